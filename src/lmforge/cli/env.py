@@ -1,0 +1,28 @@
+"""`lmforge env`: what this installation runs on."""
+
+import platform
+from importlib import metadata
+
+from rich.table import Table
+
+PACKAGES = ["lmforge", "torch", "transformers", "peft", "trl", "datasets", "accelerate", "tokenizers",
+            "safetensors", "pydantic", "gguf"]
+
+
+def environment_table() -> Table:
+    import torch
+
+    table = Table(title="lmforge environment", show_header=False)
+    table.add_row("python", platform.python_version())
+    table.add_row("platform", platform.platform())
+    for name in PACKAGES:
+        try:
+            table.add_row(name, metadata.version(name))
+        except metadata.PackageNotFoundError:
+            table.add_row(name, "not installed")
+    if torch.cuda.is_available():
+        devices = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+        table.add_row("devices", f"CUDA: {devices}")
+    else:
+        table.add_row("devices", f"CPU only ({torch.get_num_threads()} threads)")
+    return table

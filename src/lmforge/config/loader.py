@@ -1,0 +1,93 @@
+"""Read a YAML config (plus `key=value` overrides) into a validated `LmforgeConfig`."""
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from lmforge.config.groups import GROUPS, LmforgeConfig
+from lmforge.config.pending import PENDING_KEYS
+from lmforge.config.rules import check_rules
+from lmforge.errors import ConfigError
+
+KEY_TO_GROUP: dict[str, str] = {
+    key: group for group, model in GROUPS.items() for key in model.model_fields
+}
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must be a mapping of `key: value` lines, got {type(data).__name__}")
+    return data
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, Any]:
+    """`key=value` pairs from the command line; values are read as YAML scalars (1e-4 too)."""
+    parsed: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} must look like key=value")
+        parsed[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+    return parsed
+
+
+def _unknown_key_message(key: str, where: str) -> str:
+    if key in PENDING_KEYS:
+        return (f"{where}: `{key}` belongs to {PENDING_KEYS[key]}, which lmforge does not support yet; "
+                "remove the key")
+    close = difflib.get_close_matches(key, list(KEY_TO_GROUP), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(f'`{c}`' for c in close)}?" if close else ""
+    return f"{where}: unknown key `{key}`{hint}"
+
+
+def _describe_errors(err: ValidationError, raw: dict[str, Any], where: str) -> list[str]:
+    """One line per offending key (a union type reports once per member; keep the first)."""
+    seen: dict[str, str] = {}
+    for error in err.errors():
+        key = str(error["loc"][0]) if error["loc"] else "?"
+        if key not in seen:
+            seen[key] = f"{where}: key `{key}` = {raw.get(key, error.get('input'))!r}: {error['msg']}"
+    return list(seen.values())
+
+
+def build_config(raw: dict[str, Any], source: str | None = None) -> LmforgeConfig:
+    """Route flat keys into the typed groups, validate them, then apply the cross-field rules."""
+    where = source or "config"
+    per_group: dict[str, dict[str, Any]] = {name: {} for name in GROUPS}
+    problems: list[str] = []
+    for key, value in raw.items():
+        group = KEY_TO_GROUP.get(str(key))
+        if group is None:
+            problems.append(_unknown_key_message(str(key), where))
+        else:
+            per_group[group][key] = value
+    groups: dict[str, BaseModel] = {}
+    for name, model in GROUPS.items():
+        try:
+            groups[name] = model(**per_group[name])
+        except ValidationError as err:
+            problems.extend(_describe_errors(err, per_group[name], where))
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    config = LmforgeConfig(**groups, source=source)
+    check_rules(config)
+    return config
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> LmforgeConfig:
+    """Load `path` (may be None: overrides only) and apply `key=value` overrides on top."""
+    raw = read_yaml(path) if path is not None else {}
+    raw.update(parse_overrides(overrides or []))
+    return build_config(raw, source=str(path) if path is not None else None)

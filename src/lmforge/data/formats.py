@@ -1,0 +1,123 @@
+"""alpaca, sharegpt and OpenAI `messages` rows -> `Conversation`, checking every row.
+
+A bad row raises `DataError` naming the file, the row (1-based) and the reason.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from lmforge.data.conversation import Conversation
+from lmforge.data.registry import OPENAI_TAGS, DatasetSpec, Tags
+from lmforge.data.templates.template import Message
+from lmforge.errors import DataError
+
+
+class RowError(DataError):
+    """One row is malformed; `reason` is the message without the location."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}")
+        self.reason = reason
+
+
+def _text(value: Any, what: str, where: str, *, allow_empty: bool = False) -> str:
+    if value is None and allow_empty:
+        return ""
+    if not isinstance(value, str):
+        raise RowError(where, f"{what} must be a string, got {type(value).__name__}")
+    if not allow_empty and not value.strip():
+        raise RowError(where, f"{what} is empty")
+    return value
+
+
+def _column(row: dict[str, Any], column: str, where: str) -> Any:
+    if column not in row:
+        raise RowError(where, f"missing column `{column}` (columns present: {', '.join(map(str, row))})")
+    return row[column]
+
+
+def convert_alpaca(row: dict[str, Any], spec: DatasetSpec, where: str) -> Conversation:
+    cols = spec.columns
+    prompt = _text(_column(row, cols.prompt, where), f"`{cols.prompt}`", where)
+    query = _text(row.get(cols.query), f"`{cols.query}`", where, allow_empty=True)
+    response = _column(row, cols.response, where)
+    if isinstance(response, list):
+        raise RowError(where, f"`{cols.response}` is a list (a ranking row); lmforge supports sft rows only")
+    response = _text(response, f"`{cols.response}`", where)
+    messages: list[Message] = []
+    if cols.history and row.get(cols.history):
+        history = row[cols.history]
+        if not isinstance(history, list):
+            raise RowError(where, f"`{cols.history}` must be a list of [question, answer] pairs")
+        for turn, pair in enumerate(history, start=1):
+            if not (isinstance(pair, list | tuple) and len(pair) == 2):
+                raise RowError(where, f"`{cols.history}` turn {turn} must be a [question, answer] pair")
+            messages.append(Message("user", _text(pair[0], f"history turn {turn} question", where)))
+            messages.append(Message("assistant", _text(pair[1], f"history turn {turn} answer", where)))
+    messages.append(Message("user", f"{prompt}\n{query}" if query else prompt))
+    messages.append(Message("assistant", response))
+    system = _text(row.get(cols.system), f"`{cols.system}`", where, allow_empty=True) if cols.system else None
+    return Conversation(messages, system or None, where)
+
+
+def convert_sharegpt(row: dict[str, Any], spec: DatasetSpec, where: str, tags: Tags | None = None) -> Conversation:
+    cols, tags = spec.columns, tags or spec.effective_tags
+    turns = _column(row, cols.messages, where)
+    if not isinstance(turns, list) or not turns:
+        raise RowError(where, f"`{cols.messages}` must be a non-empty list of messages")
+    system: str | None = None
+    if cols.system and row.get(cols.system):
+        system = _text(row[cols.system], f"`{cols.system}`", where)
+    roles = {tags.user_tag: "user", tags.assistant_tag: "assistant", tags.system_tag: "system"}
+    tool_roles = {tags.observation_tag, tags.function_tag}
+    messages: list[Message] = []
+    for index, turn in enumerate(turns, start=1):
+        if not isinstance(turn, dict):
+            raise RowError(where, f"message {index} must be an object, got {type(turn).__name__}")
+        role = turn.get(tags.role_tag)
+        if role in tool_roles:
+            raise RowError(where, f"message {index} has role `{role}` (tool calls), which lmforge's "
+                                  "templates do not render yet")
+        if role not in roles:
+            raise RowError(where, f"message {index} has unknown role {role!r} under `{tags.role_tag}`; "
+                                  f"expected one of {', '.join(repr(r) for r in roles)}")
+        content = _text(turn.get(tags.content_tag), f"message {index} `{tags.content_tag}`", where)
+        if roles[role] == "system":
+            if index != 1:
+                raise RowError(where, f"message {index} is a system message; only the first may be")
+            system = content
+            continue
+        messages.append(Message(roles[role], content))
+    for index, message in enumerate(messages):
+        expected = "user" if index % 2 == 0 else "assistant"
+        if message.role != expected:
+            raise RowError(where, f"wrong role order: turn {index + 1} is `{message.role}`, expected "
+                                  f"`{expected}` (turns alternate user, assistant, ...)")
+    if messages[-1].role != "assistant":
+        raise RowError(where, "the conversation must end with an assistant message to be trained on")
+    return Conversation(messages, system, where)
+
+
+def _detect(row: dict[str, Any]) -> tuple[str, Tags | None]:
+    if "messages" in row:
+        return "sharegpt_messages", OPENAI_TAGS
+    if "conversations" in row:
+        return "sharegpt", None
+    return "alpaca", None
+
+
+def converter(spec: DatasetSpec) -> Callable[[dict[str, Any], str], Conversation]:
+    if spec.formatting == "alpaca":
+        return lambda row, where: convert_alpaca(row, spec, where)
+    if spec.formatting in ("sharegpt", "openai"):
+        return lambda row, where: convert_sharegpt(row, spec, where)
+
+    def auto(row: dict[str, Any], where: str) -> Conversation:
+        kind, tags = _detect(row)
+        if kind == "alpaca":
+            return convert_alpaca(row, spec, where)
+        local = spec.model_copy(update={"columns": spec.columns.model_copy(
+            update={"messages": "messages" if kind == "sharegpt_messages" else "conversations"})})
+        return convert_sharegpt(row, local, where, tags)
+
+    return auto

@@ -1,0 +1,1 @@
+"""One processor per training stage: conversations -> token ids and labels."""

@@ -1,0 +1,91 @@
+"""Supervised fine-tuning examples: prompt tokens masked out of the loss, answers supervised.
+
+Truncation policy (per example, to `cutoff_len`): assistant turns are kept whole, in order, while
+they fit. The first turn that does not fit gets the remaining budget split between its prompt
+and answer (the answer gets what the prompt leaves, and at least half); both keep their start.
+Later turns are dropped. An example left with no supervised token is dropped and counted, never
+silently: the report says how many.
+"""
+
+from dataclasses import dataclass, field
+
+from transformers import PreTrainedTokenizerBase
+
+from lmforge.data.conversation import Conversation
+from lmforge.data.templates.encoding import encode_conversation
+from lmforge.data.templates.template import Template
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class SftStats:
+    rows: int = 0
+    truncated: int = 0
+    dropped_empty: list[str] = field(default_factory=list)
+    tokens: int = 0
+    supervised_tokens: int = 0
+
+
+def build_sft_example(
+    conversation: Conversation,
+    template: Template,
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    cutoff_len: int,
+    train_on_prompt: bool = False,
+    mask_history: bool = False,
+) -> tuple[list[int], list[int], bool]:
+    """(input_ids, labels, truncated) for one conversation."""
+    encoded = encode_conversation(template, tokenizer, conversation.messages, system=conversation.system)
+    input_ids: list[int] = []
+    labels: list[int] = []
+    truncated = False
+    last = len(encoded.turns) - 1
+    for index, (prompt, response) in enumerate(encoded.turns):
+        budget = cutoff_len - len(input_ids)
+        if len(prompt) + len(response) > budget:
+            truncated = True
+            if budget <= 1:
+                break
+            response_len = min(len(response), max(budget - len(prompt), budget // 2))
+            prompt, response = prompt[: budget - response_len], response[:response_len]
+        supervise = not mask_history or index == last
+        input_ids += prompt + response
+        labels += (prompt if train_on_prompt else [IGNORE_INDEX] * len(prompt))
+        labels += response if supervise else [IGNORE_INDEX] * len(response)
+        if truncated:
+            break
+    if not truncated:
+        tail = encoded.tail[: cutoff_len - len(input_ids)]
+        input_ids += tail
+        labels += [IGNORE_INDEX] * len(tail)
+    return input_ids, labels, truncated
+
+
+def tokenize_sft(
+    conversations: list[Conversation],
+    template: Template,
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    cutoff_len: int,
+    train_on_prompt: bool = False,
+    mask_history: bool = False,
+) -> tuple[dict[str, list[list[int]]], SftStats]:
+    columns: dict[str, list[list[int]]] = {"input_ids": [], "labels": []}
+    stats = SftStats()
+    for conversation in conversations:
+        input_ids, labels, truncated = build_sft_example(
+            conversation, template, tokenizer, cutoff_len=cutoff_len,
+            train_on_prompt=train_on_prompt, mask_history=mask_history)
+        supervised = sum(label != IGNORE_INDEX for label in labels)
+        if supervised == 0:
+            stats.dropped_empty.append(conversation.source)
+            continue
+        stats.rows += 1
+        stats.truncated += truncated
+        stats.tokens += len(input_ids)
+        stats.supervised_tokens += supervised
+        columns["input_ids"].append(input_ids)
+        columns["labels"].append(labels)
+    return columns, stats

@@ -1,0 +1,120 @@
+"""`dataset_info.json`: LLaMA-Factory's dataset registry, read as is."""
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from lmforge.errors import DataError
+
+
+class Columns(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    prompt: str = "instruction"
+    query: str = "input"
+    response: str = "output"
+    history: str | None = None
+    messages: str = "conversations"
+    system: str | None = None
+    tools: str | None = None
+    images: str | None = None
+    videos: str | None = None
+    audios: str | None = None
+    chosen: str | None = None
+    rejected: str | None = None
+    kto_tag: str | None = None
+
+
+class Tags(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role_tag: str = "from"
+    content_tag: str = "value"
+    user_tag: str = "human"
+    assistant_tag: str = "gpt"
+    observation_tag: str = "observation"
+    function_tag: str = "function_call"
+    system_tag: str = "system"
+
+
+OPENAI_TAGS = Tags(role_tag="role", content_tag="content", user_tag="user", assistant_tag="assistant",
+                   observation_tag="tool", function_tag="function_call", system_tag="system")
+
+
+class DatasetSpec(BaseModel):
+    """One entry of dataset_info.json (or a file given directly as `dataset`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    file_name: str | None = None
+    hf_hub_url: str | None = None
+    ms_hub_url: str | None = None
+    om_hub_url: str | None = None
+    script_url: str | None = None
+    cloud_file_name: str | None = None
+    formatting: Literal["alpaca", "sharegpt", "openai", "auto"] = "alpaca"  # auto: direct files only
+    ranking: bool = False
+    subset: str | None = None
+    split: str = "train"
+    folder: str | None = None
+    num_samples: int | None = None
+    columns: Columns = Columns()
+    tags: Tags = Tags()
+    path: Path | None = None  # resolved file or folder
+
+    @property
+    def effective_tags(self) -> Tags:
+        if self.formatting == "openai" and "tags" not in self.model_fields_set:
+            return OPENAI_TAGS
+        return self.tags
+
+
+DATA_SUFFIXES = {".json", ".jsonl", ".csv", ".parquet", ".arrow", ".txt"}
+
+
+def _read_registry(dataset_dir: Path) -> dict[str, dict]:
+    info = dataset_dir / "dataset_info.json"
+    if not info.is_file():
+        return {}
+    try:
+        registry = json.loads(info.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise DataError(f"{info} is not valid JSON: line {err.lineno}, column {err.colno}: {err.msg}") from None
+    if not isinstance(registry, dict):
+        raise DataError(f"{info} must map dataset names to entries")
+    return registry
+
+
+def resolve_dataset(name: str, dataset_dir: str | Path) -> DatasetSpec:
+    """A registered dataset name, or a data file path, as a checked `DatasetSpec`."""
+    dataset_dir = Path(dataset_dir)
+    registry = _read_registry(dataset_dir)
+    info = dataset_dir / "dataset_info.json"
+    if name in registry:
+        entry = registry[name]
+        if not isinstance(entry, dict):
+            raise DataError(f"{info}: entry `{name}` must be an object")
+        try:
+            spec = DatasetSpec(name=name, **entry)
+        except ValidationError as err:
+            problems = "; ".join(f"`{'.'.join(map(str, e['loc']))}`: {e['msg']}" for e in err.errors())
+            raise DataError(f"{info}: entry `{name}`: {problems}") from None
+        if spec.file_name is None:
+            hub = spec.hf_hub_url or spec.ms_hub_url or spec.om_hub_url or spec.script_url
+            raise DataError(f"{info}: dataset `{name}` comes from a hub ({hub}); lmforge loads local files "
+                            "only: download it and set `file_name`")
+        path = Path(spec.file_name)
+        spec.path = path if path.is_absolute() else dataset_dir / path
+    else:
+        path = Path(name).expanduser()
+        if path.suffix not in DATA_SUFFIXES:
+            known = ", ".join(sorted(registry)[:20]) or "none"
+            raise DataError(f"dataset `{name}` is neither registered in {info} nor a data file "
+                            f"({', '.join(sorted(DATA_SUFFIXES))}); registered: {known}")
+        spec = DatasetSpec(name=name, file_name=str(path), formatting="auto", path=path)
+    if not spec.path.exists():
+        raise DataError(f"dataset `{name}`: file not found: {spec.path}")
+    if spec.ranking:
+        raise DataError(f"dataset `{name}` is a ranking (preference) dataset; lmforge supports "
+                        "`stage: sft` datasets only for now")
+    return spec

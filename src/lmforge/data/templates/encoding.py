@@ -1,0 +1,59 @@
+"""Token ids of a rendered conversation, split into (prompt, response) pairs for loss masking."""
+
+from dataclasses import dataclass
+
+from transformers import PreTrainedTokenizerBase
+
+from lmforge.data.templates.template import Message, Template
+
+
+@dataclass
+class EncodedConversation:
+    turns: list[tuple[list[int], list[int]]]  # (prompt ids, supervised response ids) per assistant turn
+    tail: list[int]  # unsupervised ids after the last answer (or the whole prompt when there is none)
+
+    def flat(self) -> list[int]:
+        ids = [i for prompt, response in self.turns for i in (*prompt, *response)]
+        return ids + self.tail
+
+
+def encode_conversation(
+    template: Template,
+    tokenizer: PreTrainedTokenizerBase,
+    messages: list[Message],
+    *,
+    system: str | None = None,
+    add_generation_prompt: bool = False,
+) -> EncodedConversation:
+    segments = template.render(
+        messages,
+        system=system,
+        add_generation_prompt=add_generation_prompt,
+        bos_token=tokenizer.bos_token or "",
+        eos_token=tokenizer.eos_token or "",
+    )
+
+    def encode(text: str) -> list[int]:
+        return tokenizer.encode(text, add_special_tokens=False) if text else []
+
+    turns: list[tuple[list[int], list[int]]] = []
+    pending = ""
+    for segment in segments:
+        if segment.supervised:
+            turns.append((encode(pending), encode(segment.text)))
+            pending = ""
+        else:
+            pending += segment.text
+    return EncodedConversation(turns=turns, tail=encode(pending))
+
+
+def stop_token_ids(template: Template, tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """Ids that end an answer: the template's stop words that are single tokens, then the tokenizer's eos."""
+    ids: list[int] = []
+    for word in template.stop_words:
+        token_ids = tokenizer.encode(word, add_special_tokens=False)
+        if len(token_ids) == 1 and token_ids[0] not in ids:
+            ids.append(token_ids[0])
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
+        ids.append(tokenizer.eos_token_id)
+    return ids

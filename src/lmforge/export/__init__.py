@@ -1,0 +1,1 @@
+"""Export: merged, sharded, verified checkpoints."""

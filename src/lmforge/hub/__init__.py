@@ -1,0 +1,1 @@
+"""Where models come from: builtin models, local folders, hub ids."""

@@ -1,0 +1,1 @@
+"""Inference: a chat engine over transformers' generate."""

@@ -1,0 +1,1 @@
+"""Model and tokenizer loading, and the adapters (full, LoRA) applied for training."""

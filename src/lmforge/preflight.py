@@ -1,0 +1,30 @@
+"""Checks that run before any model or dataset is loaded, so a bad run fails in seconds.
+
+It sits beside `data` and `model` in the layering: it imports config, hub and data only.
+"""
+
+from typing import Literal
+
+from lmforge.config import LmforgeConfig
+from lmforge.data.dataset import check_datasets
+from lmforge.data.templates.select import select_template
+from lmforge.errors import ConfigError
+from lmforge.hub.resolve import check_model_reference
+
+Command = Literal["train", "chat", "export", "check"]
+
+
+def preflight(cfg: LmforgeConfig, command: Command) -> None:
+    check_model_reference(cfg.model.model_name_or_path)
+    for adapter in cfg.model.adapter_name_or_path or []:
+        check_model_reference(adapter, what="adapter_name_or_path")
+    select_template(cfg.model.template, cfg.model.model_name_or_path)
+    if command in ("train", "check") and cfg.data.dataset:
+        check_datasets(cfg)
+    if command == "train":
+        if not cfg.data.dataset:
+            raise ConfigError("`lmforge train` needs `dataset` (names in dataset_info.json or file paths)")
+        if not cfg.training.output_dir:
+            raise ConfigError("`lmforge train` needs `output_dir`, the folder the trained model goes to")
+    if command == "export" and not cfg.export.export_dir:
+        raise ConfigError("`lmforge export` needs `export_dir`, the folder the merged model goes to")

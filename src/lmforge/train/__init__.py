@@ -1,0 +1,1 @@
+"""Training: one runner per stage on the transformers Trainer, with logs, plots and a summary."""

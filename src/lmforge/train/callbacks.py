@@ -1,0 +1,85 @@
+"""Trainer callbacks: a rich progress bar with ETA, and `trainer_log.jsonl`."""
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from lmforge.train.trainer import TokenCounts
+
+
+class RichProgressCallback(TrainerCallback):
+    """Replaces the tqdm bar: steps, loss, elapsed and ETA; log lines printed above the bar."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress: Progress | None = None
+        self.task: Any = None
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **_: Any) -> None:
+        if not state.is_world_process_zero:
+            return
+        self.progress = Progress(
+            TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[loss]}"),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=self.console)
+        self.task = self.progress.add_task("train", total=state.max_steps, loss="", completed=state.global_step)
+        self.progress.start()
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **_: Any) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, completed=state.global_step)
+
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+               logs: dict[str, Any] | None = None, **_: Any) -> None:
+        if self.progress is None or not logs or "loss" not in logs:
+            return
+        self.progress.update(self.task, loss=f"loss {logs['loss']:.4f}")
+        self.progress.console.print(
+            f"step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}  "
+            f"lr {logs.get('learning_rate', 0):.2e}  epoch {state.epoch or 0:.2f}")
+
+    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **_: Any) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+class JsonlLogCallback(TrainerCallback):
+    """Appends one JSON line per log event to `output_dir/trainer_log.jsonl`."""
+
+    def __init__(self, output_dir: Path, counts: TokenCounts) -> None:
+        self.path = output_dir / "trainer_log.jsonl"
+        self.counts = counts
+        self.start = time.perf_counter()
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **_: Any) -> None:
+        self.start = time.perf_counter()
+        if state.is_world_process_zero and state.global_step == 0 and self.path.exists():
+            self.path.unlink()  # a fresh run; a resumed run keeps appending
+
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+               logs: dict[str, Any] | None = None, **_: Any) -> None:
+        if not state.is_world_process_zero or not logs:
+            return
+        elapsed = time.perf_counter() - self.start
+        done = max(state.global_step, 1)
+        record = {
+            "current_steps": state.global_step,
+            "total_steps": state.max_steps,
+            "loss": logs.get("loss"),
+            "eval_loss": logs.get("eval_loss"),
+            "lr": logs.get("learning_rate"),
+            "epoch": round(state.epoch or 0.0, 4),
+            "percentage": round(100 * state.global_step / max(state.max_steps, 1), 2),
+            "elapsed_s": round(elapsed, 2),
+            "remaining_s": round(elapsed / done * (state.max_steps - state.global_step), 2),
+            "input_tokens_per_s": round(self.counts.input_tokens / elapsed, 2) if elapsed else None,
+            "supervised_tokens_per_s": round(self.counts.supervised_tokens / elapsed, 2) if elapsed else None,
+        }
+        record = {key: value for key, value in record.items() if value is not None}
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")

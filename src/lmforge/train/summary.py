@@ -1,0 +1,55 @@
+"""The end-of-training summary: throughput defined from counted tokens, and peak memory."""
+
+import resource
+import sys
+from typing import Any
+
+import torch
+from rich.table import Table
+
+from lmforge.train.trainer import TokenCounts
+
+
+def peak_memory_mib() -> tuple[float, str]:
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20, "GPU allocated"
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return peak / (2**20 if sys.platform == "darwin" else 2**10), "process RSS"
+
+
+def training_summary(metrics: dict[str, Any], counts: TokenCounts, log_history: list[dict[str, Any]],
+                     steps: int, trainable: int, total: int) -> dict[str, Any]:
+    runtime = max(float(metrics.get("train_runtime", 0.0)), 1e-9)
+    losses = [entry["loss"] for entry in log_history if "loss" in entry]
+    memory, memory_kind = peak_memory_mib()
+    return {
+        "steps": steps,
+        "train_runtime_s": round(runtime, 2),
+        "samples_per_s": round(counts.samples / runtime, 3),
+        "input_tokens_per_s": round(counts.input_tokens / runtime, 1),
+        "non_pad_tokens_per_s": round(counts.non_pad_tokens / runtime, 1),
+        "supervised_tokens_per_s": round(counts.supervised_tokens / runtime, 1),
+        "peak_memory_mib": round(memory, 1),
+        "peak_memory_kind": memory_kind,
+        "final_loss": round(losses[-1], 4) if losses else round(float(metrics.get("train_loss", 0.0)), 4),
+        "trainable_params": trainable,
+        "total_params": total,
+    }
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    table = Table(title="training summary", show_header=False)
+    rows = [
+        ("steps", f"{summary['steps']}"),
+        ("runtime", f"{summary['train_runtime_s']:.1f} s"),
+        ("samples/s", f"{summary['samples_per_s']:.2f}"),
+        ("input tokens/s", f"{summary['input_tokens_per_s']:,.0f}"),
+        ("non-pad tokens/s", f"{summary['non_pad_tokens_per_s']:,.0f}"),
+        ("supervised tokens/s", f"{summary['supervised_tokens_per_s']:,.0f}"),
+        ("peak memory", f"{summary['peak_memory_mib']:,.0f} MiB ({summary['peak_memory_kind']})"),
+        ("final loss", f"{summary['final_loss']:.4f}"),
+        ("trainable params", f"{summary['trainable_params']:,} of {summary['total_params']:,}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
