@@ -2,6 +2,7 @@
 
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,6 +13,8 @@ from rich.console import Console
 from lmforge.errors import LmforgeError
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# peft still calls this deprecated transformers property on every model; it is not the user's concern
+warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Fine-tune, chat with and export language models from one YAML file.")
 console = Console()

@@ -10,7 +10,7 @@ HELP = "commands: /clear resets the history, /exit quits"
 
 def answer_once(engine: ChatEngine, prompt: str, system: str | None, console: Console) -> str:
     answer = engine.chat([Message("user", prompt)], system=system)
-    console.print(answer, highlight=False, markup=False)
+    console.print(answer, highlight=False, markup=False, soft_wrap=True)
     return answer
 
 

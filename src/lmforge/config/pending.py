@@ -27,4 +27,8 @@ PENDING_KEYS: dict[str, str] = {
                      "use_unsloth", "train_from_scratch", "add_tokens", "add_special_tokens"],
                     "model and optimizer extras"),
     **dict.fromkeys(["predict_with_generate", "compute_accuracy"], "prediction and evaluation metrics"),
+    **dict.fromkeys(["task", "task_dir", "lang", "n_shot", "save_dir", "batch_size"],
+                    "benchmark evaluation (LLaMA-Factory's `eval` command)"),
+    **dict.fromkeys(["ray_run_name", "ray_storage_path", "ray_storage_filesystem", "ray_num_workers",
+                     "resources_per_worker", "placement_strategy", "ray_init_kwargs"], "launching on Ray"),
 }

@@ -19,9 +19,9 @@ from lmforge.data.templates.select import select_template
 from lmforge.errors import ConfigError
 from lmforge.model.adapters import apply_finetuning, count_parameters
 from lmforge.model.loading import load_causal_lm, load_tokenizer
+from lmforge.preflight import preflight
 from lmforge.train.callbacks import JsonlLogCallback, RichProgressCallback
 from lmforge.train.plots import plot_loss
-from lmforge.preflight import preflight
 from lmforge.train.summary import summary_table, training_summary
 from lmforge.train.trainer import LmforgeTrainer
 
@@ -29,6 +29,8 @@ from lmforge.train.trainer import LmforgeTrainer
 def _training_arguments(cfg: LmforgeConfig) -> TrainingArguments:
     kwargs = cfg.training.trainer_kwargs()
     kwargs["remove_unused_columns"] = False  # our collator needs `labels`, which the model signature hides
+    if not torch.cuda.is_available():  # pinned memory only helps copies to an accelerator
+        kwargs.setdefault("dataloader_pin_memory", False)
     try:
         return TrainingArguments(**kwargs)
     except (ValueError, TypeError) as err:

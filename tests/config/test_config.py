@@ -1,0 +1,105 @@
+import json
+
+import pytest
+import yaml
+
+from lmforge.config import build_config, load_config
+from lmforge.config.loader import KEY_TO_GROUP
+from lmforge.config.pending import PENDING_KEYS
+from lmforge.errors import ConfigError
+from tests.refdata import refdata
+
+
+def test_flat_keys_land_in_typed_groups():
+    cfg = build_config({"model_name_or_path": "m", "dataset": "a, b", "lora_target": "q_proj,v_proj",
+                        "learning_rate": "1e-4", "per_device_train_batch_size": 2, "warmup_ratio": 0.1})
+    assert cfg.model.model_name_or_path == "m"
+    assert cfg.data.dataset == ["a", "b"]
+    assert cfg.finetuning.lora_target == ["q_proj", "v_proj"]
+    assert cfg.training.learning_rate == pytest.approx(1e-4)
+    kwargs = cfg.training.trainer_kwargs()
+    assert kwargs["per_device_train_batch_size"] == 2
+    assert kwargs["warmup_steps"] == pytest.approx(0.1)  # transformers 5 reads < 1 as a ratio
+    assert "warmup_ratio" not in kwargs and kwargs["report_to"] == "none"
+
+
+def test_unknown_key_suggests_closest_names():
+    with pytest.raises(ConfigError, match=r"unknown key `lora_rnk`; did you mean `lora_rank`"):
+        build_config({"lora_rnk": 8}, source="run.yaml")
+
+
+def test_pending_llamafactory_key_names_the_feature():
+    with pytest.raises(ConfigError, match=r"`quantization_bit` belongs to QLoRA"):
+        build_config({"quantization_bit": 4})
+
+
+@pytest.mark.parametrize(("raw", "pattern"), [
+    ({"learning_rate": "fast"}, r"key `learning_rate` = 'fast': Input should be a valid number"),
+    ({"per_device_train_batch_size": 1.5}, r"key `per_device_train_batch_size` = 1.5: .*integer"),
+    ({"lr_scheduler_type": "cosin"}, r"key `lr_scheduler_type` = 'cosin': Input should be 'linear', 'cosine'"),
+    ({"cutoff_len": 0}, r"key `cutoff_len` = 0: Input should be greater than 0"),
+    ({"finetuning_type": "qlora"}, r"key `finetuning_type` = 'qlora'"),
+])
+def test_wrong_type_names_key_value_and_expectation(raw, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        build_config(raw, source="run.yaml")
+
+
+@pytest.mark.parametrize(("raw", "pattern"), [
+    ({"bf16": True, "fp16": True}, r"`bf16` and `fp16` cannot both be true"),
+    ({"finetuning_type": "full", "adapter_name_or_path": "a"}, r"only valid with `finetuning_type: lora`"),
+    ({"val_size": 0.1, "eval_dataset": "x"}, r"`val_size` and `eval_dataset` cannot both be set"),
+    ({"stage": "dpo"}, r"`stage: dpo` is not supported by lmforge yet"),
+    ({"val_size": 2.5}, r"share below 1 or a whole row count"),
+])
+def test_incompatible_combinations_name_the_rule(raw, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        build_config(raw)
+
+
+def test_overrides_apply_on_top_of_yaml(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("model_name_or_path: m\nlearning_rate: 1.0e-4\nnum_train_epochs: 3\n")
+    cfg = load_config(path, ["learning_rate=5e-5", "num_train_epochs=1", "adapter_name_or_path=null"])
+    assert cfg.training.learning_rate == pytest.approx(5e-5)
+    assert cfg.training.num_train_epochs == 1
+    with pytest.raises(ConfigError, match="must look like key=value"):
+        load_config(path, ["learning_rate"])
+
+
+def test_bad_files_fail_clearly(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1\n")
+    with pytest.raises(ConfigError, match="is not valid YAML"):
+        load_config(bad)
+    bad.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        load_config(bad)
+
+
+def test_training_fields_snapshot_matches_installed_transformers():
+    from lmforge.train.fields_snapshot import SNAPSHOT_PATH, current_training_fields
+
+    assert json.loads(SNAPSHOT_PATH.read_text()) == current_training_fields(), (
+        "transformers changed TrainingArguments: run `python -m lmforge.train.fields_snapshot`")
+
+
+def test_every_llamafactory_example_key_is_known_or_named():
+    """LLaMA-Factory's own example configs: every key is ours or a named not-yet-supported feature."""
+    examples = sorted(refdata("llamafactory_examples_v0.9.3").glob("train_*/*.yaml"))
+    examples += sorted(refdata("llamafactory_examples_v0.9.3").glob("inference/*.yaml"))
+    examples += sorted(refdata("llamafactory_examples_v0.9.3").glob("merge_lora/*.yaml"))
+    assert len(examples) > 15
+    for example in examples:
+        keys = set(yaml.safe_load(example.read_text()))
+        unknown = [k for k in keys if k not in KEY_TO_GROUP and k not in PENDING_KEYS]
+        assert not unknown, f"{example.name}: {unknown}"
+
+
+def test_llamafactory_lora_sft_example_validates_as_is():
+    raw = yaml.safe_load(refdata("llamafactory_examples_v0.9.3", "train_lora", "llama3_lora_sft.yaml").read_text())
+    cfg = build_config(raw)
+    assert cfg.finetuning.finetuning_type == "lora" and cfg.data.dataset == ["identity", "alpaca_en_demo"]
+    assert cfg.training.trainer_kwargs()["warmup_steps"] == pytest.approx(0.1)

@@ -1,0 +1,121 @@
+import json
+
+import pytest
+
+from lmforge.config import build_config
+from lmforge.data.dataset import build_sft_datasets
+from lmforge.data.loading import load_conversations
+from lmforge.data.registry import resolve_dataset
+from lmforge.data.templates import get_template
+from lmforge.errors import DataError
+from tests.refdata import refdata
+
+
+def write_dataset(folder, rows, name="demo", entry=None, suffix=".json"):
+    path = folder / f"{name}{suffix}"
+    if suffix == ".jsonl":
+        path.write_text("\n".join(json.dumps(r) for r in rows))
+    else:
+        path.write_text(json.dumps(rows))
+    info = {name: {"file_name": path.name, **(entry or {})}}
+    (folder / "dataset_info.json").write_text(json.dumps(info))
+    return resolve_dataset(name, folder)
+
+
+def load(spec, on_bad_row="error"):
+    return load_conversations(spec, max_samples=None, on_bad_row=on_bad_row)
+
+
+def test_alpaca_with_input_history_and_system(tmp_path):
+    spec = write_dataset(tmp_path, [{"instruction": "Add", "input": "2 and 3", "output": "5",
+                                     "system": "math", "history": [["hi", "hello"]]}],
+                         entry={"columns": {"prompt": "instruction", "query": "input", "response": "output",
+                                            "system": "system", "history": "history"}})
+    conversation = load(spec).conversations[0]
+    assert [(m.role, m.content) for m in conversation.messages] == [
+        ("user", "hi"), ("assistant", "hello"), ("user", "Add\n2 and 3"), ("assistant", "5")]
+    assert conversation.system == "math"
+
+
+def test_sharegpt_and_openai_messages(tmp_path):
+    sharegpt = write_dataset(tmp_path, [{"conversations": [
+        {"from": "system", "value": "sys"}, {"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]}],
+        entry={"formatting": "sharegpt"})
+    conversation = load(sharegpt).conversations[0]
+    assert conversation.system == "sys" and [m.role for m in conversation.messages] == ["user", "assistant"]
+    openai = write_dataset(tmp_path, [{"messages": [{"role": "user", "content": "q"},
+                                                    {"role": "assistant", "content": "a"}]}],
+                           entry={"formatting": "openai", "columns": {"messages": "messages"}}, suffix=".jsonl")
+    assert [m.content for m in load(openai).conversations[0].messages] == ["q", "a"]
+
+
+def test_a_data_file_given_directly_detects_its_format(tmp_path):
+    path = tmp_path / "chat.jsonl"
+    path.write_text(json.dumps({"messages": [{"role": "user", "content": "q"},
+                                             {"role": "assistant", "content": "a"}]}))
+    assert load(resolve_dataset(str(path), tmp_path)).conversations[0].messages[1].content == "a"
+
+
+@pytest.mark.parametrize(("rows", "entry", "pattern"), [
+    ([{"instruction": "q"}], None, r"demo.json:row 1: missing column `output`"),
+    ([{"instruction": "q", "output": 3}], None, r"row 1: `output` must be a string, got int"),
+    ([{"instruction": "q", "output": "a"}, {"instruction": " ", "output": "a"}], None,
+     r"row 2: `instruction` is empty"),
+    ([{"conversations": [{"from": "gpt", "value": "a"}, {"from": "human", "value": "q"}]}],
+     {"formatting": "sharegpt"}, r"row 1: wrong role order: turn 1 is `assistant`, expected `user`"),
+    ([{"conversations": [{"from": "robot", "value": "a"}]}],
+     {"formatting": "sharegpt"}, r"row 1: message 1 has unknown role 'robot' under `from`"),
+    ([{"conversations": [{"from": "human", "value": "q"}]}],
+     {"formatting": "sharegpt"}, r"must end with an assistant message"),
+    (["just text"], None, r"row 1: a row must be an object, got str"),
+])
+def test_bad_rows_name_file_row_and_reason(tmp_path, rows, entry, pattern):
+    spec = write_dataset(tmp_path, rows, entry=entry)
+    with pytest.raises(DataError, match=pattern):
+        load(spec)
+
+
+def test_skipping_bad_rows_is_reported_never_silent(tmp_path):
+    spec = write_dataset(tmp_path, [{"instruction": "q", "output": "a"}, {"instruction": "q"},
+                                    {"instruction": "q2", "output": "a2"}])
+    loaded = load(spec, on_bad_row="skip")
+    assert len(loaded.conversations) == 2
+    assert loaded.skipped == [f"{spec.path}:row 2: missing column `output` (columns present: instruction)"]
+
+
+def test_registry_errors(tmp_path):
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"gone": {"file_name": "gone.json"},
+                                                            "odd": {"file_name": "x.json", "colums": {}},
+                                                            "hub": {"hf_hub_url": "org/data"}}))
+    with pytest.raises(DataError, match=r"dataset `gone`: file not found: .*gone.json"):
+        resolve_dataset("gone", tmp_path)
+    with pytest.raises(DataError, match=r"entry `odd`: `colums`: Extra inputs are not permitted"):
+        resolve_dataset("odd", tmp_path)
+    with pytest.raises(DataError, match=r"comes from a hub \(org/data\)"):
+        resolve_dataset("hub", tmp_path)
+    with pytest.raises(DataError, match=r"dataset `nope` is neither registered .* registered: gone, hub, odd"):
+        resolve_dataset("nope", tmp_path)
+    (tmp_path / "broken.json").write_text("[{\"a\": 1},")
+    with pytest.raises(DataError, match=r"broken.json is not valid JSON: line 1"):
+        load(resolve_dataset(str(tmp_path / "broken.json"), tmp_path))
+
+
+@pytest.mark.parametrize("name", ["identity", "alpaca_en_demo", "alpaca_zh_demo", "glaive_toolcall_en_demo"])
+def test_llamafactory_demo_datasets_load_unchanged(name):
+    folder = refdata("llamafactory_data")
+    spec = resolve_dataset(name, folder)
+    if name.startswith("glaive"):  # tool calls need the tool-calling templates
+        with pytest.raises(DataError, match=r"role `function_call` \(tool calls\)"):
+            load(spec)
+        return
+    loaded = load(spec)
+    assert len(loaded.conversations) >= 90 and not loaded.skipped
+
+
+def test_build_datasets_with_validation_split(tmp_path, tiny_tokenizer):
+    write_dataset(tmp_path, [{"instruction": f"question {i}", "output": f"answer {i}"} for i in range(20)])
+    cfg = build_config({"dataset": "demo", "dataset_dir": str(tmp_path), "val_size": 0.25, "cutoff_len": 64})
+    train, evaluation, report = build_sft_datasets(cfg, tiny_tokenizer, get_template("chatml"))
+    assert (len(train), len(evaluation)) == (15, 5)
+    assert report.rows_per_dataset == {"demo": 20} and report.stats.truncated == 0
+    assert 0 < report.supervised_share < 1
