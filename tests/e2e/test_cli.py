@@ -146,3 +146,29 @@ def test_env_lists_versions():
     assert result.returncode == 0
     for name in ("python", "torch", "transformers", "peft", "trl", "datasets", "accelerate", "devices"):
         assert name in result.stdout
+
+
+@pytest.mark.slow
+def test_interactive_chat_streams_keeps_history_and_obeys_commands(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    config = write_config(tmp_path, "model_name_or_path: builtin:tiny-llama\ntemplate: chatml\n"
+                                    "do_sample: false\nmax_new_tokens: 4\n")
+    session = subprocess.run([sys.executable, "-m", "lmforge.cli.main", "chat", str(config)], cwd=ROOT,
+                             input="Hello\nAnd again\n/clear\nOnce more\n/exit\n", capture_output=True, text=True,
+                             timeout=300, env={**os.environ, "COLUMNS": "200"})
+    assert session.returncode == 0, session.stderr
+    assert session.stdout.count("assistant>") == 3
+    assert "history cleared" in session.stdout
+
+
+@pytest.mark.slow
+def test_export_fails_loudly_beyond_tolerance(lora_run):
+    out, _ = lora_run
+    config = write_config(out, "template: chatml\nexport_tolerance: 1.0e-12\n")
+    result = run_cli("export", str(config), "model_name_or_path=builtin:tiny-llama",
+                     f"adapter_name_or_path={out / 'adapter'}", f"export_dir={out / 'strict'}")
+    assert result.returncode == 1
+    assert "does not reproduce the source model" in " ".join(result.stderr.split())
