@@ -3,7 +3,7 @@ import json
 import pytest
 
 from lmforge.config import build_config
-from lmforge.data.dataset import build_sft_datasets
+from lmforge.data.dataset import build_datasets
 from lmforge.data.loading import load_conversations
 from lmforge.data.registry import resolve_dataset
 from lmforge.data.templates import get_template
@@ -115,7 +115,8 @@ def test_llamafactory_demo_datasets_load_unchanged(name):
 def test_build_datasets_with_validation_split(tmp_path, tiny_tokenizer):
     write_dataset(tmp_path, [{"instruction": f"question {i}", "output": f"answer {i}"} for i in range(20)])
     cfg = build_config({"dataset": "demo", "dataset_dir": str(tmp_path), "val_size": 0.25, "cutoff_len": 64})
-    train, evaluation, report = build_sft_datasets(cfg, tiny_tokenizer, get_template("chatml"))
+    prepared = build_datasets(cfg, tiny_tokenizer, get_template("chatml"))
+    train, evaluation, report = prepared.train, prepared.evaluation, prepared.report
     assert (len(train), len(evaluation)) == (15, 5)
-    assert report.rows_per_dataset == {"demo": 20} and report.stats.truncated == 0
+    assert report.rows_per_dataset == {"demo": 20} and report.truncated == 0
     assert 0 < report.supervised_share < 1

@@ -49,12 +49,31 @@ class DataGroup(Group):
     train_on_prompt: bool = Field(False, description="Also supervise prompt tokens.")
     mask_history: bool = Field(False, description="Supervise only the last assistant turn.")
     preprocessing_num_workers: int | None = Field(None, gt=0, description="Processes for tokenization.")
+    packing: bool | None = Field(
+        None, description="Bin-pack examples into cutoff_len rows without cross-attention; default on for pt.")
+    neat_packing: bool = Field(False, description="Alias of `packing: true` (lmforge packing is always neat).")
+    packing_strategy: Literal["bfd", "ffd"] = Field(
+        "bfd", description="Bin packing: best-fit decreasing (bfd) or first-fit decreasing (ffd).")
+    mix_strategy: Literal["concat", "interleave_under", "interleave_over"] = Field(
+        "concat", description="How several datasets combine: concatenated, or interleaved until the first "
+                              "(under) or the last (over) is exhausted.")
+    interleave_probs: list[float] | None = Field(
+        None, description="Sampling probabilities of the datasets when interleaving, comma-separated.")
+    streaming: bool = Field(False, description="Read and tokenize lazily while training; needs max_steps.")
+    tokenized_path: str | None = Field(
+        None, description="Load preprocessed data from this folder, or save it there when absent.")
+    media_dir: str | None = Field(None, description="Folder media paths are relative to; default dataset_dir.")
     on_bad_row: Literal["error", "skip"] = Field(
         "error", description="A malformed row stops the run (error) or is skipped and reported (skip).")
     overwrite_cache: bool = Field(
-        False, description="Accepted for LLaMA-Factory configs; preprocessing is recomputed every run.")
+        False, description="Re-tokenize even when the content-addressed cache has this exact data.")
 
-    _split = field_validator("dataset", "eval_dataset", mode="before")(_split_list)
+    _split = field_validator("dataset", "eval_dataset", "interleave_probs", mode="before")(_split_list)
+
+    def packing_enabled(self, stage: str) -> bool:
+        if self.neat_packing:
+            return True
+        return self.packing if self.packing is not None else stage == "pt"
 
 
 class FinetuningGroup(Group):

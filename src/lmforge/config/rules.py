@@ -5,7 +5,7 @@ from collections.abc import Callable
 from lmforge.config.groups import LmforgeConfig
 from lmforge.errors import ConfigError
 
-SUPPORTED_STAGES = ("sft",)
+SUPPORTED_STAGES = ("pt", "sft")
 
 
 def _stage_supported(cfg: LmforgeConfig) -> str | None:
@@ -53,6 +53,33 @@ def _safetensors_only(cfg: LmforgeConfig) -> str | None:
     return None
 
 
+def _streaming_needs_max_steps(cfg: LmforgeConfig) -> str | None:
+    if cfg.data.streaming and not (cfg.training.max_steps and cfg.training.max_steps > 0):
+        return "`streaming: true` needs `max_steps`: a stream has no length to count epochs by"
+    return None
+
+
+def _streaming_limits(cfg: LmforgeConfig) -> str | None:
+    if cfg.data.streaming and cfg.data.packing_enabled(cfg.finetuning.stage) and cfg.finetuning.stage != "pt":
+        return "`streaming` with sft `packing` is not supported: bin packing needs the whole dataset"
+    if cfg.data.streaming and cfg.data.val_size and cfg.data.val_size < 1:
+        return "`streaming` takes `val_size` as a row count (the first rows), not a share"
+    return None
+
+
+def _interleave_probs(cfg: LmforgeConfig) -> str | None:
+    probs, datasets = cfg.data.interleave_probs, cfg.data.dataset or []
+    if probs is None:
+        return None
+    if cfg.data.mix_strategy == "concat":
+        return "`interleave_probs` needs `mix_strategy: interleave_under` or `interleave_over`"
+    if len(probs) != len(datasets):
+        return f"`interleave_probs` has {len(probs)} values for {len(datasets)} datasets"
+    if abs(sum(probs) - 1) > 1e-6 or min(probs) < 0:
+        return f"`interleave_probs` must be non-negative and sum to 1, got {probs}"
+    return None
+
+
 RULES: list[Callable[[LmforgeConfig], str | None]] = [
     _stage_supported,
     _finetuning_supported,
@@ -61,6 +88,9 @@ RULES: list[Callable[[LmforgeConfig], str | None]] = [
     _one_eval_source,
     _val_size_is_share_or_count,
     _safetensors_only,
+    _streaming_needs_max_steps,
+    _streaming_limits,
+    _interleave_probs,
 ]
 
 

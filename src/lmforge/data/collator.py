@@ -1,7 +1,14 @@
-"""Batches with dynamic padding: inputs padded with the pad token, labels with -100."""
+"""Batches with dynamic padding: inputs padded with the pad token, labels with -100.
+
+Packed rows (with `position_ids`) get no attention mask on purpose: transformers then derives
+the block-diagonal mask from the restarting positions (see `lmforge.data.packing`). Their
+padding sits at the end, where no real token can attend to it. Having no mask, they carry
+`num_real_tokens` and `num_examples` (popped by `LmforgeTrainer` before the forward pass) so
+throughput counts stay exact.
+"""
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -12,19 +19,32 @@ from lmforge.data.processors.sft import IGNORE_INDEX
 class SftCollator:
     pad_token_id: int
     pad_to_multiple_of: int | None = 8
+    padding_side: Literal["right", "left"] = "right"  # left for generation
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         longest = max(len(f["input_ids"]) for f in features)
         if self.pad_to_multiple_of:
             longest = -(-longest // self.pad_to_multiple_of) * self.pad_to_multiple_of
-        batch = {
-            "input_ids": torch.full((len(features), longest), self.pad_token_id, dtype=torch.long),
-            "attention_mask": torch.zeros((len(features), longest), dtype=torch.long),
-            "labels": torch.full((len(features), longest), IGNORE_INDEX, dtype=torch.long),
-        }
+        packed = "position_ids" in features[0]
+        size = (len(features), longest)
+        batch = {"input_ids": torch.full(size, self.pad_token_id, dtype=torch.long)}
+        if "labels" in features[0]:
+            batch["labels"] = torch.full(size, IGNORE_INDEX, dtype=torch.long)
+        if packed:
+            batch["position_ids"] = torch.zeros(size, dtype=torch.long)
+        else:
+            batch["attention_mask"] = torch.zeros(size, dtype=torch.long)
+        if packed:
+            batch["num_real_tokens"] = torch.tensor(sum(len(f["input_ids"]) for f in features))
+            batch["num_examples"] = torch.tensor(sum(f["position_ids"].count(0) for f in features))
         for row, feature in enumerate(features):
             length = len(feature["input_ids"])
-            batch["input_ids"][row, :length] = torch.as_tensor(feature["input_ids"])
-            batch["attention_mask"][row, :length] = 1
-            batch["labels"][row, :length] = torch.as_tensor(feature["labels"])
+            span = slice(longest - length, longest) if self.padding_side == "left" else slice(0, length)
+            batch["input_ids"][row, span] = torch.as_tensor(feature["input_ids"])
+            if "labels" in batch:
+                batch["labels"][row, span] = torch.as_tensor(feature["labels"])
+            if packed:
+                batch["position_ids"][row, span] = torch.as_tensor(feature["position_ids"])
+            else:
+                batch["attention_mask"][row, span] = 1
         return batch

@@ -1,8 +1,10 @@
 """The one in-memory shape every dataset format converts to."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lmforge.data.templates.template import Message
+
+MEDIA_KINDS = ("images", "videos", "audios")
 
 
 @dataclass(frozen=True)
@@ -10,3 +12,4 @@ class Conversation:
     messages: list[Message]
     system: str | None
     source: str  # "file:row" for messages about this example
+    media: dict[str, list[str]] = field(default_factory=dict)  # kind -> checked file paths, in order

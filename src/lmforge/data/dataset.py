@@ -1,53 +1,39 @@
-"""Configured datasets -> tokenized train/eval `datasets.Dataset`s plus a report of what is trained."""
+"""Configured datasets -> tokenized train/eval datasets plus a report of what is trained.
 
-from dataclasses import dataclass, field
+One straight line: resolve the registrations -> reuse the content-addressed cache when it has
+this exact input -> read and check rows -> tokenize per stage (batched) -> mix -> split ->
+pack -> save to the cache. Streaming builds the same examples lazily instead.
+"""
 
-from datasets import Dataset
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset, IterableDataset, concatenate_datasets, interleave_datasets
 from transformers import PreTrainedTokenizerBase
 
 from lmforge.config import LmforgeConfig
-from lmforge.data.loading import LoadedDataset, load_conversations
-from lmforge.data.processors.sft import SftStats, tokenize_sft
-from lmforge.data.registry import resolve_dataset
+from lmforge.data.cache import cache_dir, cache_key, load_prepared, save_prepared
+from lmforge.data.formats import converter
+from lmforge.data.loading import document_converter, iter_items, load_items
+from lmforge.data.packing import pack_examples
+from lmforge.data.processors.pt import tokenize_pt
+from lmforge.data.processors.sft import tokenize_sft
+from lmforge.data.registry import DatasetSpec, resolve_dataset
+from lmforge.data.report import DataReport
+from lmforge.data.templates.encoding import stop_token_ids
 from lmforge.data.templates.template import Template
 from lmforge.errors import DataError
 
+STREAM_CHUNK = 256  # conversations tokenized per batched call while streaming
+
 
 @dataclass
-class DataReport:
-    rows_per_dataset: dict[str, int] = field(default_factory=dict)
-    skipped: list[str] = field(default_factory=list)
-    stats: SftStats = field(default_factory=SftStats)
-    eval_rows: int = 0
-
-    @property
-    def supervised_share(self) -> float:
-        return self.stats.supervised_tokens / max(self.stats.tokens, 1)
-
-    def lines(self) -> list[str]:
-        rows = ", ".join(f"{name}: {count}" for name, count in self.rows_per_dataset.items())
-        out = [
-            f"rows per dataset: {rows}",
-            f"training examples: {self.stats.rows} (eval: {self.eval_rows}), "
-            f"truncated to cutoff_len: {self.stats.truncated}",
-            f"tokens: {self.stats.tokens:,}, supervised: {self.stats.supervised_tokens:,} "
-            f"({self.supervised_share:.1%})",
-        ]
-        if self.skipped:
-            out.append(f"skipped {len(self.skipped)} bad rows (on_bad_row: skip), first: "
-                       + " | ".join(self.skipped[:3]))
-        if self.stats.dropped_empty:
-            out.append(f"dropped {len(self.stats.dropped_empty)} examples left with no supervised token "
-                       "after truncation (raise cutoff_len), first: " + ", ".join(self.stats.dropped_empty[:3]))
-        return out
-
-
-def _load_all(names: list[str], cfg: LmforgeConfig) -> list[LoadedDataset]:
-    return [
-        load_conversations(resolve_dataset(name, cfg.data.dataset_dir),
-                           max_samples=cfg.data.max_samples, on_bad_row=cfg.data.on_bad_row)
-        for name in names
-    ]
+class PreparedData:
+    train: Dataset | IterableDataset
+    evaluation: Dataset | None
+    report: DataReport
 
 
 def check_datasets(cfg: LmforgeConfig) -> None:
@@ -56,35 +42,152 @@ def check_datasets(cfg: LmforgeConfig) -> None:
         resolve_dataset(name, cfg.data.dataset_dir)
 
 
-def build_sft_datasets(
-    cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, template: Template
-) -> tuple[Dataset, Dataset | None, DataReport]:
-    if not cfg.data.dataset:
+class _Builder:
+    """Tokenizes one dataset's rows for the configured stage, adding to the shared report."""
+
+    def __init__(self, cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, template: Template) -> None:
+        self.cfg, self.tokenizer, self.template = cfg, tokenizer, template
+        self.stage = cfg.finetuning.stage
+        self.packing = cfg.data.packing_enabled(self.stage)
+        self.end_ids = frozenset(stop_token_ids(template, tokenizer))
+        self.media_dir = Path(cfg.data.media_dir or cfg.data.dataset_dir)
+
+    def row_converter(self, spec: DatasetSpec) -> Any:
+        return document_converter(spec) if self.stage == "pt" else converter(spec, self.media_dir)
+
+    def tokenize(self, items: list[Any], report: DataReport) -> dict[str, list[list[int]]]:
+        data = self.cfg.data
+        if self.stage == "pt":
+            columns, pt = tokenize_pt(items, self.tokenizer, cutoff_len=data.cutoff_len, packing=self.packing)
+            report.truncated += pt.truncated
+            report.dropped_tail_tokens += pt.dropped_tail_tokens
+            report.tokens += pt.tokens
+            report.supervised_tokens += pt.tokens
+            return columns
+        with_media = next((c for c in items if c.media), None)
+        if with_media is not None:
+            raise DataError(f"{with_media.source}: has {', '.join(with_media.media)}; multimodal training is not "
+                            "supported by lmforge yet (text-only datasets only)")
+        columns, sft = tokenize_sft(items, self.template, self.tokenizer, cutoff_len=data.cutoff_len,
+                                    train_on_prompt=data.train_on_prompt, mask_history=data.mask_history,
+                                    end_ids=self.end_ids)
+        report.truncated += sft.truncated
+        report.dropped_empty += sft.dropped_empty
+        report.tokens += sft.tokens
+        report.supervised_tokens += sft.supervised_tokens
+        report.answers += sft.answers
+        report.answers_without_end += sft.answers_without_end
+        return columns
+
+    def load(self, spec: DatasetSpec, report: DataReport) -> Dataset:
+        loaded = load_items(spec, self.row_converter(spec), max_samples=self.cfg.data.max_samples,
+                            on_bad_row=self.cfg.data.on_bad_row)
+        report.rows_per_dataset[spec.name] = len(loaded.items)
+        report.skipped += loaded.skipped
+        return Dataset.from_dict(self.tokenize(loaded.items, report))
+
+    def stream(self, spec: DatasetSpec, report: DataReport) -> IterableDataset:
+        def generate() -> Iterator[dict[str, list[int]]]:
+            items = iter_items(spec, self.row_converter(spec), max_samples=self.cfg.data.max_samples,
+                               on_bad_row=self.cfg.data.on_bad_row, skipped=report.skipped)
+            chunk: list[Any] = []
+            for item in items:
+                chunk.append(item)
+                if len(chunk) == STREAM_CHUNK:
+                    yield from _rows(self.tokenize(chunk, DataReport()))
+                    chunk = []
+            if chunk:
+                yield from _rows(self.tokenize(chunk, DataReport()))
+
+        return IterableDataset.from_generator(generate)
+
+
+def _rows(columns: dict[str, list[list[int]]]) -> Iterator[dict[str, list[int]]]:
+    keys = list(columns)
+    for values in zip(*(columns[key] for key in keys), strict=True):
+        yield dict(zip(keys, values, strict=True))
+
+
+def _mix(parts: list[Any], cfg: LmforgeConfig) -> Any:
+    if len(parts) == 1:
+        return parts[0]
+    if cfg.data.mix_strategy == "concat":
+        return concatenate_datasets(parts)
+    strategy = "first_exhausted" if cfg.data.mix_strategy == "interleave_under" else "all_exhausted"
+    return interleave_datasets(parts, probabilities=cfg.data.interleave_probs, seed=cfg.training.seed or 42,
+                               stopping_strategy=strategy)
+
+
+def _pack(dataset: Dataset, cfg: LmforgeConfig) -> tuple[Dataset, Any]:
+    columns = {"input_ids": dataset["input_ids"], "labels": dataset["labels"]}
+    packed, packing = pack_examples(columns, cfg.data.cutoff_len, cfg.data.packing_strategy)
+    return Dataset.from_dict(packed), packing
+
+
+def _cache_options(cfg: LmforgeConfig) -> dict[str, Any]:
+    ignored = {"preprocessing_num_workers", "overwrite_cache", "tokenized_path", "dataset_dir"}
+    options = cfg.data.model_dump(mode="json", exclude=ignored)
+    return {**options, "stage": cfg.finetuning.stage, "seed": cfg.training.seed}
+
+
+def build_datasets(cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, template: Template) -> PreparedData:
+    data = cfg.data
+    if not data.dataset:
         raise DataError("no training data: set `dataset` (names in dataset_info.json or file paths)")
-    report = DataReport()
+    if data.tokenized_path and (hit := load_prepared(Path(data.tokenized_path))) is not None:
+        report = DataReport.from_dict(hit[2])
+        report.from_cache = data.tokenized_path
+        return PreparedData(hit[0], hit[1], report)
+    train_specs = [resolve_dataset(name, data.dataset_dir) for name in data.dataset]
+    eval_specs = [resolve_dataset(name, data.dataset_dir) for name in data.eval_dataset or []]
+    builder = _Builder(cfg, tokenizer, template)
+    if data.streaming:
+        return _build_streaming(cfg, builder, train_specs, eval_specs)
 
-    def tokenize(loaded: list[LoadedDataset]) -> tuple[Dataset, SftStats]:
-        conversations = [c for item in loaded for c in item.conversations]
-        columns, stats = tokenize_sft(
-            conversations, template, tokenizer, cutoff_len=cfg.data.cutoff_len,
-            train_on_prompt=cfg.data.train_on_prompt, mask_history=cfg.data.mask_history)
-        return Dataset.from_dict(columns), stats
+    folder = cache_dir(cache_key(train_specs + eval_specs, tokenizer, template, _cache_options(cfg)))
+    if not data.overwrite_cache and (hit := load_prepared(folder)) is not None:
+        report = DataReport.from_dict(hit[2])
+        report.from_cache = str(folder)
+        return PreparedData(hit[0], hit[1], report)
 
-    train_loaded = _load_all(cfg.data.dataset, cfg)
-    for item in train_loaded:
-        report.rows_per_dataset[item.name] = len(item.conversations)
-        report.skipped += item.skipped
-    train, report.stats = tokenize(train_loaded)
+    report = DataReport(stage=cfg.finetuning.stage)
+    train = _mix([builder.load(spec, report) for spec in train_specs], cfg)
     if len(train) == 0:
         raise DataError("no training example has a supervised token left after truncation: raise cutoff_len")
     evaluation = None
-    if cfg.data.eval_dataset:
-        evaluation, _ = tokenize(_load_all(cfg.data.eval_dataset, cfg))
-    elif cfg.data.val_size:
-        size = cfg.data.val_size if cfg.data.val_size < 1 else int(cfg.data.val_size)
+    if eval_specs:
+        evaluation = _mix([builder.load(spec, DataReport()) for spec in eval_specs], cfg)
+    elif data.val_size:
+        size = data.val_size if data.val_size < 1 else int(data.val_size)
         if isinstance(size, int) and size >= len(train):
             raise DataError(f"`val_size: {size}` leaves no training rows (only {len(train)} examples)")
         split = train.train_test_split(test_size=size, seed=cfg.training.seed or 42)
         train, evaluation = split["train"], split["test"]
-    report.eval_rows = len(evaluation) if evaluation is not None else 0
-    return train, evaluation, report
+    report.examples = len(train)
+    report.eval_examples = len(evaluation) if evaluation is not None else 0
+    if builder.packing and cfg.finetuning.stage != "pt":  # pt packs while tokenizing (concatenation)
+        train, packing = _pack(train, cfg)
+        report.packed_rows, report.packing_efficiency = packing.rows, round(packing.efficiency, 4)
+        if evaluation is not None:
+            evaluation, _ = _pack(evaluation, cfg)
+    save_prepared(folder, train, evaluation, report.to_dict())
+    if data.tokenized_path:
+        save_prepared(Path(data.tokenized_path), train, evaluation, report.to_dict())
+    return PreparedData(train, evaluation, report)
+
+
+def _build_streaming(cfg: LmforgeConfig, builder: _Builder, train_specs: list[DatasetSpec],
+                     eval_specs: list[DatasetSpec]) -> PreparedData:
+    report = DataReport(stage=cfg.finetuning.stage)
+    train = _mix([builder.stream(spec, report) for spec in train_specs], cfg)
+    evaluation = None
+    if eval_specs:
+        evaluation = _mix([builder.load(spec, DataReport()) for spec in eval_specs], cfg)
+    elif cfg.data.val_size:
+        count = int(cfg.data.val_size)
+        evaluation = Dataset.from_list(list(train.take(count)))
+        train = train.skip(count)
+    report.eval_examples = len(evaluation) if evaluation is not None else 0
+    return PreparedData(train, evaluation, report)
+
+

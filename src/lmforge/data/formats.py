@@ -4,9 +4,11 @@ A bad row raises `DataError` naming the file, the row (1-based) and the reason.
 """
 
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
-from lmforge.data.conversation import Conversation
+from lmforge.data.conversation import MEDIA_KINDS, Conversation
 from lmforge.data.registry import OPENAI_TAGS, DatasetSpec, Tags
 from lmforge.data.templates.template import Message
 from lmforge.errors import DataError
@@ -106,7 +108,42 @@ def _detect(row: dict[str, Any]) -> tuple[str, Tags | None]:
     return "alpaca", None
 
 
-def converter(spec: DatasetSpec) -> Callable[[dict[str, Any], str], Conversation]:
+def media_paths(row: dict[str, Any], spec: DatasetSpec, where: str, media_dir: Path | None) -> dict[str, list[str]]:
+    """Image/video/audio columns as checked paths, relative ones resolved against `media_dir`."""
+    media: dict[str, list[str]] = {}
+    for kind in MEDIA_KINDS:
+        column = getattr(spec.columns, kind)
+        if not column or not row.get(column):
+            continue
+        values = row[column] if isinstance(row[column], list) else [row[column]]
+        paths: list[str] = []
+        for value in values:
+            if not isinstance(value, str):
+                raise RowError(where, f"`{column}` entries must be file paths, got {type(value).__name__}")
+            path = Path(value)
+            if not path.is_absolute() and media_dir is not None:
+                path = media_dir / path
+            if not path.is_file():
+                raise RowError(where, f"`{column}` file not found: {path} (relative paths are resolved "
+                                      f"against `media_dir`)")
+            paths.append(str(path))
+        media[kind] = paths
+    return media
+
+
+def converter(spec: DatasetSpec, media_dir: Path | None = None) -> Callable[[dict[str, Any], str], Conversation]:
+    base = _text_converter(spec)
+    if not any(getattr(spec.columns, kind) for kind in MEDIA_KINDS):
+        return base
+
+    def with_media(row: dict[str, Any], where: str) -> Conversation:
+        conversation = base(row, where)
+        return replace(conversation, media=media_paths(row, spec, where, media_dir))
+
+    return with_media
+
+
+def _text_converter(spec: DatasetSpec) -> Callable[[dict[str, Any], str], Conversation]:
     if spec.formatting == "alpaca":
         return lambda row, where: convert_alpaca(row, spec, where)
     if spec.formatting in ("sharegpt", "openai"):

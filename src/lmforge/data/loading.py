@@ -1,7 +1,7 @@
 """Read a dataset's rows from local files and convert them to conversations, row by row."""
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,35 +54,70 @@ def read_rows(path: Path) -> Iterator[tuple[str, Any]]:
         yield from _json_rows(path)
     elif path.suffix in (".csv", ".parquet", ".arrow"):
         yield from _table_rows(path)
-    else:
-        raise DataError(f"{path}: `{path.suffix}` files hold plain text for pretraining; sft needs "
-                        "json, jsonl, csv, parquet or arrow rows")
+    else:  # .txt: one document per non-empty line, as LLaMA-Factory reads it
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if line.strip():
+                yield f"{path}:line {number}", {"text": line}
 
 
 @dataclass
 class LoadedDataset:
     name: str
-    conversations: list[Conversation]
+    items: list[Any]  # Conversation (sft) or str documents (pt)
     skipped: list[str] = field(default_factory=list)  # "location: reason" of each skipped row
 
+    @property
+    def conversations(self) -> list[Conversation]:
+        return self.items
 
-def load_conversations(spec: DatasetSpec, *, max_samples: int | None, on_bad_row: str) -> LoadedDataset:
+
+def document_converter(spec: DatasetSpec) -> Callable[[dict[str, Any], str], str]:
+    """Pretraining rows: the text of the `prompt` column (LLaMA-Factory maps it to `text`)."""
+    def convert(row: dict[str, Any], where: str) -> str:
+        column = spec.columns.prompt if spec.columns.prompt in row else "text"
+        if column not in row:
+            raise RowError(where, f"missing column `{spec.columns.prompt}` (or `text`) holding the document")
+        text = row[column]
+        if not isinstance(text, str) or not text.strip():
+            raise RowError(where, f"`{column}` must be a non-empty string")
+        return text
+
+    return convert
+
+
+def iter_items(spec: DatasetSpec, convert: Callable[[dict[str, Any], str], Any], *, max_samples: int | None,
+               on_bad_row: str, skipped: list[str]) -> Iterator[Any]:
+    """Converted rows one by one; bad rows raise (on_bad_row: error) or are recorded in `skipped`."""
     assert spec.path is not None
-    convert = converter(spec)
-    loaded = LoadedDataset(spec.name, [])
     limit = min(filter(None, (max_samples, spec.num_samples)), default=None)
+    produced = 0
     for where, row in read_rows(spec.path):
-        if limit is not None and len(loaded.conversations) >= limit:
-            break
+        if limit is not None and produced >= limit:
+            return
         try:
             if not isinstance(row, dict):
                 raise RowError(where, f"a row must be an object, got {type(row).__name__}")
-            loaded.conversations.append(convert(row, where))
+            item = convert(row, where)
         except RowError as err:
             if on_bad_row == "error":
                 raise DataError(f"{err} (set `on_bad_row: skip` to skip such rows with a report)") from None
-            loaded.skipped.append(str(err))
-    if not loaded.conversations:
+            skipped.append(str(err))
+            continue
+        produced += 1
+        yield item
+
+
+def load_items(spec: DatasetSpec, convert: Callable[[dict[str, Any], str], Any], *, max_samples: int | None,
+               on_bad_row: str) -> LoadedDataset:
+    loaded = LoadedDataset(spec.name, [])
+    loaded.items = list(iter_items(spec, convert, max_samples=max_samples, on_bad_row=on_bad_row,
+                                   skipped=loaded.skipped))
+    if not loaded.items:
         raise DataError(f"dataset `{spec.name}` ({spec.path}) has no usable rows"
                         + (f"; first problem: {loaded.skipped[0]}" if loaded.skipped else ""))
     return loaded
+
+
+def load_conversations(spec: DatasetSpec, *, max_samples: int | None, on_bad_row: str,
+                       media_dir: Path | None = None) -> LoadedDataset:
+    return load_items(spec, converter(spec, media_dir), max_samples=max_samples, on_bad_row=on_bad_row)

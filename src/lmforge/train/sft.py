@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from datasets import Dataset
 from rich.console import Console
 from transformers import TrainingArguments
 from transformers.trainer_callback import ProgressCallback
@@ -12,7 +13,8 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from lmforge.config import LmforgeConfig
 from lmforge.data.collator import SftCollator
-from lmforge.data.dataset import build_sft_datasets
+from lmforge.data.dataset import PreparedData, build_datasets
+from lmforge.data.preview import highlight_example
 from lmforge.data.templates.encoding import stop_token_ids
 from lmforge.data.templates.jinja import template_to_jinja
 from lmforge.data.templates.select import select_template
@@ -45,16 +47,26 @@ def _resume_checkpoint(cfg: LmforgeConfig, output_dir: Path) -> str | None:
     return get_last_checkpoint(str(output_dir))
 
 
+def print_data_report(console: Console, prepared: PreparedData, tokenizer: Any, template_name: str) -> None:
+    """What the run trains on, before step 1."""
+    console.print(f"[bold]data[/bold] (stage `{prepared.report.stage}`, template `{template_name}`)")
+    for level, line in prepared.report.lines():
+        console.print(f"  [bold yellow]warning:[/bold yellow] {line}" if level == "warn" else f"  {line}",
+                      highlight=False)
+    if isinstance(prepared.train, Dataset) and len(prepared.train):
+        console.print("  first example ([bold green]supervised[/bold green], [dim]not supervised[/dim]):")
+        console.print(highlight_example(prepared.train[0], tokenizer), highlight=False)
+
+
 def run_sft(cfg: LmforgeConfig, console: Console | None = None) -> dict[str, Any]:
     """Train and save; returns the summary (also written to `output_dir/train_summary.json`)."""
     console = console or Console()
     preflight(cfg, "train")
     template = select_template(cfg.model.template, cfg.model.model_name_or_path)
     tokenizer = load_tokenizer(cfg)
-    train_set, eval_set, report = build_sft_datasets(cfg, tokenizer, template)
-    console.print(f"[bold]data[/bold] (template `{template.name}`)")
-    for line in report.lines():
-        console.print(f"  {line}")
+    prepared = build_datasets(cfg, tokenizer, template)
+    train_set, eval_set = prepared.train, prepared.evaluation
+    print_data_report(console, prepared, tokenizer, template.name)
 
     args = _training_arguments(cfg)
     output_dir = Path(args.output_dir)

@@ -13,7 +13,7 @@ class TokenCounts:
     input_tokens: int = 0  # every position computed, padding included
     non_pad_tokens: int = 0
     supervised_tokens: int = 0  # positions whose label enters the loss
-    samples: int = 0
+    samples: int = 0  # training examples, not packed rows
 
 
 class LmforgeTrainer(Trainer):
@@ -22,11 +22,20 @@ class LmforgeTrainer(Trainer):
         self.token_counts = TokenCounts()
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        real_tokens = inputs.pop("num_real_tokens", None)  # packed batches have no attention mask
+        examples = inputs.pop("num_examples", None)  # a packed row holds several examples
+        if "position_ids" in inputs and "attention_mask" not in inputs:
+            # transformers derives the block-diagonal mask of packed rows from position_ids only when
+            # no KV cache is built; with the config's default use_cache=True examples would attend
+            # to each other.
+            inputs["use_cache"] = False
         if model.training:
             counts = self.token_counts
             counts.input_tokens += inputs["input_ids"].numel()
-            counts.samples += inputs["input_ids"].shape[0]
-            if "attention_mask" in inputs:
+            counts.samples += int(examples) if examples is not None else inputs["input_ids"].shape[0]
+            if real_tokens is not None:
+                counts.non_pad_tokens += int(real_tokens)
+            elif "attention_mask" in inputs:
                 counts.non_pad_tokens += int(inputs["attention_mask"].sum())
             if "labels" in inputs:  # the first label of a row is never predicted (causal shift)
                 counts.supervised_tokens += int((inputs["labels"][:, 1:] != IGNORE_INDEX).sum())

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from transformers import PreTrainedTokenizerBase
 
 from lmforge.data.conversation import Conversation
-from lmforge.data.templates.encoding import encode_conversation
+from lmforge.data.templates.encoding import EncodedConversation, encode_batch, encode_conversation
 from lmforge.data.templates.template import Template
 
 IGNORE_INDEX = -100
@@ -25,6 +25,22 @@ class SftStats:
     dropped_empty: list[str] = field(default_factory=list)
     tokens: int = 0
     supervised_tokens: int = 0
+    answers: int = 0
+    answers_without_end: int = 0
+
+
+def supervised_spans(labels: list[int]) -> list[tuple[int, int]]:
+    """[start, end) of each run of supervised labels."""
+    spans, start = [], None
+    for index, label in enumerate(labels):
+        if label != IGNORE_INDEX and start is None:
+            start = index
+        elif label == IGNORE_INDEX and start is not None:
+            spans.append((start, index))
+            start = None
+    if start is not None:
+        spans.append((start, len(labels)))
+    return spans
 
 
 def build_sft_example(
@@ -38,6 +54,14 @@ def build_sft_example(
 ) -> tuple[list[int], list[int], bool]:
     """(input_ids, labels, truncated) for one conversation."""
     encoded = encode_conversation(template, tokenizer, conversation.messages, system=conversation.system)
+    return example_from_encoded(encoded, cutoff_len=cutoff_len, train_on_prompt=train_on_prompt,
+                                mask_history=mask_history)
+
+
+def example_from_encoded(
+    encoded: EncodedConversation, *, cutoff_len: int, train_on_prompt: bool = False, mask_history: bool = False
+) -> tuple[list[int], list[int], bool]:
+    """Apply loss masking and the truncation policy to an encoded conversation."""
     input_ids: list[int] = []
     labels: list[int] = []
     truncated = False
@@ -71,13 +95,15 @@ def tokenize_sft(
     cutoff_len: int,
     train_on_prompt: bool = False,
     mask_history: bool = False,
+    end_ids: frozenset[int] = frozenset(),
 ) -> tuple[dict[str, list[list[int]]], SftStats]:
+    """Tokenize with one batched call; `end_ids` are the end-of-turn ids every answer should end with."""
     columns: dict[str, list[list[int]]] = {"input_ids": [], "labels": []}
     stats = SftStats()
-    for conversation in conversations:
-        input_ids, labels, truncated = build_sft_example(
-            conversation, template, tokenizer, cutoff_len=cutoff_len,
-            train_on_prompt=train_on_prompt, mask_history=mask_history)
+    encoded_all = encode_batch(template, tokenizer, [(c.messages, c.system) for c in conversations])
+    for conversation, encoded in zip(conversations, encoded_all, strict=True):
+        input_ids, labels, truncated = example_from_encoded(
+            encoded, cutoff_len=cutoff_len, train_on_prompt=train_on_prompt, mask_history=mask_history)
         supervised = sum(label != IGNORE_INDEX for label in labels)
         if supervised == 0:
             stats.dropped_empty.append(conversation.source)
@@ -86,6 +112,10 @@ def tokenize_sft(
         stats.truncated += truncated
         stats.tokens += len(input_ids)
         stats.supervised_tokens += supervised
+        if not train_on_prompt:
+            spans = supervised_spans(labels)
+            stats.answers += len(spans)
+            stats.answers_without_end += sum(input_ids[end - 1] not in end_ids for _, end in spans)
         columns["input_ids"].append(input_ids)
         columns["labels"].append(labels)
     return columns, stats

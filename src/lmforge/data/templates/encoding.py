@@ -57,3 +57,39 @@ def stop_token_ids(template: Template, tokenizer: PreTrainedTokenizerBase) -> li
     if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
         ids.append(tokenizer.eos_token_id)
     return ids
+
+
+def encode_batch(
+    template: Template,
+    tokenizer: PreTrainedTokenizerBase,
+    conversations: list[tuple[list[Message], str | None]],
+    *,
+    add_generation_prompt: bool = False,
+) -> list[EncodedConversation]:
+    """`encode_conversation` for many conversations with one batched (Rust-parallel) tokenizer call.
+
+    Each conversation is split into the same prompt/response/tail texts as `encode_conversation`,
+    so the ids are identical; only the tokenizer is called once for all texts.
+    """
+    bos, eos = tokenizer.bos_token or "", tokenizer.eos_token or ""
+    layouts: list[tuple[int, int]] = []  # (first text index, number of turns) per conversation
+    texts: list[str] = []
+    for messages, system in conversations:
+        segments = template.render(messages, system=system, add_generation_prompt=add_generation_prompt,
+                                   bos_token=bos, eos_token=eos)
+        start, turns, pending = len(texts), 0, ""
+        for segment in segments:
+            if segment.supervised:
+                texts += [pending, segment.text]
+                turns += 1
+                pending = ""
+            else:
+                pending += segment.text
+        texts.append(pending)
+        layouts.append((start, turns))
+    ids = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+    encoded: list[EncodedConversation] = []
+    for start, turns in layouts:
+        pairs = [(ids[start + 2 * t], ids[start + 2 * t + 1]) for t in range(turns)]
+        encoded.append(EncodedConversation(turns=pairs, tail=ids[start + 2 * turns]))
+    return encoded

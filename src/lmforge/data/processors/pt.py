@@ -1,0 +1,42 @@
+"""Continued pretraining: documents -> token blocks.
+
+With packing (the default for `stage: pt`), documents are tokenized (with the tokenizer's own BOS
+convention), each followed by EOS, concatenated and cut into blocks of exactly `cutoff_len` tokens;
+the last partial block is dropped and counted. Without packing, each document is its own example,
+truncated to `cutoff_len`. Every token is supervised.
+"""
+
+from dataclasses import dataclass
+
+from transformers import PreTrainedTokenizerBase
+
+
+@dataclass
+class PtStats:
+    documents: int = 0
+    rows: int = 0
+    tokens: int = 0
+    truncated: int = 0  # documents cut at cutoff_len (no packing)
+    dropped_tail_tokens: int = 0  # the incomplete last block (packing)
+
+
+def tokenize_pt(
+    documents: list[str], tokenizer: PreTrainedTokenizerBase, *, cutoff_len: int, packing: bool
+) -> tuple[dict[str, list[list[int]]], PtStats]:
+    ids = tokenizer(documents, add_special_tokens=True)["input_ids"] if documents else []
+    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    stats = PtStats(documents=len(documents))
+    blocks: list[list[int]] = []
+    if packing:
+        stream = [token for doc in ids for token in (*doc, *eos)]
+        usable = len(stream) // cutoff_len * cutoff_len
+        stats.dropped_tail_tokens = len(stream) - usable
+        blocks = [stream[start:start + cutoff_len] for start in range(0, usable, cutoff_len)]
+    else:
+        for doc in ids:
+            row = (doc + eos)[:cutoff_len]
+            stats.truncated += len(doc) + len(eos) > cutoff_len
+            blocks.append(row)
+    stats.rows = len(blocks)
+    stats.tokens = sum(map(len, blocks))
+    return {"input_ids": blocks, "labels": [list(block) for block in blocks]}, stats

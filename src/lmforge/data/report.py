@@ -1,0 +1,61 @@
+"""What a run trains on: counts, shares and warnings, printed before step 1."""
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class DataReport:
+    stage: str = "sft"
+    rows_per_dataset: dict[str, int] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)  # "location: reason" of rows skipped (on_bad_row: skip)
+    examples: int = 0
+    eval_examples: int = 0
+    truncated: int = 0
+    dropped_empty: list[str] = field(default_factory=list)  # examples left with no supervised token
+    tokens: int = 0
+    supervised_tokens: int = 0
+    answers: int = 0  # supervised spans (assistant turns)
+    answers_without_end: int = 0  # supervised spans not ending in an end-of-turn token
+    dropped_tail_tokens: int = 0  # pt packing: the incomplete last block
+    packed_rows: int | None = None
+    packing_efficiency: float | None = None
+    from_cache: str | None = None
+
+    @property
+    def supervised_share(self) -> float:
+        return self.supervised_tokens / max(self.tokens, 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "DataReport":
+        return cls(**data)
+
+    def lines(self) -> list[tuple[str, str]]:
+        """(level, text) pairs; level is info or warn."""
+        rows = ", ".join(f"{name}: {count}" for name, count in self.rows_per_dataset.items())
+        out = [("info", f"rows per dataset: {rows}"),
+               ("info", f"examples: {self.examples} train, {self.eval_examples} eval; "
+                        f"truncated to cutoff_len: {self.truncated}"),
+               ("info", f"tokens: {self.tokens:,}, supervised: {self.supervised_tokens:,} "
+                        f"({self.supervised_share:.1%})")]
+        if self.packed_rows is not None:
+            out.append(("info", f"packing: {self.examples} examples in {self.packed_rows} rows, "
+                                f"efficiency {self.packing_efficiency:.1%} (non-pad / total slots)"))
+        if self.dropped_tail_tokens:
+            out.append(("info", f"pt: the last {self.dropped_tail_tokens} tokens did not fill a block and are unused"))
+        if self.skipped:
+            out.append(("warn", f"skipped {len(self.skipped)} bad rows (on_bad_row: skip); first: "
+                                + " | ".join(self.skipped[:3])))
+        if self.dropped_empty:
+            out.append(("warn", f"dropped {len(self.dropped_empty)} examples left with no supervised token after "
+                                "truncation (raise cutoff_len); first: " + ", ".join(self.dropped_empty[:3])))
+        if self.answers_without_end:
+            out.append(("warn", f"{self.answers_without_end} of {self.answers} supervised answers do not end with "
+                                "an end-of-turn token: the model will not learn to stop there (truncated answers, "
+                                "or a template without an end token)"))
+        if self.from_cache:
+            out.append(("info", f"reused preprocessed data from {self.from_cache}"))
+        return out
