@@ -172,3 +172,16 @@ def test_export_fails_loudly_beyond_tolerance(lora_run):
                      f"adapter_name_or_path={out / 'adapter'}", f"export_dir={out / 'strict'}")
     assert result.returncode == 1
     assert "does not reproduce the source model" in " ".join(result.stderr.split())
+
+
+def test_data_preview_and_stats(tmp_path):
+    config = write_config(tmp_path, "model_name_or_path: builtin:tiny-llama\ntemplate: chatml\n"
+                                    f"dataset: identity\ndataset_dir: {ROOT / 'examples' / 'data'}\n"
+                                    "packing: true\ncutoff_len: 256\n")
+    preview = run_cli("data", "preview", str(config), "--examples", "1")
+    assert preview.returncode == 0, preview.stderr
+    assert "rows per dataset: identity: 90" in preview.stdout and "packing: 90 examples in" in preview.stdout
+    assert "example 1" in preview.stdout and "Saving the dataset" not in preview.stderr
+    stats = run_cli("data", "stats", str(config), "--out", str(tmp_path / "lengths.png"))
+    assert stats.returncode == 0, stats.stderr
+    assert (tmp_path / "lengths.png").stat().st_size > 1000

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from lmforge.cli.quiet import quiet_libraries
 from lmforge.errors import LmforgeError
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -23,15 +24,6 @@ _state = {"debug": False}
 
 ConfigArg = Annotated[Path, typer.Argument(help="YAML config file (LLaMA-Factory keys work as they are).")]
 OverridesArg = Annotated[list[str] | None, typer.Argument(help="key=value overrides, applied on top.")]
-
-
-def _quiet_libraries() -> None:
-    import datasets
-    import transformers
-
-    transformers.utils.logging.set_verbosity_warning()
-    transformers.utils.logging.disable_progress_bar()
-    datasets.disable_progress_bars()
 
 
 def _run(action: Callable[[], Any]) -> Any:
@@ -80,7 +72,7 @@ def train(config: ConfigArg, overrides: OverridesArg = None) -> None:
 
     def body() -> None:
         cfg = load_config(config, overrides)
-        _quiet_libraries()
+        quiet_libraries()
         from lmforge.train.sft import run_sft
 
         run_sft(cfg, console)
@@ -100,7 +92,7 @@ def chat(
 
     def body() -> None:
         cfg = load_config(config, overrides)
-        _quiet_libraries()
+        quiet_libraries()
         from lmforge.cli.repl import answer_once, repl
         from lmforge.infer.engine import ChatEngine
 
@@ -120,7 +112,7 @@ def export(config: ConfigArg, overrides: OverridesArg = None) -> None:
 
     def body() -> None:
         cfg = load_config(config, overrides)
-        _quiet_libraries()
+        quiet_libraries()
         from lmforge.export.merge import run_export
 
         result = run_export(cfg, console)
@@ -135,6 +127,15 @@ def env() -> None:
     from lmforge.cli.env import environment_table
 
     console.print(environment_table())
+
+
+def _register_groups() -> None:
+    from lmforge.cli import data
+
+    data.register(app, _run, console)
+
+
+_register_groups()
 
 
 def main() -> None:

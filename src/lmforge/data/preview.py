@@ -1,10 +1,14 @@
 """Show an example as the model sees it: supervised tokens highlighted, the rest dimmed."""
 
+from pathlib import Path
 from typing import Any
 
+from datasets import Dataset
+from rich.console import Console
 from rich.text import Text
 from transformers import PreTrainedTokenizerBase
 
+from lmforge.data.dataset import PreparedData
 from lmforge.data.processors.sft import IGNORE_INDEX
 
 MAX_PREVIEW_TOKENS = 400
@@ -24,3 +28,40 @@ def highlight_example(example: dict[str, Any], tokenizer: PreTrainedTokenizerBas
     if len(example["input_ids"]) > max_tokens:
         text.append(f" ... ({len(example['input_ids']) - max_tokens} more tokens)", style="italic")
     return text
+
+
+def print_data_report(console: Console, prepared: PreparedData, tokenizer: PreTrainedTokenizerBase,
+                      template_name: str, examples: int = 1) -> None:
+    """What the run trains on: the report, then the first examples highlighted."""
+    console.print(f"[bold]data[/bold] (stage `{prepared.report.stage}`, template `{template_name}`)")
+    for level, line in prepared.report.lines():
+        console.print(f"  [bold yellow]warning:[/bold yellow] {line}" if level == "warn" else f"  {line}",
+                      highlight=False)
+    if not isinstance(prepared.train, Dataset):  # streaming: nothing is materialised yet
+        return
+    for index in range(min(examples, len(prepared.train))):
+        console.print(f"  example {index + 1} ([bold green]supervised[/bold green], [dim]not supervised[/dim]):")
+        console.print(highlight_example(prepared.train[index], tokenizer), highlight=False)
+
+
+def plot_lengths(dataset: Dataset, cutoff_len: int, out_path: Path) -> Path:
+    """Histogram of row lengths and supervised tokens per row, with cutoff_len marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lengths = [len(ids) for ids in dataset["input_ids"]]
+    supervised = [sum(label != IGNORE_INDEX for label in labels) for labels in dataset["labels"]]
+    figure, axes = plt.subplots(figsize=(7, 4))
+    bins = min(50, max(10, len(set(lengths))))
+    axes.hist(lengths, bins=bins, alpha=0.7, label="tokens per row", color="#137")
+    axes.hist(supervised, bins=bins, alpha=0.6, label="supervised tokens per row", color="#4a4")
+    axes.axvline(cutoff_len, color="#c33", linestyle="--", label=f"cutoff_len {cutoff_len}")
+    axes.set_xlabel("tokens")
+    axes.set_ylabel("rows")
+    axes.legend()
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out_path, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    return out_path

@@ -5,7 +5,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from datasets import Dataset
 from rich.console import Console
 from transformers import TrainingArguments
 from transformers.trainer_callback import ProgressCallback
@@ -13,8 +12,8 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from lmforge.config import LmforgeConfig
 from lmforge.data.collator import SftCollator
-from lmforge.data.dataset import PreparedData, build_datasets
-from lmforge.data.preview import highlight_example
+from lmforge.data.dataset import build_datasets
+from lmforge.data.preview import print_data_report
 from lmforge.data.templates.encoding import stop_token_ids
 from lmforge.data.templates.jinja import template_to_jinja
 from lmforge.data.templates.select import select_template
@@ -45,17 +44,6 @@ def _resume_checkpoint(cfg: LmforgeConfig, output_dir: Path) -> str | None:
     if cfg.training.overwrite_output_dir or not output_dir.is_dir():
         return None
     return get_last_checkpoint(str(output_dir))
-
-
-def print_data_report(console: Console, prepared: PreparedData, tokenizer: Any, template_name: str) -> None:
-    """What the run trains on, before step 1."""
-    console.print(f"[bold]data[/bold] (stage `{prepared.report.stage}`, template `{template_name}`)")
-    for level, line in prepared.report.lines():
-        console.print(f"  [bold yellow]warning:[/bold yellow] {line}" if level == "warn" else f"  {line}",
-                      highlight=False)
-    if isinstance(prepared.train, Dataset) and len(prepared.train):
-        console.print("  first example ([bold green]supervised[/bold green], [dim]not supervised[/dim]):")
-        console.print(highlight_example(prepared.train[0], tokenizer), highlight=False)
 
 
 def run_sft(cfg: LmforgeConfig, console: Console | None = None) -> dict[str, Any]:

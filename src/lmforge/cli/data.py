@@ -1,0 +1,60 @@
+"""`lmforge data preview|stats`: what a config would train on, without loading the model."""
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+data_app = typer.Typer(no_args_is_help=True, help="Inspect the data a config trains on.")
+ConfigArg = Annotated[Path, typer.Argument(help="YAML config file.")]
+OverridesArg = Annotated[list[str] | None, typer.Argument(help="key=value overrides.")]
+
+
+def _prepare(config: Path, overrides: list[str] | None) -> tuple[Any, Any, Any, Any]:
+    from lmforge.cli.quiet import quiet_libraries
+    from lmforge.config import load_config
+    from lmforge.data.dataset import build_datasets
+    from lmforge.data.templates.select import select_template
+    from lmforge.model.loading import load_tokenizer
+    from lmforge.preflight import preflight
+
+    cfg = load_config(config, overrides)
+    quiet_libraries()
+    preflight(cfg, "check")
+    template = select_template(cfg.model.template, cfg.model.model_name_or_path)
+    tokenizer = load_tokenizer(cfg)
+    return cfg, template, tokenizer, build_datasets(cfg, tokenizer, template)
+
+
+def register(app: typer.Typer, run: Any, console: Console) -> None:
+    @data_app.command()
+    def preview(config: ConfigArg, overrides: OverridesArg = None,
+                examples: Annotated[int, typer.Option(help="How many examples to show.")] = 2) -> None:
+        """Print the data report and the first examples with supervised tokens highlighted."""
+        from lmforge.data.preview import print_data_report
+
+        def body() -> None:
+            _, template, tokenizer, prepared = _prepare(config, overrides)
+            print_data_report(console, prepared, tokenizer, template.name, examples=examples)
+
+        run(body)
+
+    @data_app.command()
+    def stats(config: ConfigArg, overrides: OverridesArg = None,
+              out: Annotated[Path | None, typer.Option(help="Histogram PNG path.")] = None) -> None:
+        """The data report plus a length histogram PNG (default: output_dir/data_lengths.png)."""
+        from lmforge.data.preview import plot_lengths, print_data_report
+        from lmforge.errors import ConfigError
+
+        def body() -> None:
+            cfg, template, tokenizer, prepared = _prepare(config, overrides)
+            print_data_report(console, prepared, tokenizer, template.name, examples=0)
+            if cfg.data.streaming:
+                raise ConfigError("`lmforge data stats` needs the whole dataset: set `streaming: false`")
+            path = out or Path(cfg.training.output_dir or ".") / "data_lengths.png"
+            console.print(f"length histogram: {plot_lengths(prepared.train, cfg.data.cutoff_len, path)}")
+
+        run(body)
+
+    app.add_typer(data_app, name="data")
