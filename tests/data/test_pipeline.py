@@ -136,3 +136,20 @@ def test_media_columns_are_checked_and_text_models_refuse_them(tmp_path, tiny_to
     (tmp_path / "mm.json").write_text(json.dumps(rows))
     with pytest.raises(DataError, match=r"row 1: `images` file not found: .*missing.jpg"):
         build(tiny_tokenizer, dataset="mm", dataset_dir=str(tmp_path))
+
+
+def test_tokenizer_changes_change_the_cache_key(tiny_llama_path, tmp_path):
+    from transformers import AutoTokenizer
+
+    from lmforge.data.cache import tokenizer_digest
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_path)
+    original = tokenizer_digest(tokenizer)
+    assert tokenizer_digest(AutoTokenizer.from_pretrained(tiny_llama_path)) == original
+    tokenizer.pad_token = "<|im_end|>"  # changed in memory after loading
+    assert tokenizer_digest(tokenizer) != original
+    copy = tmp_path / "tok"
+    reloaded = AutoTokenizer.from_pretrained(tiny_llama_path)
+    reloaded.chat_template = "{{ messages[0]['content'] }}"
+    reloaded.save_pretrained(copy)
+    assert tokenizer_digest(AutoTokenizer.from_pretrained(copy)) != original

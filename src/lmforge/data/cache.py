@@ -42,10 +42,22 @@ def _code_digest() -> str:
     return digest.hexdigest()
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                   "vocab.json", "merges.txt", "tokenizer.model", "chat_template.jinja", "chat_template.json")
+
+
 def tokenizer_digest(tokenizer: PreTrainedTokenizerBase) -> str:
+    """The tokenizer's files (hashing them is ~20x faster than serialising a large vocabulary),
+    plus its in-memory special tokens and chat template, which loading may have changed."""
     digest = hashlib.sha256()
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    digest.update(backend.to_str().encode() if backend is not None else repr(tokenizer.get_vocab()).encode())
+    folder = Path(str(tokenizer.name_or_path))
+    files = [folder / name for name in TOKENIZER_FILES if (folder / name).is_file()] if folder.is_dir() else []
+    if files:
+        for file in files:
+            _file_digest(file, digest)
+    else:  # built in memory: serialise it
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        digest.update(backend.to_str().encode() if backend is not None else repr(tokenizer.get_vocab()).encode())
     digest.update(json.dumps(tokenizer.special_tokens_map, sort_keys=True, default=str).encode())
     digest.update(str(tokenizer.chat_template).encode())
     return digest.hexdigest()

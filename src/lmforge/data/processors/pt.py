@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from transformers import PreTrainedTokenizerBase
 
+from lmforge.data.templates.encoding import batch_token_ids
+
 
 @dataclass
 class PtStats:
@@ -23,7 +25,7 @@ class PtStats:
 def tokenize_pt(
     documents: list[str], tokenizer: PreTrainedTokenizerBase, *, cutoff_len: int, packing: bool
 ) -> tuple[dict[str, list[list[int]]], PtStats]:
-    ids = tokenizer(documents, add_special_tokens=True)["input_ids"] if documents else []
+    ids = batch_token_ids(tokenizer, documents, add_special_tokens=True)
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     stats = PtStats(documents=len(documents))
     blocks: list[list[int]] = []

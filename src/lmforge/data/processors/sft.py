@@ -29,20 +29,6 @@ class SftStats:
     answers_without_end: int = 0
 
 
-def supervised_spans(labels: list[int]) -> list[tuple[int, int]]:
-    """[start, end) of each run of supervised labels."""
-    spans, start = [], None
-    for index, label in enumerate(labels):
-        if label != IGNORE_INDEX and start is None:
-            start = index
-        elif label == IGNORE_INDEX and start is not None:
-            spans.append((start, index))
-            start = None
-    if start is not None:
-        spans.append((start, len(labels)))
-    return spans
-
-
 def build_sft_example(
     conversation: Conversation,
     template: Template,
@@ -54,17 +40,29 @@ def build_sft_example(
 ) -> tuple[list[int], list[int], bool]:
     """(input_ids, labels, truncated) for one conversation."""
     encoded = encode_conversation(template, tokenizer, conversation.messages, system=conversation.system)
-    return example_from_encoded(encoded, cutoff_len=cutoff_len, train_on_prompt=train_on_prompt,
-                                mask_history=mask_history)
+    example = example_from_encoded(encoded, cutoff_len=cutoff_len, train_on_prompt=train_on_prompt,
+                                   mask_history=mask_history)
+    return example.input_ids, example.labels, example.truncated
+
+
+@dataclass
+class SftExample:
+    input_ids: list[int]
+    labels: list[int]
+    truncated: bool
+    supervised: int  # supervised token count
+    answer_ends: list[int]  # last token id of each supervised answer
 
 
 def example_from_encoded(
     encoded: EncodedConversation, *, cutoff_len: int, train_on_prompt: bool = False, mask_history: bool = False
-) -> tuple[list[int], list[int], bool]:
+) -> SftExample:
     """Apply loss masking and the truncation policy to an encoded conversation."""
     input_ids: list[int] = []
     labels: list[int] = []
     truncated = False
+    supervised = 0
+    answer_ends: list[int] = []
     last = len(encoded.turns) - 1
     for index, (prompt, response) in enumerate(encoded.turns):
         budget = cutoff_len - len(input_ids)
@@ -78,13 +76,16 @@ def example_from_encoded(
         input_ids += prompt + response
         labels += (prompt if train_on_prompt else [IGNORE_INDEX] * len(prompt))
         labels += response if supervise else [IGNORE_INDEX] * len(response)
+        supervised += len(prompt) * train_on_prompt + len(response) * supervise
+        if supervise and response:
+            answer_ends.append(response[-1])
         if truncated:
             break
     if not truncated:
         tail = encoded.tail[: cutoff_len - len(input_ids)]
         input_ids += tail
         labels += [IGNORE_INDEX] * len(tail)
-    return input_ids, labels, truncated
+    return SftExample(input_ids, labels, truncated, supervised, answer_ends)
 
 
 def tokenize_sft(
@@ -102,20 +103,18 @@ def tokenize_sft(
     stats = SftStats()
     encoded_all = encode_batch(template, tokenizer, [(c.messages, c.system) for c in conversations])
     for conversation, encoded in zip(conversations, encoded_all, strict=True):
-        input_ids, labels, truncated = example_from_encoded(
+        example = example_from_encoded(
             encoded, cutoff_len=cutoff_len, train_on_prompt=train_on_prompt, mask_history=mask_history)
-        supervised = sum(label != IGNORE_INDEX for label in labels)
-        if supervised == 0:
+        if example.supervised == 0:
             stats.dropped_empty.append(conversation.source)
             continue
         stats.rows += 1
-        stats.truncated += truncated
-        stats.tokens += len(input_ids)
-        stats.supervised_tokens += supervised
+        stats.truncated += example.truncated
+        stats.tokens += len(example.input_ids)
+        stats.supervised_tokens += example.supervised
         if not train_on_prompt:
-            spans = supervised_spans(labels)
-            stats.answers += len(spans)
-            stats.answers_without_end += sum(input_ids[end - 1] not in end_ids for _, end in spans)
-        columns["input_ids"].append(input_ids)
-        columns["labels"].append(labels)
+            stats.answers += len(example.answer_ends)
+            stats.answers_without_end += sum(end not in end_ids for end in example.answer_ends)
+        columns["input_ids"].append(example.input_ids)
+        columns["labels"].append(example.labels)
     return columns, stats

@@ -59,6 +59,19 @@ def stop_token_ids(template: Template, tokenizer: PreTrainedTokenizerBase) -> li
     return ids
 
 
+def batch_token_ids(
+    tokenizer: PreTrainedTokenizerBase, texts: list[str], *, add_special_tokens: bool
+) -> list[list[int]]:
+    """Token ids of many texts in one call. The Rust backend is called directly when there is one:
+    transformers' wrapper adds ~3x on top of it for the same ids (no offsets or masks are needed)."""
+    if not texts:
+        return []
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        return [encoding.ids for encoding in backend.encode_batch(texts, add_special_tokens=add_special_tokens)]
+    return tokenizer(texts, add_special_tokens=add_special_tokens)["input_ids"]
+
+
 def encode_batch(
     template: Template,
     tokenizer: PreTrainedTokenizerBase,
@@ -87,7 +100,7 @@ def encode_batch(
                 pending += segment.text
         texts.append(pending)
         layouts.append((start, turns))
-    ids = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+    ids = batch_token_ids(tokenizer, texts, add_special_tokens=False)
     encoded: list[EncodedConversation] = []
     for start, turns in layouts:
         pairs = [(ids[start + 2 * t], ids[start + 2 * t + 1]) for t in range(turns)]
