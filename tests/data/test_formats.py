@@ -91,7 +91,7 @@ def test_registry_errors(tmp_path):
         resolve_dataset("gone", tmp_path)
     with pytest.raises(DataError, match=r"entry `odd`: `colums`: Extra inputs are not permitted"):
         resolve_dataset("odd", tmp_path)
-    with pytest.raises(DataError, match=r"comes from a hub \(org/data\)"):
+    with pytest.raises(DataError, match=r"comes from the hub \(org/data\) and no hub is reachable"):
         resolve_dataset("hub", tmp_path)
     with pytest.raises(DataError, match=r"dataset `nope` is neither registered .* registered: gone, hub, odd"):
         resolve_dataset("nope", tmp_path)
@@ -120,3 +120,18 @@ def test_build_datasets_with_validation_split(tmp_path, tiny_tokenizer):
     assert (len(train), len(evaluation)) == (15, 5)
     assert report.rows_per_dataset == {"demo": 20} and report.truncated == 0
     assert 0 < report.supervised_share < 1
+
+
+def test_hub_datasets_load_through_datasets(tmp_path, tiny_tokenizer):
+    """`hf_hub_url` goes through datasets.load_dataset (here a local folder laid out like a hub repo)."""
+    repo = tmp_path / "repo" / "data"
+    repo.mkdir(parents=True)
+    (repo / "train.jsonl").write_text("\n".join(json.dumps({"instruction": f"q{i}", "output": f"a{i}"})
+                                                for i in range(5)))
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"hubbed": {"hf_hub_url": str(tmp_path / "repo"),
+                                                                       "split": "train"}}))
+    spec = resolve_dataset("hubbed", tmp_path)
+    loaded = load(spec)
+    assert len(loaded.conversations) == 5 and loaded.conversations[0].source.endswith(":row 1")
+    cfg = build_config({"dataset": "hubbed", "dataset_dir": str(tmp_path)})
+    assert len(build_datasets(cfg, tiny_tokenizer, get_template("chatml")).train) == 5

@@ -48,7 +48,8 @@ class DataGroup(Group):
     val_size: float = Field(0.0, ge=0, description="Held-out share (< 1) or row count (>= 1) for eval.")
     train_on_prompt: bool = Field(False, description="Also supervise prompt tokens.")
     mask_history: bool = Field(False, description="Supervise only the last assistant turn.")
-    preprocessing_num_workers: int | None = Field(None, gt=0, description="Processes for tokenization.")
+    preprocessing_num_workers: int | None = Field(
+        None, gt=0, description="Threads of the batched Rust tokenizer (default: all cores).")
     packing: bool | None = Field(
         None, description="Bin-pack examples into cutoff_len rows without cross-attention; default on for pt.")
     neat_packing: bool = Field(False, description="Alias of `packing: true` (lmforge packing is always neat).")

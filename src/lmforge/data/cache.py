@@ -20,6 +20,7 @@ from datasets import Dataset, load_from_disk
 from transformers import PreTrainedTokenizerBase
 
 import lmforge
+from lmforge.data.loading import load_hub_dataset
 from lmforge.data.registry import DatasetSpec
 from lmforge.data.templates.template import Template
 from lmforge.paths import lmforge_home
@@ -68,8 +69,10 @@ def cache_key(specs: list[DatasetSpec], tokenizer: PreTrainedTokenizerBase, temp
     digest = hashlib.sha256()
     for spec in specs:
         digest.update(spec.model_dump_json(exclude={"path"}).encode())
-        assert spec.path is not None
-        _file_digest(spec.path, digest)
+        if spec.path is not None:
+            _file_digest(spec.path, digest)
+        else:  # a hub dataset: datasets' own fingerprint of the downloaded content
+            digest.update(load_hub_dataset(spec)._fingerprint.encode())
     digest.update(tokenizer_digest(tokenizer).encode())
     digest.update(json.dumps(asdict(template) if template else None, sort_keys=True, default=str).encode())
     digest.update(json.dumps(options, sort_keys=True, default=str).encode())

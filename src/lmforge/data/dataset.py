@@ -5,6 +5,7 @@ this exact input -> read and check rows -> tokenize per stage (batched) -> mix -
 pack -> save to the cache. Streaming builds the same examples lazily instead.
 """
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +135,8 @@ def build_datasets(cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, templ
     data = cfg.data
     if not data.dataset:
         raise DataError("no training data: set `dataset` (names in dataset_info.json or file paths)")
+    if data.preprocessing_num_workers:  # read by the tokenizers library when its thread pool starts
+        os.environ.setdefault("RAYON_NUM_THREADS", str(data.preprocessing_num_workers))
     if data.tokenized_path and (hit := load_prepared(Path(data.tokenized_path))) is not None:
         report = DataReport.from_dict(hit[2])
         report.from_cache = data.tokenized_path

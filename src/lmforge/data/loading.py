@@ -42,6 +42,22 @@ def _table_rows(path: Path) -> Iterator[tuple[str, Any]]:
         yield f"{path}:row {number}", row
 
 
+def hub_rows(spec: DatasetSpec) -> Iterator[tuple[str, Any]]:
+    """Rows of a hub dataset (`hf_hub_url`, with `subset`, `folder` and `split`), through datasets."""
+    for number, row in enumerate(load_hub_dataset(spec), start=1):
+        yield f"{spec.hf_hub_url}:row {number}", row
+
+
+def load_hub_dataset(spec: DatasetSpec) -> Any:
+    from datasets import load_dataset
+
+    try:
+        return load_dataset(spec.hf_hub_url, name=spec.subset, data_dir=spec.folder, split=spec.split)
+    except (FileNotFoundError, ValueError, ConnectionError) as err:
+        raise DataError(f"dataset `{spec.name}`: cannot load {spec.hf_hub_url} (subset {spec.subset}, split "
+                        f"{spec.split}): {err}") from None
+
+
 def read_rows(path: Path) -> Iterator[tuple[str, Any]]:
     """(location, row) pairs of a data file or of every data file in a folder."""
     if path.is_dir():
@@ -88,10 +104,10 @@ def document_converter(spec: DatasetSpec) -> Callable[[dict[str, Any], str], str
 def iter_items(spec: DatasetSpec, convert: Callable[[dict[str, Any], str], Any], *, max_samples: int | None,
                on_bad_row: str, skipped: list[str]) -> Iterator[Any]:
     """Converted rows one by one; bad rows raise (on_bad_row: error) or are recorded in `skipped`."""
-    assert spec.path is not None
     limit = min(filter(None, (max_samples, spec.num_samples)), default=None)
     produced = 0
-    for where, row in read_rows(spec.path):
+    rows = read_rows(spec.path) if spec.path is not None else hub_rows(spec)
+    for where, row in rows:
         if limit is not None and produced >= limit:
             return
         try:

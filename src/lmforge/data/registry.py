@@ -85,6 +85,20 @@ def _read_registry(dataset_dir: Path) -> dict[str, dict]:
     return registry
 
 
+def _check_hub_source(spec: DatasetSpec, info: Path) -> None:
+    """Hub datasets: the Hugging Face hub through `datasets` when reachable, else one clear error."""
+    import os
+
+    other = spec.ms_hub_url or spec.om_hub_url or spec.script_url
+    if not spec.hf_hub_url:
+        raise DataError(f"{info}: dataset `{spec.name}` comes from {other}; lmforge reads local files and the "
+                        "Hugging Face hub (`hf_hub_url`): download it and set `file_name`")
+    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
+    if offline and not Path(spec.hf_hub_url).exists():
+        raise DataError(f"{info}: dataset `{spec.name}` comes from the hub ({spec.hf_hub_url}) and no hub is "
+                        "reachable (HF_HUB_OFFLINE=1): download it elsewhere and set `file_name` to the file")
+
+
 def resolve_dataset(name: str, dataset_dir: str | Path) -> DatasetSpec:
     """A registered dataset name, or a data file path, as a checked `DatasetSpec`."""
     dataset_dir = Path(dataset_dir)
@@ -100,9 +114,8 @@ def resolve_dataset(name: str, dataset_dir: str | Path) -> DatasetSpec:
             problems = "; ".join(f"`{'.'.join(map(str, e['loc']))}`: {e['msg']}" for e in err.errors())
             raise DataError(f"{info}: entry `{name}`: {problems}") from None
         if spec.file_name is None:
-            hub = spec.hf_hub_url or spec.ms_hub_url or spec.om_hub_url or spec.script_url
-            raise DataError(f"{info}: dataset `{name}` comes from a hub ({hub}); lmforge loads local files "
-                            "only: download it and set `file_name`")
+            _check_hub_source(spec, info)
+            return spec
         path = Path(spec.file_name)
         spec.path = path if path.is_absolute() else dataset_dir / path
     else:
@@ -112,7 +125,7 @@ def resolve_dataset(name: str, dataset_dir: str | Path) -> DatasetSpec:
             raise DataError(f"dataset `{name}` is neither registered in {info} nor a data file "
                             f"({', '.join(sorted(DATA_SUFFIXES))}); registered: {known}")
         spec = DatasetSpec(name=name, file_name=str(path), formatting="auto", path=path)
-    if not spec.path.exists():
+    if spec.path is not None and not spec.path.exists():
         raise DataError(f"dataset `{name}`: file not found: {spec.path}")
     if spec.ranking:
         raise DataError(f"dataset `{name}` is a ranking (preference) dataset; lmforge supports "
