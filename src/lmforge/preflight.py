@@ -12,9 +12,13 @@ from lmforge.errors import ConfigError
 from lmforge.hub.resolve import check_model_reference
 
 Command = Literal["train", "chat", "export", "check"]
+TRAINABLE_STAGES = ("pt", "sft")
 
 
 def preflight(cfg: LmforgeConfig, command: Command) -> None:
+    if command == "train" and cfg.finetuning.stage not in TRAINABLE_STAGES:
+        raise ConfigError(f"`stage: {cfg.finetuning.stage}` cannot be trained by lmforge yet (its data can be "
+                          f"previewed with `lmforge data preview`); trainable: {', '.join(TRAINABLE_STAGES)}")
     check_model_reference(cfg.model.model_name_or_path)
     for adapter in cfg.model.adapter_name_or_path or []:
         check_model_reference(adapter, what="adapter_name_or_path")

@@ -49,7 +49,6 @@ def test_wrong_type_names_key_value_and_expectation(raw, pattern):
     ({"bf16": True, "fp16": True}, r"`bf16` and `fp16` cannot both be true"),
     ({"finetuning_type": "full", "adapter_name_or_path": "a"}, r"only valid with `finetuning_type: lora`"),
     ({"val_size": 0.1, "eval_dataset": "x"}, r"`val_size` and `eval_dataset` cannot both be set"),
-    ({"stage": "dpo"}, r"`stage: dpo` is not supported by lmforge yet"),
     ({"val_size": 2.5}, r"share below 1 or a whole row count"),
 ])
 def test_incompatible_combinations_name_the_rule(raw, pattern):

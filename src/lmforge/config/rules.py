@@ -5,15 +5,6 @@ from collections.abc import Callable
 from lmforge.config.groups import LmforgeConfig
 from lmforge.errors import ConfigError
 
-SUPPORTED_STAGES = ("pt", "sft")
-
-
-def _stage_supported(cfg: LmforgeConfig) -> str | None:
-    if cfg.finetuning.stage not in SUPPORTED_STAGES:
-        return (f"`stage: {cfg.finetuning.stage}` is not supported by lmforge yet; "
-                f"supported: {', '.join(SUPPORTED_STAGES)}")
-    return None
-
 
 def _finetuning_supported(cfg: LmforgeConfig) -> str | None:
     if cfg.finetuning.finetuning_type == "freeze":
@@ -81,7 +72,6 @@ def _interleave_probs(cfg: LmforgeConfig) -> str | None:
 
 
 RULES: list[Callable[[LmforgeConfig], str | None]] = [
-    _stage_supported,
     _finetuning_supported,
     _adapter_needs_lora,
     _one_half_precision,

@@ -13,3 +13,22 @@ class Conversation:
     system: str | None
     source: str  # "file:row" for messages about this example
     media: dict[str, list[str]] = field(default_factory=dict)  # kind -> checked file paths, in order
+
+
+@dataclass(frozen=True)
+class Preference:
+    """A ranking row: one prompt (ending with a user turn) and a preferred and a rejected answer."""
+
+    prompt: list[Message]
+    system: str | None
+    chosen: str
+    rejected: str
+    source: str
+
+
+@dataclass(frozen=True)
+class LabeledConversation:
+    """A KTO row: a conversation whose last answer is desirable or not."""
+
+    conversation: Conversation
+    desirable: bool

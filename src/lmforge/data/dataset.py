@@ -16,9 +16,10 @@ from transformers import PreTrainedTokenizerBase
 
 from lmforge.config import LmforgeConfig
 from lmforge.data.cache import cache_dir, cache_key, load_prepared, save_prepared
-from lmforge.data.formats import converter
+from lmforge.data.formats import convert_labeled, convert_preference, converter
 from lmforge.data.loading import document_converter, iter_items, load_items
 from lmforge.data.packing import pack_examples
+from lmforge.data.processors.preference import tokenize_kto, tokenize_pairwise
 from lmforge.data.processors.pt import tokenize_pt
 from lmforge.data.processors.sft import tokenize_sft
 from lmforge.data.registry import DatasetSpec, resolve_dataset
@@ -27,6 +28,7 @@ from lmforge.data.templates.encoding import stop_token_ids
 from lmforge.data.templates.template import Template
 from lmforge.errors import DataError
 
+PAIRWISE_STAGES = ("rm", "dpo")
 STREAM_CHUNK = 256  # conversations tokenized per batched call while streaming
 
 
@@ -54,10 +56,25 @@ class _Builder:
         self.media_dir = Path(cfg.data.media_dir or cfg.data.dataset_dir)
 
     def row_converter(self, spec: DatasetSpec) -> Any:
+        pairwise = self.stage in PAIRWISE_STAGES
+        if spec.ranking != pairwise:
+            need = "a ranking dataset (`ranking: true`, chosen/rejected answers)" if pairwise else "non-ranking rows"
+            raise DataError(f"dataset `{spec.name}`: `stage: {self.stage}` needs {need}")
+        if pairwise:
+            return lambda row, where: convert_preference(row, spec, where)
+        if self.stage == "kto":
+            return lambda row, where: convert_labeled(row, spec, where)
         return document_converter(spec) if self.stage == "pt" else converter(spec, self.media_dir)
 
     def tokenize(self, items: list[Any], report: DataReport) -> dict[str, list[list[int]]]:
         data = self.cfg.data
+        if self.stage in PAIRWISE_STAGES or self.stage == "kto":
+            tokenize = tokenize_pairwise if self.stage in PAIRWISE_STAGES else tokenize_kto
+            columns, pref = tokenize(items, self.template, self.tokenizer, cutoff_len=data.cutoff_len)
+            report.truncated += pref.truncated
+            report.tokens += pref.tokens
+            report.supervised_tokens += pref.answer_tokens
+            return columns
         if self.stage == "pt":
             columns, pt = tokenize_pt(items, self.tokenizer, cutoff_len=data.cutoff_len, packing=self.packing)
             report.truncated += pt.truncated
@@ -157,6 +174,8 @@ def build_datasets(cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, templ
     train = _mix([builder.load(spec, report) for spec in train_specs], cfg)
     if len(train) == 0:
         raise DataError("no training example has a supervised token left after truncation: raise cutoff_len")
+    if builder.packing and cfg.finetuning.stage not in ("pt", "sft"):
+        raise DataError(f"`packing` applies to pt and sft, not `stage: {cfg.finetuning.stage}`")
     evaluation = None
     if eval_specs:
         evaluation = _mix([builder.load(spec, DataReport()) for spec in eval_specs], cfg)

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from lmforge.data.conversation import MEDIA_KINDS, Conversation
+from lmforge.data.conversation import MEDIA_KINDS, Conversation, LabeledConversation, Preference
 from lmforge.data.registry import OPENAI_TAGS, DatasetSpec, Tags
 from lmforge.data.templates.template import Message
 from lmforge.errors import DataError
@@ -63,6 +63,15 @@ def convert_alpaca(row: dict[str, Any], spec: DatasetSpec, where: str) -> Conver
 
 
 def convert_sharegpt(row: dict[str, Any], spec: DatasetSpec, where: str, tags: Tags | None = None) -> Conversation:
+    messages, system = sharegpt_messages(row, spec, where, tags)
+    if messages[-1].role != "assistant":
+        raise RowError(where, "the conversation must end with an assistant message to be trained on")
+    return Conversation(messages, system, where)
+
+
+def sharegpt_messages(row: dict[str, Any], spec: DatasetSpec, where: str,
+                      tags: Tags | None = None) -> tuple[list[Message], str | None]:
+    """Checked messages (alternating user/assistant, starting with user) and the system prompt."""
     cols, tags = spec.columns, tags or spec.effective_tags
     turns = _column(row, cols.messages, where)
     if not isinstance(turns, list) or not turns:
@@ -95,9 +104,53 @@ def convert_sharegpt(row: dict[str, Any], spec: DatasetSpec, where: str, tags: T
         if message.role != expected:
             raise RowError(where, f"wrong role order: turn {index + 1} is `{message.role}`, expected "
                                   f"`{expected}` (turns alternate user, assistant, ...)")
-    if messages[-1].role != "assistant":
-        raise RowError(where, "the conversation must end with an assistant message to be trained on")
-    return Conversation(messages, system, where)
+    if not messages:
+        raise RowError(where, "the conversation has no user or assistant message")
+    return messages, system
+
+
+def _answer(value: Any, column: str, tags: Tags, where: str) -> str:
+    """A ranking answer: a plain string or one assistant message object."""
+    if isinstance(value, dict):
+        if value.get(tags.role_tag) != tags.assistant_tag:
+            raise RowError(where, f"`{column}` must be an assistant message (`{tags.role_tag}: {tags.assistant_tag}`)")
+        value = value.get(tags.content_tag)
+    return _text(value, f"`{column}`", where)
+
+
+def convert_preference(row: dict[str, Any], spec: DatasetSpec, where: str) -> Preference:
+    """Ranking rows: sharegpt prompt turns + `chosen`/`rejected` answers, or alpaca prompt + two answers."""
+    cols, tags = spec.columns, spec.effective_tags
+    if spec.formatting == "alpaca":
+        prompt = _text(_column(row, cols.prompt, where), f"`{cols.prompt}`", where)
+        query = _text(row.get(cols.query), f"`{cols.query}`", where, allow_empty=True)
+        messages = [Message("user", f"{prompt}\n{query}" if query else prompt)]
+        system = _text(row.get(cols.system), f"`{cols.system}`", where, allow_empty=True) if cols.system else None
+        if cols.chosen and cols.rejected:
+            answers = [_column(row, cols.chosen, where), _column(row, cols.rejected, where)]
+        else:
+            answers = _column(row, cols.response, where)
+            if not (isinstance(answers, list) and len(answers) == 2):
+                raise RowError(where, f"`{cols.response}` of a ranking row must be [chosen, rejected]")
+        chosen, rejected = (_text(answer, "an answer", where) for answer in answers)
+        return Preference(messages, system or None, chosen, rejected, where)
+    messages, system = sharegpt_messages(row, spec, where)
+    if messages[-1].role != "user":
+        raise RowError(where, "the prompt of a ranking row must end with a user message")
+    chosen_column, rejected_column = cols.chosen or "chosen", cols.rejected or "rejected"
+    chosen = _answer(_column(row, chosen_column, where), chosen_column, tags, where)
+    rejected = _answer(_column(row, rejected_column, where), rejected_column, tags, where)
+    return Preference(messages, system, chosen, rejected, where)
+
+
+def convert_labeled(row: dict[str, Any], spec: DatasetSpec, where: str) -> LabeledConversation:
+    """KTO rows: a trainable conversation plus a desirable/undesirable flag in the `kto_tag` column."""
+    column = spec.columns.kto_tag or "label"
+    label = _column(row, column, where)
+    if not isinstance(label, bool):
+        raise RowError(where, f"`{column}` must be true (desirable) or false (undesirable), got {label!r}")
+    conversation = _text_converter(spec)(row, where)
+    return LabeledConversation(conversation, label)
 
 
 def _detect(row: dict[str, Any]) -> tuple[str, Tags | None]:

@@ -127,7 +127,4 @@ def resolve_dataset(name: str, dataset_dir: str | Path) -> DatasetSpec:
         spec = DatasetSpec(name=name, file_name=str(path), formatting="auto", path=path)
     if spec.path is not None and not spec.path.exists():
         raise DataError(f"dataset `{name}`: file not found: {spec.path}")
-    if spec.ranking:
-        raise DataError(f"dataset `{name}` is a ranking (preference) dataset; lmforge supports "
-                        "`stage: sft` datasets only for now")
     return spec

@@ -1,0 +1,106 @@
+"""Preference stages (rm, dpo), KTO and prediction: rows -> the tokenized columns trl 1.x works on.
+
+- rm / dpo: `prompt_ids`, `chosen_ids`, `rejected_ids` (answers include their end-of-turn token).
+- kto: `prompt_ids`, `completion_ids`, `label`, and `KL_completion_ids`: each prompt paired with the
+  next row's completion (a mismatched pair, for KTO's KL reference term).
+- prediction: `input_ids` (the prompt up to the generation header) and `labels` (the reference answer).
+
+Prompts are encoded with our template exactly as in SFT. When prompt + the longest answer exceed
+`cutoff_len`, answers keep their start and get what the prompt leaves (at least half); the prompt
+keeps its end, so the assistant header stays next to the answer.
+"""
+
+from dataclasses import dataclass
+
+from transformers import PreTrainedTokenizerBase
+
+from lmforge.data.conversation import Conversation, LabeledConversation, Preference
+from lmforge.data.templates.encoding import EncodedConversation, encode_batch
+from lmforge.data.templates.template import Message, Template
+
+
+@dataclass
+class PreferenceStats:
+    rows: int = 0
+    truncated: int = 0
+    tokens: int = 0
+    answer_tokens: int = 0
+
+
+def _prompt_ids(encoded: EncodedConversation) -> list[int]:
+    """Everything before the last answer: earlier turns and the last prompt."""
+    ids = [token for prompt, response in encoded.turns[:-1] for token in (*prompt, *response)]
+    return ids + encoded.turns[-1][0]
+
+
+def _fit(prompt: list[int], answers: list[list[int]], cutoff_len: int) -> tuple[list[int], list[list[int]], bool]:
+    longest = max(map(len, answers))
+    if len(prompt) + longest <= cutoff_len:
+        return prompt, answers, False
+    budget = min(longest, max(cutoff_len - len(prompt), cutoff_len // 2))
+    kept = cutoff_len - budget
+    return (prompt[-kept:] if kept else []), [answer[:budget] for answer in answers], True
+
+
+def tokenize_pairwise(
+    preferences: list[Preference], template: Template, tokenizer: PreTrainedTokenizerBase, *, cutoff_len: int
+) -> tuple[dict[str, list[list[int]]], PreferenceStats]:
+    conversations = []
+    for pref in preferences:
+        conversations.append(([*pref.prompt, Message("assistant", pref.chosen)], pref.system))
+        conversations.append(([*pref.prompt, Message("assistant", pref.rejected)], pref.system))
+    encoded = encode_batch(template, tokenizer, conversations)
+    columns: dict[str, list[list[int]]] = {"prompt_ids": [], "chosen_ids": [], "rejected_ids": []}
+    stats = PreferenceStats()
+    for chosen_enc, rejected_enc in zip(encoded[::2], encoded[1::2], strict=True):
+        prompt, (chosen, rejected), truncated = _fit(
+            _prompt_ids(chosen_enc), [chosen_enc.turns[-1][1], rejected_enc.turns[-1][1]], cutoff_len)
+        columns["prompt_ids"].append(prompt)
+        columns["chosen_ids"].append(chosen)
+        columns["rejected_ids"].append(rejected)
+        stats.rows += 1
+        stats.truncated += truncated
+        stats.tokens += len(prompt) + len(chosen) + len(rejected)
+        stats.answer_tokens += len(chosen) + len(rejected)
+    return columns, stats
+
+
+def tokenize_kto(
+    items: list[LabeledConversation], template: Template, tokenizer: PreTrainedTokenizerBase, *, cutoff_len: int
+) -> tuple[dict[str, list], PreferenceStats]:
+    encoded = encode_batch(template, tokenizer, [(i.conversation.messages, i.conversation.system) for i in items])
+    columns: dict[str, list] = {"prompt_ids": [], "completion_ids": [], "label": [], "KL_completion_ids": []}
+    stats = PreferenceStats()
+    for item, enc in zip(items, encoded, strict=True):
+        prompt, (completion,), truncated = _fit(_prompt_ids(enc), [enc.turns[-1][1]], cutoff_len)
+        columns["prompt_ids"].append(prompt)
+        columns["completion_ids"].append(completion)
+        columns["label"].append(item.desirable)
+        stats.rows += 1
+        stats.truncated += truncated
+        stats.tokens += len(prompt) + len(completion)
+        stats.answer_tokens += len(completion)
+    completions = columns["completion_ids"]
+    for index, prompt in enumerate(columns["prompt_ids"]):  # KL pairs: this prompt, the next row's completion
+        mismatched = completions[(index + 1) % len(completions)]
+        columns["KL_completion_ids"].append(mismatched[: max(cutoff_len - len(prompt), 0)])
+    return columns, stats
+
+
+def tokenize_prediction(
+    conversations: list[Conversation], template: Template, tokenizer: PreTrainedTokenizerBase, *, cutoff_len: int
+) -> dict[str, list[list[int]]]:
+    """Prompts for generation (the last answer removed) and that answer as the reference."""
+    prompts = []
+    for conversation in conversations:
+        messages = conversation.messages
+        history = messages[:-1] if messages and messages[-1].role == "assistant" else messages
+        prompts.append((history, conversation.system))
+    encoded = encode_batch(template, tokenizer, prompts, add_generation_prompt=True)
+    references = encode_batch(template, tokenizer, [(c.messages, c.system) for c in conversations])
+    columns: dict[str, list[list[int]]] = {"input_ids": [], "labels": []}
+    for prompt_enc, reference_enc in zip(encoded, references, strict=True):
+        columns["input_ids"].append(prompt_enc.flat()[-cutoff_len:])
+        answer = reference_enc.turns[-1][1] if reference_enc.turns else []
+        columns["labels"].append(answer)
+    return columns
