@@ -12,7 +12,7 @@ from lmforge.errors import ConfigError
 from lmforge.hub.resolve import check_model_reference
 
 Command = Literal["train", "chat", "export", "check"]
-TRAINABLE_STAGES = ("pt", "sft")
+TRAINABLE_STAGES = ("pt", "sft", "rm", "dpo", "kto")
 
 
 def preflight(cfg: LmforgeConfig, command: Command) -> None:

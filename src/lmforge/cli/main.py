@@ -73,9 +73,9 @@ def train(config: ConfigArg, overrides: OverridesArg = None) -> None:
     def body() -> None:
         cfg = load_config(config, overrides)
         quiet_libraries()
-        from lmforge.train.sft import run_sft
+        from lmforge.train.runner import run_training
 
-        run_sft(cfg, console)
+        run_training(cfg, console)
 
     _run(body)
 

@@ -87,6 +87,17 @@ class FinetuningGroup(Group):
         default_factory=lambda: ["all"],
         description="Module names to adapt, comma-separated; `all` finds every linear layer.")
     plot_loss: bool = Field(True, description="Write training_loss.png (always on; accepted for LLaMA-Factory).")
+    compute_accuracy: bool = Field(False, description="Report supervised-token accuracy at evaluation.")
+    pref_beta: float = Field(0.1, gt=0, description="Preference strength beta (dpo, kto, orpo, simpo).")
+    pref_ftx: float = Field(0.0, ge=0, description="Weight of an SFT loss on the chosen answers added to dpo.")
+    pref_loss: Literal["sigmoid", "hinge", "ipo", "orpo", "simpo"] = Field(
+        "sigmoid", description="DPO loss; orpo and simpo need no reference model.")
+    simpo_gamma: float = Field(0.5, ge=0, description="SimPO target reward margin gamma.")
+    ref_model: str | None = Field(
+        None, description="Reference model for dpo/kto; default: the base with adapters disabled (lora) or a "
+                          "frozen copy of the model (full).")
+    kto_chosen_weight: float = Field(1.0, gt=0, description="KTO weight of desirable examples.")
+    kto_rejected_weight: float = Field(1.0, gt=0, description="KTO weight of undesirable examples.")
 
     _split = field_validator("lora_target", mode="before")(_split_list)
 

@@ -16,7 +16,10 @@ MAX_PREVIEW_TOKENS = 400
 
 def highlight_example(example: dict[str, Any], tokenizer: PreTrainedTokenizerBase,
                       max_tokens: int = MAX_PREVIEW_TOKENS) -> Text:
-    """Prompt text dim, supervised text bold green; a packed row shows its examples in turn."""
+    """Prompt text dim, supervised text bold green; a packed row shows its examples in turn.
+    Preference rows show the prompt, then the chosen (green) and rejected (red) answers."""
+    if "prompt_ids" in example:
+        return _highlight_preference(example, tokenizer, max_tokens)
     ids, labels = example["input_ids"][:max_tokens], example["labels"][:max_tokens]
     text = Text()
     start = 0
@@ -27,6 +30,20 @@ def highlight_example(example: dict[str, Any], tokenizer: PreTrainedTokenizerBas
             start = index
     if len(example["input_ids"]) > max_tokens:
         text.append(f" ... ({len(example['input_ids']) - max_tokens} more tokens)", style="italic")
+    return text
+
+
+def _highlight_preference(example: dict[str, Any], tokenizer: PreTrainedTokenizerBase, max_tokens: int) -> Text:
+    text = Text(tokenizer.decode(example["prompt_ids"][-max_tokens:]), style="dim")
+    if "chosen_ids" in example:
+        answers = [("chosen", example["chosen_ids"], "bold green"), ("rejected", example["rejected_ids"], "bold red")]
+    else:
+        desirable = example["label"]
+        answers = [("desirable" if desirable else "undesirable", example["completion_ids"],
+                    "bold green" if desirable else "bold red")]
+    for name, ids, style in answers:
+        text.append(f"\n[{name}] ", style="italic")
+        text.append(tokenizer.decode(ids[:max_tokens]), style=style)
     return text
 
 

@@ -58,8 +58,9 @@ def apply_finetuning(model: Any, cfg: LmforgeConfig) -> Any:
         model = PeftModel.from_pretrained(model, adapters[-1], is_trainable=True)
         logger.info("resumed training adapter %s", adapters[-1])
         return model
+    is_reward_model = type(model).__name__.endswith("ForSequenceClassification")
     lora = LoraConfig(
-        task_type=TaskType.CAUSAL_LM,
+        task_type=TaskType.SEQ_CLS if is_reward_model else TaskType.CAUSAL_LM,  # SEQ_CLS also trains the head
         r=ft.lora_rank,
         lora_alpha=ft.lora_alpha or 2 * ft.lora_rank,
         lora_dropout=ft.lora_dropout,

@@ -58,3 +58,18 @@ def load_causal_lm(cfg: LmforgeConfig, *, dtype: torch.dtype, path: str | None =
         raise
     logger.info("loaded %s as %s (%s)", path, type(model).__name__, dtype)
     return model
+
+
+def load_reward_model(cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, *, dtype: torch.dtype) -> Any:
+    """The base model with a freshly initialised scalar head (`*ForSequenceClassification`, 1 label)."""
+    from transformers import AutoModelForSequenceClassification
+
+    path = model_path(cfg)
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path, num_labels=1, dtype=dtype, trust_remote_code=cfg.model.trust_remote_code,
+            revision=cfg.model.model_revision, cache_dir=cfg.model.cache_dir)
+    except ValueError as err:
+        raise ModelError(f"{path} has no sequence-classification form for a reward model: {err}") from None
+    model.config.pad_token_id = tokenizer.pad_token_id  # the head reads the last non-pad token
+    return model

@@ -30,7 +30,7 @@ def plot_loss(log_history: list[dict[str, Any]], out_dir: Path, key: str = "loss
     axes.set_ylabel(key.replace("_", " "))
     axes.set_title(f"training {key.replace('_', ' ')} of {out_dir.name}")
     axes.legend()
-    path = out_dir / f"training_{key}.png"
+    path = out_dir / f"training_{key.replace('/', '_')}.png"
     figure.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(figure)
     return path

@@ -22,10 +22,11 @@ def training_summary(metrics: dict[str, Any], counts: TokenCounts, log_history: 
     runtime = max(float(metrics.get("train_runtime", 0.0)), 1e-9)
     losses = [entry["loss"] for entry in log_history if "loss" in entry]
     memory, memory_kind = peak_memory_mib()
+    samples_per_s = counts.samples / runtime if counts.samples else float(metrics.get("train_samples_per_second", 0))
     return {
         "steps": steps,
         "train_runtime_s": round(runtime, 2),
-        "samples_per_s": round(counts.samples / runtime, 3),
+        "samples_per_s": round(samples_per_s, 3),
         "input_tokens_per_s": round(counts.input_tokens / runtime, 1),
         "non_pad_tokens_per_s": round(counts.non_pad_tokens / runtime, 1),
         "supervised_tokens_per_s": round(counts.supervised_tokens / runtime, 1),
@@ -50,6 +51,8 @@ def summary_table(summary: dict[str, Any]) -> Table:
         ("final loss", f"{summary['final_loss']:.4f}"),
         ("trainable params", f"{summary['trainable_params']:,} of {summary['total_params']:,}"),
     ]
+    counted = summary["input_tokens_per_s"] > 0  # stages on trl trainers do not count tokens
     for name, value in rows:
-        table.add_row(name, value)
+        if counted or "tokens/s" not in name:
+            table.add_row(name, value)
     return table

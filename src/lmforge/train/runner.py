@@ -1,0 +1,138 @@
+"""`lmforge train`: data -> model -> the stage's trainer -> saved model, logs, plots, summary.
+
+Every stage runs through here; a stage module only builds its trainer (see `train/stages/`).
+"""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from transformers.trainer_callback import ProgressCallback
+from transformers.trainer_utils import get_last_checkpoint
+
+from lmforge.config import LmforgeConfig
+from lmforge.data.dataset import build_datasets
+from lmforge.data.preview import print_data_report
+from lmforge.data.templates.encoding import stop_token_ids
+from lmforge.data.templates.jinja import template_to_jinja
+from lmforge.data.templates.select import select_template
+from lmforge.model.adapters import apply_finetuning, count_parameters
+from lmforge.model.loading import load_causal_lm, load_reward_model, load_tokenizer
+from lmforge.preflight import preflight
+from lmforge.train.callbacks import JsonlLogCallback, RichProgressCallback
+from lmforge.train.plots import plot_loss
+from lmforge.train.stages import causal, dpo, kto, rm
+from lmforge.train.summary import summary_table, training_summary
+from lmforge.train.trainer import TokenCounts
+
+
+@dataclass(frozen=True)
+class Stage:
+    build_trainer: Callable[..., Any]
+    reward_head: bool = False
+    needs_reference: Callable[[LmforgeConfig], bool] = lambda cfg: False
+    plotted: tuple[str, ...] = ("loss", "eval_loss")
+
+
+STAGES: dict[str, Stage] = {
+    "pt": Stage(causal.build_trainer, plotted=("loss", "eval_loss", "eval_accuracy")),
+    "sft": Stage(causal.build_trainer, plotted=("loss", "eval_loss", "eval_accuracy")),
+    "dpo": Stage(dpo.build_trainer, needs_reference=dpo.needs_reference,
+                 plotted=("loss", "eval_loss", "rewards/accuracies")),
+    "kto": Stage(kto.build_trainer, needs_reference=lambda cfg: True),
+    "rm": Stage(rm.build_trainer, reward_head=True, plotted=("loss", "eval_loss", "accuracy", "eval_accuracy")),
+}
+
+
+def training_kwargs(cfg: LmforgeConfig) -> dict[str, Any]:
+    kwargs = cfg.training.trainer_kwargs()
+    kwargs["remove_unused_columns"] = False  # collators need columns the model signature does not name
+    # Precision is what the config says (float32 unless bf16/fp16 is set); trl's configs would
+    # otherwise switch bf16 on by themselves.
+    kwargs.setdefault("bf16", False)
+    if not torch.cuda.is_available():  # pinned memory only helps copies to an accelerator
+        kwargs.setdefault("dataloader_pin_memory", False)
+    return kwargs
+
+
+def resume_checkpoint(cfg: LmforgeConfig, output_dir: Path) -> str | None:
+    if cfg.training.resume_from_checkpoint:
+        return cfg.training.resume_from_checkpoint
+    if cfg.training.overwrite_output_dir or not output_dir.is_dir():
+        return None
+    return get_last_checkpoint(str(output_dir))
+
+
+def _reference_model(cfg: LmforgeConfig, stage: Stage, model: Any) -> Any:
+    """None lets trl use the adapter-disabled base (LoRA); full fine-tuning needs a frozen copy."""
+    if not stage.needs_reference(cfg):
+        return None
+    if cfg.finetuning.ref_model:
+        return load_causal_lm(cfg, dtype=torch.float32, path=cfg.finetuning.ref_model).eval()
+    if cfg.finetuning.finetuning_type == "lora":
+        return None
+    return load_causal_lm(cfg, dtype=torch.float32).eval()
+
+
+def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str, Any]:
+    """Train and save; returns the summary (also written to `output_dir/train_summary.json`)."""
+    console = console or Console()
+    preflight(cfg, "train")
+    stage = STAGES[cfg.finetuning.stage]
+    template = select_template(cfg.model.template, cfg.model.model_name_or_path)
+    tokenizer = load_tokenizer(cfg)
+    prepared = build_datasets(cfg, tokenizer, template)
+    print_data_report(console, prepared, tokenizer, template.name)
+
+    kwargs = training_kwargs(cfg)
+    output_dir = Path(kwargs["output_dir"])
+    base = load_reward_model(cfg, tokenizer, dtype=torch.float32) if stage.reward_head else (
+        load_causal_lm(cfg, dtype=torch.float32))
+    base.config.use_cache = False  # training never decodes; a cache only costs memory
+    model = apply_finetuning(base, cfg)
+    trainable, total = count_parameters(model)
+    console.print(f"[bold]model[/bold] {type(model).__name__}, {cfg.finetuning.finetuning_type}: "
+                  f"{trainable:,} trainable of {total:,} parameters")
+
+    trainer = stage.build_trainer(cfg, model, tokenizer, prepared, kwargs, **(
+        {"ref_model": _reference_model(cfg, stage, model)} if stage.needs_reference(cfg) else {}))
+    counts: TokenCounts = getattr(trainer, "token_counts", TokenCounts())
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(RichProgressCallback(console))
+    output_dir.mkdir(parents=True, exist_ok=True)
+    trainer.add_callback(JsonlLogCallback(output_dir, counts))
+
+    resume = resume_checkpoint(cfg, output_dir)
+    if resume:
+        console.print(f"resuming from {resume} (set `overwrite_output_dir: true` to start afresh)")
+    result = trainer.train(resume_from_checkpoint=resume)
+    _save_outputs(trainer, tokenizer, template, output_dir, stage)
+
+    metrics = dict(result.metrics)
+    if prepared.evaluation is not None:
+        metrics.update(trainer.evaluate())
+    summary = training_summary(metrics, counts, trainer.state.log_history, trainer.state.global_step,
+                               trainable, total)
+    summary.update({key: round(value, 4) for key, value in metrics.items()
+                    if key.startswith("eval_") and isinstance(value, float)})
+    (output_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    plots = [p for key in stage.plotted if (p := plot_loss(trainer.state.log_history, output_dir, key))]
+    console.print(summary_table(summary))
+    console.print(f"saved to {output_dir}" + (f"; plots: {', '.join(p.name for p in plots)}" if plots else ""))
+    return summary
+
+
+def _save_outputs(trainer: Any, tokenizer: Any, template: Any, output_dir: Path, stage: Stage) -> None:
+    trainer.save_model(str(output_dir))
+    tokenizer.chat_template = template_to_jinja(template)
+    tokenizer.save_pretrained(output_dir)
+    if not stage.reward_head:
+        generation_config = trainer.model.generation_config
+        generation_config.eos_token_id = stop_token_ids(template, tokenizer)
+        generation_config.pad_token_id = tokenizer.pad_token_id
+        generation_config.save_pretrained(output_dir)
+    trainer.save_state()

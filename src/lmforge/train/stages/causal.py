@@ -1,0 +1,20 @@
+"""pt and sft: the transformers Trainer on causal-LM examples (packed or padded)."""
+
+from typing import Any
+
+from transformers import TrainingArguments
+
+from lmforge.config import LmforgeConfig
+from lmforge.data.collator import SftCollator
+from lmforge.data.dataset import PreparedData
+from lmforge.train.metrics import token_accuracy_metrics
+from lmforge.train.trainer import LmforgeTrainer
+
+
+def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: PreparedData,
+                  kwargs: dict[str, Any]) -> LmforgeTrainer:
+    accuracy = token_accuracy_metrics() if cfg.finetuning.compute_accuracy and prepared.evaluation else {}
+    return LmforgeTrainer(
+        model=model, args=TrainingArguments(**kwargs), train_dataset=prepared.train,
+        eval_dataset=prepared.evaluation, data_collator=SftCollator(pad_token_id=tokenizer.pad_token_id),
+        processing_class=tokenizer, **accuracy)

@@ -1,0 +1,22 @@
+"""kto: trl's KTOTrainer on lmforge-encoded rows with desirable/undesirable labels and KL pairs."""
+
+from typing import Any
+
+from trl import KTOConfig, KTOTrainer
+
+from lmforge.config import LmforgeConfig
+from lmforge.data.dataset import PreparedData
+from lmforge.train.stages.pretokenized import PretokenizedMixin
+
+
+class PretokenizedKTOTrainer(PretokenizedMixin, KTOTrainer):
+    required_columns = ("prompt_ids", "completion_ids", "label")
+
+
+def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: PreparedData,
+                  kwargs: dict[str, Any], ref_model: Any = None) -> Any:
+    ft = cfg.finetuning
+    args = KTOConfig(**kwargs, beta=ft.pref_beta, desirable_weight=ft.kto_chosen_weight,
+                     undesirable_weight=ft.kto_rejected_weight, max_length=None)
+    return PretokenizedKTOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=prepared.train,
+                                  eval_dataset=prepared.evaluation, processing_class=tokenizer)

@@ -1,0 +1,31 @@
+"""rm: a reward model (the base with a scalar value head) trained by trl's RewardTrainer on
+prompt+chosen vs prompt+rejected, both encoded with the run's template."""
+
+from typing import Any
+
+from datasets import Dataset
+from trl import RewardConfig, RewardTrainer
+
+from lmforge.config import LmforgeConfig
+from lmforge.data.dataset import PreparedData
+from lmforge.train.stages.pretokenized import PretokenizedMixin
+
+
+class PretokenizedRewardTrainer(PretokenizedMixin, RewardTrainer):
+    required_columns = ("chosen_ids", "rejected_ids")
+
+
+def full_sequences(dataset: Dataset | None) -> Dataset | None:
+    """prompt_ids + answer ids: the reward model scores whole conversations."""
+    if dataset is None:
+        return None
+    return dataset.map(lambda row: {"chosen_ids": row["prompt_ids"] + row["chosen_ids"],
+                                    "rejected_ids": row["prompt_ids"] + row["rejected_ids"]},
+                       remove_columns=["prompt_ids"])
+
+
+def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: PreparedData,
+                  kwargs: dict[str, Any], ref_model: Any = None) -> Any:
+    args = RewardConfig(**kwargs, max_length=None)
+    return PretokenizedRewardTrainer(model=model, args=args, train_dataset=full_sequences(prepared.train),
+                                     eval_dataset=full_sequences(prepared.evaluation), processing_class=tokenizer)
