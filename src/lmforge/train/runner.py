@@ -12,7 +12,6 @@ from typing import Any
 import torch
 from rich.console import Console
 from transformers.trainer_callback import ProgressCallback
-from transformers.trainer_utils import get_last_checkpoint
 
 from lmforge.config import LmforgeConfig
 from lmforge.data.dataset import build_datasets
@@ -24,6 +23,7 @@ from lmforge.model.adapters import apply_finetuning, count_parameters
 from lmforge.model.loading import load_causal_lm, load_reward_model, load_tokenizer
 from lmforge.preflight import preflight
 from lmforge.train.callbacks import JsonlLogCallback, RichProgressCallback
+from lmforge.train.checkpoints import CheckpointCompletionCallback, last_complete_checkpoint
 from lmforge.train.plots import plot_loss
 from lmforge.train.stages import causal, dpo, kto, rm
 from lmforge.train.summary import summary_table, training_summary
@@ -59,12 +59,16 @@ def training_kwargs(cfg: LmforgeConfig) -> dict[str, Any]:
     return kwargs
 
 
-def resume_checkpoint(cfg: LmforgeConfig, output_dir: Path) -> str | None:
+def resume_checkpoint(cfg: LmforgeConfig, output_dir: Path, console: Console) -> str | None:
+    """An explicit `resume_from_checkpoint`, else the newest complete checkpoint in output_dir."""
     if cfg.training.resume_from_checkpoint:
         return cfg.training.resume_from_checkpoint
-    if cfg.training.overwrite_output_dir or not output_dir.is_dir():
+    if cfg.training.overwrite_output_dir:
         return None
-    return get_last_checkpoint(str(output_dir))
+    newest, moved = last_complete_checkpoint(output_dir)
+    for folder in moved:
+        console.print(f"[bold yellow]warning:[/bold yellow] {folder.name}: an interrupted save (moved aside)")
+    return str(newest) if newest else None
 
 
 def _reference_model(cfg: LmforgeConfig, stage: Stage, model: Any) -> Any:
@@ -106,7 +110,8 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
     output_dir.mkdir(parents=True, exist_ok=True)
     trainer.add_callback(JsonlLogCallback(output_dir, counts))
 
-    resume = resume_checkpoint(cfg, output_dir)
+    trainer.add_callback(CheckpointCompletionCallback())
+    resume = resume_checkpoint(cfg, output_dir, console)
     if resume:
         console.print(f"resuming from {resume} (set `overwrite_output_dir: true` to start afresh)")
     result = trainer.train(resume_from_checkpoint=resume)
