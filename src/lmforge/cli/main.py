@@ -66,16 +66,27 @@ def check(config: ConfigArg, overrides: OverridesArg = None) -> None:
 
 
 @app.command()
-def train(config: ConfigArg, overrides: OverridesArg = None) -> None:
-    """Train as the config says (stage, method, data) and save model, logs, plot and summary."""
+def train(
+    config: ConfigArg,
+    overrides: OverridesArg = None,
+    nproc: Annotated[int | None, typer.Option(help="Processes on this node (launches torchrun).")] = None,
+) -> None:
+    """Train as the config says (stage, method, data) and save model, logs, plot and summary.
+
+    Several processes or nodes: --nproc N, or NPROC_PER_NODE / NNODES / NODE_RANK / MASTER_ADDR /
+    MASTER_PORT as with LLaMA-Factory; lmforge then re-launches itself under torchrun."""
     from lmforge.config import load_config
+    from lmforge.train.launch import is_main_worker, is_worker, launch_plan, relaunch
 
     def body() -> None:
-        cfg = load_config(config, overrides)
+        cfg = load_config(config, overrides)  # validate once, before any worker starts
+        plan = launch_plan(nproc)
+        if plan.distributed and not is_worker():
+            raise typer.Exit(code=relaunch(plan, ["train", str(config), *(overrides or [])]))
         quiet_libraries()
         from lmforge.train.runner import run_training
 
-        run_training(cfg, console)
+        run_training(cfg, console if is_main_worker() else Console(quiet=True))
 
     _run(body)
 

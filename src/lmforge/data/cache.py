@@ -94,8 +94,14 @@ def save_prepared(folder: Path, train: Dataset, evaluation: Dataset | None, repo
             evaluation.save_to_disk(str(staging / "eval"))
         (staging / "report.json").write_text(json.dumps(report, indent=1))
         if folder.exists():
+            if (folder / "report.json").is_file():
+                return  # another process (a distributed worker) wrote the same content first
             shutil.rmtree(folder)
-        os.replace(staging, folder)
+        try:
+            os.replace(staging, folder)
+        except OSError:
+            if not (folder / "report.json").is_file():
+                raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

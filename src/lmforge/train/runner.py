@@ -54,8 +54,9 @@ def training_kwargs(cfg: LmforgeConfig) -> dict[str, Any]:
     # Precision is what the config says (float32 unless bf16/fp16 is set); trl's configs would
     # otherwise switch bf16 on by themselves.
     kwargs.setdefault("bf16", False)
-    if not torch.cuda.is_available():  # pinned memory only helps copies to an accelerator
-        kwargs.setdefault("dataloader_pin_memory", False)
+    if not torch.cuda.is_available():
+        kwargs.setdefault("dataloader_pin_memory", False)  # pinned memory only helps copies to a GPU
+        kwargs.setdefault("use_cpu", True)  # makes accelerate run several CPU processes as DDP (gloo)
     return kwargs
 
 
@@ -115,11 +116,15 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
     if resume:
         console.print(f"resuming from {resume} (set `overwrite_output_dir: true` to start afresh)")
     result = trainer.train(resume_from_checkpoint=resume)
-    _save_outputs(trainer, tokenizer, template, output_dir, stage)
+    trainer.save_model(str(output_dir))  # every process takes part (sharded engines gather here)
+    if trainer.is_world_process_zero():
+        _save_outputs(trainer, tokenizer, template, output_dir, stage)
 
     metrics = dict(result.metrics)
     if prepared.evaluation is not None:
         metrics.update(trainer.evaluate())
+    if not trainer.is_world_process_zero():
+        return {}
     summary = training_summary(metrics, counts, trainer.state.log_history, trainer.state.global_step,
                                trainable, total)
     summary.update({key: round(value, 4) for key, value in metrics.items()
@@ -132,7 +137,7 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
 
 
 def _save_outputs(trainer: Any, tokenizer: Any, template: Any, output_dir: Path, stage: Stage) -> None:
-    trainer.save_model(str(output_dir))
+    """What lmforge adds beside the model (main process only): tokenizer, generation config, state."""
     tokenizer.chat_template = template_to_jinja(template)
     tokenizer.save_pretrained(output_dir)
     if not stage.reward_head:

@@ -1,0 +1,60 @@
+"""Scale-out on the real engines: torchrun DDP over gloo on CPU (and the launcher's plan)."""
+
+import json
+import os
+import socket
+
+import pytest
+
+from lmforge.errors import ConfigError
+from lmforge.train.launch import launch_plan, torchrun_command
+from tests.conftest import ROOT, run_cli
+
+ARGS = ["model_name_or_path=builtin:tiny-llama", "template=chatml", "dataset=identity",
+        f"dataset_dir={ROOT / 'examples' / 'data'}", "max_steps=3", "logging_steps=1", "learning_rate=1e-3",
+        "overwrite_output_dir=true"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def logged(out):
+    lines = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
+    return [line for line in lines if "loss" in line]
+
+
+def test_launch_plan_reads_llamafactory_variables(monkeypatch):
+    monkeypatch.setenv("NPROC_PER_NODE", "4")
+    monkeypatch.setenv("NNODES", "2")
+    monkeypatch.setenv("NODE_RANK", "1")
+    monkeypatch.setenv("MASTER_ADDR", "10.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", "29501")
+    plan = launch_plan()
+    assert plan.distributed and (plan.nproc_per_node, plan.nnodes, plan.node_rank) == (4, 2, 1)
+    command = torchrun_command(plan, ["train", "run.yaml", "lr=1"])
+    assert command[1:3] == ["-m", "torch.distributed.run"]
+    assert "--master_addr=10.0.0.1" in command and command[-3:] == ["train", "run.yaml", "lr=1"]
+    assert launch_plan(nproc=2).nproc_per_node == 2
+    monkeypatch.setenv("NNODES", "two")
+    with pytest.raises(ConfigError, match="NNODES='two' must be a whole number"):
+        launch_plan()
+
+
+@pytest.mark.slow
+def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path, monkeypatch):
+    config = tmp_path / "run.yaml"
+    config.write_text("stage: sft\n")
+    single = run_cli("train", str(config), *ARGS, "per_device_train_batch_size=4", f"output_dir={tmp_path / 'one'}")
+    assert single.returncode == 0, single.stderr[-2000:]
+    monkeypatch.setenv("MASTER_PORT", str(free_port()))
+    ddp = run_cli("train", str(config), *ARGS, "per_device_train_batch_size=2", f"output_dir={tmp_path / 'two'}",
+                  "--nproc", "2")
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    one, two = logged(tmp_path / "one"), logged(tmp_path / "two")
+    assert [line["epoch"] for line in two] == [line["epoch"] for line in one]  # 4 rows a step in both
+    for a, b in zip(one, two, strict=True):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-3)
+    assert "LOCAL_RANK" not in os.environ
