@@ -58,3 +58,41 @@ def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path
     for a, b in zip(one, two, strict=True):
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-3)
     assert "LOCAL_RANK" not in os.environ
+
+
+@pytest.mark.slow
+def test_deepspeed_zero3_runs_on_cpu_and_matches_ddp(tmp_path, monkeypatch):
+    config = tmp_path / "run.yaml"
+    config.write_text("stage: sft\n")
+    monkeypatch.setenv("MASTER_PORT", str(free_port()))
+    out = tmp_path / "zero3"
+    result = run_cli("train", str(config), *ARGS, "per_device_train_batch_size=2", f"output_dir={out}",
+                     f"deepspeed={ROOT / 'examples' / 'deepspeed' / 'ds_z3_config.json'}", "--nproc", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (out / "adapter_model.safetensors").is_file()
+    single = run_cli("train", str(config), *ARGS, "per_device_train_batch_size=4", f"output_dir={tmp_path / 'one'}")
+    assert single.returncode == 0
+    for a, b in zip(logged(tmp_path / "one"), logged(out), strict=True):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-3)
+
+
+@pytest.mark.parametrize("name", ["ds_z2_config.json", "ds_z2_offload_config.json", "ds_z3_config.json",
+                                  "ds_z3_offload_config.json"])
+def test_shipped_deepspeed_configs_validate(name):
+    from lmforge.config import build_config
+
+    cfg = build_config({"deepspeed": str(ROOT / "examples" / "deepspeed" / name)})
+    assert cfg.training.deepspeed.endswith(name)
+
+
+def test_bad_deepspeed_configs_fail_clearly(tmp_path):
+    from lmforge.config import build_config
+
+    with pytest.raises(ConfigError, match="no such file"):
+        build_config({"deepspeed": str(tmp_path / "missing.json")})
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(ConfigError, match="is not valid JSON"):
+        build_config({"deepspeed": str(tmp_path / "bad.json")})
+    (tmp_path / "stage.json").write_text('{"zero_optimization": {"stage": 4}}')
+    with pytest.raises(ConfigError, match="stage must be 0, 1, 2 or 3, got 4"):
+        build_config({"deepspeed": str(tmp_path / "stage.json")})

@@ -1,6 +1,8 @@
 """Cross-field rules: combinations of keys that are each valid alone but not together."""
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 from lmforge.config.groups import LmforgeConfig
 from lmforge.errors import ConfigError
@@ -71,6 +73,25 @@ def _interleave_probs(cfg: LmforgeConfig) -> str | None:
     return None
 
 
+def _deepspeed_config(cfg: LmforgeConfig) -> str | None:
+    """A DeepSpeed config given as a path must exist, parse, and name a ZeRO stage DeepSpeed has."""
+    source = cfg.training.deepspeed
+    if source is None:
+        return None
+    if isinstance(source, str):
+        path = Path(source)
+        if not path.is_file():
+            return f"`deepspeed: {source}`: no such file (see examples/deepspeed/ for ZeRO-2/3 configs)"
+        try:
+            source = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            return f"`deepspeed: {path}` is not valid JSON: line {err.lineno}: {err.msg}"
+    stage = (source.get("zero_optimization") or {}).get("stage", 0) if isinstance(source, dict) else None
+    if stage not in (0, 1, 2, 3):
+        return f"`deepspeed` config: zero_optimization.stage must be 0, 1, 2 or 3, got {stage!r}"
+    return None
+
+
 RULES: list[Callable[[LmforgeConfig], str | None]] = [
     _finetuning_supported,
     _adapter_needs_lora,
@@ -81,6 +102,7 @@ RULES: list[Callable[[LmforgeConfig], str | None]] = [
     _streaming_needs_max_steps,
     _streaming_limits,
     _interleave_probs,
+    _deepspeed_config,
 ]
 
 

@@ -95,6 +95,9 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
 
     kwargs = training_kwargs(cfg)
     output_dir = Path(kwargs["output_dir"])
+    if kwargs.get("fsdp") and not torch.cuda.is_available():
+        console.print("[bold yellow]warning:[/bold yellow] `fsdp` needs GPUs; on CPU transformers runs the "
+                      "processes as plain DDP (every process holds the whole model)")
     base = load_reward_model(cfg, tokenizer, dtype=torch.float32) if stage.reward_head else (
         load_causal_lm(cfg, dtype=torch.float32))
     base.config.use_cache = False  # training never decodes; a cache only costs memory
