@@ -78,6 +78,7 @@ class JsonlLogCallback(TrainerCallback):
             "elapsed_s": round(elapsed, 2),
             "remaining_s": round(elapsed / done * (state.max_steps - state.global_step), 2),
             "input_tokens_per_s": round(self.counts.input_tokens / elapsed, 2) if elapsed else None,
+            "non_pad_tokens_per_s": round(self.counts.non_pad_tokens / elapsed, 2) if elapsed else None,
             "supervised_tokens_per_s": round(self.counts.supervised_tokens / elapsed, 2) if elapsed else None,
         }
         record = {key: value for key, value in record.items() if value is not None}
