@@ -49,6 +49,8 @@ LMFORGE_TRAINING_KEYS: dict[str, tuple[Any, Any]] = {
     "warmup_ratio": (float | None, Field(None, ge=0, lt=1, description="Warmup share of all steps.")),
     "overwrite_output_dir": (bool, Field(False, description="Start afresh instead of resuming from "
                                                               "the last checkpoint in output_dir.")),
+    "chunked_loss": (bool | None, Field(None, description="Cross-entropy over supervised positions in chunks, "
+                                                          "never whole logits; default on where the head is plain.")),
 }
 # Defaults that differ from transformers' (applied only when the user sets nothing).
 LMFORGE_DEFAULTS: dict[str, Any] = {"report_to": "none", "logging_steps": 10}

@@ -6,6 +6,8 @@ from typing import Any
 from transformers import Trainer
 
 from lmforge.data.processors.sft import IGNORE_INDEX
+from lmforge.errors import ModelError
+from lmforge.train.loss import chunked_causal_lm_loss, plain_head_parts
 
 
 @dataclass
@@ -17,9 +19,14 @@ class TokenCounts:
 
 
 class LmforgeTrainer(Trainer):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, chunked_loss: bool | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.token_counts = TokenCounts()
+        parts = plain_head_parts(self.model) if chunked_loss is not False else None
+        if chunked_loss and parts is None:
+            raise ModelError(f"`chunked_loss: true` needs a plain output head; {type(self.model).__name__} "
+                             f"({self.model.config.model_type}) has scaled or capped logits: remove the key")
+        self._head_parts = parts
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         real_tokens = inputs.pop("num_real_tokens", None)  # packed batches have no attention mask
@@ -39,4 +46,17 @@ class LmforgeTrainer(Trainer):
                 counts.non_pad_tokens += int(inputs["attention_mask"].sum())
             if "labels" in inputs:  # the first label of a row is never predicted (causal shift)
                 counts.supervised_tokens += int((inputs["labels"][:, 1:] != IGNORE_INDEX).sum())
+        num_items = kwargs.get("num_items_in_batch", args[1] if len(args) > 1 else None)
+        if self._head_parts is not None and model.training and "labels" in inputs and num_items is not None:
+            return self._chunked_loss(inputs, num_items)
         return super().compute_loss(model, inputs, *args, **kwargs)
+
+    def _chunked_loss(self, inputs: dict[str, Any], num_items_in_batch: Any) -> Any:
+        """Same value and gradients as the model's own loss (see `lmforge.train.loss`), scaled as
+        `Trainer.compute_loss` scales it across devices."""
+        decoder, head = self._head_parts
+        labels = inputs.pop("labels")
+        loss = chunked_causal_lm_loss(decoder, head, inputs, labels, num_items_in_batch)
+        if self.args.average_tokens_across_devices and self.model_accepts_loss_kwargs:
+            loss = loss * self.accelerator.num_processes
+        return loss

@@ -17,4 +17,4 @@ def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: Prep
     return LmforgeTrainer(
         model=model, args=TrainingArguments(**kwargs), train_dataset=prepared.train,
         eval_dataset=prepared.evaluation, data_collator=SftCollator(pad_token_id=tokenizer.pad_token_id),
-        processing_class=tokenizer, **accuracy)
+        processing_class=tokenizer, chunked_loss=cfg.training.chunked_loss, **accuracy)

@@ -1,0 +1,188 @@
+"""SFT training throughput: lmforge vs LLaMA-Factory on the same tiny Qwen2 model and data.
+
+The job (as in ../shared/notes/llamafactory-baseline.md): a random Qwen2 (hidden 256, 4 layers,
+4 heads, 2 KV heads, intermediate 688, ~3.9M parameters) with a 2,000-token byte-level BPE trained
+on alpaca_en_demo's text, `template: qwen`, alpaca_en_demo (the first --samples rows), cutoff_len
+512, batch 4, one epoch, fp32, LoRA rank 8 on all linear layers (or full), lr 1e-4 cosine.
+Both frameworks run their best configuration: LLaMA-Factory with `neat_packing` and gradient
+checkpointing off (its fastest, see the notes), lmforge with `packing`. Unpacked runs are also
+measured. Each run is a fresh CLI process; frameworks alternate run by run; examples/s counts
+dataset examples (not packed rows) over the trainer's own train_runtime; peak RSS comes from wait4.
+
+Usage: python bench/train_throughput.py [--runs 3] [--samples 400] [--jobs lora-packed,lora,full-packed]
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import (
+    CACHE,
+    append_benchmark_row,
+    llamafactory_python,
+    machine,
+    median_range,
+    refdata,
+    today,
+    versions,
+)
+
+SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "RAYON_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
+                 "MKL_NUM_THREADS": "1"}
+JOBS = {
+    "lora-packed": {"finetuning_type": "lora", "packed": True},
+    "lora": {"finetuning_type": "lora", "packed": False},
+    "full-packed": {"finetuning_type": "full", "packed": True},
+    "full": {"finetuning_type": "full", "packed": False},
+}
+
+
+def bench_model() -> Path:
+    """The tiny Qwen2 and its alpaca-trained tokenizer, saved once and used by both frameworks."""
+    folder = CACHE / "tiny-qwen2-alpaca-bpe"
+    if (folder / "config.json").is_file():
+        return folder
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+    rows = json.loads(refdata("llamafactory_data", "alpaca_en_demo.json").read_text())
+    texts = [" ".join((r["instruction"], r["input"], r["output"])) for r in rows]
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    backend.train_from_iterator(texts, trainers.BpeTrainer(
+        vocab_size=2000, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=256, intermediate_size=688, num_hidden_layers=4,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                         tie_word_embeddings=False, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    Qwen2ForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def job_config(framework: str, job: dict, model: Path, samples: int, out: Path) -> dict:
+    config = {
+        "model_name_or_path": str(model), "stage": "sft", "do_train": True,
+        "finetuning_type": job["finetuning_type"], "lora_target": "all", "lora_rank": 8,
+        "dataset": "alpaca_en_demo", "dataset_dir": str(refdata("llamafactory_data")), "template": "qwen",
+        "cutoff_len": 512, "max_samples": samples, "overwrite_cache": True, "output_dir": str(out),
+        "per_device_train_batch_size": 4, "learning_rate": 1.0e-4, "num_train_epochs": 1,
+        "lr_scheduler_type": "cosine", "warmup_ratio": 0.1, "logging_steps": 10, "save_strategy": "no",
+        "report_to": "none", "bf16": False, "seed": 42,
+    }
+    if job["finetuning_type"] == "full":
+        del config["lora_target"], config["lora_rank"]
+    if framework == "llamafactory":
+        config["disable_gradient_checkpointing"] = True  # its fastest configuration on CPU
+        config["overwrite_output_dir"] = True
+        if job["packed"]:
+            config["neat_packing"] = True  # LLaMA-Factory's contamination-free packing
+    elif job["packed"]:
+        config["packing"] = True
+    return config
+
+
+def run(framework: str, lf_python: str, config: dict, env: dict[str, str]) -> dict:
+    workdir = Path(tempfile.mkdtemp(prefix=f"bench-{framework}-"))
+    config_path = workdir / "job.yaml"
+    config_path.write_text(json.dumps(config))  # JSON is YAML
+    if framework == "lmforge":
+        command = [sys.executable, "-m", "lmforge.cli.main", "train", str(config_path)]
+    else:
+        command = [lf_python, "-m", "llamafactory.cli", "train", str(config_path)]
+    process = subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    output = process.stdout.read() if process.stdout else ""
+    _, status, usage = os.wait4(process.pid, 0)
+    if status != 0:
+        sys.exit(f"{framework} failed:\n{output[-4000:]}")
+    out = Path(config["output_dir"])
+    if framework == "lmforge":
+        runtime = json.loads((out / "train_summary.json").read_text())["train_runtime_s"]
+    else:
+        runtime = json.loads((out / "train_results.json").read_text())["train_runtime"]
+    return {"runtime": runtime, "peak_rss_mib": usage.ru_maxrss / 1024}
+
+
+def token_counts(model: Path, samples: int) -> tuple[int, int]:
+    """Non-pad and supervised tokens of the job's examples, from lmforge's own preprocessing."""
+    from transformers import AutoTokenizer
+
+    from lmforge.config import build_config
+    from lmforge.data.dataset import build_datasets
+    from lmforge.data.templates import get_template
+
+    cfg = build_config({"dataset": "alpaca_en_demo", "dataset_dir": str(refdata("llamafactory_data")),
+                        "cutoff_len": 512, "max_samples": samples})
+    report = build_datasets(cfg, AutoTokenizer.from_pretrained(model), get_template("qwen")).report
+    return report.tokens, report.supervised_tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--samples", type=int, default=400)
+    parser.add_argument("--jobs", default="lora-packed,lora,full-packed")
+    parser.add_argument("--threads", default="default,1")
+    parser.add_argument("--no-record", action="store_true")
+    options = parser.parse_args()
+
+    lf_python = str(llamafactory_python())
+    model = bench_model()
+    tokens, supervised = token_counts(model, options.samples)
+    base_env = {**os.environ, "HF_HUB_OFFLINE": "1", "DISABLE_VERSION_CHECK": "1",
+                "LMFORGE_HOME": tempfile.mkdtemp(prefix="lmforge-bench-")}
+    ours_v = versions(sys.executable, ["transformers", "peft", "torch"])
+    lf_v = versions(lf_python, ["llamafactory", "transformers", "peft"])
+    print(f"{options.samples} alpaca_en_demo examples, {tokens:,} tokens ({supervised:,} supervised), "
+          "tiny Qwen2 3.9M, cutoff 512, batch 4, 1 epoch, fp32")
+    print(f"{'job':<13} {'thr':<4} {'lmforge ex/s':>20} {'LLaMA-Factory ex/s':>20} {'ratio':>6} "
+          f"{'lmforge RSS':>12} {'LF RSS':>8}")
+    for threads in options.threads.split(","):
+        env = {**base_env, **(SINGLE_THREAD if threads == "1" else {})}
+        for name in options.jobs.split(","):
+            job = JOBS[name]
+            speed: dict[str, list[float]] = {"lmforge": [], "llamafactory": []}
+            rss: dict[str, list[float]] = {"lmforge": [], "llamafactory": []}
+            for _ in range(options.runs):
+                for framework in ("llamafactory", "lmforge"):
+                    out = Path(tempfile.mkdtemp(prefix=f"out-{framework}-"))
+                    result = run(framework, lf_python, job_config(framework, job, model, options.samples, out), env)
+                    speed[framework].append(options.samples / result["runtime"])
+                    rss[framework].append(result["peak_rss_mib"])
+            ratio = statistics.median(speed["lmforge"]) / statistics.median(speed["llamafactory"])
+            ours_rss, lf_rss = statistics.median(rss["lmforge"]), statistics.median(rss["llamafactory"])
+            print(f"{name:<13} {threads:<4} {median_range(speed['lmforge']):>20} "
+                  f"{median_range(speed['llamafactory']):>20} {ratio:>5.2f}x {ours_rss:>9.0f} MiB {lf_rss:>5.0f} MiB")
+            if options.no_record:
+                continue
+            tokens_per_s = statistics.median(speed["lmforge"]) * tokens / options.samples
+            lf_tokens_per_s = statistics.median(speed["llamafactory"]) * tokens / options.samples
+            append_benchmark_row(
+                "SFT training throughput (tiny Qwen2, alpaca_en_demo, CPU)",
+                "| date | job | threads | lmforge examples/s | LLaMA-Factory examples/s | ratio | non-pad tokens/s "
+                "(lmforge / LF) | peak RSS MiB (lmforge / LF) | machine | versions | command |\n"
+                "|---|---|---|---|---|---|---|---|---|---|---|",
+                f"| {today()} | {name} | {threads} | {median_range(speed['lmforge'])} | "
+                f"{median_range(speed['llamafactory'])} | {ratio:.2f}x | "
+                f"{tokens_per_s:,.0f} / {lf_tokens_per_s:,.0f} | "
+                f"{ours_rss:.0f} / {lf_rss:.0f} | {machine()} | lmforge: torch {ours_v['torch']}, transformers "
+                f"{ours_v['transformers']}, peft {ours_v['peft']}; LLaMA-Factory {lf_v['llamafactory']} "
+                f"(transformers {lf_v['transformers']}, peft {lf_v['peft']}) | "
+                f"`python bench/train_throughput.py --runs {options.runs} --samples {options.samples} "
+                f"--jobs {name} --threads {threads}` |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Causal-LM loss without materialising whole logits.
+
+The usual path computes `batch x length x vocab` logits (1.2 GB in fp32 for one 2,048-token row
+with a 151k vocabulary), then a log-softmax and a gradient of the same size. Here the decoder's
+hidden states are gathered at supervised positions only (prompt tokens need no logits), and the
+output head + cross-entropy run chunk by chunk under activation checkpointing: each chunk's logits
+exist only while that chunk is computed, forward and backward. The sum is normalised exactly as
+transformers does (by `num_items_in_batch`), so losses and gradients equal the usual path's.
+
+It is used only for architectures whose logits are a plain `lm_head(hidden)`: no soft-capping,
+logit scaling or mixture-of-experts auxiliary loss, which this path would silently drop.
+"""
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+from lmforge.data.processors.sft import IGNORE_INDEX
+
+PLAIN_HEAD_MODEL_TYPES = frozenset({
+    "llama", "mistral", "qwen2", "qwen3", "gemma", "phi3", "olmo", "olmo2", "starcoder2", "smollm3", "glm",
+    "helium", "granite_speech_text",
+})
+LOGITS_PER_CHUNK = 2**25  # ~128 MiB of fp32 logits at a time
+
+
+def plain_head_parts(model: Any) -> tuple[torch.nn.Module, torch.nn.Linear] | None:
+    """(decoder, output head) when the model's logits are exactly `head(decoder(...))`, else None."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if getattr(base.config, "model_type", None) not in PLAIN_HEAD_MODEL_TYPES:
+        return None
+    head = base.get_output_embeddings()
+    decoder = base.get_decoder() if hasattr(base, "get_decoder") else None
+    if decoder is None or not isinstance(head, torch.nn.Linear):
+        return None  # e.g. an output head wrapped by `additional_target`
+    return decoder, head
+
+
+def _chunk_loss(hidden: torch.Tensor, targets: torch.Tensor, head: torch.nn.Module) -> torch.Tensor:
+    return F.cross_entropy(head(hidden).float(), targets, reduction="sum")
+
+
+def chunked_causal_lm_loss(
+    decoder: torch.nn.Module, head: torch.nn.Linear, inputs: dict[str, Any], labels: torch.Tensor,
+    num_items_in_batch: torch.Tensor | int,
+) -> torch.Tensor:
+    model_inputs = {key: value for key, value in inputs.items() if key != "use_cache"}
+    hidden = decoder(**model_inputs, use_cache=False).last_hidden_state
+    targets = labels[:, 1:]
+    supervised = targets != IGNORE_INDEX
+    hidden, targets = hidden[:, :-1][supervised], targets[supervised]
+    chunk = max(64, LOGITS_PER_CHUNK // head.out_features)
+    total = hidden.new_zeros((), dtype=torch.float32)
+    for start in range(0, targets.shape[0], chunk):
+        piece, goal = hidden[start:start + chunk], targets[start:start + chunk]
+        if torch.is_grad_enabled():
+            total = total + checkpoint(_chunk_loss, piece, goal, head, use_reentrant=False)
+        else:
+            total = total + _chunk_loss(piece, goal, head)
+    return total / num_items_in_batch

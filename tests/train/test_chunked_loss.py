@@ -1,0 +1,66 @@
+"""The chunked loss equals the model's own loss, in value and in every gradient."""
+
+import pytest
+import torch
+from peft import LoraConfig, get_peft_model
+from transformers import AutoModelForCausalLM, TrainingArguments
+
+import lmforge.train.loss as loss_module
+from lmforge.data.collator import SftCollator
+from lmforge.data.conversation import Conversation
+from lmforge.data.packing import pack_examples
+from lmforge.data.processors.sft import IGNORE_INDEX, tokenize_sft
+from lmforge.data.templates import Message, get_template
+from lmforge.errors import ModelError
+from lmforge.train.trainer import LmforgeTrainer
+
+
+def batch(tokenizer, packed):
+    conversations = [Conversation([Message("user", f"question {i} " * (2 + i)),
+                                   Message("assistant", f"answer {i} " * (3 + i))], None, f"row {i}") for i in range(4)]
+    columns, _ = tokenize_sft(conversations, get_template("chatml"), tokenizer, cutoff_len=256)
+    if packed:
+        columns, _ = pack_examples(columns, 256)
+    rows = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+    return SftCollator(pad_token_id=tokenizer.pad_token_id)(rows)
+
+
+def loss_and_grads(model, trainer, inputs):
+    model.zero_grad()
+    items = int((inputs["labels"][:, 1:] != IGNORE_INDEX).sum())
+    loss = trainer.compute_loss(model, dict(inputs), num_items_in_batch=torch.tensor(items))
+    loss.backward()
+    return loss.item(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
+@pytest.mark.parametrize("packed", [False, True], ids=["padded", "packed"])
+def test_chunked_loss_equals_the_model_loss(tiny_llama_path, tiny_tokenizer, tmp_path, monkeypatch, lora, packed):
+    monkeypatch.setattr(loss_module, "LOGITS_PER_CHUNK", 64 * 1024)  # 64-token chunks: several per batch
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.float32)
+    if lora:
+        model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    model.train()
+    args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
+    plain = LmforgeTrainer(model=model, args=args, chunked_loss=False)
+    chunked = LmforgeTrainer(model=model, args=args, chunked_loss=True)
+    assert plain._head_parts is None and chunked._head_parts is not None
+    inputs = batch(tiny_tokenizer, packed)
+    expected_loss, expected_grads = loss_and_grads(model, plain, inputs)
+    loss, grads = loss_and_grads(model, chunked, inputs)
+    assert loss == pytest.approx(expected_loss, rel=1e-6)
+    assert grads.keys() == expected_grads.keys() and len(grads) > 0
+    for name in grads:
+        torch.testing.assert_close(grads[name], expected_grads[name], rtol=1e-4, atol=1e-6)
+
+
+def test_models_with_scaled_logits_keep_the_usual_loss(tmp_path):
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+
+    config = Gemma2Config(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                          num_attention_heads=2, num_key_value_heads=1, head_dim=8, final_logit_softcapping=30.0)
+    model = Gemma2ForCausalLM(config)
+    args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
+    assert LmforgeTrainer(model=model, args=args)._head_parts is None  # auto: soft-capped logits stay as they are
+    with pytest.raises(ModelError, match="needs a plain output head"):
+        LmforgeTrainer(model=model, args=args, chunked_loss=True)
