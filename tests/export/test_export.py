@@ -117,3 +117,17 @@ def test_processor_of_a_vision_model_is_exported(tmp_path, tiny_llama_path):
 def test_export_too_strict_tolerance_fails(tmp_path, lora_and_dora):
     with pytest.raises(ExportError, match="does not reproduce the source model"):
         run_export(export_config(tmp_path, lora_and_dora, export_dtype="bfloat16", export_tolerance=1e-9))
+
+
+def test_modelfile_keeps_every_slot_verbatim():
+    from lmforge.export.ollama import modelfile_text
+
+    template = get_template("llama3")
+    text = modelfile_text(template, "./m.gguf", bos_token="<|begin_of_text|>", parameters={"temperature": 0})
+    assert "{{-" not in text and "-}}" not in text  # trim markers would eat the slots' newlines
+    user = template.format_user.replace("{{content}}", "{{ .Content }}")
+    assert user + '{{ else if eq .Role "assistant" }}' in text
+    assert text.startswith("FROM ./m.gguf\nTEMPLATE \"\"\"")
+    assert "{{bos_token}}" not in text and "{{content}}" not in text
+    assert [line for line in text.splitlines() if line.startswith("PARAMETER")] == [
+        *(f'PARAMETER stop "{word}"' for word in template.stop_words), "PARAMETER temperature 0"]

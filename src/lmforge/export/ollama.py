@@ -21,17 +21,17 @@ def go_template(template: Template, bos_token: str = "", eos_token: str = "") ->
     fill = lambda slot, content="": _go_slot(slot, content, bos_token, eos_token)  # noqa: E731
     parts = [fill(template.format_prefix)]
     if template.format_system:
-        parts.append("{{- if .System }}" + fill(template.format_system, "{{ .System }}") + "{{ end }}")
+        parts.append("{{ if .System }}" + fill(template.format_system, "{{ .System }}") + "{{ end }}")
     parts += [
-        "{{- range $i, $_ := .Messages }}",
-        "{{- $last := eq (len (slice $.Messages $i)) 1 }}",
-        '{{- if eq .Role "user" }}' + fill(template.format_user, "{{ .Content }}"),
-        '{{- else if eq .Role "assistant" }}' + fill(template.format_generation)
+        "{{ range $i, $_ := .Messages }}",
+        "{{ $last := eq (len (slice $.Messages $i)) 1 }}",
+        '{{ if eq .Role "user" }}' + fill(template.format_user, "{{ .Content }}"),
+        '{{ else if eq .Role "assistant" }}' + fill(template.format_generation)
         + fill(template.format_assistant, "{{ .Content }}") + "{{ if not $last }}"
         + fill(template.assistant_suffix) + "{{ end }}",
-        "{{- end }}",
-        '{{- if and $last (ne .Role "assistant") }}' + fill(template.format_generation) + "{{ end }}",
-        "{{- end }}",
+        "{{ end }}",
+        '{{ if and $last (ne .Role "assistant") }}' + fill(template.format_generation) + "{{ end }}",
+        "{{ end }}",
     ]
     return "".join(part for part in parts if part)
 
