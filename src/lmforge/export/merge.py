@@ -22,7 +22,7 @@ from lmforge.data.templates.jinja import template_to_jinja
 from lmforge.data.templates.select import select_template
 from lmforge.data.templates.template import Template
 from lmforge.errors import ExportError
-from lmforge.export.gguf import GGUF_TOLERANCE, verify_gguf, write_gguf
+from lmforge.export.gguf import gguf_tolerance, verify_gguf, write_gguf
 from lmforge.export.ollama import write_modelfile
 from lmforge.export.save import save_weights
 from lmforge.export.verify import (
@@ -105,7 +105,7 @@ def _export_gguf(model: Any, tokenizer: PreTrainedTokenizerBase, template: Templ
         path = write_gguf(model, tokenizer, export_dir / f"{export_dir.name}-{qtype}.gguf", qtype,
                           name=export_dir.name)
         read_back = verify_gguf(path, tokenizer, texts)
-        tolerance = cfg.export.export_tolerance or GGUF_TOLERANCE[qtype]
+        tolerance = cfg.export.export_tolerance or gguf_tolerance(qtype, reference)
         report = compare(f"{path.name} read back by transformers vs source model", reference, read_back, batch,
                          tolerance)
         console.print(report.line())
