@@ -66,10 +66,15 @@ def export_dtype(cfg: LmforgeConfig) -> torch.dtype:
 
 
 def _check_quantization_device(cfg: LmforgeConfig) -> None:
-    if cfg.export.export_quantization_bit and not torch.cuda.is_available():
-        raise ExportError(f"`export_quantization_bit: {cfg.export.export_quantization_bit}` quantizes with "
-                          "bitsandbytes, which needs a CUDA GPU, and none is visible here: run the export on a "
-                          "GPU machine, or remove the key (GGUF `export_gguf: q8_0` quantizes on CPU)")
+    from importlib.util import find_spec
+
+    bits = cfg.export.export_quantization_bit
+    if bits and not torch.cuda.is_available():
+        raise ExportError(f"`export_quantization_bit: {bits}` quantizes with bitsandbytes, which needs a CUDA GPU, "
+                          "and none is visible here: run the export on a GPU machine, or remove the key "
+                          "(GGUF `export_gguf: q8_0` quantizes on CPU)")
+    if bits and find_spec("bitsandbytes") is None:
+        raise ExportError(f"`export_quantization_bit: {bits}` needs bitsandbytes: `pip install 'lmforge[quantize]'`")
 
 
 def save_processor(source: str, export_dir: Path) -> bool:
