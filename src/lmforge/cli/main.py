@@ -1,5 +1,6 @@
 """`lmforge` commands. Heavy imports happen inside commands, so `--help` and `check` stay fast."""
 
+import functools
 import os
 import sys
 import warnings
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from lmforge.cli.convert import convert as convert_command
 from lmforge.cli.quiet import quiet_libraries
 from lmforge.errors import LmforgeError
 
@@ -35,6 +37,19 @@ def _run(action: Callable[[], Any]) -> Any:
             raise
         err_console.print(f"[bold red]error:[/bold red] {err}", highlight=False)
         raise typer.Exit(code=1) from None
+
+
+def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
+    """A command defined in its own module, run through `_run` (same errors, same --debug)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return _run(lambda: command(*args, **kwargs))
+
+    return wrapper
+
+
+app.command(name="convert")(_guarded(convert_command))
 
 
 @app.callback()

@@ -116,10 +116,19 @@ class GenerationGroup(Group):
 class ExportGroup(Group):
     export_dir: str | None = Field(None, description="Folder the merged model is written to.")
     export_size: int = Field(5, gt=0, description="Maximum shard size in GB.")
+    export_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="Dtype of the exported weights; auto is `infer_dtype` (float32 on CPU).")
     export_legacy_format: bool = Field(
-        False, description="Accepted for LLaMA-Factory configs; only false: exports are always safetensors.")
+        False, description="Write pytorch_model*.bin shards (torch.save) instead of safetensors.")
     export_tolerance: float | None = Field(
         None, gt=0, description="Max |logit| difference allowed by export verification; default by dtype.")
+    export_gguf: list[Literal["f16", "bf16", "q8_0"]] | None = Field(
+        None, description="Also write GGUF files of these types (comma-separated), each verified by logits.")
+    export_modelfile: bool = Field(True, description="Write an Ollama Modelfile next to the export.")
+    export_quantization_bit: Literal[4, 8] | None = Field(
+        None, description="Quantize the export with bitsandbytes to 4 or 8 bits (needs a CUDA GPU).")
+
+    _split = field_validator("export_gguf", mode="before")(_split_list)
 
 
 GROUPS: dict[str, type[BaseModel]] = {

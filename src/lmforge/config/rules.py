@@ -40,9 +40,10 @@ def _val_size_is_share_or_count(cfg: LmforgeConfig) -> str | None:
     return None
 
 
-def _safetensors_only(cfg: LmforgeConfig) -> str | None:
-    if cfg.export.export_legacy_format:
-        return "`export_legacy_format: true` (.bin files) is not supported: exports are safetensors"
+def _quantized_export_is_safetensors(cfg: LmforgeConfig) -> str | None:
+    if cfg.export.export_quantization_bit and cfg.export.export_legacy_format:
+        return ("`export_quantization_bit` with `export_legacy_format: true`: bitsandbytes exports are saved as "
+                "safetensors only; remove one of the two keys")
     return None
 
 
@@ -98,11 +99,11 @@ RULES: list[Callable[[LmforgeConfig], str | None]] = [
     _one_half_precision,
     _one_eval_source,
     _val_size_is_share_or_count,
-    _safetensors_only,
     _streaming_needs_max_steps,
     _streaming_limits,
     _interleave_probs,
     _deepspeed_config,
+    _quantized_export_is_safetensors,
 ]
 
 

@@ -1,6 +1,13 @@
-"""`lmforge export`: merge adapters, save sharded safetensors, reload and verify the logits."""
+"""`lmforge export`: merge adapters, save, reload and verify the logits; GGUF, Modelfile, quantized.
 
-from dataclasses import dataclass
+The source is the base model plus its adapters, unmerged (QLoRA adapters too: the base is always
+loaded unquantized, so they merge onto the dequantized weights). Every artefact written (the
+safetensors or `.bin` folder, each GGUF file, a bitsandbytes-quantized folder) is read back and its
+logits compared with the source on a probe batch rendered with the chat template; beyond the
+tolerance the export fails.
+"""
+
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -10,53 +17,133 @@ from rich.console import Console
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
 
 from lmforge.config import LmforgeConfig
-from lmforge.data.templates.encoding import encode_conversation, stop_token_ids
+from lmforge.data.templates.encoding import stop_token_ids
 from lmforge.data.templates.jinja import template_to_jinja
 from lmforge.data.templates.select import select_template
-from lmforge.data.templates.template import Message, Template
+from lmforge.data.templates.template import Template
 from lmforge.errors import ExportError
+from lmforge.export.gguf import gguf_tolerance, verify_gguf, write_gguf
+from lmforge.export.ollama import write_modelfile
+from lmforge.export.save import save_weights
+from lmforge.export.verify import (
+    DEFAULT_TOLERANCE,
+    PROBE_PROMPTS,
+    ParityReport,
+    compare,
+    masked_logits,
+    probe_batch,
+    require_parity,
+)
 from lmforge.model.adapters import merge_adapters
-from lmforge.model.loading import inference_dtype, load_causal_lm, load_tokenizer
+from lmforge.model.loading import inference_dtype, load_causal_lm, load_tokenizer, model_path
 from lmforge.preflight import preflight
 
-PROBE_PROMPTS = ["Who are you?", "What is the capital of France?", "Write one sentence about the sea."]
-# Max |logit| difference allowed between the exported and the source model, by export dtype.
-DEFAULT_TOLERANCE = {torch.float32: 1e-3, torch.bfloat16: 0.25, torch.float16: 0.05}
+__all__ = ["ExportResult", "masked_logits", "probe_batch", "run_export"]
+# Default tolerance of a bitsandbytes-quantized export, by bit width (quantization moves logits more).
+QUANTIZED_TOLERANCE = {8: 0.5, 4: 2.0}
 
 
 @dataclass
 class ExportResult:
     export_dir: Path
     files: list[str]
-    max_abs_logit_diff: float
-    tolerance: float
+    reports: list[ParityReport] = field(default_factory=list)
+
+    @property
+    def max_abs_logit_diff(self) -> float:
+        return self.reports[0].max_abs_diff
+
+    @property
+    def tolerance(self) -> float:
+        return self.reports[0].tolerance
 
 
-def probe_batch(template: Template, tokenizer: PreTrainedTokenizerBase) -> dict[str, torch.Tensor]:
-    """Left-padded prompts rendered with the template, for logit comparisons."""
-    rows = [encode_conversation(template, tokenizer, [Message("user", p)], add_generation_prompt=True).flat()
-            for p in PROBE_PROMPTS]
-    width = max(map(len, rows))
-    ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for index, row in enumerate(rows):
-        ids[index, width - len(row):] = torch.tensor(row)
-        mask[index, width - len(row):] = 1
-    return {"input_ids": ids, "attention_mask": mask}
+def export_dtype(cfg: LmforgeConfig) -> torch.dtype:
+    """`export_dtype`, else the inference dtype (`infer_dtype`, else bf16/fp16 on CUDA, float32 on CPU)."""
+    if cfg.export.export_dtype != "auto":
+        return getattr(torch, cfg.export.export_dtype)
+    return inference_dtype(cfg)
 
 
-@torch.inference_mode()
-def masked_logits(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    logits = model(**batch).logits.float()
-    return logits[batch["attention_mask"].bool()]
+def _check_quantization_device(cfg: LmforgeConfig) -> None:
+    from importlib.util import find_spec
+
+    bits = cfg.export.export_quantization_bit
+    if bits and not torch.cuda.is_available():
+        raise ExportError(f"`export_quantization_bit: {bits}` quantizes with bitsandbytes, which needs a CUDA GPU, "
+                          "and none is visible here: run the export on a GPU machine, or remove the key "
+                          "(GGUF `export_gguf: q8_0` quantizes on CPU)")
+    if bits and find_spec("bitsandbytes") is None:
+        raise ExportError(f"`export_quantization_bit: {bits}` needs bitsandbytes: `pip install 'lmforge[quantize]'`")
+
+
+def save_processor(source: str, export_dir: Path) -> bool:
+    """A vision-language model's processor (image/video preprocessing) goes next to its weights."""
+    from transformers import AutoImageProcessor, AutoProcessor, AutoVideoProcessor
+
+    folder = Path(source)
+    if (folder / "processor_config.json").is_file():
+        AutoProcessor.from_pretrained(source).save_pretrained(export_dir)
+        return True
+    # Without a processor_config.json, AutoProcessor falls back to the tokenizer: save the parts one by one.
+    parts = {"preprocessor_config.json": AutoImageProcessor, "video_preprocessor_config.json": AutoVideoProcessor}
+    found = [auto for name, auto in parts.items() if (folder / name).is_file()]
+    for auto in found:
+        auto.from_pretrained(source).save_pretrained(export_dir)
+    return bool(found)
+
+
+def modelfile_parameters(cfg: LmforgeConfig) -> dict[str, float | int]:
+    gen = cfg.generation
+    if not gen.do_sample:
+        return {"temperature": 0, "repeat_penalty": gen.repetition_penalty}
+    return {"temperature": gen.temperature, "top_p": gen.top_p, "top_k": gen.top_k,
+            "repeat_penalty": gen.repetition_penalty}
+
+
+def _export_gguf(model: Any, tokenizer: PreTrainedTokenizerBase, template: Template, cfg: LmforgeConfig,
+                 reference: torch.Tensor, batch: dict[str, torch.Tensor], console: Console) -> list[ParityReport]:
+    export_dir = Path(cfg.export.export_dir or "")
+    reports = []
+    texts = [template.render_text([], add_generation_prompt=True), *PROBE_PROMPTS]
+    for qtype in cfg.export.export_gguf or []:
+        path = write_gguf(model, tokenizer, export_dir / f"{export_dir.name}-{qtype}.gguf", qtype,
+                          name=export_dir.name)
+        read_back = verify_gguf(path, tokenizer, texts)
+        tolerance = cfg.export.export_tolerance or gguf_tolerance(qtype, reference)
+        report = compare(f"{path.name} read back by transformers vs source model", reference, read_back, batch,
+                         tolerance)
+        console.print(report.line())
+        require_parity(report, str(path))
+        reports.append(report)
+    return reports
+
+
+def _quantize(cfg: LmforgeConfig, export_dir: Path, reference: torch.Tensor, batch: dict[str, torch.Tensor],
+              console: Console) -> ParityReport:
+    """Reload the export in 4/8-bit with bitsandbytes on the GPU, verify it, and save it over the export."""
+    from transformers import BitsAndBytesConfig
+
+    bits = cfg.export.export_quantization_bit
+    quantization = (BitsAndBytesConfig(load_in_8bit=True) if bits == 8 else
+                    BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                       bnb_4bit_compute_dtype=torch.bfloat16))
+    model = AutoModelForCausalLM.from_pretrained(export_dir, quantization_config=quantization, device_map="cuda")
+    tolerance = cfg.export.export_tolerance or QUANTIZED_TOLERANCE[bits]  # type: ignore[index]
+    report = compare(f"{bits}-bit bitsandbytes export vs source model", reference, model, batch, tolerance)
+    console.print(report.line())
+    require_parity(report, str(export_dir))
+    model.save_pretrained(export_dir)
+    return report
 
 
 def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResult:
     console = console or Console()
     preflight(cfg, "export")
+    _check_quantization_device(cfg)
     template = select_template(cfg.model.template, cfg.model.model_name_or_path)
     tokenizer = load_tokenizer(cfg)
-    dtype = inference_dtype(cfg)
+    dtype = export_dtype(cfg)
     export_dir = Path(cfg.export.export_dir or "")
     tolerance = cfg.export.export_tolerance or DEFAULT_TOLERANCE[dtype]
 
@@ -68,23 +155,30 @@ def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResu
     reference = masked_logits(model.eval(), batch)
     if adapters:
         model = model.merge_and_unload()
-    console.print(f"merged {len(adapters)} adapter(s); saving {dtype} shards of at most "
-                  f"{cfg.export.export_size} GB to {export_dir}")
+    legacy = cfg.export.export_legacy_format
+    console.print(f"merged {len(adapters)} adapter(s); saving {dtype} {'.bin' if legacy else 'safetensors'} "
+                  f"shards of at most {cfg.export.export_size} GB to {export_dir}")
 
-    export_dir.mkdir(parents=True, exist_ok=True)
     model.generation_config.eos_token_id = stop_token_ids(template, tokenizer)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.save_pretrained(export_dir, max_shard_size=f"{cfg.export.export_size}GB")
+    save_weights(model, export_dir, max_shard_gb=cfg.export.export_size, legacy_format=legacy)
     tokenizer.chat_template = template_to_jinja(template)
     tokenizer.save_pretrained(export_dir)
-    del model
+    if save_processor(model_path(cfg), export_dir):
+        console.print("saved the model's processor")
 
-    reloaded = AutoModelForCausalLM.from_pretrained(export_dir, dtype=dtype).eval()
-    diff = (masked_logits(reloaded, batch) - reference).abs().max().item()
+    reloaded = AutoModelForCausalLM.from_pretrained(export_dir, dtype=dtype)
+    report = compare("reloaded export vs source model", reference, reloaded, batch, tolerance)
+    del reloaded
+    console.print(report.line())
+    require_parity(report, str(export_dir))
+    reports = [report, *_export_gguf(model, tokenizer, template, cfg, reference, batch, console)]
+    del model
+    if cfg.export.export_quantization_bit:
+        reports.append(_quantize(cfg, export_dir, reference, batch, console))
+    if cfg.export.export_modelfile:
+        ggufs = [f"./{export_dir.name}-{q}.gguf" for q in cfg.export.export_gguf or []]
+        write_modelfile(export_dir, template, ggufs[0] if ggufs else ".", bos_token=tokenizer.bos_token or "",
+                        eos_token=tokenizer.eos_token or "", parameters=modelfile_parameters(cfg))
     files = sorted(p.name for p in export_dir.iterdir())
-    console.print(f"verified: reloaded export vs source model, max |logit diff| = {diff:.3g} "
-                  f"(tolerance {tolerance:g}) on {len(PROBE_PROMPTS)} probe prompts")
-    if not diff <= tolerance:
-        raise ExportError(f"the export in {export_dir} does not reproduce the source model: max |logit diff| "
-                          f"{diff:.3g} > tolerance {tolerance:g}; do not use it (the files are kept for inspection)")
-    return ExportResult(export_dir, files, diff, tolerance)
+    return ExportResult(export_dir, files, reports)

@@ -9,6 +9,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from lmforge.testing.tiny_export_families import EXPORT_FAMILIES
+
 # Special tokens of the template families the tiny models are used with (ChatML, Llama 3).
 SPECIAL_TOKENS = [
     "<|endoftext|>", "<|im_start|>", "<|im_end|>",
@@ -76,7 +78,7 @@ def _llama_config(tokenizer: Any) -> Any:
     )
 
 
-TINY_FAMILIES = {"llama": _llama_config}
+TINY_FAMILIES = {"llama": _llama_config, **EXPORT_FAMILIES}
 
 
 def build_tiny_model(out_dir: str | Path, family: str = "llama", chat_template: str | None = None) -> Path:

@@ -1,0 +1,84 @@
+"""Logit parity: every export and conversion reloads its result and compares logits with the source.
+
+A probe batch is left-padded (as generation sees it) and only real tokens are compared. Tolerances
+depend on the dtype the result is stored in; `ParityReport` is what the commands print.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from lmforge.data.templates.encoding import encode_conversation
+from lmforge.data.templates.template import Message, Template
+from lmforge.errors import ExportError
+
+PROBE_PROMPTS = ["Who are you?", "What is the capital of France?", "Write one sentence about the sea."]
+# Max |logit| difference allowed between a result and its source, by the dtype the result is stored in.
+DEFAULT_TOLERANCE = {torch.float32: 1e-3, torch.bfloat16: 0.25, torch.float16: 0.05}
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    what: str  # e.g. "reloaded export vs source model"
+    max_abs_diff: float
+    tolerance: float
+    probes: int
+
+    @property
+    def ok(self) -> bool:
+        return self.max_abs_diff <= self.tolerance  # NaN fails too
+
+    def line(self) -> str:
+        return (f"verified: {self.what}, max |logit diff| = {self.max_abs_diff:.3g} "
+                f"(tolerance {self.tolerance:g}) on {self.probes} probe prompts")
+
+
+def _left_padded(rows: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
+    width = max(map(len, rows))
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for index, row in enumerate(rows):
+        ids[index, width - len(row):] = torch.tensor(row)
+        mask[index, width - len(row):] = 1
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def probe_batch(template: Template, tokenizer: PreTrainedTokenizerBase) -> dict[str, torch.Tensor]:
+    """Left-padded prompts rendered with the chat template, for logit comparisons."""
+    rows = [encode_conversation(template, tokenizer, [Message("user", p)], add_generation_prompt=True).flat()
+            for p in PROBE_PROMPTS]
+    return _left_padded(rows, tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+
+
+def text_probe_batch(tokenizer: PreTrainedTokenizerBase | None, vocab_size: int) -> dict[str, torch.Tensor]:
+    """Plain-text probes for conversions, which know no chat template; fixed ids when there is no tokenizer."""
+    if tokenizer is None:
+        generator = torch.Generator().manual_seed(0)
+        rows = [torch.randint(0, vocab_size, (n,), generator=generator).tolist() for n in (7, 12, 9)]
+        return _left_padded(rows, 0)
+    rows = [tokenizer.encode(p, add_special_tokens=True) for p in PROBE_PROMPTS]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    return _left_padded(rows, pad)
+
+
+@torch.inference_mode()
+def masked_logits(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """float32 logits of the real (non-pad) positions."""
+    device = next(model.parameters()).device
+    logits = model(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu()
+    return logits[batch["attention_mask"].bool()]
+
+
+def compare(what: str, reference: torch.Tensor, model: Any, batch: dict[str, torch.Tensor],
+            tolerance: float) -> ParityReport:
+    diff = (masked_logits(model.eval(), batch) - reference).abs().max().item()
+    return ParityReport(what, diff, tolerance, int(batch["input_ids"].shape[0]))
+
+
+def require_parity(report: ParityReport, where: str) -> None:
+    if not report.ok:
+        raise ExportError(f"the result in {where} does not reproduce the source model ({report.what}): "
+                          f"max |logit diff| {report.max_abs_diff:.3g} > tolerance {report.tolerance:g}; do not use it "
+                          "(the files are kept for inspection)")
