@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from lmforge.cli.serve import register as register_serving
 from lmforge.errors import LmforgeError
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -89,31 +90,6 @@ def train(config: ConfigArg, overrides: OverridesArg = None) -> None:
 
 
 @app.command()
-def chat(
-    config: ConfigArg,
-    overrides: OverridesArg = None,
-    prompt: Annotated[str | None, typer.Option(help="Answer this one prompt and exit.")] = None,
-    system: Annotated[str | None, typer.Option(help="System prompt.")] = None,
-) -> None:
-    """Chat with the model (base or base + adapters): interactive and streaming, or one --prompt."""
-    from lmforge.config import load_config
-
-    def body() -> None:
-        cfg = load_config(config, overrides)
-        _quiet_libraries()
-        from lmforge.cli.repl import answer_once, repl
-        from lmforge.infer.engine import ChatEngine
-
-        engine = ChatEngine(cfg)
-        if prompt is not None:
-            answer_once(engine, prompt, system, console)
-        else:
-            repl(engine, system, console)
-
-    _run(body)
-
-
-@app.command()
 def export(config: ConfigArg, overrides: OverridesArg = None) -> None:
     """Merge adapters into the base model, save sharded safetensors, and verify the logits."""
     from lmforge.config import load_config
@@ -135,6 +111,9 @@ def env() -> None:
     from lmforge.cli.env import environment_table
 
     console.print(environment_table())
+
+
+register_serving(app, _run, _quiet_libraries, console)
 
 
 def main() -> None:

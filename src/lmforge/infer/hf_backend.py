@@ -220,7 +220,7 @@ class TransformersEngine(Engine):
 
     def _stream(self, prompt: list[int], options: GenerationOptions) -> Iterator[StreamDelta]:
         options = options.checked()
-        if options.method != "sample" or options.num_beams > 1 or options.seed is not None:
+        if options.method != "sample" or options.num_beams > 1:
             # whole-search methods: each candidate arrives in one piece when the search ends
             for index, candidate in enumerate(self._complete([prompt], options)[0]):
                 yield StreamDelta(index, candidate.text, candidate.finish_reason)
@@ -228,7 +228,10 @@ class TransformersEngine(Engine):
         pieces: queue.Queue = queue.Queue()
         rows = [Row(prompt, options, on_text=lambda text, i=i: pieces.put(StreamDelta(i, text)))
                 for i in range(options.n)]
-        future = self.worker.submit_rows(rows, batch_key(options))
+        if options.seed is not None:
+            future = self.worker.submit_call(lambda: self._run_seeded(rows, options.seed))
+        else:
+            future = self.worker.submit_rows(rows, batch_key(options))
         future.add_done_callback(lambda _: pieces.put(None))
         while True:
             try:
