@@ -55,7 +55,11 @@ class RequestError(LmforgeError):
 
 
 class BodyLimit:
-    """ASGI middleware: refuse request bodies over `limit` bytes with 413, declared or streamed."""
+    """ASGI middleware: refuse request bodies over `limit` bytes with 413, declared or streamed.
+
+    The body is read here (up to the limit) and replayed to the app, so a body without a
+    Content-Length is cut off as soon as it passes the limit.
+    """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app, self.limit = app, limit
@@ -68,24 +72,26 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await _too_large(self.limit)(scope, receive, send)
             return
-        seen = 0
-
-        async def limited_receive() -> Message:
-            nonlocal seen
+        body, more = bytearray(), True
+        while more:
             message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise _BodyTooLarge
-            return message
+            if message["type"] != "http.request":
+                return  # the client went away
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
+                await _too_large(self.limit)(scope, receive, send)
+                return
+        replayed = False
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
-            await _too_large(self.limit)(scope, receive, send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
 
-
-class _BodyTooLarge(Exception):
-    pass
+        await self.app(scope, replay, send)
 
 
 def _too_large(limit: int) -> JSONResponse:
