@@ -86,7 +86,7 @@ def test_local_paths_only_inside_allowed_folders(tmp_path):
 
 
 class _Images(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - the http.server hook name
+    def do_GET(self):
         if self.path == "/cat.png":
             body = png_bytes()
             self.send_response(200)
@@ -128,7 +128,7 @@ def test_fetch_reads_within_the_limit_and_rechecks_redirects(image_server):
     assert policy.load(f"http://127.0.0.1:{image_server}/cat.png") == png_bytes()
     with pytest.raises(MediaError, match="the limit is 1,000 bytes"):
         policy.load(f"http://127.0.0.1:{image_server}/big.png")
-    with pytest.raises(MediaError, match="`internal.example` resolves to a non-public address"):
+    with pytest.raises(MediaError, match=r"`internal\.example` resolves to a non-public address"):
         policy.load(f"http://127.0.0.1:{image_server}/redirect")
 
 
