@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: quickstart test lint venv clean
+.PHONY: quickstart test lint venv browser clean
 
 $(BIN)/lmforge: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,14 @@ quickstart: venv
 	$(BIN)/lmforge chat examples/quickstart/chat.yaml model_name_or_path=saves/quickstart/merged \
 		adapter_name_or_path=null --prompt "Who are you?"
 
-test: venv
+# The web UI tests drive Debian's chromium with playwright; install it when we can (root + apt-get).
+# Never fails: without it those tests skip and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		echo "chromium not installed (needs root and apt-get): the web UI browser tests will skip"
+
+test: venv browser
 	$(BIN)/python -m pytest -q tests
 
 lint: venv

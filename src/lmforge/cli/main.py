@@ -13,6 +13,7 @@ from rich.console import Console
 
 from lmforge.cli.convert import convert as convert_command
 from lmforge.cli.quiet import quiet_libraries
+from lmforge.cli.serve import register as register_serving
 from lmforge.errors import LmforgeError
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -107,31 +108,6 @@ def train(
 
 
 @app.command()
-def chat(
-    config: ConfigArg,
-    overrides: OverridesArg = None,
-    prompt: Annotated[str | None, typer.Option(help="Answer this one prompt and exit.")] = None,
-    system: Annotated[str | None, typer.Option(help="System prompt.")] = None,
-) -> None:
-    """Chat with the model (base or base + adapters): interactive and streaming, or one --prompt."""
-    from lmforge.config import load_config
-
-    def body() -> None:
-        cfg = load_config(config, overrides)
-        quiet_libraries()
-        from lmforge.cli.repl import answer_once, repl
-        from lmforge.infer.engine import ChatEngine
-
-        engine = ChatEngine(cfg)
-        if prompt is not None:
-            answer_once(engine, prompt, system, console)
-        else:
-            repl(engine, system, console)
-
-    _run(body)
-
-
-@app.command()
 def export(config: ConfigArg, overrides: OverridesArg = None) -> None:
     """Merge adapters into the base model, save sharded safetensors, and verify the logits."""
     from lmforge.config import load_config
@@ -159,6 +135,7 @@ def _register_groups() -> None:
     from lmforge.cli import data
 
     data.register(app, _run, console)
+    register_serving(app, _run, quiet_libraries, console)
 
 
 _register_groups()

@@ -18,7 +18,6 @@ PENDING_KEYS: dict[str, str] = {
     **dict.fromkeys(["buffer_size", "tool_format"], "advanced data options"),
     **dict.fromkeys(["export_quantization_dataset", "export_device",
                      "export_hub_model_id"], "GPTQ export and pushing exports to the hub"),
-    **dict.fromkeys(["infer_backend", "vllm_maxlen", "vllm_gpu_util"], "the vLLM backend"),
     **dict.fromkeys(["use_galore", "use_apollo", "use_badam", "use_adam_mini", "use_muon", "use_llama_pro",
                      "mixture_of_depths", "enable_liger_kernel", "flash_attn", "shift_attn", "rope_scaling",
                      "use_unsloth", "train_from_scratch", "add_tokens", "add_special_tokens"],

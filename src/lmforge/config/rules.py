@@ -93,6 +93,37 @@ def _deepspeed_config(cfg: LmforgeConfig) -> str | None:
     return None
 
 
+def candidate_problems(*, n: int, method: str, do_sample: bool, num_beams: int, num_beam_groups: int) -> list[str]:
+    """Candidate settings that do not fit together; shared by the config and per-request options."""
+    problems: list[str] = []
+    if method == "sample" and n > 1 and not do_sample and num_beams == 1:
+        problems.append("n > 1 with greedy decoding gives n copies of one answer: set `do_sample: true` or "
+                        "`candidate_method: beam`, `diverse_beam` or `diverse_sample`")
+    if method in ("beam", "diverse_beam") and num_beams < n:
+        problems.append(f"`candidate_method: {method}` returns the n best beams: `num_beams` ({num_beams}) "
+                        f"must be at least the candidate count ({n})")
+    if method == "diverse_beam" and (num_beam_groups < 2 or num_beams % num_beam_groups):
+        problems.append(f"`candidate_method: diverse_beam` needs `num_beam_groups` >= 2 dividing `num_beams` "
+                        f"(got num_beams {num_beams}, num_beam_groups {num_beam_groups})")
+    if method == "diverse_sample" and not do_sample:
+        problems.append("`candidate_method: diverse_sample` samples: set `do_sample: true`")
+    return problems
+
+
+def _candidates_fit(cfg: LmforgeConfig) -> str | None:
+    gen = cfg.generation
+    problems = candidate_problems(n=gen.num_candidates, method=gen.candidate_method, do_sample=gen.do_sample,
+                                  num_beams=gen.num_beams, num_beam_groups=gen.num_beam_groups)
+    return "; ".join(problems) or None
+
+
+def _diverse_beam_on_transformers(cfg: LmforgeConfig) -> str | None:
+    if cfg.generation.candidate_method == "diverse_beam" and cfg.generation.infer_backend == "vllm":
+        return ("`candidate_method: diverse_beam` runs on the transformers backend only: set "
+                "`infer_backend: huggingface`, or use `candidate_method: diverse_sample` with vLLM")
+    return None
+
+
 RULES: list[Callable[[LmforgeConfig], str | None]] = [
     _finetuning_supported,
     _adapter_needs_lora,
@@ -104,6 +135,8 @@ RULES: list[Callable[[LmforgeConfig], str | None]] = [
     _interleave_probs,
     _deepspeed_config,
     _quantized_export_is_safetensors,
+    _candidates_fit,
+    _diverse_beam_on_transformers,
 ]
 
 

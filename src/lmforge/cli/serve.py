@@ -1,0 +1,147 @@
+"""`lmforge chat`, `predict`, `api` and `webui`: the inference and serving commands."""
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from lmforge.errors import ConfigError
+
+ConfigArg = Annotated[Path, typer.Argument(help="YAML config file (LLaMA-Factory keys work as they are).")]
+OverridesArg = Annotated[list[str] | None, typer.Argument(help="key=value overrides, applied on top.")]
+
+
+def register(app: typer.Typer, run: Callable[[Callable[[], Any]], Any], quiet: Callable[[], None],
+             console: Console) -> None:
+    """Add the serving commands to the CLI; `run` turns our errors into one message, `quiet` tames libraries."""
+
+    def load(config: Path | None, overrides: list[str] | None, extra: tuple[str, ...] = ()) -> Any:
+        from lmforge.config import load_config
+
+        cfg = load_config(config, [*(overrides or []), *extra])
+        quiet()
+        return cfg
+
+    @app.command()
+    def chat(
+        config: ConfigArg,
+        overrides: OverridesArg = None,
+        prompt: Annotated[str | None, typer.Option(help="Answer this one prompt and exit.")] = None,
+        system: Annotated[str | None, typer.Option(help="System prompt.")] = None,
+        n: Annotated[int | None, typer.Option("--n", help="Candidates per prompt (num_candidates).")] = None,
+        image: Annotated[list[Path] | None, typer.Option(help="An image for the prompt (repeatable).")] = None,
+        tools: Annotated[Path | None, typer.Option(help="JSON file with a list of tool (function) specs.")] = None,
+    ) -> None:
+        """Chat with the model: interactive and streaming (/clear, /system, /pick, /exit), or one --prompt."""
+
+        def body() -> None:
+            cfg = load(config, overrides, (f"num_candidates={n}",) if n is not None else ())
+            tool_specs = _read_tools(tools) if tools is not None else None
+            images = _read_images(image or [])
+            from lmforge.cli.repl import answer_once, repl
+            from lmforge.infer.engine import create_engine
+
+            engine = create_engine(cfg)
+            try:
+                engine.check_inputs(images=images, tools=tool_specs)
+                if prompt is not None:
+                    answer_once(engine, prompt, system, console)
+                else:
+                    repl(engine, system, console)
+            finally:
+                engine.close()
+
+        run(body)
+
+    @app.command()
+    def predict(config: ConfigArg, overrides: OverridesArg = None) -> None:
+        """Answer every prompt of `eval_dataset` (or `dataset`) into output_dir/generated_predictions.jsonl."""
+
+        def body() -> None:
+            cfg = load(config, overrides)
+            from lmforge.infer.engine import create_engine
+            from lmforge.infer.predict import predictions_path, run_predict
+
+            predictions_path(cfg)  # fail before loading the model when output_dir is missing
+            engine = create_engine(cfg)
+            try:
+                path = run_predict(cfg, engine, lambda done, total: console.print(f"predicted {done}/{total}"))
+            finally:
+                engine.close()
+            console.print(f"predictions written to {path}")
+
+        run(body)
+
+    @app.command()
+    def api(
+        config: ConfigArg,
+        overrides: OverridesArg = None,
+        host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 exposes the server.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+        api_key: Annotated[str | None, typer.Option(envvar="LMFORGE_API_KEY",
+                                                    help="Require `Authorization: Bearer KEY`.")] = None,
+        model_id: Annotated[str | None, typer.Option(help="Model name clients use; default: the model path.")] = None,
+        max_tokens_limit: Annotated[int, typer.Option(help="Largest max_tokens a request may ask for.")] = 4096,
+        max_request_mb: Annotated[float, typer.Option(help="Largest request body in MiB.")] = 16.0,
+        allow_remote_images: Annotated[bool, typer.Option(help="Fetch http(s) image URLs (public hosts).")] = False,
+        image_dir: Annotated[list[Path] | None, typer.Option(help="Folder local image paths may come from.")] = None,
+    ) -> None:
+        """Serve an OpenAI-compatible API: /v1/models and /v1/chat/completions (streaming, n, stop)."""
+
+        def body() -> None:
+            cfg = load(config, overrides)
+            from lmforge.infer.engine import create_engine
+            from lmforge.serve.api import ApiSettings, serve_api
+            from lmforge.serve.media import MediaPolicy
+
+            media = MediaPolicy(max_bytes=int(max_request_mb * 1024 * 1024), allow_remote=allow_remote_images,
+                                allowed_dirs=tuple(image_dir or ()))
+            settings = ApiSettings(model_id=model_id or cfg.model.model_name_or_path, api_key=api_key,
+                                   max_request_bytes=int(max_request_mb * 1024 * 1024),
+                                   max_tokens_limit=max_tokens_limit, media=media)
+            engine = create_engine(cfg)
+            try:
+                serve_api(engine, settings, host, port)
+            finally:
+                engine.close()
+
+        run(body)
+
+    @app.command()
+    def webui(
+        config: Annotated[Path | None, typer.Argument(help="Optional YAML config: defaults for the forms.")] = None,
+        host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
+    ) -> None:
+        """Web UI: train (YAML preview, start/stop, live log and loss plot), chat and export."""
+
+        def body() -> None:
+            from lmforge.config.loader import read_yaml
+            from lmforge.serve.webui.app import launch
+
+            defaults = read_yaml(config) if config is not None else {}
+            quiet()
+            launch(defaults, host=host, port=port, workdir=Path(os.getcwd()))
+
+        run(body)
+
+
+def _read_tools(path: Path) -> list[dict[str, Any]]:
+    try:
+        specs = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise ConfigError(f"--tools {path}: cannot read a JSON list of tool specs: {err}") from None
+    if not isinstance(specs, list) or not all(isinstance(spec, dict) for spec in specs):
+        raise ConfigError(f"--tools {path}: must hold a JSON list of tool objects")
+    return specs
+
+
+def _read_images(paths: list[Path]) -> list[bytes]:
+    from lmforge.serve.media import MediaPolicy
+
+    # the person at the terminal may read their own files: allow each image's own folder
+    return [MediaPolicy(allowed_dirs=(path.expanduser().resolve().parent,)).load(str(path)) for path in paths]

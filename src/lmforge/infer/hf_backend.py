@@ -1,0 +1,245 @@
+"""The transformers backend: batched `generate` on one worker thread, every candidate method.
+
+Plain sampling and greedy rows of concurrent requests are decoded together (left-padded); a
+`RowMonitor` stopping criterion follows each row, streams its text, and ends it at its own stop
+strings and `max_new_tokens`, so rows with different limits still share one call.
+"""
+
+import queue
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from transformers import LogitsProcessorList, RepetitionPenaltyLogitsProcessor, StoppingCriteria
+from transformers.generation.stopping_criteria import StoppingCriteriaList, StopStringCriteria
+
+from lmforge.config import LmforgeConfig
+from lmforge.data.templates.encoding import stop_token_ids
+from lmforge.errors import LmforgeError
+from lmforge.infer.batching import BatchWorker, Row
+from lmforge.infer.candidates import Candidate, StreamDelta, interleave_groups, pick_diverse, with_logprobs
+from lmforge.infer.diverse_beam import diverse_beam_search
+from lmforge.infer.engine import Engine
+from lmforge.infer.options import GenerationOptions
+from lmforge.infer.scoring import answer_logprobs
+from lmforge.infer.stops import IncrementalDecoder, first_stop
+from lmforge.model.adapters import merge_adapters
+from lmforge.model.loading import inference_dtype, load_causal_lm, load_tokenizer
+
+STREAM_IDLE_TIMEOUT_S = 600.0  # a stream waits at most this long for its next piece of text
+
+
+def sampling_kwargs(options: GenerationOptions) -> dict[str, Any]:
+    """`generate` keyword arguments for plain sampling or greedy decoding."""
+    kwargs: dict[str, Any] = dict(do_sample=options.do_sample, repetition_penalty=options.repetition_penalty)
+    if options.do_sample:
+        kwargs.update(temperature=options.temperature, top_p=options.top_p, top_k=options.top_k)
+    else:  # greedy: clear sampling defaults a checkpoint's generation_config may carry
+        kwargs.update(temperature=None, top_p=None, top_k=None)
+    return kwargs
+
+
+def batch_key(options: GenerationOptions) -> tuple:
+    """Rows whose options give equal keys can share one decoding call."""
+    return (options.do_sample, options.temperature, options.top_p, options.top_k, options.repetition_penalty)
+
+
+class _RowState:
+    def __init__(self, row: Row, decoder: IncrementalDecoder) -> None:
+        self.row = row
+        self.decoder = decoder
+        self.generated = 0
+        self.finish_reason: str | None = None
+
+
+class RowMonitor(StoppingCriteria):
+    """Per-row stopping for a batch: end-of-turn ids, stop strings and each row's max_new_tokens.
+
+    Called by `generate` after every new token; it also hands each row's new text to its stream.
+    """
+
+    def __init__(self, rows: list[Row], tokenizer: Any, eos_token_ids: list[int]) -> None:
+        self.states = [_RowState(row, IncrementalDecoder(tokenizer, row.options.stop)) for row in rows]
+        self.eos = set(eos_token_ids)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
+        for state, token in zip(self.states, input_ids[:, -1].tolist(), strict=True):
+            if state.finish_reason is None:
+                self._advance(state, token)
+        return torch.tensor([s.finish_reason is not None for s in self.states], device=input_ids.device)
+
+    def _advance(self, state: _RowState, token: int) -> None:
+        state.generated += 1
+        if token in self.eos:
+            state.finish_reason = "stop"
+            delta = state.decoder.finish()
+        else:
+            delta = state.decoder.push(token)
+            if state.decoder.stopped:
+                state.finish_reason = "stop"
+            elif state.generated >= state.row.options.max_new_tokens:
+                state.finish_reason = "length"
+                delta += state.decoder.finish()
+        if delta and state.row.on_text is not None:
+            state.row.on_text(delta)
+
+    def results(self) -> list[Candidate]:
+        out = []
+        for state in self.states:
+            if state.finish_reason is None:  # the call's own limit ended it
+                state.finish_reason = "length"
+                if (delta := state.decoder.finish()) and state.row.on_text is not None:
+                    state.row.on_text(delta)
+            out.append(Candidate(state.decoder.text, tuple(state.decoder.token_ids), state.finish_reason))
+        return out
+
+
+class TransformersEngine(Engine):
+    backend = "huggingface"
+
+    def __init__(self, cfg: LmforgeConfig) -> None:
+        super().__init__(cfg, load_tokenizer(cfg))
+        model = load_causal_lm(cfg, dtype=inference_dtype(cfg))
+        self.model = merge_adapters(model, cfg.model.adapter_name_or_path or []).eval()
+        if torch.cuda.is_available():
+            self.model.to("cuda")
+        self.eos_token_ids = stop_token_ids(self.template, self.tokenizer)
+        self.pad_token_id = self.tokenizer.pad_token_id
+        self.worker = BatchWorker(self._run_rows, max_rows=cfg.generation.infer_batch_size)
+
+    def close(self) -> None:
+        self.worker.close()
+
+    # --- decoding on the worker thread -----------------------------------------------------
+    @torch.inference_mode()
+    def _run_rows(self, rows: list[Row]) -> list[Candidate]:
+        options = rows[0].options
+        width = max(len(row.prompt_ids) for row in rows)
+        input_ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
+        attention = torch.zeros_like(input_ids)
+        for i, row in enumerate(rows):  # left padding: every row's answer starts at column `width`
+            input_ids[i, width - len(row.prompt_ids):] = torch.tensor(row.prompt_ids)
+            attention[i, width - len(row.prompt_ids):] = 1
+        monitor = RowMonitor(rows, self.tokenizer, self.eos_token_ids)
+        self.model.generate(
+            input_ids=input_ids.to(self.model.device), attention_mask=attention.to(self.model.device),
+            max_new_tokens=max(row.options.max_new_tokens for row in rows), eos_token_id=self.eos_token_ids,
+            pad_token_id=self.pad_token_id, stopping_criteria=StoppingCriteriaList([monitor]),
+            **sampling_kwargs(options))
+        return monitor.results()
+
+    def _run_seeded(self, rows: list[Row], seed: int) -> list[Candidate]:
+        torch.manual_seed(seed)
+        return self._run_rows(rows)
+
+    @torch.inference_mode()
+    def _beam_search(self, prompt: list[int], options: GenerationOptions) -> list[Candidate]:
+        extra: dict[str, Any] = {}
+        if options.stop:
+            extra.update(stop_strings=list(options.stop), tokenizer=self.tokenizer)
+        output = self.model.generate(
+            input_ids=torch.tensor([prompt], device=self.model.device),
+            attention_mask=torch.ones((1, len(prompt)), dtype=torch.long, device=self.model.device),
+            num_beams=options.num_beams, num_return_sequences=max(options.n, 1), do_sample=False,
+            temperature=None, top_p=None, top_k=None, repetition_penalty=options.repetition_penalty,
+            length_penalty=options.length_penalty, max_new_tokens=options.max_new_tokens,
+            eos_token_id=self.eos_token_ids, pad_token_id=self.pad_token_id,
+            output_scores=True, return_dict_in_generate=True, **extra)
+        return [self._beam_candidate(output.sequences[i, len(prompt):].tolist(), options, float(score))
+                for i, score in enumerate(output.sequences_scores.tolist())]
+
+    def _diverse_beams(self, prompt: list[int], options: GenerationOptions) -> list[Candidate]:
+        processors = LogitsProcessorList()
+        if options.repetition_penalty != 1.0:
+            processors.append(RepetitionPenaltyLogitsProcessor(options.repetition_penalty))
+        criteria = StoppingCriteriaList()
+        if options.stop:
+            criteria.append(StopStringCriteria(self.tokenizer, list(options.stop)))
+        groups = diverse_beam_search(
+            self.model, prompt, num_beams=options.num_beams, num_beam_groups=options.num_beam_groups,
+            diversity_penalty=options.diversity_penalty, max_new_tokens=options.max_new_tokens,
+            eos_token_ids=self.eos_token_ids, pad_token_id=self.pad_token_id,
+            length_penalty=options.length_penalty, logits_processor=processors, stopping_criteria=criteria)
+        return interleave_groups(
+            [[self._beam_candidate(beam.token_ids, options, beam.score) for beam in group] for group in groups],
+            options.n)
+
+    def _beam_candidate(self, token_ids: list[int], options: GenerationOptions, score: float) -> Candidate:
+        """A finished beam as a candidate: cut at its end-of-turn token or first stop string."""
+        kept: list[int] = []
+        reason = "length"
+        for token in token_ids:
+            if token in self.eos_token_ids:
+                reason = "stop"
+                break
+            kept.append(token)
+        text = self.tokenizer.decode(kept, skip_special_tokens=True)
+        cut = first_stop(text, options.stop)
+        if cut is not None:
+            decoder = IncrementalDecoder(self.tokenizer, options.stop)
+            for token in kept:
+                decoder.push(token)
+            text, kept, reason = decoder.text, decoder.token_ids, "stop"
+        return Candidate(text, tuple(kept), reason, beam_score=score)  # type: ignore[arg-type]
+
+    def _scored(self, prompt: list[int], candidates: list[Candidate]) -> list[Candidate]:
+        logprobs = answer_logprobs(self.model, prompt, [list(c.token_ids) for c in candidates], self.pad_token_id)
+        return with_logprobs(candidates, logprobs)
+
+    # --- the interface ---------------------------------------------------------------------
+    def _sample(self, prompts: list[list[int]], options: GenerationOptions, count: int) -> list[list[Candidate]]:
+        """`count` sampled (or greedy) answers per prompt through the batching worker."""
+        if options.seed is not None:
+            rows = [Row(prompt, options) for prompt in prompts for _ in range(count)]
+            flat = self.worker.submit_call(lambda: self._run_seeded(rows, options.seed)).result()
+            return [flat[i * count:(i + 1) * count] for i in range(len(prompts))]
+        futures = [self.worker.submit_rows([Row(prompt, options) for _ in range(count)], batch_key(options))
+                   for prompt in prompts]
+        return [future.result() for future in futures]
+
+    def _complete(self, prompts: list[list[int]], options: GenerationOptions) -> list[list[Candidate]]:
+        options = options.checked()
+        if options.method == "beam" or (options.method == "sample" and options.num_beams > 1):
+            answers = [self.worker.submit_call(lambda p=p: self._beam_search(p, options)).result()
+                       for p in prompts]
+        elif options.method == "diverse_beam":
+            answers = [self.worker.submit_call(lambda p=p: self._diverse_beams(p, options)).result()
+                       for p in prompts]
+        elif options.method == "diverse_sample":
+            drawn = self._sample(prompts, options, options.n * options.oversample)
+            answers = [pick_diverse(self._score(p, c), options) for p, c in zip(prompts, drawn, strict=True)]
+            return answers
+        else:
+            answers = self._sample(prompts, options, options.n)
+        if options.n == 1 and options.method == "sample":
+            return answers  # a single answer needs no ranking; skip the scoring pass
+        return [self._score(p, c) for p, c in zip(prompts, answers, strict=True)]
+
+    def _score(self, prompt: list[int], candidates: list[Candidate]) -> list[Candidate]:
+        return self.worker.submit_call(lambda: self._scored(prompt, candidates)).result()
+
+    def _stream(self, prompt: list[int], options: GenerationOptions) -> Iterator[StreamDelta]:
+        options = options.checked()
+        if options.method != "sample" or options.num_beams > 1:
+            # whole-search methods: each candidate arrives in one piece when the search ends
+            for index, candidate in enumerate(self._complete([prompt], options)[0]):
+                yield StreamDelta(index, candidate.text, candidate.finish_reason)
+            return
+        pieces: queue.Queue = queue.Queue()
+        rows = [Row(prompt, options, on_text=lambda text, i=i: pieces.put(StreamDelta(i, text)))
+                for i in range(options.n)]
+        if options.seed is not None:
+            future = self.worker.submit_call(lambda: self._run_seeded(rows, options.seed))
+        else:
+            future = self.worker.submit_rows(rows, batch_key(options))
+        future.add_done_callback(lambda _: pieces.put(None))
+        while True:
+            try:
+                item = pieces.get(timeout=STREAM_IDLE_TIMEOUT_S)
+            except queue.Empty:
+                raise LmforgeError(f"generation produced nothing for {STREAM_IDLE_TIMEOUT_S:.0f} s") from None
+            if item is None:
+                break
+            yield item
+        for index, candidate in enumerate(future.result()):
+            yield StreamDelta(index, "", candidate.finish_reason)

@@ -1,0 +1,36 @@
+"""Log-probabilities of answers under the model, from one teacher-forced forward pass.
+
+Every candidate method reports the same quantity this way: the log-probability the model (at
+temperature 1, no sampling filters) gives each answer token after the prompt.
+"""
+
+import torch
+
+
+@torch.inference_mode()
+def answer_logprobs(model: torch.nn.Module, prompt_ids: list[int], answers: list[list[int]],
+                    pad_token_id: int) -> list[list[float]]:
+    """Per-token log-probabilities of each answer (a list of token ids) following `prompt_ids`."""
+    scored = [answer for answer in answers if answer]
+    if not scored:
+        return [[] for _ in answers]
+    device = next(model.parameters()).device
+    rows = [prompt_ids + answer for answer in scored]
+    width = max(len(row) for row in rows)
+    input_ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long, device=device)
+    attention = torch.zeros_like(input_ids)
+    for i, row in enumerate(rows):  # right padding: positions stay 0..len-1 without position ids
+        input_ids[i, :len(row)] = torch.tensor(row, device=device)
+        attention[i, :len(row)] = 1
+    logits = model(input_ids=input_ids, attention_mask=attention).logits.float()
+    log_probs = torch.log_softmax(logits[:, len(prompt_ids) - 1:-1], dim=-1)
+    out_iter = iter(range(len(rows)))
+    result: list[list[float]] = []
+    for answer in answers:
+        if not answer:
+            result.append([])
+            continue
+        i = next(out_iter)
+        targets = torch.tensor(answer, device=device)
+        result.append(log_probs[i, :len(answer)].gather(-1, targets[:, None])[:, 0].tolist())
+    return result

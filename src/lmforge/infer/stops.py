@@ -1,0 +1,73 @@
+"""Stop strings and incremental detokenization, shared by every backend.
+
+An answer ends before the first stop string. While streaming, text that could still turn into a
+stop string (a suffix of the text that is a prefix of one) is held back until it cannot.
+"""
+
+from collections.abc import Sequence
+
+from transformers import PreTrainedTokenizerBase
+
+
+def first_stop(text: str, stops: Sequence[str]) -> int | None:
+    """Index where the earliest stop string starts in `text`, or None."""
+    hits = [index for stop in stops if stop and (index := text.find(stop)) >= 0]
+    return min(hits) if hits else None
+
+
+def held_back(text: str, stops: Sequence[str]) -> int:
+    """Length of the longest suffix of `text` that is a proper prefix of a stop string."""
+    longest = 0
+    for stop in stops:
+        for size in range(min(len(stop) - 1, len(text)), longest, -1):
+            if text.endswith(stop[:size]):
+                longest = size
+                break
+    return longest
+
+
+class IncrementalDecoder:
+    """Turns one answer's tokens into text deltas, cutting at stop strings.
+
+    Decoding the whole answer each time (not token by token) keeps multi-token characters and
+    tokenizer spacing right; a trailing U+FFFD means a character is still incomplete.
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, stops: Sequence[str]) -> None:
+        self.tokenizer = tokenizer
+        self.stops = tuple(stop for stop in stops if stop)
+        self.token_ids: list[int] = []
+        self.text = ""
+        self.emitted = 0
+        self.stopped = False  # a stop string was reached
+        self._text_after: list[int] = []  # decoded length after each token
+
+    def push(self, token_id: int) -> str:
+        """Add a token; returns the text that became safe to show. Ignored after a stop string."""
+        if self.stopped:
+            return ""
+        self.token_ids.append(token_id)
+        self.text = self.tokenizer.decode(self.token_ids, skip_special_tokens=True)
+        self._text_after.append(len(self.text))
+        cut = first_stop(self.text, self.stops)
+        if cut is not None:
+            self.stopped = True
+            self.text = self.text[:cut]
+            # keep only the tokens whose text lies wholly before the stop string
+            kept = sum(1 for length in self._text_after if length <= cut)
+            self.token_ids = self.token_ids[:kept]
+            return self._emit(len(self.text))
+        safe = len(self.text) - held_back(self.text, self.stops)
+        if self.text.endswith("\ufffd"):
+            safe = min(safe, len(self.text) - 1)
+        return self._emit(safe)
+
+    def finish(self) -> str:
+        """The rest of the text, once the answer is over."""
+        return self._emit(len(self.text))
+
+    def _emit(self, upto: int) -> str:
+        if upto <= self.emitted:
+            return ""
+        delta, self.emitted = self.text[self.emitted:upto], upto
+        return delta

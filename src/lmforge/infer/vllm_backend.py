@@ -1,0 +1,148 @@
+"""The vLLM backend (optional extra `lmforge[vllm]`, CUDA GPU): same interface, vLLM's own batching.
+
+vLLM is imported only inside `VllmEngine`; the translation of our options into vLLM's parameters
+is plain functions, tested without vLLM installed. vLLM's offline `LLM` does not stream, so
+`stream_chat` yields each answer whole when it is done.
+"""
+
+import importlib.util
+from collections.abc import Iterator
+from typing import Any
+
+from lmforge.config import LmforgeConfig
+from lmforge.data.templates.encoding import stop_token_ids
+from lmforge.errors import ConfigError, ModelError
+from lmforge.infer.batching import BatchWorker, Row
+from lmforge.infer.candidates import Candidate, StreamDelta, pick_diverse
+from lmforge.infer.engine import Engine
+from lmforge.infer.options import GenerationOptions
+from lmforge.infer.stops import first_stop
+from lmforge.model.loading import load_tokenizer, model_path
+
+
+def vllm_usable() -> bool:
+    """vLLM is importable and a CUDA GPU is present (checked without importing vLLM)."""
+    if importlib.util.find_spec("vllm") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def engine_kwargs(cfg: LmforgeConfig, path: str) -> dict[str, Any]:
+    """Keyword arguments for `vllm.LLM`."""
+    gen, model = cfg.generation, cfg.model
+    adapters = model.adapter_name_or_path or []
+    if len(adapters) > 1:
+        raise ModelError(f"the vLLM backend serves one adapter, got {len(adapters)}: merge them first with "
+                         "`lmforge export`, or set `infer_backend: huggingface`")
+    kwargs: dict[str, Any] = dict(
+        model=path, tokenizer=path, trust_remote_code=model.trust_remote_code,
+        dtype=model.infer_dtype, max_model_len=gen.vllm_maxlen, gpu_memory_utilization=gen.vllm_gpu_util,
+        enforce_eager=gen.vllm_enforce_eager, revision=model.model_revision)
+    if adapters:
+        kwargs["enable_lora"] = True
+    return kwargs
+
+
+def sampling_params_kwargs(options: GenerationOptions, eos_token_ids: list[int], index: int = 0) -> dict[str, Any]:
+    """Keyword arguments for `vllm.SamplingParams` for one answer (row `index` of its request)."""
+    kwargs: dict[str, Any] = dict(
+        n=1, max_tokens=options.max_new_tokens, repetition_penalty=options.repetition_penalty,
+        stop=list(options.stop), stop_token_ids=list(eos_token_ids), skip_special_tokens=True, logprobs=0)
+    if options.do_sample:
+        kwargs.update(temperature=options.temperature, top_p=options.top_p, top_k=options.top_k or -1)
+    else:
+        kwargs.update(temperature=0.0)
+    if options.seed is not None:
+        kwargs["seed"] = options.seed + index  # one seed per candidate, or all n would be the same answer
+    return kwargs
+
+
+def beam_params_kwargs(options: GenerationOptions) -> dict[str, Any]:
+    """Keyword arguments for `vllm.sampling_params.BeamSearchParams`."""
+    return dict(beam_width=options.num_beams, max_tokens=options.max_new_tokens,
+                length_penalty=options.length_penalty, temperature=0.0)
+
+
+def candidate_from_output(text: str, token_ids: list[int], finish_reason: str | None,
+                          token_logprobs: list[float] | None, stops: tuple[str, ...]) -> Candidate:
+    """One vLLM completion as a candidate; stop strings are cut here too, whatever vLLM did."""
+    cut = first_stop(text, stops)
+    reason = "stop" if finish_reason == "stop" or cut is not None else "length"
+    if cut is not None:
+        text = text[:cut]
+    logprobs = tuple(token_logprobs) if token_logprobs is not None else None
+    return Candidate(text, tuple(token_ids), reason, token_logprobs=logprobs)  # type: ignore[arg-type]
+
+
+class VllmEngine(Engine):
+    backend = "vllm"
+
+    def __init__(self, cfg: LmforgeConfig) -> None:
+        super().__init__(cfg, load_tokenizer(cfg))
+        if importlib.util.find_spec("vllm") is None:
+            raise ModelError("`infer_backend: vllm` needs vLLM: `pip install 'lmforge[vllm]'` on a CUDA machine, "
+                             "or set `infer_backend: huggingface`")
+        from vllm import LLM
+
+        self.llm = LLM(**engine_kwargs(cfg, model_path(cfg)))
+        adapters = cfg.model.adapter_name_or_path or []
+        self.lora = None
+        if adapters:
+            from vllm.lora.request import LoRARequest
+
+            self.lora = LoRARequest("adapter", 1, adapters[0])
+        self.eos_token_ids = stop_token_ids(self.template, self.tokenizer)
+        self.worker = BatchWorker(self._run_rows, max_rows=cfg.generation.infer_batch_size)
+
+    def close(self) -> None:
+        self.worker.close()
+
+    def _run_rows(self, rows: list[Row]) -> list[Candidate]:
+        from vllm import SamplingParams
+
+        outputs = self.llm.generate(
+            [{"prompt_token_ids": row.prompt_ids} for row in rows],
+            [SamplingParams(**sampling_params_kwargs(row.options, self.eos_token_ids, row.index)) for row in rows],
+            lora_request=self.lora, use_tqdm=False)
+        out = []
+        for row, output in zip(rows, outputs, strict=True):
+            completion = output.outputs[0]
+            logprobs = ([step[token].logprob for step, token in zip(completion.logprobs, completion.token_ids,
+                                                                   strict=True)]
+                        if completion.logprobs else None)
+            out.append(candidate_from_output(completion.text, list(completion.token_ids), completion.finish_reason,
+                                             logprobs, row.options.stop))
+        return out
+
+    def _beam_search(self, prompt: list[int], options: GenerationOptions) -> list[Candidate]:
+        from vllm.sampling_params import BeamSearchParams
+
+        output = self.llm.beam_search([{"prompt_token_ids": prompt}], BeamSearchParams(**beam_params_kwargs(options)),
+                                      lora_request=self.lora)[0]
+        candidates = []
+        for sequence in output.sequences[:options.n]:
+            answer = [t for t in sequence.tokens[len(prompt):] if t not in self.eos_token_ids]
+            text = self.tokenizer.decode(answer, skip_special_tokens=True)
+            candidates.append(candidate_from_output(text, answer, sequence.finish_reason, None, options.stop))
+        return candidates
+
+    def _complete(self, prompts: list[list[int]], options: GenerationOptions) -> list[list[Candidate]]:
+        options = options.checked()
+        if options.method == "diverse_beam":
+            raise ConfigError("`candidate_method: diverse_beam` runs on the transformers backend only: "
+                              "set `infer_backend: huggingface`, or use `diverse_sample`")
+        if options.method == "beam" or options.num_beams > 1:
+            return [self.worker.submit_call(lambda p=p: self._beam_search(p, options)).result() for p in prompts]
+        count = options.n * (options.oversample if options.method == "diverse_sample" else 1)
+        futures = [self.worker.submit_rows([Row(p, options, index=i) for i in range(count)], key="vllm")
+                   for p in prompts]
+        answers = [future.result() for future in futures]
+        if options.method == "diverse_sample":
+            return [pick_diverse(found, options) for found in answers]
+        return answers
+
+    def _stream(self, prompt: list[int], options: GenerationOptions) -> Iterator[StreamDelta]:
+        for index, candidate in enumerate(self._complete([prompt], options)[0]):
+            yield StreamDelta(index, candidate.text, candidate.finish_reason)

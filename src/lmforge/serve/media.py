@@ -1,0 +1,152 @@
+"""Where images may come from, and how big they may be: data URLs, opt-in remote URLs, allowed folders.
+
+Remote fetching is off unless enabled, and never reaches loopback, private, link-local, multicast or
+reserved addresses: every address a host resolves to is checked before connecting, the address
+actually connected to is checked again (DNS rebinding), redirects are followed by hand and checked
+the same way, and proxies from the environment are ignored. Local paths are refused unless they
+resolve (symlinks followed) inside an allowed folder. Every source is size-limited while it is read,
+and the bytes must decode as an image.
+"""
+
+import base64
+import binascii
+import io
+import ipaddress
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+from lmforge.errors import LmforgeError
+
+MAX_REDIRECTS = 3
+
+
+class MediaError(LmforgeError):
+    """An image reference is malformed, too big, or not allowed by the media policy."""
+
+
+def is_public_address(address: str) -> bool:
+    """True for globally routable unicast addresses; IPv4-mapped IPv6 is judged as its IPv4 address."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_loopback or ip.is_link_local)
+
+
+def resolve_host(host: str, port: int) -> list[str]:
+    try:
+        return sorted({info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
+    except (socket.gaierror, UnicodeError) as err:
+        raise MediaError(f"cannot resolve image host `{host}`: {err}") from None
+
+
+@dataclass(frozen=True)
+class MediaPolicy:
+    max_bytes: int = 10 * 1024 * 1024
+    allow_remote: bool = False
+    allowed_dirs: tuple[Path, ...] = ()
+    timeout_s: float = 10.0
+    # injectable so tests can stand a local server in for a public one; production keeps the defaults
+    address_allowed: Callable[[str], bool] = field(default=is_public_address, repr=False)
+    resolve: Callable[[str, int], list[str]] = field(default=resolve_host, repr=False)
+
+    def load(self, reference: str) -> bytes:
+        """The image bytes behind a data URL, an http(s) URL or a local path, if the policy allows it."""
+        if reference.startswith("data:"):
+            data = self._data_url(reference)
+        elif reference.startswith(("http://", "https://")):
+            data = self._fetch(reference)
+        elif "://" in reference and not reference.startswith("file://"):
+            raise MediaError(f"unsupported image URL scheme in `{reference[:40]}`: use a data URL, http(s) or a path")
+        else:
+            data = self._local(reference.removeprefix("file://"))
+        _check_image(data)
+        return data
+
+    def load_all(self, references: Sequence[str]) -> list[bytes]:
+        return [self.load(reference) for reference in references]
+
+    def _too_big(self, size: int) -> MediaError:
+        return MediaError(f"image is {size:,} bytes or more; the limit is {self.max_bytes:,} bytes")
+
+    def _data_url(self, url: str) -> bytes:
+        header, sep, payload = url.partition(",")
+        if not sep or not header.startswith("data:image/") or not header.endswith(";base64"):
+            raise MediaError("an image data URL must look like `data:image/<type>;base64,<data>`")
+        if len(payload) > (self.max_bytes * 4) // 3 + 4:  # checked before decoding anything
+            raise self._too_big(len(payload) * 3 // 4)
+        try:
+            return base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            raise MediaError("the image data URL is not valid base64") from None
+
+    def _local(self, path_text: str) -> bytes:
+        path = Path(path_text).expanduser()
+        try:
+            real = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            raise MediaError(f"image file not found: {path}") from None
+        if not any(real.is_relative_to(folder.expanduser().resolve()) for folder in self.allowed_dirs):
+            allowed = ", ".join(str(folder) for folder in self.allowed_dirs) or "none"
+            raise MediaError(f"local image paths are refused unless inside an allowed folder (allowed: {allowed}): "
+                             f"{path}")
+        if not real.is_file():
+            raise MediaError(f"not a file: {path}")
+        if real.stat().st_size > self.max_bytes:
+            raise self._too_big(real.stat().st_size)
+        return real.read_bytes()
+
+    def _check_url(self, url: str) -> tuple[str, int]:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise MediaError(f"image URLs must be http(s) with a host: {url[:80]}")
+        if parts.username or parts.password:
+            raise MediaError("image URLs must not carry credentials")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        addresses = self.resolve(parts.hostname, port)
+        blocked = [address for address in addresses if not self.address_allowed(address)]
+        if not addresses or blocked:
+            raise MediaError(f"image host `{parts.hostname}` resolves to a non-public address "
+                             f"({', '.join(blocked) or 'none'}); loopback and private networks are never fetched")
+        return parts.hostname, port
+
+    def _fetch(self, url: str) -> bytes:
+        if not self.allow_remote:
+            raise MediaError("fetching remote images is off; send the image as a data URL, or start the server "
+                             "with --allow-remote-images")
+        import httpx
+
+        with httpx.Client(trust_env=False, follow_redirects=False, timeout=self.timeout_s) as client:
+            for _ in range(MAX_REDIRECTS + 1):
+                self._check_url(url)
+                with client.stream("GET", url) as response:
+                    peer = response.extensions["network_stream"].get_extra_info("server_addr")
+                    if peer is None or not self.address_allowed(peer[0]):
+                        raise MediaError(f"image host of {url[:80]} connected to a non-public address")
+                    if response.is_redirect:
+                        url = urljoin(url, response.headers.get("location", ""))
+                        continue
+                    if response.status_code != 200:
+                        raise MediaError(f"fetching {url[:80]} failed: HTTP {response.status_code}")
+                    declared = int(response.headers.get("content-length") or 0)
+                    if declared > self.max_bytes:
+                        raise self._too_big(declared)
+                    body = io.BytesIO()
+                    for chunk in response.iter_bytes():
+                        body.write(chunk)
+                        if body.tell() > self.max_bytes:
+                            raise self._too_big(body.tell())
+                    return body.getvalue()
+        raise MediaError(f"more than {MAX_REDIRECTS} redirects fetching an image")
+
+
+def _check_image(data: bytes) -> None:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
+        raise MediaError("the data is not an image PIL can read (png, jpeg, gif, webp, bmp ...)") from None

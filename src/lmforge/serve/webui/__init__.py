@@ -1,0 +1,1 @@
+"""The Gradio web UI: Train, Chat and Export tabs (`lmforge webui`)."""
