@@ -18,7 +18,7 @@ PENDING_KEYS: dict[str, str] = {
                      "freeze_multi_modal_projector", "freeze_language_model", "media_dir"],
                     "multimodal training"),
     **dict.fromkeys(["packing", "neat_packing", "mix_strategy", "interleave_probs", "streaming",
-                     "tokenized_path", "buffer_size", "tool_format"], "advanced data options"),
+                     "tokenized_path", "buffer_size"], "advanced data options"),
     **dict.fromkeys(["export_quantization_bit", "export_quantization_dataset", "export_device",
                      "export_hub_model_id"], "quantized export"),
     **dict.fromkeys(["infer_backend", "vllm_maxlen", "vllm_gpu_util"], "the vLLM backend"),

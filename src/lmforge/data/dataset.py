@@ -67,7 +67,8 @@ def build_sft_datasets(
         conversations = [c for item in loaded for c in item.conversations]
         columns, stats = tokenize_sft(
             conversations, template, tokenizer, cutoff_len=cfg.data.cutoff_len,
-            train_on_prompt=cfg.data.train_on_prompt, mask_history=cfg.data.mask_history)
+            train_on_prompt=cfg.data.train_on_prompt, mask_history=cfg.data.mask_history,
+            enable_thinking=cfg.data.enable_thinking)
         return Dataset.from_dict(columns), stats
 
     train_loaded = _load_all(cfg.data.dataset, cfg)

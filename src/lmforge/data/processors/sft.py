@@ -13,7 +13,7 @@ from transformers import PreTrainedTokenizerBase
 
 from lmforge.data.conversation import Conversation
 from lmforge.data.templates.encoding import encode_conversation
-from lmforge.data.templates.template import Template
+from lmforge.data.templates.template import Template, Thinking
 
 IGNORE_INDEX = -100
 
@@ -35,9 +35,11 @@ def build_sft_example(
     cutoff_len: int,
     train_on_prompt: bool = False,
     mask_history: bool = False,
+    enable_thinking: Thinking | None = None,
 ) -> tuple[list[int], list[int], bool]:
     """(input_ids, labels, truncated) for one conversation."""
-    encoded = encode_conversation(template, tokenizer, conversation.messages, system=conversation.system)
+    encoded = encode_conversation(template, tokenizer, conversation.messages, system=conversation.system,
+                                  tools=conversation.tools, enable_thinking=enable_thinking, train=True)
     input_ids: list[int] = []
     labels: list[int] = []
     truncated = False
@@ -71,13 +73,14 @@ def tokenize_sft(
     cutoff_len: int,
     train_on_prompt: bool = False,
     mask_history: bool = False,
+    enable_thinking: Thinking | None = None,
 ) -> tuple[dict[str, list[list[int]]], SftStats]:
     columns: dict[str, list[list[int]]] = {"input_ids": [], "labels": []}
     stats = SftStats()
     for conversation in conversations:
         input_ids, labels, truncated = build_sft_example(
             conversation, template, tokenizer, cutoff_len=cutoff_len,
-            train_on_prompt=train_on_prompt, mask_history=mask_history)
+            train_on_prompt=train_on_prompt, mask_history=mask_history, enable_thinking=enable_thinking)
         supervised = sum(label != IGNORE_INDEX for label in labels)
         if supervised == 0:
             stats.dropped_empty.append(conversation.source)

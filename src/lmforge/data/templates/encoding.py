@@ -1,10 +1,11 @@
 """Token ids of a rendered conversation, split into (prompt, response) pairs for loss masking."""
 
 from dataclasses import dataclass
+from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
-from lmforge.data.templates.template import Message, Template
+from lmforge.data.templates.template import Message, Template, Thinking
 
 
 @dataclass
@@ -23,14 +24,21 @@ def encode_conversation(
     messages: list[Message],
     *,
     system: str | None = None,
+    tools: list[dict[str, Any]] | None = None,
     add_generation_prompt: bool = False,
+    enable_thinking: Thinking | None = None,
+    train: bool = False,
 ) -> EncodedConversation:
+    """`train`: the ids to train on (see `Template.render`); otherwise the model's own rendering."""
     segments = template.render(
         messages,
         system=system,
+        tools=tools,
         add_generation_prompt=add_generation_prompt,
+        enable_thinking=enable_thinking,
         bos_token=tokenizer.bos_token or "",
         eos_token=tokenizer.eos_token or "",
+        train=train,
     )
 
     def encode(text: str) -> list[int]:
