@@ -10,8 +10,9 @@ from rich.console import Console
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
 
 from lmforge.config import LmforgeConfig
+from lmforge.data.templates.auto import resolve_template
 from lmforge.data.templates.encoding import encode_conversation, stop_token_ids
-from lmforge.data.templates.jinja import template_to_jinja
+from lmforge.data.templates.jinja import saved_chat_template
 from lmforge.data.templates.select import select_template
 from lmforge.data.templates.template import Message, Template
 from lmforge.errors import ExportError
@@ -54,8 +55,9 @@ def masked_logits(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
 def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResult:
     console = console or Console()
     preflight(cfg, "export")
-    template = select_template(cfg.model.template, cfg.model.model_name_or_path)
     tokenizer = load_tokenizer(cfg)
+    template = resolve_template(
+        select_template(cfg.model.template, cfg.model.model_name_or_path, cfg.model.tool_format), tokenizer)
     dtype = inference_dtype(cfg)
     export_dir = Path(cfg.export.export_dir or "")
     tolerance = cfg.export.export_tolerance or DEFAULT_TOLERANCE[dtype]
@@ -75,7 +77,7 @@ def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResu
     model.generation_config.eos_token_id = stop_token_ids(template, tokenizer)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(export_dir, max_shard_size=f"{cfg.export.export_size}GB")
-    tokenizer.chat_template = template_to_jinja(template)
+    tokenizer.chat_template = saved_chat_template(template, tokenizer)
     tokenizer.save_pretrained(export_dir)
     del model
 

@@ -8,6 +8,7 @@ import torch
 from transformers import TextIteratorStreamer
 
 from lmforge.config import LmforgeConfig
+from lmforge.data.templates.auto import resolve_template
 from lmforge.data.templates.encoding import encode_conversation, stop_token_ids
 from lmforge.data.templates.select import select_template
 from lmforge.data.templates.template import Message
@@ -20,8 +21,9 @@ class ChatEngine:
     def __init__(self, cfg: LmforgeConfig) -> None:
         preflight(cfg, "chat")
         self.cfg = cfg
-        self.template = select_template(cfg.model.template, cfg.model.model_name_or_path)
         self.tokenizer = load_tokenizer(cfg)
+        self.template = resolve_template(
+            select_template(cfg.model.template, cfg.model.model_name_or_path, cfg.model.tool_format), self.tokenizer)
         model = load_causal_lm(cfg, dtype=inference_dtype(cfg))
         self.model = merge_adapters(model, cfg.model.adapter_name_or_path or []).eval()
         if torch.cuda.is_available():
@@ -30,7 +32,7 @@ class ChatEngine:
     def _inputs(self, messages: list[Message], system: str | None) -> dict[str, torch.Tensor]:
         encoded = encode_conversation(self.template, self.tokenizer, messages,
                                       system=system if system is not None else self.cfg.generation.default_system,
-                                      add_generation_prompt=True)
+                                      add_generation_prompt=True, enable_thinking=self.cfg.data.enable_thinking)
         ids = torch.tensor([encoded.flat()], device=self.model.device)
         return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
 

@@ -13,10 +13,12 @@ from transformers.trainer_utils import get_last_checkpoint
 from lmforge.config import LmforgeConfig
 from lmforge.data.collator import SftCollator
 from lmforge.data.dataset import build_sft_datasets
+from lmforge.data.templates.auto import compare_with_tokenizer, resolve_template
 from lmforge.data.templates.encoding import stop_token_ids
-from lmforge.data.templates.jinja import template_to_jinja
+from lmforge.data.templates.jinja import saved_chat_template
 from lmforge.data.templates.select import select_template
-from lmforge.errors import ConfigError
+from lmforge.data.templates.template import Template
+from lmforge.errors import ConfigError, TemplateError
 from lmforge.model.adapters import apply_finetuning, count_parameters
 from lmforge.model.loading import load_causal_lm, load_tokenizer
 from lmforge.preflight import preflight
@@ -45,12 +47,26 @@ def _resume_checkpoint(cfg: LmforgeConfig, output_dir: Path) -> str | None:
     return get_last_checkpoint(str(output_dir))
 
 
+def _cross_check(template: Template, tokenizer: Any, strict: bool, console: Console) -> None:
+    """Warn (fail with `strict_template`) when the tokenizer's own chat template renders differently."""
+    diff = compare_with_tokenizer(template, tokenizer)
+    if diff is None:
+        return
+    message = (f"template `{template.name}` and the tokenizer's own chat template render a probe conversation "
+               f"differently:\n{diff}")
+    if strict:
+        raise TemplateError(message + "(set `strict_template: false` to train anyway)")
+    console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, markup=False)
+
+
 def run_sft(cfg: LmforgeConfig, console: Console | None = None) -> dict[str, Any]:
     """Train and save; returns the summary (also written to `output_dir/train_summary.json`)."""
     console = console or Console()
     preflight(cfg, "train")
-    template = select_template(cfg.model.template, cfg.model.model_name_or_path)
     tokenizer = load_tokenizer(cfg)
+    template = resolve_template(
+        select_template(cfg.model.template, cfg.model.model_name_or_path, cfg.model.tool_format), tokenizer)
+    _cross_check(template, tokenizer, cfg.model.strict_template, console)
     train_set, eval_set, report = build_sft_datasets(cfg, tokenizer, template)
     console.print(f"[bold]data[/bold] (template `{template.name}`)")
     for line in report.lines():
@@ -77,7 +93,7 @@ def run_sft(cfg: LmforgeConfig, console: Console | None = None) -> dict[str, Any
     result = trainer.train(resume_from_checkpoint=resume)
 
     trainer.save_model(str(output_dir))
-    tokenizer.chat_template = template_to_jinja(template)
+    tokenizer.chat_template = saved_chat_template(template, tokenizer)
     tokenizer.save_pretrained(output_dir)
     generation_config = trainer.model.generation_config
     generation_config.eos_token_id = stop_token_ids(template, tokenizer)
