@@ -137,6 +137,11 @@ def env() -> None:
     console.print(environment_table())
 
 
+from lmforge.cli.template import app as template_app  # noqa: E402 (the group needs `app` defined above)
+
+app.add_typer(template_app, name="template")
+
+
 def main() -> None:
     try:
         app()
