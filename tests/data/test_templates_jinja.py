@@ -82,3 +82,37 @@ def test_cross_check_shows_the_difference():
     assert compare_with_tokenizer(get_template("qwen"), tokenizer) is None
     diff = compare_with_tokenizer(get_template("chatml"), tokenizer)
     assert diff is not None and "-<|im_start|>system" in diff and "You are Qwen" in diff
+
+
+DERIVABLE = ["llama-2-chat", "llama-3-instruct", "llama-3.2-instruct", "llama-4", "qwen2.5-instruct", "gemma-3-it",
+             "mistral-v1", "phi-4", "deepseek-v3", "chatglm3", "zephyr", "vicuna-v1.1", "baichuan2-chat", "yi-chat"]
+
+
+@pytest.mark.parametrize("reference", DERIVABLE)
+def test_derive_reproduces_the_jinja_template(reference):
+    from lmforge.data.templates.derive import derive_template
+    from tests.data.template_cases import reference_index
+
+    row = reference_index()[reference]
+    derived = derive_template(reference_jinja(reference), "derived", row["bos_token"], row["eos_token"])
+    assert derived.mismatches == []
+    assert derived.registration().startswith('register_template(\n    "derived",')
+
+
+def test_derive_refuses_a_template_that_rewrites_history():
+    from lmforge.data.templates.derive import derive_template
+
+    with pytest.raises(TemplateError, match="not prefix-preserving"):
+        derive_template(reference_jinja("qwen3"), "x")
+
+
+def test_modelfile_for_llama3_matches_ollamas_shape():
+    from lmforge.data.templates.modelfile import template_to_modelfile
+
+    text = template_to_modelfile(get_template("llama3"), bos_token="<|begin_of_text|>", eos_token="<|eot_id|>")
+    assert 'TEMPLATE """<|begin_of_text|>{{ if .System }}<|start_header_id|>system<|end_header_id|>\n\n' \
+           '{{ .System }}<|eot_id|>{{ end }}' in text
+    assert text.count('PARAMETER stop "<|eot_id|>"') == 1 and 'PARAMETER stop "<|eom_id|>"' in text
+    assert text.rstrip().endswith("PARAMETER num_ctx 4096")
+    with pytest.raises(TemplateError, match="--tokenizer"):
+        template_to_modelfile(get_template("llama3"))

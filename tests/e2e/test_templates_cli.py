@@ -51,7 +51,6 @@ def test_template_modelfile():
 def test_training_on_tool_calls_with_the_qwen_template(tmp_path):
     from transformers import AutoTokenizer
 
-
     data = refdata("llamafactory_data")
     out = tmp_path / "run"
     result = run_cli("train", str(_config(tmp_path)), "model_name_or_path=builtin:tiny-llama", "template=qwen",
