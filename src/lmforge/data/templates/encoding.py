@@ -1,11 +1,12 @@
 """Token ids of a rendered conversation, split into (prompt, response) pairs for loss masking."""
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
-from lmforge.data.templates.template import Message, Template, Thinking
+from lmforge.data.templates.template import Message, Segment, Template, Thinking
 
 
 @dataclass
@@ -41,6 +42,39 @@ def encode_conversation(
         train=train,
     )
 
+    if tokenizer.is_fast:
+        return _split_by_offsets(segments, tokenizer)
+    return _encode_piecewise(segments, tokenizer)
+
+
+def _split_by_offsets(segments: list[Segment], tokenizer: PreTrainedTokenizerBase) -> EncodedConversation:
+    """Tokenize the whole rendering once (the ids the model sees at inference) and give each token to the
+    segment its first character is in. Encoding segments one by one would differ wherever a tokenizer
+    treats a text start specially (SentencePiece's prefix space) or merges across a boundary."""
+    text = "".join(segment.text for segment in segments)
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    starts, position = [], 0
+    for segment in segments:
+        starts.append(position)
+        position += len(segment.text)
+    turns: list[tuple[list[int], list[int]]] = []
+    prompt: list[int] = []
+    response: list[int] = []
+    for token, (start, _end) in zip(encoded["input_ids"], encoded["offset_mapping"], strict=True):
+        if segments[bisect_right(starts, start) - 1].supervised:
+            response.append(token)
+            continue
+        if response:
+            turns.append((prompt, response))
+            prompt, response = [], []
+        prompt.append(token)
+    if response:
+        turns.append((prompt, response))
+        prompt = []
+    return EncodedConversation(turns=turns, tail=prompt)
+
+
+def _encode_piecewise(segments: list[Segment], tokenizer: PreTrainedTokenizerBase) -> EncodedConversation:
     def encode(text: str) -> list[int]:
         return tokenizer.encode(text, add_special_tokens=False) if text else []
 
