@@ -22,8 +22,8 @@ from tests.data.template_cases import (
 
 # (templates, case, reason); case "*system*" / "*default*" / "*tools*": every case with a system message /
 # without one / with tools.
-_LLAMA_TOOLS = ("Llama 3.1+ put tool definitions in the first user turn and refuse several calls per answer; "
-                "lmforge's llama3 tool format writes them in the system turn (not proven)")
+_LLAMA4_TOOLS = ("Llama 4 writes tool calls after a `<|python_start|>...<|python_end|>` block of the answer "
+                 "text, which lmforge's llama3 tool format does not (not proven)")
 _MISTRAL_TOOLS = "Mistral's templates need 9-character tool-call ids, which tool datasets do not carry (not proven)"
 DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
     (("phi", "phi_medium"), "*system*", "Phi-3 mini/medium templates drop system messages silently; lmforge "
@@ -38,7 +38,10 @@ DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
                                                  "lmforge has no default system prompt here"),
     (("qwen3_nothink",), "thoughts", "thinking off removes thoughts from trained answers; the reference's "
                                      "enable_thinking only changes the generation prompt"),
-    (("llama3_2", "mllama", "llama4"), "*tools*", _LLAMA_TOOLS),
+    (("llama4",), "*tools*", _LLAMA4_TOOLS),
+    (("llama3_2", "mllama"), "tool calls with system and text",
+     "Llama 3.1's template refuses several calls in one answer and drops an answer's text beside a call; "
+     "lmforge keeps the text and writes the calls as one JSON list"),
     (("mistral_v3", "mistral_tekken", "mistral_small"), "*tools*", _MISTRAL_TOOLS),
 ]
 DEVIATIONS: dict[str, dict[str, str]] = {}

@@ -11,7 +11,7 @@ from typing import Any
 
 from lmforge.data.templates.template import Template
 
-_PLACEHOLDER = re.compile(r"(\{\{content\}\}|\{\{bos_token\}\}|\{\{eos_token\}\})")
+_PLACEHOLDER = re.compile(r"(\{\{content\}\}|\{\{content_json\}\}|\{\{bos_token\}\}|\{\{eos_token\}\})")
 # tool formats whose definitions and calls the saved jinja writes
 _JINJA_TOOL_CALLS = {
     "qwen": ("'<tool_call>\\n{\"name\": \"' + call.name + '\", \"arguments\": ' + call.arguments | tojson"
@@ -35,6 +35,8 @@ def _expression(slot: str, content: str, strip: bool) -> str:
             continue
         if piece == "{{content}}":
             parts.append(f"({content} | trim)" if strip else f"({content})")
+        elif piece == "{{content_json}}":
+            parts.append(f"(({content} | trim) | tojson)" if strip else f"({content} | tojson)")
         elif piece == "{{bos_token}}":
             parts.append("bos_token")
         elif piece == "{{eos_token}}":
@@ -114,7 +116,7 @@ def template_to_jinja(template: Template) -> str:
         + _out(_expression(template.format_assistant, "text", False)) + "{%- endif -%}",
         _out(_expression(template.assistant_suffix, "''", False)),
         "{%- elif message['role'] == 'tool' -%}{%- set ns.observations = ns.observations + "
-        + _expression(template.format_observation_item, "message['content']", strip) + " -%}",
+        + _expression(template.format_observation_item, "message['content']", False) + " -%}",
     ]
     if template.format_system and not template.system_in_user:
         lines.append("{%- elif message['role'] == 'system' -%}"

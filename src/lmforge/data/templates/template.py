@@ -1,6 +1,7 @@
 """A chat template is data: string slots with placeholders, rendered into supervised segments.
 
-Slots may contain `{{content}}`, `{{bos_token}}` and `{{eos_token}}`. Special tokens are written as
+Slots may contain `{{content}}` (or `{{content_json}}`, the content as a JSON string), `{{bos_token}}`
+and `{{eos_token}}`. Special tokens are written as
 their text (`<|im_end|>`); the tokenizer recognises them as added tokens.
 
 Rendering a conversation gives a list of `Segment`s. Only the assistant slot (`format_assistant`,
@@ -18,6 +19,7 @@ Slots, in rendering order:
 - `format_generation` for a generation prompt, else `format_end`.
 """
 
+import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -53,6 +55,8 @@ class Template:
     tool_format: str = "default"
     tools_separator: str = "\n\n"  # between the system prompt and the tool definitions
     tools_separator_always: bool = False  # written even when the system prompt is empty (QwQ)
+    tools_in_first_user: bool = False  # definitions go in front of the first question (Llama 3.1+)
+    format_system_tools: str = ""  # the system slot when tools are given; default format_system
     stop_words: tuple[str, ...] = ()
     # Reasoning families: the think block's words, how a thought is written, and whether thoughts of
     # turns before the last user question stay in the history (Qwen3 drops them).
@@ -92,7 +96,10 @@ class Template:
     def _fill(self, slot: str, content: str, bos: str, eos: str, strip: bool | None = None) -> str:
         if self.strip_content if strip is None else strip:
             content = content.strip()
-        return slot.replace("{{bos_token}}", bos).replace("{{eos_token}}", eos).replace("{{content}}", content)
+        slot = slot.replace("{{bos_token}}", bos).replace("{{eos_token}}", eos)
+        if "{{content_json}}" in slot:  # the content as a JSON string literal (Llama 3.1's tool results)
+            slot = slot.replace("{{content_json}}", json.dumps(content, ensure_ascii=False))
+        return slot.replace("{{content}}", content)
 
     def render(
         self,
@@ -119,17 +126,22 @@ class Template:
         def fill(slot: str, content: str = "", strip: bool | None = None) -> str:
             return self._fill(slot, content, bos_token, eos_token, strip)
 
-        if tools:
-            tool_text = self.tools.render_tools(tools)
+        tool_text = self.tools.render_tools(tools) if tools else ""
+        if tool_text and not self.tools_in_first_user:
             separate = system or self.tools_separator_always
             system = f"{system}{self.tools_separator}{tool_text}" if separate else tool_text
+            tool_text = ""
+        elif tool_text and not any(m.role == "user" for m in messages):
+            raise TemplateError(f"template `{self.name}` writes tool definitions into the first question; "
+                                "the conversation has none")
+        system_slot = self.format_system_tools if tools and self.format_system_tools else self.format_system
         segments = [Segment(fill(self.format_prefix), False)]
         pending_system = ""
         if system or self.system_always:
             if self.system_in_user:
-                pending_system = fill(self.format_system, system, strip=False)
-            elif self.format_system:
-                segments.append(Segment(fill(self.format_system, system), False))
+                pending_system = fill(system_slot, system, strip=False)
+            elif system_slot:
+                segments.append(Segment(fill(system_slot, system), False))
             else:
                 raise TemplateError(f"template `{self.name}` has no system slot; remove the system prompt")
         last_query = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
@@ -140,15 +152,15 @@ class Template:
                 observations = []
             if message.role == "user":
                 content = message.content.strip() if self.strip_content else message.content
-                segments.append(Segment(fill(self.format_user, pending_system + content, False), False))
-                pending_system = ""
+                segments.append(Segment(fill(self.format_user, pending_system + tool_text + content, False), False))
+                pending_system = tool_text = ""
             elif message.role == "assistant":
                 segments += self._answer(message, fill, eos_token, enable_thinking, train,
                                          after_query=index > last_query, last=index == len(messages) - 1)
             elif message.role == "tool":
                 if not self.can_render_tools:
                     raise TemplateError(f"template `{self.name}` has no slot for tool results")
-                observations.append(fill(self.format_observation_item, message.content))
+                observations.append(fill(self.format_observation_item, message.content, False))
             elif message.role == "system" and self.format_system and not self.system_in_user:
                 segments.append(Segment(fill(self.format_system, message.content), False))
             else:

@@ -28,14 +28,23 @@ LLAMA3 = dict(
 register_template("llama3", **LLAMA3, reference="llama-3-instruct",
                   description="Llama 3 Instruct; message content is trimmed as in Meta's template.")
 
-# Llama 3.1+ always write a system turn that starts with the knowledge cutoff and a date.
-DATED_SYSTEM = ("<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
-                "Today Date: 26 Jul 2024\n\n{{content}}<|eot_id|>")
-register_template("llama3_2", **{**LLAMA3, "format_system": DATED_SYSTEM}, system_always=True,
-                  reference="llama-3.2-instruct", aliases=("llama3.1", "llama3.3"),
+# Llama 3.1+ always write a system turn that starts with the knowledge cutoff and a date; with tools it
+# names the ipython environment, the definitions open the first question, and each tool result is an
+# `ipython` turn (written as a JSON string, as Meta's template does).
+DATED = "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n{{content}}<|eot_id|>"
+LLAMA31 = {
+    **LLAMA3,
+    "format_system": "<|start_header_id|>system<|end_header_id|>\n\n" + DATED,
+    "format_system_tools": "<|start_header_id|>system<|end_header_id|>\n\nEnvironment: ipython\n" + DATED,
+    "system_always": True,
+    "tools_in_first_user": True,
+    "format_observation": "{{content}}",
+    "format_observation_item": "<|start_header_id|>ipython<|end_header_id|>\n\n{{content_json}}<|eot_id|>",
+}
+register_template("llama3_2", **LLAMA31, reference="llama-3.2-instruct", aliases=("llama3.1", "llama3.3"),
                   description="Llama 3.1 / 3.2 / 3.3 Instruct (dated system turn, date fixed to Meta's default).")
-register_template("mllama", **{**LLAMA3, "format_system": DATED_SYSTEM}, system_always=True, mm_plugin="mllama",
-                  reference="llama-3.2-vision", description="Llama 3.2 Vision Instruct.")
+register_template("mllama", **LLAMA31, mm_plugin="mllama", reference="llama-3.2-vision",
+                  description="Llama 3.2 Vision Instruct.")
 
 register_template(
     "llama4",
