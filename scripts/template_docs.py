@@ -14,16 +14,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lmforge.data.templates import list_templates  # noqa: E402
 from tests.data.template_cases import CASES, reference_index  # noqa: E402
 from tests.data.template_parity import check_case  # noqa: E402
 from tests.data.test_templates_real_tokenizers import PAIRS  # noqa: E402
+
+from lmforge.data.templates import list_templates  # noqa: E402
 
 DOC = ROOT / "docs" / "templates.md"
 BEGIN, END = "<!-- BEGIN GENERATED: scripts/template_docs.py -->", "<!-- END GENERATED -->"
 SMOLLM2_PAIRS = {"chatml", "smollm2", "qwen", "qwen2"}
 TOKENIZER_NAMES = {"llama2": "Llama 2 (SentencePiece)", "mistral_v1": "Mistral v1 (SentencePiece)",
-                   "mistral_v3": "Mistral v3 (SentencePiece)", "llama3": "Llama 3 (tiktoken)", "qwen": "Qwen (tiktoken)"}
+                   "mistral_v3": "Mistral v3 (SentencePiece)", "llama3": "Llama 3 (tiktoken)",
+                   "qwen": "Qwen (tiktoken)"}
 
 
 def _cell(text: str) -> str:
@@ -37,7 +39,8 @@ def table() -> str:
             "not proven here (reason) | real tokenizer |", "|---|---|---|---|---|---|"]
     totals = Counter()
     for template in list_templates():
-        tokenizers = [t for t in (real.get(template.name), "SmolLM2" if template.name in SMOLLM2_PAIRS else None) if t]
+        smollm2 = "SmolLM2" if template.name in SMOLLM2_PAIRS else None
+        tokenizers = [t for t in (real.get(template.name), smollm2) if t]
         if not template.reference:
             rows.append(f"| `{template.name}` | none in refdata: registered from the model's published format "
                         f"| loss mask only | | | {', '.join(tokenizers)} |")
