@@ -39,6 +39,8 @@ DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
     (("qwen3_nothink",), "thoughts", "thinking off removes thoughts from trained answers; the reference's "
                                      "enable_thinking only changes the generation prompt"),
     (("llama4",), "*tools*", _LLAMA4_TOOLS),
+    (("qwq", "deepseekr1", "phi4_reasoning"), "thinking on",
+     "enable_thinking: true trains an empty think block on answers without one; the reference writes them bare"),
     (("llama3_2", "mllama"), "tool calls with system and text",
      "Llama 3.1's template refuses several calls in one answer and drops an answer's text beside a call; "
      "lmforge keeps the text and writes the calls as one JSON list"),

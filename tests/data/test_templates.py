@@ -133,3 +133,14 @@ def test_template_without_system_slot_refuses_a_system_prompt():
         template.render([Message("user", "x")], system="be nice")
     with pytest.raises(TemplateError, match="has no slot for tool results"):
         template.render([Message("user", "x"), Message("tool", "{}")])
+
+
+@pytest.mark.parametrize("name", ["qwq", "phi4_reasoning"])
+def test_thinking_true_opens_a_think_block_in_every_trained_answer(name):
+    template = get_template(name)
+    tokenizer = tokenizer_for(template, *_tokens(template))
+    messages = CASES["thinking on"].messages
+    input_ids, labels, _ = build_sft_example(Conversation(messages, None, "t"), template, tokenizer,
+                                             cutoff_len=4096, enable_thinking="true")
+    end = template.stop_words[0]
+    assert [tokenizer.decode(s) for s in _supervised_spans(input_ids, labels)] == [f"<think>\n\n</think>\n\nBlue.{end}"]

@@ -13,7 +13,14 @@ from lmforge.data.templates.auto import (
 )
 from lmforge.data.templates.jinja import template_to_jinja
 from lmforge.errors import TemplateError
-from tests.data.template_cases import CASES, reference_jinja, render_reference, tokenizer_for
+from lmforge.testing.tiny import family_tokenizer
+from tests.data.template_cases import CASES, reference_jinja, render_reference, template_special_tokens
+
+
+def fresh_tokenizer(template, bos: str, eos: str):
+    """A tokenizer of the family's tokens that tests may change (chat_template, eos) without side effects."""
+    return family_tokenizer(template_special_tokens(template), bos, eos)
+
 
 PLAIN = [name for name, case in CASES.items() if case.kind == "plain"]
 TOOLS = [name for name, case in CASES.items() if case.kind == "tools"]
@@ -44,7 +51,7 @@ def test_saved_jinja_renders_what_we_train_on(template, generation_prompt):
 @pytest.mark.parametrize("name", ["qwen", "llama3", "gemma3", "phi_small"])
 def test_saved_tokenizer_round_trips(name, tmp_path):
     template = get_template(name)
-    tokenizer = tokenizer_for(template, "<s>", "</s>")
+    tokenizer = fresh_tokenizer(template, "<s>", "</s>")
     tokenizer.chat_template = template_to_jinja(template)
     tokenizer.save_pretrained(tmp_path)
     reloaded = AutoTokenizer.from_pretrained(tmp_path)
@@ -59,7 +66,7 @@ def test_saved_tokenizer_round_trips(name, tmp_path):
                                                    ("gemma-3-it", "gemma3"), ("phi-4", "phi4")])
 def test_auto_template_derives_the_boundaries_of_the_registered_one(reference, registered):
     template = get_template(registered)
-    tokenizer = tokenizer_for(template, "<s>", "</s>")
+    tokenizer = fresh_tokenizer(template, "<s>", "</s>")
     tokenizer.chat_template = reference_jinja(reference)
     auto = resolve_template(None, tokenizer)
     assert isinstance(auto, JinjaTemplate)
@@ -70,14 +77,14 @@ def test_auto_template_derives_the_boundaries_of_the_registered_one(reference, r
 
 
 def test_auto_refuses_a_template_that_is_not_prefix_preserving():
-    tokenizer = tokenizer_for(get_template("qwen3"), "", "<|im_end|>")
+    tokenizer = fresh_tokenizer(get_template("qwen3"), "", "<|im_end|>")
     tokenizer.chat_template = reference_jinja("qwen3")
     with pytest.raises(TemplateError, match=r"not prefix-preserving .* set `template: qwen3`"):
         template_from_tokenizer(tokenizer).render(CASES["multi turn"].messages)
 
 
 def test_cross_check_shows_the_difference():
-    tokenizer = tokenizer_for(get_template("qwen"), "", "<|im_end|>")
+    tokenizer = fresh_tokenizer(get_template("qwen"), "", "<|im_end|>")
     tokenizer.chat_template = reference_jinja("qwen2.5-instruct")
     assert compare_with_tokenizer(get_template("qwen"), tokenizer) is None
     diff = compare_with_tokenizer(get_template("chatml"), tokenizer)
@@ -116,3 +123,15 @@ def test_modelfile_for_llama3_matches_ollamas_shape():
     assert text.rstrip().endswith("PARAMETER num_ctx 4096")
     with pytest.raises(TemplateError, match="--tokenizer"):
         template_to_modelfile(get_template("llama3"))
+
+
+def test_saved_tokenizer_gets_the_end_of_turn_as_eos_for_replace_eos_templates():
+    from lmforge.data.templates.jinja import prepare_saved_tokenizer
+
+    template = get_template("qwen")
+    tokenizer = family_tokenizer(["<|im_start|>", "<|im_end|>"], "", "<|endoftext|>")  # a base model's eos
+    prepare_saved_tokenizer(template, tokenizer)
+    assert tokenizer.eos_token == "<|im_end|>" and tokenizer.chat_template == template_to_jinja(template)
+    plain = family_tokenizer(["<start_of_turn>", "<end_of_turn>"], "<bos>", "<eos>")
+    prepare_saved_tokenizer(get_template("gemma2"), plain)
+    assert plain.eos_token == "<eos>"

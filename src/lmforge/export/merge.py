@@ -12,7 +12,7 @@ from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
 from lmforge.config import LmforgeConfig
 from lmforge.data.templates.auto import resolve_template
 from lmforge.data.templates.encoding import encode_conversation, stop_token_ids
-from lmforge.data.templates.jinja import saved_chat_template
+from lmforge.data.templates.jinja import prepare_saved_tokenizer
 from lmforge.data.templates.select import select_template
 from lmforge.data.templates.template import Message, Template
 from lmforge.errors import ExportError
@@ -77,7 +77,7 @@ def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResu
     model.generation_config.eos_token_id = stop_token_ids(template, tokenizer)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(export_dir, max_shard_size=f"{cfg.export.export_size}GB")
-    tokenizer.chat_template = saved_chat_template(template, tokenizer)
+    prepare_saved_tokenizer(template, tokenizer)
     tokenizer.save_pretrained(export_dir)
     del model
 

@@ -15,7 +15,7 @@ from lmforge.data.collator import SftCollator
 from lmforge.data.dataset import build_sft_datasets
 from lmforge.data.templates.auto import compare_with_tokenizer, resolve_template
 from lmforge.data.templates.encoding import stop_token_ids
-from lmforge.data.templates.jinja import saved_chat_template
+from lmforge.data.templates.jinja import prepare_saved_tokenizer
 from lmforge.data.templates.select import select_template
 from lmforge.data.templates.template import Template
 from lmforge.errors import ConfigError, TemplateError
@@ -93,7 +93,7 @@ def run_sft(cfg: LmforgeConfig, console: Console | None = None) -> dict[str, Any
     result = trainer.train(resume_from_checkpoint=resume)
 
     trainer.save_model(str(output_dir))
-    tokenizer.chat_template = saved_chat_template(template, tokenizer)
+    prepare_saved_tokenizer(template, tokenizer)
     tokenizer.save_pretrained(output_dir)
     generation_config = trainer.model.generation_config
     generation_config.eos_token_id = stop_token_ids(template, tokenizer)

@@ -138,3 +138,12 @@ def saved_chat_template(template: Template, tokenizer: Any) -> str:
     (it is what was trained on), else ours written as jinja."""
     own = getattr(template, "chat_template", None)
     return own if isinstance(own, str) and own else template_to_jinja(template)
+
+
+def prepare_saved_tokenizer(template: Template, tokenizer: Any) -> None:
+    """Give a tokenizer about to be saved the training chat template and, for `replace_eos` templates, the
+    template's end-of-turn token as eos (so tools that stop on the tokenizer's eos stop after an answer,
+    also when a base model with another eos was fine-tuned)."""
+    tokenizer.chat_template = saved_chat_template(template, tokenizer)
+    if template.replace_eos and template.stop_words and tokenizer.eos_token != template.stop_words[0]:
+        tokenizer.eos_token = template.stop_words[0]

@@ -1,8 +1,8 @@
 """A chat template is data: string slots with placeholders, rendered into supervised segments.
 
 Slots may contain `{{content}}` (or `{{content_json}}`, the content as a JSON string), `{{bos_token}}`
-and `{{eos_token}}`. Special tokens are written as
-their text (`<|im_end|>`); the tokenizer recognises them as added tokens.
+and `{{eos_token}}`. Special tokens are written as their text (`<|im_end|>`); the tokenizer
+recognises them as added tokens.
 
 Rendering a conversation gives a list of `Segment`s. Only the assistant slot (`format_assistant`,
 or `format_function` for an answer with tool calls: the answer and its end-of-turn token) is
@@ -11,12 +11,15 @@ supervised; the assistant header (`format_generation`) and the glue after an ans
 exactly at its end-of-turn token.
 
 Slots, in rendering order:
-- `format_prefix` once, then the system prompt in `format_system` (with the tool definitions of the
-  template's `tool_format` appended after `tools_separator`). With `system_in_user` the rendered
-  system slot is put in front of the first user message's content instead (Llama 2, Gemma 3).
+- `format_prefix` once, then the system prompt in `format_system` (`format_system_tools` when tools
+  are given), with the tool definitions of the template's `tool_format` appended after
+  `tools_separator` (or, with `tools_in_first_user`, put in front of the first question). With
+  `system_in_user` the rendered system slot opens the first user message instead (Llama 2, Gemma 3).
 - per message: `format_user`; `format_generation` + `format_assistant` + `assistant_suffix`;
   a run of consecutive tool results as `format_observation` around `format_observation_item`s.
-- `format_generation` for a generation prompt, else `format_end`.
+- `format_generation` (+ `thought_prefill`) for a generation prompt, else `format_end`.
+Reasoning templates split `<think>` blocks off answers and render them by the `enable_thinking`
+policy (`Thinking`, in messages.py). docs/templates.md describes every field.
 """
 
 import json
@@ -72,7 +75,7 @@ class Template:
     # No end-of-turn token in the model's format: training appends eos to each answer so the model
     # learns to stop (the rendered text, used for chat, stays the model's own).
     efficient_eos: bool = False
-    replace_eos: bool = False  # the first stop word is the eos of saved tokenizers and generation configs
+    replace_eos: bool = False  # saved tokenizers get the first stop word as eos (jinja.prepare_saved_tokenizer)
     mm_plugin: str = "base"
     reference: str | None = None  # refdata chat_templates/*.jinja this template is proven equal to
     description: str = ""
@@ -184,13 +187,16 @@ class Template:
             keep = after_query or self.thoughts_in_history
             if thinking == "false" or not keep:
                 thought = None
-            if keep and thought is None and last and self.empty_thought_on_final:
-                if thinking == "true":
-                    thought = ""
-                else:  # written where the family's template writes it, but never trained
-                    prompt_thought = fill(self.format_thought, "", False)
-            if thought is not None and not thought and not (last and self.empty_thought_on_final):
-                thought = None  # the family writes an explicit empty block only before the final answer
+            if self.empty_thought_on_final:  # Qwen3: an empty block before the final answer only
+                if thought == "" and not last:
+                    thought = None  # its template writes an explicit empty block only there
+                if keep and thought is None and last:
+                    if thinking == "true":
+                        thought = ""
+                    else:  # written where the family's template writes it, but never trained
+                        prompt_thought = fill(self.format_thought, "", False)
+            elif keep and thought is None and thinking == "true":
+                thought = ""  # asked for: every trained answer opens a think block
         text = content.strip() if self.strip_content else content
         if message.tool_calls:
             calls = self.tools.render_calls(message.tool_calls)

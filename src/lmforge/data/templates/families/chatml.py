@@ -9,6 +9,7 @@ CHATML = dict(
     assistant_suffix="\n",
     format_system="<|im_start|>system\n{{content}}<|im_end|>\n",
     stop_words=("<|im_end|>",),
+    replace_eos=True,
 )
 # Qwen's tool protocol: definitions in the system turn, `<tool_call>` blocks in answers, and a run of
 # tool results as one user turn of `<tool_response>` blocks.

@@ -24,6 +24,7 @@ LLAMA3 = dict(
     tool_format="llama3",
     stop_words=("<|eot_id|>", "<|eom_id|>"),
     strip_content=True,
+    replace_eos=True,
 )
 register_template("llama3", **LLAMA3, reference="llama-3-instruct",
                   description="Llama 3 Instruct; message content is trimmed as in Meta's template.")
@@ -56,6 +57,7 @@ register_template(
     format_observation="<|header_start|>ipython<|header_end|>\n\n{{content}}<|eot|>",
     tool_format="llama3",
     stop_words=("<|eot|>", "<|eom|>"),
+    replace_eos=True,
     mm_plugin="llama4",
     reference="llama-4",
     description="Llama 4 Scout / Maverick Instruct.",

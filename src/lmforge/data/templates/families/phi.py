@@ -34,3 +34,30 @@ register_template(
     reference="phi-4",
     description="Phi-4: ChatML-like with <|im_sep|> and no newlines.",
 )
+
+register_template(
+    "phi4_reasoning",
+    format_system="<|im_start|>system<|im_sep|>{{content}}<|im_end|>",
+    format_user="<|im_start|>user<|im_sep|>{{content}}<|im_end|>",
+    format_generation="<|im_start|>assistant<|im_sep|>",
+    format_assistant="{{content}}<|im_end|>",
+    system_always=True,
+    thought_words=("<think>", "</think>"),
+    default_system=(
+        "You are Phi, a language model trained by Microsoft to help users. Your role as an assistant involves "
+        "thoroughly exploring questions through a systematic thinking process before providing the final precise "
+        "and accurate solutions. This requires engaging in a comprehensive cycle of analysis, summarizing, "
+        "exploration, reassessment, reflection, backtracing, and iteration to develop well-considered thinking "
+        "process. Please structure your response into two main sections: Thought and Solution using the specified "
+        "format: <think> {Thought section} </think> {Solution section}. In the Thought section, detail your "
+        "reasoning process in steps. Each step should include detailed considerations such as analysing questions, "
+        "summarizing relevant findings, brainstorming new ideas, verifying the accuracy of the current steps, "
+        "refining any errors, and revisiting previous steps. In the Solution section, based on various attempts, "
+        "explorations, and reflections from the Thought section, systematically present the final solution that "
+        "you deem correct. The Solution section should be logical, accurate, and concise and detail necessary "
+        "steps needed to reach the conclusion. Now, try to solve the following question through the above "
+        "guidelines:"),
+    stop_words=("<|im_end|>",),
+    reference="phi-4-reasoning",
+    description="Phi-4-reasoning (-plus): Phi-4 turns, a fixed reasoning system prompt, thoughts kept in history.",
+)
