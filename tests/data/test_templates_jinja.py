@@ -38,17 +38,21 @@ def _renderable(template, case):
 @pytest.mark.parametrize("generation_prompt", [False, True], ids=["full", "prompt"])
 def test_saved_jinja_renders_what_we_train_on(template, generation_prompt):
     names = PLAIN + (TOOLS if template.tools.name == "qwen" and template.can_render_tools else [])
+    # "thinking on" (true) trains what `auto` leaves out, and `false` drops thoughts from training data:
+    # training policies; the saved template renders thoughts by `auto` and thinking off at the prompt.
+    if template.thought_words and template.default_thinking == "auto":
+        names += [name for name, case in CASES.items() if case.kind == "thinking" and name != "thinking on"]
     jinja = template_to_jinja(template)
     for name in names:
         case = CASES[name].prompt_case() if generation_prompt else CASES[name]
-        if not _renderable(template, case) or template.thought_words:
+        if not _renderable(template, case):
             continue
         expected = template.render_text(case.messages, tools=case.tools, add_generation_prompt=generation_prompt,
-                                        bos_token="<s>", eos_token="</s>")
+                                        enable_thinking=case.thinking, bos_token="<s>", eos_token="</s>")
         assert render_reference(jinja, case, generation_prompt, "<s>", "</s>") == expected, name
 
 
-@pytest.mark.parametrize("name", ["qwen", "llama3", "gemma3", "phi_small"])
+@pytest.mark.parametrize("name", ["qwen", "qwen3", "llama3", "gemma3", "phi_small"])
 def test_saved_tokenizer_round_trips(name, tmp_path):
     template = get_template(name)
     tokenizer = fresh_tokenizer(template, "<s>", "</s>")
@@ -60,6 +64,11 @@ def test_saved_tokenizer_round_trips(name, tmp_path):
         text = reloaded.apply_chat_template([m.as_openai() for m in case.messages], tools=case.tools,
                                             tokenize=False, add_generation_prompt=False)
         assert text == template.render_text(case.messages, tools=case.tools, bos_token="<s>", eos_token="</s>")
+    if template.thought_words:  # thinking off at the generation prompt, as the model's own template does
+        question = [{"role": "user", "content": "Hi"}]
+        text = reloaded.apply_chat_template(question, tokenize=False, add_generation_prompt=True,
+                                            enable_thinking=False)
+        assert text.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
 
 
 @pytest.mark.parametrize("reference, registered", [("qwen2.5-instruct", "qwen"), ("llama-3-instruct", "llama3"),

@@ -1,9 +1,10 @@
 """Write a registered template as a jinja `chat_template`, so saved tokenizers reproduce training.
 
 The jinja covers every slot (system folded into the first user turn, observations, the end slot,
-thought prefill) and, for the `qwen`/`hermes` tool format, tool definitions and calls. Thoughts are
-written as they are in the message content. Other tool formats raise a clear error from the saved
-template when tools are passed (tests/data/test_templates_jinja.py proves what is covered).
+thought prefill), think blocks by the `auto` policy (and `enable_thinking=False` at the generation
+prompt) and, for the `qwen`/`hermes` tool format, tool definitions and calls. Other tool formats
+raise a clear error from the saved template when tools are passed (tests/data/test_templates_jinja.py
+proves what is covered).
 """
 
 import re
@@ -79,13 +80,36 @@ def _calls(template: Template) -> str:
             f"{{%- set text = (text + {separator} + ns.calls) if text else ns.calls -%}}")
 
 
+def _thought_lines(template: Template) -> list[str]:
+    """Reasoning templates: split the think block off `text` into `ns.thought` by the `auto` policy
+    (thinking off only changes the generation prompt, through the `enable_thinking` variable)."""
+    if not template.thought_words:
+        return ["{%- set ns.thought = none -%}"]
+    open_word, close_word = map(_quote, template.thought_words)
+    keep = "true" if template.thoughts_in_history else "(loop.index0 > ns.last_query)"
+    lines = [
+        "{%- set ns.thought = none -%}",
+        f"{{%- if {close_word} in text -%}}"
+        f"{{%- set ns.thought = text.rpartition({close_word})[0].split({open_word})[-1].strip('\\n') -%}}"
+        f"{{%- set text = text.rpartition({close_word})[2].lstrip('\\n') -%}}{{%- endif -%}}",
+        f"{{%- if not {keep} -%}}{{%- set ns.thought = none -%}}{{%- endif -%}}",
+    ]
+    if template.empty_thought_on_final:
+        lines += [
+            "{%- if ns.thought == '' and not loop.last -%}{%- set ns.thought = none -%}{%- endif -%}",
+            f"{{%- if {keep} and ns.thought is none and loop.last -%}}"
+            + _out(_expression(template.format_thought, "''", False)) + "{%- endif -%}",
+        ]
+    return lines
+
+
 def template_to_jinja(template: Template) -> str:
     """A chat_template string that renders exactly what `Template.render` renders (see module docstring)."""
     strip = template.strip_content
     text = "(message['content'] | trim)" if strip else "message['content']"
     answer_slot = template.format_function or template.format_assistant
     lines = [
-        "{%- set ns = namespace(tools='', calls='', pending='', observations='') -%}",
+        "{%- set ns = namespace(tools='', calls='', pending='', observations='', thought=none, last_query=-1) -%}",
         _out(_expression(template.format_prefix, "''", strip)),
         "{%- if messages and messages[0]['role'] == 'system' -%}",
         "{%- set system_message = messages[0]['content'] -%}{%- set loop_messages = messages[1:] -%}",
@@ -105,14 +129,19 @@ def template_to_jinja(template: Template) -> str:
              + "{%- set ns.observations = '' -%}{%- endif -%}")
     lines += [
         "{%- endif -%}",
+        "{%- for message in loop_messages -%}{%- if message['role'] == 'user' -%}"
+        "{%- set ns.last_query = loop.index0 -%}{%- endif -%}{%- endfor -%}",
         "{%- for message in loop_messages -%}",
         "{%- if message['role'] != 'tool' -%}" + flush + "{%- endif -%}",
         "{%- if message['role'] == 'user' -%}"
         + _out(_expression(template.format_user, f"ns.pending + {text}", False)) + "{%- set ns.pending = '' -%}",
         "{%- elif message['role'] == 'assistant' -%}" + _out(_expression(template.format_generation, "''", False)),
         f"{{%- set text = {text} -%}}",
-        "{%- if message.tool_calls -%}" + _calls(template)
-        + _out(_expression(answer_slot, "text", False)) + "{%- else -%}"
+        *_thought_lines(template),
+        "{%- if message.tool_calls -%}" + _calls(template) + "{%- endif -%}",
+        "{%- if ns.thought is not none -%}{%- set text = "
+        + _expression(template.format_thought, "ns.thought", False) + " + text -%}{%- endif -%}",
+        "{%- if message.tool_calls -%}" + _out(_expression(answer_slot, "text", False)) + "{%- else -%}"
         + _out(_expression(template.format_assistant, "text", False)) + "{%- endif -%}",
         _out(_expression(template.assistant_suffix, "''", False)),
         "{%- elif message['role'] == 'tool' -%}{%- set ns.observations = ns.observations + "
@@ -128,6 +157,11 @@ def template_to_jinja(template: Template) -> str:
         flush,
         "{%- if add_generation_prompt -%}" + _out(_expression(template.format_generation, "''", False))
         + _out(_quote(template.thought_prefill) if template.thought_prefill else "''")
+        + ((("{%- if enable_thinking is not defined or enable_thinking is false -%}"
+             if template.default_thinking == "false" else
+             "{%- if enable_thinking is defined and enable_thinking is false -%}")
+            + _out(_expression(template.format_thought, "''", False)) + "{%- endif -%}")
+           if template.empty_thought_on_final else "")
         + "{%- else -%}" + _out(_expression(template.format_end, "''", False)) + "{%- endif -%}",
     ]
     return "\n".join(line for line in lines if line)
