@@ -144,3 +144,17 @@ def test_thinking_true_opens_a_think_block_in_every_trained_answer(name):
                                              cutoff_len=4096, enable_thinking="true")
     end = template.stop_words[0]
     assert [tokenizer.decode(s) for s in _supervised_spans(input_ids, labels)] == [f"<think>\n\n</think>\n\nBlue.{end}"]
+
+
+def test_config_keys_for_templates():
+    from lmforge.config import build_config
+    from lmforge.data.templates.select import select_template
+
+    cfg = build_config({"template": "qwen3", "tool_format": "xml", "enable_thinking": True, "strict_template": True})
+    assert cfg.data.enable_thinking == "true" and cfg.model.strict_template
+    assert select_template(cfg.model.template, None, cfg.model.tool_format).tool_format == "xml"
+    with pytest.raises(TemplateError, match="unknown tool_format `json`"):
+        select_template("qwen", None, "json")
+    with pytest.raises(TemplateError, match="applies to registered templates"):
+        select_template("auto", "/some/model", "qwen")
+    assert select_template(None, "/some/model") is None  # auto: the tokenizer's own template

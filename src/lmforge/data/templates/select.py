@@ -2,6 +2,7 @@
 
 from lmforge.data.templates.registry import get_template
 from lmforge.data.templates.template import Template
+from lmforge.errors import TemplateError
 from lmforge.hub.builtin import get_builtin, is_builtin
 
 
@@ -13,4 +14,8 @@ def select_template(template: str | None, model_name_or_path: str | None,
         return get_template(template).with_tool_format(tool_format)
     if not template and model_name_or_path and is_builtin(model_name_or_path):
         return get_template(get_builtin(model_name_or_path).template).with_tool_format(tool_format)
+    if tool_format:
+        raise TemplateError(f"`tool_format: {tool_format}` applies to registered templates; with `template: auto` "
+                            "the tokenizer's own chat template writes tool calls: set `template` to a registered "
+                            "name to choose a tool format")
     return None
