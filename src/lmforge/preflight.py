@@ -22,7 +22,7 @@ def preflight(cfg: LmforgeConfig, command: Command) -> None:
     check_model_reference(cfg.model.model_name_or_path)
     for adapter in cfg.model.adapter_name_or_path or []:
         check_model_reference(adapter, what="adapter_name_or_path")
-    select_template(cfg.model.template, cfg.model.model_name_or_path)
+    select_template(cfg.model.template, cfg.model.model_name_or_path, cfg.model.tool_format)
     if command in ("train", "check") and cfg.data.dataset:
         check_datasets(cfg)
     if command == "train":

@@ -1,43 +1,31 @@
-"""Every registered template with a reference is proven equal to the model's own chat_template."""
+"""The registry, the loss mask of every template, real-tokenizer ids, and the thinking policy."""
 
 import pytest
-from transformers.utils.chat_template_utils import render_jinja_template
 
+from lmforge.data.conversation import Conversation
 from lmforge.data.processors.sft import IGNORE_INDEX, build_sft_example
 from lmforge.data.templates import Message, get_template, list_templates
 from lmforge.data.templates.encoding import encode_conversation, stop_token_ids
-from lmforge.data.templates.jinja import template_to_jinja
+from lmforge.data.templates.template import Template
 from lmforge.errors import TemplateError
-from tests.refdata import refdata
+from tests.data.template_cases import CASES, reference_jinja, reference_tokens, render_reference, tokenizer_for
 
-BOS, EOS = "<|begin_of_text|>", "<|im_end|>"
-CONVERSATIONS = {
-    "single turn": [Message("user", "Hello there!"), Message("assistant", "Hi! How can I help?")],
-    "with system": [Message("system", "Be brief."), Message("user", "What is 2+2?"), Message("assistant", "4.")],
-    "multi turn": [Message("user", "Name a colour."), Message("assistant", "Blue."),
-                   Message("user", "Another one?"), Message("assistant", "Green, like grass.")],
-    "multi turn with system": [Message("system", "You answer in French."), Message("user", "Hello"),
-                               Message("assistant", "Bonjour !"), Message("user", "Thanks"),
-                               Message("assistant", "De rien.")],
-    "open question": [Message("user", "Only a question, no answer yet")],
-    "multi-line content": [Message("user", "Line one\nline two"), Message("assistant", "Answer:\n- a\n- b")],
-}
-REFERENCED = [t for t in list_templates() if t.reference]
+LLAMA_FACTORY_FAMILIES = {
+    "llama2", "llama3", "llama4", "mllama", "qwen", "qwen3", "qwen3_nothink", "qwen2_vl", "qwen2_audio", "gemma",
+    "gemma2", "gemma3", "paligemma", "mistral", "mistral_v1", "mistral_v3", "mistral_tekken", "mistral_small",
+    "pixtral", "phi", "phi_small", "phi4", "deepseek", "deepseek3", "deepseekr1", "deepseekcoder", "chatglm3",
+    "glm4", "glm4v", "yi", "yi_vl", "intern2", "intern_vl", "baichuan2", "minicpm_v", "cohere", "falcon", "zephyr",
+    "vicuna", "alpaca", "chatml", "default", "empty", "openchat", "llava", "llava_next", "granite3", "olmo",
+    "smollm2", "gpt_oss", "kimi_vl", "hunyuan", "exaone", "solar", "starchat", "telechat2"}
 
 
-def _as_dicts(messages):
-    return [{"role": m.role, "content": m.content} for m in messages]
+def _tokens(template: Template) -> tuple[str, str]:
+    return reference_tokens(template) if template.reference else ("<s>", "</s>")
 
 
-def render_reference(jinja: str, messages, add_generation_prompt: bool) -> str:
-    rendered = render_jinja_template([_as_dicts(messages)], chat_template=jinja,
-                                     add_generation_prompt=add_generation_prompt, bos_token=BOS, eos_token=EOS)
-    return rendered[0][0]
-
-
-def test_registry_has_the_foundation_families():
+def test_registry_covers_the_families_users_rely_on():
     names = {t.name for t in list_templates()}
-    assert {"chatml", "smollm2", "qwen", "qwen2", "llama3"} <= names
+    assert len(names) >= 60 and names >= LLAMA_FACTORY_FAMILIES
     assert get_template("qwen2.5") is get_template("qwen")
 
 
@@ -46,45 +34,7 @@ def test_unknown_template_lists_closest_names():
         get_template("qwn")
 
 
-@pytest.mark.parametrize("template", REFERENCED, ids=lambda t: t.name)
-@pytest.mark.parametrize("case", list(CONVERSATIONS))
-@pytest.mark.parametrize("generation_prompt", [False, True], ids=["no-gen", "gen"])
-def test_render_equals_reference_jinja(template, case, generation_prompt, tiny_tokenizer):
-    reference = refdata("chat_templates", f"{template.reference}.jinja").read_text()
-    messages = CONVERSATIONS[case]
-    expected = render_reference(reference, messages, generation_prompt)
-    ours = template.render_text(messages, add_generation_prompt=generation_prompt, bos_token=BOS, eos_token=EOS)
-    assert ours == expected
-    # The jinja we write into saved tokenizers renders the same string.
-    assert render_reference(template_to_jinja(template), messages, generation_prompt) == expected
-    # Encoding piece by piece gives the ids of tokenizing the whole reference rendering.
-    tiny_tokenizer.bos_token, tiny_tokenizer.eos_token = BOS, EOS
-    encoded = encode_conversation(template, tiny_tokenizer, messages, add_generation_prompt=generation_prompt)
-    assert encoded.flat() == tiny_tokenizer.encode(expected, add_special_tokens=False)
-
-
-@pytest.mark.parametrize("name", ["smollm2", "chatml", "qwen", "qwen2"])
-@pytest.mark.parametrize("case", list(CONVERSATIONS))
-def test_token_ids_equal_with_the_real_smollm2_tokenizer(name, case, smollm2_path):
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(smollm2_path)
-    template = get_template(name)
-    reference = refdata("chat_templates", f"{template.reference}.jinja").read_text()
-    messages = CONVERSATIONS[case]
-    expected = render_reference(reference, messages, True)
-    encoded = encode_conversation(template, tokenizer, messages, add_generation_prompt=True)
-    assert encoded.flat() == tokenizer.encode(expected, add_special_tokens=False)
-
-
-@pytest.mark.parametrize("template", REFERENCED, ids=lambda t: t.name)
-def test_loss_mask_is_exactly_answers_and_their_end_of_turn(template, tiny_tokenizer):
-    from lmforge.data.conversation import Conversation
-
-    messages = CONVERSATIONS["multi turn"]
-    input_ids, labels, truncated = build_sft_example(
-        Conversation(messages, None, "test"), template, tiny_tokenizer, cutoff_len=4096)
-    assert not truncated and len(input_ids) == len(labels)
+def _supervised_spans(input_ids: list[int], labels: list[int]) -> list[list[int]]:
     spans, current = [], []
     for token, label in zip(input_ids, labels, strict=True):
         if label != IGNORE_INDEX:
@@ -93,29 +43,118 @@ def test_loss_mask_is_exactly_answers_and_their_end_of_turn(template, tiny_token
         elif current:
             spans.append(current)
             current = []
-    if current:
-        spans.append(current)
-    end_of_turn = template.stop_words[0]
-    answers = [m.content.strip() if template.strip_content else m.content for m in messages if m.role == "assistant"]
-    assert [tiny_tokenizer.decode(span) for span in spans] == [a + end_of_turn for a in answers]
-    assert stop_token_ids(template, tiny_tokenizer)[0] == tiny_tokenizer.convert_tokens_to_ids(end_of_turn)
+    return spans + ([current] if current else [])
 
 
-def test_saved_tokenizer_chat_template_round_trips(tmp_path, tiny_tokenizer):
+@pytest.mark.parametrize("template", list_templates(), ids=lambda t: t.name)
+def test_loss_mask_is_exactly_answers_and_their_end_of_turn(template):
+    """Supervised: each answer as the assistant slot writes it, ending in the end-of-turn token (or eos)."""
+    bos, eos = _tokens(template)
+    tokenizer = tokenizer_for(template, bos, eos)
+    messages = CASES["multi turn"].messages
+    input_ids, labels, truncated = build_sft_example(
+        Conversation(messages, None, "test"), template, tokenizer, cutoff_len=4096)
+    assert not truncated and len(input_ids) == len(labels)
+    answers = [m.content for m in messages if m.role == "assistant"]
+    expected = [template.format_assistant.replace("{{eos_token}}", eos).replace("{{content}}", a)
+                + (eos if template.efficient_eos else "") for a in answers]
+    assert [tokenizer.decode(span) for span in _supervised_spans(input_ids, labels)] == expected
+    # the end-of-turn token: the first stop word, or the tokenizer's eos where the slot writes {{eos_token}}
+    ending = eos if template.efficient_eos or not template.stop_words else template.stop_words[0]
+    assert all(text.rstrip(" ").endswith(ending) for text in expected)
+    if not template.efficient_eos:
+        assert stop_token_ids(template, tokenizer)[0] == tokenizer.convert_tokens_to_ids(ending)
+
+
+def test_tool_calls_are_supervised_and_tool_results_are_not():
+    template = get_template("qwen")
+    tokenizer = tokenizer_for(template, "", "<|im_end|>")
+    case = CASES["tool calls with system and text"]
+    input_ids, labels, _ = build_sft_example(Conversation(case.messages, None, "test", case.tools), template,
+                                             tokenizer, cutoff_len=4096)
+    spans = [tokenizer.decode(span) for span in _supervised_spans(input_ids, labels)]
+    assert spans[0].startswith("Let me check.\n<tool_call>\n{\"name\": \"get_weather\"")
+    assert spans[0].endswith("</tool_call><|im_end|>") and spans[1] == "21 °C at 14:05.<|im_end|>"
+    assert not any("tool_response" in span or "get_weather\", \"description" in span for span in spans)
+
+
+@pytest.mark.parametrize("thinking, spans, prompt_has_empty_block", [
+    ("auto", ["Blue.<|im_end|>"], True),
+    ("false", ["Blue.<|im_end|>"], True),
+    ("true", ["<think>\n\n</think>\n\nBlue.<|im_end|>"], False),
+])
+def test_thinking_policy_never_trains_an_empty_block_unasked(thinking, spans, prompt_has_empty_block):
+    template = get_template("qwen3")
+    tokenizer = tokenizer_for(template, "", "<|im_end|>")
+    messages = CASES["thinking on"].messages
+    input_ids, labels, _ = build_sft_example(Conversation(messages, None, "t"), template, tokenizer,
+                                             cutoff_len=512, enable_thinking=thinking)
+    assert [tokenizer.decode(s) for s in _supervised_spans(input_ids, labels)] == spans
+    prompt = tokenizer.decode([t for t, label in zip(input_ids, labels, strict=True) if label == IGNORE_INDEX])
+    assert ("<think>\n\n</think>" in prompt) is prompt_has_empty_block
+
+
+def test_thoughts_in_the_data_are_kept_and_trained_under_auto():
+    template = get_template("qwen3")
+    tokenizer = tokenizer_for(template, "", "<|im_end|>")
+    messages = CASES["thoughts"].messages
+    input_ids, labels, _ = build_sft_example(Conversation(messages, None, "t"), template, tokenizer, cutoff_len=512)
+    spans = [tokenizer.decode(s) for s in _supervised_spans(input_ids, labels)]
+    # Qwen3 drops thoughts of earlier turns from the history (as its own template does); the last one is trained.
+    assert spans == ["Blue.<|im_end|>", "<think>\nNot blue again.\n</think>\n\nGreen.<|im_end|>"]
+
+
+def test_efficient_eos_trains_a_stop_the_format_lacks():
+    template = get_template("chatglm3")
+    tokenizer = tokenizer_for(template, "", "</s>")
+    messages = CASES["single turn"].messages
+    shown = template.render_text(messages, eos_token="</s>")
+    assert not shown.endswith("</s>")  # what the model's own template renders
+    input_ids, labels, _ = build_sft_example(Conversation(messages, None, "t"), template, tokenizer, cutoff_len=512)
+    assert tokenizer.decode(_supervised_spans(input_ids, labels)[0]) == "\n Hi! How can I help?</s>"
+
+
+@pytest.mark.parametrize("name", ["smollm2", "chatml", "qwen", "qwen2"])
+@pytest.mark.parametrize("case", ["single turn", "multi turn with system", "multi-line content"])
+def test_token_ids_equal_with_the_real_smollm2_tokenizer(name, case, smollm2_path):
     from transformers import AutoTokenizer
 
-    template = get_template("llama3")
-    tiny_tokenizer.chat_template = template_to_jinja(template)
-    tiny_tokenizer.save_pretrained(tmp_path)
-    reloaded = AutoTokenizer.from_pretrained(tmp_path)
-    messages = CONVERSATIONS["multi turn with system"]
-    text = reloaded.apply_chat_template(_as_dicts(messages), tokenize=False, add_generation_prompt=False)
-    assert text == template.render_text(messages, bos_token=reloaded.bos_token, eos_token=reloaded.eos_token)
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_path)
+    template = get_template(name)
+    prompt = CASES[case].prompt_case()
+    expected = render_reference(reference_jinja(template.reference), prompt, True, *reference_tokens(template))
+    encoded = encode_conversation(template, tokenizer, prompt.messages, add_generation_prompt=True)
+    assert encoded.flat() == tokenizer.encode(expected, add_special_tokens=False)
 
 
 def test_template_without_system_slot_refuses_a_system_prompt():
-    from lmforge.data.templates.template import Template
-
     template = Template(name="bare", format_user="Q: {{content}}\n", format_assistant="A: {{content}}\n")
     with pytest.raises(TemplateError, match="has no system slot"):
         template.render([Message("user", "x")], system="be nice")
+    with pytest.raises(TemplateError, match="has no slot for tool results"):
+        template.render([Message("user", "x"), Message("tool", "{}")])
+
+
+@pytest.mark.parametrize("name", ["qwq", "phi4_reasoning"])
+def test_thinking_true_opens_a_think_block_in_every_trained_answer(name):
+    template = get_template(name)
+    tokenizer = tokenizer_for(template, *_tokens(template))
+    messages = CASES["thinking on"].messages
+    input_ids, labels, _ = build_sft_example(Conversation(messages, None, "t"), template, tokenizer,
+                                             cutoff_len=4096, enable_thinking="true")
+    end = template.stop_words[0]
+    assert [tokenizer.decode(s) for s in _supervised_spans(input_ids, labels)] == [f"<think>\n\n</think>\n\nBlue.{end}"]
+
+
+def test_config_keys_for_templates():
+    from lmforge.config import build_config
+    from lmforge.data.templates.select import select_template
+
+    cfg = build_config({"template": "qwen3", "tool_format": "xml", "enable_thinking": True, "strict_template": True})
+    assert cfg.data.enable_thinking == "true" and cfg.model.strict_template
+    assert select_template(cfg.model.template, None, cfg.model.tool_format).tool_format == "xml"
+    with pytest.raises(TemplateError, match="unknown tool_format `json`"):
+        select_template("qwen", None, "json")
+    with pytest.raises(TemplateError, match="applies to registered templates"):
+        select_template("auto", "/some/model", "qwen")
+    assert select_template(None, "/some/model") is None  # auto: the tokenizer's own template

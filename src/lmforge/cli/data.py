@@ -15,15 +15,15 @@ def _prepare(config: Path, overrides: list[str] | None) -> tuple[Any, Any, Any, 
     from lmforge.cli.quiet import quiet_libraries
     from lmforge.config import load_config
     from lmforge.data.dataset import build_datasets
-    from lmforge.data.templates.select import select_template
+    from lmforge.data.templates.select import run_template
     from lmforge.model.loading import load_tokenizer
     from lmforge.preflight import preflight
 
     cfg = load_config(config, overrides)
     quiet_libraries()
     preflight(cfg, "check")
-    template = select_template(cfg.model.template, cfg.model.model_name_or_path)
     tokenizer = load_tokenizer(cfg)
+    template = run_template(cfg, tokenizer)
     return cfg, template, tokenizer, build_datasets(cfg, tokenizer, template)
 
 

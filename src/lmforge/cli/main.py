@@ -136,6 +136,9 @@ def _register_groups() -> None:
 
     data.register(app, _run, console)
     register_serving(app, _run, quiet_libraries, console)
+    from lmforge.cli.template import app as template_app
+
+    app.add_typer(template_app, name="template")
 
 
 _register_groups()

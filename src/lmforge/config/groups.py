@@ -27,7 +27,14 @@ class ModelGroup(Group):
     adapter_name_or_path: list[str] | None = Field(
         None, description="Adapter folders, comma-separated; all are merged into the base model in order.")
     template: str | None = Field(
-        None, description="Chat template name; defaults to the builtin model's template.")
+        None, description="Chat template name (`lmforge template list`), or `auto`: the tokenizer's own jinja "
+                          "template. Default: the builtin model's template, else `auto`.")
+    strict_template: bool = Field(
+        False, description="Fail (instead of warn) when the template and the tokenizer's own chat template "
+                           "render a probe conversation differently.")
+    tool_format: str | None = Field(
+        None, description="Tool-call format (default, qwen, hermes, llama3, mistral, glm4, xml); default: the "
+                          "template's own.")
     trust_remote_code: bool = Field(False, description="Allow model code from the checkpoint folder.")
     cache_dir: str | None = Field(None, description="Hub cache folder passed to from_pretrained.")
     model_revision: str = Field("main", description="Hub revision (branch, tag or commit).")
@@ -48,6 +55,10 @@ class DataGroup(Group):
     val_size: float = Field(0.0, ge=0, description="Held-out share (< 1) or row count (>= 1) for eval.")
     train_on_prompt: bool = Field(False, description="Also supervise prompt tokens.")
     mask_history: bool = Field(False, description="Supervise only the last assistant turn.")
+    enable_thinking: Literal["true", "false", "auto"] | None = Field(
+        None, description="Reasoning templates: true trains a think block in every answer, false removes "
+                          "thoughts, auto keeps them where the data has them (docs/templates.md). Default: the "
+                          "template's (auto; false for *_nothink).")
     preprocessing_num_workers: int | None = Field(
         None, gt=0, description="Threads of the batched Rust tokenizer (default: all cores).")
     packing: bool | None = Field(
@@ -75,6 +86,12 @@ class DataGroup(Group):
         if self.neat_packing:
             return True
         return self.packing if self.packing is not None else stage == "pt"
+
+    @field_validator("enable_thinking", mode="before")
+    @classmethod
+    def _thinking_words(cls, value: object) -> object:
+        """YAML reads `true`/`false` as booleans; the policy is a word."""
+        return str(value).lower() if isinstance(value, bool) else value
 
 
 class FinetuningGroup(Group):

@@ -15,7 +15,7 @@ PENDING_KEYS: dict[str, str] = {
                      "video_fps", "video_maxlen", "audio_sampling_rate", "freeze_vision_tower",
                      "freeze_multi_modal_projector", "freeze_language_model"],
                     "multimodal training"),
-    **dict.fromkeys(["buffer_size", "tool_format"], "advanced data options"),
+    **dict.fromkeys(["buffer_size"], "advanced data options"),
     **dict.fromkeys(["export_quantization_dataset", "export_device",
                      "export_hub_model_id"], "GPTQ export and pushing exports to the hub"),
     **dict.fromkeys(["use_galore", "use_apollo", "use_badam", "use_adam_mini", "use_muon", "use_llama_pro",

@@ -1,6 +1,7 @@
 """The one in-memory shape every dataset format converts to."""
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from lmforge.data.templates.template import Message
 
@@ -12,6 +13,7 @@ class Conversation:
     messages: list[Message]
     system: str | None
     source: str  # "file:row" for messages about this example
+    tools: list[dict[str, Any]] | None = None  # tool definitions (OpenAI shape) the answers may call
     media: dict[str, list[str]] = field(default_factory=dict)  # kind -> checked file paths, in order
 
 

@@ -88,7 +88,7 @@ class _Builder:
                             "supported by lmforge yet (text-only datasets only)")
         columns, sft = tokenize_sft(items, self.template, self.tokenizer, cutoff_len=data.cutoff_len,
                                     train_on_prompt=data.train_on_prompt, mask_history=data.mask_history,
-                                    end_ids=self.end_ids)
+                                    end_ids=self.end_ids, enable_thinking=data.enable_thinking)
         report.truncated += sft.truncated
         report.dropped_empty += sft.dropped_empty
         report.tokens += sft.tokens

@@ -3,6 +3,7 @@
 A bad row raises `DataError` naming the file, the row (1-based) and the reason.
 """
 
+import json
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 from lmforge.data.conversation import MEDIA_KINDS, Conversation, LabeledConversation, Preference
 from lmforge.data.registry import OPENAI_TAGS, DatasetSpec, Tags
+from lmforge.data.templates.messages import ToolCall, normalize_tools
 from lmforge.data.templates.template import Message
 from lmforge.errors import DataError
 
@@ -66,7 +68,14 @@ def convert_sharegpt(row: dict[str, Any], spec: DatasetSpec, where: str, tags: T
     messages, system = sharegpt_messages(row, spec, where, tags)
     if messages[-1].role != "assistant":
         raise RowError(where, "the conversation must end with an assistant message to be trained on")
-    return Conversation(messages, system, where)
+    cols = spec.columns
+    tools = _tools(row.get(cols.tools), f"`{cols.tools}`", where) if cols.tools else None
+    if any(m.tool_calls for m in messages) and not tools:
+        raise RowError(where, f"the conversation has function calls but no tool definitions (set the `tools` "
+                              f"column in dataset_info.json; `{cols.tools}` is empty)" if cols.tools else
+                              "the conversation has function calls but the dataset has no `tools` column "
+                              "(add `\"tools\": \"tools\"` to its `columns` in dataset_info.json)")
+    return Conversation(messages, system, where, tools)
 
 
 def sharegpt_messages(row: dict[str, Any], spec: DatasetSpec, where: str,
@@ -79,16 +88,13 @@ def sharegpt_messages(row: dict[str, Any], spec: DatasetSpec, where: str,
     system: str | None = None
     if cols.system and row.get(cols.system):
         system = _text(row[cols.system], f"`{cols.system}`", where)
-    roles = {tags.user_tag: "user", tags.assistant_tag: "assistant", tags.system_tag: "system"}
-    tool_roles = {tags.observation_tag, tags.function_tag}
+    roles = {tags.user_tag: "user", tags.assistant_tag: "assistant", tags.system_tag: "system",
+             tags.function_tag: "function_call", tags.observation_tag: "tool"}
     messages: list[Message] = []
     for index, turn in enumerate(turns, start=1):
         if not isinstance(turn, dict):
             raise RowError(where, f"message {index} must be an object, got {type(turn).__name__}")
         role = turn.get(tags.role_tag)
-        if role in tool_roles:
-            raise RowError(where, f"message {index} has role `{role}` (tool calls), which lmforge's "
-                                  "templates do not render yet")
         if role not in roles:
             raise RowError(where, f"message {index} has unknown role {role!r} under `{tags.role_tag}`; "
                                   f"expected one of {', '.join(repr(r) for r in roles)}")
@@ -98,15 +104,57 @@ def sharegpt_messages(row: dict[str, Any], spec: DatasetSpec, where: str,
                 raise RowError(where, f"message {index} is a system message; only the first may be")
             system = content
             continue
-        messages.append(Message(roles[role], content))
+        if roles[role] == "function_call":
+            messages.append(Message("assistant", "", _tool_calls(content, f"message {index}", where)))
+        else:
+            messages.append(Message(roles[role], content))  # type: ignore[arg-type]
     for index, message in enumerate(messages):
-        expected = "user" if index % 2 == 0 else "assistant"
-        if message.role != expected:
+        expected = ("user", "tool") if index % 2 == 0 else ("assistant",)
+        orphan_result = message.role == "tool" and (index == 0 or not messages[index - 1].tool_calls)
+        if message.role not in expected or orphan_result:
             raise RowError(where, f"wrong role order: turn {index + 1} is `{message.role}`, expected "
-                                  f"`{expected}` (turns alternate user, assistant, ...)")
+                                  f"`{expected[0]}` (turns alternate user, assistant, ...; a tool result follows "
+                                  "a function call)")
     if not messages:
         raise RowError(where, "the conversation has no user or assistant message")
     return messages, system
+
+
+def _json(text: str, what: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise RowError(where, f"{what} is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno}): "
+                              f"{text[:120]!r}") from None
+
+
+def _tool_calls(content: str, what: str, where: str) -> tuple[ToolCall, ...]:
+    """A function_call message: one `{"name", "arguments"}` JSON object, or a list of them."""
+    parsed = _json(content, f"{what} (a function call)", where)
+    calls = []
+    for call in parsed if isinstance(parsed, list) else [parsed]:
+        arguments = call.get("arguments", {}) if isinstance(call, dict) else None
+        if isinstance(arguments, str):
+            arguments = _json(arguments, f"{what} arguments", where)
+        if not (isinstance(call, dict) and isinstance(call.get("name"), str) and isinstance(arguments, dict)):
+            raise RowError(where, f'{what} must be {{"name": ..., "arguments": {{...}}}} (or a list of them), '
+                                  f"got {content[:120]!r}")
+        calls.append(ToolCall(call["name"], arguments))
+    return tuple(calls)
+
+
+def _tools(value: Any, what: str, where: str) -> list[dict[str, Any]] | None:
+    """The tools column: a JSON string (LLaMA-Factory) or a list of function definitions."""
+    if value in (None, "", "[]"):
+        return None
+    tools = _json(value, what, where) if isinstance(value, str) else value
+    if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
+        raise RowError(where, f"{what} must be a JSON list of function definitions")
+    for tool in tools:
+        function = tool.get("function", tool)
+        if not isinstance(function.get("name"), str):
+            raise RowError(where, f"{what}: every tool needs a string `name`, got {json.dumps(tool)[:120]}")
+    return normalize_tools(tools)
 
 
 def _answer(value: Any, column: str, tags: Tags, where: str) -> str:

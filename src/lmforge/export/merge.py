@@ -18,8 +18,8 @@ from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
 
 from lmforge.config import LmforgeConfig
 from lmforge.data.templates.encoding import stop_token_ids
-from lmforge.data.templates.jinja import template_to_jinja
-from lmforge.data.templates.select import select_template
+from lmforge.data.templates.jinja import prepare_saved_tokenizer
+from lmforge.data.templates.select import run_template
 from lmforge.data.templates.template import Template
 from lmforge.errors import ExportError
 from lmforge.export.gguf import gguf_tolerance, verify_gguf, write_gguf
@@ -141,8 +141,8 @@ def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResu
     console = console or Console()
     preflight(cfg, "export")
     _check_quantization_device(cfg)
-    template = select_template(cfg.model.template, cfg.model.model_name_or_path)
     tokenizer = load_tokenizer(cfg)
+    template = run_template(cfg, tokenizer)
     dtype = export_dtype(cfg)
     export_dir = Path(cfg.export.export_dir or "")
     tolerance = cfg.export.export_tolerance or DEFAULT_TOLERANCE[dtype]
@@ -162,7 +162,7 @@ def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResu
     model.generation_config.eos_token_id = stop_token_ids(template, tokenizer)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     save_weights(model, export_dir, max_shard_gb=cfg.export.export_size, legacy_format=legacy)
-    tokenizer.chat_template = template_to_jinja(template)
+    prepare_saved_tokenizer(template, tokenizer)
     tokenizer.save_pretrained(export_dir)
     if save_processor(model_path(cfg), export_dir):
         console.print("saved the model's processor")

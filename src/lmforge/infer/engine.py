@@ -13,7 +13,7 @@ from transformers import PreTrainedTokenizerBase
 
 from lmforge.config import LmforgeConfig
 from lmforge.data.templates.encoding import encode_conversation
-from lmforge.data.templates.select import select_template
+from lmforge.data.templates.select import run_template
 from lmforge.data.templates.template import Message
 from lmforge.errors import ModelError, TemplateError
 from lmforge.infer.candidates import Candidate, StreamDelta
@@ -34,8 +34,8 @@ class Engine(ABC):
     def __init__(self, cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase) -> None:
         self.cfg = cfg
         self.model_name = cfg.model.model_name_or_path or ""
-        self.template = select_template(cfg.model.template, cfg.model.model_name_or_path)
         self.tokenizer = tokenizer
+        self.template = run_template(cfg, tokenizer)
         self.defaults = GenerationOptions.from_config(cfg.generation)
         self.supports_images = False  # no backend serves vision-language models yet
 
@@ -59,7 +59,7 @@ class Engine(ABC):
     def encode(self, messages: Sequence[Message], system: str | None = None) -> list[int]:
         system = system if system is not None else self.cfg.generation.default_system
         return encode_conversation(self.template, self.tokenizer, list(messages), system=system,
-                                   add_generation_prompt=True).flat()
+                                   add_generation_prompt=True, enable_thinking=self.cfg.data.enable_thinking).flat()
 
     def check_inputs(self, images: Sequence[object] | None = None, tools: Sequence[object] | None = None) -> None:
         """Refuse inputs this engine cannot use, with the reason (before any generation)."""

@@ -60,6 +60,19 @@ def build_tiny_tokenizer(chat_template: str | None = None) -> Any:
     return tokenizer
 
 
+def family_tokenizer(special_tokens: list[str], bos_token: str, eos_token: str) -> Any:
+    """The tiny tokenizer plus a family's special tokens, with that family's bos and eos.
+
+    Token-id parity tests use it where no real tokenizer of the family is at hand: encoding a
+    conversation piece by piece must give the ids of encoding the whole rendering at once.
+    """
+    tokenizer = build_tiny_tokenizer()
+    extra = [t for t in dict.fromkeys([bos_token, eos_token, *special_tokens]) if t and t not in tokenizer.get_vocab()]
+    tokenizer.add_special_tokens({"additional_special_tokens": extra}, replace_extra_special_tokens=False)
+    tokenizer.bos_token, tokenizer.eos_token = bos_token or None, eos_token or None
+    return tokenizer
+
+
 def _llama_config(tokenizer: Any) -> Any:
     from transformers import LlamaConfig
 

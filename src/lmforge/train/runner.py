@@ -16,9 +16,12 @@ from transformers.trainer_callback import ProgressCallback
 from lmforge.config import LmforgeConfig
 from lmforge.data.dataset import build_datasets
 from lmforge.data.preview import print_data_report
+from lmforge.data.templates.auto import compare_with_tokenizer
 from lmforge.data.templates.encoding import stop_token_ids
-from lmforge.data.templates.jinja import template_to_jinja
-from lmforge.data.templates.select import select_template
+from lmforge.data.templates.jinja import prepare_saved_tokenizer
+from lmforge.data.templates.select import run_template
+from lmforge.data.templates.template import Template
+from lmforge.errors import TemplateError
 from lmforge.model.adapters import apply_finetuning, count_parameters
 from lmforge.model.loading import load_causal_lm, load_reward_model, load_tokenizer
 from lmforge.preflight import preflight
@@ -83,13 +86,26 @@ def _reference_model(cfg: LmforgeConfig, stage: Stage, model: Any) -> Any:
     return load_causal_lm(cfg, dtype=torch.float32).eval()
 
 
+def cross_check_template(template: Template, tokenizer: Any, strict: bool, console: Console) -> None:
+    """Warn (fail with `strict_template`) when the tokenizer's own chat template renders differently."""
+    diff = compare_with_tokenizer(template, tokenizer)
+    if diff is None:
+        return
+    message = (f"template `{template.name}` and the tokenizer's own chat template render a probe conversation "
+               f"differently:\n{diff}")
+    if strict:
+        raise TemplateError(message + "(set `strict_template: false` to train anyway)")
+    console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, markup=False)
+
+
 def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str, Any]:
     """Train and save; returns the summary (also written to `output_dir/train_summary.json`)."""
     console = console or Console()
     preflight(cfg, "train")
     stage = STAGES[cfg.finetuning.stage]
-    template = select_template(cfg.model.template, cfg.model.model_name_or_path)
     tokenizer = load_tokenizer(cfg)
+    template = run_template(cfg, tokenizer)
+    cross_check_template(template, tokenizer, cfg.model.strict_template, console)
     prepared = build_datasets(cfg, tokenizer, template)
     print_data_report(console, prepared, tokenizer, template.name)
 
@@ -141,7 +157,7 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
 
 def _save_outputs(trainer: Any, tokenizer: Any, template: Any, output_dir: Path, stage: Stage) -> None:
     """What lmforge adds beside the model (main process only): tokenizer, generation config, state."""
-    tokenizer.chat_template = template_to_jinja(template)
+    prepare_saved_tokenizer(template, tokenizer)
     tokenizer.save_pretrained(output_dir)
     if not stage.reward_head:
         generation_config = trainer.model.generation_config

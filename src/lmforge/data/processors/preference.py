@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from transformers import PreTrainedTokenizerBase
 
 from lmforge.data.conversation import Conversation, LabeledConversation, Preference
-from lmforge.data.templates.encoding import EncodedConversation, encode_batch
+from lmforge.data.templates.encoding import Chat, EncodedConversation, encode_batch
 from lmforge.data.templates.template import Message, Template
 
 
@@ -47,9 +47,9 @@ def tokenize_pairwise(
 ) -> tuple[dict[str, list[list[int]]], PreferenceStats]:
     conversations = []
     for pref in preferences:
-        conversations.append(([*pref.prompt, Message("assistant", pref.chosen)], pref.system))
-        conversations.append(([*pref.prompt, Message("assistant", pref.rejected)], pref.system))
-    encoded = encode_batch(template, tokenizer, conversations)
+        conversations.append(Chat([*pref.prompt, Message("assistant", pref.chosen)], pref.system))
+        conversations.append(Chat([*pref.prompt, Message("assistant", pref.rejected)], pref.system))
+    encoded = encode_batch(template, tokenizer, conversations, train=True)
     columns: dict[str, list[list[int]]] = {"prompt_ids": [], "chosen_ids": [], "rejected_ids": []}
     stats = PreferenceStats()
     for chosen_enc, rejected_enc in zip(encoded[::2], encoded[1::2], strict=True):
@@ -68,7 +68,8 @@ def tokenize_pairwise(
 def tokenize_kto(
     items: list[LabeledConversation], template: Template, tokenizer: PreTrainedTokenizerBase, *, cutoff_len: int
 ) -> tuple[dict[str, list], PreferenceStats]:
-    encoded = encode_batch(template, tokenizer, [(i.conversation.messages, i.conversation.system) for i in items])
+    chats = [Chat(i.conversation.messages, i.conversation.system, i.conversation.tools) for i in items]
+    encoded = encode_batch(template, tokenizer, chats, train=True)
     columns: dict[str, list] = {"prompt_ids": [], "completion_ids": [], "label": [], "KL_completion_ids": []}
     stats = PreferenceStats()
     for item, enc in zip(items, encoded, strict=True):
@@ -95,9 +96,9 @@ def tokenize_prediction(
     for conversation in conversations:
         messages = conversation.messages
         history = messages[:-1] if messages and messages[-1].role == "assistant" else messages
-        prompts.append((history, conversation.system))
+        prompts.append(Chat(history, conversation.system, conversation.tools))
     encoded = encode_batch(template, tokenizer, prompts, add_generation_prompt=True)
-    references = encode_batch(template, tokenizer, [(c.messages, c.system) for c in conversations])
+    references = encode_batch(template, tokenizer, [Chat(c.messages, c.system, c.tools) for c in conversations])
     columns: dict[str, list[list[int]]] = {"input_ids": [], "labels": []}
     for prompt_enc, reference_enc in zip(encoded, references, strict=True):
         columns["input_ids"].append(prompt_enc.flat()[-cutoff_len:])

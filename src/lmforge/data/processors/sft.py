@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from transformers import PreTrainedTokenizerBase
 
 from lmforge.data.conversation import Conversation
-from lmforge.data.templates.encoding import EncodedConversation, encode_batch, encode_conversation
-from lmforge.data.templates.template import Template
+from lmforge.data.templates.encoding import Chat, EncodedConversation, encode_batch, encode_conversation
+from lmforge.data.templates.template import Template, Thinking
 
 IGNORE_INDEX = -100
 
@@ -37,9 +37,11 @@ def build_sft_example(
     cutoff_len: int,
     train_on_prompt: bool = False,
     mask_history: bool = False,
+    enable_thinking: Thinking | None = None,
 ) -> tuple[list[int], list[int], bool]:
     """(input_ids, labels, truncated) for one conversation."""
-    encoded = encode_conversation(template, tokenizer, conversation.messages, system=conversation.system)
+    encoded = encode_conversation(template, tokenizer, conversation.messages, system=conversation.system,
+                                  tools=conversation.tools, enable_thinking=enable_thinking, train=True)
     example = example_from_encoded(encoded, cutoff_len=cutoff_len, train_on_prompt=train_on_prompt,
                                    mask_history=mask_history)
     return example.input_ids, example.labels, example.truncated
@@ -97,11 +99,13 @@ def tokenize_sft(
     train_on_prompt: bool = False,
     mask_history: bool = False,
     end_ids: frozenset[int] = frozenset(),
+    enable_thinking: Thinking | None = None,
 ) -> tuple[dict[str, list[list[int]]], SftStats]:
     """Tokenize with one batched call; `end_ids` are the end-of-turn ids every answer should end with."""
     columns: dict[str, list[list[int]]] = {"input_ids": [], "labels": []}
     stats = SftStats()
-    encoded_all = encode_batch(template, tokenizer, [(c.messages, c.system) for c in conversations])
+    encoded_all = encode_batch(template, tokenizer, [Chat(c.messages, c.system, c.tools) for c in conversations],
+                               enable_thinking=enable_thinking, train=True)
     for conversation, encoded in zip(conversations, encoded_all, strict=True):
         example = example_from_encoded(
             encoded, cutoff_len=cutoff_len, train_on_prompt=train_on_prompt, mask_history=mask_history)

@@ -1,26 +1,36 @@
 """A chat template is data: string slots with placeholders, rendered into supervised segments.
 
-Slots may contain `{{content}}`, `{{bos_token}}` and `{{eos_token}}`. Special tokens are written as
-their text (`<|im_end|>`); the tokenizer recognises them as added tokens.
+Slots may contain `{{content}}` (or `{{content_json}}`, the content as a JSON string), `{{bos_token}}`
+and `{{eos_token}}`. Special tokens are written as their text (`<|im_end|>`); the tokenizer
+recognises them as added tokens.
 
-Rendering a conversation gives a list of `Segment`s. Only the assistant slot (`format_assistant`:
-the answer and its end-of-turn token) is supervised; the assistant header (`format_generation`)
-and the glue after an answer (`assistant_suffix`, e.g. ChatML's newline after `<|im_end|>`) are not,
-so the model learns to stop exactly at its end-of-turn token.
+Rendering a conversation gives a list of `Segment`s. Only the assistant slot (`format_assistant`,
+or `format_function` for an answer with tool calls: the answer and its end-of-turn token) is
+supervised; the assistant header (`format_generation`) and the glue after an answer
+(`assistant_suffix`, e.g. ChatML's newline after `<|im_end|>`) are not, so the model learns to stop
+exactly at its end-of-turn token.
+
+Slots, in rendering order:
+- `format_prefix` once, then the system prompt in `format_system` (`format_system_tools` when tools
+  are given), with the tool definitions of the template's `tool_format` appended after
+  `tools_separator` (or, with `tools_in_first_user`, put in front of the first question). With
+  `system_in_user` the rendered system slot opens the first user message instead (Llama 2, Gemma 3).
+- per message: `format_user`; `format_generation` + `format_assistant` + `assistant_suffix`;
+  a run of consecutive tool results as `format_observation` around `format_observation_item`s.
+- `format_generation` (+ `thought_prefill`) for a generation prompt, else `format_end`.
+Reasoning templates split `<think>` blocks off answers and render them by the `enable_thinking`
+policy (`Thinking`, in messages.py). docs/templates.md describes every field.
 """
 
-from dataclasses import dataclass, field
-from typing import Literal
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any
 
+from lmforge.data.templates.messages import Message, Role, Thinking, ToolCall, normalize_tools, split_thought
+from lmforge.data.templates.tool_formats import ToolFormat, get_tool_format
 from lmforge.errors import TemplateError
 
-Role = Literal["system", "user", "assistant"]
-
-
-@dataclass(frozen=True)
-class Message:
-    role: Role
-    content: str
+__all__ = ["Message", "Role", "Segment", "Template", "Thinking", "ToolCall"]
 
 
 @dataclass(frozen=True)
@@ -38,51 +48,167 @@ class Template:
     format_system: str = ""
     format_prefix: str = ""
     assistant_suffix: str = ""
+    format_function: str = ""  # assistant slot of an answer with tool calls; default format_assistant
+    format_observation: str = ""  # wraps a run of tool results; empty: the template cannot take them
+    format_observation_item: str = "{{content}}"
+    format_end: str = ""  # after the last message when there is no generation prompt
+    system_in_user: bool = False
+    system_always: bool = False  # render the system slot even when the system prompt is empty
     default_system: str = ""
+    tool_format: str = "default"
+    tools_separator: str = "\n\n"  # between the system prompt and the tool definitions
+    tools_separator_always: bool = False  # written even when the system prompt is empty (QwQ)
+    tools_in_first_user: bool = False  # definitions go in front of the first question (Llama 3.1+)
+    format_system_tools: str = ""  # the system slot when tools are given; default format_system
     stop_words: tuple[str, ...] = ()
+    # Reasoning families: the think block's words, how a thought is written, and whether thoughts of
+    # turns before the last user question stay in the history (Qwen3 drops them).
+    thought_words: tuple[str, str] | None = None
+    format_thought: str = "<think>\n{{content}}\n</think>\n\n"
+    thoughts_in_history: bool = True
+    # The family's own template writes an empty think block in front of the final answer and after a
+    # generation prompt with thinking off (Qwen3); where the data has no thought it goes to the prompt.
+    empty_thought_on_final: bool = False
+    thought_prefill: str = ""  # ends every generation prompt (QwQ and DeepSeek-R1 open a think block)
+    default_thinking: Thinking = "auto"  # the policy when `enable_thinking` is not set
     strip_content: bool = False
+    # No end-of-turn token in the model's format: training appends eos to each answer so the model
+    # learns to stop (the rendered text, used for chat, stays the model's own).
+    efficient_eos: bool = False
+    replace_eos: bool = False  # saved tokenizers get the first stop word as eos (jinja.prepare_saved_tokenizer)
+    mm_plugin: str = "base"
     reference: str | None = None  # refdata chat_templates/*.jinja this template is proven equal to
     description: str = ""
     aliases: tuple[str, ...] = field(default=())
 
-    def _fill(self, slot: str, content: str, bos: str, eos: str) -> str:
-        if self.strip_content:
+    @property
+    def tools(self) -> ToolFormat:
+        return get_tool_format(self.tool_format)
+
+    @property
+    def can_render_tools(self) -> bool:
+        return bool(self.format_observation)
+
+    def with_tool_format(self, tool_format: str | None) -> "Template":
+        """This template with another tool format (the `tool_format` config key)."""
+        if not tool_format or tool_format == self.tool_format:
+            return self
+        get_tool_format(tool_format)
+        return replace(self, tool_format=tool_format)
+
+    def _fill(self, slot: str, content: str, bos: str, eos: str, strip: bool | None = None) -> str:
+        if self.strip_content if strip is None else strip:
             content = content.strip()
-        return slot.replace("{{bos_token}}", bos).replace("{{eos_token}}", eos).replace("{{content}}", content)
+        slot = slot.replace("{{bos_token}}", bos).replace("{{eos_token}}", eos)
+        if "{{content_json}}" in slot:  # the content as a JSON string literal (Llama 3.1's tool results)
+            slot = slot.replace("{{content_json}}", json.dumps(content, ensure_ascii=False))
+        return slot.replace("{{content}}", content)
 
     def render(
         self,
         messages: list[Message],
         *,
         system: str | None = None,
+        tools: list[dict[str, Any]] | None = None,
         add_generation_prompt: bool = False,
+        enable_thinking: Thinking | None = None,
         bos_token: str = "",
         eos_token: str = "",
+        train: bool = False,
     ) -> list[Segment]:
-        """Segments of the whole conversation, in order. A leading system message overrides `system`."""
+        """Segments of the whole conversation, in order. A leading system message overrides `system`.
+
+        `train` appends eos to answers of `efficient_eos` templates (what is trained, not what is shown).
+        """
         if messages and messages[0].role == "system":
             system, messages = messages[0].content, messages[1:]
         system = system if system is not None else self.default_system
-        fill = lambda slot, content="": self._fill(slot, content, bos_token, eos_token)  # noqa: E731
+        tools = normalize_tools(tools)
+        enable_thinking = enable_thinking or self.default_thinking
+
+        def fill(slot: str, content: str = "", strip: bool | None = None) -> str:
+            return self._fill(slot, content, bos_token, eos_token, strip)
+
+        tool_text = self.tools.render_tools(tools) if tools else ""
+        if tool_text and not self.tools_in_first_user:
+            separate = system or self.tools_separator_always
+            system = f"{system}{self.tools_separator}{tool_text}" if separate else tool_text
+            tool_text = ""
+        elif tool_text and not any(m.role == "user" for m in messages):
+            raise TemplateError(f"template `{self.name}` writes tool definitions into the first question; "
+                                "the conversation has none")
+        system_slot = self.format_system_tools if tools and self.format_system_tools else self.format_system
         segments = [Segment(fill(self.format_prefix), False)]
-        if system and self.format_system:
-            segments.append(Segment(fill(self.format_system, system), False))
-        elif system:
-            raise TemplateError(f"template `{self.name}` has no system slot; remove the system prompt")
-        for message in messages:
+        pending_system = ""
+        if system or self.system_always:
+            if self.system_in_user:
+                pending_system = fill(system_slot, system, strip=False)
+            elif system_slot:
+                segments.append(Segment(fill(system_slot, system), False))
+            else:
+                raise TemplateError(f"template `{self.name}` has no system slot; remove the system prompt")
+        last_query = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
+        observations: list[str] = []
+        for index, message in enumerate(messages):
+            if message.role != "tool" and observations:
+                segments.append(Segment(fill(self.format_observation, "".join(observations), False), False))
+                observations = []
             if message.role == "user":
-                segments.append(Segment(fill(self.format_user, message.content), False))
+                content = message.content.strip() if self.strip_content else message.content
+                segments.append(Segment(fill(self.format_user, pending_system + tool_text + content, False), False))
+                pending_system = tool_text = ""
             elif message.role == "assistant":
-                segments.append(Segment(fill(self.format_generation), False))
-                segments.append(Segment(fill(self.format_assistant, message.content), True))
-                segments.append(Segment(fill(self.assistant_suffix), False))
-            elif message.role == "system" and self.format_system:
+                segments += self._answer(message, fill, eos_token, enable_thinking, train,
+                                         after_query=index > last_query, last=index == len(messages) - 1)
+            elif message.role == "tool":
+                if not self.can_render_tools:
+                    raise TemplateError(f"template `{self.name}` has no slot for tool results")
+                observations.append(fill(self.format_observation_item, message.content, False))
+            elif message.role == "system" and self.format_system and not self.system_in_user:
                 segments.append(Segment(fill(self.format_system, message.content), False))
             else:
                 raise TemplateError(f"template `{self.name}` cannot render a `{message.role}` message here")
+        if observations:
+            segments.append(Segment(fill(self.format_observation, "".join(observations), False), False))
         if add_generation_prompt:
-            segments.append(Segment(fill(self.format_generation), False))
+            segments.append(Segment(fill(self.format_generation) + self.thought_prefill, False))
+            if self.empty_thought_on_final and enable_thinking == "false":
+                segments.append(Segment(fill(self.format_thought, "", False), False))
+        else:
+            segments.append(Segment(fill(self.format_end), False))
         return [segment for segment in segments if segment.text]
 
-    def render_text(self, messages: list[Message], **kwargs: object) -> str:
-        return "".join(segment.text for segment in self.render(messages, **kwargs))  # type: ignore[arg-type]
+    def _answer(self, message: Message, fill: Any, eos_token: str, thinking: Thinking, train: bool, *,
+                after_query: bool, last: bool) -> list[Segment]:
+        """Header, [unsupervised empty think block], supervised answer, suffix."""
+        content, prompt_thought, thought = message.content, "", None
+        if self.thought_words:
+            thought, content = split_thought(content, *self.thought_words)
+            keep = after_query or self.thoughts_in_history
+            if thinking == "false" or not keep:
+                thought = None
+            if self.empty_thought_on_final:  # Qwen3: an empty block before the final answer only
+                if thought == "" and not last:
+                    thought = None  # its template writes an explicit empty block only there
+                if keep and thought is None and last:
+                    if thinking == "true":
+                        thought = ""
+                    else:  # written where the family's template writes it, but never trained
+                        prompt_thought = fill(self.format_thought, "", False)
+            elif keep and thought is None and thinking == "true":
+                thought = ""  # asked for: every trained answer opens a think block
+        text = content.strip() if self.strip_content else content
+        if message.tool_calls:
+            calls = self.tools.render_calls(message.tool_calls)
+            text = f"{text}{self.tools.content_separator}{calls}" if text else calls
+        if thought is not None:
+            text = fill(self.format_thought, thought, False) + text
+        slot = self.format_function if message.tool_calls and self.format_function else self.format_assistant
+        answer = fill(slot, text, False)
+        if train and self.efficient_eos:
+            answer += eos_token
+        return [Segment(fill(self.format_generation), False), Segment(prompt_thought, False),
+                Segment(answer, True), Segment(fill(self.assistant_suffix), False)]
+
+    def render_text(self, messages: list[Message], **kwargs: Any) -> str:
+        return "".join(segment.text for segment in self.render(messages, **kwargs))

@@ -1,4 +1,4 @@
-"""ChatML and the families that use it as is (Qwen 2/2.5, SmolLM2)."""
+"""ChatML and the families that use it as is: Qwen 2/2.5 (with Qwen's tool calls), SmolLM2, Yi, ..."""
 
 from lmforge.data.templates.registry import register_template
 
@@ -9,31 +9,43 @@ CHATML = dict(
     assistant_suffix="\n",
     format_system="<|im_start|>system\n{{content}}<|im_end|>\n",
     stop_words=("<|im_end|>",),
+    replace_eos=True,
 )
+# Qwen's tool protocol: definitions in the system turn, `<tool_call>` blocks in answers, and a run of
+# tool results as one user turn of `<tool_response>` blocks.
+QWEN_TOOLS = dict(
+    tool_format="qwen",
+    format_observation="<|im_start|>user{{content}}<|im_end|>\n",
+    format_observation_item="\n<tool_response>\n{{content}}\n</tool_response>",
+)
+HELPFUL = "You are a helpful assistant."
 
 register_template("chatml", **CHATML, reference="chatml", description="Plain ChatML, no default system.")
-
+register_template("smollm2", **CHATML,
+                  default_system="You are a helpful AI assistant named SmolLM, trained by Hugging Face",
+                  reference="smollm2-instruct", description="HuggingFaceTB SmolLM2 Instruct.")
+register_template("qwen", **CHATML, **QWEN_TOOLS,
+                  default_system="You are Qwen, created by Alibaba Cloud. You are a helpful assistant.",
+                  reference="qwen2.5-instruct", aliases=("qwen2.5",),
+                  description="Qwen2.5 Instruct (ChatML with Qwen's default system and tool calls).")
+register_template("qwen2", **CHATML, default_system=HELPFUL, reference="qwen2-instruct",
+                  description="Qwen2 / Qwen1.5 Chat.")
+register_template("qwen2_vl", **CHATML, default_system=HELPFUL, mm_plugin="qwen2_vl", reference="qwen2-vl",
+                  aliases=("qwen2.5_vl",),
+                  description="Qwen2-VL / Qwen2.5-VL Instruct (text turns; images via the plugin).")
+register_template("qwen2_audio", **CHATML, default_system=HELPFUL, mm_plugin="qwen2_audio",
+                  description="Qwen2-Audio Instruct.")
+register_template("minicpm_v", **CHATML, default_system=HELPFUL, mm_plugin="minicpm_v",
+                  description="MiniCPM-V 2.6 / MiniCPM-o.")
+register_template("yi", **{**CHATML, "format_system": "{{content}}"}, reference="yi-chat",
+                  description="Yi / Yi-1.5 Chat: ChatML, the system prompt written bare before the first turn.")
+register_template("intern2", **CHATML, format_prefix="{{bos_token}}", reference="internlm2-chat",
+                  aliases=("internlm2",), description="InternLM2 / 2.5 Chat: ChatML after bos.")
 register_template(
-    "smollm2",
-    **CHATML,
-    default_system="You are a helpful AI assistant named SmolLM, trained by Hugging Face",
-    reference="smollm2-instruct",
-    description="HuggingFaceTB SmolLM2 Instruct.",
-)
-
-register_template(
-    "qwen",
-    **CHATML,
-    default_system="You are Qwen, created by Alibaba Cloud. You are a helpful assistant.",
-    reference="qwen2.5-instruct",
-    description="Qwen2.5 Instruct (ChatML with Qwen's default system).",
-    aliases=("qwen2.5",),
-)
-
-register_template(
-    "qwen2",
-    **CHATML,
-    default_system="You are a helpful assistant.",
-    reference="qwen2-instruct",
-    description="Qwen2 / Qwen1.5 Chat.",
-)
+    "intern_vl", **CHATML, mm_plugin="intern_vl",
+    default_system="你是书生·万象，英文名是InternVL，是由上海人工智能实验室、清华大学及多家合作单位联合开发的多模态大语言模型。",
+    description="InternVL 2.5 / 3 chat (ChatML with InternVL's default system).")
+register_template("olmo3", **{**CHATML, "format_system": "<|im_start|>system\n{{content}}\nYou do not currently "
+                                                         "have access to any functions.<|im_end|>\n"},
+                  system_always=True, default_system="You are a helpful function-calling AI assistant.",
+                  reference="olmo-3-tool", description="OLMo 3 Instruct without tools.")

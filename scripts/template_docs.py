@@ -1,0 +1,86 @@
+"""Regenerate the table in docs/templates.md from the registry and the parity checks.
+
+    PYTHONPATH=src python scripts/template_docs.py          # rewrite docs/templates.md
+    PYTHONPATH=src python scripts/template_docs.py --check  # exit 1 when the file is stale
+
+The table is computed by the same `check_case` the tests run (tests/data/template_parity.py), so it
+states exactly what the test suite proves. It needs ../shared/refdata (the reference templates).
+"""
+
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.data.template_cases import CASES, reference_index  # noqa: E402
+from tests.data.template_parity import check_case  # noqa: E402
+from tests.data.test_templates_real_tokenizers import PAIRS  # noqa: E402
+
+from lmforge.data.templates import list_templates  # noqa: E402
+
+DOC = ROOT / "docs" / "templates.md"
+BEGIN, END = "<!-- BEGIN GENERATED: scripts/template_docs.py -->", "<!-- END GENERATED -->"
+SMOLLM2_PAIRS = {"chatml", "smollm2", "qwen", "qwen2"}
+TOKENIZER_NAMES = {"llama2": "Llama 2 (SentencePiece)", "mistral_v1": "Mistral v1 (SentencePiece)",
+                   "mistral_v3": "Mistral v3 (SentencePiece)", "llama3": "Llama 3 (tiktoken)",
+                   "qwen": "Qwen (tiktoken)"}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def table() -> str:
+    real = {name: TOKENIZER_NAMES[tokenizer] for name, tokenizer in PAIRS}
+    index = reference_index()
+    rows = ["| template | reference (provenance) | proven equal: strings + token ids | refused by both | "
+            "not proven here (reason) | real tokenizer |", "|---|---|---|---|---|---|"]
+    totals = Counter()
+    for template in list_templates():
+        smollm2 = "SmolLM2" if template.name in SMOLLM2_PAIRS else None
+        tokenizers = [t for t in (real.get(template.name), smollm2) if t]
+        if not template.reference:
+            rows.append(f"| `{template.name}` | none in refdata: registered from the model's published format "
+                        f"| loss mask only | | | {', '.join(tokenizers)} |")
+            totals["unreferenced"] += 1
+            continue
+        kinds, refused, reasons = Counter(), 0, {}
+        for case_name, case in CASES.items():
+            for generation in (False, True):
+                outcome = check_case(template, case_name, generation)
+                if outcome.status == "different":
+                    raise SystemExit(f"{template.name} / {case_name}: {outcome.detail} (fix before documenting)")
+                if outcome.status == "equal":
+                    kinds[case.kind] += 1
+                elif outcome.status == "refused":
+                    refused += 1
+                elif not outcome.detail.startswith(("not a reasoning", "the reference has no tool")):
+                    reasons[outcome.detail] = None
+        proven = ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items()))
+        totals["referenced"] += 1
+        totals["checks"] += sum(kinds.values())
+        provenance = index[template.reference]["provenance"]
+        rows.append(f"| `{template.name}` | `{template.reference}.jinja` ({provenance}) | {proven} | "
+                    f"{refused or ''} | {_cell('; '.join(reasons))} | {', '.join(tokenizers)} |")
+    summary = (f"{totals['referenced'] + totals['unreferenced']} templates: {totals['referenced']} proven against "
+               f"a reference ({totals['checks']} conversation renderings equal in text and token ids), "
+               f"{totals['unreferenced']} registered from published formats without a reference in refdata. "
+               "Every template's loss mask is proven (tests/data/test_templates.py).")
+    return "\n".join([summary, "", *rows])
+
+
+def render_doc() -> str:
+    text = DOC.read_text(encoding="utf-8")
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    return f"{head}{BEGIN}\n{table()}\n{END}{tail}"
+
+
+if __name__ == "__main__":
+    new = render_doc()
+    if "--check" in sys.argv:
+        sys.exit(0 if new == DOC.read_text(encoding="utf-8") else 1)
+    DOC.write_text(new, encoding="utf-8")
+    print(f"wrote {DOC}")

@@ -1,0 +1,163 @@
+"""`lmforge template ...`: list, show, check against a tokenizer, derive a registration, write a Modelfile."""
+
+import difflib
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(no_args_is_help=True, help="Chat templates: list, show, check, derive, modelfile.")
+console = Console()
+
+TokenizerOption = Annotated[str, typer.Option(
+    "--tokenizer", help="A tokenizer folder, a model folder, `builtin:NAME`, or a .jinja chat template file.")]
+
+
+def _run(body: Any) -> None:
+    from lmforge.cli.main import _run as run_reporting_errors
+
+    run_reporting_errors(body)
+
+
+def _tokenizer(reference: str) -> Any:
+    """A tokenizer (with its chat template) from a folder or builtin name, or a bare .jinja file."""
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    from lmforge.errors import TemplateError
+    from lmforge.hub.builtin import builtin_path, is_builtin
+
+    path = Path(reference).expanduser()
+    if path.suffix == ".jinja":
+        tokenizer = PreTrainedTokenizerFast(tokenizer_object=_empty_tokenizer())
+        tokenizer.chat_template = path.read_text(encoding="utf-8")
+        return tokenizer
+    folder = builtin_path(reference) if is_builtin(reference) else path
+    if not Path(folder).is_dir():
+        raise TemplateError(f"--tokenizer {reference}: no such folder, builtin model or .jinja file")
+    return AutoTokenizer.from_pretrained(folder)
+
+
+def _empty_tokenizer() -> Any:
+    from tokenizers import Tokenizer, models
+
+    return Tokenizer(models.WordLevel({"<unk>": 0}, unk_token="<unk>"))
+
+
+@app.command("list")
+def list_() -> None:
+    """Every registered template: reference it is proven against, tool format, reasoning, description."""
+    from lmforge.data.templates import list_templates
+
+    table = Table(title="lmforge chat templates")
+    for column in ("name", "reference", "tools", "thinking", "description"):
+        table.add_column(column, overflow="fold")
+    templates = list_templates()
+    for template in templates:
+        table.add_row(template.name, template.reference or "-", template.tool_format if template.can_render_tools
+                      else "-", "yes" if template.thought_words else "-", template.description)
+    console.print(table)
+    console.print(f"{len(templates)} templates; `lmforge template show NAME` shows one")
+
+
+@app.command()
+def show(name: str) -> None:
+    """A template's slots and a sample conversation rendered with it."""
+    from lmforge.data.templates import Message, get_template
+
+    def body() -> None:
+        template = get_template(name)
+        for field, value in vars(template).items():
+            if value not in ("", (), None, False) or field in ("name", "format_user", "format_assistant"):
+                console.print(f"[bold]{field}[/bold]: {value!r}", highlight=False)
+        sample = [Message("user", "Hi!"), Message("assistant", "Hello, how can I help?"), Message("user", "2+2?")]
+        console.print("[bold]rendered[/bold] (question, answer, question, generation prompt):")
+        console.print(template.render_text(sample, add_generation_prompt=True, bos_token="<bos>",
+                                           eos_token="<eos>"), highlight=False, markup=False)
+
+    _run(body)
+
+
+@app.command()
+def check(name: str, tokenizer: TokenizerOption) -> None:
+    """Render conversations with the template and with the tokenizer's own chat template; print the diff."""
+    from lmforge.data.templates import get_template
+    from lmforge.data.templates.auto import PROBE, PROBE_TOOLS, PROBE_WITH_TOOLS, render_jinja
+    from lmforge.errors import TemplateError
+
+    def body() -> None:
+        template = get_template(name)
+        loaded = _tokenizer(tokenizer)
+        if not isinstance(loaded.chat_template, str):
+            raise TemplateError(f"{tokenizer} has no chat template to check against")
+        tokens = dict(bos_token=loaded.bos_token or "", eos_token=loaded.eos_token or "")
+        cases = [("conversation", PROBE, None, False), ("generation prompt", PROBE[:4], None, True),
+                 ("no system", PROBE[1:], None, False)]
+        if template.can_render_tools:
+            cases.append(("tool call", PROBE_WITH_TOOLS, PROBE_TOOLS, False))
+        differ = 0
+        for label, messages, tools, generation in cases:
+            try:
+                theirs = render_jinja(loaded.chat_template, messages, tools=tools, add_generation_prompt=generation,
+                                      **tokens)
+                ours = template.render_text(messages, tools=tools, add_generation_prompt=generation,
+                                            **tokens)
+            except TemplateError as err:
+                console.print(f"[yellow]{label}: not comparable[/yellow] ({err})", highlight=False)
+                continue
+            if ours == theirs:
+                console.print(f"[green]{label}: equal[/green]")
+                continue
+            differ += 1
+            console.print(f"[red]{label}: different[/red]")
+            diff = difflib.unified_diff(theirs.splitlines(keepends=True), ours.splitlines(keepends=True),
+                                        "tokenizer chat_template", f"template {name}")
+            console.print("".join(line if line.endswith("\n") else line + "\n" for line in diff),
+                          highlight=False, markup=False)
+        if differ:
+            raise typer.Exit(code=1)
+
+    _run(body)
+
+
+@app.command()
+def derive(tokenizer: TokenizerOption,
+           name: Annotated[str, typer.Option(help="Name of the derived template.")] = "my_model") -> None:
+    """Print a ready-to-paste `register_template(...)` derived from a tokenizer's jinja chat template."""
+    from lmforge.data.templates.derive import derive_template
+    from lmforge.errors import TemplateError
+
+    def body() -> None:
+        loaded = _tokenizer(tokenizer)
+        if not isinstance(loaded.chat_template, str):
+            raise TemplateError(f"{tokenizer} has no chat template to derive from")
+        derived = derive_template(loaded.chat_template, name, loaded.bos_token or "", loaded.eos_token or "")
+        print("from lmforge.data.templates.registry import register_template\n")
+        print(derived.registration())
+        if derived.mismatches:
+            console.print(f"[yellow]# not reproduced exactly: {', '.join(derived.mismatches)} (edit the slots, "
+                          "then `lmforge template check`)[/yellow]", highlight=False)
+        else:
+            console.print("# reproduces the jinja template on single-turn, multi-turn and system conversations",
+                          style="green")
+
+    _run(body)
+
+
+@app.command()
+def modelfile(name: str,
+              tokenizer: Annotated[str | None, typer.Option(
+                  "--tokenizer", help="Tokenizer whose bos/eos the template writes.")] = None,
+              num_ctx: Annotated[int, typer.Option(help="Context length for Ollama.")] = 4096) -> None:
+    """Print an Ollama Modelfile (TEMPLATE, SYSTEM, stop words) for a registered template."""
+    from lmforge.data.templates import get_template
+    from lmforge.data.templates.modelfile import template_to_modelfile
+
+    def body() -> None:
+        loaded = _tokenizer(tokenizer) if tokenizer else None
+        print(template_to_modelfile(get_template(name), num_ctx=num_ctx,
+                                    bos_token=loaded.bos_token if loaded else None,
+                                    eos_token=loaded.eos_token if loaded else None), end="")
+
+    _run(body)

@@ -1,0 +1,64 @@
+"""Meta Llama 2, 3, 3.2 (text and vision) and 4."""
+
+from lmforge.data.templates.registry import register_template
+
+register_template(
+    "llama2",
+    format_user="{{bos_token}}[INST] {{content}} [/INST]",
+    format_assistant=" {{content}} {{eos_token}}",
+    format_system="<<SYS>>\n{{content}}\n<</SYS>>\n\n",
+    system_in_user=True,
+    strip_content=True,
+    stop_words=("</s>",),
+    reference="llama-2-chat",
+    description="Llama 2 Chat: the system prompt inside the first [INST]; content trimmed.",
+)
+
+LLAMA3 = dict(
+    format_prefix="{{bos_token}}",
+    format_system="<|start_header_id|>system<|end_header_id|>\n\n{{content}}<|eot_id|>",
+    format_user="<|start_header_id|>user<|end_header_id|>\n\n{{content}}<|eot_id|>",
+    format_generation="<|start_header_id|>assistant<|end_header_id|>\n\n",
+    format_assistant="{{content}}<|eot_id|>",
+    format_observation="<|start_header_id|>ipython<|end_header_id|>\n\n{{content}}<|eot_id|>",
+    tool_format="llama3",
+    stop_words=("<|eot_id|>", "<|eom_id|>"),
+    strip_content=True,
+    replace_eos=True,
+)
+register_template("llama3", **LLAMA3, reference="llama-3-instruct",
+                  description="Llama 3 Instruct; message content is trimmed as in Meta's template.")
+
+# Llama 3.1+ always write a system turn that starts with the knowledge cutoff and a date; with tools it
+# names the ipython environment, the definitions open the first question, and each tool result is an
+# `ipython` turn (written as a JSON string, as Meta's template does).
+DATED = "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n{{content}}<|eot_id|>"
+LLAMA31 = {
+    **LLAMA3,
+    "format_system": "<|start_header_id|>system<|end_header_id|>\n\n" + DATED,
+    "format_system_tools": "<|start_header_id|>system<|end_header_id|>\n\nEnvironment: ipython\n" + DATED,
+    "system_always": True,
+    "tools_in_first_user": True,
+    "format_observation": "{{content}}",
+    "format_observation_item": "<|start_header_id|>ipython<|end_header_id|>\n\n{{content_json}}<|eot_id|>",
+}
+register_template("llama3_2", **LLAMA31, reference="llama-3.2-instruct", aliases=("llama3.1", "llama3.3"),
+                  description="Llama 3.1 / 3.2 / 3.3 Instruct (dated system turn, date fixed to Meta's default).")
+register_template("mllama", **LLAMA31, mm_plugin="mllama", reference="llama-3.2-vision",
+                  description="Llama 3.2 Vision Instruct.")
+
+register_template(
+    "llama4",
+    format_prefix="{{bos_token}}",
+    format_system="<|header_start|>system<|header_end|>\n\n{{content}}<|eot|>",
+    format_user="<|header_start|>user<|header_end|>\n\n{{content}}<|eot|>",
+    format_generation="<|header_start|>assistant<|header_end|>\n\n",
+    format_assistant="{{content}}<|eot|>",
+    format_observation="<|header_start|>ipython<|header_end|>\n\n{{content}}<|eot|>",
+    tool_format="llama3",
+    stop_words=("<|eot|>", "<|eom|>"),
+    replace_eos=True,
+    mm_plugin="llama4",
+    reference="llama-4",
+    description="Llama 4 Scout / Maverick Instruct.",
+)

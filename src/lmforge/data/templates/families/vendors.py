@@ -1,0 +1,86 @@
+"""Vendor chat formats with their own role tokens: Cohere, Granite, OLMo 2, GPT-OSS, Kimi-VL, Hunyuan, ..."""
+
+from lmforge.data.templates.registry import register_template
+
+register_template(
+    "cohere",
+    format_prefix="{{bos_token}}",
+    format_system="<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>{{content}}<|END_OF_TURN_TOKEN|>",
+    format_user="<|START_OF_TURN_TOKEN|><|USER_TOKEN|>{{content}}<|END_OF_TURN_TOKEN|>",
+    format_generation="<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>",
+    format_assistant="{{content}}<|END_OF_TURN_TOKEN|>",
+    stop_words=("<|END_OF_TURN_TOKEN|>",),
+    description="Cohere Command-R / R+ / Aya (without Cohere's long default preamble).",
+)
+register_template(
+    "granite3",
+    format_system="<|start_of_role|>system<|end_of_role|>{{content}}<|end_of_text|>\n",
+    format_user="<|start_of_role|>user<|end_of_role|>{{content}}<|end_of_text|>\n",
+    format_generation="<|start_of_role|>assistant<|end_of_role|>",
+    format_assistant="{{content}}<|end_of_text|>",
+    assistant_suffix="\n",
+    format_observation="<|start_of_role|>tool_response<|end_of_role|>{{content}}<|end_of_text|>\n",
+    stop_words=("<|end_of_text|>",),
+    reference="granite-3.3-instruct",
+    description="IBM Granite 3.x Instruct (Granite's dated default system is left out: pass your own).",
+)
+register_template(
+    "olmo",
+    format_prefix="{{eos_token}}",
+    format_system="<|system|>\n{{content}}\n",
+    format_user="<|user|>\n{{content}}\n",
+    format_generation="<|assistant|>\n",
+    format_assistant="{{content}}{{eos_token}}",
+    assistant_suffix="\n",
+    description="OLMo 2 Instruct (Tülu format).",
+)
+register_template(
+    "gpt_oss",
+    format_system="<|start|>system<|message|>{{content}}<|end|>",
+    format_user="<|start|>user<|message|>{{content}}<|end|>",
+    format_generation="<|start|>assistant",
+    format_assistant="<|channel|>final<|message|>{{content}}<|return|>",
+    thought_words=("<|channel|>analysis<|message|>", "<|end|><|start|>assistant"),
+    format_thought="<|channel|>analysis<|message|>{{content}}<|end|><|start|>assistant",
+    thoughts_in_history=False,
+    default_system="You are ChatGPT, a large language model trained by OpenAI.",
+    stop_words=("<|return|>", "<|call|>"),
+    description="gpt-oss (Harmony: analysis channel as thoughts, final channel as the answer).",
+)
+register_template(
+    "kimi_vl",
+    format_system="<|im_system|>system<|im_middle|>{{content}}<|im_end|>",
+    format_user="<|im_user|>user<|im_middle|>{{content}}<|im_end|>",
+    format_generation="<|im_assistant|>assistant<|im_middle|>",
+    format_assistant="{{content}}<|im_end|>",
+    default_system="You are a helpful assistant",
+    stop_words=("<|im_end|>",),
+    mm_plugin="kimi_vl",
+    description="Kimi-VL-A3B Instruct / Thinking.",
+)
+register_template(
+    "hunyuan",
+    format_prefix="<|startoftext|>",
+    format_system="{{content}}<|extra_4|>",
+    format_user="{{content}}<|extra_0|>",
+    format_assistant="{{content}}<|eos|>",
+    stop_words=("<|eos|>",),
+    description="Tencent Hunyuan-7B / A13B Instruct.",
+)
+register_template(
+    "exaone",
+    format_system="[|system|]{{content}}[|endofturn|]\n",
+    format_user="[|user|]{{content}}\n[|assistant|]",
+    format_assistant="{{content}}[|endofturn|]",
+    assistant_suffix="\n",
+    stop_words=("[|endofturn|]",),
+    description="LG EXAONE 3.0 / 3.5 Instruct.",
+)
+register_template(
+    "telechat2",
+    format_system="<_system>{{content}}",
+    format_user="<_user>{{content}}<_bot>",
+    format_assistant="{{content}}<_end>",
+    stop_words=("<_end>",),
+    description="TeleChat2.",
+)

@@ -1,0 +1,238 @@
+"""Tool formats: how a family writes tool definitions and tool calls, and how calls are parsed back.
+
+Each format renders both directions: `render_tools` (the definitions, placed by the template),
+`render_calls` (an assistant's calls, supervised like its answer) and `parse_calls` (the model's
+output back into `ToolCall`s, for chat and serving). `parse_calls(render_calls(calls)) == calls`
+holds for every format (tests/data/test_templates_tools.py).
+"""
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lmforge.data.templates.messages import ToolCall
+from lmforge.errors import TemplateError
+
+Tools = list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ToolFormat:
+    name: str
+    render_tools: Callable[[Tools], str]
+    render_calls: Callable[[tuple[ToolCall, ...]], str]
+    parse_calls: Callable[[str], list[ToolCall]]
+    content_separator: str = "\n"  # between an assistant's text and its calls
+    description: str = ""
+
+
+def _dumps(value: Any, indent: int | None = None) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=indent)
+
+
+def _function(tool: dict[str, Any]) -> dict[str, Any]:
+    return tool.get("function", tool)
+
+
+def _call_from_json(obj: Any, arguments_key: str = "arguments") -> ToolCall:
+    if not isinstance(obj, dict) or not isinstance(obj.get("name"), str):
+        raise TemplateError(f"a tool call must be a JSON object with a string `name`, got {_dumps(obj)}")
+    arguments = obj.get(arguments_key, obj.get("arguments", obj.get("parameters", {})))
+    if isinstance(arguments, str):
+        arguments = _loads(arguments, "tool call arguments")
+    if not isinstance(arguments, dict):
+        raise TemplateError(f"tool call `{obj['name']}`: arguments must be a JSON object")
+    return ToolCall(obj["name"], arguments)
+
+
+def _loads(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise TemplateError(f"{what} is not valid JSON ({err.msg} at column {err.colno}): {text[:200]}") from None
+
+
+# -- default: ReAct-style "Action: / Action Input:" for families without a native format -----------------
+
+def _react_tools(tools: Tools) -> str:
+    lines = ["You can use these tools:"]
+    for tool in map(_function, tools):
+        lines.append(f"> Tool Name: {tool['name']}")
+        lines.append(f"Tool Description: {tool.get('description', '')}")
+        required = set(tool.get("parameters", {}).get("required", []))
+        properties = tool.get("parameters", {}).get("properties", {})
+        if properties:
+            lines.append("Tool Args:")
+        for arg, spec in properties.items():
+            flag = ", required" if arg in required else ""
+            lines.append(f"  - {arg} ({spec.get('type', 'any')}{flag}): {spec.get('description', '')}")
+        lines.append("")
+    names = ", ".join(tool["name"] for tool in map(_function, tools))
+    lines += ["To use a tool, answer in this format:", "```", f"Action: the tool name, one of [{names}]",
+              "Action Input: the tool's arguments as one JSON object", "```", ""]
+    return "\n".join(lines)
+
+
+def _react_calls(calls: tuple[ToolCall, ...]) -> str:
+    return "\n".join(f"Action: {call.name}\nAction Input: {call.arguments_json()}" for call in calls)
+
+
+_REACT = re.compile(r"Action:\s*(.+?)\s*\nAction Input:\s*(.*?)(?=\nAction:|\Z)", re.DOTALL)
+
+
+def _react_parse(text: str) -> list[ToolCall]:
+    return [ToolCall(name.strip(), _loads(args.strip(), f"arguments of `{name.strip()}`"))
+            for name, args in _REACT.findall(text)]
+
+
+# -- qwen / hermes: <tool_call> JSON blocks ------------------------------------------------------------------
+
+def _qwen_tools(tools: Tools) -> str:
+    listed = "".join("\n" + _dumps(tool) for tool in tools)
+    return ("# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+            "You are provided with function signatures within <tools></tools> XML tags:\n<tools>"
+            f"{listed}\n</tools>\n\nFor each function call, return a json object with function name and "
+            "arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n"
+            '{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>')
+
+
+def _qwen_calls(calls: tuple[ToolCall, ...]) -> str:
+    return "\n".join(f'<tool_call>\n{{"name": "{call.name}", "arguments": {call.arguments_json()}}}\n</tool_call>'
+                     for call in calls)
+
+
+_TOOL_CALL_BLOCK = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
+
+
+def _qwen_parse(text: str) -> list[ToolCall]:
+    return [_call_from_json(_loads(block, "a <tool_call> block")) for block in _TOOL_CALL_BLOCK.findall(text)]
+
+
+# -- llama3: one JSON object {"name", "parameters"} (several: a JSON list) ----------------------------------
+
+def _llama3_tools(tools: Tools) -> str:
+    listed = "".join(_dumps(tool, indent=4) + "\n\n" for tool in tools)
+    return ("Given the following functions, please respond with a JSON for a function call with its proper "
+            "arguments that best answers the given prompt.\n\n"
+            'Respond in the format {"name": function name, "parameters": dictionary of argument name and its '
+            f'value}}.Do not use variables.\n\n{listed}')
+
+
+def _llama3_calls(calls: tuple[ToolCall, ...]) -> str:
+    objects = [f'{{"name": "{call.name}", "parameters": {call.arguments_json()}}}' for call in calls]
+    return objects[0] if len(objects) == 1 else "[" + ", ".join(objects) + "]"
+
+
+def _json_calls(text: str, arguments_key: str) -> list[ToolCall]:
+    text = text.strip()
+    if not text.startswith(("{", "[")):
+        return []
+    parsed = _loads(text, "the tool call")
+    return [_call_from_json(obj, arguments_key) for obj in (parsed if isinstance(parsed, list) else [parsed])]
+
+
+# -- mistral: [AVAILABLE_TOOLS] / [TOOL_CALLS] JSON lists --------------------------------------------------
+
+def _mistral_tools(tools: Tools) -> str:
+    return f"[AVAILABLE_TOOLS] {_dumps(tools)}[/AVAILABLE_TOOLS]"
+
+
+def _mistral_calls(calls: tuple[ToolCall, ...]) -> str:
+    return "[TOOL_CALLS] " + _dumps([{"name": call.name, "arguments": call.arguments} for call in calls])
+
+
+def _mistral_parse(text: str) -> list[ToolCall]:
+    if "[TOOL_CALLS]" not in text:
+        return []
+    return _json_calls(text.split("[TOOL_CALLS]", 1)[1], "arguments")
+
+
+# -- glm4: "name\n{arguments}" ----------------------------------------------------------------------------
+
+def _glm4_tools(tools: Tools) -> str:
+    parts = ["# 可用工具"]
+    for tool in map(_function, tools):
+        parts.append(f"\n\n## {tool['name']}\n\n{_dumps(tool, indent=4)}\n"
+                     "在调用上述函数时，请使用 Json 格式表示调用的参数。")
+    return "".join(parts)
+
+
+def _glm4_calls(calls: tuple[ToolCall, ...]) -> str:
+    return "\n".join(f"{call.name}\n{call.arguments_json()}" for call in calls)
+
+
+def _glm4_parse(text: str) -> list[ToolCall]:
+    calls, lines = [], text.strip().split("\n")
+    for name, args in zip(lines[::2], lines[1::2], strict=False):
+        if not args.lstrip().startswith("{"):
+            return []
+        calls.append(ToolCall(name.strip(), _loads(args, f"arguments of `{name.strip()}`")))
+    return calls
+
+
+# -- xml: Qwen3-Coder style <function=NAME><parameter=KEY>value</parameter></function> ---------------------
+
+def _xml_tools(tools: Tools) -> str:
+    listed = "".join("\n" + _dumps(tool) for tool in tools)
+    return ("# Tools\n\nYou have access to these functions:\n<tools>" + listed + "\n</tools>\n\n"
+            "To call a function, reply with:\n<tool_call>\n<function=NAME>\n<parameter=ARGUMENT>\nVALUE\n"
+            "</parameter>\n</function>\n</tool_call>")
+
+
+def _xml_value(value: Any) -> str:
+    return value if isinstance(value, str) else _dumps(value)
+
+
+def _xml_calls(calls: tuple[ToolCall, ...]) -> str:
+    blocks = []
+    for call in calls:
+        params = "".join(f"<parameter={key}>\n{_xml_value(value)}\n</parameter>\n"
+                         for key, value in call.arguments.items())
+        blocks.append(f"<tool_call>\n<function={call.name}>\n{params}</function>\n</tool_call>")
+    return "\n".join(blocks)
+
+
+_XML_FUNCTION = re.compile(r"<function=([^>\n]+)>\n?(.*?)</function>", re.DOTALL)
+_XML_PARAMETER = re.compile(r"<parameter=([^>\n]+)>\n?(.*?)\n?</parameter>", re.DOTALL)
+
+
+def _xml_parse(text: str) -> list[ToolCall]:
+    calls = []
+    for name, body in _XML_FUNCTION.findall(text):
+        arguments: dict[str, Any] = {}
+        for key, raw in _XML_PARAMETER.findall(body):
+            try:
+                value = json.loads(raw)
+                arguments[key] = raw if isinstance(value, str) else value
+            except json.JSONDecodeError:
+                arguments[key] = raw  # a plain string value is written bare
+        calls.append(ToolCall(name.strip(), arguments))
+    return calls
+
+
+TOOL_FORMATS: dict[str, ToolFormat] = {
+    fmt.name: fmt
+    for fmt in [
+        ToolFormat("default", _react_tools, _react_calls, _react_parse,
+                   description="ReAct-style `Action:` / `Action Input:` lines, for families without their own"),
+        ToolFormat("qwen", _qwen_tools, _qwen_calls, _qwen_parse,
+                   description="Qwen 2.5 / 3 and Hermes: `<tool_call>` JSON blocks, tools in `<tools>`"),
+        ToolFormat("llama3", _llama3_tools, _llama3_calls, lambda text: _json_calls(text, "parameters"),
+                   description='Llama 3.1+: one JSON object {"name", "parameters"}, tools before the first question'),
+        ToolFormat("mistral", _mistral_tools, _mistral_calls, _mistral_parse, content_separator="",
+                   description="Mistral v3+: `[AVAILABLE_TOOLS]` and `[TOOL_CALLS]` JSON lists"),
+        ToolFormat("glm4", _glm4_tools, _glm4_calls, _glm4_parse,
+                   description="GLM-4: the tool name on one line, its JSON arguments on the next"),
+        ToolFormat("xml", _xml_tools, _xml_calls, _xml_parse,
+                   description="Qwen3-Coder style XML: `<function=NAME>` with one `<parameter=KEY>` per argument"),
+    ]
+}
+TOOL_FORMATS["hermes"] = TOOL_FORMATS["qwen"]
+
+
+def get_tool_format(name: str) -> ToolFormat:
+    if name not in TOOL_FORMATS:
+        raise TemplateError(f"unknown tool_format `{name}`; known: {', '.join(sorted(TOOL_FORMATS))}")
+    return TOOL_FORMATS[name]

@@ -1,0 +1,126 @@
+"""The conversation battery every template is checked on, and the reference renderer.
+
+A reference is rendered with transformers' own jinja environment (`render_jinja_template`:
+trim_blocks, lstrip_blocks, `raise_exception`, `tojson`, `{% generation %}` blocks).
+"""
+
+import csv
+import re
+from dataclasses import dataclass
+from functools import cache
+
+from transformers.utils.chat_template_utils import render_jinja_template
+
+from lmforge.data.templates import Message, Template
+from lmforge.data.templates.messages import ToolCall
+from lmforge.testing.tiny import family_tokenizer
+from tests.refdata import refdata
+
+WEATHER_TOOL = {"type": "function", "function": {
+    "name": "get_weather", "description": "Current weather of a city.",
+    "parameters": {"type": "object", "properties": {
+        "city": {"type": "string", "description": "City name."},
+        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"], "description": "Temperature unit."}},
+        "required": ["city"]}}}
+TIME_TOOL = {"type": "function", "function": {
+    "name": "get_time", "description": "Local time of a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string", "description": "City name."}},
+                   "required": ["city"]}}}
+PARIS = ToolCall("get_weather", {"city": "Paris", "unit": "celsius"})
+
+
+@dataclass(frozen=True)
+class Case:
+    messages: list[Message]
+    tools: list[dict] | None = None
+    thinking: str | None = None  # None: the template's default policy
+
+    @property
+    def kind(self) -> str:
+        if self.tools:
+            return "tools"
+        if self.thinking is not None or any("<think>" in m.content for m in self.messages):
+            return "thinking"
+        return "plain"
+
+    def prompt_case(self) -> "Case | None":
+        """The conversation up to its last answer, for rendering with a generation prompt."""
+        if not self.messages or self.messages[-1].role != "assistant":
+            return None
+        return Case(self.messages[:-1], self.tools, self.thinking)
+
+
+CASES: dict[str, Case] = {
+    "single turn": Case([Message("user", "Hello there!"), Message("assistant", "Hi! How can I help?")]),
+    "with system": Case([Message("system", "Be brief."), Message("user", "What is 2+2?"),
+                         Message("assistant", "4.")]),
+    "multi turn": Case([Message("user", "Name a colour."), Message("assistant", "Blue."),
+                        Message("user", "Another one?"), Message("assistant", "Green, like grass.")]),
+    "multi turn with system": Case([Message("system", "You answer in French."), Message("user", "Hello"),
+                                    Message("assistant", "Bonjour !"), Message("user", "Thanks"),
+                                    Message("assistant", "De rien.")]),
+    "multi-line content": Case([Message("user", "Line one\nline two"), Message("assistant", "Answer:\n- a\n- b")]),
+    "tool call": Case([Message("user", "Weather in Paris?"), Message("assistant", "", (PARIS,)),
+                       Message("tool", '{"temperature": 21}'), Message("assistant", "It is 21 °C in Paris.")],
+                      tools=[WEATHER_TOOL]),
+    "tool calls with system and text": Case(
+        [Message("system", "You are a travel agent."), Message("user", "Weather and time in Paris?"),
+         Message("assistant", "Let me check.", (PARIS, ToolCall("get_time", {"city": "Paris"}))),
+         Message("tool", '{"temperature": 21}'), Message("tool", '{"time": "14:05"}'),
+         Message("assistant", "21 °C at 14:05.")],
+        tools=[WEATHER_TOOL, TIME_TOOL]),
+    "thoughts": Case([Message("user", "Name a colour."),
+                      Message("assistant", "<think>\nAny colour will do.\n</think>\n\nBlue."),
+                      Message("user", "Another one?"),
+                      Message("assistant", "<think>\nNot blue again.\n</think>\n\nGreen.")]),
+    "thought then none": Case([Message("user", "Name a colour."),
+                               Message("assistant", "<think>\nEasy.\n</think>\n\nBlue."),
+                               Message("user", "Another one?"), Message("assistant", "Green.")]),
+    "thinking off": Case([Message("user", "Name a colour."), Message("assistant", "Blue.")], thinking="false"),
+    "thinking on": Case([Message("user", "Name a colour."), Message("assistant", "Blue.")], thinking="true"),
+}
+
+
+@cache
+def reference_index() -> dict[str, dict[str, str]]:
+    with open(refdata("chat_templates", "INDEX.tsv"), encoding="utf-8") as handle:
+        return {row["name"]: row for row in csv.DictReader(handle, delimiter="\t")}
+
+
+def reference_tokens(template: Template) -> tuple[str, str]:
+    row = reference_index()[template.reference]
+    return row["bos_token"], row["eos_token"]
+
+
+@cache
+def reference_jinja(name: str) -> str:
+    return refdata("chat_templates", f"{name}.jinja").read_text(encoding="utf-8")
+
+
+def render_reference(jinja: str, case: Case, add_generation_prompt: bool, bos: str, eos: str) -> str:
+    kwargs: dict = {"date_string": "26 Jul 2024"}
+    if case.thinking == "false":  # "true" and "auto" are the references' default
+        kwargs["enable_thinking"] = False
+    rendered = render_jinja_template([[m.as_openai() for m in case.messages]], tools=case.tools,
+                                     chat_template=jinja, add_generation_prompt=add_generation_prompt,
+                                     bos_token=bos, eos_token=eos, **kwargs)
+    return rendered[0][0]
+
+
+def render_ours(template: Template, case: Case, add_generation_prompt: bool, bos: str, eos: str) -> str:
+    return template.render_text(case.messages, tools=case.tools, add_generation_prompt=add_generation_prompt,
+                                enable_thinking=case.thinking, bos_token=bos, eos_token=eos)
+
+
+_SPECIAL = re.compile(r"<\|[^|\s]+?\|>|<｜[^｜]+｜>|</?[A-Za-z_][A-Za-z0-9_]*>|\[/?[A-Za-z_]+\]|\[\|[a-z]+\|\]")
+
+
+def template_special_tokens(template: Template) -> list[str]:
+    """Marker tokens of a template's slots: what a family's tokenizer has as added tokens."""
+    text = " ".join(str(value) for value in vars(template).values() if isinstance(value, str | tuple))
+    return sorted(set(_SPECIAL.findall(text)))
+
+
+@cache
+def tokenizer_for(template: Template, bos: str, eos: str):
+    return family_tokenizer(template_special_tokens(template), bos, eos)

@@ -1,0 +1,113 @@
+"""The parity check of one (template, conversation) against the template's reference jinja.
+
+Shared by tests/data/test_templates_parity.py and scripts/template_docs.py (docs/templates.md), so the
+documented table is exactly what the tests prove.
+"""
+
+from dataclasses import dataclass, replace
+
+import jinja2
+
+from lmforge.data.templates.encoding import _encode_piecewise, encode_conversation
+from lmforge.data.templates.template import Template
+from lmforge.errors import TemplateError
+from tests.data.template_cases import (
+    CASES,
+    reference_jinja,
+    reference_tokens,
+    render_ours,
+    render_reference,
+    tokenizer_for,
+)
+
+# (templates, case, reason); case "*system*" / "*default*" / "*tools*": every case with a system message /
+# without one / with tools.
+_LLAMA4_TOOLS = ("Llama 4 writes tool calls after a `<|python_start|>...<|python_end|>` block of the answer "
+                 "text, which lmforge's llama3 tool format does not (not proven)")
+_MISTRAL_TOOLS = "Mistral's templates need 9-character tool-call ids, which tool datasets do not carry (not proven)"
+DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
+    (("phi", "phi_medium"), "*system*", "Phi-3 mini/medium templates drop system messages silently; lmforge "
+                                        "renders them in Phi-3.5's <|system|> turn instead of losing data"),
+    (("mistral_v3",), "*system*", "Mistral v3's template writes the system prompt into the last user turn, and "
+                                  "only when the conversation ends with a question (dropping it from training "
+                                  "rows); lmforge puts it in the first user turn, as v1 does"),
+    (("deepseekr1",), "thoughts", "DeepSeek-R1's template removes every thought, even the final answer's; "
+                                  "lmforge trains the final answer's thought (enable_thinking: auto/true)"),
+    (("deepseekr1",), "thought then none", "R1's template keeps the newlines after a removed thought"),
+    (("granite3", "mistral_small"), "*default*", "the reference's default system prompt carries today's date; "
+                                                 "lmforge has no default system prompt here"),
+    (("qwen3_nothink",), "thoughts", "thinking off removes thoughts from trained answers; the reference's "
+                                     "enable_thinking only changes the generation prompt"),
+    (("llama4",), "*tools*", _LLAMA4_TOOLS),
+    (("qwq", "deepseekr1", "phi4_reasoning"), "thinking on",
+     "enable_thinking: true trains an empty think block on answers without one; the reference writes them bare"),
+    (("llama3_2", "mllama"), "tool calls with system and text",
+     "Llama 3.1's template refuses several calls in one answer and drops an answer's text beside a call; "
+     "lmforge keeps the text and writes the calls as one JSON list"),
+    (("mistral_v3", "mistral_tekken", "mistral_small"), "*tools*", _MISTRAL_TOOLS),
+]
+DEVIATIONS: dict[str, dict[str, str]] = {}
+for _names, _case, _reason in DEVIATION_LIST:
+    for _name in _names:
+        DEVIATIONS.setdefault(_name, {})[_case] = _reason
+
+
+def deviation(template, case_name: str, case) -> str | None:
+    rules = DEVIATIONS.get(template.name, {})
+    has_system = any(m.role == "system" for m in case.messages)
+    for key, reason in rules.items():
+        if (key == case_name or (key == "*system*" and has_system) or (key == "*default*" and not has_system)
+                or (key == "*tools*" and case.kind == "tools")):
+            return reason
+    return None
+
+
+def applicable(template, case_name: str, case) -> str | None:
+    """Why a case cannot be checked against this template's reference (None: it can)."""
+    if case.kind == "tools" and "tool_calls" not in reference_jinja(template.reference):
+        return "the reference has no tool calls"
+    if case.kind == "tools" and not template.can_render_tools:
+        return "the reference renders tool calls; lmforge registers this template without tool slots (not proven)"
+    if case.kind == "thinking" and not template.thought_words:
+        return "not a reasoning template"
+    return deviation(template, case_name, case)
+
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # "equal" (strings and ids), "refused" (by both), "skipped" (reason), "different" (detail)
+    detail: str = ""
+
+
+def check_case(template: Template, case_name: str, generation_prompt: bool) -> Outcome:
+    case = CASES[case_name]
+    reason = applicable(template, case_name, case)
+    if reason is not None:
+        return Outcome("skipped", reason)
+    if generation_prompt:
+        case = case.prompt_case()
+    case = replace(case, thinking=case.thinking or template.default_thinking)
+    bos, eos = reference_tokens(template)
+    try:
+        expected = render_reference(reference_jinja(template.reference), case, generation_prompt, bos, eos)
+    except jinja2.exceptions.TemplateError as refused:
+        try:
+            render_ours(template, case, generation_prompt, bos, eos)
+        except TemplateError:
+            return Outcome("refused", f"the reference refuses this conversation ({refused}); so does lmforge")
+        return Outcome("different", f"the reference refuses this conversation ({refused}); lmforge renders it")
+    ours = render_ours(template, case, generation_prompt, bos, eos)
+    if ours != expected:
+        return Outcome("different", f"ours {ours!r} != reference {expected!r}")
+    # Training ids (the whole rendering, split by offsets) and ids encoded segment by segment both equal
+    # the ids of the reference rendering: no token merges across a prompt/answer boundary.
+    tokenizer = tokenizer_for(template, bos, eos)
+    full = tokenizer.encode(expected, add_special_tokens=False)
+    encoded = encode_conversation(template, tokenizer, case.messages, tools=case.tools,
+                                  add_generation_prompt=generation_prompt, enable_thinking=case.thinking)
+    segments = template.render(case.messages, tools=case.tools, add_generation_prompt=generation_prompt,
+                               enable_thinking=case.thinking, bos_token=bos, eos_token=eos)
+    if encoded.flat() != full or _encode_piecewise(segments, tokenizer).flat() != full:
+        return Outcome("different", "token ids differ")
+    return Outcome("equal")

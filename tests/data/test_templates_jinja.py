@@ -1,0 +1,146 @@
+"""The jinja written into saved tokenizers renders what lmforge trained on; auto templates; cross-checks."""
+
+import pytest
+from transformers import AutoTokenizer
+
+from lmforge.data.templates import get_template, list_templates
+from lmforge.data.templates.auto import (
+    PROBE,
+    JinjaTemplate,
+    compare_with_tokenizer,
+    resolve_template,
+    template_from_tokenizer,
+)
+from lmforge.data.templates.jinja import template_to_jinja
+from lmforge.errors import TemplateError
+from lmforge.testing.tiny import family_tokenizer
+from tests.data.template_cases import CASES, reference_jinja, render_reference, template_special_tokens
+
+
+def fresh_tokenizer(template, bos: str, eos: str):
+    """A tokenizer of the family's tokens that tests may change (chat_template, eos) without side effects."""
+    return family_tokenizer(template_special_tokens(template), bos, eos)
+
+
+PLAIN = [name for name, case in CASES.items() if case.kind == "plain"]
+TOOLS = [name for name, case in CASES.items() if case.kind == "tools"]
+
+
+def _renderable(template, case):
+    try:
+        template.render_text(case.messages, tools=case.tools, bos_token="<s>", eos_token="</s>")
+    except TemplateError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("template", list_templates(), ids=lambda t: t.name)
+@pytest.mark.parametrize("generation_prompt", [False, True], ids=["full", "prompt"])
+def test_saved_jinja_renders_what_we_train_on(template, generation_prompt):
+    names = PLAIN + (TOOLS if template.tools.name == "qwen" and template.can_render_tools else [])
+    # "thinking on" (true) trains what `auto` leaves out, and `false` drops thoughts from training data:
+    # training policies; the saved template renders thoughts by `auto` and thinking off at the prompt.
+    if template.thought_words and template.default_thinking == "auto":
+        names += [name for name, case in CASES.items() if case.kind == "thinking" and name != "thinking on"]
+    jinja = template_to_jinja(template)
+    for name in names:
+        case = CASES[name].prompt_case() if generation_prompt else CASES[name]
+        if not _renderable(template, case):
+            continue
+        expected = template.render_text(case.messages, tools=case.tools, add_generation_prompt=generation_prompt,
+                                        enable_thinking=case.thinking, bos_token="<s>", eos_token="</s>")
+        assert render_reference(jinja, case, generation_prompt, "<s>", "</s>") == expected, name
+
+
+@pytest.mark.parametrize("name", ["qwen", "qwen3", "llama3", "gemma3", "phi_small"])
+def test_saved_tokenizer_round_trips(name, tmp_path):
+    template = get_template(name)
+    tokenizer = fresh_tokenizer(template, "<s>", "</s>")
+    tokenizer.chat_template = template_to_jinja(template)
+    tokenizer.save_pretrained(tmp_path)
+    reloaded = AutoTokenizer.from_pretrained(tmp_path)
+    for case_name in ["multi turn with system"] + (TOOLS if template.tools.name == "qwen" else []):
+        case = CASES[case_name]
+        text = reloaded.apply_chat_template([m.as_openai() for m in case.messages], tools=case.tools,
+                                            tokenize=False, add_generation_prompt=False)
+        assert text == template.render_text(case.messages, tools=case.tools, bos_token="<s>", eos_token="</s>")
+    if template.thought_words:  # thinking off at the generation prompt, as the model's own template does
+        question = [{"role": "user", "content": "Hi"}]
+        text = reloaded.apply_chat_template(question, tokenize=False, add_generation_prompt=True,
+                                            enable_thinking=False)
+        assert text.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+
+
+@pytest.mark.parametrize("reference, registered", [("qwen2.5-instruct", "qwen"), ("llama-3-instruct", "llama3"),
+                                                   ("gemma-3-it", "gemma3"), ("phi-4", "phi4")])
+def test_auto_template_derives_the_boundaries_of_the_registered_one(reference, registered):
+    template = get_template(registered)
+    tokenizer = fresh_tokenizer(template, "<s>", "</s>")
+    tokenizer.chat_template = reference_jinja(reference)
+    auto = resolve_template(None, tokenizer)
+    assert isinstance(auto, JinjaTemplate)
+    tokens = dict(bos_token="<s>", eos_token="</s>")
+    ours, derived = template.render(PROBE, **tokens), auto.render(PROBE, **tokens)
+    assert "".join(s.text for s in derived) == "".join(s.text for s in ours)
+    assert [s.text for s in derived if s.supervised] == [s.text for s in ours if s.supervised]
+
+
+def test_auto_refuses_a_template_that_is_not_prefix_preserving():
+    tokenizer = fresh_tokenizer(get_template("qwen3"), "", "<|im_end|>")
+    tokenizer.chat_template = reference_jinja("qwen3")
+    with pytest.raises(TemplateError, match=r"not prefix-preserving .* set `template: qwen3`"):
+        template_from_tokenizer(tokenizer).render(CASES["multi turn"].messages)
+
+
+def test_cross_check_shows_the_difference():
+    tokenizer = fresh_tokenizer(get_template("qwen"), "", "<|im_end|>")
+    tokenizer.chat_template = reference_jinja("qwen2.5-instruct")
+    assert compare_with_tokenizer(get_template("qwen"), tokenizer) is None
+    diff = compare_with_tokenizer(get_template("chatml"), tokenizer)
+    assert diff is not None and "-<|im_start|>system" in diff and "You are Qwen" in diff
+
+
+DERIVABLE = ["llama-2-chat", "llama-3-instruct", "llama-3.2-instruct", "llama-4", "qwen2.5-instruct", "gemma-3-it",
+             "mistral-v1", "phi-4", "deepseek-v3", "chatglm3", "zephyr", "vicuna-v1.1", "baichuan2-chat", "yi-chat"]
+
+
+@pytest.mark.parametrize("reference", DERIVABLE)
+def test_derive_reproduces_the_jinja_template(reference):
+    from lmforge.data.templates.derive import derive_template
+    from tests.data.template_cases import reference_index
+
+    row = reference_index()[reference]
+    derived = derive_template(reference_jinja(reference), "derived", row["bos_token"], row["eos_token"])
+    assert derived.mismatches == []
+    assert derived.registration().startswith('register_template(\n    "derived",')
+
+
+def test_derive_refuses_a_template_that_rewrites_history():
+    from lmforge.data.templates.derive import derive_template
+
+    with pytest.raises(TemplateError, match="not prefix-preserving"):
+        derive_template(reference_jinja("qwen3"), "x")
+
+
+def test_modelfile_for_llama3_matches_ollamas_shape():
+    from lmforge.data.templates.modelfile import template_to_modelfile
+
+    text = template_to_modelfile(get_template("llama3"), bos_token="<|begin_of_text|>", eos_token="<|eot_id|>")
+    assert 'TEMPLATE """<|begin_of_text|>{{ if .System }}<|start_header_id|>system<|end_header_id|>\n\n' \
+           '{{ .System }}<|eot_id|>{{ end }}' in text
+    assert text.count('PARAMETER stop "<|eot_id|>"') == 1 and 'PARAMETER stop "<|eom_id|>"' in text
+    assert text.rstrip().endswith("PARAMETER num_ctx 4096")
+    with pytest.raises(TemplateError, match="--tokenizer"):
+        template_to_modelfile(get_template("llama3"))
+
+
+def test_saved_tokenizer_gets_the_end_of_turn_as_eos_for_replace_eos_templates():
+    from lmforge.data.templates.jinja import prepare_saved_tokenizer
+
+    template = get_template("qwen")
+    tokenizer = family_tokenizer(["<|im_start|>", "<|im_end|>"], "", "<|endoftext|>")  # a base model's eos
+    prepare_saved_tokenizer(template, tokenizer)
+    assert tokenizer.eos_token == "<|im_end|>" and tokenizer.chat_template == template_to_jinja(template)
+    plain = family_tokenizer(["<start_of_turn>", "<end_of_turn>"], "<bos>", "<eos>")
+    prepare_saved_tokenizer(get_template("gemma2"), plain)
+    assert plain.eos_token == "<eos>"

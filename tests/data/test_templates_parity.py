@@ -1,0 +1,26 @@
+"""Every template with a reference renders exactly what the model's own chat_template renders.
+
+For each (template, conversation) pair: equal strings with and without a generation prompt, and
+equal token ids (training's ids, and ids encoded segment by segment, equal the ids of tokenizing the
+reference rendering). Where the reference refuses a conversation (`raise_exception`), ours must refuse
+it too. Cases a reference cannot express are skipped with the reason; DEVIATIONS in
+tests/data/template_parity.py lists where lmforge deliberately differs (docs/templates.md shows them).
+"""
+
+import pytest
+
+from lmforge.data.templates import list_templates
+from tests.data.template_cases import CASES
+from tests.data.template_parity import check_case
+
+REFERENCED = [t for t in list_templates() if t.reference]
+
+
+@pytest.mark.parametrize("template", REFERENCED, ids=lambda t: t.name)
+@pytest.mark.parametrize("case_name", list(CASES))
+@pytest.mark.parametrize("generation_prompt", [False, True], ids=["full", "prompt"])
+def test_render_equals_reference(template, case_name, generation_prompt):
+    outcome = check_case(template, case_name, generation_prompt)
+    assert outcome.status != "different", outcome.detail
+    if outcome.status != "equal":
+        pytest.skip(outcome.detail)

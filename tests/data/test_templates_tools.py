@@ -1,0 +1,76 @@
+"""Tool formats render calls and parse them back; tool datasets fail with file and row on bad JSON."""
+
+import json
+
+import pytest
+
+from lmforge.data.loading import load_conversations
+from lmforge.data.registry import resolve_dataset
+from lmforge.data.templates.messages import ToolCall
+from lmforge.data.templates.tool_formats import TOOL_FORMATS, get_tool_format
+from lmforge.errors import DataError, TemplateError
+from tests.data.template_cases import TIME_TOOL, WEATHER_TOOL
+
+CALLS = {
+    "one call": (ToolCall("get_weather", {"city": "Paris", "unit": "celsius"}),),
+    "two calls": (ToolCall("get_weather", {"city": "Zürich"}), ToolCall("get_time", {"city": "Paris"})),
+    "nested arguments": (ToolCall("search", {"query": "a \"quoted\" text", "filters": {"year": [2023, 2024]},
+                                             "limit": 5, "exact": True}),),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TOOL_FORMATS))
+@pytest.mark.parametrize("case", list(CALLS))
+def test_rendered_calls_parse_back(name, case):
+    fmt = get_tool_format(name)
+    calls = CALLS[case]
+    assert fmt.parse_calls(fmt.render_calls(calls)) == list(calls)
+    assert fmt.parse_calls("Just a plain answer.") == []
+
+
+@pytest.mark.parametrize("name", sorted(TOOL_FORMATS))
+def test_tool_definitions_name_every_tool(name):
+    text = get_tool_format(name).render_tools([WEATHER_TOOL, TIME_TOOL])
+    assert "get_weather" in text and "get_time" in text
+
+
+def test_known_renderings():
+    calls = (ToolCall("tool_name", {"foo": "bar", "size": 10}),)
+    assert get_tool_format("qwen").render_calls(calls) == (
+        '<tool_call>\n{"name": "tool_name", "arguments": {"foo": "bar", "size": 10}}\n</tool_call>')
+    arguments = '{"foo": "bar", "size": 10}'
+    assert get_tool_format("default").render_calls(calls) == f"Action: tool_name\nAction Input: {arguments}"
+    assert get_tool_format("llama3").render_calls(calls) == f'{{"name": "tool_name", "parameters": {arguments}}}'
+    assert get_tool_format("glm4").render_calls(calls) == 'tool_name\n{"foo": "bar", "size": 10}'
+    assert get_tool_format("mistral").render_calls(calls) == (
+        '[TOOL_CALLS] [{"name": "tool_name", "arguments": {"foo": "bar", "size": 10}}]')
+
+
+def test_malformed_model_output_is_a_clear_error():
+    with pytest.raises(TemplateError, match="<tool_call> block is not valid JSON"):
+        get_tool_format("qwen").parse_calls('<tool_call>\n{"name": "x", "arguments": {oops}\n</tool_call>')
+
+
+def _write(tmp_path, conversations, tools):
+    rows = [{"conversations": conversations, "tools": tools}]
+    (tmp_path / "calls.json").write_text(json.dumps(rows))
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"calls": {
+        "file_name": "calls.json", "formatting": "sharegpt",
+        "columns": {"messages": "conversations", "tools": "tools"}}}))
+    return load_conversations(resolve_dataset("calls", tmp_path), max_samples=None, on_bad_row="error")
+
+
+def test_malformed_tool_json_names_file_and_row(tmp_path):
+    good_tools = json.dumps([WEATHER_TOOL["function"]])
+    call = {"from": "function_call", "value": '{"name": "get_weather", "arguments": {"city": "Paris"'}
+    turns = [{"from": "human", "value": "Weather?"}, call, {"from": "observation", "value": "{}"},
+             {"from": "gpt", "value": "Sunny."}]
+    with pytest.raises(DataError, match=r"calls.json:row 1: message 2 \(a function call\) is not valid JSON"):
+        _write(tmp_path, turns, good_tools)
+    call["value"] = '{"name": "get_weather", "arguments": {"city": "Paris"}}'
+    with pytest.raises(DataError, match=r"calls.json:row 1: `tools` is not valid JSON"):
+        _write(tmp_path, turns, "[{'name': 'get_weather'}]")
+    loaded = _write(tmp_path, turns, good_tools)
+    conversation = loaded.conversations[0]
+    assert conversation.messages[1].tool_calls == (ToolCall("get_weather", {"city": "Paris"}),)
+    assert conversation.tools == [WEATHER_TOOL]
