@@ -137,6 +137,11 @@ def env() -> None:
     console.print(environment_table())
 
 
+from lmforge.cli import models as _models  # noqa: E402  (the command group needs `app` and `_run` above)
+
+app.add_typer(_models.app, name="models")
+
+
 def main() -> None:
     try:
         app()

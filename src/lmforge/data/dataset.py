@@ -7,6 +7,7 @@ from transformers import PreTrainedTokenizerBase
 
 from lmforge.config import LmforgeConfig
 from lmforge.data.loading import LoadedDataset, load_conversations
+from lmforge.data.processors.seq2seq import tokenize_seq2seq
 from lmforge.data.processors.sft import SftStats, tokenize_sft
 from lmforge.data.registry import resolve_dataset
 from lmforge.data.templates.template import Template
@@ -57,14 +58,21 @@ def check_datasets(cfg: LmforgeConfig) -> None:
 
 
 def build_sft_datasets(
-    cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, template: Template
+    cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, template: Template, *, encoder_decoder: bool = False
 ) -> tuple[Dataset, Dataset | None, DataReport]:
+    """Tokenized SFT data; `encoder_decoder` gives (encoder input, decoder target) pairs instead."""
     if not cfg.data.dataset:
         raise DataError("no training data: set `dataset` (names in dataset_info.json or file paths)")
+    if encoder_decoder and (cfg.data.train_on_prompt or cfg.data.mask_history):
+        raise DataError("`train_on_prompt` and `mask_history` do not apply to encoder-decoder models: the encoder "
+                        "reads the prompt and history, the decoder learns the last answer only; remove the keys")
     report = DataReport()
 
     def tokenize(loaded: list[LoadedDataset]) -> tuple[Dataset, SftStats]:
         conversations = [c for item in loaded for c in item.conversations]
+        if encoder_decoder:
+            columns, stats = tokenize_seq2seq(conversations, template, tokenizer, cutoff_len=cfg.data.cutoff_len)
+            return Dataset.from_dict(columns), stats
         columns, stats = tokenize_sft(
             conversations, template, tokenizer, cutoff_len=cfg.data.cutoff_len,
             train_on_prompt=cfg.data.train_on_prompt, mask_history=cfg.data.mask_history)

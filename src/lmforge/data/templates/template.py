@@ -42,6 +42,7 @@ class Template:
     stop_words: tuple[str, ...] = ()
     strip_content: bool = False
     reference: str | None = None  # refdata chat_templates/*.jinja this template is proven equal to
+    multimodal: bool = False  # made for vision/audio-language models (image/audio placeholders)
     description: str = ""
     aliases: tuple[str, ...] = field(default=())
 
