@@ -59,7 +59,7 @@ def apply_freeze(model: torch.nn.Module, cfg: LmforgeConfig) -> None:
         inside = _module_names_inside(model, layers[0])
         unknown = [name for name in modules if name not in inside]
         if unknown:
-            top = sorted({name.split(".")[0] for name in inside if name})
+            top = [name for name, _ in model.get_submodule(layers[0]).named_children()]
             raise ModelError(f"`freeze_trainable_modules` {', '.join(unknown)} is not a module inside the layers of "
                              f"{type(model).__name__}; a layer holds: {', '.join(top)} (or use `all`)")
     extras = ft.freeze_extra_modules or []

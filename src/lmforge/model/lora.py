@@ -17,7 +17,9 @@ from lmforge.model.targets import check_module_names, lora_targets
 
 logger = logging.getLogger(__name__)
 
-PISSA_INIT_DIR = ".pissa_init"  # inside output_dir while training; removed once the adapter is converted
+# Inside output_dir while training, removed once the adapter is converted. peft loads it back as an
+# adapter named after the folder, so the name must be a valid module name (no dots).
+PISSA_INIT_DIR = "pissa_init"
 
 
 def check_task_type(kind: ModelKind, cfg: LmforgeConfig) -> TaskType:
@@ -99,8 +101,12 @@ def apply_lora(model: Any, cfg: LmforgeConfig, kind: ModelKind, *, new_tokens: b
         return model
     model = get_peft_model(model, build_lora_config(model, cfg, kind, new_tokens=new_tokens))
     if ft.pissa_init and cfg.training.output_dir:
-        # the adapter as initialised, to convert the trained one into a plain LoRA at save time
+        # The adapter as initialised, to convert the trained one into a plain LoRA at save time. Saved as
+        # a plain-init config so loading it back does not decompose the (already residual) weights again.
+        config = model.peft_config["default"]
+        init, config.init_lora_weights = config.init_lora_weights, True
         model.save_pretrained(Path(cfg.training.output_dir) / PISSA_INIT_DIR)
+        config.init_lora_weights = init
     return model
 
 
