@@ -43,22 +43,10 @@ def test_collator_pads_inputs_and_labels_separately():
 
 @pytest.mark.slow
 def test_tiny_t5_trains_with_lora_sft_through_the_cli(tmp_path):
+    """The documented example, as a user runs it: the task type is inferred, not configured."""
     out = tmp_path / "t5"
-    config = tmp_path / "t5.yaml"
-    config.write_text(f"""\
-model_name_or_path: builtin:tiny-t5
-stage: sft
-finetuning_type: lora
-dataset: identity
-dataset_dir: {ROOT / 'examples' / 'data'}
-cutoff_len: 128
-max_steps: 6
-per_device_train_batch_size: 8
-learning_rate: 5.0e-3
-logging_steps: 1
-output_dir: {out}
-""")
-    result = run_cli("train", str(config))
+    result = run_cli("train", str(ROOT / "examples" / "seq2seq" / "train.yaml"), f"output_dir={out}", "max_steps=6",
+                     "logging_steps=1")
     assert result.returncode == 0, result.stderr
     assert ("T5ForConditionalGeneration via AutoModelForSeq2SeqLM (the config of model_type `t5` says "
             "is_encoder_decoder)") in result.stdout
