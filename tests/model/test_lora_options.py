@@ -24,8 +24,8 @@ def test_loraplus_gives_the_b_matrices_ratio_times_the_learning_rate(tiny_family
         for param in group["params"]:
             by_lr.setdefault(group["lr"], set()).add(id(param))
     names = {id(p): n for n, p in model.named_parameters()}
-    assert {names[i].split(".")[-2] for i in by_lr[1e-4]} == {"lora_A"}
-    assert {names[i].split(".")[-2] for i in by_lr[1.6e-3]} == {"lora_B"}
+    assert {names[i].split(".")[-3] for i in by_lr[1e-4]} == {"lora_A"}
+    assert {names[i].split(".")[-3] for i in by_lr[1.6e-3]} == {"lora_B"}
     assert loraplus_optimizer(lora_model(tiny_family("llama"))[0], config_for(tiny_family("llama")), args) is None
 
 
@@ -45,3 +45,13 @@ def test_dora_rslora_and_pissa_reach_peft(tiny_family):
     rebuilt = layer.base_layer.weight + layer.scaling["default"] * layer.lora_B["default"].weight @ \
         layer.lora_A["default"].weight
     assert torch.allclose(rebuilt, base, atol=1e-5)
+
+
+def test_new_tokens_train_the_embeddings_once_when_tied(tiny_family):
+    from lmforge.model.lora import build_lora_config
+
+    for family, expected in (("qwen2", ["embed_tokens"]), ("llama", ["embed_tokens", "lm_head"])):
+        cfg = config_for(tiny_family(family))
+        model = load_model(cfg, dtype=torch.float32)
+        lora = build_lora_config(model, cfg, detect_kind(model.config), new_tokens=True)
+        assert sorted(lora.modules_to_save) == expected, family

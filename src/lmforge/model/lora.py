@@ -41,8 +41,11 @@ def _modules_to_save(model: torch.nn.Module, cfg: LmforgeConfig, new_tokens: boo
         check_module_names(model, names, "additional_target")
     if not cfg.finetuning.freeze_multi_modal_projector:
         names += [path.rsplit(".", 1)[-1] for path in model_components(model).projectors]
-    if new_tokens:  # new tokens have untrained embedding rows: train both embeddings in full
-        for module in (model.get_input_embeddings(), model.get_output_embeddings()):
+    if new_tokens:  # new tokens have untrained embedding rows: train the embeddings in full
+        embeddings = [model.get_input_embeddings(), model.get_output_embeddings()]
+        if embeddings[1] is not None and embeddings[1].weight is embeddings[0].weight:
+            embeddings.pop()  # tied: one matrix, trained once
+        for module in embeddings:
             name = next((n for n, m in model.named_modules() if m is module), None)
             short = name.rsplit(".", 1)[-1] if name else None
             if short and short not in names:
