@@ -68,3 +68,65 @@ def test_smollm2_conversion_is_exact_and_answers(smollm2_path):
         assert torch.equal(packed(batch).logits, model(batch).logits)
         output = model.generate(batch, max_new_tokens=12, do_sample=False, eos_token_id=tokenizer.eos_token_id)
     assert "Paris" in tokenizer.decode(output[0, len(ids):])
+
+
+def test_registered_display_names_resolve_and_supply_the_template(tiny_llama_path):
+    from lmforge.data.templates.select import select_template
+    from lmforge.hub.registry import find_model, get_model
+
+    assert resolve_model_path("Tiny-Random-Llama") == str(tiny_llama_path)
+    assert select_template(None, "Tiny-Random-Llama").name == "chatml"
+    assert select_template(None, "Qwen/Qwen2.5-7B-Instruct").name == "qwen"  # a source id works too
+    assert select_template(None, "Qwen2-VL-2B-Instruct").multimodal
+    assert find_model("builtin:smollm2-135m-instruct").name == "SmolLM2-135M-Instruct"
+    assert get_model("Gemma-3-1B-Instruct").multimodal is False
+    assert get_model("Gemma-3-4B-Instruct").multimodal is True
+    with pytest.raises(ModelError, match=r"no registered model `Qwen2.5-7B-Instrct`; did you mean `Qwen2.5-7B"):
+        get_model("Qwen2.5-7B-Instrct")
+
+
+def test_registry_sources_and_builtins_agree():
+    from lmforge.hub.builtin import BUILTIN_MODELS
+    from lmforge.hub.registry import list_models
+
+    models = list_models()
+    registered_builtins = {m.sources["builtin"] for m in models if "builtin" in m.sources}
+    assert registered_builtins == set(BUILTIN_MODELS)
+    for model in models:
+        if "builtin" in model.sources and model.template:
+            assert model.template == BUILTIN_MODELS[model.sources["builtin"]].template, model.name
+
+
+def test_hub_choice_and_bad_registrations(monkeypatch, tmp_path):
+    from lmforge.hub import registry
+    from lmforge.hub.registry import get_model, register_model_group
+    from lmforge.hub.resolve import registered_source
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(registry, "_MODELS", dict(registry._MODELS))  # registrations below end with the test
+    qwen = get_model("Qwen2.5-0.5B-Instruct")
+    assert registered_source(qwen, "modelscope") == "Qwen/Qwen2.5-0.5B-Instruct"
+    with pytest.raises(ModelError, match=r"`Flan-T5-Small` has no `modelscope` source, only hf: set `model_hub: hf`"):
+        registered_source(get_model("Flan-T5-Small"), "modelscope")
+    with pytest.raises(ModelError, match=r"comes from ModelScope, and no hub is reachable"):
+        resolve_model_path("Qwen2.5-0.5B-Instruct", hub="modelscope")
+    with pytest.raises(ModelError, match=r"sources must be some of local, builtin, hf, modelscope"):
+        register_model_group(models={"My-Model": {"s3": "bucket/x"}})
+    (tmp_path / "config.json").write_text("{}")
+    register_model_group(models={"My-Local-Model-For-Test": {"local": str(tmp_path)}}, template="chatml")
+    assert resolve_model_path("My-Local-Model-For-Test") == str(tmp_path)
+
+
+def test_models_cli_lists_and_describes():
+    from tests.conftest import run_cli
+
+    listed = run_cli("models", "list", "--group", "Gemma-3")
+    assert listed.returncode == 0, listed.stderr
+    assert "Gemma-3-1B-Instruct" in listed.stdout and "Gemma-3-27B-Instruct" in listed.stdout
+    assert "Qwen2.5" not in listed.stdout
+    info = run_cli("models", "info", "Qwen2-VL-7B-Instruct")
+    assert info.returncode == 0, info.stderr
+    assert "template: qwen2_vl" in info.stdout and "modality: multimodal" in info.stdout
+    assert "hf: Qwen/Qwen2-VL-7B-Instruct" in info.stdout
+    unknown = run_cli("models", "info", "Qwen2-VL-7B")
+    assert unknown.returncode == 1 and "no registered model `Qwen2-VL-7B`; did you mean" in unknown.stderr

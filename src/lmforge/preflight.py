@@ -1,6 +1,6 @@
 """Checks that run before any model or dataset is loaded, so a bad run fails in seconds.
 
-It sits beside `data` and `model` in the layering: it imports config, hub and data only.
+It sits beside `data` and `model` in the layering: it imports config, hub, data and model's checks.
 """
 
 from typing import Literal
@@ -10,19 +10,22 @@ from lmforge.data.dataset import check_datasets
 from lmforge.data.templates.select import select_template
 from lmforge.errors import ConfigError
 from lmforge.hub.resolve import check_model_reference
+from lmforge.model.fit import check_model_fit
+from lmforge.model.kind import ModelKind
 
 Command = Literal["train", "chat", "export", "check"]
 TRAINABLE_STAGES = ("pt", "sft", "rm", "dpo", "kto")
 
 
-def preflight(cfg: LmforgeConfig, command: Command) -> None:
+def preflight(cfg: LmforgeConfig, command: Command) -> ModelKind:
+    """Check everything that can be checked cheaply; returns what kind of model the run uses."""
     if command == "train" and cfg.finetuning.stage not in TRAINABLE_STAGES:
         raise ConfigError(f"`stage: {cfg.finetuning.stage}` cannot be trained by lmforge yet (its data can be "
                           f"previewed with `lmforge data preview`); trainable: {', '.join(TRAINABLE_STAGES)}")
-    check_model_reference(cfg.model.model_name_or_path)
+    check_model_reference(cfg.model.model_name_or_path, hub=cfg.model.model_hub)
     for adapter in cfg.model.adapter_name_or_path or []:
         check_model_reference(adapter, what="adapter_name_or_path")
-    select_template(cfg.model.template, cfg.model.model_name_or_path, cfg.model.tool_format)
+    template = select_template(cfg.model.template, cfg.model.model_name_or_path, cfg.model.tool_format)
     if command in ("train", "check") and cfg.data.dataset:
         check_datasets(cfg)
     if command == "train":
@@ -32,3 +35,4 @@ def preflight(cfg: LmforgeConfig, command: Command) -> None:
             raise ConfigError("`lmforge train` needs `output_dir`, the folder the trained model goes to")
     if command == "export" and not cfg.export.export_dir:
         raise ConfigError("`lmforge export` needs `export_dir`, the folder the merged model goes to")
+    return check_model_fit(cfg, template, command)

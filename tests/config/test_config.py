@@ -29,8 +29,8 @@ def test_unknown_key_suggests_closest_names():
 
 
 def test_pending_llamafactory_key_names_the_feature():
-    with pytest.raises(ConfigError, match=r"`quantization_bit` belongs to QLoRA"):
-        build_config({"quantization_bit": 4})
+    with pytest.raises(ConfigError, match=r"`use_galore` belongs to model and optimizer extras"):
+        build_config({"use_galore": True})
 
 
 @pytest.mark.parametrize(("raw", "pattern"), [
@@ -50,6 +50,13 @@ def test_wrong_type_names_key_value_and_expectation(raw, pattern):
     ({"finetuning_type": "full", "adapter_name_or_path": "a"}, r"only valid with `finetuning_type: lora`"),
     ({"val_size": 0.1, "eval_dataset": "x"}, r"`val_size` and `eval_dataset` cannot both be set"),
     ({"val_size": 2.5}, r"share below 1 or a whole row count"),
+    ({"finetuning_type": "full", "use_dora": True}, r"`use_dora` only apply to `finetuning_type: lora` \(got `full`\)"),
+    ({"finetuning_type": "lora", "freeze_trainable_layers": 1},
+     r"`freeze_trainable_layers` only apply to `finetuning_type: freeze`"),
+    ({"finetuning_type": "full", "quantization_bit": 4}, r"`quantization_bit: 4` \(QLoRA\) trains LoRA adapters"),
+    ({"pissa_init": True, "pissa_convert": False}, r"only works on PiSSA's residual base model"),
+    ({"flash_attn": "fa2", "attn_implementation": "eager"},
+     r"`flash_attn: fa2` and `attn_implementation: eager` disagree"),
 ])
 def test_incompatible_combinations_name_the_rule(raw, pattern):
     with pytest.raises(ConfigError, match=pattern):

@@ -21,10 +21,10 @@ def _prepare(config: Path, overrides: list[str] | None) -> tuple[Any, Any, Any, 
 
     cfg = load_config(config, overrides)
     quiet_libraries()
-    preflight(cfg, "check")
+    kind = preflight(cfg, "check")
     tokenizer = load_tokenizer(cfg)
     template = run_template(cfg, tokenizer)
-    return cfg, template, tokenizer, build_datasets(cfg, tokenizer, template)
+    return cfg, template, tokenizer, build_datasets(cfg, tokenizer, template, encoder_decoder=kind.is_seq2seq)
 
 
 def register(app: typer.Typer, run: Any, console: Console) -> None:

@@ -139,6 +139,9 @@ def _register_groups() -> None:
     from lmforge.cli.template import app as template_app
 
     app.add_typer(template_app, name="template")
+    from lmforge.cli import models
+
+    app.add_typer(models.app, name="models")
 
 
 _register_groups()

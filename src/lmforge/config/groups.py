@@ -17,6 +17,10 @@ def _split_list(value: object) -> object:
     return value
 
 
+# LLaMA-Factory's `flash_attn` values as transformers' attn_implementation names.
+FLASH_ATTN_MEANS = {"auto": "auto", "disabled": "eager", "sdpa": "sdpa", "fa2": "flash_attention_2"}
+
+
 class Group(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
 
@@ -41,8 +45,39 @@ class ModelGroup(Group):
     use_fast_tokenizer: bool = Field(True, description="Use the fast (Rust) tokenizer.")
     infer_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="Dtype for chat and export; auto is the training dtype or float32 on CPU.")
+    model_class: Literal["auto", "AutoModelForCausalLM", "AutoModelForSeq2SeqLM", "AutoModelForImageTextToText",
+                         "AutoModelForMultimodalLM"] = Field(
+        "auto", description="The transformers auto class that loads the model; auto reads it from config.json.")
+    model_hub: Literal["hf", "modelscope"] = Field(
+        "hf", description="Hub a registered model name downloads from when it has no local or builtin source.")
+    attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2"] = Field(
+        "auto", description="Attention kernel; auto is sdpa where the model has it. flash_attention_2 needs CUDA.")
+    flash_attn: Literal["auto", "disabled", "sdpa", "fa2"] | None = Field(
+        None, description="LLaMA-Factory's name for attn_implementation (disabled = eager, fa2 = flash_attention_2).")
+    rope_scaling: Literal["linear", "dynamic", "yarn", "llama3"] | None = Field(
+        None, description="Stretch RoPE so cutoff_len fits when it exceeds the model's trained context.")
+    train_from_scratch: bool = Field(False, description="Random weights from the model's config, not its checkpoint.")
+    add_tokens: list[str] | None = Field(
+        None, description="Plain tokens to add to the vocabulary (comma-separated); embeddings are resized.")
+    add_special_tokens: list[str] | None = Field(
+        None, description="Special tokens to add (comma-separated); embeddings are resized.")
+    quantization_bit: Literal[4, 8] | None = Field(
+        None, description="QLoRA: load the base weights in 4 or 8 bits (bitsandbytes, CUDA only).")
+    quantization_method: Literal["bnb", "bitsandbytes"] = Field(
+        "bnb", description="Quantization backend for quantization_bit; bitsandbytes is the one supported.")
+    double_quantization: bool = Field(True, description="4-bit: also quantize the quantization constants.")
+    quantization_type: Literal["nf4", "fp4"] = Field("nf4", description="4-bit data type.")
+    enable_liger_kernel: bool = Field(
+        False, description="Use Liger's fused Triton kernels (CUDA only; ignored with a note elsewhere).")
 
-    _split = field_validator("adapter_name_or_path", mode="before")(_split_list)
+    _split = field_validator("adapter_name_or_path", "add_tokens", "add_special_tokens", mode="before")(_split_list)
+
+    @property
+    def attention(self) -> str:
+        """The attention choice: `attn_implementation`, else `flash_attn` translated."""
+        if self.attn_implementation != "auto" or self.flash_attn is None:
+            return self.attn_implementation
+        return FLASH_ATTN_MEANS[self.flash_attn]
 
 
 class DataGroup(Group):
@@ -102,7 +137,31 @@ class FinetuningGroup(Group):
     lora_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the LoRA path.")
     lora_target: list[str] = Field(
         default_factory=lambda: ["all"],
-        description="Module names to adapt, comma-separated; `all` finds every linear layer.")
+        description="Module names to adapt, comma-separated; `all` finds every linear layer of the language model.")
+    lora_task_type: Literal["CAUSAL_LM", "SEQ_2_SEQ_LM"] | None = Field(
+        None, description="peft task type; inferred from the model, and checked against it when set.")
+    use_dora: bool = Field(False, description="DoRA: weight-decomposed LoRA.")
+    use_rslora: bool = Field(False, description="rsLoRA: scale by alpha / sqrt(rank) instead of alpha / rank.")
+    pissa_init: bool = Field(False, description="PiSSA: start the adapter from the principal singular vectors.")
+    pissa_iter: int = Field(16, ge=-1, description="Subspace iterations of PiSSA's fast SVD; -1 is the exact SVD.")
+    pissa_convert: bool = Field(
+        True, description="Save the PiSSA adapter as a plain LoRA that works on the original base model.")
+    loraplus_lr_ratio: float | None = Field(
+        None, gt=0, description="LoRA+: learning rate of the B matrices = learning_rate x this ratio.")
+    additional_target: list[str] | None = Field(
+        None, description="Modules trained in full next to the adapters and saved with them (modules_to_save).")
+    create_new_adapter: bool = Field(
+        False, description="Merge every adapter in adapter_name_or_path and train a new one on top.")
+    freeze_trainable_layers: int = Field(
+        2, description="freeze: train the last N layers (N > 0) or the first -N layers (N < 0).")
+    freeze_trainable_modules: list[str] = Field(
+        default_factory=lambda: ["all"],
+        description="freeze: modules trained inside those layers (e.g. mlp,self_attn); `all` trains them whole.")
+    freeze_extra_modules: list[str] | None = Field(
+        None, description="freeze: modules outside the layers to train too (e.g. embed_tokens,norm).")
+    freeze_vision_tower: bool = Field(True, description="VLMs: keep the vision encoder frozen.")
+    freeze_multi_modal_projector: bool = Field(True, description="VLMs: keep the vision-to-text projector frozen.")
+    freeze_language_model: bool = Field(False, description="VLMs: keep the language model frozen.")
     plot_loss: bool = Field(True, description="Write training_loss.png (always on; accepted for LLaMA-Factory).")
     compute_accuracy: bool = Field(False, description="Report supervised-token accuracy at evaluation.")
     pref_beta: float = Field(0.1, gt=0, description="Preference strength beta (dpo, kto, orpo, simpo).")
@@ -116,7 +175,8 @@ class FinetuningGroup(Group):
     kto_chosen_weight: float = Field(1.0, gt=0, description="KTO weight of desirable examples.")
     kto_rejected_weight: float = Field(1.0, gt=0, description="KTO weight of undesirable examples.")
 
-    _split = field_validator("lora_target", mode="before")(_split_list)
+    _split = field_validator("lora_target", "additional_target", "freeze_trainable_modules", "freeze_extra_modules",
+                             mode="before")(_split_list)
 
 
 class GenerationGroup(Group):

@@ -4,13 +4,45 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from lmforge.config.groups import LmforgeConfig
+from lmforge.config.groups import FLASH_ATTN_MEANS, LmforgeConfig
 from lmforge.errors import ConfigError
 
+LORA_ONLY_KEYS = ("lora_task_type", "use_dora", "use_rslora", "pissa_init", "pissa_iter", "loraplus_lr_ratio",
+                  "additional_target", "create_new_adapter")
+FREEZE_ONLY_KEYS = ("freeze_trainable_layers", "freeze_trainable_modules", "freeze_extra_modules")
 
-def _finetuning_supported(cfg: LmforgeConfig) -> str | None:
-    if cfg.finetuning.finetuning_type == "freeze":
-        return "`finetuning_type: freeze` is not supported by lmforge yet; use `lora` or `full`"
+
+def _method_keys_match(cfg: LmforgeConfig) -> str | None:
+    """A LoRA or freeze option set for another method would be silently ignored: say so instead."""
+    ft = cfg.finetuning
+    own = {"lora": LORA_ONLY_KEYS, "freeze": FREEZE_ONLY_KEYS}
+    for method, keys in own.items():
+        stray = [key for key in keys if key in ft.model_fields_set]
+        if stray and ft.finetuning_type != method:
+            return (f"{', '.join(f'`{k}`' for k in stray)} only apply to `finetuning_type: {method}` "
+                    f"(got `{ft.finetuning_type}`): remove them or switch the method")
+    return None
+
+
+def _quantization_needs_lora(cfg: LmforgeConfig) -> str | None:
+    if cfg.model.quantization_bit and cfg.finetuning.finetuning_type != "lora":
+        return (f"`quantization_bit: {cfg.model.quantization_bit}` (QLoRA) trains LoRA adapters on frozen quantized "
+                f"weights: set `finetuning_type: lora` (got `{cfg.finetuning.finetuning_type}`)")
+    return None
+
+
+def _pissa_converted(cfg: LmforgeConfig) -> str | None:
+    if cfg.finetuning.pissa_init and not cfg.finetuning.pissa_convert:
+        return ("`pissa_convert: false` would save an adapter that only works on PiSSA's residual base model, "
+                "which is not saved: remove the key (lmforge saves a plain LoRA that fits the original model)")
+    return None
+
+
+def _one_attention_choice(cfg: LmforgeConfig) -> str | None:
+    flash, attn = cfg.model.flash_attn, cfg.model.attn_implementation
+    if flash and attn != "auto" and FLASH_ATTN_MEANS[flash] != attn:
+        return (f"`flash_attn: {flash}` and `attn_implementation: {attn}` disagree: set only one "
+                "(flash_attn is LLaMA-Factory's name for the same choice)")
     return None
 
 
@@ -125,7 +157,10 @@ def _diverse_beam_on_transformers(cfg: LmforgeConfig) -> str | None:
 
 
 RULES: list[Callable[[LmforgeConfig], str | None]] = [
-    _finetuning_supported,
+    _method_keys_match,
+    _quantization_needs_lora,
+    _pissa_converted,
+    _one_attention_choice,
     _adapter_needs_lora,
     _one_half_precision,
     _one_eval_source,

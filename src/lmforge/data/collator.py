@@ -48,3 +48,32 @@ class SftCollator:
             else:
                 batch["attention_mask"][row, span] = 1
         return batch
+
+
+@dataclass
+class Seq2SeqCollator:
+    """Encoder inputs and decoder labels padded separately (they have different lengths)."""
+
+    pad_token_id: int
+    pad_to_multiple_of: int | None = 8
+
+    def _width(self, rows: list[list[int]]) -> int:
+        longest = max(len(row) for row in rows)
+        if self.pad_to_multiple_of:
+            longest = -(-longest // self.pad_to_multiple_of) * self.pad_to_multiple_of
+        return longest
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        inputs = [f["input_ids"] for f in features]
+        labels = [f["labels"] for f in features]
+        input_width, label_width = self._width(inputs), self._width(labels)
+        batch = {
+            "input_ids": torch.full((len(features), input_width), self.pad_token_id, dtype=torch.long),
+            "attention_mask": torch.zeros((len(features), input_width), dtype=torch.long),
+            "labels": torch.full((len(features), label_width), IGNORE_INDEX, dtype=torch.long),
+        }
+        for row, (source, target) in enumerate(zip(inputs, labels, strict=True)):
+            batch["input_ids"][row, : len(source)] = torch.as_tensor(source)
+            batch["attention_mask"][row, : len(source)] = 1
+            batch["labels"][row, : len(target)] = torch.as_tensor(target)
+        return batch

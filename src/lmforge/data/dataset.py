@@ -21,6 +21,7 @@ from lmforge.data.loading import document_converter, iter_items, load_items
 from lmforge.data.packing import pack_examples
 from lmforge.data.processors.preference import tokenize_kto, tokenize_pairwise
 from lmforge.data.processors.pt import tokenize_pt
+from lmforge.data.processors.seq2seq import tokenize_seq2seq
 from lmforge.data.processors.sft import tokenize_sft
 from lmforge.data.registry import DatasetSpec, resolve_dataset
 from lmforge.data.report import DataReport
@@ -48,8 +49,10 @@ def check_datasets(cfg: LmforgeConfig) -> None:
 class _Builder:
     """Tokenizes one dataset's rows for the configured stage, adding to the shared report."""
 
-    def __init__(self, cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, template: Template) -> None:
+    def __init__(self, cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, template: Template,
+                 encoder_decoder: bool) -> None:
         self.cfg, self.tokenizer, self.template = cfg, tokenizer, template
+        self.encoder_decoder = encoder_decoder
         self.stage = cfg.finetuning.stage
         self.packing = cfg.data.packing_enabled(self.stage)
         self.end_ids = frozenset(stop_token_ids(template, tokenizer))
@@ -81,6 +84,13 @@ class _Builder:
             report.dropped_tail_tokens += pt.dropped_tail_tokens
             report.tokens += pt.tokens
             report.supervised_tokens += pt.tokens
+            return columns
+        if self.encoder_decoder:  # the encoder reads the conversation, the decoder learns the last answer
+            columns, sft = tokenize_seq2seq(items, self.template, self.tokenizer, cutoff_len=data.cutoff_len)
+            report.truncated += sft.truncated
+            report.dropped_empty += sft.dropped_empty
+            report.tokens += sft.tokens
+            report.supervised_tokens += sft.supervised_tokens
             return columns
         with_media = next((c for c in items if c.media), None)
         if with_media is not None:
@@ -148,8 +158,13 @@ def _cache_options(cfg: LmforgeConfig) -> dict[str, Any]:
     return {**options, "stage": cfg.finetuning.stage, "seed": cfg.training.seed}
 
 
-def build_datasets(cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, template: Template) -> PreparedData:
+def build_datasets(cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, template: Template, *,
+                   encoder_decoder: bool = False) -> PreparedData:
+    """`encoder_decoder`: (encoder input, decoder target) pairs for seq2seq models instead of causal rows."""
     data = cfg.data
+    if encoder_decoder and (data.train_on_prompt or data.mask_history or data.packing_enabled(cfg.finetuning.stage)):
+        raise DataError("`train_on_prompt`, `mask_history` and `packing` do not apply to encoder-decoder models: "
+                        "the encoder reads the prompt and history, the decoder learns the last answer; remove them")
     if not data.dataset:
         raise DataError("no training data: set `dataset` (names in dataset_info.json or file paths)")
     if data.preprocessing_num_workers:  # read by the tokenizers library when its thread pool starts
@@ -160,11 +175,12 @@ def build_datasets(cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, templ
         return PreparedData(hit[0], hit[1], report)
     train_specs = [resolve_dataset(name, data.dataset_dir) for name in data.dataset]
     eval_specs = [resolve_dataset(name, data.dataset_dir) for name in data.eval_dataset or []]
-    builder = _Builder(cfg, tokenizer, template)
+    builder = _Builder(cfg, tokenizer, template, encoder_decoder)
     if data.streaming:
         return _build_streaming(cfg, builder, train_specs, eval_specs)
 
-    folder = cache_dir(cache_key(train_specs + eval_specs, tokenizer, template, _cache_options(cfg)))
+    options = {**_cache_options(cfg), "encoder_decoder": encoder_decoder}
+    folder = cache_dir(cache_key(train_specs + eval_specs, tokenizer, template, options))
     if not data.overwrite_cache and (hit := load_prepared(folder)) is not None:
         report = DataReport.from_dict(hit[2])
         report.from_cache = str(folder)

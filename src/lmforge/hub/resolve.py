@@ -4,15 +4,53 @@ import os
 from pathlib import Path
 
 from lmforge.errors import ModelError
-from lmforge.hub.builtin import builtin_path, is_builtin
+from lmforge.hub.builtin import PREFIX, builtin_path, is_builtin
+from lmforge.hub.registry import RegisteredModel, find_model
 
 
 def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
 
 
-def resolve_model_path(name_or_path: str, *, what: str = "model_name_or_path") -> str:
-    """A local folder for builtin names and paths; hub ids are returned as they are when online."""
+def registered_source(model: RegisteredModel, hub: str = "hf") -> str:
+    """Where a registered display name loads from: a local folder, else the builtin, else the chosen hub."""
+    sources = model.sources
+    if "local" in sources and Path(sources["local"]).expanduser().is_dir():
+        return sources["local"]
+    if "builtin" in sources:
+        return PREFIX + sources["builtin"]
+    if hub in sources:
+        return sources[hub]
+    if "hf" in sources or "modelscope" in sources:
+        other = "hf" if "hf" in sources else "modelscope"
+        raise ModelError(f"`{model.name}` has no `{hub}` source, only {other}: set `model_hub: {other}`")
+    raise ModelError(f"`{model.name}` is registered from the local folder {sources.get('local')}, which does "
+                     "not exist: create it or register where the model lives")
+
+
+def _check_modelscope(model_id: str, what: str) -> None:
+    from importlib.util import find_spec
+
+    if hub_offline():
+        raise ModelError(f"`{what}: {model_id}` comes from ModelScope, and no hub is reachable (HF_HUB_OFFLINE=1): "
+                         "download it elsewhere and set the key to that folder")
+    if find_spec("modelscope") is None:
+        raise ModelError(f"`{what}: {model_id}` with `model_hub: modelscope` needs the modelscope package: "
+                         "pip install modelscope")
+
+
+def _modelscope_download(model_id: str, what: str) -> str:
+    _check_modelscope(model_id, what)
+    from modelscope import snapshot_download
+
+    return str(snapshot_download(model_id))
+
+
+def resolve_model_path(name_or_path: str, *, what: str = "model_name_or_path", hub: str = "hf") -> str:
+    """A local folder for registered names, builtin names and paths; hub ids as they are when online."""
+    registered = find_model(name_or_path)
+    if registered is not None and registered.name == name_or_path:
+        name_or_path = registered_source(registered, hub)
     if is_builtin(name_or_path):
         return str(builtin_path(name_or_path))
     path = Path(name_or_path).expanduser()
@@ -24,6 +62,8 @@ def resolve_model_path(name_or_path: str, *, what: str = "model_name_or_path") -
     looks_local = name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1
     if looks_local:
         raise ModelError(f"`{what}: {name_or_path}`: no such folder")
+    if hub == "modelscope":
+        return _modelscope_download(name_or_path, what)
     if hub_offline():
         from huggingface_hub import try_to_load_from_cache
 
@@ -37,13 +77,18 @@ def resolve_model_path(name_or_path: str, *, what: str = "model_name_or_path") -
     return name_or_path
 
 
-def check_model_reference(name_or_path: str | None, *, what: str = "model_name_or_path") -> None:
+def check_model_reference(name_or_path: str | None, *, what: str = "model_name_or_path", hub: str = "hf") -> None:
     """Fail fast on a model reference that cannot resolve, without building or loading anything."""
     from lmforge.hub.builtin import get_builtin
 
     if not name_or_path:
-        raise ModelError(f"set `{what}` (a local folder, `builtin:NAME` or a hub id)")
+        raise ModelError(f"set `{what}` (a local folder, a registered model name, `builtin:NAME` or a hub id)")
+    registered = find_model(name_or_path)
+    if registered is not None and registered.name == name_or_path:
+        name_or_path = registered_source(registered, hub)
     if is_builtin(name_or_path):
         get_builtin(name_or_path)
+    elif hub == "modelscope" and not Path(name_or_path).expanduser().is_dir():
+        _check_modelscope(name_or_path, what)
     else:
         resolve_model_path(name_or_path, what=what)

@@ -1,34 +1,46 @@
-"""Load tokenizers and causal LMs from a resolved local folder (or a hub id when online)."""
+"""Load tokenizers and models. The model class comes from the checkpoint's config (`model.kind`)."""
 
 import logging
+import math
 from typing import Any
 
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
+import transformers
+from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase
 
 from lmforge.config import LmforgeConfig
 from lmforge.errors import ModelError
 from lmforge.hub.resolve import resolve_model_path
+from lmforge.model.kind import ModelKind, detect_kind
+from lmforge.model.quantization import quantization_config
+from lmforge.model.speedups import apply_liger_kernel, attn_implementation
+from lmforge.model.vocab import add_new_tokens, resize_for_new_tokens
 
 logger = logging.getLogger(__name__)
 
 
 def model_path(cfg: LmforgeConfig) -> str:
     if not cfg.model.model_name_or_path:
-        raise ModelError("set `model_name_or_path` (a local folder, `builtin:NAME` or a hub id)")
-    return resolve_model_path(cfg.model.model_name_or_path)
+        raise ModelError("set `model_name_or_path` (a local folder, a registered model name, `builtin:NAME` "
+                         "or a hub id)")
+    return resolve_model_path(cfg.model.model_name_or_path, hub=cfg.model.model_hub)
+
+
+def _hub_kwargs(cfg: LmforgeConfig) -> dict[str, Any]:
+    return dict(trust_remote_code=cfg.model.trust_remote_code, revision=cfg.model.model_revision,
+                cache_dir=cfg.model.cache_dir)
 
 
 def load_tokenizer(cfg: LmforgeConfig, path: str | None = None) -> PreTrainedTokenizerBase:
+    """The tokenizer, with `add_tokens` / `add_special_tokens` added (the model is resized to match)."""
     path = path or model_path(cfg)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(
-            path, trust_remote_code=cfg.model.trust_remote_code, use_fast=cfg.model.use_fast_tokenizer,
-            revision=cfg.model.model_revision, cache_dir=cfg.model.cache_dir)
+        tokenizer = AutoTokenizer.from_pretrained(path, use_fast=cfg.model.use_fast_tokenizer, **_hub_kwargs(cfg))
     except (OSError, ValueError) as err:
         raise ModelError(f"cannot load the tokenizer of {path}: {err}") from None
     if tokenizer.pad_token is None:  # padding is masked out; any known token will do
         tokenizer.pad_token = tokenizer.eos_token
+    add_new_tokens(tokenizer, cfg)
     return tokenizer
 
 
@@ -40,24 +52,100 @@ def inference_dtype(cfg: LmforgeConfig) -> torch.dtype:
     return torch.float32
 
 
-def load_causal_lm(cfg: LmforgeConfig, *, dtype: torch.dtype, path: str | None = None) -> Any:
-    """The base model. Training loads float32 weights; mixed precision is the Trainer's job."""
+def load_model_config(cfg: LmforgeConfig, path: str | None = None) -> Any:
     path = path or model_path(cfg)
-    kwargs: dict[str, Any] = dict(trust_remote_code=cfg.model.trust_remote_code,
-                                  revision=cfg.model.model_revision, cache_dir=cfg.model.cache_dir)
     try:
-        config = AutoConfig.from_pretrained(path, **kwargs)
+        return AutoConfig.from_pretrained(path, **_hub_kwargs(cfg))
     except (OSError, ValueError) as err:
         raise ModelError(f"cannot read the model config of {path}: {err}") from None
+
+
+def model_kind(cfg: LmforgeConfig, path: str | None = None) -> ModelKind:
+    """What the configured checkpoint is (reads config.json only)."""
+    return detect_kind(load_model_config(cfg, path), cfg.model.model_class)
+
+
+def _text_config(config: Any) -> Any:
+    return config.get_text_config() if hasattr(config, "get_text_config") else config
+
+
+def _apply_rope_scaling(config: Any, cfg: LmforgeConfig) -> None:
+    """Stretch RoPE so `cutoff_len` fits when it is longer than the model was trained for."""
+    if not cfg.model.rope_scaling:
+        return
+    text = _text_config(config)
+    trained = getattr(text, "max_position_embeddings", None)
+    if getattr(text, "rope_parameters", None) is None or not trained:
+        raise ModelError(f"`rope_scaling: {cfg.model.rope_scaling}`: model_type `{config.model_type}` has no "
+                         "rotary position embedding to scale; remove the key")
+    wanted = cfg.data.cutoff_len
+    if wanted <= trained:
+        logger.info("rope_scaling not applied: cutoff_len %d fits the model's %d positions", wanted, trained)
+        return
+    factor = float(math.ceil(wanted / trained))
+    params = {**text.rope_parameters, "rope_type": cfg.model.rope_scaling, "factor": factor}
+    if cfg.model.rope_scaling in ("yarn", "llama3"):
+        params["original_max_position_embeddings"] = trained
+    if cfg.model.rope_scaling == "llama3":
+        params.setdefault("low_freq_factor", 1.0)
+        params.setdefault("high_freq_factor", 4.0)
+    text.rope_parameters = params
+    text.max_position_embeddings = trained * int(factor)
+    logger.info("rope_scaling %s with factor %g: %d -> %d positions", cfg.model.rope_scaling, factor, trained,
+                text.max_position_embeddings)
+
+
+def load_model(
+    cfg: LmforgeConfig,
+    *,
+    dtype: torch.dtype,
+    path: str | None = None,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+) -> Any:
+    """The base model, loaded with the auto class its config calls for.
+
+    `tokenizer`, when it carries `add_tokens` / `add_special_tokens`, resizes the embeddings to match.
+    """
+    path = path or model_path(cfg)
+    config = load_model_config(cfg, path)
+    kind = detect_kind(config, cfg.model.model_class)
+    _apply_rope_scaling(config, cfg)
+    auto_class = getattr(transformers, kind.auto_class)
+    kwargs: dict[str, Any] = dict(config=config, dtype=dtype, **_hub_kwargs(cfg))
+    attention = attn_implementation(cfg)
+    if attention:
+        kwargs["attn_implementation"] = attention
+    quantization = quantization_config(cfg, dtype)
+    if quantization is not None:
+        kwargs.update(quantization_config=quantization, device_map={"": torch.cuda.current_device()})
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, config=config, dtype=dtype, **kwargs)
+        if cfg.model.train_from_scratch:
+            kwargs = {k: v for k, v in kwargs.items() if k in ("dtype", "attn_implementation", "trust_remote_code")}
+            torch.manual_seed(cfg.training.seed if cfg.training.seed is not None else 42)
+            model = auto_class.from_config(config, **kwargs)
+        else:
+            model = auto_class.from_pretrained(path, **kwargs)
     except ValueError as err:
         if "Unrecognized configuration class" in str(err):
-            raise ModelError(f"{path} ({config.model_type}) is not a causal language model; lmforge "
-                             "trains decoder-only text models for now") from None
+            raise ModelError(f"{path}: {kind.auto_class} cannot load model_type `{config.model_type}` ({err}); "
+                             "set `model_class:` to the auto class that loads it") from None
         raise
-    logger.info("loaded %s as %s (%s)", path, type(model).__name__, dtype)
+    if kind.submodule:
+        model = getattr(model, kind.submodule)
+    if tokenizer is not None:
+        resize_for_new_tokens(model, tokenizer, cfg)
+    apply_liger_kernel(model, cfg)
+    origin = "random weights (train_from_scratch)" if cfg.model.train_from_scratch else path
+    logger.info("loaded %s as %s with %s (%s), %s, attention %s", origin, type(model).__name__, kind.auto_class,
+                kind.reason, str(dtype).removeprefix("torch."),
+                getattr(model.config, "_attn_implementation", None) or "default")
     return model
+
+
+def load_causal_lm(cfg: LmforgeConfig, *, dtype: torch.dtype, path: str | None = None) -> Any:
+    """The base model for chat and export (kept under this name for their callers), resized for new tokens."""
+    tokenizer = load_tokenizer(cfg, path) if cfg.model.add_tokens or cfg.model.add_special_tokens else None
+    return load_model(cfg, dtype=dtype, path=path, tokenizer=tokenizer)
 
 
 def load_reward_model(cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, *, dtype: torch.dtype) -> Any:

@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from lmforge.testing.tiny_export_families import EXPORT_FAMILIES
+from lmforge.testing.families import TINY_FAMILIES
 
 # Special tokens of the template families the tiny models are used with (ChatML, Llama 3).
 SPECIAL_TOKENS = [
@@ -73,37 +73,16 @@ def family_tokenizer(special_tokens: list[str], bos_token: str, eos_token: str) 
     return tokenizer
 
 
-def _llama_config(tokenizer: Any) -> Any:
-    from transformers import LlamaConfig
-
-    return LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=176,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=False,
-    )
-
-
-TINY_FAMILIES = {"llama": _llama_config, **EXPORT_FAMILIES}
-
-
 def build_tiny_model(out_dir: str | Path, family: str = "llama", chat_template: str | None = None) -> Path:
-    """Write a tiny random model of `family` plus its tokenizer to `out_dir`."""
+    """Write a tiny random model of `family` (see `TINY_FAMILIES`) plus its tokenizer to `out_dir`."""
     import torch
-    from transformers import AutoModelForCausalLM
+    import transformers
 
     out_dir = Path(out_dir)
     tokenizer = build_tiny_tokenizer(chat_template)
-    config = TINY_FAMILIES[family](tokenizer)
+    config, auto_class = TINY_FAMILIES[family](tokenizer)
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model = getattr(transformers, auto_class).from_config(config, dtype=torch.float32)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return out_dir

@@ -1,4 +1,5 @@
-"""Tiny configs of the other GGUF-exportable families (Qwen2, Mistral, Gemma 2, Gemma 3 text).
+"""Tiny configs of the other GGUF-exportable families (Mistral, Gemma 2, Gemma 3 text; Qwen2 is in
+`families.py`).
 
 Sizes follow the tiny Llama; fields a GGUF file does not carry keep their class defaults, so a GGUF
 round trip can reproduce the logits exactly up to the stored precision.
@@ -12,12 +13,6 @@ def _shape(tokenizer: Any) -> dict[str, Any]:
                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
                 bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                 pad_token_id=tokenizer.pad_token_id)
-
-
-def _qwen2_config(tokenizer: Any) -> Any:
-    from transformers import Qwen2Config
-
-    return Qwen2Config(**_shape(tokenizer), tie_word_embeddings=True)
 
 
 def _mistral_config(tokenizer: Any) -> Any:
@@ -38,5 +33,9 @@ def _gemma3_config(tokenizer: Any) -> Any:
     return Gemma3TextConfig(**_shape(tokenizer), head_dim=16)
 
 
-EXPORT_FAMILIES = {"qwen2": _qwen2_config, "mistral": _mistral_config, "gemma2": _gemma2_config,
-                   "gemma3": _gemma3_config}
+def _causal(build: Any) -> Any:
+    return lambda tokenizer: (build(tokenizer), "AutoModelForCausalLM")
+
+
+EXPORT_FAMILIES = {"mistral": _causal(_mistral_config), "gemma2": _causal(_gemma2_config),
+                   "gemma3": _causal(_gemma3_config)}

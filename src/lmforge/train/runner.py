@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 from rich.console import Console
+from transformers import set_seed
 from transformers.trainer_callback import ProgressCallback
 
 from lmforge.config import LmforgeConfig
@@ -23,7 +24,10 @@ from lmforge.data.templates.select import run_template
 from lmforge.data.templates.template import Template
 from lmforge.errors import TemplateError
 from lmforge.model.adapters import apply_finetuning, count_parameters
-from lmforge.model.loading import load_causal_lm, load_reward_model, load_tokenizer
+from lmforge.model.kind import reward_kind
+from lmforge.model.loading import load_causal_lm, load_model, load_reward_model, load_tokenizer
+from lmforge.model.lora import save_adapter
+from lmforge.model.precision import training_defaults, training_load_dtype
 from lmforge.preflight import preflight
 from lmforge.train.callbacks import JsonlLogCallback, RichProgressCallback
 from lmforge.train.checkpoints import CheckpointCompletionCallback, last_complete_checkpoint
@@ -53,6 +57,8 @@ STAGES: dict[str, Stage] = {
 
 def training_kwargs(cfg: LmforgeConfig) -> dict[str, Any]:
     kwargs = cfg.training.trainer_kwargs()
+    for key, value in training_defaults(cfg).items():  # by device: compute dtype, activation checkpointing
+        kwargs.setdefault(key, value)
     kwargs["remove_unused_columns"] = False  # collators need columns the model signature does not name
     # Precision is what the config says (float32 unless bf16/fp16 is set); trl's configs would
     # otherwise switch bf16 on by themselves.
@@ -101,12 +107,12 @@ def cross_check_template(template: Template, tokenizer: Any, strict: bool, conso
 def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str, Any]:
     """Train and save; returns the summary (also written to `output_dir/train_summary.json`)."""
     console = console or Console()
-    preflight(cfg, "train")
+    kind = preflight(cfg, "train")
     stage = STAGES[cfg.finetuning.stage]
     tokenizer = load_tokenizer(cfg)
     template = run_template(cfg, tokenizer)
     cross_check_template(template, tokenizer, cfg.model.strict_template, console)
-    prepared = build_datasets(cfg, tokenizer, template)
+    prepared = build_datasets(cfg, tokenizer, template, encoder_decoder=kind.is_seq2seq)
     print_data_report(console, prepared, tokenizer, template.name)
 
     kwargs = training_kwargs(cfg)
@@ -114,13 +120,17 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
     if kwargs.get("fsdp") and not torch.cuda.is_available():
         console.print("[bold yellow]warning:[/bold yellow] `fsdp` needs GPUs; on CPU transformers runs the "
                       "processes as plain DDP (every process holds the whole model)")
-    base = load_reward_model(cfg, tokenizer, dtype=torch.float32) if stage.reward_head else (
-        load_causal_lm(cfg, dtype=torch.float32))
+    set_seed(kwargs.get("seed", 42))  # adapter and head initialisation must not depend on the run
+    if stage.reward_head:
+        base, kind = load_reward_model(cfg, tokenizer, dtype=training_load_dtype(cfg)), reward_kind(kind)
+    else:
+        base = load_model(cfg, dtype=training_load_dtype(cfg), tokenizer=tokenizer)
+    console.print(f"[bold]model[/bold] {type(base).__name__} via {kind.auto_class} ({kind.reason})")
     base.config.use_cache = False  # training never decodes; a cache only costs memory
-    model = apply_finetuning(base, cfg)
+    new_tokens = bool(cfg.model.add_tokens or cfg.model.add_special_tokens)
+    model = apply_finetuning(base, cfg, kind, new_tokens=new_tokens)
     trainable, total = count_parameters(model)
-    console.print(f"[bold]model[/bold] {type(model).__name__}, {cfg.finetuning.finetuning_type}: "
-                  f"{trainable:,} trainable of {total:,} parameters")
+    console.print(f"  {cfg.finetuning.finetuning_type}: {trainable:,} trainable of {total:,} parameters")
 
     trainer = stage.build_trainer(cfg, model, tokenizer, prepared, kwargs, **(
         {"ref_model": _reference_model(cfg, stage, model)} if stage.needs_reference(cfg) else {}))
@@ -137,6 +147,7 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
     result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(str(output_dir))  # every process takes part (sharded engines gather here)
     if trainer.is_world_process_zero():
+        save_adapter(trainer.model, cfg, output_dir)
         _save_outputs(trainer, tokenizer, template, output_dir, stage)
 
     metrics = dict(result.metrics)

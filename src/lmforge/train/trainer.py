@@ -22,11 +22,16 @@ class LmforgeTrainer(Trainer):
     def __init__(self, *args: Any, chunked_loss: bool | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.token_counts = TokenCounts()
-        parts = plain_head_parts(self.model) if chunked_loss is not False else None
+        # Sharded engines (DeepSpeed ZeRO, FSDP) gather the head's weight only inside its own forward; the
+        # chunked loss recomputes the head during backward, when the weight is partitioned again.
+        sharded = self.is_deepspeed_enabled or self.is_fsdp_enabled
+        parts = plain_head_parts(self.model) if chunked_loss is not False and not sharded else None
         if chunked_loss and parts is None:
-            raise ModelError(f"`chunked_loss: true` needs a plain output head; {type(self.model).__name__} "
-                             f"({self.model.config.model_type}) has scaled or capped logits: remove the key")
+            reason = ("DeepSpeed/FSDP shard the output head" if sharded else
+                      f"{type(self.model).__name__} ({self.model.config.model_type}) has scaled or capped logits")
+            raise ModelError(f"`chunked_loss: true` needs a plain, unsharded output head; {reason}: remove the key")
         self._head_parts = parts
+        self.encoder_decoder = bool(getattr(getattr(self.model, "config", None), "is_encoder_decoder", False))
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         real_tokens = inputs.pop("num_real_tokens", None)  # packed batches have no attention mask
@@ -44,7 +49,12 @@ class LmforgeTrainer(Trainer):
                 counts.non_pad_tokens += int(real_tokens)
             elif "attention_mask" in inputs:
                 counts.non_pad_tokens += int(inputs["attention_mask"].sum())
-            if "labels" in inputs:  # the first label of a row is never predicted (causal shift)
+            if "labels" in inputs and self.encoder_decoder:  # decoder positions: every label is predicted
+                supervised = int((inputs["labels"] != IGNORE_INDEX).sum())
+                counts.input_tokens += inputs["labels"].numel()
+                counts.non_pad_tokens += supervised
+                counts.supervised_tokens += supervised
+            elif "labels" in inputs:  # the first label of a row is never predicted (causal shift)
                 counts.supervised_tokens += int((inputs["labels"][:, 1:] != IGNORE_INDEX).sum())
         num_items = kwargs.get("num_items_in_batch", args[1] if len(args) > 1 else None)
         if self._head_parts is not None and model.training and "labels" in inputs and num_items is not None:

@@ -82,6 +82,11 @@ class Template:
     aliases: tuple[str, ...] = field(default=())
 
     @property
+    def multimodal(self) -> bool:
+        """Made for vision/audio-language models: it names a multimodal plugin."""
+        return self.mm_plugin != "base"
+
+    @property
     def tools(self) -> ToolFormat:
         return get_tool_format(self.tool_format)
 

@@ -1,0 +1,91 @@
+"""The model registry: display names -> where the weights come from, their template, and modality.
+
+Groups are declared as data in `hub/model_groups.py`:
+
+    register_model_group(
+        models={"Qwen2.5-0.5B-Instruct": {"hf": "Qwen/Qwen2.5-0.5B-Instruct",
+                                          "modelscope": "Qwen/Qwen2.5-0.5B-Instruct"}},
+        template="qwen",
+    )
+
+Sources: `hf` and `modelscope` (hub ids), `local` (a folder) and `builtin` (a builtin model's name).
+`model_name_or_path` may then be the display name; the registry also supplies the default template,
+whether the name or one of the model's source ids is used.
+"""
+
+import difflib
+from dataclasses import dataclass, field
+
+from lmforge.errors import ModelError
+
+SOURCES = ("local", "builtin", "hf", "modelscope")
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    name: str
+    sources: dict[str, str]
+    template: str | None
+    multimodal: bool
+    group: str
+    description: str = field(default="")
+
+
+_MODELS: dict[str, RegisteredModel] = {}
+_loaded = False
+
+
+def register_model_group(
+    models: dict[str, dict[str, str]],
+    template: str | None = None,
+    multimodal: bool = False,
+    group: str | None = None,
+    description: str = "",
+) -> list[RegisteredModel]:
+    """Register display names with their sources; all share `template` and `multimodal`."""
+    registered: list[RegisteredModel] = []
+    for name, sources in models.items():
+        unknown = [source for source in sources if source not in SOURCES]
+        if unknown or not sources:
+            raise ModelError(f"model `{name}`: sources must be some of {', '.join(SOURCES)} (got {list(sources)})")
+        if name in _MODELS:
+            raise ModelError(f"model `{name}` is registered twice")
+        model = RegisteredModel(name, dict(sources), template, multimodal, group or name.split("-")[0], description)
+        _MODELS[name] = model
+        registered.append(model)
+    return registered
+
+
+def _load_groups() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        import lmforge.hub.model_groups  # noqa: F401  (registers the groups)
+
+
+def list_models() -> list[RegisteredModel]:
+    _load_groups()
+    return list(_MODELS.values())
+
+
+def find_model(name_or_path: str | None) -> RegisteredModel | None:
+    """The registered model `name_or_path` names, by display name or by one of its source ids."""
+    if not name_or_path:
+        return None
+    _load_groups()
+    if name_or_path in _MODELS:
+        return _MODELS[name_or_path]
+    bare = name_or_path.removeprefix("builtin:")
+    for model in _MODELS.values():
+        if name_or_path in model.sources.values() or model.sources.get("builtin") == bare:
+            return model
+    return None
+
+
+def get_model(name: str) -> RegisteredModel:
+    model = find_model(name)
+    if model is None:
+        close = difflib.get_close_matches(name, list(_MODELS), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(f'`{c}`' for c in close)}?" if close else ""
+        raise ModelError(f"no registered model `{name}`{hint} (`lmforge models list` shows all {len(_MODELS)})")
+    return model

@@ -1,0 +1,137 @@
+"""LoRA and its variants through peft: task type from the model, targets checked, DoRA, rsLoRA, PiSSA,
+LoRA+, extra fully-trained modules, and chains of existing adapters."""
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from peft import LoraConfig, PeftModel, TaskType, get_peft_model
+
+from lmforge.config import LmforgeConfig
+from lmforge.errors import ModelError
+from lmforge.model.components import model_components
+from lmforge.model.kind import ModelKind
+from lmforge.model.targets import check_module_names, lora_targets
+
+logger = logging.getLogger(__name__)
+
+# Inside output_dir while training, removed once the adapter is converted. peft loads it back as an
+# adapter named after the folder, so the name must be a valid module name (no dots).
+PISSA_INIT_DIR = "pissa_init"
+
+
+def check_task_type(kind: ModelKind, cfg: LmforgeConfig) -> TaskType:
+    """The peft task type that fits the model; a contradicting `lora_task_type` fails with the right one."""
+    inferred = kind.peft_task_type
+    asked = cfg.finetuning.lora_task_type
+    if asked and asked != inferred:
+        consequence = ("peft would pass `decoder_input_ids`, which its forward() does not accept"
+                       if asked == "SEQ_2_SEQ_LM" else "peft would not feed its decoder")
+        raise ModelError(f"`lora_task_type: {asked}` does not fit {kind.architecture}: it is {kind.describe()} "
+                         f"({kind.reason}), so {consequence}. Use `lora_task_type: {inferred}`, or remove the key "
+                         "and lmforge infers it")
+    return TaskType(inferred)
+
+
+def _modules_to_save(model: torch.nn.Module, cfg: LmforgeConfig, new_tokens: bool) -> list[str] | None:
+    names = list(cfg.finetuning.additional_target or [])
+    if names:
+        check_module_names(model, names, "additional_target")
+    if not cfg.finetuning.freeze_multi_modal_projector:
+        names += [path.rsplit(".", 1)[-1] for path in model_components(model).projectors]
+    if new_tokens:  # new tokens have untrained embedding rows: train the embeddings in full
+        embeddings = [model.get_input_embeddings(), model.get_output_embeddings()]
+        if embeddings[1] is not None and embeddings[1].weight is embeddings[0].weight:
+            embeddings.pop()  # tied: one matrix, trained once
+        for module in embeddings:
+            name = next((n for n, m in model.named_modules() if m is module), None)
+            short = name.rsplit(".", 1)[-1] if name else None
+            if short and short not in names:
+                names.append(short)
+                logger.info("training %s in full for the new tokens", short)
+    return names or None
+
+
+def build_lora_config(model: torch.nn.Module, cfg: LmforgeConfig, kind: ModelKind, *,
+                      new_tokens: bool = False) -> LoraConfig:
+    ft = cfg.finetuning
+    targets = lora_targets(model, ft.lora_target, cfg)
+    init: bool | str = True
+    if ft.pissa_init:
+        init = "pissa" if ft.pissa_iter == -1 else f"pissa_niter_{ft.pissa_iter}"
+    return LoraConfig(
+        task_type=check_task_type(kind, cfg),
+        r=ft.lora_rank,
+        lora_alpha=ft.lora_alpha or 2 * ft.lora_rank,
+        lora_dropout=ft.lora_dropout,
+        target_modules=targets.target_modules,
+        exclude_modules=targets.exclude_modules,
+        modules_to_save=_modules_to_save(model, cfg, new_tokens),
+        use_dora=ft.use_dora,
+        use_rslora=ft.use_rslora,
+        init_lora_weights=init,
+    )
+
+
+def merge_adapters(model: Any, adapters: list[str]) -> Any:
+    """Load each adapter onto `model` and merge it in, in order."""
+    for adapter in adapters:
+        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+        logger.info("merged adapter %s", adapter)
+    return model
+
+
+def apply_lora(model: Any, cfg: LmforgeConfig, kind: ModelKind, *, new_tokens: bool = False) -> Any:
+    """Wrap `model` for LoRA training: resume the last adapter of `adapter_name_or_path`, or start one."""
+    from peft import prepare_model_for_kbit_training
+
+    ft = cfg.finetuning
+    check_task_type(kind, cfg)
+    adapters = cfg.model.adapter_name_or_path or []
+    quantized = getattr(model, "is_quantized", False)
+    if quantized:
+        if adapters[:-1] or (adapters and ft.create_new_adapter):
+            raise ModelError("adapters cannot be merged into quantized weights (`quantization_bit`): merge them "
+                             "with `lmforge export` first, then train on the merged model")
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    to_merge = adapters if ft.create_new_adapter else adapters[:-1]
+    model = merge_adapters(model, to_merge)
+    if adapters and not ft.create_new_adapter:
+        model = PeftModel.from_pretrained(model, adapters[-1], is_trainable=True)
+        logger.info("resumed training adapter %s", adapters[-1])
+        return model
+    model = get_peft_model(model, build_lora_config(model, cfg, kind, new_tokens=new_tokens))
+    if ft.pissa_init and cfg.training.output_dir:
+        # The adapter as initialised, to convert the trained one into a plain LoRA at save time. Saved as
+        # a plain-init config so loading it back does not decompose the (already residual) weights again.
+        config = model.peft_config["default"]
+        init, config.init_lora_weights = config.init_lora_weights, True
+        model.save_pretrained(Path(cfg.training.output_dir) / PISSA_INIT_DIR)
+        config.init_lora_weights = init
+    return model
+
+
+def save_adapter(model: Any, cfg: LmforgeConfig, output_dir: str | Path) -> None:
+    """Re-save a PiSSA adapter as a plain LoRA that applies to the original base model."""
+    init_dir = Path(output_dir) / PISSA_INIT_DIR
+    if not (cfg.finetuning.pissa_init and isinstance(model, PeftModel) and init_dir.is_dir()):
+        return
+    model.save_pretrained(str(output_dir), path_initial_model_for_weight_conversion=str(init_dir))
+    shutil.rmtree(init_dir)
+    logger.info("converted the PiSSA adapter into a plain LoRA adapter for the original base model")
+
+
+def loraplus_optimizer(model: Any, cfg: LmforgeConfig, args: Any) -> torch.optim.Optimizer | None:
+    """LoRA+: the optimizer `args.optim` names, with the B matrices at `loraplus_lr_ratio` x the learning rate."""
+    ratio = cfg.finetuning.loraplus_lr_ratio
+    if not ratio or not isinstance(model, PeftModel):
+        return None
+    from peft.optimizers import create_loraplus_optimizer
+    from transformers import Trainer
+
+    optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(args, model)
+    optimizer_kwargs.pop("lr", None)
+    return create_loraplus_optimizer(model, optimizer_cls, lr=args.learning_rate, loraplus_lr_ratio=ratio,
+                                     loraplus_weight_decay=args.weight_decay, **optimizer_kwargs)

@@ -1,0 +1,42 @@
+"""QLoRA: 4- or 8-bit base weights through bitsandbytes, which needs a CUDA GPU."""
+
+from importlib.util import find_spec
+from typing import Any
+
+import torch
+
+from lmforge.config import LmforgeConfig
+from lmforge.errors import ConfigError
+
+
+def check_quantization_supported(cfg: LmforgeConfig) -> None:
+    """Fail before anything loads when `quantization_bit` cannot work on this machine."""
+    bits = cfg.model.quantization_bit
+    if bits is None:
+        return
+    if not torch.cuda.is_available():
+        raise ConfigError(f"`quantization_bit: {bits}` (QLoRA) quantizes through bitsandbytes, which needs a CUDA "
+                          "GPU, and this machine has none: remove `quantization_bit` to train LoRA on full-precision "
+                          "weights")
+    if find_spec("bitsandbytes") is None:
+        raise ConfigError(f"`quantization_bit: {bits}` needs the bitsandbytes package: "
+                          "pip install 'lmforge[qlora]' (or pip install bitsandbytes)")
+
+
+def quantization_config(cfg: LmforgeConfig, compute_dtype: torch.dtype) -> Any:
+    """The BitsAndBytesConfig for `quantization_bit`, or None."""
+    bits = cfg.model.quantization_bit
+    if bits is None:
+        return None
+    check_quantization_supported(cfg)
+    from transformers import BitsAndBytesConfig
+
+    if bits == 8:
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_compute_dtype=compute_dtype,
+        bnb_4bit_use_double_quant=cfg.model.double_quantization,
+        bnb_4bit_quant_type=cfg.model.quantization_type,
+        bnb_4bit_quant_storage=compute_dtype,
+    )
