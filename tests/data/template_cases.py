@@ -87,8 +87,8 @@ def reference_index() -> dict[str, dict[str, str]]:
         return {row["name"]: row for row in csv.DictReader(handle, delimiter="\t")}
 
 
-def reference_tokens(template: Template) -> tuple[str, str]:
-    row = reference_index()[template.reference]
+def reference_tokens(reference: str) -> tuple[str, str]:
+    row = reference_index()[reference]
     return row["bos_token"], row["eos_token"]
 
 

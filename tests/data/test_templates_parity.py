@@ -13,14 +13,14 @@ from lmforge.data.templates import list_templates
 from tests.data.template_cases import CASES
 from tests.data.template_parity import check_case
 
-REFERENCED = [t for t in list_templates() if t.reference]
+PAIRS = [(template, reference) for template in list_templates() for reference in template.references]
 
 
-@pytest.mark.parametrize("template", REFERENCED, ids=lambda t: t.name)
+@pytest.mark.parametrize("template, reference", PAIRS, ids=[f"{t.name}={r}" for t, r in PAIRS])
 @pytest.mark.parametrize("case_name", list(CASES))
 @pytest.mark.parametrize("generation_prompt", [False, True], ids=["full", "prompt"])
-def test_render_equals_reference(template, case_name, generation_prompt):
-    outcome = check_case(template, case_name, generation_prompt)
+def test_render_equals_reference(template, reference, case_name, generation_prompt):
+    outcome = check_case(template, case_name, generation_prompt, reference)
     assert outcome.status != "different", outcome.detail
     if outcome.status != "equal":
         pytest.skip(outcome.detail)

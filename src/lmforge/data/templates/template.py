@@ -78,8 +78,14 @@ class Template:
     replace_eos: bool = False  # saved tokenizers get the first stop word as eos (jinja.prepare_saved_tokenizer)
     mm_plugin: str = "base"
     reference: str | None = None  # refdata chat_templates/*.jinja this template is proven equal to
+    # further refdata templates of the family it renders identically (Llama 3.1 and 3.3 for llama3_2)
+    family_references: tuple[str, ...] = ()
     description: str = ""
     aliases: tuple[str, ...] = field(default=())
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        return ((self.reference,) if self.reference else ()) + self.family_references
 
     @property
     def tools(self) -> ToolFormat:
