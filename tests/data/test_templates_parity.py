@@ -10,14 +10,15 @@ tests/data/template_parity.py lists where lmforge deliberately differs (docs/tem
 import pytest
 
 from lmforge.data.templates import list_templates
-from tests.data.template_cases import CASES
+from tests.data.template_cases import relevant_cases
 from tests.data.template_parity import check_case
 
-PAIRS = [(template, reference) for template in list_templates() for reference in template.references]
+CHECKS = [(template, reference, case_name) for template in list_templates() for reference in template.references
+          for case_name in relevant_cases(template)]
 
 
-@pytest.mark.parametrize("template, reference", PAIRS, ids=[f"{t.name}={r}" for t, r in PAIRS])
-@pytest.mark.parametrize("case_name", list(CASES))
+@pytest.mark.parametrize("template, reference, case_name", CHECKS,
+                         ids=[f"{t.name}={r}-{c}" for t, r, c in CHECKS])
 @pytest.mark.parametrize("generation_prompt", [False, True], ids=["full", "prompt"])
 def test_render_equals_reference(template, reference, case_name, generation_prompt):
     outcome = check_case(template, case_name, generation_prompt, reference)
