@@ -40,33 +40,36 @@ def table() -> str:
     totals = Counter()
     for template in list_templates():
         smollm2 = "SmolLM2" if template.name in SMOLLM2_PAIRS else None
-        tokenizers = [t for t in (real.get(template.name), smollm2) if t]
-        if not template.reference:
+        tokenizers = ", ".join(t for t in (real.get(template.name), smollm2) if t)
+        if not template.references:
             rows.append(f"| `{template.name}` | none in refdata: registered from the model's published format "
-                        f"| loss mask only | | | {', '.join(tokenizers)} |")
+                        f"| loss mask only | | | {tokenizers} |")
             totals["unreferenced"] += 1
             continue
-        kinds, refused, reasons = Counter(), 0, {}
-        for case_name, case in CASES.items():
-            for generation in (False, True):
-                outcome = check_case(template, case_name, generation)
-                if outcome.status == "different":
-                    raise SystemExit(f"{template.name} / {case_name}: {outcome.detail} (fix before documenting)")
-                if outcome.status == "equal":
-                    kinds[case.kind] += 1
-                elif outcome.status == "refused":
-                    refused += 1
-                elif not outcome.detail.startswith(("not a reasoning", "the reference has no tool")):
-                    reasons[outcome.detail] = None
-        proven = ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items()))
         totals["referenced"] += 1
-        totals["checks"] += sum(kinds.values())
-        provenance = index[template.reference]["provenance"]
-        rows.append(f"| `{template.name}` | `{template.reference}.jinja` ({provenance}) | {proven} | "
-                    f"{refused or ''} | {_cell('; '.join(reasons))} | {', '.join(tokenizers)} |")
+        for reference in template.references:
+            kinds, refused, reasons = Counter(), 0, {}
+            for case_name, case in CASES.items():
+                for generation in (False, True):
+                    outcome = check_case(template, case_name, generation, reference)
+                    if outcome.status == "different":
+                        raise SystemExit(f"{template.name} / {reference} / {case_name}: {outcome.detail}")
+                    if outcome.status == "equal":
+                        kinds[case.kind] += 1
+                    elif outcome.status == "refused":
+                        refused += 1
+                    elif not outcome.detail.startswith(("not a reasoning", "the reference has no tool")):
+                        reasons[outcome.detail] = None
+            proven = ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items()))
+            totals["checks"] += sum(kinds.values())
+            family = "" if reference == template.reference else ", the family's"
+            provenance = index[reference]["provenance"]
+            rows.append(f"| `{template.name}` | `{reference}.jinja` ({provenance}{family}) | {proven} | "
+                        f"{refused or ''} | {_cell('; '.join(reasons))} | {tokenizers} |")
     summary = (f"{totals['referenced'] + totals['unreferenced']} templates: {totals['referenced']} proven against "
-               f"a reference ({totals['checks']} conversation renderings equal in text and token ids), "
-               f"{totals['unreferenced']} registered from published formats without a reference in refdata. "
+               f"the model's or its family's own template ({totals['checks']} conversation renderings equal in text "
+               f"and token ids), {totals['unreferenced']} registered from published formats without a reference "
+               "in refdata. "
                "Every template's loss mask is proven (tests/data/test_templates.py).")
     return "\n".join([summary, "", *rows])
 

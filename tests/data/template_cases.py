@@ -81,14 +81,21 @@ CASES: dict[str, Case] = {
 }
 
 
+def relevant_cases(template: Template) -> list[str]:
+    """Cases that exercise this template: tool cases need its tool slots, thinking cases a reasoning template."""
+    return [name for name, case in CASES.items()
+            if (case.kind != "tools" or template.can_render_tools)
+            and (case.kind != "thinking" or template.thought_words)]
+
+
 @cache
 def reference_index() -> dict[str, dict[str, str]]:
     with open(refdata("chat_templates", "INDEX.tsv"), encoding="utf-8") as handle:
         return {row["name"]: row for row in csv.DictReader(handle, delimiter="\t")}
 
 
-def reference_tokens(template: Template) -> tuple[str, str]:
-    row = reference_index()[template.reference]
+def reference_tokens(reference: str) -> tuple[str, str]:
+    row = reference_index()[reference]
     return row["bos_token"], row["eos_token"]
 
 

@@ -20,8 +20,8 @@ from tests.data.template_cases import (
     tokenizer_for,
 )
 
-# (templates, case, reason); case "*system*" / "*default*" / "*tools*": every case with a system message /
-# without one / with tools.
+# (templates, case, reason); a template may be named NAME@REFERENCE for one of its references only;
+# case "*system*" / "*default*" / "*tools*": every case with a system message / without one / with tools.
 _LLAMA4_TOOLS = ("Llama 4 writes tool calls after a `<|python_start|>...<|python_end|>` block of the answer "
                  "text, which lmforge's llama3 tool format does not (not proven)")
 _MISTRAL_TOOLS = "Mistral's templates need 9-character tool-call ids, which tool datasets do not carry (not proven)"
@@ -34,8 +34,8 @@ DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
     (("deepseekr1",), "thoughts", "DeepSeek-R1's template removes every thought, even the final answer's; "
                                   "lmforge trains the final answer's thought (enable_thinking: auto/true)"),
     (("deepseekr1",), "thought then none", "R1's template keeps the newlines after a removed thought"),
-    (("granite3", "mistral_small"), "*default*", "the reference's default system prompt carries today's date; "
-                                                 "lmforge has no default system prompt here"),
+    (("granite3", "mistral_small@mistral-v7-tekken"), "*default*",
+     "the reference's default system prompt carries today's date; lmforge has no default system prompt here"),
     (("qwen3_nothink",), "thoughts", "thinking off removes thoughts from trained answers; the reference's "
                                      "enable_thinking only changes the generation prompt"),
     (("llama4",), "*tools*", _LLAMA4_TOOLS),
@@ -44,7 +44,7 @@ DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
     (("llama3_2", "mllama"), "tool calls with system and text",
      "Llama 3.1's template refuses several calls in one answer and drops an answer's text beside a call; "
      "lmforge keeps the text and writes the calls as one JSON list"),
-    (("mistral_v3", "mistral_tekken", "mistral_small"), "*tools*", _MISTRAL_TOOLS),
+    (("mistral_v3", "mistral_tekken", "mistral_small", "pixtral"), "*tools*", _MISTRAL_TOOLS),
 ]
 DEVIATIONS: dict[str, dict[str, str]] = {}
 for _names, _case, _reason in DEVIATION_LIST:
@@ -52,8 +52,8 @@ for _names, _case, _reason in DEVIATION_LIST:
         DEVIATIONS.setdefault(_name, {})[_case] = _reason
 
 
-def deviation(template, case_name: str, case) -> str | None:
-    rules = DEVIATIONS.get(template.name, {})
+def deviation(template, case_name: str, case, reference: str | None = None) -> str | None:
+    rules = {**DEVIATIONS.get(template.name, {}), **DEVIATIONS.get(f"{template.name}@{reference}", {})}
     has_system = any(m.role == "system" for m in case.messages)
     for key, reason in rules.items():
         if (key == case_name or (key == "*system*" and has_system) or (key == "*default*" and not has_system)
@@ -62,15 +62,15 @@ def deviation(template, case_name: str, case) -> str | None:
     return None
 
 
-def applicable(template, case_name: str, case) -> str | None:
-    """Why a case cannot be checked against this template's reference (None: it can)."""
-    if case.kind == "tools" and "tool_calls" not in reference_jinja(template.reference):
+def applicable(template, case_name: str, case, reference: str | None = None) -> str | None:
+    """Why a case cannot be checked against this reference of the template (None: it can)."""
+    if case.kind == "tools" and "tool_calls" not in reference_jinja(reference or template.reference):
         return "the reference has no tool calls"
     if case.kind == "tools" and not template.can_render_tools:
         return "the reference renders tool calls; lmforge registers this template without tool slots (not proven)"
     if case.kind == "thinking" and not template.thought_words:
         return "not a reasoning template"
-    return deviation(template, case_name, case)
+    return deviation(template, case_name, case, reference or template.reference)
 
 
 
@@ -80,17 +80,19 @@ class Outcome:
     detail: str = ""
 
 
-def check_case(template: Template, case_name: str, generation_prompt: bool) -> Outcome:
+def check_case(template: Template, case_name: str, generation_prompt: bool, reference: str | None = None) -> Outcome:
+    """Check one conversation against `reference` (default: the template's own reference)."""
+    reference = reference or template.reference
     case = CASES[case_name]
-    reason = applicable(template, case_name, case)
+    reason = applicable(template, case_name, case, reference)
     if reason is not None:
         return Outcome("skipped", reason)
     if generation_prompt:
         case = case.prompt_case()
     case = replace(case, thinking=case.thinking or template.default_thinking)
-    bos, eos = reference_tokens(template)
+    bos, eos = reference_tokens(reference)
     try:
-        expected = render_reference(reference_jinja(template.reference), case, generation_prompt, bos, eos)
+        expected = render_reference(reference_jinja(reference), case, generation_prompt, bos, eos)
     except jinja2.exceptions.TemplateError as refused:
         try:
             render_ours(template, case, generation_prompt, bos, eos)

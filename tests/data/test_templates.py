@@ -20,7 +20,7 @@ LLAMA_FACTORY_FAMILIES = {
 
 
 def _tokens(template: Template) -> tuple[str, str]:
-    return reference_tokens(template) if template.reference else ("<s>", "</s>")
+    return reference_tokens(template.reference) if template.reference else ("<s>", "</s>")
 
 
 def test_registry_covers_the_families_users_rely_on():
@@ -122,7 +122,8 @@ def test_token_ids_equal_with_the_real_smollm2_tokenizer(name, case, smollm2_pat
     tokenizer = AutoTokenizer.from_pretrained(smollm2_path)
     template = get_template(name)
     prompt = CASES[case].prompt_case()
-    expected = render_reference(reference_jinja(template.reference), prompt, True, *reference_tokens(template))
+    expected = render_reference(reference_jinja(template.reference), prompt, True,
+                                *reference_tokens(template.reference))
     encoded = encode_conversation(template, tokenizer, prompt.messages, add_generation_prompt=True)
     assert encoded.flat() == tokenizer.encode(expected, add_special_tokens=False)
 

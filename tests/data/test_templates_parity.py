@@ -10,17 +10,18 @@ tests/data/template_parity.py lists where lmforge deliberately differs (docs/tem
 import pytest
 
 from lmforge.data.templates import list_templates
-from tests.data.template_cases import CASES
+from tests.data.template_cases import relevant_cases
 from tests.data.template_parity import check_case
 
-REFERENCED = [t for t in list_templates() if t.reference]
+CHECKS = [(template, reference, case_name) for template in list_templates() for reference in template.references
+          for case_name in relevant_cases(template)]
 
 
-@pytest.mark.parametrize("template", REFERENCED, ids=lambda t: t.name)
-@pytest.mark.parametrize("case_name", list(CASES))
+@pytest.mark.parametrize("template, reference, case_name", CHECKS,
+                         ids=[f"{t.name}={r}-{c}" for t, r, c in CHECKS])
 @pytest.mark.parametrize("generation_prompt", [False, True], ids=["full", "prompt"])
-def test_render_equals_reference(template, case_name, generation_prompt):
-    outcome = check_case(template, case_name, generation_prompt)
+def test_render_equals_reference(template, reference, case_name, generation_prompt):
+    outcome = check_case(template, case_name, generation_prompt, reference)
     assert outcome.status != "different", outcome.detail
     if outcome.status != "equal":
         pytest.skip(outcome.detail)

@@ -7,7 +7,7 @@ import pytest
 from lmforge.data.templates import get_template
 from lmforge.data.templates.encoding import encode_conversation
 from tests.data.real_tokenizers import real_tokenizer
-from tests.data.template_cases import CASES, reference_jinja, render_reference
+from tests.data.template_cases import CASES, reference_jinja, relevant_cases, render_reference
 from tests.data.template_parity import applicable
 
 PAIRS = [("llama2", "llama2"), ("mistral", "mistral_v1"), ("mistral_v1", "mistral_v1"), ("mistral_v3", "mistral_v3"),
@@ -15,8 +15,10 @@ PAIRS = [("llama2", "llama2"), ("mistral", "mistral_v1"), ("mistral_v1", "mistra
          ("qwq", "qwen"), ("qwen2_vl", "qwen")]
 
 
-@pytest.mark.parametrize("name, tokenizer_name", PAIRS, ids=[f"{t}-{n}" for t, n in PAIRS])
-@pytest.mark.parametrize("case_name", list(CASES))
+CHECKS = [(name, tokenizer, case) for name, tokenizer in PAIRS for case in relevant_cases(get_template(name))]
+
+
+@pytest.mark.parametrize("name, tokenizer_name, case_name", CHECKS, ids=[f"{t}-{n}-{c}" for t, n, c in CHECKS])
 def test_real_tokenizer_ids_and_mask(name, tokenizer_name, case_name, tmp_path_factory):
     template = get_template(name)
     case = CASES[case_name]

@@ -85,3 +85,15 @@ def _config(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("stage: sft\nfinetuning_type: lora\n")
     return path
+
+
+@pytest.mark.slow
+def test_training_without_a_template_uses_the_tokenizers_own(tmp_path, tiny_llama_path):
+    out = tmp_path / "run"
+    result = run_cli("train", str(_config(tmp_path)), f"model_name_or_path={tiny_llama_path}",
+                     f"dataset_dir={refdata('llamafactory_data')}", "dataset=alpaca_en_demo", "max_samples=8",
+                     "max_steps=1", "per_device_train_batch_size=4", "report_to=none", f"output_dir={out}")
+    assert result.returncode == 0, result.stderr
+    assert "template `auto`)" in result.stdout and "differently" not in result.stdout
+    # the tokenizer's own template is what was trained on, and what is saved
+    assert (out / "chat_template.jinja").read_text() == (tiny_llama_path / "chat_template.jinja").read_text()

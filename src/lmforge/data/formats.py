@@ -70,11 +70,6 @@ def convert_sharegpt(row: dict[str, Any], spec: DatasetSpec, where: str, tags: T
         raise RowError(where, "the conversation must end with an assistant message to be trained on")
     cols = spec.columns
     tools = _tools(row.get(cols.tools), f"`{cols.tools}`", where) if cols.tools else None
-    if any(m.tool_calls for m in messages) and not tools:
-        raise RowError(where, f"the conversation has function calls but no tool definitions (set the `tools` "
-                              f"column in dataset_info.json; `{cols.tools}` is empty)" if cols.tools else
-                              "the conversation has function calls but the dataset has no `tools` column "
-                              "(add `\"tools\": \"tools\"` to its `columns` in dataset_info.json)")
     return Conversation(messages, system, where, tools)
 
 

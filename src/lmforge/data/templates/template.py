@@ -78,6 +78,8 @@ class Template:
     replace_eos: bool = False  # saved tokenizers get the first stop word as eos (jinja.prepare_saved_tokenizer)
     mm_plugin: str = "base"
     reference: str | None = None  # refdata chat_templates/*.jinja this template is proven equal to
+    # further refdata templates of the family it renders identically (Llama 3.1 and 3.3 for llama3_2)
+    family_references: tuple[str, ...] = ()
     description: str = ""
     aliases: tuple[str, ...] = field(default=())
 
@@ -85,6 +87,10 @@ class Template:
     def multimodal(self) -> bool:
         """Made for vision/audio-language models: it names a multimodal plugin."""
         return self.mm_plugin != "base"
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        return ((self.reference,) if self.reference else ()) + self.family_references
 
     @property
     def tools(self) -> ToolFormat:

@@ -34,6 +34,7 @@ register_template("qwen2_vl", **CHATML, default_system=HELPFUL, mm_plugin="qwen2
                   aliases=("qwen2.5_vl",),
                   description="Qwen2-VL / Qwen2.5-VL Instruct (text turns; images via the plugin).")
 register_template("qwen2_audio", **CHATML, default_system=HELPFUL, mm_plugin="qwen2_audio",
+                  family_references=("qwen2-instruct",),
                   description="Qwen2-Audio Instruct.")
 register_template("minicpm_v", **CHATML, default_system=HELPFUL, mm_plugin="minicpm_v",
                   description="MiniCPM-V 2.6 / MiniCPM-o.")

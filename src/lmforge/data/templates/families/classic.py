@@ -32,7 +32,8 @@ register_template("llava", format_system="{{content}} ", format_user="USER: {{co
                   description="LLaVA-1.5 (llava-hf); training appends eos to each answer.")
 register_template("llava_next", format_system="{{content}} ", format_user="USER: {{content}} ",
                   format_generation="ASSISTANT:", format_assistant=" {{content}} ", efficient_eos=True,
-                  mm_plugin="llava_next", description="LLaVA-NeXT (Vicuna-based checkpoints).")
+                  mm_plugin="llava_next", family_references=("llava",),
+                  description="LLaVA-NeXT (Vicuna-based checkpoints).")
 register_template("baichuan2", format_system="{{content}}", format_user="<reserved_106>{{content}}",
                   format_generation="<reserved_107>", format_assistant="{{content}}", strip_content=False,
                   efficient_eos=True, reference="baichuan2-chat",

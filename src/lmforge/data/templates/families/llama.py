@@ -43,6 +43,7 @@ LLAMA31 = {
     "format_observation_item": "<|start_header_id|>ipython<|end_header_id|>\n\n{{content_json}}<|eot_id|>",
 }
 register_template("llama3_2", **LLAMA31, reference="llama-3.2-instruct", aliases=("llama3.1", "llama3.3"),
+                  family_references=("llama-3.1-instruct", "llama-3.3-instruct"),
                   description="Llama 3.1 / 3.2 / 3.3 Instruct (dated system turn, date fixed to Meta's default).")
 register_template("mllama", **LLAMA31, mm_plugin="mllama", reference="llama-3.2-vision",
                   description="Llama 3.2 Vision Instruct.")

@@ -51,7 +51,8 @@ TEKKEN = dict(
 )
 register_template("mistral_tekken", **TEKKEN, reference="mistral-common-v7", aliases=("mistral_v7",),
                   description="Mistral v7 Tekken (Mistral-Large-2411, Ministral): [SYSTEM_PROMPT] block.")
-register_template("mistral_small", **TEKKEN, reference="mistral-v7-tekken",
+register_template("mistral_small", **TEKKEN, reference="mistral-v7-tekken", family_references=("mistral-common-v7",),
                   description="Mistral-Small-3.x-Instruct (Tekken v7; its default system prompt is dated, so "
                               "lmforge has none: pass your own).")
-register_template("pixtral", **TEKKEN, mm_plugin="pixtral", description="Pixtral-12B (Tekken, [IMG] tokens).")
+register_template("pixtral", **TEKKEN, mm_plugin="pixtral", family_references=("mistral-common-v7",),
+                  description="Pixtral-12B (Tekken, [IMG] tokens).")
