@@ -18,6 +18,8 @@ from lmforge.config import LmforgeConfig
 from lmforge.data.cache import cache_dir, cache_key, load_prepared, save_prepared
 from lmforge.data.formats import convert_labeled, convert_preference, converter
 from lmforge.data.loading import document_converter, iter_items, load_items
+from lmforge.data.multimodal.plugin import mm_plugin_for
+from lmforge.data.multimodal.rows import mm_columns, mm_document_converter
 from lmforge.data.packing import pack_examples
 from lmforge.data.processors.preference import tokenize_kto, tokenize_pairwise
 from lmforge.data.processors.pt import tokenize_pt
@@ -48,8 +50,12 @@ def check_datasets(cfg: LmforgeConfig) -> None:
 class _Builder:
     """Tokenizes one dataset's rows for the configured stage, adding to the shared report."""
 
-    def __init__(self, cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, template: Template) -> None:
+    def __init__(self, cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, template: Template,
+                 processor: Any = None) -> None:
         self.cfg, self.tokenizer, self.template = cfg, tokenizer, template
+        # a multimodal processor: sft/pt rows keep their media and are encoded by its plugin in the collator
+        self.multimodal = processor is not None and mm_plugin_for(processor) is not None and (
+            cfg.finetuning.stage in ("sft", "pt"))
         self.stage = cfg.finetuning.stage
         self.packing = cfg.data.packing_enabled(self.stage)
         self.end_ids = frozenset(stop_token_ids(template, tokenizer))
@@ -64,7 +70,9 @@ class _Builder:
             return lambda row, where: convert_preference(row, spec, where)
         if self.stage == "kto":
             return lambda row, where: convert_labeled(row, spec, where)
-        return document_converter(spec) if self.stage == "pt" else converter(spec, self.media_dir)
+        if self.stage == "pt":
+            return mm_document_converter(spec, self.media_dir) if self.multimodal else document_converter(spec)
+        return converter(spec, self.media_dir)
 
     def tokenize(self, items: list[Any], report: DataReport) -> dict[str, list[list[int]]]:
         data = self.cfg.data
@@ -75,6 +83,8 @@ class _Builder:
             report.tokens += pref.tokens
             report.supervised_tokens += pref.answer_tokens
             return columns
+        if self.multimodal:
+            return mm_columns(items)
         if self.stage == "pt":
             columns, pt = tokenize_pt(items, self.tokenizer, cutoff_len=data.cutoff_len, packing=self.packing)
             report.truncated += pt.truncated
@@ -148,7 +158,10 @@ def _cache_options(cfg: LmforgeConfig) -> dict[str, Any]:
     return {**options, "stage": cfg.finetuning.stage, "seed": cfg.training.seed}
 
 
-def build_datasets(cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, template: Template) -> PreparedData:
+def build_datasets(cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, template: Template,
+                   processor: Any = None) -> PreparedData:
+    """`processor`: a multimodal model's processor; its rows are then encoded (and packed) by
+    `lmforge.data.multimodal.collator.multimodal_collator`."""
     data = cfg.data
     if not data.dataset:
         raise DataError("no training data: set `dataset` (names in dataset_info.json or file paths)")
@@ -160,11 +173,12 @@ def build_datasets(cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, templ
         return PreparedData(hit[0], hit[1], report)
     train_specs = [resolve_dataset(name, data.dataset_dir) for name in data.dataset]
     eval_specs = [resolve_dataset(name, data.dataset_dir) for name in data.eval_dataset or []]
-    builder = _Builder(cfg, tokenizer, template)
+    builder = _Builder(cfg, tokenizer, template, processor)
     if data.streaming:
         return _build_streaming(cfg, builder, train_specs, eval_specs)
 
-    folder = cache_dir(cache_key(train_specs + eval_specs, tokenizer, template, _cache_options(cfg)))
+    options = {**_cache_options(cfg), "multimodal": builder.multimodal}
+    folder = cache_dir(cache_key(train_specs + eval_specs, tokenizer, template, options))
     if not data.overwrite_cache and (hit := load_prepared(folder)) is not None:
         report = DataReport.from_dict(hit[2])
         report.from_cache = str(folder)
@@ -187,7 +201,7 @@ def build_datasets(cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, templ
         train, evaluation = split["train"], split["test"]
     report.examples = len(train)
     report.eval_examples = len(evaluation) if evaluation is not None else 0
-    if builder.packing and cfg.finetuning.stage != "pt":  # pt packs while tokenizing (concatenation)
+    if builder.packing and cfg.finetuning.stage != "pt" and not builder.multimodal:  # pt packs while tokenizing
         train, packing = _pack(train, cfg)
         report.packed_rows, report.packing_efficiency = packing.rows, round(packing.efficiency, 4)
         if evaluation is not None:

@@ -15,7 +15,8 @@ from typing import Any
 import torch
 
 from lmforge.data.multimodal.examples import MMEncoder, MMExample, from_row
-from lmforge.data.multimodal.media import MediaError
+from lmforge.data.multimodal.media import MediaError, MediaOptions
+from lmforge.data.multimodal.plugin import mm_plugin_for
 from lmforge.data.packing import pack_lengths
 from lmforge.data.processors.sft import IGNORE_INDEX
 
@@ -59,6 +60,7 @@ class MultimodalCollator:
             start = 0
             for example in row:
                 length = len(example.input_ids)
+                labels[index, start] = IGNORE_INDEX  # no example predicts the next one's first token
                 positions[0, index, start:start + length] = torch.arange(length)
                 if mrope:
                     positions[1:, index, start:start + length] = (
@@ -75,3 +77,14 @@ class MultimodalCollator:
         processed = [example.processed for row in rows for example in row]
         batch.update(self.encoder.plugin.get_mm_inputs(processed, batch, self.encoder.tokenizer))
         return batch
+
+
+def multimodal_collator(cfg: Any, processor: Any, template: Any) -> MultimodalCollator:
+    """The collator for a configured run: the processor's plugin, the media options, cutoff and packing."""
+    plugin = mm_plugin_for(processor)
+    if plugin is None:
+        raise MediaError(f"{type(processor).__name__} is not a multimodal processor lmforge has a plugin for")
+    data = cfg.data
+    encoder = MMEncoder(processor, plugin, template, MediaOptions.from_config(data), data.cutoff_len,
+                        train_on_prompt=data.train_on_prompt, mask_history=data.mask_history)
+    return MultimodalCollator(encoder, packing=data.packing_enabled(cfg.finetuning.stage))

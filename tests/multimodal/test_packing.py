@@ -1,0 +1,58 @@
+"""Packed multimodal rows: images stay with their text, position ids (3-D M-RoPE too) restart per
+example, and a packed batch gives the same loss as the same examples padded."""
+
+import torch
+
+from lmforge.data.multimodal.collator import MultimodalCollator
+from lmforge.data.multimodal.examples import Document, MMEncoder, to_row
+from lmforge.data.multimodal.media import MediaOptions
+from lmforge.data.multimodal.mrope import mrope_position_ids
+from lmforge.data.multimodal.plugin import mm_plugin_for
+from lmforge.data.templates import get_template
+from tests.multimodal.conftest import TEXT_ONLY, demo_conversations, load_vlm
+from tests.refdata import refdata
+
+OPTIONS = MediaOptions(image_max_pixels=64 * 64)
+
+
+def documents() -> list[Document]:
+    images = refdata("llamafactory_data", "mllm_demo_data")
+    return [
+        Document("A photo: <image> Two players celebrate a goal.", "docs:row 1", {"images": [str(images / "1.jpg")]}),
+        Document("Plain text about football, no picture at all.", "docs:row 2"),
+        Document("<image> first, then <image> second.", "docs:row 3",
+                 {"images": [str(images / "2.jpg"), str(images / "3.jpg")]}),
+    ]
+
+
+def test_mrope_ids_equal_the_models_own(tiny_vlm):
+    processor, model = load_vlm(tiny_vlm("qwen2_vl"), "qwen2_vl")
+    encoder = MMEncoder(processor, mm_plugin_for(processor), get_template("chatml"), OPTIONS, 1024)
+    for item in [*documents(), *demo_conversations("mllm_demo.json", "images", 2)]:
+        example = encoder.encode(item)
+        if example.position_ids is None:
+            continue
+        ids = torch.tensor([example.input_ids])
+        grids = [t["image_grid_thw"] for t in example.processed.tensors.get("images", [])]
+        types = encoder.plugin.token_type_ids(ids, processor.tokenizer)
+        expected, _ = model.model.get_rope_index(ids, types, image_grid_thw=torch.cat(grids))
+        assert torch.equal(example.position_ids, expected[:, 0])
+    assert mrope_position_ids([0, 0], {}, 2).tolist() == [[0, 1]] * 3
+
+
+def test_packed_batch_has_the_loss_of_the_padded_batch(tiny_vlm):
+    for family in ("qwen2_vl", "llava"):
+        processor, model = load_vlm(tiny_vlm(family), family)
+        encoder = MMEncoder(processor, mm_plugin_for(processor), get_template("chatml"), OPTIONS, 1024)
+        rows = [to_row(item) for item in [*documents(), TEXT_ONLY]]
+        padded = MultimodalCollator(encoder)(rows)
+        packed = MultimodalCollator(encoder, packing=True)(rows)
+        assert packed["input_ids"].shape[0] == 1 and "attention_mask" not in packed
+        assert int(packed.pop("num_examples")) == 4
+        assert int(packed.pop("num_real_tokens")) == int(padded["attention_mask"].sum())
+        positions = packed["position_ids"]
+        text_positions = positions[0] if positions.dim() == 3 else positions
+        assert int((text_positions[0] == 0).sum()) >= 4  # restarts per example (padding is 0 too)
+        with torch.no_grad():  # no KV cache (as LmforgeTrainer does for packed rows): per-example attention
+            packed_loss = model(**packed, use_cache=False).loss
+            torch.testing.assert_close(packed_loss, model(**padded).loss, rtol=1e-5, atol=1e-5)
