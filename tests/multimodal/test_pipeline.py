@@ -1,0 +1,76 @@
+"""The data pipeline with a multimodal processor, end to end: LLaMA-Factory's demo data (and a
+multimodal pretraining corpus with text-only documents mixed in) -> build_datasets -> the plugin
+collator -> LmforgeTrainer on a tiny Qwen2-VL."""
+
+import json
+
+import pytest
+import torch
+from transformers import TrainingArguments
+
+from lmforge.config import build_config
+from lmforge.data.dataset import build_datasets
+from lmforge.data.multimodal.collator import multimodal_collator
+from lmforge.data.multimodal.examples import ROW_COLUMN
+from lmforge.data.templates import get_template
+from lmforge.errors import DataError
+from lmforge.train.trainer import LmforgeTrainer
+from tests.multimodal.conftest import load_vlm
+from tests.refdata import refdata
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LMFORGE_HOME", str(tmp_path / "home"))
+
+
+def train_two_steps(cfg, processor, model, tmp_path):
+    template = get_template("chatml")
+    prepared = build_datasets(cfg, processor.tokenizer, template, processor)
+    assert prepared.train.column_names == [ROW_COLUMN]
+    args = TrainingArguments(output_dir=str(tmp_path / "out"), max_steps=2, per_device_train_batch_size=4,
+                             learning_rate=1e-3, report_to=[], remove_unused_columns=False, save_strategy="no",
+                             dataloader_pin_memory=False, use_cpu=True)
+    trainer = LmforgeTrainer(model=model, args=args, train_dataset=prepared.train,
+                             data_collator=multimodal_collator(cfg, processor, template))
+    result = trainer.train()
+    assert torch.isfinite(torch.tensor(result.training_loss))
+    assert trainer.token_counts.supervised_tokens > 0
+    return prepared, trainer
+
+
+@pytest.mark.slow
+def test_sft_on_mllm_demo_mixed_with_text_rows(tiny_vlm, tmp_path):
+    data = refdata("llamafactory_data")
+    processor, model = load_vlm(tiny_vlm("qwen2_vl"), "qwen2_vl")
+    cfg = build_config({"stage": "sft", "dataset": "mllm_demo,identity", "dataset_dir": str(data),
+                        "cutoff_len": 1024, "max_samples": 4, "image_max_pixels": 64 * 64})
+    prepared, trainer = train_two_steps(cfg, processor, model, tmp_path)
+    assert prepared.report.rows_per_dataset == {"mllm_demo": 4, "identity": 4}
+    assert trainer.token_counts.samples == 8
+
+
+@pytest.mark.slow
+def test_pt_with_images_and_text_only_documents_packs(tiny_vlm, tmp_path):
+    images = refdata("llamafactory_data", "mllm_demo_data")
+    rows = [{"text": f"Picture {i}: <image> shows a football match.", "images": [str(images / f"{i}.jpg")]}
+            for i in (1, 2, 3)] + [{"text": "Football is played by two teams of eleven players."}] * 3
+    (tmp_path / "docs.jsonl").write_text("\n".join(map(json.dumps, rows)))
+    (tmp_path / "dataset_info.json").write_text(json.dumps(
+        {"docs": {"file_name": "docs.jsonl", "columns": {"prompt": "text", "images": "images"}}}))
+    processor, model = load_vlm(tiny_vlm("qwen2_vl"), "qwen2_vl")
+    cfg = build_config({"stage": "pt", "dataset": "docs", "dataset_dir": str(tmp_path), "cutoff_len": 256,
+                        "image_max_pixels": 64 * 64})
+    collator = multimodal_collator(cfg, processor, get_template("chatml"))
+    assert collator.packing  # packing is on by default for pt
+    prepared = build_datasets(cfg, processor.tokenizer, get_template("chatml"), processor)
+    batch = collator([prepared.train[i] for i in range(6)])
+    assert batch["input_ids"].shape[0] == 1 and batch["position_ids"].shape[:2] == (4, 1)
+    assert int(batch["num_examples"]) == 6 and batch["image_grid_thw"].shape[0] == 3
+    train_two_steps(cfg, processor, model, tmp_path)
+
+
+def test_media_rows_without_a_multimodal_processor_fail_clearly(tiny_tokenizer):
+    cfg = build_config({"dataset": "mllm_demo", "dataset_dir": str(refdata("llamafactory_data")), "max_samples": 2})
+    with pytest.raises(DataError, match="mllm_demo.json:row 1: has images"):
+        build_datasets(cfg, tiny_tokenizer, get_template("chatml"))
