@@ -118,5 +118,6 @@ def test_videos_train(family, tiny_vlm):
 
 
 def test_image_bytes_decode_like_the_file():
-    data = demo("2.jpg").read_bytes()
-    assert load_image(io.BytesIO(data).getvalue(), OPTIONS, "r").size == load_image(str(demo("2.jpg")), OPTIONS, "r").size
+    path = demo("2.jpg")
+    assert load_image(io.BytesIO(path.read_bytes()).getvalue(), OPTIONS, "r").size == load_image(
+        str(path), OPTIONS, "r").size

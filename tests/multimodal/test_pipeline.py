@@ -72,5 +72,5 @@ def test_pt_with_images_and_text_only_documents_packs(tiny_vlm, tmp_path):
 
 def test_media_rows_without_a_multimodal_processor_fail_clearly(tiny_tokenizer):
     cfg = build_config({"dataset": "mllm_demo", "dataset_dir": str(refdata("llamafactory_data")), "max_samples": 2})
-    with pytest.raises(DataError, match="mllm_demo.json:row 1: has images"):
+    with pytest.raises(DataError, match=r"mllm_demo\.json:row 1: has images"):
         build_datasets(cfg, tiny_tokenizer, get_template("chatml"))
