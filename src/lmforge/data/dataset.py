@@ -19,7 +19,7 @@ from lmforge.data.cache import cache_dir, cache_key, load_prepared, save_prepare
 from lmforge.data.formats import convert_labeled, convert_preference, converter
 from lmforge.data.loading import document_converter, iter_items, load_items
 from lmforge.data.multimodal.plugin import mm_plugin_for
-from lmforge.data.multimodal.rows import mm_columns, mm_document_converter
+from lmforge.data.multimodal.rows import mm_columns, mm_document_converter, mm_preference_converter
 from lmforge.data.packing import pack_examples
 from lmforge.data.processors.preference import tokenize_kto, tokenize_pairwise
 from lmforge.data.processors.pt import tokenize_pt
@@ -55,7 +55,7 @@ class _Builder:
         self.cfg, self.tokenizer, self.template = cfg, tokenizer, template
         # a multimodal processor: sft/pt rows keep their media and are encoded by its plugin in the collator
         self.multimodal = processor is not None and mm_plugin_for(processor) is not None and (
-            cfg.finetuning.stage in ("sft", "pt"))
+            cfg.finetuning.stage in ("sft", "pt", "dpo"))
         self.stage = cfg.finetuning.stage
         self.packing = cfg.data.packing_enabled(self.stage)
         self.end_ids = frozenset(stop_token_ids(template, tokenizer))
@@ -66,6 +66,8 @@ class _Builder:
         if spec.ranking != pairwise:
             need = "a ranking dataset (`ranking: true`, chosen/rejected answers)" if pairwise else "non-ranking rows"
             raise DataError(f"dataset `{spec.name}`: `stage: {self.stage}` needs {need}")
+        if pairwise and self.multimodal:
+            return mm_preference_converter(spec, self.media_dir)
         if pairwise:
             return lambda row, where: convert_preference(row, spec, where)
         if self.stage == "kto":
@@ -76,6 +78,8 @@ class _Builder:
 
     def tokenize(self, items: list[Any], report: DataReport) -> dict[str, list[list[int]]]:
         data = self.cfg.data
+        if self.multimodal:
+            return mm_columns(items)
         if self.stage in PAIRWISE_STAGES or self.stage == "kto":
             tokenize = tokenize_pairwise if self.stage in PAIRWISE_STAGES else tokenize_kto
             columns, pref = tokenize(items, self.template, self.tokenizer, cutoff_len=data.cutoff_len)
@@ -83,8 +87,6 @@ class _Builder:
             report.tokens += pref.tokens
             report.supervised_tokens += pref.answer_tokens
             return columns
-        if self.multimodal:
-            return mm_columns(items)
         if self.stage == "pt":
             columns, pt = tokenize_pt(items, self.tokenizer, cutoff_len=data.cutoff_len, packing=self.packing)
             report.truncated += pt.truncated

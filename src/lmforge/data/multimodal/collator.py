@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from lmforge.data.multimodal.examples import MMEncoder, MMExample, from_row
+from lmforge.data.multimodal.examples import MediaPreference, MMEncoder, MMExample, from_row
 from lmforge.data.multimodal.media import MediaError, MediaOptions
 from lmforge.data.multimodal.plugin import mm_plugin_for
 from lmforge.data.packing import pack_lengths
@@ -32,7 +32,10 @@ class MultimodalCollator:
             raise MediaError(f"packing is not supported for `{self.encoder.plugin.name}` models; set `packing: false`")
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        examples = [self.encoder.encode(from_row(feature)) for feature in features]
+        items = [from_row(feature) for feature in features]
+        if any(isinstance(item, MediaPreference) for item in items):
+            return self.pairs(items)
+        examples = [self.encoder.encode(item) for item in items]
         if self.packing:
             lengths = [len(example.input_ids) for example in examples]
             rows = [[examples[i] for i in sorted(members)]
@@ -40,6 +43,14 @@ class MultimodalCollator:
         else:
             rows = [[example] for example in examples]
         return self.collate(rows)
+
+    def pairs(self, items: list[Any]) -> dict[str, torch.Tensor]:
+        """Ranking rows: the chosen conversations, then the rejected ones (one forward pass for both,
+        as trl's DPO does), each row's media decoded and processed once and used by both answers."""
+        if self.packing:
+            raise MediaError("packing applies to sft and pt rows, not to ranking rows")
+        pairs = [self.encoder.encode_pair(item) for item in items]
+        return self.collate([[chosen] for chosen, _ in pairs] + [[rejected] for _, rejected in pairs])
 
     def collate(self, rows: list[list[MMExample]]) -> dict[str, torch.Tensor]:
         pad_id = self.encoder.tokenizer.pad_token_id

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from lmforge.data.conversation import Conversation
+from lmforge.data.conversation import Conversation, Preference
 from lmforge.data.multimodal.media import DecodedMedia, MediaError, MediaOptions, decode_media
 from lmforge.data.multimodal.plugin import MMPlugin, ProcessedMedia, check_placeholders
 from lmforge.data.processors.sft import IGNORE_INDEX, example_from_encoded
@@ -31,6 +31,18 @@ class Document:
     media: dict[str, list[str]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class MediaPreference:
+    """A ranking row with media: its prompt's placeholders refer to `media`, shared by both answers."""
+
+    preference: Preference
+    media: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        return self.preference.source
+
+
 @dataclass
 class MMExample:
     input_ids: list[int]
@@ -40,11 +52,17 @@ class MMExample:
     truncated: bool = False
 
 
-def to_row(item: Conversation | Document) -> dict[str, str]:
-    """A conversation or document as a `datasets` row (checked placeholders, media paths, no pixels)."""
-    if isinstance(item, Document):
+def to_row(item: Conversation | Document | MediaPreference) -> dict[str, str]:
+    """A conversation, document or ranking row as a `datasets` row (checked placeholders, media paths, no pixels)."""
+    if isinstance(item, MediaPreference):
+        pref = item.preference
+        check_placeholders(pref.prompt, item.media, pref.source)
+        body: dict[str, Any] = {"prompt": [[m.role, m.content] for m in pref.prompt], "system": pref.system,
+                                "chosen": pref.chosen, "rejected": pref.rejected, "source": pref.source,
+                                "media": item.media}
+    elif isinstance(item, Document):
         check_placeholders([item.text], item.media, item.source)
-        body: dict[str, Any] = {"text": item.text, "source": item.source, "media": item.media}
+        body = {"text": item.text, "source": item.source, "media": item.media}
     else:
         check_placeholders(item.messages, item.media, item.source)
         body = {"messages": [[m.role, m.content] for m in item.messages], "system": item.system,
@@ -52,8 +70,12 @@ def to_row(item: Conversation | Document) -> dict[str, str]:
     return {ROW_COLUMN: json.dumps(body)}
 
 
-def from_row(row: dict[str, Any]) -> Conversation | Document:
+def from_row(row: dict[str, Any]) -> Conversation | Document | MediaPreference:
     body = json.loads(row[ROW_COLUMN])
+    if "chosen" in body:
+        prompt = [Message(role, content) for role, content in body["prompt"]]
+        return MediaPreference(Preference(prompt, body["system"], body["chosen"], body["rejected"], body["source"]),
+                               body["media"])
     if "text" in body:
         return Document(body["text"], body["source"], body["media"])
     messages = [Message(role, content) for role, content in body["messages"]]
@@ -76,9 +98,11 @@ class MMEncoder:
     def tokenizer(self) -> Any:
         return self.processor.tokenizer
 
-    def encode(self, item: Conversation | Document) -> MMExample:
-        media = decode_media(item.media, self.options, item.source) if item.media else DecodedMedia()
-        processed = self.plugin.process_media(self.processor, media, item.source)
+    def encode(self, item: Conversation | Document, processed: ProcessedMedia | None = None) -> MMExample:
+        """One example; `processed`: its media already processed (a ranking row's second answer)."""
+        if processed is None:
+            media = decode_media(item.media, self.options, item.source) if item.media else DecodedMedia()
+            processed = self.plugin.process_media(self.processor, media, item.source)
         if isinstance(item, Document):
             input_ids, labels, truncated, full = self._document(item, processed)
         else:
@@ -93,6 +117,15 @@ class MMEncoder:
         labels = [IGNORE_INDEX if token in media_ids else label for token, label in zip(input_ids, labels, strict=True)]
         positions = self.plugin.position_ids(input_ids, processed, self.processor) if processed.runs else None
         return MMExample(input_ids, labels, processed, positions, truncated)
+
+    def encode_pair(self, item: MediaPreference) -> tuple[MMExample, MMExample]:
+        """The chosen and the rejected conversation, sharing one decoding and processing of the media."""
+        pref = item.preference
+        media = decode_media(item.media, self.options, pref.source) if item.media else DecodedMedia()
+        processed = self.plugin.process_media(self.processor, media, pref.source)
+        return tuple(self.encode(Conversation([*pref.prompt, Message("assistant", answer)], pref.system, pref.source,
+                                              item.media), processed)
+                     for answer in (pref.chosen, pref.rejected))  # type: ignore[return-value]
 
     def _conversation(self, conversation: Conversation,
                       processed: ProcessedMedia) -> tuple[list[int], list[int], bool, list[int]]:
