@@ -1,6 +1,7 @@
 """Packed multimodal rows: images stay with their text, position ids (3-D M-RoPE too) restart per
 example, and a packed batch gives the same loss as the same examples padded."""
 
+import pytest
 import torch
 
 from lmforge.data.multimodal.collator import MultimodalCollator
@@ -25,18 +26,26 @@ def documents() -> list[Document]:
     ]
 
 
-def test_mrope_ids_equal_the_models_own(tiny_vlm):
-    processor, model = load_vlm(tiny_vlm("qwen2_vl"), "qwen2_vl")
-    encoder = MMEncoder(processor, mm_plugin_for(processor), get_template("chatml"), OPTIONS, 1024)
-    for item in [*documents(), *demo_conversations("mllm_demo.json", "images", 2)]:
+@pytest.mark.parametrize("family", ["qwen2_vl", "qwen2_5_vl"])
+def test_mrope_ids_equal_the_models_own(family, tiny_vlm):
+    processor, model = load_vlm(tiny_vlm(family), family)
+    encoder = MMEncoder(processor, mm_plugin_for(processor), get_template("chatml"), OPTIONS, 2048,
+                        model_config=model.config)
+    items = [*documents(), *demo_conversations("mllm_demo.json", "images", 2),
+             *demo_conversations("mllm_video_demo.json", "videos", 1)]
+    for item in items:
         example = encoder.encode(item)
         if example.position_ids is None:
             continue
         ids = torch.tensor([example.input_ids])
-        grids = [t["image_grid_thw"] for t in example.processed.tensors.get("images", [])]
+        tensors = example.processed.tensors
+        kwargs = {f"{kind}_grid_thw": torch.cat([t[f"{kind}_grid_thw"] for t in tensors[f"{kind}s"]])
+                  for kind in ("image", "video") if tensors.get(f"{kind}s")}
+        if family == "qwen2_5_vl" and tensors.get("videos"):
+            kwargs["second_per_grid_ts"] = torch.cat([t["second_per_grid_ts"] for t in tensors["videos"]])
         types = encoder.plugin.token_type_ids(ids, processor.tokenizer)
-        expected, _ = model.model.get_rope_index(ids, types, image_grid_thw=torch.cat(grids))
-        assert torch.equal(example.position_ids, expected[:, 0])
+        expected, _ = model.model.get_rope_index(ids, types, **kwargs)
+        assert torch.equal(example.position_ids, expected[:, 0]), item.source
     assert mrope_position_ids([0, 0], {}, 2).tolist() == [[0, 1]] * 3
 
 

@@ -90,12 +90,14 @@ class MultimodalCollator:
         return batch
 
 
-def multimodal_collator(cfg: Any, processor: Any, template: Any) -> MultimodalCollator:
-    """The collator for a configured run: the processor's plugin, the media options, cutoff and packing."""
+def multimodal_collator(cfg: Any, processor: Any, template: Any, model_config: Any = None) -> MultimodalCollator:
+    """The collator for a configured run: the processor's plugin, the media options, cutoff and packing.
+    `model_config`: the model's config, which some 3-D position ids need (Qwen2.5-VL videos)."""
     plugin = mm_plugin_for(processor)
     if plugin is None:
         raise MediaError(f"{type(processor).__name__} is not a multimodal processor lmforge has a plugin for")
     data = cfg.data
     encoder = MMEncoder(processor, plugin, template, MediaOptions.from_config(data), data.cutoff_len,
-                        train_on_prompt=data.train_on_prompt, mask_history=data.mask_history)
+                        train_on_prompt=data.train_on_prompt, mask_history=data.mask_history,
+                        model_config=model_config)
     return MultimodalCollator(encoder, packing=data.packing_enabled(cfg.finetuning.stage))

@@ -93,6 +93,7 @@ class MMEncoder:
     cutoff_len: int
     train_on_prompt: bool = False
     mask_history: bool = False
+    model_config: Any = None  # what some 3-D positions need (Qwen2.5-VL's tokens_per_second for videos)
 
     @property
     def tokenizer(self) -> Any:
@@ -115,7 +116,8 @@ class MMEncoder:
                              f"example needs {len(full)} tokens); raise cutoff_len or lower image_max_pixels")
         input_ids, labels = self.plugin.process_token_ids(input_ids, labels, processed, self.tokenizer)
         labels = [IGNORE_INDEX if token in media_ids else label for token, label in zip(input_ids, labels, strict=True)]
-        positions = self.plugin.position_ids(input_ids, processed, self.processor) if processed.runs else None
+        positions = (self.plugin.position_ids(input_ids, processed, self.processor, self.model_config)
+                     if processed.runs else None)
         return MMExample(input_ids, labels, processed, positions, truncated)
 
     def encode_pair(self, item: MediaPreference) -> tuple[MMExample, MMExample]:

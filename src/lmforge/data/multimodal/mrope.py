@@ -11,9 +11,10 @@ import itertools
 from typing import Any
 
 
-def mrope_position_ids(token_types: list[int], grids: dict[int, list[Any]], spatial_merge_size: int,
-                       time_interval: float = 1.0) -> Any:
-    """(3, length) ids. `token_types`: 0 text, 1 image, 2 video per token; `grids`: type -> (t, h, w) per item."""
+def mrope_position_ids(token_types: list[int], grids: dict[int, list[tuple[Any, float]]],
+                       spatial_merge_size: int) -> Any:
+    """(3, length) ids. `token_types`: 0 text, 1 image, 2 video per token; `grids`: type -> one
+    ((t, h, w), time interval) per item, in order (the interval spaces a video's temporal positions)."""
     import torch
 
     pending = {kind: iter(items) for kind, items in grids.items()}
@@ -24,12 +25,13 @@ def mrope_position_ids(token_types: list[int], grids: dict[int, list[Any]], spat
             parts.append(torch.arange(current, current + length).expand(3, -1))
             current += length
             continue
-        t, h, w = (int(x) for x in next(pending[kind]))
+        grid, interval = next(pending[kind])
+        t, h, w = (int(x) for x in grid)
         h, w = h // spatial_merge_size, w // spatial_merge_size
-        temporal = (torch.arange(t) * time_interval).long()
-        grid = torch.stack(torch.meshgrid(temporal, torch.arange(h), torch.arange(w), indexing="ij")).reshape(3, -1)
-        if grid.shape[1] != length:
-            raise ValueError(f"a vision item of grid {t}x{h}x{w} has {grid.shape[1]} positions but {length} tokens")
-        parts.append(grid + current)
+        temporal = (torch.arange(t) * interval).long()
+        ids = torch.stack(torch.meshgrid(temporal, torch.arange(h), torch.arange(w), indexing="ij")).reshape(3, -1)
+        if ids.shape[1] != length:
+            raise ValueError(f"a vision item of grid {t}x{h}x{w} has {ids.shape[1]} positions but {length} tokens")
+        parts.append(ids + current)
         current += max(h, w)
     return torch.cat(parts, dim=1) if parts else torch.zeros(3, 0, dtype=torch.long)

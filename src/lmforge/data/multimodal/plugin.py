@@ -122,7 +122,8 @@ class MMPlugin:
         """Ids that stand for media features; never supervised."""
         return {tokenizer.convert_tokens_to_ids(token) for token in self.media_tokens}
 
-    def position_ids(self, input_ids: list[int], processed: ProcessedMedia, processor: Any) -> Any:
+    def position_ids(self, input_ids: list[int], processed: ProcessedMedia, processor: Any,
+                     model_config: Any = None) -> Any:
         """Position ids of one example, for packed rows; None means 0, 1, 2, ..."""
         return None
 
