@@ -77,3 +77,13 @@ def test_token_runs_equal_the_processor_expansion(family, tiny_vlm):
     if family == "mllama":  # its processor puts BOS in front of any text; lmforge leaves BOS to the template
         expected_ids = expected_ids[1:]
     assert example.input_ids == expected_ids
+
+
+def test_paligemma_puts_the_image_tokens_in_front_of_the_sequence(tiny_vlm):
+    processor, _ = load_vlm(tiny_vlm("paligemma"), "paligemma")
+    [conversation] = demo_conversations("mllm_demo.json", "images", 1)
+    example = encoder_for(processor).encode(conversation)
+    image_id = processor.tokenizer.convert_tokens_to_ids("<image>")
+    prefix = processor.image_seq_length * len(conversation.media["images"])
+    assert example.input_ids[:prefix] == [image_id] * prefix and image_id not in example.input_ids[prefix:]
+    assert "<image>" not in processor.tokenizer.decode(example.input_ids[prefix:])

@@ -90,6 +90,19 @@ class MultimodalCollator:
         return batch
 
 
+def generation_inputs(encoder: MMEncoder, prompts: list[MMExample]) -> dict[str, torch.Tensor]:
+    """Left-padded prompts (see `MMEncoder.prompt`) with their processor tensors, ready for `generate`."""
+    longest = max(len(prompt.input_ids) for prompt in prompts)
+    input_ids = torch.full((len(prompts), longest), encoder.tokenizer.pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros_like(input_ids)
+    for row, prompt in enumerate(prompts):
+        input_ids[row, longest - len(prompt.input_ids):] = torch.as_tensor(prompt.input_ids)
+        attention_mask[row, longest - len(prompt.input_ids):] = 1
+    batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+    batch.update(encoder.plugin.get_mm_inputs([p.processed for p in prompts], batch, encoder.tokenizer))
+    return batch
+
+
 def multimodal_collator(cfg: Any, processor: Any, template: Any, model_config: Any = None) -> MultimodalCollator:
     """The collator for a configured run: the processor's plugin, the media options, cutoff and packing.
     `model_config`: the model's config, which some 3-D position ids need (Qwen2.5-VL videos)."""

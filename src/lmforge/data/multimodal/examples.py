@@ -14,7 +14,13 @@ from typing import Any
 
 from lmforge.data.conversation import Conversation, Preference
 from lmforge.data.multimodal.media import DecodedMedia, MediaError, MediaOptions, decode_media
-from lmforge.data.multimodal.plugin import MMPlugin, ProcessedMedia, check_placeholders
+from lmforge.data.multimodal.plugin import (
+    PLACEHOLDERS,
+    MMPlugin,
+    ProcessedMedia,
+    check_placeholders,
+    count_placeholders,
+)
 from lmforge.data.processors.sft import IGNORE_INDEX, example_from_encoded
 from lmforge.data.templates.encoding import encode_conversation
 from lmforge.data.templates.template import Message, Template
@@ -119,6 +125,23 @@ class MMEncoder:
         positions = (self.plugin.position_ids(input_ids, processed, self.processor, self.model_config)
                      if processed.runs else None)
         return MMExample(input_ids, labels, processed, positions, truncated)
+
+    def prompt(self, messages: list[Message], media: dict[str, list[Any]], *, system: str | None = None,
+               where: str = "prompt") -> MMExample:
+        """A chat prompt ending with the assistant header, for generation (chat, the API). Media items may
+        be paths, URLs (with `allow_remote_media`), bytes or PIL images; with no placeholder in the
+        messages, the placeholders are put in front of the last user message, in the order given."""
+        if not any(count_placeholders(messages, kind) for kind in media) and messages:
+            last = max(i for i, m in enumerate(messages) if m.role == "user")
+            lead = "".join(PLACEHOLDERS[kind] * len(items) for kind, items in media.items())
+            messages = [*messages[:last], Message("user", lead + messages[last].content), *messages[last + 1:]]
+        check_placeholders(messages, media, where)
+        processed = self.plugin.process_media(self.processor, decode_media(media, self.options, where), where)
+        expanded = self.plugin.process_messages(messages, processed, where)
+        ids = encode_conversation(self.template, self.tokenizer, expanded, system=system,
+                                  add_generation_prompt=True).flat()
+        ids, labels = self.plugin.process_token_ids(ids, [IGNORE_INDEX] * len(ids), processed, self.tokenizer)
+        return MMExample(ids, labels, processed, None)
 
     def encode_pair(self, item: MediaPreference) -> tuple[MMExample, MMExample]:
         """The chosen and the rejected conversation, sharing one decoding and processing of the media."""

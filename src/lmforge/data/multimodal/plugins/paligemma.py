@@ -30,8 +30,11 @@ class PaliGemmaPlugin(MMPlugin):
         return prefix + input_ids, [IGNORE_INDEX] * len(prefix) + labels
 
     def get_mm_inputs(self, examples: list[ProcessedMedia], batch: dict[str, Any], tokenizer: Any) -> dict[str, Any]:
+        import torch
+
         inputs = super().get_mm_inputs(examples, batch, tokenizer)
-        supervised = (batch["labels"] != IGNORE_INDEX).long() if "labels" in batch else None
-        if supervised is not None:  # 1 from the first supervised token on: the answer part
-            inputs["token_type_ids"] = supervised.cummax(dim=1).values
+        if "labels" in batch:  # 1 from the first supervised token on: the answer part
+            inputs["token_type_ids"] = (batch["labels"] != IGNORE_INDEX).long().cummax(dim=1).values
+        else:  # a prompt for generation is all prefix
+            inputs["token_type_ids"] = torch.zeros_like(batch["input_ids"])
         return inputs
