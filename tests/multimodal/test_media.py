@@ -121,3 +121,11 @@ def test_image_bytes_decode_like_the_file():
     path = demo("2.jpg")
     assert load_image(io.BytesIO(path.read_bytes()).getvalue(), OPTIONS, "r").size == load_image(
         str(path), OPTIONS, "r").size
+
+
+def test_media_a_model_does_not_take_is_refused(tiny_vlm):
+    processor, _ = load_vlm(tiny_vlm("llava"), "llava")
+    encoder = MMEncoder(processor, mm_plugin_for(processor), get_template("chatml"), OPTIONS, 1024)
+    [conversation] = demo_conversations("mllm_video_demo.json", "videos", 1)
+    with pytest.raises(MediaError, match=r"row 1: has videos, which `llava` models do not take \(they take images\)"):
+        encoder.encode(conversation)

@@ -74,3 +74,22 @@ def test_media_rows_without_a_multimodal_processor_fail_clearly(tiny_tokenizer):
     cfg = build_config({"dataset": "mllm_demo", "dataset_dir": str(refdata("llamafactory_data")), "max_samples": 2})
     with pytest.raises(DataError, match=r"mllm_demo\.json:row 1: has images"):
         build_datasets(cfg, tiny_tokenizer, get_template("chatml"))
+
+
+def test_placeholder_mismatch_is_a_bad_row(tiny_vlm, tmp_path):
+    image = str(refdata("llamafactory_data", "mllm_demo_data", "1.jpg"))
+    rows = [{"messages": [{"role": "user", "content": "<image>Who?"}, {"role": "assistant", "content": "Kane."}],
+             "images": [image]},
+            {"messages": [{"role": "user", "content": "Who?"}, {"role": "assistant", "content": "Kane."}],
+             "images": [image]}]
+    (tmp_path / "mm.json").write_text(json.dumps(rows))
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"mm": {
+        "file_name": "mm.json", "formatting": "sharegpt", "columns": {"messages": "messages", "images": "images"},
+        "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}}))
+    processor, _ = load_vlm(tiny_vlm("qwen2_vl"), "qwen2_vl")
+    options = {"dataset": "mm", "dataset_dir": str(tmp_path)}
+    with pytest.raises(DataError, match=r"mm\.json:row 2: 0 `<image>` placeholder\(s\) in the messages but 1 images"):
+        build_datasets(build_config(options), processor.tokenizer, get_template("chatml"), processor)
+    prepared = build_datasets(build_config({**options, "on_bad_row": "skip"}), processor.tokenizer,
+                              get_template("chatml"), processor)
+    assert len(prepared.train) == 1 and prepared.report.skipped[0].startswith(f"{tmp_path / 'mm.json'}:row 2")

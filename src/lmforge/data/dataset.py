@@ -19,7 +19,12 @@ from lmforge.data.cache import cache_dir, cache_key, load_prepared, save_prepare
 from lmforge.data.formats import convert_labeled, convert_preference, converter
 from lmforge.data.loading import document_converter, iter_items, load_items
 from lmforge.data.multimodal.plugin import mm_plugin_for
-from lmforge.data.multimodal.rows import mm_columns, mm_document_converter, mm_preference_converter
+from lmforge.data.multimodal.rows import (
+    mm_columns,
+    mm_conversation_converter,
+    mm_document_converter,
+    mm_preference_converter,
+)
 from lmforge.data.packing import pack_examples
 from lmforge.data.processors.preference import tokenize_kto, tokenize_pairwise
 from lmforge.data.processors.pt import tokenize_pt
@@ -74,7 +79,7 @@ class _Builder:
             return lambda row, where: convert_labeled(row, spec, where)
         if self.stage == "pt":
             return mm_document_converter(spec, self.media_dir) if self.multimodal else document_converter(spec)
-        return converter(spec, self.media_dir)
+        return mm_conversation_converter(spec, self.media_dir) if self.multimodal else converter(spec, self.media_dir)
 
     def tokenize(self, items: list[Any], report: DataReport) -> dict[str, list[list[int]]]:
         data = self.cfg.data

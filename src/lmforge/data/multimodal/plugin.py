@@ -61,6 +61,10 @@ class MMPlugin:
     def process_media(self, processor: Any, media: DecodedMedia, where: str) -> ProcessedMedia:
         """One processor call per item: its expanded run (as text) and its tensors."""
         processed = ProcessedMedia()
+        unsupported = [kind for kind in PLACEHOLDERS if media.items(kind) and kind not in self.markers]
+        if unsupported:
+            raise MediaError(f"{where}: has {', '.join(unsupported)}, which `{self.name}` models do not take "
+                             f"(they take {', '.join(self.markers)})")
         for kind, marker in self.markers.items():
             runs, tensors = [], []
             for index, item in enumerate(media.items(kind)):
