@@ -93,3 +93,14 @@ def test_placeholder_mismatch_is_a_bad_row(tiny_vlm, tmp_path):
     prepared = build_datasets(build_config({**options, "on_bad_row": "skip"}), processor.tokenizer,
                               get_template("chatml"), processor)
     assert len(prepared.train) == 1 and prepared.report.skipped[0].startswith(f"{tmp_path / 'mm.json'}:row 2")
+
+
+def test_streaming_yields_rows_the_collator_encodes(tiny_vlm):
+    processor, _ = load_vlm(tiny_vlm("qwen2_vl"), "qwen2_vl")
+    cfg = build_config({"stage": "sft", "dataset": "mllm_demo", "dataset_dir": str(refdata("llamafactory_data")),
+                        "streaming": True, "max_steps": 2, "image_max_pixels": 64 * 64})
+    template = get_template("chatml")
+    prepared = build_datasets(cfg, processor.tokenizer, template, processor)
+    rows = list(prepared.train.take(3))
+    batch = multimodal_collator(cfg, processor, template)(rows)
+    assert batch["input_ids"].shape[0] == 3 and batch["image_grid_thw"].shape[0] == 4  # row 1 has two images
