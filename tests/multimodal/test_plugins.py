@@ -1,5 +1,5 @@
 """Every plugin on a tiny random model of its family with the family's real processor: the token
-runs equal the processor's own expansion, and mixed text/media batches train."""
+runs and tensors equal the processor's own, and mixed text/media batches train."""
 
 import pytest
 import torch
@@ -59,7 +59,7 @@ def test_plugin_trains_a_tiny_model_on_mixed_batches(family, tiny_vlm):
 
 @pytest.mark.parametrize("family", [f for f in FAMILIES if f != "paligemma"])
 def test_token_runs_equal_the_processor_expansion(family, tiny_vlm):
-    """The ids of a whole example equal the real processor's on the same rendered text."""
+    """The ids and tensors of a whole example equal the real processor's on the same rendered text."""
     _, dataset, kind = FAMILIES[family]
     processor, _ = load_vlm(tiny_vlm(family), family)
     encoder = encoder_for(processor)
@@ -77,6 +77,14 @@ def test_token_runs_equal_the_processor_expansion(family, tiny_vlm):
     if family == "mllama":  # its processor puts BOS in front of any text; lmforge leaves BOS to the template
         expected_ids = expected_ids[1:]
     assert example.input_ids == expected_ids
+    batch = MultimodalCollator(encoder, pad_to_multiple_of=None)([to_row(conversation)])
+    tensors = [key for key in expected if key not in ("input_ids", "attention_mask", "labels")]
+    assert tensors
+    if family == "mllama":  # without the processor's leading BOS
+        expected["cross_attention_mask"] = expected["cross_attention_mask"][:, 1:]
+    for key in tensors:  # per-item processing, batched by the plugin == the processor's own batch
+        wanted = expected[key].to(batch[key].dtype)  # llama4's bfloat16 pixels are passed as float32
+        torch.testing.assert_close(batch[key], wanted, msg=f"{family}: {key}")
 
 
 def test_paligemma_puts_the_image_tokens_in_front_of_the_sequence(tiny_vlm):
