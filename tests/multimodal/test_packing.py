@@ -6,11 +6,11 @@ import torch
 
 from lmforge.data.multimodal.collator import MultimodalCollator
 from lmforge.data.multimodal.examples import Document, MMEncoder, to_row
-from lmforge.data.multimodal.media import MediaOptions
+from lmforge.data.multimodal.media import MediaError, MediaOptions
 from lmforge.data.multimodal.mrope import mrope_position_ids
-from lmforge.data.multimodal.plugin import mm_plugin_for
+from lmforge.data.multimodal.plugin import get_mm_plugin, mm_plugin_for
 from lmforge.data.templates import get_template
-from tests.multimodal.conftest import TEXT_ONLY, demo_conversations, load_vlm
+from tests.multimodal.conftest import FAMILIES, TEXT_ONLY, demo_conversations, load_vlm
 from tests.refdata import refdata
 
 OPTIONS = MediaOptions(image_max_pixels=64 * 64)
@@ -49,19 +49,30 @@ def test_mrope_ids_equal_the_models_own(family, tiny_vlm):
     assert mrope_position_ids([0, 0], {}, 2).tolist() == [[0, 1]] * 3
 
 
-def test_packed_batch_has_the_loss_of_the_padded_batch(tiny_vlm):
-    for family in ("qwen2_vl", "llava"):
-        processor, model = load_vlm(tiny_vlm(family), family)
-        encoder = MMEncoder(processor, mm_plugin_for(processor), get_template("chatml"), OPTIONS, 1024)
-        rows = [to_row(item) for item in [*documents(), TEXT_ONLY]]
-        padded = MultimodalCollator(encoder)(rows)
-        packed = MultimodalCollator(encoder, packing=True)(rows)
-        assert packed["input_ids"].shape[0] == 1 and "attention_mask" not in packed
-        assert int(packed.pop("num_examples")) == 4
-        assert int(packed.pop("num_real_tokens")) == int(padded["attention_mask"].sum())
-        positions = packed["position_ids"]
-        text_positions = positions[0] if positions.dim() == 3 else positions
-        assert int((text_positions[0] == 0).sum()) >= 4  # restarts per example (padding is 0 too)
-        with torch.no_grad():  # no KV cache (as LmforgeTrainer does for packed rows): per-example attention
-            packed_loss = model(**packed, use_cache=False).loss
-            torch.testing.assert_close(packed_loss, model(**padded).loss, rtol=1e-5, atol=1e-5)
+PACKABLE = [family for family, (plugin, _, _) in FAMILIES.items() if get_mm_plugin(plugin).supports_packing]
+
+
+@pytest.mark.parametrize("family", PACKABLE)
+def test_packed_batch_has_the_loss_of_the_padded_batch(family, tiny_vlm):
+    _, dataset, kind = FAMILIES[family]
+    processor, model = load_vlm(tiny_vlm(family), family)
+    encoder = MMEncoder(processor, mm_plugin_for(processor), get_template("chatml"), OPTIONS, 1024)
+    items = [*demo_conversations(dataset, kind, 2), TEXT_ONLY]
+    if kind == "images":
+        items += documents()
+    rows = [to_row(item) for item in items]
+    padded = MultimodalCollator(encoder)(rows)
+    packed = MultimodalCollator(encoder, packing=True)(rows)
+    assert packed["input_ids"].shape[0] < len(items) and "attention_mask" not in packed
+    assert int(packed.pop("num_examples")) == len(items)
+    assert int(packed.pop("num_real_tokens")) == int(padded["attention_mask"].sum())
+    with torch.no_grad():  # no KV cache (as LmforgeTrainer does for packed rows): per-example attention
+        packed_loss = model(**packed, use_cache=False).loss
+        torch.testing.assert_close(packed_loss, model(**padded).loss, rtol=1e-5, atol=1e-5)
+
+
+def test_families_that_cannot_pack_say_so(tiny_vlm):
+    processor, _ = load_vlm(tiny_vlm("gemma3"), "gemma3")
+    encoder = MMEncoder(processor, mm_plugin_for(processor), get_template("chatml"), OPTIONS, 1024)
+    with pytest.raises(MediaError, match="packing is not supported for `gemma3` models; set `packing: false`"):
+        MultimodalCollator(encoder, packing=True)

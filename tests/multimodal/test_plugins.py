@@ -9,22 +9,8 @@ from lmforge.data.multimodal.examples import MMEncoder, to_row
 from lmforge.data.multimodal.media import MediaOptions, decode_media
 from lmforge.data.multimodal.plugin import PLACEHOLDERS, get_mm_plugin, mm_plugin_for
 from lmforge.data.templates import get_template
-from tests.multimodal.conftest import TEXT_ONLY, demo_conversations, load_vlm
+from tests.multimodal.conftest import FAMILIES, TEXT_ONLY, demo_conversations, load_vlm
 
-# family -> (plugin, demo dataset, media kind)
-FAMILIES = {
-    "qwen2_vl": ("qwen2_vl", "mllm_demo.json", "images"),
-    "qwen2_5_vl": ("qwen2_vl", "mllm_demo.json", "images"),
-    "llava": ("llava", "mllm_demo.json", "images"),
-    "llava_next": ("llava_next", "mllm_demo.json", "images"),
-    "gemma3": ("gemma3", "mllm_demo.json", "images"),
-    "llama4": ("llama4", "mllm_demo.json", "images"),
-    "paligemma": ("paligemma", "mllm_demo.json", "images"),
-    "mllama": ("mllama", "mllm_demo.json", "images"),
-    "pixtral": ("pixtral", "mllm_demo.json", "images"),
-    "intern_vl": ("intern_vl", "mllm_demo.json", "images"),
-    "qwen2_audio": ("qwen2_audio", "mllm_audio_demo.json", "audios"),
-}
 OPTIONS = MediaOptions(image_max_pixels=64 * 64)
 
 

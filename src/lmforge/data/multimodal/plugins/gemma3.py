@@ -13,3 +13,5 @@ class Gemma3Plugin(MMPlugin):
     markers: ClassVar[dict[str, str]] = {"images": "<start_of_image>"}
     media_tokens: ClassVar[dict[str, int]] = {"<image_soft_token>": 1}
     token_type_key = "token_type_ids"
+    # with token_type_ids, transformers' Gemma 3 mask does not keep packed examples apart (tested)
+    supports_packing = False
