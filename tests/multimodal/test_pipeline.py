@@ -104,3 +104,15 @@ def test_streaming_yields_rows_the_collator_encodes(tiny_vlm):
     rows = list(prepared.train.take(3))
     batch = multimodal_collator(cfg, processor, template)(rows)
     assert batch["input_ids"].shape[0] == 3 and batch["image_grid_thw"].shape[0] == 4  # row 1 has two images
+
+
+@pytest.mark.parametrize(("family", "dataset"), [("qwen2_audio", "mllm_audio_demo"), ("qwen2_vl", "mllm_video_demo")])
+def test_audio_and_video_demo_datasets_through_the_pipeline(family, dataset, tiny_vlm):
+    processor, model = load_vlm(tiny_vlm(family), family)
+    cfg = build_config({"stage": "sft", "dataset": dataset, "dataset_dir": str(refdata("llamafactory_data")),
+                        "cutoff_len": 2048, "video_max_pixels": 32 * 32, "video_maxlen": 4})
+    template = get_template("chatml")
+    prepared = build_datasets(cfg, processor.tokenizer, template, processor)
+    batch = multimodal_collator(cfg, processor, template)([prepared.train[i] for i in range(2)])
+    assert {"input_features", "pixel_values_videos"} & set(batch)
+    assert torch.isfinite(model(**batch).loss)
