@@ -70,7 +70,7 @@ def test_tool_calls_are_supervised_and_tool_results_are_not():
     template = get_template("qwen")
     tokenizer = tokenizer_for(template, "", "<|im_end|>")
     case = CASES["tool calls with system and text"]
-    input_ids, labels, _ = build_sft_example(Conversation(case.messages, None, "test", case.tools), template,
+    input_ids, labels, _ = build_sft_example(Conversation(case.messages, None, "test", tools=case.tools), template,
                                              tokenizer, cutoff_len=4096)
     spans = [tokenizer.decode(span) for span in _supervised_spans(input_ids, labels)]
     assert spans[0].startswith("Let me check.\n<tool_call>\n{\"name\": \"get_weather\"")

@@ -110,6 +110,14 @@ class DataGroup(Group):
     tokenized_path: str | None = Field(
         None, description="Load preprocessed data from this folder, or save it there when absent.")
     media_dir: str | None = Field(None, description="Folder media paths are relative to; default dataset_dir.")
+    image_max_pixels: int = Field(768 * 768, gt=0, description="Larger images are scaled down to this many pixels.")
+    image_min_pixels: int = Field(32 * 32, gt=0, description="Smaller images are scaled up to this many pixels.")
+    video_max_pixels: int = Field(256 * 256, gt=0, description="Larger video frames are scaled down to this.")
+    video_min_pixels: int = Field(16 * 16, gt=0, description="Smaller video frames are scaled up to this.")
+    video_fps: float = Field(2.0, gt=0, description="Video frames sampled per second of video.")
+    video_maxlen: int = Field(128, gt=0, description="At most this many frames sampled per video.")
+    audio_sampling_rate: int = Field(16000, gt=0, description="Audio is resampled to this rate (Hz).")
+    allow_remote_media: bool = Field(False, description="Fetch http(s) media URLs; otherwise they are an error.")
     on_bad_row: Literal["error", "skip"] = Field(
         "error", description="A malformed row stops the run (error) or is skipped and reported (skip).")
     overwrite_cache: bool = Field(

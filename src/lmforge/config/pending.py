@@ -5,9 +5,6 @@ A config using one fails with the feature's name instead of a confusing "unknown
 
 PENDING_KEYS: dict[str, str] = {
     **dict.fromkeys(["dpo_label_smoothing", "reward_model", "ppo_epochs", "ppo_target"], "PPO and extra DPO options"),
-    **dict.fromkeys(["image_max_pixels", "image_min_pixels", "video_max_pixels", "video_min_pixels",
-                     "video_fps", "video_maxlen", "audio_sampling_rate"],
-                    "multimodal training"),
     **dict.fromkeys(["buffer_size"], "advanced data options"),
     **dict.fromkeys(["export_quantization_dataset", "export_device",
                      "export_hub_model_id"], "GPTQ export and pushing exports to the hub"),

@@ -13,8 +13,9 @@ class Conversation:
     messages: list[Message]
     system: str | None
     source: str  # "file:row" for messages about this example
-    tools: list[dict[str, Any]] | None = None  # tool definitions (OpenAI shape) the answers may call
-    media: dict[str, list[str]] = field(default_factory=dict)  # kind -> checked file paths, in order
+    # Keyword-only: a positional fourth argument could silently land in the wrong one.
+    tools: list[dict[str, Any]] | None = field(default=None, kw_only=True)  # tool definitions (OpenAI shape)
+    media: dict[str, list[str]] = field(default_factory=dict, kw_only=True)  # kind -> checked file paths, in order
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,13 @@ from lmforge.config import LmforgeConfig
 from lmforge.data.cache import cache_dir, cache_key, load_prepared, save_prepared
 from lmforge.data.formats import convert_labeled, convert_preference, converter
 from lmforge.data.loading import document_converter, iter_items, load_items
+from lmforge.data.multimodal.plugin import mm_plugin_for
+from lmforge.data.multimodal.rows import (
+    mm_columns,
+    mm_conversation_converter,
+    mm_document_converter,
+    mm_preference_converter,
+)
 from lmforge.data.packing import pack_examples
 from lmforge.data.processors.preference import tokenize_kto, tokenize_pairwise
 from lmforge.data.processors.pt import tokenize_pt
@@ -50,9 +57,12 @@ class _Builder:
     """Tokenizes one dataset's rows for the configured stage, adding to the shared report."""
 
     def __init__(self, cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, template: Template,
-                 encoder_decoder: bool) -> None:
+                 encoder_decoder: bool = False, processor: Any = None) -> None:
         self.cfg, self.tokenizer, self.template = cfg, tokenizer, template
         self.encoder_decoder = encoder_decoder
+        # a multimodal processor: sft/pt rows keep their media and are encoded by its plugin in the collator
+        self.multimodal = processor is not None and mm_plugin_for(processor) is not None and (
+            cfg.finetuning.stage in ("sft", "pt", "dpo"))
         self.stage = cfg.finetuning.stage
         self.packing = cfg.data.packing_enabled(self.stage)
         self.end_ids = frozenset(stop_token_ids(template, tokenizer))
@@ -63,14 +73,20 @@ class _Builder:
         if spec.ranking != pairwise:
             need = "a ranking dataset (`ranking: true`, chosen/rejected answers)" if pairwise else "non-ranking rows"
             raise DataError(f"dataset `{spec.name}`: `stage: {self.stage}` needs {need}")
+        if pairwise and self.multimodal:
+            return mm_preference_converter(spec, self.media_dir)
         if pairwise:
             return lambda row, where: convert_preference(row, spec, where)
         if self.stage == "kto":
             return lambda row, where: convert_labeled(row, spec, where)
-        return document_converter(spec) if self.stage == "pt" else converter(spec, self.media_dir)
+        if self.stage == "pt":
+            return mm_document_converter(spec, self.media_dir) if self.multimodal else document_converter(spec)
+        return mm_conversation_converter(spec, self.media_dir) if self.multimodal else converter(spec, self.media_dir)
 
     def tokenize(self, items: list[Any], report: DataReport) -> dict[str, list[list[int]]]:
         data = self.cfg.data
+        if self.multimodal:
+            return mm_columns(items)
         if self.stage in PAIRWISE_STAGES or self.stage == "kto":
             tokenize = tokenize_pairwise if self.stage in PAIRWISE_STAGES else tokenize_kto
             columns, pref = tokenize(items, self.template, self.tokenizer, cutoff_len=data.cutoff_len)
@@ -158,9 +174,11 @@ def _cache_options(cfg: LmforgeConfig) -> dict[str, Any]:
     return {**options, "stage": cfg.finetuning.stage, "seed": cfg.training.seed}
 
 
-def build_datasets(cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, template: Template, *,
-                   encoder_decoder: bool = False) -> PreparedData:
-    """`encoder_decoder`: (encoder input, decoder target) pairs for seq2seq models instead of causal rows."""
+def build_datasets(cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, template: Template,
+                   processor: Any = None, *, encoder_decoder: bool = False) -> PreparedData:
+    """`encoder_decoder`: (encoder input, decoder target) pairs for seq2seq models instead of causal rows.
+    `processor`: a multimodal model's processor; its rows are then encoded (and packed) by
+    `lmforge.data.multimodal.collator.multimodal_collator`."""
     data = cfg.data
     if encoder_decoder and (data.train_on_prompt or data.mask_history or data.packing_enabled(cfg.finetuning.stage)):
         raise DataError("`train_on_prompt`, `mask_history` and `packing` do not apply to encoder-decoder models: "
@@ -175,11 +193,11 @@ def build_datasets(cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, templ
         return PreparedData(hit[0], hit[1], report)
     train_specs = [resolve_dataset(name, data.dataset_dir) for name in data.dataset]
     eval_specs = [resolve_dataset(name, data.dataset_dir) for name in data.eval_dataset or []]
-    builder = _Builder(cfg, tokenizer, template, encoder_decoder)
+    builder = _Builder(cfg, tokenizer, template, encoder_decoder, processor)
     if data.streaming:
         return _build_streaming(cfg, builder, train_specs, eval_specs)
 
-    options = {**_cache_options(cfg), "encoder_decoder": encoder_decoder}
+    options = {**_cache_options(cfg), "encoder_decoder": encoder_decoder, "multimodal": builder.multimodal}
     folder = cache_dir(cache_key(train_specs + eval_specs, tokenizer, template, options))
     if not data.overwrite_cache and (hit := load_prepared(folder)) is not None:
         report = DataReport.from_dict(hit[2])
@@ -203,7 +221,7 @@ def build_datasets(cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, templ
         train, evaluation = split["train"], split["test"]
     report.examples = len(train)
     report.eval_examples = len(evaluation) if evaluation is not None else 0
-    if builder.packing and cfg.finetuning.stage != "pt":  # pt packs while tokenizing (concatenation)
+    if builder.packing and cfg.finetuning.stage != "pt" and not builder.multimodal:  # pt packs while tokenizing
         train, packing = _pack(train, cfg)
         report.packed_rows, report.packing_efficiency = packing.rows, round(packing.efficiency, 4)
         if evaluation is not None:

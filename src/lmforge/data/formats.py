@@ -70,7 +70,7 @@ def convert_sharegpt(row: dict[str, Any], spec: DatasetSpec, where: str, tags: T
         raise RowError(where, "the conversation must end with an assistant message to be trained on")
     cols = spec.columns
     tools = _tools(row.get(cols.tools), f"`{cols.tools}`", where) if cols.tools else None
-    return Conversation(messages, system, where, tools)
+    return Conversation(messages, system, where, tools=tools)
 
 
 def sharegpt_messages(row: dict[str, Any], spec: DatasetSpec, where: str,

@@ -1,0 +1,171 @@
+"""One multimodal example -> token ids, labels and its processed media, decoding each file once.
+
+SFT conversations go through the chat template after the plugin has replaced their placeholders
+with the model's token runs; pretraining documents (text with `<image>` placeholders, `stage: pt`)
+are tokenized whole, every token supervised except the media tokens. Truncation to `cutoff_len`
+follows the text SFT policy but never cuts through a media item's tokens: such an example fails
+with its row and the length it needs. Rows travel through `datasets` as one JSON column
+(`mm_example`), so examples are decoded only when a batch is built.
+"""
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from lmforge.data.conversation import Conversation, Preference
+from lmforge.data.multimodal.media import DecodedMedia, MediaError, MediaOptions, decode_media
+from lmforge.data.multimodal.plugin import (
+    PLACEHOLDERS,
+    MMPlugin,
+    ProcessedMedia,
+    check_placeholders,
+    count_placeholders,
+)
+from lmforge.data.processors.sft import IGNORE_INDEX, example_from_encoded
+from lmforge.data.templates.encoding import encode_conversation
+from lmforge.data.templates.template import Message, Template
+
+ROW_COLUMN = "mm_example"
+
+
+@dataclass(frozen=True)
+class Document:
+    """A pretraining document: text with media placeholders and the media it refers to."""
+
+    text: str
+    source: str
+    media: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MediaPreference:
+    """A ranking row with media: its prompt's placeholders refer to `media`, shared by both answers."""
+
+    preference: Preference
+    media: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        return self.preference.source
+
+
+@dataclass
+class MMExample:
+    input_ids: list[int]
+    labels: list[int]
+    processed: ProcessedMedia
+    position_ids: Any  # (3, length) M-RoPE ids where the plugin has them, else None
+    truncated: bool = False
+
+
+def to_row(item: Conversation | Document | MediaPreference) -> dict[str, str]:
+    """A conversation, document or ranking row as a `datasets` row (checked placeholders, media paths, no pixels)."""
+    if isinstance(item, MediaPreference):
+        pref = item.preference
+        check_placeholders(pref.prompt, item.media, pref.source)
+        body: dict[str, Any] = {"prompt": [[m.role, m.content] for m in pref.prompt], "system": pref.system,
+                                "chosen": pref.chosen, "rejected": pref.rejected, "source": pref.source,
+                                "media": item.media}
+    elif isinstance(item, Document):
+        check_placeholders([item.text], item.media, item.source)
+        body = {"text": item.text, "source": item.source, "media": item.media}
+    else:
+        check_placeholders(item.messages, item.media, item.source)
+        body = {"messages": [[m.role, m.content] for m in item.messages], "system": item.system,
+                "source": item.source, "media": item.media}
+    return {ROW_COLUMN: json.dumps(body)}
+
+
+def from_row(row: dict[str, Any]) -> Conversation | Document | MediaPreference:
+    body = json.loads(row[ROW_COLUMN])
+    if "chosen" in body:
+        prompt = [Message(role, content) for role, content in body["prompt"]]
+        return MediaPreference(Preference(prompt, body["system"], body["chosen"], body["rejected"], body["source"]),
+                               body["media"])
+    if "text" in body:
+        return Document(body["text"], body["source"], body["media"])
+    messages = [Message(role, content) for role, content in body["messages"]]
+    return Conversation(messages, body["system"], body["source"], media=body["media"])
+
+
+@dataclass
+class MMEncoder:
+    """Builds examples for one model: its processor (tokenizer inside), plugin and chat template."""
+
+    processor: Any
+    plugin: MMPlugin
+    template: Template | None
+    options: MediaOptions
+    cutoff_len: int
+    train_on_prompt: bool = False
+    mask_history: bool = False
+    model_config: Any = None  # what some 3-D positions need (Qwen2.5-VL's tokens_per_second for videos)
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.processor.tokenizer
+
+    def encode(self, item: Conversation | Document, processed: ProcessedMedia | None = None) -> MMExample:
+        """One example; `processed`: its media already processed (a ranking row's second answer)."""
+        if processed is None:
+            media = decode_media(item.media, self.options, item.source) if item.media else DecodedMedia()
+            processed = self.plugin.process_media(self.processor, media, item.source)
+        if isinstance(item, Document):
+            input_ids, labels, truncated, full = self._document(item, processed)
+        else:
+            input_ids, labels, truncated, full = self._conversation(item, processed)
+        media_ids = self.plugin.media_token_ids(self.tokenizer)
+        kept = sum(token in media_ids for token in input_ids)
+        needed = sum(token in media_ids for token in full)
+        if kept != needed:
+            raise MediaError(f"{item.source}: cutoff_len {self.cutoff_len} cuts through its media tokens (the "
+                             f"example needs {len(full)} tokens); raise cutoff_len or lower image_max_pixels")
+        input_ids, labels = self.plugin.process_token_ids(input_ids, labels, processed, self.tokenizer)
+        labels = [IGNORE_INDEX if token in media_ids else label for token, label in zip(input_ids, labels, strict=True)]
+        positions = (self.plugin.position_ids(input_ids, processed, self.processor, self.model_config)
+                     if processed.runs else None)
+        return MMExample(input_ids, labels, processed, positions, truncated)
+
+    def prompt(self, messages: list[Message], media: dict[str, list[Any]], *, system: str | None = None,
+               where: str = "prompt") -> MMExample:
+        """A chat prompt ending with the assistant header, for generation (chat, the API). Media items may
+        be paths, URLs (with `allow_remote_media`), bytes or PIL images; with no placeholder in the
+        messages, the placeholders are put in front of the last user message, in the order given."""
+        if not any(count_placeholders(messages, kind) for kind in media) and messages:
+            last = max(i for i, m in enumerate(messages) if m.role == "user")
+            lead = "".join(PLACEHOLDERS[kind] * len(items) for kind, items in media.items())
+            messages = [*messages[:last], Message("user", lead + messages[last].content), *messages[last + 1:]]
+        check_placeholders(messages, media, where)
+        processed = self.plugin.process_media(self.processor, decode_media(media, self.options, where), where)
+        expanded = self.plugin.process_messages(messages, processed, where)
+        ids = encode_conversation(self.template, self.tokenizer, expanded, system=system,
+                                  add_generation_prompt=True).flat()
+        ids, labels = self.plugin.process_token_ids(ids, [IGNORE_INDEX] * len(ids), processed, self.tokenizer)
+        return MMExample(ids, labels, processed, None)
+
+    def encode_pair(self, item: MediaPreference) -> tuple[MMExample, MMExample]:
+        """The chosen and the rejected conversation, sharing one decoding and processing of the media."""
+        pref = item.preference
+        media = decode_media(item.media, self.options, pref.source) if item.media else DecodedMedia()
+        processed = self.plugin.process_media(self.processor, media, pref.source)
+        return tuple(self.encode(Conversation([*pref.prompt, Message("assistant", answer)], pref.system, pref.source,
+                                              media=item.media), processed)
+                     for answer in (pref.chosen, pref.rejected))  # type: ignore[return-value]
+
+    def _conversation(self, conversation: Conversation,
+                      processed: ProcessedMedia) -> tuple[list[int], list[int], bool, list[int]]:
+        if self.template is None:
+            raise MediaError(f"{conversation.source}: conversations need a chat template")
+        messages = self.plugin.process_messages(conversation.messages, processed, conversation.source)
+        encoded = encode_conversation(self.template, self.tokenizer, messages, system=conversation.system)
+        example = example_from_encoded(encoded, cutoff_len=self.cutoff_len, train_on_prompt=self.train_on_prompt,
+                                       mask_history=self.mask_history)
+        return example.input_ids, example.labels, example.truncated, encoded.flat()
+
+    def _document(self, document: Document, processed: ProcessedMedia) -> tuple[list[int], list[int], bool, list[int]]:
+        [message] = self.plugin.process_messages([Message("user", document.text)], processed, document.source)
+        full = self.tokenizer.encode(message.content, add_special_tokens=True)
+        if self.tokenizer.eos_token_id is not None:
+            full.append(self.tokenizer.eos_token_id)
+        ids = full[: self.cutoff_len]
+        return ids, list(ids), len(full) > self.cutoff_len, full

@@ -1,0 +1,172 @@
+"""The multimodal plugin interface and its registry.
+
+A plugin knows three things about a model family:
+
+- `process_messages`: replace each `<image>` / `<video>` / `<audio>` placeholder in the messages
+  with the model's own token run for that item (`<|vision_start|><|image_pad|>...<|vision_end|>`);
+- `process_token_ids`: token-level edits some families need (PaliGemma's image prefix);
+- `get_mm_inputs`: the processor tensors of a batch (pixel values, grids, masks, token types).
+
+The token runs and the tensors come from ONE call of the family's real processor per media item
+(`process_media`): the processor expands its own marker (`marker`) and returns the tensors, so
+the runs are exactly what the model's processor produces and each item is processed once.
+Subclasses set the markers and the processor argument names, and override what differs.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from lmforge.data.multimodal.media import DecodedMedia, MediaError
+from lmforge.data.templates.template import Message
+
+PLACEHOLDERS = {"images": "<image>", "videos": "<video>", "audios": "<audio>"}
+PROCESSOR_ARGUMENT = {"images": "images", "videos": "videos", "audios": "audio"}
+TEXT_KEYS = ("input_ids", "attention_mask", "token_type_ids", "mm_token_type_ids", "labels")
+
+
+@dataclass
+class ProcessedMedia:
+    """One example's media after the processor: the token run text and the tensors of each item."""
+
+    runs: dict[str, list[str]] = field(default_factory=dict)  # kind -> run text per item, in order
+    tensors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # kind -> tensors per item
+
+
+def count_placeholders(messages: list[Message] | list[str], kind: str) -> int:
+    texts = [m.content if isinstance(m, Message) else m for m in messages]
+    return sum(text.count(PLACEHOLDERS[kind]) for text in texts)
+
+
+def check_placeholders(texts: list[Message] | list[str], media: dict[str, list[Any]], where: str) -> None:
+    """Each kind's placeholder count must equal its number of media items."""
+    for kind, placeholder in PLACEHOLDERS.items():
+        found, given = count_placeholders(texts, kind), len(media.get(kind, []))
+        if found != given:
+            raise MediaError(f"{where}: {found} `{placeholder}` placeholder(s) in the messages but {given} "
+                             f"{kind} given; each {kind[:-1]} needs exactly one `{placeholder}` where it goes")
+
+
+class MMPlugin:
+    name: ClassVar[str]
+    processor_classes: ClassVar[tuple[str, ...]] = ()  # processor class names this plugin serves
+    markers: ClassVar[dict[str, str]] = {}  # kind -> the text the processor expands into a run
+    media_tokens: ClassVar[dict[str, int]] = {}  # token standing for media features -> its token type
+    token_type_key: ClassVar[str | None] = None  # model input marking media tokens, built from the final ids
+    supports_packing: ClassVar[bool] = True
+
+    # -- per example -------------------------------------------------------------------------
+    def processor_kwargs(self, kind: str, item: Any, media: DecodedMedia, index: int) -> dict[str, Any]:
+        return {PROCESSOR_ARGUMENT[kind]: [item]}
+
+    def process_media(self, processor: Any, media: DecodedMedia, where: str) -> ProcessedMedia:
+        """One processor call per item: its expanded run (as text) and its tensors."""
+        processed = ProcessedMedia()
+        unsupported = [kind for kind in PLACEHOLDERS if media.items(kind) and kind not in self.markers]
+        if unsupported:
+            raise MediaError(f"{where}: has {', '.join(unsupported)}, which `{self.name}` models do not take "
+                             f"(they take {', '.join(self.markers)})")
+        for kind, marker in self.markers.items():
+            runs, tensors = [], []
+            for index, item in enumerate(media.items(kind)):
+                try:
+                    out = processor(text=[marker], return_tensors="pt", add_special_tokens=False,
+                                    **self.processor_kwargs(kind, item, media, index))
+                except (ValueError, RuntimeError) as err:
+                    raise MediaError(f"{where}: the processor rejected {kind[:-1]} {index + 1}: {err}") from None
+                runs.append(self.run_text(processor, out["input_ids"][0].tolist()))
+                tensors.append({k: v for k, v in out.items() if k not in TEXT_KEYS})
+            if runs:
+                processed.runs[kind], processed.tensors[kind] = runs, tensors
+        return processed
+
+    def run_text(self, processor: Any, ids: list[int]) -> str:
+        return processor.tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+
+    def process_messages(self, messages: list[Message], processed: ProcessedMedia, where: str) -> list[Message]:
+        """Replace the placeholders, in order, with each item's token run."""
+        check_placeholders(messages, {kind: runs for kind, runs in processed.runs.items()}, where)
+        pending = {kind: iter(runs) for kind, runs in processed.runs.items()}
+        out: list[Message] = []
+        for message in messages:
+            content = message.content
+            for kind, runs in pending.items():  # split first: a run may contain the placeholder (LLaVA's `<image>`)
+                pieces = content.split(PLACEHOLDERS[kind])
+                content = pieces[0] + "".join(next(runs) + piece for piece in pieces[1:])
+            out.append(Message(message.role, content))
+        return out
+
+    def process_token_ids(self, input_ids: list[int], labels: list[int], processed: ProcessedMedia,
+                          tokenizer: Any) -> tuple[list[int], list[int]]:
+        return input_ids, labels
+
+    # -- per batch ---------------------------------------------------------------------------
+    def get_mm_inputs(self, examples: list[ProcessedMedia], batch: dict[str, Any], tokenizer: Any) -> dict[str, Any]:
+        """The batch's processor tensors: each key concatenated over the items of all examples, in order.
+
+        `examples` are the batch's examples in the order their tokens appear in `batch["input_ids"]`.
+        """
+        inputs: dict[str, Any] = {}
+        for kind in self.markers:
+            items = [item for example in examples for item in example.tensors.get(kind, [])]
+            for key in dict.fromkeys(k for item in items for k in item):
+                inputs[key] = concat_padded([item[key] for item in items])
+        if self.token_type_key:
+            inputs[self.token_type_key] = self.token_type_ids(batch["input_ids"], tokenizer)
+        return inputs
+
+    def token_type_ids(self, input_ids: Any, tokenizer: Any) -> Any:
+        import torch
+
+        types = torch.zeros_like(input_ids)
+        for token, value in self.media_tokens.items():
+            types[input_ids == tokenizer.convert_tokens_to_ids(token)] = value
+        return types
+
+    def media_token_ids(self, tokenizer: Any) -> set[int]:
+        """Ids that stand for media features; never supervised."""
+        return {tokenizer.convert_tokens_to_ids(token) for token in self.media_tokens}
+
+    def position_ids(self, input_ids: list[int], processed: ProcessedMedia, processor: Any,
+                     model_config: Any = None) -> Any:
+        """Position ids of one example, for packed rows; None means 0, 1, 2, ..."""
+        return None
+
+
+def concat_padded(tensors: list[Any]) -> Any:
+    """Concatenate along dim 0, zero-padding the other dims to the largest (e.g. LLaVA-NeXT's patch counts)."""
+    import torch
+
+    if all(t.shape[1:] == tensors[0].shape[1:] for t in tensors):
+        return torch.cat(tensors)
+    shape = [max(t.shape[d] for t in tensors) for d in range(1, tensors[0].dim())]
+    padded = []
+    for tensor in tensors:
+        out = tensor.new_zeros((tensor.shape[0], *shape))
+        out[tuple(slice(0, s) for s in tensor.shape)] = tensor
+        padded.append(out)
+    return torch.cat(padded)
+
+
+MM_PLUGINS: dict[str, MMPlugin] = {}
+
+
+def register_mm_plugin(plugin_class: type[MMPlugin]) -> type[MMPlugin]:
+    """Class decorator: register a plugin under its `name`."""
+    MM_PLUGINS[plugin_class.name] = plugin_class()
+    return plugin_class
+
+
+def get_mm_plugin(name: str) -> MMPlugin:
+    from lmforge.data.multimodal import plugins  # noqa: F401 - registers the builtin plugins
+
+    if name not in MM_PLUGINS:
+        raise MediaError(f"unknown multimodal plugin `{name}`; registered: {', '.join(sorted(MM_PLUGINS))}")
+    return MM_PLUGINS[name]
+
+
+def mm_plugin_for(processor: Any) -> MMPlugin | None:
+    """The plugin serving this processor's class, or None for a plain tokenizer."""
+    from lmforge.data.multimodal import plugins  # noqa: F401
+
+    kind = type(processor).__name__
+    return next((p for p in MM_PLUGINS.values() if kind in p.processor_classes), None)

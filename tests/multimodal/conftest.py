@@ -1,0 +1,56 @@
+import json
+
+import pytest
+
+from lmforge.data.conversation import Conversation
+from lmforge.data.templates.template import Message
+from tests.refdata import refdata
+
+# family -> (plugin, demo dataset, media kind)
+FAMILIES = {
+    "qwen2_vl": ("qwen2_vl", "mllm_demo.json", "images"),
+    "qwen2_5_vl": ("qwen2_vl", "mllm_demo.json", "images"),
+    "llava": ("llava", "mllm_demo.json", "images"),
+    "llava_next": ("llava_next", "mllm_demo.json", "images"),
+    "gemma3": ("gemma3", "mllm_demo.json", "images"),
+    "llama4": ("llama4", "mllm_demo.json", "images"),
+    "paligemma": ("paligemma", "mllm_demo.json", "images"),
+    "mllama": ("mllama", "mllm_demo.json", "images"),
+    "pixtral": ("pixtral", "mllm_demo.json", "images"),
+    "intern_vl": ("intern_vl", "mllm_demo.json", "images"),
+    "qwen2_audio": ("qwen2_audio", "mllm_audio_demo.json", "audios"),
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm(tmp_path_factory):
+    """family -> folder of a tiny random model + real processor, built once per session."""
+    from lmforge.testing.tiny_vlm import build_tiny_vlm
+
+    built = {}
+
+    def get(family: str):
+        if family not in built:
+            built[family] = build_tiny_vlm(tmp_path_factory.mktemp(family), family)
+        return built[family]
+
+    return get
+
+
+def load_vlm(folder, family):
+    from transformers import AutoProcessor
+
+    from lmforge.testing.tiny_vlm import model_auto_class
+
+    return AutoProcessor.from_pretrained(folder), model_auto_class(family).from_pretrained(folder)
+
+
+def demo_conversations(name: str, kind: str, count: int) -> list[Conversation]:
+    """The first rows of one of LLaMA-Factory's multimodal demo datasets, as conversations."""
+    root = refdata("llamafactory_data")
+    rows = json.loads((root / name).read_text())[:count]
+    return [Conversation([Message(m["role"], m["content"]) for m in row["messages"]], None, f"{name}:row {i + 1}",
+                         media={kind: [str(root / path) for path in row[kind]]}) for i, row in enumerate(rows)]
+
+
+TEXT_ONLY = Conversation([Message("user", "Say hello."), Message("assistant", "Hello there.")], None, "text:row 1")

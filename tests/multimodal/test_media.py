@@ -1,0 +1,131 @@
+"""Media decoding and the errors a bad row gets: file, row and what was expected."""
+
+import io
+
+import pytest
+import torch
+from PIL import Image
+
+from lmforge.data.conversation import Conversation
+from lmforge.data.multimodal.collator import MultimodalCollator
+from lmforge.data.multimodal.examples import MMEncoder, to_row
+from lmforge.data.multimodal.media import (
+    MediaError,
+    MediaOptions,
+    decode_media,
+    load_audio,
+    load_image,
+    load_video,
+    sample_indices,
+)
+from lmforge.data.multimodal.plugin import mm_plugin_for
+from lmforge.data.templates import get_template
+from lmforge.data.templates.template import Message
+from tests.multimodal.conftest import demo_conversations, load_vlm
+from tests.refdata import refdata
+
+OPTIONS = MediaOptions(image_max_pixels=64 * 64, video_max_pixels=32 * 32, video_fps=1.0, video_maxlen=4)
+
+
+def demo(name: str):
+    return refdata("llamafactory_data", "mllm_demo_data", name)
+
+
+def test_images_from_paths_bytes_and_pil_are_resized_into_the_pixel_range():
+    path = demo("1.jpg")
+    for source in (str(path), path.read_bytes(), {"bytes": path.read_bytes()}, Image.open(path)):
+        image = load_image(source, OPTIONS, "row 1")
+        assert image.mode == "RGB" and image.width * image.height <= 64 * 64
+    tiny = Image.new("RGB", (4, 4))
+    grown = load_image(tiny, MediaOptions(image_min_pixels=32 * 32), "row 1")
+    assert grown.width * grown.height >= 31 * 31
+
+
+def test_remote_urls_are_refused_unless_allowed():
+    with pytest.raises(MediaError, match=r"row 3: https://example.com/a.jpg is a remote URL; set `allow_remote_media"):
+        load_image("https://example.com/a.jpg", OPTIONS, "row 3")
+
+
+def test_missing_and_unreadable_files_name_the_row_and_the_file(tmp_path):
+    with pytest.raises(MediaError, match=r"data.json:row 2: media file not found: .*nope.jpg"):
+        load_image(str(tmp_path / "nope.jpg"), OPTIONS, "data.json:row 2")
+    broken = tmp_path / "broken.jpg"
+    broken.write_text("not an image")
+    with pytest.raises(MediaError, match=r"data.json:row 2: cannot read image .*broken.jpg"):
+        load_image(str(broken), OPTIONS, "data.json:row 2")
+    with pytest.raises(MediaError, match=r"cannot read video .*broken.jpg"):
+        load_video(str(broken), OPTIONS, "data.json:row 2")
+    with pytest.raises(MediaError, match=r"cannot read audio .*broken.jpg"):
+        load_audio(str(broken), OPTIONS, "data.json:row 2")
+
+
+def test_video_frames_are_sampled_at_video_fps_up_to_video_maxlen():
+    frames, fps = load_video(str(demo("1.mp4")), OPTIONS, "row 1")
+    assert 1 <= len(frames) <= 4 and all(f.width * f.height <= 32 * 32 for f in frames) and fps > 0
+    assert sample_indices(100, 10.0, 2.0, 8) == [0, 12, 25, 37, 50, 62, 75, 87]
+    assert sample_indices(3, 0.1, 2.0, 8) == [0]
+
+
+def test_audio_is_resampled_to_the_sampling_rate():
+    for name in ("1.mp3", "2.wav", "3.flac"):
+        low = load_audio(str(demo(name)), MediaOptions(audio_sampling_rate=8000), "row 1")
+        high = load_audio(str(demo(name)), MediaOptions(audio_sampling_rate=16000), "row 1")
+        assert low.dtype.name == "float32" and abs(len(high) / len(low) - 2) < 0.01
+
+
+def test_placeholder_count_mismatch_names_the_row_and_both_counts():
+    image = str(demo("1.jpg"))
+    conversation = Conversation([Message("user", "<image><image>Who?"), Message("assistant", "Kane.")], None,
+                                "mllm.json:row 7", media={"images": [image]})
+    with pytest.raises(MediaError, match=r"mllm.json:row 7: 2 `<image>` placeholder\(s\) in the messages but 1 "
+                                         r"images given"):
+        to_row(conversation)
+
+
+def test_each_media_file_is_decoded_once_per_example(tiny_vlm, monkeypatch):
+    import lmforge.data.multimodal.examples as examples
+
+    processor, _ = load_vlm(tiny_vlm("qwen2_vl"), "qwen2_vl")
+    calls = []
+
+    def counting(media, options, where):
+        calls.append(where)
+        return decode_media(media, options, where)
+
+    monkeypatch.setattr(examples, "decode_media", counting)
+    encoder = MMEncoder(processor, mm_plugin_for(processor), get_template("chatml"), OPTIONS, 1024)
+    conversations = demo_conversations("mllm_demo.json", "images", 3)
+    MultimodalCollator(encoder)([to_row(c) for c in conversations])
+    assert calls == [c.source for c in conversations]
+
+
+def test_cutoff_through_an_image_fails_with_the_length_needed(tiny_vlm):
+    processor, _ = load_vlm(tiny_vlm("llava"), "llava")
+    encoder = MMEncoder(processor, mm_plugin_for(processor), get_template("chatml"), OPTIONS, cutoff_len=6)
+    [conversation] = demo_conversations("mllm_demo.json", "images", 1)
+    with pytest.raises(MediaError, match=r"mllm_demo.json:row 1: cutoff_len 6 cuts through its media tokens "
+                                         r"\(the example needs \d+ tokens\)"):
+        encoder.encode(conversation)
+
+
+@pytest.mark.parametrize("family", ["qwen2_vl", "intern_vl"])
+def test_videos_train(family, tiny_vlm):
+    processor, model = load_vlm(tiny_vlm(family), family)
+    encoder = MMEncoder(processor, mm_plugin_for(processor), get_template("chatml"), OPTIONS, 2048)
+    batch = MultimodalCollator(encoder)([to_row(c) for c in demo_conversations("mllm_video_demo.json", "videos", 2)])
+    assert "pixel_values_videos" in batch or "pixel_values" in batch
+    assert torch.isfinite(model(**batch).loss)
+
+
+def test_image_bytes_decode_like_the_file():
+    path = demo("2.jpg")
+    assert load_image(io.BytesIO(path.read_bytes()).getvalue(), OPTIONS, "r").size == load_image(
+        str(path), OPTIONS, "r").size
+
+
+def test_media_a_model_does_not_take_is_refused(tiny_vlm):
+    processor, _ = load_vlm(tiny_vlm("llava"), "llava")
+    encoder = MMEncoder(processor, mm_plugin_for(processor), get_template("chatml"), OPTIONS, 1024)
+    [conversation] = demo_conversations("mllm_video_demo.json", "videos", 1)
+    with pytest.raises(MediaError, match=r"row 1: has videos, which `llava` models do not take \(they take images\)"):
+        encoder.encode(conversation)

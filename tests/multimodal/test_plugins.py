@@ -1,0 +1,83 @@
+"""Every plugin on a tiny random model of its family with the family's real processor: the token
+runs and tensors equal the processor's own, and mixed text/media batches train."""
+
+import pytest
+import torch
+
+from lmforge.data.multimodal.collator import MultimodalCollator
+from lmforge.data.multimodal.examples import MMEncoder, to_row
+from lmforge.data.multimodal.media import MediaOptions, decode_media
+from lmforge.data.multimodal.plugin import PLACEHOLDERS, get_mm_plugin, mm_plugin_for
+from lmforge.data.templates import get_template
+from tests.multimodal.conftest import FAMILIES, TEXT_ONLY, demo_conversations, load_vlm
+
+OPTIONS = MediaOptions(image_max_pixels=64 * 64)
+
+
+def encoder_for(processor, cutoff_len=1024, **kwargs):
+    return MMEncoder(processor, mm_plugin_for(processor), get_template("chatml"), OPTIONS, cutoff_len, **kwargs)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_plugin_trains_a_tiny_model_on_mixed_batches(family, tiny_vlm):
+    plugin_name, dataset, kind = FAMILIES[family]
+    processor, model = load_vlm(tiny_vlm(family), family)
+    assert mm_plugin_for(processor) is get_mm_plugin(plugin_name)
+    conversations = [*demo_conversations(dataset, kind, 2), TEXT_ONLY]
+    collator = MultimodalCollator(encoder_for(processor))
+    batch = collator([to_row(c) for c in conversations])
+    media_ids = collator.encoder.plugin.media_token_ids(processor.tokenizer)
+    assert all(batch["labels"][torch.isin(batch["input_ids"], torch.tensor(list(media_ids)))] == -100)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(3):
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    assert all(map(torch.isfinite, map(torch.tensor, losses))) and losses[-1] < losses[0]
+
+    text_batch = collator([to_row(TEXT_ONLY)])  # no media at all: no fake image, no pixel tensors
+    assert not {"pixel_values", "input_features"} & set(text_batch)
+    assert torch.isfinite(model(**text_batch).loss)
+
+
+@pytest.mark.parametrize("family", [f for f in FAMILIES if f != "paligemma"])
+def test_token_runs_equal_the_processor_expansion(family, tiny_vlm):
+    """The ids and tensors of a whole example equal the real processor's on the same rendered text."""
+    _, dataset, kind = FAMILIES[family]
+    processor, _ = load_vlm(tiny_vlm(family), family)
+    encoder = encoder_for(processor)
+    [conversation] = demo_conversations(dataset, kind, 1)
+    example = encoder.encode(conversation)
+    marker = encoder.plugin.markers[kind]
+    text = get_template("chatml").render_text(
+        [type(m)(m.role, m.content.replace(PLACEHOLDERS[kind], marker)) for m in conversation.messages])
+    media = decode_media(conversation.media, OPTIONS, conversation.source).items(kind)
+    argument = {"images": "images", "audios": "audio"}[kind]
+    if family == "mllama":
+        media = [media]  # mllama takes one list of images per text
+    expected = processor(text=[text], add_special_tokens=False, return_tensors="pt", **{argument: media})
+    expected_ids = expected["input_ids"][0].tolist()
+    if family == "mllama":  # its processor puts BOS in front of any text; lmforge leaves BOS to the template
+        expected_ids = expected_ids[1:]
+    assert example.input_ids == expected_ids
+    batch = MultimodalCollator(encoder, pad_to_multiple_of=None)([to_row(conversation)])
+    tensors = [key for key in expected if key not in ("input_ids", "attention_mask", "labels")]
+    assert tensors
+    if family == "mllama":  # without the processor's leading BOS
+        expected["cross_attention_mask"] = expected["cross_attention_mask"][:, 1:]
+    for key in tensors:  # per-item processing, batched by the plugin == the processor's own batch
+        wanted = expected[key].to(batch[key].dtype)  # llama4's bfloat16 pixels are passed as float32
+        torch.testing.assert_close(batch[key], wanted, msg=f"{family}: {key}")
+
+
+def test_paligemma_puts_the_image_tokens_in_front_of_the_sequence(tiny_vlm):
+    processor, _ = load_vlm(tiny_vlm("paligemma"), "paligemma")
+    [conversation] = demo_conversations("mllm_demo.json", "images", 1)
+    example = encoder_for(processor).encode(conversation)
+    image_id = processor.tokenizer.convert_tokens_to_ids("<image>")
+    prefix = processor.image_seq_length * len(conversation.media["images"])
+    assert example.input_ids[:prefix] == [image_id] * prefix and image_id not in example.input_ids[prefix:]
+    assert "<image>" not in processor.tokenizer.decode(example.input_ids[prefix:])
