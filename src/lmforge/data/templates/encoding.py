@@ -1,6 +1,6 @@
 """Token ids of a rendered conversation, split into (prompt, response) pairs for loss masking."""
 
-from bisect import bisect_right
+from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,22 +57,27 @@ def _split_by_offsets(segments: list[Segment], tokenizer: PreTrainedTokenizerBas
 
 
 def _split_ids(segments: list[Segment], ids: list[int], offsets: list[tuple[int, int]]) -> EncodedConversation:
-    """Token ids of one rendering, split into (prompt, response) turns by the segment of each token."""
-    starts, position = [], 0
+    """Token ids of one rendering, split into (prompt, response) turns: each token goes to the segment
+    its first character is in. Offsets never decrease, so each segment's tokens are one slice, found
+    by one bisect per segment (not per token: this runs for every row of a dataset)."""
+    token_starts = [start for start, _end in offsets]
+    bounds, position = [], 0
     for segment in segments:
-        starts.append(position)
+        bounds.append(bisect_left(token_starts, position))
         position += len(segment.text)
+    bounds.append(len(ids))
     turns: list[tuple[list[int], list[int]]] = []
     prompt: list[int] = []
     response: list[int] = []
-    for token, (start, _end) in zip(ids, offsets, strict=True):
-        if segments[bisect_right(starts, start) - 1].supervised:
-            response.append(token)
-            continue
-        if response:
-            turns.append((prompt, response))
-            prompt, response = [], []
-        prompt.append(token)
+    for index, segment in enumerate(segments):
+        tokens = ids[bounds[index]:bounds[index + 1]]
+        if segment.supervised:
+            response += tokens
+        elif tokens:
+            if response:
+                turns.append((prompt, response))
+                prompt, response = [], []
+            prompt += tokens
     if response:
         turns.append((prompt, response))
         prompt = []
