@@ -74,7 +74,7 @@ def _check_quantization_device(cfg: LmforgeConfig) -> None:
                           "and none is visible here: run the export on a GPU machine, or remove the key "
                           "(GGUF `export_gguf: q8_0` quantizes on CPU)")
     if bits and find_spec("bitsandbytes") is None:
-        raise ExportError(f"`export_quantization_bit: {bits}` needs bitsandbytes: `pip install 'lmforge[quantize]'`")
+        raise ExportError(f"`export_quantization_bit: {bits}` needs bitsandbytes: `pip install 'lmforge[qlora]'`")
 
 
 def save_processor(source: str, export_dir: Path) -> bool:

@@ -22,8 +22,8 @@ from lmforge.preflight import preflight
 
 MULTIMODAL_PENDING = ("multimodal models are not supported yet: `{model}` is served as a text-only model, "
                       "so images cannot be answered; send text only")
-TOOLS_PENDING = ("tool calling is not supported yet: it needs the chat template's tool format, which lmforge "
-                 "does not have yet; send the request without `tools`")
+TOOLS_PENDING = ("tool calling is not supported yet in chat and the API (training on tool calls is): "
+                 "send the request without `tools`")
 
 
 class Engine(ABC):

@@ -81,7 +81,7 @@ def resume_checkpoint(cfg: LmforgeConfig, output_dir: Path, console: Console) ->
     return str(newest) if newest else None
 
 
-def _reference_model(cfg: LmforgeConfig, stage: Stage, model: Any) -> Any:
+def _reference_model(cfg: LmforgeConfig, stage: Stage) -> Any:
     """None lets trl use the adapter-disabled base (LoRA); full fine-tuning needs a frozen copy."""
     if not stage.needs_reference(cfg):
         return None
@@ -133,7 +133,7 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
     console.print(f"  {cfg.finetuning.finetuning_type}: {trainable:,} trainable of {total:,} parameters")
 
     trainer = stage.build_trainer(cfg, model, tokenizer, prepared, kwargs, **(
-        {"ref_model": _reference_model(cfg, stage, model)} if stage.needs_reference(cfg) else {}))
+        {"ref_model": _reference_model(cfg, stage)} if stage.needs_reference(cfg) else {}))
     counts: TokenCounts = getattr(trainer, "token_counts", TokenCounts())
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(RichProgressCallback(console))
