@@ -44,6 +44,31 @@ def load_tokenizer(cfg: LmforgeConfig, path: str | None = None) -> PreTrainedTok
     return tokenizer
 
 
+def load_processor(cfg: LmforgeConfig, kind: ModelKind, path: str | None = None) -> Any:
+    """A multimodal model's processor (its image/video/audio processors and the tokenizer), else None.
+
+    The processor's tokenizer gets the same added tokens and pad token as `load_tokenizer`'s, so one
+    encoding serves the template and the plugin."""
+    if not kind.is_multimodal:
+        return None
+    from transformers import AutoProcessor
+
+    path = path or model_path(cfg)
+    try:
+        processor = AutoProcessor.from_pretrained(path, use_fast=cfg.model.use_fast_tokenizer, **_hub_kwargs(cfg))
+    except (OSError, ValueError) as err:
+        raise ModelError(f"cannot load the processor of the multimodal model {path}: {err} (a vision/audio model "
+                         "needs its preprocessor_config.json / processor_config.json beside the weights)") from None
+    tokenizer = getattr(processor, "tokenizer", None)
+    if tokenizer is None:
+        raise ModelError(f"the processor of {path} ({type(processor).__name__}) has no tokenizer: "
+                         "is this checkpoint multimodal?")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    add_new_tokens(tokenizer, cfg)
+    return processor
+
+
 def inference_dtype(cfg: LmforgeConfig) -> torch.dtype:
     if cfg.model.infer_dtype != "auto":
         return getattr(torch, cfg.model.infer_dtype)
