@@ -2,14 +2,17 @@
 
 The job (as in ../shared/notes/llamafactory-baseline.md): a random Qwen2 (hidden 256, 4 layers,
 4 heads, 2 KV heads, intermediate 688, ~3.9M parameters) with a 2,000-token byte-level BPE trained
-on alpaca_en_demo's text, `template: qwen`, alpaca_en_demo (the first --samples rows), cutoff_len
-512, batch 4, one epoch, fp32, LoRA rank 8 on all linear layers (or full), lr 1e-4 cosine.
+on alpaca_en_demo's text, `template: qwen`, alpaca_en_demo (the first --samples rows), one epoch,
+fp32, LoRA rank 8 on all linear layers (or full), lr 1e-4 cosine, and 2,048 token slots per step:
+cutoff_len 512 x batch 4 (default) or, with `--cutoff 2048`, LLaMA-Factory's example configs' cutoff
+2048 x batch 1 (gradient accumulation 4 keeps the optimizer steps equal).
 Both frameworks run their best configuration: LLaMA-Factory with `neat_packing` and gradient
 checkpointing off (its fastest, see the notes), lmforge with `packing`. Unpacked runs are also
 measured. Each run is a fresh CLI process; frameworks alternate run by run; examples/s counts
 dataset examples (not packed rows) over the trainer's own train_runtime; peak RSS comes from wait4.
 
 Usage: python bench/train_throughput.py [--runs 3] [--samples 400] [--jobs lora-packed,lora,full-packed]
+                                      [--cutoff 512|2048] [--threads default,1]
 """
 
 import argparse
@@ -71,13 +74,14 @@ def bench_model() -> Path:
     return folder
 
 
-def job_config(framework: str, job: dict, model: Path, samples: int, out: Path) -> dict:
+def job_config(framework: str, job: dict, model: Path, samples: int, out: Path, cutoff: int = 512) -> dict:
     config = {
         "model_name_or_path": str(model), "stage": "sft", "do_train": True,
         "finetuning_type": job["finetuning_type"], "lora_target": "all", "lora_rank": 8,
         "dataset": "alpaca_en_demo", "dataset_dir": str(refdata("llamafactory_data")), "template": "qwen",
-        "cutoff_len": 512, "max_samples": samples, "overwrite_cache": True, "output_dir": str(out),
-        "per_device_train_batch_size": 4, "learning_rate": 1.0e-4, "num_train_epochs": 1,
+        "cutoff_len": cutoff, "max_samples": samples, "overwrite_cache": True, "output_dir": str(out),
+        "per_device_train_batch_size": 2048 // cutoff, "gradient_accumulation_steps": cutoff // 512,
+        "learning_rate": 1.0e-4, "num_train_epochs": 1,
         "lr_scheduler_type": "cosine", "warmup_ratio": 0.1, "logging_steps": 10, "save_strategy": "no",
         "report_to": "none", "bf16": False, "seed": 42,
     }
@@ -115,7 +119,7 @@ def run(framework: str, lf_python: str, config: dict, env: dict[str, str]) -> di
     return {"runtime": runtime, "peak_rss_mib": usage.ru_maxrss / 1024}
 
 
-def token_counts(model: Path, samples: int) -> tuple[int, int]:
+def token_counts(model: Path, samples: int, cutoff: int) -> tuple[int, int]:
     """Non-pad and supervised tokens of the job's examples, from lmforge's own preprocessing."""
     from transformers import AutoTokenizer
 
@@ -124,7 +128,7 @@ def token_counts(model: Path, samples: int) -> tuple[int, int]:
     from lmforge.data.templates import get_template
 
     cfg = build_config({"dataset": "alpaca_en_demo", "dataset_dir": str(refdata("llamafactory_data")),
-                        "cutoff_len": 512, "max_samples": samples})
+                        "cutoff_len": cutoff, "max_samples": samples})
     report = build_datasets(cfg, AutoTokenizer.from_pretrained(model), get_template("qwen")).report
     return report.tokens, report.supervised_tokens
 
@@ -135,18 +139,20 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=400)
     parser.add_argument("--jobs", default="lora-packed,lora,full-packed")
     parser.add_argument("--threads", default="default,1")
+    parser.add_argument("--cutoff", type=int, choices=(512, 2048), default=512)
     parser.add_argument("--no-record", action="store_true")
     options = parser.parse_args()
 
     lf_python = str(llamafactory_python())
     model = bench_model()
-    tokens, supervised = token_counts(model, options.samples)
+    tokens, supervised = token_counts(model, options.samples, options.cutoff)
     base_env = {**os.environ, "HF_HUB_OFFLINE": "1", "DISABLE_VERSION_CHECK": "1",
                 "LMFORGE_HOME": tempfile.mkdtemp(prefix="lmforge-bench-")}
     ours_v = versions(sys.executable, ["transformers", "peft", "torch"])
     lf_v = versions(lf_python, ["llamafactory", "transformers", "peft"])
     print(f"{options.samples} alpaca_en_demo examples, {tokens:,} tokens ({supervised:,} supervised), "
-          "tiny Qwen2 3.9M, cutoff 512, batch 4, 1 epoch, fp32")
+          f"tiny Qwen2 3.9M, cutoff {options.cutoff}, batch {2048 // options.cutoff} x accumulation "
+          f"{options.cutoff // 512}, 1 epoch, fp32")
     print(f"{'job':<13} {'thr':<4} {'lmforge ex/s':>20} {'LLaMA-Factory ex/s':>20} {'ratio':>6} "
           f"{'lmforge RSS':>12} {'LF RSS':>8}")
     for threads in options.threads.split(","):
@@ -158,7 +164,8 @@ def main() -> None:
             for _ in range(options.runs):
                 for framework in ("llamafactory", "lmforge"):
                     out = Path(tempfile.mkdtemp(prefix=f"out-{framework}-"))
-                    result = run(framework, lf_python, job_config(framework, job, model, options.samples, out), env)
+                    config = job_config(framework, job, model, options.samples, out, options.cutoff)
+                    result = run(framework, lf_python, config, env)
                     speed[framework].append(options.samples / result["runtime"])
                     rss[framework].append(result["peak_rss_mib"])
             ratio = statistics.median(speed["lmforge"]) / statistics.median(speed["llamafactory"])
@@ -174,14 +181,14 @@ def main() -> None:
                 "| date | job | threads | lmforge examples/s | LLaMA-Factory examples/s | ratio | non-pad tokens/s "
                 "(lmforge / LF) | peak RSS MiB (lmforge / LF) | machine | versions | command |\n"
                 "|---|---|---|---|---|---|---|---|---|---|---|",
-                f"| {today()} | {name} | {threads} | {median_range(speed['lmforge'])} | "
+                f"| {today()} | {name}, cutoff {options.cutoff} | {threads} | {median_range(speed['lmforge'])} | "
                 f"{median_range(speed['llamafactory'])} | {ratio:.2f}x | "
                 f"{tokens_per_s:,.0f} / {lf_tokens_per_s:,.0f} | "
                 f"{ours_rss:.0f} / {lf_rss:.0f} | {machine()} | lmforge: torch {ours_v['torch']}, transformers "
                 f"{ours_v['transformers']}, peft {ours_v['peft']}; LLaMA-Factory {lf_v['llamafactory']} "
                 f"(transformers {lf_v['transformers']}, peft {lf_v['peft']}) | "
                 f"`python bench/train_throughput.py --runs {options.runs} --samples {options.samples} "
-                f"--jobs {name} --threads {threads}` |")
+                f"--jobs {name} --threads {threads} --cutoff {options.cutoff}` |")
 
 
 if __name__ == "__main__":

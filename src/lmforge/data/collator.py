@@ -45,6 +45,9 @@ class SftCollator:
                 batch["labels"][row, span] = torch.as_tensor(feature["labels"])
             if packed:
                 batch["position_ids"][row, span] = torch.as_tensor(feature["position_ids"])
+                # the padding tail is one more sequence, not one per token (see model.packed_attention)
+                pad = slice(0, longest - length) if self.padding_side == "left" else slice(length, longest)
+                batch["position_ids"][row, pad] = torch.arange(longest - length)
             else:
                 batch["attention_mask"][row, span] = 1
         return batch

@@ -51,6 +51,8 @@ def chunked_causal_lm_loss(
     targets = labels[:, 1:]
     supervised = targets != IGNORE_INDEX
     hidden, targets = hidden[:, :-1][supervised], targets[supervised]
+    if targets.shape[0] * head.out_features <= LOGITS_PER_CHUNK:  # small enough whole: no recomputation
+        return _chunk_loss(hidden, targets, head) / num_items_in_batch
     chunk = max(64, LOGITS_PER_CHUNK // head.out_features)
     total = hidden.new_zeros((), dtype=torch.float32)
     for start in range(0, targets.shape[0], chunk):

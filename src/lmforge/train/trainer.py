@@ -7,7 +7,11 @@ from transformers import Trainer
 
 from lmforge.data.processors.sft import IGNORE_INDEX
 from lmforge.errors import ModelError
+from lmforge.model import packed_attention
 from lmforge.train.loss import chunked_causal_lm_loss, plain_head_parts
+
+# a packed batch of these keys only reaches the language model's attention (no vision/audio tower)
+TEXT_KEYS = frozenset({"input_ids", "labels", "position_ids", "use_cache"})
 
 
 @dataclass
@@ -22,6 +26,7 @@ class LmforgeTrainer(Trainer):
     def __init__(self, *args: Any, chunked_loss: bool | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.token_counts = TokenCounts()
+        packed_attention.install()
         # Sharded engines (DeepSpeed ZeRO, FSDP) gather the head's weight only inside its own forward; the
         # chunked loss recomputes the head during backward, when the weight is partitioned again.
         sharded = self.is_deepspeed_enabled or self.is_fsdp_enabled
@@ -41,6 +46,9 @@ class LmforgeTrainer(Trainer):
             # no KV cache is built; with the config's default use_cache=True examples would attend
             # to each other.
             inputs["use_cache"] = False
+            if inputs["position_ids"].dim() == 2 and set(inputs) <= TEXT_KEYS:
+                # attention within each packed sequence instead of a masked whole row (model.packed_attention)
+                inputs.update(packed_attention.packed_sequence_kwargs(inputs["position_ids"]))
         if model.training:
             counts = self.token_counts
             counts.input_tokens += inputs["input_ids"].numel()
