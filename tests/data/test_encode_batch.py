@@ -1,0 +1,38 @@
+"""`encode_batch` (one Rust call, bounds from the encodings) gives exactly `encode_conversation`'s ids and turns."""
+
+import json
+
+import pytest
+
+from lmforge.data.templates import Message, get_template
+from lmforge.data.templates.encoding import Chat, encode_batch, encode_conversation
+from tests.data.real_tokenizers import real_tokenizer
+from tests.refdata import refdata
+
+TRICKY = [
+    [Message("user", "Hi 👋🏽 there"), Message("assistant", "Héllo — ça va? 你好，世界！")],
+    [Message("user", "  leading spaces\n\n"), Message("assistant", "\n\ntrailing newlines\n\n")],
+    [Message("user", "a"), Message("assistant", "b"), Message("user", "c\u0301 e\u0301"), Message("assistant", "🇫🇷")],
+    [Message("user", "tabs\tand\r\nCRLF"), Message("assistant", "   ")],
+]
+
+
+def _chats(system: str | None) -> list[Chat]:
+    rows = json.loads(refdata("llamafactory_data", "alpaca_zh_demo.json").read_text())[:40]
+    rows += json.loads(refdata("llamafactory_data", "alpaca_en_demo.json").read_text())[:40]
+    chats = [Chat([Message("user", r["instruction"] + ("\n" + r["input"] if r["input"] else "")),
+                   Message("assistant", r["output"])]) for r in rows]
+    return chats + [Chat(messages, system=system) for messages in TRICKY]
+
+
+@pytest.mark.parametrize(("tokenizer_name", "template_name", "system"),
+                         [("qwen", "qwen", " system with spaces "), ("llama3", "llama3", "Be brief.\n"),
+                          ("llama2", "llama2", " system "), ("mistral_v3", "mistral", None)])
+def test_batch_encoding_equals_one_by_one(tokenizer_name, template_name, system, tmp_path_factory):
+    tokenizer = real_tokenizer(tokenizer_name, tmp_path_factory.getbasetemp() / "real-tokenizers")
+    template = get_template(template_name)
+    chats = _chats(system)
+    batched = encode_batch(template, tokenizer, chats, train=True)
+    for chat, encoded in zip(chats, batched, strict=True):
+        one = encode_conversation(template, tokenizer, chat.messages, system=chat.system, train=True)
+        assert encoded == one, chat.messages
