@@ -6,13 +6,16 @@ on alpaca_en_demo's text, `template: qwen`, alpaca_en_demo (the first --samples 
 fp32, LoRA rank 8 on all linear layers (or full), lr 1e-4 cosine, and 2,048 token slots per step:
 cutoff_len 512 x batch 4 (default) or, with `--cutoff 2048`, LLaMA-Factory's example configs' cutoff
 2048 x batch 1 (gradient accumulation 4 keeps the optimizer steps equal).
+`--model qwen-151k` runs the large-vocabulary memory job instead: a one-layer Qwen2 (hidden 64) with
+the real 151,643-token Qwen vocabulary, where the output logits (2,048 x 151k floats per row) dominate
+peak memory; use it with `--cutoff 2048`.
 Both frameworks run their best configuration: LLaMA-Factory with `neat_packing` and gradient
 checkpointing off (its fastest, see the notes), lmforge with `packing`. Unpacked runs are also
 measured. Each run is a fresh CLI process; frameworks alternate run by run; examples/s counts
 dataset examples (not packed rows) over the trainer's own train_runtime; peak RSS comes from wait4.
 
 Usage: python bench/train_throughput.py [--runs 3] [--samples 400] [--jobs lora-packed,lora,full-packed]
-                                      [--cutoff 512|2048] [--threads default,1]
+                                      [--cutoff 512|2048] [--threads default,1] [--model alpaca-bpe|qwen-151k]
 """
 
 import argparse
@@ -31,7 +34,9 @@ from bench.common import (
     llamafactory_python,
     machine,
     median_range,
+    qwen_tokenizer_dir,
     refdata,
+    tiny_qwen2_dir,
     today,
     versions,
 )
@@ -72,6 +77,15 @@ def bench_model() -> Path:
     Qwen2ForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def large_vocabulary_model() -> Path:
+    """The memory job's model: the preprocessing benchmark's one-layer Qwen2 with the real Qwen vocabulary."""
+    return tiny_qwen2_dir(qwen_tokenizer_dir(), "tiny-qwen2-151k", hidden_size=64, intermediate_size=128,
+                          num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2)
+
+
+MODELS = {"alpaca-bpe": lambda: bench_model(), "qwen-151k": large_vocabulary_model}
 
 
 def job_config(framework: str, job: dict, model: Path, samples: int, out: Path, cutoff: int = 512) -> dict:
@@ -140,18 +154,19 @@ def main() -> None:
     parser.add_argument("--jobs", default="lora-packed,lora,full-packed")
     parser.add_argument("--threads", default="default,1")
     parser.add_argument("--cutoff", type=int, choices=(512, 2048), default=512)
+    parser.add_argument("--model", choices=sorted(MODELS), default="alpaca-bpe")
     parser.add_argument("--no-record", action="store_true")
     options = parser.parse_args()
 
     lf_python = str(llamafactory_python())
-    model = bench_model()
+    model = MODELS[options.model]()
     tokens, supervised = token_counts(model, options.samples, options.cutoff)
     base_env = {**os.environ, "HF_HUB_OFFLINE": "1", "DISABLE_VERSION_CHECK": "1",
                 "LMFORGE_HOME": tempfile.mkdtemp(prefix="lmforge-bench-")}
     ours_v = versions(sys.executable, ["transformers", "peft", "torch"])
     lf_v = versions(lf_python, ["llamafactory", "transformers", "peft"])
     print(f"{options.samples} alpaca_en_demo examples, {tokens:,} tokens ({supervised:,} supervised), "
-          f"tiny Qwen2 3.9M, cutoff {options.cutoff}, batch {2048 // options.cutoff} x accumulation "
+          f"model {options.model}, cutoff {options.cutoff}, batch {2048 // options.cutoff} x accumulation "
           f"{options.cutoff // 512}, 1 epoch, fp32")
     print(f"{'job':<13} {'thr':<4} {'lmforge ex/s':>20} {'LLaMA-Factory ex/s':>20} {'ratio':>6} "
           f"{'lmforge RSS':>12} {'LF RSS':>8}")
@@ -181,14 +196,15 @@ def main() -> None:
                 "| date | job | threads | lmforge examples/s | LLaMA-Factory examples/s | ratio | non-pad tokens/s "
                 "(lmforge / LF) | peak RSS MiB (lmforge / LF) | machine | versions | command |\n"
                 "|---|---|---|---|---|---|---|---|---|---|---|",
-                f"| {today()} | {name}, cutoff {options.cutoff} | {threads} | {median_range(speed['lmforge'])} | "
+                f"| {today()} | {name}, cutoff {options.cutoff}, {options.model} | {threads} | "
+                f"{median_range(speed['lmforge'])} | "
                 f"{median_range(speed['llamafactory'])} | {ratio:.2f}x | "
                 f"{tokens_per_s:,.0f} / {lf_tokens_per_s:,.0f} | "
                 f"{ours_rss:.0f} / {lf_rss:.0f} | {machine()} | lmforge: torch {ours_v['torch']}, transformers "
                 f"{ours_v['transformers']}, peft {ours_v['peft']}; LLaMA-Factory {lf_v['llamafactory']} "
                 f"(transformers {lf_v['transformers']}, peft {lf_v['peft']}) | "
                 f"`python bench/train_throughput.py --runs {options.runs} --samples {options.samples} "
-                f"--jobs {name} --threads {threads} --cutoff {options.cutoff}` |")
+                f"--jobs {name} --threads {threads} --cutoff {options.cutoff} --model {options.model}` |")
 
 
 if __name__ == "__main__":
