@@ -26,6 +26,15 @@ class ToolFormat:
     parse_calls: Callable[[str], list[ToolCall]]
     content_separator: str = "\n"  # between an assistant's text and its calls
     description: str = ""
+    call_ids: str = ""  # ids the format writes on calls and results: "alnum9" (Mistral), "index" (Command R7B)
+    # how an answer's text and its rendered calls combine (default: text, content_separator, calls)
+    render_answer: Callable[[str, str], str] | None = None
+
+    def join(self, text: str, calls: str) -> str:
+        """An answer's text and its rendered calls, as the format writes them together."""
+        if self.render_answer is not None:
+            return self.render_answer(text, calls)
+        return f"{text}{self.content_separator}{calls}" if text else calls
 
 
 def _dumps(value: Any, indent: int | None = None) -> str:
@@ -212,6 +221,22 @@ def _xml_parse(text: str) -> list[ToolCall]:
     return calls
 
 
+# -- granite: definitions as an indented JSON list, calls as `<|tool_call|>` and a JSON list ----------------
+
+def _granite_tools(tools: Tools) -> str:
+    return _dumps(tools, indent=4)
+
+
+def _granite_calls(calls: tuple[ToolCall, ...]) -> str:
+    return "<|tool_call|>" + _dumps([{"name": call.name, "arguments": call.arguments} for call in calls])
+
+
+def _granite_parse(text: str) -> list[ToolCall]:
+    if "<|tool_call|>" not in text:
+        return []
+    return _json_calls(text.split("<|tool_call|>", 1)[1], "arguments")
+
+
 TOOL_FORMATS: dict[str, ToolFormat] = {
     fmt.name: fmt
     for fmt in [
@@ -227,6 +252,8 @@ TOOL_FORMATS: dict[str, ToolFormat] = {
                    description="GLM-4: the tool name on one line, its JSON arguments on the next"),
         ToolFormat("xml", _xml_tools, _xml_calls, _xml_parse,
                    description="Qwen3-Coder style XML: `<function=NAME>` with one `<parameter=KEY>` per argument"),
+        ToolFormat("granite", _granite_tools, _granite_calls, _granite_parse,
+                   description="Granite 3: `<|tool_call|>` and a JSON list; tools in an `available_tools` turn"),
     ]
 }
 TOOL_FORMATS["hermes"] = TOOL_FORMATS["qwen"]
