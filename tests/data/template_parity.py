@@ -23,7 +23,8 @@ from tests.data.template_cases import (
 )
 
 # (templates, case, reason); a template may be named NAME@REFERENCE for one of its references only;
-# case "*system*" / "*default*" / "*tools*": every case with a system message / without one / with tools;
+# case "*system*" / "*default*" / "*tools*" / "*no tools*": every case with a system message / without one /
+# with tools / without tools;
 # a case ending in " (prompt)" applies only to its rendering with a generation prompt.
 _LLAMA4_TOOLS = ("Llama 4 writes tool calls after a `<|python_start|>...<|python_end|>` block of the answer "
                  "text, which lmforge's llama3 tool format does not (not proven)")
@@ -48,6 +49,13 @@ DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
      "Llama 3.1's template refuses several calls in one answer and drops an answer's text beside a call; "
      "lmforge keeps the text and writes the calls as one JSON list"),
     (("mistral_v3", "mistral_tekken", "mistral_small", "pixtral"), "*tools*", _MISTRAL_TOOLS),
+    (("hermes3",), "*no tools*", "Hermes 3's tool_use template fails without tools (the model's tokenizer picks its "
+                                 "`default` template then: ChatML after bos, which lmforge renders)"),
+    (("hermes3",), "tool calls with system and text", "Hermes 3's tool_use template drops an answer's text beside "
+                                                      "its calls; lmforge keeps it"),
+    (("hermes3",), "*tools* (prompt)", "Hermes 3's tool_use template is not prefix-preserving: a tool turn that ends "
+                                       "the conversation loses the newline before `<|im_end|>` that it has when an "
+                                       "answer follows (lmforge always writes it, as in the training rows)"),
 ]
 DEVIATIONS: dict[str, dict[str, str]] = {}
 for _names, _case, _reason in DEVIATION_LIST:
@@ -65,7 +73,7 @@ def deviation(template, case_name: str, case, reference: str | None = None,
                 continue
             key = key.removesuffix(" (prompt)")
         if (key == case_name or (key == "*system*" and has_system) or (key == "*default*" and not has_system)
-                or (key == "*tools*" and case.kind == "tools")):
+                or (key == "*tools*" and case.kind == "tools") or (key == "*no tools*" and case.kind != "tools")):
             return reason
     return None
 

@@ -221,6 +221,45 @@ def _xml_parse(text: str) -> list[ToolCall]:
     return calls
 
 
+# -- hermes3: Hermes 2 Pro / 3 function calling, Python-style signatures inside <tools> ------------------------
+
+_PYTHON_TYPES = {"string": "str", "number": "float", "integer": "int", "boolean": "bool"}
+
+
+def _python_type(spec: Any) -> str:
+    """A JSON schema type as Hermes' template names it (its quirks included: an array's item type and a
+    missing type both come out as `Union[]`)."""
+    kind = spec.get("type") if isinstance(spec, dict) else None
+    if isinstance(kind, str) and kind in _PYTHON_TYPES:
+        return _PYTHON_TYPES[kind]
+    if kind == "array":
+        return "list[Union[]]"
+    if kind == "object":
+        extra = spec.get("additionalProperties")
+        return f"dict[str, {_python_type(extra)}]" if extra is not None else "dict"
+    if isinstance(kind, list):
+        return "Union[" + ",".join(_python_type({"type": item}) for item in kind) + "]"
+    return "Union[]"
+
+
+def _hermes3_tools(tools: Tools) -> str:
+    entries = []
+    for tool in map(_function, tools):
+        properties = tool.get("parameters", {}).get("properties", {})
+        signature = ", ".join(f"{name}: {_python_type(spec)}" for name, spec in properties.items())
+        returns = f" -> {_python_type(tool['return'])}" if "return" in tool else ""
+        args = "".join(f"        {name}({_python_type(spec)}): {spec.get('description', '').strip()}"
+                       for name, spec in properties.items())
+        doc = f"{tool['name']}({signature}){returns} - {tool.get('description', '')}\n\n"
+        doc += ("    Args:\n" + args) if properties else ""
+        if isinstance(tool.get("return"), dict) and "description" in tool["return"]:
+            doc += "\n    Returns:\n        " + tool["return"]["description"]
+        parameters = _dumps(tool.get("parameters", {})) if properties else "{}"
+        entries.append(f'{{"type": "function", "function": {{"name": "{tool["name"]}", "description": "{doc}", '
+                       f'"parameters": {parameters}}}')
+    return "\n".join(entries)
+
+
 # -- granite: definitions as an indented JSON list, calls as `<|tool_call|>` and a JSON list ----------------
 
 def _granite_tools(tools: Tools) -> str:
@@ -252,6 +291,8 @@ TOOL_FORMATS: dict[str, ToolFormat] = {
                    description="GLM-4: the tool name on one line, its JSON arguments on the next"),
         ToolFormat("xml", _xml_tools, _xml_calls, _xml_parse,
                    description="Qwen3-Coder style XML: `<function=NAME>` with one `<parameter=KEY>` per argument"),
+        ToolFormat("hermes3", _hermes3_tools, _qwen_calls, _qwen_parse,
+                   description="Hermes 2 Pro / 3: `<tool_call>` JSON blocks; tools as Python-style signatures"),
         ToolFormat("granite", _granite_tools, _granite_calls, _granite_parse,
                    description="Granite 3: `<|tool_call|>` and a JSON list; tools in an `available_tools` turn"),
     ]
