@@ -49,6 +49,9 @@ DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
      "Llama 3.1's template refuses several calls in one answer and drops an answer's text beside a call; "
      "lmforge keeps the text and writes the calls as one JSON list"),
     (("mistral_v3", "mistral_tekken", "mistral_small", "pixtral"), "*tools*", _MISTRAL_TOOLS),
+    (("command_r7b",), "tool calls with system and text",
+     "Command R7B's template writes the text beside an answer's calls only from a `tool_plan` key (it drops the "
+     "content); lmforge writes the text as that plan, between <|START_THINKING|> and <|END_THINKING|>"),
     (("hermes3",), "*no tools*", "Hermes 3's tool_use template fails without tools (the model's tokenizer picks its "
                                  "`default` template then: ChatML after bos, which lmforge renders)"),
     (("hermes3",), "tool calls with system and text", "Hermes 3's tool_use template drops an answer's text beside "

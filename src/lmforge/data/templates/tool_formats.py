@@ -9,7 +9,7 @@ holds for every format (tests/data/test_templates_tools.py).
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lmforge.data.templates.messages import ToolCall
@@ -260,6 +260,31 @@ def _hermes3_tools(tools: Tools) -> str:
     return "\n".join(entries)
 
 
+# -- command_r7b: a plan, then an action with a JSON list of numbered calls -----------------------------
+
+def _command_r7b_tools(tools: Tools) -> str:
+    return ",\n".join(f'    {{"name": "{tool["name"]}", "description": "{tool.get("description", "")}", '
+                       f'"parameters": {_dumps(tool.get("parameters", {}))}, "responses": null}}'
+                       for tool in map(_function, tools))
+
+
+def _command_r7b_calls(calls: tuple[ToolCall, ...]) -> str:
+    listed = ",\n".join(f'    {{"tool_call_id": "{call.id}", "tool_name": "{call.name}", '
+                        f'"parameters": {call.arguments_json()}}}' for call in calls)
+    return f"<|START_ACTION|>[\n{listed}\n]<|END_ACTION|>"
+
+
+def _command_r7b_parse(text: str) -> list[ToolCall]:
+    match = re.search(r"<\|START_ACTION\|>(.*?)(?:<\|END_ACTION\|>|\Z)", text, re.DOTALL)
+    if not match:
+        return []
+    calls = _loads(match.group(1).strip(), "a <|START_ACTION|> block")
+    if not isinstance(calls, list):
+        raise TemplateError("a <|START_ACTION|> block must hold a JSON list of calls")
+    return [replace(_call_from_json({"name": call.get("tool_name"), "arguments": call.get("parameters", {})}),
+                    id=str(call.get("tool_call_id", ""))) for call in calls]
+
+
 # -- granite: definitions as an indented JSON list, calls as `<|tool_call|>` and a JSON list ----------------
 
 def _granite_tools(tools: Tools) -> str:
@@ -293,6 +318,9 @@ TOOL_FORMATS: dict[str, ToolFormat] = {
                    description="Qwen3-Coder style XML: `<function=NAME>` with one `<parameter=KEY>` per argument"),
         ToolFormat("hermes3", _hermes3_tools, _qwen_calls, _qwen_parse,
                    description="Hermes 2 Pro / 3: `<tool_call>` JSON blocks; tools as Python-style signatures"),
+        ToolFormat("command_r7b", _command_r7b_tools, _command_r7b_calls, _command_r7b_parse, call_ids="index",
+                   render_answer=lambda text, calls: f"<|START_THINKING|>{text}<|END_THINKING|>{calls}",
+                   description="Command R7B: a `<|START_THINKING|>` plan, then `<|START_ACTION|>` numbered calls"),
         ToolFormat("granite", _granite_tools, _granite_calls, _granite_parse,
                    description="Granite 3: `<|tool_call|>` and a JSON list; tools in an `available_tools` turn"),
     ]
