@@ -28,7 +28,7 @@ from tests.data.template_cases import (
 # a case ending in " (prompt)" applies only to its rendering with a generation prompt.
 _LLAMA4_TOOLS = ("Llama 4 writes tool calls after a `<|python_start|>...<|python_end|>` block of the answer "
                  "text, which lmforge's llama3 tool format does not (not proven)")
-_MISTRAL_TOOLS = "Mistral's templates need 9-character tool-call ids, which tool datasets do not carry (not proven)"
+_DROPS_TEXT = "the reference drops an answer's text beside its tool calls; lmforge keeps it"
 DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
     (("phi", "phi_medium"), "*system*", "Phi-3 mini/medium templates drop system messages silently; lmforge "
                                         "renders them in Phi-3.5's <|system|> turn instead of losing data"),
@@ -38,8 +38,12 @@ DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
     (("deepseekr1",), "thoughts", "DeepSeek-R1's template removes every thought, even the final answer's; "
                                   "lmforge trains the final answer's thought (enable_thinking: auto/true)"),
     (("deepseekr1",), "thought then none", "R1's template keeps the newlines after a removed thought"),
-    (("mistral_small@mistral-v7-tekken",), "*default*",
-     "the reference's default system prompt carries today's date; lmforge has no default system prompt here"),
+    (("mistral_small@mistral-common-v7",), "*default*",
+     "Mistral Small 3's own template (mistral-v7-tekken) writes its dated default system prompt; the generic v7 "
+     "template has none"),
+    (("mistral_small@mistral-common-v7",), "*tools*",
+     "Mistral Small 3.2 writes calls as `[TOOL_CALLS]NAME[CALL_ID]ID[ARGS]{...}` (its own template); the generic v7 "
+     "template writes a JSON list"),
     (("qwen3_nothink",), "thoughts", "thinking off removes thoughts from trained answers; the reference's "
                                      "enable_thinking only changes the generation prompt"),
     (("llama4",), "*tools*", _LLAMA4_TOOLS),
@@ -48,7 +52,11 @@ DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
     (("llama3_2", "mllama"), "tool calls with system and text",
      "Llama 3.1's template refuses several calls in one answer and drops an answer's text beside a call; "
      "lmforge keeps the text and writes the calls as one JSON list"),
-    (("mistral_v3", "mistral_tekken", "mistral_small", "pixtral"), "*tools*", _MISTRAL_TOOLS),
+    (("mistral_v3", "mistral_small@mistral-v7-tekken"), "tool calls with system and text", _DROPS_TEXT),
+    (("mistral_tekken", "pixtral"), "*tools*",
+     "in transformers' jinja environment mistral-common's v7 template HTML-escapes the quotes of its tool calls "
+     "(its `|safe` arguments turn the concatenation into markup: `{&#34;name&#34;: ...`); lmforge writes the plain "
+     "JSON list that mistral-common's tokenizer writes"),
     (("command_r7b",), "tool calls with system and text",
      "Command R7B's template writes the text beside an answer's calls only from a `tool_plan` key (it drops the "
      "content); lmforge writes the text as that plan, between <|START_THINKING|> and <|END_THINKING|>"),

@@ -148,14 +148,59 @@ def _mistral_tools(tools: Tools) -> str:
     return f"[AVAILABLE_TOOLS] {_dumps(tools)}[/AVAILABLE_TOOLS]"
 
 
+def _mistral_call(call: ToolCall) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": call.name, "arguments": call.arguments}
+    if call.id:
+        out["id"] = call.id
+    return out
+
+
 def _mistral_calls(calls: tuple[ToolCall, ...]) -> str:
-    return "[TOOL_CALLS] " + _dumps([{"name": call.name, "arguments": call.arguments} for call in calls])
+    return "[TOOL_CALLS] " + _dumps([_mistral_call(call) for call in calls])
+
+
+def _with_ids(calls: list[ToolCall], objects: list[Any]) -> list[ToolCall]:
+    return [replace(call, id=str(obj.get("id", ""))) if isinstance(obj, dict) else call
+            for call, obj in zip(calls, objects, strict=True)]
 
 
 def _mistral_parse(text: str) -> list[ToolCall]:
     if "[TOOL_CALLS]" not in text:
         return []
-    return _json_calls(text.split("[TOOL_CALLS]", 1)[1], "arguments")
+    listed = text.split("[TOOL_CALLS]", 1)[1].strip()
+    calls = _json_calls(listed, "arguments")
+    parsed = _loads(listed, "the tool call") if calls else []
+    return _with_ids(calls, parsed if isinstance(parsed, list) else [parsed])
+
+
+# Tekken (v7): `[AVAILABLE_TOOLS][...]` and `[TOOL_CALLS][...]` without a space, the text kept before the calls
+def _mistral_v7_tools(tools: Tools) -> str:
+    return f"[AVAILABLE_TOOLS]{_dumps(tools)}[/AVAILABLE_TOOLS]"
+
+
+def _mistral_v7_calls(calls: tuple[ToolCall, ...]) -> str:
+    return "[TOOL_CALLS]" + _dumps([_mistral_call(call) for call in calls])
+
+
+# Mistral Small 3.2 (v11 tokenizers): `[TOOL_CALLS]NAME[CALL_ID]ID[ARGS]{json}` per call
+def _mistral_small_calls(calls: tuple[ToolCall, ...]) -> str:
+    return "".join(f"[TOOL_CALLS]{call.name}" + (f"[CALL_ID]{call.id}" if call.id else "") + f"[ARGS]{call.arguments_json()}"
+                   for call in calls)
+
+
+_MISTRAL_SMALL_CALL = re.compile(r"\[TOOL_CALLS\]([^\[]+?)(?:\[CALL_ID\]([^\[]*))?\[ARGS\]")
+
+
+def _mistral_small_parse(text: str) -> list[ToolCall]:
+    calls = []
+    matches = list(_MISTRAL_SMALL_CALL.finditer(text))
+    for index, match in enumerate(matches):
+        end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
+        arguments = _loads(text[match.end():end].strip(), f"arguments of `{match.group(1)}`")
+        if not isinstance(arguments, dict):
+            raise TemplateError(f"tool call `{match.group(1)}`: arguments must be a JSON object")
+        calls.append(ToolCall(match.group(1).strip(), arguments, match.group(2) or ""))
+    return calls
 
 
 # -- glm4: "name\n{arguments}" ----------------------------------------------------------------------------
@@ -310,8 +355,13 @@ TOOL_FORMATS: dict[str, ToolFormat] = {
                    description="Qwen 2.5 / 3 and Hermes: `<tool_call>` JSON blocks, tools in `<tools>`"),
         ToolFormat("llama3", _llama3_tools, _llama3_calls, lambda text: _json_calls(text, "parameters"),
                    description='Llama 3.1+: one JSON object {"name", "parameters"}, tools before the first question'),
-        ToolFormat("mistral", _mistral_tools, _mistral_calls, _mistral_parse, content_separator="",
-                   description="Mistral v3+: `[AVAILABLE_TOOLS]` and `[TOOL_CALLS]` JSON lists"),
+        ToolFormat("mistral", _mistral_tools, _mistral_calls, _mistral_parse, content_separator="", call_ids="alnum9",
+                   description="Mistral v3: `[AVAILABLE_TOOLS]` and `[TOOL_CALLS]` JSON lists, 9-character call ids"),
+        ToolFormat("mistral_v7", _mistral_v7_tools, _mistral_v7_calls, _mistral_parse, content_separator="",
+                   call_ids="alnum9", description="Mistral Tekken v7: `[TOOL_CALLS][...]` JSON list after the text"),
+        ToolFormat("mistral_small", _mistral_v7_tools, _mistral_small_calls, _mistral_small_parse,
+                   content_separator="", call_ids="alnum9",
+                   description="Mistral Small 3.2: `[TOOL_CALLS]NAME[CALL_ID]ID[ARGS]{...}` per call"),
         ToolFormat("glm4", _glm4_tools, _glm4_calls, _glm4_parse,
                    description="GLM-4: the tool name on one line, its JSON arguments on the next"),
         ToolFormat("xml", _xml_tools, _xml_calls, _xml_parse,
