@@ -26,8 +26,6 @@ from tests.data.template_cases import (
 # case "*system*" / "*default*" / "*tools*" / "*no tools*": every case with a system message / without one /
 # with tools / without tools;
 # a case ending in " (prompt)" applies only to its rendering with a generation prompt.
-_LLAMA4_TOOLS = ("Llama 4 writes tool calls after a `<|python_start|>...<|python_end|>` block of the answer "
-                 "text, which lmforge's llama3 tool format does not (not proven)")
 _DROPS_TEXT = "the reference drops an answer's text beside its tool calls; lmforge keeps it"
 DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
     (("phi", "phi_medium"), "*system*", "Phi-3 mini/medium templates drop system messages silently; lmforge "
@@ -46,7 +44,6 @@ DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
      "template writes a JSON list"),
     (("qwen3_nothink",), "thoughts", "thinking off removes thoughts from trained answers; the reference's "
                                      "enable_thinking only changes the generation prompt"),
-    (("llama4",), "*tools*", _LLAMA4_TOOLS),
     (("qwq", "deepseekr1", "phi4_reasoning"), "thinking on",
      "enable_thinking: true trains an empty think block on answers without one; the reference writes them bare"),
     (("llama3_2", "mllama"), "tool calls with system and text",

@@ -184,8 +184,8 @@ def _mistral_v7_calls(calls: tuple[ToolCall, ...]) -> str:
 
 # Mistral Small 3.2 (v11 tokenizers): `[TOOL_CALLS]NAME[CALL_ID]ID[ARGS]{json}` per call
 def _mistral_small_calls(calls: tuple[ToolCall, ...]) -> str:
-    return "".join(f"[TOOL_CALLS]{call.name}" + (f"[CALL_ID]{call.id}" if call.id else "") + f"[ARGS]{call.arguments_json()}"
-                   for call in calls)
+    return "".join(f"[TOOL_CALLS]{call.name}" + (f"[CALL_ID]{call.id}" if call.id else "")
+                   + f"[ARGS]{call.arguments_json()}" for call in calls)
 
 
 _MISTRAL_SMALL_CALL = re.compile(r"\[TOOL_CALLS\]([^\[]+?)(?:\[CALL_ID\]([^\[]*))?\[ARGS\]")
@@ -330,6 +330,52 @@ def _command_r7b_parse(text: str) -> list[ToolCall]:
                     id=str(call.get("tool_call_id", ""))) for call in calls]
 
 
+# -- llama4: `<|python_start|>TEXT<|python_end|>` then the calls' JSON objects back to back ------------------
+
+def _llama4_calls(calls: tuple[ToolCall, ...]) -> str:
+    return "".join(f'{{"name": "{call.name}", "parameters": {call.arguments_json()}}}' for call in calls)
+
+
+def _concatenated_json_calls(text: str, arguments_key: str) -> list[ToolCall]:
+    """Calls written as JSON objects one after another (no list, no separator)."""
+    decoder, calls, position = json.JSONDecoder(), [], 0
+    text = text.strip()
+    while position < len(text):
+        try:
+            obj, end = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as err:
+            raise TemplateError(f"a tool call is not valid JSON ({err.msg} at column {err.colno}): "
+                                f"{text[position:position + 200]}") from None
+        calls.append(_call_from_json(obj, arguments_key))
+        position = end
+        while position < len(text) and text[position].isspace():
+            position += 1
+    return calls
+
+
+def _llama4_parse(text: str) -> list[ToolCall]:
+    calls = text.split("<|python_end|>", 1)[1] if "<|python_end|>" in text else text
+    return _concatenated_json_calls(calls, "parameters") if calls.strip().startswith("{") else []
+
+
+# -- internlm2: `<|action_start|><|plugin|>` blocks; tools in a `system name=<|plugin|>` turn ------------
+
+def _internlm2_tools(tools: Tools) -> str:
+    return "[" + ", ".join(_dumps(tool) for tool in map(_function, tools)) + "]"
+
+
+def _internlm2_calls(calls: tuple[ToolCall, ...]) -> str:
+    return "".join(f'<|action_start|><|plugin|>\n{{"name": "{call.name}", "arguments": {call.arguments_json()}}}'
+                   "<|action_end|>" for call in calls)
+
+
+_ACTION = re.compile(r"<\|action_start\|><\|plugin\|>\s*(.*?)\s*<\|action_end\|>", re.DOTALL)
+
+
+def _internlm2_parse(text: str) -> list[ToolCall]:
+    return [_call_from_json(_loads(block, "an <|action_start|> block")) for block in _ACTION.findall(text)]
+
+
 # -- granite: definitions as an indented JSON list, calls as `<|tool_call|>` and a JSON list ----------------
 
 def _granite_tools(tools: Tools) -> str:
@@ -371,6 +417,11 @@ TOOL_FORMATS: dict[str, ToolFormat] = {
         ToolFormat("command_r7b", _command_r7b_tools, _command_r7b_calls, _command_r7b_parse, call_ids="index",
                    render_answer=lambda text, calls: f"<|START_THINKING|>{text}<|END_THINKING|>{calls}",
                    description="Command R7B: a `<|START_THINKING|>` plan, then `<|START_ACTION|>` numbered calls"),
+        ToolFormat("llama4", _llama3_tools, _llama4_calls, _llama4_parse,
+                   render_answer=lambda text, calls: f"<|python_start|>{text}<|python_end|>{calls}",
+                   description='Llama 4: `<|python_start|>TEXT<|python_end|>` then {"name", "parameters"} objects'),
+        ToolFormat("internlm2", _internlm2_tools, _internlm2_calls, _internlm2_parse, content_separator="",
+                   description="InternLM2: `<|action_start|><|plugin|>` JSON calls, tools in a plugin system turn"),
         ToolFormat("granite", _granite_tools, _granite_calls, _granite_parse,
                    description="Granite 3: `<|tool_call|>` and a JSON list; tools in an `available_tools` turn"),
     ]

@@ -41,7 +41,11 @@ register_template("minicpm_v", **CHATML, default_system=HELPFUL, mm_plugin="mini
 register_template("yi", **{**CHATML, "format_system": "{{content}}"}, reference="yi-chat",
                   description="Yi / Yi-1.5 Chat: ChatML, the system prompt written bare before the first turn.")
 register_template("intern2", **CHATML, format_prefix="{{bos_token}}", reference="internlm2-chat",
-                  aliases=("internlm2",), description="InternLM2 / 2.5 Chat: ChatML after bos.")
+                  tool_format="internlm2", format_tools="<|im_start|>system name=<|plugin|>\n{{content}}<|im_end|>\n",
+                  tools_position="after_system", format_observation="{{content}}",
+                  format_observation_item="<|im_start|>environment name=<|plugin|>\n{{content}}<|im_end|>\n",
+                  aliases=("internlm2",),
+                  description="InternLM2 / 2.5 Chat: ChatML after bos; InternLM's plugin protocol for tools.")
 register_template(
     "intern_vl", **CHATML, mm_plugin="intern_vl",
     default_system="你是书生·万象，英文名是InternVL，是由上海人工智能实验室、清华大学及多家合作单位联合开发的多模态大语言模型。",
