@@ -44,7 +44,10 @@ DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
      "template writes a JSON list"),
     (("qwen3_nothink",), "thoughts", "thinking off removes thoughts from trained answers; the reference's "
                                      "enable_thinking only changes the generation prompt"),
-    (("qwq", "deepseekr1", "phi4_reasoning"), "thinking on",
+    (("nemotron_nano_v2",), "thoughts",
+     "Nemotron's template opens a think block before the final answer and then writes the answer's own block after "
+     "it (two `<think>`); lmforge trains the thought after that one `<think>\\n`, as the model generates it"),
+    (("qwq", "deepseekr1", "phi4_reasoning", "nemotron_nano_v2"), "thinking on",
      "enable_thinking: true trains an empty think block on answers without one; the reference writes them bare"),
     (("llama3_2", "mllama"), "tool calls with system and text",
      "Llama 3.1's template refuses several calls in one answer and drops an answer's text beside a call; "

@@ -376,6 +376,31 @@ def _internlm2_parse(text: str) -> list[ToolCall]:
     return [_call_from_json(_loads(block, "an <|action_start|> block")) for block in _ACTION.findall(text)]
 
 
+# -- nemotron: `<TOOLCALL>[...]</TOOLCALL>` JSON lists; tools in `<AVAILABLE_TOOLS>` -----------------------
+
+def _nemotron_tools(tools: Tools) -> str:
+    listed = ", ".join(_dumps(tool) for tool in map(_function, tools))
+    return ("You can use the following tools to assist the user if required:\n<AVAILABLE_TOOLS>["
+            f"{listed}]</AVAILABLE_TOOLS>\n\nIf you decide to call any tool(s), use the following format:\n"
+            '<TOOLCALL>[{{"name": "tool_name1", "arguments": "tool_args1"}}, {{"name": "tool_name2", "arguments": '
+            '"tool_args2"}}]</TOOLCALL>\n\nThe user will execute tool-calls and return responses from tool(s) in this '
+            'format:\n<TOOL_RESPONSE>[{{"tool_response1"}}, {{"tool_response2"}}]</TOOL_RESPONSE>\n\nBased on the '
+            "tool responses, you can call additional tools if needed, correct tool calls if any errors are found, or "
+            "just respond to the user.")
+
+
+def _nemotron_calls(calls: tuple[ToolCall, ...]) -> str:
+    listed = ", ".join(f'{{"name": "{call.name}", "arguments": {call.arguments_json()}}}' for call in calls)
+    return f"<TOOLCALL>[{listed}]</TOOLCALL>"
+
+
+_TOOLCALL = re.compile(r"<TOOLCALL>(.*?)</TOOLCALL>", re.DOTALL)
+
+
+def _nemotron_parse(text: str) -> list[ToolCall]:
+    return [call for block in _TOOLCALL.findall(text) for call in _json_calls(block, "arguments")]
+
+
 # -- granite: definitions as an indented JSON list, calls as `<|tool_call|>` and a JSON list ----------------
 
 def _granite_tools(tools: Tools) -> str:
@@ -422,6 +447,8 @@ TOOL_FORMATS: dict[str, ToolFormat] = {
                    description='Llama 4: `<|python_start|>TEXT<|python_end|>` then {"name", "parameters"} objects'),
         ToolFormat("internlm2", _internlm2_tools, _internlm2_calls, _internlm2_parse, content_separator="",
                    description="InternLM2: `<|action_start|><|plugin|>` JSON calls, tools in a plugin system turn"),
+        ToolFormat("nemotron", _nemotron_tools, _nemotron_calls, _nemotron_parse,
+                   description="NVIDIA Nemotron Nano 2: `<TOOLCALL>[...]</TOOLCALL>`, tools in `<AVAILABLE_TOOLS>`"),
         ToolFormat("granite", _granite_tools, _granite_calls, _granite_parse,
                    description="Granite 3: `<|tool_call|>` and a JSON list; tools in an `available_tools` turn"),
     ]

@@ -96,3 +96,27 @@ register_template(
     stop_words=("<_end>",),
     description="TeleChat2.",
 )
+register_template(
+    "nemotron_nano_v2",
+    format_system="<SPECIAL_10>System\n{{content}}\n\n",
+    system_always=True,
+    format_user="<SPECIAL_11>User\n{{content}}\n",
+    format_generation="<SPECIAL_11>Assistant\n",
+    format_assistant="{{content}}\n<SPECIAL_12>",
+    assistant_suffix="\n",
+    format_observation="<SPECIAL_11>User\n<TOOL_RESPONSE>[{{content}}]</TOOL_RESPONSE>",
+    observation_separator=", ",
+    tool_format="nemotron",
+    strip_content=True,
+    # The generation prompt opens a think block and the final answer is trained after it, as generated;
+    # earlier answers lose their thoughts (its template keeps only the last answer's).
+    thought_words=("<think>", "</think>"),
+    format_thought="{{content}}\n</think>\n\n",
+    thought_prefill="<think>\n",
+    prefill_final_answer=True,
+    thoughts_in_history=False,
+    stop_words=("<SPECIAL_12>",),
+    reference="nemotron-nano-v2",
+    aliases=("nemotron",),
+    description="NVIDIA Nemotron Nano 9B v2 (thinking switched by /think and /no_think in the system prompt).",
+)
