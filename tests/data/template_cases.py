@@ -121,11 +121,11 @@ def _openai(message: Message, arguments_as_json: bool) -> dict:
 _DATED = "{# lmforge parity: strftime_now renders TODAY #}"
 
 
-@cache
 def _dated(jinja: str) -> str:
     """The reference, compiled in transformers' own jinja environment, with its `strftime_now` global
     (datetime.now().strftime there) answering for TODAY. The comment makes it a template of its own in
-    transformers' compile cache, so other renderings of the reference keep the real clock."""
+    transformers' compile cache, so other renderings of the reference keep the real clock; the global is
+    set on every call because that cache may have evicted and recompiled it since."""
     source = _DATED + jinja
     _compile_jinja_template(source).globals["strftime_now"] = TODAY.strftime
     return source
