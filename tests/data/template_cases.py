@@ -5,11 +5,13 @@ trim_blocks, lstrip_blocks, `raise_exception`, `tojson`, `{% generation %}` bloc
 """
 
 import csv
+import datetime
+import json
 import re
 from dataclasses import dataclass
 from functools import cache
 
-from transformers.utils.chat_template_utils import render_jinja_template
+from transformers.utils.chat_template_utils import _compile_jinja_template, render_jinja_template
 
 from lmforge.data.templates import Message, Template
 from lmforge.data.templates.messages import ToolCall
@@ -27,6 +29,10 @@ TIME_TOOL = {"type": "function", "function": {
     "parameters": {"type": "object", "properties": {"city": {"type": "string", "description": "City name."}},
                    "required": ["city"]}}}
 PARIS = ToolCall("get_weather", {"city": "Paris", "unit": "celsius"})
+# The day references' `strftime_now` and lmforge's `{{date}}` both render (Granite, Mistral Small, Llama 3.2)
+TODAY = datetime.date(2024, 7, 26)
+# References written for OpenAI-shaped requests, where a call's arguments are a JSON string (vLLM's templates)
+ARGUMENTS_AS_JSON = {"internlm2-chat"}
 
 
 @dataclass(frozen=True)
@@ -104,19 +110,42 @@ def reference_jinja(name: str) -> str:
     return refdata("chat_templates", f"{name}.jinja").read_text(encoding="utf-8")
 
 
-def render_reference(jinja: str, case: Case, add_generation_prompt: bool, bos: str, eos: str) -> str:
-    kwargs: dict = {"date_string": "26 Jul 2024"}
+def _openai(message: Message, arguments_as_json: bool) -> dict:
+    out = message.as_openai()
+    if arguments_as_json:
+        for call in out.get("tool_calls", []):
+            call["function"]["arguments"] = json.dumps(call["function"]["arguments"], ensure_ascii=False)
+    return out
+
+
+_DATED = "{# lmforge parity: strftime_now renders TODAY #}"
+
+
+def _dated(jinja: str) -> str:
+    """The reference, compiled in transformers' own jinja environment, with its `strftime_now` global
+    (datetime.now().strftime there) answering for TODAY. The comment makes it a template of its own in
+    transformers' compile cache, so other renderings of the reference keep the real clock; the global is
+    set on every call because that cache may have evicted and recompiled it since."""
+    source = _DATED + jinja
+    _compile_jinja_template(source).globals["strftime_now"] = TODAY.strftime
+    return source
+
+
+def render_reference(jinja: str, case: Case, add_generation_prompt: bool, bos: str, eos: str,
+                     arguments_as_json: bool = False) -> str:
+    """The reference's rendering on TODAY (`strftime_now`, and Llama's `date_string`)."""
+    kwargs: dict = {"date_string": TODAY.strftime("%d %b %Y")}
     if case.thinking == "false":  # "true" and "auto" are the references' default
         kwargs["enable_thinking"] = False
-    rendered = render_jinja_template([[m.as_openai() for m in case.messages]], tools=case.tools,
-                                     chat_template=jinja, add_generation_prompt=add_generation_prompt,
+    rendered = render_jinja_template([[_openai(m, arguments_as_json) for m in case.messages]], tools=case.tools,
+                                     chat_template=_dated(jinja), add_generation_prompt=add_generation_prompt,
                                      bos_token=bos, eos_token=eos, **kwargs)
     return rendered[0][0]
 
 
 def render_ours(template: Template, case: Case, add_generation_prompt: bool, bos: str, eos: str) -> str:
     return template.render_text(case.messages, tools=case.tools, add_generation_prompt=add_generation_prompt,
-                                enable_thinking=case.thinking, bos_token=bos, eos_token=eos)
+                                enable_thinking=case.thinking, bos_token=bos, eos_token=eos, date=TODAY)
 
 
 _SPECIAL = re.compile(r"<\|[^|\s]+?\|>|<｜[^｜]+｜>|</?[A-Za-z_][A-Za-z0-9_]*>|\[/?[A-Za-z_]+\]|\[\|[a-z]+\|\]")

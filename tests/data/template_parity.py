@@ -12,7 +12,9 @@ from lmforge.data.templates.encoding import _encode_piecewise, encode_conversati
 from lmforge.data.templates.template import Template
 from lmforge.errors import TemplateError
 from tests.data.template_cases import (
+    ARGUMENTS_AS_JSON,
     CASES,
+    TODAY,
     reference_jinja,
     reference_tokens,
     render_ours,
@@ -21,10 +23,10 @@ from tests.data.template_cases import (
 )
 
 # (templates, case, reason); a template may be named NAME@REFERENCE for one of its references only;
-# case "*system*" / "*default*" / "*tools*": every case with a system message / without one / with tools.
-_LLAMA4_TOOLS = ("Llama 4 writes tool calls after a `<|python_start|>...<|python_end|>` block of the answer "
-                 "text, which lmforge's llama3 tool format does not (not proven)")
-_MISTRAL_TOOLS = "Mistral's templates need 9-character tool-call ids, which tool datasets do not carry (not proven)"
+# case "*system*" / "*default*" / "*tools*" / "*no tools*": every case with a system message / without one /
+# with tools / without tools;
+# a case ending in " (prompt)" applies only to its rendering with a generation prompt.
+_DROPS_TEXT = "the reference drops an answer's text beside its tool calls; lmforge keeps it"
 DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
     (("phi", "phi_medium"), "*system*", "Phi-3 mini/medium templates drop system messages silently; lmforge "
                                         "renders them in Phi-3.5's <|system|> turn instead of losing data"),
@@ -34,17 +36,37 @@ DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
     (("deepseekr1",), "thoughts", "DeepSeek-R1's template removes every thought, even the final answer's; "
                                   "lmforge trains the final answer's thought (enable_thinking: auto/true)"),
     (("deepseekr1",), "thought then none", "R1's template keeps the newlines after a removed thought"),
-    (("granite3", "mistral_small@mistral-v7-tekken"), "*default*",
-     "the reference's default system prompt carries today's date; lmforge has no default system prompt here"),
+    (("mistral_small@mistral-common-v7",), "*default*",
+     "Mistral Small 3's own template (mistral-v7-tekken) writes its dated default system prompt; the generic v7 "
+     "template has none"),
+    (("mistral_small@mistral-common-v7",), "*tools*",
+     "Mistral Small 3.2 writes calls as `[TOOL_CALLS]NAME[CALL_ID]ID[ARGS]{...}` (its own template); the generic v7 "
+     "template writes a JSON list"),
     (("qwen3_nothink",), "thoughts", "thinking off removes thoughts from trained answers; the reference's "
                                      "enable_thinking only changes the generation prompt"),
-    (("llama4",), "*tools*", _LLAMA4_TOOLS),
-    (("qwq", "deepseekr1", "phi4_reasoning"), "thinking on",
+    (("nemotron_nano_v2",), "thoughts",
+     "Nemotron's template opens a think block before the final answer and then writes the answer's own block after "
+     "it (two `<think>`); lmforge trains the thought after that one `<think>\\n`, as the model generates it"),
+    (("qwq", "deepseekr1", "phi4_reasoning", "nemotron_nano_v2"), "thinking on",
      "enable_thinking: true trains an empty think block on answers without one; the reference writes them bare"),
     (("llama3_2", "mllama"), "tool calls with system and text",
      "Llama 3.1's template refuses several calls in one answer and drops an answer's text beside a call; "
      "lmforge keeps the text and writes the calls as one JSON list"),
-    (("mistral_v3", "mistral_tekken", "mistral_small", "pixtral"), "*tools*", _MISTRAL_TOOLS),
+    (("mistral_v3", "mistral_small@mistral-v7-tekken"), "tool calls with system and text", _DROPS_TEXT),
+    (("mistral_tekken", "pixtral"), "*tools*",
+     "in transformers' jinja environment mistral-common's v7 template HTML-escapes the quotes of its tool calls "
+     "(its `|safe` arguments turn the concatenation into markup: `{&#34;name&#34;: ...`); lmforge writes the plain "
+     "JSON list that mistral-common's tokenizer writes"),
+    (("command_r7b",), "tool calls with system and text",
+     "Command R7B's template writes the text beside an answer's calls only from a `tool_plan` key (it drops the "
+     "content); lmforge writes the text as that plan, between <|START_THINKING|> and <|END_THINKING|>"),
+    (("hermes3",), "*no tools*", "Hermes 3's tool_use template fails without tools (the model's tokenizer picks its "
+                                 "`default` template then: ChatML after bos, which lmforge renders)"),
+    (("hermes3",), "tool calls with system and text", "Hermes 3's tool_use template drops an answer's text beside "
+                                                      "its calls; lmforge keeps it"),
+    (("hermes3",), "*tools* (prompt)", "Hermes 3's tool_use template is not prefix-preserving: a tool turn that ends "
+                                       "the conversation loses the newline before `<|im_end|>` that it has when an "
+                                       "answer follows (lmforge always writes it, as in the training rows)"),
 ]
 DEVIATIONS: dict[str, dict[str, str]] = {}
 for _names, _case, _reason in DEVIATION_LIST:
@@ -52,17 +74,23 @@ for _names, _case, _reason in DEVIATION_LIST:
         DEVIATIONS.setdefault(_name, {})[_case] = _reason
 
 
-def deviation(template, case_name: str, case, reference: str | None = None) -> str | None:
+def deviation(template, case_name: str, case, reference: str | None = None,
+              generation_prompt: bool | None = None) -> str | None:
     rules = {**DEVIATIONS.get(template.name, {}), **DEVIATIONS.get(f"{template.name}@{reference}", {})}
     has_system = any(m.role == "system" for m in case.messages)
     for key, reason in rules.items():
+        if key.endswith(" (prompt)"):
+            if not generation_prompt:
+                continue
+            key = key.removesuffix(" (prompt)")
         if (key == case_name or (key == "*system*" and has_system) or (key == "*default*" and not has_system)
-                or (key == "*tools*" and case.kind == "tools")):
+                or (key == "*tools*" and case.kind == "tools") or (key == "*no tools*" and case.kind != "tools")):
             return reason
     return None
 
 
-def applicable(template, case_name: str, case, reference: str | None = None) -> str | None:
+def applicable(template, case_name: str, case, reference: str | None = None,
+               generation_prompt: bool | None = None) -> str | None:
     """Why a case cannot be checked against this reference of the template (None: it can)."""
     if case.kind == "tools" and "tool_calls" not in reference_jinja(reference or template.reference):
         return "the reference has no tool calls"
@@ -70,7 +98,7 @@ def applicable(template, case_name: str, case, reference: str | None = None) -> 
         return "the reference renders tool calls; lmforge registers this template without tool slots (not proven)"
     if case.kind == "thinking" and not template.thought_words:
         return "not a reasoning template"
-    return deviation(template, case_name, case, reference or template.reference)
+    return deviation(template, case_name, case, reference or template.reference, generation_prompt)
 
 
 
@@ -84,15 +112,18 @@ def check_case(template: Template, case_name: str, generation_prompt: bool, refe
     """Check one conversation against `reference` (default: the template's own reference)."""
     reference = reference or template.reference
     case = CASES[case_name]
-    reason = applicable(template, case_name, case, reference)
+    reason = applicable(template, case_name, case, reference, generation_prompt)
     if reason is not None:
         return Outcome("skipped", reason)
     if generation_prompt:
         case = case.prompt_case()
-    case = replace(case, thinking=case.thinking or template.default_thinking)
+    # the reference gets the tool-call ids lmforge writes (tool datasets carry none)
+    case = replace(case, thinking=case.thinking or template.default_thinking,
+                   messages=template.with_call_ids(case.messages))
     bos, eos = reference_tokens(reference)
     try:
-        expected = render_reference(reference_jinja(reference), case, generation_prompt, bos, eos)
+        expected = render_reference(reference_jinja(reference), case, generation_prompt, bos, eos,
+                                    reference in ARGUMENTS_AS_JSON)
     except jinja2.exceptions.TemplateError as refused:
         try:
             render_ours(template, case, generation_prompt, bos, eos)
@@ -107,9 +138,9 @@ def check_case(template: Template, case_name: str, generation_prompt: bool, refe
     tokenizer = tokenizer_for(template, bos, eos)
     full = tokenizer.encode(expected, add_special_tokens=False)
     encoded = encode_conversation(template, tokenizer, case.messages, tools=case.tools,
-                                  add_generation_prompt=generation_prompt, enable_thinking=case.thinking)
+                                  add_generation_prompt=generation_prompt, enable_thinking=case.thinking, date=TODAY)
     segments = template.render(case.messages, tools=case.tools, add_generation_prompt=generation_prompt,
-                               enable_thinking=case.thinking, bos_token=bos, eos_token=eos)
+                               enable_thinking=case.thinking, bos_token=bos, eos_token=eos, date=TODAY)
     if encoded.flat() != full or _encode_piecewise(segments, tokenizer).flat() != full:
         return Outcome("different", "token ids differ")
     return Outcome("equal")

@@ -1,5 +1,7 @@
 """The jinja written into saved tokenizers renders what lmforge trained on; auto templates; cross-checks."""
 
+from dataclasses import replace
+
 import pytest
 from transformers import AutoTokenizer
 
@@ -12,9 +14,10 @@ from lmforge.data.templates.auto import (
     template_from_tokenizer,
 )
 from lmforge.data.templates.jinja import template_to_jinja
+from lmforge.data.templates.tool_formats import TOOL_FORMATS
 from lmforge.errors import TemplateError
 from lmforge.testing.tiny import family_tokenizer
-from tests.data.template_cases import CASES, reference_jinja, render_reference, template_special_tokens
+from tests.data.template_cases import CASES, TODAY, reference_jinja, render_reference, template_special_tokens
 
 
 def fresh_tokenizer(template, bos: str, eos: str):
@@ -28,7 +31,7 @@ TOOLS = [name for name, case in CASES.items() if case.kind == "tools"]
 
 def _renderable(template, case):
     try:
-        template.render_text(case.messages, tools=case.tools, bos_token="<s>", eos_token="</s>")
+        template.render_text(case.messages, tools=case.tools, bos_token="<s>", eos_token="</s>", date=TODAY)
     except TemplateError:
         return False
     return True
@@ -37,7 +40,7 @@ def _renderable(template, case):
 @pytest.mark.parametrize("template", list_templates(), ids=lambda t: t.name)
 @pytest.mark.parametrize("generation_prompt", [False, True], ids=["full", "prompt"])
 def test_saved_jinja_renders_what_we_train_on(template, generation_prompt):
-    names = PLAIN + (TOOLS if template.tools.name == "qwen" and template.can_render_tools else [])
+    names = PLAIN + (TOOLS if template.can_render_tools else [])
     # "thinking on" (true) trains what `auto` leaves out, and `false` drops thoughts from training data:
     # training policies; the saved template renders thoughts by `auto` and thinking off at the prompt.
     if template.thought_words and template.default_thinking == "auto":
@@ -45,26 +48,52 @@ def test_saved_jinja_renders_what_we_train_on(template, generation_prompt):
     jinja = template_to_jinja(template)
     for name in names:
         case = CASES[name].prompt_case() if generation_prompt else CASES[name]
+        # the saved template takes call ids from the messages, as OpenAI-style requests carry them
+        case = replace(case, messages=template.with_call_ids(case.messages))
         if not _renderable(template, case):
             continue
         expected = template.render_text(case.messages, tools=case.tools, add_generation_prompt=generation_prompt,
-                                        enable_thinking=case.thinking, bos_token="<s>", eos_token="</s>")
+                                        enable_thinking=case.thinking, bos_token="<s>", eos_token="</s>", date=TODAY)
         assert render_reference(jinja, case, generation_prompt, "<s>", "</s>") == expected, name
 
 
-@pytest.mark.parametrize("name", ["qwen", "qwen3", "llama3", "gemma3", "phi_small"])
+# a template of each tool format (`default`: the generic Human/Assistant one); every format must have one here
+TOOL_FORMAT_TEMPLATES = {"default": "default", "qwen": "qwen", "hermes": "qwen", "hermes3": "hermes3",
+                         "llama3": "llama3_2", "llama4": "llama4", "mistral": "mistral_v3",
+                         "mistral_v7": "mistral_tekken",
+                         "mistral_small": "mistral_small", "glm4": "chatglm3", "granite": "granite3",
+                         "command_r7b": "command_r7b", "internlm2": "intern2", "nemotron": "nemotron_nano_v2"}
+
+
+def test_every_tool_format_has_a_round_trip_template():
+    assert set(TOOL_FORMAT_TEMPLATES) | {"xml"} == set(TOOL_FORMATS)
+
+
+ROUND_TRIPS = ["qwen", "qwen3", "llama3", "gemma3", "phi_small", *sorted(set(TOOL_FORMAT_TEMPLATES.values()))]
+
+
+@pytest.mark.parametrize("name", ROUND_TRIPS)
 def test_saved_tokenizer_round_trips(name, tmp_path):
     template = get_template(name)
+    _round_trip(template, tmp_path)
+
+
+def test_saved_tokenizer_round_trips_the_xml_tool_format(tmp_path):
+    _round_trip(get_template("qwen").with_tool_format("xml"), tmp_path)
+
+
+def _round_trip(template, tmp_path):
     tokenizer = fresh_tokenizer(template, "<s>", "</s>")
     tokenizer.chat_template = template_to_jinja(template)
     tokenizer.save_pretrained(tmp_path)
     reloaded = AutoTokenizer.from_pretrained(tmp_path)
-    for case_name in ["multi turn with system"] + (TOOLS if template.tools.name == "qwen" else []):
+    for case_name in ["multi turn with system"] + (TOOLS if template.can_render_tools else []):
         case = CASES[case_name]
-        text = reloaded.apply_chat_template([m.as_openai() for m in case.messages], tools=case.tools,
+        messages = template.with_call_ids(case.messages)  # requests carry call ids; datasets get lmforge's
+        text = reloaded.apply_chat_template([m.as_openai() for m in messages], tools=case.tools,
                                             tokenize=False, add_generation_prompt=False)
-        assert text == template.render_text(case.messages, tools=case.tools, bos_token="<s>", eos_token="</s>")
-    if template.thought_words:  # thinking off at the generation prompt, as the model's own template does
+        assert text == template.render_text(messages, tools=case.tools, bos_token="<s>", eos_token="</s>"), case_name
+    if template.empty_thought_on_final:  # thinking off at the generation prompt, as Qwen3's own template does
         question = [{"role": "user", "content": "Hi"}]
         text = reloaded.apply_chat_template(question, tokenize=False, add_generation_prompt=True,
                                             enable_thinking=False)

@@ -1,6 +1,8 @@
 """Token ids with the families' real tokenizers: training ids equal the ids of the model's own rendering,
 and the supervised tokens are exactly the answers (no token straddles a prompt/answer boundary)."""
 
+from dataclasses import replace
+
 import jinja2
 import pytest
 
@@ -27,6 +29,7 @@ def test_real_tokenizer_ids_and_mask(name, tokenizer_name, case_name, tmp_path_f
         pytest.skip(reason)
     tokenizer = real_tokenizer(tokenizer_name, tmp_path_factory.getbasetemp() / "real-tokenizers")
     bos, eos = tokenizer.bos_token or "", tokenizer.eos_token or ""
+    case = replace(case, messages=template.with_call_ids(case.messages))
     try:
         expected = render_reference(reference_jinja(template.reference), case, False, bos, eos)
     except jinja2.exceptions.TemplateError as refused:

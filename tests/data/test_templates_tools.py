@@ -6,10 +6,10 @@ import pytest
 
 from lmforge.data.loading import load_conversations
 from lmforge.data.registry import resolve_dataset
-from lmforge.data.templates.messages import ToolCall
+from lmforge.data.templates.messages import Message, ToolCall, assign_tool_call_ids
 from lmforge.data.templates.tool_formats import TOOL_FORMATS, get_tool_format
 from lmforge.errors import DataError, TemplateError
-from tests.data.template_cases import TIME_TOOL, WEATHER_TOOL
+from tests.data.template_cases import PARIS, TIME_TOOL, WEATHER_TOOL
 
 CALLS = {
     "one call": (ToolCall("get_weather", {"city": "Paris", "unit": "celsius"}),),
@@ -28,6 +28,29 @@ def test_rendered_calls_parse_back(name, case):
     assert fmt.parse_calls("Just a plain answer.") == []
 
 
+@pytest.mark.parametrize("name", sorted(name for name, fmt in TOOL_FORMATS.items() if fmt.call_ids))
+def test_calls_with_ids_parse_back(name):
+    fmt = get_tool_format(name)
+    [message] = assign_tool_call_ids([Message("assistant", "", CALLS["two calls"])], fmt.call_ids)
+    assert all(call.id for call in message.tool_calls)
+    assert fmt.parse_calls(fmt.render_calls(message.tool_calls)) == list(message.tool_calls)
+
+
+def test_tool_call_ids():
+    calls = (PARIS, ToolCall("get_time", {"city": "Paris"}))
+    messages = [Message("user", "?"), Message("assistant", "", calls), Message("tool", "a"), Message("tool", "b")]
+    mistral = assign_tool_call_ids(messages)
+    ids = [call.id for call in mistral[1].tool_calls]
+    assert all(len(i) == 9 and i.isalnum() for i in ids) and ids[0] != ids[1]
+    assert [m.tool_call_id for m in mistral[2:]] == ids  # results answer the calls in order
+    assert assign_tool_call_ids(messages) == mistral  # deterministic: preprocessing is reproducible
+    numbered = assign_tool_call_ids(messages, "index")
+    assert [c.id for c in numbered[1].tool_calls] == ["0", "1"] and numbered[3].tool_call_id == "1"
+    kept = assign_tool_call_ids([Message("assistant", "", (ToolCall("f", {}, "abcdefghi"),)),
+                                 Message("tool", "x")])
+    assert kept[0].tool_calls[0].id == "abcdefghi" and kept[1].tool_call_id == "abcdefghi"
+
+
 @pytest.mark.parametrize("name", sorted(TOOL_FORMATS))
 def test_tool_definitions_name_every_tool(name):
     text = get_tool_format(name).render_tools([WEATHER_TOOL, TIME_TOOL])
@@ -44,6 +67,16 @@ def test_known_renderings():
     assert get_tool_format("glm4").render_calls(calls) == 'tool_name\n{"foo": "bar", "size": 10}'
     assert get_tool_format("mistral").render_calls(calls) == (
         '[TOOL_CALLS] [{"name": "tool_name", "arguments": {"foo": "bar", "size": 10}}]')
+    with_id = (ToolCall("tool_name", {"foo": "bar", "size": 10}, "a1B2c3D4e"),)
+    assert get_tool_format("mistral_v7").render_calls(with_id) == (
+        '[TOOL_CALLS][{"name": "tool_name", "arguments": {"foo": "bar", "size": 10}, "id": "a1B2c3D4e"}]')
+    assert get_tool_format("mistral_small").render_calls(with_id) == (
+        f"[TOOL_CALLS]tool_name[CALL_ID]a1B2c3D4e[ARGS]{arguments}")
+    assert get_tool_format("llama4").join("Checking.", get_tool_format("llama4").render_calls(calls * 2)) == (
+        f'<|python_start|>Checking.<|python_end|>{{"name": "tool_name", "parameters": {arguments}}}'
+        f'{{"name": "tool_name", "parameters": {arguments}}}')
+    assert get_tool_format("internlm2").render_calls(calls) == (
+        f'<|action_start|><|plugin|>\n{{"name": "tool_name", "arguments": {arguments}}}<|action_end|>')
 
 
 def test_malformed_model_output_is_a_clear_error():

@@ -8,6 +8,7 @@ prefix-preserving (Qwen3 drops history thoughts, for instance) fails with the re
 to use instead.
 """
 
+import datetime
 import difflib
 from dataclasses import dataclass
 from typing import Any
@@ -67,7 +68,8 @@ class JinjaTemplate(Template):
     def render(self, messages: list[Message], *, system: str | None = None,
                tools: list[dict[str, Any]] | None = None, add_generation_prompt: bool = False,
                enable_thinking: Thinking | None = None, bos_token: str = "", eos_token: str = "",
-               train: bool = False) -> list[Segment]:
+               train: bool = False, date: datetime.date | None = None) -> list[Segment]:
+        # `date`: the tokenizer's own template reads the clock itself (transformers' strftime_now)
         if system is not None and not (messages and messages[0].role == "system"):
             messages = [Message("system", system), *messages]
 

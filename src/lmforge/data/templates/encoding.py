@@ -1,5 +1,6 @@
 """Token ids of a rendered conversation, split into (prompt, response) pairs for loss masking."""
 
+import datetime
 from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Any
@@ -29,8 +30,10 @@ def encode_conversation(
     add_generation_prompt: bool = False,
     enable_thinking: Thinking | None = None,
     train: bool = False,
+    date: datetime.date | None = None,
 ) -> EncodedConversation:
-    """`train`: the ids to train on (see `Template.render`); otherwise the model's own rendering."""
+    """`train`: the ids to train on (see `Template.render`); otherwise the model's own rendering.
+    `date`: the day a dated default system prompt names (default: today)."""
     segments = template.render(
         messages,
         system=system,
@@ -40,6 +43,7 @@ def encode_conversation(
         bos_token=tokenizer.bos_token or "",
         eos_token=tokenizer.eos_token or "",
         train=train,
+        date=date,
     )
 
     if tokenizer.is_fast:

@@ -2,32 +2,20 @@
 
 The jinja covers every slot (system folded into the first user turn, observations, the end slot,
 thought prefill), think blocks by the `auto` policy (and `enable_thinking=False` at the generation
-prompt) and, for the `qwen`/`hermes` tool format, tool definitions and calls. Other tool formats
-raise a clear error from the saved template when tools are passed (tests/data/test_templates_jinja.py
-proves what is covered).
+prompt), dated default system prompts (`strftime_now`, as the model's own templates) and, for every
+tool format, tool definitions, assistant tool calls and tool results (jinja_tools.py). Tool-call ids
+come from the messages (`id` on calls, `tool_call_id` on results: OpenAI-style requests carry them);
+tests/data/test_templates_jinja.py proves what is covered.
 """
 
 import re
 from typing import Any
 
+from lmforge.data.templates.jinja_tools import calls_statements, jinja_tool_format
 from lmforge.data.templates.template import Template
 
-_PLACEHOLDER = re.compile(r"(\{\{content\}\}|\{\{content_json\}\}|\{\{bos_token\}\}|\{\{eos_token\}\})")
-# tool formats whose definitions and calls the saved jinja writes
-_JINJA_TOOL_CALLS = {
-    "qwen": ("'<tool_call>\\n{\"name\": \"' + call.name + '\", \"arguments\": ' + call.arguments | tojson"
-             " + '}\\n</tool_call>'"),
-}
-_JINJA_TOOL_DEFINITIONS = {
-    "qwen": ("{%- set ns.tools = '# Tools\\n\\nYou may call one or more functions to assist with the user query.\\n\\n"
-             "You are provided with function signatures within <tools></tools> XML tags:\\n<tools>' -%}"
-             "{%- for tool in tools -%}{%- set ns.tools = ns.tools + '\\n' + tool | tojson -%}{%- endfor -%}"
-             "{%- set ns.tools = ns.tools + '\\n</tools>\\n\\nFor each function call, return a json object with "
-             "function name and arguments within <tool_call></tool_call> XML tags:\\n<tool_call>\\n"
-             "{\"name\": <function-name>, \"arguments\": <args-json-object>}\\n</tool_call>' -%}"),
-}
-
-
+_PLACEHOLDER = re.compile(r"(\{\{content\}\}|\{\{content_json\}\}|\{\{bos_token\}\}|\{\{eos_token\}\}"
+                          r"|\{\{call_id\}\}|\{\{tools\}\})")
 def _expression(slot: str, content: str, strip: bool) -> str:
     """A slot as one jinja expression: literals quoted, placeholders as variables."""
     parts: list[str] = []
@@ -42,6 +30,10 @@ def _expression(slot: str, content: str, strip: bool) -> str:
             parts.append("bos_token")
         elif piece == "{{eos_token}}":
             parts.append("eos_token")
+        elif piece == "{{call_id}}":
+            parts.append("call_id")
+        elif piece == "{{tools}}":
+            parts.append("ns.tool_turn")
         else:
             parts.append(_quote(piece))
     return " + ".join(parts) if parts else "''"
@@ -56,28 +48,39 @@ def _quote(text: str) -> str:
     return f"'{escaped}'"
 
 
+def _default_system(text: str, date_format: str) -> str:
+    """A default system prompt as a jinja expression: `{{date}}` is today, by the environment's strftime_now."""
+    before, found, after = text.partition("{{date}}")
+    if not found:
+        return _quote(text)
+    return f"{_quote(before)} + strftime_now({_quote(date_format)}) + {_quote(after)}"
+
+
 def _tool_lines(template: Template) -> list[str]:
-    definitions = _JINJA_TOOL_DEFINITIONS.get(template.tools.name)
-    separator = _quote(template.tools_separator)
-    if definitions is None:
-        return ["{%- if tools -%}{{- raise_exception('this saved template writes tool definitions only for the "
-                f"qwen/hermes tool format, not `{template.tools.name}`') -}}}}{{%- endif -%}}"]
-    always = "true" if template.tools_separator_always else "false"
-    return ["{%- if tools -%}" + definitions,
-            f"{{%- if system_message or {always} -%}}{{%- set system_message = system_message + {separator} + "
-            "ns.tools -%}{%- else -%}{%- set system_message = ns.tools -%}{%- endif -%}{%- endif -%}"]
+    """Render the definitions into `ns.tool_text` (wrapped in format_tools) and place them: into the system
+    prompt, `ns.tool_first` (the first question), or `ns.tool_turn` (a turn of its own)."""
+    fmt = jinja_tool_format(template.tools.name)
+    normalize = ("{%- set ns.tool_list = [] -%}{%- for tool in (tools or []) -%}{%- set ns.tool_list = ns.tool_list "
+                 "+ [tool if (tool.type is defined and tool.type == 'function' and tool.function is defined) else "
+                 "{'type': 'function', 'function': tool}] -%}{%- endfor -%}")
+    lines = [fmt.macros, "{%- if tools or " + ("true" if template.tools_always else "false") + " -%}", normalize,
+             "{%- set ns.tools = '' -%}{%- if ns.tool_list -%}" + fmt.definitions + "{%- endif -%}",
+             "{%- set ns.tool_text = " + _expression(template.format_tools, "ns.tools", False) + " -%}"]
+    if template.tools_in_first_user:
+        lines.append("{%- set ns.tool_first = ns.tool_text -%}")
+    elif template.tools_position == "system":
+        always = "true" if template.tools_separator_always else "false"
+        lines.append(f"{{%- if system_message or {always} -%}}{{%- set system_message = system_message + "
+                     f"{_quote(template.tools_separator)} + ns.tool_text -%}}{{%- else -%}}"
+                     "{%- set system_message = ns.tool_text -%}{%- endif -%}")
+    else:
+        lines.append("{%- set ns.tool_turn = ns.tool_text -%}")
+    lines.append("{%- endif -%}")
+    return lines
 
 
 def _calls(template: Template) -> str:
-    call = _JINJA_TOOL_CALLS.get(template.tools.name)
-    if call is None:
-        return (f"{{{{- raise_exception('this saved template writes tool calls only for the qwen/hermes tool "
-                f"format, not `{template.tools.name}`') -}}}}")
-    separator = _quote(template.tools.content_separator)
-    return ("{%- set ns.calls = '' -%}{%- for item in message.tool_calls -%}"
-            "{%- set call = item.function if item.function is defined else item -%}"
-            "{%- set ns.calls = ns.calls + ('\\n' if not loop.first else '') + " + call + " -%}{%- endfor -%}"
-            f"{{%- set text = (text + {separator} + ns.calls) if text else ns.calls -%}}")
+    return calls_statements(jinja_tool_format(template.tools.name), template.tools.content_separator)
 
 
 def _thought_lines(template: Template) -> list[str]:
@@ -86,7 +89,8 @@ def _thought_lines(template: Template) -> list[str]:
     if not template.thought_words:
         return ["{%- set ns.thought = none -%}"]
     open_word, close_word = map(_quote, template.thought_words)
-    keep = "true" if template.thoughts_in_history else "(loop.index0 > ns.last_query)"
+    keep = ("loop.last" if template.prefill_final_answer else
+            "true" if template.thoughts_in_history else "(loop.index0 > ns.last_query)")
     lines = [
         "{%- set ns.thought = none -%}",
         f"{{%- if {close_word} in text -%}}"
@@ -103,39 +107,68 @@ def _thought_lines(template: Template) -> list[str]:
     return lines
 
 
+def _system_lines(template: Template, strip: bool) -> list[str]:
+    """The system slot (with the tools turn before or after it), or the pending system text for system_in_user."""
+    def slot_expression(text: str) -> str:
+        if not template.format_system_tools:
+            return _expression(template.format_system, text, False)
+        return (f"(({_expression(template.format_system_tools, text, False)}) if tools else "
+                f"({_expression(template.format_system, text, False)}))")
+
+    inner = _expression(template.format_system_text, "system_message", strip and not template.system_in_user)
+    lines = [_out("ns.tool_turn") if template.tools_position == "before_system" else "",
+             f"{{%- if system_message or {'true' if template.system_always else 'false'} -%}}",
+             f"{{%- set ns.system_text = ({inner}) if system_message else '' -%}}"]
+    if template.system_in_user:
+        lines.append("{%- set ns.pending = " + slot_expression("ns.system_text") + " -%}")
+    elif template.format_system:
+        lines.append(_out(slot_expression("ns.system_text")))
+    else:
+        lines.append("{{- raise_exception('this template has no system slot') -}}")
+    lines.append("{%- endif -%}")
+    if template.tools_position == "after_system":
+        lines.append(_out("ns.tool_turn"))
+    return lines
+
+
 def template_to_jinja(template: Template) -> str:
     """A chat_template string that renders exactly what `Template.render` renders (see module docstring)."""
     strip = template.strip_content
     text = "(message['content'] | trim)" if strip else "message['content']"
     answer_slot = template.format_function or template.format_assistant
+    default = _default_system(template.default_system, template.date_format)
+    if template.default_system_tools:
+        with_tools = _default_system(template.default_system_tools, template.date_format)
+        default = f"(({with_tools}) if tools else ({default}))"
+    separator = _quote(template.observation_separator)
     lines = [
-        "{%- set ns = namespace(tools='', calls='', pending='', observations='', thought=none, last_query=-1) -%}",
+        "{%- set ns = namespace(tools='', tool_list=[], tool_text='', tool_first='', tool_turn='', calls='', call='', "
+        "pending='', system_text='', observations='', thought=none, last_query=-1) -%}",
         _out(_expression(template.format_prefix, "''", strip)),
         "{%- if messages and messages[0]['role'] == 'system' -%}",
         "{%- set system_message = messages[0]['content'] -%}{%- set loop_messages = messages[1:] -%}",
         "{%- else -%}",
-        f"{{%- set system_message = {_quote(template.default_system)} -%}}{{%- set loop_messages = messages -%}}",
+        f"{{%- set system_message = {default} -%}}{{%- set loop_messages = messages -%}}",
         "{%- endif -%}",
         *_tool_lines(template),
-        f"{{%- if system_message or {'true' if template.system_always else 'false'} -%}}",
+        *_system_lines(template, strip),
     ]
-    if template.system_in_user:
-        lines.append("{%- set ns.pending = " + _expression(template.format_system, "system_message", False) + " -%}")
-    elif template.format_system:
-        lines.append(_out(_expression(template.format_system, "system_message", strip)))
-    else:
-        lines.append("{{- raise_exception('this template has no system slot') -}}")
     flush = ("{%- if ns.observations -%}" + _out(_expression(template.format_observation, "ns.observations", False))
              + "{%- set ns.observations = '' -%}{%- endif -%}")
+    before_last_user = ("{%- if loop.index0 == ns.last_query -%}" + _out("ns.tool_turn") + "{%- endif -%}"
+                        if template.tools_position == "before_last_user" else "")
+    prefill = ("{%- if loop.last -%}" + _out(_quote(template.thought_prefill)) + "{%- endif -%}"
+               if template.prefill_final_answer and template.thought_prefill else "")
     lines += [
-        "{%- endif -%}",
         "{%- for message in loop_messages -%}{%- if message['role'] == 'user' -%}"
         "{%- set ns.last_query = loop.index0 -%}{%- endif -%}{%- endfor -%}",
         "{%- for message in loop_messages -%}",
         "{%- if message['role'] != 'tool' -%}" + flush + "{%- endif -%}",
-        "{%- if message['role'] == 'user' -%}"
-        + _out(_expression(template.format_user, f"ns.pending + {text}", False)) + "{%- set ns.pending = '' -%}",
-        "{%- elif message['role'] == 'assistant' -%}" + _out(_expression(template.format_generation, "''", False)),
+        "{%- if message['role'] == 'user' -%}" + before_last_user
+        + _out(_expression(template.format_user, f"ns.pending + ns.tool_first + {text}", False))
+        + "{%- set ns.pending = '' -%}{%- set ns.tool_first = '' -%}",
+        "{%- elif message['role'] == 'assistant' -%}" + _out(_expression(template.format_generation, "''", False))
+        + prefill,
         f"{{%- set text = {text} -%}}",
         *_thought_lines(template),
         "{%- if message.tool_calls -%}" + _calls(template) + "{%- endif -%}",
@@ -144,12 +177,14 @@ def template_to_jinja(template: Template) -> str:
         "{%- if message.tool_calls -%}" + _out(_expression(answer_slot, "text", False)) + "{%- else -%}"
         + _out(_expression(template.format_assistant, "text", False)) + "{%- endif -%}",
         _out(_expression(template.assistant_suffix, "''", False)),
-        "{%- elif message['role'] == 'tool' -%}{%- set ns.observations = ns.observations + "
+        "{%- elif message['role'] == 'tool' -%}"
+        "{%- set call_id = message.tool_call_id if message.tool_call_id is defined else '' -%}"
+        f"{{%- set ns.observations = ns.observations + ({separator} if ns.observations else '') + "
         + _expression(template.format_observation_item, "message['content']", False) + " -%}",
     ]
     if template.format_system and not template.system_in_user:
         lines.append("{%- elif message['role'] == 'system' -%}"
-                     + _out(_expression(template.format_system, "message['content']", strip)))
+                     + _out(_expression(template.format_system.replace("{{tools}}", ""), "message['content']", strip)))
     lines += [
         "{%- else -%}{{- raise_exception('unsupported role: ' + message['role']) -}}",
         "{%- endif -%}",

@@ -1,7 +1,8 @@
 """The conversation types templates render: messages, tool calls, and the thinking policy."""
 
+import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -17,13 +18,17 @@ Thinking = Literal["true", "false", "auto"]
 class ToolCall:
     name: str
     arguments: dict[str, Any] = field(default_factory=dict)
+    id: str = ""  # the call's id where the format writes one (Mistral, Command R7B); tool results name it
 
     def arguments_json(self) -> str:
         """The arguments as transformers' `tojson` filter writes them (what reference templates render)."""
         return json.dumps(self.arguments, ensure_ascii=False)
 
     def as_openai(self) -> dict[str, Any]:
-        return {"type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+        out: dict[str, Any] = {"type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+        if self.id:
+            out["id"] = self.id
+        return out
 
 
 @dataclass(frozen=True)
@@ -33,13 +38,61 @@ class Message:
     role: Role
     content: str
     tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str = ""  # a tool result: the id of the call it answers
 
     def as_openai(self) -> dict[str, Any]:
         """The message as transformers' `apply_chat_template` takes it."""
         out: dict[str, Any] = {"role": self.role, "content": self.content}
         if self.tool_calls:
             out["tool_calls"] = [call.as_openai() for call in self.tool_calls]
+        if self.tool_call_id:
+            out["tool_call_id"] = self.tool_call_id
         return out
+
+
+_ALPHANUMERIC = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _alphanumeric_id(seed: str, length: int) -> str:
+    """A deterministic id of `length` letters and digits (the same conversation always gets the same ids,
+    so preprocessing is reproducible and cacheable)."""
+    number = int.from_bytes(hashlib.sha256(seed.encode()).digest(), "big")
+    chars = []
+    for _ in range(length):
+        number, digit = divmod(number, len(_ALPHANUMERIC))
+        chars.append(_ALPHANUMERIC[digit])
+    return "".join(chars)
+
+
+def assign_tool_call_ids(messages: list[Message], style: str = "alnum9") -> list[Message]:
+    """The conversation with an id on every tool call and tool result that has none.
+
+    Tool datasets (LLaMA-Factory's sharegpt shape) carry no ids, but Mistral's formats write a 9-character
+    alphanumeric id on each call and result (`alnum9`), and Command R7B numbers calls across the
+    conversation (`index`). Calls keep their own ids; a result without one answers the next unanswered
+    call of the answer before it, in order (the order tool datasets list results in).
+    """
+    out: list[Message] = []
+    count = 0
+    pending: list[str] = []
+    for position, message in enumerate(messages):
+        if message.tool_calls:
+            calls = []
+            for call in message.tool_calls:
+                call_id = call.id or (str(count) if style == "index" else
+                                      _alphanumeric_id(f"{position}:{count}:{call.name}:{call.arguments_json()}", 9))
+                calls.append(replace(call, id=call_id) if call_id != call.id else call)
+                count += 1
+            pending = [call.id for call in calls]
+            message = replace(message, tool_calls=tuple(calls))
+        elif message.role == "tool":
+            answered = message.tool_call_id or (pending[0] if pending else "")
+            if answered in pending:
+                pending.remove(answered)
+            if answered != message.tool_call_id:
+                message = replace(message, tool_call_id=answered)
+        out.append(message)
+    return out
 
 
 def normalize_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:

@@ -12,25 +12,44 @@ exactly at its end-of-turn token.
 
 Slots, in rendering order:
 - `format_prefix` once, then the system prompt in `format_system` (`format_system_tools` when tools
-  are given), with the tool definitions of the template's `tool_format` appended after
-  `tools_separator` (or, with `tools_in_first_user`, put in front of the first question). With
-  `system_in_user` the rendered system slot opens the first user message instead (Llama 2, Gemma 3).
+  are given; a non-empty prompt is written through `format_system_text`), with the tool definitions
+  of the template's `tool_format` (wrapped in `format_tools`) placed by `tools_position`: appended to
+  the system prompt after `tools_separator`, in front of the first question (`tools_in_first_user`),
+  at `{{tools}}` in the system slot, or as a turn of their own before or after the system turn or
+  before the last question. With `system_in_user` the rendered system slot opens the first user
+  message instead (Llama 2, Gemma 3). Default system prompts may carry `{{date}}` (today, or the
+  `date` given to `render`, written with `date_format`), as Granite's and Mistral Small's do.
 - per message: `format_user`; `format_generation` + `format_assistant` + `assistant_suffix`;
-  a run of consecutive tool results as `format_observation` around `format_observation_item`s.
+  a run of consecutive tool results as `format_observation` around `format_observation_item`s
+  (joined by `observation_separator`; `{{call_id}}` is the id of the call a result answers).
 - `format_generation` (+ `thought_prefill`) for a generation prompt, else `format_end`.
 Reasoning templates split `<think>` blocks off answers and render them by the `enable_thinking`
 policy (`Thinking`, in messages.py). docs/templates.md describes every field.
 """
 
+import datetime
 import json
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
-from lmforge.data.templates.messages import Message, Role, Thinking, ToolCall, normalize_tools, split_thought
+from lmforge.data.templates.messages import (
+    Message,
+    Role,
+    Thinking,
+    ToolCall,
+    assign_tool_call_ids,
+    normalize_tools,
+    split_thought,
+)
 from lmforge.data.templates.tool_formats import ToolFormat, get_tool_format
 from lmforge.errors import TemplateError
 
 __all__ = ["Message", "Role", "Segment", "Template", "Thinking", "ToolCall"]
+
+# Where tool definitions go: appended to the system prompt; at `{{tools}}` in the system slot; or as a
+# turn of their own (`format_tools`) before the system turn (Hermes 3), after it (Granite, InternLM2)
+# or in front of the last question (Mistral).
+ToolsPosition = Literal["system", "in_system", "before_system", "after_system", "before_last_user"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +79,16 @@ class Template:
     tools_separator_always: bool = False  # written even when the system prompt is empty (QwQ)
     tools_in_first_user: bool = False  # definitions go in front of the first question (Llama 3.1+)
     format_system_tools: str = ""  # the system slot when tools are given; default format_system
+    format_system_text: str = "{{content}}"  # a non-empty system prompt inside the system slot (Command R7B)
+    format_tools: str = "{{content}}"  # wraps the rendered tool definitions
+    tools_position: ToolsPosition = "system"
+    tools_always: bool = False  # the tool turn is written even without tools (Hermes 3's tool_use template)
+    default_system_tools: str = ""  # the default system prompt when tools are given; default default_system
+    date_format: str = "%d %b %Y"  # how `{{date}}` in a default system prompt is written
+    observation_separator: str = ""  # between the tool results of one run
+    # The final answer is written after the generation prompt's `thought_prefill`, as the model
+    # generates it (Nemotron opens a think block there); its thought is then written without the open word.
+    prefill_final_answer: bool = False
     stop_words: tuple[str, ...] = ()
     # Reasoning families: the think block's words, how a thought is written, and whether thoughts of
     # turns before the last user question stay in the history (Qwen3 drops them).
@@ -107,6 +136,20 @@ class Template:
         get_tool_format(tool_format)
         return replace(self, tool_format=tool_format)
 
+    def with_call_ids(self, messages: list[Message]) -> list[Message]:
+        """The messages with the tool-call ids this template's tool format writes (none: unchanged)."""
+        style = self.tools.call_ids
+        if not style or not any(m.tool_calls or m.role == "tool" for m in messages):
+            return messages
+        return assign_tool_call_ids(messages, style)
+
+    def default_system_for(self, tools: bool, date: datetime.date | None = None) -> str:
+        """The default system prompt, `{{date}}` filled with `date` (default: today, as the model's template)."""
+        text = self.default_system_tools if tools and self.default_system_tools else self.default_system
+        if "{{date}}" in text:
+            text = text.replace("{{date}}", (date or datetime.date.today()).strftime(self.date_format))
+        return text
+
     def _fill(self, slot: str, content: str, bos: str, eos: str, strip: bool | None = None) -> str:
         if self.strip_content if strip is None else strip:
             content = content.strip()
@@ -126,45 +169,70 @@ class Template:
         bos_token: str = "",
         eos_token: str = "",
         train: bool = False,
+        date: datetime.date | None = None,
     ) -> list[Segment]:
         """Segments of the whole conversation, in order. A leading system message overrides `system`.
 
-        `train` appends eos to answers of `efficient_eos` templates (what is trained, not what is shown).
+        `train` appends eos to answers of `efficient_eos` templates (what is trained, not what is shown);
+        `date` fills `{{date}}` in a default system prompt (default: today).
         """
         if messages and messages[0].role == "system":
             system, messages = messages[0].content, messages[1:]
-        system = system if system is not None else self.default_system
         tools = normalize_tools(tools)
+        system = system if system is not None else self.default_system_for(bool(tools), date)
+        messages = self.with_call_ids(messages)
         enable_thinking = enable_thinking or self.default_thinking
 
         def fill(slot: str, content: str = "", strip: bool | None = None) -> str:
             return self._fill(slot, content, bos_token, eos_token, strip)
 
-        tool_text = self.tools.render_tools(tools) if tools else ""
-        if tool_text and not self.tools_in_first_user:
+        tool_text = fill(self.format_tools, self.tools.render_tools(tools), False) if tools or self.tools_always else ""
+        tool_turn = ""
+        if tool_text and self.tools_in_first_user:
+            if not any(m.role == "user" for m in messages):
+                raise TemplateError(f"template `{self.name}` writes tool definitions into the first question; "
+                                    "the conversation has none")
+        elif tool_text and self.tools_position == "system":
             separate = system or self.tools_separator_always
             system = f"{system}{self.tools_separator}{tool_text}" if separate else tool_text
             tool_text = ""
-        elif tool_text and not any(m.role == "user" for m in messages):
-            raise TemplateError(f"template `{self.name}` writes tool definitions into the first question; "
-                                "the conversation has none")
+        elif tool_text:
+            tool_turn, tool_text = tool_text, ""
         system_slot = self.format_system_tools if tools and self.format_system_tools else self.format_system
+        if self.tools_position == "in_system":
+            system_slot, tool_turn = system_slot.replace("{{tools}}", tool_turn), ""
         segments = [Segment(fill(self.format_prefix), False)]
+        if self.tools_position == "before_system":
+            segments.append(Segment(tool_turn, False))
         pending_system = ""
         if system or self.system_always:
             if self.system_in_user:
-                pending_system = fill(system_slot, system, strip=False)
+                pending_system = fill(system_slot, fill(self.format_system_text, system, False) if system else "",
+                                      strip=False)
             elif system_slot:
-                segments.append(Segment(fill(system_slot, system), False))
+                text = fill(self.format_system_text, system) if system else ""
+                segments.append(Segment(fill(system_slot, text, False), False))
             else:
                 raise TemplateError(f"template `{self.name}` has no system slot; remove the system prompt")
+        if self.tools_position == "after_system":
+            segments.append(Segment(tool_turn, False))
         last_query = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
+        if tool_turn and self.tools_position == "before_last_user" and last_query < 0:
+            raise TemplateError(f"template `{self.name}` writes tool definitions before the last question; "
+                                "the conversation has none")
         observations: list[str] = []
+
+        def flush() -> None:
+            text = self.observation_separator.join(observations)
+            segments.append(Segment(fill(self.format_observation, text, False), False))
+            observations.clear()
+
         for index, message in enumerate(messages):
             if message.role != "tool" and observations:
-                segments.append(Segment(fill(self.format_observation, "".join(observations), False), False))
-                observations = []
+                flush()
             if message.role == "user":
+                if index == last_query and self.tools_position == "before_last_user":
+                    segments.append(Segment(tool_turn, False))
                 content = message.content.strip() if self.strip_content else message.content
                 segments.append(Segment(fill(self.format_user, pending_system + tool_text + content, False), False))
                 pending_system = tool_text = ""
@@ -174,13 +242,14 @@ class Template:
             elif message.role == "tool":
                 if not self.can_render_tools:
                     raise TemplateError(f"template `{self.name}` has no slot for tool results")
-                observations.append(fill(self.format_observation_item, message.content, False))
+                item = self.format_observation_item.replace("{{call_id}}", message.tool_call_id)
+                observations.append(fill(item, message.content, False))
             elif message.role == "system" and self.format_system and not self.system_in_user:
-                segments.append(Segment(fill(self.format_system, message.content), False))
+                segments.append(Segment(fill(self.format_system.replace("{{tools}}", ""), message.content), False))
             else:
                 raise TemplateError(f"template `{self.name}` cannot render a `{message.role}` message here")
         if observations:
-            segments.append(Segment(fill(self.format_observation, "".join(observations), False), False))
+            flush()
         if add_generation_prompt:
             segments.append(Segment(fill(self.format_generation) + self.thought_prefill, False))
             if self.empty_thought_on_final and enable_thinking == "false":
@@ -195,7 +264,7 @@ class Template:
         content, prompt_thought, thought = message.content, "", None
         if self.thought_words:
             thought, content = split_thought(content, *self.thought_words)
-            keep = after_query or self.thoughts_in_history
+            keep = last if self.prefill_final_answer else after_query or self.thoughts_in_history
             if thinking == "false" or not keep:
                 thought = None
             if self.empty_thought_on_final:  # Qwen3: an empty block before the final answer only
@@ -208,10 +277,11 @@ class Template:
                         prompt_thought = fill(self.format_thought, "", False)
             elif keep and thought is None and thinking == "true":
                 thought = ""  # asked for: every trained answer opens a think block
+        if self.prefill_final_answer and last:  # the generation prompt's prefill, unsupervised
+            prompt_thought = self.thought_prefill
         text = content.strip() if self.strip_content else content
         if message.tool_calls:
-            calls = self.tools.render_calls(message.tool_calls)
-            text = f"{text}{self.tools.content_separator}{calls}" if text else calls
+            text = self.tools.join(text, self.tools.render_calls(message.tool_calls))
         if thought is not None:
             text = fill(self.format_thought, thought, False) + text
         slot = self.format_function if message.tool_calls and self.format_function else self.format_assistant

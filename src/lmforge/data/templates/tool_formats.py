@@ -9,7 +9,7 @@ holds for every format (tests/data/test_templates_tools.py).
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lmforge.data.templates.messages import ToolCall
@@ -26,6 +26,15 @@ class ToolFormat:
     parse_calls: Callable[[str], list[ToolCall]]
     content_separator: str = "\n"  # between an assistant's text and its calls
     description: str = ""
+    call_ids: str = ""  # ids the format writes on calls and results: "alnum9" (Mistral), "index" (Command R7B)
+    # how an answer's text and its rendered calls combine (default: text, content_separator, calls)
+    render_answer: Callable[[str, str], str] | None = None
+
+    def join(self, text: str, calls: str) -> str:
+        """An answer's text and its rendered calls, as the format writes them together."""
+        if self.render_answer is not None:
+            return self.render_answer(text, calls)
+        return f"{text}{self.content_separator}{calls}" if text else calls
 
 
 def _dumps(value: Any, indent: int | None = None) -> str:
@@ -139,14 +148,59 @@ def _mistral_tools(tools: Tools) -> str:
     return f"[AVAILABLE_TOOLS] {_dumps(tools)}[/AVAILABLE_TOOLS]"
 
 
+def _mistral_call(call: ToolCall) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": call.name, "arguments": call.arguments}
+    if call.id:
+        out["id"] = call.id
+    return out
+
+
 def _mistral_calls(calls: tuple[ToolCall, ...]) -> str:
-    return "[TOOL_CALLS] " + _dumps([{"name": call.name, "arguments": call.arguments} for call in calls])
+    return "[TOOL_CALLS] " + _dumps([_mistral_call(call) for call in calls])
+
+
+def _with_ids(calls: list[ToolCall], objects: list[Any]) -> list[ToolCall]:
+    return [replace(call, id=str(obj.get("id", ""))) if isinstance(obj, dict) else call
+            for call, obj in zip(calls, objects, strict=True)]
 
 
 def _mistral_parse(text: str) -> list[ToolCall]:
     if "[TOOL_CALLS]" not in text:
         return []
-    return _json_calls(text.split("[TOOL_CALLS]", 1)[1], "arguments")
+    listed = text.split("[TOOL_CALLS]", 1)[1].strip()
+    calls = _json_calls(listed, "arguments")
+    parsed = _loads(listed, "the tool call") if calls else []
+    return _with_ids(calls, parsed if isinstance(parsed, list) else [parsed])
+
+
+# Tekken (v7): `[AVAILABLE_TOOLS][...]` and `[TOOL_CALLS][...]` without a space, the text kept before the calls
+def _mistral_v7_tools(tools: Tools) -> str:
+    return f"[AVAILABLE_TOOLS]{_dumps(tools)}[/AVAILABLE_TOOLS]"
+
+
+def _mistral_v7_calls(calls: tuple[ToolCall, ...]) -> str:
+    return "[TOOL_CALLS]" + _dumps([_mistral_call(call) for call in calls])
+
+
+# Mistral Small 3.2 (v11 tokenizers): `[TOOL_CALLS]NAME[CALL_ID]ID[ARGS]{json}` per call
+def _mistral_small_calls(calls: tuple[ToolCall, ...]) -> str:
+    return "".join(f"[TOOL_CALLS]{call.name}" + (f"[CALL_ID]{call.id}" if call.id else "")
+                   + f"[ARGS]{call.arguments_json()}" for call in calls)
+
+
+_MISTRAL_SMALL_CALL = re.compile(r"\[TOOL_CALLS\]([^\[]+?)(?:\[CALL_ID\]([^\[]*))?\[ARGS\]")
+
+
+def _mistral_small_parse(text: str) -> list[ToolCall]:
+    calls = []
+    matches = list(_MISTRAL_SMALL_CALL.finditer(text))
+    for index, match in enumerate(matches):
+        end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
+        arguments = _loads(text[match.end():end].strip(), f"arguments of `{match.group(1)}`")
+        if not isinstance(arguments, dict):
+            raise TemplateError(f"tool call `{match.group(1)}`: arguments must be a JSON object")
+        calls.append(ToolCall(match.group(1).strip(), arguments, match.group(2) or ""))
+    return calls
 
 
 # -- glm4: "name\n{arguments}" ----------------------------------------------------------------------------
@@ -212,6 +266,157 @@ def _xml_parse(text: str) -> list[ToolCall]:
     return calls
 
 
+# -- hermes3: Hermes 2 Pro / 3 function calling, Python-style signatures inside <tools> ------------------------
+
+_PYTHON_TYPES = {"string": "str", "number": "float", "integer": "int", "boolean": "bool"}
+
+
+def _python_type(spec: Any) -> str:
+    """A JSON schema type as Hermes' template names it (its quirks included: an array's item type and a
+    missing type both come out as `Union[]`)."""
+    kind = spec.get("type") if isinstance(spec, dict) else None
+    if isinstance(kind, str) and kind in _PYTHON_TYPES:
+        return _PYTHON_TYPES[kind]
+    if kind == "array":
+        return "list[Union[]]"
+    if kind == "object":
+        extra = spec.get("additionalProperties")
+        return f"dict[str, {_python_type(extra)}]" if extra is not None else "dict"
+    if isinstance(kind, list):
+        return "Union[" + ",".join(_python_type({"type": item}) for item in kind) + "]"
+    return "Union[]"
+
+
+def _hermes3_tools(tools: Tools) -> str:
+    entries = []
+    for tool in map(_function, tools):
+        properties = tool.get("parameters", {}).get("properties", {})
+        signature = ", ".join(f"{name}: {_python_type(spec)}" for name, spec in properties.items())
+        returns = f" -> {_python_type(tool['return'])}" if "return" in tool else ""
+        args = "".join(f"        {name}({_python_type(spec)}): {spec.get('description', '').strip()}"
+                       for name, spec in properties.items())
+        doc = f"{tool['name']}({signature}){returns} - {tool.get('description', '')}\n\n"
+        doc += ("    Args:\n" + args) if properties else ""
+        if isinstance(tool.get("return"), dict) and "description" in tool["return"]:
+            doc += "\n    Returns:\n        " + tool["return"]["description"]
+        parameters = _dumps(tool.get("parameters", {})) if properties else "{}"
+        entries.append(f'{{"type": "function", "function": {{"name": "{tool["name"]}", "description": "{doc}", '
+                       f'"parameters": {parameters}}}')
+    return "\n".join(entries)
+
+
+# -- command_r7b: a plan, then an action with a JSON list of numbered calls -----------------------------
+
+def _command_r7b_tools(tools: Tools) -> str:
+    return ",\n".join(f'    {{"name": "{tool["name"]}", "description": "{tool.get("description", "")}", '
+                       f'"parameters": {_dumps(tool.get("parameters", {}))}, "responses": null}}'
+                       for tool in map(_function, tools))
+
+
+def _command_r7b_calls(calls: tuple[ToolCall, ...]) -> str:
+    listed = ",\n".join(f'    {{"tool_call_id": "{call.id}", "tool_name": "{call.name}", '
+                        f'"parameters": {call.arguments_json()}}}' for call in calls)
+    return f"<|START_ACTION|>[\n{listed}\n]<|END_ACTION|>"
+
+
+def _command_r7b_parse(text: str) -> list[ToolCall]:
+    match = re.search(r"<\|START_ACTION\|>(.*?)(?:<\|END_ACTION\|>|\Z)", text, re.DOTALL)
+    if not match:
+        return []
+    calls = _loads(match.group(1).strip(), "a <|START_ACTION|> block")
+    if not isinstance(calls, list):
+        raise TemplateError("a <|START_ACTION|> block must hold a JSON list of calls")
+    return [replace(_call_from_json({"name": call.get("tool_name"), "arguments": call.get("parameters", {})}),
+                    id=str(call.get("tool_call_id", ""))) for call in calls]
+
+
+# -- llama4: `<|python_start|>TEXT<|python_end|>` then the calls' JSON objects back to back ------------------
+
+def _llama4_calls(calls: tuple[ToolCall, ...]) -> str:
+    return "".join(f'{{"name": "{call.name}", "parameters": {call.arguments_json()}}}' for call in calls)
+
+
+def _concatenated_json_calls(text: str, arguments_key: str) -> list[ToolCall]:
+    """Calls written as JSON objects one after another (no list, no separator)."""
+    decoder, calls, position = json.JSONDecoder(), [], 0
+    text = text.strip()
+    while position < len(text):
+        try:
+            obj, end = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as err:
+            raise TemplateError(f"a tool call is not valid JSON ({err.msg} at column {err.colno}): "
+                                f"{text[position:position + 200]}") from None
+        calls.append(_call_from_json(obj, arguments_key))
+        position = end
+        while position < len(text) and text[position].isspace():
+            position += 1
+    return calls
+
+
+def _llama4_parse(text: str) -> list[ToolCall]:
+    calls = text.split("<|python_end|>", 1)[1] if "<|python_end|>" in text else text
+    return _concatenated_json_calls(calls, "parameters") if calls.strip().startswith("{") else []
+
+
+# -- internlm2: `<|action_start|><|plugin|>` blocks; tools in a `system name=<|plugin|>` turn ------------
+
+def _internlm2_tools(tools: Tools) -> str:
+    return "[" + ", ".join(_dumps(tool) for tool in map(_function, tools)) + "]"
+
+
+def _internlm2_calls(calls: tuple[ToolCall, ...]) -> str:
+    return "".join(f'<|action_start|><|plugin|>\n{{"name": "{call.name}", "arguments": {call.arguments_json()}}}'
+                   "<|action_end|>" for call in calls)
+
+
+_ACTION = re.compile(r"<\|action_start\|><\|plugin\|>\s*(.*?)\s*<\|action_end\|>", re.DOTALL)
+
+
+def _internlm2_parse(text: str) -> list[ToolCall]:
+    return [_call_from_json(_loads(block, "an <|action_start|> block")) for block in _ACTION.findall(text)]
+
+
+# -- nemotron: `<TOOLCALL>[...]</TOOLCALL>` JSON lists; tools in `<AVAILABLE_TOOLS>` -----------------------
+
+def _nemotron_tools(tools: Tools) -> str:
+    listed = ", ".join(_dumps(tool) for tool in map(_function, tools))
+    return ("You can use the following tools to assist the user if required:\n<AVAILABLE_TOOLS>["
+            f"{listed}]</AVAILABLE_TOOLS>\n\nIf you decide to call any tool(s), use the following format:\n"
+            '<TOOLCALL>[{{"name": "tool_name1", "arguments": "tool_args1"}}, {{"name": "tool_name2", "arguments": '
+            '"tool_args2"}}]</TOOLCALL>\n\nThe user will execute tool-calls and return responses from tool(s) in this '
+            'format:\n<TOOL_RESPONSE>[{{"tool_response1"}}, {{"tool_response2"}}]</TOOL_RESPONSE>\n\nBased on the '
+            "tool responses, you can call additional tools if needed, correct tool calls if any errors are found, or "
+            "just respond to the user.")
+
+
+def _nemotron_calls(calls: tuple[ToolCall, ...]) -> str:
+    listed = ", ".join(f'{{"name": "{call.name}", "arguments": {call.arguments_json()}}}' for call in calls)
+    return f"<TOOLCALL>[{listed}]</TOOLCALL>"
+
+
+_TOOLCALL = re.compile(r"<TOOLCALL>(.*?)</TOOLCALL>", re.DOTALL)
+
+
+def _nemotron_parse(text: str) -> list[ToolCall]:
+    return [call for block in _TOOLCALL.findall(text) for call in _json_calls(block, "arguments")]
+
+
+# -- granite: definitions as an indented JSON list, calls as `<|tool_call|>` and a JSON list ----------------
+
+def _granite_tools(tools: Tools) -> str:
+    return _dumps(tools, indent=4)
+
+
+def _granite_calls(calls: tuple[ToolCall, ...]) -> str:
+    return "<|tool_call|>" + _dumps([{"name": call.name, "arguments": call.arguments} for call in calls])
+
+
+def _granite_parse(text: str) -> list[ToolCall]:
+    if "<|tool_call|>" not in text:
+        return []
+    return _json_calls(text.split("<|tool_call|>", 1)[1], "arguments")
+
+
 TOOL_FORMATS: dict[str, ToolFormat] = {
     fmt.name: fmt
     for fmt in [
@@ -221,12 +426,31 @@ TOOL_FORMATS: dict[str, ToolFormat] = {
                    description="Qwen 2.5 / 3 and Hermes: `<tool_call>` JSON blocks, tools in `<tools>`"),
         ToolFormat("llama3", _llama3_tools, _llama3_calls, lambda text: _json_calls(text, "parameters"),
                    description='Llama 3.1+: one JSON object {"name", "parameters"}, tools before the first question'),
-        ToolFormat("mistral", _mistral_tools, _mistral_calls, _mistral_parse, content_separator="",
-                   description="Mistral v3+: `[AVAILABLE_TOOLS]` and `[TOOL_CALLS]` JSON lists"),
+        ToolFormat("mistral", _mistral_tools, _mistral_calls, _mistral_parse, content_separator="", call_ids="alnum9",
+                   description="Mistral v3: `[AVAILABLE_TOOLS]` and `[TOOL_CALLS]` JSON lists, 9-character call ids"),
+        ToolFormat("mistral_v7", _mistral_v7_tools, _mistral_v7_calls, _mistral_parse, content_separator="",
+                   call_ids="alnum9", description="Mistral Tekken v7: `[TOOL_CALLS][...]` JSON list after the text"),
+        ToolFormat("mistral_small", _mistral_v7_tools, _mistral_small_calls, _mistral_small_parse,
+                   content_separator="", call_ids="alnum9",
+                   description="Mistral Small 3.2: `[TOOL_CALLS]NAME[CALL_ID]ID[ARGS]{...}` per call"),
         ToolFormat("glm4", _glm4_tools, _glm4_calls, _glm4_parse,
                    description="GLM-4: the tool name on one line, its JSON arguments on the next"),
         ToolFormat("xml", _xml_tools, _xml_calls, _xml_parse,
                    description="Qwen3-Coder style XML: `<function=NAME>` with one `<parameter=KEY>` per argument"),
+        ToolFormat("hermes3", _hermes3_tools, _qwen_calls, _qwen_parse,
+                   description="Hermes 2 Pro / 3: `<tool_call>` JSON blocks; tools as Python-style signatures"),
+        ToolFormat("command_r7b", _command_r7b_tools, _command_r7b_calls, _command_r7b_parse, call_ids="index",
+                   render_answer=lambda text, calls: f"<|START_THINKING|>{text}<|END_THINKING|>{calls}",
+                   description="Command R7B: a `<|START_THINKING|>` plan, then `<|START_ACTION|>` numbered calls"),
+        ToolFormat("llama4", _llama3_tools, _llama4_calls, _llama4_parse,
+                   render_answer=lambda text, calls: f"<|python_start|>{text}<|python_end|>{calls}",
+                   description='Llama 4: `<|python_start|>TEXT<|python_end|>` then {"name", "parameters"} objects'),
+        ToolFormat("internlm2", _internlm2_tools, _internlm2_calls, _internlm2_parse, content_separator="",
+                   description="InternLM2: `<|action_start|><|plugin|>` JSON calls, tools in a plugin system turn"),
+        ToolFormat("nemotron", _nemotron_tools, _nemotron_calls, _nemotron_parse,
+                   description="NVIDIA Nemotron Nano 2: `<TOOLCALL>[...]</TOOLCALL>`, tools in `<AVAILABLE_TOOLS>`"),
+        ToolFormat("granite", _granite_tools, _granite_calls, _granite_parse,
+                   description="Granite 3: `<|tool_call|>` and a JSON list; tools in an `available_tools` turn"),
     ]
 }
 TOOL_FORMATS["hermes"] = TOOL_FORMATS["qwen"]

@@ -41,7 +41,11 @@ register_template("minicpm_v", **CHATML, default_system=HELPFUL, mm_plugin="mini
 register_template("yi", **{**CHATML, "format_system": "{{content}}"}, reference="yi-chat",
                   description="Yi / Yi-1.5 Chat: ChatML, the system prompt written bare before the first turn.")
 register_template("intern2", **CHATML, format_prefix="{{bos_token}}", reference="internlm2-chat",
-                  aliases=("internlm2",), description="InternLM2 / 2.5 Chat: ChatML after bos.")
+                  tool_format="internlm2", format_tools="<|im_start|>system name=<|plugin|>\n{{content}}<|im_end|>\n",
+                  tools_position="after_system", format_observation="{{content}}",
+                  format_observation_item="<|im_start|>environment name=<|plugin|>\n{{content}}<|im_end|>\n",
+                  aliases=("internlm2",),
+                  description="InternLM2 / 2.5 Chat: ChatML after bos; InternLM's plugin protocol for tools.")
 register_template(
     "intern_vl", **CHATML, mm_plugin="intern_vl",
     default_system="你是书生·万象，英文名是InternVL，是由上海人工智能实验室、清华大学及多家合作单位联合开发的多模态大语言模型。",
@@ -50,3 +54,22 @@ register_template("olmo3", **{**CHATML, "format_system": "<|im_start|>system\n{{
                                                          "have access to any functions.<|im_end|>\n"},
                   system_always=True, default_system="You are a helpful function-calling AI assistant.",
                   reference="olmo-3-tool", description="OLMo 3 Instruct without tools.")
+
+# Hermes 2 Pro / 3 pick their `tool_use` template when tools are given: a function-calling system turn
+# of its own (before any system prompt), `<tool_call>` answers, results in a `tool` turn. Without tools
+# the model's `default` template applies: ChatML after bos.
+HERMES_PREAMBLE = (
+    "<|im_start|>system\nYou are a function calling AI model. You are provided with function signatures within "
+    "<tools></tools> XML tags. You may call one or more functions to assist with the user query. Don't make "
+    "assumptions about what values to plug into functions. Here are the available tools: <tools> {{content}} "
+    '</tools>Use the following pydantic model json schema for each tool call you will make: {"properties": {"name": '
+    '{"title": "Name", "type": "string"}, "arguments": {"title": "Arguments", "type": "object"}}, "required": '
+    '["name", "arguments"], "title": "FunctionCall", "type": "object"}}\nFor each function call return a json object '
+    "with function name and arguments within <tool_call></tool_call> XML tags as follows:\n<tool_call>\n"
+    '{"name": <function-name>, "arguments": <args-dict>}\n</tool_call><|im_end|>\n')
+register_template("hermes3", **CHATML, format_prefix="{{bos_token}}", tool_format="hermes3",
+                  format_tools=HERMES_PREAMBLE, tools_position="before_system",
+                  format_observation="<|im_start|>tool\n{{content}}<|im_end|>",
+                  format_observation_item="<tool_response>\n{{content}}\n</tool_response>\n",
+                  reference="hermes-3-tool-use", aliases=("hermes2_pro",),
+                  description="Hermes 3 / Hermes 2 Pro: ChatML after bos; with tools, their tool_use template.")

@@ -55,8 +55,13 @@ register_template(
     format_user="<|header_start|>user<|header_end|>\n\n{{content}}<|eot|>",
     format_generation="<|header_start|>assistant<|header_end|>\n\n",
     format_assistant="{{content}}<|eot|>",
-    format_observation="<|header_start|>ipython<|header_end|>\n\n{{content}}<|eot|>",
-    tool_format="llama3",
+    # with tools: an ipython system turn (only when a system prompt is given), the definitions open the
+    # first question, calls follow a <|python_start|> block of the answer's text, results are JSON strings
+    format_system_tools="<|header_start|>system<|header_end|>\n\nEnvironment: ipython\n{{content}}<|eot|>",
+    format_observation="{{content}}",
+    format_observation_item="<|header_start|>ipython<|header_end|>\n\n{{content_json}}<|eot|>",
+    tool_format="llama4",
+    tools_in_first_user=True,
     stop_words=("<|eot|>", "<|eom|>"),
     replace_eos=True,
     mm_plugin="llama4",

@@ -12,6 +12,7 @@ register_template(
     stop_words=("<|END_OF_TURN_TOKEN|>",),
     description="Cohere Command-R / R+ / Aya (without Cohere's long default preamble).",
 )
+GRANITE_DATED = "Knowledge Cutoff Date: April 2024. Today's Date: {{date}}. You are Granite, developed by IBM."
 register_template(
     "granite3",
     format_system="<|start_of_role|>system<|end_of_role|>{{content}}<|end_of_text|>\n",
@@ -19,10 +20,21 @@ register_template(
     format_generation="<|start_of_role|>assistant<|end_of_role|>",
     format_assistant="{{content}}<|end_of_text|>",
     assistant_suffix="\n",
-    format_observation="<|start_of_role|>tool_response<|end_of_role|>{{content}}<|end_of_text|>\n",
+    format_observation="{{content}}",
+    format_observation_item="<|start_of_role|>tool<|end_of_role|>{{content}}<|end_of_text|>\n",
+    format_tools="<|start_of_role|>available_tools<|end_of_role|>{{content}}<|end_of_text|>\n",
+    tools_position="after_system",
+    tool_format="granite",
+    # Granite's own default system prompt names today's date (its template's strftime_now), as here
+    default_system=GRANITE_DATED + " You are a helpful AI assistant.",
+    default_system_tools=GRANITE_DATED + " You are a helpful assistant with access to the following tools. When a "
+    "tool is required to answer the user's query, respond only with <|tool_call|> followed by a JSON list of tools "
+    "used. If a tool does not exist in the provided list of tools, notify the user that you do not have the ability "
+    "to fulfill the request.",
+    date_format="%B %d, %Y",
     stop_words=("<|end_of_text|>",),
     reference="granite-3.3-instruct",
-    description="IBM Granite 3.x Instruct (Granite's dated default system is left out: pass your own).",
+    description="IBM Granite 3.x Instruct (dated default system prompt, `<|tool_call|>` JSON tool calls).",
 )
 register_template(
     "olmo",
@@ -83,4 +95,28 @@ register_template(
     format_assistant="{{content}}<_end>",
     stop_words=("<_end>",),
     description="TeleChat2.",
+)
+register_template(
+    "nemotron_nano_v2",
+    format_system="<SPECIAL_10>System\n{{content}}\n\n",
+    system_always=True,
+    format_user="<SPECIAL_11>User\n{{content}}\n",
+    format_generation="<SPECIAL_11>Assistant\n",
+    format_assistant="{{content}}\n<SPECIAL_12>",
+    assistant_suffix="\n",
+    format_observation="<SPECIAL_11>User\n<TOOL_RESPONSE>[{{content}}]</TOOL_RESPONSE>",
+    observation_separator=", ",
+    tool_format="nemotron",
+    strip_content=True,
+    # The generation prompt opens a think block and the final answer is trained after it, as generated;
+    # earlier answers lose their thoughts (its template keeps only the last answer's).
+    thought_words=("<think>", "</think>"),
+    format_thought="{{content}}\n</think>\n\n",
+    thought_prefill="<think>\n",
+    prefill_final_answer=True,
+    thoughts_in_history=False,
+    stop_words=("<SPECIAL_12>",),
+    reference="nemotron-nano-v2",
+    aliases=("nemotron",),
+    description="NVIDIA Nemotron Nano 9B v2 (thinking switched by /think and /no_think in the system prompt).",
 )
