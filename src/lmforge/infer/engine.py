@@ -113,7 +113,10 @@ class Engine(ABC):
                    options: GenerationOptions | None = None, *, images: Sequence[Any] | None = None,
                    tools: Sequence[Any] | None = None) -> list[Candidate]:
         """options.n answers with their log-probabilities; with tools, each with its parsed tool calls."""
-        prompt = self.prompt(messages, system, images=images, tools=tools)
+        return self.complete(self.prompt(messages, system, images=images, tools=tools), options)
+
+    def complete(self, prompt: Prompt, options: GenerationOptions | None = None) -> list[Candidate]:
+        """`candidates` of a prompt built by `prompt` (the API builds it once: its length is the usage)."""
         found = self._complete([prompt.ids], options or self.defaults, [prompt.media])[0]
         if prompt.tools:
             return [with_tool_calls(self.template.tools, candidate) for candidate in found]
@@ -129,7 +132,10 @@ class Engine(ABC):
                           tools: Sequence[Any] | None = None) -> Iterator[StreamDelta]:
         """Deltas of every candidate. With tools, text that may be a tool call is held back until it is
         clear it is not one, or until the candidate ends; its calls then come on its last delta."""
-        prompt = self.prompt(messages, system, images=images, tools=tools)
+        return self.stream(self.prompt(messages, system, images=images, tools=tools), options)
+
+    def stream(self, prompt: Prompt, options: GenerationOptions | None = None) -> Iterator[StreamDelta]:
+        """`stream_candidates` of a prompt built by `prompt`."""
         deltas = self._stream(prompt.ids, options or self.defaults, prompt.media)
         return ToolStream(self.template.tools).feed(deltas) if prompt.tools else deltas
 
