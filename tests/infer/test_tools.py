@@ -99,7 +99,7 @@ class ForceAnswer(LogitsProcessor):
 @pytest.fixture(scope="module")
 def engine():
     cfg = build_config({"model_name_or_path": "builtin:tiny-llama", "template": "qwen", "do_sample": False,
-                        "max_new_tokens": 80})
+                        "max_new_tokens": 160})
     engine = create_engine(cfg)
     yield engine
     engine.close()
@@ -108,7 +108,7 @@ def engine():
 def force(monkeypatch, engine, text):
     ids = engine.tokenizer.encode(text, add_special_tokens=False)
     assert engine.tokenizer.decode(ids) == text
-    generate = engine.model.generate
+    generate = type(engine.model).generate.__get__(engine.model)  # the unforced one, even when forced before
     monkeypatch.setattr(engine.model, "generate", functools.partial(
         lambda **kw: generate(**kw, logits_processor=LogitsProcessorList([ForceAnswer(ids, engine.eos_token_ids[0])]))))
 
@@ -145,3 +145,10 @@ def test_without_tools_the_same_answer_is_plain_text(engine, monkeypatch):
     force(monkeypatch, engine, answer)
     [candidate] = engine.candidates([Message("user", "Weather in Paris?")])
     assert candidate.text == answer and candidate.tool_calls == () and candidate.finish_reason == "stop"
+
+
+def test_an_answer_cut_off_keeps_finish_reason_length():
+    fmt = get_tool_format("qwen")
+    cut = fmt.render_calls(CALLS)[:-20]
+    out = _stream("qwen", cut, finish="length")
+    assert out[-1].tool_calls == CALLS[:1] and out[-1].finish_reason == "length"

@@ -107,7 +107,12 @@ def with_tool_calls(fmt: ToolFormat, candidate: Candidate) -> Candidate:
     content, calls = split_tool_calls(fmt, candidate.text)
     if not calls:
         return candidate
-    return replace(candidate, content=content, tool_calls=calls, finish_reason="tool_calls")
+    return replace(candidate, content=content, tool_calls=calls, finish_reason=_finish(candidate.finish_reason))
+
+
+def _finish(reason: Any) -> Any:
+    """`tool_calls` for an answer that ended by itself; one cut off by max_new_tokens stays `length`."""
+    return "tool_calls" if reason == "stop" else reason
 
 
 class ToolStream:
@@ -136,6 +141,6 @@ class ToolStream:
                 continue
             content, calls = split_tool_calls(self.fmt, text)
             if calls and content.startswith(text[:sent]):  # (what was sent as content stays content)
-                yield StreamDelta(delta.index, content[sent:], "tool_calls", tool_calls=calls)
+                yield StreamDelta(delta.index, content[sent:], _finish(delta.finish_reason), tool_calls=calls)
             else:
                 yield StreamDelta(delta.index, text[sent:], delta.finish_reason)
