@@ -87,7 +87,7 @@ class Engine(ABC):
         the template's tool format and each image through the model's multimodal plugin (as in training).
         Images (bytes, paths or PIL images) go where the messages have `<image>` placeholders, or in front
         of the last user message when there are none."""
-        self.check_inputs(images, tools)
+        self.check_inputs(images)
         checked_tools = check_tools(tools)
         system = system if system is not None else self.cfg.generation.default_system
         thinking = self.cfg.data.enable_thinking
