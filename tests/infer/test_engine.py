@@ -137,8 +137,8 @@ def test_n_candidates_stream_interleaved_and_finish(engine):
     assert set(finished) == {0, 1} and set(finished.values()) <= {"stop", "length"}
 
 
-def test_images_and_tools_fail_with_the_reason(engine):
-    with pytest.raises(ModelError, match="multimodal models are not supported yet"):
+def test_images_for_a_text_model_and_bad_tools_fail_with_the_reason(engine):
+    with pytest.raises(ModelError, match="cannot take images: it is served as a text-only model"):
         engine.chat(ask("What is this?"), images=[b"fake"])
-    with pytest.raises(TemplateError, match="tool calling is not supported yet"):
-        engine.chat(ask("Weather?"), tools=[{"type": "function", "function": {"name": "w"}}])
+    with pytest.raises(TemplateError, match=r"needs a non-empty string `function\.name`"):
+        engine.chat(ask("Weather?"), tools=[{"type": "function", "function": {"description": "w"}}])

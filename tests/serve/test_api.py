@@ -159,7 +159,7 @@ def _png_data_url():
 
 
 @pytest.mark.parametrize(("url", "message"), [
-    (_png_data_url(), "multimodal models are not supported yet"),
+    (_png_data_url(), "cannot take images: it is served as a text-only model"),
     ("http://169.254.169.254/latest/meta-data/", "fetching remote images is off"),
     ("/etc/hostname", "refused unless inside an allowed folder"),
     ("data:image/png;base64,not-base64!", "not valid base64"),
@@ -168,12 +168,6 @@ def test_images_are_checked_then_refused_for_a_text_model(client, url, message):
     content = [{"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": {"url": url}}]
     with pytest.raises(openai.BadRequestError, match=message):
         client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": content}])
-
-
-def test_tools_are_refused_until_templates_have_tool_formats(client):
-    tools = [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}]
-    with pytest.raises(openai.BadRequestError, match="tool calling is not supported yet"):
-        client.chat.completions.create(model=MODEL, messages=HELLO, tools=tools)
 
 
 def test_concurrent_requests_are_batched(client, engine):

@@ -111,3 +111,41 @@ def test_training_started_from_the_page_shows_a_loss_plot(page, webui):
     expect(page.locator("#train_status")).to_contain_text("train: finished", timeout=240_000)
     assert "training summary" in page.locator("#train_log textarea").input_value()
     assert (out / "run" / "adapter_model.safetensors").is_file()
+
+
+def test_chat_tab_sends_images_to_a_vision_language_model(tmp_path_factory, tmp_path):
+    """The Chat tab's handler (no browser): an image reaches the model in its turn and stays there."""
+    from PIL import Image
+
+    from lmforge.config import build_config
+    from lmforge.infer.engine import create_engine
+    from lmforge.serve.webui.app import UiState, _chat_turn, _with_placeholders
+    from lmforge.testing.tiny_vlm import build_tiny_vlm
+
+    gradio = pytest.importorskip("gradio")
+    image = tmp_path / "red.png"
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(image)
+    state = UiState(tmp_path)
+    state.engine = create_engine(build_config({"model_name_or_path": "builtin:tiny-llama", "template": "chatml"}))
+    try:
+        with pytest.raises(gradio.Error, match="cannot take images"):
+            list(_chat_turn(state, [], "What is this?", str(image), 1, "sample", 4, 0.7))
+    finally:
+        state.engine.close()
+    folder = build_tiny_vlm(tmp_path_factory.mktemp("qwen2_vl"), "qwen2_vl")
+    state.engine = create_engine(build_config({"model_name_or_path": str(folder), "template": "qwen2_vl"}))
+    try:
+        history, _ = list(_chat_turn(state, [], "What is this?", str(image), 1, "sample", 4, 0.7))[-1]
+        assert history[-1]["role"] == "assistant" and list(state.chat_images) == [0]
+        history, _ = list(_chat_turn(state, history, "And now?", None, 2, "sample", 4, 0.7))[-1]
+        assert len(history) == 4 and list(state.chat_images) == [0]  # the first turn keeps its image
+        turns, images = _with_placeholders([m for m in _turns(history)], state.chat_images)
+        assert turns[0].content == "<image>What is this?" and turns[2].content == "And now?" and len(images) == 1
+    finally:
+        state.engine.close()
+
+
+def _turns(history):
+    from lmforge.data.templates.template import Message
+
+    return [Message(turn["role"], turn["content"]) for turn in history]

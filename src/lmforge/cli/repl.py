@@ -1,76 +1,194 @@
-"""The interactive chat loop and the one-shot answer."""
+"""The interactive chat loop and the one-shot answer, with images and tool calls."""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
-from lmforge.data.templates.template import Message
+from lmforge.data.multimodal.plugin import PLACEHOLDERS
+from lmforge.data.templates.template import Message, ToolCall
+from lmforge.errors import ConfigError, LmforgeError
 from lmforge.infer.candidates import Candidate
 from lmforge.infer.engine import Engine
 
 HELP = ("commands: /clear resets the history, /system TEXT sets the system prompt, /pick K keeps candidate K "
-        "(with --n), /exit quits")
+        "(with --n), /image PATH attaches an image to your next message, /tools FILE.json offers tools "
+        "(/tools off: none), /tool RESULT answers the model's tool call, /exit quits")
+
+
+def read_tools(path: Path) -> list[dict[str, Any]]:
+    """A JSON file holding a list of tool (function) definitions."""
+    try:
+        specs = json.loads(path.expanduser().read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise ConfigError(f"--tools {path}: cannot read a JSON list of tool specs: {err}") from None
+    if not isinstance(specs, list) or not all(isinstance(spec, dict) for spec in specs):
+        raise ConfigError(f"--tools {path}: must hold a JSON list of tool objects")
+    return specs
+
+
+def read_images(paths: list[Path]) -> list[bytes]:
+    from lmforge.serve.media import MediaPolicy
+
+    # the person at the terminal may read their own files: allow each image's own folder
+    return [MediaPolicy(allowed_dirs=(path.expanduser().resolve().parent,)).load(str(path)) for path in paths]
+
+
+def format_calls(calls: tuple[ToolCall, ...]) -> str:
+    return "\n".join(f"[tool call] {call.name} {call.arguments_json()}" for call in calls)
+
+
+def print_answer(candidate: Candidate, console: Console) -> None:
+    text = candidate.content if candidate.tool_calls else candidate.text
+    if text:
+        console.print(text, highlight=False, markup=False, soft_wrap=True)
+    if candidate.tool_calls:
+        console.print(format_calls(candidate.tool_calls), highlight=False, markup=False, soft_wrap=True)
 
 
 def print_candidates(candidates: list[Candidate], console: Console) -> None:
     for number, candidate in enumerate(candidates, start=1):
         logprob = f"logprob {candidate.logprob:.2f}" if candidate.logprob is not None else ""
         console.print(f"[bold]candidate {number}[/bold] [dim]{logprob} ({candidate.finish_reason})[/dim]")
-        console.print(candidate.text, highlight=False, markup=False, soft_wrap=True)
+        print_answer(candidate, console)
 
 
-def answer_once(engine: Engine, prompt: str, system: str | None, console: Console) -> list[Candidate]:
-    candidates = engine.candidates([Message("user", prompt)], system=system)
+def answer_once(engine: Engine, prompt: str, system: str | None, console: Console, *,
+                images: list[bytes] | None = None, tools: list[dict[str, Any]] | None = None) -> list[Candidate]:
+    candidates = engine.candidates([Message("user", prompt)], system=system, images=images, tools=tools)
     if len(candidates) == 1:
-        console.print(candidates[0].text, highlight=False, markup=False, soft_wrap=True)
+        print_answer(candidates[0], console)
     else:
         print_candidates(candidates, console)
     return candidates
 
 
-def repl(engine: Engine, system: str | None, console: Console) -> None:
+@dataclass
+class ChatSession:
+    """One conversation: its turns, the images its `<image>` placeholders refer to, and the tools on offer."""
+
+    engine: Engine
+    system: str | None = None
+    tools: list[dict[str, Any]] | None = None
+    history: list[Message] = field(default_factory=list)
+    images: list[bytes] = field(default_factory=list)  # every image of the history, in order
+    pending: list[bytes] = field(default_factory=list)  # attached to the next user message
+    shown: list[Candidate] = field(default_factory=list)  # the last turn's candidates, for /pick
+
+    def ask(self, text: str, console: Console) -> None:
+        """A user message (with the attached images) and the model's answer."""
+        lead = PLACEHOLDERS["images"] * len(self.pending)
+        self._answer([Message("user", lead + text)], self.pending, console)
+        self.pending = []
+
+    def tool_result(self, result: str, console: Console) -> None:
+        """A tool result; the model answers once every call of its last turn has one."""
+        calls = next((m.tool_calls for m in reversed(self.history) if m.role == "assistant"), ())
+        answered = 0
+        for message in reversed(self.history):
+            if message.role != "tool":
+                break
+            answered += 1
+        if not calls or self.history[-1 - answered].role != "assistant" or answered >= len(calls):
+            console.print("/tool answers a tool call of the model's last answer, and there is none waiting")
+            return
+        if answered + 1 < len(calls):
+            self.history.append(Message("tool", result))
+            console.print(f"result {answered + 1} of {len(calls)} noted; /tool the next one")
+            return
+        self._answer([Message("tool", result)], [], console)
+
+    def _answer(self, turns: list[Message], images: list[bytes], console: Console) -> None:
+        history, all_images = [*self.history, *turns], [*self.images, *images]
+        inputs = dict(images=all_images or None, tools=self.tools)
+        try:
+            if self.engine.defaults.n > 1:
+                console.print("[bold blue]assistant>[/bold blue]")
+                self.shown = self.engine.candidates(history, system=self.system, **inputs)
+                print_candidates(self.shown, console)
+                answer = self.shown[0].as_message()
+            else:
+                answer = self._stream(history, inputs, console)
+        except LmforgeError as err:  # the turn is dropped; the conversation goes on
+            console.print(f"[red]error:[/red] {err}", highlight=False)
+            return
+        self.history = [*history, answer]
+        self.images = all_images
+
+    def _stream(self, history: list[Message], inputs: dict[str, Any], console: Console) -> Message:
+        options = self.engine.options(n=1)
+        deltas = self.engine.stream_candidates(history, system=self.system, options=options, **inputs)
+        console.print("[bold blue]assistant>[/bold blue] ", end="")
+        text, calls = "", ()
+        for delta in deltas:
+            text += delta.text
+            calls = delta.tool_calls or calls
+            console.print(delta.text, end="", highlight=False, markup=False)
+        console.print()
+        if calls:
+            console.print(format_calls(calls), highlight=False, markup=False, soft_wrap=True)
+        return Message("assistant", text, calls)
+
+    def pick(self, command: str, console: Console) -> None:
+        """Replace the last answer in the history with another candidate of that turn."""
+        choice = command.removeprefix("/pick").strip()
+        if not self.shown or not choice.isdigit() or not 1 <= int(choice) <= len(self.shown):
+            console.print(f"/pick needs a candidate number from the last answer (1..{len(self.shown)})")
+            return
+        self.history[-1] = self.shown[int(choice) - 1].as_message()
+        console.print(f"kept candidate {choice}")
+
+    def attach(self, path: str, console: Console) -> None:
+        images = read_images([Path(path)])
+        self.engine.check_inputs(images=images)
+        self.pending += images
+        console.print(f"image attached to your next message ({len(self.pending)} waiting)")
+
+    def offer_tools(self, argument: str, console: Console) -> None:
+        if argument in ("", "off"):
+            self.tools = None
+            console.print("no tools on offer")
+            return
+        tools = read_tools(Path(argument))
+        self.engine.check_inputs(tools=tools)
+        self.tools = tools
+        names = ", ".join(tool.get("function", tool).get("name", "?") for tool in tools)
+        console.print(f"tools on offer: {names}")
+
+
+def repl(engine: Engine, system: str | None, console: Console, *, images: list[bytes] | None = None,
+         tools: list[dict[str, Any]] | None = None) -> None:
     console.print(f"lmforge chat ({engine.template.name} template, {engine.backend} backend). {HELP}")
-    history: list[Message] = []
-    shown: list[Candidate] = []  # the last turn's candidates, for /pick
+    session = ChatSession(engine, system, tools, pending=list(images or []))
     while True:
         try:
             text = console.input("[bold green]user>[/bold green] ").strip()
         except EOFError:
             break
+        command, _, argument = text.partition(" ")
+        argument = argument.strip()
         if not text:
             continue
         if text == "/exit":
             break
-        if text == "/clear":
-            history.clear()
-            console.print("history cleared")
-            continue
-        if text.startswith("/system"):
-            system = text.removeprefix("/system").strip() or None
-            console.print(f"system prompt {'set' if system else 'cleared'}")
-            continue
-        if text.startswith("/pick"):
-            _pick(text, shown, history, console)
-            continue
-        history.append(Message("user", text))
-        console.print("[bold blue]assistant>[/bold blue] ", end="")
-        if engine.defaults.n > 1:
-            console.print()
-            shown = engine.candidates(history, system=system)
-            print_candidates(shown, console)
-            answer = shown[0].text
-        else:
-            answer = ""
-            for piece in engine.stream_chat(history, system=system):
-                answer += piece
-                console.print(piece, end="", highlight=False, markup=False)
-            console.print()
-        history.append(Message("assistant", answer))
-
-
-def _pick(command: str, shown: list[Candidate], history: list[Message], console: Console) -> None:
-    """Replace the last answer in the history with another candidate of that turn."""
-    choice = command.removeprefix("/pick").strip()
-    if not shown or not choice.isdigit() or not 1 <= int(choice) <= len(shown):
-        console.print(f"/pick needs a candidate number from the last answer (1..{len(shown)})")
-        return
-    history[-1] = Message("assistant", shown[int(choice) - 1].text)
-    console.print(f"kept candidate {choice}")
+        try:
+            if text == "/clear":
+                session.history, session.images, session.pending = [], [], []
+                console.print("history cleared")
+            elif command == "/system":
+                session.system = argument or None
+                console.print(f"system prompt {'set' if session.system else 'cleared'}")
+            elif command == "/pick":
+                session.pick(text, console)
+            elif command == "/image":
+                session.attach(argument, console)
+            elif command == "/tools":
+                session.offer_tools(argument, console)
+            elif command == "/tool":
+                session.tool_result(argument, console)
+            else:
+                session.ask(text, console)
+        except LmforgeError as err:
+            console.print(f"[red]error:[/red] {err}", highlight=False)

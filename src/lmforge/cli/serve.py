@@ -1,6 +1,5 @@
 """`lmforge chat`, `predict`, `api` and `webui`: the inference and serving commands."""
 
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -8,8 +7,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-
-from lmforge.errors import ConfigError
 
 ConfigArg = Annotated[Path, typer.Argument(help="YAML config file (LLaMA-Factory keys work as they are).")]
 OverridesArg = Annotated[list[str] | None, typer.Argument(help="key=value overrides, applied on top.")]
@@ -33,25 +30,28 @@ def register(app: typer.Typer, run: Callable[[Callable[[], Any]], Any], quiet: C
         prompt: Annotated[str | None, typer.Option(help="Answer this one prompt and exit.")] = None,
         system: Annotated[str | None, typer.Option(help="System prompt.")] = None,
         n: Annotated[int | None, typer.Option("--n", help="Candidates per prompt (num_candidates).")] = None,
-        image: Annotated[list[Path] | None, typer.Option(help="An image for the prompt (repeatable).")] = None,
+        image: Annotated[list[Path] | None, typer.Option(
+            help="An image for the (first) prompt, for vision-language models (repeatable).")] = None,
         tools: Annotated[Path | None, typer.Option(help="JSON file with a list of tool (function) specs.")] = None,
     ) -> None:
-        """Chat with the model: interactive and streaming (/clear, /system, /pick, /exit), or one --prompt."""
+        """Chat with the model: interactive and streaming (/clear, /system, /pick, /image, /tools, /tool, /exit),
+        or one --prompt."""
 
         def body() -> None:
             cfg = load(config, overrides, (f"num_candidates={n}",) if n is not None else ())
-            tool_specs = _read_tools(tools) if tools is not None else None
-            images = _read_images(image or [])
-            from lmforge.cli.repl import answer_once, repl
+            from lmforge.cli.repl import answer_once, read_images, read_tools, repl
+
+            tool_specs = read_tools(tools) if tools is not None else None
+            images = read_images(image or [])
             from lmforge.infer.engine import create_engine
 
             engine = create_engine(cfg)
             try:
                 engine.check_inputs(images=images, tools=tool_specs)
                 if prompt is not None:
-                    answer_once(engine, prompt, system, console)
+                    answer_once(engine, prompt, system, console, images=images or None, tools=tool_specs)
                 else:
-                    repl(engine, system, console)
+                    repl(engine, system, console, images=images, tools=tool_specs)
             finally:
                 engine.close()
 
@@ -128,20 +128,3 @@ def register(app: typer.Typer, run: Callable[[Callable[[], Any]], Any], quiet: C
             launch(defaults, host=host, port=port, workdir=Path(os.getcwd()))
 
         run(body)
-
-
-def _read_tools(path: Path) -> list[dict[str, Any]]:
-    try:
-        specs = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise ConfigError(f"--tools {path}: cannot read a JSON list of tool specs: {err}") from None
-    if not isinstance(specs, list) or not all(isinstance(spec, dict) for spec in specs):
-        raise ConfigError(f"--tools {path}: must hold a JSON list of tool objects")
-    return specs
-
-
-def _read_images(paths: list[Path]) -> list[bytes]:
-    from lmforge.serve.media import MediaPolicy
-
-    # the person at the terminal may read their own files: allow each image's own folder
-    return [MediaPolicy(allowed_dirs=(path.expanduser().resolve().parent,)).load(str(path)) for path in paths]

@@ -13,6 +13,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from lmforge.data.multimodal.plugin import ProcessedMedia
 from lmforge.infer.options import GenerationOptions
 
 
@@ -24,6 +25,7 @@ class Row:
     options: GenerationOptions
     on_text: Callable[[str], None] | None = None
     index: int = 0  # which of its request's candidates this row is (vLLM derives per-row seeds from it)
+    media: ProcessedMedia | None = None  # the prompt's processed images (vision-language models)
 
 
 @dataclass

@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from lmforge.data.templates.messages import Message, ToolCall
 from lmforge.infer.diversity import select_diverse
 from lmforge.infer.options import GenerationOptions
 
-FinishReason = Literal["stop", "length"]
+FinishReason = Literal["stop", "length", "tool_calls"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,14 @@ class Candidate:
     finish_reason: FinishReason
     token_logprobs: tuple[float, ...] | None = None  # model log-probability of each answer token
     beam_score: float | None = None  # beam methods: the search's own length-normalised score
+    tool_calls: tuple[ToolCall, ...] = ()  # parsed from `text` when the request gave tools
+    content: str | None = None  # with tool calls: the text before them
+
+    def as_message(self) -> Message:
+        """The answer as an assistant turn of the history (its tool calls parsed out)."""
+        if self.tool_calls:
+            return Message("assistant", self.content or "", self.tool_calls)
+        return Message("assistant", self.text)
 
     @property
     def logprob(self) -> float | None:
@@ -41,6 +50,7 @@ class StreamDelta:
     index: int  # which candidate this text belongs to
     text: str
     finish_reason: FinishReason | None = None  # set on the candidate's last delta
+    tool_calls: tuple[ToolCall, ...] = ()  # with tools: the candidate's parsed calls, on its last delta
 
 
 def with_logprobs(candidates: Sequence[Candidate], logprobs: Sequence[Sequence[float]]) -> list[Candidate]:

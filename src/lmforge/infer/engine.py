@@ -1,51 +1,76 @@
 """The engine interface every backend implements: chat, stream_chat, candidates and batch generate.
 
-Prompts are rendered with the training template, so a fine-tuned model sees the format it learnt.
-Backends (`hf_backend` for transformers, `vllm_backend`) only turn token-id prompts and
-`GenerationOptions` into `Candidate`s; everything about messages lives here.
+Prompts are rendered with the training template, so a fine-tuned model sees the format it learnt:
+tool definitions in the template's tool format, images through the model's multimodal plugin.
+Backends (`hf_backend` for transformers, `vllm_backend`) only turn token-id prompts (and processed
+images) and `GenerationOptions` into `Candidate`s; everything about messages, and parsing tool calls
+back out of answers (`tools`), lives here.
 """
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
 from lmforge.config import LmforgeConfig
+from lmforge.data.multimodal.examples import MMEncoder
+from lmforge.data.multimodal.plugin import ProcessedMedia
 from lmforge.data.templates.encoding import encode_conversation
 from lmforge.data.templates.select import run_template
 from lmforge.data.templates.template import Message
-from lmforge.errors import ModelError, TemplateError
+from lmforge.errors import ModelError
 from lmforge.infer.candidates import Candidate, StreamDelta
 from lmforge.infer.options import GenerationOptions
+from lmforge.infer.tools import ToolStream, check_tools, with_tool_calls
 from lmforge.preflight import preflight
 
-MULTIMODAL_PENDING = ("multimodal models are not supported yet: `{model}` is served as a text-only model, "
-                      "so images cannot be answered; send text only")
-TOOLS_PENDING = ("tool calling is not supported yet in chat and the API (training on tool calls is): "
-                 "send the request without `tools`")
+TEXT_ONLY = ("it is served as a text-only model; images need a vision-language checkpoint (Qwen2-VL, LLaVA, "
+             "Gemma 3, ...) with its multimodal template")
+
+
+@dataclass
+class Prompt:
+    """A rendered prompt: its token ids, its processed images (vision-language models) and its tools."""
+
+    ids: list[int]
+    media: ProcessedMedia | None = None
+    tools: list[dict[str, Any]] | None = None
 
 
 class Engine(ABC):
-    """Loads a model (base + merged adapters) and answers conversations."""
+    """Loads a model (base + merged adapters) and answers conversations.
+
+    Conversations are template `Message`s: an assistant turn may carry `tool_calls`, a `tool` turn is one
+    tool result (as training data represents them), and `<image>` placeholders mark where images go.
+    """
 
     backend: str = ""
 
-    def __init__(self, cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase) -> None:
+    def __init__(self, cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase,
+                 media_encoder: MMEncoder | None = None) -> None:
         self.cfg = cfg
         self.model_name = cfg.model.model_name_or_path or ""
         self.tokenizer = tokenizer
         self.template = run_template(cfg, tokenizer)
         self.defaults = GenerationOptions.from_config(cfg.generation)
-        self.supports_images = False  # no backend serves vision-language models yet
+        self.media_encoder = media_encoder  # set for vision-language models: their processor and plugin
+        self.no_images_reason = TEXT_ONLY  # why images are refused, when they are
+
+    @property
+    def supports_images(self) -> bool:
+        return self.media_encoder is not None and "images" in self.media_encoder.plugin.markers
 
     # --- what backends implement -------------------------------------------------------------
     @abstractmethod
-    def _complete(self, prompts: list[list[int]], options: GenerationOptions) -> list[list[Candidate]]:
-        """options.n candidates for every prompt, as options.method makes them."""
+    def _complete(self, prompts: list[list[int]], options: GenerationOptions,
+                  media: Sequence[ProcessedMedia | None] | None = None) -> list[list[Candidate]]:
+        """options.n candidates for every prompt, as options.method makes them; `media`: each prompt's images."""
 
     @abstractmethod
-    def _stream(self, prompt: list[int], options: GenerationOptions) -> Iterator[StreamDelta]:
+    def _stream(self, prompt: list[int], options: GenerationOptions,
+                media: ProcessedMedia | None = None) -> Iterator[StreamDelta]:
         """Text deltas of options.n candidates as they are generated; each ends with a finish_reason."""
 
     @abstractmethod
@@ -56,34 +81,63 @@ class Engine(ABC):
     def options(self, options: GenerationOptions | None = None, **overrides: Any) -> GenerationOptions:
         return (options or self.defaults).updated(**overrides)
 
-    def encode(self, messages: Sequence[Message], system: str | None = None) -> list[int]:
+    def prompt(self, messages: Sequence[Message], system: str | None = None, *,
+               images: Sequence[Any] | None = None, tools: Sequence[Any] | None = None) -> Prompt:
+        """The prompt as the model sees it: the training template's rendering, with the tool definitions in
+        the template's tool format and each image through the model's multimodal plugin (as in training).
+        Images (bytes, paths or PIL images) go where the messages have `<image>` placeholders, or in front
+        of the last user message when there are none."""
+        self.check_inputs(images)
+        checked_tools = check_tools(tools)
         system = system if system is not None else self.cfg.generation.default_system
-        return encode_conversation(self.template, self.tokenizer, list(messages), system=system,
-                                   add_generation_prompt=True, enable_thinking=self.cfg.data.enable_thinking).flat()
+        thinking = self.cfg.data.enable_thinking
+        if images:
+            example = self.media_encoder.prompt(  # type: ignore[union-attr]
+                list(messages), {"images": list(images)}, system=system, tools=checked_tools,
+                enable_thinking=thinking)
+            return Prompt(example.input_ids, example.processed, checked_tools)
+        ids = encode_conversation(self.template, self.tokenizer, list(messages), system=system, tools=checked_tools,
+                                  add_generation_prompt=True, enable_thinking=thinking).flat()
+        return Prompt(ids, None, checked_tools)
+
+    def encode(self, messages: Sequence[Message], system: str | None = None, **inputs: Any) -> list[int]:
+        return self.prompt(messages, system, **inputs).ids
 
     def check_inputs(self, images: Sequence[object] | None = None, tools: Sequence[object] | None = None) -> None:
         """Refuse inputs this engine cannot use, with the reason (before any generation)."""
         if images and not self.supports_images:
-            raise ModelError(MULTIMODAL_PENDING.format(model=self.model_name))
-        if tools:
-            raise TemplateError(TOOLS_PENDING)
+            raise ModelError(f"`{self.model_name}` cannot take images: {self.no_images_reason}")
+        check_tools(tools)  # type: ignore[arg-type]
 
     def candidates(self, messages: Sequence[Message], system: str | None = None,
-                   options: GenerationOptions | None = None, *, images: Sequence[object] | None = None,
-                   tools: Sequence[object] | None = None) -> list[Candidate]:
-        """options.n answers with their log-probabilities."""
-        self.check_inputs(images, tools)
-        return self._complete([self.encode(messages, system)], options or self.defaults)[0]
+                   options: GenerationOptions | None = None, *, images: Sequence[Any] | None = None,
+                   tools: Sequence[Any] | None = None) -> list[Candidate]:
+        """options.n answers with their log-probabilities; with tools, each with its parsed tool calls."""
+        return self.complete(self.prompt(messages, system, images=images, tools=tools), options)
+
+    def complete(self, prompt: Prompt, options: GenerationOptions | None = None) -> list[Candidate]:
+        """`candidates` of a prompt built by `prompt` (the API builds it once: its length is the usage)."""
+        found = self._complete([prompt.ids], options or self.defaults, [prompt.media])[0]
+        if prompt.tools:
+            return [with_tool_calls(self.template.tools, candidate) for candidate in found]
+        return found
 
     def chat(self, messages: Sequence[Message], system: str | None = None,
              options: GenerationOptions | None = None, **inputs: Any) -> str:
+        """The answer's text (with tools: the raw text, calls included; `candidates` parses them)."""
         return self.candidates(messages, system, self.options(options, n=1), **inputs)[0].text
 
     def stream_candidates(self, messages: Sequence[Message], system: str | None = None,
-                          options: GenerationOptions | None = None, *, images: Sequence[object] | None = None,
-                          tools: Sequence[object] | None = None) -> Iterator[StreamDelta]:
-        self.check_inputs(images, tools)
-        return self._stream(self.encode(messages, system), options or self.defaults)
+                          options: GenerationOptions | None = None, *, images: Sequence[Any] | None = None,
+                          tools: Sequence[Any] | None = None) -> Iterator[StreamDelta]:
+        """Deltas of every candidate. With tools, text that may be a tool call is held back until it is
+        clear it is not one, or until the candidate ends; its calls then come on its last delta."""
+        return self.stream(self.prompt(messages, system, images=images, tools=tools), options)
+
+    def stream(self, prompt: Prompt, options: GenerationOptions | None = None) -> Iterator[StreamDelta]:
+        """`stream_candidates` of a prompt built by `prompt`."""
+        deltas = self._stream(prompt.ids, options or self.defaults, prompt.media)
+        return ToolStream(self.template.tools).feed(deltas) if prompt.tools else deltas
 
     def stream_chat(self, messages: Sequence[Message], system: str | None = None,
                     options: GenerationOptions | None = None, **inputs: Any) -> Iterator[str]:

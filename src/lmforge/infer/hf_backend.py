@@ -3,10 +3,14 @@
 Plain sampling and greedy rows of concurrent requests are decoded together (left-padded); a
 `RowMonitor` stopping criterion follows each row, streams its text, and ends it at its own stop
 strings and `max_new_tokens`, so rows with different limits still share one call.
+
+Vision-language checkpoints load with their processor and multimodal plugin. Text-only requests to
+them batch as above; a request with images is decoded on its own (its n candidates together), with
+the plugin's processor tensors (pixel values, grids, token types) beside its ids.
 """
 
 import queue
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -14,8 +18,11 @@ from transformers import LogitsProcessorList, RepetitionPenaltyLogitsProcessor, 
 from transformers.generation.stopping_criteria import StoppingCriteriaList, StopStringCriteria
 
 from lmforge.config import LmforgeConfig
+from lmforge.data.multimodal.examples import MMEncoder
+from lmforge.data.multimodal.media import MediaOptions
+from lmforge.data.multimodal.plugin import ProcessedMedia, mm_plugin_for
 from lmforge.data.templates.encoding import stop_token_ids
-from lmforge.errors import LmforgeError
+from lmforge.errors import ConfigError, LmforgeError
 from lmforge.infer.batching import BatchWorker, Row
 from lmforge.infer.candidates import Candidate, StreamDelta, interleave_groups, pick_diverse, with_logprobs
 from lmforge.infer.diverse_beam import diverse_beam_search
@@ -24,7 +31,7 @@ from lmforge.infer.options import GenerationOptions
 from lmforge.infer.scoring import answer_logprobs
 from lmforge.infer.stops import IncrementalDecoder, first_stop
 from lmforge.model.adapters import merge_adapters
-from lmforge.model.loading import inference_dtype, load_causal_lm, load_tokenizer
+from lmforge.model.loading import inference_dtype, load_causal_lm, load_processor, load_tokenizer, model_kind
 
 STREAM_IDLE_TIMEOUT_S = 600.0  # a stream waits at most this long for its next piece of text
 
@@ -98,17 +105,40 @@ class TransformersEngine(Engine):
     backend = "huggingface"
 
     def __init__(self, cfg: LmforgeConfig) -> None:
-        super().__init__(cfg, load_tokenizer(cfg))
+        processor = load_processor(cfg, model_kind(cfg))  # None for a text-only model
+        super().__init__(cfg, processor.tokenizer if processor is not None else load_tokenizer(cfg))
         model = load_causal_lm(cfg, dtype=inference_dtype(cfg))
         self.model = merge_adapters(model, cfg.model.adapter_name_or_path or []).eval()
         if torch.cuda.is_available():
             self.model.to("cuda")
+        if processor is not None:
+            self._use_processor(processor)
         self.eos_token_ids = stop_token_ids(self.template, self.tokenizer)
         self.pad_token_id = self.tokenizer.pad_token_id
         self.worker = BatchWorker(self._run_rows, max_rows=cfg.generation.infer_batch_size)
 
+    def _use_processor(self, processor: Any) -> None:
+        """A vision-language model: images go through its plugin, the one training uses."""
+        plugin = mm_plugin_for(processor)
+        if plugin is None:
+            self.no_images_reason = f"lmforge has no multimodal plugin for its processor `{type(processor).__name__}`"
+        elif "images" not in plugin.markers:
+            self.no_images_reason = f"`{plugin.name}` models take {', '.join(plugin.markers)}, not images"
+        else:
+            self.media_encoder = MMEncoder(processor, plugin, self.template, MediaOptions.from_config(self.cfg.data),
+                                           self.cfg.data.cutoff_len, model_config=self.model.config)
+
     def close(self) -> None:
         self.worker.close()
+
+    def _media_inputs(self, media: Sequence[ProcessedMedia | None], input_ids: torch.Tensor) -> dict[str, Any]:
+        """The plugin's processor tensors for rows with images (none when no row has any), on the model's device."""
+        if all(item is None for item in media) or self.media_encoder is None:
+            return {}
+        inputs = self.media_encoder.plugin.get_mm_inputs([item or ProcessedMedia() for item in media],
+                                                         {"input_ids": input_ids}, self.tokenizer)
+        return {key: value.to(self.model.device, dtype=self.model.dtype) if value.is_floating_point()
+                else value.to(self.model.device) for key, value in inputs.items()}
 
     # --- decoding on the worker thread -----------------------------------------------------
     @torch.inference_mode()
@@ -125,7 +155,7 @@ class TransformersEngine(Engine):
             input_ids=input_ids.to(self.model.device), attention_mask=attention.to(self.model.device),
             max_new_tokens=max(row.options.max_new_tokens for row in rows), eos_token_id=self.eos_token_ids,
             pad_token_id=self.pad_token_id, stopping_criteria=StoppingCriteriaList([monitor]),
-            **sampling_kwargs(options))
+            **self._media_inputs([row.media for row in rows], input_ids), **sampling_kwargs(options))
         return monitor.results()
 
     def _run_seeded(self, rows: list[Row], seed: int) -> list[Candidate]:
@@ -133,8 +163,9 @@ class TransformersEngine(Engine):
         return self._run_rows(rows)
 
     @torch.inference_mode()
-    def _beam_search(self, prompt: list[int], options: GenerationOptions) -> list[Candidate]:
-        extra: dict[str, Any] = {}
+    def _beam_search(self, prompt: list[int], options: GenerationOptions,
+                     media: ProcessedMedia | None = None) -> list[Candidate]:
+        extra: dict[str, Any] = self._media_inputs([media], torch.tensor([prompt]))
         if options.stop:
             extra.update(stop_strings=list(options.stop), tokenizer=self.tokenizer)
         output = self.model.generate(
@@ -182,56 +213,76 @@ class TransformersEngine(Engine):
             text, kept, reason = decoder.text, decoder.token_ids, "stop"
         return Candidate(text, tuple(kept), reason, beam_score=score)  # type: ignore[arg-type]
 
-    def _scored(self, prompt: list[int], candidates: list[Candidate]) -> list[Candidate]:
-        logprobs = answer_logprobs(self.model, prompt, [list(c.token_ids) for c in candidates], self.pad_token_id)
+    def _scored(self, prompt: list[int], candidates: list[Candidate],
+                media: ProcessedMedia | None = None) -> list[Candidate]:
+        def media_inputs(input_ids: torch.Tensor) -> dict[str, Any]:
+            return self._media_inputs([media] * len(input_ids), input_ids.cpu())
+
+        logprobs = answer_logprobs(self.model, prompt, [list(c.token_ids) for c in candidates], self.pad_token_id,
+                                   extra_inputs=media_inputs if media is not None else None)
         return with_logprobs(candidates, logprobs)
 
     # --- the interface ---------------------------------------------------------------------
-    def _sample(self, prompts: list[list[int]], options: GenerationOptions, count: int) -> list[list[Candidate]]:
-        """`count` sampled (or greedy) answers per prompt through the batching worker."""
+    def _sample(self, prompts: list[list[int]], options: GenerationOptions, count: int,
+                media: Sequence[ProcessedMedia | None]) -> list[list[Candidate]]:
+        """`count` sampled (or greedy) answers per prompt through the batching worker; a prompt with images
+        (or a seeded request) is decoded on its own."""
         if options.seed is not None:
-            rows = [Row(prompt, options) for prompt in prompts for _ in range(count)]
+            rows = [Row(prompt, options, media=item) for prompt, item in zip(prompts, media, strict=True)
+                    for _ in range(count)]
             flat = self.worker.submit_call(lambda: self._run_seeded(rows, options.seed)).result()
             return [flat[i * count:(i + 1) * count] for i in range(len(prompts))]
-        futures = [self.worker.submit_rows([Row(prompt, options) for _ in range(count)], batch_key(options))
-                   for prompt in prompts]
+        futures = [self._submit([Row(prompt, options, media=item) for _ in range(count)])
+                   for prompt, item in zip(prompts, media, strict=True)]
         return [future.result() for future in futures]
 
-    def _complete(self, prompts: list[list[int]], options: GenerationOptions) -> list[list[Candidate]]:
+    def _submit(self, rows: list[Row]) -> Any:
+        if rows[0].media is not None:
+            return self.worker.submit_call(lambda: self._run_rows(rows))
+        return self.worker.submit_rows(rows, batch_key(rows[0].options))
+
+    def _complete(self, prompts: list[list[int]], options: GenerationOptions,
+                  media: Sequence[ProcessedMedia | None] | None = None) -> list[list[Candidate]]:
         options = options.checked()
+        media = list(media) if media is not None else [None] * len(prompts)
+        pairs = list(zip(prompts, media, strict=True))
         if options.method == "beam" or (options.method == "sample" and options.num_beams > 1):
-            answers = [self.worker.submit_call(lambda p=p: self._beam_search(p, options)).result()
-                       for p in prompts]
+            answers = [self.worker.submit_call(lambda p=p, m=m: self._beam_search(p, options, m)).result()
+                       for p, m in pairs]
         elif options.method == "diverse_beam":
+            if any(item is not None for item in media):
+                raise ConfigError("`candidate_method: diverse_beam` takes text prompts only; with images use "
+                                  "sample, beam or diverse_sample")
             answers = [self.worker.submit_call(lambda p=p: self._diverse_beams(p, options)).result()
                        for p in prompts]
         elif options.method == "diverse_sample":
-            drawn = self._sample(prompts, options, options.n * options.oversample)
-            answers = [pick_diverse(self._score(p, c), options) for p, c in zip(prompts, drawn, strict=True)]
-            return answers
+            drawn = self._sample(prompts, options, options.n * options.oversample, media)
+            return [pick_diverse(self._score(p, c, m), options) for (p, m), c in zip(pairs, drawn, strict=True)]
         else:
-            answers = self._sample(prompts, options, options.n)
+            answers = self._sample(prompts, options, options.n, media)
         if options.n == 1 and options.method == "sample":
             return answers  # a single answer needs no ranking; skip the scoring pass
-        return [self._score(p, c) for p, c in zip(prompts, answers, strict=True)]
+        return [self._score(p, c, m) for (p, m), c in zip(pairs, answers, strict=True)]
 
-    def _score(self, prompt: list[int], candidates: list[Candidate]) -> list[Candidate]:
-        return self.worker.submit_call(lambda: self._scored(prompt, candidates)).result()
+    def _score(self, prompt: list[int], candidates: list[Candidate],
+               media: ProcessedMedia | None = None) -> list[Candidate]:
+        return self.worker.submit_call(lambda: self._scored(prompt, candidates, media)).result()
 
-    def _stream(self, prompt: list[int], options: GenerationOptions) -> Iterator[StreamDelta]:
+    def _stream(self, prompt: list[int], options: GenerationOptions,
+                media: ProcessedMedia | None = None) -> Iterator[StreamDelta]:
         options = options.checked()
         if options.method != "sample" or options.num_beams > 1:
             # whole-search methods: each candidate arrives in one piece when the search ends
-            for index, candidate in enumerate(self._complete([prompt], options)[0]):
+            for index, candidate in enumerate(self._complete([prompt], options, [media])[0]):
                 yield StreamDelta(index, candidate.text, candidate.finish_reason)
             return
         pieces: queue.Queue = queue.Queue()
-        rows = [Row(prompt, options, on_text=lambda text, i=i: pieces.put(StreamDelta(i, text)))
+        rows = [Row(prompt, options, on_text=lambda text, i=i: pieces.put(StreamDelta(i, text)), media=media)
                 for i in range(options.n)]
         if options.seed is not None:
             future = self.worker.submit_call(lambda: self._run_seeded(rows, options.seed))
         else:
-            future = self.worker.submit_rows(rows, batch_key(options))
+            future = self._submit(rows)
         future.add_done_callback(lambda _: pieces.put(None))
         while True:
             try:

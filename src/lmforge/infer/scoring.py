@@ -4,13 +4,17 @@ Every candidate method reports the same quantity this way: the log-probability t
 temperature 1, no sampling filters) gives each answer token after the prompt.
 """
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 
 
 @torch.inference_mode()
-def answer_logprobs(model: torch.nn.Module, prompt_ids: list[int], answers: list[list[int]],
-                    pad_token_id: int) -> list[list[float]]:
-    """Per-token log-probabilities of each answer (a list of token ids) following `prompt_ids`."""
+def answer_logprobs(model: torch.nn.Module, prompt_ids: list[int], answers: list[list[int]], pad_token_id: int,
+                    extra_inputs: Callable[[torch.Tensor], dict[str, Any]] | None = None) -> list[list[float]]:
+    """Per-token log-probabilities of each answer (a list of token ids) following `prompt_ids`.
+    `extra_inputs`: further model inputs for the batch's input ids (a vision-language prompt's images)."""
     scored = [answer for answer in answers if answer]
     if not scored:
         return [[] for _ in answers]
@@ -22,7 +26,8 @@ def answer_logprobs(model: torch.nn.Module, prompt_ids: list[int], answers: list
     for i, row in enumerate(rows):  # right padding: positions stay 0..len-1 without position ids
         input_ids[i, :len(row)] = torch.tensor(row, device=device)
         attention[i, :len(row)] = 1
-    logits = model(input_ids=input_ids, attention_mask=attention).logits.float()
+    extra = extra_inputs(input_ids) if extra_inputs is not None else {}
+    logits = model(input_ids=input_ids, attention_mask=attention, **extra).logits.float()
     log_probs = torch.log_softmax(logits[:, len(prompt_ids) - 1:-1], dim=-1)
     out_iter = iter(range(len(rows)))
     result: list[list[float]] = []

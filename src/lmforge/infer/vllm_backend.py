@@ -6,10 +6,11 @@ is plain functions, tested without vLLM installed. vLLM's offline `LLM` does not
 """
 
 import importlib.util
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from lmforge.config import LmforgeConfig
+from lmforge.data.multimodal.plugin import ProcessedMedia
 from lmforge.data.templates.encoding import stop_token_ids
 from lmforge.errors import ConfigError, ModelError
 from lmforge.infer.batching import BatchWorker, Row
@@ -81,6 +82,7 @@ class VllmEngine(Engine):
 
     def __init__(self, cfg: LmforgeConfig) -> None:
         super().__init__(cfg, load_tokenizer(cfg))
+        self.no_images_reason = "the vLLM backend serves text only here; set `infer_backend: huggingface` for images"
         if importlib.util.find_spec("vllm") is None:
             raise ModelError("`infer_backend: vllm` needs vLLM: `pip install 'lmforge[vllm]'` on a CUDA machine, "
                              "or set `infer_backend: huggingface`")
@@ -128,8 +130,11 @@ class VllmEngine(Engine):
             candidates.append(candidate_from_output(text, answer, sequence.finish_reason, None, options.stop))
         return candidates
 
-    def _complete(self, prompts: list[list[int]], options: GenerationOptions) -> list[list[Candidate]]:
+    def _complete(self, prompts: list[list[int]], options: GenerationOptions,
+                  media: Sequence[ProcessedMedia | None] | None = None) -> list[list[Candidate]]:
         options = options.checked()
+        if media is not None and any(item is not None for item in media):  # check_inputs refuses them first
+            raise ModelError(f"`{self.model_name}` cannot take images: {self.no_images_reason}")
         if options.method == "diverse_beam":
             raise ConfigError("`candidate_method: diverse_beam` runs on the transformers backend only: "
                               "set `infer_backend: huggingface`, or use `diverse_sample`")
@@ -143,6 +148,7 @@ class VllmEngine(Engine):
             return [pick_diverse(found, options) for found in answers]
         return answers
 
-    def _stream(self, prompt: list[int], options: GenerationOptions) -> Iterator[StreamDelta]:
-        for index, candidate in enumerate(self._complete([prompt], options)[0]):
+    def _stream(self, prompt: list[int], options: GenerationOptions,
+                media: ProcessedMedia | None = None) -> Iterator[StreamDelta]:
+        for index, candidate in enumerate(self._complete([prompt], options, [media])[0]):
             yield StreamDelta(index, candidate.text, candidate.finish_reason)

@@ -1,9 +1,16 @@
-"""The OpenAI-compatible server: `GET /v1/models`, `POST /v1/chat/completions` (SSE streaming, n > 1).
+"""The OpenAI-compatible server: `GET /v1/models`, `POST /v1/chat/completions` (SSE streaming, n > 1,
+tools, images).
 
 Limits are part of the server, not left to the client: request bodies, `max_tokens` and `n` are
 bounded, an optional API key guards every route, and images obey the `MediaPolicy`.
+
+Tools are rendered into the prompt by the template's tool format and answers are parsed back into
+`tool_calls`. When streaming with tools, a candidate's text is sent as it comes until it may be the
+start of a tool call; from there it is held until the candidate ends, then sent as `delta.tool_calls`
+(or, if it was no call after all, as content).
 """
 
+import json
 import secrets
 import time
 import uuid
@@ -19,10 +26,12 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import iterate_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lmforge.data.multimodal.plugin import PLACEHOLDERS
 from lmforge.data.templates.template import Message as ChatTurn
+from lmforge.data.templates.template import ToolCall
 from lmforge.errors import LmforgeError
 from lmforge.infer.candidates import Candidate
-from lmforge.infer.engine import TOOLS_PENDING, Engine
+from lmforge.infer.engine import Engine, Prompt
 from lmforge.infer.options import GenerationOptions
 from lmforge.serve.media import MediaPolicy
 from lmforge.serve.protocol import (
@@ -35,7 +44,10 @@ from lmforge.serve.protocol import (
     ChoiceLogprobs,
     ChunkChoice,
     Delta,
+    DeltaToolCall,
+    FunctionCall,
     TokenLogprob,
+    ToolCallItem,
     Usage,
 )
 
@@ -126,7 +138,7 @@ def create_app(engine: Engine, settings: ApiSettings) -> FastAPI:
 
     @app.exception_handler(LmforgeError)
     async def refused(_: Request, err: LmforgeError) -> JSONResponse:
-        return _error(400, str(err), "unsupported" if "not supported yet" in str(err) else "invalid_request")
+        return _error(400, str(err), "invalid_request")
 
     @app.get("/v1/models", dependencies=[Depends(authorize)])
     def models() -> dict[str, Any]:
@@ -135,19 +147,19 @@ def create_app(engine: Engine, settings: ApiSettings) -> FastAPI:
 
     @app.post("/v1/chat/completions", dependencies=[Depends(authorize)], response_model=None)
     def chat_completions(request: ChatCompletionRequest) -> ChatCompletion | EventSourceResponse:
-        turns, system = _conversation(request, engine, settings)
         options = _options(request, engine, settings)
+        prompt = _prompt(request, engine, settings)
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         created = int(time.time())
         if request.stream:
-            events = _stream_events(engine, turns, system, options, completion_id, created, settings.model_id)
+            events = _stream_events(engine, prompt, options, completion_id, created, settings.model_id)
             return EventSourceResponse(iterate_in_threadpool(events), ping=15)
-        candidates = engine.candidates(turns, system, options)
-        prompt_tokens = len(engine.encode(turns, system))
+        candidates = engine.complete(prompt, options)
+        prompt_tokens = len(prompt.ids)
         completion_tokens = sum(len(c.token_ids) for c in candidates)
         return ChatCompletion(
             id=completion_id, created=created, model=settings.model_id,
-            choices=[Choice(index=i, message=AssistantMessage(content=c.text), finish_reason=c.finish_reason,
+            choices=[Choice(index=i, message=_message(c), finish_reason=c.finish_reason,
                             logprobs=_logprobs(engine, c) if request.logprobs else None)
                      for i, c in enumerate(candidates)],
             usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
@@ -156,30 +168,86 @@ def create_app(engine: Engine, settings: ApiSettings) -> FastAPI:
     return app
 
 
-def _conversation(request: ChatCompletionRequest, engine: Engine,
-                  settings: ApiSettings) -> tuple[list[ChatTurn], str | None]:
-    """The request's messages as template messages; images are loaded (policy-checked) and refused for
-    text-only models, tools are refused until templates have tool formats."""
+def _prompt(request: ChatCompletionRequest, engine: Engine, settings: ApiSettings) -> Prompt:
+    """The request as the engine's prompt: messages (tool calls and results included) as template turns,
+    images loaded under the media policy with an `<image>` placeholder where each one was, and the tools
+    unless `tool_choice` is `none`."""
     if request.model != settings.model_id:
         raise RequestError(f"model `{request.model}` is not served here; this server serves `{settings.model_id}`")
-    if any(m.role == "tool" or m.tool_calls for m in request.messages):
-        raise RequestError(TOOLS_PENDING)
-    images = [part.image_url.url for m in request.messages if isinstance(m.content, list)
-              for part in m.content if part.type == "image_url" and part.image_url is not None]
-    engine.check_inputs(images=settings.media.load_all(images), tools=request.tools)
-    system_parts = [_text(m) for m in request.messages if m.role in ("system", "developer")]
-    turns = [ChatTurn(m.role, _text(m)) for m in request.messages if m.role in ("user", "assistant")]
-    if not turns or turns[-1].role != "user":
-        raise RequestError("the last message must be the user's")
-    return turns, "\n\n".join(system_parts) if system_parts else None
+    tools = _tools(request)
+    images: list[str] = []
+    system_parts: list[str] = []
+    turns: list[ChatTurn] = []
+    for number, message in enumerate(request.messages, start=1):
+        if message.role in ("system", "developer"):
+            system_parts.append(_text(message))
+        elif message.role == "assistant":
+            calls = tuple(_tool_call(call, number) for call in message.tool_calls or [])
+            turns.append(ChatTurn("assistant", _text(message), calls))
+        elif message.role == "tool":
+            turns.append(ChatTurn("tool", _text(message)))
+        else:
+            turns.append(ChatTurn("user", _text(message, images)))
+    if not turns or turns[-1].role not in ("user", "tool"):
+        raise RequestError("the last message must be the user's (or a tool result)")
+    loaded = settings.media.load_all(images)
+    system = "\n\n".join(system_parts) if system_parts else None
+    return engine.prompt(turns, system, images=loaded or None, tools=tools)
 
 
-def _text(message: ChatMessage) -> str:
+def _tools(request: ChatCompletionRequest) -> list[dict[str, Any]] | None:
+    """The tools the model is offered: `tool_choice` auto (the default) offers them, `none` does not."""
+    choice = request.tool_choice
+    if choice is None or choice == "auto":
+        return request.tools
+    if choice == "none":
+        return None
+    wanted = "`required`" if choice == "required" else f"`{json.dumps(choice)[:120]}`"
+    raise RequestError(f"tool_choice {wanted} cannot be honoured: lmforge does not force the model to call a tool "
+                       "(it renders the tools and parses the calls the model writes); send tool_choice `auto` "
+                       "or `none`")
+
+
+def _tool_call(call: ToolCallItem, number: int) -> ToolCall:
+    try:
+        arguments = json.loads(call.function.arguments or "{}")
+    except json.JSONDecodeError as err:
+        raise RequestError(f"messages[{number - 1}]: tool call `{call.function.name}` arguments are not JSON "
+                           f"({err.msg}): {call.function.arguments[:120]}") from None
+    if not isinstance(arguments, dict):
+        raise RequestError(f"messages[{number - 1}]: tool call `{call.function.name}` arguments must be a JSON "
+                           "object")
+    return ToolCall(call.function.name, arguments)
+
+
+def _text(message: ChatMessage, images: list[str] | None = None) -> str:
+    """The message's text; with `images`, each image part becomes an `<image>` placeholder (its URL is
+    collected) where it stands among the text parts."""
     if message.content is None:
         return ""
     if isinstance(message.content, str):
         return message.content
-    return "".join(part.text or "" for part in message.content if part.type == "text")
+    pieces = []
+    for part in message.content:
+        if part.type == "text":
+            pieces.append(part.text or "")
+        elif part.image_url is not None:
+            if images is None:
+                raise RequestError(f"images go in user messages, not in a `{message.role}` message")
+            images.append(part.image_url.url)
+            pieces.append(PLACEHOLDERS["images"])
+    return "".join(pieces)
+
+
+def _message(candidate: Candidate) -> AssistantMessage:
+    if not candidate.tool_calls:
+        return AssistantMessage(content=candidate.text)
+    return AssistantMessage(content=candidate.content or None, tool_calls=_call_items(candidate.tool_calls))
+
+
+def _call_items(calls: tuple[ToolCall, ...]) -> list[ToolCallItem]:
+    return [ToolCallItem(id=f"call_{uuid.uuid4().hex[:24]}", function=FunctionCall(
+        name=call.name, arguments=call.arguments_json())) for call in calls]
 
 
 def _options(request: ChatCompletionRequest, engine: Engine, settings: ApiSettings) -> GenerationOptions:
@@ -208,16 +276,25 @@ def _logprobs(engine: Engine, candidate: Candidate) -> ChoiceLogprobs | None:
     return ChoiceLogprobs(content=entries)
 
 
-def _stream_events(engine: Engine, turns: list[ChatTurn], system: str | None, options: GenerationOptions,
-                   completion_id: str, created: int, model: str) -> Iterator[str]:
-    def chunk(choices: list[ChunkChoice]) -> str:
+def _stream_events(engine: Engine, prompt: Prompt, options: GenerationOptions, completion_id: str, created: int,
+                   model: str) -> Iterator[str]:
+    def chunk(index: int, delta: Delta, finish_reason: Any = None) -> str:
+        choice = ChunkChoice(index=index, delta=delta, finish_reason=finish_reason)
         return ChatCompletionChunk(id=completion_id, created=created, model=model,
-                                   choices=choices).model_dump_json(exclude_none=True)
+                                   choices=[choice]).model_dump_json(exclude_none=True)
 
-    yield chunk([ChunkChoice(index=i, delta=Delta(role="assistant", content="")) for i in range(options.n)])
-    for delta in engine.stream_candidates(turns, system, options):
-        content = Delta(content=delta.text) if delta.text else Delta()
-        yield chunk([ChunkChoice(index=delta.index, delta=content, finish_reason=delta.finish_reason)])
+    for index in range(options.n):
+        yield chunk(index, Delta(role="assistant", content=""))
+    for delta in engine.stream(prompt, options):
+        if delta.tool_calls:  # the calls, then the finish (as OpenAI sends them)
+            if delta.text:
+                yield chunk(delta.index, Delta(content=delta.text))
+            calls = [DeltaToolCall(index=i, **item.model_dump())
+                     for i, item in enumerate(_call_items(delta.tool_calls))]
+            yield chunk(delta.index, Delta(tool_calls=calls))
+            yield chunk(delta.index, Delta(), delta.finish_reason)
+            continue
+        yield chunk(delta.index, Delta(content=delta.text) if delta.text else Delta(), delta.finish_reason)
     yield "[DONE]"
 
 

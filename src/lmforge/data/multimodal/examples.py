@@ -23,7 +23,7 @@ from lmforge.data.multimodal.plugin import (
 )
 from lmforge.data.processors.sft import IGNORE_INDEX, example_from_encoded
 from lmforge.data.templates.encoding import encode_conversation
-from lmforge.data.templates.template import Message, Template
+from lmforge.data.templates.template import Message, Template, Thinking
 
 ROW_COLUMN = "mm_example"
 
@@ -127,10 +127,12 @@ class MMEncoder:
         return MMExample(input_ids, labels, processed, positions, truncated)
 
     def prompt(self, messages: list[Message], media: dict[str, list[Any]], *, system: str | None = None,
-               where: str = "prompt") -> MMExample:
+               where: str = "prompt", tools: list[dict[str, Any]] | None = None,
+               enable_thinking: Thinking | None = None) -> MMExample:
         """A chat prompt ending with the assistant header, for generation (chat, the API). Media items may
         be paths, URLs (with `allow_remote_media`), bytes or PIL images; with no placeholder in the
-        messages, the placeholders are put in front of the last user message, in the order given."""
+        messages, the placeholders are put in front of the last user message, in the order given.
+        `tools` and `enable_thinking` are rendered as for a text prompt (`encode_conversation`)."""
         if not any(count_placeholders(messages, kind) for kind in media) and messages:
             last = max(i for i, m in enumerate(messages) if m.role == "user")
             lead = "".join(PLACEHOLDERS[kind] * len(items) for kind, items in media.items())
@@ -138,8 +140,8 @@ class MMEncoder:
         check_placeholders(messages, media, where)
         processed = self.plugin.process_media(self.processor, decode_media(media, self.options, where), where)
         expanded = self.plugin.process_messages(messages, processed, where)
-        ids = encode_conversation(self.template, self.tokenizer, expanded, system=system,
-                                  add_generation_prompt=True).flat()
+        ids = encode_conversation(self.template, self.tokenizer, expanded, system=system, tools=tools,
+                                  add_generation_prompt=True, enable_thinking=enable_thinking).flat()
         ids, labels = self.plugin.process_token_ids(ids, [IGNORE_INDEX] * len(ids), processed, self.tokenizer)
         return MMExample(ids, labels, processed, None)
 

@@ -13,7 +13,7 @@ the runs are exactly what the model's processor produces and each item is proces
 Subclasses set the markers and the processor argument names, and override what differs.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from lmforge.data.multimodal.media import DecodedMedia, MediaError
@@ -92,7 +92,7 @@ class MMPlugin:
             for kind, runs in pending.items():  # split first: a run may contain the placeholder (LLaVA's `<image>`)
                 pieces = content.split(PLACEHOLDERS[kind])
                 content = pieces[0] + "".join(next(runs) + piece for piece in pieces[1:])
-            out.append(Message(message.role, content))
+            out.append(replace(message, content=content))  # tool calls stay with their turn
         return out
 
     def process_token_ids(self, input_ids: list[int], labels: list[int], processed: ProcessedMedia,

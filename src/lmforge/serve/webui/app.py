@@ -27,6 +27,7 @@ class UiState:
         self.workdir = workdir
         self.engine: Any = None
         self.run: CommandRun | None = None
+        self.chat_images: dict[int, list[bytes]] = {}  # user turn number -> the images sent with it
 
     def start(self, command: str, config: dict[str, Any], config_path: Path) -> str:
         if self.run is not None and self.run.running:
@@ -70,17 +71,42 @@ def _chat_turn(state: UiState, history: list[dict[str, Any]], message: str, imag
     turns = [Message(turn["role"], _content_text(turn["content"])) for turn in history
              if turn["role"] in ("user", "assistant")]
     turns.append(Message("user", message))
+    # each image goes where it was sent: `<image>` placeholders in front of its user turn
+    state.chat_images = {k: v for k, v in state.chat_images.items() if k < sum(t.role == "user" for t in turns)}
+    if images:
+        state.chat_images[sum(t.role == "user" for t in turns) - 1] = images
+    turns, all_images = _with_placeholders(turns, state.chat_images)
     history = [*history, {"role": "user", "content": message}]
-    if options.n == 1:
-        answer = ""
-        for piece in engine.stream_chat(turns, options=options):
-            answer += piece
-            yield [*history, {"role": "assistant", "content": answer}], ""
-        return
-    candidates = engine.candidates(turns, options=options)
+    inputs = {"images": all_images or None}
+    try:
+        if options.n == 1:
+            answer = ""
+            for piece in engine.stream_chat(turns, options=options, **inputs):
+                answer += piece
+                yield [*history, {"role": "assistant", "content": answer}], ""
+            return
+        candidates = engine.candidates(turns, options=options, **inputs)
+    except LmforgeError as err:
+        raise gr.Error(str(err)) from None
     listing = "\n\n".join(f"**candidate {i}** (logprob {c.logprob:.2f})\n\n{c.text}"
                           for i, c in enumerate(candidates, start=1))
     yield [*history, {"role": "assistant", "content": candidates[0].text}], listing
+
+
+def _with_placeholders(turns: list[Any], images: dict[int, list[bytes]]) -> tuple[list[Any], list[bytes]]:
+    """The turns with `<image>` placeholders in front of the user turns that had images, and those images in order."""
+    from lmforge.data.multimodal.plugin import PLACEHOLDERS
+    from lmforge.data.templates.template import Message
+
+    out, ordered, user_turn = [], [], -1
+    for turn in turns:
+        if turn.role == "user":
+            user_turn += 1
+            attached = images.get(user_turn, [])
+            ordered += attached
+            turn = Message("user", PLACEHOLDERS["images"] * len(attached) + turn.content)
+        out.append(turn)
+    return out, ordered
 
 
 def _search_sizes(method: str, n: int) -> dict[str, int]:
@@ -214,7 +240,11 @@ def build_app(defaults: dict[str, Any], workdir: Path) -> Any:
         load.click(load_model, [chat_model, chat_adapter, chat_template], chat_status)
         send.click(partial(_chat_turn, state),
                    [chatbot, message, image, n, candidate_method, max_new_tokens, temperature], [chatbot, candidates])
-        clear.click(lambda: ([], ""), None, [chatbot, candidates])
+        def clear_chat() -> tuple[list[Any], str]:
+            state.chat_images = {}
+            return [], ""
+
+        clear.click(clear_chat, None, [chatbot, candidates])
 
         def start_export(model_name: str, adapter: str, template_name: str, folder: str) -> str:
             config = export_config(model_name, adapter, template_name, folder)

@@ -1,0 +1,27 @@
+"""The chat REPL's tool turns: a parsed call is shown and kept, `/tool RESULT` answers it."""
+
+import io
+
+from rich.console import Console
+
+from lmforge.cli.repl import ChatSession
+from lmforge.data.templates.template import Message
+from tests.infer.test_tools import CALLS, WEATHER, engine, force  # noqa: F401 - the engine fixture
+
+
+def test_a_tool_call_is_printed_kept_and_answered(engine, monkeypatch):  # noqa: F811
+    out = io.StringIO()
+    console = Console(file=out, width=200)
+    session = ChatSession(engine, tools=[WEATHER])
+    force(monkeypatch, engine, engine.template.tools.render_calls(CALLS))
+    session.ask("Weather in Paris and Oslo?", console)
+    assert session.history[-1] == Message("assistant", "", CALLS)
+    assert '[tool call] get_weather {"city": "Paris"}' in out.getvalue()
+    force(monkeypatch, engine, "Sunny in both.")
+    session.tool_result("21 degrees", console)
+    assert "result 1 of 2 noted" in out.getvalue()
+    session.tool_result("12 degrees", console)
+    assert [m.role for m in session.history] == ["user", "assistant", "tool", "tool", "assistant"]
+    assert session.history[-1] == Message("assistant", "Sunny in both.")
+    session.tool_result("late", console)
+    assert "there is none waiting" in out.getvalue()
