@@ -17,7 +17,14 @@ from lmforge.data.templates.template import Message, ToolCall
 from lmforge.data.templates.tool_formats import TOOL_FORMATS, get_tool_format
 from lmforge.infer.candidates import Candidate, StreamDelta
 from lmforge.infer.engine import create_engine
-from lmforge.infer.tools import CALL_START, CONTENT_SAFE, ToolError, ToolStream, check_tools, split_tool_calls
+from lmforge.infer.tools import (
+    WHOLE_ANSWER_HOLDS,
+    ToolError,
+    ToolStream,
+    call_start,
+    check_tools,
+    split_tool_calls,
+)
 
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "Current weather of a city.",
@@ -26,16 +33,24 @@ CALLS = (ToolCall("get_weather", {"city": "Paris"}), ToolCall("get_weather", {"c
 WHOLE_ANSWER_FORMATS = {"llama3", "glm4"}  # their calls are the entire answer: no content beside them
 
 
-def test_every_tool_format_knows_where_its_calls_start():
-    assert {fmt.name for fmt in TOOL_FORMATS.values()} <= set(CALL_START) == set(CONTENT_SAFE)
+@pytest.mark.parametrize("name", sorted(TOOL_FORMATS))
+def test_every_tool_format_knows_where_its_calls_start(name):
+    fmt = get_tool_format(name)
+    answer = fmt.join("Let me look that up.", fmt.render_calls(CALLS))
+    if fmt.call_marker:  # the marker opens the calls (after the content, or around it)
+        assert fmt.call_marker in answer and call_start(fmt, answer) <= answer.index(fmt.render_calls(CALLS))
+    else:  # calls are the whole answer: streaming knows when an answer cannot be one
+        assert name in WHOLE_ANSWER_HOLDS
 
 
 @pytest.mark.parametrize("name", sorted({fmt.name for fmt in TOOL_FORMATS.values()}))
 def test_rendered_calls_split_back_into_content_and_calls(name):
     fmt = get_tool_format(name)
     content = "" if name in WHOLE_ANSWER_FORMATS else "Let me look that up."
-    text = f"{content}{fmt.content_separator}{fmt.render_calls(CALLS)}" if content else fmt.render_calls(CALLS)
-    assert split_tool_calls(fmt, text) == (content, CALLS)
+    text = fmt.join(content, fmt.render_calls(CALLS)) if content else fmt.render_calls(CALLS)
+    # formats that wrap the text around their calls (Llama 4, Command R7B's plan) return the calls only
+    expected = "" if fmt.render_answer is not None else content
+    assert split_tool_calls(fmt, text) == (expected, CALLS)
     assert split_tool_calls(fmt, "It is sunny in Paris.") == ("It is sunny in Paris.", ())
 
 

@@ -42,22 +42,6 @@ def check_tools(tools: Sequence[Any] | None) -> list[dict[str, Any]] | None:
     return normalized
 
 
-def _marker_start(marker: str) -> Callable[[str], int | None]:
-    return lambda text: at if (at := text.find(marker)) >= 0 else None
-
-
-# Where a format's calls start in an answer (the content is the text before): a marker, or the whole
-# answer for formats whose calls are the entire answer (Llama 3's JSON, GLM-4's name line + JSON).
-CALL_START: dict[str, Callable[[str], int | None]] = {
-    "default": _marker_start("Action:"),
-    "qwen": _marker_start("<tool_call>"),
-    "xml": _marker_start("<tool_call>"),
-    "mistral": _marker_start("[TOOL_CALLS]"),
-    "llama3": lambda text: 0,
-    "glm4": lambda text: 0,
-}
-
-
 def _hold_marker(marker: str) -> Callable[[str], int]:
     """Content is safe up to the marker, or up to a trailing piece that may become the marker."""
     return lambda text: at if (at := text.find(marker)) >= 0 else len(text) - held_back(text, [marker])
@@ -79,15 +63,21 @@ def _hold_glm4(text: str) -> int:
     return len(text)
 
 
-# How much of a partial answer is certainly content, per format (the rest is held back while streaming).
-CONTENT_SAFE: dict[str, Callable[[str], int]] = {
-    "default": _hold_marker("Action:"),
-    "qwen": _hold_marker("<tool_call>"),
-    "xml": _hold_marker("<tool_call>"),
-    "mistral": _hold_marker("[TOOL_CALLS]"),
-    "llama3": _hold_json_answer,
-    "glm4": _hold_glm4,
-}
+# Formats whose calls are the whole answer (no `call_marker`): how much of a partial answer is
+# certainly content. Any other such format holds everything back until the answer ends.
+WHOLE_ANSWER_HOLDS: dict[str, Callable[[str], int]] = {"llama3": _hold_json_answer, "glm4": _hold_glm4}
+
+
+def call_start(fmt: ToolFormat, text: str) -> int:
+    """Where an answer's calls begin: its format's `call_marker`, or 0 when the calls are the answer."""
+    return max(text.find(fmt.call_marker), 0) if fmt.call_marker else 0
+
+
+def content_safe(fmt: ToolFormat) -> Callable[[str], int]:
+    """How much of a partial answer is certainly content (the rest is held back while streaming)."""
+    if fmt.call_marker:
+        return _hold_marker(fmt.call_marker)
+    return WHOLE_ANSWER_HOLDS.get(fmt.name, lambda _text: 0)
 
 
 def split_tool_calls(fmt: ToolFormat, text: str) -> tuple[str, tuple[ToolCall, ...]]:
@@ -98,8 +88,7 @@ def split_tool_calls(fmt: ToolFormat, text: str) -> tuple[str, tuple[ToolCall, .
         return text, ()
     if not calls:
         return text, ()
-    start = CALL_START.get(fmt.name, lambda _: 0)(text)
-    return text[:start or 0].rstrip(), tuple(calls)
+    return text[:call_start(fmt, text)].rstrip(), tuple(calls)
 
 
 def with_tool_calls(fmt: ToolFormat, candidate: Candidate) -> Candidate:
@@ -124,7 +113,7 @@ class ToolStream:
 
     def __init__(self, fmt: ToolFormat) -> None:
         self.fmt = fmt
-        self.safe = CONTENT_SAFE.get(fmt.name, lambda _: 0)  # an unknown format: hold everything
+        self.safe = content_safe(fmt)
         self.texts: dict[int, str] = {}
         self.sent: dict[int, int] = {}
 

@@ -29,6 +29,9 @@ class ToolFormat:
     call_ids: str = ""  # ids the format writes on calls and results: "alnum9" (Mistral), "index" (Command R7B)
     # how an answer's text and its rendered calls combine (default: text, content_separator, calls)
     render_answer: Callable[[str, str], str] | None = None
+    # the text that opens the calls in an answer (what precedes it is the answer's content); "" for
+    # formats whose calls are the whole answer (Llama 3's JSON, GLM-4's name line)
+    call_marker: str = ""
 
     def join(self, text: str, calls: str) -> str:
         """An answer's text and its rendered calls, as the format writes them together."""
@@ -420,36 +423,41 @@ def _granite_parse(text: str) -> list[ToolCall]:
 TOOL_FORMATS: dict[str, ToolFormat] = {
     fmt.name: fmt
     for fmt in [
-        ToolFormat("default", _react_tools, _react_calls, _react_parse,
+        ToolFormat("default", _react_tools, _react_calls, _react_parse, call_marker="Action:",
                    description="ReAct-style `Action:` / `Action Input:` lines, for families without their own"),
-        ToolFormat("qwen", _qwen_tools, _qwen_calls, _qwen_parse,
+        ToolFormat("qwen", _qwen_tools, _qwen_calls, _qwen_parse, call_marker="<tool_call>",
                    description="Qwen 2.5 / 3 and Hermes: `<tool_call>` JSON blocks, tools in `<tools>`"),
         ToolFormat("llama3", _llama3_tools, _llama3_calls, lambda text: _json_calls(text, "parameters"),
                    description='Llama 3.1+: one JSON object {"name", "parameters"}, tools before the first question'),
-        ToolFormat("mistral", _mistral_tools, _mistral_calls, _mistral_parse, content_separator="", call_ids="alnum9",
+        ToolFormat("mistral", _mistral_tools, _mistral_calls, _mistral_parse,
+                   call_marker="[TOOL_CALLS]", content_separator="", call_ids="alnum9",
                    description="Mistral v3: `[AVAILABLE_TOOLS]` and `[TOOL_CALLS]` JSON lists, 9-character call ids"),
-        ToolFormat("mistral_v7", _mistral_v7_tools, _mistral_v7_calls, _mistral_parse, content_separator="",
+        ToolFormat("mistral_v7", _mistral_v7_tools, _mistral_v7_calls, _mistral_parse,
+                   call_marker="[TOOL_CALLS]", content_separator="",
                    call_ids="alnum9", description="Mistral Tekken v7: `[TOOL_CALLS][...]` JSON list after the text"),
         ToolFormat("mistral_small", _mistral_v7_tools, _mistral_small_calls, _mistral_small_parse,
+                   call_marker="[TOOL_CALLS]",
                    content_separator="", call_ids="alnum9",
                    description="Mistral Small 3.2: `[TOOL_CALLS]NAME[CALL_ID]ID[ARGS]{...}` per call"),
         ToolFormat("glm4", _glm4_tools, _glm4_calls, _glm4_parse,
                    description="GLM-4: the tool name on one line, its JSON arguments on the next"),
-        ToolFormat("xml", _xml_tools, _xml_calls, _xml_parse,
+        ToolFormat("xml", _xml_tools, _xml_calls, _xml_parse, call_marker="<tool_call>",
                    description="Qwen3-Coder style XML: `<function=NAME>` with one `<parameter=KEY>` per argument"),
-        ToolFormat("hermes3", _hermes3_tools, _qwen_calls, _qwen_parse,
+        ToolFormat("hermes3", _hermes3_tools, _qwen_calls, _qwen_parse, call_marker="<tool_call>",
                    description="Hermes 2 Pro / 3: `<tool_call>` JSON blocks; tools as Python-style signatures"),
-        ToolFormat("command_r7b", _command_r7b_tools, _command_r7b_calls, _command_r7b_parse, call_ids="index",
+        ToolFormat("command_r7b", _command_r7b_tools, _command_r7b_calls, _command_r7b_parse,
+                   call_marker="<|START_THINKING|>", call_ids="index",
                    render_answer=lambda text, calls: f"<|START_THINKING|>{text}<|END_THINKING|>{calls}",
                    description="Command R7B: a `<|START_THINKING|>` plan, then `<|START_ACTION|>` numbered calls"),
-        ToolFormat("llama4", _llama3_tools, _llama4_calls, _llama4_parse,
+        ToolFormat("llama4", _llama3_tools, _llama4_calls, _llama4_parse, call_marker="<|python_start|>",
                    render_answer=lambda text, calls: f"<|python_start|>{text}<|python_end|>{calls}",
                    description='Llama 4: `<|python_start|>TEXT<|python_end|>` then {"name", "parameters"} objects'),
-        ToolFormat("internlm2", _internlm2_tools, _internlm2_calls, _internlm2_parse, content_separator="",
+        ToolFormat("internlm2", _internlm2_tools, _internlm2_calls, _internlm2_parse,
+                   call_marker="<|action_start|>", content_separator="",
                    description="InternLM2: `<|action_start|><|plugin|>` JSON calls, tools in a plugin system turn"),
-        ToolFormat("nemotron", _nemotron_tools, _nemotron_calls, _nemotron_parse,
+        ToolFormat("nemotron", _nemotron_tools, _nemotron_calls, _nemotron_parse, call_marker="<TOOLCALL>",
                    description="NVIDIA Nemotron Nano 2: `<TOOLCALL>[...]</TOOLCALL>`, tools in `<AVAILABLE_TOOLS>`"),
-        ToolFormat("granite", _granite_tools, _granite_calls, _granite_parse,
+        ToolFormat("granite", _granite_tools, _granite_calls, _granite_parse, call_marker="<|tool_call|>",
                    description="Granite 3: `<|tool_call|>` and a JSON list; tools in an `available_tools` turn"),
     ]
 }
