@@ -6,6 +6,7 @@ from lmforge.config import build_config
 from lmforge.config.loader import read_yaml
 from lmforge.errors import ConfigError
 from lmforge.infer.predict import prediction_config
+from tests.conftest import ROOT
 from tests.refdata import refdata
 
 PREDICT = {"stage": "sft", "do_predict": True, "eval_dataset": "alpaca_en_demo", "output_dir": "out"}
@@ -48,3 +49,9 @@ def test_prediction_misuse_is_refused_with_the_fix(raw, pattern):
 def test_predict_with_generate_is_no_longer_pending():
     cfg = build_config({**PREDICT, "predict_with_generate": True})
     assert cfg.training.predict_with_generate is True
+
+
+def test_the_documented_prediction_example_is_a_prediction_only_config():
+    cfg = build_config(read_yaml(ROOT / "examples" / "quickstart" / "predict.yaml"))
+    assert cfg.training.do_predict and not cfg.training.runs_training()
+    assert prediction_config(cfg).generation.infer_batch_size == 10
