@@ -24,6 +24,8 @@ def test_predict_writes_every_row_and_resumes(tmp_path):
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(rows) == 5 and rows[0]["prompt"] == "Who are you?" and rows[0]["label"].startswith("I am Forge")
     assert "predicted 2/5" in result.stdout  # written batch by batch
+    scores = json.loads((tmp_path / "out" / "predict_results.json").read_text())
+    assert {"predict_bleu-4", "predict_rouge-1", "predict_rouge-2", "predict_rouge-l"} <= set(scores)
 
     # an interrupted run: two whole rows and a torn third line
     lines = path.read_text().splitlines(keepends=True)

@@ -59,20 +59,21 @@ def register(app: typer.Typer, run: Callable[[Callable[[], Any]], Any], quiet: C
 
     @app.command()
     def predict(config: ConfigArg, overrides: OverridesArg = None) -> None:
-        """Answer every prompt of `eval_dataset` (or `dataset`) into output_dir/generated_predictions.jsonl."""
+        """Answer every prompt of `eval_dataset` (or `dataset`) into output_dir/generated_predictions.jsonl,
+        then score the answers against the labels (BLEU-4, ROUGE) into predict_results.json."""
 
         def body() -> None:
-            cfg = load(config, overrides)
             from lmforge.infer.engine import create_engine
-            from lmforge.infer.predict import predictions_path, run_predict
+            from lmforge.infer.predict import prediction_config, predictions_path
+            from lmforge.infer.predict_metrics import predict_and_score
 
+            cfg = prediction_config(load(config, overrides))
             predictions_path(cfg)  # fail before loading the model when output_dir is missing
             engine = create_engine(cfg)
             try:
-                path = run_predict(cfg, engine, lambda done, total: console.print(f"predicted {done}/{total}"))
+                predict_and_score(cfg, engine, console)
             finally:
                 engine.close()
-            console.print(f"predictions written to {path}")
 
         run(body)
 

@@ -11,7 +11,6 @@ PENDING_KEYS: dict[str, str] = {
     **dict.fromkeys(["use_galore", "use_apollo", "use_badam", "use_adam_mini", "use_muon", "use_llama_pro",
                      "mixture_of_depths", "shift_attn", "use_unsloth"],
                     "model and optimizer extras"),
-    **dict.fromkeys(["predict_with_generate"], "generation during prediction"),
     **dict.fromkeys(["task", "task_dir", "lang", "n_shot", "save_dir", "batch_size"],
                     "benchmark evaluation (LLaMA-Factory's `eval` command)"),
     **dict.fromkeys(["ray_run_name", "ray_storage_path", "ray_storage_filesystem", "ray_num_workers",

@@ -125,6 +125,42 @@ def _deepspeed_config(cfg: LmforgeConfig) -> str | None:
     return None
 
 
+def _deepspeed_stage(cfg: LmforgeConfig) -> int | None:
+    """The ZeRO stage of the `deepspeed` config (None when absent or unreadable; `_deepspeed_config` reports that)."""
+    source = cfg.training.deepspeed
+    if isinstance(source, str):
+        try:
+            source = json.loads(Path(source).read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+    return (source.get("zero_optimization") or {}).get("stage", 0) if isinstance(source, dict) else None
+
+
+def _prediction(cfg: LmforgeConfig) -> str | None:
+    """`do_predict` generates answers to eval_dataset's prompts and scores them (`train/predict.py`)."""
+    training = cfg.training
+    if not training.do_predict:
+        if training.predict_with_generate:
+            return ("`predict_with_generate: true` needs `do_predict: true` (generated answers scored into "
+                    "predict_results.json); evaluation during training reports loss and token accuracy only")
+        if not training.runs_training():
+            return ("`do_train: false` without `do_predict: true` leaves nothing to run (evaluation-only runs are "
+                    "not supported: use `do_predict`)")
+        return None
+    if training.predict_with_generate is False:
+        return "`do_predict` in lmforge always generates: remove `predict_with_generate: false`"
+    if cfg.finetuning.stage != "sft":
+        return f"`do_predict` answers prompts by generation, which needs `stage: sft` (got `{cfg.finetuning.stage}`)"
+    if not cfg.data.eval_dataset:
+        return ("`do_predict: true` answers the prompts of `eval_dataset`: name one (`val_size` holds out "
+                "tokenized rows, which prediction cannot use)")
+    if training.runs_training() and (training.fsdp or _deepspeed_stage(cfg) == 3):
+        return ("`do_predict` after training with FSDP or DeepSpeed ZeRO-3: the trained weights are sharded across "
+                "processes; predict in a second run with `do_train: false` and the trained output as "
+                "`adapter_name_or_path` (LoRA) or `model_name_or_path`")
+    return None
+
+
 def candidate_problems(*, n: int, method: str, do_sample: bool, num_beams: int, num_beam_groups: int) -> list[str]:
     """Candidate settings that do not fit together; shared by the config and per-request options."""
     problems: list[str] = []
@@ -172,6 +208,7 @@ RULES: list[Callable[[LmforgeConfig], str | None]] = [
     _quantized_export_is_safetensors,
     _candidates_fit,
     _diverse_beam_on_transformers,
+    _prediction,
 ]
 
 

@@ -43,6 +43,13 @@ class _TrainingBase(BaseModel):
             kwargs["warmup_steps"] = self.warmup_ratio
         return kwargs
 
+    def runs_training(self) -> bool:
+        """LLaMA-Factory's `do_train`. Unset, lmforge trains unless the config only asks for `do_predict`
+        (LLaMA-Factory's prediction configs set `do_predict` and leave `do_train` out)."""
+        if "do_train" in self.model_fields_set:
+            return bool(self.do_train)
+        return not self.do_predict
+
 
 # Keys we add: LLaMA-Factory's training keys that transformers 5 no longer has.
 LMFORGE_TRAINING_KEYS: dict[str, tuple[Any, Any]] = {
@@ -51,6 +58,9 @@ LMFORGE_TRAINING_KEYS: dict[str, tuple[Any, Any]] = {
                                                               "the last checkpoint in output_dir.")),
     "chunked_loss": (bool | None, Field(None, description="Cross-entropy over supervised positions in chunks, "
                                                           "never whole logits; default on where the head is plain.")),
+    "predict_with_generate": (bool | None, Field(None, description="With `do_predict`: answer eval_dataset's prompts "
+                                                                   "by generation and score them (BLEU-4, ROUGE). "
+                                                                   "lmforge's prediction always generates.")),
 }
 # Defaults that differ from transformers' (applied only when the user sets nothing).
 LMFORGE_DEFAULTS: dict[str, Any] = {"report_to": "none", "logging_steps": 10}

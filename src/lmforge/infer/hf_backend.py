@@ -104,11 +104,17 @@ class RowMonitor(StoppingCriteria):
 class TransformersEngine(Engine):
     backend = "huggingface"
 
-    def __init__(self, cfg: LmforgeConfig) -> None:
-        processor = load_processor(cfg, model_kind(cfg))  # None for a text-only model
-        super().__init__(cfg, processor.tokenizer if processor is not None else load_tokenizer(cfg))
-        model = load_causal_lm(cfg, dtype=inference_dtype(cfg))
-        self.model = merge_adapters(model, cfg.model.adapter_name_or_path or []).eval()
+    def __init__(self, cfg: LmforgeConfig, model: Any = None, tokenizer: Any = None) -> None:
+        """Loads the base model and merges the adapters as `cfg` says, or answers with `model` and its
+        `tokenizer` as they are in memory (a model just trained)."""
+        processor = load_processor(cfg, model_kind(cfg)) if model is None else None  # None: text-only
+        if tokenizer is None:
+            tokenizer = processor.tokenizer if processor is not None else load_tokenizer(cfg)
+        super().__init__(cfg, tokenizer)
+        if model is None:
+            model = load_causal_lm(cfg, dtype=inference_dtype(cfg))
+            model = merge_adapters(model, cfg.model.adapter_name_or_path or [])
+        self.model = model.eval()
         if torch.cuda.is_available():
             self.model.to("cuda")
         if processor is not None:

@@ -6,7 +6,9 @@ running again skips the rows already written (checked by their source location).
 """
 
 import json
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from lmforge.config import LmforgeConfig
@@ -18,6 +20,24 @@ from lmforge.errors import ConfigError, DataError
 from lmforge.infer.engine import Engine
 
 PREDICTIONS_FILE = "generated_predictions.jsonl"
+
+
+@dataclass(frozen=True)
+class PredictionRun:
+    path: Path  # generated_predictions.jsonl
+    total: int  # rows in the data
+    generated: int  # rows this run answered (the others were already in the file)
+    runtime_s: float
+
+
+def prediction_config(cfg: LmforgeConfig) -> LmforgeConfig:
+    """`cfg` with LLaMA-Factory's `per_device_eval_batch_size` as the generation batch, unless
+    `infer_batch_size` is set too."""
+    if ("per_device_eval_batch_size" not in cfg.training.model_fields_set
+            or "infer_batch_size" in cfg.generation.model_fields_set):
+        return cfg
+    generation = cfg.generation.model_copy(update={"infer_batch_size": cfg.training.per_device_eval_batch_size})
+    return cfg.model_copy(update={"generation": generation})
 
 
 def prediction_inputs(cfg: LmforgeConfig) -> list[Conversation]:
@@ -64,8 +84,10 @@ def _split_label(conversation: Conversation) -> tuple[list[Message], str | None]
     return messages, None
 
 
-def run_predict(cfg: LmforgeConfig, engine: Engine, progress: Callable[[int, int], None] | None = None) -> Path:
-    """Answer every prompt; returns the jsonl path. `progress(done, total)` is called after each batch."""
+def run_predict(cfg: LmforgeConfig, engine: Engine,
+                progress: Callable[[int, int], None] | None = None) -> PredictionRun:
+    """Answer every prompt not answered yet into the jsonl. `progress(done, total)` is called after each batch."""
+    start_time = time.perf_counter()
     conversations = prediction_inputs(cfg)
     path = predictions_path(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,4 +108,4 @@ def run_predict(cfg: LmforgeConfig, engine: Engine, progress: Callable[[int, int
             out.flush()  # a finished batch survives an interruption
             if progress is not None:
                 progress(min(start + batch, len(conversations)), len(conversations))
-    return path
+    return PredictionRun(path, len(conversations), len(conversations) - done, time.perf_counter() - start_time)

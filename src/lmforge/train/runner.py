@@ -32,6 +32,7 @@ from lmforge.preflight import preflight
 from lmforge.train.callbacks import JsonlLogCallback, RichProgressCallback
 from lmforge.train.checkpoints import CheckpointCompletionCallback, last_complete_checkpoint
 from lmforge.train.plots import plot_loss
+from lmforge.train.predict import predict_with_trained_model, predict_without_training
 from lmforge.train.stages import causal, dpo, kto, rm
 from lmforge.train.summary import summary_table, training_summary
 from lmforge.train.trainer import TokenCounts
@@ -105,8 +106,11 @@ def cross_check_template(template: Template, tokenizer: Any, strict: bool, conso
 
 
 def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str, Any]:
-    """Train and save; returns the summary (also written to `output_dir/train_summary.json`)."""
+    """Train and save, and/or predict (`do_predict`); returns the summary (also written to
+    `output_dir/train_summary.json`) with the prediction scores."""
     console = console or Console()
+    if not cfg.training.runs_training():  # LLaMA-Factory's prediction configs: `do_predict` alone
+        return predict_without_training(cfg, console)
     kind = preflight(cfg, "train")
     stage = STAGES[cfg.finetuning.stage]
     tokenizer = load_tokenizer(cfg)
@@ -163,6 +167,8 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
     plots = [p for key in stage.plotted if (p := plot_loss(trainer.state.log_history, output_dir, key))]
     console.print(summary_table(summary))
     console.print(f"saved to {output_dir}" + (f"; plots: {', '.join(p.name for p in plots)}" if plots else ""))
+    if cfg.training.do_predict:
+        summary.update(predict_with_trained_model(cfg, trainer.model, tokenizer, console))
     return summary
 
 
