@@ -15,7 +15,9 @@ from transformers import set_seed
 from transformers.trainer_callback import ProgressCallback
 
 from lmforge.config import LmforgeConfig
-from lmforge.data.dataset import build_datasets
+from lmforge.data.dataset import build_datasets, multimodal_rows
+from lmforge.data.multimodal.collator import multimodal_collator
+from lmforge.data.multimodal.plugin import plugin_for_template
 from lmforge.data.preview import print_data_report
 from lmforge.data.templates.auto import compare_with_tokenizer
 from lmforge.data.templates.encoding import stop_token_ids
@@ -25,7 +27,7 @@ from lmforge.data.templates.template import Template
 from lmforge.errors import TemplateError
 from lmforge.model.adapters import apply_finetuning, count_parameters
 from lmforge.model.kind import reward_kind
-from lmforge.model.loading import load_causal_lm, load_model, load_reward_model, load_tokenizer
+from lmforge.model.loading import load_causal_lm, load_model, load_processor, load_reward_model, load_tokenizer
 from lmforge.model.lora import save_adapter
 from lmforge.model.precision import training_defaults, training_load_dtype
 from lmforge.preflight import preflight
@@ -109,11 +111,18 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
     console = console or Console()
     kind = preflight(cfg, "train")
     stage = STAGES[cfg.finetuning.stage]
-    tokenizer = load_tokenizer(cfg)
+    # A vision/audio-language model: its processor's tokenizer serves the template and the plugin alike.
+    processor = load_processor(cfg, kind)
+    tokenizer = processor.tokenizer if processor is not None else load_tokenizer(cfg)
     template = run_template(cfg, tokenizer)
     cross_check_template(template, tokenizer, cfg.model.strict_template, console)
-    prepared = build_datasets(cfg, tokenizer, template, encoder_decoder=kind.is_seq2seq)
-    print_data_report(console, prepared, tokenizer, template.name)
+    if processor is not None:
+        plugin = plugin_for_template(processor, template)  # a template of another family fails before the data
+        console.print(f"[bold]processor[/bold] {type(processor).__name__} with the `{plugin.name}` plugin")
+    prepared = build_datasets(cfg, tokenizer, template, processor, encoder_decoder=kind.is_seq2seq)
+    # rows with media are encoded per batch; without the model's config yet, the preview needs none
+    preview = multimodal_collator(cfg, processor, template) if multimodal_rows(cfg, processor) else None
+    print_data_report(console, prepared, tokenizer, template.name, encoder=preview.encoder if preview else None)
 
     kwargs = training_kwargs(cfg)
     output_dir = Path(kwargs["output_dir"])
@@ -132,8 +141,10 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
     trainable, total = count_parameters(model)
     console.print(f"  {cfg.finetuning.finetuning_type}: {trainable:,} trainable of {total:,} parameters")
 
-    trainer = stage.build_trainer(cfg, model, tokenizer, prepared, kwargs, **(
-        {"ref_model": _reference_model(cfg, stage)} if stage.needs_reference(cfg) else {}))
+    extra: dict[str, Any] = {"ref_model": _reference_model(cfg, stage)} if stage.needs_reference(cfg) else {}
+    if preview is not None:  # the model's config: Qwen2.5-VL's video positions need it
+        extra["mm_collator"] = multimodal_collator(cfg, processor, template, base.config)
+    trainer = stage.build_trainer(cfg, model, tokenizer, prepared, kwargs, **extra)
     counts: TokenCounts = getattr(trainer, "token_counts", TokenCounts())
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(RichProgressCallback(console))
@@ -148,7 +159,7 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
     trainer.save_model(str(output_dir))  # every process takes part (sharded engines gather here)
     if trainer.is_world_process_zero():
         save_adapter(trainer.model, cfg, output_dir)
-        _save_outputs(trainer, tokenizer, template, output_dir, stage)
+        _save_outputs(trainer, tokenizer, template, output_dir, stage, processor)
 
     metrics = dict(result.metrics)
     if prepared.evaluation is not None:
@@ -166,10 +177,16 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
     return summary
 
 
-def _save_outputs(trainer: Any, tokenizer: Any, template: Any, output_dir: Path, stage: Stage) -> None:
-    """What lmforge adds beside the model (main process only): tokenizer, generation config, state."""
+def _save_outputs(trainer: Any, tokenizer: Any, template: Any, output_dir: Path, stage: Stage,
+                  processor: Any = None) -> None:
+    """What lmforge adds beside the model (main process only): tokenizer (inside the processor of a
+    multimodal model, so chat and export reload both), generation config, state."""
     prepare_saved_tokenizer(template, tokenizer)
-    tokenizer.save_pretrained(output_dir)
+    if processor is not None:
+        processor.chat_template = tokenizer.chat_template  # one chat template file, the training one
+        processor.save_pretrained(output_dir)
+    else:
+        tokenizer.save_pretrained(output_dir)
     if not stage.reward_head:
         generation_config = trainer.model.generation_config
         generation_config.eos_token_id = stop_token_ids(template, tokenizer)
