@@ -1,6 +1,6 @@
 """`lmforge train` on tiny vision/audio-language models, as a user runs it: LLaMA-Factory's multimodal
-demo data (images, videos, audio) for sft, ranking rows with images for dpo, and image documents
-mixed with text-only ones for pt with packing."""
+demo data (images, videos, audio) for sft, and the `examples/multimodal/` configs: ranking rows with
+images for dpo, image documents mixed with text-only ones for pt with packing."""
 
 import json
 import math
@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from lmforge.config import build_config
 from lmforge.errors import TemplateError
-from tests.conftest import run_cli
+from tests.conftest import ROOT, run_cli
 from tests.refdata import refdata
 
 COMMON = ["max_samples=4", "per_device_train_batch_size=4", "logging_steps=1", "learning_rate=1e-2",
@@ -21,9 +21,14 @@ SAVED = ["adapter_config.json", "adapter_model.safetensors", "processor_config.j
          "chat_template.jinja", "train_summary.json"]
 
 
+EXAMPLES = ROOT / "examples" / "multimodal"
+
+
 def train(tmp_path, stage, model, *overrides):
-    config = tmp_path / "run.yaml"
-    config.write_text(f"stage: {stage}\n")
+    """`stage`: a stage name, or an example config."""
+    config = EXAMPLES / f"{stage}.yaml" if stage in ("dpo", "pt") else tmp_path / "run.yaml"
+    if stage == "sft":
+        config.write_text(f"stage: {stage}\n")
     out = tmp_path / "out"
     result = run_cli("train", str(config), f"model_name_or_path={model}", *COMMON, f"output_dir={out}", *overrides)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -75,27 +80,12 @@ def test_lora_sft_on_the_demo_data_saves_adapter_and_processor(family, template,
     assert summary["supervised_tokens_per_s"] > 0
 
 
-def ranking_dataset(folder):
-    """mllm_demo's first turns as ranking rows (images relative to `media_dir`): the real answer is chosen,
-    another row's is rejected."""
-    rows = json.loads((refdata("llamafactory_data") / "mllm_demo.json").read_text())[:4]
-    ranked = [{"conversations": [{"from": "human", "value": row["messages"][0]["content"]}],
-               "chosen": {"from": "gpt", "value": row["messages"][1]["content"]},
-               "rejected": {"from": "gpt", "value": rows[(i + 1) % len(rows)]["messages"][1]["content"]},
-               "images": row["images"][:1]} for i, row in enumerate(rows)]
-    (folder / "mm_dpo.json").write_text(json.dumps(ranked))
-    (folder / "dataset_info.json").write_text(json.dumps({"mm_dpo": {
-        "file_name": "mm_dpo.json", "ranking": True, "formatting": "sharegpt",
-        "columns": {"messages": "conversations", "chosen": "chosen", "rejected": "rejected", "images": "images"}}}))
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("family", ["qwen2_vl", "llava"])
 def test_lora_dpo_with_images_against_the_adapter_disabled_base(family, tiny_vlm, tmp_path):
-    ranking_dataset(tmp_path)
-    out, stdout, losses = train(tmp_path, "dpo", tiny_vlm(family), f"template={family}", "dataset=mm_dpo",
-                                f"dataset_dir={tmp_path}", f"media_dir={refdata('llamafactory_data')}",
-                                "finetuning_type=lora", "lora_target=all", "max_steps=3")
+    out, stdout, losses = train(tmp_path, "dpo", tiny_vlm(family), f"template={family}",
+                                f"dataset_dir={EXAMPLES / 'data'}", f"media_dir={refdata('llamafactory_data')}",
+                                "max_steps=3")
     assert abs(losses[0] - math.log(2)) < 1e-4  # the reference is the policy before its first update
     assert losses[-1] < losses[0]
     tokens, supervised = reported_text_tokens(stdout)
@@ -105,15 +95,6 @@ def test_lora_dpo_with_images_against_the_adapter_disabled_base(family, tiny_vlm
     assert all("rewards/accuracies" in entry for entry in history if "loss" in entry)
     for name in SAVED:
         assert (out / name).is_file(), name
-
-
-def documents(folder):
-    images = refdata("llamafactory_data", "mllm_demo_data")
-    rows = [{"text": f"Picture {i}: <image> shows a football match.", "images": [str(images / f"{i}.jpg")]}
-            for i in (1, 2, 3)] + [{"text": "Football is played by two teams of eleven players."}] * 3
-    (folder / "docs.jsonl").write_text("\n".join(map(json.dumps, rows)))
-    (folder / "dataset_info.json").write_text(json.dumps(
-        {"docs": {"file_name": "docs.jsonl", "columns": {"prompt": "text", "images": "images"}}}))
 
 
 def changed(before, after, prefix):
@@ -126,7 +107,6 @@ def changed(before, after, prefix):
 def test_pt_with_images_packs_as_padding_would_and_honours_the_freeze_flags(tiny_vlm, tmp_path):
     """Packed rows (3-D M-RoPE positions restarting per document) give the first step the same loss as
     the same documents padded; full fine-tuning keeps frozen parts bit-identical."""
-    documents(tmp_path)
     folder = tiny_vlm("qwen2_vl")
     base = load_file(folder / "model.safetensors")
     runs = {}
@@ -134,8 +114,8 @@ def test_pt_with_images_packs_as_padding_would_and_honours_the_freeze_flags(tiny
                                                      "freeze_language_model=true"])]:
         run_dir = tmp_path / f"packing-{packing}"
         run_dir.mkdir()
-        out, stdout, losses = train(run_dir, "pt", folder, "template=qwen2_vl", "dataset=docs",
-                                    f"dataset_dir={tmp_path}", "finetuning_type=full", "max_steps=1",
+        out, stdout, losses = train(run_dir, "pt", folder, f"dataset_dir={EXAMPLES / 'data'}",
+                                    f"media_dir={refdata('llamafactory_data')}", "max_steps=1",
                                     "per_device_train_batch_size=6", "cutoff_len=256", f"packing={packing}", *freeze)
         assert reported_text_tokens(stdout)[0] > 0 and "media: 3 images;" in stdout
         runs[packing] = (load_file(out / "model.safetensors"), losses)
@@ -155,3 +135,15 @@ def test_a_template_of_another_family_fails_before_training(tiny_vlm, tmp_path):
                                             r"\(Qwen2VLProcessor\) is served by the `qwen2_vl` plugin"):
         run_training(cfg)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_data_preview_shows_a_multimodal_example_as_the_collator_encodes_it(tiny_vlm, tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("stage: sft\n")
+    result = run_cli("data", "preview", str(config), f"model_name_or_path={tiny_vlm('llava')}", "template=llava",
+                     "dataset=mllm_demo", f"dataset_dir={refdata('llamafactory_data')}", "image_max_pixels=4096",
+                     "--examples", "1")
+    assert result.returncode == 0, result.stderr
+    assert "media: 8 images;" in result.stdout
+    assert "USER: <image><image><image><image>Who are they? ASSISTANT:" in result.stdout  # 4 tokens per image
