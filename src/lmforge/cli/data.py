@@ -18,7 +18,7 @@ def _prepare(config: Path, overrides: list[str] | None) -> tuple[Any, Any, Any, 
     from lmforge.data.dataset import build_datasets, multimodal_rows
     from lmforge.data.multimodal.collator import multimodal_collator
     from lmforge.data.templates.select import run_template
-    from lmforge.model.loading import load_processor, load_tokenizer
+    from lmforge.model.loading import load_model_config, load_processor, load_tokenizer
     from lmforge.preflight import preflight
 
     cfg = load_config(config, overrides)
@@ -27,7 +27,8 @@ def _prepare(config: Path, overrides: list[str] | None) -> tuple[Any, Any, Any, 
     processor = load_processor(cfg, kind)
     tokenizer = processor.tokenizer if processor is not None else load_tokenizer(cfg)
     template = run_template(cfg, tokenizer)
-    encoder = multimodal_collator(cfg, processor, template).encoder if multimodal_rows(cfg, processor) else None
+    encoder = (multimodal_collator(cfg, processor, template, load_model_config(cfg)).encoder
+               if multimodal_rows(cfg, processor) else None)
     prepared = build_datasets(cfg, tokenizer, template, processor, encoder_decoder=kind.is_seq2seq)
     return cfg, template, tokenizer, prepared, encoder
 

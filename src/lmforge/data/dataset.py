@@ -120,9 +120,9 @@ class _Builder:
         with_media = next((c for c in items if c.media), None)
         if with_media is not None:
             raise DataError(f"{with_media.source}: has {', '.join(with_media.media)}, but the model is text-only "
-                            f"(no multimodal processor) or `stage: {self.stage}` does not take media (sft, pt and "
-                            "dpo do): train a vision/audio-language model (docs/multimodal.md), or remove the media "
-                            "columns from the dataset registration")
+                            "(no multimodal processor with an lmforge plugin) or `stage: "
+                            f"{self.stage}` does not take media (sft, pt and dpo do): train a vision/audio-language "
+                            "model (docs/multimodal.md), or remove the media columns from the dataset registration")
         columns, sft = tokenize_sft(items, self.template, self.tokenizer, cutoff_len=data.cutoff_len,
                                     train_on_prompt=data.train_on_prompt, mask_history=data.mask_history,
                                     end_ids=self.end_ids, enable_thinking=data.enable_thinking)

@@ -16,8 +16,8 @@ from transformers.trainer_callback import ProgressCallback
 
 from lmforge.config import LmforgeConfig
 from lmforge.data.dataset import build_datasets, multimodal_rows
-from lmforge.data.multimodal.collator import multimodal_collator
-from lmforge.data.multimodal.plugin import plugin_for_template
+from lmforge.data.multimodal.collator import MultimodalCollator, multimodal_collator
+from lmforge.data.multimodal.plugin import mm_plugin_for
 from lmforge.data.preview import print_data_report
 from lmforge.data.templates.auto import compare_with_tokenizer
 from lmforge.data.templates.encoding import stop_token_ids
@@ -27,7 +27,14 @@ from lmforge.data.templates.template import Template
 from lmforge.errors import TemplateError
 from lmforge.model.adapters import apply_finetuning, count_parameters
 from lmforge.model.kind import reward_kind
-from lmforge.model.loading import load_causal_lm, load_model, load_processor, load_reward_model, load_tokenizer
+from lmforge.model.loading import (
+    load_causal_lm,
+    load_model,
+    load_model_config,
+    load_processor,
+    load_reward_model,
+    load_tokenizer,
+)
 from lmforge.model.lora import save_adapter
 from lmforge.model.precision import training_defaults, training_load_dtype
 from lmforge.preflight import preflight
@@ -106,6 +113,25 @@ def cross_check_template(template: Template, tokenizer: Any, strict: bool, conso
     console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, markup=False)
 
 
+def _multimodal_collator(cfg: LmforgeConfig, processor: Any, template: Template,
+                         console: Console) -> MultimodalCollator | None:
+    """The collator of a multimodal model's rows (None for a text model), built before the data is read
+    so a template of another family or a refused `packing` fails first."""
+    if processor is None:
+        return None
+    if not multimodal_rows(cfg, processor):
+        why = (f"`stage: {cfg.finetuning.stage}` takes no media" if mm_plugin_for(processor) else
+               f"lmforge has no multimodal plugin for {type(processor).__name__}")
+        console.print(f"[bold yellow]warning:[/bold yellow] {why}: this run trains on text only (rows with "
+                      "media fail)")
+        return None
+    # the model's config: the 3-D positions of Qwen2.5-VL videos need its tokens_per_second
+    collator = multimodal_collator(cfg, processor, template, load_model_config(cfg))
+    console.print(f"[bold]processor[/bold] {type(processor).__name__} with the `{collator.encoder.plugin.name}` "
+                  "plugin")
+    return collator
+
+
 def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str, Any]:
     """Train and save; returns the summary (also written to `output_dir/train_summary.json`)."""
     console = console or Console()
@@ -116,13 +142,10 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
     tokenizer = processor.tokenizer if processor is not None else load_tokenizer(cfg)
     template = run_template(cfg, tokenizer)
     cross_check_template(template, tokenizer, cfg.model.strict_template, console)
-    if processor is not None:
-        plugin = plugin_for_template(processor, template)  # a template of another family fails before the data
-        console.print(f"[bold]processor[/bold] {type(processor).__name__} with the `{plugin.name}` plugin")
+    mm_collator = _multimodal_collator(cfg, processor, template, console)
     prepared = build_datasets(cfg, tokenizer, template, processor, encoder_decoder=kind.is_seq2seq)
-    # rows with media are encoded per batch; without the model's config yet, the preview needs none
-    preview = multimodal_collator(cfg, processor, template) if multimodal_rows(cfg, processor) else None
-    print_data_report(console, prepared, tokenizer, template.name, encoder=preview.encoder if preview else None)
+    print_data_report(console, prepared, tokenizer, template.name,
+                      encoder=mm_collator.encoder if mm_collator else None)
 
     kwargs = training_kwargs(cfg)
     output_dir = Path(kwargs["output_dir"])
@@ -142,8 +165,8 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
     console.print(f"  {cfg.finetuning.finetuning_type}: {trainable:,} trainable of {total:,} parameters")
 
     extra: dict[str, Any] = {"ref_model": _reference_model(cfg, stage)} if stage.needs_reference(cfg) else {}
-    if preview is not None:  # the model's config: Qwen2.5-VL's video positions need it
-        extra["mm_collator"] = multimodal_collator(cfg, processor, template, base.config)
+    if mm_collator is not None:
+        extra["mm_collator"] = mm_collator
     trainer = stage.build_trainer(cfg, model, tokenizer, prepared, kwargs, **extra)
     counts: TokenCounts = getattr(trainer, "token_counts", TokenCounts())
     trainer.remove_callback(ProgressCallback)
