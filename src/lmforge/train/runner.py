@@ -122,8 +122,7 @@ def _multimodal_collator(cfg: LmforgeConfig, processor: Any, template: Template,
     if not multimodal_rows(cfg, processor):
         why = (f"`stage: {cfg.finetuning.stage}` takes no media" if mm_plugin_for(processor) else
                f"lmforge has no multimodal plugin for {type(processor).__name__}")
-        console.print(f"[bold yellow]warning:[/bold yellow] {why}: this run trains on text only (rows with "
-                      "media fail)")
+        console.print(f"[bold yellow]warning:[/bold yellow] {why}: this run trains on text only")
         return None
     # the model's config: the 3-D positions of Qwen2.5-VL videos need its tokens_per_second
     collator = multimodal_collator(cfg, processor, template, load_model_config(cfg))
