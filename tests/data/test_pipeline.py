@@ -130,7 +130,8 @@ def test_media_columns_are_checked_and_text_models_refuse_them(tmp_path, tiny_to
     entry = {"file_name": "mm.json", "formatting": "sharegpt", "columns": {"messages": "messages", "images": "images"},
              "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}
     (tmp_path / "dataset_info.json").write_text(json.dumps({"mm": entry}))
-    with pytest.raises(DataError, match=r"mm\.json:row 1: has images; multimodal training is not supported"):
+    with pytest.raises(DataError, match=r"mm\.json:row 1: has images, but the model is text-only .* train a "
+                                        r"vision/audio-language model"):
         build(tiny_tokenizer, dataset="mm", dataset_dir=str(tmp_path))
     rows[0]["images"] = ["missing.jpg"]
     (tmp_path / "mm.json").write_text(json.dumps(rows))

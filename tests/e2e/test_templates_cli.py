@@ -14,6 +14,10 @@ def test_template_list_and_show():
     assert "qwen3" in listed.stdout and "templates;" in listed.stdout
     shown = run_cli("template", "show", "llama3")
     assert shown.returncode == 0 and "<|start_header_id|>user<|end_header_id|>" in shown.stdout
+    assert "mm_plugin: none (a text template)" in shown.stdout
+    vision = run_cli("template", "show", "qwen2_vl")
+    assert "mm_plugin: qwen2_vl (processors: Qwen2VLProcessor, Qwen2_5_VLProcessor; media: images, videos)" in (
+        vision.stdout)
     unknown = run_cli("template", "show", "lama3")
     assert unknown.returncode == 1 and "did you mean `llama3`" in unknown.stderr
 

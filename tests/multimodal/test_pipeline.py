@@ -116,3 +116,28 @@ def test_audio_and_video_demo_datasets_through_the_pipeline(family, dataset, tin
     batch = multimodal_collator(cfg, processor, template)([prepared.train[i] for i in range(2)])
     assert {"input_features", "pixel_values_videos"} & set(batch)
     assert torch.isfinite(model(**batch).loss)
+
+
+def test_report_counts_the_text_tokens_and_media_of_multimodal_rows(tiny_vlm):
+    processor, _ = load_vlm(tiny_vlm("qwen2_vl"), "qwen2_vl")
+    options = {"stage": "sft", "dataset_dir": str(refdata("llamafactory_data")), "max_samples": 4}
+    template = get_template("chatml")
+    report = build_datasets(build_config({**options, "dataset": "mllm_demo,identity"}), processor.tokenizer,
+                            template, processor).report
+    text_only = build_datasets(build_config({**options, "dataset": "identity"}), processor.tokenizer, template).report
+    assert report.multimodal and report.media_items == {"images": 6}
+    assert report.tokens > text_only.tokens > 0 and report.supervised_tokens > text_only.supervised_tokens > 0
+    lines = [text for _, text in report.lines()]
+    assert lines[2].startswith(f"text tokens: {report.tokens:,}, supervised: {report.supervised_tokens:,}")
+    assert lines[3].startswith("media: 6 images; text tokens count each placeholder as written")
+
+
+def test_the_templates_plugin_must_be_the_processors(tiny_vlm):
+    from lmforge.data.multimodal.plugin import plugin_for_template
+    from lmforge.errors import TemplateError
+
+    processor, _ = load_vlm(tiny_vlm("qwen2_vl"), "qwen2_vl")
+    assert plugin_for_template(processor, get_template("qwen2_vl")).name == "qwen2_vl"
+    assert plugin_for_template(processor, get_template("chatml")).name == "qwen2_vl"  # a text template names none
+    with pytest.raises(TemplateError, match="template `gemma3` is made for `gemma3` models"):
+        plugin_for_template(processor, get_template("gemma3"))

@@ -69,14 +69,32 @@ def show(name: str) -> None:
     def body() -> None:
         template = get_template(name)
         for field, value in vars(template).items():
+            if field == "mm_plugin":
+                continue
             if value not in ("", (), None, False) or field in ("name", "format_user", "format_assistant"):
                 console.print(f"[bold]{field}[/bold]: {value!r}", highlight=False)
+        console.print(f"[bold]mm_plugin[/bold]: {_plugin_line(template.mm_plugin)}", highlight=False)
         sample = [Message("user", "Hi!"), Message("assistant", "Hello, how can I help?"), Message("user", "2+2?")]
         console.print("[bold]rendered[/bold] (question, answer, question, generation prompt):")
         console.print(template.render_text(sample, add_generation_prompt=True, bos_token="<bos>",
                                            eos_token="<eos>"), highlight=False, markup=False)
 
     _run(body)
+
+
+def _plugin_line(name: str) -> str:
+    """The multimodal plugin a template is made for, with what it serves."""
+    from lmforge.data.multimodal.plugin import get_mm_plugin
+    from lmforge.errors import DataError
+
+    if name == "base":
+        return "none (a text template)"
+    try:
+        plugin = get_mm_plugin(name)
+    except DataError:
+        return f"{name} (lmforge has no `{name}` plugin yet: training a model with media on it fails before the data)"
+    return (f"{name} (processors: {', '.join(plugin.processor_classes)}; media: {', '.join(plugin.markers)}"
+            f"{'' if plugin.supports_packing else '; no packing'})")
 
 
 @app.command()

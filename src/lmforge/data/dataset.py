@@ -53,6 +53,16 @@ def check_datasets(cfg: LmforgeConfig) -> None:
         resolve_dataset(name, cfg.data.dataset_dir)
 
 
+MULTIMODAL_STAGES = ("sft", "pt", "dpo")
+
+
+def multimodal_rows(cfg: LmforgeConfig, processor: Any) -> bool:
+    """Whether rows keep their media for `multimodal_collator`: a processor lmforge has a plugin for, in a
+    stage that trains on media. Its tokenization then happens per batch, in the collator."""
+    return processor is not None and mm_plugin_for(processor) is not None and (
+        cfg.finetuning.stage in MULTIMODAL_STAGES)
+
+
 class _Builder:
     """Tokenizes one dataset's rows for the configured stage, adding to the shared report."""
 
@@ -60,9 +70,7 @@ class _Builder:
                  encoder_decoder: bool = False, processor: Any = None) -> None:
         self.cfg, self.tokenizer, self.template = cfg, tokenizer, template
         self.encoder_decoder = encoder_decoder
-        # a multimodal processor: sft/pt rows keep their media and are encoded by its plugin in the collator
-        self.multimodal = processor is not None and mm_plugin_for(processor) is not None and (
-            cfg.finetuning.stage in ("sft", "pt", "dpo"))
+        self.multimodal = multimodal_rows(cfg, processor)
         self.stage = cfg.finetuning.stage
         self.packing = cfg.data.packing_enabled(self.stage)
         self.end_ids = frozenset(stop_token_ids(template, tokenizer))
@@ -86,6 +94,7 @@ class _Builder:
     def tokenize(self, items: list[Any], report: DataReport) -> dict[str, list[list[int]]]:
         data = self.cfg.data
         if self.multimodal:
+            self._count_text(items, report)
             return mm_columns(items)
         if self.stage in PAIRWISE_STAGES or self.stage == "kto":
             tokenize = tokenize_pairwise if self.stage in PAIRWISE_STAGES else tokenize_kto
@@ -110,8 +119,10 @@ class _Builder:
             return columns
         with_media = next((c for c in items if c.media), None)
         if with_media is not None:
-            raise DataError(f"{with_media.source}: has {', '.join(with_media.media)}; multimodal training is not "
-                            "supported by lmforge yet (text-only datasets only)")
+            raise DataError(f"{with_media.source}: has {', '.join(with_media.media)}, but the model is text-only "
+                            "(no multimodal processor with an lmforge plugin) or `stage: "
+                            f"{self.stage}` does not take media (sft, pt and dpo do): train a vision/audio-language "
+                            "model (docs/multimodal.md), or remove the media columns from the dataset registration")
         columns, sft = tokenize_sft(items, self.template, self.tokenizer, cutoff_len=data.cutoff_len,
                                     train_on_prompt=data.train_on_prompt, mask_history=data.mask_history,
                                     end_ids=self.end_ids, enable_thinking=data.enable_thinking)
@@ -122,6 +133,31 @@ class _Builder:
         report.answers += sft.answers
         report.answers_without_end += sft.answers_without_end
         return columns
+
+    def _count_text(self, items: list[Any], report: DataReport) -> None:
+        """Multimodal rows are encoded per batch (their media decoded there); the report counts their text
+        tokens, placeholders as written, and their media items."""
+        report.multimodal = True
+        for item in items:
+            for kind, paths in item.media.items():
+                report.media_items[kind] = report.media_items.get(kind, 0) + len(paths)
+        data = self.cfg.data
+        if self.stage == "pt":
+            _, pt = tokenize_pt([item.text for item in items], self.tokenizer, cutoff_len=data.cutoff_len,
+                                packing=False)
+            report.tokens += pt.tokens
+            report.supervised_tokens += pt.tokens
+        elif self.stage in PAIRWISE_STAGES:
+            _, pref = tokenize_pairwise([item.preference for item in items], self.template, self.tokenizer,
+                                        cutoff_len=data.cutoff_len)
+            report.tokens += pref.tokens
+            report.supervised_tokens += pref.answer_tokens
+        else:
+            _, sft = tokenize_sft(items, self.template, self.tokenizer, cutoff_len=data.cutoff_len,
+                                  train_on_prompt=data.train_on_prompt, mask_history=data.mask_history,
+                                  end_ids=self.end_ids, enable_thinking=data.enable_thinking)
+            report.tokens += sft.tokens
+            report.supervised_tokens += sft.supervised_tokens
 
     def load(self, spec: DatasetSpec, report: DataReport) -> Dataset:
         loaded = load_items(spec, self.row_converter(spec), max_samples=self.cfg.data.max_samples,

@@ -9,6 +9,7 @@ from rich.text import Text
 from transformers import PreTrainedTokenizerBase
 
 from lmforge.data.dataset import PreparedData
+from lmforge.data.multimodal.examples import ROW_COLUMN, MediaPreference, MMEncoder, from_row
 from lmforge.data.processors.sft import IGNORE_INDEX
 
 MAX_PREVIEW_TOKENS = 400
@@ -47,9 +48,20 @@ def _highlight_preference(example: dict[str, Any], tokenizer: PreTrainedTokenize
     return text
 
 
+def encoded_examples(row: dict[str, Any], encoder: MMEncoder) -> list[tuple[str, dict[str, Any]]]:
+    """A multimodal row as the collator encodes it (media tokens expanded): one example, or the chosen and
+    the rejected conversation of a ranking row."""
+    item = from_row(row)
+    if isinstance(item, MediaPreference):
+        chosen, rejected = encoder.encode_pair(item)
+        return [("chosen", vars(chosen)), ("rejected", vars(rejected))]
+    return [("", vars(encoder.encode(item)))]
+
+
 def print_data_report(console: Console, prepared: PreparedData, tokenizer: PreTrainedTokenizerBase,
-                      template_name: str, examples: int = 1) -> None:
-    """What the run trains on: the report, then the first examples highlighted."""
+                      template_name: str, examples: int = 1, encoder: MMEncoder | None = None) -> None:
+    """What the run trains on: the report, then the first examples highlighted.
+    `encoder`: encodes multimodal rows (`mm_example`) as the collator will, for the shown examples."""
     console.print(f"[bold]data[/bold] (stage `{prepared.report.stage}`, template `{template_name}`)")
     for level, line in prepared.report.lines():
         console.print(f"  [bold yellow]warning:[/bold yellow] {line}" if level == "warn" else f"  {line}",
@@ -57,8 +69,16 @@ def print_data_report(console: Console, prepared: PreparedData, tokenizer: PreTr
     if not isinstance(prepared.train, Dataset):  # streaming: nothing is materialised yet
         return
     for index in range(min(examples, len(prepared.train))):
-        console.print(f"  example {index + 1} ([bold green]supervised[/bold green], [dim]not supervised[/dim]):")
-        console.print(highlight_example(prepared.train[index], tokenizer), highlight=False)
+        row = prepared.train[index]
+        shown = [("", row)]
+        if ROW_COLUMN in row:
+            if encoder is None:
+                continue
+            shown = encoded_examples(row, encoder)
+        for label, example in shown:
+            console.print(f"  example {index + 1}{' ' + label if label else ''} ([bold green]supervised[/bold green], "
+                          "[dim]not supervised[/dim]):")
+            console.print(highlight_example(example, tokenizer), highlight=False)
 
 
 def plot_lengths(dataset: Dataset, cutoff_len: int, out_path: Path) -> Path:

@@ -21,6 +21,8 @@ class DataReport:
     packed_rows: int | None = None
     packing_efficiency: float | None = None
     from_cache: str | None = None
+    multimodal: bool = False  # rows encoded per batch: `tokens` counts their text only
+    media_items: dict[str, int] = field(default_factory=dict)  # kind -> images/videos/audios in the rows
 
     @property
     def supervised_share(self) -> float:
@@ -39,8 +41,12 @@ class DataReport:
         out = [("info", f"rows per dataset: {rows}"),
                ("info", f"examples: {self.examples} train, {self.eval_examples} eval; "
                         f"truncated to cutoff_len: {self.truncated}"),
-               ("info", f"tokens: {self.tokens:,}, supervised: {self.supervised_tokens:,} "
-                        f"({self.supervised_share:.1%})")]
+               ("info", f"{'text tokens' if self.multimodal else 'tokens'}: {self.tokens:,}, supervised: "
+                        f"{self.supervised_tokens:,} ({self.supervised_share:.1%})")]
+        if self.multimodal:
+            media = ", ".join(f"{count} {kind}" for kind, count in self.media_items.items()) or "none"
+            out.append(("info", f"media: {media}; text tokens count each placeholder as written: the model's "
+                                "media tokens are added when batches are built (the training summary counts them)"))
         if self.packed_rows is not None:
             out.append(("info", f"packing: {self.examples} examples in {self.packed_rows} rows, "
                                 f"efficiency {self.packing_efficiency:.1%} (non-pad / total slots)"))

@@ -15,7 +15,9 @@ from transformers import set_seed
 from transformers.trainer_callback import ProgressCallback
 
 from lmforge.config import LmforgeConfig
-from lmforge.data.dataset import build_datasets
+from lmforge.data.dataset import build_datasets, multimodal_rows
+from lmforge.data.multimodal.collator import MultimodalCollator, multimodal_collator
+from lmforge.data.multimodal.plugin import mm_plugin_for
 from lmforge.data.preview import print_data_report
 from lmforge.data.templates.auto import compare_with_tokenizer
 from lmforge.data.templates.encoding import stop_token_ids
@@ -25,7 +27,14 @@ from lmforge.data.templates.template import Template
 from lmforge.errors import TemplateError
 from lmforge.model.adapters import apply_finetuning, count_parameters
 from lmforge.model.kind import reward_kind
-from lmforge.model.loading import load_causal_lm, load_model, load_reward_model, load_tokenizer
+from lmforge.model.loading import (
+    load_causal_lm,
+    load_model,
+    load_model_config,
+    load_processor,
+    load_reward_model,
+    load_tokenizer,
+)
 from lmforge.model.lora import save_adapter
 from lmforge.model.precision import training_defaults, training_load_dtype
 from lmforge.preflight import preflight
@@ -105,6 +114,24 @@ def cross_check_template(template: Template, tokenizer: Any, strict: bool, conso
     console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, markup=False)
 
 
+def _multimodal_collator(cfg: LmforgeConfig, processor: Any, template: Template,
+                         console: Console) -> MultimodalCollator | None:
+    """The collator of a multimodal model's rows (None for a text model), built before the data is read
+    so a template of another family or a refused `packing` fails first."""
+    if processor is None:
+        return None
+    if not multimodal_rows(cfg, processor):
+        why = (f"`stage: {cfg.finetuning.stage}` takes no media" if mm_plugin_for(processor) else
+               f"lmforge has no multimodal plugin for {type(processor).__name__}")
+        console.print(f"[bold yellow]warning:[/bold yellow] {why}: this run trains on text only")
+        return None
+    # the model's config: the 3-D positions of Qwen2.5-VL videos need its tokens_per_second
+    collator = multimodal_collator(cfg, processor, template, load_model_config(cfg))
+    console.print(f"[bold]processor[/bold] {type(processor).__name__} with the `{collator.encoder.plugin.name}` "
+                  "plugin")
+    return collator
+
+
 def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str, Any]:
     """Train and save, and/or predict (`do_predict`); returns the summary (also written to
     `output_dir/train_summary.json`) with the prediction scores."""
@@ -113,11 +140,15 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
         return predict_without_training(cfg, console)
     kind = preflight(cfg, "train")
     stage = STAGES[cfg.finetuning.stage]
-    tokenizer = load_tokenizer(cfg)
+    # A vision/audio-language model: its processor's tokenizer serves the template and the plugin alike.
+    processor = load_processor(cfg, kind)
+    tokenizer = processor.tokenizer if processor is not None else load_tokenizer(cfg)
     template = run_template(cfg, tokenizer)
     cross_check_template(template, tokenizer, cfg.model.strict_template, console)
-    prepared = build_datasets(cfg, tokenizer, template, encoder_decoder=kind.is_seq2seq)
-    print_data_report(console, prepared, tokenizer, template.name)
+    mm_collator = _multimodal_collator(cfg, processor, template, console)
+    prepared = build_datasets(cfg, tokenizer, template, processor, encoder_decoder=kind.is_seq2seq)
+    print_data_report(console, prepared, tokenizer, template.name,
+                      encoder=mm_collator.encoder if mm_collator else None)
 
     kwargs = training_kwargs(cfg)
     output_dir = Path(kwargs["output_dir"])
@@ -136,8 +167,10 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
     trainable, total = count_parameters(model)
     console.print(f"  {cfg.finetuning.finetuning_type}: {trainable:,} trainable of {total:,} parameters")
 
-    trainer = stage.build_trainer(cfg, model, tokenizer, prepared, kwargs, **(
-        {"ref_model": _reference_model(cfg, stage)} if stage.needs_reference(cfg) else {}))
+    extra: dict[str, Any] = {"ref_model": _reference_model(cfg, stage)} if stage.needs_reference(cfg) else {}
+    if mm_collator is not None:
+        extra["mm_collator"] = mm_collator
+    trainer = stage.build_trainer(cfg, model, tokenizer, prepared, kwargs, **extra)
     counts: TokenCounts = getattr(trainer, "token_counts", TokenCounts())
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(RichProgressCallback(console))
@@ -152,7 +185,7 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
     trainer.save_model(str(output_dir))  # every process takes part (sharded engines gather here)
     if trainer.is_world_process_zero():
         save_adapter(trainer.model, cfg, output_dir)
-        _save_outputs(trainer, tokenizer, template, output_dir, stage)
+        _save_outputs(trainer, tokenizer, template, output_dir, stage, processor)
 
     metrics = dict(result.metrics)
     if prepared.evaluation is not None:
@@ -172,10 +205,16 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
     return summary
 
 
-def _save_outputs(trainer: Any, tokenizer: Any, template: Any, output_dir: Path, stage: Stage) -> None:
-    """What lmforge adds beside the model (main process only): tokenizer, generation config, state."""
+def _save_outputs(trainer: Any, tokenizer: Any, template: Any, output_dir: Path, stage: Stage,
+                  processor: Any = None) -> None:
+    """What lmforge adds beside the model (main process only): tokenizer (inside the processor of a
+    multimodal model, so chat and export reload both), generation config, state."""
     prepare_saved_tokenizer(template, tokenizer)
-    tokenizer.save_pretrained(output_dir)
+    if processor is not None:
+        processor.chat_template = tokenizer.chat_template  # one chat template file, the training one
+        processor.save_pretrained(output_dir)
+    else:
+        tokenizer.save_pretrained(output_dir)
     if not stage.reward_head:
         generation_config = trainer.model.generation_config
         generation_config.eos_token_id = stop_token_ids(template, tokenizer)

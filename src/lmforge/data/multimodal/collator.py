@@ -16,7 +16,7 @@ import torch
 
 from lmforge.data.multimodal.examples import MediaPreference, MMEncoder, MMExample, from_row
 from lmforge.data.multimodal.media import MediaError, MediaOptions
-from lmforge.data.multimodal.plugin import mm_plugin_for
+from lmforge.data.multimodal.plugin import plugin_for_template
 from lmforge.data.packing import pack_lengths
 from lmforge.data.processors.sft import IGNORE_INDEX
 
@@ -106,9 +106,7 @@ def generation_inputs(encoder: MMEncoder, prompts: list[MMExample]) -> dict[str,
 def multimodal_collator(cfg: Any, processor: Any, template: Any, model_config: Any = None) -> MultimodalCollator:
     """The collator for a configured run: the processor's plugin, the media options, cutoff and packing.
     `model_config`: the model's config, which some 3-D position ids need (Qwen2.5-VL videos)."""
-    plugin = mm_plugin_for(processor)
-    if plugin is None:
-        raise MediaError(f"{type(processor).__name__} is not a multimodal processor lmforge has a plugin for")
+    plugin = plugin_for_template(processor, template)
     data = cfg.data
     encoder = MMEncoder(processor, plugin, template, MediaOptions.from_config(data), data.cutoff_len,
                         train_on_prompt=data.train_on_prompt, mask_history=data.mask_history,

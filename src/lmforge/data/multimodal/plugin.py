@@ -170,3 +170,25 @@ def mm_plugin_for(processor: Any) -> MMPlugin | None:
 
     kind = type(processor).__name__
     return next((p for p in MM_PLUGINS.values() if kind in p.processor_classes), None)
+
+
+def plugin_for_template(processor: Any, template: Any | None) -> MMPlugin:
+    """The plugin serving `processor`, checked against the plugin the chat template is made for
+    (`Template.mm_plugin`; "base", as `template: auto` has, takes the processor's)."""
+    from lmforge.errors import TemplateError
+
+    plugin = mm_plugin_for(processor)
+    wanted = template.mm_plugin if template is not None else "base"
+    if plugin is None:
+        have = ", ".join(sorted(MM_PLUGINS))
+        also = (f"; template `{template.name}` is made for `{wanted}` models, which lmforge has no plugin for yet"
+                if wanted != "base" and wanted not in MM_PLUGINS else "")
+        raise MediaError(f"{type(processor).__name__} is not a multimodal processor lmforge has a plugin for "
+                         f"(plugins: {have}){also}")
+    if wanted not in ("base", plugin.name):
+        raise TemplateError(f"template `{template.name}` is made for `{wanted}` models, but the model's processor "
+                            f"({type(processor).__name__}) is served by the `{plugin.name}` plugin: its image/audio "
+                            f"tokens would not be what the template expects. Set `template:` to a template of the "
+                            f"model's family (one whose plugin is `{plugin.name}`; `lmforge template show NAME` "
+                            "prints a template's plugin)")
+    return plugin

@@ -5,12 +5,16 @@ reference model, with the small reference-free trainer in `train/stages/referenc
 `ref_model` when given, else the base with the adapter disabled (LoRA) or a frozen copy (full).
 """
 
+from dataclasses import dataclass
 from typing import Any
 
 from trl import DPOConfig, DPOTrainer
 
 from lmforge.config import LmforgeConfig
 from lmforge.data.dataset import PreparedData
+from lmforge.data.multimodal.collator import MultimodalCollator
+from lmforge.data.multimodal.examples import ROW_COLUMN
+from lmforge.data.processors.sft import IGNORE_INDEX
 from lmforge.train.stages.pretokenized import PretokenizedMixin
 from lmforge.train.stages.reference_free import ReferenceFreeTrainer
 
@@ -21,17 +25,40 @@ class PretokenizedDPOTrainer(PretokenizedMixin, DPOTrainer):
     required_columns = PREFERENCE_COLUMNS
 
 
+class MultimodalDPOTrainer(PretokenizedMixin, DPOTrainer):
+    required_columns = (ROW_COLUMN,)
+
+
+@dataclass
+class MultimodalPairs:
+    """trl's DPO batch from the multimodal collator's ranking rows: the chosen conversations, then the
+    rejected ones (`input_ids`, `attention_mask`), `completion_mask` where the answers are supervised, and
+    the media tensors of both halves (each row's media decoded and processed once, used twice)."""
+
+    collator: MultimodalCollator
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = self.collator(features)
+        batch["completion_mask"] = (batch.pop("labels") != IGNORE_INDEX).long()
+        return batch
+
+
 def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: PreparedData,
-                  kwargs: dict[str, Any], ref_model: Any = None) -> Any:
+                  kwargs: dict[str, Any], ref_model: Any = None, mm_collator: MultimodalCollator | None = None) -> Any:
+    """`mm_collator`: a multimodal model's ranking rows, encoded per batch with their media."""
     ft = cfg.finetuning
     if ft.pref_loss in ("orpo", "simpo"):
-        return ReferenceFreeTrainer.create(cfg, model, tokenizer, prepared, kwargs)
+        return ReferenceFreeTrainer.create(cfg, model, tokenizer, prepared, kwargs, mm_collator)
     losses, weights = [ft.pref_loss], [1.0]
     if ft.pref_ftx:
         losses.append("sft")
         weights.append(ft.pref_ftx)
     args = DPOConfig(**kwargs, beta=ft.pref_beta, loss_type=losses, loss_weights=weights,
                      max_length=None)  # rows are already fitted to cutoff_len
+    if mm_collator is not None:
+        return MultimodalDPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=prepared.train,
+                                    eval_dataset=prepared.evaluation, data_collator=MultimodalPairs(mm_collator),
+                                    processing_class=mm_collator.encoder.processor)
     return PretokenizedDPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=prepared.train,
                                   eval_dataset=prepared.evaluation, processing_class=tokenizer)
 
