@@ -23,6 +23,7 @@ from lmforge.data.templates.template import Message
 from lmforge.errors import ModelError
 from lmforge.infer.candidates import Candidate, StreamDelta
 from lmforge.infer.options import GenerationOptions
+from lmforge.infer.stops import special_markers
 from lmforge.infer.tools import ToolStream, check_tools, with_tool_calls
 from lmforge.preflight import preflight
 
@@ -54,6 +55,8 @@ class Engine(ABC):
         self.model_name = cfg.model.model_name_or_path or ""
         self.tokenizer = tokenizer
         self.template = run_template(cfg, tokenizer)
+        # a tool format whose call marker is a special token must see it in the decoded answer
+        self.kept_special_ids = special_markers(tokenizer, [self.template.tools.call_marker])
         self.defaults = GenerationOptions.from_config(cfg.generation)
         self.media_encoder = media_encoder  # set for vision-language models: their processor and plugin
         self.no_images_reason = TEXT_ONLY  # why images are refused, when they are

@@ -29,7 +29,7 @@ from lmforge.infer.diverse_beam import diverse_beam_search
 from lmforge.infer.engine import Engine
 from lmforge.infer.options import GenerationOptions
 from lmforge.infer.scoring import answer_logprobs
-from lmforge.infer.stops import IncrementalDecoder, first_stop
+from lmforge.infer.stops import IncrementalDecoder, answer_text, first_stop
 from lmforge.model.adapters import merge_adapters
 from lmforge.model.loading import inference_dtype, load_causal_lm, load_processor, load_tokenizer, model_kind
 
@@ -65,8 +65,8 @@ class RowMonitor(StoppingCriteria):
     Called by `generate` after every new token; it also hands each row's new text to its stream.
     """
 
-    def __init__(self, rows: list[Row], tokenizer: Any, eos_token_ids: list[int]) -> None:
-        self.states = [_RowState(row, IncrementalDecoder(tokenizer, row.options.stop)) for row in rows]
+    def __init__(self, rows: list[Row], tokenizer: Any, eos_token_ids: list[int], keep: frozenset[int]) -> None:
+        self.states = [_RowState(row, IncrementalDecoder(tokenizer, row.options.stop, keep)) for row in rows]
         self.eos = set(eos_token_ids)
 
     def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
@@ -156,7 +156,7 @@ class TransformersEngine(Engine):
         for i, row in enumerate(rows):  # left padding: every row's answer starts at column `width`
             input_ids[i, width - len(row.prompt_ids):] = torch.tensor(row.prompt_ids)
             attention[i, width - len(row.prompt_ids):] = 1
-        monitor = RowMonitor(rows, self.tokenizer, self.eos_token_ids)
+        monitor = RowMonitor(rows, self.tokenizer, self.eos_token_ids, self.kept_special_ids)
         self.model.generate(
             input_ids=input_ids.to(self.model.device), attention_mask=attention.to(self.model.device),
             max_new_tokens=max(row.options.max_new_tokens for row in rows), eos_token_id=self.eos_token_ids,
@@ -210,10 +210,10 @@ class TransformersEngine(Engine):
                 reason = "stop"
                 break
             kept.append(token)
-        text = self.tokenizer.decode(kept, skip_special_tokens=True)
+        text = answer_text(self.tokenizer, kept, self.kept_special_ids)
         cut = first_stop(text, options.stop)
         if cut is not None:
-            decoder = IncrementalDecoder(self.tokenizer, options.stop)
+            decoder = IncrementalDecoder(self.tokenizer, options.stop, self.kept_special_ids)
             for token in kept:
                 decoder.push(token)
             text, kept, reason = decoder.text, decoder.token_ids, "stop"

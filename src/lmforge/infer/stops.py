@@ -4,7 +4,7 @@ An answer ends before the first stop string. While streaming, text that could st
 stop string (a suffix of the text that is a prefix of one) is held back until it cannot.
 """
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from transformers import PreTrainedTokenizerBase
 
@@ -26,6 +26,31 @@ def held_back(text: str, stops: Sequence[str]) -> int:
     return longest
 
 
+def special_markers(tokenizer: PreTrainedTokenizerBase, markers: Sequence[str]) -> frozenset[int]:
+    """Ids of the markers that are one special token, which decoding without special tokens would drop
+    (Mistral's `[TOOL_CALLS]`, Llama 4's `<|python_start|>`): answers keep them for the tool parser."""
+    kept = set()
+    for marker in markers:
+        ids = tokenizer.encode(marker, add_special_tokens=False) if marker else []
+        if len(ids) == 1 and not tokenizer.decode(ids, skip_special_tokens=True):
+            kept.add(ids[0])
+    return frozenset(kept)
+
+
+def answer_text(tokenizer: PreTrainedTokenizerBase, token_ids: Sequence[int], keep: Collection[int] = ()) -> str:
+    """An answer's text without special tokens, except those in `keep`, written as themselves."""
+    if not keep or not any(token in keep for token in token_ids):
+        return tokenizer.decode(token_ids, skip_special_tokens=True)
+    pieces, run = [], []
+    for token in token_ids:
+        if token in keep:
+            pieces += [tokenizer.decode(run, skip_special_tokens=True), tokenizer.convert_ids_to_tokens(token)]
+            run = []
+        else:
+            run.append(token)
+    return "".join([*pieces, tokenizer.decode(run, skip_special_tokens=True)])
+
+
 class IncrementalDecoder:
     """Turns one answer's tokens into text deltas, cutting at stop strings.
 
@@ -33,8 +58,9 @@ class IncrementalDecoder:
     tokenizer spacing right; a trailing U+FFFD means a character is still incomplete.
     """
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, stops: Sequence[str]) -> None:
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, stops: Sequence[str], keep: Collection[int] = ()) -> None:
         self.tokenizer = tokenizer
+        self.keep = keep  # special tokens the text keeps (`special_markers`)
         self.stops = tuple(stop for stop in stops if stop)
         self.token_ids: list[int] = []
         self.text = ""
@@ -47,7 +73,7 @@ class IncrementalDecoder:
         if self.stopped:
             return ""
         self.token_ids.append(token_id)
-        self.text = self.tokenizer.decode(self.token_ids, skip_special_tokens=True)
+        self.text = answer_text(self.tokenizer, self.token_ids, self.keep)
         self._text_after.append(len(self.text))
         cut = first_stop(self.text, self.stops)
         if cut is not None:
