@@ -114,7 +114,7 @@ def main() -> None:
               f"{ratio:>6.1f}x {cached:>17.2f}")
         if not options.no_record:
             append_benchmark_row(
-                "Preprocessing (alpaca_en_demo, Qwen vocabulary)",
+                "Preprocessing (alpaca_en_demo, real Qwen vocabulary): lmforge vs LLaMA-Factory",
                 "| date | threads | lmforge rows/s | LLaMA-Factory rows/s | ratio | lmforge cached run | machine | "
                 "versions | command |\n|---|---|---|---|---|---|---|---|---|",
                 f"| {today()} | {threads} | {median_range(timings['lmforge'])} | "
