@@ -30,12 +30,13 @@ def packed_sequence_kwargs(position_ids: torch.Tensor) -> dict[str, Any]:
     starts = torch.ones_like(flat, dtype=torch.bool)
     starts[1:] = flat[1:] != flat[:-1] + 1
     starts[:: position_ids.shape[-1]] = True
-    cu = torch.cat([starts.nonzero().flatten(), torch.tensor([flat.numel()])]).to(torch.int32)
+    end = torch.tensor([flat.numel()], device=flat.device)  # the trainer calls this on the model's device
+    cu = torch.cat([starts.nonzero().flatten(), end]).to(torch.int32)
     longest = int((cu[1:] - cu[:-1]).max())
     return {"cu_seq_lens_q": cu, "cu_seq_lens_k": cu, "max_length_q": longest, "max_length_k": longest}
 
 
-def _per_sequence(module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, bounds: list[int],
+def _per_sequence(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, bounds: list[int],
                   dropout: float, scaling: float | None) -> torch.Tensor:
     batch, heads, length, dim = query.shape
 
@@ -62,7 +63,7 @@ def packed_sdpa_attention(module: Any, query: torch.Tensor, key: torch.Tensor, v
     if not usable:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       **kwargs)
-    return _per_sequence(module, query, key, value, bounds.tolist(), dropout, scaling), None
+    return _per_sequence(query, key, value, bounds.tolist(), dropout, scaling), None
 
 
 def install() -> None:
