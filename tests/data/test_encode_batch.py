@@ -1,10 +1,11 @@
-"""`encode_batch` (one Rust call, bounds from the encodings) gives exactly `encode_conversation`'s ids and turns."""
+"""`encode_batch` (chunked Rust calls in a background thread, bounds from the encodings) gives exactly
+`encode_conversation`'s ids and turns, in order."""
 
 import json
 
 import pytest
 
-from lmforge.data.templates import Message, get_template
+from lmforge.data.templates import Message, encoding, get_template
 from lmforge.data.templates.encoding import Chat, encode_batch, encode_conversation
 from tests.data.real_tokenizers import real_tokenizer
 from tests.refdata import refdata
@@ -28,7 +29,9 @@ def _chats(system: str | None) -> list[Chat]:
 @pytest.mark.parametrize(("tokenizer_name", "template_name", "system"),
                          [("qwen", "qwen", " system with spaces "), ("llama3", "llama3", "Be brief.\n"),
                           ("llama2", "llama2", " system "), ("mistral_v3", "mistral", None)])
-def test_batch_encoding_equals_one_by_one(tokenizer_name, template_name, system, tmp_path_factory):
+@pytest.mark.parametrize("chunk", [7, encoding.ENCODE_CHUNK])
+def test_batch_encoding_equals_one_by_one(tokenizer_name, template_name, system, chunk, tmp_path_factory, monkeypatch):
+    monkeypatch.setattr(encoding, "ENCODE_CHUNK", chunk)  # 7: many chunks, a short last one
     tokenizer = real_tokenizer(tokenizer_name, tmp_path_factory.getbasetemp() / "real-tokenizers")
     template = get_template(template_name)
     chats = _chats(system)
@@ -36,3 +39,8 @@ def test_batch_encoding_equals_one_by_one(tokenizer_name, template_name, system,
     for chat, encoded in zip(chats, batched, strict=True):
         one = encode_conversation(template, tokenizer, chat.messages, system=chat.system, train=True)
         assert encoded == one, chat.messages
+
+
+def test_batch_encoding_of_nothing(tmp_path_factory):
+    tokenizer = real_tokenizer("qwen", tmp_path_factory.getbasetemp() / "real-tokenizers")
+    assert encode_batch(get_template("qwen"), tokenizer, [], train=True) == []

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from transformers import PreTrainedTokenizerBase
 
 from lmforge.data.conversation import Conversation
-from lmforge.data.templates.encoding import Chat, EncodedConversation, encode_batch, encode_conversation
+from lmforge.data.templates.encoding import Chat, EncodedConversation, encode_conversation, iter_encode_batch
 from lmforge.data.templates.template import Template, Thinking
 
 IGNORE_INDEX = -100
@@ -104,7 +104,7 @@ def tokenize_sft(
     """Tokenize with one batched call; `end_ids` are the end-of-turn ids every answer should end with."""
     columns: dict[str, list[list[int]]] = {"input_ids": [], "labels": []}
     stats = SftStats()
-    encoded_all = encode_batch(template, tokenizer, [Chat(c.messages, c.system, c.tools) for c in conversations],
+    encoded_all = iter_encode_batch(template, tokenizer, [Chat(c.messages, c.system, c.tools) for c in conversations],
                                enable_thinking=enable_thinking, train=True)
     for conversation, encoded in zip(conversations, encoded_all, strict=True):
         example = example_from_encoded(

@@ -2,12 +2,18 @@
 
 import datetime
 from bisect import bisect_left
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
 from lmforge.data.templates.template import Message, Segment, Template, Thinking
+
+# Rows per tokenizer call in `iter_encode_batch`: large enough for Rust's parallel encode to pay off,
+# small enough that rendering the next chunk overlaps with encoding this one.
+ENCODE_CHUNK = 128
 
 
 @dataclass
@@ -137,29 +143,58 @@ class Chat:
     tools: list[dict[str, Any]] | None = None
 
 
+def iter_encode_batch(
+    template: Template,
+    tokenizer: PreTrainedTokenizerBase,
+    chats: Sequence[Chat],
+    *,
+    add_generation_prompt: bool = False,
+    enable_thinking: Thinking | None = None,
+    train: bool = False,
+) -> Iterator[EncodedConversation]:
+    """`encode_conversation` for many conversations, in order, with batched (Rust-parallel) tokenizer calls.
+
+    Each whole rendering is tokenized and split by token offsets exactly as `encode_conversation`
+    does, so the ids are identical; the Rust backend is called directly (transformers' wrapper adds
+    ~3x on top of it for the same ids). The conversations go in chunks, and the tokenizer (which
+    releases the GIL) encodes one chunk in a background thread while this thread renders the next
+    and the caller consumes the previous one: the Python work no longer leaves a core idle.
+    """
+    def render(chat: Chat) -> list[Segment]:
+        return template.render(chat.messages, system=chat.system, tools=chat.tools,
+                               add_generation_prompt=add_generation_prompt, enable_thinking=enable_thinking,
+                               bos_token=tokenizer.bos_token or "", eos_token=tokenizer.eos_token or "", train=train)
+
+    backend = getattr(tokenizer, "backend_tokenizer", None) if tokenizer.is_fast else None
+    if backend is None:
+        for chat in chats:
+            yield _encode_piecewise(render(chat), tokenizer)
+        return
+
+    def submit(pool: ThreadPoolExecutor, start: int) -> tuple[list[list[Segment]], Future]:
+        renders = [render(chat) for chat in chats[start:start + ENCODE_CHUNK]]
+        texts = ["".join(segment.text for segment in segments) for segments in renders]
+        return renders, pool.submit(backend.encode_batch, texts, add_special_tokens=False)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmforge-encode") as pool:
+        pending = submit(pool, 0) if chats else None
+        for start in range(ENCODE_CHUNK, len(chats) + ENCODE_CHUNK, ENCODE_CHUNK):
+            following = submit(pool, start) if start < len(chats) else None
+            renders, encodings = pending[0], pending[1].result()
+            for segments, encoding in zip(renders, encodings, strict=True):
+                yield _split_ids(segments, encoding.ids, encoding.offsets)
+            pending = following
+
+
 def encode_batch(
     template: Template,
     tokenizer: PreTrainedTokenizerBase,
-    chats: list[Chat],
+    chats: Sequence[Chat],
     *,
     add_generation_prompt: bool = False,
     enable_thinking: Thinking | None = None,
     train: bool = False,
 ) -> list[EncodedConversation]:
-    """`encode_conversation` for many conversations with one batched (Rust-parallel) tokenizer call.
-
-    Each whole rendering is tokenized and split by token offsets exactly as `encode_conversation`
-    does, so the ids are identical; the Rust backend is called directly (transformers' wrapper adds
-    ~3x on top of it for the same ids).
-    """
-    renders = [template.render(chat.messages, system=chat.system, tools=chat.tools,
-                               add_generation_prompt=add_generation_prompt, enable_thinking=enable_thinking,
-                               bos_token=tokenizer.bos_token or "", eos_token=tokenizer.eos_token or "", train=train)
-               for chat in chats]
-    backend = getattr(tokenizer, "backend_tokenizer", None) if tokenizer.is_fast else None
-    if backend is None:
-        return [_encode_piecewise(segments, tokenizer) for segments in renders]
-    texts = ["".join(segment.text for segment in segments) for segments in renders]
-    encodings = backend.encode_batch(texts, add_special_tokens=False) if texts else []
-    return [_split_ids(segments, encoding.ids, encoding.offsets)
-            for segments, encoding in zip(renders, encodings, strict=True)]
+    """`iter_encode_batch` as a list."""
+    return list(iter_encode_batch(template, tokenizer, chats, add_generation_prompt=add_generation_prompt,
+                                  enable_thinking=enable_thinking, train=train))
