@@ -150,6 +150,9 @@ class FinetuningGroup(Group):
         None, description="peft task type; inferred from the model, and checked against it when set.")
     use_dora: bool = Field(False, description="DoRA: weight-decomposed LoRA.")
     use_rslora: bool = Field(False, description="rsLoRA: scale by alpha / sqrt(rank) instead of alpha / rank.")
+    fused_lora: bool = Field(
+        True, description="Compute each plain LoRA linear layer as one matmul with W + s*B*A (exact up to float "
+        "rounding, faster on CPU); off: peft's layers as they are. Not applied under DeepSpeed or FSDP.")
     pissa_init: bool = Field(False, description="PiSSA: start the adapter from the principal singular vectors.")
     pissa_iter: int = Field(16, ge=-1, description="Subspace iterations of PiSSA's fast SVD; -1 is the exact SVD.")
     pissa_convert: bool = Field(

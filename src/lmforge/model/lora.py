@@ -12,6 +12,7 @@ from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 from lmforge.config import LmforgeConfig
 from lmforge.errors import ModelError
 from lmforge.model.components import model_components
+from lmforge.model.fused_lora import fold_lora_layers
 from lmforge.model.kind import ModelKind
 from lmforge.model.targets import check_module_names, lora_targets
 
@@ -101,7 +102,7 @@ def apply_lora(model: Any, cfg: LmforgeConfig, kind: ModelKind, *, new_tokens: b
     if adapters and not ft.create_new_adapter:
         model = PeftModel.from_pretrained(model, adapters[-1], is_trainable=True)
         logger.info("resumed training adapter %s", adapters[-1])
-        return model
+        return _fold(model, cfg)
     model = get_peft_model(model, build_lora_config(model, cfg, kind, new_tokens=new_tokens))
     if ft.pissa_init and cfg.training.output_dir:
         # The adapter as initialised, to convert the trained one into a plain LoRA at save time. Saved as
@@ -110,6 +111,14 @@ def apply_lora(model: Any, cfg: LmforgeConfig, kind: ModelKind, *, new_tokens: b
         init, config.init_lora_weights = config.init_lora_weights, True
         model.save_pretrained(Path(cfg.training.output_dir) / PISSA_INIT_DIR)
         config.init_lora_weights = init
+    return _fold(model, cfg)
+
+
+def _fold(model: Any, cfg: LmforgeConfig) -> Any:
+    """`fused_lora`: one matmul per LoRA layer. Not under DeepSpeed or FSDP, whose hooks gather a sharded
+    weight around the base layer's own forward, which the folded matmul does not call."""
+    if cfg.finetuning.fused_lora and not cfg.training.deepspeed and not cfg.training.fsdp:
+        fold_lora_layers(model)
     return model
 
 

@@ -1,0 +1,63 @@
+"""`fused_lora`: each LoRA linear layer as one matmul with W + s*B*A gives peft's outputs and gradients."""
+
+import pytest
+import torch
+from peft.tuners.lora import Linear as LoraLinear
+
+from lmforge.model import fused_lora
+from lmforge.model.fused_lora import fold_lora_layers
+from tests.model.test_lora_options import lora_model
+
+
+def _randomize_adapters(model):
+    """peft starts B at zero (the adapter adds nothing); give A and B values so the adapter path counts."""
+    generator = torch.Generator().manual_seed(0)
+    for name, param in model.named_parameters():
+        if "lora_" in name:
+            param.data = torch.randn(param.shape, generator=generator) * 0.1
+
+
+def _loss_and_grads(model, input_ids):
+    model.zero_grad()
+    loss = model(input_ids=input_ids, labels=input_ids, use_cache=False).loss
+    loss.backward()
+    return loss.item(), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2"])  # qwen2: q/k/v carry a (frozen) bias
+def test_folded_layers_give_peft_loss_and_gradients(tiny_family, family):
+    fused, _ = lora_model(tiny_family(family), lora_rank=4, lora_alpha=16)
+    plain, _ = lora_model(tiny_family(family), lora_rank=4, lora_alpha=16, fused_lora=False)
+    for model in (fused, plain):
+        _randomize_adapters(model)
+    layers = [m for m in fused.modules() if isinstance(m, LoraLinear)]
+    assert layers and all("forward" in vars(m) for m in layers)  # every adapted linear layer is folded
+    assert not any("forward" in vars(m) for m in plain.modules() if isinstance(m, LoraLinear))
+    input_ids = torch.randint(3, fused.config.vocab_size, (2, 48), generator=torch.Generator().manual_seed(1))
+    fused_loss, fused_grads = _loss_and_grads(fused, input_ids)
+    plain_loss, plain_grads = _loss_and_grads(plain, input_ids)
+    assert fused_loss == pytest.approx(plain_loss, rel=1e-5)
+    assert fused_grads.keys() == plain_grads.keys() and fused_grads
+    for name, grad in fused_grads.items():
+        torch.testing.assert_close(grad, plain_grads[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_unfoldable_calls_and_layers_run_peft_forward(tiny_family, monkeypatch):
+    model, _ = lora_model(tiny_family("llama"), lora_rank=4)
+    _randomize_adapters(model)
+    layer = model.base_model.model.model.layers[0].self_attn.q_proj
+    folded = []
+    fold = fused_lora._FoldedLoraMatmul.apply
+    monkeypatch.setattr(fused_lora._FoldedLoraMatmul, "apply", lambda *args: folded.append(1) or fold(*args))
+    hidden = layer.in_features
+    layer(torch.randn(1, 64, hidden))
+    assert folded == [1]  # 64 tokens >= 16 x rank 4
+    layer(torch.randn(1, 3, hidden))  # a generation step: folding would cost more than the matmul
+    with model.disable_adapter():  # the DPO reference model: the base alone
+        expected = layer.base_layer(x := torch.randn(1, 64, hidden))
+        torch.testing.assert_close(layer(x), expected)
+    assert folded == [1]
+
+    dropout, _ = lora_model(tiny_family("llama"), lora_rank=4, lora_dropout=0.1)  # a different adapter path
+    dora, _ = lora_model(tiny_family("llama"), lora_rank=4, use_dora=True)
+    assert fold_lora_layers(dropout) == 0 and fold_lora_layers(dora) == 0
