@@ -14,7 +14,7 @@ from functools import cache
 from transformers.utils.chat_template_utils import _compile_jinja_template, render_jinja_template
 
 from lmforge.data.templates import Message, Template
-from lmforge.data.templates.messages import ToolCall
+from lmforge.data.templates.messages import ToolCall, split_thought
 from lmforge.testing.tiny import family_tokenizer
 from tests.refdata import refdata
 
@@ -33,6 +33,8 @@ PARIS = ToolCall("get_weather", {"city": "Paris", "unit": "celsius"})
 TODAY = datetime.date(2024, 7, 26)
 # References written for OpenAI-shaped requests, where a call's arguments are a JSON string (vLLM's templates)
 ARGUMENTS_AS_JSON = {"internlm2-chat"}
+# References that take an answer's thought in a `thinking` field, not as `<think>` in its content (gpt-oss)
+THINKING_FIELD = {"gpt-oss"}
 
 
 @dataclass(frozen=True)
@@ -110,8 +112,12 @@ def reference_jinja(name: str) -> str:
     return refdata("chat_templates", f"{name}.jinja").read_text(encoding="utf-8")
 
 
-def _openai(message: Message, arguments_as_json: bool) -> dict:
+def _openai(message: Message, arguments_as_json: bool, thinking_field: bool = False) -> dict:
     out = message.as_openai()
+    if thinking_field and message.role == "assistant":
+        thought, out["content"] = split_thought(message.content, "<think>", "</think>")
+        if thought is not None:
+            out["thinking"] = thought
     if arguments_as_json:
         for call in out.get("tool_calls", []):
             call["function"]["arguments"] = json.dumps(call["function"]["arguments"], ensure_ascii=False)
@@ -132,12 +138,13 @@ def _dated(jinja: str) -> str:
 
 
 def render_reference(jinja: str, case: Case, add_generation_prompt: bool, bos: str, eos: str,
-                     arguments_as_json: bool = False) -> str:
+                     arguments_as_json: bool = False, thinking_field: bool = False) -> str:
     """The reference's rendering on TODAY (`strftime_now`, and Llama's `date_string`)."""
     kwargs: dict = {"date_string": TODAY.strftime("%d %b %Y")}
     if case.thinking == "false":  # "true" and "auto" are the references' default
         kwargs["enable_thinking"] = False
-    rendered = render_jinja_template([[_openai(m, arguments_as_json) for m in case.messages]], tools=case.tools,
+    messages = [_openai(m, arguments_as_json, thinking_field) for m in case.messages]
+    rendered = render_jinja_template([messages], tools=case.tools,
                                      chat_template=_dated(jinja), add_generation_prompt=add_generation_prompt,
                                      bos_token=bos, eos_token=eos, **kwargs)
     return rendered[0][0]

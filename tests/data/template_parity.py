@@ -14,6 +14,7 @@ from lmforge.errors import TemplateError
 from tests.data.template_cases import (
     ARGUMENTS_AS_JSON,
     CASES,
+    THINKING_FIELD,
     TODAY,
     reference_jinja,
     reference_tokens,
@@ -47,7 +48,7 @@ DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
     (("nemotron_nano_v2",), "thoughts",
      "Nemotron's template opens a think block before the final answer and then writes the answer's own block after "
      "it (two `<think>`); lmforge trains the thought after that one `<think>\\n`, as the model generates it"),
-    (("qwq", "deepseekr1", "phi4_reasoning", "nemotron_nano_v2"), "thinking on",
+    (("qwq", "deepseekr1", "phi4_reasoning", "nemotron_nano_v2", "gpt_oss"), "thinking on",
      "enable_thinking: true trains an empty think block on answers without one; the reference writes them bare"),
     (("llama3_2", "mllama"), "tool calls with system and text",
      "Llama 3.1's template refuses several calls in one answer and drops an answer's text beside a call; "
@@ -64,6 +65,10 @@ DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
                                  "`default` template then: ChatML after bos, which lmforge renders)"),
     (("hermes3",), "tool calls with system and text", "Hermes 3's tool_use template drops an answer's text beside "
                                                       "its calls; lmforge keeps it"),
+    (("gpt_oss",), "tool calls with system and text",
+     "gpt-oss's template writes only an answer's first call (it assumes one per message) and names every result "
+     "after it, and drops the text beside the calls once a final answer follows; lmforge writes each call as a "
+     "message of its own, names each result after the call it answers and keeps the text as an analysis message"),
     (("hermes3",), "*tools* (prompt)", "Hermes 3's tool_use template is not prefix-preserving: a tool turn that ends "
                                        "the conversation loses the newline before `<|im_end|>` that it has when an "
                                        "answer follows (lmforge always writes it, as in the training rows)"),
@@ -123,7 +128,7 @@ def check_case(template: Template, case_name: str, generation_prompt: bool, refe
     bos, eos = reference_tokens(reference)
     try:
         expected = render_reference(reference_jinja(reference), case, generation_prompt, bos, eos,
-                                    reference in ARGUMENTS_AS_JSON)
+                                    reference in ARGUMENTS_AS_JSON, reference in THINKING_FIELD)
     except jinja2.exceptions.TemplateError as refused:
         try:
             render_ours(template, case, generation_prompt, bos, eos)

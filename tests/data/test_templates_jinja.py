@@ -62,7 +62,8 @@ TOOL_FORMAT_TEMPLATES = {"default": "default", "qwen": "qwen", "hermes": "qwen",
                          "llama3": "llama3_2", "llama4": "llama4", "mistral": "mistral_v3",
                          "mistral_v7": "mistral_tekken",
                          "mistral_small": "mistral_small", "glm4": "chatglm3", "granite": "granite3",
-                         "command_r7b": "command_r7b", "internlm2": "intern2", "nemotron": "nemotron_nano_v2"}
+                         "command_r7b": "command_r7b", "internlm2": "intern2", "nemotron": "nemotron_nano_v2",
+                         "gpt_oss": "gpt_oss"}
 
 
 def test_every_tool_format_has_a_round_trip_template():

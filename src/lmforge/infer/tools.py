@@ -63,9 +63,16 @@ def _hold_glm4(text: str) -> int:
     return len(text)
 
 
+def _hold_harmony(_text: str) -> int:
+    """gpt-oss (Harmony): an analysis message may precede a call, so nothing is certainly content until the
+    answer ends (the text beside Harmony calls is the model's analysis, not content)."""
+    return 0
+
+
 # Formats whose calls are the whole answer (no `call_marker`): how much of a partial answer is
 # certainly content. Any other such format holds everything back until the answer ends.
-WHOLE_ANSWER_HOLDS: dict[str, Callable[[str], int]] = {"llama3": _hold_json_answer, "glm4": _hold_glm4}
+WHOLE_ANSWER_HOLDS: dict[str, Callable[[str], int]] = {"llama3": _hold_json_answer, "glm4": _hold_glm4,
+                                                       "gpt_oss": _hold_harmony}
 
 
 def call_start(fmt: ToolFormat, text: str) -> int:

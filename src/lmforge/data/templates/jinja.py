@@ -2,7 +2,7 @@
 
 The jinja covers every slot (system folded into the first user turn, observations, the end slot,
 thought prefill), think blocks by the `auto` policy (and `enable_thinking=False` at the generation
-prompt), dated default system prompts (`strftime_now`, as the model's own templates) and, for every
+prompt), dated default system prompts and slots (`strftime_now`, as the model's own templates) and, for every
 tool format, tool definitions, assistant tool calls and tool results (jinja_tools.py). Tool-call ids
 come from the messages (`id` on calls, `tool_call_id` on results: OpenAI-style requests carry them);
 tests/data/test_templates_jinja.py proves what is covered.
@@ -15,7 +15,10 @@ from lmforge.data.templates.jinja_tools import calls_statements, jinja_tool_form
 from lmforge.data.templates.template import Template
 
 _PLACEHOLDER = re.compile(r"(\{\{content\}\}|\{\{content_json\}\}|\{\{bos_token\}\}|\{\{eos_token\}\}"
-                          r"|\{\{call_id\}\}|\{\{tools\}\})")
+                          r"|\{\{call_id\}\}|\{\{call_name\}\}|\{\{tools\}\}|\{\{date\}\})")
+# placeholders that are a jinja variable of the same role
+_VARIABLES = {"{{bos_token}}": "bos_token", "{{eos_token}}": "eos_token", "{{call_id}}": "call_id",
+              "{{call_name}}": "ns.call_name", "{{tools}}": "ns.tool_turn", "{{date}}": "lmforge_date"}
 def _expression(slot: str, content: str, strip: bool) -> str:
     """A slot as one jinja expression: literals quoted, placeholders as variables."""
     parts: list[str] = []
@@ -26,14 +29,8 @@ def _expression(slot: str, content: str, strip: bool) -> str:
             parts.append(f"({content} | trim)" if strip else f"({content})")
         elif piece == "{{content_json}}":
             parts.append(f"(({content} | trim) | tojson)" if strip else f"({content} | tojson)")
-        elif piece == "{{bos_token}}":
-            parts.append("bos_token")
-        elif piece == "{{eos_token}}":
-            parts.append("eos_token")
-        elif piece == "{{call_id}}":
-            parts.append("call_id")
-        elif piece == "{{tools}}":
-            parts.append("ns.tool_turn")
+        elif piece in _VARIABLES:
+            parts.append(_VARIABLES[piece])
         else:
             parts.append(_quote(piece))
     return " + ".join(parts) if parts else "''"
@@ -46,6 +43,14 @@ def _out(expression: str) -> str:
 def _quote(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n")
     return f"'{escaped}'"
+
+
+def _prefix_expression(template: Template, strip: bool) -> str:
+    prefix = _expression(template.format_prefix, "''", strip)
+    if not template.format_prefix_tools:
+        return prefix
+    with_tools = _expression(template.format_prefix_tools, "''", strip)
+    return f"(({with_tools}) if tools else ({prefix}))"
 
 
 def _default_system(text: str, date_format: str) -> str:
@@ -116,8 +121,10 @@ def _system_lines(template: Template, strip: bool) -> list[str]:
                 f"({_expression(template.format_system, text, False)}))")
 
     inner = _expression(template.format_system_text, "system_message", strip and not template.system_in_user)
+    # the slot is written with a system prompt, always, or when it holds the tool definitions
+    always = "true" if template.system_always else "ns.tool_turn" if template.tools_position == "in_system" else "false"
     lines = [_out("ns.tool_turn") if template.tools_position == "before_system" else "",
-             f"{{%- if system_message or {'true' if template.system_always else 'false'} -%}}",
+             f"{{%- if system_message or {always} -%}}",
              f"{{%- set ns.system_text = ({inner}) if system_message else '' -%}}"]
     if template.system_in_user:
         lines.append("{%- set ns.pending = " + slot_expression("ns.system_text") + " -%}")
@@ -131,11 +138,58 @@ def _system_lines(template: Template, strip: bool) -> list[str]:
     return lines
 
 
+def _call_name_lines(template: Template) -> str:
+    """`ns.call_name`: the function a tool result answers (the call with its id, else the next unanswered
+    call), as `Template._answered_call`."""
+    if "{{call_name}}" not in template.format_observation_item:
+        return ""
+    return ("{%- set ns.found = -1 -%}"
+            "{%- for item in ns.answered -%}{%- if ns.found < 0 and call_id and item.id is defined and "
+            "item.id is not none and (item.id | string) == call_id -%}{%- set ns.found = loop.index0 -%}"
+            "{%- endif -%}{%- endfor -%}"
+            "{%- if ns.found < 0 -%}{%- if not ns.answered -%}"
+            "{{- raise_exception('a tool result follows no unanswered tool call of the answer before it') -}}"
+            "{%- endif -%}{%- set ns.found = 0 -%}{%- endif -%}"
+            "{%- set answered = ns.answered[ns.found] -%}"
+            "{%- set ns.call_name = (answered.function if answered.function is defined else answered).name -%}"
+            "{%- set ns.rest = [] -%}{%- for item in ns.answered -%}{%- if loop.index0 != ns.found -%}"
+            "{%- set ns.rest = ns.rest + [item] -%}{%- endif -%}{%- endfor -%}{%- set ns.answered = ns.rest -%}")
+
+
+def _answer_lines(template: Template) -> list[str]:
+    """`ns.answer`: the answer slot (the calls' slot for an answer with tool calls) after its thought, with
+    `end_in_history` applied to answers that do not end the conversation; then written with its suffix."""
+    lines = [
+        "{%- if message.tool_calls -%}{%- set ns.answer = "
+        + _expression(template.format_function or template.format_assistant, "text", False)
+        + " -%}{%- else -%}{%- set ns.answer = " + _expression(template.format_assistant, "text", False)
+        + " -%}{%- endif -%}",
+        "{%- if ns.thought is not none -%}{%- set ns.answer = "
+        + _expression(template.format_thought, "ns.thought", False) + " + ns.answer -%}{%- endif -%}",
+    ]
+    if template.end_in_history:
+        written, replacement = template.end_in_history
+        lines.append(f"{{%- if not (loop.last and not add_generation_prompt) and ns.answer.endswith({_quote(written)})"
+                     f" -%}}{{%- set ns.answer = ns.answer[:{-len(written)}] + {_quote(replacement)} -%}}"
+                     "{%- endif -%}")
+    if "{{call_name}}" in template.format_observation_item:
+        lines.append("{%- set ns.answered = message.tool_calls if message.tool_calls else [] -%}")
+    return [*lines, _out("ns.answer"), _out(_expression(template.assistant_suffix, "''", False))]
+
+
+def _date_line(template: Template) -> str:
+    """`lmforge_date`: today, for slots that write `{{date}}` (default system prompts are handled apart)."""
+    slots = [value for key, value in vars(template).items()
+             if isinstance(value, str) and key not in ("default_system", "default_system_tools")]
+    if not any("{{date}}" in slot for slot in slots):
+        return ""
+    return f"{{%- set lmforge_date = strftime_now({_quote(template.date_format)}) -%}}"
+
+
 def template_to_jinja(template: Template) -> str:
     """A chat_template string that renders exactly what `Template.render` renders (see module docstring)."""
     strip = template.strip_content
     text = "(message['content'] | trim)" if strip else "message['content']"
-    answer_slot = template.format_function or template.format_assistant
     default = _default_system(template.default_system, template.date_format)
     if template.default_system_tools:
         with_tools = _default_system(template.default_system_tools, template.date_format)
@@ -143,8 +197,10 @@ def template_to_jinja(template: Template) -> str:
     separator = _quote(template.observation_separator)
     lines = [
         "{%- set ns = namespace(tools='', tool_list=[], tool_text='', tool_first='', tool_turn='', calls='', call='', "
-        "pending='', system_text='', observations='', thought=none, last_query=-1) -%}",
-        _out(_expression(template.format_prefix, "''", strip)),
+        "pending='', system_text='', observations='', thought=none, last_query=-1, answer='', answered=[], rest=[], "
+        "found=-1, call_name='') -%}",
+        _date_line(template),
+        _out(_prefix_expression(template, strip)),
         "{%- if messages and messages[0]['role'] == 'system' -%}",
         "{%- set system_message = messages[0]['content'] -%}{%- set loop_messages = messages[1:] -%}",
         "{%- else -%}",
@@ -172,13 +228,10 @@ def template_to_jinja(template: Template) -> str:
         f"{{%- set text = {text} -%}}",
         *_thought_lines(template),
         "{%- if message.tool_calls -%}" + _calls(template) + "{%- endif -%}",
-        "{%- if ns.thought is not none -%}{%- set text = "
-        + _expression(template.format_thought, "ns.thought", False) + " + text -%}{%- endif -%}",
-        "{%- if message.tool_calls -%}" + _out(_expression(answer_slot, "text", False)) + "{%- else -%}"
-        + _out(_expression(template.format_assistant, "text", False)) + "{%- endif -%}",
-        _out(_expression(template.assistant_suffix, "''", False)),
+        *_answer_lines(template),
         "{%- elif message['role'] == 'tool' -%}"
         "{%- set call_id = message.tool_call_id if message.tool_call_id is defined else '' -%}"
+        + _call_name_lines(template) +
         f"{{%- set ns.observations = ns.observations + ({separator} if ns.observations else '') + "
         + _expression(template.format_observation_item, "message['content']", False) + " -%}",
     ]

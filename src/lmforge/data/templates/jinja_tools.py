@@ -9,6 +9,7 @@ what the Python format renders, through a reloaded tokenizer's `apply_chat_templ
 
 from dataclasses import dataclass
 
+from lmforge.data.templates import harmony
 from lmforge.errors import TemplateError
 
 
@@ -178,6 +179,8 @@ JINJA_TOOL_FORMATS: dict[str, JinjaToolFormat] = {
     "internlm2": JinjaToolFormat(_set("'['") + _each_function("fn | tojson", ", ") + _append("']'"),
                                  "'<|action_start|><|plugin|>\\n' + " + _NAME_ARGS + " + '}<|action_end|>'"),
     "nemotron": JinjaToolFormat(_NEMOTRON, _NAME_ARGS + " + '}'", ", ", "'<TOOLCALL>['", "']</TOOLCALL>'"),
+    "gpt_oss": JinjaToolFormat(harmony.JINJA_DEFINITIONS, harmony.JINJA_CALL, harmony.JINJA_SEPARATOR,
+                               answer=harmony.JINJA_ANSWER, macros=harmony.JINJA_MACROS),
 }
 JINJA_TOOL_FORMATS["hermes"] = JINJA_TOOL_FORMATS["qwen"]
 

@@ -1,8 +1,8 @@
 """A chat template is data: string slots with placeholders, rendered into supervised segments.
 
-Slots may contain `{{content}}` (or `{{content_json}}`, the content as a JSON string), `{{bos_token}}`
-and `{{eos_token}}`. Special tokens are written as their text (`<|im_end|>`); the tokenizer
-recognises them as added tokens.
+Slots may contain `{{content}}` (or `{{content_json}}`, the content as a JSON string), `{{bos_token}}`,
+`{{eos_token}}` and `{{date}}` (today, or the `date` given to `render`, written with `date_format`).
+Special tokens are written as their text (`<|im_end|>`); the tokenizer recognises them as added tokens.
 
 Rendering a conversation gives a list of `Segment`s. Only the assistant slot (`format_assistant`,
 or `format_function` for an answer with tool calls: the answer and its end-of-turn token) is
@@ -11,20 +11,23 @@ supervised; the assistant header (`format_generation`) and the glue after an ans
 exactly at its end-of-turn token.
 
 Slots, in rendering order:
-- `format_prefix` once, then the system prompt in `format_system` (`format_system_tools` when tools
-  are given; a non-empty prompt is written through `format_system_text`), with the tool definitions
-  of the template's `tool_format` (wrapped in `format_tools`) placed by `tools_position`: appended to
-  the system prompt after `tools_separator`, in front of the first question (`tools_in_first_user`),
-  at `{{tools}}` in the system slot, or as a turn of their own before or after the system turn or
-  before the last question. With `system_in_user` the rendered system slot opens the first user
-  message instead (Llama 2, Gemma 3). Default system prompts may carry `{{date}}` (today, or the
-  `date` given to `render`, written with `date_format`), as Granite's and Mistral Small's do.
+- `format_prefix` (`format_prefix_tools` when tools are given) once, then the system prompt in
+  `format_system` (`format_system_tools` when tools are given; a non-empty prompt is written through
+  `format_system_text`), with the tool definitions of the template's `tool_format` (wrapped in
+  `format_tools`) placed by `tools_position`: appended to the system prompt after `tools_separator`, in
+  front of the first question (`tools_in_first_user`), at `{{tools}}` in the system slot (written then
+  even without a system prompt), or as a turn of their own before or after the system turn or before the
+  last question. With `system_in_user` the rendered system slot opens the first user message instead
+  (Llama 2, Gemma 3). Default system prompts may carry `{{date}}` too, as Granite's and Mistral Small's do.
 - per message: `format_user`; `format_generation` + `format_assistant` + `assistant_suffix`;
   a run of consecutive tool results as `format_observation` around `format_observation_item`s
-  (joined by `observation_separator`; `{{call_id}}` is the id of the call a result answers).
+  (joined by `observation_separator`; `{{call_id}}` and `{{call_name}}` are the id and the function
+  name of the call a result answers). An answer that is not the conversation's last message ends in
+  `end_in_history[1]` instead of `end_in_history[0]`, unsupervised (Harmony's `<|return|>` -> `<|end|>`).
 - `format_generation` (+ `thought_prefill`) for a generation prompt, else `format_end`.
-Reasoning templates split `<think>` blocks off answers and render them by the `enable_thinking`
-policy (`Thinking`, in messages.py). docs/templates.md describes every field.
+Reasoning templates split `<think>` blocks off answers and render them (`format_thought`, in front of
+the answer slot) by the `enable_thinking` policy (`Thinking`, in messages.py). docs/templates.md
+describes every field.
 """
 
 import datetime
@@ -66,6 +69,7 @@ class Template:
     format_generation: str = ""
     format_system: str = ""
     format_prefix: str = ""
+    format_prefix_tools: str = ""  # the prefix when tools are given; default format_prefix (gpt-oss)
     assistant_suffix: str = ""
     format_function: str = ""  # assistant slot of an answer with tool calls; default format_assistant
     format_observation: str = ""  # wraps a run of tool results; empty: the template cannot take them
@@ -86,6 +90,10 @@ class Template:
     default_system_tools: str = ""  # the default system prompt when tools are given; default default_system
     date_format: str = "%d %b %Y"  # how `{{date}}` in a default system prompt is written
     observation_separator: str = ""  # between the tool results of one run
+    # (written, replacement): an answer followed by more messages ends in `replacement` instead of `written`,
+    # unsupervised. Harmony (gpt-oss) ends a final answer with <|return|> and writes it back as <|end|> in the
+    # history; the model never generates that <|end|>, so it is not trained.
+    end_in_history: tuple[str, str] | None = None
     # The final answer is written after the generation prompt's `thought_prefill`, as the model
     # generates it (Nemotron opens a think block there); its thought is then written without the open word.
     prefill_final_answer: bool = False
@@ -150,10 +158,13 @@ class Template:
             text = text.replace("{{date}}", (date or datetime.date.today()).strftime(self.date_format))
         return text
 
-    def _fill(self, slot: str, content: str, bos: str, eos: str, strip: bool | None = None) -> str:
+    def _fill(self, slot: str, content: str, bos: str, eos: str, strip: bool | None = None,
+              date: datetime.date | None = None) -> str:
         if self.strip_content if strip is None else strip:
             content = content.strip()
         slot = slot.replace("{{bos_token}}", bos).replace("{{eos_token}}", eos)
+        if "{{date}}" in slot:
+            slot = slot.replace("{{date}}", (date or datetime.date.today()).strftime(self.date_format))
         if "{{content_json}}" in slot:  # the content as a JSON string literal (Llama 3.1's tool results)
             slot = slot.replace("{{content_json}}", json.dumps(content, ensure_ascii=False))
         return slot.replace("{{content}}", content)
@@ -184,7 +195,7 @@ class Template:
         enable_thinking = enable_thinking or self.default_thinking
 
         def fill(slot: str, content: str = "", strip: bool | None = None) -> str:
-            return self._fill(slot, content, bos_token, eos_token, strip)
+            return self._fill(slot, content, bos_token, eos_token, strip, date)
 
         tool_text = fill(self.format_tools, self.tools.render_tools(tools), False) if tools or self.tools_always else ""
         tool_turn = ""
@@ -199,13 +210,15 @@ class Template:
         elif tool_text:
             tool_turn, tool_text = tool_text, ""
         system_slot = self.format_system_tools if tools and self.format_system_tools else self.format_system
+        tools_in_slot = self.tools_position == "in_system" and bool(tool_turn)
         if self.tools_position == "in_system":
             system_slot, tool_turn = system_slot.replace("{{tools}}", tool_turn), ""
-        segments = [Segment(fill(self.format_prefix), False)]
+        prefix = self.format_prefix_tools if tools and self.format_prefix_tools else self.format_prefix
+        segments = [Segment(fill(prefix), False)]
         if self.tools_position == "before_system":
             segments.append(Segment(tool_turn, False))
         pending_system = ""
-        if system or self.system_always:
+        if system or self.system_always or tools_in_slot:
             if self.system_in_user:
                 pending_system = fill(system_slot, fill(self.format_system_text, system, False) if system else "",
                                       strip=False)
@@ -221,6 +234,7 @@ class Template:
             raise TemplateError(f"template `{self.name}` writes tool definitions before the last question; "
                                 "the conversation has none")
         observations: list[str] = []
+        unanswered: list[ToolCall] = []  # calls of the last answer that no result has answered yet
 
         def flush() -> None:
             text = self.observation_separator.join(observations)
@@ -237,12 +251,17 @@ class Template:
                 segments.append(Segment(fill(self.format_user, pending_system + tool_text + content, False), False))
                 pending_system = tool_text = ""
             elif message.role == "assistant":
+                last = index == len(messages) - 1
                 segments += self._answer(message, fill, eos_token, enable_thinking, train,
-                                         after_query=index > last_query, last=index == len(messages) - 1)
+                                         after_query=index > last_query, last=last,
+                                         final=last and not add_generation_prompt)
+                unanswered = list(message.tool_calls)
             elif message.role == "tool":
                 if not self.can_render_tools:
                     raise TemplateError(f"template `{self.name}` has no slot for tool results")
                 item = self.format_observation_item.replace("{{call_id}}", message.tool_call_id)
+                if "{{call_name}}" in item:
+                    item = item.replace("{{call_name}}", self._answered_call(unanswered, message).name)
                 observations.append(fill(item, message.content, False))
             elif message.role == "system" and self.format_system and not self.system_in_user:
                 segments.append(Segment(fill(self.format_system.replace("{{tools}}", ""), message.content), False))
@@ -258,9 +277,21 @@ class Template:
             segments.append(Segment(fill(self.format_end), False))
         return [segment for segment in segments if segment.text]
 
+    def _answered_call(self, unanswered: list[ToolCall], message: Message) -> ToolCall:
+        """The call a tool result answers (and removes from `unanswered`): the one with its `tool_call_id`,
+        else the next unanswered call of the answer before it (as `assign_tool_call_ids` pairs them)."""
+        matches = [call for call in unanswered if call.id and call.id == message.tool_call_id]
+        if not matches and not unanswered:
+            raise TemplateError(f"template `{self.name}` names the call each tool result answers; a tool result "
+                                "follows no unanswered tool call of the answer before it")
+        call = (matches or unanswered)[0]
+        unanswered.remove(call)
+        return call
+
     def _answer(self, message: Message, fill: Any, eos_token: str, thinking: Thinking, train: bool, *,
-                after_query: bool, last: bool) -> list[Segment]:
-        """Header, [unsupervised empty think block], supervised answer, suffix."""
+                after_query: bool, last: bool, final: bool) -> list[Segment]:
+        """Header, [unsupervised empty think block], supervised [thought and] answer, suffix. `final`: the
+        answer ends the conversation (no generation prompt follows)."""
         content, prompt_thought, thought = message.content, "", None
         if self.thought_words:
             thought, content = split_thought(content, *self.thought_words)
@@ -282,14 +313,18 @@ class Template:
         text = content.strip() if self.strip_content else content
         if message.tool_calls:
             text = self.tools.join(text, self.tools.render_calls(message.tool_calls))
-        if thought is not None:
-            text = fill(self.format_thought, thought, False) + text
         slot = self.format_function if message.tool_calls and self.format_function else self.format_assistant
         answer = fill(slot, text, False)
+        if thought is not None:
+            answer = fill(self.format_thought, thought, False) + answer
+        suffix = fill(self.assistant_suffix)
+        if self.end_in_history and not final and answer.endswith(self.end_in_history[0]):
+            answer = answer.removesuffix(self.end_in_history[0])
+            suffix = self.end_in_history[1] + suffix
         if train and self.efficient_eos:
             answer += eos_token
         return [Segment(fill(self.format_generation), False), Segment(prompt_thought, False),
-                Segment(answer, True), Segment(fill(self.assistant_suffix), False)]
+                Segment(answer, True), Segment(suffix, False)]
 
     def render_text(self, messages: list[Message], **kwargs: Any) -> str:
         return "".join(segment.text for segment in self.render(messages, **kwargs))

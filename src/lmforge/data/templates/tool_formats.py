@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from lmforge.data.templates import harmony
 from lmforge.data.templates.messages import ToolCall
 from lmforge.errors import TemplateError
 
@@ -459,6 +460,8 @@ TOOL_FORMATS: dict[str, ToolFormat] = {
                    description="NVIDIA Nemotron Nano 2: `<TOOLCALL>[...]</TOOLCALL>`, tools in `<AVAILABLE_TOOLS>`"),
         ToolFormat("granite", _granite_tools, _granite_calls, _granite_parse, call_marker="<|tool_call|>",
                    description="Granite 3: `<|tool_call|>` and a JSON list; tools in an `available_tools` turn"),
+        ToolFormat("gpt_oss", harmony.render_tools, harmony.render_calls, harmony.parse_calls,
+                   render_answer=harmony.render_answer, description=harmony.DESCRIPTION),
     ]
 }
 TOOL_FORMATS["hermes"] = TOOL_FORMATS["qwen"]

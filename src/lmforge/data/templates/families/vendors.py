@@ -1,4 +1,4 @@
-"""Vendor chat formats with their own role tokens: Cohere, Granite, OLMo 2, GPT-OSS, Kimi-VL, Hunyuan, ..."""
+"""Vendor chat formats with their own role tokens: Cohere, Granite, OLMo 2, Kimi-VL, Hunyuan, ..."""
 
 from lmforge.data.templates.registry import register_template
 
@@ -45,19 +45,6 @@ register_template(
     format_assistant="{{content}}{{eos_token}}",
     assistant_suffix="\n",
     description="OLMo 2 Instruct (Tülu format).",
-)
-register_template(
-    "gpt_oss",
-    format_system="<|start|>system<|message|>{{content}}<|end|>",
-    format_user="<|start|>user<|message|>{{content}}<|end|>",
-    format_generation="<|start|>assistant",
-    format_assistant="<|channel|>final<|message|>{{content}}<|return|>",
-    thought_words=("<|channel|>analysis<|message|>", "<|end|><|start|>assistant"),
-    format_thought="<|channel|>analysis<|message|>{{content}}<|end|><|start|>assistant",
-    thoughts_in_history=False,
-    default_system="You are ChatGPT, a large language model trained by OpenAI.",
-    stop_words=("<|return|>", "<|call|>"),
-    description="gpt-oss (Harmony: analysis channel as thoughts, final channel as the answer).",
 )
 register_template(
     "kimi_vl",
