@@ -127,6 +127,24 @@ def test_go_text_escapes_action_delimiters():
         assert Evaluator(go_text(literal) + "{{ .X }}").render({"X": "x"}) == literal + "x"
 
 
+@pytest.mark.parametrize("source, expected", [
+    ("a  {{- .X -}}  b", "axb"),
+    ("{{ with .X }}[{{ . }}]{{ else }}none{{ end }}", "[x]"),
+    ('{{ if eq .X "y" }}y{{ else if eq .X "x" "z" }}x{{ else }}other{{ end }}', "x"),
+    ("{{ range $k, $v := .M }}{{ $k }}={{ $v }};{{ end }}", "a=1;b=2;"),  # a map ranges in key order
+    ("{{ range .E }}x{{ else }}empty{{ end }}", "empty"),
+    ("{{ $n := 0 }}{{ range .L }}{{ $n = . }}{{ end }}{{ $n }}", "3"),  # `=` sets the enclosing variable
+    ("{{ if and .E (index .E 0) }}{{ end }}ok", "ok"),  # `and` stops at its first empty argument
+    ("{{ range $i, $_ := .L }}{{ if $i }},{{ end }}{{ (index $.L $i) }}{{ end }}", "1,2,3"),
+    ("{{ json .M }} {{ json .S }}", '{"a":1,"b":2} "\\u003cb\\u003e \\u0026"'),
+    ('{{ len (slice .L 1) }} {{ printf "%T %T" .X .L }}', "2 string []interface {}"),
+    ('{{/* a comment */}}{{ "{{" }}', "{{"),
+])
+def test_the_evaluator_follows_go(source, expected):
+    data = {"X": "x", "M": {"b": 2, "a": 1}, "E": [], "L": [1, 2, 3], "S": "<b> &"}
+    assert Evaluator(source).render(data) == expected
+
+
 def test_the_evaluator_refuses_what_it_does_not_model():
     with pytest.raises(GoTemplateError, match="not modelled"):
         Evaluator('{{ html "<" }}').render({})
