@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.data.template_cases import CASES, reference_index  # noqa: E402
+from tests.data.template_cases import ARGUMENTS_AS_JSON_NOTES, CASES, reference_index  # noqa: E402
 from tests.data.template_parity import check_case  # noqa: E402
 from tests.data.test_templates_real_tokenizers import PAIRS  # noqa: E402
 
@@ -36,7 +36,7 @@ def table() -> str:
     real = {name: TOKENIZER_NAMES[tokenizer] for name, tokenizer in PAIRS}
     index = reference_index()
     rows = ["| template | reference (provenance) | proven equal: strings + token ids | refused by both | "
-            "not proven here (reason) | real tokenizer |", "|---|---|---|---|---|---|"]
+            "not proven here (reason); notes | real tokenizer |", "|---|---|---|---|---|---|"]
     totals = Counter()
     for template in list_templates():
         smollm2 = "SmolLM2" if template.name in SMOLLM2_PAIRS else None
@@ -60,6 +60,8 @@ def table() -> str:
                         refused += 1
                     elif not outcome.detail.startswith(("not a reasoning", "the reference has no tool")):
                         reasons[outcome.detail] = None
+            if kinds["tools"] and reference in ARGUMENTS_AS_JSON_NOTES:  # how the tool cases were rendered
+                reasons[ARGUMENTS_AS_JSON_NOTES[reference]] = None
             proven = ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items()))
             totals["checks"] += sum(kinds.values())
             family = "" if reference == template.reference else ", the family's"

@@ -31,8 +31,20 @@ TIME_TOOL = {"type": "function", "function": {
 PARIS = ToolCall("get_weather", {"city": "Paris", "unit": "celsius"})
 # The day references' `strftime_now` and lmforge's `{{date}}` both render (Granite, Mistral Small, Llama 3.2)
 TODAY = datetime.date(2024, 7, 26)
-# References written for OpenAI-shaped requests, where a call's arguments are a JSON string (vLLM's templates)
-ARGUMENTS_AS_JSON = {"internlm2-chat"}
+# References rendered with a call's arguments as a JSON string (the OpenAI request shape): vLLM's templates
+# are written for it; mistral-common's v7 template takes both shapes, but in transformers' jinja environment
+# it HTML-escapes a call whose arguments are a dict: `arguments|tojson|safe` makes them a markupsafe Markup,
+# and `'{"name": "' + name + '", "arguments": ' + arguments` then escapes every plain string it is joined
+# with (`str + Markup` is `escape(str) + Markup`; the environment's autoescape is off and plays no part).
+ARGUMENTS_AS_JSON = {"internlm2-chat", "mistral-common-v7"}
+# What the docs table says of a reference rendered that way (scripts/template_docs.py)
+ARGUMENTS_AS_JSON_NOTES = {
+    "mistral-common-v7": "tool cases rendered with each call's arguments as a JSON string (the OpenAI request "
+                         "shape, which the template writes as it is); given dict arguments, transformers' rendering "
+                         "of this template HTML-escapes the call around them (`arguments|tojson|safe` is a Markup, "
+                         "and `str + Markup` escapes the str: `[TOOL_CALLS][{&#34;name&#34;: ...`): that is what "
+                         "`apply_chat_template` gives a model shipping this template, not what it was trained on",
+}
 # References that take an answer's thought in a `thinking` field, not as `<think>` in its content (gpt-oss)
 THINKING_FIELD = {"gpt-oss"}
 

@@ -54,10 +54,6 @@ DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
      "Llama 3.1's template refuses several calls in one answer and drops an answer's text beside a call; "
      "lmforge keeps the text and writes the calls as one JSON list"),
     (("mistral_v3", "mistral_small@mistral-v7-tekken"), "tool calls with system and text", _DROPS_TEXT),
-    (("mistral_tekken", "pixtral"), "*tools*",
-     "in transformers' jinja environment mistral-common's v7 template HTML-escapes the quotes of its tool calls "
-     "(its `|safe` arguments turn the concatenation into markup: `{&#34;name&#34;: ...`); lmforge writes the plain "
-     "JSON list that mistral-common's tokenizer writes"),
     (("command_r7b",), "tool calls with system and text",
      "Command R7B's template writes the text beside an answer's calls only from a `tool_plan` key (it drops the "
      "content); lmforge writes the text as that plan, between <|START_THINKING|> and <|END_THINKING|>"),

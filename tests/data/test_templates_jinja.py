@@ -155,9 +155,10 @@ def test_derive_refuses_a_template_that_rewrites_history():
 def test_modelfile_for_llama3_matches_ollamas_shape():
     from lmforge.data.templates.modelfile import template_to_modelfile
 
-    text = template_to_modelfile(get_template("llama3"), bos_token="<|begin_of_text|>", eos_token="<|eot_id|>")
-    assert 'TEMPLATE """<|begin_of_text|>{{ if .System }}<|start_header_id|>system<|end_header_id|>\n\n' \
-           '{{ .System }}<|eot_id|>{{ end }}' in text
+    text = template_to_modelfile(get_template("llama3"), bos_token="<|begin_of_text|>", eos_token="<|eot_id|>",
+                                 parameters={"num_ctx": 4096})
+    assert '{{ $prev := "" }}<|begin_of_text|>{{ if or $system $.Tools }}<|start_header_id|>system<|end_header_id|>' \
+           "\n\n" in text
     assert text.count('PARAMETER stop "<|eot_id|>"') == 1 and 'PARAMETER stop "<|eom_id|>"' in text
     assert text.rstrip().endswith("PARAMETER num_ctx 4096")
     with pytest.raises(TemplateError, match="--tokenizer"):

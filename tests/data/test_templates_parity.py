@@ -7,10 +7,13 @@ it too. Cases a reference cannot express are skipped with the reason; DEVIATIONS
 tests/data/template_parity.py lists where lmforge deliberately differs (docs/templates.md shows them).
 """
 
+import html
+from dataclasses import replace
+
 import pytest
 
-from lmforge.data.templates import list_templates
-from tests.data.template_cases import relevant_cases
+from lmforge.data.templates import get_template, list_templates
+from tests.data.template_cases import CASES, reference_jinja, relevant_cases, render_ours, render_reference
 from tests.data.template_parity import check_case
 
 CHECKS = [(template, reference, case_name) for template in list_templates() for reference in template.references
@@ -25,3 +28,17 @@ def test_render_equals_reference(template, reference, case_name, generation_prom
     assert outcome.status != "different", outcome.detail
     if outcome.status != "equal":
         pytest.skip(outcome.detail)
+
+
+def test_mistral_common_v7_escapes_dict_arguments_in_transformers():
+    """Why the v7 reference gets its calls' arguments as JSON strings (template_cases.ARGUMENTS_AS_JSON):
+    given dicts, transformers' rendering HTML-escapes the call around them, and only that."""
+    template = get_template("mistral_tekken")
+    case = CASES["tool calls with system and text"]
+    case = replace(case, messages=template.with_call_ids(case.messages))
+    jinja = reference_jinja("mistral-common-v7")
+    escaped = render_reference(jinja, case, False, "<s>", "</s>", arguments_as_json=False)
+    plain = render_reference(jinja, case, False, "<s>", "</s>", arguments_as_json=True)
+    assert '[TOOL_CALLS][{&#34;name&#34;: &#34;get_weather&#34;, &#34;arguments&#34;: {"city": "Paris"' in escaped
+    assert escaped != plain and html.unescape(escaped) == plain
+    assert plain == render_ours(template, case, False, "<s>", "</s>")

@@ -45,8 +45,8 @@ def test_template_derive_prints_a_working_registration():
 def test_template_modelfile():
     result = run_cli("template", "modelfile", "qwen")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("# Ollama Modelfile") and 'PARAMETER stop "<|im_end|>"' in result.stdout
-    assert "{{ range .Tools }}" in result.stdout.replace("{{- range", "{{ range")
+    assert result.stdout.startswith("FROM .\n# Ollama Modelfile") and 'PARAMETER stop "<|im_end|>"' in result.stdout
+    assert "{{ range $.Tools }}" in result.stdout and "PARAMETER num_ctx 4096" in result.stdout
     needs_tokens = run_cli("template", "modelfile", "llama2")
     assert needs_tokens.returncode == 1 and "--tokenizer" in needs_tokens.stderr
 

@@ -127,7 +127,7 @@ def test_modelfile_keeps_every_slot_verbatim():
     assert "{{-" not in text and "-}}" not in text  # trim markers would eat the slots' newlines
     user = template.format_user.replace("{{content}}", "{{ .Content }}")
     assert user + '{{ else if eq .Role "assistant" }}' in text
-    assert text.startswith("FROM ./m.gguf\nTEMPLATE \"\"\"")
+    assert text.startswith("FROM ./m.gguf\n") and '\nTEMPLATE """' in text
     assert "{{bos_token}}" not in text and "{{content}}" not in text
     assert [line for line in text.splitlines() if line.startswith("PARAMETER")] == [
         *(f'PARAMETER stop "{word}"' for word in template.stop_words), "PARAMETER temperature 0"]

@@ -168,13 +168,13 @@ def modelfile(name: str,
               tokenizer: Annotated[str | None, typer.Option(
                   "--tokenizer", help="Tokenizer whose bos/eos the template writes.")] = None,
               num_ctx: Annotated[int, typer.Option(help="Context length for Ollama.")] = 4096) -> None:
-    """Print an Ollama Modelfile (TEMPLATE, SYSTEM, stop words) for a registered template."""
+    """Print an Ollama Modelfile (TEMPLATE with tool calls, SYSTEM, stop words) for a registered template."""
     from lmforge.data.templates import get_template
     from lmforge.data.templates.modelfile import template_to_modelfile
 
     def body() -> None:
         loaded = _tokenizer(tokenizer) if tokenizer else None
-        print(template_to_modelfile(get_template(name), num_ctx=num_ctx,
+        print(template_to_modelfile(get_template(name), parameters={"num_ctx": num_ctx},
                                     bos_token=loaded.bos_token if loaded else None,
                                     eos_token=loaded.eos_token if loaded else None), end="")
 

@@ -1,0 +1,184 @@
+"""Ollama Modelfiles render what lmforge renders, for every template, tool calls and results included.
+
+Each Modelfile's TEMPLATE is executed as Ollama executes it (tests/data/ollama_server.py: SYSTEM, message
+collation, Ollama's template structs, then Go's text/template as tests/data/gotemplate.py evaluates it) on
+the parity battery (tests/data/template_cases.py): as a prompt (the conversation up to its last answer,
+with the generation prompt) and as a conversation that ends with an answer (Ollama continues it: lmforge's
+rendering up to the end of that answer's text). Strings must be equal; in tool conversations, equal up to
+the formatting of JSON values (Ollama re-serialises tools and arguments: ollama_tools.JSON_LIMITS).
+Where a Go toolchain is installed, the Python evaluator is checked against Go's own text/template.
+"""
+
+import itertools
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from lmforge.data.templates import get_template, list_templates
+from lmforge.data.templates.messages import Message
+from lmforge.data.templates.modelfile import template_to_modelfile
+from lmforge.data.templates.ollama_tools import OLLAMA_TOOL_FORMATS, go_text
+from lmforge.errors import TemplateError
+from tests.data.gotemplate import Evaluator, GoTemplateError
+from tests.data.ollama_server import go_data, ollama_prompt, parse_modelfile, request_messages, template_data
+from tests.data.template_cases import CASES, TODAY, relevant_cases
+
+BOS, EOS = "<s>", "</s>"
+# (template, case) where the Modelfile's rendering differs from lmforge's, and why; case "*tools*": every tool case
+DEVIATIONS = {
+    ("llama3", "*tools*"): "lmforge trims this template's system prompt (strip_content), the tool definitions it "
+                           "ends with included; Ollama cannot trim, so they keep their final blank line",
+}
+# cases whose answer-ending form differs (the prompt form is still checked)
+CONTINUED_DEVIATIONS = {
+    "thinking on": "enable_thinking: true trains an empty think block on answers without one (a training policy); "
+                   "Ollama writes the thinking a request carries",
+}
+
+CHECKS = [(template, case_name) for template in list_templates() for case_name in relevant_cases(template)]
+
+
+def canonical_json(text: str) -> str:
+    """`text` with every JSON object or list re-written compactly, keys sorted."""
+    decoder, out, position = json.JSONDecoder(), [], 0
+    while position < len(text):
+        if text[position] in "{[":
+            try:
+                value, end = decoder.raw_decode(text, position)
+            except json.JSONDecodeError:
+                value = None
+            if isinstance(value, dict | list):
+                out.append(json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+                position = end
+                continue
+        out.append(text[position])
+        position += 1
+    return "".join(out)
+
+
+def _render(template, messages: list[Message], case, generation_prompt: bool) -> str:
+    return template.render_text(messages, tools=case.tools, add_generation_prompt=generation_prompt,
+                                enable_thinking=case.thinking, bos_token=BOS, eos_token=EOS, date=TODAY)
+
+
+def _continued(template, messages: list[Message], case) -> str:
+    """lmforge's rendering of a conversation ending with an answer, up to the end of that answer's text."""
+    segments = template.render(messages, tools=case.tools, enable_thinking=case.thinking, bos_token=BOS,
+                               eos_token=EOS, date=TODAY)
+    last = max(i for i, segment in enumerate(segments) if segment.supervised)
+    after = template.format_assistant.partition("{{content}}")[2].replace("{{eos_token}}", EOS)
+    answer = segments[last].text
+    return "".join(s.text for s in segments[:last]) + (answer[:len(answer) - len(after)] if after else answer)
+
+
+@pytest.mark.parametrize("template, case_name", CHECKS, ids=[f"{t.name}-{c}" for t, c in CHECKS])
+def test_modelfile_renders_what_lmforge_renders(template, case_name):
+    case = CASES[case_name]
+    if case.kind == "tools" and template.tools.name not in OLLAMA_TOOL_FORMATS:
+        pytest.skip(f"the `{template.tools.name}` tool format has no Ollama rendering (the Modelfile says so)")
+    reason = DEVIATIONS.get((template.name, "*tools*" if case.kind == "tools" else case_name))
+    if reason:
+        pytest.skip(reason)
+    compare = canonical_json if case.kind == "tools" else str
+    messages = template.with_call_ids(case.messages)
+    think = {"false": False, "true": True}.get(case.thinking or "")
+    modelfile = template_to_modelfile(template, bos_token=BOS, eos_token=EOS, date=TODAY)
+    ours = messages
+    try:
+        _render(template, messages, case, False)
+    except TemplateError as refused:  # a system prompt the template has no slot for: Ollama leaves it out
+        assert "has no system slot" in str(refused) and "has no system prompt; Ollama's is left out" in modelfile
+        ours = [m for m in messages if m.role != "system"]
+
+    def ollama(conversation: list[Message]) -> str:
+        return ollama_prompt(modelfile, conversation, case.tools, thought_words=template.thought_words, think=think)
+
+    assert compare(ollama(messages[:-1])) == compare(_render(template, ours[:-1], case, True))
+    if case_name not in CONTINUED_DEVIATIONS:
+        assert compare(ollama(messages)) == compare(_continued(template, ours, case))
+
+
+def test_the_modelfile_states_what_it_cannot_render():
+    qwen = template_to_modelfile(get_template("qwen"))
+    assert "{{ json . }}" in qwen and "# tools (`qwen` format): Ollama re-serialises" in qwen
+    mistral = template_to_modelfile(get_template("mistral_tekken"), bos_token=BOS, eos_token=EOS)
+    assert "call ids are the request's" in mistral
+    llama2 = template_to_modelfile(get_template("llama2"), bos_token=BOS, eos_token=EOS)
+    assert "# tools: the `llama2` template has no slot for tool results" in llama2
+    assert "# content: lmforge trims message text" in llama2
+    granite = template_to_modelfile(get_template("granite3"), date=TODAY)
+    assert "SYSTEM carries the date this file was written" in granite and "Today's Date: July 26, 2024." in granite
+    with pytest.raises(TemplateError, match="--tokenizer"):
+        template_to_modelfile(get_template("llama2"))
+
+
+def test_a_tool_format_without_go_pieces_is_stated(monkeypatch):
+    monkeypatch.delitem(OLLAMA_TOOL_FORMATS, "qwen")
+    text = template_to_modelfile(get_template("qwen"))
+    assert "lmforge has no Ollama rendering of the `qwen` tool format" in text and ".ToolCalls" not in text
+
+
+def test_go_text_escapes_action_delimiters():
+    for literal in ("a{{b", "{{{", "ends with {", "}}", '{"name": '):
+        assert Evaluator(go_text(literal) + "{{ .X }}").render({"X": "x"}) == literal + "x"
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("a  {{- .X -}}  b", "axb"),
+    ("{{ with .X }}[{{ . }}]{{ else }}none{{ end }}", "[x]"),
+    ('{{ if eq .X "y" }}y{{ else if eq .X "x" "z" }}x{{ else }}other{{ end }}', "x"),
+    ("{{ range $k, $v := .M }}{{ $k }}={{ $v }};{{ end }}", "a=1;b=2;"),  # a map ranges in key order
+    ("{{ range .E }}x{{ else }}empty{{ end }}", "empty"),
+    ("{{ $n := 0 }}{{ range .L }}{{ $n = . }}{{ end }}{{ $n }}", "3"),  # `=` sets the enclosing variable
+    ("{{ if and .E (index .E 0) }}{{ end }}ok", "ok"),  # `and` stops at its first empty argument
+    ("{{ range $i, $_ := .L }}{{ if $i }},{{ end }}{{ (index $.L $i) }}{{ end }}", "1,2,3"),
+    ("{{ json .M }} {{ json .S }}", '{"a":1,"b":2} "\\u003cb\\u003e \\u0026"'),
+    ('{{ len (slice .L 1) }} {{ printf "%T %T" .X .L }}', "2 string []interface {}"),
+    ('{{/* a comment */}}{{ "{{" }}', "{{"),
+])
+def test_the_evaluator_follows_go(source, expected):
+    data = {"X": "x", "M": {"b": 2, "a": 1}, "E": [], "L": [1, 2, 3], "S": "<b> &"}
+    assert Evaluator(source).render(data) == expected
+
+
+def test_the_evaluator_refuses_what_it_does_not_model():
+    with pytest.raises(GoTemplateError, match="not modelled"):
+        Evaluator('{{ html "<" }}').render({})
+    data = template_data({}, [{"role": "user", "content": "hi"}], None)
+    with pytest.raises(GoTemplateError, match="can't evaluate field Nope"):
+        Evaluator("{{ range .Messages }}{{ .Nope }}{{ end }}").render(data)
+    with pytest.raises(GoTemplateError, match="incompatible types"):
+        Evaluator('{{ if eq 1 "1" }}{{ end }}').render(data)
+
+
+_GO_PROGRAM = Path(__file__).with_name("ollama_template.go")
+
+
+@pytest.mark.skipif(shutil.which("go") is None, reason="no Go toolchain: the evaluator is checked against Go "
+                                                          "where one is installed (apt-get install golang-go)")
+def test_evaluator_agrees_with_go(tmp_path):
+    """Go's own text/template, on Ollama's template structs, renders every Modelfile as the Python evaluator does
+    (every template, every case, as a prompt and ending with an answer, thinking unset, off and on)."""
+    requests, expected = [], []
+    for template in list_templates():
+        modelfile_text = template_to_modelfile(template, bos_token=BOS, eos_token=EOS, date=TODAY)
+        modelfile = parse_modelfile(modelfile_text)
+        for case_name in relevant_cases(template):
+            case = CASES[case_name]
+            messages = template.with_call_ids(case.messages)
+            for conversation, think in itertools.product((messages, messages[:-1]), (None, False, True)):
+                requests.append({"template": modelfile["TEMPLATE"], **go_data(
+                    modelfile, request_messages(conversation, template.thought_words), case.tools, think)})
+                expected.append(ollama_prompt(modelfile_text, conversation, case.tools,
+                                              thought_words=template.thought_words, think=think))
+    (tmp_path / "requests.json").write_text(json.dumps(requests), encoding="utf-8")
+    result = subprocess.run(["go", "run", str(_GO_PROGRAM), str(tmp_path / "requests.json")], capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "GOCACHE": str(tmp_path / "gocache")})
+    assert result.returncode == 0, result.stderr
+    rendered = json.loads(result.stdout)
+    assert len(rendered) == len(expected) > 2000
+    assert [i for i, (go, ours) in enumerate(zip(rendered, expected, strict=True)) if go != ours] == []
