@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from datasets import Dataset, IterableDataset, concatenate_datasets, interleave_datasets
 from transformers import PreTrainedTokenizerBase
 
@@ -164,7 +165,8 @@ class _Builder:
                             on_bad_row=self.cfg.data.on_bad_row)
         report.rows_per_dataset[spec.name] = len(loaded.items)
         report.skipped += loaded.skipped
-        return Dataset.from_dict(self.tokenize(loaded.items, report))
+        columns = self.tokenize(loaded.items, report)
+        return Dataset.from_dict(columns) if self.multimodal else _token_dataset(columns)
 
     def stream(self, spec: DatasetSpec, report: DataReport) -> IterableDataset:
         def generate() -> Iterator[dict[str, list[int]]]:
@@ -180,6 +182,14 @@ class _Builder:
                 yield from _rows(self.tokenize(chunk, DataReport()))
 
         return IterableDataset.from_generator(generate)
+
+
+def _token_dataset(columns: dict[str, list[Any]]) -> Dataset:
+    """Token-id columns (`*_ids`, `labels`) as Arrow lists of int32 built in one typed pass: datasets'
+    own conversion first infers the type (a third slower), and int32 halves the cache on disk."""
+    token_lists = pa.list_(pa.int32())
+    return Dataset(pa.table({name: pa.array(values, type=token_lists if name.endswith("_ids") or name == "labels"
+                                            else None) for name, values in columns.items()}))
 
 
 def _rows(columns: dict[str, list[list[int]]]) -> Iterator[dict[str, list[int]]]:
@@ -201,7 +211,7 @@ def _mix(parts: list[Any], cfg: LmforgeConfig) -> Any:
 def _pack(dataset: Dataset, cfg: LmforgeConfig) -> tuple[Dataset, Any]:
     columns = {"input_ids": dataset["input_ids"], "labels": dataset["labels"]}
     packed, packing = pack_examples(columns, cfg.data.cutoff_len, cfg.data.packing_strategy)
-    return Dataset.from_dict(packed), packing
+    return _token_dataset(packed), packing
 
 
 def _cache_options(cfg: LmforgeConfig) -> dict[str, Any]:
