@@ -5,6 +5,7 @@ this exact input -> read and check rows -> tokenize per stage (batched) -> mix -
 pack -> save to the cache. Streaming builds the same examples lazily instead.
 """
 
+import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -76,6 +77,7 @@ class _Builder:
         self.packing = cfg.data.packing_enabled(self.stage)
         self.end_ids = frozenset(stop_token_ids(template, tokenizer))
         self.media_dir = Path(cfg.data.media_dir or cfg.data.dataset_dir)
+        self.cache_key: str | None = None  # names the datasets built (their `datasets` fingerprint)
 
     def row_converter(self, spec: DatasetSpec) -> Any:
         pairwise = self.stage in PAIRWISE_STAGES
@@ -166,7 +168,9 @@ class _Builder:
         report.rows_per_dataset[spec.name] = len(loaded.items)
         report.skipped += loaded.skipped
         columns = self.tokenize(loaded.items, report)
-        return Dataset.from_dict(columns) if self.multimodal else _token_dataset(columns)
+        if self.multimodal:
+            return Dataset.from_dict(columns)
+        return _token_dataset(columns, _fingerprint(self.cache_key, spec.name))
 
     def stream(self, spec: DatasetSpec, report: DataReport) -> IterableDataset:
         def generate() -> Iterator[dict[str, list[int]]]:
@@ -184,12 +188,22 @@ class _Builder:
         return IterableDataset.from_generator(generate)
 
 
-def _token_dataset(columns: dict[str, list[Any]]) -> Dataset:
+def _token_dataset(columns: dict[str, list[Any]], fingerprint: str | None) -> Dataset:
     """Token-id columns (`*_ids`, `labels`) as Arrow lists of int32 built in one typed pass: datasets'
-    own conversion first infers the type (a third slower), and int32 halves the cache on disk."""
+    own conversion first infers the type (a third slower), and int32 halves the cache on disk.
+    `fingerprint`: derived from the content-addressed cache key, which spares `datasets` hashing the
+    table again (None: it does)."""
     token_lists = pa.list_(pa.int32())
-    return Dataset(pa.table({name: pa.array(values, type=token_lists if name.endswith("_ids") or name == "labels"
-                                            else None) for name, values in columns.items()}))
+    table = pa.table({name: pa.array(values, type=token_lists if name.endswith("_ids") or name == "labels" else None)
+                      for name, values in columns.items()})
+    return Dataset(table, fingerprint=fingerprint)
+
+
+def _fingerprint(cache_key: str | None, *parts: str) -> str | None:
+    """A `datasets` fingerprint for what `cache_key` and `parts` (dataset name, packing, ...) determine."""
+    if cache_key is None:
+        return None
+    return hashlib.sha256("\0".join((cache_key, *parts)).encode()).hexdigest()[:32]
 
 
 def _rows(columns: dict[str, list[list[int]]]) -> Iterator[dict[str, list[int]]]:
@@ -208,10 +222,10 @@ def _mix(parts: list[Any], cfg: LmforgeConfig) -> Any:
                                stopping_strategy=strategy)
 
 
-def _pack(dataset: Dataset, cfg: LmforgeConfig) -> tuple[Dataset, Any]:
+def _pack(dataset: Dataset, cfg: LmforgeConfig, fingerprint: str | None) -> tuple[Dataset, Any]:
     columns = {"input_ids": dataset["input_ids"], "labels": dataset["labels"]}
     packed, packing = pack_examples(columns, cfg.data.cutoff_len, cfg.data.packing_strategy)
-    return _token_dataset(packed), packing
+    return _token_dataset(packed, fingerprint), packing
 
 
 def _cache_options(cfg: LmforgeConfig) -> dict[str, Any]:
@@ -244,13 +258,15 @@ def build_datasets(cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, templ
         return _build_streaming(cfg, builder, train_specs, eval_specs)
 
     options = {**_cache_options(cfg), "encoder_decoder": encoder_decoder, "multimodal": builder.multimodal}
-    folder = cache_dir(cache_key(train_specs + eval_specs, tokenizer, template, options))
+    key = cache_key(train_specs + eval_specs, tokenizer, template, options)
+    folder = cache_dir(key)
     if not data.overwrite_cache and (hit := load_prepared(folder)) is not None:
         report = DataReport.from_dict(hit[2])
         report.from_cache = str(folder)
         return PreparedData(hit[0], hit[1], report)
 
     report = DataReport(stage=cfg.finetuning.stage)
+    builder.cache_key = key
     train = _mix([builder.load(spec, report) for spec in train_specs], cfg)
     if len(train) == 0:
         raise DataError("no training example has a supervised token left after truncation: raise cutoff_len")
@@ -268,10 +284,10 @@ def build_datasets(cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, templ
     report.examples = len(train)
     report.eval_examples = len(evaluation) if evaluation is not None else 0
     if builder.packing and cfg.finetuning.stage != "pt" and not builder.multimodal:  # pt packs while tokenizing
-        train, packing = _pack(train, cfg)
+        train, packing = _pack(train, cfg, _fingerprint(key, "packed train"))
         report.packed_rows, report.packing_efficiency = packing.rows, round(packing.efficiency, 4)
         if evaluation is not None:
-            evaluation, _ = _pack(evaluation, cfg)
+            evaluation, _ = _pack(evaluation, cfg, _fingerprint(key, "packed eval"))
     save_prepared(folder, train, evaluation, report.to_dict())
     if data.tokenized_path:
         save_prepared(Path(data.tokenized_path), train, evaluation, report.to_dict())
