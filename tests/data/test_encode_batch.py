@@ -4,6 +4,7 @@
 import json
 
 import pytest
+from tokenizers import Tokenizer, normalizers
 
 from lmforge.data.templates import Message, encoding, get_template
 from lmforge.data.templates.encoding import Chat, encode_batch, encode_conversation
@@ -44,3 +45,16 @@ def test_batch_encoding_equals_one_by_one(tokenizer_name, template_name, system,
 def test_batch_encoding_of_nothing(tmp_path_factory):
     tokenizer = real_tokenizer("qwen", tmp_path_factory.getbasetemp() / "real-tokenizers")
     assert encode_batch(get_template("qwen"), tokenizer, [], train=True) == []
+
+
+def test_an_identity_unicode_normalizer_is_skipped_and_put_back(tmp_path_factory):
+    tokenizer = real_tokenizer("qwen", tmp_path_factory.getbasetemp() / "real-tokenizers")
+    backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    backend.normalizer = normalizers.NFC()  # as Qwen's own tokenizer.json has it
+    composed, decomposed = ["café <|im_end|> 你好"], ["cafe\u0301 <|im_end|> 你好"]  # the second is not NFC
+    for texts in (composed, decomposed):
+        got = encoding._encode_texts(backend, texts)
+        want = backend.encode_batch(texts, add_special_tokens=False)
+        assert [e.ids for e in got] == [e.ids for e in want] and [e.offsets for e in got] == [e.offsets for e in want]
+        assert type(backend.normalizer).__name__ == "NFC"  # put back
+    assert encoding._encode_texts(backend, decomposed)[0].ids == encoding._encode_texts(backend, composed)[0].ids

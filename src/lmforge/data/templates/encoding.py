@@ -1,12 +1,14 @@
 """Token ids of a rendered conversation, split into (prompt, response) pairs for loss masking."""
 
 import datetime
+import unicodedata
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from tokenizers import normalizers
 from transformers import PreTrainedTokenizerBase
 
 from lmforge.data.templates.template import Message, Segment, Template, Thinking
@@ -174,7 +176,7 @@ def iter_encode_batch(
     def submit(pool: ThreadPoolExecutor, start: int) -> tuple[list[list[Segment]], Future]:
         renders = [render(chat) for chat in chats[start:start + ENCODE_CHUNK]]
         texts = ["".join(segment.text for segment in segments) for segments in renders]
-        return renders, pool.submit(backend.encode_batch, texts, add_special_tokens=False)
+        return renders, pool.submit(_encode_texts, backend, texts)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmforge-encode") as pool:
         pending = submit(pool, 0) if chats else None
@@ -184,6 +186,25 @@ def iter_encode_batch(
             for segments, encoding in zip(renders, encodings, strict=True):
                 yield _split_ids(segments, encoding.ids, encoding.offsets)
             pending = following
+
+
+_UNICODE_FORMS = {normalizers.NFC: "NFC", normalizers.NFKC: "NFKC", normalizers.NFD: "NFD", normalizers.NFKD: "NFKD"}
+
+
+def _encode_texts(backend: Any, texts: list[str]) -> list[Any]:
+    """`backend.encode_batch(texts)`, skipping a Unicode-form normalizer (Qwen's NFC) when every text is
+    already in that form: it would change nothing (same ids, same offsets) and costs a tenth of the
+    encode. The normalizer is put back before returning; only the encoding thread of `iter_encode_batch`
+    uses the tokenizer meanwhile."""
+    normalizer = backend.normalizer
+    form = next((name for kind, name in _UNICODE_FORMS.items() if isinstance(normalizer, kind)), None)
+    if form is None or not all(unicodedata.is_normalized(form, text) for text in texts):
+        return backend.encode_batch(texts, add_special_tokens=False)
+    backend.normalizer = None
+    try:
+        return backend.encode_batch(texts, add_special_tokens=False)
+    finally:
+        backend.normalizer = normalizer
 
 
 def encode_batch(
