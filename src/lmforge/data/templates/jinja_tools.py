@@ -1,6 +1,6 @@
 """Every tool format written as jinja, for the chat template of saved tokenizers (jinja.py).
 
-For each format in tool_formats.py: statements that set `ns.tools` to the rendered definitions (from
+For each format in tool_formats/: statements that set `ns.tools` to the rendered definitions (from
 `ns.tool_list`, the tools in OpenAI's `{"type": "function", "function": ...}` shape), and how one
 call is written (`ns.call`, from `call` = the function, `args` = its arguments as JSON, `call_id` = its
 id), joined between a prefix and a suffix. tests/data/test_templates_jinja.py proves that each renders
@@ -37,7 +37,7 @@ _DESCRIPTION = "(fn.description if fn.description is defined and fn.description 
 _PROPERTIES = ("(fn.parameters.properties if fn.parameters is defined and fn.parameters.properties is defined "
                "else {})")
 
-# Hermes' Python-style type names (tool_formats._python_type), as a jinja macro
+# Hermes' Python-style type names (tool_formats/qwen.py, _python_type), as a jinja macro
 _PYTHON_TYPE_MACRO = (
     "{%- macro lmforge_pytype(spec) -%}"
     "{%- set kind = spec.type if spec is mapping and spec.type is defined else none -%}"
@@ -183,7 +183,7 @@ JINJA_TOOL_FORMATS["hermes"] = JINJA_TOOL_FORMATS["qwen"]
 
 
 def jinja_tool_format(name: str) -> JinjaToolFormat:
-    if name not in JINJA_TOOL_FORMATS:  # a format added to tool_formats.py without its jinja
+    if name not in JINJA_TOOL_FORMATS:  # a format added to tool_formats/ without its jinja
         raise TemplateError(f"tool_format `{name}` has no jinja rendering for saved tokenizers")
     return JINJA_TOOL_FORMATS[name]
 
