@@ -1,7 +1,8 @@
 """The conversation battery every template is checked on, and the reference renderer.
 
 A reference is rendered with transformers' own jinja environment (`render_jinja_template`:
-trim_blocks, lstrip_blocks, `raise_exception`, `tojson`, `{% generation %}` blocks).
+trim_blocks, lstrip_blocks, `raise_exception`, `tojson`, `{% generation %}` blocks), plus vLLM's
+`from_json` filter (json.loads), which vLLM's tool templates (OLMo 3's) use on call arguments.
 """
 
 import csv
@@ -31,8 +32,10 @@ TIME_TOOL = {"type": "function", "function": {
 PARIS = ToolCall("get_weather", {"city": "Paris", "unit": "celsius"})
 # The day references' `strftime_now` and lmforge's `{{date}}` both render (Granite, Mistral Small, Llama 3.2)
 TODAY = datetime.date(2024, 7, 26)
-# References written for OpenAI-shaped requests, where a call's arguments are a JSON string (vLLM's templates)
-ARGUMENTS_AS_JSON = {"internlm2-chat"}
+# References written for OpenAI-shaped requests: a call's arguments are a JSON string (vLLM's templates concatenate
+# or `from_json` them, DeepSeek's concatenate them), and an answer of only calls has `content: null` (DeepSeek-R1's
+# template writes calls only then)
+OPENAI_REQUESTS = {"internlm2-chat", "olmo-3-tool", "deepseek-v3", "deepseek-v3.1", "deepseek-r1-distill-qwen"}
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,18 @@ CASES: dict[str, Case] = {
          Message("tool", '{"temperature": 21}'), Message("tool", '{"time": "14:05"}'),
          Message("assistant", "21 °C at 14:05.")],
         tools=[WEATHER_TOOL, TIME_TOOL]),
+    "parallel tool calls": Case(
+        [Message("user", "Weather and time in Paris?"),
+         Message("assistant", "", (PARIS, ToolCall("get_time", {"city": "Paris"}))),
+         Message("tool", '{"temperature": 21}'), Message("tool", '{"time": "14:05"}'),
+         Message("assistant", "21 °C at 14:05.")],
+        tools=[WEATHER_TOOL, TIME_TOOL]),
+    "tool calls in turn": Case(
+        [Message("user", "Weather where it is noon?"),
+         Message("assistant", "", (ToolCall("get_time", {"city": "Paris"}),)),
+         Message("tool", '{"time": "12:00"}'), Message("assistant", "", (PARIS,)),
+         Message("tool", '{"temperature": 21}'), Message("assistant", "Paris: 21 °C.")],
+        tools=[WEATHER_TOOL, TIME_TOOL]),
     "thoughts": Case([Message("user", "Name a colour."),
                       Message("assistant", "<think>\nAny colour will do.\n</think>\n\nBlue."),
                       Message("user", "Another one?"),
@@ -110,11 +125,13 @@ def reference_jinja(name: str) -> str:
     return refdata("chat_templates", f"{name}.jinja").read_text(encoding="utf-8")
 
 
-def _openai(message: Message, arguments_as_json: bool) -> dict:
+def _openai(message: Message, openai_request: bool) -> dict:
     out = message.as_openai()
-    if arguments_as_json:
+    if openai_request:
         for call in out.get("tool_calls", []):
             call["function"]["arguments"] = json.dumps(call["function"]["arguments"], ensure_ascii=False)
+        if message.tool_calls and not message.content:
+            out["content"] = None
     return out
 
 
@@ -123,21 +140,24 @@ _DATED = "{# lmforge parity: strftime_now renders TODAY #}"
 
 def _dated(jinja: str) -> str:
     """The reference, compiled in transformers' own jinja environment, with its `strftime_now` global
-    (datetime.now().strftime there) answering for TODAY. The comment makes it a template of its own in
-    transformers' compile cache, so other renderings of the reference keep the real clock; the global is
-    set on every call because that cache may have evicted and recompiled it since."""
+    (datetime.now().strftime there) answering for TODAY and vLLM's `from_json` filter. The comment makes it
+    a template of its own in transformers' compile cache, so other renderings of the reference keep the real
+    clock; both are set on every call because that cache may have evicted and recompiled it since (the
+    compiled template looks them up when it renders)."""
     source = _DATED + jinja
-    _compile_jinja_template(source).globals["strftime_now"] = TODAY.strftime
+    compiled = _compile_jinja_template(source)
+    compiled.globals["strftime_now"] = TODAY.strftime
+    compiled.environment.filters["from_json"] = json.loads
     return source
 
 
 def render_reference(jinja: str, case: Case, add_generation_prompt: bool, bos: str, eos: str,
-                     arguments_as_json: bool = False) -> str:
+                     openai_request: bool = False) -> str:
     """The reference's rendering on TODAY (`strftime_now`, and Llama's `date_string`)."""
     kwargs: dict = {"date_string": TODAY.strftime("%d %b %Y")}
     if case.thinking == "false":  # "true" and "auto" are the references' default
         kwargs["enable_thinking"] = False
-    rendered = render_jinja_template([[_openai(m, arguments_as_json) for m in case.messages]], tools=case.tools,
+    rendered = render_jinja_template([[_openai(m, openai_request) for m in case.messages]], tools=case.tools,
                                      chat_template=_dated(jinja), add_generation_prompt=add_generation_prompt,
                                      bos_token=bos, eos_token=eos, **kwargs)
     return rendered[0][0]
@@ -152,8 +172,9 @@ _SPECIAL = re.compile(r"<\|[^|\s]+?\|>|<｜[^｜]+｜>|</?[A-Za-z_][A-Za-z0-9_]*
 
 
 def template_special_tokens(template: Template) -> list[str]:
-    """Marker tokens of a template's slots: what a family's tokenizer has as added tokens."""
+    """Marker tokens of a template's slots and of its tool calls: what a family's tokenizer has as added tokens."""
     text = " ".join(str(value) for value in vars(template).values() if isinstance(value, str | tuple))
+    text += " " + " ".join(template.tools.markers)
     return sorted(set(_SPECIAL.findall(text)))
 
 

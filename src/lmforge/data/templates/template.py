@@ -21,7 +21,9 @@ Slots, in rendering order:
   `date` given to `render`, written with `date_format`), as Granite's and Mistral Small's do.
 - per message: `format_user`; `format_generation` + `format_assistant` + `assistant_suffix`;
   a run of consecutive tool results as `format_observation` around `format_observation_item`s
-  (joined by `observation_separator`; `{{call_id}}` is the id of the call a result answers).
+  (joined by `observation_separator`; `{{call_id}}` is the id of the call a result answers). An answer
+  right after tool results takes `format_generation_after_tools` as its header where that is set
+  (DeepSeek writes none: the model answers straight after the results).
 - `format_generation` (+ `thought_prefill`) for a generation prompt, else `format_end`.
 Reasoning templates split `<think>` blocks off answers and render them by the `enable_thinking`
 policy (`Thinking`, in messages.py). docs/templates.md describes every field.
@@ -71,6 +73,12 @@ class Template:
     format_observation: str = ""  # wraps a run of tool results; empty: the template cannot take them
     format_observation_item: str = "{{content}}"
     format_end: str = ""  # after the last message when there is no generation prompt
+    # The assistant header right after tool results, of answers and of the generation prompt (which then
+    # gets no thought_prefill); None: format_generation. DeepSeek writes none: the model answers straight
+    # after the results. `format_generation_calls_after_tools` is that of an answer with tool calls there
+    # (None: format_generation_after_tools; DeepSeek V3 writes its header again).
+    format_generation_after_tools: str | None = None
+    format_generation_calls_after_tools: str | None = None
     system_in_user: bool = False
     system_always: bool = False  # render the system slot even when the system prompt is empty
     default_system: str = ""
@@ -237,7 +245,9 @@ class Template:
                 segments.append(Segment(fill(self.format_user, pending_system + tool_text + content, False), False))
                 pending_system = tool_text = ""
             elif message.role == "assistant":
-                segments += self._answer(message, fill, eos_token, enable_thinking, train,
+                header = self.header(after_tools=index > 0 and messages[index - 1].role == "tool",
+                                     calls=bool(message.tool_calls))
+                segments += self._answer(message, fill, header, eos_token, enable_thinking, train,
                                          after_query=index > last_query, last=index == len(messages) - 1)
             elif message.role == "tool":
                 if not self.can_render_tools:
@@ -251,14 +261,25 @@ class Template:
         if observations:
             flush()
         if add_generation_prompt:
-            segments.append(Segment(fill(self.format_generation) + self.thought_prefill, False))
+            after_tools = bool(messages) and messages[-1].role == "tool"
+            own_header = after_tools and self.format_generation_after_tools is not None
+            prefill = "" if own_header else self.thought_prefill
+            segments.append(Segment(fill(self.header(after_tools=after_tools, calls=False)) + prefill, False))
             if self.empty_thought_on_final and enable_thinking == "false":
                 segments.append(Segment(fill(self.format_thought, "", False), False))
         else:
             segments.append(Segment(fill(self.format_end), False))
         return [segment for segment in segments if segment.text]
 
-    def _answer(self, message: Message, fill: Any, eos_token: str, thinking: Thinking, train: bool, *,
+    def header(self, *, after_tools: bool, calls: bool) -> str:
+        """The assistant header of an answer (with tool calls or not), or of the generation prompt."""
+        if not after_tools or self.format_generation_after_tools is None:
+            return self.format_generation
+        if calls and self.format_generation_calls_after_tools is not None:
+            return self.format_generation_calls_after_tools
+        return self.format_generation_after_tools
+
+    def _answer(self, message: Message, fill: Any, header: str, eos_token: str, thinking: Thinking, train: bool, *,
                 after_query: bool, last: bool) -> list[Segment]:
         """Header, [unsupervised empty think block], supervised answer, suffix."""
         content, prompt_thought, thought = message.content, "", None
@@ -288,7 +309,7 @@ class Template:
         answer = fill(slot, text, False)
         if train and self.efficient_eos:
             answer += eos_token
-        return [Segment(fill(self.format_generation), False), Segment(prompt_thought, False),
+        return [Segment(fill(header), False), Segment(prompt_thought, False),
                 Segment(answer, True), Segment(fill(self.assistant_suffix), False)]
 
     def render_text(self, messages: list[Message], **kwargs: Any) -> str:

@@ -9,15 +9,14 @@ One module per family lists its formats in `FORMATS`; adding a format is adding 
 jinja in jinja_tools.py, for saved tokenizers).
 """
 
-from lmforge.data.templates.tool_formats import cohere, glm, llama, mistral, qwen, react, vendors
+from lmforge.data.templates.tool_formats import cohere, deepseek, glm, llama, mistral, olmo, qwen, react, vendors
 from lmforge.data.templates.tool_formats.base import ToolFormat, Tools
 from lmforge.errors import TemplateError
 
 __all__ = ["TOOL_FORMATS", "ToolFormat", "Tools", "get_tool_format"]
 
-TOOL_FORMATS: dict[str, ToolFormat] = {
-    fmt.name: fmt for module in (react, qwen, llama, mistral, glm, cohere, vendors) for fmt in module.FORMATS
-}
+FAMILIES = (react, qwen, llama, mistral, glm, cohere, vendors, deepseek, olmo)
+TOOL_FORMATS: dict[str, ToolFormat] = {fmt.name: fmt for module in FAMILIES for fmt in module.FORMATS}
 TOOL_FORMATS["hermes"] = TOOL_FORMATS["qwen"]
 
 

@@ -25,6 +25,14 @@ class ToolFormat:
     # the text that opens the calls in an answer (what precedes it is the answer's content); "" for
     # formats whose calls are the whole answer (Llama 3's JSON, GLM-4's name line)
     call_marker: str = ""
+    # the other marker words the calls are written with; a family's tokenizer may hold each as one special
+    # token, which serving keeps in decoded answers (with the call marker) so the calls parse
+    call_words: tuple[str, ...] = ()
+
+    @property
+    def markers(self) -> tuple[str, ...]:
+        """Every marker word of the format's calls (the call marker first)."""
+        return tuple(word for word in (self.call_marker, *self.call_words) if word)
 
     def join(self, text: str, calls: str) -> str:
         """An answer's text and its rendered calls, as the format writes them together."""
@@ -65,6 +73,14 @@ def json_calls(text: str, arguments_key: str) -> list[ToolCall]:
         return []
     parsed = loads(text, "the tool call")
     return [call_from_json(obj, arguments_key) for obj in (parsed if isinstance(parsed, list) else [parsed])]
+
+
+def json_arguments(text: str, name: str) -> dict[str, Any]:
+    """A call's arguments written as one JSON object."""
+    arguments = loads(text, f"arguments of `{name}`")
+    if not isinstance(arguments, dict):
+        raise TemplateError(f"tool call `{name}`: arguments must be a JSON object")
+    return arguments
 
 
 def with_ids(calls: list[ToolCall], objects: list[Any]) -> list[ToolCall]:

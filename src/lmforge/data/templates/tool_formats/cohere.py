@@ -34,6 +34,7 @@ def _command_r7b_parse(text: str) -> list[ToolCall]:
 FORMATS = [
     ToolFormat("command_r7b", _command_r7b_tools, _command_r7b_calls, _command_r7b_parse,
                call_marker="<|START_THINKING|>", call_ids="index",
+               call_words=("<|END_THINKING|>", "<|START_ACTION|>", "<|END_ACTION|>"),
                render_answer=lambda text, calls: f"<|START_THINKING|>{text}<|END_THINKING|>{calls}",
                description="Command R7B: a `<|START_THINKING|>` plan, then `<|START_ACTION|>` numbered calls"),
 ]

@@ -34,6 +34,7 @@ FORMATS = [
     ToolFormat("llama3", _llama3_tools, _llama3_calls, lambda text: json_calls(text, "parameters"),
                description='Llama 3.1+: one JSON object {"name", "parameters"}, tools before the first question'),
     ToolFormat("llama4", _llama3_tools, _llama4_calls, _llama4_parse, call_marker="<|python_start|>",
+               call_words=("<|python_end|>",),
                render_answer=lambda text, calls: f"<|python_start|>{text}<|python_end|>{calls}",
                description='Llama 4: `<|python_start|>TEXT<|python_end|>` then {"name", "parameters"} objects'),
 ]

@@ -70,7 +70,7 @@ FORMATS = [
                call_marker="[TOOL_CALLS]", content_separator="",
                call_ids="alnum9", description="Mistral Tekken v7: `[TOOL_CALLS][...]` JSON list after the text"),
     ToolFormat("mistral_small", _mistral_v7_tools, _mistral_small_calls, _mistral_small_parse,
-               call_marker="[TOOL_CALLS]",
+               call_marker="[TOOL_CALLS]", call_words=("[CALL_ID]", "[ARGS]"),
                content_separator="", call_ids="alnum9",
                description="Mistral Small 3.2: `[TOOL_CALLS]NAME[CALL_ID]ID[ARGS]{...}` per call"),
 ]

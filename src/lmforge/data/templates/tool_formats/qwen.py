@@ -111,10 +111,11 @@ def _hermes3_tools(tools: Tools) -> str:
 
 
 FORMATS = [
-    ToolFormat("qwen", _qwen_tools, _qwen_calls, _qwen_parse, call_marker="<tool_call>",
+    ToolFormat("qwen", _qwen_tools, _qwen_calls, _qwen_parse, call_marker="<tool_call>", call_words=("</tool_call>",),
                description="Qwen 2.5 / 3 and Hermes: `<tool_call>` JSON blocks, tools in `<tools>`"),
-    ToolFormat("xml", _xml_tools, _xml_calls, _xml_parse, call_marker="<tool_call>",
+    ToolFormat("xml", _xml_tools, _xml_calls, _xml_parse, call_marker="<tool_call>", call_words=("</tool_call>",),
                description="Qwen3-Coder style XML: `<function=NAME>` with one `<parameter=KEY>` per argument"),
     ToolFormat("hermes3", _hermes3_tools, _qwen_calls, _qwen_parse, call_marker="<tool_call>",
+               call_words=("</tool_call>",),
                description="Hermes 2 Pro / 3: `<tool_call>` JSON blocks; tools as Python-style signatures"),
 ]

@@ -75,9 +75,10 @@ def _granite_parse(text: str) -> list[ToolCall]:
 
 FORMATS = [
     ToolFormat("internlm2", _internlm2_tools, _internlm2_calls, _internlm2_parse,
-               call_marker="<|action_start|>", content_separator="",
+               call_marker="<|action_start|>", call_words=("<|plugin|>", "<|action_end|>"), content_separator="",
                description="InternLM2: `<|action_start|><|plugin|>` JSON calls, tools in a plugin system turn"),
     ToolFormat("nemotron", _nemotron_tools, _nemotron_calls, _nemotron_parse, call_marker="<TOOLCALL>",
+               call_words=("</TOOLCALL>",),
                description="NVIDIA Nemotron Nano 2: `<TOOLCALL>[...]</TOOLCALL>`, tools in `<AVAILABLE_TOOLS>`"),
     ToolFormat("granite", _granite_tools, _granite_calls, _granite_parse, call_marker="<|tool_call|>",
                description="Granite 3: `<|tool_call|>` and a JSON list; tools in an `available_tools` turn"),
