@@ -97,10 +97,13 @@ def test_pythonic_calls_escape_what_would_not_parse_back():
     assert rendered == ("<function_calls>\nnote(text='it\\'s a \\\\ path\\nand a line', tags=[\"a'b\"], ratio=-0.5, "
                         'none=null, flags={"on": true, "off": false})\n</function_calls>')
     assert fmt.parse_calls(rendered) == [call]
+    # tool names Python could not call (`-`, `.`), and text that looks like a call inside a string
+    odd = (ToolCall("get-weather", {"city": "x(y", "note": "a\nget(b=1)"}), ToolCall("ns.tool_2", {}))
+    assert fmt.parse_calls(fmt.render_calls(odd)) == list(odd)
     # Python's own spellings parse too, and a block cut off before its closing tag (a special token dropped)
     assert fmt.parse_calls("<function_calls>\nf(a=True, b=None, c=(1, 2))") == [ToolCall("f", {"a": True, "b": None,
                                                                                                "c": [1, 2]})]
-    with pytest.raises(TemplateError, match=r"one `name\(key=value, \.\.\.\)` call per line"):
+    with pytest.raises(TemplateError, match=r"`name\(key=value, \.\.\.\)` call per line, got \"f\('positional'\)\""):
         fmt.parse_calls("<function_calls>\nf('positional')\n</function_calls>")
     with pytest.raises(TemplateError, match="not a literal value"):
         fmt.parse_calls("<function_calls>\nf(a=open('x'))\n</function_calls>")

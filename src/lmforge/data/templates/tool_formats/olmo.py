@@ -61,26 +61,37 @@ def _literal(node: ast.expr, name: str) -> Any:
 
 
 _BLOCK = re.compile(r"<function_calls>(.*?)(?:</function_calls>|\Z)", re.DOTALL)
+# a call's name at the start of a line; tool names may hold `-` and `.`, which Python names cannot
+_CALL_NAME = re.compile(r"^([ \t]*)([A-Za-z_][\w.-]*)\(", re.MULTILINE)
 
 
 def _olmo3_parse(text: str) -> list[ToolCall]:
     match = _BLOCK.search(text)
     if not match:
         return []
+    names: list[str] = []
+
+    def placeholder(found: re.Match[str]) -> str:
+        names.append(found.group(2))
+        return f"{found.group(1)}_lmforge_call_{len(names) - 1}("
+
     body = match.group(1).strip()
     try:
-        statements = ast.parse(body).body
+        statements = ast.parse(_CALL_NAME.sub(placeholder, body)).body
     except SyntaxError as err:
         raise TemplateError(f"a <function_calls> block is not pythonic calls ({err.msg}): {body[:200]}") from None
     calls = []
     for statement in statements:
         call = statement.value if isinstance(statement, ast.Expr) else None
-        if (not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name) or call.args
+        if (not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name)
+                or not call.func.id.startswith("_lmforge_call_") or call.args
                 or any(keyword.arg is None for keyword in call.keywords)):
-            raise TemplateError("a <function_calls> block holds one `name(key=value, ...)` call per line, got "
-                                f"{ast.unparse(statement)[:200]}")
-        calls.append(ToolCall(call.func.id, {keyword.arg: _literal(keyword.value, call.func.id)
-                                             for keyword in call.keywords if keyword.arg is not None}))
+            line = body.splitlines()[statement.lineno - 1]
+            raise TemplateError(f"a <function_calls> block holds one `name(key=value, ...)` call per line, "
+                                f"got {line!r}")
+        name = names[int(call.func.id.removeprefix("_lmforge_call_"))]
+        calls.append(ToolCall(name, {keyword.arg: _literal(keyword.value, name)
+                                     for keyword in call.keywords if keyword.arg is not None}))
     return calls
 
 
