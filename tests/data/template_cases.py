@@ -35,7 +35,7 @@ TODAY = datetime.date(2024, 7, 26)
 # References written for OpenAI-shaped requests: a call's arguments are a JSON string (vLLM's templates concatenate
 # or `from_json` them, DeepSeek's concatenate them), and an answer of only calls has `content: null` (DeepSeek-R1's
 # template writes calls only then)
-OPENAI_REQUESTS = {"internlm2-chat", "olmo-3-tool", "deepseek-v3", "deepseek-v3.1", "deepseek-r1-distill-qwen"}
+ARGUMENTS_AS_JSON = {"internlm2-chat", "olmo-3-tool", "deepseek-v3", "deepseek-v3.1", "deepseek-r1-distill-qwen"}
 
 
 @dataclass(frozen=True)
@@ -125,9 +125,9 @@ def reference_jinja(name: str) -> str:
     return refdata("chat_templates", f"{name}.jinja").read_text(encoding="utf-8")
 
 
-def _openai(message: Message, openai_request: bool) -> dict:
+def _openai(message: Message, arguments_as_json: bool) -> dict:
     out = message.as_openai()
-    if openai_request:
+    if arguments_as_json:
         for call in out.get("tool_calls", []):
             call["function"]["arguments"] = json.dumps(call["function"]["arguments"], ensure_ascii=False)
         if message.tool_calls and not message.content:
@@ -152,12 +152,12 @@ def _dated(jinja: str) -> str:
 
 
 def render_reference(jinja: str, case: Case, add_generation_prompt: bool, bos: str, eos: str,
-                     openai_request: bool = False) -> str:
+                     arguments_as_json: bool = False) -> str:
     """The reference's rendering on TODAY (`strftime_now`, and Llama's `date_string`)."""
     kwargs: dict = {"date_string": TODAY.strftime("%d %b %Y")}
     if case.thinking == "false":  # "true" and "auto" are the references' default
         kwargs["enable_thinking"] = False
-    rendered = render_jinja_template([[_openai(m, openai_request) for m in case.messages]], tools=case.tools,
+    rendered = render_jinja_template([[_openai(m, arguments_as_json) for m in case.messages]], tools=case.tools,
                                      chat_template=_dated(jinja), add_generation_prompt=add_generation_prompt,
                                      bos_token=bos, eos_token=eos, **kwargs)
     return rendered[0][0]

@@ -13,8 +13,8 @@ from lmforge.data.templates.messages import normalize_tools
 from lmforge.data.templates.template import Message, Template
 from lmforge.errors import TemplateError
 from tests.data.template_cases import (
+    ARGUMENTS_AS_JSON,
     CASES,
-    OPENAI_REQUESTS,
     TODAY,
     reference_jinja,
     reference_tokens,
@@ -156,7 +156,7 @@ def check_case(template: Template, case_name: str, generation_prompt: bool, refe
     bos, eos = reference_tokens(reference)
     try:
         expected = render_reference(reference_jinja(reference), _for_reference(template, case, reference),
-                                    generation_prompt, bos, eos, reference in OPENAI_REQUESTS)
+                                    generation_prompt, bos, eos, reference in ARGUMENTS_AS_JSON)
     except jinja2.exceptions.TemplateError as refused:
         try:
             render_ours(template, case, generation_prompt, bos, eos)

@@ -198,4 +198,4 @@ def test_saved_olmo3_template_escapes_pythonic_calls_as_lmforge_does():
     assert render_reference(jinja, case, False, "<s>", "</s>") == expected
     # OpenAI-style requests with the arguments as a JSON string: jinja cannot parse them into pythonic values
     with pytest.raises(jinja2.exceptions.TemplateError, match="pythonic calls need the arguments as an object"):
-        render_reference(jinja, case, False, "<s>", "</s>", openai_request=True)
+        render_reference(jinja, case, False, "<s>", "</s>", arguments_as_json=True)
