@@ -1,7 +1,8 @@
 """The conversation battery every template is checked on, and the reference renderer.
 
 A reference is rendered with transformers' own jinja environment (`render_jinja_template`:
-trim_blocks, lstrip_blocks, `raise_exception`, `tojson`, `{% generation %}` blocks).
+trim_blocks, lstrip_blocks, `raise_exception`, `tojson`, `{% generation %}` blocks), plus vLLM's
+`from_json` filter (json.loads), which vLLM's tool templates (OLMo 3's) use on call arguments.
 """
 
 import csv
@@ -36,7 +37,10 @@ TODAY = datetime.date(2024, 7, 26)
 # it HTML-escapes a call whose arguments are a dict: `arguments|tojson|safe` makes them a markupsafe Markup,
 # and `'{"name": "' + name + '", "arguments": ' + arguments` then escapes every plain string it is joined
 # with (`str + Markup` is `escape(str) + Markup`; the environment's autoescape is off and plays no part).
-ARGUMENTS_AS_JSON = {"internlm2-chat", "mistral-common-v7"}
+# DeepSeek's templates concatenate the arguments too, OLMo 3's `from_json` them, and an answer of only calls has
+# `content: null` there (DeepSeek-R1's template writes calls only then)
+ARGUMENTS_AS_JSON = {"internlm2-chat", "mistral-common-v7", "olmo-3-tool", "deepseek-v3", "deepseek-v3.1",
+                     "deepseek-r1-distill-qwen"}
 # What the docs table says of a reference rendered that way (scripts/template_docs.py)
 ARGUMENTS_AS_JSON_NOTES = {
     "mistral-common-v7": "tool cases rendered with each call's arguments as a JSON string (the OpenAI request "
@@ -89,6 +93,18 @@ CASES: dict[str, Case] = {
          Message("tool", '{"temperature": 21}'), Message("tool", '{"time": "14:05"}'),
          Message("assistant", "21 °C at 14:05.")],
         tools=[WEATHER_TOOL, TIME_TOOL]),
+    "parallel tool calls": Case(
+        [Message("user", "Weather and time in Paris?"),
+         Message("assistant", "", (PARIS, ToolCall("get_time", {"city": "Paris"}))),
+         Message("tool", '{"temperature": 21}'), Message("tool", '{"time": "14:05"}'),
+         Message("assistant", "21 °C at 14:05.")],
+        tools=[WEATHER_TOOL, TIME_TOOL]),
+    "tool calls in turn": Case(
+        [Message("user", "Weather where it is noon?"),
+         Message("assistant", "", (ToolCall("get_time", {"city": "Paris"}),)),
+         Message("tool", '{"time": "12:00"}'), Message("assistant", "", (PARIS,)),
+         Message("tool", '{"temperature": 21}'), Message("assistant", "Paris: 21 °C.")],
+        tools=[WEATHER_TOOL, TIME_TOOL]),
     "thoughts": Case([Message("user", "Name a colour."),
                       Message("assistant", "<think>\nAny colour will do.\n</think>\n\nBlue."),
                       Message("user", "Another one?"),
@@ -133,6 +149,8 @@ def _openai(message: Message, arguments_as_json: bool, thinking_field: bool = Fa
     if arguments_as_json:
         for call in out.get("tool_calls", []):
             call["function"]["arguments"] = json.dumps(call["function"]["arguments"], ensure_ascii=False)
+        if message.tool_calls and not message.content:
+            out["content"] = None
     return out
 
 
@@ -141,11 +159,14 @@ _DATED = "{# lmforge parity: strftime_now renders TODAY #}"
 
 def _dated(jinja: str) -> str:
     """The reference, compiled in transformers' own jinja environment, with its `strftime_now` global
-    (datetime.now().strftime there) answering for TODAY. The comment makes it a template of its own in
-    transformers' compile cache, so other renderings of the reference keep the real clock; the global is
-    set on every call because that cache may have evicted and recompiled it since."""
+    (datetime.now().strftime there) answering for TODAY and vLLM's `from_json` filter. The comment makes it
+    a template of its own in transformers' compile cache, so other renderings of the reference keep the real
+    clock; both are set on every call because that cache may have evicted and recompiled it since (the
+    compiled template looks them up when it renders)."""
     source = _DATED + jinja
-    _compile_jinja_template(source).globals["strftime_now"] = TODAY.strftime
+    compiled = _compile_jinja_template(source)
+    compiled.globals["strftime_now"] = TODAY.strftime
+    compiled.environment.filters["from_json"] = json.loads
     return source
 
 
@@ -171,8 +192,9 @@ _SPECIAL = re.compile(r"<\|[^|\s]+?\|>|<｜[^｜]+｜>|</?[A-Za-z_][A-Za-z0-9_]*
 
 
 def template_special_tokens(template: Template) -> list[str]:
-    """Marker tokens of a template's slots: what a family's tokenizer has as added tokens."""
+    """Marker tokens of a template's slots and of its tool calls: what a family's tokenizer has as added tokens."""
     text = " ".join(str(value) for value in vars(template).values() if isinstance(value, str | tuple))
+    text += " " + " ".join(template.tools.markers)
     return sorted(set(_SPECIAL.findall(text)))
 
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass, replace
 import jinja2
 
 from lmforge.data.templates.encoding import _encode_piecewise, encode_conversation
-from lmforge.data.templates.template import Template
+from lmforge.data.templates.messages import normalize_tools
+from lmforge.data.templates.template import Message, Template
 from lmforge.errors import TemplateError
 from tests.data.template_cases import (
     ARGUMENTS_AS_JSON,
@@ -28,6 +29,8 @@ from tests.data.template_cases import (
 # with tools / without tools;
 # a case ending in " (prompt)" applies only to its rendering with a generation prompt.
 _DROPS_TEXT = "the reference drops an answer's text beside its tool calls; lmforge keeps it"
+_LLAMA31_CALLS = ("Llama 3.1's template refuses several calls in one answer and drops an answer's text beside a call; "
+                  "lmforge keeps the text and writes the calls as one JSON list")
 DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
     (("phi", "phi_medium"), "*system*", "Phi-3 mini/medium templates drop system messages silently; lmforge "
                                         "renders them in Phi-3.5's <|system|> turn instead of losing data"),
@@ -50,10 +53,22 @@ DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
      "it (two `<think>`); lmforge trains the thought after that one `<think>\\n`, as the model generates it"),
     (("qwq", "deepseekr1", "phi4_reasoning", "nemotron_nano_v2", "gpt_oss"), "thinking on",
      "enable_thinking: true trains an empty think block on answers without one; the reference writes them bare"),
-    (("llama3_2", "mllama"), "tool calls with system and text",
-     "Llama 3.1's template refuses several calls in one answer and drops an answer's text beside a call; "
-     "lmforge keeps the text and writes the calls as one JSON list"),
-    (("mistral_v3", "mistral_small@mistral-v7-tekken"), "tool calls with system and text", _DROPS_TEXT),
+    (("llama3_2", "mllama"), "tool calls with system and text", _LLAMA31_CALLS),
+    (("llama3_2", "mllama"), "parallel tool calls", _LLAMA31_CALLS),
+    (("mistral_v3", "mistral_small@mistral-v7-tekken", "olmo3"), "tool calls with system and text", _DROPS_TEXT),
+    (("deepseekr1",), "tool call",
+     "DeepSeek-R1's template leaves an answer of one tool call open (it writes "
+     "`<｜tool▁calls▁end｜><｜end▁of▁sentence｜>` "
+     "only after a second call); lmforge closes every answer's calls, as V3's template does"),
+    (("deepseekr1",), "tool calls with system and text",
+     "DeepSeek-R1's template drops the calls of an answer that has text; lmforge keeps both, as V3's template does"),
+    (("deepseekr1",), "tool calls in turn",
+     "DeepSeek-R1's template writes the calls of an answer after a tool result as more calls of the first answer "
+     "(inside the open tool results, without a header or `<｜tool▁calls▁begin｜>`); lmforge writes them as V3's "
+     "template does"),
+    (("gpt_oss",), "parallel tool calls",
+     "gpt-oss's template writes only an answer's first call (it assumes one per message); lmforge writes "
+     "each call as a message of its own"),
     (("command_r7b",), "tool calls with system and text",
      "Command R7B's template writes the text beside an answer's calls only from a `tool_plan` key (it drops the "
      "content); lmforge writes the text as that plan, between <|START_THINKING|> and <|END_THINKING|>"),
@@ -103,6 +118,27 @@ def applicable(template, case_name: str, case, reference: str | None = None,
 
 
 
+# References that write no tool definitions (DeepSeek's): the model card (V3.1's) has the caller append them to
+# the system prompt, which lmforge does. The reference is given that system prompt, so everything around the
+# definitions (their place, the calls, the results) is proven; the definitions' text is the model card's.
+TOOLS_IN_SYSTEM_PROMPT = {"deepseek-v3", "deepseek-v3.1", "deepseek-r1-distill-qwen"}
+
+
+def _for_reference(template: Template, case, reference: str):
+    """The case as the reference takes it: for TOOLS_IN_SYSTEM_PROMPT, the definitions in the system message."""
+    if reference not in TOOLS_IN_SYSTEM_PROMPT or not case.tools:
+        return case
+    assert template.tools_position == "system" and template.format_tools == "{{content}}", template.name
+    messages = case.messages
+    system = template.default_system_for(True, TODAY)
+    if messages and messages[0].role == "system":
+        system, messages = messages[0].content, messages[1:]
+    definitions = template.tools.render_tools(normalize_tools(case.tools))
+    if system or template.tools_separator_always:
+        definitions = f"{system}{template.tools_separator}{definitions}"
+    return replace(case, messages=[Message("system", definitions), *messages])
+
+
 @dataclass(frozen=True)
 class Outcome:
     status: str  # "equal" (strings and ids), "refused" (by both), "skipped" (reason), "different" (detail)
@@ -123,8 +159,9 @@ def check_case(template: Template, case_name: str, generation_prompt: bool, refe
                    messages=template.with_call_ids(case.messages))
     bos, eos = reference_tokens(reference)
     try:
-        expected = render_reference(reference_jinja(reference), case, generation_prompt, bos, eos,
-                                    reference in ARGUMENTS_AS_JSON, reference in THINKING_FIELD)
+        expected = render_reference(reference_jinja(reference), _for_reference(template, case, reference),
+                                    generation_prompt, bos, eos, reference in ARGUMENTS_AS_JSON,
+                                    reference in THINKING_FIELD)
     except jinja2.exceptions.TemplateError as refused:
         try:
             render_ours(template, case, generation_prompt, bos, eos)

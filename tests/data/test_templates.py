@@ -80,6 +80,29 @@ def test_tool_calls_are_supervised_and_tool_results_are_not():
     assert not any("tool_response" in span or "get_weather\", \"description" in span for span in spans)
 
 
+def test_deepseek_answers_after_tool_results_are_trained_without_a_header():
+    """DeepSeek's answer to tool results follows `<｜tool▁outputs▁end｜>` directly (its calls after a header):
+    the results and headers are prompt, the calls and the answer are trained with their end-of-sentence."""
+    template = get_template("deepseek3")
+    tokenizer = tokenizer_for(template, *_tokens(template))
+    case = CASES["tool calls in turn"]
+    input_ids, labels, _ = build_sft_example(Conversation(case.messages, None, "test", tools=case.tools), template,
+                                             tokenizer, cutoff_len=4096)
+    spans = [tokenizer.decode(span) for span in _supervised_spans(input_ids, labels)]
+    calls = "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>{}\n```json\n{}\n```<｜tool▁call▁end｜>" \
+            "<｜tool▁calls▁end｜><｜end▁of▁sentence｜>"
+    assert spans == [calls.format("get_time", '{"city": "Paris"}'),
+                     calls.format("get_weather", '{"city": "Paris", "unit": "celsius"}'),
+                     "Paris: 21 °C.<｜end▁of▁sentence｜>"]
+    prompt = tokenizer.decode([t for t, label in zip(input_ids, labels, strict=True) if label == IGNORE_INDEX])
+    assert prompt.endswith('{"temperature": 21}<｜tool▁output▁end｜><｜tool▁outputs▁end｜>')
+    assert prompt.count("<｜Assistant｜>") == 2  # the first answer's and the second call's, not the last answer's
+    ask = template.render_text(case.prompt_case().messages, tools=case.tools, add_generation_prompt=True)
+    assert ask.endswith("<｜tool▁outputs▁end｜>")  # the generation prompt after results adds nothing (R1: no <think>)
+    r1 = get_template("deepseekr1").render_text(case.prompt_case().messages, add_generation_prompt=True)
+    assert r1.endswith("<｜tool▁outputs▁end｜>")
+
+
 @pytest.mark.parametrize("thinking, spans, prompt_has_empty_block", [
     ("auto", ["Blue.<|im_end|>"], True),
     ("false", ["Blue.<|im_end|>"], True),

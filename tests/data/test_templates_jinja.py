@@ -2,6 +2,7 @@
 
 from dataclasses import replace
 
+import jinja2
 import pytest
 from transformers import AutoTokenizer
 
@@ -14,10 +15,19 @@ from lmforge.data.templates.auto import (
     template_from_tokenizer,
 )
 from lmforge.data.templates.jinja import template_to_jinja
+from lmforge.data.templates.messages import Message, ToolCall
 from lmforge.data.templates.tool_formats import TOOL_FORMATS
 from lmforge.errors import TemplateError
 from lmforge.testing.tiny import family_tokenizer
-from tests.data.template_cases import CASES, TODAY, reference_jinja, render_reference, template_special_tokens
+from tests.data.template_cases import (
+    CASES,
+    TODAY,
+    WEATHER_TOOL,
+    Case,
+    reference_jinja,
+    render_reference,
+    template_special_tokens,
+)
 
 
 def fresh_tokenizer(template, bos: str, eos: str):
@@ -63,7 +73,8 @@ TOOL_FORMAT_TEMPLATES = {"default": "default", "qwen": "qwen", "hermes": "qwen",
                          "mistral_v7": "mistral_tekken",
                          "mistral_small": "mistral_small", "glm4": "chatglm3", "granite": "granite3",
                          "command_r7b": "command_r7b", "internlm2": "intern2", "nemotron": "nemotron_nano_v2",
-                         "gpt_oss": "gpt_oss"}
+                         "gpt_oss": "gpt_oss", "deepseek3": "deepseek3", "deepseek3.1": "deepseek3.1",
+                         "olmo3": "olmo3"}
 
 
 def test_every_tool_format_has_a_round_trip_template():
@@ -175,3 +186,18 @@ def test_saved_tokenizer_gets_the_end_of_turn_as_eos_for_replace_eos_templates()
     plain = family_tokenizer(["<start_of_turn>", "<end_of_turn>"], "<bos>", "<eos>")
     prepare_saved_tokenizer(get_template("gemma2"), plain)
     assert plain.eos_token == "<eos>"
+
+
+def test_saved_olmo3_template_escapes_pythonic_calls_as_lmforge_does():
+    template = get_template("olmo3")
+    call = ToolCall("note", {"text": "it's a \\ path\nand a line\r", "tags": ["a'b"], "ratio": -0.5, "none": None,
+                             "on": True, "off": False, "nested": {"k": [1, "x"]}})
+    case = Case([Message("user", "Note it."), Message("assistant", "", (call,)), Message("tool", "ok"),
+                 Message("assistant", "Done.")], tools=[WEATHER_TOOL])
+    jinja = template_to_jinja(template)
+    expected = template.render_text(case.messages, tools=case.tools, bos_token="<s>", eos_token="</s>")
+    assert "note(text='it\\'s a \\\\ path\\nand a line\\r', tags=[\"a'b\"]" in expected
+    assert render_reference(jinja, case, False, "<s>", "</s>") == expected
+    # OpenAI-style requests with the arguments as a JSON string: jinja cannot parse them into pythonic values
+    with pytest.raises(jinja2.exceptions.TemplateError, match="pythonic calls need the arguments as an object"):
+        render_reference(jinja, case, False, "<s>", "</s>", arguments_as_json=True)

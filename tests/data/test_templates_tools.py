@@ -77,6 +77,46 @@ def test_known_renderings():
         f'{{"name": "tool_name", "parameters": {arguments}}}')
     assert get_tool_format("internlm2").render_calls(calls) == (
         f'<|action_start|><|plugin|>\n{{"name": "tool_name", "arguments": {arguments}}}<|action_end|>')
+    assert get_tool_format("deepseek3").render_calls(calls * 2) == (
+        "<｜tool▁calls▁begin｜>"
+        f"<｜tool▁call▁begin｜>function<｜tool▁sep｜>tool_name\n```json\n{arguments}\n```<｜tool▁call▁end｜>\n"
+        f"<｜tool▁call▁begin｜>function<｜tool▁sep｜>tool_name\n```json\n{arguments}\n```<｜tool▁call▁end｜>"
+        "<｜tool▁calls▁end｜>")
+    assert get_tool_format("deepseek3.1").render_calls(calls * 2) == (
+        f"<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>tool_name<｜tool▁sep｜>{arguments}<｜tool▁call▁end｜>"
+        f"<｜tool▁call▁begin｜>tool_name<｜tool▁sep｜>{arguments}<｜tool▁call▁end｜><｜tool▁calls▁end｜>")
+    assert get_tool_format("olmo3").render_calls(calls * 2) == (
+        "<function_calls>\ntool_name(foo='bar', size=10)\ntool_name(foo='bar', size=10)\n</function_calls>")
+
+
+def test_pythonic_calls_escape_what_would_not_parse_back():
+    fmt = get_tool_format("olmo3")
+    call = ToolCall("note", {"text": "it's a \\ path\nand a line", "tags": ["a'b"], "ratio": -0.5, "none": None,
+                             "flags": {"on": True, "off": False}})
+    rendered = fmt.render_calls((call,))
+    assert rendered == ("<function_calls>\nnote(text='it\\'s a \\\\ path\\nand a line', tags=[\"a'b\"], ratio=-0.5, "
+                        'none=null, flags={"on": true, "off": false})\n</function_calls>')
+    assert fmt.parse_calls(rendered) == [call]
+    # tool names Python could not call (`-`, `.`), and text that looks like a call inside a string
+    odd = (ToolCall("get-weather", {"city": "x(y", "note": "a\nget(b=1)"}), ToolCall("ns.tool_2", {}))
+    assert fmt.parse_calls(fmt.render_calls(odd)) == list(odd)
+    # Python's own spellings parse too, and a block cut off before its closing tag (a special token dropped)
+    assert fmt.parse_calls("<function_calls>\nf(a=True, b=None, c=(1, 2))") == [ToolCall("f", {"a": True, "b": None,
+                                                                                               "c": [1, 2]})]
+    with pytest.raises(TemplateError, match=r"`name\(key=value, \.\.\.\)` call per line, got \"f\('positional'\)\""):
+        fmt.parse_calls("<function_calls>\nf('positional')\n</function_calls>")
+    with pytest.raises(TemplateError, match="not a literal value"):
+        fmt.parse_calls("<function_calls>\nf(a=open('x'))\n</function_calls>")
+    with pytest.raises(TemplateError, match="not pythonic calls"):
+        fmt.parse_calls("<function_calls>\nf(a=\n</function_calls>")
+
+
+def test_deepseek_call_arguments_must_be_a_json_object():
+    with pytest.raises(TemplateError, match="arguments of `f` is not valid JSON"):
+        get_tool_format("deepseek3.1").parse_calls("<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>f<｜tool▁sep｜>{oops}"
+                                                   "<｜tool▁call▁end｜><｜tool▁calls▁end｜>")
+    with pytest.raises(TemplateError, match="arguments must be a JSON object"):
+        get_tool_format("deepseek3").parse_calls("<｜tool▁call▁begin｜>function<｜tool▁sep｜>f\n```json\n[1]\n```")
 
 
 def test_malformed_model_output_is_a_clear_error():

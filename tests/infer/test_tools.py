@@ -167,3 +167,31 @@ def test_an_answer_cut_off_keeps_finish_reason_length():
     cut = fmt.render_calls(CALLS)[:-20]
     out = _stream("qwen", cut, finish="length")
     assert out[-1].tool_calls == CALLS[:1] and out[-1].finish_reason == "length"
+
+
+@pytest.mark.slow
+def test_deepseek_calls_written_in_special_tokens_come_back_parsed(tmp_path, tiny_llama_path, monkeypatch):
+    """A checkpoint whose tokenizer holds DeepSeek's tool tokens as special tokens (as DeepSeek's does): the
+    engine keeps them in the decoded answer, so the forced answer's calls parse."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    fmt = get_tool_format("deepseek3.1")
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_path)
+    tokenizer.add_special_tokens({"additional_special_tokens": [*fmt.markers, "<｜User｜>", "<｜Assistant｜>",
+                                                                "<｜end▁of▁sentence｜>"]},
+                                 replace_extra_special_tokens=False)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_path)
+    model.resize_token_embeddings(len(tokenizer))
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    engine = create_engine(build_config({"model_name_or_path": str(tmp_path), "template": "deepseek3.1",
+                                         "do_sample": False, "max_new_tokens": 120}))
+    try:
+        answer = "Checking." + fmt.render_calls(CALLS)
+        assert len(engine.kept_special_ids) == len(fmt.markers)
+        force(monkeypatch, engine, answer)
+        [candidate] = engine.candidates([Message("user", "Weather in Paris and Oslo?")], tools=[WEATHER])
+        assert candidate.content == "Checking." and candidate.tool_calls == CALLS
+        assert candidate.finish_reason == "tool_calls"
+    finally:
+        engine.close()

@@ -71,7 +71,9 @@ def show(name: str) -> None:
         for field, value in vars(template).items():
             if field == "mm_plugin":
                 continue
-            if value not in ("", (), None, False) or field in ("name", "format_user", "format_assistant"):
+            # an empty header after tool results (DeepSeek's) is a setting; None is the default
+            set_ = value is not None if field == "format_generation_after_tools" else value not in ("", (), None, False)
+            if set_ or field in ("name", "format_user", "format_assistant"):
                 console.print(f"[bold]{field}[/bold]: {value!r}", highlight=False)
         console.print(f"[bold]mm_plugin[/bold]: {_plugin_line(template.mm_plugin)}", highlight=False)
         sample = [Message("user", "Hi!"), Message("assistant", "Hello, how can I help?"), Message("user", "2+2?")]

@@ -55,8 +55,8 @@ class Engine(ABC):
         self.model_name = cfg.model.model_name_or_path or ""
         self.tokenizer = tokenizer
         self.template = run_template(cfg, tokenizer)
-        # a tool format whose call marker is a special token must see it in the decoded answer
-        self.kept_special_ids = special_markers(tokenizer, [self.template.tools.call_marker])
+        # a tool format's call markers that are special tokens must be seen in the decoded answer
+        self.kept_special_ids = special_markers(tokenizer, self.template.tools.markers)
         self.defaults = GenerationOptions.from_config(cfg.generation)
         self.media_encoder = media_encoder  # set for vision-language models: their processor and plugin
         self.no_images_reason = TEXT_ONLY  # why images are refused, when they are

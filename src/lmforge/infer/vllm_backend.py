@@ -17,7 +17,7 @@ from lmforge.infer.batching import BatchWorker, Row
 from lmforge.infer.candidates import Candidate, StreamDelta, pick_diverse
 from lmforge.infer.engine import Engine
 from lmforge.infer.options import GenerationOptions
-from lmforge.infer.stops import first_stop
+from lmforge.infer.stops import answer_text, first_stop
 from lmforge.model.loading import load_tokenizer, model_path
 
 
@@ -77,6 +77,14 @@ def candidate_from_output(text: str, token_ids: list[int], finish_reason: str | 
     return Candidate(text, tuple(token_ids), reason, token_logprobs=logprobs)  # type: ignore[arg-type]
 
 
+def kept_marker_text(tokenizer: Any, text: str, token_ids: Sequence[int], keep: frozenset[int]) -> str:
+    """vLLM's text of an answer, or, when the answer holds a tool-call marker that is a special token (which
+    vLLM's decoding drops), the answer decoded with those markers kept, so its calls parse."""
+    if not any(token in keep for token in token_ids):
+        return text
+    return answer_text(tokenizer, token_ids, keep)
+
+
 class VllmEngine(Engine):
     backend = "vllm"
 
@@ -114,7 +122,8 @@ class VllmEngine(Engine):
             logprobs = ([step[token].logprob for step, token in zip(completion.logprobs, completion.token_ids,
                                                                    strict=True)]
                         if completion.logprobs else None)
-            out.append(candidate_from_output(completion.text, list(completion.token_ids), completion.finish_reason,
+            text = kept_marker_text(self.tokenizer, completion.text, completion.token_ids, self.kept_special_ids)
+            out.append(candidate_from_output(text, list(completion.token_ids), completion.finish_reason,
                                              logprobs, row.options.stop))
         return out
 
@@ -126,7 +135,7 @@ class VllmEngine(Engine):
         candidates = []
         for sequence in output.sequences[:options.n]:
             answer = [t for t in sequence.tokens[len(prompt):] if t not in self.eos_token_ids]
-            text = self.tokenizer.decode(answer, skip_special_tokens=True)
+            text = answer_text(self.tokenizer, answer, self.kept_special_ids)
             candidates.append(candidate_from_output(text, answer, sequence.finish_reason, None, options.stop))
         return candidates
 

@@ -186,6 +186,25 @@ def _date_line(template: Template) -> str:
     return f"{{%- set lmforge_date = strftime_now({_quote(template.date_format)}) -%}}"
 
 
+def _header_lines(template: Template) -> tuple[str, str]:
+    """(an answer's header, the generation prompt's header with its thought prefill): for templates with their
+    own header after tool results (DeepSeek), chosen by whether the message before is a tool result."""
+    header = _out(_expression(template.format_generation, "''", False))
+    prompt = header + _out(_quote(template.thought_prefill) if template.thought_prefill else "''")
+    after = template.format_generation_after_tools
+    if after is None:
+        return header, prompt
+    calls_after = template.format_generation_calls_after_tools
+    calls_after = after if calls_after is None else calls_after
+    after_out, calls_after_out = (_out(_expression(slot, "''", False)) for slot in (after, calls_after))
+    answer = ("{%- if loop.previtem is defined and loop.previtem['role'] == 'tool' -%}"
+              f"{{%- if message.tool_calls -%}}{calls_after_out}{{%- else -%}}{after_out}{{%- endif -%}}"
+              f"{{%- else -%}}{header}{{%- endif -%}}")
+    prompt = ("{%- if loop_messages and loop_messages[-1]['role'] == 'tool' -%}"
+              f"{after_out}{{%- else -%}}{prompt}{{%- endif -%}}")
+    return answer, prompt
+
+
 def template_to_jinja(template: Template) -> str:
     """A chat_template string that renders exactly what `Template.render` renders (see module docstring)."""
     strip = template.strip_content
@@ -195,6 +214,7 @@ def template_to_jinja(template: Template) -> str:
         with_tools = _default_system(template.default_system_tools, template.date_format)
         default = f"(({with_tools}) if tools else ({default}))"
     separator = _quote(template.observation_separator)
+    header, prompt_header = _header_lines(template)
     lines = [
         "{%- set ns = namespace(tools='', tool_list=[], tool_text='', tool_first='', tool_turn='', calls='', call='', "
         "pending='', system_text='', observations='', thought=none, last_query=-1, answer='', answered=[], rest=[], "
@@ -223,8 +243,7 @@ def template_to_jinja(template: Template) -> str:
         "{%- if message['role'] == 'user' -%}" + before_last_user
         + _out(_expression(template.format_user, f"ns.pending + ns.tool_first + {text}", False))
         + "{%- set ns.pending = '' -%}{%- set ns.tool_first = '' -%}",
-        "{%- elif message['role'] == 'assistant' -%}" + _out(_expression(template.format_generation, "''", False))
-        + prefill,
+        "{%- elif message['role'] == 'assistant' -%}" + header + prefill,
         f"{{%- set text = {text} -%}}",
         *_thought_lines(template),
         "{%- if message.tool_calls -%}" + _calls(template) + "{%- endif -%}",
@@ -243,8 +262,7 @@ def template_to_jinja(template: Template) -> str:
         "{%- endif -%}",
         "{%- endfor -%}",
         flush,
-        "{%- if add_generation_prompt -%}" + _out(_expression(template.format_generation, "''", False))
-        + _out(_quote(template.thought_prefill) if template.thought_prefill else "''")
+        "{%- if add_generation_prompt -%}" + prompt_header
         + ((("{%- if enable_thinking is not defined or enable_thinking is false -%}"
              if template.default_thinking == "false" else
              "{%- if enable_thinking is defined and enable_thinking is false -%}")

@@ -1,6 +1,6 @@
 """Every tool format written as jinja, for the chat template of saved tokenizers (jinja.py).
 
-For each format in tool_formats.py: statements that set `ns.tools` to the rendered definitions (from
+For each format in tool_formats/: statements that set `ns.tools` to the rendered definitions (from
 `ns.tool_list`, the tools in OpenAI's `{"type": "function", "function": ...}` shape), and how one
 call is written (`ns.call`, from `call` = the function, `args` = its arguments as JSON, `call_id` = its
 id), joined between a prefix and a suffix. tests/data/test_templates_jinja.py proves that each renders
@@ -10,6 +10,8 @@ what the Python format renders, through a reloaded tokenizer's `apply_chat_templ
 from dataclasses import dataclass
 
 from lmforge.data.templates import harmony
+from lmforge.data.templates.tool_formats import deepseek
+from lmforge.data.templates.tool_formats.olmo import OLMO3_PREAMBLE
 from lmforge.errors import TemplateError
 
 
@@ -38,7 +40,7 @@ _DESCRIPTION = "(fn.description if fn.description is defined and fn.description 
 _PROPERTIES = ("(fn.parameters.properties if fn.parameters is defined and fn.parameters.properties is defined "
                "else {})")
 
-# Hermes' Python-style type names (tool_formats._python_type), as a jinja macro
+# Hermes' Python-style type names (tool_formats/qwen.py, _python_type), as a jinja macro
 _PYTHON_TYPE_MACRO = (
     "{%- macro lmforge_pytype(spec) -%}"
     "{%- set kind = spec.type if spec is mapping and spec.type is defined else none -%}"
@@ -128,6 +130,16 @@ _NEMOTRON = "".join([
                "found, or just respond to the user.")),
 ])
 
+
+
+def _deepseek(footer: str) -> str:
+    return _set(_q(deepseek.TOOLS_HEADER)) + _each_function(
+        "'### ' + fn.name + '\\nDescription: ' + " + _DESCRIPTION + " + '\\n\\nParameters: ' + "
+        "((fn.parameters if fn.parameters is defined else {}) | tojson)", "\n\n") + _append(_q(footer))
+
+
+_OLMO3 = _set(_q(OLMO3_PREAMBLE)) + _each_function("fn | tojson", "\n") + _append(_q("\n</functions>"))
+
 # one call: an expression of `call` (the function), `args` (JSON text) and `call_id`
 _NAME_ARGS = "'{\"name\": \"' + call.name + '\", \"arguments\": ' + args"
 _NAME_PARAMETERS = "'{\"name\": \"' + call.name + '\", \"parameters\": ' + args + '}'"
@@ -138,6 +150,24 @@ _XML_CALL = (
     "{%- set ns.call = ns.call + '<parameter=' + key + '>\\n' + (value if value is string else value | tojson) "
     "+ '\\n</parameter>\\n' -%}{%- endfor -%}"
     "{%- set ns.call = ns.call + '</function>\\n</tool_call>' -%}"
+)
+
+# OLMo 3's pythonic call (tool_formats/olmo.py): strings quoted and escaped, true/false/null, else JSON. The
+# arguments must be an object here (a JSON string would need a parser jinja lacks).
+_PYTHONIC_CALL = (
+    "{%- if call.arguments is string -%}{{- raise_exception('tool call ' + call.name + ': pythonic calls need the "
+    "arguments as an object, not a JSON string') -}}{%- endif -%}"
+    "{%- set ns.call = call.name + '(' -%}"
+    "{%- for key, value in call.arguments.items() -%}"
+    "{%- if value is string -%}{%- set shown = \"'\" + (value | replace('\\\\', '\\\\\\\\') "
+    "| replace(\"'\", \"\\\\'\") | replace('\\n', '\\\\n') | replace('\\r', '\\\\r')) + \"'\" -%}"
+    "{%- elif value is none -%}{%- set shown = 'null' -%}"
+    "{%- elif value is sameas true -%}{%- set shown = 'true' -%}"
+    "{%- elif value is sameas false -%}{%- set shown = 'false' -%}"
+    "{%- else -%}{%- set shown = value | tojson -%}{%- endif -%}"
+    "{%- set ns.call = ns.call + (', ' if not loop.first else '') + key + '=' + shown -%}"
+    "{%- endfor -%}"
+    "{%- set ns.call = ns.call + ')' -%}"
 )
 
 
@@ -181,12 +211,21 @@ JINJA_TOOL_FORMATS: dict[str, JinjaToolFormat] = {
     "nemotron": JinjaToolFormat(_NEMOTRON, _NAME_ARGS + " + '}'", ", ", "'<TOOLCALL>['", "']</TOOLCALL>'"),
     "gpt_oss": JinjaToolFormat(harmony.JINJA_DEFINITIONS, harmony.JINJA_CALL, harmony.JINJA_SEPARATOR,
                                answer=harmony.JINJA_ANSWER, macros=harmony.JINJA_MACROS),
+    "deepseek3": JinjaToolFormat(
+        _deepseek(deepseek.V3_FOOTER),
+        _q(deepseek.CALL_BEGIN + "function" + deepseek.SEP) + " + call.name + '\\n```json\\n' + args + "
+        + _q("\n```" + deepseek.CALL_END), "\n", _q(deepseek.CALLS_BEGIN), _q(deepseek.CALLS_END)),
+    "deepseek3.1": JinjaToolFormat(
+        _deepseek(deepseek.V31_FOOTER),
+        _q(deepseek.CALL_BEGIN) + " + call.name + " + _q(deepseek.SEP) + " + args + " + _q(deepseek.CALL_END),
+        prefix=_q(deepseek.CALLS_BEGIN), suffix=_q(deepseek.CALLS_END)),
+    "olmo3": JinjaToolFormat(_OLMO3, _PYTHONIC_CALL, "\n", "'<function_calls>\\n'", "'\\n</function_calls>'"),
 }
 JINJA_TOOL_FORMATS["hermes"] = JINJA_TOOL_FORMATS["qwen"]
 
 
 def jinja_tool_format(name: str) -> JinjaToolFormat:
-    if name not in JINJA_TOOL_FORMATS:  # a format added to tool_formats.py without its jinja
+    if name not in JINJA_TOOL_FORMATS:  # a format added to tool_formats/ without its jinja
         raise TemplateError(f"tool_format `{name}` has no jinja rendering for saved tokenizers")
     return JINJA_TOOL_FORMATS[name]
 

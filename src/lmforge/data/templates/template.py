@@ -24,6 +24,8 @@ Slots, in rendering order:
   (joined by `observation_separator`; `{{call_id}}` and `{{call_name}}` are the id and the function
   name of the call a result answers). An answer that is not the conversation's last message ends in
   `end_in_history[1]` instead of `end_in_history[0]`, unsupervised (Harmony's `<|return|>` -> `<|end|>`).
+  An answer right after tool results takes `format_generation_after_tools` as its header where that
+  is set (DeepSeek writes none: the model answers straight after the results).
 - `format_generation` (+ `thought_prefill`) for a generation prompt, else `format_end`.
 Reasoning templates split `<think>` blocks off answers and render them (`format_thought`, in front of
 the answer slot) by the `enable_thinking` policy (`Thinking`, in messages.py). docs/templates.md
@@ -75,6 +77,12 @@ class Template:
     format_observation: str = ""  # wraps a run of tool results; empty: the template cannot take them
     format_observation_item: str = "{{content}}"
     format_end: str = ""  # after the last message when there is no generation prompt
+    # The assistant header right after tool results, of answers and of the generation prompt (which then
+    # gets no thought_prefill); None: format_generation. DeepSeek writes none: the model answers straight
+    # after the results. `format_generation_calls_after_tools` is that of an answer with tool calls there
+    # (None: format_generation_after_tools; DeepSeek V3 writes its header again).
+    format_generation_after_tools: str | None = None
+    format_generation_calls_after_tools: str | None = None
     system_in_user: bool = False
     system_always: bool = False  # render the system slot even when the system prompt is empty
     default_system: str = ""
@@ -252,7 +260,9 @@ class Template:
                 pending_system = tool_text = ""
             elif message.role == "assistant":
                 last = index == len(messages) - 1
-                segments += self._answer(message, fill, eos_token, enable_thinking, train,
+                header = self.header(after_tools=index > 0 and messages[index - 1].role == "tool",
+                                     calls=bool(message.tool_calls))
+                segments += self._answer(message, fill, header, eos_token, enable_thinking, train,
                                          after_query=index > last_query, last=last,
                                          final=last and not add_generation_prompt)
                 unanswered = list(message.tool_calls)
@@ -270,7 +280,10 @@ class Template:
         if observations:
             flush()
         if add_generation_prompt:
-            segments.append(Segment(fill(self.format_generation) + self.thought_prefill, False))
+            after_tools = bool(messages) and messages[-1].role == "tool"
+            own_header = after_tools and self.format_generation_after_tools is not None
+            prefill = "" if own_header else self.thought_prefill
+            segments.append(Segment(fill(self.header(after_tools=after_tools, calls=False)) + prefill, False))
             if self.empty_thought_on_final and enable_thinking == "false":
                 segments.append(Segment(fill(self.format_thought, "", False), False))
         else:
@@ -288,8 +301,16 @@ class Template:
         unanswered.remove(call)
         return call
 
-    def _answer(self, message: Message, fill: Any, eos_token: str, thinking: Thinking, train: bool, *,
-                after_query: bool, last: bool, final: bool) -> list[Segment]:
+    def header(self, *, after_tools: bool, calls: bool) -> str:
+        """The assistant header of an answer (with tool calls or not), or of the generation prompt."""
+        if not after_tools or self.format_generation_after_tools is None:
+            return self.format_generation
+        if calls and self.format_generation_calls_after_tools is not None:
+            return self.format_generation_calls_after_tools
+        return self.format_generation_after_tools
+
+    def _answer(self, message: Message, fill: Any, header: str, eos_token: str, thinking: Thinking,
+                train: bool, *, after_query: bool, last: bool, final: bool) -> list[Segment]:
         """Header, [unsupervised empty think block], supervised [thought and] answer, suffix. `final`: the
         answer ends the conversation (no generation prompt follows)."""
         content, prompt_thought, thought = message.content, "", None
@@ -323,7 +344,7 @@ class Template:
             suffix = self.end_in_history[1] + suffix
         if train and self.efficient_eos:
             answer += eos_token
-        return [Segment(fill(self.format_generation), False), Segment(prompt_thought, False),
+        return [Segment(fill(header), False), Segment(prompt_thought, False),
                 Segment(answer, True), Segment(suffix, False)]
 
     def render_text(self, messages: list[Message], **kwargs: Any) -> str:

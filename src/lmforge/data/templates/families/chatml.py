@@ -50,10 +50,14 @@ register_template(
     "intern_vl", **CHATML, mm_plugin="intern_vl",
     default_system="你是书生·万象，英文名是InternVL，是由上海人工智能实验室、清华大学及多家合作单位联合开发的多模态大语言模型。",
     description="InternVL 2.5 / 3 chat (ChatML with InternVL's default system).")
+# OLMo 3: the system turn says when there are no functions; definitions follow the system prompt, pythonic
+# calls in <function_calls>, each result a `tool` turn.
 register_template("olmo3", **{**CHATML, "format_system": "<|im_start|>system\n{{content}}\nYou do not currently "
                                                          "have access to any functions.<|im_end|>\n"},
+                  format_system_tools=CHATML["format_system"], tools_separator_always=True, tool_format="olmo3",
+                  format_observation="{{content}}", format_observation_item="<|im_start|>tool\n{{content}}<|im_end|>\n",
                   system_always=True, default_system="You are a helpful function-calling AI assistant.",
-                  reference="olmo-3-tool", description="OLMo 3 Instruct without tools.")
+                  reference="olmo-3-tool", description="OLMo 3 Instruct (ChatML; pythonic tool calls).")
 
 # Hermes 2 Pro / 3 pick their `tool_use` template when tools are given: a function-calling system turn
 # of its own (before any system prompt), `<tool_call>` answers, results in a `tool` turn. Without tools

@@ -1,4 +1,4 @@
-"""DeepSeek: V2 chat, V3, R1 (reasoning), V3.1 (non-thinking) and Coder."""
+"""DeepSeek: V2 chat, V3, R1 (reasoning), V3.1 (non-thinking) and Coder; DeepSeek's tool calls."""
 
 from lmforge.data.templates.registry import register_template
 
@@ -10,12 +10,27 @@ DEEPSEEK3 = dict(
     format_assistant="{{content}}<｜end▁of▁sentence｜>",
     stop_words=("<｜end▁of▁sentence｜>",),
 )
-register_template("deepseek3", **DEEPSEEK3, reference="deepseek-v3", description="DeepSeek-V3 chat.")
-register_template("deepseekr1", **DEEPSEEK3, thought_words=("<think>", "</think>"), thoughts_in_history=False,
+# DeepSeek's tool protocol: definitions appended to the system prompt (the templates write none; V3.1's model
+# card gives the text), calls inside <｜tool▁calls▁begin｜>, results as <｜tool▁output▁begin｜> blocks, and the
+# answer after the results without an assistant header (nor a think block): the model answers straight on.
+DEEPSEEK3_TOOLS = dict(
+    tool_format="deepseek3",
+    format_observation="<｜tool▁outputs▁begin｜>{{content}}<｜tool▁outputs▁end｜>",
+    format_observation_item="<｜tool▁output▁begin｜>{{content}}<｜tool▁output▁end｜>",
+    format_generation_after_tools="",
+    format_generation_calls_after_tools="<｜Assistant｜>",
+)
+register_template("deepseek3", **DEEPSEEK3, **DEEPSEEK3_TOOLS, reference="deepseek-v3",
+                  description="DeepSeek-V3 chat, with DeepSeek's tool calls.")
+register_template("deepseekr1", **DEEPSEEK3, **DEEPSEEK3_TOOLS, observation_separator="\n",
+                  thought_words=("<think>", "</think>"), thoughts_in_history=False,
                   thought_prefill="<think>\n", reference="deepseek-r1-distill-qwen",
                   description="DeepSeek-R1 and its distills: the generation prompt opens a think block.")
 register_template("deepseek3.1", **{**DEEPSEEK3, "format_generation": "<｜Assistant｜></think>"},
-                  reference="deepseek-v3.1", description="DeepSeek-V3.1 in non-thinking mode.")
+                  tool_format="deepseek3.1", format_observation="{{content}}",
+                  format_observation_item="<｜tool▁output▁begin｜>{{content}}<｜tool▁output▁end｜>",
+                  format_generation_after_tools="",
+                  reference="deepseek-v3.1", description="DeepSeek-V3.1 in non-thinking mode (its tool-call mode).")
 register_template(
     "deepseek",
     format_prefix="{{bos_token}}",
