@@ -77,7 +77,30 @@ def _split_ids(segments: list[Segment], ids: list[int], offsets: list[tuple[int,
     for segment in segments:
         bounds.append(bisect_left(token_starts, position))
         position += len(segment.text)
-    bounds.append(len(ids))
+    return _turns(segments, ids, bounds)
+
+
+def _split_encoding(segments: list[Segment], encoding: Any) -> EncodedConversation:
+    """`_split_ids` for a Rust `Encoding`, asking it for the token at each segment start instead of
+    converting every token's offsets to Python (the first token starting at or after the segment start
+    is the token holding that character, or the next one when it started earlier)."""
+    ids = encoding.ids
+    bounds, position, length = [], 0, sum(len(segment.text) for segment in segments)
+    for segment in segments:
+        if position >= length:
+            bounds.append(len(ids))
+        else:
+            token = encoding.char_to_token(position)
+            if token is None:  # a character no token covers (trimmed whitespace): bisect the offsets
+                return _split_ids(segments, ids, encoding.offsets)
+            bounds.append(token if encoding.token_to_chars(token)[0] >= position else token + 1)
+        position += len(segment.text)
+    return _turns(segments, ids, bounds)
+
+
+def _turns(segments: list[Segment], ids: list[int], bounds: list[int]) -> EncodedConversation:
+    """(prompt, response) turns from each segment's first token index."""
+    bounds = [*bounds, len(ids)]
     turns: list[tuple[list[int], list[int]]] = []
     prompt: list[int] = []
     response: list[int] = []
@@ -184,7 +207,7 @@ def iter_encode_batch(
             following = submit(pool, start) if start < len(chats) else None
             renders, encodings = pending[0], pending[1].result()
             for segments, encoding in zip(renders, encodings, strict=True):
-                yield _split_ids(segments, encoding.ids, encoding.offsets)
+                yield _split_encoding(segments, encoding)
             pending = following
 
 
