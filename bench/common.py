@@ -109,7 +109,8 @@ def median_range(values: list[float]) -> str:
 
 
 def append_benchmark_row(section: str, table_header: str, row: str) -> None:
-    """Append a row to the table under `## section` in BENCHMARKS.md (created with its header if missing)."""
+    """Add a row after the last row of the table under `## section` in BENCHMARKS.md (the section and its
+    table are created when missing); the section's prose after the table stays after it."""
     path = ROOT / "BENCHMARKS.md"
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     header = f"## {section}"
@@ -117,10 +118,15 @@ def append_benchmark_row(section: str, table_header: str, row: str) -> None:
         text = text.rstrip("\n") + f"\n\n{header}\n\n{table_header}\n"
     start = text.index(header)
     following = text.find("\n## ", start + len(header))
-    if following == -1:
-        text = text.rstrip("\n") + f"\n{row}\n"
+    end = len(text) if following == -1 else following
+    lines = text[start:end].split("\n")
+    table_rows = [index for index, line in enumerate(lines) if line.startswith("|")]
+    if table_rows:
+        lines.insert(table_rows[-1] + 1, row)
+        section_text = "\n".join(lines)
     else:
-        text = text[:following].rstrip("\n") + f"\n{row}\n" + text[following:]
+        section_text = text[start:end].rstrip("\n") + f"\n\n{table_header}\n{row}\n"
+    text = text[:start] + section_text + text[end:]
     path.write_text(text)
 
 
