@@ -69,6 +69,10 @@ class ModelGroup(Group):
     quantization_type: Literal["nf4", "fp4"] = Field("nf4", description="4-bit data type.")
     enable_liger_kernel: bool = Field(
         False, description="Use Liger's fused Triton kernels (CUDA only; ignored with a note elsewhere).")
+    cpu_matmul: Literal["auto", "onednn", "torch"] = Field(
+        "auto", description="Kernel for fp32 linear layers on the CPU: auto times oneDNN against torch's BLAS once "
+                            "per process and uses oneDNN when it is 1.3x faster (~2.4x on AMD CPUs, where MKL skips "
+                            "AVX-512); torch keeps torch's own.")
 
     _split = field_validator("adapter_name_or_path", "add_tokens", "add_special_tokens", mode="before")(_split_list)
 

@@ -12,7 +12,8 @@ side of each product, the fast layout:
     grad_x = g (W + s B A)            grad_B = s g^T (x A^T) = s ((A x^T) g)^T
     grad_A = s (g B)^T x = s (B^T g^T) x
 
-Exact up to float rounding (the same sums in another order). Only plain LoRA on an unsharded,
+Exact up to float rounding (the same sums in another order). The two big products use the process's
+CPU kernel choice (`model.cpu_matmul`). Only plain LoRA on an unsharded,
 unquantized `nn.Linear` is fused, and only for calls with many tokens (generation's one-token steps
 would pay r times their own cost to fold the weight); everything else runs peft's own forward.
 """
@@ -23,6 +24,8 @@ from typing import Any
 
 import torch
 from peft.tuners.lora import Linear as LoraLinear
+
+from lmforge.model import cpu_matmul
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +42,7 @@ class _FoldedLoraMatmul(torch.autograd.Function):
                 lora_a: torch.Tensor, lora_b: torch.Tensor, scaling: float) -> torch.Tensor:
         ctx.save_for_backward(x, weight, lora_a, lora_b)
         ctx.scaling = scaling
-        return torch.nn.functional.linear(x, torch.addmm(weight, lora_b, lora_a, alpha=scaling), bias)
+        return cpu_matmul.linear(x, torch.addmm(weight, lora_b, lora_a, alpha=scaling), bias)
 
     @staticmethod
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
@@ -49,7 +52,8 @@ class _FoldedLoraMatmul(torch.autograd.Function):
         g2 = grad_out.reshape(-1, grad_out.shape[-1])
         grad_x = None
         if ctx.needs_input_grad[0]:
-            grad_x = (g2 @ torch.addmm(weight, lora_b, lora_a, alpha=scaling)).view_as(x)
+            folded = torch.addmm(weight, lora_b, lora_a, alpha=scaling)
+            grad_x = cpu_matmul.linear(g2, folded.t()).view_as(x)
         grad_a = grad_b = None
         if ctx.needs_input_grad[3]:
             grad_a = (lora_b.t() @ g2.t()) @ x2 * scaling

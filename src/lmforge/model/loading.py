@@ -11,6 +11,7 @@ from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase
 from lmforge.config import LmforgeConfig
 from lmforge.errors import ModelError
 from lmforge.hub.resolve import resolve_model_path
+from lmforge.model.cpu_matmul import route_linear_layers
 from lmforge.model.kind import ModelKind, detect_kind
 from lmforge.model.quantization import quantization_config
 from lmforge.model.speedups import apply_liger_kernel, attn_implementation
@@ -160,6 +161,8 @@ def load_model(
     if tokenizer is not None:
         resize_for_new_tokens(model, tokenizer, cfg)
     apply_liger_kernel(model, cfg)
+    if not cfg.training.deepspeed and not cfg.training.fsdp:  # their hooks gather sharded weights around forward
+        route_linear_layers(model, cfg.model.cpu_matmul)
     origin = "random weights (train_from_scratch)" if cfg.model.train_from_scratch else path
     logger.info("loaded %s as %s with %s (%s), %s, attention %s", origin, type(model).__name__, kind.auto_class,
                 kind.reason, str(dtype).removeprefix("torch."),
@@ -185,4 +188,6 @@ def load_reward_model(cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, *,
     except ValueError as err:
         raise ModelError(f"{path} has no sequence-classification form for a reward model: {err}") from None
     model.config.pad_token_id = tokenizer.pad_token_id  # the head reads the last non-pad token
+    if not cfg.training.deepspeed and not cfg.training.fsdp:
+        route_linear_layers(model, cfg.model.cpu_matmul)
     return model
