@@ -6,6 +6,11 @@ a block-diagonal mask, and masked SDPA then scores every query against every key
 (fwd+bwd on the benchmark's shapes: 102 ms masked, 25 ms per sequence). flash-attention's varlen
 kernels avoid that waste on CUDA; this does the same everywhere SDPA runs, CPU included.
 
+On the CPU (no dropout) the per-sequence calls go straight to ATen's flash-attention kernel inside one
+autograd function, writing each sequence's output and gradients into whole tensors: slicing the
+row's q/k/v for SDPA instead makes autograd zero-fill and accumulate a full-size gradient per slice
+(a sixth of the attention's time on the benchmark's rows). Same kernel, same numbers.
+
 The trainer passes the sequence boundaries (`packed_sequence_kwargs`) under transformers' own
 names for them (`cu_seq_lens_q`, ... as flash-attention uses), and the model forwards them to its
 attention function. `install()` registers `packed_sdpa_attention` as the "sdpa" implementation:
@@ -36,14 +41,57 @@ def packed_sequence_kwargs(position_ids: torch.Tensor) -> dict[str, Any]:
     return {"cu_seq_lens_q": cu, "cu_seq_lens_k": cu, "max_length_q": longest, "max_length_k": longest}
 
 
+def _flat(states: torch.Tensor) -> torch.Tensor:
+    """[B, H, L, D] -> [1, H, B*L, D]: the batch's rows one after another."""
+    batch, heads, length, dim = states.shape
+    return states.transpose(0, 1).reshape(1, heads, batch * length, dim)
+
+
+def _unflat(states: torch.Tensor, batch: int) -> torch.Tensor:
+    """[1, H, B*L, D] -> [B, H, L, D] (a view), the inverse of `_flat`."""
+    _, heads, total, dim = states.shape
+    return states.reshape(heads, batch, total // batch, dim).transpose(0, 1)
+
+
+class _CpuFlashPerSequence(torch.autograd.Function):
+    """Causal attention within each sequence of the flattened rows, output as [B, L, H, D]."""
+
+    @staticmethod
+    def forward(ctx: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, bounds: list[int],
+                scaling: float | None) -> torch.Tensor:
+        q, k, v = _flat(query), _flat(key), _flat(value)
+        out = torch.empty_like(q)
+        logsumexps = []
+        for start, end in itertools.pairwise(bounds):
+            piece, logsumexp = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+                q[:, :, start:end], k[:, :, start:end], v[:, :, start:end], 0.0, True, scale=scaling)
+            out[:, :, start:end] = piece
+            logsumexps.append(logsumexp)
+        ctx.save_for_backward(q, k, v, out, *logsumexps)
+        ctx.bounds, ctx.scaling, ctx.batch = bounds, scaling, query.shape[0]
+        heads, total, dim = out.shape[1:]
+        return out.reshape(heads, ctx.batch, total // ctx.batch, dim).permute(1, 2, 0, 3)
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        q, k, v, out, *logsumexps = ctx.saved_tensors
+        grad = grad_out.permute(2, 0, 1, 3).reshape(out.shape)  # [B, L, H, D] -> [1, H, B*L, D]
+        grad_q, grad_k, grad_v = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+        for (start, end), logsumexp in zip(itertools.pairwise(ctx.bounds), logsumexps, strict=True):
+            part = slice(start, end)
+            grad_q[:, :, part], grad_k[:, :, part], grad_v[:, :, part] = (
+                torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward(
+                    grad[:, :, part], q[:, :, part], k[:, :, part], v[:, :, part], out[:, :, part], logsumexp,
+                    0.0, True, scale=ctx.scaling))
+        return _unflat(grad_q, ctx.batch), _unflat(grad_k, ctx.batch), _unflat(grad_v, ctx.batch), None, None
+
+
 def _per_sequence(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, bounds: list[int],
                   dropout: float, scaling: float | None) -> torch.Tensor:
+    if query.device.type == "cpu" and not dropout:
+        return _CpuFlashPerSequence.apply(query, key, value, bounds, scaling)
     batch, heads, length, dim = query.shape
-
-    def flat(states: torch.Tensor) -> torch.Tensor:  # [B, H, L, D] -> [1, H, B*L, D]
-        return states.transpose(0, 1).reshape(1, states.shape[1], batch * length, dim)
-
-    q, k, v = flat(query), flat(key), flat(value)
+    q, k, v = _flat(query), _flat(key), _flat(value)
     gqa = key.shape[1] != heads
     outputs = [functional.scaled_dot_product_attention(
         q[:, :, start:end], k[:, :, start:end], v[:, :, start:end], is_causal=True, dropout_p=dropout,
