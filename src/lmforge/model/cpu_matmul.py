@@ -70,7 +70,12 @@ class _OneDnnLinear(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_x = _onednn_linear(g2, weight.t()).view_as(x)
         if ctx.needs_input_grad[1]:
-            grad_w = _onednn_linear(g2.t(), x.reshape(-1, x.shape[-1]).t())
+            x2 = x.reshape(-1, x.shape[-1])
+            # g^T x; oneDNN copies its (transposed) first operand into place, so that is the narrower one
+            if g2.shape[1] <= x2.shape[1]:
+                grad_w = _onednn_linear(g2.t(), x2.t())
+            else:
+                grad_w = _onednn_linear(x2.t(), g2.t()).t().contiguous()
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = g2.sum(0)
         return grad_x, grad_w, grad_b
