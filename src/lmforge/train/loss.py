@@ -24,6 +24,7 @@ PLAIN_HEAD_MODEL_TYPES = frozenset({
     "helium", "granite_speech_text",
 })
 LOGITS_PER_CHUNK = 2**25  # ~128 MiB of fp32 logits at a time
+ROWS_MULTIPLE = 64
 
 
 def plain_head_parts(model: Any) -> tuple[torch.nn.Module, torch.nn.Linear] | None:
@@ -38,6 +39,22 @@ def plain_head_parts(model: Any) -> tuple[torch.nn.Module, torch.nn.Linear] | No
     return decoder, head
 
 
+def _supervised_rows(hidden: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The hidden states that predict a supervised label, and those labels, as [rows, hidden] and [rows]. The
+    row count is padded to a multiple of ROWS_MULTIPLE with ignored labels (cross-entropy skips them), so the
+    head's matmul sees few distinct shapes: oneDNN (`cpu_matmul`) builds a kernel for each new one."""
+    batch, length, width = hidden.shape
+    targets = labels[:, 1:]
+    rows, positions = (targets != IGNORE_INDEX).nonzero(as_tuple=True)
+    index = rows * length + positions  # into hidden as [batch * length, width]; the last position predicts nothing
+    padding = -index.shape[0] % ROWS_MULTIPLE
+    goals = targets[rows, positions]
+    if padding:
+        index = torch.cat([index, index.new_zeros(padding)])
+        goals = torch.cat([goals, goals.new_full((padding,), IGNORE_INDEX)])
+    return hidden.reshape(batch * length, width)[index], goals
+
+
 def _chunk_loss(hidden: torch.Tensor, targets: torch.Tensor, head: torch.nn.Module) -> torch.Tensor:
     return F.cross_entropy(head(hidden).float(), targets, reduction="sum")
 
@@ -48,12 +65,10 @@ def chunked_causal_lm_loss(
 ) -> torch.Tensor:
     model_inputs = {key: value for key, value in inputs.items() if key != "use_cache"}
     hidden = decoder(**model_inputs, use_cache=False).last_hidden_state
-    targets = labels[:, 1:]
-    supervised = targets != IGNORE_INDEX
-    hidden, targets = hidden[:, :-1][supervised], targets[supervised]
+    hidden, targets = _supervised_rows(hidden, labels)
     if targets.shape[0] * head.out_features <= LOGITS_PER_CHUNK:  # small enough whole: no recomputation
         return _chunk_loss(hidden, targets, head) / num_items_in_batch
-    chunk = max(64, LOGITS_PER_CHUNK // head.out_features)
+    chunk = max(ROWS_MULTIPLE, LOGITS_PER_CHUNK // head.out_features // ROWS_MULTIPLE * ROWS_MULTIPLE)
     total = hidden.new_zeros((), dtype=torch.float32)
     for start in range(0, targets.shape[0], chunk):
         piece, goal = hidden[start:start + chunk], targets[start:start + chunk]
