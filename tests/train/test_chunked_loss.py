@@ -64,3 +64,14 @@ def test_models_with_scaled_logits_keep_the_usual_loss(tmp_path):
     assert LmforgeTrainer(model=model, args=args)._head_parts is None  # auto: soft-capped logits stay as they are
     with pytest.raises(ModelError, match=r"needs a plain, unsharded output head.*capped logits"):
         LmforgeTrainer(model=model, args=args, chunked_loss=True)
+
+
+def test_supervised_rows_are_padded_to_few_shapes_with_ignored_labels():
+    hidden = torch.randn(2, 5, 3)
+    labels = torch.tensor([[IGNORE_INDEX, IGNORE_INDEX, 7, 8, 9], [IGNORE_INDEX, 4, IGNORE_INDEX, 6, IGNORE_INDEX]])
+    rows, goals = loss_module._supervised_rows(hidden, labels)
+    assert rows.shape == (loss_module.ROWS_MULTIPLE, 3)  # 5 supervised positions, padded
+    assert goals[:5].tolist() == [7, 8, 9, 4, 6] and (goals[5:] == IGNORE_INDEX).all()
+    # each label is predicted by the position before it
+    torch.testing.assert_close(rows[:5], torch.stack([hidden[0, 1], hidden[0, 2], hidden[0, 3], hidden[1, 0],
+                                                      hidden[1, 2]]))
