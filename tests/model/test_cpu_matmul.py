@@ -90,6 +90,19 @@ def test_auto_uses_onednn_only_when_clearly_faster(monkeypatch, caplog, fresh_ch
     assert cpu_matmul.choose("auto") is True and not calls  # decided once per process
 
 
+def test_auto_falls_back_when_onednn_fails_here(monkeypatch, caplog, fresh_choice):
+    monkeypatch.setattr(cpu_matmul, "onednn_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+    def unsupported(*args):
+        raise RuntimeError("could not create a primitive")
+
+    monkeypatch.setattr(cpu_matmul, "_onednn_linear", unsupported)
+    with caplog.at_level(logging.WARNING, logger="lmforge.model.cpu_matmul"):
+        assert cpu_matmul.choose("auto") is False
+    assert "oneDNN's linear failed on this machine (could not create a primitive); using torch's BLAS" in caplog.text
+
+
 def test_auto_leaves_gpu_machines_alone(monkeypatch, fresh_choice):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(cpu_matmul, "_calibrate", lambda: pytest.fail("no calibration where training runs on a GPU"))

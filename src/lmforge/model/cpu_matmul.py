@@ -121,10 +121,16 @@ def choose(setting: str) -> bool:
     if setting == "auto":
         use = onednn_available() and not torch.cuda.is_available()
         if use:
-            speedup = _calibrate()
+            try:
+                speedup = _calibrate()
+            except RuntimeError as err:  # an op this build cannot run here: torch's own path is always there
+                logger.warning("cpu_matmul auto: oneDNN's linear failed on this machine (%s); using torch's BLAS",
+                               err)
+                speedup = 0.0
             use = speedup >= AUTO_MIN_SPEEDUP
-            logger.info("cpu_matmul auto: oneDNN computes fp32 products %.1fx as fast as torch's BLAS here; "
-                        "using %s", speedup, "oneDNN" if use else "torch's BLAS")
+            if speedup:
+                logger.info("cpu_matmul auto: oneDNN computes fp32 products %.1fx as fast as torch's BLAS here; "
+                            "using %s", speedup, "oneDNN" if use else "torch's BLAS")
     else:
         use = setting == "onednn"
     _Choice.use_onednn, _Choice.decided = use, setting
