@@ -71,8 +71,8 @@ class ModelGroup(Group):
         False, description="Use Liger's fused Triton kernels (CUDA only; ignored with a note elsewhere).")
     cpu_matmul: Literal["auto", "onednn", "torch"] = Field(
         "auto", description="Kernel for fp32 linear layers on the CPU: auto times oneDNN against torch's BLAS once "
-                            "per process and uses oneDNN when it is 1.3x faster (~2.4x on AMD CPUs, where MKL skips "
-                            "AVX-512); torch keeps torch's own.")
+                            "per process and uses oneDNN when it is 1.3x faster (~2.3x on an AMD EPYC, where MKL "
+                            "skips AVX-512); torch keeps torch's own.")
 
     _split = field_validator("adapter_name_or_path", "add_tokens", "add_special_tokens", mode="before")(_split_list)
 
