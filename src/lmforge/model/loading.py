@@ -121,6 +121,12 @@ def _apply_rope_scaling(config: Any, cfg: LmforgeConfig) -> None:
                 text.max_position_embeddings)
 
 
+def _route_cpu_linears(model: Any, cfg: LmforgeConfig) -> None:
+    """`cpu_matmul`, except under DeepSpeed or FSDP, whose hooks gather sharded weights around each forward."""
+    if not cfg.training.deepspeed and not cfg.training.fsdp:
+        route_linear_layers(model, cfg.model.cpu_matmul)
+
+
 def load_model(
     cfg: LmforgeConfig,
     *,
@@ -161,8 +167,7 @@ def load_model(
     if tokenizer is not None:
         resize_for_new_tokens(model, tokenizer, cfg)
     apply_liger_kernel(model, cfg)
-    if not cfg.training.deepspeed and not cfg.training.fsdp:  # their hooks gather sharded weights around forward
-        route_linear_layers(model, cfg.model.cpu_matmul)
+    _route_cpu_linears(model, cfg)
     origin = "random weights (train_from_scratch)" if cfg.model.train_from_scratch else path
     logger.info("loaded %s as %s with %s (%s), %s, attention %s", origin, type(model).__name__, kind.auto_class,
                 kind.reason, str(dtype).removeprefix("torch."),
@@ -188,6 +193,5 @@ def load_reward_model(cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, *,
     except ValueError as err:
         raise ModelError(f"{path} has no sequence-classification form for a reward model: {err}") from None
     model.config.pad_token_id = tokenizer.pad_token_id  # the head reads the last non-pad token
-    if not cfg.training.deepspeed and not cfg.training.fsdp:
-        route_linear_layers(model, cfg.model.cpu_matmul)
+    _route_cpu_linears(model, cfg)
     return model
