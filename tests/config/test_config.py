@@ -109,3 +109,41 @@ def test_llamafactory_lora_sft_example_validates_as_is():
     cfg = build_config(raw)
     assert cfg.finetuning.finetuning_type == "lora" and cfg.data.dataset == ["identity", "alpaca_en_demo"]
     assert cfg.training.trainer_kwargs()["warmup_steps"] == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("key, value, pattern", [
+    ("learning_rate", 0, "greater than 0"),
+    ("learning_rate", -1e-4, "greater than 0"),
+    ("per_device_train_batch_size", 0, "greater than or equal to 1"),
+    ("gradient_accumulation_steps", 0, "greater than or equal to 1"),
+    ("num_train_epochs", 0, "greater than 0"),
+    ("max_steps", -2, "greater than or equal to -1"),
+    ("adam_beta2", 1.0, "less than 1"),
+    ("logging_steps", 0, "greater than 0"),
+    ("warmup_ratio", 1.5, "less than 1"),
+])
+def test_numeric_keys_are_range_checked_before_anything_loads(key, value, pattern):
+    with pytest.raises(ConfigError, match=rf"key `{key}` = {value!r}: Input should be {pattern}"):
+        build_config({key: value})
+
+
+def test_yaml_no_reads_as_the_no_choice(tmp_path):
+    """LLaMA-Factory users write `save_strategy: no`, which YAML reads as false."""
+    path = tmp_path / "run.yaml"
+    path.write_text("save_strategy: no\neval_strategy: no\nlogging_strategy: steps\n")
+    cfg = load_config(path)
+    assert (cfg.training.save_strategy, cfg.training.eval_strategy) == ("no", "no")
+    with pytest.raises(ConfigError, match="`save_strategy` = True"):
+        build_config({"save_strategy": True})
+
+
+def test_override_problems_name_the_command_line_not_the_file(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("model_name_or_path: m\nlearning_rate: 1.0e-4\n")
+    with pytest.raises(ConfigError, match=r"command-line override: unknown key `learnig_rate`; did you mean"):
+        load_config(path, ["learnig_rate=5e-5"])
+    with pytest.raises(ConfigError, match=r"command-line override: key `learning_rate` = 0"):
+        load_config(path, ["learning_rate=0"])
+    with pytest.raises(ConfigError, match=rf"{path}: unknown key `num_epochs`"):
+        path.write_text("num_epochs: 1\n")
+        load_config(path, ["learning_rate=1e-5"])

@@ -141,3 +141,24 @@ def test_hub_datasets_load_through_datasets(tmp_path, tiny_tokenizer):
     assert len(loaded.conversations) == 5 and loaded.conversations[0].source.endswith(":row 1")
     cfg = build_config({"dataset": "hubbed", "dataset_dir": str(tmp_path)})
     assert len(build_datasets(cfg, tiny_tokenizer, get_template("chatml")).train) == 5
+
+
+@pytest.mark.parametrize("encoding, guess", [("gb18030", "GB18030"), ("utf-16", "UTF-16"), ("cp1252", "CP1252")])
+def test_a_data_file_that_is_not_utf8_names_file_offset_and_conversion(tmp_path, encoding, guess):
+    rows = [{"instruction": "hi", "output": "ok"}, {"instruction": "你好, café", "output": "好的"}]
+    if encoding == "cp1252":
+        rows[1] = {"instruction": "café crème", "output": "déjà vu"}
+    spec = write_dataset(tmp_path, rows)
+    text = json.dumps(rows, ensure_ascii=False, indent=1)
+    spec.path.write_bytes(text.encode(encoding))
+    first_non_ascii = next(i for i, char in enumerate(text) if ord(char) > 127)
+    offset = 0 if encoding == "utf-16" else first_non_ascii  # everything before it is ASCII: one byte each
+    with pytest.raises(DataError, match=rf"demo.json is not UTF-8: byte {offset} .*looks like {guess}\. "
+                                        rf"Convert it: iconv -f {guess} -t UTF-8"):
+        load(spec)
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
+    spec = write_dataset(tmp_path, [{"instruction": "hi", "output": "ok"}])
+    spec.path.write_bytes(b"\xef\xbb\xbf" + spec.path.read_bytes())
+    assert len(load(spec).conversations) == 1

@@ -1,6 +1,7 @@
 """Read a YAML config (plus `key=value` overrides) into a validated `LmforgeConfig`."""
 
 import difflib
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -52,25 +53,32 @@ def _unknown_key_message(key: str, where: str) -> str:
     return f"{where}: unknown key `{key}`{hint}"
 
 
-def _describe_errors(err: ValidationError, raw: dict[str, Any], where: str) -> list[str]:
+def _describe_errors(err: ValidationError, raw: dict[str, Any], where: Callable[[str], str]) -> list[str]:
     """One line per offending key (a union type reports once per member; keep the first)."""
     seen: dict[str, str] = {}
     for error in err.errors():
         key = str(error["loc"][0]) if error["loc"] else "?"
         if key not in seen:
-            seen[key] = f"{where}: key `{key}` = {raw.get(key, error.get('input'))!r}: {error['msg']}"
+            seen[key] = f"{where(key)}: key `{key}` = {raw.get(key, error.get('input'))!r}: {error['msg']}"
     return list(seen.values())
 
 
-def build_config(raw: dict[str, Any], source: str | None = None) -> LmforgeConfig:
-    """Route flat keys into the typed groups, validate them, then apply the cross-field rules."""
-    where = source or "config"
+COMMAND_LINE = "command-line override"
+
+
+def build_config(raw: dict[str, Any], source: str | None = None,
+                 overridden: Collection[str] = ()) -> LmforgeConfig:
+    """Route flat keys into the typed groups, validate them, then apply the cross-field rules.
+    A problem with a key in `overridden` is said to come from the command line, not from `source`."""
+    def where(key: str) -> str:
+        return COMMAND_LINE if key in overridden else source or "config"
+
     per_group: dict[str, dict[str, Any]] = {name: {} for name in GROUPS}
     problems: list[str] = []
     for key, value in raw.items():
         group = KEY_TO_GROUP.get(str(key))
         if group is None:
-            problems.append(_unknown_key_message(str(key), where))
+            problems.append(_unknown_key_message(str(key), where(str(key))))
         else:
             per_group[group][key] = value
     groups: dict[str, BaseModel] = {}
@@ -89,5 +97,6 @@ def build_config(raw: dict[str, Any], source: str | None = None) -> LmforgeConfi
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> LmforgeConfig:
     """Load `path` (may be None: overrides only) and apply `key=value` overrides on top."""
     raw = read_yaml(path) if path is not None else {}
-    raw.update(parse_overrides(overrides or []))
-    return build_config(raw, source=str(path) if path is not None else None)
+    overridden = parse_overrides(overrides or [])
+    raw.update(overridden)
+    return build_config(raw, source=str(path) if path is not None else None, overridden=overridden)

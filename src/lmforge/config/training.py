@@ -6,9 +6,9 @@ Fields the user does not set keep transformers' defaults, except the few lmforge
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 _SNAPSHOT = Path(__file__).resolve().parent / "training_fields.json"
 _KIND_TYPES: dict[str, Any] = {
@@ -16,11 +16,53 @@ _KIND_TYPES: dict[str, Any] = {
 }
 
 
-def _annotation(spec: dict[str, Any]) -> Any:
+# Ranges of the numeric keys, checked before anything loads (transformers would fail later, or not at all).
+# A float step count below 1 is a share of all steps, so steps only need to be positive.
+NUMERIC_RANGES: dict[str, dict[str, float]] = {
+    "learning_rate": {"gt": 0},
+    "per_device_train_batch_size": {"ge": 1},
+    "per_device_eval_batch_size": {"ge": 1},
+    "gradient_accumulation_steps": {"ge": 1},
+    "eval_accumulation_steps": {"ge": 1},
+    "num_train_epochs": {"gt": 0},
+    "max_steps": {"ge": -1},
+    "warmup_steps": {"ge": 0},
+    "weight_decay": {"ge": 0},
+    "max_grad_norm": {"ge": 0},
+    "adam_beta1": {"ge": 0, "lt": 1},
+    "adam_beta2": {"ge": 0, "lt": 1},
+    "adam_epsilon": {"ge": 0},
+    "label_smoothing_factor": {"ge": 0, "lt": 1},
+    "logging_steps": {"gt": 0},
+    "save_steps": {"gt": 0},
+    "eval_steps": {"gt": 0},
+    "eval_delay": {"ge": 0},
+    "save_total_limit": {"ge": 0},
+    "seed": {"ge": 0},
+    "data_seed": {"ge": 0},
+    "dataloader_num_workers": {"ge": 0},
+    "dataloader_prefetch_factor": {"ge": 1},
+    "neftune_noise_alpha": {"gt": 0},
+    "torch_empty_cache_steps": {"ge": 1},
+    "ddp_timeout": {"gt": 0},
+    "ddp_bucket_cap_mb": {"ge": 1},
+}
+
+
+def _no_for_false(value: Any) -> Any:
+    """YAML reads an unquoted `no` as false; in a choice that has "no" it means "no" (as in LLaMA-Factory)."""
+    return "no" if value is False else value
+
+
+def _annotation(name: str, spec: dict[str, Any]) -> Any:
     members: list[Any] = []
+    limits = NUMERIC_RANGES.get(name, {})
     for kind in spec["kinds"]:
         if kind == "choice":
-            members.append(Literal[tuple(spec["choices"])])
+            choice = Literal[tuple(spec["choices"])]
+            members.append(Annotated[choice, BeforeValidator(_no_for_false)] if "no" in spec["choices"] else choice)
+        elif kind in ("int", "float") and limits:
+            members.append(Annotated[_KIND_TYPES[kind], Field(**limits)])
         else:
             members.append(_KIND_TYPES[kind])
     if Any in members:
@@ -69,7 +111,7 @@ LMFORGE_DEFAULTS: dict[str, Any] = {"report_to": "none", "logging_steps": 10}
 def _build() -> type[_TrainingBase]:
     snapshot: dict[str, dict[str, Any]] = json.loads(_SNAPSHOT.read_text())
     fields: dict[str, Any] = {
-        name: (_annotation(spec) | None, None) for name, spec in snapshot.items()
+        name: (_annotation(name, spec) | None, None) for name, spec in snapshot.items()
     }
     fields.update(LMFORGE_TRAINING_KEYS)
     return create_model("TrainingGroup", __base__=_TrainingBase, **fields)

@@ -9,11 +9,12 @@ from typing import Any
 from lmforge.data.conversation import Conversation
 from lmforge.data.formats import RowError, converter
 from lmforge.data.registry import DATA_SUFFIXES, DatasetSpec
+from lmforge.data.text_files import read_text
 from lmforge.errors import DataError
 
 
 def _json_rows(path: Path) -> Iterator[tuple[str, Any]]:
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     if path.suffix == ".jsonl":
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
@@ -37,6 +38,8 @@ def _table_rows(path: Path) -> Iterator[tuple[str, Any]]:
     from datasets import load_dataset
 
     builder = {".csv": "csv", ".parquet": "parquet", ".arrow": "arrow"}[path.suffix]
+    if builder == "csv":
+        read_text(path)  # datasets would fail deep inside its CSV reader
     table = load_dataset(builder, data_files=str(path), split="train")
     for number, row in enumerate(table, start=1):
         yield f"{path}:row {number}", row
@@ -71,7 +74,7 @@ def read_rows(path: Path) -> Iterator[tuple[str, Any]]:
     elif path.suffix in (".csv", ".parquet", ".arrow"):
         yield from _table_rows(path)
     else:  # .txt: one document per non-empty line, as LLaMA-Factory reads it
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for number, line in enumerate(read_text(path).splitlines(), start=1):
             if line.strip():
                 yield f"{path}:line {number}", {"text": line}
 

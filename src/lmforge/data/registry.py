@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from lmforge.data.text_files import read_text
 from lmforge.errors import DataError
 
 
@@ -77,7 +78,7 @@ def _read_registry(dataset_dir: Path) -> dict[str, dict]:
     if not info.is_file():
         return {}
     try:
-        registry = json.loads(info.read_text(encoding="utf-8"))
+        registry = json.loads(read_text(info))
     except json.JSONDecodeError as err:
         raise DataError(f"{info} is not valid JSON: line {err.lineno}, column {err.colno}: {err.msg}") from None
     if not isinstance(registry, dict):
