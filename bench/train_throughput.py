@@ -14,8 +14,13 @@ checkpointing off (its fastest, see the notes), lmforge with `packing`. Unpacked
 measured. Each run is a fresh CLI process; frameworks alternate run by run; examples/s counts
 dataset examples (not packed rows) over the trainer's own train_runtime; peak RSS comes from wait4.
 
+`--baseline-src DIR` measures lmforge against lmforge itself instead: the baseline runs the same
+lmforge job from another source tree (e.g. `git worktree add --detach /tmp/before <commit>` and
+DIR=/tmp/before/src), alternating with this tree, so a refactor shows whether it slowed anything.
+
 Usage: python bench/train_throughput.py [--runs 3] [--samples 400] [--jobs lora-packed,lora,full-packed]
                                       [--cutoff 512|2048] [--threads default,1] [--model alpaca-bpe|qwen-151k]
+                                      [--baseline-src DIR]
 """
 
 import argparse
@@ -112,11 +117,15 @@ def job_config(framework: str, job: dict, model: Path, samples: int, out: Path, 
 
 
 def run(framework: str, lf_python: str, config: dict, env: dict[str, str]) -> dict:
-    workdir = Path(tempfile.mkdtemp(prefix=f"bench-{framework}-"))
+    """One fresh CLI run. `framework`: "lmforge", "llamafactory", or a source folder of lmforge (the baseline
+    of --baseline-src), run with that folder first on the path."""
+    workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     config_path = workdir / "job.yaml"
     config_path.write_text(json.dumps(config))  # JSON is YAML
-    if framework == "lmforge":
+    if framework != "llamafactory":
         command = [sys.executable, "-m", "lmforge.cli.main", "train", str(config_path)]
+        if framework != "lmforge":
+            env = {**env, "PYTHONPATH": framework}
     else:
         command = [lf_python, "-m", "llamafactory.cli", "train", str(config_path)]
     process = subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -126,7 +135,7 @@ def run(framework: str, lf_python: str, config: dict, env: dict[str, str]) -> di
     if status != 0:
         sys.exit(f"{framework} failed:\n{output[-4000:]}")
     out = Path(config["output_dir"])
-    if framework == "lmforge":
+    if framework != "llamafactory":
         runtime = json.loads((out / "train_summary.json").read_text())["train_runtime_s"]
     else:
         runtime = json.loads((out / "train_results.json").read_text())["train_runtime"]
@@ -156,8 +165,12 @@ def main() -> None:
     parser.add_argument("--cutoff", type=int, choices=(512, 2048), default=512)
     parser.add_argument("--model", choices=sorted(MODELS), default="alpaca-bpe")
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument("--baseline-src", type=Path, default=None,
+                        help="lmforge's src folder of another checkout: the baseline instead of LLaMA-Factory")
     options = parser.parse_args()
 
+    if options.baseline_src is not None:
+        return compare_with_baseline_src(options)
     lf_python = str(llamafactory_python())
     model = MODELS[options.model]()
     tokens, supervised = token_counts(model, options.samples, options.cutoff)
@@ -205,6 +218,35 @@ def main() -> None:
                 f"(transformers {lf_v['transformers']}, peft {lf_v['peft']}) | "
                 f"`python bench/train_throughput.py --runs {options.runs} --samples {options.samples} "
                 f"--jobs {name} --threads {threads} --cutoff {options.cutoff} --model {options.model}` |")
+
+
+def compare_with_baseline_src(options: argparse.Namespace) -> None:
+    """This tree vs lmforge from `options.baseline_src`, alternating run by run (printed, not recorded)."""
+    baseline = str(options.baseline_src.resolve())
+    if not (options.baseline_src / "lmforge" / "__init__.py").is_file():
+        sys.exit(f"--baseline-src {baseline}: no lmforge package there (give the checkout's src folder)")
+    model = MODELS[options.model]()
+    base_env = {**os.environ, "HF_HUB_OFFLINE": "1", "LMFORGE_HOME": tempfile.mkdtemp(prefix="lmforge-bench-")}
+    print(f"{options.samples} alpaca_en_demo examples, model {options.model}, cutoff {options.cutoff}; "
+          f"baseline: lmforge from {baseline}; {machine()}")
+    print(f"{'job':<13} {'thr':<4} {'this tree ex/s':>20} {'baseline ex/s':>20} {'ratio':>6} "
+          f"{'this RSS':>12} {'base RSS':>9}")
+    for threads in options.threads.split(","):
+        env = {**base_env, **(SINGLE_THREAD if threads == "1" else {})}
+        for name in options.jobs.split(","):
+            speed: dict[str, list[float]] = {"lmforge": [], baseline: []}
+            rss: dict[str, list[float]] = {"lmforge": [], baseline: []}
+            for _ in range(options.runs):
+                for framework in (baseline, "lmforge"):
+                    out = Path(tempfile.mkdtemp(prefix="out-"))
+                    config = job_config("lmforge", JOBS[name], model, options.samples, out, options.cutoff)
+                    result = run(framework, "", config, env)
+                    speed[framework].append(options.samples / result["runtime"])
+                    rss[framework].append(result["peak_rss_mib"])
+            ratio = statistics.median(speed["lmforge"]) / statistics.median(speed[baseline])
+            print(f"{name:<13} {threads:<4} {median_range(speed['lmforge']):>20} {median_range(speed[baseline]):>20} "
+                  f"{ratio:>5.2f}x {statistics.median(rss['lmforge']):>9.0f} MiB "
+                  f"{statistics.median(rss[baseline]):>5.0f} MiB")
 
 
 if __name__ == "__main__":
