@@ -10,8 +10,8 @@ import torch.nn.functional as F
 
 from lmforge.config import build_config
 from lmforge.data.dataset import build_datasets
+from lmforge.data.labels import IGNORE_INDEX
 from lmforge.data.multimodal.collator import multimodal_collator
-from lmforge.data.processors.sft import IGNORE_INDEX
 from lmforge.data.templates import get_template
 from tests.multimodal.conftest import load_vlm
 from tests.refdata import refdata

@@ -9,8 +9,8 @@ from rich.text import Text
 from transformers import PreTrainedTokenizerBase
 
 from lmforge.data.dataset import PreparedData
+from lmforge.data.labels import IGNORE_INDEX
 from lmforge.data.multimodal.examples import ROW_COLUMN, MediaPreference, MMEncoder, from_row
-from lmforge.data.processors.sft import IGNORE_INDEX
 
 MAX_PREVIEW_TOKENS = 400
 

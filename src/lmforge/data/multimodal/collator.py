@@ -14,11 +14,11 @@ from typing import Any
 
 import torch
 
+from lmforge.data.labels import IGNORE_INDEX
 from lmforge.data.multimodal.examples import MediaPreference, MMEncoder, MMExample, from_row
 from lmforge.data.multimodal.media import MediaError, MediaOptions
 from lmforge.data.multimodal.plugin import plugin_for_template
 from lmforge.data.packing import pack_lengths
-from lmforge.data.processors.sft import IGNORE_INDEX
 
 
 @dataclass

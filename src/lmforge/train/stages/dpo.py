@@ -12,9 +12,9 @@ from trl import DPOConfig, DPOTrainer
 
 from lmforge.config import LmforgeConfig
 from lmforge.data.dataset import PreparedData
+from lmforge.data.labels import IGNORE_INDEX
 from lmforge.data.multimodal.collator import MultimodalCollator
 from lmforge.data.multimodal.examples import ROW_COLUMN
-from lmforge.data.processors.sft import IGNORE_INDEX
 from lmforge.train.stages.pretokenized import PretokenizedMixin
 from lmforge.train.stages.reference_free import ReferenceFreeTrainer
 

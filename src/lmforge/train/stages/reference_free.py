@@ -19,7 +19,7 @@ from transformers import Trainer, TrainingArguments
 
 from lmforge.config import LmforgeConfig
 from lmforge.data.dataset import PreparedData
-from lmforge.data.processors.sft import IGNORE_INDEX
+from lmforge.data.labels import IGNORE_INDEX
 
 
 @dataclass
