@@ -6,6 +6,8 @@ from trl import KTOConfig, KTOTrainer
 
 from lmforge.config import LmforgeConfig
 from lmforge.data.dataset import PreparedData
+from lmforge.data.stage_data import KTO
+from lmforge.train.stages import Stage, register_stage
 from lmforge.train.stages.pretokenized import PretokenizedMixin
 
 
@@ -20,3 +22,6 @@ def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: Prep
                      undesirable_weight=ft.kto_rejected_weight, max_length=None)
     return PretokenizedKTOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=prepared.train,
                                   eval_dataset=prepared.evaluation, processing_class=tokenizer)
+
+
+register_stage(Stage("kto", KTO, build_trainer, needs_reference=lambda cfg: True))

@@ -1,8 +1,9 @@
-"""trl trainers fed with lmforge's own tokenization.
+"""trl's DPO and KTO trainers fed with lmforge's own tokenization.
 
-trl tokenizes text columns with the tokenizer's chat template; lmforge has already encoded every
-row with the run's template (the same ids as SFT, proven against the model's template), in the
-column layout trl's collators read. Overriding trl's `_prepare_dataset` hook keeps those ids.
+lmforge has already encoded every row with the run's template (the same ids as SFT, proven against the
+model's template), in the column layout trl's collators read. trl 1.16's DPOTrainer and KTOTrainer always
+re-tokenize text columns (unlike RewardTrainer, they have no already-tokenized path), so these subclasses
+alone answer their `_prepare_dataset` hook with the rows as they are.
 """
 
 from typing import Any
