@@ -139,3 +139,12 @@ def test_the_templates_plugin_must_be_the_processors(tiny_vlm):
     assert plugin_for_template(processor, get_template("chatml")).name == "qwen2_vl"  # a text template names none
     with pytest.raises(TemplateError, match="template `gemma3` is made for `gemma3` models"):
         plugin_for_template(processor, get_template("gemma3"))
+
+
+def test_a_stage_without_media_reads_a_multimodal_models_rows_as_text(tiny_vlm):
+    processor, _ = load_vlm(tiny_vlm("qwen2_vl"), "qwen2_vl")
+    cfg = build_config({"stage": "rm", "dataset": "dpo_en_demo", "dataset_dir": str(refdata("llamafactory_data")),
+                        "max_samples": 2})
+    prepared = build_datasets(cfg, processor.tokenizer, get_template("chatml"), processor)
+    assert prepared.collator is None and "chosen_ids" in prepared.train.column_names
+    assert ("warn", "`stage: rm` takes no media: this run trains on text only") in prepared.report.lines()

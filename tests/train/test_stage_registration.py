@@ -85,5 +85,5 @@ def test_an_unregistered_stage_is_unknown_again():
     STAGES.unregister("smoothed_sft")
     with pytest.raises(ConfigError, match="unknown stage `smoothed_sft`"):
         preflight(cfg, "check")
-    with pytest.raises(ConfigError, match="unknown stage `sfft`; did you mean `sft`?"):
+    with pytest.raises(ConfigError, match=r"unknown stage `sfft`; did you mean `sft`\?"):
         preflight(build_config({**BASE, "stage": "sfft"}), "check")

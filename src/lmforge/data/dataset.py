@@ -75,7 +75,7 @@ class _Builder:
             need = ("a ranking dataset (`ranking: true`, chosen/rejected answers)" if rows.ranking
                     else "non-ranking rows")
             raise DataError(f"dataset `{spec.name}`: `stage: {self.stage_name}` needs {need}")
-        if self.multimodal and rows.media is not None:
+        if self.multimodal:
             return rows.media(spec, self.media_dir)
         return rows.text(spec, self.media_dir)
 

@@ -120,6 +120,10 @@ class StageData:
     packs_while_tokenizing: bool = False  # `tokenize` cuts a token stream into full rows (pt) instead of
     # whole examples being bin-packed afterwards
 
+    def __post_init__(self) -> None:
+        if self.media and self.rows.media is None:
+            raise ValueError(f"{self.rows.name} rows have no media converter: a stage on them takes no media")
+
     def packing(self, data: DataGroup) -> bool:
         """Whether this run packs: the `packing` key, else the stage's default."""
         return data.packing_enabled(by_default=self.packs_by_default)
