@@ -8,8 +8,6 @@ reference model, with the small reference-free trainer in `train/stages/referenc
 from dataclasses import dataclass
 from typing import Any
 
-from trl import DPOConfig, DPOTrainer
-
 from lmforge.config import LmforgeConfig
 from lmforge.data.dataset import PreparedData
 from lmforge.data.labels import IGNORE_INDEX
@@ -17,18 +15,10 @@ from lmforge.data.multimodal.collator import MultimodalCollator
 from lmforge.data.multimodal.examples import ROW_COLUMN
 from lmforge.data.stage_data import DPO
 from lmforge.train.stages import Stage, register_stage
-from lmforge.train.stages.pretokenized import PretokenizedMixin
+from lmforge.train.stages.pretokenized import pretokenized
 from lmforge.train.stages.reference_free import ReferenceFreeTrainer
 
 PREFERENCE_COLUMNS = ("prompt_ids", "chosen_ids", "rejected_ids")
-
-
-class PretokenizedDPOTrainer(PretokenizedMixin, DPOTrainer):
-    required_columns = PREFERENCE_COLUMNS
-
-
-class MultimodalDPOTrainer(PretokenizedMixin, DPOTrainer):
-    required_columns = (ROW_COLUMN,)
 
 
 @dataclass
@@ -48,6 +38,8 @@ class MultimodalPairs:
 def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: PreparedData,
                   kwargs: dict[str, Any], ref_model: Any = None) -> Any:
     """A multimodal run's ranking rows are encoded per batch with their media by `prepared.collator`."""
+    from trl import DPOConfig, DPOTrainer  # trl loads when a stage trains, not when it is looked up
+
     ft = cfg.finetuning
     if ft.pref_loss in ("orpo", "simpo"):
         return ReferenceFreeTrainer.create(cfg, model, tokenizer, prepared, kwargs)
@@ -58,11 +50,12 @@ def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: Prep
     args = DPOConfig(**kwargs, beta=ft.pref_beta, loss_type=losses, loss_weights=weights,
                      max_length=None)  # rows are already fitted to cutoff_len
     if prepared.collator is not None:
-        return MultimodalDPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=prepared.train,
-                                    eval_dataset=prepared.evaluation, data_collator=MultimodalPairs(prepared.collator),
-                                    processing_class=prepared.collator.encoder.processor)
-    return PretokenizedDPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=prepared.train,
-                                  eval_dataset=prepared.evaluation, processing_class=tokenizer)
+        return pretokenized(DPOTrainer, (ROW_COLUMN,))(
+            model=model, ref_model=ref_model, args=args, train_dataset=prepared.train, eval_dataset=prepared.evaluation,
+            data_collator=MultimodalPairs(prepared.collator), processing_class=prepared.collator.encoder.processor)
+    return pretokenized(DPOTrainer, PREFERENCE_COLUMNS)(
+        model=model, ref_model=ref_model, args=args, train_dataset=prepared.train, eval_dataset=prepared.evaluation,
+        processing_class=tokenizer)
 
 
 def needs_reference(cfg: LmforgeConfig) -> bool:

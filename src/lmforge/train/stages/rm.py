@@ -4,7 +4,6 @@ prompt+chosen vs prompt+rejected, both encoded with the run's template."""
 from typing import Any
 
 from datasets import Dataset
-from trl import RewardConfig, RewardTrainer
 
 from lmforge.config import LmforgeConfig
 from lmforge.data.dataset import PreparedData
@@ -24,6 +23,8 @@ def full_sequences(dataset: Dataset | None) -> Dataset | None:
 
 def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: PreparedData,
                   kwargs: dict[str, Any], ref_model: Any = None) -> Any:
+    from trl import RewardConfig, RewardTrainer  # trl loads when a stage trains, not when it is looked up
+
     args = RewardConfig(**kwargs, max_length=None)  # rows are already fitted to cutoff_len
     return RewardTrainer(model=model, args=args, train_dataset=full_sequences(prepared.train),
                          eval_dataset=full_sequences(prepared.evaluation), processing_class=tokenizer)
