@@ -1,6 +1,7 @@
 """Checks that run before any model or dataset is loaded, so a bad run fails in seconds.
 
-It sits beside `data` and `model` in the layering: it imports config, hub, data and model's checks.
+It sits above `data`, `model` and the stage registry (`train/stages`) and below the runner: it imports
+config, hub, data and model's checks and asks the configured stage for its own.
 """
 
 from typing import Literal
@@ -12,22 +13,21 @@ from lmforge.errors import ConfigError
 from lmforge.hub.resolve import check_model_reference
 from lmforge.model.fit import check_model_fit
 from lmforge.model.kind import ModelKind
+from lmforge.train.stages import configured_stage
 
 Command = Literal["train", "chat", "export", "check"]
-TRAINABLE_STAGES = ("pt", "sft", "rm", "dpo", "kto")
 
 
 def preflight(cfg: LmforgeConfig, command: Command) -> ModelKind:
     """Check everything that can be checked cheaply; returns what kind of model the run uses."""
-    if command == "train" and cfg.finetuning.stage not in TRAINABLE_STAGES:
-        raise ConfigError(f"`stage: {cfg.finetuning.stage}` cannot be trained by lmforge yet (its data can be "
-                          f"previewed with `lmforge data preview`); trainable: {', '.join(TRAINABLE_STAGES)}")
+    if command in ("train", "check"):
+        configured_stage(cfg, train=command == "train")  # a known name (did you mean?), and its own rules
     check_model_reference(cfg.model.model_name_or_path, hub=cfg.model.model_hub)
     for adapter in cfg.model.adapter_name_or_path or []:
         check_model_reference(adapter, what="adapter_name_or_path")
     template = select_template(cfg.model.template, cfg.model.model_name_or_path, cfg.model.tool_format)
     if command in ("train", "check") and cfg.data.dataset:
-        check_datasets(cfg)
+        check_datasets(cfg.data)
     if command == "train":
         if not cfg.data.dataset:
             raise ConfigError("`lmforge train` needs `dataset` (names in dataset_info.json or file paths)")

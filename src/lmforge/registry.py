@@ -40,6 +40,12 @@ class Registry(Generic[T]):
             self._entries[key] = entry
         return entry
 
+    def unregister(self, name: str) -> None:
+        """Remove `name`'s entry and all its aliases (a test that registered its own entry undoes it)."""
+        entry = self._entries.pop(name)
+        for key in [key for key, value in self._entries.items() if value is entry]:
+            del self._entries[key]
+
     def _load(self) -> None:
         if self._loaded:
             return

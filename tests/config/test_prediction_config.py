@@ -6,6 +6,7 @@ from lmforge.config import build_config
 from lmforge.config.loader import read_yaml
 from lmforge.errors import ConfigError
 from lmforge.infer.predict import prediction_config
+from lmforge.train.stages import configured_stage
 from tests.conftest import ROOT
 from tests.refdata import refdata
 
@@ -43,7 +44,7 @@ def test_infer_batch_size_wins_over_the_eval_batch_size():
 ])
 def test_prediction_misuse_is_refused_with_the_fix(raw, pattern):
     with pytest.raises(ConfigError, match=pattern):
-        build_config(raw)
+        configured_stage(build_config(raw))  # the config's rules, then its stage's (prediction needs sft)
 
 
 def test_predict_with_generate_is_no_longer_pending():

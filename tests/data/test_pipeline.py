@@ -81,7 +81,7 @@ def test_packing_reports_efficiency_and_keeps_examples(tmp_path, tiny_tokenizer)
     report = prepared.report
     assert report.examples == 40 and report.packed_rows < 40 and 0.5 < report.packing_efficiency <= 1
     assert sum(row.count(0) for row in prepared.train["position_ids"]) == 40
-    assert build_config({"neat_packing": True}).data.packing_enabled("sft")
+    assert build_config({"neat_packing": True}).data.packing_enabled(by_default=False)
 
 
 def test_answers_cut_by_truncation_are_warned_about(tmp_path, tiny_tokenizer):

@@ -3,12 +3,10 @@ import json
 import pytest
 
 from lmforge.config import build_config
-from lmforge.data.conversation import Conversation
 from lmforge.data.dataset import build_datasets
 from lmforge.data.formats import convert_preference
-from lmforge.data.processors.preference import tokenize_prediction
 from lmforge.data.registry import resolve_dataset
-from lmforge.data.templates import Message, get_template
+from lmforge.data.templates import get_template
 from lmforge.errors import DataError
 from tests.refdata import refdata
 
@@ -58,10 +56,3 @@ def test_alpaca_ranking_rows_and_errors(tmp_path, tiny_tokenizer):
     with pytest.raises(DataError, match="`stage: dpo` needs a ranking dataset"):
         build(tiny_tokenizer, "dpo", dataset="identity", dataset_dir="examples/data")
 
-
-def test_prediction_prompts_end_with_the_generation_header(tiny_tokenizer):
-    conversations = [Conversation([Message("user", "2+2?"), Message("assistant", "4")], None, "row 1"),
-                     Conversation([Message("user", "no reference")], None, "row 2")]
-    columns = tokenize_prediction(conversations, get_template("chatml"), tiny_tokenizer, cutoff_len=64)
-    assert tiny_tokenizer.decode(columns["input_ids"][0]) == "<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n"
-    assert tiny_tokenizer.decode(columns["labels"][0]) == "4<|im_end|>" and columns["labels"][1] == []

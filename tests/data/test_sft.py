@@ -2,7 +2,8 @@ import pytest
 
 from lmforge.data.collator import SftCollator
 from lmforge.data.conversation import Conversation
-from lmforge.data.processors.sft import IGNORE_INDEX, build_sft_example, tokenize_sft
+from lmforge.data.labels import IGNORE_INDEX
+from lmforge.data.processors.sft import build_sft_example, tokenize_sft
 from lmforge.data.templates import Message, get_template
 
 TURNS = [Message("user", "first question"), Message("assistant", "first answer"),

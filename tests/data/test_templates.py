@@ -3,7 +3,8 @@
 import pytest
 
 from lmforge.data.conversation import Conversation
-from lmforge.data.processors.sft import IGNORE_INDEX, build_sft_example
+from lmforge.data.labels import IGNORE_INDEX
+from lmforge.data.processors.sft import build_sft_example
 from lmforge.data.templates import Message, get_template, list_templates
 from lmforge.data.templates.encoding import encode_conversation, stop_token_ids
 from lmforge.data.templates.template import Template

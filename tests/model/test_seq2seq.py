@@ -7,8 +7,8 @@ import torch
 
 from lmforge.data.collator import Seq2SeqCollator
 from lmforge.data.conversation import Conversation
+from lmforge.data.labels import IGNORE_INDEX
 from lmforge.data.processors.seq2seq import build_seq2seq_example
-from lmforge.data.processors.sft import IGNORE_INDEX
 from lmforge.data.templates import Message, get_template
 from tests.conftest import ROOT, run_cli
 

@@ -10,8 +10,7 @@ import torch.nn.functional as F
 
 from lmforge.config import build_config
 from lmforge.data.dataset import build_datasets
-from lmforge.data.multimodal.collator import multimodal_collator
-from lmforge.data.processors.sft import IGNORE_INDEX
+from lmforge.data.labels import IGNORE_INDEX
 from lmforge.data.templates import get_template
 from tests.multimodal.conftest import load_vlm
 from tests.refdata import refdata
@@ -52,7 +51,7 @@ def test_dpo_rows_pair_chosen_and_rejected_with_shared_images(tiny_vlm, tmp_path
                         "image_max_pixels": 64 * 64})
     template = get_template("chatml")
     prepared = build_datasets(cfg, processor.tokenizer, template, processor)
-    batch = multimodal_collator(cfg, processor, template)([prepared.train[i] for i in range(4)])
+    batch = prepared.collator([prepared.train[i] for i in range(4)])
     assert batch["input_ids"].shape[0] == 8 and batch["image_grid_thw"].shape[0] == 8
     torch.testing.assert_close(batch["image_grid_thw"][:4], batch["image_grid_thw"][4:])
     chosen_prompt = batch["input_ids"][0][batch["labels"][0] == IGNORE_INDEX]

@@ -10,7 +10,6 @@ from transformers import TrainingArguments
 
 from lmforge.config import build_config
 from lmforge.data.dataset import build_datasets
-from lmforge.data.multimodal.collator import multimodal_collator
 from lmforge.data.multimodal.examples import ROW_COLUMN
 from lmforge.data.templates import get_template
 from lmforge.errors import DataError
@@ -32,7 +31,7 @@ def train_two_steps(cfg, processor, model, tmp_path):
                              learning_rate=1e-3, report_to=[], remove_unused_columns=False, save_strategy="no",
                              dataloader_pin_memory=False, use_cpu=True)
     trainer = LmforgeTrainer(model=model, args=args, train_dataset=prepared.train,
-                             data_collator=multimodal_collator(cfg, processor, template))
+                             data_collator=prepared.collator)
     result = trainer.train()
     assert torch.isfinite(torch.tensor(result.training_loss))
     assert trainer.token_counts.supervised_tokens > 0
@@ -61,10 +60,9 @@ def test_pt_with_images_and_text_only_documents_packs(tiny_vlm, tmp_path):
     processor, model = load_vlm(tiny_vlm("qwen2_vl"), "qwen2_vl")
     cfg = build_config({"stage": "pt", "dataset": "docs", "dataset_dir": str(tmp_path), "cutoff_len": 256,
                         "image_max_pixels": 64 * 64})
-    collator = multimodal_collator(cfg, processor, get_template("chatml"))
-    assert collator.packing  # packing is on by default for pt
     prepared = build_datasets(cfg, processor.tokenizer, get_template("chatml"), processor)
-    batch = collator([prepared.train[i] for i in range(6)])
+    assert prepared.collator.packing  # packing is on by default for pt
+    batch = prepared.collator([prepared.train[i] for i in range(6)])
     assert batch["input_ids"].shape[0] == 1 and batch["position_ids"].shape[:2] == (4, 1)
     assert int(batch["num_examples"]) == 6 and batch["image_grid_thw"].shape[0] == 3
     train_two_steps(cfg, processor, model, tmp_path)
@@ -102,7 +100,7 @@ def test_streaming_yields_rows_the_collator_encodes(tiny_vlm):
     template = get_template("chatml")
     prepared = build_datasets(cfg, processor.tokenizer, template, processor)
     rows = list(prepared.train.take(3))
-    batch = multimodal_collator(cfg, processor, template)(rows)
+    batch = prepared.collator(rows)
     assert batch["input_ids"].shape[0] == 3 and batch["image_grid_thw"].shape[0] == 4  # row 1 has two images
 
 
@@ -113,7 +111,7 @@ def test_audio_and_video_demo_datasets_through_the_pipeline(family, dataset, tin
                         "cutoff_len": 2048, "video_max_pixels": 32 * 32, "video_maxlen": 4})
     template = get_template("chatml")
     prepared = build_datasets(cfg, processor.tokenizer, template, processor)
-    batch = multimodal_collator(cfg, processor, template)([prepared.train[i] for i in range(2)])
+    batch = prepared.collator([prepared.train[i] for i in range(2)])
     assert {"input_features", "pixel_values_videos"} & set(batch)
     assert torch.isfinite(model(**batch).loss)
 
@@ -141,3 +139,12 @@ def test_the_templates_plugin_must_be_the_processors(tiny_vlm):
     assert plugin_for_template(processor, get_template("chatml")).name == "qwen2_vl"  # a text template names none
     with pytest.raises(TemplateError, match="template `gemma3` is made for `gemma3` models"):
         plugin_for_template(processor, get_template("gemma3"))
+
+
+def test_a_stage_without_media_reads_a_multimodal_models_rows_as_text(tiny_vlm):
+    processor, _ = load_vlm(tiny_vlm("qwen2_vl"), "qwen2_vl")
+    cfg = build_config({"stage": "rm", "dataset": "dpo_en_demo", "dataset_dir": str(refdata("llamafactory_data")),
+                        "max_samples": 2})
+    prepared = build_datasets(cfg, processor.tokenizer, get_template("chatml"), processor)
+    assert prepared.collator is None and "chosen_ids" in prepared.train.column_names
+    assert ("warn", "`stage: rm` takes no media: this run trains on text only") in prepared.report.lines()

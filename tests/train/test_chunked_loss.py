@@ -8,8 +8,9 @@ from transformers import AutoModelForCausalLM, TrainingArguments
 import lmforge.train.loss as loss_module
 from lmforge.data.collator import SftCollator
 from lmforge.data.conversation import Conversation
+from lmforge.data.labels import IGNORE_INDEX
 from lmforge.data.packing import pack_examples
-from lmforge.data.processors.sft import IGNORE_INDEX, tokenize_sft
+from lmforge.data.processors.sft import tokenize_sft
 from lmforge.data.templates import Message, get_template
 from lmforge.errors import ModelError
 from lmforge.train.trainer import LmforgeTrainer

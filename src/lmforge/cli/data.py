@@ -11,26 +11,19 @@ ConfigArg = Annotated[Path, typer.Argument(help="YAML config file.")]
 OverridesArg = Annotated[list[str] | None, typer.Argument(help="key=value overrides.")]
 
 
-def _prepare(config: Path, overrides: list[str] | None) -> tuple[Any, Any, Any, Any, Any]:
-    """(config, template, tokenizer, prepared data, the encoder of multimodal rows or None)."""
+def _prepare(config: Path, overrides: list[str] | None, console: Console) -> tuple[Any, Any, Any, Any]:
+    """(config, template, tokenizer, prepared data), read as `lmforge train` reads them."""
     from lmforge.cli.quiet import quiet_libraries
     from lmforge.config import load_config
-    from lmforge.data.dataset import build_datasets, multimodal_rows
-    from lmforge.data.multimodal.collator import multimodal_collator
-    from lmforge.data.templates.select import run_template
-    from lmforge.model.loading import load_model_config, load_processor, load_tokenizer
     from lmforge.preflight import preflight
+    from lmforge.train.prepare import prepare_data
+    from lmforge.train.stages import STAGES
 
     cfg = load_config(config, overrides)
     quiet_libraries()
     kind = preflight(cfg, "check")
-    processor = load_processor(cfg, kind)
-    tokenizer = processor.tokenizer if processor is not None else load_tokenizer(cfg)
-    template = run_template(cfg, tokenizer)
-    encoder = (multimodal_collator(cfg, processor, template, load_model_config(cfg)).encoder
-               if multimodal_rows(cfg, processor) else None)
-    prepared = build_datasets(cfg, tokenizer, template, processor, encoder_decoder=kind.is_seq2seq)
-    return cfg, template, tokenizer, prepared, encoder
+    _, tokenizer, template, prepared = prepare_data(cfg, STAGES.get(cfg.finetuning.stage).data, kind, console)
+    return cfg, template, tokenizer, prepared
 
 
 def register(app: typer.Typer, run: Any, console: Console) -> None:
@@ -41,8 +34,8 @@ def register(app: typer.Typer, run: Any, console: Console) -> None:
         from lmforge.data.preview import print_data_report
 
         def body() -> None:
-            _, template, tokenizer, prepared, encoder = _prepare(config, overrides)
-            print_data_report(console, prepared, tokenizer, template.name, examples=examples, encoder=encoder)
+            _, template, tokenizer, prepared = _prepare(config, overrides, console)
+            print_data_report(console, prepared, tokenizer, template.name, examples=examples)
 
         run(body)
 
@@ -54,11 +47,11 @@ def register(app: typer.Typer, run: Any, console: Console) -> None:
         from lmforge.errors import ConfigError
 
         def body() -> None:
-            cfg, template, tokenizer, prepared, encoder = _prepare(config, overrides)
+            cfg, template, tokenizer, prepared = _prepare(config, overrides, console)
             print_data_report(console, prepared, tokenizer, template.name, examples=0)
             if cfg.data.streaming:
                 raise ConfigError("`lmforge data stats` needs the whole dataset: set `streaming: false`")
-            if encoder is not None:
+            if prepared.collator is not None:
                 raise ConfigError("`lmforge data stats` plots token lengths, which multimodal rows have only once "
                                   "their media is processed per batch; the report above counts their text tokens")
             path = out or Path(cfg.training.output_dir or ".") / "data_lengths.png"

@@ -129,10 +129,11 @@ class DataGroup(Group):
 
     _split = field_validator("dataset", "eval_dataset", "interleave_probs", mode="before")(_split_list)
 
-    def packing_enabled(self, stage: str) -> bool:
+    def packing_enabled(self, by_default: bool) -> bool:
+        """`packing` (or `neat_packing`) when set, else the stage's default (`by_default`: pt packs)."""
         if self.neat_packing:
             return True
-        return self.packing if self.packing is not None else stage == "pt"
+        return self.packing if self.packing is not None else by_default
 
     @field_validator("enable_thinking", mode="before")
     @classmethod
@@ -142,7 +143,9 @@ class DataGroup(Group):
 
 
 class FinetuningGroup(Group):
-    stage: Literal["pt", "sft", "rm", "ppo", "dpo", "kto"] = Field("sft", description="Training stage.")
+    stage: str = Field(
+        "sft", description="Training stage (builtin: pt, sft, rm, dpo, kto; `lmforge check` validates the name "
+                           "against the stages registered in lmforge.train.stages).")
     finetuning_type: Literal["lora", "full", "freeze"] = Field("lora", description="What is trained.")
     lora_rank: int = Field(8, gt=0, description="LoRA rank r.")
     lora_alpha: int | None = Field(None, gt=0, description="LoRA alpha; default 2 x lora_rank.")

@@ -1,4 +1,8 @@
-"""Cross-field rules: combinations of keys that are each valid alone but not together."""
+"""Cross-field rules: combinations of keys that are each valid alone but not together.
+
+Rules that depend on what a stage is (packing, prediction) belong to the stage (`lmforge.train.stages`)
+and run in preflight: the config layer knows stage names only as strings.
+"""
 
 import json
 from collections.abc import Callable
@@ -86,8 +90,6 @@ def _streaming_needs_max_steps(cfg: LmforgeConfig) -> str | None:
 
 
 def _streaming_limits(cfg: LmforgeConfig) -> str | None:
-    if cfg.data.streaming and cfg.data.packing_enabled(cfg.finetuning.stage) and cfg.finetuning.stage != "pt":
-        return "`streaming` with sft `packing` is not supported: bin packing needs the whole dataset"
     if cfg.data.streaming and cfg.data.val_size and cfg.data.val_size < 1:
         return "`streaming` takes `val_size` as a row count (the first rows), not a share"
     return None
@@ -149,8 +151,6 @@ def _prediction(cfg: LmforgeConfig) -> str | None:
         return None
     if training.predict_with_generate is False:
         return "`do_predict` in lmforge always generates: remove `predict_with_generate: false`"
-    if cfg.finetuning.stage != "sft":
-        return f"`do_predict` answers prompts by generation, which needs `stage: sft` (got `{cfg.finetuning.stage}`)"
     if not cfg.data.eval_dataset:
         return ("`do_predict: true` answers the prompts of `eval_dataset`: name one (`val_size` holds out "
                 "tokenized rows, which prediction cannot use)")

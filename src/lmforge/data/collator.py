@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import torch
 
-from lmforge.data.processors.sft import IGNORE_INDEX
+from lmforge.data.labels import IGNORE_INDEX
 
 
 @dataclass

@@ -10,6 +10,10 @@ import bisect
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 Strategy = Literal["ffd", "bfd"]
 
 
@@ -60,22 +64,31 @@ class PackingReport:
         return self.tokens / max(self.rows * self.capacity, 1)
 
 
+def pack_table(table: pa.Table, capacity: int, strategy: Strategy = "bfd") -> tuple[pa.Table, PackingReport]:
+    """`input_ids` and `labels` list columns packed bin by bin, in Arrow (no token goes through a Python
+    list); adds `position_ids` restarting at 0 for every example."""
+    lengths = pc.list_value_length(table.column("input_ids")).to_numpy(zero_copy_only=False).astype(np.int64)
+    if len(lengths) and lengths.max() > capacity:
+        raise ValueError(f"an example of {lengths.max()} tokens exceeds the packing capacity {capacity}")
+    bins = [sorted(members) for members in pack_lengths(lengths.tolist(), capacity, strategy)]  # dataset order
+    order = np.fromiter((index for members in bins for index in members), dtype=np.int64, count=len(lengths))
+    ordered = lengths[order]
+    row_ends = np.cumsum([lengths[members].sum() for members in bins], dtype=np.int64)
+    offsets = pa.array(np.concatenate([[0], row_ends]).astype(np.int32))
+    packed = {name: pa.ListArray.from_arrays(offsets, table.column(name).take(order).combine_chunks().flatten())
+              for name in ("input_ids", "labels")}
+    starts = np.repeat(np.cumsum(ordered) - ordered, ordered)  # each token's example start
+    positions = (np.arange(int(ordered.sum()), dtype=np.int64) - starts).astype(np.int32)
+    packed["position_ids"] = pa.ListArray.from_arrays(offsets, pa.array(positions))
+    report = PackingReport(len(lengths), len(bins), int(lengths.sum()), capacity)
+    return pa.table(packed), report
+
+
 def pack_examples(
     columns: dict[str, list[list[int]]], capacity: int, strategy: Strategy = "bfd"
 ) -> tuple[dict[str, list[list[int]]], PackingReport]:
-    """Concatenate examples bin by bin; adds `position_ids` restarting at 0 for every example."""
-    lengths = [len(ids) for ids in columns["input_ids"]]
-    if lengths and max(lengths) > capacity:
-        raise ValueError(f"an example of {max(lengths)} tokens exceeds the packing capacity {capacity}")
-    packed: dict[str, list[list[int]]] = {"input_ids": [], "labels": [], "position_ids": []}
-    for members in pack_lengths(lengths, capacity, strategy):
-        members.sort()  # keep the dataset's order inside a row
-        row = {key: [] for key in packed}
-        for index in members:
-            row["input_ids"] += columns["input_ids"][index]
-            row["labels"] += columns["labels"][index]
-            row["position_ids"] += list(range(lengths[index]))
-        for key in packed:
-            packed[key].append(row[key])
-    report = PackingReport(len(lengths), len(packed["input_ids"]), sum(lengths), capacity)
-    return packed, report
+    """`pack_table` on Python columns."""
+    token_lists = pa.list_(pa.int32())
+    table = pa.table({name: pa.array(columns[name], type=token_lists) for name in ("input_ids", "labels")})
+    packed, report = pack_table(table, capacity, strategy)
+    return packed.to_pydict(), report

@@ -9,8 +9,8 @@ from rich.text import Text
 from transformers import PreTrainedTokenizerBase
 
 from lmforge.data.dataset import PreparedData
+from lmforge.data.labels import IGNORE_INDEX
 from lmforge.data.multimodal.examples import ROW_COLUMN, MediaPreference, MMEncoder, from_row
-from lmforge.data.processors.sft import IGNORE_INDEX
 
 MAX_PREVIEW_TOKENS = 400
 
@@ -59,9 +59,9 @@ def encoded_examples(row: dict[str, Any], encoder: MMEncoder) -> list[tuple[str,
 
 
 def print_data_report(console: Console, prepared: PreparedData, tokenizer: PreTrainedTokenizerBase,
-                      template_name: str, examples: int = 1, encoder: MMEncoder | None = None) -> None:
-    """What the run trains on: the report, then the first examples highlighted.
-    `encoder`: encodes multimodal rows (`mm_example`) as the collator will, for the shown examples."""
+                      template_name: str, examples: int = 1) -> None:
+    """What the run trains on: the report, then the first examples highlighted (multimodal rows encoded
+    as their collator will encode them)."""
     console.print(f"[bold]data[/bold] (stage `{prepared.report.stage}`, template `{template_name}`)")
     for level, line in prepared.report.lines():
         console.print(f"  [bold yellow]warning:[/bold yellow] {line}" if level == "warn" else f"  {line}",
@@ -72,9 +72,9 @@ def print_data_report(console: Console, prepared: PreparedData, tokenizer: PreTr
         row = prepared.train[index]
         shown = [("", row)]
         if ROW_COLUMN in row:
-            if encoder is None:
+            if prepared.collator is None:
                 continue
-            shown = encoded_examples(row, encoder)
+            shown = encoded_examples(row, prepared.collator.encoder)
         for label, example in shown:
             console.print(f"  example {index + 1}{' ' + label if label else ''} ([bold green]supervised[/bold green], "
                           "[dim]not supervised[/dim]):")

@@ -23,6 +23,7 @@ class DataReport:
     from_cache: str | None = None
     multimodal: bool = False  # rows encoded per batch: `tokens` counts their text only
     media_items: dict[str, int] = field(default_factory=dict)  # kind -> images/videos/audios in the rows
+    text_only: str | None = None  # why a multimodal model's run keeps no media
 
     @property
     def supervised_share(self) -> float:
@@ -47,6 +48,8 @@ class DataReport:
             media = ", ".join(f"{count} {kind}" for kind, count in self.media_items.items()) or "none"
             out.append(("info", f"media: {media}; text tokens count each placeholder as written: the model's "
                                 "media tokens are added when batches are built (the training summary counts them)"))
+        if self.text_only:
+            out.append(("warn", f"{self.text_only}: this run trains on text only"))
         if self.packed_rows is not None:
             out.append(("info", f"packing: {self.examples} examples in {self.packed_rows} rows, "
                                 f"efficiency {self.packing_efficiency:.1%} (non-pad / total slots)"))

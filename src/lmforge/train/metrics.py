@@ -5,7 +5,7 @@ from typing import Any
 import torch
 from transformers import EvalPrediction
 
-from lmforge.data.processors.sft import IGNORE_INDEX
+from lmforge.data.labels import IGNORE_INDEX
 
 
 def _argmax_logits(logits: Any, labels: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,7 @@ from typing import Any
 
 from transformers import Trainer
 
-from lmforge.data.processors.sft import IGNORE_INDEX
+from lmforge.data.labels import IGNORE_INDEX
 from lmforge.errors import ModelError
 from lmforge.model import packed_attention
 from lmforge.train.loss import chunked_causal_lm_loss, plain_head_parts

@@ -14,11 +14,12 @@ from typing import Any
 
 import torch
 
+from lmforge.config.groups import DataGroup
+from lmforge.data.labels import IGNORE_INDEX
 from lmforge.data.multimodal.examples import MediaPreference, MMEncoder, MMExample, from_row
 from lmforge.data.multimodal.media import MediaError, MediaOptions
 from lmforge.data.multimodal.plugin import plugin_for_template
 from lmforge.data.packing import pack_lengths
-from lmforge.data.processors.sft import IGNORE_INDEX
 
 
 @dataclass
@@ -103,12 +104,12 @@ def generation_inputs(encoder: MMEncoder, prompts: list[MMExample]) -> dict[str,
     return batch
 
 
-def multimodal_collator(cfg: Any, processor: Any, template: Any, model_config: Any = None) -> MultimodalCollator:
+def multimodal_collator(data: DataGroup, processor: Any, template: Any, model_config: Any = None, *,
+                        packing: bool = False) -> MultimodalCollator:
     """The collator for a configured run: the processor's plugin, the media options, cutoff and packing.
     `model_config`: the model's config, which some 3-D position ids need (Qwen2.5-VL videos)."""
     plugin = plugin_for_template(processor, template)
-    data = cfg.data
     encoder = MMEncoder(processor, plugin, template, MediaOptions.from_config(data), data.cutoff_len,
                         train_on_prompt=data.train_on_prompt, mask_history=data.mask_history,
                         model_config=model_config)
-    return MultimodalCollator(encoder, packing=data.packing_enabled(cfg.finetuning.stage))
+    return MultimodalCollator(encoder, packing=packing)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lmforge.data.conversation import Conversation, Preference
+from lmforge.data.labels import IGNORE_INDEX
 from lmforge.data.multimodal.media import DecodedMedia, MediaError, MediaOptions, decode_media
 from lmforge.data.multimodal.plugin import (
     PLACEHOLDERS,
@@ -21,7 +22,7 @@ from lmforge.data.multimodal.plugin import (
     check_placeholders,
     count_placeholders,
 )
-from lmforge.data.processors.sft import IGNORE_INDEX, example_from_encoded
+from lmforge.data.processors.sft import example_from_encoded
 from lmforge.data.templates.encoding import encode_conversation
 from lmforge.data.templates.template import Message, Template, Thinking
 

@@ -1,9 +1,8 @@
-"""Preference stages (rm, dpo), KTO and prediction: rows -> the tokenized columns trl 1.x works on.
+"""Preference stages (rm, dpo) and KTO: rows -> the tokenized columns trl 1.x works on.
 
 - rm / dpo: `prompt_ids`, `chosen_ids`, `rejected_ids` (answers include their end-of-turn token).
 - kto: `prompt_ids`, `completion_ids`, `label`, and `KL_completion_ids`: each prompt paired with the
   next row's completion (a mismatched pair, for KTO's KL reference term).
-- prediction: `input_ids` (the prompt up to the generation header) and `labels` (the reference answer).
 
 Prompts are encoded with our template exactly as in SFT. When prompt + the longest answer exceed
 `cutoff_len`, answers keep their start and get what the prompt leaves (at least half); the prompt
@@ -14,7 +13,7 @@ from dataclasses import dataclass
 
 from transformers import PreTrainedTokenizerBase
 
-from lmforge.data.conversation import Conversation, LabeledConversation, Preference
+from lmforge.data.conversation import LabeledConversation, Preference
 from lmforge.data.templates.encoding import Chat, EncodedConversation, encode_batch
 from lmforge.data.templates.template import Message, Template
 
@@ -87,21 +86,3 @@ def tokenize_kto(
         columns["KL_completion_ids"].append(mismatched[: max(cutoff_len - len(prompt), 0)])
     return columns, stats
 
-
-def tokenize_prediction(
-    conversations: list[Conversation], template: Template, tokenizer: PreTrainedTokenizerBase, *, cutoff_len: int
-) -> dict[str, list[list[int]]]:
-    """Prompts for generation (the last answer removed) and that answer as the reference."""
-    prompts = []
-    for conversation in conversations:
-        messages = conversation.messages
-        history = messages[:-1] if messages and messages[-1].role == "assistant" else messages
-        prompts.append(Chat(history, conversation.system, conversation.tools))
-    encoded = encode_batch(template, tokenizer, prompts, add_generation_prompt=True)
-    references = encode_batch(template, tokenizer, [Chat(c.messages, c.system, c.tools) for c in conversations])
-    columns: dict[str, list[list[int]]] = {"input_ids": [], "labels": []}
-    for prompt_enc, reference_enc in zip(encoded, references, strict=True):
-        columns["input_ids"].append(prompt_enc.flat()[-cutoff_len:])
-        answer = reference_enc.turns[-1][1] if reference_enc.turns else []
-        columns["labels"].append(answer)
-    return columns

@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from transformers import PreTrainedTokenizerBase
 
 from lmforge.data.conversation import Conversation
+from lmforge.data.labels import IGNORE_INDEX
 from lmforge.data.templates.encoding import Chat, EncodedConversation, encode_conversation, iter_encode_batch
 from lmforge.data.templates.template import Template, Thinking
-
-IGNORE_INDEX = -100
 
 
 @dataclass

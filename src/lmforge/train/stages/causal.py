@@ -1,4 +1,4 @@
-"""pt and sft: the transformers Trainer on causal-LM examples (packed or padded)."""
+"""The trainer of pt and sft: the transformers Trainer on causal-LM examples (packed or padded)."""
 
 from typing import Any
 
@@ -7,20 +7,20 @@ from transformers import TrainingArguments
 from lmforge.config import LmforgeConfig
 from lmforge.data.collator import Seq2SeqCollator, SftCollator
 from lmforge.data.dataset import PreparedData
-from lmforge.data.multimodal.collator import MultimodalCollator
 from lmforge.model.lora import loraplus_optimizer
 from lmforge.train.metrics import token_accuracy_metrics
 from lmforge.train.trainer import LmforgeTrainer
 
 
 def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: PreparedData,
-                  kwargs: dict[str, Any], mm_collator: MultimodalCollator | None = None) -> LmforgeTrainer:
-    """`mm_collator`: a multimodal model's rows, encoded (and packed) per batch with their media."""
+                  kwargs: dict[str, Any], ref_model: Any = None) -> LmforgeTrainer:
+    """A multimodal run's rows are encoded (and packed) per batch by `prepared.collator`."""
     accuracy = token_accuracy_metrics() if cfg.finetuning.compute_accuracy and prepared.evaluation else {}
     args = TrainingArguments(**kwargs)
     encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False))
-    collator = mm_collator or (Seq2SeqCollator if encoder_decoder else SftCollator)(pad_token_id=tokenizer.pad_token_id)
+    mm = prepared.collator
+    collator = mm or (Seq2SeqCollator if encoder_decoder else SftCollator)(pad_token_id=tokenizer.pad_token_id)
     return LmforgeTrainer(
         model=model, args=args, train_dataset=prepared.train, eval_dataset=prepared.evaluation,
-        data_collator=collator, processing_class=mm_collator.encoder.processor if mm_collator else tokenizer,
+        data_collator=collator, processing_class=mm.encoder.processor if mm else tokenizer,
         chunked_loss=cfg.training.chunked_loss, optimizers=(loraplus_optimizer(model, cfg, args), None), **accuracy)

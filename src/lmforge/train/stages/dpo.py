@@ -8,25 +8,17 @@ reference model, with the small reference-free trainer in `train/stages/referenc
 from dataclasses import dataclass
 from typing import Any
 
-from trl import DPOConfig, DPOTrainer
-
 from lmforge.config import LmforgeConfig
 from lmforge.data.dataset import PreparedData
+from lmforge.data.labels import IGNORE_INDEX
 from lmforge.data.multimodal.collator import MultimodalCollator
 from lmforge.data.multimodal.examples import ROW_COLUMN
-from lmforge.data.processors.sft import IGNORE_INDEX
-from lmforge.train.stages.pretokenized import PretokenizedMixin
+from lmforge.data.stage_data import DPO
+from lmforge.train.stages import Stage, register_stage
+from lmforge.train.stages.pretokenized import pretokenized
 from lmforge.train.stages.reference_free import ReferenceFreeTrainer
 
 PREFERENCE_COLUMNS = ("prompt_ids", "chosen_ids", "rejected_ids")
-
-
-class PretokenizedDPOTrainer(PretokenizedMixin, DPOTrainer):
-    required_columns = PREFERENCE_COLUMNS
-
-
-class MultimodalDPOTrainer(PretokenizedMixin, DPOTrainer):
-    required_columns = (ROW_COLUMN,)
 
 
 @dataclass
@@ -44,24 +36,31 @@ class MultimodalPairs:
 
 
 def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: PreparedData,
-                  kwargs: dict[str, Any], ref_model: Any = None, mm_collator: MultimodalCollator | None = None) -> Any:
-    """`mm_collator`: a multimodal model's ranking rows, encoded per batch with their media."""
+                  kwargs: dict[str, Any], ref_model: Any = None) -> Any:
+    """A multimodal run's ranking rows are encoded per batch with their media by `prepared.collator`."""
+    from trl import DPOConfig, DPOTrainer  # trl loads when a stage trains, not when it is looked up
+
     ft = cfg.finetuning
     if ft.pref_loss in ("orpo", "simpo"):
-        return ReferenceFreeTrainer.create(cfg, model, tokenizer, prepared, kwargs, mm_collator)
+        return ReferenceFreeTrainer.create(cfg, model, tokenizer, prepared, kwargs)
     losses, weights = [ft.pref_loss], [1.0]
     if ft.pref_ftx:
         losses.append("sft")
         weights.append(ft.pref_ftx)
     args = DPOConfig(**kwargs, beta=ft.pref_beta, loss_type=losses, loss_weights=weights,
                      max_length=None)  # rows are already fitted to cutoff_len
-    if mm_collator is not None:
-        return MultimodalDPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=prepared.train,
-                                    eval_dataset=prepared.evaluation, data_collator=MultimodalPairs(mm_collator),
-                                    processing_class=mm_collator.encoder.processor)
-    return PretokenizedDPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=prepared.train,
-                                  eval_dataset=prepared.evaluation, processing_class=tokenizer)
+    if prepared.collator is not None:
+        return pretokenized(DPOTrainer, (ROW_COLUMN,))(
+            model=model, ref_model=ref_model, args=args, train_dataset=prepared.train, eval_dataset=prepared.evaluation,
+            data_collator=MultimodalPairs(prepared.collator), processing_class=prepared.collator.encoder.processor)
+    return pretokenized(DPOTrainer, PREFERENCE_COLUMNS)(
+        model=model, ref_model=ref_model, args=args, train_dataset=prepared.train, eval_dataset=prepared.evaluation,
+        processing_class=tokenizer)
 
 
 def needs_reference(cfg: LmforgeConfig) -> bool:
     return cfg.finetuning.pref_loss not in ("orpo", "simpo")
+
+
+register_stage(Stage("dpo", DPO, build_trainer, needs_reference=needs_reference,
+                     plots=("loss", "eval_loss", "rewards/accuracies")))

@@ -19,7 +19,7 @@ from transformers import Trainer, TrainingArguments
 
 from lmforge.config import LmforgeConfig
 from lmforge.data.dataset import PreparedData
-from lmforge.data.processors.sft import IGNORE_INDEX
+from lmforge.data.labels import IGNORE_INDEX
 
 
 @dataclass
@@ -61,13 +61,14 @@ class ReferenceFreeTrainer(Trainer):
 
     @classmethod
     def create(cls, cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: PreparedData,
-               kwargs: dict[str, Any], mm_collator: Any = None) -> "ReferenceFreeTrainer":
-        """`mm_collator`: multimodal ranking rows, which it lays out as `PairCollator` does (plus media)."""
+               kwargs: dict[str, Any]) -> "ReferenceFreeTrainer":
+        """A multimodal run's `prepared.collator` lays its ranking rows out as `PairCollator` does (plus media)."""
         ft = cfg.finetuning
         kwargs = {**kwargs, "prediction_loss_only": True}  # evaluation needs the loss, not 2B x L x V logits
+        mm = prepared.collator
         return cls(model=model, args=TrainingArguments(**kwargs), train_dataset=prepared.train,
-                   eval_dataset=prepared.evaluation, data_collator=mm_collator or PairCollator(tokenizer.pad_token_id),
-                   processing_class=mm_collator.encoder.processor if mm_collator else tokenizer, loss=ft.pref_loss,
+                   eval_dataset=prepared.evaluation, data_collator=mm or PairCollator(tokenizer.pad_token_id),
+                   processing_class=mm.encoder.processor if mm else tokenizer, loss=ft.pref_loss,
                    beta=ft.pref_beta, gamma=ft.simpo_gamma, ftx=ft.pref_ftx)
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,

@@ -4,19 +4,16 @@ prompt+chosen vs prompt+rejected, both encoded with the run's template."""
 from typing import Any
 
 from datasets import Dataset
-from trl import RewardConfig, RewardTrainer
 
 from lmforge.config import LmforgeConfig
 from lmforge.data.dataset import PreparedData
-from lmforge.train.stages.pretokenized import PretokenizedMixin
-
-
-class PretokenizedRewardTrainer(PretokenizedMixin, RewardTrainer):
-    required_columns = ("chosen_ids", "rejected_ids")
+from lmforge.data.stage_data import RM
+from lmforge.train.stages import Stage, register_stage
 
 
 def full_sequences(dataset: Dataset | None) -> Dataset | None:
-    """prompt_ids + answer ids: the reward model scores whole conversations."""
+    """prompt_ids + answer ids: the reward model scores whole conversations. RewardTrainer takes rows with
+    `chosen_ids` and `rejected_ids` as already tokenized and keeps them as they are."""
     if dataset is None:
         return None
     return dataset.map(lambda row: {"chosen_ids": row["prompt_ids"] + row["chosen_ids"],
@@ -26,6 +23,12 @@ def full_sequences(dataset: Dataset | None) -> Dataset | None:
 
 def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: PreparedData,
                   kwargs: dict[str, Any], ref_model: Any = None) -> Any:
-    args = RewardConfig(**kwargs, max_length=None)
-    return PretokenizedRewardTrainer(model=model, args=args, train_dataset=full_sequences(prepared.train),
-                                     eval_dataset=full_sequences(prepared.evaluation), processing_class=tokenizer)
+    from trl import RewardConfig, RewardTrainer  # trl loads when a stage trains, not when it is looked up
+
+    args = RewardConfig(**kwargs, max_length=None)  # rows are already fitted to cutoff_len
+    return RewardTrainer(model=model, args=args, train_dataset=full_sequences(prepared.train),
+                         eval_dataset=full_sequences(prepared.evaluation), processing_class=tokenizer)
+
+
+register_stage(Stage("rm", RM, build_trainer, reward_head=True,
+                     plots=("loss", "eval_loss", "accuracy", "eval_accuracy")))

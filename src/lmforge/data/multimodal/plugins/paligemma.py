@@ -4,8 +4,8 @@ template's BOS and the prompt), so placeholders are removed from the text and th
 
 from typing import Any, ClassVar
 
+from lmforge.data.labels import IGNORE_INDEX
 from lmforge.data.multimodal.plugin import MMPlugin, ProcessedMedia, register_mm_plugin
-from lmforge.data.processors.sft import IGNORE_INDEX
 from lmforge.data.templates.template import Message
 
 

@@ -1,0 +1,46 @@
+"""A run's tokenizer, template and data, as `lmforge train` reads them and `lmforge data` shows them."""
+
+from typing import Any
+
+from rich.console import Console
+
+from lmforge.config import LmforgeConfig
+from lmforge.data.dataset import PreparedData, build_datasets
+from lmforge.data.stage_data import StageData
+from lmforge.data.templates.auto import compare_with_tokenizer
+from lmforge.data.templates.select import run_template
+from lmforge.data.templates.template import Template
+from lmforge.errors import TemplateError
+from lmforge.model.kind import ModelKind
+from lmforge.model.loading import load_model_config, load_processor, load_tokenizer
+
+
+def cross_check_template(template: Template, tokenizer: Any, strict: bool, console: Console) -> None:
+    """Warn (fail with `strict_template`) when the tokenizer's own chat template renders differently."""
+    diff = compare_with_tokenizer(template, tokenizer)
+    if diff is None:
+        return
+    message = (f"template `{template.name}` and the tokenizer's own chat template render a probe conversation "
+               f"differently:\n{diff}")
+    if strict:
+        raise TemplateError(message + "(set `strict_template: false` to train anyway)")
+    console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, markup=False)
+
+
+def prepare_data(cfg: LmforgeConfig, stage: StageData, kind: ModelKind, console: Console) -> tuple[
+        Any, Any, Template, PreparedData]:
+    """(processor or None, tokenizer, template, data). A vision/audio-language model's processor's tokenizer
+    serves the template and the plugin alike; whether its rows keep their media is decided once, in
+    `build_datasets`, which then gives their collator."""
+    processor = load_processor(cfg, kind)
+    tokenizer = processor.tokenizer if processor is not None else load_tokenizer(cfg)
+    template = run_template(cfg, tokenizer)
+    cross_check_template(template, tokenizer, cfg.model.strict_template, console)
+    # the model's config: the 3-D positions of Qwen2.5-VL videos need its tokens_per_second
+    model_config = load_model_config(cfg) if processor is not None else None
+    prepared = build_datasets(cfg, tokenizer, template, processor, encoder_decoder=kind.is_seq2seq,
+                              stage=stage, model_config=model_config)
+    if prepared.collator is not None:
+        console.print(f"[bold]processor[/bold] {type(processor).__name__} with the "
+                      f"`{prepared.collator.encoder.plugin.name}` plugin")
+    return processor, tokenizer, template, prepared

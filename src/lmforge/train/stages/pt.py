@@ -1,0 +1,7 @@
+"""pt: continued pretraining on documents, cut into full `cutoff_len` blocks by default (`packing`)."""
+
+from lmforge.data.stage_data import PT
+from lmforge.train.stages import Stage, register_stage
+from lmforge.train.stages.causal import build_trainer
+
+register_stage(Stage("pt", PT, build_trainer, plots=("loss", "eval_loss", "eval_accuracy")))
