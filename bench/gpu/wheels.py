@@ -110,7 +110,10 @@ def tree_size() -> int:
     """Bytes of the repository's tracked files (the part of the working tree that always travels)."""
     import subprocess
 
-    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=False).stdout
+    try:  # the device machine's copy of the tree may have no git (or no .git): nothing to count there
+        listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=False).stdout
+    except OSError:
+        return 0
     files = [ROOT / name for name in listed.decode().split("\0") if name]
     return sum(path.stat().st_size for path in files if path.is_file())
 
