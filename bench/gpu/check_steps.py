@@ -10,7 +10,7 @@ from importlib import metadata
 from typing import Any
 
 from bench.gpu.models import PUBLISHED_PARAMS, model_config, parameter_count, tokenized, write_dataset, write_model
-from bench.gpu.plan import ROOT_DIR, Context, train_config
+from bench.gpu.plan import ROOT_DIR, Context, qlora_export_config, train_config
 
 PACKAGES = ("torch", "transformers", "huggingface-hub", "tokenizers", "accelerate", "peft", "trl", "datasets",
             "pydantic", "pyarrow", "fsspec", "regex", "bitsandbytes", "deepspeed", "liger-kernel", "triton", "vllm",
@@ -60,7 +60,8 @@ def validate_gpu_configs(ctx: Context) -> list[str]:
         if name != "qlora":  # its check needs CUDA and bitsandbytes
             check_model_fit(cfg, None, "train")
         checked.append(name)
-    return checked
+    build_config(qlora_export_config(gpu, gpu.runs / "qlora", gpu.runs / "export"), source="qlora export")
+    return [*checked, "qlora export"]
 
 
 def step_models(ctx: Context) -> dict[str, Any]:
@@ -81,7 +82,7 @@ def step_models(ctx: Context) -> dict[str, Any]:
         if counted != published:
             return {"status": "failed", "why": f"{name}: {counted:,} parameters, Qwen publishes {published:,}"}
         result["parameters"][name] = counted
-    write_dataset(ctx.data, rows=48 if ctx.dry_run else 400, scale=0.05 if ctx.dry_run else 1.0)
+    write_dataset(ctx.data, rows=48 if ctx.dry_run else 500, scale=0.1 if ctx.dry_run else 1.0)
     columns = tokenized(ctx.data, AutoTokenizer.from_pretrained(ctx.model_dir("0.5b")), ctx.cutoff)
     lengths = [len(ids) for ids in columns["input_ids"]]
     (ctx.data / "lengths.json").write_text(json.dumps(lengths))

@@ -4,7 +4,7 @@ Models are random-weight Qwen2 decoders with the shapes of Qwen2.5-0.5B and -1.5
 config.json: same layers, widths, heads and 151,936-token vocabulary), written with `save_pretrained`
 in bf16 beside lmforge's tiny byte-level tokenizer (`lmforge.testing`): only the first ~1,000 rows of
 the vocabulary ever occur, which changes no matrix shape. `tiny` is the CPU dry run's model.
-The data is an alpaca-format file of generated instructions (20-120 words) and answers (40-900), so that
+The data is an alpaca-format file of generated instructions (10-60 words) and answers (20-450), so that
 rows packed to the cutoff hold several sequences of mixed lengths.
 """
 
@@ -79,7 +79,7 @@ def write_dataset(folder: Path, rows: int, *, seed: int = 0, scale: float = 1.0)
     vocabulary = sorted({word for line in corpus_lines() for word in line.split()})
     records = []
     for _ in range(rows):
-        instruction, answer = rng.randint(20, 120), rng.randint(40, 900)
+        instruction, answer = rng.randint(10, 60), rng.randint(20, 450)
         records.append({"instruction": _words(rng, vocabulary, max(1, round(scale * instruction))), "input": "",
                         "output": _words(rng, vocabulary, max(1, round(scale * answer)))})
     folder.mkdir(parents=True, exist_ok=True)

@@ -107,6 +107,13 @@ def train_config(ctx: Context, size: str, method: str, out: Path, **extra: Any) 
     return config
 
 
+def qlora_export_config(ctx: Context, adapter: Path, export_dir: Path) -> dict[str, Any]:
+    """`lmforge export` of the QLoRA run: the adapter merged into the base, re-quantized to 4 bits."""
+    return {"model_name_or_path": str(ctx.model_dir("0.5b")), "template": TEMPLATE,
+            "adapter_name_or_path": str(adapter), "export_dir": str(export_dir), "export_quantization_bit": 4,
+            "export_modelfile": False}
+
+
 def check_time_boxes() -> list[str]:
     """Problems of the plan's time boxes (run by the dry run, so the plan cannot outgrow the lease)."""
     problems = []

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from bench.gpu.plan import ROOT_DIR, Context, train_config
+from bench.gpu.plan import ROOT_DIR, Context, qlora_export_config, train_config
 
 
 def lmforge_cli(*args: str, env: dict[str, str] | None = None) -> int:
@@ -97,10 +97,7 @@ def step_qlora(ctx: Context) -> dict[str, Any]:
     result = run_training(ctx, "qlora-0.5b", "0.5b", "lora", quantization_bit=4, max_steps=10)
     if result["status"] != "ok":
         return result
-    export_dir = ctx.runs / "qlora-0.5b" / "export"
-    export = {"model_name_or_path": str(ctx.model_dir("0.5b")), "template": "chatml",
-              "adapter_name_or_path": str(ctx.runs / "qlora-0.5b" / "out"), "export_dir": str(export_dir),
-              "export_quantization_bit": 4, "export_modelfile": False}
+    export = qlora_export_config(ctx, ctx.runs / "qlora-0.5b" / "out", ctx.runs / "qlora-0.5b" / "export")
     config_path = ctx.runs / "qlora-0.5b" / "export.yaml"
     config_path.write_text(yaml.safe_dump(export, sort_keys=False))
     code = lmforge_cli("export", str(config_path))

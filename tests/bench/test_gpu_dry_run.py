@@ -44,7 +44,7 @@ def test_dry_run_checks_the_plan_and_runs_the_small_steps_on_the_cpu(tmp_path):
         expected = "ok" if step.dry_run else "skipped"
         assert steps[step.name]["status"] == expected, steps[step.name]
     assert steps["models"]["parameters"]["qwen2.5-1.5b"] == 1_543_714_304
-    assert len(steps["models"]["validated_configs"]) == 7  # every GPU training config passed lmforge's checks
+    assert len(steps["models"]["validated_configs"]) == 8  # every GPU config passed lmforge's checks
     train = steps["train-lora-0.5b"]
     assert train["tokens_per_s"] > 0 and train["flops_per_token"] > 0 and train["mfu"] is None  # no GPU peak
     assert steps["invariants"]["packed_rows"] < steps["invariants"]["examples"]
