@@ -10,7 +10,7 @@ from importlib import metadata
 from typing import Any
 
 from bench.gpu.models import PUBLISHED_PARAMS, model_config, parameter_count, tokenized, write_dataset, write_model
-from bench.gpu.plan import ROOT_DIR, Context, qlora_export_config, train_config
+from bench.gpu.plan import ROOT_DIR, TRAINING_RUNS, Context, qlora_export_config, train_config
 
 PACKAGES = ("torch", "transformers", "huggingface-hub", "tokenizers", "accelerate", "peft", "trl", "datasets",
             "pydantic", "pyarrow", "fsspec", "regex", "bitsandbytes", "deepspeed", "liger-kernel", "triton", "vllm",
@@ -51,15 +51,12 @@ def validate_gpu_configs(ctx: Context) -> list[str]:
     for size in ("0.5b", "1.5b"):
         write_model(gpu.model_name(size), gpu.model_dir(size), weights=False)
     checked = []
-    extras = {"qlora": {"quantization_bit": 4}, "liger": {"enable_liger_kernel": True},
-              "zero3": {"deepspeed": str(ROOT_DIR / "examples" / "deepspeed" / "ds_z3_config.json")}}
-    runs = [(f"{method}-{size}", size, method, {}) for size in ("0.5b", "1.5b") for method in ("lora", "full")]
-    runs += [(name, "0.5b", "full" if name == "zero3" else "lora", extra) for name, extra in extras.items()]
-    for name, size, method, extra in runs:
-        cfg = build_config(train_config(gpu, size, method, gpu.runs / name, **extra), source=name)
-        if name != "qlora":  # its check needs CUDA and bitsandbytes
+    for step, run in TRAINING_RUNS.items():
+        cfg = build_config(train_config(gpu, run.size, run.method, gpu.runs / run.folder, **dict(run.extra)),
+                           source=step)
+        if cfg.model.quantization_bit is None:  # QLoRA's check needs CUDA and bitsandbytes
             check_model_fit(cfg, None, "train")
-        checked.append(name)
+        checked.append(step)
     build_config(qlora_export_config(gpu, gpu.runs / "qlora", gpu.runs / "export"), source="qlora export")
     return [*checked, "qlora export"]
 

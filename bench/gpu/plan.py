@@ -87,6 +87,28 @@ def work_dir(dry_run: bool) -> Path:
     return Path(tempfile.mkdtemp(prefix="lmforge-gpu-"))
 
 
+@dataclass(frozen=True)
+class TrainingRun:
+    """One `lmforge train` run of the suite: the model size, LoRA or full, and keys beyond `train_config`'s."""
+
+    folder: str
+    size: str
+    method: str
+    extra: tuple[tuple[str, Any], ...] = ()
+
+
+ZERO3_CONFIG = str(ROOT_DIR / "examples" / "deepspeed" / "ds_z3_config.json")
+TRAINING_RUNS: dict[str, TrainingRun] = {  # by step name
+    "train-lora-0.5b": TrainingRun("lora-0.5b", "0.5b", "lora"),
+    "train-full-0.5b": TrainingRun("full-0.5b", "0.5b", "full"),
+    "train-lora-1.5b": TrainingRun("lora-1.5b", "1.5b", "lora"),
+    "train-full-1.5b": TrainingRun("full-1.5b", "1.5b", "full"),
+    "qlora": TrainingRun("qlora-0.5b", "0.5b", "lora", (("quantization_bit", 4), ("max_steps", 10))),
+    "liger": TrainingRun("liger-lora-0.5b", "0.5b", "lora", (("enable_liger_kernel", True),)),
+    "zero3": TrainingRun("zero3-full-0.5b", "0.5b", "full", (("deepspeed", ZERO3_CONFIG), ("max_steps", 10))),
+}
+
+
 def train_config(ctx: Context, size: str, method: str, out: Path, **extra: Any) -> dict[str, Any]:
     """The `lmforge train` config of a training step: LoRA rank 16 on every linear layer (or full), bf16,
     rows packed to the cutoff, 20 steps of 4 rows (4 x 2,048 tokens), logged every 5 steps.

@@ -12,15 +12,15 @@ from typing import Any
 
 from bench.gpu.check_steps import step_env, step_generation, step_invariants, step_models, step_pytest
 from bench.gpu.plan import STEP_NAMES, Context
-from bench.gpu.train_steps import step_liger, step_qlora, step_train, step_zero3
+from bench.gpu.train_steps import run_training, step_liger, step_qlora, step_zero3
 
 STEPS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "env": step_env,
     "models": step_models,
-    "train-lora-0.5b": lambda ctx: step_train(ctx, "0.5b", "lora"),
-    "train-full-0.5b": lambda ctx: step_train(ctx, "0.5b", "full"),
-    "train-lora-1.5b": lambda ctx: step_train(ctx, "1.5b", "lora"),
-    "train-full-1.5b": lambda ctx: step_train(ctx, "1.5b", "full"),
+    "train-lora-0.5b": lambda ctx: run_training(ctx, "train-lora-0.5b"),
+    "train-full-0.5b": lambda ctx: run_training(ctx, "train-full-0.5b"),
+    "train-lora-1.5b": lambda ctx: run_training(ctx, "train-lora-1.5b"),
+    "train-full-1.5b": lambda ctx: run_training(ctx, "train-full-1.5b"),
     "invariants": step_invariants,
     "generation": step_generation,
     "pytest-gpu": step_pytest,

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from bench.gpu.plan import ROOT_DIR, Context, qlora_export_config, train_config
+from bench.gpu.plan import ROOT_DIR, TRAINING_RUNS, Context, qlora_export_config, train_config
 
 
 def lmforge_cli(*args: str, env: dict[str, str] | None = None) -> int:
@@ -59,13 +59,14 @@ def flops_figures(ctx: Context, size: str, method: str, summary: dict[str, Any],
     return figures
 
 
-def run_training(ctx: Context, name: str, size: str, method: str, env: dict[str, str] | None = None,
-                 **extra: Any) -> dict[str, Any]:
-    """One `lmforge train` run and its figures; the trained weights are deleted afterwards (disk is RAM)."""
-    folder = ctx.runs / name
+def run_training(ctx: Context, step: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """The step's `lmforge train` run and its figures; the trained weights are deleted afterwards (the disk
+    is RAM)."""
+    run = TRAINING_RUNS[step]
+    folder = ctx.runs / run.folder
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / "out"
-    config = train_config(ctx, size, method, out, **extra)
+    config = train_config(ctx, run.size, run.method, out, **dict(run.extra))
     (folder / "train.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     code = lmforge_cli("train", str(folder / "train.yaml"), env=env)
     summary_path = out / "train_summary.json"
@@ -75,42 +76,38 @@ def run_training(ctx: Context, name: str, size: str, method: str, env: dict[str,
     steady = steady_tokens_per_s(out / "trainer_log.jsonl")
     for weights in out.glob("*.safetensors"):
         weights.unlink()
-    result = {"status": "ok", "model": ctx.model_name(size), "method": method, "steps": summary["steps"],
+    result = {"status": "ok", "model": ctx.model_name(run.size), "method": run.method, "steps": summary["steps"],
               "tokens_per_s": round(steady, 1) if steady else None,
               "tokens_per_s_whole_run": summary["non_pad_tokens_per_s"],
               "peak_memory_mib": summary["peak_memory_mib"], "peak_memory_kind": summary["peak_memory_kind"],
               "final_loss": summary["final_loss"], "trainable_params": summary["trainable_params"],
               "total_params": summary["total_params"], "bf16": bool(config.get("bf16")),
               "tokens_per_step": config["per_device_train_batch_size"] * ctx.cutoff}
-    result.update(flops_figures(ctx, size, method, summary, steady))
+    result.update(flops_figures(ctx, run.size, run.method, summary, steady))
     return result
-
-
-def step_train(ctx: Context, size: str, method: str) -> dict[str, Any]:
-    return run_training(ctx, f"{method}-{size}", size, method)
 
 
 def step_qlora(ctx: Context) -> dict[str, Any]:
     """LoRA on a 4-bit (nf4) base, then `lmforge export` of the merged model re-quantized to 4 bits."""
     if find_spec("bitsandbytes") is None:
         return {"status": "skipped", "why": "bitsandbytes is not installed (fetch_wheels.py --groups qlora)"}
-    result = run_training(ctx, "qlora-0.5b", "0.5b", "lora", quantization_bit=4, max_steps=10)
+    result = run_training(ctx, "qlora")
     if result["status"] != "ok":
         return result
-    export = qlora_export_config(ctx, ctx.runs / "qlora-0.5b" / "out", ctx.runs / "qlora-0.5b" / "export")
-    config_path = ctx.runs / "qlora-0.5b" / "export.yaml"
-    config_path.write_text(yaml.safe_dump(export, sort_keys=False))
+    folder = ctx.runs / TRAINING_RUNS["qlora"].folder
+    config_path = folder / "export.yaml"
+    config_path.write_text(yaml.safe_dump(qlora_export_config(ctx, folder / "out", folder / "export"), sort_keys=False))
     code = lmforge_cli("export", str(config_path))
     result["export_4bit"] = "ok" if code == 0 else f"failed: lmforge export exited {code} (see the log)"
     if code != 0:
-        result["status"] = "failed"
+        result.update(status="failed", why="the 4-bit export failed")
     return result
 
 
 def step_liger(ctx: Context) -> dict[str, Any]:
     if find_spec("liger_kernel") is None:
         return {"status": "skipped", "why": "liger-kernel is not installed (fetch_wheels.py --groups liger)"}
-    return run_training(ctx, "liger-lora-0.5b", "0.5b", "lora", enable_liger_kernel=True)
+    return run_training(ctx, "liger")
 
 
 def _free_port() -> int:
@@ -125,5 +122,4 @@ def step_zero3(ctx: Context) -> dict[str, Any]:
         return {"status": "skipped", "why": "deepspeed is not installed (fetch_wheels.py --groups zero)"}
     env = {**os.environ, "RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "LOCAL_WORLD_SIZE": "1",
            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "DS_ACCELERATOR": "cuda"}
-    deepspeed = str(ROOT_DIR / "examples" / "deepspeed" / "ds_z3_config.json")
-    return run_training(ctx, "zero3-full-0.5b", "0.5b", "full", env=env, deepspeed=deepspeed, max_steps=10)
+    return run_training(ctx, "zero3", env=env)
