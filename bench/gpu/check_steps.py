@@ -1,12 +1,14 @@
 """The suite's other steps: environment, models and data, the training invariants, generation, pytest -m gpu."""
 
 import json
+import os
 import subprocess
 import sys
 import threading
 import time
 import xml.etree.ElementTree as ElementTree
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from bench.gpu.models import PUBLISHED_PARAMS, model_config, parameter_count, tokenized, write_dataset, write_model
@@ -61,6 +63,29 @@ def validate_gpu_configs(ctx: Context) -> list[str]:
     return [*checked, "qlora export"]
 
 
+def hub_kernels_probe(folder: Path) -> str:
+    """What a user's run meets offline with transformers' default: from_pretrained kernelizes the model with
+    Hub kernels (USE_HUB_KERNELS on) that an offline machine cannot fetch. "ok", or the error it raised."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    previous = os.environ.get("USE_HUB_KERNELS")
+    os.environ["USE_HUB_KERNELS"] = "1"
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16).to(device).train()
+        input_ids = torch.arange(3, 67, device=device).unsqueeze(0)
+        model(input_ids=input_ids, labels=input_ids).loss.backward()
+        return "ok"
+    except Exception as err:  # the error is the finding; the suite goes on without Hub kernels
+        return f"{type(err).__name__}: {str(err)[:300]}"
+    finally:
+        if previous is None:
+            os.environ.pop("USE_HUB_KERNELS")
+        else:
+            os.environ["USE_HUB_KERNELS"] = previous
+
+
 def step_models(ctx: Context) -> dict[str, Any]:
     from transformers import AutoTokenizer
 
@@ -72,6 +97,7 @@ def step_models(ctx: Context) -> dict[str, Any]:
         tokenizer = AutoTokenizer.from_pretrained(folder)
         result["parameters"][ctx.model_name(size)] = parameter_count(model_config(ctx.model_name(size), tokenizer))
     result["build_s"] = round(time.perf_counter() - started, 1)
+    result["hub_kernels_offline"] = hub_kernels_probe(ctx.model_dir("0.5b"))
     if ctx.dry_run:
         result["validated_configs"] = validate_gpu_configs(ctx)
     for name, published in PUBLISHED_PARAMS.items():  # the shapes are the real models' (meta device, no memory)

@@ -152,7 +152,9 @@ def check_time_boxes() -> list[str]:
 
 
 def suite_environment(ctx: Context) -> dict[str, str]:
-    """Environment of every step: offline, caches inside the work folder."""
+    """Environment of every step: offline, caches inside the work folder, and transformers' Hub kernels off
+    (they are code downloaded from the Hub; the models step checks what happens with them on, offline)."""
     return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+            "USE_HUB_KERNELS": "0",
             "PYTHONUNBUFFERED": "1", "LMFORGE_HOME": str(ctx.work / "lmforge-home"),
             "HF_HOME": str(ctx.work / "hf-home"), "COLUMNS": "160"}

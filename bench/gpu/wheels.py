@@ -25,10 +25,6 @@ TREE_LIMIT = 64 * MIB  # what travels to the device machine: tracked + untracked
 CARRY_LIMIT = 60 * MIB  # wheels plus the working tree, leaving room for the suite's own files
 GROUPS = ("core", "qlora", "zero", "liger")  # core: lmforge itself; the others: optional steps
 HOWS = ("binary", "build", "slim")
-# Declared dependencies of carried wheels that lmforge's runs do without (checked: the import is optional)
-NOT_NEEDED = {
-    "kernels": "transformers uses Hub kernels only when the package is there (and they download: no network)",
-}
 # the image's Python on manylinux x86_64: how carried wheels' markers are evaluated
 IMAGE_ENVIRONMENT = {**default_environment(), "python_version": "3.12", "python_full_version": "3.12.3",
                      "sys_platform": "linux", "platform_system": "Linux", "platform_machine": "x86_64",
@@ -150,8 +146,6 @@ def check_folder(wheels: list[Wheel], image: dict[str, Version | None], folder: 
     for _, path in found.values():
         for requirement in wheel_requirements(path):
             dependency = canonicalize_name(requirement.name)
-            if dependency in NOT_NEEDED:
-                continue
             if dependency in found:
                 version = found[dependency][0]
             elif dependency in image:
