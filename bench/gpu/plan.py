@@ -151,10 +151,15 @@ def check_time_boxes() -> list[str]:
     return problems
 
 
-def suite_environment(ctx: Context) -> dict[str, str]:
+def suite_environment(ctx: Context, absent: list[str]) -> dict[str, str]:
     """Environment of every step: offline, caches inside the work folder, and transformers' Hub kernels off
-    (they are code downloaded from the Hub; the models step checks what happens with them on, offline)."""
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-            "USE_HUB_KERNELS": "0",
-            "PYTHONUNBUFFERED": "1", "LMFORGE_HOME": str(ctx.work / "lmforge-home"),
-            "HF_HOME": str(ctx.work / "hf-home"), "COLUMNS": "160"}
+    (they are code downloaded from the Hub; the models step checks what happens with them on, offline).
+    The dry run also blocks the `absent` modules (image_sim/), as the GPU image would."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+           "USE_HUB_KERNELS": "0", "PYTHONUNBUFFERED": "1", "LMFORGE_HOME": str(ctx.work / "lmforge-home"),
+           "HF_HOME": str(ctx.work / "hf-home"), "COLUMNS": "160"}
+    if ctx.dry_run:
+        image_sim = str(Path(__file__).resolve().parent / "image_sim")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [image_sim, env.get("PYTHONPATH")]))
+        env["LMFORGE_GPU_ABSENT"] = ",".join(absent)
+    return env

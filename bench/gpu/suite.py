@@ -5,7 +5,8 @@
 Results go to OUT (default `$OUT`, else bench/.cache/gpu): gpu_suite.json, gpu_suite.md and gpu_suite.log,
 rewritten after every step. A step that fails, times out or cannot start in the time left is recorded
 with the reason and the suite goes on. `--dry-run` (CI, no GPU) checks the wheel list, the time boxes and
-every GPU training config, then runs the steps marked for it on the CPU with a tiny model.
+every GPU training config, then runs the steps marked for it on the CPU with a tiny model, with lmforge's
+requirements that are neither on the GPU image nor carried made unimportable (bench/gpu/image_sim/).
 """
 
 import argparse
@@ -34,7 +35,14 @@ from bench.gpu.plan import (
     work_dir,
 )
 from bench.gpu.report import write_results
-from bench.gpu.wheels import WHEEL_DIR, check_folder, check_pins, read_image_packages, read_wheel_list
+from bench.gpu.wheels import (
+    WHEEL_DIR,
+    absent_import_names,
+    check_folder,
+    check_pins,
+    read_image_packages,
+    read_wheel_list,
+)
 
 DRY_RUN_TOTAL_S = 150  # CI: the dry run's steps take well under a minute; this only stops a hang
 NEEDS_MODELS = frozenset(STEP_NAMES) - {"env", "models", "pytest-gpu"}
@@ -54,7 +62,7 @@ def static_checks() -> list[str]:
     return problems
 
 
-def run_step(step: Step, ctx: Context, timeout: float, log: Path) -> dict[str, Any]:
+def run_step(step: Step, ctx: Context, timeout: float, log: Path, absent: list[str]) -> dict[str, Any]:
     """The step's result, or why there is none (timed out, crashed)."""
     result_path = ctx.work / f"{step.name}.result.json"
     command = [sys.executable, "-m", "bench.gpu.step", step.name, "--work", str(ctx.work), "--result",
@@ -62,7 +70,7 @@ def run_step(step: Step, ctx: Context, timeout: float, log: Path) -> dict[str, A
     with log.open("a") as handle:
         handle.write(f"\n===== {step.name} (box {timeout:.0f} s) =====\n")
         handle.flush()
-        process = subprocess.Popen(command, cwd=ROOT_DIR, env=suite_environment(ctx), stdout=handle,
+        process = subprocess.Popen(command, cwd=ROOT_DIR, env=suite_environment(ctx, absent), stdout=handle,
                                    stderr=subprocess.STDOUT, start_new_session=True)
         try:
             code = process.wait(timeout=timeout)
@@ -89,11 +97,12 @@ def skip_reason(step: Step, ctx: Context, selected: set[str] | None, results: di
 
 
 def run_suite(ctx: Context, out: Path, selected: set[str] | None, started: float) -> dict[str, Any]:
+    absent = absent_import_names(read_wheel_list(), read_image_packages()) if ctx.dry_run else []
     total = DRY_RUN_TOTAL_S if ctx.dry_run else TOTAL_S
     deadline = started + total
     log = out / "gpu_suite.log"
     summary: dict[str, Any] = {"dry_run": ctx.dry_run, "date": datetime.date.today().isoformat(), "total_s": total,
-                               "wall_s": 0.0, "work": str(ctx.work), "steps": []}
+                               "wall_s": 0.0, "work": str(ctx.work), "blocked_imports": absent, "steps": []}
     results: dict[str, dict[str, Any]] = {}
     if selected is not None:  # a rerun of some steps still needs the environment, models and data
         selected |= {"env", "models"}
@@ -108,7 +117,7 @@ def run_suite(ctx: Context, out: Path, selected: set[str] | None, started: float
         else:
             box = min(DRY_RUN_BOX_S if ctx.dry_run else step.box_s, remaining)
             began = time.time()
-            record.update(run_step(step, ctx, box, log))
+            record.update(run_step(step, ctx, box, log, absent))
             record["seconds"] = round(time.time() - began, 1)
         results[step.name] = record
         summary["steps"].append(record)

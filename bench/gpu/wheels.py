@@ -85,6 +85,20 @@ def pyproject_requirements() -> dict[str, Requirement]:
     return {canonicalize_name(req.name): req for req in map(Requirement, specs)}
 
 
+def absent_import_names(wheels: list[Wheel], image: dict[str, Version | None]) -> list[str]:
+    """Top-level import names of lmforge's requirements (any extra) that are neither on the image nor
+    carried: what the dry run blocks to stand in for the GPU image."""
+    from importlib.metadata import packages_distributions
+
+    carried = {wheel.name for wheel in wheels}
+    absent = {name for name in pyproject_requirements() if name not in image and name not in carried}
+    modules = {module for module, dists in packages_distributions().items()
+               if any(canonicalize_name(dist) in absent for dist in dists) and module.isidentifier()}
+    installed = {canonicalize_name(dist) for dists in packages_distributions().values() for dist in dists}
+    modules |= {name.replace("-", "_") for name in absent if name not in installed}
+    return sorted(modules)
+
+
 def check_pins(wheels: list[Wheel], image: dict[str, Version | None]) -> list[str]:
     """Problems of the list itself: a pin outside lmforge's requirement, a carried package the image already
     has at that very version, a total over the limit."""

@@ -38,6 +38,7 @@ def test_dry_run_checks_the_plan_and_runs_the_small_steps_on_the_cpu(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = json.loads((tmp_path / "gpu_suite.json").read_text())
     assert summary["dry_run"] and summary["problems"] == []
+    assert {"gguf", "fastapi", "vllm"} <= set(summary["blocked_imports"])  # ran as on the GPU image
     steps = {step["name"]: step for step in summary["steps"]}
     assert [step["name"] for step in summary["steps"]] == [step.name for step in PLAN]
     for step in PLAN:
