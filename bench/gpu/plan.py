@@ -45,6 +45,8 @@ PLAN: tuple[Step, ...] = (
     Step("qlora", 60, "QLoRA (4-bit base) LoRA steps and a 4-bit export", core=False),
     Step("liger", 45, "LoRA SFT with Liger kernels", core=False),
     Step("zero3", 60, "full SFT under DeepSpeed ZeRO-3 on one GPU", core=False),
+    Step("hub-kernels", 30, "transformers' default Hub kernels, offline (the other steps run without)", core=False,
+         dry_run=True),
 )
 STEP_NAMES = tuple(step.name for step in PLAN)
 
@@ -153,7 +155,7 @@ def check_time_boxes() -> list[str]:
 
 def suite_environment(ctx: Context, absent: list[str]) -> dict[str, str]:
     """Environment of every step: offline, caches inside the work folder, and transformers' Hub kernels off
-    (they are code downloaded from the Hub; the models step checks what happens with them on, offline).
+    (they are code downloaded from the Hub; the hub-kernels step checks what happens with them on, offline).
     The dry run also blocks the `absent` modules (image_sim/), as the GPU image would."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
            "USE_HUB_KERNELS": "0", "PYTHONUNBUFFERED": "1", "LMFORGE_HOME": str(ctx.work / "lmforge-home"),

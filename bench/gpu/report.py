@@ -60,10 +60,6 @@ def markdown(summary: dict[str, Any]) -> str:
                   f"new tokens each, greedy, {generation['backend']} backend: {_number(generation['tokens_per_s'])} "
                   f"tokens/s ({generation['tokens']} tokens in {generation['seconds']} s; decoding calls of "
                   f"{generation['batch_sizes']} rows; vLLM usable: {generation['vllm_usable']})", ""]
-    models = steps.get("models", {})
-    if "hub_kernels_offline" in models:
-        lines += [f"transformers' Hub kernels (its default), offline: {models['hub_kernels_offline']}; the suite "
-                  "runs with USE_HUB_KERNELS=0.", ""]
     lines += ["## Steps", "", "| step | status | seconds | box | note |", "| --- | --- | ---: | ---: | --- |"]
     for step in summary["steps"]:
         note = step.get("why") or step.get("what", "")

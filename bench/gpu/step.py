@@ -10,7 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.gpu.check_steps import step_env, step_generation, step_invariants, step_models, step_pytest
+from bench.gpu.check_steps import (
+    step_env,
+    step_generation,
+    step_hub_kernels,
+    step_invariants,
+    step_models,
+    step_pytest,
+)
 from bench.gpu.plan import STEP_NAMES, Context
 from bench.gpu.train_steps import run_training, step_liger, step_qlora, step_zero3
 
@@ -27,6 +34,7 @@ STEPS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "qlora": step_qlora,
     "liger": step_liger,
     "zero3": step_zero3,
+    "hub-kernels": step_hub_kernels,
 }
 
 
