@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from peft.tuners.lora import Linear as LoraLinear
 from transformers import AutoModelForCausalLM
 
 from lmforge.errors import ModelError
@@ -84,6 +85,7 @@ def test_fused_lora_steps_aside_under_bf16_autocast(tiny_llama_path, monkeypatch
     cfg = gpu_config(tiny_llama_path, finetuning_type="lora", lora_target="all")
     base = load_model(cfg, dtype=torch.float32)
     model = apply_lora(base, cfg, detect_kind(base.config)).cuda()
+    assert any("forward" in vars(m) for m in model.modules() if isinstance(m, LoraLinear))  # folded (fused_lora)
     monkeypatch.setattr(fused_lora._FoldedLoraMatmul, "apply", lambda *a: pytest.fail("folded under autocast"))
     input_ids = torch.arange(3, 131, device="cuda").unsqueeze(0)  # enough tokens for the folded path
     with torch.autocast("cuda", dtype=torch.bfloat16):
