@@ -10,7 +10,7 @@ from PIL import Image
 from lmforge.config import build_config
 from lmforge.data.templates.template import Message
 from lmforge.errors import ConfigError
-from lmforge.infer.engine import create_engine
+from lmforge.infer.factory import create_engine
 
 
 def png(color=(200, 10, 10), size=(40, 30)) -> bytes:

@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
 
             tool_specs = read_tools(tools) if tools is not None else None
             images = read_images(image or [])
-            from lmforge.infer.engine import create_engine
+            from lmforge.infer.factory import create_engine
 
             engine = create_engine(cfg)
             try:
@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
         then score the answers against the labels (BLEU-4, ROUGE) into predict_results.json."""
 
         def body() -> None:
-            from lmforge.infer.engine import create_engine
+            from lmforge.infer.factory import create_engine
             from lmforge.infer.predict import prediction_config, predictions_path
             from lmforge.infer.predict_metrics import predict_and_score
 
@@ -83,7 +83,7 @@ def register(app: typer.Typer) -> None:
 
         def body() -> None:
             cfg = load_command_config(config, overrides)
-            from lmforge.infer.engine import create_engine
+            from lmforge.infer.factory import create_engine
             from lmforge.serve.api import ApiSettings, serve_api
             from lmforge.serve.media import MediaPolicy
 

@@ -25,7 +25,6 @@ from lmforge.infer.candidates import Candidate, StreamDelta
 from lmforge.infer.options import GenerationOptions
 from lmforge.infer.stops import special_markers
 from lmforge.infer.tools import ToolStream, check_tools, with_tool_calls
-from lmforge.preflight import preflight
 
 TEXT_ONLY = ("it is served as a text-only model; images need a vision-language checkpoint (Qwen2-VL, LLaVA, "
              "Gemma 3, ...) with its multimodal template")
@@ -154,19 +153,3 @@ class Engine(ABC):
         prompts = [self.encode(messages, system) for messages, system in conversations]
         return self._complete(prompts, options or self.defaults)
 
-
-def create_engine(cfg: LmforgeConfig) -> Engine:
-    """The configured backend (`infer_backend`); auto is vLLM when importable with a CUDA GPU."""
-    preflight(cfg, "chat")
-    from lmforge.infer.vllm_backend import vllm_usable
-
-    backend = cfg.generation.infer_backend
-    if backend == "auto":
-        backend = "vllm" if vllm_usable() and cfg.generation.candidate_method != "diverse_beam" else "huggingface"
-    if backend == "vllm":
-        from lmforge.infer.vllm_backend import VllmEngine
-
-        return VllmEngine(cfg)
-    from lmforge.infer.hf_backend import TransformersEngine
-
-    return TransformersEngine(cfg)
