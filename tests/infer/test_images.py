@@ -43,7 +43,7 @@ def test_greedy_answer_matches_transformers_on_the_processors_own_inputs(engine)
     processor = engine.media_encoder.processor
     marker = engine.media_encoder.plugin.markers["images"]
     text = engine.template.render_text([Message("user", marker + "What is this?")],
-                                       system=engine.cfg.generation.default_system, add_generation_prompt=True)
+                                       system=engine.default_system, add_generation_prompt=True)
     inputs = processor(text=[text], images=[Image.open(io.BytesIO(png())).convert("RGB")], return_tensors="pt")
     expected = engine.model.generate(**inputs, max_new_tokens=6, do_sample=False, eos_token_id=engine.eos_token_ids,
                                      pad_token_id=engine.pad_token_id)[0, inputs["input_ids"].shape[1]:]
