@@ -17,7 +17,7 @@ import transformers
 
 from lmforge.config import build_config
 from lmforge.data.templates.template import Message
-from lmforge.infer.engine import create_engine
+from lmforge.infer.factory import create_engine
 
 TOPICS = ["the sea", "a red bicycle", "winter mornings", "bread", "the moon", "a quiet library", "rain", "coffee"]
 

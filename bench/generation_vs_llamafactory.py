@@ -28,7 +28,7 @@ LMFORGE_WORKER = """
 import json, sys, threading, time
 from lmforge.config import build_config
 from lmforge.data.templates.template import Message
-from lmforge.infer.engine import create_engine
+from lmforge.infer.factory import create_engine
 model, prompts, max_new = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
 cfg = build_config({"model_name_or_path": model, "template": "smollm2", "do_sample": False,
                     "max_new_tokens": max_new, "infer_dtype": "float32", "infer_batch_size": len(prompts)})

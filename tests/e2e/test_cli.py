@@ -59,7 +59,7 @@ def test_export_merges_shards_and_verifies_logits(lora_run, tiny_llama_path):
     from peft import PeftModel
 
     from lmforge.data.templates import get_template
-    from lmforge.export.merge import masked_logits, probe_batch
+    from lmforge.export.verify import masked_logits, probe_batch
 
     out, _ = lora_run
     config = write_config(out, "template: chatml\nexport_size: 1\n")

@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from lmforge.config import build_config
 from lmforge.data.templates import get_template
 from lmforge.errors import ExportError
-from lmforge.export.merge import run_export
+from lmforge.export.pipeline import run_export
 from lmforge.export.save import save_legacy_bin
 from lmforge.export.verify import masked_logits, probe_batch
 

@@ -8,7 +8,7 @@ import torch
 from lmforge.config import build_config
 from lmforge.data.templates.template import Message
 from lmforge.errors import ModelError, TemplateError
-from lmforge.infer.engine import create_engine
+from lmforge.infer.factory import create_engine
 
 PROMPTS = ["Hello!", "Tell me about the sea.", "Why is the sky blue?", "Count to three.", "Name a color."]
 

@@ -10,7 +10,7 @@ from PIL import Image
 from lmforge.config import build_config
 from lmforge.data.templates.template import Message
 from lmforge.errors import ConfigError
-from lmforge.infer.engine import create_engine
+from lmforge.infer.factory import create_engine
 
 
 def png(color=(200, 10, 10), size=(40, 30)) -> bytes:
@@ -43,7 +43,7 @@ def test_greedy_answer_matches_transformers_on_the_processors_own_inputs(engine)
     processor = engine.media_encoder.processor
     marker = engine.media_encoder.plugin.markers["images"]
     text = engine.template.render_text([Message("user", marker + "What is this?")],
-                                       system=engine.cfg.generation.default_system, add_generation_prompt=True)
+                                       system=engine.default_system, add_generation_prompt=True)
     inputs = processor(text=[text], images=[Image.open(io.BytesIO(png())).convert("RGB")], return_tensors="pt")
     expected = engine.model.generate(**inputs, max_new_tokens=6, do_sample=False, eos_token_id=engine.eos_token_ids,
                                      pad_token_id=engine.pad_token_id)[0, inputs["input_ids"].shape[1]:]

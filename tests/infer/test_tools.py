@@ -16,7 +16,7 @@ from lmforge.data.templates.encoding import encode_conversation
 from lmforge.data.templates.template import Message, ToolCall
 from lmforge.data.templates.tool_formats import TOOL_FORMATS, get_tool_format
 from lmforge.infer.candidates import Candidate, StreamDelta
-from lmforge.infer.engine import create_engine
+from lmforge.infer.factory import create_engine
 from lmforge.infer.tools import (
     WHOLE_ANSWER_HOLDS,
     ToolError,

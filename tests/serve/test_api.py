@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from lmforge.config import build_config
-from lmforge.infer.engine import create_engine
+from lmforge.infer.factory import create_engine
 from lmforge.serve.api import ApiSettings, create_app
 
 openai = pytest.importorskip("openai", reason="the openai client is a dev extra (pip install -e '.[dev]')")

@@ -6,7 +6,7 @@ import pytest
 
 from lmforge.config import build_config
 from lmforge.data.templates.template import Message
-from lmforge.infer.engine import create_engine
+from lmforge.infer.factory import create_engine
 from lmforge.serve.api import ApiSettings, create_app
 from tests.infer.test_images import png
 from tests.serve.test_api import Server

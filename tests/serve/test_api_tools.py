@@ -10,7 +10,7 @@ import pytest
 
 from lmforge.config import build_config
 from lmforge.data.templates.template import Message, ToolCall
-from lmforge.infer.engine import create_engine
+from lmforge.infer.factory import create_engine
 from lmforge.serve.api import ApiSettings, create_app
 from tests.infer.test_tools import WEATHER, force
 from tests.serve.test_api import Server

@@ -118,7 +118,7 @@ def test_chat_tab_sends_images_to_a_vision_language_model(tmp_path_factory, tmp_
     from PIL import Image
 
     from lmforge.config import build_config
-    from lmforge.infer.engine import create_engine
+    from lmforge.infer.factory import create_engine
     from lmforge.serve.webui.app import UiState, _chat_turn, _with_placeholders
     from lmforge.testing.tiny_vlm import build_tiny_vlm
 

@@ -6,6 +6,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from lmforge.cli.common import reporting_errors
+
 FORMATS_HELP = "gguf, zero, dcp, bin, sat or repair (see docs/export.md)"
 
 
@@ -27,3 +29,7 @@ def convert(
     result = run_convert(source, out_dir, source_format, config=config, console=console)
     console.print(f"converted {source} -> {result.out_dir}: "
                   f"{', '.join(sorted(p.name for p in result.out_dir.iterdir()))}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="convert")(reporting_errors(convert))

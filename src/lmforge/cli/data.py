@@ -4,7 +4,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+
+from lmforge.cli.common import console, run_reporting_errors
 
 data_app = typer.Typer(no_args_is_help=True, help="Inspect the data a config trains on.")
 ConfigArg = Annotated[Path, typer.Argument(help="YAML config file.")]
@@ -26,7 +27,7 @@ def _prepare(config: Path, overrides: list[str] | None, console: Console) -> tup
     return cfg, template, tokenizer, prepared
 
 
-def register(app: typer.Typer, run: Any, console: Console) -> None:
+def register(root: typer.Typer) -> None:
     @data_app.command()
     def preview(config: ConfigArg, overrides: OverridesArg = None,
                 examples: Annotated[int, typer.Option(help="How many examples to show.")] = 2) -> None:
@@ -37,7 +38,7 @@ def register(app: typer.Typer, run: Any, console: Console) -> None:
             _, template, tokenizer, prepared = _prepare(config, overrides, console)
             print_data_report(console, prepared, tokenizer, template.name, examples=examples)
 
-        run(body)
+        run_reporting_errors(body)
 
     @data_app.command()
     def stats(config: ConfigArg, overrides: OverridesArg = None,
@@ -57,6 +58,6 @@ def register(app: typer.Typer, run: Any, console: Console) -> None:
             path = out or Path(cfg.training.output_dir or ".") / "data_lengths.png"
             console.print(f"length histogram: {plot_lengths(prepared.train, cfg.data.cutoff_len, path)}")
 
-        run(body)
+        run_reporting_errors(body)
 
-    app.add_typer(data_app, name="data")
+    root.add_typer(data_app, name="data")

@@ -3,7 +3,10 @@
 import platform
 from importlib import metadata
 
+import typer
 from rich.table import Table
+
+from lmforge.cli.common import console
 
 PACKAGES = ["lmforge", "torch", "transformers", "peft", "trl", "datasets", "accelerate", "tokenizers",
             "safetensors", "pydantic", "gguf"]
@@ -26,3 +29,12 @@ def environment_table() -> Table:
     else:
         table.add_row("devices", f"CPU only ({torch.get_num_threads()} threads)")
     return table
+
+
+def env() -> None:
+    """Versions of Python and the libraries lmforge runs on, and the devices seen."""
+    console.print(environment_table())
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(env)

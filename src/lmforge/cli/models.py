@@ -3,11 +3,11 @@
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from lmforge.cli.common import console, run_reporting_errors
+
 app = typer.Typer(no_args_is_help=True, help="Registered models: names, sources, templates.")
-console = Console()
 
 
 
@@ -30,7 +30,6 @@ def list_(group: Annotated[str | None, typer.Option(help="Only this group (e.g. 
 @app.command()
 def info(name: Annotated[str, typer.Argument(help="A registered display name or one of its source ids.")]) -> None:
     """Where a registered model loads from, its template, and (when available locally) its architecture."""
-    from lmforge.cli.main import _run
     from lmforge.data.templates.registry import get_template
     from lmforge.data.templates.select import default_template_name
     from lmforge.errors import TemplateError
@@ -54,4 +53,8 @@ def info(name: Annotated[str, typer.Argument(help="A registered display name or 
             console.print(f"  {source}: {where}")
         console.print(f"  use: model_name_or_path: {model.name}")
 
-    _run(body)
+    run_reporting_errors(body)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="models")

@@ -1,27 +1,15 @@
 """`lmforge chat`, `predict`, `api` and `webui`: the inference and serving commands."""
 
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
-ConfigArg = Annotated[Path, typer.Argument(help="YAML config file (LLaMA-Factory keys work as they are).")]
-OverridesArg = Annotated[list[str] | None, typer.Argument(help="key=value overrides, applied on top.")]
+from lmforge.cli.common import ConfigArg, OverridesArg, console, load_command_config, run_reporting_errors
 
 
-def register(app: typer.Typer, run: Callable[[Callable[[], Any]], Any], quiet: Callable[[], None],
-             console: Console) -> None:
-    """Add the serving commands to the CLI; `run` turns our errors into one message, `quiet` tames libraries."""
-
-    def load(config: Path | None, overrides: list[str] | None, extra: tuple[str, ...] = ()) -> Any:
-        from lmforge.config import load_config
-
-        cfg = load_config(config, [*(overrides or []), *extra])
-        quiet()
-        return cfg
+def register(app: typer.Typer) -> None:
 
     @app.command()
     def chat(
@@ -38,12 +26,12 @@ def register(app: typer.Typer, run: Callable[[Callable[[], Any]], Any], quiet: C
         or one --prompt."""
 
         def body() -> None:
-            cfg = load(config, overrides, (f"num_candidates={n}",) if n is not None else ())
+            cfg = load_command_config(config, overrides, (f"num_candidates={n}",) if n is not None else ())
             from lmforge.cli.repl import answer_once, read_images, read_tools, repl
 
             tool_specs = read_tools(tools) if tools is not None else None
             images = read_images(image or [])
-            from lmforge.infer.engine import create_engine
+            from lmforge.infer.factory import create_engine
 
             engine = create_engine(cfg)
             try:
@@ -55,7 +43,7 @@ def register(app: typer.Typer, run: Callable[[Callable[[], Any]], Any], quiet: C
             finally:
                 engine.close()
 
-        run(body)
+        run_reporting_errors(body)
 
     @app.command()
     def predict(config: ConfigArg, overrides: OverridesArg = None) -> None:
@@ -63,11 +51,11 @@ def register(app: typer.Typer, run: Callable[[Callable[[], Any]], Any], quiet: C
         then score the answers against the labels (BLEU-4, ROUGE) into predict_results.json."""
 
         def body() -> None:
-            from lmforge.infer.engine import create_engine
+            from lmforge.infer.factory import create_engine
             from lmforge.infer.predict import prediction_config, predictions_path
             from lmforge.infer.predict_metrics import predict_and_score
 
-            cfg = prediction_config(load(config, overrides))
+            cfg = prediction_config(load_command_config(config, overrides))
             predictions_path(cfg)  # fail before loading the model when output_dir is missing
             engine = create_engine(cfg)
             try:
@@ -75,7 +63,7 @@ def register(app: typer.Typer, run: Callable[[Callable[[], Any]], Any], quiet: C
             finally:
                 engine.close()
 
-        run(body)
+        run_reporting_errors(body)
 
     @app.command()
     def api(
@@ -94,8 +82,8 @@ def register(app: typer.Typer, run: Callable[[Callable[[], Any]], Any], quiet: C
         """Serve an OpenAI-compatible API: /v1/models and /v1/chat/completions (streaming, n, stop)."""
 
         def body() -> None:
-            cfg = load(config, overrides)
-            from lmforge.infer.engine import create_engine
+            cfg = load_command_config(config, overrides)
+            from lmforge.infer.factory import create_engine
             from lmforge.serve.api import ApiSettings, serve_api
             from lmforge.serve.media import MediaPolicy
 
@@ -110,7 +98,7 @@ def register(app: typer.Typer, run: Callable[[Callable[[], Any]], Any], quiet: C
             finally:
                 engine.close()
 
-        run(body)
+        run_reporting_errors(body)
 
     @app.command()
     def webui(
@@ -121,11 +109,12 @@ def register(app: typer.Typer, run: Callable[[Callable[[], Any]], Any], quiet: C
         """Web UI: train (YAML preview, start/stop, live log and loss plot), chat and export."""
 
         def body() -> None:
+            from lmforge.cli.quiet import quiet_libraries
             from lmforge.config.loader import read_yaml
             from lmforge.serve.webui.app import launch
 
             defaults = read_yaml(config) if config is not None else {}
-            quiet()
+            quiet_libraries()
             launch(defaults, host=host, port=port, workdir=Path(os.getcwd()))
 
-        run(body)
+        run_reporting_errors(body)

@@ -5,20 +5,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from lmforge.cli.common import console, run_reporting_errors
+
 app = typer.Typer(no_args_is_help=True, help="Chat templates: list, show, check, derive, modelfile.")
-console = Console()
 
 TokenizerOption = Annotated[str, typer.Option(
     "--tokenizer", help="A tokenizer folder, a model folder, `builtin:NAME`, or a .jinja chat template file.")]
-
-
-def _run(body: Any) -> None:
-    from lmforge.cli.main import _run as run_reporting_errors
-
-    run_reporting_errors(body)
 
 
 def _tokenizer(reference: str) -> Any:
@@ -81,7 +75,7 @@ def show(name: str) -> None:
         console.print(template.render_text(sample, add_generation_prompt=True, bos_token="<bos>",
                                            eos_token="<eos>"), highlight=False, markup=False)
 
-    _run(body)
+    run_reporting_errors(body)
 
 
 def _plugin_line(name: str) -> str:
@@ -138,7 +132,7 @@ def check(name: str, tokenizer: TokenizerOption) -> None:
         if differ:
             raise typer.Exit(code=1)
 
-    _run(body)
+    run_reporting_errors(body)
 
 
 @app.command()
@@ -162,7 +156,7 @@ def derive(tokenizer: TokenizerOption,
             console.print("# reproduces the jinja template on single-turn, multi-turn and system conversations",
                           style="green")
 
-    _run(body)
+    run_reporting_errors(body)
 
 
 @app.command()
@@ -180,4 +174,8 @@ def modelfile(name: str,
                                     bos_token=loaded.bos_token if loaded else None,
                                     eos_token=loaded.eos_token if loaded else None), end="")
 
-    _run(body)
+    run_reporting_errors(body)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="template")

@@ -14,18 +14,16 @@ from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
-from lmforge.config import LmforgeConfig
+from lmforge.config.groups import GenerationGroup
 from lmforge.data.multimodal.examples import MMEncoder
 from lmforge.data.multimodal.plugin import ProcessedMedia
 from lmforge.data.templates.encoding import encode_conversation
-from lmforge.data.templates.select import run_template
-from lmforge.data.templates.template import Message
+from lmforge.data.templates.template import Message, Template
 from lmforge.errors import ModelError
 from lmforge.infer.candidates import Candidate, StreamDelta
 from lmforge.infer.options import GenerationOptions
 from lmforge.infer.stops import special_markers
 from lmforge.infer.tools import ToolStream, check_tools, with_tool_calls
-from lmforge.preflight import preflight
 
 TEXT_ONLY = ("it is served as a text-only model; images need a vision-language checkpoint (Qwen2-VL, LLaVA, "
              "Gemma 3, ...) with its multimodal template")
@@ -49,15 +47,19 @@ class Engine(ABC):
 
     backend: str = ""
 
-    def __init__(self, cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase,
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, template: Template, generation: GenerationGroup, *,
+                 model_name: str = "", enable_thinking: str | None = None,
                  media_encoder: MMEncoder | None = None) -> None:
-        self.cfg = cfg
-        self.model_name = cfg.model.model_name_or_path or ""
+        """`template`: the run's template (`run_template`); `generation`: the defaults of every answer;
+        `enable_thinking`: the data group's, so prompts render as in training."""
+        self.model_name = model_name
         self.tokenizer = tokenizer
-        self.template = run_template(cfg, tokenizer)
+        self.template = template
         # a tool format's call markers that are special tokens must be seen in the decoded answer
         self.kept_special_ids = special_markers(tokenizer, self.template.tools.markers)
-        self.defaults = GenerationOptions.from_config(cfg.generation)
+        self.defaults = GenerationOptions.from_config(generation)
+        self.default_system = generation.default_system
+        self.enable_thinking = enable_thinking
         self.media_encoder = media_encoder  # set for vision-language models: their processor and plugin
         self.no_images_reason = TEXT_ONLY  # why images are refused, when they are
 
@@ -92,8 +94,8 @@ class Engine(ABC):
         of the last user message when there are none."""
         self.check_inputs(images)
         checked_tools = check_tools(tools)
-        system = system if system is not None else self.cfg.generation.default_system
-        thinking = self.cfg.data.enable_thinking
+        system = system if system is not None else self.default_system
+        thinking = self.enable_thinking
         if images:
             example = self.media_encoder.prompt(  # type: ignore[union-attr]
                 list(messages), {"images": list(images)}, system=system, tools=checked_tools,
@@ -154,19 +156,3 @@ class Engine(ABC):
         prompts = [self.encode(messages, system) for messages, system in conversations]
         return self._complete(prompts, options or self.defaults)
 
-
-def create_engine(cfg: LmforgeConfig) -> Engine:
-    """The configured backend (`infer_backend`); auto is vLLM when importable with a CUDA GPU."""
-    preflight(cfg, "chat")
-    from lmforge.infer.vllm_backend import vllm_usable
-
-    backend = cfg.generation.infer_backend
-    if backend == "auto":
-        backend = "vllm" if vllm_usable() and cfg.generation.candidate_method != "diverse_beam" else "huggingface"
-    if backend == "vllm":
-        from lmforge.infer.vllm_backend import VllmEngine
-
-        return VllmEngine(cfg)
-    from lmforge.infer.hf_backend import TransformersEngine
-
-    return TransformersEngine(cfg)

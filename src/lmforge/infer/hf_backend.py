@@ -18,10 +18,12 @@ from transformers import LogitsProcessorList, RepetitionPenaltyLogitsProcessor, 
 from transformers.generation.stopping_criteria import StoppingCriteriaList, StopStringCriteria
 
 from lmforge.config import LmforgeConfig
+from lmforge.config.groups import DataGroup
 from lmforge.data.multimodal.examples import MMEncoder
 from lmforge.data.multimodal.media import MediaOptions
 from lmforge.data.multimodal.plugin import ProcessedMedia, mm_plugin_for
 from lmforge.data.templates.encoding import stop_token_ids
+from lmforge.data.templates.select import run_template
 from lmforge.errors import ConfigError, LmforgeError
 from lmforge.infer.batching import BatchWorker, Row
 from lmforge.infer.candidates import Candidate, StreamDelta, interleave_groups, pick_diverse, with_logprobs
@@ -110,7 +112,8 @@ class TransformersEngine(Engine):
         processor = load_processor(cfg, model_kind(cfg)) if model is None else None  # None: text-only
         if tokenizer is None:
             tokenizer = processor.tokenizer if processor is not None else load_tokenizer(cfg)
-        super().__init__(cfg, tokenizer)
+        super().__init__(tokenizer, run_template(cfg, tokenizer), cfg.generation,
+                         model_name=cfg.model.model_name_or_path or "", enable_thinking=cfg.data.enable_thinking)
         if model is None:
             model = load_causal_lm(cfg, dtype=inference_dtype(cfg))
             model = merge_adapters(model, cfg.model.adapter_name_or_path or [])
@@ -118,12 +121,12 @@ class TransformersEngine(Engine):
         if torch.cuda.is_available():
             self.model.to("cuda")
         if processor is not None:
-            self._use_processor(processor)
+            self._use_processor(processor, cfg.data)
         self.eos_token_ids = stop_token_ids(self.template, self.tokenizer)
         self.pad_token_id = self.tokenizer.pad_token_id
         self.worker = BatchWorker(self._run_rows, max_rows=cfg.generation.infer_batch_size)
 
-    def _use_processor(self, processor: Any) -> None:
+    def _use_processor(self, processor: Any, data: DataGroup) -> None:
         """A vision-language model: images go through its plugin, the one training uses."""
         plugin = mm_plugin_for(processor)
         if plugin is None:
@@ -131,8 +134,8 @@ class TransformersEngine(Engine):
         elif "images" not in plugin.markers:
             self.no_images_reason = f"`{plugin.name}` models take {', '.join(plugin.markers)}, not images"
         else:
-            self.media_encoder = MMEncoder(processor, plugin, self.template, MediaOptions.from_config(self.cfg.data),
-                                           self.cfg.data.cutoff_len, model_config=self.model.config)
+            self.media_encoder = MMEncoder(processor, plugin, self.template, MediaOptions.from_config(data),
+                                           data.cutoff_len, model_config=self.model.config)
 
     def close(self) -> None:
         self.worker.close()

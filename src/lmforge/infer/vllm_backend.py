@@ -12,6 +12,7 @@ from typing import Any
 from lmforge.config import LmforgeConfig
 from lmforge.data.multimodal.plugin import ProcessedMedia
 from lmforge.data.templates.encoding import stop_token_ids
+from lmforge.data.templates.select import run_template
 from lmforge.errors import ConfigError, ModelError
 from lmforge.infer.batching import BatchWorker, Row
 from lmforge.infer.candidates import Candidate, StreamDelta, pick_diverse
@@ -89,7 +90,9 @@ class VllmEngine(Engine):
     backend = "vllm"
 
     def __init__(self, cfg: LmforgeConfig) -> None:
-        super().__init__(cfg, load_tokenizer(cfg))
+        tokenizer = load_tokenizer(cfg)
+        super().__init__(tokenizer, run_template(cfg, tokenizer), cfg.generation,
+                         model_name=cfg.model.model_name_or_path or "", enable_thinking=cfg.data.enable_thinking)
         self.no_images_reason = "the vLLM backend serves text only here; set `infer_backend: huggingface` for images"
         if importlib.util.find_spec("vllm") is None:
             raise ModelError("`infer_backend: vllm` needs vLLM: `pip install 'lmforge[vllm]'` on a CUDA machine, "

@@ -23,7 +23,7 @@ from lmforge.errors import LmforgeError
 MAX_REDIRECTS = 3
 
 
-class MediaError(LmforgeError):
+class ImageReferenceError(LmforgeError):
     """An image reference is malformed, too big, or not allowed by the media policy."""
 
 
@@ -39,7 +39,7 @@ def resolve_host(host: str, port: int) -> list[str]:
     try:
         return sorted({info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
     except (socket.gaierror, UnicodeError) as err:
-        raise MediaError(f"cannot resolve image host `{host}`: {err}") from None
+        raise ImageReferenceError(f"cannot resolve image host `{host}`: {err}") from None
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,8 @@ class MediaPolicy:
         elif reference.startswith(("http://", "https://")):
             data = self._fetch(reference)
         elif "://" in reference and not reference.startswith("file://"):
-            raise MediaError(f"unsupported image URL scheme in `{reference[:40]}`: use a data URL, http(s) or a path")
+            raise ImageReferenceError(f"unsupported image URL scheme in `{reference[:40]}`: use a data URL, "
+                                      "http(s) or a path")
         else:
             data = self._local(reference.removeprefix("file://"))
         _check_image(data)
@@ -68,32 +69,32 @@ class MediaPolicy:
     def load_all(self, references: Sequence[str]) -> list[bytes]:
         return [self.load(reference) for reference in references]
 
-    def _too_big(self, size: int) -> MediaError:
-        return MediaError(f"image is {size:,} bytes or more; the limit is {self.max_bytes:,} bytes")
+    def _too_big(self, size: int) -> ImageReferenceError:
+        return ImageReferenceError(f"image is {size:,} bytes or more; the limit is {self.max_bytes:,} bytes")
 
     def _data_url(self, url: str) -> bytes:
         header, sep, payload = url.partition(",")
         if not sep or not header.startswith("data:image/") or not header.endswith(";base64"):
-            raise MediaError("an image data URL must look like `data:image/<type>;base64,<data>`")
+            raise ImageReferenceError("an image data URL must look like `data:image/<type>;base64,<data>`")
         if len(payload) > (self.max_bytes * 4) // 3 + 4:  # checked before decoding anything
             raise self._too_big(len(payload) * 3 // 4)
         try:
             return base64.b64decode(payload, validate=True)
         except (binascii.Error, ValueError):
-            raise MediaError("the image data URL is not valid base64") from None
+            raise ImageReferenceError("the image data URL is not valid base64") from None
 
     def _local(self, path_text: str) -> bytes:
         path = Path(path_text).expanduser()
         try:
             real = path.resolve(strict=True)
         except (OSError, RuntimeError):
-            raise MediaError(f"image file not found: {path}") from None
+            raise ImageReferenceError(f"image file not found: {path}") from None
         if not any(real.is_relative_to(folder.expanduser().resolve()) for folder in self.allowed_dirs):
             allowed = ", ".join(str(folder) for folder in self.allowed_dirs) or "none"
-            raise MediaError(f"local image paths are refused unless inside an allowed folder (allowed: {allowed}): "
-                             f"{path}")
+            raise ImageReferenceError("local image paths are refused unless inside an allowed folder "
+                                      f"(allowed: {allowed}): {path}")
         if not real.is_file():
-            raise MediaError(f"not a file: {path}")
+            raise ImageReferenceError(f"not a file: {path}")
         if real.stat().st_size > self.max_bytes:
             raise self._too_big(real.stat().st_size)
         return real.read_bytes()
@@ -101,21 +102,21 @@ class MediaPolicy:
     def _check_url(self, url: str) -> tuple[str, int]:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise MediaError(f"image URLs must be http(s) with a host: {url[:80]}")
+            raise ImageReferenceError(f"image URLs must be http(s) with a host: {url[:80]}")
         if parts.username or parts.password:
-            raise MediaError("image URLs must not carry credentials")
+            raise ImageReferenceError("image URLs must not carry credentials")
         port = parts.port or (443 if parts.scheme == "https" else 80)
         addresses = self.resolve(parts.hostname, port)
         blocked = [address for address in addresses if not self.address_allowed(address)]
         if not addresses or blocked:
-            raise MediaError(f"image host `{parts.hostname}` resolves to a non-public address "
+            raise ImageReferenceError(f"image host `{parts.hostname}` resolves to a non-public address "
                              f"({', '.join(blocked) or 'none'}); loopback and private networks are never fetched")
         return parts.hostname, port
 
     def _fetch(self, url: str) -> bytes:
         if not self.allow_remote:
-            raise MediaError("fetching remote images is off; send the image as a data URL, or start the server "
-                             "with --allow-remote-images")
+            raise ImageReferenceError("fetching remote images is off; send the image as a data URL, or start the "
+                                      "server with --allow-remote-images")
         import httpx
 
         with httpx.Client(trust_env=False, follow_redirects=False, timeout=self.timeout_s) as client:
@@ -124,12 +125,12 @@ class MediaPolicy:
                 with client.stream("GET", url) as response:
                     peer = response.extensions["network_stream"].get_extra_info("server_addr")
                     if peer is None or not self.address_allowed(peer[0]):
-                        raise MediaError(f"image host of {url[:80]} connected to a non-public address")
+                        raise ImageReferenceError(f"image host of {url[:80]} connected to a non-public address")
                     if response.is_redirect:
                         url = urljoin(url, response.headers.get("location", ""))
                         continue
                     if response.status_code != 200:
-                        raise MediaError(f"fetching {url[:80]} failed: HTTP {response.status_code}")
+                        raise ImageReferenceError(f"fetching {url[:80]} failed: HTTP {response.status_code}")
                     declared = int(response.headers.get("content-length") or 0)
                     if declared > self.max_bytes:
                         raise self._too_big(declared)
@@ -139,7 +140,7 @@ class MediaPolicy:
                         if body.tell() > self.max_bytes:
                             raise self._too_big(body.tell())
                     return body.getvalue()
-        raise MediaError(f"more than {MAX_REDIRECTS} redirects fetching an image")
+        raise ImageReferenceError(f"more than {MAX_REDIRECTS} redirects fetching an image")
 
 
 def _check_image(data: bytes) -> None:
@@ -149,4 +150,4 @@ def _check_image(data: bytes) -> None:
         with Image.open(io.BytesIO(data)) as image:
             image.verify()
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
-        raise MediaError("the data is not an image PIL can read (png, jpeg, gif, webp, bmp ...)") from None
+        raise ImageReferenceError("the data is not an image PIL can read (png, jpeg, gif, webp, bmp ...)") from None

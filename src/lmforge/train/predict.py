@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 
 from lmforge.config import LmforgeConfig
-from lmforge.infer.engine import create_engine
+from lmforge.infer.factory import create_engine
 from lmforge.infer.hf_backend import TransformersEngine
 from lmforge.infer.predict import prediction_config, predictions_path
 from lmforge.infer.predict_metrics import predict_and_score

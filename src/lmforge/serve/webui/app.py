@@ -39,7 +39,7 @@ class UiState:
 
     def load_engine(self, model: str, adapter: str, template: str) -> str:
         from lmforge.config import build_config
-        from lmforge.infer.engine import create_engine
+        from lmforge.infer.factory import create_engine
 
         raw = {"model_name_or_path": model, "adapter_name_or_path": adapter or None, "template": template or None}
         cfg = build_config({key: value for key, value in raw.items() if value})

@@ -17,6 +17,7 @@ from rich.console import Console
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
 
 from lmforge.config import LmforgeConfig
+from lmforge.config.groups import ExportGroup, GenerationGroup
 from lmforge.data.templates.encoding import stop_token_ids
 from lmforge.data.templates.jinja import prepare_saved_tokenizer
 from lmforge.data.templates.select import run_template
@@ -65,10 +66,9 @@ def export_dtype(cfg: LmforgeConfig) -> torch.dtype:
     return inference_dtype(cfg)
 
 
-def _check_quantization_device(cfg: LmforgeConfig) -> None:
+def _check_quantization_device(bits: int | None) -> None:
     from importlib.util import find_spec
 
-    bits = cfg.export.export_quantization_bit
     if bits and not torch.cuda.is_available():
         raise ExportError(f"`export_quantization_bit: {bits}` quantizes with bitsandbytes, which needs a CUDA GPU, "
                           "and none is visible here: run the export on a GPU machine, or remove the key "
@@ -93,24 +93,23 @@ def save_processor(source: str, export_dir: Path) -> bool:
     return bool(found)
 
 
-def modelfile_parameters(cfg: LmforgeConfig) -> dict[str, float | int]:
-    gen = cfg.generation
+def modelfile_parameters(gen: GenerationGroup) -> dict[str, float | int]:
     if not gen.do_sample:
         return {"temperature": 0, "repeat_penalty": gen.repetition_penalty}
     return {"temperature": gen.temperature, "top_p": gen.top_p, "top_k": gen.top_k,
             "repeat_penalty": gen.repetition_penalty}
 
 
-def _export_gguf(model: Any, tokenizer: PreTrainedTokenizerBase, template: Template, cfg: LmforgeConfig,
+def _export_gguf(model: Any, tokenizer: PreTrainedTokenizerBase, template: Template, export: ExportGroup,
                  reference: torch.Tensor, batch: dict[str, torch.Tensor], console: Console) -> list[ParityReport]:
-    export_dir = Path(cfg.export.export_dir or "")
+    export_dir = Path(export.export_dir or "")
     reports = []
     texts = [template.render_text([], add_generation_prompt=True), *PROBE_PROMPTS]
-    for qtype in cfg.export.export_gguf or []:
+    for qtype in export.export_gguf or []:
         path = write_gguf(model, tokenizer, export_dir / f"{export_dir.name}-{qtype}.gguf", qtype,
                           name=export_dir.name)
         read_back = verify_gguf(path, tokenizer, texts)
-        tolerance = cfg.export.export_tolerance or gguf_tolerance(qtype, reference)
+        tolerance = export.export_tolerance or gguf_tolerance(qtype, reference)
         report = compare(f"{path.name} read back by transformers vs source model", reference, read_back, batch,
                          tolerance)
         console.print(report.line())
@@ -119,17 +118,17 @@ def _export_gguf(model: Any, tokenizer: PreTrainedTokenizerBase, template: Templ
     return reports
 
 
-def _quantize(cfg: LmforgeConfig, export_dir: Path, reference: torch.Tensor, batch: dict[str, torch.Tensor],
+def _quantize(export: ExportGroup, export_dir: Path, reference: torch.Tensor, batch: dict[str, torch.Tensor],
               console: Console) -> ParityReport:
     """Reload the export in 4/8-bit with bitsandbytes on the GPU, verify it, and save it over the export."""
     from transformers import BitsAndBytesConfig
 
-    bits = cfg.export.export_quantization_bit
+    bits = export.export_quantization_bit
     quantization = (BitsAndBytesConfig(load_in_8bit=True) if bits == 8 else
                     BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
                                        bnb_4bit_compute_dtype=torch.bfloat16))
     model = AutoModelForCausalLM.from_pretrained(export_dir, quantization_config=quantization, device_map="cuda")
-    tolerance = cfg.export.export_tolerance or QUANTIZED_TOLERANCE[bits]  # type: ignore[index]
+    tolerance = export.export_tolerance or QUANTIZED_TOLERANCE[bits]  # type: ignore[index]
     report = compare(f"{bits}-bit bitsandbytes export vs source model", reference, model, batch, tolerance)
     console.print(report.line())
     require_parity(report, str(export_dir))
@@ -140,7 +139,7 @@ def _quantize(cfg: LmforgeConfig, export_dir: Path, reference: torch.Tensor, bat
 def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResult:
     console = console or Console()
     preflight(cfg, "export")
-    _check_quantization_device(cfg)
+    _check_quantization_device(cfg.export.export_quantization_bit)
     tokenizer = load_tokenizer(cfg)
     template = run_template(cfg, tokenizer)
     dtype = export_dtype(cfg)
@@ -172,13 +171,13 @@ def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResu
     del reloaded
     console.print(report.line())
     require_parity(report, str(export_dir))
-    reports = [report, *_export_gguf(model, tokenizer, template, cfg, reference, batch, console)]
+    reports = [report, *_export_gguf(model, tokenizer, template, cfg.export, reference, batch, console)]
     del model
     if cfg.export.export_quantization_bit:
-        reports.append(_quantize(cfg, export_dir, reference, batch, console))
+        reports.append(_quantize(cfg.export, export_dir, reference, batch, console))
     if cfg.export.export_modelfile:
         ggufs = [f"./{export_dir.name}-{q}.gguf" for q in cfg.export.export_gguf or []]
         write_modelfile(export_dir, template, ggufs[0] if ggufs else ".", bos_token=tokenizer.bos_token or "",
-                        eos_token=tokenizer.eos_token or "", parameters=modelfile_parameters(cfg))
+                        eos_token=tokenizer.eos_token or "", parameters=modelfile_parameters(cfg.generation))
     files = sorted(p.name for p in export_dir.iterdir())
     return ExportResult(export_dir, files, reports)
