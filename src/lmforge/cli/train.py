@@ -1,0 +1,61 @@
+"""`lmforge check` and `lmforge train`."""
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from lmforge.cli.common import ConfigArg, OverridesArg, console, run_reporting_errors
+
+
+def check(config: ConfigArg, overrides: OverridesArg = None) -> None:
+    """Validate a config (keys, types, rules, datasets, template) and print it resolved."""
+    import yaml
+
+    from lmforge.config import load_config
+    from lmforge.preflight import preflight
+
+    def body() -> None:
+        cfg = load_config(config, overrides)
+        preflight(cfg, "check")
+        console.print(f"[green]{config}: valid[/green]")
+        for group in ("model", "data", "finetuning", "generation", "training", "export"):
+            values = getattr(cfg, group).model_dump(mode="json", exclude_none=True,
+                                                    exclude_unset=group == "training")
+            if group == "training":
+                values = cfg.training.trainer_kwargs()
+            console.print(f"[bold]{group}[/bold]")
+            console.print(yaml.safe_dump(values, sort_keys=False, allow_unicode=True).rstrip(), highlight=False)
+
+    run_reporting_errors(body)
+
+
+def train(
+    config: ConfigArg,
+    overrides: OverridesArg = None,
+    nproc: Annotated[int | None, typer.Option(help="Processes on this node (launches torchrun).")] = None,
+) -> None:
+    """Train as the config says (stage, method, data) and save model, logs, plot and summary.
+
+    Several processes or nodes: --nproc N, or NPROC_PER_NODE / NNODES / NODE_RANK / MASTER_ADDR /
+    MASTER_PORT as with LLaMA-Factory; lmforge then re-launches itself under torchrun."""
+    from lmforge.cli.quiet import quiet_libraries
+    from lmforge.config import load_config
+    from lmforge.train.launch import is_main_worker, is_worker, launch_plan, relaunch
+
+    def body() -> None:
+        cfg = load_config(config, overrides)  # validate once, before any worker starts
+        plan = launch_plan(nproc)
+        if plan.distributed and not is_worker():
+            raise typer.Exit(code=relaunch(plan, ["train", str(config), *(overrides or [])]))
+        quiet_libraries()
+        from lmforge.train.runner import run_training
+
+        run_training(cfg, console if is_main_worker() else Console(quiet=True))
+
+    run_reporting_errors(body)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(check)
+    app.command()(train)
