@@ -21,7 +21,7 @@ PACKAGES = ("torch", "transformers", "huggingface-hub", "tokenizers", "accelerat
 def step_env(ctx: Context) -> dict[str, Any]:
     import torch
 
-    import lmforge.export.merge
+    import lmforge.export.pipeline
     import lmforge.infer.engine
     import lmforge.train.runner  # noqa: F401  (the imports are the check: every wheel lmforge needs is there)
 
@@ -158,7 +158,7 @@ def step_generation(ctx: Context) -> dict[str, Any]:
     """32 prompts sent at once from threads, as an API server's clients would: the engine batches them."""
     from lmforge.config import build_config
     from lmforge.data.templates.template import Message
-    from lmforge.infer.engine import create_engine
+    from lmforge.infer.factory import create_engine
     from lmforge.infer.vllm_backend import vllm_usable
 
     prompts, new_tokens = (4, 8) if ctx.dry_run else (32, 128)

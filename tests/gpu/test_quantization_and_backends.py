@@ -7,7 +7,7 @@ import torch
 
 from lmforge.data.templates.template import Message
 from lmforge.errors import ConfigError
-from lmforge.infer.engine import create_engine
+from lmforge.infer.factory import create_engine
 from lmforge.infer.vllm_backend import vllm_usable
 from lmforge.model import quantization
 from lmforge.model.loading import load_model

@@ -12,7 +12,7 @@ ConfigArg = Annotated[Path, typer.Argument(help="YAML config file.")]
 OverridesArg = Annotated[list[str] | None, typer.Argument(help="key=value overrides.")]
 
 
-def _prepare(config: Path, overrides: list[str] | None, console: Console) -> tuple[Any, Any, Any, Any]:
+def _prepare(config: Path, overrides: list[str] | None) -> tuple[Any, Any, Any, Any]:
     """(config, template, tokenizer, prepared data), read as `lmforge train` reads them."""
     from lmforge.cli.quiet import quiet_libraries
     from lmforge.config import load_config
@@ -35,7 +35,7 @@ def register(root: typer.Typer) -> None:
         from lmforge.data.preview import print_data_report
 
         def body() -> None:
-            _, template, tokenizer, prepared = _prepare(config, overrides, console)
+            _, template, tokenizer, prepared = _prepare(config, overrides)
             print_data_report(console, prepared, tokenizer, template.name, examples=examples)
 
         run_reporting_errors(body)
@@ -48,7 +48,7 @@ def register(root: typer.Typer) -> None:
         from lmforge.errors import ConfigError
 
         def body() -> None:
-            cfg, template, tokenizer, prepared = _prepare(config, overrides, console)
+            cfg, template, tokenizer, prepared = _prepare(config, overrides)
             print_data_report(console, prepared, tokenizer, template.name, examples=0)
             if cfg.data.streaming:
                 raise ConfigError("`lmforge data stats` needs the whole dataset: set `streaming: false`")
