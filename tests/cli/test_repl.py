@@ -25,3 +25,17 @@ def test_a_tool_call_is_printed_kept_and_answered(engine, monkeypatch):  # noqa:
     assert session.history[-1] == Message("assistant", "Sunny in both.")
     session.tool_result("late", console)
     assert "there is none waiting" in out.getvalue()
+
+
+def test_an_unknown_slash_command_shows_the_commands_and_never_reaches_the_model(engine, monkeypatch):  # noqa: F811
+    from lmforge.cli import repl as repl_module
+
+    out = io.StringIO()
+    console = Console(file=out, width=400)
+    lines = iter(["/histroy", "/exit"])
+    monkeypatch.setattr(console, "input", lambda prompt="": next(lines))
+    asked = []
+    monkeypatch.setattr(ChatSession, "ask", lambda self, text, console: asked.append(text))
+    repl_module.repl(engine, None, console)
+    assert asked == []
+    assert "unknown command `/histroy`; commands: /clear" in out.getvalue()

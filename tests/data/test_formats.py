@@ -162,3 +162,9 @@ def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
     spec = write_dataset(tmp_path, [{"instruction": "hi", "output": "ok"}])
     spec.path.write_bytes(b"\xef\xbb\xbf" + spec.path.read_bytes())
     assert len(load(spec).conversations) == 1
+
+
+def test_an_unregistered_dataset_name_gets_a_did_you_mean(tmp_path):
+    write_dataset(tmp_path, [{"instruction": "hi", "output": "ok"}], name="alpaca_en_demo")
+    with pytest.raises(DataError, match=r"`alpaca_en_dem` is neither registered .*did you mean `alpaca_en_demo`"):
+        resolve_dataset("alpaca_en_dem", tmp_path)

@@ -1,6 +1,7 @@
 """The interactive chat loop and the one-shot answer, with images and tool calls."""
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,6 +189,8 @@ def repl(engine: Engine, system: str | None, console: Console, *, images: list[b
                 session.offer_tools(argument, console)
             elif command == "/tool":
                 session.tool_result(argument, console)
+            elif re.fullmatch(r"/[A-Za-z]+", command):  # a mistyped command, not a message for the model
+                console.print(f"unknown command `{command}`; {HELP}")
             else:
                 session.ask(text, console)
         except LmforgeError as err:

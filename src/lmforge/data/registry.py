@@ -1,5 +1,6 @@
 """`dataset_info.json`: LLaMA-Factory's dataset registry, read as is."""
 
+import difflib
 import json
 from pathlib import Path
 from typing import Literal
@@ -122,9 +123,11 @@ def resolve_dataset(name: str, dataset_dir: str | Path) -> DatasetSpec:
     else:
         path = Path(name).expanduser()
         if path.suffix not in DATA_SUFFIXES:
+            close = difflib.get_close_matches(name, list(registry), n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(f'`{c}`' for c in close)}?" if close else ""
             known = ", ".join(sorted(registry)[:20]) or "none"
             raise DataError(f"dataset `{name}` is neither registered in {info} nor a data file "
-                            f"({', '.join(sorted(DATA_SUFFIXES))}); registered: {known}")
+                            f"({', '.join(sorted(DATA_SUFFIXES))}){hint}; registered: {known}")
         spec = DatasetSpec(name=name, file_name=str(path), formatting="auto", path=path)
     if spec.path is not None and not spec.path.exists():
         raise DataError(f"dataset `{name}`: file not found: {spec.path}")
