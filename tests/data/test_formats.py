@@ -168,3 +168,22 @@ def test_an_unregistered_dataset_name_gets_a_did_you_mean(tmp_path):
     write_dataset(tmp_path, [{"instruction": "hi", "output": "ok"}], name="alpaca_en_demo")
     with pytest.raises(DataError, match=r"`alpaca_en_dem` is neither registered .*did you mean `alpaca_en_demo`"):
         resolve_dataset("alpaca_en_dem", tmp_path)
+
+
+@pytest.mark.parametrize("stage, rows", [
+    ("sft", [{"instruction": "q", "output": "a"}, {"instruction": "q2", "output": "a2", "system": "be brief"}]),
+    ("dpo", [{"instruction": "q", "chosen": "a", "rejected": "b"},
+             {"instruction": "q2", "chosen": "a", "rejected": "b", "system": "be brief"}]),
+])
+def test_a_template_error_names_the_row_that_caused_it(tmp_path, tiny_tokenizer, stage, rows):
+    from lmforge.data.templates.template import Template
+    from lmforge.errors import TemplateError
+
+    entry = {"ranking": True, "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected",
+                                          "system": "system"}} if stage == "dpo" else {
+        "columns": {"prompt": "instruction", "response": "output", "system": "system"}}
+    write_dataset(tmp_path, rows, entry=entry)
+    cfg = build_config({"dataset": "demo", "dataset_dir": str(tmp_path), "stage": stage, "cutoff_len": 64})
+    bare = Template(name="bare", format_user="Q: {{content}}\n", format_assistant="A: {{content}}\n")
+    with pytest.raises(TemplateError, match=r"demo.json:row 2: template `bare` has no system slot"):
+        build_datasets(cfg, tiny_tokenizer, bare)

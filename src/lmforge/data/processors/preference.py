@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from transformers import PreTrainedTokenizerBase
 
 from lmforge.data.conversation import LabeledConversation, Preference
+from lmforge.data.processors.located import template_errors_name_their_row
 from lmforge.data.templates.encoding import Chat, EncodedConversation, encode_batch
 from lmforge.data.templates.template import Message, Template
 
@@ -48,7 +49,8 @@ def tokenize_pairwise(
     for pref in preferences:
         conversations.append(Chat([*pref.prompt, Message("assistant", pref.chosen)], pref.system))
         conversations.append(Chat([*pref.prompt, Message("assistant", pref.rejected)], pref.system))
-    encoded = encode_batch(template, tokenizer, conversations, train=True)
+    with template_errors_name_their_row(template, conversations, [p.source for p in preferences for _ in "cr"]):
+        encoded = encode_batch(template, tokenizer, conversations, train=True)
     columns: dict[str, list[list[int]]] = {"prompt_ids": [], "chosen_ids": [], "rejected_ids": []}
     stats = PreferenceStats()
     for chosen_enc, rejected_enc in zip(encoded[::2], encoded[1::2], strict=True):
@@ -68,7 +70,8 @@ def tokenize_kto(
     items: list[LabeledConversation], template: Template, tokenizer: PreTrainedTokenizerBase, *, cutoff_len: int
 ) -> tuple[dict[str, list], PreferenceStats]:
     chats = [Chat(i.conversation.messages, i.conversation.system, i.conversation.tools) for i in items]
-    encoded = encode_batch(template, tokenizer, chats, train=True)
+    with template_errors_name_their_row(template, chats, [i.conversation.source for i in items]):
+        encoded = encode_batch(template, tokenizer, chats, train=True)
     columns: dict[str, list] = {"prompt_ids": [], "completion_ids": [], "label": [], "KL_completion_ids": []}
     stats = PreferenceStats()
     for item, enc in zip(items, encoded, strict=True):

@@ -7,12 +7,14 @@ Later turns are dropped. An example left with no supervised token is dropped and
 silently: the report says how many.
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from transformers import PreTrainedTokenizerBase
 
 from lmforge.data.conversation import Conversation
 from lmforge.data.labels import IGNORE_INDEX
+from lmforge.data.processors.located import template_errors_name_their_row
 from lmforge.data.templates.encoding import Chat, EncodedConversation, encode_conversation, iter_encode_batch
 from lmforge.data.templates.template import Template, Thinking
 
@@ -103,8 +105,18 @@ def tokenize_sft(
     """Tokenize with one batched call; `end_ids` are the end-of-turn ids every answer should end with."""
     columns: dict[str, list[list[int]]] = {"input_ids": [], "labels": []}
     stats = SftStats()
-    encoded_all = iter_encode_batch(template, tokenizer, [Chat(c.messages, c.system, c.tools) for c in conversations],
-                               enable_thinking=enable_thinking, train=True)
+    chats = [Chat(c.messages, c.system, c.tools) for c in conversations]
+    with template_errors_name_their_row(template, chats, [c.source for c in conversations], enable_thinking):
+        _add_examples(columns, stats, conversations,
+                      iter_encode_batch(template, tokenizer, chats, enable_thinking=enable_thinking, train=True),
+                      cutoff_len=cutoff_len, train_on_prompt=train_on_prompt, mask_history=mask_history,
+                      end_ids=end_ids)
+    return columns, stats
+
+
+def _add_examples(columns: dict[str, list[list[int]]], stats: SftStats, conversations: list[Conversation],
+                  encoded_all: Iterator[EncodedConversation], *, cutoff_len: int, train_on_prompt: bool,
+                  mask_history: bool, end_ids: frozenset[int]) -> None:
     for conversation, encoded in zip(conversations, encoded_all, strict=True):
         example = example_from_encoded(
             encoded, cutoff_len=cutoff_len, train_on_prompt=train_on_prompt, mask_history=mask_history)
@@ -120,4 +132,3 @@ def tokenize_sft(
             stats.answers_without_end += sum(end not in end_ids for end in example.answer_ends)
         columns["input_ids"].append(example.input_ids)
         columns["labels"].append(example.labels)
-    return columns, stats
