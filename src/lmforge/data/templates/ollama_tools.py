@@ -2,9 +2,10 @@
 
 Each format carries its own pieces (`ToolFormat.ollama`, written beside its Python rendering in
 tool_formats/, with the Go helpers of tool_formats/go_pieces.py). `OLLAMA_TOOL_FORMATS` indexes them by
-format name (aliases included) for the formats that have them; a format without them gets a Modelfile
-that says so. tests/data/test_templates_ollama.py evaluates the Modelfiles on conversations with tools,
-calls and results and compares them with lmforge's own rendering.
+format name (aliases included) for the formats that have them, as registered when this module is first
+imported (every builtin format); a format without them gets a Modelfile that says so.
+tests/data/test_templates_ollama.py evaluates the Modelfiles on conversations with tools, calls and
+results and compares them with lmforge's own rendering.
 """
 
 from lmforge.data.templates.tool_formats import TOOL_FORMATS

@@ -24,7 +24,7 @@ __all__ = ["TOOL_FORMATS", "ToolFormat", "Tools", "get_tool_format", "register_t
 class ToolFormatRegistry(Registry[ToolFormat]):
     """The tool-format registry; it also reads as a mapping of every name (aliases included) to its format."""
 
-    def __iter__(self) -> Iterator[str]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def __getitem__(self, name: str) -> ToolFormat:
