@@ -103,7 +103,8 @@ def test_hub_choice_and_bad_registrations(monkeypatch, tmp_path):
     from lmforge.hub.resolve import registered_source
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(registry, "_MODELS", dict(registry._MODELS))  # registrations below end with the test
+    # registrations below end with the test
+    monkeypatch.setattr(registry.MODELS, "_entries", dict(registry.MODELS._entries))
     qwen = get_model("Qwen2.5-0.5B-Instruct")
     assert registered_source(qwen, "modelscope") == "Qwen/Qwen2.5-0.5B-Instruct"
     with pytest.raises(ModelError, match=r"`Flan-T5-Small` has no `modelscope` source, only hf: set `model_hub: hf`"):

@@ -1,6 +1,7 @@
 """Tool formats render calls and parse them back; tool datasets fail with file and row on bad JSON."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -147,3 +148,20 @@ def test_malformed_tool_json_names_file_and_row(tmp_path):
     conversation = loaded.conversations[0]
     assert conversation.messages[1].tool_calls == (ToolCall("get_weather", {"city": "Paris"}),)
     assert conversation.tools == [WEATHER_TOOL]
+
+
+def test_a_format_registers_under_its_name_and_aliases():
+    from lmforge.data.templates.tool_formats import register_tool_format
+
+    fmt = replace(get_tool_format("qwen"), name="qwen_for_test")
+    register_tool_format(fmt, aliases=("qwen_alias_for_test",))
+    try:
+        assert get_tool_format("qwen_alias_for_test") is fmt and "qwen_for_test" in TOOL_FORMATS
+        assert get_tool_format("hermes") is get_tool_format("qwen")
+        with pytest.raises(TemplateError, match="tool_format `qwen_for_test` is registered twice"):
+            register_tool_format(fmt)
+    finally:
+        TOOL_FORMATS.unregister("qwen_for_test")
+    assert "qwen_alias_for_test" not in TOOL_FORMATS
+    with pytest.raises(TemplateError, match=r"unknown tool_format `qwn`; did you mean `qwen`"):
+        get_tool_format("qwn")

@@ -1,6 +1,6 @@
 """The model registry: display names -> where the weights come from, their template, and modality.
 
-Groups are declared as data in `hub/model_groups.py`:
+Groups are declared as data in `hub/model_groups.py` (a `ModelGroup` in its `GROUPS`); elsewhere:
 
     register_model_group(
         models={"Qwen2.5-0.5B-Instruct": {"hf": "Qwen/Qwen2.5-0.5B-Instruct",
@@ -17,6 +17,8 @@ import difflib
 from dataclasses import dataclass, field
 
 from lmforge.errors import ModelError
+from lmforge.hub.model_groups import GROUPS, ModelGroup
+from lmforge.registry import Registry
 
 SOURCES = ("local", "builtin", "hf", "modelscope")
 
@@ -31,8 +33,20 @@ class RegisteredModel:
     description: str = field(default="")
 
 
-_MODELS: dict[str, RegisteredModel] = {}
-_loaded = False
+MODELS: Registry[RegisteredModel] = Registry("model", ModelError, listing="lmforge models list")
+
+
+def register_group(group: ModelGroup) -> list[RegisteredModel]:
+    """Register each display name of `group` with its sources."""
+    registered: list[RegisteredModel] = []
+    for name, sources in group.models.items():
+        unknown = [source for source in sources if source not in SOURCES]
+        if unknown or not sources:
+            raise ModelError(f"model `{name}`: sources must be some of {', '.join(SOURCES)} (got {list(sources)})")
+        model = RegisteredModel(name, dict(sources), group.template, group.multimodal,
+                                group.group or name.split("-")[0], group.description)
+        registered.append(MODELS.register(name, model))
+    return registered
 
 
 def register_model_group(
@@ -43,40 +57,25 @@ def register_model_group(
     description: str = "",
 ) -> list[RegisteredModel]:
     """Register display names with their sources; all share `template` and `multimodal`."""
-    registered: list[RegisteredModel] = []
-    for name, sources in models.items():
-        unknown = [source for source in sources if source not in SOURCES]
-        if unknown or not sources:
-            raise ModelError(f"model `{name}`: sources must be some of {', '.join(SOURCES)} (got {list(sources)})")
-        if name in _MODELS:
-            raise ModelError(f"model `{name}` is registered twice")
-        model = RegisteredModel(name, dict(sources), template, multimodal, group or name.split("-")[0], description)
-        _MODELS[name] = model
-        registered.append(model)
-    return registered
+    return register_group(ModelGroup(models, template, multimodal, group, description))
 
 
-def _load_groups() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        import lmforge.hub.model_groups  # noqa: F401  (registers the groups)
+for _group in GROUPS:
+    register_group(_group)
 
 
 def list_models() -> list[RegisteredModel]:
-    _load_groups()
-    return list(_MODELS.values())
+    return MODELS.entries()
 
 
 def find_model(name_or_path: str | None) -> RegisteredModel | None:
     """The registered model `name_or_path` names, by display name or by one of its source ids."""
     if not name_or_path:
         return None
-    _load_groups()
-    if name_or_path in _MODELS:
-        return _MODELS[name_or_path]
+    if name_or_path in MODELS:
+        return MODELS.get(name_or_path)
     bare = name_or_path.removeprefix("builtin:")
-    for model in _MODELS.values():
+    for model in MODELS.entries():
         if name_or_path in model.sources.values() or model.sources.get("builtin") == bare:
             return model
     return None
@@ -85,7 +84,7 @@ def find_model(name_or_path: str | None) -> RegisteredModel | None:
 def get_model(name: str) -> RegisteredModel:
     model = find_model(name)
     if model is None:
-        close = difflib.get_close_matches(name, list(_MODELS), n=3, cutoff=0.5)
+        close = difflib.get_close_matches(name, MODELS.names(), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(f'`{c}`' for c in close)}?" if close else ""
-        raise ModelError(f"no registered model `{name}`{hint} (`lmforge models list` shows all {len(_MODELS)})")
+        raise ModelError(f"no registered model `{name}`{hint} (`lmforge models list` shows all {len(MODELS)})")
     return model

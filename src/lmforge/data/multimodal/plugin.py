@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from lmforge.data.multimodal.media import DecodedMedia, MediaError
 from lmforge.data.templates.template import Message
+from lmforge.registry import Registry
 
 PLACEHOLDERS = {"images": "<image>", "videos": "<video>", "audios": "<audio>"}
 PROCESSOR_ARGUMENT = {"images": "images", "videos": "videos", "audios": "audio"}
@@ -147,29 +148,24 @@ def concat_padded(tensors: list[Any]) -> Any:
     return torch.cat(padded)
 
 
-MM_PLUGINS: dict[str, MMPlugin] = {}
+# the builtin plugins are the modules of `plugins/`, registered on first lookup
+MM_PLUGINS: Registry[MMPlugin] = Registry("multimodal plugin", MediaError, package="lmforge.data.multimodal.plugins")
 
 
 def register_mm_plugin(plugin_class: type[MMPlugin]) -> type[MMPlugin]:
     """Class decorator: register a plugin under its `name`."""
-    MM_PLUGINS[plugin_class.name] = plugin_class()
+    MM_PLUGINS.register(plugin_class.name, plugin_class())
     return plugin_class
 
 
 def get_mm_plugin(name: str) -> MMPlugin:
-    from lmforge.data.multimodal import plugins  # noqa: F401 - registers the builtin plugins
-
-    if name not in MM_PLUGINS:
-        raise MediaError(f"unknown multimodal plugin `{name}`; registered: {', '.join(sorted(MM_PLUGINS))}")
-    return MM_PLUGINS[name]
+    return MM_PLUGINS.get(name)
 
 
 def mm_plugin_for(processor: Any) -> MMPlugin | None:
     """The plugin serving this processor's class, or None for a plain tokenizer."""
-    from lmforge.data.multimodal import plugins  # noqa: F401
-
     kind = type(processor).__name__
-    return next((p for p in MM_PLUGINS.values() if kind in p.processor_classes), None)
+    return next((p for p in MM_PLUGINS.entries() if kind in p.processor_classes), None)
 
 
 def plugin_for_template(processor: Any, template: Any | None) -> MMPlugin:
@@ -180,7 +176,7 @@ def plugin_for_template(processor: Any, template: Any | None) -> MMPlugin:
     plugin = mm_plugin_for(processor)
     wanted = template.mm_plugin if template is not None else "base"
     if plugin is None:
-        have = ", ".join(sorted(MM_PLUGINS))
+        have = ", ".join(MM_PLUGINS.names())
         also = (f"; template `{template.name}` is made for `{wanted}` models, which lmforge has no plugin for yet"
                 if wanted != "base" and wanted not in MM_PLUGINS else "")
         raise MediaError(f"{type(processor).__name__} is not a multimodal processor lmforge has a plugin for "

@@ -8,7 +8,7 @@ header (several calls: one message each); text beside the calls is an analysis m
 (`<|channel|>commentary to=functions.NAME <|constrain|>json<|message|>`, how gpt-oss checkpoints write it)
 and text decoded without Harmony's special tokens (serving drops them).
 
-`JINJA_*` write the same for the chat template of saved tokenizers (jinja_tools.py registers them).
+`JINJA_*` write the same for the chat template of saved tokenizers (tool_formats/gpt_oss.py registers them).
 """
 
 import json

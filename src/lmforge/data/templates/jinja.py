@@ -61,7 +61,7 @@ def _default_system(text: str, date_format: str) -> str:
     return f"{_quote(before)} + strftime_now({_quote(date_format)}) + {_quote(after)}"
 
 
-def _tool_lines(template: Template) -> list[str]:
+def _tool_definition_lines(template: Template) -> list[str]:
     """Render the definitions into `ns.tool_text` (wrapped in format_tools) and place them: into the system
     prompt, `ns.tool_first` (the first question), or `ns.tool_turn` (a turn of its own)."""
     fmt = jinja_tool_format(template.tools.name)
@@ -140,7 +140,7 @@ def _system_lines(template: Template, strip: bool) -> list[str]:
 
 def _call_name_lines(template: Template) -> str:
     """`ns.call_name`: the function a tool result answers (the call with its id, else the next unanswered
-    call), as `Template._answered_call`."""
+    call), as `Template.render` pairs them (`_Rendering.answered_call`)."""
     if "{{call_name}}" not in template.format_observation_item:
         return ""
     return ("{%- set ns.found = -1 -%}"
@@ -206,71 +206,112 @@ def _header_lines(template: Template) -> tuple[str, str]:
 
 
 def template_to_jinja(template: Template) -> str:
-    """A chat_template string that renders exactly what `Template.render` renders (see module docstring)."""
-    strip = template.strip_content
-    text = "(message['content'] | trim)" if strip else "message['content']"
+    """A chat_template string that renders exactly what `Template.render` renders (see module docstring), in
+    the same phases: the head (prefix, system prompt and tool definitions), each turn (user, assistant with
+    its thought and calls, a run of tool results, a later system message), the generation prompt or end."""
+    flush = _flush_results(template)
+    lines = [
+        *_head_lines(template),
+        "{%- for message in loop_messages -%}{%- if message['role'] == 'user' -%}"
+        "{%- set ns.last_query = loop.index0 -%}{%- endif -%}{%- endfor -%}",
+        "{%- for message in loop_messages -%}",
+        "{%- if message['role'] != 'tool' -%}" + flush + "{%- endif -%}",
+        _user_line(template),
+        *_assistant_lines(template),
+        _tool_result_line(template),
+        _later_system_line(template),
+        "{%- else -%}{{- raise_exception('unsupported role: ' + message['role']) -}}",
+        "{%- endif -%}",
+        "{%- endfor -%}",
+        flush,
+        _generation_prompt_line(template),
+    ]
+    return "\n".join(line for line in lines if line)
+
+
+def _message_text(template: Template) -> str:
+    return "(message['content'] | trim)" if template.strip_content else "message['content']"
+
+
+def _head_lines(template: Template) -> list[str]:
+    """The namespace, the prefix, the system prompt (a leading system message, else the default) with the tool
+    definitions placed, and the system slot."""
     default = _default_system(template.default_system, template.date_format)
     if template.default_system_tools:
         with_tools = _default_system(template.default_system_tools, template.date_format)
         default = f"(({with_tools}) if tools else ({default}))"
-    separator = _quote(template.observation_separator)
-    header, prompt_header = _header_lines(template)
-    lines = [
+    return [
         "{%- set ns = namespace(tools='', tool_list=[], tool_text='', tool_first='', tool_turn='', calls='', call='', "
         "pending='', system_text='', observations='', thought=none, last_query=-1, answer='', answered=[], rest=[], "
         "found=-1, call_name='') -%}",
         _date_line(template),
-        _out(_prefix_expression(template, strip)),
+        _out(_prefix_expression(template, template.strip_content)),
         "{%- if messages and messages[0]['role'] == 'system' -%}",
         "{%- set system_message = messages[0]['content'] -%}{%- set loop_messages = messages[1:] -%}",
         "{%- else -%}",
         f"{{%- set system_message = {default} -%}}{{%- set loop_messages = messages -%}}",
         "{%- endif -%}",
-        *_tool_lines(template),
-        *_system_lines(template, strip),
+        *_tool_definition_lines(template),
+        *_system_lines(template, template.strip_content),
     ]
-    flush = ("{%- if ns.observations -%}" + _out(_expression(template.format_observation, "ns.observations", False))
-             + "{%- set ns.observations = '' -%}{%- endif -%}")
+
+
+def _user_line(template: Template) -> str:
+    """A user turn; the tool turn before the last one, the system slot or definitions opening the first."""
     before_last_user = ("{%- if loop.index0 == ns.last_query -%}" + _out("ns.tool_turn") + "{%- endif -%}"
                         if template.tools_position == "before_last_user" else "")
+    return ("{%- if message['role'] == 'user' -%}" + before_last_user
+            + _out(_expression(template.format_user, f"ns.pending + ns.tool_first + {_message_text(template)}", False))
+            + "{%- set ns.pending = '' -%}{%- set ns.tool_first = '' -%}")
+
+
+def _assistant_lines(template: Template) -> list[str]:
+    """Header, [prefill], the thought split off by the policy, the calls, the answer and its suffix."""
+    header, _ = _header_lines(template)
     prefill = ("{%- if loop.last -%}" + _out(_quote(template.thought_prefill)) + "{%- endif -%}"
                if template.prefill_final_answer and template.thought_prefill else "")
-    lines += [
-        "{%- for message in loop_messages -%}{%- if message['role'] == 'user' -%}"
-        "{%- set ns.last_query = loop.index0 -%}{%- endif -%}{%- endfor -%}",
-        "{%- for message in loop_messages -%}",
-        "{%- if message['role'] != 'tool' -%}" + flush + "{%- endif -%}",
-        "{%- if message['role'] == 'user' -%}" + before_last_user
-        + _out(_expression(template.format_user, f"ns.pending + ns.tool_first + {text}", False))
-        + "{%- set ns.pending = '' -%}{%- set ns.tool_first = '' -%}",
+    return [
         "{%- elif message['role'] == 'assistant' -%}" + header + prefill,
-        f"{{%- set text = {text} -%}}",
+        f"{{%- set text = {_message_text(template)} -%}}",
         *_thought_lines(template),
         "{%- if message.tool_calls -%}" + _calls(template) + "{%- endif -%}",
         *_answer_lines(template),
-        "{%- elif message['role'] == 'tool' -%}"
-        "{%- set call_id = message.tool_call_id if message.tool_call_id is defined else '' -%}"
-        + _call_name_lines(template) +
-        f"{{%- set ns.observations = ns.observations + ({separator} if ns.observations else '') + "
-        + _expression(template.format_observation_item, "message['content']", False) + " -%}",
     ]
-    if template.format_system and not template.system_in_user:
-        lines.append("{%- elif message['role'] == 'system' -%}"
-                     + _out(_expression(template.format_system.replace("{{tools}}", ""), "message['content']", strip)))
-    lines += [
-        "{%- else -%}{{- raise_exception('unsupported role: ' + message['role']) -}}",
-        "{%- endif -%}",
-        "{%- endfor -%}",
-        flush,
-        "{%- if add_generation_prompt -%}" + prompt_header
-        + ((("{%- if enable_thinking is not defined or enable_thinking is false -%}"
-             if template.default_thinking == "false" else
-             "{%- if enable_thinking is defined and enable_thinking is false -%}")
-            + _out(_expression(template.format_thought, "''", False)) + "{%- endif -%}")
-           if template.empty_thought_on_final else "")
-        + "{%- else -%}" + _out(_expression(template.format_end, "''", False)) + "{%- endif -%}",
-    ]
-    return "\n".join(line for line in lines if line)
+
+
+def _tool_result_line(template: Template) -> str:
+    """A tool result, collected into `ns.observations` (written as one turn by `_flush_results`)."""
+    separator = _quote(template.observation_separator)
+    return ("{%- elif message['role'] == 'tool' -%}"
+            "{%- set call_id = message.tool_call_id if message.tool_call_id is defined else '' -%}"
+            + _call_name_lines(template) +
+            f"{{%- set ns.observations = ns.observations + ({separator} if ns.observations else '') + "
+            + _expression(template.format_observation_item, "message['content']", False) + " -%}")
+
+
+def _flush_results(template: Template) -> str:
+    return ("{%- if ns.observations -%}" + _out(_expression(template.format_observation, "ns.observations", False))
+            + "{%- set ns.observations = '' -%}{%- endif -%}")
+
+
+def _later_system_line(template: Template) -> str:
+    if not template.format_system or template.system_in_user:
+        return ""
+    return ("{%- elif message['role'] == 'system' -%}" + _out(_expression(
+        template.format_system.replace("{{tools}}", ""), "message['content']", template.strip_content)))
+
+
+def _generation_prompt_line(template: Template) -> str:
+    """The generation prompt (header, thought prefill, an empty block with thinking off), else `format_end`."""
+    _, prompt_header = _header_lines(template)
+    empty_thought = ""
+    if template.empty_thought_on_final:
+        empty_thought = (("{%- if enable_thinking is not defined or enable_thinking is false -%}"
+                          if template.default_thinking == "false" else
+                          "{%- if enable_thinking is defined and enable_thinking is false -%}")
+                         + _out(_expression(template.format_thought, "''", False)) + "{%- endif -%}")
+    return ("{%- if add_generation_prompt -%}" + prompt_header + empty_thought
+            + "{%- else -%}" + _out(_expression(template.format_end, "''", False)) + "{%- endif -%}")
 
 
 def saved_chat_template(template: Template, tokenizer: Any) -> str:

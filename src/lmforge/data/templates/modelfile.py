@@ -3,9 +3,10 @@
 The TEMPLATE renders what `Template.render` renders with a generation prompt, from Ollama's data:
 `.System` and `.Messages` (a conversation's first system message, else the Modelfile's SYSTEM, which
 Ollama puts there), the system slot or the first question for it, every message slot, runs of tool
-results, and the tool definitions and calls of each tool format with Go pieces (ollama_tools.py), placed
-as the template places them. A conversation that ends with an answer is continued: the answer is written
-without its end of turn, as Ollama's own templates do. Thoughts come from a message's `.Thinking` (Ollama
+results, and the tool definitions and calls of each tool format with the Go pieces it carries
+(tool_formats/, indexed by ollama_tools.py), placed as the template places them. A conversation that
+ends with an answer is continued: the answer is written without its end of turn, as Ollama's own
+templates do. Thoughts come from a message's `.Thinking` (Ollama
 hands thinking apart from the content). What Ollama cannot reproduce is stated in the Modelfile's comments
 (`notes`): trimming message text (`strip_content`), today's date in a dated default system prompt (SYSTEM
 carries the date the file was written), tool formats without Go pieces, and each format's `limits`.
@@ -37,7 +38,9 @@ def _go_string(text: str) -> str:
 
 
 class _Writer:
-    """Writes one template's Go TEMPLATE; `notes` collects what it cannot reproduce."""
+    """Writes one template's Go TEMPLATE in the phases `Template.render` writes (template.py `_Rendering`):
+    `head` (prefix, system prompt, tool definitions), per message `user`, `assistant` (its `thought` and
+    `calls`), `tool`, `later_system`, then `generation_prompt`. `notes` collects what it cannot reproduce."""
 
     def __init__(self, template: Template, bos: str | None, eos: str | None, date: datetime.date | None):
         self.t, self.bos, self.eos, self.date = template, bos, eos, date

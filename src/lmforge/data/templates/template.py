@@ -166,140 +166,18 @@ class Template:
             text = text.replace("{{date}}", (date or datetime.date.today()).strftime(self.date_format))
         return text
 
-    def _fill(self, slot: str, content: str, bos: str, eos: str, strip: bool | None = None,
-              date: datetime.date | None = None) -> str:
-        if self.strip_content if strip is None else strip:
-            content = content.strip()
-        slot = slot.replace("{{bos_token}}", bos).replace("{{eos_token}}", eos)
-        if "{{date}}" in slot:
-            slot = slot.replace("{{date}}", (date or datetime.date.today()).strftime(self.date_format))
-        if "{{content_json}}" in slot:  # the content as a JSON string literal (Llama 3.1's tool results)
-            slot = slot.replace("{{content_json}}", json.dumps(content, ensure_ascii=False))
-        return slot.replace("{{content}}", content)
-
-    def render(
-        self,
-        messages: list[Message],
-        *,
-        system: str | None = None,
-        tools: list[dict[str, Any]] | None = None,
-        add_generation_prompt: bool = False,
-        enable_thinking: Thinking | None = None,
-        bos_token: str = "",
-        eos_token: str = "",
-        train: bool = False,
-        date: datetime.date | None = None,
-    ) -> list[Segment]:
+    def render(self, messages: list[Message], *, system: str | None = None,
+               tools: list[dict[str, Any]] | None = None, add_generation_prompt: bool = False,
+               enable_thinking: Thinking | None = None, bos_token: str = "", eos_token: str = "",
+               train: bool = False, date: datetime.date | None = None) -> list[Segment]:
         """Segments of the whole conversation, in order. A leading system message overrides `system`.
 
         `train` appends eos to answers of `efficient_eos` templates (what is trained, not what is shown);
         `date` fills `{{date}}` in a default system prompt (default: today).
         """
-        if messages and messages[0].role == "system":
-            system, messages = messages[0].content, messages[1:]
-        tools = normalize_tools(tools)
-        system = system if system is not None else self.default_system_for(bool(tools), date)
-        messages = self.with_call_ids(messages)
-        enable_thinking = enable_thinking or self.default_thinking
-
-        def fill(slot: str, content: str = "", strip: bool | None = None) -> str:
-            return self._fill(slot, content, bos_token, eos_token, strip, date)
-
-        tool_text = fill(self.format_tools, self.tools.render_tools(tools), False) if tools or self.tools_always else ""
-        tool_turn = ""
-        if tool_text and self.tools_in_first_user:
-            if not any(m.role == "user" for m in messages):
-                raise TemplateError(f"template `{self.name}` writes tool definitions into the first question; "
-                                    "the conversation has none")
-        elif tool_text and self.tools_position == "system":
-            separate = system or self.tools_separator_always
-            system = f"{system}{self.tools_separator}{tool_text}" if separate else tool_text
-            tool_text = ""
-        elif tool_text:
-            tool_turn, tool_text = tool_text, ""
-        system_slot = self.format_system_tools if tools and self.format_system_tools else self.format_system
-        tools_in_slot = self.tools_position == "in_system" and bool(tool_turn)
-        if self.tools_position == "in_system":
-            system_slot, tool_turn = system_slot.replace("{{tools}}", tool_turn), ""
-        prefix = self.format_prefix_tools if tools and self.format_prefix_tools else self.format_prefix
-        segments = [Segment(fill(prefix), False)]
-        if self.tools_position == "before_system":
-            segments.append(Segment(tool_turn, False))
-        pending_system = ""
-        if system or self.system_always or tools_in_slot:
-            if self.system_in_user:
-                pending_system = fill(system_slot, fill(self.format_system_text, system, False) if system else "",
-                                      strip=False)
-            elif system_slot:
-                text = fill(self.format_system_text, system) if system else ""
-                segments.append(Segment(fill(system_slot, text, False), False))
-            else:
-                raise TemplateError(f"template `{self.name}` has no system slot; remove the system prompt")
-        if self.tools_position == "after_system":
-            segments.append(Segment(tool_turn, False))
-        last_query = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
-        if tool_turn and self.tools_position == "before_last_user" and last_query < 0:
-            raise TemplateError(f"template `{self.name}` writes tool definitions before the last question; "
-                                "the conversation has none")
-        observations: list[str] = []
-        unanswered: list[ToolCall] = []  # calls of the last answer that no result has answered yet
-
-        def flush() -> None:
-            text = self.observation_separator.join(observations)
-            segments.append(Segment(fill(self.format_observation, text, False), False))
-            observations.clear()
-
-        for index, message in enumerate(messages):
-            if message.role != "tool" and observations:
-                flush()
-            if message.role == "user":
-                if index == last_query and self.tools_position == "before_last_user":
-                    segments.append(Segment(tool_turn, False))
-                content = message.content.strip() if self.strip_content else message.content
-                segments.append(Segment(fill(self.format_user, pending_system + tool_text + content, False), False))
-                pending_system = tool_text = ""
-            elif message.role == "assistant":
-                last = index == len(messages) - 1
-                header = self.header(after_tools=index > 0 and messages[index - 1].role == "tool",
-                                     calls=bool(message.tool_calls))
-                segments += self._answer(message, fill, header, eos_token, enable_thinking, train,
-                                         after_query=index > last_query, last=last,
-                                         final=last and not add_generation_prompt)
-                unanswered = list(message.tool_calls)
-            elif message.role == "tool":
-                if not self.can_render_tools:
-                    raise TemplateError(f"template `{self.name}` has no slot for tool results")
-                item = self.format_observation_item.replace("{{call_id}}", message.tool_call_id)
-                if "{{call_name}}" in item:
-                    item = item.replace("{{call_name}}", self._answered_call(unanswered, message).name)
-                observations.append(fill(item, message.content, False))
-            elif message.role == "system" and self.format_system and not self.system_in_user:
-                segments.append(Segment(fill(self.format_system.replace("{{tools}}", ""), message.content), False))
-            else:
-                raise TemplateError(f"template `{self.name}` cannot render a `{message.role}` message here")
-        if observations:
-            flush()
-        if add_generation_prompt:
-            after_tools = bool(messages) and messages[-1].role == "tool"
-            own_header = after_tools and self.format_generation_after_tools is not None
-            prefill = "" if own_header else self.thought_prefill
-            segments.append(Segment(fill(self.header(after_tools=after_tools, calls=False)) + prefill, False))
-            if self.empty_thought_on_final and enable_thinking == "false":
-                segments.append(Segment(fill(self.format_thought, "", False), False))
-        else:
-            segments.append(Segment(fill(self.format_end), False))
-        return [segment for segment in segments if segment.text]
-
-    def _answered_call(self, unanswered: list[ToolCall], message: Message) -> ToolCall:
-        """The call a tool result answers (and removes from `unanswered`): the one with its `tool_call_id`,
-        else the next unanswered call of the answer before it (as `assign_tool_call_ids` pairs them)."""
-        matches = [call for call in unanswered if call.id and call.id == message.tool_call_id]
-        if not matches and not unanswered:
-            raise TemplateError(f"template `{self.name}` names the call each tool result answers; a tool result "
-                                "follows no unanswered tool call of the answer before it")
-        call = (matches or unanswered)[0]
-        unanswered.remove(call)
-        return call
+        return _Rendering(self, messages, system=system, tools=tools, add_generation_prompt=add_generation_prompt,
+                          thinking=enable_thinking, bos=bos_token, eos=eos_token, train=train,
+                          date=date).segments()
 
     def header(self, *, after_tools: bool, calls: bool) -> str:
         """The assistant header of an answer (with tool calls or not), or of the generation prompt."""
@@ -309,43 +187,214 @@ class Template:
             return self.format_generation_calls_after_tools
         return self.format_generation_after_tools
 
-    def _answer(self, message: Message, fill: Any, header: str, eos_token: str, thinking: Thinking,
-                train: bool, *, after_query: bool, last: bool, final: bool) -> list[Segment]:
-        """Header, [unsupervised empty think block], supervised [thought and] answer, suffix. `final`: the
-        answer ends the conversation (no generation prompt follows)."""
-        content, prompt_thought, thought = message.content, "", None
-        if self.thought_words:
-            thought, content = split_thought(content, *self.thought_words)
-            keep = last if self.prefill_final_answer else after_query or self.thoughts_in_history
-            if thinking == "false" or not keep:
+    def render_text(self, messages: list[Message], **kwargs: Any) -> str:
+        return "".join(segment.text for segment in self.render(messages, **kwargs))
+
+
+class _Rendering:
+    """One `Template.render` call, phase by phase as it writes: `place_tools`; `head` (prefix, system turn, a
+    tool turn around it); each turn (`user`; `assistant` with its `thought`, calls and end-of-turn rule; `tool`
+    results, one turn by `flush_results`; `later_system`); `generation_prompt` (else `format_end`)."""
+
+    def __init__(self, template: Template, messages: list[Message], *, system: str | None,
+                 tools: list[dict[str, Any]] | None, add_generation_prompt: bool, thinking: Thinking | None,
+                 bos: str, eos: str, train: bool, date: datetime.date | None) -> None:
+        t = self.t = template
+        if messages and messages[0].role == "system":
+            system, messages = messages[0].content, messages[1:]
+        self.tools = normalize_tools(tools)
+        self.system = system if system is not None else t.default_system_for(bool(self.tools), date)
+        self.messages = t.with_call_ids(messages)
+        self.thinking = thinking or t.default_thinking
+        self.add_generation_prompt, self.bos, self.eos, self.train, self.date = (
+            add_generation_prompt, bos, eos, train, date)
+        self.last_query = max((i for i, m in enumerate(self.messages) if m.role == "user"), default=-1)
+        self.out: list[Segment] = []
+        self.tools_in_question = ""  # tool definitions that open the first question (tools_in_first_user)
+        self.tool_turn = ""  # tool definitions as a turn of their own
+        self.pending_system = ""  # the system slot that opens the first question (system_in_user)
+        self.observations: list[str] = []  # the current run of tool results
+        self.unanswered: list[ToolCall] = []  # calls of the last answer that no result has answered yet
+
+    def fill(self, slot: str, content: str = "", strip: bool | None = None) -> str:
+        """`slot` with its placeholders filled; `content` stripped by `strip` (default: `strip_content`)."""
+        if self.t.strip_content if strip is None else strip:
+            content = content.strip()
+        slot = slot.replace("{{bos_token}}", self.bos).replace("{{eos_token}}", self.eos)
+        if "{{date}}" in slot:
+            slot = slot.replace("{{date}}", (self.date or datetime.date.today()).strftime(self.t.date_format))
+        if "{{content_json}}" in slot:  # the content as a JSON string literal (Llama 3.1's tool results)
+            slot = slot.replace("{{content_json}}", json.dumps(content, ensure_ascii=False))
+        return slot.replace("{{content}}", content)
+
+    def segments(self) -> list[Segment]:
+        system_slot, tools_in_slot = self.place_tools()
+        self.head(system_slot, tools_in_slot)
+        if self.tool_turn and self.t.tools_position == "before_last_user" and self.last_query < 0:
+            raise TemplateError(f"template `{self.t.name}` writes tool definitions before the last question; "
+                                "the conversation has none")
+        for index, message in enumerate(self.messages):
+            if message.role != "tool" and self.observations:
+                self.flush_results()
+            self.turn(index, message)
+        if self.observations:
+            self.flush_results()
+        self.generation_prompt()
+        return [segment for segment in self.out if segment.text]
+
+    # -- system prompt and tool definitions ---------------------------------------------------------------
+    def place_tools(self) -> tuple[str, bool]:
+        """Put the tool definitions where `tools_position` says; the system slot to write, and whether the
+        definitions are in it (`{{tools}}`: written then even without a system prompt)."""
+        t = self.t
+        tool_text = self.fill(t.format_tools, t.tools.render_tools(self.tools), False) if (
+            self.tools or t.tools_always) else ""
+        if tool_text and t.tools_in_first_user:
+            if not any(m.role == "user" for m in self.messages):
+                raise TemplateError(f"template `{t.name}` writes tool definitions into the first question; "
+                                    "the conversation has none")
+            self.tools_in_question = tool_text
+        elif tool_text and t.tools_position == "system":
+            separate = self.system or t.tools_separator_always
+            self.system = f"{self.system}{t.tools_separator}{tool_text}" if separate else tool_text
+        elif tool_text:
+            self.tool_turn = tool_text
+        system_slot = t.format_system_tools if self.tools and t.format_system_tools else t.format_system
+        tools_in_slot = t.tools_position == "in_system" and bool(self.tool_turn)
+        if t.tools_position == "in_system":
+            system_slot, self.tool_turn = system_slot.replace("{{tools}}", self.tool_turn), ""
+        return system_slot, tools_in_slot
+
+    def head(self, system_slot: str, tools_in_slot: bool) -> None:
+        """The prefix, the system turn (`system_in_user`: kept for the first question), a tool turn around it."""
+        t = self.t
+        prefix = t.format_prefix_tools if self.tools and t.format_prefix_tools else t.format_prefix
+        self.out.append(Segment(self.fill(prefix), False))
+        if t.tools_position == "before_system":
+            self.out.append(Segment(self.tool_turn, False))
+        if self.system or t.system_always or tools_in_slot:
+            if t.system_in_user:
+                text = self.fill(t.format_system_text, self.system, False) if self.system else ""
+                self.pending_system = self.fill(system_slot, text, strip=False)
+            elif system_slot:
+                text = self.fill(t.format_system_text, self.system) if self.system else ""
+                self.out.append(Segment(self.fill(system_slot, text, False), False))
+            else:
+                raise TemplateError(f"template `{t.name}` has no system slot; remove the system prompt")
+        if t.tools_position == "after_system":
+            self.out.append(Segment(self.tool_turn, False))
+
+    # -- turns --------------------------------------------------------------------------------------------
+    def turn(self, index: int, message: Message) -> None:
+        if message.role == "user":
+            self.user(index, message)
+        elif message.role == "assistant":
+            self.assistant(index, message)
+        elif message.role == "tool":
+            self.tool(message)
+        elif message.role == "system" and self.t.format_system and not self.t.system_in_user:
+            self.later_system(message)
+        else:
+            raise TemplateError(f"template `{self.t.name}` cannot render a `{message.role}` message here")
+
+    def user(self, index: int, message: Message) -> None:
+        """A user turn; the tool turn before the last one, the system slot or definitions opening the first."""
+        t = self.t
+        if index == self.last_query and t.tools_position == "before_last_user":
+            self.out.append(Segment(self.tool_turn, False))
+        content = message.content.strip() if t.strip_content else message.content
+        text = self.pending_system + self.tools_in_question + content
+        self.out.append(Segment(self.fill(t.format_user, text, False), False))
+        self.pending_system = self.tools_in_question = ""
+
+    def assistant(self, index: int, message: Message) -> None:
+        """Header, [unsupervised empty think block], supervised [thought and] answer with its calls, suffix."""
+        t = self.t
+        last = index == len(self.messages) - 1
+        final = last and not self.add_generation_prompt  # the answer ends the conversation
+        header = t.header(after_tools=index > 0 and self.messages[index - 1].role == "tool",
+                          calls=bool(message.tool_calls))
+        thought, prompt_thought, content = self.thought(message.content, after_query=index > self.last_query,
+                                                         last=last)
+        text = content.strip() if t.strip_content else content
+        if message.tool_calls:
+            text = t.tools.join(text, t.tools.render_calls(message.tool_calls))
+        slot = t.format_function if message.tool_calls and t.format_function else t.format_assistant
+        answer = self.fill(slot, text, False)
+        if thought is not None:
+            answer = self.fill(t.format_thought, thought, False) + answer
+        suffix = self.fill(t.assistant_suffix)
+        if t.end_in_history and not final and answer.endswith(t.end_in_history[0]):
+            answer = answer.removesuffix(t.end_in_history[0])
+            suffix = t.end_in_history[1] + suffix
+        if self.train and t.efficient_eos:
+            answer += self.eos
+        self.out += [Segment(self.fill(header), False), Segment(prompt_thought, False),
+                     Segment(answer, True), Segment(suffix, False)]
+        self.unanswered = list(message.tool_calls)
+
+    def thought(self, content: str, *, after_query: bool, last: bool) -> tuple[str | None, str, str]:
+        """By the `enable_thinking` policy: the thought trained with the answer (None: none), the unsupervised
+        text written before it, and the answer without its thought."""
+        t = self.t
+        prompt_thought, thought = "", None
+        if t.thought_words:
+            thought, content = split_thought(content, *t.thought_words)
+            keep = last if t.prefill_final_answer else after_query or t.thoughts_in_history
+            if self.thinking == "false" or not keep:
                 thought = None
-            if self.empty_thought_on_final:  # Qwen3: an empty block before the final answer only
+            if t.empty_thought_on_final:  # Qwen3: an empty block before the final answer only
                 if thought == "" and not last:
                     thought = None  # its template writes an explicit empty block only there
                 if keep and thought is None and last:
-                    if thinking == "true":
+                    if self.thinking == "true":
                         thought = ""
                     else:  # written where the family's template writes it, but never trained
-                        prompt_thought = fill(self.format_thought, "", False)
-            elif keep and thought is None and thinking == "true":
+                        prompt_thought = self.fill(t.format_thought, "", False)
+            elif keep and thought is None and self.thinking == "true":
                 thought = ""  # asked for: every trained answer opens a think block
-        if self.prefill_final_answer and last:  # the generation prompt's prefill, unsupervised
-            prompt_thought = self.thought_prefill
-        text = content.strip() if self.strip_content else content
-        if message.tool_calls:
-            text = self.tools.join(text, self.tools.render_calls(message.tool_calls))
-        slot = self.format_function if message.tool_calls and self.format_function else self.format_assistant
-        answer = fill(slot, text, False)
-        if thought is not None:
-            answer = fill(self.format_thought, thought, False) + answer
-        suffix = fill(self.assistant_suffix)
-        if self.end_in_history and not final and answer.endswith(self.end_in_history[0]):
-            answer = answer.removesuffix(self.end_in_history[0])
-            suffix = self.end_in_history[1] + suffix
-        if train and self.efficient_eos:
-            answer += eos_token
-        return [Segment(fill(header), False), Segment(prompt_thought, False),
-                Segment(answer, True), Segment(suffix, False)]
+        if t.prefill_final_answer and last:  # the generation prompt's prefill, unsupervised
+            prompt_thought = t.thought_prefill
+        return thought, prompt_thought, content
 
-    def render_text(self, messages: list[Message], **kwargs: Any) -> str:
-        return "".join(segment.text for segment in self.render(messages, **kwargs))
+    def tool(self, message: Message) -> None:
+        t = self.t
+        if not t.can_render_tools:
+            raise TemplateError(f"template `{t.name}` has no slot for tool results")
+        item = t.format_observation_item.replace("{{call_id}}", message.tool_call_id)
+        if "{{call_name}}" in item:
+            item = item.replace("{{call_name}}", self.answered_call(message).name)
+        self.observations.append(self.fill(item, message.content, False))
+
+    def answered_call(self, message: Message) -> ToolCall:
+        """The call a tool result answers (and removes from `unanswered`): the one with its `tool_call_id`,
+        else the next unanswered call of the answer before it (as `assign_tool_call_ids` pairs them)."""
+        matches = [call for call in self.unanswered if call.id and call.id == message.tool_call_id]
+        if not matches and not self.unanswered:
+            raise TemplateError(f"template `{self.t.name}` names the call each tool result answers; a tool result "
+                                "follows no unanswered tool call of the answer before it")
+        call = (matches or self.unanswered)[0]
+        self.unanswered.remove(call)
+        return call
+
+    def flush_results(self) -> None:
+        """A run of tool results as one observation turn."""
+        text = self.t.observation_separator.join(self.observations)
+        self.out.append(Segment(self.fill(self.t.format_observation, text, False), False))
+        self.observations.clear()
+
+    def later_system(self, message: Message) -> None:
+        self.out.append(Segment(self.fill(self.t.format_system.replace("{{tools}}", ""), message.content), False))
+
+    # -- the ending ---------------------------------------------------------------------------------------
+    def generation_prompt(self) -> None:
+        """The generation prompt (header, thought prefill, an empty block with thinking off), else `format_end`."""
+        t = self.t
+        if not self.add_generation_prompt:
+            self.out.append(Segment(self.fill(t.format_end), False))
+            return
+        after_tools = bool(self.messages) and self.messages[-1].role == "tool"
+        prefill = "" if after_tools and t.format_generation_after_tools is not None else t.thought_prefill  # own header
+        self.out.append(Segment(self.fill(t.header(after_tools=after_tools, calls=False)) + prefill, False))
+        if t.empty_thought_on_final and self.thinking == "false":
+            self.out.append(Segment(self.fill(t.format_thought, "", False), False))

@@ -1,4 +1,5 @@
-"""What a tool format is, and the JSON helpers the formats share."""
+"""What a tool format is (its Python rendering and parsing, with its jinja and Go pieces), and the JSON
+helpers the formats share."""
 
 import json
 from collections.abc import Callable
@@ -6,6 +7,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from lmforge.data.templates.messages import ToolCall
+from lmforge.data.templates.tool_formats.go_pieces import OllamaToolFormat
+from lmforge.data.templates.tool_formats.jinja_pieces import JinjaToolFormat
 from lmforge.errors import TemplateError
 
 Tools = list[dict[str, Any]]
@@ -28,6 +31,10 @@ class ToolFormat:
     # the other marker words the calls are written with; a family's tokenizer may hold each as one special
     # token, which serving keeps in decoded answers (with the call marker) so the calls parse
     call_words: tuple[str, ...] = ()
+    # the same rendering as jinja, for saved tokenizers (None: a template of this format cannot be saved)
+    jinja: JinjaToolFormat | None = None
+    # ... and as Ollama Go-template pieces, for Modelfiles (None: the Modelfile says it has no tool rendering)
+    ollama: OllamaToolFormat | None = None
 
     @property
     def markers(self) -> tuple[str, ...]:

@@ -9,7 +9,16 @@ prompt as a `## Tools` section, which both formats write (V3's with its own call
 import re
 
 from lmforge.data.templates.messages import ToolCall
+from lmforge.data.templates.tool_formats import register_tool_format
 from lmforge.data.templates.tool_formats.base import ToolFormat, Tools, dumps, function_of, json_arguments
+from lmforge.data.templates.tool_formats.jinja_pieces import (
+    DESCRIPTION,
+    JinjaToolFormat,
+    append_tools,
+    each_function,
+    q,
+    set_tools,
+)
 
 CALLS_BEGIN, CALLS_END = "<｜tool▁calls▁begin｜>", "<｜tool▁calls▁end｜>"
 CALL_BEGIN, CALL_END, SEP = "<｜tool▁call▁begin｜>", "<｜tool▁call▁end｜>", "<｜tool▁sep｜>"
@@ -69,12 +78,25 @@ def _v31_parse(text: str) -> list[ToolCall]:
             for name, arguments in _V31_CALL.findall(text)]
 
 
-FORMATS = [
-    ToolFormat("deepseek3", lambda tools: tools_section(tools, V3_FOOTER), _v3_calls, _v3_parse,
-               content_separator="", call_marker=CALLS_BEGIN, call_words=WORDS,
-               description="DeepSeek V3 / R1: `<｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME` and a ```json "
-                           "fence per call, inside `<｜tool▁calls▁begin｜>`"),
-    ToolFormat("deepseek3.1", lambda tools: tools_section(tools, V31_FOOTER), _v31_calls, _v31_parse,
-               content_separator="", call_marker=CALLS_BEGIN, call_words=WORDS,
-               description="DeepSeek V3.1: `<｜tool▁call▁begin｜>NAME<｜tool▁sep｜>{...}<｜tool▁call▁end｜>` per call"),
-]
+def _jinja_tools(footer: str) -> str:
+    return set_tools(q(TOOLS_HEADER)) + each_function(
+        "'### ' + fn.name + '\\nDescription: ' + " + DESCRIPTION + " + '\\n\\nParameters: ' + "
+        "((fn.parameters if fn.parameters is defined else {}) | tojson)", "\n\n") + append_tools(q(footer))
+
+
+register_tool_format(ToolFormat(
+    "deepseek3", lambda tools: tools_section(tools, V3_FOOTER), _v3_calls, _v3_parse,
+    content_separator="", call_marker=CALLS_BEGIN, call_words=WORDS,
+    description="DeepSeek V3 / R1: `<｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME` and a ```json "
+                "fence per call, inside `<｜tool▁calls▁begin｜>`",
+    jinja=JinjaToolFormat(
+        _jinja_tools(V3_FOOTER),
+        q(CALL_BEGIN + "function" + SEP) + " + call.name + '\\n```json\\n' + args + " + q("\n```" + CALL_END), "\n",
+        q(CALLS_BEGIN), q(CALLS_END))))
+register_tool_format(ToolFormat(
+    "deepseek3.1", lambda tools: tools_section(tools, V31_FOOTER), _v31_calls, _v31_parse,
+    content_separator="", call_marker=CALLS_BEGIN, call_words=WORDS,
+    description="DeepSeek V3.1: `<｜tool▁call▁begin｜>NAME<｜tool▁sep｜>{...}<｜tool▁call▁end｜>` per call",
+    jinja=JinjaToolFormat(
+        _jinja_tools(V31_FOOTER), q(CALL_BEGIN) + " + call.name + " + q(SEP) + " + args + " + q(CALL_END),
+        prefix=q(CALLS_BEGIN), suffix=q(CALLS_END))))

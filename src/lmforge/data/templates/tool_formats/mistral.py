@@ -4,7 +4,11 @@ import re
 from typing import Any
 
 from lmforge.data.templates.messages import ToolCall
+from lmforge.data.templates.tool_formats import go_pieces as go
+from lmforge.data.templates.tool_formats import register_tool_format
 from lmforge.data.templates.tool_formats.base import ToolFormat, Tools, dumps, json_calls, loads, with_ids
+from lmforge.data.templates.tool_formats.go_pieces import OllamaToolFormat
+from lmforge.data.templates.tool_formats.jinja_pieces import NAME_ARGS, JinjaToolFormat, set_tools
 from lmforge.errors import TemplateError
 
 
@@ -62,15 +66,34 @@ def _mistral_small_parse(text: str) -> list[ToolCall]:
     return calls
 
 
-FORMATS = [
-    ToolFormat("mistral", _mistral_tools, _mistral_calls, _mistral_parse,
-               call_marker="[TOOL_CALLS]", content_separator="", call_ids="alnum9",
-               description="Mistral v3: `[AVAILABLE_TOOLS]` and `[TOOL_CALLS]` JSON lists, 9-character call ids"),
-    ToolFormat("mistral_v7", _mistral_v7_tools, _mistral_v7_calls, _mistral_parse,
-               call_marker="[TOOL_CALLS]", content_separator="",
-               call_ids="alnum9", description="Mistral Tekken v7: `[TOOL_CALLS][...]` JSON list after the text"),
-    ToolFormat("mistral_small", _mistral_v7_tools, _mistral_small_calls, _mistral_small_parse,
-               call_marker="[TOOL_CALLS]", call_words=("[CALL_ID]", "[ARGS]"),
-               content_separator="", call_ids="alnum9",
-               description="Mistral Small 3.2: `[TOOL_CALLS]NAME[CALL_ID]ID[ARGS]{...}` per call"),
-]
+# one call as a JSON object with its id (v3, v7)
+_JINJA_CALL = NAME_ARGS + " + ((', \"id\": \"' + call_id + '\"') if call_id else '') + '}'"
+_GO_CALL = go.NAME_ARGUMENTS[:-1] + '{{ if .ID }}, "id": "{{ .ID }}"{{ end }}}'
+_V7_JINJA_TOOLS = set_tools("'[AVAILABLE_TOOLS]' + ns.tool_list | tojson + '[/AVAILABLE_TOOLS]'")
+_V7_GO_TOOLS = "[AVAILABLE_TOOLS]{{ json $.Tools }}[/AVAILABLE_TOOLS]"
+
+register_tool_format(ToolFormat(
+    "mistral", _mistral_tools, _mistral_calls, _mistral_parse,
+    call_marker="[TOOL_CALLS]", content_separator="", call_ids="alnum9",
+    description="Mistral v3: `[AVAILABLE_TOOLS]` and `[TOOL_CALLS]` JSON lists, 9-character call ids",
+    jinja=JinjaToolFormat(set_tools("'[AVAILABLE_TOOLS] ' + ns.tool_list | tojson + '[/AVAILABLE_TOOLS]'"),
+                          _JINJA_CALL, ", ", "'[TOOL_CALLS] ['", "']'"),
+    ollama=OllamaToolFormat("[AVAILABLE_TOOLS] {{ json $.Tools }}[/AVAILABLE_TOOLS]", _GO_CALL, ", ",
+                            "[TOOL_CALLS] [", "]", limits=go.CALL_IDS)))
+register_tool_format(ToolFormat(
+    "mistral_v7", _mistral_v7_tools, _mistral_v7_calls, _mistral_parse,
+    call_marker="[TOOL_CALLS]", content_separator="",
+    call_ids="alnum9", description="Mistral Tekken v7: `[TOOL_CALLS][...]` JSON list after the text",
+    jinja=JinjaToolFormat(_V7_JINJA_TOOLS, _JINJA_CALL, ", ", "'[TOOL_CALLS]['", "']'"),
+    ollama=OllamaToolFormat(_V7_GO_TOOLS, _GO_CALL, ", ", "[TOOL_CALLS][", "]", limits=go.CALL_IDS)))
+register_tool_format(ToolFormat(
+    "mistral_small", _mistral_v7_tools, _mistral_small_calls, _mistral_small_parse,
+    call_marker="[TOOL_CALLS]", call_words=("[CALL_ID]", "[ARGS]"),
+    content_separator="", call_ids="alnum9",
+    description="Mistral Small 3.2: `[TOOL_CALLS]NAME[CALL_ID]ID[ARGS]{...}` per call",
+    jinja=JinjaToolFormat(
+        _V7_JINJA_TOOLS,
+        "'[TOOL_CALLS]' + call.name + (('[CALL_ID]' + call_id) if call_id else '') + '[ARGS]' + args"),
+    ollama=OllamaToolFormat(
+        _V7_GO_TOOLS, "[TOOL_CALLS]" + go.NAME + "{{ if .ID }}[CALL_ID]{{ .ID }}{{ end }}[ARGS]" + go.ARGUMENTS,
+        limits=go.CALL_IDS)))

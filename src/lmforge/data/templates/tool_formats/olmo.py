@@ -10,7 +10,9 @@ import re
 from typing import Any
 
 from lmforge.data.templates.messages import ToolCall
+from lmforge.data.templates.tool_formats import register_tool_format
 from lmforge.data.templates.tool_formats.base import ToolFormat, Tools, dumps, function_of
+from lmforge.data.templates.tool_formats.jinja_pieces import JinjaToolFormat, append_tools, each_function, q, set_tools
 from lmforge.errors import TemplateError
 
 OLMO3_PREAMBLE = (
@@ -95,8 +97,28 @@ def _olmo3_parse(text: str) -> list[ToolCall]:
     return calls
 
 
-FORMATS = [
-    ToolFormat("olmo3", _olmo3_tools, _olmo3_calls, _olmo3_parse, call_marker="<function_calls>",
-               call_words=("</function_calls>",),
-               description="OLMo 3: pythonic `name(key='value')` calls, one a line, inside `<function_calls>`"),
-]
+# the pythonic call (_olmo3_calls): strings quoted and escaped, true/false/null, else JSON. The arguments must
+# be an object here (a JSON string would need a parser jinja lacks).
+_JINJA_CALL = (
+    "{%- if call.arguments is string -%}{{- raise_exception('tool call ' + call.name + ': pythonic calls need the "
+    "arguments as an object, not a JSON string') -}}{%- endif -%}"
+    "{%- set ns.call = call.name + '(' -%}"
+    "{%- for key, value in call.arguments.items() -%}"
+    "{%- if value is string -%}{%- set shown = \"'\" + (value | replace('\\\\', '\\\\\\\\') "
+    "| replace(\"'\", \"\\\\'\") | replace('\\n', '\\\\n') | replace('\\r', '\\\\r')) + \"'\" -%}"
+    "{%- elif value is none -%}{%- set shown = 'null' -%}"
+    "{%- elif value is sameas true -%}{%- set shown = 'true' -%}"
+    "{%- elif value is sameas false -%}{%- set shown = 'false' -%}"
+    "{%- else -%}{%- set shown = value | tojson -%}{%- endif -%}"
+    "{%- set ns.call = ns.call + (', ' if not loop.first else '') + key + '=' + shown -%}"
+    "{%- endfor -%}"
+    "{%- set ns.call = ns.call + ')' -%}"
+)
+
+register_tool_format(ToolFormat(
+    "olmo3", _olmo3_tools, _olmo3_calls, _olmo3_parse, call_marker="<function_calls>",
+    call_words=("</function_calls>",),
+    description="OLMo 3: pythonic `name(key='value')` calls, one a line, inside `<function_calls>`",
+    jinja=JinjaToolFormat(
+        set_tools(q(OLMO3_PREAMBLE)) + each_function("fn | tojson", "\n") + append_tools(q("\n</functions>")),
+        _JINJA_CALL, "\n", "'<function_calls>\\n'", "'\\n</function_calls>'")))
