@@ -37,11 +37,11 @@ def test_beam_options_translate():
 def test_engine_kwargs_and_adapters():
     cfg = build_config({"model_name_or_path": "builtin:tiny-llama", "vllm_maxlen": 1024, "vllm_gpu_util": 0.5,
                         "adapter_name_or_path": "a"})
-    kwargs = engine_kwargs(cfg, "/models/x")
+    kwargs = engine_kwargs(cfg.model, cfg.generation, "/models/x")
     assert kwargs["max_model_len"] == 1024 and kwargs["gpu_memory_utilization"] == 0.5 and kwargs["enable_lora"]
     two = build_config({"model_name_or_path": "builtin:tiny-llama", "adapter_name_or_path": "a,b"})
     with pytest.raises(ModelError, match="serves one adapter"):
-        engine_kwargs(two, "/models/x")
+        engine_kwargs(two.model, two.generation, "/models/x")
 
 
 def test_stop_strings_are_cut_whatever_vllm_returns():

@@ -1,7 +1,7 @@
 """`lmforge export`: merge adapters, save, reload and verify the logits; GGUF, Modelfile, quantized.
 
-The source is the base model plus its adapters, unmerged (QLoRA adapters too: the base is always
-loaded unquantized, so they merge onto the dequantized weights). Every artefact written (the
+The source is the base model plus its adapters, the last unmerged (`export/merge.py`; QLoRA adapters
+too: the base is always loaded unquantized, so they merge onto the dequantized weights). Every artefact written (the
 safetensors or `.bin` folder, each GGUF file, a bitsandbytes-quantized folder) is read back and its
 logits compared with the source on a probe batch rendered with the chat template; beyond the
 tolerance the export fails.
@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from peft import PeftModel
 from rich.console import Console
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
 
@@ -24,6 +23,7 @@ from lmforge.data.templates.select import run_template
 from lmforge.data.templates.template import Template
 from lmforge.errors import ExportError
 from lmforge.export.gguf import gguf_tolerance, verify_gguf, write_gguf
+from lmforge.export.merge import merge_last, source_model
 from lmforge.export.ollama import write_modelfile
 from lmforge.export.save import save_weights
 from lmforge.export.verify import (
@@ -35,7 +35,6 @@ from lmforge.export.verify import (
     probe_batch,
     require_parity,
 )
-from lmforge.model.adapters import merge_adapters
 from lmforge.model.loading import inference_dtype, load_causal_lm, load_tokenizer, model_path
 from lmforge.preflight import preflight
 
@@ -147,13 +146,10 @@ def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResu
     tolerance = cfg.export.export_tolerance or DEFAULT_TOLERANCE[dtype]
 
     adapters = cfg.model.adapter_name_or_path or []
-    model = merge_adapters(load_causal_lm(cfg, dtype=dtype), adapters[:-1])
-    if adapters:  # the last adapter stays unmerged for the reference logits
-        model = PeftModel.from_pretrained(model, adapters[-1])
+    model = source_model(load_causal_lm(cfg, dtype=dtype), adapters)
     batch = probe_batch(template, tokenizer)
     reference = masked_logits(model.eval(), batch)
-    if adapters:
-        model = model.merge_and_unload()
+    model = merge_last(model)
     legacy = cfg.export.export_legacy_format
     console.print(f"merged {len(adapters)} adapter(s); saving {dtype} {'.bin' if legacy else 'safetensors'} "
                   f"shards of at most {cfg.export.export_size} GB to {export_dir}")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lmforge.config import LmforgeConfig
+from lmforge.config.groups import DataGroup
 from lmforge.data.conversation import Conversation
 from lmforge.data.loading import load_conversations
 from lmforge.data.registry import resolve_dataset
@@ -40,14 +41,15 @@ def prediction_config(cfg: LmforgeConfig) -> LmforgeConfig:
     return cfg.model_copy(update={"generation": generation})
 
 
-def prediction_inputs(cfg: LmforgeConfig) -> list[Conversation]:
-    names = cfg.data.eval_dataset or cfg.data.dataset
+def prediction_inputs(data: DataGroup) -> list[Conversation]:
+    """The conversations to answer: `eval_dataset`, else `dataset`."""
+    names = data.eval_dataset or data.dataset
     if not names:
         raise ConfigError("`lmforge predict` needs `eval_dataset` or `dataset` (the prompts to answer)")
     return [conversation for name in names
-            for conversation in load_conversations(resolve_dataset(name, cfg.data.dataset_dir),
-                                                   max_samples=cfg.data.max_samples,
-                                                   on_bad_row=cfg.data.on_bad_row).conversations]
+            for conversation in load_conversations(resolve_dataset(name, data.dataset_dir),
+                                                   max_samples=data.max_samples,
+                                                   on_bad_row=data.on_bad_row).conversations]
 
 
 def predictions_path(cfg: LmforgeConfig) -> Path:
@@ -88,7 +90,7 @@ def run_predict(cfg: LmforgeConfig, engine: Engine,
                 progress: Callable[[int, int], None] | None = None) -> PredictionRun:
     """Answer every prompt not answered yet into the jsonl. `progress(done, total)` is called after each batch."""
     start_time = time.perf_counter()
-    conversations = prediction_inputs(cfg)
+    conversations = prediction_inputs(cfg.data)
     path = predictions_path(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
     if cfg.training.overwrite_output_dir and path.exists():

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from lmforge.config import LmforgeConfig
+from lmforge.config.groups import GenerationGroup, ModelGroup
 from lmforge.data.multimodal.plugin import ProcessedMedia
 from lmforge.data.templates.encoding import stop_token_ids
 from lmforge.data.templates.select import run_template
@@ -31,9 +32,8 @@ def vllm_usable() -> bool:
     return torch.cuda.is_available()
 
 
-def engine_kwargs(cfg: LmforgeConfig, path: str) -> dict[str, Any]:
-    """Keyword arguments for `vllm.LLM`."""
-    gen, model = cfg.generation, cfg.model
+def engine_kwargs(model: ModelGroup, gen: GenerationGroup, path: str) -> dict[str, Any]:
+    """Keyword arguments for `vllm.LLM` serving the checkpoint at `path`."""
     adapters = model.adapter_name_or_path or []
     if len(adapters) > 1:
         raise ModelError(f"the vLLM backend serves one adapter, got {len(adapters)}: merge them first with "
@@ -99,7 +99,7 @@ class VllmEngine(Engine):
                              "or set `infer_backend: huggingface`")
         from vllm import LLM
 
-        self.llm = LLM(**engine_kwargs(cfg, model_path(cfg)))
+        self.llm = LLM(**engine_kwargs(cfg.model, cfg.generation, model_path(cfg)))
         adapters = cfg.model.adapter_name_or_path or []
         self.lora = None
         if adapters:
