@@ -136,6 +136,11 @@ def _quantize(export: ExportGroup, export_dir: Path, reference: torch.Tensor, ba
     return report
 
 
+def merge_device(cfg: LmforgeConfig) -> str:
+    """`export_device: auto` merges and verifies on the GPU when there is one; cpu (the default) never uses it."""
+    return "cuda" if cfg.export.export_device == "auto" and torch.cuda.is_available() else "cpu"
+
+
 def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResult:
     console = console or Console()
     preflight(cfg, "export")
@@ -147,7 +152,7 @@ def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResu
     tolerance = cfg.export.export_tolerance or DEFAULT_TOLERANCE[dtype]
 
     adapters = cfg.model.adapter_name_or_path or []
-    model = merge_adapters(load_causal_lm(cfg, dtype=dtype), adapters[:-1])
+    model = merge_adapters(load_causal_lm(cfg, dtype=dtype).to(merge_device(cfg)), adapters[:-1])
     if adapters:  # the last adapter stays unmerged for the reference logits
         model = PeftModel.from_pretrained(model, adapters[-1])
     batch = probe_batch(template, tokenizer)

@@ -1,0 +1,80 @@
+"""Every key of LLaMA-Factory's argument dataclasses and where it goes in lmforge.
+
+The data lives in `llamafactory_keys.tsv` (one row per key): `implemented` keys are lmforge keys of the
+same name, `mapped` keys are rewritten into the lmforge key named in `target` before validation,
+`pending` keys are recognised but not built yet, and `refused` keys belong to hardware lmforge does not
+run on (the `target` column names what to use instead). docs/migrating-from-llamafactory.md is generated
+from the same data (`scripts/llamafactory_docs.py`).
+"""
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+KEYS_PATH = Path(__file__).resolve().parent / "llamafactory_keys.tsv"
+Status = Literal["implemented", "mapped", "pending", "refused"]
+
+
+@dataclass(frozen=True)
+class LlamaFactoryKey:
+    key: str
+    dataclass: str  # the LLaMA-Factory dataclass that declares it
+    status: Status
+    target: str  # implemented/mapped: `group.key` in lmforge; refused: what to use instead
+    note: str  # mapped: how the value translates; pending/refused: the feature's name
+
+
+def _read_keys() -> dict[str, LlamaFactoryKey]:
+    with KEYS_PATH.open(encoding="utf-8", newline="") as handle:
+        rows = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        return {row["key"]: LlamaFactoryKey(**row) for row in rows}  # type: ignore[arg-type]
+
+
+LLAMAFACTORY_KEYS: dict[str, LlamaFactoryKey] = _read_keys()
+
+# The feature each recognised-but-unsupported key belongs to.
+PENDING_KEYS: dict[str, str] = {
+    entry.key: entry.note for entry in LLAMAFACTORY_KEYS.values() if entry.status in ("pending", "refused")
+}
+
+
+def not_supported_message(key: str) -> str | None:
+    """Why a LLaMA-Factory key is not accepted, with what to do instead; None for keys lmforge accepts."""
+    entry = LLAMAFACTORY_KEYS.get(key)
+    if entry is None or entry.status in ("implemented", "mapped"):
+        return None
+    if entry.status == "refused":
+        return (f"`{key}` belongs to {entry.note}, which needs hardware or a backend lmforge does not run on; "
+                f"use {entry.target} instead, and remove the key")
+    return f"`{key}` belongs to {entry.note}, which lmforge does not support yet; remove the key"
+
+
+# How each mapped key's value becomes its lmforge key's value (identity when absent).
+_TRANSLATE: dict[str, Callable[[Any], Any]] = {
+    "disable_gradient_checkpointing": lambda disabled: None if disabled is None else not disabled,
+    "use_reentrant_gc": lambda reentrant: None if reentrant is None else {"use_reentrant": bool(reentrant)},
+    "disable_shuffling": lambda sequential: "sequential" if sequential else "random",
+}
+
+
+def translate_mapped(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+    """`raw` with mapped keys rewritten to their lmforge keys; also which lmforge key came from which
+    LLaMA-Factory key (for messages), and conflicts (both names set)."""
+    out: dict[str, Any] = {}
+    came_from: dict[str, str] = {}
+    conflicts: list[str] = []
+    for key, value in raw.items():
+        entry = LLAMAFACTORY_KEYS.get(str(key))
+        if entry is None or entry.status != "mapped":
+            continue
+        target = entry.target.split(".", 1)[1]
+        if target in raw or target in out:
+            conflicts.append(f"`{key}` and `{target}` set the same thing ({entry.note}): keep only `{target}`")
+            continue
+        out[target] = _TRANSLATE.get(str(key), lambda v: v)(value)
+        came_from[target] = str(key)
+    out.update({k: v for k, v in raw.items() if k not in LLAMAFACTORY_KEYS or
+                LLAMAFACTORY_KEYS[k].status != "mapped"})
+    return out, came_from, conflicts
