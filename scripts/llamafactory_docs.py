@@ -17,7 +17,7 @@ BEGIN, END = "<!-- BEGIN GENERATED: scripts/llamafactory_docs.py -->", "<!-- END
 
 def _where(entry: LlamaFactoryKey) -> str:
     if entry.status == "implemented":
-        return f"`{entry.target}`"
+        return f"`{entry.target}`" + (f": {entry.note}" if entry.note else "")
     if entry.status == "mapped":
         return f"`{entry.target}`: {entry.note}"
     if entry.status == "refused":

@@ -91,3 +91,18 @@ def test_export_device_auto_merges_on_the_gpu_when_there_is_one(monkeypatch):
     assert merge_device(build_config({"export_device": "cpu"})) == "cpu"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert merge_device(build_config({"export_device": "auto"})) == "cpu"
+
+
+def test_special_tokens_config_file_problems_name_the_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"`new_special_tokens_config`: no such file: .*absent.yaml"):
+        build_config({"new_special_tokens_config": str(tmp_path / "absent.yaml")})
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- <a>\n- <b>\n")
+    with pytest.raises(ConfigError, match="must map each new special token to a description"):
+        build_config({"new_special_tokens_config": str(listed)})
+
+
+def test_describing_new_tokens_for_their_initialisation_is_pending():
+    assert build_config({"init_special_tokens": "noise_init"}).model.init_special_tokens == "noise_init"
+    with pytest.raises(ConfigError, match=r"`init_special_tokens: desc_init` .* not supported yet: use `noise_init`"):
+        build_config({"init_special_tokens": "desc_init"})

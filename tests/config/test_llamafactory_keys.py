@@ -28,6 +28,8 @@ COMPANIONS: dict[str, dict[str, Any]] = {
 # Each mapped key: a LLaMA-Factory value and what its lmforge key must hold afterwards.
 MAPPED: dict[str, tuple[Any, Any]] = {
     "new_special_tokens": ("<a>,<b>", ["<a>", "<b>"]),
+    "new_special_tokens_config": (str(Path(__file__).with_name("special_tokens.yaml")),
+                                  ["<|begin_plan|>", "<|end_plan|>"]),
     "disable_gradient_checkpointing": (True, False),
     "use_reentrant_gc": (False, {"use_reentrant": False}),
     "disable_shuffling": (True, "sequential"),

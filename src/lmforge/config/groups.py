@@ -61,6 +61,9 @@ class ModelGroup(Group):
         None, description="Plain tokens to add to the vocabulary (comma-separated); embeddings are resized.")
     add_special_tokens: list[str] | None = Field(
         None, description="Special tokens to add (comma-separated); embeddings are resized.")
+    init_special_tokens: Literal["noise_init", "desc_init", "desc_init_w_noise"] = Field(
+        "noise_init", description="How new token embeddings start: noise_init, the mean of the existing rows "
+                                  "(transformers' mean resizing); the desc_init methods are not supported yet.")
     resize_vocab: bool = Field(
         False, description="Grow the embeddings to the tokenizer's size even without add_tokens (they always "
                            "grow when added tokens need it).")

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
+
 KEYS_PATH = Path(__file__).resolve().parent / "llamafactory_keys.tsv"
 Status = Literal["implemented", "mapped", "pending", "refused"]
 
@@ -51,8 +53,23 @@ def not_supported_message(key: str) -> str | None:
     return f"`{key}` belongs to {entry.note}, which lmforge does not support yet; remove the key"
 
 
-# How each mapped key's value becomes its lmforge key's value (identity when absent).
+def _tokens_in_file(path: Any) -> list[str]:
+    """The tokens of a `new_special_tokens_config` file: a YAML mapping of token to description."""
+    file = Path(str(path))
+    if not file.is_file():
+        raise ValueError(f"no such file: {file}")
+    try:
+        descriptions = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ValueError(f"{file} is not valid YAML: {err}") from None
+    if not isinstance(descriptions, dict) or not descriptions:
+        raise ValueError(f"{file} must map each new special token to a description (`\"<|tok|>\": what it marks`)")
+    return [str(token) for token in descriptions]
+
+
+# How each mapped key's value becomes its lmforge key's value (identity when absent); ValueError: a bad value.
 _TRANSLATE: dict[str, Callable[[Any], Any]] = {
+    "new_special_tokens_config": _tokens_in_file,
     "disable_gradient_checkpointing": lambda disabled: None if disabled is None else not disabled,
     "use_reentrant_gc": lambda reentrant: None if reentrant is None else {"use_reentrant": bool(reentrant)},
     "disable_shuffling": lambda sequential: "sequential" if sequential else "random",
@@ -61,7 +78,7 @@ _TRANSLATE: dict[str, Callable[[Any], Any]] = {
 
 def translate_mapped(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], list[str]]:
     """`raw` with mapped keys rewritten to their lmforge keys; also which lmforge key came from which
-    LLaMA-Factory key (for messages), and conflicts (both names set)."""
+    LLaMA-Factory key (for messages), and problems (both names set, a value that cannot be translated)."""
     out: dict[str, Any] = {}
     came_from: dict[str, str] = {}
     conflicts: list[str] = []
@@ -73,7 +90,11 @@ def translate_mapped(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str
         if target in raw or target in out:
             conflicts.append(f"`{key}` and `{target}` set the same thing ({entry.note}): keep only `{target}`")
             continue
-        out[target] = _TRANSLATE.get(str(key), lambda v: v)(value)
+        try:
+            out[target] = _TRANSLATE.get(str(key), lambda v: v)(value)
+        except ValueError as err:
+            conflicts.append(f"`{key}`: {err}")
+            continue
         came_from[target] = str(key)
     out.update({k: v for k, v in raw.items() if k not in LLAMAFACTORY_KEYS or
                 LLAMAFACTORY_KEYS[k].status != "mapped"})

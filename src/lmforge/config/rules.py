@@ -63,6 +63,13 @@ def _one_half_precision(cfg: LmforgeConfig) -> str | None:
     return None
 
 
+def _special_token_init(cfg: LmforgeConfig) -> str | None:
+    if cfg.model.init_special_tokens != "noise_init":
+        return (f"`init_special_tokens: {cfg.model.init_special_tokens}` (initialising new special tokens from their "
+                "descriptions) is not supported yet: use `noise_init` (the mean of the existing embeddings)")
+    return None
+
+
 def _pure_bf16(cfg: LmforgeConfig) -> str | None:
     if not cfg.finetuning.pure_bf16:
         return None
@@ -211,6 +218,7 @@ RULES: list[Callable[[LmforgeConfig], str | None]] = [
     _adapter_needs_lora,
     _one_half_precision,
     _pure_bf16,
+    _special_token_init,
     _one_eval_source,
     _val_size_is_share_or_count,
     _streaming_needs_max_steps,
