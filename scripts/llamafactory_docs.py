@@ -20,9 +20,10 @@ def _where(entry: LlamaFactoryKey) -> str:
         return f"`{entry.target}`" + (f": {entry.note}" if entry.note else "")
     if entry.status == "mapped":
         return f"`{entry.target}`: {entry.note}"
+    inert = f" (`{entry.default}` accepted: off)" if entry.default else ""
     if entry.status == "refused":
-        return f"{entry.note}; use {entry.target}"
-    return entry.note
+        return f"{entry.note}; use {entry.target}{inert}"
+    return entry.note + inert
 
 
 def table() -> str:

@@ -57,6 +57,9 @@ def test_key_data_is_well_formed():
             assert entry.target.split(".", 1)[1] == entry.key, entry
         if entry.status in ("pending", "refused"):
             assert entry.note, entry
+            json.loads(entry.default or "null")
+        else:
+            assert not entry.default, entry
         if entry.status == "refused":
             assert entry.target and re.search(r"Megatron|KTransformers|Ascend|NPU", entry.note), entry
 
@@ -90,13 +93,28 @@ def test_mapped_key_lands_on_its_lmforge_key(key):
 def test_unsupported_key_names_its_feature(key):
     entry = LLAMAFACTORY_KEYS[key]
     with pytest.raises(ConfigError) as err:
-        build_config({key: True}, source="run.yaml")
+        build_config({key: entry.default != "true"}, source="run.yaml")  # a value that switches the feature on
     message = str(err.value)
     assert f"`{key}` belongs to {entry.note}" in message
     if entry.status == "refused":
         assert f"use {entry.target} instead" in message
     else:
         assert "does not support yet" in message
+
+
+@pytest.mark.parametrize("key", [k for k in _by_status("pending") + _by_status("refused")
+                                 if LLAMAFACTORY_KEYS[k].default])
+def test_unsupported_key_at_its_default_is_inert(key):
+    """LLaMA-Factory's default leaves the feature off, as lmforge has it: accepted, and nothing changes."""
+    assert build_config({key: json.loads(LLAMAFACTORY_KEYS[key].default)}).flat() == build_config({}).flat()
+
+
+def test_a_fully_written_config_with_features_left_off_loads():
+    cfg = build_config({"use_galore": False, "galore_rank": 16, "use_unsloth": False, "upcast_layernorm": False,
+                        "ignore_pad_token_for_loss": True, "lora_rank": 4})
+    assert cfg.finetuning.lora_rank == 4
+    with pytest.raises(ConfigError, match=r"`galore_rank` belongs to .*GaLore.* set it to its default, 16"):
+        build_config({"galore_rank": 16.5})
 
 
 def _example_configs() -> list[Path]:
@@ -137,8 +155,9 @@ def test_v093_examples_validate_after_changing_only_paths(tmp_path):
         except ConfigError as err:
             failed[example] = str(err)
     for example, message in failed.items():
-        unsupported = [k for k in yaml.safe_load(example.read_text()) if k in LLAMAFACTORY_KEYS
-                       and LLAMAFACTORY_KEYS[k].status in ("pending", "refused")]
+        unsupported = [k for k, v in yaml.safe_load(example.read_text()).items() if k in LLAMAFACTORY_KEYS
+                       and LLAMAFACTORY_KEYS[k].status in ("pending", "refused")
+                       and not LLAMAFACTORY_KEYS[k].is_inert(v)]
         assert unsupported, f"{example.name} uses only supported keys but fails:\n{message}"
         lines = message.splitlines()[1:]
         assert len(lines) == len(unsupported) and all("belongs to" in line for line in lines), message

@@ -3,11 +3,15 @@
 The data lives in `llamafactory_keys.tsv` (one row per key): `implemented` keys are lmforge keys of the
 same name, `mapped` keys are rewritten into the lmforge key named in `target` before validation,
 `pending` keys are recognised but not built yet, and `refused` keys belong to hardware lmforge does not
-run on (the `target` column names what to use instead). docs/migrating-from-llamafactory.md is generated
+run on (the `target` column names what to use instead). A pending or refused key set to LLaMA-Factory's
+default (`default`, JSON; empty where that default is itself a behaviour lmforge lacks) leaves its feature
+off, which is what lmforge does anyway: it is accepted and dropped, so configs written out in full (as
+LlamaBoard saves them) still load. docs/migrating-from-llamafactory.md is generated
 from the same data (`scripts/llamafactory_docs.py`).
 """
 
 import csv
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +29,19 @@ class LlamaFactoryKey:
     dataclass: str  # the LLaMA-Factory dataclass that declares it
     status: Status
     target: str  # implemented/mapped: `group.key` in lmforge; refused: what to use instead
+    default: str  # pending/refused: LLaMA-Factory's default as JSON, accepted because it is inert; "" for none
     note: str  # mapped: how the value translates; pending/refused: the feature's name
+
+    def is_inert(self, value: Any) -> bool:
+        """A pending/refused key at LLaMA-Factory's default: the feature stays off, as it is in lmforge."""
+        if self.status not in ("pending", "refused") or not self.default:
+            return False
+        default = json.loads(self.default)
+        if isinstance(default, bool) or isinstance(value, bool):
+            return value is default
+        if isinstance(default, (int, float)) and isinstance(value, (int, float)):
+            return value == default
+        return type(value) is type(default) and value == default
 
 
 def _read_keys() -> dict[str, LlamaFactoryKey]:
@@ -47,10 +63,11 @@ def not_supported_message(key: str) -> str | None:
     entry = LLAMAFACTORY_KEYS.get(key)
     if entry is None or entry.status in ("implemented", "mapped"):
         return None
+    inert = f" (or set it to its default, {entry.default})" if entry.default else ""
     if entry.status == "refused":
         return (f"`{key}` belongs to {entry.note}, which needs hardware or a backend lmforge does not run on; "
-                f"use {entry.target} instead, and remove the key")
-    return f"`{key}` belongs to {entry.note}, which lmforge does not support yet; remove the key"
+                f"use {entry.target} instead, and remove the key{inert}")
+    return f"`{key}` belongs to {entry.note}, which lmforge does not support yet; remove the key{inert}"
 
 
 def _tokens_in_file(path: Any) -> list[str]:
@@ -76,9 +93,10 @@ _TRANSLATE: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def translate_mapped(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], list[str]]:
-    """`raw` with mapped keys rewritten to their lmforge keys; also which lmforge key came from which
-    LLaMA-Factory key (for messages), and problems (both names set, a value that cannot be translated)."""
+def translate_llamafactory(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+    """`raw` with mapped keys rewritten to their lmforge keys and inert keys (unsupported features left off)
+    dropped; also which lmforge key came from which LLaMA-Factory key (for messages), and problems (both
+    names set, a value that cannot be translated)."""
     out: dict[str, Any] = {}
     came_from: dict[str, str] = {}
     conflicts: list[str] = []
@@ -96,6 +114,8 @@ def translate_mapped(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str
             conflicts.append(f"`{key}`: {err}")
             continue
         came_from[target] = str(key)
-    out.update({k: v for k, v in raw.items() if k not in LLAMAFACTORY_KEYS or
-                LLAMAFACTORY_KEYS[k].status != "mapped"})
+    for key, value in raw.items():
+        entry = LLAMAFACTORY_KEYS.get(str(key))
+        if entry is None or not (entry.status == "mapped" or entry.is_inert(value)):
+            out[key] = value
     return out, came_from, conflicts

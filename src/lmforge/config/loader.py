@@ -9,7 +9,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from lmforge.config.groups import GROUPS, LmforgeConfig
-from lmforge.config.llamafactory import not_supported_message, translate_mapped
+from lmforge.config.llamafactory import not_supported_message, translate_llamafactory
 from lmforge.config.rules import check_rules
 from lmforge.errors import ConfigError
 
@@ -69,7 +69,7 @@ def build_config(raw: dict[str, Any], source: str | None = None,
                  overridden: Collection[str] = ()) -> LmforgeConfig:
     """Route flat keys into the typed groups, validate them, then apply the cross-field rules.
     A problem with a key in `overridden` is said to come from the command line, not from `source`."""
-    raw, came_from, conflicts = translate_mapped(raw)  # LLaMA-Factory's other names for lmforge keys
+    raw, came_from, conflicts = translate_llamafactory(raw)  # LLaMA-Factory's names and inert keys
 
     def where(key: str) -> str:
         return COMMAND_LINE if came_from.get(key, key) in overridden else source or "config"
