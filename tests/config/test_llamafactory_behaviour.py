@@ -106,3 +106,9 @@ def test_describing_new_tokens_for_their_initialisation_is_pending():
     assert build_config({"init_special_tokens": "noise_init"}).model.init_special_tokens == "noise_init"
     with pytest.raises(ConfigError, match=r"`init_special_tokens: desc_init` .* not supported yet: use `noise_init`"):
         build_config({"init_special_tokens": "desc_init"})
+
+
+@pytest.mark.parametrize("key", ["disable_gradient_checkpointing", "use_reentrant_gc", "disable_shuffling"])
+def test_mapped_switches_take_only_true_or_false(key):
+    with pytest.raises(ConfigError, match=rf"`{key}`: must be true or false, got 'false'"):
+        build_config({key: "false"})

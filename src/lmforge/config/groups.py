@@ -193,7 +193,7 @@ class FinetuningGroup(Group):
     freeze_language_model: bool = Field(False, description="VLMs: keep the language model frozen.")
     pure_bf16: bool = Field(
         False, description="Train in bfloat16 throughout: weights (full fine-tuning too) and compute in bf16, "
-                           "without mixed-precision autocast. Needs a GPU with bf16.")
+                           "without mixed-precision autocast (half the memory of fp32 master weights).")
     plot_loss: bool = Field(True, description="Write training_loss.png (always on; accepted for LLaMA-Factory).")
     compute_accuracy: bool = Field(False, description="Report supervised-token accuracy at evaluation.")
     pref_beta: float = Field(0.1, gt=0, description="Preference strength beta (dpo, kto, orpo, simpo).")

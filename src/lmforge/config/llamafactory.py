@@ -84,12 +84,19 @@ def _tokens_in_file(path: Any) -> list[str]:
     return [str(token) for token in descriptions]
 
 
+def _switch(value: Any) -> bool:
+    """A true/false switch (YAML booleans only: `"false"` must not read as true)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, got {value!r}")
+    return value
+
+
 # How each mapped key's value becomes its lmforge key's value (identity when absent); ValueError: a bad value.
 _TRANSLATE: dict[str, Callable[[Any], Any]] = {
     "new_special_tokens_config": _tokens_in_file,
-    "disable_gradient_checkpointing": lambda disabled: None if disabled is None else not disabled,
-    "use_reentrant_gc": lambda reentrant: None if reentrant is None else {"use_reentrant": bool(reentrant)},
-    "disable_shuffling": lambda sequential: "sequential" if sequential else "random",
+    "disable_gradient_checkpointing": lambda disabled: not _switch(disabled),
+    "use_reentrant_gc": lambda reentrant: {"use_reentrant": _switch(reentrant)},
+    "disable_shuffling": lambda sequential: "sequential" if _switch(sequential) else "random",
 }
 
 
