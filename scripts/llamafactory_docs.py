@@ -8,7 +8,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from lmforge.config.llamafactory import LLAMAFACTORY_KEYS, LlamaFactoryKey
+from lmforge.config.llamafactory import LLAMAFACTORY_KEYS, LLAMAFACTORY_VALUES, LlamaFactoryKey
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "migrating-from-llamafactory.md"
@@ -36,6 +36,8 @@ def table() -> str:
     for dataclass, entries in by_class.items():
         lines += ["", f"### {dataclass}", "", "| key | status | in lmforge / feature |", "|---|---|---|"]
         lines += [f"| `{e.key}` | {e.status} | {_where(e).replace('|', '/')} |" for e in entries]
+    lines += ["", "### Values of accepted keys", "", "| key: value | status | feature |", "|---|---|---|"]
+    lines += [f"| `{v.key}: {v.value}` | {v.status} | {v.note} |" for v in LLAMAFACTORY_VALUES.values()]
     return "\n".join(lines)
 
 

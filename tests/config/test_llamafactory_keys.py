@@ -11,7 +11,7 @@ import yaml
 
 from lmforge.config import build_config
 from lmforge.config.groups import GROUPS
-from lmforge.config.llamafactory import LLAMAFACTORY_KEYS
+from lmforge.config.llamafactory import LLAMAFACTORY_KEYS, LLAMAFACTORY_VALUES
 from lmforge.config.loader import KEY_TO_GROUP
 from lmforge.errors import ConfigError
 from tests.refdata import refdata
@@ -162,3 +162,13 @@ def test_v093_examples_validate_after_changing_only_paths(tmp_path):
         lines = message.splitlines()[1:]
         assert len(lines) == len(unsupported) and all("belongs to" in line for line in lines), message
     assert len(passed) >= 28, [p.name for p in failed]
+
+
+@pytest.mark.parametrize(("key", "value"), sorted(LLAMAFACTORY_VALUES))
+def test_value_of_a_feature_not_built_yet_names_it(key, value):
+    entry = LLAMAFACTORY_VALUES[(key, value)]
+    assert LLAMAFACTORY_KEYS[key].status == "implemented"
+    with pytest.raises(ConfigError) as err:
+        build_config({key: value}, source="run.yaml")
+    assert str(err.value).splitlines()[1:] == [f"  run.yaml: {entry.message()}"]
+    assert entry.note in entry.message()

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import yaml
 
 KEYS_PATH = Path(__file__).resolve().parent / "llamafactory_keys.tsv"
+VALUES_PATH = Path(__file__).resolve().parent / "llamafactory_values.tsv"  # values of accepted keys not built yet
 Status = Literal["implemented", "mapped", "pending", "refused"]
 
 
@@ -44,13 +45,29 @@ class LlamaFactoryKey:
         return type(value) is type(default) and value == default
 
 
-def _read_keys() -> dict[str, LlamaFactoryKey]:
-    with KEYS_PATH.open(encoding="utf-8", newline="") as handle:
-        rows = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        return {row["key"]: LlamaFactoryKey(**row) for row in rows}  # type: ignore[arg-type]
+@dataclass(frozen=True)
+class LlamaFactoryValue:
+    key: str
+    value: str
+    status: Literal["pending"]
+    note: str  # the feature's name
+
+    def message(self) -> str:
+        return (f"`{self.key}: {self.value}` is {self.note}, which lmforge does not support yet; "
+                "choose another value")
 
 
-LLAMAFACTORY_KEYS: dict[str, LlamaFactoryKey] = _read_keys()
+def _read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+LLAMAFACTORY_KEYS: dict[str, LlamaFactoryKey] = {
+    row["key"]: LlamaFactoryKey(**row) for row in _read_rows(KEYS_PATH)  # type: ignore[arg-type]
+}
+LLAMAFACTORY_VALUES: dict[tuple[str, str], LlamaFactoryValue] = {
+    (row["key"], row["value"]): LlamaFactoryValue(**row) for row in _read_rows(VALUES_PATH)  # type: ignore[arg-type]
+}
 
 # The feature each recognised-but-unsupported key belongs to.
 PENDING_KEYS: dict[str, str] = {
@@ -103,26 +120,28 @@ _TRANSLATE: dict[str, Callable[[Any], Any]] = {
 def translate_llamafactory(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], list[str]]:
     """`raw` with mapped keys rewritten to their lmforge keys and inert keys (unsupported features left off)
     dropped; also which lmforge key came from which LLaMA-Factory key (for messages), and problems (both
-    names set, a value that cannot be translated)."""
+    names set, a value that cannot be translated, a value of a feature not built yet)."""
     out: dict[str, Any] = {}
     came_from: dict[str, str] = {}
-    conflicts: list[str] = []
+    problems: list[str] = []
     for key, value in raw.items():
         entry = LLAMAFACTORY_KEYS.get(str(key))
         if entry is None or entry.status != "mapped":
             continue
         target = entry.target.split(".", 1)[1]
         if target in raw or target in out:
-            conflicts.append(f"`{key}` and `{target}` set the same thing ({entry.note}): keep only `{target}`")
+            problems.append(f"`{key}` and `{target}` set the same thing ({entry.note}): keep only `{target}`")
             continue
         try:
             out[target] = _TRANSLATE.get(str(key), lambda v: v)(value)
         except ValueError as err:
-            conflicts.append(f"`{key}`: {err}")
+            problems.append(f"`{key}`: {err}")
             continue
         came_from[target] = str(key)
     for key, value in raw.items():
         entry = LLAMAFACTORY_KEYS.get(str(key))
-        if entry is None or not (entry.status == "mapped" or entry.is_inert(value)):
+        if (pending := LLAMAFACTORY_VALUES.get((str(key), str(value)))) is not None:
+            problems.append(pending.message())
+        elif entry is None or not (entry.status == "mapped" or entry.is_inert(value)):
             out[key] = value
-    return out, came_from, conflicts
+    return out, came_from, problems

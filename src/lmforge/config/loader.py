@@ -69,13 +69,13 @@ def build_config(raw: dict[str, Any], source: str | None = None,
                  overridden: Collection[str] = ()) -> LmforgeConfig:
     """Route flat keys into the typed groups, validate them, then apply the cross-field rules.
     A problem with a key in `overridden` is said to come from the command line, not from `source`."""
-    raw, came_from, conflicts = translate_llamafactory(raw)  # LLaMA-Factory's names and inert keys
+    raw, came_from, translation_problems = translate_llamafactory(raw)  # LLaMA-Factory's names and inert keys
 
     def where(key: str) -> str:
         return COMMAND_LINE if came_from.get(key, key) in overridden else source or "config"
 
     per_group: dict[str, dict[str, Any]] = {name: {} for name in GROUPS}
-    problems: list[str] = [f"{source or 'config'}: {conflict}" for conflict in conflicts]
+    problems: list[str] = [f"{source or 'config'}: {problem}" for problem in translation_problems]
     for key, value in raw.items():
         group = KEY_TO_GROUP.get(str(key))
         if group is None:
