@@ -4,8 +4,8 @@ import pytest
 import yaml
 
 from lmforge.config import build_config, load_config
+from lmforge.config.llamafactory import PENDING_KEYS
 from lmforge.config.loader import KEY_TO_GROUP
-from lmforge.config.pending import PENDING_KEYS
 from lmforge.errors import ConfigError
 from tests.refdata import refdata
 

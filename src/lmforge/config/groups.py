@@ -61,6 +61,12 @@ class ModelGroup(Group):
         None, description="Plain tokens to add to the vocabulary (comma-separated); embeddings are resized.")
     add_special_tokens: list[str] | None = Field(
         None, description="Special tokens to add (comma-separated); embeddings are resized.")
+    init_special_tokens: Literal["noise_init", "desc_init", "desc_init_w_noise"] = Field(
+        "noise_init", description="How new token embeddings start: noise_init, the mean of the existing rows "
+                                  "(transformers' mean resizing); the desc_init methods are not supported yet.")
+    resize_vocab: bool = Field(
+        False, description="Grow the embeddings to the tokenizer's size even without add_tokens (they always "
+                           "grow when added tokens need it).")
     quantization_bit: Literal[4, 8] | None = Field(
         None, description="QLoRA: load the base weights in 4 or 8 bits (bitsandbytes, CUDA only).")
     quantization_method: Literal["bnb", "bitsandbytes"] = Field(
@@ -98,6 +104,9 @@ class DataGroup(Group):
         None, description="Reasoning templates: true trains a think block in every answer, false removes "
                           "thoughts, auto keeps them where the data has them (docs/templates.md). Default: the "
                           "template's (auto; false for *_nothink).")
+    preserve_thinking: bool = Field(
+        False, description="Reasoning templates: keep the thoughts of turns before the last user message "
+                           "(Qwen3-style templates drop them by default).")
     preprocessing_num_workers: int | None = Field(
         None, gt=0, description="Threads of the batched Rust tokenizer (default: all cores).")
     packing: bool | None = Field(
@@ -166,6 +175,8 @@ class FinetuningGroup(Group):
         True, description="Save the PiSSA adapter as a plain LoRA that works on the original base model.")
     loraplus_lr_ratio: float | None = Field(
         None, gt=0, description="LoRA+: learning rate of the B matrices = learning_rate x this ratio.")
+    loraplus_lr_embedding: float = Field(
+        1e-6, gt=0, description="LoRA+: learning rate of LoRA layers on embeddings.")
     additional_target: list[str] | None = Field(
         None, description="Modules trained in full next to the adapters and saved with them (modules_to_save).")
     create_new_adapter: bool = Field(
@@ -180,6 +191,9 @@ class FinetuningGroup(Group):
     freeze_vision_tower: bool = Field(True, description="VLMs: keep the vision encoder frozen.")
     freeze_multi_modal_projector: bool = Field(True, description="VLMs: keep the vision-to-text projector frozen.")
     freeze_language_model: bool = Field(False, description="VLMs: keep the language model frozen.")
+    pure_bf16: bool = Field(
+        False, description="Train in bfloat16 throughout: weights (full fine-tuning too) and compute in bf16, "
+                           "without mixed-precision autocast (half the memory of fp32 master weights).")
     plot_loss: bool = Field(True, description="Write training_loss.png (always on; accepted for LLaMA-Factory).")
     compute_accuracy: bool = Field(False, description="Report supervised-token accuracy at evaluation.")
     pref_beta: float = Field(0.1, gt=0, description="Preference strength beta (dpo, kto, orpo, simpo).")
@@ -243,6 +257,8 @@ class ExportGroup(Group):
     export_size: int = Field(5, gt=0, description="Maximum shard size in GB.")
     export_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="Dtype of the exported weights; auto is `infer_dtype` (float32 on CPU).")
+    export_device: Literal["cpu", "auto"] = Field(
+        "cpu", description="Where adapters are merged and verified: cpu, or auto (the GPU when there is one).")
     export_legacy_format: bool = Field(
         False, description="Write pytorch_model*.bin shards (torch.save) instead of safetensors.")
     export_tolerance: float | None = Field(

@@ -9,7 +9,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from lmforge.config.groups import GROUPS, LmforgeConfig
-from lmforge.config.pending import PENDING_KEYS
+from lmforge.config.llamafactory import not_supported_message, translate_llamafactory
 from lmforge.config.rules import check_rules
 from lmforge.errors import ConfigError
 
@@ -45,9 +45,8 @@ def parse_overrides(overrides: list[str]) -> dict[str, Any]:
 
 
 def _unknown_key_message(key: str, where: str) -> str:
-    if key in PENDING_KEYS:
-        return (f"{where}: `{key}` belongs to {PENDING_KEYS[key]}, which lmforge does not support yet; "
-                "remove the key")
+    if (reason := not_supported_message(key)) is not None:
+        return f"{where}: {reason}"
     close = difflib.get_close_matches(key, list(KEY_TO_GROUP), n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(f'`{c}`' for c in close)}?" if close else ""
     return f"{where}: unknown key `{key}`{hint}"
@@ -70,11 +69,13 @@ def build_config(raw: dict[str, Any], source: str | None = None,
                  overridden: Collection[str] = ()) -> LmforgeConfig:
     """Route flat keys into the typed groups, validate them, then apply the cross-field rules.
     A problem with a key in `overridden` is said to come from the command line, not from `source`."""
+    raw, came_from, translation_problems = translate_llamafactory(raw)  # LLaMA-Factory's names and inert keys
+
     def where(key: str) -> str:
-        return COMMAND_LINE if key in overridden else source or "config"
+        return COMMAND_LINE if came_from.get(key, key) in overridden else source or "config"
 
     per_group: dict[str, dict[str, Any]] = {name: {} for name in GROUPS}
-    problems: list[str] = []
+    problems: list[str] = [f"{source or 'config'}: {problem}" for problem in translation_problems]
     for key, value in raw.items():
         group = KEY_TO_GROUP.get(str(key))
         if group is None:

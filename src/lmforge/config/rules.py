@@ -12,7 +12,7 @@ from lmforge.config.groups import FLASH_ATTN_MEANS, LmforgeConfig
 from lmforge.errors import ConfigError
 
 LORA_ONLY_KEYS = ("lora_task_type", "use_dora", "use_rslora", "pissa_init", "pissa_iter", "loraplus_lr_ratio",
-                  "additional_target", "create_new_adapter")
+                  "loraplus_lr_embedding", "additional_target", "create_new_adapter")
 FREEZE_ONLY_KEYS = ("freeze_trainable_layers", "freeze_trainable_modules", "freeze_extra_modules")
 
 
@@ -60,6 +60,24 @@ def _adapter_needs_lora(cfg: LmforgeConfig) -> str | None:
 def _one_half_precision(cfg: LmforgeConfig) -> str | None:
     if cfg.training.bf16 and cfg.training.fp16:
         return "`bf16` and `fp16` cannot both be true: pick one"
+    return None
+
+
+def _special_token_init(cfg: LmforgeConfig) -> str | None:
+    if cfg.model.init_special_tokens != "noise_init":
+        return (f"`init_special_tokens: {cfg.model.init_special_tokens}` (initialising new special tokens from their "
+                "descriptions) is not supported yet: use `noise_init` (the mean of the existing embeddings)")
+    return None
+
+
+def _pure_bf16(cfg: LmforgeConfig) -> str | None:
+    if not cfg.finetuning.pure_bf16:
+        return None
+    if cfg.training.fp16:
+        return "`pure_bf16: true` trains in bfloat16: remove `fp16: true`"
+    if _deepspeed_stage(cfg) == 3:
+        return ("`pure_bf16` with DeepSpeed ZeRO-3: ZeRO-3 manages the weights' precision itself; set `bf16: true` "
+                "instead of `pure_bf16`")
     return None
 
 
@@ -199,6 +217,8 @@ RULES: list[Callable[[LmforgeConfig], str | None]] = [
     _one_attention_choice,
     _adapter_needs_lora,
     _one_half_precision,
+    _pure_bf16,
+    _special_token_init,
     _one_eval_source,
     _val_size_is_share_or_count,
     _streaming_needs_max_steps,

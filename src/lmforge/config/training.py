@@ -5,6 +5,7 @@ Fields the user does not set keep transformers' defaults, except the few lmforge
 """
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -54,6 +55,15 @@ def _no_for_false(value: Any) -> Any:
     return "no" if value is False else value
 
 
+def _fsdp_words(value: Any) -> Any:
+    """LLaMA-Factory configs may give `fsdp` as a YAML list; transformers reads the options space-separated."""
+    return " ".join(str(option) for option in value) if isinstance(value, list) else value
+
+
+# Keys whose value is normalised before validation.
+BEFORE_VALIDATORS: dict[str, Callable[[Any], Any]] = {"fsdp": _fsdp_words}
+
+
 def _annotation(name: str, spec: dict[str, Any]) -> Any:
     members: list[Any] = []
     limits = NUMERIC_RANGES.get(name, {})
@@ -70,6 +80,8 @@ def _annotation(name: str, spec: dict[str, Any]) -> Any:
     annotation = members[0]
     for member in members[1:]:
         annotation = annotation | member
+    if name in BEFORE_VALIDATORS:
+        return Annotated[annotation | None, BeforeValidator(BEFORE_VALIDATORS[name])]
     return annotation
 
 

@@ -135,6 +135,11 @@ def _quantize(export: ExportGroup, export_dir: Path, reference: torch.Tensor, ba
     return report
 
 
+def merge_device(export: ExportGroup) -> str:
+    """`export_device: auto` merges and verifies on the GPU when there is one; cpu (the default) never uses it."""
+    return "cuda" if export.export_device == "auto" and torch.cuda.is_available() else "cpu"
+
+
 def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResult:
     console = console or Console()
     preflight(cfg, "export")
@@ -146,7 +151,7 @@ def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResu
     tolerance = cfg.export.export_tolerance or DEFAULT_TOLERANCE[dtype]
 
     adapters = cfg.model.adapter_name_or_path or []
-    model = source_model(load_causal_lm(cfg, dtype=dtype), adapters)
+    model = source_model(load_causal_lm(cfg, dtype=dtype).to(merge_device(cfg.export)), adapters)
     batch = probe_batch(template, tokenizer)
     reference = masked_logits(model.eval(), batch)
     model = merge_last(model)

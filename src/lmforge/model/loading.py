@@ -177,7 +177,8 @@ def load_model(
 
 def load_causal_lm(cfg: LmforgeConfig, *, dtype: torch.dtype, path: str | None = None) -> Any:
     """The base model for chat and export (kept under this name for their callers), resized for new tokens."""
-    tokenizer = load_tokenizer(cfg, path) if cfg.model.add_tokens or cfg.model.add_special_tokens else None
+    resized = cfg.model.add_tokens or cfg.model.add_special_tokens or cfg.model.resize_vocab
+    tokenizer = load_tokenizer(cfg, path) if resized else None
     return load_model(cfg, dtype=dtype, path=path, tokenizer=tokenizer)
 
 

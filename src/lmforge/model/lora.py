@@ -143,4 +143,5 @@ def loraplus_optimizer(model: Any, cfg: LmforgeConfig, args: Any) -> torch.optim
     optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(args, model)
     optimizer_kwargs.pop("lr", None)
     return create_loraplus_optimizer(model, optimizer_cls, lr=args.learning_rate, loraplus_lr_ratio=ratio,
-                                     loraplus_weight_decay=args.weight_decay, **optimizer_kwargs)
+                                     loraplus_weight_decay=args.weight_decay,
+                                     loraplus_lr_embedding=cfg.finetuning.loraplus_lr_embedding, **optimizer_kwargs)

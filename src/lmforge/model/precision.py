@@ -23,7 +23,7 @@ def _accelerator() -> bool:
 
 
 def compute_dtype(cfg: LmforgeConfig) -> torch.dtype:
-    if cfg.training.bf16:
+    if cfg.training.bf16 or cfg.finetuning.pure_bf16:
         return torch.bfloat16
     if cfg.training.fp16:
         return torch.float16
@@ -33,15 +33,19 @@ def compute_dtype(cfg: LmforgeConfig) -> torch.dtype:
 
 
 def training_load_dtype(cfg: LmforgeConfig) -> torch.dtype:
-    """The dtype the base weights are loaded in for training."""
-    return torch.float32 if cfg.finetuning.finetuning_type == "full" else compute_dtype(cfg)
+    """The dtype the base weights are loaded in for training (`pure_bf16`: bf16 for full fine-tuning too)."""
+    if cfg.finetuning.finetuning_type == "full" and not cfg.finetuning.pure_bf16:
+        return torch.float32
+    return compute_dtype(cfg)
 
 
 def training_defaults(cfg: LmforgeConfig) -> dict[str, Any]:
     """TrainingArguments lmforge fills in by device when the user set nothing."""
     defaults: dict[str, Any] = {}
     dtype = compute_dtype(cfg)
-    if cfg.training.bf16 is None and cfg.training.fp16 is None and dtype != torch.float32:
+    # pure_bf16 computes in the weights' own bf16: no mixed-precision autocast
+    if cfg.training.bf16 is None and cfg.training.fp16 is None and dtype != torch.float32 \
+            and not cfg.finetuning.pure_bf16:
         defaults["bf16" if dtype == torch.bfloat16 else "fp16"] = True
     # transformers 5 renamed gradient_checkpointing to activation_checkpointing; either name counts as set
     training = cfg.training

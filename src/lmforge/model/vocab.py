@@ -29,8 +29,9 @@ def add_new_tokens(tokenizer: PreTrainedTokenizerBase, cfg: LmforgeConfig) -> in
 
 
 def resize_for_new_tokens(model: Any, tokenizer: PreTrainedTokenizerBase, cfg: LmforgeConfig) -> None:
-    """Grow the embeddings when the tokenizer gained configured tokens; never shrink them."""
-    if not (cfg.model.add_tokens or cfg.model.add_special_tokens):
+    """Grow the embeddings when the tokenizer gained configured tokens, or outgrows them with `resize_vocab`;
+    never shrink them."""
+    if not (cfg.model.add_tokens or cfg.model.add_special_tokens or cfg.model.resize_vocab):
         return
     rows = model.get_input_embeddings().weight.shape[0]
     if len(tokenizer) <= rows:

@@ -1,5 +1,6 @@
 """Which template a run uses: the configured one, else the registered or builtin model's own, else `auto`."""
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from lmforge.data.templates.registry import get_template
@@ -48,5 +49,8 @@ def run_template(cfg: "LmforgeConfig", tokenizer: Any) -> Template:
     """The template a run uses once its tokenizer is loaded (`template: auto` resolved against it)."""
     from lmforge.data.templates.auto import resolve_template
 
-    return resolve_template(
+    template = resolve_template(
         select_template(cfg.model.template, cfg.model.model_name_or_path, cfg.model.tool_format), tokenizer)
+    if cfg.data.preserve_thinking and template.thought_words:  # keep thoughts of earlier turns too
+        template = replace(template, thoughts_in_history=True)
+    return template

@@ -1,0 +1,114 @@
+"""LLaMA-Factory keys that map onto existing behaviour reach the code that uses them."""
+
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM, TrainingArguments
+
+from lmforge.config import build_config
+from lmforge.errors import ConfigError
+
+
+def _training_arguments(tmp_path, raw):
+    from lmforge.train.runner import training_kwargs
+
+    return TrainingArguments(output_dir=str(tmp_path), **training_kwargs(build_config(raw)))
+
+
+def test_gradient_checkpointing_switches_reach_training_arguments(tmp_path):
+    args = _training_arguments(tmp_path, {"disable_gradient_checkpointing": True, "use_reentrant_gc": True})
+    assert args.activation_checkpointing is False
+    assert args.activation_checkpointing_kwargs == {"use_reentrant": True}
+    on = _training_arguments(tmp_path, {"disable_gradient_checkpointing": False})
+    assert on.activation_checkpointing is True
+
+
+def test_disable_shuffling_trains_in_dataset_order(tmp_path):
+    assert _training_arguments(tmp_path, {"disable_shuffling": True}).train_sampling_strategy == "sequential"
+    assert _training_arguments(tmp_path, {"disable_shuffling": False}).train_sampling_strategy == "random"
+
+
+def test_fsdp_given_as_a_list_reads_as_transformers_options():
+    cfg = build_config({"fsdp": ["full_shard", "auto_wrap"]})
+    assert cfg.training.trainer_kwargs()["fsdp"] == "full_shard auto_wrap"
+    assert build_config({"fsdp": "full_shard auto_wrap"}).training.fsdp == "full_shard auto_wrap"
+
+
+def test_pure_bf16_loads_and_computes_in_bf16_without_autocast():
+    from lmforge.model.precision import compute_dtype, training_defaults, training_load_dtype
+
+    cfg = build_config({"pure_bf16": True, "finetuning_type": "full"})
+    assert compute_dtype(cfg) == torch.bfloat16 and training_load_dtype(cfg) == torch.bfloat16
+    assert "bf16" not in training_defaults(cfg) and "fp16" not in training_defaults(cfg)
+    assert training_load_dtype(build_config({"finetuning_type": "full"})) == torch.float32
+    with pytest.raises(ConfigError, match="remove `fp16: true`"):
+        build_config({"pure_bf16": True, "fp16": True})
+
+
+def test_loraplus_lr_embedding_sets_the_embedding_adapters_learning_rate(tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    from lmforge.model.lora import loraplus_optimizer
+
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                         num_attention_heads=2, num_key_value_heads=2))
+    peft_model = get_peft_model(model, LoraConfig(r=2, target_modules=["embed_tokens", "q_proj"]))
+    cfg = build_config({"loraplus_lr_ratio": 16, "loraplus_lr_embedding": 3e-5, "learning_rate": 1e-4})
+    args = TrainingArguments(output_dir=str(tmp_path), learning_rate=1e-4, use_cpu=True)
+    rates = {group["lr"] for group in loraplus_optimizer(peft_model, cfg, args).param_groups if group["params"]}
+    assert rates == {1e-4, 16e-4, 3e-5}
+
+
+def test_preserve_thinking_keeps_thoughts_of_earlier_turns():
+    from lmforge.data.templates.select import run_template
+
+    assert run_template(build_config({"template": "qwen3"}), None).thoughts_in_history is False
+    assert run_template(build_config({"template": "qwen3", "preserve_thinking": True}), None).thoughts_in_history
+
+
+def test_resize_vocab_grows_embeddings_to_the_tokenizer():
+    from lmforge.model.vocab import resize_for_new_tokens
+    from lmforge.testing.tiny import build_tiny_tokenizer
+
+    tokenizer = build_tiny_tokenizer()
+    rows = len(tokenizer) - 4
+
+    def model():
+        return LlamaForCausalLM(LlamaConfig(vocab_size=rows, hidden_size=16, intermediate_size=32,
+                                            num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2))
+
+    kept, grown = model(), model()
+    resize_for_new_tokens(kept, tokenizer, build_config({}))
+    resize_for_new_tokens(grown, tokenizer, build_config({"resize_vocab": True}))
+    assert kept.get_input_embeddings().weight.shape[0] == rows
+    assert grown.get_input_embeddings().weight.shape[0] == len(tokenizer)
+
+
+def test_export_device_auto_merges_on_the_gpu_when_there_is_one(monkeypatch):
+    from lmforge.export.pipeline import merge_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert merge_device(build_config({"export_device": "auto"}).export) == "cuda"
+    assert merge_device(build_config({"export_device": "cpu"}).export) == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert merge_device(build_config({"export_device": "auto"}).export) == "cpu"
+
+
+def test_special_tokens_config_file_problems_name_the_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"`new_special_tokens_config`: no such file: .*absent.yaml"):
+        build_config({"new_special_tokens_config": str(tmp_path / "absent.yaml")})
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- <a>\n- <b>\n")
+    with pytest.raises(ConfigError, match="must map each new special token to a description"):
+        build_config({"new_special_tokens_config": str(listed)})
+
+
+def test_describing_new_tokens_for_their_initialisation_is_pending():
+    assert build_config({"init_special_tokens": "noise_init"}).model.init_special_tokens == "noise_init"
+    with pytest.raises(ConfigError, match=r"`init_special_tokens: desc_init` .* not supported yet: use `noise_init`"):
+        build_config({"init_special_tokens": "desc_init"})
+
+
+@pytest.mark.parametrize("key", ["disable_gradient_checkpointing", "use_reentrant_gc", "disable_shuffling"])
+def test_mapped_switches_take_only_true_or_false(key):
+    with pytest.raises(ConfigError, match=rf"`{key}`: must be true or false, got 'false'"):
+        build_config({key: "false"})
