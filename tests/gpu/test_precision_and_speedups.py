@@ -53,8 +53,9 @@ def test_cpu_matmul_stays_off_on_cuda(tiny_llama_path, monkeypatch):
 
 
 def test_packed_attention_on_cuda_is_sdpa_per_sequence(tiny_llama_path, monkeypatch):
-    packed_attention.install()
-    model = AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.float32, attn_implementation="sdpa")
+    packed_attention.register()
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.float32,
+                                                 attn_implementation=packed_attention.PACKED_SDPA)
     model.cuda().train()
     monkeypatch.setattr(packed_attention._CpuFlashPerSequence, "apply",
                         lambda *a: pytest.fail("the CPU flash kernel was called on CUDA"))
