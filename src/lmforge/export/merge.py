@@ -35,7 +35,7 @@ from lmforge.export.verify import (
     require_parity,
 )
 from lmforge.model.adapters import merge_adapters
-from lmforge.model.loading import inference_dtype, load_causal_lm, load_tokenizer, model_path
+from lmforge.model.loading import inference_dtype, load_base_model, load_tokenizer, model_path
 from lmforge.preflight import preflight
 
 __all__ = ["ExportResult", "masked_logits", "probe_batch", "run_export"]
@@ -148,7 +148,7 @@ def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResu
     tolerance = cfg.export.export_tolerance or DEFAULT_TOLERANCE[dtype]
 
     adapters = cfg.model.adapter_name_or_path or []
-    model = merge_adapters(load_causal_lm(cfg, dtype=dtype), adapters[:-1])
+    model = merge_adapters(load_base_model(cfg, dtype=dtype), adapters[:-1])
     if adapters:  # the last adapter stays unmerged for the reference logits
         model = PeftModel.from_pretrained(model, adapters[-1])
     batch = probe_batch(template, tokenizer)

@@ -31,7 +31,7 @@ from lmforge.infer.options import GenerationOptions
 from lmforge.infer.scoring import answer_logprobs
 from lmforge.infer.stops import IncrementalDecoder, answer_text, first_stop
 from lmforge.model.adapters import merge_adapters
-from lmforge.model.loading import inference_dtype, load_causal_lm, load_processor, load_tokenizer, model_kind
+from lmforge.model.loading import inference_dtype, load_base_model, load_processor, load_tokenizer, model_kind
 
 STREAM_IDLE_TIMEOUT_S = 600.0  # a stream waits at most this long for its next piece of text
 
@@ -112,7 +112,7 @@ class TransformersEngine(Engine):
             tokenizer = processor.tokenizer if processor is not None else load_tokenizer(cfg)
         super().__init__(cfg, tokenizer)
         if model is None:
-            model = load_causal_lm(cfg, dtype=inference_dtype(cfg))
+            model = load_base_model(cfg, dtype=inference_dtype(cfg))
             model = merge_adapters(model, cfg.model.adapter_name_or_path or [])
         self.model = model.eval()
         if torch.cuda.is_available():

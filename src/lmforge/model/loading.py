@@ -175,8 +175,9 @@ def load_model(
     return model
 
 
-def load_causal_lm(cfg: LmforgeConfig, *, dtype: torch.dtype, path: str | None = None) -> Any:
-    """The base model for chat and export (kept under this name for their callers), resized for new tokens."""
+def load_base_model(cfg: LmforgeConfig, *, dtype: torch.dtype, path: str | None = None) -> Any:
+    """`load_model` for callers without the tokenizer at hand (chat, export, a reference model): the model of
+    whatever kind the checkpoint is, its embeddings resized for `add_tokens` / `add_special_tokens`."""
     tokenizer = load_tokenizer(cfg, path) if cfg.model.add_tokens or cfg.model.add_special_tokens else None
     return load_model(cfg, dtype=dtype, path=path, tokenizer=tokenizer)
 

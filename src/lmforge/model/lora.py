@@ -122,8 +122,9 @@ def _fold(model: Any, cfg: LmforgeConfig) -> Any:
     return model
 
 
-def save_adapter(model: Any, cfg: LmforgeConfig, output_dir: str | Path) -> None:
-    """Re-save a PiSSA adapter as a plain LoRA that applies to the original base model."""
+def convert_pissa_adapter(model: Any, cfg: LmforgeConfig, output_dir: str | Path) -> None:
+    """Re-save a PiSSA adapter as a plain LoRA that applies to the original base model; nothing for any
+    other adapter (the Trainer has saved it already)."""
     init_dir = Path(output_dir) / PISSA_INIT_DIR
     if not (cfg.finetuning.pissa_init and isinstance(model, PeftModel) and init_dir.is_dir()):
         return
