@@ -97,7 +97,7 @@ def test_fused_lora_steps_aside_under_bf16_autocast(tiny_llama_path, monkeypatch
 
 def test_flash_attention_2_and_liger_say_when_they_cannot_apply(tiny_llama_path, monkeypatch):
     monkeypatch.setattr(speedups, "find_spec", lambda name: None)  # neither flash-attn nor liger-kernel
-    assert speedups.attn_implementation(gpu_config(tiny_llama_path, flash_attn="fa2")) == "sdpa"
+    assert speedups.attn_implementation(gpu_config(tiny_llama_path, flash_attn="fa2").model) == "sdpa"
     cfg = gpu_config(tiny_llama_path, enable_liger_kernel=True)
     with pytest.raises(ModelError, match="pip install liger-kernel"):
-        speedups.apply_liger_kernel(torch.nn.Linear(2, 2), cfg)
+        speedups.apply_liger_kernel(torch.nn.Linear(2, 2), cfg.model)

@@ -115,9 +115,9 @@ def apply_lora(model: Any, cfg: LmforgeConfig, kind: ModelKind, *, new_tokens: b
 
 
 def _fold(model: Any, cfg: LmforgeConfig) -> Any:
-    """`fused_lora`: one matmul per LoRA layer. Not under DeepSpeed or FSDP, whose hooks gather a sharded
-    weight around the base layer's own forward, which the folded matmul does not call."""
-    if cfg.finetuning.fused_lora and not cfg.training.deepspeed and not cfg.training.fsdp:
+    """`fused_lora`: one matmul per LoRA layer of this model. Not under DeepSpeed or FSDP, whose hooks gather
+    a sharded weight around the base layer's own forward, which the folded matmul does not call."""
+    if cfg.finetuning.fused_lora and not (cfg.training.deepspeed or cfg.training.fsdp):
         fold_lora_layers(model)
     return model
 
