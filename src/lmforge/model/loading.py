@@ -105,11 +105,10 @@ def _apply_rope_scaling(config: Any, method: str | None, cutoff_len: int) -> Non
     if getattr(text, "rope_parameters", None) is None or not trained:
         raise ModelError(f"`rope_scaling: {method}`: model_type `{config.model_type}` has no "
                          "rotary position embedding to scale; remove the key")
-    wanted = cutoff_len
-    if wanted <= trained:
-        logger.info("rope_scaling not applied: cutoff_len %d fits the model's %d positions", wanted, trained)
+    if cutoff_len <= trained:
+        logger.info("rope_scaling not applied: cutoff_len %d fits the model's %d positions", cutoff_len, trained)
         return
-    factor = float(math.ceil(wanted / trained))
+    factor = float(math.ceil(cutoff_len / trained))
     params = {**text.rope_parameters, "rope_type": method, "factor": factor}
     if method in ("yarn", "llama3"):
         params["original_max_position_embeddings"] = trained
