@@ -115,13 +115,13 @@ def step_invariants(ctx: Context) -> dict[str, Any]:
 
     from lmforge.data.collator import SftCollator
     from lmforge.data.packing import pack_examples
-    from lmforge.model.packed_attention import install, packed_sequence_kwargs
+    from lmforge.model.packed_attention import packed_sequence_kwargs, use_packed_attention
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     folder = ctx.model_dir("0.5b")
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    install()
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="sdpa")
+    use_packed_attention(model)  # as the trainer selects it
     model.to(device).train()
     lengths = json.loads((ctx.data / "lengths.json").read_text())
     count = next(i for i in range(1, len(lengths) + 1) if sum(lengths[:i]) >= 3 * ctx.cutoff)  # ~3 packed rows

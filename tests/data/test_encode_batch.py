@@ -2,6 +2,7 @@
 `encode_conversation`'s ids and turns, in order."""
 
 import json
+import unicodedata
 
 import pytest
 from tokenizers import Tokenizer, normalizers
@@ -58,3 +59,36 @@ def test_an_identity_unicode_normalizer_is_skipped_and_put_back(tmp_path_factory
         assert [e.ids for e in got] == [e.ids for e in want] and [e.offsets for e in got] == [e.offsets for e in want]
         assert type(backend.normalizer).__name__ == "NFC"  # put back
     assert encoding._encode_texts(backend, decomposed)[0].ids == encoding._encode_texts(backend, composed)[0].ids
+
+
+class _Watched:
+    """A backend tokenizer that records every attribute set on it (the encoder must set none)."""
+
+    def __init__(self, backend):
+        object.__setattr__(self, "backend", backend)
+        object.__setattr__(self, "changed", [])
+
+    def __getattr__(self, name):
+        return getattr(self.backend, name)
+
+    def __setattr__(self, name, value):
+        self.changed.append(name)
+        setattr(self.backend, name, value)
+
+
+@pytest.mark.parametrize("tokenizer_name", ["qwen", "llama3", "llama2", "mistral_v3"])  # mistral: 771 added tokens
+def test_normal_form_texts_skip_the_normalizer_without_touching_the_shared_tokenizer(tokenizer_name,
+                                                                                       tmp_path_factory):
+    tokenizer = real_tokenizer(tokenizer_name, tmp_path_factory.getbasetemp() / "real-tokenizers")
+    backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    if backend.normalizer is None:
+        backend.normalizer = normalizers.NFC()
+    watched = _Watched(backend)
+    texts = [unicodedata.normalize("NFC", "".join(m.content for m in chat.messages) + " <|im_end|> <s>[INST]")
+             for chat in _chats(None)]  # all in normal form: the normalizer-free tokenizer encodes them
+    plain = encoding._without_normalizer(watched)
+    assert plain.normalizer is None and plain.get_vocab_size() == backend.get_vocab_size()
+    got = encoding._encode_texts(watched, texts, plain)
+    want = backend.encode_batch(texts, add_special_tokens=False)
+    assert [e.ids for e in got] == [e.ids for e in want] and [e.offsets for e in got] == [e.offsets for e in want]
+    assert watched.changed == [] and type(backend.normalizer).__name__ == type(watched.normalizer).__name__

@@ -53,8 +53,9 @@ def test_cpu_matmul_stays_off_on_cuda(tiny_llama_path, monkeypatch):
 
 
 def test_packed_attention_on_cuda_is_sdpa_per_sequence(tiny_llama_path, monkeypatch):
-    packed_attention.install()
-    model = AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.float32, attn_implementation="sdpa")
+    packed_attention.register()
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.float32,
+                                                 attn_implementation=packed_attention.PACKED_SDPA)
     model.cuda().train()
     monkeypatch.setattr(packed_attention._CpuFlashPerSequence, "apply",
                         lambda *a: pytest.fail("the CPU flash kernel was called on CUDA"))
@@ -96,7 +97,7 @@ def test_fused_lora_steps_aside_under_bf16_autocast(tiny_llama_path, monkeypatch
 
 def test_flash_attention_2_and_liger_say_when_they_cannot_apply(tiny_llama_path, monkeypatch):
     monkeypatch.setattr(speedups, "find_spec", lambda name: None)  # neither flash-attn nor liger-kernel
-    assert speedups.attn_implementation(gpu_config(tiny_llama_path, flash_attn="fa2")) == "sdpa"
+    assert speedups.attn_implementation(gpu_config(tiny_llama_path, flash_attn="fa2").model) == "sdpa"
     cfg = gpu_config(tiny_llama_path, enable_liger_kernel=True)
     with pytest.raises(ModelError, match="pip install liger-kernel"):
-        speedups.apply_liger_kernel(torch.nn.Linear(2, 2), cfg)
+        speedups.apply_liger_kernel(torch.nn.Linear(2, 2), cfg.model)

@@ -6,7 +6,7 @@ from transformers import AutoModelForCausalLM
 
 from lmforge.data.collator import SftCollator
 from lmforge.data.packing import pack_examples
-from lmforge.model.packed_attention import install, packed_sequence_kwargs
+from lmforge.model.packed_attention import PACKED_SDPA, packed_sequence_kwargs, register
 from tests.data.test_packing import _examples
 
 
@@ -26,8 +26,8 @@ def _loss_and_grads(model, batch, **extra):
 
 
 def test_per_sequence_attention_equals_masked_attention(tiny_llama_path, tiny_tokenizer):
-    install()
-    model = AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.float32, attn_implementation="sdpa")
+    register()
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.float32, attn_implementation=PACKED_SDPA)
     packed_columns, report = pack_examples(_examples(tiny_tokenizer, count=9), capacity=256)
     assert report.rows < 9
     features = [dict(zip(packed_columns, values, strict=True)) for values in zip(*packed_columns.values(), strict=True)]

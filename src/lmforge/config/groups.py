@@ -79,6 +79,9 @@ class ModelGroup(Group):
         "auto", description="Kernel for fp32 linear layers on the CPU: auto times oneDNN against torch's BLAS once "
                             "per process and uses oneDNN when it is 1.3x faster (~2.3x on an AMD EPYC, where MKL "
                             "skips AVX-512); torch keeps torch's own.")
+    packed_attention: bool = Field(
+        True, description="Packed rows (pt/sft) attend within each packed sequence instead of a masked whole row "
+                          "(same numbers, less work); applies to the trained model where it uses sdpa.")
 
     _split = field_validator("adapter_name_or_path", "add_tokens", "add_special_tokens", mode="before")(_split_list)
 

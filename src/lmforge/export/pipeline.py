@@ -35,7 +35,7 @@ from lmforge.export.verify import (
     probe_batch,
     require_parity,
 )
-from lmforge.model.loading import inference_dtype, load_causal_lm, load_tokenizer, model_path
+from lmforge.model.loading import inference_dtype, load_base_model, load_tokenizer, model_path
 from lmforge.preflight import preflight
 
 __all__ = ["ExportResult", "masked_logits", "probe_batch", "run_export"]
@@ -151,7 +151,7 @@ def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResu
     tolerance = cfg.export.export_tolerance or DEFAULT_TOLERANCE[dtype]
 
     adapters = cfg.model.adapter_name_or_path or []
-    model = source_model(load_causal_lm(cfg, dtype=dtype).to(merge_device(cfg.export)), adapters)
+    model = source_model(load_base_model(cfg, dtype=dtype).to(merge_device(cfg.export)), adapters)
     batch = probe_batch(template, tokenizer)
     reference = masked_logits(model.eval(), batch)
     model = merge_last(model)

@@ -33,7 +33,7 @@ from lmforge.infer.options import GenerationOptions
 from lmforge.infer.scoring import answer_logprobs
 from lmforge.infer.stops import IncrementalDecoder, answer_text, first_stop
 from lmforge.model.adapters import merge_adapters
-from lmforge.model.loading import inference_dtype, load_causal_lm, load_processor, load_tokenizer, model_kind
+from lmforge.model.loading import inference_dtype, load_base_model, load_processor, load_tokenizer, model_kind
 
 STREAM_IDLE_TIMEOUT_S = 600.0  # a stream waits at most this long for its next piece of text
 
@@ -115,7 +115,7 @@ class TransformersEngine(Engine):
         super().__init__(tokenizer, run_template(cfg, tokenizer), cfg.generation,
                          model_name=cfg.model.model_name_or_path or "", enable_thinking=cfg.data.enable_thinking)
         if model is None:
-            model = load_causal_lm(cfg, dtype=inference_dtype(cfg))
+            model = load_base_model(cfg, dtype=inference_dtype(cfg))
             model = merge_adapters(model, cfg.model.adapter_name_or_path or [])
         self.model = model.eval()
         if torch.cuda.is_available():

@@ -6,9 +6,11 @@ EPYC an fp32 product runs at ~95 GFLOP/s per core where oneDNN (also inside torc
 the instruction set) reaches ~230. The arithmetic is the same IEEE fp32, summed in another order.
 
 `cpu_matmul: auto` times both once per process on one product and, when oneDNN is clearly faster,
-routes every plain `nn.Linear` through it: forward, and the input and weight gradients backward
-(`grad_x = g W`, `grad_W = g^T x`). On CPUs where MKL is as fast (Intel), on GPUs, under autocast
-and for other dtypes, nothing changes. `fused_lora` uses the same choice for its folded matmul.
+routes every plain `nn.Linear` of the model being loaded through it (`route_linear_layers`, which gives
+those layer instances their own forward; the class and every other model are untouched): forward, and
+the input and weight gradients backward (`grad_x = g W`, `grad_W = g^T x`). On CPUs where MKL is as fast
+(Intel), on GPUs, under autocast and for other dtypes, nothing changes. `fused_lora` computes its folded
+matmul with the kernel of the layer it folds (`is_routed`).
 """
 
 import logging
@@ -29,7 +31,8 @@ CALIBRATION_SHAPE = (1024, 512, 512)  # tokens x in x out: ~0.5 GFLOP, a few ms 
 
 
 class _Choice:
-    """The process's decision (a kernel choice, like torch.backends flags): made once, read by every call."""
+    """The last `choose` answer, remembered so that `auto` measures once per process. No layer reads it:
+    a model's layers are routed, or not, when it is loaded."""
 
     use_onednn = False
     decided: str | None = None
@@ -44,13 +47,15 @@ def _onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
 
 
 def _eligible(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> bool:
-    return (_Choice.use_onednn and x.device.type == "cpu" and x.dtype == weight.dtype == torch.float32
+    """What oneDNN computes here: fp32 on the CPU outside autocast; anything else is torch's own."""
+    return (x.device.type == "cpu" and x.dtype == weight.dtype == torch.float32
             and (bias is None or bias.dtype == torch.float32) and not torch.is_autocast_enabled("cpu"))
 
 
-def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """`functional.linear` (x W^T + b) with the process's CPU kernel choice; no autograd of its own."""
-    if _eligible(x, weight, bias):
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, *,
+           onednn: bool) -> torch.Tensor:
+    """`functional.linear` (x W^T + b), through oneDNN when `onednn` and eligible; no autograd of its own."""
+    if onednn and _eligible(x, weight, bias):
         return _onednn_linear(x, weight, bias)
     return functional.linear(x, weight, bias)
 
@@ -137,9 +142,16 @@ def choose(setting: str) -> bool:
     return use
 
 
+def is_routed(layer: torch.nn.Module) -> bool:
+    """Whether `route_linear_layers` sent this layer through oneDNN."""
+    forward = vars(layer).get("forward")
+    return getattr(forward, "__func__", None) is _routed_forward
+
+
 def route_linear_layers(model: torch.nn.Module, setting: str) -> int:
     """Send every plain `nn.Linear` of `model` through the chosen CPU kernel; returns how many were routed
-    (0 when torch's own BLAS is the choice). Parameters and state dicts are unchanged: only forward differs."""
+    (0 when torch's own BLAS is the choice). Only these instances' forward differs: their class, parameters
+    and state dicts, and every other model, are unchanged."""
     if not choose(setting):
         return 0
     count = 0

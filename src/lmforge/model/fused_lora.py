@@ -12,8 +12,8 @@ side of each product, the fast layout:
     grad_x = g (W + s B A)            grad_B = s g^T (x A^T) = s ((A x^T) g)^T
     grad_A = s (g B)^T x = s (B^T g^T) x
 
-Exact up to float rounding (the same sums in another order). The two big products use the process's
-CPU kernel choice (`model.cpu_matmul`). Only plain LoRA on an unsharded,
+Exact up to float rounding (the same sums in another order). The two big products use the CPU kernel
+of the base layer they fold (oneDNN where `model.cpu_matmul` routed it). Only plain LoRA on an unsharded,
 unquantized `nn.Linear` is fused, and only for calls with many tokens (generation's one-token steps
 would pay r times their own cost to fold the weight); everything else runs peft's own forward.
 """
@@ -39,10 +39,10 @@ class _FoldedLoraMatmul(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                lora_a: torch.Tensor, lora_b: torch.Tensor, scaling: float) -> torch.Tensor:
+                lora_a: torch.Tensor, lora_b: torch.Tensor, scaling: float, onednn: bool) -> torch.Tensor:
         ctx.save_for_backward(x, weight, lora_a, lora_b)
-        ctx.scaling = scaling
-        return cpu_matmul.linear(x, torch.addmm(weight, lora_b, lora_a, alpha=scaling), bias)
+        ctx.scaling, ctx.onednn = scaling, onednn
+        return cpu_matmul.linear(x, torch.addmm(weight, lora_b, lora_a, alpha=scaling), bias, onednn=onednn)
 
     @staticmethod
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
@@ -53,17 +53,17 @@ class _FoldedLoraMatmul(torch.autograd.Function):
         grad_x = None
         if ctx.needs_input_grad[0]:
             folded = torch.addmm(weight, lora_b, lora_a, alpha=scaling)
-            grad_x = cpu_matmul.linear(g2, folded.t()).view_as(x)
+            grad_x = cpu_matmul.linear(g2, folded.t(), onednn=ctx.onednn).view_as(x)
         grad_a = grad_b = None
         if ctx.needs_input_grad[3]:
             grad_a = (lora_b.t() @ g2.t()) @ x2 * scaling
         if ctx.needs_input_grad[4]:
             grad_b = ((lora_a @ x2.t()) @ g2).t() * scaling
-        return grad_x, None, None, grad_a, grad_b, None
+        return grad_x, None, None, grad_a, grad_b, None, None
 
 
 def _fused_forward(self: LoraLinear, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-    """peft's `lora.Linear.forward`, with eligible calls folded into one matmul."""
+    """peft's `lora.Linear.forward`, with eligible calls folded into one matmul (on the base layer's kernel)."""
     adapter = self.active_adapters[0] if len(self.active_adapters) == 1 else None
     base = self.base_layer
     if (args or kwargs or adapter is None or self.disable_adapters or self.merged
@@ -76,7 +76,8 @@ def _fused_forward(self: LoraLinear, x: torch.Tensor, *args: Any, **kwargs: Any)
             or (base.bias is not None and base.bias.requires_grad)
             or not x.dtype == base.weight.dtype == lora_a.dtype == lora_b.dtype):
         return type(self).forward(self, x, *args, **kwargs)
-    return _FoldedLoraMatmul.apply(x, base.weight, base.bias, lora_a, lora_b, self.scaling[adapter])
+    return _FoldedLoraMatmul.apply(x, base.weight, base.bias, lora_a, lora_b, self.scaling[adapter],
+                                   cpu_matmul.is_routed(base))
 
 
 def _foldable(module: torch.nn.Module) -> bool:
@@ -89,7 +90,8 @@ def _foldable(module: torch.nn.Module) -> bool:
 
 def fold_lora_layers(model: torch.nn.Module) -> int:
     """Route every eligible LoRA linear layer of `model` through the folded matmul; returns how many.
-    The modules, their parameters and the saved adapter are unchanged: only the forward differs."""
+    Only these instances' forward differs: peft's class, the parameters, the saved adapter and merging
+    (which puts the base layer back) are unchanged, and so is every other model."""
     count = 0
     for module in model.modules():
         if _foldable(module):

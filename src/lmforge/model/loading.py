@@ -95,36 +95,35 @@ def _text_config(config: Any) -> Any:
     return config.get_text_config() if hasattr(config, "get_text_config") else config
 
 
-def _apply_rope_scaling(config: Any, cfg: LmforgeConfig) -> None:
-    """Stretch RoPE so `cutoff_len` fits when it is longer than the model was trained for."""
-    if not cfg.model.rope_scaling:
+def _apply_rope_scaling(config: Any, method: str | None, cutoff_len: int) -> None:
+    """Stretch RoPE (`rope_scaling: method`) so `cutoff_len` fits when it is longer than the model was
+    trained for."""
+    if not method:
         return
     text = _text_config(config)
     trained = getattr(text, "max_position_embeddings", None)
     if getattr(text, "rope_parameters", None) is None or not trained:
-        raise ModelError(f"`rope_scaling: {cfg.model.rope_scaling}`: model_type `{config.model_type}` has no "
+        raise ModelError(f"`rope_scaling: {method}`: model_type `{config.model_type}` has no "
                          "rotary position embedding to scale; remove the key")
-    wanted = cfg.data.cutoff_len
-    if wanted <= trained:
-        logger.info("rope_scaling not applied: cutoff_len %d fits the model's %d positions", wanted, trained)
+    if cutoff_len <= trained:
+        logger.info("rope_scaling not applied: cutoff_len %d fits the model's %d positions", cutoff_len, trained)
         return
-    factor = float(math.ceil(wanted / trained))
-    params = {**text.rope_parameters, "rope_type": cfg.model.rope_scaling, "factor": factor}
-    if cfg.model.rope_scaling in ("yarn", "llama3"):
+    factor = float(math.ceil(cutoff_len / trained))
+    params = {**text.rope_parameters, "rope_type": method, "factor": factor}
+    if method in ("yarn", "llama3"):
         params["original_max_position_embeddings"] = trained
-    if cfg.model.rope_scaling == "llama3":
+    if method == "llama3":
         params.setdefault("low_freq_factor", 1.0)
         params.setdefault("high_freq_factor", 4.0)
     text.rope_parameters = params
     text.max_position_embeddings = trained * int(factor)
-    logger.info("rope_scaling %s with factor %g: %d -> %d positions", cfg.model.rope_scaling, factor, trained,
+    logger.info("rope_scaling %s with factor %g: %d -> %d positions", method, factor, trained,
                 text.max_position_embeddings)
 
 
-def _route_cpu_linears(model: Any, cfg: LmforgeConfig) -> None:
-    """`cpu_matmul`, except under DeepSpeed or FSDP, whose hooks gather sharded weights around each forward."""
-    if not cfg.training.deepspeed and not cfg.training.fsdp:
-        route_linear_layers(model, cfg.model.cpu_matmul)
+def _sharded(cfg: LmforgeConfig) -> bool:
+    """DeepSpeed or FSDP: their hooks gather sharded weights around each layer's own forward."""
+    return bool(cfg.training.deepspeed or cfg.training.fsdp)
 
 
 def load_model(
@@ -141,10 +140,10 @@ def load_model(
     path = path or model_path(cfg)
     config = load_model_config(cfg, path)
     kind = detect_kind(config, cfg.model.model_class)
-    _apply_rope_scaling(config, cfg)
+    _apply_rope_scaling(config, cfg.model.rope_scaling, cfg.data.cutoff_len)
     auto_class = getattr(transformers, kind.auto_class)
     kwargs: dict[str, Any] = dict(config=config, dtype=dtype, **_hub_kwargs(cfg))
-    attention = attn_implementation(cfg)
+    attention = attn_implementation(cfg.model)
     if attention:
         kwargs["attn_implementation"] = attention
     quantization = quantization_config(cfg, dtype)
@@ -166,8 +165,9 @@ def load_model(
         model = getattr(model, kind.submodule)
     if tokenizer is not None:
         resize_for_new_tokens(model, tokenizer, cfg)
-    apply_liger_kernel(model, cfg)
-    _route_cpu_linears(model, cfg)
+    apply_liger_kernel(model, cfg.model)
+    if not _sharded(cfg):
+        route_linear_layers(model, cfg.model.cpu_matmul)
     origin = "random weights (train_from_scratch)" if cfg.model.train_from_scratch else path
     logger.info("loaded %s as %s with %s (%s), %s, attention %s", origin, type(model).__name__, kind.auto_class,
                 kind.reason, str(dtype).removeprefix("torch."),
@@ -175,8 +175,10 @@ def load_model(
     return model
 
 
-def load_causal_lm(cfg: LmforgeConfig, *, dtype: torch.dtype, path: str | None = None) -> Any:
-    """The base model for chat and export (kept under this name for their callers), resized for new tokens."""
+def load_base_model(cfg: LmforgeConfig, *, dtype: torch.dtype, path: str | None = None) -> Any:
+    """`load_model` for callers without the tokenizer at hand (chat, export, a reference model): the model of
+    whatever kind the checkpoint is, its embeddings resized for `add_tokens` / `add_special_tokens` /
+    `resize_vocab`."""
     resized = cfg.model.add_tokens or cfg.model.add_special_tokens or cfg.model.resize_vocab
     tokenizer = load_tokenizer(cfg, path) if resized else None
     return load_model(cfg, dtype=dtype, path=path, tokenizer=tokenizer)
@@ -194,5 +196,6 @@ def load_reward_model(cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, *,
     except ValueError as err:
         raise ModelError(f"{path} has no sequence-classification form for a reward model: {err}") from None
     model.config.pad_token_id = tokenizer.pad_token_id  # the head reads the last non-pad token
-    _route_cpu_linears(model, cfg)
+    if not _sharded(cfg):
+        route_linear_layers(model, cfg.model.cpu_matmul)
     return model

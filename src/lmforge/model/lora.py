@@ -115,15 +115,16 @@ def apply_lora(model: Any, cfg: LmforgeConfig, kind: ModelKind, *, new_tokens: b
 
 
 def _fold(model: Any, cfg: LmforgeConfig) -> Any:
-    """`fused_lora`: one matmul per LoRA layer. Not under DeepSpeed or FSDP, whose hooks gather a sharded
-    weight around the base layer's own forward, which the folded matmul does not call."""
-    if cfg.finetuning.fused_lora and not cfg.training.deepspeed and not cfg.training.fsdp:
+    """`fused_lora`: one matmul per LoRA layer of this model. Not under DeepSpeed or FSDP, whose hooks gather
+    a sharded weight around the base layer's own forward, which the folded matmul does not call."""
+    if cfg.finetuning.fused_lora and not (cfg.training.deepspeed or cfg.training.fsdp):
         fold_lora_layers(model)
     return model
 
 
-def save_adapter(model: Any, cfg: LmforgeConfig, output_dir: str | Path) -> None:
-    """Re-save a PiSSA adapter as a plain LoRA that applies to the original base model."""
+def convert_pissa_adapter(model: Any, cfg: LmforgeConfig, output_dir: str | Path) -> None:
+    """Re-save a PiSSA adapter as a plain LoRA that applies to the original base model; nothing for any
+    other adapter (the Trainer has saved it already)."""
     init_dir = Path(output_dir) / PISSA_INIT_DIR
     if not (cfg.finetuning.pissa_init and isinstance(model, PeftModel) and init_dir.is_dir()):
         return

@@ -13,8 +13,10 @@ row's q/k/v for SDPA instead makes autograd zero-fill and accumulate a full-size
 
 The trainer passes the sequence boundaries (`packed_sequence_kwargs`) under transformers' own
 names for them (`cu_seq_lens_q`, ... as flash-attention uses), and the model forwards them to its
-attention function. `install()` registers `packed_sdpa_attention` as the "sdpa" implementation:
-without those keys, or for non-causal or cached attention, it is transformers' SDPA unchanged.
+attention function. `packed_sdpa_attention` is registered with transformers' `AttentionInterface` under
+its own name, `PACKED_SDPA` (with SDPA's mask function under the same name), and `use_packed_attention`
+selects it on one model: "sdpa" stays transformers' own for every other model of the process. Without
+those keys, or for non-causal or cached attention, it is transformers' SDPA unchanged.
 """
 
 import itertools
@@ -24,8 +26,11 @@ import torch
 from torch.nn import functional
 from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
-BOUNDARY_KEYS = ("cu_seq_lens_q", "cu_seq_lens_k", "max_length_q", "max_length_k")
+# The name the model's config selects. It contains "sdpa" so that transformers checks the model can run
+# SDPA before selecting it (`PreTrainedModel.get_correct_attn_implementation`).
+PACKED_SDPA = "lmforge_packed_sdpa"
 
 
 def packed_sequence_kwargs(position_ids: torch.Tensor) -> dict[str, Any]:
@@ -114,6 +119,30 @@ def packed_sdpa_attention(module: Any, query: torch.Tensor, key: torch.Tensor, v
     return _per_sequence(query, key, value, bounds.tolist(), dropout, scaling), None
 
 
-def install() -> None:
-    """Make "sdpa" the packed-aware SDPA above (idempotent; unchanged behaviour without boundaries)."""
-    AttentionInterface.register("sdpa", packed_sdpa_attention)
+def register() -> None:
+    """Add `PACKED_SDPA` to transformers' attention functions, with SDPA's masks (the fallback above takes
+    them; without a mask function transformers would build no mask at all). Idempotent; no name changes."""
+    AttentionInterface.register(PACKED_SDPA, packed_sdpa_attention)
+    AttentionMaskInterface.register(PACKED_SDPA, sdpa_mask)
+
+
+def _where_sdpa(config: Any) -> dict[str, Any]:
+    """`set_attn_implementation`'s nested form: `PACKED_SDPA` for each (sub-)model that uses "sdpa", the
+    others as they are (a vision tower on eager stays eager)."""
+    own = config._attn_implementation
+    wanted: dict[str, Any] = {"": PACKED_SDPA if own == "sdpa" else own}
+    for key in config.sub_configs:
+        if (sub := getattr(config, key, None)) is not None:
+            wanted[key] = _where_sdpa(sub)
+    return wanted
+
+
+def use_packed_attention(model: Any) -> bool:
+    """Select the packed attention on `model` (a transformers or peft model) where it uses "sdpa";
+    returns whether its own attention now is. Nothing else in the process changes."""
+    register()
+    config = model.config
+    if config._attn_implementation != "sdpa":  # eager, flash-attention (varlen already) or another choice
+        return False
+    model.set_attn_implementation(_where_sdpa(config))
+    return config._attn_implementation == PACKED_SDPA

@@ -6,15 +6,15 @@ from typing import Any
 
 import torch
 
-from lmforge.config import LmforgeConfig
+from lmforge.config.groups import ModelGroup
 from lmforge.errors import ModelError
 
 logger = logging.getLogger(__name__)
 
 
-def attn_implementation(cfg: LmforgeConfig) -> str | None:
+def attn_implementation(group: ModelGroup) -> str | None:
     """The `attn_implementation` to ask transformers for; None lets it pick (sdpa where the model has it)."""
-    wanted = cfg.model.attention
+    wanted = group.attention
     if wanted == "auto":
         return None
     if wanted == "flash_attention_2":
@@ -29,9 +29,10 @@ def attn_implementation(cfg: LmforgeConfig) -> str | None:
     return wanted
 
 
-def apply_liger_kernel(model: Any, cfg: LmforgeConfig) -> None:
-    """Swap in Liger's fused Triton kernels (RMSNorm, RoPE, SwiGLU, fused cross-entropy) on CUDA."""
-    if not cfg.model.enable_liger_kernel:
+def apply_liger_kernel(model: Any, group: ModelGroup) -> None:
+    """Swap in Liger's fused Triton kernels (RMSNorm, RoPE, SwiGLU, fused cross-entropy) on CUDA, on this
+    model's instances (Liger's `_apply_liger_kernel_to_instance`)."""
+    if not group.enable_liger_kernel:
         return
     if not torch.cuda.is_available():
         logger.warning("enable_liger_kernel is not applicable: Liger kernels are Triton GPU kernels and this "

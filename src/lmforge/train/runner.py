@@ -19,8 +19,8 @@ from lmforge.data.templates.encoding import stop_token_ids
 from lmforge.data.templates.jinja import prepare_saved_tokenizer
 from lmforge.model.adapters import apply_finetuning, count_parameters
 from lmforge.model.kind import reward_kind
-from lmforge.model.loading import load_causal_lm, load_model, load_reward_model
-from lmforge.model.lora import save_adapter
+from lmforge.model.loading import load_base_model, load_model, load_reward_model
+from lmforge.model.lora import convert_pissa_adapter
 from lmforge.model.precision import training_defaults, training_load_dtype
 from lmforge.preflight import preflight
 from lmforge.train.callbacks import JsonlLogCallback, RichProgressCallback
@@ -64,10 +64,10 @@ def _reference_model(cfg: LmforgeConfig, stage: Stage) -> Any:
     if not stage.needs_reference(cfg):
         return None
     if cfg.finetuning.ref_model:
-        return load_causal_lm(cfg, dtype=torch.float32, path=cfg.finetuning.ref_model).eval()
+        return load_base_model(cfg, dtype=torch.float32, path=cfg.finetuning.ref_model).eval()
     if cfg.finetuning.finetuning_type == "lora":
         return None
-    return load_causal_lm(cfg, dtype=torch.float32).eval()
+    return load_base_model(cfg, dtype=torch.float32).eval()
 
 
 def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str, Any]:
@@ -113,7 +113,7 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
     result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(str(output_dir))  # every process takes part (sharded engines gather here)
     if trainer.is_world_process_zero():
-        save_adapter(trainer.model, cfg, output_dir)
+        convert_pissa_adapter(trainer.model, cfg, output_dir)
         _save_outputs(trainer, tokenizer, template, output_dir, stage, processor)
 
     metrics = dict(result.metrics)

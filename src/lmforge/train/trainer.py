@@ -7,7 +7,7 @@ from transformers import Trainer
 
 from lmforge.data.labels import IGNORE_INDEX
 from lmforge.errors import ModelError
-from lmforge.model import packed_attention
+from lmforge.model.packed_attention import packed_sequence_kwargs, use_packed_attention
 from lmforge.train.loss import chunked_causal_lm_loss, plain_head_parts
 
 # a packed batch of these keys only reaches the language model's attention (no vision/audio tower)
@@ -23,10 +23,15 @@ class TokenCounts:
 
 
 class LmforgeTrainer(Trainer):
-    def __init__(self, *args: Any, chunked_loss: bool | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, chunked_loss: bool | None = None, packed_attention: bool = True,
+                 **kwargs: Any) -> None:
+        """`packed_attention`: this model attends within each packed sequence (`model.packed_attention`) where
+        it uses SDPA; context parallelism keeps "sdpa", the one implementation transformers splits."""
         super().__init__(*args, **kwargs)
         self.token_counts = TokenCounts()
-        packed_attention.install()
+        parallelism = getattr(self.accelerator, "parallelism_config", None)
+        if packed_attention and not (parallelism is not None and parallelism.cp_enabled):
+            use_packed_attention(self.model)
         # Sharded engines (DeepSpeed ZeRO, FSDP) gather the head's weight only inside its own forward; the
         # chunked loss recomputes the head during backward, when the weight is partitioned again.
         sharded = self.is_deepspeed_enabled or self.is_fsdp_enabled
@@ -48,7 +53,7 @@ class LmforgeTrainer(Trainer):
             inputs["use_cache"] = False
             if inputs["position_ids"].dim() == 2 and set(inputs) <= TEXT_KEYS:
                 # attention within each packed sequence instead of a masked whole row (model.packed_attention)
-                inputs.update(packed_attention.packed_sequence_kwargs(inputs["position_ids"]))
+                inputs.update(packed_sequence_kwargs(inputs["position_ids"]))
         if model.training:
             counts = self.token_counts
             counts.input_tokens += inputs["input_ids"].numel()

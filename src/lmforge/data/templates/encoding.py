@@ -6,9 +6,10 @@ from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Any
 
-from tokenizers import normalizers
+from tokenizers import Tokenizer, normalizers
 from transformers import PreTrainedTokenizerBase
 
 from lmforge.data.templates.template import Message, Segment, Template, Thinking
@@ -196,10 +197,12 @@ def iter_encode_batch(
             yield _encode_piecewise(render(chat), tokenizer)
         return
 
+    unnormalized = _without_normalizer(backend) if chats and _unicode_form(backend) else None
+
     def submit(pool: ThreadPoolExecutor, start: int) -> tuple[list[list[Segment]], Future]:
         renders = [render(chat) for chat in chats[start:start + ENCODE_CHUNK]]
         texts = ["".join(segment.text for segment in segments) for segments in renders]
-        return renders, pool.submit(_encode_texts, backend, texts)
+        return renders, pool.submit(_encode_texts, backend, texts, unnormalized)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmforge-encode") as pool:
         pending = submit(pool, 0) if chats else None
@@ -214,20 +217,49 @@ def iter_encode_batch(
 _UNICODE_FORMS = {normalizers.NFC: "NFC", normalizers.NFKC: "NFKC", normalizers.NFD: "NFD", normalizers.NFKD: "NFKD"}
 
 
-def _encode_texts(backend: Any, texts: list[str]) -> list[Any]:
+def _unicode_form(backend: Any) -> str | None:
+    """The Unicode form ("NFC", ...) the backend's normalizer puts text in, when that is all it does."""
+    normalizer = backend.normalizer
+    return next((name for kind, name in _UNICODE_FORMS.items() if isinstance(normalizer, kind)), None)
+
+
+def _without_normalizer(backend: Any) -> Any:
+    """A private tokenizer that encodes as `backend` does without its normalizer. It shares the model,
+    pre-tokenizer, post-processor and decoder (no copy of the vocabulary) and re-adds the added tokens in id
+    order; where they would get other ids, it is a full copy. `backend` itself is never changed: another
+    thread may be encoding with it."""
+    twin = Tokenizer(backend.model)
+    twin.pre_tokenizer, twin.post_processor = backend.pre_tokenizer, backend.post_processor
+    twin.decoder = backend.decoder
+    added = backend.get_added_tokens_decoder()
+    for special, run in groupby(sorted(added), key=lambda token_id: added[token_id].special):  # one call per run
+        tokens = [added[token_id] for token_id in run]
+        if special:
+            twin.add_special_tokens(tokens)
+        else:
+            twin.add_tokens(tokens)
+    if {i: str(t) for i, t in twin.get_added_tokens_decoder().items()} != {i: str(t) for i, t in added.items()}:
+        twin = Tokenizer.from_str(backend.to_str())
+        twin.normalizer = None
+    twin.encode_special_tokens = backend.encode_special_tokens
+    twin.no_truncation()
+    twin.no_padding()
+    if backend.truncation:
+        twin.enable_truncation(**backend.truncation)
+    if backend.padding:
+        twin.enable_padding(**backend.padding)
+    return twin
+
+
+def _encode_texts(backend: Any, texts: list[str], unnormalized: Any | None = None) -> list[Any]:
     """`backend.encode_batch(texts)`, skipping a Unicode-form normalizer (Qwen's NFC) when every text is
     already in that form: it would change nothing (same ids, same offsets) and costs a tenth of the
-    encode. The normalizer is put back before returning; only the encoding thread of `iter_encode_batch`
-    uses the tokenizer meanwhile."""
-    normalizer = backend.normalizer
-    form = next((name for kind, name in _UNICODE_FORMS.items() if isinstance(normalizer, kind)), None)
+    encode. `unnormalized` is `_without_normalizer(backend)`, made once per `iter_encode_batch` (here
+    when not given)."""
+    form = _unicode_form(backend)
     if form is None or not all(unicodedata.is_normalized(form, text) for text in texts):
         return backend.encode_batch(texts, add_special_tokens=False)
-    backend.normalizer = None
-    try:
-        return backend.encode_batch(texts, add_special_tokens=False)
-    finally:
-        backend.normalizer = normalizer
+    return (unnormalized or _without_normalizer(backend)).encode_batch(texts, add_special_tokens=False)
 
 
 def encode_batch(
