@@ -1,0 +1,91 @@
+"""trl's DPO and KTO trainers as the stages build them: they train and evaluate on lmforge's own token ids
+(never re-tokenized by trl), also with evaluation during training, and `evaluate()` with no arguments works
+after training, as the runner calls it."""
+
+import math
+
+import pytest
+import torch
+from datasets import Dataset
+from transformers import AutoModelForCausalLM
+
+from lmforge.config import build_config
+from lmforge.data.dataset import build_datasets
+from lmforge.data.templates import get_template
+from lmforge.errors import DataError
+from lmforge.train.runner import training_kwargs
+from lmforge.train.stages import STAGES
+from lmforge.train.stages.dpo import PREFERENCE_COLUMNS, TEXT_PAIR
+from lmforge.train.stages.pretokenized import on_tokenized_rows
+from tests.refdata import refdata
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LMFORGE_HOME", str(tmp_path / "home"))
+
+
+def config(tmp_path, stage, dataset, **options):
+    return build_config({"model_name_or_path": "builtin:tiny-llama", "template": "chatml", "stage": stage,
+                         "dataset": dataset, "dataset_dir": str(refdata("llamafactory_data")), "max_samples": 12,
+                         "val_size": 4, "cutoff_len": 96, "per_device_train_batch_size": 2,
+                         "per_device_eval_batch_size": 2, "max_steps": 1, "eval_strategy": "steps", "eval_steps": 1,
+                         "logging_steps": 1, "save_strategy": "no", "finetuning_type": "full",
+                         "output_dir": str(tmp_path / "out"), **options})
+
+
+def stage_trainer(cfg, tiny_llama_path, tiny_tokenizer):
+    prepared = build_datasets(cfg, tiny_tokenizer, get_template("chatml"))
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.float32)
+    reference = AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.float32).eval()
+    trainer = STAGES.get(cfg.finetuning.stage).build_trainer(cfg, model, tiny_tokenizer, prepared,
+                                                             training_kwargs(cfg), reference)
+    return trainer, prepared
+
+
+def first_rows(batch, count):
+    """The unpadded rows of a trl batch (prompt + answer), and where their answers start."""
+    rows = []
+    for index in range(count):
+        length = int(batch["attention_mask"][index].sum())
+        rows.append((batch["input_ids"][index, :length].tolist(),
+                     int(batch["completion_mask"][index].argmax())))
+    return rows
+
+
+def test_dpo_trains_and_evaluates_on_lmforge_ids(tmp_path, tiny_llama_path, tiny_tokenizer):
+    cfg = config(tmp_path, "dpo", "dpo_en_demo")
+    trainer, prepared = stage_trainer(cfg, tiny_llama_path, tiny_tokenizer)
+    assert trainer.train_dataset is prepared.train and trainer.eval_dataset is prepared.evaluation
+    batch = next(iter(trainer.get_eval_dataloader()))  # evaluation is sequential: the first rows in order
+    assert batch["input_ids"].shape[0] == 4  # 2 chosen, then 2 rejected
+    expected = [(r["prompt_ids"] + r[key], len(r["prompt_ids"]))
+                for key in ("chosen_ids", "rejected_ids") for r in prepared.evaluation.select(range(2))]
+    assert first_rows(batch, 4) == expected
+    trainer.train()  # evaluates at step 1 too
+    assert any("eval_loss" in log for log in trainer.state.log_history)
+    metrics = trainer.evaluate()
+    assert math.isfinite(metrics["eval_loss"]) and "eval_rewards/accuracies" in metrics
+
+
+def test_kto_trains_and_evaluates_on_lmforge_ids(tmp_path, tiny_llama_path, tiny_tokenizer):
+    cfg = config(tmp_path, "kto", "kto_en_demo")
+    trainer, prepared = stage_trainer(cfg, tiny_llama_path, tiny_tokenizer)
+    assert trainer.train_dataset is prepared.train and trainer.eval_dataset is prepared.evaluation
+    batch = next(iter(trainer.get_eval_dataloader()))
+    rows = prepared.evaluation.select(range(2))
+    assert first_rows(batch, 2) == [(r["prompt_ids"] + r["completion_ids"], len(r["prompt_ids"])) for r in rows]
+    kl_lengths = batch["KL_attention_mask"].sum(-1).tolist()
+    assert [batch["KL_input_ids"][i, :n].tolist() for i, n in enumerate(kl_lengths)] == [
+        r["prompt_ids"] + r["KL_completion_ids"] for r in rows]  # lmforge's KL pairs, not trl's rotation
+    assert batch["label"].tolist() == rows["label"]
+    trainer.train()
+    metrics = trainer.evaluate()
+    assert math.isfinite(metrics["eval_loss"])
+
+
+def test_rows_prepared_for_another_stage_are_refused():
+    sft_rows = Dataset.from_dict({"input_ids": [[1, 2]], "labels": [[1, 2]]})
+    with pytest.raises(DataError, match="the train data lacks prompt_ids, chosen_ids, rejected_ids"):
+        on_tokenized_rows(object, TEXT_PAIR, PREFERENCE_COLUMNS, sft_rows, None)
+
