@@ -89,3 +89,14 @@ def test_rows_prepared_for_another_stage_are_refused():
     with pytest.raises(DataError, match="the train data lacks prompt_ids, chosen_ids, rejected_ids"):
         on_tokenized_rows(object, TEXT_PAIR, PREFERENCE_COLUMNS, sft_rows, None)
 
+
+
+@pytest.mark.parametrize(("stage", "dataset"), [("dpo", "dpo_en_demo"), ("kto", "kto_en_demo")])
+def test_streamed_rows_train_and_evaluate(stage, dataset, tmp_path, tiny_llama_path, tiny_tokenizer):
+    """A stream's columns are unknown until it is read; trl sets up streaming (batches not dispatched)."""
+    cfg = config(tmp_path, stage, dataset, streaming=True, max_samples=None)
+    trainer, prepared = stage_trainer(cfg, tiny_llama_path, tiny_tokenizer)
+    assert prepared.train.column_names is None and trainer.train_dataset is prepared.train
+    assert trainer.args.accelerator_config.dispatch_batches is False
+    trainer.train()
+    assert math.isfinite(trainer.evaluate()["eval_loss"])

@@ -16,7 +16,9 @@ from lmforge.errors import DataError
 
 
 def check_columns(dataset: Any, required_columns: tuple[str, ...], dataset_name: str) -> None:
-    missing = [c for c in required_columns if c not in (dataset.column_names or [])]
+    if dataset.column_names is None:  # a stream whose columns are known only once it is read
+        return
+    missing = [c for c in required_columns if c not in dataset.column_names]
     if missing:
         raise DataError(f"the {dataset_name} data lacks {', '.join(missing)}: was it prepared for this stage?")
 
