@@ -14,9 +14,10 @@ from lmforge.data.labels import IGNORE_INDEX
 from lmforge.data.multimodal.collator import MultimodalCollator
 from lmforge.data.multimodal.examples import ROW_COLUMN
 from lmforge.data.stage_data import DPO
-from lmforge.train.stages import Stage, register_stage
+from lmforge.train.stages import Check, Stage, register_stage
 from lmforge.train.stages.pretokenized import on_tokenized_rows
 from lmforge.train.stages.reference_free import ReferenceFreeTrainer
+from lmforge.train.stages.trl_checks import PREFERENCE_TRAINER_CHECKS
 
 PREFERENCE_COLUMNS = ("prompt_ids", "chosen_ids", "rejected_ids")
 TEXT_PAIR = {"prompt": "", "chosen": "", "rejected": ""}  # what DPOTrainer tokenizes at construction
@@ -63,5 +64,11 @@ def needs_reference(cfg: LmforgeConfig) -> bool:
     return cfg.finetuning.pref_loss not in ("orpo", "simpo")
 
 
+def for_dpo_trainer(check: Check) -> Check:
+    """`check` where trl's DPOTrainer trains (every loss that needs a reference model)."""
+    return lambda cfg: check(cfg) if needs_reference(cfg) else None
+
+
 register_stage(Stage("dpo", DPO, build_trainer, needs_reference=needs_reference,
+                     checks=tuple(map(for_dpo_trainer, PREFERENCE_TRAINER_CHECKS)),
                      plots=("loss", "eval_loss", "rewards/accuracies")))
