@@ -14,11 +14,13 @@ from lmforge.data.labels import IGNORE_INDEX
 from lmforge.data.multimodal.collator import MultimodalCollator
 from lmforge.data.multimodal.examples import ROW_COLUMN
 from lmforge.data.stage_data import DPO
-from lmforge.train.stages import Stage, register_stage
-from lmforge.train.stages.pretokenized import pretokenized
+from lmforge.train.stages import Check, Stage, register_stage
+from lmforge.train.stages.pretokenized import on_tokenized_rows
 from lmforge.train.stages.reference_free import ReferenceFreeTrainer
+from lmforge.train.stages.trl_checks import PREFERENCE_TRAINER_CHECKS
 
 PREFERENCE_COLUMNS = ("prompt_ids", "chosen_ids", "rejected_ids")
+TEXT_PAIR = {"prompt": "", "chosen": "", "rejected": ""}  # what DPOTrainer tokenizes at construction
 
 
 @dataclass
@@ -50,17 +52,23 @@ def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: Prep
     args = DPOConfig(**kwargs, beta=ft.pref_beta, loss_type=losses, loss_weights=weights,
                      max_length=None)  # rows are already fitted to cutoff_len
     if prepared.collator is not None:
-        return pretokenized(DPOTrainer, (ROW_COLUMN,))(
-            model=model, ref_model=ref_model, args=args, train_dataset=prepared.train, eval_dataset=prepared.evaluation,
-            data_collator=MultimodalPairs(prepared.collator), processing_class=prepared.collator.encoder.processor)
-    return pretokenized(DPOTrainer, PREFERENCE_COLUMNS)(
-        model=model, ref_model=ref_model, args=args, train_dataset=prepared.train, eval_dataset=prepared.evaluation,
-        processing_class=tokenizer)
+        return on_tokenized_rows(
+            DPOTrainer, TEXT_PAIR, (ROW_COLUMN,), prepared.train, prepared.evaluation, model=model,
+            ref_model=ref_model, args=args, data_collator=MultimodalPairs(prepared.collator),
+            processing_class=prepared.collator.encoder.processor)
+    return on_tokenized_rows(DPOTrainer, TEXT_PAIR, PREFERENCE_COLUMNS, prepared.train, prepared.evaluation,
+                             model=model, ref_model=ref_model, args=args, processing_class=tokenizer)
 
 
 def needs_reference(cfg: LmforgeConfig) -> bool:
     return cfg.finetuning.pref_loss not in ("orpo", "simpo")
 
 
+def for_dpo_trainer(check: Check) -> Check:
+    """`check` where trl's DPOTrainer trains (every loss that needs a reference model)."""
+    return lambda cfg: check(cfg) if needs_reference(cfg) else None
+
+
 register_stage(Stage("dpo", DPO, build_trainer, needs_reference=needs_reference,
+                     checks=tuple(map(for_dpo_trainer, PREFERENCE_TRAINER_CHECKS)),
                      plots=("loss", "eval_loss", "rewards/accuracies")))

@@ -6,7 +6,11 @@ from lmforge.config import LmforgeConfig
 from lmforge.data.dataset import PreparedData
 from lmforge.data.stage_data import KTO
 from lmforge.train.stages import Stage, register_stage
-from lmforge.train.stages.pretokenized import pretokenized
+from lmforge.train.stages.pretokenized import on_tokenized_rows
+from lmforge.train.stages.trl_checks import PREFERENCE_TRAINER_CHECKS
+
+LABELED_COLUMNS = ("prompt_ids", "completion_ids", "label")
+TEXT_LABELED = {"prompt": "", "completion": "", "label": True}  # what KTOTrainer tokenizes at construction
 
 
 def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: PreparedData,
@@ -16,9 +20,30 @@ def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: Prep
     ft = cfg.finetuning
     args = KTOConfig(**kwargs, beta=ft.pref_beta, desirable_weight=ft.kto_chosen_weight,
                      undesirable_weight=ft.kto_rejected_weight, max_length=None)
-    return pretokenized(KTOTrainer, ("prompt_ids", "completion_ids", "label"))(
-        model=model, ref_model=ref_model, args=args, train_dataset=prepared.train, eval_dataset=prepared.evaluation,
-        processing_class=tokenizer)
+    return on_tokenized_rows(KTOTrainer, TEXT_LABELED, LABELED_COLUMNS, prepared.train, prepared.evaluation,
+                             model=model, ref_model=ref_model, args=args, processing_class=tokenizer)
 
 
-register_stage(Stage("kto", KTO, build_trainer, needs_reference=lambda cfg: True))
+def batch_of_two_or_more(cfg: LmforgeConfig) -> str | None:
+    """KTOTrainer refuses `per_device_train_batch_size <= 1` (its KL term is estimated within each batch)."""
+    size = cfg.training.per_device_train_batch_size
+    if size is None or size > 1:
+        return None
+    accumulation = cfg.training.gradient_accumulation_steps or 1
+    hint = (f" and `gradient_accumulation_steps: {accumulation // 2}` for the same effective batch"
+            if accumulation > 1 and accumulation % 2 == 0 else "")
+    return (f"`stage: kto` needs `per_device_train_batch_size` of 2 or more (got {size}): trl's KTOTrainer "
+            f"estimates the KL term from the other rows of each batch; set `per_device_train_batch_size: 2`{hint}")
+
+
+def sequential_sampling(cfg: LmforgeConfig) -> str | None:
+    """KTOTrainer refuses any `train_sampling_strategy` but its default, sequential."""
+    strategy = cfg.training.train_sampling_strategy
+    if strategy is None or strategy == "sequential":
+        return None
+    return (f"`stage: kto` trains its rows in order: trl's KTOTrainer accepts only `train_sampling_strategy: "
+            f"sequential` (got `{strategy}`); remove the key")
+
+
+register_stage(Stage("kto", KTO, build_trainer, needs_reference=lambda cfg: True,
+                     checks=(batch_of_two_or_more, sequential_sampling, *PREFERENCE_TRAINER_CHECKS)))
