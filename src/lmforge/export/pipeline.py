@@ -25,7 +25,7 @@ from lmforge.data.templates.template import Template
 from lmforge.errors import ExportError
 from lmforge.export.gguf import gguf_model_name, gguf_tolerance, verify_gguf, write_gguf
 from lmforge.export.ollama import write_modelfile
-from lmforge.export.save import save_weights
+from lmforge.export.save import save_weights, share_like_config
 from lmforge.export.verify import (
     DEFAULT_TOLERANCE,
     PROBE_PROMPTS,
@@ -139,6 +139,7 @@ def _quantize(export: ExportGroup, export_dir: Path, reference: torch.Tensor, ba
     console.print(report.line())
     require_parity(report, str(export_dir))
     model.save_pretrained(export_dir)
+    share_like_config(export_dir)
     return report
 
 
