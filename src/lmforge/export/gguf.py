@@ -173,6 +173,10 @@ def _tokenizer_kind(tokenizer_json: dict[str, Any]) -> Literal["gpt2", "llama"]:
     raise ExportError("GGUF export: the tokenizer is BPE but neither byte-level nor SentencePiece-style")
 
 
+# ByteLevel's built-in split written out, as tiktoken-converted GPT-2 / Whisper tokenizers carry it.
+GPT2_SPLIT = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
+
+
 # What llama.cpp means by a `tokenizer.ggml.pre` name: the chain of splits it applies before BPE. A
 # name llama.cpp does not know stops the load, and a wrong one tokenizes differently from training
 # (SmolLM2 splits every digit apart, GPT-2 keeps digit runs whole), so the name is derived from the
@@ -180,10 +184,6 @@ def _tokenizer_kind(tokenizer_json: dict[str, Any]) -> Literal["gpt2", "llama"]:
 # regex), "digits" is Digits(individual_digits=True); names sharing a chain behave alike in llama.cpp,
 # the one written is the one llama.cpp's converter writes for that family. The single-regex chains use
 # transformers' table, so transformers' GGUF reader rebuilds the same split when verifying.
-# ByteLevel's built-in split written out, as tiktoken-converted GPT-2 / Whisper tokenizers carry it.
-GPT2_SPLIT = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
-
-
 def _llamacpp_pre_tokenizers() -> dict[tuple[str, ...], str]:
     from transformers.integrations.gguf.gguf_tokenizer_mapping import GGUF_PRE_TOKENIZER_SPLITS as SPLITS
 
