@@ -23,7 +23,7 @@ from lmforge.data.templates.jinja import prepare_saved_tokenizer
 from lmforge.data.templates.select import run_template
 from lmforge.data.templates.template import Template
 from lmforge.errors import ExportError
-from lmforge.export.gguf import gguf_model_name, gguf_tolerance, verify_gguf, write_gguf
+from lmforge.export.gguf import gguf_model_name, gguf_tolerance, llamacpp_tolerance, verify_gguf, write_gguf
 from lmforge.export.ollama import write_modelfile
 from lmforge.export.save import save_weights, share_like_config
 from lmforge.export.verify import (
@@ -116,7 +116,8 @@ def _export_gguf(model: Any, tokenizer: PreTrainedTokenizerBase, template: Templ
         console.print(report.line())
         require_parity(report, str(path))
         reports.append(report)
-        llamacpp = check_with_llamacpp(path, tokenizer, texts, batch, reference, tolerance)
+        llamacpp = check_with_llamacpp(path, tokenizer, texts, batch, reference,
+                                       export.export_tolerance or llamacpp_tolerance(qtype, reference))
         console.print(llamacpp.line() if llamacpp else "llama.cpp check skipped: its Python binding is not "
                       "installed (`pip install 'lmforge[llamacpp]'`)")
         if llamacpp:  # printed and enforced; `reports` keeps one entry per file
