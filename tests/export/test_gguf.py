@@ -9,7 +9,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from lmforge.data.templates import get_template
 from lmforge.data.templates.jinja import template_to_jinja
 from lmforge.errors import ExportError
-from lmforge.export.gguf import gguf_tolerance, verify_gguf, write_gguf
+from lmforge.export.gguf import gguf_model_name, gguf_tolerance, verify_gguf, write_gguf
 from lmforge.export.verify import PROBE_PROMPTS, masked_logits, probe_batch
 from lmforge.testing import build_tiny_model
 
@@ -95,3 +95,37 @@ def test_a_tokenizer_that_reads_back_differently_is_caught(tiny_models, tmp_path
     tokenizer.add_tokens(["seahorse"])  # the source now splits this word differently from the file
     with pytest.raises(ExportError, match="splits 'a seahorse' differently"):
         verify_gguf(path, tokenizer, ["a seahorse"])
+
+
+def gguf_field(path, key):
+    from gguf import GGUFReader
+
+    return GGUFReader(path).fields[key].contents()
+
+
+def test_general_name_comes_from_the_model_not_the_file(tiny_models, tmp_path):
+    model = AutoModelForCausalLM.from_pretrained(tiny_models["qwen2"], dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_models["qwen2"])
+    path = write_gguf(model, tokenizer, tmp_path / "export-folder" / "export-folder-f16.gguf", "f16")
+    assert gguf_field(path, "general.name") == "qwen2"  # the folder the model was loaded from
+    named = write_gguf(model, tokenizer, tmp_path / "n.gguf", "f16", name=gguf_model_name("builtin:smollm2-135m"))
+    assert gguf_field(named, "general.name") == "smollm2-135m"
+    assert gguf_model_name("HuggingFaceTB/SmolLM2-135M-Instruct") == "SmolLM2-135M-Instruct"
+
+
+def test_a_digit_splitting_tokenizer_is_written_as_smollm_and_reads_back_the_same(tiny_models, tmp_path):
+    from tokenizers import pre_tokenizers
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_models["llama"], dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_models["llama"])
+    plain = write_gguf(model, tokenizer, tmp_path / "plain.gguf", "f16")
+    assert gguf_field(plain, "tokenizer.ggml.pre") == "gpt-2"
+    tokenizer.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)])
+    digits = ["1234567 apples", "pi is 3.14159", "year 2024\n\n  42"]
+    assert tokenizer.tokenize("1234567")[:3] == ["1", "2", "3"]  # every digit apart, as SmolLM2 splits them
+    path = write_gguf(model, tokenizer, tmp_path / "digits.gguf", "f16")
+    assert gguf_field(path, "tokenizer.ggml.pre") == "smollm"
+    verify_gguf(path, tokenizer, [*TEXTS, *digits])
+    with pytest.raises(ExportError, match="differently from the source"):  # the plain file keeps digit runs whole
+        verify_gguf(plain, tokenizer, digits)

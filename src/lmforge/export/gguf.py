@@ -37,8 +37,17 @@ GgufType = Literal["f16", "bf16", "q8_0"]
 GGUF_RELATIVE_TOLERANCE: dict[str, float] = {"f16": 0.005, "bf16": 0.02, "q8_0": 0.06}
 
 
+# The same for llama.cpp running the file (its CPU kernels round activations too: q8_0 matmuls quantize them
+# to 8 bits). Measured on the real SmolLM2-135M: f16 0.095 (0.25%), bf16 0.44 (1.2%), q8_0 2.55 (6.7%).
+LLAMACPP_RELATIVE_TOLERANCE: dict[str, float] = {"f16": 0.01, "bf16": 0.03, "q8_0": 0.12}
+
+
 def gguf_tolerance(qtype: str, reference: torch.Tensor) -> float:
     return GGUF_RELATIVE_TOLERANCE[qtype] * max(1.0, reference.abs().max().item())
+
+
+def llamacpp_tolerance(qtype: str, reference: torch.Tensor) -> float:
+    return LLAMACPP_RELATIVE_TOLERANCE[qtype] * max(1.0, reference.abs().max().item())
 
 
 @dataclass(frozen=True)
@@ -173,19 +182,63 @@ def _tokenizer_kind(tokenizer_json: dict[str, Any]) -> Literal["gpt2", "llama"]:
     raise ExportError("GGUF export: the tokenizer is BPE but neither byte-level nor SentencePiece-style")
 
 
-def _pre_tokenizer_name(tokenizer_json: dict[str, Any]) -> str:
-    """llama.cpp's name for the pre-tokenizer's split regex, as transformers' GGUF reader knows them."""
-    from transformers.integrations.gguf.gguf_tokenizer_mapping import GGUF_PRE_TOKENIZER_SPLITS
+# ByteLevel's built-in split written out, as tiktoken-converted GPT-2 / Whisper tokenizers carry it.
+GPT2_SPLIT = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
 
-    patterns = re.findall(r'"Regex": "((?:[^"\\]|\\.)*)"', json.dumps(tokenizer_json.get("pre_tokenizer")))
-    if not patterns:
-        return "gpt-2"  # plain ByteLevel: GPT-2's own split, the reader's default
-    regex = json.loads(f'"{patterns[0]}"')
-    for name, known in GGUF_PRE_TOKENIZER_SPLITS.items():
-        if known == regex:
-            return name
-    raise ExportError(f"GGUF export: the tokenizer splits text with {regex[:60]!r}..., which has no llama.cpp "
-                      "pre-tokenizer name that transformers can read back")
+
+# What llama.cpp means by a `tokenizer.ggml.pre` name: the chain of splits it applies before BPE. A
+# name llama.cpp does not know stops the load, and a wrong one tokenizes differently from training
+# (SmolLM2 splits every digit apart, GPT-2 keeps digit runs whole), so the name is derived from the
+# structure of the tokenizer's own pre_tokenizer. "bytelevel" is ByteLevel's built-in split (GPT-2's
+# regex), "digits" is Digits(individual_digits=True); names sharing a chain behave alike in llama.cpp,
+# the one written is the one llama.cpp's converter writes for that family. The single-regex chains use
+# transformers' table, so transformers' GGUF reader rebuilds the same split when verifying.
+def _llamacpp_pre_tokenizers() -> dict[tuple[str, ...], str]:
+    from transformers.integrations.gguf.gguf_tokenizer_mapping import GGUF_PRE_TOKENIZER_SPLITS as SPLITS
+
+    names: dict[tuple[str, ...], str] = {("bytelevel",): "gpt-2", (GPT2_SPLIT,): "gpt-2",
+                                         ("digits", "bytelevel"): "smollm"}
+    for name in ("llama-bpe", "qwen2", "qwen35", "tekken", "llama4"):  # Llama 3, Qwen 2, Qwen 3.5, Mistral, Llama 4
+        names.setdefault((SPLITS[name],), name)
+    return names
+
+
+def _split_chain(pre_tokenizer: dict[str, Any] | None) -> tuple[str, ...]:
+    """The splits a tokenizer.json pre_tokenizer applies, in order, as keys of `_llamacpp_pre_tokenizers`."""
+    if not pre_tokenizer:
+        raise ExportError("GGUF export: the byte-level tokenizer has no pre_tokenizer; llama.cpp always splits "
+                          "text before BPE, so it would tokenize differently")
+    kind = pre_tokenizer.get("type")
+    if kind == "Sequence":
+        return tuple(step for inner in pre_tokenizer["pretokenizers"] for step in _split_chain(inner))
+    if kind == "ByteLevel":
+        if pre_tokenizer.get("add_prefix_space"):
+            raise ExportError("GGUF export: the tokenizer adds a space before the text (ByteLevel "
+                              "add_prefix_space), which llama.cpp never does for byte-level BPE; save the tokenizer "
+                              "with `add_prefix_space=False` if the model was trained that way, else export "
+                              "safetensors")
+        return ("bytelevel",) if pre_tokenizer.get("use_regex", True) else ()
+    if kind == "Digits":
+        return ("digits",) if pre_tokenizer.get("individual_digits") else (r"\p{N}+",)
+    regex = (pre_tokenizer.get("pattern") or {}).get("Regex")
+    keeps_matches = (pre_tokenizer.get("behavior"), bool(pre_tokenizer.get("invert"))) in {
+        ("Isolated", False), ("Removed", True)}
+    if kind == "Split" and regex is not None and keeps_matches:
+        return (regex,)
+    raise ExportError(f"GGUF export: the tokenizer's pre-tokenizer step {json.dumps(pre_tokenizer)[:120]} has no "
+                      "llama.cpp equivalent; export safetensors instead")
+
+
+def pre_tokenizer_name(tokenizer_json: dict[str, Any]) -> str:
+    """llama.cpp's name (`tokenizer.ggml.pre`) for the splits of this byte-level tokenizer."""
+    chain = _split_chain(tokenizer_json.get("pre_tokenizer"))
+    name = _llamacpp_pre_tokenizers().get(chain)
+    if name is None:
+        shown = " then ".join(step if len(step) < 40 else step[:40] + "..." for step in chain)
+        raise ExportError(f"GGUF export: the tokenizer splits text with {shown!r}, which matches no llama.cpp "
+                          "pre-tokenizer lmforge knows; llama.cpp and Ollama would tokenize it differently, so "
+                          "export safetensors instead")
+    return name
 
 
 def _add_tokenizer(writer: Any, tokenizer: PreTrainedTokenizerBase, vocab_size: int) -> None:
@@ -214,7 +267,7 @@ def _add_tokenizer(writer: Any, tokenizer: PreTrainedTokenizerBase, vocab_size: 
     merges = [m if isinstance(m, str) else " ".join(m) for m in tokenizer_json["model"].get("merges", [])]
     writer.add_tokenizer_model(kind)
     if kind == "gpt2":
-        writer.add_tokenizer_pre(_pre_tokenizer_name(tokenizer_json))
+        writer.add_tokenizer_pre(pre_tokenizer_name(tokenizer_json))
     else:
         writer.add_token_scores([-float(i) for i in range(vocab_size)])  # BPE rank as SentencePiece score
         writer.add_add_space_prefix(True)
@@ -234,9 +287,17 @@ def _add_tokenizer(writer: Any, tokenizer: PreTrainedTokenizerBase, vocab_size: 
         writer.add_chat_template(tokenizer.chat_template)
 
 
+def gguf_model_name(name_or_path: str) -> str:
+    """`general.name`: the model's own name (a hub id's or folder's last part, a builtin's registry name)."""
+    return Path(name_or_path.removeprefix("builtin:").rstrip("/")).name or "model"
+
+
 def write_gguf(model: Any, tokenizer: PreTrainedTokenizerBase, out_file: Path, qtype: GgufType,
                name: str | None = None) -> Path:
-    """Write `model` (any dtype; converted from float32) and its tokenizer to `out_file`."""
+    """Write `model` (any dtype; converted from float32) and its tokenizer to `out_file`.
+
+    `name` (`general.name`) defaults to the name of the folder or hub id the model was loaded from.
+    """
     import gguf
 
     spec = gguf_arch(model.config)
@@ -244,7 +305,7 @@ def write_gguf(model: Any, tokenizer: PreTrainedTokenizerBase, out_file: Path, q
     out_file.parent.mkdir(parents=True, exist_ok=True)
     writer = gguf.GGUFWriter(out_file, gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH[spec.arch]])
     try:
-        _add_model_metadata(writer, model.config, spec, name or out_file.stem, vocab_size)
+        _add_model_metadata(writer, model.config, spec, name or gguf_model_name(model.name_or_path), vocab_size)
         writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
         writer.add_file_type({"f16": gguf.LlamaFileType.MOSTLY_F16, "bf16": gguf.LlamaFileType.MOSTLY_BF16,
                               "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}[qtype])
@@ -256,6 +317,19 @@ def write_gguf(model: Any, tokenizer: PreTrainedTokenizerBase, out_file: Path, q
     finally:
         writer.close()
     return out_file
+
+
+def _restore_digit_split(read_back: PreTrainedTokenizerBase, gguf_file: Path) -> None:
+    """transformers' GGUF reader rebuilds single-regex splits only: give a `smollm` file's tokenizer the split
+    llama.cpp applies for that name (every digit apart, then GPT-2's), instead of the reader's plain GPT-2."""
+    from gguf import GGUFReader
+    from tokenizers import pre_tokenizers
+
+    field = GGUFReader(gguf_file).fields.get("tokenizer.ggml.pre")
+    if field is not None and field.contents() == "smollm":
+        read_back.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.Digits(individual_digits=True),
+             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
 
 
 def verify_gguf(gguf_file: Path, tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> Any:
@@ -274,6 +348,7 @@ def verify_gguf(gguf_file: Path, tokenizer: PreTrainedTokenizerBase, texts: list
             model = AutoModelForCausalLM.from_pretrained(alone, gguf_file=gguf_file.name, dtype=torch.float32)
         except (ValueError, OSError, KeyError) as err:
             raise ExportError(f"transformers cannot read the GGUF {gguf_file} back: {err}") from None
+    _restore_digit_split(read_back, gguf_file)
     for text in texts:
         expected = tokenizer.encode(text, add_special_tokens=False)
         got = read_back.encode(text, add_special_tokens=False)

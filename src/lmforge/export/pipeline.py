@@ -22,14 +22,15 @@ from lmforge.data.templates.jinja import prepare_saved_tokenizer
 from lmforge.data.templates.select import run_template
 from lmforge.data.templates.template import Template
 from lmforge.errors import ExportError
-from lmforge.export.gguf import gguf_tolerance, verify_gguf, write_gguf
+from lmforge.export.gguf import gguf_model_name, gguf_tolerance, llamacpp_tolerance, verify_gguf, write_gguf
 from lmforge.export.merge import merge_last, source_model
 from lmforge.export.ollama import write_modelfile
-from lmforge.export.save import save_weights
+from lmforge.export.save import save_weights, share_like_config
 from lmforge.export.verify import (
     DEFAULT_TOLERANCE,
     PROBE_PROMPTS,
     ParityReport,
+    check_with_llamacpp,
     compare,
     masked_logits,
     probe_batch,
@@ -100,13 +101,13 @@ def modelfile_parameters(gen: GenerationGroup) -> dict[str, float | int]:
 
 
 def _export_gguf(model: Any, tokenizer: PreTrainedTokenizerBase, template: Template, export: ExportGroup,
-                 reference: torch.Tensor, batch: dict[str, torch.Tensor], console: Console) -> list[ParityReport]:
+                 reference: torch.Tensor, batch: dict[str, torch.Tensor], console: Console,
+                 source_name: str) -> list[ParityReport]:
     export_dir = Path(export.export_dir or "")
     reports = []
     texts = [template.render_text([], add_generation_prompt=True), *PROBE_PROMPTS]
     for qtype in export.export_gguf or []:
-        path = write_gguf(model, tokenizer, export_dir / f"{export_dir.name}-{qtype}.gguf", qtype,
-                          name=export_dir.name)
+        path = write_gguf(model, tokenizer, export_dir / f"{export_dir.name}-{qtype}.gguf", qtype, name=source_name)
         read_back = verify_gguf(path, tokenizer, texts)
         tolerance = export.export_tolerance or gguf_tolerance(qtype, reference)
         report = compare(f"{path.name} read back by transformers vs source model", reference, read_back, batch,
@@ -114,6 +115,12 @@ def _export_gguf(model: Any, tokenizer: PreTrainedTokenizerBase, template: Templ
         console.print(report.line())
         require_parity(report, str(path))
         reports.append(report)
+        llamacpp = check_with_llamacpp(path, tokenizer, texts, batch, reference,
+                                       export.export_tolerance or llamacpp_tolerance(qtype, reference))
+        console.print(llamacpp.line() if llamacpp else "llama.cpp check skipped: its Python binding is not "
+                      "installed (`pip install 'lmforge[llamacpp]'`)")
+        if llamacpp:  # printed and enforced; `reports` keeps one entry per file
+            require_parity(llamacpp, str(path))
     return reports
 
 
@@ -132,6 +139,7 @@ def _quantize(export: ExportGroup, export_dir: Path, reference: torch.Tensor, ba
     console.print(report.line())
     require_parity(report, str(export_dir))
     model.save_pretrained(export_dir)
+    share_like_config(export_dir)
     return report
 
 
@@ -172,7 +180,8 @@ def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResu
     del reloaded
     console.print(report.line())
     require_parity(report, str(export_dir))
-    reports = [report, *_export_gguf(model, tokenizer, template, cfg.export, reference, batch, console)]
+    reports = [report, *_export_gguf(model, tokenizer, template, cfg.export, reference, batch, console,
+                                       gguf_model_name(cfg.model.model_name_or_path or ""))]
     del model
     if cfg.export.export_quantization_bit:
         reports.append(_quantize(cfg.export, export_dir, reference, batch, console))

@@ -5,6 +5,8 @@ depend on the dtype the result is stored in; `ParityReport` is what the commands
 """
 
 from dataclasses import dataclass
+from importlib.util import find_spec
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -82,3 +84,61 @@ def require_parity(report: ParityReport, where: str) -> None:
         raise ExportError(f"the result in {where} does not reproduce the source model ({report.what}): "
                           f"max |logit diff| {report.max_abs_diff:.3g} > tolerance {report.tolerance:g}; do not use it "
                           "(the files are kept for inspection)")
+
+
+def llamacpp_available() -> bool:
+    """Whether llama.cpp's Python binding (`pip install 'lmforge[llamacpp]'`, a CPU build) is installed."""
+    return find_spec("llama_cpp") is not None
+
+
+def open_llamacpp(gguf_file: Path, n_ctx: int = 512) -> Any:
+    """llama.cpp's own model for `gguf_file`, keeping the logits of every position."""
+    from llama_cpp import Llama
+
+    try:
+        return Llama(model_path=str(gguf_file), n_ctx=n_ctx, logits_all=True, verbose=False)
+    except (ValueError, RuntimeError) as err:
+        raise ExportError(f"llama.cpp cannot load the GGUF {gguf_file}: {err}; do not use the file") from None
+
+
+def llamacpp_tokenize(llama: Any, text: str) -> list[int]:
+    """Ids as llama.cpp gives them for `text`, special tokens in the text included, no BOS added."""
+    return list(llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+
+@torch.inference_mode()
+def llamacpp_logits(llama: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """float32 logits of the batch's real positions, each row run alone by llama.cpp (as `masked_logits`)."""
+    import numpy as np
+
+    rows = []
+    for ids, mask in zip(batch["input_ids"], batch["attention_mask"], strict=True):
+        tokens = ids[mask.bool()].tolist()
+        llama.reset()
+        llama.eval(tokens)
+        rows.append(torch.from_numpy(np.array(llama.scores[:len(tokens)], dtype=np.float32)))
+    return torch.cat(rows)
+
+
+def check_with_llamacpp(gguf_file: Path, tokenizer: PreTrainedTokenizerBase, texts: list[str],
+                        batch: dict[str, torch.Tensor], reference: torch.Tensor,
+                        tolerance: float) -> ParityReport | None:
+    """llama.cpp's reading of the file, when its binding is installed (else None): the tokenizer must split
+    `texts` as the source does (what llama.cpp and Ollama would feed the model) and its logits on the probe
+    batch must be within `tolerance` of `reference`."""
+    if not llamacpp_available():
+        return None
+    llama = open_llamacpp(gguf_file, n_ctx=max(512, int(batch["input_ids"].shape[1])))
+    try:
+        for text in texts:
+            expected = tokenizer.encode(text, add_special_tokens=False)
+            got = llamacpp_tokenize(llama, text)
+            if got != expected:
+                raise ExportError(f"llama.cpp splits {text[:40]!r} in {gguf_file} differently from the source "
+                                  f"tokenizer ({got[:12]} vs {expected[:12]}), so llama.cpp and Ollama would feed "
+                                  "the model other tokens than training did; do not use the file")
+        diff = (llamacpp_logits(llama, batch) - reference).abs().max().item()
+    finally:
+        llama.close()
+    return ParityReport(f"{gguf_file.name} run by llama.cpp vs source model", diff, tolerance,
+                        int(batch["input_ids"].shape[0]))
