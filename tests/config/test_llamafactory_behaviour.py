@@ -34,7 +34,7 @@ def test_fsdp_given_as_a_list_reads_as_transformers_options():
 
 
 def test_pure_bf16_loads_and_computes_in_bf16_without_autocast():
-    from lmforge.model.precision import compute_dtype, training_defaults, training_load_dtype
+    from lmforge.train.precision import compute_dtype, training_defaults, training_load_dtype
 
     cfg = build_config({"pure_bf16": True, "finetuning_type": "full"})
     assert compute_dtype(cfg) == torch.bfloat16 and training_load_dtype(cfg) == torch.bfloat16

@@ -10,7 +10,7 @@ from lmforge.model import cpu_matmul, fused_lora, packed_attention, speedups
 from lmforge.model.kind import detect_kind
 from lmforge.model.loading import inference_dtype, load_model
 from lmforge.model.lora import apply_lora
-from lmforge.model.precision import compute_dtype, training_defaults, training_load_dtype
+from lmforge.train.precision import compute_dtype, training_defaults, training_load_dtype
 from lmforge.train.runner import training_kwargs
 from lmforge.train.summary import peak_memory_mib
 from tests.gpu.conftest import gpu_config

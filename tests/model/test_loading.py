@@ -8,7 +8,7 @@ from safetensors.torch import load_file
 
 from lmforge.errors import ModelError
 from lmforge.model.loading import load_model, load_tokenizer
-from lmforge.model.precision import compute_dtype, training_defaults
+from lmforge.train.precision import compute_dtype, training_defaults
 from tests.model.conftest import config_for
 
 CPU_ONLY = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU behaviour")

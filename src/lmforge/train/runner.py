@@ -21,11 +21,11 @@ from lmforge.model.adapters import apply_finetuning, count_parameters
 from lmforge.model.kind import reward_kind
 from lmforge.model.loading import load_base_model, load_model, load_reward_model
 from lmforge.model.lora import convert_pissa_adapter
-from lmforge.model.precision import training_defaults, training_load_dtype
 from lmforge.preflight import preflight
 from lmforge.train.callbacks import JsonlLogCallback, RichProgressCallback
 from lmforge.train.checkpoints import CheckpointCompletionCallback, last_complete_checkpoint
 from lmforge.train.plots import plot_loss
+from lmforge.train.precision import training_defaults, training_load_dtype
 from lmforge.train.predict import predict_with_trained_model, predict_without_training
 from lmforge.train.prepare import prepare_data
 from lmforge.train.stages import STAGES, Stage, configured_stage
