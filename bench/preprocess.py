@@ -34,13 +34,14 @@ import json, sys, time
 from transformers import AutoTokenizer
 from lmforge.config import build_config
 from lmforge.data.dataset import build_datasets
+from lmforge.data.stage_data import SFT
 from lmforge.data.templates import get_template
 model_dir, data_dir, fresh = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 tokenizer = AutoTokenizer.from_pretrained(model_dir)
 cfg = build_config({"dataset": "alpaca_en_demo", "dataset_dir": data_dir, "cutoff_len": 2048,
                     "template": "qwen", "overwrite_cache": fresh})
 start = time.perf_counter()
-prepared = build_datasets(cfg, tokenizer, get_template("qwen"))
+prepared = build_datasets(cfg.data, tokenizer, get_template("qwen"), stage=SFT, stage_name="sft", seed=None)
 print(json.dumps({"seconds": time.perf_counter() - start, "rows": len(prepared.train),
                   "cached": bool(prepared.report.from_cache)}))
 """

@@ -148,11 +148,13 @@ def token_counts(model: Path, samples: int, cutoff: int) -> tuple[int, int]:
 
     from lmforge.config import build_config
     from lmforge.data.dataset import build_datasets
+    from lmforge.data.stage_data import SFT
     from lmforge.data.templates import get_template
 
     cfg = build_config({"dataset": "alpaca_en_demo", "dataset_dir": str(refdata("llamafactory_data")),
                         "cutoff_len": cutoff, "max_samples": samples})
-    report = build_datasets(cfg, AutoTokenizer.from_pretrained(model), get_template("qwen")).report
+    report = build_datasets(cfg.data, AutoTokenizer.from_pretrained(model), get_template("qwen"), stage=SFT,
+                            stage_name="sft", seed=None).report
     return report.tokens, report.supervised_tokens
 
 

@@ -56,7 +56,7 @@ def validate_gpu_configs(ctx: Context) -> list[str]:
         cfg = build_config(train_config(gpu, run.size, run.method, gpu.runs / run.folder, **dict(run.extra)),
                            source=step)
         if cfg.model.quantization_bit is None:  # QLoRA's check needs CUDA and bitsandbytes
-            check_model_fit(cfg, None, "train")
+            check_model_fit(cfg.model, cfg.finetuning, None, "train")
         checked.append(step)
     build_config(qlora_export_config(gpu, gpu.runs / "qlora", gpu.runs / "export"), source="qlora export")
     return [*checked, "qlora export"]

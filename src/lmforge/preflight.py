@@ -35,4 +35,4 @@ def preflight(cfg: LmforgeConfig, command: Command) -> ModelKind:
             raise ConfigError("`lmforge train` needs `output_dir`, the folder the trained model goes to")
     if command == "export" and not cfg.export.export_dir:
         raise ConfigError("`lmforge export` needs `export_dir`, the folder the merged model goes to")
-    return check_model_fit(cfg, template, command)
+    return check_model_fit(cfg.model, cfg.finetuning, template, command)

@@ -54,7 +54,8 @@ def test_loraplus_lr_embedding_sets_the_embedding_adapters_learning_rate(tmp_pat
     peft_model = get_peft_model(model, LoraConfig(r=2, target_modules=["embed_tokens", "q_proj"]))
     cfg = build_config({"loraplus_lr_ratio": 16, "loraplus_lr_embedding": 3e-5, "learning_rate": 1e-4})
     args = TrainingArguments(output_dir=str(tmp_path), learning_rate=1e-4, use_cpu=True)
-    rates = {group["lr"] for group in loraplus_optimizer(peft_model, cfg, args).param_groups if group["params"]}
+    optimizer = loraplus_optimizer(peft_model, cfg.finetuning, args)
+    rates = {group["lr"] for group in optimizer.param_groups if group["params"]}
     assert rates == {1e-4, 16e-4, 3e-5}
 
 
@@ -77,8 +78,8 @@ def test_resize_vocab_grows_embeddings_to_the_tokenizer():
                                             num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2))
 
     kept, grown = model(), model()
-    resize_for_new_tokens(kept, tokenizer, build_config({}))
-    resize_for_new_tokens(grown, tokenizer, build_config({"resize_vocab": True}))
+    resize_for_new_tokens(kept, tokenizer, build_config({}).model)
+    resize_for_new_tokens(grown, tokenizer, build_config({"resize_vocab": True}).model)
     assert kept.get_input_embeddings().weight.shape[0] == rows
     assert grown.get_input_embeddings().weight.shape[0] == len(tokenizer)
 

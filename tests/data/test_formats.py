@@ -3,12 +3,12 @@ import json
 import pytest
 
 from lmforge.config import build_config
-from lmforge.data.dataset import build_datasets
 from lmforge.data.loading import load_conversations
 from lmforge.data.registry import resolve_dataset
 from lmforge.data.templates import get_template
 from lmforge.errors import DataError
 from tests.refdata import refdata
+from tests.stage_data import build_stage_datasets
 
 
 def write_dataset(folder, rows, name="demo", entry=None, suffix=".json"):
@@ -121,7 +121,7 @@ def test_llamafactory_demo_datasets_load_unchanged(name):
 def test_build_datasets_with_validation_split(tmp_path, tiny_tokenizer):
     write_dataset(tmp_path, [{"instruction": f"question {i}", "output": f"answer {i}"} for i in range(20)])
     cfg = build_config({"dataset": "demo", "dataset_dir": str(tmp_path), "val_size": 0.25, "cutoff_len": 64})
-    prepared = build_datasets(cfg, tiny_tokenizer, get_template("chatml"))
+    prepared = build_stage_datasets(cfg, tiny_tokenizer, get_template("chatml"))
     train, evaluation, report = prepared.train, prepared.evaluation, prepared.report
     assert (len(train), len(evaluation)) == (15, 5)
     assert report.rows_per_dataset == {"demo": 20} and report.truncated == 0
@@ -140,7 +140,7 @@ def test_hub_datasets_load_through_datasets(tmp_path, tiny_tokenizer):
     loaded = load(spec)
     assert len(loaded.conversations) == 5 and loaded.conversations[0].source.endswith(":row 1")
     cfg = build_config({"dataset": "hubbed", "dataset_dir": str(tmp_path)})
-    assert len(build_datasets(cfg, tiny_tokenizer, get_template("chatml")).train) == 5
+    assert len(build_stage_datasets(cfg, tiny_tokenizer, get_template("chatml")).train) == 5
 
 
 @pytest.mark.parametrize("encoding, guess", [("gb18030", "GB18030"), ("utf-16", "UTF-16"), ("cp1252", "CP1252")])
@@ -186,4 +186,4 @@ def test_a_template_error_names_the_row_that_caused_it(tmp_path, tiny_tokenizer,
     cfg = build_config({"dataset": "demo", "dataset_dir": str(tmp_path), "stage": stage, "cutoff_len": 64})
     bare = Template(name="bare", format_user="Q: {{content}}\n", format_assistant="A: {{content}}\n")
     with pytest.raises(TemplateError, match=r"demo.json:row 2: template `bare` has no system slot"):
-        build_datasets(cfg, tiny_tokenizer, bare)
+        build_stage_datasets(cfg, tiny_tokenizer, bare)

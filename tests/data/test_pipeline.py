@@ -3,11 +3,11 @@ import json
 import pytest
 
 from lmforge.config import build_config
-from lmforge.data.dataset import build_datasets
 from lmforge.data.processors.pt import tokenize_pt
 from lmforge.data.templates import get_template
 from lmforge.errors import ConfigError, DataError
 from tests.refdata import refdata
+from tests.stage_data import build_stage_datasets
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +26,7 @@ def make_data(folder, name, count, offset=0):
 
 def build(tokenizer, **options):
     cfg = build_config({"cutoff_len": 64, **options})
-    return build_datasets(cfg, tokenizer, get_template("chatml"))
+    return build_stage_datasets(cfg, tokenizer, get_template("chatml"))
 
 
 def test_cache_reuses_exact_inputs_and_rebuilds_on_any_change(tmp_path, tiny_tokenizer):

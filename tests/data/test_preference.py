@@ -3,12 +3,12 @@ import json
 import pytest
 
 from lmforge.config import build_config
-from lmforge.data.dataset import build_datasets
 from lmforge.data.formats import convert_preference
 from lmforge.data.registry import resolve_dataset
 from lmforge.data.templates import get_template
 from lmforge.errors import DataError
 from tests.refdata import refdata
+from tests.stage_data import build_stage_datasets
 
 
 @pytest.fixture(autouse=True)
@@ -18,7 +18,7 @@ def isolated_cache(tmp_path, monkeypatch):
 
 def build(tokenizer, stage, **options):
     cfg = build_config({"cutoff_len": 256, "stage": stage, **options})
-    return build_datasets(cfg, tokenizer, get_template("chatml"))
+    return build_stage_datasets(cfg, tokenizer, get_template("chatml"))
 
 
 def test_dpo_demo_becomes_prompt_chosen_rejected_ids(tiny_tokenizer):

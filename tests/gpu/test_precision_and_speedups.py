@@ -8,12 +8,13 @@ from transformers import AutoModelForCausalLM
 from lmforge.errors import ModelError
 from lmforge.model import cpu_matmul, fused_lora, packed_attention, speedups
 from lmforge.model.kind import detect_kind
-from lmforge.model.loading import inference_dtype, load_model
+from lmforge.model.loading import inference_dtype
 from lmforge.model.lora import apply_lora
 from lmforge.train.precision import compute_dtype, training_defaults, training_load_dtype
 from lmforge.train.runner import training_kwargs
 from lmforge.train.summary import peak_memory_mib
 from tests.gpu.conftest import gpu_config
+from tests.model.conftest import load_configured
 
 pytestmark = pytest.mark.gpu
 
@@ -22,7 +23,7 @@ def test_bf16_and_activation_checkpointing_are_the_gpu_defaults(tiny_llama_path,
     lora = gpu_config(tiny_llama_path, finetuning_type="lora", output_dir=str(tmp_path))
     full = gpu_config(tiny_llama_path, finetuning_type="full", output_dir=str(tmp_path))
     assert torch.cuda.is_bf16_supported()  # every GPU the suite targets (Ampere and later)
-    assert compute_dtype(lora) == torch.bfloat16 and inference_dtype(lora) == torch.bfloat16
+    assert compute_dtype(lora) == torch.bfloat16 and inference_dtype(lora.model) == torch.bfloat16
     assert training_load_dtype(lora) == torch.bfloat16  # the frozen base in the compute dtype
     assert training_load_dtype(full) == torch.float32  # fp32 master weights, autocast to bf16
     defaults = training_defaults(lora)
@@ -39,12 +40,12 @@ def test_bf16_and_activation_checkpointing_are_the_gpu_defaults(tiny_llama_path,
 def test_cpu_matmul_stays_off_on_cuda(tiny_llama_path, monkeypatch):
     monkeypatch.setattr(cpu_matmul._Choice, "decided", None)
     monkeypatch.setattr(cpu_matmul._Choice, "use_onednn", False)
-    model = load_model(gpu_config(tiny_llama_path, cpu_matmul="auto"), dtype=torch.float32)
+    model = load_configured(gpu_config(tiny_llama_path, cpu_matmul="auto"), dtype=torch.float32)
     assert not any("forward" in vars(m) for m in model.modules() if isinstance(m, torch.nn.Linear))
     assert cpu_matmul.choose("auto") is False  # no calibration on a GPU machine
     # forced on: tensors on the GPU still go through torch's own kernel
     monkeypatch.setattr(cpu_matmul._Choice, "decided", None)
-    routed = load_model(gpu_config(tiny_llama_path, cpu_matmul="onednn"), dtype=torch.float32).cuda()
+    routed = load_configured(gpu_config(tiny_llama_path, cpu_matmul="onednn"), dtype=torch.float32).cuda()
     monkeypatch.setattr(cpu_matmul, "_onednn_linear", lambda *a: pytest.fail("oneDNN called on CUDA tensors"))
     input_ids = torch.arange(3, 35, device="cuda").unsqueeze(0)
     with torch.no_grad():
@@ -84,8 +85,8 @@ def test_packed_attention_on_cuda_is_sdpa_per_sequence(tiny_llama_path, monkeypa
 
 def test_fused_lora_steps_aside_under_bf16_autocast(tiny_llama_path, monkeypatch):
     cfg = gpu_config(tiny_llama_path, finetuning_type="lora", lora_target="all")
-    base = load_model(cfg, dtype=torch.float32)
-    model = apply_lora(base, cfg, detect_kind(base.config)).cuda()
+    base = load_configured(cfg, dtype=torch.float32)
+    model = apply_lora(base, cfg.finetuning, detect_kind(base.config), adapters=[]).cuda()
     assert any("forward" in vars(m) for m in model.modules() if isinstance(m, LoraLinear))  # folded (fused_lora)
     monkeypatch.setattr(fused_lora._FoldedLoraMatmul, "apply", lambda *a: pytest.fail("folded under autocast"))
     input_ids = torch.arange(3, 131, device="cuda").unsqueeze(0)  # enough tokens for the folded path

@@ -10,8 +10,8 @@ from lmforge.errors import ConfigError
 from lmforge.infer.factory import create_engine
 from lmforge.infer.vllm_backend import vllm_usable
 from lmforge.model import quantization
-from lmforge.model.loading import load_model
 from tests.gpu.conftest import gpu_config
+from tests.model.conftest import load_configured
 
 pytestmark = pytest.mark.gpu
 
@@ -20,18 +20,18 @@ def test_qlora_preflight_on_a_gpu_asks_for_bitsandbytes_only(tiny_llama_path, mo
     cfg = gpu_config(tiny_llama_path, quantization_bit=4)
     monkeypatch.setattr(quantization, "find_spec", lambda name: None)
     with pytest.raises(ConfigError, match=r"needs the bitsandbytes package: pip install 'lmforge\[qlora\]'"):
-        quantization.check_quantization_supported(cfg)
+        quantization.check_quantization_supported(cfg.model)
     monkeypatch.undo()
     if find_spec("bitsandbytes") is not None:
-        quantization.check_quantization_supported(cfg)  # a GPU and the package: nothing to say
+        quantization.check_quantization_supported(cfg.model)  # a GPU and the package: nothing to say
 
 
 def test_qlora_loads_4bit_weights_onto_the_current_gpu(tiny_llama_path):
     pytest.importorskip("bitsandbytes")
     cfg = gpu_config(tiny_llama_path, quantization_bit=4, finetuning_type="lora")
-    config = quantization.quantization_config(cfg, torch.bfloat16)
+    config = quantization.quantization_config(cfg.model, torch.bfloat16)
     assert config.load_in_4bit and config.bnb_4bit_compute_dtype == torch.bfloat16
-    model = load_model(cfg, dtype=torch.bfloat16)
+    model = load_configured(cfg, dtype=torch.bfloat16)
     assert model.is_quantized  # device_map {"": current device}: every weight straight onto this GPU
     assert {p.device for p in model.parameters()} == {torch.device("cuda", torch.cuda.current_device())}
     with torch.no_grad():

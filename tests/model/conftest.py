@@ -1,6 +1,7 @@
 import pytest
 
 from lmforge.config import build_config
+from lmforge.model.loading import load_model
 from lmforge.testing import build_tiny_model
 
 
@@ -19,3 +20,8 @@ def tiny_family(tmp_path_factory):
 
 def config_for(path, **keys):
     return build_config({"model_name_or_path": str(path), "template": "chatml", **keys})
+
+
+def load_configured(cfg, **kwargs):
+    """`load_model` with the model group and `cutoff_len` of a whole test config."""
+    return load_model(cfg.model, cutoff_len=cfg.data.cutoff_len, **kwargs)

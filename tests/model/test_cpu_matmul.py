@@ -7,8 +7,7 @@ import torch
 
 from lmforge.errors import ModelError
 from lmforge.model import cpu_matmul
-from lmforge.model.loading import load_model
-from tests.model.conftest import config_for
+from tests.model.conftest import config_for, load_configured
 from tests.model.test_fused_lora import _loss_and_grads, _randomize_adapters
 from tests.model.test_lora_options import lora_model
 
@@ -41,7 +40,7 @@ def _assert_same(ours, theirs):
 @needs_onednn
 @pytest.mark.parametrize("family", ["llama", "qwen2"])  # qwen2: biased q/k/v projections
 def test_full_finetuning_gets_torch_loss_and_every_gradient(tiny_family, family, fresh_choice):
-    model = load_model(config_for(tiny_family(family), cpu_matmul="onednn"), dtype=torch.float32)
+    model = load_configured(config_for(tiny_family(family), cpu_matmul="onednn"), dtype=torch.float32)
     linears = [m for m in model.modules() if type(m) is torch.nn.Linear]
     assert linears and all("forward" in vars(m) for m in linears)  # the output head included
     input_ids = torch.randint(3, model.config.vocab_size, (2, 40), generator=torch.Generator().manual_seed(1))
@@ -61,7 +60,7 @@ def test_lora_gets_torch_loss_and_adapter_gradients(tiny_family, fused, fresh_ch
 
 @needs_onednn
 def test_autocast_and_other_dtypes_run_torch_linear(tiny_family, fresh_choice):
-    model = load_model(config_for(tiny_family("llama"), cpu_matmul="onednn"), dtype=torch.float32)
+    model = load_configured(config_for(tiny_family("llama"), cpu_matmul="onednn"), dtype=torch.float32)
     layer = model.model.layers[0].mlp.up_proj
     x = torch.randn(3, layer.in_features)
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -71,7 +70,7 @@ def test_autocast_and_other_dtypes_run_torch_linear(tiny_family, fresh_choice):
 
 
 def test_torch_setting_leaves_layers_alone(tiny_family, fresh_choice):
-    model = load_model(config_for(tiny_family("llama"), cpu_matmul="torch"), dtype=torch.float32)
+    model = load_configured(config_for(tiny_family("llama"), cpu_matmul="torch"), dtype=torch.float32)
     assert not any("forward" in vars(m) for m in model.modules())
 
 

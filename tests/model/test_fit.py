@@ -19,8 +19,8 @@ def test_text_template_on_a_vlm_fails_with_the_fix(tiny_family):
     with pytest.raises(TemplateError, match=r"template `chatml` is a text template, but .* is a vision-language "
                                             r"model \(Gemma3ForConditionalGeneration: .*multimodal template "
                                             r"\(registered: gemma3, .*qwen2_vl"):
-        check_model_fit(cfg, get_template("chatml"), "chat")
-    assert check_model_fit(cfg, get_template("qwen2_vl"), "chat").kind == "image_text_to_text"
+        check_model_fit(cfg.model, cfg.finetuning, get_template("chatml"), "chat")
+    assert check_model_fit(cfg.model, cfg.finetuning, get_template("qwen2_vl"), "chat").kind == "image_text_to_text"
 
 
 def test_multimodal_template_on_a_text_checkpoint_fails_with_the_fix(tiny_family):
@@ -28,14 +28,14 @@ def test_multimodal_template_on_a_text_checkpoint_fails_with_the_fix(tiny_family
     cfg = config_for(tiny_family("gemma3_text"))
     with pytest.raises(TemplateError, match=r"template `qwen2_vl` is a multimodal template, but .* is a "
                                             r"decoder-only \(causal\) language model \(Gemma3ForCausalLM"):
-        check_model_fit(cfg, get_template("qwen2_vl"), "chat")
+        check_model_fit(cfg.model, cfg.finetuning, get_template("qwen2_vl"), "chat")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only message")
 def test_qlora_on_cpu_fails_in_one_line_before_loading(tiny_family):
     cfg = config_for(tiny_family("llama"), quantization_bit=4)
     with pytest.raises(ConfigError) as err:
-        check_model_fit(cfg, get_template("chatml"), "train")
+        check_model_fit(cfg.model, cfg.finetuning, get_template("chatml"), "train")
     assert str(err.value) == ("`quantization_bit: 4` (QLoRA) quantizes through bitsandbytes, which needs a CUDA GPU, "
                               "and this machine has none: remove `quantization_bit` to train LoRA on full-precision "
                               "weights")
@@ -52,8 +52,8 @@ def test_preflight_catches_the_chatglm_seed_bug_from_lmforge_check(tiny_family):
 
 def skeleton(path, **keys):
     cfg = config_for(path, finetuning_type="freeze", **keys)
-    config = load_model_config(cfg)
-    return model_skeleton(cfg, config, detect_kind(config)), cfg
+    config = load_model_config(cfg.model)
+    return model_skeleton(config, detect_kind(config), trust_remote_code=False), cfg
 
 
 def trainable_names(model):
@@ -62,12 +62,12 @@ def trainable_names(model):
 
 def test_freeze_last_or_first_layers_named_modules_and_extras(tiny_family):
     model, cfg = skeleton(tiny_family("llama"), freeze_trainable_layers=1)
-    apply_freeze(model, cfg)
+    apply_freeze(model, cfg.finetuning)
     assert trainable_names(model) and all(name.startswith("model.layers.1.") for name in trainable_names(model))
 
     model, cfg = skeleton(tiny_family("llama"), freeze_trainable_layers=-1, freeze_trainable_modules="mlp",
                           freeze_extra_modules="embed_tokens,norm")
-    apply_freeze(model, cfg)
+    apply_freeze(model, cfg.finetuning)
     names = trainable_names(model)
     assert {n for n in names if n.startswith("model.layers.")} == {
         f"model.layers.0.mlp.{p}.weight" for p in ("gate_proj", "up_proj", "down_proj")}
@@ -78,23 +78,23 @@ def test_freeze_errors_name_what_exists(tiny_family):
     model, cfg = skeleton(tiny_family("llama"), freeze_trainable_layers=3)
     with pytest.raises(ModelError, match=r"`freeze_trainable_layers: 3` does not fit LlamaForCausalLM, whose "
                                          r"`model.layers` has 2 layers"):
-        apply_freeze(model, cfg)
+        apply_freeze(model, cfg.finetuning)
     model, cfg = skeleton(tiny_family("llama"), freeze_trainable_modules="ffn")
     with pytest.raises(ModelError, match=r"`freeze_trainable_modules` ffn is not a module inside the layers of "
                                          r"LlamaForCausalLM; a layer holds: self_attn, mlp, input_layernorm, "):
-        apply_freeze(model, cfg)
+        apply_freeze(model, cfg.finetuning)
 
 
 def test_freeze_on_a_vlm_trains_language_layers_only(tiny_family):
     model, cfg = skeleton(tiny_family("gemma3_vlm"), freeze_trainable_layers=1)
     assert layer_stacks(model) == ["model.vision_tower.encoder.layers", "model.language_model.layers"]
-    apply_freeze(model, cfg)
+    apply_freeze(model, cfg.finetuning)
     assert all(name.startswith("model.language_model.layers.1.") for name in trainable_names(model))
 
 
 def test_t5_freeze_trains_the_last_block_of_both_stacks(tiny_family):
     model, cfg = skeleton(tiny_family("t5"), freeze_trainable_layers=1)
-    apply_freeze(model, cfg)
+    apply_freeze(model, cfg.finetuning)
     assert {name.split(".")[0] + "." + name.split(".")[2] for name in trainable_names(model)} == {
         "encoder.1", "decoder.1"}
 

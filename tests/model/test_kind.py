@@ -6,8 +6,8 @@ from transformers import AutoConfig, PretrainedConfig
 
 from lmforge.errors import ModelError
 from lmforge.model.kind import detect_kind
-from lmforge.model.loading import load_model, model_kind
-from tests.model.conftest import config_for
+from lmforge.model.loading import model_kind
+from tests.model.conftest import config_for, load_configured
 
 EXPECTED = {
     # family: (kind, class transformers builds, peft task type)
@@ -24,22 +24,23 @@ EXPECTED = {
 def test_each_family_loads_with_the_class_its_config_calls_for(family, tiny_family):
     kind_name, class_name, task_type = EXPECTED[family]
     cfg = config_for(tiny_family(family))
-    kind = model_kind(cfg)
+    kind = model_kind(cfg.model)
     assert (kind.kind, kind.peft_task_type) == (kind_name, task_type)
     assert kind.architecture == class_name
-    model = load_model(cfg, dtype=torch.float32)
+    model = load_configured(cfg, dtype=torch.float32)
     assert type(model).__name__ == class_name
 
 
 def test_the_reason_is_given(tiny_family):
-    assert model_kind(config_for(tiny_family("gemma3_vlm"))).reason == (
+    assert model_kind(config_for(tiny_family("gemma3_vlm")).model).reason == (
         "model_type `gemma3` is an image-text-to-text architecture in transformers")
-    assert model_kind(config_for(tiny_family("t5"))).reason == "the config of model_type `t5` says is_encoder_decoder"
+    assert model_kind(config_for(tiny_family("t5")).model).reason == (
+        "the config of model_type `t5` says is_encoder_decoder")
 
 
 def test_model_class_overrides(tiny_family):
     cfg = config_for(tiny_family("gemma3_vlm"), model_class="AutoModelForCausalLM")
-    kind = model_kind(cfg)
+    kind = model_kind(cfg.model)
     assert kind.auto_class == "AutoModelForCausalLM"
     assert kind.reason == "`model_class: AutoModelForCausalLM` set in the config"
 

@@ -9,11 +9,11 @@ def test_vlm_processor_is_loaded_with_a_pad_token(tmp_path):
 
     folder = build_tiny_vlm(tmp_path / "qwen2_vl", "qwen2_vl")
     cfg = config_for(folder)
-    processor = load_processor(cfg, model_kind(cfg))
+    processor = load_processor(cfg.model, model_kind(cfg.model))
     assert type(processor).__name__ == "Qwen2VLProcessor"
     assert processor.tokenizer.pad_token is not None
 
 
 def test_text_only_model_has_no_processor(tiny_family):
     cfg = config_for(tiny_family("llama"))
-    assert load_processor(cfg, model_kind(cfg)) is None
+    assert load_processor(cfg.model, model_kind(cfg.model)) is None

@@ -7,25 +7,25 @@ import torch
 from safetensors.torch import load_file
 
 from lmforge.errors import ModelError
-from lmforge.model.loading import load_model, load_tokenizer
+from lmforge.model.loading import load_tokenizer
 from lmforge.train.precision import compute_dtype, training_defaults
-from tests.model.conftest import config_for
+from tests.model.conftest import config_for, load_configured
 
 CPU_ONLY = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU behaviour")
 
 
 def test_attention_choice_and_flash_attn_alias(tiny_family):
     path = tiny_family("llama")
-    assert load_model(config_for(path), dtype=torch.float32).config._attn_implementation == "sdpa"
-    assert load_model(config_for(path, flash_attn="disabled"), dtype=torch.float32).config._attn_implementation == \
-        "eager"
+    assert load_configured(config_for(path), dtype=torch.float32).config._attn_implementation == "sdpa"
+    eager = load_configured(config_for(path, flash_attn="disabled"), dtype=torch.float32)
+    assert eager.config._attn_implementation == "eager"
 
 
 @CPU_ONLY
 def test_cuda_only_speedups_are_accepted_and_say_they_do_not_apply(tiny_family, caplog):
     cfg = config_for(tiny_family("llama"), attn_implementation="flash_attention_2", enable_liger_kernel=True)
     with caplog.at_level(logging.WARNING, logger="lmforge"):
-        model = load_model(cfg, dtype=torch.float32)
+        model = load_configured(cfg, dtype=torch.float32)
     assert model.config._attn_implementation == "sdpa"
     assert "attn_implementation flash_attention_2 is not applicable: it needs a CUDA GPU; using sdpa" in caplog.text
     assert "enable_liger_kernel is not applicable: Liger kernels are Triton GPU kernels" in caplog.text
@@ -33,28 +33,28 @@ def test_cuda_only_speedups_are_accepted_and_say_they_do_not_apply(tiny_family, 
 
 def test_rope_scaling_stretches_to_cutoff_len(tiny_family):
     cfg = config_for(tiny_family("qwen2"), rope_scaling="linear", cutoff_len=5000)  # trained for 2048
-    config = load_model(cfg, dtype=torch.float32).config
+    config = load_configured(cfg, dtype=torch.float32).config
     assert config.rope_parameters["rope_type"] == "linear" and config.rope_parameters["factor"] == 3.0
     assert config.max_position_embeddings == 6144
     with pytest.raises(ModelError, match=r"`rope_scaling: linear`: model_type `t5` has no rotary position embedding"):
-        load_model(config_for(tiny_family("t5"), rope_scaling="linear", cutoff_len=5000), dtype=torch.float32)
+        load_configured(config_for(tiny_family("t5"), rope_scaling="linear", cutoff_len=5000), dtype=torch.float32)
 
 
 def test_train_from_scratch_ignores_the_checkpoint_weights(tiny_family):
     path = tiny_family("llama")
     weights = load_file(path / "model.safetensors")
-    model = load_model(config_for(path, train_from_scratch=True), dtype=torch.float32)
+    model = load_configured(config_for(path, train_from_scratch=True), dtype=torch.float32)
     assert not torch.equal(model.model.embed_tokens.weight, weights["model.embed_tokens.weight"])
-    assert load_model(config_for(path), dtype=torch.float32).model.embed_tokens.weight.equal(
+    assert load_configured(config_for(path), dtype=torch.float32).model.embed_tokens.weight.equal(
         weights["model.embed_tokens.weight"])
 
 
 def test_new_tokens_resize_with_rows_near_the_mean(tiny_family):
     cfg = config_for(tiny_family("llama"), add_tokens="forgebot", add_special_tokens="<|tool|>,<|tool_end|>")
-    tokenizer = load_tokenizer(cfg)
+    tokenizer = load_tokenizer(cfg.model)
     assert tokenizer.convert_tokens_to_ids("<|tool|>") == 1024 + 1 and len(tokenizer) == 1024 + 3
     assert tokenizer.encode("<|tool|>", add_special_tokens=False) == [1025]
-    embeddings = load_model(cfg, dtype=torch.float32, tokenizer=tokenizer).get_input_embeddings().weight
+    embeddings = load_configured(cfg, dtype=torch.float32, tokenizer=tokenizer).get_input_embeddings().weight
     old, new = embeddings[:1024], embeddings[1024:]
     assert embeddings.shape[0] == 1027
     # new rows are drawn around the old mean, not left at zero or scaled like fresh noise

@@ -4,21 +4,20 @@ import torch
 from transformers import TrainingArguments
 
 from lmforge.model.kind import detect_kind
-from lmforge.model.loading import load_model
 from lmforge.model.lora import apply_lora, loraplus_optimizer
-from tests.model.conftest import config_for
+from tests.model.conftest import config_for, load_configured
 
 
 def lora_model(path, **keys):
     cfg = config_for(path, **keys)
-    model = load_model(cfg, dtype=torch.float32)
-    return apply_lora(model, cfg, detect_kind(model.config)), cfg
+    model = load_configured(cfg, dtype=torch.float32)
+    return apply_lora(model, cfg.finetuning, detect_kind(model.config), adapters=[]), cfg
 
 
 def test_loraplus_gives_the_b_matrices_ratio_times_the_learning_rate(tiny_family, tmp_path):
     model, cfg = lora_model(tiny_family("llama"), loraplus_lr_ratio=16.0)
     args = TrainingArguments(output_dir=str(tmp_path), learning_rate=1e-4, weight_decay=0.01, report_to="none")
-    optimizer = loraplus_optimizer(model, cfg, args)
+    optimizer = loraplus_optimizer(model, cfg.finetuning, args)
     by_lr = {}
     for group in optimizer.param_groups:
         for param in group["params"]:
@@ -26,7 +25,8 @@ def test_loraplus_gives_the_b_matrices_ratio_times_the_learning_rate(tiny_family
     names = {id(p): n for n, p in model.named_parameters()}
     assert {names[i].split(".")[-3] for i in by_lr[1e-4]} == {"lora_A"}
     assert {names[i].split(".")[-3] for i in by_lr[1.6e-3]} == {"lora_B"}
-    assert loraplus_optimizer(lora_model(tiny_family("llama"))[0], config_for(tiny_family("llama")), args) is None
+    plain, plain_cfg = lora_model(tiny_family("llama"))
+    assert loraplus_optimizer(plain, plain_cfg.finetuning, args) is None
 
 
 def test_dora_rslora_and_pissa_reach_peft(tiny_family):
@@ -37,7 +37,8 @@ def test_dora_rslora_and_pissa_reach_peft(tiny_family):
     assert layer.scaling["default"] == 8 / 4 ** 0.5  # rsLoRA: alpha / sqrt(r)
     assert "default" in layer.lora_magnitude_vector  # DoRA's magnitude vector
 
-    base = load_model(config_for(tiny_family("qwen2")), dtype=torch.float32).model.layers[0].self_attn.q_proj.weight
+    qwen2 = load_configured(config_for(tiny_family("qwen2")), dtype=torch.float32)
+    base = qwen2.model.layers[0].self_attn.q_proj.weight
     model, _ = lora_model(tiny_family("qwen2"), pissa_init=True, pissa_iter=-1)
     layer = model.base_model.model.model.layers[0].self_attn.q_proj
     assert model.peft_config["default"].init_lora_weights == "pissa"
@@ -52,6 +53,6 @@ def test_new_tokens_train_the_embeddings_once_when_tied(tiny_family):
 
     for family, expected in (("qwen2", ["embed_tokens"]), ("llama", ["embed_tokens", "lm_head"])):
         cfg = config_for(tiny_family(family))
-        model = load_model(cfg, dtype=torch.float32)
-        lora = build_lora_config(model, cfg, detect_kind(model.config), new_tokens=True)
+        model = load_configured(cfg, dtype=torch.float32)
+        lora = build_lora_config(model, cfg.finetuning, detect_kind(model.config), new_tokens=True)
         assert sorted(lora.modules_to_save) == expected, family

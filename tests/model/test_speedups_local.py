@@ -10,10 +10,9 @@ from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from lmforge.model import cpu_matmul, fused_lora, packed_attention
-from lmforge.model.loading import load_model
 from lmforge.model.packed_attention import PACKED_SDPA, packed_sequence_kwargs
 from lmforge.train.trainer import LmforgeTrainer
-from tests.model.conftest import config_for
+from tests.model.conftest import config_for, load_configured
 from tests.model.test_fused_lora import _loss_and_grads, _randomize_adapters
 from tests.model.test_lora_options import lora_model
 
@@ -126,8 +125,8 @@ def test_the_adapter_saves_and_merges_as_without_speedups(tiny_family, tmp_path)
 @pytest.mark.parametrize("family", ["llama", "qwen2"])
 def test_routed_layers_give_torch_loss_and_every_gradient(tiny_family, family, monkeypatch):
     """Full fine-tuning: the routed model against an unrouted one loaded in the same process."""
-    routed = load_model(config_for(tiny_family(family), cpu_matmul="onednn"), dtype=torch.float32)
-    plain = load_model(config_for(tiny_family(family), cpu_matmul="torch"), dtype=torch.float32)
+    routed = load_configured(config_for(tiny_family(family), cpu_matmul="onednn"), dtype=torch.float32)
+    plain = load_configured(config_for(tiny_family(family), cpu_matmul="torch"), dtype=torch.float32)
     assert not any("forward" in vars(m) for m in plain.modules())
     calls = []
     onednn_linear = cpu_matmul._onednn_linear

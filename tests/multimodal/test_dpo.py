@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 
 from lmforge.config import build_config
-from lmforge.data.dataset import build_datasets
 from lmforge.data.labels import IGNORE_INDEX
 from lmforge.data.templates import get_template
 from tests.multimodal.conftest import load_vlm
 from tests.refdata import refdata
+from tests.stage_data import build_stage_datasets
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +50,7 @@ def test_dpo_rows_pair_chosen_and_rejected_with_shared_images(tiny_vlm, tmp_path
     cfg = build_config({"stage": "dpo", "dataset": "mm_dpo", "dataset_dir": str(tmp_path), "cutoff_len": 512,
                         "image_max_pixels": 64 * 64})
     template = get_template("chatml")
-    prepared = build_datasets(cfg, processor.tokenizer, template, processor)
+    prepared = build_stage_datasets(cfg, processor.tokenizer, template, processor)
     batch = prepared.collator([prepared.train[i] for i in range(4)])
     assert batch["input_ids"].shape[0] == 8 and batch["image_grid_thw"].shape[0] == 8
     torch.testing.assert_close(batch["image_grid_thw"][:4], batch["image_grid_thw"][4:])

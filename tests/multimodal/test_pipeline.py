@@ -9,13 +9,13 @@ import torch
 from transformers import TrainingArguments
 
 from lmforge.config import build_config
-from lmforge.data.dataset import build_datasets
 from lmforge.data.multimodal.examples import ROW_COLUMN
 from lmforge.data.templates import get_template
 from lmforge.errors import DataError
 from lmforge.train.trainer import LmforgeTrainer
 from tests.multimodal.conftest import load_vlm
 from tests.refdata import refdata
+from tests.stage_data import build_stage_datasets
 
 
 @pytest.fixture(autouse=True)
@@ -25,7 +25,7 @@ def isolated_cache(tmp_path, monkeypatch):
 
 def train_two_steps(cfg, processor, model, tmp_path):
     template = get_template("chatml")
-    prepared = build_datasets(cfg, processor.tokenizer, template, processor)
+    prepared = build_stage_datasets(cfg, processor.tokenizer, template, processor)
     assert prepared.train.column_names == [ROW_COLUMN]
     args = TrainingArguments(output_dir=str(tmp_path / "out"), max_steps=2, per_device_train_batch_size=4,
                              learning_rate=1e-3, report_to=[], remove_unused_columns=False, save_strategy="no",
@@ -60,7 +60,7 @@ def test_pt_with_images_and_text_only_documents_packs(tiny_vlm, tmp_path):
     processor, model = load_vlm(tiny_vlm("qwen2_vl"), "qwen2_vl")
     cfg = build_config({"stage": "pt", "dataset": "docs", "dataset_dir": str(tmp_path), "cutoff_len": 256,
                         "image_max_pixels": 64 * 64})
-    prepared = build_datasets(cfg, processor.tokenizer, get_template("chatml"), processor)
+    prepared = build_stage_datasets(cfg, processor.tokenizer, get_template("chatml"), processor)
     assert prepared.collator.packing  # packing is on by default for pt
     batch = prepared.collator([prepared.train[i] for i in range(6)])
     assert batch["input_ids"].shape[0] == 1 and batch["position_ids"].shape[:2] == (4, 1)
@@ -71,7 +71,7 @@ def test_pt_with_images_and_text_only_documents_packs(tiny_vlm, tmp_path):
 def test_media_rows_without_a_multimodal_processor_fail_clearly(tiny_tokenizer):
     cfg = build_config({"dataset": "mllm_demo", "dataset_dir": str(refdata("llamafactory_data")), "max_samples": 2})
     with pytest.raises(DataError, match=r"mllm_demo\.json:row 1: has images"):
-        build_datasets(cfg, tiny_tokenizer, get_template("chatml"))
+        build_stage_datasets(cfg, tiny_tokenizer, get_template("chatml"))
 
 
 def test_placeholder_mismatch_is_a_bad_row(tiny_vlm, tmp_path):
@@ -87,8 +87,8 @@ def test_placeholder_mismatch_is_a_bad_row(tiny_vlm, tmp_path):
     processor, _ = load_vlm(tiny_vlm("qwen2_vl"), "qwen2_vl")
     options = {"dataset": "mm", "dataset_dir": str(tmp_path)}
     with pytest.raises(DataError, match=r"mm\.json:row 2: 0 `<image>` placeholder\(s\) in the messages but 1 images"):
-        build_datasets(build_config(options), processor.tokenizer, get_template("chatml"), processor)
-    prepared = build_datasets(build_config({**options, "on_bad_row": "skip"}), processor.tokenizer,
+        build_stage_datasets(build_config(options), processor.tokenizer, get_template("chatml"), processor)
+    prepared = build_stage_datasets(build_config({**options, "on_bad_row": "skip"}), processor.tokenizer,
                               get_template("chatml"), processor)
     assert len(prepared.train) == 1 and prepared.report.skipped[0].startswith(f"{tmp_path / 'mm.json'}:row 2")
 
@@ -98,7 +98,7 @@ def test_streaming_yields_rows_the_collator_encodes(tiny_vlm):
     cfg = build_config({"stage": "sft", "dataset": "mllm_demo", "dataset_dir": str(refdata("llamafactory_data")),
                         "streaming": True, "max_steps": 2, "image_max_pixels": 64 * 64})
     template = get_template("chatml")
-    prepared = build_datasets(cfg, processor.tokenizer, template, processor)
+    prepared = build_stage_datasets(cfg, processor.tokenizer, template, processor)
     rows = list(prepared.train.take(3))
     batch = prepared.collator(rows)
     assert batch["input_ids"].shape[0] == 3 and batch["image_grid_thw"].shape[0] == 4  # row 1 has two images
@@ -110,7 +110,7 @@ def test_audio_and_video_demo_datasets_through_the_pipeline(family, dataset, tin
     cfg = build_config({"stage": "sft", "dataset": dataset, "dataset_dir": str(refdata("llamafactory_data")),
                         "cutoff_len": 2048, "video_max_pixels": 32 * 32, "video_maxlen": 4})
     template = get_template("chatml")
-    prepared = build_datasets(cfg, processor.tokenizer, template, processor)
+    prepared = build_stage_datasets(cfg, processor.tokenizer, template, processor)
     batch = prepared.collator([prepared.train[i] for i in range(2)])
     assert {"input_features", "pixel_values_videos"} & set(batch)
     assert torch.isfinite(model(**batch).loss)
@@ -120,9 +120,10 @@ def test_report_counts_the_text_tokens_and_media_of_multimodal_rows(tiny_vlm):
     processor, _ = load_vlm(tiny_vlm("qwen2_vl"), "qwen2_vl")
     options = {"stage": "sft", "dataset_dir": str(refdata("llamafactory_data")), "max_samples": 4}
     template = get_template("chatml")
-    report = build_datasets(build_config({**options, "dataset": "mllm_demo,identity"}), processor.tokenizer,
-                            template, processor).report
-    text_only = build_datasets(build_config({**options, "dataset": "identity"}), processor.tokenizer, template).report
+    report = build_stage_datasets(build_config({**options, "dataset": "mllm_demo,identity"}), processor.tokenizer,
+                                  template, processor).report
+    text_only = build_stage_datasets(build_config({**options, "dataset": "identity"}), processor.tokenizer,
+                                     template).report
     assert report.multimodal and report.media_items == {"images": 6}
     assert report.tokens > text_only.tokens > 0 and report.supervised_tokens > text_only.supervised_tokens > 0
     lines = [text for _, text in report.lines()]
@@ -145,6 +146,6 @@ def test_a_stage_without_media_reads_a_multimodal_models_rows_as_text(tiny_vlm):
     processor, _ = load_vlm(tiny_vlm("qwen2_vl"), "qwen2_vl")
     cfg = build_config({"stage": "rm", "dataset": "dpo_en_demo", "dataset_dir": str(refdata("llamafactory_data")),
                         "max_samples": 2})
-    prepared = build_datasets(cfg, processor.tokenizer, get_template("chatml"), processor)
+    prepared = build_stage_datasets(cfg, processor.tokenizer, get_template("chatml"), processor)
     assert prepared.collator is None and "chosen_ids" in prepared.train.column_names
     assert ("warn", "`stage: rm` takes no media: this run trains on text only") in prepared.report.lines()

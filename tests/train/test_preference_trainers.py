@@ -13,7 +13,6 @@ from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM
 
 from lmforge.config import build_config
-from lmforge.data.dataset import build_datasets
 from lmforge.data.templates import get_template
 from lmforge.errors import ConfigError, DataError
 from lmforge.preflight import preflight
@@ -23,6 +22,7 @@ from lmforge.train.stages.dpo import PREFERENCE_COLUMNS, TEXT_PAIR
 from lmforge.train.stages.pretokenized import on_tokenized_rows
 from tests.conftest import run_cli
 from tests.refdata import refdata
+from tests.stage_data import build_stage_datasets
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +40,7 @@ def config(tmp_path, stage, dataset, **options):
 
 
 def stage_trainer(cfg, tiny_llama_path, tiny_tokenizer, lora_targets=None):
-    prepared = build_datasets(cfg, tiny_tokenizer, get_template("chatml"))
+    prepared = build_stage_datasets(cfg, tiny_tokenizer, get_template("chatml"))
     model = AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.float32)
     if lora_targets:
         model = get_peft_model(model, LoraConfig(target_modules=lora_targets))

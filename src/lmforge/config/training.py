@@ -97,6 +97,11 @@ class _TrainingBase(BaseModel):
             kwargs["warmup_steps"] = self.warmup_ratio
         return kwargs
 
+    def shards_weights(self) -> bool:
+        """DeepSpeed or FSDP trains the model: their hooks gather sharded weights around each layer's own
+        forward, so speed-ups that replace that forward stay off."""
+        return bool(self.deepspeed or self.fsdp)
+
     def runs_training(self) -> bool:
         """LLaMA-Factory's `do_train`. Unset, lmforge trains unless the config only asks for `do_predict`
         (LLaMA-Factory's prediction configs set `do_predict` and leave `do_train` out)."""

@@ -17,7 +17,6 @@ import pyarrow as pa
 from datasets import Dataset, IterableDataset, concatenate_datasets, interleave_datasets
 from transformers import PreTrainedTokenizerBase
 
-from lmforge.config import LmforgeConfig
 from lmforge.config.groups import DataGroup
 from lmforge.data.cache import cache_dir, cache_key, load_prepared, save_prepared
 from lmforge.data.loading import iter_items, load_items
@@ -27,7 +26,7 @@ from lmforge.data.multimodal.rows import mm_columns
 from lmforge.data.packing import pack_table
 from lmforge.data.registry import DatasetSpec, resolve_dataset
 from lmforge.data.report import DataReport
-from lmforge.data.stage_data import StageData, TokenizeContext, builtin_stage_data
+from lmforge.data.stage_data import StageData, TokenizeContext
 from lmforge.data.templates.encoding import stop_token_ids
 from lmforge.data.templates.template import Template
 from lmforge.errors import DataError
@@ -182,17 +181,16 @@ def _from_cache(hit: tuple[Dataset, Dataset | None, dict[str, Any]], where: str,
     return PreparedData(hit[0], hit[1], report, collator)
 
 
-def build_datasets(cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, template: Template,
-                   processor: Any = None, *, encoder_decoder: bool = False, stage: StageData | None = None,
-                   model_config: Any = None) -> PreparedData:
-    """The run's data, prepared for `stage` (default: the builtin stage the config names).
+def build_datasets(data: DataGroup, tokenizer: PreTrainedTokenizerBase, template: Template,
+                   processor: Any = None, *, stage: StageData, stage_name: str, seed: int | None,
+                   encoder_decoder: bool = False, model_config: Any = None) -> PreparedData:
+    """The run's data (`data`: the config's data group), prepared for `stage` (`Stage.data` of the stage
+    named `stage_name`); `seed` shuffles, mixes and splits it (the run's `seed`).
 
     `encoder_decoder`: (encoder input, decoder target) pairs for seq2seq models instead of causal rows.
     `processor`: a multimodal model's processor; when lmforge has a plugin for it and the stage takes media,
     rows keep their media and `PreparedData.collator` encodes (and packs) them per batch. `model_config`:
     the model's config, which some 3-D position ids need (Qwen2.5-VL videos)."""
-    data, stage_name = cfg.data, cfg.finetuning.stage
-    stage = stage or builtin_stage_data(stage_name)
     packing = stage.packing(data)
     if encoder_decoder and (data.train_on_prompt or data.mask_history or packing):
         raise DataError("`train_on_prompt`, `mask_history` and `packing` do not apply to encoder-decoder models: "
@@ -214,11 +212,11 @@ def build_datasets(cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, templ
     context = TokenizeContext(tokenizer, template, data, frozenset(stop_token_ids(template, tokenizer)),
                               packing=packing, encoder_decoder=encoder_decoder)
     builder = _Builder(data, stage_name, stage, context, multimodal)
-    seed = cfg.training.seed or 42
+    shuffle_seed = seed or 42
     if data.streaming:
-        return _build_streaming(builder, train_specs, eval_specs, seed, text_only, collator)
+        return _build_streaming(builder, train_specs, eval_specs, shuffle_seed, text_only, collator)
 
-    options = {**_cache_options(data, stage_name, cfg.training.seed), "encoder_decoder": encoder_decoder,
+    options = {**_cache_options(data, stage_name, seed), "encoder_decoder": encoder_decoder,
                "multimodal": multimodal}
     key = cache_key(train_specs + eval_specs, tokenizer, template, options)
     folder = cache_dir(key)
@@ -229,17 +227,17 @@ def build_datasets(cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, templ
 
     report = DataReport(stage=stage_name, text_only=text_only)
     builder.cache_key = key
-    train = _mix([builder.load(spec, report) for spec in train_specs], data, seed)
+    train = _mix([builder.load(spec, report) for spec in train_specs], data, shuffle_seed)
     if len(train) == 0:
         raise DataError("no training example has a supervised token left after truncation: raise cutoff_len")
     evaluation = None
     if eval_specs:
-        evaluation = _mix([builder.load(spec, DataReport()) for spec in eval_specs], data, seed)
+        evaluation = _mix([builder.load(spec, DataReport()) for spec in eval_specs], data, shuffle_seed)
     elif data.val_size:
         size = data.val_size if data.val_size < 1 else int(data.val_size)
         if isinstance(size, int) and size >= len(train):
             raise DataError(f"`val_size: {size}` leaves no training rows (only {len(train)} examples)")
-        split = train.train_test_split(test_size=size, seed=seed)
+        split = train.train_test_split(test_size=size, seed=shuffle_seed)
         train, evaluation = split["train"], split["test"]
     report.examples = len(train)
     report.eval_examples = len(evaluation) if evaluation is not None else 0

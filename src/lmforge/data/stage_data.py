@@ -2,9 +2,8 @@
 whether they keep their media, whether they pack.
 
 A stage (`lmforge.train.stages`) holds one `StageData` and the runner hands it to `build_datasets`;
-the data layer never looks a stage up by name except for the builtin ones below (`builtin_stage_data`),
-which callers below `train` (tests, benchmarks) use. A new stage reuses one of these records or builds
-its own from a `RowKind` and a tokenize function, in its own module.
+the data layer never looks a stage up by name. A stage reuses one of the records below or builds its own
+from a `RowKind` and a tokenize function, in its own module.
 """
 
 from collections.abc import Callable
@@ -25,7 +24,6 @@ from lmforge.data.processors.sft import tokenize_sft
 from lmforge.data.registry import DatasetSpec
 from lmforge.data.report import DataReport
 from lmforge.data.templates.template import Template
-from lmforge.errors import DataError
 
 Converter = Callable[[dict[str, Any], str], Any]
 
@@ -146,12 +144,3 @@ SFT = StageData(CONVERSATIONS, conversations_to_examples, media=True, may_pack=T
 RM = StageData(PAIRS, pairs_to_ids)
 DPO = StageData(PAIRS, pairs_to_ids, media=True)
 KTO = StageData(LABELED, labeled_to_ids)
-_BUILTIN = {"pt": PT, "sft": SFT, "rm": RM, "dpo": DPO, "kto": KTO, "ppo": SFT}
-
-
-def builtin_stage_data(stage: str) -> StageData:
-    """The data part of a builtin stage, for callers below `train` that name a stage in their config."""
-    if stage not in _BUILTIN:
-        raise DataError(f"`stage: {stage}` is not a builtin stage: pass its `StageData` (`Stage.data` of "
-                        "`lmforge.train.stages`) to `build_datasets`")
-    return _BUILTIN[stage]

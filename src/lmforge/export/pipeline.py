@@ -63,7 +63,7 @@ def export_dtype(cfg: LmforgeConfig) -> torch.dtype:
     """`export_dtype`, else the inference dtype (`infer_dtype`, else bf16/fp16 on CUDA, float32 on CPU)."""
     if cfg.export.export_dtype != "auto":
         return getattr(torch, cfg.export.export_dtype)
-    return inference_dtype(cfg)
+    return inference_dtype(cfg.model)
 
 
 def _check_quantization_device(bits: int | None) -> None:
@@ -152,14 +152,15 @@ def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResu
     console = console or Console()
     preflight(cfg, "export")
     _check_quantization_device(cfg.export.export_quantization_bit)
-    tokenizer = load_tokenizer(cfg)
+    tokenizer = load_tokenizer(cfg.model)
     template = run_template(cfg, tokenizer)
     dtype = export_dtype(cfg)
     export_dir = Path(cfg.export.export_dir or "")
     tolerance = cfg.export.export_tolerance or DEFAULT_TOLERANCE[dtype]
 
     adapters = cfg.model.adapter_name_or_path or []
-    model = source_model(load_base_model(cfg, dtype=dtype).to(merge_device(cfg.export)), adapters)
+    base = load_base_model(cfg.model, dtype=dtype, cutoff_len=cfg.data.cutoff_len)
+    model = source_model(base.to(merge_device(cfg.export)), adapters)
     batch = probe_batch(template, tokenizer)
     reference = masked_logits(model.eval(), batch)
     model = merge_last(model)
@@ -172,7 +173,7 @@ def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResu
     save_weights(model, export_dir, max_shard_gb=cfg.export.export_size, legacy_format=legacy)
     prepare_saved_tokenizer(template, tokenizer)
     tokenizer.save_pretrained(export_dir)
-    if save_processor(model_path(cfg), export_dir):
+    if save_processor(model_path(cfg.model), export_dir):
         console.print("saved the model's processor")
 
     reloaded = AutoModelForCausalLM.from_pretrained(export_dir, dtype=dtype)

@@ -109,13 +109,13 @@ class TransformersEngine(Engine):
     def __init__(self, cfg: LmforgeConfig, model: Any = None, tokenizer: Any = None) -> None:
         """Loads the base model and merges the adapters as `cfg` says, or answers with `model` and its
         `tokenizer` as they are in memory (a model just trained)."""
-        processor = load_processor(cfg, model_kind(cfg)) if model is None else None  # None: text-only
+        processor = load_processor(cfg.model, model_kind(cfg.model)) if model is None else None  # None: text-only
         if tokenizer is None:
-            tokenizer = processor.tokenizer if processor is not None else load_tokenizer(cfg)
+            tokenizer = processor.tokenizer if processor is not None else load_tokenizer(cfg.model)
         super().__init__(tokenizer, run_template(cfg, tokenizer), cfg.generation,
                          model_name=cfg.model.model_name_or_path or "", enable_thinking=cfg.data.enable_thinking)
         if model is None:
-            model = load_base_model(cfg, dtype=inference_dtype(cfg))
+            model = load_base_model(cfg.model, dtype=inference_dtype(cfg.model), cutoff_len=cfg.data.cutoff_len)
             model = merge_adapters(model, cfg.model.adapter_name_or_path or [])
         self.model = model.eval()
         if torch.cuda.is_available():

@@ -90,7 +90,7 @@ class VllmEngine(Engine):
     backend = "vllm"
 
     def __init__(self, cfg: LmforgeConfig) -> None:
-        tokenizer = load_tokenizer(cfg)
+        tokenizer = load_tokenizer(cfg.model)
         super().__init__(tokenizer, run_template(cfg, tokenizer), cfg.generation,
                          model_name=cfg.model.model_name_or_path or "", enable_thinking=cfg.data.enable_thinking)
         self.no_images_reason = "the vLLM backend serves text only here; set `infer_backend: huggingface` for images"
@@ -99,7 +99,7 @@ class VllmEngine(Engine):
                              "or set `infer_backend: huggingface`")
         from vllm import LLM
 
-        self.llm = LLM(**engine_kwargs(cfg.model, cfg.generation, model_path(cfg)))
+        self.llm = LLM(**engine_kwargs(cfg.model, cfg.generation, model_path(cfg.model)))
         adapters = cfg.model.adapter_name_or_path or []
         self.lora = None
         if adapters:

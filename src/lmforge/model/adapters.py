@@ -5,7 +5,7 @@ from typing import Any
 
 import torch
 
-from lmforge.config import LmforgeConfig
+from lmforge.config.groups import FinetuningGroup
 from lmforge.model.freeze import apply_freeze, freeze_parts
 from lmforge.model.kind import ModelKind
 from lmforge.model.lora import apply_lora, merge_adapters
@@ -23,16 +23,19 @@ def _upcast_trainable(model: torch.nn.Module) -> None:
             param.data = param.data.float()
 
 
-def apply_finetuning(model: Any, cfg: LmforgeConfig, kind: ModelKind, *, new_tokens: bool = False) -> Any:
-    """Make `model` trainable as `finetuning_type` asks; returns the model to train."""
-    method = cfg.finetuning.finetuning_type
+def apply_finetuning(model: Any, ft: FinetuningGroup, kind: ModelKind, *, adapters: list[str] | None = None,
+                     new_tokens: bool = False, sharded: bool = False, output_dir: str | None = None) -> Any:
+    """Make `model` trainable as `finetuning_type` asks; returns the model to train. `adapters`
+    (`adapter_name_or_path`), `sharded` and `output_dir` are what LoRA needs to know about the run."""
+    method = ft.finetuning_type
     if method == "full":
         model.requires_grad_(True)
-        freeze_parts(model, cfg)
+        freeze_parts(model, ft)
     elif method == "freeze":
-        apply_freeze(model, cfg)
+        apply_freeze(model, ft)
     else:
-        model = apply_lora(model, cfg, kind, new_tokens=new_tokens)
+        model = apply_lora(model, ft, kind, adapters=adapters or [], new_tokens=new_tokens, sharded=sharded,
+                           output_dir=output_dir)
     _upcast_trainable(model)
     return model
 

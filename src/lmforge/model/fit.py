@@ -10,7 +10,7 @@ from typing import Any, Literal
 import torch
 import transformers
 
-from lmforge.config import LmforgeConfig
+from lmforge.config.groups import FinetuningGroup, ModelGroup
 from lmforge.data.templates.registry import list_templates
 from lmforge.data.templates.template import Template
 from lmforge.errors import TemplateError
@@ -21,11 +21,10 @@ from lmforge.model.lora import build_lora_config, check_task_type
 from lmforge.model.quantization import check_quantization_supported
 
 
-def model_skeleton(cfg: LmforgeConfig, config: Any, kind: ModelKind) -> torch.nn.Module:
+def model_skeleton(config: Any, kind: ModelKind, *, trust_remote_code: bool) -> torch.nn.Module:
     """The model's modules without weights (meta device)."""
     with torch.device("meta"):
-        model = getattr(transformers, kind.auto_class).from_config(
-            config, trust_remote_code=cfg.model.trust_remote_code)
+        model = getattr(transformers, kind.auto_class).from_config(config, trust_remote_code=trust_remote_code)
     return getattr(model, kind.submodule) if kind.submodule else model
 
 
@@ -44,27 +43,28 @@ def check_template_modality(template: Template, kind: ModelKind, where: str) -> 
             "family's text template (e.g. Gemma-3 1B uses `gemma`, not `gemma3`; Qwen2 uses `qwen2`, not `qwen2_vl`)")
 
 
-def check_model_fit(cfg: LmforgeConfig, template: Template | None, command: Literal["train", "chat", "export", "check"]
-                    ) -> ModelKind:
-    """Everything about the model that can be checked from its config; returns its kind."""
+def check_model_fit(args: ModelGroup, ft: FinetuningGroup, template: Template | None,
+                    command: Literal["train", "chat", "export", "check"]) -> ModelKind:
+    """Everything about the model that can be checked from its config; returns its kind. `ft` matters only
+    when the command trains."""
     training = command in ("train", "check")
     if training:
-        check_quantization_supported(cfg)
-    path = model_path(cfg)
-    config = load_model_config(cfg, path)
-    kind = detect_kind(config, cfg.model.model_class)
+        check_quantization_supported(args)
+    path = model_path(args)
+    config = load_model_config(args, path)
+    kind = detect_kind(config, args.model_class)
     if template is not None:  # `template: auto` is resolved from the tokenizer later
-        check_template_modality(template, kind, cfg.model.model_name_or_path or path)
+        check_template_modality(template, kind, args.model_name_or_path or path)
     if not training:
         return kind
-    method = cfg.finetuning.finetuning_type
+    method = ft.finetuning_type
     if method == "lora":
-        check_task_type(kind, cfg)
-    resumes = bool(cfg.model.adapter_name_or_path) and not cfg.finetuning.create_new_adapter
+        check_task_type(kind, ft)
+    resumes = bool(args.adapter_name_or_path) and not ft.create_new_adapter
     if (method == "lora" and not resumes) or method == "freeze":
-        skeleton = model_skeleton(cfg, config, kind)
+        skeleton = model_skeleton(config, kind, trust_remote_code=args.trust_remote_code)
         if method == "lora":
-            build_lora_config(skeleton, cfg, kind)
+            build_lora_config(skeleton, ft, kind)
         else:
-            apply_freeze(skeleton, cfg)
+            apply_freeze(skeleton, ft)
     return kind

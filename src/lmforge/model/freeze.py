@@ -4,7 +4,7 @@ import logging
 
 import torch
 
-from lmforge.config import LmforgeConfig
+from lmforge.config.groups import FinetuningGroup
 from lmforge.errors import ModelError
 from lmforge.model.components import model_components, under
 from lmforge.model.targets import frozen_parts
@@ -23,8 +23,8 @@ def layer_stacks(model: torch.nn.Module, skip: tuple[str, ...] = ()) -> list[str
     return stacks
 
 
-def _trainable_layer_prefixes(model: torch.nn.Module, cfg: LmforgeConfig, skip: tuple[str, ...]) -> list[str]:
-    count = cfg.finetuning.freeze_trainable_layers
+def _trainable_layer_prefixes(model: torch.nn.Module, ft: FinetuningGroup, skip: tuple[str, ...]) -> list[str]:
+    count = ft.freeze_trainable_layers
     prefixes: list[str] = []
     for stack in layer_stacks(model, skip):
         size = len(model.get_submodule(stack))
@@ -49,11 +49,10 @@ def _module_names_inside(model: torch.nn.Module, prefix: str) -> set[str]:
     return names
 
 
-def apply_freeze(model: torch.nn.Module, cfg: LmforgeConfig) -> None:
+def apply_freeze(model: torch.nn.Module, ft: FinetuningGroup) -> None:
     """Train the chosen layers (and modules inside them) plus the extra modules; freeze the rest."""
-    ft = cfg.finetuning
-    skip = frozen_parts(model_components(model), cfg) + tuple(model_components(model).towers)
-    layers = _trainable_layer_prefixes(model, cfg, skip)
+    skip = frozen_parts(model_components(model), ft) + tuple(model_components(model).towers)
+    layers = _trainable_layer_prefixes(model, ft, skip)
     modules = ft.freeze_trainable_modules
     if modules != ["all"]:
         inside = _module_names_inside(model, layers[0])
@@ -86,8 +85,8 @@ def apply_freeze(model: torch.nn.Module, cfg: LmforgeConfig) -> None:
     logger.info("freeze: training %s%s", ", ".join(layers), f" and {', '.join(extras)}" if extras else "")
 
 
-def freeze_parts(model: torch.nn.Module, cfg: LmforgeConfig) -> None:
+def freeze_parts(model: torch.nn.Module, ft: FinetuningGroup) -> None:
     """Full fine-tuning of a multimodal model: freeze the parts the freeze_* flags name."""
-    for prefix in frozen_parts(model_components(model), cfg):
+    for prefix in frozen_parts(model_components(model), ft):
         model.get_submodule(prefix).requires_grad_(False)
         logger.info("kept %s frozen", prefix)

@@ -8,7 +8,7 @@ import torch
 import transformers
 from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase
 
-from lmforge.config import LmforgeConfig
+from lmforge.config.groups import ModelGroup
 from lmforge.errors import ModelError
 from lmforge.hub.resolve import resolve_model_path
 from lmforge.model.cpu_matmul import route_linear_layers
@@ -20,32 +20,31 @@ from lmforge.model.vocab import add_new_tokens, resize_for_new_tokens
 logger = logging.getLogger(__name__)
 
 
-def model_path(cfg: LmforgeConfig) -> str:
-    if not cfg.model.model_name_or_path:
+def model_path(args: ModelGroup) -> str:
+    if not args.model_name_or_path:
         raise ModelError("set `model_name_or_path` (a local folder, a registered model name, `builtin:NAME` "
                          "or a hub id)")
-    return resolve_model_path(cfg.model.model_name_or_path, hub=cfg.model.model_hub)
+    return resolve_model_path(args.model_name_or_path, hub=args.model_hub)
 
 
-def _hub_kwargs(cfg: LmforgeConfig) -> dict[str, Any]:
-    return dict(trust_remote_code=cfg.model.trust_remote_code, revision=cfg.model.model_revision,
-                cache_dir=cfg.model.cache_dir)
+def _hub_kwargs(args: ModelGroup) -> dict[str, Any]:
+    return dict(trust_remote_code=args.trust_remote_code, revision=args.model_revision, cache_dir=args.cache_dir)
 
 
-def load_tokenizer(cfg: LmforgeConfig, path: str | None = None) -> PreTrainedTokenizerBase:
+def load_tokenizer(args: ModelGroup, path: str | None = None) -> PreTrainedTokenizerBase:
     """The tokenizer, with `add_tokens` / `add_special_tokens` added (the model is resized to match)."""
-    path = path or model_path(cfg)
+    path = path or model_path(args)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, use_fast=cfg.model.use_fast_tokenizer, **_hub_kwargs(cfg))
+        tokenizer = AutoTokenizer.from_pretrained(path, use_fast=args.use_fast_tokenizer, **_hub_kwargs(args))
     except (OSError, ValueError) as err:
         raise ModelError(f"cannot load the tokenizer of {path}: {err}") from None
     if tokenizer.pad_token is None:  # padding is masked out; any known token will do
         tokenizer.pad_token = tokenizer.eos_token
-    add_new_tokens(tokenizer, cfg)
+    add_new_tokens(tokenizer, args)
     return tokenizer
 
 
-def load_processor(cfg: LmforgeConfig, kind: ModelKind, path: str | None = None) -> Any:
+def load_processor(args: ModelGroup, kind: ModelKind, path: str | None = None) -> Any:
     """A multimodal model's processor (its image/video/audio processors and the tokenizer), else None.
 
     The processor's tokenizer gets the same added tokens and pad token as `load_tokenizer`'s, so one
@@ -54,9 +53,9 @@ def load_processor(cfg: LmforgeConfig, kind: ModelKind, path: str | None = None)
         return None
     from transformers import AutoProcessor
 
-    path = path or model_path(cfg)
+    path = path or model_path(args)
     try:
-        processor = AutoProcessor.from_pretrained(path, use_fast=cfg.model.use_fast_tokenizer, **_hub_kwargs(cfg))
+        processor = AutoProcessor.from_pretrained(path, use_fast=args.use_fast_tokenizer, **_hub_kwargs(args))
     except (OSError, ValueError) as err:
         raise ModelError(f"cannot load the processor of the multimodal model {path}: {err} (a vision/audio model "
                          "needs its preprocessor_config.json / processor_config.json beside the weights)") from None
@@ -66,29 +65,29 @@ def load_processor(cfg: LmforgeConfig, kind: ModelKind, path: str | None = None)
                          "is this checkpoint multimodal?")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    add_new_tokens(tokenizer, cfg)
+    add_new_tokens(tokenizer, args)
     return processor
 
 
-def inference_dtype(cfg: LmforgeConfig) -> torch.dtype:
-    if cfg.model.infer_dtype != "auto":
-        return getattr(torch, cfg.model.infer_dtype)
+def inference_dtype(args: ModelGroup) -> torch.dtype:
+    if args.infer_dtype != "auto":
+        return getattr(torch, args.infer_dtype)
     if torch.cuda.is_available():
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.float32
 
 
-def load_model_config(cfg: LmforgeConfig, path: str | None = None) -> Any:
-    path = path or model_path(cfg)
+def load_model_config(args: ModelGroup, path: str | None = None) -> Any:
+    path = path or model_path(args)
     try:
-        return AutoConfig.from_pretrained(path, **_hub_kwargs(cfg))
+        return AutoConfig.from_pretrained(path, **_hub_kwargs(args))
     except (OSError, ValueError) as err:
         raise ModelError(f"cannot read the model config of {path}: {err}") from None
 
 
-def model_kind(cfg: LmforgeConfig, path: str | None = None) -> ModelKind:
+def model_kind(args: ModelGroup, path: str | None = None) -> ModelKind:
     """What the configured checkpoint is (reads config.json only)."""
-    return detect_kind(load_model_config(cfg, path), cfg.model.model_class)
+    return detect_kind(load_model_config(args, path), args.model_class)
 
 
 def _text_config(config: Any) -> Any:
@@ -121,38 +120,40 @@ def _apply_rope_scaling(config: Any, method: str | None, cutoff_len: int) -> Non
                 text.max_position_embeddings)
 
 
-def _sharded(cfg: LmforgeConfig) -> bool:
-    """DeepSpeed or FSDP: their hooks gather sharded weights around each layer's own forward."""
-    return bool(cfg.training.deepspeed or cfg.training.fsdp)
-
-
 def load_model(
-    cfg: LmforgeConfig,
+    args: ModelGroup,
     *,
     dtype: torch.dtype,
+    cutoff_len: int,
     path: str | None = None,
     tokenizer: PreTrainedTokenizerBase | None = None,
+    seed: int | None = None,
+    sharded: bool = False,
 ) -> Any:
     """The base model, loaded with the auto class its config calls for.
 
+    `cutoff_len`: the longest sequence the run uses (`rope_scaling` stretches positions to fit it).
     `tokenizer`, when it carries `add_tokens` / `add_special_tokens`, resizes the embeddings to match.
+    `seed` draws the random weights of `train_from_scratch`. `sharded`: DeepSpeed or FSDP will wrap the
+    model, and their hooks gather sharded weights around each layer's own forward, so the CPU matmul
+    route (which replaces that forward's matmul) stays off.
     """
-    path = path or model_path(cfg)
-    config = load_model_config(cfg, path)
-    kind = detect_kind(config, cfg.model.model_class)
-    _apply_rope_scaling(config, cfg.model.rope_scaling, cfg.data.cutoff_len)
+    path = path or model_path(args)
+    config = load_model_config(args, path)
+    kind = detect_kind(config, args.model_class)
+    _apply_rope_scaling(config, args.rope_scaling, cutoff_len)
     auto_class = getattr(transformers, kind.auto_class)
-    kwargs: dict[str, Any] = dict(config=config, dtype=dtype, **_hub_kwargs(cfg))
-    attention = attn_implementation(cfg.model)
+    kwargs: dict[str, Any] = dict(config=config, dtype=dtype, **_hub_kwargs(args))
+    attention = attn_implementation(args)
     if attention:
         kwargs["attn_implementation"] = attention
-    quantization = quantization_config(cfg, dtype)
+    quantization = quantization_config(args, dtype)
     if quantization is not None:
         kwargs.update(quantization_config=quantization, device_map={"": torch.cuda.current_device()})
     try:
-        if cfg.model.train_from_scratch:
+        if args.train_from_scratch:
             kwargs = {k: v for k, v in kwargs.items() if k in ("dtype", "attn_implementation", "trust_remote_code")}
-            torch.manual_seed(cfg.training.seed if cfg.training.seed is not None else 42)
+            torch.manual_seed(seed if seed is not None else 42)
             model = auto_class.from_config(config, **kwargs)
         else:
             model = auto_class.from_pretrained(path, **kwargs)
@@ -164,38 +165,39 @@ def load_model(
     if kind.submodule:
         model = getattr(model, kind.submodule)
     if tokenizer is not None:
-        resize_for_new_tokens(model, tokenizer, cfg)
-    apply_liger_kernel(model, cfg.model)
-    if not _sharded(cfg):
-        route_linear_layers(model, cfg.model.cpu_matmul)
-    origin = "random weights (train_from_scratch)" if cfg.model.train_from_scratch else path
+        resize_for_new_tokens(model, tokenizer, args)
+    apply_liger_kernel(model, args)
+    if not sharded:
+        route_linear_layers(model, args.cpu_matmul)
+    origin = "random weights (train_from_scratch)" if args.train_from_scratch else path
     logger.info("loaded %s as %s with %s (%s), %s, attention %s", origin, type(model).__name__, kind.auto_class,
                 kind.reason, str(dtype).removeprefix("torch."),
                 getattr(model.config, "_attn_implementation", None) or "default")
     return model
 
 
-def load_base_model(cfg: LmforgeConfig, *, dtype: torch.dtype, path: str | None = None) -> Any:
+def load_base_model(args: ModelGroup, *, dtype: torch.dtype, cutoff_len: int, path: str | None = None) -> Any:
     """`load_model` for callers without the tokenizer at hand (chat, export, a reference model): the model of
     whatever kind the checkpoint is, its embeddings resized for `add_tokens` / `add_special_tokens` /
     `resize_vocab`."""
-    resized = cfg.model.add_tokens or cfg.model.add_special_tokens or cfg.model.resize_vocab
-    tokenizer = load_tokenizer(cfg, path) if resized else None
-    return load_model(cfg, dtype=dtype, path=path, tokenizer=tokenizer)
+    resized = args.add_tokens or args.add_special_tokens or args.resize_vocab
+    tokenizer = load_tokenizer(args, path) if resized else None
+    return load_model(args, dtype=dtype, cutoff_len=cutoff_len, path=path, tokenizer=tokenizer)
 
 
-def load_reward_model(cfg: LmforgeConfig, tokenizer: PreTrainedTokenizerBase, *, dtype: torch.dtype) -> Any:
-    """The base model with a freshly initialised scalar head (`*ForSequenceClassification`, 1 label)."""
+def load_reward_model(args: ModelGroup, tokenizer: PreTrainedTokenizerBase, *, dtype: torch.dtype,
+                      sharded: bool = False) -> Any:
+    """The base model with a freshly initialised scalar head (`*ForSequenceClassification`, 1 label);
+    `sharded` as for `load_model`."""
     from transformers import AutoModelForSequenceClassification
 
-    path = model_path(cfg)
+    path = model_path(args)
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
-            path, num_labels=1, dtype=dtype, trust_remote_code=cfg.model.trust_remote_code,
-            revision=cfg.model.model_revision, cache_dir=cfg.model.cache_dir)
+            path, num_labels=1, dtype=dtype, **_hub_kwargs(args))
     except ValueError as err:
         raise ModelError(f"{path} has no sequence-classification form for a reward model: {err}") from None
     model.config.pad_token_id = tokenizer.pad_token_id  # the head reads the last non-pad token
-    if not _sharded(cfg):
-        route_linear_layers(model, cfg.model.cpu_matmul)
+    if not sharded:
+        route_linear_layers(model, args.cpu_matmul)
     return model

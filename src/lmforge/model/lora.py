@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 
-from lmforge.config import LmforgeConfig
+from lmforge.config.groups import FinetuningGroup
 from lmforge.errors import ModelError
 from lmforge.model.components import model_components
 from lmforge.model.fused_lora import fold_lora_layers
@@ -23,10 +23,10 @@ logger = logging.getLogger(__name__)
 PISSA_INIT_DIR = "pissa_init"
 
 
-def check_task_type(kind: ModelKind, cfg: LmforgeConfig) -> TaskType:
+def check_task_type(kind: ModelKind, ft: FinetuningGroup) -> TaskType:
     """The peft task type that fits the model; a contradicting `lora_task_type` fails with the right one."""
     inferred = kind.peft_task_type
-    asked = cfg.finetuning.lora_task_type
+    asked = ft.lora_task_type
     if asked and asked != inferred:
         consequence = ("peft would pass `decoder_input_ids`, which its forward() does not accept"
                        if asked == "SEQ_2_SEQ_LM" else "peft would not feed its decoder")
@@ -36,11 +36,11 @@ def check_task_type(kind: ModelKind, cfg: LmforgeConfig) -> TaskType:
     return TaskType(inferred)
 
 
-def _modules_to_save(model: torch.nn.Module, cfg: LmforgeConfig, new_tokens: bool) -> list[str] | None:
-    names = list(cfg.finetuning.additional_target or [])
+def _modules_to_save(model: torch.nn.Module, ft: FinetuningGroup, new_tokens: bool) -> list[str] | None:
+    names = list(ft.additional_target or [])
     if names:
         check_module_names(model, names, "additional_target")
-    if not cfg.finetuning.freeze_multi_modal_projector:
+    if not ft.freeze_multi_modal_projector:
         names += [path.rsplit(".", 1)[-1] for path in model_components(model).projectors]
     if new_tokens:  # new tokens have untrained embedding rows: train the embeddings in full
         embeddings = [model.get_input_embeddings(), model.get_output_embeddings()]
@@ -55,21 +55,20 @@ def _modules_to_save(model: torch.nn.Module, cfg: LmforgeConfig, new_tokens: boo
     return names or None
 
 
-def build_lora_config(model: torch.nn.Module, cfg: LmforgeConfig, kind: ModelKind, *,
+def build_lora_config(model: torch.nn.Module, ft: FinetuningGroup, kind: ModelKind, *,
                       new_tokens: bool = False) -> LoraConfig:
-    ft = cfg.finetuning
-    targets = lora_targets(model, ft.lora_target, cfg)
+    targets = lora_targets(model, ft.lora_target, ft)
     init: bool | str = True
     if ft.pissa_init:
         init = "pissa" if ft.pissa_iter == -1 else f"pissa_niter_{ft.pissa_iter}"
     return LoraConfig(
-        task_type=check_task_type(kind, cfg),
+        task_type=check_task_type(kind, ft),
         r=ft.lora_rank,
         lora_alpha=ft.lora_alpha or 2 * ft.lora_rank,
         lora_dropout=ft.lora_dropout,
         target_modules=targets.target_modules,
         exclude_modules=targets.exclude_modules,
-        modules_to_save=_modules_to_save(model, cfg, new_tokens),
+        modules_to_save=_modules_to_save(model, ft, new_tokens),
         use_dora=ft.use_dora,
         use_rslora=ft.use_rslora,
         init_lora_weights=init,
@@ -84,13 +83,15 @@ def merge_adapters(model: Any, adapters: list[str]) -> Any:
     return model
 
 
-def apply_lora(model: Any, cfg: LmforgeConfig, kind: ModelKind, *, new_tokens: bool = False) -> Any:
-    """Wrap `model` for LoRA training: resume the last adapter of `adapter_name_or_path`, or start one."""
+def apply_lora(model: Any, ft: FinetuningGroup, kind: ModelKind, *, adapters: list[str], new_tokens: bool = False,
+               sharded: bool = False, output_dir: str | None = None) -> Any:
+    """Wrap `model` for LoRA training: resume the last of `adapters` (`adapter_name_or_path`), or start one.
+
+    `sharded`: DeepSpeed or FSDP trains the model; `output_dir`: where the run saves (PiSSA keeps its
+    initial adapter there)."""
     from peft import prepare_model_for_kbit_training
 
-    ft = cfg.finetuning
-    check_task_type(kind, cfg)
-    adapters = cfg.model.adapter_name_or_path or []
+    check_task_type(kind, ft)
     quantized = getattr(model, "is_quantized", False)
     if quantized:
         if adapters[:-1] or (adapters and ft.create_new_adapter):
@@ -102,40 +103,40 @@ def apply_lora(model: Any, cfg: LmforgeConfig, kind: ModelKind, *, new_tokens: b
     if adapters and not ft.create_new_adapter:
         model = PeftModel.from_pretrained(model, adapters[-1], is_trainable=True)
         logger.info("resumed training adapter %s", adapters[-1])
-        return _fold(model, cfg)
-    model = get_peft_model(model, build_lora_config(model, cfg, kind, new_tokens=new_tokens))
-    if ft.pissa_init and cfg.training.output_dir:
+        return _fold(model, ft, sharded)
+    model = get_peft_model(model, build_lora_config(model, ft, kind, new_tokens=new_tokens))
+    if ft.pissa_init and output_dir:
         # The adapter as initialised, to convert the trained one into a plain LoRA at save time. Saved as
         # a plain-init config so loading it back does not decompose the (already residual) weights again.
         config = model.peft_config["default"]
         init, config.init_lora_weights = config.init_lora_weights, True
-        model.save_pretrained(Path(cfg.training.output_dir) / PISSA_INIT_DIR)
+        model.save_pretrained(Path(output_dir) / PISSA_INIT_DIR)
         config.init_lora_weights = init
-    return _fold(model, cfg)
+    return _fold(model, ft, sharded)
 
 
-def _fold(model: Any, cfg: LmforgeConfig) -> Any:
+def _fold(model: Any, ft: FinetuningGroup, sharded: bool) -> Any:
     """`fused_lora`: one matmul per LoRA layer of this model. Not under DeepSpeed or FSDP, whose hooks gather
     a sharded weight around the base layer's own forward, which the folded matmul does not call."""
-    if cfg.finetuning.fused_lora and not (cfg.training.deepspeed or cfg.training.fsdp):
+    if ft.fused_lora and not sharded:
         fold_lora_layers(model)
     return model
 
 
-def convert_pissa_adapter(model: Any, cfg: LmforgeConfig, output_dir: str | Path) -> None:
+def convert_pissa_adapter(model: Any, ft: FinetuningGroup, output_dir: str | Path) -> None:
     """Re-save a PiSSA adapter as a plain LoRA that applies to the original base model; nothing for any
     other adapter (the Trainer has saved it already)."""
     init_dir = Path(output_dir) / PISSA_INIT_DIR
-    if not (cfg.finetuning.pissa_init and isinstance(model, PeftModel) and init_dir.is_dir()):
+    if not (ft.pissa_init and isinstance(model, PeftModel) and init_dir.is_dir()):
         return
     model.save_pretrained(str(output_dir), path_initial_model_for_weight_conversion=str(init_dir))
     shutil.rmtree(init_dir)
     logger.info("converted the PiSSA adapter into a plain LoRA adapter for the original base model")
 
 
-def loraplus_optimizer(model: Any, cfg: LmforgeConfig, args: Any) -> torch.optim.Optimizer | None:
+def loraplus_optimizer(model: Any, ft: FinetuningGroup, args: Any) -> torch.optim.Optimizer | None:
     """LoRA+: the optimizer `args.optim` names, with the B matrices at `loraplus_lr_ratio` x the learning rate."""
-    ratio = cfg.finetuning.loraplus_lr_ratio
+    ratio = ft.loraplus_lr_ratio
     if not ratio or not isinstance(model, PeftModel):
         return None
     from peft.optimizers import create_loraplus_optimizer
@@ -145,4 +146,4 @@ def loraplus_optimizer(model: Any, cfg: LmforgeConfig, args: Any) -> torch.optim
     optimizer_kwargs.pop("lr", None)
     return create_loraplus_optimizer(model, optimizer_cls, lr=args.learning_rate, loraplus_lr_ratio=ratio,
                                      loraplus_weight_decay=args.weight_decay,
-                                     loraplus_lr_embedding=cfg.finetuning.loraplus_lr_embedding, **optimizer_kwargs)
+                                     loraplus_lr_embedding=ft.loraplus_lr_embedding, **optimizer_kwargs)

@@ -5,13 +5,13 @@ from typing import Any
 
 import torch
 
-from lmforge.config import LmforgeConfig
+from lmforge.config.groups import ModelGroup
 from lmforge.errors import ConfigError
 
 
-def check_quantization_supported(cfg: LmforgeConfig) -> None:
+def check_quantization_supported(args: ModelGroup) -> None:
     """Fail before anything loads when `quantization_bit` cannot work on this machine."""
-    bits = cfg.model.quantization_bit
+    bits = args.quantization_bit
     if bits is None:
         return
     if not torch.cuda.is_available():
@@ -23,12 +23,12 @@ def check_quantization_supported(cfg: LmforgeConfig) -> None:
                           "pip install 'lmforge[qlora]' (or pip install bitsandbytes)")
 
 
-def quantization_config(cfg: LmforgeConfig, compute_dtype: torch.dtype) -> Any:
+def quantization_config(args: ModelGroup, compute_dtype: torch.dtype) -> Any:
     """The BitsAndBytesConfig for `quantization_bit`, or None."""
-    bits = cfg.model.quantization_bit
+    bits = args.quantization_bit
     if bits is None:
         return None
-    check_quantization_supported(cfg)
+    check_quantization_supported(args)
     from transformers import BitsAndBytesConfig
 
     if bits == 8:
@@ -36,7 +36,7 @@ def quantization_config(cfg: LmforgeConfig, compute_dtype: torch.dtype) -> Any:
     return BitsAndBytesConfig(
         load_in_4bit=True,
         bnb_4bit_compute_dtype=compute_dtype,
-        bnb_4bit_use_double_quant=cfg.model.double_quantization,
-        bnb_4bit_quant_type=cfg.model.quantization_type,
+        bnb_4bit_use_double_quant=args.double_quantization,
+        bnb_4bit_quant_type=args.quantization_type,
         bnb_4bit_quant_storage=compute_dtype,
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from lmforge.config import LmforgeConfig
+from lmforge.config.groups import FinetuningGroup
 from lmforge.errors import ModelError
 from lmforge.model.components import Components, model_components, under
 
@@ -23,9 +23,8 @@ class LoraTargets:
     exclude_modules: str | None  # a regex of module paths kept out (frozen parts of a multimodal model)
 
 
-def frozen_parts(components: Components, cfg: LmforgeConfig) -> tuple[str, ...]:
+def frozen_parts(components: Components, ft: FinetuningGroup) -> tuple[str, ...]:
     """Prefixes of the parts of a multimodal model that stay frozen."""
-    ft = cfg.finetuning
     parts: list[str] = []
     if ft.freeze_vision_tower:
         parts += components.towers
@@ -58,9 +57,9 @@ def check_module_names(model: torch.nn.Module, names: list[str], key: str) -> No
                          + (" (or use `lora_target: all`)" if key == "lora_target" else ""))
 
 
-def lora_targets(model: torch.nn.Module, requested: list[str], cfg: LmforgeConfig) -> LoraTargets:
+def lora_targets(model: torch.nn.Module, requested: list[str], ft: FinetuningGroup) -> LoraTargets:
     components = model_components(model)
-    frozen = frozen_parts(components, cfg)
+    frozen = frozen_parts(components, ft)
     exclude = "|".join(re.escape(prefix) for prefix in frozen)
     exclude_regex = rf"^({exclude})(\..*)?$" if exclude else None
     if requested == ["all"]:

@@ -32,14 +32,14 @@ def prepare_data(cfg: LmforgeConfig, stage: StageData, kind: ModelKind, console:
     """(processor or None, tokenizer, template, data). A vision/audio-language model's processor's tokenizer
     serves the template and the plugin alike; whether its rows keep their media is decided once, in
     `build_datasets`, which then gives their collator."""
-    processor = load_processor(cfg, kind)
-    tokenizer = processor.tokenizer if processor is not None else load_tokenizer(cfg)
+    processor = load_processor(cfg.model, kind)
+    tokenizer = processor.tokenizer if processor is not None else load_tokenizer(cfg.model)
     template = run_template(cfg, tokenizer)
     cross_check_template(template, tokenizer, cfg.model.strict_template, console)
     # the model's config: the 3-D positions of Qwen2.5-VL videos need its tokens_per_second
-    model_config = load_model_config(cfg) if processor is not None else None
-    prepared = build_datasets(cfg, tokenizer, template, processor, encoder_decoder=kind.is_seq2seq,
-                              stage=stage, model_config=model_config)
+    model_config = load_model_config(cfg.model) if processor is not None else None
+    prepared = build_datasets(cfg.data, tokenizer, template, processor, stage=stage, stage_name=cfg.finetuning.stage,
+                              seed=cfg.training.seed, encoder_decoder=kind.is_seq2seq, model_config=model_config)
     if prepared.collator is not None:
         console.print(f"[bold]processor[/bold] {type(processor).__name__} with the "
                       f"`{prepared.collator.encoder.plugin.name}` plugin")

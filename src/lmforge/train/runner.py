@@ -64,10 +64,11 @@ def _reference_model(cfg: LmforgeConfig, stage: Stage) -> Any:
     if not stage.needs_reference(cfg):
         return None
     if cfg.finetuning.ref_model:
-        return load_base_model(cfg, dtype=torch.float32, path=cfg.finetuning.ref_model).eval()
+        return load_base_model(cfg.model, dtype=torch.float32, cutoff_len=cfg.data.cutoff_len,
+                               path=cfg.finetuning.ref_model).eval()
     if cfg.finetuning.finetuning_type == "lora":
         return None
-    return load_base_model(cfg, dtype=torch.float32).eval()
+    return load_base_model(cfg.model, dtype=torch.float32, cutoff_len=cfg.data.cutoff_len).eval()
 
 
 def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str, Any]:
@@ -88,14 +89,18 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
         console.print("[bold yellow]warning:[/bold yellow] `fsdp` needs GPUs; on CPU transformers runs the "
                       "processes as plain DDP (every process holds the whole model)")
     set_seed(kwargs.get("seed", 42))  # adapter and head initialisation must not depend on the run
+    sharded = cfg.training.shards_weights()
     if stage.reward_head:
-        base, kind = load_reward_model(cfg, tokenizer, dtype=training_load_dtype(cfg)), reward_kind(kind)
+        base = load_reward_model(cfg.model, tokenizer, dtype=training_load_dtype(cfg), sharded=sharded)
+        kind = reward_kind(kind)
     else:
-        base = load_model(cfg, dtype=training_load_dtype(cfg), tokenizer=tokenizer)
+        base = load_model(cfg.model, dtype=training_load_dtype(cfg), cutoff_len=cfg.data.cutoff_len,
+                          tokenizer=tokenizer, seed=cfg.training.seed, sharded=sharded)
     console.print(f"[bold]model[/bold] {type(base).__name__} via {kind.auto_class} ({kind.reason})")
     base.config.use_cache = False  # training never decodes; a cache only costs memory
     new_tokens = bool(cfg.model.add_tokens or cfg.model.add_special_tokens)
-    model = apply_finetuning(base, cfg, kind, new_tokens=new_tokens)
+    model = apply_finetuning(base, cfg.finetuning, kind, adapters=cfg.model.adapter_name_or_path,
+                             new_tokens=new_tokens, sharded=sharded, output_dir=cfg.training.output_dir)
     trainable, total = count_parameters(model)
     console.print(f"  {cfg.finetuning.finetuning_type}: {trainable:,} trainable of {total:,} parameters")
 
@@ -113,7 +118,7 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
     result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(str(output_dir))  # every process takes part (sharded engines gather here)
     if trainer.is_world_process_zero():
-        convert_pissa_adapter(trainer.model, cfg, output_dir)
+        convert_pissa_adapter(trainer.model, cfg.finetuning, output_dir)
         _save_outputs(trainer, tokenizer, template, output_dir, stage, processor)
 
     metrics = dict(result.metrics)

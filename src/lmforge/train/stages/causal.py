@@ -24,4 +24,4 @@ def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: Prep
         model=model, args=args, train_dataset=prepared.train, eval_dataset=prepared.evaluation,
         data_collator=collator, processing_class=mm.encoder.processor if mm else tokenizer,
         chunked_loss=cfg.training.chunked_loss, packed_attention=cfg.model.packed_attention,
-        optimizers=(loraplus_optimizer(model, cfg, args), None), **accuracy)
+        optimizers=(loraplus_optimizer(model, cfg.finetuning, args), None), **accuracy)
