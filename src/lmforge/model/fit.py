@@ -14,6 +14,7 @@ from lmforge.config.groups import FinetuningGroup, ModelGroup
 from lmforge.data.templates.registry import list_templates
 from lmforge.data.templates.template import Template
 from lmforge.errors import TemplateError
+from lmforge.model.adapter_fit import check_adapter_fits
 from lmforge.model.freeze import apply_freeze
 from lmforge.model.kind import ModelKind, detect_kind
 from lmforge.model.loading import load_model_config, model_path
@@ -55,14 +56,18 @@ def check_model_fit(args: ModelGroup, ft: FinetuningGroup, template: Template | 
     kind = detect_kind(config, args.model_class)
     if template is not None:  # `template: auto` is resolved from the tokenizer later
         check_template_modality(template, kind, args.model_name_or_path or path)
+    adapters = args.adapter_name_or_path or []
+    skeleton = model_skeleton(config, kind, trust_remote_code=args.trust_remote_code) if adapters else None
+    for adapter in adapters:
+        check_adapter_fits(skeleton, adapter, args.model_name_or_path or path)
     if not training:
         return kind
     method = ft.finetuning_type
     if method == "lora":
         check_task_type(kind, ft)
-    resumes = bool(args.adapter_name_or_path) and not ft.create_new_adapter
+    resumes = bool(adapters) and not ft.create_new_adapter
     if (method == "lora" and not resumes) or method == "freeze":
-        skeleton = model_skeleton(config, kind, trust_remote_code=args.trust_remote_code)
+        skeleton = skeleton or model_skeleton(config, kind, trust_remote_code=args.trust_remote_code)
         if method == "lora":
             build_lora_config(skeleton, ft, kind)
         else:
