@@ -35,6 +35,8 @@ def test_lora_training_writes_adapter_tokenizer_logs_plot_and_summary(lora_run):
     for name in ["adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "chat_template.jinja",
                  "generation_config.json", "trainer_log.jsonl", "training_loss.png", "train_summary.json"]:
         assert (adapter / name).is_file(), name
+    weights, config = (adapter / name for name in ["adapter_model.safetensors", "adapter_config.json"])
+    assert weights.stat().st_mode & 0o777 == config.stat().st_mode & 0o777  # safetensors alone writes 0600
     lines = [json.loads(line) for line in (adapter / "trainer_log.jsonl").read_text().splitlines()]
     assert [line["current_steps"] for line in lines if "loss" in line] == [1, 2, 3, 4]
     summary = json.loads((adapter / "train_summary.json").read_text())

@@ -18,6 +18,10 @@ ARGS = ["model_name_or_path=builtin:tiny-llama", "template=chatml", "dataset=ide
         "per_device_train_batch_size=4", "learning_rate=1e-3", "seed=3"]
 
 
+def mode(path):
+    return path.stat().st_mode & 0o777
+
+
 def losses(out):
     lines = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
     return {line["current_steps"]: line["loss"] for line in lines if "loss" in line}
@@ -42,6 +46,8 @@ def test_sigkill_then_rerun_reaches_the_uninterrupted_final_loss(tmp_path):
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
+    checkpoint = out / "checkpoint-6"  # its weights readable like its other files (safetensors writes 0600)
+    assert mode(checkpoint / "adapter_model.safetensors") == mode(checkpoint / "adapter_config.json")
     assert not (out / "train_summary.json").exists()
 
     resumed = run_cli("train", str(config), *ARGS, f"output_dir={out}")

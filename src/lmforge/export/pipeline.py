@@ -25,7 +25,7 @@ from lmforge.errors import ExportError
 from lmforge.export.gguf import gguf_model_name, gguf_tolerance, llamacpp_tolerance, verify_gguf, write_gguf
 from lmforge.export.merge import merge_last, source_model
 from lmforge.export.ollama import write_modelfile
-from lmforge.export.save import save_weights, share_like_config
+from lmforge.export.save import save_weights
 from lmforge.export.verify import (
     DEFAULT_TOLERANCE,
     PROBE_PROMPTS,
@@ -37,6 +37,7 @@ from lmforge.export.verify import (
     require_parity,
 )
 from lmforge.model.loading import inference_dtype, load_base_model, load_tokenizer, model_path
+from lmforge.paths import share_weight_files
 from lmforge.preflight import preflight
 
 __all__ = ["ExportResult", "masked_logits", "probe_batch", "run_export"]
@@ -139,7 +140,7 @@ def _quantize(export: ExportGroup, export_dir: Path, reference: torch.Tensor, ba
     console.print(report.line())
     require_parity(report, str(export_dir))
     model.save_pretrained(export_dir)
-    share_like_config(export_dir)
+    share_weight_files(export_dir)
     return report
 
 

@@ -12,6 +12,8 @@ from typing import Any
 import torch
 from huggingface_hub import split_torch_state_dict_into_shards
 
+from lmforge.paths import share_weight_files
+
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                 "pytorch_model.bin.index.json")
 
@@ -57,15 +59,4 @@ def save_weights(model: Any, out_dir: Path, *, max_shard_gb: float, legacy_forma
         save_legacy_bin(model, out_dir, max_shard_size)
     else:
         model.save_pretrained(out_dir, max_shard_size=max_shard_size)
-    share_like_config(out_dir)
-
-
-def share_like_config(out_dir: Path) -> None:
-    """Give the weight files the mode of `config.json` (0644 under the usual umask).
-
-    safetensors (0.8) creates its files 0600, unlike every other file written next to them, so a
-    model saved for others to use would be readable by its owner only.
-    """
-    mode = (out_dir / "config.json").stat().st_mode & 0o777
-    for weights in out_dir.glob("*.safetensors"):
-        weights.chmod(mode)
+    share_weight_files(out_dir)

@@ -14,6 +14,8 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from lmforge.paths import share_weight_files
+
 MARKER = "lmforge_complete.json"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
@@ -66,4 +68,5 @@ class CheckpointCompletionCallback(TrainerCallback):
         if state.is_world_process_zero:
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if folder.is_dir():
+                share_weight_files(folder)
                 mark_complete(folder)

@@ -21,6 +21,7 @@ from lmforge.model.adapters import apply_finetuning, count_parameters
 from lmforge.model.kind import reward_kind
 from lmforge.model.loading import load_base_model, load_model, load_reward_model
 from lmforge.model.lora import convert_pissa_adapter
+from lmforge.paths import share_weight_files
 from lmforge.preflight import preflight
 from lmforge.train.callbacks import JsonlLogCallback, RichProgressCallback
 from lmforge.train.checkpoints import CheckpointCompletionCallback, last_complete_checkpoint
@@ -120,6 +121,7 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
     if trainer.is_world_process_zero():
         convert_pissa_adapter(trainer.model, cfg.finetuning, output_dir)
         _save_outputs(trainer, tokenizer, template, output_dir, stage, processor)
+        share_weight_files(output_dir)
 
     metrics = dict(result.metrics)
     if prepared.evaluation is not None:

@@ -15,9 +15,9 @@ import torch
 from rich.console import Console
 
 from lmforge.errors import ExportError
-from lmforge.export.save import share_like_config
 from lmforge.export.verify import DEFAULT_TOLERANCE, ParityReport, compare, masked_logits, require_parity
 from lmforge.export.verify import text_probe_batch as _text_probe_batch
+from lmforge.paths import share_weight_files
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
                    "vocab.json", "merges.txt", "added_tokens.json", "chat_template.jinja", "chat_template.json")
@@ -122,7 +122,7 @@ def save_and_verify(model: Any, out_dir: Path, *, what: str, tokenizer: Any = No
     batch = _text_probe_batch(tokenizer, model.config.get_text_config().vocab_size)
     reference = masked_logits(reference_model if reference_model is not None else model, batch)
     model.save_pretrained(out_dir)
-    share_like_config(out_dir)
+    share_weight_files(out_dir)
     copy_side_files(side_files, out_dir)
     if tokenizer is not None:
         tokenizer.save_pretrained(out_dir)
