@@ -1,8 +1,9 @@
 """Does the configuration fit the model? Checked on the model's skeleton before any weight loads.
 
 The skeleton is the model built from its config on the `meta` device (no memory, no weights), so a
-wrong LoRA task type, a target or freeze module name the model does not have, or a template of the
-wrong modality fails in seconds with the fix, from `lmforge check` as well as `lmforge train`.
+wrong LoRA task type, a target or freeze module name the model does not have, or a template that does not
+fit the checkpoint (`model/template_fit.py`) fails in seconds with the fix, from `lmforge check` as well as
+`lmforge train`.
 """
 
 from typing import Any, Literal
@@ -11,14 +12,13 @@ import torch
 import transformers
 
 from lmforge.config import LmforgeConfig
-from lmforge.data.templates.registry import list_templates
 from lmforge.data.templates.template import Template
-from lmforge.errors import TemplateError
 from lmforge.model.freeze import apply_freeze
 from lmforge.model.kind import ModelKind, detect_kind
 from lmforge.model.loading import load_model_config, model_path
 from lmforge.model.lora import build_lora_config, check_task_type
 from lmforge.model.quantization import check_quantization_supported
+from lmforge.model.template_fit import check_template_fit
 
 
 def model_skeleton(cfg: LmforgeConfig, config: Any, kind: ModelKind) -> torch.nn.Module:
@@ -27,21 +27,6 @@ def model_skeleton(cfg: LmforgeConfig, config: Any, kind: ModelKind) -> torch.nn
         model = getattr(transformers, kind.auto_class).from_config(
             config, trust_remote_code=cfg.model.trust_remote_code)
     return getattr(model, kind.submodule) if kind.submodule else model
-
-
-def check_template_modality(template: Template, kind: ModelKind, where: str) -> None:
-    """A multimodal template on a text-only checkpoint, or a text template on a VLM, fails with the fix."""
-    if kind.is_multimodal and not template.multimodal:
-        multimodal = sorted(t.name for t in list_templates() if t.multimodal)
-        raise TemplateError(
-            f"template `{template.name}` is a text template, but {where} is {kind.describe()} ({kind.architecture}: "
-            f"{kind.reason}); its image/audio inputs would never reach it. Set `template:` to the family's "
-            f"multimodal template (registered: {', '.join(multimodal) or 'none'})")
-    if template.multimodal and not kind.is_multimodal:
-        raise TemplateError(
-            f"template `{template.name}` is a multimodal template, but {where} is {kind.describe()} "
-            f"({kind.architecture}: {kind.reason}) without a vision or audio encoder. Set `template:` to the "
-            "family's text template (e.g. Gemma-3 1B uses `gemma`, not `gemma3`; Qwen2 uses `qwen2`, not `qwen2_vl`)")
 
 
 def check_model_fit(cfg: LmforgeConfig, template: Template | None, command: Literal["train", "chat", "export", "check"]
@@ -53,8 +38,12 @@ def check_model_fit(cfg: LmforgeConfig, template: Template | None, command: Lite
     path = model_path(cfg)
     config = load_model_config(cfg, path)
     kind = detect_kind(config, cfg.model.model_class)
-    if template is not None:  # `template: auto` is resolved from the tokenizer later
-        check_template_modality(template, kind, cfg.model.model_name_or_path or path)
+    if template is not None:  # `template: auto` is the checkpoint's own, resolved from the tokenizer later
+        check_template_fit(template, config, kind, path, where=cfg.model.model_name_or_path or path,
+                           model_name_or_path=cfg.model.model_name_or_path,
+                           added_tokens=[*(cfg.model.add_tokens or []), *(cfg.model.add_special_tokens or [])],
+                           revision=cfg.model.model_revision, cache_dir=cfg.model.cache_dir,
+                           forced=cfg.model.model_class != "auto")
     if not training:
         return kind
     method = cfg.finetuning.finetuning_type
