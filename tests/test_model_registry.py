@@ -108,7 +108,9 @@ def test_models_list_and_info_commands(monkeypatch):
     assert unknown.exit_code == 1 and "did you mean `Qwen3-8B-Thinking`" in unknown.output
 
 
-def test_a_registered_name_offline_names_the_hub_id_it_needs(monkeypatch):
+def test_a_registered_name_resolves_to_its_hub_id_and_offline_names_the_id_it_needs(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # online, the hub id goes to from_pretrained as it is (no call here)
+    assert resolve_model_path("Seed-OSS-36B-Instruct") == "ByteDance-Seed/Seed-OSS-36B-Instruct"
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelError) as err:
         resolve_model_path("Seed-OSS-36B-Instruct")
