@@ -124,7 +124,7 @@ def test_a_thinking_template_fits_a_checkpoint_that_knows_its_markup(checkpoint)
     fit(checkpoint("qwen2"), "qwen")  # and a template without thoughts, of course
 
 
-def test_the_fix_names_the_model_registrys_template(checkpoint, monkeypatch):
+def test_the_fix_names_the_model_registrys_template_when_it_fits(checkpoint, monkeypatch):
     from lmforge.hub import registry
 
     monkeypatch.setattr(registry.MODELS, "_entries", dict(registry.MODELS._entries))  # registrations end here
@@ -133,3 +133,7 @@ def test_the_fix_names_the_model_registrys_template(checkpoint, monkeypatch):
     with pytest.raises(TemplateError, match=r"without thoughts \(`template: qwen` \(the model registry's for "
                                             r"Tiny-Qwen2.5-For-Test\), or `template: auto`"):
         fit("Tiny-Qwen2.5-For-Test", "qwen3")
+    registry.register_model_group(models={"Tiny-Thinker-For-Test": {"local": str(checkpoint("qwen2"))}},
+                                  template="qwq")  # a wrong registration is not offered as the fix
+    with pytest.raises(TemplateError, match=r"without thoughts \(`template: auto`"):
+        fit("Tiny-Thinker-For-Test", "qwen3")

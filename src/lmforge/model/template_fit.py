@@ -15,11 +15,12 @@ Three traps, each a `TemplateError` that names the fix:
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lmforge.data.templates.registry import list_templates
+from lmforge.data.templates.registry import TEMPLATES, list_templates
 from lmforge.data.templates.template import Template
 from lmforge.errors import TemplateError
 from lmforge.hub.registry import find_model
@@ -71,12 +72,25 @@ def multimodal_evidence(config: Any, kind: ModelKind, forced: bool = False) -> s
     return f"its config.json lists the architecture {listed[0]}" if listed else None
 
 
-def _registry_hint(model_name_or_path: str | None, template: Template) -> str:
-    """The model registry's template for this reference, when it names one other than `template`."""
+def _registry_hint(model_name_or_path: str | None, template: Template, fits: Callable[[Template], bool]) -> str:
+    """The model registry's template for this reference, when it names another registered one that `fits`."""
     registered = find_model(model_name_or_path)
-    if registered is None or not registered.template or registered.template == template.name:
+    if (registered is None or not registered.template or registered.template == template.name
+            or registered.template not in TEMPLATES or not fits(TEMPLATES.get(registered.template))):
         return ""
     return f"`template: {registered.template}` (the model registry's for {registered.name}), or "
+
+
+def _is_multimodal(template: Template) -> bool:
+    return template.multimodal
+
+
+def _is_text(template: Template) -> bool:
+    return not template.multimodal
+
+
+def _thinks_not(template: Template) -> bool:
+    return not template.thought_words
 
 
 def _multimodal_templates_for(config: Any, files: CheckpointFiles) -> list[str]:
@@ -104,12 +118,13 @@ def check_modality(template: Template, config: Any, kind: ModelKind, files: Chec
         raise TemplateError(
             f"template `{template.name}` is a text template, but {where} is a vision/audio-language checkpoint "
             f"({evidence}); its image/audio inputs would never reach it. Set `template:` to the family's "
-            f"multimodal template ({_registry_hint(model_name_or_path, template)}one of {fitting})")
+            f"multimodal template ({_registry_hint(model_name_or_path, template, _is_multimodal)}one of {fitting})")
     if template.multimodal and not evidence:
+        hint = _registry_hint(model_name_or_path, template, _is_text)
         raise TemplateError(
             f"template `{template.name}` is a multimodal template, but {where} is {kind.describe()} "
             f"({kind.architecture}: {kind.reason}) with no vision or audio encoder in its config. Set `template:` "
-            f"to the family's text template ({_registry_hint(model_name_or_path, template)}`template: auto` for "
+            f"to the family's text template ({hint}`template: auto` for "
             "the checkpoint's own chat template; Gemma-3 1B takes `gemma2`, not `gemma3`; Qwen2 `qwen2`, not "
             "`qwen2_vl`)")
 
@@ -158,14 +173,14 @@ def check_thinking(template: Template, vocabulary: tuple[set[str], str] | None, 
     if not unknown or all(word in chat for word in markup):
         return
     closing = template.format_thought.split("{{content}}")[-1]
+    hint = _registry_hint(model_name_or_path, template, _thinks_not)
     missing = ", ".join(f"`{word}`" for word in unknown) + (" tokens" if len(unknown) > 1 else " token")
     raise TemplateError(
         f"template `{template.name}` writes thoughts in `{opening}` blocks, but {where} is not a thinking "
-        f"checkpoint: its tokenizer has no {missing} and its own chat template "
-        f"never writes one, so the markup would be trained as plain text. Set `template:` to a template without "
-        f"thoughts ({_registry_hint(model_name_or_path, template)}`template: auto` for the checkpoint's own chat "
-        f"template), or, to teach it to reason, add the markup as tokens: `add_special_tokens: "
-        f"{','.join(dict.fromkeys([*markup, *_MARKUP.findall(closing)]))}`")
+        f"checkpoint: its tokenizer has no {missing} and its own chat template never writes one, so the markup "
+        f"would be trained as plain text. Set `template:` to a template without thoughts ({hint}`template: auto` "
+        "for the checkpoint's own chat template), or, to teach it to reason, add the markup as tokens: "
+        f"`add_special_tokens: {','.join(dict.fromkeys([*markup, *_MARKUP.findall(closing)]))}`")
 
 
 def check_template_fit(template: Template, config: Any, kind: ModelKind, folder: str, *, where: str,
