@@ -20,7 +20,7 @@ def test_text_template_on_a_vlm_fails_with_the_fix(tiny_family):
                                             r"checkpoint \(Gemma3ForConditionalGeneration: .*multimodal template "
                                             r"\(one of `gemma3`\)"):
         check_model_fit(cfg, get_template("chatml"), "chat")
-    assert check_model_fit(cfg, get_template("qwen2_vl"), "chat").kind == "image_text_to_text"
+    assert check_model_fit(cfg, get_template("gemma3"), "chat").kind == "image_text_to_text"
 
 
 def test_multimodal_template_on_a_text_checkpoint_fails_with_the_fix(tiny_family):

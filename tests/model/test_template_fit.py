@@ -55,6 +55,21 @@ def test_a_text_template_on_a_vlm_fails_naming_the_familys_multimodal_template(c
     assert fit(path, own).is_multimodal  # the family's own template passes
 
 
+@pytest.mark.parametrize(("family", "template"), [("gemma3", "qwen2_vl"), ("qwen2_vl", "gemma3"),
+                                                 ("mllama", "llava"), ("qwen2_audio", "qwen2_vl")])
+def test_a_vlm_template_of_another_family_fails_naming_the_right_one(checkpoint, family, template):
+    path = checkpoint(family, vlm=True)
+    with pytest.raises(TemplateError) as err:
+        fit(path, template)
+    own = VLM_FIXES[family]
+    plugin = own.split(",")[0].strip("`")
+    assert str(err.value).startswith(f"template `{template}` is made for `{get_template(template).mm_plugin}` "
+                                     "models, but the model's processor (")
+    assert f"is served by the `{plugin}` plugin: its image/audio tokens would not be what the template expects " \
+           f"({path}: " in str(err.value)
+    assert str(err.value).endswith(f"Set `template:` to the family's multimodal template (one of {own})")
+
+
 # text-only checkpoint -> the multimodal template of its vision sibling (the Gemma-3 1B vs 4B trap and cousins)
 SIBLINGS = [("gemma3_text", "gemma3", "gemma2"), ("qwen2", "qwen2_vl", "qwen2"), ("llama", "mllama", "llama3"),
             ("llama", "llama4", "llama3"), ("llama", "llava", "llama3"), ("mistral", "pixtral", "mistral_small"),

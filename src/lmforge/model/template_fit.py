@@ -1,9 +1,10 @@
 """Does the chat template fit the checkpoint? Checked from config.json and the tokenizer files, before any
 weight loads, for every family.
 
-Three traps, each a `TemplateError` that names the fix:
+Four traps, each a `TemplateError` that names the fix:
 
 - a text template on a vision/audio-language checkpoint: its media would never reach the model;
+- a multimodal template of another family (`qwen2_vl` on Gemma-3 4B): its media tokens are not the model's;
 - a multimodal template on the text-only sibling (Gemma-3 1B is `Gemma3ForCausalLM`, 4B and up are
   `Gemma3ForConditionalGeneration`; Qwen2 beside Qwen2-VL; Llama 3 beside Llama 3.2 Vision ...);
 - a thinking template on a checkpoint that has never seen its think markup (`qwen3` on Qwen2.5): the tokenizer
@@ -93,18 +94,26 @@ def _thinks_not(template: Template) -> bool:
     return not template.thought_words
 
 
-def _multimodal_templates_for(config: Any, files: CheckpointFiles) -> list[str]:
-    """Registered multimodal templates whose plugin serves this checkpoint's processor class (the one its files
-    name, else transformers' for its model_type), else all of them."""
+def _processor_class(config: Any, files: CheckpointFiles) -> str | None:
+    """The checkpoint's processor class: the one its files name, else transformers' for its model_type."""
     from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
-
-    from lmforge.data.multimodal.plugin import MM_PLUGINS
 
     named = (files.json(name).get("processor_class")
              for name in ("processor_config.json", "preprocessor_config.json", "tokenizer_config.json"))
-    processor = next((name for name in named if name), None) or PROCESSOR_MAPPING_NAMES.get(
+    return next((name for name in named if name), None) or PROCESSOR_MAPPING_NAMES.get(
         getattr(config, "model_type", ""))
-    plugins = {plugin.name for plugin in MM_PLUGINS.entries() if processor in plugin.processor_classes}
+
+
+def _plugins_serving(processor: str | None) -> set[str]:
+    if processor is None:
+        return set()
+    from lmforge.data.multimodal.plugin import MM_PLUGINS
+
+    return {plugin.name for plugin in MM_PLUGINS.entries() if processor in plugin.processor_classes}
+
+
+def _multimodal_templates_for(plugins: set[str]) -> list[str]:
+    """Registered multimodal templates of these plugins, else every multimodal template."""
     multimodal = [t for t in list_templates() if t.multimodal]
     return sorted(t.name for t in multimodal if t.mm_plugin in plugins) or sorted(t.name for t in multimodal)
 
@@ -113,8 +122,10 @@ def check_modality(template: Template, config: Any, kind: ModelKind, files: Chec
                    model_name_or_path: str | None = None, forced: bool = False) -> None:
     """A text template on a vision/audio-language checkpoint, or a multimodal one on a text-only checkpoint."""
     evidence = multimodal_evidence(config, kind, forced)
+    processor = _processor_class(config, files) if evidence else None
+    plugins = _plugins_serving(processor)
+    fitting = ", ".join(f"`{name}`" for name in _multimodal_templates_for(plugins)) if evidence else ""
     if evidence and not template.multimodal:
-        fitting = ", ".join(f"`{name}`" for name in _multimodal_templates_for(config, files))
         raise TemplateError(
             f"template `{template.name}` is a text template, but {where} is a vision/audio-language checkpoint "
             f"({evidence}); its image/audio inputs would never reach it. Set `template:` to the family's "
@@ -127,6 +138,12 @@ def check_modality(template: Template, config: Any, kind: ModelKind, files: Chec
             f"to the family's text template ({hint}`template: auto` for "
             "the checkpoint's own chat template; Gemma-3 1B takes `gemma2`, not `gemma3`; Qwen2 `qwen2`, not "
             "`qwen2_vl`)")
+    if evidence and plugins and template.mm_plugin not in plugins:  # a VLM template of another family
+        raise TemplateError(
+            f"template `{template.name}` is made for `{template.mm_plugin}` models, but the model's processor "
+            f"({processor}) is served by the `{', '.join(sorted(plugins))}` plugin: its image/audio tokens would not "
+            f"be what the template expects ({where}: {evidence}). Set `template:` to the family's multimodal template "
+            f"({_registry_hint(model_name_or_path, template, lambda t: t.mm_plugin in plugins)}one of {fitting})")
 
 
 def thought_opening(template: Template) -> str:
