@@ -25,7 +25,10 @@ def _template_note(template: str | None) -> str:
 
     if template is None:
         return "- (`template: auto`: the checkpoint's own chat template)"
-    return template if template in TEMPLATES else f"{template} (not in this lmforge yet: set `template:` yourself)"
+    if template in TEMPLATES:
+        return template
+    return (f"{template} (not in this lmforge yet: set `template:` to a registered one, or `auto` for the "
+            "checkpoint's own chat template)")
 
 
 @app.command("list")
