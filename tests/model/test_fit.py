@@ -16,11 +16,11 @@ from tests.model.conftest import config_for
 
 def test_text_template_on_a_vlm_fails_with_the_fix(tiny_family):
     cfg = config_for(tiny_family("gemma3_vlm"))
-    with pytest.raises(TemplateError, match=r"template `chatml` is a text template, but .* is a vision-language "
-                                            r"model \(Gemma3ForConditionalGeneration: .*multimodal template "
-                                            r"\(registered: gemma3, .*qwen2_vl"):
+    with pytest.raises(TemplateError, match=r"template `chatml` is a text template, but .* is a vision/audio-language "
+                                            r"checkpoint \(Gemma3ForConditionalGeneration: .*multimodal template "
+                                            r"\(one of `gemma3`\)"):
         check_model_fit(cfg.model, cfg.finetuning, get_template("chatml"), "chat")
-    assert check_model_fit(cfg.model, cfg.finetuning, get_template("qwen2_vl"), "chat").kind == "image_text_to_text"
+    assert check_model_fit(cfg.model, cfg.finetuning, get_template("gemma3"), "chat").kind == "image_text_to_text"
 
 
 def test_multimodal_template_on_a_text_checkpoint_fails_with_the_fix(tiny_family):

@@ -1,6 +1,6 @@
 """The model registry: display names -> where the weights come from, their template, and modality.
 
-Groups are declared as data in `hub/model_groups.py` (a `ModelGroup` in its `GROUPS`); elsewhere:
+The builtin registrations are the rows of `hub/models.tsv` (read by `hub/model_groups.py`); elsewhere:
 
     register_model_group(
         models={"Qwen2.5-0.5B-Instruct": {"hf": "Qwen/Qwen2.5-0.5B-Instruct",
@@ -14,10 +14,12 @@ whether the name or one of the model's source ids is used.
 """
 
 import difflib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from lmforge.errors import ModelError
-from lmforge.hub.model_groups import GROUPS, ModelGroup
+from lmforge.hub.builtin import get_builtin
+from lmforge.hub.model_groups import GROUPS, ModelGroup, check_modality
 from lmforge.registry import Registry
 
 SOURCES = ("local", "builtin", "hf", "modelscope")
@@ -28,9 +30,18 @@ class RegisteredModel:
     name: str
     sources: dict[str, str]
     template: str | None
-    multimodal: bool
+    modality: str  # "text", or the media it takes ("image,video")
     group: str
     description: str = field(default="")
+
+    @property
+    def multimodal(self) -> bool:
+        return self.modality != "text"
+
+    @property
+    def hub_ids(self) -> dict[str, str]:
+        """Its ids on the model hubs (`hf`, `modelscope`)."""
+        return {hub: ref for hub, ref in self.sources.items() if hub in ("hf", "modelscope")}
 
 
 MODELS: Registry[RegisteredModel] = Registry("model", ModelError, listing="lmforge models list")
@@ -43,7 +54,11 @@ def register_group(group: ModelGroup) -> list[RegisteredModel]:
         unknown = [source for source in sources if source not in SOURCES]
         if unknown or not sources:
             raise ModelError(f"model `{name}`: sources must be some of {', '.join(SOURCES)} (got {list(sources)})")
-        model = RegisteredModel(name, dict(sources), group.template, group.multimodal,
+        problem = check_modality(group.modality)
+        if problem:
+            raise ModelError(f"model `{name}`: {problem}")
+        template = group.template or (get_builtin(sources["builtin"]).template if "builtin" in sources else None)
+        model = RegisteredModel(name, dict(sources), template, group.modality,
                                 group.group or name.split("-")[0], group.description)
         registered.append(MODELS.register(name, model))
     return registered
@@ -55,9 +70,12 @@ def register_model_group(
     multimodal: bool = False,
     group: str | None = None,
     description: str = "",
+    modality: str | None = None,
 ) -> list[RegisteredModel]:
-    """Register display names with their sources; all share `template` and `multimodal`."""
-    return register_group(ModelGroup(models, template, multimodal, group, description))
+    """Register display names with their sources; all share `template` and modality (`modality`, else
+    `image` when `multimodal`, else `text`)."""
+    modality = modality or ("image" if multimodal else "text")
+    return register_group(ModelGroup(models, template, modality, group, description))
 
 
 for _group in GROUPS:
@@ -66,6 +84,21 @@ for _group in GROUPS:
 
 def list_models() -> list[RegisteredModel]:
     return MODELS.entries()
+
+
+def in_family(model: RegisteredModel, family: str) -> bool:
+    """`family` names the model's group or a group it heads: `Qwen3` is Qwen3, Qwen3-VL and Qwen3-Omni."""
+    group, family = model.group.lower(), family.lower()
+    return group == family or group.startswith(family + "-")
+
+
+def filter_models(family: str | None = None, multimodal: bool | None = None,
+                  templates: Collection[str] | None = None) -> list[RegisteredModel]:
+    """Registered models of `family`, of that modality, whose template is one of `templates` (None: any)."""
+    return [model for model in MODELS.entries()
+            if (family is None or in_family(model, family))
+            and (multimodal is None or model.multimodal == multimodal)
+            and (templates is None or model.template in templates)]
 
 
 def find_model(name_or_path: str | None) -> RegisteredModel | None:

@@ -28,19 +28,32 @@ def registered_source(model: RegisteredModel, hub: str = "hf") -> str:
                      "not exist: create it or register where the model lives")
 
 
-def _check_modelscope(model_id: str, what: str) -> None:
+def _named(what: str, name_or_path: str, registered: str | None) -> str:
+    """How a message names the reference: `what: VALUE`, and the hub id a registered name stands for."""
+    if registered is None:
+        return f"`{what}: {name_or_path}`"
+    return f"`{what}: {registered}` (registered as the hub id `{name_or_path}`)"
+
+
+def _offline_fix(model_id: str, hub: str) -> str:
+    download = (f"modelscope download --model {model_id} --local_dir DIR" if hub == "modelscope"
+                else f"hf download {model_id} --local-dir DIR")
+    return f"download it where a hub is reachable (`{download}`) and set the key to that folder"
+
+
+def _check_modelscope(model_id: str, what: str, registered: str | None = None) -> None:
     from importlib.util import find_spec
 
     if hub_offline():
-        raise ModelError(f"`{what}: {model_id}` comes from ModelScope, and no hub is reachable (HF_HUB_OFFLINE=1): "
-                         "download it elsewhere and set the key to that folder")
+        raise ModelError(f"{_named(what, model_id, registered)} comes from ModelScope, and no hub is reachable "
+                         f"(HF_HUB_OFFLINE=1): {_offline_fix(model_id, 'modelscope')}")
     if find_spec("modelscope") is None:
-        raise ModelError(f"`{what}: {model_id}` with `model_hub: modelscope` needs the modelscope package: "
-                         "pip install modelscope")
+        raise ModelError(f"{_named(what, model_id, registered)} with `model_hub: modelscope` needs the modelscope "
+                         "package: pip install modelscope")
 
 
-def _modelscope_download(model_id: str, what: str) -> str:
-    _check_modelscope(model_id, what)
+def _modelscope_download(model_id: str, what: str, registered: str | None) -> str:
+    _check_modelscope(model_id, what, registered)
     from modelscope import snapshot_download
 
     return str(snapshot_download(model_id))
@@ -49,8 +62,9 @@ def _modelscope_download(model_id: str, what: str) -> str:
 def resolve_model_path(name_or_path: str, *, what: str = "model_name_or_path", hub: str = "hf") -> str:
     """A local folder for registered names, builtin names and paths; hub ids as they are when online."""
     registered = find_model(name_or_path)
+    display = None
     if registered is not None and registered.name == name_or_path:
-        name_or_path = registered_source(registered, hub)
+        name_or_path, display = registered_source(registered, hub), registered.name
     if is_builtin(name_or_path):
         return str(builtin_path(name_or_path))
     path = Path(name_or_path).expanduser()
@@ -63,7 +77,7 @@ def resolve_model_path(name_or_path: str, *, what: str = "model_name_or_path", h
     if looks_local:
         raise ModelError(f"`{what}: {name_or_path}`: no such folder")
     if hub == "modelscope":
-        return _modelscope_download(name_or_path, what)
+        return _modelscope_download(name_or_path, what, display)
     if hub_offline():
         from huggingface_hub import try_to_load_from_cache
 
@@ -71,9 +85,9 @@ def resolve_model_path(name_or_path: str, *, what: str = "model_name_or_path", h
         if isinstance(cached, str):
             return str(Path(cached).parent)
         raise ModelError(
-            f"`{what}: {name_or_path}` is not a local folder and no model hub is reachable "
-            "(HF_HUB_OFFLINE=1): download it elsewhere and set the key to that folder, "
-            "or use a builtin model (`builtin:smollm2-135m-instruct`)")
+            f"{_named(what, name_or_path, display)} is not a local folder nor in the hub cache, and no model hub "
+            f"is reachable (HF_HUB_OFFLINE=1): {_offline_fix(name_or_path, 'hf')}; or use a builtin model "
+            "(`builtin:smollm2-135m-instruct`)")
     return name_or_path
 
 
@@ -84,11 +98,11 @@ def check_model_reference(name_or_path: str | None, *, what: str = "model_name_o
     if not name_or_path:
         raise ModelError(f"set `{what}` (a local folder, a registered model name, `builtin:NAME` or a hub id)")
     registered = find_model(name_or_path)
-    if registered is not None and registered.name == name_or_path:
-        name_or_path = registered_source(registered, hub)
-    if is_builtin(name_or_path):
-        get_builtin(name_or_path)
-    elif hub == "modelscope" and not Path(name_or_path).expanduser().is_dir():
-        _check_modelscope(name_or_path, what)
+    display = registered.name if registered is not None and registered.name == name_or_path else None
+    source = registered_source(registered, hub) if registered is not None and display else name_or_path
+    if is_builtin(source):
+        get_builtin(source)
+    elif hub == "modelscope" and not Path(source).expanduser().is_dir():
+        _check_modelscope(source, what, display)
     else:
-        resolve_model_path(name_or_path, what=what)
+        resolve_model_path(name_or_path, what=what, hub=hub)

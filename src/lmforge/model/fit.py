@@ -1,8 +1,9 @@
 """Does the configuration fit the model? Checked on the model's skeleton before any weight loads.
 
 The skeleton is the model built from its config on the `meta` device (no memory, no weights), so a
-wrong LoRA task type, a target or freeze module name the model does not have, or a template of the
-wrong modality fails in seconds with the fix, from `lmforge check` as well as `lmforge train`.
+wrong LoRA task type, a target or freeze module name the model does not have, or a template that does not
+fit the checkpoint (`model/template_fit.py`) fails in seconds with the fix, from `lmforge check` as well as
+`lmforge train`.
 """
 
 from typing import Any, Literal
@@ -11,15 +12,14 @@ import torch
 import transformers
 
 from lmforge.config.groups import FinetuningGroup, ModelGroup
-from lmforge.data.templates.registry import list_templates
 from lmforge.data.templates.template import Template
-from lmforge.errors import TemplateError
 from lmforge.model.adapter_fit import check_adapter_fits
 from lmforge.model.freeze import apply_freeze
 from lmforge.model.kind import ModelKind, detect_kind
 from lmforge.model.loading import load_model_config, model_path
 from lmforge.model.lora import build_lora_config, check_task_type
 from lmforge.model.quantization import check_quantization_supported
+from lmforge.model.template_fit import check_template_fit
 
 
 def model_skeleton(config: Any, kind: ModelKind, *, trust_remote_code: bool) -> torch.nn.Module:
@@ -27,21 +27,6 @@ def model_skeleton(config: Any, kind: ModelKind, *, trust_remote_code: bool) -> 
     with torch.device("meta"):
         model = getattr(transformers, kind.auto_class).from_config(config, trust_remote_code=trust_remote_code)
     return getattr(model, kind.submodule) if kind.submodule else model
-
-
-def check_template_modality(template: Template, kind: ModelKind, where: str) -> None:
-    """A multimodal template on a text-only checkpoint, or a text template on a VLM, fails with the fix."""
-    if kind.is_multimodal and not template.multimodal:
-        multimodal = sorted(t.name for t in list_templates() if t.multimodal)
-        raise TemplateError(
-            f"template `{template.name}` is a text template, but {where} is {kind.describe()} ({kind.architecture}: "
-            f"{kind.reason}); its image/audio inputs would never reach it. Set `template:` to the family's "
-            f"multimodal template (registered: {', '.join(multimodal) or 'none'})")
-    if template.multimodal and not kind.is_multimodal:
-        raise TemplateError(
-            f"template `{template.name}` is a multimodal template, but {where} is {kind.describe()} "
-            f"({kind.architecture}: {kind.reason}) without a vision or audio encoder. Set `template:` to the "
-            "family's text template (e.g. Gemma-3 1B uses `gemma`, not `gemma3`; Qwen2 uses `qwen2`, not `qwen2_vl`)")
 
 
 def check_model_fit(args: ModelGroup, ft: FinetuningGroup, template: Template | None,
@@ -54,8 +39,12 @@ def check_model_fit(args: ModelGroup, ft: FinetuningGroup, template: Template | 
     path = model_path(args)
     config = load_model_config(args, path)
     kind = detect_kind(config, args.model_class)
-    if template is not None:  # `template: auto` is resolved from the tokenizer later
-        check_template_modality(template, kind, args.model_name_or_path or path)
+    if template is not None:  # `template: auto` is the checkpoint's own, resolved from the tokenizer later
+        check_template_fit(template, config, kind, path, where=args.model_name_or_path or path,
+                           model_name_or_path=args.model_name_or_path,
+                           added_tokens=[*(args.add_tokens or []), *(args.add_special_tokens or [])],
+                           revision=args.model_revision, cache_dir=args.cache_dir,
+                           forced=args.model_class != "auto")
     adapters = args.adapter_name_or_path or []
     skeleton = model_skeleton(config, kind, trust_remote_code=args.trust_remote_code) if adapters else None
     for adapter in adapters:
