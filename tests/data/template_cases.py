@@ -174,8 +174,8 @@ def render_reference(jinja: str, case: Case, add_generation_prompt: bool, bos: s
                      arguments_as_json: bool = False, thinking_field: bool = False) -> str:
     """The reference's rendering on TODAY (`strftime_now`, and Llama's `date_string`)."""
     kwargs: dict = {"date_string": TODAY.strftime("%d %b %Y")}
-    if case.thinking == "false":  # "true" and "auto" are the references' default
-        kwargs["enable_thinking"] = False
+    if case.thinking in ("false", "true"):  # "auto": the reference's own default
+        kwargs["enable_thinking"] = case.thinking == "true"
     messages = [_openai(m, arguments_as_json, thinking_field) for m in case.messages]
     rendered = render_jinja_template([messages], tools=case.tools,
                                      chat_template=_dated(jinja), add_generation_prompt=add_generation_prompt,
@@ -188,7 +188,9 @@ def render_ours(template: Template, case: Case, add_generation_prompt: bool, bos
                                 enable_thinking=case.thinking, bos_token=bos, eos_token=eos, date=TODAY)
 
 
-_SPECIAL = re.compile(r"<\|[^|\s]+?\|>|<｜[^｜]+｜>|</?[A-Za-z_][A-Za-z0-9_]*>|\[/?[A-Za-z_]+\]|\[\|[a-z]+\|\]")
+# <|x|>, <｜x｜>, <x>, </x>, [X], [/X], [|x|]; Gemma 4's half-barred <|turn> / <turn|>; MiniMax's ]~b] / ]~!b[ / [e~[
+_SPECIAL = re.compile(r"<\|[^|\s]+?\|>|<｜[^｜]+｜>|</?[A-Za-z_][A-Za-z0-9_:]*>|\[/?[A-Za-z_]+\]|\[\|[a-z]+\|\]"
+                      r"|<\|[a-z_]+>|<[a-z_]+\|>|\]~!?b[\]\[]|\[e~\[")
 
 
 def template_special_tokens(template: Template) -> list[str]:

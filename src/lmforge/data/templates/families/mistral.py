@@ -87,3 +87,11 @@ register_template("mistral_small", **{**TEKKEN, "tool_format": "mistral_small"},
                               "`[TOOL_CALLS]NAME[CALL_ID]ID[ARGS]{...}` calls).")
 register_template("pixtral", **TEKKEN, mm_plugin="pixtral", family_references=("mistral-common-v7",),
                   description="Pixtral-12B (Tekken, [IMG] tokens).")
+# Ministral 8B (2410) and Ministral 3 in LLaMA-Factory's form: [INST] turns without spaces, the system prompt in
+# the first question
+MINISTRAL = dict(format_prefix="{{bos_token}}", format_user="[INST]{{content}}[/INST]",
+                 format_assistant="{{content}}{{eos_token}}", format_system="{{content}}\n\n", system_in_user=True,
+                 stop_words=("</s>",))
+register_template("ministral", **MINISTRAL, description="Ministral-8B-Instruct-2410.")
+register_template("ministral3", **MINISTRAL, mm_plugin="pixtral",
+                  description="Ministral 3 (3B / 8B / 14B) Instruct in LLaMA-Factory's form.")

@@ -13,3 +13,21 @@ register_template("qwen3_nothink", **CHATML, **QWEN_TOOLS, **THINKING, empty_tho
 register_template("qwq", **CHATML, **QWEN_TOOLS, **THINKING, thought_prefill="<think>\n", tools_separator_always=True,
                   reference="qwq-32b",
                   description="QwQ-32B: the generation prompt opens a think block.")
+register_template("qwen3_instruct", **CHATML, **QWEN_TOOLS, reference="qwen3-instruct-2507",
+                  aliases=("qwen3_2507",),
+                  description="Qwen3-*-Instruct-2507 (non-thinking refresh): ChatML, Qwen's tool calls, no default "
+                              "system.")
+# Qwen3.5 / 3.6 in LLaMA-Factory's form: Qwen3's turns and thinking, Qwen3-Coder's XML calls. Their own templates
+# write a think block in every answer after the last question and the tool definitions before the system prompt,
+# which these slots do not (docs/templates.md: not proven against qwen3.5.jinja / qwen3.6.jinja).
+QWEN35 = dict(**CHATML, **{**QWEN_TOOLS, "tool_format": "xml"}, **THINKING, empty_thought_on_final=True)
+register_template("qwen3_5", **QWEN35, thought_prefill="<think>\n", mm_plugin="qwen3_vl",
+                  description="Qwen3.5 (4B and larger): thinking on, the generation prompt opens a think block.")
+register_template("qwen3_5_nothink", **QWEN35, default_thinking="false", mm_plugin="qwen3_vl",
+                  description="Qwen3.5 with thinking off (2B and smaller by default).")
+register_template("qwen3_6", **QWEN35, thought_prefill="<think>\n", mm_plugin="qwen3_vl",
+                  description="Qwen3.6 (27B, 35B-A3B): as Qwen3.5.")
+register_template("qwen3_coder", **CHATML, **{**QWEN_TOOLS, "tool_format": "xml"},
+                  default_system_tools="You are Qwen, a helpful AI assistant that can interact with a computer to "
+                                       "solve tasks.",
+                  description="Qwen3-Coder Instruct: ChatML, XML tool calls (`<function=NAME>`, `<parameter=...>`).")
