@@ -51,6 +51,9 @@ ARGUMENTS_AS_JSON_NOTES = {
 }
 # References that take an answer's thought in a `thinking` field, not as `<think>` in its content (gpt-oss)
 THINKING_FIELD = {"gpt-oss"}
+# References that read message content only as typed parts (`[{"type": "text", "text": ...}]`), as the processors
+# of vision-language models send it; plain string content renders as empty turns there (SmolVLM2)
+CONTENT_AS_PARTS = {"smolvlm2"}
 
 
 @dataclass(frozen=True)
@@ -140,8 +143,11 @@ def reference_jinja(name: str) -> str:
     return refdata("chat_templates", f"{name}.jinja").read_text(encoding="utf-8")
 
 
-def _openai(message: Message, arguments_as_json: bool, thinking_field: bool = False) -> dict:
+def _openai(message: Message, arguments_as_json: bool, thinking_field: bool = False,
+            content_as_parts: bool = False) -> dict:
     out = message.as_openai()
+    if content_as_parts and isinstance(out.get("content"), str):
+        out["content"] = [{"type": "text", "text": out["content"]}]
     if thinking_field and message.role == "assistant":
         thought, out["content"] = split_thought(message.content, "<think>", "</think>")
         if thought is not None:
@@ -171,12 +177,13 @@ def _dated(jinja: str) -> str:
 
 
 def render_reference(jinja: str, case: Case, add_generation_prompt: bool, bos: str, eos: str,
-                     arguments_as_json: bool = False, thinking_field: bool = False) -> str:
+                     arguments_as_json: bool = False, thinking_field: bool = False,
+                     content_as_parts: bool = False) -> str:
     """The reference's rendering on TODAY (`strftime_now`, and Llama's `date_string`)."""
     kwargs: dict = {"date_string": TODAY.strftime("%d %b %Y")}
     if case.thinking in ("false", "true"):  # "auto": the reference's own default
         kwargs["enable_thinking"] = case.thinking == "true"
-    messages = [_openai(m, arguments_as_json, thinking_field) for m in case.messages]
+    messages = [_openai(m, arguments_as_json, thinking_field, content_as_parts) for m in case.messages]
     rendered = render_jinja_template([messages], tools=case.tools,
                                      chat_template=_dated(jinja), add_generation_prompt=add_generation_prompt,
                                      bos_token=bos, eos_token=eos, **kwargs)

@@ -15,6 +15,7 @@ from lmforge.errors import TemplateError
 from tests.data.template_cases import (
     ARGUMENTS_AS_JSON,
     CASES,
+    CONTENT_AS_PARTS,
     THINKING_FIELD,
     TODAY,
     reference_jinja,
@@ -27,10 +28,14 @@ from tests.data.template_cases import (
 # (templates, case, reason); a template may be named NAME@REFERENCE for one of its references only;
 # case "*system*" / "*default*" / "*tools*" / "*no tools*": every case with a system message / without one /
 # with tools / without tools;
-# a case ending in " (prompt)" applies only to its rendering with a generation prompt.
+# a case ending in " (prompt)" applies only to its rendering with a generation prompt, " (full)" only to the one
+# without.
 _DROPS_TEXT = "the reference drops an answer's text beside its tool calls; lmforge keeps it"
 _LLAMA31_CALLS = ("Llama 3.1's template refuses several calls in one answer and drops an answer's text beside a call; "
                   "lmforge keeps the text and writes the calls as one JSON list")
+_OPEN_LAST_ANSWER = ("Apertus' template leaves a conversation's last answer open (its `<|assistant_end|>` comes "
+                     "only with the next question); lmforge ends every answer with it, the end-of-turn the model "
+                     "learns")
 DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
     (("phi", "phi_medium"), "*system*", "Phi-3 mini/medium templates drop system messages silently; lmforge "
                                         "renders them in Phi-3.5's <|system|> turn instead of losing data"),
@@ -88,6 +93,8 @@ DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
     (("minicpm_v_4_5",), "thinking on (prompt)",
      "MiniCPM-V 4.5's template opens a think block in the generation prompt when thinking is on; lmforge leaves the "
      "prompt at the assistant header there, as Qwen3's template does (the model opens the block itself)"),
+    (("apertus",), "*system* (full)", _OPEN_LAST_ANSWER),
+    (("apertus",), "*default* (full)", _OPEN_LAST_ANSWER),
     (("hermes3",), "*tools* (prompt)", "Hermes 3's tool_use template is not prefix-preserving: a tool turn that ends "
                                        "the conversation loses the newline before `<|im_end|>` that it has when an "
                                        "answer follows (lmforge always writes it, as in the training rows)"),
@@ -107,6 +114,10 @@ def deviation(template, case_name: str, case, reference: str | None = None,
             if not generation_prompt:
                 continue
             key = key.removesuffix(" (prompt)")
+        elif key.endswith(" (full)"):
+            if generation_prompt:
+                continue
+            key = key.removesuffix(" (full)")
         if (key == case_name or (key == "*system*" and has_system) or (key == "*default*" and not has_system)
                 or (key == "*tools*" and case.kind == "tools") or (key == "*no tools*" and case.kind != "tools")):
             return reason
@@ -169,7 +180,7 @@ def check_case(template: Template, case_name: str, generation_prompt: bool, refe
     try:
         expected = render_reference(reference_jinja(reference), _for_reference(template, case, reference),
                                     generation_prompt, bos, eos, reference in ARGUMENTS_AS_JSON,
-                                    reference in THINKING_FIELD)
+                                    reference in THINKING_FIELD, reference in CONTENT_AS_PARTS)
     except jinja2.exceptions.TemplateError as refused:
         try:
             render_ours(template, case, generation_prompt, bos, eos)
@@ -218,18 +229,9 @@ UNPROVEN_REFERENCES: dict[str, tuple[str | None, str]] = {
     "qwen3.5": ("qwen3_5", f"Qwen3.5's template {_QWEN35}"),
     "qwen3.5-small": ("qwen3_5_nothink", f"Qwen3.5's template {_QWEN35}"),
     "qwen3.6": ("qwen3_6", f"Qwen3.6's template {_QWEN35}"),
-    "qwen3-coder": ("qwen3_coder", "Qwen3-Coder's XML tool definitions (`<function><name>...`) are not registered yet "
-                                   "(the `xml` tool format writes its calls, with JSON definitions)"),
     "qwen3.8": (None, "Ollama's test fixture for Qwen3.8's reasoning-effort semantics; not registered yet"),
-    "ministral-3-reasoning": ("ministral3", "its `[THINK]` blocks and long default reasoning system prompt are not "
-                                            "registered; `ministral3` is LLaMA-Factory's `[INST]` form"),
-    "lfm2.5": ("lfm2", "LFM2.5's pythonic tool calls and preserved thinking are not registered yet"),
-    "apertus": (None, "Apertus writes a developer turn (deliberation and tool capabilities) after every system turn "
-                      "and a dated default system prompt; not registered yet"),
     "deepseek-v3.2": (None, "a community Jinja port of DeepSeek-V3.2's Python encoder (no official template); its "
                             "DSML tool markup is not registered yet"),
     "llava-onevision": (None, "takes message content only as typed parts (the battery's string content renders as "
                               "empty turns); not registered"),
-    "smolvlm2": (None, "takes message content only as typed parts (the battery's string content renders as empty "
-                       "turns); not registered"),
 }

@@ -1,5 +1,5 @@
-"""Vision-language models whose text turns are ChatML: InternVL (transformers-native), Intern-S1, MiniCPM-V 4.6 /
-MiniCPM-o, Keye-VL, MiMo-VL's siblings, MOSS-VL, LLaVA-NeXT on Qwen and Yi. Media placeholders are the
+"""Vision-language models whose text turns are ChatML (InternVL transformers-native, Intern-S1, MiniCPM-V 4.5 / 4.6,
+MiniCPM-o, Keye-VL, MOSS-VL, LLaVA-NeXT on Qwen and Yi) or close to it (SmolVLM's `User:` turns after bos). Media placeholders are the
 multimodal plugin's (`mm_plugin`); a plugin lmforge does not have yet fails with that name when media come."""
 
 from lmforge.data.templates.families.chatml import CHATML, HELPFUL, QWEN_TOOLS
@@ -29,3 +29,8 @@ register_template("llava_next_video_yi", **{**CHATML, "replace_eos": False}, mm_
 register_template("minicpm_v_4_5", **CHATML, **QWEN_TOOLS, **THINKING, empty_thought_on_final=True,
                   default_thinking="false", mm_plugin="minicpm_v", reference="minicpm-v-4.5",
                   description="MiniCPM-V 4.5: Qwen3's turns and thinking, off by default.")
+register_template("smolvlm", format_prefix="{{bos_token}}", format_system="System: {{content}}<end_of_utterance>\n",
+                  format_user="User: {{content}}<end_of_utterance>\n", format_generation="Assistant:",
+                  format_assistant=" {{content}}<end_of_utterance>", assistant_suffix="\n",
+                  stop_words=("<end_of_utterance>",), mm_plugin="smolvlm", reference="smolvlm2",
+                  aliases=("smolvlm2",), description="SmolVLM / SmolVLM2 (`User:` / `Assistant:` turns after bos).")

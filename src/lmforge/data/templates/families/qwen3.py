@@ -27,7 +27,9 @@ register_template("qwen3_5_nothink", **QWEN35, default_thinking="false", mm_plug
                   description="Qwen3.5 with thinking off (2B and smaller by default).")
 register_template("qwen3_6", **QWEN35, thought_prefill="<think>\n", mm_plugin="qwen3_vl",
                   description="Qwen3.6 (27B, 35B-A3B): as Qwen3.5.")
-register_template("qwen3_coder", **CHATML, **{**QWEN_TOOLS, "tool_format": "xml"},
+register_template("qwen3_coder", **CHATML, tool_format="qwen3_coder",
+                  format_observation="<|im_start|>user\n{{content}}<|im_end|>\n",
+                  format_observation_item="<tool_response>\n{{content}}\n</tool_response>\n", reference="qwen3-coder",
                   default_system_tools="You are Qwen, a helpful AI assistant that can interact with a computer to "
                                        "solve tasks.",
                   description="Qwen3-Coder Instruct: ChatML, XML tool calls (`<function=NAME>`, `<parameter=...>`).")

@@ -179,3 +179,20 @@ register_template(
     description="Moonshot Kimi-K2 Instruct (Kimi role tokens, its default system prompt; Kimi-K2-Thinking's "
                 "template also writes an empty think block in earlier answers, not reproduced here).",
 )
+register_template(
+    "apertus",
+    format_prefix="{{bos_token}}",
+    # the developer turn follows every system turn; it switches deliberation and tools, both off here
+    format_system="<|system_start|>{{content}}<|system_end|><|developer_start|>Deliberation: disabled\nTool "
+                  "Capabilities: disabled<|developer_end|>",
+    system_always=True,
+    default_system="You are Apertus, a helpful assistant created by the SwissAI initiative.\nKnowledge cutoff: "
+                   "2024-04\nCurrent date: {{date}}",
+    date_format="%Y-%m-%d",
+    format_user="<|user_start|>{{content}}<|user_end|>",
+    format_generation="<|assistant_start|>",
+    format_assistant="{{content}}<|assistant_end|>",
+    stop_words=("<|assistant_end|>",),
+    reference="apertus",
+    description="Swiss AI Apertus-8B / 70B Instruct (dated default system prompt; deliberation and tools off).",
+)
