@@ -38,7 +38,7 @@ def table() -> str:
     rows = ["| template | reference (provenance) | proven equal: strings + token ids | refused by both | "
             "not proven here (reason); notes | real tokenizer |", "|---|---|---|---|---|---|"]
     totals = Counter()
-    unproven = {name: (reference, reason) for reference, (name, reason) in UNPROVEN_REFERENCES.items() if name}
+    unproven = {name: (reference, reason) for reference, name, reason in UNPROVEN_REFERENCES if name}
     for template in list_templates():
         smollm2 = "SmolLM2" if template.name in SMOLLM2_PAIRS else None
         tokenizers = ", ".join(t for t in (real.get(template.name), smollm2) if t)
@@ -85,7 +85,7 @@ def table() -> str:
     orphans = ["", "Reference templates in refdata that no registered template renders yet:", "",
                "| reference (provenance) | why |", "|---|---|"]
     orphans += [f"| `{reference}.jinja` ({index[reference]['provenance']}) | {_cell(reason)} |"
-                for reference, (name, reason) in sorted(UNPROVEN_REFERENCES.items()) if name is None]
+                for reference, name, reason in sorted(UNPROVEN_REFERENCES) if name is None]
     return "\n".join([summary, "", *rows, *orphans])
 
 

@@ -49,8 +49,8 @@ ARGUMENTS_AS_JSON_NOTES = {
                          "and `str + Markup` escapes the str: `[TOOL_CALLS][{&#34;name&#34;: ...`): that is what "
                          "`apply_chat_template` gives a model shipping this template, not what it was trained on",
 }
-# References that take an answer's thought in a `thinking` field, not as `<think>` in its content (gpt-oss)
-THINKING_FIELD = {"gpt-oss"}
+# References that take an answer's thought in a field of its own, not as `<think>` in its content: the field
+THINKING_FIELD = {"gpt-oss": "thinking"}
 # References that read message content only as typed parts (`[{"type": "text", "text": ...}]`), as the processors
 # of vision-language models send it; plain string content renders as empty turns there (SmolVLM2)
 CONTENT_AS_PARTS = {"smolvlm2"}
@@ -143,7 +143,7 @@ def reference_jinja(name: str) -> str:
     return refdata("chat_templates", f"{name}.jinja").read_text(encoding="utf-8")
 
 
-def _openai(message: Message, arguments_as_json: bool, thinking_field: bool = False,
+def _openai(message: Message, arguments_as_json: bool, thinking_field: str = "",
             content_as_parts: bool = False) -> dict:
     out = message.as_openai()
     if content_as_parts and isinstance(out.get("content"), str):
@@ -151,7 +151,7 @@ def _openai(message: Message, arguments_as_json: bool, thinking_field: bool = Fa
     if thinking_field and message.role == "assistant":
         thought, out["content"] = split_thought(message.content, "<think>", "</think>")
         if thought is not None:
-            out["thinking"] = thought
+            out[thinking_field] = thought
     if arguments_as_json:
         for call in out.get("tool_calls", []):
             call["function"]["arguments"] = json.dumps(call["function"]["arguments"], ensure_ascii=False)
@@ -177,7 +177,7 @@ def _dated(jinja: str) -> str:
 
 
 def render_reference(jinja: str, case: Case, add_generation_prompt: bool, bos: str, eos: str,
-                     arguments_as_json: bool = False, thinking_field: bool = False,
+                     arguments_as_json: bool = False, thinking_field: str = "",
                      content_as_parts: bool = False) -> str:
     """The reference's rendering on TODAY (`strftime_now`, and Llama's `date_string`)."""
     kwargs: dict = {"date_string": TODAY.strftime("%d %b %Y")}

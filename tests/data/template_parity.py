@@ -36,6 +36,9 @@ _LLAMA31_CALLS = ("Llama 3.1's template refuses several calls in one answer and 
 _OPEN_LAST_ANSWER = ("Apertus' template leaves a conversation's last answer open (its `<|assistant_end|>` comes "
                      "only with the next question); lmforge ends every answer with it, the end-of-turn the model "
                      "learns")
+_OPENS_THINK = ("the template's generation prompt opens a think block (`<think>\\n`) when thinking is on; lmforge "
+                "leaves the prompt at the assistant header, as for Qwen3: the model is trained to open the block "
+                "itself")
 DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
     (("phi", "phi_medium"), "*system*", "Phi-3 mini/medium templates drop system messages silently; lmforge "
                                         "renders them in Phi-3.5's <|system|> turn instead of losing data"),
@@ -51,7 +54,7 @@ DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
     (("mistral_small@mistral-common-v7",), "*tools*",
      "Mistral Small 3.2 writes calls as `[TOOL_CALLS]NAME[CALL_ID]ID[ARGS]{...}` (its own template); the generic v7 "
      "template writes a JSON list"),
-    (("qwen3_nothink", "minicpm_v_4_5"), "thoughts",
+    (("qwen3_nothink", "minicpm_v_4_5", "qwen3_5_nothink"), "thoughts",
      "thinking off removes thoughts from trained answers; the reference's enable_thinking only changes the generation "
      "prompt"),
     (("nemotron_nano_v2",), "thoughts",
@@ -95,6 +98,13 @@ DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
      "prompt at the assistant header there, as Qwen3's template does (the model opens the block itself)"),
     (("apertus",), "*system* (full)", _OPEN_LAST_ANSWER),
     (("apertus",), "*default* (full)", _OPEN_LAST_ANSWER),
+    (("qwen3_5", "qwen3_5_nothink", "qwen3_6"), "*tools*",
+     "Qwen3.5's template writes a think block (empty when there is none) in every answer after the last question, "
+     "tool-call answers included, and the tool definitions before the system prompt; lmforge writes the block "
+     "before the final answer only (Qwen3's rule) and the system prompt first"),
+    (("qwen3_5", "qwen3_6"), "*default* (prompt)", _OPENS_THINK),
+    (("qwen3_5", "qwen3_6"), "*system* (prompt)", _OPENS_THINK),
+    (("qwen3_5_nothink",), "thinking on (prompt)", _OPENS_THINK),
     (("hermes3",), "*tools* (prompt)", "Hermes 3's tool_use template is not prefix-preserving: a tool turn that ends "
                                        "the conversation loses the newline before `<|im_end|>` that it has when an "
                                        "answer follows (lmforge always writes it, as in the training rows)"),
@@ -180,7 +190,7 @@ def check_case(template: Template, case_name: str, generation_prompt: bool, refe
     try:
         expected = render_reference(reference_jinja(reference), _for_reference(template, case, reference),
                                     generation_prompt, bos, eos, reference in ARGUMENTS_AS_JSON,
-                                    reference in THINKING_FIELD, reference in CONTENT_AS_PARTS)
+                                    THINKING_FIELD.get(reference, ""), reference in CONTENT_AS_PARTS)
     except jinja2.exceptions.TemplateError as refused:
         try:
             render_ours(template, case, generation_prompt, bos, eos)
@@ -208,30 +218,28 @@ def check_case(template: Template, case_name: str, generation_prompt: bool, refe
 # refdata template is a registered template's reference or listed here; docs/templates.md shows the reasons.
 _EMPTY_THINK_EVERYWHERE = ("writes an empty think block in every earlier answer without a kept thought (history "
                            "included); lmforge's slots write one only before the final answer (Qwen3's rule)")
-_QWEN35 = ("writes a think block (empty when there is none) in every answer after the last question, tool-call answers "
-           "included, and the tool definitions before the system prompt; lmforge's Qwen3 rule writes it before the "
-           "final answer only, so this is registered in LLaMA-Factory's form")
-UNPROVEN_REFERENCES: dict[str, tuple[str | None, str]] = {
-    "falcon-instruct": ("falcon", "a community template that, in transformers' jinja environment, renders stray blank "
+UNPROVEN_REFERENCES: list[tuple[str, str | None, str]] = [  # (reference, template, reason)
+    ("falcon-instruct", "falcon", "a community template that, in transformers' jinja environment, renders stray blank "
                                   "lines and indentation (it was written for an environment without `trim_blocks`); "
                                   "`falcon` follows the published `User:` / `Falcon:` form instead"),
-    "glm-4.5": ("glm4_moe", f"GLM-4.5's template {_EMPTY_THINK_EVERYWHERE}, and its answers have no end-of-turn "
-                            "token; registered in LLaMA-Factory's form (its `<arg_key>` XML tool calls are not "
-                            "registered yet)"),
-    "glm-4.7-flash": ("glm4_7", f"GLM-4.7's template {_EMPTY_THINK_EVERYWHERE} (`</think>`)"),
-    "kimi-k2-thinking": ("kimi_k2", f"Kimi-K2-Thinking's template {_EMPTY_THINK_EVERYWHERE}; its tool-call sections "
-                                    "are not registered yet"),
-    "hunyuan-a13b": ("hunyuan", "writes `<|startoftext|>` before every question except the first after a system "
+    ("glm-4.5", "glm4_moe", f"GLM-4.5's template {_EMPTY_THINK_EVERYWHERE}; with thinking on this is registered in "
+                            "LLaMA-Factory's form (`glm4_moe_nothink`, thinking off, is proven)"),
+    ("glm-4.7-flash", "glm4_7", f"GLM-4.7's template {_EMPTY_THINK_EVERYWHERE} (`</think>`); with thinking on this is "
+                                "registered in LLaMA-Factory's form (`glm4_7_nothink`, thinking off, is proven)"),
+    ("kimi-k2-thinking", "kimi_k2", f"Kimi-K2-Thinking's template {_EMPTY_THINK_EVERYWHERE} (even a final answer's "
+                                    "thought is dropped unless tool calls follow the last plain answer); Kimi-K2 "
+                                    "Instruct's own template is not in refdata; its tool-call sections are not "
+                                    "registered yet"),
+    ("hunyuan-a13b", "hunyuan", "writes `<|startoftext|>` before every question except the first after a system "
                                 "prompt, and an empty think block after the whole conversation when thinking is off; "
                                 "slots cannot express either (vLLM-authored, not verified as the hub template)"),
-    "hunyuan-hy3": ("hy3", "builds `:opensource` variants of its tokens inside the template and writes a "
+    ("hunyuan-hy3", "hy3", "builds `:opensource` variants of its tokens inside the template and writes a "
                            "reasoning-effort marker; `hy3` is LLaMA-Factory's form"),
-    "qwen3.5": ("qwen3_5", f"Qwen3.5's template {_QWEN35}"),
-    "qwen3.5-small": ("qwen3_5_nothink", f"Qwen3.5's template {_QWEN35}"),
-    "qwen3.6": ("qwen3_6", f"Qwen3.6's template {_QWEN35}"),
-    "qwen3.8": (None, "Ollama's test fixture for Qwen3.8's reasoning-effort semantics; not registered yet"),
-    "deepseek-v3.2": (None, "a community Jinja port of DeepSeek-V3.2's Python encoder (no official template); its "
-                            "DSML tool markup is not registered yet"),
-    "llava-onevision": (None, "takes message content only as typed parts (the battery's string content renders as "
-                              "empty turns); not registered"),
-}
+    ("qwen3.8", None, "Ollama's test fixture for Qwen3.8's reasoning-effort semantics; not registered yet"),
+    ("deepseek-v3.2", None, "a community Jinja port of DeepSeek-V3.2's Python encoder (no official template): its "
+                            "generation prompt opens `<think></think>` where answers in the history follow "
+                            "`</think>`; its DSML tool markup is not registered yet"),
+    ("llava-onevision", None, "its generation prompt (`<|im_start|>assistant\\n`) is not the header it writes before "
+                              "the answers it shows (`<|im_start|>assistant \\n`): the model would be trained after "
+                              "one header and asked after another; not registered"),
+]

@@ -1,6 +1,7 @@
-"""Vision-language models whose text turns are ChatML (InternVL transformers-native, Intern-S1, MiniCPM-V 4.5 / 4.6,
-MiniCPM-o, Keye-VL, MOSS-VL, LLaVA-NeXT on Qwen and Yi) or close to it (SmolVLM's `User:` turns after bos). Media placeholders are the
-multimodal plugin's (`mm_plugin`); a plugin lmforge does not have yet fails with that name when media come."""
+"""Vision-language models whose text turns are ChatML (InternVL transformers-native, Intern-S1, MiniCPM-V 4.5 /
+4.6, MiniCPM-o, Keye-VL, MOSS-VL, LLaVA-NeXT on Qwen and Yi) or close to it (SmolVLM's `User:` turns after bos).
+Media placeholders are the multimodal plugin's (`mm_plugin`); a plugin lmforge does not have yet fails with that
+name when media come."""
 
 from lmforge.data.templates.families.chatml import CHATML, HELPFUL, QWEN_TOOLS
 from lmforge.data.templates.families.qwen3 import THINKING

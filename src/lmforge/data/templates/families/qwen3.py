@@ -17,16 +17,16 @@ register_template("qwen3_instruct", **CHATML, **QWEN_TOOLS, reference="qwen3-ins
                   aliases=("qwen3_2507",),
                   description="Qwen3-*-Instruct-2507 (non-thinking refresh): ChatML, Qwen's tool calls, no default "
                               "system.")
-# Qwen3.5 / 3.6 in LLaMA-Factory's form: Qwen3's turns and thinking, Qwen3-Coder's XML calls. Their own templates
-# write a think block in every answer after the last question and the tool definitions before the system prompt,
-# which these slots do not (docs/templates.md: not proven against qwen3.5.jinja / qwen3.6.jinja).
-QWEN35 = dict(**CHATML, **{**QWEN_TOOLS, "tool_format": "xml"}, **THINKING, empty_thought_on_final=True)
-register_template("qwen3_5", **QWEN35, thought_prefill="<think>\n", mm_plugin="qwen3_vl",
-                  description="Qwen3.5 (4B and larger): thinking on, the generation prompt opens a think block.")
-register_template("qwen3_5_nothink", **QWEN35, default_thinking="false", mm_plugin="qwen3_vl",
-                  description="Qwen3.5 with thinking off (2B and smaller by default).")
-register_template("qwen3_6", **QWEN35, thought_prefill="<think>\n", mm_plugin="qwen3_vl",
-                  description="Qwen3.6 (27B, 35B-A3B): as Qwen3.5.")
+# Qwen3.5 / 3.6: Qwen3's turns and thinking rule, Qwen3-Coder's XML calls with JSON definitions. Their own templates
+# also write a think block in every answer after the last question (tool-call answers included) and the tool
+# definitions before the system prompt, which these slots do not: their tool cases are not proven.
+QWEN35 = dict(**CHATML, **{**QWEN_TOOLS, "tool_format": "qwen3_5"}, **THINKING, empty_thought_on_final=True,
+              mm_plugin="qwen3_vl")
+register_template("qwen3_5", **QWEN35, reference="qwen3.5",
+                  description="Qwen3.5 (4B and larger; thinking on by default).")
+register_template("qwen3_5_nothink", **QWEN35, default_thinking="false", reference="qwen3.5-small",
+                  description="Qwen3.5 with thinking off by default (2B and smaller ship it so).")
+register_template("qwen3_6", **QWEN35, reference="qwen3.6", description="Qwen3.6 (27B, 35B-A3B).")
 register_template("qwen3_coder", **CHATML, tool_format="qwen3_coder",
                   format_observation="<|im_start|>user\n{{content}}<|im_end|>\n",
                   format_observation_item="<tool_response>\n{{content}}\n</tool_response>\n", reference="qwen3-coder",

@@ -167,8 +167,7 @@ register_template(
     mm_plugin="dots_ocr",
     description="rednote dots.ocr.",
 )
-register_template(
-    "kimi_k2",
+KIMI = dict(
     format_system="<|im_system|>system<|im_middle|>{{content}}<|im_end|>",
     format_user="<|im_user|>user<|im_middle|>{{content}}<|im_end|>",
     format_generation="<|im_assistant|>assistant<|im_middle|>",
@@ -176,9 +175,8 @@ register_template(
     default_system="You are Kimi, an AI assistant created by Moonshot AI.",
     stop_words=("<|im_end|>",),
     replace_eos=True,
-    description="Moonshot Kimi-K2 Instruct (Kimi role tokens, its default system prompt; Kimi-K2-Thinking's "
-                "template also writes an empty think block in earlier answers, not reproduced here).",
 )
+register_template("kimi_k2", **KIMI, description="Moonshot Kimi-K2 Instruct (Kimi role tokens, its default system).")
 register_template(
     "apertus",
     format_prefix="{{bos_token}}",

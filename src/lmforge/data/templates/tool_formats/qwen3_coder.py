@@ -116,3 +116,20 @@ register_tool_format(ToolFormat(
     call_words=("</tool_call>",),
     description="Qwen3-Coder: XML tool definitions, `<function=NAME>` calls with one `<parameter=KEY>` per argument",
     jinja=JinjaToolFormat(_JINJA_TOOLS, _JINJA_CALL, "\n", macros=_MACROS)))
+
+# Qwen3.5 / 3.6: Qwen3-Coder's calls, the definitions as JSON lines in <tools> with the same instructions
+_QWEN35_HEAD = "# Tools\n\nYou have access to the following functions:\n\n<tools>"
+_QWEN35_TAIL = "\n</tools>" + _TAIL.removeprefix("\n</tools>")
+
+
+def _qwen35_tools(tools: Tools) -> str:
+    return _QWEN35_HEAD + "".join("\n" + dumps(tool) for tool in tools) + _QWEN35_TAIL
+
+
+register_tool_format(ToolFormat(
+    "qwen3_5", _qwen35_tools, _calls, _parse, content_separator="\n\n", call_marker="<tool_call>",
+    call_words=("</tool_call>",),
+    description="Qwen3.5 / 3.6: Qwen3-Coder's calls, JSON definitions in `<tools>`",
+    jinja=JinjaToolFormat(set_tools(q(_QWEN35_HEAD)) + "{%- for tool in ns.tool_list -%}"
+                          + append_tools("'\\n' + tool | tojson") + "{%- endfor -%}" + append_tools(q(_QWEN35_TAIL)),
+                          _JINJA_CALL, "\n", macros=_MACROS)))
