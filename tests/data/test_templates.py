@@ -81,6 +81,35 @@ def test_loss_mask_is_exactly_answers_and_their_end_of_turn(template):
         assert stop_token_ids(template, tokenizer)[0] == tokenizer.convert_tokens_to_ids(ending)
 
 
+TOOL_TEMPLATES = [template for template in list_templates() if template.can_render_tools]
+
+
+@pytest.mark.parametrize("template", TOOL_TEMPLATES, ids=lambda t: t.name)
+def test_loss_mask_with_tool_calls_is_exactly_answers_calls_and_end_of_turn(template):
+    """With tools: each answer with its calls as the format writes them, and its end-of-turn, is supervised;
+    tool definitions and results are not."""
+    bos, eos = _tokens(template)
+    tokenizer = tokenizer_for(template, bos, eos)
+    case = CASES["tool calls with system and text"]
+    messages = template.with_call_ids(case.messages)
+    input_ids, labels, _ = build_sft_example(Conversation(messages, None, "test", tools=case.tools), template,
+                                             tokenizer, cutoff_len=8192)
+    expected = []
+    for message in (m for m in messages if m.role == "assistant"):
+        text = message.content.strip() if template.strip_content else message.content
+        if message.tool_calls:
+            text = template.tools.join(text, template.tools.render_calls(message.tool_calls))
+        slot = template.format_function if message.tool_calls and template.format_function else (
+            template.format_assistant)
+        expected.append(slot.replace("{{eos_token}}", eos).replace("{{content}}", text)
+                        + (eos if template.efficient_eos else ""))
+    if template.end_in_history:
+        expected[:-1] = [text.removesuffix(template.end_in_history[0]) for text in expected[:-1]]
+    spans = [tokenizer.decode(span) for span in _supervised_spans(input_ids, labels)]
+    assert spans == expected
+    assert not any('{"temperature": 21}' in span or "Current weather of a city." in span for span in spans)
+
+
 def test_tool_calls_are_supervised_and_tool_results_are_not():
     template = get_template("qwen")
     tokenizer = tokenizer_for(template, "", "<|im_end|>")
