@@ -6,8 +6,10 @@ import re
 from typing import Any
 
 from lmforge.data.templates.messages import ToolCall
+from lmforge.data.templates.tool_formats import go_pieces as go
 from lmforge.data.templates.tool_formats import register_tool_format
 from lmforge.data.templates.tool_formats.base import ToolFormat, Tools, dumps
+from lmforge.data.templates.tool_formats.go_pieces import OllamaToolFormat
 from lmforge.data.templates.tool_formats.jinja_pieces import JinjaToolFormat, append_tools, q, set_tools
 
 _HEAD = ("# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with "
@@ -72,6 +74,12 @@ def _jinja_call(newline: str) -> str:
     )
 
 
+def _go_call(newline: str) -> str:
+    return (f"<tool_call>{go.NAME}{newline}{{{{ range $key, $value := .Function.Arguments }}}}<arg_key>{{{{ $key }}}}"
+            f"</arg_key>{newline}<arg_value>{go.STRING_OR_JSON}</arg_value>{newline}{{{{ end }}}}</tool_call>")
+
+
+_GO_TOOLS = "{{ range $.Tools }}{{ json . }}\n{{ end }}"
 _WORDS = ("</tool_call>", "<arg_key>", "</arg_key>", "<arg_value>", "</arg_value>")
 
 _JINJA_TOOLS = set_tools(q(_HEAD)) + "{%- for tool in ns.tool_list -%}" + append_tools("tool | tojson + '\\n'") + (
@@ -80,8 +88,10 @@ _JINJA_TOOLS = set_tools(q(_HEAD)) + "{%- for tool in ns.tool_list -%}" + append
 register_tool_format(ToolFormat(
     "glm4_moe", _tools, _calls, _parse, call_marker="<tool_call>", call_words=_WORDS,
     description="GLM-4.5 / 4.6: `<tool_call>NAME` with `<arg_key>` / `<arg_value>` lines; tools in `<tools>`",
-    jinja=JinjaToolFormat(_JINJA_TOOLS + append_tools(q(_TAIL)), _jinja_call("\\n"), "\n")))
+    jinja=JinjaToolFormat(_JINJA_TOOLS + append_tools(q(_TAIL)), _jinja_call("\\n"), "\n"),
+    ollama=OllamaToolFormat(go.go_text(_HEAD) + _GO_TOOLS + go.go_text(_TAIL), _go_call("\n"), "\n")))
 register_tool_format(ToolFormat(
     "glm4_7", _tools_47, _calls_47, _parse, call_marker="<tool_call>", call_words=_WORDS, content_separator="",
     description="GLM-4.7: as glm4_moe without the newlines",
-    jinja=JinjaToolFormat(_JINJA_TOOLS + append_tools(q(_TAIL_47)), _jinja_call(""))))
+    jinja=JinjaToolFormat(_JINJA_TOOLS + append_tools(q(_TAIL_47)), _jinja_call("")),
+    ollama=OllamaToolFormat(go.go_text(_HEAD) + _GO_TOOLS + go.go_text(_TAIL_47), _go_call(""))))

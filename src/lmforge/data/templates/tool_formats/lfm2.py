@@ -11,8 +11,10 @@ import re
 from typing import Any
 
 from lmforge.data.templates.messages import ToolCall
+from lmforge.data.templates.tool_formats import go_pieces as go
 from lmforge.data.templates.tool_formats import register_tool_format
 from lmforge.data.templates.tool_formats.base import ToolFormat, Tools, dumps
+from lmforge.data.templates.tool_formats.go_pieces import OllamaToolFormat
 from lmforge.data.templates.tool_formats.jinja_pieces import JinjaToolFormat, append_tools, set_tools
 from lmforge.data.templates.tool_formats.olmo import _literal
 from lmforge.errors import TemplateError
@@ -91,12 +93,23 @@ _JINJA_LIST = ("{%- for tool in ns.tool_list -%}" + append_tools("(', ' if not l
                + "{%- endfor -%}")
 
 
+# Go: a pythonic call; strings quoted but not escaped, lists as JSON (Ollama's data has no Python repr)
+_GO_CALL = (go.NAME + '({{ $sep := "" }}{{ range $key, $value := .Function.Arguments }}{{ $sep }}{{ $sep = ", " }}'
+            '{{ $key }}={{ if eq (printf "%T" $value) "string" }}\'{{ $value }}\'{{ else if eq (printf "%T" $value) '
+            '"bool" }}{{ if $value }}True{{ else }}False{{ end }}{{ else }}{{ json $value }}{{ end }}{{ end }})')
+_GO_LIST = "{{ range $k, $t := $.Tools }}{{ if $k }}, {{ end }}{{ json $t }}{{ end }}"
+_GO_LIMITS = ("a quote or line break inside a string argument is not escaped, and a list argument is written as JSON "
+              "(lmforge writes Python's repr)")
+
+
 def _format(name: str, render_tools: Any, head: str, tail: str, description: str) -> ToolFormat:
     return ToolFormat(
         name, render_tools, _calls, _parse, content_separator="", call_marker="<|tool_call_start|>",
         call_words=("<|tool_call_end|>",), description=description,
         jinja=JinjaToolFormat(set_tools(head) + _JINJA_LIST + append_tools(tail), _JINJA_CALL, ", ",
-                              "'<|tool_call_start|>['", "']<|tool_call_end|>'"))
+                              "'<|tool_call_start|>['", "']<|tool_call_end|>'"),
+        ollama=OllamaToolFormat(go.go_text(head.strip("'")) + _GO_LIST + go.go_text(tail.strip("'")), _GO_CALL, ", ",
+                                "<|tool_call_start|>[", "]<|tool_call_end|>", limits=_GO_LIMITS))
 
 
 register_tool_format(_format("lfm2", _lfm2_tools, "'List of tools: <|tool_list_start|>['", "']<|tool_list_end|>'",

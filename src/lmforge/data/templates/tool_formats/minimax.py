@@ -5,8 +5,10 @@ import re
 from typing import Any
 
 from lmforge.data.templates.messages import ToolCall
+from lmforge.data.templates.tool_formats import go_pieces as go
 from lmforge.data.templates.tool_formats import register_tool_format
 from lmforge.data.templates.tool_formats.base import ToolFormat, Tools, dumps, function_of
+from lmforge.data.templates.tool_formats.go_pieces import OllamaToolFormat
 from lmforge.data.templates.tool_formats.jinja_pieces import JinjaToolFormat, append_tools, q, set_tools
 
 _HEAD = ("# Tools\nYou may call one or more tools to assist with the user query.\nHere are the tools available in "
@@ -62,4 +64,9 @@ register_tool_format(ToolFormat(
     jinja=JinjaToolFormat(set_tools(q(_HEAD)) + "{%- for tool in ns.tool_list -%}"
                           + append_tools("'<tool>' + tool.function | tojson + '</tool>\\n'") + "{%- endfor -%}"
                           + append_tools(q(_TAIL)), _JINJA_CALL, prefix="'<minimax:tool_call>\\n'",
-                          suffix="'</minimax:tool_call>'", answer="text + '\\n' + calls")))
+                          suffix="'</minimax:tool_call>'", answer="text + '\\n' + calls"),
+    ollama=OllamaToolFormat(
+        go.go_text(_HEAD) + "{{ range $.Tools }}<tool>{{ json .Function }}</tool>\n{{ end }}" + go.go_text(_TAIL),
+        f'<invoke name="{go.NAME}">\n{{{{ range $key, $value := .Function.Arguments }}}}'
+        f'<parameter name="{{{{ $key }}}}">{go.STRING_OR_JSON}</parameter>\n{{{{ end }}}}</invoke>\n',
+        prefix="<minimax:tool_call>\n", suffix="</minimax:tool_call>", answer=("", "\n"))))

@@ -4,8 +4,10 @@
 from typing import Any
 
 from lmforge.data.templates.messages import ToolCall
+from lmforge.data.templates.tool_formats import go_pieces as go
 from lmforge.data.templates.tool_formats import register_tool_format
 from lmforge.data.templates.tool_formats.base import ToolFormat, Tools, dumps, function_of
+from lmforge.data.templates.tool_formats.go_pieces import OllamaToolFormat
 from lmforge.data.templates.tool_formats.jinja_pieces import JinjaToolFormat, append_tools, q, set_tools
 from lmforge.data.templates.tool_formats.qwen import _xml_parse
 
@@ -132,4 +134,12 @@ register_tool_format(ToolFormat(
     description="Qwen3.5 / 3.6: Qwen3-Coder's calls, JSON definitions in `<tools>`",
     jinja=JinjaToolFormat(set_tools(q(_QWEN35_HEAD)) + "{%- for tool in ns.tool_list -%}"
                           + append_tools("'\\n' + tool | tojson") + "{%- endfor -%}" + append_tools(q(_QWEN35_TAIL)),
-                          _JINJA_CALL, "\n", macros=_MACROS)))
+                          _JINJA_CALL, "\n", macros=_MACROS),
+    ollama=OllamaToolFormat(
+        go.go_text(_QWEN35_HEAD) + go.EACH_TOOL_ON_A_LINE + go.go_text(_QWEN35_TAIL),
+        # a value as the template writes it: strings as they are, True / False as Python's, anything else as JSON
+        f"<tool_call>\n<function={go.NAME}>\n{{{{ range $key, $value := .Function.Arguments }}}}"
+        "<parameter={{ $key }}>\n"
+        '{{ if eq (printf "%T" $value) "string" }}{{ $value }}{{ else if eq (printf "%T" $value) "bool" }}'
+        "{{ if $value }}True{{ else }}False{{ end }}{{ else }}{{ json $value }}{{ end }}\n</parameter>\n{{ end }}"
+        "</function>\n</tool_call>", "\n")))
