@@ -42,7 +42,8 @@ def table() -> str:
     for template in list_templates():
         smollm2 = "SmolLM2" if template.name in SMOLLM2_PAIRS else None
         tokenizers = ", ".join(t for t in (real.get(template.name), smollm2) if t)
-        name = f"`{template.name}`" + "".join(f" (`{alias}`)" for alias in template.aliases)
+        aliases = ", ".join(f"`{alias}`" for alias in template.aliases)
+        name = f"`{template.name}`" + (f" ({aliases})" if aliases else "")
         if not template.references:
             if template.name in unproven:
                 reference, reason = unproven[template.name]
