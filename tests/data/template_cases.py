@@ -54,6 +54,9 @@ THINKING_FIELD = {"gpt-oss": "thinking", "lfm2.5": "thinking"}
 # References that read message content only as typed parts (`[{"type": "text", "text": ...}]`), as the processors
 # of vision-language models send it; plain string content renders as empty turns there (SmolVLM2)
 CONTENT_AS_PARTS = {"smolvlm2"}
+# Keyword arguments a reference reads beyond the conversation: Hy3's template ends a conversation's last answer
+# with eos only in its training mode (`is_training`), the rendering lmforge trains on
+REFERENCE_KWARGS = {"hunyuan-hy3": {"is_training": True}}
 
 
 @dataclass(frozen=True)
@@ -178,9 +181,9 @@ def _dated(jinja: str) -> str:
 
 def render_reference(jinja: str, case: Case, add_generation_prompt: bool, bos: str, eos: str,
                      arguments_as_json: bool = False, thinking_field: str = "",
-                     content_as_parts: bool = False) -> str:
-    """The reference's rendering on TODAY (`strftime_now`, and Llama's `date_string`)."""
-    kwargs: dict = {"date_string": TODAY.strftime("%d %b %Y")}
+                     content_as_parts: bool = False, extra: dict | None = None) -> str:
+    """The reference's rendering on TODAY (`strftime_now`, and Llama's `date_string`), with `extra` kwargs."""
+    kwargs: dict = {"date_string": TODAY.strftime("%d %b %Y"), **(extra or {})}
     if case.thinking in ("false", "true"):  # "auto": the reference's own default
         kwargs["enable_thinking"] = case.thinking == "true"
     messages = [_openai(m, arguments_as_json, thinking_field, content_as_parts) for m in case.messages]

@@ -16,6 +16,7 @@ from tests.data.template_cases import (
     ARGUMENTS_AS_JSON,
     CASES,
     CONTENT_AS_PARTS,
+    REFERENCE_KWARGS,
     THINKING_FIELD,
     TODAY,
     reference_jinja,
@@ -191,7 +192,8 @@ def check_case(template: Template, case_name: str, generation_prompt: bool, refe
     try:
         expected = render_reference(reference_jinja(reference), _for_reference(template, case, reference),
                                     generation_prompt, bos, eos, reference in ARGUMENTS_AS_JSON,
-                                    THINKING_FIELD.get(reference, ""), reference in CONTENT_AS_PARTS)
+                                    THINKING_FIELD.get(reference, ""), reference in CONTENT_AS_PARTS,
+                                    REFERENCE_KWARGS.get(reference))
     except jinja2.exceptions.TemplateError as refused:
         try:
             render_ours(template, case, generation_prompt, bos, eos)
@@ -234,8 +236,8 @@ UNPROVEN_REFERENCES: list[tuple[str, str | None, str]] = [  # (reference, templa
     ("hunyuan-a13b", "hunyuan", "writes `<|startoftext|>` before every question except the first after a system "
                                 "prompt, and an empty think block after the whole conversation when thinking is off; "
                                 "slots cannot express either (vLLM-authored, not verified as the hub template)"),
-    ("hunyuan-hy3", "hy3", "builds `:opensource` variants of its tokens inside the template and writes a "
-                           "reasoning-effort marker; `hy3` is LLaMA-Factory's form"),
+    ("hunyuan-hy3", "hy3", "`hy3` is LLaMA-Factory's form (no `:opensource` tokens, no reasoning-effort marker); "
+                           "`hy3_nothink` is proven against Hy3's own template"),
     ("qwen3.8", None, "Ollama's test fixture for Qwen3.8's reasoning-effort semantics; not registered yet"),
     ("deepseek-v3.2", None, "a community Jinja port of DeepSeek-V3.2's Python encoder (no official template): its "
                             "generation prompt opens `<think></think>` where answers in the history follow "

@@ -53,6 +53,20 @@ register_template(
     thoughts_in_history=False,
     stop_words=("<｜hy_eos｜>",),
     replace_eos=True,
-    description="Tencent Hy3 in LLaMA-Factory's form (the released Hy3 template, hunyuan-hy3.jinja in refdata, "
-                "writes `:opensource` token variants and is not reproduced here).",
+    description="Tencent Hy3 in LLaMA-Factory's form (Hy3's own template is `hy3_nothink`).",
+)
+# Hy3's own template with its default reasoning effort (`no_think`): the `:opensource` tokens, the effort marker
+# after the system prompt, an empty think block opening every answer (with the header); no tool slots yet
+register_template(
+    "hy3_nothink",
+    format_prefix="<｜hy_begin_of_sentence:opensource｜>",
+    format_system="{{content}}<｜reasoning_mode:opensource｜>reasoning_effort:no_think",
+    system_always=True,
+    format_user="<｜hy_User:opensource｜>{{content}}",
+    format_generation="<｜hy_Assistant:opensource｜><think:opensource></think:opensource>",
+    format_assistant="{{content}}<｜hy_eos:opensource｜>",
+    stop_words=("<｜hy_eos:opensource｜>",),
+    replace_eos=True,
+    reference="hunyuan-hy3",
+    description="Tencent Hy3 (HYV3), reasoning effort `no_think`.",
 )
