@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.data.template_cases import ARGUMENTS_AS_JSON_NOTES, CASES, reference_index  # noqa: E402
-from tests.data.template_parity import check_case  # noqa: E402
+from tests.data.template_parity import UNPROVEN_REFERENCES, check_case  # noqa: E402
 from tests.data.test_templates_real_tokenizers import PAIRS  # noqa: E402
 
 from lmforge.data.templates import list_templates  # noqa: E402
@@ -38,12 +38,20 @@ def table() -> str:
     rows = ["| template | reference (provenance) | proven equal: strings + token ids | refused by both | "
             "not proven here (reason); notes | real tokenizer |", "|---|---|---|---|---|---|"]
     totals = Counter()
+    unproven = {name: (reference, reason) for reference, name, reason in UNPROVEN_REFERENCES if name}
     for template in list_templates():
         smollm2 = "SmolLM2" if template.name in SMOLLM2_PAIRS else None
         tokenizers = ", ".join(t for t in (real.get(template.name), smollm2) if t)
+        aliases = ", ".join(f"`{alias}`" for alias in template.aliases)
+        name = f"`{template.name}`" + (f" ({aliases})" if aliases else "")
         if not template.references:
-            rows.append(f"| `{template.name}` | none in refdata: registered from the model's published format "
-                        f"| loss mask only | | | {tokenizers} |")
+            if template.name in unproven:
+                reference, reason = unproven[template.name]
+                rows.append(f"| {name} | `{reference}.jinja` ({index[reference]['provenance']}), not proven "
+                            f"| loss mask only | | {_cell(reason)} | {tokenizers} |")
+            else:
+                rows.append(f"| {name} | none in refdata: registered from the model's published format "
+                            f"| loss mask only | | | {tokenizers} |")
             totals["unreferenced"] += 1
             continue
         totals["referenced"] += 1
@@ -66,14 +74,20 @@ def table() -> str:
             totals["checks"] += sum(kinds.values())
             family = "" if reference == template.reference else ", the family's"
             provenance = index[reference]["provenance"]
-            rows.append(f"| `{template.name}` | `{reference}.jinja` ({provenance}{family}) | {proven} | "
+            rows.append(f"| {name} | `{reference}.jinja` ({provenance}{family}) | {proven} | "
                         f"{refused or ''} | {_cell('; '.join(reasons))} | {tokenizers} |")
-    summary = (f"{totals['referenced'] + totals['unreferenced']} templates: {totals['referenced']} proven against "
+    aliases = sum(len(template.aliases) for template in list_templates())
+    summary = (f"{totals['referenced'] + totals['unreferenced']} templates (and {aliases} aliases): "
+               f"{totals['referenced']} proven against "
                f"the model's or its family's own template ({totals['checks']} conversation renderings equal in text "
-               f"and token ids), {totals['unreferenced']} registered from published formats without a reference "
-               "in refdata. "
+               f"and token ids), {totals['unreferenced']} registered from published formats or LLaMA-Factory's "
+               "registrations without a proven reference (the reason where refdata has one). "
                "Every template's loss mask is proven (tests/data/test_templates.py).")
-    return "\n".join([summary, "", *rows])
+    orphans = ["", "Reference templates in refdata that no registered template renders yet:", "",
+               "| reference (provenance) | why |", "|---|---|"]
+    orphans += [f"| `{reference}.jinja` ({index[reference]['provenance']}) | {_cell(reason)} |"
+                for reference, name, reason in sorted(UNPROVEN_REFERENCES) if name is None]
+    return "\n".join([summary, "", *rows, *orphans])
 
 
 def render_doc() -> str:

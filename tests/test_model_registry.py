@@ -14,22 +14,15 @@ from lmforge.hub.model_groups import COLUMNS, read_table
 from lmforge.hub.registry import filter_models, get_model, list_models
 from lmforge.hub.resolve import check_model_reference, resolve_model_path
 
-# Templates the table names (LLaMA-Factory's names) that this lmforge does not register yet; another branch
-# registers them. Kept equal to what is missing, so a merge that adds one fails here until it is removed.
-PENDING_TEMPLATES = frozenset({
-    "aeva", "breeze", "cpm4", "dbrx", "dots_ocr", "ernie", "ernie_nothink", "ernie_vl", "falcon_h1", "gemma3n",
-    "gemma4", "gemma4n", "glm4_5v", "glm4_7", "glm4_moe", "glm_ocr", "glmz1", "granite3_vision", "granite4",
-    "hunyuan_small", "hy3", "hy_dense_1_8b", "hy_dense_7b", "index", "intern_s1", "keye_vl", "lfm2", "lfm2_vl",
-    "llama2_zh", "llava_next_llama3", "llava_next_mistral", "llava_next_qwen", "llava_next_video",
-    "llava_next_video_mistral", "llava_next_video_yi", "llava_next_yi", "mimo", "mimo_v2", "mimo_vl", "minicpm_o",
-    "minicpm_v_4_6", "minimax1", "minimax2", "ministral", "ministral3", "moonlight", "moss_vl", "openchat-3.6",
-    "opencoder", "phi4_mini", "qwen2_omni", "qwen3_5", "qwen3_omni", "qwen3_omni_nothink", "qwen3_vl",
-    "qwen3_vl_nothink", "seed_coder", "seed_oss", "smollm", "video_llava", "xuanyuan", "youtu", "youtu_vl", "yuan",
-})
 # Registered templates of multimodal groups with no multimodal path yet: no plugin module for their family
 # (glm4v, kimi_vl, minicpm_v), or a text template where LLaMA-Factory's takes Pixtral images (mistral_small,
 # Mistral-Small-3.1/3.2). The multimodal issue adds these.
-PENDING_MULTIMODAL_PATHS = frozenset({"glm4v", "kimi_vl", "minicpm_v", "mistral_small"})
+PENDING_MULTIMODAL_PATHS = frozenset({
+    "dots_ocr", "ernie_vl", "gemma3n", "gemma4", "gemma4n", "glm4_5v", "glm4v", "glm_ocr", "kimi_vl", "lfm2_vl",
+    "llava_next_video", "llava_next_video_mistral", "llava_next_video_yi", "minicpm_o", "minicpm_v", "minicpm_v_4_6",
+    "mistral_small", "moss_vl", "qwen2_omni", "qwen3_5", "qwen3_omni", "qwen3_omni_nothink", "qwen3_vl",
+    "qwen3_vl_nothink", "video_llava", "youtu_vl",
+})
 
 # A sample of LLaMA-Factory's names, old and new (the table has all of them; scripts cannot read its source here).
 LLAMAFACTORY_NAMES = ("Aya-23-8B-Chat", "BLOOM-560M", "Qwen2.5-7B-Instruct", "Qwen3-8B-Thinking",
@@ -53,18 +46,16 @@ def test_the_table_has_every_llamafactory_name_with_its_hub_ids():
     assert get_model("Qwen/Qwen3-8B").name == "Qwen3-8B-Thinking"  # a hub id finds its display name
 
 
-def test_every_registered_template_exists_except_the_listed_pending_ones():
+def test_every_model_names_a_registered_template():
     missing = {m.template for m in list_models() if m.template and m.template not in TEMPLATES}
-    assert not missing - PENDING_TEMPLATES, f"unknown templates in models.tsv: {sorted(missing - PENDING_TEMPLATES)}"
-    assert not PENDING_TEMPLATES - missing, (f"now registered, drop from PENDING_TEMPLATES: "
-                                             f"{sorted(PENDING_TEMPLATES - missing)}")
+    assert not missing, f"unknown templates in models.tsv: {sorted(missing)}"
 
 
 def test_modality_matches_the_template_and_every_multimodal_group_has_a_path():
     no_path, wrong_kind = set(), []
     for model in list_models():
         if model.template not in TEMPLATES:
-            continue  # pending (above) or `auto`
+            continue  # `auto`
         template = TEMPLATES.get(model.template)
         if model.multimodal and not (template.multimodal and template.mm_plugin in MM_PLUGINS):
             no_path.add(model.template)

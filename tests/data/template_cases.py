@@ -49,8 +49,14 @@ ARGUMENTS_AS_JSON_NOTES = {
                          "and `str + Markup` escapes the str: `[TOOL_CALLS][{&#34;name&#34;: ...`): that is what "
                          "`apply_chat_template` gives a model shipping this template, not what it was trained on",
 }
-# References that take an answer's thought in a `thinking` field, not as `<think>` in its content (gpt-oss)
-THINKING_FIELD = {"gpt-oss"}
+# References that take an answer's thought in a field of its own, not as `<think>` in its content: the field
+THINKING_FIELD = {"gpt-oss": "thinking", "lfm2.5": "thinking"}
+# References that read message content only as typed parts (`[{"type": "text", "text": ...}]`), as the processors
+# of vision-language models send it; plain string content renders as empty turns there (SmolVLM2)
+CONTENT_AS_PARTS = {"smolvlm2"}
+# Keyword arguments a reference reads beyond the conversation: Hy3's template ends a conversation's last answer
+# with eos only in its training mode (`is_training`), the rendering lmforge trains on
+REFERENCE_KWARGS = {"hunyuan-hy3": {"is_training": True}}
 
 
 @dataclass(frozen=True)
@@ -140,12 +146,15 @@ def reference_jinja(name: str) -> str:
     return refdata("chat_templates", f"{name}.jinja").read_text(encoding="utf-8")
 
 
-def _openai(message: Message, arguments_as_json: bool, thinking_field: bool = False) -> dict:
+def _openai(message: Message, arguments_as_json: bool, thinking_field: str = "",
+            content_as_parts: bool = False) -> dict:
     out = message.as_openai()
+    if content_as_parts and isinstance(out.get("content"), str):
+        out["content"] = [{"type": "text", "text": out["content"]}]
     if thinking_field and message.role == "assistant":
         thought, out["content"] = split_thought(message.content, "<think>", "</think>")
         if thought is not None:
-            out["thinking"] = thought
+            out[thinking_field] = thought
     if arguments_as_json:
         for call in out.get("tool_calls", []):
             call["function"]["arguments"] = json.dumps(call["function"]["arguments"], ensure_ascii=False)
@@ -171,12 +180,13 @@ def _dated(jinja: str) -> str:
 
 
 def render_reference(jinja: str, case: Case, add_generation_prompt: bool, bos: str, eos: str,
-                     arguments_as_json: bool = False, thinking_field: bool = False) -> str:
-    """The reference's rendering on TODAY (`strftime_now`, and Llama's `date_string`)."""
-    kwargs: dict = {"date_string": TODAY.strftime("%d %b %Y")}
-    if case.thinking == "false":  # "true" and "auto" are the references' default
-        kwargs["enable_thinking"] = False
-    messages = [_openai(m, arguments_as_json, thinking_field) for m in case.messages]
+                     arguments_as_json: bool = False, thinking_field: str = "",
+                     content_as_parts: bool = False, extra: dict | None = None) -> str:
+    """The reference's rendering on TODAY (`strftime_now`, and Llama's `date_string`), with `extra` kwargs."""
+    kwargs: dict = {"date_string": TODAY.strftime("%d %b %Y"), **(extra or {})}
+    if case.thinking in ("false", "true"):  # "auto": the reference's own default
+        kwargs["enable_thinking"] = case.thinking == "true"
+    messages = [_openai(m, arguments_as_json, thinking_field, content_as_parts) for m in case.messages]
     rendered = render_jinja_template([messages], tools=case.tools,
                                      chat_template=_dated(jinja), add_generation_prompt=add_generation_prompt,
                                      bos_token=bos, eos_token=eos, **kwargs)
@@ -188,7 +198,9 @@ def render_ours(template: Template, case: Case, add_generation_prompt: bool, bos
                                 enable_thinking=case.thinking, bos_token=bos, eos_token=eos, date=TODAY)
 
 
-_SPECIAL = re.compile(r"<\|[^|\s]+?\|>|<｜[^｜]+｜>|</?[A-Za-z_][A-Za-z0-9_]*>|\[/?[A-Za-z_]+\]|\[\|[a-z]+\|\]")
+# <|x|>, <｜x｜>, <x>, </x>, [X], [/X], [|x|]; Gemma 4's half-barred <|turn> / <turn|>; MiniMax's ]~b] / ]~!b[ / [e~[
+_SPECIAL = re.compile(r"<\|[^|\s]+?\|>|<｜[^｜]+｜>|</?[A-Za-z_][A-Za-z0-9_:]*>|\[/?[A-Za-z_]+\]|\[\|[a-z]+\|\]"
+                      r"|<\|[a-z_]+>|<[a-z_]+\|>|\]~!?b[\]\[]|\[e~\[")
 
 
 def template_special_tokens(template: Template) -> list[str]:

@@ -7,17 +7,29 @@ from lmforge.data.labels import IGNORE_INDEX
 from lmforge.data.processors.sft import build_sft_example
 from lmforge.data.templates import Message, get_template, list_templates
 from lmforge.data.templates.encoding import encode_conversation, stop_token_ids
+from lmforge.data.templates.registry import TEMPLATES
 from lmforge.data.templates.template import Template
 from lmforge.errors import TemplateError
 from tests.data.template_cases import CASES, reference_jinja, reference_tokens, render_reference, tokenizer_for
 
-LLAMA_FACTORY_FAMILIES = {
-    "llama2", "llama3", "llama4", "mllama", "qwen", "qwen3", "qwen3_nothink", "qwen2_vl", "qwen2_audio", "gemma",
-    "gemma2", "gemma3", "paligemma", "mistral", "mistral_v1", "mistral_v3", "mistral_tekken", "mistral_small",
-    "pixtral", "phi", "phi_small", "phi4", "deepseek", "deepseek3", "deepseekr1", "deepseekcoder", "chatglm3",
-    "glm4", "glm4v", "yi", "yi_vl", "intern2", "intern_vl", "baichuan2", "minicpm_v", "cohere", "falcon", "zephyr",
-    "vicuna", "alpaca", "chatml", "default", "empty", "openchat", "llava", "llava_next", "granite3", "olmo",
-    "smollm2", "gpt_oss", "kimi_vl", "hunyuan", "exaone", "solar", "starchat", "telechat2"}
+# every template name LLaMA-Factory registers (its src/llamafactory/data/template.py), so its configs' `template:`
+# values work
+LLAMA_FACTORY_TEMPLATES = {
+    "aeva", "alpaca", "bailing", "bailing_v2", "breeze", "chatglm3", "chatml", "chatml_de", "cohere", "cpm4", "dbrx",
+    "deepseek", "deepseek3", "deepseekcoder", "deepseekr1", "default", "dots_ocr", "empty", "ernie", "ernie_nothink",
+    "ernie_vl", "exaone", "falcon", "falcon_h1", "fewshot", "gemma", "gemma2", "gemma3", "gemma3n", "gemma4",
+    "gemma4n", "glm4", "glm4_5v", "glm4_7", "glm4_moe", "glm4v", "glm_ocr", "glmz1", "gpt_oss", "granite3",
+    "granite3_vision", "granite4", "hunyuan", "hunyuan_small", "hy3", "hy_dense_1_8b", "hy_dense_7b", "index",
+    "intern2", "intern_s1", "intern_vl", "keye_vl", "kimi_vl", "lfm2", "lfm2_vl", "llama2", "llama2_zh", "llama3",
+    "llama4", "llava", "llava_next", "llava_next_llama3", "llava_next_mistral", "llava_next_qwen",
+    "llava_next_video", "llava_next_video_mistral", "llava_next_video_yi", "llava_next_yi", "mimo", "mimo_v2",
+    "mimo_vl", "minicpm_o", "minicpm_v", "minicpm_v_4_6", "minimax1", "minimax2", "ministral", "ministral3",
+    "mistral", "mistral_small", "mllama", "moonlight", "moss_vl", "olmo", "openchat", "openchat-3.6", "opencoder",
+    "paligemma", "paligemma_chat", "phi", "phi4", "phi4_mini", "phi_small", "pixtral", "qwen", "qwen2_audio",
+    "qwen2_omni", "qwen2_vl", "qwen3", "qwen3_5", "qwen3_5_nothink", "qwen3_6", "qwen3_nothink", "qwen3_omni",
+    "qwen3_omni_nothink", "qwen3_vl", "qwen3_vl_nothink", "sailor", "seed_coder", "seed_oss", "smollm", "smollm2",
+    "solar", "starchat", "telechat2", "vicuna", "video_llava", "xuanyuan", "yi", "yi_vl", "youtu", "youtu_vl",
+    "yuan", "zephyr"}
 
 
 def _tokens(template: Template) -> tuple[str, str]:
@@ -26,7 +38,7 @@ def _tokens(template: Template) -> tuple[str, str]:
 
 def test_registry_covers_the_families_users_rely_on():
     names = {t.name for t in list_templates()}
-    assert len(names) >= 60 and names >= LLAMA_FACTORY_FAMILIES
+    assert len(names) >= 130 and set(TEMPLATES.names()) >= LLAMA_FACTORY_TEMPLATES
     assert get_template("qwen2.5") is get_template("qwen")
 
 
@@ -67,6 +79,35 @@ def test_loss_mask_is_exactly_answers_and_their_end_of_turn(template):
     assert all(text.rstrip(" ").endswith(ending) for text in (expected[-1:] if template.end_in_history else expected))
     if not template.efficient_eos:
         assert stop_token_ids(template, tokenizer)[0] == tokenizer.convert_tokens_to_ids(ending)
+
+
+TOOL_TEMPLATES = [template for template in list_templates() if template.can_render_tools]
+
+
+@pytest.mark.parametrize("template", TOOL_TEMPLATES, ids=lambda t: t.name)
+def test_loss_mask_with_tool_calls_is_exactly_answers_calls_and_end_of_turn(template):
+    """With tools: each answer with its calls as the format writes them, and its end-of-turn, is supervised;
+    tool definitions and results are not."""
+    bos, eos = _tokens(template)
+    tokenizer = tokenizer_for(template, bos, eos)
+    case = CASES["tool calls with system and text"]
+    messages = template.with_call_ids(case.messages)
+    input_ids, labels, _ = build_sft_example(Conversation(messages, None, "test", tools=case.tools), template,
+                                             tokenizer, cutoff_len=8192)
+    expected = []
+    for message in (m for m in messages if m.role == "assistant"):
+        text = message.content.strip() if template.strip_content else message.content
+        if message.tool_calls:
+            text = template.tools.join(text, template.tools.render_calls(message.tool_calls))
+        slot = template.format_function if message.tool_calls and template.format_function else (
+            template.format_assistant)
+        expected.append(slot.replace("{{eos_token}}", eos).replace("{{content}}", text)
+                        + (eos if template.efficient_eos else ""))
+    if template.end_in_history:
+        expected[:-1] = [text.removesuffix(template.end_in_history[0]) for text in expected[:-1]]
+    spans = [tokenizer.decode(span) for span in _supervised_spans(input_ids, labels)]
+    assert spans == expected
+    assert not any('{"temperature": 21}' in span or "Current weather of a city." in span for span in spans)
 
 
 def test_tool_calls_are_supervised_and_tool_results_are_not():

@@ -74,7 +74,11 @@ TOOL_FORMAT_TEMPLATES = {"default": "default", "qwen": "qwen", "hermes": "qwen",
                          "mistral_small": "mistral_small", "glm4": "chatglm3", "granite": "granite3",
                          "command_r7b": "command_r7b", "internlm2": "intern2", "nemotron": "nemotron_nano_v2",
                          "gpt_oss": "gpt_oss", "deepseek3": "deepseek3", "deepseek3.1": "deepseek3.1",
-                         "olmo3": "olmo3"}
+                         "olmo3": "olmo3", "granite4": "granite4_1",
+                         "qwen3_coder": "qwen3_coder", "ministral3": "ministral3_reasoning",
+                         "glm4_moe": "glm4_moe_nothink", "glm4_7": "glm4_7_nothink",
+                         "qwen3_5": "qwen3_5", "minimax2": "minimax2",
+                         "lfm2": "lfm2", "lfm2.5": "lfm2_5"}
 
 
 def test_every_tool_format_has_a_round_trip_template():

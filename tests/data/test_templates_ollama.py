@@ -30,8 +30,9 @@ from tests.data.template_cases import CASES, TODAY, relevant_cases
 BOS, EOS = "<s>", "</s>"
 # (template, case) where the Modelfile's rendering differs from lmforge's, and why; case "*tools*": every tool case
 DEVIATIONS = {
-    ("llama3", "*tools*"): "lmforge trims this template's system prompt (strip_content), the tool definitions it "
-                           "ends with included; Ollama cannot trim, so they keep their final blank line",
+    **{(name, "*tools*"): "lmforge trims this template's system prompt (strip_content), the tool definitions it "
+                          "ends with included; Ollama cannot trim, so they keep their final blank line"
+       for name in ("llama3", "llava_next_llama3")},
 }
 # cases whose answer-ending form differs (the prompt form is still checked)
 CONTINUED_DEVIATIONS = {

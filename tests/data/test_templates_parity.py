@@ -42,3 +42,18 @@ def test_mistral_common_v7_escapes_dict_arguments_in_transformers():
     assert '[TOOL_CALLS][{&#34;name&#34;: &#34;get_weather&#34;, &#34;arguments&#34;: {"city": "Paris"' in escaped
     assert escaped != plain and html.unescape(escaped) == plain
     assert plain == render_ours(template, case, False, "<s>", "</s>")
+
+
+def test_every_reference_in_refdata_is_proven_or_says_why_not():
+    """A reference template added to refdata is either some template's reference (and so proven above) or listed,
+    with the reason, in template_parity.UNPROVEN_REFERENCES (docs/templates.md shows both)."""
+    from tests.data.template_parity import UNPROVEN_REFERENCES
+    from tests.refdata import refdata
+
+    proven = {reference for template in list_templates() for reference in template.references}
+    available = {path.stem for path in refdata("chat_templates").glob("*.jinja")}
+    listed = {reference for reference, _, _ in UNPROVEN_REFERENCES}
+    assert available - proven <= listed, "refdata templates neither proven nor listed as unproven"
+    assert listed <= available
+    for reference, name, _ in UNPROVEN_REFERENCES:  # a listed template does not claim that reference
+        assert name is None or reference not in get_template(name).references

@@ -36,10 +36,19 @@ def fit(path, template: str, **keys):
 
 # tiny VLM family -> the registered multimodal template(s) the fix names for it (from its processor class)
 VLM_FIXES = {
-    "qwen2_vl": "`qwen2_vl`", "qwen2_5_vl": "`qwen2_vl`", "llava": "`llava`, `yi_vl`", "gemma3": "`gemma3`",
-    "llava_next": "`llava_next`", "pixtral": "`pixtral`", "paligemma": "`paligemma`", "intern_vl": "`intern_vl`",
-    "llama4": "`llama4`", "mllama": "`mllama`", "qwen2_audio": "`qwen2_audio`",
+    "qwen2_vl": "`qwen2_vl`, `keye_vl`, `mimo_vl`", "qwen2_5_vl": "`qwen2_vl`, `keye_vl`, `mimo_vl`",
+    "llava": "`llava`, `yi_vl`", "gemma3": "`gemma3`",
+    "llava_next": "`llava_next`, `granite3_vision`, `llava_next_llama3`, `llava_next_mistral`, `llava_next_qwen`, "
+                  "`llava_next_yi`",
+    "pixtral": "`pixtral`, `ministral3`, `ministral3_reasoning`", "paligemma": "`paligemma`, `paligemma_chat`",
+    "intern_vl": "`intern_vl`, `intern_s1`, `intern_vl_hf`", "llama4": "`llama4`", "mllama": "`mllama`",
+    "qwen2_audio": "`qwen2_audio`",
 }
+
+
+def listed(family):
+    """The fix as the message lists it: the family's templates in name order (its plugin's own first above)."""
+    return ", ".join(sorted(VLM_FIXES[family].split(", "), key=lambda name: name.strip("`")))
 
 
 @pytest.mark.parametrize("family", sorted(VLM_FIXES))
@@ -50,7 +59,7 @@ def test_a_text_template_on_a_vlm_fails_naming_the_familys_multimodal_template(c
     message = str(err.value)
     assert message.startswith(f"template `chatml` is a text template, but {path} is a vision/audio-language "
                               "checkpoint (")
-    assert message.endswith(f"Set `template:` to the family's multimodal template (one of {VLM_FIXES[family]})")
+    assert message.endswith(f"Set `template:` to the family's multimodal template (one of {listed(family)})")
     own = VLM_FIXES[family].split(",")[0].strip("`")
     assert fit(path, own).is_multimodal  # the family's own template passes
 
@@ -61,8 +70,8 @@ def test_a_vlm_template_of_another_family_fails_naming_the_right_one(checkpoint,
     path = checkpoint(family, vlm=True)
     with pytest.raises(TemplateError) as err:
         fit(path, template)
-    own = VLM_FIXES[family]
-    plugin = own.split(",")[0].strip("`")
+    own = listed(family)
+    plugin = VLM_FIXES[family].split(",")[0].strip("`")
     assert str(err.value).startswith(f"template `{template}` is made for `{get_template(template).mm_plugin}` "
                                      "models, but the model's processor (")
     assert f"is served by the `{plugin}` plugin: its image/audio tokens would not be what the template expects " \

@@ -44,14 +44,16 @@ def render_jinja(chat_template: str, messages: list[Message], *, tools: list[dic
 
 def closest_registered(rendered: str, render: Any) -> str:
     """The registered template whose rendering of the probe is closest to `rendered`."""
-    best, best_ratio = "chatml", -1.0
+    best, best_key = "chatml", (-1.0, False, False)
     for template in list_templates():
         try:
             ratio = difflib.SequenceMatcher(None, render(template), rendered).ratio()
         except TemplateError:
             continue
-        if ratio > best_ratio:
-            best, best_ratio = template.name, ratio
+        # equally close: a proven text template before a vision model's sibling of it (Qwen3 before MiniCPM-V 4.5)
+        key = (ratio, bool(template.reference), not template.multimodal)
+        if key > best_key:
+            best, best_key = template.name, key
     return best
 
 

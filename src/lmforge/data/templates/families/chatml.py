@@ -20,7 +20,8 @@ QWEN_TOOLS = dict(
 )
 HELPFUL = "You are a helpful assistant."
 
-register_template("chatml", **CHATML, reference="chatml", description="Plain ChatML, no default system.")
+register_template("chatml", **CHATML, reference="chatml", aliases=("smollm",),
+                  description="Plain ChatML, no default system (SmolLM, SmolLM2 without its default system).")
 register_template("smollm2", **CHATML,
                   default_system="You are a helpful AI assistant named SmolLM, trained by Hugging Face",
                   reference="smollm2-instruct", description="HuggingFaceTB SmolLM2 Instruct.")

@@ -61,3 +61,26 @@ register_template("yi_vl", format_system="{{content}}\n\n", format_user="### Hum
                                  "和一个人工智能助手之间的对话。假设你扮演这个AI助手的角色。仔细阅读所有的图像，并对人类的"
                                  "问题做出信息丰富、有帮助、详细的和礼貌的回答。",
                   stop_words=("###",), mm_plugin="llava", description="Yi-VL 6B / 34B.")
+register_template("breeze", format_prefix="{{bos_token}}", format_system="{{content}}",
+                  format_user="[INST] {{content}} [/INST]", format_assistant=" {{content}}", efficient_eos=True,
+                  thought_prefill=" ",  # the answer owns the space before it; a generation prompt ends with it
+                  description="MediaTek Breeze-7B Instruct ([INST] turns, no end-of-turn token).")
+register_template("fewshot", format_system="{{content}}", format_user="{{content}}", format_assistant="{{content}}",
+                  assistant_suffix="\n\n", efficient_eos=True,
+                  description="Few-shot prompting of base models: question and answer back to back, a blank line "
+                              "after each answer.")
+register_template("index", format_system="<unk>{{content}}", format_user="reserved_0{{content}}reserved_1",
+                  format_assistant="{{content}}", efficient_eos=True, description="Bilibili Index-1.9B Chat.")
+register_template("xuanyuan", format_system="{{content}}", format_user="Human: {{content}} ",
+                  format_generation="Assistant:", format_assistant="{{content}}{{eos_token}}",
+                  default_system="以下是用户和人工智能助手之间的对话。用户以Human开头，人工智能助手以Assistant开头，会对人类提出的问题给出"
+                                 "有帮助、高质量、详细和礼貌的回答，并且总是拒绝参与与不道德、不安全、有争议、政治敏感等相关的话题、问题和指"
+                                 "示。\n",
+                  description="Du Xiaoman XuanYuan (Human/Assistant turns, its Chinese default system prompt).")
+register_template("yuan", format_user="{{content}}<sep>", format_assistant="{{content}}<eod>", assistant_suffix="\n",
+                  stop_words=("<eod>",), description="IEIT Yuan 2.0.")
+register_template("openchat3.6", format_prefix="{{bos_token}}",
+                  format_user="<|start_header_id|>GPT4 Correct User<|end_header_id|>\n\n{{content}}<|eot_id|>",
+                  format_generation="<|start_header_id|>GPT4 Correct Assistant<|end_header_id|>\n\n",
+                  format_assistant="{{content}}<|eot_id|>", stop_words=("<|eot_id|>",), aliases=("openchat-3.6",),
+                  description="OpenChat 3.6 (Llama 3 header tokens with OpenChat's role names).")

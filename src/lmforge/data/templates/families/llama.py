@@ -14,6 +14,18 @@ register_template(
     description="Llama 2 Chat: the system prompt inside the first [INST]; content trimmed.",
 )
 
+register_template(
+    "llama2_zh",
+    format_user="{{bos_token}}[INST] {{content}} [/INST]",
+    format_assistant=" {{content}} {{eos_token}}",
+    format_system="<<SYS>>\n{{content}}\n<</SYS>>\n\n",
+    system_in_user=True,
+    strip_content=True,
+    default_system="You are a helpful assistant. 你是一个乐于助人的助手。",
+    stop_words=("</s>",),
+    description="Chinese Llama 2 fine-tunes (Llama 2 turns, a bilingual default system prompt).",
+)
+
 LLAMA3 = dict(
     format_prefix="{{bos_token}}",
     format_system="<|start_header_id|>system<|end_header_id|>\n\n{{content}}<|eot_id|>",

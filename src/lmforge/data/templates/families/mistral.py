@@ -87,3 +87,25 @@ register_template("mistral_small", **{**TEKKEN, "tool_format": "mistral_small"},
                               "`[TOOL_CALLS]NAME[CALL_ID]ID[ARGS]{...}` calls).")
 register_template("pixtral", **TEKKEN, mm_plugin="pixtral", family_references=("mistral-common-v7",),
                   description="Pixtral-12B (Tekken, [IMG] tokens).")
+# Ministral 8B (2410) and Ministral 3 in LLaMA-Factory's form: [INST] turns without spaces, the system prompt in
+# the first question
+MINISTRAL = dict(format_prefix="{{bos_token}}", format_user="[INST]{{content}}[/INST]",
+                 format_assistant="{{content}}{{eos_token}}", format_system="{{content}}\n\n", system_in_user=True,
+                 stop_words=("</s>",))
+register_template("ministral", **MINISTRAL, description="Ministral-8B-Instruct-2410.")
+register_template("ministral3", **MINISTRAL, mm_plugin="pixtral",
+                  description="Ministral 3 (3B / 8B / 14B) Instruct in LLaMA-Factory's form.")
+# Ministral 3 Reasoning: Tekken turns, the reasoning instructions as its default system prompt, the tool definitions
+# after the system turn, `[TOOL_CALLS]NAME[ARGS]{...}` calls (thoughts are `[THINK]` content blocks of its own)
+MINISTRAL3_REASONING_SYSTEM = (
+    "# HOW YOU SHOULD THINK AND ANSWER\n\nFirst draft your thinking process (inner monologue) until you"
+    " arrive at a response. Format your response using Markdown, and use LaTeX for any mathematical "
+    "equations. Write both your thoughts and the response in the same language as the input.\n\nYour "
+    "thinking process must follow the template below:[THINK]Your thoughts or/and draft, like working "
+    "through an exercise on scratch paper. Be as casual and as long as you want until you are confident"
+    " to generate the response to the user.[/THINK]Here, provide a self-contained response.")
+register_template("ministral3_reasoning",
+                  **{**TEKKEN, "tool_format": "ministral3", "tools_position": "after_system",
+                     "format_observation_item": "[TOOL_RESULTS]{{content}}[/TOOL_RESULTS]"},
+                  default_system=MINISTRAL3_REASONING_SYSTEM, mm_plugin="pixtral", reference="ministral-3-reasoning",
+                  description="Ministral 3 (3B / 8B / 14B) Reasoning 2512.")

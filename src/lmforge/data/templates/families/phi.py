@@ -1,4 +1,4 @@
-"""Microsoft Phi-3 (mini, small, medium) and Phi-4."""
+"""Microsoft Phi-3 (mini, small, medium), Phi-4, Phi-4-mini and Phi-4-multimodal."""
 
 from lmforge.data.templates.registry import register_template
 
@@ -61,3 +61,17 @@ register_template(
     reference="phi-4-reasoning",
     description="Phi-4-reasoning (-plus): Phi-4 turns, a fixed reasoning system prompt, thoughts kept in history.",
 )
+PHI4_MINI = dict(
+    format_system="<|system|>{{content}}<|end|>",
+    format_user="<|user|>{{content}}<|end|>",
+    format_generation="<|assistant|>",
+    format_assistant="{{content}}<|end|>",
+    stop_words=("<|end|>",),
+    replace_eos=True,
+)
+register_template("phi4_mini", **PHI4_MINI,
+                  description="Phi-4-mini-instruct / -reasoning: Phi-3 role tokens without newlines.")
+register_template("phi4_multimodal", **PHI4_MINI, format_end="{{eos_token}}", mm_plugin="phi4_multimodal",
+                  reference="phi-4-multimodal",
+                  description="Phi-4-multimodal-instruct: Phi-4-mini turns; eos closes a conversation without a "
+                              "generation prompt.")

@@ -1,4 +1,4 @@
-"""Vendor chat formats with their own role tokens: Cohere, Granite, OLMo 2, Kimi-VL, Hunyuan, ..."""
+"""Vendor chat formats with their own role tokens: Cohere, Granite, OLMo 2, Kimi-VL, EXAONE, ..."""
 
 from lmforge.data.templates.registry import register_template
 
@@ -58,15 +58,6 @@ register_template(
     description="Kimi-VL-A3B Instruct / Thinking.",
 )
 register_template(
-    "hunyuan",
-    format_prefix="<|startoftext|>",
-    format_system="{{content}}<|extra_4|>",
-    format_user="{{content}}<|extra_0|>",
-    format_assistant="{{content}}<|eos|>",
-    stop_words=("<|eos|>",),
-    description="Tencent Hunyuan-7B / A13B Instruct.",
-)
-register_template(
     "exaone",
     format_system="[|system|]{{content}}[|endofturn|]\n",
     format_user="[|user|]{{content}}\n[|assistant|]",
@@ -106,4 +97,100 @@ register_template(
     reference="nemotron-nano-v2",
     aliases=("nemotron",),
     description="NVIDIA Nemotron Nano 9B v2 (thinking switched by /think and /no_think in the system prompt).",
+)
+register_template(
+    "moonlight",
+    format_system="<|im_system|>system<|im_middle|>{{content}}<|im_end|>",
+    format_user="<|im_user|>user<|im_middle|>{{content}}<|im_end|>",
+    format_generation="<|im_assistant|>assistant<|im_middle|>",
+    format_assistant="{{content}}<|im_end|>",
+    default_system="You are a helpful assistant provided by Moonshot-AI.",
+    stop_words=("<|im_end|>",),
+    replace_eos=True,
+    description="Moonshot Moonlight-16B-A3B Instruct (Kimi role tokens).",
+)
+register_template(
+    "bailing",
+    format_system="<role>SYSTEM</role>{{content}}",
+    format_user="<role>HUMAN</role>{{content}}",
+    format_generation="<role>ASSISTANT</role>",
+    format_assistant="{{content}}",
+    format_observation="<role>OBSERVATION</role>{{content}}",
+    efficient_eos=True,
+    stop_words=("<|endoftext|>",),
+    description="inclusionAI Ling / Bailing Lite and Plus (no end-of-turn token: training appends eos).",
+)
+register_template(
+    "bailing_v2",
+    format_system="<role>SYSTEM</role>{{content}}<|role_end|>",
+    format_user="<role>HUMAN</role>{{content}}<|role_end|>",
+    format_generation="<role>ASSISTANT</role>",
+    format_assistant="{{content}}<|role_end|>",
+    format_observation="<role>OBSERVATION</role>\n<tool_response>\n{{content}}\n</tool_response><|role_end|>",
+    efficient_eos=True,
+    stop_words=("<|endoftext|>",),
+    description="inclusionAI Ling 2.0 / Ring 2.0 (`<|role_end|>` ends a turn; training appends eos).",
+)
+register_template(
+    "youtu",
+    format_prefix="{{bos_token}}",
+    format_system="{{content}}",
+    format_user="<|User|>{{content}}",
+    format_generation="<|Assistant|>",
+    format_assistant="{{content}}<|end_of_text|>",
+    format_observation="<tool_response>\n{{content}}\n</tool_response>",
+    thought_words=("<think>", "</think>"),
+    thoughts_in_history=False,
+    stop_words=("<|end_of_text|>",),
+    replace_eos=True,
+    description="Tencent Youtu-LLM (reasoning).",
+)
+register_template(
+    "youtu_vl",
+    format_system="<|begin_of_text|>system\n{{content}}<|end_of_text|>\n",
+    format_user="<|begin_of_text|>user\n{{content}}<|end_of_text|>\n",
+    format_generation="<|begin_of_text|>assistant\n",
+    format_assistant="{{content}}<|end_of_text|>",
+    assistant_suffix="\n",
+    default_system="You are a helpful assistant.",
+    stop_words=("<|end_of_text|>",),
+    mm_plugin="youtu_vl",
+    description="Tencent Youtu-VL.",
+)
+register_template(
+    "dots_ocr",
+    format_system="<|system|>{{content}}<|endofsystem|>\n",
+    format_user="<|user|>{{content}}<|endofuser|>",
+    format_generation="<|assistant|>",
+    format_assistant="{{content}}<|endofassistant|>",
+    stop_words=("<|endofassistant|>",),
+    mm_plugin="dots_ocr",
+    description="rednote dots.ocr.",
+)
+KIMI = dict(
+    format_system="<|im_system|>system<|im_middle|>{{content}}<|im_end|>",
+    format_user="<|im_user|>user<|im_middle|>{{content}}<|im_end|>",
+    format_generation="<|im_assistant|>assistant<|im_middle|>",
+    format_assistant="{{content}}<|im_end|>",
+    default_system="You are Kimi, an AI assistant created by Moonshot AI.",
+    stop_words=("<|im_end|>",),
+    replace_eos=True,
+)
+register_template("kimi_k2", **KIMI, description="Moonshot Kimi-K2 Instruct (Kimi role tokens, its default system).")
+register_template(
+    "apertus",
+    format_prefix="{{bos_token}}",
+    # the developer turn follows every system turn; it switches deliberation and tools, both off here
+    format_system="<|system_start|>{{content}}<|system_end|><|developer_start|>Deliberation: disabled\nTool "
+                  "Capabilities: disabled<|developer_end|>",
+    system_always=True,
+    default_system="You are Apertus, a helpful assistant created by the SwissAI initiative.\nKnowledge cutoff: "
+                   "2024-04\nCurrent date: {{date}}",
+    date_format="%Y-%m-%d",
+    format_user="<|user_start|>{{content}}<|user_end|>",
+    format_generation="<|assistant_start|>",
+    format_assistant="{{content}}<|assistant_end|>",
+    stop_words=("<|assistant_end|>",),
+    reference="apertus",
+    description="Swiss AI Apertus-8B / 70B Instruct (dated default system prompt; deliberation and tools off).",
 )

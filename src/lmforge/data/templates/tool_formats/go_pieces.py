@@ -39,6 +39,8 @@ NAME = "{{ .Function.Name }}"
 ARGUMENTS = "{{ if .Function.Arguments }}{{ json .Function.Arguments }}{{ else }}{}{{ end }}"
 NAME_ARGUMENTS = '{"name": "' + NAME + '", "arguments": ' + ARGUMENTS + "}"
 NAME_PARAMETERS = '{"name": "' + NAME + '", "parameters": ' + ARGUMENTS + "}"
+# `$value`, an argument: a string as it is, anything else as JSON
+STRING_OR_JSON = '{{ if eq (printf "%T" $value) "string" }}{{ $value }}{{ else }}{{ json $value }}{{ end }}'
 EACH_TOOL_ON_A_LINE = "{{ range $.Tools }}\n{{ json . }}{{ end }}"
 EACH_FUNCTION = "{{ range $k, $t := $.Tools }}{{ if $k }}, {{ end }}{{ json $t.Function }}{{ end }}"
 MORE_THAN_ONE = "{{ if gt (len .ToolCalls) 1 }}"

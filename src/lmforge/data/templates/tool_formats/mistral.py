@@ -97,3 +97,10 @@ register_tool_format(ToolFormat(
     ollama=OllamaToolFormat(
         _V7_GO_TOOLS, "[TOOL_CALLS]" + go.NAME + "{{ if .ID }}[CALL_ID]{{ .ID }}{{ end }}[ARGS]" + go.ARGUMENTS,
         limits=go.CALL_IDS)))
+# Ministral 3 / Mistral Large 3 / Devstral 2: Small 3.2's per-call form without call ids
+register_tool_format(ToolFormat(
+    "ministral3", _mistral_v7_tools, _mistral_small_calls, _mistral_small_parse,
+    call_marker="[TOOL_CALLS]", call_words=("[ARGS]",), content_separator="",
+    description="Ministral 3: `[TOOL_CALLS]NAME[ARGS]{...}` per call, no call ids",
+    jinja=JinjaToolFormat(_V7_JINJA_TOOLS, "'[TOOL_CALLS]' + call.name + '[ARGS]' + args"),
+    ollama=OllamaToolFormat(_V7_GO_TOOLS, "[TOOL_CALLS]" + go.NAME + "[ARGS]" + go.ARGUMENTS)))
