@@ -126,11 +126,11 @@ def test_auto_template_derives_the_boundaries_of_the_registered_one(reference, r
     assert [s.text for s in derived if s.supervised] == [s.text for s in ours if s.supervised]
 
 
-def test_auto_refuses_a_template_that_is_not_prefix_preserving():
+def test_auto_trains_a_template_that_is_not_prefix_preserving():
     tokenizer = fresh_tokenizer(get_template("qwen3"), "", "<|im_end|>")
     tokenizer.chat_template = reference_jinja("qwen3")
-    with pytest.raises(TemplateError, match=r"not prefix-preserving .* set `template: qwen3`"):
-        template_from_tokenizer(tokenizer).render(CASES["multi turn"].messages)
+    examples = template_from_tokenizer(tokenizer).examples(CASES["multi turn"].messages, eos_token="<|im_end|>")
+    assert len(examples) == 2  # tests/data/test_templates_auto.py proves each context
 
 
 def test_cross_check_shows_the_difference():

@@ -1,6 +1,5 @@
 """Which template a run uses: the configured one, else the registered or builtin model's own, else `auto`."""
 
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from lmforge.data.templates.registry import get_template
@@ -51,6 +50,4 @@ def run_template(cfg: "LmforgeConfig", tokenizer: Any) -> Template:
 
     template = resolve_template(
         select_template(cfg.model.template, cfg.model.model_name_or_path, cfg.model.tool_format), tokenizer)
-    if cfg.data.preserve_thinking and template.thought_words:  # keep thoughts of earlier turns too
-        template = replace(template, thoughts_in_history=True)
-    return template
+    return template.preserving_thinking() if cfg.data.preserve_thinking else template

@@ -179,6 +179,15 @@ class Template:
                           thinking=enable_thinking, bos=bos_token, eos=eos_token, train=train,
                           date=date).segments()
 
+    def examples(self, messages: list[Message], *, mask_history: bool = False, **kwargs: Any) -> list[list[Segment]]:
+        """The training examples of one conversation: one, its whole rendering (`render`'s arguments);
+        `mask_history` is applied to it by the caller. `template: auto` may need more (auto.py)."""
+        return [self.render(messages, **kwargs)]
+
+    def preserving_thinking(self) -> "Template":
+        """This template keeping the thoughts of earlier turns (`preserve_thinking`)."""
+        return replace(self, thoughts_in_history=True) if self.thought_words else self
+
     def header(self, *, after_tools: bool, calls: bool) -> str:
         """The assistant header of an answer (with tool calls or not), or of the generation prompt."""
         if not after_tools or self.format_generation_after_tools is None:
