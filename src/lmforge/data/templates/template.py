@@ -180,12 +180,10 @@ class Template:
                           date=date).segments()
 
     def examples(self, messages: list[Message], *, mask_history: bool = False, **kwargs: Any) -> list[list[Segment]]:
-        """The training examples of one conversation: one, its whole rendering (`render`'s arguments);
-        `mask_history` is applied to it by the caller. `template: auto` may need more (auto.py)."""
+        """The training examples of a conversation: its rendering (`mask_history` is applied by the caller)."""
         return [self.render(messages, **kwargs)]
 
     def preserving_thinking(self) -> "Template":
-        """This template keeping the thoughts of earlier turns (`preserve_thinking`)."""
         return replace(self, thoughts_in_history=True) if self.thought_words else self
 
     def header(self, *, after_tools: bool, calls: bool) -> str:
