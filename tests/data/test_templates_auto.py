@@ -177,3 +177,45 @@ def test_auto_without_an_end_of_turn_appends_eos_to_what_is_trained():
 
 def test_refdata_is_present():
     refdata("chat_templates", "INDEX.tsv")
+
+
+@pytest.mark.parametrize("reference, suggested, identical", [("qwen2.5-instruct", "qwen", True),
+                                                              ("glm-4.5", "glm4", False), ("gemma-4", None, False)])
+def test_suggestions_are_of_the_same_family_or_none(reference, suggested, identical):
+    from lmforge.data.templates.auto import family_advice, family_template
+
+    row = reference_index()[reference]
+    assert family_template(reference_jinja(reference), row["bos_token"], row["eos_token"]) == (suggested, identical)
+    if suggested is None:  # Gemma 4 used to get `phi` as "the closest"
+        assert "none of its family fits" in family_advice(auto_tokenizer(reference))
+
+
+@pytest.fixture
+def own_registrations():
+    """Templates a test registers from a file are removed afterwards (other tests list every template)."""
+    from lmforge.data.templates.registry import TEMPLATES
+
+    before = set(TEMPLATES.names())
+    yield
+    for name in set(TEMPLATES.names()) - before:
+        TEMPLATES.unregister(name)
+
+
+def test_a_template_file_registers_without_editing_the_package(tmp_path, own_registrations):
+    from lmforge.data.templates.derive import derive_template
+    from lmforge.data.templates.select import select_template
+
+    derived = derive_template(reference_jinja("llama-3-instruct"), "my_llama3_file", "<|begin_of_text|>",
+                              "<|eot_id|>")
+    path = tmp_path / "templates.py"
+    path.write_text(derived.registration() + "\n", encoding="utf-8")
+    template = select_template("my_llama3_file", None, template_file=str(path))
+    assert template.stop_words == ("<|eot_id|>",)
+    assert select_template("my_llama3_file", None, template_file=str(path)) is template  # loaded once
+    broken = tmp_path / "broken.py"
+    broken.write_text('register_template("ok_one", format_user="{{content}}", format_assistant="{{content}}")\n'
+                      'register_template("bad_one", format_user="{{content}}", no_such_slot="x")\n', encoding="utf-8")
+    with pytest.raises(TemplateError, match=r"broken.py:2: TypeError: .*no_such_slot"):
+        select_template("bad_one", None, template_file=str(broken))
+    with pytest.raises(TemplateError, match="no such file"):
+        select_template("x", None, template_file=str(tmp_path / "missing.py"))

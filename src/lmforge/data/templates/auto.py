@@ -29,7 +29,8 @@ from lmforge.data.templates.registry import list_templates
 from lmforge.data.templates.template import Segment, Template
 from lmforge.errors import TemplateError
 
-__all__ = ["JinjaTemplate", "compare_with_tokenizer", "family_template", "render_jinja", "resolve_template",
+__all__ = ["JinjaTemplate", "auto_template", "compare_with_tokenizer", "family_template", "render_jinja",
+           "resolve_template",
            "template_from_tokenizer"]
 
 PROBE = [Message("system", "You are a careful assistant."), Message("user", "What is 2+2?"),
@@ -171,7 +172,11 @@ def template_from_tokenizer(tokenizer: PreTrainedTokenizerBase) -> JinjaTemplate
     if not isinstance(chat_template, str) or not chat_template:
         raise TemplateError("`template: auto` needs a tokenizer with a `chat_template`; this one has none: set "
                             "`template` to a registered name (`lmforge template list`)")
-    bos, eos = tokenizer.bos_token or "", tokenizer.eos_token or ""
+    return auto_template(chat_template, tokenizer.bos_token or "", tokenizer.eos_token or "")
+
+
+def auto_template(chat_template: str, bos: str = "", eos: str = "") -> JinjaTemplate:
+    """`template: auto` for a jinja template and the tokenizer's bos and eos."""
     style = detect_style(chat_template, bos, eos)
     end, history_end = _end_words(chat_template, style, bos, eos)
     # no end-of-turn after an answer (ChatGLM3, Baichuan 2): training appends eos so the model learns to stop
@@ -198,34 +203,39 @@ def resolve_template(template: Template | None, tokenizer: PreTrainedTokenizerBa
     return auto
 
 
-def _probe_text(template: Template, bos: str, eos: str) -> str | None:
-    try:
-        return template.render_text(PROBE[1:4], add_generation_prompt=True, bos_token=bos, eos_token=eos)
-    except TemplateError:
-        return None
-
-
 def family_template(chat_template: str, bos: str = "", eos: str = "") -> tuple[str | None, bool]:
-    """(the registered template of the jinja's family, whether it renders the probe identically): the one
-    writing the same chat markers (`<|im_start|>`, `<start_of_turn>`, ...) and closest in text; None when no
-    registered template writes the jinja's markers (a family lmforge has not registered)."""
+    """(the registered template of the jinja's family, whether it renders the jinja's probes identically): one
+    rendering them identically (with thoughts too where the jinja writes them), else the one writing the same
+    chat markers (`<|im_start|>`, `<start_of_turn>`, ...) and closest in text; None when no registered template
+    writes the jinja's markers (a family lmforge has not registered)."""
+    style = detect_style(chat_template, bos, eos)
+    thoughts = [Message("user", "Name a colour."), Message("assistant", "<think>\nAny.\n</think>\n\nBlue."),
+                Message("user", "Another?")]
+    probes = [(PROBE[1:4], True)] + ([(thoughts, True)] if re.search(r"think|reasoning", chat_template) else [])
     try:
-        theirs = render_jinja(chat_template, PROBE[1:4], add_generation_prompt=True, bos_token=bos, eos_token=eos,
-                              style=detect_style(chat_template, bos, eos))
+        theirs = [render_jinja(chat_template, messages, add_generation_prompt=generation, bos_token=bos,
+                               eos_token=eos, style=style) for messages, generation in probes]
     except TemplateError:
         return None, False
-    markers = set(_MARKERS.findall(theirs.replace(PROBE_ANSWER, "")))
+    def markers_of(text: str) -> set[str]:  # bos and eos are every family's
+        return set(_MARKERS.findall(text)) - {bos, eos}
+
+    markers = markers_of(theirs[0])
     best: tuple[float, float, str] | None = None
-    for template in list_templates():
-        ours = _probe_text(template, bos, eos)
-        if ours is None:
+    # text templates before multimodal ones of the same format (Qwen2's jinja is `qwen2`'s before `qwen2_vl`'s)
+    for template in sorted(list_templates(), key=lambda t: (t.multimodal, t.name)):
+        try:
+            ours = [template.render_text(messages, add_generation_prompt=generation, bos_token=bos, eos_token=eos)
+                    for messages, generation in probes]
+        except TemplateError:
             continue
         if ours == theirs:
             return template.name, True
-        mine = set(_MARKERS.findall(ours))
-        shared = len(markers & mine) / max(len(markers | mine), 1) if markers or mine else 1.0
-        ratio = difflib.SequenceMatcher(None, ours, theirs).ratio()
-        if shared >= 0.5 and ratio >= 0.6 and (best is None or (shared, ratio) > best[:2]):
+        mine = markers_of(ours[0])
+        shared = len(markers & mine) / max(len(markers | mine), 1)
+        ratio = difflib.SequenceMatcher(None, ours[0], theirs[0]).ratio()
+        family = shared >= 0.5 and ratio >= 0.6 if markers else ratio >= 0.9
+        if family and (best is None or (shared, ratio) > best[:2]):
             best = (shared, ratio, template.name)
     return (best[2], False) if best else (None, False)
 
@@ -235,12 +245,12 @@ def family_advice(tokenizer: PreTrainedTokenizerBase) -> str:
     name, identical = family_template(tokenizer.chat_template or "", tokenizer.bos_token or "",
                                       tokenizer.eos_token or "")
     if identical:
-        return f"`template: {name}` renders the tokenizer's chat template identically"
+        return f"`template: {name}` renders the tokenizer's chat template identically on lmforge's probes"
     if name:
         return (f"`template: {name}` is of the same family (same chat markers) but renders it differently "
                 "(`lmforge template check` shows how)")
-    return ("no registered template writes this chat template's markers; `template: auto` uses it as it is "
-            "(or register one: `lmforge template derive`)")
+    return ("no registered template writes this chat template's markers (none of its family fits; register one "
+            "with `lmforge template derive`)")
 
 
 def compare_with_tokenizer(template: Template, tokenizer: PreTrainedTokenizerBase) -> str | None:
