@@ -56,7 +56,9 @@ class Derived:
 
 def _after(longer: str, shorter: str, what: str) -> str:
     if not longer.startswith(shorter):
-        raise TemplateError(f"cannot derive {what}: the template is not prefix-preserving there")
+        at = next(i for i, (a, b) in enumerate(zip(shorter + "\0", longer + "\0", strict=False)) if a != b)
+        raise TemplateError(f"cannot derive {what}: the template rewrites earlier text when the conversation goes "
+                            f"on (not prefix-preserving): {shorter[at:at + 40]!r} becomes {longer[at:at + 40]!r}")
     return longer[len(shorter):]
 
 
