@@ -10,7 +10,7 @@ import pytest
 from lmforge.data.conversation import Conversation
 from lmforge.data.labels import IGNORE_INDEX
 from lmforge.data.processors.sft import tokenize_sft
-from lmforge.data.templates.auto import JinjaTemplate, resolve_template
+from lmforge.data.templates.auto import resolve_template
 from lmforge.data.templates.encoding import encode_conversation, stop_token_ids
 from lmforge.data.templates.messages import Message, assign_tool_call_ids, split_thought
 from lmforge.errors import TemplateError
@@ -37,14 +37,6 @@ def auto_tokenizer(name: str):
     tokenizer = family_tokenizer(sorted(set(_MARKERS.findall(jinja))), row["bos_token"], row["eos_token"])
     tokenizer.chat_template = jinja
     return tokenizer
-
-
-def _reference(tokenizer, messages, *, tools=None, generation=False, thinking=None):
-    template = resolve_template(None, tokenizer)
-    assert isinstance(template, JinjaTemplate)
-    messages = template._messages(messages, None, thinking)
-    return template._renderer(tools, thinking, tokenizer.bos_token or "", tokenizer.eos_token or "")(messages,
-                                                                                                      generation)
 
 
 def _apply_chat_template(tokenizer, template, messages, tools, thinking, generation):
