@@ -60,19 +60,21 @@ def _prefilled(prompt: str, render_variant: Callable[[Message], str], message: M
     """The answer after a prompt whose ending the template's rendering of the answer does not have. A prompt
     that opens the data's think block (DeepSeek-R1's `<think>\n`, a template that never writes thoughts):
     the thought after that opening, then the rendered answer. Otherwise (Gemma 4 and DeepSeek V3.2 close an
-    empty thought there; Hermes 3 rewrites the end of a last tool result) the rendered answer without its
-    thought, after the prompt's ending."""
+    empty thought there; Hermes 3 rewrites the end of a last tool result; Gemma 4 continues the turn of an
+    answer's calls) the rendered answer without its thought, from its content (or after the prompt's ending)."""
     rendered = render_variant(message)
     start = _boundary(prompt, _common_prefix(prompt, rendered))
     thought, content = split_thought(message.content, *THOUGHT_WORDS)
     block = f"{THOUGHT_WORDS[0]}\n{thought or ''}\n{THOUGHT_WORDS[1]}\n\n"
     prefill, rest = prompt[start:], rendered[start:]
     if prefill.strip() and block.startswith(prefill) and THOUGHT_WORDS[1] not in rest:
-        return block[len(prefill):] + rest
+        return block[len(prefill):] + rest.lstrip("\n")  # the block ends the thought; R1 keeps its newlines
     if thought is not None:
         rendered = render_variant(replace(message, content=content))
         start = _boundary(prompt, _common_prefix(prompt, rendered))
         prefill, rest = prompt[start:], rendered[start:]
+    if not message.tool_calls and content.strip() and content.strip() in rest:  # the answer, from its start
+        return rest[rest.index(content.strip()):]
     if prefill and prefill in rest:  # the prompt's ending, written later in the rendering
         return rest[rest.index(prefill) + len(prefill):]
     overlap = next((n for n in range(min(len(prefill), len(rest)), 0, -1) if prefill.endswith(rest[:n])), 0)
