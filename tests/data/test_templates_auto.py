@@ -2,6 +2,7 @@
 the template itself shows the model when it generates that answer, the loss mask covers exactly the answers
 and their end-of-turn, and the inference prompt is `apply_chat_template(add_generation_prompt=True)`."""
 
+import os
 import re
 from functools import cache
 
@@ -204,6 +205,8 @@ def test_a_template_file_registers_without_editing_the_package(tmp_path, own_reg
     template = select_template("my_llama3_file", None, template_file=str(path))
     assert template.stop_words == ("<|eot_id|>",)
     assert select_template("my_llama3_file", None, template_file=str(path)) is template  # loaded once
+    os.utime(path, (1, 1))  # an edited file replaces its own registrations
+    assert select_template("my_llama3_file", None, template_file=str(path)) == template
     broken = tmp_path / "broken.py"
     broken.write_text('register_template("ok_one", format_user="{{content}}", format_assistant="{{content}}")\n'
                       'register_template("bad_one", format_user="{{content}}", no_such_slot="x")\n', encoding="utf-8")
