@@ -214,3 +214,18 @@ def test_a_template_file_registers_without_editing_the_package(tmp_path, own_reg
         select_template("bad_one", None, template_file=str(broken))
     with pytest.raises(TemplateError, match="no such file"):
         select_template("x", None, template_file=str(tmp_path / "missing.py"))
+
+
+@pytest.mark.parametrize("reference, tool_format", [("qwen2.5-instruct", "qwen"), ("llama-3.1-instruct", "llama3"),
+                                                     ("qwen3", "qwen"), ("gemma-3-it", "default")])
+def test_auto_parses_the_calls_its_template_writes(reference, tool_format):
+    template = resolve_template(None, auto_tokenizer(reference))
+    assert template.tool_format == tool_format
+    if tool_format == "default":
+        return
+    case = CASES["tool call"]
+    first = template.examples(case.messages, tools=case.tools, train=True)[0]
+    answer = next(s.text for s in first if s.supervised)
+    for stop in template.stop_words:  # chat decodes the answer without its end-of-turn
+        answer = answer.removesuffix(stop)
+    assert template.tools.parse_calls(answer) == list(case.messages[1].tool_calls)

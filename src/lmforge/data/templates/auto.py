@@ -27,6 +27,7 @@ from lmforge.data.templates.jinja_turns import compute_turns, example_segments, 
 from lmforge.data.templates.messages import Message, Thinking, ToolCall, assign_tool_call_ids, split_thought
 from lmforge.data.templates.registry import list_templates
 from lmforge.data.templates.template import Segment, Template
+from lmforge.data.templates.tool_formats import TOOL_FORMATS
 from lmforge.errors import TemplateError
 
 __all__ = ["JinjaTemplate", "auto_template", "compare_with_tokenizer", "family_template", "render_jinja",
@@ -149,6 +150,29 @@ def _history_end(render: Any, messages: list[Message]) -> str:
     return between[: len(between) - len(opening) + cut].strip()
 
 
+def _tool_format(chat_template: str, style: JinjaStyle, bos: str, eos: str) -> str:
+    """The registered tool format whose calls the jinja writes (so chat parses the model's calls back): the one
+    whose rendering of a probe answer (text and a call, else the call alone) the jinja's rendering holds, the
+    longest such; `default` when none does."""
+    found: list[tuple[int, int, str]] = []
+    for rank, text in enumerate(("Let me check.", "")):
+        messages = assign_tool_call_ids([PROBE_WITH_TOOLS[0], replace(PROBE_WITH_TOOLS[1], content=text)])
+        try:
+            rendered = render_jinja(chat_template, messages, tools=PROBE_TOOLS, bos_token=bos, eos_token=eos,
+                                    style=style)
+        except TemplateError:
+            continue
+        for name in TOOL_FORMATS.names():
+            fmt = TOOL_FORMATS.get(name)
+            try:
+                written = fmt.join(text, fmt.render_calls(messages[1].tool_calls))
+            except Exception:  # a format that needs what the probe has not (numbered ids, a tools list)
+                continue
+            if fmt.name != "default" and written in rendered and fmt.parse_calls(written):
+                found.append((-rank, len(written), fmt.name))
+    return max(found)[2] if found else "default"
+
+
 def _stop_words(end: str) -> tuple[str, ...]:
     markers = _MARKERS.findall(end)
     return tuple(markers) if "".join(markers) == "".join(end.split()) else tuple(end.split())
@@ -184,7 +208,8 @@ def auto_template(chat_template: str, bos: str = "", eos: str = "") -> JinjaTemp
                                 *((eos,) if eos else ()))))
     return JinjaTemplate(name="auto", format_user="", format_assistant="", stop_words=stop,
                          efficient_eos=not (end or history_end) and bool(eos), chat_template=chat_template,
-                         style=style, answer_end=history_end, description="the tokenizer's own chat template")
+                         style=style, answer_end=history_end, tool_format=_tool_format(chat_template, style, bos, eos),
+                         description="the tokenizer's own chat template")
 
 
 def resolve_template(template: Template | None, tokenizer: PreTrainedTokenizerBase) -> Template:
