@@ -229,3 +229,15 @@ def test_auto_parses_the_calls_its_template_writes(reference, tool_format):
     for stop in template.stop_words:  # chat decodes the answer without its end-of-turn
         answer = answer.removesuffix(stop)
     assert template.tools.parse_calls(answer) == list(case.messages[1].tool_calls)
+
+
+def test_the_mismatch_warning_suggests_the_family_or_none():
+    from rich.console import Console
+
+    from lmforge.data.templates import get_template
+    from lmforge.train.prepare import cross_check_template
+
+    with pytest.raises(TemplateError, match=r"none of its family fits.*`template: auto` trains with it as it is"):
+        cross_check_template(get_template("phi"), auto_tokenizer("gemma-4"), True, Console())
+    with pytest.raises(TemplateError, match="`template: qwen` renders the tokenizer's chat template identically"):
+        cross_check_template(get_template("chatml"), auto_tokenizer("qwen2.5-instruct"), True, Console())

@@ -23,7 +23,7 @@ from lmforge.data.templates.jinja_render import (
     detect_style,
     render_jinja,
 )
-from lmforge.data.templates.jinja_turns import compute_turns, example_segments, group_turns, stitch_turns
+from lmforge.data.templates.jinja_turns import Render, compute_turns, example_segments, group_turns, stitch_turns
 from lmforge.data.templates.messages import Message, Thinking, ToolCall, assign_tool_call_ids, split_thought
 from lmforge.data.templates.registry import list_templates
 from lmforge.data.templates.template import Segment, Template
@@ -62,7 +62,7 @@ class JinjaTemplate(Template):
     def preserving_thinking(self) -> "JinjaTemplate":
         return replace(self, preserve_thinking=True)
 
-    def _renderer(self, tools: list[dict[str, Any]] | None, thinking: Thinking | None, bos: str, eos: str) -> Any:
+    def _renderer(self, tools: list[dict[str, Any]] | None, thinking: Thinking | None, bos: str, eos: str) -> Render:
         variables: dict[str, Any] = {}
         if thinking in ("true", "false"):
             variables["enable_thinking"] = thinking == "true"
