@@ -25,7 +25,8 @@ def preflight(cfg: LmforgeConfig, command: Command) -> ModelKind:
     check_model_reference(cfg.model.model_name_or_path, hub=cfg.model.model_hub)
     for adapter in cfg.model.adapter_name_or_path or []:
         check_model_reference(adapter, what="adapter_name_or_path")
-    template = select_template(cfg.model.template, cfg.model.model_name_or_path, cfg.model.tool_format)
+    template = select_template(cfg.model.template, cfg.model.model_name_or_path, cfg.model.tool_format,
+                               cfg.model.template_file)
     if command in ("train", "check") and cfg.data.dataset:
         check_datasets(cfg.data)
     if command == "train":

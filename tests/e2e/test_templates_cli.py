@@ -42,6 +42,31 @@ def test_template_derive_prints_a_working_registration():
     assert namespace["_registered"]["format_user"] == "<start_of_turn>user\n{{content}}<end_of_turn>\n"
 
 
+def test_template_derive_out_then_check_with_the_file(tmp_path):
+    jinja = refdata("chat_templates", "llama-3-instruct.jinja")
+    registrations = tmp_path / "my_templates.py"
+    derived = run_cli("template", "derive", "--tokenizer", str(jinja), "--name", "my_llama3", "--out",
+                      str(registrations))
+    assert derived.returncode == 0, derived.stderr
+    assert f"template_file: {registrations}" in derived.stdout and "stop_words=('<|eot_id|>',)" in (
+        registrations.read_text())
+    checked = run_cli("template", "check", "my_llama3", "--tokenizer", str(jinja), "--template-file",
+                      str(registrations))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.count(": equal") == 3
+    config = tmp_path / "run.yaml"
+    config.write_text(f"template: my_llama3\ntemplate_file: {registrations}\n")
+    preflight = run_cli("check", str(config), "model_name_or_path=builtin:tiny-llama")
+    assert preflight.returncode == 0, preflight.stdout + preflight.stderr
+    broken = 'register_template("broken", format_user=3, format_assistant="{{content}}")\n'
+    registrations.write_text(registrations.read_text() + broken)
+    failed = run_cli("check", str(config), "model_name_or_path=builtin:tiny-llama")  # before any weight loads
+    assert failed.returncode == 1 and "my_templates.py: template `broken` cannot render" in failed.stderr
+    glm = run_cli("template", "derive", "--tokenizer", str(refdata("chat_templates", "glm-4.5.jinja")))
+    assert glm.returncode == 1 and "not expressible as slots: earlier turns are written differently" in glm.stdout
+    assert "use `template: auto`" in glm.stdout
+
+
 def test_template_modelfile():
     result = run_cli("template", "modelfile", "qwen")
     assert result.returncode == 0, result.stderr

@@ -1,6 +1,5 @@
 """`lmforge template ...`: list, show, check against a tokenizer, derive a registration, write a Modelfile."""
 
-import difflib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -93,42 +92,44 @@ def _plugin_line(name: str) -> str:
             f"{'' if plugin.supports_packing else '; no packing'})")
 
 
+def check_cases(can_render_tools: bool) -> list[tuple[str, Any, Any, bool]]:
+    from lmforge.data.templates.auto import PROBE, PROBE_TOOLS, PROBE_WITH_TOOLS
+
+    cases = [("conversation", PROBE, None, False), ("generation prompt", PROBE[:4], None, True),
+             ("no system", PROBE[1:], None, False)]
+    if can_render_tools:
+        cases.append(("tool call", PROBE_WITH_TOOLS, PROBE_TOOLS, False))
+    return cases
+
+
 @app.command()
-def check(name: str, tokenizer: TokenizerOption) -> None:
+def check(name: str, tokenizer: TokenizerOption,
+          template_file: Annotated[str | None, typer.Option(
+              help="A file of your own registrations (`derive --out`) to load first.")] = None) -> None:
     """Render conversations with the template and with the tokenizer's own chat template; print the diff."""
     from lmforge.data.templates import get_template
-    from lmforge.data.templates.auto import PROBE, PROBE_TOOLS, PROBE_WITH_TOOLS, render_jinja
+    from lmforge.data.templates.derive import compare_renderings
+    from lmforge.data.templates.user_file import load_template_file
     from lmforge.errors import TemplateError
 
     def body() -> None:
+        if template_file:
+            load_template_file(template_file)
         template = get_template(name)
         loaded = _tokenizer(tokenizer)
         if not isinstance(loaded.chat_template, str):
             raise TemplateError(f"{tokenizer} has no chat template to check against")
-        tokens = dict(bos_token=loaded.bos_token or "", eos_token=loaded.eos_token or "")
-        cases = [("conversation", PROBE, None, False), ("generation prompt", PROBE[:4], None, True),
-                 ("no system", PROBE[1:], None, False)]
-        if template.can_render_tools:
-            cases.append(("tool call", PROBE_WITH_TOOLS, PROBE_TOOLS, False))
         differ = 0
-        for label, messages, tools, generation in cases:
-            try:
-                theirs = render_jinja(loaded.chat_template, messages, tools=tools, add_generation_prompt=generation,
-                                      **tokens)
-                ours = template.render_text(messages, tools=tools, add_generation_prompt=generation,
-                                            **tokens)
-            except TemplateError as err:
-                console.print(f"[yellow]{label}: not comparable[/yellow] ({err})", highlight=False)
-                continue
-            if ours == theirs:
+        for label, diff in compare_renderings(template, loaded.chat_template, loaded.bos_token or "",
+                                              loaded.eos_token or "", check_cases(template.can_render_tools)):
+            if diff is None:
                 console.print(f"[green]{label}: equal[/green]")
-                continue
-            differ += 1
-            console.print(f"[red]{label}: different[/red]")
-            diff = difflib.unified_diff(theirs.splitlines(keepends=True), ours.splitlines(keepends=True),
-                                        "tokenizer chat_template", f"template {name}")
-            console.print("".join(line if line.endswith("\n") else line + "\n" for line in diff),
-                          highlight=False, markup=False)
+            elif diff.startswith("not comparable"):
+                console.print(f"[yellow]{label}: {diff}[/yellow]", highlight=False, markup=False)
+            else:
+                differ += 1
+                console.print(f"[red]{label}: different[/red]")
+                console.print(diff, highlight=False, markup=False)
         if differ:
             raise typer.Exit(code=1)
 
@@ -137,8 +138,12 @@ def check(name: str, tokenizer: TokenizerOption) -> None:
 
 @app.command()
 def derive(tokenizer: TokenizerOption,
-           name: Annotated[str, typer.Option(help="Name of the derived template.")] = "my_model") -> None:
-    """Print a ready-to-paste `register_template(...)` derived from a tokenizer's jinja chat template."""
+           name: Annotated[str, typer.Option(help="Name of the derived template.")] = "my_model",
+           out: Annotated[str | None, typer.Option(
+               "--out", help="Append the registration to this file (then `template_file: FILE` in a config).")]
+           = None) -> None:
+    """A ready-to-use `register_template(...)` derived from a tokenizer's jinja chat template, with its verdict:
+    text, trained answers (start, end, end-of-turn) and stop words, or the construct slots cannot hold."""
     from lmforge.data.templates.derive import derive_template
     from lmforge.errors import TemplateError
 
@@ -147,14 +152,25 @@ def derive(tokenizer: TokenizerOption,
         if not isinstance(loaded.chat_template, str):
             raise TemplateError(f"{tokenizer} has no chat template to derive from")
         derived = derive_template(loaded.chat_template, name, loaded.bos_token or "", loaded.eos_token or "")
-        print("from lmforge.data.templates.registry import register_template\n")
-        print(derived.registration())
-        if derived.mismatches:
-            console.print(f"[yellow]# not reproduced exactly: {', '.join(derived.mismatches)} (edit the slots, "
-                          "then `lmforge template check`)[/yellow]", highlight=False)
+        if derived.not_expressible:
+            console.print(f"not expressible as slots: {derived.not_expressible}", highlight=False, markup=False)
+            raise typer.Exit(code=1)
+        source = derived.registration()
+        if out:
+            path = Path(out).expanduser()
+            existing = path.read_text(encoding="utf-8") if path.exists() else ""
+            path.write_text(existing + ("\n" if existing else "") + source + "\n", encoding="utf-8")
+            print(f"appended `{name}` to {path}: set `template_file: {path}` and `template: {name}`")
         else:
-            console.print("# reproduces the jinja template on single-turn, multi-turn and system conversations",
-                          style="green")
+            print("from lmforge.data.templates.registry import register_template\n")
+            print(source)
+        if derived.mismatches:
+            console.print(f"# not reproduced exactly: {'; '.join(derived.mismatches)} (edit the slots, then "
+                          "`lmforge template check`)", highlight=False, markup=False, style="yellow")
+        else:
+            console.print("# reproduces the jinja template: its text, the answers it trains (start, end and "
+                          "end-of-turn) and its stop words, on single-turn, multi-turn and system conversations",
+                          style="green", highlight=False)
 
     run_reporting_errors(body)
 

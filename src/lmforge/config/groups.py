@@ -33,6 +33,10 @@ class ModelGroup(Group):
     template: str | None = Field(
         None, description="Chat template name (`lmforge template list`), or `auto`: the tokenizer's own jinja "
                           "template. Default: the builtin model's template, else `auto`.")
+    template_file: str | None = Field(
+        None, description="A Python file of `register_template(...)` calls (`lmforge template derive --out FILE`), "
+                          "loaded and checked before `template` is looked up: your own templates without editing "
+                          "the installed package.")
     strict_template: bool = Field(
         False, description="Fail (instead of warn) when the template and the tokenizer's own chat template "
                            "render a probe conversation differently.")

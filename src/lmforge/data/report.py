@@ -17,6 +17,7 @@ class DataReport:
     supervised_tokens: int = 0
     answers: int = 0  # supervised spans (assistant turns)
     answers_without_end: int = 0  # supervised spans not ending in an end-of-turn token
+    split_conversations: int = 0  # conversations trained as several examples (`template: auto`, docs/templates.md)
     dropped_tail_tokens: int = 0  # pt packing: the incomplete last block
     packed_rows: int | None = None
     packing_efficiency: float | None = None
@@ -65,6 +66,11 @@ class DataReport:
             out.append(("warn", f"{self.answers_without_end} of {self.answers} supervised answers do not end with "
                                 "an end-of-turn token: the model will not learn to stop there (truncated answers, "
                                 "or a template without an end token)"))
+        if self.split_conversations:
+            out.append(("info", f"{self.split_conversations} conversations are trained as several examples: the "
+                                "tokenizer's chat template writes earlier turns differently from the turn it "
+                                "generates, and each answer is trained in its own generation-time context "
+                                "(`tokens` counts every example; `mask_history: true` trains one per conversation)"))
         if self.from_cache:
             out.append(("info", f"reused preprocessed data from {self.from_cache}"))
         return out

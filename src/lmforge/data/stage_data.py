@@ -88,6 +88,7 @@ def conversations_to_examples(items: list[Any], ctx: TokenizeContext, report: Da
     report.supervised_tokens += stats.supervised_tokens
     report.answers += stats.answers
     report.answers_without_end += stats.answers_without_end
+    report.split_conversations += stats.split_conversations
     return columns
 
 

@@ -7,7 +7,7 @@ from rich.console import Console
 from lmforge.config import LmforgeConfig
 from lmforge.data.dataset import PreparedData, build_datasets
 from lmforge.data.stage_data import StageData
-from lmforge.data.templates.auto import compare_with_tokenizer
+from lmforge.data.templates.auto import compare_with_tokenizer, family_advice
 from lmforge.data.templates.select import run_template
 from lmforge.data.templates.template import Template
 from lmforge.errors import TemplateError
@@ -21,7 +21,7 @@ def cross_check_template(template: Template, tokenizer: Any, strict: bool, conso
     if diff is None:
         return
     message = (f"template `{template.name}` and the tokenizer's own chat template render a probe conversation "
-               f"differently:\n{diff}")
+               f"differently:\n{diff}{family_advice(tokenizer)}, or `template: auto` trains with it as it is\n")
     if strict:
         raise TemplateError(message + "(set `strict_template: false` to train anyway)")
     console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, markup=False)

@@ -15,7 +15,7 @@ from transformers import PreTrainedTokenizerBase
 from lmforge.data.conversation import Conversation
 from lmforge.data.labels import IGNORE_INDEX
 from lmforge.data.processors.located import template_errors_name_their_row
-from lmforge.data.templates.encoding import Chat, EncodedConversation, encode_conversation, iter_encode_batch
+from lmforge.data.templates.encoding import Chat, EncodedConversation, encode_conversation, iter_encode_examples
 from lmforge.data.templates.template import Template, Thinking
 
 
@@ -28,6 +28,7 @@ class SftStats:
     supervised_tokens: int = 0
     answers: int = 0
     answers_without_end: int = 0
+    split_conversations: int = 0  # conversations trained as more than one example (`template: auto`)
 
 
 def build_sft_example(
@@ -108,27 +109,31 @@ def tokenize_sft(
     chats = [Chat(c.messages, c.system, c.tools) for c in conversations]
     with template_errors_name_their_row(template, chats, [c.source for c in conversations], enable_thinking):
         _add_examples(columns, stats, conversations,
-                      iter_encode_batch(template, tokenizer, chats, enable_thinking=enable_thinking, train=True),
+                      iter_encode_examples(template, tokenizer, chats, enable_thinking=enable_thinking,
+                                           mask_history=mask_history),
                       cutoff_len=cutoff_len, train_on_prompt=train_on_prompt, mask_history=mask_history,
                       end_ids=end_ids)
     return columns, stats
 
 
 def _add_examples(columns: dict[str, list[list[int]]], stats: SftStats, conversations: list[Conversation],
-                  encoded_all: Iterator[EncodedConversation], *, cutoff_len: int, train_on_prompt: bool,
+                  encoded_all: Iterator[list[EncodedConversation]], *, cutoff_len: int, train_on_prompt: bool,
                   mask_history: bool, end_ids: frozenset[int]) -> None:
-    for conversation, encoded in zip(conversations, encoded_all, strict=True):
-        example = example_from_encoded(
-            encoded, cutoff_len=cutoff_len, train_on_prompt=train_on_prompt, mask_history=mask_history)
-        if example.supervised == 0:
+    for conversation, encoded_examples in zip(conversations, encoded_all, strict=True):
+        examples = [example_from_encoded(encoded, cutoff_len=cutoff_len, train_on_prompt=train_on_prompt,
+                                         mask_history=mask_history) for encoded in encoded_examples]
+        kept = [example for example in examples if example.supervised]
+        if not kept:
             stats.dropped_empty.append(conversation.source)
             continue
-        stats.rows += 1
-        stats.truncated += example.truncated
-        stats.tokens += len(example.input_ids)
-        stats.supervised_tokens += example.supervised
-        if not train_on_prompt:
-            stats.answers += len(example.answer_ends)
-            stats.answers_without_end += sum(end not in end_ids for end in example.answer_ends)
-        columns["input_ids"].append(example.input_ids)
-        columns["labels"].append(example.labels)
+        stats.split_conversations += len(kept) > 1
+        for example in kept:
+            stats.rows += 1
+            stats.truncated += example.truncated
+            stats.tokens += len(example.input_ids)
+            stats.supervised_tokens += example.supervised
+            if not train_on_prompt:
+                stats.answers += len(example.answer_ends)
+                stats.answers_without_end += sum(end not in end_ids for end in example.answer_ends)
+            columns["input_ids"].append(example.input_ids)
+            columns["labels"].append(example.labels)

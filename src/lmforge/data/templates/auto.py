@@ -1,25 +1,38 @@
-"""Templates from a tokenizer's own jinja `chat_template`: `template: auto`, cross-checks and `derive`.
+"""`template: auto`: the tokenizer's own jinja `chat_template`, for training and for chat; cross-checks.
 
-`auto` renders with the tokenizer's jinja and finds prompt/answer boundaries by rendering prefixes
-of the conversation: the text a prefix adds is the prompt, the text the answer adds is supervised
-(trailing whitespace glue excluded). That only works when every rendering of a prefix is a prefix of
-the next rendering; it is checked on every conversation, and a template that is not
-prefix-preserving (Qwen3 drops history thoughts, for instance) fails with the registered template
-to use instead.
+Chat renders the jinja as `apply_chat_template(add_generation_prompt=True)` does, `enable_thinking`
+passed to templates that read it. Training splits a conversation into supervised turns by rendering
+prefixes (`jinja_turns`): each answer in the context the template shows the model when it generates it,
+so templates that rewrite history (Qwen3 drops earlier thoughts) train too, as more than one example
+per conversation where they must (docs/templates.md, "template: auto").
 """
 
 import datetime
 import difflib
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from transformers import PreTrainedTokenizerBase
-from transformers.utils.chat_template_utils import render_jinja_template
 
-from lmforge.data.templates.messages import Message, Thinking, ToolCall
+from lmforge.data.templates.jinja_render import (
+    PRESERVE_VARIABLES,
+    PROBE_ANSWER,
+    THOUGHT_WORDS,
+    JinjaStyle,
+    detect_style,
+    render_jinja,
+)
+from lmforge.data.templates.jinja_turns import Render, compute_turns, example_segments, group_turns, stitch_turns
+from lmforge.data.templates.messages import Message, Thinking, ToolCall, assign_tool_call_ids, split_thought
 from lmforge.data.templates.registry import list_templates
 from lmforge.data.templates.template import Segment, Template
+from lmforge.data.templates.tool_formats import TOOL_FORMATS
 from lmforge.errors import TemplateError
+
+__all__ = ["JinjaTemplate", "auto_template", "compare_with_tokenizer", "family_template", "render_jinja",
+           "resolve_template",
+           "template_from_tokenizer"]
 
 PROBE = [Message("system", "You are a careful assistant."), Message("user", "What is 2+2?"),
          Message("assistant", "4."), Message("user", "And 3+3?"), Message("assistant", "6.")]
@@ -29,81 +42,153 @@ PROBE_TOOLS = [{"type": "function", "function": {
 PROBE_WITH_TOOLS = [Message("user", "Weather in Paris?"),
                     Message("assistant", "", (ToolCall("get_weather", {"city": "Paris"}),)),
                     Message("tool", '{"temperature": 21}'), Message("assistant", "21 degrees.")]
-
-
-def render_jinja(chat_template: str, messages: list[Message], *, tools: list[dict[str, Any]] | None = None,
-                 add_generation_prompt: bool = False, bos_token: str = "", eos_token: str = "") -> str:
-    try:
-        rendered = render_jinja_template([[m.as_openai() for m in messages]], tools=tools,
-                                         chat_template=chat_template, add_generation_prompt=add_generation_prompt,
-                                         bos_token=bos_token, eos_token=eos_token)
-    except Exception as err:  # jinja raises TemplateError, but templates also fail with KeyError, TypeError, ...
-        raise TemplateError(f"the tokenizer's chat template cannot render this conversation: {err}") from None
-    return rendered[0][0]
-
-
-def closest_registered(rendered: str, render: Any) -> str:
-    """The registered template whose rendering of the probe is closest to `rendered`."""
-    best, best_key = "chatml", (-1.0, False, False)
-    for template in list_templates():
-        try:
-            ratio = difflib.SequenceMatcher(None, render(template), rendered).ratio()
-        except TemplateError:
-            continue
-        # equally close: a proven text template before a vision model's sibling of it (Qwen3 before MiniCPM-V 4.5)
-        key = (ratio, bool(template.reference), not template.multimodal)
-        if key > best_key:
-            best, best_key = template.name, key
-    return best
+# Marker tokens of chat formats: what tells one family from another
+_MARKERS = re.compile(r"<\|[^|\s<>]+\|>|<｜[^｜]+｜>|<\|[a-z_]+>|<[a-z_]+\|>|\[/?[A-Z_]+\]|</?[a-z_]+>|\[[a-z]~\[")
 
 
 @dataclass(frozen=True)
 class JinjaTemplate(Template):
-    """`template: auto`: the tokenizer's own jinja template, split into segments by rendering prefixes."""
+    """`template: auto`: the tokenizer's own jinja template (`chat_template`), read as `style` says."""
 
     chat_template: str = ""
+    style: JinjaStyle = field(default_factory=JinjaStyle)
+    preserve_thinking: bool = False  # earlier answers keep their thoughts (`preserve_thinking`)
+    answer_end: str = ""  # the end-of-turn a template writes only in history (Apertus), trained with every answer
 
     @property
     def can_render_tools(self) -> bool:
         return "tool" in self.chat_template
 
+    def preserving_thinking(self) -> "JinjaTemplate":
+        return replace(self, preserve_thinking=True)
+
+    def _renderer(self, tools: list[dict[str, Any]] | None, thinking: Thinking | None, bos: str, eos: str) -> Render:
+        variables: dict[str, Any] = {}
+        if thinking in ("true", "false"):
+            variables["enable_thinking"] = thinking == "true"
+        if self.preserve_thinking and self.style.reads_preserve_thinking:
+            variables.update(dict.fromkeys(PRESERVE_VARIABLES, True))
+
+        def render(messages: list[Message], generation: bool) -> str:
+            return render_jinja(self.chat_template, messages, tools=tools, add_generation_prompt=generation,
+                                bos_token=bos, eos_token=eos, style=self.style, **variables)
+
+        return render
+
+    def _messages(self, messages: list[Message], system: str | None, thinking: Thinking | None) -> list[Message]:
+        if system is not None and not (messages and messages[0].role == "system"):
+            messages = [Message("system", system), *messages]
+        if thinking == "false":  # thoughts are not trained with thinking off
+            messages = [replace(m, content=split_thought(m.content, *THOUGHT_WORDS)[1]) if m.role == "assistant"
+                        else m for m in messages]
+        if any(m.tool_calls or m.role == "tool" for m in messages):  # Mistral's templates require call ids
+            messages = assign_tool_call_ids(messages)
+        return messages
+
+    def examples(self, messages: list[Message], *, system: str | None = None,
+                 tools: list[dict[str, Any]] | None = None, enable_thinking: Thinking | None = None,
+                 bos_token: str = "", eos_token: str = "", train: bool = False,
+                 date: datetime.date | None = None, mask_history: bool = False) -> list[list[Segment]]:
+        """The training examples of one conversation (see `jinja_turns`); `mask_history`: one, the last answer
+        supervised in its own context. `date`: the template reads the clock itself (`strftime_now`)."""
+        messages = self._messages(messages, system, enable_thinking)
+        render = self._renderer(tools, enable_thinking, bos_token, eos_token)
+        turns = list(compute_turns(render, messages, eos_token, self.answer_end).values())
+        if not turns:
+            return [[Segment(render(messages, False), False)]]
+        end = eos_token if train and self.efficient_eos else ""
+        if mask_history:
+            return [example_segments([turns[-1]], [True], end)]
+        if self.preserve_thinking and not self.style.reads_preserve_thinking:
+            turns = stitch_turns(turns)
+            return [example_segments(turns, [True] * len(turns), end)]
+        return [example_segments(group, [True] * len(group), end) for group in group_turns(turns)]
+
     def render(self, messages: list[Message], *, system: str | None = None,
                tools: list[dict[str, Any]] | None = None, add_generation_prompt: bool = False,
                enable_thinking: Thinking | None = None, bos_token: str = "", eos_token: str = "",
                train: bool = False, date: datetime.date | None = None) -> list[Segment]:
-        # `date`: the tokenizer's own template reads the clock itself (transformers' strftime_now)
-        if system is not None and not (messages and messages[0].role == "system"):
-            messages = [Message("system", system), *messages]
+        """With a generation prompt: `apply_chat_template`'s text, unsupervised. Otherwise the example of the
+        last answer: it in its generation-time context, with the earlier answers that context holds as generated."""
+        if add_generation_prompt:
+            render = self._renderer(tools, enable_thinking, bos_token, eos_token)
+            return [Segment(render(self._messages(messages, system, enable_thinking), True), False)]
+        return self.examples(messages, system=system, tools=tools, enable_thinking=enable_thinking,
+                             bos_token=bos_token, eos_token=eos_token, train=train)[-1]
 
-        def render(upto: int, generation: bool) -> str:
-            return render_jinja(self.chat_template, messages[:upto], tools=tools, add_generation_prompt=generation,
-                                bos_token=bos_token, eos_token=eos_token)
 
-        segments: list[Segment] = []
-        done = ""
-        for index, message in enumerate(messages):
-            if message.role != "assistant":
+def _end_words(chat_template: str, style: JinjaStyle, bos: str, eos: str) -> tuple[str, str]:
+    """(the end-of-turn the template writes after an answer's content, the one it writes only in history)."""
+    question, answer = Message("user", "QUESTIONTEXT"), Message("assistant", PROBE_ANSWER)
+    for messages, tools in (([question, answer], None), ([*PROBE_WITH_TOOLS[:-1], answer], PROBE_TOOLS)):
+        def render(shown: list[Message], generation: bool, tools: Any = tools) -> str:
+            return render_jinja(chat_template, shown, tools=tools, add_generation_prompt=generation, bos_token=bos,
+                                eos_token=eos, style=style)
+        try:
+            turn = compute_turns(render, assign_tool_call_ids(messages), eos)[len(messages) - 1]
+            if PROBE_ANSWER not in turn.answer:
                 continue
-            prompt, full = render(index, True), render(index + 1, False)
-            self._check_prefix(done, prompt, "the prompt before answer", index)
-            self._check_prefix(prompt, full, "the answer", index)
-            answer = full[len(prompt):]
-            glue = answer[len(answer.rstrip()):]
-            segments += [Segment(prompt[len(done):], False), Segment(answer[: len(answer) - len(glue)], True),
-                         Segment(glue, False)]
-            done = full
-        final = render(len(messages), add_generation_prompt)
-        self._check_prefix(done, final, "the end of the conversation", len(messages))
-        segments.append(Segment(final[len(done):], False))
-        return [segment for segment in segments if segment.text]
+            end = turn.answer[turn.answer.rfind(PROBE_ANSWER) + len(PROBE_ANSWER):].strip()
+            return end, "" if end else _history_end(render, messages)
+        except TemplateError:
+            continue
+    return "", ""
 
-    def _check_prefix(self, before: str, after: str, what: str, index: int) -> None:
-        if not after.startswith(before):
-            suggestion = closest_registered(render_jinja(self.chat_template, PROBE), lambda t: t.render_text(PROBE))
-            raise TemplateError(
-                f"the tokenizer's chat template is not prefix-preserving (rendering {what} at message "
-                f"{index + 1} rewrites earlier text), so answer boundaries cannot be derived from it; set "
-                f"`template: {suggestion}` (the closest registered template) or another from `lmforge template list`")
+
+def _history_end(render: Any, messages: list[Message]) -> str:
+    """What the template writes between an answer and the next question, less the question's own opening
+    (what it writes before the first question too)."""
+    asked = render([*messages, Message("user", "QUESTIONTWO")], False)
+    first = render(messages[:-1], False)
+    between = asked[asked.rfind(PROBE_ANSWER) + len(PROBE_ANSWER): asked.rfind("QUESTIONTWO")]
+    before = first[: first.rfind(messages[-2].content)] if messages[-2].content in first else ""
+    common = 0
+    while common < min(len(between), len(before)) and between[-1 - common] == before[-1 - common]:
+        common += 1
+    opening = between[len(between) - common:]
+    cut = next((i for i, char in enumerate(opening) if char in "<[" and (i == 0 or opening[i - 1] in ">]\n ")), 0)
+    return between[: len(between) - len(opening) + cut].strip()
+
+
+def _tool_format(chat_template: str, style: JinjaStyle, bos: str, eos: str) -> str:
+    """The registered tool format whose calls the jinja writes (so chat parses the model's calls back): the one
+    whose rendering of a probe answer (text and a call, else the call alone) the jinja's rendering holds, the
+    longest such; `default` when none does."""
+    found: list[tuple[int, int, str]] = []
+    for rank, text in enumerate(("Let me check.", "")):
+        messages = assign_tool_call_ids([PROBE_WITH_TOOLS[0], replace(PROBE_WITH_TOOLS[1], content=text)])
+        try:
+            rendered = render_jinja(chat_template, messages, tools=PROBE_TOOLS, bos_token=bos, eos_token=eos,
+                                    style=style)
+        except TemplateError:
+            continue
+        for name in TOOL_FORMATS.names():
+            fmt = TOOL_FORMATS.get(name)
+            try:
+                written = fmt.join(text, fmt.render_calls(messages[1].tool_calls))
+            except Exception:  # a format that needs what the probe has not (numbered ids, a tools list)
+                continue
+            if fmt.name != "default" and written in rendered and fmt.parse_calls(written):
+                found.append((-rank, len(written), fmt.name))
+    return max(found)[2] if found else "default"
+
+
+def _stop_words(end: str) -> tuple[str, ...]:
+    markers = _MARKERS.findall(end)
+    return tuple(markers) if "".join(markers) == "".join(end.split()) else tuple(end.split())
+
+
+def _call_end(chat_template: str, style: JinjaStyle, bos: str, eos: str) -> tuple[str, ...]:
+    """The marker ending an answer of tool calls where it is another one (gpt-oss's `<|call|>`)."""
+    def render(shown: list[Message], generation: bool) -> str:
+        return render_jinja(chat_template, shown, tools=PROBE_TOOLS, add_generation_prompt=generation,
+                            bos_token=bos, eos_token=eos, style=style)
+    try:
+        turn = compute_turns(render, assign_tool_call_ids(PROBE_WITH_TOOLS[:2]), eos)[1]
+    except TemplateError:
+        return ()
+    markers = _MARKERS.findall(turn.answer[-40:])
+    return (markers[-1],) if markers and turn.answer.rstrip().endswith(markers[-1]) else ()
 
 
 def template_from_tokenizer(tokenizer: PreTrainedTokenizerBase) -> JinjaTemplate:
@@ -111,9 +196,20 @@ def template_from_tokenizer(tokenizer: PreTrainedTokenizerBase) -> JinjaTemplate
     if not isinstance(chat_template, str) or not chat_template:
         raise TemplateError("`template: auto` needs a tokenizer with a `chat_template`; this one has none: set "
                             "`template` to a registered name (`lmforge template list`)")
-    stop = (tokenizer.eos_token,) if tokenizer.eos_token else ()
+    return auto_template(chat_template, tokenizer.bos_token or "", tokenizer.eos_token or "")
+
+
+def auto_template(chat_template: str, bos: str = "", eos: str = "") -> JinjaTemplate:
+    """`template: auto` for a jinja template and the tokenizer's bos and eos."""
+    style = detect_style(chat_template, bos, eos)
+    end, history_end = _end_words(chat_template, style, bos, eos)
+    # no end-of-turn after an answer (ChatGLM3, Baichuan 2): training appends eos so the model learns to stop
+    stop = tuple(dict.fromkeys((*_stop_words(end or history_end), *_call_end(chat_template, style, bos, eos),
+                                *((eos,) if eos else ()))))
     return JinjaTemplate(name="auto", format_user="", format_assistant="", stop_words=stop,
-                         chat_template=chat_template, description="the tokenizer's own chat template")
+                         efficient_eos=not (end or history_end) and bool(eos), chat_template=chat_template,
+                         style=style, answer_end=history_end, tool_format=_tool_format(chat_template, style, bos, eos),
+                         description="the tokenizer's own chat template")
 
 
 def resolve_template(template: Template | None, tokenizer: PreTrainedTokenizerBase) -> Template:
@@ -121,8 +217,65 @@ def resolve_template(template: Template | None, tokenizer: PreTrainedTokenizerBa
     if template is not None:
         return template
     auto = template_from_tokenizer(tokenizer)
-    auto.render(PROBE, bos_token=tokenizer.bos_token or "", eos_token=tokenizer.eos_token or "")
+    tokens = dict(bos_token=tokenizer.bos_token or "", eos_token=tokenizer.eos_token or "")
+    try:
+        auto.examples(PROBE[1:], **tokens)
+    except TemplateError as err:
+        try:  # some templates only render conversations with tools (Hermes 3's tool_use)
+            auto.examples(PROBE_WITH_TOOLS, tools=PROBE_TOOLS, **tokens)
+        except TemplateError:
+            raise TemplateError(f"{err}; {family_advice(tokenizer)}") from None
     return auto
+
+
+def family_template(chat_template: str, bos: str = "", eos: str = "") -> tuple[str | None, bool]:
+    """(the registered template of the jinja's family, whether it renders the jinja's probes identically): one
+    rendering them identically (with thoughts too where the jinja writes them), else the one writing the same
+    chat markers (`<|im_start|>`, `<start_of_turn>`, ...) and closest in text; None when no registered template
+    writes the jinja's markers (a family lmforge has not registered)."""
+    style = detect_style(chat_template, bos, eos)
+    thoughts = [Message("user", "Name a colour."), Message("assistant", "<think>\nAny.\n</think>\n\nBlue."),
+                Message("user", "Another?")]
+    probes = [(PROBE[1:4], True)] + ([(thoughts, True)] if re.search(r"think|reasoning", chat_template) else [])
+    try:
+        theirs = [render_jinja(chat_template, messages, add_generation_prompt=generation, bos_token=bos,
+                               eos_token=eos, style=style) for messages, generation in probes]
+    except TemplateError:
+        return None, False
+    def markers_of(text: str) -> set[str]:  # bos and eos are every family's
+        return set(_MARKERS.findall(text)) - {bos, eos}
+
+    markers = markers_of(theirs[0])
+    best: tuple[float, float, str] | None = None
+    # text templates before multimodal ones of the same format (Qwen2's jinja is `qwen2`'s before `qwen2_vl`'s)
+    for template in sorted(list_templates(), key=lambda t: (t.multimodal, t.name)):
+        try:
+            ours = [template.render_text(messages, add_generation_prompt=generation, bos_token=bos, eos_token=eos)
+                    for messages, generation in probes]
+        except TemplateError:
+            continue
+        if ours == theirs:
+            return template.name, True
+        mine = markers_of(ours[0])
+        shared = len(markers & mine) / max(len(markers | mine), 1)
+        ratio = difflib.SequenceMatcher(None, ours[0], theirs[0]).ratio()
+        family = shared >= 0.5 and ratio >= 0.6 if markers else ratio >= 0.9
+        if family and (best is None or (shared, ratio) > best[:2]):
+            best = (shared, ratio, template.name)
+    return (best[2], False) if best else (None, False)
+
+
+def family_advice(tokenizer: PreTrainedTokenizerBase) -> str:
+    """What to set instead of a template that does not fit: one of the jinja's family, or none fits."""
+    name, identical = family_template(tokenizer.chat_template or "", tokenizer.bos_token or "",
+                                      tokenizer.eos_token or "")
+    if identical:
+        return f"`template: {name}` renders the tokenizer's chat template identically on lmforge's probes"
+    if name:
+        return (f"`template: {name}` is of the same family (same chat markers) but renders it differently "
+                "(`lmforge template check` shows how)")
+    return ("no registered template writes this chat template's markers (none of its family fits; register one "
+            "with `lmforge template derive`)")
 
 
 def compare_with_tokenizer(template: Template, tokenizer: PreTrainedTokenizerBase) -> str | None:

@@ -3,7 +3,7 @@
 import datetime
 import unicodedata
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import groupby
@@ -186,31 +186,57 @@ def iter_encode_batch(
     releases the GIL) encodes one chunk in a background thread while this thread renders the next
     and the caller consumes the previous one: the Python work no longer leaves a core idle.
     """
-    def render(chat: Chat) -> list[Segment]:
-        return template.render(chat.messages, system=chat.system, tools=chat.tools,
-                               add_generation_prompt=add_generation_prompt, enable_thinking=enable_thinking,
-                               bos_token=tokenizer.bos_token or "", eos_token=tokenizer.eos_token or "", train=train)
+    def render(chat: Chat) -> list[list[Segment]]:
+        return [template.render(chat.messages, system=chat.system, tools=chat.tools,
+                                add_generation_prompt=add_generation_prompt, enable_thinking=enable_thinking,
+                                bos_token=tokenizer.bos_token or "", eos_token=tokenizer.eos_token or "",
+                                train=train)]
 
+    for (encoded,) in _iter_encoded(tokenizer, chats, render):
+        yield encoded
+
+
+def iter_encode_examples(
+    template: Template,
+    tokenizer: PreTrainedTokenizerBase,
+    chats: Sequence[Chat],
+    *,
+    enable_thinking: Thinking | None = None,
+    mask_history: bool = False,
+) -> Iterator[list[EncodedConversation]]:
+    """The training examples of each conversation (`Template.examples`: one, or with `template: auto` on a
+    template that rewrites history, one per group of answers), encoded as `iter_encode_batch` does."""
+    def render(chat: Chat) -> list[list[Segment]]:
+        return template.examples(chat.messages, system=chat.system, tools=chat.tools, enable_thinking=enable_thinking,
+                                 bos_token=tokenizer.bos_token or "", eos_token=tokenizer.eos_token or "",
+                                 train=True, mask_history=mask_history)
+
+    yield from _iter_encoded(tokenizer, chats, render)
+
+
+def _iter_encoded(tokenizer: PreTrainedTokenizerBase, chats: Sequence[Chat],
+                  render: Callable[[Chat], list[list[Segment]]]) -> Iterator[list[EncodedConversation]]:
+    """Each chat's renderings encoded, chunk by chunk, the next chunk rendered while this one encodes."""
     backend = getattr(tokenizer, "backend_tokenizer", None) if tokenizer.is_fast else None
     if backend is None:
         for chat in chats:
-            yield _encode_piecewise(render(chat), tokenizer)
+            yield [_encode_piecewise(segments, tokenizer) for segments in render(chat)]
         return
 
     unnormalized = _without_normalizer(backend) if chats and _unicode_form(backend) else None
 
-    def submit(pool: ThreadPoolExecutor, start: int) -> tuple[list[list[Segment]], Future]:
+    def submit(pool: ThreadPoolExecutor, start: int) -> tuple[list[list[list[Segment]]], Future]:
         renders = [render(chat) for chat in chats[start:start + ENCODE_CHUNK]]
-        texts = ["".join(segment.text for segment in segments) for segments in renders]
+        texts = ["".join(segment.text for segment in segments) for examples in renders for segments in examples]
         return renders, pool.submit(_encode_texts, backend, texts, unnormalized)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmforge-encode") as pool:
         pending = submit(pool, 0) if chats else None
         for start in range(ENCODE_CHUNK, len(chats) + ENCODE_CHUNK, ENCODE_CHUNK):
             following = submit(pool, start) if start < len(chats) else None
-            renders, encodings = pending[0], pending[1].result()
-            for segments, encoding in zip(renders, encodings, strict=True):
-                yield _split_encoding(segments, encoding)
+            renders, encodings = pending[0], iter(pending[1].result())
+            for examples in renders:
+                yield [_split_encoding(segments, next(encodings)) for segments in examples]
             pending = following
 
 

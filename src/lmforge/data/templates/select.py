@@ -1,10 +1,10 @@
 """Which template a run uses: the configured one, else the registered or builtin model's own, else `auto`."""
 
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from lmforge.data.templates.registry import get_template
 from lmforge.data.templates.template import Template
+from lmforge.data.templates.user_file import load_template_file
 from lmforge.errors import TemplateError
 from lmforge.hub.builtin import get_builtin, is_builtin
 from lmforge.hub.registry import find_model
@@ -26,9 +26,12 @@ def default_template_name(model_name_or_path: str | None) -> str | None:
 
 
 def select_template(template: str | None, model_name_or_path: str | None,
-                    tool_format: str | None = None) -> Template | None:
+                    tool_format: str | None = None, template_file: str | None = None) -> Template | None:
     """The registered template to use, or None for `auto` (also the default for a model the registry does
-    not know): the tokenizer's own chat template, resolved once it is loaded (`lmforge.data.templates.auto`)."""
+    not know): the tokenizer's own chat template, resolved once it is loaded (`lmforge.data.templates.auto`).
+    `template_file`: the user's own registrations, loaded first."""
+    if template_file:
+        load_template_file(template_file)
     if template and template != "auto":
         return get_template(template).with_tool_format(tool_format)
     default = default_template_name(model_name_or_path) if not template else None
@@ -50,7 +53,6 @@ def run_template(cfg: "LmforgeConfig", tokenizer: Any) -> Template:
     from lmforge.data.templates.auto import resolve_template
 
     template = resolve_template(
-        select_template(cfg.model.template, cfg.model.model_name_or_path, cfg.model.tool_format), tokenizer)
-    if cfg.data.preserve_thinking and template.thought_words:  # keep thoughts of earlier turns too
-        template = replace(template, thoughts_in_history=True)
-    return template
+        select_template(cfg.model.template, cfg.model.model_name_or_path, cfg.model.tool_format,
+                        cfg.model.template_file), tokenizer)
+    return template.preserving_thinking() if cfg.data.preserve_thinking else template

@@ -10,26 +10,13 @@ supervised; the assistant header (`format_generation`) and the glue after an ans
 (`assistant_suffix`, e.g. ChatML's newline after `<|im_end|>`) are not, so the model learns to stop
 exactly at its end-of-turn token.
 
-Slots, in rendering order:
-- `format_prefix` (`format_prefix_tools` when tools are given) once, then the system prompt in
-  `format_system` (`format_system_tools` when tools are given; a non-empty prompt is written through
-  `format_system_text`), with the tool definitions of the template's `tool_format` (wrapped in
-  `format_tools`) placed by `tools_position`: appended to the system prompt after `tools_separator`, in
-  front of the first question (`tools_in_first_user`), at `{{tools}}` in the system slot (written then
-  even without a system prompt), or as a turn of their own before or after the system turn or before the
-  last question. With `system_in_user` the rendered system slot opens the first user message instead
-  (Llama 2, Gemma 3). Default system prompts may carry `{{date}}` too, as Granite's and Mistral Small's do.
-- per message: `format_user`; `format_generation` + `format_assistant` + `assistant_suffix`;
-  a run of consecutive tool results as `format_observation` around `format_observation_item`s
-  (joined by `observation_separator`; `{{call_id}}` and `{{call_name}}` are the id and the function
-  name of the call a result answers). An answer that is not the conversation's last message ends in
-  `end_in_history[1]` instead of `end_in_history[0]`, unsupervised (Harmony's `<|return|>` -> `<|end|>`).
-  An answer right after tool results takes `format_generation_after_tools` as its header where that
-  is set (DeepSeek writes none: the model answers straight after the results).
-- `format_generation` (+ `thought_prefill`) for a generation prompt, else `format_end`.
-Reasoning templates split `<think>` blocks off answers and render them (`format_thought`, in front of
-the answer slot) by the `enable_thinking` policy (`Thinking`, in messages.py). docs/templates.md
-describes every field.
+Slots, in rendering order (docs/templates.md describes every field): `format_prefix` once; the system
+prompt in `format_system` with the tool definitions placed by `tools_position` (or opening the first user
+message, `system_in_user`); per message `format_user`, `format_generation` + `format_assistant` +
+`assistant_suffix` (`end_in_history` rewrites an earlier answer's end), tool results as
+`format_observation` around `format_observation_item`s; then `format_generation` (+ `thought_prefill`)
+for a generation prompt, else `format_end`. Reasoning templates split `<think>` blocks off answers and
+render them (`format_thought`) by the `enable_thinking` policy (`Thinking`, in messages.py).
 """
 
 import datetime
@@ -178,6 +165,13 @@ class Template:
         return _Rendering(self, messages, system=system, tools=tools, add_generation_prompt=add_generation_prompt,
                           thinking=enable_thinking, bos=bos_token, eos=eos_token, train=train,
                           date=date).segments()
+
+    def examples(self, messages: list[Message], *, mask_history: bool = False, **kwargs: Any) -> list[list[Segment]]:
+        """The training examples of a conversation: its rendering (`mask_history` is applied by the caller)."""
+        return [self.render(messages, **kwargs)]
+
+    def preserving_thinking(self) -> "Template":
+        return replace(self, thoughts_in_history=True) if self.thought_words else self
 
     def header(self, *, after_tools: bool, calls: bool) -> str:
         """The assistant header of an answer (with tool calls or not), or of the generation prompt."""
