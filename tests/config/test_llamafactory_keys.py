@@ -111,10 +111,10 @@ def test_unsupported_key_at_its_default_is_inert(key):
 
 def test_a_fully_written_config_with_features_left_off_loads():
     cfg = build_config({"use_galore": False, "galore_rank": 16, "use_unsloth": False, "upcast_layernorm": False,
-                        "ignore_pad_token_for_loss": True, "lora_rank": 4})
+                        "sglang_maxlen": 4096, "ignore_pad_token_for_loss": True, "lora_rank": 4})
     assert cfg.finetuning.lora_rank == 4
-    with pytest.raises(ConfigError, match=r"`galore_rank` belongs to .*GaLore.* set it to its default, 16"):
-        build_config({"galore_rank": 16.5})
+    with pytest.raises(ConfigError, match=r"`sglang_maxlen` belongs to .*SGLang.* set it to its default, 4096"):
+        build_config({"sglang_maxlen": 4096.5})
 
 
 def _example_configs() -> list[Path]:

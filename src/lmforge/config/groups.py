@@ -7,22 +7,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from lmforge.config.groups_base import Group, split_list
+from lmforge.config.optimizer import OptimizerGroup
 from lmforge.config.training import TrainingGroup
-
-
-def _split_list(value: object) -> object:
-    """LLaMA-Factory writes lists as comma-separated strings (`dataset: a,b`); accept both."""
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return value
-
 
 # LLaMA-Factory's `flash_attn` values as transformers' attn_implementation names.
 FLASH_ATTN_MEANS = {"auto": "auto", "disabled": "eager", "sdpa": "sdpa", "fa2": "flash_attention_2"}
-
-
-class Group(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
 
 
 class ModelGroup(Group):
@@ -79,11 +69,16 @@ class ModelGroup(Group):
         "auto", description="Kernel for fp32 linear layers on the CPU: auto times oneDNN against torch's BLAS once "
                             "per process and uses oneDNN when it is 1.3x faster (~2.3x on an AMD EPYC, where MKL "
                             "skips AVX-512); torch keeps torch's own.")
+    upcast_layernorm: bool = Field(
+        False, description="Keep the normalisation weights (1-D `norm`/`ln` parameters) in float32 when the model "
+                           "loads in half precision.")
+    upcast_lmhead_output: bool = Field(
+        False, description="Return the output head's logits in float32 when the head computes in half precision.")
     packed_attention: bool = Field(
         True, description="Packed rows (pt/sft) attend within each packed sequence instead of a masked whole row "
                           "(same numbers, less work); applies to the trained model where it uses sdpa.")
 
-    _split = field_validator("adapter_name_or_path", "add_tokens", "add_special_tokens", mode="before")(_split_list)
+    _split = field_validator("adapter_name_or_path", "add_tokens", "add_special_tokens", mode="before")(split_list)
 
     @property
     def attention(self) -> str:
@@ -139,7 +134,7 @@ class DataGroup(Group):
     overwrite_cache: bool = Field(
         False, description="Re-tokenize even when the content-addressed cache has this exact data.")
 
-    _split = field_validator("dataset", "eval_dataset", "interleave_probs", mode="before")(_split_list)
+    _split = field_validator("dataset", "eval_dataset", "interleave_probs", mode="before")(split_list)
 
     def packing_enabled(self, by_default: bool) -> bool:
         """`packing` (or `neat_packing`) when set, else the stage's default (`by_default`: pt packs)."""
@@ -211,7 +206,7 @@ class FinetuningGroup(Group):
     kto_rejected_weight: float = Field(1.0, gt=0, description="KTO weight of undesirable examples.")
 
     _split = field_validator("lora_target", "additional_target", "freeze_trainable_modules", "freeze_extra_modules",
-                             mode="before")(_split_list)
+                             mode="before")(split_list)
 
 
 class GenerationGroup(Group):
@@ -272,7 +267,7 @@ class ExportGroup(Group):
     export_quantization_bit: Literal[4, 8] | None = Field(
         None, description="Quantize the export with bitsandbytes to 4 or 8 bits (needs a CUDA GPU).")
 
-    _split = field_validator("export_gguf", mode="before")(_split_list)
+    _split = field_validator("export_gguf", mode="before")(split_list)
 
 
 GROUPS: dict[str, type[BaseModel]] = {
@@ -282,6 +277,7 @@ GROUPS: dict[str, type[BaseModel]] = {
     "generation": GenerationGroup,
     "training": TrainingGroup,
     "export": ExportGroup,
+    "optimizer": OptimizerGroup,
 }
 
 
@@ -296,6 +292,7 @@ class LmforgeConfig(BaseModel):
     generation: GenerationGroup
     training: TrainingGroup
     export: ExportGroup
+    optimizer: OptimizerGroup
     source: str | None = None  # the YAML file the config came from, for messages
 
     def flat(self, *, only_set: bool = False) -> dict[str, object]:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lmforge.config.groups import FLASH_ATTN_MEANS, LmforgeConfig
+from lmforge.config.optimizer import APOLLO_OF, GALORE_OF, LOW_RANK_ARGS, OPTIMIZER_METHODS
 from lmforge.errors import ConfigError
 
 LORA_ONLY_KEYS = ("lora_task_type", "use_dora", "use_rslora", "pissa_init", "pissa_iter", "loraplus_lr_ratio",
@@ -179,6 +180,48 @@ def _prediction(cfg: LmforgeConfig) -> str | None:
     return None
 
 
+def _early_stopping_evaluates(cfg: LmforgeConfig) -> str | None:
+    if cfg.training.early_stopping_steps is None:
+        return None
+    if not (cfg.data.eval_dataset or cfg.data.val_size):
+        return "`early_stopping_steps` watches an evaluation metric: set `val_size` or `eval_dataset`"
+    if cfg.training.eval_strategy in (None, "no"):
+        return ("`early_stopping_steps` counts evaluations: set `eval_strategy: steps` (with `eval_steps`) "
+                "or `eval_strategy: epoch`")
+    return None
+
+
+def _one_optimizer_method(cfg: LmforgeConfig) -> str | None:
+    """LLaMA-Factory's optimizer methods replace the optimizer: one at a time, on the weights themselves."""
+    opt, ft = cfg.optimizer, cfg.finetuning
+    chosen = [name for name in OPTIMIZER_METHODS if getattr(opt, name)]
+    if len(chosen) > 1:
+        return f"{' and '.join(f'`{k}`' for k in chosen)} each choose the optimizer: keep one"
+    if not chosen:
+        return None
+    method = chosen[0]
+    if ft.finetuning_type == "lora" and method in ("use_galore", "use_apollo", "use_badam"):
+        return (f"`{method}` optimizes the model's own weights, not LoRA adapters: set `finetuning_type: full` "
+                "(or `freeze`)")
+    if ft.loraplus_lr_ratio is not None:
+        return f"`{method}` and `loraplus_lr_ratio` each choose the optimizer: keep one"
+    if method in LOW_RANK_ARGS:
+        if cfg.training.optim not in (GALORE_OF if method == "use_galore" else APOLLO_OF):
+            bases = sorted(str(k) for k in (GALORE_OF if method == "use_galore" else APOLLO_OF) if k)
+            return f"`{method}` builds on `optim` {', '.join(bases)} (got `{cfg.training.optim}`)"
+        if set_keys := [k for k in ("optim_target_modules", "optim_args") if getattr(cfg.training, k) is not None]:
+            prefix = method.removeprefix("use_")
+            return (f"`{method}` sets {' and '.join(f'`{k}`' for k in set_keys)} from its `{prefix}_*` keys: "
+                    f"remove {' and '.join(f'`{k}`' for k in set_keys)}")
+    layerwise = (method == "use_galore" and opt.galore_layerwise) or (method == "use_apollo" and opt.apollo_layerwise)
+    if layerwise and (cfg.training.gradient_accumulation_steps or 1) > 1:
+        return (f"layer-wise `{method}` updates each weight during backward: set `gradient_accumulation_steps: 1` "
+                "(or switch the layer-wise variant off)")
+    if method in ("use_galore", "use_apollo", "use_badam") and cfg.training.deepspeed is not None:
+        return f"`{method}` replaces the optimizer DeepSpeed would shard: remove `deepspeed` (or the method)"
+    return None
+
+
 def candidate_problems(*, n: int, method: str, do_sample: bool, num_beams: int, num_beam_groups: int) -> list[str]:
     """Candidate settings that do not fit together; shared by the config and per-request options."""
     problems: list[str] = []
@@ -229,6 +272,8 @@ RULES: list[Callable[[LmforgeConfig], str | None]] = [
     _candidates_fit,
     _diverse_beam_on_transformers,
     _prediction,
+    _early_stopping_evaluates,
+    _one_optimizer_method,
 ]
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 from rich.console import Console
-from transformers import set_seed
+from transformers import EarlyStoppingCallback, set_seed
 from transformers.trainer_callback import ProgressCallback
 
 from lmforge.config import LmforgeConfig
@@ -21,9 +21,11 @@ from lmforge.model.adapters import apply_finetuning, count_parameters
 from lmforge.model.kind import reward_kind
 from lmforge.model.loading import load_base_model, load_model, load_reward_model
 from lmforge.model.lora import convert_pissa_adapter
+from lmforge.model.upcast import upcast_head_output, upcast_layer_norms
 from lmforge.preflight import preflight
 from lmforge.train.callbacks import JsonlLogCallback, RichProgressCallback
 from lmforge.train.checkpoints import CheckpointCompletionCallback, last_complete_checkpoint
+from lmforge.train.optimizers import low_rank_arguments, set_optimizer
 from lmforge.train.plots import plot_loss
 from lmforge.train.precision import training_defaults, training_load_dtype
 from lmforge.train.predict import predict_with_trained_model, predict_without_training
@@ -93,13 +95,21 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
     else:
         base = load_model(cfg, dtype=training_load_dtype(cfg), tokenizer=tokenizer)
     console.print(f"[bold]model[/bold] {type(base).__name__} via {kind.auto_class} ({kind.reason})")
+    if cfg.model.upcast_layernorm:
+        upcast_layer_norms(base)
+    if cfg.model.upcast_lmhead_output:
+        upcast_head_output(base)
     base.config.use_cache = False  # training never decodes; a cache only costs memory
     new_tokens = bool(cfg.model.add_tokens or cfg.model.add_special_tokens)
     model = apply_finetuning(base, cfg, kind, new_tokens=new_tokens)
     trainable, total = count_parameters(model)
     console.print(f"  {cfg.finetuning.finetuning_type}: {trainable:,} trainable of {total:,} parameters")
 
+    kwargs.update(low_rank_arguments(cfg.optimizer, cfg.training.optim, model))  # GaLore, APOLLO
     trainer = stage.build_trainer(cfg, model, tokenizer, prepared, kwargs, _reference_model(cfg, stage))
+    set_optimizer(trainer, cfg)  # BAdam, Adam-mini, Muon, LoRA+
+    if cfg.training.early_stopping_steps:
+        trainer.add_callback(EarlyStoppingCallback(early_stopping_patience=cfg.training.early_stopping_steps))
     counts: TokenCounts = getattr(trainer, "token_counts", TokenCounts())
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(RichProgressCallback(console))

@@ -7,7 +7,6 @@ from transformers import TrainingArguments
 from lmforge.config import LmforgeConfig
 from lmforge.data.collator import Seq2SeqCollator, SftCollator
 from lmforge.data.dataset import PreparedData
-from lmforge.model.lora import loraplus_optimizer
 from lmforge.train.metrics import token_accuracy_metrics
 from lmforge.train.trainer import LmforgeTrainer
 
@@ -23,5 +22,4 @@ def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: Prep
     return LmforgeTrainer(
         model=model, args=args, train_dataset=prepared.train, eval_dataset=prepared.evaluation,
         data_collator=collator, processing_class=mm.encoder.processor if mm else tokenizer,
-        chunked_loss=cfg.training.chunked_loss, packed_attention=cfg.model.packed_attention,
-        optimizers=(loraplus_optimizer(model, cfg, args), None), **accuracy)
+        chunked_loss=cfg.training.chunked_loss, packed_attention=cfg.model.packed_attention, **accuracy)
