@@ -25,10 +25,11 @@ def test_norm_weights_and_logits_become_float32(tiny_llama_path):
 
 
 @pytest.mark.slow
-def test_lora_trains_in_bf16_with_float32_norms_and_logits(tmp_path):
-    summary = run_training(build_config({
+@pytest.mark.parametrize("precision", [{"bf16": True}, {"pure_bf16": True}])  # with and without autocast
+def test_lora_trains_in_bf16_with_float32_norms_and_logits(tmp_path, precision):
+    summary = run_training(build_config({**precision,
         "model_name_or_path": "builtin:tiny-llama", "template": "chatml", "dataset": "identity",
         "dataset_dir": str(ROOT / "examples" / "data"), "max_samples": 8, "cutoff_len": 64, "max_steps": 2,
-        "per_device_train_batch_size": 4, "report_to": "none", "output_dir": str(tmp_path), "bf16": True,
+        "per_device_train_batch_size": 4, "report_to": "none", "output_dir": str(tmp_path),
         "upcast_layernorm": True, "upcast_lmhead_output": True}), Console(quiet=True))
     assert summary["steps"] == 2 and summary["final_loss"] > 0

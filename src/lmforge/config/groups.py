@@ -181,6 +181,9 @@ class FinetuningGroup(Group):
         False, description="Merge every adapter in adapter_name_or_path and train a new one on top.")
     freeze_trainable_layers: int = Field(
         2, description="freeze: train the last N layers (N > 0) or the first -N layers (N < 0).")
+    use_llama_pro: bool = Field(
+        False, description="LLaMA-Pro: train only the blocks `lmforge expand` added (every (N/k)-th layer of N, k = "
+                           "freeze_trainable_layers), with `freeze` or `lora`.")
     freeze_trainable_modules: list[str] = Field(
         default_factory=lambda: ["all"],
         description="freeze: modules trained inside those layers (e.g. mlp,self_attn); `all` trains them whole.")

@@ -22,10 +22,22 @@ def _method_keys_match(cfg: LmforgeConfig) -> str | None:
     ft = cfg.finetuning
     own = {"lora": LORA_ONLY_KEYS, "freeze": FREEZE_ONLY_KEYS}
     for method, keys in own.items():
-        stray = [key for key in keys if key in ft.model_fields_set]
+        stray = [key for key in keys if key in ft.model_fields_set
+                 and not (ft.use_llama_pro and key == "freeze_trainable_layers")]  # LLaMA-Pro's block count
         if stray and ft.finetuning_type != method:
             return (f"{', '.join(f'`{k}`' for k in stray)} only apply to `finetuning_type: {method}` "
                     f"(got `{ft.finetuning_type}`): remove them or switch the method")
+    return None
+
+
+def _llama_pro_method(cfg: LmforgeConfig) -> str | None:
+    ft = cfg.finetuning
+    if ft.use_llama_pro and ft.finetuning_type not in ("freeze", "lora"):
+        return (f"`use_llama_pro` trains the expanded blocks with `finetuning_type: freeze` or `lora` "
+                f"(got `{ft.finetuning_type}`)")
+    if ft.use_llama_pro and ft.freeze_trainable_layers <= 0:
+        return (f"`use_llama_pro`: `freeze_trainable_layers` is the number of expanded blocks, a positive count "
+                f"(got {ft.freeze_trainable_layers})")
     return None
 
 
@@ -255,6 +267,7 @@ def _diverse_beam_on_transformers(cfg: LmforgeConfig) -> str | None:
 
 RULES: list[Callable[[LmforgeConfig], str | None]] = [
     _method_keys_match,
+    _llama_pro_method,
     _quantization_needs_lora,
     _pissa_converted,
     _one_attention_choice,

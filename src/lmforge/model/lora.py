@@ -12,9 +12,10 @@ from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 from lmforge.config import LmforgeConfig
 from lmforge.errors import ModelError
 from lmforge.model.components import model_components
+from lmforge.model.freeze import expanded_block_indices, layer_stacks
 from lmforge.model.fused_lora import fold_lora_layers
 from lmforge.model.kind import ModelKind
-from lmforge.model.targets import check_module_names, lora_targets
+from lmforge.model.targets import check_module_names, frozen_parts, lora_targets
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,19 @@ def build_lora_config(model: torch.nn.Module, cfg: LmforgeConfig, kind: ModelKin
         use_dora=ft.use_dora,
         use_rslora=ft.use_rslora,
         init_lora_weights=init,
+        layers_to_transform=_expanded_blocks(model, cfg),
     )
+
+
+def _expanded_blocks(model: torch.nn.Module, cfg: LmforgeConfig) -> list[int] | None:
+    """LLaMA-Pro with LoRA: adapters on the expanded blocks only (None: every layer)."""
+    if not cfg.finetuning.use_llama_pro:
+        return None
+    stacks = layer_stacks(model, frozen_parts(model_components(model), cfg))
+    if len(stacks) != 1:
+        raise ModelError(f"`use_llama_pro` needs one layer stack; {type(model).__name__} has {len(stacks)}")
+    size = len(model.get_submodule(stacks[0]))
+    return expanded_block_indices(size, cfg.finetuning.freeze_trainable_layers, type(model).__name__)
 
 
 def merge_adapters(model: Any, adapters: list[str]) -> Any:
