@@ -23,8 +23,9 @@ DATACLASSES = ("ModelArguments", "DataArguments", "FinetuningArguments", "Genera
 SAMPLES: dict[str, Any] = {"do_train": True, "finetuning_type": "lora", "stage": "sft"}
 # Keys that only apply next to another key (freeze options need the freeze method).
 COMPANIONS: dict[str, dict[str, Any]] = {
-    key: {"finetuning_type": "freeze"}
-    for key in ("freeze_trainable_layers", "freeze_trainable_modules", "freeze_extra_modules")}
+    **{key: {"finetuning_type": "freeze"}
+       for key in ("freeze_trainable_layers", "freeze_trainable_modules", "freeze_extra_modules")},
+    **{key: {"finetuning_type": "oft"} for key in ("oft_rank", "oft_block_size", "oft_target", "module_dropout")}}
 # Each mapped key: a LLaMA-Factory value and what its lmforge key must hold afterwards.
 MAPPED: dict[str, tuple[Any, Any]] = {
     "new_special_tokens": ("<a>,<b>", ["<a>", "<b>"]),

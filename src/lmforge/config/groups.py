@@ -153,7 +153,8 @@ class FinetuningGroup(Group):
     stage: str = Field(
         "sft", description="Training stage (builtin: pt, sft, rm, dpo, kto; `lmforge check` validates the name "
                            "against the stages registered in lmforge.train.stages).")
-    finetuning_type: Literal["lora", "full", "freeze"] = Field("lora", description="What is trained.")
+    finetuning_type: Literal["lora", "oft", "full", "freeze"] = Field(
+        "lora", description="What is trained: LoRA or OFT adapters (peft), all weights, or some layers.")
     lora_rank: int = Field(8, gt=0, description="LoRA rank r.")
     lora_alpha: int | None = Field(None, gt=0, description="LoRA alpha; default 2 x lora_rank.")
     lora_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the LoRA path.")
@@ -171,6 +172,14 @@ class FinetuningGroup(Group):
     pissa_iter: int = Field(16, ge=-1, description="Subspace iterations of PiSSA's fast SVD; -1 is the exact SVD.")
     pissa_convert: bool = Field(
         True, description="Save the PiSSA adapter as a plain LoRA that works on the original base model.")
+    oft_rank: int = Field(
+        0, ge=0, description="OFT: orthogonal blocks per adapted layer (set this or oft_block_size; 0: from the "
+                             "block size).")
+    oft_block_size: int = Field(
+        32, ge=0, description="OFT: size of each orthogonal block; must divide the adapted layers' input size.")
+    oft_target: list[str] = Field(
+        default_factory=lambda: ["all"], description="OFT: modules to adapt, as `lora_target`.")
+    module_dropout: float = Field(0.0, ge=0, lt=1, description="OFT: dropout of whole orthogonal blocks.")
     loraplus_lr_ratio: float | None = Field(
         None, gt=0, description="LoRA+: learning rate of the B matrices = learning_rate x this ratio.")
     loraplus_lr_embedding: float = Field(
@@ -208,8 +217,8 @@ class FinetuningGroup(Group):
     kto_chosen_weight: float = Field(1.0, gt=0, description="KTO weight of desirable examples.")
     kto_rejected_weight: float = Field(1.0, gt=0, description="KTO weight of undesirable examples.")
 
-    _split = field_validator("lora_target", "additional_target", "freeze_trainable_modules", "freeze_extra_modules",
-                             mode="before")(split_list)
+    _split = field_validator("lora_target", "oft_target", "additional_target", "freeze_trainable_modules",
+                             "freeze_extra_modules", mode="before")(split_list)
 
 
 class GenerationGroup(Group):

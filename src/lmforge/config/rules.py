@@ -15,15 +15,18 @@ from lmforge.errors import ConfigError
 LORA_ONLY_KEYS = ("lora_task_type", "use_dora", "use_rslora", "pissa_init", "pissa_iter", "loraplus_lr_ratio",
                   "loraplus_lr_embedding", "additional_target", "create_new_adapter")
 FREEZE_ONLY_KEYS = ("freeze_trainable_layers", "freeze_trainable_modules", "freeze_extra_modules")
+OFT_ONLY_KEYS = ("oft_rank", "oft_block_size", "oft_target", "module_dropout")
+ADAPTER_KEYS = ("additional_target", "create_new_adapter")  # LoRA's, which OFT adapters take too
 
 
 def _method_keys_match(cfg: LmforgeConfig) -> str | None:
     """A LoRA or freeze option set for another method would be silently ignored: say so instead."""
     ft = cfg.finetuning
-    own = {"lora": LORA_ONLY_KEYS, "freeze": FREEZE_ONLY_KEYS}
+    own = {"lora": LORA_ONLY_KEYS, "freeze": FREEZE_ONLY_KEYS, "oft": OFT_ONLY_KEYS}
     for method, keys in own.items():
         stray = [key for key in keys if key in ft.model_fields_set
-                 and not (ft.use_llama_pro and key == "freeze_trainable_layers")]  # LLaMA-Pro's block count
+                 and not (ft.use_llama_pro and key == "freeze_trainable_layers")  # LLaMA-Pro's block count
+                 and not (ft.finetuning_type == "oft" and key in ADAPTER_KEYS)]
         if stray and ft.finetuning_type != method:
             return (f"{', '.join(f'`{k}`' for k in stray)} only apply to `finetuning_type: {method}` "
                     f"(got `{ft.finetuning_type}`): remove them or switch the method")
@@ -38,6 +41,16 @@ def _llama_pro_method(cfg: LmforgeConfig) -> str | None:
     if ft.use_llama_pro and ft.freeze_trainable_layers <= 0:
         return (f"`use_llama_pro`: `freeze_trainable_layers` is the number of expanded blocks, a positive count "
                 f"(got {ft.freeze_trainable_layers})")
+    return None
+
+
+def _oft_block_or_rank(cfg: LmforgeConfig) -> str | None:
+    ft = cfg.finetuning
+    if ft.finetuning_type == "oft" and ft.oft_rank and "oft_block_size" in ft.model_fields_set and ft.oft_block_size:
+        return (f"OFT takes `oft_rank` or `oft_block_size` (rank x block size = the layer's input size), "
+                f"got both ({ft.oft_rank}, {ft.oft_block_size}): remove one")
+    if ft.finetuning_type == "oft" and not ft.oft_rank and not ft.oft_block_size:
+        return "OFT needs `oft_block_size` (or `oft_rank`) above 0"
     return None
 
 
@@ -268,6 +281,7 @@ def _diverse_beam_on_transformers(cfg: LmforgeConfig) -> str | None:
 RULES: list[Callable[[LmforgeConfig], str | None]] = [
     _method_keys_match,
     _llama_pro_method,
+    _oft_block_or_rank,
     _quantization_needs_lora,
     _pissa_converted,
     _one_attention_choice,

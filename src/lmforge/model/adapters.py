@@ -1,4 +1,4 @@
-"""What is trained (`finetuning_type`): all weights, some layers (`freeze`), or LoRA adapters."""
+"""What is trained (`finetuning_type`): all weights, some layers (`freeze`), or LoRA or OFT adapters."""
 
 import logging
 from typing import Any
@@ -9,6 +9,7 @@ from lmforge.config import LmforgeConfig
 from lmforge.model.freeze import apply_freeze, freeze_parts
 from lmforge.model.kind import ModelKind
 from lmforge.model.lora import apply_lora, merge_adapters
+from lmforge.model.oft import apply_oft
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ def apply_finetuning(model: Any, cfg: LmforgeConfig, kind: ModelKind, *, new_tok
         freeze_parts(model, cfg)
     elif method == "freeze":
         apply_freeze(model, cfg)
+    elif method == "oft":
+        model = apply_oft(model, cfg, kind, new_tokens=new_tokens)
     else:
         model = apply_lora(model, cfg, kind, new_tokens=new_tokens)
     _upcast_trainable(model)

@@ -18,6 +18,7 @@ from lmforge.model.freeze import apply_freeze
 from lmforge.model.kind import ModelKind, detect_kind
 from lmforge.model.loading import load_model_config, model_path
 from lmforge.model.lora import build_lora_config, check_task_type
+from lmforge.model.oft import build_oft_config
 from lmforge.model.quantization import check_quantization_supported
 
 
@@ -61,10 +62,12 @@ def check_model_fit(cfg: LmforgeConfig, template: Template | None, command: Lite
     if method == "lora":
         check_task_type(kind, cfg)
     resumes = bool(cfg.model.adapter_name_or_path) and not cfg.finetuning.create_new_adapter
-    if (method == "lora" and not resumes) or method == "freeze":
+    if (method == "lora" and not resumes) or method in ("freeze", "oft"):
         skeleton = model_skeleton(cfg, config, kind)
         if method == "lora":
             build_lora_config(skeleton, cfg, kind)
+        elif method == "oft":
+            build_oft_config(skeleton, cfg, kind)
         else:
             apply_freeze(skeleton, cfg)
     return kind

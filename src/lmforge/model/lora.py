@@ -37,7 +37,8 @@ def check_task_type(kind: ModelKind, cfg: LmforgeConfig) -> TaskType:
     return TaskType(inferred)
 
 
-def _modules_to_save(model: torch.nn.Module, cfg: LmforgeConfig, new_tokens: bool) -> list[str] | None:
+def modules_to_save_for(model: torch.nn.Module, cfg: LmforgeConfig, new_tokens: bool) -> list[str] | None:
+    """Modules trained in full beside the adapters: `additional_target`, an unfrozen projector, new-token embeddings."""
     names = list(cfg.finetuning.additional_target or [])
     if names:
         check_module_names(model, names, "additional_target")
@@ -70,7 +71,7 @@ def build_lora_config(model: torch.nn.Module, cfg: LmforgeConfig, kind: ModelKin
         lora_dropout=ft.lora_dropout,
         target_modules=targets.target_modules,
         exclude_modules=targets.exclude_modules,
-        modules_to_save=_modules_to_save(model, cfg, new_tokens),
+        modules_to_save=modules_to_save_for(model, cfg, new_tokens),
         use_dora=ft.use_dora,
         use_rslora=ft.use_rslora,
         init_lora_weights=init,

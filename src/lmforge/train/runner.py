@@ -67,7 +67,7 @@ def _reference_model(cfg: LmforgeConfig, stage: Stage) -> Any:
         return None
     if cfg.finetuning.ref_model:
         return load_base_model(cfg, dtype=torch.float32, path=cfg.finetuning.ref_model).eval()
-    if cfg.finetuning.finetuning_type == "lora":
+    if cfg.finetuning.finetuning_type in ("lora", "oft"):  # peft adapters: trl disables them for the reference
         return None
     return load_base_model(cfg, dtype=torch.float32).eval()
 
