@@ -206,6 +206,15 @@ class FinetuningGroup(Group):
                            "without mixed-precision autocast (half the memory of fp32 master weights).")
     plot_loss: bool = Field(True, description="Write training_loss.png (always on; accepted for LLaMA-Factory).")
     compute_accuracy: bool = Field(False, description="Report supervised-token accuracy at evaluation.")
+    use_dft_loss: bool = Field(
+        False, description="DFT: weight each answer token's loss by the model's probability of it (pt/sft).")
+    use_eaft_loss: bool = Field(
+        False, description="EAFT: weight each answer token's loss by the model's top-20 entropy / 3 (pt/sft).")
+    eaft_alpha: float = Field(1.0, gt=0, description="EAFT: power of the entropy weight.")
+    use_asft_loss: bool = Field(
+        False, description="ASFT: the DFT loss plus asft_alpha x KL(reference || model) at answer tokens (pt/sft); "
+                           "the reference is `ref_model`, the base with the adapter disabled, or a frozen copy.")
+    asft_alpha: float = Field(0.1, ge=0, description="ASFT: weight of the KL term.")
     pref_beta: float = Field(0.1, gt=0, description="Preference strength beta (dpo, kto, orpo, simpo).")
     pref_ftx: float = Field(0.0, ge=0, description="Weight of an SFT loss on the chosen answers added to dpo.")
     pref_loss: Literal["sigmoid", "hinge", "ipo", "orpo", "simpo"] = Field(
@@ -216,6 +225,13 @@ class FinetuningGroup(Group):
                           "frozen copy of the model (full).")
     kto_chosen_weight: float = Field(1.0, gt=0, description="KTO weight of desirable examples.")
     kto_rejected_weight: float = Field(1.0, gt=0, description="KTO weight of undesirable examples.")
+
+    def token_loss(self) -> tuple[str, float] | None:
+        """The token-weighted loss switched on (`dft`, `eaft`, `asft`) and its alpha, or None."""
+        chosen = [(kind, alpha) for kind, alpha, on in (("dft", 1.0, self.use_dft_loss),
+                                                        ("eaft", self.eaft_alpha, self.use_eaft_loss),
+                                                        ("asft", self.asft_alpha, self.use_asft_loss)) if on]
+        return chosen[0] if chosen else None
 
     _split = field_validator("lora_target", "oft_target", "additional_target", "freeze_trainable_modules",
                              "freeze_extra_modules", mode="before")(split_list)

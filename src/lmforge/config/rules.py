@@ -205,6 +205,16 @@ def _prediction(cfg: LmforgeConfig) -> str | None:
     return None
 
 
+def _one_token_loss(cfg: LmforgeConfig) -> str | None:
+    ft = cfg.finetuning
+    chosen = [key for key in ("use_dft_loss", "use_eaft_loss", "use_asft_loss") if getattr(ft, key)]
+    if len(chosen) > 1:
+        return f"{' and '.join(f'`{k}`' for k in chosen)} each replace the loss: keep one (ASFT includes DFT)"
+    if cfg.training.chunked_loss and ft.use_asft_loss:
+        return "`use_asft_loss` compares whole logits with the reference model's: remove `chunked_loss: true`"
+    return None
+
+
 def _early_stopping_evaluates(cfg: LmforgeConfig) -> str | None:
     if cfg.training.early_stopping_steps is None:
         return None
@@ -300,6 +310,7 @@ RULES: list[Callable[[LmforgeConfig], str | None]] = [
     _diverse_beam_on_transformers,
     _prediction,
     _early_stopping_evaluates,
+    _one_token_loss,
     _one_optimizer_method,
 ]
 

@@ -8,6 +8,7 @@ from lmforge.config import LmforgeConfig
 from lmforge.data.collator import Seq2SeqCollator, SftCollator
 from lmforge.data.dataset import PreparedData
 from lmforge.train.metrics import token_accuracy_metrics
+from lmforge.train.token_losses import TokenLoss
 from lmforge.train.trainer import LmforgeTrainer
 
 
@@ -22,4 +23,15 @@ def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: Prep
     return LmforgeTrainer(
         model=model, args=args, train_dataset=prepared.train, eval_dataset=prepared.evaluation,
         data_collator=collator, processing_class=mm.encoder.processor if mm else tokenizer,
-        chunked_loss=cfg.training.chunked_loss, packed_attention=cfg.model.packed_attention, **accuracy)
+        chunked_loss=cfg.training.chunked_loss, packed_attention=cfg.model.packed_attention,
+        token_loss=token_loss(cfg), ref_model=ref_model, **accuracy)
+
+
+def token_loss(cfg: LmforgeConfig) -> TokenLoss | None:
+    chosen = cfg.finetuning.token_loss()
+    return TokenLoss(*chosen) if chosen else None  # type: ignore[arg-type]
+
+
+def needs_reference(cfg: LmforgeConfig) -> bool:
+    """ASFT anchors the model to a reference (`ref_model`, or the base: adapter disabled or a frozen copy)."""
+    return bool(cfg.finetuning.use_asft_loss)
