@@ -219,6 +219,14 @@ class FinetuningGroup(Group):
     pref_ftx: float = Field(0.0, ge=0, description="Weight of an SFT loss on the chosen answers added to dpo.")
     pref_loss: Literal["sigmoid", "hinge", "ipo", "orpo", "simpo"] = Field(
         "sigmoid", description="DPO loss; orpo and simpo need no reference model.")
+    dpo_label_smoothing: float = Field(
+        0.0, ge=0, lt=0.5, description="cDPO: the chance a preference label is wrong; the sigmoid loss becomes "
+                                       "(1-e) x -log sigmoid(margin) + e x -log sigmoid(-margin).")
+    pref_bco_weight: float = Field(
+        0.0, ge=0, description="Mix trl's BCO pair loss into DPO: (dpo + w x bco) / (1 + w).")
+    ld_alpha: float | None = Field(
+        None, ge=0, le=1, description="LD-DPO: weight of the answer tokens beyond the shorter answer's length "
+                                      "(1: plain DPO, 0: only the shared length counts).")
     simpo_gamma: float = Field(0.5, ge=0, description="SimPO target reward margin gamma.")
     ref_model: str | None = Field(
         None, description="Reference model for dpo/kto; default: the base with adapters disabled (lora) or a "

@@ -205,6 +205,17 @@ def _prediction(cfg: LmforgeConfig) -> str | None:
     return None
 
 
+def _dpo_options(cfg: LmforgeConfig) -> str | None:
+    ft = cfg.finetuning
+    if ft.dpo_label_smoothing and ft.pref_loss != "sigmoid":
+        return f"`dpo_label_smoothing` (cDPO) smooths the sigmoid loss: set `pref_loss: sigmoid` (got `{ft.pref_loss}`)"
+    extras = [key for key in ("pref_bco_weight", "ld_alpha") if getattr(ft, key)]
+    if extras and ft.pref_loss in ("orpo", "simpo"):
+        return (f"{' and '.join(f'`{k}`' for k in extras)} shape the reference-model DPO losses (sigmoid, hinge, "
+                f"ipo), not `pref_loss: {ft.pref_loss}`")
+    return None
+
+
 def _one_token_loss(cfg: LmforgeConfig) -> str | None:
     ft = cfg.finetuning
     chosen = [key for key in ("use_dft_loss", "use_eaft_loss", "use_asft_loss") if getattr(ft, key)]
@@ -311,6 +322,7 @@ RULES: list[Callable[[LmforgeConfig], str | None]] = [
     _prediction,
     _early_stopping_evaluates,
     _one_token_loss,
+    _dpo_options,
     _one_optimizer_method,
 ]
 
