@@ -37,15 +37,16 @@ def train(
 ) -> None:
     """Train as the config says (stage, method, data) and save model, logs, plot and summary.
 
-    Several processes or nodes: --nproc N, or NPROC_PER_NODE / NNODES / NODE_RANK / MASTER_ADDR /
-    MASTER_PORT as with LLaMA-Factory; lmforge then re-launches itself under torchrun."""
+    Every visible GPU is used. Several processes or nodes: --nproc N, or NPROC_PER_NODE / NNODES / NODE_RANK /
+    MASTER_ADDR / MASTER_PORT / FORCE_TORCHRUN (elastic: RDZV_ID, MIN_NNODES, MAX_NNODES, MAX_RESTARTS) as with
+    LLaMA-Factory; lmforge then re-launches itself under torchrun, as it does for a `deepspeed` config."""
     from lmforge.cli.quiet import quiet_libraries
     from lmforge.config import load_config
     from lmforge.train.launch import is_main_worker, is_worker, launch_plan, relaunch
 
     def body() -> None:
         cfg = load_config(config, overrides)  # validate once, before any worker starts
-        plan = launch_plan(nproc)
+        plan = launch_plan(nproc, deepspeed=cfg.training.deepspeed is not None)
         if plan.distributed and not is_worker():
             raise typer.Exit(code=relaunch(plan, ["train", str(config), *(overrides or [])]))
         quiet_libraries()
