@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lmforge.config.groups_base import Group, split_list
 from lmforge.config.optimizer import OptimizerGroup
+from lmforge.config.profiler import ProfilerGroup
 from lmforge.config.training import TrainingGroup
 
 # LLaMA-Factory's `flash_attn` values as transformers' attn_implementation names.
@@ -314,6 +315,7 @@ GROUPS: dict[str, type[BaseModel]] = {
     "training": TrainingGroup,
     "export": ExportGroup,
     "optimizer": OptimizerGroup,
+    "profiler": ProfilerGroup,
 }
 
 
@@ -329,6 +331,7 @@ class LmforgeConfig(BaseModel):
     training: TrainingGroup
     export: ExportGroup
     optimizer: OptimizerGroup
+    profiler: ProfilerGroup
     source: str | None = None  # the YAML file the config came from, for messages
 
     def flat(self, *, only_set: bool = False) -> dict[str, object]:

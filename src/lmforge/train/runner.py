@@ -30,6 +30,7 @@ from lmforge.train.plots import plot_loss
 from lmforge.train.precision import training_defaults, training_load_dtype
 from lmforge.train.predict import predict_with_trained_model, predict_without_training
 from lmforge.train.prepare import prepare_data
+from lmforge.train.profiler import TorchProfilerCallback
 from lmforge.train.stages import STAGES, Stage, configured_stage
 from lmforge.train.summary import summary_table, training_summary
 from lmforge.train.trainer import TokenCounts
@@ -108,6 +109,8 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
     kwargs.update(low_rank_arguments(cfg.optimizer, cfg.training.optim, model))  # GaLore, APOLLO
     trainer = stage.build_trainer(cfg, model, tokenizer, prepared, kwargs, _reference_model(cfg, stage))
     set_optimizer(trainer, cfg)  # BAdam, Adam-mini, Muon, LoRA+
+    if cfg.profiler.enable_torch_profiler:
+        trainer.add_callback(TorchProfilerCallback(cfg.profiler))
     if cfg.training.early_stopping_steps:
         trainer.add_callback(EarlyStoppingCallback(early_stopping_patience=cfg.training.early_stopping_steps))
     counts: TokenCounts = getattr(trainer, "token_counts", TokenCounts())
