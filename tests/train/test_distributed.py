@@ -135,3 +135,12 @@ def test_a_deepspeed_config_trains_in_one_process_under_torchrun(tmp_path, monke
     result = run_cli("train", str(config), *ARGS, "per_device_train_batch_size=4", f"output_dir={out}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(logged(out)) == 3 and (out / "adapter_model.safetensors").is_file()
+
+
+def test_use_ray_is_refused_with_the_torchrun_way(tmp_path, monkeypatch):
+    config = tmp_path / "run.yaml"
+    config.write_text("stage: sft\n")
+    monkeypatch.setenv("USE_RAY", "1")
+    result = run_cli("train", str(config), *ARGS, f"output_dir={tmp_path / 'out'}")
+    assert result.returncode == 1
+    assert "USE_RAY=1 asks for Ray Train" in " ".join(result.stderr.split())
