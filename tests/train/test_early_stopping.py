@@ -1,4 +1,5 @@
-"""`early_stopping_steps`: training stops once the watched metric has not improved for that many evaluations."""
+"""`early_stopping_steps`: training stops once the watched metric has not improved for that many evaluations
+(and `include_effective_tokens_per_second` reported on the same runs)."""
 
 import pytest
 from rich.console import Console
@@ -22,8 +23,11 @@ def test_training_stops_when_eval_loss_stops_improving(tmp_path):
                                          "early_stopping_steps": 2}), Console(quiet=True))
     assert stopped["steps"] == 3
     improving = run_training(build_config({**BASE, "output_dir": str(tmp_path / "improving"), "learning_rate": 1e-3,
-                                           "early_stopping_steps": 2, "max_steps": 4}), Console(quiet=True))
+                                           "early_stopping_steps": 2, "max_steps": 4,
+                                           "include_effective_tokens_per_second": True}), Console(quiet=True))
     assert improving["steps"] == 4
+    assert improving["effective_tokens_per_sec"] == improving["non_pad_tokens_per_s"] > 0
+    assert "effective_tokens_per_sec" not in stopped
 
 
 def test_early_stopping_needs_evaluations():

@@ -117,6 +117,9 @@ LMFORGE_TRAINING_KEYS: dict[str, tuple[Any, Any]] = {
     "early_stopping_steps": (int | None, Field(None, gt=0, description="Stop when `metric_for_best_model` (default: "
                                                                   "eval loss) has not improved for this many "
                                                                   "evaluations.")),
+    "include_effective_tokens_per_second": (bool, Field(False, description="Add `effective_tokens_per_sec` (tokens "
+                                                                       "of the examples, padding excluded, per second "
+                                                                       "and process) to train_summary.json.")),
     "predict_with_generate": (bool | None, Field(None, description="With `do_predict`: answer eval_dataset's prompts "
                                                                    "by generation and score them (BLEU-4, ROUGE). "
                                                                    "lmforge's prediction always generates.")),

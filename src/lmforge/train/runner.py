@@ -138,6 +138,12 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
                                trainable, total)
     summary.update({key: round(value, 4) for key, value in metrics.items()
                     if key.startswith("eval_") and isinstance(value, float)})
+    if cfg.training.include_effective_tokens_per_second:
+        if counts.non_pad_tokens:  # LLaMA-Factory's name for the tokens of the examples (no padding) per second
+            summary["effective_tokens_per_sec"] = summary["non_pad_tokens_per_s"]
+        else:
+            console.print(f"[bold yellow]warning:[/bold yellow] `include_effective_tokens_per_second`: the "
+                          f"`{stage.name}` trainer does not count tokens (pt and sft do)")
     (output_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     plots = [p for key in stage.plots if (p := plot_loss(trainer.state.log_history, output_dir, key))]
     console.print(summary_table(summary))
