@@ -37,7 +37,8 @@ def table() -> str:
         lines += ["", f"### {dataclass}", "", "| key | status | in lmforge / feature |", "|---|---|---|"]
         lines += [f"| `{e.key}` | {e.status} | {_where(e).replace('|', '/')} |" for e in entries]
     lines += ["", "### Values of accepted keys", "", "| key: value | status | feature |", "|---|---|---|"]
-    lines += [f"| `{v.key}: {v.value}` | {v.status} | {v.note} |" for v in LLAMAFACTORY_VALUES.values()]
+    lines += [f"| `{v.key}: {v.value}` | {v.status} | {v.note}" + (f"; {v.instead}" if v.instead else "") + " |"
+              for v in LLAMAFACTORY_VALUES.values()]
     return "\n".join(lines)
 
 

@@ -127,3 +127,31 @@ def test_api_command_serves_until_interrupted(tmp_path):
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=60)
+
+
+@pytest.mark.slow
+def test_api_reads_llamafactory_environment_variables(tmp_path):
+    """API_HOST, API_PORT, API_KEY and API_MODEL_NAME set what the options would, as in LLaMA-Factory."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {key: value for key, value in os.environ.items() if key != "LMFORGE_API_KEY"}
+    env.update(API_HOST="127.0.0.1", API_PORT=str(port), API_KEY="sesame", API_MODEL_NAME="my-model")
+    server = subprocess.Popen([sys.executable, "-m", "lmforge.cli.main", "api", str(_config(tmp_path)), *MODEL],
+                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, server.stdout.read()
+            assert time.monotonic() < deadline, "the api did not come up in 120 s"
+            try:
+                refused = httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        assert refused.status_code == 401
+        models = httpx.get(f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": "Bearer sesame"})
+        assert models.json()["data"][0]["id"] == "my-model"
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=60)

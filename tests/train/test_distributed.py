@@ -96,3 +96,51 @@ def test_bad_deepspeed_configs_fail_clearly(tmp_path):
     (tmp_path / "stage.json").write_text('{"zero_optimization": {"stage": 4}}')
     with pytest.raises(ConfigError, match="stage must be 0, 1, 2 or 3, got 4"):
         build_config({"deepspeed": str(tmp_path / "stage.json")})
+
+
+def test_launch_plan_forces_torchrun_and_elastic_rendezvous(monkeypatch):
+    for name in ("NPROC_PER_NODE", "NNODES", "MASTER_PORT", "FORCE_TORCHRUN", "RDZV_ID", "MIN_NNODES", "MAX_NNODES"):
+        monkeypatch.delenv(name, raising=False)
+    plan = launch_plan()
+    assert not plan.distributed and plan.nproc_per_node == 1  # no GPU here: one process, no torchrun
+    with socket.socket() as sock:  # MASTER_PORT unset on one node: a port nothing listens on
+        sock.bind(("127.0.0.1", plan.master_port))
+    assert launch_plan(deepspeed=True).distributed  # DeepSpeed needs torchrun's environment even for one process
+    monkeypatch.setenv("FORCE_TORCHRUN", "true")
+    assert launch_plan().distributed
+    monkeypatch.setenv("NNODES", "2")
+    assert launch_plan().master_port == 29500  # every node must agree: torchrun's default, never a random one
+    monkeypatch.setenv("RDZV_ID", "job7")
+    monkeypatch.setenv("MIN_NNODES", "1")
+    monkeypatch.setenv("MAX_NNODES", "3")
+    monkeypatch.setenv("MAX_RESTARTS", "2")
+    monkeypatch.setenv("MASTER_ADDR", "10.0.0.1")
+    command = torchrun_command(launch_plan(nproc=2), ["train", "run.yaml"])
+    for flag in ("--nnodes=1:3", "--rdzv_id=job7", "--rdzv_backend=c10d", "--rdzv_endpoint=10.0.0.1:29500",
+                 "--max_restarts=2", "--nproc_per_node=2"):
+        assert flag in command
+    monkeypatch.delenv("MAX_NNODES")
+    with pytest.raises(ConfigError, match="both MIN_NNODES and MAX_NNODES"):
+        launch_plan()
+
+
+@pytest.mark.slow
+def test_a_deepspeed_config_trains_in_one_process_under_torchrun(tmp_path, monkeypatch):
+    """LLaMA-Factory's single-GPU DeepSpeed configs: without torchrun, DeepSpeed looks for MPI (mpi4py) to learn
+    its rank; `lmforge train` launches the one process under torchrun instead."""
+    monkeypatch.delenv("MASTER_PORT", raising=False)
+    config = tmp_path / "run.yaml"
+    config.write_text(f"stage: sft\ndeepspeed: {ROOT / 'examples' / 'deepspeed' / 'ds_z2_config.json'}\n")
+    out = tmp_path / "zero2"
+    result = run_cli("train", str(config), *ARGS, "per_device_train_batch_size=4", f"output_dir={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(logged(out)) == 3 and (out / "adapter_model.safetensors").is_file()
+
+
+def test_use_ray_is_refused_with_the_torchrun_way(tmp_path, monkeypatch):
+    config = tmp_path / "run.yaml"
+    config.write_text("stage: sft\n")
+    monkeypatch.setenv("USE_RAY", "1")
+    result = run_cli("train", str(config), *ARGS, f"output_dir={tmp_path / 'out'}")
+    assert result.returncode == 1
+    assert "USE_RAY=1 asks for Ray Train" in " ".join(result.stderr.split())

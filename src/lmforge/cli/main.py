@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from lmforge.cli import convert, data, env, export, models, serve, template, train
+from lmforge.cli import convert, data, env, expand, export, models, serve, template, train
 from lmforge.cli.common import err_console, set_debug
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -20,7 +20,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Fine-tune, chat with and export language models from one YAML file.")
 
 # in the order `lmforge --help` lists them
-COMMAND_MODULES = (convert, train, export, env, data, serve, template, models)
+COMMAND_MODULES = (convert, train, export, expand, env, data, serve, template, models)
 for module in COMMAND_MODULES:
     module.register(app)
 

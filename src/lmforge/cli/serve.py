@@ -69,17 +69,21 @@ def register(app: typer.Typer) -> None:
     def api(
         config: ConfigArg,
         overrides: OverridesArg = None,
-        host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 exposes the server.")] = "127.0.0.1",
-        port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-        api_key: Annotated[str | None, typer.Option(envvar="LMFORGE_API_KEY",
+        host: Annotated[str, typer.Option(envvar="API_HOST",
+                                          help="Address to bind; 0.0.0.0 exposes the server.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(envvar="API_PORT", help="Port to listen on.")] = 8000,
+        api_key: Annotated[str | None, typer.Option(envvar=["LMFORGE_API_KEY", "API_KEY"],
                                                     help="Require `Authorization: Bearer KEY`.")] = None,
-        model_id: Annotated[str | None, typer.Option(help="Model name clients use; default: the model path.")] = None,
+        model_id: Annotated[str | None, typer.Option(envvar="API_MODEL_NAME",
+                                                     help="Model name clients use; default: the model path.")] = None,
         max_tokens_limit: Annotated[int, typer.Option(help="Largest max_tokens a request may ask for.")] = 4096,
         max_request_mb: Annotated[float, typer.Option(help="Largest request body in MiB.")] = 16.0,
         allow_remote_images: Annotated[bool, typer.Option(help="Fetch http(s) image URLs (public hosts).")] = False,
         image_dir: Annotated[list[Path] | None, typer.Option(help="Folder local image paths may come from.")] = None,
     ) -> None:
-        """Serve an OpenAI-compatible API: /v1/models and /v1/chat/completions (streaming, n, stop)."""
+        """Serve an OpenAI-compatible API: /v1/models and /v1/chat/completions (streaming, n, stop).
+
+        LLaMA-Factory's variables set the options: API_HOST, API_PORT, API_KEY, API_MODEL_NAME."""
 
         def body() -> None:
             cfg = load_command_config(config, overrides)

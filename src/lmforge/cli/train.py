@@ -13,13 +13,14 @@ def check(config: ConfigArg, overrides: OverridesArg = None) -> None:
     import yaml
 
     from lmforge.config import load_config
+    from lmforge.config.groups import GROUPS
     from lmforge.preflight import preflight
 
     def body() -> None:
         cfg = load_config(config, overrides)
         preflight(cfg, "check")
         console.print(f"[green]{config}: valid[/green]")
-        for group in ("model", "data", "finetuning", "generation", "training", "export"):
+        for group in GROUPS:
             values = getattr(cfg, group).model_dump(mode="json", exclude_none=True,
                                                     exclude_unset=group == "training")
             if group == "training":
@@ -37,15 +38,20 @@ def train(
 ) -> None:
     """Train as the config says (stage, method, data) and save model, logs, plot and summary.
 
-    Several processes or nodes: --nproc N, or NPROC_PER_NODE / NNODES / NODE_RANK / MASTER_ADDR /
-    MASTER_PORT as with LLaMA-Factory; lmforge then re-launches itself under torchrun."""
+    Every visible GPU is used. Several processes or nodes: --nproc N, or NPROC_PER_NODE / NNODES / NODE_RANK /
+    MASTER_ADDR / MASTER_PORT / FORCE_TORCHRUN (elastic: RDZV_ID, MIN_NNODES, MAX_NNODES, MAX_RESTARTS) as with
+    LLaMA-Factory; lmforge then re-launches itself under torchrun, as it does for a `deepspeed` config."""
     from lmforge.cli.quiet import quiet_libraries
     from lmforge.config import load_config
-    from lmforge.train.launch import is_main_worker, is_worker, launch_plan, relaunch
+    from lmforge.errors import ConfigError
+    from lmforge.train.launch import env_enabled, is_main_worker, is_worker, launch_plan, relaunch
 
     def body() -> None:
         cfg = load_config(config, overrides)  # validate once, before any worker starts
-        plan = launch_plan(nproc)
+        if env_enabled("USE_RAY"):
+            raise ConfigError("USE_RAY=1 asks for Ray Train, which lmforge does not launch yet: unset it and scale "
+                              "out with torchrun (NPROC_PER_NODE, NNODES, NODE_RANK, MASTER_ADDR; docs/distributed.md)")
+        plan = launch_plan(nproc, deepspeed=cfg.training.deepspeed is not None)
         if plan.distributed and not is_worker():
             raise typer.Exit(code=relaunch(plan, ["train", str(config), *(overrides or [])]))
         quiet_libraries()

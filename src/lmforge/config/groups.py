@@ -7,22 +7,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from lmforge.config.groups_base import Group, split_list
+from lmforge.config.optimizer import OptimizerGroup
+from lmforge.config.profiler import ProfilerGroup
 from lmforge.config.training import TrainingGroup
-
-
-def _split_list(value: object) -> object:
-    """LLaMA-Factory writes lists as comma-separated strings (`dataset: a,b`); accept both."""
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return value
-
 
 # LLaMA-Factory's `flash_attn` values as transformers' attn_implementation names.
 FLASH_ATTN_MEANS = {"auto": "auto", "disabled": "eager", "sdpa": "sdpa", "fa2": "flash_attention_2"}
-
-
-class Group(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
 
 
 class ModelGroup(Group):
@@ -83,11 +74,16 @@ class ModelGroup(Group):
         "auto", description="Kernel for fp32 linear layers on the CPU: auto times oneDNN against torch's BLAS once "
                             "per process and uses oneDNN when it is 1.3x faster (~2.3x on an AMD EPYC, where MKL "
                             "skips AVX-512); torch keeps torch's own.")
+    upcast_layernorm: bool = Field(
+        False, description="Keep the normalisation weights (1-D `norm`/`ln` parameters) in float32 when the model "
+                           "loads in half precision.")
+    upcast_lmhead_output: bool = Field(
+        False, description="Return the output head's logits in float32 when the head computes in half precision.")
     packed_attention: bool = Field(
         True, description="Packed rows (pt/sft) attend within each packed sequence instead of a masked whole row "
                           "(same numbers, less work); applies to the trained model where it uses sdpa.")
 
-    _split = field_validator("adapter_name_or_path", "add_tokens", "add_special_tokens", mode="before")(_split_list)
+    _split = field_validator("adapter_name_or_path", "add_tokens", "add_special_tokens", mode="before")(split_list)
 
     @property
     def attention(self) -> str:
@@ -143,7 +139,7 @@ class DataGroup(Group):
     overwrite_cache: bool = Field(
         False, description="Re-tokenize even when the content-addressed cache has this exact data.")
 
-    _split = field_validator("dataset", "eval_dataset", "interleave_probs", mode="before")(_split_list)
+    _split = field_validator("dataset", "eval_dataset", "interleave_probs", mode="before")(split_list)
 
     def packing_enabled(self, by_default: bool) -> bool:
         """`packing` (or `neat_packing`) when set, else the stage's default (`by_default`: pt packs)."""
@@ -162,7 +158,8 @@ class FinetuningGroup(Group):
     stage: str = Field(
         "sft", description="Training stage (builtin: pt, sft, rm, dpo, kto; `lmforge check` validates the name "
                            "against the stages registered in lmforge.train.stages).")
-    finetuning_type: Literal["lora", "full", "freeze"] = Field("lora", description="What is trained.")
+    finetuning_type: Literal["lora", "oft", "full", "freeze"] = Field(
+        "lora", description="What is trained: LoRA or OFT adapters (peft), all weights, or some layers.")
     lora_rank: int = Field(8, gt=0, description="LoRA rank r.")
     lora_alpha: int | None = Field(None, gt=0, description="LoRA alpha; default 2 x lora_rank.")
     lora_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the LoRA path.")
@@ -180,6 +177,14 @@ class FinetuningGroup(Group):
     pissa_iter: int = Field(16, ge=-1, description="Subspace iterations of PiSSA's fast SVD; -1 is the exact SVD.")
     pissa_convert: bool = Field(
         True, description="Save the PiSSA adapter as a plain LoRA that works on the original base model.")
+    oft_rank: int = Field(
+        0, ge=0, description="OFT: orthogonal blocks per adapted layer (set this or oft_block_size; 0: from the "
+                             "block size).")
+    oft_block_size: int = Field(
+        32, ge=0, description="OFT: size of each orthogonal block; must divide the adapted layers' input size.")
+    oft_target: list[str] = Field(
+        default_factory=lambda: ["all"], description="OFT: modules to adapt, as `lora_target`.")
+    module_dropout: float = Field(0.0, ge=0, lt=1, description="OFT: dropout of whole orthogonal blocks.")
     loraplus_lr_ratio: float | None = Field(
         None, gt=0, description="LoRA+: learning rate of the B matrices = learning_rate x this ratio.")
     loraplus_lr_embedding: float = Field(
@@ -190,6 +195,9 @@ class FinetuningGroup(Group):
         False, description="Merge every adapter in adapter_name_or_path and train a new one on top.")
     freeze_trainable_layers: int = Field(
         2, description="freeze: train the last N layers (N > 0) or the first -N layers (N < 0).")
+    use_llama_pro: bool = Field(
+        False, description="LLaMA-Pro: train only the blocks `lmforge expand` added (every (N/k)-th layer of N, k = "
+                           "freeze_trainable_layers), with `freeze` or `lora`.")
     freeze_trainable_modules: list[str] = Field(
         default_factory=lambda: ["all"],
         description="freeze: modules trained inside those layers (e.g. mlp,self_attn); `all` trains them whole.")
@@ -203,10 +211,27 @@ class FinetuningGroup(Group):
                            "without mixed-precision autocast (half the memory of fp32 master weights).")
     plot_loss: bool = Field(True, description="Write training_loss.png (always on; accepted for LLaMA-Factory).")
     compute_accuracy: bool = Field(False, description="Report supervised-token accuracy at evaluation.")
+    use_dft_loss: bool = Field(
+        False, description="DFT: weight each answer token's loss by the model's probability of it (pt/sft).")
+    use_eaft_loss: bool = Field(
+        False, description="EAFT: weight each answer token's loss by the model's top-20 entropy / 3 (pt/sft).")
+    eaft_alpha: float = Field(1.0, gt=0, description="EAFT: power of the entropy weight.")
+    use_asft_loss: bool = Field(
+        False, description="ASFT: the DFT loss plus asft_alpha x KL(reference || model) at answer tokens (pt/sft); "
+                           "the reference is `ref_model`, the base with the adapter disabled, or a frozen copy.")
+    asft_alpha: float = Field(0.1, ge=0, description="ASFT: weight of the KL term.")
     pref_beta: float = Field(0.1, gt=0, description="Preference strength beta (dpo, kto, orpo, simpo).")
     pref_ftx: float = Field(0.0, ge=0, description="Weight of an SFT loss on the chosen answers added to dpo.")
     pref_loss: Literal["sigmoid", "hinge", "ipo", "orpo", "simpo"] = Field(
         "sigmoid", description="DPO loss; orpo and simpo need no reference model.")
+    dpo_label_smoothing: float = Field(
+        0.0, ge=0, lt=0.5, description="cDPO: the chance a preference label is wrong; the sigmoid loss becomes "
+                                       "(1-e) x -log sigmoid(margin) + e x -log sigmoid(-margin).")
+    pref_bco_weight: float = Field(
+        0.0, ge=0, description="Mix trl's BCO pair loss into DPO: (dpo + w x bco) / (1 + w).")
+    ld_alpha: float | None = Field(
+        None, ge=0, le=1, description="LD-DPO: weight of the answer tokens beyond the shorter answer's length "
+                                      "(1: plain DPO, 0: only the shared length counts).")
     simpo_gamma: float = Field(0.5, ge=0, description="SimPO target reward margin gamma.")
     ref_model: str | None = Field(
         None, description="Reference model for dpo/kto; default: the base with adapters disabled (lora) or a "
@@ -214,8 +239,15 @@ class FinetuningGroup(Group):
     kto_chosen_weight: float = Field(1.0, gt=0, description="KTO weight of desirable examples.")
     kto_rejected_weight: float = Field(1.0, gt=0, description="KTO weight of undesirable examples.")
 
-    _split = field_validator("lora_target", "additional_target", "freeze_trainable_modules", "freeze_extra_modules",
-                             mode="before")(_split_list)
+    def token_loss(self) -> tuple[str, float] | None:
+        """The token-weighted loss switched on (`dft`, `eaft`, `asft`) and its alpha, or None."""
+        chosen = [(kind, alpha) for kind, alpha, on in (("dft", 1.0, self.use_dft_loss),
+                                                        ("eaft", self.eaft_alpha, self.use_eaft_loss),
+                                                        ("asft", self.asft_alpha, self.use_asft_loss)) if on]
+        return chosen[0] if chosen else None
+
+    _split = field_validator("lora_target", "oft_target", "additional_target", "freeze_trainable_modules",
+                             "freeze_extra_modules", mode="before")(split_list)
 
 
 class GenerationGroup(Group):
@@ -276,7 +308,7 @@ class ExportGroup(Group):
     export_quantization_bit: Literal[4, 8] | None = Field(
         None, description="Quantize the export with bitsandbytes to 4 or 8 bits (needs a CUDA GPU).")
 
-    _split = field_validator("export_gguf", mode="before")(_split_list)
+    _split = field_validator("export_gguf", mode="before")(split_list)
 
 
 GROUPS: dict[str, type[BaseModel]] = {
@@ -286,6 +318,8 @@ GROUPS: dict[str, type[BaseModel]] = {
     "generation": GenerationGroup,
     "training": TrainingGroup,
     "export": ExportGroup,
+    "optimizer": OptimizerGroup,
+    "profiler": ProfilerGroup,
 }
 
 
@@ -300,6 +334,8 @@ class LmforgeConfig(BaseModel):
     generation: GenerationGroup
     training: TrainingGroup
     export: ExportGroup
+    optimizer: OptimizerGroup
+    profiler: ProfilerGroup
     source: str | None = None  # the YAML file the config came from, for messages
 
     def flat(self, *, only_set: bool = False) -> dict[str, object]:

@@ -49,10 +49,13 @@ class LlamaFactoryKey:
 class LlamaFactoryValue:
     key: str
     value: str
-    status: Literal["pending"]
+    status: Literal["pending", "refused"]
     note: str  # the feature's name
+    instead: str  # refused: why, and what to use instead
 
     def message(self) -> str:
+        if self.status == "refused":
+            return f"`{self.key}: {self.value}` is {self.note}, which lmforge does not offer: {self.instead}"
         return (f"`{self.key}: {self.value}` is {self.note}, which lmforge does not support yet; "
                 "choose another value")
 

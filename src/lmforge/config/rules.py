@@ -9,22 +9,48 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lmforge.config.groups import FLASH_ATTN_MEANS, LmforgeConfig
+from lmforge.config.optimizer import APOLLO_OF, GALORE_OF, LOW_RANK_ARGS, OPTIMIZER_METHODS
 from lmforge.errors import ConfigError
 
 LORA_ONLY_KEYS = ("lora_task_type", "use_dora", "use_rslora", "pissa_init", "pissa_iter", "loraplus_lr_ratio",
                   "loraplus_lr_embedding", "additional_target", "create_new_adapter")
 FREEZE_ONLY_KEYS = ("freeze_trainable_layers", "freeze_trainable_modules", "freeze_extra_modules")
+OFT_ONLY_KEYS = ("oft_rank", "oft_block_size", "oft_target", "module_dropout")
+ADAPTER_KEYS = ("additional_target", "create_new_adapter")  # LoRA's, which OFT adapters take too
 
 
 def _method_keys_match(cfg: LmforgeConfig) -> str | None:
     """A LoRA or freeze option set for another method would be silently ignored: say so instead."""
     ft = cfg.finetuning
-    own = {"lora": LORA_ONLY_KEYS, "freeze": FREEZE_ONLY_KEYS}
+    own = {"lora": LORA_ONLY_KEYS, "freeze": FREEZE_ONLY_KEYS, "oft": OFT_ONLY_KEYS}
     for method, keys in own.items():
-        stray = [key for key in keys if key in ft.model_fields_set]
+        stray = [key for key in keys if key in ft.model_fields_set
+                 and not (ft.use_llama_pro and key == "freeze_trainable_layers")  # LLaMA-Pro's block count
+                 and not (ft.finetuning_type == "oft" and key in ADAPTER_KEYS)]
         if stray and ft.finetuning_type != method:
             return (f"{', '.join(f'`{k}`' for k in stray)} only apply to `finetuning_type: {method}` "
                     f"(got `{ft.finetuning_type}`): remove them or switch the method")
+    return None
+
+
+def _llama_pro_method(cfg: LmforgeConfig) -> str | None:
+    ft = cfg.finetuning
+    if ft.use_llama_pro and ft.finetuning_type not in ("freeze", "lora"):
+        return (f"`use_llama_pro` trains the expanded blocks with `finetuning_type: freeze` or `lora` "
+                f"(got `{ft.finetuning_type}`)")
+    if ft.use_llama_pro and ft.freeze_trainable_layers <= 0:
+        return (f"`use_llama_pro`: `freeze_trainable_layers` is the number of expanded blocks, a positive count "
+                f"(got {ft.freeze_trainable_layers})")
+    return None
+
+
+def _oft_block_or_rank(cfg: LmforgeConfig) -> str | None:
+    ft = cfg.finetuning
+    if ft.finetuning_type == "oft" and ft.oft_rank and "oft_block_size" in ft.model_fields_set and ft.oft_block_size:
+        return (f"OFT takes `oft_rank` or `oft_block_size` (rank x block size = the layer's input size), "
+                f"got both ({ft.oft_rank}, {ft.oft_block_size}): remove one")
+    if ft.finetuning_type == "oft" and not ft.oft_rank and not ft.oft_block_size:
+        return "OFT needs `oft_block_size` (or `oft_rank`) above 0"
     return None
 
 
@@ -179,6 +205,69 @@ def _prediction(cfg: LmforgeConfig) -> str | None:
     return None
 
 
+def _dpo_options(cfg: LmforgeConfig) -> str | None:
+    ft = cfg.finetuning
+    if ft.dpo_label_smoothing and ft.pref_loss != "sigmoid":
+        return f"`dpo_label_smoothing` (cDPO) smooths the sigmoid loss: set `pref_loss: sigmoid` (got `{ft.pref_loss}`)"
+    extras = [key for key in ("pref_bco_weight", "ld_alpha") if getattr(ft, key)]
+    if extras and ft.pref_loss in ("orpo", "simpo"):
+        return (f"{' and '.join(f'`{k}`' for k in extras)} shape the reference-model DPO losses (sigmoid, hinge, "
+                f"ipo), not `pref_loss: {ft.pref_loss}`")
+    return None
+
+
+def _one_token_loss(cfg: LmforgeConfig) -> str | None:
+    ft = cfg.finetuning
+    chosen = [key for key in ("use_dft_loss", "use_eaft_loss", "use_asft_loss") if getattr(ft, key)]
+    if len(chosen) > 1:
+        return f"{' and '.join(f'`{k}`' for k in chosen)} each replace the loss: keep one (ASFT includes DFT)"
+    if cfg.training.chunked_loss and ft.use_asft_loss:
+        return "`use_asft_loss` compares whole logits with the reference model's: remove `chunked_loss: true`"
+    return None
+
+
+def _early_stopping_evaluates(cfg: LmforgeConfig) -> str | None:
+    if cfg.training.early_stopping_steps is None:
+        return None
+    if not (cfg.data.eval_dataset or cfg.data.val_size):
+        return "`early_stopping_steps` watches an evaluation metric: set `val_size` or `eval_dataset`"
+    if cfg.training.eval_strategy in (None, "no"):
+        return ("`early_stopping_steps` counts evaluations: set `eval_strategy: steps` (with `eval_steps`) "
+                "or `eval_strategy: epoch`")
+    return None
+
+
+def _one_optimizer_method(cfg: LmforgeConfig) -> str | None:
+    """LLaMA-Factory's optimizer methods replace the optimizer: one at a time, on the weights themselves."""
+    opt, ft = cfg.optimizer, cfg.finetuning
+    chosen = [name for name in OPTIMIZER_METHODS if getattr(opt, name)]
+    if len(chosen) > 1:
+        return f"{' and '.join(f'`{k}`' for k in chosen)} each choose the optimizer: keep one"
+    if not chosen:
+        return None
+    method = chosen[0]
+    if ft.finetuning_type == "lora" and method in ("use_galore", "use_apollo", "use_badam"):
+        return (f"`{method}` optimizes the model's own weights, not LoRA adapters: set `finetuning_type: full` "
+                "(or `freeze`)")
+    if ft.loraplus_lr_ratio is not None:
+        return f"`{method}` and `loraplus_lr_ratio` each choose the optimizer: keep one"
+    if method in LOW_RANK_ARGS:
+        if cfg.training.optim not in (GALORE_OF if method == "use_galore" else APOLLO_OF):
+            bases = sorted(str(k) for k in (GALORE_OF if method == "use_galore" else APOLLO_OF) if k)
+            return f"`{method}` builds on `optim` {', '.join(bases)} (got `{cfg.training.optim}`)"
+        if set_keys := [k for k in ("optim_target_modules", "optim_args") if getattr(cfg.training, k) is not None]:
+            prefix = method.removeprefix("use_")
+            return (f"`{method}` sets {' and '.join(f'`{k}`' for k in set_keys)} from its `{prefix}_*` keys: "
+                    f"remove {' and '.join(f'`{k}`' for k in set_keys)}")
+    layerwise = (method == "use_galore" and opt.galore_layerwise) or (method == "use_apollo" and opt.apollo_layerwise)
+    if layerwise and (cfg.training.gradient_accumulation_steps or 1) > 1:
+        return (f"layer-wise `{method}` updates each weight during backward: set `gradient_accumulation_steps: 1` "
+                "(or switch the layer-wise variant off)")
+    if method in ("use_galore", "use_apollo", "use_badam") and cfg.training.deepspeed is not None:
+        return f"`{method}` replaces the optimizer DeepSpeed would shard: remove `deepspeed` (or the method)"
+    return None
+
+
 def candidate_problems(*, n: int, method: str, do_sample: bool, num_beams: int, num_beam_groups: int) -> list[str]:
     """Candidate settings that do not fit together; shared by the config and per-request options."""
     problems: list[str] = []
@@ -212,6 +301,8 @@ def _diverse_beam_on_transformers(cfg: LmforgeConfig) -> str | None:
 
 RULES: list[Callable[[LmforgeConfig], str | None]] = [
     _method_keys_match,
+    _llama_pro_method,
+    _oft_block_or_rank,
     _quantization_needs_lora,
     _pissa_converted,
     _one_attention_choice,
@@ -229,6 +320,10 @@ RULES: list[Callable[[LmforgeConfig], str | None]] = [
     _candidates_fit,
     _diverse_beam_on_transformers,
     _prediction,
+    _early_stopping_evaluates,
+    _one_token_loss,
+    _dpo_options,
+    _one_optimizer_method,
 ]
 
 

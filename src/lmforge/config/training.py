@@ -93,6 +93,8 @@ class _TrainingBase(BaseModel):
         kwargs = self.model_dump(exclude_unset=True, exclude=set(LMFORGE_TRAINING_KEYS))
         for key, value in LMFORGE_DEFAULTS.items():
             kwargs.setdefault(key, value)
+        if self.early_stopping_steps is not None:  # early stopping watches a metric; eval loss unless one is named
+            kwargs.setdefault("metric_for_best_model", "loss")
         if self.warmup_ratio is not None:  # transformers 5 reads a warmup_steps below 1 as a ratio
             kwargs["warmup_steps"] = self.warmup_ratio
         return kwargs
@@ -117,6 +119,12 @@ LMFORGE_TRAINING_KEYS: dict[str, tuple[Any, Any]] = {
                                                               "the last checkpoint in output_dir.")),
     "chunked_loss": (bool | None, Field(None, description="Cross-entropy over supervised positions in chunks, "
                                                           "never whole logits; default on where the head is plain.")),
+    "early_stopping_steps": (int | None, Field(None, gt=0, description="Stop when `metric_for_best_model` (default: "
+                                                                  "eval loss) has not improved for this many "
+                                                                  "evaluations.")),
+    "include_effective_tokens_per_second": (bool, Field(False, description="Add `effective_tokens_per_sec` (tokens "
+                                                                       "of the examples, padding excluded, per second "
+                                                                       "and process) to train_summary.json.")),
     "predict_with_generate": (bool | None, Field(None, description="With `do_predict`: answer eval_dataset's prompts "
                                                                    "by generation and score them (BLEU-4, ROUGE). "
                                                                    "lmforge's prediction always generates.")),

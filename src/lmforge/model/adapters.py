@@ -1,4 +1,4 @@
-"""What is trained (`finetuning_type`): all weights, some layers (`freeze`), or LoRA adapters."""
+"""What is trained (`finetuning_type`): all weights, some layers (`freeze`), or LoRA or OFT adapters."""
 
 import logging
 from typing import Any
@@ -9,6 +9,7 @@ from lmforge.config.groups import FinetuningGroup
 from lmforge.model.freeze import apply_freeze, freeze_parts
 from lmforge.model.kind import ModelKind
 from lmforge.model.lora import apply_lora, merge_adapters
+from lmforge.model.oft import apply_oft
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ def apply_finetuning(model: Any, ft: FinetuningGroup, kind: ModelKind, *, adapte
         freeze_parts(model, ft)
     elif method == "freeze":
         apply_freeze(model, ft)
+    elif method == "oft":
+        model = apply_oft(model, ft, kind, new_tokens=new_tokens)
     else:
         model = apply_lora(model, ft, kind, adapters=adapters or [], new_tokens=new_tokens, sharded=sharded,
                            output_dir=output_dir)

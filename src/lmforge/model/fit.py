@@ -18,6 +18,7 @@ from lmforge.model.freeze import apply_freeze
 from lmforge.model.kind import ModelKind, detect_kind
 from lmforge.model.loading import load_model_config, model_path
 from lmforge.model.lora import build_lora_config, check_task_type
+from lmforge.model.oft import build_oft_config
 from lmforge.model.quantization import check_quantization_supported
 from lmforge.model.template_fit import check_template_fit
 
@@ -55,10 +56,12 @@ def check_model_fit(args: ModelGroup, ft: FinetuningGroup, template: Template | 
     if method == "lora":
         check_task_type(kind, ft)
     resumes = bool(adapters) and not ft.create_new_adapter
-    if (method == "lora" and not resumes) or method == "freeze":
+    if (method == "lora" and not resumes) or method in ("freeze", "oft"):
         skeleton = skeleton or model_skeleton(config, kind, trust_remote_code=args.trust_remote_code)
         if method == "lora":
             build_lora_config(skeleton, ft, kind)
+        elif method == "oft":
+            build_oft_config(skeleton, ft, kind)
         else:
             apply_freeze(skeleton, ft)
     return kind

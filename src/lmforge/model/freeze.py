@@ -1,6 +1,7 @@
 """`finetuning_type: freeze` (train some layers, freeze the rest) and the frozen parts of multimodal models."""
 
 import logging
+from collections.abc import Iterable
 
 import torch
 
@@ -23,6 +24,16 @@ def layer_stacks(model: torch.nn.Module, skip: tuple[str, ...] = ()) -> list[str
     return stacks
 
 
+def expanded_block_indices(size: int, expanded: int, model_name: str) -> list[int]:
+    """LLaMA-Pro: the indices of the `expanded` blocks `lmforge expand` inserted into a stack of `size` layers,
+    one after each group of (size / expanded - 1) original layers."""
+    if size % expanded:
+        raise ModelError(f"`use_llama_pro` with `freeze_trainable_layers: {expanded}`: {model_name} has {size} "
+                         f"layers, not a multiple of {expanded}; set it to the `--num-expand` of `lmforge expand`")
+    stride = size // expanded
+    return list(range(stride - 1, size, stride))
+
+
 def _trainable_layer_prefixes(model: torch.nn.Module, ft: FinetuningGroup, skip: tuple[str, ...]) -> list[str]:
     count = ft.freeze_trainable_layers
     prefixes: list[str] = []
@@ -31,7 +42,10 @@ def _trainable_layer_prefixes(model: torch.nn.Module, ft: FinetuningGroup, skip:
         if abs(count) > size or count == 0:
             raise ModelError(f"`freeze_trainable_layers: {count}` does not fit {type(model).__name__}, whose "
                              f"`{stack}` has {size} layers: use 1..{size} (last layers) or -1..-{size} (first)")
-        indices = range(size - count, size) if count > 0 else range(-count)
+        if ft.use_llama_pro:
+            indices: Iterable[int] = expanded_block_indices(size, count, type(model).__name__)
+        else:
+            indices = range(size - count, size) if count > 0 else range(-count)
         prefixes += [f"{stack}.{index}" for index in indices]
     if not prefixes:
         raise ModelError(f"{type(model).__name__} has no layer stack for `finetuning_type: freeze`; "

@@ -12,9 +12,10 @@ from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 from lmforge.config.groups import FinetuningGroup
 from lmforge.errors import ModelError
 from lmforge.model.components import model_components
+from lmforge.model.freeze import expanded_block_indices, layer_stacks
 from lmforge.model.fused_lora import fold_lora_layers
 from lmforge.model.kind import ModelKind
-from lmforge.model.targets import check_module_names, lora_targets
+from lmforge.model.targets import check_module_names, frozen_parts, lora_targets
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,8 @@ def check_task_type(kind: ModelKind, ft: FinetuningGroup) -> TaskType:
     return TaskType(inferred)
 
 
-def _modules_to_save(model: torch.nn.Module, ft: FinetuningGroup, new_tokens: bool) -> list[str] | None:
+def modules_to_save_for(model: torch.nn.Module, ft: FinetuningGroup, new_tokens: bool) -> list[str] | None:
+    """Modules trained in full beside the adapters: `additional_target`, an unfrozen projector, new-token embeddings."""
     names = list(ft.additional_target or [])
     if names:
         check_module_names(model, names, "additional_target")
@@ -68,11 +70,23 @@ def build_lora_config(model: torch.nn.Module, ft: FinetuningGroup, kind: ModelKi
         lora_dropout=ft.lora_dropout,
         target_modules=targets.target_modules,
         exclude_modules=targets.exclude_modules,
-        modules_to_save=_modules_to_save(model, ft, new_tokens),
+        modules_to_save=modules_to_save_for(model, ft, new_tokens),
         use_dora=ft.use_dora,
         use_rslora=ft.use_rslora,
         init_lora_weights=init,
+        layers_to_transform=_expanded_blocks(model, ft),
     )
+
+
+def _expanded_blocks(model: torch.nn.Module, ft: FinetuningGroup) -> list[int] | None:
+    """LLaMA-Pro with LoRA: adapters on the expanded blocks only (None: every layer)."""
+    if not ft.use_llama_pro:
+        return None
+    stacks = layer_stacks(model, frozen_parts(model_components(model), ft))
+    if len(stacks) != 1:
+        raise ModelError(f"`use_llama_pro` needs one layer stack; {type(model).__name__} has {len(stacks)}")
+    size = len(model.get_submodule(stacks[0]))
+    return expanded_block_indices(size, ft.freeze_trainable_layers, type(model).__name__)
 
 
 def merge_adapters(model: Any, adapters: list[str]) -> Any:

@@ -1,18 +1,23 @@
 """Several processes or nodes: `lmforge train` re-launches itself under torchrun.
 
-As LLaMA-Factory users expect, `NPROC_PER_NODE` > 1 or `NNODES` > 1 (with `NODE_RANK`,
-`MASTER_ADDR`, `MASTER_PORT`) or `--nproc N` start `python -m torch.distributed.run ...
--m lmforge.cli.main train ...`; each worker then runs the normal training, and the Trainer (through
-accelerate) sets up DDP, or DeepSpeed/FSDP when the config names them. Workers are recognised by
-the `LOCAL_RANK` variable torchrun sets.
+As with LLaMA-Factory, `lmforge train` uses every visible GPU: more than one (or `NPROC_PER_NODE` > 1, `NNODES`
+> 1, `--nproc N`, `FORCE_TORCHRUN=1`, or a `deepspeed` config, which needs a distributed launcher even for one
+process) starts `python -m torch.distributed.run ... -m lmforge.cli.main train ...`; each worker then runs the
+normal training, and the Trainer (through accelerate) sets up DDP, or DeepSpeed/FSDP when the config names them.
+`MASTER_PORT` unset on one node: a free port. Elastic launches: `RDZV_ID` (with `MIN_NNODES`/`MAX_NNODES`,
+`MAX_RESTARTS`) uses torchrun's c10d rendezvous at `MASTER_ADDR:MASTER_PORT`. Workers are recognised by the
+`LOCAL_RANK` variable torchrun sets.
 """
 
 import os
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
 
 from lmforge.errors import ConfigError
+
+DEFAULT_MASTER_PORT = 29500  # torchrun's; every node of a multi-node run must agree on it
 
 
 @dataclass(frozen=True)
@@ -22,10 +27,15 @@ class LaunchPlan:
     node_rank: int
     master_addr: str
     master_port: int
+    forced: bool = False  # torchrun even for one process (FORCE_TORCHRUN, a DeepSpeed config)
+    rdzv_id: str | None = None  # elastic: torchrun's c10d rendezvous
+    min_nnodes: int | None = None
+    max_nnodes: int | None = None
+    max_restarts: int = 0
 
     @property
     def distributed(self) -> bool:
-        return self.nproc_per_node > 1 or self.nnodes > 1
+        return self.forced or self.nproc_per_node > 1 or self.nnodes > 1 or self.rdzv_id is not None
 
 
 def _int_env(name: str, default: int) -> int:
@@ -36,13 +46,43 @@ def _int_env(name: str, default: int) -> int:
         raise ConfigError(f"environment variable {name}={value!r} must be a whole number") from None
 
 
-def launch_plan(nproc: int | None = None) -> LaunchPlan:
+def env_enabled(name: str) -> bool:
+    """LLaMA-Factory's switches: `1`, `true` or `y` (any case)."""
+    return os.environ.get(name, "0").lower() in ("1", "true", "y")
+
+
+def visible_gpus() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def launch_plan(nproc: int | None = None, *, deepspeed: bool = False) -> LaunchPlan:
+    """From `--nproc`, the LLaMA-Factory variables and the visible GPUs; `deepspeed`: the config names one."""
+    nnodes = _int_env("NNODES", 1)
+    rdzv_id = os.environ.get("RDZV_ID") or None
+    port = _int_env("MASTER_PORT", DEFAULT_MASTER_PORT) if "MASTER_PORT" in os.environ or nnodes > 1 \
+        or rdzv_id else free_port()
+    min_nnodes, max_nnodes = os.environ.get("MIN_NNODES"), os.environ.get("MAX_NNODES")
+    if (min_nnodes is None) != (max_nnodes is None):
+        raise ConfigError("set both MIN_NNODES and MAX_NNODES (an elastic range of nodes) or neither")
     return LaunchPlan(
-        nproc_per_node=nproc or _int_env("NPROC_PER_NODE", 1),
-        nnodes=_int_env("NNODES", 1),
+        nproc_per_node=nproc or _int_env("NPROC_PER_NODE", max(visible_gpus(), 1)),
+        nnodes=nnodes,
         node_rank=_int_env("NODE_RANK", 0),
         master_addr=os.environ.get("MASTER_ADDR", "127.0.0.1"),
-        master_port=_int_env("MASTER_PORT", 29500),
+        master_port=port,
+        forced=env_enabled("FORCE_TORCHRUN") or deepspeed,
+        rdzv_id=rdzv_id,
+        min_nnodes=_int_env("MIN_NNODES", 0) if min_nnodes is not None else None,
+        max_nnodes=_int_env("MAX_NNODES", 0) if max_nnodes is not None else None,
+        max_restarts=_int_env("MAX_RESTARTS", 0),
     )
 
 
@@ -55,9 +95,15 @@ def is_main_worker() -> bool:
 
 
 def torchrun_command(plan: LaunchPlan, cli_args: list[str]) -> list[str]:
-    return [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={plan.nproc_per_node}",
-            f"--nnodes={plan.nnodes}", f"--node_rank={plan.node_rank}", f"--master_addr={plan.master_addr}",
-            f"--master_port={plan.master_port}", "-m", "lmforge.cli.main", *cli_args]
+    command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={plan.nproc_per_node}"]
+    if plan.rdzv_id is not None:
+        nodes = f"{plan.min_nnodes}:{plan.max_nnodes}" if plan.min_nnodes is not None else str(plan.nnodes)
+        command += [f"--nnodes={nodes}", f"--rdzv_id={plan.rdzv_id}", "--rdzv_backend=c10d",
+                    f"--rdzv_endpoint={plan.master_addr}:{plan.master_port}", f"--max_restarts={plan.max_restarts}"]
+    else:
+        command += [f"--nnodes={plan.nnodes}", f"--node_rank={plan.node_rank}", f"--master_addr={plan.master_addr}",
+                    f"--master_port={plan.master_port}"]
+    return [*command, "-m", "lmforge.cli.main", *cli_args]
 
 
 def relaunch(plan: LaunchPlan, cli_args: list[str]) -> int:

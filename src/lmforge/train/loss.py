@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from lmforge.data.labels import IGNORE_INDEX
+from lmforge.train.token_losses import TokenLoss, token_loss_sum
 
 PLAIN_HEAD_MODEL_TYPES = frozenset({
     "llama", "mistral", "qwen2", "qwen3", "gemma", "phi3", "olmo", "olmo2", "starcoder2", "smollm3", "glm",
@@ -55,25 +56,29 @@ def _supervised_rows(hidden: torch.Tensor, labels: torch.Tensor) -> tuple[torch.
     return hidden.reshape(batch * length, width)[index], goals
 
 
-def _chunk_loss(hidden: torch.Tensor, targets: torch.Tensor, head: torch.nn.Module) -> torch.Tensor:
+def _chunk_loss(hidden: torch.Tensor, targets: torch.Tensor, head: torch.nn.Module,
+                weighting: TokenLoss | None = None) -> torch.Tensor:
+    if weighting is not None:
+        return token_loss_sum(weighting, head(hidden), targets)
     return F.cross_entropy(head(hidden).float(), targets, reduction="sum")
 
 
 def chunked_causal_lm_loss(
     decoder: torch.nn.Module, head: torch.nn.Linear, inputs: dict[str, Any], labels: torch.Tensor,
-    num_items_in_batch: torch.Tensor | int,
+    num_items_in_batch: torch.Tensor | int, weighting: TokenLoss | None = None,
 ) -> torch.Tensor:
+    """`weighting`: a token-weighted loss (DFT, EAFT) instead of plain cross-entropy."""
     model_inputs = {key: value for key, value in inputs.items() if key != "use_cache"}
     hidden = decoder(**model_inputs, use_cache=False).last_hidden_state
     hidden, targets = _supervised_rows(hidden, labels)
     if targets.shape[0] * head.out_features <= LOGITS_PER_CHUNK:  # small enough whole: no recomputation
-        return _chunk_loss(hidden, targets, head) / num_items_in_batch
+        return _chunk_loss(hidden, targets, head, weighting) / num_items_in_batch
     chunk = max(ROWS_MULTIPLE, LOGITS_PER_CHUNK // head.out_features // ROWS_MULTIPLE * ROWS_MULTIPLE)
     total = hidden.new_zeros((), dtype=torch.float32)
     for start in range(0, targets.shape[0], chunk):
         piece, goal = hidden[start:start + chunk], targets[start:start + chunk]
         if torch.is_grad_enabled():
-            total = total + checkpoint(_chunk_loss, piece, goal, head, use_reentrant=False)
+            total = total + checkpoint(_chunk_loss, piece, goal, head, weighting, use_reentrant=False)
         else:
-            total = total + _chunk_loss(piece, goal, head)
+            total = total + _chunk_loss(piece, goal, head, weighting)
     return total / num_items_in_batch

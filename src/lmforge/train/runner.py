@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 from rich.console import Console
-from transformers import set_seed
+from transformers import EarlyStoppingCallback, set_seed
 from transformers.trainer_callback import ProgressCallback
 
 from lmforge.config import LmforgeConfig
@@ -21,14 +21,17 @@ from lmforge.model.adapters import apply_finetuning, count_parameters
 from lmforge.model.kind import reward_kind
 from lmforge.model.loading import load_base_model, load_model, load_reward_model
 from lmforge.model.lora import convert_pissa_adapter
+from lmforge.model.upcast import upcast_head_output, upcast_layer_norms
 from lmforge.paths import share_weight_files
 from lmforge.preflight import preflight
 from lmforge.train.callbacks import JsonlLogCallback, RichProgressCallback
 from lmforge.train.checkpoints import CheckpointCompletionCallback, last_complete_checkpoint
+from lmforge.train.optimizers import low_rank_arguments, set_optimizer
 from lmforge.train.plots import plot_loss
 from lmforge.train.precision import training_defaults, training_load_dtype
 from lmforge.train.predict import predict_with_trained_model, predict_without_training
 from lmforge.train.prepare import prepare_data
+from lmforge.train.profiler import TorchProfilerCallback
 from lmforge.train.stages import STAGES, Stage, configured_stage
 from lmforge.train.summary import summary_table, training_summary
 from lmforge.train.trainer import TokenCounts
@@ -67,7 +70,7 @@ def _reference_model(cfg: LmforgeConfig, stage: Stage) -> Any:
     if cfg.finetuning.ref_model:
         return load_base_model(cfg.model, dtype=torch.float32, cutoff_len=cfg.data.cutoff_len,
                                path=cfg.finetuning.ref_model).eval()
-    if cfg.finetuning.finetuning_type == "lora":
+    if cfg.finetuning.finetuning_type in ("lora", "oft"):  # peft adapters: trl disables them for the reference
         return None
     return load_base_model(cfg.model, dtype=torch.float32, cutoff_len=cfg.data.cutoff_len).eval()
 
@@ -98,6 +101,10 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
         base = load_model(cfg.model, dtype=training_load_dtype(cfg), cutoff_len=cfg.data.cutoff_len,
                           tokenizer=tokenizer, seed=cfg.training.seed, sharded=sharded)
     console.print(f"[bold]model[/bold] {type(base).__name__} via {kind.auto_class} ({kind.reason})")
+    if cfg.model.upcast_layernorm:
+        upcast_layer_norms(base)
+    if cfg.model.upcast_lmhead_output:
+        upcast_head_output(base)
     base.config.use_cache = False  # training never decodes; a cache only costs memory
     new_tokens = bool(cfg.model.add_tokens or cfg.model.add_special_tokens)
     model = apply_finetuning(base, cfg.finetuning, kind, adapters=cfg.model.adapter_name_or_path,
@@ -105,7 +112,13 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
     trainable, total = count_parameters(model)
     console.print(f"  {cfg.finetuning.finetuning_type}: {trainable:,} trainable of {total:,} parameters")
 
+    kwargs.update(low_rank_arguments(cfg.optimizer, cfg.training.optim, model))  # GaLore, APOLLO
     trainer = stage.build_trainer(cfg, model, tokenizer, prepared, kwargs, _reference_model(cfg, stage))
+    set_optimizer(trainer, cfg)  # BAdam, Adam-mini, Muon, LoRA+
+    if cfg.profiler.enable_torch_profiler:
+        trainer.add_callback(TorchProfilerCallback(cfg.profiler))
+    if cfg.training.early_stopping_steps:
+        trainer.add_callback(EarlyStoppingCallback(early_stopping_patience=cfg.training.early_stopping_steps))
     counts: TokenCounts = getattr(trainer, "token_counts", TokenCounts())
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(RichProgressCallback(console))
@@ -132,6 +145,12 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
                                trainable, total)
     summary.update({key: round(value, 4) for key, value in metrics.items()
                     if key.startswith("eval_") and isinstance(value, float)})
+    if cfg.training.include_effective_tokens_per_second:
+        if counts.non_pad_tokens:  # LLaMA-Factory's name for the tokens of the examples (no padding) per second
+            summary["effective_tokens_per_sec"] = summary["non_pad_tokens_per_s"]
+        else:
+            console.print(f"[bold yellow]warning:[/bold yellow] `include_effective_tokens_per_second`: the "
+                          f"`{stage.name}` trainer does not count tokens (pt and sft do)")
     (output_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     plots = [p for key in stage.plots if (p := plot_loss(trainer.state.log_history, output_dir, key))]
     console.print(summary_table(summary))

@@ -3,12 +3,14 @@
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from transformers import Trainer
 
 from lmforge.data.labels import IGNORE_INDEX
 from lmforge.errors import ModelError
 from lmforge.model.packed_attention import packed_sequence_kwargs, use_packed_attention
 from lmforge.train.loss import chunked_causal_lm_loss, plain_head_parts
+from lmforge.train.token_losses import TokenLoss, token_loss_sum
 
 # a packed batch of these keys only reaches the language model's attention (no vision/audio tower)
 TEXT_KEYS = frozenset({"input_ids", "labels", "position_ids", "use_cache"})
@@ -24,10 +26,15 @@ class TokenCounts:
 
 class LmforgeTrainer(Trainer):
     def __init__(self, *args: Any, chunked_loss: bool | None = None, packed_attention: bool = True,
-                 **kwargs: Any) -> None:
+                 token_loss: TokenLoss | None = None, ref_model: Any = None, **kwargs: Any) -> None:
         """`packed_attention`: this model attends within each packed sequence (`model.packed_attention`) where
-        it uses SDPA; context parallelism keeps "sdpa", the one implementation transformers splits."""
+        it uses SDPA; context parallelism keeps "sdpa", the one implementation transformers splits.
+        `token_loss`: a token-weighted loss (DFT, EAFT, ASFT); ASFT's reference is `ref_model`, or this model
+        with its adapter disabled."""
         super().__init__(*args, **kwargs)
+        self.token_loss = token_loss
+        self.ref_model = (self.accelerator.prepare_model(ref_model, evaluation_mode=True)
+                          if ref_model is not None else None)
         self.token_counts = TokenCounts()
         parallelism = getattr(self.accelerator, "parallelism_config", None)
         if packed_attention and not (parallelism is not None and parallelism.cp_enabled):
@@ -70,16 +77,47 @@ class LmforgeTrainer(Trainer):
             elif "labels" in inputs:  # the first label of a row is never predicted (causal shift)
                 counts.supervised_tokens += int((inputs["labels"][:, 1:] != IGNORE_INDEX).sum())
         num_items = kwargs.get("num_items_in_batch", args[1] if len(args) > 1 else None)
+        if self.token_loss is not None and "labels" in inputs:
+            return_outputs = kwargs.get("return_outputs", args[0] if args else False)  # evaluation wants logits
+            loss, outputs = self._token_loss(model, inputs, num_items, return_outputs)
+            return (loss, outputs) if return_outputs else loss
         if self._head_parts is not None and model.training and "labels" in inputs and num_items is not None:
             return self._chunked_loss(inputs, num_items)
         return super().compute_loss(model, inputs, *args, **kwargs)
 
+    def _scaled(self, loss: Any) -> Any:
+        """A loss normalised by the batch's supervised tokens, scaled as `Trainer.compute_loss` scales it."""
+        if self.args.average_tokens_across_devices and self.model_accepts_loss_kwargs:
+            return loss * self.accelerator.num_processes
+        return loss
+
     def _chunked_loss(self, inputs: dict[str, Any], num_items_in_batch: Any) -> Any:
-        """Same value and gradients as the model's own loss (see `lmforge.train.loss`), scaled as
-        `Trainer.compute_loss` scales it across devices."""
+        """Same value and gradients as the model's own loss (see `lmforge.train.loss`)."""
         decoder, head = self._head_parts
         labels = inputs.pop("labels")
-        loss = chunked_causal_lm_loss(decoder, head, inputs, labels, num_items_in_batch)
-        if self.args.average_tokens_across_devices and self.model_accepts_loss_kwargs:
-            loss = loss * self.accelerator.num_processes
-        return loss
+        return self._scaled(chunked_causal_lm_loss(decoder, head, inputs, labels, num_items_in_batch))
+
+    def _token_loss(self, model: Any, inputs: dict[str, Any], num_items: Any, with_outputs: bool) -> tuple[Any, Any]:
+        """DFT/EAFT (chunked where the head is plain) or ASFT (whole logits beside the reference's), summed over
+        supervised tokens and divided by their count in the whole batch (this batch's when evaluating); and the
+        model's outputs when `with_outputs` (whole logits then)."""
+        labels = inputs.pop("labels")
+        shift = 0 if self.encoder_decoder else 1  # a causal model's position t predicts label t+1
+        count = num_items if num_items is not None else (labels[:, shift:] != IGNORE_INDEX).sum().clamp(min=1)
+        if self._head_parts is not None and not self.token_loss.needs_reference and not with_outputs:
+            decoder, head = self._head_parts
+            return self._scaled(chunked_causal_lm_loss(decoder, head, inputs, labels, count, self.token_loss)), None
+        outputs = model(**inputs)
+        logits = outputs.logits
+        width = logits.shape[-1]
+        rows, targets = logits[:, :logits.shape[1] - shift].reshape(-1, width), labels[:, shift:].reshape(-1)
+        reference = None
+        if self.token_loss.needs_reference:
+            with torch.no_grad():
+                if self.ref_model is not None:
+                    reference = self.ref_model(**inputs).logits
+                else:  # a peft model: the base is the reference
+                    with self.accelerator.unwrap_model(model).disable_adapter():
+                        reference = model(**inputs).logits
+            reference = reference[:, :reference.shape[1] - shift].reshape(-1, width)
+        return self._scaled(token_loss_sum(self.token_loss, rows, targets, reference) / count), outputs

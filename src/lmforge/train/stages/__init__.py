@@ -33,6 +33,7 @@ class Stage:
     reward_head: bool = False  # a scalar value head instead of the LM head; no generation config is saved
     needs_reference: Callable[[LmforgeConfig], bool] = _never  # a frozen reference model (`ref_model`, ...)
     predicts: bool = False  # `do_predict` can answer eval prompts with the trained model
+    token_losses: bool = False  # takes the token-weighted losses (use_dft_loss, use_eaft_loss, use_asft_loss)
     checks: tuple[Check, ...] = ()  # the stage's own config rules, run by preflight
     plots: tuple[str, ...] = ("loss", "eval_loss")  # logged metrics drawn as output_dir/training_<metric>.png
 
@@ -43,6 +44,10 @@ class Stage:
             predicting = " or ".join(f"`stage: {stage.name}`" for stage in STAGES.entries() if stage.predicts)
             problems.append(f"`do_predict` answers prompts by generation, which needs {predicting} "
                             f"(got `{self.name}`)")
+        if cfg.finetuning.token_loss() and not self.token_losses:
+            takers = " or ".join(f"`stage: {stage.name}`" for stage in STAGES.entries() if stage.token_losses)
+            problems.append(f"the DFT/EAFT/ASFT losses weight a causal-LM loss, which {takers} trains "
+                            f"(got `{self.name}`): remove `use_*_loss`")
         problems += self.data.problems(cfg.data, self.name)
         return problems + [message for check in self.checks if (message := check(cfg))]
 

@@ -7,8 +7,8 @@ from transformers import TrainingArguments
 from lmforge.config import LmforgeConfig
 from lmforge.data.collator import Seq2SeqCollator, SftCollator
 from lmforge.data.dataset import PreparedData
-from lmforge.model.lora import loraplus_optimizer
 from lmforge.train.metrics import token_accuracy_metrics
+from lmforge.train.token_losses import TokenLoss
 from lmforge.train.trainer import LmforgeTrainer
 
 
@@ -24,4 +24,14 @@ def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: Prep
         model=model, args=args, train_dataset=prepared.train, eval_dataset=prepared.evaluation,
         data_collator=collator, processing_class=mm.encoder.processor if mm else tokenizer,
         chunked_loss=cfg.training.chunked_loss, packed_attention=cfg.model.packed_attention,
-        optimizers=(loraplus_optimizer(model, cfg.finetuning, args), None), **accuracy)
+        token_loss=token_loss(cfg), ref_model=ref_model, **accuracy)
+
+
+def token_loss(cfg: LmforgeConfig) -> TokenLoss | None:
+    chosen = cfg.finetuning.token_loss()
+    return TokenLoss(*chosen) if chosen else None  # type: ignore[arg-type]
+
+
+def needs_reference(cfg: LmforgeConfig) -> bool:
+    """ASFT anchors the model to a reference (`ref_model`, or the base: adapter disabled or a frozen copy)."""
+    return bool(cfg.finetuning.use_asft_loss)

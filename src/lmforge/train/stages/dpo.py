@@ -45,12 +45,9 @@ def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: Prep
     ft = cfg.finetuning
     if ft.pref_loss in ("orpo", "simpo"):
         return ReferenceFreeTrainer.create(cfg, model, tokenizer, prepared, kwargs)
-    losses, weights = [ft.pref_loss], [1.0]
-    if ft.pref_ftx:
-        losses.append("sft")
-        weights.append(ft.pref_ftx)
-    args = DPOConfig(**kwargs, beta=ft.pref_beta, loss_type=losses, loss_weights=weights,
-                     max_length=None)  # rows are already fitted to cutoff_len
+    losses, weights = dpo_losses(cfg)
+    args = DPOConfig(**kwargs, beta=ft.pref_beta, loss_type=losses, loss_weights=weights, ld_alpha=ft.ld_alpha,
+                     label_smoothing=ft.dpo_label_smoothing, max_length=None)  # rows are already fitted to cutoff_len
     if prepared.collator is not None:
         return on_tokenized_rows(
             DPOTrainer, TEXT_PAIR, (ROW_COLUMN,), prepared.train, prepared.evaluation, model=model,
@@ -58,6 +55,24 @@ def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: Prep
             processing_class=prepared.collator.encoder.processor)
     return on_tokenized_rows(DPOTrainer, TEXT_PAIR, PREFERENCE_COLUMNS, prepared.train, prepared.evaluation,
                              model=model, ref_model=ref_model, args=args, processing_class=tokenizer)
+
+
+def dpo_losses(cfg: LmforgeConfig) -> tuple[list[str], list[float]]:
+    """trl's loss types and weights for the configured DPO loss.
+
+    cDPO (`dpo_label_smoothing` e) is (1-e) x -log s(x) + e x -log s(-x) with x = beta x margin, which is
+    -log s(x) + e x, and trl's `robust` loss (same e) is -log s(x) - e x / (1-2e): so cDPO is
+    (2-2e) x sigmoid - (1-2e) x robust. `pref_bco_weight` w mixes trl's `bco_pair` in as (dpo + w x bco) / (1+w);
+    `pref_ftx` adds the SFT loss on the chosen answers."""
+    ft = cfg.finetuning
+    smoothing, bco = ft.dpo_label_smoothing, ft.pref_bco_weight
+    losses, weights = ([ft.pref_loss], [1.0]) if not smoothing else (["sigmoid", "robust"],
+                                                                    [2 - 2 * smoothing, -(1 - 2 * smoothing)])
+    if bco:
+        losses, weights = [*losses, "bco_pair"], [w / (1 + bco) for w in weights] + [bco / (1 + bco)]
+    if ft.pref_ftx:
+        losses, weights = [*losses, "sft"], [*weights, ft.pref_ftx]
+    return losses, weights
 
 
 def needs_reference(cfg: LmforgeConfig) -> bool:
