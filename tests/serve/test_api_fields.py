@@ -92,7 +92,10 @@ def test_logprobs_with_top_alternatives(client, engine):
         assert entry.top_logprobs[0].token == entry.token and entry.top_logprobs[0].logprob == entry.logprob
         assert [alt.logprob for alt in entry.top_logprobs] == sorted((a.logprob for a in entry.top_logprobs),
                                                                     reverse=True)
-        assert entry.bytes == list(entry.token.encode())
+    # the tokens' bytes add up to the answer's (a byte token alone prints as U+FFFD; its bytes are exact)
+    assert bytes(b for entry in entries for b in entry.bytes).decode(errors="replace") == \
+        response.choices[0].message.content
+    assert any(entry.token == "\ufffd" and len(entry.bytes) == 1 for entry in entries)
     [scored] = engine.candidates([Message("user", "Hello!")], options=engine.options(logprobs=0))
     assert [entry.logprob for entry in entries] == pytest.approx(scored.token_logprobs)
     assert ask(client).choices[0].logprobs is None
@@ -131,10 +134,14 @@ def test_response_format_json_schema_and_json_object(client):
         ask(client, response_format=schema_format, extra_body={"num_beams": 2})
 
 
-@pytest.mark.skipif(structured_available(), reason="xgrammar is installed: the schema test runs instead")
-def test_response_format_json_without_xgrammar_is_refused(client):
+def test_response_format_json_without_xgrammar_is_refused_naming_the_extra(client, engine, monkeypatch):
+    import lmforge.infer.structured
+
+    monkeypatch.setattr(lmforge.infer.structured, "structured_available", lambda: False)  # as if not installed
+    monkeypatch.setattr(engine, "_schemas", None)  # (the compiler earlier tests made)
     with pytest.raises(openai.BadRequestError, match=r"response_format` json needs xgrammar .*lmforge\[structured\]"):
         ask(client, response_format={"type": "json_object"})
+    assert ask(client, response_format={"type": "text"}).choices[0].message.content
 
 
 def test_seed_n_user_and_token_limits(client):

@@ -38,7 +38,7 @@ from lmforge.infer.logits import AnswerPenalties, add_processor, penalty_kwargs
 from lmforge.infer.options import GenerationOptions
 from lmforge.infer.scoring import answer_logprobs
 from lmforge.infer.stops import IncrementalDecoder, answer_text, first_stop
-from lmforge.infer.structured import SchemaCompiler, grammar_rows
+from lmforge.infer.structured import GrammarRows, SchemaCompiler
 from lmforge.model.adapters import merge_adapters
 from lmforge.model.loading import inference_dtype, load_base_model, load_processor, load_tokenizer, model_kind
 
@@ -135,17 +135,24 @@ class TransformersEngine(Engine):
         self.worker = BatchWorker(self._run_rows, max_rows=cfg.generation.infer_batch_size)
         self._schemas: SchemaCompiler | None = None  # made at the first `response_format` json request
 
-    def _schema_compiler(self, rows: list[Row]) -> SchemaCompiler | None:
-        if self._schemas is None and any(row.options.json_schema is not None for row in rows):
+    def _schema_compiler(self) -> SchemaCompiler:
+        if self._schemas is None:
             self._schemas = SchemaCompiler(self.tokenizer, self.model.config.get_text_config().vocab_size,
                                            self.eos_token_ids)
         return self._schemas
+
+    def _grammar(self, rows: list[Row]) -> GrammarRows | None:
+        """Each row's constrained decoding (None when no row has a `json_schema`)."""
+        schemas = [row.options.json_schema for row in rows]
+        if all(schema is None for schema in schemas):
+            return None
+        return GrammarRows([self._schema_compiler().compile(s) if s is not None else None for s in schemas])
 
     def check_options(self, options: GenerationOptions | None) -> GenerationOptions:
         """Also compiles a `json_schema` now (cached for the decoding), so a bad one is refused up front."""
         options = super().check_options(options)
         if options.json_schema is not None:
-            self._schema_compiler([Row([], options)]).compile(options.json_schema)  # type: ignore[union-attr]
+            self._schema_compiler().compile(options.json_schema)
         return options
 
     def _use_processor(self, processor: Any, data: DataGroup) -> None:
@@ -182,13 +189,12 @@ class TransformersEngine(Engine):
             input_ids[i, width - len(row.prompt_ids):] = torch.tensor(row.prompt_ids)
             attention[i, width - len(row.prompt_ids):] = 1
         monitor = RowMonitor(rows, self.tokenizer, self.eos_token_ids, self.kept_special_ids)
-        grammar = grammar_rows(self._schema_compiler(rows), [row.options.json_schema for row in rows])
         self.model.generate(
             input_ids=input_ids.to(self.model.device), attention_mask=attention.to(self.model.device),
             max_new_tokens=max(row.options.max_new_tokens for row in rows), eos_token_id=self.eos_token_ids,
             pad_token_id=self.pad_token_id, stopping_criteria=StoppingCriteriaList([monitor]),
             **self._media_inputs([row.media for row in rows], input_ids), **sampling_kwargs(options),
-            **add_processor(penalty_kwargs(options, width), grammar))
+            **add_processor(penalty_kwargs(options, width), self._grammar(rows)))
         return monitor.results()
 
     def _run_seeded(self, rows: list[Row], seed: int) -> list[Candidate]:

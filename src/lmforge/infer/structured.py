@@ -79,11 +79,3 @@ class GrammarRows(LogitsProcessor):
         self._xgrammar.apply_token_bitmask_inplace(masked, self.bitmask.to(masked.device), indices=rows)
         return masked.to(scores.device)
 
-
-def grammar_rows(compiler: SchemaCompiler | None, schemas: Sequence[str | None]) -> GrammarRows | None:
-    """The processor for a batch whose rows have these schemas (None: no row is constrained)."""
-    if all(schema is None for schema in schemas):
-        return None
-    if compiler is None:
-        raise ConfigError(f"`response_format` json needs xgrammar for constrained decoding: {INSTALL}")
-    return GrammarRows([compiler.compile(schema) if schema is not None else None for schema in schemas])

@@ -20,6 +20,7 @@ from lmforge.data.templates.template import ToolCall
 from lmforge.infer.candidates import Candidate
 from lmforge.infer.engine import Engine, Prompt
 from lmforge.infer.options import GenerationOptions
+from lmforge.infer.stops import token_bytes
 from lmforge.serve.protocol import (
     REFUSED,
     AssistantMessage,
@@ -151,8 +152,8 @@ def _call_items(calls: tuple[ToolCall, ...], single_call: bool) -> list[ToolCall
 
 
 def _entry(engine: Engine, token_id: int, logprob: float) -> TopLogprob:
-    token = engine.tokenizer.decode([token_id])
-    return TopLogprob(token=token, logprob=logprob, bytes=list(token.encode("utf-8")))
+    return TopLogprob(token=engine.tokenizer.decode([token_id]), logprob=logprob,
+                      bytes=list(token_bytes(engine.tokenizer, token_id)))
 
 
 def chat_logprobs(engine: Engine, candidate: Candidate) -> ChoiceLogprobs | None:

@@ -185,7 +185,6 @@ class ChatCompletion(BaseModel):
     model: str
     choices: list[Choice]
     usage: Usage
-    system_fingerprint: str | None = None
 
 
 class DeltaToolCall(ToolCallItem):
