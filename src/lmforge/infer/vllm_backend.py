@@ -115,6 +115,13 @@ class VllmEngine(Engine):
     def close(self) -> None:
         self.worker.close()
 
+    def check_options(self, options: GenerationOptions | None) -> GenerationOptions:
+        options = super().check_options(options)
+        if options.json_schema is not None or options.logprobs:
+            raise ConfigError("`response_format` json and `top_logprobs` are served by the transformers backend "
+                              "only: set `infer_backend: huggingface`")
+        return options
+
     def _run_rows(self, rows: list[Row]) -> list[Candidate]:
         from vllm import SamplingParams
 
@@ -147,10 +154,7 @@ class VllmEngine(Engine):
 
     def _complete(self, prompts: list[list[int]], options: GenerationOptions,
                   media: Sequence[ProcessedMedia | None] | None = None) -> list[list[Candidate]]:
-        options = options.checked()
-        if options.json_schema is not None or options.logprobs:
-            raise ConfigError("`response_format` json and `top_logprobs` are served by the transformers backend "
-                              "only: set `infer_backend: huggingface`")
+        options = self.check_options(options)
         if media is not None and any(item is not None for item in media):  # check_inputs refuses them first
             raise ModelError(f"`{self.model_name}` cannot take images: {self.no_images_reason}")
         if options.method == "diverse_beam":
