@@ -18,10 +18,12 @@ from lmforge.infer.vllm_backend import (
 
 def test_sampling_options_translate():
     options = GenerationOptions(temperature=0.7, top_p=0.9, top_k=0, repetition_penalty=1.1, max_new_tokens=33,
-                                stop=("END",), seed=5)
+                                stop=("END",), seed=5, presence_penalty=0.5, frequency_penalty=-0.25,
+                                logit_bias=((3, 1.5), (9, -100.0)))
     kwargs = sampling_params_kwargs(options, [2, 7], index=2)
     assert kwargs == dict(n=1, max_tokens=33, repetition_penalty=1.1, stop=["END"], stop_token_ids=[2, 7],
-                          skip_special_tokens=True, logprobs=0, temperature=0.7, top_p=0.9, top_k=-1, seed=7)
+                          skip_special_tokens=True, logprobs=0, temperature=0.7, top_p=0.9, top_k=-1, seed=7,
+                          presence_penalty=0.5, frequency_penalty=-0.25, logit_bias={3: 1.5, 9: -100.0})
 
 
 def test_greedy_is_temperature_zero_and_unseeded_rows_stay_unseeded():

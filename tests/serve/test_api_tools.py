@@ -99,3 +99,17 @@ def test_bad_tool_requests_are_refused_clearly(client):
                 {"role": "tool", "tool_call_id": "c", "content": "x"}]
     with pytest.raises(openai.BadRequestError, match="arguments are not JSON"):
         client.chat.completions.create(model=MODEL, messages=bad_call, tools=[WEATHER])
+
+
+def test_parallel_tool_calls_false_keeps_the_first_call(client, engine, monkeypatch):
+    second = ToolCall("get_weather", {"city": "Oslo"})
+    force(monkeypatch, engine, engine.template.tools.render_calls((CALL, second)))
+    both = client.chat.completions.create(model=MODEL, messages=ASK, tools=[WEATHER], max_tokens=128)
+    assert [json.loads(c.function.arguments)["city"] for c in both.choices[0].message.tool_calls] == ["Paris", "Oslo"]
+    one = client.chat.completions.create(model=MODEL, messages=ASK, tools=[WEATHER], parallel_tool_calls=False,
+                                         max_tokens=128)
+    assert [json.loads(c.function.arguments)["city"] for c in one.choices[0].message.tool_calls] == ["Paris"]
+    streamed = [call for chunk in client.chat.completions.create(model=MODEL, messages=ASK, tools=[WEATHER],
+                                                                 parallel_tool_calls=False, stream=True, max_tokens=128)
+                for call in chunk.choices[0].delta.tool_calls or []]
+    assert [json.loads(c.function.arguments)["city"] for c in streamed] == ["Paris"]

@@ -13,6 +13,7 @@ from typing import Literal
 from lmforge.data.templates.messages import Message, ToolCall
 from lmforge.infer.diversity import select_diverse
 from lmforge.infer.options import GenerationOptions
+from lmforge.infer.scoring import Alternatives
 
 FinishReason = Literal["stop", "length", "tool_calls"]
 
@@ -26,6 +27,7 @@ class Candidate:
     beam_score: float | None = None  # beam methods: the search's own length-normalised score
     tool_calls: tuple[ToolCall, ...] = ()  # parsed from `text` when the request gave tools
     content: str | None = None  # with tool calls: the text before them
+    top_logprobs: tuple[Alternatives, ...] | None = None  # per answer token: the most likely tokens there
 
     def as_message(self) -> Message:
         """The answer as an assistant turn of the history (its tool calls parsed out)."""
@@ -51,10 +53,16 @@ class StreamDelta:
     text: str
     finish_reason: FinishReason | None = None  # set on the candidate's last delta
     tool_calls: tuple[ToolCall, ...] = ()  # with tools: the candidate's parsed calls, on its last delta
+    candidate: Candidate | None = None  # on the last delta: the whole answer (its tokens and log-probabilities)
 
 
-def with_logprobs(candidates: Sequence[Candidate], logprobs: Sequence[Sequence[float]]) -> list[Candidate]:
-    return [replace(c, token_logprobs=tuple(lp)) for c, lp in zip(candidates, logprobs, strict=True)]
+def with_logprobs(candidates: Sequence[Candidate], logprobs: Sequence[Sequence[float]],
+                  alternatives: Sequence[Sequence[Alternatives]] | None = None) -> list[Candidate]:
+    """The candidates with their token log-probabilities (and, when given, each position's alternatives)."""
+    if alternatives is None:
+        return [replace(c, token_logprobs=tuple(lp)) for c, lp in zip(candidates, logprobs, strict=True)]
+    return [replace(c, token_logprobs=tuple(lp), top_logprobs=tuple(alt))
+            for c, lp, alt in zip(candidates, logprobs, alternatives, strict=True)]
 
 
 def interleave_groups(groups: Sequence[Sequence[Candidate]], n: int) -> list[Candidate]:

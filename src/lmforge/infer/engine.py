@@ -19,8 +19,9 @@ from lmforge.data.multimodal.examples import MMEncoder
 from lmforge.data.multimodal.plugin import ProcessedMedia
 from lmforge.data.templates.encoding import encode_conversation
 from lmforge.data.templates.template import Message, Template
-from lmforge.errors import ModelError
+from lmforge.errors import ConfigError, ModelError
 from lmforge.infer.candidates import Candidate, StreamDelta
+from lmforge.infer.logits import bias_problems
 from lmforge.infer.options import GenerationOptions
 from lmforge.infer.stops import special_markers
 from lmforge.infer.tools import ToolStream, check_tools, with_tool_calls
@@ -105,6 +106,17 @@ class Engine(ABC):
                                   add_generation_prompt=True, enable_thinking=thinking).flat()
         return Prompt(ids, None, checked_tools)
 
+    def text_prompt(self, text: str | Sequence[int]) -> Prompt:
+        """A plain-text prompt, continued as it is (no template): the tokenizer's encoding of the text, with
+        the BOS token the tokenizer adds, or the token ids as given."""
+        ids = self.tokenizer.encode(text) if isinstance(text, str) else list(text)
+        if not ids:
+            raise ConfigError("the prompt is empty: a text completion needs at least one token to continue")
+        vocab = len(self.tokenizer)
+        if any(not 0 <= token < vocab for token in ids):
+            raise ConfigError(f"the prompt has token ids outside the vocabulary (0..{vocab - 1})")
+        return Prompt(ids)
+
     def encode(self, messages: Sequence[Message], system: str | None = None, **inputs: Any) -> list[int]:
         return self.prompt(messages, system, **inputs).ids
 
@@ -114,6 +126,14 @@ class Engine(ABC):
             raise ModelError(f"`{self.model_name}` cannot take images: {self.no_images_reason}")
         check_tools(tools)  # type: ignore[arg-type]
 
+    def check_options(self, options: GenerationOptions | None) -> GenerationOptions:
+        """The options (the defaults for None), checked against this model: `logit_bias` token ids exist."""
+        options = (options or self.defaults).checked()
+        problems = bias_problems(options.logit_bias, len(self.tokenizer))
+        if problems:
+            raise ConfigError("logit_bias: " + "; ".join(problems))
+        return options
+
     def candidates(self, messages: Sequence[Message], system: str | None = None,
                    options: GenerationOptions | None = None, *, images: Sequence[Any] | None = None,
                    tools: Sequence[Any] | None = None) -> list[Candidate]:
@@ -122,7 +142,7 @@ class Engine(ABC):
 
     def complete(self, prompt: Prompt, options: GenerationOptions | None = None) -> list[Candidate]:
         """`candidates` of a prompt built by `prompt` (the API builds it once: its length is the usage)."""
-        found = self._complete([prompt.ids], options or self.defaults, [prompt.media])[0]
+        found = self._complete([prompt.ids], self.check_options(options), [prompt.media])[0]
         if prompt.tools:
             return [with_tool_calls(self.template.tools, candidate) for candidate in found]
         return found
@@ -141,7 +161,7 @@ class Engine(ABC):
 
     def stream(self, prompt: Prompt, options: GenerationOptions | None = None) -> Iterator[StreamDelta]:
         """`stream_candidates` of a prompt built by `prompt`."""
-        deltas = self._stream(prompt.ids, options or self.defaults, prompt.media)
+        deltas = self._stream(prompt.ids, self.check_options(options), prompt.media)
         return ToolStream(self.template.tools).feed(deltas) if prompt.tools else deltas
 
     def stream_chat(self, messages: Sequence[Message], system: str | None = None,

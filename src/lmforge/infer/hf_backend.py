@@ -14,7 +14,12 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
-from transformers import LogitsProcessorList, RepetitionPenaltyLogitsProcessor, StoppingCriteria
+from transformers import (
+    LogitsProcessorList,
+    RepetitionPenaltyLogitsProcessor,
+    SequenceBiasLogitsProcessor,
+    StoppingCriteria,
+)
 from transformers.generation.stopping_criteria import StoppingCriteriaList, StopStringCriteria
 
 from lmforge.config import LmforgeConfig
@@ -29,9 +34,11 @@ from lmforge.infer.batching import BatchWorker, Row
 from lmforge.infer.candidates import Candidate, StreamDelta, interleave_groups, pick_diverse, with_logprobs
 from lmforge.infer.diverse_beam import diverse_beam_search
 from lmforge.infer.engine import Engine
+from lmforge.infer.logits import AnswerPenalties, add_processor, penalty_kwargs
 from lmforge.infer.options import GenerationOptions
 from lmforge.infer.scoring import answer_logprobs
 from lmforge.infer.stops import IncrementalDecoder, answer_text, first_stop
+from lmforge.infer.structured import GrammarRows, SchemaCompiler
 from lmforge.model.adapters import merge_adapters
 from lmforge.model.loading import inference_dtype, load_base_model, load_processor, load_tokenizer, model_kind
 
@@ -50,7 +57,8 @@ def sampling_kwargs(options: GenerationOptions) -> dict[str, Any]:
 
 def batch_key(options: GenerationOptions) -> tuple:
     """Rows whose options give equal keys can share one decoding call."""
-    return (options.do_sample, options.temperature, options.top_p, options.top_k, options.repetition_penalty)
+    return (options.do_sample, options.temperature, options.top_p, options.top_k, options.repetition_penalty,
+            options.presence_penalty, options.frequency_penalty, options.logit_bias)
 
 
 class _RowState:
@@ -125,6 +133,27 @@ class TransformersEngine(Engine):
         self.eos_token_ids = stop_token_ids(self.template, self.tokenizer)
         self.pad_token_id = self.tokenizer.pad_token_id
         self.worker = BatchWorker(self._run_rows, max_rows=cfg.generation.infer_batch_size)
+        self._schemas: SchemaCompiler | None = None  # made at the first `response_format` json request
+
+    def _schema_compiler(self) -> SchemaCompiler:
+        if self._schemas is None:
+            self._schemas = SchemaCompiler(self.tokenizer, self.model.config.get_text_config().vocab_size,
+                                           self.eos_token_ids)
+        return self._schemas
+
+    def _grammar(self, rows: list[Row]) -> GrammarRows | None:
+        """Each row's constrained decoding (None when no row has a `json_schema`)."""
+        schemas = [row.options.json_schema for row in rows]
+        if all(schema is None for schema in schemas):
+            return None
+        return GrammarRows([self._schema_compiler().compile(s) if s is not None else None for s in schemas])
+
+    def check_options(self, options: GenerationOptions | None) -> GenerationOptions:
+        """Also compiles a `json_schema` now (cached for the decoding), so a bad one is refused up front."""
+        options = super().check_options(options)
+        if options.json_schema is not None:
+            self._schema_compiler().compile(options.json_schema)
+        return options
 
     def _use_processor(self, processor: Any, data: DataGroup) -> None:
         """A vision-language model: images go through its plugin, the one training uses."""
@@ -164,7 +193,8 @@ class TransformersEngine(Engine):
             input_ids=input_ids.to(self.model.device), attention_mask=attention.to(self.model.device),
             max_new_tokens=max(row.options.max_new_tokens for row in rows), eos_token_id=self.eos_token_ids,
             pad_token_id=self.pad_token_id, stopping_criteria=StoppingCriteriaList([monitor]),
-            **self._media_inputs([row.media for row in rows], input_ids), **sampling_kwargs(options))
+            **self._media_inputs([row.media for row in rows], input_ids), **sampling_kwargs(options),
+            **add_processor(penalty_kwargs(options, width), self._grammar(rows)))
         return monitor.results()
 
     def _run_seeded(self, rows: list[Row], seed: int) -> list[Candidate]:
@@ -184,7 +214,7 @@ class TransformersEngine(Engine):
             temperature=None, top_p=None, top_k=None, repetition_penalty=options.repetition_penalty,
             length_penalty=options.length_penalty, max_new_tokens=options.max_new_tokens,
             eos_token_id=self.eos_token_ids, pad_token_id=self.pad_token_id,
-            output_scores=True, return_dict_in_generate=True, **extra)
+            output_scores=True, return_dict_in_generate=True, **extra, **penalty_kwargs(options, len(prompt)))
         return [self._beam_candidate(output.sequences[i, len(prompt):].tolist(), options, float(score))
                 for i, score in enumerate(output.sequences_scores.tolist())]
 
@@ -192,6 +222,10 @@ class TransformersEngine(Engine):
         processors = LogitsProcessorList()
         if options.repetition_penalty != 1.0:
             processors.append(RepetitionPenaltyLogitsProcessor(options.repetition_penalty))
+        if options.logit_bias:
+            processors.append(SequenceBiasLogitsProcessor([[[token], bias] for token, bias in options.logit_bias]))
+        if options.presence_penalty or options.frequency_penalty:
+            processors.append(AnswerPenalties(options.presence_penalty, options.frequency_penalty, len(prompt)))
         criteria = StoppingCriteriaList()
         if options.stop:
             criteria.append(StopStringCriteria(self.tokenizer, list(options.stop)))
@@ -222,14 +256,15 @@ class TransformersEngine(Engine):
             text, kept, reason = decoder.text, decoder.token_ids, "stop"
         return Candidate(text, tuple(kept), reason, beam_score=score)  # type: ignore[arg-type]
 
-    def _scored(self, prompt: list[int], candidates: list[Candidate],
-                media: ProcessedMedia | None = None) -> list[Candidate]:
+    def _scored(self, prompt: list[int], candidates: list[Candidate], media: ProcessedMedia | None = None,
+                top: int | None = None) -> list[Candidate]:
         def media_inputs(input_ids: torch.Tensor) -> dict[str, Any]:
             return self._media_inputs([media] * len(input_ids), input_ids.cpu())
 
-        logprobs = answer_logprobs(self.model, prompt, [list(c.token_ids) for c in candidates], self.pad_token_id,
-                                   extra_inputs=media_inputs if media is not None else None)
-        return with_logprobs(candidates, logprobs)
+        logprobs, alternatives = answer_logprobs(
+            self.model, prompt, [list(c.token_ids) for c in candidates], self.pad_token_id,
+            extra_inputs=media_inputs if media is not None else None, top=top or 0)
+        return with_logprobs(candidates, logprobs, alternatives if top else None)
 
     # --- the interface ---------------------------------------------------------------------
     def _sample(self, prompts: list[list[int]], options: GenerationOptions, count: int,
@@ -266,16 +301,17 @@ class TransformersEngine(Engine):
                        for p in prompts]
         elif options.method == "diverse_sample":
             drawn = self._sample(prompts, options, options.n * options.oversample, media)
-            return [pick_diverse(self._score(p, c, m), options) for (p, m), c in zip(pairs, drawn, strict=True)]
+            return [pick_diverse(self._score(p, c, m, options.logprobs), options)
+                    for (p, m), c in zip(pairs, drawn, strict=True)]
         else:
             answers = self._sample(prompts, options, options.n, media)
-        if options.n == 1 and options.method == "sample":
+        if options.n == 1 and options.method == "sample" and options.logprobs is None:
             return answers  # a single answer needs no ranking; skip the scoring pass
-        return [self._score(p, c, m) for (p, m), c in zip(pairs, answers, strict=True)]
+        return [self._score(p, c, m, options.logprobs) for (p, m), c in zip(pairs, answers, strict=True)]
 
-    def _score(self, prompt: list[int], candidates: list[Candidate],
-               media: ProcessedMedia | None = None) -> list[Candidate]:
-        return self.worker.submit_call(lambda: self._scored(prompt, candidates, media)).result()
+    def _score(self, prompt: list[int], candidates: list[Candidate], media: ProcessedMedia | None = None,
+               top: int | None = None) -> list[Candidate]:
+        return self.worker.submit_call(lambda: self._scored(prompt, candidates, media, top)).result()
 
     def _stream(self, prompt: list[int], options: GenerationOptions,
                 media: ProcessedMedia | None = None) -> Iterator[StreamDelta]:
@@ -283,7 +319,7 @@ class TransformersEngine(Engine):
         if options.method != "sample" or options.num_beams > 1:
             # whole-search methods: each candidate arrives in one piece when the search ends
             for index, candidate in enumerate(self._complete([prompt], options, [media])[0]):
-                yield StreamDelta(index, candidate.text, candidate.finish_reason)
+                yield StreamDelta(index, candidate.text, candidate.finish_reason, candidate=candidate)
             return
         pieces: queue.Queue = queue.Queue()
         rows = [Row(prompt, options, on_text=lambda text, i=i: pieces.put(StreamDelta(i, text)), media=media)
@@ -301,5 +337,8 @@ class TransformersEngine(Engine):
             if item is None:
                 break
             yield item
-        for index, candidate in enumerate(future.result()):
-            yield StreamDelta(index, "", candidate.finish_reason)
+        candidates = future.result()
+        if options.logprobs is not None:
+            candidates = self._score(prompt, candidates, media, options.logprobs)
+        for index, candidate in enumerate(candidates):
+            yield StreamDelta(index, "", candidate.finish_reason, candidate=candidate)

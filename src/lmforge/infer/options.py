@@ -30,6 +30,12 @@ class GenerationOptions:
     oversample: int = 3  # diverse_sample draws n * oversample answers, then keeps n distinct ones
     max_similarity: float = 0.6
     similarity: Similarity = "ngram"
+    # OpenAI's additive penalties on tokens already in the answer: presence once, frequency per occurrence
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias added to its logit)
+    json_schema: str | None = None  # constrained decoding: the answer is JSON valid under this schema (JSON text)
+    logprobs: int | None = None  # report each answer token's log-probability with this many alternatives
 
     @classmethod
     def from_config(cls, gen: GenerationGroup) -> "GenerationOptions":
@@ -70,5 +76,8 @@ class GenerationOptions:
 def option_problems(options: GenerationOptions) -> list[str]:
     problems = [f"{name} must be at least 1 (got {value})" for name, value in
                 (("n", options.n), ("max_new_tokens", options.max_new_tokens)) if value < 1]
+    if options.json_schema is not None and (options.method in ("beam", "diverse_beam") or options.num_beams > 1):
+        problems.append("constrained decoding (`response_format` json) follows one answer token by token: use "
+                        "candidate_method sample or diverse_sample, not beam search")
     return problems + candidate_problems(n=options.n, method=options.method, do_sample=options.do_sample,
                                          num_beams=options.num_beams, num_beam_groups=options.num_beam_groups)

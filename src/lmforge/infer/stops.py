@@ -4,7 +4,9 @@ An answer ends before the first stop string. While streaming, text that could st
 stop string (a suffix of the text that is a prefix of one) is held back until it cannot.
 """
 
+import re
 from collections.abc import Collection, Sequence
+from functools import lru_cache
 
 from transformers import PreTrainedTokenizerBase
 
@@ -97,3 +99,26 @@ class IncrementalDecoder:
             return ""
         delta, self.emitted = self.text[self.emitted:upto], upto
         return delta
+
+
+@lru_cache(maxsize=1)
+def _byte_level_alphabet() -> dict[str, int]:
+    """Byte-level BPE's printable stand-in for each byte (GPT-2's table), inverted."""
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    return {char: byte for byte, char in bytes_to_unicode().items()}
+
+
+def token_bytes(tokenizer: PreTrainedTokenizerBase, token_id: int) -> bytes:
+    """The bytes one token stands for. A token holding part of a character decodes to U+FFFD on its own;
+    its bytes then come from the vocabulary entry (byte-level BPE's stand-ins, or a `<0xNN>` byte token)."""
+    text = tokenizer.decode([token_id])
+    if "\ufffd" not in text:
+        return text.encode("utf-8")
+    piece = tokenizer.convert_ids_to_tokens(token_id)
+    if re.fullmatch(r"<0x[0-9A-Fa-f]{2}>", piece):
+        return bytes([int(piece[3:5], 16)])
+    alphabet = _byte_level_alphabet()
+    if piece and all(char in alphabet for char in piece):
+        return bytes(alphabet[char] for char in piece)
+    return text.encode("utf-8")

@@ -137,6 +137,7 @@ class ToolStream:
                 continue
             content, calls = split_tool_calls(self.fmt, text)
             if calls and content.startswith(text[:sent]):  # (what was sent as content stays content)
-                yield StreamDelta(delta.index, content[sent:], _finish(delta.finish_reason), tool_calls=calls)
+                yield StreamDelta(delta.index, content[sent:], _finish(delta.finish_reason), tool_calls=calls,
+                                  candidate=delta.candidate)
             else:
-                yield StreamDelta(delta.index, text[sent:], delta.finish_reason)
+                yield StreamDelta(delta.index, text[sent:], delta.finish_reason, candidate=delta.candidate)

@@ -51,7 +51,10 @@ def sampling_params_kwargs(options: GenerationOptions, eos_token_ids: list[int],
     """Keyword arguments for `vllm.SamplingParams` for one answer (row `index` of its request)."""
     kwargs: dict[str, Any] = dict(
         n=1, max_tokens=options.max_new_tokens, repetition_penalty=options.repetition_penalty,
-        stop=list(options.stop), stop_token_ids=list(eos_token_ids), skip_special_tokens=True, logprobs=0)
+        stop=list(options.stop), stop_token_ids=list(eos_token_ids), skip_special_tokens=True, logprobs=0,
+        presence_penalty=options.presence_penalty, frequency_penalty=options.frequency_penalty)
+    if options.logit_bias:
+        kwargs["logit_bias"] = dict(options.logit_bias)
     if options.do_sample:
         kwargs.update(temperature=options.temperature, top_p=options.top_p, top_k=options.top_k or -1)
     else:
@@ -112,6 +115,13 @@ class VllmEngine(Engine):
     def close(self) -> None:
         self.worker.close()
 
+    def check_options(self, options: GenerationOptions | None) -> GenerationOptions:
+        options = super().check_options(options)
+        if options.json_schema is not None or options.logprobs:
+            raise ConfigError("`response_format` json and `top_logprobs` are served by the transformers backend "
+                              "only: set `infer_backend: huggingface`")
+        return options
+
     def _run_rows(self, rows: list[Row]) -> list[Candidate]:
         from vllm import SamplingParams
 
@@ -144,7 +154,7 @@ class VllmEngine(Engine):
 
     def _complete(self, prompts: list[list[int]], options: GenerationOptions,
                   media: Sequence[ProcessedMedia | None] | None = None) -> list[list[Candidate]]:
-        options = options.checked()
+        options = self.check_options(options)
         if media is not None and any(item is not None for item in media):  # check_inputs refuses them first
             raise ModelError(f"`{self.model_name}` cannot take images: {self.no_images_reason}")
         if options.method == "diverse_beam":
@@ -163,4 +173,4 @@ class VllmEngine(Engine):
     def _stream(self, prompt: list[int], options: GenerationOptions,
                 media: ProcessedMedia | None = None) -> Iterator[StreamDelta]:
         for index, candidate in enumerate(self._complete([prompt], options, [media])[0]):
-            yield StreamDelta(index, candidate.text, candidate.finish_reason)
+            yield StreamDelta(index, candidate.text, candidate.finish_reason, candidate=candidate)
