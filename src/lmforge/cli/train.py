@@ -1,5 +1,6 @@
 """`lmforge check` and `lmforge train`."""
 
+import shlex
 from typing import Annotated
 
 import typer
@@ -49,9 +50,19 @@ def train(
         if plan.distributed and not is_worker():
             raise typer.Exit(code=relaunch(plan, ["train", str(config), *(overrides or [])]))
         quiet_libraries()
+        from lmforge.train.interrupt import TrainingInterrupted
         from lmforge.train.runner import run_training
 
-        run_training(cfg, console if is_main_worker() else Console(quiet=True))
+        try:
+            run_training(cfg, console if is_main_worker() else Console(quiet=True))
+        except TrainingInterrupted as stop:
+            resume = ["lmforge", "train", str(config), *(o for o in overrides or []
+                                                         if not o.startswith("resume_from_checkpoint=")),
+                      f"resume_from_checkpoint={stop.checkpoint}"]
+            console.print(f"stopped by {stop.interruption.name} at step {stop.step}/{stop.max_steps}; "
+                          f"checkpoint kept: {stop.checkpoint}; resume with: {shlex.join(resume)}",
+                          highlight=False, soft_wrap=True)
+            raise typer.Exit(code=stop.interruption.exit_code) from None
 
     run_reporting_errors(body)
 
