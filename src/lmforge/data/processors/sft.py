@@ -28,6 +28,7 @@ class SftStats:
     supervised_tokens: int = 0
     answers: int = 0
     answers_without_end: int = 0
+    lengths: list[int] = field(default_factory=list)  # tokens per example before truncation
 
 
 def build_sft_example(
@@ -123,6 +124,8 @@ def _add_examples(columns: dict[str, list[list[int]]], stats: SftStats, conversa
         if example.supervised == 0:
             stats.dropped_empty.append(conversation.source)
             continue
+        stats.lengths.append(sum(len(prompt) + len(response) for prompt, response in encoded.turns)
+                             + len(encoded.tail))
         stats.rows += 1
         stats.truncated += example.truncated
         stats.tokens += len(example.input_ids)
