@@ -82,6 +82,9 @@ def test_deepspeed_zero3_runs_on_cpu_and_matches_ddp(tmp_path, monkeypatch):
                      f"deepspeed={ROOT / 'examples' / 'deepspeed' / 'ds_z3_config.json'}", "--nproc", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     assert (out / "adapter_model.safetensors").is_file()
+    # notices a user cannot act on stay hidden (`--verbose` shows them)
+    output = result.stdout + result.stderr
+    assert "all_gather_into_tensor` is deprecated" not in output and "Setting accelerator to CPU" not in output
     single = run_cli("train", str(config), *ARGS, "per_device_train_batch_size=4", f"output_dir={tmp_path / 'one'}")
     assert single.returncode == 0
     for a, b in zip(logged(tmp_path / "one"), logged(out), strict=True):

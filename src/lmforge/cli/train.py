@@ -40,7 +40,7 @@ def train(
 
     Several processes or nodes: --nproc N, or NPROC_PER_NODE / NNODES / NODE_RANK / MASTER_ADDR /
     MASTER_PORT as with LLaMA-Factory; lmforge then re-launches itself under torchrun."""
-    from lmforge.cli.quiet import quiet_libraries
+    from lmforge.cli.quiet import is_verbose, quiet_libraries
     from lmforge.config import load_config
     from lmforge.train.launch import is_main_worker, is_worker, launch_plan, relaunch
 
@@ -48,7 +48,8 @@ def train(
         cfg = load_config(config, overrides)  # validate once, before any worker starts
         plan = launch_plan(nproc)
         if plan.distributed and not is_worker():
-            raise typer.Exit(code=relaunch(plan, ["train", str(config), *(overrides or [])]))
+            verbose = ["--verbose"] if is_verbose() else []  # the workers show what this process would
+            raise typer.Exit(code=relaunch(plan, [*verbose, "train", str(config), *(overrides or [])]))
         quiet_libraries()
         from lmforge.train.interrupt import TrainingInterrupted
         from lmforge.train.runner import run_training
