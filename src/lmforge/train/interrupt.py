@@ -7,6 +7,7 @@ The previous handlers come back when the run ends.
 """
 
 import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,7 +50,11 @@ class SaveAndStopCallback(TrainerCallback):
 
 @contextmanager
 def stop_on_signals(interruption: Interruption) -> Iterator[None]:
-    """Record SIGINT/SIGTERM in `interruption` instead of dying; restore the previous handlers after."""
+    """Record SIGINT/SIGTERM in `interruption` instead of dying; restore the previous handlers after.
+    Only the main thread may set handlers: elsewhere (training called from a thread) signals act as before."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     previous = {number: signal.getsignal(number) for number in SIGNALS}
 
     def record(number: int, frame: FrameType | None) -> None:
