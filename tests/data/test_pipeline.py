@@ -154,3 +154,21 @@ def test_tokenizer_changes_change_the_cache_key(tiny_llama_path, tmp_path):
     reloaded.chat_template = "{{ messages[0]['content'] }}"
     reloaded.save_pretrained(copy)
     assert tokenizer_digest(AutoTokenizer.from_pretrained(copy)) != original
+
+
+def test_lengths_before_truncation_are_reported_and_survive_the_cache(tmp_path, tiny_tokenizer):
+    rows = [{"instruction": "q", "output": "word " * words} for words in (1, 5, 10, 20, 80, 200)]
+    (tmp_path / "lengths.json").write_text(json.dumps(rows))
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"lengths": {"file_name": "lengths.json"}}))
+    prepared = build(tiny_tokenizer, dataset="lengths", dataset_dir=str(tmp_path), cutoff_len=64)
+    cutoff = 64
+    report = prepared.report
+    figures = report.length_figures()
+    assert figures["max"] > cutoff >= max(map(len, prepared.train["input_ids"]))  # counted before truncation
+    assert figures["min"] <= figures["median"] <= figures["p90"] <= figures["p99"] <= figures["max"]
+    assert sum(report.lengths.values()) == 6 and report.truncated == sum(
+        count for length, count in report.lengths.items() if length > cutoff)
+    line = next(text for _, text in report.lines() if text.startswith("tokens per example before truncation"))
+    assert f"max {figures['max']}" in line and f"cutoff_len truncates {report.truncated} of 6" in line
+    again = build(tiny_tokenizer, dataset="lengths", dataset_dir=str(tmp_path), cutoff_len=64)
+    assert again.report.from_cache and again.report.lengths == report.lengths

@@ -188,3 +188,6 @@ def test_data_preview_and_stats(tmp_path):
     stats = run_cli("data", "stats", str(config), "--out", str(tmp_path / "lengths.png"))
     assert stats.returncode == 0, stats.stderr
     assert (tmp_path / "lengths.png").stat().st_size > 1000
+    assert "tokens per example before truncation: min " in stats.stdout
+    assert ", p90 " in stats.stdout and "; cutoff_len truncates 0 of 90 (0.0%)" in stats.stdout
+    assert "length histogram (before truncation, cutoff_len marked)" in stats.stdout

@@ -149,3 +149,20 @@ def test_a_stage_without_media_reads_a_multimodal_models_rows_as_text(tiny_vlm):
     prepared = build_stage_datasets(cfg, processor.tokenizer, get_template("chatml"), processor)
     assert prepared.collator is None and "chosen_ids" in prepared.train.column_names
     assert ("warn", "`stage: rm` takes no media: this run trains on text only") in prepared.report.lines()
+
+
+def test_mllm_demo_given_as_a_file_path_keeps_its_images_as_registered(tiny_vlm, tmp_path):
+    data = refdata("llamafactory_data")
+    processor, _ = load_vlm(tiny_vlm("qwen2_vl"), "qwen2_vl")
+    options = {"stage": "sft", "cutoff_len": 1024, "image_max_pixels": 64 * 64}
+    registered = build_stage_datasets(build_config({**options, "dataset": "mllm_demo", "dataset_dir": str(data)}),
+                                      processor.tokenizer, get_template("chatml"), processor)
+    # not registered: the file's path, with a dataset_dir that has no dataset_info.json
+    direct = build_stage_datasets(build_config({**options, "dataset": str(data / "mllm_demo.json"),
+                                                "dataset_dir": str(tmp_path)}),
+                                  processor.tokenizer, get_template("chatml"), processor)
+    assert direct.report.media_items == registered.report.media_items
+    assert registered.report.media_items["images"] >= len(registered.train) > 0
+    assert len(direct.train) == len(registered.train)
+    first = direct.collator([direct.train[0]])
+    assert first["pixel_values"].shape == registered.collator([registered.train[0]])["pixel_values"].shape

@@ -147,3 +147,13 @@ def test_data_preview_shows_a_multimodal_example_as_the_collator_encodes_it(tiny
     assert result.returncode == 0, result.stderr
     assert "media: 8 images;" in result.stdout
     assert "USER: <image><image><image><image>Who are they? ASSISTANT:" in result.stdout  # 4 tokens per image
+
+
+def test_vlm_chat_shows_no_library_notices_unless_verbose(tiny_vlm, tmp_path):
+    config = tmp_path / "chat.yaml"
+    config.write_text(f"model_name_or_path: {tiny_vlm('qwen2_vl')}\ntemplate: qwen2_vl\nmax_new_tokens: 2\n")
+    quiet = run_cli("chat", str(config), "--prompt", "hi")
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    assert quiet.stderr == ""  # no `use_fast` deprecation, no progress bars
+    verbose = run_cli("--verbose", "chat", str(config), "--prompt", "hi")
+    assert verbose.returncode == 0 and "Loading weights" in verbose.stderr

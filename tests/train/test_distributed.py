@@ -43,6 +43,14 @@ def test_launch_plan_reads_llamafactory_variables(monkeypatch):
         launch_plan()
 
 
+def summarised(out) -> dict[str, float]:
+    """What train_summary.json's rates multiply back to over the run."""
+    summary = json.loads((out / "train_summary.json").read_text())
+    runtime = summary["train_runtime_s"]
+    return {"samples": summary["samples_per_s"] * runtime,
+            "supervised_tokens": summary["supervised_tokens_per_s"] * runtime}
+
+
 @pytest.mark.slow
 def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path, monkeypatch):
     config = tmp_path / "run.yaml"
@@ -58,6 +66,10 @@ def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path
     for a, b in zip(one, two, strict=True):
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-3)
     assert "LOCAL_RANK" not in os.environ
+    # the summary's throughput counts what every process trained: 12 examples and the same tokens in both runs
+    counted = [summarised(tmp_path / name) for name in ("one", "two")]
+    assert counted[0]["samples"] == pytest.approx(12, rel=0.02) and counted[1]["samples"] == pytest.approx(12, rel=0.02)
+    assert counted[1]["supervised_tokens"] == pytest.approx(counted[0]["supervised_tokens"], rel=0.02)
 
 
 @pytest.mark.slow
@@ -70,6 +82,9 @@ def test_deepspeed_zero3_runs_on_cpu_and_matches_ddp(tmp_path, monkeypatch):
                      f"deepspeed={ROOT / 'examples' / 'deepspeed' / 'ds_z3_config.json'}", "--nproc", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     assert (out / "adapter_model.safetensors").is_file()
+    # notices a user cannot act on stay hidden (`--verbose` shows them)
+    output = result.stdout + result.stderr
+    assert "all_gather_into_tensor` is deprecated" not in output and "Setting accelerator to CPU" not in output
     single = run_cli("train", str(config), *ARGS, "per_device_train_batch_size=4", f"output_dir={tmp_path / 'one'}")
     assert single.returncode == 0
     for a, b in zip(logged(tmp_path / "one"), logged(out), strict=True):

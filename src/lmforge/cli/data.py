@@ -43,7 +43,8 @@ def register(root: typer.Typer) -> None:
     @data_app.command()
     def stats(config: ConfigArg, overrides: OverridesArg = None,
               out: Annotated[Path | None, typer.Option(help="Histogram PNG path.")] = None) -> None:
-        """The data report plus a length histogram PNG (default: output_dir/data_lengths.png)."""
+        """The data report with length figures, plus a histogram PNG of lengths before truncation with
+        cutoff_len marked (default: output_dir/data_lengths.png)."""
         from lmforge.data.preview import plot_lengths, print_data_report
         from lmforge.errors import ConfigError
 
@@ -56,7 +57,8 @@ def register(root: typer.Typer) -> None:
                 raise ConfigError("`lmforge data stats` plots token lengths, which multimodal rows have only once "
                                   "their media is processed per batch; the report above counts their text tokens")
             path = out or Path(cfg.training.output_dir or ".") / "data_lengths.png"
-            console.print(f"length histogram: {plot_lengths(prepared.train, cfg.data.cutoff_len, path)}")
+            plotted = plot_lengths(prepared.train, prepared.report.lengths, cfg.data.cutoff_len, path)
+            console.print(f"length histogram (before truncation, cutoff_len marked): {plotted}")
 
         run_reporting_errors(body)
 

@@ -12,6 +12,7 @@ import typer
 
 from lmforge.cli import convert, data, env, expand, export, models, serve, template, train
 from lmforge.cli.common import err_console, set_debug
+from lmforge.cli.quiet import hide_unactionable_output
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # peft still calls this deprecated transformers property on every model; it is not the user's concern
@@ -26,8 +27,11 @@ for module in COMMAND_MODULES:
 
 
 @app.callback()
-def _options(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False) -> None:
+def _options(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+             verbose: Annotated[bool, typer.Option("--verbose", help="Show the libraries' progress bars, info "
+                                                   "logs and deprecation notices.")] = False) -> None:
     set_debug(debug)
+    hide_unactionable_output(verbose)
 
 
 def main() -> None:

@@ -1,7 +1,56 @@
-"""Library chatter (progress bars, info logs) is not the user's concern during a command."""
+"""Output a user cannot act on is hidden during a command; `lmforge --verbose ...` shows it.
+
+Hidden: library progress bars and info logs, tqdm bars written into a log file (stderr not a terminal),
+DeepSpeed's "Setting accelerator to CPU" notice, and deprecation notices about calls inside the libraries
+(`all_gather_into_tensor` from DeepSpeed's ZeRO-3, transformers' `past_key_values` renaming). Real warnings
+stay. Everything here is the standard logging/warnings machinery of this process (and the training workers
+it launches, which run the same command): no library is changed.
+"""
+
+import logging
+import os
+import sys
+import warnings
+
+_state = {"verbose": False}
+
+# (message regex, category) of deprecation notices about calls the libraries make among themselves
+LIBRARY_DEPRECATIONS = (
+    (r"`torch\.distributed\.all_gather_into_tensor` is deprecated", FutureWarning),
+    (r"`past_key_values` is deprecated", FutureWarning),
+)
+DEEPSPEED_CPU_NOTICE = "Setting accelerator to CPU"
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, start: str) -> None:
+        super().__init__()
+        self.start = start
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.start)
+
+
+def hide_unactionable_output(verbose: bool) -> None:
+    """Set once per command, before the libraries load (DeepSpeed's notice comes at its import)."""
+    _state["verbose"] = verbose
+    if verbose:
+        return
+    for message, category in LIBRARY_DEPRECATIONS:
+        warnings.filterwarnings("ignore", message=message, category=category)
+    logging.getLogger("DeepSpeed").addFilter(_DropMessage(DEEPSPEED_CPU_NOTICE))
+    if not sys.stderr.isatty():  # a log file: a bar's redraws would be thousands of lines of noise
+        os.environ.setdefault("TQDM_DISABLE", "1")
+
+
+def is_verbose() -> bool:
+    return _state["verbose"]
 
 
 def quiet_libraries() -> None:
+    """Library chatter (progress bars, info logs) is not the user's concern during a command."""
+    if _state["verbose"]:
+        return
     import datasets
     import transformers
 

@@ -1,5 +1,6 @@
 """`lmforge check` and `lmforge train`."""
 
+import shlex
 from typing import Annotated
 
 import typer
@@ -41,7 +42,7 @@ def train(
     Every visible GPU is used. Several processes or nodes: --nproc N, or NPROC_PER_NODE / NNODES / NODE_RANK /
     MASTER_ADDR / MASTER_PORT / FORCE_TORCHRUN (elastic: RDZV_ID, MIN_NNODES, MAX_NNODES, MAX_RESTARTS) as with
     LLaMA-Factory; lmforge then re-launches itself under torchrun, as it does for a `deepspeed` config."""
-    from lmforge.cli.quiet import quiet_libraries
+    from lmforge.cli.quiet import is_verbose, quiet_libraries
     from lmforge.config import load_config
     from lmforge.errors import ConfigError
     from lmforge.train.launch import env_enabled, is_main_worker, is_worker, launch_plan, relaunch
@@ -53,11 +54,22 @@ def train(
                               "out with torchrun (NPROC_PER_NODE, NNODES, NODE_RANK, MASTER_ADDR; docs/distributed.md)")
         plan = launch_plan(nproc, deepspeed=cfg.training.deepspeed is not None)
         if plan.distributed and not is_worker():
-            raise typer.Exit(code=relaunch(plan, ["train", str(config), *(overrides or [])]))
+            verbose = ["--verbose"] if is_verbose() else []  # the workers show what this process would
+            raise typer.Exit(code=relaunch(plan, [*verbose, "train", str(config), *(overrides or [])]))
         quiet_libraries()
+        from lmforge.train.interrupt import TrainingInterrupted
         from lmforge.train.runner import run_training
 
-        run_training(cfg, console if is_main_worker() else Console(quiet=True))
+        try:
+            run_training(cfg, console if is_main_worker() else Console(quiet=True))
+        except TrainingInterrupted as stop:
+            resume = ["lmforge", "train", str(config), *(o for o in overrides or []
+                                                         if not o.startswith("resume_from_checkpoint=")),
+                      f"resume_from_checkpoint={stop.checkpoint}"]
+            console.print(f"stopped by {stop.interruption.name} at step {stop.step}/{stop.max_steps}; "
+                          f"checkpoint kept: {stop.checkpoint}; resume with: {shlex.join(resume)}",
+                          highlight=False, soft_wrap=True)
+            raise typer.Exit(code=stop.interruption.exit_code) from None
 
     run_reporting_errors(body)
 

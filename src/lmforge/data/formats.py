@@ -205,7 +205,9 @@ def _detect(row: dict[str, Any]) -> tuple[str, Tags | None]:
 
 
 def media_paths(row: dict[str, Any], spec: DatasetSpec, where: str, media_dir: Path | None) -> dict[str, list[str]]:
-    """Image/video/audio columns as checked paths, relative ones resolved against `media_dir`."""
+    """Image/video/audio columns as checked paths, relative ones resolved against `media_dir`; a data file given
+    by its path (`formatting: auto`) also finds them beside itself, where LLaMA-Factory's demo data keeps them."""
+    beside = spec.path.parent if spec.formatting == "auto" and spec.path is not None else None
     media: dict[str, list[str]] = {}
     for kind in MEDIA_KINDS:
         column = getattr(spec.columns, kind)
@@ -217,8 +219,9 @@ def media_paths(row: dict[str, Any], spec: DatasetSpec, where: str, media_dir: P
             if not isinstance(value, str):
                 raise RowError(where, f"`{column}` entries must be file paths, got {type(value).__name__}")
             path = Path(value)
-            if not path.is_absolute() and media_dir is not None:
-                path = media_dir / path
+            if not path.is_absolute():
+                bases = [base / path for base in (media_dir, beside) if base is not None]
+                path = next((candidate for candidate in bases if candidate.is_file()), bases[0] if bases else path)
             if not path.is_file():
                 raise RowError(where, f"`{column}` file not found: {path} (relative paths are resolved "
                                       f"against `media_dir`)")

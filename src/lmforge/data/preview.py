@@ -1,5 +1,6 @@
 """Show an example as the model sees it: supervised tokens highlighted, the rest dimmed."""
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -81,18 +82,21 @@ def print_data_report(console: Console, prepared: PreparedData, tokenizer: PreTr
             console.print(highlight_example(example, tokenizer), highlight=False)
 
 
-def plot_lengths(dataset: Dataset, cutoff_len: int, out_path: Path) -> Path:
-    """Histogram of row lengths and supervised tokens per row, with cutoff_len marked."""
+def plot_lengths(dataset: Dataset, lengths: dict[int, int], cutoff_len: int, out_path: Path) -> Path:
+    """Histogram of example lengths before truncation (`lengths`: length -> examples, from the report) and
+    supervised tokens per row, with cutoff_len marked: what lies right of the line is cut."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    lengths = [len(ids) for ids in dataset["input_ids"]]
+    legend = "tokens per example before truncation"
+    if not lengths:  # a stage whose report does not count them: the rows as tokenized
+        lengths, legend = dict(Counter(len(ids) for ids in dataset["input_ids"])), "tokens per row"
     supervised = [sum(label != IGNORE_INDEX for label in labels) for labels in dataset["labels"]]
     figure, axes = plt.subplots(figsize=(7, 4))
-    bins = min(50, max(10, len(set(lengths))))
-    axes.hist(lengths, bins=bins, alpha=0.7, label="tokens per row", color="#137")
+    bins = min(50, max(10, len(lengths)))
+    axes.hist(list(lengths), weights=list(lengths.values()), bins=bins, alpha=0.7, label=legend, color="#137")
     axes.hist(supervised, bins=bins, alpha=0.6, label="supervised tokens per row", color="#4a4")
     axes.axvline(cutoff_len, color="#c33", linestyle="--", label=f"cutoff_len {cutoff_len}")
     axes.set_xlabel("tokens")

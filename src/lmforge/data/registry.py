@@ -128,7 +128,9 @@ def resolve_dataset(name: str, dataset_dir: str | Path) -> DatasetSpec:
             known = ", ".join(sorted(registry)[:20]) or "none"
             raise DataError(f"dataset `{name}` is neither registered in {info} nor a data file "
                             f"({', '.join(sorted(DATA_SUFFIXES))}){hint}; registered: {known}")
-        spec = DatasetSpec(name=name, file_name=str(path), formatting="auto", path=path)
+        # LLaMA-Factory's media column names, so media rows keep their media as registered datasets do
+        media = Columns(images="images", videos="videos", audios="audios")
+        spec = DatasetSpec(name=name, file_name=str(path), formatting="auto", path=path, columns=media)
     if spec.path is not None and not spec.path.exists():
         raise DataError(f"dataset `{name}`: file not found: {spec.path}")
     return spec

@@ -25,17 +25,40 @@ class DataReport:
     multimodal: bool = False  # rows encoded per batch: `tokens` counts their text only
     media_items: dict[str, int] = field(default_factory=dict)  # kind -> images/videos/audios in the rows
     text_only: str | None = None  # why a multimodal model's run keeps no media
+    lengths: dict[int, int] = field(default_factory=dict)  # tokens per example before truncation -> examples
 
     @property
     def supervised_share(self) -> float:
         return self.supervised_tokens / max(self.tokens, 1)
+
+    def count_lengths(self, lengths: list[int]) -> None:
+        for length in lengths:
+            self.lengths[length] = self.lengths.get(length, 0) + 1
+
+    def length_figures(self) -> dict[str, int]:
+        """min, median, p90, p99 and max of the lengths before truncation (nearest rank); {} when not counted."""
+        if not self.lengths:
+            return {}
+        ordered = sorted(self.lengths.items())
+        count = sum(self.lengths.values())
+
+        def at(share: float) -> int:
+            rank, seen = max(1, -(-count * share // 1)), 0  # ceil(count * share), at least the first
+            for length, examples in ordered:
+                seen += examples
+                if seen >= rank:
+                    return length
+            return ordered[-1][0]
+
+        return {"min": ordered[0][0], "median": at(0.5), "p90": at(0.9), "p99": at(0.99), "max": ordered[-1][0]}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "DataReport":
-        return cls(**data)
+        lengths = {int(length): examples for length, examples in data.get("lengths", {}).items()}  # JSON keys
+        return cls(**{**data, "lengths": lengths})
 
     def lines(self) -> list[tuple[str, str]]:
         """(level, text) pairs; level is info or warn."""
@@ -45,6 +68,12 @@ class DataReport:
                         f"truncated to cutoff_len: {self.truncated}"),
                ("info", f"{'text tokens' if self.multimodal else 'tokens'}: {self.tokens:,}, supervised: "
                         f"{self.supervised_tokens:,} ({self.supervised_share:.1%})")]
+        if figures := self.length_figures():
+            counted = sum(self.lengths.values())
+            out.append(("info", "tokens per example before truncation: "
+                                + ", ".join(f"{name} {value:,}" for name, value in figures.items())
+                                + f"; cutoff_len truncates {self.truncated} of {counted} "
+                                  f"({self.truncated / counted:.1%})"))
         if self.multimodal:
             media = ", ".join(f"{count} {kind}" for kind, count in self.media_items.items()) or "none"
             out.append(("info", f"media: {media}; text tokens count each placeholder as written: the model's "

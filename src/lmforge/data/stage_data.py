@@ -68,6 +68,7 @@ Tokenize = Callable[[list[Any], TokenizeContext, DataReport], dict[str, list[Any
 def documents_to_blocks(items: list[str], ctx: TokenizeContext, report: DataReport) -> dict[str, list[Any]]:
     columns, pt = tokenize_pt(items, ctx.tokenizer, cutoff_len=ctx.data.cutoff_len, packing=ctx.packing)
     report.truncated += pt.truncated
+    report.count_lengths(pt.lengths)
     report.dropped_tail_tokens += pt.dropped_tail_tokens
     report.tokens += pt.tokens
     report.supervised_tokens += pt.tokens
@@ -83,6 +84,7 @@ def conversations_to_examples(items: list[Any], ctx: TokenizeContext, report: Da
                                       train_on_prompt=data.train_on_prompt, mask_history=data.mask_history,
                                       end_ids=ctx.end_ids, enable_thinking=data.enable_thinking)
     report.truncated += stats.truncated
+    report.count_lengths(stats.lengths)  # none for seq2seq: its pairs have two lengths
     report.dropped_empty += stats.dropped_empty
     report.tokens += stats.tokens
     report.supervised_tokens += stats.supervised_tokens
@@ -96,6 +98,7 @@ def _preference_columns(tokenize: Callable[..., Any]) -> Tokenize:
     def columns_of(items: list[Any], ctx: TokenizeContext, report: DataReport) -> dict[str, list[Any]]:
         columns, pref = tokenize(items, ctx.template, ctx.tokenizer, cutoff_len=ctx.data.cutoff_len)
         report.truncated += pref.truncated
+        report.count_lengths(pref.lengths)
         report.tokens += pref.tokens
         report.supervised_tokens += pref.answer_tokens
         return columns

@@ -55,7 +55,9 @@ def load_processor(args: ModelGroup, kind: ModelKind, path: str | None = None) -
 
     path = path or model_path(args)
     try:
-        processor = AutoProcessor.from_pretrained(path, use_fast=args.use_fast_tokenizer, **_hub_kwargs(args))
+        # `use_fast` also reaches the image processor, where transformers deprecates it: pass it only to opt out
+        slow = {} if args.use_fast_tokenizer else {"use_fast": False}
+        processor = AutoProcessor.from_pretrained(path, **slow, **_hub_kwargs(args))
     except (OSError, ValueError) as err:
         raise ModelError(f"cannot load the processor of the multimodal model {path}: {err} (a vision/audio model "
                          "needs its preprocessor_config.json / processor_config.json beside the weights)") from None

@@ -1,4 +1,4 @@
-"""Trainer callbacks: a rich progress bar with ETA, and `trainer_log.jsonl`."""
+"""Trainer callbacks: a rich progress bar with ETA, evaluation results as they come, and `trainer_log.jsonl`."""
 
 import json
 import time
@@ -10,6 +10,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from lmforge.train.trainer import TokenCounts
+
+EVAL_FIGURES = (("eval_loss", "loss"), ("eval_accuracy", "accuracy"), ("eval_perplexity", "perplexity"))
+
+
+def eval_figures(metrics: dict[str, Any]) -> str:
+    """`loss 1.2345  accuracy 0.4100  perplexity 3.44`: what an evaluation computed."""
+    shown = [f"{name} {metrics[key]:.4f}" if key != "eval_perplexity" else f"{name} {metrics[key]:,.2f}"
+             for key, name in EVAL_FIGURES if isinstance(metrics.get(key), int | float)]
+    return "  ".join(shown)
 
 
 class RichProgressCallback(TrainerCallback):
@@ -35,6 +44,8 @@ class RichProgressCallback(TrainerCallback):
 
     def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                logs: dict[str, Any] | None = None, **_: Any) -> None:
+        if state.is_world_process_zero and logs and "eval_loss" in logs:
+            self.console.print(f"eval at step {state.global_step}/{state.max_steps}  {eval_figures(logs)}")
         if self.progress is None or not logs or "loss" not in logs:
             return
         self.progress.update(self.task, loss=f"loss {logs['loss']:.4f}")
@@ -43,6 +54,10 @@ class RichProgressCallback(TrainerCallback):
             f"lr {logs.get('learning_rate', 0):.2e}  epoch {state.epoch or 0:.2f}")
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **_: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the bar (ending its line), also when training ends by an exception such as Ctrl-C."""
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
@@ -55,9 +70,11 @@ class JsonlLogCallback(TrainerCallback):
         self.path = output_dir / "trainer_log.jsonl"
         self.counts = counts
         self.start = time.perf_counter()
+        self.start_step = 0  # where this run began: a resumed run continues a checkpoint's step
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **_: Any) -> None:
         self.start = time.perf_counter()
+        self.start_step = state.global_step
         if state.is_world_process_zero and state.global_step == 0 and self.path.exists():
             self.path.unlink()  # a fresh run; a resumed run keeps appending
 

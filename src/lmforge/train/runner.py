@@ -5,6 +5,7 @@ Every stage runs through here; what differs between stages is asked of the confi
 """
 
 import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from lmforge.paths import share_weight_files
 from lmforge.preflight import preflight
 from lmforge.train.callbacks import JsonlLogCallback, RichProgressCallback
 from lmforge.train.checkpoints import CheckpointCompletionCallback, last_complete_checkpoint
+from lmforge.train.interrupt import Interruption, SaveAndStopCallback, TrainingInterrupted, stop_on_signals
 from lmforge.train.optimizers import low_rank_arguments, set_optimizer
 from lmforge.train.plots import plot_loss
 from lmforge.train.precision import training_defaults, training_load_dtype
@@ -34,7 +36,7 @@ from lmforge.train.prepare import prepare_data
 from lmforge.train.profiler import TorchProfilerCallback
 from lmforge.train.stages import STAGES, Stage, configured_stage
 from lmforge.train.summary import summary_table, training_summary
-from lmforge.train.trainer import TokenCounts
+from lmforge.train.trainer import TokenCounts, counts_of_all_processes
 
 
 def training_kwargs(cfg: LmforgeConfig) -> dict[str, Any]:
@@ -121,15 +123,17 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
         trainer.add_callback(EarlyStoppingCallback(early_stopping_patience=cfg.training.early_stopping_steps))
     counts: TokenCounts = getattr(trainer, "token_counts", TokenCounts())
     trainer.remove_callback(ProgressCallback)
-    trainer.add_callback(RichProgressCallback(console))
+    progress = RichProgressCallback(console)
+    trainer.add_callback(progress)
     output_dir.mkdir(parents=True, exist_ok=True)
-    trainer.add_callback(JsonlLogCallback(output_dir, counts))
+    log = JsonlLogCallback(output_dir, counts)
+    trainer.add_callback(log)
 
     trainer.add_callback(CheckpointCompletionCallback())
     resume = resume_checkpoint(cfg, output_dir, console)
     if resume:
         console.print(f"resuming from {resume} (set `overwrite_output_dir: true` to start afresh)")
-    result = trainer.train(resume_from_checkpoint=resume)
+    result = _train_until_done_or_signal(trainer, progress, resume, output_dir)
     trainer.save_model(str(output_dir))  # every process takes part (sharded engines gather here)
     if trainer.is_world_process_zero():
         convert_pissa_adapter(trainer.model, cfg.finetuning, output_dir)
@@ -137,12 +141,18 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
         share_weight_files(output_dir)
 
     metrics = dict(result.metrics)
+    trainer.save_metrics("train", metrics)  # train_results.json and all_results.json, as transformers writes them
     if prepared.evaluation is not None:
-        metrics.update(trainer.evaluate())
+        evaluation = _final_evaluation(trainer)
+        trainer.save_metrics("eval", evaluation)
+        metrics.update(evaluation)
+    counts = counts_of_all_processes(counts, trainer.accelerator)  # every process calls this
     if not trainer.is_world_process_zero():
         return {}
     summary = training_summary(metrics, counts, trainer.state.log_history, trainer.state.global_step,
                                trainable, total)
+    if log.start_step:
+        summary["steps_this_run"] = trainer.state.global_step - log.start_step
     summary.update({key: round(value, 4) for key, value in metrics.items()
                     if key.startswith("eval_") and isinstance(value, float)})
     if cfg.training.include_effective_tokens_per_second:
@@ -158,6 +168,36 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
     if cfg.training.do_predict:
         summary.update(predict_with_trained_model(cfg, trainer.model, tokenizer, console))
     return summary
+
+
+def _train_until_done_or_signal(trainer: Any, progress: RichProgressCallback, resume: str | None,
+                                output_dir: Path) -> Any:
+    """`trainer.train()`; Ctrl-C or SIGTERM saves a checkpoint after the running step and raises
+    `TrainingInterrupted` (one process only: several would have to agree on the step)."""
+    interruption = Interruption()
+    single_process = trainer.accelerator.num_processes == 1
+    if single_process:
+        trainer.add_callback(SaveAndStopCallback(interruption))
+    try:
+        with stop_on_signals(interruption) if single_process else nullcontext():
+            result = trainer.train(resume_from_checkpoint=resume)
+    finally:
+        progress.close()  # a KeyboardInterrupt must not leave the bar's line open
+    state = trainer.state
+    if interruption.requested and state.global_step < state.max_steps:
+        raise TrainingInterrupted(interruption, state.global_step, state.max_steps,
+                                  str(output_dir / f"checkpoint-{state.global_step}"))
+    return result
+
+
+def _final_evaluation(trainer: Any) -> dict[str, Any]:
+    """The evaluation of the final model; when the eval strategy already ran it at the last step, its
+    logged metrics (evaluating again would log the same point twice)."""
+    step = trainer.state.global_step
+    for entry in reversed(trainer.state.log_history):
+        if "eval_loss" in entry and entry.get("step") == step:
+            return {key: value for key, value in entry.items() if key.startswith("eval_")}
+    return trainer.evaluate()
 
 
 def _save_outputs(trainer: Any, tokenizer: Any, template: Any, output_dir: Path, stage: Stage,

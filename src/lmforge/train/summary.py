@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from rich.table import Table
 
+from lmforge.train.callbacks import EVAL_FIGURES
 from lmforge.train.trainer import TokenCounts
 
 
@@ -40,8 +41,11 @@ def training_summary(metrics: dict[str, Any], counts: TokenCounts, log_history: 
 
 def summary_table(summary: dict[str, Any]) -> Table:
     table = Table(title="training summary", show_header=False)
+    steps = f"{summary['steps']}"
+    if "steps_this_run" in summary:  # a resumed run
+        steps = f"{summary['steps_this_run']} this run, {summary['steps']} in total"
     rows = [
-        ("steps", f"{summary['steps']}"),
+        ("steps", steps),
         ("runtime", f"{summary['train_runtime_s']:.1f} s"),
         ("samples/s", f"{summary['samples_per_s']:.2f}"),
         ("input tokens/s", f"{summary['input_tokens_per_s']:,.0f}"),
@@ -50,6 +54,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
         ("peak memory", f"{summary['peak_memory_mib']:,.0f} MiB ({summary['peak_memory_kind']})"),
         ("final loss", f"{summary['final_loss']:.4f}"),
         ("trainable params", f"{summary['trainable_params']:,} of {summary['total_params']:,}"),
+        *((f"eval {name}", f"{summary[key]:,.4f}") for key, name in EVAL_FIGURES if key in summary),
     ]
     counted = summary["input_tokens_per_s"] > 0  # stages on trl trainers do not count tokens
     for name, value in rows:

@@ -1,6 +1,7 @@
 """The transformers Trainer, counting the tokens it trains on so throughput is measured, not guessed."""
 
-from dataclasses import dataclass
+import math
+from dataclasses import astuple, dataclass
 from typing import Any
 
 import torch
@@ -22,6 +23,15 @@ class TokenCounts:
     non_pad_tokens: int = 0
     supervised_tokens: int = 0  # positions whose label enters the loss
     samples: int = 0  # training examples, not packed rows
+
+
+def counts_of_all_processes(counts: TokenCounts, accelerator: Any) -> TokenCounts:
+    """Every process counts its own batches; the run's throughput is their sum (a collective call:
+    every process must make it)."""
+    if accelerator.num_processes == 1:
+        return counts
+    mine = torch.tensor(astuple(counts), dtype=torch.int64, device=accelerator.device)
+    return TokenCounts(*(int(value) for value in accelerator.reduce(mine, reduction="sum").tolist()))
 
 
 class LmforgeTrainer(Trainer):
@@ -49,6 +59,13 @@ class LmforgeTrainer(Trainer):
             raise ModelError(f"`chunked_loss: true` needs a plain, unsharded output head; {reason}: remove the key")
         self._head_parts = parts
         self.encoder_decoder = bool(getattr(getattr(self.model, "config", None), "is_encoder_decoder", False))
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """Evaluations also report the perplexity: the eval loss is a mean token cross-entropy. `evaluate()`
+        returns this same dict, so eval_results.json, the log and the summary all get it."""
+        if "eval_loss" in logs:
+            logs["eval_perplexity"] = math.exp(min(logs["eval_loss"], 700.0))  # exp overflows past ~709
+        super().log(logs, start_time)
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         real_tokens = inputs.pop("num_real_tokens", None)  # packed batches have no attention mask

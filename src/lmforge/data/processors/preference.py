@@ -9,7 +9,7 @@ Prompts are encoded with our template exactly as in SFT. When prompt + the longe
 keeps its end, so the assistant header stays next to the answer.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from transformers import PreTrainedTokenizerBase
 
@@ -25,6 +25,7 @@ class PreferenceStats:
     truncated: int = 0
     tokens: int = 0
     answer_tokens: int = 0
+    lengths: list[int] = field(default_factory=list)  # prompt plus longest answer, before truncation
 
 
 def _prompt_ids(encoded: EncodedConversation) -> list[int]:
@@ -56,6 +57,8 @@ def tokenize_pairwise(
     for chosen_enc, rejected_enc in zip(encoded[::2], encoded[1::2], strict=True):
         prompt, (chosen, rejected), truncated = _fit(
             _prompt_ids(chosen_enc), [chosen_enc.turns[-1][1], rejected_enc.turns[-1][1]], cutoff_len)
+        stats.lengths.append(len(_prompt_ids(chosen_enc)) + max(len(chosen_enc.turns[-1][1]),
+                                                                len(rejected_enc.turns[-1][1])))
         columns["prompt_ids"].append(prompt)
         columns["chosen_ids"].append(chosen)
         columns["rejected_ids"].append(rejected)
@@ -76,6 +79,7 @@ def tokenize_kto(
     stats = PreferenceStats()
     for item, enc in zip(items, encoded, strict=True):
         prompt, (completion,), truncated = _fit(_prompt_ids(enc), [enc.turns[-1][1]], cutoff_len)
+        stats.lengths.append(len(_prompt_ids(enc)) + len(enc.turns[-1][1]))
         columns["prompt_ids"].append(prompt)
         columns["completion_ids"].append(completion)
         columns["label"].append(item.desirable)

@@ -6,7 +6,7 @@ the last partial block is dropped and counted. Without packing, each document is
 truncated to `cutoff_len`. Every token is supervised.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from transformers import PreTrainedTokenizerBase
 
@@ -20,6 +20,7 @@ class PtStats:
     tokens: int = 0
     truncated: int = 0  # documents cut at cutoff_len (no packing)
     dropped_tail_tokens: int = 0  # the incomplete last block (packing)
+    lengths: list[int] = field(default_factory=list)  # tokens per document with its EOS
 
 
 def tokenize_pt(
@@ -27,7 +28,7 @@ def tokenize_pt(
 ) -> tuple[dict[str, list[list[int]]], PtStats]:
     ids = batch_token_ids(tokenizer, documents, add_special_tokens=True)
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-    stats = PtStats(documents=len(documents))
+    stats = PtStats(documents=len(documents), lengths=[len(doc) + len(eos) for doc in ids])
     blocks: list[list[int]] = []
     if packing:
         stream = [token for doc in ids for token in (*doc, *eos)]

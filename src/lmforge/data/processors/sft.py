@@ -29,6 +29,7 @@ class SftStats:
     answers: int = 0
     answers_without_end: int = 0
     split_conversations: int = 0  # conversations trained as more than one example (`template: auto`)
+    lengths: list[int] = field(default_factory=list)  # tokens per example before truncation
 
 
 def build_sft_example(
@@ -127,7 +128,11 @@ def _add_examples(columns: dict[str, list[list[int]]], stats: SftStats, conversa
             stats.dropped_empty.append(conversation.source)
             continue
         stats.split_conversations += len(kept) > 1
-        for example in kept:
+        for encoded, example in zip(encoded_examples, examples, strict=True):
+            if not example.supervised:
+                continue
+            stats.lengths.append(sum(len(prompt) + len(response) for prompt, response in encoded.turns)
+                                 + len(encoded.tail))
             stats.rows += 1
             stats.truncated += example.truncated
             stats.tokens += len(example.input_ids)

@@ -1,0 +1,79 @@
+"""What `lmforge train` tells and leaves behind: evaluation results, resumed step counts, interrupts."""
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_cli
+from tests.e2e.test_cli import TRAIN, write_config
+
+
+@pytest.mark.slow
+def test_evaluations_are_printed_saved_as_results_files_and_logged_once(tmp_path):
+    out = tmp_path / "out"
+    result = run_cli("train", str(write_config(tmp_path)), *TRAIN, f"output_dir={out}", "val_size=8",
+                     "eval_strategy=steps", "eval_steps=2", "compute_accuracy=true", "per_device_eval_batch_size=4")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "eval at step 2/4  loss " in result.stdout and "eval at step 4/4  loss " in result.stdout
+    assert "accuracy" in result.stdout and "perplexity" in result.stdout
+    for row in ("eval loss", "eval accuracy", "eval perplexity"):
+        assert row in result.stdout.split("training summary")[1], row
+    evaluation = json.loads((out / "eval_results.json").read_text())
+    assert evaluation["eval_perplexity"] == pytest.approx(2.718281828 ** evaluation["eval_loss"], rel=1e-6)
+    assert 0 <= evaluation["eval_accuracy"] <= 1
+    train = json.loads((out / "train_results.json").read_text())
+    assert train["train_loss"] > 0 and "train_runtime" in train
+    combined = json.loads((out / "all_results.json").read_text())
+    assert combined["eval_loss"] == evaluation["eval_loss"] and combined["train_loss"] == train["train_loss"]
+    lines = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
+    assert [line["current_steps"] for line in lines if "eval_loss" in line] == [2, 4]  # the last one once
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["eval_loss"] == pytest.approx(evaluation["eval_loss"], abs=1e-4)
+
+
+def _train_until_signalled(tmp_path: Path, number: int) -> tuple[subprocess.Popen, str, list[str]]:
+    """Start a long run, send `number` once two steps are logged; (process, its stdout, its arguments)."""
+    args = ["train", str(write_config(tmp_path)), *TRAIN, f"output_dir={tmp_path / 'out'}", "max_steps=400",
+            "save_strategy=no"]
+    process = subprocess.Popen([sys.executable, "-m", "lmforge.cli.main", *args], cwd=ROOT, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env={**os.environ, "COLUMNS": "400", "PYTHONUNBUFFERED": "1"})
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if line.startswith("step 2/400"):
+            process.send_signal(number)
+            break
+    stdout = "".join(seen) + process.stdout.read()
+    process.wait(timeout=300)
+    return process, stdout, args
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("number", "name"), [(signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "Ctrl-C")])
+def test_a_signal_saves_a_checkpoint_and_prints_the_command_that_resumes(tmp_path, number, name):
+    process, stdout, args = _train_until_signalled(tmp_path, number)
+    assert process.returncode == 128 + number, process.stderr.read()[-3000:]
+    last = stdout.rstrip().splitlines()[-1]
+    assert last.startswith(f"stopped by {name} at step ") and "/400; checkpoint kept: " in last
+    step = int(last.split(" at step ")[1].split("/")[0])
+    checkpoint = tmp_path / "out" / f"checkpoint-{step}"
+    assert f"checkpoint kept: {checkpoint};" in last
+    assert (checkpoint / "lmforge_complete.json").is_file()  # saved although save_strategy is no
+    command = shlex.split(last.split("resume with: ")[1])
+    assert command == ["lmforge", *args, f"resume_from_checkpoint={checkpoint}"]
+    if number != signal.SIGTERM:
+        return
+    # the printed command resumes (stopped early here by one more step), and the summary says so
+    resumed = run_cli(*command[1:], f"max_steps={step + 1}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming from {checkpoint}" in resumed.stdout
+    assert f"1 this run, {step + 1} in total" in resumed.stdout
+    summary = json.loads((tmp_path / "out" / "train_summary.json").read_text())
+    assert (summary["steps"], summary["steps_this_run"]) == (step + 1, 1)
