@@ -76,10 +76,12 @@ class LmforgeTrainer(Trainer):
 
     def _chunked_loss(self, inputs: dict[str, Any], num_items_in_batch: Any) -> Any:
         """Same value and gradients as the model's own loss (see `lmforge.train.loss`), scaled as
-        `Trainer.compute_loss` scales it across devices."""
+        `Trainer.compute_loss` scales it across devices. The decoder is called directly, not through the model's
+        forward that accelerate wraps in autocast, so mixed precision (bf16/fp16) is entered here."""
         decoder, head = self._head_parts
         labels = inputs.pop("labels")
-        loss = chunked_causal_lm_loss(decoder, head, inputs, labels, num_items_in_batch)
+        with self.accelerator.autocast():
+            loss = chunked_causal_lm_loss(decoder, head, inputs, labels, num_items_in_batch)
         if self.args.average_tokens_across_devices and self.model_accepts_loss_kwargs:
             loss = loss * self.accelerator.num_processes
         return loss
