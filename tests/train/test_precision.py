@@ -77,6 +77,9 @@ def test_the_quickstart_job_learns_alike_in_fp32_and_bf16(tmp_path):
                          "finetuning_type=full", "learning_rate=3e-3", f"bf16={bf16}", f"output_dir={out}")
         assert result.returncode == 0, result.stderr[-3000:]
         curves[bf16] = losses(out)
+        summary = json.loads((out / "train_summary.json").read_text())
+        assert summary["peak_dtype"] == ("bfloat16" if bf16 == "true" else "float32") and 0 < summary["mfu"] < 1
+        assert "model FLOP/s" in result.stdout and "MFU" in result.stdout
     fp32, bf16 = curves["false"], curves["true"]
     assert len(fp32) == len(bf16) == 10
     assert fp32[-1] < 0.8 * fp32[0] and bf16[-1] < 0.8 * bf16[0]

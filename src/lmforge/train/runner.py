@@ -25,11 +25,11 @@ from lmforge.preflight import preflight
 from lmforge.train.callbacks import JsonlLogCallback, RichProgressCallback
 from lmforge.train.checkpoints import CheckpointCompletionCallback, last_complete_checkpoint
 from lmforge.train.plots import plot_loss
-from lmforge.train.precision import training_defaults, training_load_dtype
+from lmforge.train.precision import compute_dtype, training_defaults, training_load_dtype
 from lmforge.train.predict import predict_with_trained_model, predict_without_training
 from lmforge.train.prepare import prepare_data
 from lmforge.train.stages import STAGES, Stage, configured_stage
-from lmforge.train.summary import summary_table, training_summary
+from lmforge.train.summary import summary_table, training_summary, utilisation
 from lmforge.train.trainer import TokenCounts
 
 
@@ -121,8 +121,11 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
         metrics.update(trainer.evaluate())
     if not trainer.is_world_process_zero():
         return {}
+    flop_rates = utilisation(base.config, counts, float(metrics.get("train_runtime", 0.0)),
+                             finetuning_type=cfg.finetuning.finetuning_type, trainable=trainable,
+                             dtype=compute_dtype(cfg))
     summary = training_summary(metrics, counts, trainer.state.log_history, trainer.state.global_step,
-                               trainable, total)
+                               trainable, total, flop_rates)
     summary.update({key: round(value, 4) for key, value in metrics.items()
                     if key.startswith("eval_") and isinstance(value, float)})
     (output_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
