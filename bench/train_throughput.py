@@ -274,9 +274,6 @@ def compare_with_baseline_src(options: argparse.Namespace) -> None:
                   f"{statistics.median(rss[baseline]):>5.0f} MiB")
 
 
-if __name__ == "__main__":
-    main()
-
 
 def compare_precisions(options: argparse.Namespace) -> None:
     """lmforge in each of `options.precisions` (fp32, bf16), alternating run by run; recorded in BENCHMARKS.md."""
@@ -336,3 +333,7 @@ def compare_precisions(options: argparse.Namespace) -> None:
                 f"`python bench/train_throughput.py --precisions fp32,bf16 --runs {options.runs} --samples "
                 f"{options.samples} --jobs {name} --threads {threads} --cutoff {options.cutoff} "
                 f"--model {options.model}` |")
+
+
+if __name__ == "__main__":
+    main()
