@@ -45,6 +45,9 @@ def test_a_cpu_with_fast_bf16_trains_in_bf16_autocast_on_fp32_weights(monkeypatc
     assert "bf16" not in training_defaults(plain) and training_kwargs(plain)["bf16"] is False
     pure = build_config({"finetuning_type": finetuning_type, "pure_bf16": True})
     assert training_load_dtype(pure) == torch.bfloat16 and "bf16" not in training_defaults(pure)
+    deepspeed = build_config({"finetuning_type": finetuning_type, "deepspeed": str(ROOT / "examples" / "deepspeed" /
+                                                                                   "ds_z3_config.json")})
+    assert compute_dtype(deepspeed) == torch.float32  # its engine's own precision, not verified on a CPU
 
 
 @CPU_ONLY

@@ -56,11 +56,12 @@ def cpu_has_fast_bf16() -> bool:
     return bool(fast_bf16_flags(cpuinfo.read_text(errors="replace")))
 
 
-def _default_dtype() -> torch.dtype:
-    """The compute dtype of a run that sets neither `bf16` nor `fp16`."""
+def _default_dtype(cfg: LmforgeConfig) -> torch.dtype:
+    """The compute dtype of a run that sets neither `bf16` nor `fp16`. DeepSpeed on a CPU keeps fp32: its engine
+    manages precision itself, and its bf16 path on a CPU is not one lmforge has verified."""
     if _accelerator():
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
+    return torch.bfloat16 if cpu_has_fast_bf16() and not cfg.training.deepspeed else torch.float32
 
 
 def compute_dtype(cfg: LmforgeConfig) -> torch.dtype:
@@ -69,7 +70,7 @@ def compute_dtype(cfg: LmforgeConfig) -> torch.dtype:
     if cfg.training.fp16:
         return torch.float16
     if cfg.training.bf16 is None and cfg.training.fp16 is None:
-        return _default_dtype()
+        return _default_dtype(cfg)
     return torch.float32
 
 
