@@ -14,13 +14,22 @@ checkpointing off (its fastest, see the notes), lmforge with `packing`. Unpacked
 measured. Each run is a fresh CLI process; frameworks alternate run by run; examples/s counts
 dataset examples (not packed rows) over the trainer's own train_runtime; peak RSS comes from wait4.
 
+`--model smollm2` runs the real checkpoint instead: builtin:smollm2-135m-instruct (134.5M parameters,
+49,152-token vocabulary) with its own template.
+
 `--baseline-src DIR` measures lmforge against lmforge itself instead: the baseline runs the same
 lmforge job from another source tree (e.g. `git worktree add --detach /tmp/before <commit>` and
 DIR=/tmp/before/src), alternating with this tree, so a refactor shows whether it slowed anything.
 
+`--precisions fp32,bf16` measures lmforge alone in each precision, alternating run by run: `bf16: false`
+(fp32 throughout) against `bf16: true` (bf16 autocast on fp32 master weights, lmforge's default on CPUs
+with AMX or AVX-512-BF16), with each run's MFU (train_summary.json: model FLOP/s over the peak matmul rate
+measured on this machine for that dtype) and final loss, so speed and numerical agreement come from one run.
+
 Usage: python bench/train_throughput.py [--runs 3] [--samples 400] [--jobs lora-packed,lora,full-packed]
-                                      [--cutoff 512|2048] [--threads default,1] [--model alpaca-bpe|qwen-151k]
-                                      [--baseline-src DIR]
+                                      [--cutoff 512|2048] [--threads default,1]
+                                      [--model alpaca-bpe|qwen-151k|smollm2]
+                                      [--baseline-src DIR | --precisions fp32,bf16]
 """
 
 import argparse
@@ -90,19 +99,27 @@ def large_vocabulary_model() -> Path:
                           num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2)
 
 
-MODELS = {"alpaca-bpe": lambda: bench_model(), "qwen-151k": large_vocabulary_model}
+def smollm2_model() -> Path:
+    from lmforge.hub.builtin import builtin_path
+
+    return builtin_path("builtin:smollm2-135m-instruct")
 
 
-def job_config(framework: str, job: dict, model: Path, samples: int, out: Path, cutoff: int = 512) -> dict:
+MODELS = {"alpaca-bpe": lambda: bench_model(), "qwen-151k": large_vocabulary_model, "smollm2": smollm2_model}
+TEMPLATES = {"smollm2": "smollm2"}  # the others are Qwen2-shaped with ChatML specials
+
+
+def job_config(framework: str, job: dict, model: Path, samples: int, out: Path, cutoff: int = 512,
+               template: str = "qwen", bf16: bool = False) -> dict:
     config = {
         "model_name_or_path": str(model), "stage": "sft", "do_train": True,
         "finetuning_type": job["finetuning_type"], "lora_target": "all", "lora_rank": 8,
-        "dataset": "alpaca_en_demo", "dataset_dir": str(refdata("llamafactory_data")), "template": "qwen",
+        "dataset": "alpaca_en_demo", "dataset_dir": str(refdata("llamafactory_data")), "template": template,
         "cutoff_len": cutoff, "max_samples": samples, "overwrite_cache": True, "output_dir": str(out),
         "per_device_train_batch_size": 2048 // cutoff, "gradient_accumulation_steps": cutoff // 512,
         "learning_rate": 1.0e-4, "num_train_epochs": 1,
         "lr_scheduler_type": "cosine", "warmup_ratio": 0.1, "logging_steps": 10, "save_strategy": "no",
-        "report_to": "none", "bf16": False, "seed": 42,
+        "report_to": "none", "bf16": bf16, "seed": 42,
     }
     if job["finetuning_type"] == "full":
         del config["lora_target"], config["lora_rank"]
@@ -136,13 +153,15 @@ def run(framework: str, lf_python: str, config: dict, env: dict[str, str]) -> di
         sys.exit(f"{framework} failed:\n{output[-4000:]}")
     out = Path(config["output_dir"])
     if framework != "llamafactory":
-        runtime = json.loads((out / "train_summary.json").read_text())["train_runtime_s"]
-    else:
-        runtime = json.loads((out / "train_results.json").read_text())["train_runtime"]
+        summary = json.loads((out / "train_summary.json").read_text())
+        return {"runtime": summary["train_runtime_s"], "peak_rss_mib": usage.ru_maxrss / 1024,
+                "mfu": summary.get("mfu"), "final_loss": summary["final_loss"],
+                "tflops": summary.get("model_tflops_per_s")}
+    runtime = json.loads((out / "train_results.json").read_text())["train_runtime"]
     return {"runtime": runtime, "peak_rss_mib": usage.ru_maxrss / 1024}
 
 
-def token_counts(model: Path, samples: int, cutoff: int) -> tuple[int, int]:
+def token_counts(model: Path, samples: int, cutoff: int, template: str = "qwen") -> tuple[int, int]:
     """Non-pad and supervised tokens of the job's examples, from lmforge's own preprocessing."""
     from transformers import AutoTokenizer
 
@@ -153,7 +172,7 @@ def token_counts(model: Path, samples: int, cutoff: int) -> tuple[int, int]:
 
     cfg = build_config({"dataset": "alpaca_en_demo", "dataset_dir": str(refdata("llamafactory_data")),
                         "cutoff_len": cutoff, "max_samples": samples})
-    report = build_datasets(cfg.data, AutoTokenizer.from_pretrained(model), get_template("qwen"), stage=SFT,
+    report = build_datasets(cfg.data, AutoTokenizer.from_pretrained(model), get_template(template), stage=SFT,
                             stage_name="sft", seed=None).report
     return report.tokens, report.supervised_tokens
 
@@ -169,13 +188,18 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true")
     parser.add_argument("--baseline-src", type=Path, default=None,
                         help="lmforge's src folder of another checkout: the baseline instead of LLaMA-Factory")
+    parser.add_argument("--precisions", default=None,
+                        help="fp32,bf16: lmforge in each precision instead of LLaMA-Factory (recorded)")
     options = parser.parse_args()
 
     if options.baseline_src is not None:
         return compare_with_baseline_src(options)
+    if options.precisions is not None:
+        return compare_precisions(options)
     lf_python = str(llamafactory_python())
     model = MODELS[options.model]()
-    tokens, supervised = token_counts(model, options.samples, options.cutoff)
+    template = TEMPLATES.get(options.model, "qwen")
+    tokens, supervised = token_counts(model, options.samples, options.cutoff, template)
     base_env = {**os.environ, "HF_HUB_OFFLINE": "1", "DISABLE_VERSION_CHECK": "1",
                 "LMFORGE_HOME": tempfile.mkdtemp(prefix="lmforge-bench-")}
     ours_v = versions(sys.executable, ["transformers", "peft", "torch"])
@@ -194,7 +218,7 @@ def main() -> None:
             for _ in range(options.runs):
                 for framework in ("llamafactory", "lmforge"):
                     out = Path(tempfile.mkdtemp(prefix=f"out-{framework}-"))
-                    config = job_config(framework, job, model, options.samples, out, options.cutoff)
+                    config = job_config(framework, job, model, options.samples, out, options.cutoff, template)
                     result = run(framework, lf_python, config, env)
                     speed[framework].append(options.samples / result["runtime"])
                     rss[framework].append(result["peak_rss_mib"])
@@ -241,7 +265,8 @@ def compare_with_baseline_src(options: argparse.Namespace) -> None:
             for _ in range(options.runs):
                 for framework in (baseline, "lmforge"):
                     out = Path(tempfile.mkdtemp(prefix="out-"))
-                    config = job_config("lmforge", JOBS[name], model, options.samples, out, options.cutoff)
+                    config = job_config("lmforge", JOBS[name], model, options.samples, out, options.cutoff,
+                                        TEMPLATES.get(options.model, "qwen"))
                     result = run(framework, "", config, env)
                     speed[framework].append(options.samples / result["runtime"])
                     rss[framework].append(result["peak_rss_mib"])
@@ -249,6 +274,67 @@ def compare_with_baseline_src(options: argparse.Namespace) -> None:
             print(f"{name:<13} {threads:<4} {median_range(speed['lmforge']):>20} {median_range(speed[baseline]):>20} "
                   f"{ratio:>5.2f}x {statistics.median(rss['lmforge']):>9.0f} MiB "
                   f"{statistics.median(rss[baseline]):>5.0f} MiB")
+
+
+
+def compare_precisions(options: argparse.Namespace) -> None:
+    """lmforge in each of `options.precisions` (fp32, bf16), alternating run by run; recorded in BENCHMARKS.md."""
+    precisions = options.precisions.split(",")
+    if not set(precisions) <= {"fp32", "bf16"}:
+        sys.exit(f"--precisions {options.precisions}: give fp32 and/or bf16")
+    model = MODELS[options.model]()
+    template = TEMPLATES.get(options.model, "qwen")
+    tokens, _ = token_counts(model, options.samples, options.cutoff, template)
+    base_env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    load_before = os.getloadavg()[0]
+    ours_v = versions(sys.executable, ["transformers", "peft", "torch"])
+    print(f"{options.samples} alpaca_en_demo examples, {tokens:,} tokens, model {options.model}, cutoff "
+          f"{options.cutoff}, batch {2048 // options.cutoff} x accumulation {options.cutoff // 512}; {machine()}; "
+          f"load {load_before:.1f}")
+    print(f"{'job':<12} {'thr':<4} {'prec':<5} {'ex/s':>18} {'tokens/s':>9} {'TFLOP/s':>8} {'MFU':>6} "
+          f"{'final loss':>10} {'RSS MiB':>8}")
+    for threads in options.threads.split(","):
+        env = {**base_env, **(SINGLE_THREAD if threads == "1" else {})}
+        for name in options.jobs.split(","):
+            results: dict[str, list[dict]] = {precision: [] for precision in precisions}
+            for _ in range(options.runs):
+                for precision in precisions:
+                    out = Path(tempfile.mkdtemp(prefix=f"out-{precision}-"))
+                    config = job_config("lmforge", JOBS[name], model, options.samples, out, options.cutoff,
+                                        template, bf16=precision == "bf16")
+                    results[precision].append(run("lmforge", "", config, env))
+            figures = {}
+            for precision, runs in results.items():
+                speed = [options.samples / result["runtime"] for result in runs]
+                figures[precision] = {
+                    "speed": speed, "tokens_per_s": statistics.median(speed) * tokens / options.samples,
+                    "tflops": statistics.median(result["tflops"] or 0 for result in runs),
+                    "mfu": statistics.median(result["mfu"] or 0 for result in runs),
+                    "loss": statistics.median(result["final_loss"] for result in runs),
+                    "rss": statistics.median(result["peak_rss_mib"] for result in runs)}
+                f = figures[precision]
+                print(f"{name:<12} {threads:<4} {precision:<5} {median_range(speed):>18} {f['tokens_per_s']:>9,.0f} "
+                      f"{f['tflops']:>8.3f} {f['mfu']:>6.1%} {f['loss']:>10.4f} {f['rss']:>8.0f}")
+            if options.no_record or len(precisions) < 2:
+                continue
+            fp32, bf16 = figures["fp32"], figures["bf16"]
+            ratio = statistics.median(bf16["speed"]) / statistics.median(fp32["speed"])
+            print(f"{name:<12} {threads:<4} bf16/fp32 speed {ratio:.2f}x, final loss difference "
+                  f"{(bf16['loss'] - fp32['loss']) / fp32['loss']:+.2%}")
+            append_benchmark_row(
+                "SFT training precision on CPU: fp32 vs bf16 autocast (lmforge, same run)",
+                "| date | job | threads | fp32 ex/s | bf16 ex/s | bf16/fp32 | TFLOP/s (fp32 / bf16) | MFU (fp32 / "
+                "bf16, each of its dtype's measured peak) | final loss (fp32 / bf16) | peak RSS MiB (fp32 / bf16) "
+                "| machine | versions | command |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+                f"| {today()} | {name}, cutoff {options.cutoff}, {options.model} | {threads} | "
+                f"{median_range(fp32['speed'])} | {median_range(bf16['speed'])} | {ratio:.2f}x | "
+                f"{fp32['tflops']:.3f} / {bf16['tflops']:.3f} | {fp32['mfu']:.1%} / {bf16['mfu']:.1%} | "
+                f"{fp32['loss']:.4f} / {bf16['loss']:.4f} | {fp32['rss']:.0f} / {bf16['rss']:.0f} | {machine()}, "
+                f"load {load_before:.1f} before / {os.getloadavg()[0]:.1f} after | torch {ours_v['torch']}, "
+                f"transformers {ours_v['transformers']}, peft {ours_v['peft']} | "
+                f"`python bench/train_throughput.py --precisions fp32,bf16 --runs {options.runs} --samples "
+                f"{options.samples} --jobs {name} --threads {threads} --cutoff {options.cutoff} "
+                f"--model {options.model}` |")
 
 
 if __name__ == "__main__":

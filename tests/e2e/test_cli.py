@@ -43,6 +43,7 @@ def test_lora_training_writes_adapter_tokenizer_logs_plot_and_summary(lora_run):
     assert summary["steps"] == 4 and summary["supervised_tokens_per_s"] > 0
     assert summary["supervised_tokens_per_s"] < summary["non_pad_tokens_per_s"] <= summary["input_tokens_per_s"]
     assert "training summary" in result.stdout and "supervised tokens/s" in result.stdout
+    assert 0 < summary["mfu"] < 1 and summary["flops_per_token"] > 0 and "model FLOP/s" in result.stdout
     assert "rows per dataset: identity: 90" in result.stdout
 
 

@@ -42,3 +42,21 @@ def test_per_sequence_attention_equals_masked_attention(tiny_llama_path, tiny_to
     # the boundaries are used, not ignored: wrong ones change the loss
     wrong = packed_sequence_kwargs(torch.arange(packed["input_ids"].shape[1]).expand_as(packed["input_ids"]))
     assert _loss_and_grads(model, packed, **wrong)[0] != pytest.approx(masked_loss, rel=1e-6)
+
+
+def test_per_sequence_attention_under_bf16_autocast(tiny_llama_path, tiny_tokenizer):
+    """Under autocast (lmforge's CPU default where the CPU has bf16) RoPE leaves query and key in fp32 and value
+    in bf16; the per-sequence path casts them as SDPA does and agrees with the masked path to bf16 precision."""
+    register()
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.float32, attn_implementation=PACKED_SDPA)
+    packed_columns, _ = pack_examples(_examples(tiny_tokenizer, count=9), capacity=256)
+    features = [dict(zip(packed_columns, values, strict=True)) for values in zip(*packed_columns.values(), strict=True)]
+    packed = SftCollator(pad_token_id=tiny_tokenizer.pad_token_id)(features)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        masked_loss, masked_grads = _loss_and_grads(model, packed)
+        varlen_loss, varlen_grads = _loss_and_grads(model, packed, **packed_sequence_kwargs(packed["position_ids"]))
+    exact_loss, _ = _loss_and_grads(model, packed, **packed_sequence_kwargs(packed["position_ids"]))
+    assert varlen_loss != exact_loss  # bf16 really computed
+    assert varlen_loss == pytest.approx(masked_loss, rel=1e-2)
+    for varlen, masked in zip(varlen_grads, masked_grads, strict=True):
+        assert (varlen - masked).norm() <= 0.05 * masked.norm() + 1e-6

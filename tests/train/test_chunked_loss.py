@@ -76,3 +76,20 @@ def test_supervised_rows_are_padded_to_few_shapes_with_ignored_labels():
     # each label is predicted by the position before it
     torch.testing.assert_close(rows[:5], torch.stack([hidden[0, 1], hidden[0, 2], hidden[0, 3], hidden[1, 0],
                                                       hidden[1, 2]]))
+
+
+def test_chunked_loss_computes_in_the_runs_mixed_precision(tiny_llama_path, tiny_tokenizer, tmp_path):
+    """The chunked loss calls the decoder itself, outside the forward accelerate wraps in autocast: with `bf16`
+    it still computes in bf16 (the model's own loss under autocast), not silently in fp32."""
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.float32).train()
+    inputs = batch(tiny_tokenizer, packed=False)
+    items = torch.tensor(int((inputs["labels"][:, 1:] != IGNORE_INDEX).sum()))
+    args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True, bf16=True)
+    chunked = LmforgeTrainer(model=model, args=args, chunked_loss=True)
+    with torch.no_grad():
+        loss = chunked.compute_loss(model, dict(inputs), num_items_in_batch=items).item()
+        exact = model(**inputs).loss.item()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = model(**inputs).loss.item()
+    assert mixed != exact
+    assert loss == pytest.approx(mixed, rel=1e-3) and abs(loss - mixed) < abs(loss - exact)

@@ -42,7 +42,11 @@ def test_packed_and_unpacked_batches_give_the_same_training_loss(tiny_llama_path
     model.train()
     with torch.no_grad():
         unpacked_loss = trainer.compute_loss(model, collate(rows(columns)))
+        unpacked_pairs = trainer.token_counts.attention_pairs
         packed_loss = trainer.compute_loss(model, collate(rows(packed_columns)))
+    # attention FLOPs: the same sequences, whether padded one a row or packed (padding tails left out)
+    assert unpacked_pairs == sum(len(ids) ** 2 for ids in columns["input_ids"])
+    assert trainer.token_counts.attention_pairs == 2 * unpacked_pairs
     assert packed_loss.item() == pytest.approx(unpacked_loss.item(), rel=1e-5)
     assert trainer.token_counts.samples == 16  # 8 examples counted twice, not 8 + packed rows
     assert trainer.token_counts.non_pad_tokens == 2 * sum(map(len, columns["input_ids"]))

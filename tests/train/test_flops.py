@@ -1,10 +1,14 @@
-"""FLOPs per token and MFU against hand computations."""
+"""FLOPs per token and MFU against hand computations; the peak probe and its cache."""
+
+import json
 
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, MixtralConfig, Qwen2Config
 
+from lmforge.data.collator import SftCollator, attention_pairs
 from lmforge.errors import ModelError
+from lmforge.train import peak
 from lmforge.train.flops import (
     DecoderShape,
     attention_flops_per_token,
@@ -13,6 +17,9 @@ from lmforge.train.flops import (
     peak_bf16_flops,
     training_flops_per_token,
 )
+from lmforge.train.peak import probe_matmul_flops
+from lmforge.train.summary import utilisation
+from lmforge.train.trainer import TokenCounts
 
 # Qwen2.5-0.5B's published config.json
 QWEN25_05B = dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
@@ -69,3 +76,61 @@ def test_peak_rates_and_mfu():
 def test_mixture_of_experts_is_refused_with_the_way_out():
     with pytest.raises(ModelError, match="dense Llama-style"):
         DecoderShape.from_config(MixtralConfig())
+
+
+def test_freeze_tuning_adds_the_weight_gradients_of_what_it_trains():
+    shape = small_shape()
+    assert training_flops_per_token(shape, 5, adapter_params=0, trained_base_params=200) == 4 * 1232 + 2 * 200 + 960
+
+
+def test_the_matmul_probe_measures_a_plausible_rate():
+    rate = probe_matmul_flops(torch.device("cpu"), torch.float32, size=256, seconds=0.01)
+    assert 1e8 < rate < 1e14  # any CPU of the last decades, and none beyond a GPU's rate
+
+
+def test_the_peak_is_measured_once_per_device_dtype_and_torch_then_read_from_the_cache(tmp_path, monkeypatch):
+    measured = []
+
+    def small_probe(device, dtype):  # the real probe, on a small product to keep the test short
+        measured.append(dtype)
+        return probe_matmul_flops(device, dtype, size=128, seconds=0.01)
+
+    monkeypatch.setattr(peak, "probe_matmul_flops", small_probe)
+    cache, cpu = tmp_path / "home" / "peak_flops.json", torch.device("cpu")
+    first, source = peak.peak_flops(cpu, torch.float32, cache)
+    assert source == "measured" and measured == [torch.float32]
+    assert peak.peak_flops(cpu, torch.float32, cache) == (first, "measured, cached") and len(measured) == 1
+    assert peak.peak_flops(cpu, torch.bfloat16, cache)[1] == "measured" and len(measured) == 2
+    keys = json.loads(cache.read_text())
+    assert set(keys) == {peak.device_key(cpu, torch.float32), peak.device_key(cpu, torch.bfloat16)}
+    assert f"x{torch.get_num_threads()} threads | torch {torch.__version__} | float32" in peak.device_key(
+        cpu, torch.float32)
+    cache.write_text("{not json")  # a damaged cache is measured again and rewritten
+    assert peak.peak_flops(cpu, torch.float32, cache)[1] == "measured" and len(measured) == 3
+    assert json.loads(cache.read_text())
+
+
+def test_summary_utilisation_by_hand(tmp_path, monkeypatch):
+    monkeypatch.setenv("LMFORGE_HOME", str(tmp_path))
+    config = Qwen2Config(**QWEN25_05B)
+    cpu = torch.device("cpu")
+    (tmp_path / peak.CACHE_FILE).write_text(json.dumps({peak.device_key(cpu, torch.bfloat16): 2e12}))
+    counts = TokenCounts(input_tokens=1200, non_pad_tokens=1000, attention_pairs=1000 * 300)
+    rates = utilisation(config, counts, 10.0, finetuning_type="lora", trainable=4_000_000, dtype=torch.bfloat16)
+    per_token = 4 * 493_961_216 + 6 * 4_000_000 + 12 * 24 * 896 * 300
+    assert rates["flops_per_token"] == per_token
+    assert rates["model_tflops_per_s"] == round(100 * per_token / 1e12, 4)
+    assert rates["mfu"] == round(100 * per_token / 2e12, 4) and rates["peak_source"] == "measured, cached"
+    assert rates["peak_dtype"] == "bfloat16" and rates["peak_tflops_per_s"] == 2.0
+    full = utilisation(config, counts, 10.0, finetuning_type="full", trainable=1, dtype=torch.bfloat16)
+    assert full["flops_per_token"] == 6 * 493_961_216 + 12 * 24 * 896 * 300
+    assert utilisation(config, TokenCounts(), 10.0, finetuning_type="lora", trainable=1,
+                       dtype=torch.bfloat16)["mfu"] is None  # trl's trainers count no tokens
+    moe = utilisation(MixtralConfig(), counts, 10.0, finetuning_type="lora", trainable=1, dtype=torch.bfloat16)
+    assert moe["mfu"] is None and "dense Llama-style" in moe["mfu_unavailable"]
+
+
+def test_a_packed_rows_attention_pairs_leave_its_padding_out():
+    assert attention_pairs([0, 1, 2, 0, 1]) == 3 * 3 + 2 * 2
+    batch = SftCollator(pad_token_id=0)([{"input_ids": [5] * 5, "labels": [5] * 5, "position_ids": [0, 1, 2, 0, 1]}])
+    assert batch["input_ids"].shape[1] == 8 and int(batch["num_attention_pairs"]) == 13

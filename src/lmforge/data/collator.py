@@ -3,16 +3,24 @@
 Packed rows (with `position_ids`) get no attention mask on purpose: transformers then derives
 the block-diagonal mask from the restarting positions (see `lmforge.data.packing`). Their
 padding sits at the end, where no real token can attend to it. Having no mask, they carry
-`num_real_tokens` and `num_examples` (popped by `LmforgeTrainer` before the forward pass) so
-throughput counts stay exact.
+`num_real_tokens`, `num_examples` and `num_attention_pairs` (popped by `LmforgeTrainer` before the forward
+pass) so throughput and FLOP counts stay exact.
 """
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, Literal
 
 import torch
 
 from lmforge.data.labels import IGNORE_INDEX
+
+
+def attention_pairs(position_ids: list[int]) -> int:
+    """Sum of length^2 over the sequences of one packed row (each restarts its positions at 0): the
+    (query, key) pairs its attention computes, which set its attention FLOPs."""
+    starts = [index for index, position in enumerate(position_ids) if position == 0] + [len(position_ids)]
+    return sum((end - start) ** 2 for start, end in pairwise(starts))
 
 
 @dataclass
@@ -37,6 +45,7 @@ class SftCollator:
         if packed:
             batch["num_real_tokens"] = torch.tensor(sum(len(f["input_ids"]) for f in features))
             batch["num_examples"] = torch.tensor(sum(f["position_ids"].count(0) for f in features))
+            batch["num_attention_pairs"] = torch.tensor(sum(attention_pairs(f["position_ids"]) for f in features))
         for row, feature in enumerate(features):
             length = len(feature["input_ids"])
             span = slice(longest - length, longest) if self.padding_side == "left" else slice(0, length)

@@ -93,6 +93,11 @@ class _CpuFlashPerSequence(torch.autograd.Function):
 
 def _per_sequence(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, bounds: list[int],
                   dropout: float, scaling: float | None) -> torch.Tensor:
+    if torch.is_autocast_enabled(query.device.type):
+        # what SDPA does under autocast; the CPU flash op called directly is not cast, and its inputs differ
+        # (RoPE leaves query and key in the fp32 of the residual stream, value comes from a bf16 product)
+        dtype = torch.get_autocast_dtype(query.device.type)
+        query, key, value = query.to(dtype), key.to(dtype), value.to(dtype)
     if query.device.type == "cpu" and not dropout:
         return _CpuFlashPerSequence.apply(query, key, value, bounds, scaling)
     batch, heads, length, dim = query.shape

@@ -8,8 +8,10 @@ The convention (PaLM's, Chowdhery et al. 2022, appendix B; nanoGPT's `estimate_m
   embeddings, softmax and the loss are left out (well under 1% of the work).
 - A weight costs 2 FLOPs per token forward, 2 backward for its input's gradient and 2 for its own
   gradient. Full fine-tuning: 6N. LoRA: the frozen base skips its weight gradients, 4N, and the
-  adapter's weights are trained, 6 x its parameters: 4N + 6 N_adapter. (Frozen layers below every
-  trainable one need no backward at all; LoRA has adapters in the first layer, so none are.)
+  adapter's weights are trained, 6 x its parameters: 4N + 6 N_adapter. Freeze tuning: 4N + 2 x the base
+  weights it trains. (Frozen layers below every trainable one need no backward at all; LoRA has adapters in
+  the first layer, so none are; freeze tuning's frozen lower layers are counted as if they had one, so its
+  figure is an upper bound.)
 - Attention adds, per layer and per key a query attends to, 2 FLOPs x (heads x head_dim) for the scores
   QK^T and as many for the weighted sum AV, three times over for forward and backward:
   12 x layers x heads x head_dim x context per token. `context` counts every key of the sequence,
@@ -18,8 +20,10 @@ The convention (PaLM's, Chowdhery et al. 2022, appendix B; nanoGPT's `estimate_m
   sum(len^2) / sum(len) (`packed_context`), not the row's length.
 - Recomputation by gradient checkpointing is not counted: these are model FLOPs, the useful work, so
   MFU does not rise when a run recomputes more.
-- MFU = tokens per second x FLOPs per token / the GPU's peak dense bf16 tensor rate (datasheet, no
-  sparsity), `peak_bf16_flops`.
+- Tokens are the non-padding tokens trained on, prompt tokens included; each costs the whole count, output
+  head included, even where the chunked loss skips the head at unsupervised positions.
+- MFU = tokens per second x FLOPs per token / the device's peak matmul rate in the dtype the run computes
+  in (`train/peak.py`: a GPU's datasheet dense bf16 rate, `peak_bf16_flops`, else a measured one).
 """
 
 from collections.abc import Sequence
@@ -96,10 +100,15 @@ def attention_flops_per_token(shape: DecoderShape, context: float) -> float:
     return 12.0 * shape.layers * shape.attention_width * context
 
 
-def training_flops_per_token(shape: DecoderShape, context: float, *, adapter_params: int | None = None) -> float:
-    """Model FLOPs of one trained token: 6N (full fine-tuning, `adapter_params=None`) or
-    4N + 6 x adapter_params (LoRA: frozen base plus adapter), plus the attention term."""
-    weights = 6.0 * shape.matmul_params if adapter_params is None else 4.0 * shape.matmul_params + 6.0 * adapter_params
+def training_flops_per_token(shape: DecoderShape, context: float, *, adapter_params: int | None = None,
+                             trained_base_params: int = 0) -> float:
+    """Model FLOPs of one trained token, plus the attention term: 6N (full fine-tuning, `adapter_params=None`),
+    4N + 6 x adapter_params (LoRA: frozen base plus adapter) or, freeze tuning (`adapter_params=0`),
+    4N + 2 x trained_base_params (the weight gradients of the base weights it trains)."""
+    if adapter_params is None:
+        weights = 6.0 * shape.matmul_params
+    else:
+        weights = 4.0 * shape.matmul_params + 6.0 * adapter_params + 2.0 * trained_base_params
     return weights + attention_flops_per_token(shape, context)
 
 

@@ -40,19 +40,28 @@ def plain_head_parts(model: Any) -> tuple[torch.nn.Module, torch.nn.Linear] | No
     return decoder, head
 
 
-def _supervised_rows(hidden: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The hidden states that predict a supervised label, and those labels, as [rows, hidden] and [rows]. The
-    row count is padded to a multiple of ROWS_MULTIPLE with ignored labels (cross-entropy skips them), so the
-    head's matmul sees few distinct shapes: oneDNN (`cpu_matmul`) builds a kernel for each new one."""
-    batch, length, width = hidden.shape
+def _supervised_positions(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(row, flat index into hidden as [batch * length, width], label) of every position that predicts a
+    supervised label. The count is padded to a multiple of ROWS_MULTIPLE with ignored labels at index 0
+    (cross-entropy skips them), so the head's matmul sees few distinct shapes: oneDNN (`cpu_matmul`) builds a
+    kernel for each new one."""
+    length = labels.shape[1]
     targets = labels[:, 1:]
     rows, positions = (targets != IGNORE_INDEX).nonzero(as_tuple=True)
-    index = rows * length + positions  # into hidden as [batch * length, width]; the last position predicts nothing
-    padding = -index.shape[0] % ROWS_MULTIPLE
+    index = rows * length + positions  # the last position predicts nothing
     goals = targets[rows, positions]
+    padding = -index.shape[0] % ROWS_MULTIPLE
     if padding:
+        rows = torch.cat([rows, rows.new_zeros(padding)])
         index = torch.cat([index, index.new_zeros(padding)])
         goals = torch.cat([goals, goals.new_full((padding,), IGNORE_INDEX)])
+    return rows, index, goals
+
+
+def _supervised_rows(hidden: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The hidden states that predict a supervised label, and those labels, as [rows, hidden] and [rows]."""
+    batch, length, width = hidden.shape
+    _, index, goals = _supervised_positions(labels)
     return hidden.reshape(batch * length, width)[index], goals
 
 
@@ -61,6 +70,38 @@ def _chunk_loss(hidden: torch.Tensor, targets: torch.Tensor, head: torch.nn.Modu
     if weighting is not None:
         return token_loss_sum(weighting, head(hidden), targets)
     return F.cross_entropy(head(hidden).float(), targets, reduction="sum")
+
+
+def _chunk_logps(hidden: torch.Tensor, targets: torch.Tensor, head: torch.nn.Module) -> torch.Tensor:
+    return -F.cross_entropy(head(hidden).float(), targets, reduction="none")  # 0 where the label is ignored
+
+
+def _rows_per_chunk(head: torch.nn.Linear) -> int:
+    return max(ROWS_MULTIPLE, LOGITS_PER_CHUNK // head.out_features // ROWS_MULTIPLE * ROWS_MULTIPLE)
+
+
+def chunked_answer_logps(decoder: torch.nn.Module, head: torch.nn.Linear, inputs: dict[str, Any],
+                         labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sum of the supervised tokens' log-probabilities, their count clamped to 1) per row, as the preference
+    losses need them: from the hidden states, the head and log-softmax run chunk by chunk under activation
+    checkpointing, so no row's whole logits exist at once (forward or backward)."""
+    model_inputs = {key: value for key, value in inputs.items() if key != "use_cache"}
+    hidden = decoder(**model_inputs, use_cache=False).last_hidden_state
+    batch, length, width = hidden.shape
+    rows, index, goals = _supervised_positions(labels)
+    hidden = hidden.reshape(batch * length, width)[index]
+    chunk = _rows_per_chunk(head)
+    pieces = []
+    for start in range(0, goals.shape[0], chunk):
+        piece, goal = hidden[start:start + chunk], goals[start:start + chunk]
+        if torch.is_grad_enabled() and goals.shape[0] > chunk:
+            pieces.append(checkpoint(_chunk_logps, piece, goal, head, use_reentrant=False))
+        else:
+            pieces.append(_chunk_logps(piece, goal, head))
+    per_token = torch.cat(pieces) if pieces else hidden.new_zeros(0, dtype=torch.float32)
+    total = per_token.new_zeros(batch).index_add(0, rows, per_token)
+    count = (labels[:, 1:] != IGNORE_INDEX).sum(-1).clamp(min=1)
+    return total, count
 
 
 def chunked_causal_lm_loss(
@@ -73,7 +114,7 @@ def chunked_causal_lm_loss(
     hidden, targets = _supervised_rows(hidden, labels)
     if targets.shape[0] * head.out_features <= LOGITS_PER_CHUNK:  # small enough whole: no recomputation
         return _chunk_loss(hidden, targets, head, weighting) / num_items_in_batch
-    chunk = max(ROWS_MULTIPLE, LOGITS_PER_CHUNK // head.out_features // ROWS_MULTIPLE * ROWS_MULTIPLE)
+    chunk = _rows_per_chunk(head)
     total = hidden.new_zeros((), dtype=torch.float32)
     for start in range(0, targets.shape[0], chunk):
         piece, goal = hidden[start:start + chunk], targets[start:start + chunk]

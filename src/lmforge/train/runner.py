@@ -30,12 +30,12 @@ from lmforge.train.checkpoints import CheckpointCompletionCallback, last_complet
 from lmforge.train.interrupt import Interruption, SaveAndStopCallback, TrainingInterrupted, stop_on_signals
 from lmforge.train.optimizers import low_rank_arguments, set_optimizer
 from lmforge.train.plots import plot_loss
-from lmforge.train.precision import training_defaults, training_load_dtype
+from lmforge.train.precision import compute_dtype, training_defaults, training_load_dtype
 from lmforge.train.predict import predict_with_trained_model, predict_without_training
 from lmforge.train.prepare import prepare_data
 from lmforge.train.profiler import TorchProfilerCallback
 from lmforge.train.stages import STAGES, Stage, configured_stage
-from lmforge.train.summary import summary_table, training_summary
+from lmforge.train.summary import summary_table, training_summary, utilisation
 from lmforge.train.trainer import TokenCounts, counts_of_all_processes
 
 
@@ -149,8 +149,11 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
     counts = counts_of_all_processes(counts, trainer.accelerator)  # every process calls this
     if not trainer.is_world_process_zero():
         return {}
+    flop_rates = utilisation(base.config, counts, float(metrics.get("train_runtime", 0.0)),
+                             finetuning_type=cfg.finetuning.finetuning_type, trainable=trainable,
+                             dtype=compute_dtype(cfg))
     summary = training_summary(metrics, counts, trainer.state.log_history, trainer.state.global_step,
-                               trainable, total)
+                               trainable, total, flop_rates)
     if log.start_step:
         summary["steps_this_run"] = trainer.state.global_step - log.start_step
     summary.update({key: round(value, 4) for key, value in metrics.items()

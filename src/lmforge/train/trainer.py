@@ -23,6 +23,22 @@ class TokenCounts:
     non_pad_tokens: int = 0
     supervised_tokens: int = 0  # positions whose label enters the loss
     samples: int = 0  # training examples, not packed rows
+    attention_pairs: int = 0  # sum of length^2 over the trained sequences (their attention's FLOPs)
+
+    def attention_context(self) -> float:
+        """The mean number of keys a trained token attends to (`flops.packed_context` over every sequence)."""
+        return self.attention_pairs / self.non_pad_tokens if self.non_pad_tokens else 0.0
+
+
+def _attention_pairs(inputs: dict[str, Any]) -> int:
+    """Sum of length^2 over a batch's sequences: one per row of a padded batch; a packed batch without its
+    collator's count is split where positions restart (its padding tail counts as one more sequence)."""
+    if "attention_mask" in inputs and inputs["attention_mask"].dim() == 2:
+        return int((inputs["attention_mask"].sum(1) ** 2).sum())
+    if "position_ids" in inputs and inputs["position_ids"].dim() == 2:
+        cu = packed_sequence_kwargs(inputs["position_ids"])["cu_seq_lens_q"].long()
+        return int(((cu[1:] - cu[:-1]) ** 2).sum())
+    return 0
 
 
 def counts_of_all_processes(counts: TokenCounts, accelerator: Any) -> TokenCounts:
@@ -70,6 +86,7 @@ class LmforgeTrainer(Trainer):
     def compute_loss(self, model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         real_tokens = inputs.pop("num_real_tokens", None)  # packed batches have no attention mask
         examples = inputs.pop("num_examples", None)  # a packed row holds several examples
+        pairs = inputs.pop("num_attention_pairs", None)
         if "position_ids" in inputs and "attention_mask" not in inputs:
             # transformers derives the block-diagonal mask of packed rows from position_ids only when
             # no KV cache is built; with the config's default use_cache=True examples would attend
@@ -86,6 +103,7 @@ class LmforgeTrainer(Trainer):
                 counts.non_pad_tokens += int(real_tokens)
             elif "attention_mask" in inputs:
                 counts.non_pad_tokens += int(inputs["attention_mask"].sum())
+            counts.attention_pairs += int(pairs) if pairs is not None else _attention_pairs(inputs)
             if "labels" in inputs and self.encoder_decoder:  # decoder positions: every label is predicted
                 supervised = int((inputs["labels"] != IGNORE_INDEX).sum())
                 counts.input_tokens += inputs["labels"].numel()
@@ -112,7 +130,9 @@ class LmforgeTrainer(Trainer):
         """Same value and gradients as the model's own loss (see `lmforge.train.loss`)."""
         decoder, head = self._head_parts
         labels = inputs.pop("labels")
-        return self._scaled(chunked_causal_lm_loss(decoder, head, inputs, labels, num_items_in_batch))
+        with self.accelerator.autocast():  # the decoder is called directly, outside the forward accelerate wraps
+            loss = chunked_causal_lm_loss(decoder, head, inputs, labels, num_items_in_batch)
+        return self._scaled(loss)
 
     def _token_loss(self, model: Any, inputs: dict[str, Any], num_items: Any, with_outputs: bool) -> tuple[Any, Any]:
         """DFT/EAFT (chunked where the head is plain) or ASFT (whole logits beside the reference's), summed over
@@ -123,7 +143,9 @@ class LmforgeTrainer(Trainer):
         count = num_items if num_items is not None else (labels[:, shift:] != IGNORE_INDEX).sum().clamp(min=1)
         if self._head_parts is not None and not self.token_loss.needs_reference and not with_outputs:
             decoder, head = self._head_parts
-            return self._scaled(chunked_causal_lm_loss(decoder, head, inputs, labels, count, self.token_loss)), None
+            with self.accelerator.autocast():
+                loss = chunked_causal_lm_loss(decoder, head, inputs, labels, count, self.token_loss)
+            return self._scaled(loss), None
         outputs = model(**inputs)
         logits = outputs.logits
         width = logits.shape[-1]

@@ -7,6 +7,10 @@ our template-encoded rows; the losses themselves are a few lines, written here o
   plus `pref_ftx` x NLL of the chosen answer.
 - ORPO (Hong et al., 2024): NLL(chosen) - beta * log sigmoid(log odds(chosen) - log odds(rejected)),
   with odds computed from length-averaged log-probabilities.
+
+The answers' log-probabilities come from the hidden states chunk by chunk (`loss.chunked_answer_logps`)
+where the output head is plain (as the SFT loss does, `chunked_loss`), never as whole logits: 2 x batch
+rows x length x vocabulary floats, and as much again for their log-softmax and its gradient.
 """
 
 from collections import defaultdict
@@ -20,6 +24,7 @@ from transformers import Trainer, TrainingArguments
 from lmforge.config import LmforgeConfig
 from lmforge.data.dataset import PreparedData
 from lmforge.data.labels import IGNORE_INDEX
+from lmforge.train.loss import chunked_answer_logps, plain_head_parts
 
 
 @dataclass
@@ -54,10 +59,14 @@ def answer_logps(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tens
 
 
 class ReferenceFreeTrainer(Trainer):
-    def __init__(self, *args: Any, loss: str, beta: float, gamma: float, ftx: float, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, loss: str, beta: float, gamma: float, ftx: float,
+                 chunked_loss: bool | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.loss_name, self.beta, self.gamma, self.ftx = loss, beta, gamma, ftx
         self._metrics: dict[str, list[float]] = defaultdict(list)
+        # sharded engines gather the head's weight only inside its own forward (see LmforgeTrainer)
+        sharded = self.is_deepspeed_enabled or self.is_fsdp_enabled
+        self._head_parts = plain_head_parts(self.model) if chunked_loss is not False and not sharded else None
 
     @classmethod
     def create(cls, cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: PreparedData,
@@ -69,13 +78,19 @@ class ReferenceFreeTrainer(Trainer):
         return cls(model=model, args=TrainingArguments(**kwargs), train_dataset=prepared.train,
                    eval_dataset=prepared.evaluation, data_collator=mm or PairCollator(tokenizer.pad_token_id),
                    processing_class=mm.encoder.processor if mm else tokenizer, loss=ft.pref_loss,
-                   beta=ft.pref_beta, gamma=ft.simpo_gamma, ftx=ft.pref_ftx)
+                   beta=ft.pref_beta, gamma=ft.simpo_gamma, ftx=ft.pref_ftx, chunked_loss=cfg.training.chunked_loss)
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
                      **_: Any) -> Any:
         labels = inputs.pop("labels")
-        outputs = model(**inputs, use_cache=False)
-        total, length = answer_logps(outputs.logits, labels)
+        if self._head_parts is not None and set(inputs) <= {"input_ids", "attention_mask"}:  # text rows
+            decoder, head = self._head_parts
+            with self.accelerator.autocast():  # the decoder is called outside accelerate's autocast-wrapped forward
+                total, length = chunked_answer_logps(decoder, head, inputs, labels)
+            outputs: Any = {"answer_logps": total}
+        else:
+            outputs = model(**inputs, use_cache=False)
+            total, length = answer_logps(outputs.logits, labels)
         half = total.shape[0] // 2
         average = total / length
         nll_chosen = -average[:half]
