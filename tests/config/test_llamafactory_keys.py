@@ -33,6 +33,7 @@ MAPPED: dict[str, tuple[Any, Any]] = {
     "disable_gradient_checkpointing": (True, False),
     "use_reentrant_gc": (False, {"use_reentrant": False}),
     "disable_shuffling": (True, "sequential"),
+    "ppo_epochs": (4, 4),
 }
 
 

@@ -104,7 +104,7 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(RichProgressCallback(console))
     output_dir.mkdir(parents=True, exist_ok=True)
-    trainer.add_callback(JsonlLogCallback(output_dir, counts))
+    trainer.add_callback(JsonlLogCallback(output_dir, counts, stage.logs))
 
     trainer.add_callback(CheckpointCompletionCallback())
     resume = resume_checkpoint(cfg, output_dir, console)
