@@ -70,7 +70,8 @@ def _format_think(ctx: RewardContext) -> RewardFunc:
         scores: list[float | None] = []
         for text in completion_texts(completions):
             match = pattern.match(text)
-            scores.append(float(bool(match and match["thought"].strip() and opening.strip() not in match["answer"])))
+            scores.append(float(bool(match and match["thought"].strip() and opening.strip() not in match["thought"]
+                                     and opening.strip() not in match["answer"])))
         return scores
 
     return format_think
