@@ -27,3 +27,7 @@ class ModelError(LmforgeError):
 
 class ExportError(LmforgeError):
     """An export or conversion failed or did not verify."""
+
+
+class RewardError(LmforgeError):
+    """A reward function cannot be loaded, or failed or answered wrongly on a row."""

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from lmforge.config.groups_base import Group, split_list
 from lmforge.config.optimizer import OptimizerGroup
 from lmforge.config.profiler import ProfilerGroup
+from lmforge.config.rl import RlGroup
 from lmforge.config.training import TrainingGroup
 
 # LLaMA-Factory's `flash_attn` values as transformers' attn_implementation names.
@@ -156,8 +157,8 @@ class DataGroup(Group):
 
 class FinetuningGroup(Group):
     stage: str = Field(
-        "sft", description="Training stage (builtin: pt, sft, rm, dpo, kto; `lmforge check` validates the name "
-                           "against the stages registered in lmforge.train.stages).")
+        "sft", description="Training stage (builtin: pt, sft, rm, dpo, kto, grpo, rloo, ppo; `lmforge check` "
+                           "validates the name against the stages registered in lmforge.train.stages).")
     finetuning_type: Literal["lora", "oft", "full", "freeze"] = Field(
         "lora", description="What is trained: LoRA or OFT adapters (peft), all weights, or some layers.")
     lora_rank: int = Field(8, gt=0, description="LoRA rank r.")
@@ -320,6 +321,7 @@ GROUPS: dict[str, type[BaseModel]] = {
     "export": ExportGroup,
     "optimizer": OptimizerGroup,
     "profiler": ProfilerGroup,
+    "rl": RlGroup,
 }
 
 
@@ -336,6 +338,7 @@ class LmforgeConfig(BaseModel):
     export: ExportGroup
     optimizer: OptimizerGroup
     profiler: ProfilerGroup
+    rl: RlGroup
     source: str | None = None  # the YAML file the config came from, for messages
 
     def flat(self, *, only_set: bool = False) -> dict[str, object]:

@@ -42,12 +42,19 @@ def _column(row: dict[str, Any], column: str, where: str) -> Any:
 
 def convert_alpaca(row: dict[str, Any], spec: DatasetSpec, where: str) -> Conversation:
     cols = spec.columns
-    prompt = _text(_column(row, cols.prompt, where), f"`{cols.prompt}`", where)
-    query = _text(row.get(cols.query), f"`{cols.query}`", where, allow_empty=True)
     response = _column(row, cols.response, where)
     if isinstance(response, list):
         raise RowError(where, f"`{cols.response}` is a list (a ranking row); lmforge supports sft rows only")
     response = _text(response, f"`{cols.response}`", where)
+    messages, system = alpaca_prompt(row, spec, where)
+    return Conversation([*messages, Message("assistant", response)], system, where)
+
+
+def alpaca_prompt(row: dict[str, Any], spec: DatasetSpec, where: str) -> tuple[list[Message], str | None]:
+    """The history and the question (instruction + input) of an alpaca row, and its system prompt."""
+    cols = spec.columns
+    prompt = _text(_column(row, cols.prompt, where), f"`{cols.prompt}`", where)
+    query = _text(row.get(cols.query), f"`{cols.query}`", where, allow_empty=True)
     messages: list[Message] = []
     if cols.history and row.get(cols.history):
         history = row[cols.history]
@@ -59,18 +66,21 @@ def convert_alpaca(row: dict[str, Any], spec: DatasetSpec, where: str) -> Conver
             messages.append(Message("user", _text(pair[0], f"history turn {turn} question", where)))
             messages.append(Message("assistant", _text(pair[1], f"history turn {turn} answer", where)))
     messages.append(Message("user", f"{prompt}\n{query}" if query else prompt))
-    messages.append(Message("assistant", response))
     system = _text(row.get(cols.system), f"`{cols.system}`", where, allow_empty=True) if cols.system else None
-    return Conversation(messages, system or None, where)
+    return messages, system or None
 
 
 def convert_sharegpt(row: dict[str, Any], spec: DatasetSpec, where: str, tags: Tags | None = None) -> Conversation:
     messages, system = sharegpt_messages(row, spec, where, tags)
     if messages[-1].role != "assistant":
         raise RowError(where, "the conversation must end with an assistant message to be trained on")
-    cols = spec.columns
-    tools = _tools(row.get(cols.tools), f"`{cols.tools}`", where) if cols.tools else None
-    return Conversation(messages, system, where, tools=tools)
+    return Conversation(messages, system, where, tools=row_tools(row, spec, where))
+
+
+def row_tools(row: dict[str, Any], spec: DatasetSpec, where: str) -> list[dict[str, Any]] | None:
+    """The tool definitions of a row (its `tools` column), checked."""
+    column = spec.columns.tools
+    return _tools(row.get(column), f"`{column}`", where) if column else None
 
 
 def sharegpt_messages(row: dict[str, Any], spec: DatasetSpec, where: str,
@@ -196,7 +206,7 @@ def convert_labeled(row: dict[str, Any], spec: DatasetSpec, where: str) -> Label
     return LabeledConversation(conversation, label)
 
 
-def _detect(row: dict[str, Any]) -> tuple[str, Tags | None]:
+def detect_format(row: dict[str, Any]) -> tuple[str, Tags | None]:
     if "messages" in row:
         return "sharegpt_messages", OPENAI_TAGS
     if "conversations" in row:
@@ -249,7 +259,7 @@ def _text_converter(spec: DatasetSpec) -> Callable[[dict[str, Any], str], Conver
         return lambda row, where: convert_sharegpt(row, spec, where)
 
     def auto(row: dict[str, Any], where: str) -> Conversation:
-        kind, tags = _detect(row)
+        kind, tags = detect_format(row)
         if kind == "alpaca":
             return convert_alpaca(row, spec, where)
         local = spec.model_copy(update={"columns": spec.columns.model_copy(

@@ -19,7 +19,8 @@ MAX_PREVIEW_TOKENS = 400
 def highlight_example(example: dict[str, Any], tokenizer: PreTrainedTokenizerBase,
                       max_tokens: int = MAX_PREVIEW_TOKENS) -> Text:
     """Prompt text dim, supervised text bold green; a packed row shows its examples in turn.
-    Preference rows show the prompt, then the chosen (green) and rejected (red) answers."""
+    Preference rows show the prompt, then the chosen (green) and rejected (red) answers; prompt rows (online
+    RL) the prompt alone."""
     if "prompt_ids" in example:
         return _highlight_preference(example, tokenizer, max_tokens)
     ids, labels = example["input_ids"][:max_tokens], example["labels"][:max_tokens]
@@ -39,6 +40,8 @@ def _highlight_preference(example: dict[str, Any], tokenizer: PreTrainedTokenize
     text = Text(tokenizer.decode(example["prompt_ids"][-max_tokens:]), style="dim")
     if "chosen_ids" in example:
         answers = [("chosen", example["chosen_ids"], "bold green"), ("rejected", example["rejected_ids"], "bold red")]
+    elif "label" not in example:  # a prompt the policy answers while it trains (online RL)
+        answers = []
     else:
         desirable = example["label"]
         answers = [("desirable" if desirable else "undesirable", example["completion_ids"],

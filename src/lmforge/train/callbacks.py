@@ -64,11 +64,13 @@ class RichProgressCallback(TrainerCallback):
 
 
 class JsonlLogCallback(TrainerCallback):
-    """Appends one JSON line per log event to `output_dir/trainer_log.jsonl`."""
+    """Appends one JSON line per log event to `output_dir/trainer_log.jsonl`; `extra`: the stage's own metrics
+    kept too (names, or prefixes ending in "/")."""
 
-    def __init__(self, output_dir: Path, counts: TokenCounts) -> None:
+    def __init__(self, output_dir: Path, counts: TokenCounts, extra: tuple[str, ...] = ()) -> None:
         self.path = output_dir / "trainer_log.jsonl"
         self.counts = counts
+        self.extra = extra
         self.start = time.perf_counter()
         self.start_step = 0  # where this run began: a resumed run continues a checkpoint's step
 
@@ -98,6 +100,10 @@ class JsonlLogCallback(TrainerCallback):
             "non_pad_tokens_per_s": round(self.counts.non_pad_tokens / elapsed, 2) if elapsed else None,
             "supervised_tokens_per_s": round(self.counts.supervised_tokens / elapsed, 2) if elapsed else None,
         }
+        record.update({key: value for key, value in logs.items() if self._kept(key)})
         record = {key: value for key, value in record.items() if value is not None}
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
+
+    def _kept(self, key: str) -> bool:
+        return any(key == name or (name.endswith("/") and key.startswith(name)) for name in self.extra)

@@ -1,4 +1,4 @@
-"""Training stages: one `Stage` record per stage, one module per stage (pt, sft, rm, dpo, kto, ppo).
+"""Training stages: one `Stage` record per stage, one module per stage (pt, sft, rm, dpo, kto, grpo, rloo, ppo).
 
 A stage says everything it means: the data it needs (`StageData`: rows, tokenizing, media, packing),
 its trainer, its model head and reference model, its own config checks, and the metrics it plots.
@@ -36,6 +36,7 @@ class Stage:
     token_losses: bool = False  # takes the token-weighted losses (use_dft_loss, use_eaft_loss, use_asft_loss)
     checks: tuple[Check, ...] = ()  # the stage's own config rules, run by preflight
     plots: tuple[str, ...] = ("loss", "eval_loss")  # logged metrics drawn as output_dir/training_<metric>.png
+    logs: tuple[str, ...] = ()  # logged metrics (or prefixes ending in "/") trainer_log.jsonl keeps besides the loss
 
     def problems(self, cfg: LmforgeConfig) -> list[str]:
         """What in `cfg` this stage cannot do: shared rules (prediction, packing) and its own checks."""

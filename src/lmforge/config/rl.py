@@ -1,0 +1,60 @@
+"""The online reinforcement-learning group (`stage: grpo`, `rloo`, LLaMA-Factory's `ppo`), under trl's names."""
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from lmforge.config.groups_base import Group, split_list
+
+
+class RlGroup(Group):
+    """Online reinforcement learning (`stage: grpo`, `rloo`, and LLaMA-Factory's `ppo`), under trl's names.
+
+    Rollouts sample with the generation group's `temperature`, `top_p`, `top_k` and `repetition_penalty` when
+    they are set, else with trl's defaults (1.0, 1.0, 0, 1.0): the chat defaults would narrow exploration.
+    """
+
+    reward_funcs: list[str] | None = Field(
+        None, description="Rewards, comma-separated: builtin names (docs/rl.md: accuracy, "
+                          "accuracy_exact, accuracy_normalized, format_think, format_json, length, repetition) "
+                          "or `path/to/file.py:function`.")
+    reward_weights: list[float] | None = Field(
+        None, description="One weight per reward (reward_funcs in order, then reward_model); default 1 each.")
+    reward_model: str | None = Field(
+        None, description="A sequence-classification checkpoint scoring prompt + completion (e.g. the output of "
+                          "`stage: rm`, a full model or a LoRA adapter); added after reward_funcs.")
+    reward_answer_column: str = Field(
+        "answer", description="Column the accuracy rewards compare against; a row without it uses its final "
+                              "assistant message.")
+    reward_length_target: int | None = Field(
+        None, gt=0, description="`length` reward: the target answer length in words (1 at the target, falling "
+                                "linearly to 0 at twice or none of it).")
+    num_generations: int = Field(
+        8, ge=2, description="Completions sampled per prompt (the group). per_device_train_batch_size x "
+                             "gradient_accumulation_steps x processes must be a multiple of it.")
+    max_completion_length: int | None = Field(
+        None, gt=0, description="Most tokens per completion; default `max_new_tokens`.")
+    beta: float | None = Field(
+        None, ge=0, description="KL coefficient against the reference (the adapter-disabled base with LoRA, a "
+                                "frozen copy otherwise); 0 loads no reference. Default: 0.0 for grpo, 0.05 "
+                                "for rloo and ppo (trl's).")
+    epsilon: float = Field(0.2, gt=0, description="Lower clipping bound of the policy ratio.")
+    epsilon_high: float | None = Field(
+        None, gt=0, description="Upper clipping bound (DAPO's clip-higher, e.g. 0.28); default `epsilon`.")
+    num_iterations: int = Field(
+        1, ge=1, description="Optimisation passes over each generated batch (μ); LLaMA-Factory's `ppo_epochs`.")
+    loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo"] = Field(
+        "dapo", description="grpo: loss aggregation: per-sequence mean (grpo), a constant (dr_grpo), the tokens of "
+                            "the accumulated batch (dapo), of the local batch (bnpo), or cispo / sapo.")
+    scale_rewards: Literal["group", "batch", "none"] = Field(
+        "group", description="grpo: divide advantages by the reward std of the group, of the batch, or not "
+                             "(Dr. GRPO).")
+    normalize_advantages: bool = Field(False, description="rloo: normalise advantages over the generation batch.")
+    mask_truncated_completions: bool = Field(
+        False, description="Leave completions cut at max_completion_length out of the loss (DAPO).")
+    rollout_log_steps: int = Field(
+        10, ge=1, description="Every this many steps, a sample of completions with their rewards is appended to "
+                              "output_dir/rollout_samples.jsonl.")
+    rollout_log_samples: int = Field(4, ge=1, description="Completions written per rollout log.")
+
+    _split = field_validator("reward_funcs", "reward_weights", mode="before")(split_list)

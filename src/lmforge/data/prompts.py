@@ -1,0 +1,122 @@
+"""Prompt rows for online reinforcement learning: any alpaca, sharegpt or OpenAI `messages` row becomes the
+prompt a policy answers, rendered by the run's template with its generation prompt (as chat renders a
+question), plus the row's other columns, which reach the reward functions.
+
+A row's final assistant message, when it has one, is not part of the prompt: it becomes the `answer`
+column (a reference for the accuracy rewards), unless the row has an `answer` column of its own.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from lmforge.data.conversation import MEDIA_KINDS
+from lmforge.data.formats import RowError, alpaca_prompt, detect_format, row_tools, sharegpt_messages
+from lmforge.data.registry import DatasetSpec
+from lmforge.data.report import DataReport
+from lmforge.data.templates.encoding import batch_token_ids
+from lmforge.data.templates.template import Message, Template, Thinking
+from lmforge.errors import DataError, TemplateError
+
+ANSWER_COLUMN = "answer"
+SOURCE_COLUMN = "prompt_source"  # "file:row" of each prompt, so a failing reward names its row
+PROMPT_COLUMN = "prompt"  # the rendered prompt text (what trl's trainers read)
+PROMPT_IDS_COLUMN = "prompt_ids"
+# Names the trainers pass to reward functions themselves: a dataset column of that name would be shadowed.
+RESERVED_COLUMNS = frozenset({"prompt", "prompts", "completion", "completions", "completion_ids", "trainer_state",
+                              "log_extra", "log_metric", "environments", "prompt_ids", SOURCE_COLUMN})
+
+
+@dataclass(frozen=True)
+class PromptRow:
+    messages: list[Message]  # ends with a user message (or tool results)
+    system: str | None
+    source: str
+    tools: list[dict[str, Any]] | None = None
+    columns: dict[str, Any] = field(default_factory=dict)  # the row's other columns, `answer` included
+
+
+def _consumed(spec: DatasetSpec, formatting: str) -> set[str]:
+    """The columns a row's prompt is made of."""
+    cols = spec.columns
+    names = {cols.system, cols.tools, *(getattr(cols, kind) for kind in MEDIA_KINDS)}
+    if formatting == "alpaca":
+        names |= {cols.prompt, cols.query, cols.response, cols.history}
+    else:
+        names.add(cols.messages)
+    return {name for name in names if name}
+
+
+def _prompt_row(row: dict[str, Any], spec: DatasetSpec, where: str) -> PromptRow:
+    formatting, tags = spec.formatting, None
+    if formatting == "auto":
+        kind, tags = detect_format(row)
+        formatting = "alpaca" if kind == "alpaca" else "sharegpt"
+        if formatting == "sharegpt":
+            spec = spec.model_copy(update={"columns": spec.columns.model_copy(
+                update={"messages": "messages" if kind == "sharegpt_messages" else "conversations"})})
+    answer = None
+    if formatting == "alpaca":
+        messages, system = alpaca_prompt(row, spec, where)
+        response = row.get(spec.columns.response)
+        answer = response if isinstance(response, str) and response.strip() else None
+    else:
+        messages, system = sharegpt_messages(row, spec, where, tags)
+        if messages[-1].role == "assistant":
+            answer, messages = messages[-1].content, messages[:-1]
+        if not messages:
+            raise RowError(where, "the conversation has no question before its answer")
+    for name in MEDIA_KINDS:
+        column = getattr(spec.columns, name)
+        if column and row.get(column):
+            raise RowError(where, f"has {name} (`{column}`), but online RL stages train on text prompts only: "
+                                  "remove the media columns from the dataset registration")
+    consumed = _consumed(spec, formatting)
+    columns = {name: value for name, value in row.items() if name not in consumed}
+    shadowed = sorted(name for name in columns if name in RESERVED_COLUMNS)
+    if shadowed:
+        raise RowError(where, f"column {', '.join(f'`{n}`' for n in shadowed)} has a name the trainer gives its "
+                              "reward functions itself: rename it in the data (or map it in dataset_info.json)")
+    if answer is not None:
+        columns.setdefault(ANSWER_COLUMN, answer)
+    return PromptRow(messages, system, where, tools=row_tools(row, spec, where), columns=columns)
+
+
+def prompt_converter(spec: DatasetSpec, media_dir: Path | None = None) -> Callable[[dict[str, Any], str], PromptRow]:
+    if spec.ranking:
+        raise DataError(f"dataset `{spec.name}`: online RL stages read prompts, not ranking rows")
+    return lambda row, where: _prompt_row(row, spec, where)
+
+
+def render_prompt(item: PromptRow, template: Template, tokenizer: Any, enable_thinking: Thinking | None) -> str:
+    """The prompt as the model sees it when asked to answer: the template's rendering with its generation
+    prompt, as `lmforge chat` renders a question."""
+    try:
+        return template.render_text(item.messages, system=item.system, tools=item.tools, add_generation_prompt=True,
+                                    enable_thinking=enable_thinking, bos_token=tokenizer.bos_token or "",
+                                    eos_token=tokenizer.eos_token or "")
+    except TemplateError as err:
+        raise TemplateError(f"{item.source}: {err}") from None
+
+
+def prompt_columns(items: list[PromptRow], template: Template, tokenizer: Any, enable_thinking: Thinking | None,
+                   report: DataReport) -> dict[str, list[Any]]:
+    """The rendered prompts (text and ids), their sources, and every other column (None where a row lacks it)."""
+    texts = [render_prompt(item, template, tokenizer, enable_thinking) for item in items]
+    ids = batch_token_ids(tokenizer, texts, add_special_tokens=False)
+    report.tokens += sum(map(len, ids))
+    names = list(dict.fromkeys(name for item in items for name in item.columns))
+    columns: dict[str, list[Any]] = {PROMPT_COLUMN: texts, PROMPT_IDS_COLUMN: ids,
+                                     SOURCE_COLUMN: [item.source for item in items]}
+    for name in names:
+        values = [item.columns.get(name) for item in items]
+        try:
+            pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+            raise DataError(f"column `{name}` holds values of different types across rows ({err}); first row: "
+                            f"{items[0].source}: give every row the same type") from None
+        columns[name] = values
+    return columns

@@ -1,0 +1,89 @@
+"""A reward model as a reward: a sequence-classification checkpoint (one scalar head) scores each prompt +
+completion, in the same process as the policy.
+
+`reward_model` is a folder with a trained head: a full `*ForSequenceClassification` model, or a LoRA adapter
+trained with `stage: rm` (peft's SEQ_CLS task, head saved with it), merged into its base. When the reward
+model shares the policy's vocabulary it reads exactly the token ids it was trained on: the prompt as the
+template renders it, then the completion as generated, end-of-turn token included (what `stage: rm` trains
+on); otherwise the prompt and completion texts are tokenized by its own tokenizer.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from lmforge.errors import RewardError
+from lmforge.train.rewards import Reward
+
+REWARD_MODEL_NAME = "reward_model"
+SCORE_BATCH = 16  # sequences scored per forward pass
+
+
+def _load(folder: Path, dtype: Any, trust_remote_code: bool) -> tuple[Any, Any]:
+    from peft import PeftModel
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+    key = f"`reward_model: {folder}`"
+    if (folder / "value_head.safetensors").is_file() or (folder / "value_head.bin").is_file():
+        raise RewardError(f"{key} is LLaMA-Factory's value-head reward model, which lmforge cannot load: train the "
+                          "reward model with `lmforge train` and `stage: rm` (same data and keys) and point "
+                          "`reward_model` at its output_dir")
+    adapter, base = folder / "adapter_config.json", None
+    if adapter.is_file():
+        settings = json.loads(adapter.read_text(encoding="utf-8"))
+        if settings.get("task_type") != "SEQ_CLS":
+            raise RewardError(f"{key} is a {settings.get('task_type')} adapter, not a reward model: train one with "
+                              "`stage: rm`")
+        base = settings.get("base_model_name_or_path")
+        if not base or not Path(base).is_dir():
+            raise RewardError(f"{key}: the adapter's base model {base!r} is not a local folder")
+        model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, dtype=dtype,
+                                                                   trust_remote_code=trust_remote_code)
+        model = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+    else:
+        if not (folder / "config.json").is_file():
+            raise RewardError(f"{key}: no model there (neither config.json nor adapter_config.json)")
+        architectures = AutoConfig.from_pretrained(folder, trust_remote_code=trust_remote_code).architectures or []
+        if not any(name.endswith("ForSequenceClassification") for name in architectures):
+            raise RewardError(f"{key} is a {', '.join(architectures) or 'model'} without a trained reward head: "
+                              "train one with `stage: rm` and use its output_dir")
+        model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1, dtype=dtype,
+                                                                   trust_remote_code=trust_remote_code)
+    own_tokenizer = (folder / "tokenizer_config.json").is_file() or base is None
+    tokenizer = AutoTokenizer.from_pretrained(folder if own_tokenizer else base, trust_remote_code=trust_remote_code)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.config.pad_token_id = tokenizer.pad_token_id  # the head reads the last non-pad token
+    return model.eval().requires_grad_(False), tokenizer
+
+
+def reward_model_reward(path: str, policy_tokenizer: Any, *, dtype: Any, device: Any,
+                        trust_remote_code: bool = False) -> Reward:
+    """`path`'s reward model, loaded once, as a reward."""
+    import torch
+
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise RewardError(f"`reward_model: {path}`: no such folder")
+    model, tokenizer = _load(folder, dtype, trust_remote_code)
+    model.to(device)
+    same_ids = tokenizer.get_vocab() == policy_tokenizer.get_vocab()
+
+    def reward_model(prompts: list[str], completions: list[Any], completion_ids: list[list[int]],
+                     **_: Any) -> list[float | None]:
+        if same_ids:
+            prompt_ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
+            rows = [list(p) + list(c) for p, c in zip(prompt_ids, completion_ids, strict=True)]
+        else:
+            texts = [p + (c if isinstance(c, str) else c[0]["content"]) for p, c in zip(prompts, completions,
+                                                                                         strict=True)]
+            rows = tokenizer(texts, add_special_tokens=False)["input_ids"]
+        scores: list[float | None] = []
+        for start in range(0, len(rows), SCORE_BATCH):
+            batch = tokenizer.pad({"input_ids": rows[start:start + SCORE_BATCH]}, padding=True, padding_side="right",
+                                  return_tensors="pt").to(device)
+            with torch.inference_mode():
+                scores += model(**batch).logits[:, 0].float().tolist()
+        return scores
+
+    return Reward(REWARD_MODEL_NAME, reward_model, (), f"reward model {folder}")

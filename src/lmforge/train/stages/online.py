@@ -1,0 +1,112 @@
+"""What the online RL stages (grpo, rloo, and LLaMA-Factory's ppo run as rloo) share: prompt data, rewards,
+and trl's GRPOTrainer / RLOOTrainer fed with lmforge's rendering.
+
+Prompts are rendered by the run's template with its generation prompt (`data/prompts.py`), so the policy
+is asked exactly as `lmforge chat` asks it; the rendered text already holds every special token the
+template writes, so the trainer tokenizes it without adding any (`RenderedPrompts`). Rollouts end at the
+template's end-of-turn tokens. The rewards are lmforge's (`train/rewards`), each recorded for
+`rollout_samples.jsonl`. With a new LoRA adapter the reference is the adapter-disabled base.
+"""
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from lmforge.config import LmforgeConfig
+from lmforge.data.dataset import PreparedData
+from lmforge.data.prompts import prompt_columns, prompt_converter
+from lmforge.data.report import DataReport
+from lmforge.data.stage_data import RowKind, StageData, TokenizeContext
+from lmforge.data.templates.encoding import stop_token_ids
+from lmforge.data.templates.select import run_template
+from lmforge.train.rewards import build_rewards
+from lmforge.train.rollouts import RolloutLog
+
+PROMPTS = RowKind("prompts", False, prompt_converter)
+
+
+def prompts_to_columns(items: list[Any], ctx: TokenizeContext, report: DataReport) -> dict[str, list[Any]]:
+    return prompt_columns(items, ctx.template, ctx.tokenizer, ctx.data.enable_thinking, report)
+
+
+ONLINE = StageData(PROMPTS, prompts_to_columns)
+
+DEFAULT_BETA = {"grpo": 0.0, "rloo": 0.05}  # trl's defaults
+SAMPLING_KEYS = ("temperature", "top_p", "top_k", "repetition_penalty")
+# What trl logs that a user reads: trainer_log.jsonl keeps these (prefixes end with "/"), the plots draw some.
+LOGGED = ("reward", "reward_std", "rewards/", "kl", "entropy", "clip_ratio", "clip_ratio/", "completions/",
+          "frac_reward_zero_std", "num_tokens", "step_time")
+PLOTS = ("loss", "reward", "kl", "completions/mean_length", "entropy")
+
+
+@functools.cache
+def trainer_class(algorithm: str) -> type:
+    """trl's trainer for `algorithm`, reading prompts lmforge has rendered."""
+    from trl import GRPOTrainer, RLOOTrainer  # trl loads when a stage trains, not when it is looked up
+
+    base = {"grpo": GRPOTrainer, "rloo": RLOOTrainer}[algorithm]
+
+    class RenderedPrompts(base):  # type: ignore[misc, valid-type]
+        """The prompts are the template's full rendering (special tokens written as text): tokenize them as
+        they are. trl would add the tokenizer's own special tokens (a second BOS on Llama 3)."""
+
+        def _tokenize_prompts(self, prompts: list[str]) -> tuple[list[list[int]], None, dict[str, Any]]:
+            return self.processing_class(text=prompts, add_special_tokens=False)["input_ids"], None, {}
+
+    RenderedPrompts.__name__ = RenderedPrompts.__qualname__ = f"Lmforge{base.__name__}"
+    return RenderedPrompts
+
+
+def trainer_args(cfg: LmforgeConfig, algorithm: str, kwargs: dict[str, Any], weights: list[float]) -> Any:
+    """GRPOConfig / RLOOConfig from the run's keys. Rollouts sample with the generation keys the user set."""
+    from trl import GRPOConfig, RLOOConfig
+
+    rl, generation = cfg.rl, cfg.generation
+    sampling = {key: getattr(generation, key) for key in SAMPLING_KEYS if key in generation.model_fields_set}
+    common = dict(num_generations=rl.num_generations, beta=DEFAULT_BETA[algorithm] if rl.beta is None else rl.beta,
+                  max_completion_length=rl.max_completion_length or generation.max_new_tokens,
+                  epsilon=rl.epsilon, epsilon_high=rl.epsilon_high, num_iterations=rl.num_iterations,
+                  mask_truncated_completions=rl.mask_truncated_completions, reward_weights=weights,
+                  log_completions=False, **sampling)
+    if algorithm == "grpo":
+        return GRPOConfig(**kwargs, **common, loss_type=rl.loss_type, scale_rewards=rl.scale_rewards)
+    return RLOOConfig(**kwargs, **common, normalize_advantages=rl.normalize_advantages)
+
+
+def reward_model_of(cfg: LmforgeConfig, tokenizer: Any, device: Any) -> Any:
+    if not cfg.rl.reward_model:
+        return None
+    import torch
+
+    from lmforge.train.rewards.model import reward_model_reward
+
+    return reward_model_reward(cfg.rl.reward_model, tokenizer, dtype=torch.float32, device=device,
+                               trust_remote_code=cfg.model.trust_remote_code)
+
+
+def fresh_adapter(cfg: LmforgeConfig) -> bool:
+    """A LoRA adapter that starts as a no-op (B = 0): disabling it gives back the starting policy."""
+    ft = cfg.finetuning
+    resumed = bool(cfg.model.adapter_name_or_path) and not ft.create_new_adapter
+    return ft.finetuning_type == "lora" and not resumed and not ft.pissa_init
+
+
+def build_online_trainer(algorithm: str, cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: PreparedData,
+                         kwargs: dict[str, Any]) -> Any:
+    template = run_template(cfg, tokenizer)
+    # Rollouts end where a chat answer ends (trl stops at the model's generation-config eos ids)
+    model.generation_config.eos_token_id = stop_token_ids(template, tokenizer)
+    weights = list(cfg.rl.reward_weights or [1.0] * (len(cfg.rl.reward_funcs or []) + bool(cfg.rl.reward_model)))
+    args = trainer_args(cfg, algorithm, kwargs, weights)
+    rewards = build_rewards(cfg.rl, template, reward_model_of(cfg, tokenizer, args.device))
+    rollouts = RolloutLog(Path(kwargs["output_dir"]), cfg.rl.rollout_log_steps, cfg.rl.rollout_log_samples, weights)
+    trainer = trainer_class(algorithm)(
+        model=model, reward_funcs=[rollouts.record(reward).func for reward in rewards], args=args,
+        train_dataset=prepared.train, eval_dataset=prepared.evaluation, processing_class=tokenizer)  # LoRA+: the runner
+    peft_config = getattr(trainer.model, "peft_config", {})
+    if "ref" in peft_config and fresh_adapter(cfg):
+        # trl copies the adapter as the reference; a new adapter is a no-op, so the adapter-disabled base is
+        # the same reference without a second adapter in every layer (trl disables adapters when there is no copy)
+        trainer.model.delete_adapter("ref")
+    trainer.add_callback(rollouts)
+    return trainer

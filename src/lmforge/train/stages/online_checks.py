@@ -1,0 +1,101 @@
+"""Config rules of the online RL stages, run by preflight before any model loads: rewards that exist and fit
+the data, a batch that holds whole groups of completions, and what trl's GRPOTrainer / RLOOTrainer (trl
+1.16) would otherwise reject with a ValueError once the model is loaded.
+"""
+
+import os
+
+from lmforge.config import LmforgeConfig
+from lmforge.data.loading import iter_items
+from lmforge.data.prompts import prompt_converter
+from lmforge.data.registry import resolve_dataset
+from lmforge.train.rewards import builtin_problems, required_columns
+from lmforge.train.stages.trl_checks import no_fused_liger_cross_entropy, no_lora_on_the_output_head
+
+BUILTIN_HINT = "accuracy, format_think, length, ... (docs/rl.md)"
+
+
+def has_rewards(cfg: LmforgeConfig) -> str | None:
+    if cfg.rl.reward_funcs or cfg.rl.reward_model:
+        return None
+    return (f"`stage: {cfg.finetuning.stage}` learns from rewards: set `reward_funcs` (builtin: {BUILTIN_HINT}; "
+            "or `path/to/file.py:function`) and/or `reward_model` (a `stage: rm` output_dir)")
+
+
+def known_rewards(cfg: LmforgeConfig) -> str | None:
+    return "; ".join(builtin_problems(cfg.rl)) or None
+
+
+def whole_groups(cfg: LmforgeConfig) -> str | None:
+    """Each prompt's `num_generations` completions are scored as one group, so a step's completions
+    (per_device_train_batch_size x gradient_accumulation_steps x processes) hold whole groups."""
+    training, size = cfg.training, cfg.rl.num_generations
+    per_device = training.per_device_train_batch_size or 8  # transformers' default
+    accumulation = training.gradient_accumulation_steps or 1
+    processes = int(os.environ.get("WORLD_SIZE", "1"))
+    completions = per_device * accumulation * processes
+    if completions % size == 0:
+        return None
+    fit = next(n for n in range(per_device, per_device + size + 1) if n * accumulation * processes % size == 0)
+    return (f"`per_device_train_batch_size` x `gradient_accumulation_steps`{' x processes' * (processes > 1)} = "
+            f"{completions} completions per step, not a multiple of `num_generations: {size}` (each prompt's "
+            f"completions are scored as a group): set `per_device_train_batch_size: {fit}`, or `num_generations` to "
+            f"a divisor of {completions}")
+
+
+def whole_eval_groups(cfg: LmforgeConfig) -> str | None:
+    training, size = cfg.training, cfg.rl.num_generations
+    evaluates = (cfg.data.eval_dataset or cfg.data.val_size) and training.eval_strategy not in (None, "no")
+    per_device = training.per_device_eval_batch_size or 8
+    if not evaluates or per_device * int(os.environ.get("WORLD_SIZE", "1")) % size == 0:
+        return None
+    return (f"`per_device_eval_batch_size: {per_device}` must be a multiple of `num_generations: {size}` to "
+            "evaluate whole groups of completions")
+
+
+def no_reference_model_key(cfg: LmforgeConfig) -> str | None:
+    if not cfg.finetuning.ref_model:
+        return None
+    return (f"`stage: {cfg.finetuning.stage}` keeps the policy close to where it started: the reference is the "
+            "starting model (the adapter-disabled base with LoRA); remove `ref_model`")
+
+
+def reference_from_checkpoint(cfg: LmforgeConfig) -> str | None:
+    """Full and freeze runs with a KL term: trl loads the reference from the policy's checkpoint folder, which
+    has neither added tokens nor a from-scratch start."""
+    beta = cfg.rl.beta if cfg.rl.beta is not None else (0.0 if cfg.finetuning.stage == "grpo" else 0.05)
+    model = cfg.model
+    changed = model.add_tokens or model.add_special_tokens or model.resize_vocab or model.train_from_scratch
+    if cfg.finetuning.finetuning_type == "lora" or not beta or not changed:
+        return None
+    return ("a KL term (`beta` > 0) with `finetuning_type: full`/`freeze` compares against the checkpoint as "
+            "saved, which lacks the added tokens / random start of this run: set `beta: 0`, or use LoRA")
+
+
+def reward_columns_present(cfg: LmforgeConfig) -> str | None:
+    """Every column a reward reads is in the first row of each local dataset (hub datasets are checked when
+    their rows are read)."""
+    if builtin_problems(cfg.rl) or not cfg.data.dataset:  # reported by `known_rewards`
+        return None
+    needed = required_columns(cfg.rl)
+    if not needed:
+        return None
+    problems = []
+    for name in (cfg.data.dataset or []) + (cfg.data.eval_dataset or []):
+        spec = resolve_dataset(name, cfg.data.dataset_dir)
+        if spec.path is None or spec.ranking:
+            continue
+        first = next(iter_items(spec, prompt_converter(spec), max_samples=1, on_bad_row="error", skipped=[]), None)
+        if first is None:
+            continue
+        for column, readers in needed.items():
+            if column not in first.columns:
+                present = ", ".join(f"`{c}`" for c in first.columns) or "none besides the prompt"
+                problems.append(f"dataset `{name}` ({first.source}) has no column `{column}`, which "
+                                f"{' and '.join(readers)} reads; its other columns: {present}")
+    return "; ".join(problems) or None
+
+
+ONLINE_CHECKS = (has_rewards, known_rewards, whole_groups, whole_eval_groups, no_reference_model_key,
+                 reference_from_checkpoint, no_lora_on_the_output_head, no_fused_liger_cross_entropy,
+                 reward_columns_present)

@@ -1,0 +1,92 @@
+"""The prompts of the online RL stages: any dataset lmforge reads, rendered exactly as SFT renders the prompt
+of the answer it trains (the same ids), with the row's other columns kept for the rewards; and the checks
+preflight runs on them before any model loads."""
+
+import json
+
+import pytest
+
+from lmforge.config import build_config
+from lmforge.data.templates import get_template
+from lmforge.errors import ConfigError
+from lmforge.preflight import preflight
+from tests.refdata import refdata
+from tests.stage_data import build_stage_datasets
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LMFORGE_HOME", str(tmp_path / "home"))
+
+
+def online_config(tmp_path, **keys):
+    return build_config({"model_name_or_path": "builtin:tiny-llama", "template": "chatml", "stage": "grpo",
+                         "reward_funcs": "accuracy", "num_generations": 4, "per_device_train_batch_size": 4,
+                         "output_dir": str(tmp_path / "out"), **keys})
+
+
+@pytest.mark.parametrize(("dataset", "template"), [("alpaca_en_demo", "chatml"),
+                                                   ("glaive_toolcall_en_demo", "qwen")])
+def test_prompts_are_the_ids_sft_trains_the_last_answer_after(tmp_path, tiny_tokenizer, dataset, template):
+    keys = {"dataset": dataset, "dataset_dir": str(refdata("llamafactory_data")), "max_samples": 40,
+            "cutoff_len": 4096, "template": template}
+    template = get_template(template)
+    prompts = build_stage_datasets(online_config(tmp_path, **keys), tiny_tokenizer, template).train
+    sft_config = online_config(tmp_path, **keys, stage="sft", mask_history=True)
+    sft = build_stage_datasets(sft_config, tiny_tokenizer, template).train
+    assert len(prompts) == len(sft) == 40
+    for prompt, example in zip(prompts, sft, strict=True):
+        answer_start = next(i for i, label in enumerate(example["labels"]) if label != -100)
+        assert prompt["prompt_ids"] == example["input_ids"][:answer_start], prompt["prompt_source"]
+        assert tiny_tokenizer(prompt["prompt"], add_special_tokens=False)["input_ids"] == prompt["prompt_ids"]
+        assert prompt["answer"]  # the final assistant message, kept as the reference
+
+
+def test_other_columns_reach_the_rewards(tmp_path, tiny_tokenizer):
+    rows = [{"instruction": "What is 2 + 2?", "output": "Let me see... 4", "answer": "4", "level": 1},
+            {"instruction": "Name a colour.", "level": 2},
+            {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital of France?"},
+                          {"role": "assistant", "content": "Paris"}], "level": 3}]
+    (tmp_path / "mixed.jsonl").write_text("\n".join(json.dumps(row) for row in rows))
+    cfg = online_config(tmp_path, dataset=str(tmp_path / "mixed.jsonl"))
+    data = build_stage_datasets(cfg, tiny_tokenizer, get_template("chatml")).train
+    assert data["answer"] == ["4", None, "Paris"]  # the row's own column first, else its final answer
+    assert data["level"] == [1, 2, 3]
+    assert data["prompt_source"] == [f"{tmp_path / 'mixed.jsonl'}:line {n}" for n in (1, 2, 3)]
+    assert data["prompt"][2] == ("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nCapital of France?"
+                                 "<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_a_dataset_without_the_column_a_reward_reads_fails_in_preflight(tmp_path):
+    (tmp_path / "rewards.py").write_text("def uses_tests(completions, test_cases, **kwargs):\n    return [0.0]\n")
+    (tmp_path / "prompts.json").write_text(json.dumps([{"instruction": "Write a function."}]))
+    cfg = online_config(tmp_path, dataset=str(tmp_path / "prompts.json"),
+                        reward_funcs=f"accuracy,{tmp_path / 'rewards.py'}:uses_tests")
+    with pytest.raises(ConfigError) as err:
+        preflight(cfg, "train")  # what `lmforge train` runs before it reads data or loads the model
+    message = " ".join(str(err.value).split())
+    source = tmp_path / "prompts.json"
+    assert f"{source}:row 1) has no column `answer`, which builtin reward `accuracy` reads" in message
+    assert f"no column `test_cases`, which {tmp_path / 'rewards.py'}:uses_tests reads" in message
+
+
+@pytest.mark.parametrize(("keys", "expected"), [
+    ({"per_device_train_batch_size": 6}, "= 6 completions per step, not a multiple of `num_generations: 4`"),
+    ({"reward_funcs": None}, "`stage: grpo` learns from rewards: set `reward_funcs`"),
+    ({"ref_model": "builtin:tiny-llama"}, "remove `ref_model`"),
+    ({"stage": "ppo", "reward_funcs": None}, "`stage: ppo` (run as RLOO) scores completions with a reward model"),
+    ({"lora_target": "q_proj,lm_head"}, "cannot put LoRA on `lm_head`"),
+])
+def test_what_trl_would_refuse_is_found_before_anything_loads(tmp_path, keys, expected):
+    (tmp_path / "p.json").write_text(json.dumps([{"instruction": "q", "output": "a"}]))
+    with pytest.raises(ConfigError) as err:
+        preflight(online_config(tmp_path, dataset=str(tmp_path / "p.json"), **keys), "train")
+    assert expected in " ".join(str(err.value).split())
+
+
+def test_llamafactory_ppo_example_validates(tmp_path):
+    import yaml
+
+    raw = yaml.safe_load(refdata("llamafactory_examples_v0.9.3", "train_lora", "llama3_lora_ppo.yaml").read_text())
+    cfg = build_config({**raw, "reward_model": str(tmp_path), "ppo_epochs": 2})
+    assert cfg.finetuning.stage == "ppo" and cfg.rl.reward_model == str(tmp_path) and cfg.rl.num_iterations == 2
