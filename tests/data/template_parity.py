@@ -231,8 +231,9 @@ UNPROVEN_REFERENCES: list[tuple[str, str | None, str]] = [  # (reference, templa
                                 "registered in LLaMA-Factory's form (`glm4_7_nothink`, thinking off, is proven)"),
     ("kimi-k2-thinking", "kimi_k2", f"Kimi-K2-Thinking's template {_EMPTY_THINK_EVERYWHERE} (even a final answer's "
                                     "thought is dropped unless tool calls follow the last plain answer); Kimi-K2 "
-                                    "Instruct's own template is not in refdata; its tool-call sections are not "
-                                    "registered yet"),
+                                    "Instruct's own template is not in refdata; `kimi_k2`'s tool declarations, "
+                                    "`functions.NAME:INDEX` calls and results equal this template's without its "
+                                    "empty think blocks (tests/data/test_templates_tools.py)"),
     ("hunyuan-a13b", "hunyuan", "writes `<|startoftext|>` before every question except the first after a system "
                                 "prompt, and an empty think block after the whole conversation when thinking is off; "
                                 "slots cannot express either (vLLM-authored, not verified as the hub template)"),
