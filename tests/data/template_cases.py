@@ -50,7 +50,7 @@ ARGUMENTS_AS_JSON_NOTES = {
                          "`apply_chat_template` gives a model shipping this template, not what it was trained on",
 }
 # References that take an answer's thought in a field of its own, not as `<think>` in its content: the field
-THINKING_FIELD = {"gpt-oss": "thinking", "lfm2.5": "thinking"}
+THINKING_FIELD = {"gpt-oss": "thinking", "lfm2.5": "thinking", "kimi-k2-thinking": "reasoning_content"}
 # References that read message content only as typed parts (`[{"type": "text", "text": ...}]`), as the processors
 # of vision-language models send it; plain string content renders as empty turns there (SmolVLM2)
 CONTENT_AS_PARTS = {"smolvlm2"}

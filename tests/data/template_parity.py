@@ -40,6 +40,10 @@ _OPEN_LAST_ANSWER = ("Apertus' template leaves a conversation's last answer open
 _OPENS_THINK = ("the template's generation prompt opens a think block (`<think>\\n`) when thinking is on; lmforge "
                 "leaves the prompt at the assistant header, as for Qwen3: the model is trained to open the block "
                 "itself")
+_GLM47_PROMPT = ("GLM-4.7's generation prompt opens a think block (`<think>`; `</think>` with thinking off); lmforge "
+                 "leaves the prompt at the assistant header, as for Qwen3: the model is trained to write it itself")
+_KIMI_DROPS_FINAL = ("Kimi-K2-Thinking's template drops the thought of the last answer without tool calls (it keeps "
+                     "only those of the tool-call answers after it); lmforge trains the final answer's thought")
 DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
     (("phi", "phi_medium"), "*system*", "Phi-3 mini/medium templates drop system messages silently; lmforge "
                                         "renders them in Phi-3.5's <|system|> turn instead of losing data"),
@@ -107,6 +111,12 @@ DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
     (("qwen3_5", "qwen3_6"), "*default* (prompt)", _OPENS_THINK),
     (("qwen3_5", "qwen3_6"), "*system* (prompt)", _OPENS_THINK),
     (("qwen3_5_nothink",), "thinking on (prompt)", _OPENS_THINK),
+    (("glm4_7",), "*default* (prompt)", _GLM47_PROMPT),
+    (("glm4_7",), "*system* (prompt)", _GLM47_PROMPT),
+    (("glm4_moe",), "thinking off", "GLM-4.5's template with thinking off appends `/nothink` to every question and "
+                                    "closes an empty think block in the generation prompt: that is `glm4_moe_nothink`"),
+    (("kimi_k2_thinking",), "thoughts (full)", _KIMI_DROPS_FINAL),
+    (("kimi_k2_thinking",), "thought then none (full)", _KIMI_DROPS_FINAL),
     (("hermes3",), "*tools* (prompt)", "Hermes 3's tool_use template is not prefix-preserving: a tool turn that ends "
                                        "the conversation loses the newline before `<|im_end|>` that it has when an "
                                        "answer follows (lmforge always writes it, as in the training rows)"),
@@ -219,20 +229,10 @@ def check_case(template: Template, case_name: str, generation_prompt: bool, refe
 # Reference templates in refdata that no registered template is proven against: the template registered for that
 # model family (None: none yet) and why it is not proven. tests/data/test_templates_parity.py checks that every
 # refdata template is a registered template's reference or listed here; docs/templates.md shows the reasons.
-_EMPTY_THINK_EVERYWHERE = ("writes an empty think block in every earlier answer without a kept thought (history "
-                           "included); lmforge's slots write one only before the final answer (Qwen3's rule)")
 UNPROVEN_REFERENCES: list[tuple[str, str | None, str]] = [  # (reference, template, reason)
     ("falcon-instruct", "falcon", "a community template that, in transformers' jinja environment, renders stray blank "
                                   "lines and indentation (it was written for an environment without `trim_blocks`); "
                                   "`falcon` follows the published `User:` / `Falcon:` form instead"),
-    ("glm-4.5", "glm4_moe", f"GLM-4.5's template {_EMPTY_THINK_EVERYWHERE}; with thinking on this is registered in "
-                            "LLaMA-Factory's form (`glm4_moe_nothink`, thinking off, is proven)"),
-    ("glm-4.7-flash", "glm4_7", f"GLM-4.7's template {_EMPTY_THINK_EVERYWHERE} (`</think>`); with thinking on this is "
-                                "registered in LLaMA-Factory's form (`glm4_7_nothink`, thinking off, is proven)"),
-    ("kimi-k2-thinking", "kimi_k2", f"Kimi-K2-Thinking's template {_EMPTY_THINK_EVERYWHERE} (even a final answer's "
-                                    "thought is dropped unless tool calls follow the last plain answer); Kimi-K2 "
-                                    "Instruct's own template is not in refdata; its tool-call sections are not "
-                                    "registered yet"),
     ("hunyuan-a13b", "hunyuan", "writes `<|startoftext|>` before every question except the first after a system "
                                 "prompt, and an empty think block after the whole conversation when thinking is off; "
                                 "slots cannot express either (vLLM-authored, not verified as the hub template)"),

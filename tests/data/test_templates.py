@@ -69,7 +69,8 @@ def test_loss_mask_is_exactly_answers_and_their_end_of_turn(template):
         Conversation(messages, None, "test"), template, tokenizer, cutoff_len=4096)
     assert not truncated and len(input_ids) == len(labels)
     answers = [m.content for m in messages if m.role == "assistant"]
-    expected = [template.format_assistant.replace("{{eos_token}}", eos).replace("{{content}}", a)
+    expected = [(template.empty_thought or "")  # the family's empty think block, which the model writes
+                + template.format_assistant.replace("{{eos_token}}", eos).replace("{{content}}", a)
                 + (eos if template.efficient_eos else "") for a in answers]
     if template.end_in_history:  # earlier answers are written back with a token the model never generates
         expected[:-1] = [text.removesuffix(template.end_in_history[0]) for text in expected[:-1]]
@@ -101,8 +102,9 @@ def test_loss_mask_with_tool_calls_is_exactly_answers_calls_and_end_of_turn(temp
             text = template.tools.join(text, template.tools.render_calls(message.tool_calls))
         slot = template.format_function if message.tool_calls and template.format_function else (
             template.format_assistant)
-        expected.append(slot.replace("{{eos_token}}", eos).replace("{{content}}", text)
-                        + (eos if template.efficient_eos else ""))
+        expected.append((template.empty_thought or "") + slot.replace("{{eos_token}}", eos).replace(
+            "{{content}}", text)
+            + (eos if template.efficient_eos else ""))
     if template.end_in_history:
         expected[:-1] = [text.removesuffix(template.end_in_history[0]) for text in expected[:-1]]
     spans = [tokenizer.decode(span) for span in _supervised_spans(input_ids, labels)]

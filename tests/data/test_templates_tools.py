@@ -8,9 +8,19 @@ import pytest
 from lmforge.data.loading import load_conversations
 from lmforge.data.registry import resolve_dataset
 from lmforge.data.templates.messages import Message, ToolCall, assign_tool_call_ids
+from lmforge.data.templates.registry import get_template
 from lmforge.data.templates.tool_formats import TOOL_FORMATS, get_tool_format
 from lmforge.errors import DataError, TemplateError
-from tests.data.template_cases import PARIS, TIME_TOOL, WEATHER_TOOL
+from tests.data.template_cases import (
+    CASES,
+    PARIS,
+    TIME_TOOL,
+    WEATHER_TOOL,
+    reference_jinja,
+    reference_tokens,
+    render_ours,
+    render_reference,
+)
 
 CALLS = {
     "one call": (ToolCall("get_weather", {"city": "Paris", "unit": "celsius"}),),
@@ -165,3 +175,16 @@ def test_a_format_registers_under_its_name_and_aliases():
     assert "qwen_alias_for_test" not in TOOL_FORMATS
     with pytest.raises(TemplateError, match=r"unknown tool_format `qwn`; did you mean `qwen`"):
         get_tool_format("qwn")
+
+
+@pytest.mark.parametrize("case_name", [name for name, case in CASES.items() if case.kind != "thinking"])
+@pytest.mark.parametrize("generation_prompt", [False, True])
+def test_kimi_k2_renders_as_kimi_k2_thinking_without_its_empty_think_blocks(case_name, generation_prompt):
+    """Kimi-K2 Instruct's own template is not in refdata; Kimi-K2-Thinking's writes the same turns, tool
+    declarations, `functions.NAME:INDEX` calls and results, plus `<think></think>` in every answer."""
+    template = get_template("kimi_k2")
+    case = CASES[case_name].prompt_case() if generation_prompt else CASES[case_name]
+    case = replace(case, messages=template.with_call_ids(case.messages))
+    bos, eos = reference_tokens("kimi-k2-thinking")
+    expected = render_reference(reference_jinja("kimi-k2-thinking"), case, generation_prompt, bos, eos)
+    assert render_ours(template, case, generation_prompt, bos, eos) == expected.replace("<think></think>", "")

@@ -103,6 +103,8 @@ def _thought_lines(template: Template) -> list[str]:
         f"{{%- set text = text.rpartition({close_word})[2].lstrip('\\n') -%}}{{%- endif -%}}",
         f"{{%- if not {keep} -%}}{{%- set ns.thought = none -%}}{{%- endif -%}}",
     ]
+    if template.empty_thought is not None:
+        lines.append("{%- if ns.thought is none -%}{%- set ns.thought = '' -%}{%- endif -%}")
     if template.empty_thought_on_final:
         lines += [
             "{%- if ns.thought == '' and not loop.last -%}{%- set ns.thought = none -%}{%- endif -%}",
@@ -167,6 +169,10 @@ def _answer_lines(template: Template) -> list[str]:
         "{%- if ns.thought is not none -%}{%- set ns.answer = "
         + _expression(template.format_thought, "ns.thought", False) + " + ns.answer -%}{%- endif -%}",
     ]
+    if template.empty_thought is not None:  # in place of the block written above for an empty thought
+        lines[-1] = ("{%- if ns.thought == '' -%}{%- set ns.answer = " + _quote(template.empty_thought)
+                     + " + ns.answer -%}{%- elif ns.thought is not none -%}{%- set ns.answer = "
+                     + _expression(template.format_thought, "ns.thought", False) + " + ns.answer -%}{%- endif -%}")
     if template.end_in_history:
         written, replacement = template.end_in_history
         lines.append(f"{{%- if not (loop.last and not add_generation_prompt) and ns.answer.endswith({_quote(written)})"

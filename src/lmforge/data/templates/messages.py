@@ -68,8 +68,9 @@ def assign_tool_call_ids(messages: list[Message], style: str = "alnum9") -> list
     """The conversation with an id on every tool call and tool result that has none.
 
     Tool datasets (LLaMA-Factory's sharegpt shape) carry no ids, but Mistral's formats write a 9-character
-    alphanumeric id on each call and result (`alnum9`), and Command R7B numbers calls across the
-    conversation (`index`). Calls keep their own ids; a result without one answers the next unanswered
+    alphanumeric id on each call and result (`alnum9`), Command R7B numbers calls across the
+    conversation (`index`) and Kimi-K2 names the function with that number (`kimi`: `functions.NAME:INDEX`).
+    Calls keep their own ids; a result without one answers the next unanswered
     call of the answer before it, in order (the order tool datasets list results in).
     """
     out: list[Message] = []
@@ -79,8 +80,9 @@ def assign_tool_call_ids(messages: list[Message], style: str = "alnum9") -> list
         if message.tool_calls:
             calls = []
             for call in message.tool_calls:
-                call_id = call.id or (str(count) if style == "index" else
-                                      _alphanumeric_id(f"{position}:{count}:{call.name}:{call.arguments_json()}", 9))
+                call_id = call.id or (
+                    str(count) if style == "index" else f"functions.{call.name}:{count}" if style == "kimi"
+                    else _alphanumeric_id(f"{position}:{count}:{call.name}:{call.arguments_json()}", 9))
                 calls.append(replace(call, id=call_id) if call_id != call.id else call)
                 count += 1
             pending = [call.id for call in calls]

@@ -178,6 +178,9 @@ class _Writer:
         # Qwen3 writes an empty block before a final answer without a thought
         empty = ("{{ if $last }}{{ if " + keep + " }}" + self.fill(t.format_thought) + "{{ end }}{{ end }}"
                  if t.empty_thought_on_final else "")
+        if t.empty_thought is not None:  # every answer without a kept thought opens with the family's empty block
+            return ("{{ if and .Thinking " + keep + " }}" + self.fill(t.format_thought, content="{{ .Thinking }}")
+                    + "{{ else }}" + t.empty_thought + "{{ end }}")
         if t.default_thinking == "false":  # thoughts are removed (qwen3_nothink)
             return empty
         thought = "{{ if " + keep + " }}" + self.fill(t.format_thought, content="{{ .Thinking }}") + "{{ end }}"

@@ -101,6 +101,8 @@ class Template:
     # The family's own template writes an empty think block in front of the final answer and after a
     # generation prompt with thinking off (Qwen3); where the data has no thought it goes to the prompt.
     empty_thought_on_final: bool = False
+    # written (and trained) in place of a think block before every answer without a kept thought, history included
+    empty_thought: str | None = None  # (GLM-4.5 `\n<think></think>`, GLM-4.7 `</think>`, Kimi-K2-Thinking)
     thought_prefill: str = ""  # ends every generation prompt (QwQ and DeepSeek-R1 open a think block)
     default_thinking: Thinking = "auto"  # the policy when `enable_thinking` is not set
     strip_content: bool = False
@@ -316,7 +318,8 @@ class _Rendering:
         slot = t.format_function if message.tool_calls and t.format_function else t.format_assistant
         answer = self.fill(slot, text, False)
         if thought is not None:
-            answer = self.fill(t.format_thought, thought, False) + answer
+            empty = thought == "" and t.empty_thought is not None
+            answer = (t.empty_thought if empty else self.fill(t.format_thought, thought, False)) + answer
         suffix = self.fill(t.assistant_suffix)
         if t.end_in_history and not final and answer.endswith(t.end_in_history[0]):
             answer = answer.removesuffix(t.end_in_history[0])
@@ -345,8 +348,8 @@ class _Rendering:
                         thought = ""
                     else:  # written where the family's template writes it, but never trained
                         prompt_thought = self.fill(t.format_thought, "", False)
-            elif keep and thought is None and self.thinking == "true":
-                thought = ""  # asked for: every trained answer opens a think block
+            elif ((keep and self.thinking == "true") or t.empty_thought is not None) and thought is None:
+                thought = ""  # asked for, or the template's: every answer opens a think block
         if t.prefill_final_answer and last:  # the generation prompt's prefill, unsupervised
             prompt_thought = t.thought_prefill
         return thought, prompt_thought, content

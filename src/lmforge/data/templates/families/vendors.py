@@ -175,8 +175,19 @@ KIMI = dict(
     default_system="You are Kimi, an AI assistant created by Moonshot AI.",
     stop_words=("<|im_end|>",),
     replace_eos=True,
+    tool_format="kimi_k2",
+    tools_position="before_system",
+    format_tools="<|im_system|>tool_declare<|im_middle|>{{content}}<|im_end|>",
+    format_observation="{{content}}",
+    format_observation_item="<|im_system|>tool<|im_middle|>## Return of {{call_id}}\n{{content}}<|im_end|>",
 )
-register_template("kimi_k2", **KIMI, description="Moonshot Kimi-K2 Instruct (Kimi role tokens, its default system).")
+register_template("kimi_k2_thinking", **KIMI, thought_words=("<think>", "</think>"),
+                  format_thought="<think>{{content}}</think>", thoughts_in_history=False,
+                  empty_thought="<think></think>", reference="kimi-k2-thinking",
+                  description="Moonshot Kimi-K2-Thinking (an empty think block in every answer without a kept "
+                              "thought).")
+register_template("kimi_k2", **KIMI, description="Moonshot Kimi-K2 Instruct (Kimi role tokens, its default system; "
+                                                 "tool calls named `functions.NAME:INDEX`).")
 register_template(
     "apertus",
     format_prefix="{{bos_token}}",

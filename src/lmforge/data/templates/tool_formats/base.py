@@ -22,7 +22,8 @@ class ToolFormat:
     parse_calls: Callable[[str], list[ToolCall]]
     content_separator: str = "\n"  # between an assistant's text and its calls
     description: str = ""
-    call_ids: str = ""  # ids the format writes on calls and results: "alnum9" (Mistral), "index" (Command R7B)
+    call_ids: str = ""  # ids the format writes on calls and results: "alnum9" (Mistral), "index" (Command R7B),
+    # "kimi" (`functions.NAME:INDEX`)
     # how an answer's text and its rendered calls combine (default: text, content_separator, calls)
     render_answer: Callable[[str, str], str] | None = None
     # the text that opens the calls in an answer (what precedes it is the answer's content); "" for
