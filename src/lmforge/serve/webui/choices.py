@@ -30,11 +30,12 @@ def local_model_folders(workdir: Path) -> list[str]:
 
 def model_info(name_or_path: str) -> tuple[str | None, bool | None]:
     """(template, multimodal) of a registered model, or of a local folder from its config.json."""
+    from lmforge.data.templates.select import default_template_name
     from lmforge.hub.registry import find_model
 
     model = find_model(name_or_path)
     if model is not None:
-        return model.template, model.multimodal
+        return default_template_name(name_or_path), model.multimodal
     config = Path(name_or_path) / "config.json"
     if config.is_file():
         try:

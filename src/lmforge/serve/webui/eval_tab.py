@@ -9,7 +9,7 @@ from lmforge.serve.webui.choices import dataset_names
 from lmforge.serve.webui.i18n import Texts, text
 from lmforge.serve.webui.schema import check_config, form_config
 from lmforge.serve.webui.state import UiState
-from lmforge.serve.webui.widgets import command_line
+from lmforge.serve.webui.widgets import command_line, follow_log_js
 
 RUN_CONFIG = "webui_predict.yaml"
 
@@ -93,4 +93,5 @@ def build(texts: Texts, state: UiState, top: dict[str, Any], dataset_dir: Any, i
         return (run.status(), run.log(), outputs.prediction_results(folder) or gr.skip(),
                 outputs.prediction_rows(folder) or gr.skip())
 
-    gr.Timer(1.0).tick(tick, output_dir, [status, log, metrics, table])
+    gr.Timer(1.0).tick(tick, output_dir, [status, log, metrics, table]).then(
+        None, None, None, js=follow_log_js("eval_log"))

@@ -8,7 +8,7 @@ from lmforge.serve.webui import outputs
 from lmforge.serve.webui.i18n import Texts, text
 from lmforge.serve.webui.schema import check_config, field_specs, form_config
 from lmforge.serve.webui.state import UiState
-from lmforge.serve.webui.widgets import Form, command_line, marks_html, to_yaml
+from lmforge.serve.webui.widgets import Form, command_line, follow_log_js, marks_html, to_yaml
 
 RUN_CONFIG = "webui_export.yaml"  # written beside export_dir
 
@@ -87,4 +87,5 @@ def build(texts: Texts, state: UiState, top: dict[str, Any], initial: dict[str, 
         log_text = run.log()
         return run.status(), log_text, outputs.verification_lines(log_text) or gr.skip()
 
-    gr.Timer(1.0).tick(tick, None, [status, log, verification])
+    gr.Timer(1.0).tick(tick, None, [status, log, verification]).then(
+        None, None, None, js=follow_log_js("export_log"))

@@ -13,7 +13,7 @@ from lmforge.serve.webui.choices import dataset_names, stage_names
 from lmforge.serve.webui.i18n import Texts, text
 from lmforge.serve.webui.schema import check_config, field_specs, widget_values
 from lmforge.serve.webui.state import UiState
-from lmforge.serve.webui.widgets import Form, command_line, field_id, marks_html, to_yaml
+from lmforge.serve.webui.widgets import Form, command_line, field_id, follow_log_js, marks_html, to_yaml
 
 RUN_CONFIG = "webui_train.yaml"  # written into output_dir: the record of what the run was started with
 FIRST_ROWS = (("output_dir", "learning_rate", "num_train_epochs", "max_steps"),
@@ -163,4 +163,6 @@ def build(texts: Texts, state: UiState, form: Form, initial: dict[str, Any], lan
         return (run.status(), run.log(), figure, outputs.progress_html(output_dir, text(lang, "eta")),
                 rows or gr.skip())
 
-    gr.Timer(1.0).tick(tick, [language, form.widgets["output_dir"]], [status, log, plot, progress, summary])
+    timer = gr.Timer(1.0)
+    timer.tick(tick, [language, form.widgets["output_dir"]], [status, log, plot, progress, summary]).then(
+        None, None, None, js=follow_log_js("train_log"))

@@ -98,3 +98,11 @@ def marks_html(message: str, keys: set[str], valid: str) -> str:
     body = (f"<pre class='lmforge-problems' style='color:#b00;white-space:pre-wrap'>{html.escape(message)}</pre>"
             if message else f"<p class='lmforge-valid' style='color:#161'>{html.escape(valid)}</p>")
     return (f"<style>{style}</style>" if style else "") + body
+
+
+def follow_log_js(elem_id: str) -> str:
+    """Browser code that scrolls a log box to its end when its text grew (Gradio's autoscroll stops following
+    once the box is refilled while the page is busy); a box that did not change is left where the user put it."""
+    return (f"() => {{ const box = document.querySelector('#{elem_id} textarea'); "
+            "if (box && box.value.length !== box.lmforgeSeen) { box.lmforgeSeen = box.value.length; "
+            "box.scrollTop = box.scrollHeight; } }")
