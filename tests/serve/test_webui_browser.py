@@ -155,7 +155,7 @@ def test_save_then_load_a_config(page, webui):
     assert "lora_rank: 16" in path.read_text()
     fill(page, "field_lora_rank", 32)
     page.locator("#load_config").click()
-    expect(page.locator("#config_file_status")).to_contain_text("loaded")
+    expect(page.locator("#config_file_status")).to_contain_text("loaded", timeout=LONG)
     expect(page.locator("#field_lora_rank input")).to_have_value("16")
 
 
@@ -164,6 +164,7 @@ def test_predict_with_the_trained_adapter_shows_metrics_and_rows(page, webui, sh
     page.locator("#refresh_adapters").click()
     choose(page, "field_adapter_name_or_path", str(work / "saves" / "webui"))
     page.get_by_role("tab", name="Evaluate & Predict").click()
+    choose(page, "eval_dataset", "identity")
     fill(page, "eval_max_samples", 4)
     page.locator("#start_predict").click()
     expect(page.locator("#eval_status")).to_contain_text("predict: finished", timeout=LONG)

@@ -9,7 +9,7 @@ from lmforge.serve.webui.choices import dataset_names
 from lmforge.serve.webui.i18n import Texts, text
 from lmforge.serve.webui.schema import check_config, form_config
 from lmforge.serve.webui.state import UiState
-from lmforge.serve.webui.widgets import command_line, follow_log_js
+from lmforge.serve.webui.widgets import check_status, command_line, follow_log_js
 
 RUN_CONFIG = "webui_predict.yaml"
 
@@ -67,7 +67,8 @@ def build(texts: Texts, state: UiState, top: dict[str, Any], dataset_dir: Any, i
         config = config_of(values)
         return command_line("predict", Path(config.get("output_dir", ".")) / RUN_CONFIG)
 
-    gr.on([widget.change for widget in [*top_widgets, *fields]], show, [*top_widgets, *fields], command)
+    gr.on([widget.change for widget in [*top_widgets, *fields]], show, [*top_widgets, *fields], command,
+          trigger_mode="always_last", show_progress="hidden")
 
     def start_predict(lang: str, *values: Any) -> str:
         config = config_of(values)
@@ -77,7 +78,7 @@ def build(texts: Texts, state: UiState, top: dict[str, Any], dataset_dir: Any, i
             return text(lang, "no_dataset")
         message, _ = check_config(config, deep=True)
         if message:
-            return f"`lmforge check`: {message}"
+            return check_status(message)
         return state.start("eval", ["predict"], config, Path(config["output_dir"]) / RUN_CONFIG)
 
     start.click(start_predict, [language, *top_widgets, *fields], status)
@@ -85,7 +86,7 @@ def build(texts: Texts, state: UiState, top: dict[str, Any], dataset_dir: Any, i
     dataset_dir.change(lambda folder: gr.update(choices=dataset_names(folder)), dataset_dir, datasets)
 
     def tick(folder: str) -> tuple[Any, ...]:
-        run = state.run_of("eval")
+        run = state.run_to_show("eval")
         if run is None:
             return (gr.skip(),) * 4
         if run.running:
@@ -93,5 +94,5 @@ def build(texts: Texts, state: UiState, top: dict[str, Any], dataset_dir: Any, i
         return (run.status(), run.log(), outputs.prediction_results(folder) or gr.skip(),
                 outputs.prediction_rows(folder) or gr.skip())
 
-    gr.Timer(1.0).tick(tick, output_dir, [status, log, metrics, table]).then(
+    gr.Timer(1.0).tick(tick, output_dir, [status, log, metrics, table], show_progress="hidden").then(
         None, None, None, js=follow_log_js("eval_log"))

@@ -24,6 +24,7 @@ class CommandRun:
         self.command = " ".join(command)
         self.lines: list[str] = []
         self.stopped = False
+        self.ended_shown = False  # the UI has shown how it ended
         env = {**os.environ, "COLUMNS": "120", "TERM": "dumb", "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "lmforge.cli.main", *command, str(config)], cwd=cwd, env=env,

@@ -73,7 +73,8 @@ class FieldSpec:
             return int(widget_value)
         if self.kind == "choice":
             return next((c for c in self.choices if str(c) == widget_value), widget_value)
-        if self.kind == "text" and not self.plain_text:
+        typed_text = self.kind in ("int", "float") and isinstance(widget_value, str)  # an optional number's box
+        if (self.kind == "text" and not self.plain_text) or typed_text:
             try:
                 return yaml.safe_load(widget_value)
             except yaml.YAMLError:

@@ -28,6 +28,16 @@ class UiState:
     def run_of(self, tab: str) -> CommandRun | None:
         return self.run if self.run_tab == tab else None
 
+    def run_to_show(self, tab: str) -> CommandRun | None:
+        """The tab's run while it runs, and once more when it has ended (its final state, log and results);
+        then None, so the page keeps what the user did since (a refused start's message, say)."""
+        run = self.run_of(tab)
+        if run is None or run.ended_shown:
+            return None
+        if not run.running:
+            run.ended_shown = True
+        return run
+
     def stop(self, tab: str) -> str | None:
         run = self.run_of(tab)
         if run is None:

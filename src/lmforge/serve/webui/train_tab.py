@@ -13,7 +13,7 @@ from lmforge.serve.webui.choices import dataset_names, stage_names
 from lmforge.serve.webui.i18n import Texts, text
 from lmforge.serve.webui.schema import check_config, field_specs, widget_values
 from lmforge.serve.webui.state import UiState
-from lmforge.serve.webui.widgets import Form, command_line, field_id, follow_log_js, marks_html, to_yaml
+from lmforge.serve.webui.widgets import Form, check_status, command_line, field_id, follow_log_js, marks_html, to_yaml
 
 RUN_CONFIG = "webui_train.yaml"  # written into output_dir: the record of what the run was started with
 FIRST_ROWS = (("output_dir", "learning_rate", "num_train_epochs", "max_steps"),
@@ -97,7 +97,8 @@ def build(texts: Texts, state: UiState, form: Form, initial: dict[str, Any], lan
         return (to_yaml(config), command_line("train", run_config_path(config)),
                 marks_html(message, keys, text(lang, "valid")))
 
-    gr.on([widget.change for widget in inputs], show, [language, *inputs], [yaml_box, command, check])
+    gr.on([widget.change for widget in inputs], show, [language, *inputs], [yaml_box, command, check],
+          trigger_mode="always_last", show_progress="hidden")
 
     def start_run(lang: str, *values: Any, resume_run: bool = False) -> tuple[str, str]:
         config = form.config(values)
@@ -109,7 +110,7 @@ def build(texts: Texts, state: UiState, form: Form, initial: dict[str, Any], lan
             return text(lang, "no_output_dir"), gr.skip()
         message, keys = check_config(config, deep=True)
         if message:
-            return f"`lmforge check`: {message.splitlines()[0]}", marks_html(message, keys, text(lang, "valid"))
+            return check_status(message), marks_html(message, keys, text(lang, "valid"))
         return (state.start("train", ["train"], config, run_config_path(config)),
                 marks_html("", set(), text(lang, "valid")))
 
@@ -151,7 +152,7 @@ def build(texts: Texts, state: UiState, form: Form, initial: dict[str, Any], lan
     drawn = {"records": -1}
 
     def tick(lang: str, output_dir: str) -> tuple[Any, ...]:
-        run = state.run_of("train")
+        run = state.run_to_show("train")
         if run is None:
             return (gr.skip(),) * 5
         records = len(outputs.log_records(output_dir))
@@ -163,6 +164,6 @@ def build(texts: Texts, state: UiState, form: Form, initial: dict[str, Any], lan
         return (run.status(), run.log(), figure, outputs.progress_html(output_dir, text(lang, "eta")),
                 rows or gr.skip())
 
-    timer = gr.Timer(1.0)
-    timer.tick(tick, [language, form.widgets["output_dir"]], [status, log, plot, progress, summary]).then(
+    shown = [status, log, plot, progress, summary]
+    gr.Timer(1.0).tick(tick, [language, form.widgets["output_dir"]], shown, show_progress="hidden").then(
         None, None, None, js=follow_log_js("train_log"))

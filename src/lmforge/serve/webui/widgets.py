@@ -33,6 +33,8 @@ def widget(spec: FieldSpec, value: Any = None, **options: Any) -> Any:
         return gr.Dropdown([str(c) for c in spec.choices], value=shown, **common)
     if spec.kind == "choices":
         return gr.Dropdown(list(spec.choices), value=shown or [], multiselect=True, **common)
+    if spec.kind in ("int", "float") and shown is None:  # a browser's empty number box reads 0, not "unset"
+        return gr.Textbox(value="", placeholder="not set", **common)
     if spec.kind in ("int", "float"):
         return gr.Number(value=shown, precision=0 if spec.kind == "int" else None, **common)
     return gr.Textbox(value=shown, lines=1, **common)
@@ -88,6 +90,11 @@ def to_yaml(config: dict[str, Any]) -> str:
 def command_line(command: str, config_path: Path) -> str:
     """The command the UI runs, as a user would type it."""
     return f"lmforge {command} {shlex.quote(str(config_path))}"
+
+
+def check_status(message: str) -> str:
+    """A refused start: the check's whole message, as `lmforge check` prints it."""
+    return f"`lmforge check`:\n```\n{message}\n```"
 
 
 def marks_html(message: str, keys: set[str], valid: str) -> str:
