@@ -170,3 +170,17 @@ def test_chat_tab_sends_images_to_a_vision_language_model(tmp_path_factory, tmp_
         assert turns[0].content == "<image>What is this?" and len(images) == 1
     finally:
         state.close_engine()
+
+
+def test_a_thought_and_a_tool_call_are_shown_folded_as_such():
+    from lmforge.data.templates.messages import ToolCall
+    from lmforge.serve.webui.chat_tab import answer_turns, read_tools
+
+    turns = answer_turns("en", "<think>\nadd them\n</think>\n\nIt is 5.", (), ("<think>", "</think>"))
+    assert turns == [{"role": "assistant", "content": "add them", "metadata": {"title": "thinking", "status": "done"}},
+                     {"role": "assistant", "content": "It is 5."}]
+    call = ToolCall("add", {"a": 2, "b": 3})
+    turns = answer_turns("zh", "", (call,), None)
+    assert turns == [{"role": "assistant", "content": '```json\n{"a": 2, "b": 3}\n```',
+                      "metadata": {"title": "工具调用: add", "status": "done"}}]
+    assert read_tools("") is None and read_tools('{"name": "add"}') == [{"name": "add"}]

@@ -8,6 +8,7 @@ they go to DIR too (`LMFORGE_WEBUI_SCREENSHOTS=docs/webui` refreshes the ones th
 """
 
 import os
+import re
 import shutil
 import socket
 from pathlib import Path
@@ -57,9 +58,17 @@ def shots(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(browser, webui):
+def elsewhere():
+    """Every request the page made to another host than the UI's own (it must stay empty: offline)."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def page(browser, webui, elsewhere):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(60_000)
+    page.on("request", lambda request: None if request.url.startswith((webui[0], "data:", "blob:"))
+            else elsewhere.append(request.url))
     page.goto(webui[0])
     page.locator("#yaml_preview").wait_for()
     yield page
@@ -87,6 +96,11 @@ def choose(page, elem_id, option):
     page.keyboard.press("Escape")
 
 
+def press(page, elem_id):
+    """Click a button (a DOM click: Playwright's own waits for navigations the page never makes)."""
+    page.locator(f"#{elem_id}").dispatch_event("click")
+
+
 def fill(page, elem_id, value):
     box = page.locator(f"#{elem_id} input, #{elem_id} textarea").first
     box.fill(str(value))
@@ -110,7 +124,7 @@ def test_lora_sft_from_the_dropdowns_shows_the_loss_plot_and_summary(page, webui
         f"lmforge train {work / 'saves' / 'webui' / 'webui_train.yaml'}")
     expect(page.locator("#train_check")).to_contain_text("valid")
     shot(page, shots, "train")
-    page.locator("#start_train").click()
+    press(page, "start_train")
     expect(page.locator("#train_status")).to_contain_text("train: running")
     page.locator("#loss_plot img, #loss_plot canvas, #loss_plot svg").first.wait_for(timeout=LONG)
     expect(page.locator("#train_status")).to_contain_text("train: finished", timeout=LONG)
@@ -128,7 +142,7 @@ def test_lora_sft_from_the_dropdowns_shows_the_loss_plot_and_summary(page, webui
 def test_invalid_value_is_marked_with_the_checks_message_and_start_refused(page):
     fill(page, "field_lora_rank", 0)
     expect(page.locator("#train_check")).to_contain_text("key `lora_rank` = 0: Input should be greater than 0")
-    page.locator("#start_train").click()
+    press(page, "start_train")
     expect(page.locator("#train_status")).to_contain_text("lmforge check")
     fill(page, "field_lora_rank", 16)
     expect(page.locator("#train_check")).to_contain_text("valid")
@@ -138,9 +152,9 @@ def test_start_and_stop_a_run(page, webui):
     _, work = webui
     fill(page, "field_max_steps", 100000)
     fill(page, "field_output_dir", work / "saves" / "long")
-    page.locator("#start_train").click()
+    press(page, "start_train")
     expect(page.locator("#train_progress")).to_contain_text("/100000", timeout=LONG)
-    page.locator("#stop_train").click()
+    press(page, "stop_train")
     expect(page.locator("#train_status")).to_contain_text("train: stopped", timeout=20_000)
     fill(page, "field_max_steps", 3)
     fill(page, "field_output_dir", work / "saves" / "webui")
@@ -150,23 +164,23 @@ def test_save_then_load_a_config(page, webui):
     _, work = webui
     path = work / "configs" / "mine.yaml"
     fill(page, "config_path", path)
-    page.locator("#save_config").click()
+    press(page, "save_config")
     expect(page.locator("#config_file_status")).to_contain_text("saved")
     assert "lora_rank: 16" in path.read_text()
     fill(page, "field_lora_rank", 32)
-    page.locator("#load_config").click()
+    press(page, "load_config")
     expect(page.locator("#config_file_status")).to_contain_text("loaded", timeout=LONG)
     expect(page.locator("#field_lora_rank input")).to_have_value("16")
 
 
 def test_predict_with_the_trained_adapter_shows_metrics_and_rows(page, webui, shots):
     _, work = webui
-    page.locator("#refresh_adapters").click()
+    press(page, "refresh_adapters")
     choose(page, "field_adapter_name_or_path", str(work / "saves" / "webui"))
     page.get_by_role("tab", name="Evaluate & Predict").click()
     choose(page, "eval_dataset", "identity")
     fill(page, "eval_max_samples", 4)
-    page.locator("#start_predict").click()
+    press(page, "start_predict")
     expect(page.locator("#eval_status")).to_contain_text("predict: finished", timeout=LONG)
     expect(page.locator("#eval_metrics")).to_contain_text("bleu-4")
     expect(page.locator("#eval_predictions")).to_contain_text("Who are you?")
@@ -175,12 +189,12 @@ def test_predict_with_the_trained_adapter_shows_metrics_and_rows(page, webui, sh
 
 def test_chat_with_the_adapter_two_candidates_side_by_side(page, shots):
     page.get_by_role("tab", name="Chat").click()
-    page.locator("#load_model").click()
+    press(page, "load_model")
     expect(page.locator("#chat_status")).to_contain_text("adapters:", timeout=LONG)
     fill(page, "system_prompt", "You are Forge.")
     fill(page, "n_candidates", 2)
     fill(page, "chat_input", "Who are you?")
-    page.locator("#send").click()
+    press(page, "send")
     expect(page.locator("#candidates .candidate")).to_have_count(2, timeout=LONG)
     assert all(float(t) <= 0 for t in page.locator("#candidates .logprob").all_inner_texts())
     expect(page.locator("#chatbot")).to_contain_text("Who are you?")
@@ -193,9 +207,9 @@ def test_export_shows_the_verification_line(page, webui, shots):
     fill(page, "field_export_dir", work / "merged")
     choose(page, "field_export_gguf", "f16")
     expect(page.locator("#export_yaml")).to_contain_text("export_gguf")
-    page.locator("#start_export").click()
+    press(page, "start_export")
     expect(page.locator("#export_status")).to_contain_text("export: finished", timeout=LONG)
-    expect(page.locator("#export_verification")).to_contain_text("verified")
+    expect(page.locator("#export_verification textarea")).to_have_value(re.compile(r"^verified: .*max \|logit diff\|"))
     assert (work / "merged" / "Modelfile").is_file()
     shot(page, shots, "export")
 
@@ -215,3 +229,8 @@ def test_switch_language_and_follow_the_browser(page, browser, webui, shots):
         chinese.get_by_role("tab", name="对话").wait_for(timeout=60_000)
     finally:
         context.close()
+
+
+def test_the_page_made_no_request_to_another_host(page, elsewhere):
+    assert page.locator("#network_note").inner_text().startswith("Served on http://127.0.0.1")
+    assert elsewhere == []
