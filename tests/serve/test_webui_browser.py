@@ -198,6 +198,7 @@ def test_chat_with_the_adapter_two_candidates_side_by_side(page, shots):
     expect(page.locator("#candidates .candidate")).to_have_count(2, timeout=LONG)
     assert all(float(t) <= 0 for t in page.locator("#candidates .logprob").all_inner_texts())
     expect(page.locator("#chatbot")).to_contain_text("Who are you?")
+    page.locator("#chat_input").scroll_into_view_if_needed()
     shot(page, shots, "chat")
 
 
