@@ -20,6 +20,8 @@ from lmforge.serve.webui.widgets import Form, field_id
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home: the UI runs offline
 
 DEFAULT_MODEL = "builtin:smollm2-135m-instruct"
+# logs keep the columns of the tables the commands print
+STYLE = "<style>#train_log textarea, #eval_log textarea, #export_log textarea {font-family: monospace}</style>"
 
 
 def initial_values(defaults: dict[str, Any], workdir: Path) -> dict[str, Any]:
@@ -82,6 +84,7 @@ def build_app(defaults: dict[str, Any], workdir: Path, language: str = DEFAULT_L
     train_form = Form()
     with gr.Blocks(title="lmforge", analytics_enabled=False) as app:
         gr.Markdown("# lmforge")
+        gr.HTML(STYLE)
         lang, model, template, _, adapters, refresh, note = _top_bar(texts, train_form, initial, workdir, language)
         top = {key: train_form.widgets[key] for key in
                ("model_name_or_path", "template", "finetuning_type", "adapter_name_or_path")}
