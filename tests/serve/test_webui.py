@@ -1,151 +1,186 @@
-"""The web UI in headless Chromium (Debian's `chromium`, driven by Playwright).
+"""The web UI without a browser: the form generated from the config schema, what it writes, the run
+control, the files it reads back, the languages, and the Chat tab's handler on a tiny VLM.
+The browser tests are in test_webui_browser.py."""
 
-`make test` installs chromium (as root, with apt-get) and playwright (dev extra); elsewhere the
-browser tests skip with the reason.
-"""
-
-import shutil
-import socket
+import json
+import signal
+import subprocess
+import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from lmforge.serve.webui.forms import loss_points, to_yaml, train_config
+from lmforge.serve.webui import outputs
+from lmforge.serve.webui.i18n import from_accept_language, languages, strings
+from lmforge.serve.webui.schema import check_config, field_specs, form_config, widget_values
 from tests.conftest import ROOT
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def test_train_form_becomes_a_config(tmp_path):
-    from lmforge.config import build_config
-
-    config = train_config("builtin:tiny-llama", "chatml", "identity", "examples/data", "lora", str(tmp_path),
-                          1e-3, 4, 2, 128, 8)
-    assert config["finetuning_type"] == "lora" and config["lora_rank"] == 8 and config["max_steps"] == 4
-    build_config(config)  # the preview is always a valid config
-    assert "finetuning_type: lora" in to_yaml(config)
-    full = train_config("builtin:tiny-llama", "", "identity", "", "full", str(tmp_path), 1e-3, 4, 2, 128, 8)
-    assert "lora_rank" not in full and "template" not in full
-
-
-def test_loss_points_skip_a_line_being_written(tmp_path):
-    (tmp_path / "trainer_log.jsonl").write_text('{"current_steps": 1, "loss": 2.5}\n{"current_steps": 2, "lo')
-    assert loss_points(str(tmp_path)) == [(1, 2.5)]
-
 
 @pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        pytest.skip("Debian's chromium is not installed (make test installs it when run as root with apt-get)")
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev extra")
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).exists()
-                                             else shutil.which("chromium"), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module")
-def webui(tmp_path_factory):
+def app_blocks(tmp_path_factory):
+    pytest.importorskip("gradio")
     from lmforge.serve.webui.app import build_app
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    out = tmp_path_factory.mktemp("webui")
-    app = build_app({"model_name_or_path": "builtin:tiny-llama", "template": "chatml", "max_new_tokens": 6,
-                     "dataset_dir": str(ROOT / "examples" / "data"), "output_dir": str(out / "run"),
-                     "max_steps": 3, "per_device_train_batch_size": 2}, workdir=ROOT)
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, ssr_mode=False, quiet=True)
-    yield f"http://127.0.0.1:{port}", out
-    app.close()
+    app = build_app({"model_name_or_path": "builtin:tiny-llama", "template": "chatml"},
+                    workdir=tmp_path_factory.mktemp("webui"))
+    return app
 
 
-def expect(locator):
-    from playwright.sync_api import expect as playwright_expect
+def test_every_config_key_of_every_group_has_a_field_in_the_ui(app_blocks):
+    """The form is the schema: each key has exactly one widget (elem_id field_KEY), with its description."""
+    from lmforge.config.groups import GROUPS
 
-    return playwright_expect(locator)
-
-
-@pytest.fixture
-def page(browser, webui):
-    page = browser.new_page()
-    page.set_default_timeout(60_000)
-    page.goto(webui[0])
-    yield page
-    page.close()
+    ids = [block.elem_id for block in app_blocks.blocks.values() if getattr(block, "elem_id", None)]
+    fields = [elem_id.removeprefix("field_") for elem_id in ids if elem_id.startswith("field_")]
+    every_key = {key for model in GROUPS.values() for key in model.model_fields}
+    assert set(fields) == every_key and len(fields) == len(every_key)
+    assert "LoRA rank r." in field_specs()["lora_rank"].info and "range >0" in field_specs()["lora_rank"].info
 
 
-@pytest.mark.slow
-def test_page_loads_with_three_tabs_and_a_yaml_preview(page):
-    for tab in ("Train", "Chat", "Export"):
-        page.get_by_role("tab", name=tab).wait_for()
-    expect(page.locator("#yaml_preview")).to_contain_text("finetuning_type: lora")
+@pytest.mark.parametrize("method", ["lora", "full", "freeze"])
+def test_the_yaml_of_each_stage_and_method_passes_lmforge_check(tmp_path, method):
+    """What the UI writes for every registered stage with each method passes `lmforge check` (the real command)."""
+    from lmforge.serve.webui.app import initial_values
+    from lmforge.serve.webui.choices import stage_names
+    from lmforge.serve.webui.widgets import to_yaml
+
+    data = ROOT / "examples" / "multimodal" / "data"
+    for stage in stage_names():
+        values = widget_values(initial_values({"model_name_or_path": "builtin:tiny-llama", "template": "chatml",
+                                               "stage": stage, "finetuning_type": method}, tmp_path))
+        if stage in ("rm", "dpo"):
+            values.update(dataset=["mm_dpo_demo"], dataset_dir=str(data))
+        if stage in ("grpo", "rloo", "ppo"):  # online stages learn from a reward the user names
+            values.update(reward_funcs=["accuracy"])
+        config = form_config(values)
+        message, _ = check_config(config, deep=True)
+        assert message == "", (stage, message)
+        if stage == "sft":  # the in-process check is `lmforge check`: run the command itself once per method
+            path = tmp_path / f"{stage}.yaml"
+            path.write_text(to_yaml(config))
+            done = subprocess.run([sys.executable, "-m", "lmforge.cli.main", "check", str(path)],
+                                  capture_output=True, text=True, cwd=tmp_path)
+            assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.slow
-def test_chat_round_trip_on_a_tiny_model(page):
-    page.get_by_role("tab", name="Chat").click()
-    page.locator("#load_model").click()
-    expect(page.locator("#chat_status")).to_contain_text("loaded", timeout=120_000)
-    page.locator("#chat_input textarea").fill("Hello there")
-    page.locator("#send").click()
-    bot = page.locator("#chatbot [data-testid='bot']")
-    bot.first.wait_for(timeout=120_000)
-    assert page.locator("#chatbot").inner_text().count("Hello there") == 1
-    deadline = time.monotonic() + 60
-    while not bot.first.inner_text().strip():
-        assert time.monotonic() < deadline, "the answer stayed empty"
-        time.sleep(0.2)
+def test_widgets_round_trip_a_saved_config():
+    config = {"model_name_or_path": "builtin:tiny-llama", "dataset": ["identity"], "lora_target": ["q_proj", "v_proj"],
+              "lora_rank": 4, "learning_rate": 0.01, "packing": False, "bf16": True, "lr_scheduler_type": "cosine",
+              "export_gguf": ["f16"], "quantization_bit": 4, "enable_thinking": "false", "stop_strings": ["</s>"],
+              "accelerator_config": {"split_batches": True}}
+    values = widget_values(config, lists=frozenset({"dataset"}))
+    assert values["lora_target"] == "q_proj,v_proj" and values["packing"] == "False"
+    assert values["quantization_bit"] == "4"
+    written = form_config(values)
+    written["lora_target"] = written["lora_target"].split(",")
+    written["stop_strings"] = [written["stop_strings"]]
+    assert written == config
+    assert form_config(widget_values({})) == {}  # an untouched form writes nothing but the user's choices
 
 
-@pytest.mark.slow
-def test_training_started_from_the_page_shows_a_loss_plot(page, webui):
-    _, out = webui
-    page.locator("#start_train").click()
-    expect(page.locator("#train_status")).to_contain_text("train: ")
-    page.locator("#loss_plot img").first.wait_for(timeout=240_000)
-    expect(page.locator("#train_status")).to_contain_text("train: finished", timeout=240_000)
-    assert "training summary" in page.locator("#train_log textarea").input_value()
-    assert (out / "run" / "adapter_model.safetensors").is_file()
+def test_invalid_values_are_named_with_the_checks_own_message():
+    from lmforge.config import build_config
+    from lmforge.errors import ConfigError
+
+    config = {"lora_rank": 0, "learning_rate": -1.0, "model_name_or_path": "builtin:tiny-llama"}
+    message, keys = check_config(config)
+    with pytest.raises(ConfigError) as raised:
+        build_config(config)
+    assert message == str(raised.value) and keys == {"lora_rank", "learning_rate"}
+    assert "greater than 0" in message
+
+
+def test_stop_works_when_sigint_is_ignored_and_reports_stopped(tmp_path):
+    """A UI started in the background (`lmforge webui &`) has SIGINT ignored, and so would its runs."""
+    from lmforge.serve.webui.runner import CommandRun
+
+    config = tmp_path / "train.yaml"
+    config.write_text(f"model_name_or_path: builtin:tiny-llama\ntemplate: chatml\ndataset: identity\n"
+                      f"dataset_dir: {ROOT / 'examples' / 'data'}\noutput_dir: {tmp_path / 'out'}\nmax_steps: 100000\n"
+                      "logging_steps: 1\nper_device_train_batch_size: 1\n")
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        run = CommandRun(["train"], config, tmp_path)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    deadline = time.monotonic() + 240
+    while not (tmp_path / "out" / "trainer_log.jsonl").is_file():
+        assert run.running and time.monotonic() < deadline, run.log()
+        time.sleep(0.5)
+    asked = time.monotonic()
+    run.stop()
+    assert time.monotonic() - asked < 5 and not run.running
+    assert run.state == "stopped" and run.status() == "train: stopped"
+
+
+def test_outputs_read_back_progress_predictions_and_verification(tmp_path):
+    (tmp_path / "trainer_log.jsonl").write_text(
+        '{"current_steps": 1, "total_steps": 4, "loss": 2.5, "percentage": 25.0, "elapsed_s": 3, "remaining_s": 9}\n'
+        '{"current_steps": 2, "lo')
+    assert outputs.loss_points(str(tmp_path)) == [(1, 2.5)]
+    assert "1/4 (25%)" in outputs.progress_html(str(tmp_path), "ETA") and "ETA 0:09" in outputs.progress_html(
+        str(tmp_path), "ETA")
+    (tmp_path / "generated_predictions.jsonl").write_text(json.dumps({"prompt": "hi", "predict": "yo", "label": "hey"}))
+    assert outputs.prediction_rows(str(tmp_path)) == [["hi", "yo", "hey"]]
+    log = "merged 1 adapter(s)\nverified: merged model, max |logit diff| = 1e-06 (tolerance 0.001) on 4 probe prompts"
+    assert outputs.verification_lines(log).startswith("verified: merged model")
+
+
+def test_languages_have_the_same_strings_and_follow_the_browser():
+    assert {"en", "zh"} <= set(languages())
+    assert set(strings("zh")) == set(strings("en"))
+    assert from_accept_language("zh-CN,zh;q=0.9,en;q=0.8") == "zh"
+    assert from_accept_language("fr-FR,de;q=0.5") == "en" and from_accept_language(None) == "en"
 
 
 def test_chat_tab_sends_images_to_a_vision_language_model(tmp_path_factory, tmp_path):
-    """The Chat tab's handler (no browser): an image reaches the model in its turn and stays there."""
+    """The Chat tab's handler: an image reaches the model in its turn and stays there; a text model refuses it."""
     from PIL import Image
 
-    from lmforge.config import build_config
-    from lmforge.infer.factory import create_engine
-    from lmforge.serve.webui.app import UiState, _chat_turn, _with_placeholders
+    from lmforge.serve.webui.chat_tab import chat_turn, with_placeholders
+    from lmforge.serve.webui.state import UiState
     from lmforge.testing.tiny_vlm import build_tiny_vlm
 
     gradio = pytest.importorskip("gradio")
     image = tmp_path / "red.png"
     Image.new("RGB", (40, 30), (200, 10, 10)).save(image)
     state = UiState(tmp_path)
-    state.engine = create_engine(build_config({"model_name_or_path": "builtin:tiny-llama", "template": "chatml"}))
+
+    def turn(history, message, picture, n=1):
+        return list(chat_turn(state, "en", history, message, picture, "You are terse.", "", n, "sample", 1.0, 4, 0.7,
+                              0.9, 50, 1.0))[-1]
+
+    state.load_engine({"model_name_or_path": "builtin:tiny-llama", "template": "chatml"})
     try:
         with pytest.raises(gradio.Error, match="cannot take images"):
-            list(_chat_turn(state, [], "What is this?", str(image), 1, "sample", 4, 0.7))
+            turn([], "What is this?", str(image))
     finally:
-        state.engine.close()
+        state.close_engine()
     folder = build_tiny_vlm(tmp_path_factory.mktemp("qwen2_vl"), "qwen2_vl")
-    state.engine = create_engine(build_config({"model_name_or_path": str(folder), "template": "qwen2_vl"}))
+    state.load_engine({"model_name_or_path": str(folder), "template": "qwen2_vl"})
     try:
-        history, _ = list(_chat_turn(state, [], "What is this?", str(image), 1, "sample", 4, 0.7))[-1]
+        history, _ = turn([], "What is this?", str(image))
         assert history[-1]["role"] == "assistant" and list(state.chat_images) == [0]
-        history, _ = list(_chat_turn(state, history, "And now?", None, 2, "sample", 4, 0.7))[-1]
-        assert len(history) == 4 and list(state.chat_images) == [0]  # the first turn keeps its image
-        turns, images = _with_placeholders([m for m in _turns(history)], state.chat_images)
-        assert turns[0].content == "<image>What is this?" and turns[2].content == "And now?" and len(images) == 1
+        history, listing = turn(history, "And now?", None, n=2)
+        assert list(state.chat_images) == [0] and listing.count("class='candidate'") == 2
+        from lmforge.data.templates.template import Message
+
+        turns, images = with_placeholders([Message(t["role"], t["content"]) for t in history
+                                           if not t.get("metadata")], state.chat_images)
+        assert turns[0].content == "<image>What is this?" and len(images) == 1
     finally:
-        state.engine.close()
+        state.close_engine()
 
 
-def _turns(history):
-    from lmforge.data.templates.template import Message
+def test_a_thought_and_a_tool_call_are_shown_folded_as_such():
+    from lmforge.data.templates.messages import ToolCall
+    from lmforge.serve.webui.chat_tab import answer_turns, read_tools
 
-    return [Message(turn["role"], turn["content"]) for turn in history]
+    turns = answer_turns("en", "<think>\nadd them\n</think>\n\nIt is 5.", (), ("<think>", "</think>"))
+    assert turns == [{"role": "assistant", "content": "add them", "metadata": {"title": "thinking", "status": "done"}},
+                     {"role": "assistant", "content": "It is 5."}]
+    call = ToolCall("add", {"a": 2, "b": 3})
+    turns = answer_turns("zh", "", (call,), None)
+    assert turns == [{"role": "assistant", "content": '```json\n{"a": 2, "b": 3}\n```',
+                      "metadata": {"title": "工具调用: add", "status": "done"}}]
+    assert read_tools("") is None and read_tools('{"name": "add"}') == [{"name": "add"}]

@@ -107,10 +107,14 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def webui(
         config: Annotated[Path | None, typer.Argument(help="Optional YAML config: defaults for the forms.")] = None,
-        host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+        host: Annotated[str, typer.Option(help="Address to bind. The default, 127.0.0.1, is this machine only; "
+                                               "0.0.0.0 lets anyone on your network start runs.")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
+        share: Annotated[bool, typer.Option(help="Also publish the UI on a public gradio.live link (goes through "
+                                                 "Gradio's servers; anyone with the link can use it).")] = False,
     ) -> None:
-        """Web UI: train (YAML preview, start/stop, live log and loss plot), chat and export."""
+        """Web UI: Train (every stage, method and key; data preview, YAML and command, start/stop, loss plot),
+        Evaluate & Predict, Chat and Export. Offline, on 127.0.0.1 unless --host/--share say otherwise."""
 
         def body() -> None:
             from lmforge.cli.quiet import quiet_libraries
@@ -119,6 +123,9 @@ def register(app: typer.Typer) -> None:
 
             defaults = read_yaml(config) if config is not None else {}
             quiet_libraries()
-            launch(defaults, host=host, port=port, workdir=Path(os.getcwd()))
+            console.print(f"web UI on http://{host}:{port}" + (" and a public gradio.live link" if share else
+                                                                " (this machine only)" if host == "127.0.0.1"
+                                                                else ""))
+            launch(defaults, host=host, port=port, workdir=Path(os.getcwd()), share=share)
 
         run_reporting_errors(body)

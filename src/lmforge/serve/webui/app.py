@@ -1,258 +1,135 @@
-"""The web UI: Train (form -> YAML preview -> start/stop, live log and loss plot), Chat, Export.
+"""The web UI (`lmforge webui`): a top bar (language, model, template, method, adapters) over four tabs,
+Train, Evaluate & Predict, Chat and Export, one module each.
 
-Training and export run the real CLI commands in a child process (`runner.CommandRun`); chat uses
-the same engine as `lmforge chat`, in this process.
+It is a thin layer: the forms are generated from the config schema, and training, prediction, export
+and the data report run the real CLI commands on the YAML the form wrote (`runner.CommandRun`); chat
+uses the engine `lmforge chat` uses, in this process. Nothing is fetched from the network.
 """
 
 import os
-from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-from lmforge.errors import LmforgeError
-from lmforge.serve.webui.forms import METHODS, export_config, loss_figure, loss_points, to_yaml, train_config
-from lmforge.serve.webui.runner import CommandRun
+from lmforge.serve.webui import chat_tab, eval_tab, export_tab, train_tab
+from lmforge.serve.webui.choices import PACKAGED_DATA, local_model_folders, model_info, registered_models, run_folders
+from lmforge.serve.webui.i18n import DEFAULT_LANGUAGE, Texts, from_accept_language, languages, text
+from lmforge.serve.webui.schema import field_specs
+from lmforge.serve.webui.state import UiState
+from lmforge.serve.webui.widgets import Form, field_id
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home: the UI runs offline
 
 DEFAULT_MODEL = "builtin:smollm2-135m-instruct"
-CANDIDATE_METHODS = ("sample", "beam", "diverse_beam", "diverse_sample")
+# logs keep the columns of the tables the commands print
+STYLE = "<style>#train_log textarea, #eval_log textarea, #export_log textarea {font-family: monospace}</style>"
 
 
-class UiState:
-    """What the UI holds between events: one chat engine and the current background command."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.engine: Any = None
-        self.run: CommandRun | None = None
-        self.chat_images: dict[int, list[bytes]] = {}  # user turn number -> the images sent with it
-
-    def start(self, command: str, config: dict[str, Any], config_path: Path) -> str:
-        if self.run is not None and self.run.running:
-            return f"a {self.run.command} is still running: stop it first"
-        config_path.parent.mkdir(parents=True, exist_ok=True)
-        config_path.write_text(to_yaml(config), encoding="utf-8")
-        self.run = CommandRun(command, config_path, self.workdir)
-        return self.run.status()
-
-    def load_engine(self, model: str, adapter: str, template: str) -> str:
-        from lmforge.config import build_config
-        from lmforge.infer.factory import create_engine
-
-        raw = {"model_name_or_path": model, "adapter_name_or_path": adapter or None, "template": template or None}
-        cfg = build_config({key: value for key, value in raw.items() if value})
-        if self.engine is not None:
-            self.engine.close()
-        self.engine = create_engine(cfg)
-        return f"loaded `{model}` ({self.engine.template.name} template, {self.engine.backend} backend)"
+def initial_values(defaults: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """The form a user first sees: a short LoRA SFT run on the packaged identity data (an absolute path,
+    so it works from any folder), then whatever the defaults YAML says."""
+    return {"model_name_or_path": DEFAULT_MODEL, "stage": "sft", "finetuning_type": "lora",
+            "dataset_dir": str(PACKAGED_DATA), "dataset": ["identity"],
+            "output_dir": str(workdir / "saves" / "webui"), "learning_rate": 1e-3, "max_steps": 30,
+            "per_device_train_batch_size": 8, "cutoff_len": 256, "lora_rank": 16, "logging_steps": 1,
+            "overwrite_output_dir": True, **defaults}
 
 
-def _chat_turn(state: UiState, history: list[dict[str, Any]], message: str, image: str | None, n: int,
-               method: str, max_new_tokens: int, temperature: float) -> Iterator[tuple[list[dict[str, Any]], str]]:
+def _model_note(lang: str, model: str) -> str:
+    _, multimodal = model_info(model or "")
+    if multimodal is None:
+        return text(lang, "unknown_model")
+    return text(lang, "multimodal" if multimodal else "text_only")
+
+
+def _template_names() -> list[str]:
+    from lmforge.data.templates.registry import TEMPLATES
+
+    return ["", "auto", *TEMPLATES.names()]
+
+
+def _top_bar(texts: Texts, form: Form, initial: dict[str, Any], workdir: Path, language: str) -> tuple[Any, ...]:
     import gradio as gr
 
-    from lmforge.data.templates.template import Message
-    from lmforge.serve.media import MediaPolicy
-
-    if state.engine is None:
-        raise gr.Error("load a model first")
-    if not message.strip():
-        raise gr.Error("type a message")
-    engine = state.engine
-    try:
-        images = [MediaPolicy(allowed_dirs=(Path(image).parent,)).load(image)] if image else []
-        engine.check_inputs(images=images)
-        options = engine.options(n=int(n), method=method, max_new_tokens=int(max_new_tokens),
-                                 temperature=float(temperature), do_sample=True, **_search_sizes(method, int(n)))
-    except LmforgeError as err:
-        raise gr.Error(str(err)) from None
-    turns = [Message(turn["role"], _content_text(turn["content"])) for turn in history
-             if turn["role"] in ("user", "assistant")]
-    turns.append(Message("user", message))
-    # each image goes where it was sent: `<image>` placeholders in front of its user turn
-    state.chat_images = {k: v for k, v in state.chat_images.items() if k < sum(t.role == "user" for t in turns)}
-    if images:
-        state.chat_images[sum(t.role == "user" for t in turns) - 1] = images
-    turns, all_images = _with_placeholders(turns, state.chat_images)
-    history = [*history, {"role": "user", "content": message}]
-    inputs = {"images": all_images or None}
-    try:
-        if options.n == 1:
-            answer = ""
-            for piece in engine.stream_chat(turns, options=options, **inputs):
-                answer += piece
-                yield [*history, {"role": "assistant", "content": answer}], ""
-            return
-        candidates = engine.candidates(turns, options=options, **inputs)
-    except LmforgeError as err:
-        raise gr.Error(str(err)) from None
-    listing = "\n\n".join(f"**candidate {i}** (logprob {c.logprob:.2f})\n\n{c.text}"
-                          for i, c in enumerate(candidates, start=1))
-    yield [*history, {"role": "assistant", "content": candidates[0].text}], listing
+    specs = field_specs()
+    with gr.Row():
+        lang = gr.Dropdown(languages(), value=language, label="language / 语言", elem_id="language", scale=1)
+        models = list(dict.fromkeys([initial["model_name_or_path"], *registered_models(),
+                                     *local_model_folders(workdir)]))
+        model = form.add("model_name_or_path", texts.bind(gr.Dropdown(
+            models, value=initial["model_name_or_path"], allow_custom_value=True, label=texts("model"),
+            info=specs["model_name_or_path"].info, elem_id=field_id("model_name_or_path"), scale=3), "model"))
+        template = form.add("template", texts.bind(gr.Dropdown(
+            _template_names(), value=initial.get("template") or "", allow_custom_value=True, label=texts("template"),
+            elem_id=field_id("template"), scale=2), "template"))
+        method = form.add("finetuning_type", texts.bind(gr.Dropdown(
+            [str(c) for c in specs["finetuning_type"].choices], value=initial["finetuning_type"],
+            label=texts("method"), elem_id=field_id("finetuning_type"), scale=1), "method"))
+        adapters = form.add("adapter_name_or_path", texts.bind(gr.Dropdown(
+            run_folders(initial.get("output_dir", "")), value=initial.get("adapter_name_or_path") or [],
+            multiselect=True, allow_custom_value=True, label=texts("adapters"),
+            elem_id=field_id("adapter_name_or_path"), scale=3), "adapters"))
+        refresh = texts.bind(gr.Button(texts("refresh"), elem_id="refresh_adapters", scale=0), "refresh", "value")
+    note = gr.Markdown(_model_note(language, initial["model_name_or_path"]), elem_id="model_note")
+    return lang, model, template, method, adapters, refresh, note
 
 
-def _with_placeholders(turns: list[Any], images: dict[int, list[bytes]]) -> tuple[list[Any], list[bytes]]:
-    """The turns with `<image>` placeholders in front of the user turns that had images, and those images in order."""
-    from lmforge.data.multimodal.plugin import PLACEHOLDERS
-    from lmforge.data.templates.template import Message
-
-    out, ordered, user_turn = [], [], -1
-    for turn in turns:
-        if turn.role == "user":
-            user_turn += 1
-            attached = images.get(user_turn, [])
-            ordered += attached
-            turn = Message("user", PLACEHOLDERS["images"] * len(attached) + turn.content)
-        out.append(turn)
-    return out, ordered
-
-
-def _search_sizes(method: str, n: int) -> dict[str, int]:
-    """Beam settings for n candidates: n beams, or for diverse beams n groups of two."""
-    if method == "beam":
-        return {"num_beams": max(n, 2)}
-    if method == "diverse_beam":
-        groups = max(n, 2)
-        return {"num_beams": 2 * groups, "num_beam_groups": groups}
-    return {"num_beams": 1, "num_beam_groups": 1}
-
-
-def _content_text(content: Any) -> str:
-    """Gradio 6 may hand message content back as a list of parts; keep the text."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return str(content)
-
-
-def build_app(defaults: dict[str, Any], workdir: Path) -> Any:
+def build_app(defaults: dict[str, Any], workdir: Path, language: str = DEFAULT_LANGUAGE,
+              where: str = "http://127.0.0.1") -> Any:
     import gradio as gr
 
+    workdir = workdir.resolve()
     state = UiState(workdir)
-    model_default = str(defaults.get("model_name_or_path", DEFAULT_MODEL))
-    template_default = str(defaults.get("template") or "")
-
+    texts = Texts(language)
+    initial = initial_values(defaults, workdir)
+    train_form = Form()
     with gr.Blocks(title="lmforge", analytics_enabled=False) as app:
         gr.Markdown("# lmforge")
-        with gr.Tab("Train"):
-            with gr.Row():
-                model = gr.Textbox(model_default, label="model", elem_id="train_model")
-                template = gr.Textbox(template_default, label="template (empty: the builtin's own)")
-                method = gr.Dropdown(list(METHODS), value=defaults.get("finetuning_type", "lora"), label="method")
-            with gr.Row():
-                dataset = gr.Textbox(str(defaults.get("dataset", "identity")), label="dataset", elem_id="dataset")
-                dataset_dir = gr.Textbox(str(defaults.get("dataset_dir", "examples/data")), label="dataset_dir",
-                                         elem_id="dataset_dir")
-                output_dir = gr.Textbox(str(defaults.get("output_dir", "saves/webui")), label="output_dir",
-                                        elem_id="output_dir")
-            with gr.Row():
-                learning_rate = gr.Number(float(defaults.get("learning_rate", 1e-3)), label="learning_rate")
-                max_steps = gr.Number(int(defaults.get("max_steps", 30)), label="max_steps", precision=0,
-                                      elem_id="max_steps")
-                batch_size = gr.Number(int(defaults.get("per_device_train_batch_size", 8)), label="batch size",
-                                       precision=0)
-                cutoff_len = gr.Number(int(defaults.get("cutoff_len", 256)), label="cutoff_len", precision=0)
-                lora_rank = gr.Number(int(defaults.get("lora_rank", 16)), label="lora_rank", precision=0)
-            form = [model, template, dataset, dataset_dir, method, output_dir, learning_rate, max_steps, batch_size,
-                    cutoff_len, lora_rank]
-            preview = gr.Code(language="yaml", label="config preview", elem_id="yaml_preview")
-            with gr.Row():
-                start = gr.Button("Start training", variant="primary", elem_id="start_train")
-                stop = gr.Button("Stop", elem_id="stop_train")
-            status = gr.Markdown("idle", elem_id="train_status")
-            with gr.Row():
-                log = gr.Textbox(label="log", lines=16, max_lines=16, autoscroll=True, elem_id="train_log")
-                plot = gr.Plot(label="loss", elem_id="loss_plot")
+        gr.HTML(STYLE)
+        lang, model, template, _, adapters, refresh, note = _top_bar(texts, train_form, initial, workdir, language)
+        top = {key: train_form.widgets[key] for key in
+               ("model_name_or_path", "template", "finetuning_type", "adapter_name_or_path")}
+        with gr.Tabs():
+            with gr.Tab(texts("tab_train"), id="train", elem_id="tab_train") as tab:
+                texts.bind(tab, "tab_train")
+                train_tab.build(texts, state, train_form, initial, lang)
+            with gr.Tab(texts("tab_eval"), id="eval", elem_id="tab_eval") as tab:
+                texts.bind(tab, "tab_eval")
+                eval_tab.build(texts, state, top, train_form.widgets["dataset_dir"], initial, lang)
+            with gr.Tab(texts("tab_chat"), id="chat", elem_id="tab_chat") as tab:
+                texts.bind(tab, "tab_chat")
+                chat_tab.build(texts, state, top, initial, lang)
+            with gr.Tab(texts("tab_export"), id="export", elem_id="tab_export") as tab:
+                texts.bind(tab, "tab_export")
+                export_tab.build(texts, state, top, initial, lang)
+        gr.Markdown(texts("network", where=where), elem_id="network_note")
 
-        with gr.Tab("Chat"):
-            with gr.Row():
-                chat_model = gr.Textbox(model_default, label="model", elem_id="chat_model")
-                chat_adapter = gr.Textbox(str(defaults.get("adapter_name_or_path") or ""), label="adapter")
-                chat_template = gr.Textbox(template_default, label="template", elem_id="chat_template")
-                load = gr.Button("Load", elem_id="load_model")
-            chat_status = gr.Markdown("no model yet: press Load", elem_id="chat_status")
-            chatbot = gr.Chatbot(label="chat", elem_id="chatbot", height=320)
-            with gr.Row():
-                message = gr.Textbox(label="message", scale=4, elem_id="chat_input")
-                image = gr.Image(type="filepath", label="image", scale=1)
-            with gr.Row():
-                n = gr.Slider(1, 8, value=1, step=1, label="candidates", elem_id="n_candidates")
-                candidate_method = gr.Dropdown(list(CANDIDATE_METHODS), value="sample", label="candidate method")
-                max_new_tokens = gr.Slider(1, 1024, value=int(defaults.get("max_new_tokens", 128)), step=1,
-                                           label="max_new_tokens", elem_id="max_new_tokens")
-                temperature = gr.Slider(0.05, 2.0, value=0.7, label="temperature")
-            with gr.Row():
-                send = gr.Button("Send", variant="primary", elem_id="send")
-                clear = gr.Button("Clear")
-            candidates = gr.Markdown(elem_id="candidates")
+        def fill_from_model(lang_now: str, name: str) -> tuple[Any, str]:
+            registered_template, _ = model_info(name or "")
+            return (registered_template if registered_template else gr.skip()), _model_note(lang_now, name)
 
-        with gr.Tab("Export"):
-            with gr.Row():
-                export_model = gr.Textbox(model_default, label="model")
-                export_adapter = gr.Textbox(str(defaults.get("adapter_name_or_path") or ""), label="adapter")
-                export_template = gr.Textbox(template_default, label="template")
-                export_dir = gr.Textbox(str(defaults.get("export_dir", "saves/webui-merged")), label="export_dir")
-            export_button = gr.Button("Export", variant="primary")
-            export_status = gr.Markdown("idle")
-            export_log = gr.Textbox(label="log", lines=12, max_lines=12)
+        model.change(fill_from_model, [lang, model], [template, note])
+        output_dir = train_form.widgets["output_dir"]
 
-        def show_yaml(*values: Any) -> str:
-            return to_yaml(train_config(*values))
+        def refresh_adapters(folder: str) -> Any:
+            return gr.update(choices=run_folders(folder))
 
-        for field in form:
-            field.change(show_yaml, form, preview)
-        app.load(show_yaml, form, preview)
+        refresh.click(refresh_adapters, output_dir, adapters)
+        output_dir.change(refresh_adapters, output_dir, adapters)
 
-        def start_training(*values: Any) -> str:
-            config = train_config(*values)
-            return state.start("train", config, Path(config["output_dir"]) / "webui_train.yaml")
+        def switch(lang_now: str, name: str) -> list[Any]:
+            return [*texts.updates(lang_now), _model_note(lang_now, name)]
 
-        start.click(start_training, form, status)
-        def stop_run() -> str:
-            if state.run is None:
-                return "idle"
-            state.run.stop()
-            return state.run.status()
+        lang.change(switch, [lang, model], [*texts.components, note])
 
-        stop.click(stop_run, None, status)
+        def detect(request: gr.Request) -> str:
+            header = request.headers.get("accept-language") if request is not None else None
+            return from_accept_language(header)
 
-        def refresh(output: str) -> tuple[str, str, Any, str, str]:
-            run = state.run
-            if run is None:
-                return "idle", "", loss_figure(loss_points(output)), "idle", ""
-            figure = loss_figure(loss_points(output)) if run.command == "train" else None
-            if run.command == "train":
-                return run.status(), run.log(), figure, "idle", ""
-            return "idle", "", None, run.status(), run.log()
-
-        timer = gr.Timer(1.0)
-        timer.tick(refresh, output_dir, [status, log, plot, export_status, export_log])
-
-        def load_model(model_name: str, adapter: str, template_name: str) -> str:
-            try:
-                return state.load_engine(model_name, adapter, template_name)
-            except LmforgeError as err:
-                raise gr.Error(str(err)) from None
-
-        load.click(load_model, [chat_model, chat_adapter, chat_template], chat_status)
-        send.click(partial(_chat_turn, state),
-                   [chatbot, message, image, n, candidate_method, max_new_tokens, temperature], [chatbot, candidates])
-        def clear_chat() -> tuple[list[Any], str]:
-            state.chat_images = {}
-            return [], ""
-
-        clear.click(clear_chat, None, [chatbot, candidates])
-
-        def start_export(model_name: str, adapter: str, template_name: str, folder: str) -> str:
-            config = export_config(model_name, adapter, template_name, folder)
-            return state.start("export", config, Path(folder).parent / f"{Path(folder).name}.webui_export.yaml")
-
-        export_button.click(start_export, [export_model, export_adapter, export_template, export_dir], export_status)
+        app.load(detect, None, lang)
     return app
 
 
-def launch(defaults: dict[str, Any], *, host: str, port: int, workdir: Path) -> None:
-    build_app(defaults, workdir).launch(server_name=host, server_port=port, ssr_mode=False, quiet=True)
+def launch(defaults: dict[str, Any], *, host: str, port: int, workdir: Path, share: bool = False) -> None:
+    where = "a public gradio.live link (--share)" if share else f"http://{host}:{port}"
+    app = build_app(defaults, workdir, where=where)
+    app.launch(server_name=host, server_port=port, share=share, ssr_mode=False, quiet=True)
