@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lmforge.testing.tiny_vlm_extra import EXTRA_FAMILIES
 from lmforge.testing.tiny_vlm_llava import LLAVA_STYLE_FAMILIES
 from lmforge.testing.tiny_vlm_more import IDEFICS_STYLE_FAMILIES
 from lmforge.testing.tiny_vlm_parts import chat_template, tiny_text, tiny_vit, tiny_vlm_tokenizer
@@ -216,6 +217,7 @@ TINY_VLM_FAMILIES: dict[str, Callable[[], tuple[Any, Any]]] = {
     **QWEN_STYLE_FAMILIES,
     **LLAVA_STYLE_FAMILIES,
     **IDEFICS_STYLE_FAMILIES,
+    **EXTRA_FAMILIES,
 }
 AUDIO_FAMILIES = frozenset({"qwen2_audio"})
 
