@@ -13,6 +13,7 @@ from lmforge.config import build_config
 from lmforge.data.templates.template import Message
 from lmforge.testing.tiny_vlm import TINY_VLM_FAMILIES
 from tests.conftest import run_cli
+from tests.multimodal.test_families import PROCESSOR_KWARGS
 from tests.refdata import refdata
 
 DATASETS = {"images": "mllm_demo", "videos": "mllm_video_demo", "audios": "mllm_audio_demo"}
@@ -95,7 +96,10 @@ def test_chat_with_an_image_answers_as_the_models_own_generate(family, tiny_vlm)
         text = engine.template.render_text([Message("user", marker + "What is this?")], system=engine.default_system,
                                            add_generation_prompt=True)
         image = Image.open(io.BytesIO(png())).convert("RGB")
-        inputs = processor(text=[text], images=[image], add_special_tokens=False, return_tensors="pt")
+        inputs = processor(text=[text], images=[image], add_special_tokens=False, return_tensors="pt",
+                           **PROCESSOR_KWARGS.get(family, {}))
+        inputs = {key: value.to(engine.model.dtype) if value.is_floating_point() else value  # Llama 4's bf16 pixels
+                  for key, value in inputs.items()}
         expected = engine.model.generate(**inputs, max_new_tokens=6, do_sample=False,
                                          eos_token_id=engine.eos_token_ids, pad_token_id=engine.pad_token_id)
         answer = expected[0, inputs["input_ids"].shape[1]:].tolist()

@@ -14,11 +14,13 @@ from lmforge.config import LmforgeConfig
 from lmforge.data.templates.registry import list_templates
 from lmforge.data.templates.template import Template
 from lmforge.errors import TemplateError
+from lmforge.model.components import model_components
 from lmforge.model.freeze import apply_freeze
 from lmforge.model.kind import ModelKind, detect_kind
 from lmforge.model.loading import load_model_config, model_path
 from lmforge.model.lora import build_lora_config, check_task_type
 from lmforge.model.quantization import check_quantization_supported
+from lmforge.model.targets import check_freeze_flags
 
 
 def model_skeleton(cfg: LmforgeConfig, config: Any, kind: ModelKind) -> torch.nn.Module:
@@ -61,6 +63,8 @@ def check_model_fit(cfg: LmforgeConfig, template: Template | None, command: Lite
     if method == "lora":
         check_task_type(kind, cfg)
     resumes = bool(cfg.model.adapter_name_or_path) and not cfg.finetuning.create_new_adapter
+    if kind.is_multimodal:  # the freeze_* keys against the parts the model has, for every finetuning_type
+        check_freeze_flags(model_components(model_skeleton(cfg, config, kind)), cfg, kind.architecture)
     if (method == "lora" and not resumes) or method == "freeze":
         skeleton = model_skeleton(cfg, config, kind)
         if method == "lora":
