@@ -5,9 +5,10 @@ batch of LLaMA-Factory's demo rows trains, and packing either gives the padded l
 import pytest
 import torch
 
+from lmforge.data.conversation import Preference
 from lmforge.data.labels import IGNORE_INDEX
 from lmforge.data.multimodal.collator import MultimodalCollator
-from lmforge.data.multimodal.examples import Document, MMEncoder, to_row
+from lmforge.data.multimodal.examples import Document, MediaPreference, MMEncoder, to_row
 from lmforge.data.multimodal.media import MediaError, MediaOptions, decode_media
 from lmforge.data.multimodal.plugin import PLACEHOLDERS, mm_plugin_for
 from lmforge.data.processors.sft import example_from_encoded
@@ -78,8 +79,11 @@ def test_a_batch_of_demo_rows_trains_and_packing_keeps_the_loss_or_is_refused(fa
     kinds = list(encoder.plugin.markers)
     collator = MultimodalCollator(encoder)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    image = refdata("llamafactory_data", "mllm_demo_data", "1.jpg")
+    document = Document("A photo: <image> Two players celebrate a goal.", "docs:row 1", {"images": [str(image)]})
     for kind in kinds:  # GLM-4.xV cannot take images and videos in one forward (transformers)
-        items = [*demo_conversations(DEMO[kind], kind, 2), TEXT_ONLY]
+        # SFT rows, a text-only row and (`stage: pt`) a document with its image
+        items = [*demo_conversations(DEMO[kind], kind, 2), TEXT_ONLY, *([document] if kind == "images" else [])]
         batch = collator([to_row(item) for item in items])
         losses = []
         for _ in range(2):
@@ -97,9 +101,7 @@ def test_a_batch_of_demo_rows_trains_and_packing_keeps_the_loss_or_is_refused(fa
     kind = kinds[0]
     items = [*demo_conversations(DEMO[kind], kind, 2), TEXT_ONLY]
     if kind == "images":  # a pretraining document with its image packs beside the conversations
-        image = refdata("llamafactory_data", "mllm_demo_data", "1.jpg")
-        items.append(Document("A photo: <image> Two players celebrate a goal.", "docs:row 1",
-                              {"images": [str(image)]}))
+        items.append(document)
     rows = [to_row(item) for item in items]
     padded, packed = MultimodalCollator(encoder)(rows), MultimodalCollator(encoder, packing=True)(rows)
     assert packed["input_ids"].shape[0] < len(items)
@@ -107,3 +109,24 @@ def test_a_batch_of_demo_rows_trains_and_packing_keeps_the_loss_or_is_refused(fa
     model.eval()
     with torch.no_grad():
         torch.testing.assert_close(model(**packed, use_cache=False).loss, model(**padded).loss, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_ranking_rows_with_media_give_chosen_and_rejected_rows_sharing_the_media(family, tiny_vlm):
+    """What multimodal DPO trains on: one forward pass over the chosen rows, then the rejected ones."""
+    processor, model = load_vlm(tiny_vlm(family), family)
+    encoder = encoder_for(processor, model)
+    kind = next(iter(encoder.plugin.markers))
+    [conversation] = demo_conversations(DEMO[kind], kind, 1)
+    prompt, answer = conversation.messages[:1], conversation.messages[1].content
+    pair = MediaPreference(Preference(prompt, None, answer, "I cannot tell.", conversation.source),
+                           conversation.media)
+    batch = MultimodalCollator(encoder)([to_row(pair)])
+    chosen, rejected = batch["labels"]
+    assert supervised(batch["input_ids"][0].tolist(), chosen.tolist()) != supervised(
+        batch["input_ids"][1].tolist(), rejected.tolist())
+    media_ids = torch.tensor(sorted(encoder.plugin.media_token_ids(processor.tokenizer)))
+    assert torch.equal(torch.isin(batch["input_ids"][0], media_ids).sum(), torch.isin(batch["input_ids"][1],
+                                                                                        media_ids).sum())
+    with torch.no_grad():
+        assert torch.isfinite(model(**batch).logits).all()

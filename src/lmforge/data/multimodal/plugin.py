@@ -196,6 +196,8 @@ def plugin_for_template(processor: Any, template: Any | None) -> MMPlugin:
         raise TemplateError(f"template `{template.name}` is made for `{wanted}` models, but the model's processor "
                             f"({type(processor).__name__}) is served by the `{plugin.name}` plugin: its image/audio "
                             f"tokens would not be what the template expects. Set `template:` to a template of the "
-                            f"model's family (one whose plugin is `{plugin.name}`; `lmforge template show NAME` "
-                            "prints a template's plugin)")
+                            + ("model's family, or `auto` (the processor expands its own media tokens)"
+                               if plugin.fallback else
+                               f"model's family (one whose plugin is `{plugin.name}`; `lmforge template show NAME` "
+                               "prints a template's plugin)"))
     return plugin

@@ -72,9 +72,10 @@ class NativePlugin(MMPlugin):
         self.processor = processor
         self.family = type(processor).__name__.removesuffix("Processor") if processor is not None else ""
         self.name = self.family or "native"
-        self.markers = {kind: chat_template_marker(processor, kind, token) for kind, modality in MODALITY.items()
-                        if (token := getattr(processor, f"{modality}_token", None))
-                        and getattr(processor, SUBPROCESSOR[kind], None) is not None}
+        if processor is not None:  # the registered instance keeps its class's markers (what `template show` prints)
+            self.markers = {kind: chat_template_marker(processor, kind, token) for kind, modality in MODALITY.items()
+                            if (token := getattr(processor, f"{modality}_token", None))
+                            and getattr(processor, SUBPROCESSOR[kind], None) is not None}
         self.media_tokens = {}
         self.token_type_key: str | None = None
         self.no_packing_reason = ""

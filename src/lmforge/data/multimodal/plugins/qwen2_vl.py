@@ -1,7 +1,7 @@
 """Qwen2-VL and Qwen2.5-VL: the processor-native plugin plus what their processor does not do: the
 3-D M-RoPE position ids of each example, which packed rows need (the model derives them per row)."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 from lmforge.data.multimodal.media import MediaError
 from lmforge.data.multimodal.mrope import mrope_position_ids
@@ -14,6 +14,9 @@ class Qwen2VLPlugin(NativePlugin):
     name = "qwen2_vl"
     processor_classes = ("Qwen2VLProcessor", "Qwen2_5_VLProcessor")
     fallback = False
+    # what Qwen2-VL's chat template writes; a bound instance reads them from its processor's template
+    markers: ClassVar[dict[str, str]] = {"images": "<|vision_start|><|image_pad|><|vision_end|>",
+                                         "videos": "<|vision_start|><|video_pad|><|vision_end|>"}
 
     def __init__(self, processor: Any = None) -> None:
         super().__init__(processor)
