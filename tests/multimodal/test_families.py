@@ -118,7 +118,7 @@ def test_ranking_rows_with_media_give_chosen_and_rejected_rows_sharing_the_media
     encoder = encoder_for(processor, model)
     kind = next(iter(encoder.plugin.markers))
     [conversation] = demo_conversations(DEMO[kind], kind, 1)
-    prompt, answer = conversation.messages[:1], conversation.messages[1].content
+    prompt, answer = conversation.messages[:-1], conversation.messages[-1].content  # the earlier turns are prompt
     pair = MediaPreference(Preference(prompt, None, answer, "I cannot tell.", conversation.source),
                            conversation.media)
     batch = MultimodalCollator(encoder)([to_row(pair)])
