@@ -6,19 +6,19 @@ from lmforge.data.conversation import Conversation
 from lmforge.data.templates.template import Message
 from tests.refdata import refdata
 
-# family -> (plugin, demo dataset, media kind)
+# family -> (plugin name: hand-written, or the processor-native one's family; demo dataset, media kind)
 FAMILIES = {
     "qwen2_vl": ("qwen2_vl", "mllm_demo.json", "images"),
     "qwen2_5_vl": ("qwen2_vl", "mllm_demo.json", "images"),
-    "llava": ("llava", "mllm_demo.json", "images"),
-    "llava_next": ("llava_next", "mllm_demo.json", "images"),
-    "gemma3": ("gemma3", "mllm_demo.json", "images"),
-    "llama4": ("llama4", "mllm_demo.json", "images"),
+    "llava": ("Llava", "mllm_demo.json", "images"),
+    "llava_next": ("LlavaNext", "mllm_demo.json", "images"),
+    "gemma3": ("Gemma3", "mllm_demo.json", "images"),
+    "llama4": ("Llama4", "mllm_demo.json", "images"),
     "paligemma": ("paligemma", "mllm_demo.json", "images"),
     "mllama": ("mllama", "mllm_demo.json", "images"),
-    "pixtral": ("pixtral", "mllm_demo.json", "images"),
-    "intern_vl": ("intern_vl", "mllm_demo.json", "images"),
-    "qwen2_audio": ("qwen2_audio", "mllm_audio_demo.json", "audios"),
+    "pixtral": ("Pixtral", "mllm_demo.json", "images"),
+    "intern_vl": ("InternVL", "mllm_demo.json", "images"),
+    "qwen2_audio": ("Qwen2Audio", "mllm_audio_demo.json", "audios"),
 }
 
 

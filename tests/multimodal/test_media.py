@@ -127,5 +127,5 @@ def test_media_a_model_does_not_take_is_refused(tiny_vlm):
     processor, _ = load_vlm(tiny_vlm("llava"), "llava")
     encoder = MMEncoder(processor, mm_plugin_for(processor), get_template("chatml"), OPTIONS, 1024)
     [conversation] = demo_conversations("mllm_video_demo.json", "videos", 1)
-    with pytest.raises(MediaError, match=r"row 1: has videos, which `llava` models do not take \(they take images\)"):
+    with pytest.raises(MediaError, match=r"row 1: has videos, which `Llava` models do not take \(they take images\)"):
         encoder.encode(conversation)

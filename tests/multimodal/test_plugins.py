@@ -7,7 +7,7 @@ import torch
 from lmforge.data.multimodal.collator import MultimodalCollator
 from lmforge.data.multimodal.examples import MMEncoder, to_row
 from lmforge.data.multimodal.media import MediaOptions, decode_media
-from lmforge.data.multimodal.plugin import PLACEHOLDERS, get_mm_plugin, mm_plugin_for
+from lmforge.data.multimodal.plugin import PLACEHOLDERS, mm_plugin_for
 from lmforge.data.templates import get_template
 from tests.multimodal.conftest import FAMILIES, TEXT_ONLY, demo_conversations, load_vlm
 
@@ -22,7 +22,7 @@ def encoder_for(processor, cutoff_len=1024, **kwargs):
 def test_plugin_trains_a_tiny_model_on_mixed_batches(family, tiny_vlm):
     plugin_name, dataset, kind = FAMILIES[family]
     processor, model = load_vlm(tiny_vlm(family), family)
-    assert mm_plugin_for(processor) is get_mm_plugin(plugin_name)
+    assert mm_plugin_for(processor).name == plugin_name
     conversations = [*demo_conversations(dataset, kind, 2), TEXT_ONLY]
     collator = MultimodalCollator(encoder_for(processor))
     batch = collator([to_row(c) for c in conversations])

@@ -87,7 +87,8 @@ def _plugin_line(name: str) -> str:
     try:
         plugin = get_mm_plugin(name)
     except DataError:
-        return f"{name} (lmforge has no `{name}` plugin yet: training a model with media on it fails before the data)"
+        return (f"{name} (served by the processor-native plugin: the model's processor expands its own media "
+                "tokens; a processor that does not fails before the data)")
     return (f"{name} (processors: {', '.join(plugin.processor_classes)}; media: {', '.join(plugin.markers)}"
             f"{'' if plugin.supports_packing else '; no packing'})")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import transformers
 from rich.console import Console
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
 
@@ -23,6 +24,7 @@ from lmforge.data.templates.select import run_template
 from lmforge.data.templates.template import Template
 from lmforge.errors import ExportError
 from lmforge.export.gguf import gguf_model_name, gguf_tolerance, llamacpp_tolerance, verify_gguf, write_gguf
+from lmforge.export.media_probe import media_probe_batch
 from lmforge.export.merge import merge_last, source_model
 from lmforge.export.ollama import write_modelfile
 from lmforge.export.save import save_weights
@@ -36,7 +38,14 @@ from lmforge.export.verify import (
     probe_batch,
     require_parity,
 )
-from lmforge.model.loading import inference_dtype, load_base_model, load_tokenizer, model_path
+from lmforge.model.loading import (
+    inference_dtype,
+    load_base_model,
+    load_processor,
+    load_tokenizer,
+    model_kind,
+    model_path,
+)
 from lmforge.paths import share_weight_files
 from lmforge.preflight import preflight
 
@@ -164,6 +173,9 @@ def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResu
     model = source_model(base.to(merge_device(cfg.export)), adapters)
     batch = probe_batch(template, tokenizer)
     reference = masked_logits(model.eval(), batch)
+    kind = model_kind(cfg.model)
+    media_batch = media_probe_batch(cfg, load_processor(cfg.model, kind), template)
+    media_reference = masked_logits(model, media_batch) if media_batch else None
     model = merge_last(model)
     legacy = cfg.export.export_legacy_format
     console.print(f"merged {len(adapters)} adapter(s); saving {dtype} {'.bin' if legacy else 'safetensors'} "
@@ -177,11 +189,16 @@ def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResu
     if save_processor(model_path(cfg.model), export_dir):
         console.print("saved the model's processor")
 
-    reloaded = AutoModelForCausalLM.from_pretrained(export_dir, dtype=dtype)
+    reloaded = getattr(transformers, kind.auto_class).from_pretrained(export_dir, dtype=dtype)
     report = compare("reloaded export vs source model", reference, reloaded, batch, tolerance)
-    del reloaded
     console.print(report.line())
     require_parity(report, str(export_dir))
+    if media_batch is not None and media_reference is not None:
+        with_image = compare("reloaded export vs source model, prompt with an image", media_reference, reloaded,
+                             media_batch, tolerance)
+        console.print(with_image.line())
+        require_parity(with_image, str(export_dir))
+    del reloaded
     reports = [report, *_export_gguf(model, tokenizer, template, cfg.export, reference, batch, console,
                                        gguf_model_name(cfg.model.model_name_or_path or ""))]
     del model

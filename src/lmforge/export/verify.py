@@ -68,8 +68,10 @@ def text_probe_batch(tokenizer: PreTrainedTokenizerBase | None, vocab_size: int)
 @torch.inference_mode()
 def masked_logits(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """float32 logits of the real (non-pad) positions."""
-    device = next(model.parameters()).device
-    logits = model(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu()
+    parameter = next(model.parameters())
+    inputs = {key: value.to(parameter.device, dtype=parameter.dtype) if value.is_floating_point()
+              else value.to(parameter.device) for key, value in batch.items()}  # pixels in the model's dtype
+    logits = model(**inputs).logits.float().cpu()
     return logits[batch["attention_mask"].bool()]
 
 

@@ -13,7 +13,7 @@ import torch
 class Components:
     """Module-name prefixes of each part; empty for a text-only model."""
 
-    towers: tuple[str, ...] = ()  # vision and audio encoders
+    towers: tuple[str, ...] = ()  # image, video and audio encoders
     projectors: tuple[str, ...] = ()  # what maps tower features into the language model
     language: tuple[str, ...] = field(default=())
 
@@ -34,7 +34,7 @@ def model_components(model: torch.nn.Module) -> Components:
     if get_encoder is None:
         return Components()
     towers: list[str] = []
-    for modality in ("image", "audio"):
+    for modality in ("image", "video", "audio"):  # Video-LLaVA has a video tower of its own
         try:
             tower = get_encoder(modality=modality)
         except (TypeError, ValueError, AttributeError):
@@ -53,7 +53,16 @@ def model_components(model: torch.nn.Module) -> Components:
                   for child, module in parent.named_children()
                   if (f"{parent_name}.{child}" if parent_name else child) not in taken
                   and any(True for _ in module.parameters())]
-    return Components(tuple(towers), tuple(projectors), (language,) if language else ())
+    # loose parameters of the wrapper join the projector (LLaVA-NeXT's `image_newline`)
+    projectors += [f"{parent_name}.{name}" if parent_name else name
+                   for name, _ in parent.named_parameters(recurse=False)]
+    # the output head predicts text: it is part of the language model
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    head_name = _name_of(model, head) if head is not None else None
+    text_parts: tuple[str, ...] = (language,) if language else ()
+    if head_name and not under(head_name, text_parts):
+        text_parts += (head_name,)
+    return Components(tuple(towers), tuple(projectors), text_parts)
 
 
 def under(name: str, prefixes: tuple[str, ...]) -> bool:

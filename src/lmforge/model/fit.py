@@ -14,12 +14,14 @@ import transformers
 from lmforge.config.groups import FinetuningGroup, ModelGroup
 from lmforge.data.templates.template import Template
 from lmforge.model.adapter_fit import check_adapter_fits
+from lmforge.model.components import model_components
 from lmforge.model.freeze import apply_freeze
 from lmforge.model.kind import ModelKind, detect_kind
 from lmforge.model.loading import load_model_config, model_path
 from lmforge.model.lora import build_lora_config, check_task_type
 from lmforge.model.oft import build_oft_config
 from lmforge.model.quantization import check_quantization_supported
+from lmforge.model.targets import check_freeze_flags
 from lmforge.model.template_fit import check_template_fit
 
 
@@ -56,6 +58,9 @@ def check_model_fit(args: ModelGroup, ft: FinetuningGroup, template: Template | 
     if method == "lora":
         check_task_type(kind, ft)
     resumes = bool(adapters) and not ft.create_new_adapter
+    if kind.is_multimodal:  # the freeze_* keys against the parts the model has, for every finetuning_type
+        skeleton = skeleton or model_skeleton(config, kind, trust_remote_code=args.trust_remote_code)
+        check_freeze_flags(model_components(skeleton), ft, kind.architecture)
     if (method == "lora" and not resumes) or method in ("freeze", "oft"):
         skeleton = skeleton or model_skeleton(config, kind, trust_remote_code=args.trust_remote_code)
         if method == "lora":

@@ -101,6 +101,7 @@ def apply_freeze(model: torch.nn.Module, ft: FinetuningGroup) -> None:
 
 def freeze_parts(model: torch.nn.Module, ft: FinetuningGroup) -> None:
     """Full fine-tuning of a multimodal model: freeze the parts the freeze_* flags name."""
-    for prefix in frozen_parts(model_components(model), ft):
-        model.get_submodule(prefix).requires_grad_(False)
+    modules = dict(model.named_modules())
+    for prefix in frozen_parts(model_components(model), ft):  # a module, or a loose parameter (`image_newline`)
+        (modules[prefix] if prefix in modules else model.get_parameter(prefix)).requires_grad_(False)
         logger.info("kept %s frozen", prefix)

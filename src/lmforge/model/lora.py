@@ -43,7 +43,8 @@ def modules_to_save_for(model: torch.nn.Module, ft: FinetuningGroup, new_tokens:
     if names:
         check_module_names(model, names, "additional_target")
     if not ft.freeze_multi_modal_projector:
-        names += [path.rsplit(".", 1)[-1] for path in model_components(model).projectors]
+        modules = dict(model.named_modules())  # loose projector parameters (`image_newline`) are no peft module
+        names += [path.rsplit(".", 1)[-1] for path in model_components(model).projectors if path in modules]
     if new_tokens:  # new tokens have untrained embedding rows: train the embeddings in full
         embeddings = [model.get_input_embeddings(), model.get_output_embeddings()]
         if embeddings[1] is not None and embeddings[1].weight is embeddings[0].weight:

@@ -35,6 +35,24 @@ def frozen_parts(components: Components, ft: FinetuningGroup) -> tuple[str, ...]
     return tuple(parts)
 
 
+def check_freeze_flags(components: Components, ft: FinetuningGroup, architecture: str) -> None:
+    """The freeze_* keys of a multimodal run against the parts the model skeleton has (before weights load)."""
+    if not components.towers:
+        if not ft.freeze_vision_tower or not ft.freeze_multi_modal_projector or ft.freeze_language_model:
+            raise ModelError(f"{architecture} has no vision or audio tower that transformers' `get_encoder` names "
+                             "(Chameleon-style models read images as tokens), so `freeze_vision_tower`, "
+                             "`freeze_multi_modal_projector` and `freeze_language_model` cannot apply: remove them")
+        return
+    if not ft.freeze_multi_modal_projector and not components.projectors:
+        raise ModelError(f"`freeze_multi_modal_projector: false`, but {architecture} has no projector beside its "
+                         f"tower `{components.towers[0]}` (its patch merger is part of the tower): set "
+                         "`freeze_vision_tower: false` to train the tower with its merger")
+    if ft.freeze_vision_tower and ft.freeze_language_model and (ft.freeze_multi_modal_projector
+                                                                or not components.projectors):
+        raise ModelError(f"every part of {architecture} is frozen (`freeze_vision_tower`, "
+                         "`freeze_multi_modal_projector`, `freeze_language_model`): unfreeze the part to train")
+
+
 def linear_module_names(model: torch.nn.Module, skip: tuple[str, ...] = ()) -> list[str]:
     """Short names of every linear layer except the output head and modules under `skip`, in model order."""
     output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None

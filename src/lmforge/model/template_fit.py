@@ -104,12 +104,22 @@ def _processor_class(config: Any, files: CheckpointFiles) -> str | None:
         getattr(config, "model_type", ""))
 
 
+def family_key(name: str) -> str:
+    """A multimodal family's name as a processor class and a template's `mm_plugin` both spell it
+    (`LlavaNext` and `llava_next`, `InternVL` and `intern_vl`)."""
+    return name.lower().replace("_", "")
+
+
 def _plugins_serving(processor: str | None) -> set[str]:
+    """The `Template.mm_plugin` names made for this processor class: a hand-written plugin's that lists it, else
+    the family the processor-native plugin serves it as (its class name: `LlavaNextProcessor` is `llava_next`)."""
     if processor is None:
         return set()
     from lmforge.data.multimodal.plugin import MM_PLUGINS
 
-    return {plugin.name for plugin in MM_PLUGINS.entries() if processor in plugin.processor_classes}
+    written = {plugin.name for plugin in MM_PLUGINS.entries() if processor in plugin.processor_classes}
+    family = family_key(processor.removesuffix("Processor"))
+    return written or {t.mm_plugin for t in list_templates() if t.multimodal and family_key(t.mm_plugin) == family}
 
 
 def _multimodal_templates_for(plugins: set[str]) -> list[str]:

@@ -12,38 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lmforge.testing.tiny import build_tiny_tokenizer
-
-# A ChatML template for the processors; lmforge renders conversations with its own templates.
-CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-                 "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
-
-
-def tiny_vlm_tokenizer(named: dict[str, str], extra: tuple[str, ...] = ()) -> Any:
-    """The tiny tokenizer plus special tokens; `named` ones become attributes (`tokenizer.image_token`)."""
-    from transformers import PreTrainedTokenizerFast
-
-    base = build_tiny_tokenizer()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=base.backend_tokenizer, bos_token=base.bos_token, eos_token=base.eos_token,
-        pad_token=base.pad_token, unk_token=base.unk_token, extra_special_tokens=named)
-    tokenizer.add_tokens([*named.values(), *extra], special_tokens=True)
-    tokenizer.chat_template = CHAT_TEMPLATE
-    return tokenizer
-
-
-def _text(tokenizer: Any, **overrides: Any) -> dict[str, Any]:
-    """A tiny decoder: 2 layers, hidden 64, vocab sized to the tokenizer."""
-    return {"vocab_size": len(tokenizer), "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-            "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "max_position_embeddings": 4096,
-            "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
-            "pad_token_id": tokenizer.pad_token_id, **overrides}
-
-
-def _vision(**overrides: Any) -> dict[str, Any]:
-    """A tiny ViT (CLIP/SigLIP style): 1 layer, hidden 32, 14-pixel patches."""
-    return {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
-            "patch_size": 14, **overrides}
+from lmforge.testing.tiny_vlm_extra import EXTRA_FAMILIES
+from lmforge.testing.tiny_vlm_llava import LLAVA_STYLE_FAMILIES
+from lmforge.testing.tiny_vlm_more import IDEFICS_STYLE_FAMILIES
+from lmforge.testing.tiny_vlm_parts import chat_template, tiny_text, tiny_vit, tiny_vlm_tokenizer
+from lmforge.testing.tiny_vlm_qwen import QWEN_STYLE_FAMILIES
 
 
 def _qwen2_vl(version: str = "qwen2_vl") -> tuple[Any, Any]:
@@ -56,7 +29,7 @@ def _qwen2_vl(version: str = "qwen2_vl") -> tuple[Any, Any]:
     ids = {"image_token_id": tokenizer.image_token_id, "video_token_id": tokenizer.video_token_id,
            "vision_start_token_id": tokenizer.vision_start_token_id,
            "vision_end_token_id": tokenizer.vision_end_token_id}
-    text = _text(tokenizer, rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+    text = tiny_text(tokenizer, rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
                                              "mrope_section": [2, 3, 3]})
     if version == "qwen2_vl":
         from transformers import Qwen2VLConfig
@@ -74,7 +47,9 @@ def _qwen2_vl(version: str = "qwen2_vl") -> tuple[Any, Any]:
         config = Qwen2_5_VLConfig(text_config=text, vision_config=vision, **ids)
         processor_class = Qwen2_5_VLProcessor
     processor = processor_class(image_processor=Qwen2VLImageProcessor(**sizes), tokenizer=tokenizer,
-                                video_processor=Qwen2VLVideoProcessor(**sizes), chat_template=CHAT_TEMPLATE)
+                                video_processor=Qwen2VLVideoProcessor(**sizes),
+                                chat_template=chat_template(image="<|vision_start|><|image_pad|><|vision_end|>",
+                                                            video="<|vision_start|><|video_pad|><|vision_end|>"))
     return config, processor
 
 
@@ -82,14 +57,14 @@ def _llava() -> tuple[Any, Any]:
     from transformers import CLIPImageProcessor, LlavaConfig, LlavaProcessor
 
     tokenizer = tiny_vlm_tokenizer({"image_token": "<image>"})
-    vision = {"model_type": "clip_vision_model", "image_size": 28, "projection_dim": 32, **_vision()}
-    config = LlavaConfig(text_config={"model_type": "llama", **_text(tokenizer)}, vision_config=vision,
+    vision = {"model_type": "clip_vision_model", "image_size": 28, "projection_dim": 32, **tiny_vit()}
+    config = LlavaConfig(text_config={"model_type": "llama", **tiny_text(tokenizer)}, vision_config=vision,
                          image_token_index=tokenizer.image_token_id, vision_feature_layer=-1,
                          vision_feature_select_strategy="default", image_seq_length=4)
     image_processor = CLIPImageProcessor(size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28})
     processor = LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=14,
                                vision_feature_select_strategy="default", num_additional_image_tokens=1,
-                               chat_template=CHAT_TEMPLATE)
+                               chat_template=chat_template(image="<image>\n"))
     return config, processor
 
 
@@ -98,14 +73,14 @@ def _gemma3() -> tuple[Any, Any]:
 
     tokenizer = tiny_vlm_tokenizer({"image_token": "<image_soft_token>", "boi_token": "<start_of_image>",
                                     "eoi_token": "<end_of_image>"})
-    vision = {"model_type": "siglip_vision_model", "image_size": 56, **_vision()}
-    text = _text(tokenizer, sliding_window=64, query_pre_attn_scalar=16)
+    vision = {"model_type": "siglip_vision_model", "image_size": 56, **tiny_vit()}
+    text = tiny_text(tokenizer, sliding_window=64, query_pre_attn_scalar=16)
     config = Gemma3Config(text_config=text, vision_config=vision, mm_tokens_per_image=4,
                           image_token_index=tokenizer.image_token_id, boi_token_index=tokenizer.boi_token_id,
                           eoi_token_index=tokenizer.eoi_token_id)
     image_processor = Gemma3ImageProcessor(size={"height": 56, "width": 56})
     processor = Gemma3Processor(image_processor=image_processor, tokenizer=tokenizer, image_seq_length=4,
-                                chat_template=CHAT_TEMPLATE)
+                                chat_template=chat_template(image="<start_of_image>"))
     return config, processor
 
 
@@ -114,15 +89,15 @@ def _llava_next() -> tuple[Any, Any]:
 
     tokenizer = tiny_vlm_tokenizer({"image_token": "<image>"})
     pinpoints = [[28, 28], [28, 56], [56, 28], [56, 56]]
-    vision = {"model_type": "clip_vision_model", "image_size": 28, "projection_dim": 32, **_vision()}
-    config = LlavaNextConfig(text_config={"model_type": "llama", **_text(tokenizer)}, vision_config=vision,
+    vision = {"model_type": "clip_vision_model", "image_size": 28, "projection_dim": 32, **tiny_vit()}
+    config = LlavaNextConfig(text_config={"model_type": "llama", **tiny_text(tokenizer)}, vision_config=vision,
                              image_token_index=tokenizer.image_token_id, image_grid_pinpoints=pinpoints,
                              vision_feature_layer=-1, vision_feature_select_strategy="default", image_seq_length=4)
     image_processor = LlavaNextImageProcessor(size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28},
                                               image_grid_pinpoints=pinpoints)
     processor = LlavaNextProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=14,
                                    vision_feature_select_strategy="default", num_additional_image_tokens=1,
-                                   chat_template=CHAT_TEMPLATE)
+                                   chat_template=chat_template(image="<image>"))
     return config, processor
 
 
@@ -130,13 +105,13 @@ def _pixtral() -> tuple[Any, Any]:
     from transformers import LlavaConfig, PixtralImageProcessor, PixtralProcessor
 
     tokenizer = tiny_vlm_tokenizer({"image_token": "[IMG]"}, extra=("[IMG_BREAK]", "[IMG_END]"))
-    vision = {"model_type": "pixtral", "image_size": 56, "head_dim": 16, **_vision()}
-    config = LlavaConfig(text_config={"model_type": "mistral", **_text(tokenizer)}, vision_config=vision,
+    vision = {"model_type": "pixtral", "image_size": 56, "head_dim": 16, **tiny_vit()}
+    config = LlavaConfig(text_config={"model_type": "mistral", **tiny_text(tokenizer)}, vision_config=vision,
                          image_token_index=tokenizer.image_token_id, vision_feature_layer=-1,
                          vision_feature_select_strategy="full", multimodal_projector_bias=False)
     image_processor = PixtralImageProcessor(size={"longest_edge": 56}, patch_size=14)
     processor = PixtralProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=14,
-                                 spatial_merge_size=1, chat_template=CHAT_TEMPLATE)
+                                 spatial_merge_size=1, chat_template=chat_template(image="[IMG]"))
     return config, processor
 
 
@@ -144,13 +119,14 @@ def _paligemma() -> tuple[Any, Any]:
     from transformers import PaliGemmaConfig, PaliGemmaProcessor, SiglipImageProcessor
 
     tokenizer = tiny_vlm_tokenizer({"image_token": "<image>"})
-    vision = {"model_type": "siglip_vision_model", "image_size": 28, "projection_dim": 64, **_vision()}
-    text = {"model_type": "gemma", **_text(tokenizer)}
+    vision = {"model_type": "siglip_vision_model", "image_size": 28, "projection_dim": 64, **tiny_vit()}
+    text = {"model_type": "gemma", **tiny_text(tokenizer)}
     config = PaliGemmaConfig(text_config=text, vision_config=vision, image_token_index=tokenizer.image_token_id,
                              projection_dim=64, hidden_size=64)
     image_processor = SiglipImageProcessor(size={"height": 28, "width": 28})
     image_processor.image_seq_length = 4
-    processor = PaliGemmaProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
+    processor = PaliGemmaProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                   chat_template=chat_template(image="<image>"))
     return config, processor
 
 
@@ -161,13 +137,14 @@ def _intern_vl() -> tuple[Any, Any]:
                                     "context_image_token": "<IMG_CONTEXT>", "video_token": "<video>"})
     vision = {"image_size": 28, "patch_size": 14, "hidden_size": 32, "intermediate_size": 64,
               "num_hidden_layers": 1, "num_attention_heads": 2}
-    config = InternVLConfig(text_config={"model_type": "qwen2", **_text(tokenizer)}, vision_config=vision,
+    config = InternVLConfig(text_config={"model_type": "qwen2", **tiny_text(tokenizer)}, vision_config=vision,
                             image_token_id=tokenizer.context_image_token_id, downsample_ratio=0.5,
                             vision_feature_layer=-1)
     sizes = {"size": {"height": 28, "width": 28}}
     processor = InternVLProcessor(image_processor=GotOcr2ImageProcessor(crop_to_patches=False, **sizes),
                                   tokenizer=tokenizer, video_processor=InternVLVideoProcessor(**sizes),
-                                  image_seq_length=1, chat_template=CHAT_TEMPLATE)
+                                  image_seq_length=1,
+                                  chat_template=chat_template(image="<IMG_CONTEXT>\n", video="<video>\n"))
     return config, processor
 
 
@@ -180,7 +157,7 @@ def _llama4() -> tuple[Any, Any]:
     vision = {"image_size": 28, "patch_size": 14, "hidden_size": 32, "intermediate_size": 128,
               "num_hidden_layers": 1, "num_attention_heads": 2, "vision_output_dim": 64,
               "projector_input_dim": 64, "projector_output_dim": 64, "pixel_shuffle_ratio": 0.5}
-    text = _text(tokenizer, intermediate_size_mlp=128, num_local_experts=2, interleave_moe_layer_step=2,
+    text = tiny_text(tokenizer, intermediate_size_mlp=128, num_local_experts=2, interleave_moe_layer_step=2,
                  attention_chunk_size=64)
     # the model's image features replace the `<|patch|>` tokens; `<|image|>` is the text placeholder
     config = Llama4Config(text_config=text, vision_config=vision,
@@ -189,7 +166,7 @@ def _llama4() -> tuple[Any, Any]:
                           eoi_token_index=tokenizer.convert_tokens_to_ids("<|image_end|>"))
     image_processor = Llama4ImageProcessor(size={"height": 28, "width": 28}, max_patches=4)
     processor = Llama4Processor(image_processor=image_processor, tokenizer=tokenizer, patch_size=14,
-                                pixel_shuffle_ratio=0.5, chat_template=CHAT_TEMPLATE)
+                                pixel_shuffle_ratio=0.5, chat_template=chat_template(image="<|image|>"))
     return config, processor
 
 
@@ -200,11 +177,12 @@ def _mllama() -> tuple[Any, Any]:
     vision = {"image_size": 28, "patch_size": 14, "hidden_size": 32, "intermediate_size": 64,
               "num_hidden_layers": 2, "num_global_layers": 1, "attention_heads": 2, "max_num_tiles": 4,
               "vision_output_dim": 64, "intermediate_layers_indices": [0]}
-    text = _text(tokenizer, cross_attention_layers=[1])
+    text = tiny_text(tokenizer, cross_attention_layers=[1])
     text.pop("head_dim")
     config = MllamaConfig(text_config=text, vision_config=vision, image_token_index=tokenizer.image_token_id)
     image_processor = MllamaImageProcessor(size={"height": 28, "width": 28}, max_image_tiles=4)
-    processor = MllamaProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
+    processor = MllamaProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                chat_template=chat_template(image="<|image|>"))
     return config, processor
 
 
@@ -216,10 +194,11 @@ def _qwen2_audio() -> tuple[Any, Any]:
     # Whisper layout, shrunk: 8 mel bins, 4-second windows -> 400 frames -> 100 audio tokens at most
     audio = {"num_mel_bins": 8, "d_model": 32, "encoder_layers": 1, "encoder_attention_heads": 2,
              "encoder_ffn_dim": 64, "max_source_positions": 200}
-    config = Qwen2AudioConfig(text_config={"model_type": "qwen2", **_text(tokenizer)}, audio_config=audio,
+    config = Qwen2AudioConfig(text_config={"model_type": "qwen2", **tiny_text(tokenizer)}, audio_config=audio,
                               audio_token_index=tokenizer.audio_token_id)
     features = WhisperFeatureExtractor(feature_size=8, sampling_rate=16000, chunk_length=4)
-    processor = Qwen2AudioProcessor(feature_extractor=features, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
+    processor = Qwen2AudioProcessor(feature_extractor=features, tokenizer=tokenizer,
+                                    chat_template=chat_template(audio="<|audio_bos|><|AUDIO|><|audio_eos|>"))
     return config, processor
 
 
@@ -235,6 +214,10 @@ TINY_VLM_FAMILIES: dict[str, Callable[[], tuple[Any, Any]]] = {
     "llama4": _llama4,
     "mllama": _mllama,
     "qwen2_audio": _qwen2_audio,
+    **QWEN_STYLE_FAMILIES,
+    **LLAVA_STYLE_FAMILIES,
+    **IDEFICS_STYLE_FAMILIES,
+    **EXTRA_FAMILIES,
 }
 AUDIO_FAMILIES = frozenset({"qwen2_audio"})
 

@@ -41,6 +41,7 @@ def prepare_data(cfg: LmforgeConfig, stage: StageData, kind: ModelKind, console:
     prepared = build_datasets(cfg.data, tokenizer, template, processor, stage=stage, stage_name=cfg.finetuning.stage,
                               seed=cfg.training.seed, encoder_decoder=kind.is_seq2seq, model_config=model_config)
     if prepared.collator is not None:
+        plugin = prepared.collator.encoder.plugin
         console.print(f"[bold]processor[/bold] {type(processor).__name__} with the "
-                      f"`{prepared.collator.encoder.plugin.name}` plugin")
+                      + ("processor-native plugin" if plugin.fallback else f"`{plugin.name}` plugin"))
     return processor, tokenizer, template, prepared

@@ -30,7 +30,9 @@ class MultimodalCollator:
 
     def __post_init__(self) -> None:
         if self.packing and not self.encoder.plugin.supports_packing:
-            raise MediaError(f"packing is not supported for `{self.encoder.plugin.name}` models; set `packing: false`")
+            plugin = self.encoder.plugin
+            raise MediaError(f"packing is not supported for `{plugin.name}` models ({plugin.no_packing_reason}); "
+                             "set `packing: false`")
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         items = [from_row(feature) for feature in features]

@@ -53,7 +53,16 @@ class MMPlugin:
     markers: ClassVar[dict[str, str]] = {}  # kind -> the text the processor expands into a run
     media_tokens: ClassVar[dict[str, int]] = {}  # token standing for media features -> its token type
     token_type_key: ClassVar[str | None] = None  # model input marking media tokens, built from the final ids
-    supports_packing: ClassVar[bool] = True
+    no_packing_reason: ClassVar[str] = ""  # why packed examples would not stay apart; empty: packing works
+    fallback: ClassVar[bool] = False  # looked up after every plugin that names its processor classes
+
+    @property
+    def supports_packing(self) -> bool:
+        return not self.no_packing_reason
+
+    def for_processor(self, processor: Any) -> "MMPlugin | None":
+        """This plugin, configured for `processor`, when it serves it; else None."""
+        return self if type(processor).__name__ in self.processor_classes else None
 
     # -- per example -------------------------------------------------------------------------
     def processor_kwargs(self, kind: str, item: Any, media: DecodedMedia, index: int) -> dict[str, Any]:
@@ -107,10 +116,10 @@ class MMPlugin:
         `examples` are the batch's examples in the order their tokens appear in `batch["input_ids"]`.
         """
         inputs: dict[str, Any] = {}
-        for kind in self.markers:
-            items = [item for example in examples for item in example.tensors.get(kind, [])]
-            for key in dict.fromkeys(k for item in items for k in item):
-                inputs[key] = concat_padded([item[key] for item in items])
+        # example by example: kinds that share a key (InternVL's images and video frames) stay in their example
+        items = [item for example in examples for kind in self.markers for item in example.tensors.get(kind, [])]
+        for key in dict.fromkeys(k for item in items for k in item):
+            inputs[key] = concat_padded([item[key] for item in items if key in item])
         if self.token_type_key:
             inputs[self.token_type_key] = self.token_type_ids(batch["input_ids"], tokenizer)
         return inputs
@@ -163,14 +172,16 @@ def get_mm_plugin(name: str) -> MMPlugin:
 
 
 def mm_plugin_for(processor: Any) -> MMPlugin | None:
-    """The plugin serving this processor's class, or None for a plain tokenizer."""
-    kind = type(processor).__name__
-    return next((p for p in MM_PLUGINS.entries() if kind in p.processor_classes), None)
+    """The plugin serving this processor: one written for its class, else the processor-native one
+    (any processor that expands its own media tokens); None for a plain tokenizer."""
+    ordered = sorted(MM_PLUGINS.entries(), key=lambda plugin: plugin.fallback)
+    return next((found for plugin in ordered if (found := plugin.for_processor(processor)) is not None), None)
 
 
 def plugin_for_template(processor: Any, template: Any | None) -> MMPlugin:
     """The plugin serving `processor`, checked against the plugin the chat template is made for
-    (`Template.mm_plugin`; "base", as `template: auto` has, takes the processor's)."""
+    (`Template.mm_plugin`; "base", as `template: auto` has, takes the processor's). The processor-native
+    plugin serves any template made for a family no hand-written plugin claims."""
     from lmforge.errors import TemplateError
 
     plugin = mm_plugin_for(processor)
@@ -181,10 +192,12 @@ def plugin_for_template(processor: Any, template: Any | None) -> MMPlugin:
                 if wanted != "base" and wanted not in MM_PLUGINS else "")
         raise MediaError(f"{type(processor).__name__} is not a multimodal processor lmforge has a plugin for "
                          f"(plugins: {have}){also}")
-    if wanted not in ("base", plugin.name):
+    if wanted not in ("base", plugin.name) and (not plugin.fallback or wanted in MM_PLUGINS):
         raise TemplateError(f"template `{template.name}` is made for `{wanted}` models, but the model's processor "
                             f"({type(processor).__name__}) is served by the `{plugin.name}` plugin: its image/audio "
                             f"tokens would not be what the template expects. Set `template:` to a template of the "
-                            f"model's family (one whose plugin is `{plugin.name}`; `lmforge template show NAME` "
-                            "prints a template's plugin)")
+                            + ("model's family, or `auto` (the processor expands its own media tokens)"
+                               if plugin.fallback else
+                               f"model's family (one whose plugin is `{plugin.name}`; `lmforge template show NAME` "
+                               "prints a template's plugin)"))
     return plugin

@@ -13,7 +13,7 @@ class MllamaPlugin(MMPlugin):
     processor_classes = ("MllamaProcessor",)
     markers: ClassVar[dict[str, str]] = {"images": "<|image|>"}
     media_tokens: ClassVar[dict[str, int]] = {"<|image|>": 1}
-    supports_packing = False  # the cross-attention mask is per example, not per packed row
+    no_packing_reason = "its cross-attention mask is per example, not per packed row"
 
     def run_text(self, processor: Any, ids: list[int]) -> str:
         return "<|image|>"  # the processor also puts BOS after a leading image; the template owns BOS

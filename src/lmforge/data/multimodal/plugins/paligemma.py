@@ -15,7 +15,7 @@ class PaliGemmaPlugin(MMPlugin):
     processor_classes = ("PaliGemmaProcessor",)
     markers: ClassVar[dict[str, str]] = {"images": "<image>"}
     media_tokens: ClassVar[dict[str, int]] = {"<image>": 1}
-    supports_packing = False  # the bidirectional prefix block would span every packed example
+    no_packing_reason = "its bidirectional prefix block would span every packed example"
 
     def run_text(self, processor: Any, ids: list[int]) -> str:
         image_id = processor.tokenizer.convert_tokens_to_ids("<image>")

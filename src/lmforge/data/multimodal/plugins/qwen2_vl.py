@@ -1,32 +1,36 @@
-"""Qwen2-VL and Qwen2.5-VL: `<|vision_start|>` + one `<|image_pad|>` (`<|video_pad|>`) per merged patch
-+ `<|vision_end|>`; `mm_token_type_ids` mark them, and packed rows get 3-D M-RoPE position ids."""
+"""Qwen2-VL and Qwen2.5-VL: the processor-native plugin plus what their processor does not do: the
+3-D M-RoPE position ids of each example, which packed rows need (the model derives them per row)."""
 
 from typing import Any, ClassVar
 
-from lmforge.data.multimodal.media import DecodedMedia, MediaError
+from lmforge.data.multimodal.media import MediaError
 from lmforge.data.multimodal.mrope import mrope_position_ids
 from lmforge.data.multimodal.plugin import MMPlugin, ProcessedMedia, register_mm_plugin
+from lmforge.data.multimodal.plugins.native import NativePlugin
 
 
 @register_mm_plugin
-class Qwen2VLPlugin(MMPlugin):
+class Qwen2VLPlugin(NativePlugin):
     name = "qwen2_vl"
     processor_classes = ("Qwen2VLProcessor", "Qwen2_5_VLProcessor")
+    fallback = False
+    # what Qwen2-VL's chat template writes; a bound instance reads them from its processor's template
     markers: ClassVar[dict[str, str]] = {"images": "<|vision_start|><|image_pad|><|vision_end|>",
-               "videos": "<|vision_start|><|video_pad|><|vision_end|>"}
-    media_tokens: ClassVar[dict[str, int]] = {"<|image_pad|>": 1, "<|video_pad|>": 2}
-    token_type_key = "mm_token_type_ids"
+                                         "videos": "<|vision_start|><|video_pad|><|vision_end|>"}
 
-    def processor_kwargs(self, kind: str, item: Any, media: DecodedMedia, index: int) -> dict[str, Any]:
-        if kind == "videos":  # frames are sampled already (video_fps, video_maxlen)
-            return {"videos": [item], "do_sample_frames": False, "fps": media.video_fps[index]}
-        return super().processor_kwargs(kind, item, media, index)
+    def __init__(self, processor: Any = None) -> None:
+        super().__init__(processor)
+        self.name = "qwen2_vl"
+        self.no_packing_reason = ""  # position_ids below keep packed examples apart
+
+    def for_processor(self, processor: Any) -> MMPlugin | None:
+        return Qwen2VLPlugin(processor) if type(processor).__name__ in self.processor_classes else None
 
     def position_ids(self, input_ids: list[int], processed: ProcessedMedia, processor: Any,
                      model_config: Any = None) -> Any:
         import torch
 
-        types = self.token_type_ids(torch.as_tensor(input_ids), processor.tokenizer).tolist()
+        types = self.token_type_ids(torch.as_tensor([input_ids]), processor.tokenizer)[0].tolist()
         images = [(t["image_grid_thw"][0], 1.0) for t in processed.tensors.get("images", [])]
         videos = [(t["video_grid_thw"][0], self._time_interval(t, model_config, processed))
                   for t in processed.tensors.get("videos", [])]

@@ -1,0 +1,66 @@
+"""Tiny random models of further vision and audio families, each with its real processor: PaddleOCR-VL,
+DeepSeek-VL, Chameleon."""
+
+from typing import Any
+
+from lmforge.testing.tiny_vlm_parts import chat_template, tiny_text, tiny_vit, tiny_vlm_tokenizer
+
+
+def paddleocr_vl() -> tuple[Any, Any]:
+    from transformers import PaddleOCRVLConfig, PaddleOCRVLImageProcessor, PaddleOCRVLProcessor
+
+    template = chat_template(image="<|IMAGE_START|><|IMAGE_PLACEHOLDER|><|IMAGE_END|>")
+    tokenizer = tiny_vlm_tokenizer({"image_token": "<|IMAGE_PLACEHOLDER|>"}, template=template,
+                                   extra=("<|IMAGE_START|>", "<|IMAGE_END|>", "<|video_pad|>"))
+    text = tiny_text(tokenizer, rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                                                 "mrope_section": [2, 3, 3]})
+    vision = {**tiny_vit(), "spatial_merge_size": 2, "image_size": 56}
+    config = PaddleOCRVLConfig(text_config=text, vision_config=vision, image_token_id=tokenizer.image_token_id,
+                               video_token_id=tokenizer.convert_tokens_to_ids("<|video_pad|>"),
+                               vision_start_token_id=tokenizer.convert_tokens_to_ids("<|IMAGE_START|>"),
+                               vision_end_token_id=tokenizer.convert_tokens_to_ids("<|IMAGE_END|>"))
+    image_processor = PaddleOCRVLImageProcessor(min_pixels=28 * 28, max_pixels=56 * 56, patch_size=14, merge_size=2)
+    processor = PaddleOCRVLProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=template)
+    return config, processor
+
+
+def deepseek_vl() -> tuple[Any, Any]:
+    from transformers import DeepseekVLConfig, DeepseekVLImageProcessor, DeepseekVLProcessor
+
+    template = chat_template(image="<image_placeholder>")
+    tokenizer = tiny_vlm_tokenizer({"image_token": "<image_placeholder>"}, template=template)
+    vision = {"model_type": "siglip_vision_model", "image_size": 28, **tiny_vit()}
+    config = DeepseekVLConfig(text_config={"model_type": "llama", **tiny_text(tokenizer)}, vision_config=vision,
+                              image_token_id=tokenizer.image_token_id)
+    processor = DeepseekVLProcessor(image_processor=DeepseekVLImageProcessor(size={"height": 28, "width": 28}),
+                                    tokenizer=tokenizer, num_image_tokens=4, chat_template=template)
+    return config, processor
+
+
+def chameleon() -> tuple[Any, Any]:
+    from transformers import ChameleonConfig, ChameleonImageProcessor, ChameleonProcessor
+
+    template = chat_template(image="<image>")
+    tokenizer = tiny_vlm_tokenizer({"image_token": "<image>", "boi_token": "<racm3:break>",
+                                    "eoi_token": "<eoss>"}, template=template)
+    # the VQ-VAE image tokenizer turns a 32-pixel image into 4x4 codes, which the decoder reads as tokens
+    vq = {"embed_dim": 8, "num_embeddings": 16, "base_channels": 32, "channel_multiplier": [1, 1, 2, 2],
+          "num_res_blocks": 1, "latent_channels": 8, "resolution": 32, "attn_resolutions": []}
+    # image codes are tokens named IMGIMG<code in letters, A=0 ... J=9>Z
+    codes = {"IMGIMG" + "".join(chr(65 + int(digit)) for digit in str(code)) + "Z": len(tokenizer) + code
+             for code in range(16)}
+    vocabulary = {**tokenizer.get_vocab(), **codes}
+    config = ChameleonConfig(**tiny_text(tokenizer, vocab_size=len(tokenizer) + 16), vq_config=vq,
+                             vocabulary_map=vocabulary, image_token_id=tokenizer.image_token_id)
+    config.head_dim = None
+    image_processor = ChameleonImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    processor = ChameleonProcessor(image_processor=image_processor, tokenizer=tokenizer, image_seq_length=16)
+    processor.chat_template = template
+    return config, processor
+
+
+EXTRA_FAMILIES = {
+    "paddleocr_vl": paddleocr_vl,
+    "deepseek_vl": deepseek_vl,
+    "chameleon": chameleon,
+}
