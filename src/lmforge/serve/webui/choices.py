@@ -10,9 +10,11 @@ LOCAL_MODEL_DIRS = (".", "models", "saves", "output", "outputs")  # under the UI
 
 
 def registered_models() -> list[str]:
+    """The registry's names, the builtin models (usable offline, no download) first."""
     from lmforge.hub.registry import list_models
 
-    return [model.name for model in list_models()]
+    models = list_models()
+    return [m.name for m in models if m.group == "builtin"] + [m.name for m in models if m.group != "builtin"]
 
 
 def local_model_folders(workdir: Path) -> list[str]:
