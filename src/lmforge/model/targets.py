@@ -43,7 +43,7 @@ def check_freeze_flags(components: Components, ft: FinetuningGroup, architecture
                              "(Chameleon-style models read images as tokens), so `freeze_vision_tower`, "
                              "`freeze_multi_modal_projector` and `freeze_language_model` cannot apply: remove them")
         return
-    if not ft.freeze_multi_modal_projector and not components.projectors:
+    if not ft.freeze_multi_modal_projector and not components.projectors and ft.freeze_vision_tower:
         raise ModelError(f"`freeze_multi_modal_projector: false`, but {architecture} has no projector beside its "
                          f"tower `{components.towers[0]}` (its patch merger is part of the tower): set "
                          "`freeze_vision_tower: false` to train the tower with its merger")
