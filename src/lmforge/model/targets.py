@@ -58,7 +58,9 @@ def linear_module_names(model: torch.nn.Module, skip: tuple[str, ...] = ()) -> l
     output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     names: list[str] = []
     for full_name, module in model.named_modules():
-        if isinstance(module, torch.nn.Linear) and module is not output and not under(full_name, skip):
+        # a Linear subclass with its own forward is no plain layer (Llama 4's router returns scores and logits)
+        plain = isinstance(module, torch.nn.Linear) and type(module).forward is torch.nn.Linear.forward
+        if plain and module is not output and not under(full_name, skip):
             short = full_name.rsplit(".", 1)[-1]
             if short not in names:
                 names.append(short)
