@@ -2,10 +2,7 @@
 
 import pytest
 
-from lmforge.config import build_config
-from lmforge.infer.factory import create_engine
-from lmforge.serve.api import ApiSettings, create_app
-from tests.serve.test_api import Server
+from tests.serve.openai_app import openai_client, tiny_engine
 
 openai = pytest.importorskip("openai", reason="the openai client is a dev extra (pip install -e '.[dev]')")
 MODEL = "tiny-text"
@@ -14,18 +11,14 @@ TEXT = "The capital of France is"
 
 @pytest.fixture(scope="module")
 def engine():
-    cfg = build_config({"model_name_or_path": "builtin:tiny-llama", "template": "chatml", "do_sample": False,
-                        "max_new_tokens": 10})
-    engine = create_engine(cfg)
-    yield engine
-    engine.close()
+    with tiny_engine(max_new_tokens=10) as engine:
+        yield engine
 
 
 @pytest.fixture(scope="module")
 def client(engine):
-    with Server(create_app(engine, ApiSettings(model_id=MODEL, max_tokens_limit=64))) as running:
-        yield openai.OpenAI(base_url=f"http://127.0.0.1:{running.port}/v1", api_key="none", max_retries=0,
-                            timeout=120)
+    with openai_client(engine, MODEL) as client:
+        yield client
 
 
 def complete(client, **fields):
