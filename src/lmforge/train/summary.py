@@ -52,7 +52,10 @@ def training_summary(metrics: dict[str, Any], counts: TokenCounts, log_history: 
     samples_per_s = counts.samples / runtime if counts.samples else float(metrics.get("train_samples_per_second", 0))
     return {
         "steps": steps,
-        "train_runtime_s": round(runtime, 2),
+        "train_runtime_s": round(runtime, 3),
+        # the totals every process trained (the rates below divide them by the runtime)
+        "trained_samples": counts.samples,
+        "trained_supervised_tokens": counts.supervised_tokens,
         "samples_per_s": round(samples_per_s, 3),
         "input_tokens_per_s": round(counts.input_tokens / runtime, 1),
         "non_pad_tokens_per_s": round(counts.non_pad_tokens / runtime, 1),
