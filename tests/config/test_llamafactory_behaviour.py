@@ -62,8 +62,9 @@ def test_loraplus_lr_embedding_sets_the_embedding_adapters_learning_rate(tmp_pat
 def test_preserve_thinking_keeps_thoughts_of_earlier_turns():
     from lmforge.data.templates.select import run_template
 
-    assert run_template(build_config({"template": "qwen3"}), None).thoughts_in_history is False
-    assert run_template(build_config({"template": "qwen3", "preserve_thinking": True}), None).thoughts_in_history
+    assert run_template(build_config({"template": "qwen3"}).model, None).thoughts_in_history is False
+    kept = build_config({"template": "qwen3", "preserve_thinking": True})
+    assert run_template(kept.model, None, preserve_thinking=kept.data.preserve_thinking).thoughts_in_history
 
 
 def test_resize_vocab_grows_embeddings_to_the_tokenizer():

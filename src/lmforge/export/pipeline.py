@@ -163,7 +163,7 @@ def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResu
     preflight(cfg, "export")
     _check_quantization_device(cfg.export.export_quantization_bit)
     tokenizer = load_tokenizer(cfg.model)
-    template = run_template(cfg, tokenizer)
+    template = run_template(cfg.model, tokenizer, preserve_thinking=cfg.data.preserve_thinking)
     dtype = export_dtype(cfg)
     export_dir = Path(cfg.export.export_dir or "")
     tolerance = cfg.export.export_tolerance or DEFAULT_TOLERANCE[dtype]

@@ -120,7 +120,8 @@ class TransformersEngine(Engine):
         processor = load_processor(cfg.model, model_kind(cfg.model)) if model is None else None  # None: text-only
         if tokenizer is None:
             tokenizer = processor.tokenizer if processor is not None else load_tokenizer(cfg.model)
-        super().__init__(tokenizer, run_template(cfg, tokenizer), cfg.generation,
+        template = run_template(cfg.model, tokenizer, preserve_thinking=cfg.data.preserve_thinking)
+        super().__init__(tokenizer, template, cfg.generation,
                          model_name=cfg.model.model_name_or_path or "", enable_thinking=cfg.data.enable_thinking)
         if model is None:
             model = load_base_model(cfg.model, dtype=inference_dtype(cfg.model), cutoff_len=cfg.data.cutoff_len)

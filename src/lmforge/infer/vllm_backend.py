@@ -94,7 +94,8 @@ class VllmEngine(Engine):
 
     def __init__(self, cfg: LmforgeConfig) -> None:
         tokenizer = load_tokenizer(cfg.model)
-        super().__init__(tokenizer, run_template(cfg, tokenizer), cfg.generation,
+        template = run_template(cfg.model, tokenizer, preserve_thinking=cfg.data.preserve_thinking)
+        super().__init__(tokenizer, template, cfg.generation,
                          model_name=cfg.model.model_name_or_path or "", enable_thinking=cfg.data.enable_thinking)
         self.no_images_reason = "the vLLM backend serves text only here; set `infer_backend: huggingface` for images"
         if importlib.util.find_spec("vllm") is None:

@@ -34,7 +34,7 @@ def prepare_data(cfg: LmforgeConfig, stage: StageData, kind: ModelKind, console:
     `build_datasets`, which then gives their collator."""
     processor = load_processor(cfg.model, kind)
     tokenizer = processor.tokenizer if processor is not None else load_tokenizer(cfg.model)
-    template = run_template(cfg, tokenizer)
+    template = run_template(cfg.model, tokenizer, preserve_thinking=cfg.data.preserve_thinking)
     cross_check_template(template, tokenizer, cfg.model.strict_template, console)
     # the model's config: the 3-D positions of Qwen2.5-VL videos need its tokens_per_second
     model_config = load_model_config(cfg.model) if processor is not None else None

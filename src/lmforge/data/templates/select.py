@@ -10,7 +10,7 @@ from lmforge.hub.builtin import get_builtin, is_builtin
 from lmforge.hub.registry import find_model
 
 if TYPE_CHECKING:
-    from lmforge.config import LmforgeConfig
+    from lmforge.config.groups import ModelGroup
 
 
 def default_template_name(model_name_or_path: str | None) -> str | None:
@@ -48,11 +48,11 @@ def select_template(template: str | None, model_name_or_path: str | None,
     return None
 
 
-def run_template(cfg: "LmforgeConfig", tokenizer: Any) -> Template:
-    """The template a run uses once its tokenizer is loaded (`template: auto` resolved against it)."""
+def run_template(model: "ModelGroup", tokenizer: Any, *, preserve_thinking: bool = False) -> Template:
+    """The template a run uses once its tokenizer is loaded (`template: auto` resolved against it);
+    `preserve_thinking` keeps earlier turns' reasoning in the history."""
     from lmforge.data.templates.auto import resolve_template
 
     template = resolve_template(
-        select_template(cfg.model.template, cfg.model.model_name_or_path, cfg.model.tool_format,
-                        cfg.model.template_file), tokenizer)
-    return template.preserving_thinking() if cfg.data.preserve_thinking else template
+        select_template(model.template, model.model_name_or_path, model.tool_format, model.template_file), tokenizer)
+    return template.preserving_thinking() if preserve_thinking else template

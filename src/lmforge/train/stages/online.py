@@ -93,7 +93,7 @@ def fresh_adapter(cfg: LmforgeConfig) -> bool:
 
 def build_online_trainer(algorithm: str, cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: PreparedData,
                          kwargs: dict[str, Any]) -> Any:
-    template = run_template(cfg, tokenizer)
+    template = run_template(cfg.model, tokenizer, preserve_thinking=cfg.data.preserve_thinking)
     # Rollouts end where a chat answer ends (trl stops at the model's generation-config eos ids)
     model.generation_config.eos_token_id = stop_token_ids(template, tokenizer)
     weights = list(cfg.rl.reward_weights or [1.0] * (len(cfg.rl.reward_funcs or []) + bool(cfg.rl.reward_model)))
