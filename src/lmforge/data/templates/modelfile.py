@@ -11,12 +11,16 @@ hands thinking apart from the content). What Ollama cannot reproduce is stated i
 (`notes`): trimming message text (`strip_content`), today's date in a dated default system prompt (SYSTEM
 carries the date the file was written), tool formats without Go pieces, and each format's `limits`.
 tests/data/test_templates_ollama.py evaluates the TEMPLATE and compares it with lmforge's rendering.
+`template: auto` has no slots, only the tokenizer's jinja: its slots are derived from the jinja (`lmforge
+template derive`) where they reproduce it, and where they cannot there is no Modelfile (`modelfile_slots` says why).
 """
 
 import datetime
 import json
 import re
 
+from lmforge.data.templates.auto import JinjaTemplate
+from lmforge.data.templates.derive import USE_AUTO, derive_template
 from lmforge.data.templates.ollama_tools import JSON_LIMITS, OLLAMA_TOOL_FORMATS, OllamaToolFormat, go_text
 from lmforge.data.templates.template import Template
 from lmforge.errors import TemplateError
@@ -269,12 +273,33 @@ def _quoted(text: str) -> str:
     return f'"""{text}"""'
 
 
+def modelfile_slots(template: Template, bos_token: str | None = None,
+                    eos_token: str | None = None) -> tuple[Template | None, str]:
+    """The slot template a Modelfile is written from, or None and why there can be none. A registered template is its
+    own; `template: auto` (the tokenizer's jinja) gets the slots `lmforge template derive` reads off the jinja, when
+    they reproduce it (text, trained answers, stop words): Ollama's Go template cannot run jinja."""
+    if not isinstance(template, JinjaTemplate):
+        return template, ""
+    derived = derive_template(template.chat_template, template.name, bos_token or "", eos_token or "")
+    if derived.reproduces:
+        return derived.template, ""
+    why = derived.not_expressible or "; ".join(derived.mismatches)
+    return None, ("the model's jinja chat template cannot be written as an Ollama template: "
+                  + why.replace(f"; {USE_AUTO}", ""))
+
+
 def template_to_modelfile(template: Template, *, source: str = ".", bos_token: str | None = None,
                           eos_token: str | None = None, parameters: dict[str, float | int] | None = None,
                           date: datetime.date | None = None) -> str:
     """The Modelfile text for `source` (`.` for a model folder, or a GGUF file). `bos_token`/`eos_token` are
     needed where the template writes them; `date` fills a dated default system prompt (default: today)."""
-    text, notes = go_template(template, bos_token=bos_token, eos_token=eos_token, date=date)
+    slots, why = modelfile_slots(template, bos_token, eos_token)
+    if slots is None:
+        raise TemplateError(f"no Modelfile: {why}")
+    text, notes = go_template(slots, bos_token=bos_token, eos_token=eos_token, date=date)
+    if slots is not template:
+        notes.insert(0, "slots derived from the model's jinja chat template (`lmforge template derive`)")
+    template = slots
     system = template.default_system_for(False, date)
     if system != template.default_system:
         notes.append(f"system: SYSTEM carries the date this file was written ({system}); the model's template "
