@@ -66,7 +66,7 @@ DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
      "Nemotron's template opens a think block before the final answer and then writes the answer's own block after "
      "it (two `<think>`); lmforge trains the thought after that one `<think>\\n`, as the model generates it"),
     (("qwq", "deepseekr1", "phi4_reasoning", "nemotron_nano_v2", "gpt_oss", "gemma4", "gemma4n", "minimax2",
-      "lfm2_5"),
+      "lfm2_5", "seed_oss"),
      "thinking on",
      "enable_thinking: true trains an empty think block on answers without one; the reference writes them bare"),
     (("llama3_2", "mllama"), "tool calls with system and text", _LLAMA31_CALLS),
