@@ -104,10 +104,6 @@ DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
      "prompt at the assistant header there, as Qwen3's template does (the model opens the block itself)"),
     (("apertus",), "*system* (full)", _OPEN_LAST_ANSWER),
     (("apertus",), "*default* (full)", _OPEN_LAST_ANSWER),
-    (("qwen3_5", "qwen3_5_nothink", "qwen3_6"), "*tools*",
-     "Qwen3.5's template writes a think block (empty when there is none) in every answer after the last question, "
-     "tool-call answers included, and the tool definitions before the system prompt; lmforge writes the block "
-     "before the final answer only (Qwen3's rule) and the system prompt first"),
     (("qwen3_5", "qwen3_6"), "*default* (prompt)", _OPENS_THINK),
     (("qwen3_5", "qwen3_6"), "*system* (prompt)", _OPENS_THINK),
     (("qwen3_5_nothink",), "thinking on (prompt)", _OPENS_THINK),

@@ -75,8 +75,10 @@ def _tool_definition_lines(template: Template) -> list[str]:
         lines.append("{%- set ns.tool_first = ns.tool_text -%}")
     elif template.tools_position == "system":
         always = "true" if template.tools_separator_always else "false"
-        lines.append(f"{{%- if system_message or {always} -%}}{{%- set system_message = system_message + "
-                     f"{_quote(template.tools_separator)} + ns.tool_text -%}}{{%- else -%}}"
+        separator = _quote(template.tools_separator)
+        joined = (f"ns.tool_text + {separator} + system_message" if template.tools_first
+                  else f"system_message + {separator} + ns.tool_text")
+        lines.append(f"{{%- if system_message or {always} -%}}{{%- set system_message = {joined} -%}}{{%- else -%}}"
                      "{%- set system_message = ns.tool_text -%}{%- endif -%}")
     else:
         lines.append("{%- set ns.tool_turn = ns.tool_text -%}")
@@ -106,9 +108,10 @@ def _thought_lines(template: Template) -> list[str]:
     if template.empty_thought is not None:
         lines.append("{%- if ns.thought is none -%}{%- set ns.thought = '' -%}{%- endif -%}")
     if template.empty_thought_on_final:
+        where = "(loop.index0 > ns.last_query)" if template.empty_thought_after_query else "loop.last"
         lines += [
-            "{%- if ns.thought == '' and not loop.last -%}{%- set ns.thought = none -%}{%- endif -%}",
-            f"{{%- if {keep} and ns.thought is none and loop.last -%}}"
+            f"{{%- if ns.thought == '' and not {where} -%}}{{%- set ns.thought = none -%}}{{%- endif -%}}",
+            f"{{%- if {keep} and ns.thought is none and {where} -%}}"
             + _out(_expression(template.format_thought, "''", False)) + "{%- endif -%}",
         ]
     return lines

@@ -117,10 +117,13 @@ class _Writer:
             text, condition = "{{ $system }}", "$system"
         else:
             separator = go_text(t.tools_separator)
-            lead = ("{{ $system }}" + separator if t.tools_separator_always
-                    else "{{ if $system }}{{ $system }}" + separator + "{{ end }}")
-            text = ("{{ if $.Tools }}" + lead + self.tool_text() + "{{ else }}{{ $system }}{{ end }}"
-                    if not t.tools_always else lead + self.tool_text())
+            if t.tools_first:
+                tail = ("" if t.tools_separator_always else "{{ if $system }}") + separator + "{{ $system }}"
+                body = self.tool_text() + tail + ("" if t.tools_separator_always else "{{ end }}")
+            else:
+                body = ("{{ $system }}" + separator if t.tools_separator_always
+                        else "{{ if $system }}{{ $system }}" + separator + "{{ end }}") + self.tool_text()
+            text = "{{ if $.Tools }}" + body + "{{ else }}{{ $system }}{{ end }}" if not t.tools_always else body
             condition = "true" if t.tools_always else "or $system $.Tools"
         if t.format_system_text != "{{content}}":
             text = "{{ if " + condition + " }}" + self.fill(t.format_system_text, content=text) + "{{ end }}"
@@ -180,7 +183,8 @@ class _Writer:
             return ""
         keep = ("$last" if t.prefill_final_answer else "true" if t.thoughts_in_history else "(gt $i $lastUser)")
         # Qwen3 writes an empty block before a final answer without a thought
-        empty = ("{{ if $last }}{{ if " + keep + " }}" + self.fill(t.format_thought) + "{{ end }}{{ end }}"
+        where = "(gt $i $lastUser)" if t.empty_thought_after_query else "$last"  # Qwen3.5: every answer after it
+        empty = ("{{ if " + where + " }}{{ if " + keep + " }}" + self.fill(t.format_thought) + "{{ end }}{{ end }}"
                  if t.empty_thought_on_final else "")
         if t.empty_thought is not None:  # every answer without a kept thought opens with the family's empty block
             return ("{{ if and .Thinking " + keep + " }}" + self.fill(t.format_thought, content="{{ .Thinking }}")

@@ -76,6 +76,7 @@ class Template:
     tool_format: str = "default"
     tools_separator: str = "\n\n"  # between the system prompt and the tool definitions
     tools_separator_always: bool = False  # written even when the system prompt is empty (QwQ)
+    tools_first: bool = False  # with tools_position "system": the definitions before the system prompt (Qwen3.5)
     tools_in_first_user: bool = False  # definitions go in front of the first question (Llama 3.1+)
     format_system_tools: str = ""  # the system slot when tools are given; default format_system
     format_system_text: str = "{{content}}"  # a non-empty system prompt inside the system slot (Command R7B)
@@ -101,6 +102,7 @@ class Template:
     # The family's own template writes an empty think block in front of the final answer and after a
     # generation prompt with thinking off (Qwen3); where the data has no thought it goes to the prompt.
     empty_thought_on_final: bool = False
+    empty_thought_after_query: bool = False  # ... before every answer after the last question instead (Qwen3.5)
     # written (and trained) in place of a think block before every answer without a kept thought, history included
     empty_thought: str | None = None  # (GLM-4.5 `\n<think></think>`, GLM-4.7 `</think>`, Kimi-K2-Thinking)
     thought_prefill: str = ""  # ends every generation prompt (QwQ and DeepSeek-R1 open a think block)
@@ -251,8 +253,8 @@ class _Rendering:
                                     "the conversation has none")
             self.tools_in_question = tool_text
         elif tool_text and t.tools_position == "system":
-            separate = self.system or t.tools_separator_always
-            self.system = f"{self.system}{t.tools_separator}{tool_text}" if separate else tool_text
+            parts = (tool_text, self.system) if t.tools_first else (self.system, tool_text)
+            self.system = t.tools_separator.join(parts) if self.system or t.tools_separator_always else tool_text
         elif tool_text:
             self.tool_turn = tool_text
         system_slot = t.format_system_tools if self.tools and t.format_system_tools else t.format_system
@@ -340,10 +342,11 @@ class _Rendering:
             keep = last if t.prefill_final_answer else after_query or t.thoughts_in_history
             if self.thinking == "false" or not keep:
                 thought = None
-            if t.empty_thought_on_final:  # Qwen3: an empty block before the final answer only
-                if thought == "" and not last:
+            if t.empty_thought_on_final:  # Qwen3: an empty block before the final answer (Qwen3.5: any after the query)
+                where = after_query if t.empty_thought_after_query else last
+                if thought == "" and not where:
                     thought = None  # its template writes an explicit empty block only there
-                if keep and thought is None and last:
+                if keep and thought is None and where:
                     if self.thinking == "true":
                         thought = ""
                     else:  # written where the family's template writes it, but never trained
