@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT))
 
 from scripts.generated_docs import GeneratedDoc  # noqa: E402
 from tests.data.template_cases import ARGUMENTS_AS_JSON_NOTES, CASES, reference_index  # noqa: E402
-from tests.data.template_parity import UNPROVEN_REFERENCES, check_case  # noqa: E402
+from tests.data.template_parity import NO_REFERENCE, UNPROVEN_REFERENCES, check_case  # noqa: E402
 from tests.data.test_templates_real_tokenizers import PAIRS  # noqa: E402
 
 from lmforge.data.templates import list_templates  # noqa: E402
@@ -50,7 +50,7 @@ def table() -> str:
                             f"| loss mask only | | {_cell(reason)} | {tokenizers} |")
             else:
                 rows.append(f"| {name} | none in refdata: registered from the model's published format "
-                            f"| loss mask only | | | {tokenizers} |")
+                            f"| loss mask only | | {_cell(NO_REFERENCE.get(template.name, ''))} | {tokenizers} |")
             totals["unreferenced"] += 1
             continue
         totals["referenced"] += 1

@@ -242,3 +242,11 @@ UNPROVEN_REFERENCES: list[tuple[str, str | None, str]] = [  # (reference, templa
                               "the answers it shows (`<|im_start|>assistant \\n`): the model would be trained after "
                               "one header and asked after another; not registered"),
 ]
+
+# Templates of families whose own jinja is in neither refdata nor tests/data/chat_templates, and why (docs/templates.md
+# shows it): what each is registered from instead
+NO_REFERENCE: dict[str, str] = {
+    "exaone4": "EXAONE 4's template ships under the EXAONE AI Model License (non-commercial), which keeps it out of "
+               "this repository, and refdata has none; registered from the format Ollama's EXAONE 4 renderer writes "
+               "(role lines, an empty think block opening every answer, `<tool_call>` JSON calls)",
+}
