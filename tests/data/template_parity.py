@@ -249,4 +249,9 @@ NO_REFERENCE: dict[str, str] = {
     "exaone4": "EXAONE 4's template ships under the EXAONE AI Model License (non-commercial), which keeps it out of "
                "this repository, and refdata has none; registered from the format Ollama's EXAONE 4 renderer writes "
                "(role lines, an empty think block opening every answer, `<tool_call>` JSON calls)",
+    **dict.fromkeys(("smollm3", "smollm3_nothink"), (
+        "no verbatim copy of SmolLM3's template was found (refdata has none; public copies are edited: Unsloth's "
+        "rewrite, a benchmark handler's re-indented docstring of a pre-release revision); registered from the format "
+        "those copies agree on; its template renders no tool calls of an answer (they were trained as text), so "
+        "lmforge writes them as Qwen's `<tool_call>` JSON blocks, the format its tools section asks for")),
 }

@@ -69,7 +69,8 @@ def _tool_definition_lines(template: Template) -> list[str]:
                  "+ [tool if (tool.type is defined and tool.type == 'function' and tool.function is defined) else "
                  "{'type': 'function', 'function': tool}] -%}{%- endfor -%}")
     lines = [fmt.macros, "{%- if tools or " + ("true" if template.tools_always else "false") + " -%}", normalize,
-             "{%- set ns.tools = '' -%}{%- if ns.tool_list -%}" + fmt.definitions + "{%- endif -%}",
+             "{%- set ns.tools = '' -%}{%- if ns.tool_list or " + ("true" if template.tools_always else "false")
+             + " -%}" + fmt.definitions + "{%- endif -%}",
              "{%- set ns.tool_text = " + _expression(template.format_tools, "ns.tools", False) + " -%}"]
     if template.tools_in_first_user:
         lines.append("{%- set ns.tool_first = ns.tool_text -%}")
