@@ -79,7 +79,7 @@ TOOL_FORMAT_TEMPLATES = {"default": "default", "qwen": "qwen", "hermes": "qwen",
                          "glm4_moe": "glm4_moe_nothink", "glm4_7": "glm4_7_nothink",
                          "qwen3_5": "qwen3_5", "minimax2": "minimax2",
                          "lfm2": "lfm2", "lfm2.5": "lfm2_5", "kimi_k2": "kimi_k2", "seed_oss": "seed_oss",
-                         "exaone4": "exaone4", "smollm3": "smollm3"}
+                         "exaone4": "exaone4", "smollm3": "smollm3", "gemma4": "gemma4"}
 
 
 def test_every_tool_format_has_a_round_trip_template():

@@ -224,3 +224,33 @@ def test_seed_oss_calls_write_values_as_its_template_and_parse_back():
                     "<parameter=ok>True</parameter>\n<parameter=none>None</parameter>\n"
                     "<parameter=filters>{'year': [2024]}</parameter>\n</function>\n</seed:tool_call>")
     assert fmt.parse_calls(f"Let me check.\n\n{text}") == [call]
+
+
+GEMMA4_TOOL_SHAPES = {
+    "nested object, array, nullable": {"name": "book", "description": "Book a trip.", "parameters": {
+        "type": "object", "required": ["where"], "properties": {
+            "where": {"type": "object", "description": "Place.", "required": ["city"],
+                      "properties": {"city": {"type": "string"}, "zip": {"type": "integer", "nullable": True}}},
+            "dates": {"type": "array", "items": {"type": "string", "description": "A day."}},
+            "kind": {"type": "string", "enum": ["air", "rail"]}}}},
+    "no parameters": {"name": "ping", "description": "Ping."},
+}
+
+
+@pytest.mark.parametrize("shape", GEMMA4_TOOL_SHAPES)
+def test_gemma4_definitions_equal_its_template_on_schema_shapes(shape):
+    """Gemma 4 writes JSON schemas in its own notation (sorted keys, upper-cased types, `<|"|>` strings)."""
+    from tests.data.template_cases import Case
+
+    case = Case([Message("user", "Hi")], tools=[{"type": "function", "function": GEMMA4_TOOL_SHAPES[shape]}])
+    bos, eos = reference_tokens("gemma-4")
+    assert render_ours(get_template("gemma4"), case, True, bos, eos) == render_reference(
+        reference_jinja("gemma-4"), case, True, bos, eos)
+
+
+def test_gemma4_calls_are_read_back_from_its_notation():
+    fmt = get_tool_format("gemma4")
+    written = '<|tool_call>call:f{a:<|"|>x, y<|"|>,b:[1,2.5,true,null],c:{d:<|"|>e<|"|>}}<tool_call|>'
+    assert fmt.parse_calls("Sure." + written) == [ToolCall("f", {"a": "x, y", "b": [1, 2.5, True, None],
+                                                                 "c": {"d": "e"}})]
+    assert fmt.render_calls(tuple(fmt.parse_calls(written))) == written

@@ -184,7 +184,11 @@ def _answer_lines(template: Template) -> list[str]:
                      "{%- endif -%}")
     if "{{call_name}}" in template.format_observation_item:
         lines.append("{%- set ns.answered = message.tool_calls if message.tool_calls else [] -%}")
-    return [*lines, _out("ns.answer"), _out(_expression(template.assistant_suffix, "''", False))]
+    suffix = _out(_expression(template.assistant_suffix, "''", False))
+    if template.function_suffix is not None:  # an answer with calls has its own (Gemma 4: none)
+        suffix = ("{%- if message.tool_calls -%}" + _out(_expression(template.function_suffix, "''", False))
+                  + "{%- else -%}" + suffix + "{%- endif -%}")
+    return [*lines, _out("ns.answer"), suffix]
 
 
 def _date_line(template: Template) -> str:

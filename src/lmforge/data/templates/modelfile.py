@@ -204,20 +204,22 @@ class _Writer:
             return go_text(pieces.answer[0]) + "{{ .Content }}" + go_text(pieces.answer[1]) + calls
         return "{{ if .Content }}{{ .Content }}" + go_text(self.t.tools.content_separator) + "{{ end }}" + calls
 
-    def answer_slot(self, slot: str, text: str) -> str:
-        """An answer slot around `text`; the last message of a conversation is continued (no end of turn)."""
+    def answer_slot(self, slot: str, text: str, suffix: str | None = None) -> str:
+        """An answer slot around `text` and `suffix` (default assistant_suffix); the last message of a conversation
+        is continued (no end of turn)."""
         before, after = self.split(slot)
         ending = self.t.end_in_history  # Harmony writes a final answer's <|return|> back as <|end|>
         if ending and after.endswith(go_text(ending[0])):
             after = after.removesuffix(go_text(ending[0])) + go_text(ending[1])
-        return self.thought() + before + text + "{{ if not $last }}" + after + self.fill(self.t.assistant_suffix) \
-            + "{{ end }}"
+        return self.thought() + before + text + "{{ if not $last }}" + after \
+            + self.fill(self.t.assistant_suffix if suffix is None else suffix) + "{{ end }}"
 
     def assistant(self) -> str:
         t = self.t
         plain = self.answer_slot(t.format_assistant, "{{ .Content }}")
         if self.tools:
-            plain = ("{{ if .ToolCalls }}" + self.answer_slot(t.format_function or t.format_assistant, self.calls())
+            plain = ("{{ if .ToolCalls }}" + self.answer_slot(t.format_function or t.format_assistant, self.calls(),
+                                                              t.function_suffix)
                      + "{{ else }}" + plain + "{{ end }}")
         prefill = ("{{ if $last }}" + go_text(t.thought_prefill) + "{{ end }}"  # Nemotron's final answer
                    if t.prefill_final_answer and t.thought_prefill else "")

@@ -4,19 +4,18 @@ Slots may contain `{{content}}` (or `{{content_json}}`, the content as a JSON st
 `{{eos_token}}` and `{{date}}` (today, or the `date` given to `render`, written with `date_format`).
 Special tokens are written as their text (`<|im_end|>`); the tokenizer recognises them as added tokens.
 
-Rendering a conversation gives a list of `Segment`s. Only the assistant slot (`format_assistant`,
-or `format_function` for an answer with tool calls: the answer and its end-of-turn token) is
-supervised; the assistant header (`format_generation`) and the glue after an answer
-(`assistant_suffix`, e.g. ChatML's newline after `<|im_end|>`) are not, so the model learns to stop
-exactly at its end-of-turn token.
+Rendering a conversation gives a list of `Segment`s. Only the assistant slot (`format_assistant`, or
+`format_function` for an answer with tool calls: the answer and its end-of-turn token) is supervised; the
+header (`format_generation`) and the glue after an answer (`assistant_suffix`, ChatML's newline after
+`<|im_end|>`) are not, so the model learns to stop exactly at its end-of-turn token.
 
 Slots, in rendering order (docs/templates.md describes every field): `format_prefix` once; the system
 prompt in `format_system` with the tool definitions placed by `tools_position` (or opening the first user
 message, `system_in_user`); per message `format_user`, `format_generation` + `format_assistant` +
-`assistant_suffix` (`end_in_history` rewrites an earlier answer's end), tool results as
-`format_observation` around `format_observation_item`s; then `format_generation` (+ `thought_prefill`)
-for a generation prompt, else `format_end`. Reasoning templates split `<think>` blocks off answers and
-render them (`format_thought`) by the `enable_thinking` policy (`Thinking`, in messages.py).
+`assistant_suffix` (`end_in_history` rewrites an earlier answer's end), tool results as `format_observation`
+around `format_observation_item`s; then `format_generation` (+ `thought_prefill`) for a generation prompt, else
+`format_end`. Reasoning templates split `<think>` blocks off answers and render them (`format_thought`) by the
+`enable_thinking` policy (`Thinking`, in messages.py).
 """
 
 import datetime
@@ -60,6 +59,7 @@ class Template:
     format_prefix: str = ""
     format_prefix_tools: str = ""  # the prefix when tools are given; default format_prefix (gpt-oss)
     assistant_suffix: str = ""
+    function_suffix: str | None = None  # that of an answer with tool calls (None: assistant_suffix; Gemma 4: none)
     format_function: str = ""  # assistant slot of an answer with tool calls; default format_assistant
     format_observation: str = ""  # wraps a run of tool results; empty: the template cannot take them
     format_observation_item: str = "{{content}}"
@@ -90,8 +90,7 @@ class Template:
     # unsupervised. Harmony (gpt-oss) ends a final answer with <|return|> and writes it back as <|end|> in the
     # history; the model never generates that <|end|>, so it is not trained.
     end_in_history: tuple[str, str] | None = None
-    # The final answer is written after the generation prompt's `thought_prefill`, as the model
-    # generates it (Nemotron opens a think block there); its thought is then written without the open word.
+    # The final answer is written after the prompt's `thought_prefill`, as generated (Nemotron opens a think block)
     prefill_final_answer: bool = False
     stop_words: tuple[str, ...] = ()
     # Reasoning families: the think block's words, how a thought is written, and whether thoughts of
@@ -322,7 +321,8 @@ class _Rendering:
         if thought is not None:
             empty = thought == "" and t.empty_thought is not None
             answer = (t.empty_thought if empty else self.fill(t.format_thought, thought, False)) + answer
-        suffix = self.fill(t.assistant_suffix)
+        suffix = self.fill(t.assistant_suffix if t.function_suffix is None or not message.tool_calls
+                           else t.function_suffix)
         if t.end_in_history and not final and answer.endswith(t.end_in_history[0]):
             answer = answer.removesuffix(t.end_in_history[0])
             suffix = t.end_in_history[1] + suffix
