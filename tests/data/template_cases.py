@@ -55,6 +55,10 @@ THINKING_FIELD = {"gpt-oss": "thinking", "lfm2.5": "thinking", "kimi-k2-thinking
 # References that read message content only as typed parts (`[{"type": "text", "text": ...}]`), as the processors
 # of vision-language models send it; plain string content renders as empty turns there (SmolVLM2)
 CONTENT_AS_PARTS = {"smolvlm2"}
+# References that name each tool result after the call whose id it carries: they get ids on every call and result,
+# as OpenAI-style requests carry them (without ids Gemma 4's lookup matches every call and names each result after
+# the answer's last call)
+CALL_IDS = {"gemma-4", "gemma-4-e2b"}
 # Keyword arguments a reference reads beyond the conversation: Hy3's template ends a conversation's last answer
 # with eos only in its training mode (`is_training`), the rendering lmforge trains on
 REFERENCE_KWARGS = {"hunyuan-hy3": {"is_training": True}}

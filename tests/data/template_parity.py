@@ -9,11 +9,12 @@ from dataclasses import dataclass, replace
 import jinja2
 
 from lmforge.data.templates.encoding import _encode_piecewise, encode_conversation
-from lmforge.data.templates.messages import normalize_tools
+from lmforge.data.templates.messages import assign_tool_call_ids, normalize_tools
 from lmforge.data.templates.template import Message, Template
 from lmforge.errors import TemplateError
 from tests.data.template_cases import (
     ARGUMENTS_AS_JSON,
+    CALL_IDS,
     CASES,
     CONTENT_AS_PARTS,
     REFERENCE_KWARGS,
@@ -44,9 +45,6 @@ _GLM47_PROMPT = ("GLM-4.7's generation prompt opens a think block (`<think>`; `<
                  "leaves the prompt at the assistant header, as for Qwen3: the model is trained to write it itself")
 _KIMI_DROPS_FINAL = ("Kimi-K2-Thinking's template drops the thought of the last answer without tool calls (it keeps "
                      "only those of the tool-call answers after it); lmforge trains the final answer's thought")
-_GEMMA4_RESULTS = ("Gemma 4's template names every tool result after the answer's last call when the calls carry no "
-                   "ids (its id lookup then matches each call), and writes the text beside an answer's calls after "
-                   "their results; lmforge names each result after the call it answers and writes the text first")
 DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
     (("phi", "phi_medium"), "*system*", "Phi-3 mini/medium templates drop system messages silently; lmforge "
                                         "renders them in Phi-3.5's <|system|> turn instead of losing data"),
@@ -116,8 +114,9 @@ DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
                                     "closes an empty think block in the generation prompt: that is `glm4_moe_nothink`"),
     (("kimi_k2_thinking",), "thoughts (full)", _KIMI_DROPS_FINAL),
     (("kimi_k2_thinking",), "thought then none (full)", _KIMI_DROPS_FINAL),
-    *[(("gemma4", "gemma4n"), case, _GEMMA4_RESULTS) for case in ("parallel tool calls",
-                                                                   "tool calls with system and text")],
+    (("gemma4", "gemma4n"), "tool calls with system and text",
+     "Gemma 4's template writes the text beside an answer's calls after their results (it renders content last); "
+     "lmforge writes it before the calls"),
     (("hermes3",), "*tools* (prompt)", "Hermes 3's tool_use template is not prefix-preserving: a tool turn that ends "
                                        "the conversation loses the newline before `<|im_end|>` that it has when an "
                                        "answer follows (lmforge always writes it, as in the training rows)"),
@@ -197,8 +196,9 @@ def check_case(template: Template, case_name: str, generation_prompt: bool, refe
     if generation_prompt:
         case = case.prompt_case()
     # the reference gets the tool-call ids lmforge writes (tool datasets carry none)
-    case = replace(case, thinking=case.thinking or template.default_thinking,
-                   messages=template.with_call_ids(case.messages))
+    messages = (assign_tool_call_ids(case.messages) if reference in CALL_IDS and case.kind == "tools"
+                else template.with_call_ids(case.messages))
+    case = replace(case, thinking=case.thinking or template.default_thinking, messages=messages)
     bos, eos = reference_tokens(reference)
     try:
         expected = render_reference(reference_jinja(reference), _for_reference(template, case, reference),
