@@ -254,3 +254,7 @@ def test_gemma4_calls_are_read_back_from_its_notation():
     assert fmt.parse_calls("Sure." + written) == [ToolCall("f", {"a": "x, y", "b": [1, 2.5, True, None],
                                                                  "c": {"d": "e"}})]
     assert fmt.render_calls(tuple(fmt.parse_calls(written))) == written
+    for malformed in ("<|tool_call>call:f{a:[1}<tool_call|>", "<|tool_call>call:f{a<tool_call|>",
+                      '<|tool_call>call:f{a:<|"|>open}<tool_call|>'):
+        with pytest.raises(TemplateError, match="Gemma 4 tool call"):
+            fmt.parse_calls(malformed)

@@ -137,20 +137,28 @@ class _Reader:
         self.at += 1
         out: Any = {} if keyed else []
         while self.at < len(self.text) and self.text[self.at] != close:
+            before = self.at
             if keyed:
                 if self.text.startswith(Q, self.at):
                     key = self.value()
                     self.at += 1  # the colon
                 else:
-                    colon = self.text.index(":", self.at)
+                    colon = self.text.find(":", self.at)
+                    if colon < 0:
+                        raise self.malformed()
                     key, self.at = self.text[self.at:colon], colon + 1
                 out[key] = self.value()
             else:
                 out.append(self.value())
             if self.at < len(self.text) and self.text[self.at] == ",":
                 self.at += 1
+            if self.at == before:  # a closing bracket of the other kind: nothing more can be read
+                raise self.malformed()
         self.at += 1
         return out
+
+    def malformed(self) -> TemplateError:
+        return TemplateError(f"a Gemma 4 tool call is malformed at: {self.text[self.at:self.at + 200]}")
 
 
 def _parse(text: str) -> list[ToolCall]:
