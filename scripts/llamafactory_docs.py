@@ -8,11 +8,12 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from lmforge.config.llamafactory import LLAMAFACTORY_KEYS, LLAMAFACTORY_VALUES, LlamaFactoryKey
-
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "migrating-from-llamafactory.md"
-BEGIN, END = "<!-- BEGIN GENERATED: scripts/llamafactory_docs.py -->", "<!-- END GENERATED -->"
+sys.path.insert(0, str(ROOT))
+
+from scripts.generated_docs import GeneratedDoc  # noqa: E402
+
+from lmforge.config.llamafactory import LLAMAFACTORY_KEYS, LLAMAFACTORY_VALUES, LlamaFactoryKey  # noqa: E402
 
 
 def _where(entry: LlamaFactoryKey) -> str:
@@ -42,16 +43,7 @@ def table() -> str:
     return "\n".join(lines)
 
 
-def render_doc() -> str:
-    text = DOC.read_text(encoding="utf-8")
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    return f"{head}{BEGIN}\n{table()}\n{END}{tail}"
-
+DOC = GeneratedDoc(ROOT / "docs" / "migrating-from-llamafactory.md", "scripts/llamafactory_docs.py", table)
 
 if __name__ == "__main__":
-    new = render_doc()
-    if "--check" in sys.argv:
-        sys.exit(0 if new == DOC.read_text(encoding="utf-8") else 1)
-    DOC.write_text(new, encoding="utf-8")
-    print(f"wrote {DOC}")
+    sys.exit(DOC.main())

@@ -14,14 +14,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from scripts.generated_docs import GeneratedDoc  # noqa: E402
 from tests.data.template_cases import ARGUMENTS_AS_JSON_NOTES, CASES, reference_index  # noqa: E402
-from tests.data.template_parity import UNPROVEN_REFERENCES, check_case  # noqa: E402
+from tests.data.template_parity import NO_REFERENCE, UNPROVEN_REFERENCES, check_case  # noqa: E402
 from tests.data.test_templates_real_tokenizers import PAIRS  # noqa: E402
 
 from lmforge.data.templates import list_templates  # noqa: E402
 
-DOC = ROOT / "docs" / "templates.md"
-BEGIN, END = "<!-- BEGIN GENERATED: scripts/template_docs.py -->", "<!-- END GENERATED -->"
 SMOLLM2_PAIRS = {"chatml", "smollm2", "qwen", "qwen2"}
 TOKENIZER_NAMES = {"llama2": "Llama 2 (SentencePiece)", "mistral_v1": "Mistral v1 (SentencePiece)",
                    "mistral_v3": "Mistral v3 (SentencePiece)", "llama3": "Llama 3 (tiktoken)",
@@ -51,7 +50,7 @@ def table() -> str:
                             f"| loss mask only | | {_cell(reason)} | {tokenizers} |")
             else:
                 rows.append(f"| {name} | none in refdata: registered from the model's published format "
-                            f"| loss mask only | | | {tokenizers} |")
+                            f"| loss mask only | | {_cell(NO_REFERENCE.get(template.name, ''))} | {tokenizers} |")
             totals["unreferenced"] += 1
             continue
         totals["referenced"] += 1
@@ -90,16 +89,7 @@ def table() -> str:
     return "\n".join([summary, "", *rows, *orphans])
 
 
-def render_doc() -> str:
-    text = DOC.read_text(encoding="utf-8")
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    return f"{head}{BEGIN}\n{table()}\n{END}{tail}"
-
+DOC = GeneratedDoc(ROOT / "docs" / "templates.md", "scripts/template_docs.py", table)
 
 if __name__ == "__main__":
-    new = render_doc()
-    if "--check" in sys.argv:
-        sys.exit(0 if new == DOC.read_text(encoding="utf-8") else 1)
-    DOC.write_text(new, encoding="utf-8")
-    print(f"wrote {DOC}")
+    sys.exit(DOC.main())

@@ -11,6 +11,7 @@ import json
 import re
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 from transformers.utils.chat_template_utils import _compile_jinja_template, render_jinja_template
 
@@ -54,6 +55,10 @@ THINKING_FIELD = {"gpt-oss": "thinking", "lfm2.5": "thinking", "kimi-k2-thinking
 # References that read message content only as typed parts (`[{"type": "text", "text": ...}]`), as the processors
 # of vision-language models send it; plain string content renders as empty turns there (SmolVLM2)
 CONTENT_AS_PARTS = {"smolvlm2"}
+# References that name each tool result after the call whose id it carries: they get ids on every call and result,
+# as OpenAI-style requests carry them (without ids Gemma 4's lookup matches every call and names each result after
+# the answer's last call)
+CALL_IDS = {"gemma-4", "gemma-4-e2b"}
 # Keyword arguments a reference reads beyond the conversation: Hy3's template ends a conversation's last answer
 # with eos only in its training mode (`is_training`), the rendering lmforge trains on
 REFERENCE_KWARGS = {"hunyuan-hy3": {"is_training": True}}
@@ -130,10 +135,19 @@ def relevant_cases(template: Template) -> list[str]:
             and (case.kind != "thinking" or template.thought_words)]
 
 
+# Reference templates refdata lacks, kept here as test fixtures where their licence allows (each file's header and
+# its INDEX.tsv row say where it comes from); they are proven exactly as refdata's are
+FIXTURES = Path(__file__).resolve().parent / "chat_templates"
+
+
+def _index(path: Path) -> dict[str, dict[str, str]]:
+    with open(path, encoding="utf-8") as handle:
+        return {row["name"]: row for row in csv.DictReader(handle, delimiter="\t")}
+
+
 @cache
 def reference_index() -> dict[str, dict[str, str]]:
-    with open(refdata("chat_templates", "INDEX.tsv"), encoding="utf-8") as handle:
-        return {row["name"]: row for row in csv.DictReader(handle, delimiter="\t")}
+    return {**_index(refdata("chat_templates", "INDEX.tsv")), **_index(FIXTURES / "INDEX.tsv")}
 
 
 def reference_tokens(reference: str) -> tuple[str, str]:
@@ -143,7 +157,9 @@ def reference_tokens(reference: str) -> tuple[str, str]:
 
 @cache
 def reference_jinja(name: str) -> str:
-    return refdata("chat_templates", f"{name}.jinja").read_text(encoding="utf-8")
+    fixture = FIXTURES / f"{name}.jinja"
+    path = fixture if fixture.is_file() else refdata("chat_templates", f"{name}.jinja")
+    return path.read_text(encoding="utf-8")
 
 
 def _openai(message: Message, arguments_as_json: bool, thinking_field: str = "",

@@ -78,7 +78,8 @@ TOOL_FORMAT_TEMPLATES = {"default": "default", "qwen": "qwen", "hermes": "qwen",
                          "qwen3_coder": "qwen3_coder", "ministral3": "ministral3_reasoning",
                          "glm4_moe": "glm4_moe_nothink", "glm4_7": "glm4_7_nothink",
                          "qwen3_5": "qwen3_5", "minimax2": "minimax2",
-                         "lfm2": "lfm2", "lfm2.5": "lfm2_5", "kimi_k2": "kimi_k2"}
+                         "lfm2": "lfm2", "lfm2.5": "lfm2_5", "kimi_k2": "kimi_k2", "seed_oss": "seed_oss",
+                         "exaone4": "exaone4", "smollm3": "smollm3", "gemma4": "gemma4"}
 
 
 def test_every_tool_format_has_a_round_trip_template():
@@ -208,6 +209,23 @@ def test_modelfile_for_llama3_matches_ollamas_shape():
     assert text.rstrip().endswith("PARAMETER num_ctx 4096")
     with pytest.raises(TemplateError, match="--tokenizer"):
         template_to_modelfile(get_template("llama3"))
+
+
+def test_modelfile_of_an_auto_template_derives_its_slots_or_says_why_there_is_none():
+    """`template: auto` has only the jinja: a Modelfile gets the slots derived from it where they reproduce it."""
+    from lmforge.data.templates.auto import auto_template
+    from lmforge.data.templates.modelfile import modelfile_slots, template_to_modelfile
+
+    text = template_to_modelfile(auto_template(reference_jinja("qwen2.5-instruct"), "", "<|im_end|>"),
+                                 eos_token="<|im_end|>")
+    assert "# slots derived from the model's jinja chat template" in text
+    assert "<|im_start|>user\n{{ .Content }}<|im_end|>\n" in text and 'PARAMETER stop "<|im_end|>"' in text
+    assert 'SYSTEM """You are Qwen, created by Alibaba Cloud. You are a helpful assistant."""' in text
+    qwen3 = auto_template(reference_jinja("qwen3"), "", "<|im_end|>")
+    slots, why = modelfile_slots(qwen3, "", "<|im_end|>")
+    assert slots is None and "not prefix-preserving" in why and "template: auto" not in why
+    with pytest.raises(TemplateError, match=r"no Modelfile: .*not prefix-preserving"):
+        template_to_modelfile(qwen3, eos_token="<|im_end|>")
 
 
 def test_saved_tokenizer_gets_the_end_of_turn_as_eos_for_replace_eos_templates():

@@ -57,3 +57,12 @@ def test_every_reference_in_refdata_is_proven_or_says_why_not():
     assert listed <= available
     for reference, name, _ in UNPROVEN_REFERENCES:  # a listed template does not claim that reference
         assert name is None or reference not in get_template(name).references
+
+
+def test_templates_said_to_have_no_reference_have_none():
+    """template_parity.NO_REFERENCE explains registered templates without a reference; one that gains a reference
+    leaves the list (its table row then says what it is proven against)."""
+    from tests.data.template_parity import NO_REFERENCE
+
+    for name in NO_REFERENCE:
+        assert not get_template(name).references, name

@@ -188,3 +188,73 @@ def test_kimi_k2_renders_as_kimi_k2_thinking_without_its_empty_think_blocks(case
     bos, eos = reference_tokens("kimi-k2-thinking")
     expected = render_reference(reference_jinja("kimi-k2-thinking"), case, generation_prompt, bos, eos)
     assert render_ours(template, case, generation_prompt, bos, eos) == expected.replace("<think></think>", "")
+
+
+SEED_TOOL_SHAPES = {
+    "no parameters": {"name": "ping", "description": "  Ping. ", "parameters": {"type": "object", "properties": {}}},
+    "every type, one required": {"name": "f", "parameters": {"type": "object", "required": ["n"], "properties": {
+        "a": {"type": "array"}, "n": {"type": "number", "description": "N."}, "b": {"type": "boolean"},
+        "o": {"type": "object"}, "x": {}}}},
+    "returns": {"name": "g", "description": "G", "returns": {"type": "object", "properties": {
+        "r": {"type": "integer", "description": "R."}, "s": {"type": "string"}}},
+                "parameters": {"type": "object", "properties": {"a": {"type": "string", "description": "A."}}}},
+    "returns, no parameters": {"name": "h", "description": "H", "parameters": {"type": "object", "properties": {}},
+                               "returns": {"type": "object", "properties": {"r": {"type": "integer"}}}},
+}
+
+
+@pytest.mark.parametrize("shape", SEED_TOOL_SHAPES)
+def test_seed_oss_definitions_equal_its_template_on_every_schema_shape(shape):
+    """Seed-OSS writes each tool as a Python docstring whose blank lines depend on which sections it has."""
+    from tests.data.template_cases import Case
+
+    case = Case([Message("user", "Hi")], tools=[{"type": "function", "function": SEED_TOOL_SHAPES[shape]}])
+    template = get_template("seed_oss")
+    bos, eos = reference_tokens("seed-oss")
+    assert render_ours(template, case, True, bos, eos) == render_reference(reference_jinja("seed-oss"), case, True,
+                                                                          bos, eos)
+
+
+def test_seed_oss_calls_write_values_as_its_template_and_parse_back():
+    """Non-string values as jinja's `string` filter writes them (Python's spelling), read back as Python literals."""
+    fmt = get_tool_format("seed_oss")
+    call = ToolCall("f", {"city": "Paris", "n": 2, "ok": True, "none": None, "filters": {"year": [2024]}})
+    text = fmt.render_calls((call,))
+    assert text == ("<seed:tool_call>\n<function=f>\n<parameter=city>Paris</parameter>\n<parameter=n>2</parameter>\n"
+                    "<parameter=ok>True</parameter>\n<parameter=none>None</parameter>\n"
+                    "<parameter=filters>{'year': [2024]}</parameter>\n</function>\n</seed:tool_call>")
+    assert fmt.parse_calls(f"Let me check.\n\n{text}") == [call]
+
+
+GEMMA4_TOOL_SHAPES = {
+    "nested object, array, nullable": {"name": "book", "description": "Book a trip.", "parameters": {
+        "type": "object", "required": ["where"], "properties": {
+            "where": {"type": "object", "description": "Place.", "required": ["city"],
+                      "properties": {"city": {"type": "string"}, "zip": {"type": "integer", "nullable": True}}},
+            "dates": {"type": "array", "items": {"type": "string", "description": "A day."}},
+            "kind": {"type": "string", "enum": ["air", "rail"]}}}},
+    "no parameters": {"name": "ping", "description": "Ping."},
+}
+
+
+@pytest.mark.parametrize("shape", GEMMA4_TOOL_SHAPES)
+def test_gemma4_definitions_equal_its_template_on_schema_shapes(shape):
+    """Gemma 4 writes JSON schemas in its own notation (sorted keys, upper-cased types, `<|"|>` strings)."""
+    from tests.data.template_cases import Case
+
+    case = Case([Message("user", "Hi")], tools=[{"type": "function", "function": GEMMA4_TOOL_SHAPES[shape]}])
+    bos, eos = reference_tokens("gemma-4")
+    assert render_ours(get_template("gemma4"), case, True, bos, eos) == render_reference(
+        reference_jinja("gemma-4"), case, True, bos, eos)
+
+
+def test_gemma4_calls_are_read_back_from_its_notation():
+    fmt = get_tool_format("gemma4")
+    written = '<|tool_call>call:f{a:<|"|>x, y<|"|>,b:[1,2.5,true,null],c:{d:<|"|>e<|"|>}}<tool_call|>'
+    assert fmt.parse_calls("Sure." + written) == [ToolCall("f", {"a": "x, y", "b": [1, 2.5, True, None],
+                                                                 "c": {"d": "e"}})]
+    assert fmt.render_calls(tuple(fmt.parse_calls(written))) == written
+    for malformed in ("<|tool_call>call:f{a:[1}<tool_call|>", "<|tool_call>call:f{a<tool_call|>",
+                      '<|tool_call>call:f{a:<|"|>open}<tool_call|>'):
+        with pytest.raises(TemplateError, match="Gemma 4 tool call"):
+            fmt.parse_calls(malformed)

@@ -99,6 +99,28 @@ def test_quantized_export_without_cuda_fails_before_loading(tmp_path, monkeypatc
     assert not (tmp_path / "out").exists()
 
 
+def test_auto_template_export_skips_the_modelfile_it_cannot_write(tmp_path, tiny_llama_path):
+    """`template: auto` with a jinja Ollama's slots cannot hold (Qwen3's rewrites history): the export completes and
+    says in one line why there is no Modelfile (it used to fail writing it, and before that rendering an empty probe
+    conversation Qwen's jinja cannot render)."""
+    import shutil
+
+    from tests.refdata import refdata
+
+    source = tmp_path / "qwen3-like"
+    shutil.copytree(tiny_llama_path, source)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    tokenizer.chat_template = (refdata("chat_templates") / "qwen3.jinja").read_text(encoding="utf-8")
+    tokenizer.save_pretrained(source)
+    console = Console(record=True, width=300)
+    result = run_export(build_config({"model_name_or_path": str(source), "template": "auto",
+                                      "export_dir": str(tmp_path / "out")}), console)
+    assert "model.safetensors" in result.files and "Modelfile" not in result.files
+    lines = [line for line in console.export_text().splitlines() if "Modelfile" in line]
+    assert len(lines) == 1 and lines[0].startswith("no Ollama Modelfile: the model's jinja chat template cannot be "
+                                                   "written as an Ollama template: ") and "not prefix" in lines[0]
+
+
 def test_processor_of_a_vision_model_is_exported(tmp_path, tiny_llama_path):
     import shutil
 

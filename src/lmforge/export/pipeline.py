@@ -21,7 +21,7 @@ from lmforge.config.groups import ExportGroup, GenerationGroup
 from lmforge.data.templates.encoding import stop_token_ids
 from lmforge.data.templates.jinja import prepare_saved_tokenizer
 from lmforge.data.templates.select import run_template
-from lmforge.data.templates.template import Template
+from lmforge.data.templates.template import Message, Template
 from lmforge.errors import ExportError
 from lmforge.export.gguf import gguf_model_name, gguf_tolerance, llamacpp_tolerance, verify_gguf, write_gguf
 from lmforge.export.media_probe import media_probe_batch
@@ -113,10 +113,14 @@ def modelfile_parameters(gen: GenerationGroup) -> dict[str, float | int]:
 def _export_gguf(model: Any, tokenizer: PreTrainedTokenizerBase, template: Template, export: ExportGroup,
                  reference: torch.Tensor, batch: dict[str, torch.Tensor], console: Console,
                  source_name: str) -> list[ParityReport]:
+    if not export.export_gguf:
+        return []
     export_dir = Path(export.export_dir or "")
     reports = []
-    texts = [template.render_text([], add_generation_prompt=True), *PROBE_PROMPTS]
-    for qtype in export.export_gguf or []:
+    # a chat prompt (the template's special tokens) besides plain text; it holds a question, as a jinja template
+    # may read the first message (Qwen2.5's asks whether it is a system prompt)
+    texts = [template.render_text([Message("user", PROBE_PROMPTS[0])], add_generation_prompt=True), *PROBE_PROMPTS]
+    for qtype in export.export_gguf:
         path = write_gguf(model, tokenizer, export_dir / f"{export_dir.name}-{qtype}.gguf", qtype, name=source_name)
         read_back = verify_gguf(path, tokenizer, texts)
         tolerance = export.export_tolerance or gguf_tolerance(qtype, reference)
@@ -206,7 +210,8 @@ def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResu
         reports.append(_quantize(cfg.export, export_dir, reference, batch, console))
     if cfg.export.export_modelfile:
         ggufs = [f"./{export_dir.name}-{q}.gguf" for q in cfg.export.export_gguf or []]
-        write_modelfile(export_dir, template, ggufs[0] if ggufs else ".", bos_token=tokenizer.bos_token or "",
-                        eos_token=tokenizer.eos_token or "", parameters=modelfile_parameters(cfg.generation))
+        console.print(write_modelfile(export_dir, template, ggufs[0] if ggufs else ".",
+                                      bos_token=tokenizer.bos_token or "", eos_token=tokenizer.eos_token or "",
+                                      parameters=modelfile_parameters(cfg.generation)), highlight=False)
     files = sorted(p.name for p in export_dir.iterdir())
     return ExportResult(export_dir, files, reports)

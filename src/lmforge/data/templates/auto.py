@@ -153,8 +153,9 @@ def _history_end(render: Any, messages: list[Message]) -> str:
 def _tool_format(chat_template: str, style: JinjaStyle, bos: str, eos: str) -> str:
     """The registered tool format whose calls the jinja writes (so chat parses the model's calls back): the one
     whose rendering of a probe answer (text and a call, else the call alone) the jinja's rendering holds, the
-    longest such; `default` when none does."""
-    found: list[tuple[int, int, str]] = []
+    longest such; of formats writing the same calls (Qwen's, SmolLM3's, Granite 4's), the one whose definitions it
+    writes too; `default` when none does."""
+    found: list[tuple[int, int, bool, str]] = []
     for rank, text in enumerate(("Let me check.", "")):
         messages = assign_tool_call_ids([PROBE_WITH_TOOLS[0], replace(PROBE_WITH_TOOLS[1], content=text)])
         try:
@@ -169,8 +170,8 @@ def _tool_format(chat_template: str, style: JinjaStyle, bos: str, eos: str) -> s
             except Exception:  # a format that needs what the probe has not (numbered ids, a tools list)
                 continue
             if fmt.name != "default" and written in rendered and fmt.parse_calls(written):
-                found.append((-rank, len(written), fmt.name))
-    return max(found)[2] if found else "default"
+                found.append((-rank, len(written), fmt.render_tools(PROBE_TOOLS) in rendered, fmt.name))
+    return max(found)[3] if found else "default"
 
 
 def _stop_words(end: str) -> tuple[str, ...]:

@@ -69,14 +69,17 @@ def _tool_definition_lines(template: Template) -> list[str]:
                  "+ [tool if (tool.type is defined and tool.type == 'function' and tool.function is defined) else "
                  "{'type': 'function', 'function': tool}] -%}{%- endfor -%}")
     lines = [fmt.macros, "{%- if tools or " + ("true" if template.tools_always else "false") + " -%}", normalize,
-             "{%- set ns.tools = '' -%}{%- if ns.tool_list -%}" + fmt.definitions + "{%- endif -%}",
+             "{%- set ns.tools = '' -%}{%- if ns.tool_list or " + ("true" if template.tools_always else "false")
+             + " -%}" + fmt.definitions + "{%- endif -%}",
              "{%- set ns.tool_text = " + _expression(template.format_tools, "ns.tools", False) + " -%}"]
     if template.tools_in_first_user:
         lines.append("{%- set ns.tool_first = ns.tool_text -%}")
     elif template.tools_position == "system":
         always = "true" if template.tools_separator_always else "false"
-        lines.append(f"{{%- if system_message or {always} -%}}{{%- set system_message = system_message + "
-                     f"{_quote(template.tools_separator)} + ns.tool_text -%}}{{%- else -%}}"
+        separator = _quote(template.tools_separator)
+        joined = (f"ns.tool_text + {separator} + system_message" if template.tools_first
+                  else f"system_message + {separator} + ns.tool_text")
+        lines.append(f"{{%- if system_message or {always} -%}}{{%- set system_message = {joined} -%}}{{%- else -%}}"
                      "{%- set system_message = ns.tool_text -%}{%- endif -%}")
     else:
         lines.append("{%- set ns.tool_turn = ns.tool_text -%}")
@@ -106,9 +109,10 @@ def _thought_lines(template: Template) -> list[str]:
     if template.empty_thought is not None:
         lines.append("{%- if ns.thought is none -%}{%- set ns.thought = '' -%}{%- endif -%}")
     if template.empty_thought_on_final:
+        where = "(loop.index0 > ns.last_query)" if template.empty_thought_after_query else "loop.last"
         lines += [
-            "{%- if ns.thought == '' and not loop.last -%}{%- set ns.thought = none -%}{%- endif -%}",
-            f"{{%- if {keep} and ns.thought is none and loop.last -%}}"
+            f"{{%- if ns.thought == '' and not {where} -%}}{{%- set ns.thought = none -%}}{{%- endif -%}}",
+            f"{{%- if {keep} and ns.thought is none and {where} -%}}"
             + _out(_expression(template.format_thought, "''", False)) + "{%- endif -%}",
         ]
     return lines
@@ -180,7 +184,11 @@ def _answer_lines(template: Template) -> list[str]:
                      "{%- endif -%}")
     if "{{call_name}}" in template.format_observation_item:
         lines.append("{%- set ns.answered = message.tool_calls if message.tool_calls else [] -%}")
-    return [*lines, _out("ns.answer"), _out(_expression(template.assistant_suffix, "''", False))]
+    suffix = _out(_expression(template.assistant_suffix, "''", False))
+    if template.function_suffix is not None:  # an answer with calls has its own (Gemma 4: none)
+        suffix = ("{%- if message.tool_calls -%}" + _out(_expression(template.function_suffix, "''", False))
+                  + "{%- else -%}" + suffix + "{%- endif -%}")
+    return [*lines, _out("ns.answer"), suffix]
 
 
 def _date_line(template: Template) -> str:

@@ -11,12 +11,16 @@ hands thinking apart from the content). What Ollama cannot reproduce is stated i
 (`notes`): trimming message text (`strip_content`), today's date in a dated default system prompt (SYSTEM
 carries the date the file was written), tool formats without Go pieces, and each format's `limits`.
 tests/data/test_templates_ollama.py evaluates the TEMPLATE and compares it with lmforge's rendering.
+`template: auto` has no slots, only the tokenizer's jinja: its slots are derived from the jinja (`lmforge
+template derive`) where they reproduce it, and where they cannot there is no Modelfile (`modelfile_slots` says why).
 """
 
 import datetime
 import json
 import re
 
+from lmforge.data.templates.auto import JinjaTemplate
+from lmforge.data.templates.derive import USE_AUTO, derive_template
 from lmforge.data.templates.ollama_tools import JSON_LIMITS, OLLAMA_TOOL_FORMATS, OllamaToolFormat, go_text
 from lmforge.data.templates.template import Template
 from lmforge.errors import TemplateError
@@ -113,10 +117,13 @@ class _Writer:
             text, condition = "{{ $system }}", "$system"
         else:
             separator = go_text(t.tools_separator)
-            lead = ("{{ $system }}" + separator if t.tools_separator_always
-                    else "{{ if $system }}{{ $system }}" + separator + "{{ end }}")
-            text = ("{{ if $.Tools }}" + lead + self.tool_text() + "{{ else }}{{ $system }}{{ end }}"
-                    if not t.tools_always else lead + self.tool_text())
+            if t.tools_first:
+                tail = ("" if t.tools_separator_always else "{{ if $system }}") + separator + "{{ $system }}"
+                body = self.tool_text() + tail + ("" if t.tools_separator_always else "{{ end }}")
+            else:
+                body = ("{{ $system }}" + separator if t.tools_separator_always
+                        else "{{ if $system }}{{ $system }}" + separator + "{{ end }}") + self.tool_text()
+            text = "{{ if $.Tools }}" + body + "{{ else }}{{ $system }}{{ end }}" if not t.tools_always else body
             condition = "true" if t.tools_always else "or $system $.Tools"
         if t.format_system_text != "{{content}}":
             text = "{{ if " + condition + " }}" + self.fill(t.format_system_text, content=text) + "{{ end }}"
@@ -176,7 +183,8 @@ class _Writer:
             return ""
         keep = ("$last" if t.prefill_final_answer else "true" if t.thoughts_in_history else "(gt $i $lastUser)")
         # Qwen3 writes an empty block before a final answer without a thought
-        empty = ("{{ if $last }}{{ if " + keep + " }}" + self.fill(t.format_thought) + "{{ end }}{{ end }}"
+        where = "(gt $i $lastUser)" if t.empty_thought_after_query else "$last"  # Qwen3.5: every answer after it
+        empty = ("{{ if " + where + " }}{{ if " + keep + " }}" + self.fill(t.format_thought) + "{{ end }}{{ end }}"
                  if t.empty_thought_on_final else "")
         if t.empty_thought is not None:  # every answer without a kept thought opens with the family's empty block
             return ("{{ if and .Thinking " + keep + " }}" + self.fill(t.format_thought, content="{{ .Thinking }}")
@@ -196,20 +204,22 @@ class _Writer:
             return go_text(pieces.answer[0]) + "{{ .Content }}" + go_text(pieces.answer[1]) + calls
         return "{{ if .Content }}{{ .Content }}" + go_text(self.t.tools.content_separator) + "{{ end }}" + calls
 
-    def answer_slot(self, slot: str, text: str) -> str:
-        """An answer slot around `text`; the last message of a conversation is continued (no end of turn)."""
+    def answer_slot(self, slot: str, text: str, suffix: str | None = None) -> str:
+        """An answer slot around `text` and `suffix` (default assistant_suffix); the last message of a conversation
+        is continued (no end of turn)."""
         before, after = self.split(slot)
         ending = self.t.end_in_history  # Harmony writes a final answer's <|return|> back as <|end|>
         if ending and after.endswith(go_text(ending[0])):
             after = after.removesuffix(go_text(ending[0])) + go_text(ending[1])
-        return self.thought() + before + text + "{{ if not $last }}" + after + self.fill(self.t.assistant_suffix) \
-            + "{{ end }}"
+        return self.thought() + before + text + "{{ if not $last }}" + after \
+            + self.fill(self.t.assistant_suffix if suffix is None else suffix) + "{{ end }}"
 
     def assistant(self) -> str:
         t = self.t
         plain = self.answer_slot(t.format_assistant, "{{ .Content }}")
         if self.tools:
-            plain = ("{{ if .ToolCalls }}" + self.answer_slot(t.format_function or t.format_assistant, self.calls())
+            plain = ("{{ if .ToolCalls }}" + self.answer_slot(t.format_function or t.format_assistant, self.calls(),
+                                                              t.function_suffix)
                      + "{{ else }}" + plain + "{{ end }}")
         prefill = ("{{ if $last }}" + go_text(t.thought_prefill) + "{{ end }}"  # Nemotron's final answer
                    if t.prefill_final_answer and t.thought_prefill else "")
@@ -269,12 +279,33 @@ def _quoted(text: str) -> str:
     return f'"""{text}"""'
 
 
+def modelfile_slots(template: Template, bos_token: str | None = None,
+                    eos_token: str | None = None) -> tuple[Template | None, str]:
+    """The slot template a Modelfile is written from, or None and why there can be none. A registered template is its
+    own; `template: auto` (the tokenizer's jinja) gets the slots `lmforge template derive` reads off the jinja, when
+    they reproduce it (text, trained answers, stop words): Ollama's Go template cannot run jinja."""
+    if not isinstance(template, JinjaTemplate):
+        return template, ""
+    derived = derive_template(template.chat_template, template.name, bos_token or "", eos_token or "")
+    if derived.reproduces:
+        return derived.template, ""
+    why = derived.not_expressible or "; ".join(derived.mismatches)
+    return None, ("the model's jinja chat template cannot be written as an Ollama template: "
+                  + why.replace(f"; {USE_AUTO}", ""))
+
+
 def template_to_modelfile(template: Template, *, source: str = ".", bos_token: str | None = None,
                           eos_token: str | None = None, parameters: dict[str, float | int] | None = None,
                           date: datetime.date | None = None) -> str:
     """The Modelfile text for `source` (`.` for a model folder, or a GGUF file). `bos_token`/`eos_token` are
     needed where the template writes them; `date` fills a dated default system prompt (default: today)."""
-    text, notes = go_template(template, bos_token=bos_token, eos_token=eos_token, date=date)
+    slots, why = modelfile_slots(template, bos_token, eos_token)
+    if slots is None:
+        raise TemplateError(f"no Modelfile: {why}")
+    text, notes = go_template(slots, bos_token=bos_token, eos_token=eos_token, date=date)
+    if slots is not template:
+        notes.insert(0, "slots derived from the model's jinja chat template (`lmforge template derive`)")
+    template = slots
     system = template.default_system_for(False, date)
     if system != template.default_system:
         notes.append(f"system: SYSTEM carries the date this file was written ({system}); the model's template "

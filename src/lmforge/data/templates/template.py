@@ -4,19 +4,18 @@ Slots may contain `{{content}}` (or `{{content_json}}`, the content as a JSON st
 `{{eos_token}}` and `{{date}}` (today, or the `date` given to `render`, written with `date_format`).
 Special tokens are written as their text (`<|im_end|>`); the tokenizer recognises them as added tokens.
 
-Rendering a conversation gives a list of `Segment`s. Only the assistant slot (`format_assistant`,
-or `format_function` for an answer with tool calls: the answer and its end-of-turn token) is
-supervised; the assistant header (`format_generation`) and the glue after an answer
-(`assistant_suffix`, e.g. ChatML's newline after `<|im_end|>`) are not, so the model learns to stop
-exactly at its end-of-turn token.
+Rendering a conversation gives a list of `Segment`s. Only the assistant slot (`format_assistant`, or
+`format_function` for an answer with tool calls: the answer and its end-of-turn token) is supervised; the
+header (`format_generation`) and the glue after an answer (`assistant_suffix`, ChatML's newline after
+`<|im_end|>`) are not, so the model learns to stop exactly at its end-of-turn token.
 
 Slots, in rendering order (docs/templates.md describes every field): `format_prefix` once; the system
 prompt in `format_system` with the tool definitions placed by `tools_position` (or opening the first user
 message, `system_in_user`); per message `format_user`, `format_generation` + `format_assistant` +
-`assistant_suffix` (`end_in_history` rewrites an earlier answer's end), tool results as
-`format_observation` around `format_observation_item`s; then `format_generation` (+ `thought_prefill`)
-for a generation prompt, else `format_end`. Reasoning templates split `<think>` blocks off answers and
-render them (`format_thought`) by the `enable_thinking` policy (`Thinking`, in messages.py).
+`assistant_suffix` (`end_in_history` rewrites an earlier answer's end), tool results as `format_observation`
+around `format_observation_item`s; then `format_generation` (+ `thought_prefill`) for a generation prompt, else
+`format_end`. Reasoning templates split `<think>` blocks off answers and render them (`format_thought`) by the
+`enable_thinking` policy (`Thinking`, in messages.py).
 """
 
 import datetime
@@ -60,6 +59,7 @@ class Template:
     format_prefix: str = ""
     format_prefix_tools: str = ""  # the prefix when tools are given; default format_prefix (gpt-oss)
     assistant_suffix: str = ""
+    function_suffix: str | None = None  # that of an answer with tool calls (None: assistant_suffix; Gemma 4: none)
     format_function: str = ""  # assistant slot of an answer with tool calls; default format_assistant
     format_observation: str = ""  # wraps a run of tool results; empty: the template cannot take them
     format_observation_item: str = "{{content}}"
@@ -76,6 +76,7 @@ class Template:
     tool_format: str = "default"
     tools_separator: str = "\n\n"  # between the system prompt and the tool definitions
     tools_separator_always: bool = False  # written even when the system prompt is empty (QwQ)
+    tools_first: bool = False  # with tools_position "system": the definitions before the system prompt (Qwen3.5)
     tools_in_first_user: bool = False  # definitions go in front of the first question (Llama 3.1+)
     format_system_tools: str = ""  # the system slot when tools are given; default format_system
     format_system_text: str = "{{content}}"  # a non-empty system prompt inside the system slot (Command R7B)
@@ -89,8 +90,7 @@ class Template:
     # unsupervised. Harmony (gpt-oss) ends a final answer with <|return|> and writes it back as <|end|> in the
     # history; the model never generates that <|end|>, so it is not trained.
     end_in_history: tuple[str, str] | None = None
-    # The final answer is written after the generation prompt's `thought_prefill`, as the model
-    # generates it (Nemotron opens a think block there); its thought is then written without the open word.
+    # The final answer is written after the prompt's `thought_prefill`, as generated (Nemotron opens a think block)
     prefill_final_answer: bool = False
     stop_words: tuple[str, ...] = ()
     # Reasoning families: the think block's words, how a thought is written, and whether thoughts of
@@ -101,6 +101,7 @@ class Template:
     # The family's own template writes an empty think block in front of the final answer and after a
     # generation prompt with thinking off (Qwen3); where the data has no thought it goes to the prompt.
     empty_thought_on_final: bool = False
+    empty_thought_after_query: bool = False  # ... before every answer after the last question instead (Qwen3.5)
     # written (and trained) in place of a think block before every answer without a kept thought, history included
     empty_thought: str | None = None  # (GLM-4.5 `\n<think></think>`, GLM-4.7 `</think>`, Kimi-K2-Thinking)
     thought_prefill: str = ""  # ends every generation prompt (QwQ and DeepSeek-R1 open a think block)
@@ -251,8 +252,8 @@ class _Rendering:
                                     "the conversation has none")
             self.tools_in_question = tool_text
         elif tool_text and t.tools_position == "system":
-            separate = self.system or t.tools_separator_always
-            self.system = f"{self.system}{t.tools_separator}{tool_text}" if separate else tool_text
+            parts = (tool_text, self.system) if t.tools_first else (self.system, tool_text)
+            self.system = t.tools_separator.join(parts) if self.system or t.tools_separator_always else tool_text
         elif tool_text:
             self.tool_turn = tool_text
         system_slot = t.format_system_tools if self.tools and t.format_system_tools else t.format_system
@@ -320,7 +321,8 @@ class _Rendering:
         if thought is not None:
             empty = thought == "" and t.empty_thought is not None
             answer = (t.empty_thought if empty else self.fill(t.format_thought, thought, False)) + answer
-        suffix = self.fill(t.assistant_suffix)
+        suffix = self.fill(t.assistant_suffix if t.function_suffix is None or not message.tool_calls
+                           else t.function_suffix)
         if t.end_in_history and not final and answer.endswith(t.end_in_history[0]):
             answer = answer.removesuffix(t.end_in_history[0])
             suffix = t.end_in_history[1] + suffix
@@ -340,10 +342,11 @@ class _Rendering:
             keep = last if t.prefill_final_answer else after_query or t.thoughts_in_history
             if self.thinking == "false" or not keep:
                 thought = None
-            if t.empty_thought_on_final:  # Qwen3: an empty block before the final answer only
-                if thought == "" and not last:
+            if t.empty_thought_on_final:  # Qwen3: an empty block before the final answer (Qwen3.5: any after the query)
+                where = after_query if t.empty_thought_after_query else last
+                if thought == "" and not where:
                     thought = None  # its template writes an explicit empty block only there
-                if keep and thought is None and last:
+                if keep and thought is None and where:
                     if self.thinking == "true":
                         thought = ""
                     else:  # written where the family's template writes it, but never trained

@@ -20,8 +20,10 @@ register_template("qwen3_instruct", **CHATML, **QWEN_TOOLS, reference="qwen3-ins
 # Qwen3.5 / 3.6: Qwen3's turns and thinking rule, Qwen3-Coder's XML calls with JSON definitions. Their own templates
 # also write a think block in every answer after the last question (tool-call answers included) and the tool
 # definitions before the system prompt, which these slots do not: their tool cases are not proven.
+# Qwen3.5 writes the tool definitions before the system prompt, and a think block (empty without a thought) in every
+# answer after the last question, tool-call answers included
 QWEN35 = dict(**CHATML, **{**QWEN_TOOLS, "tool_format": "qwen3_5"}, **THINKING, empty_thought_on_final=True,
-              mm_plugin="qwen3_vl")
+              empty_thought_after_query=True, tools_first=True, mm_plugin="qwen3_vl")
 register_template("qwen3_5", **QWEN35, reference="qwen3.5",
                   description="Qwen3.5 (4B and larger; thinking on by default).")
 register_template("qwen3_5_nothink", **QWEN35, default_thinking="false", reference="qwen3.5-small",

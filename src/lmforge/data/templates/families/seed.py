@@ -15,6 +15,12 @@ register_template(
                    "security and privacy issues, and other non-computer science questions, you will refuse to "
                    "answer.\n\n",
     description="Seed-Coder-8B Instruct / Reasoning.")
+# Seed-OSS appends its tool definitions to the system prompt (a default one when there is none) and writes each
+# tool result as a `tool` turn; its template writes a thought, then a line break, then the answer
 register_template("seed_oss", **SEED, thought_words=("<seed:think>", "</seed:think>"),
-                  format_thought="<seed:think>{{content}}</seed:think>", thoughts_in_history=False,
-                  description="Seed-OSS-36B Instruct (reasoning in `<seed:think>` blocks).")
+                  format_thought="<seed:think>{{content}}</seed:think>\n", thoughts_in_history=False,
+                  tool_format="seed_oss", tools_separator="", format_observation="{{content}}",
+                  format_observation_item="{{bos_token}}tool\n{{content}}{{eos_token}}",
+                  default_system_tools="You are Doubao, a helpful AI assistant. You may call one or more functions to "
+                                       "assist with the user query.",
+                  reference="seed-oss", description="Seed-OSS-36B Instruct (reasoning in `<seed:think>` blocks).")

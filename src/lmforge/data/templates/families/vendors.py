@@ -66,6 +66,24 @@ register_template(
     stop_words=("[|endofturn|]",),
     description="LG EXAONE 3.0 / 3.5 Instruct.",
 )
+# EXAONE 4 (non-reasoning mode, its default): role lines, and an empty think block opening every answer, history
+# included, which the header carries (the model answers after it). No reference: the model's license (EXAONE AI
+# Model License, non-commercial) keeps its template out of this repository and refdata has none; the format is the
+# one Ollama's EXAONE 4 renderer writes.
+register_template(
+    "exaone4",
+    format_system="[|system|]\n{{content}}[|endofturn|]\n",
+    format_user="[|user|]\n{{content}}[|endofturn|]\n",
+    format_generation="[|assistant|]\n<think>\n\n</think>\n\n",
+    format_assistant="{{content}}[|endofturn|]",
+    assistant_suffix="\n",
+    tool_format="exaone4",
+    format_observation="[|tool|]\n{{content}}[|endofturn|]\n",
+    format_observation_item='<tool_result>{"result": {{content_json}}}</tool_result>',
+    observation_separator="\n",
+    stop_words=("[|endofturn|]",),
+    description="LG EXAONE 4.0 (32B, 1.2B) in its non-reasoning mode; tool calls as `<tool_call>` JSON.",
+)
 register_template(
     "telechat2",
     format_system="<_system>{{content}}",

@@ -53,6 +53,25 @@ def dumps(value: Any, indent: int | None = None) -> str:
     return json.dumps(value, ensure_ascii=False, indent=indent)
 
 
+# A parameter value in the XML call formats (GLM-4.5's `<arg_value>`, MiniMax-M2's `<parameter name=...>`,
+# Qwen3-Coder-style `<parameter=KEY>`): a string written bare, anything else as JSON; the same as jinja.
+XML_VALUE_JINJA = "(value if value is string else value | tojson)"
+
+
+def xml_value(value: Any) -> str:
+    return value if isinstance(value, str) else dumps(value)
+
+
+def parse_xml_value(raw: str) -> Any:
+    """A parameter value as the model writes it: JSON for anything but a string, which is written bare (so a
+    bare string that reads as a JSON string stays the raw text)."""
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+    return raw if isinstance(value, str) else value
+
+
 def function_of(tool: dict[str, Any]) -> dict[str, Any]:
     return tool.get("function", tool)
 

@@ -1,14 +1,19 @@
 """GLM-4.5 / 4.6 (glm4_moe): `<tool_call>NAME` then one `<arg_key>` / `<arg_value>` pair a line per argument;
 GLM-4.7 (glm4_7): the same without the newlines."""
 
-import json
 import re
-from typing import Any
 
 from lmforge.data.templates.messages import ToolCall
 from lmforge.data.templates.tool_formats import go_pieces as go
 from lmforge.data.templates.tool_formats import register_tool_format
-from lmforge.data.templates.tool_formats.base import ToolFormat, Tools, dumps
+from lmforge.data.templates.tool_formats.base import (
+    XML_VALUE_JINJA,
+    ToolFormat,
+    Tools,
+    dumps,
+    parse_xml_value,
+    xml_value,
+)
 from lmforge.data.templates.tool_formats.go_pieces import OllamaToolFormat
 from lmforge.data.templates.tool_formats.jinja_pieces import JinjaToolFormat, append_tools, q, set_tools
 
@@ -32,7 +37,7 @@ def _tools_47(tools: Tools) -> str:
 
 def _call(call: ToolCall, newline: str) -> str:
     return f"<tool_call>{call.name}{newline}" + "".join(
-        f"<arg_key>{key}</arg_key>{newline}<arg_value>{value if isinstance(value, str) else dumps(value)}"
+        f"<arg_key>{key}</arg_key>{newline}<arg_value>{xml_value(value)}"
         f"</arg_value>{newline}" for key, value in call.arguments.items()) + "</tool_call>"
 
 
@@ -48,28 +53,17 @@ _CALL = re.compile(r"<tool_call>([^\n<]+)\n?(.*?)</tool_call>", re.DOTALL)
 _ARGUMENT = re.compile(r"<arg_key>(.*?)</arg_key>\s*<arg_value>(.*?)</arg_value>", re.DOTALL)
 
 
-def _value(raw: str) -> Any:
-    """A value as the model writes it: JSON for anything but a string, which is written bare."""
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        return raw
-    return raw if isinstance(value, str) else value
-
-
 def _parse(text: str) -> list[ToolCall]:
-    return [ToolCall(name.strip(), {key: _value(raw) for key, raw in _ARGUMENT.findall(body)})
+    return [ToolCall(name.strip(), {key: parse_xml_value(raw) for key, raw in _ARGUMENT.findall(body)})
             for name, body in _CALL.findall(text)]
-
-
 
 
 def _jinja_call(newline: str) -> str:
     return (
         f"{{%- set ns.call = '<tool_call>' + call.name + '{newline}' -%}}"
         "{%- for key, value in (call.arguments if call.arguments is mapping else {}).items() -%}"
-        f"{{%- set ns.call = ns.call + '<arg_key>' + key + '</arg_key>{newline}<arg_value>' + (value if value is "
-        f"string else value | tojson) + '</arg_value>{newline}' -%}}{{%- endfor -%}}"
+        f"{{%- set ns.call = ns.call + '<arg_key>' + key + '</arg_key>{newline}<arg_value>' + {XML_VALUE_JINJA} "
+        f"+ '</arg_value>{newline}' -%}}{{%- endfor -%}}"
         "{%- set ns.call = ns.call + '</tool_call>' -%}"
     )
 

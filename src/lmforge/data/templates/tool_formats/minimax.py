@@ -1,13 +1,19 @@
 """MiniMax-M2: `<minimax:tool_call>` around `<invoke name=...>` calls with one `<parameter name=...>` a line."""
 
-import json
 import re
-from typing import Any
 
 from lmforge.data.templates.messages import ToolCall
 from lmforge.data.templates.tool_formats import go_pieces as go
 from lmforge.data.templates.tool_formats import register_tool_format
-from lmforge.data.templates.tool_formats.base import ToolFormat, Tools, dumps, function_of
+from lmforge.data.templates.tool_formats.base import (
+    XML_VALUE_JINJA,
+    ToolFormat,
+    Tools,
+    dumps,
+    function_of,
+    parse_xml_value,
+    xml_value,
+)
 from lmforge.data.templates.tool_formats.go_pieces import OllamaToolFormat
 from lmforge.data.templates.tool_formats.jinja_pieces import JinjaToolFormat, append_tools, q, set_tools
 
@@ -25,7 +31,7 @@ def _tools(tools: Tools) -> str:
 def _calls(calls: tuple[ToolCall, ...]) -> str:
     invokes = "".join(
         f'<invoke name="{call.name}">\n' + "".join(
-            f'<parameter name="{key}">{value if isinstance(value, str) else dumps(value)}</parameter>\n'
+            f'<parameter name="{key}">{xml_value(value)}</parameter>\n'
             for key, value in call.arguments.items()) + "</invoke>\n" for call in calls)
     return f"<minimax:tool_call>\n{invokes}</minimax:tool_call>"
 
@@ -34,25 +40,16 @@ _INVOKE = re.compile(r'<invoke name="([^"]+)">(.*?)</invoke>', re.DOTALL)
 _PARAMETER = re.compile(r'<parameter name="([^"]+)">(.*?)</parameter>', re.DOTALL)
 
 
-def _value(raw: str) -> Any:
-    """A value as the model writes it: JSON for anything but a string, which is written bare."""
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        return raw
-    return raw if isinstance(value, str) else value
-
-
 def _parse(text: str) -> list[ToolCall]:
-    return [ToolCall(name, {key: _value(raw) for key, raw in _PARAMETER.findall(body)})
+    return [ToolCall(name, {key: parse_xml_value(raw) for key, raw in _PARAMETER.findall(body)})
             for name, body in _INVOKE.findall(text)]
 
 
 _JINJA_CALL = (
     "{%- set ns.call = '<invoke name=\"' + call.name + '\">\\n' -%}"
     "{%- for key, value in (call.arguments if call.arguments is mapping else {}).items() -%}"
-    "{%- set ns.call = ns.call + '<parameter name=\"' + key + '\">' + (value if value is string else value | tojson) "
-    "+ '</parameter>\\n' -%}{%- endfor -%}"
+    "{%- set ns.call = ns.call + '<parameter name=\"' + key + '\">' + " + XML_VALUE_JINJA
+    + " + '</parameter>\\n' -%}{%- endfor -%}"
     "{%- set ns.call = ns.call + '</invoke>\\n' -%}"
 )
 

@@ -1,13 +1,22 @@
 """Qwen and Hermes `<tool_call>` JSON blocks, Hermes 3's Python-style definitions, Qwen3-Coder's XML calls."""
 
-import json
 import re
 from typing import Any
 
 from lmforge.data.templates.messages import ToolCall
 from lmforge.data.templates.tool_formats import go_pieces as go
 from lmforge.data.templates.tool_formats import register_tool_format
-from lmforge.data.templates.tool_formats.base import ToolFormat, Tools, call_from_json, dumps, function_of, loads
+from lmforge.data.templates.tool_formats.base import (
+    XML_VALUE_JINJA,
+    ToolFormat,
+    Tools,
+    call_from_json,
+    dumps,
+    function_of,
+    loads,
+    parse_xml_value,
+    xml_value,
+)
 from lmforge.data.templates.tool_formats.go_pieces import OllamaToolFormat
 from lmforge.data.templates.tool_formats.jinja_pieces import (
     DESCRIPTION,
@@ -52,14 +61,10 @@ def _xml_tools(tools: Tools) -> str:
             "</parameter>\n</function>\n</tool_call>")
 
 
-def _xml_value(value: Any) -> str:
-    return value if isinstance(value, str) else dumps(value)
-
-
 def _xml_calls(calls: tuple[ToolCall, ...]) -> str:
     blocks = []
     for call in calls:
-        params = "".join(f"<parameter={key}>\n{_xml_value(value)}\n</parameter>\n"
+        params = "".join(f"<parameter={key}>\n{xml_value(value)}\n</parameter>\n"
                          for key, value in call.arguments.items())
         blocks.append(f"<tool_call>\n<function={call.name}>\n{params}</function>\n</tool_call>")
     return "\n".join(blocks)
@@ -70,17 +75,8 @@ _XML_PARAMETER = re.compile(r"<parameter=([^>\n]+)>\n?(.*?)\n?</parameter>", re.
 
 
 def _xml_parse(text: str) -> list[ToolCall]:
-    calls = []
-    for name, body in _XML_FUNCTION.findall(text):
-        arguments: dict[str, Any] = {}
-        for key, raw in _XML_PARAMETER.findall(body):
-            try:
-                value = json.loads(raw)
-                arguments[key] = raw if isinstance(value, str) else value
-            except json.JSONDecodeError:
-                arguments[key] = raw  # a plain string value is written bare
-        calls.append(ToolCall(name.strip(), arguments))
-    return calls
+    return [ToolCall(name.strip(), {key: parse_xml_value(raw) for key, raw in _XML_PARAMETER.findall(body)})
+            for name, body in _XML_FUNCTION.findall(text)]
 
 
 # -- hermes3: Hermes 2 Pro / 3 function calling, Python-style signatures inside <tools> ------------------------
@@ -148,8 +144,8 @@ _XML_JINJA_TOOLS = "".join([
 _XML_JINJA_CALL = (
     "{%- set ns.call = '<tool_call>\\n<function=' + call.name + '>\\n' -%}"
     "{%- for key, value in (call.arguments if call.arguments is mapping else {}).items() -%}"
-    "{%- set ns.call = ns.call + '<parameter=' + key + '>\\n' + (value if value is string else value | tojson) "
-    "+ '\\n</parameter>\\n' -%}{%- endfor -%}"
+    "{%- set ns.call = ns.call + '<parameter=' + key + '>\\n' + " + XML_VALUE_JINJA
+    + " + '\\n</parameter>\\n' -%}{%- endfor -%}"
     "{%- set ns.call = ns.call + '</function>\\n</tool_call>' -%}"
 )
 _XML_GO_CALL = (
