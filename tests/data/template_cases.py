@@ -11,7 +11,6 @@ import json
 import re
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 from transformers.utils.chat_template_utils import _compile_jinja_template, render_jinja_template
 
@@ -135,19 +134,10 @@ def relevant_cases(template: Template) -> list[str]:
             and (case.kind != "thinking" or template.thought_words)]
 
 
-# Reference templates refdata lacks, kept here as test fixtures where their licence allows (each file's header and
-# its INDEX.tsv row say where it comes from); they are proven exactly as refdata's are
-FIXTURES = Path(__file__).resolve().parent / "chat_templates"
-
-
-def _index(path: Path) -> dict[str, dict[str, str]]:
-    with open(path, encoding="utf-8") as handle:
-        return {row["name"]: row for row in csv.DictReader(handle, delimiter="\t")}
-
-
 @cache
 def reference_index() -> dict[str, dict[str, str]]:
-    return {**_index(refdata("chat_templates", "INDEX.tsv")), **_index(FIXTURES / "INDEX.tsv")}
+    with open(refdata("chat_templates", "INDEX.tsv"), encoding="utf-8") as handle:
+        return {row["name"]: row for row in csv.DictReader(handle, delimiter="\t")}
 
 
 def reference_tokens(reference: str) -> tuple[str, str]:
@@ -157,9 +147,7 @@ def reference_tokens(reference: str) -> tuple[str, str]:
 
 @cache
 def reference_jinja(name: str) -> str:
-    fixture = FIXTURES / f"{name}.jinja"
-    path = fixture if fixture.is_file() else refdata("chat_templates", f"{name}.jinja")
-    return path.read_text(encoding="utf-8")
+    return refdata("chat_templates", f"{name}.jinja").read_text(encoding="utf-8")
 
 
 def _openai(message: Message, arguments_as_json: bool, thinking_field: str = "",

@@ -190,31 +190,6 @@ def test_kimi_k2_renders_as_kimi_k2_thinking_without_its_empty_think_blocks(case
     assert render_ours(template, case, generation_prompt, bos, eos) == expected.replace("<think></think>", "")
 
 
-SEED_TOOL_SHAPES = {
-    "no parameters": {"name": "ping", "description": "  Ping. ", "parameters": {"type": "object", "properties": {}}},
-    "every type, one required": {"name": "f", "parameters": {"type": "object", "required": ["n"], "properties": {
-        "a": {"type": "array"}, "n": {"type": "number", "description": "N."}, "b": {"type": "boolean"},
-        "o": {"type": "object"}, "x": {}}}},
-    "returns": {"name": "g", "description": "G", "returns": {"type": "object", "properties": {
-        "r": {"type": "integer", "description": "R."}, "s": {"type": "string"}}},
-                "parameters": {"type": "object", "properties": {"a": {"type": "string", "description": "A."}}}},
-    "returns, no parameters": {"name": "h", "description": "H", "parameters": {"type": "object", "properties": {}},
-                               "returns": {"type": "object", "properties": {"r": {"type": "integer"}}}},
-}
-
-
-@pytest.mark.parametrize("shape", SEED_TOOL_SHAPES)
-def test_seed_oss_definitions_equal_its_template_on_every_schema_shape(shape):
-    """Seed-OSS writes each tool as a Python docstring whose blank lines depend on which sections it has."""
-    from tests.data.template_cases import Case
-
-    case = Case([Message("user", "Hi")], tools=[{"type": "function", "function": SEED_TOOL_SHAPES[shape]}])
-    template = get_template("seed_oss")
-    bos, eos = reference_tokens("seed-oss")
-    assert render_ours(template, case, True, bos, eos) == render_reference(reference_jinja("seed-oss"), case, True,
-                                                                          bos, eos)
-
-
 def test_seed_oss_calls_write_values_as_its_template_and_parse_back():
     """Non-string values as jinja's `string` filter writes them (Python's spelling), read back as Python literals."""
     fmt = get_tool_format("seed_oss")

@@ -23,4 +23,4 @@ register_template("seed_oss", **SEED, thought_words=("<seed:think>", "</seed:thi
                   format_observation_item="{{bos_token}}tool\n{{content}}{{eos_token}}",
                   default_system_tools="You are Doubao, a helpful AI assistant. You may call one or more functions to "
                                        "assist with the user query.",
-                  reference="seed-oss", description="Seed-OSS-36B Instruct (reasoning in `<seed:think>` blocks).")
+                  description="Seed-OSS-36B Instruct (reasoning in `<seed:think>` blocks).")
