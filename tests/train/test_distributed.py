@@ -153,10 +153,54 @@ def test_a_deepspeed_config_trains_in_one_process_under_torchrun(tmp_path, monke
     assert len(logged(out)) == 3 and (out / "adapter_model.safetensors").is_file()
 
 
-def test_use_ray_is_refused_with_the_torchrun_way(tmp_path, monkeypatch):
+@pytest.mark.slow
+def test_ray_train_with_two_cpu_workers_matches_one_process_with_the_same_global_batch(tmp_path, monkeypatch):
+    """USE_RAY=1 and LLaMA-Factory's ray_* keys: a local Ray instance, two gloo workers of 2 rows each against one
+    process of 4; the checkpoint the Trainer saves is reported to Ray's storage (ray_storage_path/ray_run_name)."""
+    pytest.importorskip("ray.train")
+    config = tmp_path / "run.yaml"
+    config.write_text(f"stage: sft\nray_num_workers: 2\nresources_per_worker:\n  CPU: 1\nplacement_strategy: PACK\n"
+                      f"ray_run_name: tiny\nray_storage_path: {tmp_path / 'saves'}\n"
+                      "ray_init_kwargs:\n  num_cpus: 2\n  include_dashboard: false\n")
+    single = run_cli("train", str(config), *ARGS, "per_device_train_batch_size=4", f"output_dir={tmp_path / 'one'}")
+    assert single.returncode == 0, single.stderr[-2000:]
+    monkeypatch.setenv("USE_RAY", "1")
+    ray = run_cli("train", str(config), *ARGS, "per_device_train_batch_size=2", f"output_dir={tmp_path / 'ray'}",
+                  "save_steps=3")
+    assert ray.returncode == 0, (ray.stdout + ray.stderr)[-3000:]
+    one, two = logged(tmp_path / "one"), logged(tmp_path / "ray")
+    assert [line["epoch"] for line in two] == [line["epoch"] for line in one]  # 4 rows a step in both
+    for a, b in zip(one, two, strict=True):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-3)
+    assert summarised(tmp_path / "ray")["samples"] == 12  # both workers' rows counted
+    assert list((tmp_path / "saves" / "tiny").glob("checkpoint_*/checkpoint/adapter_model.safetensors"))
+    assert "Ray kept the run in" in ray.stdout
+
+
+def test_ray_keys_and_the_local_cluster_check():
+    from lmforge.config import build_config
+    from lmforge.train.ray_engine import _check_local_cluster, worker_resources
+
+    launch = build_config({"ray_num_workers": 4, "resources_per_worker": '{"GPU": 1}',
+                           "ray_init_kwargs": '{"runtime_env": {"env_vars": {"A": "1"}}}'}).launch
+    assert launch.resources_per_worker == {"GPU": 1} and launch.ray_init_kwargs["runtime_env"]["env_vars"] == {"A": "1"}
+    assert worker_resources(build_config({}).launch, gpus=0) == {"CPU": 1}
+    assert worker_resources(build_config({}).launch, gpus=8) == {"GPU": 1}
+    with pytest.raises(ConfigError, match=r"needs 4 GPU, and the local Ray instance has 0"):
+        _check_local_cluster(worker_resources(launch, gpus=0), launch.ray_num_workers, {"CPU": 2.0})
+    with pytest.raises(ConfigError, match="placement_strategy"):
+        build_config({"placement_strategy": "SPREAD_OUT"})
+
+
+def test_use_ray_without_ray_names_the_extra(tmp_path, monkeypatch):
+    """Without ray installed (its import path hidden) the error names the extra to install."""
     config = tmp_path / "run.yaml"
     config.write_text("stage: sft\n")
+    hidden = tmp_path / "hide"
+    (hidden / "ray").mkdir(parents=True)
+    (hidden / "ray" / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
     monkeypatch.setenv("USE_RAY", "1")
+    monkeypatch.setenv("PYTHONPATH", f"{hidden}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     result = run_cli("train", str(config), *ARGS, f"output_dir={tmp_path / 'out'}")
     assert result.returncode == 1
-    assert "USE_RAY=1 asks for Ray Train" in " ".join(result.stderr.split())
+    assert 'pip install "lmforge[ray]"' in " ".join(result.stderr.split())

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lmforge.config.groups_base import Group, split_list
+from lmforge.config.launch import LaunchGroup
 from lmforge.config.optimizer import OptimizerGroup
 from lmforge.config.profiler import ProfilerGroup
 from lmforge.config.rl import RlGroup
@@ -322,6 +323,7 @@ GROUPS: dict[str, type[BaseModel]] = {
     "optimizer": OptimizerGroup,
     "profiler": ProfilerGroup,
     "rl": RlGroup,
+    "launch": LaunchGroup,
 }
 
 
@@ -339,6 +341,7 @@ class LmforgeConfig(BaseModel):
     optimizer: OptimizerGroup
     profiler: ProfilerGroup
     rl: RlGroup
+    launch: LaunchGroup
     source: str | None = None  # the YAML file the config came from, for messages
 
     def flat(self, *, only_set: bool = False) -> dict[str, object]:

@@ -5,13 +5,14 @@ Every stage runs through here; what differs between stages is asked of the confi
 """
 
 import json
+from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
 from rich.console import Console
-from transformers import EarlyStoppingCallback, set_seed
+from transformers import EarlyStoppingCallback, TrainerCallback, set_seed
 from transformers.trainer_callback import ProgressCallback
 
 from lmforge.config import LmforgeConfig
@@ -77,9 +78,10 @@ def _reference_model(cfg: LmforgeConfig, stage: Stage) -> Any:
     return load_base_model(cfg.model, dtype=torch.float32, cutoff_len=cfg.data.cutoff_len).eval()
 
 
-def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str, Any]:
+def run_training(cfg: LmforgeConfig, console: Console | None = None,
+                 callbacks: Sequence[TrainerCallback] = ()) -> dict[str, Any]:
     """Train and save, and/or predict (`do_predict`); returns the summary (also written to
-    `output_dir/train_summary.json`) with the prediction scores."""
+    `output_dir/train_summary.json`) with the prediction scores. `callbacks`: the engine's own (Ray's report)."""
     console = console or Console()
     if not cfg.training.runs_training():  # LLaMA-Factory's prediction configs: `do_predict` alone
         configured_stage(cfg)  # the stage's own rules: prediction needs one that generates
@@ -130,6 +132,8 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
     trainer.add_callback(log)
 
     trainer.add_callback(CheckpointCompletionCallback())
+    for callback in callbacks:
+        trainer.add_callback(callback)
     resume = resume_checkpoint(cfg, output_dir, console)
     if resume:
         console.print(f"resuming from {resume} (set `overwrite_output_dir: true` to start afresh)")
