@@ -12,6 +12,7 @@ from lmforge.config.launch import LaunchGroup
 from lmforge.config.optimizer import OptimizerGroup
 from lmforge.config.profiler import ProfilerGroup
 from lmforge.config.rl import RlGroup
+from lmforge.config.swanlab import SwanlabGroup
 from lmforge.config.training import TrainingGroup
 
 # LLaMA-Factory's `flash_attn` values as transformers' attn_implementation names.
@@ -324,6 +325,7 @@ GROUPS: dict[str, type[BaseModel]] = {
     "profiler": ProfilerGroup,
     "rl": RlGroup,
     "launch": LaunchGroup,
+    "swanlab": SwanlabGroup,
 }
 
 
@@ -342,6 +344,7 @@ class LmforgeConfig(BaseModel):
     profiler: ProfilerGroup
     rl: RlGroup
     launch: LaunchGroup
+    swanlab: SwanlabGroup
     source: str | None = None  # the YAML file the config came from, for messages
 
     def flat(self, *, only_set: bool = False) -> dict[str, object]:

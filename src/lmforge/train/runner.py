@@ -37,6 +37,7 @@ from lmforge.train.prepare import prepare_data
 from lmforge.train.profiler import TorchProfilerCallback
 from lmforge.train.stages import STAGES, Stage, configured_stage
 from lmforge.train.summary import summary_table, training_summary, utilisation
+from lmforge.train.swanlab import require_swanlab, swanlab_callbacks
 from lmforge.train.trainer import TokenCounts, counts_of_all_processes
 
 
@@ -87,6 +88,8 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
         configured_stage(cfg)  # the stage's own rules: prediction needs one that generates
         return predict_without_training(cfg, console)
     kind = preflight(cfg, "train")  # the configured stage checked too
+    if cfg.swanlab.use_swanlab:
+        require_swanlab()  # before anything loads
     stage = STAGES.get(cfg.finetuning.stage)
     processor, tokenizer, template, prepared = prepare_data(cfg, stage.data, kind, console)
     print_data_report(console, prepared, tokenizer, template.name)
@@ -121,6 +124,8 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
     set_optimizer(trainer, cfg)  # BAdam, Adam-mini, Muon, LoRA+
     if cfg.profiler.enable_torch_profiler:
         trainer.add_callback(TorchProfilerCallback(cfg.profiler))
+    if cfg.swanlab.use_swanlab:
+        callbacks = [*swanlab_callbacks(cfg.swanlab), *callbacks]
     if cfg.training.early_stopping_steps:
         trainer.add_callback(EarlyStoppingCallback(early_stopping_patience=cfg.training.early_stopping_steps))
     counts: TokenCounts = getattr(trainer, "token_counts", TokenCounts())
