@@ -58,9 +58,9 @@ def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path
     config.write_text("stage: sft\n")
     single = run_cli("train", str(config), *ARGS, "per_device_train_batch_size=4", f"output_dir={tmp_path / 'one'}")
     assert single.returncode == 0, single.stderr[-2000:]
-    monkeypatch.setenv("MASTER_PORT", str(free_port()))
+    monkeypatch.delenv("MASTER_PORT", raising=False)
     ddp = run_cli("train", str(config), *ARGS, "per_device_train_batch_size=2", f"output_dir={tmp_path / 'two'}",
-                  "--nproc", "2")
+                  f"master_port={free_port()}", "master_addr=127.0.0.1", "--nproc", "2")  # LLaMA-Factory's keys
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     one, two = logged(tmp_path / "one"), logged(tmp_path / "two")
     assert [line["epoch"] for line in two] == [line["epoch"] for line in one]  # 4 rows a step in both
@@ -138,6 +138,26 @@ def test_launch_plan_forces_torchrun_and_elastic_rendezvous(monkeypatch):
     monkeypatch.delenv("MAX_NNODES")
     with pytest.raises(ConfigError, match="both MIN_NNODES and MAX_NNODES"):
         launch_plan()
+
+
+def test_master_addr_and_port_keys_reach_torchrun(monkeypatch):
+    for name in ("NNODES", "MASTER_ADDR", "MASTER_PORT", "RDZV_ID", "MIN_NNODES", "MAX_NNODES"):
+        monkeypatch.delenv(name, raising=False)
+    command = torchrun_command(launch_plan(nproc=2, master_addr="10.0.0.2", master_port=29600), ["train", "r.yaml"])
+    assert "--master_addr=10.0.0.2" in command and "--master_port=29600" in command
+    monkeypatch.setenv("MASTER_PORT", "29600")  # the variable may repeat the key
+    assert launch_plan(master_port=29600).master_port == 29600
+    monkeypatch.setenv("MASTER_ADDR", "10.0.0.3")
+    with pytest.raises(ConfigError, match=r"`master_addr: 10.0.0.2` in the config and MASTER_ADDR=10.0.0.3"):
+        launch_plan(master_addr="10.0.0.2")
+    from lmforge.config import build_config
+    from lmforge.train.ray_engine import run_on_ray
+
+    with pytest.raises(ConfigError, match="less than or equal to 65535"):
+        build_config({"master_port": 70000})
+    pytest.importorskip("ray.train")
+    with pytest.raises(ConfigError, match="Ray sets the process group up"):
+        run_on_ray(build_config({"master_port": 29600}), "run.yaml", [])
 
 
 @pytest.mark.slow

@@ -53,8 +53,10 @@ def train(
         if env_enabled("USE_RAY") and not is_worker():
             _train_on_ray(cfg, config, overrides or [])
             return
-        plan = launch_plan(nproc, deepspeed=cfg.training.deepspeed is not None)
-        if plan.distributed and not is_worker():
+        plan = None if is_worker() else launch_plan(  # workers: torchrun has set their rendezvous
+            nproc, deepspeed=cfg.training.deepspeed is not None, master_addr=cfg.launch.master_addr,
+            master_port=cfg.launch.master_port)
+        if plan is not None and plan.distributed:
             verbose = ["--verbose"] if is_verbose() else []  # the workers show what this process would
             raise typer.Exit(code=relaunch(plan, [*verbose, "train", str(config), *(overrides or [])]))
         quiet_libraries()

@@ -1,4 +1,4 @@
-"""The launch group: LLaMA-Factory's Ray Train keys (read when `USE_RAY=1`)."""
+"""The launch group: LLaMA-Factory's Ray Train keys (read when `USE_RAY=1`) and the torchrun rendezvous address."""
 
 import json
 from typing import Any, Literal
@@ -38,5 +38,11 @@ class LaunchGroup(Group):
     ray_init_kwargs: dict[str, Any] | None = Field(
         None, description="Ray Train: keyword arguments of `ray.init` (`address`, `runtime_env`, ...); default a "
                           "local Ray instance on this machine.")
+
+    master_addr: str | None = Field(
+        None, description="Address of the first node for a torchrun launch (as MASTER_ADDR; default 127.0.0.1).")
+    master_port: int | None = Field(
+        None, ge=1, le=65535, description="Port of the first node for a torchrun launch (as MASTER_PORT; default a "
+                                          "free port on one node, 29500 across nodes).")
 
     _json = field_validator("resources_per_worker", "ray_init_kwargs", mode="before")(_json_mapping)

@@ -90,6 +90,9 @@ def run_on_ray(cfg: LmforgeConfig, config: str | Path, overrides: list[str]) -> 
     from ray.train.torch import TorchTrainer
 
     launch = cfg.launch
+    if launch.master_addr or launch.master_port:
+        raise ConfigError("`master_addr`/`master_port` say where a torchrun launch meets; under Ray Train (USE_RAY=1) "
+                          "Ray sets the process group up on the first worker's node: remove them")
     resources = worker_resources(launch, torch.cuda.device_count() if torch.cuda.is_available() else 0)
     init_kwargs = dict(launch.ray_init_kwargs or {})
     ray.init(**init_kwargs)
