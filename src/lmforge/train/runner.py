@@ -28,6 +28,7 @@ from lmforge.paths import share_weight_files
 from lmforge.preflight import preflight
 from lmforge.train.callbacks import JsonlLogCallback, RichProgressCallback
 from lmforge.train.checkpoints import CheckpointCompletionCallback, last_complete_checkpoint
+from lmforge.train.fp8 import fp8_accelerate
 from lmforge.train.interrupt import Interruption, SaveAndStopCallback, TrainingInterrupted, stop_on_signals
 from lmforge.train.optimizers import low_rank_arguments, set_optimizer
 from lmforge.train.plots import plot_loss
@@ -49,6 +50,8 @@ def training_kwargs(cfg: LmforgeConfig) -> dict[str, Any]:
     # Precision is what the config says (float32 unless bf16/fp16 is set); trl's configs would
     # otherwise switch bf16 on by themselves.
     kwargs.setdefault("bf16", False)
+    if cfg.training.fp8:  # accelerate's fp8 autocasts in bf16 itself; TrainingArguments' bf16 would replace it
+        kwargs["bf16"] = False
     if not torch.cuda.is_available():
         kwargs.setdefault("dataloader_pin_memory", False)  # pinned memory only helps copies to a GPU
         kwargs.setdefault("use_cpu", True)  # makes accelerate run several CPU processes as DDP (gloo)
@@ -120,7 +123,8 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
     console.print(f"  {cfg.finetuning.finetuning_type}: {trainable:,} trainable of {total:,} parameters")
 
     kwargs.update(low_rank_arguments(cfg.optimizer, cfg.training.optim, model))  # GaLore, APOLLO
-    trainer = stage.build_trainer(cfg, model, tokenizer, prepared, kwargs, _reference_model(cfg, stage))
+    with fp8_accelerate(cfg.training):  # accelerate reads its FP8 settings while the trainer is built
+        trainer = stage.build_trainer(cfg, model, tokenizer, prepared, kwargs, _reference_model(cfg, stage))
     set_optimizer(trainer, cfg)  # BAdam, Adam-mini, Muon, LoRA+
     if cfg.profiler.enable_torch_profiler:
         trainer.add_callback(TorchProfilerCallback(cfg.profiler))
