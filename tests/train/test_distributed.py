@@ -212,6 +212,18 @@ def test_ray_keys_and_the_local_cluster_check():
         build_config({"placement_strategy": "SPREAD_OUT"})
 
 
+def test_a_workers_lmforge_error_reaches_the_user_as_its_message():
+    """What a Ray worker raised comes back in Ray's WorkerGroupError: lmforge's own error is shown as it is."""
+    ray_train = pytest.importorskip("ray.train")
+    from lmforge.errors import DataError, LmforgeError
+    from lmforge.train.ray_engine import _worker_error
+
+    wrapped = ray_train.WorkerGroupError("rank 0 failed", {0: DataError("row 3 of data.json: no `messages`")})
+    assert str(_worker_error(wrapped)) == "row 3 of data.json: no `messages`"
+    other = _worker_error(ray_train.WorkerGroupError("rank 1 failed", {1: RuntimeError("NCCL timeout")}))
+    assert type(other) is LmforgeError and "Ray Train stopped" in str(other) and "rank 1 failed" in str(other)
+
+
 def test_use_ray_without_ray_names_the_extra(tmp_path, monkeypatch):
     """Without ray installed (its import path hidden) the error names the extra to install."""
     config = tmp_path / "run.yaml"
