@@ -13,6 +13,7 @@ from lmforge.errors import ConfigError
 from lmforge.hub.resolve import check_model_reference
 from lmforge.model.fit import check_model_fit
 from lmforge.model.kind import ModelKind
+from lmforge.train.fp8 import check_fp8
 from lmforge.train.stages import configured_stage
 
 Command = Literal["train", "chat", "export", "check"]
@@ -34,6 +35,7 @@ def preflight(cfg: LmforgeConfig, command: Command) -> ModelKind:
             raise ConfigError("`lmforge train` needs `dataset` (names in dataset_info.json or file paths)")
         if not cfg.training.output_dir:
             raise ConfigError("`lmforge train` needs `output_dir`, the folder the trained model goes to")
+        check_fp8(cfg.training)  # the hardware and library FP8 needs
     if command == "export" and not cfg.export.export_dir:
         raise ConfigError("`lmforge export` needs `export_dir`, the folder the merged model goes to")
     return check_model_fit(cfg.model, cfg.finetuning, template, command)

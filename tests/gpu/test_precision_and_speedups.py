@@ -102,3 +102,20 @@ def test_flash_attention_2_and_liger_say_when_they_cannot_apply(tiny_llama_path,
     cfg = gpu_config(tiny_llama_path, enable_liger_kernel=True)
     with pytest.raises(ModelError, match="pip install liger-kernel"):
         speedups.apply_liger_kernel(torch.nn.Linear(2, 2), cfg.model)
+
+
+def test_fp8_trains_a_step_through_accelerate(tiny_llama_path, tmp_path):
+    """On FP8 hardware with torchao: the step runs under accelerate's fp8 mixed precision."""
+    if torch.cuda.get_device_capability() < (8, 9):
+        pytest.skip("FP8 needs compute capability 8.9 or newer")
+    pytest.importorskip("torchao")
+    from accelerate.state import AcceleratorState
+    from rich.console import Console
+
+    from lmforge.train.runner import run_training
+    from tests.conftest import ROOT
+
+    summary = run_training(gpu_config(tiny_llama_path, dataset="identity", dataset_dir=str(ROOT / "examples" / "data"),
+                                      finetuning_type="full", fp8=True, bf16=True, max_steps=2,
+                                      per_device_train_batch_size=2, output_dir=str(tmp_path)), Console(quiet=True))
+    assert summary["steps"] == 2 and AcceleratorState().mixed_precision == "fp8"

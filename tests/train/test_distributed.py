@@ -58,9 +58,9 @@ def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path
     config.write_text("stage: sft\n")
     single = run_cli("train", str(config), *ARGS, "per_device_train_batch_size=4", f"output_dir={tmp_path / 'one'}")
     assert single.returncode == 0, single.stderr[-2000:]
-    monkeypatch.setenv("MASTER_PORT", str(free_port()))
+    monkeypatch.delenv("MASTER_PORT", raising=False)
     ddp = run_cli("train", str(config), *ARGS, "per_device_train_batch_size=2", f"output_dir={tmp_path / 'two'}",
-                  "--nproc", "2")
+                  f"master_port={free_port()}", "master_addr=127.0.0.1", "--nproc", "2")  # LLaMA-Factory's keys
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     one, two = logged(tmp_path / "one"), logged(tmp_path / "two")
     assert [line["epoch"] for line in two] == [line["epoch"] for line in one]  # 4 rows a step in both
@@ -140,6 +140,26 @@ def test_launch_plan_forces_torchrun_and_elastic_rendezvous(monkeypatch):
         launch_plan()
 
 
+def test_master_addr_and_port_keys_reach_torchrun(monkeypatch):
+    for name in ("NNODES", "MASTER_ADDR", "MASTER_PORT", "RDZV_ID", "MIN_NNODES", "MAX_NNODES"):
+        monkeypatch.delenv(name, raising=False)
+    command = torchrun_command(launch_plan(nproc=2, master_addr="10.0.0.2", master_port=29600), ["train", "r.yaml"])
+    assert "--master_addr=10.0.0.2" in command and "--master_port=29600" in command
+    monkeypatch.setenv("MASTER_PORT", "29600")  # the variable may repeat the key
+    assert launch_plan(master_port=29600).master_port == 29600
+    monkeypatch.setenv("MASTER_ADDR", "10.0.0.3")
+    with pytest.raises(ConfigError, match=r"`master_addr: 10.0.0.2` in the config and MASTER_ADDR=10.0.0.3"):
+        launch_plan(master_addr="10.0.0.2")
+    from lmforge.config import build_config
+    from lmforge.train.ray_engine import run_on_ray
+
+    with pytest.raises(ConfigError, match="less than or equal to 65535"):
+        build_config({"master_port": 70000})
+    pytest.importorskip("ray.train")
+    with pytest.raises(ConfigError, match="Ray sets the process group up"):
+        run_on_ray(build_config({"master_port": 29600}), "run.yaml", [])
+
+
 @pytest.mark.slow
 def test_a_deepspeed_config_trains_in_one_process_under_torchrun(tmp_path, monkeypatch):
     """LLaMA-Factory's single-GPU DeepSpeed configs: without torchrun, DeepSpeed looks for MPI (mpi4py) to learn
@@ -153,10 +173,66 @@ def test_a_deepspeed_config_trains_in_one_process_under_torchrun(tmp_path, monke
     assert len(logged(out)) == 3 and (out / "adapter_model.safetensors").is_file()
 
 
-def test_use_ray_is_refused_with_the_torchrun_way(tmp_path, monkeypatch):
+@pytest.mark.slow
+def test_ray_train_with_two_cpu_workers_matches_one_process_with_the_same_global_batch(tmp_path, monkeypatch):
+    """USE_RAY=1 and LLaMA-Factory's ray_* keys: a local Ray instance, two gloo workers of 2 rows each against one
+    process of 4; the checkpoint the Trainer saves is reported to Ray's storage (ray_storage_path/ray_run_name)."""
+    pytest.importorskip("ray.train")
+    config = tmp_path / "run.yaml"
+    config.write_text(f"stage: sft\nray_num_workers: 2\nresources_per_worker:\n  CPU: 1\nplacement_strategy: PACK\n"
+                      f"ray_run_name: tiny\nray_storage_path: {tmp_path / 'saves'}\n"
+                      "ray_init_kwargs:\n  num_cpus: 2\n  include_dashboard: false\n")
+    single = run_cli("train", str(config), *ARGS, "per_device_train_batch_size=4", f"output_dir={tmp_path / 'one'}")
+    assert single.returncode == 0, single.stderr[-2000:]
+    monkeypatch.setenv("USE_RAY", "1")
+    ray = run_cli("train", str(config), *ARGS, "per_device_train_batch_size=2", f"output_dir={tmp_path / 'ray'}",
+                  "save_steps=3")
+    assert ray.returncode == 0, (ray.stdout + ray.stderr)[-3000:]
+    one, two = logged(tmp_path / "one"), logged(tmp_path / "ray")
+    assert [line["epoch"] for line in two] == [line["epoch"] for line in one]  # 4 rows a step in both
+    for a, b in zip(one, two, strict=True):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-3)
+    assert summarised(tmp_path / "ray")["samples"] == 12  # both workers' rows counted
+    assert list((tmp_path / "saves" / "tiny").glob("checkpoint_*/checkpoint/adapter_model.safetensors"))
+    assert "Ray kept the run in" in ray.stdout
+
+
+def test_ray_keys_and_the_local_cluster_check():
+    from lmforge.config import build_config
+    from lmforge.train.ray_engine import _check_local_cluster, worker_resources
+
+    launch = build_config({"ray_num_workers": 4, "resources_per_worker": '{"GPU": 1}',
+                           "ray_init_kwargs": '{"runtime_env": {"env_vars": {"A": "1"}}}'}).launch
+    assert launch.resources_per_worker == {"GPU": 1} and launch.ray_init_kwargs["runtime_env"]["env_vars"] == {"A": "1"}
+    assert worker_resources(build_config({}).launch, gpus=0) == {"CPU": 1}
+    assert worker_resources(build_config({}).launch, gpus=8) == {"GPU": 1}
+    with pytest.raises(ConfigError, match=r"needs 4 GPU, and the local Ray instance has 0"):
+        _check_local_cluster(worker_resources(launch, gpus=0), launch.ray_num_workers, {"CPU": 2.0})
+    with pytest.raises(ConfigError, match="placement_strategy"):
+        build_config({"placement_strategy": "SPREAD_OUT"})
+
+
+def test_a_workers_lmforge_error_reaches_the_user_as_its_message():
+    """What a Ray worker raised comes back in Ray's WorkerGroupError: lmforge's own error is shown as it is."""
+    ray_train = pytest.importorskip("ray.train")
+    from lmforge.errors import DataError, LmforgeError
+    from lmforge.train.ray_engine import _worker_error
+
+    wrapped = ray_train.WorkerGroupError("rank 0 failed", {0: DataError("row 3 of data.json: no `messages`")})
+    assert str(_worker_error(wrapped)) == "row 3 of data.json: no `messages`"
+    other = _worker_error(ray_train.WorkerGroupError("rank 1 failed", {1: RuntimeError("NCCL timeout")}))
+    assert type(other) is LmforgeError and "Ray Train stopped" in str(other) and "rank 1 failed" in str(other)
+
+
+def test_use_ray_without_ray_names_the_extra(tmp_path, monkeypatch):
+    """Without ray installed (its import path hidden) the error names the extra to install."""
     config = tmp_path / "run.yaml"
     config.write_text("stage: sft\n")
+    hidden = tmp_path / "hide"
+    (hidden / "ray").mkdir(parents=True)
+    (hidden / "ray" / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
     monkeypatch.setenv("USE_RAY", "1")
+    monkeypatch.setenv("PYTHONPATH", f"{hidden}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     result = run_cli("train", str(config), *ARGS, f"output_dir={tmp_path / 'out'}")
     assert result.returncode == 1
-    assert "USE_RAY=1 asks for Ray Train" in " ".join(result.stderr.split())
+    assert 'pip install "lmforge[ray]"' in " ".join(result.stderr.split())

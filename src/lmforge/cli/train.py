@@ -1,7 +1,8 @@
 """`lmforge check` and `lmforge train`."""
 
 import shlex
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -41,19 +42,21 @@ def train(
 
     Every visible GPU is used. Several processes or nodes: --nproc N, or NPROC_PER_NODE / NNODES / NODE_RANK /
     MASTER_ADDR / MASTER_PORT / FORCE_TORCHRUN (elastic: RDZV_ID, MIN_NNODES, MAX_NNODES, MAX_RESTARTS) as with
-    LLaMA-Factory; lmforge then re-launches itself under torchrun, as it does for a `deepspeed` config."""
+    LLaMA-Factory; lmforge then re-launches itself under torchrun, as it does for a `deepspeed` config.
+    USE_RAY=1: Ray Train runs the workers (ray_num_workers, resources_per_worker, ... in the config)."""
     from lmforge.cli.quiet import is_verbose, quiet_libraries
     from lmforge.config import load_config
-    from lmforge.errors import ConfigError
     from lmforge.train.launch import env_enabled, is_main_worker, is_worker, launch_plan, relaunch
 
     def body() -> None:
         cfg = load_config(config, overrides)  # validate once, before any worker starts
-        if env_enabled("USE_RAY"):
-            raise ConfigError("USE_RAY=1 asks for Ray Train, which lmforge does not launch yet: unset it and scale "
-                              "out with torchrun (NPROC_PER_NODE, NNODES, NODE_RANK, MASTER_ADDR; docs/distributed.md)")
-        plan = launch_plan(nproc, deepspeed=cfg.training.deepspeed is not None)
-        if plan.distributed and not is_worker():
+        if env_enabled("USE_RAY") and not is_worker():
+            _train_on_ray(cfg, config, overrides or [])
+            return
+        plan = None if is_worker() else launch_plan(  # workers: torchrun has set their rendezvous
+            nproc, deepspeed=cfg.training.deepspeed is not None, master_addr=cfg.launch.master_addr,
+            master_port=cfg.launch.master_port)
+        if plan is not None and plan.distributed:
             verbose = ["--verbose"] if is_verbose() else []  # the workers show what this process would
             raise typer.Exit(code=relaunch(plan, [*verbose, "train", str(config), *(overrides or [])]))
         quiet_libraries()
@@ -72,6 +75,18 @@ def train(
             raise typer.Exit(code=stop.interruption.exit_code) from None
 
     run_reporting_errors(body)
+
+
+def _train_on_ray(cfg: Any, config: Path, overrides: list[str]) -> None:
+    """`USE_RAY=1`: the checks here, then Ray Train's workers (ray_num_workers, resources_per_worker, ...)."""
+    from lmforge.preflight import preflight
+    from lmforge.train.ray_engine import require_ray, run_on_ray
+
+    require_ray()
+    if cfg.training.runs_training():
+        preflight(cfg, "train")  # a bad config fails here in seconds, not in every worker
+    result = run_on_ray(cfg, config, overrides)
+    console.print(f"Ray Train finished; Ray kept the run in {result.path}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -8,9 +8,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lmforge.config.groups_base import Group, split_list
+from lmforge.config.launch import LaunchGroup
 from lmforge.config.optimizer import OptimizerGroup
 from lmforge.config.profiler import ProfilerGroup
 from lmforge.config.rl import RlGroup
+from lmforge.config.swanlab import SwanlabGroup
 from lmforge.config.training import TrainingGroup
 
 # LLaMA-Factory's `flash_attn` values as transformers' attn_implementation names.
@@ -322,6 +324,8 @@ GROUPS: dict[str, type[BaseModel]] = {
     "optimizer": OptimizerGroup,
     "profiler": ProfilerGroup,
     "rl": RlGroup,
+    "launch": LaunchGroup,
+    "swanlab": SwanlabGroup,
 }
 
 
@@ -339,6 +343,8 @@ class LmforgeConfig(BaseModel):
     optimizer: OptimizerGroup
     profiler: ProfilerGroup
     rl: RlGroup
+    launch: LaunchGroup
+    swanlab: SwanlabGroup
     source: str | None = None  # the YAML file the config came from, for messages
 
     def flat(self, *, only_set: bool = False) -> dict[str, object]:

@@ -125,6 +125,15 @@ LMFORGE_TRAINING_KEYS: dict[str, tuple[Any, Any]] = {
     "include_effective_tokens_per_second": (bool, Field(False, description="Add `effective_tokens_per_sec` (tokens "
                                                                        "of the examples, padding excluded, per second "
                                                                        "and process) to train_summary.json.")),
+    "fp8": (bool, Field(False, description="FP8 mixed precision through accelerate (torchao or Transformer Engine "
+                                           "linear layers, bf16 autocast elsewhere); needs an NVIDIA GPU with FP8 "
+                                           "tensor cores (compute capability 8.9+: Ada, Hopper, Blackwell).")),
+    "fp8_backend": (Literal["auto", "torchao", "te"], Field("auto", description="FP8 library: `auto` (torchao, "
+                                                                                 "else Transformer Engine), `torchao`, "
+                                                                                 "`te`.")),
+    "fp8_enable_fsdp_float8_all_gather": (bool, Field(False, description="FP8 with FSDP2 and torchao: gather the "
+                                                                          "sharded weights in FP8 (half the traffic "
+                                                                          "of bf16).")),
     "predict_with_generate": (bool | None, Field(None, description="With `do_predict`: answer eval_dataset's prompts "
                                                                    "by generation and score them (BLEU-4, ROUGE). "
                                                                    "lmforge's prediction always generates.")),

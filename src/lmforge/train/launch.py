@@ -4,9 +4,10 @@ As with LLaMA-Factory, `lmforge train` uses every visible GPU: more than one (or
 > 1, `--nproc N`, `FORCE_TORCHRUN=1`, or a `deepspeed` config, which needs a distributed launcher even for one
 process) starts `python -m torch.distributed.run ... -m lmforge.cli.main train ...`; each worker then runs the
 normal training, and the Trainer (through accelerate) sets up DDP, or DeepSpeed/FSDP when the config names them.
-`MASTER_PORT` unset on one node: a free port. Elastic launches: `RDZV_ID` (with `MIN_NNODES`/`MAX_NNODES`,
-`MAX_RESTARTS`) uses torchrun's c10d rendezvous at `MASTER_ADDR:MASTER_PORT`. Workers are recognised by the
-`LOCAL_RANK` variable torchrun sets.
+`MASTER_ADDR`/`MASTER_PORT` may also come from the config's `master_addr`/`master_port` (LLaMA-Factory's keys;
+an environment variable that says otherwise is an error); the port unset on one node: a free port. Elastic
+launches: `RDZV_ID` (with `MIN_NNODES`/`MAX_NNODES`, `MAX_RESTARTS`) uses torchrun's c10d rendezvous at
+`MASTER_ADDR:MASTER_PORT`. Workers are recognised by the `LOCAL_RANK` variable torchrun sets.
 """
 
 import os
@@ -63,12 +64,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def launch_plan(nproc: int | None = None, *, deepspeed: bool = False) -> LaunchPlan:
-    """From `--nproc`, the LLaMA-Factory variables and the visible GPUs; `deepspeed`: the config names one."""
+def _config_or_env(name: str, key: str, value: str | int | None) -> str | None:
+    """The config key's value or the environment variable's; both set, they must agree."""
+    env = os.environ.get(name)
+    if value is not None and env is not None and env != str(value):
+        raise ConfigError(f"`{key}: {value}` in the config and {name}={env} in the environment disagree: "
+                          "keep one of them")
+    return str(value) if value is not None else env
+
+
+def launch_plan(nproc: int | None = None, *, deepspeed: bool = False, master_addr: str | None = None,
+                master_port: int | None = None) -> LaunchPlan:
+    """From `--nproc`, the LLaMA-Factory variables and the visible GPUs; `deepspeed`: the config names one;
+    `master_addr`/`master_port`: the config's keys (the variables of the same names may repeat them)."""
     nnodes = _int_env("NNODES", 1)
     rdzv_id = os.environ.get("RDZV_ID") or None
-    port = _int_env("MASTER_PORT", DEFAULT_MASTER_PORT) if "MASTER_PORT" in os.environ or nnodes > 1 \
-        or rdzv_id else free_port()
+    port_value = _config_or_env("MASTER_PORT", "master_port", master_port)
+    if port_value is not None:
+        port = _int_env("MASTER_PORT", 0) if master_port is None else master_port
+    else:
+        port = DEFAULT_MASTER_PORT if nnodes > 1 or rdzv_id else free_port()
     min_nnodes, max_nnodes = os.environ.get("MIN_NNODES"), os.environ.get("MAX_NNODES")
     if (min_nnodes is None) != (max_nnodes is None):
         raise ConfigError("set both MIN_NNODES and MAX_NNODES (an elastic range of nodes) or neither")
@@ -76,7 +91,7 @@ def launch_plan(nproc: int | None = None, *, deepspeed: bool = False) -> LaunchP
         nproc_per_node=nproc or _int_env("NPROC_PER_NODE", max(visible_gpus(), 1)),
         nnodes=nnodes,
         node_rank=_int_env("NODE_RANK", 0),
-        master_addr=os.environ.get("MASTER_ADDR", "127.0.0.1"),
+        master_addr=_config_or_env("MASTER_ADDR", "master_addr", master_addr) or "127.0.0.1",
         master_port=port,
         forced=env_enabled("FORCE_TORCHRUN") or deepspeed,
         rdzv_id=rdzv_id,

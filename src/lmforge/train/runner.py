@@ -5,13 +5,14 @@ Every stage runs through here; what differs between stages is asked of the confi
 """
 
 import json
+from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
 from rich.console import Console
-from transformers import EarlyStoppingCallback, set_seed
+from transformers import EarlyStoppingCallback, TrainerCallback, set_seed
 from transformers.trainer_callback import ProgressCallback
 
 from lmforge.config import LmforgeConfig
@@ -27,6 +28,7 @@ from lmforge.paths import share_weight_files
 from lmforge.preflight import preflight
 from lmforge.train.callbacks import JsonlLogCallback, RichProgressCallback
 from lmforge.train.checkpoints import CheckpointCompletionCallback, last_complete_checkpoint
+from lmforge.train.fp8 import fp8_accelerate
 from lmforge.train.interrupt import Interruption, SaveAndStopCallback, TrainingInterrupted, stop_on_signals
 from lmforge.train.optimizers import low_rank_arguments, set_optimizer
 from lmforge.train.plots import plot_loss
@@ -36,6 +38,7 @@ from lmforge.train.prepare import prepare_data
 from lmforge.train.profiler import TorchProfilerCallback
 from lmforge.train.stages import STAGES, Stage, configured_stage
 from lmforge.train.summary import summary_table, training_summary, utilisation
+from lmforge.train.swanlab import require_swanlab, swanlab_callbacks
 from lmforge.train.trainer import TokenCounts, counts_of_all_processes
 
 
@@ -47,6 +50,8 @@ def training_kwargs(cfg: LmforgeConfig) -> dict[str, Any]:
     # Precision is what the config says (float32 unless bf16/fp16 is set); trl's configs would
     # otherwise switch bf16 on by themselves.
     kwargs.setdefault("bf16", False)
+    if cfg.training.fp8:  # accelerate's fp8 autocasts in bf16 itself; TrainingArguments' bf16 would replace it
+        kwargs["bf16"] = False
     if not torch.cuda.is_available():
         kwargs.setdefault("dataloader_pin_memory", False)  # pinned memory only helps copies to a GPU
         kwargs.setdefault("use_cpu", True)  # makes accelerate run several CPU processes as DDP (gloo)
@@ -77,14 +82,17 @@ def _reference_model(cfg: LmforgeConfig, stage: Stage) -> Any:
     return load_base_model(cfg.model, dtype=torch.float32, cutoff_len=cfg.data.cutoff_len).eval()
 
 
-def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str, Any]:
+def run_training(cfg: LmforgeConfig, console: Console | None = None,
+                 callbacks: Sequence[TrainerCallback] = ()) -> dict[str, Any]:
     """Train and save, and/or predict (`do_predict`); returns the summary (also written to
-    `output_dir/train_summary.json`) with the prediction scores."""
+    `output_dir/train_summary.json`) with the prediction scores. `callbacks`: the engine's own (Ray's report)."""
     console = console or Console()
     if not cfg.training.runs_training():  # LLaMA-Factory's prediction configs: `do_predict` alone
         configured_stage(cfg)  # the stage's own rules: prediction needs one that generates
         return predict_without_training(cfg, console)
     kind = preflight(cfg, "train")  # the configured stage checked too
+    if cfg.swanlab.use_swanlab:
+        require_swanlab()  # before anything loads
     stage = STAGES.get(cfg.finetuning.stage)
     processor, tokenizer, template, prepared = prepare_data(cfg, stage.data, kind, console)
     print_data_report(console, prepared, tokenizer, template.name)
@@ -115,10 +123,13 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
     console.print(f"  {cfg.finetuning.finetuning_type}: {trainable:,} trainable of {total:,} parameters")
 
     kwargs.update(low_rank_arguments(cfg.optimizer, cfg.training.optim, model))  # GaLore, APOLLO
-    trainer = stage.build_trainer(cfg, model, tokenizer, prepared, kwargs, _reference_model(cfg, stage))
+    with fp8_accelerate(cfg.training):  # accelerate reads its FP8 settings while the trainer is built
+        trainer = stage.build_trainer(cfg, model, tokenizer, prepared, kwargs, _reference_model(cfg, stage))
     set_optimizer(trainer, cfg)  # BAdam, Adam-mini, Muon, LoRA+
     if cfg.profiler.enable_torch_profiler:
         trainer.add_callback(TorchProfilerCallback(cfg.profiler))
+    if cfg.swanlab.use_swanlab:
+        callbacks = [*swanlab_callbacks(cfg.swanlab), *callbacks]
     if cfg.training.early_stopping_steps:
         trainer.add_callback(EarlyStoppingCallback(early_stopping_patience=cfg.training.early_stopping_steps))
     counts: TokenCounts = getattr(trainer, "token_counts", TokenCounts())
@@ -130,6 +141,8 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
     trainer.add_callback(log)
 
     trainer.add_callback(CheckpointCompletionCallback())
+    for callback in callbacks:
+        trainer.add_callback(callback)
     resume = resume_checkpoint(cfg, output_dir, console)
     if resume:
         console.print(f"resuming from {resume} (set `overwrite_output_dir: true` to start afresh)")

@@ -15,7 +15,8 @@ from lmforge.serve.webui.schema import FieldSpec, field_specs, form_config
 GROUP_TITLES = {"model": "model", "data": "data", "finetuning": "finetuning (method, LoRA, freeze, preference)",
                 "generation": "generation", "training": "training (transformers TrainingArguments)",
                 "optimizer": "optimizer (GaLore, APOLLO, BAdam, Adam-mini, Muon)", "profiler": "profiler",
-                "rl": "online RL (grpo, rloo: rewards, generations)", "export": "export"}
+                "rl": "online RL (grpo, rloo: rewards, generations)", "export": "export",
+                "launch": "launch (Ray Train with USE_RAY=1, torchrun's master address)", "swanlab": "SwanLab tracking"}
 
 
 def field_id(key: str) -> str:
