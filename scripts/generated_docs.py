@@ -5,7 +5,7 @@ Each script that writes one (scripts/template_docs.py, scripts/llamafactory_docs
 (the tests compare `render()` with the file the same way).
 """
 
-import sys
+import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +35,11 @@ class GeneratedDoc:
         return f"{head}{self.begin}\n{self.section()}\n{END}{tail}"
 
     def main(self, argv: list[str] | None = None) -> int:
+        parser = argparse.ArgumentParser(prog=self.script, description=f"Regenerate the generated part of {self.path}.")
+        parser.add_argument("--check", action="store_true", help="exit 1 when the section is stale; write nothing")
+        args = parser.parse_args(argv)  # unknown arguments (and --help) end here, before anything is written
         new = self.render()
-        if "--check" in (sys.argv[1:] if argv is None else argv):
+        if args.check:
             return 0 if new == self.current() else 1
         self.path.write_text(new, encoding="utf-8")
         print(f"wrote {self.path}")
