@@ -1,5 +1,5 @@
 """Tiny random models of the Idefics-style families (image splitting, pixel shuffle / perceiver) and of
-Janus, each with its real processor: Idefics3, LFM2-VL, Janus."""
+Janus, each with its real processor: Idefics3, SmolVLM, LFM2-VL, Janus."""
 
 from typing import Any
 
@@ -22,6 +22,24 @@ def idefics3() -> tuple[Any, Any]:
     image_processor = Idefics3ImageProcessor(size={"longest_edge": 56}, max_image_size={"longest_edge": 28})
     processor = Idefics3Processor(image_processor=image_processor, tokenizer=tokenizer, image_seq_len=1,
                                   chat_template=template)
+    return config, processor
+
+
+def smolvlm() -> tuple[Any, Any]:
+    from transformers import SmolVLMConfig, SmolVLMImageProcessor, SmolVLMProcessor, SmolVLMVideoProcessor
+
+    # SmolVLM2's chat template writes `<image>` / `<video>`; its processor expands a video into timestamped frames
+    template = chat_template(image="<image>", video="<video>")
+    rows = tuple(f"<row_{row}_col_{col}>" for row in range(1, 4) for col in range(1, 4))
+    tokenizer = tiny_vlm_tokenizer({"image_token": "<image>", "video_token": "<video>"}, template=template,
+                                   extra=("<fake_token_around_image>", "<global-img>", "<end_of_utterance>", *rows))
+    config = SmolVLMConfig(text_config={"model_type": "llama", **tiny_text(tokenizer)}, vision_config=IDEFICS_VISION,
+                           image_token_id=tokenizer.image_token_id, scale_factor=2)
+    # as Idefics3: 28-pixel tiles of one token, at most 2x2 + the global view; video frames are one 28-pixel view
+    image_processor = SmolVLMImageProcessor(size={"longest_edge": 56}, max_image_size={"longest_edge": 28})
+    video_processor = SmolVLMVideoProcessor(size={"longest_edge": 28}, max_image_size={"longest_edge": 28})
+    processor = SmolVLMProcessor(image_processor=image_processor, video_processor=video_processor,
+                                 tokenizer=tokenizer, image_seq_len=1, chat_template=template)
     return config, processor
 
 
@@ -64,6 +82,7 @@ def janus() -> tuple[Any, Any]:
 
 IDEFICS_STYLE_FAMILIES = {
     "idefics3": idefics3,
+    "smolvlm": smolvlm,
     "lfm2_vl": lfm2_vl,
     "janus": janus,
 }
