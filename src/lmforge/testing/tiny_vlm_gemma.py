@@ -1,4 +1,4 @@
-"""Tiny random models of the Gemma 3n family, each with its real processor (image and audio)."""
+"""Tiny random models of the Gemma 3n and Gemma 4 families, each with its real processor (image and audio)."""
 
 from typing import Any
 
@@ -41,6 +41,46 @@ def gemma3n() -> tuple[Any, Any]:
     return config, processor
 
 
+def gemma4() -> tuple[Any, Any]:
+    from transformers import (
+        Gemma4AudioFeatureExtractor,
+        Gemma4Config,
+        Gemma4ImageProcessor,
+        Gemma4Processor,
+        Gemma4VideoProcessor,
+    )
+
+    template = chat_template(image="<|image|>", video="<|video|>", audio="<|audio|>")
+    # `<|video|>` is added here: the processor would add it to the tokenizer itself, past the model's vocabulary
+    tokenizer = tiny_vlm_tokenizer({"image_token": "<|image|>", "boi_token": "<|image>", "eoi_token": "<image|>",
+                                    "audio_token": "<|audio|>", "boa_token": "<|audio>", "eoa_token": "<audio|>"},
+                                   extra=("<|video|>",), template=template)
+    # the large models' layout (26B / 31B): images attend to themselves both ways; per-layer inputs as in E2B / E4B
+    text = tiny_text(tokenizer, hidden_size_per_layer_input=8, vocab_size_per_layer_input=len(tokenizer),
+                     sliding_window=64, layer_types=["sliding_attention", "full_attention"],
+                     use_bidirectional_attention="vision")
+    vision = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+              "num_key_value_heads": 2, "head_dim": 16, "patch_size": 4, "pooling_kernel_size": 3,
+              "position_embedding_size": 256}
+    # the subsampler reads as many mel bins as its first conv has channels (8)
+    audio = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "subsampling_conv_channels": [8, 4],
+             "output_proj_dims": 32}
+    config = Gemma4Config(text_config=text, vision_config=vision, audio_config=audio,
+                          boi_token_id=tokenizer.boi_token_id, eoi_token_id=tokenizer.eoi_token_id,
+                          image_token_id=tokenizer.image_token_id,
+                          video_token_id=tokenizer.convert_tokens_to_ids("<|video|>"),
+                          boa_token_id=tokenizer.boa_token_id, eoa_token_index=tokenizer.eoa_token_id,
+                          audio_token_id=tokenizer.audio_token_id)
+    # 4-pixel patches pooled 3x3: the smallest budget the processor takes (70 tokens) is a ~100-pixel image
+    sizes = {"patch_size": 4, "pooling_kernel_size": 3, "max_soft_tokens": 70}
+    processor = Gemma4Processor(feature_extractor=Gemma4AudioFeatureExtractor(feature_size=8),
+                                image_processor=Gemma4ImageProcessor(**sizes),
+                                video_processor=Gemma4VideoProcessor(**sizes), tokenizer=tokenizer,
+                                image_seq_length=70, chat_template=template)
+    return config, processor
+
+
 GEMMA_FAMILIES = {
     "gemma3n": gemma3n,
+    "gemma4": gemma4,
 }

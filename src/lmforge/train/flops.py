@@ -67,6 +67,10 @@ class DecoderShape:
             raise ModelError(f"FLOPs are counted for dense Llama-style decoders; model_type "
                              f"`{getattr(text, 'model_type', '?')}` has {lacks} (count its matmul weights and call "
                              "`training_flops_per_token` directly)")
+        if getattr(text, "is_heterogeneous", False):  # transformers refuses to read one size for all layers
+            raise ModelError(f"FLOPs are counted for decoders whose layers share one shape; model_type "
+                             f"`{getattr(text, 'model_type', '?')}` sizes its layers one by one (count its matmul "
+                             "weights and call `training_flops_per_token` directly)")
         heads = text.num_attention_heads
         intermediate = text.intermediate_size
         if isinstance(intermediate, list):  # one size per layer (Gemma 3n): their mean gives the same total
