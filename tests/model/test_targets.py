@@ -88,3 +88,20 @@ def test_linear_names_skip_the_output_head(tiny_family):
     model, _, _ = skeleton(tiny_family("qwen2"))  # tied embeddings: lm_head shares the input embedding
     assert "lm_head" not in linear_module_names(model)
     assert isinstance(model.get_output_embeddings(), torch.nn.Linear)
+
+
+def test_a_linear_layer_in_a_list_is_named_with_its_list():
+    """Gemma 3n keeps linear layers in lists: a bare `0` would make peft adapt every `layers.0` too."""
+    from peft import LoraConfig, get_peft_model
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = torch.nn.ModuleList([torch.nn.ModuleDict({"proj": torch.nn.Linear(4, 4)})])
+            self.projections = torch.nn.ModuleList([torch.nn.Linear(4, 4)])
+
+    names = linear_module_names(Model())
+    assert names == ["proj", "projections.0"]
+    adapted = get_peft_model(Model(), LoraConfig(target_modules=names, r=2))
+    assert {name for name, _ in adapted.named_modules() if name.endswith("lora_A")} == {
+        "base_model.model.layers.0.proj.lora_A", "base_model.model.projections.0.lora_A"}

@@ -81,3 +81,23 @@ def test_paligemma_puts_the_image_tokens_in_front_of_the_sequence(tiny_vlm):
     prefix = processor.image_seq_length * len(conversation.media["images"])
     assert example.input_ids[:prefix] == [image_id] * prefix and image_id not in example.input_ids[prefix:]
     assert "<image>" not in processor.tokenizer.decode(example.input_ids[prefix:])
+
+
+@pytest.mark.parametrize("text", ["<image><image>Which one is sharper?", "<image>\n<image> <image>Compare them."])
+def test_idefics2_images_side_by_side_and_before_a_word_are_its_processors_text(text, tiny_vlm):
+    """Idefics2's processor edits the text around its images (a shared boundary, a space before a word)."""
+    from lmforge.data.conversation import Conversation
+    from lmforge.data.templates.template import Message
+    from tests.refdata import refdata
+
+    processor, _ = load_vlm(tiny_vlm("idefics2"), "idefics2")
+    count = text.count("<image>")
+    images = [str(refdata("llamafactory_data", "mllm_demo_data", f"{n}.jpg")) for n in range(1, count + 1)]
+    conversation = Conversation([Message("user", text), Message("assistant", "The first.")], None, "test:row 1",
+                                media={"images": images})
+    example = encoder_for(processor).encode(conversation)
+    rendered = get_template("chatml").render_text(conversation.messages)
+    decoded = decode_media(conversation.media, OPTIONS, conversation.source)
+    expected = processor(text=[rendered.replace(PLACEHOLDERS["images"], "<image>")], images=[decoded.images],
+                         add_special_tokens=False)
+    assert example.input_ids == expected["input_ids"][0]

@@ -36,6 +36,28 @@ def test_matmul_weights_by_hand():
     assert small_shape().matmul_params == 1232
 
 
+def test_per_layer_mlp_sizes_count_their_total():
+    from transformers import Gemma3nTextConfig
+
+    config = Gemma3nTextConfig(hidden_size=64, intermediate_size=[128, 256], num_hidden_layers=2,
+                               num_attention_heads=4, num_key_value_heads=2, head_dim=16, vocab_size=100,
+                               layer_types=["sliding_attention", "full_attention"])
+    shape = DecoderShape.from_config(config)
+    attention = 2 * 64 * 64 + 2 * 64 * 32
+    assert shape.matmul_params == 2 * attention + 3 * 64 * (128 + 256) + 100 * 64
+
+
+def test_layers_of_different_shapes_are_refused_with_the_way_out():
+    from transformers import Gemma4TextConfig
+
+    config = Gemma4TextConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                              num_key_value_heads=2, head_dim=16, global_head_dim=32, vocab_size=100,
+                              layer_types=["sliding_attention", "full_attention"])
+    assert config.is_heterogeneous
+    with pytest.raises(ModelError, match=r"`gemma4_text` sizes its layers one by one .*training_flops_per_token"):
+        DecoderShape.from_config(config)
+
+
 def test_full_and_lora_flops_by_hand():
     shape = small_shape()
     attention = 12 * 2 * (2 * 4) * 5  # layers x heads x head_dim x context 5

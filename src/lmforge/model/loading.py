@@ -61,6 +61,9 @@ def load_processor(args: ModelGroup, kind: ModelKind, path: str | None = None) -
     except (OSError, ValueError) as err:
         raise ModelError(f"cannot load the processor of the multimodal model {path}: {err} (a vision/audio model "
                          "needs its preprocessor_config.json / processor_config.json beside the weights)") from None
+    except ImportError as err:  # e.g. SmolVLM's processor without num2words
+        raise ModelError(f"the processor of {path} needs a package that is not installed: {err} "
+                         "(`pip install 'lmforge[multimodal]'` installs the ones lmforge's families need)") from None
     tokenizer = getattr(processor, "tokenizer", None)
     if tokenizer is None:
         raise ModelError(f"the processor of {path} ({type(processor).__name__}) has no tokenizer: "

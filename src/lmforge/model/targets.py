@@ -53,6 +53,16 @@ def check_freeze_flags(components: Components, ft: FinetuningGroup, architecture
                          "`freeze_multi_modal_projector`, `freeze_language_model`): unfreeze the part to train")
 
 
+def short_name(path: str) -> str:
+    """The last part of a module path, with its list's name when it is an index: `altup_projections.0`, since a
+    bare `0` would also match every `layers.0` (Gemma 3n keeps linear layers in lists)."""
+    parts = path.split(".")
+    last = len(parts) - 1
+    while last > 0 and parts[last].isdigit():
+        last -= 1
+    return ".".join(parts[last:])
+
+
 def linear_module_names(model: torch.nn.Module, skip: tuple[str, ...] = ()) -> list[str]:
     """Short names of every linear layer except the output head and modules under `skip`, in model order."""
     output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
@@ -61,7 +71,7 @@ def linear_module_names(model: torch.nn.Module, skip: tuple[str, ...] = ()) -> l
         # a Linear subclass with its own forward is no plain layer (Llama 4's router returns scores and logits)
         plain = isinstance(module, torch.nn.Linear) and type(module).forward is torch.nn.Linear.forward
         if plain and module is not output and not under(full_name, skip):
-            short = full_name.rsplit(".", 1)[-1]
+            short = short_name(full_name)
             if short not in names:
                 names.append(short)
     return names

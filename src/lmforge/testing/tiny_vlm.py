@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lmforge.testing.tiny_vlm_extra import EXTRA_FAMILIES
+from lmforge.testing.tiny_vlm_gemma import GEMMA_FAMILIES
 from lmforge.testing.tiny_vlm_llava import LLAVA_STYLE_FAMILIES
 from lmforge.testing.tiny_vlm_more import IDEFICS_STYLE_FAMILIES
 from lmforge.testing.tiny_vlm_parts import chat_template, tiny_text, tiny_vit, tiny_vlm_tokenizer
@@ -218,6 +219,7 @@ TINY_VLM_FAMILIES: dict[str, Callable[[], tuple[Any, Any]]] = {
     **LLAVA_STYLE_FAMILIES,
     **IDEFICS_STYLE_FAMILIES,
     **EXTRA_FAMILIES,
+    **GEMMA_FAMILIES,
 }
 AUDIO_FAMILIES = frozenset({"qwen2_audio"})
 

@@ -1,5 +1,5 @@
 """Tiny random models of the Idefics-style families (image splitting, pixel shuffle / perceiver) and of
-Janus, each with its real processor: Idefics3, LFM2-VL, Janus."""
+Janus, each with its real processor: Idefics2, Idefics3, SmolVLM, LFM2-VL, Janus."""
 
 from typing import Any
 
@@ -7,6 +7,24 @@ from lmforge.testing.tiny_vlm_parts import chat_template, tiny_text, tiny_vlm_to
 
 IDEFICS_VISION = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
                   "image_size": 28, "patch_size": 14}
+
+
+def idefics2() -> tuple[Any, Any]:
+    from transformers import Idefics2Config, Idefics2ImageProcessor, Idefics2Processor
+
+    template = chat_template(image="<image>")
+    tokenizer = tiny_vlm_tokenizer({"image_token": "<image>", "image_boundary_token": "<fake_token_around_image>"},
+                                   extra=("<end_of_utterance>",), template=template)
+    # a perceiver resamples each 28-pixel image (4 patches) into 2 latents, the tokens the text sees
+    perceiver = {"hidden_size": 64, "resampler_n_latents": 2, "resampler_depth": 1, "resampler_n_heads": 2,
+                 "resampler_head_dim": 16, "num_key_value_heads": 1}
+    config = Idefics2Config(text_config={"model_type": "mistral", **tiny_text(tokenizer)},
+                            vision_config=IDEFICS_VISION, perceiver_config=perceiver,
+                            image_token_id=tokenizer.image_token_id)
+    image_processor = Idefics2ImageProcessor(size={"shortest_edge": 28, "longest_edge": 28})
+    processor = Idefics2Processor(image_processor=image_processor, tokenizer=tokenizer, image_seq_len=2,
+                                  chat_template=template)
+    return config, processor
 
 
 def idefics3() -> tuple[Any, Any]:
@@ -22,6 +40,24 @@ def idefics3() -> tuple[Any, Any]:
     image_processor = Idefics3ImageProcessor(size={"longest_edge": 56}, max_image_size={"longest_edge": 28})
     processor = Idefics3Processor(image_processor=image_processor, tokenizer=tokenizer, image_seq_len=1,
                                   chat_template=template)
+    return config, processor
+
+
+def smolvlm() -> tuple[Any, Any]:
+    from transformers import SmolVLMConfig, SmolVLMImageProcessor, SmolVLMProcessor, SmolVLMVideoProcessor
+
+    # SmolVLM2's chat template writes `<image>` / `<video>`; its processor expands a video into timestamped frames
+    template = chat_template(image="<image>", video="<video>")
+    rows = tuple(f"<row_{row}_col_{col}>" for row in range(1, 4) for col in range(1, 4))
+    tokenizer = tiny_vlm_tokenizer({"image_token": "<image>", "video_token": "<video>"}, template=template,
+                                   extra=("<fake_token_around_image>", "<global-img>", "<end_of_utterance>", *rows))
+    config = SmolVLMConfig(text_config={"model_type": "llama", **tiny_text(tokenizer)}, vision_config=IDEFICS_VISION,
+                           image_token_id=tokenizer.image_token_id, scale_factor=2)
+    # as Idefics3: 28-pixel tiles of one token, at most 2x2 + the global view; video frames are one 28-pixel view
+    image_processor = SmolVLMImageProcessor(size={"longest_edge": 56}, max_image_size={"longest_edge": 28})
+    video_processor = SmolVLMVideoProcessor(size={"longest_edge": 28}, max_image_size={"longest_edge": 28})
+    processor = SmolVLMProcessor(image_processor=image_processor, video_processor=video_processor,
+                                 tokenizer=tokenizer, image_seq_len=1, chat_template=template)
     return config, processor
 
 
@@ -63,7 +99,9 @@ def janus() -> tuple[Any, Any]:
 
 
 IDEFICS_STYLE_FAMILIES = {
+    "idefics2": idefics2,
     "idefics3": idefics3,
+    "smolvlm": smolvlm,
     "lfm2_vl": lfm2_vl,
     "janus": janus,
 }

@@ -67,11 +67,18 @@ class DecoderShape:
             raise ModelError(f"FLOPs are counted for dense Llama-style decoders; model_type "
                              f"`{getattr(text, 'model_type', '?')}` has {lacks} (count its matmul weights and call "
                              "`training_flops_per_token` directly)")
+        if getattr(text, "is_heterogeneous", False):  # transformers refuses to read one size for all layers
+            raise ModelError(f"FLOPs are counted for decoders whose layers share one shape; model_type "
+                             f"`{getattr(text, 'model_type', '?')}` sizes its layers one by one (count its matmul "
+                             "weights and call `training_flops_per_token` directly)")
         heads = text.num_attention_heads
+        intermediate = text.intermediate_size
+        if isinstance(intermediate, list):  # one size per layer (Gemma 3n): their mean gives the same total
+            intermediate = round(sum(intermediate) / len(intermediate))
         return cls(layers=text.num_hidden_layers, hidden=text.hidden_size, heads=heads,
                    kv_heads=getattr(text, "num_key_value_heads", None) or heads,
                    head_dim=getattr(text, "head_dim", None) or text.hidden_size // heads,
-                   intermediate=text.intermediate_size, vocab=text.vocab_size)
+                   intermediate=intermediate, vocab=text.vocab_size)
 
     @property
     def attention_width(self) -> int:
