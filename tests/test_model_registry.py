@@ -19,7 +19,7 @@ from lmforge.hub.resolve import check_model_reference, resolve_model_path
 # the Omni and ERNIE-VL processors are named differently and untested), or a text template where LLaMA-Factory
 # takes Pixtral images (mistral_small, Mistral-Small-3.1/3.2). The multimodal issue adds these.
 PENDING_MULTIMODAL_PATHS = frozenset({
-    "dots_ocr", "ernie_vl", "kimi_vl", "minicpm_o", "minicpm_v", "mistral_small", "moss_vl", "qwen2_omni",
+    "dots_ocr", "ernie_vl", "kimi_vl", "minicpm_o", "minicpm_v", "mistral_small", "moss_vl",
     "qwen3_omni", "qwen3_omni_nothink", "youtu_vl",
 })
 

@@ -15,6 +15,7 @@ from typing import Any
 from lmforge.testing.tiny_vlm_extra import EXTRA_FAMILIES
 from lmforge.testing.tiny_vlm_llava import LLAVA_STYLE_FAMILIES
 from lmforge.testing.tiny_vlm_more import IDEFICS_STYLE_FAMILIES
+from lmforge.testing.tiny_vlm_omni import OMNI_FAMILIES
 from lmforge.testing.tiny_vlm_parts import chat_template, tiny_text, tiny_vit, tiny_vlm_tokenizer
 from lmforge.testing.tiny_vlm_qwen import QWEN_STYLE_FAMILIES
 
@@ -218,6 +219,7 @@ TINY_VLM_FAMILIES: dict[str, Callable[[], tuple[Any, Any]]] = {
     **LLAVA_STYLE_FAMILIES,
     **IDEFICS_STYLE_FAMILIES,
     **EXTRA_FAMILIES,
+    **OMNI_FAMILIES,
 }
 AUDIO_FAMILIES = frozenset({"qwen2_audio"})
 
