@@ -20,7 +20,7 @@ from lmforge.hub.resolve import check_model_reference, resolve_model_path
 # takes Pixtral images (mistral_small, Mistral-Small-3.1/3.2). The multimodal issue adds these.
 PENDING_MULTIMODAL_PATHS = frozenset({
     "dots_ocr", "ernie_vl", "kimi_vl", "minicpm_o", "minicpm_v", "mistral_small", "moss_vl",
-    "qwen3_omni", "qwen3_omni_nothink", "youtu_vl",
+    "youtu_vl",
 })
 
 # A sample of LLaMA-Factory's names, old and new (the table has all of them; scripts cannot read its source here).

@@ -52,6 +52,27 @@ def qwen2_5_omni() -> tuple[Any, Any]:
     return config, _omni_processors(Qwen2_5OmniProcessor, tokenizer, 14)
 
 
+def qwen3_omni() -> tuple[Any, Any]:
+    from transformers import Qwen3OmniMoeProcessor, Qwen3OmniMoeThinkerConfig
+
+    tokenizer = tiny_vlm_tokenizer(OMNI_MEDIA, template=OMNI_TEMPLATE)
+    text = tiny_text(tokenizer, rope_parameters={**MROPE, "mrope_interleaved": True}, num_experts=4,
+                     num_experts_per_tok=2, moe_intermediate_size=32, decoder_sparse_step=1)
+    vision = {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64,
+              "patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2, "num_position_embeddings": 16,
+              "deepstack_visual_indexes": [0]}
+    # the processor counts audio tokens with the released 100-frame chunks (n_window 50)
+    audio = {**OMNI_AUDIO, "n_window": 50, "n_window_infer": 400, "downsample_hidden_size": 16}
+    ids = _omni_ids(tokenizer)
+    config = Qwen3OmniMoeThinkerConfig(
+        text_config=text, vision_config=vision, audio_config=audio, audio_token_id=ids["audio_token_index"],
+        image_token_id=ids["image_token_index"], video_token_id=ids["video_token_index"],
+        audio_start_token_id=ids["audio_start_token_id"], user_token_id=ids["user_token_id"],
+        vision_start_token_id=ids["vision_start_token_id"])
+    return config, _omni_processors(Qwen3OmniMoeProcessor, tokenizer, 16)
+
+
 OMNI_FAMILIES = {
     "qwen2_5_omni": qwen2_5_omni,
+    "qwen3_omni": qwen3_omni,
 }
