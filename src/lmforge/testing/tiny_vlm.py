@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lmforge.testing.tiny_vlm_audio import AUDIO_LM_FAMILIES
 from lmforge.testing.tiny_vlm_extra import EXTRA_FAMILIES
 from lmforge.testing.tiny_vlm_llava import LLAVA_STYLE_FAMILIES
 from lmforge.testing.tiny_vlm_more import IDEFICS_STYLE_FAMILIES
@@ -220,8 +221,9 @@ TINY_VLM_FAMILIES: dict[str, Callable[[], tuple[Any, Any]]] = {
     **IDEFICS_STYLE_FAMILIES,
     **EXTRA_FAMILIES,
     **OMNI_FAMILIES,
+    **AUDIO_LM_FAMILIES,
 }
-AUDIO_FAMILIES = frozenset({"qwen2_audio"})
+AUDIO_FAMILIES = frozenset({"qwen2_audio", *AUDIO_LM_FAMILIES})
 
 
 def model_auto_class(family: str) -> Any:
