@@ -44,3 +44,29 @@ def test_a_row_with_a_video_and_its_audio_trains(family, tiny_vlm):
         optimizer.zero_grad()
         losses.append(loss.item())
     assert losses[1] < losses[0], losses
+
+
+@pytest.mark.slow
+def test_a_whole_omni_checkpoint_trains_its_thinker(tiny_vlm, tmp_path, monkeypatch):
+    """A released Qwen2.5-Omni is the composite (thinker + talker + vocoder); `lmforge train` keeps the thinker."""
+    from transformers import AutoProcessor, Qwen2_5OmniConfig, Qwen2_5OmniForConditionalGeneration
+
+    from tests.multimodal.test_families_cli import train
+
+    monkeypatch.setenv("LMFORGE_HOME", str(tmp_path / "home"))
+    thinker = tiny_vlm("qwen2_5_omni")
+    folder = tmp_path / "omni"
+    thinker_config = load_vlm(thinker, "qwen2_5_omni")[1].config
+    # no talker or vocoder weights: the composite without audio output, as lmforge loads it
+    config = Qwen2_5OmniConfig(thinker_config=thinker_config.to_dict(), enable_audio_output=False)
+    torch.manual_seed(0)
+    Qwen2_5OmniForConditionalGeneration(config).save_pretrained(folder)
+    AutoProcessor.from_pretrained(thinker).save_pretrained(folder)
+    torch.save({}, folder / "spk_dict.pt")  # the talker's voices, which a released checkpoint ships beside it
+    adapter = train(tmp_path, folder, "qwen2_5_omni", "lora")
+    from safetensors import safe_open
+
+    with safe_open(adapter / "adapter_model.safetensors", "pt") as weights:
+        keys = list(weights.keys())
+    # adapters on the thinker's language model only: not its towers, no talker
+    assert keys and all(".language_model.layers." in key and "thinker" not in key for key in keys), keys[:4]
