@@ -15,12 +15,12 @@ from lmforge.hub.registry import filter_models, get_model, list_models
 from lmforge.hub.resolve import check_model_reference, resolve_model_path
 
 # Templates of multimodal groups with no multimodal path yet: neither a hand-written plugin nor a processor
-# of that name in transformers for the processor-native plugin (Kimi-VL and MiniCPM-V are not in transformers;
-# the Omni and ERNIE-VL processors are named differently and untested), or a text template where LLaMA-Factory
+# of that name in transformers for the processor-native plugin (Kimi-VL and MiniCPM-V are not in transformers),
+# or a text template where LLaMA-Factory
 # takes Pixtral images (mistral_small, Mistral-Small-3.1/3.2). The multimodal issue adds these.
 PENDING_MULTIMODAL_PATHS = frozenset({
-    "dots_ocr", "ernie_vl", "kimi_vl", "minicpm_o", "minicpm_v", "mistral_small", "moss_vl", "qwen2_omni",
-    "qwen3_omni", "qwen3_omni_nothink", "youtu_vl",
+    "dots_ocr", "kimi_vl", "minicpm_o", "minicpm_v", "mistral_small", "moss_vl",
+    "youtu_vl",
 })
 
 # A sample of LLaMA-Factory's names, old and new (the table has all of them; scripts cannot read its source here).

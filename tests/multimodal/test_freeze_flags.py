@@ -44,3 +44,20 @@ def test_freeze_flags_on_a_model_without_a_tower_are_refused(tiny_vlm):
 def test_freezing_every_part_is_refused(tiny_vlm):
     with pytest.raises(ModelError, match=r"every part of .* is frozen"):
         fit(config(tiny_vlm("llava"), freeze_language_model=True))
+
+
+def test_phi4_multimodal_towers_in_its_embedding_layer_stay_out_of_lora_all(tiny_vlm):
+    """transformers' `get_encoder` does not reach Phi-4-multimodal's towers: they sit in the decoder's embedding."""
+    from lmforge.model.targets import lora_targets
+
+    model = model_auto_class("phi4_multimodal").from_pretrained(tiny_vlm("phi4_multimodal"))
+    parts = model_components(model)
+    assert parts.towers == ("model.embed_tokens_extend.image_embed.img_processor",
+                            "model.embed_tokens_extend.audio_embed.encoder")
+    assert {"model.embed_tokens_extend.image_embed.img_projection_up",
+            "model.embed_tokens_extend.audio_embed.up_proj_for_speech"} <= set(parts.projectors)
+    assert "model.layers" in parts.language and not any(name.startswith("model.embed_tokens_extend")
+                                                        for name in parts.language)
+    targets = lora_targets(model, ["all"], config(tiny_vlm("phi4_multimodal")).finetuning)
+    assert "qkv_proj" in targets.target_modules and "q_proj" not in targets.target_modules  # q_proj: towers only
+    assert targets.exclude_modules and "img_processor" in targets.exclude_modules

@@ -12,10 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lmforge.testing.tiny_vlm_audio import AUDIO_LM_FAMILIES
 from lmforge.testing.tiny_vlm_extra import EXTRA_FAMILIES
 from lmforge.testing.tiny_vlm_gemma import GEMMA_FAMILIES
 from lmforge.testing.tiny_vlm_llava import LLAVA_STYLE_FAMILIES
 from lmforge.testing.tiny_vlm_more import IDEFICS_STYLE_FAMILIES
+from lmforge.testing.tiny_vlm_omni import OMNI_FAMILIES
 from lmforge.testing.tiny_vlm_parts import chat_template, tiny_text, tiny_vit, tiny_vlm_tokenizer
 from lmforge.testing.tiny_vlm_qwen import QWEN_STYLE_FAMILIES
 
@@ -220,8 +222,10 @@ TINY_VLM_FAMILIES: dict[str, Callable[[], tuple[Any, Any]]] = {
     **IDEFICS_STYLE_FAMILIES,
     **EXTRA_FAMILIES,
     **GEMMA_FAMILIES,
+    **OMNI_FAMILIES,
+    **AUDIO_LM_FAMILIES,
 }
-AUDIO_FAMILIES = frozenset({"qwen2_audio"})
+AUDIO_FAMILIES = frozenset({"qwen2_audio", *AUDIO_LM_FAMILIES})
 
 
 def model_auto_class(family: str) -> Any:

@@ -1,5 +1,5 @@
 """Tiny random models of the Qwen-style vision families (patch merging, 3-D M-RoPE, image and video):
-Qwen3-VL (+MoE), Qwen3.5 (+MoE), GLM-4.1V / 4.5V (MoE) / 4.6V, each with its real processor."""
+Qwen3-VL (+MoE), Qwen3.5 (+MoE), GLM-4.1V / 4.5V (MoE) / 4.6V, ERNIE-4.5-VL (MoE), each with its real processor."""
 
 from typing import Any
 
@@ -95,6 +95,37 @@ def glm4v(version: str = "glm4v") -> tuple[Any, Any]:
     return config, processor
 
 
+def ernie4_5_vl() -> tuple[Any, Any]:
+    from transformers import (
+        Ernie4_5_VLMoeConfig,
+        Ernie4_5_VLMoeImageProcessor,
+        Ernie4_5_VLMoeProcessor,
+        Ernie4_5_VLMoeVideoProcessor,
+    )
+
+    tokens = {"image_token": "<|IMAGE_PLACEHOLDER|>", "image_start_token": "<|IMAGE_START|>",
+              "image_end_token": "<|IMAGE_END|>", "video_token": "<|VIDEO_PLACEHOLDER|>",
+              "video_start_token": "<|VIDEO_START|>", "video_end_token": "<|VIDEO_END|>"}
+    template = chat_template(image="<|IMAGE_START|><|IMAGE_PLACEHOLDER|><|IMAGE_END|>",
+                             video="<|VIDEO_START|><|VIDEO_PLACEHOLDER|><|VIDEO_END|>")
+    tokenizer = tiny_vlm_tokenizer(tokens, template=template)
+    # one dense layer, then one with text and vision experts
+    text = tiny_text(tokenizer, rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                                                 "mrope_section": [3, 3, 2]},
+                     moe_intermediate_size=[32, 32], moe_num_experts=4, moe_k=2, moe_num_shared_experts=1,
+                     mlp_layer_types=["dense", "sparse"])
+    vision = {"depth": 1, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "patch_size": 14,
+              "spatial_merge_size": 2, "temporal_merge_size": 2}
+    config = Ernie4_5_VLMoeConfig(text_config=text, vision_config=vision,
+                                  **{f"{name}_id": getattr(tokenizer, f"{name}_id") for name in tokens})
+    sizes = {"size": {"shortest_edge": 28 * 28, "longest_edge": 56 * 56}, "patch_size": 14}
+    # no timestamps drawn on video frames: that needs a font file from the hub
+    processor = Ernie4_5_VLMoeProcessor(image_processor=Ernie4_5_VLMoeImageProcessor(**sizes), tokenizer=tokenizer,
+                                        video_processor=Ernie4_5_VLMoeVideoProcessor(draw_on_frames=False, **sizes),
+                                        chat_template=template)
+    return config, processor
+
+
 QWEN_STYLE_FAMILIES = {
     "qwen3_vl": qwen3_vl,
     "qwen3_vl_moe": lambda: qwen3_vl(moe=True),
@@ -103,4 +134,5 @@ QWEN_STYLE_FAMILIES = {
     "glm4v": glm4v,
     "glm4v_moe": lambda: glm4v("glm4v_moe"),
     "glm46v": lambda: glm4v("glm46v"),
+    "ernie4_5_vl": ernie4_5_vl,
 }

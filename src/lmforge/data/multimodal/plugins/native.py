@@ -18,6 +18,7 @@ from lmforge.data.multimodal.plugin import MMPlugin, ProcessedMedia, register_mm
 MODALITY = {"images": "image", "videos": "video", "audios": "audio"}
 SUBPROCESSOR = {"images": "image_processor", "videos": "video_processor", "audios": "_audio_processor"}
 TYPE_KEYS = ("mm_token_type_ids", "token_type_ids")
+TEXT_OUTPUTS = ("input_ids", "attention_mask", "labels", "text_replacement_offsets")
 
 
 def chat_template_marker(processor: Any, kind: str, token: str) -> str:
@@ -78,6 +79,7 @@ class NativePlugin(MMPlugin):
                             and getattr(processor, SUBPROCESSOR[kind], None) is not None}
         self.media_tokens = {}
         self.token_type_key: str | None = None
+        self.sequence_keys: list[str] = []
         self.no_packing_reason = ""
         if processor is not None and self.markers:
             self._probe()
@@ -94,9 +96,15 @@ class NativePlugin(MMPlugin):
             media.video_fps = [2.0]
         out = self._call(self.processor, kind, media.items(kind)[0], media, 0)
         self.token_type_key = next((key for key in TYPE_KEYS if key in out and out[key].any()), None)
+        # other per-token inputs the processor builds from a whole sequence's ids (ERNIE-4.5-VL's expert routing)
+        self.sequence_keys = [key for key in out if key not in TYPE_KEYS
+                              and callable(getattr(self.processor, f"create_{key}", None))]
         if self.token_type_key:
             self.no_packing_reason = (f"its model reads `{self.token_type_key}` per sequence (3-D positions or "
                                       "bidirectional media attention), which packed rows would merge")
+        elif any(key.endswith("_grid_thw") for key in out):  # Qwen-Omni: M-RoPE grids, no token types
+            self.no_packing_reason = ("its model derives 3-D M-RoPE positions from each whole row (the media "
+                                      "grids), which packed rows would merge")
 
     def _call(self, processor: Any, kind: str, item: Any, media: DecodedMedia, index: int) -> Any:
         return processor(text=[self.markers[kind]], return_tensors="pt", add_special_tokens=False,
@@ -131,8 +139,8 @@ class NativePlugin(MMPlugin):
                 runs.append(self._expanded(kind, out) or self.run_text(processor, out["input_ids"][0].tolist()))
                 tensors.append({key: value.float() if value.is_floating_point() else value  # e.g. Llama 4's bf16
                                 for key, value in out.items()
-                                if key not in ("input_ids", "attention_mask", "labels", "text_replacement_offsets",
-                                               *TYPE_KEYS) and hasattr(value, "is_floating_point")})
+                                if key not in (*TEXT_OUTPUTS, *TYPE_KEYS, *self.sequence_keys)
+                                and hasattr(value, "is_floating_point")})
             if runs:
                 processed.runs[kind], processed.tensors[kind] = runs, tensors
         return processed
@@ -147,6 +155,15 @@ class NativePlugin(MMPlugin):
         start, end = found["span"]
         marker = self.markers[kind]
         return marker[:start] + found["replacement"] + marker[end:]
+
+    def get_mm_inputs(self, examples: list[ProcessedMedia], batch: dict[str, Any], tokenizer: Any) -> dict[str, Any]:
+        import torch
+
+        inputs = super().get_mm_inputs(examples, batch, tokenizer)
+        for key in self.sequence_keys:
+            inputs[key] = torch.as_tensor(getattr(self.processor, f"create_{key}")(batch["input_ids"].tolist()),
+                                          dtype=torch.long)
+        return inputs
 
     def token_type_ids(self, input_ids: Any, tokenizer: Any) -> Any:
         import torch

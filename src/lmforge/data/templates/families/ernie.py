@@ -42,6 +42,6 @@ register_template(
     thoughts_in_history=False,
     stop_words=("<|end_of_sentence|>",),
     replace_eos=True,
-    mm_plugin="ernie_vl",
+    mm_plugin="ernie4_5_vl_moe",
     description="ERNIE-4.5-VL (thinking and non-thinking).",
 )
