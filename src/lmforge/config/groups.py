@@ -118,12 +118,21 @@ class DataGroup(Group):
     neat_packing: bool = Field(False, description="Alias of `packing: true` (lmforge packing is always neat).")
     packing_strategy: Literal["bfd", "ffd"] = Field(
         "bfd", description="Bin packing: best-fit decreasing (bfd) or first-fit decreasing (ffd).")
-    mix_strategy: Literal["concat", "interleave_under", "interleave_over"] = Field(
+    mix_strategy: Literal["concat", "interleave_under", "interleave_over", "interleave_once"] = Field(
         "concat", description="How several datasets combine: concatenated, or interleaved until the first "
-                              "(under) or the last (over) is exhausted.")
+                              "(under) or the last (over) is exhausted (repeating the shorter ones), or until "
+                              "every row was used exactly once (once).")
     interleave_probs: list[float] | None = Field(
         None, description="Sampling probabilities of the datasets when interleaving, comma-separated.")
     streaming: bool = Field(False, description="Read and tokenize lazily while training; needs max_steps.")
+    buffer_size: int = Field(
+        16384, gt=0, description="Streaming: training rows are drawn at random from a buffer of this many "
+                                 "(1 keeps the file order).")
+    preprocessing_batch_size: int = Field(
+        1000, gt=0, description="Streaming: rows read and tokenized per batched call.")
+    ignore_pad_token_for_loss: bool = Field(
+        True, description="pt/sft: padding is left out of the loss; false supervises it (labels padded with the "
+                          "pad token, as LLaMA-Factory's `false` does).")
     tokenized_path: str | None = Field(
         None, description="Load preprocessed data from this folder, or save it there when absent.")
     media_dir: str | None = Field(None, description="Folder media paths are relative to; default dataset_dir.")

@@ -144,7 +144,7 @@ def _interleave_probs(cfg: LmforgeConfig) -> str | None:
     if probs is None:
         return None
     if cfg.data.mix_strategy == "concat":
-        return "`interleave_probs` needs `mix_strategy: interleave_under` or `interleave_over`"
+        return "`interleave_probs` needs `mix_strategy: interleave_under`, `interleave_over` or `interleave_once`"
     if len(probs) != len(datasets):
         return f"`interleave_probs` has {len(probs)} values for {len(datasets)} datasets"
     if abs(sum(probs) - 1) > 1e-6 or min(probs) < 0:
