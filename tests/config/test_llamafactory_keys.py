@@ -35,6 +35,8 @@ MAPPED: dict[str, tuple[Any, Any]] = {
     "use_reentrant_gc": (False, {"use_reentrant": False}),
     "disable_shuffling": (True, "sequential"),
     "ppo_epochs": (4, 4),
+    "eval_num_beams": (4, 4),
+    "generation_num_beams": (3, 3),
 }
 
 

@@ -80,6 +80,21 @@ class ModelGroup(Group):
                            "loads in half precision.")
     upcast_lmhead_output: bool = Field(
         False, description="Return the output head's logits in float32 when the head computes in half precision.")
+    split_special_tokens: bool = Field(
+        False, description="Tokenize special-token text in the data (`<|im_end|>`) as plain text, not as the token.")
+    print_param_status: bool = Field(
+        False, description="Print every parameter's name, dtype, device and whether it trains, after the adapters.")
+    moe_aux_loss_coef: float | None = Field(
+        None, ge=0, description="Mixture-of-experts models: weight of the router's load-balancing loss, added to "
+                                "the training loss (the router logits are returned for it).")
+    use_unsloth: bool = Field(
+        False, description="LLaMA-Factory's Unsloth switch: lmforge trains with its own speed path instead (fused "
+                           "LoRA, packed attention, chunked loss; Liger kernels on CUDA); true prints a notice.")
+    use_unsloth_gc: bool = Field(
+        False, description="Unsloth's gradient checkpointing: lmforge uses transformers' (`gradient_checkpointing`, "
+                           "`disable_gradient_checkpointing`); true prints a notice.")
+    use_v1_kernels: bool = Field(
+        False, description="LLaMA-Factory v1's kernels: lmforge's own speed path instead, as `use_unsloth`.")
     packed_attention: bool = Field(
         True, description="Packed rows (pt/sft) attend within each packed sequence instead of a masked whole row "
                           "(same numbers, less work); applies to the trained model where it uses sdpa.")
@@ -291,6 +306,9 @@ class GenerationGroup(Group):
     infer_backend: Literal["auto", "huggingface", "vllm"] = Field(
         "auto", description="Inference engine; auto is vLLM when installed and a CUDA GPU is present.")
     infer_batch_size: int = Field(16, ge=1, description="Most prompts the transformers backend decodes at once.")
+    use_kv_cache: bool = Field(True, description="Decode with the key/value cache (false recomputes every step).")
+    skip_special_tokens: bool = Field(
+        True, description="Drop special tokens (other than tool-call markers) from answers; false keeps them.")
     vllm_maxlen: int = Field(4096, gt=0, description="vLLM: maximum prompt + answer tokens.")
     vllm_gpu_util: float = Field(0.7, gt=0, le=1, description="vLLM: share of GPU memory it may take.")
     vllm_enforce_eager: bool = Field(False, description="vLLM: disable CUDA graphs.")

@@ -13,8 +13,9 @@ from lmforge.errors import ModelError
 from lmforge.hub.resolve import resolve_model_path
 from lmforge.model.cpu_matmul import route_linear_layers
 from lmforge.model.kind import ModelKind, detect_kind
+from lmforge.model.moe import add_router_loss
 from lmforge.model.quantization import quantization_config
-from lmforge.model.speedups import apply_liger_kernel, attn_implementation
+from lmforge.model.speedups import apply_liger_kernel, attn_implementation, speed_path_notices
 from lmforge.model.vocab import add_new_tokens, resize_for_new_tokens
 
 logger = logging.getLogger(__name__)
@@ -31,11 +32,17 @@ def _hub_kwargs(args: ModelGroup) -> dict[str, Any]:
     return dict(trust_remote_code=args.trust_remote_code, revision=args.model_revision, cache_dir=args.cache_dir)
 
 
+def _split(args: ModelGroup) -> dict[str, Any]:
+    """`split_special_tokens`, passed only when on (processors hand unknown keywords to every sub-processor)."""
+    return {"split_special_tokens": True} if args.split_special_tokens else {}
+
+
 def load_tokenizer(args: ModelGroup, path: str | None = None) -> PreTrainedTokenizerBase:
     """The tokenizer, with `add_tokens` / `add_special_tokens` added (the model is resized to match)."""
     path = path or model_path(args)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, use_fast=args.use_fast_tokenizer, **_hub_kwargs(args))
+        tokenizer = AutoTokenizer.from_pretrained(path, use_fast=args.use_fast_tokenizer, **_split(args),
+                                                  **_hub_kwargs(args))
     except (OSError, ValueError) as err:
         raise ModelError(f"cannot load the tokenizer of {path}: {err}") from None
     if tokenizer.pad_token is None:  # padding is masked out; any known token will do
@@ -57,7 +64,7 @@ def load_processor(args: ModelGroup, kind: ModelKind, path: str | None = None) -
     try:
         # `use_fast` also reaches the image processor, where transformers deprecates it: pass it only to opt out
         slow = {} if args.use_fast_tokenizer else {"use_fast": False}
-        processor = AutoProcessor.from_pretrained(path, **slow, **_hub_kwargs(args))
+        processor = AutoProcessor.from_pretrained(path, **slow, **_split(args), **_hub_kwargs(args))
     except (OSError, ValueError) as err:
         raise ModelError(f"cannot load the processor of the multimodal model {path}: {err} (a vision/audio model "
                          "needs its preprocessor_config.json / processor_config.json beside the weights)") from None
@@ -144,6 +151,9 @@ def load_model(
     config = load_model_config(args, path)
     kind = detect_kind(config, args.model_class)
     _apply_rope_scaling(config, args.rope_scaling, cutoff_len)
+    if args.moe_aux_loss_coef is not None:
+        add_router_loss(config, args.moe_aux_loss_coef)
+    speed_path_notices(args)
     auto_class = getattr(transformers, kind.auto_class)
     kwargs: dict[str, Any] = dict(config=config, dtype=dtype, **_hub_kwargs(args))
     attention = attn_implementation(args)
