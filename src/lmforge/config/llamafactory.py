@@ -3,7 +3,8 @@
 The data lives in `llamafactory_keys.tsv` (one row per key): `implemented` keys are lmforge keys of the
 same name, `mapped` keys are rewritten into the lmforge key named in `target` before validation,
 `pending` keys are recognised but not built yet, and `refused` keys belong to hardware lmforge does not
-run on (the `target` column names what to use instead). A pending or refused key set to LLaMA-Factory's
+run on or to a feature it leaves to a better tool, for the reason the note gives (the `target` column names
+what to use instead). A pending or refused key set to LLaMA-Factory's
 default (`default`, JSON; empty where that default is itself a behaviour lmforge lacks) leaves its feature
 off, which is what lmforge does anyway: it is accepted and dropped, so configs written out in full (as
 LlamaBoard saves them) still load. docs/migrating-from-llamafactory.md is generated
@@ -85,7 +86,7 @@ def not_supported_message(key: str) -> str | None:
         return None
     inert = f" (or set it to its default, {entry.default})" if entry.default else ""
     if entry.status == "refused":
-        return (f"`{key}` belongs to {entry.note}, which needs hardware or a backend lmforge does not run on; "
+        return (f"`{key}` belongs to {entry.note}, which lmforge does not offer; "
                 f"use {entry.target} instead, and remove the key{inert}")
     return f"`{key}` belongs to {entry.note}, which lmforge does not support yet; remove the key{inert}"
 
