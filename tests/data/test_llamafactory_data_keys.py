@@ -9,7 +9,7 @@ from lmforge.config import build_config
 from lmforge.data.collator import SftCollator
 from lmforge.data.labels import IGNORE_INDEX
 from lmforge.data.registry import resolve_dataset
-from lmforge.errors import DataError
+from lmforge.errors import ConfigError, DataError
 from tests.data.test_pipeline import build, make_data
 
 
@@ -112,3 +112,47 @@ def test_dataset_dir_online_offline_is_one_clear_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     spec = resolve_dataset("llamafactory/alpaca_en", "ONLINE")
     assert (spec.hf_hub_url, spec.formatting, spec.file_name) == ("llamafactory/alpaca_en", "alpaca", None)
+
+
+def test_eval_on_each_dataset_keeps_each_eval_dataset_as_its_own_range(tmp_path, tiny_tokenizer):
+    for name, rows in (("a", 6), ("b", 3), ("c", 5)):
+        make_data(tmp_path, name, rows)
+    common = {"dataset": "a", "eval_dataset": "b,c", "dataset_dir": str(tmp_path)}
+    whole = build(tiny_tokenizer, **common)
+    each = build(tiny_tokenizer, **common, eval_on_each_dataset=True)
+    assert whole.eval_parts() == {} and each.report.eval_rows_per_dataset == {"b": 3, "c": 5}
+    parts = each.eval_parts()
+    assert parts["b"]["input_ids"] == build(tiny_tokenizer, dataset="b", dataset_dir=str(tmp_path)).train["input_ids"]
+    assert len(parts["c"]) == 5
+    packed = build(tiny_tokenizer, **common, eval_on_each_dataset=True, packing=True, cutoff_len=64)
+    assert sum(packed.report.eval_rows_per_dataset.values()) == len(packed.evaluation)
+    assert packed.report.eval_rows_per_dataset["c"] < 5  # packed on its own: never mixed with `b`'s rows
+    cached = build(tiny_tokenizer, **common, eval_on_each_dataset=True)
+    assert cached.report.from_cache and cached.eval_parts()["b"]["input_ids"] == parts["b"]["input_ids"]
+    with pytest.raises(ConfigError, match="name them in `eval_dataset`"):
+        build_config({"dataset": "a", "val_size": 0.2, "eval_on_each_dataset": True})
+    with pytest.raises(ConfigError, match="built for `stage: pt` and `sft` \\(got `dpo`\\)"):
+        build_config({**common, "stage": "dpo", "eval_on_each_dataset": True})
+
+
+def test_eval_on_each_dataset_logs_each_datasets_loss_beside_the_whole(tiny_llama_path, tmp_path, tiny_tokenizer):
+    from transformers import AutoModelForCausalLM
+
+    from lmforge.train.stages.causal import build_trainer
+
+    for name, rows in (("a", 4), ("b", 3), ("c", 5)):
+        make_data(tmp_path, name, rows)
+    options = {"dataset": "a", "eval_dataset": "b,c", "dataset_dir": str(tmp_path), "eval_on_each_dataset": True}
+    cfg = build_config(options)
+    prepared = build(tiny_tokenizer, **options)
+    kwargs = {"output_dir": str(tmp_path / "out"), "use_cpu": True, "report_to": "none",
+              "per_device_eval_batch_size": 2}
+    trainer = build_trainer(cfg, AutoModelForCausalLM.from_pretrained(tiny_llama_path), tiny_tokenizer, prepared,
+                            kwargs)
+    metrics = trainer.evaluate()
+    assert {"eval_loss", "eval_b_loss", "eval_c_loss"} <= set(metrics)
+    logged = trainer.state.log_history[-1]
+    assert logged["eval_b_loss"] == metrics["eval_b_loss"] and logged["eval_loss"] == metrics["eval_loss"]
+    alone = trainer.evaluate(prepared.eval_parts()["b"])
+    assert alone["eval_loss"] == pytest.approx(metrics["eval_b_loss"], rel=1e-6)
+    assert "eval_b_loss" not in alone

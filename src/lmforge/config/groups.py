@@ -159,6 +159,8 @@ class DataGroup(Group):
     video_maxlen: int = Field(128, gt=0, description="At most this many frames sampled per video.")
     audio_sampling_rate: int = Field(16000, gt=0, description="Audio is resampled to this rate (Hz).")
     allow_remote_media: bool = Field(False, description="Fetch http(s) media URLs; otherwise they are an error.")
+    eval_on_each_dataset: bool = Field(
+        False, description="pt/sft: also evaluate each eval_dataset on its own (eval_NAME_loss next to eval_loss).")
     on_bad_row: Literal["error", "skip"] = Field(
         "error", description="A malformed row stops the run (error) or is skipped and reported (skip).")
     overwrite_cache: bool = Field(

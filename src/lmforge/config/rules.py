@@ -113,6 +113,17 @@ def _one_eval_source(cfg: LmforgeConfig) -> str | None:
     return None
 
 
+def _eval_on_each_dataset(cfg: LmforgeConfig) -> str | None:
+    if not cfg.data.eval_on_each_dataset:
+        return None
+    if not cfg.data.eval_dataset:
+        return "`eval_on_each_dataset` evaluates each `eval_dataset` on its own: name them in `eval_dataset`"
+    if cfg.finetuning.stage not in ("pt", "sft"):
+        return (f"`eval_on_each_dataset` is built for `stage: pt` and `sft` (got `{cfg.finetuning.stage}`): remove "
+                "it and the eval loss covers every eval dataset together")
+    return None
+
+
 def _val_size_is_share_or_count(cfg: LmforgeConfig) -> str | None:
     size = cfg.data.val_size
     if size >= 1 and size != int(size):
@@ -311,6 +322,7 @@ RULES: list[Callable[[LmforgeConfig], str | None]] = [
     _pure_bf16,
     _special_token_init,
     _one_eval_source,
+    _eval_on_each_dataset,
     _val_size_is_share_or_count,
     _streaming_needs_max_steps,
     _streaming_limits,

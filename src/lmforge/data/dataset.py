@@ -39,6 +39,14 @@ class PreparedData:
     report: DataReport
     collator: MultimodalCollator | None = None  # a multimodal run's: encodes (and packs) its rows per batch
 
+    def eval_parts(self) -> dict[str, Dataset]:
+        """Each eval dataset's rows on their own (`eval_on_each_dataset`); {} when the eval set is one whole."""
+        parts, start = {}, 0
+        for name, rows in self.report.eval_rows_per_dataset.items():
+            parts[name] = self.evaluation.select(range(start, start + rows))  # type: ignore[union-attr]
+            start += rows
+        return parts
+
 
 def check_datasets(data: DataGroup) -> None:
     """Resolve every configured dataset (registry entry and file) without reading rows."""
@@ -232,7 +240,14 @@ def build_datasets(data: DataGroup, tokenizer: PreTrainedTokenizerBase, template
     if len(train) == 0:
         raise DataError("no training example has a supervised token left after truncation: raise cutoff_len")
     evaluation = None
-    if eval_specs:
+    if eval_specs and data.eval_on_each_dataset:  # in order, each packed on its own: one range per dataset
+        parts = [builder.load(spec, DataReport()) for spec in eval_specs]
+        if packing and not stage.packs_while_tokenizing and not multimodal:
+            parts = [_pack(part, data, _fingerprint(key, "packed eval", spec.name))[0]
+                     for part, spec in zip(parts, eval_specs, strict=True)]
+        report.eval_rows_per_dataset = {spec.name: len(part) for spec, part in zip(eval_specs, parts, strict=True)}
+        evaluation = concatenate_datasets(parts)
+    elif eval_specs:
         evaluation = _mix([builder.load(spec, DataReport()) for spec in eval_specs], data, shuffle_seed)
     elif data.val_size:
         size = data.val_size if data.val_size < 1 else int(data.val_size)
@@ -245,7 +260,7 @@ def build_datasets(data: DataGroup, tokenizer: PreTrainedTokenizerBase, template
     if packing and not stage.packs_while_tokenizing and not multimodal:  # multimodal rows pack per batch
         train, packed = _pack(train, data, _fingerprint(key, "packed train"))
         report.packed_rows, report.packing_efficiency = packed.rows, round(packed.efficiency, 4)
-        if evaluation is not None:
+        if evaluation is not None and not report.eval_rows_per_dataset:
             evaluation, _ = _pack(evaluation, data, _fingerprint(key, "packed eval"))
     save_prepared(folder, train, evaluation, report.to_dict())
     if data.tokenized_path:

@@ -27,7 +27,7 @@ def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: Prep
         model=model, args=args, train_dataset=prepared.train, eval_dataset=prepared.evaluation,
         data_collator=collator, processing_class=mm.encoder.processor if mm else tokenizer,
         chunked_loss=cfg.training.chunked_loss, packed_attention=cfg.model.packed_attention,
-        token_loss=token_loss(cfg), ref_model=ref_model, **accuracy)
+        token_loss=token_loss(cfg), ref_model=ref_model, eval_parts=prepared.eval_parts(), **accuracy)
 
 
 def token_loss(cfg: LmforgeConfig) -> TokenLoss | None:
