@@ -335,8 +335,13 @@ class ExportGroup(Group):
     export_gguf: list[Literal["f16", "bf16", "q8_0"]] | None = Field(
         None, description="Also write GGUF files of these types (comma-separated), each verified by logits.")
     export_modelfile: bool = Field(True, description="Write an Ollama Modelfile next to the export.")
-    export_quantization_bit: Literal[4, 8] | None = Field(
-        None, description="Quantize the export with bitsandbytes to 4 or 8 bits (needs a CUDA GPU).")
+    export_quantization_bit: Literal[2, 3, 4, 8] | None = Field(
+        None, description="Quantize the export to this many bits: with bitsandbytes (4 or 8, needs a CUDA GPU), "
+                          "or with GPTQ when export_quantization_dataset is set (2, 3, 4 or 8; `lmforge[gptq]`).")
+    export_quantization_dataset: str | None = Field(
+        None, description="GPTQ calibration texts: a .jsonl/.json file of rows with `text`, or a .txt file.")
+    export_quantization_nsamples: int = Field(128, gt=0, description="GPTQ: calibration windows drawn.")
+    export_quantization_maxlen: int = Field(1024, gt=0, description="GPTQ: tokens per calibration window.")
 
     _split = field_validator("export_gguf", mode="before")(split_list)
 

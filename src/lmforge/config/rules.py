@@ -131,6 +131,16 @@ def _val_size_is_share_or_count(cfg: LmforgeConfig) -> str | None:
     return None
 
 
+def _gptq_export(cfg: LmforgeConfig) -> str | None:
+    export = cfg.export
+    if export.export_quantization_dataset and not export.export_quantization_bit:
+        return "`export_quantization_dataset` calibrates a GPTQ export: set `export_quantization_bit` (2, 3, 4 or 8)"
+    if export.export_quantization_bit in (2, 3) and not export.export_quantization_dataset:
+        return (f"`export_quantization_bit: {export.export_quantization_bit}` is GPTQ only: set "
+                "`export_quantization_dataset` to calibration texts, or use 4 or 8 bits (bitsandbytes)")
+    return None
+
+
 def _quantized_export_is_safetensors(cfg: LmforgeConfig) -> str | None:
     if cfg.export.export_quantization_bit and cfg.export.export_legacy_format:
         return ("`export_quantization_bit` with `export_legacy_format: true`: bitsandbytes exports are saved as "
@@ -329,6 +339,7 @@ RULES: list[Callable[[LmforgeConfig], str | None]] = [
     _interleave_probs,
     _deepspeed_config,
     _quantized_export_is_safetensors,
+    _gptq_export,
     _candidates_fit,
     _diverse_beam_on_transformers,
     _prediction,
