@@ -5,7 +5,7 @@ No torch or transformers import here: validating a config takes milliseconds.
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from lmforge.config.groups_base import Group, split_list
 from lmforge.config.optimizer import OptimizerGroup
@@ -38,6 +38,9 @@ class ModelGroup(Group):
     trust_remote_code: bool = Field(False, description="Allow model code from the checkpoint folder.")
     cache_dir: str | None = Field(None, description="Hub cache folder passed to from_pretrained.")
     model_revision: str = Field("main", description="Hub revision (branch, tag or commit).")
+    hf_hub_token: SecretStr | None = Field(
+        None, description="Hugging Face token for gated/private models and `export_hub_model_id` (default: HF_TOKEN "
+                          "or `hf auth login`); never printed.")
     use_fast_tokenizer: bool = Field(True, description="Use the fast (Rust) tokenizer.")
     infer_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="Dtype for chat and export; auto is the training dtype or float32 on CPU.")
@@ -335,6 +338,8 @@ class ExportGroup(Group):
     export_gguf: list[Literal["f16", "bf16", "q8_0"]] | None = Field(
         None, description="Also write GGUF files of these types (comma-separated), each verified by logits.")
     export_modelfile: bool = Field(True, description="Write an Ollama Modelfile next to the export.")
+    export_hub_model_id: str | None = Field(
+        None, description="Upload the verified export to this Hugging Face repository (created when missing).")
     export_quantization_bit: Literal[2, 3, 4, 8] | None = Field(
         None, description="Quantize the export to this many bits: with bitsandbytes (4 or 8, needs a CUDA GPU), "
                           "or with GPTQ when export_quantization_dataset is set (2, 3, 4 or 8; `lmforge[gptq]`).")

@@ -28,6 +28,7 @@ from lmforge.export.gptq import check_gptq, quantize_gptq
 from lmforge.export.media_probe import media_probe_batch
 from lmforge.export.merge import merge_last, source_model
 from lmforge.export.ollama import write_modelfile
+from lmforge.export.push import check_push, push_export
 from lmforge.export.save import save_weights
 from lmforge.export.verify import (
     DEFAULT_TOLERANCE,
@@ -162,6 +163,7 @@ def merge_device(export: ExportGroup) -> str:
 def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResult:
     console = console or Console()
     preflight(cfg, "export")
+    check_push(cfg.export.export_hub_model_id)
     if cfg.export.export_quantization_dataset:
         check_gptq(cfg.export)
     else:
@@ -215,4 +217,7 @@ def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResu
         write_modelfile(export_dir, template, ggufs[0] if ggufs else ".", bos_token=tokenizer.bos_token or "",
                         eos_token=tokenizer.eos_token or "", parameters=modelfile_parameters(cfg.generation))
     files = sorted(p.name for p in export_dir.iterdir())
+    if cfg.export.export_hub_model_id:
+        token = cfg.model.hf_hub_token.get_secret_value() if cfg.model.hf_hub_token else None
+        console.print(f"uploaded to {push_export(export_dir, cfg.export.export_hub_model_id, token)}")
     return ExportResult(export_dir, files, reports)

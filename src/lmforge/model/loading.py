@@ -29,7 +29,9 @@ def model_path(args: ModelGroup) -> str:
 
 
 def _hub_kwargs(args: ModelGroup) -> dict[str, Any]:
-    return dict(trust_remote_code=args.trust_remote_code, revision=args.model_revision, cache_dir=args.cache_dir)
+    token = args.hf_hub_token.get_secret_value() if args.hf_hub_token else None  # None: HF_TOKEN or the login
+    return dict(trust_remote_code=args.trust_remote_code, revision=args.model_revision, cache_dir=args.cache_dir,
+                token=token)
 
 
 def _split(args: ModelGroup) -> dict[str, Any]:
