@@ -37,6 +37,7 @@ MAPPED: dict[str, tuple[Any, Any]] = {
     "ppo_epochs": (4, 4),
     "eval_num_beams": (4, 4),
     "generation_num_beams": (3, 3),
+    "sortish_sampler": (True, "group_by_length"),
 }
 
 

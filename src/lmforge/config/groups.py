@@ -3,7 +3,8 @@
 No torch or transformers import here: validating a config takes milliseconds.
 """
 
-from typing import Literal
+import json
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -317,6 +318,14 @@ class GenerationGroup(Group):
     vllm_maxlen: int = Field(4096, gt=0, description="vLLM: maximum prompt + answer tokens.")
     vllm_gpu_util: float = Field(0.7, gt=0, le=1, description="vLLM: share of GPU memory it may take.")
     vllm_enforce_eager: bool = Field(False, description="vLLM: disable CUDA graphs.")
+    vllm_max_lora_rank: int = Field(32, gt=0, description="vLLM: the largest LoRA rank it serves unmerged.")
+    vllm_config: dict[str, Any] | None = Field(
+        None, description="vLLM: more `vllm.LLM` engine arguments (a mapping, or its JSON text), over lmforge's.")
+
+    @field_validator("vllm_config", mode="before")
+    @classmethod
+    def _json_mapping(cls, value: object) -> object:
+        return json.loads(value) if isinstance(value, str) else value  # LLaMA-Factory passes it as JSON text
 
     @field_validator("stop_strings", mode="before")
     @classmethod
