@@ -2,6 +2,7 @@
 print_param_status, moe_aux_loss_coef, use_kv_cache, skip_special_tokens, and the notices of use_unsloth,
 use_unsloth_gc and use_v1_kernels."""
 
+import json
 import logging
 
 import pytest
@@ -108,3 +109,35 @@ def test_other_libraries_speed_switches_say_what_lmforge_uses(key, instead, tiny
     caplog.clear()
     load_model(build_config({"model_name_or_path": str(tiny_llama_path)}).model, dtype=torch.float32, cutoff_len=64)
     assert not [r for r in caplog.records if r.name == "lmforge.model.speedups"]
+
+
+@pytest.mark.parametrize(("family", "key", "attribute"), [("gemma3", "image_do_pan_and_scan", "do_pan_and_scan"),
+                                                         ("intern_vl", "crop_to_patches", "crop_to_patches")])
+def test_image_crop_keys_make_the_processor_encode_crops_of_a_wide_image(tmp_path, family, key, attribute):
+    from PIL import Image
+
+    from lmforge.model.loading import load_processor, model_kind
+    from lmforge.testing.tiny_vlm import build_tiny_vlm
+
+    folder = str(build_tiny_vlm(tmp_path / family, family))
+    if family == "gemma3":  # the pan-and-scan settings every Gemma 3 checkpoint's image processor has
+        config = tmp_path / family / "processor_config.json"
+        saved = json.loads(config.read_text())
+        saved["image_processor"].update(pan_and_scan_min_crop_size=256, pan_and_scan_max_num_crops=4,
+                                        pan_and_scan_min_ratio_to_activate=1.2)
+        config.write_text(json.dumps(saved))
+    wide = Image.new("RGB", (1200, 300), (120, 30, 200))
+
+    def crops(**keys):
+        group = build_config({"model_name_or_path": folder, **keys}).model
+        processor = load_processor(group, model_kind(group))
+        return processor, processor.image_processor(images=[wide], return_tensors="pt")["pixel_values"].shape[0]
+
+    plain, whole = crops()
+    cropped, more = crops(**{key: True})
+    assert not getattr(plain.image_processor, attribute) and getattr(cropped.image_processor, attribute) is True
+    assert whole == 1 and more > 1
+    other, missing = (("crop_to_patches", "crop_to_patches") if family == "gemma3"
+                      else ("image_do_pan_and_scan", "do_pan_and_scan"))
+    with pytest.raises(ModelError, match=f"`{other}`: the image processor .* has no `{missing}`"):
+        crops(**{other: True})

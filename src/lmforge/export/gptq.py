@@ -12,7 +12,7 @@ import torch
 from rich.console import Console
 from transformers import PreTrainedTokenizerBase
 
-from lmforge.config.groups import ExportGroup
+from lmforge.config.export import ExportGroup
 from lmforge.errors import ExportError
 from lmforge.export.verify import ParityReport, compare, require_parity
 from lmforge.paths import share_weight_files

@@ -77,7 +77,25 @@ def load_processor(args: ModelGroup, kind: ModelKind, path: str | None = None) -
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     add_new_tokens(tokenizer, args)
+    _set_image_options(processor, args)
     return processor
+
+
+# LLaMA-Factory's image keys and the image processor attribute each sets (Gemma 3's, InternVL's GotOcr2's).
+IMAGE_OPTIONS = {"image_do_pan_and_scan": "do_pan_and_scan", "crop_to_patches": "crop_to_patches"}
+
+
+def _set_image_options(processor: Any, args: ModelGroup) -> None:
+    """Set the image keys that are set on this processor's image processor (this instance only)."""
+    image_processor = getattr(processor, "image_processor", None)
+    for key, attribute in IMAGE_OPTIONS.items():
+        value = getattr(args, key)
+        if value is None:
+            continue
+        if not hasattr(image_processor, attribute):
+            raise ModelError(f"`{key}`: the image processor {type(image_processor).__name__} has no `{attribute}` "
+                             "(it belongs to Gemma 3's and InternVL's image processors): remove the key")
+        setattr(image_processor, attribute, value)
 
 
 def inference_dtype(args: ModelGroup) -> torch.dtype:
