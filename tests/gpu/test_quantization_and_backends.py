@@ -81,3 +81,14 @@ def test_gptq_export_quantizes_and_verifies_on_the_gpu(tmp_path):
     result = run_export(cfg, Console(record=True))
     assert result.reports[-1].what == "4-bit GPTQ export vs source model" and result.reports[-1].ok
     assert json.loads((tmp_path / "out" / "config.json").read_text())["quantization_config"]["bits"] == 4
+
+
+def test_quantization_device_map_auto_lets_accelerate_place_quantized_weights(tiny_llama_path, tmp_path):
+    pytest.importorskip("bitsandbytes")
+    cfg = gpu_config(tiny_llama_path, quantization_bit=4, quantization_device_map="auto",
+                     offload_folder=str(tmp_path / "offload"))
+    assert quantization.quantized_device_map(cfg.model) == "auto"
+    model = load_configured(cfg, dtype=torch.bfloat16)
+    assert model.is_quantized and model.hf_device_map  # placed by accelerate's device map
+    default = gpu_config(tiny_llama_path, quantization_bit=4)
+    assert quantization.quantized_device_map(default.model) == {"": torch.cuda.current_device()}

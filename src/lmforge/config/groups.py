@@ -72,6 +72,10 @@ class ModelGroup(Group):
         None, description="QLoRA: load the base weights in 4 or 8 bits (bitsandbytes, CUDA only).")
     quantization_method: Literal["bnb", "bitsandbytes"] = Field(
         "bnb", description="Quantization backend for quantization_bit; bitsandbytes is the one supported.")
+    quantization_device_map: Literal["auto"] | None = Field(
+        None, description="Quantized models: `auto` spreads the weights over the GPUs (then CPU and disk) for "
+                          "inference; default: all on the current GPU.")
+    offload_folder: str = Field("offload", description="Where `quantization_device_map: auto` offloads to disk.")
     double_quantization: bool = Field(True, description="4-bit: also quantize the quantization constants.")
     quantization_type: Literal["nf4", "fp4"] = Field("nf4", description="4-bit data type.")
     enable_liger_kernel: bool = Field(

@@ -14,7 +14,7 @@ from lmforge.hub.resolve import resolve_model_path
 from lmforge.model.cpu_matmul import route_linear_layers
 from lmforge.model.kind import ModelKind, detect_kind
 from lmforge.model.moe import add_router_loss
-from lmforge.model.quantization import quantization_config
+from lmforge.model.quantization import quantization_config, quantized_device_map
 from lmforge.model.speedups import apply_liger_kernel, attn_implementation, speed_path_notices
 from lmforge.model.vocab import add_new_tokens, resize_for_new_tokens
 
@@ -181,7 +181,8 @@ def load_model(
         kwargs["attn_implementation"] = attention
     quantization = quantization_config(args, dtype)
     if quantization is not None:
-        kwargs.update(quantization_config=quantization, device_map={"": torch.cuda.current_device()})
+        kwargs.update(quantization_config=quantization, device_map=quantized_device_map(args),
+                      offload_folder=args.offload_folder)
     try:
         if args.train_from_scratch:
             kwargs = {k: v for k, v in kwargs.items() if k in ("dtype", "attn_implementation", "trust_remote_code")}
