@@ -52,3 +52,18 @@ def test_gptq_export_without_its_packages_stops_before_loading_with_the_install_
                                           r'pip install "lmforge\[gptq\]"'):
         run_export(cfg, Console(record=True))
     assert not (tmp_path / "out").exists()  # nothing was loaded or written
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(find_spec("gptqmodel") is not None and find_spec("optimum") is not None,
+                    reason="optimum and gptqmodel are installed here")
+def test_the_cli_prints_the_install_line_with_its_extra(tmp_path):
+    from tests.conftest import run_cli
+
+    config = tmp_path / "llama3_gptq.yaml"  # LLaMA-Factory's merge_lora/llama3_gptq.yaml with local paths
+    config.write_text(f"model_name_or_path: builtin:tiny-llama\ntemplate: chatml\nexport_dir: {tmp_path / 'out'}\n"
+                      f"export_quantization_bit: 4\nexport_quantization_dataset: {_c4_demo(tmp_path / 'c4.jsonl')}\n"
+                      "export_size: 5\nexport_device: cpu\nexport_legacy_format: false\n")
+    result = run_cli("export", str(config))
+    assert result.returncode == 1
+    assert 'pip install "lmforge[gptq]"' in " ".join(result.stderr.split()), result.stderr
