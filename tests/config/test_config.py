@@ -29,8 +29,8 @@ def test_unknown_key_suggests_closest_names():
 
 
 def test_pending_llamafactory_key_names_the_feature():
-    with pytest.raises(ConfigError, match=r"`use_unsloth` belongs to model and optimizer extras \(Unsloth\)"):
-        build_config({"use_unsloth": True})
+    with pytest.raises(ConfigError, match=r"`use_hyper_parallel` belongs to the HyperParallel training backend"):
+        build_config({"use_hyper_parallel": True})
 
 
 @pytest.mark.parametrize(("raw", "pattern"), [

@@ -114,3 +114,10 @@ def test_describing_new_tokens_for_their_initialisation_is_pending():
 def test_mapped_switches_take_only_true_or_false(key):
     with pytest.raises(ConfigError, match=rf"`{key}`: must be true or false, got 'false'"):
         build_config({key: "false"})
+
+
+def test_sortish_sampler_groups_by_length_and_off_asks_for_nothing(tmp_path):
+    assert _training_arguments(tmp_path, {"sortish_sampler": True}).train_sampling_strategy == "group_by_length"
+    off = build_config({"sortish_sampler": False, "disable_shuffling": True})  # both written out: no conflict
+    assert off.training.train_sampling_strategy == "sequential"
+    assert "train_sampling_strategy" not in build_config({"sortish_sampler": False}).training.model_fields_set

@@ -97,7 +97,7 @@ def test_streaming_builds_lazily_and_needs_max_steps(tmp_path, tiny_tokenizer):
     with pytest.raises(ConfigError, match="needs `max_steps`"):
         build_config({"dataset": "a", "streaming": True})
     prepared = build(tiny_tokenizer, dataset="a", dataset_dir=str(tmp_path), streaming=True, max_steps=5,
-                     val_size=10)
+                     val_size=10, buffer_size=1)  # a buffer of one keeps the file order
     rows = list(prepared.train)
     assert len(prepared.evaluation) == 10 and len(rows) == 290
     eager = build(tiny_tokenizer, dataset="a", dataset_dir=str(tmp_path))

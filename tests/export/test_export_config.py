@@ -16,11 +16,13 @@ def test_export_keys_parse_as_llamafactory_writes_them():
 
 @pytest.mark.parametrize(("raw", "message"), [
     ({"export_gguf": "q4_k"}, "key `export_gguf`"),
-    ({"export_quantization_bit": 3}, "key `export_quantization_bit` = 3"),
+    ({"export_quantization_bit": 5}, "key `export_quantization_bit` = 5"),
+    ({"export_quantization_bit": 3}, "`export_quantization_bit: 3` is GPTQ only: set `export_quantization_dataset`"),
     ({"export_dtype": "fp8"}, "key `export_dtype` = 'fp8'"),
     ({"export_quantization_bit": 4, "export_legacy_format": True},
      "bitsandbytes exports are saved as safetensors only"),
-    ({"export_quantization_dataset": "c4"}, "`export_quantization_dataset` belongs to GPTQ export"),
+    ({"export_quantization_dataset": "c4.jsonl"}, "`export_quantization_dataset` calibrates a GPTQ export: set "
+                                                  "`export_quantization_bit`"),
 ])
 def test_bad_export_keys_are_one_clear_message(raw, message):
     with pytest.raises(ConfigError) as err:

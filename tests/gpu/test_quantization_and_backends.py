@@ -60,3 +60,35 @@ def test_vllm_is_chosen_only_when_installed(tiny_llama_path):
             assert engine.backend == "huggingface"
         finally:
             engine.close()
+
+
+def test_gptq_export_quantizes_and_verifies_on_the_gpu(tmp_path):
+    import json
+
+    from rich.console import Console
+
+    from lmforge.config import build_config
+    from lmforge.export.pipeline import run_export
+
+    pytest.importorskip("gptqmodel")
+    pytest.importorskip("optimum")
+    data = tmp_path / "c4_demo.jsonl"
+    data.write_text("\n".join(json.dumps({"text": " ".join(f"w{i}x{j}" for j in range(300))}) for i in range(8)))
+    cfg = build_config({"model_name_or_path": "builtin:tiny-llama", "template": "chatml",
+                        "export_dir": str(tmp_path / "out"), "export_quantization_bit": 4,
+                        "export_quantization_dataset": str(data), "export_quantization_nsamples": 8,
+                        "export_quantization_maxlen": 64})
+    result = run_export(cfg, Console(record=True))
+    assert result.reports[-1].what == "4-bit GPTQ export vs source model" and result.reports[-1].ok
+    assert json.loads((tmp_path / "out" / "config.json").read_text())["quantization_config"]["bits"] == 4
+
+
+def test_quantization_device_map_auto_lets_accelerate_place_quantized_weights(tiny_llama_path, tmp_path):
+    pytest.importorskip("bitsandbytes")
+    cfg = gpu_config(tiny_llama_path, quantization_bit=4, quantization_device_map="auto",
+                     offload_folder=str(tmp_path / "offload"))
+    assert quantization.quantized_device_map(cfg.model) == "auto"
+    model = load_configured(cfg, dtype=torch.bfloat16)
+    assert model.is_quantized and model.hf_device_map  # placed by accelerate's device map
+    default = gpu_config(tiny_llama_path, quantization_bit=4)
+    assert quantization.quantized_device_map(default.model) == {"": torch.cuda.current_device()}

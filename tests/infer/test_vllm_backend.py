@@ -5,7 +5,7 @@ import importlib.util
 import pytest
 
 from lmforge.config import build_config
-from lmforge.errors import ModelError
+from lmforge.errors import ConfigError, ModelError
 from lmforge.infer.options import GenerationOptions
 from lmforge.infer.vllm_backend import (
     beam_params_kwargs,
@@ -59,3 +59,15 @@ def test_without_vllm_auto_is_transformers_and_vllm_fails_clearly():
     cfg = build_config({"model_name_or_path": "builtin:tiny-llama", "template": "chatml", "infer_backend": "vllm"})
     with pytest.raises(ModelError, match="needs vLLM"):
         VllmEngine(cfg)
+
+
+def test_vllm_config_and_max_lora_rank_reach_the_engine_arguments():
+    cfg = build_config({"model_name_or_path": "builtin:tiny-llama", "adapter_name_or_path": "a",
+                        "vllm_max_lora_rank": 64, "vllm_config": '{"max_num_seqs": 8, "enforce_eager": true}'})
+    kwargs = engine_kwargs(cfg.model, cfg.generation, "/models/x")
+    assert kwargs["max_lora_rank"] == 64 and kwargs["max_num_seqs"] == 8 and kwargs["enforce_eager"] is True
+    plain = build_config({"model_name_or_path": "builtin:tiny-llama", "vllm_config": {"seed": 3}})
+    assert "max_lora_rank" not in engine_kwargs(plain.model, plain.generation, "/x")
+    assert engine_kwargs(plain.model, plain.generation, "/x")["seed"] == 3
+    with pytest.raises(ConfigError, match="key `vllm_config`"):
+        build_config({"vllm_config": "{not json"})

@@ -34,7 +34,8 @@ def run_reporting_errors(action: Callable[[], Any]) -> Any:
     except LmforgeError as err:
         if _state["debug"]:
             raise
-        err_console.print(f"[bold red]error:[/bold red] {escape(str(err))}", highlight=False)  # `lmforge[ray]` is text
+        # escaped: the fix often names an extra (`pip install "lmforge[gptq]"`), which rich would read as markup
+        err_console.print(f"[bold red]error:[/bold red] {escape(str(err))}", highlight=False)
         raise typer.Exit(code=1) from None
 
 

@@ -3,10 +3,12 @@
 No torch or transformers import here: validating a config takes milliseconds.
 """
 
-from typing import Literal
+import json
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from lmforge.config.export import ExportGroup
 from lmforge.config.groups_base import Group, split_list
 from lmforge.config.launch import LaunchGroup
 from lmforge.config.optimizer import OptimizerGroup
@@ -40,6 +42,9 @@ class ModelGroup(Group):
     trust_remote_code: bool = Field(False, description="Allow model code from the checkpoint folder.")
     cache_dir: str | None = Field(None, description="Hub cache folder passed to from_pretrained.")
     model_revision: str = Field("main", description="Hub revision (branch, tag or commit).")
+    hf_hub_token: SecretStr | None = Field(
+        None, description="Hugging Face token for gated/private models and `export_hub_model_id` (default: HF_TOKEN "
+                          "or `hf auth login`); never printed.")
     use_fast_tokenizer: bool = Field(True, description="Use the fast (Rust) tokenizer.")
     infer_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="Dtype for chat and export; auto is the training dtype or float32 on CPU.")
@@ -69,6 +74,10 @@ class ModelGroup(Group):
         None, description="QLoRA: load the base weights in 4 or 8 bits (bitsandbytes, CUDA only).")
     quantization_method: Literal["bnb", "bitsandbytes"] = Field(
         "bnb", description="Quantization backend for quantization_bit; bitsandbytes is the one supported.")
+    quantization_device_map: Literal["auto"] | None = Field(
+        None, description="Quantized models: `auto` spreads the weights over the GPUs (then CPU and disk) for "
+                          "inference; default: all on the current GPU.")
+    offload_folder: str = Field("offload", description="Where `quantization_device_map: auto` offloads to disk.")
     double_quantization: bool = Field(True, description="4-bit: also quantize the quantization constants.")
     quantization_type: Literal["nf4", "fp4"] = Field("nf4", description="4-bit data type.")
     enable_liger_kernel: bool = Field(
@@ -82,6 +91,25 @@ class ModelGroup(Group):
                            "loads in half precision.")
     upcast_lmhead_output: bool = Field(
         False, description="Return the output head's logits in float32 when the head computes in half precision.")
+    image_do_pan_and_scan: bool | None = Field(
+        None, description="Gemma 3: also encode crops of wide or tall images (pan and scan); unset: the checkpoint's.")
+    crop_to_patches: bool | None = Field(
+        None, description="InternVL: also encode the image's tiles (crop to patches); unset: the checkpoint's.")
+    split_special_tokens: bool = Field(
+        False, description="Tokenize special-token text in the data (`<|im_end|>`) as plain text, not as the token.")
+    print_param_status: bool = Field(
+        False, description="Print every parameter's name, dtype, device and whether it trains, after the adapters.")
+    moe_aux_loss_coef: float | None = Field(
+        None, ge=0, description="Mixture-of-experts models: weight of the router's load-balancing loss, added to "
+                                "the training loss (the router logits are returned for it).")
+    use_unsloth: bool = Field(
+        False, description="LLaMA-Factory's Unsloth switch: lmforge trains with its own speed path instead (fused "
+                           "LoRA, packed attention, chunked loss; Liger kernels on CUDA); true prints a notice.")
+    use_unsloth_gc: bool = Field(
+        False, description="Unsloth's gradient checkpointing: lmforge uses transformers' (`gradient_checkpointing`, "
+                           "`disable_gradient_checkpointing`); true prints a notice.")
+    use_v1_kernels: bool = Field(
+        False, description="LLaMA-Factory v1's kernels: lmforge's own speed path instead, as `use_unsloth`.")
     packed_attention: bool = Field(
         True, description="Packed rows (pt/sft) attend within each packed sequence instead of a masked whole row "
                           "(same numbers, less work); applies to the trained model where it uses sdpa.")
@@ -120,12 +148,21 @@ class DataGroup(Group):
     neat_packing: bool = Field(False, description="Alias of `packing: true` (lmforge packing is always neat).")
     packing_strategy: Literal["bfd", "ffd"] = Field(
         "bfd", description="Bin packing: best-fit decreasing (bfd) or first-fit decreasing (ffd).")
-    mix_strategy: Literal["concat", "interleave_under", "interleave_over"] = Field(
+    mix_strategy: Literal["concat", "interleave_under", "interleave_over", "interleave_once"] = Field(
         "concat", description="How several datasets combine: concatenated, or interleaved until the first "
-                              "(under) or the last (over) is exhausted.")
+                              "(under) or the last (over) is exhausted (repeating the shorter ones), or until "
+                              "every row was used exactly once (once).")
     interleave_probs: list[float] | None = Field(
         None, description="Sampling probabilities of the datasets when interleaving, comma-separated.")
     streaming: bool = Field(False, description="Read and tokenize lazily while training; needs max_steps.")
+    buffer_size: int = Field(
+        16384, gt=0, description="Streaming: training rows are drawn at random from a buffer of this many "
+                                 "(1 keeps the file order).")
+    preprocessing_batch_size: int = Field(
+        1000, gt=0, description="Streaming: rows read and tokenized per batched call.")
+    ignore_pad_token_for_loss: bool = Field(
+        True, description="pt/sft: padding is left out of the loss; false supervises it (labels padded with the "
+                          "pad token, as LLaMA-Factory's `false` does).")
     tokenized_path: str | None = Field(
         None, description="Load preprocessed data from this folder, or save it there when absent.")
     media_dir: str | None = Field(None, description="Folder media paths are relative to; default dataset_dir.")
@@ -137,6 +174,8 @@ class DataGroup(Group):
     video_maxlen: int = Field(128, gt=0, description="At most this many frames sampled per video.")
     audio_sampling_rate: int = Field(16000, gt=0, description="Audio is resampled to this rate (Hz).")
     allow_remote_media: bool = Field(False, description="Fetch http(s) media URLs; otherwise they are an error.")
+    eval_on_each_dataset: bool = Field(
+        False, description="pt/sft: also evaluate each eval_dataset on its own (eval_NAME_loss next to eval_loss).")
     on_bad_row: Literal["error", "skip"] = Field(
         "error", description="A malformed row stops the run (error) or is skipped and reported (skip).")
     overwrite_cache: bool = Field(
@@ -284,34 +323,25 @@ class GenerationGroup(Group):
     infer_backend: Literal["auto", "huggingface", "vllm"] = Field(
         "auto", description="Inference engine; auto is vLLM when installed and a CUDA GPU is present.")
     infer_batch_size: int = Field(16, ge=1, description="Most prompts the transformers backend decodes at once.")
+    use_kv_cache: bool = Field(True, description="Decode with the key/value cache (false recomputes every step).")
+    skip_special_tokens: bool = Field(
+        True, description="Drop special tokens (other than tool-call markers) from answers; false keeps them.")
     vllm_maxlen: int = Field(4096, gt=0, description="vLLM: maximum prompt + answer tokens.")
     vllm_gpu_util: float = Field(0.7, gt=0, le=1, description="vLLM: share of GPU memory it may take.")
     vllm_enforce_eager: bool = Field(False, description="vLLM: disable CUDA graphs.")
+    vllm_max_lora_rank: int = Field(32, gt=0, description="vLLM: the largest LoRA rank it serves unmerged.")
+    vllm_config: dict[str, Any] | None = Field(
+        None, description="vLLM: more `vllm.LLM` engine arguments (a mapping, or its JSON text), over lmforge's.")
+
+    @field_validator("vllm_config", mode="before")
+    @classmethod
+    def _json_mapping(cls, value: object) -> object:
+        return json.loads(value) if isinstance(value, str) else value  # LLaMA-Factory passes it as JSON text
 
     @field_validator("stop_strings", mode="before")
     @classmethod
     def _one_stop_string(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value  # commas may be part of a stop string: no split
-
-
-class ExportGroup(Group):
-    export_dir: str | None = Field(None, description="Folder the merged model is written to.")
-    export_size: int = Field(5, gt=0, description="Maximum shard size in GB.")
-    export_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
-        "auto", description="Dtype of the exported weights; auto is `infer_dtype` (float32 on CPU).")
-    export_device: Literal["cpu", "auto"] = Field(
-        "cpu", description="Where adapters are merged and verified: cpu, or auto (the GPU when there is one).")
-    export_legacy_format: bool = Field(
-        False, description="Write pytorch_model*.bin shards (torch.save) instead of safetensors.")
-    export_tolerance: float | None = Field(
-        None, gt=0, description="Max |logit| difference allowed by export verification; default by dtype.")
-    export_gguf: list[Literal["f16", "bf16", "q8_0"]] | None = Field(
-        None, description="Also write GGUF files of these types (comma-separated), each verified by logits.")
-    export_modelfile: bool = Field(True, description="Write an Ollama Modelfile next to the export.")
-    export_quantization_bit: Literal[4, 8] | None = Field(
-        None, description="Quantize the export with bitsandbytes to 4 or 8 bits (needs a CUDA GPU).")
-
-    _split = field_validator("export_gguf", mode="before")(split_list)
 
 
 GROUPS: dict[str, type[BaseModel]] = {

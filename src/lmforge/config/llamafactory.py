@@ -3,7 +3,8 @@
 The data lives in `llamafactory_keys.tsv` (one row per key): `implemented` keys are lmforge keys of the
 same name, `mapped` keys are rewritten into the lmforge key named in `target` before validation,
 `pending` keys are recognised but not built yet, and `refused` keys belong to hardware lmforge does not
-run on (the `target` column names what to use instead). A pending or refused key set to LLaMA-Factory's
+run on or to a feature it leaves to a better tool, for the reason the note gives (the `target` column names
+what to use instead). A pending or refused key set to LLaMA-Factory's
 default (`default`, JSON; empty where that default is itself a behaviour lmforge lacks) leaves its feature
 off, which is what lmforge does anyway: it is accepted and dropped, so configs written out in full (as
 LlamaBoard saves them) still load. docs/migrating-from-llamafactory.md is generated
@@ -85,7 +86,7 @@ def not_supported_message(key: str) -> str | None:
         return None
     inert = f" (or set it to its default, {entry.default})" if entry.default else ""
     if entry.status == "refused":
-        return (f"`{key}` belongs to {entry.note}, which needs hardware or a backend lmforge does not run on; "
+        return (f"`{key}` belongs to {entry.note}, which lmforge does not offer; "
                 f"use {entry.target} instead, and remove the key{inert}")
     return f"`{key}` belongs to {entry.note}, which lmforge does not support yet; remove the key{inert}"
 
@@ -111,8 +112,18 @@ def _switch(value: Any) -> bool:
     return value
 
 
+KEEP = object()  # a translation's answer for "this value asks for nothing": the lmforge key keeps its own value
+
+
+def _sortish(on: Any) -> Any:
+    """transformers' length-grouped sampler: batches of similar lengths from shuffled chunks, as the sortish
+    sampler drew them; off asks for nothing (the sampling strategy stays what `disable_shuffling` says)."""
+    return "group_by_length" if _switch(on) else KEEP
+
+
 # How each mapped key's value becomes its lmforge key's value (identity when absent); ValueError: a bad value.
 _TRANSLATE: dict[str, Callable[[Any], Any]] = {
+    "sortish_sampler": _sortish,
     "new_special_tokens_config": _tokens_in_file,
     "disable_gradient_checkpointing": lambda disabled: not _switch(disabled),
     "use_reentrant_gc": lambda reentrant: {"use_reentrant": _switch(reentrant)},
@@ -132,15 +143,17 @@ def translate_llamafactory(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[st
         if entry is None or entry.status != "mapped":
             continue
         target = entry.target.split(".", 1)[1]
-        if target in raw or target in out:
-            problems.append(f"`{key}` and `{target}` set the same thing ({entry.note}): keep only `{target}`")
-            continue
         try:
-            out[target] = _TRANSLATE.get(str(key), lambda v: v)(value)
+            translated = _TRANSLATE.get(str(key), lambda v: v)(value)
         except ValueError as err:
             problems.append(f"`{key}`: {err}")
             continue
-        came_from[target] = str(key)
+        if translated is KEEP:
+            continue
+        if target in raw or target in out:
+            problems.append(f"`{key}` and `{target}` set the same thing ({entry.note}): keep only `{target}`")
+            continue
+        out[target], came_from[target] = translated, str(key)
     for key, value in raw.items():
         entry = LLAMAFACTORY_KEYS.get(str(key))
         if (pending := LLAMAFACTORY_VALUES.get((str(key), str(value)))) is not None:

@@ -113,10 +113,31 @@ def _one_eval_source(cfg: LmforgeConfig) -> str | None:
     return None
 
 
+def _eval_on_each_dataset(cfg: LmforgeConfig) -> str | None:
+    if not cfg.data.eval_on_each_dataset:
+        return None
+    if not cfg.data.eval_dataset:
+        return "`eval_on_each_dataset` evaluates each `eval_dataset` on its own: name them in `eval_dataset`"
+    if cfg.finetuning.stage not in ("pt", "sft"):
+        return (f"`eval_on_each_dataset` is built for `stage: pt` and `sft` (got `{cfg.finetuning.stage}`): remove "
+                "it and the eval loss covers every eval dataset together")
+    return None
+
+
 def _val_size_is_share_or_count(cfg: LmforgeConfig) -> str | None:
     size = cfg.data.val_size
     if size >= 1 and size != int(size):
         return f"`val_size: {size}` must be a share below 1 or a whole row count"
+    return None
+
+
+def _gptq_export(cfg: LmforgeConfig) -> str | None:
+    export = cfg.export
+    if export.export_quantization_dataset and not export.export_quantization_bit:
+        return "`export_quantization_dataset` calibrates a GPTQ export: set `export_quantization_bit` (2, 3, 4 or 8)"
+    if export.export_quantization_bit in (2, 3) and not export.export_quantization_dataset:
+        return (f"`export_quantization_bit: {export.export_quantization_bit}` is GPTQ only: set "
+                "`export_quantization_dataset` to calibration texts, or use 4 or 8 bits (bitsandbytes)")
     return None
 
 
@@ -144,7 +165,7 @@ def _interleave_probs(cfg: LmforgeConfig) -> str | None:
     if probs is None:
         return None
     if cfg.data.mix_strategy == "concat":
-        return "`interleave_probs` needs `mix_strategy: interleave_under` or `interleave_over`"
+        return "`interleave_probs` needs `mix_strategy: interleave_under`, `interleave_over` or `interleave_once`"
     if len(probs) != len(datasets):
         return f"`interleave_probs` has {len(probs)} values for {len(datasets)} datasets"
     if abs(sum(probs) - 1) > 1e-6 or min(probs) < 0:
@@ -311,12 +332,14 @@ RULES: list[Callable[[LmforgeConfig], str | None]] = [
     _pure_bf16,
     _special_token_init,
     _one_eval_source,
+    _eval_on_each_dataset,
     _val_size_is_share_or_count,
     _streaming_needs_max_steps,
     _streaming_limits,
     _interleave_probs,
     _deepspeed_config,
     _quantized_export_is_safetensors,
+    _gptq_export,
     _candidates_fit,
     _diverse_beam_on_transformers,
     _prediction,

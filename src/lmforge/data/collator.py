@@ -1,4 +1,4 @@
-"""Batches with dynamic padding: inputs padded with the pad token, labels with -100.
+"""Batches with dynamic padding: inputs padded with the pad token, labels with -100 (or the pad token).
 
 Packed rows (with `position_ids`) get no attention mask on purpose: transformers then derives
 the block-diagonal mask from the restarting positions (see `lmforge.data.packing`). Their
@@ -28,6 +28,7 @@ class SftCollator:
     pad_token_id: int
     pad_to_multiple_of: int | None = 8
     padding_side: Literal["right", "left"] = "right"  # left for generation
+    label_pad_token_id: int = IGNORE_INDEX  # the pad token id supervises padding (`ignore_pad_token_for_loss: false`)
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         longest = max(len(f["input_ids"]) for f in features)
@@ -37,7 +38,7 @@ class SftCollator:
         size = (len(features), longest)
         batch = {"input_ids": torch.full(size, self.pad_token_id, dtype=torch.long)}
         if "labels" in features[0]:
-            batch["labels"] = torch.full(size, IGNORE_INDEX, dtype=torch.long)
+            batch["labels"] = torch.full(size, self.label_pad_token_id, dtype=torch.long)
         if packed:
             batch["position_ids"] = torch.zeros(size, dtype=torch.long)
         else:
@@ -68,6 +69,7 @@ class Seq2SeqCollator:
 
     pad_token_id: int
     pad_to_multiple_of: int | None = 8
+    label_pad_token_id: int = IGNORE_INDEX  # as SftCollator's
 
     def _width(self, rows: list[list[int]]) -> int:
         longest = max(len(row) for row in rows)
@@ -82,7 +84,7 @@ class Seq2SeqCollator:
         batch = {
             "input_ids": torch.full((len(features), input_width), self.pad_token_id, dtype=torch.long),
             "attention_mask": torch.zeros((len(features), input_width), dtype=torch.long),
-            "labels": torch.full((len(features), label_width), IGNORE_INDEX, dtype=torch.long),
+            "labels": torch.full((len(features), label_width), self.label_pad_token_id, dtype=torch.long),
         }
         for row, (source, target) in enumerate(zip(inputs, labels, strict=True)):
             batch["input_ids"][row, : len(source)] = torch.as_tensor(source)

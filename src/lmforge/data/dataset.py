@@ -31,8 +31,6 @@ from lmforge.data.templates.encoding import stop_token_ids
 from lmforge.data.templates.template import Template
 from lmforge.errors import DataError
 
-STREAM_CHUNK = 256  # conversations tokenized per batched call while streaming
-
 
 @dataclass
 class PreparedData:
@@ -40,6 +38,14 @@ class PreparedData:
     evaluation: Dataset | None
     report: DataReport
     collator: MultimodalCollator | None = None  # a multimodal run's: encodes (and packs) its rows per batch
+
+    def eval_parts(self) -> dict[str, Dataset]:
+        """Each eval dataset's rows on their own (`eval_on_each_dataset`); {} when the eval set is one whole."""
+        parts, start = {}, 0
+        for name, rows in self.report.eval_rows_per_dataset.items():
+            parts[name] = self.evaluation.select(range(start, start + rows))  # type: ignore[union-attr]
+            start += rows
+        return parts
 
 
 def check_datasets(data: DataGroup) -> None:
@@ -62,8 +68,9 @@ class _Builder:
     """Tokenizes one dataset's rows for the stage, adding to the shared report."""
 
     def __init__(self, data: DataGroup, stage_name: str, stage: StageData, context: TokenizeContext,
-                 multimodal: bool) -> None:
+                 multimodal: bool, seed: int) -> None:
         self.data, self.stage_name, self.stage, self.context = data, stage_name, stage, context
+        self.seed = seed  # draws `num_samples` rows
         self.multimodal = multimodal
         self.media_dir = Path(data.media_dir or data.dataset_dir)
         self.cache_key: str | None = None  # names the datasets built (their `datasets` fingerprint)
@@ -105,7 +112,7 @@ class _Builder:
 
     def load(self, spec: DatasetSpec, report: DataReport) -> Dataset:
         loaded = load_items(spec, self.row_converter(spec), max_samples=self.data.max_samples,
-                            on_bad_row=self.data.on_bad_row)
+                            on_bad_row=self.data.on_bad_row, seed=self.seed)
         report.rows_per_dataset[spec.name] = len(loaded.items)
         report.skipped += loaded.skipped
         columns = self.tokenize(loaded.items, report)
@@ -120,7 +127,7 @@ class _Builder:
             chunk: list[Any] = []
             for item in items:
                 chunk.append(item)
-                if len(chunk) == STREAM_CHUNK:
+                if len(chunk) == self.data.preprocessing_batch_size:
                     yield from _rows(self.tokenize(chunk, DataReport()))
                     chunk = []
             if chunk:
@@ -158,7 +165,8 @@ def _mix(parts: list[Any], data: DataGroup, seed: int) -> Any:
         return parts[0]
     if data.mix_strategy == "concat":
         return concatenate_datasets(parts)
-    strategy = "first_exhausted" if data.mix_strategy == "interleave_under" else "all_exhausted"
+    strategy = {"interleave_under": "first_exhausted", "interleave_over": "all_exhausted",
+                "interleave_once": "all_exhausted_without_replacement"}[data.mix_strategy]
     return interleave_datasets(parts, probabilities=data.interleave_probs, seed=seed, stopping_strategy=strategy)
 
 
@@ -169,7 +177,8 @@ def _pack(dataset: Dataset, data: DataGroup, fingerprint: str | None) -> tuple[D
 
 
 def _cache_options(data: DataGroup, stage_name: str, seed: int | None) -> dict[str, Any]:
-    ignored = {"preprocessing_num_workers", "overwrite_cache", "tokenized_path", "dataset_dir"}
+    ignored = {"preprocessing_num_workers", "overwrite_cache", "tokenized_path", "dataset_dir", "buffer_size",
+               "preprocessing_batch_size"}  # neither changes a loaded (cached) dataset
     options = data.model_dump(mode="json", exclude=ignored)
     return {**options, "stage": stage_name, "seed": seed}
 
@@ -211,8 +220,8 @@ def build_datasets(data: DataGroup, tokenizer: PreTrainedTokenizerBase, template
     eval_specs = [resolve_dataset(name, data.dataset_dir) for name in data.eval_dataset or []]
     context = TokenizeContext(tokenizer, template, data, frozenset(stop_token_ids(template, tokenizer)),
                               packing=packing, encoder_decoder=encoder_decoder)
-    builder = _Builder(data, stage_name, stage, context, multimodal)
     shuffle_seed = seed or 42
+    builder = _Builder(data, stage_name, stage, context, multimodal, shuffle_seed)
     if data.streaming:
         return _build_streaming(builder, train_specs, eval_specs, shuffle_seed, text_only, collator)
 
@@ -231,7 +240,14 @@ def build_datasets(data: DataGroup, tokenizer: PreTrainedTokenizerBase, template
     if len(train) == 0:
         raise DataError("no training example has a supervised token left after truncation: raise cutoff_len")
     evaluation = None
-    if eval_specs:
+    if eval_specs and data.eval_on_each_dataset:  # in order, each packed on its own: one range per dataset
+        parts = [builder.load(spec, DataReport()) for spec in eval_specs]
+        if packing and not stage.packs_while_tokenizing and not multimodal:
+            parts = [_pack(part, data, _fingerprint(key, "packed eval", spec.name))[0]
+                     for part, spec in zip(parts, eval_specs, strict=True)]
+        report.eval_rows_per_dataset = {spec.name: len(part) for spec, part in zip(eval_specs, parts, strict=True)}
+        evaluation = concatenate_datasets(parts)
+    elif eval_specs:
         evaluation = _mix([builder.load(spec, DataReport()) for spec in eval_specs], data, shuffle_seed)
     elif data.val_size:
         size = data.val_size if data.val_size < 1 else int(data.val_size)
@@ -244,7 +260,7 @@ def build_datasets(data: DataGroup, tokenizer: PreTrainedTokenizerBase, template
     if packing and not stage.packs_while_tokenizing and not multimodal:  # multimodal rows pack per batch
         train, packed = _pack(train, data, _fingerprint(key, "packed train"))
         report.packed_rows, report.packing_efficiency = packed.rows, round(packed.efficiency, 4)
-        if evaluation is not None:
+        if evaluation is not None and not report.eval_rows_per_dataset:
             evaluation, _ = _pack(evaluation, data, _fingerprint(key, "packed eval"))
     save_prepared(folder, train, evaluation, report.to_dict())
     if data.tokenized_path:
@@ -264,5 +280,7 @@ def _build_streaming(builder: _Builder, train_specs: list[DatasetSpec], eval_spe
         count = int(data.val_size)
         evaluation = Dataset.from_list(list(train.take(count)))
         train = train.skip(count)
+    # training rows come from a buffer (`buffer_size`) in random order, as a loaded dataset's sampler shuffles
+    train = train.shuffle(seed=seed, buffer_size=data.buffer_size)
     report.eval_examples = len(evaluation) if evaluation is not None else 0
     return PreparedData(train, evaluation, report, collator)

@@ -1,6 +1,7 @@
 """Read a dataset's rows from local files and convert them to conversations, row by row."""
 
 import json
+import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,11 +127,25 @@ def iter_items(spec: DatasetSpec, convert: Callable[[dict[str, Any], str], Any],
         yield item
 
 
+def _drawn(items: list[Any], count: int, seed: int) -> list[Any]:
+    """`num_samples` rows drawn from `items` (LLaMA-Factory's rule): a random subset when there are enough,
+    else every row once plus random repeats (with replacement) up to `count`; seeded, so runs repeat."""
+    rng = random.Random(seed)
+    order = rng.sample(range(len(items)), len(items))[:count]
+    order += rng.choices(range(len(items)), k=count - len(order))
+    return [items[index] for index in order]
+
+
 def load_items(spec: DatasetSpec, convert: Callable[[dict[str, Any], str], Any], *, max_samples: int | None,
-               on_bad_row: str) -> LoadedDataset:
+               on_bad_row: str, seed: int = 42) -> LoadedDataset:
+    """Every converted row (`num_samples` of them drawn with `seed` when the registration sets it, then at most
+    `max_samples`)."""
     loaded = LoadedDataset(spec.name, [])
-    loaded.items = list(iter_items(spec, convert, max_samples=max_samples, on_bad_row=on_bad_row,
-                                   skipped=loaded.skipped))
+    every_row = spec.model_copy(update={"num_samples": None})
+    loaded.items = list(iter_items(every_row, convert, max_samples=None if spec.num_samples else max_samples,
+                                   on_bad_row=on_bad_row, skipped=loaded.skipped))
+    if spec.num_samples and loaded.items:
+        loaded.items = _drawn(loaded.items, spec.num_samples, seed)[:max_samples]
     if not loaded.items:
         raise DataError(f"dataset `{spec.name}` ({spec.path}) has no usable rows"
                         + (f"; first problem: {loaded.skipped[0]}" if loaded.skipped else ""))

@@ -2,6 +2,7 @@
 
 import difflib
 import json
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -87,22 +88,33 @@ def _read_registry(dataset_dir: Path) -> dict[str, dict]:
     return registry
 
 
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
+
+
 def _check_hub_source(spec: DatasetSpec, info: Path) -> None:
     """Hub datasets: the Hugging Face hub through `datasets` when reachable, else one clear error."""
-    import os
-
     other = spec.ms_hub_url or spec.om_hub_url or spec.script_url
     if not spec.hf_hub_url:
         raise DataError(f"{info}: dataset `{spec.name}` comes from {other}; lmforge reads local files and the "
                         "Hugging Face hub (`hf_hub_url`): download it and set `file_name`")
-    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
-    if offline and not Path(spec.hf_hub_url).exists():
+    if _offline() and not Path(spec.hf_hub_url).exists():
         raise DataError(f"{info}: dataset `{spec.name}` comes from the hub ({spec.hf_hub_url}) and no hub is "
                         "reachable (HF_HUB_OFFLINE=1): download it elsewhere and set `file_name` to the file")
 
 
+ONLINE = "ONLINE"  # LLaMA-Factory's `dataset_dir` meaning "every dataset name is a hub id"
+
+
 def resolve_dataset(name: str, dataset_dir: str | Path) -> DatasetSpec:
-    """A registered dataset name, or a data file path, as a checked `DatasetSpec`."""
+    """A registered dataset name, or a data file path, as a checked `DatasetSpec`. With `dataset_dir: ONLINE`
+    the name is a Hugging Face hub dataset id (alpaca columns unless a local file of that name exists)."""
+    if str(dataset_dir) == ONLINE and Path(name).suffix not in DATA_SUFFIXES:
+        if _offline() and not Path(name).exists():
+            raise DataError(f"`dataset_dir: ONLINE` reads dataset `{name}` from the Hugging Face hub, and no hub is "
+                            "reachable (HF_HUB_OFFLINE=1): download it where a hub is reachable, then point "
+                            "`dataset` at the file (or register it in a dataset_dir's dataset_info.json)")
+        return DatasetSpec(name=name, hf_hub_url=name)
     dataset_dir = Path(dataset_dir)
     registry = _read_registry(dataset_dir)
     info = dataset_dir / "dataset_info.json"

@@ -11,6 +11,7 @@ class DataReport:
     skipped: list[str] = field(default_factory=list)  # "location: reason" of rows skipped (on_bad_row: skip)
     examples: int = 0
     eval_examples: int = 0
+    eval_rows_per_dataset: dict[str, int] = field(default_factory=dict)  # eval_on_each_dataset: rows in order
     truncated: int = 0
     dropped_empty: list[str] = field(default_factory=list)  # examples left with no supervised token
     tokens: int = 0

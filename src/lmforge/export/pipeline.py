@@ -24,9 +24,11 @@ from lmforge.data.templates.select import run_template
 from lmforge.data.templates.template import Message, Template
 from lmforge.errors import ExportError
 from lmforge.export.gguf import gguf_model_name, gguf_tolerance, llamacpp_tolerance, verify_gguf, write_gguf
+from lmforge.export.gptq import check_gptq, quantize_gptq
 from lmforge.export.media_probe import media_probe_batch
 from lmforge.export.merge import merge_last, source_model
 from lmforge.export.ollama import write_modelfile
+from lmforge.export.push import check_push, push_export
 from lmforge.export.save import save_weights
 from lmforge.export.verify import (
     DEFAULT_TOLERANCE,
@@ -165,7 +167,11 @@ def merge_device(export: ExportGroup) -> str:
 def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResult:
     console = console or Console()
     preflight(cfg, "export")
-    _check_quantization_device(cfg.export.export_quantization_bit)
+    check_push(cfg.export.export_hub_model_id)
+    if cfg.export.export_quantization_dataset:
+        check_gptq(cfg.export)
+    else:
+        _check_quantization_device(cfg.export.export_quantization_bit)
     tokenizer = load_tokenizer(cfg.model)
     template = run_template(cfg.model, tokenizer, preserve_thinking=cfg.data.preserve_thinking)
     dtype = export_dtype(cfg)
@@ -206,7 +212,9 @@ def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResu
     reports = [report, *_export_gguf(model, tokenizer, template, cfg.export, reference, batch, console,
                                        gguf_model_name(cfg.model.model_name_or_path or ""))]
     del model
-    if cfg.export.export_quantization_bit:
+    if cfg.export.export_quantization_dataset:
+        reports.append(quantize_gptq(cfg.export, export_dir, tokenizer, reference, batch, console))
+    elif cfg.export.export_quantization_bit:
         reports.append(_quantize(cfg.export, export_dir, reference, batch, console))
     if cfg.export.export_modelfile:
         ggufs = [f"./{export_dir.name}-{q}.gguf" for q in cfg.export.export_gguf or []]
@@ -214,4 +222,7 @@ def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResu
                                       bos_token=tokenizer.bos_token or "", eos_token=tokenizer.eos_token or "",
                                       parameters=modelfile_parameters(cfg.generation)), highlight=False)
     files = sorted(p.name for p in export_dir.iterdir())
+    if cfg.export.export_hub_model_id:
+        token = cfg.model.hf_hub_token.get_secret_value() if cfg.model.hf_hub_token else None
+        console.print(f"uploaded to {push_export(export_dir, cfg.export.export_hub_model_id, token)}")
     return ExportResult(export_dir, files, reports)

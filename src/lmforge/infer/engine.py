@@ -23,7 +23,7 @@ from lmforge.errors import ConfigError, ModelError
 from lmforge.infer.candidates import Candidate, StreamDelta
 from lmforge.infer.logits import bias_problems
 from lmforge.infer.options import GenerationOptions
-from lmforge.infer.stops import special_markers
+from lmforge.infer.stops import special_ids, special_markers
 from lmforge.infer.tools import ToolStream, check_tools, with_tool_calls
 
 TEXT_ONLY = ("it is served as a text-only model; images need a vision-language checkpoint (Qwen2-VL, LLaVA, "
@@ -58,6 +58,8 @@ class Engine(ABC):
         self.template = template
         # a tool format's call markers that are special tokens must be seen in the decoded answer
         self.kept_special_ids = special_markers(tokenizer, self.template.tools.markers)
+        if not generation.skip_special_tokens:  # every special token is written into the answer
+            self.kept_special_ids |= special_ids(tokenizer)
         self.defaults = GenerationOptions.from_config(generation)
         self.default_system = generation.default_system
         self.enable_thinking = enable_thinking

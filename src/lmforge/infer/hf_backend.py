@@ -127,6 +127,7 @@ class TransformersEngine(Engine):
             model = load_base_model(cfg.model, dtype=inference_dtype(cfg.model), cutoff_len=cfg.data.cutoff_len)
             model = merge_adapters(model, cfg.model.adapter_name_or_path or [])
         self.model = model.eval()
+        self.model.generation_config.use_cache = cfg.generation.use_kv_cache  # this instance's decoding only
         if torch.cuda.is_available():
             self.model.to("cuda")
         if processor is not None:

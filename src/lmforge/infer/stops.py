@@ -39,6 +39,12 @@ def special_markers(tokenizer: PreTrainedTokenizerBase, markers: Sequence[str]) 
     return frozenset(kept)
 
 
+def special_ids(tokenizer: PreTrainedTokenizerBase) -> frozenset[int]:
+    """Every special token's id (bos/eos/pad and the added special tokens), for `skip_special_tokens: false`."""
+    added = (index for index, token in tokenizer.added_tokens_decoder.items() if token.special)
+    return frozenset((*tokenizer.all_special_ids, *added))
+
+
 def answer_text(tokenizer: PreTrainedTokenizerBase, token_ids: Sequence[int], keep: Collection[int] = ()) -> str:
     """An answer's text without special tokens, except those in `keep`, written as themselves."""
     if not keep or not any(token in keep for token in token_ids):

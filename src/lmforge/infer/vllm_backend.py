@@ -43,8 +43,8 @@ def engine_kwargs(model: ModelGroup, gen: GenerationGroup, path: str) -> dict[st
         dtype=model.infer_dtype, max_model_len=gen.vllm_maxlen, gpu_memory_utilization=gen.vllm_gpu_util,
         enforce_eager=gen.vllm_enforce_eager, revision=model.model_revision)
     if adapters:
-        kwargs["enable_lora"] = True
-    return kwargs
+        kwargs.update(enable_lora=True, max_lora_rank=gen.vllm_max_lora_rank)
+    return {**kwargs, **(gen.vllm_config or {})}
 
 
 def sampling_params_kwargs(options: GenerationOptions, eos_token_ids: list[int], index: int = 0) -> dict[str, Any]:

@@ -48,3 +48,9 @@ def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     return trainable, total
+
+
+def parameter_status(model: torch.nn.Module) -> str:
+    """One line per parameter: name, dtype, device and whether it trains (`print_param_status`)."""
+    return "\n".join(f"{name}: {str(p.dtype).removeprefix('torch.')}, {p.device}, "
+                      + ("trainable" if p.requires_grad else "frozen") for name, p in model.named_parameters())

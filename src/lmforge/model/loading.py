@@ -13,8 +13,9 @@ from lmforge.errors import ModelError
 from lmforge.hub.resolve import resolve_model_path
 from lmforge.model.cpu_matmul import route_linear_layers
 from lmforge.model.kind import ModelKind, detect_kind
-from lmforge.model.quantization import quantization_config
-from lmforge.model.speedups import apply_liger_kernel, attn_implementation
+from lmforge.model.moe import add_router_loss
+from lmforge.model.quantization import quantization_config, quantized_device_map
+from lmforge.model.speedups import apply_liger_kernel, attn_implementation, speed_path_notices
 from lmforge.model.vocab import add_new_tokens, resize_for_new_tokens
 
 logger = logging.getLogger(__name__)
@@ -28,14 +29,22 @@ def model_path(args: ModelGroup) -> str:
 
 
 def _hub_kwargs(args: ModelGroup) -> dict[str, Any]:
-    return dict(trust_remote_code=args.trust_remote_code, revision=args.model_revision, cache_dir=args.cache_dir)
+    token = args.hf_hub_token.get_secret_value() if args.hf_hub_token else None  # None: HF_TOKEN or the login
+    return dict(trust_remote_code=args.trust_remote_code, revision=args.model_revision, cache_dir=args.cache_dir,
+                token=token)
+
+
+def _split(args: ModelGroup) -> dict[str, Any]:
+    """`split_special_tokens`, passed only when on (processors hand unknown keywords to every sub-processor)."""
+    return {"split_special_tokens": True} if args.split_special_tokens else {}
 
 
 def load_tokenizer(args: ModelGroup, path: str | None = None) -> PreTrainedTokenizerBase:
     """The tokenizer, with `add_tokens` / `add_special_tokens` added (the model is resized to match)."""
     path = path or model_path(args)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, use_fast=args.use_fast_tokenizer, **_hub_kwargs(args))
+        tokenizer = AutoTokenizer.from_pretrained(path, use_fast=args.use_fast_tokenizer, **_split(args),
+                                                  **_hub_kwargs(args))
     except (OSError, ValueError) as err:
         raise ModelError(f"cannot load the tokenizer of {path}: {err}") from None
     if tokenizer.pad_token is None:  # padding is masked out; any known token will do
@@ -57,7 +66,7 @@ def load_processor(args: ModelGroup, kind: ModelKind, path: str | None = None) -
     try:
         # `use_fast` also reaches the image processor, where transformers deprecates it: pass it only to opt out
         slow = {} if args.use_fast_tokenizer else {"use_fast": False}
-        processor = AutoProcessor.from_pretrained(path, **slow, **_hub_kwargs(args))
+        processor = AutoProcessor.from_pretrained(path, **slow, **_split(args), **_hub_kwargs(args))
     except (OSError, ValueError) as err:
         raise ModelError(f"cannot load the processor of the multimodal model {path}: {err} (a vision/audio model "
                          "needs its preprocessor_config.json / processor_config.json beside the weights)") from None
@@ -71,7 +80,25 @@ def load_processor(args: ModelGroup, kind: ModelKind, path: str | None = None) -
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     add_new_tokens(tokenizer, args)
+    _set_image_options(processor, args)
     return processor
+
+
+# LLaMA-Factory's image keys and the image processor attribute each sets (Gemma 3's, InternVL's GotOcr2's).
+IMAGE_OPTIONS = {"image_do_pan_and_scan": "do_pan_and_scan", "crop_to_patches": "crop_to_patches"}
+
+
+def _set_image_options(processor: Any, args: ModelGroup) -> None:
+    """Set the image keys that are set on this processor's image processor (this instance only)."""
+    image_processor = getattr(processor, "image_processor", None)
+    for key, attribute in IMAGE_OPTIONS.items():
+        value = getattr(args, key)
+        if value is None:
+            continue
+        if not hasattr(image_processor, attribute):
+            raise ModelError(f"`{key}`: the image processor {type(image_processor).__name__} has no `{attribute}` "
+                             "(it belongs to Gemma 3's and InternVL's image processors): remove the key")
+        setattr(image_processor, attribute, value)
 
 
 def inference_dtype(args: ModelGroup) -> torch.dtype:
@@ -147,6 +174,9 @@ def load_model(
     config = load_model_config(args, path)
     kind = detect_kind(config, args.model_class)
     _apply_rope_scaling(config, args.rope_scaling, cutoff_len)
+    if args.moe_aux_loss_coef is not None:
+        add_router_loss(config, args.moe_aux_loss_coef)
+    speed_path_notices(args)
     auto_class = getattr(transformers, kind.auto_class)
     kwargs: dict[str, Any] = dict(config=config, dtype=dtype, **_hub_kwargs(args))
     attention = attn_implementation(args)
@@ -154,7 +184,8 @@ def load_model(
         kwargs["attn_implementation"] = attention
     quantization = quantization_config(args, dtype)
     if quantization is not None:
-        kwargs.update(quantization_config=quantization, device_map={"": torch.cuda.current_device()})
+        kwargs.update(quantization_config=quantization, device_map=quantized_device_map(args),
+                      offload_folder=args.offload_folder)
     try:
         if args.train_from_scratch:
             kwargs = {k: v for k, v in kwargs.items() if k in ("dtype", "attn_implementation", "trust_remote_code")}

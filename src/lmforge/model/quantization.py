@@ -40,3 +40,11 @@ def quantization_config(args: ModelGroup, compute_dtype: torch.dtype) -> Any:
         bnb_4bit_quant_type=args.quantization_type,
         bnb_4bit_quant_storage=compute_dtype,
     )
+
+
+def quantized_device_map(args: ModelGroup) -> Any:
+    """Where quantized weights load: the current GPU, or spread over the GPUs (then CPU, then `offload_folder` on
+    disk) by accelerate with `quantization_device_map: auto`, for inference of a model larger than one GPU."""
+    if args.quantization_device_map == "auto":
+        return "auto"
+    return {"": torch.cuda.current_device()}

@@ -44,3 +44,21 @@ def apply_liger_kernel(model: Any, group: ModelGroup) -> None:
 
     _apply_liger_kernel_to_instance(model=model)
     logger.info("applied Liger kernels to %s", type(model).__name__)
+
+
+# LLaMA-Factory's switches for other libraries' speed paths, and what lmforge uses instead.
+INSTEAD = {
+    "use_unsloth": "Unsloth is not used; lmforge trains with its own speed path (fused LoRA, packed attention, "
+                   "chunked loss, oneDNN matmul on CPU; `enable_liger_kernel` for Liger's kernels on CUDA)",
+    "use_unsloth_gc": "Unsloth's gradient checkpointing is not used; lmforge checkpoints with transformers' "
+                      "(`gradient_checkpointing`, on for GPU training unless `disable_gradient_checkpointing`)",
+    "use_v1_kernels": "LLaMA-Factory v1's kernels are not used; lmforge trains with its own speed path (fused "
+                      "LoRA, packed attention, chunked loss; `enable_liger_kernel` for Liger's kernels on CUDA)",
+}
+
+
+def speed_path_notices(group: ModelGroup) -> None:
+    """One line per LLaMA-Factory speed switch that is on, naming what lmforge uses instead."""
+    for key, instead in INSTEAD.items():
+        if getattr(group, key):
+            logger.warning("%s: %s", key, instead)

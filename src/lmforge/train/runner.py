@@ -19,7 +19,7 @@ from lmforge.config import LmforgeConfig
 from lmforge.data.preview import print_data_report
 from lmforge.data.templates.encoding import stop_token_ids
 from lmforge.data.templates.jinja import prepare_saved_tokenizer
-from lmforge.model.adapters import apply_finetuning, count_parameters
+from lmforge.model.adapters import apply_finetuning, count_parameters, parameter_status
 from lmforge.model.kind import reward_kind
 from lmforge.model.loading import load_base_model, load_model, load_reward_model
 from lmforge.model.lora import convert_pissa_adapter
@@ -121,6 +121,8 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
                              new_tokens=new_tokens, sharded=sharded, output_dir=cfg.training.output_dir)
     trainable, total = count_parameters(model)
     console.print(f"  {cfg.finetuning.finetuning_type}: {trainable:,} trainable of {total:,} parameters")
+    if cfg.model.print_param_status:
+        console.print(parameter_status(model), highlight=False, markup=False)
 
     kwargs.update(low_rank_arguments(cfg.optimizer, cfg.training.optim, model))  # GaLore, APOLLO
     with fp8_accelerate(cfg.training):  # accelerate reads its FP8 settings while the trainer is built

@@ -52,12 +52,16 @@ def counts_of_all_processes(counts: TokenCounts, accelerator: Any) -> TokenCount
 
 class LmforgeTrainer(Trainer):
     def __init__(self, *args: Any, chunked_loss: bool | None = None, packed_attention: bool = True,
-                 token_loss: TokenLoss | None = None, ref_model: Any = None, **kwargs: Any) -> None:
+                 token_loss: TokenLoss | None = None, ref_model: Any = None,
+                 eval_parts: dict[str, Any] | None = None, **kwargs: Any) -> None:
         """`packed_attention`: this model attends within each packed sequence (`model.packed_attention`) where
         it uses SDPA; context parallelism keeps "sdpa", the one implementation transformers splits.
         `token_loss`: a token-weighted loss (DFT, EAFT, ASFT); ASFT's reference is `ref_model`, or this model
-        with its adapter disabled."""
+        with its adapter disabled. `eval_parts`: each eval dataset on its own (`eval_on_each_dataset`), evaluated
+        after the whole eval set as `eval_NAME_*` metrics."""
         super().__init__(*args, **kwargs)
+        self.eval_parts = eval_parts or {}
+        self._part_metrics: dict[str, float] = {}
         self.token_loss = token_loss
         self.ref_model = (self.accelerator.prepare_model(ref_model, evaluation_mode=True)
                           if ref_model is not None else None)
@@ -81,7 +85,20 @@ class LmforgeTrainer(Trainer):
         returns this same dict, so eval_results.json, the log and the summary all get it."""
         if "eval_loss" in logs:
             logs["eval_perplexity"] = math.exp(min(logs["eval_loss"], 700.0))  # exp overflows past ~709
+            logs.update(self._part_metrics)  # in place, as above: the evaluation's own metrics get them too
+            self._part_metrics = {}
         super().log(logs, start_time)
+
+    def evaluate(self, eval_dataset: Any = None, ignore_keys: list[str] | None = None,
+                 metric_key_prefix: str = "eval") -> dict[str, float]:
+        """The whole eval set as transformers evaluates it (`eval_loss`: early stopping and the plots read it),
+        plus, with `eval_parts`, each eval dataset's own loss as `eval_NAME_loss` in the same log entry."""
+        if eval_dataset is None:
+            for name, part in self.eval_parts.items():
+                loop = self.evaluation_loop(self.get_eval_dataloader(part), f"Evaluation of {name}",
+                                            ignore_keys=ignore_keys, metric_key_prefix=f"{metric_key_prefix}_{name}")
+                self._part_metrics.update(loop.metrics)
+        return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         real_tokens = inputs.pop("num_real_tokens", None)  # packed batches have no attention mask

@@ -7,6 +7,7 @@ from transformers import TrainingArguments
 from lmforge.config import LmforgeConfig
 from lmforge.data.collator import Seq2SeqCollator, SftCollator
 from lmforge.data.dataset import PreparedData
+from lmforge.data.labels import IGNORE_INDEX
 from lmforge.train.metrics import token_accuracy_metrics
 from lmforge.train.token_losses import TokenLoss
 from lmforge.train.trainer import LmforgeTrainer
@@ -19,12 +20,14 @@ def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: Prep
     args = TrainingArguments(**kwargs)
     encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False))
     mm = prepared.collator
-    collator = mm or (Seq2SeqCollator if encoder_decoder else SftCollator)(pad_token_id=tokenizer.pad_token_id)
+    label_pad = IGNORE_INDEX if cfg.data.ignore_pad_token_for_loss else tokenizer.pad_token_id
+    collator = mm or (Seq2SeqCollator if encoder_decoder else SftCollator)(pad_token_id=tokenizer.pad_token_id,
+                                                                           label_pad_token_id=label_pad)
     return LmforgeTrainer(
         model=model, args=args, train_dataset=prepared.train, eval_dataset=prepared.evaluation,
         data_collator=collator, processing_class=mm.encoder.processor if mm else tokenizer,
         chunked_loss=cfg.training.chunked_loss, packed_attention=cfg.model.packed_attention,
-        token_loss=token_loss(cfg), ref_model=ref_model, **accuracy)
+        token_loss=token_loss(cfg), ref_model=ref_model, eval_parts=prepared.eval_parts(), **accuracy)
 
 
 def token_loss(cfg: LmforgeConfig) -> TokenLoss | None:
