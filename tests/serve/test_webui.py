@@ -113,6 +113,23 @@ def test_stop_works_when_sigint_is_ignored_and_reports_stopped(tmp_path):
     assert run.state == "stopped" and run.status() == "train: stopped"
 
 
+def test_the_live_plot_draws_the_stages_metrics_losses_together_others_apart(tmp_path):
+    from lmforge.serve.webui.choices import stage_plots
+
+    records = [{"current_steps": 1, "loss": 2.5, "reward": 0.1, "rewards/accuracies": 0.5},
+               {"current_steps": 2, "loss": 2.0, "eval_loss": 2.2, "eval_accuracy": 0.4, "reward": 0.3}]
+    (tmp_path / "trainer_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    figure = outputs.loss_figure(str(tmp_path), stage_plots("sft"))
+    drawn = [[line.get_label() for line in axis.get_lines()] for axis in figure.axes]
+    assert drawn == [["loss", "eval_loss"], ["eval_accuracy"]]
+    assert [[line.get_label() for line in axis.get_lines()] for axis in
+            outputs.loss_figure(str(tmp_path), stage_plots("grpo")).axes] == [["loss"], ["reward"]]
+    assert [[line.get_label() for line in axis.get_lines()] for axis in
+            outputs.loss_figure(str(tmp_path), stage_plots("dpo")).axes] == [["loss", "eval_loss"],
+                                                                              ["rewards/accuracies"]]
+    assert stage_plots("sf") == outputs.PLOTTED  # a stage name half typed
+
+
 def test_outputs_read_back_progress_predictions_and_verification(tmp_path):
     (tmp_path / "trainer_log.jsonl").write_text(
         '{"current_steps": 1, "total_steps": 4, "loss": 2.5, "percentage": 25.0, "elapsed_s": 3, "remaining_s": 9}\n'

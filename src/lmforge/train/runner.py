@@ -126,7 +126,7 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None) -> dict[str
     progress = RichProgressCallback(console)
     trainer.add_callback(progress)
     output_dir.mkdir(parents=True, exist_ok=True)
-    log = JsonlLogCallback(output_dir, counts, stage.logs)
+    log = JsonlLogCallback(output_dir, counts, (*stage.logs, *stage.plots))  # what the UI plots is in the log
     trainer.add_callback(log)
 
     trainer.add_callback(CheckpointCompletionCallback())
