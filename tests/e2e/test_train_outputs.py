@@ -36,6 +36,7 @@ def test_evaluations_are_printed_saved_as_results_files_and_logged_once(tmp_path
     assert combined["eval_loss"] == evaluation["eval_loss"] and combined["train_loss"] == train["train_loss"]
     lines = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
     assert [line["current_steps"] for line in lines if "eval_loss" in line] == [2, 4]  # the last one once
+    assert all(0 <= line["eval_accuracy"] <= 1 for line in lines if "eval_loss" in line)  # the UI's live plot
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["eval_loss"] == pytest.approx(evaluation["eval_loss"], abs=1e-4)
 
