@@ -2,6 +2,8 @@
 
 import json
 import os
+import pty
+import re
 import shlex
 import signal
 import subprocess
@@ -12,6 +14,7 @@ import pytest
 
 from tests.conftest import ROOT, run_cli
 from tests.e2e.test_cli import TRAIN, write_config
+from tests.train.test_distributed import free_port
 
 
 @pytest.mark.slow
@@ -33,6 +36,7 @@ def test_evaluations_are_printed_saved_as_results_files_and_logged_once(tmp_path
     assert combined["eval_loss"] == evaluation["eval_loss"] and combined["train_loss"] == train["train_loss"]
     lines = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
     assert [line["current_steps"] for line in lines if "eval_loss" in line] == [2, 4]  # the last one once
+    assert all(0 <= line["eval_accuracy"] <= 1 for line in lines if "eval_loss" in line)  # the UI's live plot
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["eval_loss"] == pytest.approx(evaluation["eval_loss"], abs=1e-4)
 
@@ -77,3 +81,50 @@ def test_a_signal_saves_a_checkpoint_and_prints_the_command_that_resumes(tmp_pat
     assert f"1 this run, {step + 1} in total" in resumed.stdout
     summary = json.loads((tmp_path / "out" / "train_summary.json").read_text())
     assert (summary["steps"], summary["steps_this_run"]) == (step + 1, 1)
+
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def _in_a_terminal_until_ctrl_c(args: list[str]) -> tuple[int, str]:
+    """Run `lmforge ARGS` on a pseudo-terminal, type Ctrl-C once two steps are logged; (exit code, what the
+    terminal received, as raw text)."""
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: a session of its own whose controlling terminal is the pty
+        os.chdir(ROOT)
+        os.execve(sys.executable, [sys.executable, "-m", "lmforge.cli.main", *args],
+                  {**os.environ, "COLUMNS": "200", "TERM": "xterm-256color"})
+    received = b""
+    typed = False
+    while True:
+        try:
+            chunk = os.read(terminal, 65536)
+        except OSError:  # EIO: every process holding the terminal has ended
+            break
+        if not chunk:
+            break
+        received += chunk
+        if not typed and "step 2/400" in ANSI.sub("", received.decode(errors="replace")):  # numbers are coloured
+            os.write(terminal, b"\x03")  # the terminal driver sends SIGINT to the foreground process group
+            typed = True
+    os.close(terminal)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), received.decode(errors="replace")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("nproc", [[], ["--nproc", "2"]], ids=["one-process", "two-processes"])
+def test_ctrl_c_in_a_terminal_closes_the_progress_bar_line_and_ends_with_one_line(tmp_path, nproc, monkeypatch):
+    monkeypatch.setenv("MASTER_PORT", str(free_port()))
+    code, received = _in_a_terminal_until_ctrl_c(
+        ["train", str(write_config(tmp_path)), *TRAIN, f"output_dir={tmp_path / 'out'}", "max_steps=400",
+         "per_device_train_batch_size=2", "save_strategy=no", *nproc])
+    assert code == 130, received[-3000:]
+    assert received.endswith("\r\n")  # the shell's prompt starts on a line of its own
+    lines = [line for line in ANSI.sub("", received).replace("\r\n", "\n").split("\n") if line.strip()]
+    assert lines[-1].startswith("stopped by Ctrl-C at step ")
+    assert sum(line.startswith("stopped by") for line in lines) == 1 and "Traceback" not in received
+    # the bar's last drawing ends its line before the report: the step it shows is the step reported
+    step = lines[-1].split(" at step ")[1].split(";")[0]
+    bar = lines[-2].split("\r")[-1]
+    assert bar.lstrip("^C").startswith("training") and f" {step} " in bar, lines[-3:]

@@ -129,3 +129,20 @@ def test_a_digit_splitting_tokenizer_is_written_as_smollm_and_reads_back_the_sam
     verify_gguf(path, tokenizer, [*TEXTS, *digits])
     with pytest.raises(ExportError, match="differently from the source"):  # the plain file keeps digit runs whole
         verify_gguf(plain, tokenizer, digits)
+
+
+@pytest.mark.slow
+def test_the_builtin_smollm2_exports_with_its_digit_split_and_its_name(smollm2_path, tmp_path):
+    """SmolLM2 splits every digit apart (llama.cpp's `smollm`, not `gpt-2`); the builtin's tokenizer does too."""
+    from rich.console import Console
+
+    from lmforge.config import build_config
+    from lmforge.export.pipeline import run_export
+
+    assert AutoTokenizer.from_pretrained(smollm2_path).tokenize("year 2024") == ["year", "Ġ", "2", "0", "2", "4"]
+    cfg = build_config({"model_name_or_path": "builtin:smollm2-135m-instruct", "export_gguf": "f16",
+                        "export_dir": str(tmp_path / "exported")})
+    run_export(cfg, Console(quiet=True))
+    path = tmp_path / "exported" / "exported-f16.gguf"
+    assert gguf_field(path, "tokenizer.ggml.pre") == "smollm"
+    assert gguf_field(path, "general.name") == "smollm2-135m-instruct"  # the model's, not the folder's

@@ -9,6 +9,7 @@ import json
 
 import pytest
 import torch
+from gguf import GGUFReader
 from rich.console import Console
 from tokenizers import pre_tokenizers
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -49,11 +50,10 @@ def battery() -> list[str]:
     return [*BATTERY, *(t for t in extra if isinstance(t, str))]
 
 
-def smollm2_with_its_digit_split(path):
-    """The builtin's tokenizer with the split SmolLM2's own tokenizer.json has (each digit apart)."""
+def with_gpt2_split(path):
+    """The builtin SmolLM2's tokenizer with GPT-2's split (digit runs whole), which `gpt-2` means in llama.cpp."""
     tokenizer = AutoTokenizer.from_pretrained(path)
-    tokenizer.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)])
+    tokenizer.backend_tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     return tokenizer
 
 
@@ -84,27 +84,26 @@ def test_tiny_model_gguf_tokenizes_and_runs_in_llamacpp_as_in_transformers(tmp_p
 
 @needs_llamacpp
 @pytest.mark.parametrize("qtype", ["f16", "bf16", "q8_0"])
-def test_smollm2_gguf_tokenizes_digits_as_smollm2_in_llamacpp(smollm2_path, tmp_path, qtype):
+def test_the_builtin_smollm2_gguf_tokenizes_and_runs_in_llamacpp_as_in_transformers(smollm2_path, tmp_path, qtype):
     model = AutoModelForCausalLM.from_pretrained(smollm2_path, dtype=torch.float32)
-    tokenizer = smollm2_with_its_digit_split(smollm2_path)
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_path)  # the builtin's own: every digit apart
     path = write_gguf(model, tokenizer, tmp_path / "smollm2.gguf", qtype)
+    assert GGUFReader(path).fields["tokenizer.ggml.pre"].contents() == "smollm"
     assert_llamacpp_agrees(model, tokenizer, path, get_template("smollm2"), qtype)
 
 
 @needs_llamacpp
 def test_a_file_whose_split_differs_is_caught_by_llamacpp(smollm2_path, tmp_path):
     model = AutoModelForCausalLM.from_pretrained(smollm2_path, dtype=torch.float32)
-    plain = write_gguf(model, AutoTokenizer.from_pretrained(smollm2_path), tmp_path / "gpt2-split.gguf", "f16")
-    tokenizer = smollm2_with_its_digit_split(smollm2_path)
-    assert tokenizer.tokenize("  42") == ["ĠĠ", "4", "2"]  # GPT-2's split, which `gpt-2` means: "Ġ", "Ġ", "4", "2"
+    plain = write_gguf(model, with_gpt2_split(smollm2_path), tmp_path / "gpt2-split.gguf", "f16")
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_path)
+    assert tokenizer.tokenize("  42") == ["ĠĠ", "4", "2"]  # GPT-2's split, which `gpt-2` means: "Ġ", "Ġ", "42"
     batch = probe_batch(get_template("smollm2"), tokenizer)
     with pytest.raises(ExportError, match=r"llama\.cpp splits '  42'"):
         check_with_llamacpp(plain, tokenizer, ["1234567", "  42"], batch, masked_logits(model, batch), 1.0)
 
 
 def test_export_reports_the_llamacpp_check_and_names_the_model(tmp_path):
-    from gguf import GGUFReader
-
     from lmforge.config import build_config
     from lmforge.export.pipeline import run_export
 

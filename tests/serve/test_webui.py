@@ -113,6 +113,23 @@ def test_stop_works_when_sigint_is_ignored_and_reports_stopped(tmp_path):
     assert run.state == "stopped" and run.status() == "train: stopped"
 
 
+def test_the_live_plot_draws_the_stages_metrics_losses_together_others_apart(tmp_path):
+    from lmforge.serve.webui.choices import stage_plots
+
+    records = [{"current_steps": 1, "loss": 2.5, "reward": 0.1, "rewards/accuracies": 0.5},
+               {"current_steps": 2, "loss": 2.0, "eval_loss": 2.2, "eval_accuracy": 0.4, "reward": 0.3}]
+    (tmp_path / "trainer_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    figure = outputs.loss_figure(str(tmp_path), stage_plots("sft"))
+    drawn = [[line.get_label() for line in axis.get_lines()] for axis in figure.axes]
+    assert drawn == [["loss", "eval_loss"], ["eval_accuracy"]]
+    assert [[line.get_label() for line in axis.get_lines()] for axis in
+            outputs.loss_figure(str(tmp_path), stage_plots("grpo")).axes] == [["loss"], ["reward"]]
+    assert [[line.get_label() for line in axis.get_lines()] for axis in
+            outputs.loss_figure(str(tmp_path), stage_plots("dpo")).axes] == [["loss", "eval_loss"],
+                                                                              ["rewards/accuracies"]]
+    assert stage_plots("sf") == outputs.PLOTTED  # a stage name half typed
+
+
 def test_outputs_read_back_progress_predictions_and_verification(tmp_path):
     (tmp_path / "trainer_log.jsonl").write_text(
         '{"current_steps": 1, "total_steps": 4, "loss": 2.5, "percentage": 25.0, "elapsed_s": 3, "remaining_s": 9}\n'
@@ -133,11 +150,34 @@ def test_languages_have_the_same_strings_and_follow_the_browser():
     assert from_accept_language("fr-FR,de;q=0.5") == "en" and from_accept_language(None) == "en"
 
 
+def chat_exchange(state, history, message, image=None, video=None, audio=None, n=1):
+    """One Send in the Chat tab (its handler, as the button calls it): (history, candidates html)."""
+    from lmforge.serve.webui.chat_tab import chat_turn
+
+    return list(chat_turn(state, "en", history, message, image, video, audio, "You are terse.", "", n, "sample", 1.0,
+                          4, 0.7, 0.9, 50, 1.0))[-1]
+
+
+def write_wav(path, seconds=1.0, rate=16000):
+    """A 440 Hz tone as a 16-bit mono WAV file."""
+    import math
+    import struct
+    import wave
+
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate)))
+                                 for i in range(int(seconds * rate))))
+    return path
+
+
 def test_chat_tab_sends_images_to_a_vision_language_model(tmp_path_factory, tmp_path):
     """The Chat tab's handler: an image reaches the model in its turn and stays there; a text model refuses it."""
     from PIL import Image
 
-    from lmforge.serve.webui.chat_tab import chat_turn, with_placeholders
+    from lmforge.serve.webui.chat_tab import with_placeholders
     from lmforge.serve.webui.state import UiState
     from lmforge.testing.tiny_vlm import build_tiny_vlm
 
@@ -147,8 +187,7 @@ def test_chat_tab_sends_images_to_a_vision_language_model(tmp_path_factory, tmp_
     state = UiState(tmp_path)
 
     def turn(history, message, picture, n=1):
-        return list(chat_turn(state, "en", history, message, picture, "You are terse.", "", n, "sample", 1.0, 4, 0.7,
-                              0.9, 50, 1.0))[-1]
+        return chat_exchange(state, history, message, picture, n=n)
 
     state.load_engine({"model_name_or_path": "builtin:tiny-llama", "template": "chatml"})
     try:
@@ -160,14 +199,36 @@ def test_chat_tab_sends_images_to_a_vision_language_model(tmp_path_factory, tmp_
     state.load_engine({"model_name_or_path": str(folder), "template": "qwen2_vl"})
     try:
         history, _ = turn([], "What is this?", str(image))
-        assert history[-1]["role"] == "assistant" and list(state.chat_images) == [0]
+        assert history[-1]["role"] == "assistant" and list(state.chat_media) == [0]
         history, listing = turn(history, "And now?", None, n=2)
-        assert list(state.chat_images) == [0] and listing.count("class='candidate'") == 2
+        assert list(state.chat_media) == [0] and listing.count("class='candidate'") == 2
         from lmforge.data.templates.template import Message
 
-        turns, images = with_placeholders([Message(t["role"], t["content"]) for t in history
-                                           if not t.get("metadata")], state.chat_images)
-        assert turns[0].content == "<image>What is this?" and len(images) == 1
+        turns, media = with_placeholders([Message(t["role"], t["content"]) for t in history
+                                          if not t.get("metadata")], state.chat_media)
+        assert turns[0].content == "<image>What is this?" and len(media["images"]) == 1 and list(media) == ["images"]
+    finally:
+        state.close_engine()
+
+
+def test_chat_tab_sends_audio_to_an_audio_language_model(tmp_path_factory, tmp_path):
+    """An audio clip reaches Qwen2-Audio in its turn and stays there; an image or a video is refused with what
+    the model takes."""
+    from lmforge.serve.webui.state import UiState
+    from lmforge.testing.tiny_vlm import build_tiny_vlm
+
+    gradio = pytest.importorskip("gradio")
+    clip = write_wav(tmp_path / "tone.wav")
+    folder = build_tiny_vlm(tmp_path_factory.mktemp("qwen2_audio"), "qwen2_audio")
+    state = UiState(tmp_path)
+    state.load_engine({"model_name_or_path": str(folder), "template": "qwen2_audio"})
+    try:
+        history, _ = chat_exchange(state, [], "What do you hear?", audio=str(clip))
+        assert history[-1]["role"] == "assistant" and state.chat_media == {0: {"audios": [str(clip)]}}
+        history, listing = chat_exchange(state, history, "And now?", n=2)
+        assert list(state.chat_media) == [0] and listing.count("class='candidate'") == 2
+        with pytest.raises(gradio.Error, match="cannot take videos: it takes audios"):
+            chat_exchange(state, history, "This?", video=str(clip))
     finally:
         state.close_engine()
 

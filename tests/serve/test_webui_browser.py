@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import socket
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,19 +36,28 @@ def browser():
         browser.close()
 
 
-@pytest.fixture(scope="module")
-def webui(tmp_path_factory):
+@contextmanager
+def serving(defaults, work):
+    """The UI started with `defaults` in `work`, on a free port: its address."""
     from lmforge.serve.webui.app import build_app
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    work = tmp_path_factory.mktemp("webui")
-    app = build_app({"dataset": [], "max_steps": 3, "per_device_train_batch_size": 2, "max_new_tokens": 8,
-                     "save_steps": 2}, workdir=work)
+    app = build_app(defaults, workdir=work)
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, ssr_mode=False, quiet=True)
-    yield f"http://127.0.0.1:{port}", work
-    app.close()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        app.close()
+
+
+@pytest.fixture(scope="module")
+def webui(tmp_path_factory):
+    work = tmp_path_factory.mktemp("webui")
+    with serving({"dataset": [], "max_steps": 3, "per_device_train_batch_size": 2, "max_new_tokens": 8,
+                  "save_steps": 2}, work) as address:
+        yield address, work
 
 
 @pytest.fixture(scope="module")
@@ -200,6 +210,66 @@ def test_chat_with_the_adapter_two_candidates_side_by_side(page, shots):
     expect(page.locator("#chatbot")).to_contain_text("Who are you?")
     page.locator("#chat_input").scroll_into_view_if_needed()
     shot(page, shots, "chat")
+
+
+@contextmanager
+def chat_page(browser, work, family, template):
+    """A UI started on the tiny `family` model, its Chat tab open with the model loaded."""
+    from lmforge.testing.tiny_vlm import build_tiny_vlm
+
+    folder = build_tiny_vlm(work / family, family)
+    with serving({"model_name_or_path": str(folder), "template": template, "max_new_tokens": 8}, work) as address:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        try:
+            page.goto(address)
+            expect(page.locator("#model_note")).to_contain_text("multimodal")
+            page.get_by_role("tab", name="Chat").click()
+            press(page, "load_model")
+            expect(page.locator("#chat_status")).to_contain_text(f"{template} template", timeout=LONG)
+            yield page
+        finally:
+            page.close()
+
+
+def test_chat_with_an_image_on_a_vision_language_model_two_candidates(browser, tmp_path_factory, shots):
+    """A UI started on a tiny Qwen2-VL: an image uploaded beside the message reaches the model (a text-only
+    model refuses it), and two candidates come back side by side."""
+    from PIL import Image
+
+    work = tmp_path_factory.mktemp("webui_vlm")
+    image = work / "red.png"
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(image)
+    with chat_page(browser, work, "qwen2_vl", "qwen2_vl") as page:
+        page.locator("#chat_image input[type=file]").set_input_files(str(image))
+        page.locator("#chat_image img").first.wait_for()
+        fill(page, "n_candidates", 2)
+        fill(page, "chat_input", "What colour is this?")
+        press(page, "send")
+        expect(page.locator("#candidates .candidate")).to_have_count(2, timeout=LONG)
+        expect(page.locator("#chatbot")).to_contain_text("What colour is this?")
+        assert all(float(t) <= 0 for t in page.locator("#candidates .logprob").all_inner_texts())
+        page.locator("#chat_input").scroll_into_view_if_needed()
+        shot(page, shots, "chat_image")
+
+
+def test_chat_with_an_audio_clip_on_an_audio_language_model(browser, tmp_path_factory, shots):
+    """A UI started on a tiny Qwen2-Audio: a WAV file uploaded in the video/audio box reaches the model and the
+    answer streams into the chat."""
+    from tests.serve.test_webui import write_wav
+
+    work = tmp_path_factory.mktemp("webui_audio")
+    clip = write_wav(work / "tone.wav")
+    with chat_page(browser, work, "qwen2_audio", "qwen2_audio") as page:
+        page.get_by_role("button", name=re.compile(r"^video, audio")).click()  # open the accordion
+        page.locator("#chat_audio input[type=file]").set_input_files(str(clip))
+        page.locator("#chat_audio audio, #chat_audio .waveform-container, #chat_audio [data-testid]").first.wait_for()
+        fill(page, "chat_input", "What do you hear?")
+        press(page, "send")
+        expect(page.locator("#chatbot [data-testid='bot']").first).to_be_visible(timeout=LONG)
+        expect(page.locator("#chatbot")).to_contain_text("What do you hear?")
+        page.locator("#chat_input").scroll_into_view_if_needed()
+        shot(page, shots, "chat_audio")
 
 
 def test_export_shows_the_verification_line(page, webui, shots):

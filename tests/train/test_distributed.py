@@ -2,7 +2,11 @@
 
 import json
 import os
+import shlex
+import signal
 import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -36,7 +40,7 @@ def test_launch_plan_reads_llamafactory_variables(monkeypatch):
     plan = launch_plan()
     assert plan.distributed and (plan.nproc_per_node, plan.nnodes, plan.node_rank) == (4, 2, 1)
     command = torchrun_command(plan, ["train", "run.yaml", "lr=1"])
-    assert command[1:3] == ["-m", "torch.distributed.run"]
+    assert command[1:3] == ["-m", "lmforge.train.torchrun"]  # torchrun, quiet when a signal ends it
     assert "--master_addr=10.0.0.1" in command and command[-3:] == ["train", "run.yaml", "lr=1"]
     assert launch_plan(nproc=2).nproc_per_node == 2
     monkeypatch.setenv("NNODES", "two")
@@ -236,3 +240,49 @@ def test_use_ray_without_ray_names_the_extra(tmp_path, monkeypatch):
     result = run_cli("train", str(config), *ARGS, f"output_dir={tmp_path / 'out'}")
     assert result.returncode == 1
     assert 'pip install "lmforge[ray]"' in " ".join(result.stderr.split())
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    """Command lines of the running processes that contain `text` (left-over workers, for one)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                command = handle.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # not a process, or one that has just ended
+            continue
+        if text in command:
+            found.append(command)
+    return found
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_launcher_stops_every_process_saves_and_prints_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("MASTER_PORT", str(free_port()))
+    config = tmp_path / "run.yaml"
+    config.write_text("stage: sft\n")
+    out = tmp_path / "out"
+    args = [str(config), *ARGS, "max_steps=400", "save_strategy=no", "per_device_train_batch_size=2",
+            f"output_dir={out}"]
+    launcher = subprocess.Popen([sys.executable, "-m", "lmforge.cli.main", "train", *args, "--nproc", "2"],
+                                cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env={**os.environ, "COLUMNS": "400", "PYTHONUNBUFFERED": "1"})
+    seen = []
+    for line in launcher.stdout:
+        seen.append(line)
+        if line.startswith("step 2/400"):
+            launcher.send_signal(signal.SIGTERM)
+            break
+    stdout = "".join(seen) + launcher.stdout.read()
+    stderr = launcher.stderr.read()
+    assert launcher.wait(timeout=300) == 143, stderr[-3000:]
+    stops = [line for line in (stdout + stderr).splitlines() if line.startswith("stopped by")]
+    assert len(stops) == 1 and stdout.rstrip().endswith(stops[0])  # one line, the last one
+    step = int(stops[0].split(" at step ")[1].split("/")[0])
+    checkpoint = out / f"checkpoint-{step}"
+    assert stops[0].startswith(f"stopped by SIGTERM at step {step}/400; checkpoint kept: {checkpoint}; ")
+    assert (checkpoint / "lmforge_complete.json").is_file()  # saved by both processes, at the same step
+    assert shlex.split(stops[0].split("resume with: ")[1]) == [
+        "lmforge", "train", "--nproc", "2", *args, f"resume_from_checkpoint={checkpoint}"]
+    assert "Traceback" not in stderr and "death signal" not in stderr and "closing signal" not in stderr
+    assert _processes_mentioning(str(out)) == []  # no worker outlives the launcher

@@ -13,6 +13,7 @@ import typer
 from lmforge.cli import convert, data, env, expand, export, models, serve, template, train
 from lmforge.cli.common import err_console, set_debug
 from lmforge.cli.quiet import hide_unactionable_output
+from lmforge.train.launch import is_worker
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # peft still calls this deprecated transformers property on every model; it is not the user's concern
@@ -38,7 +39,8 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        err_console.print("interrupted")
+        if not is_worker():  # a torchrun worker: `lmforge train`, which launched it, says how the run ended
+            err_console.print("interrupted")
         sys.exit(130)
 
 

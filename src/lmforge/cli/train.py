@@ -1,13 +1,18 @@
 """`lmforge check` and `lmforge train`."""
 
+import os
 import shlex
+import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from lmforge.cli.common import ConfigArg, OverridesArg, console, run_reporting_errors
+
+if TYPE_CHECKING:
+    from lmforge.train.interrupt import TrainingInterrupted
 
 
 def check(config: ConfigArg, overrides: OverridesArg = None) -> None:
@@ -58,7 +63,17 @@ def train(
             master_port=cfg.launch.master_port)
         if plan is not None and plan.distributed:
             verbose = ["--verbose"] if is_verbose() else []  # the workers show what this process would
-            raise typer.Exit(code=relaunch(plan, [*verbose, "train", str(config), *(overrides or [])]))
+            started = time.time()
+            code, interruption = relaunch(plan, [*verbose, "train", str(config), *(overrides or [])])
+            if interruption.requested:
+                from lmforge.train.interrupt import launched_run_stop
+
+                stop = launched_run_stop(interruption, Path(cfg.training.output_dir),
+                                         started if cfg.training.overwrite_output_dir else None)
+                if not stop.saved:  # else rank 0 reported the checkpoint it saved
+                    _report_stop(stop, config, overrides, plan.nproc_per_node)
+                code = interruption.exit_code
+            raise typer.Exit(code=code)
         quiet_libraries()
         from lmforge.train.interrupt import TrainingInterrupted
         from lmforge.train.runner import run_training
@@ -66,12 +81,8 @@ def train(
         try:
             run_training(cfg, console if is_main_worker() else Console(quiet=True))
         except TrainingInterrupted as stop:
-            resume = ["lmforge", "train", str(config), *(o for o in overrides or []
-                                                         if not o.startswith("resume_from_checkpoint=")),
-                      f"resume_from_checkpoint={stop.checkpoint}"]
-            console.print(f"stopped by {stop.interruption.name} at step {stop.step}/{stop.max_steps}; "
-                          f"checkpoint kept: {stop.checkpoint}; resume with: {shlex.join(resume)}",
-                          highlight=False, soft_wrap=True)
+            if is_main_worker():
+                _report_stop(stop, config, overrides, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
             raise typer.Exit(code=stop.interruption.exit_code) from None
 
     run_reporting_errors(body)
@@ -87,6 +98,25 @@ def _train_on_ray(cfg: Any, config: Path, overrides: list[str]) -> None:
         preflight(cfg, "train")  # a bad config fails here in seconds, not in every worker
     result = run_on_ray(cfg, config, overrides)
     console.print(f"Ray Train finished; Ray kept the run in {result.path}", highlight=False, soft_wrap=True)
+
+
+def _report_stop(stop: "TrainingInterrupted", config: Path, overrides: list[str] | None, nproc: int) -> None:
+    """The one line an interrupted run ends with: where it stopped, the checkpoint kept, the command that resumes."""
+    command = ["lmforge", "train", *(["--nproc", str(nproc)] if nproc > 1 else []), str(config),
+               *(o for o in overrides or [] if not o.startswith("resume_from_checkpoint="))]
+    if stop.checkpoint:
+        command.append(f"resume_from_checkpoint={stop.checkpoint}")
+    if stop.saved:
+        where = f"at step {stop.step}/{stop.max_steps}; checkpoint kept: {stop.checkpoint}"
+    else:
+        grace = os.environ.get("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", "30")
+        where = (f"before it saved a checkpoint (training had not started, or the running step and the save took "
+                 f"longer than torchrun waits: TORCH_ELASTIC_SHUTDOWN_TIMEOUT={grace} s); ")
+        where += (f"checkpoint kept: {stop.checkpoint} (step {stop.step}/{stop.max_steps})" if stop.checkpoint
+                  else "no checkpoint kept")
+    again = "resume with" if stop.checkpoint else "start again with"
+    console.print(f"stopped by {stop.interruption.name} {where}; {again}: {shlex.join(command)}",
+                  highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

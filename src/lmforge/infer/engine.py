@@ -68,7 +68,11 @@ class Engine(ABC):
 
     @property
     def supports_images(self) -> bool:
-        return self.media_encoder is not None and "images" in self.media_encoder.plugin.markers
+        return self.supports("images")
+
+    def supports(self, kind: str) -> bool:
+        """Whether the model takes media of `kind` ("images", "videos", "audios") through its plugin."""
+        return self.media_encoder is not None and kind in self.media_encoder.plugin.markers
 
     # --- what backends implement -------------------------------------------------------------
     @abstractmethod
@@ -90,18 +94,22 @@ class Engine(ABC):
         return (options or self.defaults).updated(**overrides)
 
     def prompt(self, messages: Sequence[Message], system: str | None = None, *,
-               images: Sequence[Any] | None = None, tools: Sequence[Any] | None = None) -> Prompt:
+               images: Sequence[Any] | None = None, tools: Sequence[Any] | None = None,
+               videos: Sequence[Any] | None = None, audios: Sequence[Any] | None = None) -> Prompt:
         """The prompt as the model sees it: the training template's rendering, with the tool definitions in
         the template's tool format and each image through the model's multimodal plugin (as in training).
         Images (bytes, paths or PIL images) go where the messages have `<image>` placeholders, or in front
-        of the last user message when there are none."""
-        self.check_inputs(images)
+        of the last user message when there are none; videos and audios (paths or bytes) likewise, for
+        models that take them."""
+        self.check_inputs(images, videos=videos, audios=audios)
+        media = {kind: list(items) for kind, items in (("images", images), ("videos", videos), ("audios", audios))
+                 if items}
         checked_tools = check_tools(tools)
         system = system if system is not None else self.default_system
         thinking = self.enable_thinking
-        if images:
+        if media:
             example = self.media_encoder.prompt(  # type: ignore[union-attr]
-                list(messages), {"images": list(images)}, system=system, tools=checked_tools,
+                list(messages), media, system=system, tools=checked_tools,
                 enable_thinking=thinking)
             return Prompt(example.input_ids, example.processed, checked_tools)
         ids = encode_conversation(self.template, self.tokenizer, list(messages), system=system, tools=checked_tools,
@@ -122,10 +130,15 @@ class Engine(ABC):
     def encode(self, messages: Sequence[Message], system: str | None = None, **inputs: Any) -> list[int]:
         return self.prompt(messages, system, **inputs).ids
 
-    def check_inputs(self, images: Sequence[object] | None = None, tools: Sequence[object] | None = None) -> None:
+    def check_inputs(self, images: Sequence[object] | None = None, tools: Sequence[object] | None = None, *,
+                     videos: Sequence[object] | None = None, audios: Sequence[object] | None = None) -> None:
         """Refuse inputs this engine cannot use, with the reason (before any generation)."""
         if images and not self.supports_images:
             raise ModelError(f"`{self.model_name}` cannot take images: {self.no_images_reason}")
+        for kind, items in (("videos", videos), ("audios", audios)):
+            if items and not self.supports(kind):
+                taken = ", ".join(self.media_encoder.plugin.markers) if self.media_encoder else "text only"
+                raise ModelError(f"`{self.model_name}` cannot take {kind}: it takes {taken}")
         check_tools(tools)  # type: ignore[arg-type]
 
     def check_options(self, options: GenerationOptions | None) -> GenerationOptions:
@@ -138,9 +151,10 @@ class Engine(ABC):
 
     def candidates(self, messages: Sequence[Message], system: str | None = None,
                    options: GenerationOptions | None = None, *, images: Sequence[Any] | None = None,
-                   tools: Sequence[Any] | None = None) -> list[Candidate]:
-        """options.n answers with their log-probabilities; with tools, each with its parsed tool calls."""
-        return self.complete(self.prompt(messages, system, images=images, tools=tools), options)
+                   tools: Sequence[Any] | None = None, **media: Sequence[Any] | None) -> list[Candidate]:
+        """options.n answers with their log-probabilities; with tools, each with its parsed tool calls.
+        `media`: `videos` / `audios`, as `prompt` takes them."""
+        return self.complete(self.prompt(messages, system, images=images, tools=tools, **media), options)
 
     def complete(self, prompt: Prompt, options: GenerationOptions | None = None) -> list[Candidate]:
         """`candidates` of a prompt built by `prompt` (the API builds it once: its length is the usage)."""
@@ -156,10 +170,10 @@ class Engine(ABC):
 
     def stream_candidates(self, messages: Sequence[Message], system: str | None = None,
                           options: GenerationOptions | None = None, *, images: Sequence[Any] | None = None,
-                          tools: Sequence[Any] | None = None) -> Iterator[StreamDelta]:
+                          tools: Sequence[Any] | None = None, **media: Sequence[Any] | None) -> Iterator[StreamDelta]:
         """Deltas of every candidate. With tools, text that may be a tool call is held back until it is
         clear it is not one, or until the candidate ends; its calls then come on its last delta."""
-        return self.stream(self.prompt(messages, system, images=images, tools=tools), options)
+        return self.stream(self.prompt(messages, system, images=images, tools=tools, **media), options)
 
     def stream(self, prompt: Prompt, options: GenerationOptions | None = None) -> Iterator[StreamDelta]:
         """`stream_candidates` of a prompt built by `prompt`."""

@@ -158,15 +158,15 @@ class TransformersEngine(Engine):
         return options
 
     def _use_processor(self, processor: Any, data: DataGroup) -> None:
-        """A vision-language model: images go through its plugin, the one training uses."""
+        """A vision/audio-language model: its media go through its plugin, the one training uses."""
         plugin = mm_plugin_for(processor)
         if plugin is None:
             self.no_images_reason = f"lmforge has no multimodal plugin for its processor `{type(processor).__name__}`"
-        elif "images" not in plugin.markers:
+            return
+        if "images" not in plugin.markers:
             self.no_images_reason = f"`{plugin.name}` models take {', '.join(plugin.markers)}, not images"
-        else:
-            self.media_encoder = MMEncoder(processor, plugin, self.template, MediaOptions.from_config(data),
-                                           data.cutoff_len, model_config=self.model.config)
+        self.media_encoder = MMEncoder(processor, plugin, self.template, MediaOptions.from_config(data),
+                                       data.cutoff_len, model_config=self.model.config)
 
     def close(self) -> None:
         self.worker.close()

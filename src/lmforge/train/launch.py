@@ -2,12 +2,14 @@
 
 As with LLaMA-Factory, `lmforge train` uses every visible GPU: more than one (or `NPROC_PER_NODE` > 1, `NNODES`
 > 1, `--nproc N`, `FORCE_TORCHRUN=1`, or a `deepspeed` config, which needs a distributed launcher even for one
-process) starts `python -m torch.distributed.run ... -m lmforge.cli.main train ...`; each worker then runs the
-normal training, and the Trainer (through accelerate) sets up DDP, or DeepSpeed/FSDP when the config names them.
-`MASTER_ADDR`/`MASTER_PORT` may also come from the config's `master_addr`/`master_port` (LLaMA-Factory's keys;
-an environment variable that says otherwise is an error); the port unset on one node: a free port. Elastic
-launches: `RDZV_ID` (with `MIN_NNODES`/`MAX_NNODES`, `MAX_RESTARTS`) uses torchrun's c10d rendezvous at
-`MASTER_ADDR:MASTER_PORT`. Workers are recognised by the `LOCAL_RANK` variable torchrun sets.
+process) starts torchrun (`python -m lmforge.train.torchrun ... -m lmforge.cli.main train ...`); each worker
+then runs the normal training, and the Trainer (through accelerate) sets up DDP, or DeepSpeed/FSDP when the
+config names them. `MASTER_ADDR`/`MASTER_PORT` may also come from the config's `master_addr`/`master_port`
+(LLaMA-Factory's keys; an environment variable that says otherwise is an error); `MASTER_PORT` unset on one
+node: a free port. Elastic launches: `RDZV_ID` (with `MIN_NNODES`/`MAX_NNODES`, `MAX_RESTARTS`) uses
+torchrun's c10d rendezvous at `MASTER_ADDR:MASTER_PORT`. Workers are recognised by the
+`LOCAL_RANK` variable torchrun sets. Ctrl-C and SIGTERM to the launcher go to torchrun once (it runs in a
+process group of its own, out of reach of the terminal's Ctrl-C), which passes them to every worker.
 """
 
 import os
@@ -17,6 +19,7 @@ import sys
 from dataclasses import dataclass
 
 from lmforge.errors import ConfigError
+from lmforge.train.signals import Interruption, forward_signals
 
 DEFAULT_MASTER_PORT = 29500  # torchrun's; every node of a multi-node run must agree on it
 
@@ -110,7 +113,7 @@ def is_main_worker() -> bool:
 
 
 def torchrun_command(plan: LaunchPlan, cli_args: list[str]) -> list[str]:
-    command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={plan.nproc_per_node}"]
+    command = [sys.executable, "-m", "lmforge.train.torchrun", f"--nproc_per_node={plan.nproc_per_node}"]
     if plan.rdzv_id is not None:
         nodes = f"{plan.min_nnodes}:{plan.max_nnodes}" if plan.min_nnodes is not None else str(plan.nnodes)
         command += [f"--nnodes={nodes}", f"--rdzv_id={plan.rdzv_id}", "--rdzv_backend=c10d",
@@ -121,6 +124,10 @@ def torchrun_command(plan: LaunchPlan, cli_args: list[str]) -> list[str]:
     return [*command, "-m", "lmforge.cli.main", *cli_args]
 
 
-def relaunch(plan: LaunchPlan, cli_args: list[str]) -> int:
-    """Run the workers and return torchrun's exit code."""
-    return subprocess.call(torchrun_command(plan, cli_args))
+def relaunch(plan: LaunchPlan, cli_args: list[str]) -> tuple[int, Interruption]:
+    """Run the workers; torchrun's exit code, and the Ctrl-C/SIGTERM passed on to them if one came."""
+    interruption = Interruption()
+    process = subprocess.Popen(torchrun_command(plan, cli_args), process_group=0)
+    with forward_signals(process, interruption):
+        code = process.wait()
+    return code, interruption

@@ -6,7 +6,6 @@ Every stage runs through here; what differs between stages is asked of the confi
 
 import json
 from collections.abc import Sequence
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +28,14 @@ from lmforge.preflight import preflight
 from lmforge.train.callbacks import JsonlLogCallback, RichProgressCallback
 from lmforge.train.checkpoints import CheckpointCompletionCallback, last_complete_checkpoint
 from lmforge.train.fp8 import fp8_accelerate
-from lmforge.train.interrupt import Interruption, SaveAndStopCallback, TrainingInterrupted, stop_on_signals
+from lmforge.train.interrupt import SaveAndStopCallback, TrainingInterrupted
 from lmforge.train.optimizers import low_rank_arguments, set_optimizer
 from lmforge.train.plots import plot_loss
 from lmforge.train.precision import compute_dtype, training_defaults, training_load_dtype
 from lmforge.train.predict import predict_with_trained_model, predict_without_training
 from lmforge.train.prepare import prepare_data
 from lmforge.train.profiler import TorchProfilerCallback
+from lmforge.train.signals import Interruption, stop_on_signals
 from lmforge.train.stages import STAGES, Stage, configured_stage
 from lmforge.train.summary import summary_table, training_summary, utilisation
 from lmforge.train.swanlab import require_swanlab, swanlab_callbacks
@@ -139,7 +139,7 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
     progress = RichProgressCallback(console)
     trainer.add_callback(progress)
     output_dir.mkdir(parents=True, exist_ok=True)
-    log = JsonlLogCallback(output_dir, counts, stage.logs)
+    log = JsonlLogCallback(output_dir, counts, (*stage.logs, *stage.plots))  # what the UI plots is in the log
     trainer.add_callback(log)
 
     trainer.add_callback(CheckpointCompletionCallback())
@@ -190,14 +190,12 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
 
 def _train_until_done_or_signal(trainer: Any, progress: RichProgressCallback, resume: str | None,
                                 output_dir: Path) -> Any:
-    """`trainer.train()`; Ctrl-C or SIGTERM saves a checkpoint after the running step and raises
-    `TrainingInterrupted` (one process only: several would have to agree on the step)."""
+    """`trainer.train()`; Ctrl-C or SIGTERM (to any process) saves a checkpoint after the running step and
+    raises `TrainingInterrupted` in every process."""
     interruption = Interruption()
-    single_process = trainer.accelerator.num_processes == 1
-    if single_process:
-        trainer.add_callback(SaveAndStopCallback(interruption))
+    trainer.add_callback(SaveAndStopCallback(interruption))
     try:
-        with stop_on_signals(interruption) if single_process else nullcontext():
+        with stop_on_signals(interruption):
             result = trainer.train(resume_from_checkpoint=resume)
     finally:
         progress.close()  # a KeyboardInterrupt must not leave the bar's line open

@@ -1,6 +1,7 @@
-"""The Chat tab: the top bar's model with its adapters, a system prompt, tools, images for vision-language
-models, sampling controls, and several candidates side by side with their log-probabilities. Answers
-stream; a reasoning model's thought and a tool call are shown folded, as such."""
+"""The Chat tab: the top bar's model with its adapters, a system prompt, tools, an image, a video or an
+audio clip for the multimodal models that take them, sampling controls, and several candidates side by side
+with their log-probabilities. Answers stream; a reasoning model's thought and a tool call are shown folded,
+as such."""
 
 import html
 import json
@@ -50,20 +51,30 @@ def content_text(content: Any) -> str:
     return str(content)
 
 
-def with_placeholders(turns: list[Any], images: dict[int, list[bytes]]) -> tuple[list[Any], list[bytes]]:
-    """The turns with `<image>` placeholders in front of the user turns that had images, and those images."""
+MEDIA_KINDS = ("images", "videos", "audios")
+Media = dict[str, list[Any]]  # kind -> items
+
+
+def with_placeholders(turns: list[Any], media: dict[int, Media]) -> tuple[list[Any], Media]:
+    """The turns with placeholders (`<image>`, `<video>`, `<audio>`) in front of the user turns that had media,
+    and those media by kind, in order."""
     from lmforge.data.multimodal.plugin import PLACEHOLDERS
     from lmforge.data.templates.template import Message
 
-    out, ordered, user_turn = [], [], -1
+    out: list[Any] = []
+    ordered: Media = {kind: [] for kind in MEDIA_KINDS}
+    user_turn = -1
     for turn in turns:
         if turn.role == "user":
             user_turn += 1
-            attached = images.get(user_turn, [])
-            ordered += attached
-            turn = Message("user", PLACEHOLDERS["images"] * len(attached) + turn.content)
+            attached = media.get(user_turn, {})
+            lead = ""
+            for kind in MEDIA_KINDS:
+                ordered[kind] += attached.get(kind, [])
+                lead += PLACEHOLDERS[kind] * len(attached.get(kind, []))
+            turn = Message("user", lead + turn.content)
         out.append(turn)
-    return out, ordered
+    return out, {kind: items for kind, items in ordered.items() if items}
 
 
 def answer_turns(lang: str, answer: str, calls: tuple[Any, ...], thought_words: tuple[str, str] | None) -> list[Turn]:
@@ -96,9 +107,10 @@ def candidates_html(candidates: list[Any]) -> str:
     return f"<div class='candidates' style='display:flex;gap:8px'>{''.join(cards)}</div>"
 
 
-def chat_turn(state: UiState, lang: str, history: list[Turn], message: str, image: str | None, system: str,
-              tools_spec: str, n: float, method: str, diversity: float, max_new_tokens: float, temperature: float,
-              top_p: float, top_k: float, repetition_penalty: float) -> Iterator[tuple[list[Turn], str]]:
+def chat_turn(state: UiState, lang: str, history: list[Turn], message: str, image: str | None, video: str | None,
+              audio: str | None, system: str, tools_spec: str, n: float, method: str, diversity: float,
+              max_new_tokens: float, temperature: float, top_p: float, top_k: float,
+              repetition_penalty: float) -> Iterator[tuple[list[Turn], str]]:
     import gradio as gr
 
     from lmforge.data.templates.template import Message
@@ -111,8 +123,10 @@ def chat_turn(state: UiState, lang: str, history: list[Turn], message: str, imag
     engine = state.engine
     try:
         tools = read_tools(tools_spec)
-        images = [MediaPolicy(allowed_dirs=(Path(image).parent,)).load(image)] if image else []
-        engine.check_inputs(images=images, tools=tools)
+        attached = {"images": [MediaPolicy(allowed_dirs=(Path(image).parent,)).load(image)] if image else [],
+                    "videos": [video] if video else [], "audios": [audio] if audio else []}  # uploaded files
+        engine.check_inputs(images=attached["images"], tools=tools, videos=attached["videos"],
+                            audios=attached["audios"])
         options = engine.options(n=int(n), method=method, max_new_tokens=int(max_new_tokens),
                                  temperature=float(temperature), top_p=float(top_p), top_k=int(top_k),
                                  repetition_penalty=float(repetition_penalty), diversity_penalty=float(diversity),
@@ -123,12 +137,12 @@ def chat_turn(state: UiState, lang: str, history: list[Turn], message: str, imag
              if turn["role"] in ("user", "assistant") and not turn.get("metadata")]
     turns.append(Message("user", message))
     users = sum(turn.role == "user" for turn in turns)
-    state.chat_images = {k: v for k, v in state.chat_images.items() if k < users}
-    if images:
-        state.chat_images[users - 1] = images
-    turns, all_images = with_placeholders(turns, state.chat_images)
+    state.chat_media = {k: v for k, v in state.chat_media.items() if k < users}
+    if any(attached.values()):
+        state.chat_media[users - 1] = {kind: items for kind, items in attached.items() if items}
+    turns, media = with_placeholders(turns, state.chat_media)
     history = [*history, {"role": "user", "content": message}]
-    inputs = {"images": all_images or None, "tools": tools}
+    inputs = {**media, "tools": tools}
     words = engine.template.thought_words
     try:
         if options.n == 1:
@@ -162,6 +176,13 @@ def build(texts: Texts, state: UiState, top: dict[str, Any], initial: dict[str, 
                 message = texts.bind(gr.Textbox(label=texts("message"), scale=4, elem_id="chat_input"), "message")
                 image = texts.bind(gr.Image(type="filepath", label=texts("image"), scale=1, elem_id="chat_image"),
                                    "image")
+            with gr.Accordion(texts("video_audio"), open=False) as media_box:
+                texts.bind(media_box, "video_audio")
+                with gr.Row():
+                    video = texts.bind(gr.Video(label=texts("video"), elem_id="chat_video", sources=["upload"]),
+                                       "video")
+                    audio = texts.bind(gr.Audio(type="filepath", label=texts("audio"), elem_id="chat_audio",
+                                                sources=["upload"]), "audio")
             with gr.Row():
                 send = texts.bind(gr.Button(texts("send"), variant="primary", elem_id="send"), "send", "value")
                 clear = texts.bind(gr.Button(texts("clear"), elem_id="clear_chat"), "clear", "value")
@@ -197,12 +218,12 @@ def build(texts: Texts, state: UiState, top: dict[str, Any], initial: dict[str, 
 
     load.click(load_model, [language, *top.values()], status)
     unload.click(lambda lang: (state.close_engine(), text(lang, "no_model"))[1], language, status)
-    inputs = [language, chatbot, message, image, system, tools, n, method, diversity, max_new_tokens, temperature,
-              top_p, top_k, penalty]
+    inputs = [language, chatbot, message, image, video, audio, system, tools, n, method, diversity, max_new_tokens,
+              temperature, top_p, top_k, penalty]
     send.click(partial(chat_turn, state), inputs, [chatbot, candidates])
 
     def clear_chat() -> tuple[list[Any], str]:
-        state.chat_images = {}
+        state.chat_media = {}
         return [], ""
 
     clear.click(clear_chat, None, [chatbot, candidates])

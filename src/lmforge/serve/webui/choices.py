@@ -72,3 +72,15 @@ def stage_names() -> list[str]:
     from lmforge.train.stages import STAGES
 
     return [stage.name for stage in STAGES.entries()]
+
+
+def stage_plots(name: str) -> tuple[str, ...]:
+    """The metrics the stage plots (`training_<metric>.png`), which the Train tab draws live."""
+    from lmforge.errors import LmforgeError
+    from lmforge.serve.webui.outputs import PLOTTED
+    from lmforge.train.stages import STAGES
+
+    try:
+        return STAGES.get(name).plots
+    except LmforgeError:  # a stage name being typed
+        return PLOTTED

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 TRAINER_LOG = "trainer_log.jsonl"
-PLOTTED = ("loss", "eval_loss")
+PLOTTED = ("loss", "eval_loss")  # a stage that names no plots
 
 
 def log_records(output_dir: str) -> list[dict[str, Any]]:
@@ -29,9 +29,16 @@ def loss_points(output_dir: str, metric: str = "loss") -> list[tuple[int, float]
     return [(int(r["current_steps"]), float(r[metric])) for r in log_records(output_dir) if r.get(metric) is not None]
 
 
-def loss_figure(output_dir: str) -> Any:
-    """A matplotlib figure of the logged curves (loss, eval loss), or None before the first logged step."""
-    curves = {metric: points for metric in PLOTTED if (points := loss_points(output_dir, metric))}
+def metric_panels(metrics: list[str]) -> list[list[str]]:
+    """The losses share one panel; every other metric (accuracy, reward, KL...) gets its own scale."""
+    losses = [metric for metric in metrics if metric.endswith("loss")]
+    return ([losses] if losses else []) + [[metric] for metric in metrics if metric not in losses]
+
+
+def loss_figure(output_dir: str, metrics: tuple[str, ...] = PLOTTED) -> Any:
+    """A matplotlib figure of the logged curves among `metrics` (the stage's plots: loss, eval loss,
+    accuracy, rewards...), one panel per scale, or None before the first logged step."""
+    curves = {metric: points for metric in metrics if (points := loss_points(output_dir, metric))}
     if not curves:
         return None
     import matplotlib
@@ -39,12 +46,14 @@ def loss_figure(output_dir: str) -> Any:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(6, 3))
-    for metric, points in curves.items():
-        steps, values = zip(*points, strict=True)
-        axes.plot(steps, values, marker="o", label=metric)
-    axes.set_xlabel("step")
-    axes.legend()
+    panels = metric_panels(list(curves))
+    figure, axes = plt.subplots(1, len(panels), figsize=(min(4 * len(panels), 12), 3), squeeze=False)
+    for axis, panel in zip(axes[0], panels, strict=True):
+        for metric in panel:
+            steps, values = zip(*curves[metric], strict=True)
+            axis.plot(steps, values, marker="o", label=metric)
+        axis.set_xlabel("step")
+        axis.legend()
     figure.tight_layout()
     plt.close(figure)
     return figure

@@ -13,7 +13,8 @@ class UiState:
         self.engine: Any = None
         self.run: CommandRun | None = None
         self.run_tab = ""  # the tab that started `run`: train, eval or export
-        self.chat_images: dict[int, list[bytes]] = {}  # user turn number -> the images sent with it
+        # user turn number -> the media sent with it, by kind ("images", "videos", "audios")
+        self.chat_media: dict[int, dict[str, list[Any]]] = {}
 
     def busy(self) -> bool:
         return self.run is not None and self.run.running

@@ -10,7 +10,7 @@ from typing import Any
 from lmforge.config.groups import GROUPS
 from lmforge.errors import LmforgeError
 from lmforge.serve.webui import outputs
-from lmforge.serve.webui.choices import dataset_names, stage_names
+from lmforge.serve.webui.choices import dataset_names, stage_names, stage_plots
 from lmforge.serve.webui.i18n import Texts, text
 from lmforge.serve.webui.schema import check_config, field_specs, widget_values
 from lmforge.serve.webui.state import UiState
@@ -152,7 +152,7 @@ def build(texts: Texts, state: UiState, form: Form, initial: dict[str, Any], lan
 
     drawn = {"records": -1}
 
-    def tick(lang: str, output_dir: str) -> tuple[Any, ...]:
+    def tick(lang: str, output_dir: str, stage: str) -> tuple[Any, ...]:
         run = state.run_to_show("train")
         if run is None:
             return (gr.skip(),) * 5
@@ -160,11 +160,12 @@ def build(texts: Texts, state: UiState, form: Form, initial: dict[str, Any], lan
         figure = gr.skip()
         if records != drawn["records"]:
             drawn["records"] = records
-            figure = outputs.loss_figure(output_dir)
+            figure = outputs.loss_figure(output_dir, stage_plots(stage))
         rows = outputs.summary_rows(output_dir) if not run.running else []
         return (run.status(), run.log(), figure, outputs.progress_html(output_dir, text(lang, "eta")),
                 rows or gr.skip())
 
     shown = [status, log, plot, progress, summary]
-    gr.Timer(1.0).tick(tick, [language, form.widgets["output_dir"]], shown, show_progress="hidden").then(
+    gr.Timer(1.0).tick(tick, [language, form.widgets["output_dir"], form.widgets["stage"]], shown,
+                       show_progress="hidden").then(
         None, None, None, js=follow_log_js("train_log"))
