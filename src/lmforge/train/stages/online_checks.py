@@ -4,10 +4,11 @@ the data, a batch that holds whole groups of completions, and what trl's GRPOTra
 """
 
 import os
+from pathlib import Path
 
 from lmforge.config import LmforgeConfig
 from lmforge.data.loading import iter_items
-from lmforge.data.prompts import prompt_converter
+from lmforge.data.prompts import prompt_media_converter
 from lmforge.data.registry import resolve_dataset
 from lmforge.train.rewards import builtin_problems, required_columns
 from lmforge.train.stages.trl_checks import no_fused_liger_cross_entropy, no_lora_on_the_output_head
@@ -85,7 +86,9 @@ def reward_columns_present(cfg: LmforgeConfig) -> str | None:
         spec = resolve_dataset(name, cfg.data.dataset_dir)
         if spec.path is None or spec.ranking:
             continue
-        first = next(iter_items(spec, prompt_converter(spec), max_samples=1, on_bad_row="error", skipped=[]), None)
+        # rows with images too (a text model refuses them when its data is built)
+        converter = prompt_media_converter(spec, Path(cfg.data.media_dir or cfg.data.dataset_dir))
+        first = next(iter_items(spec, converter, max_samples=1, on_bad_row="error", skipped=[]), None)
         if first is None:
             continue
         for column, readers in needed.items():
