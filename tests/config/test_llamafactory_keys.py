@@ -35,6 +35,8 @@ MAPPED: dict[str, tuple[Any, Any]] = {
     "use_reentrant_gc": (False, {"use_reentrant": False}),
     "disable_shuffling": (True, "sequential"),
     "ppo_epochs": (4, 4),
+    "ppo_buffer_size": (2, 2),
+    "ppo_score_norm": (True, True),
 }
 
 

@@ -84,6 +84,7 @@ def trainer_args(cfg: LmforgeConfig, algorithm: str, kwargs: dict[str, Any], wei
                   max_completion_length=rl.max_completion_length or generation.max_new_tokens,
                   epsilon=rl.epsilon, epsilon_high=rl.epsilon_high, num_iterations=rl.num_iterations,
                   mask_truncated_completions=rl.mask_truncated_completions, reward_weights=weights,
+                  steps_per_generation=rl.steps_per_rollout * (cfg.training.gradient_accumulation_steps or 1),
                   log_completions=False, **sampling)
     if images:
         common["chat_template_kwargs"] = {"chat_template": PASSTHROUGH}

@@ -73,6 +73,20 @@ def reference_from_checkpoint(cfg: LmforgeConfig) -> str | None:
             "saved, which lacks the added tokens / random start of this run: set `beta: 0`, or use LoRA")
 
 
+def reward_model_type_matches(cfg: LmforgeConfig) -> str | None:
+    """LLaMA-Factory's `reward_model_type` (full / lora) must say what the local `reward_model` folder holds."""
+    rl = cfg.rl
+    folder = Path(rl.reward_model) if rl.reward_model else None
+    if folder is None or not folder.is_dir() or "reward_model_type" not in rl.model_fields_set:
+        return None
+    holds = "lora" if (folder / "adapter_config.json").is_file() else "full"
+    if holds == rl.reward_model_type:
+        return None
+    what = "a LoRA adapter (adapter_config.json)" if holds == "lora" else "a full checkpoint"
+    return (f"`reward_model_type: {rl.reward_model_type}` but `reward_model: {rl.reward_model}` holds {what}: set "
+            f"`reward_model_type: {holds}` or remove it (lmforge reads the folder)")
+
+
 def reward_columns_present(cfg: LmforgeConfig) -> str | None:
     """Every column a reward reads is in the first row of each local dataset (hub datasets are checked when
     their rows are read)."""
@@ -101,4 +115,4 @@ def reward_columns_present(cfg: LmforgeConfig) -> str | None:
 
 ONLINE_CHECKS = (has_rewards, known_rewards, whole_groups, whole_eval_groups, no_reference_model_key,
                  reference_from_checkpoint, no_lora_on_the_output_head, no_fused_liger_cross_entropy,
-                 reward_columns_present)
+                 reward_columns_present, reward_model_type_matches)
