@@ -5,6 +5,7 @@ preflight runs on them before any model loads."""
 import json
 
 import pytest
+import torch
 
 from lmforge.config import build_config
 from lmforge.data.templates import get_template
@@ -128,3 +129,26 @@ def test_reward_model_type_must_say_what_the_folder_holds(tmp_path):
         preflight(cfg, "train")
     preflight(online_config(tmp_path, dataset=str(tmp_path / "p.json"), stage="ppo", reward_funcs=None,
                             reward_model=str(adapter), reward_model_type="lora"), "train")
+
+
+CPU_ARGS = {"per_device_train_batch_size": 4, "report_to": "none", "bf16": False}
+
+
+@pytest.mark.parametrize(("algorithm", "keys", "share"), [("grpo", {}, 0.3), ("rloo", {"vllm_gpu_util": 0.45}, 0.45)])
+def test_vllm_rollouts_are_trls_colocate_mode(tmp_path, algorithm, keys, share):
+    from lmforge.train.stages.online import trainer_args
+
+    cfg = online_config(tmp_path, use_vllm=True, **keys)
+    args = trainer_args(cfg, algorithm, {"output_dir": str(tmp_path / "out"), **CPU_ARGS}, [1.0])
+    assert args.use_vllm and args.vllm_mode == "colocate" and args.vllm_gpu_memory_utilization == share
+    plain = trainer_args(online_config(tmp_path), algorithm, {"output_dir": str(tmp_path / "out"), **CPU_ARGS}, [1.0])
+    assert not plain.use_vllm
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal of a machine without CUDA")
+def test_vllm_rollouts_without_cuda_are_refused_before_loading(tmp_path):
+    (tmp_path / "p.json").write_text(json.dumps([{"instruction": "q", "output": "a"}]))
+    with pytest.raises(ConfigError) as err:
+        preflight(online_config(tmp_path, dataset=str(tmp_path / "p.json"), use_vllm=True), "train")
+    assert "this machine has no CUDA device: remove `use_vllm` (rollouts then use transformers' generate)" in " ".join(
+        str(err.value).split())

@@ -60,6 +60,10 @@ class RlGroup(Group):
     normalize_advantages: bool = Field(False, description="rloo: normalise advantages over the generation batch.")
     mask_truncated_completions: bool = Field(
         False, description="Leave completions cut at max_completion_length out of the loss (DAPO).")
+    use_vllm: bool = Field(
+        False, description="Rollouts in vLLM on the training GPU (trl's `use_vllm` with `vllm_mode: colocate`): "
+                           "CUDA and `pip install vllm`; vLLM takes `vllm_gpu_util` of the GPU's memory when set, "
+                           "else trl's 0.3. Off: transformers' generate.")
     rollout_log_steps: int = Field(
         10, ge=1, description="Every this many steps, a sample of completions with their rewards is appended to "
                               "output_dir/rollout_samples.jsonl.")

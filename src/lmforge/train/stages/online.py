@@ -88,6 +88,10 @@ def trainer_args(cfg: LmforgeConfig, algorithm: str, kwargs: dict[str, Any], wei
                   log_completions=False, **sampling)
     if images:
         common["chat_template_kwargs"] = {"chat_template": PASSTHROUGH}
+    if rl.use_vllm:  # preflight checked CUDA and vLLM; colocate: vLLM shares the training process and GPU
+        common.update(use_vllm=True, vllm_mode="colocate")
+        if "vllm_gpu_util" in generation.model_fields_set:
+            common["vllm_gpu_memory_utilization"] = generation.vllm_gpu_util
     if algorithm == "grpo":
         return GRPOConfig(**kwargs, **common, loss_type=rl.loss_type, scale_rewards=rl.scale_rewards)
     return RLOOConfig(**kwargs, **common, normalize_advantages=rl.normalize_advantages)

@@ -3,6 +3,7 @@ the data, a batch that holds whole groups of completions, and what trl's GRPOTra
 1.16) would otherwise reject with a ValueError once the model is loaded.
 """
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -87,6 +88,21 @@ def reward_model_type_matches(cfg: LmforgeConfig) -> str | None:
             f"`reward_model_type: {holds}` or remove it (lmforge reads the folder)")
 
 
+def vllm_rollouts_run(cfg: LmforgeConfig) -> str | None:
+    """`use_vllm` needs a CUDA device and vLLM installed (trl would fail once the model is loaded)."""
+    if not cfg.rl.use_vllm:
+        return None
+    import torch
+
+    if not torch.cuda.is_available():
+        return ("`use_vllm: true` runs the rollouts in vLLM on the GPU (trl's colocate mode), and this machine has "
+                "no CUDA device: remove `use_vllm` (rollouts then use transformers' generate)")
+    if importlib.util.find_spec("vllm") is None:
+        return ("`use_vllm: true` needs vLLM, which is not installed: `pip install vllm` (a version your trl "
+                "supports), or remove `use_vllm` (rollouts then use transformers' generate)")
+    return None
+
+
 def reward_columns_present(cfg: LmforgeConfig) -> str | None:
     """Every column a reward reads is in the first row of each local dataset (hub datasets are checked when
     their rows are read)."""
@@ -115,4 +131,4 @@ def reward_columns_present(cfg: LmforgeConfig) -> str | None:
 
 ONLINE_CHECKS = (has_rewards, known_rewards, whole_groups, whole_eval_groups, no_reference_model_key,
                  reference_from_checkpoint, no_lora_on_the_output_head, no_fused_liger_cross_entropy,
-                 reward_columns_present, reward_model_type_matches)
+                 reward_columns_present, reward_model_type_matches, vllm_rollouts_run)
