@@ -47,6 +47,8 @@ PLAN: tuple[Step, ...] = (
     Step("zero3", 60, "full SFT under DeepSpeed ZeRO-3 on one GPU", core=False),
     Step("hub-kernels", 30, "transformers' default Hub kernels, offline (the other steps run without)", core=False,
          dry_run=True),
+    Step("grpo-vllm", 90, "GRPO LoRA steps with vLLM colocated rollouts (`use_vllm`), when vllm is installed",
+         core=False),
 )
 STEP_NAMES = tuple(step.name for step in PLAN)
 

@@ -19,6 +19,7 @@ from bench.gpu.check_steps import (
     step_pytest,
 )
 from bench.gpu.plan import STEP_NAMES, Context
+from bench.gpu.rl_steps import step_grpo_vllm
 from bench.gpu.train_steps import run_training, step_liger, step_qlora, step_zero3
 
 STEPS: dict[str, Callable[[Context], dict[str, Any]]] = {
@@ -35,6 +36,7 @@ STEPS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "liger": step_liger,
     "zero3": step_zero3,
     "hub-kernels": step_hub_kernels,
+    "grpo-vllm": step_grpo_vllm,
 }
 
 

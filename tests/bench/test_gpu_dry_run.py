@@ -29,6 +29,17 @@ def test_the_time_boxes_fit_the_lease():
     assert {step.name for step in PLAN if step.dry_run} >= {"env", "models", "train-lora-0.5b"}
 
 
+def test_the_grpo_vllm_step_config_validates_and_asks_for_colocated_vllm(tmp_path):
+    from bench.gpu.plan import Context
+    from bench.gpu.rl_steps import grpo_config
+
+    from lmforge.config import build_config
+
+    cfg = build_config(grpo_config(Context(tmp_path, dry_run=False), tmp_path / "out"))
+    assert cfg.finetuning.stage == "grpo" and cfg.rl.use_vllm and cfg.generation.vllm_gpu_util == 0.3
+    assert cfg.training.per_device_train_batch_size % cfg.rl.num_generations == 0
+
+
 @pytest.mark.slow
 def test_dry_run_checks_the_plan_and_runs_the_small_steps_on_the_cpu(tmp_path):
     env = {**os.environ, "OUT": str(tmp_path), "PYTHON": sys.executable}

@@ -38,6 +38,8 @@ MAPPED: dict[str, tuple[Any, Any]] = {
     "eval_num_beams": (4, 4),
     "generation_num_beams": (3, 3),
     "sortish_sampler": (True, "group_by_length"),
+    "ppo_buffer_size": (2, 2),
+    "ppo_score_norm": (True, True),
 }
 
 

@@ -5,6 +5,7 @@ preflight runs on them before any model loads."""
 import json
 
 import pytest
+import torch
 
 from lmforge.config import build_config
 from lmforge.data.templates import get_template
@@ -90,3 +91,64 @@ def test_llamafactory_ppo_example_validates(tmp_path):
     raw = yaml.safe_load(refdata("llamafactory_examples_v0.9.3", "train_lora", "llama3_lora_ppo.yaml").read_text())
     cfg = build_config({**raw, "reward_model": str(tmp_path), "ppo_epochs": 2})
     assert cfg.finetuning.stage == "ppo" and cfg.rl.reward_model == str(tmp_path) and cfg.rl.num_iterations == 2
+
+
+def test_llamafactory_ppo_keys_land_on_trls_knobs(tmp_path):
+    from lmforge.train.stages.online import trainer_args
+
+    cfg = online_config(tmp_path, stage="ppo", ppo_buffer_size=2, ppo_score_norm=True, gradient_accumulation_steps=3,
+                        per_device_train_batch_size=4, reward_model_type="full")
+    assert cfg.rl.steps_per_rollout == 2 and cfg.rl.normalize_advantages
+    kwargs = {"output_dir": str(tmp_path / "out"), "per_device_train_batch_size": 4, "gradient_accumulation_steps": 3,
+              "bf16": False,
+              "report_to": "none"}
+    args = trainer_args(cfg, "rloo", kwargs, [1.0])
+    assert args.steps_per_generation == 6 and args.normalize_advantages  # 2 optimizer steps of 3 micro-batches
+
+
+@pytest.mark.parametrize(("keys", "expected"), [
+    ({"ppo_target": 0.1}, "trl's GRPO/RLOO keep a fixed KL coefficient: set `beta` instead"),
+    ({"ppo_whiten_rewards": True}, "set `normalize_advantages: true` for rloo and ppo"),
+    ({"reward_model_adapters": "saves/rm"}, "point `reward_model` at the `stage: rm` adapter folder itself"),
+    ({"reward_model_type": "api"}, "write a reward function that calls the API (`reward_funcs: my_rewards.py"),
+])
+def test_llamafactory_ppo_keys_without_a_trl_knob_are_refused_with_the_replacement(tmp_path, keys, expected):
+    with pytest.raises(ConfigError) as err:
+        online_config(tmp_path, stage="ppo", **keys)
+    assert expected in " ".join(str(err.value).split())
+
+
+def test_reward_model_type_must_say_what_the_folder_holds(tmp_path):
+    (tmp_path / "p.json").write_text(json.dumps([{"instruction": "q", "output": "a"}]))
+    adapter = tmp_path / "rm"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{}")
+    cfg = online_config(tmp_path, dataset=str(tmp_path / "p.json"), stage="ppo", reward_funcs=None,
+                        reward_model=str(adapter), reward_model_type="full")
+    with pytest.raises(ConfigError, match=r"holds a LoRA adapter \(adapter_config.json\): set `reward_model_type: lo"):
+        preflight(cfg, "train")
+    preflight(online_config(tmp_path, dataset=str(tmp_path / "p.json"), stage="ppo", reward_funcs=None,
+                            reward_model=str(adapter), reward_model_type="lora"), "train")
+
+
+CPU_ARGS = {"per_device_train_batch_size": 4, "report_to": "none", "bf16": False}
+
+
+@pytest.mark.parametrize(("algorithm", "keys", "share"), [("grpo", {}, 0.3), ("rloo", {"vllm_gpu_util": 0.45}, 0.45)])
+def test_vllm_rollouts_are_trls_colocate_mode(tmp_path, algorithm, keys, share):
+    from lmforge.train.stages.online import trainer_args
+
+    cfg = online_config(tmp_path, use_vllm=True, **keys)
+    args = trainer_args(cfg, algorithm, {"output_dir": str(tmp_path / "out"), **CPU_ARGS}, [1.0])
+    assert args.use_vllm and args.vllm_mode == "colocate" and args.vllm_gpu_memory_utilization == share
+    plain = trainer_args(online_config(tmp_path), algorithm, {"output_dir": str(tmp_path / "out"), **CPU_ARGS}, [1.0])
+    assert not plain.use_vllm
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal of a machine without CUDA")
+def test_vllm_rollouts_without_cuda_are_refused_before_loading(tmp_path):
+    (tmp_path / "p.json").write_text(json.dumps([{"instruction": "q", "output": "a"}]))
+    with pytest.raises(ConfigError) as err:
+        preflight(online_config(tmp_path, dataset=str(tmp_path / "p.json"), use_vllm=True), "train")
+    assert "this machine has no CUDA device: remove `use_vllm` (rollouts then use transformers' generate)" in " ".join(
+        str(err.value).split())

@@ -23,6 +23,10 @@ class RlGroup(Group):
     reward_model: str | None = Field(
         None, description="A sequence-classification checkpoint scoring prompt + completion (e.g. the output of "
                           "`stage: rm`, a full model or a LoRA adapter); added after reward_funcs.")
+    reward_model_type: Literal["full", "lora", "api"] = Field(
+        "lora", description="LLaMA-Factory's: what `reward_model` is, a full checkpoint or a LoRA adapter (lmforge "
+                            "tells them apart by the folder, which must agree); `api` is refused with the "
+                            "replacement (a reward function that calls the API).")
     reward_answer_column: str = Field(
         "answer", description="Column the accuracy rewards compare against; a row without it uses its final "
                               "assistant message.")
@@ -43,6 +47,10 @@ class RlGroup(Group):
         None, gt=0, description="Upper clipping bound (DAPO's clip-higher, e.g. 0.28); default `epsilon`.")
     num_iterations: int = Field(
         1, ge=1, description="Optimisation passes over each generated batch (μ); LLaMA-Factory's `ppo_epochs`.")
+    steps_per_rollout: int = Field(
+        1, ge=1, description="Optimizer steps trained on each generated batch: trl's `steps_per_generation` is this "
+                             "x gradient_accumulation_steps (later steps reuse the rollouts with an importance "
+                             "ratio); LLaMA-Factory's `ppo_buffer_size`.")
     loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo"] = Field(
         "dapo", description="grpo: loss aggregation: per-sequence mean (grpo), a constant (dr_grpo), the tokens of "
                             "the accumulated batch (dapo), of the local batch (bnpo), or cispo / sapo.")
@@ -52,9 +60,22 @@ class RlGroup(Group):
     normalize_advantages: bool = Field(False, description="rloo: normalise advantages over the generation batch.")
     mask_truncated_completions: bool = Field(
         False, description="Leave completions cut at max_completion_length out of the loss (DAPO).")
+    use_vllm: bool = Field(
+        False, description="Rollouts in vLLM on the training GPU (trl's `use_vllm` with `vllm_mode: colocate`): "
+                           "CUDA and `pip install vllm`; vLLM takes `vllm_gpu_util` of the GPU's memory when set, "
+                           "else trl's 0.3. Off: transformers' generate.")
     rollout_log_steps: int = Field(
         10, ge=1, description="Every this many steps, a sample of completions with their rewards is appended to "
                               "output_dir/rollout_samples.jsonl.")
     rollout_log_samples: int = Field(4, ge=1, description="Completions written per rollout log.")
 
     _split = field_validator("reward_funcs", "reward_weights", mode="before")(split_list)
+
+    @field_validator("reward_model_type")
+    @classmethod
+    def _no_api(cls, value: str) -> str:
+        if value == "api":
+            raise ValueError("LLaMA-Factory's `api` reward model scores over HTTP, which lmforge does not run as a "
+                             "model: write a reward function that calls the API (`reward_funcs: "
+                             "my_rewards.py:remote_score`, docs/rl.md) and remove `reward_model`/`reward_model_type`")
+        return value

@@ -86,6 +86,9 @@ class _Builder:
         return rows.text(spec, self.media_dir)
 
     def tokenize(self, items: list[Any], report: DataReport) -> dict[str, list[Any]]:
+        if self.multimodal and self.stage.media_in_columns:
+            report.multimodal = True
+            return self.stage.tokenize(items, self.context, report)
         if self.multimodal:
             self._count_text(items, report)
             return mm_columns(items)

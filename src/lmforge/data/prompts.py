@@ -4,6 +4,10 @@ question), plus the row's other columns, which reach the reward functions.
 
 A row's final assistant message, when it has one, is not part of the prompt: it becomes the `answer`
 column (a reference for the accuracy rewards), unless the row has an `answer` column of its own.
+
+For a vision-language model (`prompt_media_converter`) a row keeps its images: the prompt text keeps its
+`<image>` placeholders as the template rendered them, and `prompt_images` holds the checked paths; the
+trainer decodes them per batch and the model's processor expands each placeholder (`train/media_prompts.py`).
 """
 
 from collections.abc import Callable
@@ -14,7 +18,9 @@ from typing import Any
 import pyarrow as pa
 
 from lmforge.data.conversation import MEDIA_KINDS
-from lmforge.data.formats import RowError, alpaca_prompt, detect_format, row_tools, sharegpt_messages
+from lmforge.data.formats import RowError, alpaca_prompt, detect_format, media_paths, row_tools, sharegpt_messages
+from lmforge.data.multimodal.media import MediaError
+from lmforge.data.multimodal.plugin import check_placeholders
 from lmforge.data.registry import DatasetSpec
 from lmforge.data.report import DataReport
 from lmforge.data.templates.encoding import batch_token_ids
@@ -25,9 +31,11 @@ ANSWER_COLUMN = "answer"
 SOURCE_COLUMN = "prompt_source"  # "file:row" of each prompt, so a failing reward names its row
 PROMPT_COLUMN = "prompt"  # the rendered prompt text (what trl's trainers read)
 PROMPT_IDS_COLUMN = "prompt_ids"
+IMAGES_COLUMN = "prompt_images"  # a vision-language run's image paths per prompt
 # Names the trainers pass to reward functions themselves: a dataset column of that name would be shadowed.
 RESERVED_COLUMNS = frozenset({"prompt", "prompts", "completion", "completions", "completion_ids", "trainer_state",
-                              "log_extra", "log_metric", "environments", "prompt_ids", SOURCE_COLUMN})
+                              "log_extra", "log_metric", "environments", "prompt_ids", "image", "images",
+                              SOURCE_COLUMN, IMAGES_COLUMN})
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,7 @@ class PromptRow:
     source: str
     tools: list[dict[str, Any]] | None = None
     columns: dict[str, Any] = field(default_factory=dict)  # the row's other columns, `answer` included
+    media: dict[str, list[str]] = field(default_factory=dict)  # image paths (vision-language runs)
 
 
 def _consumed(spec: DatasetSpec, formatting: str) -> set[str]:
@@ -50,7 +59,8 @@ def _consumed(spec: DatasetSpec, formatting: str) -> set[str]:
     return {name for name in names if name}
 
 
-def _prompt_row(row: dict[str, Any], spec: DatasetSpec, where: str) -> PromptRow:
+def _prompt_row(row: dict[str, Any], spec: DatasetSpec, where: str, media_dir: Path | None = None,
+                keep_media: bool = False) -> PromptRow:
     formatting, tags = spec.formatting, None
     if formatting == "auto":
         kind, tags = detect_format(row)
@@ -69,11 +79,12 @@ def _prompt_row(row: dict[str, Any], spec: DatasetSpec, where: str) -> PromptRow
             answer, messages = messages[-1].content, messages[:-1]
         if not messages:
             raise RowError(where, "the conversation has no question before its answer")
+    media = _media(row, spec, where, media_dir, messages) if keep_media else {}
     for name in MEDIA_KINDS:
         column = getattr(spec.columns, name)
-        if column and row.get(column):
-            raise RowError(where, f"has {name} (`{column}`), but online RL stages train on text prompts only: "
-                                  "remove the media columns from the dataset registration")
+        if not keep_media and column and row.get(column):
+            raise RowError(where, f"has {name} (`{column}`), but the model is text-only: train a vision-language "
+                                  "model on image prompts, or remove the media columns from the dataset registration")
     consumed = _consumed(spec, formatting)
     columns = {name: value for name, value in row.items() if name not in consumed}
     shadowed = sorted(name for name in columns if name in RESERVED_COLUMNS)
@@ -82,13 +93,37 @@ def _prompt_row(row: dict[str, Any], spec: DatasetSpec, where: str) -> PromptRow
                               "reward functions itself: rename it in the data (or map it in dataset_info.json)")
     if answer is not None:
         columns.setdefault(ANSWER_COLUMN, answer)
-    return PromptRow(messages, system, where, tools=row_tools(row, spec, where), columns=columns)
+    return PromptRow(messages, system, where, tools=row_tools(row, spec, where), columns=columns, media=media)
+
+
+def _media(row: dict[str, Any], spec: DatasetSpec, where: str, media_dir: Path | None,
+           messages: list[Message]) -> dict[str, list[str]]:
+    """The prompt's images, checked: trl's online trainers take images only, one `<image>` each in the prompt
+    (an image referred to only by the final answer has no place in it)."""
+    media = {kind: paths for kind, paths in media_paths(row, spec, where, media_dir).items() if paths}
+    other = [kind for kind in media if kind != "images"]
+    if other:
+        raise RowError(where, f"has {', '.join(other)}: online RL stages take images only (trl's GRPO/RLOO "
+                              "trainers); remove those columns from the dataset registration")
+    try:
+        check_placeholders(messages, media, where)
+    except MediaError as err:
+        raise RowError(where, str(err).removeprefix(f"{where}: ")) from None
+    return media
 
 
 def prompt_converter(spec: DatasetSpec, media_dir: Path | None = None) -> Callable[[dict[str, Any], str], PromptRow]:
     if spec.ranking:
         raise DataError(f"dataset `{spec.name}`: online RL stages read prompts, not ranking rows")
     return lambda row, where: _prompt_row(row, spec, where)
+
+
+def prompt_media_converter(spec: DatasetSpec,
+                           media_dir: Path | None = None) -> Callable[[dict[str, Any], str], PromptRow]:
+    """Prompt rows that keep their images (a vision-language model's run)."""
+    if spec.ranking:
+        raise DataError(f"dataset `{spec.name}`: online RL stages read prompts, not ranking rows")
+    return lambda row, where: _prompt_row(row, spec, where, media_dir, keep_media=True)
 
 
 def render_prompt(item: PromptRow, template: Template, tokenizer: Any, enable_thinking: Thinking | None) -> str:
@@ -111,6 +146,10 @@ def prompt_columns(items: list[PromptRow], template: Template, tokenizer: Any, e
     names = list(dict.fromkeys(name for item in items for name in item.columns))
     columns: dict[str, list[Any]] = {PROMPT_COLUMN: texts, PROMPT_IDS_COLUMN: ids,
                                      SOURCE_COLUMN: [item.source for item in items]}
+    if any(item.media for item in items):
+        columns[IMAGES_COLUMN] = [item.media.get("images", []) for item in items]
+        for item in items:
+            report.media_items["images"] = report.media_items.get("images", 0) + len(item.media.get("images", []))
     for name in names:
         values = [item.columns.get(name) for item in items]
         try:

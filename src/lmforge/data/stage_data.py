@@ -117,6 +117,8 @@ class StageData:
     rows: RowKind
     tokenize: Tokenize
     media: bool = False  # rows keep their media (a multimodal model's rows, encoded per batch by its collator)
+    media_in_columns: bool = False  # with `media`: `tokenize` takes the media rows itself and writes their
+    # paths in a column (online RL prompts, which the trainer renders), instead of the collator's encoding
     may_pack: bool = False
     packs_by_default: bool = False
     packs_while_tokenizing: bool = False  # `tokenize` cuts a token stream into full rows (pt) instead of

@@ -5,7 +5,8 @@ Prompts are rendered by the run's template with its generation prompt (`data/pro
 is asked exactly as `lmforge chat` asks it; the rendered text already holds every special token the
 template writes, so the trainer tokenizes it without adding any (`RenderedPrompts`). Rollouts end at the
 template's end-of-turn tokens. The rewards are lmforge's (`train/rewards`), each recorded for
-`rollout_samples.jsonl`. With a new LoRA adapter the reference is the adapter-disabled base.
+`rollout_samples.jsonl`. With a new LoRA adapter the reference is the adapter-disabled base. A vision-language
+model's prompts keep their images, handed to trl as it takes them (`train/media_prompts.py`).
 """
 
 import functools
@@ -14,22 +15,23 @@ from typing import Any
 
 from lmforge.config import LmforgeConfig
 from lmforge.data.dataset import PreparedData
-from lmforge.data.prompts import prompt_columns, prompt_converter
+from lmforge.data.prompts import prompt_columns, prompt_converter, prompt_media_converter
 from lmforge.data.report import DataReport
 from lmforge.data.stage_data import RowKind, StageData, TokenizeContext
 from lmforge.data.templates.encoding import stop_token_ids
 from lmforge.data.templates.select import run_template
+from lmforge.train.media_prompts import PASSTHROUGH, MediaPrompts, media_prompts, prompt_text
 from lmforge.train.rewards import build_rewards
 from lmforge.train.rollouts import RolloutLog
 
-PROMPTS = RowKind("prompts", False, prompt_converter)
+PROMPTS = RowKind("prompts", False, prompt_converter, prompt_media_converter)
 
 
 def prompts_to_columns(items: list[Any], ctx: TokenizeContext, report: DataReport) -> dict[str, list[Any]]:
     return prompt_columns(items, ctx.template, ctx.tokenizer, ctx.data.enable_thinking, report)
 
 
-ONLINE = StageData(PROMPTS, prompts_to_columns)
+ONLINE = StageData(PROMPTS, prompts_to_columns, media=True, media_in_columns=True)
 
 DEFAULT_BETA = {"grpo": 0.0, "rloo": 0.05}  # trl's defaults
 SAMPLING_KEYS = ("temperature", "top_p", "top_k", "repetition_penalty")
@@ -48,17 +50,32 @@ def trainer_class(algorithm: str) -> type:
 
     class RenderedPrompts(base):  # type: ignore[misc, valid-type]
         """The prompts are the template's full rendering (special tokens written as text): tokenize them as
-        they are. trl would add the tokenizer's own special tokens (a second BOS on Llama 3)."""
+        they are. trl would add the tokenizer's own special tokens (a second BOS on Llama 3). Image prompts
+        (`media` set) go to trl in the form it takes."""
 
-        def _tokenize_prompts(self, prompts: list[str]) -> tuple[list[list[int]], None, dict[str, Any]]:
+        media: MediaPrompts | None = None
+
+        def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+            return super()._generate_and_score_completions(self.media.trl_rows(inputs) if self.media else inputs)
+
+        def _tokenize_prompts(self, prompts: list[Any]) -> tuple[list[list[int]], Any, dict[str, Any]]:
+            if self.media is not None:
+                return self.media.tokenize(prompts)
             return self.processing_class(text=prompts, add_special_tokens=False)["input_ids"], None, {}
+
+        def _calculate_rewards(self, inputs: list[dict[str, Any]], prompts: list[Any], completions: list[Any],
+                               completion_ids_list: list[list[int]]) -> Any:
+            texts = [prompt if isinstance(prompt, str) else prompt_text(prompt) for prompt in prompts]
+            return super()._calculate_rewards(inputs, texts, completions, completion_ids_list)
 
     RenderedPrompts.__name__ = RenderedPrompts.__qualname__ = f"Lmforge{base.__name__}"
     return RenderedPrompts
 
 
-def trainer_args(cfg: LmforgeConfig, algorithm: str, kwargs: dict[str, Any], weights: list[float]) -> Any:
-    """GRPOConfig / RLOOConfig from the run's keys. Rollouts sample with the generation keys the user set."""
+def trainer_args(cfg: LmforgeConfig, algorithm: str, kwargs: dict[str, Any], weights: list[float],
+                 images: bool = False) -> Any:
+    """GRPOConfig / RLOOConfig from the run's keys. Rollouts sample with the generation keys the user set.
+    `images`: trl's processor calls get the pass-through template (the prompts are rendered already)."""
     from trl import GRPOConfig, RLOOConfig
 
     rl, generation = cfg.rl, cfg.generation
@@ -67,7 +84,14 @@ def trainer_args(cfg: LmforgeConfig, algorithm: str, kwargs: dict[str, Any], wei
                   max_completion_length=rl.max_completion_length or generation.max_new_tokens,
                   epsilon=rl.epsilon, epsilon_high=rl.epsilon_high, num_iterations=rl.num_iterations,
                   mask_truncated_completions=rl.mask_truncated_completions, reward_weights=weights,
+                  steps_per_generation=rl.steps_per_rollout * (cfg.training.gradient_accumulation_steps or 1),
                   log_completions=False, **sampling)
+    if images:
+        common["chat_template_kwargs"] = {"chat_template": PASSTHROUGH}
+    if rl.use_vllm:  # preflight checked CUDA and vLLM; colocate: vLLM shares the training process and GPU
+        common.update(use_vllm=True, vllm_mode="colocate")
+        if "vllm_gpu_util" in generation.model_fields_set:
+            common["vllm_gpu_memory_utilization"] = generation.vllm_gpu_util
     if algorithm == "grpo":
         return GRPOConfig(**kwargs, **common, loss_type=rl.loss_type, scale_rewards=rl.scale_rewards)
     return RLOOConfig(**kwargs, **common, normalize_advantages=rl.normalize_advantages)
@@ -97,12 +121,15 @@ def build_online_trainer(algorithm: str, cfg: LmforgeConfig, model: Any, tokeniz
     # Rollouts end where a chat answer ends (trl stops at the model's generation-config eos ids)
     model.generation_config.eos_token_id = stop_token_ids(template, tokenizer)
     weights = list(cfg.rl.reward_weights or [1.0] * (len(cfg.rl.reward_funcs or []) + bool(cfg.rl.reward_model)))
-    args = trainer_args(cfg, algorithm, kwargs, weights)
+    media = media_prompts(prepared.collator)
+    args = trainer_args(cfg, algorithm, kwargs, weights, images=media is not None)
     rewards = build_rewards(cfg.rl, template, reward_model_of(cfg, tokenizer, args.device))
     rollouts = RolloutLog(Path(kwargs["output_dir"]), cfg.rl.rollout_log_steps, cfg.rl.rollout_log_samples, weights)
     trainer = trainer_class(algorithm)(
         model=model, reward_funcs=[rollouts.record(reward).func for reward in rewards], args=args,
-        train_dataset=prepared.train, eval_dataset=prepared.evaluation, processing_class=tokenizer)  # LoRA+: the runner
+        train_dataset=prepared.train, eval_dataset=prepared.evaluation,
+        processing_class=media.processor if media else tokenizer)  # LoRA+: the runner
+    trainer.media = media
     peft_config = getattr(trainer.model, "peft_config", {})
     if "ref" in peft_config and fresh_adapter(cfg):
         # trl copies the adapter as the reference; a new adapter is a no-op, so the adapter-disabled base is

@@ -3,11 +3,13 @@ the data, a batch that holds whole groups of completions, and what trl's GRPOTra
 1.16) would otherwise reject with a ValueError once the model is loaded.
 """
 
+import importlib.util
 import os
+from pathlib import Path
 
 from lmforge.config import LmforgeConfig
 from lmforge.data.loading import iter_items
-from lmforge.data.prompts import prompt_converter
+from lmforge.data.prompts import prompt_media_converter
 from lmforge.data.registry import resolve_dataset
 from lmforge.train.rewards import builtin_problems, required_columns
 from lmforge.train.stages.trl_checks import no_fused_liger_cross_entropy, no_lora_on_the_output_head
@@ -72,6 +74,35 @@ def reference_from_checkpoint(cfg: LmforgeConfig) -> str | None:
             "saved, which lacks the added tokens / random start of this run: set `beta: 0`, or use LoRA")
 
 
+def reward_model_type_matches(cfg: LmforgeConfig) -> str | None:
+    """LLaMA-Factory's `reward_model_type` (full / lora) must say what the local `reward_model` folder holds."""
+    rl = cfg.rl
+    folder = Path(rl.reward_model) if rl.reward_model else None
+    if folder is None or not folder.is_dir() or "reward_model_type" not in rl.model_fields_set:
+        return None
+    holds = "lora" if (folder / "adapter_config.json").is_file() else "full"
+    if holds == rl.reward_model_type:
+        return None
+    what = "a LoRA adapter (adapter_config.json)" if holds == "lora" else "a full checkpoint"
+    return (f"`reward_model_type: {rl.reward_model_type}` but `reward_model: {rl.reward_model}` holds {what}: set "
+            f"`reward_model_type: {holds}` or remove it (lmforge reads the folder)")
+
+
+def vllm_rollouts_run(cfg: LmforgeConfig) -> str | None:
+    """`use_vllm` needs a CUDA device and vLLM installed (trl would fail once the model is loaded)."""
+    if not cfg.rl.use_vllm:
+        return None
+    import torch
+
+    if not torch.cuda.is_available():
+        return ("`use_vllm: true` runs the rollouts in vLLM on the GPU (trl's colocate mode), and this machine has "
+                "no CUDA device: remove `use_vllm` (rollouts then use transformers' generate)")
+    if importlib.util.find_spec("vllm") is None:
+        return ("`use_vllm: true` needs vLLM, which is not installed: `pip install vllm` (a version your trl "
+                "supports), or remove `use_vllm` (rollouts then use transformers' generate)")
+    return None
+
+
 def reward_columns_present(cfg: LmforgeConfig) -> str | None:
     """Every column a reward reads is in the first row of each local dataset (hub datasets are checked when
     their rows are read)."""
@@ -85,7 +116,9 @@ def reward_columns_present(cfg: LmforgeConfig) -> str | None:
         spec = resolve_dataset(name, cfg.data.dataset_dir)
         if spec.path is None or spec.ranking:
             continue
-        first = next(iter_items(spec, prompt_converter(spec), max_samples=1, on_bad_row="error", skipped=[]), None)
+        # rows with images too (a text model refuses them when its data is built)
+        converter = prompt_media_converter(spec, Path(cfg.data.media_dir or cfg.data.dataset_dir))
+        first = next(iter_items(spec, converter, max_samples=1, on_bad_row="error", skipped=[]), None)
         if first is None:
             continue
         for column, readers in needed.items():
@@ -98,4 +131,4 @@ def reward_columns_present(cfg: LmforgeConfig) -> str | None:
 
 ONLINE_CHECKS = (has_rewards, known_rewards, whole_groups, whole_eval_groups, no_reference_model_key,
                  reference_from_checkpoint, no_lora_on_the_output_head, no_fused_liger_cross_entropy,
-                 reward_columns_present)
+                 reward_columns_present, reward_model_type_matches, vllm_rollouts_run)
