@@ -193,7 +193,9 @@ def test_audio_at_another_rate_or_in_stereo_is_resampled_to_mono_at_audio_sampli
         assert abs(len(samples) - 24000) <= 64  # 1.5 s at 16 kHz, whatever the file's rate
 
 
-def test_a_corrupt_image_in_a_dataset_fails_the_batch_naming_the_row_and_the_file(tiny_vlm, tmp_path):
+def test_a_corrupt_image_in_a_dataset_fails_before_training_naming_the_row_and_the_file(tiny_vlm, tmp_path):
+    """The data report processes every example's media (counting their tokens), so a bad file stops the run
+    while its data is prepared, not at the batch that reaches it; the row is never dropped."""
     import json
 
     from lmforge.config import build_config
@@ -207,9 +209,8 @@ def test_a_corrupt_image_in_a_dataset_fails_the_batch_naming_the_row_and_the_fil
     (tmp_path / "dataset_info.json").write_text(json.dumps({"pics": {
         "file_name": "data.json", "formatting": "sharegpt", "columns": {"messages": "messages", "images": "images"},
         "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}}))
-    cfg = build_config({"stage": "sft", "dataset": "pics", "dataset_dir": str(tmp_path), "cutoff_len": 512,
-                        "image_max_pixels": 64 * 64})
-    prepared = build_stage_datasets(cfg, processor.tokenizer, get_template("chatml"), processor)
-    assert len(prepared.train) == 2  # not dropped: the row is kept, and its batch fails with the reason
+    options = {"stage": "sft", "dataset": "pics", "dataset_dir": str(tmp_path), "cutoff_len": 512,
+               "image_max_pixels": 64 * 64}
     with pytest.raises(MediaError, match=r"data.json:row 2: cannot read image .*broken.png"):
-        prepared.collator([prepared.train[i] for i in range(2)])
+        build_stage_datasets(build_config({**options, "on_bad_row": "skip"}), processor.tokenizer,
+                             get_template("chatml"), processor)

@@ -19,6 +19,7 @@ from lmforge.data.conversation import LabeledConversation
 from lmforge.data.labels import IGNORE_INDEX
 from lmforge.data.multimodal.examples import MediaPreference, MMEncoder, MMExample, from_row, split_answer
 from lmforge.data.multimodal.media import MediaError, MediaOptions
+from lmforge.data.multimodal.media_cache import MediaCache
 from lmforge.data.multimodal.plugin import plugin_for_template
 from lmforge.data.packing import pack_lengths
 
@@ -135,7 +136,8 @@ def multimodal_collator(data: DataGroup, processor: Any, template: Any, model_co
     """The collator for a configured run: the processor's plugin, the media options, cutoff and packing.
     `model_config`: the model's config, which some 3-D position ids need (Qwen2.5-VL videos)."""
     plugin = plugin_for_template(processor, template)
-    encoder = MMEncoder(processor, plugin, template, MediaOptions.from_config(data), data.cutoff_len,
+    options = MediaOptions.from_config(data)
+    encoder = MMEncoder(processor, plugin, template, options, data.cutoff_len,
                         train_on_prompt=data.train_on_prompt, mask_history=data.mask_history,
-                        model_config=model_config)
+                        model_config=model_config, media_cache=MediaCache(processor, plugin.name, options))
     return MultimodalCollator(encoder, packing=packing)

@@ -128,6 +128,7 @@ class MMEncoder:
     train_on_prompt: bool = False
     mask_history: bool = False
     model_config: Any = None  # what some 3-D positions need (Qwen2.5-VL's tokens_per_second for videos)
+    media_cache: Any = None  # a `MediaCache`: each example's media processed once across epochs and runs
 
     @property
     def tokenizer(self) -> Any:
@@ -136,8 +137,7 @@ class MMEncoder:
     def encode(self, item: Conversation | Document, processed: ProcessedMedia | None = None) -> MMExample:
         """One example; `processed`: its media already processed (a ranking row's second answer)."""
         if processed is None:
-            media = decode_media(item.media, self.options, item.source) if item.media else DecodedMedia()
-            processed = self.plugin.process_media(self.processor, media, item.source)
+            processed = self.process(item.media, item.source)
         if isinstance(item, Document):
             input_ids, labels, truncated, full = self._document(item, processed)
         else:
@@ -153,6 +153,25 @@ class MMEncoder:
         positions = (self.plugin.position_ids(input_ids, processed, self.processor, self.model_config)
                      if processed.runs else None)
         return MMExample(input_ids, labels, processed, positions, truncated)
+
+    def process(self, media: dict[str, list[Any]], where: str) -> ProcessedMedia:
+        """An example's media decoded and processed (each item once), or the cached result of doing so."""
+        if not media:
+            return self.plugin.process_media(self.processor, DecodedMedia(), where)
+        key = self.media_cache.key(media) if self.media_cache is not None else None
+        if key is not None and (cached := self.media_cache.get(key)) is not None:
+            return cached
+        processed = self.plugin.process_media(self.processor, decode_media(media, self.options, where), where)
+        if key is not None:
+            self.media_cache.put(key, processed)
+        return processed
+
+    def media_tokens(self, media: dict[str, list[Any]], where: str) -> int:
+        """How many media tokens an example's media expand to (processed, and cached, as its batch will be)."""
+        processed = self.process(media, where)
+        media_ids = self.plugin.media_token_ids(self.tokenizer)
+        return sum(token in media_ids for runs in processed.runs.values() for run in runs
+                   for token in self.tokenizer.encode(run, add_special_tokens=False))
 
     def prompt(self, messages: list[Message], media: dict[str, list[Any]], *, system: str | None = None,
                where: str = "prompt", tools: list[dict[str, Any]] | None = None,
@@ -184,8 +203,7 @@ class MMEncoder:
         """`prompt` (ending with a user turn) followed by each answer, sharing one decoding and processing of its
         media; only the answer is supervised (earlier assistant turns are prompt), as in the text preference
         rows (rm, dpo, kto)."""
-        media = decode_media(prompt.media, self.options, prompt.source) if prompt.media else DecodedMedia()
-        processed = self.plugin.process_media(self.processor, media, prompt.source)
+        processed = self.process(prompt.media, prompt.source)
         last_only = replace(self, mask_history=True, train_on_prompt=False)
         return [_ending_with_the_answer(last_only.encode(
                     replace(prompt, messages=[*prompt.messages, Message("assistant", answer)]), processed))
