@@ -55,7 +55,7 @@ def test_missing_and_unreadable_files_name_the_row_and_the_file(tmp_path):
         load_image(str(broken), OPTIONS, "data.json:row 2")
     with pytest.raises(MediaError, match=r"cannot read video .*broken.jpg"):
         load_video(str(broken), OPTIONS, "data.json:row 2")
-    with pytest.raises(MediaError, match=r"cannot read audio .*broken.jpg"):
+    with pytest.raises(MediaError, match=r"row 2: .*broken.jpg has no audio stream: it is not an audio file"):
         load_audio(str(broken), OPTIONS, "data.json:row 2")
 
 
@@ -129,3 +129,88 @@ def test_media_a_model_does_not_take_is_refused(tiny_vlm):
     [conversation] = demo_conversations("mllm_video_demo.json", "videos", 1)
     with pytest.raises(MediaError, match=r"row 1: has videos, which `Llava` models do not take \(they take images\)"):
         encoder.encode(conversation)
+
+
+def _video(path, frames, fps=4):
+    """A small mpeg4 video in `path` (AVI: its header is written even when no frame is), `frames` black frames."""
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        container.start_encoding()
+        for _ in range(frames):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")))
+        container.mux(stream.encode())
+    return str(path)
+
+
+def _file(path, data):
+    path.write_bytes(data)
+    return path
+
+
+def _wav(path, rate, channels, seconds=1.0):
+    import wave
+
+    import numpy as np
+
+    samples = (np.sin(np.arange(int(rate * seconds)) / 10) * 8000).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(channels)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(np.repeat(samples, channels).tobytes())
+    return str(path)
+
+
+@pytest.mark.parametrize(("kind", "make", "message"), [
+    ("images", lambda d: _file(d / "page.pdf", b"%PDF-1.4 not an image"),
+     r"data.json:row 4: cannot read image .*page.pdf: cannot identify image file"),
+    ("images", lambda d: _file(d / "cut.jpg", demo("1.jpg").read_bytes()[:300]),
+     r"data.json:row 4: cannot read image .*cut.jpg"),
+    ("videos", lambda d: _video(d / "empty.avi", 0), r"data.json:row 4: video .*empty.avi has no frames"),
+    ("videos", lambda d: _wav(d / "speech.wav", 16000, 1),
+     r"data.json:row 4: .*speech.wav has no video stream: it is not a video file \(check the row's `videos` column\)"),
+    ("audios", lambda d: _video(d / "silent.avi", 4),
+     r"data.json:row 4: .*silent.avi has no audio stream: it is not an audio file \(check the row's `audios` column\)"),
+    ("audios", lambda d: _file(d / "bad.wav", b"RIFF\0\0\0\0WAVEfmt garbage"),
+     r"data.json:row 4: cannot read audio .*bad.wav: .*Invalid data"),
+])
+def test_bad_media_files_fail_naming_the_row_the_file_and_the_medium(kind, make, message, tmp_path):
+    with pytest.raises(MediaError, match=message):
+        decode_media({kind: [str(make(tmp_path))]}, OPTIONS, "data.json:row 4")
+
+
+def test_audio_at_another_rate_or_in_stereo_is_resampled_to_mono_at_audio_sampling_rate(tmp_path):
+    """Audio "at the wrong rate" is converted, not refused: the processor always gets `audio_sampling_rate`."""
+    for rate, channels in ((44100, 2), (8000, 1), (16000, 1)):
+        audio = decode_media({"audios": [_wav(tmp_path / f"{rate}-{channels}.wav", rate, channels, 1.5)]},
+                             MediaOptions(audio_sampling_rate=16000), "row 1")
+        [samples] = audio.audios
+        assert audio.audio_sampling_rate == 16000 and samples.ndim == 1
+        assert abs(len(samples) - 24000) <= 64  # 1.5 s at 16 kHz, whatever the file's rate
+
+
+def test_a_corrupt_image_in_a_dataset_fails_before_training_naming_the_row_and_the_file(tiny_vlm, tmp_path):
+    """The data report processes every example's media (counting their tokens), so a bad file stops the run
+    while its data is prepared, not at the batch that reaches it; the row is never dropped."""
+    import json
+
+    from lmforge.config import build_config
+    from tests.stage_data import build_stage_datasets
+
+    processor, _ = load_vlm(tiny_vlm("qwen2_vl"), "qwen2_vl")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    turns = [{"role": "user", "content": "<image>What is it?"}, {"role": "assistant", "content": "A cat."}]
+    rows = [{"messages": turns, "images": [image]} for image in (str(demo("1.jpg")), "broken.png")]
+    (tmp_path / "data.json").write_text(json.dumps(rows))
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"pics": {
+        "file_name": "data.json", "formatting": "sharegpt", "columns": {"messages": "messages", "images": "images"},
+        "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}}))
+    options = {"stage": "sft", "dataset": "pics", "dataset_dir": str(tmp_path), "cutoff_len": 512,
+               "image_max_pixels": 64 * 64}
+    with pytest.raises(MediaError, match=r"data.json:row 2: cannot read image .*broken.png"):
+        build_stage_datasets(build_config({**options, "on_bad_row": "skip"}), processor.tokenizer,
+                             get_template("chatml"), processor)

@@ -144,11 +144,21 @@ def test_the_templates_plugin_must_be_the_processors(tiny_vlm):
 
 def test_a_stage_without_media_reads_a_multimodal_models_rows_as_text(tiny_vlm):
     processor, _ = load_vlm(tiny_vlm("qwen2_vl"), "qwen2_vl")
-    cfg = build_config({"stage": "rm", "dataset": "dpo_en_demo", "dataset_dir": str(refdata("llamafactory_data")),
+    cfg = build_config({"stage": "grpo", "dataset": "alpaca_en_demo", "max_samples": 2,
+                        "dataset_dir": str(refdata("llamafactory_data"))})
+    prepared = build_stage_datasets(cfg, processor.tokenizer, get_template("chatml"), processor)
+    assert prepared.collator is None
+    assert ("warn", "`stage: grpo` takes no media: this run trains on text only") in prepared.report.lines()
+
+
+@pytest.mark.parametrize(("stage", "dataset"), [("rm", "dpo_en_demo"), ("kto", "kto_en_demo")])
+def test_rm_and_kto_keep_a_multimodal_models_rows_for_its_collator(stage, dataset, tiny_vlm):
+    processor, _ = load_vlm(tiny_vlm("qwen2_vl"), "qwen2_vl")
+    cfg = build_config({"stage": stage, "dataset": dataset, "dataset_dir": str(refdata("llamafactory_data")),
                         "max_samples": 2})
     prepared = build_stage_datasets(cfg, processor.tokenizer, get_template("chatml"), processor)
-    assert prepared.collator is None and "chosen_ids" in prepared.train.column_names
-    assert ("warn", "`stage: rm` takes no media: this run trains on text only") in prepared.report.lines()
+    assert prepared.collator is not None and prepared.report.text_only is None
+    assert not [text for level, text in prepared.report.lines() if level == "warn"]
 
 
 def test_mllm_demo_given_as_a_file_path_keeps_its_images_as_registered(tiny_vlm, tmp_path):

@@ -26,7 +26,7 @@ EXAMPLES = ROOT / "examples" / "multimodal"
 
 def train(tmp_path, stage, model, *overrides):
     """`stage`: a stage name, or an example config."""
-    config = EXAMPLES / f"{stage}.yaml" if stage in ("dpo", "pt") else tmp_path / "run.yaml"
+    config = EXAMPLES / f"{stage}.yaml" if stage in ("dpo", "pt", "kto", "rm") else tmp_path / "run.yaml"
     if stage == "sft":
         config.write_text(f"stage: {stage}\n")
     out = tmp_path / "out"
@@ -95,6 +95,24 @@ def test_lora_dpo_with_images_against_the_adapter_disabled_base(family, tiny_vlm
     assert all("rewards/accuracies" in entry for entry in history if "loss" in entry)
     for name in SAVED:
         assert (out / name).is_file(), name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("stage", "media"), [("kto", "4 images"), ("rm", "4 images")])
+def test_lora_kto_and_reward_model_on_a_vlm_train_with_the_images(stage, media, tiny_vlm, tmp_path):
+    """`examples/multimodal/kto.yaml` and `rm.yaml` as they are, on the tiny Qwen2-VL."""
+    out, stdout, losses = train(tmp_path, stage, tiny_vlm("qwen2_vl"), f"dataset_dir={EXAMPLES / 'data'}",
+                                f"media_dir={refdata('llamafactory_data')}", "max_steps=2",
+                                "per_device_train_batch_size=2")
+    assert len(losses) == 2 and f"media: {media};" in stdout and "text only" not in stdout
+    assert ("example 1 desirable" if stage == "kto" else "example 1 chosen") in stdout
+    if stage == "rm":
+        assert "Qwen2VLForSequenceClassification" in stdout
+    for name in SAVED:
+        assert (out / name).is_file(), name
+    adapted = load_file(out / "adapter_model.safetensors")
+    assert not [key for key in adapted if "visual" in key]
+    assert any("score" in key for key in adapted) == (stage == "rm")  # the reward head trains and is saved
 
 
 def changed(before, after, prefix):

@@ -26,7 +26,7 @@ from lmforge.data.templates.template import Template
 from lmforge.paths import lmforge_home
 
 
-def _file_digest(path: Path, digest: "hashlib._Hash") -> None:
+def file_digest(path: Path, digest: "hashlib._Hash") -> None:
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     for file in files:
         digest.update(str(file.name).encode())
@@ -35,7 +35,7 @@ def _file_digest(path: Path, digest: "hashlib._Hash") -> None:
                 digest.update(chunk)
 
 
-def _code_digest() -> str:
+def code_digest() -> str:
     digest = hashlib.sha256(lmforge.__version__.encode())
     root = resources.files("lmforge.data")
     for path in sorted(Path(str(root)).rglob("*.py")):
@@ -55,7 +55,7 @@ def tokenizer_digest(tokenizer: PreTrainedTokenizerBase) -> str:
     files = [folder / name for name in TOKENIZER_FILES if (folder / name).is_file()] if folder.is_dir() else []
     if files:
         for file in files:
-            _file_digest(file, digest)
+            file_digest(file, digest)
     else:  # built in memory: serialise it
         backend = getattr(tokenizer, "backend_tokenizer", None)
         digest.update(backend.to_str().encode() if backend is not None else repr(tokenizer.get_vocab()).encode())
@@ -70,13 +70,13 @@ def cache_key(specs: list[DatasetSpec], tokenizer: PreTrainedTokenizerBase, temp
     for spec in specs:
         digest.update(spec.model_dump_json(exclude={"path"}).encode())
         if spec.path is not None:
-            _file_digest(spec.path, digest)
+            file_digest(spec.path, digest)
         else:  # a hub dataset: datasets' own fingerprint of the downloaded content
             digest.update(load_hub_dataset(spec)._fingerprint.encode())
     digest.update(tokenizer_digest(tokenizer).encode())
     digest.update(json.dumps(asdict(template) if template else None, sort_keys=True, default=str).encode())
     digest.update(json.dumps(options, sort_keys=True, default=str).encode())
-    digest.update(_code_digest().encode())
+    digest.update(code_digest().encode())
     return digest.hexdigest()[:24]
 
 

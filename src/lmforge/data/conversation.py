@@ -35,3 +35,11 @@ class LabeledConversation:
 
     conversation: Conversation
     desirable: bool
+
+    @property
+    def media(self) -> dict[str, list[str]]:
+        return self.conversation.media
+
+    @property
+    def source(self) -> str:
+        return self.conversation.source

@@ -68,10 +68,11 @@ class _Builder:
     """Tokenizes one dataset's rows for the stage, adding to the shared report."""
 
     def __init__(self, data: DataGroup, stage_name: str, stage: StageData, context: TokenizeContext,
-                 multimodal: bool, seed: int) -> None:
+                 collator: MultimodalCollator | None, seed: int) -> None:
         self.data, self.stage_name, self.stage, self.context = data, stage_name, stage, context
         self.seed = seed  # draws `num_samples` rows
-        self.multimodal = multimodal
+        self.collator = collator
+        self.multimodal = collator is not None
         self.media_dir = Path(data.media_dir or data.dataset_dir)
         self.cache_key: str | None = None  # names the datasets built (their `datasets` fingerprint)
 
@@ -107,6 +108,9 @@ class _Builder:
         for item in items:
             for kind, paths in item.media.items():
                 report.media_items[kind] = report.media_items.get(kind, 0) + len(paths)
+            if item.media and self.collator is not None:  # processed once here; the batches read the cache
+                report.count_media_tokens(item.source, self.collator.encoder.media_tokens(item.media, item.source),
+                                          self.data.cutoff_len)
         counted = DataReport()
         unpacked = replace(self.context, packing=False)
         self.stage.tokenize([self.stage.rows.text_of(item) for item in items], unpacked, counted)
@@ -224,7 +228,7 @@ def build_datasets(data: DataGroup, tokenizer: PreTrainedTokenizerBase, template
     context = TokenizeContext(tokenizer, template, data, frozenset(stop_token_ids(template, tokenizer)),
                               packing=packing, encoder_decoder=encoder_decoder)
     shuffle_seed = seed or 42
-    builder = _Builder(data, stage_name, stage, context, multimodal, shuffle_seed)
+    builder = _Builder(data, stage_name, stage, context, collator, shuffle_seed)
     if data.streaming:
         return _build_streaming(builder, train_specs, eval_specs, shuffle_seed, text_only, collator)
 

@@ -9,9 +9,10 @@ from rich.console import Console
 from rich.text import Text
 from transformers import PreTrainedTokenizerBase
 
+from lmforge.data.conversation import LabeledConversation
 from lmforge.data.dataset import PreparedData
 from lmforge.data.labels import IGNORE_INDEX
-from lmforge.data.multimodal.examples import ROW_COLUMN, MediaPreference, MMEncoder, from_row
+from lmforge.data.multimodal.examples import ROW_COLUMN, MediaPreference, MMEncoder, from_row, split_answer
 
 MAX_PREVIEW_TOKENS = 400
 
@@ -59,6 +60,10 @@ def encoded_examples(row: dict[str, Any], encoder: MMEncoder) -> list[tuple[str,
     if isinstance(item, MediaPreference):
         chosen, rejected = encoder.encode_pair(item)
         return [("chosen", vars(chosen)), ("rejected", vars(rejected))]
+    if isinstance(item, LabeledConversation):  # a KTO row: its last answer, labeled
+        prompt, answer = split_answer(item.conversation)
+        [labeled] = encoder.encode_answers(prompt, [answer])
+        return [("desirable" if item.desirable else "undesirable", vars(labeled))]
     return [("", vars(encoder.encode(item)))]
 
 

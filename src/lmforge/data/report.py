@@ -26,6 +26,8 @@ class DataReport:
     multimodal: bool = False  # rows encoded per batch: `tokens` counts their text only
     media_items: dict[str, int] = field(default_factory=dict)  # kind -> images/videos/audios in the rows
     text_only: str | None = None  # why a multimodal model's run keeps no media
+    media_tokens: dict[int, int] = field(default_factory=dict)  # media tokens per example with media -> examples
+    over_cutoff: list[str] = field(default_factory=list)  # "source (N media tokens)": more than cutoff_len alone
     lengths: dict[int, int] = field(default_factory=dict)  # tokens per example before truncation -> examples
 
     @property
@@ -36,12 +38,19 @@ class DataReport:
         for length in lengths:
             self.lengths[length] = self.lengths.get(length, 0) + 1
 
-    def length_figures(self) -> dict[str, int]:
-        """min, median, p90, p99 and max of the lengths before truncation (nearest rank); {} when not counted."""
-        if not self.lengths:
+    def count_media_tokens(self, source: str, tokens: int, cutoff_len: int) -> None:
+        self.media_tokens[tokens] = self.media_tokens.get(tokens, 0) + 1
+        if tokens >= cutoff_len:
+            self.over_cutoff.append(f"{source} ({tokens:,} media tokens)")
+
+    def length_figures(self, counts: dict[int, int] | None = None) -> dict[str, int]:
+        """min, median, p90, p99 and max of the lengths before truncation (nearest rank), or of `counts`
+        (value -> examples); {} when not counted."""
+        counts = self.lengths if counts is None else counts
+        if not counts:
             return {}
-        ordered = sorted(self.lengths.items())
-        count = sum(self.lengths.values())
+        ordered = sorted(counts.items())
+        count = sum(counts.values())
 
         def at(share: float) -> int:
             rank, seen = max(1, -(-count * share // 1)), 0  # ceil(count * share), at least the first
@@ -59,7 +68,8 @@ class DataReport:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "DataReport":
         lengths = {int(length): examples for length, examples in data.get("lengths", {}).items()}  # JSON keys
-        return cls(**{**data, "lengths": lengths})
+        media = {int(tokens): examples for tokens, examples in data.get("media_tokens", {}).items()}
+        return cls(**{**data, "lengths": lengths, "media_tokens": media})
 
     def lines(self) -> list[tuple[str, str]]:
         """(level, text) pairs; level is info or warn."""
@@ -79,6 +89,13 @@ class DataReport:
             media = ", ".join(f"{count} {kind}" for kind, count in self.media_items.items()) or "none"
             out.append(("info", f"media: {media}; text tokens count each placeholder as written: the model's "
                                 "media tokens are added when batches are built (the training summary counts them)"))
+        if figures := self.length_figures(self.media_tokens):
+            out.append(("info", "media tokens per example with media: "
+                                + ", ".join(f"{name} {value:,}" for name, value in figures.items())))
+        if self.over_cutoff:
+            out.append(("warn", f"{len(self.over_cutoff)} examples have as many media tokens as cutoff_len or more, "
+                                "so their batches fail (raise cutoff_len, or lower image_max_pixels / video_maxlen "
+                                "/ video_max_pixels); first: " + ", ".join(self.over_cutoff[:3])))
         if self.text_only:
             out.append(("warn", f"{self.text_only}: this run trains on text only"))
         if self.packed_rows is not None:

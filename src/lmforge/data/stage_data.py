@@ -16,7 +16,12 @@ from transformers import PreTrainedTokenizerBase
 from lmforge.config.groups import DataGroup
 from lmforge.data.formats import convert_labeled, convert_preference, converter
 from lmforge.data.loading import document_converter
-from lmforge.data.multimodal.rows import mm_conversation_converter, mm_document_converter, mm_preference_converter
+from lmforge.data.multimodal.rows import (
+    mm_conversation_converter,
+    mm_document_converter,
+    mm_labeled_converter,
+    mm_preference_converter,
+)
 from lmforge.data.processors.preference import tokenize_kto, tokenize_pairwise
 from lmforge.data.processors.pt import tokenize_pt
 from lmforge.data.processors.seq2seq import tokenize_seq2seq
@@ -46,7 +51,8 @@ DOCUMENTS = RowKind("documents", False, lambda spec, _: document_converter(spec)
 CONVERSATIONS = RowKind("conversations", False, converter, mm_conversation_converter)
 PAIRS = RowKind("pairs", True, lambda spec, _: lambda row, where: convert_preference(row, spec, where),
                 mm_preference_converter, text_of=lambda pair: pair.preference)
-LABELED = RowKind("labeled", False, lambda spec, _: lambda row, where: convert_labeled(row, spec, where))
+LABELED = RowKind("labeled", False, lambda spec, _: lambda row, where: convert_labeled(row, spec, where),
+                  mm_labeled_converter)
 
 
 @dataclass(frozen=True)
@@ -147,6 +153,6 @@ class StageData:
 PT = StageData(DOCUMENTS, documents_to_blocks, media=True, may_pack=True, packs_by_default=True,
                packs_while_tokenizing=True)
 SFT = StageData(CONVERSATIONS, conversations_to_examples, media=True, may_pack=True)
-RM = StageData(PAIRS, pairs_to_ids)
+RM = StageData(PAIRS, pairs_to_ids, media=True)
 DPO = StageData(PAIRS, pairs_to_ids, media=True)
-KTO = StageData(LABELED, labeled_to_ids)
+KTO = StageData(LABELED, labeled_to_ids, media=True)

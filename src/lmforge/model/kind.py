@@ -120,8 +120,10 @@ def detect_kind(config: Any, model_class: str = "auto") -> ModelKind:
 
 
 def reward_kind(base: ModelKind) -> ModelKind:
-    """`stage: rm` loads the base as `*ForSequenceClassification`; LoRA then trains as SEQ_CLS (head included)."""
-    if base.kind != "causal_lm":
-        raise ModelError(f"`stage: rm` needs a decoder-only language model; {base.architecture} is {base.describe()}")
+    """`stage: rm` loads the base as `*ForSequenceClassification` (a vision/audio-language model with the head of
+    `model/reward_head.py`); LoRA then trains as SEQ_CLS (head included)."""
+    if base.kind != "causal_lm" and not base.is_multimodal:
+        raise ModelError(f"`stage: rm` needs a decoder-only or vision/audio-language model; {base.architecture} "
+                         f"is {base.describe()}")
     return replace(base, kind="reward_model", auto_class="AutoModelForSequenceClassification",
                    reason=f"stage rm: {base.model_type} with a scalar value head")

@@ -222,18 +222,24 @@ def load_base_model(args: ModelGroup, *, dtype: torch.dtype, cutoff_len: int, pa
 
 
 def load_reward_model(args: ModelGroup, tokenizer: PreTrainedTokenizerBase, *, dtype: torch.dtype,
-                      sharded: bool = False) -> Any:
+                      sharded: bool = False, kind: ModelKind | None = None) -> Any:
     """The base model with a freshly initialised scalar head (`*ForSequenceClassification`, 1 label);
-    `sharded` as for `load_model`."""
-    from transformers import AutoModelForSequenceClassification
+    `sharded` as for `load_model`; `kind`: the checkpoint's kind (a vision/audio-language model gets the
+    reward head of `model/reward_head.py`, taking its media inputs)."""
+    from lmforge.model.reward_head import reward_model_around
 
     path = model_path(args)
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            path, num_labels=1, dtype=dtype, **_hub_kwargs(args))
+        if kind is not None and kind.is_multimodal:
+            generation = getattr(transformers, kind.auto_class).from_pretrained(path, dtype=dtype, **_hub_kwargs(args))
+            model = reward_model_around(generation, kind)
+        else:
+            model = transformers.AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=dtype,
+                                                                                  **_hub_kwargs(args))
     except ValueError as err:
         raise ModelError(f"{path} has no sequence-classification form for a reward model: {err}") from None
-    model.config.pad_token_id = tokenizer.pad_token_id  # the head reads the last non-pad token
+    model.config.get_text_config().pad_token_id = tokenizer.pad_token_id  # the head reads the last non-pad token
+    model.config.pad_token_id = tokenizer.pad_token_id
     if not sharded:
         route_linear_layers(model, args.cpu_matmul)
     return model

@@ -105,8 +105,9 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
     set_seed(kwargs.get("seed", 42))  # adapter and head initialisation must not depend on the run
     sharded = cfg.training.shards_weights()
     if stage.reward_head:
-        base = load_reward_model(cfg.model, tokenizer, dtype=training_load_dtype(cfg), sharded=sharded)
-        kind = reward_kind(kind)
+        reward = reward_kind(kind)  # refused before any weight loads
+        base = load_reward_model(cfg.model, tokenizer, dtype=training_load_dtype(cfg), sharded=sharded, kind=kind)
+        kind = reward
     else:
         base = load_model(cfg.model, dtype=training_load_dtype(cfg), cutoff_len=cfg.data.cutoff_len,
                           tokenizer=tokenizer, seed=cfg.training.seed, sharded=sharded)

@@ -15,9 +15,11 @@ from typing import Any
 import torch
 
 from lmforge.config.groups import DataGroup
+from lmforge.data.conversation import LabeledConversation
 from lmforge.data.labels import IGNORE_INDEX
-from lmforge.data.multimodal.examples import MediaPreference, MMEncoder, MMExample, from_row
+from lmforge.data.multimodal.examples import MediaPreference, MMEncoder, MMExample, from_row, split_answer
 from lmforge.data.multimodal.media import MediaError, MediaOptions
+from lmforge.data.multimodal.media_cache import MediaCache
 from lmforge.data.multimodal.plugin import plugin_for_template
 from lmforge.data.packing import pack_lengths
 
@@ -38,6 +40,8 @@ class MultimodalCollator:
         items = [from_row(feature) for feature in features]
         if any(isinstance(item, MediaPreference) for item in items):
             return self.pairs(items)
+        if any(isinstance(item, LabeledConversation) for item in items):
+            return self.labeled(items)
         examples = [self.encoder.encode(item) for item in items]
         if self.packing:
             lengths = [len(example.input_ids) for example in examples]
@@ -55,9 +59,30 @@ class MultimodalCollator:
         pairs = [self.encoder.encode_pair(item) for item in items]
         return self.collate([[chosen] for chosen, _ in pairs] + [[rejected] for _, rejected in pairs])
 
-    def collate(self, rows: list[list[MMExample]]) -> dict[str, torch.Tensor]:
+    def labeled(self, items: list[Any]) -> dict[str, torch.Tensor]:
+        """KTO rows: each conversation with its last answer supervised, `label` (desirable or not), and as
+        `KL_input_ids`, `KL_attention_mask`, `KL_labels` (and `KL_<token types>`) the same prompt with the
+        answer of the batch's previous row: the mismatched pair of KTO's KL term, paired within the batch as
+        trl pairs vision rows. Both halves share one processing of each row's media and are padded to one
+        length, so the media tensors serve both forward passes."""
+        if self.packing:
+            raise MediaError("packing applies to sft and pt rows, not to KTO rows")
+        prompts, answers = zip(*(split_answer(item.conversation) for item in items), strict=True)
+        examples = [self.encoder.encode_answers(prompt, [answers[index], answers[index - 1]])
+                    for index, prompt in enumerate(prompts)]
+        length = max(len(example.input_ids) for pair in examples for example in pair)
+        batch = self.collate([[own] for own, _ in examples], length)
+        mismatched = self.collate([[kl] for _, kl in examples], length)
+        for key in ("input_ids", "attention_mask", "labels", self.encoder.plugin.token_type_key):
+            if key in mismatched:
+                batch[f"KL_{key}"] = mismatched[key]
+        batch["label"] = torch.tensor([item.desirable for item in items])
+        return batch
+
+    def collate(self, rows: list[list[MMExample]], length: int = 0) -> dict[str, torch.Tensor]:
+        """`rows` padded to their longest (at least `length`), with the processor tensors of their media."""
         pad_id = self.encoder.tokenizer.pad_token_id
-        longest = max(sum(len(e.input_ids) for e in row) for row in rows)
+        longest = max(length, *(sum(len(e.input_ids) for e in row) for row in rows))
         if self.pad_to_multiple_of:
             longest = -(-longest // self.pad_to_multiple_of) * self.pad_to_multiple_of
         size = (len(rows), longest)
@@ -111,7 +136,8 @@ def multimodal_collator(data: DataGroup, processor: Any, template: Any, model_co
     """The collator for a configured run: the processor's plugin, the media options, cutoff and packing.
     `model_config`: the model's config, which some 3-D position ids need (Qwen2.5-VL videos)."""
     plugin = plugin_for_template(processor, template)
-    encoder = MMEncoder(processor, plugin, template, MediaOptions.from_config(data), data.cutoff_len,
+    options = MediaOptions.from_config(data)
+    encoder = MMEncoder(processor, plugin, template, options, data.cutoff_len,
                         train_on_prompt=data.train_on_prompt, mask_history=data.mask_history,
-                        model_config=model_config)
+                        model_config=model_config, media_cache=MediaCache(processor, plugin.name, options))
     return MultimodalCollator(encoder, packing=packing)

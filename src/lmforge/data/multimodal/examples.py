@@ -9,10 +9,10 @@ with its row and the length it needs. Rows travel through `datasets` as one JSON
 """
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from lmforge.data.conversation import Conversation, Preference
+from lmforge.data.conversation import Conversation, LabeledConversation, Preference
 from lmforge.data.labels import IGNORE_INDEX
 from lmforge.data.multimodal.media import DecodedMedia, MediaError, MediaOptions, decode_media
 from lmforge.data.multimodal.plugin import (
@@ -59,8 +59,15 @@ class MMExample:
     truncated: bool = False
 
 
-def to_row(item: Conversation | Document | MediaPreference) -> dict[str, str]:
-    """A conversation, document or ranking row as a `datasets` row (checked placeholders, media paths, no pixels)."""
+MMItem = Conversation | Document | MediaPreference | LabeledConversation
+
+
+def to_row(item: MMItem) -> dict[str, str]:
+    """A conversation, document, ranking row or KTO row (a conversation whose last answer is labeled) as a
+    `datasets` row (checked placeholders, media paths, no pixels)."""
+    label = None
+    if isinstance(item, LabeledConversation):
+        item, label = item.conversation, item.desirable
     if isinstance(item, MediaPreference):
         pref = item.preference
         check_placeholders(pref.prompt, item.media, pref.source)
@@ -74,10 +81,12 @@ def to_row(item: Conversation | Document | MediaPreference) -> dict[str, str]:
         check_placeholders(item.messages, item.media, item.source)
         body = {"messages": [[m.role, m.content] for m in item.messages], "system": item.system,
                 "source": item.source, "media": item.media}
+    if label is not None:
+        body["label"] = label
     return {ROW_COLUMN: json.dumps(body)}
 
 
-def from_row(row: dict[str, Any]) -> Conversation | Document | MediaPreference:
+def from_row(row: dict[str, Any]) -> MMItem:
     body = json.loads(row[ROW_COLUMN])
     if "chosen" in body:
         prompt = [Message(role, content) for role, content in body["prompt"]]
@@ -86,7 +95,25 @@ def from_row(row: dict[str, Any]) -> Conversation | Document | MediaPreference:
     if "text" in body:
         return Document(body["text"], body["source"], body["media"])
     messages = [Message(role, content) for role, content in body["messages"]]
-    return Conversation(messages, body["system"], body["source"], media=body["media"])
+    conversation = Conversation(messages, body["system"], body["source"], media=body["media"])
+    return LabeledConversation(conversation, body["label"]) if "label" in body else conversation
+
+
+def split_answer(conversation: Conversation) -> tuple[Conversation, str]:
+    """A KTO row's prompt (with its media) and the last answer, which its label is about."""
+    *prompt, last = conversation.messages
+    if last.role != "assistant" or not prompt:
+        raise MediaError(f"{conversation.source}: a KTO row must end with the assistant answer it labels")
+    return replace(conversation, messages=prompt), last.content
+
+
+def _ending_with_the_answer(example: MMExample) -> MMExample:
+    """`example` up to the end of its answer (its end-of-turn token included): what the template writes after
+    the last turn is no part of a ranked or labeled answer, and a reward head reads the last token."""
+    end = next((i + 1 for i in range(len(example.labels) - 1, -1, -1) if example.labels[i] != IGNORE_INDEX),
+               len(example.labels))
+    positions = example.position_ids[..., :end] if example.position_ids is not None else None
+    return replace(example, input_ids=example.input_ids[:end], labels=example.labels[:end], position_ids=positions)
 
 
 @dataclass
@@ -101,6 +128,7 @@ class MMEncoder:
     train_on_prompt: bool = False
     mask_history: bool = False
     model_config: Any = None  # what some 3-D positions need (Qwen2.5-VL's tokens_per_second for videos)
+    media_cache: Any = None  # a `MediaCache`: each example's media processed once across epochs and runs
 
     @property
     def tokenizer(self) -> Any:
@@ -109,8 +137,7 @@ class MMEncoder:
     def encode(self, item: Conversation | Document, processed: ProcessedMedia | None = None) -> MMExample:
         """One example; `processed`: its media already processed (a ranking row's second answer)."""
         if processed is None:
-            media = decode_media(item.media, self.options, item.source) if item.media else DecodedMedia()
-            processed = self.plugin.process_media(self.processor, media, item.source)
+            processed = self.process(item.media, item.source)
         if isinstance(item, Document):
             input_ids, labels, truncated, full = self._document(item, processed)
         else:
@@ -126,6 +153,25 @@ class MMEncoder:
         positions = (self.plugin.position_ids(input_ids, processed, self.processor, self.model_config)
                      if processed.runs else None)
         return MMExample(input_ids, labels, processed, positions, truncated)
+
+    def process(self, media: dict[str, list[Any]], where: str) -> ProcessedMedia:
+        """An example's media decoded and processed (each item once), or the cached result of doing so."""
+        if not media:
+            return self.plugin.process_media(self.processor, DecodedMedia(), where)
+        key = self.media_cache.key(media) if self.media_cache is not None else None
+        if key is not None and (cached := self.media_cache.get(key)) is not None:
+            return cached
+        processed = self.plugin.process_media(self.processor, decode_media(media, self.options, where), where)
+        if key is not None:
+            self.media_cache.put(key, processed)
+        return processed
+
+    def media_tokens(self, media: dict[str, list[Any]], where: str) -> int:
+        """How many media tokens an example's media expand to (processed, and cached, as its batch will be)."""
+        processed = self.process(media, where)
+        media_ids = self.plugin.media_token_ids(self.tokenizer)
+        return sum(token in media_ids for runs in processed.runs.values() for run in runs
+                   for token in self.tokenizer.encode(run, add_special_tokens=False))
 
     def prompt(self, messages: list[Message], media: dict[str, list[Any]], *, system: str | None = None,
                where: str = "prompt", tools: list[dict[str, Any]] | None = None,
@@ -149,11 +195,19 @@ class MMEncoder:
     def encode_pair(self, item: MediaPreference) -> tuple[MMExample, MMExample]:
         """The chosen and the rejected conversation, sharing one decoding and processing of the media."""
         pref = item.preference
-        media = decode_media(item.media, self.options, pref.source) if item.media else DecodedMedia()
-        processed = self.plugin.process_media(self.processor, media, pref.source)
-        return tuple(self.encode(Conversation([*pref.prompt, Message("assistant", answer)], pref.system, pref.source,
-                                              media=item.media), processed)
-                     for answer in (pref.chosen, pref.rejected))  # type: ignore[return-value]
+        chosen, rejected = self.encode_answers(Conversation(pref.prompt, pref.system, pref.source, media=item.media),
+                                               [pref.chosen, pref.rejected])
+        return chosen, rejected
+
+    def encode_answers(self, prompt: Conversation, answers: list[str]) -> list[MMExample]:
+        """`prompt` (ending with a user turn) followed by each answer, sharing one decoding and processing of its
+        media; only the answer is supervised (earlier assistant turns are prompt), as in the text preference
+        rows (rm, dpo, kto)."""
+        processed = self.process(prompt.media, prompt.source)
+        last_only = replace(self, mask_history=True, train_on_prompt=False)
+        return [_ending_with_the_answer(last_only.encode(
+                    replace(prompt, messages=[*prompt.messages, Message("assistant", answer)]), processed))
+                for answer in answers]
 
     def _conversation(self, conversation: Conversation,
                       processed: ProcessedMedia) -> tuple[list[int], list[int], bool, list[int]]:

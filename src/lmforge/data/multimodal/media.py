@@ -44,9 +44,15 @@ class DecodedMedia:
     video_fps: list[float] = field(default_factory=list)  # frames per second actually sampled, per video
     audios: list[Any] = field(default_factory=list)
     audio_sampling_rate: int = 16000
+    names: dict[str, list[str]] = field(default_factory=dict)  # kind -> where each item came from, for errors
 
     def items(self, kind: str) -> list[Any]:
         return getattr(self, kind)
+
+    def describe(self, kind: str, index: int) -> str:
+        """`image 2 (photo.jpg)`: an item as an error names it."""
+        names = self.names.get(kind, [])
+        return f"{kind[:-1]} {index + 1}" + (f" ({names[index]})" if index < len(names) else "")
 
 
 def _is_url(source: Any) -> bool:
@@ -119,21 +125,31 @@ def load_video(source: Any, options: MediaOptions, where: str) -> tuple[list[Any
     data = _read_bytes(source, options, where)
     try:
         with av.open(io.BytesIO(data) if isinstance(data, bytes) else data) as container:
-            stream = container.streams.video[0]
+            stream = _stream(container.streams.video, "video", source, where)
             frames = [frame.to_image() for frame in container.decode(stream)]
             duration = float(stream.duration * stream.time_base) if stream.duration else 0.0
-    except (av.FFmpegError, IndexError, OSError) as err:
+    except (av.FFmpegError, OSError) as err:
         raise MediaError(f"{where}: cannot read video {_name(source)}: {err}") from None
     if not frames:
-        raise MediaError(f"{where}: video {_name(source)} has no frames")
+        raise MediaError(f"{where}: video {_name(source)} has no frames: re-encode it or remove it from the row")
     duration = duration or len(frames) / float(stream.average_rate or 1)
     picked = [frames[i] for i in sample_indices(len(frames), duration, options.video_fps, options.video_maxlen)]
     sampled = [resize_to_pixels(frame, options.video_max_pixels, options.video_min_pixels) for frame in picked]
     return sampled, len(sampled) / duration if duration else options.video_fps
 
 
+def _stream(streams: Any, kind: str, source: Any, where: str) -> Any:
+    """The first `kind` stream of a container: a file without one (an image or a silent video in the `audios`
+    column, an audio file in `videos`) is not that medium."""
+    if not streams:
+        raise MediaError(f"{where}: {_name(source)} has no {kind} stream: it is not a{'n' * (kind == 'audio')} "
+                         f"{kind} file (check the row's `{kind}s` column)")
+    return streams[0]
+
+
 def load_audio(source: Any, options: MediaOptions, where: str) -> Any:
-    """Mono float32 samples resampled to `audio_sampling_rate` (decoded and resampled by PyAV/FFmpeg)."""
+    """Mono float32 samples resampled to `audio_sampling_rate` (decoded and resampled by PyAV/FFmpeg): audio at
+    any rate and channel count is converted, never refused; the processor receives this rate."""
     import av
     import numpy as np
 
@@ -142,10 +158,10 @@ def load_audio(source: Any, options: MediaOptions, where: str) -> Any:
     chunks: list[Any] = []
     try:
         with av.open(io.BytesIO(data) if isinstance(data, bytes) else data) as container:
-            for frame in container.decode(container.streams.audio[0]):
+            for frame in container.decode(_stream(container.streams.audio, "audio", source, where)):
                 chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(frame)]
         chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
-    except (av.FFmpegError, IndexError, OSError) as err:
+    except (av.FFmpegError, OSError) as err:
         raise MediaError(f"{where}: cannot read audio {_name(source)}: {err}") from None
     if not chunks:
         raise MediaError(f"{where}: audio {_name(source)} has no samples")
@@ -154,7 +170,8 @@ def load_audio(source: Any, options: MediaOptions, where: str) -> Any:
 
 def decode_media(media: dict[str, list[Any]], options: MediaOptions, where: str) -> DecodedMedia:
     """Decode each of an example's media items once."""
-    decoded = DecodedMedia(audio_sampling_rate=options.audio_sampling_rate)
+    decoded = DecodedMedia(audio_sampling_rate=options.audio_sampling_rate,
+                           names={kind: [_name(item) for item in items] for kind, items in media.items()})
     decoded.images = [load_image(item, options, where) for item in media.get("images", [])]
     for item in media.get("videos", []):
         frames, fps = load_video(item, options, where)

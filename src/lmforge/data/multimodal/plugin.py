@@ -82,7 +82,7 @@ class MMPlugin:
                     out = processor(text=[marker], return_tensors="pt", add_special_tokens=False,
                                     **self.processor_kwargs(kind, item, media, index))
                 except (ValueError, RuntimeError) as err:
-                    raise MediaError(f"{where}: the processor rejected {kind[:-1]} {index + 1}: {err}") from None
+                    raise MediaError(f"{where}: the processor rejected {media.describe(kind, index)}: {err}") from None
                 runs.append(self.run_text(processor, out["input_ids"][0].tolist()))
                 tensors.append({k: v for k, v in out.items() if k not in TEXT_KEYS})
             if runs:

@@ -6,13 +6,14 @@ decoding, placeholder expansion and tokenization happen once per example in the 
 """
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from lmforge.data.conversation import Conversation
-from lmforge.data.formats import RowError, convert_preference, converter, media_paths
+from lmforge.data.conversation import Conversation, LabeledConversation
+from lmforge.data.formats import RowError, convert_labeled, convert_preference, converter, media_paths
 from lmforge.data.loading import document_converter
-from lmforge.data.multimodal.examples import ROW_COLUMN, Document, MediaPreference, to_row
+from lmforge.data.multimodal.examples import ROW_COLUMN, Document, MediaPreference, MMItem, to_row
 from lmforge.data.multimodal.media import MediaError
 from lmforge.data.multimodal.plugin import check_placeholders
 from lmforge.data.registry import DatasetSpec
@@ -54,7 +55,7 @@ def mm_document_converter(spec: DatasetSpec, media_dir: Path | None) -> Callable
 
 def mm_preference_converter(spec: DatasetSpec,
                             media_dir: Path | None) -> Callable[[dict[str, Any], str], MediaPreference]:
-    """Ranking rows (dpo): the checked preference and its media columns."""
+    """Ranking rows (rm, dpo): the checked preference and its media columns."""
 
     def convert(row: dict[str, Any], where: str) -> MediaPreference:
         preference = MediaPreference(convert_preference(row, spec, where), media_paths(row, spec, where, media_dir))
@@ -64,6 +65,19 @@ def mm_preference_converter(spec: DatasetSpec,
     return convert
 
 
-def mm_columns(items: list[Conversation | Document | MediaPreference]) -> dict[str, list[str]]:
+def mm_labeled_converter(spec: DatasetSpec,
+                         media_dir: Path | None) -> Callable[[dict[str, Any], str], LabeledConversation]:
+    """KTO rows: the labeled conversation with its media columns, placeholders checked."""
+
+    def convert(row: dict[str, Any], where: str) -> LabeledConversation:
+        labeled = convert_labeled(row, spec, where)
+        conversation = replace(labeled.conversation, media=media_paths(row, spec, where, media_dir))
+        _checked(conversation.messages, conversation.media, where)
+        return replace(labeled, conversation=conversation)
+
+    return convert
+
+
+def mm_columns(items: list[MMItem]) -> dict[str, list[str]]:
     """The dataset columns of multimodal examples (text-only ones included, so batches can mix them)."""
     return {ROW_COLUMN: [to_row(item)[ROW_COLUMN] for item in items]}

@@ -1,9 +1,13 @@
 """kto: trl's KTOTrainer on lmforge-encoded rows with desirable/undesirable labels and KL pairs."""
 
+from dataclasses import dataclass
 from typing import Any
 
 from lmforge.config import LmforgeConfig
 from lmforge.data.dataset import PreparedData
+from lmforge.data.labels import IGNORE_INDEX
+from lmforge.data.multimodal.collator import MultimodalCollator
+from lmforge.data.multimodal.examples import ROW_COLUMN
 from lmforge.data.stage_data import KTO
 from lmforge.train.stages import Stage, register_stage
 from lmforge.train.stages.pretokenized import on_tokenized_rows
@@ -13,13 +17,34 @@ LABELED_COLUMNS = ("prompt_ids", "completion_ids", "label")
 TEXT_LABELED = {"prompt": "", "completion": "", "label": True}  # what KTOTrainer tokenizes at construction
 
 
+@dataclass
+class MultimodalLabeled:
+    """trl's KTO batch from the multimodal collator's KTO rows: `input_ids`, `attention_mask` and
+    `completion_mask` (the labeled answer), the same for the KL pairs (`KL_*`), `label`, and the media tensors,
+    which serve both passes (a KL pair keeps its row's prompt and media)."""
+
+    collator: MultimodalCollator
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = self.collator(features)
+        for prefix in ("", "KL_"):
+            batch[f"{prefix}completion_mask"] = (batch.pop(f"{prefix}labels") != IGNORE_INDEX).long()
+        return batch
+
+
 def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: PreparedData,
                   kwargs: dict[str, Any], ref_model: Any = None) -> Any:
+    """A multimodal run's KTO rows are encoded per batch with their media by `prepared.collator`."""
     from trl import KTOConfig, KTOTrainer  # trl loads when a stage trains, not when it is looked up
 
     ft = cfg.finetuning
     args = KTOConfig(**kwargs, beta=ft.pref_beta, desirable_weight=ft.kto_chosen_weight,
                      undesirable_weight=ft.kto_rejected_weight, max_length=None)
+    if prepared.collator is not None:
+        return on_tokenized_rows(KTOTrainer, TEXT_LABELED, (ROW_COLUMN,), prepared.train, prepared.evaluation,
+                                 model=model, ref_model=ref_model, args=args,
+                                 data_collator=MultimodalLabeled(prepared.collator),
+                                 processing_class=prepared.collator.encoder.processor)
     return on_tokenized_rows(KTOTrainer, TEXT_LABELED, LABELED_COLUMNS, prepared.train, prepared.evaluation,
                              model=model, ref_model=ref_model, args=args, processing_class=tokenizer)
 

@@ -134,7 +134,7 @@ class NativePlugin(MMPlugin):
                 try:
                     out = self._call(processor, kind, item, media, index)
                 except (ValueError, RuntimeError, TypeError) as err:
-                    raise MediaError(f"{where}: the {self.family} processor rejected {kind[:-1]} {index + 1}: "
+                    raise MediaError(f"{where}: the {self.family} processor rejected {media.describe(kind, index)}: "
                                      f"{err}") from None
                 runs.append(self._expanded(kind, out) or self.run_text(processor, out["input_ids"][0].tolist()))
                 tensors.append({key: value.float() if value.is_floating_point() else value  # e.g. Llama 4's bf16

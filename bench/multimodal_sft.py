@@ -1,0 +1,141 @@
+"""Multimodal SFT throughput on a tiny Qwen2.5-VL: the first epoch against the second, with and without the
+processed-media cache (`src/lmforge/data/multimodal/media_cache.py`).
+
+The job: `lmforge.testing.tiny_vlm`'s random Qwen2.5-VL with its real processor, `--rows` one-image SFT
+examples (LLaMA-Factory's mllm_demo questions and answers on distinct variants of its three pictures,
+written once to bench/.cache, so no image repeats within an epoch), lmforge's multimodal collator with the
+default media options, batch 4, fp32, AdamW, two epochs. Each run is a fresh process with an empty cache
+folder; the two settings alternate run by run; examples/s is the epoch's examples over its wall time
+(collating and the training step both counted) and, apart, the collator's own rate; peak RSS comes from
+the process itself.
+
+Usage: python bench/multimodal_sft.py [--runs 3] [--rows 64] [--record]
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import CACHE, ROOT, append_benchmark_row, machine, median_range, refdata, today, versions
+
+WORKER = """
+import json, resource, sys, time
+import torch
+from lmforge.config import build_config
+from lmforge.data.conversation import Conversation
+from lmforge.data.multimodal.collator import multimodal_collator
+from lmforge.data.multimodal.examples import to_row
+from lmforge.data.templates import get_template
+from lmforge.data.templates.template import Message
+from lmforge.testing.tiny_vlm import model_auto_class
+from transformers import AutoProcessor
+
+folder, rows_file, cached = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+torch.manual_seed(0)
+processor = AutoProcessor.from_pretrained(folder)
+model = model_auto_class("qwen2_5_vl").from_pretrained(folder, dtype=torch.float32)
+collator = multimodal_collator(build_config({"cutoff_len": 2048}).data, processor, get_template("qwen2_vl"),
+                               model.config)
+if not cached:
+    collator.encoder.media_cache = None
+rows = [to_row(Conversation([Message("user", r["question"]), Message("assistant", r["answer"])], None, f"row {i}",
+                            media={"images": [r["image"]]})) for i, r in enumerate(json.load(open(rows_file)))]
+optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+rates, collating = [], []
+for epoch in range(2):
+    start, collate = time.perf_counter(), 0.0
+    for first in range(0, len(rows), 4):
+        before = time.perf_counter()
+        batch = collator(rows[first:first + 4])
+        collate += time.perf_counter() - before
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    rates.append(len(rows) / (time.perf_counter() - start))
+    collating.append(len(rows) / collate)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"epoch1": rates[0], "epoch2": rates[1], "collate1": collating[0], "collate2": collating[1],
+                  "peak_mib": peak}))
+"""
+
+
+def prepare(rows: int) -> tuple[Path, Path]:
+    """The tiny Qwen2.5-VL and `rows` examples, each on its own image (a flipped/cropped demo picture)."""
+    from PIL import Image, ImageOps
+
+    from lmforge.testing.tiny_vlm import build_tiny_vlm
+
+    folder = CACHE / "tiny-qwen2_5_vl"
+    if not (folder / "config.json").is_file():
+        build_tiny_vlm(folder, "qwen2_5_vl")
+    data = refdata("llamafactory_data")
+    demo = json.loads((data / "mllm_demo.json").read_text())
+    images = CACHE / "mm-images"
+    images.mkdir(parents=True, exist_ok=True)
+    out = []
+    for index in range(rows):
+        source = demo[index % len(demo)]
+        path = images / f"{index}.jpg"
+        if not path.is_file():
+            picture = Image.open(data / source["images"][0]).convert("RGB")
+            picture = ImageOps.mirror(picture) if index % 2 else picture
+            crop = 1 + index // 2  # pixels off each side: every variant differs
+            picture.crop((crop, crop, picture.width - crop, picture.height - crop)).save(path, quality=90)
+        out.append({"question": "<image>" + source["messages"][0]["content"].replace("<image>", ""),
+                    "answer": source["messages"][1]["content"], "image": str(path)})
+    rows_file = CACHE / f"mm-rows-{rows}.json"
+    rows_file.write_text(json.dumps(out))
+    return folder, rows_file
+
+
+def run(folder: Path, rows_file: Path, cached: bool) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as home:  # an empty media cache for every run
+        env = {**os.environ, "LMFORGE_HOME": home, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
+        out = subprocess.run([sys.executable, "-c", WORKER, str(folder), str(rows_file), "1" if cached else "0"],
+                             capture_output=True, text=True, env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=64)
+    parser.add_argument("--record", action="store_true", help="append the figures to BENCHMARKS.md")
+    args = parser.parse_args()
+    folder, rows_file = prepare(args.rows)
+    results: dict[bool, list[dict[str, float]]] = {True: [], False: []}
+    for _ in range(args.runs):
+        for cached in (False, True):
+            results[cached].append(run(folder, rows_file, cached))
+    print(f"machine: {machine()}; load {os.getloadavg()[0]:.1f}")
+    print("| media cache | epoch 1 ex/s | epoch 2 ex/s | collator alone, epoch 1 / 2 ex/s | peak RSS MiB |")
+    print("|---|---|---|---|---|")
+    lines = []
+    for cached in (False, True):
+        runs = results[cached]
+        figures = [median_range([r[key] for r in runs]) for key in ("epoch1", "epoch2", "collate1", "collate2",
+                                                                    "peak_mib")]
+        line = (f"| {'on' if cached else 'off'} | {figures[0]} | {figures[1]} | {figures[2]} / {figures[3]} | "
+                f"{figures[4]} |")
+        print(line)
+        lines.append(line)
+    if args.record:
+        found = versions(sys.executable, ["torch", "transformers"])
+        command = f"python bench/multimodal_sft.py --runs {args.runs} --rows {args.rows}"
+        header = ("| date | media cache | epoch 1 ex/s | epoch 2 ex/s | collator alone, epoch 1 / 2 ex/s "
+                  "| peak RSS MiB | command | machine, load | versions |\n|---|---|---|---|---|---|---|---|---|")
+        for line in lines:
+            append_benchmark_row(
+                "Multimodal SFT: processed-media cache, epoch 1 vs epoch 2 (tiny Qwen2.5-VL, CPU)", header,
+                f"| {today()} |{line[1:]} `{command}` | {machine()}, load {os.getloadavg()[0]:.1f} | "
+                f"torch {found['torch']}, transformers {found['transformers']} |")
+
+
+if __name__ == "__main__":
+    main()

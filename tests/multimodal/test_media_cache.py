@@ -1,0 +1,91 @@
+"""The processed-media cache: a second epoch (or run) takes each example's media from disk, with exactly the
+tensors of the first; a changed file or media option is a new entry, never a stale one."""
+
+import shutil
+
+import pytest
+import torch
+
+from lmforge.data.multimodal.collator import MultimodalCollator
+from lmforge.data.multimodal.examples import MMEncoder, to_row
+from lmforge.data.multimodal.media import MediaOptions
+from lmforge.data.multimodal.media_cache import MediaCache, media_cache_dir
+from lmforge.data.multimodal.plugin import mm_plugin_for
+from lmforge.data.templates import get_template
+from tests.multimodal.conftest import demo_conversations, load_vlm
+from tests.refdata import refdata
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LMFORGE_HOME", str(tmp_path / "home"))
+
+
+def counting_encoder(processor, options, calls):
+    plugin = mm_plugin_for(processor)
+    original = plugin.process_media
+
+    def process_media(processor_, media, where):
+        calls.append(where)
+        return original(processor_, media, where)
+
+    plugin.process_media = process_media  # this plugin instance only
+    return MMEncoder(processor, plugin, get_template("chatml"), options, 2048,
+                     media_cache=MediaCache(processor, plugin.name, options))
+
+
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "llava"])
+def test_the_second_epoch_reads_processed_media_from_the_cache(family, tiny_vlm):
+    processor, _ = load_vlm(tiny_vlm(family), family)
+    calls = []
+    collator = MultimodalCollator(counting_encoder(processor, MediaOptions(image_max_pixels=64 * 64), calls))
+    rows = [to_row(conversation) for conversation in demo_conversations("mllm_demo.json", "images", 3)]
+    first = collator(rows)
+    assert len(calls) == 3 and any(media_cache_dir().rglob("*.pt"))
+    second = collator(rows)
+    assert len(calls) == 3  # nothing decoded or processed again
+    assert first.keys() == second.keys()
+    for key, value in first.items():
+        assert torch.equal(value, second[key]), key
+
+
+def test_a_changed_file_or_option_is_processed_again(tiny_vlm, tmp_path):
+    processor, _ = load_vlm(tiny_vlm("qwen2_vl"), "qwen2_vl")
+    image = tmp_path / "picture.jpg"
+    shutil.copy(refdata("llamafactory_data", "mllm_demo_data", "1.jpg"), image)
+    options = MediaOptions(image_max_pixels=64 * 64)
+    cache = MediaCache(processor, "qwen2_vl", options)
+    key = cache.key({"images": [str(image)]})
+    assert key == MediaCache(processor, "qwen2_vl", options).key({"images": [str(image)]})  # across processes
+    assert key != MediaCache(processor, "qwen2_vl", MediaOptions(image_max_pixels=32 * 32)).key(
+        {"images": [str(image)]})
+    shutil.copy(refdata("llamafactory_data", "mllm_demo_data", "2.jpg"), image)  # same path, new content
+    assert cache.key({"images": [str(image)]}) != key
+    assert cache.key({"images": [image.read_bytes()]}) is None  # bytes (chat, the API) are not cached
+
+
+def test_the_data_report_counts_media_tokens_and_warns_when_they_blow_cutoff_len(tiny_vlm):
+    from lmforge.config import build_config
+    from tests.stage_data import build_stage_datasets
+
+    processor, _ = load_vlm(tiny_vlm("qwen2_vl"), "qwen2_vl")
+    options = {"stage": "sft", "dataset": "mllm_demo", "dataset_dir": str(refdata("llamafactory_data")),
+               "image_max_pixels": 64 * 64}
+    prepared = build_stage_datasets(build_config({**options, "cutoff_len": 1024}), processor.tokenizer,
+                                    get_template("chatml"), processor)
+    calls = []
+    original = prepared.collator.encoder.plugin.process_media
+    prepared.collator.encoder.plugin.process_media = lambda *args: calls.append(args[2]) or original(*args)
+    batch = prepared.collator([prepared.train[i] for i in range(len(prepared.train))])
+    assert calls == []  # the report processed every example's media once; the batch read them from the cache
+    media_ids = torch.tensor(sorted(prepared.collator.encoder.plugin.media_token_ids(processor.tokenizer)))
+    per_example = sorted(torch.isin(batch["input_ids"], media_ids).sum(-1).tolist())
+    assert sorted(t for t, n in prepared.report.media_tokens.items() for _ in range(n)) == per_example
+    lines = [text for _, text in prepared.report.lines()]
+    assert f"media tokens per example with media: min {per_example[0]:,}" in "\n".join(lines)
+    small = build_stage_datasets(build_config({**options, "cutoff_len": per_example[0]}), processor.tokenizer,
+                                 get_template("chatml"), processor).report
+    assert len(small.over_cutoff) == len(per_example)
+    assert ("warn", next(text for text in [t for _, t in small.lines()] if text.startswith(
+        f"{len(per_example)} examples have as many media tokens as cutoff_len or more"))) in small.lines()
+    assert "mllm_demo.json:row 1 (" in small.over_cutoff[0]
