@@ -296,7 +296,7 @@ class TransformersEngine(Engine):
                        for p, m in pairs]
         elif options.method == "diverse_beam":
             if any(item is not None for item in media):
-                raise ConfigError("`candidate_method: diverse_beam` takes text prompts only; with images use "
+                raise ConfigError("`candidate_method: diverse_beam` takes text prompts only; with media use "
                                   "sample, beam or diverse_sample")
             answers = [self.worker.submit_call(lambda p=p: self._diverse_beams(p, options)).result()
                        for p in prompts]
