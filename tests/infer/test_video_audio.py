@@ -19,7 +19,8 @@ from tests.refdata import refdata
 
 ASK = [Message("user", "What is this?")]
 # family -> (medium, LLaMA-Factory demo file)
-SERVED = {"qwen2_vl": ("videos", "1.mp4"), "qwen2_audio": ("audios", "1.mp3")}
+SERVED = {"qwen2_vl": ("videos", "1.mp4"), "llava_onevision": ("videos", "2.avi"), "qwen2_audio": ("audios", "1.mp3")}
+OTHER = {"qwen2_vl": "audios", "llava_onevision": "audios", "qwen2_audio": "videos"}  # a medium each does not take
 DECODING = {"video_max_pixels": 1024, "video_maxlen": 4, "video_fps": 2.0, "audio_sampling_rate": 16000}
 
 
@@ -71,7 +72,7 @@ def test_video_and_audio_prompts_answer_as_the_models_own_generate(served):
 
 def test_a_medium_the_model_does_not_take_is_refused_with_the_model_and_medium(served):
     family, engine = served
-    other = {"qwen2_vl": "audios", "qwen2_audio": "videos"}[family]
+    other = OTHER[family]
     with pytest.raises(ModelError, match=rf"`{engine.model_name}` cannot take {other}: .* takes "):
         engine.candidates(ASK, **{other: [demo_media("1.mp3")]})
 
@@ -91,7 +92,7 @@ def test_the_repl_attaches_videos_and_audios_and_keeps_them_in_the_history(serve
 
 def test_the_repl_refuses_a_medium_the_model_does_not_take_and_goes_on(served, monkeypatch):
     family, engine = served
-    other = {"qwen2_vl": "/audio", "qwen2_audio": "/video"}[family]
+    other = "/" + OTHER[family][:-1]
     out = io.StringIO()
     console = Console(file=out, width=400)
     lines = iter([f"{other} {demo_path('1.mp3')}", "/exit"])
