@@ -8,7 +8,7 @@ import threading
 import pytest
 from PIL import Image
 
-from lmforge.serve.media import ImageReferenceError, MediaPolicy, is_public_address
+from lmforge.serve.media import MediaPolicy, MediaReferenceError, is_public_address
 
 
 def png_bytes(size=(4, 4)) -> bytes:
@@ -24,13 +24,13 @@ def data_url(data: bytes, mime="image/png") -> str:
 def test_data_url_round_trip_and_limits():
     image = png_bytes()
     assert MediaPolicy().load(data_url(image)) == image
-    with pytest.raises(ImageReferenceError, match="the limit is 100 bytes"):
+    with pytest.raises(MediaReferenceError, match="the limit is 100 bytes"):
         MediaPolicy(max_bytes=100).load(data_url(png_bytes((64, 64)) + b"\0" * 200))
-    with pytest.raises(ImageReferenceError, match="not valid base64"):
+    with pytest.raises(MediaReferenceError, match="not valid base64"):
         MediaPolicy().load("data:image/png;base64,@@@")
-    with pytest.raises(ImageReferenceError, match="must look like"):
+    with pytest.raises(MediaReferenceError, match="must look like"):
         MediaPolicy().load("data:text/plain;base64,aGk=")
-    with pytest.raises(ImageReferenceError, match="not an image"):
+    with pytest.raises(MediaReferenceError, match="not an image"):
         MediaPolicy().load(data_url(b"just text, not pixels"))
 
 
@@ -46,7 +46,7 @@ def test_public_addresses(address, public):
 
 
 def test_remote_fetching_is_off_by_default():
-    with pytest.raises(ImageReferenceError, match="fetching remote images is off"):
+    with pytest.raises(MediaReferenceError, match="fetching remote images is off"):
         MediaPolicy().load("https://example.com/cat.png")
 
 
@@ -54,7 +54,7 @@ def test_remote_fetching_is_off_by_default():
                                  "http://[::1]/x.png", "http://169.254.169.254/latest/meta-data/",
                                  "http://10.0.0.1:8080/x.png"])
 def test_loopback_and_private_hosts_are_never_fetched(url):
-    with pytest.raises(ImageReferenceError, match="non-public address"):
+    with pytest.raises(MediaReferenceError, match="non-public address"):
         MediaPolicy(allow_remote=True).load(url)
 
 
@@ -63,7 +63,7 @@ def test_loopback_and_private_hosts_are_never_fetched(url):
     ("http://user:pw@example.com/x.png", "must not carry credentials"),
 ])
 def test_odd_urls_are_refused(url, message):
-    with pytest.raises(ImageReferenceError, match=message):
+    with pytest.raises(MediaReferenceError, match=message):
         MediaPolicy(allow_remote=True).load(url)
 
 
@@ -77,11 +77,11 @@ def test_local_paths_only_inside_allowed_folders(tmp_path):
     assert policy.load(str(allowed / "cat.png")) == png_bytes()
     assert policy.load(f"file://{allowed / 'cat.png'}") == png_bytes()
     for refused in (tmp_path / "secret.png", allowed / ".." / "secret.png", allowed / "escape.png"):
-        with pytest.raises(ImageReferenceError, match="refused unless inside an allowed folder"):
+        with pytest.raises(MediaReferenceError, match="refused unless inside an allowed folder"):
             policy.load(str(refused))
-    with pytest.raises(ImageReferenceError, match="refused unless inside an allowed folder"):
+    with pytest.raises(MediaReferenceError, match="refused unless inside an allowed folder"):
         MediaPolicy().load(str(allowed / "cat.png"))  # no allowed folder: no local paths at all
-    with pytest.raises(ImageReferenceError, match="the limit is 10 bytes"):
+    with pytest.raises(MediaReferenceError, match="the limit is 10 bytes"):
         MediaPolicy(allowed_dirs=(allowed,), max_bytes=10).load(str(allowed / "cat.png"))
 
 
@@ -126,14 +126,14 @@ def _stand_in_policy(**kwargs):
 def test_fetch_reads_within_the_limit_and_rechecks_redirects(image_server):
     policy = _stand_in_policy(max_bytes=1000)
     assert policy.load(f"http://127.0.0.1:{image_server}/cat.png") == png_bytes()
-    with pytest.raises(ImageReferenceError, match="the limit is 1,000 bytes"):
+    with pytest.raises(MediaReferenceError, match="the limit is 1,000 bytes"):
         policy.load(f"http://127.0.0.1:{image_server}/big.png")
-    with pytest.raises(ImageReferenceError, match=r"`internal\.example` resolves to a non-public address"):
+    with pytest.raises(MediaReferenceError, match=r"`internal\.example` resolves to a non-public address"):
         policy.load(f"http://127.0.0.1:{image_server}/redirect")
 
 
 def test_connected_address_is_checked_again(image_server):
     # the resolver (as a rebinding DNS server would) says public, but the connection lands on loopback
     policy = MediaPolicy(allow_remote=True, resolve=lambda host, port: ["93.184.216.34"])
-    with pytest.raises(ImageReferenceError, match="connected to a non-public address"):
+    with pytest.raises(MediaReferenceError, match="connected to a non-public address"):
         policy.load(f"http://localhost:{image_server}/cat.png")

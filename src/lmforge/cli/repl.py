@@ -1,4 +1,4 @@
-"""The interactive chat loop and the one-shot answer, with images and tool calls."""
+"""The interactive chat loop and the one-shot answer, with images, videos, audios and tool calls."""
 
 import json
 import re
@@ -12,11 +12,14 @@ from lmforge.data.multimodal.plugin import PLACEHOLDERS
 from lmforge.data.templates.template import Message, ToolCall
 from lmforge.errors import ConfigError, LmforgeError
 from lmforge.infer.candidates import Candidate
-from lmforge.infer.engine import Engine
+from lmforge.infer.engine import MEDIA_KINDS, Engine
+
+Media = dict[str, list[bytes]]  # medium (`images`, `videos`, `audios`) -> its files' bytes, in order
+COMMANDS = {"/image": "images", "/video": "videos", "/audio": "audios"}  # attach one file of that medium
 
 HELP = ("commands: /clear resets the history, /system TEXT sets the system prompt, /pick K keeps candidate K "
-        "(with --n), /image PATH attaches an image to your next message, /tools FILE.json offers tools "
-        "(/tools off: none), /tool RESULT answers the model's tool call, /exit quits")
+        "(with --n), /image PATH, /video PATH or /audio PATH attaches a file to your next message, /tools FILE.json "
+        "offers tools (/tools off: none), /tool RESULT answers the model's tool call, /exit quits")
 
 
 def read_tools(path: Path) -> list[dict[str, Any]]:
@@ -30,11 +33,18 @@ def read_tools(path: Path) -> list[dict[str, Any]]:
     return specs
 
 
-def read_images(paths: list[Path]) -> list[bytes]:
+def read_media(paths: list[Path], kind: str = "images") -> list[bytes]:
+    """The files' bytes (images checked now; videos and audios are checked when the engine decodes them)."""
     from lmforge.serve.media import MediaPolicy
 
-    # the person at the terminal may read their own files: allow each image's own folder
-    return [MediaPolicy(allowed_dirs=(path.expanduser().resolve().parent,)).load(str(path)) for path in paths]
+    # the person at the terminal may read their own files: allow each file's own folder
+    return [MediaPolicy(allowed_dirs=(path.expanduser().resolve().parent,)).load(str(path), kind)
+            for path in paths]
+
+
+def _joined(first: Media, second: Media) -> Media:
+    return {kind: [*first.get(kind, []), *second.get(kind, [])] for kind in MEDIA_KINDS
+            if first.get(kind) or second.get(kind)}
 
 
 def format_calls(calls: tuple[ToolCall, ...]) -> str:
@@ -57,8 +67,8 @@ def print_candidates(candidates: list[Candidate], console: Console) -> None:
 
 
 def answer_once(engine: Engine, prompt: str, system: str | None, console: Console, *,
-                images: list[bytes] | None = None, tools: list[dict[str, Any]] | None = None) -> list[Candidate]:
-    candidates = engine.candidates([Message("user", prompt)], system=system, images=images, tools=tools)
+                media: Media | None = None, tools: list[dict[str, Any]] | None = None) -> list[Candidate]:
+    candidates = engine.candidates([Message("user", prompt)], system=system, tools=tools, **(media or {}))
     if len(candidates) == 1:
         print_answer(candidates[0], console)
     else:
@@ -68,21 +78,22 @@ def answer_once(engine: Engine, prompt: str, system: str | None, console: Consol
 
 @dataclass
 class ChatSession:
-    """One conversation: its turns, the images its `<image>` placeholders refer to, and the tools on offer."""
+    """One conversation: its turns, the media its `<image>` / `<video>` / `<audio>` placeholders refer to, and
+    the tools on offer."""
 
     engine: Engine
     system: str | None = None
     tools: list[dict[str, Any]] | None = None
     history: list[Message] = field(default_factory=list)
-    images: list[bytes] = field(default_factory=list)  # every image of the history, in order
-    pending: list[bytes] = field(default_factory=list)  # attached to the next user message
+    media: Media = field(default_factory=dict)  # every file of the history, per medium, in order
+    pending: Media = field(default_factory=dict)  # attached to the next user message
     shown: list[Candidate] = field(default_factory=list)  # the last turn's candidates, for /pick
 
     def ask(self, text: str, console: Console) -> None:
-        """A user message (with the attached images) and the model's answer."""
-        lead = PLACEHOLDERS["images"] * len(self.pending)
+        """A user message (with the attached files) and the model's answer."""
+        lead = "".join(PLACEHOLDERS[kind] * len(items) for kind, items in self.pending.items())
         self._answer([Message("user", lead + text)], self.pending, console)
-        self.pending = []
+        self.pending = {}
 
     def tool_result(self, result: str, console: Console) -> None:
         """A tool result; the model answers once every call of its last turn has one."""
@@ -99,11 +110,11 @@ class ChatSession:
             self.history.append(Message("tool", result))
             console.print(f"result {answered + 1} of {len(calls)} noted; /tool the next one")
             return
-        self._answer([Message("tool", result)], [], console)
+        self._answer([Message("tool", result)], {}, console)
 
-    def _answer(self, turns: list[Message], images: list[bytes], console: Console) -> None:
-        history, all_images = [*self.history, *turns], [*self.images, *images]
-        inputs = dict(images=all_images or None, tools=self.tools)
+    def _answer(self, turns: list[Message], media: Media, console: Console) -> None:
+        history, all_media = [*self.history, *turns], _joined(self.media, media)
+        inputs: dict[str, Any] = dict(tools=self.tools, **all_media)
         try:
             if self.engine.defaults.n > 1:
                 console.print("[bold blue]assistant>[/bold blue]")
@@ -116,7 +127,7 @@ class ChatSession:
             console.print(f"[red]error:[/red] {err}", highlight=False)
             return
         self.history = [*history, answer]
-        self.images = all_images
+        self.media = all_media
 
     def _stream(self, history: list[Message], inputs: dict[str, Any], console: Console) -> Message:
         options = self.engine.options(n=1)
@@ -141,11 +152,12 @@ class ChatSession:
         self.history[-1] = self.shown[int(choice) - 1].as_message()
         console.print(f"kept candidate {choice}")
 
-    def attach(self, path: str, console: Console) -> None:
-        images = read_images([Path(path)])
-        self.engine.check_inputs(images=images)
-        self.pending += images
-        console.print(f"image attached to your next message ({len(self.pending)} waiting)")
+    def attach(self, path: str, kind: str, console: Console) -> None:
+        files = read_media([Path(path)], kind)
+        self.engine.check_inputs(**{kind: files})
+        self.pending = _joined(self.pending, {kind: files})
+        waiting = sum(len(items) for items in self.pending.values())
+        console.print(f"{kind[:-1]} attached to your next message ({waiting} waiting)")
 
     def offer_tools(self, argument: str, console: Console) -> None:
         if argument in ("", "off"):
@@ -159,10 +171,10 @@ class ChatSession:
         console.print(f"tools on offer: {names}")
 
 
-def repl(engine: Engine, system: str | None, console: Console, *, images: list[bytes] | None = None,
+def repl(engine: Engine, system: str | None, console: Console, *, media: Media | None = None,
          tools: list[dict[str, Any]] | None = None) -> None:
     console.print(f"lmforge chat ({engine.template.name} template, {engine.backend} backend). {HELP}")
-    session = ChatSession(engine, system, tools, pending=list(images or []))
+    session = ChatSession(engine, system, tools, pending=dict(media or {}))
     while True:
         try:
             text = console.input("[bold green]user>[/bold green] ").strip()
@@ -176,15 +188,15 @@ def repl(engine: Engine, system: str | None, console: Console, *, images: list[b
             break
         try:
             if text == "/clear":
-                session.history, session.images, session.pending = [], [], []
+                session.history, session.media, session.pending = [], {}, {}
                 console.print("history cleared")
             elif command == "/system":
                 session.system = argument or None
                 console.print(f"system prompt {'set' if session.system else 'cleared'}")
             elif command == "/pick":
                 session.pick(text, console)
-            elif command == "/image":
-                session.attach(argument, console)
+            elif command in COMMANDS:
+                session.attach(argument, COMMANDS[command], console)
             elif command == "/tools":
                 session.offer_tools(argument, console)
             elif command == "/tool":

@@ -20,26 +20,31 @@ def register(app: typer.Typer) -> None:
         n: Annotated[int | None, typer.Option("--n", help="Candidates per prompt (num_candidates).")] = None,
         image: Annotated[list[Path] | None, typer.Option(
             help="An image for the (first) prompt, for vision-language models (repeatable).")] = None,
+        video: Annotated[list[Path] | None, typer.Option(
+            help="A video for the (first) prompt, for models that take videos (repeatable).")] = None,
+        audio: Annotated[list[Path] | None, typer.Option(
+            help="An audio file for the (first) prompt, for models that take audio (repeatable).")] = None,
         tools: Annotated[Path | None, typer.Option(help="JSON file with a list of tool (function) specs.")] = None,
     ) -> None:
-        """Chat with the model: interactive and streaming (/clear, /system, /pick, /image, /tools, /tool, /exit),
-        or one --prompt."""
+        """Chat with the model: interactive and streaming (/clear, /system, /pick, /image, /video, /audio,
+        /tools, /tool, /exit), or one --prompt."""
 
         def body() -> None:
             cfg = load_command_config(config, overrides, (f"num_candidates={n}",) if n is not None else ())
-            from lmforge.cli.repl import answer_once, read_images, read_tools, repl
+            from lmforge.cli.repl import answer_once, read_media, read_tools, repl
 
             tool_specs = read_tools(tools) if tools is not None else None
-            images = read_images(image or [])
+            media = {kind: read_media(paths, kind) for kind, paths in
+                     (("images", image), ("videos", video), ("audios", audio)) if paths}
             from lmforge.infer.factory import create_engine
 
             engine = create_engine(cfg)
             try:
-                engine.check_inputs(images=images, tools=tool_specs)
+                engine.check_inputs(tools=tool_specs, **media)
                 if prompt is not None:
-                    answer_once(engine, prompt, system, console, images=images or None, tools=tool_specs)
+                    answer_once(engine, prompt, system, console, media=media, tools=tool_specs)
                 else:
-                    repl(engine, system, console, images=images, tools=tool_specs)
+                    repl(engine, system, console, media=media, tools=tool_specs)
             finally:
                 engine.close()
 
@@ -78,8 +83,10 @@ def register(app: typer.Typer) -> None:
                                                      help="Model name clients use; default: the model path.")] = None,
         max_tokens_limit: Annotated[int, typer.Option(help="Largest max_tokens a request may ask for.")] = 4096,
         max_request_mb: Annotated[float, typer.Option(help="Largest request body in MiB.")] = 16.0,
-        allow_remote_images: Annotated[bool, typer.Option(help="Fetch http(s) image URLs (public hosts).")] = False,
-        image_dir: Annotated[list[Path] | None, typer.Option(help="Folder local image paths may come from.")] = None,
+        allow_remote_images: Annotated[bool, typer.Option(
+            help="Fetch http(s) image and video URLs (public hosts).")] = False,
+        image_dir: Annotated[list[Path] | None, typer.Option(
+            help="Folder local image and video paths may come from.")] = None,
     ) -> None:
         """Serve an OpenAI-compatible API: /v1/models and /v1/chat/completions (streaming, n, stop).
 

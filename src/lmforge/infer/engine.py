@@ -1,10 +1,11 @@
 """The engine interface every backend implements: chat, stream_chat, candidates and batch generate.
 
 Prompts are rendered with the training template, so a fine-tuned model sees the format it learnt:
-tool definitions in the template's tool format, images through the model's multimodal plugin.
-Backends (`hf_backend` for transformers, `vllm_backend`) only turn token-id prompts (and processed
-images) and `GenerationOptions` into `Candidate`s; everything about messages, and parsing tool calls
-back out of answers (`tools`), lives here.
+tool definitions in the template's tool format, images, videos and audios through the model's multimodal
+plugin (decoded with the data group's media options, as in training). Backends (`hf_backend` for
+transformers, `vllm_backend`) only turn token-id prompts (and processed media) and `GenerationOptions`
+into `Candidate`s; everything about messages, and parsing tool calls back out of answers (`tools`),
+lives here.
 """
 
 from abc import ABC, abstractmethod
@@ -26,13 +27,14 @@ from lmforge.infer.options import GenerationOptions
 from lmforge.infer.stops import special_ids, special_markers
 from lmforge.infer.tools import ToolStream, check_tools, with_tool_calls
 
-TEXT_ONLY = ("it is served as a text-only model; images need a vision-language checkpoint (Qwen2-VL, LLaVA, "
-             "Gemma 3, ...) with its multimodal template")
+TEXT_ONLY = ("it is served as a text-only model; media need a multimodal checkpoint (Qwen2-VL, LLaVA, Gemma 3, "
+             "Qwen2-Audio, ...) with its multimodal template")
+MEDIA_KINDS = ("images", "videos", "audios")  # the media a chat message may carry, in placeholder order
 
 
 @dataclass
 class Prompt:
-    """A rendered prompt: its token ids, its processed images (vision-language models) and its tools."""
+    """A rendered prompt: its token ids, its processed media (multimodal models) and its tools."""
 
     ids: list[int]
     media: ProcessedMedia | None = None
@@ -43,7 +45,8 @@ class Engine(ABC):
     """Loads a model (base + merged adapters) and answers conversations.
 
     Conversations are template `Message`s: an assistant turn may carry `tool_calls`, a `tool` turn is one
-    tool result (as training data represents them), and `<image>` placeholders mark where images go.
+    tool result (as training data represents them), and `<image>` / `<video>` / `<audio>` placeholders mark
+    where media go.
     """
 
     backend: str = ""
@@ -63,16 +66,23 @@ class Engine(ABC):
         self.defaults = GenerationOptions.from_config(generation)
         self.default_system = generation.default_system
         self.enable_thinking = enable_thinking
-        self.media_encoder = media_encoder  # set for vision-language models: their processor and plugin
-        self.no_images_reason = TEXT_ONLY  # why images are refused, when they are
+        self.media_encoder = media_encoder  # set for multimodal models: their processor and plugin
+        self.no_media_reason = TEXT_ONLY  # why media are refused when the model has no media encoder
+
+    def supports(self, kind: str) -> bool:
+        """Whether the model takes this medium (`images`, `videos` or `audios`)."""
+        return self.media_encoder is not None and kind in self.media_encoder.plugin.markers
 
     @property
     def supports_images(self) -> bool:
         return self.supports("images")
 
-    def supports(self, kind: str) -> bool:
-        """Whether the model takes media of `kind` ("images", "videos", "audios") through its plugin."""
-        return self.media_encoder is not None and kind in self.media_encoder.plugin.markers
+    def refusal(self, kind: str) -> str:
+        """Why this model cannot take `kind` (for a medium it does not take)."""
+        if self.media_encoder is None:
+            return self.no_media_reason
+        plugin = self.media_encoder.plugin
+        return f"its processor (`{plugin.name}` plugin) takes {', '.join(plugin.markers)} only"
 
     # --- what backends implement -------------------------------------------------------------
     @abstractmethod
@@ -97,20 +107,19 @@ class Engine(ABC):
                images: Sequence[Any] | None = None, tools: Sequence[Any] | None = None,
                videos: Sequence[Any] | None = None, audios: Sequence[Any] | None = None) -> Prompt:
         """The prompt as the model sees it: the training template's rendering, with the tool definitions in
-        the template's tool format and each image through the model's multimodal plugin (as in training).
-        Images (bytes, paths or PIL images) go where the messages have `<image>` placeholders, or in front
-        of the last user message when there are none; videos and audios (paths or bytes) likewise, for
-        models that take them."""
+        the template's tool format and each image, video and audio through the model's multimodal plugin
+        (decoded and expanded as in training). Media (bytes, paths; images also PIL images) go where the
+        messages have `<image>` / `<video>` / `<audio>` placeholders, or, when there are none, in front of
+        the last user message (images, then videos, then audios)."""
         self.check_inputs(images, videos=videos, audios=audios)
-        media = {kind: list(items) for kind, items in (("images", images), ("videos", videos), ("audios", audios))
-                 if items}
         checked_tools = check_tools(tools)
         system = system if system is not None else self.default_system
         thinking = self.enable_thinking
+        media = {kind: list(items) for kind, items in zip(MEDIA_KINDS, (images, videos, audios), strict=True)
+                 if items}
         if media:
             example = self.media_encoder.prompt(  # type: ignore[union-attr]
-                list(messages), media, system=system, tools=checked_tools,
-                enable_thinking=thinking)
+                list(messages), media, system=system, tools=checked_tools, enable_thinking=thinking)
             return Prompt(example.input_ids, example.processed, checked_tools)
         ids = encode_conversation(self.template, self.tokenizer, list(messages), system=system, tools=checked_tools,
                                   add_generation_prompt=True, enable_thinking=thinking).flat()
@@ -133,12 +142,9 @@ class Engine(ABC):
     def check_inputs(self, images: Sequence[object] | None = None, tools: Sequence[object] | None = None, *,
                      videos: Sequence[object] | None = None, audios: Sequence[object] | None = None) -> None:
         """Refuse inputs this engine cannot use, with the reason (before any generation)."""
-        if images and not self.supports_images:
-            raise ModelError(f"`{self.model_name}` cannot take images: {self.no_images_reason}")
-        for kind, items in (("videos", videos), ("audios", audios)):
+        for kind, items in zip(MEDIA_KINDS, (images, videos, audios), strict=True):
             if items and not self.supports(kind):
-                taken = ", ".join(self.media_encoder.plugin.markers) if self.media_encoder else "text only"
-                raise ModelError(f"`{self.model_name}` cannot take {kind}: it takes {taken}")
+                raise ModelError(f"`{self.model_name}` cannot take {kind}: {self.refusal(kind)}")
         check_tools(tools)  # type: ignore[arg-type]
 
     def check_options(self, options: GenerationOptions | None) -> GenerationOptions:
@@ -150,11 +156,10 @@ class Engine(ABC):
         return options
 
     def candidates(self, messages: Sequence[Message], system: str | None = None,
-                   options: GenerationOptions | None = None, *, images: Sequence[Any] | None = None,
-                   tools: Sequence[Any] | None = None, **media: Sequence[Any] | None) -> list[Candidate]:
+                   options: GenerationOptions | None = None, **inputs: Any) -> list[Candidate]:
         """options.n answers with their log-probabilities; with tools, each with its parsed tool calls.
-        `media`: `videos` / `audios`, as `prompt` takes them."""
-        return self.complete(self.prompt(messages, system, images=images, tools=tools, **media), options)
+        `inputs`: `prompt`'s media (`images`, `videos`, `audios`) and `tools`."""
+        return self.complete(self.prompt(messages, system, **inputs), options)
 
     def complete(self, prompt: Prompt, options: GenerationOptions | None = None) -> list[Candidate]:
         """`candidates` of a prompt built by `prompt` (the API builds it once: its length is the usage)."""
@@ -169,11 +174,11 @@ class Engine(ABC):
         return self.candidates(messages, system, self.options(options, n=1), **inputs)[0].text
 
     def stream_candidates(self, messages: Sequence[Message], system: str | None = None,
-                          options: GenerationOptions | None = None, *, images: Sequence[Any] | None = None,
-                          tools: Sequence[Any] | None = None, **media: Sequence[Any] | None) -> Iterator[StreamDelta]:
-        """Deltas of every candidate. With tools, text that may be a tool call is held back until it is
-        clear it is not one, or until the candidate ends; its calls then come on its last delta."""
-        return self.stream(self.prompt(messages, system, images=images, tools=tools, **media), options)
+                          options: GenerationOptions | None = None, **inputs: Any) -> Iterator[StreamDelta]:
+        """Deltas of every candidate (`inputs` as in `candidates`). With tools, text that may be a tool call is
+        held back until it is clear it is not one, or until the candidate ends; its calls then come on its
+        last delta."""
+        return self.stream(self.prompt(messages, system, **inputs), options)
 
     def stream(self, prompt: Prompt, options: GenerationOptions | None = None) -> Iterator[StreamDelta]:
         """`stream_candidates` of a prompt built by `prompt`."""

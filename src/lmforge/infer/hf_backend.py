@@ -4,9 +4,10 @@ Plain sampling and greedy rows of concurrent requests are decoded together (left
 `RowMonitor` stopping criterion follows each row, streams its text, and ends it at its own stop
 strings and `max_new_tokens`, so rows with different limits still share one call.
 
-Vision-language checkpoints load with their processor and multimodal plugin. Text-only requests to
-them batch as above; a request with images is decoded on its own (its n candidates together), with
-the plugin's processor tensors (pixel values, grids, token types) beside its ids.
+Multimodal checkpoints load with their processor and multimodal plugin. Text-only requests to them
+batch as above; a request with images, videos or audios is decoded on its own (its n candidates
+together), with the plugin's processor tensors (pixel values, grids, audio features, token types)
+beside its ids.
 """
 
 import queue
@@ -158,21 +159,20 @@ class TransformersEngine(Engine):
         return options
 
     def _use_processor(self, processor: Any, data: DataGroup) -> None:
-        """A vision/audio-language model: its media go through its plugin, the one training uses."""
+        """A multimodal model: its media go through its plugin with the data group's decoding options, as in
+        training."""
         plugin = mm_plugin_for(processor)
         if plugin is None:
-            self.no_images_reason = f"lmforge has no multimodal plugin for its processor `{type(processor).__name__}`"
-            return
-        if "images" not in plugin.markers:
-            self.no_images_reason = f"`{plugin.name}` models take {', '.join(plugin.markers)}, not images"
-        self.media_encoder = MMEncoder(processor, plugin, self.template, MediaOptions.from_config(data),
-                                       data.cutoff_len, model_config=self.model.config)
+            self.no_media_reason = f"lmforge has no multimodal plugin for its processor `{type(processor).__name__}`"
+        else:
+            self.media_encoder = MMEncoder(processor, plugin, self.template, MediaOptions.from_config(data),
+                                           data.cutoff_len, model_config=self.model.config)
 
     def close(self) -> None:
         self.worker.close()
 
     def _media_inputs(self, media: Sequence[ProcessedMedia | None], input_ids: torch.Tensor) -> dict[str, Any]:
-        """The plugin's processor tensors for rows with images (none when no row has any), on the model's device."""
+        """The plugin's processor tensors for rows with media (none when no row has any), on the model's device."""
         if all(item is None for item in media) or self.media_encoder is None:
             return {}
         inputs = self.media_encoder.plugin.get_mm_inputs([item or ProcessedMedia() for item in media],
@@ -297,7 +297,7 @@ class TransformersEngine(Engine):
                        for p, m in pairs]
         elif options.method == "diverse_beam":
             if any(item is not None for item in media):
-                raise ConfigError("`candidate_method: diverse_beam` takes text prompts only; with images use "
+                raise ConfigError("`candidate_method: diverse_beam` takes text prompts only; with media use "
                                   "sample, beam or diverse_sample")
             answers = [self.worker.submit_call(lambda p=p: self._diverse_beams(p, options)).result()
                        for p in prompts]

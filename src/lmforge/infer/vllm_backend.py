@@ -97,7 +97,8 @@ class VllmEngine(Engine):
         template = run_template(cfg.model, tokenizer, preserve_thinking=cfg.data.preserve_thinking)
         super().__init__(tokenizer, template, cfg.generation,
                          model_name=cfg.model.model_name_or_path or "", enable_thinking=cfg.data.enable_thinking)
-        self.no_images_reason = "the vLLM backend serves text only here; set `infer_backend: huggingface` for images"
+        self.no_media_reason = ("the vLLM backend serves text only here; set `infer_backend: huggingface` for "
+                                "images, videos and audios")
         if importlib.util.find_spec("vllm") is None:
             raise ModelError("`infer_backend: vllm` needs vLLM: `pip install 'lmforge[vllm]'` on a CUDA machine, "
                              "or set `infer_backend: huggingface`")
@@ -157,7 +158,7 @@ class VllmEngine(Engine):
                   media: Sequence[ProcessedMedia | None] | None = None) -> list[list[Candidate]]:
         options = self.check_options(options)
         if media is not None and any(item is not None for item in media):  # check_inputs refuses them first
-            raise ModelError(f"`{self.model_name}` cannot take images: {self.no_images_reason}")
+            raise ModelError(f"`{self.model_name}` cannot take media: {self.no_media_reason}")
         if options.method == "diverse_beam":
             raise ConfigError("`candidate_method: diverse_beam` runs on the transformers backend only: "
                               "set `infer_backend: huggingface`, or use `diverse_sample`")

@@ -1,8 +1,8 @@
 """The OpenAI-compatible server: `GET /v1/models`, `POST /v1/chat/completions` (`chat`: SSE streaming,
-n > 1, tools, images, JSON output) and `POST /v1/completions` (`completions`: plain-text prompts).
+n > 1, tools, images / videos / audios, JSON output) and `POST /v1/completions` (`completions`: plain-text prompts).
 
 Limits are part of the server, not left to the client: request bodies, `max_tokens` and `n` are
-bounded, an optional API key guards every route, and images obey the `MediaPolicy`. Every request
+bounded, an optional API key guards every route, and media obey the `MediaPolicy`. Every request
 field is honoured or refused with a 400 that names it (`protocol.REFUSED`, `sampling`).
 """
 

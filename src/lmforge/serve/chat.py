@@ -14,20 +14,19 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from lmforge.data.multimodal.plugin import PLACEHOLDERS
 from lmforge.data.templates.template import Message as ChatTurn
 from lmforge.data.templates.template import ToolCall
 from lmforge.infer.candidates import Candidate
 from lmforge.infer.engine import Engine, Prompt
 from lmforge.infer.options import GenerationOptions
 from lmforge.infer.stops import token_bytes
+from lmforge.serve.content import RequestMedia, content_text
 from lmforge.serve.protocol import (
     REFUSED,
     AssistantMessage,
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionRequest,
-    ChatMessage,
     Choice,
     ChoiceLogprobs,
     ChunkChoice,
@@ -71,27 +70,26 @@ def chat_completion(request: ChatCompletionRequest, engine: Engine,
 
 def _prompt(request: ChatCompletionRequest, engine: Engine, settings: ApiSettings) -> Prompt:
     """The request as the engine's prompt: messages (tool calls and results included) as template turns,
-    images loaded under the media policy with an `<image>` placeholder where each one was, and the tools
-    unless `tool_choice` is `none`."""
+    images, videos and audios loaded under the media policy with a placeholder where each one was, and the
+    tools unless `tool_choice` is `none`."""
     tools = _tools(request)
-    images: list[str] = []
+    media = RequestMedia(settings.media)
     system_parts: list[str] = []
     turns: list[ChatTurn] = []
     for number, message in enumerate(request.messages, start=1):
         if message.role in ("system", "developer"):
-            system_parts.append(_text(message))
+            system_parts.append(content_text(message, number - 1))
         elif message.role == "assistant":
             calls = tuple(_tool_call(call, number) for call in message.tool_calls or [])
-            turns.append(ChatTurn("assistant", _text(message), calls))
+            turns.append(ChatTurn("assistant", content_text(message, number - 1), calls))
         elif message.role == "tool":
-            turns.append(ChatTurn("tool", _text(message)))
+            turns.append(ChatTurn("tool", content_text(message, number - 1)))
         else:
-            turns.append(ChatTurn("user", _text(message, images)))
+            turns.append(ChatTurn("user", content_text(message, number - 1, media)))
     if not turns or turns[-1].role not in ("user", "tool"):
         raise RequestError("the last message must be the user's (or a tool result)")
-    loaded = settings.media.load_all(images)
     system = "\n\n".join(system_parts) if system_parts else None
-    return engine.prompt(turns, system, images=loaded or None, tools=tools)
+    return engine.prompt(turns, system, tools=tools, **media.loaded)
 
 
 def _tools(request: ChatCompletionRequest) -> list[dict[str, Any]] | None:
@@ -117,25 +115,6 @@ def _tool_call(call: ToolCallItem, number: int) -> ToolCall:
         raise RequestError(f"messages[{number - 1}]: tool call `{call.function.name}` arguments must be a JSON "
                            "object")
     return ToolCall(call.function.name, arguments)
-
-
-def _text(message: ChatMessage, images: list[str] | None = None) -> str:
-    """The message's text; with `images`, each image part becomes an `<image>` placeholder (its URL is
-    collected) where it stands among the text parts."""
-    if message.content is None:
-        return ""
-    if isinstance(message.content, str):
-        return message.content
-    pieces = []
-    for part in message.content:
-        if part.type == "text":
-            pieces.append(part.text or "")
-        elif part.image_url is not None:
-            if images is None:
-                raise RequestError(f"images go in user messages, not in a `{message.role}` message")
-            images.append(part.image_url.url)
-            pieces.append(PLACEHOLDERS["images"])
-    return "".join(pieces)
 
 
 def _message(candidate: Candidate, single_call: bool) -> AssistantMessage:

@@ -20,10 +20,21 @@ class ImageUrl(_Strict):
     detail: Literal["auto", "low", "high"] | None = None
 
 
+class VideoUrl(_Strict):
+    url: str  # as for images: a data URL (`data:video/mp4;base64,...`), an http(s) URL or an allowed path
+
+
+class InputAudio(_Strict):
+    data: str  # base64 of the file's bytes
+    format: str  # the file's format (the openai client says `wav` or `mp3`); FFmpeg reads it from the bytes
+
+
 class ContentPart(_Strict):
-    type: Literal["text", "image_url"]
+    type: Literal["text", "image_url", "video_url", "input_audio"]
     text: str | None = None
     image_url: ImageUrl | None = None
+    video_url: VideoUrl | None = None
+    input_audio: InputAudio | None = None
 
 
 class FunctionCall(_Strict):
