@@ -228,7 +228,7 @@ def test_chat_tab_sends_audio_to_an_audio_language_model(tmp_path_factory, tmp_p
         assert history[-1]["role"] == "assistant" and state.chat_media == {0: {"audios": [str(clip)]}}
         history, listing = chat_exchange(state, history, "And now?", n=2)
         assert list(state.chat_media) == [0] and listing.count("class='candidate'") == 2
-        with pytest.raises(gradio.Error, match="cannot take videos: its processor .* takes audios only"):
+        with pytest.raises(gradio.Error, match=r"cannot take videos: its processor .* takes audios only"):
             chat_exchange(state, history, "This?", video=str(clip))
     finally:
         state.close_engine()

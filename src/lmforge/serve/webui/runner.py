@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 LOG_LINES_KEPT = 2000
-STOP_GRACE_S = 10.0
+STOP_GRACE_S = 30.0  # a stopped run saves its checkpoint before it exits (torchrun waits as long for its ranks)
 
 
 class CommandRun:
