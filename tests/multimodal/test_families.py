@@ -1,6 +1,8 @@
 """Every tiny family in `lmforge.testing.tiny_vlm` through the processor-native path (or its hand-written
 plugin): the example is exactly the processor's own expansion, only the answers are supervised, a
-batch of LLaMA-Factory's demo rows trains, and packing either gives the padded loss or is refused."""
+batch of LLaMA-Factory's demo rows trains, and packing either gives the padded loss or is refused.
+`test_families_train_export.py` trains each family through `run_training` (LoRA and full) and exports it;
+`test_families_cli.py` chats with an image per family and runs the commands end to end for a representative set."""
 
 import pytest
 import torch
