@@ -143,12 +143,21 @@ def test_the_templates_plugin_must_be_the_processors(tiny_vlm):
 
 
 def test_a_stage_without_media_reads_a_multimodal_models_rows_as_text(tiny_vlm):
+    """Every builtin stage takes media now; a stage whose data part takes none (here the online stages' prompt
+    rows without their media) reads a multimodal model's rows as text and says so."""
+    from dataclasses import replace
+
+    from lmforge.data.dataset import build_datasets
+    from lmforge.train.stages.online import ONLINE
+
     processor, _ = load_vlm(tiny_vlm("qwen2_vl"), "qwen2_vl")
     cfg = build_config({"stage": "grpo", "dataset": "alpaca_en_demo", "max_samples": 2,
                         "dataset_dir": str(refdata("llamafactory_data"))})
-    prepared = build_stage_datasets(cfg, processor.tokenizer, get_template("chatml"), processor)
+    text_prompts = replace(ONLINE, media=False, media_in_columns=False)
+    prepared = build_datasets(cfg.data, processor.tokenizer, get_template("chatml"), processor, stage=text_prompts,
+                              stage_name="prompts_only", seed=cfg.training.seed)
     assert prepared.collator is None
-    assert ("warn", "`stage: grpo` takes no media: this run trains on text only") in prepared.report.lines()
+    assert ("warn", "`stage: prompts_only` takes no media: this run trains on text only") in prepared.report.lines()
 
 
 @pytest.mark.parametrize(("stage", "dataset"), [("rm", "dpo_en_demo"), ("kto", "kto_en_demo")])
