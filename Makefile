@@ -35,7 +35,8 @@ browser:
 		echo "chromium not installed (needs root and apt-get): the web UI browser tests will skip"
 
 test: venv browser
-	$(BIN)/python -m pytest -q tests
+	# two workers, a test file each at a time (module fixtures stay in one process): the suite is mostly one-core work
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
 
 lint: venv
 	$(BIN)/ruff check src tests bench
