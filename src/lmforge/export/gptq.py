@@ -14,8 +14,7 @@ from transformers import PreTrainedTokenizerBase
 
 from lmforge.config.export import ExportGroup
 from lmforge.errors import ExportError
-from lmforge.export.verify import ParityReport, compare, require_parity
-from lmforge.paths import share_weight_files
+from lmforge.export.verify import ParityReport, save_quantized_if_faithful
 
 # Default tolerance of a GPTQ export, by bit width (fewer bits move logits more).
 GPTQ_TOLERANCE = {8: 0.5, 4: 2.0, 3: 4.0, 2: 8.0}
@@ -78,9 +77,5 @@ def quantize_gptq(export: ExportGroup, export_dir: Path, tokenizer: PreTrainedTo
     device: Any = "auto" if torch.cuda.is_available() else "cpu"
     model = AutoModelForCausalLM.from_pretrained(export_dir, quantization_config=config, device_map=device)
     tolerance = export.export_tolerance or GPTQ_TOLERANCE[bits]
-    report = compare(f"{bits}-bit GPTQ export vs source model", reference, model, batch, tolerance)
-    console.print(report.line())
-    require_parity(report, str(export_dir))
-    model.save_pretrained(export_dir)
-    share_weight_files(export_dir)
-    return report
+    return save_quantized_if_faithful(f"{bits}-bit GPTQ export vs source model", reference, model, batch, tolerance,
+                                      export_dir, console)

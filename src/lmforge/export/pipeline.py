@@ -39,6 +39,7 @@ from lmforge.export.verify import (
     masked_logits,
     probe_batch,
     require_parity,
+    save_quantized_if_faithful,
 )
 from lmforge.model.loading import (
     inference_dtype,
@@ -48,7 +49,6 @@ from lmforge.model.loading import (
     model_kind,
     model_path,
 )
-from lmforge.paths import share_weight_files
 from lmforge.preflight import preflight
 
 __all__ = ["ExportResult", "masked_logits", "probe_batch", "run_export"]
@@ -151,12 +151,8 @@ def _quantize(export: ExportGroup, export_dir: Path, reference: torch.Tensor, ba
                                        bnb_4bit_compute_dtype=torch.bfloat16))
     model = AutoModelForCausalLM.from_pretrained(export_dir, quantization_config=quantization, device_map="cuda")
     tolerance = export.export_tolerance or QUANTIZED_TOLERANCE[bits]  # type: ignore[index]
-    report = compare(f"{bits}-bit bitsandbytes export vs source model", reference, model, batch, tolerance)
-    console.print(report.line())
-    require_parity(report, str(export_dir))
-    model.save_pretrained(export_dir)
-    share_weight_files(export_dir)
-    return report
+    return save_quantized_if_faithful(f"{bits}-bit bitsandbytes export vs source model", reference, model, batch,
+                                      tolerance, export_dir, console)
 
 
 def merge_device(export: ExportGroup) -> str:

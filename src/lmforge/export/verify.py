@@ -15,6 +15,7 @@ from transformers import PreTrainedTokenizerBase
 from lmforge.data.templates.encoding import encode_conversation
 from lmforge.data.templates.template import Message, Template
 from lmforge.errors import ExportError
+from lmforge.paths import share_weight_files
 
 PROBE_PROMPTS = ["Who are you?", "What is the capital of France?", "Write one sentence about the sea."]
 # Max |logit| difference allowed between a result and its source, by the dtype the result is stored in.
@@ -86,6 +87,18 @@ def require_parity(report: ParityReport, where: str) -> None:
         raise ExportError(f"the result in {where} does not reproduce the source model ({report.what}): "
                           f"max |logit diff| {report.max_abs_diff:.3g} > tolerance {report.tolerance:g}; do not use it "
                           "(the files are kept for inspection)")
+
+
+def save_quantized_if_faithful(what: str, reference: torch.Tensor, model: Any, batch: Any, tolerance: float,
+                               export_dir: Path, console: Any) -> ParityReport:
+    """A quantized export's logits against the source model's: printed, required within `tolerance`, then the
+    quantized weights saved (readable like every other output file)."""
+    report = compare(what, reference, model, batch, tolerance)
+    console.print(report.line())
+    require_parity(report, str(export_dir))
+    model.save_pretrained(export_dir)
+    share_weight_files(export_dir)
+    return report
 
 
 def llamacpp_available() -> bool:

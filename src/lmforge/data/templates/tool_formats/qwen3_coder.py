@@ -59,14 +59,10 @@ def _tools(tools: Tools) -> str:
     return "".join(parts) + _TAIL
 
 
-def _value(value: Any) -> str:
-    return value if isinstance(value, str) else _text(value)
-
-
 def _calls(calls: tuple[ToolCall, ...]) -> str:
     return "\n".join(
         f"<tool_call>\n<function={call.name}>\n"
-        + "".join(f"<parameter={key}>\n{_value(value)}\n</parameter>\n" for key, value in call.arguments.items())
+        + "".join(f"<parameter={key}>\n{_text(value)}\n</parameter>\n" for key, value in call.arguments.items())
         + "</function>\n</tool_call>" for call in calls)
 
 

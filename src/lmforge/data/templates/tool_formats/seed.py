@@ -54,15 +54,11 @@ def _tools(tools: Tools) -> str:
     return "".join(_function(function_of(tool)) for tool in tools if tool.get("type", "function") == "function") + _TAIL
 
 
-def _text(value: Any) -> str:
-    """A value as the template writes it: a string bare, anything else as jinja's `string` (Python's str)."""
-    return value if isinstance(value, str) else str(value)
-
-
 def _calls(calls: tuple[ToolCall, ...]) -> str:
     return "\n".join(
         f"<seed:tool_call>\n<function={call.name}>\n"
-        + "".join(f"<parameter={key}>{_text(value)}</parameter>\n" for key, value in call.arguments.items())
+        # values as the template's `string` filter writes them: Python's str (a string bare)
+        + "".join(f"<parameter={key}>{value}</parameter>\n" for key, value in call.arguments.items())
         + "</function>\n</seed:tool_call>" for call in calls)
 
 
