@@ -54,3 +54,18 @@ def demo_conversations(name: str, kind: str, count: int) -> list[Conversation]:
 
 
 TEXT_ONLY = Conversation([Message("user", "Say hello."), Message("assistant", "Hello there.")], None, "text:row 1")
+
+
+def train_steps(model, batch, steps: int, optimizer=None) -> list[float]:
+    """`steps` AdamW steps (lr 1e-3 unless an optimizer is given) on one batch; the losses."""
+    import torch
+
+    optimizer = optimizer or torch.optim.AdamW(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(steps):
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    return losses

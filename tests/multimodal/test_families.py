@@ -18,7 +18,7 @@ from lmforge.data.templates import get_template
 from lmforge.data.templates.encoding import encode_conversation
 from lmforge.data.templates.template import Message
 from lmforge.testing.tiny_vlm import TINY_VLM_FAMILIES
-from tests.multimodal.conftest import TEXT_ONLY, demo_conversations, load_vlm
+from tests.multimodal.conftest import TEXT_ONLY, demo_conversations, load_vlm, train_steps
 from tests.refdata import refdata
 
 OPTIONS = MediaOptions(image_max_pixels=64 * 64, video_max_pixels=32 * 32, video_maxlen=4)
@@ -87,13 +87,7 @@ def test_a_batch_of_demo_rows_trains_and_packing_keeps_the_loss_or_is_refused(fa
         # SFT rows, a text-only row and (`stage: pt`) a document with its image
         items = [*demo_conversations(DEMO[kind], kind, 2), TEXT_ONLY, *([document] if kind == "images" else [])]
         batch = collator([to_row(item) for item in items])
-        losses = []
-        for _ in range(2):
-            loss = model(**batch).loss
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-            losses.append(loss.item())
+        losses = train_steps(model, batch, 2, optimizer)
         assert all(map(torch.isfinite, torch.tensor(losses))) and losses[1] < losses[0], (family, kind, losses)
 
     if not encoder.plugin.supports_packing:

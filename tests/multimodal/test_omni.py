@@ -10,7 +10,7 @@ from lmforge.data.conversation import Conversation
 from lmforge.data.multimodal.collator import MultimodalCollator
 from lmforge.data.multimodal.examples import to_row
 from lmforge.data.templates.template import Message
-from tests.multimodal.conftest import load_vlm
+from tests.multimodal.conftest import load_vlm, train_steps
 from tests.multimodal.test_families import encoder_for
 from tests.refdata import refdata
 
@@ -35,14 +35,7 @@ def test_a_row_with_a_video_and_its_audio_trains(family, tiny_vlm):
         assert (ids == token).sum() > 0, family
     batch = MultimodalCollator(encoder)([to_row(row) for row in rows])
     assert {"pixel_values_videos", "input_features", "feature_attention_mask"} <= set(batch)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(2):
-        loss = model(**batch).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        losses.append(loss.item())
+    losses = train_steps(model, batch, 2)
     assert losses[1] < losses[0], losses
 
 

@@ -9,7 +9,7 @@ from lmforge.data.multimodal.examples import MMEncoder, to_row
 from lmforge.data.multimodal.media import MediaOptions, decode_media
 from lmforge.data.multimodal.plugin import PLACEHOLDERS, mm_plugin_for
 from lmforge.data.templates import get_template
-from tests.multimodal.conftest import FAMILIES, TEXT_ONLY, demo_conversations, load_vlm
+from tests.multimodal.conftest import FAMILIES, TEXT_ONLY, demo_conversations, load_vlm, train_steps
 
 OPTIONS = MediaOptions(image_max_pixels=64 * 64)
 
@@ -28,14 +28,7 @@ def test_plugin_trains_a_tiny_model_on_mixed_batches(family, tiny_vlm):
     batch = collator([to_row(c) for c in conversations])
     media_ids = collator.encoder.plugin.media_token_ids(processor.tokenizer)
     assert all(batch["labels"][torch.isin(batch["input_ids"], torch.tensor(list(media_ids)))] == -100)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(3):
-        loss = model(**batch).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        losses.append(loss.item())
+    losses = train_steps(model, batch, 3)
     assert all(map(torch.isfinite, map(torch.tensor, losses))) and losses[-1] < losses[0]
 
     text_batch = collator([to_row(TEXT_ONLY)])  # no media at all: no fake image, no pixel tensors
