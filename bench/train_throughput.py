@@ -29,7 +29,12 @@ measured on this machine for that dtype) and final loss, so speed and numerical 
 Usage: python bench/train_throughput.py [--runs 3] [--samples 400] [--jobs lora-packed,lora,full-packed]
                                       [--cutoff 512|2048] [--threads default,1]
                                       [--model alpaca-bpe|qwen-151k|smollm2]
-                                      [--baseline-src DIR | --precisions fp32,bf16]
+                                      [--baseline-src DIR | --precisions fp32,bf16] [--precision fp32|bf16]
+
+`--precision bf16` runs the LLaMA-Factory comparison with `bf16: true` in both frameworks (bf16 autocast on
+fp32 master weights: each one's best setting on a CPU with AVX-512-BF16 or AMX); fp32 (the default) keeps both
+in full precision. LLaMA-Factory reports no FLOP figure: its MFU is lmforge's MFU scaled by the speed ratio
+(the same examples, model and FLOP convention).
 """
 
 import argparse
@@ -126,6 +131,8 @@ def job_config(framework: str, job: dict, model: Path, samples: int, out: Path, 
     if framework == "llamafactory":
         config["disable_gradient_checkpointing"] = True  # its fastest configuration on CPU
         config["overwrite_output_dir"] = True
+        if bf16:
+            config["use_cpu"] = True  # transformers refuses bf16 without a GPU unless told the run is on the CPU
         if job["packed"]:
             config["neat_packing"] = True  # LLaMA-Factory's contamination-free packing
     elif job["packed"]:
@@ -188,6 +195,8 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true")
     parser.add_argument("--baseline-src", type=Path, default=None,
                         help="lmforge's src folder of another checkout: the baseline instead of LLaMA-Factory")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="both frameworks' precision in the LLaMA-Factory comparison")
     parser.add_argument("--precisions", default=None,
                         help="fp32,bf16: lmforge in each precision instead of LLaMA-Factory (recorded)")
     options = parser.parse_args()
@@ -204,46 +213,58 @@ def main() -> None:
                 "LMFORGE_HOME": tempfile.mkdtemp(prefix="lmforge-bench-")}
     ours_v = versions(sys.executable, ["transformers", "peft", "torch"])
     lf_v = versions(lf_python, ["llamafactory", "transformers", "peft"])
+    bf16 = options.precision == "bf16"
+    load_before = os.getloadavg()[0]
     print(f"{options.samples} alpaca_en_demo examples, {tokens:,} tokens ({supervised:,} supervised), "
           f"model {options.model}, cutoff {options.cutoff}, batch {2048 // options.cutoff} x accumulation "
-          f"{options.cutoff // 512}, 1 epoch, fp32")
+          f"{options.cutoff // 512}, 1 epoch, {options.precision}; {machine()}; load {load_before:.1f}")
     print(f"{'job':<13} {'thr':<4} {'lmforge ex/s':>20} {'LLaMA-Factory ex/s':>20} {'ratio':>6} "
-          f"{'lmforge RSS':>12} {'LF RSS':>8}")
+          f"{'lmforge RSS':>12} {'LF RSS':>8} {'MFU (ours / LF)':>16}")
     for threads in options.threads.split(","):
         env = {**base_env, **(SINGLE_THREAD if threads == "1" else {})}
         for name in options.jobs.split(","):
             job = JOBS[name]
             speed: dict[str, list[float]] = {"lmforge": [], "llamafactory": []}
             rss: dict[str, list[float]] = {"lmforge": [], "llamafactory": []}
+            mfus: list[float] = []
             for _ in range(options.runs):
                 for framework in ("llamafactory", "lmforge"):
                     out = Path(tempfile.mkdtemp(prefix=f"out-{framework}-"))
-                    config = job_config(framework, job, model, options.samples, out, options.cutoff, template)
+                    config = job_config(framework, job, model, options.samples, out, options.cutoff, template,
+                                        bf16=bf16)
                     result = run(framework, lf_python, config, env)
                     speed[framework].append(options.samples / result["runtime"])
                     rss[framework].append(result["peak_rss_mib"])
+                    if result.get("mfu") is not None:
+                        mfus.append(result["mfu"])
             ratio = statistics.median(speed["lmforge"]) / statistics.median(speed["llamafactory"])
             ours_rss, lf_rss = statistics.median(rss["lmforge"]), statistics.median(rss["llamafactory"])
+            mfu = statistics.median(mfus) if mfus else None
+            mfu_text = f"{mfu:.1%} / {mfu / ratio:.1%}" if mfu is not None else "n/a"
+            load_after = os.getloadavg()[0]
             print(f"{name:<13} {threads:<4} {median_range(speed['lmforge']):>20} "
-                  f"{median_range(speed['llamafactory']):>20} {ratio:>5.2f}x {ours_rss:>9.0f} MiB {lf_rss:>5.0f} MiB")
+                  f"{median_range(speed['llamafactory']):>20} {ratio:>5.2f}x {ours_rss:>9.0f} MiB {lf_rss:>5.0f} MiB "
+                  f"{mfu_text:>16}")
             if options.no_record:
                 continue
             tokens_per_s = statistics.median(speed["lmforge"]) * tokens / options.samples
             lf_tokens_per_s = statistics.median(speed["llamafactory"]) * tokens / options.samples
             append_benchmark_row(
-                "SFT training throughput (tiny Qwen2, alpaca_en_demo, CPU)",
+                "SFT training throughput with precision and MFU: lmforge vs LLaMA-Factory (CPU)",
                 "| date | job | threads | lmforge examples/s | LLaMA-Factory examples/s | ratio | non-pad tokens/s "
-                "(lmforge / LF) | peak RSS MiB (lmforge / LF) | machine | versions | command |\n"
-                "|---|---|---|---|---|---|---|---|---|---|---|",
-                f"| {today()} | {name}, cutoff {options.cutoff}, {options.model} | {threads} | "
+                "(lmforge / LF) | peak RSS MiB (lmforge / LF) | MFU (lmforge / LF) | machine | versions | command |\n"
+                "|---|---|---|---|---|---|---|---|---|---|---|---|",
+                f"| {today()} | {name}, cutoff {options.cutoff}, {options.model}, {options.precision} | {threads} | "
                 f"{median_range(speed['lmforge'])} | "
                 f"{median_range(speed['llamafactory'])} | {ratio:.2f}x | "
                 f"{tokens_per_s:,.0f} / {lf_tokens_per_s:,.0f} | "
-                f"{ours_rss:.0f} / {lf_rss:.0f} | {machine()} | lmforge: torch {ours_v['torch']}, transformers "
+                f"{ours_rss:.0f} / {lf_rss:.0f} | {mfu_text} | {machine()}, load {load_before:.1f} -> "
+                f"{load_after:.1f} | lmforge: torch {ours_v['torch']}, transformers "
                 f"{ours_v['transformers']}, peft {ours_v['peft']}; LLaMA-Factory {lf_v['llamafactory']} "
                 f"(transformers {lf_v['transformers']}, peft {lf_v['peft']}) | "
                 f"`python bench/train_throughput.py --runs {options.runs} --samples {options.samples} "
-                f"--jobs {name} --threads {threads} --cutoff {options.cutoff} --model {options.model}` |")
+                f"--jobs {name} --threads {threads} --cutoff {options.cutoff} --model {options.model} "
+                f"--precision {options.precision}` |")
 
 
 def compare_with_baseline_src(options: argparse.Namespace) -> None:
