@@ -1,4 +1,5 @@
-"""Peak memory of the preference stages: this tree vs another lmforge source tree (`--baseline-src`).
+"""Peak memory of the preference stages: this tree vs another lmforge source tree (`--baseline-src`) or vs
+LLaMA-Factory 0.9.5 (`--llamafactory`, its own venv, created on first use: bench/common.py).
 
 The job is LLaMA-Factory's v0.9.3 example `train_lora/llama3_lora_dpo.yaml` with only the paths and
 length changed: the model (`--model`: `qwen-151k`, the one-layer Qwen2 with the real 151,643-token
@@ -8,9 +9,10 @@ dpo_en_demo from ../shared/refdata, `max_steps` (`--steps`) instead of 3 epochs,
 cutoff 2048, batch 1 x accumulation 8, bf16 as in the example. `--losses` picks `pref_loss` values
 (sigmoid is trl's DPOTrainer; orpo and simpo lmforge's reference-free trainer); `kto` runs the kto
 stage on kto_en_demo. Each run is a fresh CLI process; trees alternate run by run; peak RSS comes from
-wait4 (the process and its children).
+wait4 (the process and its children). LLaMA-Factory gets `use_cpu: true` beside `bf16: true` (transformers
+refuses bf16 without a GPU otherwise) and runs sigmoid (DPO), orpo, simpo and kto through its own trainers.
 
-Usage: python bench/dpo_memory.py --baseline-src /tmp/before/src [--model qwen-151k|smollm2]
+Usage: python bench/dpo_memory.py (--baseline-src /tmp/before/src | --llamafactory) [--model qwen-151k|smollm2]
                                   [--losses sigmoid,orpo,simpo,kto] [--steps 4] [--runs 1]
 """
 
@@ -22,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import machine, refdata
+from bench.common import llamafactory_python, machine, refdata
 from bench.train_throughput import large_vocabulary_model, run
 
 
@@ -32,7 +34,7 @@ def model_and_template(name: str) -> tuple[str, str]:
     return str(large_vocabulary_model()), "qwen"
 
 
-def job_config(model: str, template: str, loss: str, steps: int, out: Path) -> dict:
+def job_config(model: str, template: str, loss: str, steps: int, out: Path, llamafactory: bool = False) -> dict:
     config = {
         "model_name_or_path": model, "stage": "dpo", "do_train": True, "finetuning_type": "lora", "lora_rank": 8,
         "lora_target": "all", "pref_beta": 0.1, "pref_loss": loss, "dataset": "dpo_en_demo",
@@ -46,25 +48,37 @@ def job_config(model: str, template: str, loss: str, steps: int, out: Path) -> d
         del config["pref_loss"]
         config.update(stage="kto", dataset="kto_en_demo", per_device_train_batch_size=2,
                       gradient_accumulation_steps=4)
+    if llamafactory:
+        config["use_cpu"] = True
+        if model.startswith("builtin:"):  # LLaMA-Factory reads a folder: the same files lmforge prepared
+            from lmforge.hub.builtin import builtin_path
+
+            config["model_name_or_path"] = str(builtin_path(model))
     return config
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--baseline-src", type=Path, required=True,
-                        help="lmforge's src folder of another checkout (e.g. the commit before a change)")
+    baseline_choice = parser.add_mutually_exclusive_group(required=True)
+    baseline_choice.add_argument("--baseline-src", type=Path,
+                                 help="lmforge's src folder of another checkout (e.g. the commit before a change)")
+    baseline_choice.add_argument("--llamafactory", action="store_true", help="LLaMA-Factory 0.9.5 as the baseline")
     parser.add_argument("--model", choices=("qwen-151k", "smollm2"), default="qwen-151k")
     parser.add_argument("--losses", default="sigmoid,orpo,simpo,kto")
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--runs", type=int, default=1)
     options = parser.parse_args()
-    baseline = str(options.baseline_src.resolve())
-    if not (options.baseline_src / "lmforge" / "__init__.py").is_file():
-        sys.exit(f"--baseline-src {baseline}: no lmforge package there (give the checkout's src folder)")
+    if options.llamafactory:
+        baseline, lf_python = "llamafactory", str(llamafactory_python())
+    else:
+        baseline, lf_python = str(options.baseline_src.resolve()), ""
+        if not (options.baseline_src / "lmforge" / "__init__.py").is_file():
+            sys.exit(f"--baseline-src {baseline}: no lmforge package there (give the checkout's src folder)")
     model, template = model_and_template(options.model)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "LMFORGE_HOME": os.environ.get("LMFORGE_HOME", str(
         Path.home() / ".cache" / "lmforge"))}
-    print(f"model {options.model}, cutoff 2048, batch 1 x 8, {options.steps} steps, LoRA r8, bf16; {machine()}")
+    print(f"model {options.model}, cutoff 2048, batch 1 x 8, {options.steps} steps, LoRA r8, bf16; baseline "
+          f"{baseline}; {machine()}; load {os.getloadavg()[0]:.1f}")
     print(f"{'loss':<8} {'this tree RSS MiB':>18} {'baseline RSS MiB':>17} {'ratio':>6} {'this s':>7} {'base s':>7}")
     for loss in options.losses.split(","):
         rss: dict[str, list[float]] = {"lmforge": [], baseline: []}
@@ -72,7 +86,8 @@ def main() -> None:
         for _ in range(options.runs):
             for framework in (baseline, "lmforge"):
                 out = Path(tempfile.mkdtemp(prefix="dpo-mem-"))
-                result = run(framework, "", job_config(model, template, loss, options.steps, out), env)
+                config = job_config(model, template, loss, options.steps, out, framework == "llamafactory")
+                result = run(framework, lf_python, config, env)
                 rss[framework].append(result["peak_rss_mib"])
                 seconds[framework].append(result["runtime"])
         ours, theirs = statistics.median(rss["lmforge"]), statistics.median(rss[baseline])
