@@ -78,6 +78,22 @@ def test_modality_matches_the_template_and_every_multimodal_group_has_a_path():
     assert get_model("Qwen2-Audio-7B-Instruct").modality == "audio"
 
 
+def test_newer_families_beyond_llamafactorys_table_have_rows():
+    """SmolLM3 and EXAONE 4 (not in LLaMA-Factory's table): hub ids, their templates, text models."""
+    assert {m.name: (m.template, m.hub_ids["hf"]) for m in filter_models("SmolLM3")} == {
+        "SmolLM3-3B-Base": ("smollm3", "HuggingFaceTB/SmolLM3-3B-Base"),
+        "SmolLM3-3B-Thinking": ("smollm3", "HuggingFaceTB/SmolLM3-3B")}
+    assert {m.name: (m.template, m.hub_ids["hf"]) for m in filter_models("EXAONE-4")} == {
+        "EXAONE-4.0-1.2B-Instruct": ("exaone4", "LGAI-EXAONE/EXAONE-4.0-1.2B"),
+        "EXAONE-4.0-32B-Instruct": ("exaone4", "LGAI-EXAONE/EXAONE-4.0-32B"),
+        "EXAONE-4.0.1-32B-Instruct": ("exaone4", "LGAI-EXAONE/EXAONE-4.0.1-32B")}
+    assert get_model("HuggingFaceTB/SmolLM3-3B").name == "SmolLM3-3B-Thinking"
+    assert get_model("LGAI-EXAONE/EXAONE-4.0-32B").group == "EXAONE-4"
+    assert not any(m.multimodal for m in filter_models(templates={"smollm3", "exaone4"}))
+    assert {"EXAONE-3.0-7.8B-Instruct"} == {m.name for m in filter_models("EXAONE")} - {
+        m.name for m in filter_models("EXAONE-4")}
+
+
 def test_filters_by_family_modality_and_template():
     gemma3 = {m.name for m in filter_models("gemma-3")}
     assert {"Gemma-3-1B-Instruct", "Gemma-3-27B-Instruct"} <= gemma3 and "Gemma-3n-E2B" not in gemma3
