@@ -15,13 +15,9 @@ from lmforge.hub.registry import filter_models, get_model, list_models
 from lmforge.hub.resolve import check_model_reference, resolve_model_path
 
 # Templates of multimodal groups with no multimodal path yet: neither a hand-written plugin nor a processor
-# of that name in transformers for the processor-native plugin (Kimi-VL and MiniCPM-V are not in transformers),
-# or a text template where LLaMA-Factory
-# takes Pixtral images (mistral_small, Mistral-Small-3.1/3.2). The multimodal issue adds these.
-PENDING_MULTIMODAL_PATHS = frozenset({
-    "dots_ocr", "kimi_vl", "minicpm_o", "minicpm_v", "mistral_small", "moss_vl",
-    "youtu_vl",
-})
+# of that name in transformers for the processor-native plugin (remote-code models: Kimi-VL, MiniCPM-V/-o, dots.ocr,
+# MOSS-VL and Youtu-VL are not in transformers). The multimodal issue adds these.
+PENDING_MULTIMODAL_PATHS = frozenset({"dots_ocr", "kimi_vl", "minicpm_o", "minicpm_v", "moss_vl", "youtu_vl"})
 
 # A sample of LLaMA-Factory's names, old and new (the table has all of them; scripts cannot read its source here).
 LLAMAFACTORY_NAMES = ("Aya-23-8B-Chat", "BLOOM-560M", "Qwen2.5-7B-Instruct", "Qwen3-8B-Thinking",
