@@ -165,8 +165,9 @@ def test_gemma4_modelfile_writes_its_notation_and_answers_in_the_results_turn():
 
 
 def test_go_text_escapes_action_delimiters():
-    for literal in ("a{{b", "{{{", "ends with {", "}}", '{"name": '):
+    for literal in ("a{{b", "{{{", "ends with {", "}}", '{"name": ', 'def f():\n    """doc"""'):
         assert Evaluator(go_text(literal) + "{{ .X }}").render({"X": "x"}) == literal + "x"
+        assert '"""' not in go_text(literal)  # the Modelfile quotes the TEMPLATE with three double quotes
 
 
 @pytest.mark.parametrize("source, expected", [
