@@ -15,8 +15,9 @@ from lmforge.hub.registry import filter_models, get_model, list_models
 from lmforge.hub.resolve import check_model_reference, resolve_model_path
 
 # Templates of multimodal groups with no multimodal path yet: neither a hand-written plugin nor a processor
-# of that name in transformers for the processor-native plugin (remote-code models: Kimi-VL, MiniCPM-V/-o, dots.ocr,
-# MOSS-VL and Youtu-VL are not in transformers). The multimodal issue adds these.
+# of that name in transformers for the processor-native plugin: remote-code models (Kimi-VL-A3B, MiniCPM-V 2.6 /
+# 4 / 4.5, MiniCPM-o, dots.ocr, MOSS-VL, Youtu-VL), none of them in transformers 5.25 (which ships MiniCPM-V 4.6 /
+# 4.7, Kimi K2.5 and dots3_note, other checkpoints). The multimodal issue adds these.
 PENDING_MULTIMODAL_PATHS = frozenset({"dots_ocr", "kimi_vl", "minicpm_o", "minicpm_v", "moss_vl", "youtu_vl"})
 
 # A sample of LLaMA-Factory's names, old and new (the table has all of them; scripts cannot read its source here).
