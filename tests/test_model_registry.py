@@ -15,13 +15,10 @@ from lmforge.hub.registry import filter_models, get_model, list_models
 from lmforge.hub.resolve import check_model_reference, resolve_model_path
 
 # Templates of multimodal groups with no multimodal path yet: neither a hand-written plugin nor a processor
-# of that name in transformers for the processor-native plugin (Kimi-VL and MiniCPM-V are not in transformers),
-# or a text template where LLaMA-Factory
-# takes Pixtral images (mistral_small, Mistral-Small-3.1/3.2). The multimodal issue adds these.
-PENDING_MULTIMODAL_PATHS = frozenset({
-    "dots_ocr", "kimi_vl", "minicpm_o", "minicpm_v", "mistral_small", "moss_vl",
-    "youtu_vl",
-})
+# of that name in transformers for the processor-native plugin: remote-code models (Kimi-VL-A3B, MiniCPM-V 2.6 /
+# 4 / 4.5, MiniCPM-o, dots.ocr, MOSS-VL, Youtu-VL), none of them in transformers 5.25 (which ships MiniCPM-V 4.6 /
+# 4.7, Kimi K2.5 and dots3_note, other checkpoints). The multimodal issue adds these.
+PENDING_MULTIMODAL_PATHS = frozenset({"dots_ocr", "kimi_vl", "minicpm_o", "minicpm_v", "moss_vl", "youtu_vl"})
 
 # A sample of LLaMA-Factory's names, old and new (the table has all of them; scripts cannot read its source here).
 LLAMAFACTORY_NAMES = ("Aya-23-8B-Chat", "BLOOM-560M", "Qwen2.5-7B-Instruct", "Qwen3-8B-Thinking",
@@ -76,6 +73,22 @@ def test_modality_matches_the_template_and_every_multimodal_group_has_a_path():
     assert (text.modality, text.template, vlm.modality, vlm.template) == ("text", "gemma2", "image", "gemma3")
     assert get_model("MedGemma-27B-Instruct").modality == "text"  # medgemma-27b-text-it, not the VLM
     assert get_model("Qwen2-Audio-7B-Instruct").modality == "audio"
+
+
+def test_newer_families_beyond_llamafactorys_table_have_rows():
+    """SmolLM3 and EXAONE 4 (not in LLaMA-Factory's table): hub ids, their templates, text models."""
+    assert {m.name: (m.template, m.hub_ids["hf"]) for m in filter_models("SmolLM3")} == {
+        "SmolLM3-3B-Base": ("smollm3", "HuggingFaceTB/SmolLM3-3B-Base"),
+        "SmolLM3-3B-Thinking": ("smollm3", "HuggingFaceTB/SmolLM3-3B")}
+    assert {m.name: (m.template, m.hub_ids["hf"]) for m in filter_models("EXAONE-4")} == {
+        "EXAONE-4.0-1.2B-Instruct": ("exaone4", "LGAI-EXAONE/EXAONE-4.0-1.2B"),
+        "EXAONE-4.0-32B-Instruct": ("exaone4", "LGAI-EXAONE/EXAONE-4.0-32B"),
+        "EXAONE-4.0.1-32B-Instruct": ("exaone4", "LGAI-EXAONE/EXAONE-4.0.1-32B")}
+    assert get_model("HuggingFaceTB/SmolLM3-3B").name == "SmolLM3-3B-Thinking"
+    assert get_model("LGAI-EXAONE/EXAONE-4.0-32B").group == "EXAONE-4"
+    assert not any(m.multimodal for m in filter_models(templates={"smollm3", "exaone4"}))
+    assert {"EXAONE-3.0-7.8B-Instruct"} == {m.name for m in filter_models("EXAONE")} - {
+        m.name for m in filter_models("EXAONE-4")}
 
 
 def test_filters_by_family_modality_and_template():

@@ -56,14 +56,22 @@ def _message(message: dict) -> GoStruct:
              for index, call in enumerate(message.get("tool_calls", []))]
     return GoStruct("templateMessage", {
         "Role": message["role"], "Content": message["content"], "Thinking": message.get("thinking", ""),
-        "Images": None, "ToolCalls": calls or None, "ToolName": "", "ToolCallID": message.get("tool_call_id", "")})
+        "Images": None, "ToolCalls": calls or None, "ToolName": message.get("tool_name", ""),
+        "ToolCallID": message.get("tool_call_id", "")})
 
 
 def request_messages(messages: list[Message], thought_words: tuple[str, str] | None) -> list[dict]:
-    """A conversation as a client sends it to Ollama: a think block goes in `thinking`, apart from the content."""
-    out = []
+    """A conversation as a client sends it to Ollama: a think block goes in `thinking`, apart from the content, and
+    a tool result names its tool in `tool_name` (the call it answers: by id, else the next unanswered one)."""
+    out, unanswered = [], []
     for message in messages:
         item = message.as_openai()
+        if message.tool_calls:
+            unanswered = list(message.tool_calls)
+        if message.role == "tool" and unanswered:
+            call = next((c for c in unanswered if c.id and c.id == message.tool_call_id), unanswered[0])
+            unanswered.remove(call)
+            item["tool_name"] = call.name
         if message.role == "assistant" and thought_words:
             thought, item["content"] = split_thought(message.content, *thought_words)
             if thought:

@@ -110,6 +110,7 @@ type requestMessage struct {
 	Content    string        `json:"content"`
 	Thinking   string        `json:"thinking"`
 	ToolCalls  []requestCall `json:"tool_calls"`
+	ToolName   string        `json:"tool_name"`
 	ToolCallID string        `json:"tool_call_id"`
 }
 
@@ -142,7 +143,7 @@ func render(r request) (string, error) {
 				Index: j, Name: c.Function.Name, Arguments: c.Function.Arguments}})
 		}
 		messages[i] = &templateMessage{Role: m.Role, Content: m.Content, Thinking: m.Thinking, ToolCalls: calls,
-			ToolCallID: m.ToolCallID}
+			ToolName: m.ToolName, ToolCallID: m.ToolCallID}
 	}
 	var tools []templateTool
 	if len(r.Tools) > 0 {

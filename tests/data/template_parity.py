@@ -54,10 +54,10 @@ DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
     (("deepseekr1",), "thoughts", "DeepSeek-R1's template removes every thought, even the final answer's; "
                                   "lmforge trains the final answer's thought (enable_thinking: auto/true)"),
     (("deepseekr1",), "thought then none", "R1's template keeps the newlines after a removed thought"),
-    (("mistral_small@mistral-common-v7",), "*default*",
+    (("mistral_small@mistral-common-v7", "mistral_small_vision@mistral-common-v7"), "*default*",
      "Mistral Small 3's own template (mistral-v7-tekken) writes its dated default system prompt; the generic v7 "
      "template has none"),
-    (("mistral_small@mistral-common-v7",), "*tools*",
+    (("mistral_small@mistral-common-v7", "mistral_small_vision@mistral-common-v7"), "*tools*",
      "Mistral Small 3.2 writes calls as `[TOOL_CALLS]NAME[CALL_ID]ID[ARGS]{...}` (its own template); the generic v7 "
      "template writes a JSON list"),
     (("qwen3_nothink", "minicpm_v_4_5", "qwen3_5_nothink"), "thoughts",
@@ -72,7 +72,8 @@ DEVIATION_LIST: list[tuple[tuple[str, ...], str, str]] = [
      "enable_thinking: true trains an empty think block on answers without one; the reference writes them bare"),
     (("llama3_2", "mllama"), "tool calls with system and text", _LLAMA31_CALLS),
     (("llama3_2", "mllama"), "parallel tool calls", _LLAMA31_CALLS),
-    (("mistral_v3", "mistral_small@mistral-v7-tekken", "olmo3"), "tool calls with system and text", _DROPS_TEXT),
+    (("mistral_v3", "mistral_small@mistral-v7-tekken", "mistral_small_vision@mistral-v7-tekken", "olmo3"),
+     "tool calls with system and text", _DROPS_TEXT),
     (("deepseekr1",), "tool call",
      "DeepSeek-R1's template leaves an answer of one tool call open (it writes "
      "`<｜tool▁calls▁end｜><｜end▁of▁sentence｜>` "

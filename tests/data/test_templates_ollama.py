@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from lmforge.data.templates import get_template, list_templates
-from lmforge.data.templates.messages import Message
+from lmforge.data.templates.messages import Message, ToolCall
 from lmforge.data.templates.modelfile import template_to_modelfile
 from lmforge.data.templates.ollama_tools import OLLAMA_TOOL_FORMATS, go_text
 from lmforge.errors import TemplateError
@@ -123,9 +123,51 @@ def test_a_tool_format_without_go_pieces_is_stated(monkeypatch):
     assert "lmforge has no Ollama rendering of the `qwen` tool format" in text and ".ToolCalls" not in text
 
 
+ALARM_TOOL = {"type": "function", "function": {"name": "set_alarm", "description": "Set an alarm.", "parameters": {
+    "type": "object", "required": ["hours"], "properties": {
+        "days": {"type": "array", "items": {"type": "string"}, "description": "Week days."},
+        "hours": {"type": "integer", "description": "Hour of the day."}, "loud": {"type": "boolean"}}}}}
+ALARM = [Message("user", "Wake me at 7."),
+         Message("assistant", "", (ToolCall("set_alarm", {"hours": 7, "loud": True}),)),
+         Message("tool", '{"ok": true}')]
+
+
+def test_seed_oss_modelfile_writes_its_definitions_calls_and_results():
+    template = get_template("seed_oss")
+    modelfile = template_to_modelfile(template, bos_token=BOS, eos_token=EOS)
+    assert "# tools (`seed_oss` format): Ollama re-serialises" in modelfile and "leave out `returns`" in modelfile
+    assert '"""' not in parse_modelfile(modelfile)["TEMPLATE"]  # the docstrings' quotes are Go actions there
+    prompt = ollama_prompt(modelfile, ALARM, [ALARM_TOOL])
+    assert prompt == template.render_text(ALARM, tools=[ALARM_TOOL], add_generation_prompt=True, bos_token=BOS,
+                                          eos_token=EOS)
+    assert ('def set_alarm(days: list,hours: int,loud: bool):\n    """\n    Set an alarm.\n\n    Args:\n'
+            "    - days (list) [选填]: Week days.\n    - hours (int) [必填]: Hour of the day.\n"
+            '    - loud (bool) [选填]: \n\n    """') in prompt
+    assert ("<seed:tool_call>\n<function=set_alarm>\n<parameter=hours>7</parameter>\n<parameter=loud>True"
+            "</parameter>\n</function>\n</seed:tool_call></s><s>tool\n{\"ok\": true}</s><s>assistant\n") in prompt
+
+
+def test_gemma4_modelfile_writes_its_notation_and_answers_in_the_results_turn():
+    template = get_template("gemma4")
+    modelfile = template_to_modelfile(template, bos_token=BOS, eos_token=EOS)
+    assert "# tools (`gemma4` format): Ollama re-serialises" in modelfile and "`tool_name`" in modelfile
+    prompt = ollama_prompt(modelfile, ALARM, [ALARM_TOOL])
+    assert prompt == template.render_text(ALARM, tools=[ALARM_TOOL], add_generation_prompt=True, bos_token=BOS,
+                                          eos_token=EOS)
+    q = '<|"|>'
+    assert (f"<|tool>declaration:set_alarm{{description:{q}Set an alarm.{q},parameters:{{properties:{{days:{{"
+            f"description:{q}Week days.{q},items:{{type:{q}STRING{q}}},type:{q}ARRAY{q}}},hours:{{description:{q}Hour "
+            f"of the day.{q},type:{q}INTEGER{q}}},loud:{{type:{q}BOOLEAN{q}}}}},required:[{q}hours{q}],"
+            f"type:{q}OBJECT{q}}}}}<tool|>") in prompt
+    # the results follow the call inside the model's turn, named after it, and the answer goes on there (no header)
+    assert prompt.endswith(f"<|turn>model\n<|tool_call>call:set_alarm{{hours:7,loud:true}}<tool_call|>"
+                           f"<|tool_response>response:set_alarm{{value:{q}{{\"ok\": true}}{q}}}<tool_response|>")
+
+
 def test_go_text_escapes_action_delimiters():
-    for literal in ("a{{b", "{{{", "ends with {", "}}", '{"name": '):
+    for literal in ("a{{b", "{{{", "ends with {", "}}", '{"name": ', 'def f():\n    """doc"""'):
         assert Evaluator(go_text(literal) + "{{ .X }}").render({"X": "x"}) == literal + "x"
+        assert '"""' not in go_text(literal)  # the Modelfile quotes the TEMPLATE with three double quotes
 
 
 @pytest.mark.parametrize("source, expected", [

@@ -40,7 +40,8 @@ VLM_FIXES = {
     "llava": "`llava`, `yi_vl`", "gemma3": "`gemma3`",
     "llava_next": "`llava_next`, `granite3_vision`, `llava_next_llama3`, `llava_next_mistral`, `llava_next_qwen`, "
                   "`llava_next_yi`",
-    "pixtral": "`pixtral`, `ministral3`, `ministral3_reasoning`", "paligemma": "`paligemma`, `paligemma_chat`",
+    "pixtral": "`pixtral`, `ministral3`, `ministral3_reasoning`, `mistral_small_vision`",
+    "paligemma": "`paligemma`, `paligemma_chat`",
     "intern_vl": "`intern_vl`, `intern_s1`, `intern_vl_hf`", "llama4": "`llama4`", "mllama": "`mllama`",
     "qwen2_audio": "`qwen2_audio`",
 }

@@ -214,16 +214,26 @@ class _Writer:
         return self.thought() + before + text + "{{ if not $last }}" + after \
             + self.fill(self.t.assistant_suffix if suffix is None else suffix) + "{{ end }}"
 
+    def header(self, calls: bool) -> str:
+        """The assistant header, another one right after tool results where the template has one (Gemma 4 none:
+        the answer goes on in the turn that holds the results)."""
+        t = self.t
+        after = t.header(after_tools=True, calls=calls)
+        if not self.tools or after == t.format_generation:
+            return self.fill(t.format_generation)
+        return ('{{ if eq $prev "tool" }}' + self.fill(after) + "{{ else }}" + self.fill(t.format_generation)
+                + "{{ end }}")
+
     def assistant(self) -> str:
         t = self.t
-        plain = self.answer_slot(t.format_assistant, "{{ .Content }}")
-        if self.tools:
-            plain = ("{{ if .ToolCalls }}" + self.answer_slot(t.format_function or t.format_assistant, self.calls(),
-                                                              t.function_suffix)
-                     + "{{ else }}" + plain + "{{ end }}")
         prefill = ("{{ if $last }}" + go_text(t.thought_prefill) + "{{ end }}"  # Nemotron's final answer
                    if t.prefill_final_answer and t.thought_prefill else "")
-        return '{{ else if eq .Role "assistant" }}' + self.fill(t.format_generation) + prefill + plain
+        plain = self.header(False) + prefill + self.answer_slot(t.format_assistant, "{{ .Content }}")
+        if self.tools:
+            plain = ("{{ if .ToolCalls }}" + self.header(True) + prefill
+                     + self.answer_slot(t.format_function or t.format_assistant, self.calls(), t.function_suffix)
+                     + "{{ else }}" + plain + "{{ end }}")
+        return '{{ else if eq .Role "assistant" }}' + plain
 
     def tool(self) -> str:
         """A tool result: a run of them is wrapped once in format_observation, joined by observation_separator."""
@@ -254,7 +264,11 @@ class _Writer:
             block = self.fill(t.format_thought, content="")
             empty_thought = ("{{ if not $.Think }}" + block + "{{ end }}" if t.default_thinking == "false"
                              else "{{ if $.IsThinkSet }}{{ if not $.Think }}" + block + "{{ end }}{{ end }}")
-        prompt = self.fill(t.format_generation) + go_text(t.thought_prefill) + empty_thought
+        prompt = self.fill(t.format_generation) + go_text(t.thought_prefill)
+        after = t.header(after_tools=True, calls=False)
+        if self.tools and after != t.format_generation:  # its own header after tool results, without the prefill
+            prompt = '{{ if eq $prev "tool" }}' + self.fill(after) + "{{ else }}" + prompt + "{{ end }}"
+        prompt += empty_thought
         return '{{ if ne $prev "assistant" }}' + prompt + "{{ end }}" if prompt else ""
 
     def template(self) -> str:

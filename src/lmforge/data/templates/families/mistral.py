@@ -81,10 +81,15 @@ TEKKEN = dict(
 )
 register_template("mistral_tekken", **TEKKEN, reference="mistral-common-v7", aliases=("mistral_v7",),
                   description="Mistral v7 Tekken (Mistral-Large-2411, Ministral): [SYSTEM_PROMPT] block.")
-register_template("mistral_small", **{**TEKKEN, "tool_format": "mistral_small"}, default_system=MISTRAL_SMALL_SYSTEM,
-                  date_format="%Y-%m-%d", reference="mistral-v7-tekken", family_references=("mistral-common-v7",),
-                  description="Mistral-Small-3.x-Instruct (Tekken; its dated default system prompt, "
+MISTRAL_SMALL = dict(**{**TEKKEN, "tool_format": "mistral_small"}, default_system=MISTRAL_SMALL_SYSTEM,
+                     date_format="%Y-%m-%d", reference="mistral-v7-tekken", family_references=("mistral-common-v7",))
+register_template("mistral_small", **MISTRAL_SMALL,
+                  description="Mistral-Small-24B-Instruct-2501, Devstral (Tekken; its dated default system prompt, "
                               "`[TOOL_CALLS]NAME[CALL_ID]ID[ARGS]{...}` calls).")
+# Mistral-Small 3.1 / 3.2 are Mistral3ForConditionalGeneration checkpoints (Pixtral's vision tower and processor):
+# the same turns, with the processor's [IMG] placeholders; the reference is 3.2's own template (image blocks included)
+register_template("mistral_small_vision", **MISTRAL_SMALL, mm_plugin="pixtral",
+                  description="Mistral-Small-3.1 / 3.2-24B (vision): `mistral_small` with Pixtral's [IMG] tokens.")
 register_template("pixtral", **TEKKEN, mm_plugin="pixtral", family_references=("mistral-common-v7",),
                   description="Pixtral-12B (Tekken, [IMG] tokens).")
 # Ministral 8B (2410) and Ministral 3 in LLaMA-Factory's form: [INST] turns without spaces, the system prompt in

@@ -8,6 +8,7 @@ from typing import Any
 from lmforge.data.templates.messages import ToolCall
 from lmforge.data.templates.tool_formats import register_tool_format
 from lmforge.data.templates.tool_formats.base import ToolFormat, Tools, function_of
+from lmforge.data.templates.tool_formats.go_pieces import OllamaToolFormat, go_text
 from lmforge.data.templates.tool_formats.jinja_pieces import JinjaToolFormat, append_tools, set_tools
 from lmforge.errors import TemplateError
 
@@ -232,9 +233,56 @@ _JINJA_TOOLS = (set_tools("''") + "{%- for tool in ns.tool_list -%}"
 _JINJA_CALL = ("{%- set ns.call = '<|tool_call>call:' + call.name + lmforge_g4_value(call.arguments if call.arguments "
                "is mapping else {}, false) + '<tool_call|>' -%}")
 
+# Go (Ollama has no upper-case function): a JSON-schema type name upper-cased, others as they are
+_SCHEMA_TYPES = ("string", "number", "integer", "boolean", "array", "object", "null")
+
+
+def _go_upper(value: str) -> str:
+    return "".join(f'{{{{ {"if" if i == 0 else "else if"} eq {value} "{kind}" }}}}{kind.upper()}'
+                   for i, kind in enumerate(_SCHEMA_TYPES)) + "{{ else }}{{ " + value + " }}{{ end }}"
+
+
+def _go_quoted_list(value: str) -> str:
+    return "[{{ range $j, $x := " + value + " }}{{ if $j }},{{ end }}" + Q + "{{ $x }}" + Q + "{{ end }}]"
+
+
+# `$v` in Gemma's notation where Go can write it (a string quoted; anything else as JSON)
+_GO_VALUE = '{{ if eq (printf "%T" $v) "string" }}' + Q + "{{ $v }}" + Q + "{{ else }}{{ json $v }}{{ end }}"
+# an array's `items` (_items): its type upper-cased, `required` quoted, other keys as values
+_GO_ITEMS = (go_text("items:{") + '{{ $isep := "" }}{{ range $k, $v := $p.Items }}{{ $isep }}{{ $isep = "," }}'
+             '{{ if eq $k "type" }}type:' + Q + _go_upper("(print $v)") + Q
+             + '{{ else if eq $k "required" }}required:' + _go_quoted_list("$v")
+             + "{{ else }}{{ $k }}:" + _GO_VALUE + "{{ end }}{{ end }}},")
+# one property (_parameters' fields; a nested object's properties and `nullable` are not carried)
+_GO_PROPERTY = (
+    "{{ $t := print $p.Type }}{{ $name }}:" + go_text("{")
+    + "{{ if $p.Description }}description:" + Q + "{{ $p.Description }}" + Q + ",{{ end }}"
+    + '{{ if and (eq $t "string") $p.Enum }}enum:' + _go_quoted_list("$p.Enum") + ","
+    + '{{ else if and (eq $t "array") $p.Items }}' + _GO_ITEMS + "{{ end }}"
+    + "type:" + Q + _go_upper("$t") + Q + "}")
+_GO_TOOLS = (
+    "{{ range $.Tools }}{{ $fn := .Function }}<|tool>declaration:{{ $fn.Name }}" + go_text("{")
+    + "description:" + Q + "{{ $fn.Description }}" + Q
+    + "{{ if or $fn.Parameters.Type $fn.Parameters.Properties $fn.Parameters.Required }}" + go_text(",parameters:{")
+    + "{{ if $fn.Parameters.Properties }}" + go_text("properties:{")
+    + '{{ $sep := "" }}{{ range $name, $p := $fn.Parameters.Properties }}{{ $sep }}{{ $sep = "," }}' + _GO_PROPERTY
+    + "{{ end }}},{{ end }}"
+    + "{{ if $fn.Parameters.Required }}required:" + _go_quoted_list("$fn.Parameters.Required") + ",{{ end }}"
+    + "{{ if $fn.Parameters.Type }}type:" + Q + _go_upper("$fn.Parameters.Type") + Q + "}{{ end }}"
+    + "{{ end }}}<tool|>{{ end }}")
+_GO_CALL = ("<|tool_call>call:{{ .Function.Name }}" + go_text("{")
+            + '{{ $sep := "" }}{{ range $k, $v := .Function.Arguments }}{{ $sep }}{{ $sep = "," }}{{ $k }}:'
+            + _GO_VALUE + "{{ end }}}<tool_call|>")
+
 register_tool_format(ToolFormat(
     "gemma4", _tools, _calls, _parse, content_separator="", call_marker="<|tool_call>",
     call_words=("<tool_call|>", "<|tool_response>", "<tool_response|>", Q),
     description="Gemma 4: `<|tool_call>call:NAME{key:VALUE}<tool_call|>` in Gemma's value notation; definitions as "
                 "`<|tool>declaration:...<tool|>`",
-    jinja=JinjaToolFormat(_JINJA_TOOLS, _JINJA_CALL, macros=_MACROS)))
+    jinja=JinjaToolFormat(_JINJA_TOOLS, _JINJA_CALL, macros=_MACROS),
+    ollama=OllamaToolFormat(
+        _GO_TOOLS, _GO_CALL,
+        limits="a call's result names its tool from the request's `tool_name` (Ollama's chat API field; without it "
+               "the name is empty); an argument or `items` value that is an object or a list is written as JSON, "
+               "and a nested object's properties and `nullable` are left out of the definitions (Ollama's "
+               "template language cannot recurse into Gemma's notation, nor does it carry `nullable`)")))

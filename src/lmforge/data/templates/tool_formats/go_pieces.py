@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 def go_text(text: str) -> str:
     """Literal text for a Go template: `{{` written as an action, and a trailing `{` too (it would open one
-    with the action that follows)."""
-    out = text.replace("{{", '{{ "{{" }}')
+    with the action that follows); three double quotes as an action too (they would end the Modelfile's quoted
+    TEMPLATE)."""
+    out = text.replace("{{", '{{ "{{" }}').replace('"""', '{{ "\\"\\"\\"" }}')
     return out[:-1] + '{{ "{" }}' if out.endswith("{") else out
 
 

@@ -6,8 +6,10 @@ import re
 from typing import Any
 
 from lmforge.data.templates.messages import ToolCall
+from lmforge.data.templates.tool_formats import go_pieces as go
 from lmforge.data.templates.tool_formats import register_tool_format
 from lmforge.data.templates.tool_formats.base import ToolFormat, Tools, function_of, parse_xml_value
+from lmforge.data.templates.tool_formats.go_pieces import OllamaToolFormat
 from lmforge.data.templates.tool_formats.jinja_pieces import JinjaToolFormat, append_tools, q, set_tools
 
 _PY_TYPES = {"string": "str", "number": "int", "integer": "int", "boolean": "bool", "array": "list"}
@@ -121,9 +123,35 @@ _JINJA_CALL = (
     "{%- set ns.call = ns.call + '</function>\\n</seed:tool_call>' -%}"
 )
 
+# Go: `$p`'s Python-style type name (_py_type; a list of types prints as `[a b]`, which is `Any` as in Python)
+_GO_PY_TYPE = "".join(
+    [f'{{{{ {"if" if i == 0 else "else if"} eq (print $p.Type) "{kind}" }}}}{name}'
+     for i, (kind, name) in enumerate(_PY_TYPES.items())] + ["{{ else }}Any{{ end }}"])
+# Go: the definitions (_function per tool; Ollama carries no `returns`, so none is written)
+_GO_TOOLS = (
+    "{{ range $.Tools }}{{ $fn := .Function }}" + go.go_text("\n\nFunction:\ndef ") + "{{ $fn.Name }}("
+    '{{ $sep := "" }}{{ range $name, $p := $fn.Parameters.Properties }}{{ $sep }}{{ $sep = "," }}{{ $name }}: '
+    + _GO_PY_TYPE + "{{ end }}" + go.go_text('):\n    """\n    ') + "{{ $fn.Description }}\n\n"
+    "{{ if $fn.Parameters.Properties }}    Args:{{ range $name, $p := $fn.Parameters.Properties }}"
+    "{{ $required := false }}{{ range $fn.Parameters.Required }}{{ if eq . $name }}{{ $required = true }}{{ end }}"
+    "{{ end }}\n    - {{ $name }} (" + _GO_PY_TYPE + ") {{ if $required }}" + _REQUIRED + "{{ else }}" + _OPTIONAL
+    + "{{ end }}: {{ $p.Description }}{{ end }}{{ end }}" + go.go_text(_CLOSE) + "{{ end }}" + go.go_text(_TAIL))
+# Go: one call; a value as the template's `string` filter writes it where Go can (strings bare, True / False)
+_GO_CALL = (
+    "<seed:tool_call>\n<function=" + go.NAME + ">\n{{ range $key, $value := .Function.Arguments }}"
+    "<parameter={{ $key }}>"
+    '{{ if eq (printf "%T" $value) "string" }}{{ $value }}{{ else if eq (printf "%T" $value) "bool" }}'
+    "{{ if $value }}True{{ else }}False{{ end }}{{ else }}{{ json $value }}{{ end }}</parameter>\n{{ end }}"
+    "</function>\n</seed:tool_call>")
+
 register_tool_format(ToolFormat(
     "seed_oss", _tools, _calls, _parse, content_separator="\n\n", call_marker="<seed:tool_call>",
     call_words=("</seed:tool_call>",),
     description="Seed-OSS: `def NAME(...)` docstring definitions, `<seed:tool_call>` blocks of `<function=NAME>` "
                 "with one `<parameter=KEY>` per argument",
-    jinja=JinjaToolFormat(_JINJA_TOOLS, _JINJA_CALL, "\n", macros=_MACROS)))
+    jinja=JinjaToolFormat(_JINJA_TOOLS, _JINJA_CALL, "\n", macros=_MACROS),
+    ollama=OllamaToolFormat(
+        _GO_TOOLS, _GO_CALL, "\n",
+        limits="the definitions leave out `returns` (Ollama does not carry it) and keep descriptions untrimmed; an "
+               "argument that is null, an object or a list is written as JSON where the template writes Python's "
+               "`None`, dict or list")))
