@@ -66,3 +66,16 @@ def test_a_config_error_comes_before_torch_and_transformers_load(tmp_path, comma
     assert code == 1, output
     assert message in " ".join(output.split())
     assert heavy == []
+
+
+@pytest.mark.parametrize(("yaml_text", "message"), [
+    ("template: chatmel\n", "unknown template `chatmel`; did you mean `chatml`"),
+    ("model_name_or_path: ./no/such/folder\n", "no such folder"),
+])
+def test_check_finds_a_wrong_reference_before_the_training_stack_loads(tmp_path, yaml_text, message):
+    config = tmp_path / "run.yaml"
+    config.write_text("model_name_or_path: builtin:tiny-llama\n" + yaml_text)
+    code, heavy, output = _run("check", str(config))
+    assert code == 1, output
+    assert message in " ".join(output.split())
+    assert heavy == []
