@@ -7,28 +7,32 @@ config, hub, data and model's checks and asks the configured stage for its own.
 from typing import Literal
 
 from lmforge.config import LmforgeConfig
-from lmforge.data.dataset import check_datasets
+from lmforge.data.registry import check_datasets
 from lmforge.data.templates.select import select_template
 from lmforge.errors import ConfigError
 from lmforge.hub.resolve import check_model_reference
-from lmforge.model.fit import check_model_fit
 from lmforge.model.kind import ModelKind
-from lmforge.train.fp8 import check_fp8
-from lmforge.train.stages import configured_stage
 
 Command = Literal["train", "chat", "export", "check"]
 
 
 def preflight(cfg: LmforgeConfig, command: Command) -> ModelKind:
-    """Check everything that can be checked cheaply; returns what kind of model the run uses."""
-    if command in ("train", "check"):
-        configured_stage(cfg, train=command == "train")  # a known name (did you mean?), and its own rules
+    """Check everything that can be checked cheaply; returns what kind of model the run uses.
+
+    The model, adapter and template references come first: checking them needs no torch. The stage
+    registry and the model skeleton import the training stack, so they are imported here, after."""
     check_model_reference(cfg.model.model_name_or_path, hub=cfg.model.model_hub)
     for adapter in cfg.model.adapter_name_or_path or []:
         check_model_reference(adapter, what="adapter_name_or_path")
     template = select_template(cfg.model.template, cfg.model.model_name_or_path, cfg.model.tool_format,
                                cfg.model.template_file)
-    if command in ("train", "check") and cfg.data.dataset:
+    from lmforge.model.fit import check_model_fit
+    from lmforge.train.fp8 import check_fp8
+    from lmforge.train.stages import configured_stage
+
+    if command in ("train", "check"):
+        configured_stage(cfg, train=command == "train")  # a known name (did you mean?), and its own rules
+    if command in ("train", "check") and cfg.data.dataset:  # after the stage: its rules say more (ppo's reward model)
         check_datasets(cfg.data)
     if command == "train":
         if not cfg.data.dataset:

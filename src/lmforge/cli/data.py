@@ -16,12 +16,13 @@ def _prepare(config: Path, overrides: list[str] | None) -> tuple[Any, Any, Any, 
     """(config, template, tokenizer, prepared data), read as `lmforge train` reads them."""
     from lmforge.cli.quiet import quiet_libraries
     from lmforge.config import load_config
+
+    cfg = load_config(config, overrides)  # before the heavy imports below, so a config error comes at once
+    quiet_libraries()
     from lmforge.preflight import preflight
     from lmforge.train.prepare import prepare_data
     from lmforge.train.stages import STAGES
 
-    cfg = load_config(config, overrides)
-    quiet_libraries()
     kind = preflight(cfg, "check")
     _, tokenizer, template, prepared = prepare_data(cfg, STAGES.get(cfg.finetuning.stage).data, kind, console)
     return cfg, template, tokenizer, prepared
@@ -32,10 +33,10 @@ def register(root: typer.Typer) -> None:
     def preview(config: ConfigArg, overrides: OverridesArg = None,
                 examples: Annotated[int, typer.Option(help="How many examples to show.")] = 2) -> None:
         """Print the data report and the first examples with supervised tokens highlighted."""
-        from lmforge.data.preview import print_data_report
-
         def body() -> None:
             _, template, tokenizer, prepared = _prepare(config, overrides)
+            from lmforge.data.preview import print_data_report  # after the config: it brings datasets
+
             print_data_report(console, prepared, tokenizer, template.name, examples=examples)
 
         run_reporting_errors(body)
@@ -45,11 +46,12 @@ def register(root: typer.Typer) -> None:
               out: Annotated[Path | None, typer.Option(help="Histogram PNG path.")] = None) -> None:
         """The data report with length figures, plus a histogram PNG of lengths before truncation with
         cutoff_len marked (default: output_dir/data_lengths.png)."""
-        from lmforge.data.preview import plot_lengths, print_data_report
         from lmforge.errors import ConfigError
 
         def body() -> None:
             cfg, template, tokenizer, prepared = _prepare(config, overrides)
+            from lmforge.data.preview import plot_lengths, print_data_report  # after the config: it brings datasets
+
             print_data_report(console, prepared, tokenizer, template.name, examples=0)
             if cfg.data.streaming:
                 raise ConfigError("`lmforge data stats` needs the whole dataset: set `streaming: false`")

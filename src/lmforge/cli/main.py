@@ -1,4 +1,5 @@
-"""`lmforge` commands. Heavy imports happen inside commands, so `--help` and `check` stay fast.
+"""`lmforge` commands. Heavy imports happen inside commands, after the config loads, so `--help` and a config
+error answer without torch (tests/cli/test_startup.py).
 
 A command is one module under `cli/` with a `register(app)` function, listed once in COMMAND_MODULES.
 """

@@ -56,11 +56,12 @@ def register(app: typer.Typer) -> None:
         then score the answers against the labels (BLEU-4, ROUGE) into predict_results.json."""
 
         def body() -> None:
+            cfg = load_command_config(config, overrides)
             from lmforge.infer.factory import create_engine
             from lmforge.infer.predict import prediction_config, predictions_path
             from lmforge.infer.predict_metrics import predict_and_score
 
-            cfg = prediction_config(load_command_config(config, overrides))
+            cfg = prediction_config(cfg)
             predictions_path(cfg)  # fail before loading the model when output_dir is missing
             engine = create_engine(cfg)
             try:
@@ -126,10 +127,10 @@ def register(app: typer.Typer) -> None:
         def body() -> None:
             from lmforge.cli.quiet import quiet_libraries
             from lmforge.config.loader import read_yaml
-            from lmforge.serve.webui.app import launch
 
             defaults = read_yaml(config) if config is not None else {}
             quiet_libraries()
+            from lmforge.serve.webui.app import launch  # gradio: after the config is read
             console.print(f"web UI on http://{host}:{port}" + (" and a public gradio.live link" if share else
                                                                 " (this machine only)" if host == "127.0.0.1"
                                                                 else ""))

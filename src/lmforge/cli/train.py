@@ -21,10 +21,13 @@ def check(config: ConfigArg, overrides: OverridesArg = None) -> None:
 
     from lmforge.config import load_config
     from lmforge.config.groups import GROUPS
-    from lmforge.preflight import preflight
 
     def body() -> None:
         cfg = load_config(config, overrides)
+        # imported once the config is valid: the checks below bring torch and transformers (the stages, the
+        # model skeleton), which a config error never needs
+        from lmforge.preflight import preflight
+
         preflight(cfg, "check")
         console.print(f"[green]{config}: valid[/green]")
         for group in GROUPS:

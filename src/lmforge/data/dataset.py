@@ -48,12 +48,6 @@ class PreparedData:
         return parts
 
 
-def check_datasets(data: DataGroup) -> None:
-    """Resolve every configured dataset (registry entry and file) without reading rows."""
-    for name in (data.dataset or []) + (data.eval_dataset or []):
-        resolve_dataset(name, data.dataset_dir)
-
-
 def text_only_reason(stage_name: str, stage: StageData, processor: Any) -> str | None:
     """Why a run with a multimodal processor keeps no media (None: it keeps them, or there is no processor).
     Rows that keep their media are encoded per batch, in the multimodal collator."""

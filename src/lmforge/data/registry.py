@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from lmforge.config.groups import DataGroup
 from lmforge.data.text_files import read_text
 from lmforge.errors import DataError
 
@@ -146,3 +147,9 @@ def resolve_dataset(name: str, dataset_dir: str | Path) -> DatasetSpec:
     if spec.path is not None and not spec.path.exists():
         raise DataError(f"dataset `{name}`: file not found: {spec.path}")
     return spec
+
+
+def check_datasets(data: DataGroup) -> None:
+    """Resolve every configured dataset (registry entry and file) without reading rows."""
+    for name in (data.dataset or []) + (data.eval_dataset or []):
+        resolve_dataset(name, data.dataset_dir)
