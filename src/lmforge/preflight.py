@@ -24,7 +24,7 @@ def preflight(cfg: LmforgeConfig, command: Command) -> ModelKind:
     if command in ("train", "check"):
         configured_stage(cfg, train=command == "train")  # a known name (did you mean?), and its own rules
     check_model_reference(cfg.model.model_name_or_path, hub=cfg.model.model_hub)
-    for adapter in cfg.model.adapter_name_or_path or []:
+    for adapter in cfg.model.adapter_paths():
         check_model_reference(adapter, what="adapter_name_or_path")
     template = select_template(cfg.model.template, cfg.model.model_name_or_path, cfg.model.tool_format,
                                cfg.model.template_file)

@@ -4,6 +4,7 @@ No torch or transformers import here: validating a config takes milliseconds.
 """
 
 import json
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -26,6 +27,9 @@ class ModelGroup(Group):
         None, description="A local HF folder, `builtin:NAME`, or a hub id (needs a reachable hub).")
     adapter_name_or_path: list[str] | None = Field(
         None, description="Adapter folders, comma-separated; all are merged into the base model in order.")
+    adapter_folder: str | None = Field(
+        None, description="The subfolder of every `adapter_name_or_path` folder that holds its adapter (e.g. "
+                          "`checkpoint-500` of each run), as peft's `subfolder`.")
     template: str | None = Field(
         None, description="Chat template name (`lmforge template list`), or `auto`: the tokenizer's own jinja "
                           "template. Default: the builtin model's template, else `auto`.")
@@ -115,6 +119,11 @@ class ModelGroup(Group):
                           "(same numbers, less work); applies to the trained model where it uses sdpa.")
 
     _split = field_validator("adapter_name_or_path", "add_tokens", "add_special_tokens", mode="before")(split_list)
+
+    def adapter_paths(self) -> list[str]:
+        """The adapter folders to load: each `adapter_name_or_path`, inside `adapter_folder` when set."""
+        return [str(Path(path) / self.adapter_folder) if self.adapter_folder else path
+                for path in self.adapter_name_or_path or []]
 
     @property
     def attention(self) -> str:

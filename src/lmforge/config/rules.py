@@ -83,6 +83,13 @@ def _adapter_needs_lora(cfg: LmforgeConfig) -> str | None:
     return None
 
 
+def _adapter_folder_needs_adapters(cfg: LmforgeConfig) -> str | None:
+    if cfg.model.adapter_folder and not cfg.model.adapter_name_or_path:
+        return (f"`adapter_folder: {cfg.model.adapter_folder}` is the subfolder of each `adapter_name_or_path` "
+                "folder that holds the adapter: set `adapter_name_or_path` (or remove `adapter_folder`)")
+    return None
+
+
 def _one_half_precision(cfg: LmforgeConfig) -> str | None:
     if cfg.training.bf16 and cfg.training.fp16:
         return "`bf16` and `fp16` cannot both be true: pick one"
@@ -328,6 +335,7 @@ RULES: list[Callable[[LmforgeConfig], str | None]] = [
     _pissa_converted,
     _one_attention_choice,
     _adapter_needs_lora,
+    _adapter_folder_needs_adapters,
     _one_half_precision,
     _pure_bf16,
     _special_token_init,

@@ -126,7 +126,7 @@ class TransformersEngine(Engine):
                          model_name=cfg.model.model_name_or_path or "", enable_thinking=cfg.data.enable_thinking)
         if model is None:
             model = load_base_model(cfg.model, dtype=inference_dtype(cfg.model), cutoff_len=cfg.data.cutoff_len)
-            model = merge_adapters(model, cfg.model.adapter_name_or_path or [])
+            model = merge_adapters(model, cfg.model.adapter_paths())
         self.model = model.eval()
         self.model.generation_config.use_cache = cfg.generation.use_kv_cache  # this instance's decoding only
         if torch.cuda.is_available():

@@ -118,7 +118,7 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
         upcast_head_output(base)
     base.config.use_cache = False  # training never decodes; a cache only costs memory
     new_tokens = bool(cfg.model.add_tokens or cfg.model.add_special_tokens)
-    model = apply_finetuning(base, cfg.finetuning, kind, adapters=cfg.model.adapter_name_or_path,
+    model = apply_finetuning(base, cfg.finetuning, kind, adapters=cfg.model.adapter_paths(),
                              new_tokens=new_tokens, sharded=sharded, output_dir=cfg.training.output_dir)
     trainable, total = count_parameters(model)
     console.print(f"  {cfg.finetuning.finetuning_type}: {trainable:,} trainable of {total:,} parameters")
