@@ -1,14 +1,20 @@
 """LLaMA-Factory keys of issue #20 that change what a run does, shown on tiny models with the real libraries."""
 
+import json
+
 import pytest
 import torch
 from peft import LoraConfig, get_peft_model
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, GenerationConfig
 
 from lmforge.config import build_config
+from lmforge.data.templates.template import Message
 from lmforge.errors import ConfigError, ModelError
 from lmforge.hub.builtin import builtin_path
 from lmforge.infer.factory import create_engine
+from lmforge.infer.options import GenerationOptions
+from lmforge.infer.predict import run_predict
+from lmforge.train.stages.online_checks import completion_limit
 
 TINY = "builtin:tiny-llama"
 
@@ -44,3 +50,59 @@ def test_adapter_folder_loads_each_adapter_from_its_subfolder(tmp_path):
                                     "adapter_name_or_path": str(tmp_path / "run")}))
     with pytest.raises(ConfigError, match="set `adapter_name_or_path`"):
         build_config({"adapter_folder": "checkpoint-2"})
+
+
+@pytest.fixture(scope="module")
+def greedy_engine():
+    engine = create_engine(build_config({"model_name_or_path": TINY, "template": "chatml", "do_sample": False,
+                                         "max_new_tokens": 4}))
+    yield engine
+    engine.close()
+
+
+def _ask(text):
+    return [Message("user", text)]
+
+
+def test_max_length_limits_prompt_and_answer_when_max_new_tokens_is_not_positive(greedy_engine):
+    short, long = greedy_engine.prompt(_ask("Hi")), greedy_engine.prompt(_ask("Tell me all about the deep blue sea."))
+    limit = len(long.ids) + 3
+    options = GenerationOptions.from_config(build_config({"max_new_tokens": -1, "max_length": limit}).generation)
+    for prompt in (short, long):
+        (answer,) = greedy_engine.complete(prompt, options)
+        assert len(answer.token_ids) == limit - len(prompt.ids) and answer.finish_reason == "length"
+    together = greedy_engine.generate([(_ask("Hi"), None), (_ask("Tell me all about the deep blue sea."), None)],
+                                      options)
+    assert [len(found[0].token_ids) for found in together] == [limit - len(short.ids), 3]
+    # a positive max_new_tokens overrides max_length (LLaMA-Factory's default pair: 1024 and 1024)
+    overridden = GenerationOptions.from_config(build_config({"max_new_tokens": 5, "max_length": limit}).generation)
+    assert len(greedy_engine.complete(long, overridden)[0].token_ids) == 5
+    # rollouts (trl) limit the completion alone
+    assert "set `max_completion_length`" in completion_limit(build_config({"stage": "grpo", "max_new_tokens": 0}))
+    assert completion_limit(build_config({"stage": "grpo", "max_new_tokens": 0, "max_completion_length": 8})) is None
+
+
+def _predict(cfg, engine):
+    path = run_predict(cfg, engine).path
+    return [json.loads(line)["predict"] for line in path.read_text().splitlines()]
+
+
+def test_generation_config_file_decodes_predictions_and_generation_max_length_changes_nothing(tmp_path,
+                                                                                               greedy_engine):
+    data = tmp_path / "q.json"
+    data.write_text(json.dumps([{"instruction": "Hi", "output": "x"}, {"instruction": "Name a color.", "output": "y"}]))
+    raw = {"model_name_or_path": TINY, "template": "chatml", "do_sample": False, "max_new_tokens": 4,
+           "eval_dataset": str(data), "output_dir": str(tmp_path / "plain")}
+    plain = _predict(build_config(raw), greedy_engine)
+    assert _predict(build_config({**raw, "generation_max_length": 1, "output_dir": str(tmp_path / "gml")}),
+                    greedy_engine) == plain  # LLaMA-Factory's max_new_tokens overrides it: no effect there either
+    answers = greedy_engine.generate([(_ask("Hi"), None), (_ask("Name a color."), None)])
+    seen = sorted({token for found in answers for token in found[0].token_ids})
+    GenerationConfig(suppress_tokens=seen).save_pretrained(tmp_path / "gen")
+    suppressed = _predict(build_config({**raw, "generation_config": str(tmp_path / "gen"),
+                                        "output_dir": str(tmp_path / "suppressed")}), greedy_engine)
+    assert suppressed != plain
+    again = greedy_engine.generate([(_ask("Hi"), None), (_ask("Name a color."), None)])
+    assert not {token for found in again for token in found[0].token_ids} & set(seen)
+    with pytest.raises(ConfigError, match="no such file"):
+        build_config({"generation_config": str(tmp_path / "missing.json")})

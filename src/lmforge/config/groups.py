@@ -3,13 +3,13 @@
 No torch or transformers import here: validating a config takes milliseconds.
 """
 
-import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from lmforge.config.export import ExportGroup
+from lmforge.config.generation import GenerationGroup
 from lmforge.config.groups_base import Group, split_list
 from lmforge.config.launch import LaunchGroup
 from lmforge.config.optimizer import OptimizerGroup
@@ -299,58 +299,6 @@ class FinetuningGroup(Group):
 
     _split = field_validator("lora_target", "oft_target", "additional_target", "freeze_trainable_modules",
                              "freeze_extra_modules", mode="before")(split_list)
-
-
-class GenerationGroup(Group):
-    do_sample: bool = Field(True, description="Sample; false means greedy decoding.")
-    temperature: float = Field(0.95, gt=0, description="Sampling temperature.")
-    top_p: float = Field(0.7, gt=0, le=1, description="Nucleus sampling mass.")
-    top_k: int = Field(50, ge=0, description="Top-k sampling (0 disables it).")
-    num_beams: int = Field(1, ge=1, description="Beam count for beam search.")
-    max_new_tokens: int = Field(512, gt=0, description="Maximum tokens generated per answer.")
-    repetition_penalty: float = Field(1.0, gt=0, description="Penalty for repeated tokens (1 = off).")
-    default_system: str | None = Field(None, description="System prompt used when none is given.")
-    length_penalty: float = Field(1.0, description="Beam score = log-probability / length ** length_penalty.")
-    stop_strings: list[str] | None = Field(
-        None, description="Answers end before the first of these strings (every backend honours them).")
-    generation_seed: int | None = Field(
-        None, description="Seed for sampling; a seeded request runs alone so its answer is reproducible.")
-    num_candidates: int = Field(1, ge=1, description="Answers returned per prompt (`n`).")
-    candidate_method: Literal["sample", "beam", "diverse_beam", "diverse_sample"] = Field(
-        "sample", description="How several candidates are made: independent samples, the n best beams, "
-                              "group beam search with a diversity penalty, or oversampling then dropping "
-                              "near-duplicates.")
-    num_beam_groups: int = Field(1, ge=1, description="Beam groups for `candidate_method: diverse_beam`.")
-    diversity_penalty: float = Field(
-        1.0, ge=0, description="diverse_beam: log-probability taken off a token per earlier group that chose it.")
-    candidate_oversample: int = Field(
-        3, ge=1, description="diverse_sample: draw n x this many answers before dropping near-duplicates.")
-    candidate_max_similarity: float = Field(
-        0.6, ge=0, le=1, description="diverse_sample: drop an answer this similar (0..1) to a better one.")
-    candidate_similarity: Literal["ngram", "edit"] = Field(
-        "ngram", description="diverse_sample similarity: word 2-gram overlap (Jaccard) or edit-distance ratio.")
-    infer_backend: Literal["auto", "huggingface", "vllm"] = Field(
-        "auto", description="Inference engine; auto is vLLM when installed and a CUDA GPU is present.")
-    infer_batch_size: int = Field(16, ge=1, description="Most prompts the transformers backend decodes at once.")
-    use_kv_cache: bool = Field(True, description="Decode with the key/value cache (false recomputes every step).")
-    skip_special_tokens: bool = Field(
-        True, description="Drop special tokens (other than tool-call markers) from answers; false keeps them.")
-    vllm_maxlen: int = Field(4096, gt=0, description="vLLM: maximum prompt + answer tokens.")
-    vllm_gpu_util: float = Field(0.7, gt=0, le=1, description="vLLM: share of GPU memory it may take.")
-    vllm_enforce_eager: bool = Field(False, description="vLLM: disable CUDA graphs.")
-    vllm_max_lora_rank: int = Field(32, gt=0, description="vLLM: the largest LoRA rank it serves unmerged.")
-    vllm_config: dict[str, Any] | None = Field(
-        None, description="vLLM: more `vllm.LLM` engine arguments (a mapping, or its JSON text), over lmforge's.")
-
-    @field_validator("vllm_config", mode="before")
-    @classmethod
-    def _json_mapping(cls, value: object) -> object:
-        return json.loads(value) if isinstance(value, str) else value  # LLaMA-Factory passes it as JSON text
-
-    @field_validator("stop_strings", mode="before")
-    @classmethod
-    def _one_stop_string(cls, value: object) -> object:
-        return [value] if isinstance(value, str) else value  # commas may be part of a stop string: no split
 
 
 GROUPS: dict[str, type[BaseModel]] = {

@@ -233,6 +233,19 @@ def _prediction(cfg: LmforgeConfig) -> str | None:
     return None
 
 
+def _generation_config_file(cfg: LmforgeConfig) -> str | None:
+    source = cfg.training.generation_config
+    if source is None:
+        return None
+    path = Path(source)
+    if not (path.is_file() or (path / "generation_config.json").is_file()):
+        return (f"`generation_config: {source}`: no such file, nor a folder holding generation_config.json "
+                "(save one with `GenerationConfig.save_pretrained`)")
+    if cfg.generation.infer_backend == "vllm":
+        return "`generation_config` sets up transformers' `generate`: set `infer_backend: huggingface`"
+    return None
+
+
 def _dpo_options(cfg: LmforgeConfig) -> str | None:
     ft = cfg.finetuning
     if ft.dpo_label_smoothing and ft.pref_loss != "sigmoid":
@@ -351,6 +364,7 @@ RULES: list[Callable[[LmforgeConfig], str | None]] = [
     _candidates_fit,
     _diverse_beam_on_transformers,
     _prediction,
+    _generation_config_file,
     _early_stopping_evaluates,
     _one_token_loss,
     _dpo_options,
