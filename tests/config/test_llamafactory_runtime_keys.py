@@ -9,12 +9,13 @@ from transformers import AutoModelForCausalLM, GenerationConfig
 
 from lmforge.config import build_config
 from lmforge.data.templates.template import Message
-from lmforge.errors import ConfigError, ModelError
+from lmforge.errors import ConfigError, ModelError, RewardError
 from lmforge.hub.builtin import builtin_path
 from lmforge.infer.factory import create_engine
 from lmforge.infer.options import GenerationOptions
 from lmforge.infer.predict import run_predict
 from lmforge.train.stages.online_checks import completion_limit
+from tests.conftest import ROOT
 
 TINY = "builtin:tiny-llama"
 
@@ -106,3 +107,60 @@ def test_generation_config_file_decodes_predictions_and_generation_max_length_ch
     assert not {token for found in again for token in found[0].token_ids} & set(seen)
     with pytest.raises(ConfigError, match="no such file"):
         build_config({"generation_config": str(tmp_path / "missing.json")})
+
+
+def test_ref_model_adapters_are_merged_into_the_reference(tmp_path, tiny_llama_path):
+    from lmforge.train.runner import _reference_model
+    from lmforge.train.stages import STAGES
+
+    _save_adapter(tmp_path / "ref_adapter")
+    raw = {"model_name_or_path": TINY, "stage": "dpo", "finetuning_type": "lora", "ref_model": str(tiny_llama_path)}
+    plain = _reference_model(build_config(raw), STAGES.get("dpo"))
+    adapted = _reference_model(build_config({**raw, "ref_model_adapters": str(tmp_path / "ref_adapter")}),
+                               STAGES.get("dpo"))
+    expected = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_llama_path),
+                              LoraConfig(r=2, target_modules=["q_proj"]))
+    expected.load_adapter(str(tmp_path / "ref_adapter"), adapter_name="default")
+    merged = expected.merge_and_unload().model.layers[0].self_attn.q_proj.weight
+    weight = adapted.model.layers[0].self_attn.q_proj.weight
+    assert not torch.equal(weight, plain.model.layers[0].self_attn.q_proj.weight)
+    assert torch.allclose(weight, merged)
+    with pytest.raises(ConfigError, match="shape `ref_model`: set `ref_model`"):
+        build_config({"ref_model_adapters": str(tmp_path / "ref_adapter")})
+
+
+def test_reward_model_adapters_put_an_rm_adapter_on_the_reward_model(tmp_path, tiny_llama_path, tiny_tokenizer):
+    from transformers import AutoModelForSequenceClassification
+
+    from lmforge.train.rewards.model import reward_model_reward
+
+    torch.manual_seed(0)
+    rm = get_peft_model(AutoModelForSequenceClassification.from_pretrained(tiny_llama_path, num_labels=1),
+                        LoraConfig(task_type="SEQ_CLS", r=2, target_modules=["q_proj"], init_lora_weights=False))
+    rm.save_pretrained(tmp_path / "rm")  # the score head is saved with it, as `stage: rm` saves it
+    prompts, completions = ["<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"] * 2, ["Hello", "x"]
+    ids = [tiny_tokenizer(text, add_special_tokens=False)["input_ids"] for text in completions]
+
+    def scores(path, adapters=()):
+        reward = reward_model_reward(path, tiny_tokenizer, dtype=torch.float32, device="cpu", adapters=adapters)
+        return reward.func(prompts=prompts, completions=completions, completion_ids=ids)
+
+    # LLaMA-Factory's layout (reward_model: the base, reward_model_adapters: the rm adapter) scores as the adapter
+    assert scores(str(tiny_llama_path), [str(tmp_path / "rm")]) == pytest.approx(scores(str(tmp_path / "rm")))
+    _save_adapter(tmp_path / "causal")
+    with pytest.raises(RewardError, match="adapter, not a reward model"):
+        scores(str(tiny_llama_path), [str(tmp_path / "causal")])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU refusal; tests/gpu loads quantized models")
+@pytest.mark.parametrize(("key", "other"), [("ref_model_quantization_bit", "ref_model"),
+                                             ("reward_model_quantization_bit", "reward_model")])
+def test_quantized_reference_and_reward_models_are_refused_before_loading_without_a_gpu(key, other, tmp_path,
+                                                                                       tiny_llama_path):
+    from lmforge.preflight import preflight
+
+    cfg = build_config({"model_name_or_path": TINY, "stage": "dpo" if other == "ref_model" else "ppo",
+                        "dataset": "identity", "dataset_dir": str(ROOT / "examples" / "data"),
+                        "output_dir": str(tmp_path), other: str(tiny_llama_path), key: 4})
+    with pytest.raises(ConfigError, match=rf"`{key}: 4` quantizes through bitsandbytes, which needs a CUDA GPU"):
+        preflight(cfg, "train")

@@ -287,6 +287,10 @@ class FinetuningGroup(Group):
     ref_model: str | None = Field(
         None, description="Reference model for dpo/kto; default: the base with adapters disabled (lora) or a "
                           "frozen copy of the model (full).")
+    ref_model_adapters: list[str] | None = Field(
+        None, description="Adapters merged, in order, into `ref_model` (comma-separated), as for the policy.")
+    ref_model_quantization_bit: Literal[4, 8] | None = Field(
+        None, description="Load `ref_model` in 4 or 8 bits (bitsandbytes, CUDA only).")
     kto_chosen_weight: float = Field(1.0, gt=0, description="KTO weight of desirable examples.")
     kto_rejected_weight: float = Field(1.0, gt=0, description="KTO weight of undesirable examples.")
 
@@ -297,8 +301,8 @@ class FinetuningGroup(Group):
                                                         ("asft", self.asft_alpha, self.use_asft_loss)) if on]
         return chosen[0] if chosen else None
 
-    _split = field_validator("lora_target", "oft_target", "additional_target", "freeze_trainable_modules",
-                             "freeze_extra_modules", mode="before")(split_list)
+    _split = field_validator("lora_target", "oft_target", "additional_target", "ref_model_adapters",
+                             "freeze_trainable_modules", "freeze_extra_modules", mode="before")(split_list)
 
 
 GROUPS: dict[str, type[BaseModel]] = {

@@ -90,6 +90,20 @@ def _adapter_folder_needs_adapters(cfg: LmforgeConfig) -> str | None:
     return None
 
 
+def _reference_and_reward_options(cfg: LmforgeConfig) -> str | None:
+    """LLaMA-Factory's adapters and bits of the reference and reward models apply to those models only."""
+    ft, rl = cfg.finetuning, cfg.rl
+    stray = [key for key, value in (("ref_model_adapters", ft.ref_model_adapters),
+                                    ("ref_model_quantization_bit", ft.ref_model_quantization_bit)) if value]
+    if stray and not ft.ref_model:
+        return f"{' and '.join(f'`{k}`' for k in stray)} shape `ref_model`: set `ref_model` (or remove them)"
+    stray = [key for key, value in (("reward_model_adapters", rl.reward_model_adapters),
+                                    ("reward_model_quantization_bit", rl.reward_model_quantization_bit)) if value]
+    if stray and not rl.reward_model:
+        return f"{' and '.join(f'`{k}`' for k in stray)} shape `reward_model`: set `reward_model` (or remove them)"
+    return None
+
+
 def _one_half_precision(cfg: LmforgeConfig) -> str | None:
     if cfg.training.bf16 and cfg.training.fp16:
         return "`bf16` and `fp16` cannot both be true: pick one"
@@ -349,6 +363,7 @@ RULES: list[Callable[[LmforgeConfig], str | None]] = [
     _one_attention_choice,
     _adapter_needs_lora,
     _adapter_folder_needs_adapters,
+    _reference_and_reward_options,
     _one_half_precision,
     _pure_bf16,
     _special_token_init,

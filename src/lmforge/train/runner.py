@@ -21,7 +21,7 @@ from lmforge.data.templates.jinja import prepare_saved_tokenizer
 from lmforge.model.adapters import apply_finetuning, count_parameters, parameter_status
 from lmforge.model.kind import reward_kind
 from lmforge.model.loading import load_base_model, load_model, load_reward_model
-from lmforge.model.lora import convert_pissa_adapter
+from lmforge.model.lora import convert_pissa_adapter, merge_adapters
 from lmforge.model.upcast import upcast_head_output, upcast_layer_norms
 from lmforge.paths import share_weight_files
 from lmforge.preflight import preflight
@@ -74,9 +74,11 @@ def _reference_model(cfg: LmforgeConfig, stage: Stage) -> Any:
     """None lets trl use the adapter-disabled base (LoRA); full fine-tuning needs a frozen copy."""
     if not stage.needs_reference(cfg):
         return None
-    if cfg.finetuning.ref_model:
-        return load_base_model(cfg.model, dtype=torch.float32, cutoff_len=cfg.data.cutoff_len,
-                               path=cfg.finetuning.ref_model).eval()
+    ft = cfg.finetuning
+    if ft.ref_model:  # LLaMA-Factory's: its own adapters merged in, loaded in its own bits
+        args = cfg.model.model_copy(update={"quantization_bit": ft.ref_model_quantization_bit})
+        reference = load_base_model(args, dtype=torch.float32, cutoff_len=cfg.data.cutoff_len, path=ft.ref_model)
+        return merge_adapters(reference, ft.ref_model_adapters or []).eval()
     if cfg.finetuning.finetuning_type in ("lora", "oft"):  # peft adapters: trl disables them for the reference
         return None
     return load_base_model(cfg.model, dtype=torch.float32, cutoff_len=cfg.data.cutoff_len).eval()
