@@ -164,3 +164,13 @@ def test_quantized_reference_and_reward_models_are_refused_before_loading_withou
                         "output_dir": str(tmp_path), other: str(tiny_llama_path), key: 4})
     with pytest.raises(ConfigError, match=rf"`{key}: 4` quantizes through bitsandbytes, which needs a CUDA GPU"):
         preflight(cfg, "train")
+
+
+def test_low_cpu_mem_usage_false_loads_the_same_model_as_transformers_ignores_it(tiny_llama_path):
+    """Why the key is accepted with both values: transformers 5 drops `low_cpu_mem_usage` and always loads the
+    weights straight into place, so LLaMA-Factory's `false` (a full random init first) has nothing to switch."""
+    assert build_config({"low_cpu_mem_usage": False}).model.low_cpu_mem_usage is False
+    plain = AutoModelForCausalLM.from_pretrained(tiny_llama_path)
+    switched = AutoModelForCausalLM.from_pretrained(tiny_llama_path, low_cpu_mem_usage=False)
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), switched.state_dict().values(),
+                                                 strict=True))

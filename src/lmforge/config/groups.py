@@ -63,6 +63,9 @@ class ModelGroup(Group):
         None, description="LLaMA-Factory's name for attn_implementation (disabled = eager, fa2 = flash_attention_2).")
     rope_scaling: Literal["linear", "dynamic", "yarn", "llama3"] | None = Field(
         None, description="Stretch RoPE so cutoff_len fits when it exceeds the model's trained context.")
+    low_cpu_mem_usage: bool = Field(
+        True, description="Accepted from LLaMA-Factory configs: transformers 5 always loads the weights straight into "
+                          "place and ignores this switch, so both values load the same way.")
     train_from_scratch: bool = Field(False, description="Random weights from the model's config, not its checkpoint.")
     add_tokens: list[str] | None = Field(
         None, description="Plain tokens to add to the vocabulary (comma-separated); embeddings are resized.")
