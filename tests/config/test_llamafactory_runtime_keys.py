@@ -1,6 +1,7 @@
 """LLaMA-Factory keys of issue #20 that change what a run does, shown on tiny models with the real libraries."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -174,3 +175,26 @@ def test_low_cpu_mem_usage_false_loads_the_same_model_as_transformers_ignores_it
     switched = AutoModelForCausalLM.from_pretrained(tiny_llama_path, low_cpu_mem_usage=False)
     assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), switched.state_dict().values(),
                                                  strict=True))
+
+
+def test_profile_modules_prints_the_forward_and_backward_time_of_matched_modules(tmp_path, monkeypatch):
+    from rich.console import Console
+
+    from lmforge.train.runner import run_training
+
+    monkeypatch.setenv("LMFORGE_HOME", str(tmp_path / "home"))
+    console = Console(record=True, width=200)
+    run_training(build_config({
+        "model_name_or_path": TINY, "template": "chatml", "dataset": "identity",
+        "dataset_dir": str(ROOT / "examples" / "data"), "max_samples": 8, "cutoff_len": 64, "max_steps": 2,
+        "per_device_train_batch_size": 4, "logging_steps": 1, "save_strategy": "no",
+        "output_dir": str(tmp_path / "out"), "profile_modules": "*.layers.0.self_attn,*.layers.*.mlp"}), console)
+    lines = [line.strip() for line in console.export_text().splitlines()]
+    assert sum(line.startswith("module times at step") for line in lines) == 2  # one per logging step
+    timed = [line for line in lines if line.startswith("base_model.model.model.layers.")]
+    assert sorted({line.split(":")[0] for line in timed}) == [
+        "base_model.model.model.layers.0.mlp", "base_model.model.model.layers.0.self_attn",
+        "base_model.model.model.layers.1.mlp"]
+    phases = [dict(re.findall(r"(forward|backward) ([\d.]+)", line)) for line in timed]
+    assert all(float(times["forward"]) > 0 for times in phases)
+    assert any(float(times.get("backward", 0)) > 0 for times in phases)

@@ -29,6 +29,7 @@ from lmforge.train.callbacks import JsonlLogCallback, RichProgressCallback
 from lmforge.train.checkpoints import CheckpointCompletionCallback, last_complete_checkpoint
 from lmforge.train.fp8 import fp8_accelerate
 from lmforge.train.interrupt import SaveAndStopCallback, TrainingInterrupted
+from lmforge.train.module_profiler import ModuleProfilerCallback
 from lmforge.train.optimizers import low_rank_arguments, set_optimizer
 from lmforge.train.plots import plot_loss
 from lmforge.train.precision import compute_dtype, training_defaults, training_load_dtype
@@ -133,6 +134,8 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
     set_optimizer(trainer, cfg)  # BAdam, Adam-mini, Muon, LoRA+
     if cfg.profiler.enable_torch_profiler:
         trainer.add_callback(TorchProfilerCallback(cfg.profiler))
+    if cfg.profiler.profile_modules:
+        trainer.add_callback(ModuleProfilerCallback(cfg.profiler.profile_modules, console))
     if cfg.swanlab.use_swanlab:
         callbacks = [*swanlab_callbacks(cfg.swanlab), *callbacks]
     if cfg.training.early_stopping_steps:
