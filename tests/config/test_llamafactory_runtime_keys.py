@@ -198,3 +198,40 @@ def test_profile_modules_prints_the_forward_and_backward_time_of_matched_modules
     phases = [dict(re.findall(r"(forward|backward) ([\d.]+)", line)) for line in timed]
     assert all(float(times["forward"]) > 0 for times in phases)
     assert any(float(times.get("backward", 0)) > 0 for times in phases)
+
+
+def test_data_shared_file_system_chooses_which_processes_prepare_the_data(monkeypatch):
+    from lmforge.train.launch import prepares_data
+
+    monkeypatch.setenv("RANK", "2")  # the first process of the second node
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert prepares_data(shared_file_system=False) and not prepares_data(shared_file_system=True)
+    monkeypatch.setenv("RANK", "0")
+    assert prepares_data(shared_file_system=True)
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert not prepares_data(shared_file_system=False)
+
+
+def test_a_process_that_does_not_prepare_the_data_reads_the_preparers_result(tmp_path, monkeypatch, tiny_tokenizer):
+    import threading
+    import time
+
+    from lmforge.data.templates.registry import get_template
+    from tests.stage_data import build_stage_datasets
+
+    monkeypatch.setenv("LMFORGE_HOME", str(tmp_path / "home"))
+    cfg = build_config({"dataset": "identity", "dataset_dir": str(ROOT / "examples" / "data"), "cutoff_len": 64})
+    results = {}
+
+    def build(name, wait_s):
+        results[name] = build_stage_datasets(cfg, tiny_tokenizer, get_template("chatml"), wait_s=wait_s).report
+
+    waiter = threading.Thread(target=build, args=("waiter", 60))
+    waiter.start()  # first, so without waiting it would find no cache and prepare the data itself
+    time.sleep(1)
+    build("preparer", 0)
+    waiter.join()
+    assert results["preparer"].from_cache is None  # prepared here
+    assert str(tmp_path / "home" / "datasets") in results["waiter"].from_cache  # waited, then read the cache
+    assert results["waiter"].examples == results["preparer"].examples

@@ -190,6 +190,10 @@ class DataGroup(Group):
         False, description="pt/sft: also evaluate each eval_dataset on its own (eval_NAME_loss next to eval_loss).")
     on_bad_row: Literal["error", "skip"] = Field(
         "error", description="A malformed row stops the run (error) or is skipped and reported (skip).")
+    data_shared_file_system: bool = Field(
+        False, description="Several nodes: the nodes share one file system (and lmforge's cache), so only the run's "
+                           "first process prepares the data; otherwise the first process of each node does. The "
+                           "other processes wait for it and read its result from the cache.")
     overwrite_cache: bool = Field(
         False, description="Re-tokenize even when the content-addressed cache has this exact data.")
 
