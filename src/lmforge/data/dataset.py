@@ -18,7 +18,7 @@ from datasets import Dataset, IterableDataset, concatenate_datasets, interleave_
 from transformers import PreTrainedTokenizerBase
 
 from lmforge.config.groups import DataGroup
-from lmforge.data.cache import cache_dir, cache_key, load_prepared, save_prepared
+from lmforge.data.cache import cache_dir, cache_key, load_prepared, save_prepared, wait_for_prepared
 from lmforge.data.loading import iter_items, load_items
 from lmforge.data.multimodal.collator import MultimodalCollator, multimodal_collator
 from lmforge.data.multimodal.plugin import mm_plugin_for
@@ -179,7 +179,7 @@ def _pack(dataset: Dataset, data: DataGroup, fingerprint: str | None) -> tuple[D
 
 def _cache_options(data: DataGroup, stage_name: str, seed: int | None) -> dict[str, Any]:
     ignored = {"preprocessing_num_workers", "overwrite_cache", "tokenized_path", "dataset_dir", "buffer_size",
-               "preprocessing_batch_size"}  # neither changes a loaded (cached) dataset
+               "preprocessing_batch_size", "data_shared_file_system"}  # neither changes a loaded (cached) dataset
     options = data.model_dump(mode="json", exclude=ignored)
     return {**options, "stage": stage_name, "seed": seed}
 
@@ -193,14 +193,16 @@ def _from_cache(hit: tuple[Dataset, Dataset | None, dict[str, Any]], where: str,
 
 def build_datasets(data: DataGroup, tokenizer: PreTrainedTokenizerBase, template: Template,
                    processor: Any = None, *, stage: StageData, stage_name: str, seed: int | None,
-                   encoder_decoder: bool = False, model_config: Any = None) -> PreparedData:
+                   encoder_decoder: bool = False, model_config: Any = None, wait_s: float = 0) -> PreparedData:
     """The run's data (`data`: the config's data group), prepared for `stage` (`Stage.data` of the stage
     named `stage_name`); `seed` shuffles, mixes and splits it (the run's `seed`).
 
     `encoder_decoder`: (encoder input, decoder target) pairs for seq2seq models instead of causal rows.
     `processor`: a multimodal model's processor; when lmforge has a plugin for it and the stage takes media,
     rows keep their media and `PreparedData.collator` encodes (and packs) them per batch. `model_config`:
-    the model's config, which some 3-D position ids need (Qwen2.5-VL videos)."""
+    the model's config, which some 3-D position ids need (Qwen2.5-VL videos). `wait_s`: another process of the
+    run prepares this data; wait up to this long for it in the cache before preparing it here (not with
+    `overwrite_cache`, where every process prepares its own)."""
     packing = stage.packing(data)
     if encoder_decoder and (data.train_on_prompt or data.mask_history or packing):
         raise DataError("`train_on_prompt`, `mask_history` and `packing` do not apply to encoder-decoder models: "
@@ -230,7 +232,7 @@ def build_datasets(data: DataGroup, tokenizer: PreTrainedTokenizerBase, template
                "multimodal": multimodal}
     key = cache_key(train_specs + eval_specs, tokenizer, template, options)
     folder = cache_dir(key)
-    if not data.overwrite_cache and (hit := load_prepared(folder)) is not None:
+    if not data.overwrite_cache and (hit := wait_for_prepared(folder, wait_s)) is not None:
         prepared = _from_cache(hit, str(folder), collator)
         prepared.report.text_only = text_only
         return prepared

@@ -174,7 +174,7 @@ def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResu
     export_dir = Path(cfg.export.export_dir or "")
     tolerance = cfg.export.export_tolerance or DEFAULT_TOLERANCE[dtype]
 
-    adapters = cfg.model.adapter_name_or_path or []
+    adapters = cfg.model.adapter_paths()
     base = load_base_model(cfg.model, dtype=dtype, cutoff_len=cfg.data.cutoff_len)
     model = source_model(base.to(merge_device(cfg.export)), adapters)
     batch = probe_batch(template, tokenizer)

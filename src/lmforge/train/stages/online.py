@@ -102,10 +102,16 @@ def reward_model_of(cfg: LmforgeConfig, tokenizer: Any, device: Any) -> Any:
         return None
     import torch
 
+    from lmforge.model.quantization import quantization_config, quantized_device_map
     from lmforge.train.rewards.model import reward_model_reward
 
+    args = cfg.model.model_copy(update={"quantization_bit": cfg.rl.reward_model_quantization_bit})
+    quantization = quantization_config(args, torch.float32)
+    loading = None if quantization is None else {"quantization_config": quantization,
+                                                 "device_map": quantized_device_map(args)}
     return reward_model_reward(cfg.rl.reward_model, tokenizer, dtype=torch.float32, device=device,
-                               trust_remote_code=cfg.model.trust_remote_code)
+                               trust_remote_code=cfg.model.trust_remote_code,
+                               adapters=cfg.rl.reward_model_adapters or [], loading=loading)
 
 
 def fresh_adapter(cfg: LmforgeConfig) -> bool:
