@@ -19,6 +19,9 @@ MODALITY = {"images": "image", "videos": "video", "audios": "audio"}
 SUBPROCESSOR = {"images": "image_processor", "videos": "video_processor", "audios": "_audio_processor"}
 TYPE_KEYS = ("mm_token_type_ids", "token_type_ids")
 TEXT_OUTPUTS = ("input_ids", "attention_mask", "labels", "text_replacement_offsets")
+# processors whose token types their model takes and never reads (Gemma 3n: causal masks, 1-D positions), so
+# packed rows stay apart (tests/multimodal/test_packing.py)
+UNREAD_TOKEN_TYPES = {"Gemma3n"}
 
 
 def chat_template_marker(processor: Any, kind: str, token: str) -> str:
@@ -107,7 +110,7 @@ class NativePlugin(MMPlugin):
         # other per-token inputs the processor builds from a whole sequence's ids (ERNIE-4.5-VL's expert routing)
         self.sequence_keys = [key for key in out if key not in TYPE_KEYS
                               and callable(getattr(self.processor, f"create_{key}", None))]
-        if self.token_type_key:
+        if self.token_type_key and self.family not in UNREAD_TOKEN_TYPES:
             self.no_packing_reason = (f"its model reads `{self.token_type_key}` per sequence (3-D positions or "
                                       "bidirectional media attention), which packed rows would merge")
         elif any(key.endswith("_grid_thw") for key in out):  # Qwen-Omni: M-RoPE grids, no token types
