@@ -84,6 +84,8 @@ def test_the_video_and_its_sound_are_one_interleaved_run_with_shared_time_positi
         media = [token for token in ids if token in (processor.video_token_id, processor.audio_token_id)]
         kinds = [token for i, token in enumerate(media) if i == 0 or media[i - 1] != token]
         assert kinds[:3] == [processor.video_token_id, processor.audio_token_id, processor.video_token_id], kinds
+    # the data report counts what the batches hold: frames and sound, once
+    assert encoder.media_tokens(rows[1]) == len(media)
     batch = MultimodalCollator(encoder)([to_row(item) for item in rows])
     assert {"pixel_values_videos", "video_grid_thw", "input_features", "feature_attention_mask"} <= set(batch)
     assert batch["use_audio_in_video"] is True and batch["input_features"].shape[0] == 2

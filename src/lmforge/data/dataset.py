@@ -109,7 +109,7 @@ class _Builder:
             for kind, paths in item.media.items():
                 report.media_items[kind] = report.media_items.get(kind, 0) + len(paths)
             if item.media and self.collator is not None:  # processed once here; the batches read the cache
-                report.count_media_tokens(item.source, self.collator.encoder.media_tokens(item.media, item.source),
+                report.count_media_tokens(item.source, self.collator.encoder.media_tokens(item),
                                           self.data.cutoff_len)
         counted = DataReport()
         unpacked = replace(self.context, packing=False)

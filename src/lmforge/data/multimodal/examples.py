@@ -187,9 +187,16 @@ class MMEncoder:
             self.media_cache.put(key, processed)
         return processed
 
-    def media_tokens(self, media: dict[str, list[Any]], where: str) -> int:
+    def media_tokens(self, item: MMItem) -> int:
         """How many media tokens an example's media expand to (processed, and cached, as its batch will be)."""
-        processed = self.process(media, where)
+        media = item.media
+        if self.options.use_audio_in_video:  # its batches process each video with its sound
+            texts = ([m.content for m in item.preference.prompt] if isinstance(item, MediaPreference)
+                     else [item.text] if isinstance(item, Document)
+                     else [m.content for m in (item.conversation if isinstance(item, LabeledConversation)
+                                               else item).messages])
+            media = pair_video_sounds(texts, media, item.source)[1]
+        processed = self.process(media, item.source)
         media_ids = self.plugin.media_token_ids(self.tokenizer)
         return sum(token in media_ids for runs in processed.runs.values() for run in runs
                    for token in self.tokenizer.encode(run, add_special_tokens=False))
