@@ -185,6 +185,15 @@ class DataGroup(Group):
     video_fps: float = Field(2.0, gt=0, description="Video frames sampled per second of video.")
     video_maxlen: int = Field(128, gt=0, description="At most this many frames sampled per video.")
     audio_sampling_rate: int = Field(16000, gt=0, description="Audio is resampled to this rate (Hz).")
+    use_audio_in_video: bool = Field(
+        False, description="Qwen2.5-Omni / Qwen3-Omni: each video's sound is interleaved with its frames by time "
+                           "(an `<audio>` right after its `<video>`, else the video file's own audio track).")
+    media_cache: bool = Field(
+        True, description="Keep each example's processed media on disk ($LMFORGE_HOME/media) for later epochs "
+                          "and runs; false processes media anew every time.")
+    media_cache_max_gb: float = Field(
+        20.0, gt=0, description="Size cap of the processed-media cache (GB); the least recently used entries "
+                                "are removed past it.")
     allow_remote_media: bool = Field(False, description="Fetch http(s) media URLs; otherwise they are an error.")
     eval_on_each_dataset: bool = Field(
         False, description="pt/sft: also evaluate each eval_dataset on its own (eval_NAME_loss next to eval_loss).")

@@ -29,7 +29,7 @@ from lmforge.data.report import DataReport
 from lmforge.data.stage_data import StageData, TokenizeContext
 from lmforge.data.templates.encoding import stop_token_ids
 from lmforge.data.templates.template import Template
-from lmforge.errors import DataError
+from lmforge.errors import ConfigError, DataError
 
 
 @dataclass
@@ -103,7 +103,7 @@ class _Builder:
             for kind, paths in item.media.items():
                 report.media_items[kind] = report.media_items.get(kind, 0) + len(paths)
             if item.media and self.collator is not None:  # processed once here; the batches read the cache
-                report.count_media_tokens(item.source, self.collator.encoder.media_tokens(item.media, item.source),
+                report.count_media_tokens(item.source, self.collator.encoder.media_tokens(item),
                                           self.data.cutoff_len)
         counted = DataReport()
         unpacked = replace(self.context, packing=False)
@@ -215,6 +215,10 @@ def build_datasets(data: DataGroup, tokenizer: PreTrainedTokenizerBase, template
     multimodal = processor is not None and text_only is None
     # built before the data is read, so a template of another family or a refused `packing` fails first
     collator = multimodal_collator(data, processor, template, model_config, packing=packing) if multimodal else None
+    if data.use_audio_in_video and collator is None:
+        raise ConfigError("`use_audio_in_video: true` needs a model that interleaves a video's sound with its frames "
+                          "(Qwen2.5-Omni, Qwen3-Omni) and a stage that keeps media; this run's rows are text only ("
+                          f"{text_only or 'the model has no processor'}): set `use_audio_in_video: false`")
     if data.preprocessing_num_workers:  # read by the tokenizers library when its thread pool starts
         os.environ.setdefault("RAYON_NUM_THREADS", str(data.preprocessing_num_workers))
     if data.tokenized_path and (hit := load_prepared(Path(data.tokenized_path))) is not None:

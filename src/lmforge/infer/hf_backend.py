@@ -188,7 +188,8 @@ class TransformersEngine(Engine):
             return {}
         inputs = self.media_encoder.plugin.get_mm_inputs([item or ProcessedMedia() for item in media],
                                                          {"input_ids": input_ids}, self.tokenizer)
-        return {key: value.to(self.model.device, dtype=self.model.dtype) if value.is_floating_point()
+        return {key: value if not isinstance(value, torch.Tensor)  # a flag (`use_audio_in_video`)
+                else value.to(self.model.device, dtype=self.model.dtype) if value.is_floating_point()
                 else value.to(self.model.device) for key, value in inputs.items()}
 
     # --- decoding on the worker thread -----------------------------------------------------

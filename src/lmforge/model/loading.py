@@ -200,6 +200,8 @@ def load_model(
         raise
     if kind.submodule:
         model = getattr(model, kind.submodule)
+        # the sub-model came from `path`, not from wherever its config was first saved (what adapters record)
+        model.name_or_path = model.config.name_or_path = path
     if tokenizer is not None:
         resize_for_new_tokens(model, tokenizer, args)
     apply_liger_kernel(model, args)
