@@ -1,5 +1,5 @@
 """Tiny random models of further vision and audio families, each with its real processor: PaddleOCR-VL,
-DeepSeek-VL, Chameleon."""
+DeepSeek-VL, Chameleon, Perception LM."""
 
 from typing import Any
 
@@ -59,8 +59,34 @@ def chameleon() -> tuple[Any, Any]:
     return config, processor
 
 
+def perception_lm() -> tuple[Any, Any]:
+    from transformers import (
+        PerceptionLMConfig,
+        PerceptionLMImageProcessor,
+        PerceptionLMProcessor,
+        PerceptionLMVideoProcessor,
+    )
+
+    template = chat_template(image="<|image|>", video="<|video|>")
+    tokenizer = tiny_vlm_tokenizer({"image_token": "<|image|>", "video_token": "<|video|>"}, template=template)
+    # the released Perception Encoder (timm's `vit_pe_core`, class token dropped by the model) shrunk to one layer on
+    # 32-pixel tiles of 16-pixel patches: 4 tokens per tile, no pooling; an image is its thumbnail plus up to 2 tiles
+    vision = {"model_type": "timm_wrapper", "architecture": "vit_pe_core_tiny_patch16_384",
+              "model_args": {"embed_dim": 32, "depth": 1, "num_heads": 2, "img_size": 32}}
+    config = PerceptionLMConfig(text_config={"model_type": "llama", **tiny_text(tokenizer)}, vision_config=vision,
+                                image_token_id=tokenizer.image_token_id, video_token_id=tokenizer.video_token_id,
+                                projector_pooling_ratio=1)
+    sizes = {"size": {"height": 32, "width": 32}}
+    processor = PerceptionLMProcessor(
+        image_processor=PerceptionLMImageProcessor(tile_size=32, max_num_tiles=2, **sizes),
+        video_processor=PerceptionLMVideoProcessor(**sizes), tokenizer=tokenizer, patch_size=16, pooling_ratio=1,
+        chat_template=template)
+    return config, processor
+
+
 EXTRA_FAMILIES = {
     "paddleocr_vl": paddleocr_vl,
     "deepseek_vl": deepseek_vl,
     "chameleon": chameleon,
+    "perception_lm": perception_lm,
 }
