@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lmforge.errors import RewardError
+from lmforge.model.loading import TRANSFORMERS_FORMAT
 from lmforge.train.rewards import Reward
 
 REWARD_MODEL_NAME = "reward_model"
@@ -50,7 +51,8 @@ def _load(folder: Path, dtype: Any, trust_remote_code: bool) -> tuple[Any, Any]:
         model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1, dtype=dtype,
                                                                    trust_remote_code=trust_remote_code)
     own_tokenizer = (folder / "tokenizer_config.json").is_file() or base is None
-    tokenizer = AutoTokenizer.from_pretrained(folder if own_tokenizer else base, trust_remote_code=trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(folder if own_tokenizer else base, trust_remote_code=trust_remote_code,
+                                              **TRANSFORMERS_FORMAT)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.config.pad_token_id = tokenizer.pad_token_id  # the head reads the last non-pad token
