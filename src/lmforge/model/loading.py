@@ -39,12 +39,18 @@ def _split(args: ModelGroup) -> dict[str, Any]:
     return {"split_special_tokens": True} if args.split_special_tokens else {}
 
 
+# lmforge renders a conversation as text and tokenizes it: mistral-common's tokenizer (picked when it is installed
+# and a `tekken.json` is present) would read `[INST]` / `[AUDIO]` written in text as their bytes, so Mistral
+# checkpoints load the transformers tokenizer converted from the same Tekken file.
+TRANSFORMERS_FORMAT = {"mistral_format": False}
+
+
 def load_tokenizer(args: ModelGroup, path: str | None = None) -> PreTrainedTokenizerBase:
     """The tokenizer, with `add_tokens` / `add_special_tokens` added (the model is resized to match)."""
     path = path or model_path(args)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, use_fast=args.use_fast_tokenizer, **_split(args),
-                                                  **_hub_kwargs(args))
+                                                  **TRANSFORMERS_FORMAT, **_hub_kwargs(args))
     except (OSError, ValueError) as err:
         raise ModelError(f"cannot load the tokenizer of {path}: {err}") from None
     if tokenizer.pad_token is None:  # padding is masked out; any known token will do
@@ -66,7 +72,8 @@ def load_processor(args: ModelGroup, kind: ModelKind, path: str | None = None) -
     try:
         # `use_fast` also reaches the image processor, where transformers deprecates it: pass it only to opt out
         slow = {} if args.use_fast_tokenizer else {"use_fast": False}
-        processor = AutoProcessor.from_pretrained(path, **slow, **_split(args), **_hub_kwargs(args))
+        processor = AutoProcessor.from_pretrained(path, **slow, **_split(args), **TRANSFORMERS_FORMAT,
+                                                  **_hub_kwargs(args))
     except (OSError, ValueError) as err:
         raise ModelError(f"cannot load the processor of the multimodal model {path}: {err} (a vision/audio model "
                          "needs its preprocessor_config.json / processor_config.json beside the weights)") from None

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lmforge.errors import RewardError
+from lmforge.model.loading import TRANSFORMERS_FORMAT
 from lmforge.train.rewards import Reward
 
 REWARD_MODEL_NAME = "reward_model"
@@ -71,7 +72,8 @@ def _load(folder: Path, dtype: Any, trust_remote_code: bool, adapters: Sequence[
         _reward_adapter_settings(path, f"`reward_model_adapters: {adapter}`")
         model = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
     own_tokenizer = (folder / "tokenizer_config.json").is_file() or base is None
-    tokenizer = AutoTokenizer.from_pretrained(folder if own_tokenizer else base, trust_remote_code=trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(folder if own_tokenizer else base, trust_remote_code=trust_remote_code,
+                                              **TRANSFORMERS_FORMAT)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.config.pad_token_id = tokenizer.pad_token_id  # the head reads the last non-pad token

@@ -114,8 +114,10 @@ class NativePlugin(MMPlugin):
             self.no_packing_reason = (f"its model reads `{self.token_type_key}` per sequence (3-D positions or "
                                       "bidirectional media attention), which packed rows would merge")
         elif any(key.endswith("_grid_thw") for key in out):  # Qwen-Omni: M-RoPE grids, no token types
-            self.no_packing_reason = ("its model derives 3-D M-RoPE positions from each whole row (the media "
-                                      "grids), which packed rows would merge")
+            # the processor does not say whether the grids also place the text (Kimi-K2.5's only shape its tower)
+            self.no_packing_reason = ("its processor returns media grids without token types, as models that derive "
+                                      "3-D M-RoPE positions from each whole row (Qwen-Omni) do; packed rows would "
+                                      "merge those positions")
 
     def _call(self, processor: Any, kind: str, item: Any, media: DecodedMedia, index: int) -> Any:
         return processor(text=[self.markers[kind]], return_tensors="pt", add_special_tokens=False,
