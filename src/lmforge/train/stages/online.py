@@ -20,7 +20,7 @@ from lmforge.data.report import DataReport
 from lmforge.data.stage_data import RowKind, StageData, TokenizeContext
 from lmforge.data.templates.encoding import stop_token_ids
 from lmforge.data.templates.select import run_template
-from lmforge.train.media_prompts import PASSTHROUGH, MediaPrompts, media_prompts, prompt_text
+from lmforge.train.media_prompts import MediaPrompts, media_prompts, prompt_text
 from lmforge.train.rewards import build_rewards
 from lmforge.train.rollouts import RolloutLog
 
@@ -73,9 +73,10 @@ def trainer_class(algorithm: str) -> type:
 
 
 def trainer_args(cfg: LmforgeConfig, algorithm: str, kwargs: dict[str, Any], weights: list[float],
-                 images: bool = False) -> Any:
+                 chat_template: str | None = None) -> Any:
     """GRPOConfig / RLOOConfig from the run's keys. Rollouts sample with the generation keys the user set.
-    `images`: trl's processor calls get the pass-through template (the prompts are rendered already)."""
+    `chat_template`: what trl's processor calls render image prompts with (`MediaPrompts.trl_chat_template`:
+    the prompts are rendered already)."""
     from trl import GRPOConfig, RLOOConfig
 
     rl, generation = cfg.rl, cfg.generation
@@ -86,8 +87,8 @@ def trainer_args(cfg: LmforgeConfig, algorithm: str, kwargs: dict[str, Any], wei
                   mask_truncated_completions=rl.mask_truncated_completions, reward_weights=weights,
                   steps_per_generation=rl.steps_per_rollout * (cfg.training.gradient_accumulation_steps or 1),
                   log_completions=False, **sampling)
-    if images:
-        common["chat_template_kwargs"] = {"chat_template": PASSTHROUGH}
+    if chat_template:
+        common["chat_template_kwargs"] = {"chat_template": chat_template}
     if rl.use_vllm:  # preflight checked CUDA and vLLM; colocate: vLLM shares the training process and GPU
         common.update(use_vllm=True, vllm_mode="colocate")
         if "vllm_gpu_util" in generation.model_fields_set:
@@ -128,7 +129,7 @@ def build_online_trainer(algorithm: str, cfg: LmforgeConfig, model: Any, tokeniz
     model.generation_config.eos_token_id = stop_token_ids(template, tokenizer)
     weights = list(cfg.rl.reward_weights or [1.0] * (len(cfg.rl.reward_funcs or []) + bool(cfg.rl.reward_model)))
     media = media_prompts(prepared.collator)
-    args = trainer_args(cfg, algorithm, kwargs, weights, images=media is not None)
+    args = trainer_args(cfg, algorithm, kwargs, weights, chat_template=media.trl_chat_template() if media else None)
     rewards = build_rewards(cfg.rl, template, reward_model_of(cfg, tokenizer, args.device))
     rollouts = RolloutLog(Path(kwargs["output_dir"]), cfg.rl.rollout_log_steps, cfg.rl.rollout_log_samples, weights)
     trainer = trainer_class(algorithm)(
