@@ -107,7 +107,6 @@ def test_llamafactory_ppo_keys_land_on_trls_knobs(tmp_path):
 
 
 @pytest.mark.parametrize(("keys", "expected"), [
-    ({"ppo_target": 0.1}, "runs trl's RLOO, whose KL coefficient is fixed), which lmforge does not offer; use `beta`"),
     ({"ppo_whiten_rewards": True}, "use `normalize_advantages: true` (rloo and ppo)"),
     ({"reward_model_type": "api"}, "write a reward function that calls the API (`reward_funcs: my_rewards.py"),
 ])

@@ -49,6 +49,9 @@ class ModelGroup(Group):
     hf_hub_token: SecretStr | None = Field(
         None, description="Hugging Face token for gated/private models and `export_hub_model_id` (default: HF_TOKEN "
                           "or `hf auth login`); never printed.")
+    ms_hub_token: SecretStr | None = Field(
+        None, description="ModelScope token for private models with `model_hub: modelscope` (default: "
+                          "MODELSCOPE_API_TOKEN or `modelscope login`); never printed.")
     use_fast_tokenizer: bool = Field(True, description="Use the fast (Rust) tokenizer.")
     infer_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="Dtype for chat and export; auto is the training dtype or float32 on CPU.")

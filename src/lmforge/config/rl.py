@@ -47,6 +47,10 @@ class RlGroup(Group):
         None, ge=0, description="KL coefficient against the reference (the adapter-disabled base with LoRA, a "
                                 "frozen copy otherwise); 0 loads no reference. Default: 0.0 for grpo, 0.05 "
                                 "for rloo and ppo (trl's).")
+    ppo_target: float | None = Field(
+        None, gt=0, description="rloo/ppo: adapt the KL coefficient (starting at `beta`) toward this sequence-level "
+                                "KL in nats, PPO's adaptive KL control (LLaMA-Factory uses 6.0); unset: `beta` "
+                                "stays fixed.")
     epsilon: float = Field(0.2, gt=0, description="Lower clipping bound of the policy ratio.")
     epsilon_high: float | None = Field(
         None, gt=0, description="Upper clipping bound (DAPO's clip-higher, e.g. 0.28); default `epsilon`.")

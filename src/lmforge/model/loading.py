@@ -10,7 +10,7 @@ from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase
 
 from lmforge.config.groups import ModelGroup
 from lmforge.errors import ModelError
-from lmforge.hub.resolve import resolve_model_path
+from lmforge.hub.resolve import HubArgs, resolve_model_path
 from lmforge.model.cpu_matmul import route_linear_layers
 from lmforge.model.kind import ModelKind, detect_kind
 from lmforge.model.moe import add_router_loss
@@ -25,7 +25,9 @@ def model_path(args: ModelGroup) -> str:
     if not args.model_name_or_path:
         raise ModelError("set `model_name_or_path` (a local folder, a registered model name, `builtin:NAME` "
                          "or a hub id)")
-    return resolve_model_path(args.model_name_or_path, hub=args.model_hub)
+    token = args.ms_hub_token.get_secret_value() if args.ms_hub_token else None
+    return resolve_model_path(args.model_name_or_path, hub=args.model_hub,
+                              hub_args=HubArgs(args.model_revision, args.cache_dir, token))
 
 
 def _hub_kwargs(args: ModelGroup) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from lmforge.data.report import DataReport
 from lmforge.data.stage_data import RowKind, StageData, TokenizeContext
 from lmforge.data.templates.encoding import stop_token_ids
 from lmforge.data.templates.select import run_template
+from lmforge.train.adaptive_kl import AdaptiveKl
 from lmforge.train.media_prompts import MediaPrompts, media_prompts, prompt_text
 from lmforge.train.rewards import build_rewards
 from lmforge.train.rollouts import RolloutLog
@@ -36,7 +37,7 @@ ONLINE = StageData(PROMPTS, prompts_to_columns, media=True, media_in_columns=Tru
 DEFAULT_BETA = {"grpo": 0.0, "rloo": 0.05}  # trl's defaults
 SAMPLING_KEYS = ("temperature", "top_p", "top_k", "repetition_penalty")
 # What trl logs that a user reads: trainer_log.jsonl keeps these (prefixes end with "/"), the plots draw some.
-LOGGED = ("reward", "reward_std", "rewards/", "kl", "entropy", "clip_ratio", "clip_ratio/", "completions/",
+LOGGED = ("reward", "reward_std", "rewards/", "kl", "kl_coef", "entropy", "clip_ratio", "clip_ratio/", "completions/",
           "frac_reward_zero_std", "num_tokens", "step_time")
 PLOTS = ("loss", "reward", "kl", "completions/mean_length", "entropy")
 
@@ -143,4 +144,7 @@ def build_online_trainer(algorithm: str, cfg: LmforgeConfig, model: Any, tokeniz
         # the same reference without a second adapter in every layer (trl disables adapters when there is no copy)
         trainer.model.delete_adapter("ref")
     trainer.add_callback(rollouts)
+    if cfg.rl.ppo_target is not None:  # checked: rloo/ppo with a KL term
+        per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+        trainer.add_callback(AdaptiveKl(trainer, cfg.rl.ppo_target, per_step))
     return trainer
