@@ -15,9 +15,12 @@ If the baseline tree's config loader refuses the config (a key that did not exis
 before any run and names the problem: give that tree its own YAML with `--baseline-config FILE` (its
 output_dir and dataset_dir are replaced the same way).
 
+`--max-steps N` stops each training after N steps: a quick check that the script works end to end on a busy
+machine (the answers are then not the identity answers), never recorded.
+
 Usage:
     git worktree add --detach /tmp/qs-before 150152d
-    python bench/quickstart.py --baseline-src /tmp/qs-before/src [--runs 3] [--record]
+    python bench/quickstart.py --baseline-src /tmp/qs-before/src [--runs 3] [--record] [--max-steps N]
 """
 
 import argparse
@@ -57,9 +60,11 @@ def quickstart_commands() -> tuple[Path, Path, list[str]]:
     return ROOT / train.group(1), ROOT / chat.group(1), prompts
 
 
-def training_config(path: Path, out: Path) -> dict:
+def training_config(path: Path, out: Path, max_steps: int | None = None) -> dict:
     config = yaml.safe_load(path.read_text())
     config["output_dir"] = str(out)
+    if max_steps is not None:
+        config["max_steps"] = max_steps
     config["dataset_dir"] = str((ROOT / config.get("dataset_dir", "data")).resolve())
     return config
 
@@ -106,7 +111,11 @@ def main() -> None:
                         help="the baseline's train YAML when it cannot read the quickstart's (default: the same)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--record", action="store_true", help=f"append a row to BENCHMARKS.md's '{SECTION}'")
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help="smoke check of the script only: stop training after this many steps (not recorded)")
     options = parser.parse_args()
+    if options.record and options.max_steps is not None:
+        sys.exit("--max-steps shortens the quickstart's job: such a run is not recorded")
 
     baseline = str(options.baseline_src.resolve())
     if not (options.baseline_src / "lmforge" / "__init__.py").is_file():
@@ -119,14 +128,16 @@ def main() -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}  # as the Makefile exports
     commits = {ours: commit(ROOT / "src"), baseline: commit(options.baseline_src)}
     load_before = os.getloadavg()
-    print(f"make quickstart's training: {train_yaml.relative_to(ROOT)}; chat prompts {prompts}; "
+    shortened = f" stopped after {options.max_steps} steps (a smoke check, not the quickstart's figure)" \
+        if options.max_steps is not None else ""
+    print(f"make quickstart's training: {train_yaml.relative_to(ROOT)}{shortened}; chat prompts {prompts}; "
           f"this tree {commits[ours]} vs {baseline} ({commits[baseline]}); {machine()}; "
           f"load {load_before[0]:.1f} / {load_before[1]:.1f} / {load_before[2]:.1f}")
     results: dict[str, list[dict]] = {baseline: [], ours: []}
     for number in range(1, options.runs + 1):
         for src in (baseline, ours):
             out = Path(tempfile.mkdtemp(prefix="quickstart-"))
-            result = run(src, "", training_config(config_files[src], out), env)
+            result = run(src, "", training_config(config_files[src], out, options.max_steps), env)
             result["answers"] = answers(src, chat_yaml, out, prompts, env)
             results[src].append(result)
             name = "this tree" if src == ours else "baseline"
