@@ -1,5 +1,5 @@
 """Tiny random models of the vision and audio families newer transformers releases added, each with its real
-processor: Command A Vision (Cohere2-Vision)."""
+processor: Command A Vision (Cohere2-Vision), LFM3-VL."""
 
 from typing import Any
 
@@ -25,6 +25,24 @@ def cohere2_vision() -> tuple[Any, Any]:
     return config, processor
 
 
+def lfm3_vl() -> tuple[Any, Any]:
+    from transformers import Lfm3VlConfig, Lfm3VlProcessor, Qwen2VLImageProcessor, Qwen3VLVideoProcessor
+
+    from lmforge.testing.tiny_vlm_qwen import QWEN3_SIZES, QWEN_MEDIA, QWEN_TEMPLATE, _qwen_ids
+
+    tokenizer = tiny_vlm_tokenizer(QWEN_MEDIA, template=QWEN_TEMPLATE)
+    # one short-convolution layer and one sliding-window attention layer, in the text model and the vision tower
+    text = {"model_type": "lfm3", **tiny_text(tokenizer), "layer_types": ["conv", "sliding_attention"],
+            "sliding_window": 64}
+    vision = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+              "num_key_value_heads": 2, "layer_types": ["conv", "full_attention"], "patch_size": 16}
+    config = Lfm3VlConfig(text_config=text, vision_config=vision, projector_hidden_size=64, **_qwen_ids(tokenizer))
+    processor = Lfm3VlProcessor(image_processor=Qwen2VLImageProcessor(**QWEN3_SIZES), tokenizer=tokenizer,
+                                video_processor=Qwen3VLVideoProcessor(**QWEN3_SIZES), chat_template=QWEN_TEMPLATE)
+    return config, processor
+
+
 RECENT_FAMILIES = {
     "cohere2_vision": cohere2_vision,
+    "lfm3_vl": lfm3_vl,
 }
