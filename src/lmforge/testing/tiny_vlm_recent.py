@@ -1,5 +1,5 @@
 """Tiny random models of the vision and audio families newer transformers releases added, each with its real
-processor: Command A Vision (Cohere2-Vision), LFM3-VL."""
+processor: Command A Vision (Cohere2-Vision), LFM3-VL, Granite 4 Vision."""
 
 from typing import Any
 
@@ -42,7 +42,36 @@ def lfm3_vl() -> tuple[Any, Any]:
     return config, processor
 
 
+def granite4_vision() -> tuple[Any, Any]:
+    from transformers import Granite4VisionConfig, Granite4VisionProcessor, LlavaNextImageProcessor
+
+    template = chat_template(image="<image>")
+    tokenizer = tiny_vlm_tokenizer({"image_token": "<image>"}, template=template)
+    pinpoints = [[56, 56], [56, 112], [112, 56]]
+    # 56-pixel tiles of 4x4 patches; each Window Q-Former turns a 2x2 window into one query ("1/2"): 2x2 tokens
+    # per tile. The Q-Former has one head per 64 vision channels, so the tower is 64 wide
+    vision = {"model_type": "clip_vision_model", "image_size": 56, "projection_dim": 32,
+              **tiny_vit(hidden_size=64, num_hidden_layers=2)}
+    text = tiny_text(tokenizer)
+    text.pop("head_dim")
+    # one Q-Former layer, no text embeddings to speak of (its queries never read text)
+    qformer = {"num_hidden_layers": 1, "intermediate_size": 64, "cross_attention_frequency": 1,
+               "max_position_embeddings": 64, "vocab_size": 2, "use_qformer_text_input": False}
+    config = Granite4VisionConfig(text_config=text, vision_config=vision, image_token_index=tokenizer.image_token_id,
+                                  image_grid_pinpoints=pinpoints, vision_feature_layer=-1, downsample_rate="1/2",
+                                  deepstack_layer_map=[[1, 0], [2, 1]], spatial_vision_layer=-1,
+                                  spatial_target_layers=[0, 0, 1, 1], image_seq_length=4,
+                                  qformer_config=qformer)
+    image_processor = LlavaNextImageProcessor(size={"shortest_edge": 56}, crop_size={"height": 56, "width": 56},
+                                              image_grid_pinpoints=pinpoints)
+    processor = Granite4VisionProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=14,
+                                        vision_feature_select_strategy="default", num_additional_image_tokens=1,
+                                        downsample_rate="1/2", chat_template=template)
+    return config, processor
+
+
 RECENT_FAMILIES = {
     "cohere2_vision": cohere2_vision,
     "lfm3_vl": lfm3_vl,
+    "granite4_vision": granite4_vision,
 }
