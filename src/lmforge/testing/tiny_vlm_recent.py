@@ -1,5 +1,6 @@
 """Tiny random models of the vision and audio families newer transformers releases added, each with its real
-processor: Command A Vision (Cohere2-Vision), LFM3-VL, Granite 4 Vision."""
+processor: Command A Vision (Cohere2-Vision), LFM3-VL, Granite 4 Vision,
+VideoLLaMA3."""
 
 from typing import Any
 
@@ -70,8 +71,31 @@ def granite4_vision() -> tuple[Any, Any]:
     return config, processor
 
 
+def video_llama_3() -> tuple[Any, Any]:
+    from transformers import (
+        VideoLlama3Config,
+        VideoLlama3ImageProcessor,
+        VideoLlama3Processor,
+        VideoLlama3VideoProcessor,
+    )
+
+    from lmforge.testing.tiny_vlm_qwen import QWEN_MEDIA, QWEN_TEMPLATE
+
+    tokenizer = tiny_vlm_tokenizer(QWEN_MEDIA, template=QWEN_TEMPLATE)
+    vision = {**tiny_vit(), "patch_size": 14}
+    config = VideoLlama3Config(text_config={"model_type": "qwen2", **tiny_text(tokenizer)}, vision_config=vision,
+                               image_token_id=tokenizer.image_token_id, video_token_id=tokenizer.video_token_id)
+    # images unmerged (one token per 14-pixel patch), frames merged 2x2: 28..56 pixels a side
+    image_processor = VideoLlama3ImageProcessor(size={"shortest_edge": 28 * 28, "longest_edge": 56 * 56})
+    video_processor = VideoLlama3VideoProcessor(size={"shortest_edge": 28 * 28, "longest_edge": 56 * 56})
+    processor = VideoLlama3Processor(image_processor=image_processor, video_processor=video_processor,
+                                     tokenizer=tokenizer, chat_template=QWEN_TEMPLATE)
+    return config, processor
+
+
 RECENT_FAMILIES = {
     "cohere2_vision": cohere2_vision,
     "lfm3_vl": lfm3_vl,
     "granite4_vision": granite4_vision,
+    "video_llama_3": video_llama_3,
 }
