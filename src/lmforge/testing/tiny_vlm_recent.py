@@ -1,6 +1,6 @@
 """Tiny random models of the vision and audio families newer transformers releases added, each with its real
 processor: Command A Vision (Cohere2-Vision), LFM3-VL, Granite 4 Vision,
-VideoLLaMA3."""
+VideoLLaMA3, HunyuanOCR (HunYuan-VL)."""
 
 from typing import Any
 
@@ -93,9 +93,30 @@ def video_llama_3() -> tuple[Any, Any]:
     return config, processor
 
 
+def hunyuan_vl() -> tuple[Any, Any]:
+    from transformers import HunYuanVLConfig, HunYuanVLImageProcessor, HunYuanVLProcessor
+
+    template = chat_template(image="<|image_start|><|image_pad|><|image_end|>")
+    tokenizer = tiny_vlm_tokenizer({"image_token": "<|image_pad|>", "image_start_token": "<|image_start|>",
+                                    "image_end_token": "<|image_end|>"}, extra=("<|image_newline|>",),
+                                   template=template)
+    # 3-axis XD-RoPE over the text (sections sum to head_dim / 2)
+    text = tiny_text(tokenizer, rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                                                 "mrope_section": [4, 2, 2]})
+    vision = {**tiny_vit(patch_size=16), "out_hidden_size": 64, "text_hidden_size": 64, "max_image_size": 64}
+    config = HunYuanVLConfig(text_config=text, vision_config=vision, image_token_id=tokenizer.image_token_id,
+                             im_start_id=tokenizer.image_start_token_id, im_end_id=tokenizer.image_end_token_id,
+                             im_newline_id=tokenizer.convert_tokens_to_ids("<|image_newline|>"))
+    # 32..64 pixels a side at 16-pixel patches merged 2x2: 1 to 4 tokens, a newline per row, start and end
+    image_processor = HunYuanVLImageProcessor(size={"shortest_edge": 32 * 32, "longest_edge": 64 * 64})
+    processor = HunYuanVLProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=template)
+    return config, processor
+
+
 RECENT_FAMILIES = {
     "cohere2_vision": cohere2_vision,
     "lfm3_vl": lfm3_vl,
     "granite4_vision": granite4_vision,
     "video_llama_3": video_llama_3,
+    "hunyuan_vl": hunyuan_vl,
 }
