@@ -1,6 +1,6 @@
 """Tiny random models of the vision and audio families newer transformers releases added, each with its real
 processor: Command A Vision (Cohere2-Vision), LFM3-VL, Granite 4 Vision,
-VideoLLaMA3, HunyuanOCR (HunYuan-VL)."""
+VideoLLaMA3, HunyuanOCR (HunYuan-VL), Ovis2."""
 
 from typing import Any
 
@@ -113,10 +113,33 @@ def hunyuan_vl() -> tuple[Any, Any]:
     return config, processor
 
 
+OVIS_INDICATORS = ("<IMG_START>", "<IMG_GRID>", "<IMG_COL>", "<IMG_ROW>", "<IMG_END>")
+
+
+def ovis2() -> tuple[Any, Any]:
+    from transformers import Ovis2Config, Ovis2ImageProcessor, Ovis2Processor
+
+    template = chat_template(image="<image>")
+    tokenizer = tiny_vlm_tokenizer({"image_token": "<image>"}, extra=("<IMG_ATOM>", *OVIS_INDICATORS),
+                                   template=template)
+    # each 28-pixel tile's 2x2 patches become 4 probabilistic visual words (a 32-word visual vocabulary, its last
+    # 5 words the indicators: start, grid, column, row, end)
+    vision = {**tiny_vit(), "image_size": 28, "vocab_size": 32, "hidden_stride": 1, "num_visual_indicator_tokens": 5}
+    config = Ovis2Config(text_config={"model_type": "qwen2", **tiny_text(tokenizer)}, vision_config=vision,
+                         image_token_id=tokenizer.convert_tokens_to_ids("<IMG_ATOM>"),
+                         visual_indicator_token_ids=tokenizer.convert_tokens_to_ids(list(OVIS_INDICATORS)),
+                         vocab_size=len(tokenizer), hidden_size=64)
+    image_processor = Ovis2ImageProcessor(size={"height": 28, "width": 28}, crop_to_patches=True, max_patches=2)
+    processor = Ovis2Processor(image_processor=image_processor, tokenizer=tokenizer, image_seq_length=4,
+                               chat_template=template)
+    return config, processor
+
+
 RECENT_FAMILIES = {
     "cohere2_vision": cohere2_vision,
     "lfm3_vl": lfm3_vl,
     "granite4_vision": granite4_vision,
     "video_llama_3": video_llama_3,
     "hunyuan_vl": hunyuan_vl,
+    "ovis2": ovis2,
 }
