@@ -1,6 +1,7 @@
 """Tiny random models of the vision and audio families newer transformers releases added, each with its real
 processor: Command A Vision (Cohere2-Vision), LFM3-VL, Granite 4 Vision,
-VideoLLaMA3, HunyuanOCR (HunYuan-VL), Ovis2."""
+VideoLLaMA3, HunyuanOCR (HunYuan-VL), Ovis2,
+Ovis2.5."""
 
 from typing import Any
 
@@ -135,6 +136,25 @@ def ovis2() -> tuple[Any, Any]:
     return config, processor
 
 
+def ovis2_5() -> tuple[Any, Any]:
+    from transformers import Ovis2_5Config, Ovis2_5ImageProcessor, Ovis2_5Processor, Ovis2_5VideoProcessor
+
+    from lmforge.testing.tiny_vlm_qwen import QWEN3_SIZES
+
+    media = {"image_token": "<|image_pad|>", "video_token": "<|video_pad|>", "image_start_token": "<img>",
+             "image_end_token": "</img>", "video_start_token": "<vid>", "video_end_token": "</vid>"}
+    template = chat_template(image="<|image_pad|>", video="<|video_pad|>")
+    tokenizer = tiny_vlm_tokenizer(media, template=template)
+    # NaViT patches merged 2x2 into words of a 32-word visual vocabulary (its last 4 the indicators)
+    vision = {**tiny_vit(patch_size=16), "image_size": 64, "vocab_size": 32, "num_visual_indicator_tokens": 4,
+              "window_size": 32, "max_position_embeddings": 64}
+    ids = {f"{name}_id": tokenizer.convert_tokens_to_ids(token) for name, token in media.items()}
+    config = Ovis2_5Config(text_config={"model_type": "qwen3", **tiny_text(tokenizer)}, vision_config=vision, **ids)
+    processor = Ovis2_5Processor(image_processor=Ovis2_5ImageProcessor(**QWEN3_SIZES), tokenizer=tokenizer,
+                                 video_processor=Ovis2_5VideoProcessor(**QWEN3_SIZES), chat_template=template)
+    return config, processor
+
+
 RECENT_FAMILIES = {
     "cohere2_vision": cohere2_vision,
     "lfm3_vl": lfm3_vl,
@@ -142,4 +162,5 @@ RECENT_FAMILIES = {
     "video_llama_3": video_llama_3,
     "hunyuan_vl": hunyuan_vl,
     "ovis2": ovis2,
+    "ovis2_5": ovis2_5,
 }
