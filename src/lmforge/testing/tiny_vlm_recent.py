@@ -1,7 +1,7 @@
 """Tiny random models of the vision and audio families newer transformers releases added, each with its real
 processor: Command A Vision (Cohere2-Vision), LFM3-VL, Granite 4 Vision,
 VideoLLaMA3, HunyuanOCR (HunYuan-VL), Ovis2,
-Ovis2.5."""
+Ovis2.5, Kimi K2.5."""
 
 from typing import Any
 
@@ -155,6 +155,31 @@ def ovis2_5() -> tuple[Any, Any]:
     return config, processor
 
 
+def kimi_k25() -> tuple[Any, Any]:
+    from transformers import Kimi_K25Config, Kimi_K25ImageProcessor, Kimi_K25Processor, Kimi_K25VideoProcessor
+
+    template = chat_template(image="<|media_begin|>image<|media_content|><|media_pad|><|media_end|>",
+                             video="<|kimi_k25_video_placeholder|>")
+    tokenizer = tiny_vlm_tokenizer({"image_token": "<|media_pad|>", "video_token": "<|kimi_k25_video_placeholder|>"},
+                                   extra=("<|media_begin|>", "<|media_content|>", "<|media_end|>"), template=template)
+    # a DeepSeek-V3 decoder shrunk: multi-head latent attention, one dense layer then one MoE layer
+    text = {"model_type": "deepseek_v3", **tiny_text(tokenizer), "kv_lora_rank": 16, "q_lora_rank": 32,
+            "qk_nope_head_dim": 8, "qk_rope_head_dim": 8, "head_dim": 8, "v_head_dim": 16,
+            "num_key_value_heads": 4, "n_routed_experts": 4,
+            "num_experts_per_tok": 2, "moe_intermediate_size": 32, "n_shared_experts": 1, "first_k_dense_replace": 1,
+            "n_group": 1, "topk_group": 1}
+    vision = {**tiny_vit(), "pos_emb_height": 8, "pos_emb_width": 8, "pos_emb_time": 4}
+    config = Kimi_K25Config(text_config=text, vision_config=vision, projection_hidden_size=32,
+                            image_token_id=tokenizer.image_token_id, video_token_id=tokenizer.video_token_id,
+                            vision_start_token_id=tokenizer.convert_tokens_to_ids("<|media_begin|>"),
+                            vision_end_token_id=tokenizer.convert_tokens_to_ids("<|media_end|>"))
+    # at most 4x4 patches of 14 pixels, merged 2x2: 1 to 4 tokens per image or chunk of 4 frames
+    sizes = {"size": {"max_height": 56, "max_width": 56}, "max_patches": 16}
+    processor = Kimi_K25Processor(image_processor=Kimi_K25ImageProcessor(**sizes), tokenizer=tokenizer,
+                                  video_processor=Kimi_K25VideoProcessor(**sizes), chat_template=template)
+    return config, processor
+
+
 RECENT_FAMILIES = {
     "cohere2_vision": cohere2_vision,
     "lfm3_vl": lfm3_vl,
@@ -163,4 +188,5 @@ RECENT_FAMILIES = {
     "hunyuan_vl": hunyuan_vl,
     "ovis2": ovis2,
     "ovis2_5": ovis2_5,
+    "kimi_k25": kimi_k25,
 }
