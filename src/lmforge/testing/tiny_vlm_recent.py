@@ -1,7 +1,8 @@
 """Tiny random models of the vision and audio families newer transformers releases added, each with its real
 processor: Command A Vision (Cohere2-Vision), LFM3-VL, Granite 4 Vision,
 VideoLLaMA3, HunyuanOCR (HunYuan-VL), Ovis2,
-Ovis2.5, Kimi K2.5."""
+Ovis2.5, Kimi K2.5;
+Qwen3-ASR (audio)."""
 
 from typing import Any
 
@@ -189,4 +190,27 @@ RECENT_FAMILIES = {
     "ovis2": ovis2,
     "ovis2_5": ovis2_5,
     "kimi_k25": kimi_k25,
+}
+
+
+def qwen3_asr() -> tuple[Any, Any]:
+    from transformers import Qwen3ASRConfig, Qwen3ASRFeatureExtractor, Qwen3ASRProcessor
+
+    template = chat_template(audio="<|audio_start|><|audio_pad|><|audio_end|>")
+    tokenizer = tiny_vlm_tokenizer({"audio_token": "<|audio_pad|>", "audio_bos_token": "<|audio_start|>",
+                                    "audio_eos_token": "<|audio_end|>"}, extra=("<timestamp>",), template=template)
+    # Whisper-style encoder shrunk: 8 mel bins, one layer; windows of 100 frames pooled 8x by three convolutions
+    audio = {"num_mel_bins": 8, "encoder_layers": 1, "encoder_attention_heads": 2, "encoder_ffn_dim": 64,
+             "d_model": 32, "output_dim": 64, "downsample_hidden_size": 16}
+    config = Qwen3ASRConfig(text_config={"model_type": "qwen3", **tiny_text(tokenizer)}, audio_config=audio,
+                            audio_token_id=tokenizer.audio_token_id,
+                            timestamp_token_id=tokenizer.convert_tokens_to_ids("<timestamp>"),
+                            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    processor = Qwen3ASRProcessor(feature_extractor=Qwen3ASRFeatureExtractor(feature_size=8, chunk_length=4),
+                                  tokenizer=tokenizer, chat_template=template)
+    return config, processor
+
+
+RECENT_AUDIO_FAMILIES = {
+    "qwen3_asr": qwen3_asr,
 }
