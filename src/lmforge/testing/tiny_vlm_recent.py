@@ -2,7 +2,7 @@
 processor: Command A Vision (Cohere2-Vision), LFM3-VL, Granite 4 Vision,
 VideoLLaMA3, HunyuanOCR (HunYuan-VL), Ovis2,
 Ovis2.5, Kimi K2.5;
-Qwen3-ASR (audio)."""
+Qwen3-ASR, GLM-ASR (audio)."""
 
 from typing import Any
 
@@ -211,6 +211,24 @@ def qwen3_asr() -> tuple[Any, Any]:
     return config, processor
 
 
+def glmasr() -> tuple[Any, Any]:
+    from transformers import GlmAsrConfig, GlmAsrProcessor, WhisperFeatureExtractor
+
+    template = chat_template(audio="<|begin_of_audio|><|pad|><|end_of_audio|>")
+    tokenizer = tiny_vlm_tokenizer({"audio_token": "<|pad|>"}, extra=("<|begin_of_audio|>", "<|end_of_audio|>"),
+                                   template=template)
+    # Whisper layout shrunk (8 mel bins, 4-second windows); the projector reads 4 merged frames, so its input is
+    # 4x the encoder width
+    audio = {"hidden_size": 32, "intermediate_size": 128, "num_hidden_layers": 1, "num_attention_heads": 2,
+             "num_mel_bins": 8, "max_position_embeddings": 200}
+    config = GlmAsrConfig(text_config={"model_type": "llama", **tiny_text(tokenizer)}, audio_config=audio,
+                          audio_token_id=tokenizer.audio_token_id)
+    features = WhisperFeatureExtractor(feature_size=8, sampling_rate=16000, chunk_length=4)
+    processor = GlmAsrProcessor(feature_extractor=features, tokenizer=tokenizer, chat_template=template)
+    return config, processor
+
+
 RECENT_AUDIO_FAMILIES = {
     "qwen3_asr": qwen3_asr,
+    "glmasr": glmasr,
 }
