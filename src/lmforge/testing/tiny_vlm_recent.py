@@ -1,7 +1,7 @@
 """Tiny random models of the vision and audio families newer transformers releases added, each with its real
 processor: Command A Vision (Cohere2-Vision), LFM3-VL, Granite 4 Vision,
 VideoLLaMA3, HunyuanOCR (HunYuan-VL), Ovis2,
-Ovis2.5, Kimi K2.5;
+Ovis2.5, Kimi K2.5, LLaVA-OneVision-1.5;
 Qwen3-ASR, GLM-ASR (audio)."""
 
 from typing import Any
@@ -181,6 +181,25 @@ def kimi_k25() -> tuple[Any, Any]:
     return config, processor
 
 
+def llava_onevision1_5() -> tuple[Any, Any]:
+    from transformers import Exaone4_5_Processor, LlavaOnevision15Config, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
+
+    from lmforge.testing.tiny_vlm_qwen import QWEN_MEDIA, QWEN_TEMPLATE, _qwen_ids
+
+    tokenizer = tiny_vlm_tokenizer(QWEN_MEDIA, template=QWEN_TEMPLATE)
+    # a RICE-ViT tower, 14-pixel patches merged 2x2; transformers maps its checkpoints to the EXAONE 4.5
+    # processor (Qwen2-VL's image expansion)
+    vision = {"depth": 1, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64,
+              "patch_size": 14, "spatial_merge_size": 2}
+    config = LlavaOnevision15Config(text_config={"model_type": "qwen3", **tiny_text(tokenizer)}, vision_config=vision,
+                                    **_qwen_ids(tokenizer))
+    # 28..56 pixels a side, one frame per temporal patch (the tower's patches are 2-D)
+    sizes = {"min_pixels": 28 * 28, "max_pixels": 56 * 56, "temporal_patch_size": 1}
+    processor = Exaone4_5_Processor(image_processor=Qwen2VLImageProcessor(**sizes), tokenizer=tokenizer,
+                                    video_processor=Qwen2VLVideoProcessor(**sizes), chat_template=QWEN_TEMPLATE)
+    return config, processor
+
+
 RECENT_FAMILIES = {
     "cohere2_vision": cohere2_vision,
     "lfm3_vl": lfm3_vl,
@@ -190,6 +209,7 @@ RECENT_FAMILIES = {
     "ovis2": ovis2,
     "ovis2_5": ovis2_5,
     "kimi_k25": kimi_k25,
+    "llava_onevision1_5": llava_onevision1_5,
 }
 
 
