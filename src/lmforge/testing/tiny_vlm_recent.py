@@ -1,7 +1,8 @@
 """Tiny random models of the vision and audio families newer transformers releases added, each with its real
 processor: Command A Vision (Cohere2-Vision), LFM3-VL, Granite 4 Vision,
 VideoLLaMA3, HunyuanOCR (HunYuan-VL), Ovis2,
-Ovis2.5, Kimi K2.5, LLaVA-OneVision-1.5;
+Ovis2.5, Kimi K2.5, LLaVA-OneVision-1.5,
+MiniCPM-V 4.6;
 Qwen3-ASR, GLM-ASR (audio)."""
 
 from typing import Any
@@ -200,6 +201,34 @@ def llava_onevision1_5() -> tuple[Any, Any]:
     return config, processor
 
 
+def minicpmv4_6() -> tuple[Any, Any]:
+    from transformers import (
+        MiniCPMV4_6Config,
+        MiniCPMV4_6ImageProcessor,
+        MiniCPMV4_6Processor,
+        MiniCPMV4_6VideoProcessor,
+    )
+
+    media = {"image_token": "<|image_pad|>", "video_token": "<|video_pad|>", "image_start_token": "<image>",
+             "image_end_token": "</image>", "slice_start_token": "<slice>", "slice_end_token": "</slice>",
+             "image_id_start_token": "<image_id>", "image_id_end_token": "</image_id>"}
+    template = chat_template(image="<|image_pad|>", video="<|video_pad|>")
+    tokenizer = tiny_vlm_tokenizer(media, template=template)
+    # Qwen3.5's decoder: one linear-attention (Gated DeltaNet) layer and one full-attention layer
+    text = tiny_text(tokenizer, model_type="qwen3_5_text", layer_types=["linear_attention", "full_attention"],
+                     linear_key_head_dim=16, linear_value_head_dim=16, linear_num_key_heads=2,
+                     linear_num_value_heads=4,
+                     rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 1.0})
+    vision = {**tiny_vit(num_hidden_layers=2), "image_size": 56}
+    config = MiniCPMV4_6Config(text_config=text, vision_config=vision, insert_layer_id=0, image_size=56,
+                               image_token_id=tokenizer.image_token_id, video_token_id=tokenizer.video_token_id)
+    # 56-pixel views of 4x4 patches merged 16x: one token per view, the overview and at most 2 slices
+    sizes = {"scale_resolution": 56, "max_slice_nums": 2, "patch_size": 14}
+    processor = MiniCPMV4_6Processor(image_processor=MiniCPMV4_6ImageProcessor(**sizes), tokenizer=tokenizer,
+                                     video_processor=MiniCPMV4_6VideoProcessor(**sizes), chat_template=template)
+    return config, processor
+
+
 RECENT_FAMILIES = {
     "cohere2_vision": cohere2_vision,
     "lfm3_vl": lfm3_vl,
@@ -210,6 +239,7 @@ RECENT_FAMILIES = {
     "ovis2_5": ovis2_5,
     "kimi_k25": kimi_k25,
     "llava_onevision1_5": llava_onevision1_5,
+    "minicpmv4_6": minicpmv4_6,
 }
 
 
