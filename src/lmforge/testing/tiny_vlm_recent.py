@@ -2,7 +2,7 @@
 processor: Command A Vision (Cohere2-Vision), LFM3-VL, Granite 4 Vision,
 VideoLLaMA3, HunyuanOCR (HunYuan-VL), Ovis2,
 Ovis2.5, Kimi K2.5, LLaVA-OneVision-1.5,
-MiniCPM-V 4.6;
+MiniCPM-V 4.6 / 4.7;
 Qwen3-ASR, GLM-ASR (audio)."""
 
 from typing import Any
@@ -201,13 +201,9 @@ def llava_onevision1_5() -> tuple[Any, Any]:
     return config, processor
 
 
-def minicpmv4_6() -> tuple[Any, Any]:
-    from transformers import (
-        MiniCPMV4_6Config,
-        MiniCPMV4_6ImageProcessor,
-        MiniCPMV4_6Processor,
-        MiniCPMV4_6VideoProcessor,
-    )
+def minicpmv4_6(version: str = "4_6") -> tuple[Any, Any]:
+    import transformers
+    from transformers import MiniCPMV4_6ImageProcessor, MiniCPMV4_6VideoProcessor
 
     media = {"image_token": "<|image_pad|>", "video_token": "<|video_pad|>", "image_start_token": "<image>",
              "image_end_token": "</image>", "slice_start_token": "<slice>", "slice_end_token": "</slice>",
@@ -220,12 +216,18 @@ def minicpmv4_6() -> tuple[Any, Any]:
                      linear_num_value_heads=4,
                      rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 1.0})
     vision = {**tiny_vit(num_hidden_layers=2), "image_size": 56}
-    config = MiniCPMV4_6Config(text_config=text, vision_config=vision, insert_layer_id=0, image_size=56,
-                               image_token_id=tokenizer.image_token_id, video_token_id=tokenizer.video_token_id)
+    ids = {"image_token_id": tokenizer.image_token_id, "video_token_id": tokenizer.video_token_id}
+    if version == "4_7":  # Canvas M-RoPE places the markers around each image canvas
+        ids.update({f"{name}_id": tokenizer.convert_tokens_to_ids(media[f"{name}_token"])
+                    for name in ("image_start", "image_end", "slice_start", "slice_end")},
+                   newline_id=tokenizer.encode("\n", add_special_tokens=False)[0])
+    config = getattr(transformers, f"MiniCPMV{version}Config")(text_config=text, vision_config=vision,
+                                                               insert_layer_id=0, image_size=56, **ids)
     # 56-pixel views of 4x4 patches merged 16x: one token per view, the overview and at most 2 slices
     sizes = {"scale_resolution": 56, "max_slice_nums": 2, "patch_size": 14}
-    processor = MiniCPMV4_6Processor(image_processor=MiniCPMV4_6ImageProcessor(**sizes), tokenizer=tokenizer,
-                                     video_processor=MiniCPMV4_6VideoProcessor(**sizes), chat_template=template)
+    processor_class = getattr(transformers, f"MiniCPMV{version}Processor")  # 4.7 reuses 4.6's image processors
+    processor = processor_class(image_processor=MiniCPMV4_6ImageProcessor(**sizes), tokenizer=tokenizer,
+                                video_processor=MiniCPMV4_6VideoProcessor(**sizes), chat_template=template)
     return config, processor
 
 
@@ -240,6 +242,7 @@ RECENT_FAMILIES = {
     "kimi_k25": kimi_k25,
     "llava_onevision1_5": llava_onevision1_5,
     "minicpmv4_6": minicpmv4_6,
+    "minicpmv4_7": lambda: minicpmv4_6("4_7"),
 }
 
 
