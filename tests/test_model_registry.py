@@ -96,7 +96,7 @@ def test_filters_by_family_modality_and_template():
     assert {"Gemma-3-1B-Instruct", "Gemma-3-27B-Instruct"} <= gemma3 and "Gemma-3n-E2B" not in gemma3
     assert {m.name for m in filter_models("Gemma-3", multimodal=False)} == {
         "Gemma-3-270M", "Gemma-3-1B", "Gemma-3-270M-Instruct", "Gemma-3-1B-Instruct"}
-    assert {m.group for m in filter_models("Qwen3", multimodal=True)} == {"Qwen3-VL", "Qwen3-Omni"}
+    assert {m.group for m in filter_models("Qwen3", multimodal=True)} == {"Qwen3-VL", "Qwen3-Omni", "Qwen3-ASR"}
     assert {m.name for m in filter_models(templates={"qwen3_nothink"})} == {
         "Qwen3-4B-Instruct-2507", "Qwen3-30B-A3B-Instruct-2507", "Qwen3-235B-A22B-Instruct-2507",
         "Qwen3-Next-80B-A3B-Instruct"}

@@ -132,3 +132,28 @@ def test_voxtral_examples_are_mistral_commons_own_encoding(tiny_vlm, tmp_path):
     batch = MultimodalCollator(encoder)([to_row(conversation)])
     assert batch["input_features"].shape == (1, 128, 3000)  # one 30-second window of 128 mel bins
     torch.testing.assert_close(batch["input_features"], expected["input_features"])
+
+
+def test_minicpmv_rows_with_two_images_are_its_processors_ids_and_packed_pixels(tiny_vlm):
+    """MiniCPM-V numbers the images of a row and joins every image's patches along one axis."""
+    from lmforge.data.conversation import Conversation
+    from lmforge.data.templates.template import Message
+    from tests.refdata import refdata
+
+    processor, model = load_vlm(tiny_vlm("minicpmv4_6"), "minicpmv4_6")
+    images = [str(refdata("llamafactory_data", "mllm_demo_data", f"{n}.jpg")) for n in (1, 2)]
+    conversation = Conversation([Message("user", "<image>Compare<image>them."), Message("assistant", "Alike.")],
+                                None, "test:row 1", media={"images": images})
+    encoder = encoder_for(processor)
+    example = encoder.encode(conversation)
+    rendered = get_template("chatml").render_text(conversation.messages)
+    decoded = decode_media(conversation.media, OPTIONS, conversation.source)
+    expected = processor(text=[rendered.replace(PLACEHOLDERS["images"], encoder.plugin.markers["images"])],
+                         images=decoded.images, add_special_tokens=False, return_tensors="pt")
+    assert example.input_ids == expected["input_ids"][0].tolist()
+    assert "<image_id>1</image_id>" in processor.tokenizer.decode(example.input_ids)
+    batch = MultimodalCollator(encoder, pad_to_multiple_of=None)([to_row(conversation)])
+    torch.testing.assert_close(batch["pixel_values"], expected["pixel_values"])
+    torch.testing.assert_close(batch["target_sizes"], expected["target_sizes"])
+    with torch.no_grad():
+        assert torch.isfinite(model(**batch).loss)

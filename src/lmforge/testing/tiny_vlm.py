@@ -20,6 +20,7 @@ from lmforge.testing.tiny_vlm_more import IDEFICS_STYLE_FAMILIES
 from lmforge.testing.tiny_vlm_omni import OMNI_FAMILIES
 from lmforge.testing.tiny_vlm_parts import chat_template, tiny_text, tiny_vit, tiny_vlm_tokenizer
 from lmforge.testing.tiny_vlm_qwen import QWEN_STYLE_FAMILIES
+from lmforge.testing.tiny_vlm_recent import RECENT_AUDIO_FAMILIES, RECENT_FAMILIES
 
 
 def _qwen2_vl(version: str = "qwen2_vl") -> tuple[Any, Any]:
@@ -224,8 +225,10 @@ TINY_VLM_FAMILIES: dict[str, Callable[[], tuple[Any, Any]]] = {
     **GEMMA_FAMILIES,
     **OMNI_FAMILIES,
     **AUDIO_LM_FAMILIES,
+    **RECENT_FAMILIES,
+    **RECENT_AUDIO_FAMILIES,
 }
-AUDIO_FAMILIES = frozenset({"qwen2_audio", *AUDIO_LM_FAMILIES})
+AUDIO_FAMILIES = frozenset({"qwen2_audio", *AUDIO_LM_FAMILIES, *RECENT_AUDIO_FAMILIES})
 
 
 def model_auto_class(family: str) -> Any:
