@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: quickstart test lint venv browser clean
+.PHONY: quickstart test lint venv browser screenshots clean
 
 $(BIN)/lmforge: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ browser:
 test: venv browser
 	# two workers, a test file each at a time (module fixtures stay in one process): the suite is mostly one-core work
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
+
+# The web UI screenshots docs/webui.md shows, taken again by the browser tests (after a UI change).
+screenshots: venv browser
+	@command -v chromium >/dev/null 2>&1 || { echo "the screenshots need Debian's chromium (make browser, as root)"; exit 1; }
+	LMFORGE_WEBUI_SCREENSHOTS=docs/webui $(BIN)/python -m pytest -q tests/serve/test_webui_browser.py
 
 lint: venv
 	$(BIN)/ruff check src tests bench

@@ -8,6 +8,10 @@ the same process, alternating sides run by run.
 Each run builds a fresh model and trainer and trains `--steps` steps; the first step is warm-up and not
 counted. Step time is trl's own `step_time` (generation, scoring and the optimizer step); rollout tokens/s
 is the completion tokens generated per second of `generate` (timed on the one model instance of each side).
+The CPU seconds of each step (all threads of the process) are printed too: on a shared machine the wall
+time follows the other jobs' load, the CPU time much less, so a difference in work shows there first.
+`--threads 1` takes torch's thread synchronisation out: on 2 cores shared with other jobs, a one-token
+decoding product at 2 threads waits for a descheduled thread (~70 ms where 1 thread takes ~2.4 ms).
 """
 
 import argparse
@@ -22,6 +26,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from transformers import TrainerCallback
 
 from bench.common import ROOT, append_benchmark_row, machine, median_range, today
 
@@ -58,7 +64,21 @@ def config(model: str, template: str, out: str, args: argparse.Namespace) -> Any
         "report_to": "none", "seed": 0, "output_dir": out})
 
 
-def run_side(side: str, cfg: Any) -> tuple[list[float], float]:
+class CpuSeconds(TrainerCallback):
+    """The process's CPU seconds (all threads) of each optimizer step."""
+
+    def __init__(self) -> None:
+        self.start, self.steps = 0.0, []
+
+    def on_step_begin(self, *args: Any, **kwargs: Any) -> None:
+        self.start = time.process_time()
+
+    def on_step_end(self, *args: Any, **kwargs: Any) -> None:
+        self.steps.append(time.process_time() - self.start)
+
+
+def run_side(side: str, cfg: Any) -> tuple[list[float], list[float], float]:
+    """(wall seconds, CPU seconds) of each step after the first, and the rollout tokens/s."""
     import torch
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -68,18 +88,20 @@ def run_side(side: str, cfg: Any) -> tuple[list[float], float]:
     from lmforge.data.templates.select import run_template
     from lmforge.hub.resolve import resolve_model_path
     from lmforge.model.adapters import apply_finetuning
-    from lmforge.model.loading import model_kind
+    from lmforge.model.loading import load_model, model_kind
+    from lmforge.train.precision import training_load_dtype
     from lmforge.train.runner import training_kwargs
     from lmforge.train.stages import STAGES
     from lmforge.train.stages.online import ONLINE
 
     path = resolve_model_path(cfg.model.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    template = run_template(cfg, tokenizer)
+    template = run_template(cfg.model, tokenizer)
     prepared = build_datasets(cfg.data, tokenizer, template, stage=ONLINE, stage_name=cfg.finetuning.stage,
                               seed=cfg.training.seed)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    if side == "lmforge":  # as `lmforge train` builds it (LoRA applied by lmforge, its speed-ups included)
+    if side == "lmforge":  # as `lmforge train` builds it (its loading, LoRA and speed-ups included)
+        model = load_model(cfg.model, dtype=training_load_dtype(cfg), cutoff_len=cfg.data.cutoff_len)
+        model.config.use_cache = False
         model = apply_finetuning(model, cfg.finetuning, model_kind(cfg.model), adapters=cfg.model.adapter_name_or_path)
         trainer = STAGES.get("grpo").build_trainer(cfg, model, tokenizer, prepared, training_kwargs(cfg))
     else:  # trl as documented: the model, a LoRA config, text prompts, a reward function
@@ -87,6 +109,7 @@ def run_side(side: str, cfg: Any) -> tuple[list[float], float]:
 
         from lmforge.train.rewards import build_rewards
 
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
         model.generation_config.eos_token_id = stop_token_ids(template, tokenizer)
         reward = build_rewards(cfg.rl, template)[0].func
         targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -95,10 +118,11 @@ def run_side(side: str, cfg: Any) -> tuple[list[float], float]:
         trainer = GRPOTrainer(model=model, reward_funcs=reward, args=args, processing_class=tokenizer,
                               train_dataset=prepared.train.select_columns(["prompt", "answer", "prompt_source"]),
                               peft_config=LoraConfig(r=8, lora_alpha=16, target_modules=targets))
-    timed = TimedGenerate(trainer.model)
+    timed, cpu = TimedGenerate(trainer.model), CpuSeconds()
+    trainer.add_callback(cpu)
     trainer.train()
     steps = [log["step_time"] for log in trainer.state.log_history if "step_time" in log][1:]
-    return steps, timed.tokens / timed.seconds if timed.seconds else 0.0
+    return steps, cpu.steps[1:], timed.tokens / timed.seconds if timed.seconds else 0.0
 
 
 def main() -> None:
@@ -108,19 +132,27 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--batch", type=int, default=8, help="completions per step (2 prompts of 4)")
     parser.add_argument("--tokens", type=int, default=32, help="max_completion_length")
+    parser.add_argument("--threads", type=int, help="torch's CPU threads (default: torch's, one per core)")
     parser.add_argument("--record", action="store_true", help="append the result to BENCHMARKS.md")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     model, template = MODELS[args.model]
-    results: dict[str, dict[str, list[float]]] = {side: {"step": [], "tok": []} for side in ("lmforge", "trl")}
+    results: dict[str, dict[str, list[float]]] = {side: {"step": [], "cpu": [], "tok": []}
+                                                  for side in ("lmforge", "trl")}
     for run in range(args.runs):
         for side in ("lmforge", "trl") if run % 2 == 0 else ("trl", "lmforge"):
             with tempfile.TemporaryDirectory() as out:
-                steps, tokens_per_s = run_side(side, config(model, template, out, args))
+                steps, cpu, tokens_per_s = run_side(side, config(model, template, out, args))
             results[side]["step"] += steps
+            results[side]["cpu"] += cpu
             results[side]["tok"].append(tokens_per_s)
-            print(f"run {run + 1} {side}: step times {[round(s, 2) for s in steps]} s, "
-                  f"rollout {tokens_per_s:.1f} tok/s", flush=True)
+            print(f"run {run + 1} {side}: step times {[round(s, 2) for s in steps]} s "
+                  f"(CPU {[round(s, 2) for s in cpu]} s), rollout {tokens_per_s:.1f} tok/s, "
+                  f"load {os.getloadavg()[0]:.1f}", flush=True)
     import peft
     import torch
     import transformers
@@ -128,6 +160,8 @@ def main() -> None:
 
     ours, theirs = (statistics.median(results[s]["step"]) for s in ("lmforge", "trl"))
     job = f"LoRA r8, {args.batch} completions x {args.tokens} tokens/step, {args.runs} runs x {args.steps - 1} steps"
+    if args.threads:
+        job += f", {args.threads} thread{'s' if args.threads > 1 else ''}"
     versions = (f"torch {torch.__version__}, transformers {transformers.__version__}, trl {trl.__version__}, "
                 f"peft {peft.__version__}")
     row = (f"| {today()} | {args.model} | {job} | {median_range(results['lmforge']['step'])} | "
@@ -136,7 +170,8 @@ def main() -> None:
            f"{versions} |")
     print(HEADER)
     print(row)
-    print(json.dumps({"load_average": os.getloadavg()}))
+    print(json.dumps({"cpu_s_per_step": {side: [round(s, 3) for s in results[side]["cpu"]] for side in results},
+                      "load_average": os.getloadavg()}))
     if args.record:
         append_benchmark_row(SECTION, HEADER, row)
 

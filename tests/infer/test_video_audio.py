@@ -113,3 +113,40 @@ def test_chat_with_a_video_or_an_audio_answers_as_the_models_own_generate(served
                      f"--{kind[:-1]}", str(demo_path(name)), "--prompt", "What is this?")
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == answer_text(engine.tokenizer, answer, engine.kept_special_ids).strip()
+
+
+def test_voxtral_chat_with_an_audio_answers_as_the_model_on_mistral_commons_inputs(tmp_path):
+    """Voxtral's processor expands audio only through mistral-common: the engine's prompt is mistral-common's
+    encoding of the same question and clip (with the Tekken file the tokenizer was converted from), and the greedy
+    answer is the model's own `generate` on those inputs."""
+    import soundfile
+    from transformers import VoxtralProcessor
+    from transformers.tokenization_mistral_common import MistralCommonBackend
+
+    from lmforge.testing.tiny_vlm import build_tiny_vlm
+    from lmforge.testing.tiny_vlm_audio import write_tiny_tekken
+
+    folder = build_tiny_vlm(tmp_path / "voxtral", "voxtral")
+    engine = create_engine(build_config({"model_name_or_path": str(folder), "template": "auto", "do_sample": False,
+                                         "max_new_tokens": 6, **DECODING}))
+    try:
+        # the demo clip as 16-bit PCM (as mistral-common reads files), so both sides read the same samples
+        [clip] = decode_media({"audios": [demo_media("1.mp3")]}, engine.media_encoder.options, "test").items("audios")
+        soundfile.write(tmp_path / "clip.wav", clip, 16000, subtype="PCM_16")
+        data = (tmp_path / "clip.wav").read_bytes()
+        (tmp_path / "tekken").mkdir()
+        write_tiny_tekken(tmp_path / "tekken" / "tekken.json")
+        mistral = VoxtralProcessor(feature_extractor=engine.media_encoder.processor.feature_extractor,
+                                   tokenizer=MistralCommonBackend.from_pretrained(tmp_path / "tekken"))
+        inputs = mistral.apply_chat_template([{"role": "user", "content": [
+            {"type": "audio", "path": str(tmp_path / "clip.wav")}, {"type": "text", "text": "What is this?"}]}],
+            tokenize=True, return_dict=True)
+        assert engine.encode(ASK, audios=[data]) == inputs["input_ids"][0].tolist()
+        output = engine.model.generate(**inputs, max_new_tokens=6, do_sample=False, eos_token_id=engine.eos_token_ids,
+                                       pad_token_id=engine.pad_token_id)
+        answer = [token for token in output[0, inputs["input_ids"].shape[1]:].tolist()
+                  if token not in engine.eos_token_ids]
+        [candidate] = engine.candidates(ASK, audios=[data])
+        assert list(candidate.token_ids) == answer
+    finally:
+        engine.close()

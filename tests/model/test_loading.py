@@ -70,3 +70,14 @@ def test_device_dependent_defaults_on_cpu(tiny_family):
                                       "activation_checkpointing_kwargs": {"use_reentrant": False}}
     assert "activation_checkpointing" not in training_defaults(config_for(tiny_family("llama"),
                                                                           gradient_checkpointing=True))
+
+
+def test_a_mistral_checkpoint_with_tekken_json_loads_the_tokenizer_that_reads_control_tokens_in_text(tmp_path):
+    """With mistral-common installed, transformers would pick its tokenizer for a folder with `tekken.json`; that one
+    reads `[INST]` written in text as its bytes, and lmforge tokenizes rendered text: the converted one is loaded."""
+    from lmforge.testing.tiny_vlm_audio import write_tiny_tekken
+
+    write_tiny_tekken(tmp_path / "tekken.json")
+    (tmp_path / "config.json").write_text('{"model_type": "mistral"}')
+    tokenizer = load_tokenizer(config_for(tmp_path).model)
+    assert tokenizer.encode("[INST]hi[/INST]", add_special_tokens=False)[::3] == [3, 4]

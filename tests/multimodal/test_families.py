@@ -24,8 +24,9 @@ from tests.refdata import refdata
 OPTIONS = MediaOptions(image_max_pixels=64 * 64, video_max_pixels=32 * 32, video_maxlen=4)
 DEMO = {"images": "mllm_demo.json", "videos": "mllm_video_demo.json", "audios": "mllm_audio_demo.json"}
 ARGUMENT = {"images": "images", "videos": "videos", "audios": "audio"}
-# hand-written plugins change the sequence beyond the processor's expansion (prefix, BOS); tested in test_plugins
-OWN_LAYOUT = {"paligemma", "mllama"}
+# hand-written plugins change the sequence beyond the processor's expansion (prefix, BOS), or Voxtral's processor
+# expands audio only through mistral-common's chat encoding; tested in test_plugins
+OWN_LAYOUT = {"paligemma", "mllama", "voxtral"}
 FAMILIES = sorted(TINY_VLM_FAMILIES)
 # Chameleon's processor appends its separator unless told the text is for completion; a chat example has none
 PROCESSOR_KWARGS = {"chameleon": {"return_for_text_completion": True}}

@@ -89,3 +89,41 @@ def test_the_data_report_counts_media_tokens_and_warns_when_they_blow_cutoff_len
     assert ("warn", next(text for text in [t for _, t in small.lines()] if text.startswith(
         f"{len(per_example)} examples have as many media tokens as cutoff_len or more"))) in small.lines()
     assert "mllm_demo.json:row 1 (" in small.over_cutoff[0]
+
+
+def test_media_cache_false_processes_media_every_time_and_writes_nothing(tiny_vlm, monkeypatch):
+    from lmforge.config.groups import DataGroup
+    from lmforge.data.multimodal.collator import multimodal_collator
+
+    processor, _ = load_vlm(tiny_vlm("qwen2_vl"), "qwen2_vl")
+    collator = multimodal_collator(DataGroup(media_cache=False, image_max_pixels=64 * 64), processor,
+                                   get_template("chatml"))
+    plugin, calls = collator.encoder.plugin, []
+    original = plugin.process_media
+    monkeypatch.setattr(plugin, "process_media", lambda *args: calls.append(args[2]) or original(*args))
+    rows = [to_row(conversation) for conversation in demo_conversations("mllm_demo.json", "images", 2)]
+    collator(rows), collator(rows)
+    assert len(calls) == 4 and not media_cache_dir().exists()
+    default = multimodal_collator(DataGroup(image_max_pixels=64 * 64), processor, get_template("chatml"))
+    assert default.encoder.media_cache.max_bytes == 20 * 10**9
+
+
+def test_past_the_cap_the_least_recently_used_entries_go(tiny_vlm):
+    import os
+
+    from lmforge.data.multimodal.plugin import ProcessedMedia
+
+    processor, _ = load_vlm(tiny_vlm("qwen2_vl"), "qwen2_vl")
+    entry = ProcessedMedia({"images": ["<|image_pad|>"]}, {"images": [{"pixel_values": torch.zeros(1000)}]})
+    keys = [str(digit) * 64 for digit in range(1, 5)]
+    probe = MediaCache(processor, "qwen2_vl", MediaOptions())
+    probe.put(keys[0], entry)
+    size = next(media_cache_dir().rglob("*.pt")).stat().st_size
+    cache = MediaCache(processor, "qwen2_vl", MediaOptions(), max_bytes=int(size * 3.5))
+    for key in keys[1:3]:
+        cache.put(key, entry)
+    for age, key in enumerate(keys[:3]):  # written in this order, long ago
+        os.utime(cache._path(key), (1000 + age, 1000 + age))
+    assert cache.get(keys[0]) is not None  # read now: the most recently used
+    cache.put(keys[3], entry)  # 4 entries > 3.5: the least recently used go until 90% of the cap remains
+    assert [cache.get(key) is not None for key in keys] == [True, False, True, True]

@@ -44,6 +44,7 @@ def test_a_whole_omni_checkpoint_trains_its_thinker(tiny_vlm, tmp_path, monkeypa
     """A released Qwen2.5-Omni is the composite (thinker + talker + vocoder); `lmforge train` keeps the thinker."""
     from transformers import AutoProcessor, Qwen2_5OmniConfig, Qwen2_5OmniForConditionalGeneration
 
+    from tests.conftest import run_cli
     from tests.multimodal.test_families_cli import train
 
     monkeypatch.setenv("LMFORGE_HOME", str(tmp_path / "home"))
@@ -63,3 +64,11 @@ def test_a_whole_omni_checkpoint_trains_its_thinker(tiny_vlm, tmp_path, monkeypa
         keys = list(weights.keys())
     # adapters on the thinker's language model only: not its towers, no talker
     assert keys and all(".language_model.layers." in key and "thinker" not in key for key in keys), keys[:4]
+    # the base an adapter names is the checkpoint it was trained from, not where the thinker's config came from
+    assert json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"] == str(folder)
+    (tmp_path / "export.yaml").write_text(f"model_name_or_path: {folder}\nadapter_name_or_path: {adapter}\n"
+                                          f"template: auto\nexport_dir: {tmp_path / 'merged'}\n"
+                                          "export_modelfile: false\n")
+    result = run_cli("export", str(tmp_path / "export.yaml"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "verified: reloaded export vs source model, max" in result.stdout

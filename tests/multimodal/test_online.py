@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from trl.data_utils import prepare_multimodal_messages
+from trl.data_utils import apply_chat_template, prepare_multimodal_messages
 
 from lmforge.config import build_config
 from lmforge.data.templates import get_template
@@ -52,6 +52,34 @@ def test_image_prompts_are_what_sft_encodes_before_the_answer(tiny_vlm):
     torch.testing.assert_close(torch.as_tensor(fields["image_grid_thw"]), batch["image_grid_thw"])
     # the rewards read the rendered prompt text
     assert prompt_text(prompts[0]) == converted[0]["prompt"][0]["content"]
+
+
+def test_gemma3_prompts_are_what_trls_processor_call_sees_with_a_bos_adding_tokenizer(tiny_vlm):
+    """Gemma 3's tokenizer adds its BOS, which the rendered prompt already holds. trl's processor call for the
+    pixel tensors and `token_type_ids` lets the tokenizer add it: the chat template lmforge gives that call leaves
+    the rendered one out, so the call sees the ids generation saw (one BOS, image tokens where they are)."""
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(tiny_vlm("gemma3"))
+    tokenizer = processor.tokenizer
+    tokenizer.add_bos_token = True  # as Gemma 3's own tokenizer
+    tokenizer.update_post_processor()
+    assert tokenizer("a")["input_ids"][0] == tokenizer.bos_token_id
+    prepared = build_stage_datasets(build_config({"stage": "grpo", **KEYS}), tokenizer, get_template("gemma3"),
+                                    processor)
+    media = media_prompts(prepared.collator)
+    rows = media.trl_rows([prepared.train[i] for i in range(3)])
+    prompts = [prepare_multimodal_messages(row["prompt"], images=row["images"]) for row in rows]
+    ids, images, fields = media.tokenize(prompts)  # rows of 1 and 2 images: each prompt with its own
+    assert all(prompt_ids[0] == tokenizer.bos_token_id != prompt_ids[1] for prompt_ids in ids)
+
+    # what GRPOTrainer._generate_and_score_completions asks the processor for the model's image inputs
+    texts = [apply_chat_template({"prompt": prompt}, processor, chat_template=media.trl_chat_template())["prompt"]
+             for prompt in prompts]
+    trl_call = processor(images=images, text=texts)
+    assert trl_call["input_ids"] == ids
+    assert trl_call["token_type_ids"] == fields["token_type_ids"]
+    assert [sum(types) for types in trl_call["token_type_ids"]] == [4 * len(found) for found in images]
 
 
 def test_text_only_model_refuses_image_prompts_with_the_fix(tmp_path, tiny_tokenizer):

@@ -77,3 +77,23 @@ def test_families_that_cannot_pack_say_so(tiny_vlm):
     with pytest.raises(MediaError, match=r"packing is not supported for `Gemma3` models \(its model reads "
                                          r"`token_type_ids`.*set `packing: false`"):
         MultimodalCollator(encoder, packing=True)
+
+
+def test_gemma3n_packs_its_images_and_audio_with_the_padded_loss(tiny_vlm):
+    """Gemma 3n's processor returns `token_type_ids`, which its model never reads (causal masks, 1-D positions):
+    packed rows stay apart, with the padded loss; with positions that do not restart the loss differs."""
+    processor, model = load_vlm(tiny_vlm("gemma3n"), "gemma3n")
+    encoder = MMEncoder(processor, mm_plugin_for(processor), get_template("chatml"), OPTIONS, 1024)
+    model.eval()
+    for dataset, kind in (("mllm_demo.json", "images"), ("mllm_audio_demo.json", "audios")):
+        rows = [to_row(item) for item in [*demo_conversations(dataset, kind, 2), TEXT_ONLY]]
+        padded, packed = MultimodalCollator(encoder)(rows), MultimodalCollator(encoder, packing=True)(rows)
+        window = model.config.text_config.sliding_window
+        assert packed["input_ids"].shape[0] == 1 and packed["input_ids"].shape[1] > window
+        packed.pop("num_examples"), packed.pop("num_real_tokens")
+        with torch.no_grad():
+            packed_loss = model(**packed, use_cache=False).loss
+            torch.testing.assert_close(packed_loss, model(**padded).loss, rtol=1e-5, atol=1e-5)
+            merged = model(**{**packed, "position_ids": torch.arange(packed["input_ids"].shape[1])[None]},
+                           use_cache=False).loss
+        assert abs(merged - packed_loss) > 1e-4, kind

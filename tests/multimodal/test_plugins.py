@@ -1,6 +1,8 @@
 """Every plugin on a tiny random model of its family with the family's real processor: the token
 runs and tensors equal the processor's own, and mixed text/media batches train."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -94,3 +96,39 @@ def test_idefics2_images_side_by_side_and_before_a_word_are_its_processors_text(
     expected = processor(text=[rendered.replace(PLACEHOLDERS["images"], "<image>")], images=[decoded.images],
                          add_special_tokens=False)
     assert example.input_ids == expected["input_ids"][0]
+
+
+def test_voxtral_examples_are_mistral_commons_own_encoding(tiny_vlm, tmp_path):
+    """Voxtral's processor expands audio only through mistral-common (`apply_chat_template`): a demo row encoded
+    with `template: auto` (the chat template converted from the Tekken file) equals mistral-common's encoding of the
+    same conversation with that Tekken file, answer and features included; only the answer is supervised."""
+    import soundfile
+    from transformers import VoxtralProcessor
+    from transformers.tokenization_mistral_common import MistralCommonBackend
+
+    from lmforge.data.templates.auto import resolve_template
+    from lmforge.testing.tiny_vlm_audio import write_tiny_tekken
+
+    processor, _ = load_vlm(tiny_vlm("voxtral"), "voxtral")
+    write_tiny_tekken(tmp_path / "tekken.json")
+    mistral = VoxtralProcessor(feature_extractor=processor.feature_extractor,
+                               tokenizer=MistralCommonBackend.from_pretrained(tmp_path, mode="finetuning"))
+    [demo] = demo_conversations("mllm_audio_demo.json", "audios", 1)
+    # the demo clip as 16-bit PCM (what mistral-common reads audio files as), so both sides read the same samples
+    [clip] = decode_media(demo.media, OPTIONS, demo.source).items("audios")
+    soundfile.write(tmp_path / "clip.wav", clip, OPTIONS.audio_sampling_rate, subtype="PCM_16")
+    conversation = replace(demo, media={"audios": [str(tmp_path / "clip.wav")]})
+    question, answer = (m.content for m in conversation.messages)
+    encoder = MMEncoder(processor, mm_plugin_for(processor), resolve_template(None, processor.tokenizer), OPTIONS,
+                        2048)
+    example = encoder.encode(conversation)
+    expected = mistral.apply_chat_template(
+        [{"role": "user", "content": [{"type": "audio", "path": str(tmp_path / "clip.wav")},
+                                      {"type": "text", "text": question.replace(PLACEHOLDERS["audios"], "")}]},
+         {"role": "assistant", "content": answer}], tokenize=True, return_dict=True)
+    assert example.input_ids == expected["input_ids"][0].tolist()
+    supervised = [token for token, label in zip(example.input_ids, example.labels, strict=True) if label != -100]
+    assert processor.tokenizer.decode(supervised) == answer + processor.tokenizer.eos_token
+    batch = MultimodalCollator(encoder)([to_row(conversation)])
+    assert batch["input_features"].shape == (1, 128, 3000)  # one 30-second window of 128 mel bins
+    torch.testing.assert_close(batch["input_features"], expected["input_features"])

@@ -100,6 +100,30 @@ def test_apollo_trains_with_its_settings(tmp_path, base_weights, tiny_llama_path
     assert len(projected["params"]) == 4
 
 
+@_needs("apollo_torch", "apollo")
+def test_apollo_scale_front_reaches_transformers_own_apollo_optimizer(tiny_llama_path):
+    from apollo_torch import APOLLOAdamW
+
+    from lmforge.train.optimizers import set_optimizer
+
+    keys = {"use_apollo": True, "apollo_target": "q_proj,v_proj", "apollo_rank": 2}
+    built = {}
+    for front in (False, True):
+        cfg = build_config({**BASE, **keys, "apollo_scale_front": front})
+        model = AutoModelForCausalLM.from_pretrained(tiny_llama_path)
+        args = TrainingArguments(output_dir="/tmp/unused", use_cpu=True, report_to="none",
+                                 **low_rank_arguments(cfg.optimizer, None, model))
+        trainer = Trainer(model=model, args=args)
+        set_optimizer(trainer, cfg)
+        built[front] = trainer.optimizer if front else trainer.create_optimizer()
+    assert isinstance(built[True], APOLLOAdamW) and built[True].scale_front and not built[False].scale_front
+    settings = [[{k: v for k, v in group.items() if k != "params"} | {"count": len(group["params"])}
+                 for group in built[front].param_groups] for front in (False, True)]
+    assert settings[0] == settings[1]  # transformers' own groups and APOLLO settings; only scale_front differs
+    with pytest.raises(ConfigError, match="`apollo_scale_front` with `apollo_layerwise`"):
+        build_config({**BASE, **keys, "apollo_scale_front": True, "apollo_layerwise": True})
+
+
 @pytest.mark.slow
 @_needs("badam", "badam")
 def test_badam_layer_mode_trains_one_block_at_a_time(tmp_path, base_weights):

@@ -29,7 +29,9 @@ def _tokenizer(reference: str) -> Any:
     folder = builtin_path(reference) if is_builtin(reference) else path
     if not Path(folder).is_dir():
         raise TemplateError(f"--tokenizer {reference}: no such folder, builtin model or .jinja file")
-    return AutoTokenizer.from_pretrained(folder)
+    from lmforge.model.loading import TRANSFORMERS_FORMAT
+
+    return AutoTokenizer.from_pretrained(folder, **TRANSFORMERS_FORMAT)
 
 
 def _empty_tokenizer() -> Any:

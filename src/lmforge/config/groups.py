@@ -3,12 +3,13 @@
 No torch or transformers import here: validating a config takes milliseconds.
 """
 
-import json
-from typing import Any, Literal
+from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from lmforge.config.export import ExportGroup
+from lmforge.config.generation import GenerationGroup
 from lmforge.config.groups_base import Group, split_list
 from lmforge.config.launch import LaunchGroup
 from lmforge.config.optimizer import OptimizerGroup
@@ -26,6 +27,9 @@ class ModelGroup(Group):
         None, description="A local HF folder, `builtin:NAME`, or a hub id (needs a reachable hub).")
     adapter_name_or_path: list[str] | None = Field(
         None, description="Adapter folders, comma-separated; all are merged into the base model in order.")
+    adapter_folder: str | None = Field(
+        None, description="The subfolder of every `adapter_name_or_path` folder that holds its adapter (e.g. "
+                          "`checkpoint-500` of each run), as peft's `subfolder`.")
     template: str | None = Field(
         None, description="Chat template name (`lmforge template list`), or `auto`: the tokenizer's own jinja "
                           "template. Default: the builtin model's template, else `auto`.")
@@ -45,6 +49,9 @@ class ModelGroup(Group):
     hf_hub_token: SecretStr | None = Field(
         None, description="Hugging Face token for gated/private models and `export_hub_model_id` (default: HF_TOKEN "
                           "or `hf auth login`); never printed.")
+    ms_hub_token: SecretStr | None = Field(
+        None, description="ModelScope token for private models with `model_hub: modelscope` (default: "
+                          "MODELSCOPE_API_TOKEN or `modelscope login`); never printed.")
     use_fast_tokenizer: bool = Field(True, description="Use the fast (Rust) tokenizer.")
     infer_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="Dtype for chat and export; auto is the training dtype or float32 on CPU.")
@@ -59,6 +66,9 @@ class ModelGroup(Group):
         None, description="LLaMA-Factory's name for attn_implementation (disabled = eager, fa2 = flash_attention_2).")
     rope_scaling: Literal["linear", "dynamic", "yarn", "llama3"] | None = Field(
         None, description="Stretch RoPE so cutoff_len fits when it exceeds the model's trained context.")
+    low_cpu_mem_usage: bool = Field(
+        True, description="Accepted from LLaMA-Factory configs: transformers 5 always loads the weights straight into "
+                          "place and ignores this switch, so both values load the same way.")
     train_from_scratch: bool = Field(False, description="Random weights from the model's config, not its checkpoint.")
     add_tokens: list[str] | None = Field(
         None, description="Plain tokens to add to the vocabulary (comma-separated); embeddings are resized.")
@@ -115,6 +125,11 @@ class ModelGroup(Group):
                           "(same numbers, less work); applies to the trained model where it uses sdpa.")
 
     _split = field_validator("adapter_name_or_path", "add_tokens", "add_special_tokens", mode="before")(split_list)
+
+    def adapter_paths(self) -> list[str]:
+        """The adapter folders to load: each `adapter_name_or_path`, inside `adapter_folder` when set."""
+        return [str(Path(path) / self.adapter_folder) if self.adapter_folder else path
+                for path in self.adapter_name_or_path or []]
 
     @property
     def attention(self) -> str:
@@ -173,11 +188,24 @@ class DataGroup(Group):
     video_fps: float = Field(2.0, gt=0, description="Video frames sampled per second of video.")
     video_maxlen: int = Field(128, gt=0, description="At most this many frames sampled per video.")
     audio_sampling_rate: int = Field(16000, gt=0, description="Audio is resampled to this rate (Hz).")
+    use_audio_in_video: bool = Field(
+        False, description="Qwen2.5-Omni / Qwen3-Omni: each video's sound is interleaved with its frames by time "
+                           "(an `<audio>` right after its `<video>`, else the video file's own audio track).")
+    media_cache: bool = Field(
+        True, description="Keep each example's processed media on disk ($LMFORGE_HOME/media) for later epochs "
+                          "and runs; false processes media anew every time.")
+    media_cache_max_gb: float = Field(
+        20.0, gt=0, description="Size cap of the processed-media cache (GB); the least recently used entries "
+                                "are removed past it.")
     allow_remote_media: bool = Field(False, description="Fetch http(s) media URLs; otherwise they are an error.")
     eval_on_each_dataset: bool = Field(
         False, description="pt/sft: also evaluate each eval_dataset on its own (eval_NAME_loss next to eval_loss).")
     on_bad_row: Literal["error", "skip"] = Field(
         "error", description="A malformed row stops the run (error) or is skipped and reported (skip).")
+    data_shared_file_system: bool = Field(
+        False, description="Several nodes: the nodes share one file system (and lmforge's cache), so only the run's "
+                           "first process prepares the data; otherwise the first process of each node does. The "
+                           "other processes wait for it and read its result from the cache.")
     overwrite_cache: bool = Field(
         False, description="Re-tokenize even when the content-addressed cache has this exact data.")
 
@@ -278,6 +306,10 @@ class FinetuningGroup(Group):
     ref_model: str | None = Field(
         None, description="Reference model for dpo/kto; default: the base with adapters disabled (lora) or a "
                           "frozen copy of the model (full).")
+    ref_model_adapters: list[str] | None = Field(
+        None, description="Adapters merged, in order, into `ref_model` (comma-separated), as for the policy.")
+    ref_model_quantization_bit: Literal[4, 8] | None = Field(
+        None, description="Load `ref_model` in 4 or 8 bits (bitsandbytes, CUDA only).")
     kto_chosen_weight: float = Field(1.0, gt=0, description="KTO weight of desirable examples.")
     kto_rejected_weight: float = Field(1.0, gt=0, description="KTO weight of undesirable examples.")
 
@@ -288,60 +320,8 @@ class FinetuningGroup(Group):
                                                         ("asft", self.asft_alpha, self.use_asft_loss)) if on]
         return chosen[0] if chosen else None
 
-    _split = field_validator("lora_target", "oft_target", "additional_target", "freeze_trainable_modules",
-                             "freeze_extra_modules", mode="before")(split_list)
-
-
-class GenerationGroup(Group):
-    do_sample: bool = Field(True, description="Sample; false means greedy decoding.")
-    temperature: float = Field(0.95, gt=0, description="Sampling temperature.")
-    top_p: float = Field(0.7, gt=0, le=1, description="Nucleus sampling mass.")
-    top_k: int = Field(50, ge=0, description="Top-k sampling (0 disables it).")
-    num_beams: int = Field(1, ge=1, description="Beam count for beam search.")
-    max_new_tokens: int = Field(512, gt=0, description="Maximum tokens generated per answer.")
-    repetition_penalty: float = Field(1.0, gt=0, description="Penalty for repeated tokens (1 = off).")
-    default_system: str | None = Field(None, description="System prompt used when none is given.")
-    length_penalty: float = Field(1.0, description="Beam score = log-probability / length ** length_penalty.")
-    stop_strings: list[str] | None = Field(
-        None, description="Answers end before the first of these strings (every backend honours them).")
-    generation_seed: int | None = Field(
-        None, description="Seed for sampling; a seeded request runs alone so its answer is reproducible.")
-    num_candidates: int = Field(1, ge=1, description="Answers returned per prompt (`n`).")
-    candidate_method: Literal["sample", "beam", "diverse_beam", "diverse_sample"] = Field(
-        "sample", description="How several candidates are made: independent samples, the n best beams, "
-                              "group beam search with a diversity penalty, or oversampling then dropping "
-                              "near-duplicates.")
-    num_beam_groups: int = Field(1, ge=1, description="Beam groups for `candidate_method: diverse_beam`.")
-    diversity_penalty: float = Field(
-        1.0, ge=0, description="diverse_beam: log-probability taken off a token per earlier group that chose it.")
-    candidate_oversample: int = Field(
-        3, ge=1, description="diverse_sample: draw n x this many answers before dropping near-duplicates.")
-    candidate_max_similarity: float = Field(
-        0.6, ge=0, le=1, description="diverse_sample: drop an answer this similar (0..1) to a better one.")
-    candidate_similarity: Literal["ngram", "edit"] = Field(
-        "ngram", description="diverse_sample similarity: word 2-gram overlap (Jaccard) or edit-distance ratio.")
-    infer_backend: Literal["auto", "huggingface", "vllm"] = Field(
-        "auto", description="Inference engine; auto is vLLM when installed and a CUDA GPU is present.")
-    infer_batch_size: int = Field(16, ge=1, description="Most prompts the transformers backend decodes at once.")
-    use_kv_cache: bool = Field(True, description="Decode with the key/value cache (false recomputes every step).")
-    skip_special_tokens: bool = Field(
-        True, description="Drop special tokens (other than tool-call markers) from answers; false keeps them.")
-    vllm_maxlen: int = Field(4096, gt=0, description="vLLM: maximum prompt + answer tokens.")
-    vllm_gpu_util: float = Field(0.7, gt=0, le=1, description="vLLM: share of GPU memory it may take.")
-    vllm_enforce_eager: bool = Field(False, description="vLLM: disable CUDA graphs.")
-    vllm_max_lora_rank: int = Field(32, gt=0, description="vLLM: the largest LoRA rank it serves unmerged.")
-    vllm_config: dict[str, Any] | None = Field(
-        None, description="vLLM: more `vllm.LLM` engine arguments (a mapping, or its JSON text), over lmforge's.")
-
-    @field_validator("vllm_config", mode="before")
-    @classmethod
-    def _json_mapping(cls, value: object) -> object:
-        return json.loads(value) if isinstance(value, str) else value  # LLaMA-Factory passes it as JSON text
-
-    @field_validator("stop_strings", mode="before")
-    @classmethod
-    def _one_stop_string(cls, value: object) -> object:
-        return [value] if isinstance(value, str) else value  # commas may be part of a stop string: no split
+    _split = field_validator("lora_target", "oft_target", "additional_target", "ref_model_adapters",
+                             "freeze_trainable_modules", "freeze_extra_modules", mode="before")(split_list)
 
 
 GROUPS: dict[str, type[BaseModel]] = {

@@ -6,7 +6,7 @@ layer-wise variants); BAdam and Adam-mini come from their packages (optional ext
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from lmforge.config.groups_base import Group, split_list
 
@@ -52,6 +52,9 @@ class OptimizerGroup(Group):
     apollo_scale_type: Literal["channel", "tensor"] = Field(
         "channel", description="APOLLO: one scaling factor per channel or per tensor.")
     apollo_layerwise: bool = Field(False, description="APOLLO: layer-wise updates, as `galore_layerwise`.")
+    apollo_scale_front: bool = Field(
+        False, description="APOLLO: apply the norm-growth limiter before the gradient scaling instead of after "
+                           "(apollo_torch's `scale_front`); not with `apollo_layerwise`.")
     use_badam: bool = Field(
         False, description="BAdam: Adam on one block of parameters at a time (needs `pip install \"lmforge[badam]\"`, "
                            "full fine-tuning, one process).")
@@ -74,6 +77,14 @@ class OptimizerGroup(Group):
                            "size; AdamW on embeddings, the output head and 1-D weights.")
 
     _split = field_validator("galore_target", "apollo_target", mode="before")(split_list)
+
+    @model_validator(mode="after")
+    def _scale_front_not_layerwise(self) -> "OptimizerGroup":
+        if self.use_apollo and self.apollo_scale_front and self.apollo_layerwise:
+            # transformers builds the layer-wise optimizers itself, one per weight, with no way to pass it
+            raise ValueError("`apollo_scale_front` with `apollo_layerwise`: lmforge passes scale_front to the one "
+                             "APOLLO optimizer, and transformers builds the layer-wise ones itself: keep one")
+        return self
 
     def low_rank_optim(self, base: str | None) -> str | None:
         """transformers' `optim` name for GaLore/APOLLO on top of `base` (the configured `optim`), None when

@@ -1,8 +1,8 @@
 """The profiler group: LLaMA-Factory's torch profiler keys (traces of chosen training steps)."""
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from lmforge.config.groups_base import Group
+from lmforge.config.groups_base import Group, split_list
 
 
 class ProfilerGroup(Group):
@@ -17,3 +17,9 @@ class ProfilerGroup(Group):
     profiler_record_shapes: bool = Field(True, description="Record the input shapes of each operator.")
     profiler_profile_memory: bool = Field(True, description="Record tensor memory allocations.")
     profiler_with_stack: bool = Field(True, description="Record the Python stack of each operator.")
+    profile_modules: list[str] | None = Field(
+        None, description="Module name patterns (comma-separated, fnmatch: `*.layers.0.self_attn,*.layers.*.mlp`) "
+                          "whose forward and backward time is printed at every logging step (CUDA events on a GPU, "
+                          "the wall clock on the CPU).")
+
+    _split = field_validator("profile_modules", mode="before")(split_list)

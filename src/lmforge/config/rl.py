@@ -23,6 +23,11 @@ class RlGroup(Group):
     reward_model: str | None = Field(
         None, description="A sequence-classification checkpoint scoring prompt + completion (e.g. the output of "
                           "`stage: rm`, a full model or a LoRA adapter); added after reward_funcs.")
+    reward_model_adapters: list[str] | None = Field(
+        None, description="Reward-model adapters trained with `stage: rm` (SEQ_CLS, head included), merged in order "
+                          "into `reward_model`, then the base they were trained on (comma-separated).")
+    reward_model_quantization_bit: Literal[4, 8] | None = Field(
+        None, description="Load the reward model in 4 or 8 bits (bitsandbytes, CUDA only).")
     reward_model_type: Literal["full", "lora", "api"] = Field(
         "lora", description="LLaMA-Factory's: what `reward_model` is, a full checkpoint or a LoRA adapter (lmforge "
                             "tells them apart by the folder, which must agree); `api` is refused with the "
@@ -42,6 +47,10 @@ class RlGroup(Group):
         None, ge=0, description="KL coefficient against the reference (the adapter-disabled base with LoRA, a "
                                 "frozen copy otherwise); 0 loads no reference. Default: 0.0 for grpo, 0.05 "
                                 "for rloo and ppo (trl's).")
+    ppo_target: float | None = Field(
+        None, gt=0, description="rloo/ppo: adapt the KL coefficient (starting at `beta`) toward this sequence-level "
+                                "KL in nats, PPO's adaptive KL control (LLaMA-Factory uses 6.0); unset: `beta` "
+                                "stays fixed.")
     epsilon: float = Field(0.2, gt=0, description="Lower clipping bound of the policy ratio.")
     epsilon_high: float | None = Field(
         None, gt=0, description="Upper clipping bound (DAPO's clip-higher, e.g. 0.28); default `epsilon`.")
@@ -69,7 +78,7 @@ class RlGroup(Group):
                               "output_dir/rollout_samples.jsonl.")
     rollout_log_samples: int = Field(4, ge=1, description="Completions written per rollout log.")
 
-    _split = field_validator("reward_funcs", "reward_weights", mode="before")(split_list)
+    _split = field_validator("reward_funcs", "reward_weights", "reward_model_adapters", mode="before")(split_list)
 
     @field_validator("reward_model_type")
     @classmethod

@@ -83,6 +83,27 @@ def _adapter_needs_lora(cfg: LmforgeConfig) -> str | None:
     return None
 
 
+def _adapter_folder_needs_adapters(cfg: LmforgeConfig) -> str | None:
+    if cfg.model.adapter_folder and not cfg.model.adapter_name_or_path:
+        return (f"`adapter_folder: {cfg.model.adapter_folder}` is the subfolder of each `adapter_name_or_path` "
+                "folder that holds the adapter: set `adapter_name_or_path` (or remove `adapter_folder`)")
+    return None
+
+
+def _reference_and_reward_options(cfg: LmforgeConfig) -> str | None:
+    """LLaMA-Factory's adapters and bits of the reference and reward models apply to those models only."""
+    ft, rl = cfg.finetuning, cfg.rl
+    stray = [key for key, value in (("ref_model_adapters", ft.ref_model_adapters),
+                                    ("ref_model_quantization_bit", ft.ref_model_quantization_bit)) if value]
+    if stray and not ft.ref_model:
+        return f"{' and '.join(f'`{k}`' for k in stray)} shape `ref_model`: set `ref_model` (or remove them)"
+    stray = [key for key, value in (("reward_model_adapters", rl.reward_model_adapters),
+                                    ("reward_model_quantization_bit", rl.reward_model_quantization_bit)) if value]
+    if stray and not rl.reward_model:
+        return f"{' and '.join(f'`{k}`' for k in stray)} shape `reward_model`: set `reward_model` (or remove them)"
+    return None
+
+
 def _one_half_precision(cfg: LmforgeConfig) -> str | None:
     if cfg.training.bf16 and cfg.training.fp16:
         return "`bf16` and `fp16` cannot both be true: pick one"
@@ -226,6 +247,19 @@ def _prediction(cfg: LmforgeConfig) -> str | None:
     return None
 
 
+def _generation_config_file(cfg: LmforgeConfig) -> str | None:
+    source = cfg.training.generation_config
+    if source is None:
+        return None
+    path = Path(source)
+    if not (path.is_file() or (path / "generation_config.json").is_file()):
+        return (f"`generation_config: {source}`: no such file, nor a folder holding generation_config.json "
+                "(save one with `GenerationConfig.save_pretrained`)")
+    if cfg.generation.infer_backend == "vllm":
+        return "`generation_config` sets up transformers' `generate`: set `infer_backend: huggingface`"
+    return None
+
+
 def _dpo_options(cfg: LmforgeConfig) -> str | None:
     ft = cfg.finetuning
     if ft.dpo_label_smoothing and ft.pref_loss != "sigmoid":
@@ -328,6 +362,8 @@ RULES: list[Callable[[LmforgeConfig], str | None]] = [
     _pissa_converted,
     _one_attention_choice,
     _adapter_needs_lora,
+    _adapter_folder_needs_adapters,
+    _reference_and_reward_options,
     _one_half_precision,
     _pure_bf16,
     _special_token_init,
@@ -343,6 +379,7 @@ RULES: list[Callable[[LmforgeConfig], str | None]] = [
     _candidates_fit,
     _diverse_beam_on_transformers,
     _prediction,
+    _generation_config_file,
     _early_stopping_evaluates,
     _one_token_loss,
     _dpo_options,

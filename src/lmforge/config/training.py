@@ -137,6 +137,16 @@ LMFORGE_TRAINING_KEYS: dict[str, tuple[Any, Any]] = {
     "predict_with_generate": (bool | None, Field(None, description="With `do_predict`: answer eval_dataset's prompts "
                                                                    "by generation and score them (BLEU-4, ROUGE). "
                                                                    "lmforge's prediction always generates.")),
+    "generation_config": (str | None, Field(None, description="Prediction (`do_predict`, `lmforge predict`): a "
+                                                               "generation_config.json file, or a folder holding one, "
+                                                               "whose settings decode the answers; the generation "
+                                                               "keys (do_sample, temperature, top_p, top_k, num_beams, "
+                                                               "max_new_tokens, ...) override it, as in LLaMA-Factory. "
+                                                               "Transformers backend only.")),
+    "generation_max_length": (int | None, Field(None, gt=0, description="Accepted from LLaMA-Factory configs, where "
+                                                                        "it has no effect: the answer limit there and "
+                                                                        "here is `max_new_tokens` (or `max_length` "
+                                                                        "when max_new_tokens is 0 or less).")),
 }
 # Defaults that differ from transformers' (applied only when the user sets nothing).
 LMFORGE_DEFAULTS: dict[str, Any] = {"report_to": "none", "logging_steps": 10}

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
@@ -104,6 +105,15 @@ def save_prepared(folder: Path, train: Dataset, evaluation: Dataset | None, repo
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def wait_for_prepared(folder: Path, timeout_s: float,
+                      poll_s: float = 0.5) -> tuple[Dataset, Dataset | None, dict[str, Any]] | None:
+    """`load_prepared` once another process has saved `folder`, polling up to `timeout_s` (None: not in time)."""
+    deadline = time.monotonic() + timeout_s
+    while (hit := load_prepared(folder)) is None and time.monotonic() < deadline:
+        time.sleep(poll_s)
+    return hit
 
 
 def load_prepared(folder: Path) -> tuple[Dataset, Dataset | None, dict[str, Any]] | None:

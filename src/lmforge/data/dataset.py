@@ -18,7 +18,7 @@ from datasets import Dataset, IterableDataset, concatenate_datasets, interleave_
 from transformers import PreTrainedTokenizerBase
 
 from lmforge.config.groups import DataGroup
-from lmforge.data.cache import cache_dir, cache_key, load_prepared, save_prepared
+from lmforge.data.cache import cache_dir, cache_key, load_prepared, save_prepared, wait_for_prepared
 from lmforge.data.loading import iter_items, load_items
 from lmforge.data.multimodal.collator import MultimodalCollator, multimodal_collator
 from lmforge.data.multimodal.plugin import mm_plugin_for
@@ -29,7 +29,7 @@ from lmforge.data.report import DataReport
 from lmforge.data.stage_data import StageData, TokenizeContext
 from lmforge.data.templates.encoding import stop_token_ids
 from lmforge.data.templates.template import Template
-from lmforge.errors import DataError
+from lmforge.errors import ConfigError, DataError
 
 
 @dataclass
@@ -103,7 +103,7 @@ class _Builder:
             for kind, paths in item.media.items():
                 report.media_items[kind] = report.media_items.get(kind, 0) + len(paths)
             if item.media and self.collator is not None:  # processed once here; the batches read the cache
-                report.count_media_tokens(item.source, self.collator.encoder.media_tokens(item.media, item.source),
+                report.count_media_tokens(item.source, self.collator.encoder.media_tokens(item),
                                           self.data.cutoff_len)
         counted = DataReport()
         unpacked = replace(self.context, packing=False)
@@ -179,7 +179,7 @@ def _pack(dataset: Dataset, data: DataGroup, fingerprint: str | None) -> tuple[D
 
 def _cache_options(data: DataGroup, stage_name: str, seed: int | None) -> dict[str, Any]:
     ignored = {"preprocessing_num_workers", "overwrite_cache", "tokenized_path", "dataset_dir", "buffer_size",
-               "preprocessing_batch_size"}  # neither changes a loaded (cached) dataset
+               "preprocessing_batch_size", "data_shared_file_system"}  # neither changes a loaded (cached) dataset
     options = data.model_dump(mode="json", exclude=ignored)
     return {**options, "stage": stage_name, "seed": seed}
 
@@ -193,14 +193,16 @@ def _from_cache(hit: tuple[Dataset, Dataset | None, dict[str, Any]], where: str,
 
 def build_datasets(data: DataGroup, tokenizer: PreTrainedTokenizerBase, template: Template,
                    processor: Any = None, *, stage: StageData, stage_name: str, seed: int | None,
-                   encoder_decoder: bool = False, model_config: Any = None) -> PreparedData:
+                   encoder_decoder: bool = False, model_config: Any = None, wait_s: float = 0) -> PreparedData:
     """The run's data (`data`: the config's data group), prepared for `stage` (`Stage.data` of the stage
     named `stage_name`); `seed` shuffles, mixes and splits it (the run's `seed`).
 
     `encoder_decoder`: (encoder input, decoder target) pairs for seq2seq models instead of causal rows.
     `processor`: a multimodal model's processor; when lmforge has a plugin for it and the stage takes media,
     rows keep their media and `PreparedData.collator` encodes (and packs) them per batch. `model_config`:
-    the model's config, which some 3-D position ids need (Qwen2.5-VL videos)."""
+    the model's config, which some 3-D position ids need (Qwen2.5-VL videos). `wait_s`: another process of the
+    run prepares this data; wait up to this long for it in the cache before preparing it here (not with
+    `overwrite_cache`, where every process prepares its own)."""
     packing = stage.packing(data)
     if encoder_decoder and (data.train_on_prompt or data.mask_history or packing):
         raise DataError("`train_on_prompt`, `mask_history` and `packing` do not apply to encoder-decoder models: "
@@ -213,6 +215,10 @@ def build_datasets(data: DataGroup, tokenizer: PreTrainedTokenizerBase, template
     multimodal = processor is not None and text_only is None
     # built before the data is read, so a template of another family or a refused `packing` fails first
     collator = multimodal_collator(data, processor, template, model_config, packing=packing) if multimodal else None
+    if data.use_audio_in_video and collator is None:
+        raise ConfigError("`use_audio_in_video: true` needs a model that interleaves a video's sound with its frames "
+                          "(Qwen2.5-Omni, Qwen3-Omni) and a stage that keeps media; this run's rows are text only ("
+                          f"{text_only or 'the model has no processor'}): set `use_audio_in_video: false`")
     if data.preprocessing_num_workers:  # read by the tokenizers library when its thread pool starts
         os.environ.setdefault("RAYON_NUM_THREADS", str(data.preprocessing_num_workers))
     if data.tokenized_path and (hit := load_prepared(Path(data.tokenized_path))) is not None:
@@ -230,7 +236,7 @@ def build_datasets(data: DataGroup, tokenizer: PreTrainedTokenizerBase, template
                "multimodal": multimodal}
     key = cache_key(train_specs + eval_specs, tokenizer, template, options)
     folder = cache_dir(key)
-    if not data.overwrite_cache and (hit := load_prepared(folder)) is not None:
+    if not data.overwrite_cache and (hit := wait_for_prepared(folder, wait_s)) is not None:
         prepared = _from_cache(hit, str(folder), collator)
         prepared.report.text_only = text_only
         return prepared

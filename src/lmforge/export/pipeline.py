@@ -42,6 +42,7 @@ from lmforge.export.verify import (
     save_quantized_if_faithful,
 )
 from lmforge.model.loading import (
+    TRANSFORMERS_FORMAT,
     inference_dtype,
     load_base_model,
     load_processor,
@@ -95,7 +96,7 @@ def save_processor(source: str, export_dir: Path) -> bool:
 
     folder = Path(source)
     if (folder / "processor_config.json").is_file():
-        AutoProcessor.from_pretrained(source).save_pretrained(export_dir)
+        AutoProcessor.from_pretrained(source, **TRANSFORMERS_FORMAT).save_pretrained(export_dir)
         return True
     # Without a processor_config.json, AutoProcessor falls back to the tokenizer: save the parts one by one.
     parts = {"preprocessor_config.json": AutoImageProcessor, "video_preprocessor_config.json": AutoVideoProcessor}
@@ -174,7 +175,7 @@ def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResu
     export_dir = Path(cfg.export.export_dir or "")
     tolerance = cfg.export.export_tolerance or DEFAULT_TOLERANCE[dtype]
 
-    adapters = cfg.model.adapter_name_or_path or []
+    adapters = cfg.model.adapter_paths()
     base = load_base_model(cfg.model, dtype=dtype, cutoff_len=cfg.data.cutoff_len)
     model = source_model(base.to(merge_device(cfg.export)), adapters)
     batch = probe_batch(template, tokenizer)

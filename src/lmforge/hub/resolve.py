@@ -1,11 +1,22 @@
 """Turn `model_name_or_path` into a local folder, or explain why it cannot be."""
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lmforge.errors import ModelError
 from lmforge.hub.builtin import PREFIX, builtin_path, is_builtin
 from lmforge.hub.registry import RegisteredModel, find_model
+
+
+@dataclass(frozen=True)
+class HubArgs:
+    """What a hub download takes besides the id: the revision, the cache folder and the token (None: the
+    hub's own environment variable or saved login)."""
+
+    revision: str = "main"
+    cache_dir: str | None = None
+    token: str | None = field(default=None, repr=False)
 
 
 def hub_offline() -> bool:
@@ -49,18 +60,32 @@ def _check_modelscope(model_id: str, what: str, registered: str | None = None) -
                          f"(HF_HUB_OFFLINE=1): {_offline_fix(model_id, 'modelscope')}")
     if find_spec("modelscope") is None:
         raise ModelError(f"{_named(what, model_id, registered)} with `model_hub: modelscope` needs the modelscope "
-                         "package: pip install modelscope")
+                         'package: pip install "lmforge[modelscope]"')
 
 
-def _modelscope_download(model_id: str, what: str, registered: str | None) -> str:
+def _modelscope_download(model_id: str, what: str, registered: str | None, hub_args: HubArgs) -> str:
     _check_modelscope(model_id, what, registered)
     from modelscope import snapshot_download
 
-    return str(snapshot_download(model_id))
+    # ModelScope names the default branch `master`, where the Hugging Face default is `main`. The token goes to
+    # this one download (not `modelscope login`, which would save it on the machine for every later process).
+    revision = "master" if hub_args.revision == "main" else hub_args.revision
+    try:
+        return str(snapshot_download(model_id, revision=revision, cache_dir=hub_args.cache_dir,
+                                     token=hub_args.token))
+    except Exception as err:  # modelscope raises requests', its own and OSError kinds for the same failures
+        reason = (str(err).splitlines() or [""])[0]  # the status line; the rest repeats the request
+        reason = reason.replace(hub_args.token, "***") if hub_args.token else reason
+        raise ModelError(f"{_named(what, model_id, registered)}: the ModelScope download failed "
+                         f"({type(err).__name__}: {reason}); check the id, `model_revision` and, for a private "
+                         f"model, `ms_hub_token`, or {_offline_fix(model_id, 'modelscope')}") from None
 
 
-def resolve_model_path(name_or_path: str, *, what: str = "model_name_or_path", hub: str = "hf") -> str:
-    """A local folder for registered names, builtin names and paths; hub ids as they are when online."""
+def resolve_model_path(name_or_path: str, *, what: str = "model_name_or_path", hub: str = "hf",
+                       hub_args: HubArgs | None = None) -> str:
+    """A local folder for registered names, builtin names and paths; hub ids as they are when online.
+
+    `hub_args` are the revision, cache folder and token a ModelScope download uses."""
     registered = find_model(name_or_path)
     display = None
     if registered is not None and registered.name == name_or_path:
@@ -77,7 +102,7 @@ def resolve_model_path(name_or_path: str, *, what: str = "model_name_or_path", h
     if looks_local:
         raise ModelError(f"`{what}: {name_or_path}`: no such folder")
     if hub == "modelscope":
-        return _modelscope_download(name_or_path, what, display)
+        return _modelscope_download(name_or_path, what, display, hub_args or HubArgs())
     if hub_offline():
         from huggingface_hub import try_to_load_from_cache
 

@@ -100,6 +100,11 @@ class Engine(ABC):
         """Stop background workers; the engine cannot be used afterwards."""
 
     # --- the interface -----------------------------------------------------------------------
+    def use_generation_config(self, source: str) -> None:
+        """Decode with the settings of a generation_config.json file or folder (the options override it)."""
+        raise ConfigError(f"`generation_config: {source}` sets up transformers' `generate`, which the {self.backend} "
+                          "backend does not run: set `infer_backend: huggingface`, or set the generation keys instead")
+
     def options(self, options: GenerationOptions | None = None, **overrides: Any) -> GenerationOptions:
         return (options or self.defaults).updated(**overrides)
 
@@ -163,7 +168,7 @@ class Engine(ABC):
 
     def complete(self, prompt: Prompt, options: GenerationOptions | None = None) -> list[Candidate]:
         """`candidates` of a prompt built by `prompt` (the API builds it once: its length is the usage)."""
-        found = self._complete([prompt.ids], self.check_options(options), [prompt.media])[0]
+        found = self._complete([prompt.ids], self.check_options(options).for_prompt(len(prompt.ids)), [prompt.media])[0]
         if prompt.tools:
             return [with_tool_calls(self.template.tools, candidate) for candidate in found]
         return found
@@ -182,7 +187,7 @@ class Engine(ABC):
 
     def stream(self, prompt: Prompt, options: GenerationOptions | None = None) -> Iterator[StreamDelta]:
         """`stream_candidates` of a prompt built by `prompt`."""
-        deltas = self._stream(prompt.ids, self.check_options(options), prompt.media)
+        deltas = self._stream(prompt.ids, self.check_options(options).for_prompt(len(prompt.ids)), prompt.media)
         return ToolStream(self.template.tools).feed(deltas) if prompt.tools else deltas
 
     def stream_chat(self, messages: Sequence[Message], system: str | None = None,
@@ -195,5 +200,14 @@ class Engine(ABC):
                  options: GenerationOptions | None = None) -> list[list[Candidate]]:
         """Candidates for many (messages, system) conversations at once, in order."""
         prompts = [self.encode(messages, system) for messages, system in conversations]
-        return self._complete(prompts, options or self.defaults)
+        options = options or self.defaults
+        # prompts whose `max_length` leaves them the same answer limit are decoded together
+        groups: dict[GenerationOptions, list[int]] = {}
+        for index, ids in enumerate(prompts):
+            groups.setdefault(options.for_prompt(len(ids)), []).append(index)
+        results: list[list[Candidate]] = [[] for _ in prompts]
+        for fitted, indices in groups.items():
+            for index, found in zip(indices, self._complete([prompts[i] for i in indices], fitted), strict=True):
+                results[index] = found
+        return results
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 from transformers import (
+    GenerationConfig,
     LogitsProcessorList,
     RepetitionPenaltyLogitsProcessor,
     SequenceBiasLogitsProcessor,
@@ -126,9 +127,10 @@ class TransformersEngine(Engine):
                          model_name=cfg.model.model_name_or_path or "", enable_thinking=cfg.data.enable_thinking)
         if model is None:
             model = load_base_model(cfg.model, dtype=inference_dtype(cfg.model), cutoff_len=cfg.data.cutoff_len)
-            model = merge_adapters(model, cfg.model.adapter_name_or_path or [])
+            model = merge_adapters(model, cfg.model.adapter_paths())
         self.model = model.eval()
-        self.model.generation_config.use_cache = cfg.generation.use_kv_cache  # this instance's decoding only
+        self.use_cache = cfg.generation.use_kv_cache
+        self.model.generation_config.use_cache = self.use_cache  # this instance's decoding only
         if torch.cuda.is_available():
             self.model.to("cuda")
         if processor is not None:
@@ -137,6 +139,15 @@ class TransformersEngine(Engine):
         self.pad_token_id = self.tokenizer.pad_token_id
         self.worker = BatchWorker(self._run_rows, max_rows=cfg.generation.infer_batch_size)
         self._schemas: SchemaCompiler | None = None  # made at the first `response_format` json request
+
+    def use_generation_config(self, source: str) -> None:
+        """The file's settings become this model's generation defaults; each call's own keyword arguments
+        (sampling, limits, stops) still override them."""
+        try:
+            self.model.generation_config = GenerationConfig.from_pretrained(source)
+        except OSError as err:
+            raise ConfigError(f"`generation_config: {source}` cannot be read as a generation config: {err}") from None
+        self.model.generation_config.use_cache = self.use_cache
 
     def _schema_compiler(self) -> SchemaCompiler:
         if self._schemas is None:
@@ -177,7 +188,8 @@ class TransformersEngine(Engine):
             return {}
         inputs = self.media_encoder.plugin.get_mm_inputs([item or ProcessedMedia() for item in media],
                                                          {"input_ids": input_ids}, self.tokenizer)
-        return {key: value.to(self.model.device, dtype=self.model.dtype) if value.is_floating_point()
+        return {key: value if not isinstance(value, torch.Tensor)  # a flag (`use_audio_in_video`)
+                else value.to(self.model.device, dtype=self.model.dtype) if value.is_floating_point()
                 else value.to(self.model.device) for key, value in inputs.items()}
 
     # --- decoding on the worker thread -----------------------------------------------------

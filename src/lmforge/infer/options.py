@@ -36,13 +36,15 @@ class GenerationOptions:
     logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias added to its logit)
     json_schema: str | None = None  # constrained decoding: the answer is JSON valid under this schema (JSON text)
     logprobs: int | None = None  # report each answer token's log-probability with this many alternatives
+    max_length: int | None = None  # prompt + answer tokens (LLaMA-Factory's `max_length`, when max_new_tokens <= 0)
 
     @classmethod
     def from_config(cls, gen: GenerationGroup) -> "GenerationOptions":
         return cls(
             do_sample=gen.do_sample, temperature=gen.temperature, top_p=gen.top_p, top_k=gen.top_k,
             repetition_penalty=gen.repetition_penalty, length_penalty=gen.length_penalty,
-            max_new_tokens=gen.max_new_tokens, stop=tuple(gen.stop_strings or ()), seed=gen.generation_seed,
+            max_new_tokens=gen.answer_limit(), max_length=None if gen.max_new_tokens > 0 else gen.max_length,
+            stop=tuple(gen.stop_strings or ()), seed=gen.generation_seed,
             n=gen.num_candidates, method=gen.candidate_method, num_beams=gen.num_beams,
             num_beam_groups=gen.num_beam_groups, diversity_penalty=gen.diversity_penalty,
             oversample=gen.candidate_oversample, max_similarity=gen.candidate_max_similarity,
@@ -59,6 +61,13 @@ class GenerationOptions:
             stop = changes["stop"]
             changes["stop"] = (stop,) if isinstance(stop, str) else tuple(stop)  # type: ignore[arg-type]
         return replace(self, **changes).checked()  # type: ignore[arg-type]
+
+    def for_prompt(self, prompt_tokens: int) -> "GenerationOptions":
+        """These options for a prompt of this many tokens: `max_length` (prompt + answer) as an answer limit,
+        at least one token as transformers' `max_length` allows."""
+        if self.max_length is None:
+            return self
+        return replace(self, max_new_tokens=max(1, min(self.max_new_tokens, self.max_length - prompt_tokens)))
 
     def checked(self) -> "GenerationOptions":
         """Fail on settings that are each valid but do not fit together (same rules as the config)."""

@@ -96,6 +96,8 @@ def run_predict(cfg: LmforgeConfig, engine: Engine,
     if cfg.training.overwrite_output_dir and path.exists():
         path.unlink()
     done = _done_rows(path, conversations)
+    if cfg.training.generation_config:
+        engine.use_generation_config(cfg.training.generation_config)
     batch = cfg.generation.infer_batch_size
     with path.open("a", encoding="utf-8") as out:
         for start in range(done, len(conversations), batch):

@@ -34,7 +34,7 @@ def vllm_usable() -> bool:
 
 def engine_kwargs(model: ModelGroup, gen: GenerationGroup, path: str) -> dict[str, Any]:
     """Keyword arguments for `vllm.LLM` serving the checkpoint at `path`."""
-    adapters = model.adapter_name_or_path or []
+    adapters = model.adapter_paths()
     if len(adapters) > 1:
         raise ModelError(f"the vLLM backend serves one adapter, got {len(adapters)}: merge them first with "
                          "`lmforge export`, or set `infer_backend: huggingface`")
@@ -105,7 +105,7 @@ class VllmEngine(Engine):
         from vllm import LLM
 
         self.llm = LLM(**engine_kwargs(cfg.model, cfg.generation, model_path(cfg.model)))
-        adapters = cfg.model.adapter_name_or_path or []
+        adapters = cfg.model.adapter_paths()
         self.lora = None
         if adapters:
             from vllm.lora.request import LoRARequest

@@ -48,7 +48,7 @@ def check_model_fit(args: ModelGroup, ft: FinetuningGroup, template: Template | 
                            added_tokens=[*(args.add_tokens or []), *(args.add_special_tokens or [])],
                            revision=args.model_revision, cache_dir=args.cache_dir,
                            forced=args.model_class != "auto")
-    adapters = args.adapter_name_or_path or []
+    adapters = args.adapter_paths()
     skeleton = model_skeleton(config, kind, trust_remote_code=args.trust_remote_code) if adapters else None
     for adapter in adapters:
         check_adapter_fits(skeleton, adapter, args.model_name_or_path or path)

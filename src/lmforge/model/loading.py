@@ -10,7 +10,7 @@ from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase
 
 from lmforge.config.groups import ModelGroup
 from lmforge.errors import ModelError
-from lmforge.hub.resolve import resolve_model_path
+from lmforge.hub.resolve import HubArgs, resolve_model_path
 from lmforge.model.cpu_matmul import route_linear_layers
 from lmforge.model.kind import ModelKind, detect_kind
 from lmforge.model.moe import add_router_loss
@@ -25,7 +25,9 @@ def model_path(args: ModelGroup) -> str:
     if not args.model_name_or_path:
         raise ModelError("set `model_name_or_path` (a local folder, a registered model name, `builtin:NAME` "
                          "or a hub id)")
-    return resolve_model_path(args.model_name_or_path, hub=args.model_hub)
+    token = args.ms_hub_token.get_secret_value() if args.ms_hub_token else None
+    return resolve_model_path(args.model_name_or_path, hub=args.model_hub,
+                              hub_args=HubArgs(args.model_revision, args.cache_dir, token))
 
 
 def _hub_kwargs(args: ModelGroup) -> dict[str, Any]:
@@ -39,12 +41,18 @@ def _split(args: ModelGroup) -> dict[str, Any]:
     return {"split_special_tokens": True} if args.split_special_tokens else {}
 
 
+# lmforge renders a conversation as text and tokenizes it: mistral-common's tokenizer (picked when it is installed
+# and a `tekken.json` is present) would read `[INST]` / `[AUDIO]` written in text as their bytes, so Mistral
+# checkpoints load the transformers tokenizer converted from the same Tekken file.
+TRANSFORMERS_FORMAT = {"mistral_format": False}
+
+
 def load_tokenizer(args: ModelGroup, path: str | None = None) -> PreTrainedTokenizerBase:
     """The tokenizer, with `add_tokens` / `add_special_tokens` added (the model is resized to match)."""
     path = path or model_path(args)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, use_fast=args.use_fast_tokenizer, **_split(args),
-                                                  **_hub_kwargs(args))
+                                                  **TRANSFORMERS_FORMAT, **_hub_kwargs(args))
     except (OSError, ValueError) as err:
         raise ModelError(f"cannot load the tokenizer of {path}: {err}") from None
     if tokenizer.pad_token is None:  # padding is masked out; any known token will do
@@ -66,7 +74,8 @@ def load_processor(args: ModelGroup, kind: ModelKind, path: str | None = None) -
     try:
         # `use_fast` also reaches the image processor, where transformers deprecates it: pass it only to opt out
         slow = {} if args.use_fast_tokenizer else {"use_fast": False}
-        processor = AutoProcessor.from_pretrained(path, **slow, **_split(args), **_hub_kwargs(args))
+        processor = AutoProcessor.from_pretrained(path, **slow, **_split(args), **TRANSFORMERS_FORMAT,
+                                                  **_hub_kwargs(args))
     except (OSError, ValueError) as err:
         raise ModelError(f"cannot load the processor of the multimodal model {path}: {err} (a vision/audio model "
                          "needs its preprocessor_config.json / processor_config.json beside the weights)") from None
@@ -200,6 +209,8 @@ def load_model(
         raise
     if kind.submodule:
         model = getattr(model, kind.submodule)
+        # the sub-model came from `path`, not from wherever its config was first saved (what adapters record)
+        model.name_or_path = model.config.name_or_path = path
     if tokenizer is not None:
         resize_for_new_tokens(model, tokenizer, args)
     apply_liger_kernel(model, args)

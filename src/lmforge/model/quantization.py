@@ -11,15 +11,20 @@ from lmforge.errors import ConfigError
 
 def check_quantization_supported(args: ModelGroup) -> None:
     """Fail before anything loads when `quantization_bit` cannot work on this machine."""
-    bits = args.quantization_bit
+    check_bits_supported(args.quantization_bit, "quantization_bit",
+                         "remove `quantization_bit` to train LoRA on full-precision weights")
+
+
+def check_bits_supported(bits: int | None, key: str, instead: str) -> None:
+    """Fail before anything loads when loading in `bits` (the value of `key`) cannot work on this machine;
+    `instead`: what to do without a GPU."""
     if bits is None:
         return
     if not torch.cuda.is_available():
-        raise ConfigError(f"`quantization_bit: {bits}` (QLoRA) quantizes through bitsandbytes, which needs a CUDA "
-                          "GPU, and this machine has none: remove `quantization_bit` to train LoRA on full-precision "
-                          "weights")
+        raise ConfigError(f"`{key}: {bits}` quantizes through bitsandbytes, which needs a CUDA GPU, and this machine "
+                          f"has none: {instead}")
     if find_spec("bitsandbytes") is None:
-        raise ConfigError(f"`quantization_bit: {bits}` needs the bitsandbytes package: "
+        raise ConfigError(f"`{key}: {bits}` needs the bitsandbytes package: "
                           "pip install 'lmforge[qlora]' (or pip install bitsandbytes)")
 
 

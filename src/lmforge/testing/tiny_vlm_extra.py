@@ -1,5 +1,5 @@
 """Tiny random models of further vision and audio families, each with its real processor: PaddleOCR-VL,
-DeepSeek-VL, Chameleon."""
+DeepSeek-VL, Chameleon, Perception LM, Kimi-K2.5."""
 
 from typing import Any
 
@@ -59,8 +59,63 @@ def chameleon() -> tuple[Any, Any]:
     return config, processor
 
 
+def perception_lm() -> tuple[Any, Any]:
+    from transformers import (
+        PerceptionLMConfig,
+        PerceptionLMImageProcessor,
+        PerceptionLMProcessor,
+        PerceptionLMVideoProcessor,
+    )
+
+    template = chat_template(image="<|image|>", video="<|video|>")
+    tokenizer = tiny_vlm_tokenizer({"image_token": "<|image|>", "video_token": "<|video|>"}, template=template)
+    # the released Perception Encoder (timm's `vit_pe_core`, class token dropped by the model) shrunk to one layer on
+    # 32-pixel tiles of 16-pixel patches: 4 tokens per tile, no pooling; an image is its thumbnail plus up to 2 tiles
+    vision = {"model_type": "timm_wrapper", "architecture": "vit_pe_core_tiny_patch16_384",
+              "model_args": {"embed_dim": 32, "depth": 1, "num_heads": 2, "img_size": 32}}
+    config = PerceptionLMConfig(text_config={"model_type": "llama", **tiny_text(tokenizer)}, vision_config=vision,
+                                image_token_id=tokenizer.image_token_id, video_token_id=tokenizer.video_token_id,
+                                projector_pooling_ratio=1)
+    sizes = {"size": {"height": 32, "width": 32}}
+    processor = PerceptionLMProcessor(
+        image_processor=PerceptionLMImageProcessor(tile_size=32, max_num_tiles=2, **sizes),
+        video_processor=PerceptionLMVideoProcessor(**sizes), tokenizer=tokenizer, patch_size=16, pooling_ratio=1,
+        chat_template=template)
+    return config, processor
+
+
+def kimi_k25() -> tuple[Any, Any]:
+    from transformers import Kimi_K25Config, Kimi_K25ImageProcessor, Kimi_K25Processor, Kimi_K25VideoProcessor
+
+    template = chat_template(image="<|media_begin|>image<|media_content|><|media_pad|><|media_end|>",
+                             video="<|kimi_k25_video_placeholder|>")
+    tokenizer = tiny_vlm_tokenizer({"image_token": "<|media_pad|>", "video_token": "<|kimi_k25_video_placeholder|>"},
+                                   extra=("<|media_begin|>", "<|media_content|>", "<|media_end|>"), template=template)
+    # Kimi-K2's decoder (DeepSeek-V3: latent attention, a key/value head per query head, routed experts after one
+    # dense layer), shrunk
+    text = tiny_text(tokenizer, q_lora_rank=16, kv_lora_rank=16, qk_rope_head_dim=8, qk_nope_head_dim=8,
+                     v_head_dim=16, num_key_value_heads=4, n_routed_experts=4, num_experts_per_tok=2,
+                     moe_intermediate_size=32, n_shared_experts=1, first_k_dense_replace=1, n_group=1, topk_group=1)
+    text.pop("head_dim")
+    # MoonViT: 14-pixel patches merged 2x2, on images of at most 56 pixels a side (1 to 4 tokens)
+    vision = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+              "patch_size": 14, "pos_emb_height": 8, "pos_emb_width": 8}
+    config = Kimi_K25Config(text_config={"model_type": "deepseek_v3", **text}, vision_config=vision,
+                            projection_hidden_size=32, image_token_id=tokenizer.image_token_id,
+                            video_token_id=tokenizer.video_token_id,
+                            vision_start_token_id=tokenizer.convert_tokens_to_ids("<|media_begin|>"),
+                            vision_end_token_id=tokenizer.convert_tokens_to_ids("<|media_end|>"))
+    sizes = {"size": {"max_height": 56, "max_width": 56}}
+    processor = Kimi_K25Processor(image_processor=Kimi_K25ImageProcessor(**sizes),
+                                  video_processor=Kimi_K25VideoProcessor(**sizes), tokenizer=tokenizer,
+                                  chat_template=template)
+    return config, processor
+
+
 EXTRA_FAMILIES = {
     "paddleocr_vl": paddleocr_vl,
     "deepseek_vl": deepseek_vl,
     "chameleon": chameleon,
+    "perception_lm": perception_lm,
+    "kimi_k25": kimi_k25,
 }

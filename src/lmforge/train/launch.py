@@ -112,6 +112,12 @@ def is_main_worker() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def prepares_data(shared_file_system: bool) -> bool:
+    """Whether this process prepares the run's data (the others read it from the cache): the first process of
+    the run when every node sees one file system (`data_shared_file_system`), else the first of each node."""
+    return is_main_worker() if shared_file_system else int(os.environ.get("LOCAL_RANK", "0")) == 0
+
+
 def torchrun_command(plan: LaunchPlan, cli_args: list[str]) -> list[str]:
     command = [sys.executable, "-m", "lmforge.train.torchrun", f"--nproc_per_node={plan.nproc_per_node}"]
     if plan.rdzv_id is not None:

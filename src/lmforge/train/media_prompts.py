@@ -6,9 +6,13 @@ image paths (`data/prompts.py`). Per batch, the images are decoded with the run'
 (Qwen2-VL's `<|vision_start|><|image_pad|><|vision_end|>`), so the processor writes the image tokens and the
 pixel tensors as it does for SFT's examples. trl takes images only with conversational prompts: a prompt
 becomes one message holding the rendered text, and trl's own processor calls get a chat template that writes
-the text as it is (`PASSTHROUGH`), so the prompt is never rendered a second time.
+the text as it is (`passthrough_template`), so the prompt is never rendered a second time. trl's call for the
+pixel tensors lets the tokenizer add its own special tokens: where it adds a BOS (Gemma 3, LLaVA's Llama), that
+template leaves out the BOS the rendering starts with, so the call sees the ids generation saw (a second BOS
+would shift Gemma 3's `token_type_ids` by one against the prompt).
 """
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,9 +22,12 @@ from lmforge.data.multimodal.media import MediaError, MediaOptions, decode_media
 from lmforge.data.multimodal.plugin import PLACEHOLDERS
 from lmforge.data.prompts import IMAGES_COLUMN, SOURCE_COLUMN
 
-# The chat template trl's processor calls use (`chat_template_kwargs`): the prompt's text blocks as they are.
-PASSTHROUGH = ("{%- for message in messages -%}{%- for part in message['content'] -%}"
-               "{%- if part['type'] == 'text' -%}{{ part['text'] }}{%- endif -%}{%- endfor -%}{%- endfor -%}")
+# The chat template trl's processor calls use (`chat_template_kwargs`): the prompt's text blocks as they are,
+# less the special-token text the tokenizer adds itself at the start (`{prefix}`, a Jinja string).
+PASSTHROUGH = ("{{%- for message in messages -%}}{{%- for part in message['content'] -%}}"
+               "{{%- if part['type'] == 'text' -%}}{{%- set text = part['text'] -%}}"
+               "{{{{ text[{length}:] if {prefix} and text.startswith({prefix}) else text }}}}"
+               "{{%- endif -%}}{{%- endfor -%}}{{%- endfor -%}}")
 # Plugins whose image tokens are the processor's own expansion of its marker in the prompt text; the others
 # (PaliGemma's prefix, Mllama's cross-attention) change ids or inputs that trl's trainers do not carry.
 PROCESSOR_EXPANDED = ("qwen2_vl",)
@@ -49,6 +56,11 @@ class MediaPrompts:
             converted.append({**row, "prompt": [{"role": "user", "content": content}], "images": images})
         return converted
 
+    def trl_chat_template(self) -> str:
+        """The chat template of trl's processor calls (`chat_template_kwargs`)."""
+        prefix = added_prefix(self.processor.tokenizer)
+        return PASSTHROUGH.format(prefix=json.dumps(prefix), length=len(prefix))
+
     def tokenize(self, prompts: Sequence[Any]) -> tuple[list[list[int]], list[Any] | None, dict[str, Any]]:
         """(prompt ids, images per prompt, processor tensors) for generation: the prompt text tokenized as it is
         (it holds every special token the template writes), each marker expanded by the processor."""
@@ -56,10 +68,20 @@ class MediaPrompts:
         images = [[] if isinstance(prompt, str) else
                   [part["image"] for message in prompt for part in message["content"] if part["type"] == "image"]
                   for prompt in prompts]
-        flat = [image for per_prompt in images for image in per_prompt]
-        out = self.processor(text=texts, images=flat or None, add_special_tokens=False)
+        # per prompt: Gemma 3's processor matches a prompt's markers with its own images
+        out = self.processor(text=texts, images=images if any(images) else None, add_special_tokens=False)
         fields = {key: value for key, value in out.items() if key not in ("input_ids", "attention_mask")}
-        return out["input_ids"], [found or None for found in images] if flat else None, fields
+        return out["input_ids"], [found or None for found in images] if any(images) else None, fields
+
+
+def added_prefix(tokenizer: Any) -> str:
+    """The text of the special tokens `tokenizer` puts before a text it encodes (Gemma's, Llama's BOS); "" for a
+    tokenizer that adds none, or adds tokens after the text too."""
+    plain = tokenizer("a", add_special_tokens=False)["input_ids"]
+    full = tokenizer("a")["input_ids"]
+    if len(full) <= len(plain) or full[len(full) - len(plain):] != plain:
+        return ""
+    return tokenizer.decode(full[:len(full) - len(plain)])
 
 
 def prompt_text(prompt: Sequence[dict[str, Any]]) -> str:

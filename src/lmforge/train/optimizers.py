@@ -128,17 +128,26 @@ def _muon(model: Any, opt: OptimizerGroup, args: Any) -> torch.optim.Optimizer:
     return MuonWithAdamW(halves)
 
 
+def _apollo_scale_front(trainer: Any) -> torch.optim.Optimizer:
+    """transformers' own APOLLO (its param groups and settings from `optim_args`) with `scale_front`, an argument
+    of apollo_torch's optimizer that transformers' `optim_args` does not pass on."""
+    optimizer_cls, kwargs = trainer.get_optimizer_cls_and_kwargs(trainer.args, trainer.model)
+    return optimizer_cls(kwargs.pop("params"), **kwargs, scale_front=True)
+
+
 _BUILDERS: dict[str, Callable[[Any, OptimizerGroup, Any], torch.optim.Optimizer]] = {
     "use_badam": _badam, "use_adam_mini": _adam_mini, "use_muon": _muon}
 
 
 def set_optimizer(trainer: Any, cfg: LmforgeConfig) -> None:
-    """Give `trainer` the optimizer the config asks for (BAdam, Adam-mini, Muon, LoRA+) unless the stage built one;
-    otherwise the Trainer builds `args.optim` itself (GaLore and APOLLO included)."""
+    """Give `trainer` the optimizer the config asks for (BAdam, Adam-mini, Muon, APOLLO with `scale_front`, LoRA+)
+    unless the stage built one; otherwise the Trainer builds `args.optim` itself (GaLore and APOLLO included)."""
     if trainer.optimizer is not None:
         return
     method = cfg.optimizer.method()
-    if method in _BUILDERS:
+    if method == "use_apollo" and cfg.optimizer.apollo_scale_front:
+        trainer.optimizer = _apollo_scale_front(trainer)
+    elif method in _BUILDERS:
         trainer.optimizer = _BUILDERS[method](trainer.model, cfg.optimizer, trainer.args)
         if method == "use_badam":
             from badam import BAdamCallback  # its own set-up of checkpointed layers for block-wise updates

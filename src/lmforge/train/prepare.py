@@ -13,6 +13,7 @@ from lmforge.data.templates.template import Template
 from lmforge.errors import TemplateError
 from lmforge.model.kind import ModelKind
 from lmforge.model.loading import load_model_config, load_processor, load_tokenizer
+from lmforge.train.launch import prepares_data
 
 
 def cross_check_template(template: Template, tokenizer: Any, strict: bool, console: Console) -> None:
@@ -38,8 +39,12 @@ def prepare_data(cfg: LmforgeConfig, stage: StageData, kind: ModelKind, console:
     cross_check_template(template, tokenizer, cfg.model.strict_template, console)
     # the model's config: the 3-D positions of Qwen2.5-VL videos need its tokens_per_second
     model_config = load_model_config(cfg.model) if processor is not None else None
+    # LLaMA-Factory's `main_process_first`: one process prepares (per node, or per run on a shared file
+    # system), the others read its result from the cache; they wait as long as the processes wait for each other
+    waits = 0.0 if prepares_data(cfg.data.data_shared_file_system) else float(cfg.training.ddp_timeout or 1800)
     prepared = build_datasets(cfg.data, tokenizer, template, processor, stage=stage, stage_name=cfg.finetuning.stage,
-                              seed=cfg.training.seed, encoder_decoder=kind.is_seq2seq, model_config=model_config)
+                              seed=cfg.training.seed, encoder_decoder=kind.is_seq2seq, model_config=model_config,
+                              wait_s=waits)
     if prepared.collator is not None:
         plugin = prepared.collator.encoder.plugin
         console.print(f"[bold]processor[/bold] {type(processor).__name__} with the "

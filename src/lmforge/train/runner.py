@@ -21,7 +21,7 @@ from lmforge.data.templates.jinja import prepare_saved_tokenizer
 from lmforge.model.adapters import apply_finetuning, count_parameters, parameter_status
 from lmforge.model.kind import ModelKind, reward_kind
 from lmforge.model.loading import load_base_model, load_model, load_reward_model
-from lmforge.model.lora import convert_pissa_adapter
+from lmforge.model.lora import convert_pissa_adapter, merge_adapters
 from lmforge.model.upcast import upcast_head_output, upcast_layer_norms
 from lmforge.paths import share_weight_files
 from lmforge.preflight import preflight
@@ -29,6 +29,7 @@ from lmforge.train.callbacks import JsonlLogCallback, RichProgressCallback
 from lmforge.train.checkpoints import CheckpointCompletionCallback, last_complete_checkpoint
 from lmforge.train.fp8 import fp8_accelerate
 from lmforge.train.interrupt import SaveAndStopCallback, TrainingInterrupted
+from lmforge.train.module_profiler import ModuleProfilerCallback
 from lmforge.train.optimizers import low_rank_arguments, set_optimizer
 from lmforge.train.plots import plot_loss
 from lmforge.train.precision import compute_dtype, training_defaults, training_load_dtype
@@ -74,9 +75,11 @@ def _reference_model(cfg: LmforgeConfig, stage: Stage) -> Any:
     """None lets trl use the adapter-disabled base (LoRA); full fine-tuning needs a frozen copy."""
     if not stage.needs_reference(cfg):
         return None
-    if cfg.finetuning.ref_model:
-        return load_base_model(cfg.model, dtype=torch.float32, cutoff_len=cfg.data.cutoff_len,
-                               path=cfg.finetuning.ref_model).eval()
+    ft = cfg.finetuning
+    if ft.ref_model:  # LLaMA-Factory's: its own adapters merged in, loaded in its own bits
+        args = cfg.model.model_copy(update={"quantization_bit": ft.ref_model_quantization_bit})
+        reference = load_base_model(args, dtype=torch.float32, cutoff_len=cfg.data.cutoff_len, path=ft.ref_model)
+        return merge_adapters(reference, ft.ref_model_adapters or []).eval()
     if cfg.finetuning.finetuning_type in ("lora", "oft"):  # peft adapters: trl disables them for the reference
         return None
     return load_base_model(cfg.model, dtype=torch.float32, cutoff_len=cfg.data.cutoff_len).eval()
@@ -120,7 +123,7 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
         upcast_head_output(base)
     base.config.use_cache = False  # training never decodes; a cache only costs memory
     new_tokens = bool(cfg.model.add_tokens or cfg.model.add_special_tokens)
-    model = apply_finetuning(base, cfg.finetuning, kind, adapters=cfg.model.adapter_name_or_path,
+    model = apply_finetuning(base, cfg.finetuning, kind, adapters=cfg.model.adapter_paths(),
                              new_tokens=new_tokens, sharded=sharded, output_dir=cfg.training.output_dir)
     trainable, total = count_parameters(model)
     console.print(f"  {cfg.finetuning.finetuning_type}: {trainable:,} trainable of {total:,} parameters")
@@ -133,6 +136,8 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
     set_optimizer(trainer, cfg)  # BAdam, Adam-mini, Muon, LoRA+
     if cfg.profiler.enable_torch_profiler:
         trainer.add_callback(TorchProfilerCallback(cfg.profiler))
+    if cfg.profiler.profile_modules:
+        trainer.add_callback(ModuleProfilerCallback(cfg.profiler.profile_modules, console))
     if cfg.swanlab.use_swanlab:
         callbacks = [*swanlab_callbacks(cfg.swanlab), *callbacks]
     if cfg.training.early_stopping_steps:

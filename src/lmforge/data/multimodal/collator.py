@@ -137,7 +137,9 @@ def multimodal_collator(data: DataGroup, processor: Any, template: Any, model_co
     `model_config`: the model's config, which some 3-D position ids need (Qwen2.5-VL videos)."""
     plugin = plugin_for_template(processor, template)
     options = MediaOptions.from_config(data)
+    cache = (MediaCache(processor, plugin.name, options, max_bytes=int(data.media_cache_max_gb * 1e9))
+             if data.media_cache else None)
     encoder = MMEncoder(processor, plugin, template, options, data.cutoff_len,
                         train_on_prompt=data.train_on_prompt, mask_history=data.mask_history,
-                        model_config=model_config, media_cache=MediaCache(processor, plugin.name, options))
+                        model_config=model_config, media_cache=cache)
     return MultimodalCollator(encoder, packing=packing)

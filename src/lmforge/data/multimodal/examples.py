@@ -22,9 +22,11 @@ from lmforge.data.multimodal.plugin import (
     check_placeholders,
     count_placeholders,
 )
+from lmforge.data.multimodal.video_sound import pair_video_sounds
 from lmforge.data.processors.sft import example_from_encoded
 from lmforge.data.templates.encoding import encode_conversation
 from lmforge.data.templates.template import Message, Template, Thinking
+from lmforge.errors import ConfigError
 
 ROW_COLUMN = "mm_example"
 
@@ -130,13 +132,32 @@ class MMEncoder:
     model_config: Any = None  # what some 3-D positions need (Qwen2.5-VL's tokens_per_second for videos)
     media_cache: Any = None  # a `MediaCache`: each example's media processed once across epochs and runs
 
+    def __post_init__(self) -> None:
+        if self.options.use_audio_in_video and not self.plugin.video_sound:
+            raise ConfigError(f"`use_audio_in_video: true` needs a model that interleaves a video's sound with its "
+                              f"frames (Qwen2.5-Omni, Qwen3-Omni); `{self.plugin.name}` models do not: set "
+                              "`use_audio_in_video: false`" + (" (give the sound as its own `<audio>` item)"
+                                                              if "audios" in self.plugin.markers else ""))
+
     @property
     def tokenizer(self) -> Any:
         return self.processor.tokenizer
 
+    def with_video_sounds(self, item: Conversation | Document) -> Conversation | Document:
+        """`item` with each video's sound paired to it (`use_audio_in_video`, see `video_sound.py`)."""
+        if not self.options.use_audio_in_video:
+            return item
+        if isinstance(item, Document):
+            [text], media = pair_video_sounds([item.text], item.media, item.source)
+            return replace(item, text=text, media=media)
+        texts, media = pair_video_sounds([m.content for m in item.messages], item.media, item.source)
+        return replace(item, messages=[replace(m, content=text) for m, text in zip(item.messages, texts, strict=True)],
+                       media=media)
+
     def encode(self, item: Conversation | Document, processed: ProcessedMedia | None = None) -> MMExample:
         """One example; `processed`: its media already processed (a ranking row's second answer)."""
         if processed is None:
+            item = self.with_video_sounds(item)
             processed = self.process(item.media, item.source)
         if isinstance(item, Document):
             input_ids, labels, truncated, full = self._document(item, processed)
@@ -166,9 +187,16 @@ class MMEncoder:
             self.media_cache.put(key, processed)
         return processed
 
-    def media_tokens(self, media: dict[str, list[Any]], where: str) -> int:
+    def media_tokens(self, item: MMItem) -> int:
         """How many media tokens an example's media expand to (processed, and cached, as its batch will be)."""
-        processed = self.process(media, where)
+        media = item.media
+        if self.options.use_audio_in_video:  # its batches process each video with its sound
+            texts = ([m.content for m in item.preference.prompt] if isinstance(item, MediaPreference)
+                     else [item.text] if isinstance(item, Document)
+                     else [m.content for m in (item.conversation if isinstance(item, LabeledConversation)
+                                               else item).messages])
+            media = pair_video_sounds(texts, media, item.source)[1]
+        processed = self.process(media, item.source)
         media_ids = self.plugin.media_token_ids(self.tokenizer)
         return sum(token in media_ids for runs in processed.runs.values() for run in runs
                    for token in self.tokenizer.encode(run, add_special_tokens=False))
@@ -185,6 +213,8 @@ class MMEncoder:
             lead = "".join(PLACEHOLDERS[kind] * len(items) for kind, items in media.items())
             messages = [*messages[:last], Message("user", lead + messages[last].content), *messages[last + 1:]]
         check_placeholders(messages, media, where)
+        sounded = self.with_video_sounds(Conversation(messages, system, where, media=media))
+        messages, media = sounded.messages, sounded.media
         processed = self.plugin.process_media(self.processor, decode_media(media, self.options, where), where)
         expanded = self.plugin.process_messages(messages, processed, where)
         ids = encode_conversation(self.template, self.tokenizer, expanded, system=system, tools=tools,
@@ -203,6 +233,7 @@ class MMEncoder:
         """`prompt` (ending with a user turn) followed by each answer, sharing one decoding and processing of its
         media; only the answer is supervised (earlier assistant turns are prompt), as in the text preference
         rows (rm, dpo, kto)."""
+        prompt = self.with_video_sounds(prompt)
         processed = self.process(prompt.media, prompt.source)
         last_only = replace(self, mask_history=True, train_on_prompt=False)
         return [_ending_with_the_answer(last_only.encode(

@@ -29,6 +29,7 @@ class MediaOptions:
     video_maxlen: int = 128
     audio_sampling_rate: int = 16000
     allow_remote_media: bool = False
+    use_audio_in_video: bool = False
 
     @classmethod
     def from_config(cls, data: Any) -> "MediaOptions":
@@ -43,6 +44,7 @@ class DecodedMedia:
     videos: list[list[Any]] = field(default_factory=list)
     video_fps: list[float] = field(default_factory=list)  # frames per second actually sampled, per video
     audios: list[Any] = field(default_factory=list)
+    video_audios: list[Any] = field(default_factory=list)  # each video's sound (`use_audio_in_video`), in video order
     audio_sampling_rate: int = 16000
     names: dict[str, list[str]] = field(default_factory=dict)  # kind -> where each item came from, for errors
 
@@ -138,18 +140,19 @@ def load_video(source: Any, options: MediaOptions, where: str) -> tuple[list[Any
     return sampled, len(sampled) / duration if duration else options.video_fps
 
 
-def _stream(streams: Any, kind: str, source: Any, where: str) -> Any:
+def _stream(streams: Any, kind: str, source: Any, where: str, missing: str | None = None) -> Any:
     """The first `kind` stream of a container: a file without one (an image or a silent video in the `audios`
-    column, an audio file in `videos`) is not that medium."""
+    column, an audio file in `videos`) is not that medium. `missing`: the message when there is none."""
     if not streams:
-        raise MediaError(f"{where}: {_name(source)} has no {kind} stream: it is not a{'n' * (kind == 'audio')} "
-                         f"{kind} file (check the row's `{kind}s` column)")
+        raise MediaError(f"{where}: " + (missing or f"{_name(source)} has no {kind} stream: it is not "
+                                         f"a{'n' * (kind == 'audio')} {kind} file (check the row's `{kind}s` column)"))
     return streams[0]
 
 
-def load_audio(source: Any, options: MediaOptions, where: str) -> Any:
+def load_audio(source: Any, options: MediaOptions, where: str, missing: str | None = None) -> Any:
     """Mono float32 samples resampled to `audio_sampling_rate` (decoded and resampled by PyAV/FFmpeg): audio at
-    any rate and channel count is converted, never refused; the processor receives this rate."""
+    any rate and channel count is converted, never refused; the processor receives this rate. `source` may be a
+    video file (its audio track); `missing`: the message when it has no audio stream."""
     import av
     import numpy as np
 
@@ -158,7 +161,7 @@ def load_audio(source: Any, options: MediaOptions, where: str) -> Any:
     chunks: list[Any] = []
     try:
         with av.open(io.BytesIO(data) if isinstance(data, bytes) else data) as container:
-            for frame in container.decode(_stream(container.streams.audio, "audio", source, where)):
+            for frame in container.decode(_stream(container.streams.audio, "audio", source, where, missing)):
                 chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(frame)]
         chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
     except (av.FFmpegError, OSError) as err:
@@ -178,4 +181,9 @@ def decode_media(media: dict[str, list[Any]], options: MediaOptions, where: str)
         decoded.videos.append(frames)
         decoded.video_fps.append(fps)
     decoded.audios = [load_audio(item, options, where) for item in media.get("audios", [])]
+    decoded.video_audios = [
+        load_audio(item, options, where, missing=f"{_name(item)}, a video's sound (`use_audio_in_video: true`), has "
+                   "no audio track: give the video's sound as an `<audio>` right after its `<video>`, or set "
+                   "`use_audio_in_video: false`")
+        for item in media.get("video_audios", [])]
     return decoded

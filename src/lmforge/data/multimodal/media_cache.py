@@ -8,8 +8,14 @@ options, the processor's configuration and tokenizer, the plugin and the lmforge
 inputs, same key; any change, a new key: nothing can be stale. Entries are written atomically, so
 dataloader workers and distributed processes share them. Media given as bytes or PIL images (chat,
 the API) are not cached.
+
+The folder is capped (`media_cache_max_gb`): a read marks its entry used (its modification time), and a
+write that takes the folder past the cap removes the least recently used entries down to 90% of it. Each
+process counts what it wrote since it last measured the folder, so the folder may pass the cap by what
+other processes wrote since, until one of them measures it.
 """
 
+import contextlib
 import hashlib
 import io
 import json
@@ -34,8 +40,11 @@ def media_cache_dir() -> Path:
 class MediaCache:
     """Processed media of one processor, plugin and set of media options, in `folder`."""
 
-    def __init__(self, processor: Any, plugin_name: str, options: MediaOptions, folder: Path | None = None) -> None:
+    def __init__(self, processor: Any, plugin_name: str, options: MediaOptions, folder: Path | None = None,
+                 max_bytes: int | None = None) -> None:
         self.folder = folder or media_cache_dir()
+        self.max_bytes = max_bytes  # None: no cap
+        self._size: int | None = None  # the folder's bytes as this process knows them (None: not measured yet)
         digest = hashlib.sha256()
         digest.update(processor.to_json_string().encode())  # the image/video/audio processors' settings
         digest.update(tokenizer_digest(processor.tokenizer).encode())  # runs are decoded token text
@@ -72,8 +81,10 @@ class MediaCache:
             return None
         try:
             saved = torch.load(path, weights_only=True)
-        except (OSError, RuntimeError, EOFError):  # unreadable: processed again and rewritten
+        except (OSError, RuntimeError, EOFError):  # unreadable (or evicted meanwhile): processed again and rewritten
             return None
+        with contextlib.suppress(OSError):  # a read-only cache is still read, only not reordered
+            os.utime(path)  # used now: the last to be evicted
         return ProcessedMedia(saved["runs"], saved["tensors"])
 
     def put(self, key: str, processed: ProcessedMedia) -> None:
@@ -89,3 +100,33 @@ class MediaCache:
         finally:
             if os.path.exists(staging):
                 os.remove(staging)
+        if self.max_bytes is not None:
+            if self._size is None:
+                self._size = _entries_size(self.folder)[1]  # this entry included
+            else:
+                self._size += buffer.getbuffer().nbytes
+            if self._size > self.max_bytes:
+                self._size = evict(self.folder, int(self.max_bytes * 0.9))
+
+
+def _entries_size(folder: Path) -> tuple[list[tuple[float, int, Path]], int]:
+    """The folder's entries as (last used, bytes, path), and their total bytes."""
+    entries = []
+    for path in folder.glob("*/*.pt"):
+        try:
+            stat = path.stat()
+        except FileNotFoundError:  # evicted by another process meanwhile
+            continue
+        entries.append((stat.st_mtime, stat.st_size, path))
+    return entries, sum(size for _, size, _ in entries)
+
+
+def evict(folder: Path, keep_bytes: int) -> int:
+    """Remove the least recently used entries until at most `keep_bytes` remain; the bytes that remain."""
+    entries, total = _entries_size(folder)
+    for _, size, path in sorted(entries, key=lambda entry: entry[0]):
+        if total <= keep_bytes:
+            break
+        path.unlink(missing_ok=True)  # a reader that opened it already keeps its data
+        total -= size
+    return total

@@ -55,6 +55,7 @@ class MMPlugin:
     token_type_key: ClassVar[str | None] = None  # model input marking media tokens, built from the final ids
     no_packing_reason: ClassVar[str] = ""  # why packed examples would not stay apart; empty: packing works
     fallback: ClassVar[bool] = False  # looked up after every plugin that names its processor classes
+    video_sound: ClassVar[bool] = False  # takes a video's sound interleaved with its frames (`use_audio_in_video`)
 
     @property
     def supports_packing(self) -> bool:

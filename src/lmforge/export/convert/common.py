@@ -17,6 +17,7 @@ from rich.console import Console
 from lmforge.errors import ExportError
 from lmforge.export.verify import DEFAULT_TOLERANCE, ParityReport, compare, masked_logits, require_parity
 from lmforge.export.verify import text_probe_batch as _text_probe_batch
+from lmforge.model.loading import TRANSFORMERS_FORMAT
 from lmforge.paths import share_weight_files
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
@@ -96,7 +97,7 @@ def load_tokenizer_if_any(folder: Path | None) -> Any:
 
     if folder is None or not any((folder / name).is_file() for name in TOKENIZER_FILES):
         return None
-    return AutoTokenizer.from_pretrained(folder)
+    return AutoTokenizer.from_pretrained(folder, **TRANSFORMERS_FORMAT)
 
 
 def copy_side_files(source: Path | None, out_dir: Path) -> None:

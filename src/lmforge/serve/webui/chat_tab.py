@@ -195,7 +195,9 @@ def build(texts: Texts, state: UiState, top: dict[str, Any], initial: dict[str, 
             method = texts.bind(gr.Dropdown(list(CANDIDATE_METHODS), value="sample", label=texts("candidate_method"),
                                             elem_id="candidate_method"), "candidate_method")
             diversity = texts.bind(gr.Slider(0, 5, value=1.0, label=texts("diversity")), "diversity")
-            max_new_tokens = texts.bind(gr.Slider(1, 4096, value=int(initial.get("max_new_tokens", 256)), step=1,
+            answer = int(initial.get("max_new_tokens", 256))  # 0 or less: LLaMA-Factory's `max_length` limits
+            answer = min(answer if answer > 0 else int(initial.get("max_length", 1024)), 4096)
+            max_new_tokens = texts.bind(gr.Slider(1, 4096, value=answer, step=1,
                                                   label=texts("max_new_tokens"), elem_id="max_new_tokens"),
                                         "max_new_tokens")
             temperature = texts.bind(gr.Slider(0.01, 2.0, value=float(initial.get("temperature", 0.95)),

@@ -35,7 +35,7 @@ ONLINE = StageData(PROMPTS, prompts_to_columns, media=True, media_in_columns=Tru
 DEFAULT_BETA = {"grpo": 0.0, "rloo": 0.05}  # trl's defaults
 SAMPLING_KEYS = ("temperature", "top_p", "top_k", "repetition_penalty")
 # What trl logs that a user reads: trainer_log.jsonl keeps these (prefixes end with "/"), the plots draw some.
-LOGGED = ("reward", "reward_std", "rewards/", "kl", "entropy", "clip_ratio", "clip_ratio/", "completions/",
+LOGGED = ("reward", "reward_std", "rewards/", "kl", "kl_coef", "entropy", "clip_ratio", "clip_ratio/", "completions/",
           "frac_reward_zero_std", "num_tokens", "step_time")
 PLOTS = ("loss", "reward", "kl", "completions/mean_length", "entropy")
 
@@ -75,12 +75,11 @@ def trainer_class(algorithm: str) -> type:
 
 
 def trainer_args(cfg: LmforgeConfig, algorithm: str, kwargs: dict[str, Any], weights: list[float],
-                 images: bool = False) -> Any:
+                 chat_template: str | None = None) -> Any:
     """GRPOConfig / RLOOConfig from the run's keys. Rollouts sample with the generation keys the user set.
-    `images`: trl's processor calls get the pass-through template (the prompts are rendered already)."""
+    `chat_template`: what trl's processor calls render image prompts with (`MediaPrompts.trl_chat_template`:
+    the prompts are rendered already)."""
     from trl import GRPOConfig, RLOOConfig
-
-    from lmforge.train.media_prompts import PASSTHROUGH
 
     rl, generation = cfg.rl, cfg.generation
     sampling = {key: getattr(generation, key) for key in SAMPLING_KEYS if key in generation.model_fields_set}
@@ -90,8 +89,8 @@ def trainer_args(cfg: LmforgeConfig, algorithm: str, kwargs: dict[str, Any], wei
                   mask_truncated_completions=rl.mask_truncated_completions, reward_weights=weights,
                   steps_per_generation=rl.steps_per_rollout * (cfg.training.gradient_accumulation_steps or 1),
                   log_completions=False, **sampling)
-    if images:
-        common["chat_template_kwargs"] = {"chat_template": PASSTHROUGH}
+    if chat_template:
+        common["chat_template_kwargs"] = {"chat_template": chat_template}
     if rl.use_vllm:  # preflight checked CUDA and vLLM; colocate: vLLM shares the training process and GPU
         common.update(use_vllm=True, vllm_mode="colocate")
         if "vllm_gpu_util" in generation.model_fields_set:
@@ -106,10 +105,16 @@ def reward_model_of(cfg: LmforgeConfig, tokenizer: Any, device: Any) -> Any:
         return None
     import torch
 
+    from lmforge.model.quantization import quantization_config, quantized_device_map
     from lmforge.train.rewards.model import reward_model_reward
 
+    args = cfg.model.model_copy(update={"quantization_bit": cfg.rl.reward_model_quantization_bit})
+    quantization = quantization_config(args, torch.float32)
+    loading = None if quantization is None else {"quantization_config": quantization,
+                                                 "device_map": quantized_device_map(args)}
     return reward_model_reward(cfg.rl.reward_model, tokenizer, dtype=torch.float32, device=device,
-                               trust_remote_code=cfg.model.trust_remote_code)
+                               trust_remote_code=cfg.model.trust_remote_code,
+                               adapters=cfg.rl.reward_model_adapters or [], loading=loading)
 
 
 def fresh_adapter(cfg: LmforgeConfig) -> bool:
@@ -122,6 +127,7 @@ def fresh_adapter(cfg: LmforgeConfig) -> bool:
 def build_online_trainer(algorithm: str, cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: "PreparedData",
                          kwargs: dict[str, Any]) -> Any:
     from lmforge.data.templates.encoding import stop_token_ids
+    from lmforge.train.adaptive_kl import AdaptiveKl
     from lmforge.train.media_prompts import media_prompts
     from lmforge.train.rollouts import RolloutLog
 
@@ -130,7 +136,7 @@ def build_online_trainer(algorithm: str, cfg: LmforgeConfig, model: Any, tokeniz
     model.generation_config.eos_token_id = stop_token_ids(template, tokenizer)
     weights = list(cfg.rl.reward_weights or [1.0] * (len(cfg.rl.reward_funcs or []) + bool(cfg.rl.reward_model)))
     media = media_prompts(prepared.collator)
-    args = trainer_args(cfg, algorithm, kwargs, weights, images=media is not None)
+    args = trainer_args(cfg, algorithm, kwargs, weights, chat_template=media.trl_chat_template() if media else None)
     rewards = build_rewards(cfg.rl, template, reward_model_of(cfg, tokenizer, args.device))
     rollouts = RolloutLog(Path(kwargs["output_dir"]), cfg.rl.rollout_log_steps, cfg.rl.rollout_log_samples, weights)
     trainer = trainer_class(algorithm)(
@@ -144,4 +150,7 @@ def build_online_trainer(algorithm: str, cfg: LmforgeConfig, model: Any, tokeniz
         # the same reference without a second adapter in every layer (trl disables adapters when there is no copy)
         trainer.model.delete_adapter("ref")
     trainer.add_callback(rollouts)
+    if cfg.rl.ppo_target is not None:  # checked: rloo/ppo with a KL term
+        per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+        trainer.add_callback(AdaptiveKl(trainer, cfg.rl.ppo_target, per_step))
     return trainer

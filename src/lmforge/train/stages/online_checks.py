@@ -55,6 +55,15 @@ def whole_eval_groups(cfg: LmforgeConfig) -> str | None:
             "evaluate whole groups of completions")
 
 
+def completion_limit(cfg: LmforgeConfig) -> str | None:
+    """trl limits the completion alone; a prompt + answer limit (`max_length`) has no equal there."""
+    if cfg.generation.max_new_tokens > 0 or cfg.rl.max_completion_length:
+        return None
+    return (f"`max_new_tokens: {cfg.generation.max_new_tokens}` asks for `max_length` (prompt + answer), which "
+            f"`stage: {cfg.finetuning.stage}` rollouts cannot limit: set `max_completion_length` (or a positive "
+            "`max_new_tokens`)")
+
+
 def no_reference_model_key(cfg: LmforgeConfig) -> str | None:
     if not cfg.finetuning.ref_model:
         return None
@@ -129,6 +138,20 @@ def reward_columns_present(cfg: LmforgeConfig) -> str | None:
     return "; ".join(problems) or None
 
 
-ONLINE_CHECKS = (has_rewards, known_rewards, whole_groups, whole_eval_groups, no_reference_model_key,
-                 reference_from_checkpoint, no_lora_on_the_output_head, no_fused_liger_cross_entropy,
-                 reward_columns_present, reward_model_type_matches, vllm_rollouts_run)
+def adaptive_kl_has_a_kl_term(cfg: LmforgeConfig) -> str | None:
+    rl, stage = cfg.rl, cfg.finetuning.stage
+    if rl.ppo_target is None:
+        return None
+    if stage not in ("rloo", "ppo"):
+        return (f"`ppo_target` adapts the KL penalty of PPO's rewards, which `stage: {stage}` does not have: use "
+                "`stage: ppo` or `rloo`, or remove `ppo_target` (and keep `beta` fixed)")
+    if rl.beta == 0:
+        return ("`ppo_target` adapts the KL coefficient by multiplying it, and `beta: 0` stays 0 (no reference is "
+                "loaded): set a starting `beta` (e.g. 0.05) or remove `ppo_target`")
+    return None
+
+
+ONLINE_CHECKS = (has_rewards, known_rewards, whole_groups, whole_eval_groups, completion_limit,
+                 no_reference_model_key, reference_from_checkpoint, no_lora_on_the_output_head,
+                 no_fused_liger_cross_entropy, reward_columns_present, reward_model_type_matches, vllm_rollouts_run,
+                 adaptive_kl_has_a_kl_term)

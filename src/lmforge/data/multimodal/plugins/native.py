@@ -19,6 +19,9 @@ MODALITY = {"images": "image", "videos": "video", "audios": "audio"}
 SUBPROCESSOR = {"images": "image_processor", "videos": "video_processor", "audios": "_audio_processor"}
 TYPE_KEYS = ("mm_token_type_ids", "token_type_ids")
 TEXT_OUTPUTS = ("input_ids", "attention_mask", "labels", "text_replacement_offsets")
+# processors whose token types their model takes and never reads (Gemma 3n: causal masks, 1-D positions), so
+# packed rows stay apart (tests/multimodal/test_packing.py)
+UNREAD_TOKEN_TYPES = {"Gemma3n"}
 
 
 def chat_template_marker(processor: Any, kind: str, token: str) -> str:
@@ -64,6 +67,12 @@ def _probe_item(kind: str) -> Any:
     return [image, image] if kind == "videos" else image
 
 
+def _omni(processor: Any) -> bool:
+    from transformers.processing_utils import OmniModalProcessorMixin
+
+    return isinstance(processor, OmniModalProcessorMixin)
+
+
 @register_mm_plugin
 class NativePlugin(MMPlugin):
     name = "native"
@@ -81,6 +90,8 @@ class NativePlugin(MMPlugin):
         self.token_type_key: str | None = None
         self.sequence_keys: list[str] = []
         self.no_packing_reason = ""
+        # Qwen-Omni's processors interleave a video's sound with its frames, and their models place both by time
+        self.video_sound = _omni(processor) and {"videos", "audios"} <= set(self.markers)
         if processor is not None and self.markers:
             self._probe()
 
@@ -99,12 +110,14 @@ class NativePlugin(MMPlugin):
         # other per-token inputs the processor builds from a whole sequence's ids (ERNIE-4.5-VL's expert routing)
         self.sequence_keys = [key for key in out if key not in TYPE_KEYS
                               and callable(getattr(self.processor, f"create_{key}", None))]
-        if self.token_type_key:
+        if self.token_type_key and self.family not in UNREAD_TOKEN_TYPES:
             self.no_packing_reason = (f"its model reads `{self.token_type_key}` per sequence (3-D positions or "
                                       "bidirectional media attention), which packed rows would merge")
         elif any(key.endswith("_grid_thw") for key in out):  # Qwen-Omni: M-RoPE grids, no token types
-            self.no_packing_reason = ("its model derives 3-D M-RoPE positions from each whole row (the media "
-                                      "grids), which packed rows would merge")
+            # the processor does not say whether the grids also place the text (Kimi-K2.5's only shape its tower)
+            self.no_packing_reason = ("its processor returns media grids without token types, as models that derive "
+                                      "3-D M-RoPE positions from each whole row (Qwen-Omni) do; packed rows would "
+                                      "merge those positions")
 
     def _call(self, processor: Any, kind: str, item: Any, media: DecodedMedia, index: int) -> Any:
         return processor(text=[self.markers[kind]], return_tensors="pt", add_special_tokens=False,
@@ -117,7 +130,13 @@ class NativePlugin(MMPlugin):
             frames = len(item)
             metadata = VideoMetadata(total_num_frames=frames, fps=media.video_fps[index],
                                      frames_indices=list(range(frames)))
-            return {"videos": [item], "do_sample_frames": False, "video_metadata": [metadata]}
+            kwargs = {"videos": [item], "do_sample_frames": False, "video_metadata": [metadata]}
+            if _omni(self.processor):  # Qwen-Omni dates its video grids from `fps` (else 2 or 1), not the metadata
+                kwargs["fps"] = media.video_fps[index]
+            if media.video_audios:  # `use_audio_in_video`: the video's sound, interleaved with its frames
+                kwargs.update(audio=[media.video_audios[index]], audio_from_video_indices=[0],
+                              load_audio_from_video=True, sampling_rate=media.audio_sampling_rate)
+            return kwargs
         if kind == "audios":
             return {"audio": [item], "sampling_rate": media.audio_sampling_rate}
         return {"images": [item]}
@@ -160,6 +179,8 @@ class NativePlugin(MMPlugin):
         import torch
 
         inputs = super().get_mm_inputs(examples, batch, tokenizer)
+        if any("input_features" in item for example in examples for item in example.tensors.get("videos", [])):
+            inputs["use_audio_in_video"] = True  # the model's 3-D positions then follow the interleaved runs
         for key in self.sequence_keys:
             inputs[key] = torch.as_tensor(getattr(self.processor, f"create_{key}")(batch["input_ids"].tolist()),
                                           dtype=torch.long)
