@@ -19,8 +19,9 @@ Command = Literal["train", "chat", "export", "check"]
 def preflight(cfg: LmforgeConfig, command: Command) -> ModelKind:
     """Check everything that can be checked cheaply; returns what kind of model the run uses.
 
-    The model, adapter and template references come first: checking them needs no torch. The stage
-    registry and the model skeleton import the training stack, so they are imported here, after."""
+    The model, adapter and template references come first: checking them needs no torch; then the stage's
+    rules and the datasets (the stage registry loads no trainer, transformers' light top level only). The
+    FP8 and model-skeleton checks import torch, transformers' model code and peft, so they come last."""
     check_model_reference(cfg.model.model_name_or_path, hub=cfg.model.model_hub)
     for adapter in cfg.model.adapter_paths():
         check_model_reference(adapter, what="adapter_name_or_path")
@@ -28,9 +29,6 @@ def preflight(cfg: LmforgeConfig, command: Command) -> ModelKind:
         check_model_reference(adapter, what="ref_model_adapters")
     template = select_template(cfg.model.template, cfg.model.model_name_or_path, cfg.model.tool_format,
                                cfg.model.template_file)
-    from lmforge.model.fit import check_model_fit
-    from lmforge.model.quantization import check_bits_supported
-    from lmforge.train.fp8 import check_fp8
     from lmforge.train.stages import configured_stage
 
     if command in ("train", "check"):
@@ -42,6 +40,9 @@ def preflight(cfg: LmforgeConfig, command: Command) -> ModelKind:
             raise ConfigError("`lmforge train` needs `dataset` (names in dataset_info.json or file paths)")
         if not cfg.training.output_dir:
             raise ConfigError("`lmforge train` needs `output_dir`, the folder the trained model goes to")
+        from lmforge.model.quantization import check_bits_supported
+        from lmforge.train.fp8 import check_fp8
+
         check_fp8(cfg.training)  # the hardware and library FP8 needs
         check_bits_supported(cfg.finetuning.ref_model_quantization_bit, "ref_model_quantization_bit",
                              "remove it to load `ref_model` in full precision")
@@ -49,4 +50,6 @@ def preflight(cfg: LmforgeConfig, command: Command) -> ModelKind:
                              "remove it to load the reward model in full precision")
     if command == "export" and not cfg.export.export_dir:
         raise ConfigError("`lmforge export` needs `export_dir`, the folder the merged model goes to")
+    from lmforge.model.fit import check_model_fit
+
     return check_model_fit(cfg.model, cfg.finetuning, template, command)

@@ -1,4 +1,5 @@
-"""What a user notices first: `lmforge --help`, the listings and a config error answer without loading torch.
+"""What a user notices first: `lmforge --help`, the listings and a config error answer without loading torch;
+a wrong reference, dataset or stage rule in `check` or `train` without loading the training stack.
 
 Each command runs in a fresh interpreter (as a user's would), which then reports the heavy libraries it
 imported. torch plus transformers take seconds to import, more on a loaded machine.
@@ -12,6 +13,8 @@ import pytest
 from tests.conftest import ROOT
 
 HEAVY = ("torch", "transformers", "peft", "trl", "datasets", "gradio", "fastapi")
+TRAINING_STACK = {"torch", "peft", "trl", "datasets", "gradio", "fastapi"}  # transformers' top level is light
+DATA = ROOT / "examples" / "data"
 
 # runs `lmforge ARGS...` in this interpreter, then prints the heavy libraries it imported
 _PROBE = """
@@ -69,14 +72,59 @@ def test_a_config_error_comes_before_torch_and_transformers_load(tmp_path, comma
     assert heavy == []
 
 
+def _config(tmp_path, yaml_text: str) -> str:
+    """A config that trains builtin:tiny-llama on the identity data with sft, changed by `yaml_text`."""
+    config = tmp_path / "run.yaml"
+    config.write_text(f"model_name_or_path: builtin:tiny-llama\ntemplate: chatml\ndataset: identity\n"
+                      f"dataset_dir: {DATA}\noutput_dir: {tmp_path / 'out'}\nstage: sft\n{yaml_text}")
+    return str(config)
+
+
+@pytest.mark.parametrize("command", ["check", "train"])
 @pytest.mark.parametrize(("yaml_text", "message"), [
     ("template: chatmel\n", "unknown template `chatmel`; did you mean `chatml`"),
     ("model_name_or_path: ./no/such/folder\n", "no such folder"),
 ])
-def test_check_finds_a_wrong_reference_before_the_training_stack_loads(tmp_path, yaml_text, message):
-    config = tmp_path / "run.yaml"
-    config.write_text("model_name_or_path: builtin:tiny-llama\n" + yaml_text)
-    code, heavy, output = _run("check", str(config))
+def test_a_wrong_reference_is_found_before_torch_and_transformers_load(tmp_path, command, yaml_text, message):
+    code, heavy, output = _run(command, _config(tmp_path, yaml_text))
     assert code == 1, output
     assert message in " ".join(output.split())
     assert heavy == []
+
+
+@pytest.mark.parametrize("command", ["check", "train"])
+@pytest.mark.parametrize(("yaml_text", "message"), [
+    ("dataset: identiti\n", "did you mean `identity`"),
+    ("stage: ppo\n", "`stage: ppo` (run as RLOO) scores completions with a reward model"),
+    ("stage: kto\nper_device_train_batch_size: 1\n", "`stage: kto` needs `per_device_train_batch_size` of 2"),
+    ("stage: dpo\nlora_target: q_proj,lm_head\n", "`stage: dpo` cannot put LoRA on `lm_head`"),
+])
+def test_a_dataset_or_stage_rule_error_comes_before_the_training_stack_loads(tmp_path, command, yaml_text,
+                                                                               message):
+    """The stage registry and the dataset registrations load transformers' top level (the data records name its
+    tokenizer class), not torch, trl, peft or datasets: each stage imports its trainer only to build it."""
+    code, heavy, output = _run(command, _config(tmp_path, yaml_text))
+    assert code == 1, output
+    assert message in " ".join(output.split())
+    assert not TRAINING_STACK & set(heavy), heavy
+
+
+def test_check_of_a_valid_config_loads_no_trainer(tmp_path):
+    """The model-skeleton check needs torch, transformers' config classes and peft's configs; no trainer library."""
+    code, heavy, output = _run("check", _config(tmp_path, ""))
+    assert code == 0, output
+    assert "valid" in output
+    assert not {"trl", "datasets", "gradio", "fastapi"} & set(heavy), heavy
+
+
+def test_python_m_lmforge_runs_the_lmforge_command(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("lora_rnk: 8\n")
+    help_run = subprocess.run([sys.executable, "-m", "lmforge", "--help"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=300)
+    assert help_run.returncode == 0, help_run.stderr
+    assert "check" in help_run.stdout and "train" in help_run.stdout
+    error = subprocess.run([sys.executable, "-m", "lmforge", "check", str(config)], cwd=ROOT, capture_output=True,
+                           text=True, timeout=300)
+    assert error.returncode == 1
+    assert "unknown key `lora_rnk`" in " ".join((error.stdout + error.stderr).split())

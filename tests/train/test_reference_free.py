@@ -6,7 +6,7 @@ from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM, TrainingArguments
 
 import lmforge.train.loss as loss_module
-from lmforge.train.stages.reference_free import PairCollator, ReferenceFreeTrainer
+from lmforge.train.reference_free import PairCollator, ReferenceFreeTrainer
 
 
 def pairs(tokenizer):

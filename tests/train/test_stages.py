@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lmforge.data.processors.sft import IGNORE_INDEX
-from lmforge.train.stages.reference_free import PairCollator, answer_logps
+from lmforge.train.reference_free import PairCollator, answer_logps
 from tests.conftest import ROOT, run_cli
 from tests.refdata import refdata
 

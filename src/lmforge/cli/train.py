@@ -58,6 +58,11 @@ def train(
 
     def body() -> None:
         cfg = load_config(config, overrides)  # validate once, before any worker starts
+        # checked before the training stack, torchrun or Ray is imported (as `lmforge check` does): a wrong
+        # dataset, template, model folder or stage rule answers in seconds, once, not in every worker
+        from lmforge.preflight import preflight
+
+        checked = preflight(cfg, "train") if cfg.training.runs_training() else None
         if env_enabled("USE_RAY") and not is_worker():
             _train_on_ray(cfg, config, overrides or [])
             return
@@ -82,7 +87,7 @@ def train(
         from lmforge.train.runner import run_training
 
         try:
-            run_training(cfg, console if is_main_worker() else Console(quiet=True))
+            run_training(cfg, console if is_main_worker() else Console(quiet=True), checked=checked)
         except TrainingInterrupted as stop:
             if is_main_worker():
                 _report_stop(stop, config, overrides, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
@@ -92,13 +97,10 @@ def train(
 
 
 def _train_on_ray(cfg: Any, config: Path, overrides: list[str]) -> None:
-    """`USE_RAY=1`: the checks here, then Ray Train's workers (ray_num_workers, resources_per_worker, ...)."""
-    from lmforge.preflight import preflight
+    """`USE_RAY=1` (the config preflighted): Ray Train's workers (ray_num_workers, resources_per_worker, ...)."""
     from lmforge.train.ray_engine import require_ray, run_on_ray
 
     require_ray()
-    if cfg.training.runs_training():
-        preflight(cfg, "train")  # a bad config fails here in seconds, not in every worker
     result = run_on_ray(cfg, config, overrides)
     console.print(f"Ray Train finished; Ray kept the run in {result.path}", highlight=False, soft_wrap=True)
 

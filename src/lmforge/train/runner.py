@@ -19,7 +19,7 @@ from lmforge.data.preview import print_data_report
 from lmforge.data.templates.encoding import stop_token_ids
 from lmforge.data.templates.jinja import prepare_saved_tokenizer
 from lmforge.model.adapters import apply_finetuning, count_parameters, parameter_status
-from lmforge.model.kind import reward_kind
+from lmforge.model.kind import ModelKind, reward_kind
 from lmforge.model.loading import load_base_model, load_model, load_reward_model
 from lmforge.model.lora import convert_pissa_adapter, merge_adapters
 from lmforge.model.upcast import upcast_head_output, upcast_layer_norms
@@ -86,14 +86,16 @@ def _reference_model(cfg: LmforgeConfig, stage: Stage) -> Any:
 
 
 def run_training(cfg: LmforgeConfig, console: Console | None = None,
-                 callbacks: Sequence[TrainerCallback] = ()) -> dict[str, Any]:
+                 callbacks: Sequence[TrainerCallback] = (), checked: ModelKind | None = None) -> dict[str, Any]:
     """Train and save, and/or predict (`do_predict`); returns the summary (also written to
-    `output_dir/train_summary.json`) with the prediction scores. `callbacks`: the engine's own (Ray's report)."""
+    `output_dir/train_summary.json`) with the prediction scores. `callbacks`: the engine's own (Ray's report).
+    `checked`: what `preflight(cfg, "train")` returned when the caller ran it (`lmforge train` does, before it
+    imports this module), so it is not run twice."""
     console = console or Console()
     if not cfg.training.runs_training():  # LLaMA-Factory's prediction configs: `do_predict` alone
         configured_stage(cfg)  # the stage's own rules: prediction needs one that generates
         return predict_without_training(cfg, console)
-    kind = preflight(cfg, "train")  # the configured stage checked too
+    kind = preflight(cfg, "train") if checked is None else checked  # the configured stage checked too
     if cfg.swanlab.use_swanlab:
         require_swanlab()  # before anything loads
     stage = STAGES.get(cfg.finetuning.stage)

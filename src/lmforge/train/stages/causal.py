@@ -1,21 +1,26 @@
 """The trainer of pt and sft: the transformers Trainer on causal-LM examples (packed or padded)."""
 
-from typing import Any
-
-from transformers import TrainingArguments
+from typing import TYPE_CHECKING, Any
 
 from lmforge.config import LmforgeConfig
-from lmforge.data.collator import Seq2SeqCollator, SftCollator
-from lmforge.data.dataset import PreparedData
 from lmforge.data.labels import IGNORE_INDEX
-from lmforge.train.metrics import token_accuracy_metrics
-from lmforge.train.token_losses import TokenLoss
-from lmforge.train.trainer import LmforgeTrainer
+
+if TYPE_CHECKING:
+    from lmforge.data.dataset import PreparedData
+    from lmforge.train.token_losses import TokenLoss
+    from lmforge.train.trainer import LmforgeTrainer
 
 
-def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: PreparedData,
-                  kwargs: dict[str, Any], ref_model: Any = None) -> LmforgeTrainer:
+def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: "PreparedData",
+                  kwargs: dict[str, Any], ref_model: Any = None) -> "LmforgeTrainer":
     """A multimodal run's rows are encoded (and packed) per batch by `prepared.collator`."""
+    # the training stack loads when a stage trains, not when the registry is looked up (`lmforge check`)
+    from transformers import TrainingArguments
+
+    from lmforge.data.collator import Seq2SeqCollator, SftCollator
+    from lmforge.train.metrics import token_accuracy_metrics
+    from lmforge.train.trainer import LmforgeTrainer
+
     accuracy = token_accuracy_metrics() if cfg.finetuning.compute_accuracy and prepared.evaluation else {}
     args = TrainingArguments(**kwargs)
     encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False))
@@ -30,7 +35,9 @@ def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: Prep
         token_loss=token_loss(cfg), ref_model=ref_model, eval_parts=prepared.eval_parts(), **accuracy)
 
 
-def token_loss(cfg: LmforgeConfig) -> TokenLoss | None:
+def token_loss(cfg: LmforgeConfig) -> "TokenLoss | None":
+    from lmforge.train.token_losses import TokenLoss
+
     chosen = cfg.finetuning.token_loss()
     return TokenLoss(*chosen) if chosen else None  # type: ignore[arg-type]
 

@@ -1,23 +1,23 @@
 """dpo: trl's DPOTrainer for the sigmoid, hinge and ipo losses; orpo and simpo, which need no
-reference model, with the small reference-free trainer in `train/stages/reference_free.py`.
+reference model, with the small reference-free trainer in `train/reference_free.py`.
 
 `pref_ftx` adds trl's `sft` loss (NLL on the chosen answer) with that weight. The reference is
 `ref_model` when given, else the base with the adapter disabled (LoRA) or a frozen copy (full).
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lmforge.config import LmforgeConfig
-from lmforge.data.dataset import PreparedData
 from lmforge.data.labels import IGNORE_INDEX
-from lmforge.data.multimodal.collator import MultimodalCollator
-from lmforge.data.multimodal.examples import ROW_COLUMN
 from lmforge.data.stage_data import DPO
 from lmforge.train.stages import Check, Stage, register_stage
 from lmforge.train.stages.pretokenized import on_tokenized_rows
-from lmforge.train.stages.reference_free import ReferenceFreeTrainer
 from lmforge.train.stages.trl_checks import PREFERENCE_TRAINER_CHECKS
+
+if TYPE_CHECKING:
+    from lmforge.data.dataset import PreparedData
+    from lmforge.data.multimodal.collator import MultimodalCollator
 
 PREFERENCE_COLUMNS = ("prompt_ids", "chosen_ids", "rejected_ids")
 TEXT_PAIR = {"prompt": "", "chosen": "", "rejected": ""}  # what DPOTrainer tokenizes at construction
@@ -29,7 +29,7 @@ class MultimodalPairs:
     rejected ones (`input_ids`, `attention_mask`), `completion_mask` where the answers are supervised, and
     the media tensors of both halves (each row's media decoded and processed once, used twice)."""
 
-    collator: MultimodalCollator
+    collator: "MultimodalCollator"
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
         batch = self.collator(features)
@@ -37,10 +37,14 @@ class MultimodalPairs:
         return batch
 
 
-def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: PreparedData,
+def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: "PreparedData",
                   kwargs: dict[str, Any], ref_model: Any = None) -> Any:
     """A multimodal run's ranking rows are encoded per batch with their media by `prepared.collator`."""
-    from trl import DPOConfig, DPOTrainer  # trl loads when a stage trains, not when it is looked up
+    # trl and torch load when a stage trains, not when it is looked up (`lmforge check`)
+    from trl import DPOConfig, DPOTrainer
+
+    from lmforge.data.multimodal.examples import ROW_COLUMN
+    from lmforge.train.reference_free import ReferenceFreeTrainer
 
     ft = cfg.finetuning
     if ft.pref_loss in ("orpo", "simpo"):

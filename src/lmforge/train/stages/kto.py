@@ -1,17 +1,18 @@
 """kto: trl's KTOTrainer on lmforge-encoded rows with desirable/undesirable labels and KL pairs."""
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lmforge.config import LmforgeConfig
-from lmforge.data.dataset import PreparedData
 from lmforge.data.labels import IGNORE_INDEX
-from lmforge.data.multimodal.collator import MultimodalCollator
-from lmforge.data.multimodal.examples import ROW_COLUMN
 from lmforge.data.stage_data import KTO
 from lmforge.train.stages import Stage, register_stage
 from lmforge.train.stages.pretokenized import on_tokenized_rows
 from lmforge.train.stages.trl_checks import PREFERENCE_TRAINER_CHECKS
+
+if TYPE_CHECKING:
+    from lmforge.data.dataset import PreparedData
+    from lmforge.data.multimodal.collator import MultimodalCollator
 
 LABELED_COLUMNS = ("prompt_ids", "completion_ids", "label")
 TEXT_LABELED = {"prompt": "", "completion": "", "label": True}  # what KTOTrainer tokenizes at construction
@@ -23,7 +24,7 @@ class MultimodalLabeled:
     `completion_mask` (the labeled answer), the same for the KL pairs (`KL_*`), `label`, and the media tensors,
     which serve both passes (a KL pair keeps its row's prompt and media)."""
 
-    collator: MultimodalCollator
+    collator: "MultimodalCollator"
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
         batch = self.collator(features)
@@ -32,10 +33,12 @@ class MultimodalLabeled:
         return batch
 
 
-def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: PreparedData,
+def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: "PreparedData",
                   kwargs: dict[str, Any], ref_model: Any = None) -> Any:
     """A multimodal run's KTO rows are encoded per batch with their media by `prepared.collator`."""
     from trl import KTOConfig, KTOTrainer  # trl loads when a stage trains, not when it is looked up
+
+    from lmforge.data.multimodal.examples import ROW_COLUMN
 
     ft = cfg.finetuning
     args = KTOConfig(**kwargs, beta=ft.pref_beta, desirable_weight=ft.kto_chosen_weight,

@@ -11,19 +11,17 @@ model's prompts keep their images, handed to trl as it takes them (`train/media_
 
 import functools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lmforge.config import LmforgeConfig
-from lmforge.data.dataset import PreparedData
 from lmforge.data.prompts import prompt_columns, prompt_converter, prompt_media_converter
 from lmforge.data.report import DataReport
 from lmforge.data.stage_data import RowKind, StageData, TokenizeContext
-from lmforge.data.templates.encoding import stop_token_ids
 from lmforge.data.templates.select import run_template
-from lmforge.train.adaptive_kl import AdaptiveKl
-from lmforge.train.media_prompts import MediaPrompts, media_prompts, prompt_text
 from lmforge.train.rewards import build_rewards
-from lmforge.train.rollouts import RolloutLog
+
+if TYPE_CHECKING:
+    from lmforge.data.dataset import PreparedData
 
 PROMPTS = RowKind("prompts", False, prompt_converter, prompt_media_converter)
 
@@ -45,7 +43,10 @@ PLOTS = ("loss", "reward", "kl", "completions/mean_length", "entropy")
 @functools.cache
 def trainer_class(algorithm: str) -> type:
     """trl's trainer for `algorithm`, reading prompts lmforge has rendered."""
-    from trl import GRPOTrainer, RLOOTrainer  # trl loads when a stage trains, not when it is looked up
+    # trl and torch load when a stage trains, not when it is looked up (`lmforge check`)
+    from trl import GRPOTrainer, RLOOTrainer
+
+    from lmforge.train.media_prompts import MediaPrompts, prompt_text
 
     base = {"grpo": GRPOTrainer, "rloo": RLOOTrainer}[algorithm]
 
@@ -123,8 +124,13 @@ def fresh_adapter(cfg: LmforgeConfig) -> bool:
     return ft.finetuning_type == "lora" and not resumed and not ft.pissa_init
 
 
-def build_online_trainer(algorithm: str, cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: PreparedData,
+def build_online_trainer(algorithm: str, cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: "PreparedData",
                          kwargs: dict[str, Any]) -> Any:
+    from lmforge.data.templates.encoding import stop_token_ids
+    from lmforge.train.adaptive_kl import AdaptiveKl
+    from lmforge.train.media_prompts import media_prompts
+    from lmforge.train.rollouts import RolloutLog
+
     template = run_template(cfg.model, tokenizer, preserve_thinking=cfg.data.preserve_thinking)
     # Rollouts end where a chat answer ends (trl stops at the model's generation-config eos ids)
     model.generation_config.eos_token_id = stop_token_ids(template, tokenizer)

@@ -8,13 +8,15 @@ what changed; without a reward the run is refused with the config to write inste
 """
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lmforge.config import LmforgeConfig
-from lmforge.data.dataset import PreparedData
 from lmforge.train.stages import Stage, register_stage
 from lmforge.train.stages.online import LOGGED, ONLINE, PLOTS, build_online_trainer
 from lmforge.train.stages.online_checks import ONLINE_CHECKS, has_rewards
+
+if TYPE_CHECKING:
+    from lmforge.data.dataset import PreparedData
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ def needs_a_reward(cfg: LmforgeConfig) -> str | None:
             "    num_generations: 8")
 
 
-def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: PreparedData,
+def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: "PreparedData",
                   kwargs: dict[str, Any], ref_model: Any = None) -> Any:
     logger.warning(notice(cfg))
     return build_online_trainer("rloo", cfg, model, tokenizer, prepared, kwargs)

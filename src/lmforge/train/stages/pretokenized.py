@@ -10,8 +10,6 @@ public `train_dataset` and `eval_dataset` attributes that `train()` and `evaluat
 
 from typing import Any
 
-from datasets import Dataset, IterableDataset
-
 from lmforge.errors import DataError
 
 
@@ -27,6 +25,8 @@ def on_tokenized_rows(trainer_class: type, stand_in_row: dict[str, Any], require
                       train: Any, evaluation: Any, **kwargs: Any) -> Any:
     """`trainer_class(**kwargs)` training on `train` and evaluating on `evaluation` (or None) as they are;
     `stand_in_row` is one row of the text columns trl tokenizes at construction."""
+    from datasets import Dataset, IterableDataset  # loaded when a stage trains, not when it is looked up
+
     check_columns(train, required_columns, "train")
     if evaluation is not None:
         check_columns(evaluation, required_columns, "eval")

@@ -3,17 +3,18 @@ prompt+chosen vs prompt+rejected, both encoded with the run's template. A vision
 ranking rows keep their media: the multimodal collator encodes both answers on one processing of it."""
 
 from dataclasses import dataclass
-from typing import Any
-
-from datasets import Dataset
+from typing import TYPE_CHECKING, Any
 
 from lmforge.config import LmforgeConfig
-from lmforge.data.dataset import PreparedData
-from lmforge.data.multimodal.collator import MultimodalCollator
-from lmforge.data.multimodal.examples import ROW_COLUMN
 from lmforge.data.stage_data import RM
 from lmforge.train.stages import Stage, register_stage
 from lmforge.train.stages.pretokenized import on_tokenized_rows
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+    from lmforge.data.dataset import PreparedData
+    from lmforge.data.multimodal.collator import MultimodalCollator
 
 TOKENIZED_PAIR = {"chosen_ids": [0], "rejected_ids": [0]}  # RewardTrainer keeps tokenized rows as they are
 
@@ -24,7 +25,7 @@ class MultimodalScoredPairs:
     rejected ones (`input_ids`, `attention_mask`; the head scores each at its last token) and the media tensors
     of both halves. No labels: the loss compares the two scores."""
 
-    collator: MultimodalCollator
+    collator: "MultimodalCollator"
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
         batch = self.collator(features)
@@ -32,7 +33,7 @@ class MultimodalScoredPairs:
         return batch
 
 
-def full_sequences(dataset: Dataset | None) -> Dataset | None:
+def full_sequences(dataset: "Dataset | None") -> "Dataset | None":
     """prompt_ids + answer ids: the reward model scores whole conversations. RewardTrainer takes rows with
     `chosen_ids` and `rejected_ids` as already tokenized and keeps them as they are."""
     if dataset is None:
@@ -42,9 +43,11 @@ def full_sequences(dataset: Dataset | None) -> Dataset | None:
                        remove_columns=["prompt_ids"])
 
 
-def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: PreparedData,
+def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: "PreparedData",
                   kwargs: dict[str, Any], ref_model: Any = None) -> Any:
     from trl import RewardConfig, RewardTrainer  # trl loads when a stage trains, not when it is looked up
+
+    from lmforge.data.multimodal.examples import ROW_COLUMN
 
     args = RewardConfig(**kwargs, max_length=None)  # rows are already fitted to cutoff_len
     if prepared.collator is not None:
