@@ -1,7 +1,8 @@
 """Output a user cannot act on is hidden during a command; `lmforge --verbose ...` shows it.
 
 Hidden: library progress bars and info logs, tqdm bars written into a log file (stderr not a terminal),
-DeepSpeed's "Setting accelerator to CPU" notice, and deprecation notices about calls inside the libraries
+DeepSpeed's "Setting accelerator to CPU" notice, bitsandbytes' offline optional-kernel notices, and
+deprecation notices about calls inside the libraries
 (`all_gather_into_tensor` from DeepSpeed's ZeRO-3, transformers' `past_key_values` renaming). Real warnings
 stay. Everything here is the standard logging/warnings machinery of this process (and the training workers
 it launches, which run the same command): no library is changed.
@@ -19,7 +20,14 @@ LIBRARY_DEPRECATIONS = (
     (r"`torch\.distributed\.all_gather_into_tensor` is deprecated", FutureWarning),
     (r"`past_key_values` is deprecated", FutureWarning),
 )
-DEEPSPEED_CPU_NOTICE = "Setting accelerator to CPU"
+# (logger, message start) of notices logged while a library loads that no user action changes: DeepSpeed picking
+# the CPU; bitsandbytes (on CPUs with AVX-512-BF16) trying to fetch an optional kernel from the hub when the hub is
+# offline, and the `kernels` package saying it skips its check for that same fetch
+LIBRARY_NOTICES = (
+    ("DeepSpeed", "Setting accelerator to CPU"),
+    ("bitsandbytes.backends.cpu.ops", "Failed to load CPU gemm_4bit_forward"),
+    ("kernels._internals.hf_hub", "Skipping publisher trust check"),
+)
 
 
 class _DropMessage(logging.Filter):
@@ -38,7 +46,8 @@ def hide_unactionable_output(verbose: bool) -> None:
         return
     for message, category in LIBRARY_DEPRECATIONS:
         warnings.filterwarnings("ignore", message=message, category=category)
-    logging.getLogger("DeepSpeed").addFilter(_DropMessage(DEEPSPEED_CPU_NOTICE))
+    for logger, start in LIBRARY_NOTICES:
+        logging.getLogger(logger).addFilter(_DropMessage(start))
     if not sys.stderr.isatty():  # a log file: a bar's redraws would be thousands of lines of noise
         os.environ.setdefault("TQDM_DISABLE", "1")
 

@@ -12,17 +12,18 @@ from lmforge.errors import ConfigError
 def check_quantization_supported(args: ModelGroup) -> None:
     """Fail before anything loads when `quantization_bit` cannot work on this machine."""
     check_bits_supported(args.quantization_bit, "quantization_bit",
-                         "remove `quantization_bit` to train LoRA on full-precision weights")
+                         "remove `quantization_bit` to train LoRA on full-precision weights", method="QLoRA")
 
 
-def check_bits_supported(bits: int | None, key: str, instead: str) -> None:
+def check_bits_supported(bits: int | None, key: str, instead: str, method: str = "") -> None:
     """Fail before anything loads when loading in `bits` (the value of `key`) cannot work on this machine;
-    `instead`: what to do without a GPU."""
+    `instead`: what to do without a GPU; `method`: the training method's name, said after the key."""
     if bits is None:
         return
     if not torch.cuda.is_available():
-        raise ConfigError(f"`{key}: {bits}` quantizes through bitsandbytes, which needs a CUDA GPU, and this machine "
-                          f"has none: {instead}")
+        named = f"`{key}: {bits}`" + (f" ({method})" if method else "")
+        raise ConfigError(f"{named} quantizes through bitsandbytes, which needs a CUDA GPU, and this machine has none: "
+                          f"{instead}")
     if find_spec("bitsandbytes") is None:
         raise ConfigError(f"`{key}: {bits}` needs the bitsandbytes package: "
                           "pip install 'lmforge[qlora]' (or pip install bitsandbytes)")
