@@ -41,6 +41,10 @@ test: venv browser
 # The web UI screenshots docs/webui.md shows, taken again by the browser tests (after a UI change).
 screenshots: venv browser
 	@command -v chromium >/dev/null 2>&1 || { echo "the screenshots need Debian's chromium (make browser, as root)"; exit 1; }
+	@# the Chinese tab's screenshot needs a CJK font (without one Chromium draws boxes)
+	@fc-list :lang=zh 2>/dev/null | grep -q . || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null; } || \
+		{ echo "no CJK font (apt-get install fonts-noto-cjk): train_zh.png would show boxes"; exit 1; }
 	LMFORGE_WEBUI_SCREENSHOTS=docs/webui $(BIN)/python -m pytest -q tests/serve/test_webui_browser.py
 
 lint: venv
