@@ -1,9 +1,7 @@
 """Tiny random models of the vision and audio families newer transformers releases added, each with its real
-processor: Command A Vision (Cohere2-Vision), LFM3-VL, Granite 4 Vision,
-VideoLLaMA3, HunyuanOCR (HunYuan-VL), Ovis2,
-Ovis2.5, Kimi K2.5, LLaVA-OneVision-1.5,
-MiniCPM-V 4.6 / 4.7;
-Qwen3-ASR, GLM-ASR (audio)."""
+processor: Command A Vision (Cohere2-Vision), LFM3-VL, Granite 4 Vision, VideoLLaMA3, HunyuanOCR (HunYuan-VL),
+Ovis2, Ovis2.5, LLaVA-OneVision-1.5, MiniCPM-V 4.6 / 4.7; Qwen3-ASR, GLM-ASR (audio). Kimi K2.5 is in
+tiny_vlm_extra."""
 
 from typing import Any
 
