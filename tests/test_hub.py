@@ -132,3 +132,20 @@ def test_models_cli_lists_and_describes():
     unknown = run_cli("models", "info", "Qwen2-VL-7B-Instrct")
     assert unknown.returncode == 1 and "no registered model `Qwen2-VL-7B-Instrct`; did you mean" in unknown.stderr
 
+
+
+@pytest.mark.parametrize(("switches", "explicit", "hub"), [
+    ({"USE_OPENMIND_HUB": "1"}, None, "openmind"),
+    ({"USE_MODELSCOPE_HUB": "true"}, None, "modelscope"),
+    ({"USE_MODELSCOPE_HUB": "1", "USE_OPENMIND_HUB": "1"}, None, "modelscope"),  # LLaMA-Factory's order
+    ({"USE_OPENMIND_HUB": "0"}, None, "hf"),
+    ({"USE_OPENMIND_HUB": "1"}, "hf", "hf"),  # the config's own key wins
+])
+def test_llamafactory_hub_switches_choose_the_default_hub(monkeypatch, switches, explicit, hub):
+    from lmforge.config import build_config
+
+    for variable in ("USE_OPENMIND_HUB", "USE_MODELSCOPE_HUB"):
+        monkeypatch.delenv(variable, raising=False)
+    for variable, value in switches.items():
+        monkeypatch.setenv(variable, value)
+    assert build_config({} if explicit is None else {"model_hub": explicit}).model.model_hub == hub

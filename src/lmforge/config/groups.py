@@ -3,6 +3,7 @@
 No torch or transformers import here: validating a config takes milliseconds.
 """
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +18,15 @@ from lmforge.config.profiler import ProfilerGroup
 from lmforge.config.rl import RlGroup
 from lmforge.config.swanlab import SwanlabGroup
 from lmforge.config.training import TrainingGroup
+
+
+def hub_from_env() -> str:
+    """LLaMA-Factory picks the model hub with environment switches (ModelScope first when both are on)."""
+    for variable, hub in (("USE_MODELSCOPE_HUB", "modelscope"), ("USE_OPENMIND_HUB", "openmind")):
+        if os.environ.get(variable, "0").lower() in ("1", "true", "y"):
+            return hub
+    return "hf"
+
 
 # LLaMA-Factory's `flash_attn` values as transformers' attn_implementation names.
 FLASH_ATTN_MEANS = {"auto": "auto", "disabled": "eager", "sdpa": "sdpa", "fa2": "flash_attention_2"}
@@ -52,14 +62,20 @@ class ModelGroup(Group):
     ms_hub_token: SecretStr | None = Field(
         None, description="ModelScope token for private models with `model_hub: modelscope` (default: "
                           "MODELSCOPE_API_TOKEN or `modelscope login`); never printed.")
+    om_hub_token: SecretStr | None = Field(
+        None, description="openMind (Modelers) token for private models with `model_hub: openmind` (openmind_hub "
+                          "reads no saved login or variable: this key is the only way); never printed.")
     use_fast_tokenizer: bool = Field(True, description="Use the fast (Rust) tokenizer.")
     infer_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="Dtype for chat and export; auto is the training dtype or float32 on CPU.")
     model_class: Literal["auto", "AutoModelForCausalLM", "AutoModelForSeq2SeqLM", "AutoModelForImageTextToText",
                          "AutoModelForMultimodalLM"] = Field(
         "auto", description="The transformers auto class that loads the model; auto reads it from config.json.")
-    model_hub: Literal["hf", "modelscope"] = Field(
-        "hf", description="Hub a registered model name downloads from when it has no local or builtin source.")
+    model_hub: Literal["hf", "modelscope", "openmind"] = Field(
+        default_factory=hub_from_env,
+        description="Hub a hub id (and a registered model name without a local or builtin source) downloads from: "
+                    "hf, modelscope or openmind (Modelers). Default: LLaMA-Factory's switches USE_MODELSCOPE_HUB=1, "
+                    "USE_OPENMIND_HUB=1, else hf.")
     attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2"] = Field(
         "auto", description="Attention kernel; auto is sdpa where the model has it. flash_attention_2 needs CUDA.")
     flash_attn: Literal["auto", "disabled", "sdpa", "fa2"] | None = Field(

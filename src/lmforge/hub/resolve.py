@@ -2,6 +2,7 @@
 
 import os
 from dataclasses import dataclass, field
+from importlib import import_module
 from pathlib import Path
 
 from lmforge.errors import ModelError
@@ -32,6 +33,9 @@ def registered_source(model: RegisteredModel, hub: str = "hf") -> str:
         return PREFIX + sources["builtin"]
     if hub in sources:
         return sources[hub]
+    if hub == "openmind":
+        raise ModelError(f"`{model.name}` has no openMind id in lmforge's registry: set `model_name_or_path` to its "
+                         "Modelers id (`owner/name`), or `model_hub: hf`")
     if "hf" in sources or "modelscope" in sources:
         other = "hf" if "hf" in sources else "modelscope"
         raise ModelError(f"`{model.name}` has no `{hub}` source, only {other}: set `model_hub: {other}`")
@@ -46,46 +50,68 @@ def _named(what: str, name_or_path: str, registered: str | None) -> str:
     return f"`{what}: {registered}` (registered as the hub id `{name_or_path}`)"
 
 
+@dataclass(frozen=True)
+class OtherHub:
+    """A model hub other than Hugging Face's: its package (an lmforge extra), its token key, how to fetch by hand."""
+
+    label: str
+    package: str
+    token_key: str
+    download: str  # a command that downloads MODEL_ID into DIR where the hub is reachable
+    default_branch: str = "main"
+
+
+OTHER_HUBS = {
+    "modelscope": OtherHub("ModelScope", "modelscope", "ms_hub_token",
+                           "modelscope download --model MODEL_ID --local_dir DIR", default_branch="master"),
+    # openmind_hub has no command line: its snapshot_download is the documented way to fetch a whole model
+    "openmind": OtherHub("openMind (Modelers)", "openmind_hub", "om_hub_token",
+                         "python -c \"from openmind_hub import snapshot_download; "
+                         "snapshot_download('MODEL_ID', local_dir='DIR')\""),
+}
+
+
 def _offline_fix(model_id: str, hub: str) -> str:
-    download = (f"modelscope download --model {model_id} --local_dir DIR" if hub == "modelscope"
+    download = (OTHER_HUBS[hub].download.replace("MODEL_ID", model_id) if hub in OTHER_HUBS
                 else f"hf download {model_id} --local-dir DIR")
     return f"download it where a hub is reachable (`{download}`) and set the key to that folder"
 
 
-def _check_modelscope(model_id: str, what: str, registered: str | None = None) -> None:
+def _check_other_hub(model_id: str, what: str, hub: str, registered: str | None = None) -> None:
     from importlib.util import find_spec
 
+    other = OTHER_HUBS[hub]
     if hub_offline():
-        raise ModelError(f"{_named(what, model_id, registered)} comes from ModelScope, and no hub is reachable "
-                         f"(HF_HUB_OFFLINE=1): {_offline_fix(model_id, 'modelscope')}")
-    if find_spec("modelscope") is None:
-        raise ModelError(f"{_named(what, model_id, registered)} with `model_hub: modelscope` needs the modelscope "
-                         'package: pip install "lmforge[modelscope]"')
+        raise ModelError(f"{_named(what, model_id, registered)} comes from {other.label}, and no hub is reachable "
+                         f"(HF_HUB_OFFLINE=1): {_offline_fix(model_id, hub)}")
+    if find_spec(other.package) is None:
+        raise ModelError(f"{_named(what, model_id, registered)} with `model_hub: {hub}` needs the {other.package} "
+                         f'package: pip install "lmforge[{hub}]"')
 
 
-def _modelscope_download(model_id: str, what: str, registered: str | None, hub_args: HubArgs) -> str:
-    _check_modelscope(model_id, what, registered)
-    from modelscope import snapshot_download
-
+def _other_hub_download(model_id: str, what: str, hub: str, registered: str | None, hub_args: HubArgs) -> str:
+    _check_other_hub(model_id, what, hub, registered)
+    other = OTHER_HUBS[hub]
     # ModelScope names the default branch `master`, where the Hugging Face default is `main`. The token goes to
-    # this one download (not `modelscope login`, which would save it on the machine for every later process).
-    revision = "master" if hub_args.revision == "main" else hub_args.revision
+    # this one download (not the hub's login, which would save it on the machine for every later process).
+    revision = other.default_branch if hub_args.revision == "main" else hub_args.revision
+    snapshot_download = import_module(other.package).snapshot_download  # both hubs' packages export it on top
     try:
         return str(snapshot_download(model_id, revision=revision, cache_dir=hub_args.cache_dir,
                                      token=hub_args.token))
-    except Exception as err:  # modelscope raises requests', its own and OSError kinds for the same failures
+    except Exception as err:  # the hubs raise requests', their own and OSError kinds for the same failures
         reason = (str(err).splitlines() or [""])[0]  # the status line; the rest repeats the request
         reason = reason.replace(hub_args.token, "***") if hub_args.token else reason
-        raise ModelError(f"{_named(what, model_id, registered)}: the ModelScope download failed "
+        raise ModelError(f"{_named(what, model_id, registered)}: the {other.label} download failed "
                          f"({type(err).__name__}: {reason}); check the id, `model_revision` and, for a private "
-                         f"model, `ms_hub_token`, or {_offline_fix(model_id, 'modelscope')}") from None
+                         f"model, `{other.token_key}`, or {_offline_fix(model_id, hub)}") from None
 
 
 def resolve_model_path(name_or_path: str, *, what: str = "model_name_or_path", hub: str = "hf",
                        hub_args: HubArgs | None = None) -> str:
     """A local folder for registered names, builtin names and paths; hub ids as they are when online.
 
-    `hub_args` are the revision, cache folder and token a ModelScope download uses."""
+    `hub_args` are the revision, cache folder and token a ModelScope or openMind download uses."""
     registered = find_model(name_or_path)
     display = None
     if registered is not None and registered.name == name_or_path:
@@ -101,8 +127,8 @@ def resolve_model_path(name_or_path: str, *, what: str = "model_name_or_path", h
     looks_local = name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1
     if looks_local:
         raise ModelError(f"`{what}: {name_or_path}`: no such folder")
-    if hub == "modelscope":
-        return _modelscope_download(name_or_path, what, display, hub_args or HubArgs())
+    if hub in OTHER_HUBS:
+        return _other_hub_download(name_or_path, what, hub, display, hub_args or HubArgs())
     if hub_offline():
         from huggingface_hub import try_to_load_from_cache
 
@@ -127,7 +153,7 @@ def check_model_reference(name_or_path: str | None, *, what: str = "model_name_o
     source = registered_source(registered, hub) if registered is not None and display else name_or_path
     if is_builtin(source):
         get_builtin(source)
-    elif hub == "modelscope" and not Path(source).expanduser().is_dir():
-        _check_modelscope(source, what, display)
+    elif hub in OTHER_HUBS and not Path(source).expanduser().is_dir():
+        _check_other_hub(source, what, hub, display)
     else:
         resolve_model_path(name_or_path, what=what, hub=hub)

@@ -25,7 +25,8 @@ def model_path(args: ModelGroup) -> str:
     if not args.model_name_or_path:
         raise ModelError("set `model_name_or_path` (a local folder, a registered model name, `builtin:NAME` "
                          "or a hub id)")
-    token = args.ms_hub_token.get_secret_value() if args.ms_hub_token else None
+    secret = {"modelscope": args.ms_hub_token, "openmind": args.om_hub_token}.get(args.model_hub)
+    token = secret.get_secret_value() if secret else None
     return resolve_model_path(args.model_name_or_path, hub=args.model_hub,
                               hub_args=HubArgs(args.model_revision, args.cache_dir, token))
 
