@@ -311,7 +311,7 @@ def _printf(fmt: str, *args: Any) -> str:
         verb, value = match.group(1), next(values)
         if verb == "T":
             types = {str: "string", bool: "bool", int: "float64", float: "float64",  # JSON numbers are float64
-                     dict: "map[string]interface {}", list: "[]interface {}"}
+                     dict: "map[string]interface {}", list: "[]interface {}", type(None): "<nil>"}
             return types[type(value)]
         return go_print(value)
 
