@@ -29,7 +29,7 @@ from lmforge.data.templates.ollama_tools import OLLAMA_TOOL_FORMATS, go_text
 from lmforge.errors import TemplateError
 from tests.data.gotemplate import Evaluator, GoTemplateError
 from tests.data.ollama_server import go_data, ollama_prompt, parse_modelfile, request_messages, template_data
-from tests.data.template_cases import CASES, TODAY, relevant_cases
+from tests.data.template_cases import CASES, TIME_TOOL, TODAY, relevant_cases
 
 BOS, EOS = "<s>", "</s>"
 # (template, case) where the Modelfile's rendering differs from lmforge's, and why; case "*tools*": every tool case
@@ -225,11 +225,11 @@ _GO_PROGRAM = Path(__file__).with_name("ollama_template.go")
 
 
 @pytest.fixture(scope="module")
-def go_render(tmp_path_factory) -> Callable[[list[dict]], list[str]]:
-    """Ollama's template data rendered by Go's own text/template (tests/data/ollama_template.go, built once)."""
+def go_or_none(tmp_path_factory) -> Callable[[list[dict]], list[str]] | None:
+    """Ollama's template data rendered by Go's own text/template (tests/data/ollama_template.go, built once); None
+    without a Go toolchain."""
     if shutil.which("go") is None:
-        pytest.skip("no Go toolchain (`apt-get install golang-go`): the Modelfiles are checked with the Python "
-                    "evaluator only")
+        return None
     folder = tmp_path_factory.mktemp("go")
     built = subprocess.run(["go", "build", "-o", str(folder / "render"), str(_GO_PROGRAM)], capture_output=True,
                            text=True, timeout=300, env={**os.environ, "GOCACHE": str(folder / "cache")})
@@ -243,6 +243,14 @@ def go_render(tmp_path_factory) -> Callable[[list[dict]], list[str]]:
         return json.loads(result.stdout)
 
     return render
+
+
+@pytest.fixture(scope="module")
+def go_render(go_or_none) -> Callable[[list[dict]], list[str]]:
+    if go_or_none is None:
+        pytest.skip("no Go toolchain (`make go`, or `apt-get install golang-go`): the Modelfiles are checked with the "
+                    "Python evaluator only")
+    return go_or_none
 
 
 def _go_request(modelfile_text: str, conversation: list[Message], tools: list[dict] | None,
@@ -311,3 +319,54 @@ def test_ollama_data_as_go_sees_it(go_render):
             '"required":["floor"]}}}}}')
     assert go == f'{tool} {tool}|0 {{"room":{{"floor":2}}}};0 {{}};'
     assert Evaluator(source).render(template_data({}, request_messages(messages, None), [NESTED_TOOL])) == go
+
+
+def _ollama_and_go(go, modelfile: str, messages: list[Message], tools: list[dict], thought_words=None) -> str:
+    """The prompt as the Python evaluator renders it, required equal to Go's where Go is installed."""
+    prompt = ollama_prompt(modelfile, messages, tools, thought_words=thought_words)
+    if go is not None:
+        assert go([_go_request(modelfile, messages, tools, thought_words, None)]) == [prompt]
+    return prompt
+
+
+VALUES = ToolCall("set_alarm", {"a_flag": True, "b_days": ["mon", 2], "c_none": None, "d_hours": 7.5, "e_note": "ok"})
+
+
+@pytest.mark.parametrize("name", ["deepseek3", "deepseek3.1", "gpt_oss", "kimi_k2", "olmo3", "qwen3_5", "qwen3_coder"])
+def test_call_arguments_of_every_kind_render_as_lmforge_writes_them(name, go_or_none):
+    """Strings, booleans, null, numbers and lists in a call's arguments (keys in alphabetical order, as Ollama gives
+    them): Python's True / None where the format writes them (Qwen3-Coder), JSON elsewhere."""
+    template = get_template(name)
+    messages = template.with_call_ids([Message("user", "Wake me."), Message("assistant", "", (VALUES,)),
+                                       Message("tool", "done")])
+    modelfile = template_to_modelfile(template, bos_token=BOS, eos_token=EOS, date=TODAY)
+    prompt = _ollama_and_go(go_or_none, modelfile, messages, [ALARM_TOOL], template.thought_words)
+    expected = template.render_text(messages, tools=[ALARM_TOOL], add_generation_prompt=True, bos_token=BOS,
+                                    eos_token=EOS, date=TODAY)
+    assert canonical_json(prompt) == canonical_json(expected)
+
+
+HARMONY_TOOL = {"type": "function", "function": {"name": "plan", "description": "Plan a trip.", "parameters": {
+    "type": "object", "required": ["city", "days"], "properties": {  # in alphabetical order, as Ollama gives them
+        "any": {"description": "Anything."}, "budget": {"type": ["number", "null"]},
+        "city": {"type": "string", "description": "Where to."}, "days": {"type": "integer"},
+        "extra": {"type": "object"}, "flags": {"type": "array"}, "mode": {"type": "string", "enum": ["train", "plane"]},
+        "rooms": {"type": "array", "items": {"type": "object"}},
+        "stops": {"type": "array", "items": {"type": "string"}}}}}}
+
+
+def test_gpt_oss_modelfile_types_parameters_as_harmony_does(go_or_none):
+    template = get_template("gpt_oss")
+    modelfile = template_to_modelfile(template, date=TODAY)
+    messages = [Message("user", "Plan it.")]
+    prompt = _ollama_and_go(go_or_none, modelfile, messages, [HARMONY_TOOL, TIME_TOOL])
+    assert prompt == template.render_text(messages, tools=[HARMONY_TOOL, TIME_TOOL], add_generation_prompt=True,
+                                          date=TODAY)
+    assert ("type plan = (_: {\n// Anything.\nany?: any,\nbudget?: number | null,\n// Where to.\ncity: string,\n"
+            'days: number,\nextra?: object,\nflags?: any[],\nmode?: "train" | "plane",\nrooms?: object[],\n'
+            "stops?: string[],\n}) => any;") in prompt
+    # what Ollama does not carry (`nullable`, `default`, `oneOf`) or Go cannot recurse into is stated
+    assert "Go cannot recurse into: an object's properties" in modelfile
+    nested = {"type": "function", "function": {"name": "f", "description": "", "parameters": {
+        "type": "object", "properties": {"o": {"type": "object", "properties": {"x": {"type": "number"}}}}}}}
+    assert "o?: object," in _ollama_and_go(go_or_none, modelfile, messages, [nested])
