@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: quickstart test lint venv browser screenshots clean
+.PHONY: quickstart test lint venv browser go screenshots clean
 
 $(BIN)/lmforge: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,7 +36,14 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 		echo "chromium not installed (needs root and apt-get): the web UI browser tests will skip"
 
-test: venv browser
+# The Ollama Modelfile tests also execute every TEMPLATE with Go's own text/template (tests/data/ollama_template.go,
+# standard library only); install Debian's Go when we can. Never fails: without it that check skips and says why.
+go:
+	@command -v go >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go >/dev/null; } || \
+		echo "go not installed (needs root and apt-get): the Ollama template check with real Go will skip"
+
+test: venv browser go
 	# two workers, a test file each at a time (module fixtures stay in one process): the suite is mostly one-core work
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
 

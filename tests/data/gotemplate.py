@@ -36,6 +36,27 @@ class GoStruct:
         return "{" + ",".join(parts) + "}"
 
 
+class JsonStruct(GoStruct):
+    """A struct whose String method writes its JSON (Ollama's templateTool): an action prints that."""
+
+    def go_string(self) -> str:
+        return self.go_json()
+
+
+class JsonList(list):
+    """A slice whose String method writes its JSON (Ollama's templateTools)."""
+
+    def go_string(self) -> str:
+        return go_json(list(self))
+
+
+class JsonMap(dict):
+    """A map whose String method writes its JSON (Ollama's templateArgs, templateProperties; nil prints `{}`)."""
+
+    def go_string(self) -> str:
+        return go_json(dict(self))
+
+
 class PropertyType(list):
     """Ollama's PropertyType ([]string): a single type marshals and prints as the bare string."""
 
@@ -290,7 +311,7 @@ def _printf(fmt: str, *args: Any) -> str:
         verb, value = match.group(1), next(values)
         if verb == "T":
             types = {str: "string", bool: "bool", int: "float64", float: "float64",  # JSON numbers are float64
-                     dict: "map[string]interface {}", list: "[]interface {}"}
+                     dict: "map[string]interface {}", list: "[]interface {}", type(None): "<nil>"}
             return types[type(value)]
         return go_print(value)
 

@@ -3,15 +3,16 @@
 A Modelfile's SYSTEM becomes the first message when the request has no system message; messages are
 collated (consecutive messages of one role but `tool` merged with a blank line, all system messages
 joined into `.System`); messages, calls and tools become Ollama's template structs (its template.go:
-templateMessage, templateToolCall, templateTool), and the TEMPLATE is executed with Go's text/template,
-here tests/data/gotemplate.py (or Go itself, `go_data` giving the same data as JSON).
+templateMessage, templateToolCall, templateTool: a tool's parameters a plain map, a nested object's properties
+kept in the request's order; tools, a tool and call arguments print as their JSON), and the TEMPLATE is executed
+with Go's text/template, here tests/data/gotemplate.py (or Go itself, `go_data` giving the same data as JSON).
 """
 
 import re
 from typing import Any
 
 from lmforge.data.templates.messages import Message, split_thought
-from tests.data.gotemplate import Evaluator, GoStruct, PropertyType
+from tests.data.gotemplate import Evaluator, GoStruct, JsonList, JsonMap, JsonStruct, PropertyType, go_json
 
 _VALUE = re.compile(r'^(TEMPLATE|SYSTEM) """(.*?)"""$', re.DOTALL | re.MULTILINE)
 
@@ -21,28 +22,43 @@ def parse_modelfile(text: str) -> dict[str, str]:
     return {name: value for name, value in _VALUE.findall(text)}
 
 
+class PropertiesMap(GoStruct):
+    """A nested object's properties (Ollama's api.ToolPropertiesMap): an ordered map behind a pointer, written by
+    `json` in the request's key order; a template can neither range over it nor read a key as a field."""
+
+    def __init__(self, properties: dict):
+        super().__init__("*api.ToolPropertiesMap", {})
+        self.properties = properties
+
+    def go_json(self) -> str:
+        return "{" + ",".join(f"{go_json(k)}:{go_json(v)}" for k, v in self.properties.items()) + "}"
+
+
 def _property(spec: dict) -> GoStruct:
     kind = spec.get("type")
     return GoStruct("ToolProperty", {
         "AnyOf": [_property(s) for s in spec.get("anyOf", [])] or None,
         "Type": PropertyType([kind] if isinstance(kind, str) else kind or []),
         "Items": spec.get("items"), "Description": spec.get("description", ""), "Enum": spec.get("enum"),
-        "Properties": {k: _property(v) for k, v in spec["properties"].items()} if "properties" in spec else None,
+        "Properties": PropertiesMap({k: _property(v) for k, v in spec["properties"].items()})
+        if "properties" in spec else None,
+        "Required": spec.get("required"),
     }, {"AnyOf": ("anyOf", True), "Type": ("type", True), "Items": ("items", True),
-        "Description": ("description", True), "Enum": ("enum", True), "Properties": ("properties", True)})
+        "Description": ("description", True), "Enum": ("enum", True), "Properties": ("properties", True),
+        "Required": ("required", True)})
 
 
 def _tool(tool: dict) -> GoStruct:
     function = tool["function"]
     parameters = function.get("parameters", {})
-    return GoStruct("templateTool", {
+    return JsonStruct("templateTool", {
         "Type": tool.get("type", "function"), "Items": None,
         "Function": GoStruct("templateToolFunction", {
             "Name": function["name"], "Description": function.get("description", ""),
             "Parameters": GoStruct("templateToolFunctionParameters", {
                 "Type": parameters.get("type", ""), "Defs": parameters.get("$defs"), "Items": parameters.get("items"),
                 "Required": parameters.get("required"),
-                "Properties": {k: _property(v) for k, v in parameters.get("properties", {}).items()},
+                "Properties": JsonMap({k: _property(v) for k, v in parameters.get("properties", {}).items()}),
             }, {"Type": ("type", False), "Defs": ("$defs", True), "Items": ("items", True),
                 "Required": ("required", True), "Properties": ("properties", False)}),
         }, {"Name": ("name", False), "Description": ("description", False), "Parameters": ("parameters", False)}),
@@ -51,9 +67,10 @@ def _tool(tool: dict) -> GoStruct:
 
 def _message(message: dict) -> GoStruct:
     calls = [GoStruct("templateToolCall", {"ID": call.get("id", ""), "Function": GoStruct(
-        "templateToolCallFunction", {"Index": index, "Name": call["function"]["name"],
-                                     "Arguments": call["function"]["arguments"]})})
-             for index, call in enumerate(message.get("tool_calls", []))]
+        "templateToolCallFunction", {"Index": call["function"].get("index", 0), "Name": call["function"]["name"],
+                                     "Arguments": None if call["function"].get("arguments") is None
+                                     else JsonMap(call["function"]["arguments"])})})
+             for call in message.get("tool_calls", [])]
     return GoStruct("templateMessage", {
         "Role": message["role"], "Content": message["content"], "Thinking": message.get("thinking", ""),
         "Images": None, "ToolCalls": calls or None, "ToolName": message.get("tool_name", ""),
@@ -97,7 +114,7 @@ def template_data(modelfile: dict[str, str], messages: list[dict], tools: list[d
                   think: bool | None = None) -> dict[str, Any]:
     system, collated = collate(messages, modelfile.get("SYSTEM", ""))
     return {"System": system, "Messages": [_message(m) for m in collated],
-            "Tools": [_tool(t) for t in tools] if tools else None, "Response": "",
+            "Tools": JsonList(_tool(t) for t in tools) if tools else None, "Response": "",
             "Think": bool(think), "ThinkLevel": "", "IsThinkSet": think is not None}
 
 

@@ -1,9 +1,12 @@
-// Renders Modelfile TEMPLATEs with Go's own text/template on Ollama's template data (a test helper).
+// Renders Modelfile TEMPLATEs with Go's own text/template on Ollama's template data (a test helper; stdlib only).
 //
-// The structs mirror the template types of Ollama's template/template.go (templateMessage, templateToolCall,
-// templateTool, ...) and its api.ToolProperty, with the same JSON tags; `json` is Ollama's template function.
-// Input: a JSON list of requests {template, system, messages, tools, think, is_think_set} (ollama_server.go_data);
-// output: the JSON list of rendered prompts. Used by tests/data/test_templates_ollama.py where Go is installed.
+// The types mirror what Ollama's template/template.go hands a template (templateMessage, templateToolCall,
+// templateTool, ... with their JSON tags and String methods) and its api.ToolProperty, whose nested `properties`
+// keep the request's key order (api.ToolPropertiesMap) while a tool's own parameters' properties are a plain map
+// (templateProperties: sorted by `json` and by `range`). The functions are Ollama's: `json`, `currentDate`,
+// `yesterdayDate`, `toTypeScriptType`. Input: a JSON list of requests {template, system, messages, tools, think,
+// is_think_set} (ollama_server.go_data: the messages already collated, as Ollama's collate does); output: the JSON
+// list of rendered prompts. Used by tests/data/test_templates_ollama.py where Go is installed.
 package main
 
 import (
@@ -11,7 +14,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"text/template"
+	"time"
 )
 
 type PropertyType []string
@@ -47,21 +52,113 @@ func (pt PropertyType) String() string {
 	return fmt.Sprintf("%v", []string(pt))
 }
 
+// PropertiesMap: a nested object's properties in the request's order (Ollama's api.ToolPropertiesMap, an
+// ordered map behind a pointer: a template can neither range over it nor read its keys as fields).
+type PropertiesMap struct {
+	keys   []string
+	values map[string]ToolProperty
+}
+
+func (m *PropertiesMap) UnmarshalJSON(data []byte) error {
+	decoder := json.NewDecoder(bytes.NewReader(data))
+	if _, err := decoder.Token(); err != nil { // the opening brace
+		return err
+	}
+	m.values = map[string]ToolProperty{}
+	for decoder.More() {
+		key, err := decoder.Token()
+		if err != nil {
+			return err
+		}
+		var value ToolProperty
+		if err := decoder.Decode(&value); err != nil {
+			return err
+		}
+		name := key.(string)
+		if _, seen := m.values[name]; !seen {
+			m.keys = append(m.keys, name)
+		}
+		m.values[name] = value
+	}
+	return nil
+}
+
+func (m PropertiesMap) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, key := range m.keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		name, _ := json.Marshal(key)
+		value, err := json.Marshal(m.values[key])
+		if err != nil {
+			return nil, err
+		}
+		b.Write(name)
+		b.WriteByte(':')
+		b.Write(value)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
 type ToolProperty struct {
-	AnyOf       []ToolProperty          `json:"anyOf,omitempty"`
-	Type        PropertyType            `json:"type,omitempty"`
-	Items       any                     `json:"items,omitempty"`
-	Description string                  `json:"description,omitempty"`
-	Enum        []any                   `json:"enum,omitempty"`
-	Properties  map[string]ToolProperty `json:"properties,omitempty"`
+	AnyOf       []ToolProperty `json:"anyOf,omitempty"`
+	Type        PropertyType   `json:"type,omitempty"`
+	Items       any            `json:"items,omitempty"`
+	Description string         `json:"description,omitempty"`
+	Enum        []any          `json:"enum,omitempty"`
+	Properties  *PropertiesMap `json:"properties,omitempty"`
+	Required    []string       `json:"required,omitempty"`
+}
+
+// toTypeScriptType: Ollama's ToolProperty.ToTypeScriptType
+func (tp ToolProperty) toTypeScriptType() string {
+	if len(tp.AnyOf) > 0 {
+		var types []string
+		for _, anyOf := range tp.AnyOf {
+			types = append(types, anyOf.toTypeScriptType())
+		}
+		return strings.Join(types, " | ")
+	}
+	if len(tp.Type) == 0 {
+		return "any"
+	}
+	var types []string
+	for _, t := range tp.Type {
+		switch t {
+		case "string", "boolean", "null":
+			types = append(types, t)
+		case "number", "integer":
+			types = append(types, "number")
+		case "array":
+			types = append(types, "any[]")
+		case "object":
+			types = append(types, "Record<string, any>")
+		default:
+			types = append(types, "any")
+		}
+	}
+	return strings.Join(types, " | ")
+}
+
+type templateProperties map[string]ToolProperty
+
+func (t templateProperties) String() string {
+	if t == nil {
+		return "{}"
+	}
+	b, _ := json.Marshal(t)
+	return string(b)
 }
 
 type templateToolFunctionParameters struct {
-	Type       string                  `json:"type"`
-	Defs       any                     `json:"$defs,omitempty"`
-	Items      any                     `json:"items,omitempty"`
-	Required   []string                `json:"required,omitempty"`
-	Properties map[string]ToolProperty `json:"properties"`
+	Type       string             `json:"type"`
+	Defs       any                `json:"$defs,omitempty"`
+	Items      any                `json:"items,omitempty"`
+	Required   []string           `json:"required,omitempty"`
+	Properties templateProperties `json:"properties"`
 }
 
 type templateToolFunction struct {
@@ -76,10 +173,32 @@ type templateTool struct {
 	Function templateToolFunction `json:"function"`
 }
 
+func (t templateTool) String() string {
+	b, _ := json.Marshal(t)
+	return string(b)
+}
+
+type templateTools []templateTool
+
+func (t templateTools) String() string {
+	b, _ := json.Marshal(t)
+	return string(b)
+}
+
+type templateArgs map[string]any
+
+func (t templateArgs) String() string {
+	if t == nil {
+		return "{}"
+	}
+	b, _ := json.Marshal(t)
+	return string(b)
+}
+
 type templateToolCallFunction struct {
 	Index     int
 	Name      string
-	Arguments map[string]any
+	Arguments templateArgs
 }
 
 type templateToolCall struct {
@@ -100,6 +219,7 @@ type templateMessage struct {
 type requestCall struct {
 	ID       string `json:"id"`
 	Function struct {
+		Index     int            `json:"index"`
 		Name      string         `json:"name"`
 		Arguments map[string]any `json:"arguments"`
 	} `json:"function"`
@@ -118,7 +238,7 @@ type request struct {
 	Template   string           `json:"template"`
 	System     string           `json:"system"`
 	Messages   []requestMessage `json:"messages"`
-	Tools      []templateTool   `json:"tools"`
+	Tools      templateTools    `json:"tools"`
 	Think      bool             `json:"think"`
 	IsThinkSet bool             `json:"is_think_set"`
 }
@@ -127,6 +247,21 @@ var funcs = template.FuncMap{
 	"json": func(v any) string {
 		b, _ := json.Marshal(v)
 		return string(b)
+	},
+	"currentDate": func(args ...string) string {
+		return time.Now().Format("2006-01-02")
+	},
+	"yesterdayDate": func(args ...string) string {
+		return time.Now().AddDate(0, 0, -1).Format("2006-01-02")
+	},
+	"toTypeScriptType": func(v any) string {
+		if p, ok := v.(ToolProperty); ok {
+			return p.toTypeScriptType()
+		}
+		if p, ok := v.(*ToolProperty); ok && p != nil {
+			return p.toTypeScriptType()
+		}
+		return "any"
 	},
 }
 
@@ -138,14 +273,14 @@ func render(r request) (string, error) {
 	messages := make([]*templateMessage, len(r.Messages))
 	for i, m := range r.Messages {
 		var calls []templateToolCall
-		for j, c := range m.ToolCalls {
+		for _, c := range m.ToolCalls {
 			calls = append(calls, templateToolCall{ID: c.ID, Function: templateToolCallFunction{
-				Index: j, Name: c.Function.Name, Arguments: c.Function.Arguments}})
+				Index: c.Function.Index, Name: c.Function.Name, Arguments: templateArgs(c.Function.Arguments)}})
 		}
 		messages[i] = &templateMessage{Role: m.Role, Content: m.Content, Thinking: m.Thinking, ToolCalls: calls,
 			ToolName: m.ToolName, ToolCallID: m.ToolCallID}
 	}
-	var tools []templateTool
+	var tools templateTools // nil without tools, as Ollama's convertToolsForTemplate gives
 	if len(r.Tools) > 0 {
 		tools = r.Tools
 	}

@@ -22,7 +22,7 @@ ANALYSIS = "<|channel|>analysis<|message|>"
 NEXT_MESSAGE = "<|end|><|start|>assistant"  # closes a message and opens the assistant's next one
 # an object property's type follows its name on a new line with this indentation, as gpt-oss's template writes it
 _NESTED_INDENT = "\n" + " " * 16
-_ARRAY_ITEMS = {"string": "string[]", "number": "number[]", "integer": "number[]", "boolean": "boolean[]"}
+ARRAY_ITEMS = {"string": "string[]", "number": "number[]", "integer": "number[]", "boolean": "boolean[]"}
 _SCALARS = {"number": "number", "integer": "number", "boolean": "boolean"}
 
 
@@ -45,8 +45,8 @@ def typescript_type(spec: Any) -> str:
         if not items:
             return "any[]" + _nullable(spec)
         item_kind = items.get("type") if isinstance(items, dict) else None
-        if isinstance(item_kind, str) and item_kind in _ARRAY_ITEMS:
-            return _ARRAY_ITEMS[item_kind] + _nullable(spec)
+        if isinstance(item_kind, str) and item_kind in ARRAY_ITEMS:
+            return ARRAY_ITEMS[item_kind] + _nullable(spec)
         inner = typescript_type(items)
         return ("any[]" if inner == "object | object" or len(inner) > 50 else inner + "[]") + _nullable(spec)
     if isinstance(kind, list) and kind:

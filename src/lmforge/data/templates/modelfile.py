@@ -135,6 +135,8 @@ class _Writer:
         text, condition = self.system_text()
         in_system = self.tools and t.tools_position == "in_system" and not t.tools_in_first_user
         turn = self.when_tools(self.tool_text()) if in_system else ""
+        if in_system and condition != "true":  # the segment holds the definitions without a system prompt too
+            condition = "true" if t.tools_always else f"or {condition} $.Tools"
         slot = self.fill(t.format_system, content=text, tools=turn)
         if t.format_system_tools and self.tools:
             slot = ("{{ if $.Tools }}" + self.fill(t.format_system_tools, content=text, tools=turn) + "{{ else }}"
@@ -201,7 +203,8 @@ class _Writer:
                  + ("{{ if $j }}" + pieces.separator + "{{ end }}" if pieces.separator else "")
                  + pieces.call + "{{ end }}" + pieces.suffix)
         if pieces.answer:
-            return go_text(pieces.answer[0]) + "{{ .Content }}" + go_text(pieces.answer[1]) + calls
+            text = go_text(pieces.answer[0]) + "{{ .Content }}" + go_text(pieces.answer[1])
+            return ("{{ if .Content }}" + text + "{{ end }}" if pieces.answer_with_text_only else text) + calls
         return "{{ if .Content }}{{ .Content }}" + go_text(self.t.tools.content_separator) + "{{ end }}" + calls
 
     def answer_slot(self, slot: str, text: str, suffix: str | None = None) -> str:

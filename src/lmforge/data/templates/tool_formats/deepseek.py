@@ -9,8 +9,10 @@ prompt as a `## Tools` section, which both formats write (V3's with its own call
 import re
 
 from lmforge.data.templates.messages import ToolCall
+from lmforge.data.templates.tool_formats import go_pieces as go
 from lmforge.data.templates.tool_formats import register_tool_format
 from lmforge.data.templates.tool_formats.base import ToolFormat, Tools, dumps, function_of, json_arguments
+from lmforge.data.templates.tool_formats.go_pieces import OllamaToolFormat
 from lmforge.data.templates.tool_formats.jinja_pieces import (
     DESCRIPTION,
     JinjaToolFormat,
@@ -84,6 +86,13 @@ def _jinja_tools(footer: str) -> str:
         "((fn.parameters if fn.parameters is defined else {}) | tojson)", "\n\n") + append_tools(q(footer))
 
 
+def _go_tools(footer: str) -> str:
+    """The `## Tools` section in Go (a tool's parameters are Ollama's re-serialised JSON)."""
+    return (go.go_text(TOOLS_HEADER) + "{{ range $k, $t := $.Tools }}{{ if $k }}\n\n{{ end }}### {{ $t.Function.Name }}"
+            "\nDescription: {{ $t.Function.Description }}\n\nParameters: {{ json $t.Function.Parameters }}{{ end }}"
+            + go.go_text(footer))
+
+
 register_tool_format(ToolFormat(
     "deepseek3", lambda tools: tools_section(tools, V3_FOOTER), _v3_calls, _v3_parse,
     content_separator="", call_marker=CALLS_BEGIN, call_words=WORDS,
@@ -92,11 +101,15 @@ register_tool_format(ToolFormat(
     jinja=JinjaToolFormat(
         _jinja_tools(V3_FOOTER),
         q(CALL_BEGIN + "function" + SEP) + " + call.name + '\\n```json\\n' + args + " + q("\n```" + CALL_END), "\n",
-        q(CALLS_BEGIN), q(CALLS_END))))
+        q(CALLS_BEGIN), q(CALLS_END)),
+    ollama=OllamaToolFormat(_go_tools(V3_FOOTER), CALL_BEGIN + "function" + SEP + go.NAME + "\n```json\n" + go.ARGUMENTS
+                            + "\n```" + CALL_END, "\n", CALLS_BEGIN, CALLS_END)))
 register_tool_format(ToolFormat(
     "deepseek3.1", lambda tools: tools_section(tools, V31_FOOTER), _v31_calls, _v31_parse,
     content_separator="", call_marker=CALLS_BEGIN, call_words=WORDS,
     description="DeepSeek V3.1: `<｜tool▁call▁begin｜>NAME<｜tool▁sep｜>{...}<｜tool▁call▁end｜>` per call",
     jinja=JinjaToolFormat(
         _jinja_tools(V31_FOOTER), q(CALL_BEGIN) + " + call.name + " + q(SEP) + " + args + " + q(CALL_END),
-        prefix=q(CALLS_BEGIN), suffix=q(CALLS_END))))
+        prefix=q(CALLS_BEGIN), suffix=q(CALLS_END)),
+    ollama=OllamaToolFormat(_go_tools(V31_FOOTER), CALL_BEGIN + go.NAME + SEP + go.ARGUMENTS + CALL_END,
+                            prefix=CALLS_BEGIN, suffix=CALLS_END)))

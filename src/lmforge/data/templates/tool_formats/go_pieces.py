@@ -32,6 +32,7 @@ class OllamaToolFormat:
     # (before, between): the answer is before + text + between + calls, also without text; None: the text,
     # the format's content_separator and the calls (text and separator only when there is text)
     answer: tuple[str, str] | None = None
+    answer_with_text_only: bool = False  # `answer`'s before + text + between only where the answer has text
     limits: str = ""  # what the Modelfile cannot reproduce exactly
 
 

@@ -10,8 +10,10 @@ of another form) is written by its bare name, which parses back as that name wit
 import re
 
 from lmforge.data.templates.messages import ToolCall
+from lmforge.data.templates.tool_formats import go_pieces as go
 from lmforge.data.templates.tool_formats import register_tool_format
 from lmforge.data.templates.tool_formats.base import ToolFormat, Tools, dumps, json_arguments
+from lmforge.data.templates.tool_formats.go_pieces import OllamaToolFormat
 from lmforge.data.templates.tool_formats.jinja_pieces import JinjaToolFormat, q, set_tools
 from lmforge.errors import TemplateError
 
@@ -30,6 +32,12 @@ def _written_id(call: ToolCall) -> str:
 # the same in jinja (`call_id`: the call's id, `call`: the function, `args`: its arguments as JSON)
 _JINJA_CALL = (q(_CALL_OPEN) + " + (call_id if call_id and call_id.startswith('functions.' + call.name + ':') and "
                "call_id.split(':')[-1].isdigit() else call.name) + " + q(_ARGUMENTS) + " + args + " + q(_CALL_CLOSE))
+
+
+# the same in Go: the id where it starts with `functions.NAME:` (`and` stops before `slice` when the id is shorter)
+_GO_CALL = (_CALL_OPEN + '{{ $prefix := printf "functions.%s:" .Function.Name }}'
+            "{{ if and (gt (len .ID) (len $prefix)) (eq (slice .ID 0 (len $prefix)) $prefix) }}{{ .ID }}"
+            "{{ else }}" + go.NAME + "{{ end }}" + _ARGUMENTS + go.ARGUMENTS + _CALL_CLOSE)
 
 
 def _calls(calls: tuple[ToolCall, ...]) -> str:
@@ -63,5 +71,9 @@ register_tool_format(ToolFormat(
     "kimi_k2", _tools, _calls, _parse, content_separator="", call_ids="kimi", call_marker=_SECTION_OPEN,
     call_words=(_SECTION_CLOSE, _CALL_OPEN, _ARGUMENTS, _CALL_CLOSE),
     jinja=JinjaToolFormat(set_tools("ns.tool_list | tojson"), _JINJA_CALL, "", q(_SECTION_OPEN), q(_SECTION_CLOSE)),
+    ollama=OllamaToolFormat(
+        "{{ json $.Tools }}", _GO_CALL, prefix=_SECTION_OPEN, suffix=_SECTION_CLOSE,
+        limits=go.CALL_IDS + "; an id `functions.NAME:X` is written as it is even where X is not a number (Go's "
+                             "templates cannot test for digits), where lmforge writes the bare name"),
     description="Kimi-K2: calls `<|tool_call_begin|>functions.NAME:INDEX<|tool_call_argument_begin|>{...}` in a "
                 "`<|tool_calls_section_begin|>` section; tools as a JSON list"))

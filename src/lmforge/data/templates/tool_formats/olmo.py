@@ -10,8 +10,10 @@ import re
 from typing import Any
 
 from lmforge.data.templates.messages import ToolCall
+from lmforge.data.templates.tool_formats import go_pieces as go
 from lmforge.data.templates.tool_formats import register_tool_format
 from lmforge.data.templates.tool_formats.base import ToolFormat, Tools, dumps, function_of
+from lmforge.data.templates.tool_formats.go_pieces import OllamaToolFormat
 from lmforge.data.templates.tool_formats.jinja_pieces import JinjaToolFormat, append_tools, each_function, q, set_tools
 from lmforge.errors import TemplateError
 
@@ -121,4 +123,13 @@ register_tool_format(ToolFormat(
     description="OLMo 3: pythonic `name(key='value')` calls, one a line, inside `<function_calls>`",
     jinja=JinjaToolFormat(
         set_tools(q(OLMO3_PREAMBLE)) + each_function("fn | tojson", "\n") + append_tools(q("\n</functions>")),
-        _JINJA_CALL, "\n", "'<function_calls>\\n'", "'\\n</function_calls>'")))
+        _JINJA_CALL, "\n", "'<function_calls>\\n'", "'\\n</function_calls>'"),
+    # Go: a string in single quotes, anything else as JSON (null, true, false included)
+    ollama=OllamaToolFormat(
+        go.go_text(OLMO3_PREAMBLE)
+        + "{{ range $k, $t := $.Tools }}{{ if $k }}\n{{ end }}{{ json $t.Function }}{{ end }}\n</functions>",
+        go.NAME + '({{ $sep := "" }}{{ range $key, $value := .Function.Arguments }}{{ $sep }}{{ $sep = ", " }}'
+        "{{ $key }}=" + '{{ if eq (printf "%T" $value) "string" }}' + "'{{ $value }}'{{ else }}{{ json $value }}"
+        "{{ end }}{{ end }})", "\n", "<function_calls>\n", "\n</function_calls>",
+        limits="a string argument holding a quote, a backslash or a line break is written raw, as OLMo 3's own "
+               "template writes it, where lmforge escapes it (Go's templates cannot replace text)")))

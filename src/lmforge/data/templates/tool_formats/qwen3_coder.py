@@ -109,11 +109,44 @@ _JINJA_CALL = (
     "{%- set ns.call = ns.call + '</function>\\n</tool_call>' -%}"
 )
 
+# Go: a value as _text writes it where Go can: strings as they are, True / False / None as Python's, else JSON
+_GO_CALL = (
+    f"<tool_call>\n<function={go.NAME}>\n{{{{ range $key, $value := .Function.Arguments }}}}"
+    "<parameter={{ $key }}>\n"
+    '{{ if eq (printf "%T" $value) "string" }}{{ $value }}{{ else if eq (printf "%T" $value) "bool" }}'
+    '{{ if $value }}True{{ else }}False{{ end }}{{ else if eq (printf "%T" $value) "<nil>" }}None'
+    "{{ else }}{{ json $value }}{{ end }}\n</parameter>\n{{ end }}</function>\n</tool_call>")
+
+
+def _go_extra(spec: str, keys: tuple[tuple[str, str], ...]) -> str:
+    """Go: the fields of Ollama's `spec` (its JSON key, its Go field) that _extra writes, in Ollama's order."""
+    return "".join(f"{{{{ if {spec}.{field} }}}}\n<{key}>{{{{ json {spec}.{field} }}}}</{key}>{{{{ end }}}}"
+                   for key, field in keys)
+
+
+# Go: the definitions (_tools), from what Ollama carries of a tool
+_GO_TOOLS = (
+    go.go_text(_HEAD) + "{{ range $.Tools }}{{ $fn := .Function }}\n<function>\n<name>{{ $fn.Name }}</name>"
+    "{{ if $fn.Description }}\n<description>{{ $fn.Description }}</description>{{ end }}\n<parameters>"
+    "{{ range $name, $p := $fn.Parameters.Properties }}\n<parameter>\n<name>{{ $name }}</name>"
+    "{{ if $p.Type }}\n<type>{{ if eq (len $p.Type) 1 }}{{ $p.Type }}{{ else }}{{ json $p.Type }}{{ end }}</type>"
+    "{{ end }}{{ if $p.Description }}\n<description>{{ $p.Description }}</description>{{ end }}"
+    + _go_extra("$p", (("anyOf", "AnyOf"), ("items", "Items"), ("enum", "Enum"), ("properties", "Properties"),
+                       ("required", "Required")))
+    + "\n</parameter>{{ end }}"
+    + _go_extra("$fn.Parameters", (("$defs", "Defs"), ("items", "Items"), ("required", "Required")))
+    + "\n</parameters>\n</function>{{ end }}" + go.go_text(_TAIL))
+
 register_tool_format(ToolFormat(
     "qwen3_coder", _tools, _calls, _parse, content_separator="\n\n", call_marker="<tool_call>",
     call_words=("</tool_call>",),
     description="Qwen3-Coder: XML tool definitions, `<function=NAME>` calls with one `<parameter=KEY>` per argument",
-    jinja=JinjaToolFormat(_JINJA_TOOLS, _JINJA_CALL, "\n", macros=_MACROS)))
+    jinja=JinjaToolFormat(_JINJA_TOOLS, _JINJA_CALL, "\n", macros=_MACROS),
+    ollama=OllamaToolFormat(
+        _GO_TOOLS, _GO_CALL, "\n",
+        limits="the definitions keep only the fields Ollama carries (a parameter's `anyOf`, `items`, `enum`, "
+               "`properties`, `required`; the parameters' `$defs`, `items`, `required`), in that order, leave out "
+               "empty descriptions and keep them untrimmed")))
 
 # Qwen3.5 / 3.6: Qwen3-Coder's calls, the definitions as JSON lines in <tools> with the same instructions
 _QWEN35_HEAD = "# Tools\n\nYou have access to the following functions:\n\n<tools>"
@@ -131,11 +164,5 @@ register_tool_format(ToolFormat(
     jinja=JinjaToolFormat(set_tools(q(_QWEN35_HEAD)) + "{%- for tool in ns.tool_list -%}"
                           + append_tools("'\\n' + tool | tojson") + "{%- endfor -%}" + append_tools(q(_QWEN35_TAIL)),
                           _JINJA_CALL, "\n", macros=_MACROS),
-    ollama=OllamaToolFormat(
-        go.go_text(_QWEN35_HEAD) + go.EACH_TOOL_ON_A_LINE + go.go_text(_QWEN35_TAIL),
-        # a value as the template writes it: strings as they are, True / False as Python's, anything else as JSON
-        f"<tool_call>\n<function={go.NAME}>\n{{{{ range $key, $value := .Function.Arguments }}}}"
-        "<parameter={{ $key }}>\n"
-        '{{ if eq (printf "%T" $value) "string" }}{{ $value }}{{ else if eq (printf "%T" $value) "bool" }}'
-        "{{ if $value }}True{{ else }}False{{ end }}{{ else }}{{ json $value }}{{ end }}\n</parameter>\n{{ end }}"
-        "</function>\n</tool_call>", "\n")))
+    ollama=OllamaToolFormat(go.go_text(_QWEN35_HEAD) + go.EACH_TOOL_ON_A_LINE + go.go_text(_QWEN35_TAIL),
+                            _GO_CALL, "\n")))
