@@ -67,22 +67,22 @@ def _one_head_set(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, a
                   group: int, shift: int, dropout: float, scaling: float | None) -> torch.Tensor:
     """Attention within the groups of one set of heads, [B, h, P, D]."""
     batch, _, length, _ = query.shape
-    q, k, v = (_shifted_groups(states, group, shift) for states in (query, key, value))
-    if allowed is not None:
-        out = _sdpa(q, k, v, _group_masks(allowed, batch, group, shift), dropout, scaling)
-    elif not shift:  # plain causal in every group: SDPA's causal kernels, no mask in memory
-        out = _sdpa(q, k, v, None, dropout, scaling)
-    else:
-        # Only the last group wraps around: its first tokens are the row's last ones, its others the row's first,
-        # which must not see them. The other groups are plain causal.
-        count = length // group
-        positions = (torch.arange(group, device=query.device) + length - group + shift) % length
-        wrapped = (positions[None, :] <= positions[:, None])[None, None]
-        last = torch.arange(q.shape[0], device=query.device) % count == count - 1
-        out = torch.empty_like(q)
-        out[~last] = _sdpa(q[~last], k[~last], v[~last], None, dropout, scaling)
-        out[last] = _sdpa(q[last], k[last], v[last], wrapped, dropout, scaling)
-    return _ungroup(out, batch, group, shift)
+    if allowed is not None or not shift:
+        grouped = (_shifted_groups(states, group, shift) for states in (query, key, value))
+        masks = None if allowed is None else _group_masks(allowed, batch, group, shift)
+        return _ungroup(_sdpa(*grouped, masks, dropout, scaling), batch, group, shift)  # no mask: causal kernels
+    # Without a mask every group but the wrapping one is plain causal and a slice of the row, so only that
+    # group is copied: its first tokens are the row's last ones, which its others (the row's first) must not see.
+    # One `split` per tensor, not slices: each slice's backward would zero-fill a whole row's gradient.
+    end = length - group + shift
+    head, body, tail = zip(*(states.split([shift, end - shift, group - shift], dim=2)
+                             for states in (query, key, value)), strict=True)
+    body_out = _ungroup(_sdpa(*(_shifted_groups(part, group, 0) for part in body), None, dropout, scaling),
+                        batch, group, 0)
+    wrapping = (torch.cat([last, first], dim=2) for last, first in zip(tail, head, strict=True))
+    positions = (torch.arange(group, device=query.device) + end) % length
+    wrapping_out = _sdpa(*wrapping, (positions[None, :] <= positions[:, None])[None, None], dropout, scaling)
+    return torch.cat([wrapping_out[:, :, group - shift:], body_out, wrapping_out[:, :, :group - shift]], dim=2)
 
 
 def _padded_mask(attention_mask: torch.Tensor, length: int, padded: int) -> torch.Tensor:
@@ -110,11 +110,13 @@ def s2_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, at
     if half % repeats:  # a key/value head serves heads of both sets: give each query head its own copy
         key, value, repeats = repeat_kv(key, repeats), repeat_kv(value, repeats), 1
     kv_half = half // repeats
-    parts = [_one_head_set(query[:, :half], key[:, :kv_half], value[:, :kv_half], allowed, group, 0, dropout,
-                           scaling)] if half else []
-    parts.append(_one_head_set(query[:, half:], key[:, kv_half:], value[:, kv_half:], allowed, group, group // 2,
-                               dropout, scaling))
-    return torch.cat(parts, dim=1)[:, :, :length].transpose(1, 2).contiguous()
+    (plain_q, shifted_q), (plain_k, shifted_k), (plain_v, shifted_v) = (
+        states.split([cut, states.shape[1] - cut], dim=1) for states, cut in
+        ((query, half), (key, kv_half), (value, kv_half)))
+    parts = [_one_head_set(plain_q, plain_k, plain_v, allowed, group, 0, dropout, scaling)] if half else []
+    parts.append(_one_head_set(shifted_q, shifted_k, shifted_v, allowed, group, group // 2, dropout, scaling))
+    out = torch.cat(parts, dim=1)
+    return (out if padded == length else out[:, :, :length]).transpose(1, 2).contiguous()
 
 
 def shift_short_attention(module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
