@@ -56,6 +56,21 @@ def test_equals_the_reference(heads, kv_heads, length, padding):
     assert not torch.allclose(got[real], reference(query, key, value, keep, shifted=False)[real], atol=1e-3)
 
 
+@pytest.mark.parametrize("padding", [False, True])
+def test_gradients_equal_the_reference(padding):
+    generator = torch.Generator().manual_seed(7)
+    tensors = [torch.randn(2, heads, 13, 8, generator=generator, dtype=torch.float64, requires_grad=True)
+               for heads in (4, 2, 2)]
+    keep = torch.ones(2, 13, dtype=torch.bool)
+    keep[0, -4:] = not padding
+    mask = sdpa_mask(batch_size=2, q_length=13, kv_length=13, attention_mask=keep) if padding else None
+    weights = torch.randn(2, 13, 4, 8, generator=generator, dtype=torch.float64) * keep[:, :, None, None]
+    ours = torch.autograd.grad((s2_attention(*tensors, mask) * weights).sum(), tensors)
+    theirs = torch.autograd.grad((reference(*tensors, keep) * weights).sum(), tensors)
+    for got, expected in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(got, expected)
+
+
 def _logits(model, input_ids, **kwargs):
     with torch.no_grad():
         return model(input_ids=input_ids, use_cache=False, **kwargs).logits
