@@ -111,6 +111,19 @@ def test_only_the_instance_that_asked_changes(tiny_llama_path):
     torch.testing.assert_close(_logits(fresh, ids), before)
 
 
+def test_a_vision_language_model_shifts_its_text_model_only(tiny_family):
+    from transformers import AutoModelForImageTextToText
+
+    model = AutoModelForImageTextToText.from_pretrained(tiny_family("gemma3_vlm"), dtype=torch.float32)
+    ids = torch.randint(3, 200, (2, 24), generator=torch.Generator().manual_seed(0))  # text tokens, no image
+    plain_train, plain_eval = _logits(model.train(), ids), _logits(model.eval(), ids)
+    use_shift_short_attention(model)
+    assert model.config.get_text_config()._attn_implementation == S2_SDPA
+    assert model.config.vision_config._attn_implementation == "sdpa"  # the vision tower is not causal
+    assert not torch.allclose(_logits(model.train(), ids), plain_train, atol=1e-4)
+    torch.testing.assert_close(_logits(model.eval(), ids), plain_eval)
+
+
 def test_packed_sequences_stay_apart(tiny_llama_path):
     """Two sequences packed in one 24-token row (12 + 12): the shifted heads' group [9, 15) spans the boundary,
     and the packed mask still keeps the second sequence from seeing the first."""
