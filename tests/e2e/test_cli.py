@@ -1,6 +1,7 @@
 """The lmforge CLI end to end, as a user runs it, on builtin:tiny-llama and our identity data."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -192,3 +193,17 @@ def test_data_preview_and_stats(tmp_path):
     assert "tokens per example before truncation: min " in stats.stdout
     assert ", p90 " in stats.stdout and "; cutoff_len truncates 0 of 90 (0.0%)" in stats.stdout
     assert "length histogram (before truncation, cutoff_len marked)" in stats.stdout
+
+
+@pytest.mark.slow
+def test_lora_trains_with_shift_short_attention(tmp_path):
+    config = write_config(tmp_path, "stage: sft\nfinetuning_type: lora\nshift_attn: true\n")
+    out = tmp_path / "adapter"
+    result = run_cli("train", str(config), *TRAIN, "max_steps=2", "val_size=8", "eval_strategy=steps",
+                     "eval_steps=2", f"output_dir={out}")
+    assert result.returncode == 0, result.stderr
+    assert "shift_attn: S²-Attn while training" in result.stdout
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["steps"] == 2 and math.isfinite(summary["eval_loss"])
+    saved = "".join(path.read_text() for path in out.glob("*.json"))
+    assert "lmforge_s2_sdpa" not in saved  # the saved adapter/config loads anywhere, with full attention

@@ -139,6 +139,10 @@ class ModelGroup(Group):
     packed_attention: bool = Field(
         True, description="Packed rows (pt/sft) attend within each packed sequence instead of a masked whole row "
                           "(same numbers, less work); applies to the trained model where it uses sdpa.")
+    shift_attn: bool = Field(
+        False, description="LongLoRA's shift short attention (S²-Attn) while training: each row attends within 4 "
+                           "groups, half of the heads' groups shifted by half a group; full attention in eval and "
+                           "inference. Needs SDPA (docs/models.md).")
 
     _split = field_validator("adapter_name_or_path", "add_tokens", "add_special_tokens", mode="before")(split_list)
 

@@ -73,6 +73,9 @@ def _one_attention_choice(cfg: LmforgeConfig) -> str | None:
     if flash and attn != "auto" and FLASH_ATTN_MEANS[flash] != attn:
         return (f"`flash_attn: {flash}` and `attn_implementation: {attn}` disagree: set only one "
                 "(flash_attn is LLaMA-Factory's name for the same choice)")
+    if cfg.model.shift_attn and cfg.model.attention not in ("auto", "sdpa"):
+        return (f"`shift_attn` runs on SDPA, and the attention chosen is `{cfg.model.attention}`: set "
+                "`attn_implementation: sdpa` (or auto), or remove `shift_attn`")
     return None
 
 

@@ -21,6 +21,7 @@ from lmforge.model.loading import load_model_config, model_path
 from lmforge.model.lora import build_lora_config, check_task_type
 from lmforge.model.oft import build_oft_config
 from lmforge.model.quantization import check_quantization_supported
+from lmforge.model.shift_attention import check_shift_attention_fits
 from lmforge.model.targets import check_freeze_flags
 from lmforge.model.template_fit import check_template_fit
 
@@ -61,6 +62,9 @@ def check_model_fit(args: ModelGroup, ft: FinetuningGroup, template: Template | 
     if kind.is_multimodal:  # the freeze_* keys against the parts the model has, for every finetuning_type
         skeleton = skeleton or model_skeleton(config, kind, trust_remote_code=args.trust_remote_code)
         check_freeze_flags(model_components(skeleton), ft, kind.architecture)
+    if args.shift_attn:
+        skeleton = skeleton or model_skeleton(config, kind, trust_remote_code=args.trust_remote_code)
+        check_shift_attention_fits(skeleton, args.model_name_or_path or path)
     if (method == "lora" and not resumes) or method in ("freeze", "oft"):
         skeleton = skeleton or model_skeleton(config, kind, trust_remote_code=args.trust_remote_code)
         if method == "lora":

@@ -22,6 +22,7 @@ from lmforge.model.adapters import apply_finetuning, count_parameters, parameter
 from lmforge.model.kind import ModelKind, reward_kind
 from lmforge.model.loading import load_base_model, load_model, load_reward_model
 from lmforge.model.lora import convert_pissa_adapter, merge_adapters
+from lmforge.model.shift_attention import use_shift_short_attention
 from lmforge.model.upcast import upcast_head_output, upcast_layer_norms
 from lmforge.paths import share_weight_files
 from lmforge.preflight import preflight
@@ -122,6 +123,10 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
     if cfg.model.upcast_lmhead_output:
         upcast_head_output(base)
     base.config.use_cache = False  # training never decodes; a cache only costs memory
+    if cfg.model.shift_attn:  # S²-Attn on the trained model only (a reference model keeps full attention)
+        use_shift_short_attention(base)
+        console.print("  shift_attn: S²-Attn while training (4 groups, half of the heads shifted); full attention "
+                      "in evaluation and the saved model")
     new_tokens = bool(cfg.model.add_tokens or cfg.model.add_special_tokens)
     model = apply_finetuning(base, cfg.finetuning, kind, adapters=cfg.model.adapter_paths(),
                              new_tokens=new_tokens, sharded=sharded, output_dir=cfg.training.output_dir)
