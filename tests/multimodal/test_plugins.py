@@ -134,13 +134,14 @@ def test_voxtral_examples_are_mistral_commons_own_encoding(tiny_vlm, tmp_path):
     torch.testing.assert_close(batch["input_features"], expected["input_features"])
 
 
-def test_minicpmv_rows_with_two_images_are_its_processors_ids_and_packed_pixels(tiny_vlm):
-    """MiniCPM-V numbers the images of a row and joins every image's patches along one axis."""
+@pytest.mark.parametrize("family", ["minicpmv4_6", "minicpm_ocr"])
+def test_minicpmv_rows_with_two_images_are_its_processors_ids_and_packed_pixels(family, tiny_vlm):
+    """MiniCPM-V (and MiniCPM-OCR) number the images of a row and join every image's patches along one axis."""
     from lmforge.data.conversation import Conversation
     from lmforge.data.templates.template import Message
     from tests.refdata import refdata
 
-    processor, model = load_vlm(tiny_vlm("minicpmv4_6"), "minicpmv4_6")
+    processor, model = load_vlm(tiny_vlm(family), family)
     images = [str(refdata("llamafactory_data", "mllm_demo_data", f"{n}.jpg")) for n in (1, 2)]
     conversation = Conversation([Message("user", "<image>Compare<image>them."), Message("assistant", "Alike.")],
                                 None, "test:row 1", media={"images": images})
