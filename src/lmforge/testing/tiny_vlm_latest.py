@@ -1,5 +1,5 @@
 """Tiny random models of the vision and audio families transformers 5.25 added last, each with its real processor:
-Molmo2 (images and videos)."""
+Molmo2 (images and videos), dots3-note (images, videos and audio)."""
 
 from typing import Any
 
@@ -33,6 +33,44 @@ def molmo2() -> tuple[Any, Any]:
     return config, processor
 
 
+def dots3_note() -> tuple[Any, Any]:
+    from transformers import (
+        Dots3NoteConfig,
+        Dots3NoteFeatureExtractor,
+        Dots3NoteProcessor,
+        Qwen2VLImageProcessor,
+        Qwen3VLVideoProcessor,
+    )
+
+    from lmforge.testing.tiny_vlm_qwen import QWEN3_SIZES
+
+    media = {"image_token": "<|imgpad|>", "video_token": "<|video_pad|>", "audio_token": "<|audio_comp_pad|>"}
+    template = chat_template(image="<|imgpad|>", video="<|video_pad|>", audio="<|audio_comp_pad|>")
+    tokenizer = tiny_vlm_tokenizer(media, template=template)
+    # the decoder: two multi-head latent attention layers with the sparse-attention indexer, a dense MLP then an
+    # MoE one (4 routed experts, one shared)
+    text = tiny_text(tokenizer, num_attention_heads=2, num_key_value_heads=2, head_dim=24, q_lora_rank=16,
+                     kv_lora_rank=16, qk_nope_head_dim=16, qk_rope_head_dim=8, v_head_dim=16, index_topk=64,
+                     index_head_dim=16, index_n_heads=2, n_routed_experts=4, num_experts_per_tok=2,
+                     moe_intermediate_size=32, shared_experts_intermediate_size=32)
+    # a one-layer dense tower (16-pixel patches merged 2x2) and a one-layer Whisper-style encoder on 8 mel bins
+    vision = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+              "patch_size": 16, "mlp_layer_types": ["dense"], "adapter_in_dim": 32, "adapter_out_dim": 64}
+    audio = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+             "feature_size": 8, "downsample_hidden_size": 16, "adapter_input_size": 32, "adapter_out_dim": 64,
+             "max_position_embeddings": 400}
+    ids = {f"{kind}_token_id": tokenizer.convert_tokens_to_ids(token)
+           for kind, token in zip(("image", "video", "audio"), media.values(), strict=True)}
+    config = Dots3NoteConfig(text_config=text, vision_config=vision, audio_config=audio, **ids)
+    sizes = {**QWEN3_SIZES, "temporal_patch_size": 1}  # the tower embeds 2-D patches, one frame each
+    processor = Dots3NoteProcessor(image_processor=Qwen2VLImageProcessor(**sizes), tokenizer=tokenizer,
+                                   video_processor=Qwen3VLVideoProcessor(**sizes),
+                                   feature_extractor=Dots3NoteFeatureExtractor(feature_size=8, chunk_length=4),
+                                   chat_template=template)
+    return config, processor
+
+
 LATEST_FAMILIES = {
     "molmo2": molmo2,
+    "dots3_note": dots3_note,
 }
