@@ -70,7 +70,29 @@ def dots3_note() -> tuple[Any, Any]:
     return config, processor
 
 
+def fast_vlm() -> tuple[Any, Any]:
+    from transformers import CLIPImageProcessor, FastVlmConfig, LlavaProcessor
+
+    # transformers ships no FastVLM processor; LLaVA's expands `<image>` (as its tests prompt) to one per tower cell
+    template = chat_template(image="<image>\n")
+    tokenizer = tiny_vlm_tokenizer({"image_token": "<image>"}, template=template)
+    # timm's FastViT (MCi3) shrunk to two stages, 8x down in all: a 32-pixel image gives 4x4 tokens
+    stages = {"inference_mode": True, "layers": (1, 1), "embed_dims": (8, 16), "mlp_ratios": (2, 2),
+              "se_downsamples": (False, False), "downsamples": (False, True), "pos_embs": (None, None),
+              "token_mixers": ("repmixer", "repmixer"), "lkc_use_act": True, "stem_use_scale_branch": False}
+    vision = {"model_type": "timm_wrapper", "architecture": "fastvit_mci3", "do_pooling": True, "global_pool": "avg",
+              "hidden_size": 32, "num_channels": 3, "model_args": stages}
+    config = FastVlmConfig(text_config={"model_type": "qwen2", **tiny_text(tokenizer)}, vision_config=vision,
+                           image_token_index=tokenizer.image_token_id, image_seq_length=16)
+    image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    processor = LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=8,
+                               vision_feature_select_strategy="full", num_additional_image_tokens=0,
+                               chat_template=template)
+    return config, processor
+
+
 LATEST_FAMILIES = {
     "molmo2": molmo2,
     "dots3_note": dots3_note,
+    "fast_vlm": fast_vlm,
 }
