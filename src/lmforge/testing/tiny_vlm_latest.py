@@ -1,5 +1,6 @@
 """Tiny random models of the vision and audio families transformers 5.25 added last, each with its real processor:
-Molmo2 (images and videos), dots3-note (images, videos and audio)."""
+Molmo2 (images and videos), dots3-note (images, videos and audio), FastVLM (images, LLaVA's processor), Step-3.7-Flash
+(images)."""
 
 from typing import Any
 
@@ -91,8 +92,27 @@ def fast_vlm() -> tuple[Any, Any]:
     return config, processor
 
 
+def step3p7() -> tuple[Any, Any]:
+    from transformers import Step3p7Config, Step3p7ImageProcessor, Step3p7Processor
+
+    template = chat_template(image="<im_patch>")
+    tokenizer = tiny_vlm_tokenizer({"image_token": "<im_patch>"}, extra=(
+        "<im_start>", "<im_end>", "<patch_start>", "<patch_end>", "<patch_newline>"), template=template)
+    # a dense layer then an MoE one (4 routed experts and the shared one); the tower's 14-pixel patches go through
+    # two stride-2 convolutions: one token per 56 pixels, for the global view and each local window
+    text = tiny_text(tokenizer, mlp_layer_types=["dense", "sparse"], moe_intermediate_size=32, n_routed_experts=4,
+                     num_experts_per_tok=2, share_expert_dim=32, sliding_window=64)
+    vision = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "image_size": 56, "patch_size": 14,
+              "mlp_ratio": 2.0, "max_position_embeddings": 16}
+    config = Step3p7Config(text_config=text, vision_config=vision, image_token_id=tokenizer.image_token_id)
+    image_processor = Step3p7ImageProcessor(size={"height": 56, "width": 56}, patch_size=56)
+    processor = Step3p7Processor(image_processor=image_processor, tokenizer=tokenizer, chat_template=template)
+    return config, processor
+
+
 LATEST_FAMILIES = {
     "molmo2": molmo2,
     "dots3_note": dots3_note,
     "fast_vlm": fast_vlm,
+    "step3p7": step3p7,
 }
