@@ -1,6 +1,6 @@
 """Tiny random models of the vision and audio families transformers 5.25 added last, each with its real processor:
 Molmo2 (images and videos), dots3-note (images, videos and audio), FastVLM (images, LLaVA's processor), Step-3.7-Flash
-(images)."""
+(images); MOSS-Transcribe-Diarize (audio)."""
 
 from typing import Any
 
@@ -110,9 +110,34 @@ def step3p7() -> tuple[Any, Any]:
     return config, processor
 
 
+def moss_transcribe_diarize() -> tuple[Any, Any]:
+    from transformers import (
+        MossTranscribeDiarizeConfig,
+        MossTranscribeDiarizeFeatureExtractor,
+        MossTranscribeDiarizeProcessor,
+    )
+
+    template = chat_template(audio="<|audio_start|><|audio_pad|><|audio_end|>")
+    tokenizer = tiny_vlm_tokenizer({"audio_token": "<|audio_pad|>", "audio_bos_token": "<|audio_start|>",
+                                    "audio_eos_token": "<|audio_end|>"}, template=template)
+    # Whisper's encoder shrunk (8 mel bins, 4-second windows: 200 positions after its stride-2 convolution);
+    # 4 frames merged per audio token, a number token (seconds) every 2 seconds of audio
+    audio = {"num_mel_bins": 8, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64,
+             "hidden_size": 32, "max_source_positions": 200}
+    config = MossTranscribeDiarizeConfig(text_config={"model_type": "qwen3", **tiny_text(tokenizer)},
+                                         audio_config=audio, audio_token_id=tokenizer.audio_token_id,
+                                         audio_chunk_size=4 * 16000)
+    features = MossTranscribeDiarizeFeatureExtractor(feature_size=8, chunk_length=4)
+    processor = MossTranscribeDiarizeProcessor(feature_extractor=features, tokenizer=tokenizer, chat_template=template)
+    return config, processor
+
+
 LATEST_FAMILIES = {
     "molmo2": molmo2,
     "dots3_note": dots3_note,
     "fast_vlm": fast_vlm,
     "step3p7": step3p7,
+}
+LATEST_AUDIO_FAMILIES = {
+    "moss_transcribe_diarize": moss_transcribe_diarize,
 }
