@@ -27,8 +27,8 @@ from lmforge.testing.tiny_vlm import TINY_VLM_FAMILIES
 from tests.refdata import refdata
 
 DATASETS = {"images": "mllm_demo", "videos": "mllm_video_demo", "audios": "mllm_audio_demo"}
-# GLM-4.xV cannot take images and videos in one forward (transformers); the others mix them in a batch
-ONE_MEDIUM = {"glm4v", "glm4v_moe", "glm46v"}
+# GLM-4.xV and Molmo2 cannot take images and videos in one forward (transformers); the others mix them in a batch
+ONE_MEDIUM = {"glm4v", "glm4v_moe", "glm46v", "molmo2"}
 FAMILIES = sorted(TINY_VLM_FAMILIES)
 # what the CLI runs were given as overrides, as typed values
 TRAIN = {"stage": "sft", "template": "auto", "max_steps": 2, "max_samples": 4, "per_device_train_batch_size": 2,

@@ -134,13 +134,14 @@ def test_voxtral_examples_are_mistral_commons_own_encoding(tiny_vlm, tmp_path):
     torch.testing.assert_close(batch["input_features"], expected["input_features"])
 
 
-def test_minicpmv_rows_with_two_images_are_its_processors_ids_and_packed_pixels(tiny_vlm):
-    """MiniCPM-V numbers the images of a row and joins every image's patches along one axis."""
+@pytest.mark.parametrize("family", ["minicpmv4_6", "minicpm_ocr"])
+def test_minicpmv_rows_with_two_images_are_its_processors_ids_and_packed_pixels(family, tiny_vlm):
+    """MiniCPM-V (and MiniCPM-OCR) number the images of a row and join every image's patches along one axis."""
     from lmforge.data.conversation import Conversation
     from lmforge.data.templates.template import Message
     from tests.refdata import refdata
 
-    processor, model = load_vlm(tiny_vlm("minicpmv4_6"), "minicpmv4_6")
+    processor, model = load_vlm(tiny_vlm(family), family)
     images = [str(refdata("llamafactory_data", "mllm_demo_data", f"{n}.jpg")) for n in (1, 2)]
     conversation = Conversation([Message("user", "<image>Compare<image>them."), Message("assistant", "Alike.")],
                                 None, "test:row 1", media={"images": images})
@@ -155,5 +156,35 @@ def test_minicpmv_rows_with_two_images_are_its_processors_ids_and_packed_pixels(
     batch = MultimodalCollator(encoder, pad_to_multiple_of=None)([to_row(conversation)])
     torch.testing.assert_close(batch["pixel_values"], expected["pixel_values"])
     torch.testing.assert_close(batch["target_sizes"], expected["target_sizes"])
+    with torch.no_grad():
+        assert torch.isfinite(model(**batch).loss)
+
+
+def test_molmo2_rows_start_with_the_bos_its_processor_writes(tiny_vlm):
+    """Molmo2's processor writes its BOS before every text: a two-image row is its own ids, a text-only row starts
+    with the BOS too (never supervised), and the tensors are its own."""
+    from lmforge.data.conversation import Conversation
+    from lmforge.data.templates.template import Message
+    from tests.refdata import refdata
+
+    processor, model = load_vlm(tiny_vlm("molmo2"), "molmo2")
+    images = [str(refdata("llamafactory_data", "mllm_demo_data", f"{n}.jpg")) for n in (1, 2)]
+    conversation = Conversation([Message("user", "<image>Compare<image>them."), Message("assistant", "Alike.")],
+                                None, "test:row 1", media={"images": images})
+    encoder = encoder_for(processor)
+    assert encoder.plugin.name == "molmo2"
+    example = encoder.encode(conversation)
+    rendered = get_template("chatml").render_text(conversation.messages)
+    decoded = decode_media(conversation.media, OPTIONS, conversation.source)
+    expected = processor(text=[rendered.replace(PLACEHOLDERS["images"], encoder.plugin.markers["images"])],
+                         images=decoded.images, add_special_tokens=False, return_tensors="pt")
+    assert example.input_ids == expected["input_ids"][0].tolist()
+    assert example.input_ids[0] == processor.tokenizer.bos_token_id and example.labels[0] == -100
+    text_only = encoder.encode(TEXT_ONLY)
+    assert text_only.input_ids[0] == processor.tokenizer.bos_token_id and text_only.input_ids.count(
+        processor.tokenizer.bos_token_id) == 1
+    batch = MultimodalCollator(encoder, pad_to_multiple_of=None)([to_row(conversation)])
+    for key in ("pixel_values", "image_token_pooling", "image_grids", "image_num_crops"):
+        torch.testing.assert_close(batch[key], expected[key].to(batch[key].dtype), msg=key)
     with torch.no_grad():
         assert torch.isfinite(model(**batch).loss)

@@ -15,6 +15,7 @@ from typing import Any
 from lmforge.testing.tiny_vlm_audio import AUDIO_LM_FAMILIES
 from lmforge.testing.tiny_vlm_extra import EXTRA_FAMILIES
 from lmforge.testing.tiny_vlm_gemma import GEMMA_FAMILIES
+from lmforge.testing.tiny_vlm_latest import LATEST_AUDIO_FAMILIES, LATEST_FAMILIES
 from lmforge.testing.tiny_vlm_llava import LLAVA_STYLE_FAMILIES
 from lmforge.testing.tiny_vlm_more import IDEFICS_STYLE_FAMILIES
 from lmforge.testing.tiny_vlm_omni import OMNI_FAMILIES
@@ -227,8 +228,10 @@ TINY_VLM_FAMILIES: dict[str, Callable[[], tuple[Any, Any]]] = {
     **AUDIO_LM_FAMILIES,
     **RECENT_FAMILIES,
     **RECENT_AUDIO_FAMILIES,
+    **LATEST_FAMILIES,
+    **LATEST_AUDIO_FAMILIES,
 }
-AUDIO_FAMILIES = frozenset({"qwen2_audio", *AUDIO_LM_FAMILIES, *RECENT_AUDIO_FAMILIES})
+AUDIO_FAMILIES = frozenset({"qwen2_audio", *AUDIO_LM_FAMILIES, *RECENT_AUDIO_FAMILIES, *LATEST_AUDIO_FAMILIES})
 
 
 def model_auto_class(family: str) -> Any:

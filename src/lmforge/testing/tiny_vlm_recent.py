@@ -1,6 +1,6 @@
 """Tiny random models of the vision and audio families newer transformers releases added, each with its real
 processor: Command A Vision (Cohere2-Vision), LFM3-VL, Granite 4 Vision, VideoLLaMA3, HunyuanOCR (HunYuan-VL),
-Ovis2, Ovis2.5, LLaVA-OneVision-1.5, MiniCPM-V 4.6 / 4.7; Qwen3-ASR, GLM-ASR (audio). Kimi K2.5 is in
+Ovis2, Ovis2.5, LLaVA-OneVision-1.5, MiniCPM-V 4.6 / 4.7, MiniCPM-OCR; Qwen3-ASR, GLM-ASR (audio). Kimi K2.5 is in
 tiny_vlm_extra."""
 
 from typing import Any
@@ -175,8 +175,9 @@ def llava_onevision1_5() -> tuple[Any, Any]:
 
 
 def minicpmv4_6(version: str = "4_6") -> tuple[Any, Any]:
+    """MiniCPM-V 4.6 / 4.7, or MiniCPM-OCR (`version="Ocr"`: 4.6's model, its own image processors, which keep
+    4x more tokens by default)."""
     import transformers
-    from transformers import MiniCPMV4_6ImageProcessor, MiniCPMV4_6VideoProcessor
 
     media = {"image_token": "<|image_pad|>", "video_token": "<|video_pad|>", "image_start_token": "<image>",
              "image_end_token": "</image>", "slice_start_token": "<slice>", "slice_end_token": "</slice>",
@@ -194,13 +195,17 @@ def minicpmv4_6(version: str = "4_6") -> tuple[Any, Any]:
         ids.update({f"{name}_id": tokenizer.convert_tokens_to_ids(media[f"{name}_token"])
                     for name in ("image_start", "image_end", "slice_start", "slice_end")},
                    newline_id=tokenizer.encode("\n", add_special_tokens=False)[0])
-    config = getattr(transformers, f"MiniCPMV{version}Config")(text_config=text, vision_config=vision,
-                                                               insert_layer_id=0, image_size=56, **ids)
-    # 56-pixel views of 4x4 patches merged 16x: one token per view, the overview and at most 2 slices
+    prefix = "MiniCPMOcr" if version == "Ocr" else f"MiniCPMV{version}"
+    size = {} if version == "Ocr" else {"image_size": 56}  # MiniCPM-OCR's config reads the tower's image size
+    config = getattr(transformers, f"{prefix}Config")(text_config=text, vision_config=vision, insert_layer_id=0,
+                                                      **size, **ids)
+    # 56-pixel views of 4x4 patches merged 16x (MiniCPM-OCR: 4x): one (four) token(s) per view, the overview and
+    # at most 2 slices
     sizes = {"scale_resolution": 56, "max_slice_nums": 2, "patch_size": 14}
-    processor_class = getattr(transformers, f"MiniCPMV{version}Processor")  # 4.7 reuses 4.6's image processors
-    processor = processor_class(image_processor=MiniCPMV4_6ImageProcessor(**sizes), tokenizer=tokenizer,
-                                video_processor=MiniCPMV4_6VideoProcessor(**sizes), chat_template=template)
+    media_prefix = "MiniCPMV4_6" if version == "4_7" else prefix  # 4.7 reuses 4.6's image processors
+    processor = getattr(transformers, f"{prefix}Processor")(
+        image_processor=getattr(transformers, f"{media_prefix}ImageProcessor")(**sizes), tokenizer=tokenizer,
+        video_processor=getattr(transformers, f"{media_prefix}VideoProcessor")(**sizes), chat_template=template)
     return config, processor
 
 
@@ -215,6 +220,7 @@ RECENT_FAMILIES = {
     "llava_onevision1_5": llava_onevision1_5,
     "minicpmv4_6": minicpmv4_6,
     "minicpmv4_7": lambda: minicpmv4_6("4_7"),
+    "minicpm_ocr": lambda: minicpmv4_6("Ocr"),
 }
 
 

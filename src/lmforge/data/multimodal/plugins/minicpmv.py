@@ -1,4 +1,5 @@
-"""MiniCPM-V 4.6 / 4.7: the processor-native plugin plus what one item's expansion cannot show.
+"""MiniCPM-V 4.6 / 4.7 and MiniCPM-OCR (4.6's model and processor): the processor-native plugin plus what one
+item's expansion cannot show.
 
 Their processor packs every image's patches of a call into ONE `(1, C, patch, total length)` tensor (the
 model reads `pixel_values[:1]`), so the batch's items are joined along the last axis, not stacked; and it
@@ -12,7 +13,7 @@ from lmforge.data.multimodal.media import DecodedMedia
 from lmforge.data.multimodal.plugin import ProcessedMedia, register_mm_plugin
 from lmforge.data.multimodal.plugins.native import NativePlugin
 
-PROCESSORS = ("MiniCPMV4_6Processor", "MiniCPMV4_7Processor")
+PROCESSORS = ("MiniCPMV4_6Processor", "MiniCPMV4_7Processor", "MiniCPMOcrProcessor")
 PACKED_PIXELS = ("pixel_values", "pixel_values_videos")
 
 
