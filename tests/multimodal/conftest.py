@@ -69,3 +69,22 @@ def train_steps(model, batch, steps: int, optimizer=None) -> list[float]:
         optimizer.zero_grad()
         losses.append(loss.item())
     return losses
+
+
+def logits_apart(model, encoder, items, packed, padded):
+    """The packed rows' logits cut back into examples, and each example's logits padded: equal when packing keeps
+    the examples apart (a loss alone can hide a small leak, e.g. a short convolution of random weights)."""
+    import torch
+
+    from lmforge.data.packing import pack_lengths
+
+    lengths = [len(encoder.encode(item).input_ids) for item in items]
+    with torch.no_grad():  # no KV cache (as LmforgeTrainer does for packed rows): per-example attention
+        packed_logits, padded_logits = model(**packed, use_cache=False).logits, model(**padded).logits
+    cut, start, row = [], 0, 0
+    for members in pack_lengths(lengths, encoder.cutoff_len):
+        for index in sorted(members):
+            cut.append((packed_logits[row, start:start + lengths[index]], padded_logits[index, :lengths[index]]))
+            start += lengths[index]
+        row, start = row + 1, 0
+    return cut

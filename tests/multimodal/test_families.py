@@ -1,6 +1,6 @@
 """Every tiny family in `lmforge.testing.tiny_vlm` through the processor-native path (or its hand-written
 plugin): the example is exactly the processor's own expansion, only the answers are supervised, a
-batch of LLaMA-Factory's demo rows trains, and packing either gives the padded loss or is refused.
+batch of LLaMA-Factory's demo rows trains, and packing either gives each example's padded logits or is refused.
 `test_families_train_export.py` trains each family through `run_training` (LoRA and full) and exports it;
 `test_families_cli.py` chats with an image per family and runs the commands end to end for a representative set."""
 
@@ -12,13 +12,14 @@ from lmforge.data.labels import IGNORE_INDEX
 from lmforge.data.multimodal.collator import MultimodalCollator
 from lmforge.data.multimodal.examples import Document, MediaPreference, MMEncoder, to_row
 from lmforge.data.multimodal.media import MediaError, MediaOptions, decode_media
+from lmforge.data.multimodal.packability import packing_refusal
 from lmforge.data.multimodal.plugin import PLACEHOLDERS, mm_plugin_for
 from lmforge.data.processors.sft import example_from_encoded
 from lmforge.data.templates import get_template
 from lmforge.data.templates.encoding import encode_conversation
 from lmforge.data.templates.template import Message
 from lmforge.testing.tiny_vlm import TINY_VLM_FAMILIES
-from tests.multimodal.conftest import TEXT_ONLY, demo_conversations, load_vlm, train_steps
+from tests.multimodal.conftest import TEXT_ONLY, demo_conversations, load_vlm, logits_apart, train_steps
 from tests.refdata import refdata
 
 OPTIONS = MediaOptions(image_max_pixels=64 * 64, video_max_pixels=32 * 32, video_maxlen=4)
@@ -91,7 +92,7 @@ def test_a_batch_of_demo_rows_trains_and_packing_keeps_the_loss_or_is_refused(fa
         losses = train_steps(model, batch, 2, optimizer)
         assert all(map(torch.isfinite, torch.tensor(losses))) and losses[1] < losses[0], (family, kind, losses)
 
-    if not encoder.plugin.supports_packing:
+    if packing_refusal(encoder.plugin, model.config):
         with pytest.raises(MediaError, match=r"packing is not supported for .* models \(.+\); set `packing: false`"):
             MultimodalCollator(encoder, packing=True)
         return
@@ -104,8 +105,8 @@ def test_a_batch_of_demo_rows_trains_and_packing_keeps_the_loss_or_is_refused(fa
     assert packed["input_ids"].shape[0] < len(items)
     packed.pop("num_examples"), packed.pop("num_real_tokens")
     model.eval()
-    with torch.no_grad():
-        torch.testing.assert_close(model(**packed, use_cache=False).loss, model(**padded).loss, rtol=1e-5, atol=1e-5)
+    for ours, theirs in logits_apart(model, encoder, items, packed, padded):  # each example's logits, not only the loss
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5, msg=family)
 
 
 @pytest.mark.parametrize("family", FAMILIES)

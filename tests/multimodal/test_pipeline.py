@@ -25,7 +25,7 @@ def isolated_cache(tmp_path, monkeypatch):
 
 def train_two_steps(cfg, processor, model, tmp_path):
     template = get_template("chatml")
-    prepared = build_stage_datasets(cfg, processor.tokenizer, template, processor)
+    prepared = build_stage_datasets(cfg, processor.tokenizer, template, processor, model_config=model.config)
     assert prepared.train.column_names == [ROW_COLUMN]
     args = TrainingArguments(output_dir=str(tmp_path / "out"), max_steps=2, per_device_train_batch_size=4,
                              learning_rate=1e-3, report_to=[], remove_unused_columns=False, save_strategy="no",
@@ -60,7 +60,8 @@ def test_pt_with_images_and_text_only_documents_packs(tiny_vlm, tmp_path):
     processor, model = load_vlm(tiny_vlm("qwen2_vl"), "qwen2_vl")
     cfg = build_config({"stage": "pt", "dataset": "docs", "dataset_dir": str(tmp_path), "cutoff_len": 256,
                         "image_max_pixels": 64 * 64})
-    prepared = build_stage_datasets(cfg, processor.tokenizer, get_template("chatml"), processor)
+    prepared = build_stage_datasets(cfg, processor.tokenizer, get_template("chatml"), processor,
+                                    model_config=model.config)  # whether packing keeps examples apart
     assert prepared.collator.packing  # packing is on by default for pt
     batch = prepared.collator([prepared.train[i] for i in range(6)])
     assert batch["input_ids"].shape[0] == 1 and batch["position_ids"].shape[:2] == (4, 1)

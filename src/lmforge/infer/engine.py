@@ -10,7 +10,7 @@ lives here.
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from transformers import PreTrainedTokenizerBase
@@ -110,25 +110,40 @@ class Engine(ABC):
 
     def prompt(self, messages: Sequence[Message], system: str | None = None, *,
                images: Sequence[Any] | None = None, tools: Sequence[Any] | None = None,
-               videos: Sequence[Any] | None = None, audios: Sequence[Any] | None = None) -> Prompt:
+               videos: Sequence[Any] | None = None, audios: Sequence[Any] | None = None,
+               use_audio_in_video: bool | None = None) -> Prompt:
         """The prompt as the model sees it: the training template's rendering, with the tool definitions in
         the template's tool format and each image, video and audio through the model's multimodal plugin
         (decoded and expanded as in training). Media (bytes, paths; images also PIL images) go where the
         messages have `<image>` / `<video>` / `<audio>` placeholders, or, when there are none, in front of
-        the last user message (images, then videos, then audios)."""
+        the last user message (images, then videos, then audios). `use_audio_in_video`: this prompt's choice
+        (Qwen-Omni: each video's sound interleaved with its frames); None keeps the served config's."""
         self.check_inputs(images, videos=videos, audios=audios)
+        encoder = self._media_encoder(use_audio_in_video)
         checked_tools = check_tools(tools)
         system = system if system is not None else self.default_system
         thinking = self.enable_thinking
         media = {kind: list(items) for kind, items in zip(MEDIA_KINDS, (images, videos, audios), strict=True)
                  if items}
         if media:
-            example = self.media_encoder.prompt(  # type: ignore[union-attr]
+            example = encoder.prompt(  # type: ignore[union-attr]
                 list(messages), media, system=system, tools=checked_tools, enable_thinking=thinking)
             return Prompt(example.input_ids, example.processed, checked_tools)
         ids = encode_conversation(self.template, self.tokenizer, list(messages), system=system, tools=checked_tools,
                                   add_generation_prompt=True, enable_thinking=thinking).flat()
         return Prompt(ids, None, checked_tools)
+
+    def _media_encoder(self, use_audio_in_video: bool | None) -> MMEncoder | None:
+        """The media encoder with one prompt's `use_audio_in_video` (None: the served config's)."""
+        encoder = self.media_encoder
+        if use_audio_in_video is None or use_audio_in_video == (encoder is not None
+                                                                and encoder.options.use_audio_in_video):
+            return encoder
+        if encoder is None or not encoder.plugin.video_sound:
+            raise ModelError(f"`{self.model_name}` cannot take `use_audio_in_video: true`: only models that "
+                             "interleave a video's sound with its frames (Qwen2.5-Omni, Qwen3-Omni) do; send false "
+                             "or leave it out")
+        return replace(encoder, options=replace(encoder.options, use_audio_in_video=use_audio_in_video))
 
     def text_prompt(self, text: str | Sequence[int]) -> Prompt:
         """A plain-text prompt, continued as it is (no template): the tokenizer's encoding of the text, with

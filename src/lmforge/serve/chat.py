@@ -89,7 +89,9 @@ def _prompt(request: ChatCompletionRequest, engine: Engine, settings: ApiSetting
     if not turns or turns[-1].role not in ("user", "tool"):
         raise RequestError("the last message must be the user's (or a tool result)")
     system = "\n\n".join(system_parts) if system_parts else None
-    return engine.prompt(turns, system, tools=tools, **media.loaded)
+    flags = request.mm_processor_kwargs
+    return engine.prompt(turns, system, tools=tools, **media.loaded,
+                         use_audio_in_video=flags.use_audio_in_video if flags is not None else None)
 
 
 def _tools(request: ChatCompletionRequest) -> list[dict[str, Any]] | None:

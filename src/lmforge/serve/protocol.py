@@ -3,7 +3,8 @@
 Every field the official `openai` client sends is declared: served, accepted without effect (ids and
 OpenAI's own caching or billing hints), or refused with the reason in `REFUSED`. Extensions (send
 them with the `openai` client's `extra_body`): `top_k`, `repetition_penalty`, `candidate_method`,
-`num_beams`, `num_beam_groups`, `diversity_penalty`.
+`num_beams`, `num_beam_groups`, `diversity_penalty`; on chat, `mm_processor_kwargs.use_audio_in_video` (as
+vLLM's server takes it).
 """
 
 from typing import Any, Literal
@@ -73,6 +74,12 @@ class ResponseFormat(_Strict):
     json_schema: JsonSchema | None = None
 
 
+class MMProcessorKwargs(_Strict):
+    """vLLM's `mm_processor_kwargs` (how its server takes Qwen-Omni's flag): the one lmforge takes per request."""
+
+    use_audio_in_video: bool | None = None  # Qwen-Omni: each video's sound with its frames; None: the served config's
+
+
 class SamplingRequest(_Strict):
     """The fields chat and text completions share: what to generate and how."""
 
@@ -107,6 +114,7 @@ class ChatCompletionRequest(SamplingRequest):
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     response_format: ResponseFormat | None = None
+    mm_processor_kwargs: MMProcessorKwargs | None = None  # lmforge (and vLLM) extension
     # accepted, they change no answer: request bookkeeping and OpenAI's own caching and billing hints
     metadata: dict[str, str] | None = None
     safety_identifier: str | None = None

@@ -20,6 +20,7 @@ from lmforge.data.labels import IGNORE_INDEX
 from lmforge.data.multimodal.examples import MediaPreference, MMEncoder, MMExample, from_row, split_answer
 from lmforge.data.multimodal.media import MediaError, MediaOptions
 from lmforge.data.multimodal.media_cache import MediaCache
+from lmforge.data.multimodal.packability import packing_refusal
 from lmforge.data.multimodal.plugin import plugin_for_template
 from lmforge.data.packing import pack_lengths
 
@@ -31,10 +32,13 @@ class MultimodalCollator:
     pad_to_multiple_of: int | None = 8
 
     def __post_init__(self) -> None:
-        if self.packing and not self.encoder.plugin.supports_packing:
-            plugin = self.encoder.plugin
-            raise MediaError(f"packing is not supported for `{plugin.name}` models ({plugin.no_packing_reason}); "
-                             "set `packing: false`")
+        if not self.packing:
+            return
+        plugin = self.encoder.plugin
+        if self.encoder.model_config is None:  # what the model does decides (packability.py)
+            raise MediaError("packing multimodal rows needs the model's config (`model_config` of the encoder)")
+        if reason := packing_refusal(plugin, self.encoder.model_config):
+            raise MediaError(f"packing is not supported for `{plugin.name}` models ({reason}); set `packing: false`")
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         items = [from_row(feature) for feature in features]
@@ -134,7 +138,8 @@ def generation_inputs(encoder: MMEncoder, prompts: list[MMExample]) -> dict[str,
 def multimodal_collator(data: DataGroup, processor: Any, template: Any, model_config: Any = None, *,
                         packing: bool = False) -> MultimodalCollator:
     """The collator for a configured run: the processor's plugin, the media options, cutoff and packing.
-    `model_config`: the model's config, which some 3-D position ids need (Qwen2.5-VL videos)."""
+    `model_config`: the model's config, which decides whether packing keeps examples apart and which some 3-D
+    position ids need (Qwen2.5-VL videos)."""
     plugin = plugin_for_template(processor, template)
     options = MediaOptions.from_config(data)
     cache = (MediaCache(processor, plugin.name, options, max_bytes=int(data.media_cache_max_gb * 1e9))

@@ -53,12 +53,16 @@ class MMPlugin:
     markers: ClassVar[dict[str, str]] = {}  # kind -> the text the processor expands into a run
     media_tokens: ClassVar[dict[str, int]] = {}  # token standing for media features -> its token type
     token_type_key: ClassVar[str | None] = None  # model input marking media tokens, built from the final ids
-    no_packing_reason: ClassVar[str] = ""  # why packed examples would not stay apart; empty: packing works
+    no_packing_reason: ClassVar[str] = ""  # why this plugin's packed examples would not stay apart (packability.py
+    # adds what the model itself does)
+    computes_positions: ClassVar[bool] = False  # `position_ids` gives each example its own 3-D M-RoPE positions
+    token_types_unread: ClassVar[bool] = False  # the model takes `token_type_key` but never reads it (Gemma 3n)
     fallback: ClassVar[bool] = False  # looked up after every plugin that names its processor classes
     video_sound: ClassVar[bool] = False  # takes a video's sound interleaved with its frames (`use_audio_in_video`)
 
     @property
     def supports_packing(self) -> bool:
+        """This plugin's own answer, before the model is known (`packability.packing_refusal` has the model's)."""
         return not self.no_packing_reason
 
     def for_processor(self, processor: Any) -> "MMPlugin | None":

@@ -26,9 +26,6 @@ class MiniCPMVPlugin(NativePlugin):
         super().__init__(processor)
         self.name = type(self).name
         self.fallback = False
-        if processor is not None and not self.no_packing_reason:
-            # the decoder is Qwen3.5's: its Gated DeltaNet layers carry their state from one packed example on
-            self.no_packing_reason = "its linear-attention (Gated DeltaNet) layers would carry state across examples"
 
     def for_processor(self, processor: Any) -> "MiniCPMVPlugin | None":
         if type(processor).__name__ not in PROCESSORS:

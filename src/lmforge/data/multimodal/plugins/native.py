@@ -20,7 +20,7 @@ SUBPROCESSOR = {"images": "image_processor", "videos": "video_processor", "audio
 TYPE_KEYS = ("mm_token_type_ids", "token_type_ids")
 TEXT_OUTPUTS = ("input_ids", "attention_mask", "labels", "text_replacement_offsets")
 # processors whose token types their model takes and never reads (Gemma 3n: causal masks, 1-D positions), so
-# packed rows stay apart (tests/multimodal/test_packing.py)
+# packed rows stay apart (packability.py; tests/multimodal/test_packing.py)
 UNREAD_TOKEN_TYPES = {"Gemma3n"}
 
 
@@ -89,7 +89,7 @@ class NativePlugin(MMPlugin):
         self.media_tokens = {}
         self.token_type_key: str | None = None
         self.sequence_keys: list[str] = []
-        self.no_packing_reason = ""
+        self.token_types_unread = self.family in UNREAD_TOKEN_TYPES
         # Qwen-Omni's processors interleave a video's sound with its frames, and their models place both by time
         self.video_sound = _omni(processor) and {"videos", "audios"} <= set(self.markers)
         if processor is not None and self.markers:
@@ -110,14 +110,6 @@ class NativePlugin(MMPlugin):
         # other per-token inputs the processor builds from a whole sequence's ids (ERNIE-4.5-VL's expert routing)
         self.sequence_keys = [key for key in out if key not in TYPE_KEYS
                               and callable(getattr(self.processor, f"create_{key}", None))]
-        if self.token_type_key and self.family not in UNREAD_TOKEN_TYPES:
-            self.no_packing_reason = (f"its model reads `{self.token_type_key}` per sequence (3-D positions or "
-                                      "bidirectional media attention), which packed rows would merge")
-        elif any(key.endswith("_grid_thw") for key in out):  # Qwen-Omni: M-RoPE grids, no token types
-            # the processor does not say whether the grids also place the text (Kimi-K2.5's only shape its tower)
-            self.no_packing_reason = ("its processor returns media grids without token types, as models that derive "
-                                      "3-D M-RoPE positions from each whole row (Qwen-Omni) do; packed rows would "
-                                      "merge those positions")
 
     def _call(self, processor: Any, kind: str, item: Any, media: DecodedMedia, index: int) -> Any:
         return processor(text=[self.markers[kind]], return_tensors="pt", add_special_tokens=False,

@@ -14,6 +14,7 @@ class Qwen2VLPlugin(NativePlugin):
     name = "qwen2_vl"
     processor_classes = ("Qwen2VLProcessor", "Qwen2_5_VLProcessor")
     fallback = False
+    computes_positions = True  # position_ids below keep packed examples apart
     # what Qwen2-VL's chat template writes; a bound instance reads them from its processor's template
     markers: ClassVar[dict[str, str]] = {"images": "<|vision_start|><|image_pad|><|vision_end|>",
                                          "videos": "<|vision_start|><|video_pad|><|vision_end|>"}
@@ -21,7 +22,6 @@ class Qwen2VLPlugin(NativePlugin):
     def __init__(self, processor: Any = None) -> None:
         super().__init__(processor)
         self.name = "qwen2_vl"
-        self.no_packing_reason = ""  # position_ids below keep packed examples apart
 
     def for_processor(self, processor: Any) -> MMPlugin | None:
         return Qwen2VLPlugin(processor) if type(processor).__name__ in self.processor_classes else None
