@@ -1,0 +1,33 @@
+"""`lmforge eval CONFIG`: MMLU / CMMLU / C-Eval multiple-choice accuracy, as LLaMA-Factory's `eval` command."""
+
+import typer
+from rich.table import Table
+
+from lmforge.cli.common import ConfigArg, OverridesArg, console, load_command_config, run_reporting_errors
+
+
+def eval_command(config: ConfigArg, overrides: OverridesArg = None) -> None:
+    """Score the model on a multiple-choice benchmark (`task: mmlu_test`, `cmmlu_test`, `ceval_validation`):
+    accuracy per subject and category, written to `save_dir` (results.json, results.log, scores.json)."""
+
+    def body() -> None:
+        cfg = load_command_config(config, overrides)  # a config error answers before torch loads
+        from lmforge.infer.multiple_choice import SubjectResult, run_eval
+
+        def done(result: SubjectResult) -> None:
+            console.print(f"{result.subject.key}: {result.accuracy:.2f} ({len(result.predictions)} questions)",
+                          highlight=False)
+
+        result = run_eval(cfg, on_subject=done)
+        table = Table("category", "accuracy")
+        for name, score in result.category_scores().items():
+            table.add_row(name, f"{score:.2f}")
+        console.print(table)
+        if cfg.evaluation.save_dir:
+            console.print(f"results in {cfg.evaluation.save_dir}", highlight=False, soft_wrap=True)
+
+    run_reporting_errors(body)
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="eval")(eval_command)
