@@ -17,8 +17,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from lmforge.config.evaluation import EvaluationGroup
 from lmforge.data.templates.template import Message
-from lmforge.errors import DataError
+from lmforge.errors import ConfigError, DataError
 
 CHOICES = ("A", "B", "C", "D")
 SPLIT_FOLDERS = {"train": "dev", "validation": "val", "test": "test"}
@@ -200,3 +201,13 @@ def _subject(files: _Files, key: str, entry: dict[str, str], split: str, fix: st
                             f"{', '.join(candidates)}); {fix}")
         splits[wanted] = read_questions(found[1], found[0], fix)
     return Subject(key, entry["name"], entry["category"], splits["train"], splits[split])
+
+
+def read_task(group: EvaluationGroup) -> list[Subject]:
+    """The configured task's subjects, once `save_dir` is known to be new (both before any weights load)."""
+    if not group.task:
+        raise ConfigError("`lmforge eval` needs `task`: the benchmark and split, e.g. `task: mmlu_test`")
+    if group.save_dir is not None and Path(group.save_dir).exists():
+        raise ConfigError(f"`save_dir: {group.save_dir}` already exists: choose a new folder (results are never "
+                          "written over earlier ones)")
+    return load_task(group.task_dir, *group.task_parts())

@@ -21,14 +21,12 @@ import torch
 
 from lmforge.config import LmforgeConfig
 from lmforge.config.evaluation import EvaluationGroup
-from lmforge.data.eval_tasks import CHOICES, Subject, load_task, question_messages
+from lmforge.data.eval_tasks import CHOICES, Subject, question_messages
 from lmforge.data.templates.encoding import Chat, iter_encode_batch
 from lmforge.data.templates.select import run_template
 from lmforge.data.templates.template import Template, Thinking
-from lmforge.errors import ConfigError
 from lmforge.model.adapters import merge_adapters
 from lmforge.model.loading import inference_dtype, load_base_model, load_tokenizer
-from lmforge.preflight import preflight
 
 AVERAGE = "Average"
 CATEGORIES = (AVERAGE, "STEM", "Social Sciences", "Humanities", "Other")  # LLaMA-Factory's order of the scores
@@ -65,12 +63,6 @@ class EvalResult:
     def score_lines(self) -> str:
         """The scores as LLaMA-Factory prints them and writes results.log."""
         return "\n".join(f"{name:>15}: {score:.2f}" for name, score in self.category_scores().items())
-
-
-def check_save_dir(save_dir: str | None) -> None:
-    if save_dir is not None and Path(save_dir).exists():
-        raise ConfigError(f"`save_dir: {save_dir}` already exists: choose a new folder (results are never "
-                          "written over earlier ones)")
 
 
 def choice_token_ids(tokenizer: Any) -> list[int]:
@@ -148,14 +140,11 @@ def save_results(result: EvalResult, save_dir: str) -> None:
     (folder / "scores.json").write_text(json.dumps(scores, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
-def run_eval(cfg: LmforgeConfig, on_subject: Callable[[SubjectResult], None] | None = None) -> EvalResult:
-    """Read the task and check save_dir, then load the model (base + merged adapters) and evaluate."""
+def run_eval(cfg: LmforgeConfig, subjects: list[Subject],
+             on_subject: Callable[[SubjectResult], None] | None = None) -> EvalResult:
+    """Load the model (base + merged adapters) and evaluate it on `subjects` (`read_task`'s, read before
+    `preflight(cfg, "eval")` and this call, so a data or reference error comes before torch loads)."""
     group = cfg.evaluation
-    if not group.task:
-        raise ConfigError("`lmforge eval` needs `task`: the benchmark and split, e.g. `task: mmlu_test`")
-    check_save_dir(group.save_dir)
-    subjects = load_task(group.task_dir, *group.task_parts())
-    preflight(cfg, "eval")
     tokenizer = load_tokenizer(cfg.model)
     template = run_template(cfg.model, tokenizer, preserve_thinking=cfg.data.preserve_thinking)
     model = load_base_model(cfg.model, dtype=inference_dtype(cfg.model), cutoff_len=cfg.data.cutoff_len)
