@@ -84,6 +84,13 @@ def test_the_prompt_is_the_templates_rendering_of_the_shots_and_the_question(tmp
     for n_shot, text in expected.items():
         ids = subject_prompts(astronomy, template, tokenizer, lang="en", n_shot=n_shot, seed=42)[0]
         assert ids == tokenizer(text, add_special_tokens=False)["input_ids"], tokenizer.decode(ids)
+    fewshot = run_template(build_config({"model_name_or_path": "builtin:tiny-llama", "template": "fewshot"}).model,
+                           tokenizer)  # LLaMA-Factory's eval example's template: no eos between the shots
+    text = ("The following are multiple choice questions (with answers) about astronomy.\n\nWhich is a planet?\n"
+            "A. Mars\nB. Moon\nC. Sun\nD. Vega\nAnswer:A\n\nClosest star?\nA. Vega\nB. Sirius\nC. Sun\nD. Polaris\n"
+            "Answer:")
+    ids = subject_prompts(astronomy, fewshot, tokenizer, lang="en", n_shot=1, seed=42)[0]
+    assert ids == tokenizer(text, add_special_tokens=False)["input_ids"], tokenizer.decode(ids)
     anatomy = load_task(tmp_path, "mmlu", "test")[0]
     three = tokenizer.decode(subject_prompts(anatomy, template, tokenizer, lang="en", n_shot=3, seed=42)[0])
     assert three.count("<|im_start|>assistant\n") == 4 and all(q in three for q in ("1+1?", "Pick, C", "Sky?"))

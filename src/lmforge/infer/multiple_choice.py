@@ -1,7 +1,7 @@
 """`lmforge eval`: multiple-choice accuracy on MMLU, CMMLU or C-Eval, as LLaMA-Factory's `eval` command
 measures it.
 
-Each question is a conversation rendered by the run's template as training renders it: `n_shot` solved
+Each question is a conversation rendered by the run's template, as training and chat render one: `n_shot` solved
 questions of the subject's dev set (drawn afresh for each question, seeded) as earlier user/assistant turns,
 then the question, then the assistant header. The model's answer is whichever of the tokens "A", "B", "C",
 "D" gets the largest logit at the last position. Accuracy per subject, per category (mapping.json) and over
@@ -72,14 +72,15 @@ def choice_token_ids(tokenizer: Any) -> list[int]:
 
 def subject_prompts(subject: Subject, template: Template, tokenizer: Any, *, lang: str, n_shot: int, seed: int,
                     enable_thinking: Thinking | None = None) -> list[list[int]]:
-    """The token ids of each question's prompt, ending with the assistant header. `train=True`: the shots'
-    answers end as training ends them (an efficient-eos template's eos)."""
+    """The token ids of each question's prompt, ending with the assistant header. The shots' answers end as
+    the template shows them in a conversation's history (no efficient-eos template's eos between shots, as in
+    LLaMA-Factory's eval prompts)."""
     draw = random.Random(f"{seed}/{subject.key}")  # the same shots every run, different per subject
     chats = [Chat(question_messages(question, draw.sample(subject.shots, min(n_shot, len(subject.shots))),
                                     subject.name, lang))
              for question in subject.questions]
     return [encoded.flat() for encoded in iter_encode_batch(template, tokenizer, chats, add_generation_prompt=True,
-                                                            enable_thinking=enable_thinking, train=True)]
+                                                            enable_thinking=enable_thinking)]
 
 
 @torch.inference_mode()
