@@ -21,7 +21,7 @@ def test_llamafactorys_eval_example_checks_and_evaluates_a_lora_model(tmp_path, 
     torch.manual_seed(0)
     base = AutoModelForCausalLM.from_pretrained(tiny_llama_path)
     adapter = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
-    adapter.save_pretrained(tmp_path / "adapter")  # non-zero weights: merging it changes the answers' logits
+    adapter.save_pretrained(tmp_path / "adapter")  # init_lora_weights=False: a non-zero adapter, as a trained one
     config = tmp_path / "llama3_lora_eval.yaml"
     config.write_text(yaml.safe_dump({**example, "model_name_or_path": str(tiny_llama_path),
                                       "adapter_name_or_path": str(tmp_path / "adapter"),
