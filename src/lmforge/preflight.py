@@ -13,7 +13,7 @@ from lmforge.errors import ConfigError
 from lmforge.hub.resolve import check_model_reference
 from lmforge.model.kind import ModelKind
 
-Command = Literal["train", "chat", "export", "check"]
+Command = Literal["train", "chat", "eval", "export", "check"]
 
 
 def preflight(cfg: LmforgeConfig, command: Command) -> ModelKind:

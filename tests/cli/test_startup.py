@@ -60,6 +60,8 @@ def test_help_and_listings_import_no_heavy_library(args, shown):
     (["export"], "lora_rnk: 8\n", "unknown key `lora_rnk`"),
     (["chat"], "lora_rnk: 8\n", "unknown key `lora_rnk`"),
     (["predict"], "lora_rnk: 8\n", "unknown key `lora_rnk`"),
+    (["eval"], "lora_rnk: 8\n", "unknown key `lora_rnk`"),
+    (["eval"], "task: mmlu_test\ntask_dir: /no/such/folder\n", "`task_dir: /no/such/folder` is not a folder"),
     (["api"], "lora_rnk: 8\n", "unknown key `lora_rnk`"),
     (["webui"], "model_name_or_path: [\n", "is not valid YAML"),
 ])

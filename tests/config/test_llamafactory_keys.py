@@ -175,9 +175,6 @@ def test_v093_examples_validate_after_changing_only_paths(tmp_path):
 STILL_FAILING = {
     "extras/mod/llama3_full_sft.yaml": (["mixture_of_depths"], "refused: no transformers model implements "
                                         "Mixture-of-Depths (LLaMA-Factory swaps in the MoD package's layers)"),
-    "train_lora/llama3_lora_eval.yaml": (["task", "save_dir"], "refused: LLaMA-Factory's `eval` command (MMLU-style "
-                                         "benchmarks), which LLaMA-Factory's current release no longer runs; the "
-                                         "message names lm-evaluation-harness and `do_predict`"),
 }
 
 
@@ -196,7 +193,7 @@ def test_v093_examples_that_still_fail_are_the_listed_ones_for_the_listed_keys(t
         keys, _ = STILL_FAILING[name]
         assert len(message.splitlines()[1:]) == len(keys), message
         assert all(f"`{key}` belongs to" in message for key in keys), message
-    assert len(_example_configs()) - len(failing) == 37
+    assert len(_example_configs()) - len(failing) == 38
 
 
 @pytest.mark.parametrize(("key", "value"), sorted(LLAMAFACTORY_VALUES))

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from lmforge.cli import convert, data, env, expand, export, models, serve, template, train
+from lmforge.cli import convert, data, env, evaluate, expand, export, models, serve, template, train
 from lmforge.cli.common import err_console, set_debug
 from lmforge.cli.quiet import hide_unactionable_output
 from lmforge.train.launch import is_worker
@@ -23,7 +23,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Fine-tune, chat with and export language models from one YAML file.")
 
 # in the order `lmforge --help` lists them
-COMMAND_MODULES = (convert, train, export, expand, env, data, serve, template, models)
+COMMAND_MODULES = (convert, train, evaluate, export, expand, env, data, serve, template, models)
 for module in COMMAND_MODULES:
     module.register(app)
 

@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from lmforge.config.evaluation import EvaluationGroup
 from lmforge.config.export import ExportGroup
 from lmforge.config.generation import GenerationGroup
 from lmforge.config.groups_base import Group, split_list
@@ -356,6 +357,7 @@ GROUPS: dict[str, type[BaseModel]] = {
     "rl": RlGroup,
     "launch": LaunchGroup,
     "swanlab": SwanlabGroup,
+    "evaluation": EvaluationGroup,
 }
 
 
@@ -375,6 +377,7 @@ class LmforgeConfig(BaseModel):
     rl: RlGroup
     launch: LaunchGroup
     swanlab: SwanlabGroup
+    evaluation: EvaluationGroup
     source: str | None = None  # the YAML file the config came from, for messages
 
     def flat(self, *, only_set: bool = False) -> dict[str, object]:

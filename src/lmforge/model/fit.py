@@ -34,7 +34,7 @@ def model_skeleton(config: Any, kind: ModelKind, *, trust_remote_code: bool) -> 
 
 
 def check_model_fit(args: ModelGroup, ft: FinetuningGroup, template: Template | None,
-                    command: Literal["train", "chat", "export", "check"]) -> ModelKind:
+                    command: Literal["train", "chat", "eval", "export", "check"]) -> ModelKind:
     """Everything about the model that can be checked from its config; returns its kind. `ft` matters only
     when the command trains."""
     training = command in ("train", "check")

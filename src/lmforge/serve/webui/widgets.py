@@ -16,7 +16,8 @@ GROUP_TITLES = {"model": "model", "data": "data", "finetuning": "finetuning (met
                 "generation": "generation", "training": "training (transformers TrainingArguments)",
                 "optimizer": "optimizer (GaLore, APOLLO, BAdam, Adam-mini, Muon)", "profiler": "profiler",
                 "rl": "online RL (grpo, rloo: rewards, generations)", "export": "export",
-                "launch": "launch (Ray Train with USE_RAY=1, torchrun's master address)", "swanlab": "SwanLab tracking"}
+                "launch": "launch (Ray Train with USE_RAY=1, torchrun's master address)", "swanlab": "SwanLab tracking",
+                "evaluation": "evaluation (`lmforge eval`: MMLU, CMMLU, C-Eval)"}
 
 
 def field_id(key: str) -> str:
