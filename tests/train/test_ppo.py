@@ -102,3 +102,40 @@ def test_responses_end_at_their_first_stop_token_and_the_mask_reads_them():
     assert ids.tolist() == [[1, 9, 5, 2], [1, 5, 6, 7]] and attention.tolist() == [[1, 1, 1, 1], [1, 1, 1, 1]]
     # position i predicts token i + 1: the response tokens are predicted from positions 1-2 and 0-2
     assert mask.tolist() == [[0, 1, 1], [1, 1, 1]]
+
+
+@pytest.fixture
+def isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LMFORGE_HOME", str(tmp_path / "home"))
+
+
+@pytest.mark.slow
+def test_full_ppo_saves_the_value_head_beside_the_model_and_a_resumed_run_restores_it(tmp_path, isolated_cache):
+    """Full fine-tuning (the reference a frozen copy): the model file holds the policy alone and each checkpoint
+    has its value head; a run resumed from checkpoint-1 ends where the uninterrupted run ends (a fresh value head
+    would differ by its first step's update, about 1e-3)."""
+    import json
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from lmforge.config import build_config
+    from lmforge.train.runner import run_training
+
+    (tmp_path / "prompts.json").write_text(json.dumps([{"instruction": f"Say {n}."} for n in range(16)]))
+    keys = {"model_name_or_path": "builtin:tiny-llama", "template": "chatml", "stage": "ppo",
+            "finetuning_type": "full", "reward_funcs": "length", "reward_length_target": 2,
+            "dataset": str(tmp_path / "prompts.json"), "per_device_train_batch_size": 2, "max_new_tokens": 4,
+            "max_steps": 2, "logging_steps": 1, "ppo_epochs": 1, "save_steps": 1, "report_to": "none",
+            "learning_rate": 1e-3}
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    run_training(build_config({**keys, "output_dir": str(straight)}))
+    assert not any("v_head" in name for name in load_file(straight / "model.safetensors"))
+    assert (straight / "checkpoint-1" / "value_head.safetensors").is_file()
+    shutil.copytree(straight / "checkpoint-1", resumed / "checkpoint-1")
+    assert run_training(build_config({**keys, "output_dir": str(resumed)}))["steps_this_run"] == 1
+    first = load_file(straight / "checkpoint-1" / "value_head.safetensors")
+    heads = [load_file(folder / "value_head.safetensors") for folder in (straight, resumed)]
+    assert (heads[0]["v_head.summary.weight"] - first["v_head.summary.weight"]).abs().max() > 1e-4  # trained
+    for name in first:
+        assert torch.allclose(heads[0][name], heads[1][name], atol=1e-6)

@@ -98,9 +98,10 @@ class PpoTrainer(Trainer):
         output = model(input_ids=ids, attention_mask=attention, output_hidden_states=values, use_cache=False)
         logits = output.logits[:, :-1].float()
         logprobs = torch.log_softmax(logits, dim=-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
+        if not values:  # the reference has no value head
+            return logprobs, None, logits
         head: ValueHead = value_head_of(self.accelerator.unwrap_model(model))
-        predicted = head(output.hidden_states[-1][:, :-1]) if values else None
-        return logprobs, predicted, logits
+        return logprobs, head(output.hidden_states[-1][:, :-1]), logits
 
     def _reference_logprobs(self, model: Any, ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
         if self.ref_model is not None:
