@@ -11,6 +11,7 @@ from lmforge.config import build_config
 from lmforge.errors import RewardError
 from lmforge.train.rewards.model import reward_model_reward
 from lmforge.train.runner import run_training
+from tests.conftest import run_cli
 from tests.refdata import refdata
 
 
@@ -57,9 +58,10 @@ def test_a_folder_without_a_reward_head_is_refused(tmp_path, tiny_llama_path, ti
 
 
 @pytest.mark.slow
-def test_llamafactory_ppo_example_trains_ppo_with_a_value_head(lora_reward_model, tmp_path, tiny_llama_path):
-    """LLaMA-Factory's v0.9.3 PPO example (model, reward model, data and output paths changed, plus a two-step
-    smoke-run size): real PPO steps, the adapter saved with the value head beside it as LLaMA-Factory saves it."""
+def test_llamafactory_ppo_example_trains_ppo_with_a_value_head(lora_reward_model, tmp_path):
+    """`lmforge train` on LLaMA-Factory's v0.9.3 PPO example (model, reward model, data and output paths changed,
+    plus a two-step smoke-run size): real PPO steps, the adapter saved with the value head beside it as
+    LLaMA-Factory saves it."""
     import yaml
     from safetensors.torch import load_file
 
@@ -67,8 +69,10 @@ def test_llamafactory_ppo_example_trains_ppo_with_a_value_head(lora_reward_model
     raw.update(model_name_or_path="builtin:tiny-llama", reward_model=str(lora_reward_model),
                dataset_dir=str(refdata("llamafactory_data")), output_dir=str(tmp_path / "out"),
                max_steps=2, max_samples=16, cutoff_len=128, max_new_tokens=4, logging_steps=1, save_strategy="no")
-    summary = run_training(build_config(raw, source="llama3_lora_ppo.yaml"))
-    assert summary["steps"] == 2
+    (tmp_path / "ppo.yaml").write_text(yaml.safe_dump(raw))
+    done = run_cli("train", str(tmp_path / "ppo.yaml"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads((tmp_path / "out" / "train_summary.json").read_text())["steps"] == 2
     logs = [json.loads(line) for line in (tmp_path / "out" / "trainer_log.jsonl").read_text().splitlines()]
     first, second = logs[0], logs[1]
     assert first["kl"] == pytest.approx(0.0, abs=1e-6)  # a new adapter is the reference until it is trained
