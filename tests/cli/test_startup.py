@@ -97,7 +97,7 @@ def test_a_wrong_reference_is_found_before_torch_and_transformers_load(tmp_path,
 @pytest.mark.parametrize("command", ["check", "train"])
 @pytest.mark.parametrize(("yaml_text", "message"), [
     ("dataset: identiti\n", "did you mean `identity`"),
-    ("stage: ppo\n", "`stage: ppo` (run as RLOO) scores completions with a reward model"),
+    ("stage: ppo\n", "`stage: ppo` scores completions with a reward model"),
     ("stage: kto\nper_device_train_batch_size: 1\n", "`stage: kto` needs `per_device_train_batch_size` of 2"),
     ("stage: dpo\nlora_target: q_proj,lm_head\n", "`stage: dpo` cannot put LoRA on `lm_head`"),
 ])

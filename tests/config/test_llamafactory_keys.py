@@ -34,12 +34,9 @@ MAPPED: dict[str, tuple[Any, Any]] = {
     "disable_gradient_checkpointing": (True, False),
     "use_reentrant_gc": (False, {"use_reentrant": False}),
     "disable_shuffling": (True, "sequential"),
-    "ppo_epochs": (4, 4),
     "eval_num_beams": (4, 4),
     "generation_num_beams": (3, 3),
     "sortish_sampler": (True, "group_by_length"),
-    "ppo_buffer_size": (2, 2),
-    "ppo_score_norm": (True, True),
 }
 
 

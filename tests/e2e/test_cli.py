@@ -113,7 +113,7 @@ def test_full_finetuning_saves_a_reloadable_model(tmp_path):
     ("template: chatmel\n", [], "unknown template `chatmel`; did you mean `chatml`"),
     ("model_name_or_path: ./no/such/folder\n", [], "no such folder"),
     ("stage: sft\n", ["output_dir=/tmp/x"], "needs `dataset`"),
-    ("stage: ppo\ndataset: identity\n", [], "`stage: ppo` (run as RLOO) scores completions with a reward model"),
+    ("stage: ppo\ndataset: identity\n", [], "`stage: ppo` scores completions with a reward model"),
 ])
 def test_config_errors_are_one_clear_message(tmp_path, yaml_text, args, message):
     config = write_config(tmp_path, "model_name_or_path: builtin:tiny-llama\n" + yaml_text)

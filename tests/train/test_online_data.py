@@ -75,7 +75,8 @@ def test_a_dataset_without_the_column_a_reward_reads_fails_in_preflight(tmp_path
     ({"per_device_train_batch_size": 6}, "= 6 completions per step, not a multiple of `num_generations: 4`"),
     ({"reward_funcs": None}, "`stage: grpo` learns from rewards: set `reward_funcs`"),
     ({"ref_model": "builtin:tiny-llama"}, "remove `ref_model`"),
-    ({"stage": "ppo", "reward_funcs": None}, "`stage: ppo` (run as RLOO) scores completions with a reward model"),
+    ({"stage": "ppo", "reward_funcs": None}, "`stage: ppo` scores completions with a reward model"),
+    ({"stage": "ppo", "val_size": 0.1}, "`stage: ppo` trains on rollouts and has no evaluation"),
     ({"lora_target": "q_proj,lm_head"}, "cannot put LoRA on `lm_head`"),
 ])
 def test_what_trl_would_refuse_is_found_before_anything_loads(tmp_path, keys, expected):
@@ -90,30 +91,47 @@ def test_llamafactory_ppo_example_validates(tmp_path):
 
     raw = yaml.safe_load(refdata("llamafactory_examples_v0.9.3", "train_lora", "llama3_lora_ppo.yaml").read_text())
     cfg = build_config({**raw, "reward_model": str(tmp_path), "ppo_epochs": 2})
-    assert cfg.finetuning.stage == "ppo" and cfg.rl.reward_model == str(tmp_path) and cfg.rl.num_iterations == 2
+    assert cfg.finetuning.stage == "ppo" and cfg.rl.reward_model == str(tmp_path) and cfg.rl.ppo_epochs == 2
 
 
-def test_llamafactory_ppo_keys_land_on_trls_knobs(tmp_path):
-    from lmforge.train.stages.online import trainer_args
+def test_llamafactory_ppo_keys_are_the_ppo_trainers_settings(tmp_path):
+    """The buffer is ppo_buffer_size x per_device x accumulation prompts, one Trainer step; the rest as named."""
+    from rich.console import Console
 
-    cfg = online_config(tmp_path, stage="ppo", ppo_buffer_size=2, ppo_score_norm=True, gradient_accumulation_steps=3,
-                        per_device_train_batch_size=4, reward_model_type="full")
-    assert cfg.rl.steps_per_rollout == 2 and cfg.rl.normalize_advantages
-    kwargs = {"output_dir": str(tmp_path / "out"), "per_device_train_batch_size": 4, "gradient_accumulation_steps": 3,
-              "bf16": False,
-              "report_to": "none"}
-    args = trainer_args(cfg, "rloo", kwargs, [1.0])
-    assert args.steps_per_generation == 6 and args.normalize_advantages  # 2 optimizer steps of 3 micro-batches
+    from lmforge.model.loading import load_model
+    from lmforge.train.prepare import prepare_data
+    from lmforge.train.runner import training_kwargs
+    from lmforge.train.stages import STAGES
+
+    (tmp_path / "p.json").write_text(json.dumps([{"instruction": f"q{n}"} for n in range(4)]))
+    cfg = online_config(tmp_path, stage="ppo", dataset=str(tmp_path / "p.json"), ppo_buffer_size=2, ppo_epochs=3,
+                        ppo_score_norm=True, ppo_whiten_rewards=True, ppo_target=3.0, gradient_accumulation_steps=3,
+                        per_device_train_batch_size=1, beta=0.1, reward_funcs="length", reward_length_target=2)
+    kind = preflight(cfg, "train")
+    stage = STAGES.get("ppo")
+    _, tokenizer, _, prepared = prepare_data(cfg, stage.data, kind, Console(quiet=True))
+    model = load_model(cfg.model, dtype=None, cutoff_len=cfg.data.cutoff_len, tokenizer=tokenizer)
+    trainer = stage.build_trainer(cfg, model, tokenizer, prepared, training_kwargs(cfg))
+    settings = trainer.settings
+    assert (settings.mini_batch, settings.accumulation, settings.epochs, settings.kl_coef, settings.kl_target,
+            settings.score_norm, settings.whiten_rewards) == (1, 3, 3, 0.1, 3.0, True, True)
+    assert trainer.args.per_device_train_batch_size == 6 and trainer.args.gradient_accumulation_steps == 1
 
 
-@pytest.mark.parametrize(("keys", "expected"), [
-    ({"ppo_whiten_rewards": True}, "use `normalize_advantages: true` (rloo and ppo)"),
-    ({"reward_model_type": "api"}, "write a reward function that calls the API (`reward_funcs: my_rewards.py"),
-])
-def test_llamafactory_ppo_keys_without_a_trl_knob_are_refused_with_the_replacement(tmp_path, keys, expected):
+def test_llamafactory_ppo_defaults_are_its_own(tmp_path):
+    from lmforge.train.stages.ppo import DEFAULT_TARGET, kl_coefficient
+
+    cfg = online_config(tmp_path, stage="ppo")
+    assert (cfg.rl.ppo_epochs, cfg.rl.ppo_buffer_size, cfg.rl.ppo_score_norm, cfg.rl.ppo_whiten_rewards) == (
+        4, 1, False, False)
+    assert kl_coefficient(cfg) == 0.2 and cfg.rl.ppo_target is None and DEFAULT_TARGET == 6.0
+
+
+def test_llamafactory_api_reward_model_is_refused_with_the_replacement(tmp_path):
     with pytest.raises(ConfigError) as err:
-        online_config(tmp_path, stage="ppo", **keys)
-    assert expected in " ".join(str(err.value).split())
+        online_config(tmp_path, stage="ppo", reward_model_type="api")
+    message = " ".join(str(err.value).split())
+    assert "write a reward function that calls the API (`reward_funcs: my_rewards.py" in message
 
 
 def test_reward_model_type_must_say_what_the_folder_holds(tmp_path):

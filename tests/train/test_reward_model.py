@@ -11,6 +11,7 @@ from lmforge.config import build_config
 from lmforge.errors import RewardError
 from lmforge.train.rewards.model import reward_model_reward
 from lmforge.train.runner import run_training
+from tests.conftest import run_cli
 from tests.refdata import refdata
 
 
@@ -56,14 +57,30 @@ def test_a_folder_without_a_reward_head_is_refused(tmp_path, tiny_llama_path, ti
         reward_model_reward(str(tmp_path), tiny_tokenizer, dtype=torch.float32, device="cpu")
 
 
-def test_ppo_config_runs_as_rloo_with_the_reward_model(lora_reward_model, tmp_path, caplog):
-    (tmp_path / "prompts.json").write_text(json.dumps([{"instruction": f"Say {n}."} for n in range(8)]))
-    summary = run_training(build_config({
-        "model_name_or_path": "builtin:tiny-llama", "template": "chatml", "stage": "ppo", "finetuning_type": "lora",
-        "reward_model": str(lora_reward_model), "dataset": str(tmp_path / "prompts.json"), "num_generations": 4,
-        "per_device_train_batch_size": 4, "max_new_tokens": 6, "max_steps": 1, "logging_steps": 1,
-        "save_strategy": "no", "report_to": "none", "ppo_epochs": 1, "output_dir": str(tmp_path / "out")}))
-    assert summary["steps"] == 1
-    assert "`stage: ppo` runs as RLOO" in caplog.text
-    log = json.loads((tmp_path / "out" / "trainer_log.jsonl").read_text().splitlines()[0])
-    assert "rewards/reward_model/mean" in log and log["completions/max_length"] <= 6
+@pytest.mark.slow
+def test_llamafactory_ppo_example_trains_ppo_with_a_value_head(lora_reward_model, tmp_path):
+    """`lmforge train` on LLaMA-Factory's v0.9.3 PPO example (model, reward model, data and output paths changed,
+    plus a two-step smoke-run size): real PPO steps, the adapter saved with the value head beside it as
+    LLaMA-Factory saves it."""
+    import yaml
+    from safetensors.torch import load_file
+
+    raw = yaml.safe_load(refdata("llamafactory_examples_v0.9.3", "train_lora", "llama3_lora_ppo.yaml").read_text())
+    raw.update(model_name_or_path="builtin:tiny-llama", reward_model=str(lora_reward_model),
+               dataset_dir=str(refdata("llamafactory_data")), output_dir=str(tmp_path / "out"),
+               max_steps=2, max_samples=16, cutoff_len=128, max_new_tokens=4, logging_steps=1, save_strategy="no")
+    (tmp_path / "ppo.yaml").write_text(yaml.safe_dump(raw))
+    done = run_cli("train", str(tmp_path / "ppo.yaml"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads((tmp_path / "out" / "train_summary.json").read_text())["steps"] == 2
+    logs = [json.loads(line) for line in (tmp_path / "out" / "trainer_log.jsonl").read_text().splitlines()]
+    first, second = logs[0], logs[1]
+    assert first["kl"] == pytest.approx(0.0, abs=1e-6)  # a new adapter is the reference until it is trained
+    assert first["completions/mean_length"] <= 4 and second["lr"] > 0  # the first step is warm-up (lr 0)
+    assert first["kl_coef"] == pytest.approx(0.2 * (1 - 0.2 * 8 / 10000))  # KL 0 under target 6: -20% x 8/10000
+    assert {"reward", "policy_loss", "value_loss", "entropy", "clip_ratio"} <= first.keys()
+    head = load_file(tmp_path / "out" / "value_head.safetensors")
+    assert set(head) == {"v_head.summary.weight", "v_head.summary.bias"} and head["v_head.summary.weight"].shape[0] == 1
+    adapter = load_file(tmp_path / "out" / "adapter_model.safetensors")
+    assert not any("v_head" in name for name in adapter)  # the policy's adapter alone, as LLaMA-Factory saves it
+    assert any(tensor.abs().sum() > 0 for name, tensor in adapter.items() if "lora_B" in name)  # trained

@@ -1,4 +1,4 @@
-"""The online reinforcement-learning group (`stage: grpo`, `rloo`, LLaMA-Factory's `ppo`), under trl's names."""
+"""The online reinforcement-learning group (`stage: grpo`, `rloo`, `ppo`): trl's names, LLaMA-Factory's for ppo."""
 
 from typing import Literal
 
@@ -8,10 +8,11 @@ from lmforge.config.groups_base import Group, split_list
 
 
 class RlGroup(Group):
-    """Online reinforcement learning (`stage: grpo`, `rloo`, and LLaMA-Factory's `ppo`), under trl's names.
+    """Online reinforcement learning (`stage: grpo`, `rloo`, `ppo`), under trl's names (LLaMA-Factory's `ppo_*`).
 
-    Rollouts sample with the generation group's `temperature`, `top_p`, `top_k` and `repetition_penalty` when
-    they are set, else with trl's defaults (1.0, 1.0, 0, 1.0): the chat defaults would narrow exploration.
+    grpo/rloo rollouts sample with the generation group's `temperature`, `top_p`, `top_k` and
+    `repetition_penalty` when they are set, else with trl's defaults (1.0, 1.0, 0, 1.0): the chat defaults would
+    narrow exploration. ppo rollouts sample with the generation group as it is, as LLaMA-Factory's do.
     """
 
     reward_funcs: list[str] | None = Field(
@@ -46,20 +47,31 @@ class RlGroup(Group):
     beta: float | None = Field(
         None, ge=0, description="KL coefficient against the reference (the adapter-disabled base with LoRA, a "
                                 "frozen copy otherwise); 0 loads no reference. Default: 0.0 for grpo, 0.05 "
-                                "for rloo and ppo (trl's).")
+                                "for rloo (trl's), 0.2 for ppo (the starting coefficient of LLaMA-Factory's PPO).")
     ppo_target: float | None = Field(
         None, gt=0, description="rloo/ppo: adapt the KL coefficient (starting at `beta`) toward this sequence-level "
-                                "KL in nats, PPO's adaptive KL control (LLaMA-Factory uses 6.0); unset: `beta` "
-                                "stays fixed.")
+                                "KL in nats, PPO's adaptive KL control; unset: 6.0 for ppo (LLaMA-Factory's), "
+                                "for rloo `beta` stays fixed.")
     epsilon: float = Field(0.2, gt=0, description="Lower clipping bound of the policy ratio.")
     epsilon_high: float | None = Field(
         None, gt=0, description="Upper clipping bound (DAPO's clip-higher, e.g. 0.28); default `epsilon`.")
     num_iterations: int = Field(
-        1, ge=1, description="Optimisation passes over each generated batch (μ); LLaMA-Factory's `ppo_epochs`.")
+        1, ge=1, description="grpo/rloo: optimisation passes over each generated batch (μ).")
     steps_per_rollout: int = Field(
         1, ge=1, description="Optimizer steps trained on each generated batch: trl's `steps_per_generation` is this "
                              "x gradient_accumulation_steps (later steps reuse the rollouts with an importance "
-                             "ratio); LLaMA-Factory's `ppo_buffer_size`.")
+                             "ratio).")
+    ppo_epochs: int = Field(
+        4, ge=1, description="ppo: optimisation passes over each experience buffer (LLaMA-Factory's).")
+    ppo_buffer_size: int = Field(
+        1, ge=1, description="ppo: optimizer steps per experience buffer (the buffer holds this many x "
+                             "per_device_train_batch_size x gradient_accumulation_steps prompts, one completion "
+                             "each).")
+    ppo_score_norm: bool = Field(
+        False, description="ppo: normalise the scores by the running mean and std of all scores so far.")
+    ppo_whiten_rewards: bool = Field(
+        False, description="ppo: whiten the per-token rewards over the buffer's response tokens (std only, the "
+                           "mean kept) before the advantages are estimated.")
     loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo"] = Field(
         "dapo", description="grpo: loss aggregation: per-sequence mean (grpo), a constant (dr_grpo), the tokens of "
                             "the accumulated batch (dapo), of the local batch (bnpo), or cispo / sapo.")

@@ -1,4 +1,5 @@
-"""LLaMA-Factory's `ppo_target`: PPO's adaptive KL controller (Ziegler et al. 2019), on trl's RLOO.
+"""LLaMA-Factory's `ppo_target`: PPO's adaptive KL controller (Ziegler et al. 2019), for `stage: ppo` (after each
+PPO step, `adapted_coefficient`) and on trl's RLOO (after each log, `AdaptiveKl`).
 
 The KL coefficient starts at `beta` and after each logged window is multiplied by
 `1 + clip(kl / target - 1, -0.2, 0.2) * n / horizon` (horizon 10000, `n` the completions generated in the window):
@@ -14,6 +15,12 @@ from transformers import TrainerCallback
 
 HORIZON = 10000  # LLaMA-Factory's (and trl's former PPOTrainer's) horizon
 MAX_STEP = 0.2  # the proportional error is clipped to +-0.2
+
+
+def adapted_coefficient(coef: float, kl: float, target: float, samples: int) -> float:
+    """The KL coefficient after `samples` completions whose mean sequence KL was `kl`."""
+    error = min(max(kl / target - 1, -MAX_STEP), MAX_STEP)
+    return coef * (1 + error * samples / HORIZON)
 
 
 class AdaptiveKl(TrainerCallback):
@@ -34,6 +41,6 @@ class AdaptiveKl(TrainerCallback):
         steps, self.last_step = state.global_step - self.last_step, state.global_step
         if steps <= 0:
             return
-        error = min(max(kl * length / self.target - 1, -MAX_STEP), MAX_STEP)
-        self.trainer.beta *= 1 + error * steps * self.completions_per_step / HORIZON
+        self.trainer.beta = adapted_coefficient(self.trainer.beta, kl * length, self.target,
+                                                steps * self.completions_per_step)
         logs["kl_coef"] = self.trainer.beta

@@ -26,7 +26,7 @@ def utilisation(model_config: Any, counts: TokenCounts, runtime_s: float, *, fin
     """Model FLOPs per token (`train/flops.py`'s convention), the FLOP/s the run achieved and its MFU against
     this device's peak for `dtype` (`train/peak.py`); `mfu_unavailable` says why when they cannot be given."""
     if not counts.non_pad_tokens:
-        return {"mfu": None, "mfu_unavailable": "this stage's trainer (trl's) does not count its tokens"}
+        return {"mfu": None, "mfu_unavailable": "this stage's trainer (trl's, or ppo's) does not count its tokens"}
     try:
         shape = DecoderShape.from_config(model_config)
     except ModelError as err:

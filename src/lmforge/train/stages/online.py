@@ -1,5 +1,5 @@
-"""What the online RL stages (grpo, rloo, and LLaMA-Factory's ppo run as rloo) share: prompt data, rewards,
-and trl's GRPOTrainer / RLOOTrainer fed with lmforge's rendering.
+"""What the online RL stages (grpo, rloo, ppo) share: prompt data, rewards (the reward model loaded once), and
+for grpo and rloo trl's GRPOTrainer / RLOOTrainer fed with lmforge's rendering.
 
 Prompts are rendered by the run's template with its generation prompt (`data/prompts.py`), so the policy
 is asked exactly as `lmforge chat` asks it; the rendered text already holds every special token the
@@ -19,6 +19,7 @@ from lmforge.data.report import DataReport
 from lmforge.data.stage_data import RowKind, StageData, TokenizeContext
 from lmforge.data.templates.select import run_template
 from lmforge.train.rewards import build_rewards
+from lmforge.train.stages.online_checks import DEFAULT_BETA
 
 if TYPE_CHECKING:
     from lmforge.data.dataset import PreparedData
@@ -32,7 +33,6 @@ def prompts_to_columns(items: list[Any], ctx: TokenizeContext, report: DataRepor
 
 ONLINE = StageData(PROMPTS, prompts_to_columns, media=True, media_in_columns=True)
 
-DEFAULT_BETA = {"grpo": 0.0, "rloo": 0.05}  # trl's defaults
 SAMPLING_KEYS = ("temperature", "top_p", "top_k", "repetition_penalty")
 # What trl logs that a user reads: trainer_log.jsonl keeps these (prefixes end with "/"), the plots draw some.
 LOGGED = ("reward", "reward_std", "rewards/", "kl", "kl_coef", "entropy", "clip_ratio", "clip_ratio/", "completions/",

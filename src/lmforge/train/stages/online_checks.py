@@ -1,6 +1,7 @@
 """Config rules of the online RL stages, run by preflight before any model loads: rewards that exist and fit
 the data, a batch that holds whole groups of completions, and what trl's GRPOTrainer / RLOOTrainer (trl
-1.16) would otherwise reject with a ValueError once the model is loaded.
+1.16) would otherwise reject with a ValueError once the model is loaded (`stage: ppo` takes the ones that
+apply to its own trainer).
 """
 
 import importlib.util
@@ -15,6 +16,7 @@ from lmforge.train.rewards import builtin_problems, required_columns
 from lmforge.train.stages.trl_checks import no_fused_liger_cross_entropy, no_lora_on_the_output_head
 
 BUILTIN_HINT = "accuracy, format_think, length, ... (docs/rl.md)"
+DEFAULT_BETA = {"grpo": 0.0, "rloo": 0.05, "ppo": 0.2}  # trl's for grpo/rloo; LLaMA-Factory's PPO starts at 0.2
 
 
 def has_rewards(cfg: LmforgeConfig) -> str | None:
@@ -74,7 +76,7 @@ def no_reference_model_key(cfg: LmforgeConfig) -> str | None:
 def reference_from_checkpoint(cfg: LmforgeConfig) -> str | None:
     """Full and freeze runs with a KL term: trl loads the reference from the policy's checkpoint folder, which
     has neither added tokens nor a from-scratch start."""
-    beta = cfg.rl.beta if cfg.rl.beta is not None else (0.0 if cfg.finetuning.stage == "grpo" else 0.05)
+    beta = cfg.rl.beta if cfg.rl.beta is not None else DEFAULT_BETA.get(cfg.finetuning.stage, 0.05)
     model = cfg.model
     changed = model.add_tokens or model.add_special_tokens or model.resize_vocab or model.train_from_scratch
     if cfg.finetuning.finetuning_type == "lora" or not beta or not changed:
