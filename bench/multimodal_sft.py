@@ -17,9 +17,10 @@ without gradient checkpointing (lmforge's CPU default). Each run is a fresh `lmf
 `llamafactory-cli train` process with an empty lmforge home (so an empty media cache), the frameworks
 alternating run by run. examples/s is the rows over each trainer's own train_runtime (collating, the
 processor and the steps; not model loading or preprocessing, shown apart as the process's wall time); peak
-RSS comes from wait4.
+RSS comes from wait4. `--threads 1` runs both single-threaded (OMP/MKL): on a shared machine two torch threads
+wait on each other at every op of a model this small, which swamps the frameworks' own costs.
 
-Usage: python bench/multimodal_sft.py [--runs 3] [--rows 64] [--record] [--llamafactory]
+Usage: python bench/multimodal_sft.py [--runs 3] [--rows 64] [--record] [--llamafactory [--threads default|1]]
 """
 
 import argparse
@@ -44,6 +45,7 @@ from bench.common import (
     today,
     versions,
 )
+from bench.train_throughput import SINGLE_THREAD
 from bench.train_throughput import run as run_cli
 
 WORKER = """
@@ -86,6 +88,10 @@ peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"epoch1": rates[0], "epoch2": rates[1], "collate1": collating[0], "collate2": collating[1],
                   "peak_mib": peak}))
 """
+
+
+# the demo pictures are 166 pixels high at least and row i crops 1 + i // 2 off each side
+MAX_ROWS = 160
 
 
 def prepare(rows: int) -> tuple[Path, Path]:
@@ -166,7 +172,8 @@ def compare_with_llamafactory(args: argparse.Namespace, folder: Path, rows_file:
     for _ in range(args.runs):
         for framework in ("llamafactory", "lmforge"):
             with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory() as out:
-                env = {**os.environ, "HF_HUB_OFFLINE": "1", "DISABLE_VERSION_CHECK": "1", "LMFORGE_HOME": home}
+                env = {**os.environ, "HF_HUB_OFFLINE": "1", "DISABLE_VERSION_CHECK": "1", "LMFORGE_HOME": home,
+                       **(SINGLE_THREAD if args.threads == "1" else {})}
                 if framework == "lmforge":
                     env["PYTHONPATH"] = str(ROOT / "src")
                 config = cli_job(folder, dataset_dir, dataset, args.rows, Path(out), framework == "llamafactory")
@@ -179,7 +186,8 @@ def compare_with_llamafactory(args: argparse.Namespace, folder: Path, rows_file:
     ours, theirs = figures["lmforge"], figures["llamafactory"]
     ratio = statistics.median(ours["speed"]) / statistics.median(theirs["speed"])
     rss_ratio = statistics.median(ours["rss"]) / statistics.median(theirs["rss"])
-    print(f"{args.rows} rows, batch 4, 1 epoch, LoRA r8, fp32; {machine()}; load {load_before:.1f} -> "
+    print(f"{args.rows} rows, batch 4, 1 epoch, LoRA r8, fp32, threads {args.threads}; {machine()}; load "
+          f"{load_before:.1f} -> "
           f"{load_after:.1f}")
     line = (f"{median_range(ours['speed'])} | {median_range(theirs['speed'])} | {ratio:.2f}x | "
             f"{median_range(ours['rss'])} / {median_range(theirs['rss'])} ({rss_ratio:.2f}x) | "
@@ -194,11 +202,13 @@ def compare_with_llamafactory(args: argparse.Namespace, folder: Path, rows_file:
         "Multimodal SFT: lmforge vs LLaMA-Factory (tiny Qwen2.5-VL, same rows, CPU)",
         "| date | job | lmforge ex/s | LLaMA-Factory ex/s | ratio | peak RSS MiB (lmforge / LF) | process wall s "
         "(lmforge / LF) | machine, load | versions | command |\n|---|---|---|---|---|---|---|---|---|---|",
-        f"| {today()} | {args.rows} one-image rows, qwen2_vl, cutoff 2048, batch 4, 1 epoch, LoRA r8, fp32 | {line} | "
+        f"| {today()} | {args.rows} one-image rows, qwen2_vl, cutoff 2048, batch 4, 1 epoch, LoRA r8, fp32, threads "
+        f"{args.threads} | {line} | "
         f"{machine()}, load {load_before:.1f} -> {load_after:.1f} | lmforge: torch {ours_v['torch']}, transformers "
         f"{ours_v['transformers']}, peft {ours_v['peft']}; LLaMA-Factory {lf_v['llamafactory']} (transformers "
         f"{lf_v['transformers']}, peft {lf_v['peft']}) | "
-        f"`python bench/multimodal_sft.py --llamafactory --runs {args.runs} --rows {args.rows} --record` |")
+        f"`python bench/multimodal_sft.py --llamafactory --runs {args.runs} --rows {args.rows} "
+        f"--threads {args.threads} --record` |")
 
 
 def main() -> None:
@@ -208,7 +218,11 @@ def main() -> None:
     parser.add_argument("--record", action="store_true", help="append the figures to BENCHMARKS.md")
     parser.add_argument("--llamafactory", action="store_true",
                         help="lmforge vs LLaMA-Factory 0.9.5 on the same rows, each through its CLI")
+    parser.add_argument("--threads", choices=("default", "1"), default="default",
+                        help="with --llamafactory: torch's default threads, or one (both frameworks)")
     args = parser.parse_args()
+    if not 0 < args.rows <= MAX_ROWS:
+        parser.error(f"--rows: 1 to {MAX_ROWS} (each row crops its demo picture further)")
     folder, rows_file = prepare(args.rows)
     if args.llamafactory:
         return compare_with_llamafactory(args, folder, rows_file)

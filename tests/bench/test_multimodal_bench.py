@@ -33,3 +33,10 @@ def test_lmforge_side_trains_the_benchmark_rows(tmp_path, monkeypatch):
     assert result["runtime"] > 0 and result["peak_rss_mib"] > 100
     summary = json.loads((tmp_path / "out" / "train_summary.json").read_text())
     assert summary["steps"] == 1  # 4 rows, batch 4, one epoch
+
+
+def test_rows_beyond_the_pictures_crops_are_refused(monkeypatch, capsys):
+    monkeypatch.setattr("sys.argv", ["multimodal_sft.py", "--llamafactory", "--rows", str(mm.MAX_ROWS + 1)])
+    with pytest.raises(SystemExit):
+        mm.main()
+    assert f"1 to {mm.MAX_ROWS}" in capsys.readouterr().err
