@@ -9,19 +9,44 @@ folder; the two settings alternate run by run; examples/s is the epoch's example
 (collating and the training step both counted) and, apart, the collator's own rate; peak RSS comes from
 the process itself.
 
-Usage: python bench/multimodal_sft.py [--runs 3] [--rows 64] [--record]
+`--llamafactory` runs the same rows through both frameworks' CLIs instead (LLaMA-Factory 0.9.5 in its own
+venv, bench/common.py): the rows written as a sharegpt dataset registered like mllm_demo, the tiny Qwen2.5-VL's
+folder, `template: qwen2_vl`, cutoff 2048, batch 4, one epoch, LoRA rank 8 on all linear layers (vision tower
+and projector frozen: both defaults), lr 1e-4 cosine, fp32, no packing, dataloader workers 0, LLaMA-Factory
+without gradient checkpointing (lmforge's CPU default). Each run is a fresh `lmforge train` /
+`llamafactory-cli train` process with an empty lmforge home (so an empty media cache), the frameworks
+alternating run by run. examples/s is the rows over each trainer's own train_runtime (collating, the
+processor and the steps; not model loading or preprocessing, shown apart as the process's wall time); peak
+RSS comes from wait4. `--threads 1` runs both single-threaded (OMP/MKL): on a shared machine two torch threads
+wait on each other at every op of a model this small, which swamps the frameworks' own costs.
+
+Usage: python bench/multimodal_sft.py [--runs 3] [--rows 64] [--record] [--llamafactory [--threads default|1]]
 """
 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import CACHE, ROOT, append_benchmark_row, machine, median_range, refdata, today, versions
+from bench.common import (
+    CACHE,
+    ROOT,
+    append_benchmark_row,
+    llamafactory_python,
+    machine,
+    median_range,
+    refdata,
+    today,
+    versions,
+)
+from bench.train_throughput import SINGLE_THREAD
+from bench.train_throughput import run as run_cli
 
 WORKER = """
 import json, resource, sys, time
@@ -65,6 +90,10 @@ print(json.dumps({"epoch1": rates[0], "epoch2": rates[1], "collate1": collating[
 """
 
 
+# the demo pictures are 166 pixels high at least and row i crops 1 + i // 2 off each side
+MAX_ROWS = 160
+
+
 def prepare(rows: int) -> tuple[Path, Path]:
     """The tiny Qwen2.5-VL and `rows` examples, each on its own image (a flipped/cropped demo picture)."""
     from PIL import Image, ImageOps
@@ -102,13 +131,101 @@ def run(folder: Path, rows_file: Path, cached: bool) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def sharegpt_dataset(rows_file: Path) -> tuple[Path, str]:
+    """The rows as a sharegpt file beside a dataset_info.json registering it as mllm_demo is registered: the
+    dataset both frameworks read."""
+    folder = CACHE / "mm-dataset"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = rows_file.stem
+    rows = [{"messages": [{"role": "user", "content": row["question"]},
+                          {"role": "assistant", "content": row["answer"]}], "images": [row["image"]]}
+            for row in json.loads(rows_file.read_text())]
+    (folder / f"{name}.json").write_text(json.dumps(rows))
+    registration = json.loads(refdata("llamafactory_data", "dataset_info.json").read_text())["mllm_demo"]
+    (folder / "dataset_info.json").write_text(json.dumps({name: {**registration, "file_name": f"{name}.json"}}))
+    return folder, name
+
+
+def cli_job(model: Path, dataset_dir: Path, dataset: str, rows: int, out: Path, llamafactory: bool) -> dict:
+    config = {
+        "model_name_or_path": str(model), "stage": "sft", "do_train": True, "finetuning_type": "lora",
+        "lora_target": "all", "lora_rank": 8, "dataset": dataset, "dataset_dir": str(dataset_dir),
+        "template": "qwen2_vl", "cutoff_len": 2048, "max_samples": rows, "overwrite_cache": True,
+        "output_dir": str(out), "per_device_train_batch_size": 4, "gradient_accumulation_steps": 1,
+        "learning_rate": 1.0e-4, "num_train_epochs": 1, "lr_scheduler_type": "cosine", "warmup_ratio": 0.1,
+        "logging_steps": 4, "save_strategy": "no", "report_to": "none", "bf16": False, "seed": 42,
+        "dataloader_num_workers": 0,
+    }
+    if llamafactory:
+        config["disable_gradient_checkpointing"] = True  # as lmforge on the CPU
+        config["overwrite_output_dir"] = True
+    return config
+
+
+def compare_with_llamafactory(args: argparse.Namespace, folder: Path, rows_file: Path) -> None:
+    """lmforge vs LLaMA-Factory on the same rows, each through its own CLI, alternating run by run."""
+    lf_python = str(llamafactory_python())
+    dataset_dir, dataset = sharegpt_dataset(rows_file)
+    load_before = os.getloadavg()[0]
+    figures: dict[str, dict[str, list[float]]] = {
+        framework: {"speed": [], "rss": [], "wall": []} for framework in ("llamafactory", "lmforge")}
+    for _ in range(args.runs):
+        for framework in ("llamafactory", "lmforge"):
+            with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory() as out:
+                env = {**os.environ, "HF_HUB_OFFLINE": "1", "DISABLE_VERSION_CHECK": "1", "LMFORGE_HOME": home,
+                       **(SINGLE_THREAD if args.threads == "1" else {})}
+                if framework == "lmforge":
+                    env["PYTHONPATH"] = str(ROOT / "src")
+                config = cli_job(folder, dataset_dir, dataset, args.rows, Path(out), framework == "llamafactory")
+                start = time.perf_counter()
+                result = run_cli(framework, lf_python, config, env)
+                figures[framework]["wall"].append(time.perf_counter() - start)
+            figures[framework]["speed"].append(args.rows / result["runtime"])
+            figures[framework]["rss"].append(result["peak_rss_mib"])
+    load_after = os.getloadavg()[0]
+    ours, theirs = figures["lmforge"], figures["llamafactory"]
+    ratio = statistics.median(ours["speed"]) / statistics.median(theirs["speed"])
+    rss_ratio = statistics.median(ours["rss"]) / statistics.median(theirs["rss"])
+    print(f"{args.rows} rows, batch 4, 1 epoch, LoRA r8, fp32, threads {args.threads}; {machine()}; load "
+          f"{load_before:.1f} -> "
+          f"{load_after:.1f}")
+    line = (f"{median_range(ours['speed'])} | {median_range(theirs['speed'])} | {ratio:.2f}x | "
+            f"{median_range(ours['rss'])} / {median_range(theirs['rss'])} ({rss_ratio:.2f}x) | "
+            f"{median_range(ours['wall'])} / {median_range(theirs['wall'])}")
+    print("| lmforge ex/s | LLaMA-Factory ex/s | ratio | peak RSS MiB (lmforge / LF) | process wall s (lmforge / LF) |")
+    print(f"| {line} |")
+    if not args.record:
+        return
+    ours_v = versions(sys.executable, ["torch", "transformers", "peft"])
+    lf_v = versions(lf_python, ["llamafactory", "transformers", "peft"])
+    append_benchmark_row(
+        "Multimodal SFT: lmforge vs LLaMA-Factory (tiny Qwen2.5-VL, same rows, CPU)",
+        "| date | job | lmforge ex/s | LLaMA-Factory ex/s | ratio | peak RSS MiB (lmforge / LF) | process wall s "
+        "(lmforge / LF) | machine, load | versions | command |\n|---|---|---|---|---|---|---|---|---|---|",
+        f"| {today()} | {args.rows} one-image rows, qwen2_vl, cutoff 2048, batch 4, 1 epoch, LoRA r8, fp32, threads "
+        f"{args.threads} | {line} | "
+        f"{machine()}, load {load_before:.1f} -> {load_after:.1f} | lmforge: torch {ours_v['torch']}, transformers "
+        f"{ours_v['transformers']}, peft {ours_v['peft']}; LLaMA-Factory {lf_v['llamafactory']} (transformers "
+        f"{lf_v['transformers']}, peft {lf_v['peft']}) | "
+        f"`python bench/multimodal_sft.py --llamafactory --runs {args.runs} --rows {args.rows} "
+        f"--threads {args.threads} --record` |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rows", type=int, default=64)
     parser.add_argument("--record", action="store_true", help="append the figures to BENCHMARKS.md")
+    parser.add_argument("--llamafactory", action="store_true",
+                        help="lmforge vs LLaMA-Factory 0.9.5 on the same rows, each through its CLI")
+    parser.add_argument("--threads", choices=("default", "1"), default="default",
+                        help="with --llamafactory: torch's default threads, or one (both frameworks)")
     args = parser.parse_args()
+    if not 0 < args.rows <= MAX_ROWS:
+        parser.error(f"--rows: 1 to {MAX_ROWS} (each row crops its demo picture further)")
     folder, rows_file = prepare(args.rows)
+    if args.llamafactory:
+        return compare_with_llamafactory(args, folder, rows_file)
     results: dict[bool, list[dict[str, float]]] = {True: [], False: []}
     for _ in range(args.runs):
         for cached in (False, True):
