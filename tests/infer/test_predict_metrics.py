@@ -1,6 +1,8 @@
 """Prediction scores: BLEU-4 from sacrebleu and ROUGE from rouge-score, on one tokenization (CJK per character)."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 from sacrebleu import sentence_bleu
@@ -58,3 +60,11 @@ def test_results_file_scores_labelled_rows_and_reports_this_runs_throughput(tmp_
     path.write_text(path.read_text() + "{torn")
     with pytest.raises(DataError, match=r"line 4 is not JSON"):
         read_predictions(path)
+
+
+def test_training_does_not_import_the_prediction_scorers():
+    """Every `lmforge train` imports the runner; rouge-score (and the nltk it pulls) load only to score predictions."""
+    code = ("import sys, lmforge.train.runner; "
+            "print(sorted(m for m in ('rouge_score', 'nltk', 'sacrebleu') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"

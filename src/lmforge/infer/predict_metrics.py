@@ -15,9 +15,6 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from rouge_score.rouge_scorer import RougeScorer
-from sacrebleu import sentence_bleu
-from sacrebleu.tokenizers.tokenizer_zh import TokenizerZh
 
 from lmforge.config import LmforgeConfig
 from lmforge.errors import DataError
@@ -32,6 +29,8 @@ class MetricTokenizer:
     """sacrebleu's `zh` tokenization behind rouge-score's tokenizer interface."""
 
     def __init__(self) -> None:
+        from sacrebleu.tokenizers.tokenizer_zh import TokenizerZh
+
         self._split = TokenizerZh()
 
     def tokenize(self, text: str) -> list[str]:
@@ -40,6 +39,10 @@ class MetricTokenizer:
 
 def similarity_scores(predictions: Sequence[str], labels: Sequence[str]) -> dict[str, float]:
     """Mean BLEU-4 and ROUGE-1/2/L F1 (0..100) of each prediction against its label."""
+    # imported here: every training run imports this module, and only prediction scores (rouge-score pulls nltk)
+    from rouge_score.rouge_scorer import RougeScorer
+    from sacrebleu import sentence_bleu
+
     if len(predictions) != len(labels) or not labels:
         raise ValueError(f"need as many predictions as labels, at least one (got {len(predictions)}, {len(labels)})")
     scorer = RougeScorer(["rouge1", "rouge2", "rougeL"], tokenizer=MetricTokenizer())
