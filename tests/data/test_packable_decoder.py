@@ -68,7 +68,8 @@ def test_plain_attention_packs_each_example_exactly(family):
 # transformers 5.25's default config of each model type that would mix packed examples, by config style
 MIXING_TYPES = ["lfm3", "qwen3_next", "qwen3_5_text", "minimax", "kimi_linear", "olmo_hybrid", "bamba",
                 "granitemoehybrid", "jamba", "nemotron_h", "falcon_h1", "zamba", "zamba2", "mamba", "mamba2",
-                "falcon_mamba", "recurrent_gemma", "rwkv", "xlstm", "deepseek_v32", "glm_moe_dsa", "deepseek_v4"]
+                "falcon_mamba", "recurrent_gemma", "rwkv", "xlstm", "zaya", "deepseek_v32", "glm_moe_dsa",
+                "deepseek_v4"]
 ATTENTION_TYPES = ["llama", "qwen2", "qwen3", "gemma3_text", "gpt_oss", "mistral", "deepseek_v3", "llama4_text"]
 
 
