@@ -31,8 +31,11 @@ def preflight(cfg: LmforgeConfig, command: Command) -> ModelKind:
                                cfg.model.template_file)
     from lmforge.train.stages import configured_stage
 
+    packs_examples = False
     if command in ("train", "check"):
-        configured_stage(cfg, train=command == "train")  # a known name (did you mean?), and its own rules
+        stage = configured_stage(cfg, train=command == "train")  # a known name (did you mean?), and its own rules
+        # bin-packed examples with restarting positions; pt's default packing cuts one document stream instead
+        packs_examples = stage.data.packing(cfg.data) and not stage.data.packs_while_tokenizing
     if command in ("train", "check") and cfg.data.dataset:  # after the stage: its rules say more (ppo's reward model)
         check_datasets(cfg.data)
     if command == "train":
@@ -52,4 +55,4 @@ def preflight(cfg: LmforgeConfig, command: Command) -> ModelKind:
         raise ConfigError("`lmforge export` needs `export_dir`, the folder the merged model goes to")
     from lmforge.model.fit import check_model_fit
 
-    return check_model_fit(cfg.model, cfg.finetuning, template, command)
+    return check_model_fit(cfg.model, cfg.finetuning, template, command, packs_examples=packs_examples)

@@ -12,6 +12,7 @@ import torch
 import transformers
 
 from lmforge.config.groups import FinetuningGroup, ModelGroup
+from lmforge.data.packable_decoder import check_packable_decoder
 from lmforge.data.templates.template import Template
 from lmforge.model.adapter_fit import check_adapter_fits
 from lmforge.model.components import model_components
@@ -34,15 +35,18 @@ def model_skeleton(config: Any, kind: ModelKind, *, trust_remote_code: bool) -> 
 
 
 def check_model_fit(args: ModelGroup, ft: FinetuningGroup, template: Template | None,
-                    command: Literal["train", "chat", "eval", "export", "check"]) -> ModelKind:
+                    command: Literal["train", "chat", "eval", "export", "check"], *,
+                    packs_examples: bool = False) -> ModelKind:
     """Everything about the model that can be checked from its config; returns its kind. `ft` matters only
-    when the command trains."""
+    when the command trains; `packs_examples`: the run bin-packs examples into rows (the stage's `packing`)."""
     training = command in ("train", "check")
     if training:
         check_quantization_supported(args)
     path = model_path(args)
     config = load_model_config(args, path)
     kind = detect_kind(config, args.model_class)
+    if training and packs_examples:
+        check_packable_decoder(config)
     if template is not None:  # `template: auto` is the checkpoint's own, resolved from the tokenizer later
         check_template_fit(template, config, kind, path, where=args.model_name_or_path or path,
                            model_name_or_path=args.model_name_or_path,

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lmforge.testing.tiny_export_families import EXPORT_FAMILIES
+from lmforge.testing.tiny_stateful import STATEFUL_FAMILIES
 
 # Gemma-3's image tokens, added to the tiny tokenizer of the VLM only.
 GEMMA3_IMAGE_TOKENS = ["<start_of_image>", "<end_of_image>", "<image_soft_token>"]
@@ -83,6 +84,7 @@ def t5(tokenizer: Any) -> tuple[Any, str]:
 
 TINY_FAMILIES: dict[str, Callable[[Any], tuple[Any, str]]] = {
     **EXPORT_FAMILIES,
+    **STATEFUL_FAMILIES,
     "llama": llama,
     "qwen2": qwen2,
     "gemma3_text": gemma3_text,

@@ -9,7 +9,8 @@ merge examples. Three things do, read from the model's config and its transforme
   unless the plugin computes each example's 3-D positions itself (`MMPlugin.computes_positions`);
 - decoder layers that carry a state along the sequence (short convolutions, linear attention / Mamba), which
   no position id or attention mask stops at an example's end (LFM2-VL, LFM3-VL, Qwen3.5, MiniCPM-V 4.6),
-  and sparse attention whose indexer picks each token's top-k keys over the whole row (dots3-note);
+  and sparse attention whose indexer picks each token's top-k keys over the whole row (dots3-note): the
+  decoder's own facts, shared with text packing (`lmforge.data.packable_decoder`);
 - what the processor shows: token types the model builds a bidirectional media block from, and the
   hand-written plugins' own reasons (`MMPlugin.no_packing_reason`).
 
@@ -21,13 +22,8 @@ import sys
 from typing import Any
 
 from lmforge.data.multimodal.plugin import MMPlugin
+from lmforge.data.packable_decoder import decoder_config, mixing_reasons
 
-# decoder layer types (transformers' `layer_types`) whose state runs on from one token to the next
-STATEFUL_LAYERS = {"conv": "short-convolution", "linear_attention": "linear-attention (recurrent)",
-                   "mamba": "Mamba", "hybrid": "hybrid attention + state-space",
-                   "hybrid_sliding": "hybrid attention + state-space"}
-# DeepSeek Sparse Attention layers (dots3-note; DeepSeek-V3.2 and GLM-MoE-DSA text decoders): a top-k over the row
-INDEXED_LAYER = "indexed_attention"
 # the auto classes lmforge loads multimodal models with (model/kind.py)
 AUTO_MAPPINGS = ("MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING", "MODEL_FOR_MULTIMODAL_LM_MAPPING")
 
@@ -45,25 +41,8 @@ def packing_refusal(plugin: MMPlugin, model_config: Any) -> str | None:
         reasons.append(f"its model reads `{plugin.token_type_key}` to let each media item's tokens attend to one "
                        "another (a bidirectional block in the causal mask), a mask that does not keep packed "
                        "examples apart")
-    if stateful := stateful_layers(model_config):
-        reasons.append(f"its decoder's {' and '.join(stateful)} layers carry their state from the end of one packed "
-                       "example into the next (no position id or mask stops them)")
-    if INDEXED_LAYER in decoder_layer_types(model_config):
-        reasons.append("its sparse attention's indexer picks each token's top-k keys over the whole row, so another "
-                       "packed example's tokens take places its own would have (DeepSeek Sparse Attention)")
+    reasons += mixing_reasons(model_config)  # what the decoder itself does across a row (packable_decoder.py)
     return "; ".join(reasons) or None
-
-
-def decoder_layer_types(model_config: Any) -> list[str]:
-    """The decoder's `layer_types` (transformers' per-layer kinds), empty where the config has none."""
-    text = model_config.get_text_config(decoder=True) if hasattr(model_config, "get_text_config") else model_config
-    return list(getattr(text, "layer_types", None) or ())
-
-
-def stateful_layers(model_config: Any) -> list[str]:
-    """The kinds of decoder layers in `model_config` that carry a state along the sequence."""
-    return list(dict.fromkeys(STATEFUL_LAYERS[kind] for kind in decoder_layer_types(model_config)
-                              if kind in STATEFUL_LAYERS))
 
 
 def mrope_function(model_config: Any) -> str | None:
@@ -76,7 +55,7 @@ def mrope_function(model_config: Any) -> str | None:
         own = [value for value in vars(module).values()
                if isinstance(value, type) and value.__module__ == module.__name__]
         return next((f"{cls.__name__}.get_rope_index" for cls in own if "get_rope_index" in vars(cls)), None)
-    text = model_config.get_text_config(decoder=True) if hasattr(model_config, "get_text_config") else model_config
+    text = decoder_config(model_config)
     rope = getattr(text, "rope_parameters", None) or getattr(text, "rope_scaling", None) or {}
     return "mrope_section" if isinstance(rope, dict) and "mrope_section" in rope else None
 
