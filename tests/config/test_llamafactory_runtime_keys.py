@@ -116,9 +116,10 @@ def test_ref_model_adapters_are_merged_into_the_reference(tmp_path, tiny_llama_p
 
     _save_adapter(tmp_path / "ref_adapter")
     raw = {"model_name_or_path": TINY, "stage": "dpo", "finetuning_type": "lora", "ref_model": str(tiny_llama_path)}
-    plain = _reference_model(build_config(raw), STAGES.get("dpo"))
+    policy = AutoModelForCausalLM.from_pretrained(tiny_llama_path)
+    plain = _reference_model(build_config(raw), STAGES.get("dpo"), policy)
     adapted = _reference_model(build_config({**raw, "ref_model_adapters": str(tmp_path / "ref_adapter")}),
-                               STAGES.get("dpo"))
+                               STAGES.get("dpo"), policy)
     expected = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_llama_path),
                               LoraConfig(r=2, target_modules=["q_proj"]))
     expected.load_adapter(str(tmp_path / "ref_adapter"), adapter_name="default")

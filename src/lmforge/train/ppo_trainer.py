@@ -86,7 +86,10 @@ class PpoTrainer(Trainer):
         attach_value_head(model)
         super().__init__(model=model, data_collator=list, **kwargs)
         self.settings, self.rewards, self.generation = settings, list(rewards), generation
-        self.ref_model = ref_model.to(self.args.device).eval() if ref_model is not None else None
+        # prepared as trl prepares its reference models: on the device and under the policy's mixed-precision
+        # autocast (this instance's forward), so a fresh copy gives the policy's log-probabilities (zero KL)
+        self.ref_model = (self.accelerator.prepare_model(ref_model.eval(), evaluation_mode=True)
+                          if ref_model is not None else None)
         self.kl_coef = settings.kl_coef
         self.moments = ppo_math.RunningMoments()
         self.metrics: dict[str, list[float]] = defaultdict(list)

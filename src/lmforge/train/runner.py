@@ -72,18 +72,45 @@ def resume_checkpoint(cfg: LmforgeConfig, output_dir: Path, console: Console) ->
     return str(newest) if newest else None
 
 
-def _reference_model(cfg: LmforgeConfig, stage: Stage) -> Any:
-    """None lets trl use the adapter-disabled base (LoRA); full fine-tuning needs a frozen copy."""
+def _reference_model(cfg: LmforgeConfig, stage: Stage, policy: torch.nn.Module) -> Any:
+    """None lets trl use the adapter-disabled base (LoRA); full fine-tuning needs a frozen copy. The copy gets the
+    policy's numerics (its CPU matmul kernel, float32 islands and, per weight, the policy's dtype): at step 0 the
+    policy and the reference must give the same log-probabilities (zero rewards and KL), as the adapter-disabled
+    base does."""
     if not stage.needs_reference(cfg):
         return None
     ft = cfg.finetuning
+    dtype, sharded = training_load_dtype(cfg), cfg.training.shards_weights()
     if ft.ref_model:  # LLaMA-Factory's: its own adapters merged in, loaded in its own bits
         args = cfg.model.model_copy(update={"quantization_bit": ft.ref_model_quantization_bit})
-        reference = load_base_model(args, dtype=torch.float32, cutoff_len=cfg.data.cutoff_len, path=ft.ref_model)
-        return merge_adapters(reference, ft.ref_model_adapters or []).eval()
-    if cfg.finetuning.finetuning_type in ("lora", "oft"):  # peft adapters: trl disables them for the reference
+        reference = load_base_model(args, dtype=dtype, cutoff_len=cfg.data.cutoff_len, path=ft.ref_model,
+                                    sharded=sharded)
+        reference = merge_adapters(reference, ft.ref_model_adapters or [])
+    elif cfg.finetuning.finetuning_type in ("lora", "oft"):  # peft adapters: trl disables them for the reference
         return None
-    return load_base_model(cfg.model, dtype=torch.float32, cutoff_len=cfg.data.cutoff_len).eval()
+    else:
+        reference = load_base_model(cfg.model, dtype=dtype, cutoff_len=cfg.data.cutoff_len, sharded=sharded)
+    _float32_islands(reference, cfg)
+    _match_weight_dtypes(reference, policy)
+    return reference.eval()
+
+
+def _match_weight_dtypes(reference: torch.nn.Module, policy: torch.nn.Module) -> None:
+    """Each reference weight in the dtype of the policy's weight of the same name: `apply_finetuning` keeps
+    trainable weights in float32 (a `pure_bf16` policy computes with float32 copies of its bf16 weights)."""
+    dtypes = {name: param.dtype for name, param in policy.named_parameters()}
+    for name, param in reference.named_parameters():
+        dtype = dtypes.get(name, param.dtype)
+        if param.dtype != dtype and param.dtype.is_floating_point:
+            param.data = param.data.to(dtype)
+
+
+def _float32_islands(model: Any, cfg: LmforgeConfig) -> None:
+    """`upcast_layernorm` / `upcast_lmhead_output` on this model instance."""
+    if cfg.model.upcast_layernorm:
+        upcast_layer_norms(model)
+    if cfg.model.upcast_lmhead_output:
+        upcast_head_output(model)
 
 
 def run_training(cfg: LmforgeConfig, console: Console | None = None,
@@ -118,10 +145,7 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
         base = load_model(cfg.model, dtype=training_load_dtype(cfg), cutoff_len=cfg.data.cutoff_len,
                           tokenizer=tokenizer, seed=cfg.training.seed, sharded=sharded)
     console.print(f"[bold]model[/bold] {type(base).__name__} via {kind.auto_class} ({kind.reason})")
-    if cfg.model.upcast_layernorm:
-        upcast_layer_norms(base)
-    if cfg.model.upcast_lmhead_output:
-        upcast_head_output(base)
+    _float32_islands(base, cfg)
     base.config.use_cache = False  # training never decodes; a cache only costs memory
     if cfg.model.shift_attn:  # S²-Attn on the trained model only (a reference model keeps full attention)
         use_shift_short_attention(base)
@@ -137,7 +161,7 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
 
     kwargs.update(low_rank_arguments(cfg.optimizer, cfg.training.optim, model))  # GaLore, APOLLO
     with fp8_accelerate(cfg.training):  # accelerate reads its FP8 settings while the trainer is built
-        trainer = stage.build_trainer(cfg, model, tokenizer, prepared, kwargs, _reference_model(cfg, stage))
+        trainer = stage.build_trainer(cfg, model, tokenizer, prepared, kwargs, _reference_model(cfg, stage, model))
     set_optimizer(trainer, cfg)  # BAdam, Adam-mini, Muon, LoRA+
     if cfg.profiler.enable_torch_profiler:
         trainer.add_callback(TorchProfilerCallback(cfg.profiler))
