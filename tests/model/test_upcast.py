@@ -33,3 +33,19 @@ def test_lora_trains_in_bf16_with_float32_norms_and_logits(tmp_path, precision):
         "per_device_train_batch_size": 4, "report_to": "none", "output_dir": str(tmp_path),
         "upcast_layernorm": True, "upcast_lmhead_output": True}), Console(quiet=True))
     assert summary["steps"] == 2 and summary["final_loss"] > 0
+
+
+@pytest.mark.parametrize("pure_bf16", [False, True])
+def test_trainable_weights_are_float32_unless_pure_bf16(tiny_llama_path, pure_bf16):
+    """Mixed precision keeps float32 trainable weights; `pure_bf16` keeps full fine-tuning's weights bf16 (half the
+    memory of float32 master weights, as LLaMA-Factory's pure_bf16). LoRA's adapters are float32 either way: peft
+    creates them so (`autocast_adapter_dtype`), in LLaMA-Factory too."""
+    from lmforge.model.adapters import apply_finetuning
+    from lmforge.model.kind import detect_kind
+
+    for method in ("full", "lora"):
+        model = AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.bfloat16)
+        ft = build_config({"finetuning_type": method, "pure_bf16": pure_bf16}).finetuning
+        model = apply_finetuning(model, ft, detect_kind(model.config))
+        trainable = {param.dtype for param in model.parameters() if param.requires_grad}
+        assert trainable == {torch.bfloat16 if pure_bf16 and method == "full" else torch.float32}, method

@@ -18,7 +18,8 @@ __all__ = ["apply_finetuning", "count_parameters", "merge_adapters"]  # merge_ad
 
 def _upcast_trainable(model: torch.nn.Module) -> None:
     """Trainable weights in float32 even when the frozen base is half precision: optimizer updates of
-    half-precision weights lose small steps to rounding."""
+    half-precision weights lose small steps to rounding (not under `pure_bf16`, which asks for bf16 weights
+    throughout, as LLaMA-Factory's does)."""
     for param in model.parameters():
         if param.requires_grad and param.dtype in (torch.float16, torch.bfloat16):
             param.data = param.data.float()
@@ -39,7 +40,8 @@ def apply_finetuning(model: Any, ft: FinetuningGroup, kind: ModelKind, *, adapte
     else:
         model = apply_lora(model, ft, kind, adapters=adapters or [], new_tokens=new_tokens, sharded=sharded,
                            output_dir=output_dir)
-    _upcast_trainable(model)
+    if not ft.pure_bf16:
+        _upcast_trainable(model)
     return model
 
 
