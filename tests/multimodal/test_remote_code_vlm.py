@@ -34,17 +34,22 @@ def settings(folder, **extra):
     return {"model_name_or_path": str(folder), "template": "auto", "trust_remote_code": True, **extra}
 
 
-def test_without_trust_remote_code_the_error_says_to_set_it_before_weights_load(remote_vlm, tmp_path):
+@pytest.mark.parametrize(("template", "says"), [("auto", "ships its own model code"),
+                                                ("kimi_vl", "template `kimi_vl` is made for checkpoints whose")])
+def test_without_trust_remote_code_the_error_says_to_set_it_before_weights_load(remote_vlm, tmp_path, template,
+                                                                                says):
     from lmforge.preflight import preflight
 
-    cfg = build_config({**settings(remote_vlm), "trust_remote_code": False, "stage": "sft", "dataset": "mllm_demo",
-                        "dataset_dir": str(refdata("llamafactory_data")), "output_dir": str(tmp_path / "out")})
-    with pytest.raises(ModelError, match="set `trust_remote_code: true`"):
+    cfg = build_config({**settings(remote_vlm), "trust_remote_code": False, "template": template, "stage": "sft",
+                        "dataset": "mllm_demo", "dataset_dir": str(refdata("llamafactory_data")),
+                        "output_dir": str(tmp_path / "out")})
+    with pytest.raises(ModelError, match=f"{says}.*set `trust_remote_code: true`"):
         preflight(cfg, "train")
 
 
 def test_the_processor_native_plugin_serves_the_remote_processor(remote_vlm):
-    from lmforge.data.multimodal.plugin import mm_plugin_for
+    from lmforge.data.multimodal.plugin import mm_plugin_for, plugin_for_template
+    from lmforge.data.templates.registry import get_template
     from lmforge.model.kind import detect_kind
     from lmforge.model.loading import load_model_config, load_processor
 
@@ -55,6 +60,8 @@ def test_the_processor_native_plugin_serves_the_remote_processor(remote_vlm):
     processor = load_processor(cfg.model, kind)
     plugin = mm_plugin_for(processor)
     assert plugin.fallback and plugin.markers == {"images": "<|image_pad|>"}
+    # a remote-code family's template (Kimi-VL's) takes the same path
+    assert plugin_for_template(processor, get_template("kimi_vl")).fallback
     assert plugin.media_token_ids(processor.tokenizer) == {processor.image_token_id}
 
 
