@@ -113,3 +113,21 @@ def test_chat_with_an_image_answers_as_the_models_own_generate(remote_vlm):
         assert list(candidate.token_ids) == [t for t in answer if t not in engine.eos_token_ids]
     finally:
         engine.close()
+
+
+@pytest.mark.slow
+def test_lmforge_train_full_saves_a_model_that_reloads_with_its_code(remote_vlm, tmp_path):
+    from transformers import AutoModelForImageTextToText
+
+    from tests.conftest import run_cli
+
+    config = tmp_path / "run.yaml"
+    config.write_text("stage: sft\ntrust_remote_code: true\n")
+    out = tmp_path / "full"
+    result = run_cli("train", str(config), f"model_name_or_path={remote_vlm}", "template=auto", "dataset=mllm_demo",
+                     f"dataset_dir={refdata('llamafactory_data')}", "finetuning_type=full", f"output_dir={out}",
+                     "max_steps=2", "max_samples=4", "per_device_train_batch_size=2", "report_to=none")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert {"modeling_tiny_remote.py", "processing_tiny_remote.py"} <= {p.name for p in out.iterdir()}
+    model = AutoModelForImageTextToText.from_pretrained(out, trust_remote_code=True)
+    assert type(model).__name__ == "TinyRemoteVLMForConditionalGeneration"
