@@ -2,6 +2,7 @@
 template, modality and group; `lmforge models list|info`; a registered name resolving to its hub id."""
 
 import re
+from dataclasses import replace
 
 import pytest
 from typer.testing import CliRunner
@@ -9,16 +10,16 @@ from typer.testing import CliRunner
 from lmforge.cli.main import app
 from lmforge.data.multimodal.plugin import MM_PLUGINS
 from lmforge.data.templates.registry import TEMPLATES
+from lmforge.data.templates.template import Template
 from lmforge.errors import ModelError
 from lmforge.hub.model_groups import COLUMNS, read_table
 from lmforge.hub.registry import filter_models, get_model, list_models
 from lmforge.hub.resolve import check_model_reference, resolve_model_path
 
-# Templates of multimodal groups with no multimodal path yet: neither a hand-written plugin nor a processor
-# of that name in transformers for the processor-native plugin: remote-code models (Kimi-VL-A3B, MiniCPM-V 2.6 /
-# 4 / 4.5, MiniCPM-o, dots.ocr, MOSS-VL, Youtu-VL), none of them in transformers 5.25 (which ships MiniCPM-V 4.6 /
-# 4.7, Kimi K2.5 and dots3_note, other checkpoints). The multimodal issue adds these.
-PENDING_MULTIMODAL_PATHS = frozenset({"dots_ocr", "kimi_vl", "minicpm_o", "minicpm_v", "moss_vl", "youtu_vl"})
+# The templates of remote-code multimodal families (none in transformers 5.25, which ships MiniCPM-V 4.6 / 4.7,
+# Kimi K2.5 and dots3_note, other checkpoints): the processor-native plugin serves their processors, which
+# expand their own image tokens (tests/multimodal/test_remote_code_vlm.py, on a tiny remote-code model).
+REMOTE_CODE_TEMPLATES = {"dots_ocr", "kimi_vl", "minicpm_o", "minicpm_v", "minicpm_v_4_5", "moss_vl", "youtu_vl"}
 
 # A sample of LLaMA-Factory's names, old and new (the table has all of them; scripts cannot read its source here).
 LLAMAFACTORY_NAMES = ("Aya-23-8B-Chat", "BLOOM-560M", "Qwen2.5-7B-Instruct", "Qwen3-8B-Thinking",
@@ -47,28 +48,36 @@ def test_every_model_names_a_registered_template():
     assert not missing, f"unknown templates in models.tsv: {sorted(missing)}"
 
 
-def has_multimodal_path(family: str) -> bool:
-    """A hand-written plugin, or a processor transformers ships for the family (the processor-native plugin)."""
+def has_multimodal_path(template: Template) -> bool:
+    """A hand-written plugin, a processor transformers ships for the family, or, where the template says the
+    family is the checkpoint's own code, that processor (both served by the processor-native plugin)."""
     from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
 
     from lmforge.model.template_fit import family_key
 
     shipped = {family_key(name.removesuffix("Processor")) for name in PROCESSOR_MAPPING_NAMES.values() if name}
-    return family in MM_PLUGINS or family_key(family) in shipped
+    return template.mm_plugin in MM_PLUGINS or family_key(template.mm_plugin) in shipped or template.remote_code
 
 
 def test_modality_matches_the_template_and_every_multimodal_group_has_a_path():
-    no_path, wrong_kind = set(), []
+    no_path, wrong_kind, remote = set(), [], set()
     for model in list_models():
         if model.template not in TEMPLATES:
             continue  # `auto`
         template = TEMPLATES.get(model.template)
-        if model.multimodal and not (template.multimodal and has_multimodal_path(template.mm_plugin)):
+        if model.multimodal and not (template.multimodal and has_multimodal_path(template)):
             no_path.add(model.template)
+        if model.multimodal and template.remote_code:
+            remote.add(model.template)
         if not model.multimodal and template.multimodal:  # the Gemma-3 1B trap, in the registry itself
             wrong_kind.append((model.name, model.template))
     assert not wrong_kind
-    assert no_path == PENDING_MULTIMODAL_PATHS
+    assert not no_path
+    assert remote == REMOTE_CODE_TEMPLATES - {"minicpm_v_4_5"}  # a template no group names by default
+    remote_templates = [t for t in TEMPLATES.entries() if t.remote_code]
+    assert {t.name for t in remote_templates} == REMOTE_CODE_TEMPLATES
+    # the mark is for families with no other path: one transformers ships (or a plugin) drops it
+    assert not [t.name for t in remote_templates if has_multimodal_path(replace(t, remote_code=False))]
     text, vlm = get_model("Gemma-3-1B-Instruct"), get_model("Gemma-3-4B-Instruct")
     assert (text.modality, text.template, vlm.modality, vlm.template) == ("text", "gemma2", "image", "gemma3")
     assert get_model("MedGemma-27B-Instruct").modality == "text"  # medgemma-27b-text-it, not the VLM

@@ -9,7 +9,7 @@ from typing import Literal
 from lmforge.config import LmforgeConfig
 from lmforge.data.registry import check_datasets
 from lmforge.data.templates.select import select_template
-from lmforge.errors import ConfigError
+from lmforge.errors import ConfigError, ModelError
 from lmforge.hub.resolve import check_model_reference
 from lmforge.model.kind import ModelKind
 
@@ -29,6 +29,10 @@ def preflight(cfg: LmforgeConfig, command: Command) -> ModelKind:
         check_model_reference(adapter, what="ref_model_adapters")
     template = select_template(cfg.model.template, cfg.model.model_name_or_path, cfg.model.tool_format,
                                cfg.model.template_file)
+    if template is not None and template.remote_code and not cfg.model.trust_remote_code:  # before a download
+        raise ModelError(f"template `{template.name}` is made for checkpoints whose model and processor are their "
+                         "own code (not in transformers): set `trust_remote_code: true` (for a checkpoint whose "
+                         "code you trust)")
     from lmforge.train.stages import configured_stage
 
     packs_examples = False

@@ -90,19 +90,21 @@ def _check_quantization_device(bits: int | None) -> None:
         raise ExportError(f"`export_quantization_bit: {bits}` needs bitsandbytes: `pip install 'lmforge[qlora]'`")
 
 
-def save_processor(source: str, export_dir: Path) -> bool:
-    """A vision-language model's processor (image/video preprocessing) goes next to its weights."""
+def save_processor(source: str, export_dir: Path, *, trust_remote_code: bool = False) -> bool:
+    """A vision-language model's processor (image/video preprocessing) goes next to its weights; a remote-code
+    processor (`trust_remote_code`) brings its code file along (transformers copies what its auto_map names)."""
     from transformers import AutoImageProcessor, AutoProcessor, AutoVideoProcessor
 
     folder = Path(source)
     if (folder / "processor_config.json").is_file():
-        AutoProcessor.from_pretrained(source, **TRANSFORMERS_FORMAT).save_pretrained(export_dir)
+        AutoProcessor.from_pretrained(source, **TRANSFORMERS_FORMAT,
+                                      trust_remote_code=trust_remote_code).save_pretrained(export_dir)
         return True
     # Without a processor_config.json, AutoProcessor falls back to the tokenizer: save the parts one by one.
     parts = {"preprocessor_config.json": AutoImageProcessor, "video_preprocessor_config.json": AutoVideoProcessor}
     found = [auto for name, auto in parts.items() if (folder / name).is_file()]
     for auto in found:
-        auto.from_pretrained(source).save_pretrained(export_dir)
+        auto.from_pretrained(source, trust_remote_code=trust_remote_code).save_pretrained(export_dir)
     return bool(found)
 
 
@@ -193,10 +195,11 @@ def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResu
     save_weights(model, export_dir, max_shard_gb=cfg.export.export_size, legacy_format=legacy)
     prepare_saved_tokenizer(template, tokenizer)
     tokenizer.save_pretrained(export_dir)
-    if save_processor(model_path(cfg.model), export_dir):
+    if save_processor(model_path(cfg.model), export_dir, trust_remote_code=cfg.model.trust_remote_code):
         console.print("saved the model's processor")
 
-    reloaded = getattr(transformers, kind.auto_class).from_pretrained(export_dir, dtype=dtype)
+    reloaded = getattr(transformers, kind.auto_class).from_pretrained(export_dir, dtype=dtype,
+                                                                      trust_remote_code=cfg.model.trust_remote_code)
     report = compare("reloaded export vs source model", reference, reloaded, batch, tolerance)
     console.print(report.line())
     require_parity(report, str(export_dir))

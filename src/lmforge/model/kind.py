@@ -94,9 +94,13 @@ def detect_kind(config: Any, model_class: str = "auto") -> ModelKind:
     maps = _mappings()
     encoder_decoder = bool(getattr(config, "is_encoder_decoder", False))
     remote = _remote_auto_classes(config)
-    if model_type in maps["AutoModelForImageTextToText"] or "AutoModelForImageTextToText" in remote:
+    if model_type in maps["AutoModelForImageTextToText"]:
         return ModelKind("image_text_to_text", "AutoModelForImageTextToText", model_type,
                          f"model_type `{model_type}` is an image-text-to-text architecture in transformers")
+    if "AutoModelForImageTextToText" in remote:  # Kimi-VL, dots.ocr: served by the processor-native plugin
+        return ModelKind("image_text_to_text", "AutoModelForImageTextToText", model_type,
+                         f"the checkpoint's own code (config.json auto_map) is an image-text-to-text model "
+                         f"({config.auto_map['AutoModelForImageTextToText']})")
     if model_type in COMPOSITE_SUBMODULES:
         sub = COMPOSITE_SUBMODULES[model_type]
         return ModelKind("audio_text", "AutoModelForMultimodalLM", model_type,

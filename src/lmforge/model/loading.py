@@ -123,7 +123,13 @@ def load_model_config(args: ModelGroup, path: str | None = None) -> Any:
     path = path or model_path(args)
     try:
         return AutoConfig.from_pretrained(path, **_hub_kwargs(args))
-    except (OSError, ValueError) as err:
+    except ValueError as err:
+        if not args.trust_remote_code and "trust_remote_code" in str(err):
+            raise ModelError(f"{path} ships its own model code (the auto_map of its config.json), which lmforge "
+                             "runs only when asked: set `trust_remote_code: true` (for a checkpoint whose code you "
+                             "trust)") from None
+        raise ModelError(f"cannot read the model config of {path}: {err}") from None
+    except OSError as err:
         raise ModelError(f"cannot read the model config of {path}: {err}") from None
 
 

@@ -64,10 +64,9 @@ class Template:
     format_observation: str = ""  # wraps a run of tool results; empty: the template cannot take them
     format_observation_item: str = "{{content}}"
     format_end: str = ""  # after the last message when there is no generation prompt
-    # The assistant header right after tool results, of answers and of the generation prompt (which then
-    # gets no thought_prefill); None: format_generation. DeepSeek writes none: the model answers straight
-    # after the results. `format_generation_calls_after_tools` is that of an answer with tool calls there
-    # (None: format_generation_after_tools; DeepSeek V3 writes its header again).
+    # The assistant header right after tool results, of answers and of the generation prompt (which then gets no
+    # thought_prefill); None: format_generation. DeepSeek writes none: the model answers straight after the results.
+    # `..._calls_after_tools`: that of an answer with tool calls there (None: the above; DeepSeek V3 repeats it).
     format_generation_after_tools: str | None = None
     format_generation_calls_after_tools: str | None = None
     system_in_user: bool = False
@@ -112,6 +111,7 @@ class Template:
     efficient_eos: bool = False
     replace_eos: bool = False  # saved tokenizers get the first stop word as eos (jinja.prepare_saved_tokenizer)
     mm_plugin: str = "base"
+    remote_code: bool = False  # its model and processor are the checkpoint's own code (`trust_remote_code: true`)
     reference: str | None = None  # refdata chat_templates/*.jinja this template is proven equal to
     # further refdata templates of the family it renders identically (Llama 3.1 and 3.3 for llama3_2)
     family_references: tuple[str, ...] = ()

@@ -37,7 +37,7 @@ register_template("qwen2_vl", **CHATML, default_system=HELPFUL, mm_plugin="qwen2
 register_template("qwen2_audio", **CHATML, default_system=HELPFUL, mm_plugin="qwen2_audio",
                   family_references=("qwen2-instruct",),
                   description="Qwen2-Audio Instruct.")
-register_template("minicpm_v", **CHATML, default_system=HELPFUL, mm_plugin="minicpm_v",
+register_template("minicpm_v", **CHATML, default_system=HELPFUL, mm_plugin="minicpm_v", remote_code=True,
                   description="MiniCPM-V 2.6 / MiniCPM-o.")
 register_template("yi", **{**CHATML, "format_system": "{{content}}"}, reference="yi-chat",
                   description="Yi / Yi-1.5 Chat: ChatML, the system prompt written bare before the first turn.")

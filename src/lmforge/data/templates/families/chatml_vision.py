@@ -13,13 +13,13 @@ register_template("intern_s1", **{**CHATML, "replace_eos": False}, format_prefix
                   description="Intern-S1 / Intern-S1-mini (ChatML after bos).")
 register_template("minicpm_v_4_6", **{**CHATML, "replace_eos": False}, default_system=HELPFUL,
                   mm_plugin="minicpm_v_4_6", description="MiniCPM-V 4.6.")
-register_template("minicpm_o", **{**CHATML, "replace_eos": False}, mm_plugin="minicpm_v",
+register_template("minicpm_o", **{**CHATML, "replace_eos": False}, mm_plugin="minicpm_v", remote_code=True,
                   default_system="You are a helpful assistant. You can accept audio and text input and output voice "
                                  "and text.",
                   description="MiniCPM-o 2.6 (image, video and audio in, ChatML turns).")
 register_template("keye_vl", **CHATML, **QWEN_TOOLS, **THINKING, mm_plugin="qwen2_vl",
                   description="Kwai Keye-VL (Qwen-style ChatML, thinking, Qwen tool calls).")
-register_template("moss_vl", **CHATML, **QWEN_TOOLS, mm_plugin="moss_vl",
+register_template("moss_vl", **CHATML, **QWEN_TOOLS, mm_plugin="moss_vl", remote_code=True,
                   description="MOSS-VL (Qwen-style ChatML and tool calls).")
 register_template("llava_next_qwen", **CHATML, **QWEN_TOOLS, default_system=HELPFUL, mm_plugin="llava_next",
                   description="LLaVA-NeXT on Qwen (ChatML with Qwen's tool calls).")
@@ -28,7 +28,7 @@ register_template("llava_next_yi", **{**CHATML, "replace_eos": False}, mm_plugin
 register_template("llava_next_video_yi", **{**CHATML, "replace_eos": False}, mm_plugin="llava_next_video",
                   description="LLaVA-NeXT-Video on Yi-34B (ChatML).")
 register_template("minicpm_v_4_5", **CHATML, **QWEN_TOOLS, **THINKING, empty_thought_on_final=True,
-                  default_thinking="false", mm_plugin="minicpm_v", reference="minicpm-v-4.5",
+                  default_thinking="false", mm_plugin="minicpm_v", remote_code=True, reference="minicpm-v-4.5",
                   description="MiniCPM-V 4.5: Qwen3's turns and thinking, off by default.")
 register_template("smolvlm", format_prefix="{{bos_token}}", format_system="System: {{content}}<end_of_utterance>\n",
                   format_user="User: {{content}}<end_of_utterance>\n", format_generation="Assistant:",

@@ -55,6 +55,7 @@ register_template(
     default_system="You are a helpful assistant",
     stop_words=("<|im_end|>",),
     mm_plugin="kimi_vl",
+    remote_code=True,
     description="Kimi-VL-A3B Instruct / Thinking.",
 )
 register_template(
@@ -173,6 +174,7 @@ register_template(
     default_system="You are a helpful assistant.",
     stop_words=("<|end_of_text|>",),
     mm_plugin="youtu_vl",
+    remote_code=True,
     description="Tencent Youtu-VL.",
 )
 register_template(
@@ -183,6 +185,7 @@ register_template(
     format_assistant="{{content}}<|endofassistant|>",
     stop_words=("<|endofassistant|>",),
     mm_plugin="dots_ocr",
+    remote_code=True,
     description="rednote dots.ocr.",
 )
 KIMI = dict(
