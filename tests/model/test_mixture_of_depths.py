@@ -33,7 +33,9 @@ def llama(tiny_family):
 
 
 @pytest.mark.parametrize("padded", [False, True])
-def test_full_capacity_with_weight_one_is_the_plain_layer(llama, padded):
+@pytest.mark.parametrize("family", ["llama", "qwen2"])
+def test_full_capacity_with_weight_one_is_the_plain_layer(tiny_family, family, padded):
+    llama = AutoModelForCausalLM.from_pretrained(tiny_family(family), dtype=torch.float32).eval()
     ids = torch.randint(0, 100, (2, 12))
     mask = torch.ones_like(ids)
     if padded:
@@ -61,6 +63,14 @@ def test_only_the_top_k_tokens_change_and_the_router_learns(llama):
     weights = layer.mod_router(hidden).squeeze(-1)
     assert torch.equal(changed, weights >= weights.topk(2, dim=1).values[:, -1:])
     torch.testing.assert_close(out[~changed], hidden[~changed], rtol=0, atol=0)
+    # a routed token: the plain layer over the chosen tokens alone, at their own positions, its change scaled
+    chosen = changed.nonzero()[:, 1].view(2, 2)
+    rows = torch.arange(2)[:, None]
+    tokens = hidden[rows, chosen]
+    plain = type(layer).__bases__[1].forward(layer, tokens, position_ids=chosen,
+                                             position_embeddings=llama.model.rotary_emb(tokens, chosen))
+    expected = tokens + weights[rows, chosen].unsqueeze(-1) * (plain - tokens)
+    torch.testing.assert_close(out[rows, chosen], expected)
     out.sum().backward()
     assert layer.mod_router.weight.grad.abs().sum() > 0 and layer.mod_router.bias.grad.abs() > 0
 

@@ -57,7 +57,8 @@ class RoutedLayer(nn.Module):
         if any(key.startswith("cu_seq_lens") for key in kwargs):
             raise ModelError("Mixture-of-Depths does not route packed rows: set `packing: false`")
         batch, length, width = hidden_states.shape
-        weights = self.mod_router(hidden_states.to(self.mod_router.weight.dtype)).squeeze(-1)  # [B, L]
+        with torch.autocast(hidden_states.device.type, enabled=False):  # float32 even under bf16 autocast
+            weights = self.mod_router(hidden_states.to(self.mod_router.weight.dtype)).squeeze(-1)  # [B, L]
         k = max(1, int(self.mod_capacity * length))
         chosen = weights.topk(k, dim=1).indices.sort(dim=1).values  # [B, k], in sequence order
         rows = torch.arange(batch, device=chosen.device)[:, None]
