@@ -144,6 +144,10 @@ class ModelGroup(Group):
         False, description="LongLoRA's shift short attention (S²-Attn) while training: each row attends within 4 "
                            "groups, half of the heads' groups shifted by half a group; full attention in eval and "
                            "inference. Needs SDPA (docs/models.md).")
+    mixture_of_depths: Literal["convert", "load"] | None = Field(
+        None, description="Mixture-of-Depths: `convert` adds a top-k token router (12.5% of each sequence) to every "
+                          "other decoder layer and trains it (full fine-tuning); `load` trains a checkpoint saved so "
+                          "further. Training only (docs/models.md).")
 
     _split = field_validator("adapter_name_or_path", "add_tokens", "add_special_tokens", mode="before")(split_list)
 

@@ -20,6 +20,7 @@ from lmforge.model.freeze import apply_freeze
 from lmforge.model.kind import ModelKind, detect_kind
 from lmforge.model.loading import load_model_config, model_path
 from lmforge.model.lora import build_lora_config, check_task_type
+from lmforge.model.mixture_of_depths import check_mixture_of_depths_fits, check_no_mixture_of_depths
 from lmforge.model.oft import build_oft_config
 from lmforge.model.quantization import check_quantization_supported
 from lmforge.model.shift_attention import check_shift_attention_fits
@@ -57,8 +58,12 @@ def check_model_fit(args: ModelGroup, ft: FinetuningGroup, template: Template | 
     skeleton = model_skeleton(config, kind, trust_remote_code=args.trust_remote_code) if adapters else None
     for adapter in adapters:
         check_adapter_fits(skeleton, adapter, args.model_name_or_path or path)
+    where = args.model_name_or_path or path
     if not training:
+        check_no_mixture_of_depths(config, where)
         return kind
+    check_mixture_of_depths_fits(config, args.mixture_of_depths, where, method=ft.finetuning_type,
+                                 attention=args.attention)
     method = ft.finetuning_type
     if method == "lora":
         check_task_type(kind, ft)

@@ -20,8 +20,9 @@ from lmforge.data.templates.encoding import stop_token_ids
 from lmforge.data.templates.jinja import prepare_saved_tokenizer
 from lmforge.model.adapters import apply_finetuning, count_parameters, parameter_status
 from lmforge.model.kind import ModelKind, reward_kind
-from lmforge.model.loading import load_base_model, load_model, load_reward_model
+from lmforge.model.loading import load_base_model, load_model, load_reward_model, model_path
 from lmforge.model.lora import convert_pissa_adapter, merge_adapters
+from lmforge.model.mixture_of_depths import use_mixture_of_depths
 from lmforge.model.shift_attention import use_shift_short_attention
 from lmforge.model.upcast import upcast_head_output, upcast_layer_norms
 from lmforge.paths import share_weight_files
@@ -151,6 +152,11 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
         use_shift_short_attention(base)
         console.print("  shift_attn: S²-Attn while training (4 groups, half of the heads shifted); full attention "
                       "in evaluation and the saved model")
+    if cfg.model.mixture_of_depths:  # routers on the trained model only, saved with it
+        routed = use_mixture_of_depths(base, cfg.model.mixture_of_depths, model_path(cfg.model))
+        console.print(f"  mixture_of_depths ({cfg.model.mixture_of_depths}): layers {routed} route 12.5% of each "
+                      "sequence's tokens" + (" (the routers the load report lists as unexpected, loaded now)"
+                                             if cfg.model.mixture_of_depths == "load" else ""))
     new_tokens = bool(cfg.model.add_tokens or cfg.model.add_special_tokens)
     model = apply_finetuning(base, cfg.finetuning, kind, adapters=cfg.model.adapter_paths(),
                              new_tokens=new_tokens, sharded=sharded, output_dir=cfg.training.output_dir)

@@ -34,6 +34,7 @@ class Stage:
     needs_reference: Callable[[LmforgeConfig], bool] = _never  # a frozen reference model (`ref_model`, ...)
     predicts: bool = False  # `do_predict` can answer eval prompts with the trained model
     token_losses: bool = False  # takes the token-weighted losses (use_dft_loss, use_eaft_loss, use_asft_loss)
+    routes_depths: bool = False  # takes `mixture_of_depths`: a causal-LM loss, one sequence per row unpacked
     checks: tuple[Check, ...] = ()  # the stage's own config rules, run by preflight
     plots: tuple[str, ...] = ("loss", "eval_loss")  # logged metrics drawn as output_dir/training_<metric>.png
     logs: tuple[str, ...] = ()  # logged metrics (or prefixes ending in "/") trainer_log.jsonl keeps besides the loss
@@ -49,6 +50,15 @@ class Stage:
             takers = " or ".join(f"`stage: {stage.name}`" for stage in STAGES.entries() if stage.token_losses)
             problems.append(f"the DFT/EAFT/ASFT losses weight a causal-LM loss, which {takers} trains "
                             f"(got `{self.name}`): remove `use_*_loss`")
+        if cfg.model.mixture_of_depths and not self.routes_depths:
+            takers = ", ".join(stage.name for stage in STAGES.entries() if stage.routes_depths)
+            problems.append(f"`mixture_of_depths` trains the causal-LM stages ({takers}), not `{self.name}`: "
+                            "remove `mixture_of_depths`")
+        elif cfg.model.mixture_of_depths and self.data.packing(cfg.data):
+            problems.append("`mixture_of_depths` routes the tokens of one sequence per row: set `packing: false`")
+        elif cfg.model.mixture_of_depths and cfg.training.do_predict:
+            problems.append("`mixture_of_depths` models do not generate (the top-k routing needs the whole "
+                            "sequence): remove `do_predict`")
         problems += self.data.problems(cfg.data, self.name)
         return problems + [message for check in self.checks if (message := check(cfg))]
 

@@ -4,5 +4,5 @@ from lmforge.data.stage_data import PT
 from lmforge.train.stages import Stage, register_stage
 from lmforge.train.stages.causal import build_trainer, needs_reference
 
-register_stage(Stage("pt", PT, build_trainer, token_losses=True, needs_reference=needs_reference,
+register_stage(Stage("pt", PT, build_trainer, token_losses=True, routes_depths=True, needs_reference=needs_reference,
                      plots=("loss", "eval_loss", "eval_accuracy")))

@@ -4,5 +4,5 @@ from lmforge.data.stage_data import SFT
 from lmforge.train.stages import Stage, register_stage
 from lmforge.train.stages.causal import build_trainer, needs_reference
 
-register_stage(Stage("sft", SFT, build_trainer, predicts=True, token_losses=True, needs_reference=needs_reference,
-                     plots=("loss", "eval_loss", "eval_accuracy")))
+register_stage(Stage("sft", SFT, build_trainer, predicts=True, token_losses=True, routes_depths=True,
+                     needs_reference=needs_reference, plots=("loss", "eval_loss", "eval_accuracy")))
