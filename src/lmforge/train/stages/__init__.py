@@ -36,6 +36,7 @@ class Stage:
     token_losses: bool = False  # takes the token-weighted losses (use_dft_loss, use_eaft_loss, use_asft_loss)
     checks: tuple[Check, ...] = ()  # the stage's own config rules, run by preflight
     plots: tuple[str, ...] = ("loss", "eval_loss")  # logged metrics drawn as output_dir/training_<metric>.png
+    sequences_per_row: int = 1  # sequences per row whose activations backward keeps (chosen + rejected: 2)
     logs: tuple[str, ...] = ()  # logged metrics (or prefixes ending in "/") trainer_log.jsonl keeps besides the loss
 
     def problems(self, cfg: LmforgeConfig) -> list[str]:

@@ -93,6 +93,6 @@ def for_dpo_trainer(check: Check) -> Check:
     return lambda cfg: check(cfg) if needs_reference(cfg) else None
 
 
-register_stage(Stage("dpo", DPO, build_trainer, needs_reference=needs_reference,
+register_stage(Stage("dpo", DPO, build_trainer, needs_reference=needs_reference, sequences_per_row=2,
                      checks=tuple(map(for_dpo_trainer, PREFERENCE_TRAINER_CHECKS)),
                      plots=("loss", "eval_loss", "rewards/accuracies")))
