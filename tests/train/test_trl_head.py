@@ -18,7 +18,7 @@ def isolated_cache(tmp_path, monkeypatch):
 
 def small_chunks(monkeypatch, model):
     vocabulary = model.get_output_embeddings().out_features
-    monkeypatch.setattr(loss_module, "LOGITS_PER_CHUNK", 64 * vocabulary)  # 64-row chunks: several a batch
+    monkeypatch.setattr(loss_module, "TOKEN_OUTPUTS_PER_CHUNK", 64 * vocabulary)  # 64-row chunks: several a batch
 
 
 def test_chunked_head_answers_trls_fused_call_as_trl_does(tiny_llama_path, monkeypatch):
