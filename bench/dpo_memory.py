@@ -1,5 +1,6 @@
-"""Peak memory of the preference stages: this tree vs another lmforge source tree (`--baseline-src`) or vs
-LLaMA-Factory 0.9.5 (`--llamafactory`, its own venv, created on first use: bench/common.py).
+"""Peak memory of the preference stages: this tree vs another lmforge source tree (`--baseline-src`), vs
+LLaMA-Factory 0.9.5 (`--llamafactory`, its own venv, created on first use: bench/common.py), or vs a baseline
+figure recorded before on the same job (`--baseline-mib`: only this tree runs).
 
 The job is LLaMA-Factory's v0.9.3 example `train_lora/llama3_lora_dpo.yaml` with only the paths and
 length changed: the model (`--model`: `qwen-151k`, the one-layer Qwen2 with the real 151,643-token
@@ -12,7 +13,8 @@ stage on kto_en_demo. Each run is a fresh CLI process; trees alternate run by ru
 wait4 (the process and its children). LLaMA-Factory gets `use_cpu: true` beside `bf16: true` (transformers
 refuses bf16 without a GPU otherwise) and runs sigmoid (DPO), orpo, simpo and kto through its own trainers.
 
-Usage: python bench/dpo_memory.py (--baseline-src /tmp/before/src | --llamafactory) [--model qwen-151k|smollm2]
+Usage: python bench/dpo_memory.py (--baseline-src /tmp/before/src | --llamafactory | --baseline-mib MIB)
+                                  [--model qwen-151k|smollm2]
                                   [--losses sigmoid,orpo,simpo,kto] [--steps 4] [--runs 1]
 """
 
@@ -63,6 +65,9 @@ def main() -> None:
     baseline_choice.add_argument("--baseline-src", type=Path,
                                  help="lmforge's src folder of another checkout (e.g. the commit before a change)")
     baseline_choice.add_argument("--llamafactory", action="store_true", help="LLaMA-Factory 0.9.5 as the baseline")
+    baseline_choice.add_argument("--baseline-mib", type=float,
+                                 help="a baseline's peak RSS measured before on the same job (e.g. LLaMA-Factory's "
+                                      "recorded figure, when there is no time to run it again): this tree only")
     parser.add_argument("--model", choices=("qwen-151k", "smollm2"), default="qwen-151k")
     parser.add_argument("--losses", default="sigmoid,orpo,simpo,kto")
     parser.add_argument("--steps", type=int, default=4)
@@ -70,6 +75,8 @@ def main() -> None:
     options = parser.parse_args()
     if options.llamafactory:
         baseline, lf_python = "llamafactory", str(llamafactory_python())
+    elif options.baseline_mib:
+        baseline, lf_python = f"recorded {options.baseline_mib:.0f} MiB", ""
     else:
         baseline, lf_python = str(options.baseline_src.resolve()), ""
         if not (options.baseline_src / "lmforge" / "__init__.py").is_file():
@@ -85,6 +92,10 @@ def main() -> None:
         seconds: dict[str, list[float]] = {"lmforge": [], baseline: []}
         for _ in range(options.runs):
             for framework in (baseline, "lmforge"):
+                if options.baseline_mib and framework == baseline:
+                    rss[framework].append(options.baseline_mib)
+                    seconds[framework].append(float("nan"))
+                    continue
                 out = Path(tempfile.mkdtemp(prefix="dpo-mem-"))
                 config = job_config(model, template, loss, options.steps, out, framework == "llamafactory")
                 result = run(framework, lf_python, config, env)

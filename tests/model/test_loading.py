@@ -64,7 +64,8 @@ def test_new_tokens_resize_with_rows_near_the_mean(tiny_family):
 
 @CPU_ONLY
 def test_device_dependent_defaults_on_cpu(tiny_family):
-    cfg = config_for(tiny_family("llama"), bf16=False)  # the CPU's dtype default: tests/train/test_precision.py
+    # the CPU's dtype and long-micro-batch checkpointing defaults: tests/train/test_precision.py
+    cfg = config_for(tiny_family("llama"), bf16=False, cutoff_len=256)
     assert compute_dtype(cfg) == torch.float32
     assert training_defaults(cfg) == {"activation_checkpointing": False,
                                       "activation_checkpointing_kwargs": {"use_reentrant": False}}

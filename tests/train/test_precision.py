@@ -60,6 +60,22 @@ def test_a_cpu_without_fast_bf16_keeps_fp32(monkeypatch, tmp_path):
     assert compute_dtype(forced) == torch.bfloat16 and training_load_dtype(forced) == torch.float32
 
 
+@CPU_ONLY
+@pytest.mark.parametrize("options,checkpoints", [
+    ({"stage": "sft", "per_device_train_batch_size": 4, "cutoff_len": 512}, False),  # 2,048 tokens
+    ({"stage": "sft", "per_device_train_batch_size": 2, "cutoff_len": 2048}, True),
+    ({"stage": "sft", "cutoff_len": 512}, True),  # transformers' batch of 8
+    ({"stage": "dpo", "per_device_train_batch_size": 1, "cutoff_len": 2048}, True),  # a pair: 2 x 2,048
+    ({"stage": "dpo", "per_device_train_batch_size": 1, "cutoff_len": 1024}, False),
+    ({"stage": "dpo", "per_device_train_batch_size": 1, "cutoff_len": 2048, "gradient_checkpointing": False}, None),
+], ids=["sft-short", "sft-long", "sft-default-batch", "dpo-long", "dpo-short", "dpo-said-no"])
+def test_a_cpu_checkpoints_activations_from_4096_tokens_a_micro_batch(options, checkpoints):
+    defaults = training_defaults(build_config(options))
+    assert defaults.get("activation_checkpointing") is checkpoints
+    if checkpoints is None:  # the user's own setting is kept
+        assert training_kwargs(build_config(options))["gradient_checkpointing"] is False
+
+
 def losses(out):
     lines = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
     return [line["loss"] for line in lines if "loss" in line]

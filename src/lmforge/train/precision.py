@@ -12,10 +12,11 @@ activations and LoRA's own products run as slow bf16 elementwise kernels or cast
 still loads bf16 weights (half the memory, no autocast).
 
 Gradient checkpointing, when neither `gradient_checkpointing` nor `activation_checkpointing` is
-set: on for GPU training, where activation memory is what limits batch and sequence length; off on
-CPU, where activations live in host RAM (rarely the limit for models small enough to train on a
-CPU) and recomputing them costs about a fifth of the step time (LLaMA-Factory keeps it on there:
-~22% slower on our 2-core runs).
+set: on for GPU training, where activation memory is what limits batch and sequence length. On CPU,
+where activations live in host RAM and recomputing them costs about a fifth of the step time
+(LLaMA-Factory keeps it on there: ~22% slower on our 2-core runs), on only when a micro-batch can hold
+`CPU_CHECKPOINT_TOKENS` or more tokens (batch x cutoff_len x the stage's sequences per row): the
+activations of SmolLM2-135M's DPO pair of 2 x 1,910 tokens alone took 4.9 GB of RSS (BENCHMARKS.md).
 """
 
 import functools
@@ -26,11 +27,14 @@ from typing import Any
 import torch
 
 from lmforge.config import LmforgeConfig
+from lmforge.train.stages import STAGES
 
 # /proc/cpuinfo flags of bf16 matrix arithmetic in hardware: x86 (`flags`: Intel Sapphire Rapids and later,
 # Cooper Lake; AMD Zen 4 and later) and Arm (`Features`: Armv8.6 BF16, e.g. Neoverse V1/V2/N2, Graviton 3/4).
 # Without them torch emulates bf16 products by conversion, slower than fp32 (AVX-512 alone is not enough).
 FAST_BF16_FLAGS = frozenset({"amx_bf16", "avx512_bf16", "bf16"})
+CPU_CHECKPOINT_TOKENS = 4096
+TRAINER_BATCH_SIZE = 8  # transformers' `per_device_train_batch_size` when the config says nothing
 
 
 def _accelerator() -> bool:
@@ -84,6 +88,14 @@ def training_load_dtype(cfg: LmforgeConfig) -> torch.dtype:
     return compute_dtype(cfg)
 
 
+def micro_batch_tokens(cfg: LmforgeConfig) -> int:
+    """The most tokens one micro-batch can put through the model with gradients: rows x cutoff_len x the
+    stage's sequences per row (a preference pair is two)."""
+    stage = STAGES.get(cfg.finetuning.stage)
+    rows = cfg.training.per_device_train_batch_size or TRAINER_BATCH_SIZE
+    return rows * cfg.data.cutoff_len * stage.sequences_per_row
+
+
 def training_defaults(cfg: LmforgeConfig) -> dict[str, Any]:
     """TrainingArguments lmforge fills in by device when the user set nothing."""
     defaults: dict[str, Any] = {}
@@ -95,7 +107,7 @@ def training_defaults(cfg: LmforgeConfig) -> dict[str, Any]:
     # transformers 5 renamed gradient_checkpointing to activation_checkpointing; either name counts as set
     training = cfg.training
     if training.gradient_checkpointing is None and training.activation_checkpointing is None:
-        defaults["activation_checkpointing"] = _accelerator()
+        defaults["activation_checkpointing"] = _accelerator() or micro_batch_tokens(cfg) >= CPU_CHECKPOINT_TOKENS
     if training.gradient_checkpointing_kwargs is None and training.activation_checkpointing_kwargs is None:
         # non-reentrant checkpointing works with frozen inputs (LoRA, freeze) without extra hooks
         defaults["activation_checkpointing_kwargs"] = {"use_reentrant": False}

@@ -37,6 +37,7 @@ class Stage:
     routes_depths: bool = False  # takes `mixture_of_depths`: a causal-LM loss, one sequence per row unpacked
     checks: tuple[Check, ...] = ()  # the stage's own config rules, run by preflight
     plots: tuple[str, ...] = ("loss", "eval_loss")  # logged metrics drawn as output_dir/training_<metric>.png
+    sequences_per_row: int = 1  # sequences per row whose activations backward keeps (chosen + rejected: 2)
     logs: tuple[str, ...] = ()  # logged metrics (or prefixes ending in "/") trainer_log.jsonl keeps besides the loss
 
     def problems(self, cfg: LmforgeConfig) -> list[str]:

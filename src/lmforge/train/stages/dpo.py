@@ -1,7 +1,8 @@
 """dpo: trl's DPOTrainer for the sigmoid, hinge and ipo losses; orpo and simpo, which need no
 reference model, with the small reference-free trainer in `train/reference_free.py`.
 
-`pref_ftx` adds trl's `sft` loss (NLL on the chosen answer) with that weight. The reference is
+Text rows are scored by lmforge's chunked log-probabilities behind trl's call (`train/trl_head.py`) unless
+`chunked_loss: false`. `pref_ftx` adds trl's `sft` loss (NLL on the chosen answer) with that weight. The reference is
 `ref_model` when given, else the base with the adapter disabled (LoRA) or a frozen copy (full).
 """
 
@@ -45,6 +46,7 @@ def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: "Pre
 
     from lmforge.data.multimodal.examples import ROW_COLUMN
     from lmforge.train.reference_free import ReferenceFreeTrainer
+    from lmforge.train.trl_head import use_chunked_head
 
     ft = cfg.finetuning
     if ft.pref_loss in ("orpo", "simpo"):
@@ -57,8 +59,11 @@ def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: "Pre
             DPOTrainer, TEXT_PAIR, (ROW_COLUMN,), prepared.train, prepared.evaluation, model=model,
             ref_model=ref_model, args=args, data_collator=MultimodalPairs(prepared.collator),
             processing_class=prepared.collator.encoder.processor)
-    return on_tokenized_rows(DPOTrainer, TEXT_PAIR, PREFERENCE_COLUMNS, prepared.train, prepared.evaluation,
-                             model=model, ref_model=ref_model, args=args, processing_class=tokenizer)
+    trainer = on_tokenized_rows(DPOTrainer, TEXT_PAIR, PREFERENCE_COLUMNS, prepared.train, prepared.evaluation,
+                                model=model, ref_model=ref_model, args=args, processing_class=tokenizer)
+    if cfg.training.chunked_loss is not False:
+        use_chunked_head(trainer)
+    return trainer
 
 
 def dpo_losses(cfg: LmforgeConfig) -> tuple[list[str], list[float]]:
@@ -88,6 +93,6 @@ def for_dpo_trainer(check: Check) -> Check:
     return lambda cfg: check(cfg) if needs_reference(cfg) else None
 
 
-register_stage(Stage("dpo", DPO, build_trainer, needs_reference=needs_reference,
+register_stage(Stage("dpo", DPO, build_trainer, needs_reference=needs_reference, sequences_per_row=2,
                      checks=tuple(map(for_dpo_trainer, PREFERENCE_TRAINER_CHECKS)),
                      plots=("loss", "eval_loss", "rewards/accuracies")))

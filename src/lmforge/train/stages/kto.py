@@ -39,6 +39,7 @@ def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: "Pre
     from trl import KTOConfig, KTOTrainer  # trl loads when a stage trains, not when it is looked up
 
     from lmforge.data.multimodal.examples import ROW_COLUMN
+    from lmforge.train.trl_head import use_chunked_head
 
     ft = cfg.finetuning
     args = KTOConfig(**kwargs, beta=ft.pref_beta, desirable_weight=ft.kto_chosen_weight,
@@ -48,8 +49,11 @@ def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: "Pre
                                  model=model, ref_model=ref_model, args=args,
                                  data_collator=MultimodalLabeled(prepared.collator),
                                  processing_class=prepared.collator.encoder.processor)
-    return on_tokenized_rows(KTOTrainer, TEXT_LABELED, LABELED_COLUMNS, prepared.train, prepared.evaluation,
-                             model=model, ref_model=ref_model, args=args, processing_class=tokenizer)
+    trainer = on_tokenized_rows(KTOTrainer, TEXT_LABELED, LABELED_COLUMNS, prepared.train, prepared.evaluation,
+                                model=model, ref_model=ref_model, args=args, processing_class=tokenizer)
+    if cfg.training.chunked_loss is not False:  # lmforge's chunked log-probabilities (train/trl_head.py)
+        use_chunked_head(trainer)
+    return trainer
 
 
 def batch_of_two_or_more(cfg: LmforgeConfig) -> str | None:

@@ -58,5 +58,5 @@ def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: "Pre
                          eval_dataset=full_sequences(prepared.evaluation), processing_class=tokenizer)
 
 
-register_stage(Stage("rm", RM, build_trainer, reward_head=True,
+register_stage(Stage("rm", RM, build_trainer, reward_head=True, sequences_per_row=2,
                      plots=("loss", "eval_loss", "accuracy", "eval_accuracy")))
