@@ -42,7 +42,8 @@ def test_zero3_text_example_trains_one_step(name, tmp_path, monkeypatch):
 PREQUANTIZED = {"train_qlora/llama3_lora_sft_gptq.yaml": "GPTQ", "train_qlora/llama3_lora_sft_awq.yaml": "AWQ",
                 "train_qlora/llama3_lora_sft_aqlm.yaml": "AQLM"}
 NOT_RUN_HERE = {
-    **{name: f"needs a checkpoint pre-quantized with {kind}; no tiny one exists here" for name, kind in PREQUANTIZED.items()},
+    **{name: f"needs a checkpoint pre-quantized with {kind}; no tiny one exists here"
+       for name, kind in PREQUANTIZED.items()},
     "train_lora/llama3_lora_sft_ray.yaml": "`resources_per_worker: {GPU: 1}`: Ray cannot place GPU workers on a CPU "
     "machine (test_distributed.py::test_ray_keys_and_the_local_cluster_check checks that refusal; Ray on CPU "
     "workers: test_distributed.py::test_ray_train_with_two_cpu_workers_matches_one_process_with_the_same_global_batch)",
