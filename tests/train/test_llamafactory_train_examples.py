@@ -13,7 +13,7 @@ from tests.llamafactory_examples import SMOKE_RUN, example
 
 TINY = "builtin:tiny-llama"
 # trl's KTOTrainer refuses a batch of one row (its KL term pairs each row with another of its batch); the example
-# sets 1, which LLaMA-Factory's KTO trainer takes, so here, beyond the paths, the batch is 2
+# sets 1, so here, beyond the paths, the batch is 2
 BATCH_OF_TWO = {"per_device_train_batch_size": 2}
 EXAMPLES = {"train_lora/llama3_lora_sft.yaml": {}, "train_lora/llama3_lora_dpo.yaml": {},
             "train_lora/llama3_lora_kto.yaml": BATCH_OF_TWO, "train_lora/llama3_lora_pretrain.yaml": {},
