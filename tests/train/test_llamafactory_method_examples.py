@@ -9,12 +9,12 @@ from rich.console import Console
 
 from lmforge.config import build_config
 from lmforge.train.runner import run_training
+from tests.llamafactory_examples import SMOKE_RUN
 from tests.refdata import refdata
 
 EXAMPLES = {"galore/llama3_full_sft.yaml": "galore_torch", "apollo/llama3_full_sft.yaml": "apollo_torch",
             "badam/llama3_full_sft.yaml": "badam", "adam_mini/qwen2_full_sft.yaml": "adam_mini",
             "muon/qwen2_full_sft.yaml": None}
-SMOKE_RUN = {"max_steps": 1, "max_samples": 4, "cutoff_len": 128, "logging_steps": 1, "save_strategy": "no"}
 
 
 @pytest.mark.slow
