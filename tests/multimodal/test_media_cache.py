@@ -41,7 +41,7 @@ def test_the_second_epoch_reads_processed_media_from_the_cache(family, tiny_vlm)
     collator = MultimodalCollator(counting_encoder(processor, MediaOptions(image_max_pixels=64 * 64), calls))
     rows = [to_row(conversation) for conversation in demo_conversations("mllm_demo.json", "images", 3)]
     first = collator(rows)
-    assert len(calls) == 3 and any(media_cache_dir().rglob("*.pt"))
+    assert len(calls) == 3 and any(media_cache_dir().rglob("*.safetensors"))
     second = collator(rows)
     assert len(calls) == 3  # nothing decoded or processed again
     assert first.keys() == second.keys()
@@ -118,7 +118,7 @@ def test_past_the_cap_the_least_recently_used_entries_go(tiny_vlm):
     keys = [str(digit) * 64 for digit in range(1, 5)]
     probe = MediaCache(processor, "qwen2_vl", MediaOptions())
     probe.put(keys[0], entry)
-    size = next(media_cache_dir().rglob("*.pt")).stat().st_size
+    size = next(media_cache_dir().rglob("*.safetensors")).stat().st_size
     cache = MediaCache(processor, "qwen2_vl", MediaOptions(), max_bytes=int(size * 3.5))
     for key in keys[1:3]:
         cache.put(key, entry)
