@@ -41,7 +41,7 @@ def test_the_second_epoch_reads_processed_media_from_the_cache(family, tiny_vlm)
     collator = MultimodalCollator(counting_encoder(processor, MediaOptions(image_max_pixels=64 * 64), calls))
     rows = [to_row(conversation) for conversation in demo_conversations("mllm_demo.json", "images", 3)]
     first = collator(rows)
-    assert len(calls) == 3 and any(media_cache_dir().rglob("*.pt"))
+    assert len(calls) == 3 and any(media_cache_dir().rglob("*.safetensors"))
     second = collator(rows)
     assert len(calls) == 3  # nothing decoded or processed again
     assert first.keys() == second.keys()
@@ -118,7 +118,7 @@ def test_past_the_cap_the_least_recently_used_entries_go(tiny_vlm):
     keys = [str(digit) * 64 for digit in range(1, 5)]
     probe = MediaCache(processor, "qwen2_vl", MediaOptions())
     probe.put(keys[0], entry)
-    size = next(media_cache_dir().rglob("*.pt")).stat().st_size
+    size = next(media_cache_dir().rglob("*.safetensors")).stat().st_size
     cache = MediaCache(processor, "qwen2_vl", MediaOptions(), max_bytes=int(size * 3.5))
     for key in keys[1:3]:
         cache.put(key, entry)
@@ -127,3 +127,28 @@ def test_past_the_cap_the_least_recently_used_entries_go(tiny_vlm):
     assert cache.get(keys[0]) is not None  # read now: the most recently used
     cache.put(keys[3], entry)  # 4 entries > 3.5: the least recently used go until 90% of the cap remains
     assert [cache.get(key) is not None for key in keys] == [True, False, True, True]
+
+
+def test_an_entry_gives_back_its_tensors_values_and_key_order_or_is_not_written(tiny_vlm):
+    from lmforge.data.multimodal.plugin import ProcessedMedia
+
+    processor, _ = load_vlm(tiny_vlm("qwen2_vl"), "qwen2_vl")
+    cache = MediaCache(processor, "qwen2_vl", MediaOptions())
+    grid, half = torch.tensor([[1, 4, 4]]), torch.ones(1, 2, dtype=torch.bfloat16)
+    entry = ProcessedMedia({"images": ["<|image_pad|>", "<|image_pad|>"], "videos": ["<|video_pad|>"]},
+                           {"images": [{"pixel_values": torch.arange(6.0).view(2, 3)[:, 1:], "image_grid_thw": grid},
+                                       {"image_grid_thw": grid, "pixel_values": half}],
+                            "videos": [{"fps": [2.0], "frames": 3, "pixel_values_videos": torch.zeros(0, 4)}]})
+    cache.put("a" * 64, entry)
+    back = cache.get("a" * 64)
+    assert back.runs == entry.runs
+    for kind, items in entry.tensors.items():
+        for item, read in zip(items, back.tensors[kind], strict=True):
+            assert list(read) == list(item)  # the processor's key order
+            for name, value in item.items():
+                same = torch.equal(read[name], value) and read[name].dtype == value.dtype if torch.is_tensor(value) \
+                    else read[name] == value and type(read[name]) is type(value)
+                assert same, (kind, name)
+    tupled = ProcessedMedia({"images": ["<|image_pad|>"]}, {"images": [{"size": (4, 4), "pixel_values": grid}]})
+    cache.put("b" * 64, tupled)  # JSON would give a list back: processed anew each time instead
+    assert cache.get("b" * 64) is None and not cache._path("b" * 64).exists()

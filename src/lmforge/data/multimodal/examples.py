@@ -131,6 +131,8 @@ class MMEncoder:
     mask_history: bool = False
     model_config: Any = None  # what some 3-D positions need (Qwen2.5-VL's tokens_per_second for videos)
     media_cache: Any = None  # a `MediaCache`: each example's media processed once across epochs and runs
+    positions: bool = True  # each example's 3-D M-RoPE positions: packed rows need them; unpacked ones leave them
+    # to the model's forward, which derives the same from the ids (as LLaMA-Factory does), so they are not built
 
     def __post_init__(self) -> None:
         if self.options.use_audio_in_video and not self.plugin.video_sound:
@@ -172,7 +174,7 @@ class MMEncoder:
         input_ids, labels = self.plugin.process_token_ids(input_ids, labels, processed, self.tokenizer)
         labels = [IGNORE_INDEX if token in media_ids else label for token, label in zip(input_ids, labels, strict=True)]
         positions = (self.plugin.position_ids(input_ids, processed, self.processor, self.model_config)
-                     if processed.runs else None)
+                     if processed.runs and self.positions else None)
         return MMExample(input_ids, labels, processed, positions, truncated)
 
     def process(self, media: dict[str, list[Any]], where: str) -> ProcessedMedia:

@@ -13,11 +13,13 @@ The folder is capped (`media_cache_max_gb`): a read marks its entry used (its mo
 write that takes the folder past the cap removes the least recently used entries down to 90% of it. Each
 process counts what it wrote since it last measured the folder, so the folder may pass the cap by what
 other processes wrote since, until one of them measures it.
+
+An entry is a safetensors file (the tensors; the token runs and any other JSON-able value in its header),
+read through a memory map: `torch.load`'s unpickler cost more per image than the tiny model's processor.
 """
 
 import contextlib
 import hashlib
-import io
 import json
 import os
 import tempfile
@@ -26,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save
 
 from lmforge.data.cache import code_digest, file_digest, tokenizer_digest
 from lmforge.data.multimodal.media import MediaOptions
@@ -73,29 +77,35 @@ class MediaCache:
         return self._files[known]
 
     def _path(self, key: str) -> Path:
-        return self.folder / key[:2] / f"{key}.pt"
+        return self.folder / key[:2] / f"{key}{SUFFIX}"
 
     def get(self, key: str) -> ProcessedMedia | None:
         path = self._path(key)
         if not path.is_file():
             return None
         try:
-            saved = torch.load(path, weights_only=True)
-        except (OSError, RuntimeError, EOFError):  # unreadable (or evicted meanwhile): processed again and rewritten
+            with safe_open(path, "pt") as entry:  # one memory-mapped read: the header, then each tensor
+                header = json.loads(entry.metadata()["lmforge"])
+                items = {kind: [{name: entry.get_tensor(f"{kind}/{index}/{name}") if name in named else values[name]
+                                 for name in order}
+                                for index, (order, named, values) in enumerate(described)]
+                         for kind, described in header["tensors"].items()}
+        except (OSError, SafetensorError, KeyError, ValueError):  # unreadable (or evicted meanwhile): processed again
             return None
         with contextlib.suppress(OSError):  # a read-only cache is still read, only not reordered
             os.utime(path)  # used now: the last to be evicted
-        return ProcessedMedia(saved["runs"], saved["tensors"])
+        return ProcessedMedia(header["runs"], items)
 
     def put(self, key: str, processed: ProcessedMedia) -> None:
+        encoded = _encode(processed)
+        if encoded is None:  # a value neither a tensor nor JSON: processed anew each time rather than mangled
+            return
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        buffer = io.BytesIO()
-        torch.save({"runs": processed.runs, "tensors": processed.tensors}, buffer)
         handle, staging = tempfile.mkstemp(prefix=f".{key}-", dir=path.parent)
         try:
             with os.fdopen(handle, "wb") as out:
-                out.write(buffer.getvalue())
+                out.write(encoded)
             os.replace(staging, path)  # whole or absent: a reader never sees half an entry
         finally:
             if os.path.exists(staging):
@@ -104,15 +114,40 @@ class MediaCache:
             if self._size is None:
                 self._size = _entries_size(self.folder)[1]  # this entry included
             else:
-                self._size += buffer.getbuffer().nbytes
+                self._size += len(encoded)
             if self._size > self.max_bytes:
                 self._size = evict(self.folder, int(self.max_bytes * 0.9))
+
+
+SUFFIX = ".safetensors"
+_LEGACY_SUFFIX = ".pt"  # entries of earlier versions (torch.save): never read, evicted like the others
+
+
+def _encode(processed: ProcessedMedia) -> bytes | None:
+    """The entry's bytes: each item's tensors under `kind/index/name`, and in the header the runs, each item's
+    key order, which keys are tensors and the other values (None: a value that JSON would not give back)."""
+    tensors, described = {}, {}
+    for kind, items in processed.tensors.items():
+        described[kind] = []
+        for index, item in enumerate(items):
+            named = [name for name, value in item.items() if isinstance(value, torch.Tensor)]
+            values = {name: value for name, value in item.items() if name not in named}
+            try:
+                if json.loads(json.dumps(values)) != values:  # tuples, for one, would come back as lists
+                    return None
+            except (TypeError, ValueError):
+                return None
+            described[kind].append([list(item), named, values])
+            for name in named:  # safetensors stores each tensor whole and unshared
+                tensors[f"{kind}/{index}/{name}"] = item[name].detach().cpu().contiguous().clone()
+    header = json.dumps({"runs": processed.runs, "tensors": described})
+    return save(tensors, metadata={"lmforge": header})
 
 
 def _entries_size(folder: Path) -> tuple[list[tuple[float, int, Path]], int]:
     """The folder's entries as (last used, bytes, path), and their total bytes."""
     entries = []
-    for path in folder.glob("*/*.pt"):
+    for path in [*folder.glob(f"*/*{SUFFIX}"), *folder.glob(f"*/*{_LEGACY_SUFFIX}")]:
         try:
             stat = path.stat()
         except FileNotFoundError:  # evicted by another process meanwhile

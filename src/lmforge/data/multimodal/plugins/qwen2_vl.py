@@ -28,9 +28,11 @@ class Qwen2VLPlugin(NativePlugin):
 
     def position_ids(self, input_ids: list[int], processed: ProcessedMedia, processor: Any,
                      model_config: Any = None) -> Any:
-        import torch
-
-        types = self.token_type_ids(torch.as_tensor([input_ids]), processor.tokenizer)[0].tolist()
+        # the processor's own types (create_mm_token_type_ids: video over image), by a lookup per token: its numpy
+        # round trip per example cost more than the positions themselves
+        kinds = {token: kind for kind, tokens in ((1, processor.image_token_ids), (2, processor.video_token_ids))
+                 for token in tokens if token is not None}
+        types = [kinds.get(token, 0) for token in input_ids]
         images = [(t["image_grid_thw"][0], 1.0) for t in processed.tensors.get("images", [])]
         videos = [(t["video_grid_thw"][0], self._time_interval(t, model_config, processed))
                   for t in processed.tensors.get("videos", [])]
