@@ -105,3 +105,28 @@ def test_the_quickstart_job_learns_alike_in_fp32_and_bf16(tmp_path):
     assert fp32 != bf16  # bf16 really computed: its rounding shows in the later steps
     for exact, mixed in zip(fp32, bf16, strict=True):
         assert mixed == pytest.approx(exact, rel=0.01)
+
+
+def test_checkpointing_is_dropped_or_refused_on_a_model_class_without_it():
+    """Remote code may not support activation checkpointing: lmforge's own default is dropped with a note, the
+    user's explicit setting is refused with the fix (not transformers' ValueError from inside the Trainer)."""
+    from rich.console import Console
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from lmforge.errors import ModelError
+    from lmforge.train.runner import _checkpointing_the_model_supports
+
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=32, hidden_size=8, intermediate_size=16, num_hidden_layers=1,
+                                         num_attention_heads=2, num_key_value_heads=2))
+    model.supports_gradient_checkpointing = False  # this instance only, as a remote-code class would say
+    console = Console(record=True, width=200)
+    kwargs = {"activation_checkpointing": True}
+    _checkpointing_the_model_supports(build_config({}), model, kwargs, console)
+    assert kwargs["activation_checkpointing"] is False and "does not support it" in console.export_text()
+    with pytest.raises(ModelError, match="remove `gradient_checkpointing`"):
+        _checkpointing_the_model_supports(build_config({"gradient_checkpointing": True}), model,
+                                          {"activation_checkpointing": True}, console)
+    supported = {"activation_checkpointing": True}
+    model.supports_gradient_checkpointing = True
+    _checkpointing_the_model_supports(build_config({}), model, supported, console)
+    assert supported["activation_checkpointing"] is True

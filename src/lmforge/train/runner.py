@@ -18,6 +18,7 @@ from lmforge.config import LmforgeConfig
 from lmforge.data.preview import print_data_report
 from lmforge.data.templates.encoding import stop_token_ids
 from lmforge.data.templates.jinja import prepare_saved_tokenizer
+from lmforge.errors import ModelError
 from lmforge.model.adapters import apply_finetuning, count_parameters, parameter_status
 from lmforge.model.kind import ModelKind, reward_kind
 from lmforge.model.loading import load_base_model, load_model, load_reward_model, model_path
@@ -43,6 +44,21 @@ from lmforge.train.stages import STAGES, Stage, configured_stage
 from lmforge.train.summary import summary_table, training_summary, utilisation
 from lmforge.train.swanlab import require_swanlab, swanlab_callbacks
 from lmforge.train.trainer import TokenCounts, counts_of_all_processes
+
+
+def _checkpointing_the_model_supports(cfg: LmforgeConfig, model: Any, kwargs: dict[str, Any],
+                                      console: Console) -> None:
+    """Activation checkpointing only on a model class that has it (remote code may not): lmforge's default
+    (a GPU, or a long CPU micro-batch) is dropped with a note; the user's own setting is refused with the fix."""
+    if not kwargs.get("activation_checkpointing") or getattr(model, "supports_gradient_checkpointing", True):
+        return
+    training = cfg.training
+    if training.gradient_checkpointing is None and training.activation_checkpointing is None:
+        kwargs["activation_checkpointing"] = False
+        console.print(f"  activation checkpointing: off ({type(model).__name__} does not support it)")
+        return
+    raise ModelError(f"{type(model).__name__} does not support activation checkpointing: remove "
+                     "`gradient_checkpointing` / `activation_checkpointing` from the config (or set it to false)")
 
 
 def training_kwargs(cfg: LmforgeConfig) -> dict[str, Any]:
@@ -157,6 +173,7 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
         console.print(f"  mixture_of_depths ({cfg.model.mixture_of_depths}): layers {routed} route 12.5% of each "
                       "sequence's tokens" + (" (the routers the load report lists as unexpected, loaded now)"
                                              if cfg.model.mixture_of_depths == "load" else ""))
+    _checkpointing_the_model_supports(cfg, base, kwargs, console)
     new_tokens = bool(cfg.model.add_tokens or cfg.model.add_special_tokens)
     model = apply_finetuning(base, cfg.finetuning, kind, adapters=cfg.model.adapter_paths(),
                              new_tokens=new_tokens, sharded=sharded, output_dir=cfg.training.output_dir)
