@@ -44,8 +44,9 @@ go:
 		echo "go not installed (needs root and apt-get): the Ollama template check with real Go will skip"
 
 test: venv browser go
-	# two workers, a test file each at a time (module fixtures stay in one process): the suite is mostly one-core work
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
+	# two workers, a test file each at a time (module fixtures stay in one process): the suite is mostly one-core work;
+	# one torch thread per worker (two workers x two threads on two cores made it 28 min instead of 25)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile tests
 
 # The web UI screenshots docs/webui.md shows, taken again by the browser tests (after a UI change).
 screenshots: venv browser
