@@ -60,3 +60,45 @@ def test_per_sequence_attention_under_bf16_autocast(tiny_llama_path, tiny_tokeni
     assert varlen_loss == pytest.approx(masked_loss, rel=1e-2)
     for varlen, masked in zip(varlen_grads, masked_grads, strict=True):
         assert (varlen - masked).norm() <= 0.05 * masked.norm() + 1e-6
+
+
+def _attention_ops(model, batch, grad: bool) -> set[str]:
+    """The SDPA kernels one forward (and backward, with `grad`) of `model` runs, from torch's profiler."""
+    inputs = {k: v for k, v in batch.items() if not k.startswith("num_")}
+    with torch.profiler.profile() as profile, torch.set_grad_enabled(grad):
+        loss = model(**inputs, use_cache=False).loss
+        if grad:
+            loss.backward()
+    return {event.key for event in profile.key_averages() if "scaled_dot_product" in event.key}
+
+
+@pytest.mark.parametrize("autocast", [False, True])
+def test_short_rows_train_with_the_math_kernel_on_cpu(tiny_llama_path, tiny_tokenizer, autocast):
+    """Padded rows up to CPU_MATH_MAX_KEYS long train with SDPA's math kernel (its backward is faster there than
+    the CPU flash kernel's); longer rows and gradient-free calls keep flash. Same loss and gradients as
+    transformers' own SDPA on the same batch."""
+    from lmforge.model.packed_attention import CPU_MATH_MAX_KEYS
+
+    register()
+    ours = AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.float32, attn_implementation=PACKED_SDPA)
+    theirs = AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.float32, attn_implementation="sdpa")
+    columns = _examples(tiny_tokenizer, count=4)
+    rows = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+    short = SftCollator(pad_token_id=tiny_tokenizer.pad_token_id)(rows)
+    assert short["input_ids"].shape[1] <= CPU_MATH_MAX_KEYS and (short["attention_mask"] == 0).any()
+    context = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else torch.autocast("cpu", enabled=False)
+    with context:
+        assert "aten::_scaled_dot_product_flash_attention_for_cpu" not in _attention_ops(ours, short, grad=True)
+        assert "aten::_scaled_dot_product_flash_attention_for_cpu" in _attention_ops(ours, short, grad=False)
+        assert "aten::_scaled_dot_product_flash_attention_for_cpu" in _attention_ops(theirs, short, grad=True)
+        long = {key: value.repeat(1, CPU_MATH_MAX_KEYS // value.shape[1] + 1) for key, value in short.items()
+                if key in ("input_ids", "attention_mask", "labels")}
+        assert "aten::_scaled_dot_product_flash_attention_for_cpu" in _attention_ops(ours, long, grad=True)
+        our_loss, our_grads = _loss_and_grads(ours, short)
+        their_loss, their_grads = _loss_and_grads(theirs, short)
+    assert our_loss == pytest.approx(their_loss, rel=1e-2 if autocast else 1e-6)
+    for mine, reference in zip(our_grads, their_grads, strict=True):
+        if autocast:
+            assert (mine - reference).norm() <= 0.02 * reference.norm() + 1e-6
+        else:
+            torch.testing.assert_close(mine, reference, rtol=1e-4, atol=1e-6)
