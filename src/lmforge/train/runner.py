@@ -24,6 +24,7 @@ from lmforge.model.kind import ModelKind, reward_kind
 from lmforge.model.loading import load_base_model, load_model, load_reward_model, model_path
 from lmforge.model.lora import convert_pissa_adapter, merge_adapters
 from lmforge.model.mixture_of_depths import use_mixture_of_depths
+from lmforge.model.shared_casts import share_input_casts
 from lmforge.model.shift_attention import use_shift_short_attention
 from lmforge.model.upcast import upcast_head_output, upcast_layer_norms
 from lmforge.paths import share_weight_files
@@ -177,6 +178,8 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
     new_tokens = bool(cfg.model.add_tokens or cfg.model.add_special_tokens)
     model = apply_finetuning(base, cfg.finetuning, kind, adapters=cfg.model.adapter_paths(),
                              new_tokens=new_tokens, sharded=sharded, output_dir=cfg.training.output_dir)
+    if not kwargs.get("torch_compile"):  # compiled graphs would break at the hooks' checks
+        share_input_casts(model)  # under autocast, one half-precision copy of an input its projections share
     trainable, total = count_parameters(model)
     console.print(f"  {cfg.finetuning.finetuning_type}: {trainable:,} trainable of {total:,} parameters")
     if cfg.model.print_param_status:

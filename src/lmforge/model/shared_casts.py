@@ -1,0 +1,66 @@
+"""One half-precision copy of a layer input that several projections read, under autocast.
+
+Under mixed precision (fp32 weights and residual stream, autocast computing in bf16/fp16) a decoder
+layer's normalised hidden state is float32, and every linear layer that reads it casts it again: q, k
+and v each make their own bf16 copy, and with LoRA each adapter's `lora_A` one more (peft first casts
+it back to the adapter's float32); the MLP's gate and up the same. The copies that a layer with trainable
+weights reads are kept for the backward pass (`lora_A`'s, or every projection's in full fine-tuning).
+
+`share_input_casts` gives each linear layer of one model a forward pre-hook that, under autocast,
+hands it the autocast dtype's copy of a float32 input, made once per input tensor: the layers that
+read the same tensor get the same copy, each through its own autograd node. The numbers are unchanged:
+autocast would round the same tensor the same way for each of them, and each reader's gradient is
+converted to float32 before the readers' gradients are summed, as with autocast's separate casts.
+Outside autocast, and for inputs already in half precision (o_proj, down_proj), the hooks do nothing.
+"""
+
+import weakref
+from typing import Any
+
+import torch
+
+
+class _SharedCast(torch.autograd.Function):
+    """The precomputed half-precision copy of `source`, with the gradient of a plain cast (to float32 per
+    reader, so the readers' gradients are summed in float32)."""
+
+    @staticmethod
+    def forward(ctx: Any, source: torch.Tensor, holder: tuple[torch.Tensor]) -> torch.Tensor:
+        # the copy travels in a tuple: an output that is a view of a tensor input would be an autograd view
+        ctx.source_dtype = source.dtype
+        return holder[0].view_as(holder[0])
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return grad.to(ctx.source_dtype), None
+
+
+class _InputCasts:
+    """The last float32 input seen by any linear layer of one model and its half-precision copy."""
+
+    def __init__(self) -> None:
+        self.source: weakref.ref | None = None
+        self.version = -1
+        self.copy: torch.Tensor | None = None
+
+    def __call__(self, module: torch.nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        hidden = args[0] if args and torch.is_tensor(args[0]) else None
+        if hidden is None or hidden.dtype != torch.float32 or not torch.is_autocast_enabled(hidden.device.type):
+            return None
+        device = hidden.device.type
+        if self.source is None or self.source() is not hidden or self.version != hidden._version:
+            with torch.no_grad():
+                self.copy = hidden.to(torch.get_autocast_dtype(device))
+            self.source, self.version = weakref.ref(hidden), hidden._version
+        shared = _SharedCast.apply(hidden, (self.copy,)) if hidden.requires_grad else self.copy
+        return (shared, *args[1:])
+
+
+def share_input_casts(model: torch.nn.Module) -> int:
+    """Hook every `nn.Linear` of `model` (peft's adapter layers hold theirs: the base layer and `lora_A`) to
+    share the half-precision copies of their inputs under autocast; returns how many were hooked."""
+    casts = _InputCasts()
+    linears = [module for module in model.modules() if type(module) is torch.nn.Linear]
+    for module in linears:
+        module.register_forward_pre_hook(casts)
+    return len(linears)
