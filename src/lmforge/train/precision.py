@@ -88,6 +88,16 @@ def training_load_dtype(cfg: LmforgeConfig) -> torch.dtype:
     return compute_dtype(cfg)
 
 
+def frozen_linears_in_bf16(cfg: LmforgeConfig) -> bool:
+    """Whether LoRA-style training keeps its frozen linear weights in bf16 (model/frozen_linears.py): on a CPU
+    training float32 weights under bf16 autocast, where those weights hold bf16 values anyway (checked per
+    weight there). Not for quantized bases, DeepSpeed (its engine casts) or torch.compile."""
+    ft = cfg.finetuning
+    return (ft.finetuning_type in ("lora", "oft") and not cfg.model.quantization_bit and not _accelerator()
+            and compute_dtype(cfg) == torch.bfloat16 and training_load_dtype(cfg) == torch.float32
+            and not cfg.training.deepspeed and not cfg.training.torch_compile)
+
+
 def micro_batch_tokens(cfg: LmforgeConfig) -> int:
     """The most tokens one micro-batch can put through the model with gradients: rows x cutoff_len x the
     stage's sequences per row (a preference pair is two)."""

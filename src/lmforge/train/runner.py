@@ -20,6 +20,7 @@ from lmforge.data.templates.encoding import stop_token_ids
 from lmforge.data.templates.jinja import prepare_saved_tokenizer
 from lmforge.errors import ModelError
 from lmforge.model.adapters import apply_finetuning, count_parameters, parameter_status
+from lmforge.model.frozen_linears import keep_frozen_linears_in_bf16
 from lmforge.model.kind import ModelKind, reward_kind
 from lmforge.model.loading import load_base_model, load_model, load_reward_model, model_path
 from lmforge.model.lora import convert_pissa_adapter, merge_adapters
@@ -36,7 +37,7 @@ from lmforge.train.interrupt import SaveAndStopCallback, TrainingInterrupted
 from lmforge.train.module_profiler import ModuleProfilerCallback
 from lmforge.train.optimizers import low_rank_arguments, set_optimizer
 from lmforge.train.plots import plot_loss
-from lmforge.train.precision import compute_dtype, training_defaults, training_load_dtype
+from lmforge.train.precision import compute_dtype, frozen_linears_in_bf16, training_defaults, training_load_dtype
 from lmforge.train.predict import predict_with_trained_model, predict_without_training
 from lmforge.train.prepare import prepare_data
 from lmforge.train.profiler import TorchProfilerCallback
@@ -178,6 +179,8 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
     new_tokens = bool(cfg.model.add_tokens or cfg.model.add_special_tokens)
     model = apply_finetuning(base, cfg.finetuning, kind, adapters=cfg.model.adapter_paths(),
                              new_tokens=new_tokens, sharded=sharded, output_dir=cfg.training.output_dir)
+    if frozen_linears_in_bf16(cfg):  # lossless: autocast cast them to bf16 on every forward
+        keep_frozen_linears_in_bf16(model)
     if not kwargs.get("torch_compile"):  # compiled graphs would break at the hooks' checks
         share_input_casts(model)  # under autocast, one half-precision copy of an input its projections share
     trainable, total = count_parameters(model)
