@@ -130,3 +130,20 @@ def test_checkpointing_is_dropped_or_refused_on_a_model_class_without_it():
     model.supports_gradient_checkpointing = True
     _checkpointing_the_model_supports(build_config({}), model, supported, console)
     assert supported["activation_checkpointing"] is True
+
+
+@CPU_ONLY
+def test_the_cpu_checkpointing_default_reads_the_datas_longest_example():
+    """Rows are padded to the longest of their batch: a DPO pair at cutoff 2048 whose longest example is 600
+    tokens is 1,200 tokens a micro-batch, not 4,096; an example over cutoff_len counts as cutoff_len."""
+    from lmforge.data.report import DataReport
+    from lmforge.train.runner import _longest_example
+
+    cfg = build_config({"stage": "dpo", "per_device_train_batch_size": 1, "cutoff_len": 2048})
+    assert training_defaults(cfg, longest=600)["activation_checkpointing"] is False
+    assert training_defaults(cfg, longest=9000)["activation_checkpointing"] is True
+    assert training_defaults(cfg)["activation_checkpointing"] is True  # unknown lengths: cutoff_len
+    assert _longest_example(DataReport(lengths={120: 3, 600: 1})) == 600
+    assert _longest_example(DataReport(lengths={120: 3}, packed_rows=2)) is None  # packed rows are cutoff long
+    assert _longest_example(DataReport(lengths={120: 3}, multimodal=True)) is None  # media tokens not counted
+    assert _longest_example(DataReport()) is None

@@ -15,7 +15,8 @@ Gradient checkpointing, when neither `gradient_checkpointing` nor `activation_ch
 set: on for GPU training, where activation memory is what limits batch and sequence length. On CPU,
 where activations live in host RAM and recomputing them costs about a fifth of the step time
 (LLaMA-Factory keeps it on there: ~22% slower on our 2-core runs), on only when a micro-batch can hold
-`CPU_CHECKPOINT_TOKENS` or more tokens (batch x cutoff_len x the stage's sequences per row): the
+`CPU_CHECKPOINT_TOKENS` or more tokens (batch x the data's longest row, at most cutoff_len, x the stage's
+sequences per row): the
 activations of SmolLM2-135M's DPO pair of 2 x 1,910 tokens alone took 4.9 GB of RSS (BENCHMARKS.md).
 """
 
@@ -98,16 +99,20 @@ def frozen_linears_in_bf16(cfg: LmforgeConfig) -> bool:
             and not cfg.training.deepspeed and not cfg.training.torch_compile)
 
 
-def micro_batch_tokens(cfg: LmforgeConfig) -> int:
-    """The most tokens one micro-batch can put through the model with gradients: rows x cutoff_len x the
-    stage's sequences per row (a preference pair is two)."""
+def micro_batch_tokens(cfg: LmforgeConfig, longest: int | None = None) -> int:
+    """The most tokens one micro-batch can put through the model with gradients: rows x the longest row x the
+    stage's sequences per row (a preference pair is two). `longest`: the longest example of the prepared
+    data when known (rows are padded to the longest of their batch, never past `cutoff_len`); else
+    `cutoff_len` (packed rows, media rows, streamed data)."""
     stage = STAGES.get(cfg.finetuning.stage)
     rows = cfg.training.per_device_train_batch_size or TRAINER_BATCH_SIZE
-    return rows * cfg.data.cutoff_len * stage.sequences_per_row
+    length = cfg.data.cutoff_len if longest is None else min(longest, cfg.data.cutoff_len)
+    return rows * length * stage.sequences_per_row
 
 
-def training_defaults(cfg: LmforgeConfig) -> dict[str, Any]:
-    """TrainingArguments lmforge fills in by device when the user set nothing."""
+def training_defaults(cfg: LmforgeConfig, longest: int | None = None) -> dict[str, Any]:
+    """TrainingArguments lmforge fills in by device when the user set nothing (`longest`: see
+    `micro_batch_tokens`)."""
     defaults: dict[str, Any] = {}
     dtype = compute_dtype(cfg)
     # pure_bf16 computes in the weights' own bf16: no mixed-precision autocast
@@ -117,7 +122,8 @@ def training_defaults(cfg: LmforgeConfig) -> dict[str, Any]:
     # transformers 5 renamed gradient_checkpointing to activation_checkpointing; either name counts as set
     training = cfg.training
     if training.gradient_checkpointing is None and training.activation_checkpointing is None:
-        defaults["activation_checkpointing"] = _accelerator() or micro_batch_tokens(cfg) >= CPU_CHECKPOINT_TOKENS
+        long_batches = micro_batch_tokens(cfg, longest) >= CPU_CHECKPOINT_TOKENS
+        defaults["activation_checkpointing"] = _accelerator() or long_batches
     if training.gradient_checkpointing_kwargs is None and training.activation_checkpointing_kwargs is None:
         # non-reentrant checkpointing works with frozen inputs (LoRA, freeze) without extra hooks
         defaults["activation_checkpointing_kwargs"] = {"use_reentrant": False}

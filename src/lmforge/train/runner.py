@@ -16,6 +16,7 @@ from transformers.trainer_callback import ProgressCallback
 
 from lmforge.config import LmforgeConfig
 from lmforge.data.preview import print_data_report
+from lmforge.data.report import DataReport
 from lmforge.data.templates.encoding import stop_token_ids
 from lmforge.data.templates.jinja import prepare_saved_tokenizer
 from lmforge.errors import ModelError
@@ -63,9 +64,11 @@ def _checkpointing_the_model_supports(cfg: LmforgeConfig, model: Any, kwargs: di
                      "`gradient_checkpointing` / `activation_checkpointing` from the config (or set it to false)")
 
 
-def training_kwargs(cfg: LmforgeConfig) -> dict[str, Any]:
+def training_kwargs(cfg: LmforgeConfig, longest: int | None = None) -> dict[str, Any]:
+    """The TrainingArguments of the run; `longest`: the prepared data's longest example (the CPU checkpointing
+    default reads it)."""
     kwargs = cfg.training.trainer_kwargs()
-    for key, value in training_defaults(cfg).items():  # by device: compute dtype, activation checkpointing
+    for key, value in training_defaults(cfg, longest).items():  # by device: compute dtype, activation checkpointing
         kwargs.setdefault(key, value)
     kwargs["remove_unused_columns"] = False  # collators need columns the model signature does not name
     # Precision is what the config says (float32 unless bf16/fp16 is set); trl's configs would
@@ -77,6 +80,14 @@ def training_kwargs(cfg: LmforgeConfig) -> dict[str, Any]:
         kwargs.setdefault("dataloader_pin_memory", False)  # pinned memory only helps copies to a GPU
         kwargs.setdefault("use_cpu", True)  # makes accelerate run several CPU processes as DDP (gloo)
     return kwargs
+
+
+def _longest_example(report: DataReport) -> int | None:
+    """Tokens of the longest example, where that bounds a padded row: not for packed rows (cutoff_len long),
+    media rows (the report counts their text) or data whose lengths were not counted."""
+    if report.packed_rows is not None or report.multimodal or not report.lengths:
+        return None
+    return max(report.lengths)
 
 
 def resume_checkpoint(cfg: LmforgeConfig, output_dir: Path, console: Console) -> str | None:
@@ -149,7 +160,7 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
     processor, tokenizer, template, prepared = prepare_data(cfg, stage.data, kind, console)
     print_data_report(console, prepared, tokenizer, template.name)
 
-    kwargs = training_kwargs(cfg)
+    kwargs = training_kwargs(cfg, _longest_example(prepared.report))
     output_dir = Path(kwargs["output_dir"])
     if kwargs.get("fsdp") and not torch.cuda.is_available():
         console.print("[bold yellow]warning:[/bold yellow] `fsdp` needs GPUs; on CPU transformers runs the "
