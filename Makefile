@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: quickstart test lint venv browser go screenshots clean
+.PHONY: quickstart test lint venv browser go tcmalloc screenshots clean
 
 $(BIN)/lmforge: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ $(BIN)/lmforge: pyproject.toml
 
 venv: $(BIN)/lmforge
 
-quickstart: venv
+quickstart: venv tcmalloc
 	$(BIN)/lmforge train examples/quickstart/train.yaml
 	$(BIN)/lmforge chat examples/quickstart/chat.yaml --prompt "Who are you?"
 	$(BIN)/lmforge chat examples/quickstart/chat.yaml --prompt "What is the capital of France?"
@@ -43,7 +43,15 @@ go:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go >/dev/null; } || \
 		echo "go not installed (needs root and apt-get): the Ollama template check with real Go will skip"
 
-test: venv browser go
+# lmforge runs on tcmalloc where the system has it: glibc's heap keeps a CPU training step's freed activations
+# (src/lmforge/cli/allocator.py). Install Debian's when we can; never fails: without it lmforge uses malloc.
+tcmalloc:
+	@[ -e /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 ] || [ -e /usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4 ] \
+		|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libtcmalloc-minimal4 >/dev/null; } || \
+		echo "tcmalloc not installed (needs root and apt-get): lmforge uses the system's malloc (more training memory)"
+
+test: venv browser go tcmalloc
 	# two workers, a test file each at a time (module fixtures stay in one process): the suite is mostly one-core work;
 	# one torch thread per worker (two workers x two threads on two cores made it 28 min instead of 25)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile tests

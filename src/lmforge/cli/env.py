@@ -6,6 +6,7 @@ from importlib import metadata
 import typer
 from rich.table import Table
 
+from lmforge.cli.allocator import loaded_allocator, tcmalloc_library
 from lmforge.cli.common import console
 
 PACKAGES = ["lmforge", "torch", "transformers", "peft", "trl", "datasets", "accelerate", "tokenizers",
@@ -23,6 +24,10 @@ def environment_table() -> Table:
             table.add_row(name, metadata.version(name))
         except metadata.PackageNotFoundError:
             table.add_row(name, "not installed")
+    allocator = loaded_allocator()
+    if allocator == "system malloc" and tcmalloc_library() is None:
+        allocator += " (tcmalloc not found: apt-get install libtcmalloc-minimal4 for less training memory)"
+    table.add_row("memory allocator", allocator)
     if torch.cuda.is_available():
         devices = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
         table.add_row("devices", f"CUDA: {devices}")

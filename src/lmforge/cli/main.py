@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from lmforge.cli import convert, data, env, evaluate, expand, export, models, serve, template, train
+from lmforge.cli.allocator import relaunch_with_tcmalloc
 from lmforge.cli.common import err_console, set_debug
 from lmforge.cli.quiet import hide_unactionable_output
 from lmforge.train.launch import is_worker
@@ -37,6 +38,8 @@ def _options(debug: Annotated[bool, typer.Option("--debug", help="Show traceback
 
 
 def main() -> None:
+    if len(sys.argv) > 1 and not {"--help", "-h"} & set(sys.argv[1:]):
+        relaunch_with_tcmalloc()  # the allocator is chosen at process start (cli/allocator.py)
     try:
         app()
     except KeyboardInterrupt:
