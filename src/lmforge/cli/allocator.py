@@ -62,8 +62,9 @@ def _is_lmforge_process() -> bool:
 
 
 def relaunch_with_tcmalloc() -> None:
-    """Replace this `lmforge` process by the same command with tcmalloc, where `relaunch_command` says so."""
-    if not _is_lmforge_process():
+    """Replace this `lmforge` process by the same command with tcmalloc, where `relaunch_command` says so
+    (not for `--help`: nothing to allocate)."""
+    if not _is_lmforge_process() or len(sys.argv) < 2 or {"--help", "-h"} & set(sys.argv[1:]):
         return
     command = relaunch_command(sys.argv[1:], os.environ)
     if command is not None:

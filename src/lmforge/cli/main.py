@@ -4,18 +4,23 @@ error answer without torch (tests/cli/test_startup.py).
 A command is one module under `cli/` with a `register(app)` function, listed once in COMMAND_MODULES.
 """
 
-import os
-import sys
-import warnings
-from typing import Annotated
-
-import typer
-
-from lmforge.cli import convert, data, env, evaluate, expand, export, models, serve, template, train
 from lmforge.cli.allocator import relaunch_with_tcmalloc
-from lmforge.cli.common import err_console, set_debug
-from lmforge.cli.quiet import hide_unactionable_output
-from lmforge.train.launch import is_worker
+
+# First, before the command modules load: the allocator is chosen when a process starts (cli/allocator.py), and
+# everything imported before the re-execution would be imported twice.
+relaunch_with_tcmalloc()
+
+import os  # noqa: E402 (after the re-execution above)
+import sys  # noqa: E402
+import warnings  # noqa: E402
+from typing import Annotated  # noqa: E402
+
+import typer  # noqa: E402
+
+from lmforge.cli import convert, data, env, evaluate, expand, export, models, serve, template, train  # noqa: E402
+from lmforge.cli.common import err_console, set_debug  # noqa: E402
+from lmforge.cli.quiet import hide_unactionable_output  # noqa: E402
+from lmforge.train.launch import is_worker  # noqa: E402
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # peft still calls this deprecated transformers property on every model; it is not the user's concern
@@ -38,8 +43,6 @@ def _options(debug: Annotated[bool, typer.Option("--debug", help="Show traceback
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and not {"--help", "-h"} & set(sys.argv[1:]):
-        relaunch_with_tcmalloc()  # the allocator is chosen at process start (cli/allocator.py)
     try:
         app()
     except KeyboardInterrupt:
