@@ -99,6 +99,14 @@ def frozen_linears_in_bf16(cfg: LmforgeConfig) -> bool:
             and not cfg.training.deepspeed and not cfg.training.torch_compile)
 
 
+def cpu_activation_savings(cfg: LmforgeConfig) -> bool:
+    """Whether CPU training keeps fewer tensors for its backward pass (model/gated_mlp.py: the gated MLP's
+    activation recomputed; model/recast_weights.py: autocast's weight copies cast again): the same numbers
+    in less memory. Not on GPUs (not yet measured there), with DeepSpeed (its engine owns the weights) or
+    torch.compile (the hooks would break its graphs)."""
+    return not _accelerator() and not cfg.training.deepspeed and not cfg.training.torch_compile
+
+
 def micro_batch_tokens(cfg: LmforgeConfig, longest: int | None = None) -> int:
     """The most tokens one micro-batch can put through the model with gradients: rows x the longest row x the
     stage's sequences per row (a preference pair is two). `longest`: the longest example of the prepared

@@ -22,10 +22,12 @@ from lmforge.data.templates.jinja import prepare_saved_tokenizer
 from lmforge.errors import ModelError
 from lmforge.model.adapters import apply_finetuning, count_parameters, parameter_status
 from lmforge.model.frozen_linears import keep_frozen_linears_in_bf16
+from lmforge.model.gated_mlp import recompute_gated_activations
 from lmforge.model.kind import ModelKind, reward_kind
 from lmforge.model.loading import load_base_model, load_model, load_reward_model, model_path
 from lmforge.model.lora import convert_pissa_adapter, merge_adapters
 from lmforge.model.mixture_of_depths import use_mixture_of_depths
+from lmforge.model.recast_weights import recast_weights_in_backward
 from lmforge.model.shared_casts import share_input_casts
 from lmforge.model.shift_attention import use_shift_short_attention
 from lmforge.model.upcast import upcast_head_output, upcast_layer_norms
@@ -38,7 +40,13 @@ from lmforge.train.interrupt import SaveAndStopCallback, TrainingInterrupted
 from lmforge.train.module_profiler import ModuleProfilerCallback
 from lmforge.train.optimizers import low_rank_arguments, set_optimizer
 from lmforge.train.plots import plot_loss
-from lmforge.train.precision import compute_dtype, frozen_linears_in_bf16, training_defaults, training_load_dtype
+from lmforge.train.precision import (
+    compute_dtype,
+    cpu_activation_savings,
+    frozen_linears_in_bf16,
+    training_defaults,
+    training_load_dtype,
+)
 from lmforge.train.predict import predict_with_trained_model, predict_without_training
 from lmforge.train.prepare import prepare_data
 from lmforge.train.profiler import TorchProfilerCallback
@@ -194,6 +202,9 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
         keep_frozen_linears_in_bf16(model)
     if not kwargs.get("torch_compile"):  # compiled graphs would break at the hooks' checks
         share_input_casts(model)  # under autocast, one half-precision copy of an input its projections share
+    if cpu_activation_savings(cfg):  # the same numbers with fewer tensors kept for the backward pass
+        recompute_gated_activations(model)
+        recast_weights_in_backward(model)
     trainable, total = count_parameters(model)
     console.print(f"  {cfg.finetuning.finetuning_type}: {trainable:,} trainable of {total:,} parameters")
     if cfg.model.print_param_status:

@@ -1,0 +1,112 @@
+"""Fewer tensors kept for the backward pass on the CPU (model/gated_mlp.py, model/recast_weights.py): the same
+loss and gradients bit for bit, with and without gradient checkpointing, and less memory."""
+
+import pytest
+import torch
+from peft import LoraConfig, get_peft_model
+from transformers import AutoModelForCausalLM
+
+from lmforge.model.gated_mlp import recompute_gated_activations
+from lmforge.model.recast_weights import recast_weights_in_backward
+from lmforge.model.shared_casts import share_input_casts
+
+
+def _model(path, finetuning: str, saving: bool, checkpointing: bool):
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    if checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.train()
+    if finetuning == "lora":  # random B as well, so the adapters' gradients are all non-zero
+        model = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False))
+    share_input_casts(model)  # as the runner has it
+    if saving:
+        assert recompute_gated_activations(model) == model.config.num_hidden_layers
+        assert recast_weights_in_backward(model) > 0
+    return model
+
+
+def _step(model, ids: torch.Tensor, autocast: bool = True):
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        loss = model(input_ids=ids, labels=ids, use_cache=False).loss
+    loss.backward()
+    return loss.item(), {name: param.grad for name, param in model.named_parameters() if param.grad is not None}
+
+
+@pytest.mark.parametrize("checkpointing", [False, True])
+@pytest.mark.parametrize("finetuning", ["lora", "full"])
+def test_the_same_numbers(tiny_llama_path, finetuning, checkpointing):
+    ids = torch.randint(0, 100, (2, 48), generator=torch.Generator().manual_seed(1))
+    loss, grads = _step(_model(tiny_llama_path, finetuning, False, checkpointing), ids)
+    saved_loss, saved_grads = _step(_model(tiny_llama_path, finetuning, True, checkpointing), ids)
+    assert saved_loss == loss
+    assert grads.keys() == saved_grads.keys() and len(grads) > 0
+    for name, grad in grads.items():
+        assert torch.equal(saved_grads[name], grad), name
+
+
+def test_without_autocast_or_gradients_the_plain_layers(tiny_llama_path):
+    ids = torch.randint(0, 100, (2, 48), generator=torch.Generator().manual_seed(1))
+    plain, saved = (_model(tiny_llama_path, "full", saving, False) for saving in (False, True))
+    assert _step(saved, ids, autocast=False)[0] == _step(plain, ids, autocast=False)[0]
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(saved(input_ids=ids).logits, plain(input_ids=ids).logits)
+
+
+def _kept(loss: torch.Tensor) -> dict[int, torch.Tensor]:
+    """The tensors the backward pass of `loss` holds, by storage: each node's saved tensors read twice while the
+    first reads stay alive, so a tensor remade on each read (a recast) shows two storages and is left out."""
+    def saved(node) -> list[torch.Tensor]:
+        found = list(getattr(node, "saved_tensors", ()) or ()) if "Backward" in type(node).__name__ else []
+        for name in dir(node):
+            if name.startswith("_saved_"):
+                value = getattr(node, name)
+                found.extend(v for v in (value if isinstance(value, tuple | list) else [value]) if torch.is_tensor(v))
+        return found
+
+    nodes, queue, seen = [], [loss.grad_fn], set()
+    while queue:
+        node = queue.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        nodes.append(node)
+        queue.extend(next_node for next_node, _ in node.next_functions)
+    first = [tensor for node in nodes for tensor in saved(node)]
+    again = {tensor.untyped_storage().data_ptr() for node in nodes for tensor in saved(node)}
+    return {t.untyped_storage().data_ptr(): t for t in first if t.untyped_storage().data_ptr() in again}
+
+
+@pytest.mark.parametrize("finetuning", ["lora", "full"])
+def test_neither_weight_copies_nor_the_activation_are_kept(tiny_llama_path, finetuning):
+    ids = torch.randint(0, 100, (2, 48), generator=torch.Generator().manual_seed(1))
+    kept = {}
+    for saving in (False, True):
+        model = _model(tiny_llama_path, finetuning, saving, False)
+        shapes = {tuple(p.shape) for p in model.parameters() if p.dim() == 2} | {
+            tuple(reversed(p.shape)) for p in model.parameters() if p.dim() == 2}
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model(input_ids=ids, labels=ids, use_cache=False).loss
+        tensors = _kept(loss).values()
+        copies = sum(t.untyped_storage().nbytes() for t in tensors
+                     if t.dtype == torch.bfloat16 and tuple(t.shape) in shapes)
+        kept[saving] = (sum(t.untyped_storage().nbytes() for t in tensors), copies)
+    config = model.config
+    activation = 2 * ids.numel() * config.intermediate_size * config.num_hidden_layers  # bf16
+    assert kept[True][1] == 0 < kept[False][1]
+    assert kept[False][0] - kept[True][0] >= kept[False][1] + activation
+
+
+def test_only_the_known_shapes_change():
+    class OtherMLP(torch.nn.Module):  # phi3-style: one fused projection, its own expression
+        def __init__(self) -> None:
+            super().__init__()
+            self.gate_proj, self.up_proj, self.down_proj = (torch.nn.Linear(4, 4) for _ in range(3))
+            self.act_fn = torch.nn.SiLU()
+
+        def forward(self, x):
+            return self.down_proj(self.act_fn(self.gate_proj(x)) + self.up_proj(x))
+
+    model = torch.nn.Sequential(OtherMLP(), torch.nn.Linear(4, 4).to(torch.bfloat16))
+    assert recompute_gated_activations(model) == 0
+    assert recast_weights_in_backward(model) == 3  # the bf16 layer keeps its weight as it is
