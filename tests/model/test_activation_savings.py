@@ -8,7 +8,7 @@ from transformers import AutoModelForCausalLM
 
 from lmforge.model.gated_mlp import recompute_gated_activations
 from lmforge.model.recast_weights import recast_weights_in_backward
-from lmforge.model.shared_casts import share_input_casts
+from lmforge.model.shared_casts import adapter_inputs_as_they_come, share_input_casts
 
 
 def _model(path, finetuning: str, saving: bool, checkpointing: bool):
@@ -19,10 +19,12 @@ def _model(path, finetuning: str, saving: bool, checkpointing: bool):
         model.train()
     if finetuning == "lora":  # random B as well, so the adapters' gradients are all non-zero
         model = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False))
+    config = model.config
     share_input_casts(model)  # as the runner has it
     if saving:
         assert recompute_gated_activations(model) == model.config.num_hidden_layers
         assert recast_weights_in_backward(model) > 0
+        assert adapter_inputs_as_they_come(model) == (7 * config.num_hidden_layers if finetuning == "lora" else 0)
     return model
 
 

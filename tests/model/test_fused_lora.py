@@ -61,3 +61,19 @@ def test_unfoldable_calls_and_layers_run_peft_forward(tiny_family, monkeypatch):
     dropout, _ = lora_model(tiny_family("llama"), lora_rank=4, lora_dropout=0.1)  # a different adapter path
     dora, _ = lora_model(tiny_family("llama"), lora_rank=4, use_dora=True)
     assert fold_lora_layers(dropout) == 0 and fold_lora_layers(dora) == 0
+
+
+@pytest.mark.parametrize("alpha", [8, 12])  # scale 2: B's weights scaled; 3: peft's own forward
+def test_under_autocast_the_same_numbers_as_peft_bit_for_bit(tiny_family, alpha):
+    fused, _ = lora_model(tiny_family("llama"), lora_rank=4, lora_alpha=alpha)
+    plain, _ = lora_model(tiny_family("llama"), lora_rank=4, lora_alpha=alpha, fused_lora=False)
+    for model in (fused, plain):
+        _randomize_adapters(model)
+    input_ids = torch.randint(3, fused.config.vocab_size, (2, 48), generator=torch.Generator().manual_seed(1))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fused_loss, fused_grads = _loss_and_grads(fused, input_ids)
+        plain_loss, plain_grads = _loss_and_grads(plain, input_ids)
+    assert fused_loss == plain_loss
+    assert fused_grads.keys() == plain_grads.keys() and fused_grads
+    for name, grad in fused_grads.items():
+        assert torch.equal(grad, plain_grads[name]), name

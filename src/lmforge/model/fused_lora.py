@@ -16,14 +16,22 @@ Exact up to float rounding (the same sums in another order). The two big product
 of the base layer they fold (oneDNN where `model.cpu_matmul` routed it). Only plain LoRA on an unsharded,
 unquantized `nn.Linear` is fused, and only for calls with many tokens (generation's one-token steps
 would pay r times their own cost to fold the weight); everything else runs peft's own forward.
+
+Under autocast the layer is not folded: W + s B A rounded to bf16 would lose the adapter's small update.
+It is computed as peft does, `base(x) + s * B(A(x))`, except that a scale that is a power of two (alpha
+twice the rank, LLaMA-Factory's default) multiplies B's weights instead of B's output: scaling by a
+power of two is exact in every float format, so the numbers are the same bit for bit, and the forward
+and backward passes each make one pass over the layer's output less.
 """
 
 import logging
+import math
 import types
 from typing import Any
 
 import torch
 from peft.tuners.lora import Linear as LoraLinear
+from torch.nn import functional
 
 from lmforge.model import cpu_matmul
 
@@ -67,9 +75,13 @@ def _fused_forward(self: LoraLinear, x: torch.Tensor, *args: Any, **kwargs: Any)
     adapter = self.active_adapters[0] if len(self.active_adapters) == 1 else None
     base = self.base_layer
     if (args or kwargs or adapter is None or self.disable_adapters or self.merged
-            or adapter not in self.lora_A or adapter in self.lora_variant
-            or torch.is_autocast_enabled(x.device.type)):
+            or adapter not in self.lora_A or adapter in self.lora_variant):
         return type(self).forward(self, x, *args, **kwargs)
+    if torch.is_autocast_enabled(x.device.type):
+        scaling = self.scaling[adapter]
+        if scaling <= 0 or math.frexp(scaling)[0] != 0.5:  # not a power of two
+            return type(self).forward(self, x, *args, **kwargs)
+        return self.base_layer(x) + functional.linear(self.lora_A[adapter](x), self.lora_B[adapter].weight * scaling)
     lora_a, lora_b = self.lora_A[adapter].weight, self.lora_B[adapter].weight
     tokens = x.numel() // max(x.shape[-1], 1)
     if (tokens < MIN_TOKENS_PER_RANK * lora_a.shape[0] or base.weight.requires_grad

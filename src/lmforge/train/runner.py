@@ -28,7 +28,7 @@ from lmforge.model.loading import load_base_model, load_model, load_reward_model
 from lmforge.model.lora import convert_pissa_adapter, merge_adapters
 from lmforge.model.mixture_of_depths import use_mixture_of_depths
 from lmforge.model.recast_weights import recast_weights_in_backward
-from lmforge.model.shared_casts import share_input_casts
+from lmforge.model.shared_casts import adapter_inputs_as_they_come, share_input_casts
 from lmforge.model.shift_attention import use_shift_short_attention
 from lmforge.model.upcast import upcast_head_output, upcast_layer_norms
 from lmforge.paths import share_weight_files
@@ -205,6 +205,9 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
     if cpu_activation_savings(cfg):  # the same numbers with fewer tensors kept for the backward pass
         recompute_gated_activations(model)
         recast_weights_in_backward(model)
+        if training_load_dtype(cfg) == torch.float32 and not cfg.model.quantization_bit:
+            # peft's casts of bf16 inputs to the float32 adapters only feed autocast's casts back to bf16
+            adapter_inputs_as_they_come(model)
     trainable, total = count_parameters(model)
     console.print(f"  {cfg.finetuning.finetuning_type}: {trainable:,} trainable of {total:,} parameters")
     if cfg.model.print_param_status:
