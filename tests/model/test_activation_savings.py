@@ -112,3 +112,19 @@ def test_only_the_known_shapes_change():
     model = torch.nn.Sequential(OtherMLP(), torch.nn.Linear(4, 4).to(torch.bfloat16))
     assert recompute_gated_activations(model) == 0
     assert recast_weights_in_backward(model) == 3  # the bf16 layer keeps its weight as it is
+
+
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_the_runner_recasts_weights_only_without_checkpointing(tiny_llama_path, checkpointing):
+    from lmforge.config import load_config
+    from lmforge.model.recast_weights import _forward as recast_forward
+    from lmforge.train.runner import keep_less_for_backward
+
+    cfg = load_config(None, [f"model_name_or_path={tiny_llama_path}", "stage=sft", "finetuning_type=lora",
+                             "template=chatml", "dataset=identity", "output_dir=unused"])
+    model = _model(tiny_llama_path, "lora", False, False)
+    keep_less_for_backward(cfg, model, {"activation_checkpointing": checkpointing})
+    recast = [m for m in model.modules() if getattr(vars(m).get("forward"), "__func__", None) is recast_forward]
+    # a checkpointed layer keeps none: the recast's hooks, the innermost, would keep what checkpointing drops
+    assert bool(recast) is not checkpointing
+    assert all(not m.cast_input_dtype_enabled for m in model.modules() if hasattr(m, "cast_input_dtype_enabled"))

@@ -72,6 +72,16 @@ def _checkpointing_the_model_supports(cfg: LmforgeConfig, model: Any, kwargs: di
                      "`gradient_checkpointing` / `activation_checkpointing` from the config (or set it to false)")
 
 
+def keep_less_for_backward(cfg: LmforgeConfig, model: torch.nn.Module, kwargs: dict[str, Any]) -> None:
+    """CPU training: the same numbers with fewer tensors kept for the backward pass and fewer casts."""
+    recompute_gated_activations(model)
+    if not kwargs.get("activation_checkpointing"):  # a checkpointed layer keeps no weight copy anyway
+        recast_weights_in_backward(model)
+    if training_load_dtype(cfg) == torch.float32 and not cfg.model.quantization_bit:
+        # peft's casts of bf16 inputs to the float32 adapters only feed autocast's casts back to bf16
+        adapter_inputs_as_they_come(model)
+
+
 def training_kwargs(cfg: LmforgeConfig, longest: int | None = None) -> dict[str, Any]:
     """The TrainingArguments of the run; `longest`: the prepared data's longest example (the CPU checkpointing
     default reads it)."""
@@ -202,12 +212,8 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
         keep_frozen_linears_in_bf16(model)
     if not kwargs.get("torch_compile"):  # compiled graphs would break at the hooks' checks
         share_input_casts(model)  # under autocast, one half-precision copy of an input its projections share
-    if cpu_activation_savings(cfg):  # the same numbers with fewer tensors kept for the backward pass
-        recompute_gated_activations(model)
-        recast_weights_in_backward(model)
-        if training_load_dtype(cfg) == torch.float32 and not cfg.model.quantization_bit:
-            # peft's casts of bf16 inputs to the float32 adapters only feed autocast's casts back to bf16
-            adapter_inputs_as_they_come(model)
+    if cpu_activation_savings(cfg):
+        keep_less_for_backward(cfg, model, kwargs)
     trainable, total = count_parameters(model)
     console.print(f"  {cfg.finetuning.finetuning_type}: {trainable:,} trainable of {total:,} parameters")
     if cfg.model.print_param_status:
