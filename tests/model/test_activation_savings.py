@@ -114,17 +114,21 @@ def test_only_the_known_shapes_change():
     assert recast_weights_in_backward(model) == 3  # the bf16 layer keeps its weight as it is
 
 
-@pytest.mark.parametrize("checkpointing", [False, True])
-def test_the_runner_recasts_weights_only_without_checkpointing(tiny_llama_path, checkpointing):
+@pytest.mark.parametrize(("checkpointing", "longest", "recast"), [(False, 512, True), (True, 512, False),
+                                                                 (False, 100, False)])
+def test_the_runner_recasts_weights_for_long_micro_batches_without_checkpointing(tiny_llama_path, checkpointing,
+                                                                                 longest, recast):
     from lmforge.config import load_config
     from lmforge.model.recast_weights import _forward as recast_forward
     from lmforge.train.runner import keep_less_for_backward
 
     cfg = load_config(None, [f"model_name_or_path={tiny_llama_path}", "stage=sft", "finetuning_type=lora",
-                             "template=chatml", "dataset=identity", "output_dir=unused"])
+                             "template=chatml", "dataset=identity", "output_dir=unused", "cutoff_len=1024",
+                             "per_device_train_batch_size=4"])
     model = _model(tiny_llama_path, "lora", False, False)
-    keep_less_for_backward(cfg, model, {"activation_checkpointing": checkpointing})
-    recast = [m for m in model.modules() if getattr(vars(m).get("forward"), "__func__", None) is recast_forward]
-    # a checkpointed layer keeps none: the recast's hooks, the innermost, would keep what checkpointing drops
-    assert bool(recast) is not checkpointing
+    keep_less_for_backward(cfg, model, {"activation_checkpointing": checkpointing}, longest)
+    recast_layers = [m for m in model.modules() if getattr(vars(m).get("forward"), "__func__", None) is recast_forward]
+    # 4 x 512 tokens: recast; checkpointed layers keep no copy (the recast's hooks, the innermost, would keep what
+    # checkpointing drops); 4 x 100 tokens: the casts would cost more time than the memory is worth
+    assert bool(recast_layers) is recast
     assert all(not m.cast_input_dtype_enabled for m in model.modules() if hasattr(m, "cast_input_dtype_enabled"))

@@ -44,6 +44,7 @@ from lmforge.train.precision import (
     compute_dtype,
     cpu_activation_savings,
     frozen_linears_in_bf16,
+    recast_weights,
     training_defaults,
     training_load_dtype,
 )
@@ -72,10 +73,11 @@ def _checkpointing_the_model_supports(cfg: LmforgeConfig, model: Any, kwargs: di
                      "`gradient_checkpointing` / `activation_checkpointing` from the config (or set it to false)")
 
 
-def keep_less_for_backward(cfg: LmforgeConfig, model: torch.nn.Module, kwargs: dict[str, Any]) -> None:
+def keep_less_for_backward(cfg: LmforgeConfig, model: torch.nn.Module, kwargs: dict[str, Any],
+                           longest: int | None) -> None:
     """CPU training: the same numbers with fewer tensors kept for the backward pass and fewer casts."""
     recompute_gated_activations(model)
-    if not kwargs.get("activation_checkpointing"):  # a checkpointed layer keeps no weight copy anyway
+    if recast_weights(cfg, longest, bool(kwargs.get("activation_checkpointing"))):
         recast_weights_in_backward(model)
     if training_load_dtype(cfg) == torch.float32 and not cfg.model.quantization_bit:
         # peft's casts of bf16 inputs to the float32 adapters only feed autocast's casts back to bf16
@@ -178,7 +180,8 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
     processor, tokenizer, template, prepared = prepare_data(cfg, stage.data, kind, console)
     print_data_report(console, prepared, tokenizer, template.name)
 
-    kwargs = training_kwargs(cfg, _longest_example(prepared.report))
+    longest = _longest_example(prepared.report)
+    kwargs = training_kwargs(cfg, longest)
     output_dir = Path(kwargs["output_dir"])
     if kwargs.get("fsdp") and not torch.cuda.is_available():
         console.print("[bold yellow]warning:[/bold yellow] `fsdp` needs GPUs; on CPU transformers runs the "
@@ -213,7 +216,7 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
     if not kwargs.get("torch_compile"):  # compiled graphs would break at the hooks' checks
         share_input_casts(model)  # under autocast, one half-precision copy of an input its projections share
     if cpu_activation_savings(cfg):
-        keep_less_for_backward(cfg, model, kwargs)
+        keep_less_for_backward(cfg, model, kwargs, longest)
     trainable, total = count_parameters(model)
     console.print(f"  {cfg.finetuning.finetuning_type}: {trainable:,} trainable of {total:,} parameters")
     if cfg.model.print_param_status:
