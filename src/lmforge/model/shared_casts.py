@@ -15,7 +15,7 @@ Outside autocast, and for inputs already in half precision (o_proj, down_proj), 
 
 Those half-precision inputs meet one more cast first: peft casts a LoRA layer's input to its adapter's
 dtype (float32) before `lora_A`, which autocast then casts back to bf16, and the backward pass does both
-again for the gradient (SmolLM2-135M at 4 x 512 tokens: 5% of a LoRA step on an AMX CPU).
+again for the gradient (on an AMX CPU a visible share of a SmolLM2 LoRA step: BENCHMARKS.md's profile).
 `adapter_inputs_as_they_come` turns that cast off per LoRA layer (peft's own switch,
 `cast_input_dtype_enabled`) for a model trained in float32 under autocast: bf16 -> float32 -> bf16 is
 exact both ways, so the numbers are the same; a float32 input was never cast.

@@ -37,7 +37,7 @@ FAST_BF16_FLAGS = frozenset({"amx_bf16", "avx512_bf16", "bf16"})
 CPU_CHECKPOINT_TOKENS = 4096
 # Weight copies recast in backward (model/recast_weights.py) from this many tokens a micro-batch: the extra casts
 # cost the same at any length; the make-quickstart job (8 rows of <= 91 tokens) took 41.4 s with them, 38.7 s
-# without (Intel AMX), for 270 MiB it does not need; at 4 x 512 tokens they cost ~1% of the step for 350 MiB.
+# without (Intel AMX), for ~270 MiB it does not need; at 4 x 512 tokens they cost ~1% of the step for ~200 MiB.
 RECAST_MIN_TOKENS = 2048
 TRAINER_BATCH_SIZE = 8  # transformers' `per_device_train_batch_size` when the config says nothing
 
@@ -104,10 +104,10 @@ def frozen_linears_in_bf16(cfg: LmforgeConfig) -> bool:
 
 
 def cpu_activation_savings(cfg: LmforgeConfig) -> bool:
-    """Whether CPU training keeps fewer tensors for its backward pass (model/gated_mlp.py: the gated MLP's
-    activation recomputed; model/recast_weights.py: autocast's weight copies cast again): the same numbers
-    in less memory. Not on GPUs (not yet measured there), with DeepSpeed (its engine owns the weights) or
-    torch.compile (the hooks would break its graphs)."""
+    """Whether CPU training keeps fewer tensors for its backward pass and makes fewer casts (runner's
+    `keep_less_for_backward`: the gated MLP's activation recomputed, weight copies recast, peft's input casts
+    off): the same numbers in less memory and time. Not on GPUs (not yet measured there), with DeepSpeed
+    (its engine owns the weights) or torch.compile (the hooks would break its graphs)."""
     return not _accelerator() and not cfg.training.deepspeed and not cfg.training.torch_compile
 
 
