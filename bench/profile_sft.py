@@ -2,12 +2,14 @@
 
 The job is bench/train_throughput.py's (alpaca_en_demo, LoRA rank 8 on all linear layers or full, packed,
 cutoff 512 x batch 4 or 2048 x 1), on `--model` (default the real SmolLM2-135M), in `--precision` (bf16
-autocast by default). The profiler skips one step, warms up on one and records `--active` steps; the Chrome
-trace it writes is read back here and each operator's self time (its time minus its children's) is put in
-one bucket: matrix multiplications, attention, output head + loss, optimizer step, data loading, other
-elementwise/copy work, split into forward and backward (autograd) where it applies.
+autocast by default); or `--job quickstart`: `make quickstart`'s own training config (bench/quickstart.py reads
+it from the Makefile; its model, data and precision, only the profiler's keys added). The profiler skips one
+step, warms up on one and records `--active` steps; the Chrome trace it writes is read back here and each
+operator's self time (its time minus its children's) is put in one bucket: matrix multiplications, attention,
+output head + loss, optimizer step, data loading, other elementwise/copy work, split into forward and backward
+(autograd) where it applies.
 
-Usage: python bench/profile_sft.py [--model smollm2|alpaca-bpe] [--job lora-packed|full-packed]
+Usage: python bench/profile_sft.py [--model smollm2|alpaca-bpe] [--job lora-packed|full-packed|quickstart]
                                   [--cutoff 512|2048] [--precision bf16|fp32] [--active 2]
 """
 
@@ -22,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import machine
+from bench.quickstart import quickstart_commands, training_config
 from bench.train_throughput import JOBS, MODELS, TEMPLATES, job_config, run
 
 MATMUL = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::matmul", "aten::linear",
@@ -84,15 +87,17 @@ def self_times(trace: dict) -> tuple[dict[str, float], dict[str, float], float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=sorted(MODELS), default="smollm2")
-    parser.add_argument("--job", choices=("lora-packed", "full-packed"), default="lora-packed")
+    parser.add_argument("--job", choices=("lora-packed", "full-packed", "quickstart"), default="lora-packed")
     parser.add_argument("--cutoff", type=int, choices=(512, 2048), default=512)
     parser.add_argument("--precision", choices=("bf16", "fp32"), default="bf16")
     parser.add_argument("--active", type=int, default=2, help="steps recorded")
     options = parser.parse_args()
-    model = MODELS[options.model]()
     out = Path(tempfile.mkdtemp(prefix="profile-sft-"))
-    config = job_config("lmforge", JOBS[options.job], model, 400, out, options.cutoff,
-                        TEMPLATES.get(options.model, "qwen"), bf16=options.precision == "bf16")
+    if options.job == "quickstart":
+        config = training_config(quickstart_commands()[0], out)
+    else:
+        config = job_config("lmforge", JOBS[options.job], MODELS[options.model](), 400, out, options.cutoff,
+                            TEMPLATES.get(options.model, "qwen"), bf16=options.precision == "bf16")
     config.update(max_steps=2 + options.active, enable_torch_profiler=True, profiler_wait_steps=1,
                   profiler_warmup_steps=1, profiler_active_steps=options.active, profiler_with_stack=False,
                   profiler_profile_memory=False, profiler_record_shapes=False, warmup_ratio=0.0)
@@ -106,7 +111,9 @@ def main() -> None:
     with opener(trace_files[-1], "rt") as handle:
         buckets, names, steps_us = self_times(json.load(handle))
     total = sum(buckets.values())
-    print(f"{options.model} {options.job}, cutoff {options.cutoff}, {options.precision}; {options.active} recorded "
+    job = "make quickstart's training" if options.job == "quickstart" else \
+        f"{options.model} {options.job}, cutoff {options.cutoff}, {options.precision}"
+    print(f"{job}; {options.active} recorded "
           f"steps, {steps_us / 1e6 / options.active:.2f} s/step; MFU of the whole run {summary.get('mfu') or 0:.1%}; "
           f"{machine()}; load {load:.1f}")
     print(f"{'kind of work':<40} {'s/step':>8} {'share':>7}")

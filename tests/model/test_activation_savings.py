@@ -1,5 +1,6 @@
 """Fewer tensors kept for the backward pass on the CPU (model/gated_mlp.py, model/recast_weights.py): the same
-loss and gradients bit for bit, with and without gradient checkpointing, and less memory."""
+loss and gradients bit for bit, with and without gradient checkpointing, and less memory; for short micro-batches
+the frozen weights' copies kept from step to step instead, with the same numbers."""
 
 import pytest
 import torch
@@ -7,7 +8,7 @@ from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM
 
 from lmforge.model.gated_mlp import recompute_gated_activations
-from lmforge.model.recast_weights import recast_weights_in_backward
+from lmforge.model.recast_weights import keep_frozen_weight_copies, recast_weights_in_backward
 from lmforge.model.shared_casts import adapter_inputs_as_they_come, share_input_casts
 
 
@@ -114,12 +115,13 @@ def test_only_the_known_shapes_change():
     assert recast_weights_in_backward(model) == 3  # the bf16 layer keeps its weight as it is
 
 
-@pytest.mark.parametrize(("checkpointing", "longest", "recast"), [(False, 512, True), (True, 512, False),
-                                                                 (False, 100, False)])
-def test_the_runner_recasts_weights_for_long_micro_batches_without_checkpointing(tiny_llama_path, checkpointing,
-                                                                                 longest, recast):
+@pytest.mark.parametrize(("checkpointing", "longest", "copies"), [(False, 512, "recast"), (True, 512, None),
+                                                                 (False, 100, "kept"), (True, 100, None)])
+def test_the_runner_recasts_long_micro_batches_copies_and_keeps_short_ones(tiny_llama_path, checkpointing, longest,
+                                                                          copies):
     from lmforge.config import load_config
     from lmforge.model.recast_weights import _forward as recast_forward
+    from lmforge.model.recast_weights import _kept_copy_forward
     from lmforge.train.runner import keep_less_for_backward
 
     cfg = load_config(None, [f"model_name_or_path={tiny_llama_path}", "stage=sft", "finetuning_type=lora",
@@ -127,8 +129,31 @@ def test_the_runner_recasts_weights_for_long_micro_batches_without_checkpointing
                              "per_device_train_batch_size=4"])
     model = _model(tiny_llama_path, "lora", False, False)
     keep_less_for_backward(cfg, model, {"activation_checkpointing": checkpointing}, longest)
-    recast_layers = [m for m in model.modules() if getattr(vars(m).get("forward"), "__func__", None) is recast_forward]
+    forwards = {getattr(vars(m).get("forward"), "__func__", None) for m in model.modules()}
     # 4 x 512 tokens: recast; checkpointed layers keep no copy (the recast's hooks, the innermost, would keep what
-    # checkpointing drops); 4 x 100 tokens: the casts would cost more time than the memory is worth
-    assert bool(recast_layers) is recast
+    # checkpointing drops); 4 x 100 tokens: the casts would cost more time than the memory is worth, and the
+    # frozen weights' copies, kept for the backward pass anyway, are kept from step to step
+    assert (recast_forward in forwards) is (copies == "recast")
+    assert (_kept_copy_forward in forwards) is (copies == "kept")
     assert all(not m.cast_input_dtype_enabled for m in model.modules() if hasattr(m, "cast_input_dtype_enabled"))
+
+
+def test_kept_copies_give_the_same_numbers_step_after_step_and_follow_a_changed_weight(tiny_llama_path):
+    ids = torch.randint(0, 100, (2, 48), generator=torch.Generator().manual_seed(1))
+    plain = _model(tiny_llama_path, "lora", False, False)
+    kept = _model(tiny_llama_path, "lora", False, False)
+    assert keep_frozen_weight_copies(kept) == 7 * kept.config.num_hidden_layers + 1  # the projections and the head
+    for _ in range(2):  # the second step reads the copies the first made
+        loss, grads = _step(plain, ids)
+        kept_loss, kept_grads = _step(kept, ids)
+        assert kept_loss == loss
+        for name, grad in grads.items():
+            assert torch.equal(kept_grads[name], grad), name
+    copies = [vars(m)["_lmforge_kept_copy"][1] for m in kept.modules() if "_lmforge_kept_copy" in vars(m)]
+    assert len(copies) == 7 * kept.config.num_hidden_layers + 1 and all(c.dtype == torch.bfloat16 for c in copies)
+    # a frozen weight changed in place (merging, a user's edit) is cast again; outside autocast the plain layer
+    for model in (plain, kept):
+        with torch.no_grad():
+            model.base_model.model.lm_head.weight.mul_(0.5)
+    assert _step(kept, ids)[0] == _step(plain, ids)[0]
+    assert _step(kept, ids, autocast=False)[0] == _step(plain, ids, autocast=False)[0]

@@ -23,7 +23,7 @@ activations of SmolLM2-135M's DPO pair of 2 x 1,910 tokens alone took 4.9 GB of 
 import functools
 import platform
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -38,6 +38,7 @@ CPU_CHECKPOINT_TOKENS = 4096
 # Weight copies recast in backward (model/recast_weights.py) from this many tokens a micro-batch: the extra casts
 # cost the same at any length; the make-quickstart job (8 rows of <= 91 tokens) took 41.4 s with them, 38.7 s
 # without (Intel AMX), for ~270 MiB it does not need; at 4 x 512 tokens they cost ~1% of the step for ~200 MiB.
+# Below it, frozen weights' copies are kept from step to step instead (the same peak, fewer casts).
 RECAST_MIN_TOKENS = 2048
 TRAINER_BATCH_SIZE = 8  # transformers' `per_device_train_batch_size` when the config says nothing
 
@@ -111,11 +112,14 @@ def cpu_activation_savings(cfg: LmforgeConfig) -> bool:
     return not _accelerator() and not cfg.training.deepspeed and not cfg.training.torch_compile
 
 
-def recast_weights(cfg: LmforgeConfig, longest: int | None, checkpointing: bool) -> bool:
-    """Whether CPU training recasts its weight copies in backward (see `RECAST_MIN_TOKENS`): not for short
-    micro-batches, and not under activation checkpointing (a checkpointed layer keeps no copy; the recast's
-    hooks, the innermost, would keep what checkpointing drops)."""
-    return not checkpointing and micro_batch_tokens(cfg, longest) >= RECAST_MIN_TOKENS
+def weight_copies(cfg: LmforgeConfig, longest: int | None, checkpointing: bool) -> Literal["recast", "kept"] | None:
+    """What CPU training does with the half-precision copies of its float32 weights (model/recast_weights.py):
+    "recast" in backward for micro-batches of `RECAST_MIN_TOKENS` or more, "kept" from step to step (frozen
+    weights) for shorter ones, neither under activation checkpointing (a checkpointed layer keeps no copy; the
+    recast's hooks, the innermost, would keep what checkpointing drops, and kept copies would add memory)."""
+    if checkpointing:
+        return None
+    return "recast" if micro_batch_tokens(cfg, longest) >= RECAST_MIN_TOKENS else "kept"
 
 
 def micro_batch_tokens(cfg: LmforgeConfig, longest: int | None = None) -> int:

@@ -27,7 +27,7 @@ from lmforge.model.kind import ModelKind, reward_kind
 from lmforge.model.loading import load_base_model, load_model, load_reward_model, model_path
 from lmforge.model.lora import convert_pissa_adapter, merge_adapters
 from lmforge.model.mixture_of_depths import use_mixture_of_depths
-from lmforge.model.recast_weights import recast_weights_in_backward
+from lmforge.model.recast_weights import keep_frozen_weight_copies, recast_weights_in_backward
 from lmforge.model.shared_casts import adapter_inputs_as_they_come, share_input_casts
 from lmforge.model.shift_attention import use_shift_short_attention
 from lmforge.model.upcast import upcast_head_output, upcast_layer_norms
@@ -44,9 +44,9 @@ from lmforge.train.precision import (
     compute_dtype,
     cpu_activation_savings,
     frozen_linears_in_bf16,
-    recast_weights,
     training_defaults,
     training_load_dtype,
+    weight_copies,
 )
 from lmforge.train.predict import predict_with_trained_model, predict_without_training
 from lmforge.train.prepare import prepare_data
@@ -77,8 +77,11 @@ def keep_less_for_backward(cfg: LmforgeConfig, model: torch.nn.Module, kwargs: d
                            longest: int | None) -> None:
     """CPU training: the same numbers with fewer tensors kept for the backward pass and fewer casts."""
     recompute_gated_activations(model)
-    if recast_weights(cfg, longest, bool(kwargs.get("activation_checkpointing"))):
+    copies = weight_copies(cfg, longest, bool(kwargs.get("activation_checkpointing")))
+    if copies == "recast":
         recast_weights_in_backward(model)
+    elif copies == "kept":
+        keep_frozen_weight_copies(model)
     if training_load_dtype(cfg) == torch.float32 and not cfg.model.quantization_bit:
         # peft's casts of bf16 inputs to the float32 adapters only feed autocast's casts back to bf16
         adapter_inputs_as_they_come(model)
