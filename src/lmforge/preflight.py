@@ -35,11 +35,14 @@ def preflight(cfg: LmforgeConfig, command: Command) -> ModelKind:
                          "code you trust)")
     from lmforge.train.stages import configured_stage
 
-    packs_examples = False
+    packs_examples = None
     if command in ("train", "check"):
         stage = configured_stage(cfg, train=command == "train")  # a known name (did you mean?), and its own rules
         # bin-packed examples with restarting positions; pt's default packing cuts one document stream instead
-        packs_examples = stage.data.packing(cfg.data) and not stage.data.packs_while_tokenizing
+        if stage.data.packing(cfg.data) and not stage.data.packs_while_tokenizing:
+            packs_examples = "packing"
+        elif cfg.data.padding_free:  # unset, it stays off on such a decoder (train/padding_free.py)
+            packs_examples = "padding_free"
     if command in ("train", "check") and cfg.data.dataset:  # after the stage: its rules say more (ppo's reward model)
         check_datasets(cfg.data)
     if command == "train":

@@ -24,11 +24,11 @@ def rows(columns):
     return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
 
-def make_trainer(model, tmp_path, tokenizer, dataset=None, **args):
+def make_trainer(model, tmp_path, tokenizer, dataset=None, padding_free=False, **args):
     arguments = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True, seed=7,
                                   dataloader_pin_memory=False, save_strategy="no", **args)
     return LmforgeTrainer(model=model, args=arguments, train_dataset=dataset,
-                          data_collator=SftCollator(pad_token_id=tokenizer.pad_token_id))
+                          data_collator=SftCollator(pad_token_id=tokenizer.pad_token_id, padding_free=padding_free))
 
 
 def test_packed_and_unpacked_batches_give_the_same_training_loss(tiny_llama_path, tiny_tokenizer, tmp_path):
@@ -73,3 +73,34 @@ def test_gradient_accumulation_equals_a_bigger_batch(tiny_llama_path, tiny_token
     assert moved > 1e-3  # the step really changed the weights
     for name in results[0]:
         torch.testing.assert_close(results[0][name], results[1][name], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("autocast", [False, True], ids=["fp32", "bf16-autocast"])
+def test_a_padding_free_batch_trains_as_the_padded_batch(tiny_llama_path, tiny_tokenizer, tmp_path, autocast):
+    """One step of batch 6 with the batch's examples in one row (`padding_free`) moves the weights as the padded
+    batch does, and counts the same examples and real tokens with less padding computed."""
+    columns = sft_columns(tiny_tokenizer, 6)
+    assert len(set(map(len, columns["input_ids"]))) > 1  # the padded batch really pads
+    dataset = Dataset.from_dict(columns)
+    results, counts = [], []
+    for padding_free in (False, True):
+        model = AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.float32)
+        trainer = make_trainer(model, tmp_path / str(padding_free), tiny_tokenizer, dataset, padding_free=padding_free,
+                               per_device_train_batch_size=6, max_steps=1, optim="sgd", learning_rate=1.0,
+                               lr_scheduler_type="constant", bf16=autocast, logging_steps=1)
+        trainer.train()
+        results.append({name: p.detach().clone() for name, p in model.named_parameters()})
+        results[-1]["loss"] = torch.tensor(trainer.state.log_history[0]["loss"])
+        counts.append(trainer.token_counts)
+    base = dict(AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.float32).named_parameters())
+    for name, padded in results[0].items():  # the updates, not the weights, which they barely change
+        step = padded - base[name].detach() if name in base else padded
+        free_step = results[1][name] - base[name].detach() if name in base else results[1][name]
+        if autocast:
+            assert (free_step - step).norm() <= 0.03 * step.norm() + 1e-6, name
+        else:
+            torch.testing.assert_close(free_step, step, rtol=1e-4, atol=1e-6)
+    padded, free = counts
+    assert (free.samples, free.non_pad_tokens, free.supervised_tokens, free.attention_pairs) == (
+        padded.samples, padded.non_pad_tokens, padded.supervised_tokens, padded.attention_pairs)
+    assert free.input_tokens < padded.input_tokens

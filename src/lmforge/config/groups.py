@@ -186,6 +186,10 @@ class DataGroup(Group):
     packing: bool | None = Field(
         None, description="Bin-pack examples into cutoff_len rows without cross-attention; default on for pt.")
     neat_packing: bool = Field(False, description="Alias of `packing: true` (lmforge packing is always neat).")
+    padding_free: bool | None = Field(
+        None, description="pt/sft text batches: the batch's examples one after another in one row, each attending "
+                          "only to itself (no padding computed; same loss). Default: on for CPU training where the "
+                          "model's attention keeps examples apart; false pads every example to the batch's longest.")
     packing_strategy: Literal["bfd", "ffd"] = Field(
         "bfd", description="Bin packing: best-fit decreasing (bfd) or first-fit decreasing (ffd).")
     mix_strategy: Literal["concat", "interleave_under", "interleave_over", "interleave_once"] = Field(

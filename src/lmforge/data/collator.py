@@ -5,6 +5,11 @@ the block-diagonal mask from the restarting positions (see `lmforge.data.packing
 padding sits at the end, where no real token can attend to it. Having no mask, they carry
 `num_real_tokens`, `num_examples` and `num_attention_pairs` (popped by `LmforgeTrainer` before the forward
 pass) so throughput and FLOP counts stay exact.
+
+`padding_free` puts a batch's rows one after another in a single row the same way (positions restarting
+at each example, padded only to `pad_to_multiple_of` at the end): attention that keeps packed sequences
+apart computes what the padded batch computed, without the padding. Each row's first label is left out of
+the loss, as a padded row's first label is (nothing before it predicts it); the rest is the same loss.
 """
 
 from dataclasses import dataclass
@@ -23,17 +28,39 @@ def attention_pairs(position_ids: list[int]) -> int:
     return sum((end - start) ** 2 for start, end in pairwise(starts))
 
 
+PADDING_FREE_MULTIPLE = 32
+
+
+def one_row(features: list[dict[str, Any]]) -> dict[str, list[int]]:
+    """The rows of a batch one after another (`padding_free`): positions restart at each example (packed rows
+    keep theirs) and each row's first label is ignored, as the causal shift of a row of its own ignores it."""
+    row: dict[str, list[int]] = {"input_ids": [], "position_ids": []}
+    if "labels" in features[0]:
+        row["labels"] = []
+    for feature in features:
+        row["input_ids"] += feature["input_ids"]
+        row["position_ids"] += feature.get("position_ids") or range(len(feature["input_ids"]))
+        if "labels" in row:
+            row["labels"] += [IGNORE_INDEX, *feature["labels"][1:]]
+    return row
+
+
 @dataclass
 class SftCollator:
     pad_token_id: int
     pad_to_multiple_of: int | None = 8
     padding_side: Literal["right", "left"] = "right"  # left for generation
     label_pad_token_id: int = IGNORE_INDEX  # the pad token id supervises padding (`ignore_pad_token_for_loss: false`)
+    padding_free: bool = False  # the batch as one row (see above); right padding only
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        multiple = self.pad_to_multiple_of
+        if self.padding_free:
+            features = [one_row(features)]
+            multiple = PADDING_FREE_MULTIPLE
         longest = max(len(f["input_ids"]) for f in features)
-        if self.pad_to_multiple_of:
-            longest = -(-longest // self.pad_to_multiple_of) * self.pad_to_multiple_of
+        if multiple:
+            longest = -(-longest // multiple) * multiple
         packed = "position_ids" in features[0]
         size = (len(features), longest)
         batch = {"input_ids": torch.full(size, self.pad_token_id, dtype=torch.long)}

@@ -78,15 +78,17 @@ def mixing_reasons(model_config: Any) -> list[str]:
     return reasons
 
 
-def check_packable_decoder(model_config: Any) -> None:
-    """Refuse bin-packing (examples packed into rows with restarting positions) for a decoder that would let
-    one example's tokens change another's outputs; the message names the model type, the layers and the fix."""
+def check_packable_decoder(model_config: Any, key: str = "packing") -> None:
+    """Refuse bin-packing (examples packed into rows with restarting positions; `key`: the config key that asks
+    for it, `packing` or `padding_free`) for a decoder that would let one example's tokens change another's
+    outputs; the message names the model type, the layers and the fix."""
     if not (reasons := mixing_reasons(model_config)):
         return
     model_type = getattr(decoder_config(model_config), "model_type", None) or "this"
+    fix = (f"Set `{key}: false` (each example its own padded row)." if key != "packing" else
+           "Set `packing: false` (each example its own padded row). For continued pretraining, `stage: pt` packs "
+           "differently and works with this model: it concatenates documents into `cutoff_len` blocks that run "
+           "across documents by design (as LLaMA-Factory's pt does), with no example boundaries to keep.")
     raise ConfigError(
-        f"`packing` cannot keep examples apart on `{model_type}` models: {'; '.join(reasons)}. Packed, each example "
-        "would be trained on what the examples before it in the row left behind. Set `packing: false` (each example "
-        "its own padded row). For continued pretraining, `stage: pt` packs differently and works with this model: it "
-        "concatenates documents into `cutoff_len` blocks that run across documents by design (as LLaMA-Factory's pt "
-        "does), with no example boundaries to keep.")
+        f"`{key}` cannot keep examples apart on `{model_type}` models: {'; '.join(reasons)}. Packed, each example "
+        f"would be trained on what the examples before it in the row left behind. {fix}")

@@ -144,6 +144,9 @@ class StageData:
         if packing and not self.may_pack:
             return [f"`packing` does not apply to `stage: {stage}` (its rows are not single token sequences): "
                     "remove `packing`/`neat_packing`"]
+        if data.padding_free and not self.may_pack:
+            return [f"`padding_free` applies to pt and sft batches, not to `stage: {stage}` (its rows are not single "
+                    "token sequences): remove `padding_free`"]
         if data.streaming and packing and not self.packs_while_tokenizing:
             return [f"`streaming` with `stage: {stage}` `packing` is not supported: bin packing needs the whole "
                     "dataset"]

@@ -37,9 +37,10 @@ def model_skeleton(config: Any, kind: ModelKind, *, trust_remote_code: bool) -> 
 
 def check_model_fit(args: ModelGroup, ft: FinetuningGroup, template: Template | None,
                     command: Literal["train", "chat", "eval", "export", "check"], *,
-                    packs_examples: bool = False) -> ModelKind:
+                    packs_examples: str | None = None) -> ModelKind:
     """Everything about the model that can be checked from its config; returns its kind. `ft` matters only
-    when the command trains; `packs_examples`: the run bin-packs examples into rows (the stage's `packing`)."""
+    when the command trains; `packs_examples`: the key by which the run puts several examples in a row
+    (the stage's `packing`, or `padding_free`), None when it does not."""
     training = command in ("train", "check")
     if training:
         check_quantization_supported(args)
@@ -47,7 +48,7 @@ def check_model_fit(args: ModelGroup, ft: FinetuningGroup, template: Template | 
     config = load_model_config(args, path)
     kind = detect_kind(config, args.model_class)
     if training and packs_examples:
-        check_packable_decoder(config)
+        check_packable_decoder(config, packs_examples)
     if template is not None:  # `template: auto` is the checkpoint's own, resolved from the tokenizer later
         check_template_fit(template, config, kind, path, where=args.model_name_or_path or path,
                            model_name_or_path=args.model_name_or_path,

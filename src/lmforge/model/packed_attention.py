@@ -9,7 +9,11 @@ kernels avoid that waste on CUDA; this does the same everywhere SDPA runs, CPU i
 On the CPU (no dropout) the per-sequence calls go straight to ATen's flash-attention kernel inside one
 autograd function, writing each sequence's output and gradients into whole tensors: slicing the
 row's q/k/v for SDPA instead makes autograd zero-fill and accumulate a full-size gradient per slice
-(a sixth of the attention's time on the benchmark's rows). Same kernel, same numbers.
+(a sixth of the attention's time on the benchmark's rows). Same kernel, same numbers. A training call
+whose sequences are all short (at most `CPU_MATH_MAX_KEYS`: a `padding_free` batch of chat examples) puts
+them in a padded batch of their own instead and runs SDPA's math kernel once with a causal mask (a
+sequence's padding comes after it, where the mask hides it): per-sequence calls would pay the kernels'
+fixed costs once per sequence and layer (on the quickstart's batches twice the operators of the padded step).
 
 The trainer passes the sequence boundaries (`packed_sequence_kwargs`) under transformers' own
 names for them (`cu_seq_lens_q`, ... as flash-attention uses), and the model forwards them to its
@@ -26,6 +30,7 @@ length and keeps it. Both kernels compute the same attention (fp32 accumulation)
 """
 
 import contextlib
+import functools
 import itertools
 from typing import Any
 
@@ -101,6 +106,35 @@ class _CpuFlashPerSequence(torch.autograd.Function):
         return _unflat(grad_q, ctx.batch), _unflat(grad_k, ctx.batch), _unflat(grad_v, ctx.batch), None, None
 
 
+@functools.lru_cache(maxsize=8)
+def _padding_indices(bounds: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+    """For sequences at `bounds` of a flattened row of T tokens: each padded slot's token (T: an appended zero
+    token), each token's padded slot, the number of sequences and the longest one."""
+    starts, ends = torch.tensor(bounds[:-1]), torch.tensor(bounds[1:])
+    longest = int((ends - starts).max())
+    slots = torch.arange(longest)
+    real = slots < (ends - starts)[:, None]
+    token = torch.where(real, starts[:, None] + slots, bounds[-1])
+    return token.flatten(), real.flatten().nonzero().flatten(), len(starts), longest
+
+
+def _short_sequences_padded(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, bounds: list[int],
+                            scaling: float | None) -> torch.Tensor:
+    """Causal attention within each sequence as one math-kernel call over the sequences padded into a batch."""
+    batch, heads, length, dim = query.shape
+    token, slot, count, longest = _padding_indices(tuple(bounds))
+
+    def padded(states: torch.Tensor) -> torch.Tensor:  # [B, H, L, D] -> [sequences, H, longest, D]
+        flat = functional.pad(_flat(states)[0], (0, 0, 0, 1))  # [H, B*L + 1, D], the last token zeros
+        return flat.index_select(1, token).unflatten(1, (count, longest)).transpose(0, 1)
+
+    with sdpa_kernel(SDPBackend.MATH):
+        out = functional.scaled_dot_product_attention(padded(query), padded(key), padded(value), is_causal=True,
+                                                      scale=scaling, enable_gqa=key.shape[1] != heads)
+    out = out.transpose(0, 1).reshape(heads, count * longest, dim).index_select(1, slot)
+    return out.reshape(heads, batch, length, dim).permute(1, 2, 0, 3)  # [B, L, H, D]
+
+
 def _per_sequence(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, bounds: list[int],
                   dropout: float, scaling: float | None) -> torch.Tensor:
     if torch.is_autocast_enabled(query.device.type):
@@ -109,6 +143,9 @@ def _per_sequence(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, b
         dtype = torch.get_autocast_dtype(query.device.type)
         query, key, value = query.to(dtype), key.to(dtype), value.to(dtype)
     if query.device.type == "cpu" and not dropout:
+        training = torch.is_grad_enabled() and query.requires_grad
+        if training and max(b - a for a, b in itertools.pairwise(bounds)) <= CPU_MATH_MAX_KEYS:
+            return _short_sequences_padded(query, key, value, bounds, scaling)
         return _CpuFlashPerSequence.apply(query, key, value, bounds, scaling)
     batch, heads, length, dim = query.shape
     q, k, v = _flat(query), _flat(key), _flat(value)

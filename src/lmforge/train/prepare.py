@@ -10,7 +10,7 @@ from lmforge.data.stage_data import StageData
 from lmforge.data.templates.auto import compare_with_tokenizer, family_advice
 from lmforge.data.templates.select import run_template
 from lmforge.data.templates.template import Template
-from lmforge.errors import TemplateError
+from lmforge.errors import ConfigError, TemplateError
 from lmforge.model.kind import ModelKind
 from lmforge.model.loading import load_model_config, load_processor, load_tokenizer
 from lmforge.train.launch import prepares_data
@@ -45,6 +45,11 @@ def prepare_data(cfg: LmforgeConfig, stage: StageData, kind: ModelKind, console:
     prepared = build_datasets(cfg.data, tokenizer, template, processor, stage=stage, stage_name=cfg.finetuning.stage,
                               seed=cfg.training.seed, encoder_decoder=kind.is_seq2seq, model_config=model_config,
                               wait_s=waits)
+    if cfg.data.padding_free and (prepared.collator is not None or kind.is_seq2seq):
+        what = "an encoder-decoder's" if kind.is_seq2seq else "media rows'"
+        raise ConfigError(f"`padding_free: true` puts the examples of a text batch in one decoder row; {what} "
+                          "batches are padded by their own collator: remove `padding_free`"
+                          + ("" if kind.is_seq2seq else " (`packing: true` packs media rows batch by batch)"))
     if prepared.collator is not None:
         plugin = prepared.collator.encoder.plugin
         console.print(f"[bold]processor[/bold] {type(processor).__name__} with the "

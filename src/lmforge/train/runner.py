@@ -228,6 +228,9 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
     kwargs.update(low_rank_arguments(cfg.optimizer, cfg.training.optim, model))  # GaLore, APOLLO
     with fp8_accelerate(cfg.training):  # accelerate reads its FP8 settings while the trainer is built
         trainer = stage.build_trainer(cfg, model, tokenizer, prepared, kwargs, _reference_model(cfg, stage, model))
+    if getattr(trainer.data_collator, "padding_free", False):
+        console.print("  padding_free: each batch's examples in one row, no padding computed (`padding_free: false` "
+                      "pads them)")
     set_optimizer(trainer, cfg)  # BAdam, Adam-mini, Muon, LoRA+
     if cfg.profiler.enable_torch_profiler:
         trainer.add_callback(TorchProfilerCallback(cfg.profiler))

@@ -1,0 +1,135 @@
+"""Padding-free batches (`data.padding_free`): the batch as one row, what the rule turns on, what is refused."""
+
+import itertools
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from lmforge.config import build_config
+from lmforge.data.collator import PADDING_FREE_MULTIPLE, SftCollator
+from lmforge.data.labels import IGNORE_INDEX
+from lmforge.errors import ConfigError
+from lmforge.preflight import preflight
+from lmforge.testing.checkpoint_files import save_tiny_checkpoint_files
+from lmforge.train.padding_free import padding_free_batches
+from tests.refdata import refdata
+
+
+def test_the_batch_becomes_one_row_with_restarting_positions_and_each_rows_first_label_left_out():
+    rows = [{"input_ids": [5, 6, 7], "labels": [5, 6, 7]}, {"input_ids": [8, 9], "labels": [IGNORE_INDEX, 9]},
+            {"input_ids": [3, 4, 5, 6], "labels": [IGNORE_INDEX, IGNORE_INDEX, 5, 6]}]
+    batch = SftCollator(pad_token_id=0, padding_free=True)(rows)
+    assert batch["input_ids"].shape == (1, PADDING_FREE_MULTIPLE)  # 9 tokens, padded once at the end
+    assert batch["input_ids"][0, :9].tolist() == [5, 6, 7, 8, 9, 3, 4, 5, 6]
+    assert batch["position_ids"][0, :9].tolist() == [0, 1, 2, 0, 1, 0, 1, 2, 3]
+    assert batch["position_ids"][0, 9:].tolist() == list(range(PADDING_FREE_MULTIPLE - 9))  # one more sequence
+    # a padded row's first label is never predicted (the causal shift); in one row the previous example would
+    assert batch["labels"][0, :9].tolist() == [IGNORE_INDEX, 6, 7, IGNORE_INDEX, 9, IGNORE_INDEX, IGNORE_INDEX, 5, 6]
+    assert (batch["labels"][0, 9:] == IGNORE_INDEX).all() and "attention_mask" not in batch
+    assert (batch["num_real_tokens"].item(), batch["num_examples"].item()) == (9, 3)
+    assert batch["num_attention_pairs"].item() == 9 + 4 + 16  # the padding tail's attention is no model FLOP
+    padded = SftCollator(pad_token_id=0)(rows)
+    assert (padded["labels"][:, 1:] != IGNORE_INDEX).sum() == (batch["labels"] != IGNORE_INDEX).sum()
+    # packed rows keep their positions: their examples stay apart in the one row too
+    packed = [{"input_ids": [1, 2, 3, 4], "labels": [1, 2, 3, 4], "position_ids": [0, 1, 0, 1]},
+              {"input_ids": [5, 6], "labels": [5, 6], "position_ids": [0, 1]}]
+    batch = SftCollator(pad_token_id=0, padding_free=True)(packed)
+    assert batch["position_ids"][0, :6].tolist() == [0, 1, 0, 1, 0, 1] and batch["num_examples"].item() == 3
+
+
+def _config(path, **keys):
+    return build_config({"model_name_or_path": str(path), "template": "chatml", "stage": "sft",
+                         "dataset_dir": str(refdata("llamafactory_data")), "dataset": "alpaca_en_demo",
+                         "output_dir": str(path / "out"), **keys})
+
+
+@pytest.mark.parametrize(("keys", "expected"), [
+    ({}, True), ({"padding_free": False}, False), ({"packing": True}, False), ({"shift_attn": True}, False),
+    ({"neftune_noise_alpha": 5}, False), ({"ignore_pad_token_for_loss": False}, False),
+    ({"packed_attention": False}, False), ({"attn_implementation": "eager"}, False),
+])
+def test_unset_it_is_on_for_cpu_training_of_unpacked_rows_through_the_packed_attention(tiny_llama_path, keys,
+                                                                                      expected):
+    cfg = _config(tiny_llama_path, **keys)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_path, attn_implementation=cfg.model.attention
+                                                 if cfg.model.attention != "auto" else "sdpa")
+    assert padding_free_batches(cfg, model, packed=bool(keys.get("packing")), media_rows=False) is expected
+    assert padding_free_batches(cfg, model, packed=False, media_rows=True) is False  # media rows: their collator
+
+
+def test_unset_it_stays_off_on_a_decoder_that_mixes_the_examples_of_a_row(tmp_path):
+    import transformers
+
+    from lmforge.testing.tiny import TINY_FAMILIES, build_tiny_tokenizer
+
+    config, auto_class = TINY_FAMILIES["lfm2"](build_tiny_tokenizer())
+    model = getattr(transformers, auto_class).from_config(config)
+    assert model.config._attn_implementation == "sdpa"
+    path = save_tiny_checkpoint_files(tmp_path / "lfm2", "lfm2")
+    assert padding_free_batches(_config(path), model, packed=False, media_rows=False) is False
+
+
+@pytest.mark.parametrize(("keys", "message"), [
+    ({"stage": "dpo", "dataset": "dpo_en_demo"}, r"`padding_free` applies to pt and sft batches, not to `stage: dpo`"),
+    ({"neftune_noise_alpha": 5}, r"`padding_free: true` puts a batch's examples in one row .*`neftune_noise_alpha`"),
+    ({"shift_attn": True}, r"`shift_attn`.*remove one of them"),
+    ({"ignore_pad_token_for_loss": False}, r"`ignore_pad_token_for_loss: false`"),
+])
+def test_asked_for_where_it_cannot_hold_it_is_refused_before_loading(tiny_llama_path, keys, message):
+    with pytest.raises(ConfigError, match=message):
+        preflight(_config(tiny_llama_path, padding_free=True, **keys), "check")
+
+
+def test_asked_for_on_a_decoder_that_mixes_examples_it_is_refused_with_packings_reason(tmp_path):
+    path = save_tiny_checkpoint_files(tmp_path / "lfm2", "lfm2")  # config and tokenizer, no weights
+    with pytest.raises(ConfigError, match=r"`padding_free` cannot keep examples apart on `lfm2` models: its "
+                                          r"decoder's short-convolution .*Set `padding_free: false`"):
+        preflight(_config(path, padding_free=True), "check")
+    preflight(_config(path), "check")  # unset: off on this model, nothing to refuse
+
+
+@pytest.mark.parametrize("model", ["tiny-t5", "qwen2_vl"])
+def test_asked_for_on_an_encoder_decoder_or_media_rows_it_is_refused_before_the_weights_load(tmp_path, model):
+    from rich.console import Console
+
+    from lmforge.data.stage_data import SFT
+    from lmforge.hub.builtin import builtin_path
+    from lmforge.testing.tiny_vlm import build_tiny_vlm
+    from lmforge.train.prepare import prepare_data
+
+    if model == "tiny-t5":
+        keys = {"model_name_or_path": str(builtin_path("builtin:tiny-t5")), "template": "seq2seq",
+                "dataset": "identity", "dataset_dir": "examples/data"}
+        message = "an encoder-decoder's batches are padded by their own collator: remove `padding_free`$"
+    else:
+        keys = {"model_name_or_path": str(build_tiny_vlm(tmp_path / model, model)), "template": "qwen2_vl",
+                "dataset": "mllm_demo", "dataset_dir": str(refdata("llamafactory_data"))}
+        message = r"media rows' batches are .*\(`packing: true` packs media rows batch by batch\)"
+    cfg = build_config({**keys, "stage": "sft", "output_dir": str(tmp_path / "out"), "padding_free": True})
+    kind = preflight(cfg, "check")
+    with pytest.raises(ConfigError, match=message):
+        prepare_data(cfg, SFT, kind, Console(quiet=True))
+
+
+def test_a_short_sequence_row_trains_without_the_cpu_flash_kernel():
+    """All sequences short: one math-kernel call over them padded (model/packed_attention.py)."""
+    from lmforge.model.packed_attention import _short_sequences_padded
+
+    torch.manual_seed(0)
+    bounds = [0, 5, 12, 13, 20]
+    query = torch.randn(1, 4, 20, 8, requires_grad=True)
+    key, value = (torch.randn(1, 2, 20, 8, requires_grad=True) for _ in range(2))
+    out = _short_sequences_padded(query, key, value, bounds, None)  # [B, L, H, D]
+    expected = []
+    for start, end in itertools.pairwise(bounds):
+        part = torch.nn.functional.scaled_dot_product_attention(
+            query[:, :, start:end], key[:, :, start:end], value[:, :, start:end], is_causal=True, enable_gqa=True)
+        expected.append(part)
+    expected = torch.cat(expected, dim=2).transpose(1, 2)
+    torch.testing.assert_close(out, expected)
+    weights = torch.randn_like(out)
+    grads = torch.autograd.grad((out * weights).sum(), (query, key, value))
+    expected_grads = torch.autograd.grad((expected * weights).sum(), (query, key, value))
+    for mine, reference in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(mine, reference)
