@@ -17,9 +17,11 @@ def _randomize_adapters(model):
             param.data = torch.randn(param.shape, generator=generator) * 0.1
 
 
-def _loss_and_grads(model, input_ids):
+def _loss_and_grads(model, input_ids, autocast: bool = False):
+    """Under autocast the forward pass only, as the Trainer runs it (backward outside the autocast region)."""
     model.zero_grad()
-    loss = model(input_ids=input_ids, labels=input_ids, use_cache=False).loss
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        loss = model(input_ids=input_ids, labels=input_ids, use_cache=False).loss
     loss.backward()
     return loss.item(), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
 
@@ -63,17 +65,44 @@ def test_unfoldable_calls_and_layers_run_peft_forward(tiny_family, monkeypatch):
     assert fold_lora_layers(dropout) == 0 and fold_lora_layers(dora) == 0
 
 
+@pytest.mark.parametrize("cpu_setup", [False, True], ids=["alone", "with-the-runners-cpu-setup"])
 @pytest.mark.parametrize("alpha", [8, 12])  # scale 2: B's weights scaled; 3: peft's own forward
-def test_under_autocast_the_same_numbers_as_peft_bit_for_bit(tiny_family, alpha):
+def test_under_autocast_the_same_numbers_as_peft_bit_for_bit(tiny_family, alpha, cpu_setup):
+    """With the runner's CPU setup too: shared input casts (the adapter's input is the copy q/k/v share), kept
+    weight copies, peft's input casts off."""
+    from lmforge.model.recast_weights import keep_frozen_weight_copies
+    from lmforge.model.shared_casts import adapter_inputs_as_they_come, share_input_casts
+
     fused, _ = lora_model(tiny_family("llama"), lora_rank=4, lora_alpha=alpha)
     plain, _ = lora_model(tiny_family("llama"), lora_rank=4, lora_alpha=alpha, fused_lora=False)
     for model in (fused, plain):
         _randomize_adapters(model)
+    for model in (fused, plain) if cpu_setup else ():
+        assert share_input_casts(model) > 0 and keep_frozen_weight_copies(model) > 0
+        assert adapter_inputs_as_they_come(model) > 0
     input_ids = torch.randint(3, fused.config.vocab_size, (2, 48), generator=torch.Generator().manual_seed(1))
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        fused_loss, fused_grads = _loss_and_grads(fused, input_ids)
-        plain_loss, plain_grads = _loss_and_grads(plain, input_ids)
+    fused_loss, fused_grads = _loss_and_grads(fused, input_ids, autocast=True)
+    plain_loss, plain_grads = _loss_and_grads(plain, input_ids, autocast=True)
     assert fused_loss == plain_loss
     assert fused_grads.keys() == plain_grads.keys() and fused_grads
     for name, grad in fused_grads.items():
         assert torch.equal(grad, plain_grads[name]), name
+
+
+def test_on_the_real_model_with_the_runners_cpu_setup_the_same_numbers_bit_for_bit(smollm2_path):
+    """SmolLM2-135M, the quickstart's LoRA rank and scale: fused and peft's forward under the runner's CPU setup
+    give the same loss and gradients bit for bit."""
+    from lmforge.model.recast_weights import keep_frozen_weight_copies
+    from lmforge.model.shared_casts import adapter_inputs_as_they_come, share_input_casts
+
+    models = [lora_model(smollm2_path, lora_rank=16, lora_alpha=32, fused_lora=fused)[0] for fused in (True, False)]
+    for model in models:
+        _randomize_adapters(model)  # the same adapters in both (and B not zero)
+        share_input_casts(model)
+        keep_frozen_weight_copies(model)
+        adapter_inputs_as_they_come(model)
+    input_ids = torch.randint(3, 40000, (2, 64), generator=torch.Generator().manual_seed(1))
+    (fused_loss, fused_grads), (plain_loss, plain_grads) = (_loss_and_grads(m, input_ids, autocast=True)
+                                                            for m in models)
+    assert fused_loss == plain_loss and fused_grads.keys() == plain_grads.keys()
+    assert all(torch.equal(grad, plain_grads[name]) for name, grad in fused_grads.items())
