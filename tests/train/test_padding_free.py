@@ -54,8 +54,7 @@ def test_unset_it_is_on_for_cpu_training_of_unpacked_rows_through_the_packed_att
     cfg = _config(tiny_llama_path, **keys)
     model = AutoModelForCausalLM.from_pretrained(tiny_llama_path, attn_implementation=cfg.model.attention
                                                  if cfg.model.attention != "auto" else "sdpa")
-    assert padding_free_batches(cfg, model, packed=bool(keys.get("packing")), media_rows=False) is expected
-    assert padding_free_batches(cfg, model, packed=False, media_rows=True) is False  # media rows: their collator
+    assert padding_free_batches(cfg, model, packed=bool(keys.get("packing"))) is expected
 
 
 def test_unset_it_stays_off_on_a_decoder_that_mixes_the_examples_of_a_row(tmp_path):
@@ -67,7 +66,7 @@ def test_unset_it_stays_off_on_a_decoder_that_mixes_the_examples_of_a_row(tmp_pa
     model = getattr(transformers, auto_class).from_config(config)
     assert model.config._attn_implementation == "sdpa"
     path = save_tiny_checkpoint_files(tmp_path / "lfm2", "lfm2")
-    assert padding_free_batches(_config(path), model, packed=False, media_rows=False) is False
+    assert padding_free_batches(_config(path), model, packed=False) is False
 
 
 @pytest.mark.parametrize(("keys", "message"), [

@@ -7,9 +7,10 @@ padding sits at the end, where no real token can attend to it. Having no mask, t
 pass) so throughput and FLOP counts stay exact.
 
 `padding_free` puts a batch's rows one after another in a single row the same way (positions restarting
-at each example, padded only to `pad_to_multiple_of` at the end): attention that keeps packed sequences
-apart computes what the padded batch computed, without the padding. Each row's first label is left out of
-the loss, as a padded row's first label is (nothing before it predicts it); the rest is the same loss.
+at each example, padded at the end to a multiple of `PADDING_FREE_MULTIPLE` tokens): attention that keeps
+packed sequences apart computes what the padded batch computed, without the padding. Each row's first
+label is left out of the loss, as a padded row's first label is (nothing before it predicts it); the rest
+is the same loss.
 """
 
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ def attention_pairs(position_ids: list[int]) -> int:
     return sum((end - start) ** 2 for start, end in pairwise(starts))
 
 
+# oneDNN's AMX matmuls split rows of such lengths evenly between the cores (docs/models.md, "Padding-free batches")
 PADDING_FREE_MULTIPLE = 32
 
 

@@ -36,14 +36,13 @@ def padding_free_problem(cfg: LmforgeConfig) -> str | None:
     return None
 
 
-def padding_free_batches(cfg: LmforgeConfig, model: Any, *, packed: bool, media_rows: bool) -> bool:
-    """Whether this pt/sft run's batches are padding-free: `padding_free` when set (checked before loading),
-    else on for CPU training of unpacked text rows where the model's attention keeps examples apart."""
+def padding_free_batches(cfg: LmforgeConfig, model: Any, *, packed: bool) -> bool:
+    """Whether the text batches of this pt/sft run's decoder are padding-free: `padding_free` when set (checked
+    before loading), else on for CPU training of unpacked rows where the model's attention keeps examples apart."""
     import torch  # the stage registry imports this module without torch
 
     if cfg.data.padding_free is not None:
         return cfg.data.padding_free
     config = model.config
-    return (not torch.cuda.is_available() and not packed and not media_rows and not _whole_row_keys(cfg)
-            and cfg.model.packed_attention and not getattr(config, "is_encoder_decoder", False)
+    return (not torch.cuda.is_available() and not packed and not _whole_row_keys(cfg) and cfg.model.packed_attention
             and config._attn_implementation == "sdpa" and not mixing_reasons(config))

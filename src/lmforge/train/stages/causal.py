@@ -19,14 +19,13 @@ def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: "Pre
 
     from lmforge.data.collator import Seq2SeqCollator, SftCollator
     from lmforge.train.metrics import token_accuracy_metrics
+    from lmforge.train.padding_free import padding_free_batches
+    from lmforge.train.stages import STAGES
     from lmforge.train.trainer import LmforgeTrainer
 
     accuracy = token_accuracy_metrics() if cfg.finetuning.compute_accuracy and prepared.evaluation else {}
     args = TrainingArguments(**kwargs)
     encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False))
-    from lmforge.train.padding_free import padding_free_batches
-    from lmforge.train.stages import STAGES
-
     mm = prepared.collator
     label_pad = IGNORE_INDEX if cfg.data.ignore_pad_token_for_loss else tokenizer.pad_token_id
     if mm is not None:
@@ -36,7 +35,7 @@ def build_trainer(cfg: LmforgeConfig, model: Any, tokenizer: Any, prepared: "Pre
     else:
         packed = STAGES.get(cfg.finetuning.stage).data.packing(cfg.data)
         collator = SftCollator(pad_token_id=tokenizer.pad_token_id, label_pad_token_id=label_pad,
-                               padding_free=padding_free_batches(cfg, model, packed=packed, media_rows=False))
+                               padding_free=padding_free_batches(cfg, model, packed=packed))
     return LmforgeTrainer(
         model=model, args=args, train_dataset=prepared.train, eval_dataset=prepared.evaluation,
         data_collator=collator, processing_class=mm.encoder.processor if mm else tokenizer,
