@@ -106,8 +106,8 @@ def frozen_linears_in_bf16(cfg: LmforgeConfig) -> bool:
 
 def cpu_activation_savings(cfg: LmforgeConfig) -> bool:
     """Whether CPU training keeps fewer tensors for its backward pass and makes fewer casts (runner's
-    `keep_less_for_backward`: the gated MLP's activation recomputed, weight copies recast, peft's input casts
-    off): the same numbers in less memory and time. Not on GPUs (not yet measured there), with DeepSpeed
+    `keep_less_for_backward`: the gated MLP's activation recomputed, weight copies recast or kept, peft's input
+    casts off): the same numbers in less memory and time. Not on GPUs (not yet measured there), with DeepSpeed
     (its engine owns the weights) or torch.compile (the hooks would break its graphs)."""
     return not _accelerator() and not cfg.training.deepspeed and not cfg.training.torch_compile
 
