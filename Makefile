@@ -53,8 +53,10 @@ tcmalloc:
 
 test: venv browser go tcmalloc
 	# two workers, a test file each at a time (module fixtures stay in one process): the suite is mostly one-core work;
-	# one torch thread per worker (two workers x two threads on two cores made it 28 min instead of 25)
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile tests
+	# one torch thread per worker (two workers x two threads on two cores made it 28 min instead of 25); files in
+	# collection order, which tests/conftest.py makes the slow files first (xdist's own reorder, by test count,
+	# handed the one-test end-to-end files out last)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder tests
 
 # The web UI screenshots docs/webui.md shows, taken again by the browser tests (after a UI change).
 screenshots: venv browser
