@@ -51,8 +51,9 @@ def bucket(name: str, ancestors: list[str]) -> str:
     return f"elementwise/copy/other ({direction})"
 
 
-def self_times(trace: dict) -> tuple[dict[str, float], dict[str, float], float]:
-    """Self time (us) per bucket and per operator name, and the recorded steps' wall time, from a Chrome trace."""
+def self_times(trace: dict) -> tuple[dict[str, float], dict[str, float], dict[str, int], float]:
+    """Self time (us) per bucket and per operator name, calls per operator name, and the recorded steps' wall
+    time, from a Chrome trace."""
     by_thread: dict[tuple, list[dict]] = defaultdict(list)
     steps = 0.0
     for event in trace.get("traceEvents", []):
@@ -65,6 +66,7 @@ def self_times(trace: dict) -> tuple[dict[str, float], dict[str, float], float]:
             by_thread[(event.get("pid"), event.get("tid"))].append(event)
     buckets: dict[str, float] = defaultdict(float)
     names: dict[str, float] = defaultdict(float)
+    calls: dict[str, int] = defaultdict(int)
     for events in by_thread.values():
         events.sort(key=lambda e: (e["ts"], -e["dur"]))
         stack: list[dict] = []
@@ -81,7 +83,8 @@ def self_times(trace: dict) -> tuple[dict[str, float], dict[str, float], float]:
             own = max(event["dur"] - children[event["_index"]], 0.0)
             buckets[bucket(event["name"], event["_ancestors"])] += own
             names[event["name"]] += own
-    return buckets, names, steps
+            calls[event["name"]] += 1
+    return buckets, names, calls, steps
 
 
 def main() -> None:
@@ -109,7 +112,7 @@ def main() -> None:
         sys.exit(f"no trace under {out / 'profiler'}")
     opener = gzip.open if trace_files[-1].suffix == ".gz" else open
     with opener(trace_files[-1], "rt") as handle:
-        buckets, names, steps_us = self_times(json.load(handle))
+        buckets, names, calls, steps_us = self_times(json.load(handle))
     total = sum(buckets.values())
     job = "make quickstart's training" if options.job == "quickstart" else \
         f"{options.model} {options.job}, cutoff {options.cutoff}, {options.precision}"
@@ -119,9 +122,11 @@ def main() -> None:
     print(f"{'kind of work':<40} {'s/step':>8} {'share':>7}")
     for name, micros in sorted(buckets.items(), key=lambda item: -item[1]):
         print(f"{name:<40} {micros / 1e6 / options.active:>8.3f} {micros / total:>7.1%}")
-    print("\ntop operators by self time")
-    for name, micros in sorted(names.items(), key=lambda item: -item[1])[:15]:
-        print(f"{name[:60]:<60} {micros / 1e6 / options.active:>8.3f} s/step {micros / total:>7.1%}")
+    print(f"\ntop operators by self time ({sum(calls.values()) / options.active:,.0f} profiled ranges a step)")
+    print(f"{'operator':<60} {'s/step':>8} {'share':>7} {'calls/step':>11} {'us/call':>8}")
+    for name, micros in sorted(names.items(), key=lambda item: -item[1])[:25]:
+        print(f"{name[:60]:<60} {micros / 1e6 / options.active:>8.3f} {micros / total:>7.1%} "
+              f"{calls[name] / options.active:>11,.0f} {micros / calls[name]:>8.1f}")
 
 
 if __name__ == "__main__":
