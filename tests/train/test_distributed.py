@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from lmforge.errors import ConfigError
-from lmforge.train.launch import launch_plan, torchrun_command
+from lmforge.train.launch import end_process_group, launch_plan, torchrun_command
 from tests.conftest import ROOT, run_cli
 
 ARGS = ["model_name_or_path=builtin:tiny-llama", "template=chatml", "dataset=identity",
@@ -94,6 +94,20 @@ def test_deepspeed_zero3_runs_on_cpu_and_matches_ddp(tmp_path, monkeypatch):
     assert single.returncode == 0
     for a, b in zip(logged(tmp_path / "one"), logged(out), strict=True):
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-3)
+
+
+def test_a_worker_ends_its_process_group_before_the_interpreter_exits():
+    # a gloo group left to the interpreter's exit can abort the process (pytorch/pytorch#190489)
+    import torch
+    import torch.distributed as dist
+
+    end_process_group()  # no group: nothing to do
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{free_port()}", rank=0, world_size=1)
+    summed = torch.ones(2)
+    dist.all_reduce(summed)
+    assert summed.tolist() == [1.0, 1.0] and dist.is_initialized()
+    end_process_group()
+    assert not dist.is_initialized()
 
 
 @pytest.mark.parametrize("name", ["ds_z2_config.json", "ds_z2_offload_config.json", "ds_z3_config.json",

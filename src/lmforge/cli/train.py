@@ -54,7 +54,7 @@ def train(
     USE_RAY=1: Ray Train runs the workers (ray_num_workers, resources_per_worker, ... in the config)."""
     from lmforge.cli.quiet import is_verbose, quiet_libraries
     from lmforge.config import load_config
-    from lmforge.train.launch import env_enabled, is_main_worker, is_worker, launch_plan, relaunch
+    from lmforge.train.launch import end_process_group, env_enabled, is_main_worker, is_worker, launch_plan, relaunch
 
     def body() -> None:
         cfg = load_config(config, overrides)  # validate once, before any worker starts
@@ -89,9 +89,11 @@ def train(
         try:
             run_training(cfg, console if is_main_worker() else Console(quiet=True), checked=checked)
         except TrainingInterrupted as stop:
+            end_process_group()
             if is_main_worker():
                 _report_stop(stop, config, overrides, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
             raise typer.Exit(code=stop.interruption.exit_code) from None
+        end_process_group()
 
     run_reporting_errors(body)
 

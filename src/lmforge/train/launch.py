@@ -112,6 +112,16 @@ def is_main_worker() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def end_process_group() -> None:
+    """A torchrun worker's run is over: tear its process group down while the interpreter is whole. Left to the
+    interpreter's exit, gloo's threads can still hold tensors then and abort the process ("terminate called
+    without an active exception", pytorch/pytorch#190489); torch's documentation asks every process for it."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def prepares_data(shared_file_system: bool) -> bool:
     """Whether this process prepares the run's data (the others read it from the cache): the first process of
     the run when every node sees one file system (`data_shared_file_system`), else the first of each node."""
