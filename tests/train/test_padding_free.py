@@ -132,3 +132,31 @@ def test_a_short_sequence_row_trains_without_the_cpu_flash_kernel():
     expected_grads = torch.autograd.grad((expected * weights).sum(), (query, key, value))
     for mine, reference in zip(grads, expected_grads, strict=True):
         torch.testing.assert_close(mine, reference)
+
+
+# under autocast the caller has cast q/k/v to bf16 already (packed_attention._per_sequence), as SDPA would
+@pytest.mark.parametrize("kv_heads", [4, 2])
+@pytest.mark.parametrize(("dtype", "autocast"), [(torch.float32, False), (torch.bfloat16, False),
+                                                 (torch.bfloat16, True)])
+def test_the_padded_sequences_attention_is_sdpas_math_kernel_bit_for_bit(dtype, autocast, kv_heads):
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    from lmforge.model.packed_attention import _causal_math_attention
+
+    def run(attention):
+        torch.manual_seed(0)
+        query = torch.randn(3, 4, 11, 8).to(dtype).requires_grad_(True)
+        key, value = (torch.randn(3, kv_heads, 11, 8).to(dtype).requires_grad_(True) for _ in range(2))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            out = attention(query, key, value)
+        out.backward(torch.randn(out.shape).to(out.dtype))
+        return out, query.grad, key.grad, value.grad
+
+    def sdpa_math(query, key, value):
+        with sdpa_kernel(SDPBackend.MATH):
+            return torch.nn.functional.scaled_dot_product_attention(query, key, value, is_causal=True, scale=0.3,
+                                                                    enable_gqa=kv_heads != 4)
+
+    for mine, reference in zip(run(lambda q, k, v: _causal_math_attention(q, k, v, 0.3)), run(sdpa_math), strict=True):
+        assert mine.dtype == reference.dtype and torch.equal(mine, reference)
+

@@ -11,8 +11,9 @@ autograd function, writing each sequence's output and gradients into whole tenso
 row's q/k/v for SDPA instead makes autograd zero-fill and accumulate a full-size gradient per slice
 (a sixth of the attention's time on the benchmark's rows). Same kernel, same numbers. A training call
 whose sequences are all short (at most `CPU_MATH_MAX_KEYS`: a `padding_free` batch of chat examples) puts
-them in a padded batch of their own instead and runs SDPA's math kernel once with a causal mask (a
-sequence's padding comes after it, where the mask hides it): per-sequence calls would pay the kernels'
+them in a padded batch of their own instead and attends once with a causal mask (a sequence's padding comes
+after it, where the mask hides it; `_causal_math_attention`: SDPA's math kernel bit for bit, written out):
+per-sequence calls would pay the kernels'
 fixed costs once per sequence and layer (on the quickstart's batches twice the operators of the padded step).
 
 The trainer passes the sequence boundaries (`packed_sequence_kwargs`) under transformers' own
@@ -32,6 +33,7 @@ length and keeps it. Both kernels compute the same attention (fp32 accumulation)
 import contextlib
 import functools
 import itertools
+import math
 from typing import Any
 
 import torch
@@ -118,9 +120,38 @@ def _padding_indices(bounds: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tenso
     return token.flatten(), real.flatten().nonzero().flatten(), len(starts), longest
 
 
+@functools.lru_cache(maxsize=8)
+def _causal_bias(length: int) -> torch.Tensor:
+    """0 on and below the diagonal, -inf above: what the math kernel builds from `is_causal` on every call."""
+    hidden = torch.ones(length, length, dtype=torch.bool).triu_(1)
+    return torch.zeros(length, length).masked_fill_(hidden, float("-inf"))
+
+
+def _causal_math_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                           scaling: float | None) -> torch.Tensor:
+    """SDPA's math kernel with `is_causal` (and `enable_gqa`), its operators in its order and outside autocast as
+    the kernel's are: the same output and gradients bit for bit (tests/train/test_padding_free.py), without the
+    mask the kernel builds on every call and its safe softmax's search for rows with no key (a causal row has its
+    own)."""
+    dtype = query.dtype
+    upcast = dtype in (torch.bfloat16, torch.float16)  # the math kernel computes half precision in float32
+    with torch.autocast(query.device.type, enabled=False):
+        if upcast:
+            query, key, value = query.float(), key.float(), value.float()
+        groups = query.shape[-3] // key.shape[-3]
+        if groups > 1:
+            key, value = key.repeat_interleave(groups, dim=-3), value.repeat_interleave(groups, dim=-3)
+        factor = math.sqrt(scaling if scaling is not None else 1.0 / math.sqrt(query.shape[-1]))
+        scores = torch.matmul(query * factor, key.transpose(-2, -1) * factor)
+        scores.add_(_causal_bias(query.shape[-2]).to(scores.device))
+        out = torch.matmul(torch.softmax(scores, -1), value)
+    return out.to(dtype) if upcast else out
+
+
 def _short_sequences_padded(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, bounds: list[int],
                             scaling: float | None) -> torch.Tensor:
-    """Causal attention within each sequence as one math-kernel call over the sequences padded into a batch."""
+    """Causal attention within each sequence as one math-kernel computation over the sequences padded into a
+    batch."""
     batch, heads, length, dim = query.shape
     token, slot, count, longest = _padding_indices(tuple(bounds))
 
@@ -128,9 +159,7 @@ def _short_sequences_padded(query: torch.Tensor, key: torch.Tensor, value: torch
         flat = functional.pad(_flat(states)[0], (0, 0, 0, 1))  # [H, B*L + 1, D], the last token zeros
         return flat.index_select(1, token).unflatten(1, (count, longest)).transpose(0, 1)
 
-    with sdpa_kernel(SDPBackend.MATH):
-        out = functional.scaled_dot_product_attention(padded(query), padded(key), padded(value), is_causal=True,
-                                                      scale=scaling, enable_gqa=key.shape[1] != heads)
+    out = _causal_math_attention(padded(query), padded(key), padded(value), scaling)
     out = out.transpose(0, 1).reshape(heads, count * longest, dim).index_select(1, slot)
     return out.reshape(heads, batch, length, dim).permute(1, 2, 0, 3)  # [B, L, H, D]
 
