@@ -159,4 +159,3 @@ def test_the_padded_sequences_attention_is_sdpas_math_kernel_bit_for_bit(dtype, 
 
     for mine, reference in zip(run(lambda q, k, v: _causal_math_attention(q, k, v, 0.3)), run(sdpa_math), strict=True):
         assert mine.dtype == reference.dtype and torch.equal(mine, reference)
-

@@ -13,8 +13,8 @@ row's q/k/v for SDPA instead makes autograd zero-fill and accumulate a full-size
 whose sequences are all short (at most `CPU_MATH_MAX_KEYS`: a `padding_free` batch of chat examples) puts
 them in a padded batch of their own instead and attends once with a causal mask (a sequence's padding comes
 after it, where the mask hides it; `_causal_math_attention`: SDPA's math kernel bit for bit, written out):
-per-sequence calls would pay the kernels'
-fixed costs once per sequence and layer (on the quickstart's batches twice the operators of the padded step).
+per-sequence calls would pay the kernels' fixed costs once per sequence and layer (on the quickstart's batches
+twice the operators of the padded step).
 
 The trainer passes the sequence boundaries (`packed_sequence_kwargs`) under transformers' own
 names for them (`cu_seq_lens_q`, ... as flash-attention uses), and the model forwards them to its
