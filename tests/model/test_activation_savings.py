@@ -1,6 +1,7 @@
-"""Fewer tensors kept for the backward pass on the CPU (model/gated_mlp.py, model/recast_weights.py): the same
-loss and gradients bit for bit, with and without gradient checkpointing, and less memory; for short micro-batches
-the frozen weights' copies kept from step to step instead, with the same numbers."""
+"""Fewer tensors kept for the backward pass on the CPU (model/gated_mlp.py, model/recast_weights.py,
+model/rms_norm.py, model/saved_recipes.py): the same loss and gradients bit for bit, with and without gradient
+checkpointing, and less memory; for short micro-batches the frozen weights' copies kept from step to step instead,
+with the same numbers."""
 
 import pytest
 import torch
@@ -9,6 +10,7 @@ from transformers import AutoModelForCausalLM
 
 from lmforge.model.gated_mlp import recompute_gated_activations
 from lmforge.model.recast_weights import keep_frozen_weight_copies, recast_weights_in_backward
+from lmforge.model.rms_norm import remake_normalised_inputs
 from lmforge.model.shared_casts import adapter_inputs_as_they_come, share_input_casts
 
 
@@ -23,8 +25,9 @@ def _model(path, finetuning: str, saving: bool, checkpointing: bool):
     config = model.config
     share_input_casts(model)  # as the runner has it
     if saving:
-        assert recompute_gated_activations(model) == model.config.num_hidden_layers
+        assert recompute_gated_activations(model, remake_products=True) == model.config.num_hidden_layers
         assert recast_weights_in_backward(model) > 0
+        assert remake_normalised_inputs(model) == 2 * config.num_hidden_layers + 1
         assert adapter_inputs_as_they_come(model) == (7 * config.num_hidden_layers if finetuning == "lora" else 0)
     return model
 
@@ -95,9 +98,11 @@ def test_neither_weight_copies_nor_the_activation_are_kept(tiny_llama_path, fine
                      if t.dtype == torch.bfloat16 and tuple(t.shape) in shapes)
         kept[saving] = (sum(t.untyped_storage().nbytes() for t in tensors), copies)
     config = model.config
-    activation = 2 * ids.numel() * config.intermediate_size * config.num_hidden_layers  # bf16
+    # the activation and the product (down's input), bf16; with trained norms their float32 normalised inputs
+    mlp = 2 * 2 * ids.numel() * config.intermediate_size * config.num_hidden_layers
+    norms = 4 * ids.numel() * config.hidden_size * (2 * config.num_hidden_layers + 1) if finetuning == "full" else 0
     assert kept[True][1] == 0 < kept[False][1]
-    assert kept[False][0] - kept[True][0] >= kept[False][1] + activation
+    assert kept[False][0] - kept[True][0] >= kept[False][1] + mlp + norms
 
 
 def test_only_the_known_shapes_change():
@@ -110,9 +115,18 @@ def test_only_the_known_shapes_change():
         def forward(self, x):
             return self.down_proj(self.act_fn(self.gate_proj(x)) + self.up_proj(x))
 
-    model = torch.nn.Sequential(OtherMLP(), torch.nn.Linear(4, 4).to(torch.bfloat16))
+    class OffsetNorm(torch.nn.Module):  # Gemma-style: scales by 1 + weight
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight, self.variance_epsilon = torch.nn.Parameter(torch.zeros(4)), 1e-6
+
+        def forward(self, x):
+            return (1 + self.weight) * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.variance_epsilon))
+
+    model = torch.nn.Sequential(OtherMLP(), torch.nn.Linear(4, 4).to(torch.bfloat16), OffsetNorm())
     assert recompute_gated_activations(model) == 0
     assert recast_weights_in_backward(model) == 3  # the bf16 layer keeps its weight as it is
+    assert remake_normalised_inputs(model) == 0
 
 
 @pytest.mark.parametrize(("checkpointing", "longest", "copies"), [(False, 512, "recast"), (True, 512, None),
@@ -120,8 +134,11 @@ def test_only_the_known_shapes_change():
 def test_the_runner_recasts_long_micro_batches_copies_and_keeps_short_ones(tiny_llama_path, checkpointing, longest,
                                                                           copies):
     from lmforge.config import load_config
+    from lmforge.model.gated_mlp import _forward as gated_forward
+    from lmforge.model.gated_mlp import _forward_remaking_product
     from lmforge.model.recast_weights import _forward as recast_forward
     from lmforge.model.recast_weights import _kept_copy_forward
+    from lmforge.model.rms_norm import _forward as norm_forward
     from lmforge.train.runner import keep_less_for_backward
 
     cfg = load_config(None, [f"model_name_or_path={tiny_llama_path}", "stage=sft", "finetuning_type=lora",
@@ -135,6 +152,14 @@ def test_the_runner_recasts_long_micro_batches_copies_and_keeps_short_ones(tiny_
     # frozen weights' copies, kept for the backward pass anyway, are kept from step to step
     assert (recast_forward in forwards) is (copies == "recast")
     assert (_kept_copy_forward in forwards) is (copies == "kept")
+    # the MLP's product and the norms' normalised inputs remade in the backward pass along with the weights' copies
+    assert (_forward_remaking_product in forwards) is (copies == "recast")
+    assert (gated_forward in forwards) is (copies != "recast")
+    assert (norm_forward in forwards) is (copies == "recast")
+    # transformers kernelizes again on every train/eval switch, which would put the norms' class forward back
+    model.eval()
+    model.train()
+    assert forwards == {getattr(vars(m).get("forward"), "__func__", None) for m in model.modules()}
     assert all(not m.cast_input_dtype_enabled for m in model.modules() if hasattr(m, "cast_input_dtype_enabled"))
 
 

@@ -69,6 +69,15 @@ def test_autocast_and_other_dtypes_run_torch_linear(tiny_family, fresh_choice):
     torch.testing.assert_close(layer(x.bfloat16()), torch.nn.functional.linear(x.bfloat16(), layer.weight))
 
 
+@needs_onednn
+def test_a_model_that_will_multiply_in_half_precision_is_not_routed(tiny_family, fresh_choice):
+    # training under autocast: the route would change no product, and its forward would stand where the
+    # training's own half-precision forwards go (weight copies recast or kept, model/recast_weights.py)
+    model = load_configured(config_for(tiny_family("llama"), cpu_matmul="onednn"), dtype=torch.float32,
+                            fp32_products=False)
+    assert not any("forward" in vars(m) for m in model.modules())
+
+
 def test_torch_setting_leaves_layers_alone(tiny_family, fresh_choice):
     model = load_configured(config_for(tiny_family("llama"), cpu_matmul="torch"), dtype=torch.float32)
     assert not any("forward" in vars(m) for m in model.modules())

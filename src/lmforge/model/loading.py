@@ -177,6 +177,7 @@ def load_model(
     tokenizer: PreTrainedTokenizerBase | None = None,
     seed: int | None = None,
     sharded: bool = False,
+    fp32_products: bool = True,
 ) -> Any:
     """The base model, loaded with the auto class its config calls for.
 
@@ -184,7 +185,9 @@ def load_model(
     `tokenizer`, when it carries `add_tokens` / `add_special_tokens`, resizes the embeddings to match.
     `seed` draws the random weights of `train_from_scratch`. `sharded`: DeepSpeed or FSDP will wrap the
     model, and their hooks gather sharded weights around each layer's own forward, so the CPU matmul
-    route (which replaces that forward's matmul) stays off.
+    route (which replaces that forward's matmul) stays off. `fp32_products`: whether the model will multiply
+    in float32; a run under autocast computes in half precision, where the route would change nothing but
+    would take the place of the training's own half-precision forwards (model/recast_weights.py).
     """
     path = path or model_path(args)
     config = load_model_config(args, path)
@@ -221,7 +224,7 @@ def load_model(
     if tokenizer is not None:
         resize_for_new_tokens(model, tokenizer, args)
     apply_liger_kernel(model, args)
-    if not sharded:
+    if not sharded and fp32_products:
         route_linear_layers(model, args.cpu_matmul)
     origin = "random weights (train_from_scratch)" if args.train_from_scratch else path
     logger.info("loaded %s as %s with %s (%s), %s, attention %s", origin, type(model).__name__, kind.auto_class,
@@ -241,10 +244,10 @@ def load_base_model(args: ModelGroup, *, dtype: torch.dtype, cutoff_len: int, pa
 
 
 def load_reward_model(args: ModelGroup, tokenizer: PreTrainedTokenizerBase, *, dtype: torch.dtype,
-                      sharded: bool = False, kind: ModelKind | None = None) -> Any:
+                      sharded: bool = False, kind: ModelKind | None = None, fp32_products: bool = True) -> Any:
     """The base model with a freshly initialised scalar head (`*ForSequenceClassification`, 1 label);
-    `sharded` as for `load_model`; `kind`: the checkpoint's kind (a vision/audio-language model gets the
-    reward head of `model/reward_head.py`, taking its media inputs)."""
+    `sharded` and `fp32_products` as for `load_model`; `kind`: the checkpoint's kind (a vision/audio-language
+    model gets the reward head of `model/reward_head.py`, taking its media inputs)."""
     from lmforge.model.reward_head import reward_model_around
 
     path = model_path(args)
@@ -259,6 +262,6 @@ def load_reward_model(args: ModelGroup, tokenizer: PreTrainedTokenizerBase, *, d
         raise ModelError(f"{path} has no sequence-classification form for a reward model: {err}") from None
     model.config.get_text_config().pad_token_id = tokenizer.pad_token_id  # the head reads the last non-pad token
     model.config.pad_token_id = tokenizer.pad_token_id
-    if not sharded:
+    if not sharded and fp32_products:
         route_linear_layers(model, args.cpu_matmul)
     return model

@@ -28,6 +28,7 @@ from lmforge.model.loading import load_base_model, load_model, load_reward_model
 from lmforge.model.lora import convert_pissa_adapter, merge_adapters
 from lmforge.model.mixture_of_depths import use_mixture_of_depths
 from lmforge.model.recast_weights import keep_frozen_weight_copies, recast_weights_in_backward
+from lmforge.model.rms_norm import remake_normalised_inputs, without_hub_kernels
 from lmforge.model.shared_casts import adapter_inputs_as_they_come, share_input_casts
 from lmforge.model.shift_attention import use_shift_short_attention
 from lmforge.model.upcast import upcast_head_output, upcast_layer_norms
@@ -75,11 +76,15 @@ def _checkpointing_the_model_supports(cfg: LmforgeConfig, model: Any, kwargs: di
 
 def keep_less_for_backward(cfg: LmforgeConfig, model: torch.nn.Module, kwargs: dict[str, Any],
                            longest: int | None) -> None:
-    """CPU training: the same numbers with fewer tensors kept for the backward pass and fewer casts."""
-    recompute_gated_activations(model)
+    """CPU training: the same numbers with fewer tensors kept for the backward pass and fewer casts. Long
+    micro-batches (`weight_copies` says "recast") also remake in the backward pass what is cheap to remake: the
+    weights' half-precision copies, the gated MLPs' products and the trained RMSNorms' normalised inputs."""
+    without_hub_kernels(model)  # before the forwards below: it would put the class forwards back over them
     copies = weight_copies(cfg, longest, bool(kwargs.get("activation_checkpointing")))
+    recompute_gated_activations(model, remake_products=copies == "recast")
     if copies == "recast":
         recast_weights_in_backward(model)
+        remake_normalised_inputs(model)
     elif copies == "kept":
         keep_frozen_weight_copies(model)
     if training_load_dtype(cfg) == torch.float32 and not cfg.model.quantization_bit:
@@ -191,13 +196,15 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
                       "processes as plain DDP (every process holds the whole model)")
     set_seed(kwargs.get("seed", 42))  # adapter and head initialisation must not depend on the run
     sharded = cfg.training.shards_weights()
+    fp32_products = compute_dtype(cfg) == torch.float32  # under autocast the CPU matmul route changes nothing
     if stage.reward_head:
         reward = reward_kind(kind)  # refused before any weight loads
-        base = load_reward_model(cfg.model, tokenizer, dtype=training_load_dtype(cfg), sharded=sharded, kind=kind)
+        base = load_reward_model(cfg.model, tokenizer, dtype=training_load_dtype(cfg), sharded=sharded, kind=kind,
+                                 fp32_products=fp32_products)
         kind = reward
     else:
         base = load_model(cfg.model, dtype=training_load_dtype(cfg), cutoff_len=cfg.data.cutoff_len,
-                          tokenizer=tokenizer, seed=cfg.training.seed, sharded=sharded)
+                          tokenizer=tokenizer, seed=cfg.training.seed, sharded=sharded, fp32_products=fp32_products)
     console.print(f"[bold]model[/bold] {type(base).__name__} via {kind.auto_class} ({kind.reason})")
     _float32_islands(base, cfg)
     base.config.use_cache = False  # training never decodes; a cache only costs memory
