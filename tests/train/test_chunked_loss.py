@@ -38,6 +38,7 @@ def loss_and_grads(model, trainer, inputs):
 @pytest.mark.parametrize("packed", [False, True], ids=["padded", "packed"])
 def test_chunked_loss_equals_the_model_loss(tiny_llama_path, tiny_tokenizer, tmp_path, monkeypatch, lora, packed):
     monkeypatch.setattr(loss_module, "LOGITS_PER_CHUNK", 64 * 1024)  # 64-token chunks: several per batch
+    monkeypatch.setattr(loss_module, "LOGITS_WHOLE", 64 * 1024)
     model = AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.float32)
     if lora:
         model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
