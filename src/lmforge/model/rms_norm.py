@@ -20,6 +20,7 @@ import types
 from typing import Any
 
 import torch
+from transformers import PreTrainedModel
 from transformers.models.llama.modeling_llama import LlamaRMSNorm
 
 from lmforge.model.saved_recipes import remade_in_backward, same_code
@@ -42,7 +43,9 @@ def _forward(self: Any, hidden_states: torch.Tensor) -> torch.Tensor:
 def without_hub_kernels(model: torch.nn.Module) -> int:
     """Switch off transformers' hub-kernel layers (`use_kernels`) in every part of `model` that has them on, so
     that a layer's own forward stays; returns how many parts were switched."""
-    switched = [module for module in model.modules() if getattr(module, "use_kernels", False) is True]
+    # PreTrainedModel's own switch (peft's wrappers would forward the attribute to the model they wrap)
+    switched = [module for module in model.modules()
+                if isinstance(module, PreTrainedModel) and getattr(module, "use_kernels", False) is True]
     for module in switched:
         module.use_kernels = False  # reverts the marked layers to their torch forwards, then leaves them alone
     return len(switched)
