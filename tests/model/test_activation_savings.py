@@ -98,9 +98,11 @@ def test_neither_weight_copies_nor_the_activation_are_kept(tiny_llama_path, fine
                      if t.dtype == torch.bfloat16 and tuple(t.shape) in shapes)
         kept[saving] = (sum(t.untyped_storage().nbytes() for t in tensors), copies)
     config = model.config
-    # the activation and the product (down's input), bf16; with trained norms their float32 normalised inputs
+    # the activation and the product (down's input), bf16; with trained norms their float32 normalised inputs and
+    # the bf16 copies of their outputs that the projections read
     mlp = 2 * 2 * ids.numel() * config.intermediate_size * config.num_hidden_layers
-    norms = 4 * ids.numel() * config.hidden_size * (2 * config.num_hidden_layers + 1) if finetuning == "full" else 0
+    norm_count = 2 * config.num_hidden_layers + 1
+    norms = (4 + 2) * ids.numel() * config.hidden_size * norm_count if finetuning == "full" else 0
     assert kept[True][1] == 0 < kept[False][1]
     assert kept[False][0] - kept[True][0] >= kept[False][1] + mlp + norms
 

@@ -73,8 +73,11 @@ def test_under_autocast_the_same_numbers_as_peft_bit_for_bit(tiny_family, alpha,
     from lmforge.model.recast_weights import keep_frozen_weight_copies
     from lmforge.model.shared_casts import adapter_inputs_as_they_come, share_input_casts
 
-    fused, _ = lora_model(tiny_family("llama"), lora_rank=4, lora_alpha=alpha)
-    plain, _ = lora_model(tiny_family("llama"), lora_rank=4, lora_alpha=alpha, fused_lora=False)
+    # the runner loads a model it trains under autocast without the oneDNN route (`fp32_products=False`), whose
+    # forward would stand where the kept copies go; `auto` could pick it here on a loaded machine
+    route = {"cpu_matmul": "torch"} if cpu_setup else {}
+    fused, _ = lora_model(tiny_family("llama"), lora_rank=4, lora_alpha=alpha, **route)
+    plain, _ = lora_model(tiny_family("llama"), lora_rank=4, lora_alpha=alpha, fused_lora=False, **route)
     for model in (fused, plain):
         _randomize_adapters(model)
     for model in (fused, plain) if cpu_setup else ():
@@ -95,7 +98,8 @@ def test_on_the_real_model_with_the_runners_cpu_setup_the_same_numbers_bit_for_b
     from lmforge.model.recast_weights import keep_frozen_weight_copies
     from lmforge.model.shared_casts import adapter_inputs_as_they_come, share_input_casts
 
-    models = [lora_model(smollm2_path, lora_rank=16, lora_alpha=32, fused_lora=fused)[0] for fused in (True, False)]
+    models = [lora_model(smollm2_path, lora_rank=16, lora_alpha=32, fused_lora=fused, cpu_matmul="torch")[0]
+              for fused in (True, False)]  # as the runner loads it for autocast (no oneDNN route)
     for model in models:
         _randomize_adapters(model)  # the same adapters in both (and B not zero)
         share_input_casts(model)

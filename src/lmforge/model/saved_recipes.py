@@ -9,7 +9,10 @@ when it reads it. `make` runs the same operations on the same inputs, so the num
 
 The contexts of one thread share one pack function that looks through all of them, innermost first: a
 context inside another (a linear layer's weight copy, inside the MLP product it multiplies) still stores the
-outer one's tensor as its recipe, although autograd only calls the innermost hooks.
+outer one's tensor as its recipe, although autograd only calls the innermost hooks. A tensor saved later, by
+calls outside the context that made it, is remembered instead (`remember_recipe`, for as long as it lives
+unmodified): any context then stores it as its recipe, and `recipe_of` lets a tensor derived from it (the
+half-precision copy of an RMSNorm's output that q, k and v read) remember a recipe in turn.
 
 Not inside activation checkpointing: the innermost hooks decide, so checkpointing's own, which drop what a
 checkpointed layer saves, would not see the tensors saved inside the context.
@@ -17,6 +20,7 @@ checkpointed layer saves, would not see the tensors saved inside the context.
 
 import contextlib
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -45,6 +49,10 @@ def _pack(tensor: torch.Tensor) -> Any:
     for source, dtype, make in reversed(_OPEN.contexts):
         if storage == source and tensor.dtype == dtype:
             return _Recipe(make, tensor.size(), tensor.stride(), tensor.storage_offset())
+    known = _KNOWN.get(storage)
+    if known is not None and known.tensor() is not None and known.tensor().dtype == tensor.dtype \
+            and known.tensor()._version == known.version:
+        return _Recipe(known.make, tensor.size(), tensor.stride(), tensor.storage_offset())
     return tensor
 
 
@@ -69,6 +77,43 @@ def remade_in_backward(tensor: torch.Tensor, make: Callable[[], torch.Tensor]) -
             yield
     finally:
         _OPEN.contexts.pop()
+
+
+class _Known(NamedTuple):
+    tensor: weakref.ref
+    version: int
+    make: Callable[[], torch.Tensor]
+
+
+_KNOWN: dict[int, _Known] = {}  # by storage address, for as long as the tensor lives
+
+
+def remember_recipe(tensor: torch.Tensor, make: Callable[[], torch.Tensor]) -> None:
+    """Let every context above, not only one open around the call that saves it, keep `tensor` (or a view of it)
+    as `make` while `tensor` lives unmodified; `recipe_of` hands `make` on to whoever derives a tensor from it
+    (shared_casts.py's half-precision copy of a norm's output, saved by the projections that read it)."""
+    if tensor.numel() == 0 or tensor.storage_offset() != 0 or not tensor.is_contiguous():
+        return
+    storage = tensor.untyped_storage().data_ptr()
+
+    def forget(reference: weakref.ref) -> None:
+        known = _KNOWN.get(storage)
+        if known is not None and known.tensor is reference:
+            del _KNOWN[storage]
+
+    _KNOWN[storage] = _Known(weakref.ref(tensor, forget), tensor._version, make)
+
+
+def recipe_of(tensor: torch.Tensor) -> Callable[[], torch.Tensor] | None:
+    """The `make` remembered for this tensor (or a whole view of it, as `hidden[:, 0:]`), unmodified since; else
+    None."""
+    known = _KNOWN.get(tensor.untyped_storage().data_ptr()) if tensor.layout == torch.strided else None
+    remembered = known.tensor() if known is not None else None
+    if remembered is None or tensor._version != known.version or tensor.dtype != remembered.dtype \
+            or tensor.size() != remembered.size() or tensor.stride() != remembered.stride() \
+            or tensor.storage_offset() != 0:
+        return None
+    return known.make
 
 
 def same_code(function: Any, reference: Any) -> bool:

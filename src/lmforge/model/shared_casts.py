@@ -11,7 +11,9 @@ hands it the autocast dtype's copy of a float32 input, made once per input tenso
 read the same tensor get the same copy, each through its own autograd node. The numbers are unchanged:
 autocast would round the same tensor the same way for each of them, and each reader's gradient is
 converted to float32 before the readers' gradients are summed, as with autocast's separate casts.
-Outside autocast, and for inputs already in half precision (o_proj, down_proj), the hooks do nothing.
+Outside autocast, and for inputs already in half precision (o_proj, down_proj), the hooks do nothing. When the
+float32 input has a remembered recipe (a trained RMSNorm's output, model/rms_norm.py), its copy gets one too, so
+the layers that keep it for the backward pass can keep the recipe instead (model/saved_recipes.py).
 
 Those half-precision inputs meet one more cast first: peft casts a LoRA layer's input to its adapter's
 dtype (float32) before `lora_A`, which autocast then casts back to bf16, and the backward pass does both
@@ -25,6 +27,8 @@ import weakref
 from typing import Any
 
 import torch
+
+from lmforge.model.saved_recipes import recipe_of, remember_recipe
 
 
 class _SharedCast(torch.autograd.Function):
@@ -56,9 +60,13 @@ class _InputCasts:
             return None
         device = hidden.device.type
         if self.source is None or self.source() is not hidden or self.version != hidden._version:
+            dtype = torch.get_autocast_dtype(device)
             with torch.no_grad():
-                self.copy = hidden.to(torch.get_autocast_dtype(device))
+                self.copy = hidden.to(dtype)
             self.source, self.version = weakref.ref(hidden), hidden._version
+            source_recipe = recipe_of(hidden)
+            if source_recipe is not None:  # the input can be made again (a trained RMSNorm's output): so can the copy
+                remember_recipe(self.copy, lambda: source_recipe().to(dtype))
         shared = _SharedCast.apply(hidden, (self.copy,)) if hidden.requires_grad else self.copy
         return (shared, *args[1:])
 
