@@ -9,8 +9,11 @@ operator's self time (its time minus its children's) is put in one bucket: matri
 output head + loss, optimizer step, data loading, other elementwise/copy work, split into forward and backward
 (autograd) where it applies.
 
+`--memory` also records allocations and prints the tensors alive at the recorded steps' peak, by the operator
+that allocated them (the figures of BENCHMARKS.md's full fine-tuning memory notes).
+
 Usage: python bench/profile_sft.py [--model smollm2|alpaca-bpe] [--job lora-packed|full-packed|quickstart]
-                                  [--cutoff 512|2048] [--precision bf16|fp32] [--active 2]
+                                  [--cutoff 512|2048] [--precision bf16|fp32] [--active 2] [--memory]
 """
 
 import argparse
@@ -21,6 +24,7 @@ import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import machine
@@ -87,6 +91,41 @@ def self_times(trace: dict) -> tuple[dict[str, float], dict[str, float], dict[st
     return buckets, names, calls, steps
 
 
+def live_at_peak(trace: dict) -> tuple[float, list[tuple[str, float, int]]]:
+    """From a trace recorded with `profiler_profile_memory`: the most CPU memory the recorded steps' tensors held at
+    once (MiB), and what was alive then, by the operator that allocated it (name and input shapes): (label, MiB,
+    allocations), largest first; allocations under 1 MiB are summed as one line."""
+    events = sorted((e for e in trace.get("traceEvents", []) if e.get("name") == "[memory]"
+                     and e.get("args", {}).get("Device Type") == 0), key=lambda e: e["ts"])
+    if not events:
+        return 0.0, []
+    peak = max(events, key=lambda e: e["args"]["Total Allocated"])
+    alive: dict[int, tuple[int, float, Any]] = {}
+    for event in events:
+        if event["ts"] > peak["ts"]:
+            break
+        args = event["args"]
+        if args["Bytes"] > 0:
+            alive[args["Addr"]] = (args["Bytes"], event["ts"], event.get("tid"))
+        else:
+            alive.pop(args["Addr"], None)
+    ops = defaultdict(list)
+    for event in trace["traceEvents"]:
+        if event.get("ph") == "X" and event.get("cat") == "cpu_op":
+            ops[event.get("tid")].append(event)
+    groups: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+    for size, ts, tid in alive.values():
+        label = "(allocations under 1 MiB)"
+        if size >= 1 << 20:
+            around = [o for o in ops[tid] if o["ts"] <= ts <= o["ts"] + o["dur"]]
+            inner = min(around, key=lambda o: o["dur"]) if around else None
+            label = f"{inner['name']} {inner.get('args', {}).get('Input Dims', '')}" if inner else "?"
+        groups[label][0] += size / 2**20
+        groups[label][1] += 1
+    rows = sorted(((label, mib, int(count)) for label, (mib, count) in groups.items()), key=lambda r: -r[1])
+    return peak["args"]["Total Allocated"] / 2**20, rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=sorted(MODELS), default="smollm2")
@@ -94,6 +133,8 @@ def main() -> None:
     parser.add_argument("--cutoff", type=int, choices=(512, 2048), default=512)
     parser.add_argument("--precision", choices=("bf16", "fp32"), default="bf16")
     parser.add_argument("--active", type=int, default=2, help="steps recorded")
+    parser.add_argument("--memory", action="store_true",
+                        help="also record allocations: the tensors alive at the recorded steps' peak, by operator")
     options = parser.parse_args()
     out = Path(tempfile.mkdtemp(prefix="profile-sft-"))
     if options.job == "quickstart":
@@ -103,7 +144,7 @@ def main() -> None:
                             TEMPLATES.get(options.model, "qwen"), bf16=options.precision == "bf16")
     config.update(max_steps=2 + options.active, enable_torch_profiler=True, profiler_wait_steps=1,
                   profiler_warmup_steps=1, profiler_active_steps=options.active, profiler_with_stack=False,
-                  profiler_profile_memory=False, profiler_record_shapes=False, warmup_ratio=0.0)
+                  profiler_profile_memory=options.memory, profiler_record_shapes=options.memory, warmup_ratio=0.0)
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     load = os.getloadavg()[0]
     summary = run("lmforge", "", config, env)
@@ -112,7 +153,8 @@ def main() -> None:
         sys.exit(f"no trace under {out / 'profiler'}")
     opener = gzip.open if trace_files[-1].suffix == ".gz" else open
     with opener(trace_files[-1], "rt") as handle:
-        buckets, names, calls, steps_us = self_times(json.load(handle))
+        trace = json.load(handle)
+    buckets, names, calls, steps_us = self_times(trace)
     total = sum(buckets.values())
     job = "make quickstart's training" if options.job == "quickstart" else \
         f"{options.model} {options.job}, cutoff {options.cutoff}, {options.precision}"
@@ -127,6 +169,12 @@ def main() -> None:
     for name, micros in sorted(names.items(), key=lambda item: -item[1])[:25]:
         print(f"{name[:60]:<60} {micros / 1e6 / options.active:>8.3f} {micros / total:>7.1%} "
               f"{calls[name] / options.active:>11,.0f} {micros / calls[name]:>8.1f}")
+    if options.memory:
+        peak, rows = live_at_peak(trace)
+        print(f"\ntensors alive at the recorded steps' peak: {peak:,.0f} MiB (weights, gradients and optimizer state "
+              "made before the recorded steps not counted)")
+        for label, mib, count in rows[:15]:
+            print(f"{mib:>9,.1f} MiB  x{count:<4} {label[:100]}")
 
 
 if __name__ == "__main__":
