@@ -49,10 +49,9 @@ def _pack(tensor: torch.Tensor) -> Any:
     for source, dtype, make in reversed(_OPEN.contexts):
         if storage == source and tensor.dtype == dtype:
             return _Recipe(make, tensor.size(), tensor.stride(), tensor.storage_offset())
-    known = _KNOWN.get(storage)
-    if known is not None and known.tensor() is not None and known.tensor().dtype == tensor.dtype \
-            and known.tensor()._version == known.version:
-        return _Recipe(known.make, tensor.size(), tensor.stride(), tensor.storage_offset())
+    remembered = _remembered(storage)
+    if remembered is not None and remembered[0].dtype == tensor.dtype:
+        return _Recipe(remembered[1], tensor.size(), tensor.stride(), tensor.storage_offset())
     return tensor
 
 
@@ -104,16 +103,25 @@ def remember_recipe(tensor: torch.Tensor, make: Callable[[], torch.Tensor]) -> N
     _KNOWN[storage] = _Known(weakref.ref(tensor, forget), tensor._version, make)
 
 
+def _remembered(storage: int) -> tuple[torch.Tensor, Callable[[], torch.Tensor]] | None:
+    """(tensor, make) remembered for this storage address, while that tensor lives unmodified."""
+    known = _KNOWN.get(storage)
+    tensor = known.tensor() if known is not None else None
+    if tensor is None or tensor._version != known.version:
+        return None
+    return tensor, known.make
+
+
 def recipe_of(tensor: torch.Tensor) -> Callable[[], torch.Tensor] | None:
     """The `make` remembered for this tensor (or a whole view of it, as `hidden[:, 0:]`), unmodified since; else
     None."""
-    known = _KNOWN.get(tensor.untyped_storage().data_ptr()) if tensor.layout == torch.strided else None
-    remembered = known.tensor() if known is not None else None
-    if remembered is None or tensor._version != known.version or tensor.dtype != remembered.dtype \
-            or tensor.size() != remembered.size() or tensor.stride() != remembered.stride() \
-            or tensor.storage_offset() != 0:
+    remembered = _remembered(tensor.untyped_storage().data_ptr()) if tensor.layout == torch.strided else None
+    if remembered is None:
         return None
-    return known.make
+    source, make = remembered
+    whole = (tensor.dtype, tensor.size(), tensor.stride(), tensor.storage_offset()) == (
+        source.dtype, source.size(), source.stride(), 0)
+    return make if whole else None
 
 
 def same_code(function: Any, reference: Any) -> bool:
