@@ -18,13 +18,31 @@ PACKAGES = ("torch", "transformers", "huggingface-hub", "tokenizers", "accelerat
             "flash-attn")
 
 
+ENV_IMPORTS = ("torch", "transformers", "lmforge.train.runner", "lmforge.infer.engine", "lmforge.export.pipeline")
+
+
+def _timed_imports() -> dict[str, float]:
+    """Import what lmforge needs, one module at a time, printing each one's seconds as it ends: on a cold
+    machine (no bytecode yet, first CUDA load) the log then shows where a slow start spent its box."""
+    import importlib
+
+    seconds = {}
+    for name in ENV_IMPORTS:  # the imports are the check: every wheel lmforge needs is there
+        began = time.perf_counter()
+        importlib.import_module(name)
+        seconds[name] = round(time.perf_counter() - began, 2)
+        print(f"import {name}: {seconds[name]:.1f} s", flush=True)
+    return seconds
+
+
 def step_env(ctx: Context) -> dict[str, Any]:
+    import_s = _timed_imports()
     import torch
 
-    import lmforge.export.pipeline
-    import lmforge.infer.engine
-    import lmforge.train.runner  # noqa: F401  (the imports are the check: every wheel lmforge needs is there)
-
+    began = time.perf_counter()
+    cuda = torch.cuda.is_available() and torch.zeros(1, device="cuda").is_cuda
+    import_s["cuda init"] = round(time.perf_counter() - began, 2)
+    print(f"cuda init: {import_s['cuda init']:.1f} s", flush=True)
     versions = {}
     for name in PACKAGES:
         try:
@@ -32,8 +50,8 @@ def step_env(ctx: Context) -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             versions[name] = None
     result: dict[str, Any] = {"status": "ok", "python": sys.version.split()[0], "versions": versions,
-                              "cuda": torch.cuda.is_available()}
-    if torch.cuda.is_available():
+                              "cuda": cuda, "import_s": import_s}
+    if cuda:
         result.update(device=torch.cuda.get_device_name(), capability=list(torch.cuda.get_device_capability()),
                       torch_cuda=torch.version.cuda, bf16=torch.cuda.is_bf16_supported(),
                       memory_gib=round(torch.cuda.get_device_properties(0).total_memory / 2**30, 1))

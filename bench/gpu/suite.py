@@ -89,7 +89,9 @@ def skip_reason(step: Step, ctx: Context, selected: set[str] | None, results: di
         return "not selected (--steps)"
     if ctx.dry_run and not step.dry_run:
         return "dry run: needs a CUDA GPU"
-    if step.name != "env" and results.get("env", {}).get("status") != "ok":
+    # a timed-out env step goes on: a cold machine's first imports (no bytecode yet, the first CUDA load) can
+    # outlast its box, and the next steps find them warm; an env step that failed means lmforge cannot run
+    if step.name != "env" and results.get("env", {}).get("status") not in ("ok", "timed out"):
         return "the env step failed: lmforge cannot run here"
     if step.name in NEEDS_MODELS and results.get("models", {}).get("status") != "ok":
         return "needs the models step, which did not succeed"

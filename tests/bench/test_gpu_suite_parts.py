@@ -4,7 +4,9 @@ import json
 import zipfile
 
 import pytest
+from bench.gpu.plan import PLAN, Context
 from bench.gpu.report import markdown
+from bench.gpu.suite import skip_reason
 from bench.gpu.train_steps import steady_tokens_per_s
 from bench.gpu.wheels import check_folder, read_wheel_list
 from packaging.version import Version
@@ -60,3 +62,12 @@ def test_the_folder_check_finds_strays_missing_wheels_and_unmet_dependencies(tmp
     assert not any("extra-only" in p for p in problems)
     too_old = check_folder(wheels, {"accelerate": Version("1.9"), "datasets": None}, tmp_path)
     assert any("needs accelerate>=1.10.1, but accelerate 1.9 would be there" in p for p in too_old)
+
+
+@pytest.mark.parametrize(("env_status", "runs"), [("ok", True), ("timed out", True), ("failed", False)])
+def test_only_a_failed_env_step_stops_the_suite(tmp_path, env_status, runs):
+    """A cold GPU machine's first imports outlasted the env box (H100, 2026-12-05): the steps after it go on."""
+    models_step = next(step for step in PLAN if step.name == "models")
+    results = {"env": {"status": env_status}}
+    reason = skip_reason(models_step, Context(tmp_path, dry_run=False), None, results)
+    assert (reason == "") is runs
