@@ -50,13 +50,29 @@ def _kept_copy_forward(self: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
     device = x.device.type
     if weight.dtype != torch.float32 or weight.requires_grad or not torch.is_autocast_enabled(device):
         return functional.linear(x, weight, self.bias)
-    dtype = torch.get_autocast_dtype(device)
+    copy = kept_copy_rows(self, 0, torch.get_autocast_dtype(device))
+    return functional.linear(x, copy, self.bias)  # autocast casts x (and the bias) as it would have
+
+
+def keeps_weight_copy(layer: torch.nn.Module) -> bool:
+    """Whether `keep_frozen_weight_copies` gave `layer` its forward."""
+    return getattr(layer.__dict__.get("forward"), "__func__", None) is _kept_copy_forward
+
+
+def kept_copy_rows(layer: torch.nn.Linear, extra_rows: int, dtype: torch.dtype) -> torch.Tensor:
+    """The kept `dtype` copy of `layer`'s frozen weight [out, in] with `extra_rows` rows of the caller's below it,
+    as one [out + extra_rows, in] tensor (the copy is its first `out` rows: made once, the layer's forward reads
+    them, the caller writes the rest). A LoRA layer's `lora_A` there comes out of the base product
+    (model/fused_lora.py)."""
+    weight = layer.weight
     made_from = (weight.data_ptr(), weight._version, dtype)
-    kept = self.__dict__.get("_lmforge_kept_copy")
-    if kept is None or kept[0] != made_from:
-        kept = (made_from, weight.detach().to(dtype))
-        self.__dict__["_lmforge_kept_copy"] = kept
-    return functional.linear(x, kept[1], self.bias)  # autocast casts x (and the bias) as it would have
+    kept = layer.__dict__.get("_lmforge_kept_copy")
+    if kept is None or kept[0] != made_from or kept[2].shape[0] < weight.shape[0] + extra_rows:
+        rows = torch.empty(weight.shape[0] + extra_rows, weight.shape[1], dtype=dtype, device=weight.device)
+        rows[:weight.shape[0]].copy_(weight.detach())  # the cast autocast would make
+        kept = (made_from, rows[:weight.shape[0]], rows)
+        layer.__dict__["_lmforge_kept_copy"] = kept
+    return kept[2] if extra_rows else kept[1]
 
 
 def _plain_float32_linears(model: torch.nn.Module) -> list[torch.nn.Linear]:

@@ -78,7 +78,19 @@ def share_input_casts(model: torch.nn.Module) -> int:
     linears = [module for module in model.modules() if type(module) is torch.nn.Linear]
     for module in linears:
         module.register_forward_pre_hook(casts)
+        module.__dict__["_lmforge_input_casts"] = casts
     return len(linears)
+
+
+def half_precision_input(linear: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """The input `linear` multiplies under autocast, for code that calls its product itself: the shared copy where
+    `share_input_casts` hooked it, else autocast's own cast."""
+    casts = linear.__dict__.get("_lmforge_input_casts")
+    shared = casts(linear, (x,)) if casts is not None else None
+    if shared is not None:
+        return shared[0]
+    dtype = torch.get_autocast_dtype(x.device.type)
+    return x if x.dtype == dtype else x.to(dtype)
 
 
 def adapter_inputs_as_they_come(model: torch.nn.Module) -> int:
