@@ -19,6 +19,11 @@ site=${LMFORGE_GPU_SITE:-/tmp/lmforge-gpu-site}
 mkdir -p "$out"
 dry_run=0
 for arg in "$@"; do [ "$arg" = --dry-run ] && dry_run=1; done
+if [ "$dry_run" = 0 ]; then
+    # read torch's and CUDA's libraries (gigabytes, on a cold machine's disk) while the wheels install: the first
+    # attempt's env step (H100, 2026-12-05) spent its whole 25 s box importing
+    timeout 60 "$python" -c 'import torch; torch.cuda.is_available()' >/dev/null 2>&1 &
+fi
 if [ "$dry_run" = 0 ] && compgen -G ".whl/*.whl" >/dev/null; then
     echo "installing $(ls .whl/*.whl | wc -l) carried wheels into $site" | tee -a "$out/gpu_suite.log"
     if ! timeout 45 "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
