@@ -93,7 +93,8 @@ def _fused_forward(self: LoraLinear, x: torch.Tensor, *args: Any, **kwargs: Any)
         scaling = self.scaling[adapter]
         if scaling <= 0 or math.frexp(scaling)[0] != 0.5:  # not a power of two
             return type(self).forward(self, x, *args, **kwargs)
-        if keeps_weight_copy(base) and base.bias is None:
+        if (keeps_weight_copy(base) and base.bias is None and base.weight.dtype == torch.float32
+                and not base.weight.requires_grad):  # where the base's own forward keeps the copy
             return _stacked_call(self, adapter, x, scaling)
         return base(x) + functional.linear(self.lora_A[adapter](x), self.lora_B[adapter].weight * scaling)
     lora_a, lora_b = self.lora_A[adapter].weight, self.lora_B[adapter].weight
