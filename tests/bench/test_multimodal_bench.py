@@ -8,6 +8,8 @@ import bench.multimodal_sft as mm
 import pytest
 from bench.train_throughput import run as run_cli
 
+from tests.refdata import refdata
+
 # what LLaMA-Factory is told beyond the shared job: lmforge's CPU default, and its refusal to write over a folder
 LLAMAFACTORY_ONLY = {"disable_gradient_checkpointing": True, "overwrite_output_dir": True}
 
@@ -21,6 +23,7 @@ def test_both_frameworks_get_the_same_job(tmp_path):
 
 @pytest.mark.slow
 def test_lmforge_side_trains_the_benchmark_rows(tmp_path, monkeypatch):
+    refdata("llamafactory_data")  # the benchmark's rows come from it (its own helper exits where it is absent)
     monkeypatch.setattr(mm, "CACHE", tmp_path / "cache")
     model, rows_file = mm.prepare(4)
     dataset_dir, dataset = mm.sharegpt_dataset(rows_file)
