@@ -160,3 +160,15 @@ def test_on_the_real_model_with_the_runners_cpu_setup(smollm2_path):
     fused, plain = _fused_and_plain(smollm2_path, cpu_setup=True, lora_rank=16, lora_alpha=32)
     input_ids = torch.randint(3, 40000, (2, 64), generator=torch.Generator().manual_seed(1))
     _stacked_checks(fused, plain, input_ids)
+
+
+def test_the_kept_copy_takes_the_rows_of_the_rank_asked_for():
+    """Another adapter of another rank made active: the stacked tensor follows its rank; the copy stays the cast."""
+    from lmforge.model.recast_weights import kept_copy_rows
+
+    layer = torch.nn.Linear(8, 6, bias=False).requires_grad_(False)
+    assert kept_copy_rows(layer, 4, torch.bfloat16).shape == (10, 8)
+    assert kept_copy_rows(layer, 2, torch.bfloat16).shape == (8, 8)
+    copy = kept_copy_rows(layer, 0, torch.bfloat16)
+    assert copy.shape == (6, 8) and torch.equal(copy, layer.weight.to(torch.bfloat16))
+    assert kept_copy_rows(layer, 2, torch.bfloat16).untyped_storage().data_ptr() == copy.untyped_storage().data_ptr()

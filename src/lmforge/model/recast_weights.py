@@ -67,7 +67,8 @@ def kept_copy_rows(layer: torch.nn.Linear, extra_rows: int, dtype: torch.dtype) 
     weight = layer.weight
     made_from = (weight.data_ptr(), weight._version, dtype)
     kept = layer.__dict__.get("_lmforge_kept_copy")
-    if kept is None or kept[0] != made_from or kept[2].shape[0] < weight.shape[0] + extra_rows:
+    if (kept is None or kept[0] != made_from
+            or (extra_rows and kept[2].shape[0] != weight.shape[0] + extra_rows)):  # another adapter's rank
         rows = torch.empty(weight.shape[0] + extra_rows, weight.shape[1], dtype=dtype, device=weight.device)
         rows[:weight.shape[0]].copy_(weight.detach())  # the cast autocast would make
         kept = (made_from, rows[:weight.shape[0]], rows)
