@@ -111,21 +111,24 @@ def test_asked_for_on_an_encoder_decoder_or_media_rows_it_is_refused_before_the_
         prepare_data(cfg, SFT, kind, Console(quiet=True))
 
 
+def _per_sequence_sdpa(query, key, value, bounds, scale):
+    parts = [torch.nn.functional.scaled_dot_product_attention(
+        query[:, :, start:end], key[:, :, start:end], value[:, :, start:end], is_causal=True, scale=scale,
+        enable_gqa=True) for start, end in itertools.pairwise(bounds)]
+    return torch.cat(parts, dim=2).transpose(1, 2)  # [B, L, H, D]
+
+
 def test_a_short_sequence_row_trains_without_the_cpu_flash_kernel():
-    """All sequences short: one math-kernel call over them padded (model/packed_attention.py)."""
-    from lmforge.model.packed_attention import _short_sequences_padded
+    """All sequences short: one padded computation over them (model/packed_attention.py), each sequence attending
+    only within itself; its padding slots add nothing to any gradient."""
+    from lmforge.model.packed_attention import _ShortSequencesAttention
 
     torch.manual_seed(0)
     bounds = [0, 5, 12, 13, 20]
     query = torch.randn(1, 4, 20, 8, requires_grad=True)
     key, value = (torch.randn(1, 2, 20, 8, requires_grad=True) for _ in range(2))
-    out = _short_sequences_padded(query, key, value, bounds, None)  # [B, L, H, D]
-    expected = []
-    for start, end in itertools.pairwise(bounds):
-        part = torch.nn.functional.scaled_dot_product_attention(
-            query[:, :, start:end], key[:, :, start:end], value[:, :, start:end], is_causal=True, enable_gqa=True)
-        expected.append(part)
-    expected = torch.cat(expected, dim=2).transpose(1, 2)
+    out = _ShortSequencesAttention.apply(query, key, value, bounds, None)  # [B, L, H, D]
+    expected = _per_sequence_sdpa(query, key, value, bounds, None)
     torch.testing.assert_close(out, expected)
     weights = torch.randn_like(out)
     grads = torch.autograd.grad((out * weights).sum(), (query, key, value))
@@ -137,25 +140,34 @@ def test_a_short_sequence_row_trains_without_the_cpu_flash_kernel():
 # under autocast the caller has cast q/k/v to bf16 already (packed_attention._per_sequence), as SDPA would
 @pytest.mark.parametrize("kv_heads", [4, 2])
 @pytest.mark.parametrize(("dtype", "autocast"), [(torch.float32, False), (torch.bfloat16, False),
-                                                 (torch.bfloat16, True)])
-def test_the_padded_sequences_attention_is_sdpas_math_kernel_bit_for_bit(dtype, autocast, kv_heads):
+                                                 (torch.bfloat16, True), (torch.float64, False)])
+def test_the_padded_sequences_attention_is_as_close_to_exact_as_sdpas_math_kernel(dtype, autocast, kv_heads):
+    """Half precision is computed in float32 as SDPA's math kernel does: output and gradients in the input's dtype,
+    no further from the float64 result than the math kernel's own (the sums run in another order)."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    from lmforge.model.packed_attention import _causal_math_attention
+    from lmforge.model.packed_attention import _ShortSequencesAttention
 
-    def run(attention):
-        torch.manual_seed(0)
-        query = torch.randn(3, 4, 11, 8).to(dtype).requires_grad_(True)
-        key, value = (torch.randn(3, kv_heads, 11, 8).to(dtype).requires_grad_(True) for _ in range(2))
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-            out = attention(query, key, value)
-        out.backward(torch.randn(out.shape).to(out.dtype))
-        return out, query.grad, key.grad, value.grad
+    bounds = [0, 7, 11, 23, 24, 33]
+    torch.manual_seed(0)
+    inputs = [torch.randn(1, 4, 33, 8), torch.randn(1, kv_heads, 33, 8), torch.randn(1, kv_heads, 33, 8)]
+    upstream = torch.randn(1, 33, 4, 8)
+
+    def run(attention, as_dtype):
+        leaves = [tensor.to(as_dtype).requires_grad_(True) for tensor in inputs]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast and as_dtype != torch.float64):
+            out = attention(*leaves)
+        out.backward(upstream.to(out.dtype))
+        return [out] + [leaf.grad for leaf in leaves]
 
     def sdpa_math(query, key, value):
         with sdpa_kernel(SDPBackend.MATH):
-            return torch.nn.functional.scaled_dot_product_attention(query, key, value, is_causal=True, scale=0.3,
-                                                                    enable_gqa=kv_heads != 4)
+            return _per_sequence_sdpa(query, key, value, bounds, 0.3)
 
-    for mine, reference in zip(run(lambda q, k, v: _causal_math_attention(q, k, v, 0.3)), run(sdpa_math), strict=True):
-        assert mine.dtype == reference.dtype and torch.equal(mine, reference)
+    exact = run(sdpa_math, torch.float64)
+    reference = run(sdpa_math, dtype)
+    for mine, theirs, truth in zip(run(lambda q, k, v: _ShortSequencesAttention.apply(q, k, v, bounds, 0.3), dtype),
+                                   reference, exact, strict=True):
+        assert mine.dtype == theirs.dtype == dtype
+        own_error = (theirs.double() - truth).abs().max().item()
+        assert (mine.double() - truth).abs().max().item() <= 2 * own_error + 1e-12

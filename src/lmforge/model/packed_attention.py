@@ -12,9 +12,9 @@ row's q/k/v for SDPA instead makes autograd zero-fill and accumulate a full-size
 (a sixth of the attention's time on the benchmark's rows). Same kernel, same numbers. A training call
 whose sequences are all short (at most `CPU_MATH_MAX_KEYS`: a `padding_free` batch of chat examples) puts
 them in a padded batch of their own instead and attends once with a causal mask (a sequence's padding comes
-after it, where the mask hides it; `_causal_math_attention`: SDPA's math kernel bit for bit, written out):
-per-sequence calls would pay the kernels' fixed costs once per sequence and layer (on the quickstart's batches
-twice the operators of the padded step).
+after it, where the mask hides it; `_ShortSequencesAttention`: SDPA's math kernel's float32 arithmetic, written
+out with its backward): per-sequence calls would pay the kernels' fixed costs once per sequence and layer (on the
+quickstart's batches twice the operators of the padded step).
 
 The trainer passes the sequence boundaries (`packed_sequence_kwargs`) under transformers' own
 names for them (`cu_seq_lens_q`, ... as flash-attention uses), and the model forwards them to its
@@ -109,59 +109,91 @@ class _CpuFlashPerSequence(torch.autograd.Function):
 
 
 @functools.lru_cache(maxsize=8)
-def _padding_indices(bounds: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor, int, int]:
-    """For sequences at `bounds` of a flattened row of T tokens: each padded slot's token (T: an appended zero
-    token), each token's padded slot, the number of sequences and the longest one."""
+def _padded_layout(bounds: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, int]:
+    """For sequences at `bounds` of a flattened row of T tokens, padded into `count` sequences of `longest` slots:
+    each slot's token (T, a zero row appended below the T tokens, for a padding slot), the same with a padding
+    slot reading the last token instead (its value is never used: see `_ShortSequencesAttention`), each token's
+    slot, `count` and `longest`."""
     starts, ends = torch.tensor(bounds[:-1]), torch.tensor(bounds[1:])
     longest = int((ends - starts).max())
     slots = torch.arange(longest)
     real = slots < (ends - starts)[:, None]
-    token = torch.where(real, starts[:, None] + slots, bounds[-1])
-    return token.flatten(), real.flatten().nonzero().flatten(), len(starts), longest
+    token = torch.where(real, starts[:, None] + slots, bounds[-1]).flatten()
+    return token, token.clamp(max=bounds[-1] - 1), real.flatten().nonzero().flatten(), len(starts), longest
 
 
 @functools.lru_cache(maxsize=8)
-def _causal_bias(length: int) -> torch.Tensor:
-    """0 on and below the diagonal, -inf above: what the math kernel builds from `is_causal` on every call."""
+def _grouped_causal_bias(length: int, groups: int) -> torch.Tensor:
+    """[groups * length, length]: 0 on and below the diagonal, -inf above, once per query head of a group."""
     hidden = torch.ones(length, length, dtype=torch.bool).triu_(1)
-    return torch.zeros(length, length).masked_fill_(hidden, float("-inf"))
+    return torch.zeros(length, length).masked_fill_(hidden, float("-inf")).repeat(groups, 1)
 
 
-def _causal_math_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                           scaling: float | None) -> torch.Tensor:
-    """SDPA's math kernel with `is_causal` (and `enable_gqa`), its operators in its order and outside autocast as
-    the kernel's are: the same output and gradients bit for bit (tests/train/test_padding_free.py), without the
-    mask the kernel builds on every call and its safe softmax's search for rows with no key (a causal row has its
-    own)."""
-    dtype = query.dtype
-    upcast = dtype in (torch.bfloat16, torch.float16)  # the math kernel computes half precision in float32
-    with torch.autocast(query.device.type, enabled=False):
-        if upcast:
-            query, key, value = query.float(), key.float(), value.float()
-        groups = query.shape[-3] // key.shape[-3]
-        if groups > 1:
-            key, value = key.repeat_interleave(groups, dim=-3), value.repeat_interleave(groups, dim=-3)
-        factor = math.sqrt(scaling if scaling is not None else 1.0 / math.sqrt(query.shape[-1]))
-        scores = torch.matmul(query * factor, key.transpose(-2, -1) * factor)
-        scores.add_(_causal_bias(query.shape[-2]).to(scores.device))
-        out = torch.matmul(torch.softmax(scores, -1), value)
-    return out.to(dtype) if upcast else out
+def _dense(states: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """`states` as a contiguous tensor of `dtype`: the cast and the layout change in one pass."""
+    return torch.empty(states.shape, dtype=dtype, device=states.device).copy_(states)
 
 
-def _short_sequences_padded(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, bounds: list[int],
-                            scaling: float | None) -> torch.Tensor:
-    """Causal attention within each sequence as one math-kernel computation over the sequences padded into a
-    batch."""
-    batch, heads, length, dim = query.shape
-    token, slot, count, longest = _padding_indices(tuple(bounds))
+class _ShortSequencesAttention(torch.autograd.Function):
+    """Causal attention within each sequence of a flattened row, the sequences padded into a batch of their own, in
+    float32 for half-precision inputs as SDPA's math kernel computes it. Written out with its backward because on
+    short rows the operators' fixed cost is most of the time: 164 ATen calls a layer, forward and backward, where
+    the same computation through autograd made 371 (quickstart rows). The query heads that share a key/value head
+    are stacked as rows of one product, so key and value are never repeated. A padding slot's query reads a real
+    token (finite, its output is dropped) and its gradient reads zeros, so it adds nothing to any gradient; its key
+    is hidden by the causal mask."""
 
-    def padded(states: torch.Tensor) -> torch.Tensor:  # [B, H, L, D] -> [sequences, H, longest, D]
-        flat = functional.pad(_flat(states)[0], (0, 0, 0, 1))  # [H, B*L + 1, D], the last token zeros
-        return flat.index_select(1, token).unflatten(1, (count, longest)).transpose(0, 1)
+    @staticmethod
+    def forward(ctx: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, bounds: list[int],
+                scaling: float | None) -> torch.Tensor:
+        batch, heads, length, dim = query.shape
+        kv_heads = key.shape[1]
+        groups = heads // kv_heads
+        layout = _padded_layout(tuple(bounds))
+        _, token, slot, count, longest = layout
+        compute = torch.float32 if query.dtype in (torch.bfloat16, torch.float16) else query.dtype
+        scale = scaling if scaling is not None else 1.0 / math.sqrt(dim)
+        with torch.autocast(query.device.type, enabled=False):
+            rows = query.transpose(1, 2).reshape(batch * length, heads, dim).index_select(0, token)
+            grouped = rows.view(count, longest, kv_heads, groups, dim).permute(2, 0, 3, 1, 4)
+            q = _dense(grouped, compute).view(kv_heads * count, groups * longest, dim)
 
-    out = _causal_math_attention(padded(query), padded(key), padded(value), scaling)
-    out = out.transpose(0, 1).reshape(heads, count * longest, dim).index_select(1, slot)
-    return out.reshape(heads, batch, length, dim).permute(1, 2, 0, 3)  # [B, L, H, D]
+            def padded(states: torch.Tensor) -> torch.Tensor:  # [B, h, L, D] -> [h * count, longest, D]
+                flat = states.to(compute).transpose(0, 1).reshape(kv_heads, batch * length, dim)
+                return flat.index_select(1, token).view(kv_heads * count, longest, dim)
+
+            k, v = padded(key), padded(value)
+            bias = _grouped_causal_bias(longest, groups).to(query.device, compute)
+            probs = torch.softmax(torch.baddbmm(bias, q, k.transpose(1, 2), alpha=scale), -1)
+            out = torch.bmm(probs, v).view(kv_heads, count, groups, longest, dim).permute(1, 3, 0, 2, 4)
+            out = _dense(out, query.dtype).view(count * longest, heads, dim)
+        ctx.save_for_backward(q, k, v, probs)
+        ctx.layout, ctx.dtype, ctx.scale, ctx.shape = layout, query.dtype, scale, (batch, length, heads, kv_heads, dim)
+        return out.index_select(0, slot).view(batch, length, heads, dim)  # the layout attention functions return
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        q, k, v, probs = ctx.saved_tensors
+        token, _, slot, count, longest = ctx.layout
+        batch, length, heads, kv_heads, dim = ctx.shape
+        groups = heads // kv_heads
+        with torch.autocast(grad_out.device.type, enabled=False):
+            rows = torch.cat([grad_out.reshape(batch * length, heads, dim), grad_out.new_zeros(1, heads, dim)])
+            grouped = rows.index_select(0, token).view(count, longest, kv_heads, groups, dim).permute(2, 0, 3, 1, 4)
+            grad = _dense(grouped, q.dtype).view(q.shape)
+            grad_v = torch.bmm(probs.transpose(1, 2), grad)
+            grad_scores = torch._softmax_backward_data(torch.bmm(grad, v.transpose(1, 2)), probs, -1, q.dtype)
+            grad_q = torch.bmm(grad_scores, k).mul_(ctx.scale)
+            grad_k = torch.bmm(grad_scores.transpose(1, 2), q).mul_(ctx.scale)
+
+        def unpadded(padded: torch.Tensor, shape: tuple[int, ...], order: tuple[int, ...]) -> torch.Tensor:
+            tokens_first = padded.view(shape).permute(order)  # -> [count, longest, heads..., D]
+            dense = _dense(tokens_first, ctx.dtype).view(count * longest, -1, dim)
+            return dense.index_select(0, slot).view(batch, length, -1, dim).transpose(1, 2)
+
+        return (unpadded(grad_q, (kv_heads, count, groups, longest, dim), (1, 3, 0, 2, 4)),
+                unpadded(grad_k, (kv_heads, count, longest, dim), (1, 2, 0, 3)),
+                unpadded(grad_v, (kv_heads, count, longest, dim), (1, 2, 0, 3)), None, None)
 
 
 def _per_sequence(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, bounds: list[int],
@@ -174,7 +206,7 @@ def _per_sequence(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, b
     if query.device.type == "cpu" and not dropout:
         training = torch.is_grad_enabled() and query.requires_grad
         if training and max(b - a for a, b in itertools.pairwise(bounds)) <= CPU_MATH_MAX_KEYS:
-            return _short_sequences_padded(query, key, value, bounds, scaling)
+            return _ShortSequencesAttention.apply(query, key, value, bounds, scaling)
         return _CpuFlashPerSequence.apply(query, key, value, bounds, scaling)
     batch, heads, length, dim = query.shape
     q, k, v = _flat(query), _flat(key), _flat(value)
