@@ -274,8 +274,8 @@ def compare_with_baseline_src(options: argparse.Namespace) -> None:
         sys.exit(f"--baseline-src {baseline}: no lmforge package there (give the checkout's src folder)")
     model = MODELS[options.model]()
     base_env = {**os.environ, "HF_HUB_OFFLINE": "1", "LMFORGE_HOME": tempfile.mkdtemp(prefix="lmforge-bench-")}
-    print(f"{options.samples} alpaca_en_demo examples, model {options.model}, cutoff {options.cutoff}; "
-          f"baseline: lmforge from {baseline}; {machine()}")
+    print(f"{options.samples} alpaca_en_demo examples, model {options.model}, cutoff {options.cutoff}, "
+          f"{options.precision}; baseline: lmforge from {baseline}; {machine()}")
     print(f"{'job':<13} {'thr':<4} {'this tree ex/s':>20} {'baseline ex/s':>20} {'ratio':>6} "
           f"{'this RSS':>12} {'base RSS':>9}")
     for threads in options.threads.split(","):
@@ -287,7 +287,7 @@ def compare_with_baseline_src(options: argparse.Namespace) -> None:
                 for framework in (baseline, "lmforge"):
                     out = Path(tempfile.mkdtemp(prefix="out-"))
                     config = job_config("lmforge", JOBS[name], model, options.samples, out, options.cutoff,
-                                        TEMPLATES.get(options.model, "qwen"))
+                                        TEMPLATES.get(options.model, "qwen"), bf16=options.precision == "bf16")
                     result = run(framework, "", config, env)
                     speed[framework].append(options.samples / result["runtime"])
                     rss[framework].append(result["peak_rss_mib"])

@@ -94,3 +94,25 @@ def test_chunked_loss_computes_in_the_runs_mixed_precision(tiny_llama_path, tiny
             mixed = model(**inputs).loss.item()
     assert mixed != exact
     assert loss == pytest.approx(mixed, rel=1e-3) and abs(loss - mixed) < abs(loss - exact)
+
+
+def test_a_frozen_heads_half_precision_copy_is_made_once_for_all_chunks(tiny_llama_path, tiny_tokenizer, tmp_path,
+                                                                         monkeypatch):
+    """Under autocast a frozen head's bf16 weight is cast once for the chunks and their recomputation instead of in
+    each head call: the same loss and gradients bit for bit, and the head module itself is never called."""
+    monkeypatch.setattr(loss_module, "LOGITS_PER_CHUNK", 64 * 1024)  # 64-token chunks: several per batch
+    monkeypatch.setattr(loss_module, "LOGITS_WHOLE", 64 * 1024)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.float32)
+    model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")).train()
+    args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True, bf16=True)
+    trainer = LmforgeTrainer(model=model, args=args, chunked_loss=True)
+    head_calls = []
+    model.get_output_embeddings().register_forward_hook(lambda *_: head_calls.append(1))
+    inputs = batch(tiny_tokenizer, packed=True)
+    loss, grads = loss_and_grads(model, trainer, inputs)
+    assert head_calls == []
+    monkeypatch.setattr(loss_module, "_head_for_chunks", lambda head, device_type: head)  # a cast per head call
+    expected_loss, expected_grads = loss_and_grads(model, trainer, inputs)
+    assert len(head_calls) > 2 and loss == expected_loss
+    assert grads.keys() == expected_grads.keys() and len(grads) > 0
+    assert all(torch.equal(grads[name], expected_grads[name]) for name in grads)

@@ -11,6 +11,7 @@ It is used only for architectures whose logits are a plain `lm_head(hidden)`: no
 logit scaling or mixture-of-experts auxiliary loss, which this path would silently drop.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -18,6 +19,7 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from lmforge.data.labels import IGNORE_INDEX
+from lmforge.model.recast_weights import keeps_weight_copy
 from lmforge.train.token_losses import TokenLoss, token_loss_sum
 
 PLAIN_HEAD_MODEL_TYPES = frozenset({
@@ -74,7 +76,24 @@ def _supervised_rows(hidden: torch.Tensor, labels: torch.Tensor) -> tuple[torch.
     return hidden.reshape(batch * length, width)[index], goals
 
 
-def _chunk_loss(hidden: torch.Tensor, targets: torch.Tensor, head: torch.nn.Module,
+def _head_for_chunks(head: torch.nn.Linear, device_type: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The head as the chunks call it. A frozen float32 head under autocast multiplies one half-precision copy of its
+    weight, made here for all the chunks and their recomputation in the backward pass, instead of a cast per chunk
+    and pass (SmolLM2-135M's [49152, 576] head, LoRA at 4 x 512 tokens: 12 casts a step, ~110 ms of ~3.6 s on an
+    Intel Xeon with AMX; the job 1.04x). The same cast, so the same numbers. A head that trains stays as it is (its
+    gradient would be summed over the chunks in half precision), and so does one that keeps its copy already. SFT's
+    loss only: the copy stays alive over all the chunks (+45-50 MiB of peak RSS on that job), and the preference
+    stages' log-probabilities, whose chunks are there for memory, gained no time from it (DPO on SmolLM2 at 2,048
+    tokens, one step of 8 pairs: 52.8 vs 53.3 s, 2,362 vs 2,312 MiB)."""
+    weight = head.weight
+    if (weight.requires_grad or weight.dtype != torch.float32 or keeps_weight_copy(head)
+            or not torch.is_autocast_enabled(device_type)):
+        return head
+    copy, bias = weight.detach().to(torch.get_autocast_dtype(device_type)), head.bias
+    return lambda hidden: F.linear(hidden, copy, bias)  # autocast casts `hidden` as it would have
+
+
+def _chunk_loss(hidden: torch.Tensor, targets: torch.Tensor, head: Callable[[torch.Tensor], torch.Tensor],
                 weighting: TokenLoss | None = None) -> torch.Tensor:
     if weighting is not None:
         return token_loss_sum(weighting, head(hidden), targets)
@@ -167,11 +186,12 @@ def chunked_causal_lm_loss(
     if targets.shape[0] * head.out_features <= LOGITS_WHOLE:  # small enough whole: no recomputation
         return _chunk_loss(hidden, targets, head, weighting) / num_items_in_batch
     chunk = _rows_per_chunk(head)
+    head_call = _head_for_chunks(head, hidden.device.type)
     total = hidden.new_zeros((), dtype=torch.float32)
     for start in range(0, targets.shape[0], chunk):
         piece, goal = hidden[start:start + chunk], targets[start:start + chunk]
         if torch.is_grad_enabled():
-            total = total + checkpoint(_chunk_loss, piece, goal, head, weighting, use_reentrant=False)
+            total = total + checkpoint(_chunk_loss, piece, goal, head_call, weighting, use_reentrant=False)
         else:
-            total = total + _chunk_loss(piece, goal, head, weighting)
+            total = total + _chunk_loss(piece, goal, head_call, weighting)
     return total / num_items_in_batch
