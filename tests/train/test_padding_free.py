@@ -171,3 +171,57 @@ def test_the_padded_sequences_attention_is_as_close_to_exact_as_sdpas_math_kerne
         assert mine.dtype == theirs.dtype == dtype
         own_error = (theirs.double() - truth).abs().max().item()
         assert (mine.double() - truth).abs().max().item() <= 2 * own_error + 1e-12
+
+
+# two rows of 400 tokens: a sequence longer than CPU_FLASH_FLOAT32_BACKWARD_MAX_KEYS beside shorter ones, the first
+# row's padding tail a sequence of its own
+ROW_BOUNDS = [0, 150, 395, 400, 800]
+
+
+@pytest.mark.parametrize("kv_heads", [4, 2])
+@pytest.mark.parametrize(("dtype", "autocast"), [(torch.float32, False), (torch.bfloat16, True)])
+def test_per_sequence_flash_backward_is_the_kernels_own_or_closer_to_exact(dtype, autocast, kv_heads):
+    """The CPU flash kernel per sequence, rows of a batch apart: its output exactly; its gradients exactly for
+    float32 and for a long half-precision sequence, and for a shorter one (backward in float32, where the kernel's
+    half-precision backward is slow) no further from the float64 result than the kernel's own."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    from lmforge.model.packed_attention import CPU_FLASH_FLOAT32_BACKWARD_MAX_KEYS, _CpuFlashPerSequence
+
+    torch.manual_seed(0)
+    inputs = [torch.randn(2, 4, 400, 8), torch.randn(2, kv_heads, 400, 8), torch.randn(2, kv_heads, 400, 8)]
+    upstream = torch.randn(2, 400, 4, 8)
+
+    def flat(states):  # [B, H, L, D] -> [1, H, B*L, D]
+        return states.transpose(0, 1).reshape(1, states.shape[1], 800, 8)
+
+    def sdpa(backend):
+        def attention(query, key, value):
+            with sdpa_kernel(backend):
+                out = _per_sequence_sdpa(flat(query), flat(key), flat(value), ROW_BOUNDS, 0.3)  # [1, T, H, D]
+            return out.reshape(2, 400, 4, 8)  # [B, L, H, D] as attention functions return
+        return attention
+
+    def run(attention, as_dtype):
+        leaves = [tensor.to(as_dtype, copy=True).requires_grad_(True) for tensor in inputs]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast and as_dtype != torch.float64):
+            out = attention(*leaves)
+        out.backward(upstream.to(out.dtype))
+        return [out.permute(2, 0, 1, 3).reshape(4, 800, 8)] + [flat(leaf.grad)[0] for leaf in leaves]  # [H, T, D]
+
+    ours = run(lambda q, k, v: _CpuFlashPerSequence.apply(q, k, v, ROW_BOUNDS, 0.3), dtype)
+    kernel, exact = run(sdpa(SDPBackend.FLASH_ATTENTION), dtype), run(sdpa(SDPBackend.MATH), torch.float64)
+    float32_backward = torch.zeros(800, dtype=torch.bool)
+    for start, end in itertools.pairwise(ROW_BOUNDS):
+        float32_backward[start:end] = dtype != torch.float32 and end - start <= CPU_FLASH_FLOAT32_BACKWARD_MAX_KEYS
+    assert 0 < float32_backward.sum() < 800 or dtype == torch.float32
+    assert torch.equal(ours[0], kernel[0])
+    for mine, flash, truth in zip(ours[1:], kernel[1:], exact[1:], strict=True):
+        assert mine.dtype == dtype
+        assert torch.equal(mine[:, ~float32_backward], flash[:, ~float32_backward])
+        if float32_backward.any():
+            mine_error, own_error = ((grad[:, float32_backward].double() - truth[:, float32_backward]).abs()
+                                     for grad in (mine, flash))
+            assert not torch.equal(mine_error, own_error)  # the float32 backward ran
+            assert mine_error.mean() <= own_error.mean()  # and is closer to exact on the whole
+            assert mine_error.max() <= 2 * own_error.max()  # and no token more than a rounding step further

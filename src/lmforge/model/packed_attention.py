@@ -48,6 +48,9 @@ from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 PACKED_SDPA = "lmforge_packed_sdpa"
 # Key lengths up to which a CPU training call runs SDPA's math kernel (measured crossover: ~176 keys).
 CPU_MATH_MAX_KEYS = 128
+# Sequence lengths up to which the CPU flash kernel's backward of a half-precision sequence runs in float32 instead
+# (see `_CpuFlashPerSequence`).
+CPU_FLASH_FLOAT32_BACKWARD_MAX_KEYS = 384
 
 
 def packed_sequence_kwargs(position_ids: torch.Tensor) -> dict[str, Any]:
@@ -76,7 +79,11 @@ def _unflat(states: torch.Tensor, batch: int) -> torch.Tensor:
 
 
 class _CpuFlashPerSequence(torch.autograd.Function):
-    """Causal attention within each sequence of the flattened rows, output as [B, L, H, D]."""
+    """Causal attention within each sequence of the flattened rows, output as [B, L, H, D]. A half-precision sequence
+    of at most `CPU_FLASH_FLOAT32_BACKWARD_MAX_KEYS` keys takes the kernel's float32 backward on float32 copies: its
+    half-precision backward pays a fixed cost the float32 one does not (SmolLM2's heads, Intel Xeon with AMX, 2
+    threads, casts included: 64 keys 0.95 vs 0.28 ms, 128 keys 2.02 / 0.75, 256 keys 2.84 / 2.30, 384 keys 4.80 /
+    4.79, 512 keys 7.56 / 8.61), and its gradients are the closer to exact of the two (test)."""
 
     @staticmethod
     def forward(ctx: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, bounds: list[int],
@@ -99,12 +106,15 @@ class _CpuFlashPerSequence(torch.autograd.Function):
         q, k, v, out, *logsumexps = ctx.saved_tensors
         grad = grad_out.permute(2, 0, 1, 3).reshape(out.shape)  # [B, L, H, D] -> [1, H, B*L, D]
         grad_q, grad_k, grad_v = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+        half = q.dtype in (torch.bfloat16, torch.float16)
         for (start, end), logsumexp in zip(itertools.pairwise(ctx.bounds), logsumexps, strict=True):
             part = slice(start, end)
+            inputs = [states[:, :, part] for states in (grad, q, k, v, out)]
+            if half and end - start <= CPU_FLASH_FLOAT32_BACKWARD_MAX_KEYS:
+                inputs = [states.float() for states in inputs]
             grad_q[:, :, part], grad_k[:, :, part], grad_v[:, :, part] = (
                 torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward(
-                    grad[:, :, part], q[:, :, part], k[:, :, part], v[:, :, part], out[:, :, part], logsumexp,
-                    0.0, True, scale=ctx.scaling))
+                    *inputs, logsumexp, 0.0, True, scale=ctx.scaling))
         return _unflat(grad_q, ctx.batch), _unflat(grad_k, ctx.batch), _unflat(grad_v, ctx.batch), None, None
 
 
