@@ -18,10 +18,12 @@ unquantized `nn.Linear` is fused, and only for calls with many tokens (generatio
 would pay r times their own cost to fold the weight); everything else runs peft's own forward.
 
 Under autocast the layer is not folded: W + s B A rounded to bf16 would lose the adapter's small update.
-It is computed as peft does, `base(x) + s * B(A(x))`, except that a scale that is a power of two (alpha
-twice the rank, LLaMA-Factory's default) multiplies B's weights instead of B's output: scaling by a
-power of two is exact in every float format, so the numbers are the same bit for bit, and the forward
-and backward passes each make one pass over the layer's output less.
+It is computed as peft does, `base(x) + s * B(A(x))`, when the scale is not a power of two. When it is (alpha
+twice the rank, LLaMA-Factory's default) the scale multiplies B's weights instead of B's output (exact in every
+float format), and the matmul adds its product into the base layer's output in place (`baddbmm_`): one pass
+over the layer's output where a product, a scaling and a sum made three, forward and backward (a SmolLM2 gate
+projection on 2,048 tokens, AMX: 5.7 vs 8.4 ms), and the sum rounded to bf16 once where peft rounds the product
+and the sum: gradients as close to the float32 ones as peft's under autocast (tests/model/test_fused_lora.py).
 
 Where the base layer keeps its frozen weight's bf16 copy from step to step (short micro-batches,
 model/recast_weights.py), `lora_A` sits in r more rows below that copy and comes out of the base product:
@@ -96,7 +98,7 @@ def _fused_forward(self: LoraLinear, x: torch.Tensor, *args: Any, **kwargs: Any)
         if (keeps_weight_copy(base) and base.bias is None and base.weight.dtype == torch.float32
                 and not base.weight.requires_grad):  # where the base's own forward keeps the copy
             return _stacked_call(self, adapter, x, scaling)
-        return base(x) + functional.linear(self.lora_A[adapter](x), self.lora_B[adapter].weight * scaling)
+        return _added_adapter_product(base(x), self.lora_A[adapter](x), self.lora_B[adapter].weight * scaling)
     lora_a, lora_b = self.lora_A[adapter].weight, self.lora_B[adapter].weight
     tokens = x.numel() // max(x.shape[-1], 1)
     if (tokens < MIN_TOKENS_PER_RANK * lora_a.shape[0] or base.weight.requires_grad
@@ -105,6 +107,17 @@ def _fused_forward(self: LoraLinear, x: torch.Tensor, *args: Any, **kwargs: Any)
         return type(self).forward(self, x, *args, **kwargs)
     return _FoldedLoraMatmul.apply(x, base.weight, base.bias, lora_a, lora_b, self.scaling[adapter],
                                    cpu_matmul.is_routed(base))
+
+
+def _added_adapter_product(base_out: torch.Tensor, adapter_input: torch.Tensor, b_scaled: torch.Tensor) -> torch.Tensor:
+    """base_out + adapter_input (s B)^T, the product added into `base_out` in place by the matmul (one pass over
+    the layer's output where a product and a sum make three) where the layout allows."""
+    half = b_scaled.to(base_out.dtype)  # what autocast makes of it
+    if base_out.dtype != adapter_input.dtype or base_out.dim() not in (2, 3) or base_out._base is not None:
+        return base_out + functional.linear(adapter_input, half)
+    if base_out.dim() == 2:
+        return base_out.addmm_(adapter_input, half.t())
+    return base_out.baddbmm_(adapter_input, half.t().expand(base_out.shape[0], -1, -1))
 
 
 class _StackedAdapterProduct(torch.autograd.Function):
