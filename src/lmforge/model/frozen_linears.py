@@ -27,6 +27,12 @@ def _forward(self: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
     return functional.linear(x, weight, self.bias)
 
 
+def stores_half_weight(layer: torch.nn.Module) -> bool:
+    """Whether `keep_frozen_linears_in_bf16` stored `layer`'s frozen weight in bf16 (and gave it the forward above)."""
+    forward = layer.__dict__.get("forward")
+    return getattr(forward, "__func__", None) is _forward and layer.weight.dtype == torch.bfloat16
+
+
 def _excluded(model: torch.nn.Module) -> set[int]:
     """The storages of the output head's and input embeddings' weights (tied ones are the same storage)."""
     excluded = set()

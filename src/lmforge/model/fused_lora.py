@@ -24,6 +24,10 @@ float format), and the matmul adds its product into the base layer's output in p
 over the layer's output where a product, a scaling and a sum made three, forward and backward (a SmolLM2 gate
 projection on 2,048 tokens, AMX: 5.7 vs 8.4 ms), and the sum rounded to bf16 once where peft rounds the product
 and the sum: gradients as close to the float32 ones as peft's under autocast (tests/model/test_fused_lora.py).
+Where the base layer's frozen weight is stored in bf16 (model/frozen_linears.py: most checkpoints), the base and
+the adapter products run in one function (`_AdapterProduct`), whose backward also adds the input gradient through
+A into the one through W by the matmul: the layer's input then has one gradient instead of two, each cast to
+float32 and summed by the shared cast's backward (model/shared_casts.py).
 
 Where the base layer keeps its frozen weight's bf16 copy from step to step (short micro-batches,
 model/recast_weights.py), `lora_A` sits in r more rows below that copy and comes out of the base product:
@@ -46,6 +50,7 @@ from peft.tuners.lora import Linear as LoraLinear
 from torch.nn import functional
 
 from lmforge.model import cpu_matmul
+from lmforge.model.frozen_linears import stores_half_weight
 from lmforge.model.recast_weights import keeps_weight_copy, kept_copy_rows
 from lmforge.model.shared_casts import half_precision_input
 
@@ -98,6 +103,12 @@ def _fused_forward(self: LoraLinear, x: torch.Tensor, *args: Any, **kwargs: Any)
         if (keeps_weight_copy(base) and base.bias is None and base.weight.dtype == torch.float32
                 and not base.weight.requires_grad):  # where the base's own forward keeps the copy
             return _stacked_call(self, adapter, x, scaling)
+        if stores_half_weight(base) and base.bias is None and x.dim() >= 2:
+            half = half_precision_input(base, x)
+            if half.dtype == base.weight.dtype:
+                with torch.autocast(x.device.type, enabled=False):
+                    return _AdapterProduct.apply(half, self.lora_A[adapter].weight, self.lora_B[adapter].weight,
+                                                 base.weight, scaling)
         return _added_adapter_product(base(x), self.lora_A[adapter](x), self.lora_B[adapter].weight * scaling)
     lora_a, lora_b = self.lora_A[adapter].weight, self.lora_B[adapter].weight
     tokens = x.numel() // max(x.shape[-1], 1)
@@ -118,6 +129,35 @@ def _added_adapter_product(base_out: torch.Tensor, adapter_input: torch.Tensor, 
     if base_out.dim() == 2:
         return base_out.addmm_(adapter_input, half.t())
     return base_out.baddbmm_(adapter_input, half.t().expand(base_out.shape[0], -1, -1))
+
+
+class _AdapterProduct(torch.autograd.Function):
+    """y = x W^T + (x A^T)(s B)^T in half precision for a frozen half-precision W, the adapter's product added into
+    the base one by the matmul; backward, the input gradient through A added into the one through W the same way, so
+    the layer's input has one gradient (one cast and sum in the shared cast's backward instead of two)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, lora_a: torch.Tensor, lora_b: torch.Tensor, weight: torch.Tensor,
+                scaling: float) -> torch.Tensor:
+        rows = x.reshape(-1, x.shape[-1])
+        a_half, b_scaled = lora_a.to(x.dtype), (lora_b * scaling).to(x.dtype)  # what autocast makes of them
+        adapter_input = rows @ a_half.t()
+        y = (rows @ weight.t()).addmm_(adapter_input, b_scaled.t())
+        ctx.save_for_backward(rows, adapter_input, a_half, b_scaled)
+        ctx.weight, ctx.scaling, ctx.input_shape = weight, scaling, x.shape  # the weight is frozen
+        return y.view(*x.shape[:-1], weight.shape[0])
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        rows, adapter_input, a_half, b_scaled = ctx.saved_tensors
+        grad = grad_out.reshape(-1, grad_out.shape[-1])
+        grad_b = (grad.t() @ adapter_input).float() * ctx.scaling if ctx.needs_input_grad[2] else None
+        grad_adapter_input = grad @ b_scaled
+        grad_a = (grad_adapter_input.t() @ rows).float() if ctx.needs_input_grad[1] else None
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            grad_x = (grad @ ctx.weight).addmm_(grad_adapter_input, a_half).view(ctx.input_shape)
+        return grad_x, grad_a, grad_b, None, None
 
 
 class _StackedAdapterProduct(torch.autograd.Function):
