@@ -54,6 +54,11 @@ def _kept_copy_forward(self: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
     return functional.linear(x, copy, self.bias)  # autocast casts x (and the bias) as it would have
 
 
+def recasts_weight(layer: torch.nn.Module) -> bool:
+    """Whether `recast_weights_in_backward` gave `layer` its forward."""
+    return getattr(layer.__dict__.get("forward"), "__func__", None) is _forward
+
+
 def keeps_weight_copy(layer: torch.nn.Module) -> bool:
     """Whether `keep_frozen_weight_copies` gave `layer` its forward."""
     return getattr(layer.__dict__.get("forward"), "__func__", None) is _kept_copy_forward
