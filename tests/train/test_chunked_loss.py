@@ -96,14 +96,24 @@ def test_chunked_loss_computes_in_the_runs_mixed_precision(tiny_llama_path, tiny
     assert loss == pytest.approx(mixed, rel=1e-3) and abs(loss - mixed) < abs(loss - exact)
 
 
-def test_a_frozen_heads_half_precision_copy_is_made_once_for_all_chunks(tiny_llama_path, tiny_tokenizer, tmp_path,
-                                                                         monkeypatch):
-    """Under autocast a frozen head's bf16 weight is cast once for the chunks and their recomputation instead of in
-    each head call: the same loss and gradients bit for bit, and the head module itself is never called."""
+@pytest.mark.parametrize("trains", [False, True], ids=["frozen-head-lora", "trained-head-full"])
+def test_the_heads_half_precision_copy_is_made_once_for_all_chunks(tiny_llama_path, tiny_tokenizer, tmp_path,
+                                                                    monkeypatch, trains):
+    """Under autocast the head's bf16 weight is cast once for the chunks and their recomputation instead of in each
+    head call: the same loss and gradients bit for bit (a trained head's included: its chunks' gradients still cast
+    to float32 one by one and summed in float32), and the head module itself is never called."""
     monkeypatch.setattr(loss_module, "LOGITS_PER_CHUNK", 64 * 1024)  # 64-token chunks: several per batch
     monkeypatch.setattr(loss_module, "LOGITS_WHOLE", 64 * 1024)
+    from lmforge.model.recast_weights import recast_weights_in_backward
+
     model = AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.float32)
-    model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")).train()
+    if trains:  # as the runner trains it: each call casts the weights itself (autocast's cache would hand all the
+        # chunks one cast, their head gradients summed in bf16)
+        assert recast_weights_in_backward(model) > 0
+    else:
+        model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    model.train()
+    assert model.get_output_embeddings().weight.requires_grad == trains
     args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True, bf16=True)
     trainer = LmforgeTrainer(model=model, args=args, chunked_loss=True)
     head_calls = []

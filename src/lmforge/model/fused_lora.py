@@ -22,8 +22,8 @@ It is computed as peft does, `base(x) + s * B(A(x))`, when the scale is not a po
 twice the rank, LLaMA-Factory's default) the scale multiplies B's weights instead of B's output (exact in every
 float format), and the matmul adds its product into the base layer's output in place (`baddbmm_`): one pass
 over the layer's output where a product, a scaling and a sum made three, forward and backward (a SmolLM2 gate
-projection on 2,048 tokens, AMX, tcmalloc: 5.2 vs 6.0 ms), and the sum rounded to bf16 once where peft rounds the product
-and the sum: gradients as close to the float32 ones as peft's under autocast (tests/model/test_fused_lora.py).
+projection on 2,048 tokens, AMX, tcmalloc: 5.2 vs 6.0 ms), and the sum rounded to bf16 once where peft rounds the
+product and the sum: gradients as close to the float32 ones as peft's under autocast (tests/model/test_fused_lora.py).
 Where the base layer's frozen weight is stored in bf16 (model/frozen_linears.py: most checkpoints) or recast for
 each pass (model/recast_weights.py: long micro-batches), the base and the adapter products run in one function
 (`_AdapterProduct`), whose backward also adds the input gradient through A into the one through W by the matmul:

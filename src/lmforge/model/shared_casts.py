@@ -46,6 +46,12 @@ class _SharedCast(torch.autograd.Function):
         return grad.to(ctx.source_dtype), None
 
 
+def cast_reader(source: torch.Tensor, copy: torch.Tensor) -> torch.Tensor:
+    """`copy`, a half-precision cast of `source` made once, as one reader's own input: its gradient is a plain
+    cast's (to `source`'s dtype), so the gradients of several readers are summed in `source`'s precision."""
+    return _SharedCast.apply(source, (copy,))
+
+
 class _InputCasts:
     """The last float32 input seen by any linear layer of one model and its half-precision copy."""
 

@@ -20,6 +20,7 @@ from torch.utils.checkpoint import checkpoint
 
 from lmforge.data.labels import IGNORE_INDEX
 from lmforge.model.recast_weights import keeps_weight_copy
+from lmforge.model.shared_casts import cast_reader
 from lmforge.train.token_losses import TokenLoss, token_loss_sum
 
 PLAIN_HEAD_MODEL_TYPES = frozenset({
@@ -77,19 +78,21 @@ def _supervised_rows(hidden: torch.Tensor, labels: torch.Tensor) -> tuple[torch.
 
 
 def _head_for_chunks(head: torch.nn.Linear, device_type: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The head as the chunks call it. A frozen float32 head under autocast multiplies one half-precision copy of its
+    """The head as the chunks call it. A float32 head under autocast multiplies one half-precision copy of its
     weight, made here for all the chunks and their recomputation in the backward pass, instead of a cast per chunk
-    and pass (SmolLM2-135M's [49152, 576] head, LoRA at 4 x 512 tokens: 12 casts a step, ~110 ms of ~3.6 s on an
-    Intel Xeon with AMX; the job 1.04x). The same cast, so the same numbers. A head that trains stays as it is (its
-    gradient would be summed over the chunks in half precision), and so does one that keeps its copy already. SFT's
-    loss only: the copy stays alive over all the chunks (+45-50 MiB of peak RSS on that job), and the preference
-    stages' log-probabilities, whose chunks are there for memory, gained no time from it (DPO on SmolLM2 at 2,048
-    tokens, one step of 8 pairs: 52.8 vs 53.3 s, 2,362 vs 2,312 MiB)."""
+    and pass (SmolLM2-135M's [49152, 576] head at 4 x 512 tokens: 12 casts a step, ~110 ms of ~3.6 s for LoRA on an
+    Intel Xeon with AMX, the job 1.04x; ~220 ms of ~5 s in full fine-tuning). The same cast, so the same numbers;
+    a head that trains gets the copy through its own cast-gradient node per chunk, so its gradient is still cast to
+    float32 chunk by chunk and summed in float32. A head that keeps its copy already stays as it is. SFT's loss only:
+    the copy stays alive over all the chunks (+45-50 MiB of peak RSS on that job), and the preference stages'
+    log-probabilities, whose chunks are there for memory, gained no time from it (DPO on SmolLM2 at 2,048 tokens,
+    one step of 8 pairs: 52.8 vs 53.3 s, 2,362 vs 2,312 MiB)."""
     weight = head.weight
-    if (weight.requires_grad or weight.dtype != torch.float32 or keeps_weight_copy(head)
-            or not torch.is_autocast_enabled(device_type)):
+    if weight.dtype != torch.float32 or keeps_weight_copy(head) or not torch.is_autocast_enabled(device_type):
         return head
     copy, bias = weight.detach().to(torch.get_autocast_dtype(device_type)), head.bias
+    if weight.requires_grad:
+        return lambda hidden: F.linear(hidden, cast_reader(weight, copy), bias)
     return lambda hidden: F.linear(hidden, copy, bias)  # autocast casts `hidden` as it would have
 
 
