@@ -134,6 +134,15 @@ def _added_adapter_product(base_out: torch.Tensor, adapter_input: torch.Tensor, 
     return base_out.baddbmm_(adapter_input, half.t().expand(base_out.shape[0], -1, -1))
 
 
+def _adapter_grads(ctx: Any, grad: torch.Tensor, rows: torch.Tensor, adapter_input: torch.Tensor,
+                   b_scaled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """For y = ... + (x A^T)(s B)^T with inputs (x, A, B, ...): the gradient of x A^T, and A's and B's (float32)."""
+    grad_b = (grad.t() @ adapter_input).float() * ctx.scaling if ctx.needs_input_grad[2] else None
+    grad_adapter_input = grad @ b_scaled
+    grad_a = (grad_adapter_input.t() @ rows).float() if ctx.needs_input_grad[1] else None
+    return grad_adapter_input, grad_a, grad_b
+
+
 class _AdapterProduct(torch.autograd.Function):
     """y = x W^T + (x A^T)(s B)^T in half precision for a frozen W, the adapter's product added into the base one by
     the matmul; backward, the input gradient through A added into the one through W the same way, so the layer's
@@ -155,9 +164,7 @@ class _AdapterProduct(torch.autograd.Function):
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         rows, adapter_input, a_half, b_scaled = ctx.saved_tensors
         grad = grad_out.reshape(-1, grad_out.shape[-1])
-        grad_b = (grad.t() @ adapter_input).float() * ctx.scaling if ctx.needs_input_grad[2] else None
-        grad_adapter_input = grad @ b_scaled
-        grad_a = (grad_adapter_input.t() @ rows).float() if ctx.needs_input_grad[1] else None
+        grad_adapter_input, grad_a, grad_b = _adapter_grads(ctx, grad, rows, adapter_input, b_scaled)
         grad_x = None
         if ctx.needs_input_grad[0]:
             grad_x = (grad @ ctx.weight.to(grad.dtype)).addmm_(grad_adapter_input, a_half).view(ctx.input_shape)
@@ -186,9 +193,7 @@ class _StackedAdapterProduct(torch.autograd.Function):
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         rows, adapter_input, b_scaled = ctx.saved_tensors
         grad = grad_out.reshape(-1, grad_out.shape[-1])
-        grad_b = (grad.t() @ adapter_input).float() * ctx.scaling if ctx.needs_input_grad[2] else None
-        grad_adapter_input = grad @ b_scaled
-        grad_a = (grad_adapter_input.t() @ rows).float() if ctx.needs_input_grad[1] else None
+        grad_adapter_input, grad_a, grad_b = _adapter_grads(ctx, grad, rows, adapter_input, b_scaled)
         grad_x = None
         if ctx.needs_input_grad[0]:
             grad_x = (torch.cat([grad, grad_adapter_input], dim=1) @ ctx.stacked).view(ctx.input_shape)
