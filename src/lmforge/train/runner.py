@@ -28,7 +28,7 @@ from lmforge.model.loading import load_base_model, load_model, load_reward_model
 from lmforge.model.lora import convert_pissa_adapter, merge_adapters
 from lmforge.model.mixture_of_depths import use_mixture_of_depths
 from lmforge.model.recast_weights import keep_frozen_weight_copies, recast_weights_in_backward
-from lmforge.model.rms_norm import remake_normalised_inputs, without_hub_kernels
+from lmforge.model.rms_norm import fuse_rms_norms, without_hub_kernels
 from lmforge.model.shared_casts import adapter_inputs_as_they_come, share_input_casts
 from lmforge.model.shift_attention import use_shift_short_attention
 from lmforge.model.upcast import upcast_head_output, upcast_layer_norms
@@ -76,15 +76,16 @@ def _checkpointing_the_model_supports(cfg: LmforgeConfig, model: Any, kwargs: di
 
 def keep_less_for_backward(cfg: LmforgeConfig, model: torch.nn.Module, kwargs: dict[str, Any],
                            longest: int | None) -> None:
-    """CPU training: the same numbers with fewer tensors kept for the backward pass and fewer casts. Long
-    micro-batches (`weight_copies` says "recast") also remake in the backward pass what is cheap to remake: the
-    weights' half-precision copies, the gated MLPs' products and the trained RMSNorms' normalised inputs."""
+    """CPU training: fewer tensors kept for the backward pass, fewer casts and passes, the same numbers (the RMSNorms'
+    gradients to float32 rounding: their backward is written out, model/rms_norm.py). Long micro-batches
+    (`weight_copies` says "recast") also remake in the backward pass what is cheap to remake: the weights'
+    half-precision copies, the gated MLPs' products and the copies of the trained RMSNorms' outputs."""
     without_hub_kernels(model)  # before the forwards below: it would put the class forwards back over them
     copies = weight_copies(cfg, longest, bool(kwargs.get("activation_checkpointing")))
     recompute_gated_activations(model, remake_products=copies == "recast")
+    fuse_rms_norms(model, remake_outputs=copies == "recast")
     if copies == "recast":
         recast_weights_in_backward(model)
-        remake_normalised_inputs(model)
     elif copies == "kept":
         keep_frozen_weight_copies(model)
     if training_load_dtype(cfg) == torch.float32 and not cfg.model.quantization_bit:
