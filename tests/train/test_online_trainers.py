@@ -107,9 +107,10 @@ def test_one_step_equals_trls_own_trainer(tmp_path, tiny_llama_path, tiny_tokeni
 
 @pytest.mark.slow
 def test_a_few_grpo_steps_raise_the_reward(tmp_path):
-    """A tiny model taught by SFT to answer yes or no (half each), then rewarded for answering yes: eight GRPO
-    steps (one prompt of 8 completions each) raise the mean reward of the last two steps over the first two
-    by at least 0.25 (from about 0.4 to about 0.8 on this seed)."""
+    """A tiny model taught by SFT to answer yes or no (half each), then rewarded for answering yes: ten GRPO
+    steps (one prompt of 16 completions each) raise the mean reward of the last two steps over the first two
+    by at least 0.25 (from about 0.4 to about 0.85; by 0.41-0.59 over seeds 0-4, where 8 completions a step
+    rose by 0.06-0.56: a rounding-level change of the gradients could fail it)."""
     from lmforge.train.runner import run_training
 
     rows = [{"instruction": f"Question {n}: is it so?", "output": "yes" if n % 2 else "no", "answer": "yes"}
@@ -117,16 +118,16 @@ def test_a_few_grpo_steps_raise_the_reward(tmp_path):
     (tmp_path / "yesno.json").write_text(json.dumps(rows))
     common = {"template": "chatml", "finetuning_type": "full", "dataset": str(tmp_path / "yesno.json"),
               "logging_steps": 1, "save_strategy": "no", "report_to": "none", "seed": 0, "cutoff_len": 64,
-              "per_device_train_batch_size": 8}
+              "per_device_train_batch_size": 16}
     run_training(build_config({**common, "model_name_or_path": "builtin:tiny-llama", "stage": "sft",
                                "learning_rate": 2e-2, "max_steps": 20, "output_dir": str(tmp_path / "sft")}))
     run_training(build_config({**common, "model_name_or_path": str(tmp_path / "sft"), "stage": "grpo",
-                               "reward_funcs": "accuracy_normalized", "num_generations": 8,
-                               "max_completion_length": 4, "learning_rate": 3e-3, "max_steps": 8,
+                               "reward_funcs": "accuracy_normalized", "num_generations": 16,
+                               "max_completion_length": 4, "learning_rate": 3e-3, "max_steps": 10,
                                "output_dir": str(tmp_path / "grpo")}))
     logs = [json.loads(line) for line in (tmp_path / "grpo" / "trainer_log.jsonl").read_text().splitlines()]
     rewards = [log["rewards/accuracy_normalized/mean"] for log in logs if "reward" in log]
-    assert len(rewards) == 8
+    assert len(rewards) == 10
     start, end = sum(rewards[:2]) / 2, sum(rewards[-2:]) / 2
     assert end >= start + 0.25, rewards
     samples = [json.loads(line) for line in (tmp_path / "grpo" / "rollout_samples.jsonl").read_text().splitlines()]

@@ -29,6 +29,7 @@ from lmforge.model.lora import convert_pissa_adapter, merge_adapters
 from lmforge.model.mixture_of_depths import use_mixture_of_depths
 from lmforge.model.recast_weights import keep_frozen_weight_copies, recast_weights_in_backward
 from lmforge.model.rms_norm import fuse_rms_norms, without_hub_kernels
+from lmforge.model.rotary_attention import rotate_in_one_function
 from lmforge.model.shared_casts import adapter_inputs_as_they_come, share_input_casts
 from lmforge.model.shift_attention import use_shift_short_attention
 from lmforge.model.upcast import upcast_head_output, upcast_layer_norms
@@ -77,13 +78,15 @@ def _checkpointing_the_model_supports(cfg: LmforgeConfig, model: Any, kwargs: di
 def keep_less_for_backward(cfg: LmforgeConfig, model: torch.nn.Module, kwargs: dict[str, Any],
                            longest: int | None) -> None:
     """CPU training: fewer tensors kept for the backward pass, fewer casts and passes, the same numbers (the RMSNorms'
-    gradients to float32 rounding: their backward is written out, model/rms_norm.py). Long micro-batches
+    gradients, and q's and k's through the attention's rotation, to rounding: their backward passes are written out,
+    model/rms_norm.py, model/rotary_attention.py). Long micro-batches
     (`weight_copies` says "recast") also remake in the backward pass what is cheap to remake: the weights'
     half-precision copies, the gated MLPs' products and the copies of the trained RMSNorms' outputs."""
     without_hub_kernels(model)  # before the forwards below: it would put the class forwards back over them
     copies = weight_copies(cfg, longest, bool(kwargs.get("activation_checkpointing")))
     recompute_gated_activations(model, remake_products=copies == "recast")
     fuse_rms_norms(model, remake_outputs=copies == "recast")
+    rotate_in_one_function(model)
     if copies == "recast":
         recast_weights_in_backward(model)
     elif copies == "kept":
