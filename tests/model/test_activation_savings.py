@@ -195,3 +195,31 @@ def test_kept_copies_give_the_same_numbers_step_after_step_and_follow_a_changed_
             model.base_model.model.lm_head.weight.mul_(0.5)
     assert _step(kept, ids)[0] == _step(plain, ids)[0]
     assert _step(kept, ids, autocast=False)[0] == _step(plain, ids, autocast=False)[0]
+
+
+class _CountedOperators(torch.utils._python_dispatch.TorchDispatchMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: dict[str, int] = {}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.counts[func.__name__] = self.counts.get(func.__name__, 0) + 1
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("remake_products", [False, True])
+def test_silu_runs_once_in_the_forward_and_once_in_the_backward(tiny_llama_path, remake_products):
+    """The product remade for down's backward (as the runner sets long micro-batches up) lends its activation to the
+    gated product's backward, which runs next; without remaking, that backward makes it; SiLU's derivative by the
+    kernel autograd would call, so the same numbers."""
+    ids = torch.randint(0, 100, (2, 48), generator=torch.Generator().manual_seed(1))
+    plain_loss, plain_grads = _step(_model(tiny_llama_path, "lora", False, False), ids)
+    model = _model(tiny_llama_path, "lora", remake_products, False, norms=False)
+    if not remake_products:
+        assert recompute_gated_activations(model) == model.config.num_hidden_layers
+    with _CountedOperators() as counted:
+        loss, grads = _step(model, ids)
+    layers = model.config.num_hidden_layers
+    assert counted.counts.get("silu.default") == 2 * layers
+    assert counted.counts.get("silu_backward.default") == layers
+    assert loss == plain_loss and all(torch.equal(grads[name], grad) for name, grad in plain_grads.items())
