@@ -21,6 +21,7 @@ from torch.utils.checkpoint import checkpoint
 from lmforge.data.labels import IGNORE_INDEX
 from lmforge.model.recast_weights import keeps_weight_copy
 from lmforge.model.shared_casts import cast_reader
+from lmforge.train.blocked_cross_entropy import token_cross_entropy
 from lmforge.train.token_losses import TokenLoss, token_loss_sum
 
 PLAIN_HEAD_MODEL_TYPES = frozenset({
@@ -100,11 +101,11 @@ def _chunk_loss(hidden: torch.Tensor, targets: torch.Tensor, head: Callable[[tor
                 weighting: TokenLoss | None = None) -> torch.Tensor:
     if weighting is not None:
         return token_loss_sum(weighting, head(hidden), targets)
-    return F.cross_entropy(head(hidden).float(), targets, reduction="sum")
+    return token_cross_entropy(head(hidden), targets).sum()
 
 
 def _chunk_logps(hidden: torch.Tensor, targets: torch.Tensor, head: torch.nn.Module) -> torch.Tensor:
-    return -F.cross_entropy(head(hidden).float(), targets, reduction="none")  # 0 where the label is ignored
+    return -token_cross_entropy(head(hidden), targets)  # 0 where the label is ignored
 
 
 def _rows_per_chunk(head: torch.nn.Linear, logits: int | None = None) -> int:
