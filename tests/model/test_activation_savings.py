@@ -150,6 +150,7 @@ def test_the_runner_recasts_long_micro_batches_copies_and_keeps_short_ones(tiny_
     from lmforge.model.recast_weights import _kept_copy_forward
     from lmforge.model.rms_norm import _forward as norm_forward
     from lmforge.model.rms_norm import _remaking_output_forward
+    from lmforge.model.rotary_attention import _forward as rotary_forward
     from lmforge.train.runner import keep_less_for_backward
 
     cfg = load_config(None, [f"model_name_or_path={tiny_llama_path}", "stage=sft", "finetuning_type=lora",
@@ -169,6 +170,7 @@ def test_the_runner_recasts_long_micro_batches_copies_and_keeps_short_ones(tiny_
     assert (gated_forward in forwards) is (copies != "recast")
     assert (_remaking_output_forward in forwards) is (copies == "recast")
     assert (norm_forward in forwards) is (copies != "recast")
+    assert rotary_forward in forwards  # the attention's rotation in one function in every case
     # transformers kernelizes again on every train/eval switch, which would put the norms' class forward back
     model.eval()
     model.train()
