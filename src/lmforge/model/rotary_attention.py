@@ -102,6 +102,9 @@ def _forward(self: Any, hidden_states: torch.Tensor,
              attention_mask: torch.Tensor | None = None, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
     caching = kwargs.get("cache") is not None or kwargs.get("past_key_values") is not None
     if (caching or position_embeddings is None or not torch.is_grad_enabled()
+            # [batch, length, head_dim] as Llama's: a module's rotation may also rotate part of a head (cos narrower
+            # than the head: dots3_note's audio tower), which the small example in `_rotates_as_llama` cannot see
+            or position_embeddings[0].dim() != 3 or position_embeddings[0].shape[-1] != self.head_dim
             or any(part.requires_grad for part in position_embeddings)):  # `_Rotation` does not differentiate them
         return type(self).forward(self, hidden_states, position_embeddings, attention_mask, **kwargs)
     kwargs.pop("cache", None)
