@@ -97,11 +97,11 @@ def test_chunked_loss_computes_in_the_runs_mixed_precision(tiny_llama_path, tiny
 
 
 @pytest.mark.parametrize("trains", [False, True], ids=["frozen-head-lora", "trained-head-full"])
-def test_the_heads_half_precision_copy_is_made_once_for_all_chunks(tiny_llama_path, tiny_tokenizer, tmp_path,
-                                                                    monkeypatch, trains):
-    """Under autocast the head's bf16 weight is cast once for the chunks and their recomputation instead of in each
-    head call: the same loss and gradients bit for bit (a trained head's included: its chunks' gradients still cast
-    to float32 one by one and summed in float32), and the head module itself is never called."""
+def test_the_heads_half_precision_copy_is_made_once_for_all_chunks(tiny_llama_path, monkeypatch, trains):
+    """Where the chunks are recomputed (token-weighted losses, evaluation), under autocast the head's bf16 weight is
+    cast once for the chunks and their recomputation instead of in each head call: the same loss and gradients bit
+    for bit (a trained head's included: its chunks' gradients still cast to float32 one by one and summed in
+    float32), and the head module itself is never called."""
     monkeypatch.setattr(loss_module, "LOGITS_PER_CHUNK", 64 * 1024)  # 64-token chunks: several per batch
     monkeypatch.setattr(loss_module, "LOGITS_WHOLE", 64 * 1024)
     from lmforge.model.recast_weights import recast_weights_in_backward
@@ -110,19 +110,25 @@ def test_the_heads_half_precision_copy_is_made_once_for_all_chunks(tiny_llama_pa
     if trains:  # as the runner trains it: each call casts the weights itself (autocast's cache would hand all the
         # chunks one cast, their head gradients summed in bf16)
         assert recast_weights_in_backward(model) > 0
-    else:
-        model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
-    model.train()
-    assert model.get_output_embeddings().weight.requires_grad == trains
-    args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True, bf16=True)
-    trainer = LmforgeTrainer(model=model, args=args, chunked_loss=True)
+    head = model.get_output_embeddings().requires_grad_(trains)
+    generator = torch.Generator().manual_seed(0)
+    hidden = torch.randn(200, head.in_features, generator=generator)
+    targets = torch.randint(0, head.out_features, (200,), generator=generator)
+    targets[::9] = IGNORE_INDEX
     head_calls = []
-    model.get_output_embeddings().register_forward_hook(lambda *_: head_calls.append(1))
-    inputs = batch(tiny_tokenizer, packed=True)
-    loss, grads = loss_and_grads(model, trainer, inputs)
+    head.register_forward_hook(lambda *_: head_calls.append(1))
+
+    def loss_and_grads():
+        head.zero_grad()
+        leaf = hidden.clone().requires_grad_(True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = loss_module._recomputed_chunks_loss(leaf, targets, head, None)
+        loss.backward()
+        return loss.item(), [leaf.grad] + ([head.weight.grad.clone()] if trains else [])
+
+    loss, grads = loss_and_grads()
     assert head_calls == []
     monkeypatch.setattr(loss_module, "_head_for_chunks", lambda head, device_type: head)  # a cast per head call
-    expected_loss, expected_grads = loss_and_grads(model, trainer, inputs)
+    expected_loss, expected_grads = loss_and_grads()
     assert len(head_calls) > 2 and loss == expected_loss
-    assert grads.keys() == expected_grads.keys() and len(grads) > 0
-    assert all(torch.equal(grads[name], expected_grads[name]) for name in grads)
+    assert len(grads) == 1 + trains and all(map(torch.equal, grads, expected_grads))

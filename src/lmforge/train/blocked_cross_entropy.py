@@ -24,7 +24,7 @@ from lmforge.data.labels import IGNORE_INDEX
 BLOCK_LOGITS = 2**18
 
 
-def _blocks(rows: int, vocab: int) -> Iterator[slice]:
+def row_blocks(rows: int, vocab: int) -> Iterator[slice]:
     step = max(1, BLOCK_LOGITS // max(vocab, 1))
     return (slice(start, start + step) for start in range(0, rows, step))
 
@@ -36,7 +36,7 @@ class _TokenCrossEntropy(torch.autograd.Function):
         supervised = targets != IGNORE_INDEX
         safe_targets = torch.where(supervised, targets, 0)
         log_totals = torch.empty(rows, dtype=torch.float32, device=logits.device)
-        for block in _blocks(rows, vocab):
+        for block in row_blocks(rows, vocab):
             torch.logsumexp(logits[block].float(), -1, out=log_totals[block])
         picked = logits.gather(1, safe_targets.unsqueeze(1)).squeeze(1).float()
         ctx.save_for_backward(logits, log_totals, safe_targets, supervised)
@@ -49,7 +49,7 @@ class _TokenCrossEntropy(torch.autograd.Function):
         weights = (grad * supervised).unsqueeze(1)  # an ignored row's gradient is 0
         grad_logits = torch.empty_like(logits)
         with torch.autocast(logits.device.type, enabled=False):
-            for block in _blocks(rows, vocab):
+            for block in row_blocks(rows, vocab):
                 values = logits[block].to(torch.float32, copy=True)
                 values.sub_(log_totals[block].unsqueeze(1)).exp_().mul_(weights[block])  # softmax x grad
                 values.scatter_add_(1, safe_targets[block].unsqueeze(1), -weights[block])  # - onehot x grad

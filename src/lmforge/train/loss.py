@@ -3,9 +3,11 @@
 The usual path computes `batch x length x vocab` logits (1.2 GB in fp32 for one 2,048-token row
 with a 151k vocabulary), then a log-softmax and a gradient of the same size. Here the decoder's
 hidden states are gathered at supervised positions only (prompt tokens need no logits), and the
-output head + cross-entropy run chunk by chunk under activation checkpointing: each chunk's logits
-exist only while that chunk is computed, forward and backward. The sum is normalised exactly as
-transformers does (by `num_items_in_batch`), so losses and gradients equal the usual path's.
+output head + cross-entropy run chunk by chunk: when training, with the head's gradients computed in the
+forward pass (train/head_gradient.py; per-token log-probabilities only where the head is frozen), otherwise
+each chunk under activation checkpointing, so that each chunk's logits exist only while that chunk is
+computed. The sum is normalised exactly as transformers does (by `num_items_in_batch`), so losses and
+gradients equal the usual path's.
 
 It is used only for architectures whose logits are a plain `lm_head(hidden)`: no soft-capping,
 logit scaling or mixture-of-experts auxiliary loss, which this path would silently drop.
@@ -22,6 +24,7 @@ from lmforge.data.labels import IGNORE_INDEX
 from lmforge.model.recast_weights import keeps_weight_copy
 from lmforge.model.shared_casts import cast_reader
 from lmforge.train.blocked_cross_entropy import token_cross_entropy
+from lmforge.train.head_gradient import head_cross_entropy
 from lmforge.train.token_losses import TokenLoss, token_loss_sum
 
 PLAIN_HEAD_MODEL_TYPES = frozenset({
@@ -125,6 +128,10 @@ def chunked_answer_logps(decoder: torch.nn.Module, head: torch.nn.Linear, inputs
     rows, index, goals = _supervised_positions(labels)
     hidden = hidden.reshape(batch * length, width)[index]
     chunk = _rows_per_chunk(head)
+    if torch.is_grad_enabled() and not any(part.requires_grad for part in head.parameters()):
+        per_token = -head_cross_entropy(hidden, goals, head, chunk, summed=False)  # gradients in the forward pass
+        total = per_token.new_zeros(batch).index_add(0, rows, per_token)
+        return total, (labels[:, 1:] != IGNORE_INDEX).sum(-1).clamp(min=1)
     pieces = []
     for start in range(0, goals.shape[0], chunk):
         piece, goal = hidden[start:start + chunk], goals[start:start + chunk]
@@ -179,16 +186,12 @@ def chunked_token_outputs(decoder: torch.nn.Module, head: torch.nn.Linear, input
     return tuple(outputs)
 
 
-def chunked_causal_lm_loss(
-    decoder: torch.nn.Module, head: torch.nn.Linear, inputs: dict[str, Any], labels: torch.Tensor,
-    num_items_in_batch: torch.Tensor | int, weighting: TokenLoss | None = None,
-) -> torch.Tensor:
-    """`weighting`: a token-weighted loss (DFT, EAFT) instead of plain cross-entropy."""
-    model_inputs = {key: value for key, value in inputs.items() if key != "use_cache"}
-    hidden = decoder(**model_inputs, use_cache=False).last_hidden_state
-    hidden, targets = _supervised_rows(hidden, labels)
+def _recomputed_chunks_loss(hidden: torch.Tensor, targets: torch.Tensor, head: torch.nn.Linear,
+                            weighting: TokenLoss | None) -> torch.Tensor:
+    """The summed loss of supervised rows, chunk by chunk, each chunk under activation checkpointing when gradients
+    are on (recomputed in the backward pass) and whole when the logits are few."""
     if targets.shape[0] * head.out_features <= LOGITS_WHOLE:  # small enough whole: no recomputation
-        return _chunk_loss(hidden, targets, head, weighting) / num_items_in_batch
+        return _chunk_loss(hidden, targets, head, weighting)
     chunk = _rows_per_chunk(head)
     head_call = _head_for_chunks(head, hidden.device.type)
     total = hidden.new_zeros((), dtype=torch.float32)
@@ -198,4 +201,17 @@ def chunked_causal_lm_loss(
             total = total + checkpoint(_chunk_loss, piece, goal, head_call, weighting, use_reentrant=False)
         else:
             total = total + _chunk_loss(piece, goal, head_call, weighting)
-    return total / num_items_in_batch
+    return total
+
+
+def chunked_causal_lm_loss(
+    decoder: torch.nn.Module, head: torch.nn.Linear, inputs: dict[str, Any], labels: torch.Tensor,
+    num_items_in_batch: torch.Tensor | int, weighting: TokenLoss | None = None,
+) -> torch.Tensor:
+    """`weighting`: a token-weighted loss (DFT, EAFT) instead of plain cross-entropy."""
+    model_inputs = {key: value for key, value in inputs.items() if key != "use_cache"}
+    hidden = decoder(**model_inputs, use_cache=False).last_hidden_state
+    hidden, targets = _supervised_rows(hidden, labels)
+    if weighting is None and torch.is_grad_enabled():  # the head's gradients computed with its loss, no recomputation
+        return head_cross_entropy(hidden, targets, head, _rows_per_chunk(head), summed=True) / num_items_in_batch
+    return _recomputed_chunks_loss(hidden, targets, head, weighting) / num_items_in_batch
