@@ -105,3 +105,27 @@ def test_no_rows():
     loss = head_cross_entropy(hidden, torch.zeros(0, dtype=torch.long), head, 5, summed=True)
     loss.backward()
     assert loss.item() == 0 and hidden.grad.shape == (0, 4) and head.weight.grad.abs().sum() == 0
+
+
+def test_per_row_metrics_as_trls_fused_head_reports_them():
+    """The metrics of the preference trainers (train/trl_head.py) from the same float32 values as the losses, as
+    close to float64's as the recomputing chunks' metrics from the whole chunk's logits."""
+    head, hidden, targets, row_grads = _case(trains=False, bias=False)
+    targets[[0, 5]] = head(hidden[[0, 5]]).argmax(-1)  # two rows whose target is the model's first choice
+    leaf = hidden.clone().requires_grad_(True)
+    losses, *metrics = head_cross_entropy(leaf, targets, head, 5, summed=False, with_metrics=True)
+    expected = loss_module._chunk_token_outputs(hidden, targets, head)
+    torch.testing.assert_close(-losses.detach(), expected[0], rtol=1e-6, atol=1e-6)
+    logits = hidden.double() @ head.weight.double().t()
+    probs = logits.softmax(-1)
+    exact = (logits.logsumexp(-1) - (probs * logits).sum(-1), (probs * probs).sum(-1).log(), logits.mean(-1))
+    for ours, theirs, value in zip(metrics[:3], expected[1:4], exact, strict=True):
+        # as close to float64's as the whole chunk's (closer for the entropy: no cancellation against log-sum-exp)
+        assert not ours.requires_grad and ours.dtype == torch.float32
+        assert (ours.double() - value).abs().max() <= max((theirs.double() - value).abs().max(), 1e-6)
+    assert torch.equal(metrics[3], expected[4]) and metrics[3].sum() == 2
+    (losses * row_grads).sum().backward()  # the losses keep their gradient beside the metrics
+    _, grads = _losses_and_grads(_whole(head, targets, summed=False), head, hidden, row_grads)
+    torch.testing.assert_close(leaf.grad, grads[0], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="per row"):
+        head_cross_entropy(hidden, targets, head, 5, summed=True, with_metrics=True)

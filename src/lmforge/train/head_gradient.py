@@ -31,9 +31,12 @@ from lmforge.data.labels import IGNORE_INDEX
 from lmforge.train.blocked_cross_entropy import row_blocks
 
 
-def _loss_and_unit_gradient(logits: torch.Tensor, targets: torch.Tensor, losses: torch.Tensor) -> None:
+def _loss_and_unit_gradient(logits: torch.Tensor, targets: torch.Tensor, losses: torch.Tensor,
+                            metrics: tuple[torch.Tensor, ...] | None = None) -> None:
     """Each row's cross-entropy into `losses` (float32, 0 where the target is ignored); `logits` is overwritten
-    with the loss's gradient with respect to it, softmax - onehot (0 for an ignored row), in its own dtype."""
+    with the loss's gradient with respect to it, softmax - onehot (0 for an ignored row), in its own dtype. With
+    `metrics` ([rows] tensors: entropy, log(sum of squared probabilities), mean logit, whether the target is the
+    first argmax), those too, from the same float32 values."""
     rows, vocab = logits.shape
     supervised = targets != IGNORE_INDEX
     safe_targets = torch.where(supervised, targets, 0).unsqueeze(1)
@@ -41,12 +44,23 @@ def _loss_and_unit_gradient(logits: torch.Tensor, targets: torch.Tensor, losses:
     for block in row_blocks(rows, vocab):
         stored = logits[block]
         values = stored.float()  # a copy for half-precision logits, the logits themselves for float32 ones
+        if metrics is not None:
+            metrics[2][block], metrics[3][block] = values.mean(-1), values.argmax(-1) == targets[block]
         largest = values.amax(-1, keepdim=True)
-        values.sub_(largest).exp_()
-        totals = values.sum(-1, keepdim=True)
+        if metrics is None:
+            values.sub_(largest).exp_()
+            totals = values.sum(-1, keepdim=True)
+            values.div_(totals)
+        else:  # the shifted logits stay for the entropy: sum p log p = sum p (x - max) - log(total)
+            shifted = values.sub_(largest)
+            values = shifted.exp()
+            totals = values.sum(-1, keepdim=True)
+            values.div_(totals)
+            metrics[0][block] = totals.log().squeeze(1) - torch.linalg.vecdot(values, shifted)
+            metrics[1][block] = torch.linalg.vecdot(values, values).log()
         keep = supervised[block].unsqueeze(1)
         losses[block] = ((largest + totals.log()).squeeze(1) - picked[block]) * supervised[block]
-        values.div_(totals).scatter_add_(1, safe_targets[block], torch.full_like(totals, -1.0)).mul_(keep)
+        values.scatter_add_(1, safe_targets[block], torch.full_like(totals, -1.0)).mul_(keep)
         if values.data_ptr() != stored.data_ptr():
             stored.copy_(values)
 
@@ -54,7 +68,8 @@ def _loss_and_unit_gradient(logits: torch.Tensor, targets: torch.Tensor, losses:
 class _HeadCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                targets: torch.Tensor, product_dtype: torch.dtype, summed: bool, rows_per_chunk: int) -> torch.Tensor:
+                targets: torch.Tensor, product_dtype: torch.dtype, summed: bool, rows_per_chunk: int,
+                with_metrics: bool) -> torch.Tensor | tuple[torch.Tensor, ...]:
         rows = hidden.shape[0]
         product_weight = weight.detach().to(product_dtype)
         product_bias = None if bias is None else bias.detach().to(product_dtype)
@@ -63,11 +78,16 @@ class _HeadCrossEntropy(torch.autograd.Function):
         unit_grad_hidden = torch.empty_like(states)
         unit_grad_weight = torch.zeros_like(weight, dtype=torch.float32) if ctx.needs_input_grad[1] else None
         unit_grad_bias = torch.zeros_like(bias, dtype=torch.float32) if ctx.needs_input_grad[2] else None
+        metrics = None
+        if with_metrics:
+            metrics = (*(torch.empty_like(losses) for _ in range(3)), torch.empty(rows, dtype=torch.bool,
+                                                                                   device=hidden.device))
         with torch.autocast(hidden.device.type, enabled=False):  # the products in `product_dtype`, as cast above
             for start in range(0, rows, rows_per_chunk):
                 part = slice(start, start + rows_per_chunk)
                 logits = F.linear(states[part], product_weight, product_bias)
-                _loss_and_unit_gradient(logits, targets[part], losses[part])
+                _loss_and_unit_gradient(logits, targets[part], losses[part],
+                                        None if metrics is None else tuple(m[part] for m in metrics))
                 torch.mm(logits, product_weight, out=unit_grad_hidden[part])
                 if unit_grad_weight is not None:
                     unit_grad_weight += logits.t() @ states[part]
@@ -75,31 +95,38 @@ class _HeadCrossEntropy(torch.autograd.Function):
                     unit_grad_bias += logits.sum(0, dtype=torch.float32)
         ctx.save_for_backward(unit_grad_hidden, unit_grad_weight, unit_grad_bias)
         ctx.summed, ctx.hidden_dtype = summed, hidden.dtype
-        return losses.sum() if summed else losses
+        if metrics is None:
+            return losses.sum() if summed else losses
+        ctx.mark_non_differentiable(*metrics)
+        return losses, *metrics
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+    def backward(ctx: Any, grad: torch.Tensor, *metrics_grads: Any) -> tuple[torch.Tensor | None, ...]:
         unit_grad_hidden, unit_grad_weight, unit_grad_bias = ctx.saved_tensors
         per_row = grad if ctx.summed else grad.unsqueeze(1)
         grad_hidden = (unit_grad_hidden.float() * per_row).to(ctx.hidden_dtype) if ctx.needs_input_grad[0] else None
         # a per-row loss with a trained head never gets here (head_cross_entropy refuses it): `grad` is one number
         grad_weight = None if unit_grad_weight is None else unit_grad_weight * grad
         grad_bias = None if unit_grad_bias is None else unit_grad_bias * grad
-        return grad_hidden, grad_weight, grad_bias, None, None, None, None
+        return grad_hidden, grad_weight, grad_bias, None, None, None, None, None
 
 
 def head_cross_entropy(hidden: torch.Tensor, targets: torch.Tensor, head: torch.nn.Linear, rows_per_chunk: int,
-                       summed: bool) -> torch.Tensor:
+                       summed: bool, with_metrics: bool = False) -> torch.Tensor | tuple[torch.Tensor, ...]:
     """The cross-entropy of `head(hidden)` ([rows, hidden] -> [rows, vocab]) against `targets` ([rows], 0 where
     IGNORE_INDEX), in float32: summed over rows (`summed`), or one per row (a frozen head only: each row's gradient
     differs, which a trained weight's gradient computed in the forward pass cannot follow). Gradients flow to
     `hidden` and to the head's parameters that train; the logits are computed `rows_per_chunk` rows at a time and
-    never kept."""
+    never kept. `with_metrics` (per row): the losses, then without gradient each row's entropy, log(sum of squared
+    probabilities), mean logit and whether the target is the first argmax, as trl's fused head reports them."""
     weight, bias = head.weight, head.bias
     if not summed and (weight.requires_grad or (bias is not None and bias.requires_grad)):
         raise ValueError("per-row head cross-entropy needs a frozen head: a trained head's gradient would need "
                          "each row's loss gradient in the forward pass")
+    if summed and with_metrics:
+        raise ValueError("the metrics are per row: ask for per-row losses (summed=False)")
     device = hidden.device.type
     product_dtype = (torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device)
                      else torch.promote_types(hidden.dtype, weight.dtype))
-    return _HeadCrossEntropy.apply(hidden, weight, bias, targets, product_dtype, summed, rows_per_chunk)
+    return _HeadCrossEntropy.apply(hidden, weight, bias, targets, product_dtype, summed, rows_per_chunk,
+                                   with_metrics)

@@ -163,20 +163,26 @@ def chunked_token_outputs(decoder: torch.nn.Module, head: torch.nn.Linear, input
                           labels: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """Per next-token position, as [batch, length - 1] tensors that are 0 (False) where the label is ignored:
     the label's log-probability (with gradient), then the entropy, log(sum of squared probabilities), mean logit
-    and top-1 flag (without). Only supervised positions are scored, chunk by chunk, under activation
-    checkpointing when gradients are on, so no chunk's logits outlive it (the reference pass keeps none)."""
+    and top-1 flag (without). Only supervised positions are scored, chunk by chunk, so no chunk's logits outlive
+    it: with a frozen head's gradients computed in the forward pass when gradients are on, else under activation
+    checkpointing (a trained head; the reference pass keeps none)."""
     hidden = decoder(**inputs).last_hidden_state
     batch, length, width = hidden.shape
     _, index, goals = _supervised_positions(labels)
     hidden = hidden.reshape(batch * length, width)[index]
     chunk = _rows_per_chunk(head, TOKEN_OUTPUTS_PER_CHUNK)
-    pieces = []
-    for start in range(0, max(goals.shape[0], 1), chunk):  # no supervised label: one empty chunk, still a graph
-        piece, goal = hidden[start:start + chunk], goals[start:start + chunk]
-        if torch.is_grad_enabled() and goals.shape[0] > chunk:
-            pieces.append(checkpoint(_chunk_token_outputs, piece, goal, head, use_reentrant=False))
-        else:
-            pieces.append(_chunk_token_outputs(piece, goal, head))
+    if torch.is_grad_enabled() and not any(part.requires_grad for part in head.parameters()):
+        # gradients in the forward pass (train/head_gradient.py), the metrics from the same values
+        losses, *metrics = head_cross_entropy(hidden, goals, head, chunk, summed=False, with_metrics=True)
+        pieces = [(-losses, *metrics)]
+    else:
+        pieces = []
+        for start in range(0, max(goals.shape[0], 1), chunk):  # no supervised label: one empty chunk, still a graph
+            piece, goal = hidden[start:start + chunk], goals[start:start + chunk]
+            if torch.is_grad_enabled() and goals.shape[0] > chunk:
+                pieces.append(checkpoint(_chunk_token_outputs, piece, goal, head, use_reentrant=False))
+            else:
+                pieces.append(_chunk_token_outputs(piece, goal, head))
     mask = labels[:, 1:] != IGNORE_INDEX
     real = int(mask.sum())  # the padding rows `_supervised_positions` appends come last
     outputs = []

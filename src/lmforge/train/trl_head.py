@@ -9,8 +9,9 @@ exponentials, masks; and as many again in backward) reach several GB for one 2 x
 
 `use_chunked_head` answers the same call on the same instances (the policy's base model and the reference
 model trl patched: nothing process-wide) from lmforge's chunks (`loss.chunked_token_outputs`): the hidden
-states of the supervised positions only, the head and log-softmax a few hundred rows at a time under
-activation checkpointing, so a chunk's logits exist only while it is computed, forward and backward. Only
+states of the supervised positions only, the head and log-softmax a few hundred rows at a time, so a chunk's
+logits exist only while it is computed: a frozen head (LoRA) with its gradient computed in the forward pass
+(train/head_gradient.py), a trained one and the reference pass under activation checkpointing. Only
 architectures whose logits are a plain `head(decoder(...))` (`loss.plain_head_parts`) are switched, and not
 under DeepSpeed or FSDP, which gather the head's weight inside trl's own forward.
 """
