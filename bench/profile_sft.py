@@ -34,7 +34,8 @@ from bench.train_throughput import JOBS, MODELS, TEMPLATES, job_config, run
 MATMUL = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::matmul", "aten::linear",
           "aten::_weight_int8pack_mm", "mkldnn", "onednn")
 ATTENTION = ("scaled_dot_product", "flash_attention", "_efficient_attention", "aten::_softmax", "flex_attention")
-LOSS = ("cross_entropy", "log_softmax", "nll_loss", "logsumexp", "chunked")
+# "crossentropy": lmforge's own autograd functions (_TokenCrossEntropy, _HeadCrossEntropy: the head's products too)
+LOSS = ("cross_entropy", "crossentropy", "log_softmax", "nll_loss", "logsumexp", "chunked")
 
 
 def bucket(name: str, ancestors: list[str]) -> str:
