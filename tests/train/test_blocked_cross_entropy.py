@@ -50,3 +50,12 @@ def test_no_rows():
     assert losses.shape == (0,)
     losses.sum().backward()
     assert logits.grad.shape == (0, 7)
+
+
+def test_blocks_of_rows_on_a_cpu_and_one_block_elsewhere():
+    logits = torch.zeros(11, 500)
+    assert [(b.start, b.stop) for b in blocked_cross_entropy.row_blocks(logits)] == [(0, 524)]  # 524 rows a block
+    on_meta = torch.zeros(11, 2**17, device="meta")  # an accelerator's tensor, as far as the blocks are concerned
+    assert [(b.start, b.stop) for b in blocked_cross_entropy.row_blocks(on_meta)] == [(0, 11)]
+    assert [(b.start, b.stop) for b in blocked_cross_entropy.row_blocks(torch.zeros(5, 2**17))] == [
+        (0, 2), (2, 4), (4, 6)]

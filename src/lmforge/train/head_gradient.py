@@ -37,11 +37,10 @@ def _loss_and_unit_gradient(logits: torch.Tensor, targets: torch.Tensor, losses:
     with the loss's gradient with respect to it, softmax - onehot (0 for an ignored row), in its own dtype. With
     `metrics` ([rows] tensors: entropy, log(sum of squared probabilities), mean logit, whether the target is the
     first argmax), those too, from the same float32 values."""
-    rows, vocab = logits.shape
     supervised = targets != IGNORE_INDEX
     safe_targets = torch.where(supervised, targets, 0).unsqueeze(1)
     picked = logits.gather(1, safe_targets).squeeze(1).float()
-    for block in row_blocks(rows, vocab):
+    for block in row_blocks(logits):
         stored = logits[block]
         values = stored.float()  # a copy for half-precision logits, the logits themselves for float32 ones
         if metrics is not None:
