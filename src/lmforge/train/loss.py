@@ -90,7 +90,9 @@ def _head_for_chunks(head: torch.nn.Linear, device_type: str) -> Callable[[torch
     float32 chunk by chunk and summed in float32. A head that keeps its copy already stays as it is. SFT's loss only:
     the copy stays alive over all the chunks (+45-50 MiB of peak RSS on that job), and the preference stages'
     log-probabilities, whose chunks are there for memory, gained no time from it (DPO on SmolLM2 at 2,048 tokens,
-    one step of 8 pairs: 52.8 vs 53.3 s, 2,362 vs 2,312 MiB)."""
+    one step of 8 pairs: 52.8 vs 53.3 s, 2,362 vs 2,312 MiB). Since the head's gradients are computed in the
+    forward pass when training (train/head_gradient.py), these chunks run for the token-weighted losses (DFT, EAFT)
+    and without gradients (evaluation)."""
     weight = head.weight
     if weight.dtype != torch.float32 or keeps_weight_copy(head) or not torch.is_autocast_enabled(device_type):
         return head
@@ -98,6 +100,12 @@ def _head_for_chunks(head: torch.nn.Linear, device_type: str) -> Callable[[torch
     if weight.requires_grad:
         return lambda hidden: F.linear(hidden, cast_reader(weight, copy), bias)
     return lambda hidden: F.linear(hidden, copy, bias)  # autocast casts `hidden` as it would have
+
+
+def _frozen(head: torch.nn.Module) -> bool:
+    """Whether none of the head's parameters trains (LoRA, freeze): per-token losses may then take the head's
+    gradient in the forward pass."""
+    return not any(part.requires_grad for part in head.parameters())
 
 
 def _chunk_loss(hidden: torch.Tensor, targets: torch.Tensor, head: Callable[[torch.Tensor], torch.Tensor],
@@ -128,7 +136,7 @@ def chunked_answer_logps(decoder: torch.nn.Module, head: torch.nn.Linear, inputs
     rows, index, goals = _supervised_positions(labels)
     hidden = hidden.reshape(batch * length, width)[index]
     chunk = _rows_per_chunk(head)
-    if torch.is_grad_enabled() and not any(part.requires_grad for part in head.parameters()):
+    if torch.is_grad_enabled() and _frozen(head):
         per_token = -head_cross_entropy(hidden, goals, head, chunk, summed=False)  # gradients in the forward pass
         total = per_token.new_zeros(batch).index_add(0, rows, per_token)
         return total, (labels[:, 1:] != IGNORE_INDEX).sum(-1).clamp(min=1)
@@ -171,7 +179,7 @@ def chunked_token_outputs(decoder: torch.nn.Module, head: torch.nn.Linear, input
     _, index, goals = _supervised_positions(labels)
     hidden = hidden.reshape(batch * length, width)[index]
     chunk = _rows_per_chunk(head, TOKEN_OUTPUTS_PER_CHUNK)
-    if torch.is_grad_enabled() and not any(part.requires_grad for part in head.parameters()):
+    if torch.is_grad_enabled() and _frozen(head):
         # gradients in the forward pass (train/head_gradient.py), the metrics from the same values
         losses, *metrics = head_cross_entropy(hidden, goals, head, chunk, summed=False, with_metrics=True)
         pieces = [(-losses, *metrics)]
