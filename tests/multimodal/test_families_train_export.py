@@ -8,8 +8,7 @@ Which file proves what, per family:
 - `test_families.py`: the example is the processor's own expansion, packed loss == padded loss (or packing
   is refused), ranking rows for DPO;
 - `test_families_cli.py`: chat with an image == the model's own `generate` (every family), and the same
-  train + export as a user runs them (subprocesses) for one family per hand-written plugin and per kind (full
-  fine-tuning for two of them).
+  train + export as a user runs them (subprocesses) for one family per medium (full fine-tuning for one).
 Running the CLI once per family and mode cost about an hour of CI; what it adds over this file (argument
 parsing, process start) is not family-specific.
 """

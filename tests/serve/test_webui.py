@@ -78,6 +78,24 @@ def test_widgets_round_trip_a_saved_config():
     assert form_config(widget_values({})) == {}  # an untouched form writes nothing but the user's choices
 
 
+def test_loading_a_config_sets_only_the_widgets_whose_value_it_changes(app_blocks, tmp_path):
+    """Each widget a handler sets fires its change event (a preview redrawn): loading the config just saved, with
+    one field edited since, sets that field alone."""
+    import gradio as gr
+
+    handlers = {block_fn.name: block_fn for block_fn in app_blocks.fns.values()}
+    language, path = "en", str(tmp_path / "mine.yaml")
+    keys = [component.elem_id.removeprefix("field_") for component in handlers["load_config"].inputs[2:]]
+    values = [component.value for component in handlers["load_config"].inputs[2:]]
+    handlers["save_config"].fn(language, path, *values)
+    saved_rank = values[keys.index("lora_rank")]
+    values[keys.index("lora_rank")] = saved_rank * 2
+    status, *updates = handlers["load_config"].fn(language, path, *values)
+    assert status.startswith("loaded")
+    changed = {key: update for key, update in zip(keys, updates, strict=True) if update != gr.skip()}
+    assert changed == {"lora_rank": saved_rank}
+
+
 def test_invalid_values_are_named_with_the_checks_own_message():
     from lmforge.config import build_config
     from lmforge.errors import ConfigError

@@ -56,29 +56,38 @@ def summarised(out) -> dict[str, float]:
     return {"samples": summary["trained_samples"], "supervised_tokens": summary["trained_supervised_tokens"]}
 
 
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory):
+    """The reference run the scaled-out ones are held to: one process, the global batch of 4 rows a step."""
+    work = tmp_path_factory.mktemp("one_process")
+    config = work / "run.yaml"
+    config.write_text("stage: sft\n")
+    single = run_cli("train", str(config), *ARGS, "per_device_train_batch_size=4", f"output_dir={work / 'one'}")
+    assert single.returncode == 0, single.stderr[-2000:]
+    return work / "one"
+
+
 @pytest.mark.slow
-def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path, monkeypatch):
+def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path, monkeypatch, one_process):
     config = tmp_path / "run.yaml"
     config.write_text("stage: sft\n")
-    single = run_cli("train", str(config), *ARGS, "per_device_train_batch_size=4", f"output_dir={tmp_path / 'one'}")
-    assert single.returncode == 0, single.stderr[-2000:]
     monkeypatch.delenv("MASTER_PORT", raising=False)
     ddp = run_cli("train", str(config), *ARGS, "per_device_train_batch_size=2", f"output_dir={tmp_path / 'two'}",
                   f"master_port={free_port()}", "master_addr=127.0.0.1", "--nproc", "2")  # LLaMA-Factory's keys
     assert ddp.returncode == 0, ddp.stderr[-3000:]
-    one, two = logged(tmp_path / "one"), logged(tmp_path / "two")
+    one, two = logged(one_process), logged(tmp_path / "two")
     assert [line["epoch"] for line in two] == [line["epoch"] for line in one]  # 4 rows a step in both
     for a, b in zip(one, two, strict=True):
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-3)
     assert "LOCAL_RANK" not in os.environ
     # the summary's throughput counts what every process trained: 12 examples and the same tokens in both runs
-    counted = [summarised(tmp_path / name) for name in ("one", "two")]
+    counted = [summarised(out) for out in (one_process, tmp_path / "two")]
     assert counted[0]["samples"] == counted[1]["samples"] == 12
     assert counted[1]["supervised_tokens"] == counted[0]["supervised_tokens"]
 
 
 @pytest.mark.slow
-def test_deepspeed_zero3_runs_on_cpu_and_matches_ddp(tmp_path, monkeypatch):
+def test_deepspeed_zero3_runs_on_cpu_and_matches_one_process(tmp_path, monkeypatch, one_process):
     config = tmp_path / "run.yaml"
     config.write_text("stage: sft\n")
     monkeypatch.setenv("MASTER_PORT", str(free_port()))
@@ -90,9 +99,7 @@ def test_deepspeed_zero3_runs_on_cpu_and_matches_ddp(tmp_path, monkeypatch):
     # notices a user cannot act on stay hidden (`--verbose` shows them)
     output = result.stdout + result.stderr
     assert "all_gather_into_tensor` is deprecated" not in output and "Setting accelerator to CPU" not in output
-    single = run_cli("train", str(config), *ARGS, "per_device_train_batch_size=4", f"output_dir={tmp_path / 'one'}")
-    assert single.returncode == 0
-    for a, b in zip(logged(tmp_path / "one"), logged(out), strict=True):
+    for a, b in zip(logged(one_process), logged(out), strict=True):
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-3)
 
 
@@ -192,7 +199,8 @@ def test_a_deepspeed_config_trains_in_one_process_under_torchrun(tmp_path, monke
 
 
 @pytest.mark.slow
-def test_ray_train_with_two_cpu_workers_matches_one_process_with_the_same_global_batch(tmp_path, monkeypatch):
+def test_ray_train_with_two_cpu_workers_matches_one_process_with_the_same_global_batch(tmp_path, monkeypatch,
+                                                                                         one_process):
     """USE_RAY=1 and LLaMA-Factory's ray_* keys: a local Ray instance, two gloo workers of 2 rows each against one
     process of 4; the checkpoint the Trainer saves is reported to Ray's storage (ray_storage_path/ray_run_name)."""
     pytest.importorskip("ray.train")
@@ -200,13 +208,11 @@ def test_ray_train_with_two_cpu_workers_matches_one_process_with_the_same_global
     config.write_text(f"stage: sft\nray_num_workers: 2\nresources_per_worker:\n  CPU: 1\nplacement_strategy: PACK\n"
                       f"ray_run_name: tiny\nray_storage_path: {tmp_path / 'saves'}\n"
                       "ray_init_kwargs:\n  num_cpus: 2\n  include_dashboard: false\n")
-    single = run_cli("train", str(config), *ARGS, "per_device_train_batch_size=4", f"output_dir={tmp_path / 'one'}")
-    assert single.returncode == 0, single.stderr[-2000:]
     monkeypatch.setenv("USE_RAY", "1")
     ray = run_cli("train", str(config), *ARGS, "per_device_train_batch_size=2", f"output_dir={tmp_path / 'ray'}",
                   "save_steps=3")
     assert ray.returncode == 0, (ray.stdout + ray.stderr)[-3000:]
-    one, two = logged(tmp_path / "one"), logged(tmp_path / "ray")
+    one, two = logged(one_process), logged(tmp_path / "ray")
     assert [line["epoch"] for line in two] == [line["epoch"] for line in one]  # 4 rows a step in both
     for a, b in zip(one, two, strict=True):
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-3)

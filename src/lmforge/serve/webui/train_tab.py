@@ -127,7 +127,9 @@ def build(texts: Texts, state: UiState, form: Form, initial: dict[str, Any], lan
 
     save.click(save_config, [language, config_path, *inputs], saved)
 
-    def load_config(lang: str, path: str) -> list[Any]:
+    def load_config(lang: str, path: str, *current: Any) -> list[Any]:
+        """Only widgets whose config value differs are set: each set widget fires its change event, and a
+        config's ~30 fields in the default's spelling cost a busy browser half a minute of redrawn previews."""
         from lmforge.config.loader import read_yaml
 
         try:
@@ -139,9 +141,12 @@ def build(texts: Texts, state: UiState, form: Form, initial: dict[str, Any], lan
             raise gr.Error(f"{path}: keys the Train tab has no field for: {', '.join(unknown)} "
                            "(export_* keys belong in the Export tab)")
         values = widget_values(raw, form.multiselect_keys)
-        return [f"{text(lang, 'loaded')}: `{path}`", *(values[key] for key in form.keys)]
+        specs = field_specs()
+        return [f"{text(lang, 'loaded')}: `{path}`",
+                *(gr.skip() if specs[key].config_value(now) == specs[key].config_value(values[key]) else values[key]
+                  for key, now in zip(form.keys, current, strict=True))]
 
-    load.click(load_config, [language, config_path], [saved, *inputs])
+    load.click(load_config, [language, config_path, *inputs], [saved, *inputs])
 
     def refresh_datasets(folder: str) -> Any:
         return gr.update(choices=dataset_names(folder))
