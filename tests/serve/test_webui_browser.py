@@ -305,3 +305,12 @@ def test_switch_language_and_follow_the_browser(page, browser, webui, shots):
 def test_the_page_made_no_request_to_another_host(page, elsewhere):
     assert page.locator("#network_note").inner_text().startswith("Served on http://127.0.0.1")
     assert elsewhere == []
+
+
+def test_an_idle_page_makes_no_requests(page):
+    """The tabs poll their run once a second only while it has something to show (each poll costs a busy
+    browser a redraw of the whole page): with every run ended and shown, the page is quiet."""
+    made = []
+    page.on("request", lambda request: made.append(request))
+    page.wait_for_timeout(4_000)
+    assert [request.url for request in made] == []

@@ -9,7 +9,7 @@ from lmforge.serve.webui.choices import dataset_names
 from lmforge.serve.webui.i18n import Texts, text
 from lmforge.serve.webui.schema import check_config, form_config
 from lmforge.serve.webui.state import UiState
-from lmforge.serve.webui.widgets import check_status, command_line, follow_log_js
+from lmforge.serve.webui.widgets import check_status, command_line, follow_log_js, live_view, polling
 
 RUN_CONFIG = "webui_predict.yaml"
 
@@ -70,29 +70,31 @@ def build(texts: Texts, state: UiState, top: dict[str, Any], dataset_dir: Any, i
     gr.on([widget.change for widget in [*top_widgets, *fields]], show, [*top_widgets, *fields], command,
           trigger_mode="always_last", show_progress="hidden")
 
-    def start_predict(lang: str, *values: Any) -> str:
+    timer = live_view()
+
+    def start_predict(lang: str, *values: Any) -> tuple[str, Any]:
         config = config_of(values)
         if state.busy():
-            return text(lang, "still_running")
+            return text(lang, "still_running"), gr.skip()
         if not config.get("eval_dataset"):
-            return text(lang, "no_dataset")
+            return text(lang, "no_dataset"), gr.skip()
         message, _ = check_config(config, deep=True)
         if message:
-            return check_status(message)
-        return state.start("eval", ["predict"], config, Path(config["output_dir"]) / RUN_CONFIG)
+            return check_status(message), gr.skip()
+        return state.start("eval", ["predict"], config, Path(config["output_dir"]) / RUN_CONFIG), polling(True)
 
-    start.click(start_predict, [language, *top_widgets, *fields], status)
+    start.click(start_predict, [language, *top_widgets, *fields], [status, timer])
     stop.click(lambda lang: state.stop("eval") or text(lang, "not_running"), language, status)
     dataset_dir.change(lambda folder: gr.update(choices=dataset_names(folder)), dataset_dir, datasets)
 
     def tick(folder: str) -> tuple[Any, ...]:
         run = state.run_to_show("eval")
         if run is None:
-            return (gr.skip(),) * 4
+            return *(gr.skip(),) * 4, polling(False)
         if run.running:
-            return run.status(), run.log(), gr.skip(), gr.skip()
+            return run.status(), run.log(), gr.skip(), gr.skip(), gr.skip()
         return (run.status(), run.log(), outputs.prediction_results(folder) or gr.skip(),
-                outputs.prediction_rows(folder) or gr.skip())
+                outputs.prediction_rows(folder) or gr.skip(), gr.skip())
 
-    gr.Timer(1.0).tick(tick, output_dir, [status, log, metrics, table], show_progress="hidden").then(
+    timer.tick(tick, output_dir, [status, log, metrics, table, timer], show_progress="hidden").then(
         None, None, None, js=follow_log_js("eval_log"))

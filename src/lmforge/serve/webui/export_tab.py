@@ -8,7 +8,16 @@ from lmforge.serve.webui import outputs
 from lmforge.serve.webui.i18n import Texts, text
 from lmforge.serve.webui.schema import check_config, field_specs, form_config
 from lmforge.serve.webui.state import UiState
-from lmforge.serve.webui.widgets import Form, check_status, command_line, follow_log_js, marks_html, to_yaml
+from lmforge.serve.webui.widgets import (
+    Form,
+    check_status,
+    command_line,
+    follow_log_js,
+    live_view,
+    marks_html,
+    polling,
+    to_yaml,
+)
 
 RUN_CONFIG = "webui_export.yaml"  # written beside export_dir
 
@@ -66,27 +75,29 @@ def build(texts: Texts, state: UiState, top: dict[str, Any], initial: dict[str, 
     gr.on([widget.change for widget in inputs], show, [language, *inputs], [yaml_box, command, check],
           trigger_mode="always_last", show_progress="hidden")
 
-    def start_export(lang: str, *values: Any) -> tuple[str, str]:
+    timer = live_view()
+
+    def start_export(lang: str, *values: Any) -> tuple[str, str, Any]:
         config = config_of(values)
         if state.busy():
-            return text(lang, "still_running"), gr.skip()
+            return text(lang, "still_running"), gr.skip(), gr.skip()
         message, named = check_config(config, deep=True)
         if not message and not config.get("export_dir"):
             message, named = "`lmforge export` needs `export_dir`", {"export_dir"}
         if message:
-            return check_status(message), marks_html(message, named, text(lang, "valid"))
-        return state.start("export", ["export"], config, run_config_path(config)), marks_html("", set(),
-                                                                                              text(lang, "valid"))
+            return check_status(message), marks_html(message, named, text(lang, "valid")), gr.skip()
+        return (state.start("export", ["export"], config, run_config_path(config)),
+                marks_html("", set(), text(lang, "valid")), polling(True))
 
-    start.click(start_export, [language, *inputs], [status, check])
+    start.click(start_export, [language, *inputs], [status, check, timer])
     stop.click(lambda lang: state.stop("export") or text(lang, "not_running"), language, status)
 
     def tick() -> tuple[Any, ...]:
         run = state.run_to_show("export")
         if run is None:
-            return (gr.skip(),) * 3
+            return *(gr.skip(),) * 3, polling(False)
         log_text = run.log()
-        return run.status(), log_text, outputs.verification_lines(log_text) or gr.skip()
+        return run.status(), log_text, outputs.verification_lines(log_text) or gr.skip(), gr.skip()
 
-    gr.Timer(1.0).tick(tick, None, [status, log, verification], show_progress="hidden").then(
+    timer.tick(tick, None, [status, log, verification, timer], show_progress="hidden").then(
         None, None, None, js=follow_log_js("export_log"))

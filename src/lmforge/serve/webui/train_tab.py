@@ -14,7 +14,17 @@ from lmforge.serve.webui.choices import dataset_names, stage_names, stage_plots
 from lmforge.serve.webui.i18n import Texts, text
 from lmforge.serve.webui.schema import check_config, field_specs, widget_values
 from lmforge.serve.webui.state import UiState
-from lmforge.serve.webui.widgets import Form, check_status, command_line, field_id, follow_log_js, marks_html, to_yaml
+from lmforge.serve.webui.widgets import (
+    Form,
+    check_status,
+    command_line,
+    field_id,
+    follow_log_js,
+    live_view,
+    marks_html,
+    polling,
+    to_yaml,
+)
 
 RUN_CONFIG = "webui_train.yaml"  # written into output_dir: the record of what the run was started with
 FIRST_ROWS = (("output_dir", "learning_rate", "num_train_epochs", "max_steps"),
@@ -91,6 +101,7 @@ def build(texts: Texts, state: UiState, form: Form, initial: dict[str, Any], lan
                                       interactive=False), "summary")
 
     inputs = form.components
+    timer = live_view()
 
     def show(lang: str, *values: Any) -> tuple[str, str, str]:
         config = form.config(values)
@@ -101,22 +112,22 @@ def build(texts: Texts, state: UiState, form: Form, initial: dict[str, Any], lan
     gr.on([widget.change for widget in inputs], show, [language, *inputs], [yaml_box, command, check],
           trigger_mode="always_last", show_progress="hidden")
 
-    def start_run(lang: str, *values: Any, resume_run: bool = False) -> tuple[str, str]:
+    def start_run(lang: str, *values: Any, resume_run: bool = False) -> tuple[str, str, Any]:
         config = form.config(values)
         if resume_run:
             config.pop("overwrite_output_dir", None)
         if state.busy():
-            return text(lang, "still_running"), gr.skip()
+            return text(lang, "still_running"), gr.skip(), gr.skip()
         if not config.get("output_dir"):
-            return text(lang, "no_output_dir"), gr.skip()
+            return text(lang, "no_output_dir"), gr.skip(), gr.skip()
         message, keys = check_config(config, deep=True)
         if message:
-            return check_status(message), marks_html(message, keys, text(lang, "valid"))
+            return check_status(message), marks_html(message, keys, text(lang, "valid")), gr.skip()
         return (state.start("train", ["train"], config, run_config_path(config)),
-                marks_html("", set(), text(lang, "valid")))
+                marks_html("", set(), text(lang, "valid")), polling(True))
 
-    start.click(start_run, [language, *inputs], [status, check])
-    resume.click(lambda *values: start_run(*values, resume_run=True), [language, *inputs], [status, check])
+    start.click(start_run, [language, *inputs], [status, check, timer])
+    resume.click(lambda *values: start_run(*values, resume_run=True), [language, *inputs], [status, check, timer])
     stop.click(lambda lang: state.stop("train") or text(lang, "not_running"), language, status)
 
     def save_config(lang: str, path: str, *values: Any) -> str:
@@ -160,7 +171,7 @@ def build(texts: Texts, state: UiState, form: Form, initial: dict[str, Any], lan
     def tick(lang: str, output_dir: str, stage: str) -> tuple[Any, ...]:
         run = state.run_to_show("train")
         if run is None:
-            return (gr.skip(),) * 5
+            return *(gr.skip(),) * 5, polling(False)
         records = len(outputs.log_records(output_dir))
         figure = gr.skip()
         if records != drawn["records"]:
@@ -168,9 +179,9 @@ def build(texts: Texts, state: UiState, form: Form, initial: dict[str, Any], lan
             figure = outputs.loss_figure(output_dir, stage_plots(stage))
         rows = outputs.summary_rows(output_dir) if not run.running else []
         return (run.status(), run.log(), figure, outputs.progress_html(output_dir, text(lang, "eta")),
-                rows or gr.skip())
+                rows or gr.skip(), gr.skip())
 
-    shown = [status, log, plot, progress, summary]
-    gr.Timer(1.0).tick(tick, [language, form.widgets["output_dir"], form.widgets["stage"]], shown,
-                       show_progress="hidden").then(
+    shown = [status, log, plot, progress, summary, timer]
+    timer.tick(tick, [language, form.widgets["output_dir"], form.widgets["stage"]], shown,
+               show_progress="hidden").then(
         None, None, None, js=follow_log_js("train_log"))

@@ -110,6 +110,22 @@ def marks_html(message: str, keys: set[str], valid: str) -> str:
     return (f"<style>{style}</style>" if style else "") + body
 
 
+def live_view() -> Any:
+    """A tab's poll of its background run, once a second while the run has something to show: it starts with
+    the page (a page reloaded mid-run picks the run up) and with each run, and stops once the run's end is shown
+    (`polling(False)` from the tick), so an idle page makes no requests; each poll costs a busy browser a redraw."""
+    import gradio as gr
+
+    return gr.Timer(1.0)
+
+
+def polling(active: bool) -> Any:
+    """The update that turns a tab's `live_view` on (a run started) or off (nothing left to show)."""
+    import gradio as gr
+
+    return gr.Timer(active=active)
+
+
 def follow_log_js(elem_id: str) -> str:
     """Browser code that scrolls a log box to its end when its text grew (Gradio's autoscroll stops following
     once the box is refilled while the page is busy); a box that did not change is left where the user put it."""
