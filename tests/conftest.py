@@ -1,15 +1,17 @@
 import os
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from tests.cli_process import run_lmforge
+
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
+CLI_ENVIRONMENT = {"COLUMNS": "200"}  # rich wraps at the terminal's width; a pipe has none
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -18,6 +20,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     other runs it; the many quick files at the end even the two out."""
     slow = Counter(item.path for item in items if item.get_closest_marker("slow"))
     items.sort(key=lambda item: -slow[item.path])
+
+
+@pytest.fixture(autouse=True)
+def environment_restored():
+    """Each test starts from the same environment: lmforge and the libraries set process-wide variables as they
+    run (tokenizers' thread count from a config's `preprocessing_num_workers`, torch's inductor cache folder),
+    which would otherwise reach every later test's CLI subprocesses."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +61,6 @@ def smollm2_path() -> Path:
 
 
 def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run `lmforge ...` as a user would, in a subprocess."""
-    return subprocess.run([sys.executable, "-m", "lmforge.cli.main", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, "COLUMNS": "200"})
+    """Run `lmforge ...` as a user would, in a new process (tests/cli_process.py: most start with the imports
+    done)."""
+    return run_lmforge(args, cwd, {**os.environ, **CLI_ENVIRONMENT}, timeout)
