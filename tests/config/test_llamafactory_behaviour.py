@@ -104,10 +104,31 @@ def test_special_tokens_config_file_problems_name_the_file(tmp_path):
         build_config({"new_special_tokens_config": str(listed)})
 
 
-def test_describing_new_tokens_for_their_initialisation_is_pending():
-    assert build_config({"init_special_tokens": "noise_init"}).model.init_special_tokens == "noise_init"
-    with pytest.raises(ConfigError, match=r"`init_special_tokens: desc_init` .* not supported yet: use `noise_init`"):
-        build_config({"init_special_tokens": "desc_init"})
+def test_new_special_tokens_are_described_by_a_mapping_or_llamafactorys_file(tmp_path):
+    described = {"<|plan|>": "a plan written first", "<|plan_end|>": "the end of the plan"}
+    cfg = build_config({"add_special_tokens": described, "init_special_tokens": "desc_init"})
+    assert cfg.model.add_special_tokens == list(described) and cfg.model.special_token_descriptions == described
+    listed = tmp_path / "tokens.yaml"
+    listed.write_text("".join(f'"{token}": {text}\n' for token, text in described.items()))
+    cfg = build_config({"new_special_tokens_config": str(listed), "init_special_tokens": "desc_init_w_noise"})
+    assert cfg.model.add_special_tokens == list(described) and cfg.model.special_token_descriptions == described
+
+
+@pytest.mark.parametrize(("keys", "message"), [
+    ({"init_special_tokens": "desc_init"}, r"`init_special_tokens: desc_init` initialises new special tokens: set "
+                                           r"`add_special_tokens`"),
+    ({"init_special_tokens": "desc_init", "add_special_tokens": "<a>"},
+     r"starts each new special token at the average embedding of its description; `<a>` has none: give "
+     r"`add_special_tokens` as a mapping"),
+    ({"add_special_tokens": {"<a>": "  "}}, r"the description of `<a>` is empty"),
+    ({"add_special_tokens": "<a>", "special_token_descriptions": {"<b>": "bee"}},
+     r"describes `<b>`, which `add_special_tokens` does not add"),
+    ({"add_special_tokens": {"<a>": "a"}, "special_token_descriptions": {"<a>": "a"}},
+     r"`add_special_tokens` as a mapping already describes the tokens: remove `special_token_descriptions`"),
+])
+def test_special_token_descriptions_mistakes_are_caught(keys, message):
+    with pytest.raises(ConfigError, match=message):
+        build_config(keys)
 
 
 @pytest.mark.parametrize("key", ["disable_gradient_checkpointing", "use_reentrant_gc", "disable_shuffling"])

@@ -5,9 +5,9 @@ No torch or transformers import here: validating a config takes milliseconds.
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from lmforge.config.evaluation import EvaluationGroup
 from lmforge.config.export import ExportGroup
@@ -90,10 +90,15 @@ class ModelGroup(Group):
     add_tokens: list[str] | None = Field(
         None, description="Plain tokens to add to the vocabulary (comma-separated); embeddings are resized.")
     add_special_tokens: list[str] | None = Field(
-        None, description="Special tokens to add (comma-separated); embeddings are resized.")
+        None, description="Special tokens to add (comma-separated, or a mapping of each token to what it means, "
+                          "for `init_special_tokens: desc_init`); embeddings are resized.")
+    special_token_descriptions: dict[str, str] | None = Field(
+        None, description="What each new special token means (set by giving `add_special_tokens` as a mapping, or "
+                          "LLaMA-Factory's `new_special_tokens_config` file); `desc_init` starts each token there.")
     init_special_tokens: Literal["noise_init", "desc_init", "desc_init_w_noise"] = Field(
-        "noise_init", description="How new token embeddings start: noise_init, the mean of the existing rows "
-                                  "(transformers' mean resizing); the desc_init methods are not supported yet.")
+        "noise_init", description="How new token embeddings start: noise_init, the mean of the existing rows; "
+                                  "desc_init, the mean of the rows of the token's description; desc_init_w_noise, "
+                                  "that plus Gaussian noise of std 1/sqrt(hidden size).")
     resize_vocab: bool = Field(
         False, description="Grow the embeddings to the tokenizer's size even without add_tokens (they always "
                            "grow when added tokens need it).")
@@ -150,6 +155,18 @@ class ModelGroup(Group):
                           "further. Training only (docs/models.md).")
 
     _split = field_validator("adapter_name_or_path", "add_tokens", "add_special_tokens", mode="before")(split_list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _described_special_tokens(cls, data: Any) -> Any:
+        """`add_special_tokens` as a mapping: the tokens, and their descriptions."""
+        if isinstance(data, dict) and isinstance(data.get("add_special_tokens"), dict):
+            described = data["add_special_tokens"]
+            if data.get("special_token_descriptions") is not None:
+                raise ValueError("`add_special_tokens` as a mapping already describes the tokens: "
+                                 "remove `special_token_descriptions`")
+            data = {**data, "add_special_tokens": list(described), "special_token_descriptions": described}
+        return data
 
     def adapter_paths(self) -> list[str]:
         """The adapter folders to load: each `adapter_name_or_path`, inside `adapter_folder` when set."""

@@ -91,8 +91,9 @@ def not_supported_message(key: str) -> str | None:
     return f"`{key}` belongs to {entry.note}, which lmforge does not support yet; remove the key{inert}"
 
 
-def _tokens_in_file(path: Any) -> list[str]:
-    """The tokens of a `new_special_tokens_config` file: a YAML mapping of token to description."""
+def _tokens_in_file(path: Any) -> dict[str, str]:
+    """The tokens of a `new_special_tokens_config` file and their descriptions: a YAML mapping of token to
+    description."""
     file = Path(str(path))
     if not file.is_file():
         raise ValueError(f"no such file: {file}")
@@ -102,7 +103,7 @@ def _tokens_in_file(path: Any) -> list[str]:
         raise ValueError(f"{file} is not valid YAML: {err}") from None
     if not isinstance(descriptions, dict) or not descriptions:
         raise ValueError(f"{file} must map each new special token to a description (`\"<|tok|>\": what it marks`)")
-    return [str(token) for token in descriptions]
+    return {str(token): str(description) for token, description in descriptions.items()}
 
 
 def _switch(value: Any) -> bool:

@@ -114,9 +114,23 @@ def _one_half_precision(cfg: LmforgeConfig) -> str | None:
 
 
 def _special_token_init(cfg: LmforgeConfig) -> str | None:
-    if cfg.model.init_special_tokens != "noise_init":
-        return (f"`init_special_tokens: {cfg.model.init_special_tokens}` (initialising new special tokens from their "
-                "descriptions) is not supported yet: use `noise_init` (the mean of the existing embeddings)")
+    model = cfg.model
+    described = model.special_token_descriptions or {}
+    if empty := [token for token, text in described.items() if not text.strip()]:
+        return f"the description of {', '.join(f'`{t}`' for t in empty)} is empty: say what the token marks"
+    if stray := sorted(set(described) - set(model.add_special_tokens or [])):
+        return (f"`special_token_descriptions` describes {', '.join(f'`{t}`' for t in stray)}, which "
+                "`add_special_tokens` does not add: add it there (or give `add_special_tokens` as the mapping)")
+    if model.init_special_tokens == "noise_init":
+        return None
+    if not model.add_special_tokens:
+        return (f"`init_special_tokens: {model.init_special_tokens}` initialises new special tokens: set "
+                "`add_special_tokens` (or remove the key)")
+    if missing := [token for token in model.add_special_tokens if token not in described]:
+        return (f"`init_special_tokens: {model.init_special_tokens}` starts each new special token at the average "
+                f"embedding of its description; {', '.join(f'`{t}`' for t in missing)} has none: give "
+                "`add_special_tokens` as a mapping (`\"<|tok|>\": what it marks`) or LLaMA-Factory's "
+                "`new_special_tokens_config: FILE`")
     return None
 
 

@@ -222,7 +222,7 @@ def load_model(
         # the sub-model came from `path`, not from wherever its config was first saved (what adapters record)
         model.name_or_path = model.config.name_or_path = path
     if tokenizer is not None:
-        resize_for_new_tokens(model, tokenizer, args)
+        resize_for_new_tokens(model, tokenizer, args, seed=seed if seed is not None else 42)
     apply_liger_kernel(model, args)
     if not sharded and fp32_products:
         route_linear_layers(model, args.cpu_matmul)
