@@ -81,3 +81,14 @@ def test_a_description_made_only_of_new_tokens_is_refused(tiny_family):
     with pytest.raises(ModelError, match=r"description of `<\|plan_end\|>` .* only of new tokens"):
         loaded(tiny_family("llama"), add_special_tokens={"<|plan|>": "a plan", "<|plan_end|>": "<|plan|>"},
                init_special_tokens="desc_init")
+
+
+def test_a_reward_model_gets_the_new_tokens_rows_too(tiny_family):
+    from lmforge.model.loading import load_reward_model
+
+    cfg = config_for(tiny_family("llama"), add_special_tokens=DESCRIBED, init_special_tokens="desc_init")
+    tokenizer = load_tokenizer(cfg.model)
+    weight = load_reward_model(cfg.model, tokenizer, dtype=torch.float32).get_input_embeddings().weight
+    assert weight.shape[0] == len(tokenizer)  # before, the new ids indexed past the embeddings
+    row = tokenizer.convert_tokens_to_ids("<|plan|>")
+    torch.testing.assert_close(weight[row], description_mean(weight, tokenizer, DESCRIBED["<|plan|>"]))

@@ -244,20 +244,24 @@ def load_base_model(args: ModelGroup, *, dtype: torch.dtype, cutoff_len: int, pa
 
 
 def load_reward_model(args: ModelGroup, tokenizer: PreTrainedTokenizerBase, *, dtype: torch.dtype,
-                      sharded: bool = False, kind: ModelKind | None = None, fp32_products: bool = True) -> Any:
-    """The base model with a freshly initialised scalar head (`*ForSequenceClassification`, 1 label);
-    `sharded` and `fp32_products` as for `load_model`; `kind`: the checkpoint's kind (a vision/audio-language
-    model gets the reward head of `model/reward_head.py`, taking its media inputs)."""
+                      sharded: bool = False, kind: ModelKind | None = None, fp32_products: bool = True,
+                      seed: int | None = None) -> Any:
+    """The base model with a freshly initialised scalar head (`*ForSequenceClassification`, 1 label), its
+    embeddings resized for the tokenizer's new tokens; `sharded`, `fp32_products` and `seed` as for
+    `load_model`; `kind`: the checkpoint's kind (a vision/audio-language model gets the reward head of
+    `model/reward_head.py`, taking its media inputs)."""
     from lmforge.model.reward_head import reward_model_around
 
     path = model_path(args)
     try:
         if kind is not None and kind.is_multimodal:
             generation = getattr(transformers, kind.auto_class).from_pretrained(path, dtype=dtype, **_hub_kwargs(args))
+            resize_for_new_tokens(generation, tokenizer, args, seed=42 if seed is None else seed)
             model = reward_model_around(generation, kind)
         else:
             model = transformers.AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=dtype,
                                                                                   **_hub_kwargs(args))
+            resize_for_new_tokens(model, tokenizer, args, seed=42 if seed is None else seed)
     except ValueError as err:
         raise ModelError(f"{path} has no sequence-classification form for a reward model: {err}") from None
     model.config.get_text_config().pad_token_id = tokenizer.pad_token_id  # the head reads the last non-pad token

@@ -204,7 +204,7 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
     if stage.reward_head:
         reward = reward_kind(kind)  # refused before any weight loads
         base = load_reward_model(cfg.model, tokenizer, dtype=training_load_dtype(cfg), sharded=sharded, kind=kind,
-                                 fp32_products=fp32_products)
+                                 fp32_products=fp32_products, seed=cfg.training.seed)
         kind = reward
     else:
         base = load_model(cfg.model, dtype=training_load_dtype(cfg), cutoff_len=cfg.data.cutoff_len,
