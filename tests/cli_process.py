@@ -65,12 +65,13 @@ class Forkserver:
         self.process.stdin.close()  # it exits at the end of its input
         self.process.wait()
 
-    def run(self, args: tuple[str, ...], cwd: Path, env: Mapping[str, str],
-            timeout: float) -> subprocess.CompletedProcess:
+    def run(self, args: tuple[str, ...], cwd: Path, env: Mapping[str, str], timeout: float,
+            stdin_text: str | None = None) -> subprocess.CompletedProcess:
         with tempfile.TemporaryDirectory() as folder:
-            out, err = Path(folder, "stdout"), Path(folder, "stderr")
+            out, err, given = Path(folder, "stdout"), Path(folder, "stderr"), Path(folder, "stdin")
+            given.write_text(stdin_text or "")  # what the command reads before end of input
             request = {"args": list(args), "cwd": str(cwd), "env": command_environment(env), "timeout": timeout,
-                       "stdout": str(out), "stderr": str(err)}
+                       "stdin": str(given), "stdout": str(out), "stderr": str(err)}
             self.process.stdin.write(json.dumps(request) + "\n")
             self.process.stdin.flush()
             reply = json.loads(self.process.stdout.readline())
@@ -127,7 +128,7 @@ def serve() -> None:
 
 def _become_command(request: dict) -> None:
     """In the forked child: the process `python -m lmforge.cli.main args` started in `cwd` would be."""
-    for fd, path, flags in ((0, os.devnull, os.O_RDONLY), (1, request["stdout"], os.O_WRONLY | os.O_CREAT),
+    for fd, path, flags in ((0, request["stdin"], os.O_RDONLY), (1, request["stdout"], os.O_WRONLY | os.O_CREAT),
                             (2, request["stderr"], os.O_WRONLY | os.O_CREAT)):
         opened = os.open(path, flags, 0o600)
         os.dup2(opened, fd)
@@ -155,8 +156,8 @@ _preloaded: dict[frozenset, Forkserver] = {}  # oldest first
 _asked = Counter()
 
 
-def run_lmforge(args: tuple[str, ...], cwd: Path, env: Mapping[str, str],
-                timeout: float) -> subprocess.CompletedProcess:
+def run_lmforge(args: tuple[str, ...], cwd: Path, env: Mapping[str, str], timeout: float,
+                stdin_text: str | None = None) -> subprocess.CompletedProcess:
     """`lmforge args` in a fresh process: a fork of a process preloaded in `env` where that is the same, else a
     new interpreter."""
     if os.environ.get("LMFORGE_TEST_FORK", "1") != "0" and sys.platform == "linux" and "--verbose" not in args:
@@ -167,6 +168,6 @@ def run_lmforge(args: tuple[str, ...], cwd: Path, env: Mapping[str, str],
                 _preloaded.pop(next(iter(_preloaded))).close()
             _preloaded[key] = Forkserver(env)
         if key in _preloaded and _preloaded[key].process.poll() is None:
-            return _preloaded[key].run(args, cwd, env, timeout)
+            return _preloaded[key].run(args, cwd, env, timeout, stdin_text)
     return subprocess.run([sys.executable, "-m", "lmforge.cli.main", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env=dict(env))
+                          text=True, timeout=timeout, env=dict(env), input=stdin_text)

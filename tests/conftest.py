@@ -60,7 +60,7 @@ def smollm2_path() -> Path:
     return builtin_path("builtin:smollm2-135m-instruct")
 
 
-def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 600, input: str | None = None) -> subprocess.CompletedProcess:
     """Run `lmforge ...` as a user would, in a new process (tests/cli_process.py: most start with the imports
-    done)."""
-    return run_lmforge(args, cwd, {**os.environ, **CLI_ENVIRONMENT}, timeout)
+    done); `input`: what it reads on stdin (else nothing: end of input)."""
+    return run_lmforge(args, cwd, {**os.environ, **CLI_ENVIRONMENT}, timeout, stdin_text=input)

@@ -155,15 +155,9 @@ def test_env_lists_versions():
 
 @pytest.mark.slow
 def test_interactive_chat_streams_keeps_history_and_obeys_commands(tmp_path):
-    import os
-    import subprocess
-    import sys
-
     config = write_config(tmp_path, "model_name_or_path: builtin:tiny-llama\ntemplate: chatml\n"
                                     "do_sample: false\nmax_new_tokens: 4\n")
-    session = subprocess.run([sys.executable, "-m", "lmforge.cli.main", "chat", str(config)], cwd=ROOT,
-                             input="Hello\nAnd again\n/clear\nOnce more\n/exit\n", capture_output=True, text=True,
-                             timeout=300, env={**os.environ, "COLUMNS": "200"})
+    session = run_cli("chat", str(config), input="Hello\nAnd again\n/clear\nOnce more\n/exit\n", timeout=300)
     assert session.returncode == 0, session.stderr
     assert session.stdout.count("assistant>") == 3
     assert "history cleared" in session.stdout

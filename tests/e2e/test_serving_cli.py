@@ -76,10 +76,8 @@ def test_repl_tools_images_and_tool_results(tmp_path):
     tools.write_text(json.dumps([WEATHER]))
     script = (f"/image {image}\nWhat is this?\n/tools {tools}\n/tool 21 degrees\n/image {tmp_path / 'none.png'}\n"
               "/tools off\n/exit\n")
-    session = subprocess.run([sys.executable, "-m", "lmforge.cli.main", "chat", str(_config(tmp_path)),
-                              f"model_name_or_path={folder}", "template=qwen2_vl", "max_new_tokens=4"],
-                             cwd=ROOT, input=script, capture_output=True, text=True, timeout=300,
-                             env={**os.environ, "COLUMNS": "200"})
+    session = run_cli("chat", str(_config(tmp_path)), f"model_name_or_path={folder}", "template=qwen2_vl",
+                      "max_new_tokens=4", input=script, timeout=300)
     assert session.returncode == 0, session.stderr
     out = " ".join(session.stdout.split())
     assert "image attached to your next message (1 waiting)" in out and "assistant>" in out
@@ -90,9 +88,8 @@ def test_repl_tools_images_and_tool_results(tmp_path):
 
 @pytest.mark.slow
 def test_repl_pick_keeps_another_candidate(tmp_path):
-    session = subprocess.run([sys.executable, "-m", "lmforge.cli.main", "chat", str(_config(tmp_path)), *MODEL,
-                              "--n", "2"], cwd=ROOT, input="Hello\n/pick 2\n/pick 9\n/system Be brief.\n/exit\n",
-                             capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"})
+    session = run_cli("chat", str(_config(tmp_path)), *MODEL, "--n", "2",
+                      input="Hello\n/pick 2\n/pick 9\n/system Be brief.\n/exit\n", timeout=300)
     assert session.returncode == 0, session.stderr
     assert "candidate 2" in session.stdout and "kept candidate 2" in session.stdout
     assert "/pick needs a candidate number" in session.stdout and "system prompt set" in session.stdout
