@@ -92,7 +92,7 @@ def test_the_data_report_counts_media_tokens_and_warns_when_they_blow_cutoff_len
 
 
 def test_media_cache_false_processes_media_every_time_and_writes_nothing(tiny_vlm, monkeypatch):
-    from lmforge.config.groups import DataGroup
+    from lmforge.config.data import DataGroup
     from lmforge.data.multimodal.collator import multimodal_collator
 
     processor, _ = load_vlm(tiny_vlm("qwen2_vl"), "qwen2_vl")

@@ -17,7 +17,7 @@ import pyarrow as pa
 from datasets import Dataset, IterableDataset, concatenate_datasets, interleave_datasets
 from transformers import PreTrainedTokenizerBase
 
-from lmforge.config.groups import DataGroup
+from lmforge.config.data import DataGroup
 from lmforge.data.cache import cache_dir, cache_key, load_prepared, save_prepared, wait_for_prepared
 from lmforge.data.loading import iter_items, load_items
 from lmforge.data.multimodal.collator import MultimodalCollator, multimodal_collator

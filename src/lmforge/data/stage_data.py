@@ -13,7 +13,7 @@ from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
-from lmforge.config.groups import DataGroup
+from lmforge.config.data import DataGroup
 from lmforge.data.formats import convert_labeled, convert_preference, converter
 from lmforge.data.loading import document_converter
 from lmforge.data.multimodal.rows import (

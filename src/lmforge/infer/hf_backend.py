@@ -25,7 +25,7 @@ from transformers import (
 from transformers.generation.stopping_criteria import StoppingCriteriaList, StopStringCriteria
 
 from lmforge.config import LmforgeConfig
-from lmforge.config.groups import DataGroup
+from lmforge.config.data import DataGroup
 from lmforge.data.multimodal.examples import MMEncoder
 from lmforge.data.multimodal.media import MediaOptions
 from lmforge.data.multimodal.plugin import ProcessedMedia, mm_plugin_for

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lmforge.config import LmforgeConfig
-from lmforge.config.groups import DataGroup
+from lmforge.config.data import DataGroup
 from lmforge.data.conversation import Conversation
 from lmforge.data.loading import load_conversations
 from lmforge.data.registry import resolve_dataset

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from lmforge.config.groups import DataGroup
+from lmforge.config.data import DataGroup
 from lmforge.data.conversation import LabeledConversation
 from lmforge.data.labels import IGNORE_INDEX
 from lmforge.data.multimodal.examples import MediaPreference, MMEncoder, MMExample, from_row, split_answer
