@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from lmforge.data import openai_fields
 from lmforge.data.conversation import MEDIA_KINDS, Conversation, LabeledConversation, Preference
 from lmforge.data.registry import OPENAI_TAGS, DatasetSpec, Tags
 from lmforge.data.templates.messages import ToolCall, normalize_tools
@@ -97,32 +98,67 @@ def sharegpt_messages(row: dict[str, Any], spec: DatasetSpec, where: str,
              tags.function_tag: "function_call", tags.observation_tag: "tool"}
     messages: list[Message] = []
     for index, turn in enumerate(turns, start=1):
+        what = f"message {index}"
         if not isinstance(turn, dict):
-            raise RowError(where, f"message {index} must be an object, got {type(turn).__name__}")
+            raise RowError(where, f"{what} must be an object, got {type(turn).__name__}")
         role = turn.get(tags.role_tag)
         if role not in roles:
-            raise RowError(where, f"message {index} has unknown role {role!r} under `{tags.role_tag}`; "
+            raise RowError(where, f"{what} has unknown role {role!r} under `{tags.role_tag}`; "
                                   f"expected one of {', '.join(repr(r) for r in roles)}")
-        content = _text(turn.get(tags.content_tag), f"message {index} `{tags.content_tag}`", where)
-        if roles[role] == "system":
+        kind = roles[role]
+        try:
+            calls = openai_fields.tool_calls(turn["tool_calls"], what) if (
+                kind == "assistant" and turn.get("tool_calls")) else ()
+            content = openai_fields.content_text(turn.get(tags.content_tag), f"{what} `{tags.content_tag}`",
+                                                 allow_empty=bool(calls))
+            trained = openai_fields.answer_weight(turn, kind in ("assistant", "function_call"), what)
+            if kind == "assistant":
+                content = openai_fields.with_thought(turn, content, what)
+            call_id = openai_fields.tool_call_id(turn, what) if kind == "tool" else ""
+        except openai_fields.FieldError as err:
+            raise RowError(where, str(err)) from None
+        if kind == "system":
             if index != 1:
-                raise RowError(where, f"message {index} is a system message; only the first may be")
+                raise RowError(where, f"{what} is a system message; only the first may be")
             system = content
-            continue
-        if roles[role] == "function_call":
-            messages.append(Message("assistant", "", _tool_calls(content, f"message {index}", where)))
+        elif kind == "function_call":
+            messages.append(Message("assistant", "", _tool_calls(content, what, where), trained=trained))
         else:
-            messages.append(Message(roles[role], content))  # type: ignore[arg-type]
-    for index, message in enumerate(messages):
-        expected = ("user", "tool") if index % 2 == 0 else ("assistant",)
-        orphan_result = message.role == "tool" and (index == 0 or not messages[index - 1].tool_calls)
-        if message.role not in expected or orphan_result:
-            raise RowError(where, f"wrong role order: turn {index + 1} is `{message.role}`, expected "
-                                  f"`{expected[0]}` (turns alternate user, assistant, ...; a tool result follows "
-                                  "a function call)")
+            messages.append(Message(kind, content, calls, call_id, trained=trained))  # type: ignore[arg-type]
+    _check_order(messages, where)
     if not messages:
         raise RowError(where, "the conversation has no user or assistant message")
     return messages, system
+
+
+def _check_order(messages: list[Message], where: str) -> None:
+    """Questions and answers alternate, starting with a question; an answer's tool calls are followed by their
+    results (at least one, at most one per call; one naming its call by `tool_call_id` must name one of them),
+    then by an answer."""
+    unanswered: list[ToolCall] = []
+    for index, message in enumerate(messages):
+        previous = messages[index - 1] if index else None
+        if previous is None or (previous.role == "assistant" and not previous.tool_calls):
+            expected = ("user",)
+        elif previous.role == "user":
+            expected = ("assistant",)
+        elif previous.tool_calls:
+            expected = ("tool",)
+        else:  # after a tool result: the next result, or the answer
+            expected = ("tool", "assistant") if unanswered else ("assistant",)
+        if message.role not in expected:
+            raise RowError(where, f"wrong role order: turn {index + 1} is `{message.role}`, expected "
+                                  f"`{expected[-1]}` (turns alternate user, assistant, ...; tool results follow "
+                                  "an answer's tool calls, at most one per call)")
+        if message.tool_calls:
+            unanswered = list(message.tool_calls)
+        elif message.role == "tool":
+            named = [call for call in unanswered if call.id and call.id == message.tool_call_id]
+            if message.tool_call_id and not named and any(call.id for call in unanswered):
+                raise RowError(where, f"turn {index + 1} answers tool call `{message.tool_call_id}`, which the "
+                                      "answer before it does not make, or another result already answered "
+                                      f"(unanswered: {', '.join(f'`{call.id}`' for call in unanswered)})")
+            unanswered.remove((named or unanswered)[0])
 
 
 def _json(text: str, what: str, where: str) -> Any:

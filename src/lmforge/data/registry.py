@@ -141,9 +141,11 @@ def resolve_dataset(name: str, dataset_dir: str | Path) -> DatasetSpec:
             known = ", ".join(sorted(registry)[:20]) or "none"
             raise DataError(f"dataset `{name}` is neither registered in {info} nor a data file "
                             f"({', '.join(sorted(DATA_SUFFIXES))}){hint}; registered: {known}")
-        # LLaMA-Factory's media column names, so media rows keep their media as registered datasets do
-        media = Columns(images="images", videos="videos", audios="audios")
-        spec = DatasetSpec(name=name, file_name=str(path), formatting="auto", path=path, columns=media)
+        # LLaMA-Factory's names for the optional columns, so a file's rows keep their media, tool definitions
+        # (OpenAI's fine-tuning rows hold them in `tools`), system prompt and history as registered ones do
+        optional = Columns(images="images", videos="videos", audios="audios", tools="tools", system="system",
+                           history="history")
+        spec = DatasetSpec(name=name, file_name=str(path), formatting="auto", path=path, columns=optional)
     if spec.path is not None and not spec.path.exists():
         raise DataError(f"dataset `{name}`: file not found: {spec.path}")
     return spec

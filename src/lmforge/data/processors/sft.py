@@ -77,7 +77,7 @@ def example_from_encoded(
                 break
             response_len = min(len(response), max(budget - len(prompt), budget // 2))
             prompt, response = prompt[: budget - response_len], response[:response_len]
-        supervise = not mask_history or index == last
+        supervise = (not mask_history or index == last) and index not in encoded.untrained
         input_ids += prompt + response
         labels += (prompt if train_on_prompt else [IGNORE_INDEX] * len(prompt))
         labels += response if supervise else [IGNORE_INDEX] * len(response)

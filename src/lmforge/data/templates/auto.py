@@ -23,8 +23,23 @@ from lmforge.data.templates.jinja_render import (
     detect_style,
     render_jinja,
 )
-from lmforge.data.templates.jinja_turns import Render, compute_turns, example_segments, group_turns, stitch_turns
-from lmforge.data.templates.messages import Message, Thinking, ToolCall, assign_tool_call_ids, split_thought
+from lmforge.data.templates.jinja_turns import (
+    Render,
+    Turn,
+    compute_turns,
+    example_segments,
+    group_turns,
+    stitch_turns,
+    writes_calls,
+)
+from lmforge.data.templates.messages import (
+    Message,
+    Thinking,
+    ToolCall,
+    assign_tool_call_ids,
+    normalize_tools,
+    split_thought,
+)
 from lmforge.data.templates.registry import list_templates
 from lmforge.data.templates.template import Segment, Template
 from lmforge.data.templates.tool_formats import TOOL_FORMATS
@@ -93,16 +108,19 @@ class JinjaTemplate(Template):
         supervised in its own context. `date`: the template reads the clock itself (`strftime_now`)."""
         messages = self._messages(messages, system, enable_thinking)
         render = self._renderer(tools, enable_thinking, bos_token, eos_token)
-        turns = list(compute_turns(render, messages, eos_token, self.answer_end).values())
+        by_message = compute_turns(render, messages, eos_token, self.answer_end)
+        if tools or any(m.tool_calls for m in messages):
+            _check_tools_written(render, messages, tools, by_message)
+        turns = list(by_message.values())
         if not turns:
             return [[Segment(render(messages, False), False)]]
         end = eos_token if train and self.efficient_eos else ""
         if mask_history:
-            return [example_segments([turns[-1]], [True], end)]
+            return [example_segments([turns[-1]], end)]
         if self.preserve_thinking and not self.style.reads_preserve_thinking:
             turns = stitch_turns(turns)
-            return [example_segments(turns, [True] * len(turns), end)]
-        return [example_segments(group, [True] * len(group), end) for group in group_turns(turns)]
+            return [example_segments(turns, end)]
+        return [example_segments(group, end) for group in group_turns(turns)]
 
     def render(self, messages: list[Message], *, system: str | None = None,
                tools: list[dict[str, Any]] | None = None, add_generation_prompt: bool = False,
@@ -115,6 +133,25 @@ class JinjaTemplate(Template):
             return [Segment(render(self._messages(messages, system, enable_thinking), True), False)]
         return self.examples(messages, system=system, tools=tools, enable_thinking=enable_thinking,
                              bos_token=bos_token, eos_token=eos_token, train=train)[-1]
+
+
+def _check_tools_written(render: Render, messages: list[Message], tools: list[dict[str, Any]] | None,
+                         turns: dict[int, Turn]) -> None:
+    """The template must write the data's tool definitions and calls: one without tool support drops them
+    without a word (SmolLM2's renders an answer made of calls as an empty turn)."""
+    for index, turn in turns.items():
+        for call in messages[index].tool_calls:
+            if not writes_calls(turn.answer, (call,)):
+                raise TemplateError(f"the model's chat template does not write message {index + 1}'s call of "
+                                    f"`{call.name}` in its answer (the answer renders as "
+                                    f"{turn.answer.strip()[:80]!r}); train with a template that writes it "
+                                    "(`template: NAME`, `lmforge template list`)")
+    text = render(messages, False)
+    for name in (tool["function"]["name"] for tool in normalize_tools(tools) or []):
+        if name not in text:
+            raise TemplateError(f"the model's chat template does not write tool definitions (`{name}` is not in "
+                                "the rendered conversation); train with a template that writes them "
+                                "(`template: NAME`, `lmforge template list`)")
 
 
 def _end_words(chat_template: str, style: JinjaStyle, bos: str, eos: str) -> tuple[str, str]:

@@ -23,6 +23,7 @@ ENCODE_CHUNK = 128
 class EncodedConversation:
     turns: list[tuple[list[int], list[int]]]  # (prompt ids, supervised response ids) per assistant turn
     tail: list[int]  # unsupervised ids after the last answer (or the whole prompt when there is none)
+    untrained: frozenset[int] = frozenset()  # turns whose answer the data marks not to learn from (`weight: 0`)
 
     def flat(self) -> list[int]:
         ids = [i for prompt, response in self.turns for i in (*prompt, *response)]
@@ -103,21 +104,27 @@ def _turns(segments: list[Segment], ids: list[int], bounds: list[int]) -> Encode
     """(prompt, response) turns from each segment's first token index."""
     bounds = [*bounds, len(ids)]
     turns: list[tuple[list[int], list[int]]] = []
+    untrained: set[int] = set()
     prompt: list[int] = []
     response: list[int] = []
+    trained = True
     for index, segment in enumerate(segments):
         tokens = ids[bounds[index]:bounds[index + 1]]
+        other_answer = segment.supervised and segment.trained != trained  # an answer of the other kind
+        if response and (other_answer or (not segment.supervised and tokens)):
+            untrained.update(() if trained else [len(turns)])
+            turns.append((prompt, response))
+            prompt, response = [], []
         if segment.supervised:
+            trained = segment.trained if not response else trained
             response += tokens
-        elif tokens:
-            if response:
-                turns.append((prompt, response))
-                prompt, response = [], []
+        else:
             prompt += tokens
     if response:
+        untrained.update(() if trained else [len(turns)])
         turns.append((prompt, response))
         prompt = []
-    return EncodedConversation(turns=turns, tail=prompt)
+    return EncodedConversation(turns=turns, tail=prompt, untrained=frozenset(untrained))
 
 
 def _encode_piecewise(segments: list[Segment], tokenizer: PreTrainedTokenizerBase) -> EncodedConversation:
@@ -125,14 +132,16 @@ def _encode_piecewise(segments: list[Segment], tokenizer: PreTrainedTokenizerBas
         return tokenizer.encode(text, add_special_tokens=False) if text else []
 
     turns: list[tuple[list[int], list[int]]] = []
+    untrained: set[int] = set()
     pending = ""
     for segment in segments:
         if segment.supervised:
+            untrained.update(() if segment.trained else [len(turns)])
             turns.append((encode(pending), encode(segment.text)))
             pending = ""
         else:
             pending += segment.text
-    return EncodedConversation(turns=turns, tail=encode(pending))
+    return EncodedConversation(turns=turns, tail=encode(pending), untrained=frozenset(untrained))
 
 
 def stop_token_ids(template: Template, tokenizer: PreTrainedTokenizerBase) -> list[int]:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from lmforge.data.templates.jinja_render import THOUGHT_WORDS
-from lmforge.data.templates.messages import Message, split_thought
+from lmforge.data.templates.messages import Message, ToolCall, split_thought
 from lmforge.data.templates.template import Segment
 from lmforge.errors import TemplateError
 
@@ -29,6 +29,7 @@ class Turn:
     prompt: str  # everything the model sees before it writes this answer
     answer: str  # the answer and its end-of-turn, supervised
     after: str  # what the template writes after the end-of-turn (unsupervised glue)
+    trained: bool = True  # False: the data marks the answer not to learn from (`weight: 0`)
 
 
 def _common_prefix(a: str, b: str) -> int:
@@ -38,6 +39,12 @@ def _common_prefix(a: str, b: str) -> int:
             break
         n += 1
     return n
+
+
+def writes_calls(text: str, calls: tuple[ToolCall, ...]) -> bool:
+    """Whether `text` writes every call: its function's name, or its id where the format names a call by it
+    (Kimi-K2's `functions.NAME:INDEX` ids)."""
+    return all(call.name in text or (call.id and call.id in text) for call in calls)
 
 
 def _variants(message: Message) -> list[Message]:
@@ -101,19 +108,21 @@ def compute_turns(render: Render, messages: list[Message], eos: str, answer_end:
         if message.role != "assistant":
             continue
         prompt = render(messages[:index], True)
-        rendered = ""
+        _, content = split_thought(message.content, *THOUGHT_WORDS)
         for variant in _variants(message):
             rendered = render([*messages[:index], variant], False)
             if rendered.startswith(prompt):
-                text = rendered[len(prompt):]
-                break
+                answer, after = _end_of_turn(rendered[len(prompt):], content, eos)
+                # a variant that splits the calls from the answer (Nemotron's template writes an answer's
+                # content and its calls as two turns) is not what the model generates
+                if writes_calls(answer, message.tool_calls):
+                    break
         else:
             text = _prefilled(prompt, lambda variant, shown=messages[:index]: render([*shown, variant], False), message)
-        _, content = split_thought(message.content, *THOUGHT_WORDS)
-        answer, after = _end_of_turn(text, content, eos)
+            answer, after = _end_of_turn(text, content, eos)
         if answer_end and not answer.endswith(answer_end):
             answer, after = answer + answer_end, after.removeprefix(answer_end)
-        turns[index] = Turn(prompt, answer, after)
+        turns[index] = Turn(prompt, answer, after, message.trained)
     return turns
 
 
@@ -136,12 +145,13 @@ def group_turns(turns: list[Turn]) -> list[list[Turn]]:
     return groups[::-1]
 
 
-def example_segments(group: list[Turn], supervise: list[bool], end_token: str = "") -> list[Segment]:
+def example_segments(group: list[Turn], end_token: str = "") -> list[Segment]:
     """One example's segments: each turn's new prompt text, its answer (+ `end_token`: efficient-eos
     templates), then what the template writes after the last answer."""
     segments, position = [], 0
-    for turn, supervised in zip(group, supervise, strict=True):
-        segments += [Segment(turn.prompt[position:], False), Segment(turn.answer + end_token, supervised)]
+    for turn in group:
+        segments += [Segment(turn.prompt[position:], False),
+                     Segment(turn.answer + end_token, True, trained=turn.trained)]
         position = len(turn.prompt) + len(turn.answer)
     segments.append(Segment(group[-1].after, False))
     return [segment for segment in segments if segment.text]
@@ -164,5 +174,5 @@ def stitch_turns(turns: list[Turn]) -> list[Turn]:
                                     "beyond dropping its thought, so it cannot be kept as generated; unset "
                                     "`preserve_thinking` to train each answer in the template's own context")
             start += kept
-        stitched.append(Turn(previous + turn.prompt[start:], turn.answer, turn.after))
+        stitched.append(replace(turn, prompt=previous + turn.prompt[start:]))
     return stitched

@@ -33,12 +33,14 @@ class ToolCall:
 
 @dataclass(frozen=True)
 class Message:
-    """One turn. An assistant message may carry `tool_calls`; a `tool` message is one tool result."""
+    """One turn. An assistant message may carry `tool_calls`; a `tool` message is one tool result. An answer
+    the data marks not to learn from (`trained=False`: OpenAI's `weight: 0`) stays in the context, unsupervised."""
 
     role: Role
     content: str
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str = ""  # a tool result: the id of the call it answers
+    trained: bool = field(default=True, kw_only=True)
 
     def as_openai(self) -> dict[str, Any]:
         """The message as transformers' `apply_chat_template` takes it."""

@@ -46,7 +46,8 @@ ToolsPosition = Literal["system", "in_system", "before_system", "after_system", 
 @dataclass(frozen=True)
 class Segment:
     text: str
-    supervised: bool
+    supervised: bool  # an answer: its tokens form a turn's response (truncation keeps answers whole)
+    trained: bool = field(default=True, kw_only=True)  # False: an answer the data marks not to learn from
 
 
 @dataclass(frozen=True)
@@ -329,7 +330,7 @@ class _Rendering:
         if self.train and t.efficient_eos:
             answer += self.eos
         self.out += [Segment(self.fill(header), False), Segment(prompt_thought, False),
-                     Segment(answer, True), Segment(suffix, False)]
+                     Segment(answer, True, trained=message.trained), Segment(suffix, False)]
         self.unanswered = list(message.tool_calls)
 
     def thought(self, content: str, *, after_query: bool, last: bool) -> tuple[str | None, str, str]:

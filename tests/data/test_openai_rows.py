@@ -1,0 +1,139 @@
+"""OpenAI's chat fine-tuning rows: calls in the answer, runs of tool results, content parts, `weight: 0`."""
+
+import json
+
+import pytest
+
+from lmforge.data.conversation import Conversation
+from lmforge.data.labels import IGNORE_INDEX
+from lmforge.data.loading import load_conversations
+from lmforge.data.processors.sft import tokenize_sft
+from lmforge.data.registry import resolve_dataset
+from lmforge.data.templates import get_template
+from lmforge.data.templates.auto import resolve_template
+from lmforge.data.templates.messages import Message, ToolCall
+from lmforge.errors import DataError, TemplateError
+from tests.data.test_templates_auto import auto_tokenizer
+
+WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather of a city.",
+                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                                                           "required": ["city"]}}}
+TOOL_ROW = {"messages": [
+    {"role": "system", "content": "You are a weather bot."},
+    {"role": "user", "content": [{"type": "text", "text": "Weather in Paris "}, {"type": "text", "text": "and Rome?"}]},
+    {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}},
+        {"id": "call_2", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Rome"}}}]},
+    {"role": "tool", "tool_call_id": "call_2", "content": "{\"temp\": 25}"},
+    {"role": "tool", "tool_call_id": "call_1", "content": "{\"temp\": 21}"},
+    {"role": "assistant", "content": "21 C in Paris, 25 C in Rome.", "weight": 1}], "tools": [WEATHER]}
+WEIGHTED_ROW = {"messages": [
+    {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Go away.", "weight": 0},
+    {"role": "user", "content": "Hi again"}, {"role": "assistant", "content": "Hello! How can I help?"}]}
+
+
+def load_file(tmp_path, rows, on_bad_row="error"):
+    path = tmp_path / "chat.jsonl"
+    path.write_text("\n".join(json.dumps(row) for row in rows))
+    return load_conversations(resolve_dataset(str(path), tmp_path), max_samples=None, on_bad_row=on_bad_row)
+
+
+def supervised(tokenizer, ids, labels):
+    return tokenizer.decode([t for t, label in zip(ids, labels, strict=True) if label != IGNORE_INDEX])
+
+
+def test_calls_results_parts_and_tools_of_an_openai_row(tmp_path):
+    conversation = load_file(tmp_path, [TOOL_ROW]).conversations[0]
+    assert conversation.system == "You are a weather bot." and conversation.tools == [WEATHER]
+    user, calls, first, second, answer = conversation.messages
+    assert user.content == "Weather in Paris and Rome?"
+    assert calls.tool_calls == (ToolCall("get_weather", {"city": "Paris"}, "call_1"),
+                                ToolCall("get_weather", {"city": "Rome"}, "call_2")) and calls.content == ""
+    assert (first.role, first.tool_call_id, second.tool_call_id) == ("tool", "call_2", "call_1")
+    assert answer.trained and [m.trained for m in load_file(tmp_path, [WEIGHTED_ROW]).conversations[0].messages] == [
+        True, False, True, True]
+
+
+def test_a_weight_0_answer_is_context_never_trained(tmp_path, tiny_tokenizer):
+    conversation = load_file(tmp_path, [WEIGHTED_ROW]).conversations[0]
+    template = get_template("chatml")
+    for options in ({}, {"train_on_prompt": True}):
+        columns, stats = tokenize_sft([conversation], template, tiny_tokenizer, cutoff_len=512, **options)
+        ids, labels = columns["input_ids"][0], columns["labels"][0]
+        assert "Go away." in tiny_tokenizer.decode(ids)  # in the context
+        assert "Go away." not in supervised(tiny_tokenizer, ids, labels)
+        assert "Hello! How can I help?<|im_end|>" in supervised(tiny_tokenizer, ids, labels)
+        assert stats.answers == (0 if options else 1)
+    # mask_history supervises the last answer only; marked 0, the conversation has nothing to learn: dropped, counted
+    last_untrained = Conversation([*conversation.messages[:3], Message("assistant", "Hello!", trained=False)],
+                                  None, "chat.jsonl:line 1")
+    columns, stats = tokenize_sft([last_untrained], template, tiny_tokenizer, cutoff_len=512, mask_history=True)
+    assert columns["input_ids"] == [] and stats.dropped_empty == ["chat.jsonl:line 1"]
+
+
+def test_weights_under_the_models_own_template(tmp_path):
+    tokenizer = auto_tokenizer("qwen2.5-instruct")
+    template = resolve_template(None, tokenizer)
+    conversations = load_file(tmp_path, [WEIGHTED_ROW, TOOL_ROW]).conversations
+    columns, _ = tokenize_sft(conversations, template, tokenizer, cutoff_len=1024)
+    weighted = supervised(tokenizer, columns["input_ids"][0], columns["labels"][0])
+    assert "Go away." in tokenizer.decode(columns["input_ids"][0]) and "Go away." not in weighted
+    assert "Hello! How can I help?" in weighted
+    tools = supervised(tokenizer, columns["input_ids"][1], columns["labels"][1])
+    assert tools.count("get_weather") == 2 and '"Rome"' in tools and "25 C in Rome." in tools
+    assert "get_weather" in tokenizer.decode(columns["input_ids"][1]).split("<|im_start|>user")[0]  # definitions
+
+
+def test_a_template_that_drops_calls_or_definitions_is_refused_with_the_row(tmp_path):
+    tokenizer = auto_tokenizer("smollm2-instruct")  # a ChatML template without tool support
+    template = resolve_template(None, tokenizer)
+    conversations = load_file(tmp_path, [TOOL_ROW]).conversations
+    with pytest.raises(TemplateError, match=r"chat.jsonl:line 1: .*does not write message 3's call of `get_weather`"):
+        tokenize_sft(conversations, template, tokenizer, cutoff_len=1024)
+    no_calls = Conversation([Message("user", "q"), Message("assistant", "a")], None, "chat.jsonl:line 2",
+                            tools=[WEATHER])
+    with pytest.raises(TemplateError, match=r"line 2: .*does not write tool definitions \(`get_weather`"):
+        tokenize_sft([no_calls], template, tokenizer, cutoff_len=1024)
+
+
+@pytest.mark.parametrize(("turns", "pattern"), [
+    ([{"role": "user", "content": "q"}, {"role": "assistant", "content": "a", "weight": 0.5}],
+     r"line 1: message 2 `weight` must be 0 \(not trained\) or 1 \(trained\), got 0.5"),
+    ([{"role": "user", "content": "q", "weight": 0}, {"role": "assistant", "content": "a"}],
+     r"message 1 has a `weight`; only assistant messages carry one"),
+    ([{"role": "user", "content": "q"}, {"role": "assistant", "tool_calls": [
+        {"type": "function", "function": {"name": "f", "arguments": "{city: 1}"}}]}],
+     r"message 2 tool call 1 arguments are not valid JSON"),
+    ([{"role": "user", "content": "q"}, {"role": "assistant", "tool_calls": [{"name": "f"}]}],
+     r'message 2 tool call 1 must be \{"type": "function", "function"'),
+    ([{"role": "user", "content": "q"}, {"role": "assistant", "content": None}],
+     r"message 2 `content` must be a string or a list of text parts, got NoneType"),
+    ([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "cat.png"}}]},
+      {"role": "assistant", "content": "a cat"}],
+     r"message 1 `content` part 1 is `image_url`: lmforge reads images from the row's `images` column, "
+     r"with a `<image>` placeholder"),
+    ([{"role": "user", "content": "q"},
+      {"role": "assistant", "tool_calls": [{"id": "c1", "function": {"name": "f", "arguments": {}}}]},
+      {"role": "tool", "tool_call_id": "c9", "content": "r"}, {"role": "assistant", "content": "a"}],
+     r"turn 3 answers tool call `c9`, which the answer before it does not make.*unanswered: `c1`"),
+    ([{"role": "user", "content": "q"},
+      {"role": "assistant", "tool_calls": [{"id": "c1", "function": {"name": "f", "arguments": {}}}]},
+      {"role": "tool", "content": "r"}, {"role": "tool", "content": "r2"}, {"role": "assistant", "content": "a"}],
+     r"wrong role order: turn 4 is `tool`, expected `assistant` .*at most one per call"),
+    ([{"role": "user", "content": "q"}, {"role": "tool", "content": "r"}, {"role": "assistant", "content": "a"}],
+     r"wrong role order: turn 2 is `tool`, expected `assistant`"),
+])
+def test_malformed_openai_fields_name_the_row_and_message(tmp_path, turns, pattern):
+    with pytest.raises(DataError, match=pattern):
+        load_file(tmp_path, [{"messages": turns}])
+    loaded = load_file(tmp_path, [{"messages": turns}, WEIGHTED_ROW], on_bad_row="skip")
+    assert len(loaded.skipped) == 1 and len(loaded.conversations) == 1
+
+
+def test_reasoning_content_becomes_the_answers_think_block(tmp_path):
+    row = {"messages": [{"role": "user", "content": "2+2?"},
+                        {"role": "assistant", "content": "4.", "reasoning_content": " Add them. "}]}
+    assert load_file(tmp_path, [row]).conversations[0].messages[1].content == "<think>\nAdd them.\n</think>\n\n4."
+    row["messages"][1]["content"] = "<think>x</think>4."
+    with pytest.raises(DataError, match=r"message 2 has both `reasoning_content` and a think block"):
+        load_file(tmp_path, [row])
