@@ -13,6 +13,7 @@ from transformers import AutoConfig
 from lmforge.config import build_config
 from lmforge.data.templates import get_template
 from lmforge.data.templates.encoding import encode_conversation
+from lmforge.data.templates.messages import message_from_record
 from lmforge.data.templates.template import Message
 from lmforge.model.kind import detect_kind
 from lmforge.model.loading import load_reward_model
@@ -131,7 +132,7 @@ def test_a_vlm_reward_model_scores_each_answer_with_its_images_and_trains(family
     batch = MultimodalScoredPairs(prepared.collator)(features)
     assert set(batch) >= {"input_ids", "attention_mask", "pixel_values"} and "labels" not in batch
     rows = [json.loads(feature["mm_example"]) for feature in features]
-    answers = [answer_ids(processor.tokenizer, [Message(role, content) for role, content in row["prompt"]]
+    answers = [answer_ids(processor.tokenizer, [message_from_record(m) for m in row["prompt"]]
                           + [Message("assistant", row[key])]) for key in ("chosen", "rejected") for row in rows]
     for index, answer in enumerate(answers):  # the head reads the last token: the end of the answer it scores
         length = int(batch["attention_mask"][index].sum())

@@ -27,6 +27,7 @@ class Preference:
     chosen: str
     rejected: str
     source: str
+    tools: list[dict[str, Any]] | None = field(default=None, kw_only=True)  # tool definitions (OpenAI shape)
 
 
 @dataclass(frozen=True)

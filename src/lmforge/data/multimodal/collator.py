@@ -146,5 +146,6 @@ def multimodal_collator(data: DataGroup, processor: Any, template: Any, model_co
              if data.media_cache else None)
     encoder = MMEncoder(processor, plugin, template, options, data.cutoff_len,
                         train_on_prompt=data.train_on_prompt, mask_history=data.mask_history,
-                        model_config=model_config, media_cache=cache, positions=packing)
+                        model_config=model_config, media_cache=cache, enable_thinking=data.enable_thinking,
+                        positions=packing)
     return MultimodalCollator(encoder, packing=packing)

@@ -25,6 +25,7 @@ from lmforge.data.multimodal.plugin import (
 from lmforge.data.multimodal.video_sound import pair_video_sounds
 from lmforge.data.processors.sft import example_from_encoded
 from lmforge.data.templates.encoding import encode_conversation
+from lmforge.data.templates.messages import message_from_record, message_record
 from lmforge.data.templates.template import Message, Template, Thinking
 from lmforge.errors import ConfigError
 
@@ -73,16 +74,16 @@ def to_row(item: MMItem) -> dict[str, str]:
     if isinstance(item, MediaPreference):
         pref = item.preference
         check_placeholders(pref.prompt, item.media, pref.source)
-        body: dict[str, Any] = {"prompt": [[m.role, m.content] for m in pref.prompt], "system": pref.system,
+        body: dict[str, Any] = {"prompt": [message_record(m) for m in pref.prompt], "system": pref.system,
                                 "chosen": pref.chosen, "rejected": pref.rejected, "source": pref.source,
-                                "media": item.media}
+                                "media": item.media, "tools": pref.tools}
     elif isinstance(item, Document):
         check_placeholders([item.text], item.media, item.source)
         body = {"text": item.text, "source": item.source, "media": item.media}
     else:
         check_placeholders(item.messages, item.media, item.source)
-        body = {"messages": [[m.role, m.content] for m in item.messages], "system": item.system,
-                "source": item.source, "media": item.media}
+        body = {"messages": [message_record(m) for m in item.messages], "system": item.system,
+                "source": item.source, "media": item.media, "tools": item.tools}
     if label is not None:
         body["label"] = label
     return {ROW_COLUMN: json.dumps(body)}
@@ -91,13 +92,13 @@ def to_row(item: MMItem) -> dict[str, str]:
 def from_row(row: dict[str, Any]) -> MMItem:
     body = json.loads(row[ROW_COLUMN])
     if "chosen" in body:
-        prompt = [Message(role, content) for role, content in body["prompt"]]
-        return MediaPreference(Preference(prompt, body["system"], body["chosen"], body["rejected"], body["source"]),
-                               body["media"])
+        prompt = [message_from_record(record) for record in body["prompt"]]
+        return MediaPreference(Preference(prompt, body["system"], body["chosen"], body["rejected"], body["source"],
+                                          tools=body["tools"]), body["media"])
     if "text" in body:
         return Document(body["text"], body["source"], body["media"])
-    messages = [Message(role, content) for role, content in body["messages"]]
-    conversation = Conversation(messages, body["system"], body["source"], media=body["media"])
+    messages = [message_from_record(record) for record in body["messages"]]
+    conversation = Conversation(messages, body["system"], body["source"], tools=body["tools"], media=body["media"])
     return LabeledConversation(conversation, body["label"]) if "label" in body else conversation
 
 
@@ -131,6 +132,7 @@ class MMEncoder:
     mask_history: bool = False
     model_config: Any = None  # what some 3-D positions need (Qwen2.5-VL's tokens_per_second for videos)
     media_cache: Any = None  # a `MediaCache`: each example's media processed once across epochs and runs
+    enable_thinking: Thinking | None = None  # the thinking policy of the text rows (`enable_thinking`)
     positions: bool = True  # each example's 3-D M-RoPE positions: packed rows need them; unpacked ones leave them
     # to the model's forward, which derives the same from the ids (as LLaMA-Factory does), so they are not built
 
@@ -247,7 +249,16 @@ class MMEncoder:
         if self.template is None:
             raise MediaError(f"{conversation.source}: conversations need a chat template")
         messages = self.plugin.process_messages(conversation.messages, processed, conversation.source)
-        encoded = encode_conversation(self.template, self.tokenizer, messages, system=conversation.system)
+        rendering = dict(system=conversation.system, tools=conversation.tools, enable_thinking=self.enable_thinking)
+        examples = self.template.examples(messages, mask_history=self.mask_history, train=True,
+                                          bos_token=self.tokenizer.bos_token or "",
+                                          eos_token=self.tokenizer.eos_token or "", **rendering)
+        if len(examples) > 1:  # `template: auto` on a template that rewrites history (Qwen3-VL drops thoughts)
+            raise MediaError(f"{conversation.source}: the model's template writes earlier answers differently from "
+                             f"how it generates them, so this conversation trains as {len(examples)} examples, and "
+                             "a multimodal row trains as one: set `mask_history: true` (the last answer only) or "
+                             "train with a registered template (`template: NAME`)")
+        encoded = encode_conversation(self.template, self.tokenizer, messages, train=True, **rendering)
         example = example_from_encoded(encoded, cutoff_len=self.cutoff_len, train_on_prompt=self.train_on_prompt,
                                        mask_history=self.mask_history)
         return example.input_ids, example.labels, example.truncated, encoded.flat()

@@ -48,8 +48,8 @@ def tokenize_pairwise(
 ) -> tuple[dict[str, list[list[int]]], PreferenceStats]:
     conversations = []
     for pref in preferences:
-        conversations.append(Chat([*pref.prompt, Message("assistant", pref.chosen)], pref.system))
-        conversations.append(Chat([*pref.prompt, Message("assistant", pref.rejected)], pref.system))
+        conversations.append(Chat([*pref.prompt, Message("assistant", pref.chosen)], pref.system, pref.tools))
+        conversations.append(Chat([*pref.prompt, Message("assistant", pref.rejected)], pref.system, pref.tools))
     with template_errors_name_their_row(template, conversations, [p.source for p in preferences for _ in "cr"]):
         encoded = encode_batch(template, tokenizer, conversations, train=True)
     columns: dict[str, list[list[int]]] = {"prompt_ids": [], "chosen_ids": [], "rejected_ids": []}

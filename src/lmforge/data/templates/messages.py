@@ -52,6 +52,21 @@ class Message:
         return out
 
 
+def message_record(message: Message) -> dict[str, Any]:
+    """`message` as JSON data, every field kept (`message_from_record` reads it back)."""
+    record = message.as_openai()
+    if not message.trained:
+        record["trained"] = False
+    return record
+
+
+def message_from_record(record: dict[str, Any]) -> Message:
+    calls = tuple(ToolCall(call["function"]["name"], call["function"]["arguments"], call.get("id", ""))
+                  for call in record.get("tool_calls", ()))
+    return Message(record["role"], record["content"], calls, record.get("tool_call_id", ""),
+                   trained=record.get("trained", True))
+
+
 _ALPHANUMERIC = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
