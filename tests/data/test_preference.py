@@ -3,7 +3,7 @@ import json
 import pytest
 
 from lmforge.config import build_config
-from lmforge.data.formats import convert_preference
+from lmforge.data.preference_rows import convert_preference
 from lmforge.data.registry import resolve_dataset
 from lmforge.data.templates import get_template
 from lmforge.errors import DataError

@@ -72,6 +72,8 @@ class _Builder:
 
     def row_converter(self, spec: DatasetSpec) -> Any:
         rows = self.stage.rows
+        if spec.formatting == "auto":  # a file given directly: its rows are read as the stage reads them
+            spec = spec.model_copy(update={"ranking": rows.ranking})
         if spec.ranking != rows.ranking:
             need = ("a ranking dataset (`ranking: true`, chosen/rejected answers)" if rows.ranking
                     else "non-ranking rows")

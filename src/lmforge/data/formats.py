@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lmforge.data import openai_fields
-from lmforge.data.conversation import MEDIA_KINDS, Conversation, LabeledConversation, Preference
+from lmforge.data.conversation import MEDIA_KINDS, Conversation, LabeledConversation
 from lmforge.data.registry import OPENAI_TAGS, DatasetSpec, Tags
 from lmforge.data.templates.messages import ToolCall, normalize_tools
 from lmforge.data.templates.template import Message
@@ -25,7 +25,7 @@ class RowError(DataError):
         self.reason = reason
 
 
-def _text(value: Any, what: str, where: str, *, allow_empty: bool = False) -> str:
+def checked_text(value: Any, what: str, where: str, *, allow_empty: bool = False) -> str:
     if value is None and allow_empty:
         return ""
     if not isinstance(value, str):
@@ -35,7 +35,7 @@ def _text(value: Any, what: str, where: str, *, allow_empty: bool = False) -> st
     return value
 
 
-def _column(row: dict[str, Any], column: str, where: str) -> Any:
+def row_column(row: dict[str, Any], column: str, where: str) -> Any:
     if column not in row:
         raise RowError(where, f"missing column `{column}` (columns present: {', '.join(map(str, row))})")
     return row[column]
@@ -43,10 +43,10 @@ def _column(row: dict[str, Any], column: str, where: str) -> Any:
 
 def convert_alpaca(row: dict[str, Any], spec: DatasetSpec, where: str) -> Conversation:
     cols = spec.columns
-    response = _column(row, cols.response, where)
+    response = row_column(row, cols.response, where)
     if isinstance(response, list):
         raise RowError(where, f"`{cols.response}` is a list (a ranking row); lmforge supports sft rows only")
-    response = _text(response, f"`{cols.response}`", where)
+    response = checked_text(response, f"`{cols.response}`", where)
     messages, system = alpaca_prompt(row, spec, where)
     return Conversation([*messages, Message("assistant", response)], system, where)
 
@@ -54,8 +54,8 @@ def convert_alpaca(row: dict[str, Any], spec: DatasetSpec, where: str) -> Conver
 def alpaca_prompt(row: dict[str, Any], spec: DatasetSpec, where: str) -> tuple[list[Message], str | None]:
     """The history and the question (instruction + input) of an alpaca row, and its system prompt."""
     cols = spec.columns
-    prompt = _text(_column(row, cols.prompt, where), f"`{cols.prompt}`", where)
-    query = _text(row.get(cols.query), f"`{cols.query}`", where, allow_empty=True)
+    prompt = checked_text(row_column(row, cols.prompt, where), f"`{cols.prompt}`", where)
+    query = checked_text(row.get(cols.query), f"`{cols.query}`", where, allow_empty=True)
     messages: list[Message] = []
     if cols.history and row.get(cols.history):
         history = row[cols.history]
@@ -64,10 +64,10 @@ def alpaca_prompt(row: dict[str, Any], spec: DatasetSpec, where: str) -> tuple[l
         for turn, pair in enumerate(history, start=1):
             if not (isinstance(pair, list | tuple) and len(pair) == 2):
                 raise RowError(where, f"`{cols.history}` turn {turn} must be a [question, answer] pair")
-            messages.append(Message("user", _text(pair[0], f"history turn {turn} question", where)))
-            messages.append(Message("assistant", _text(pair[1], f"history turn {turn} answer", where)))
+            messages.append(Message("user", checked_text(pair[0], f"history turn {turn} question", where)))
+            messages.append(Message("assistant", checked_text(pair[1], f"history turn {turn} answer", where)))
     messages.append(Message("user", f"{prompt}\n{query}" if query else prompt))
-    system = _text(row.get(cols.system), f"`{cols.system}`", where, allow_empty=True) if cols.system else None
+    system = checked_text(row.get(cols.system), f"`{cols.system}`", where, allow_empty=True) if cols.system else None
     return messages, system or None
 
 
@@ -81,19 +81,19 @@ def convert_sharegpt(row: dict[str, Any], spec: DatasetSpec, where: str, tags: T
 def row_tools(row: dict[str, Any], spec: DatasetSpec, where: str) -> list[dict[str, Any]] | None:
     """The tool definitions of a row (its `tools` column), checked."""
     column = spec.columns.tools
-    return _tools(row.get(column), f"`{column}`", where) if column else None
+    return checked_tools(row.get(column), f"`{column}`", where) if column else None
 
 
 def sharegpt_messages(row: dict[str, Any], spec: DatasetSpec, where: str,
                       tags: Tags | None = None) -> tuple[list[Message], str | None]:
     """Checked messages (alternating user/assistant, starting with user) and the system prompt."""
     cols, tags = spec.columns, tags or spec.effective_tags
-    turns = _column(row, cols.messages, where)
+    turns = row_column(row, cols.messages, where)
     if not isinstance(turns, list) or not turns:
         raise RowError(where, f"`{cols.messages}` must be a non-empty list of messages")
     system: str | None = None
     if cols.system and row.get(cols.system):
-        system = _text(row[cols.system], f"`{cols.system}`", where)
+        system = checked_text(row[cols.system], f"`{cols.system}`", where)
     roles = {tags.user_tag: "user", tags.assistant_tag: "assistant", tags.system_tag: "system",
              tags.function_tag: "function_call", tags.observation_tag: "tool"}
     messages: list[Message] = []
@@ -184,7 +184,7 @@ def _tool_calls(content: str, what: str, where: str) -> tuple[ToolCall, ...]:
     return tuple(calls)
 
 
-def _tools(value: Any, what: str, where: str) -> list[dict[str, Any]] | None:
+def checked_tools(value: Any, what: str, where: str) -> list[dict[str, Any]] | None:
     """The tools column: a JSON string (LLaMA-Factory) or a list of function definitions."""
     if value in (None, "", "[]"):
         return None
@@ -198,44 +198,10 @@ def _tools(value: Any, what: str, where: str) -> list[dict[str, Any]] | None:
     return normalize_tools(tools)
 
 
-def _answer(value: Any, column: str, tags: Tags, where: str) -> str:
-    """A ranking answer: a plain string or one assistant message object."""
-    if isinstance(value, dict):
-        if value.get(tags.role_tag) != tags.assistant_tag:
-            raise RowError(where, f"`{column}` must be an assistant message (`{tags.role_tag}: {tags.assistant_tag}`)")
-        value = value.get(tags.content_tag)
-    return _text(value, f"`{column}`", where)
-
-
-def convert_preference(row: dict[str, Any], spec: DatasetSpec, where: str) -> Preference:
-    """Ranking rows: sharegpt prompt turns + `chosen`/`rejected` answers, or alpaca prompt + two answers."""
-    cols, tags = spec.columns, spec.effective_tags
-    if spec.formatting == "alpaca":
-        prompt = _text(_column(row, cols.prompt, where), f"`{cols.prompt}`", where)
-        query = _text(row.get(cols.query), f"`{cols.query}`", where, allow_empty=True)
-        messages = [Message("user", f"{prompt}\n{query}" if query else prompt)]
-        system = _text(row.get(cols.system), f"`{cols.system}`", where, allow_empty=True) if cols.system else None
-        if cols.chosen and cols.rejected:
-            answers = [_column(row, cols.chosen, where), _column(row, cols.rejected, where)]
-        else:
-            answers = _column(row, cols.response, where)
-            if not (isinstance(answers, list) and len(answers) == 2):
-                raise RowError(where, f"`{cols.response}` of a ranking row must be [chosen, rejected]")
-        chosen, rejected = (_text(answer, "an answer", where) for answer in answers)
-        return Preference(messages, system or None, chosen, rejected, where)
-    messages, system = sharegpt_messages(row, spec, where)
-    if messages[-1].role != "user":
-        raise RowError(where, "the prompt of a ranking row must end with a user message")
-    chosen_column, rejected_column = cols.chosen or "chosen", cols.rejected or "rejected"
-    chosen = _answer(_column(row, chosen_column, where), chosen_column, tags, where)
-    rejected = _answer(_column(row, rejected_column, where), rejected_column, tags, where)
-    return Preference(messages, system, chosen, rejected, where)
-
-
 def convert_labeled(row: dict[str, Any], spec: DatasetSpec, where: str) -> LabeledConversation:
     """KTO rows: a trainable conversation plus a desirable/undesirable flag in the `kto_tag` column."""
     column = spec.columns.kto_tag or "label"
-    label = _column(row, column, where)
+    label = row_column(row, column, where)
     if not isinstance(label, bool):
         raise RowError(where, f"`{column}` must be true (desirable) or false (undesirable), got {label!r}")
     conversation = _text_converter(spec)(row, where)
@@ -243,11 +209,45 @@ def convert_labeled(row: dict[str, Any], spec: DatasetSpec, where: str) -> Label
 
 
 def detect_format(row: dict[str, Any]) -> tuple[str, Tags | None]:
+    """The shape of a row of a file given directly: OpenAI `messages`, sharegpt `conversations`, trl's `prompt`
+    (with `completion`, or prompt-only for online RL), else alpaca."""
     if "messages" in row:
         return "sharegpt_messages", OPENAI_TAGS
     if "conversations" in row:
         return "sharegpt", None
+    if "prompt" in row and "instruction" not in row:
+        return "prompt", OPENAI_TAGS
     return "alpaca", None
+
+
+def with_messages_column(spec: DatasetSpec, column: str) -> DatasetSpec:
+    """`spec` reading its messages from `column` (a shape detected per row)."""
+    return spec.model_copy(update={"columns": spec.columns.model_copy(update={"messages": column})})
+
+
+def as_turns(value: Any, role: str) -> Any:
+    """trl's `prompt` / `completion` as a list of messages: a string is one message of `role`."""
+    return [{"role": role, "content": value}] if isinstance(value, str) else value
+
+
+def messages_in(value: Any, column: str, where: str, spec: DatasetSpec) -> tuple[list[Message], str | None]:
+    """A list of OpenAI messages held in `column` (trl's `prompt`, OpenAI's `input.messages`), checked."""
+    local = spec.model_copy(update={"columns": spec.columns.model_copy(update={"messages": column, "system": None})})
+    return sharegpt_messages({column: value}, local, where, OPENAI_TAGS)
+
+
+def convert_prompt_completion(row: dict[str, Any], spec: DatasetSpec, where: str) -> Conversation:
+    """trl's prompt-completion rows (a string or messages each); only the completion is trained, as trl does."""
+    prompt = as_turns(row_column(row, "prompt", where), "user")
+    completion = as_turns(row_column(row, "completion", where), "assistant")
+    if not isinstance(prompt, list) or not isinstance(completion, list):
+        raise RowError(where, "`prompt` and `completion` must each be a string or a list of messages")
+    messages, system = messages_in([*prompt, *completion], "prompt + completion", where, spec)
+    if messages[-1].role != "assistant":
+        raise RowError(where, "the completion must end with an assistant message to be trained on")
+    asked = len(prompt) - (1 if prompt and isinstance(prompt[0], dict) and prompt[0].get("role") == "system" else 0)
+    messages = [replace(m, trained=False) if i < asked and m.role == "assistant" else m for i, m in enumerate(messages)]
+    return Conversation(messages, system, where, tools=row_tools(row, spec, where))
 
 
 def media_paths(row: dict[str, Any], spec: DatasetSpec, where: str, media_dir: Path | None) -> dict[str, list[str]]:
@@ -295,11 +295,15 @@ def _text_converter(spec: DatasetSpec) -> Callable[[dict[str, Any], str], Conver
         return lambda row, where: convert_sharegpt(row, spec, where)
 
     def auto(row: dict[str, Any], where: str) -> Conversation:
+        if ("chosen" in row and "rejected" in row) or "preferred_output" in row:
+            raise RowError(where, "is a preference pair (chosen and rejected answers): train it with `stage: dpo` "
+                                  "(or orpo, simpo, rm), or give a conversation to train on (`messages`)")
         kind, tags = detect_format(row)
         if kind == "alpaca":
             return convert_alpaca(row, spec, where)
-        local = spec.model_copy(update={"columns": spec.columns.model_copy(
-            update={"messages": "messages" if kind == "sharegpt_messages" else "conversations"})})
-        return convert_sharegpt(row, local, where, tags)
+        if kind == "prompt":
+            return convert_prompt_completion(row, spec, where)
+        column = "messages" if kind == "sharegpt_messages" else "conversations"
+        return convert_sharegpt(row, with_messages_column(spec, column), where, tags)
 
     return auto

@@ -18,7 +18,17 @@ from typing import Any
 import pyarrow as pa
 
 from lmforge.data.conversation import MEDIA_KINDS
-from lmforge.data.formats import RowError, alpaca_prompt, detect_format, media_paths, row_tools, sharegpt_messages
+from lmforge.data.formats import (
+    RowError,
+    alpaca_prompt,
+    as_turns,
+    detect_format,
+    media_paths,
+    messages_in,
+    row_tools,
+    sharegpt_messages,
+    with_messages_column,
+)
 from lmforge.data.multimodal.media import MediaError
 from lmforge.data.multimodal.plugin import check_placeholders
 from lmforge.data.registry import DatasetSpec
@@ -54,6 +64,8 @@ def _consumed(spec: DatasetSpec, formatting: str) -> set[str]:
     names = {cols.system, cols.tools, *(getattr(cols, kind) for kind in MEDIA_KINDS)}
     if formatting == "alpaca":
         names |= {cols.prompt, cols.query, cols.response, cols.history}
+    elif formatting == "prompt":  # trl's columns; a string completion becomes the `answer` column
+        names |= {"prompt", "completion"}
     else:
         names.add(cols.messages)
     return {name for name in names if name}
@@ -64,12 +76,15 @@ def _prompt_row(row: dict[str, Any], spec: DatasetSpec, where: str, media_dir: P
     formatting, tags = spec.formatting, None
     if formatting == "auto":
         kind, tags = detect_format(row)
-        formatting = "alpaca" if kind == "alpaca" else "sharegpt"
+        formatting = kind if kind in ("alpaca", "prompt") else "sharegpt"
         if formatting == "sharegpt":
-            spec = spec.model_copy(update={"columns": spec.columns.model_copy(
-                update={"messages": "messages" if kind == "sharegpt_messages" else "conversations"})})
+            spec = with_messages_column(spec, "messages" if kind == "sharegpt_messages" else "conversations")
     answer = None
-    if formatting == "alpaca":
+    if formatting == "prompt":  # trl's prompt-only (or prompt-completion) rows
+        messages, system = messages_in(as_turns(row["prompt"], "user"), "prompt", where, spec)
+        completion = row.get("completion")
+        answer = completion if isinstance(completion, str) and completion.strip() else None
+    elif formatting == "alpaca":
         messages, system = alpaca_prompt(row, spec, where)
         response = row.get(spec.columns.response)
         answer = response if isinstance(response, str) and response.strip() else None

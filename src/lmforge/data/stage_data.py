@@ -14,7 +14,7 @@ from typing import Any
 from transformers import PreTrainedTokenizerBase
 
 from lmforge.config.data import DataGroup
-from lmforge.data.formats import convert_labeled, convert_preference, converter
+from lmforge.data.formats import convert_labeled, converter
 from lmforge.data.loading import document_converter
 from lmforge.data.multimodal.rows import (
     mm_conversation_converter,
@@ -22,6 +22,7 @@ from lmforge.data.multimodal.rows import (
     mm_labeled_converter,
     mm_preference_converter,
 )
+from lmforge.data.preference_rows import convert_preference
 from lmforge.data.processors.preference import tokenize_kto, tokenize_pairwise
 from lmforge.data.processors.pt import tokenize_pt
 from lmforge.data.processors.seq2seq import tokenize_seq2seq

@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from lmforge.data.conversation import Conversation, LabeledConversation
-from lmforge.data.formats import RowError, convert_labeled, convert_preference, converter, media_paths
+from lmforge.data.formats import RowError, convert_labeled, converter, media_paths
 from lmforge.data.loading import document_converter
 from lmforge.data.multimodal.examples import ROW_COLUMN, Document, MediaPreference, MMItem, to_row
 from lmforge.data.multimodal.media import MediaError
 from lmforge.data.multimodal.plugin import check_placeholders
+from lmforge.data.preference_rows import convert_preference
 from lmforge.data.registry import DatasetSpec
 from lmforge.data.templates.template import Message
 

@@ -1,4 +1,4 @@
-"""An OpenAI chat fine-tuning file (calls in the answer, parallel results, `weight: 0`) through the CLI."""
+"""Data files in OpenAI's and trl's shapes, given directly, through `lmforge train` and `lmforge data preview`."""
 
 import json
 import math
@@ -40,3 +40,19 @@ def test_an_openai_fine_tuning_file_trains_and_weight_0_answers_are_not_supervis
     summary = json.loads((tmp_path / "out" / "train_summary.json").read_text())
     assert summary["steps"] == 2 and summary["trained_samples"] == 8 and math.isfinite(summary["final_loss"])
     assert "rows per dataset: " in result.stdout and ": 8" in result.stdout
+
+
+@pytest.mark.slow
+def test_an_openai_preference_file_trains_dpo(tmp_path):
+    rows = [{"input": {"messages": [{"role": "user", "content": f"Capital of country {i}?"}]},
+             "preferred_output": [{"role": "assistant", "content": "The capital."}],
+             "non_preferred_output": [{"role": "assistant", "content": "No idea."}]} for i in range(4)]
+    data = write_rows(tmp_path / "pairs.jsonl", rows)
+    config = tmp_path / "dpo.yaml"
+    config.write_text(f"model_name_or_path: builtin:tiny-llama\ntemplate: qwen\nstage: dpo\nfinetuning_type: lora\n"
+                      f"dataset: {data}\noutput_dir: {tmp_path / 'out'}\nmax_steps: 2\n"
+                      "per_device_train_batch_size: 2\nreport_to: none\n")
+    result = run_cli("train", str(config))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "out" / "train_summary.json").read_text())
+    assert summary["steps"] == 2 and math.isfinite(summary["final_loss"])
