@@ -106,17 +106,22 @@ def sharegpt_messages(row: dict[str, Any], spec: DatasetSpec, where: str,
             raise RowError(where, f"{what} has unknown role {role!r} under `{tags.role_tag}`; "
                                   f"expected one of {', '.join(repr(r) for r in roles)}")
         kind = roles[role]
-        try:
-            calls = openai_fields.tool_calls(turn["tool_calls"], what) if (
-                kind == "assistant" and turn.get("tool_calls")) else ()
-            content = openai_fields.content_text(turn.get(tags.content_tag), f"{what} `{tags.content_tag}`",
-                                                 allow_empty=bool(calls))
-            trained = openai_fields.answer_weight(turn, kind in ("assistant", "function_call"), what)
-            if kind == "assistant":
-                content = openai_fields.with_thought(turn, content, what)
-            call_id = openai_fields.tool_call_id(turn, what) if kind == "tool" else ""
-        except openai_fields.FieldError as err:
-            raise RowError(where, str(err)) from None
+        content = turn.get(tags.content_tag)
+        calls: tuple[ToolCall, ...] = ()
+        trained, call_id = True, ""
+        if len(turn) == 2 and isinstance(content, str):  # role and text only, most rows: nothing more to read
+            content = checked_text(content, f"{what} `{tags.content_tag}`", where)
+        else:
+            try:
+                calls = openai_fields.tool_calls(turn["tool_calls"], what) if (
+                    kind == "assistant" and turn.get("tool_calls")) else ()
+                content = openai_fields.content_text(content, f"{what} `{tags.content_tag}`", allow_empty=bool(calls))
+                trained = openai_fields.answer_weight(turn, kind in ("assistant", "function_call"), what)
+                if kind == "assistant":
+                    content = openai_fields.with_thought(turn, content, what)
+                call_id = openai_fields.tool_call_id(turn, what) if kind == "tool" else ""
+            except openai_fields.FieldError as err:
+                raise RowError(where, str(err)) from None
         if kind == "system":
             if index != 1:
                 raise RowError(where, f"{what} is a system message; only the first may be")
