@@ -89,6 +89,9 @@ def train(
         try:
             run_training(cfg, console if is_main_worker() else Console(quiet=True), checked=checked)
         except TrainingInterrupted as stop:
+            # the traceback's frames hold the trainer, the model and its process group: freed now, while the
+            # interpreter is whole, not at its exit, where gloo's threads abort the process
+            stop.with_traceback(None)
             end_process_group()
             if is_main_worker():
                 _report_stop(stop, config, overrides, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))

@@ -116,8 +116,11 @@ def end_process_group() -> None:
     """A torchrun worker's run is over: tear its process group down while the interpreter is whole. Left to the
     interpreter's exit, gloo's threads can still hold tensors then and abort the process ("terminate called
     without an active exception", pytorch/pytorch#190489); torch's documentation asks every process for it."""
+    import gc
+
     import torch.distributed as dist
 
+    gc.collect()  # the run's objects (a DDP model holds the group) go first, in order, while Python is whole
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 
