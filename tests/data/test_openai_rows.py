@@ -137,3 +137,11 @@ def test_reasoning_content_becomes_the_answers_think_block(tmp_path):
     row["messages"][1]["content"] = "<think>x</think>4."
     with pytest.raises(DataError, match=r"message 2 has both `reasoning_content` and a think block"):
         load_file(tmp_path, [row])
+
+
+def test_a_developer_message_is_the_system_prompt(tmp_path):
+    row = {"messages": [{"role": "developer", "content": "Answer in French."}, {"role": "user", "content": "Hi"},
+                        {"role": "assistant", "content": "Bonjour."}]}
+    conversation = load_file(tmp_path, [row]).conversations[0]
+    assert conversation.system == "Answer in French." and [m.role for m in conversation.messages] == [
+        "user", "assistant"]

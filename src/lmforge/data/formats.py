@@ -96,6 +96,8 @@ def sharegpt_messages(row: dict[str, Any], spec: DatasetSpec, where: str,
         system = checked_text(row[cols.system], f"`{cols.system}`", where)
     roles = {tags.user_tag: "user", tags.assistant_tag: "assistant", tags.system_tag: "system",
              tags.function_tag: "function_call", tags.observation_tag: "tool"}
+    if tags == OPENAI_TAGS:  # OpenAI's newer name for the system message
+        roles["developer"] = "system"
     messages: list[Message] = []
     for index, turn in enumerate(turns, start=1):
         what = f"message {index}"
