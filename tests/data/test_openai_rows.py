@@ -14,6 +14,7 @@ from lmforge.data.templates.auto import resolve_template
 from lmforge.data.templates.messages import Message, ToolCall
 from lmforge.errors import DataError, TemplateError
 from tests.data.test_templates_auto import auto_tokenizer
+from tests.refdata import refdata
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather of a city.",
                                             "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
@@ -107,11 +108,17 @@ def test_a_template_that_drops_calls_or_definitions_is_refused_with_the_row(tmp_
     ([{"role": "user", "content": "q"}, {"role": "assistant", "tool_calls": [{"name": "f"}]}],
      r'message 2 tool call 1 must be \{"type": "function", "function"'),
     ([{"role": "user", "content": "q"}, {"role": "assistant", "content": None}],
-     r"message 2 `content` must be a string or a list of text parts, got NoneType"),
+     r"message 2 `content` must be a string or a list of parts, got NoneType"),
     ([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "cat.png"}}]},
-      {"role": "assistant", "content": "a cat"}],
-     r"message 1 `content` part 1 is `image_url`: lmforge reads images from the row's `images` column, "
-     r"with a `<image>` placeholder"),
+      {"role": "assistant", "content": "a cat"}], r"image part file not found: .*cat.png"),
+    ([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x.org/cat.png"}}]},
+      {"role": "assistant", "content": "a cat"}], r"image 'https://x.org/cat.png' is not a file; lmforge reads media"),
+    ([{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "UklGR", "format": "wav"}}]},
+      {"role": "assistant", "content": "hi"}], r"audio 'inline data' is not a file"),
+    ([{"role": "user", "content": [{"type": "video", "frames": 3}]}, {"role": "assistant", "content": "a"}],
+     r"a video part names no file, and no `videos` column holds it"),
+    ([{"role": "user", "content": [{"type": "refusal", "refusal": "no"}]}, {"role": "assistant", "content": "a"}],
+     r"message 1 `content` part 1 must be a text part .* or a media part"),
     ([{"role": "user", "content": "q"},
       {"role": "assistant", "tool_calls": [{"id": "c1", "function": {"name": "f", "arguments": {}}}]},
       {"role": "tool", "tool_call_id": "c9", "content": "r"}, {"role": "assistant", "content": "a"}],
@@ -145,3 +152,28 @@ def test_a_developer_message_is_the_system_prompt(tmp_path):
     conversation = load_file(tmp_path, [row]).conversations[0]
     assert conversation.system == "Answer in French." and [m.role for m in conversation.messages] == [
         "user", "assistant"]
+
+
+def test_media_parts_become_placeholders_with_their_files(tmp_path):
+    image = refdata("llamafactory_data") / "mllm_demo_data" / "1.jpg"
+    sourced = {"messages": [{"role": "user", "content": [{"type": "text", "text": "What is this? "},
+                                                         {"type": "image_url", "image_url": {"url": f"file://{image}"}}]},
+                            {"role": "assistant", "content": "A photo."}]}
+    conversation = load_file(tmp_path, [sourced]).conversations[0]
+    assert conversation.messages[0].content == "What is this? <image>"
+    assert conversation.media == {"images": [str(image)]}
+    trl_style = {"messages": [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What?"}]},
+                              {"role": "assistant", "content": "A photo."}], "images": [str(image)]}
+    conversation = load_file(tmp_path, [trl_style]).conversations[0]
+    assert conversation.messages[0].content == "<image>What?" and conversation.media == {"images": [str(image)]}
+    with pytest.raises(DataError, match=r"gives images both in `images` and in its messages' parts; keep one"):
+        load_file(tmp_path, [{**sourced, "images": [str(image)]}])
+
+
+def test_a_prompt_whose_template_drops_the_tools_is_refused(tmp_path):
+    smol = resolve_template(None, auto_tokenizer("smollm2-instruct"))  # no tool support
+    question = [Message("user", "Weather in Paris?")]
+    with pytest.raises(TemplateError, match=r"does not write tool definitions \(`get_weather`"):
+        smol.render(question, tools=[WEATHER], add_generation_prompt=True)
+    qwen = resolve_template(None, auto_tokenizer("qwen2.5-instruct"))
+    assert "get_weather" in qwen.render(question, tools=[WEATHER], add_generation_prompt=True)[0].text

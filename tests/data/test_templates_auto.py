@@ -13,7 +13,7 @@ from lmforge.data.labels import IGNORE_INDEX
 from lmforge.data.processors.sft import tokenize_sft
 from lmforge.data.templates.auto import resolve_template
 from lmforge.data.templates.encoding import encode_conversation, stop_token_ids
-from lmforge.data.templates.messages import Message, assign_tool_call_ids, split_thought
+from lmforge.data.templates.messages import Message, assign_tool_call_ids, normalize_tools, split_thought
 from lmforge.errors import TemplateError
 from lmforge.testing.tiny import family_tokenizer
 from tests.data.template_cases import CASES, reference_index, reference_jinja
@@ -125,6 +125,12 @@ def test_auto_prompt_is_apply_chat_template(name):
         try:
             expected = _apply_chat_template(tokenizer, template, messages, prompt.tools, prompt.thinking, True)
         except Exception:
+            continue
+        names = [tool["function"]["name"] for tool in normalize_tools(prompt.tools) or []]
+        if not all(name in expected for name in names):  # the model's template leaves the tools out: refused
+            with pytest.raises(TemplateError, match="does not write tool definitions"):
+                encode_conversation(template, tokenizer, prompt.messages, tools=prompt.tools,
+                                    enable_thinking=prompt.thinking, add_generation_prompt=True)
             continue
         ids = encode_conversation(template, tokenizer, prompt.messages, tools=prompt.tools,
                                   enable_thinking=prompt.thinking, add_generation_prompt=True).flat()

@@ -1,6 +1,8 @@
 """A multimodal row trains what its text row would: tool calls and definitions, `weight: 0` answers, the
 end-of-turn a template appends in training (`efficient_eos`), and no answer silently left out."""
 
+import json
+
 import pytest
 from transformers import AutoProcessor
 
@@ -9,11 +11,14 @@ from lmforge.data.labels import IGNORE_INDEX
 from lmforge.data.multimodal.examples import MMEncoder, from_row, to_row
 from lmforge.data.multimodal.media import MediaError, MediaOptions
 from lmforge.data.multimodal.plugin import mm_plugin_for
+from lmforge.data.multimodal.rows import mm_conversation_converter
+from lmforge.data.registry import resolve_dataset
 from lmforge.data.templates import get_template
 from lmforge.data.templates.auto import resolve_template
 from lmforge.data.templates.template import Message, ToolCall
 from tests.data.test_templates_auto import auto_tokenizer
 from tests.multimodal.conftest import demo_conversations
+from tests.refdata import refdata
 
 OPTIONS = MediaOptions(image_max_pixels=64 * 64)
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
@@ -73,3 +78,20 @@ def test_a_conversation_the_template_splits_is_refused_not_cut_to_its_last_answe
     last_only = MMEncoder(processor, mm_plugin_for(processor), template, OPTIONS, 4096, mask_history=True)
     assert supervised_text(processor.tokenizer, last_only.encode(thinking)).startswith("<think>\nYes.")
 
+
+
+def test_an_openai_row_with_image_parts_trains_its_image(tiny_vlm, tmp_path):
+    processor = AutoProcessor.from_pretrained(tiny_vlm("qwen2_vl"))
+    image = refdata("llamafactory_data") / "mllm_demo_data" / "1.jpg"
+    row = {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": str(image)}},
+                                                     {"type": "text", "text": "What is this?"}]},
+                        {"role": "assistant", "content": "A photo."}]}
+    (tmp_path / "chat.jsonl").write_text(json.dumps(row))
+    spec = resolve_dataset(str(tmp_path / "chat.jsonl"), tmp_path)
+    conversation = mm_conversation_converter(spec, tmp_path)(row, "chat.jsonl:line 1")
+    assert conversation.media == {"images": [str(image)]}
+    example = MMEncoder(processor, mm_plugin_for(processor), get_template("qwen2_vl"), OPTIONS, 4096).encode(
+        conversation)
+    image_token = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    assert example.input_ids.count(image_token) > 0 and len(example.processed.tensors["images"]) == 1
+    assert supervised_text(processor.tokenizer, example) == "A photo.<|im_end|>"

@@ -96,7 +96,7 @@ def sharegpt_messages(row: dict[str, Any], spec: DatasetSpec, where: str,
         system = checked_text(row[cols.system], f"`{cols.system}`", where)
     roles = {tags.user_tag: "user", tags.assistant_tag: "assistant", tags.system_tag: "system",
              tags.function_tag: "function_call", tags.observation_tag: "tool"}
-    if tags == OPENAI_TAGS:  # OpenAI's newer name for the system message
+    if tags is OPENAI_TAGS:  # OpenAI's newer name for the system message
         roles["developer"] = "system"
     messages: list[Message] = []
     for index, turn in enumerate(turns, start=1):
@@ -257,26 +257,59 @@ def convert_prompt_completion(row: dict[str, Any], spec: DatasetSpec, where: str
     return Conversation(messages, system, where, tools=row_tools(row, spec, where))
 
 
+def _part_media(row: dict[str, Any], spec: DatasetSpec, where: str) -> dict[str, list[str | None]]:
+    """The media parts' files of the row's messages, in order (see `openai_fields.part_sources`)."""
+    found: dict[str, list[str | None]] = {}
+    names = ["messages", "prompt", "completion", "input"]
+    if spec.effective_tags.content_tag == "content" and spec.columns.messages not in names:
+        names.append(spec.columns.messages)  # a registered OpenAI-style column of another name
+    for name in names:
+        messages = row.get(name)
+        if isinstance(messages, dict):  # OpenAI's preference rows: {"input": {"messages": [...]}}
+            messages = messages.get("messages")
+        if not isinstance(messages, list) or not any(
+                isinstance(message, dict) and isinstance(message.get("content"), list) for message in messages):
+            continue  # no message written as parts (most rows)
+        try:
+            for kind, sources in openai_fields.part_sources(messages, "a media part").items():
+                found.setdefault(kind, []).extend(sources)
+        except openai_fields.FieldError as err:
+            raise RowError(where, str(err)) from None
+    return found
+
+
 def media_paths(row: dict[str, Any], spec: DatasetSpec, where: str, media_dir: Path | None) -> dict[str, list[str]]:
-    """Image/video/audio columns as checked paths, relative ones resolved against `media_dir`; a data file given
-    by its path (`formatting: auto`) also finds them beside itself, where LLaMA-Factory's demo data keeps them."""
+    """Image/video/audio columns (or the files the messages' media parts name) as checked paths, relative ones
+    resolved against `media_dir`; a data file given by its path (`formatting: auto`) also finds them beside itself,
+    where LLaMA-Factory's demo data keeps them."""
     beside = spec.path.parent if spec.formatting == "auto" and spec.path is not None else None
+    parts = _part_media(row, spec, where)
     media: dict[str, list[str]] = {}
     for kind in MEDIA_KINDS:
         column = getattr(spec.columns, kind)
-        if not column or not row.get(column):
+        given = parts.get(kind, [])
+        sources = [source for source in given if source]
+        if column and row.get(column):
+            if sources:
+                raise RowError(where, f"gives {kind} both in `{column}` and in its messages' parts; keep one")
+            values, label = row[column] if isinstance(row[column], list) else [row[column]], f"`{column}`"
+        elif given:
+            if len(sources) != len(given):
+                raise RowError(where, f"a {kind[:-1]} part names no file, and no `{column or kind}` column holds "
+                                      "it; give each part its file (`path`, `url`), or the row's files in the column")
+            values, label = sources, f"{kind[:-1]} part"
+        else:
             continue
-        values = row[column] if isinstance(row[column], list) else [row[column]]
         paths: list[str] = []
         for value in values:
             if not isinstance(value, str):
-                raise RowError(where, f"`{column}` entries must be file paths, got {type(value).__name__}")
+                raise RowError(where, f"{label} entries must be file paths, got {type(value).__name__}")
             path = Path(value)
             if not path.is_absolute():
                 bases = [base / path for base in (media_dir, beside) if base is not None]
                 path = next((candidate for candidate in bases if candidate.is_file()), bases[0] if bases else path)
             if not path.is_file():
-                raise RowError(where, f"`{column}` file not found: {path} (relative paths are resolved "
+                raise RowError(where, f"{label} file not found: {path} (relative paths are resolved "
                                       f"against `media_dir`)")
             paths.append(str(path))
         media[kind] = paths
@@ -285,12 +318,16 @@ def media_paths(row: dict[str, Any], spec: DatasetSpec, where: str, media_dir: P
 
 def converter(spec: DatasetSpec, media_dir: Path | None = None) -> Callable[[dict[str, Any], str], Conversation]:
     base = _text_converter(spec)
-    if not any(getattr(spec.columns, kind) for kind in MEDIA_KINDS):
+    columns = any(getattr(spec.columns, kind) for kind in MEDIA_KINDS)
+    if not columns and spec.formatting == "alpaca":  # no media column, and no messages to hold media parts
         return base
 
     def with_media(row: dict[str, Any], where: str) -> Conversation:
         conversation = base(row, where)
-        return replace(conversation, media=media_paths(row, spec, where, media_dir))
+        if not columns and "<" not in "".join(m.content for m in conversation.messages):
+            return conversation  # no media column and no placeholder a media part would have written
+        media = media_paths(row, spec, where, media_dir)
+        return replace(conversation, media=media) if media else conversation
 
     return with_media
 

@@ -17,9 +17,12 @@ from lmforge.data.templates.jinja_render import THOUGHT_WORDS
 from lmforge.data.templates.messages import ToolCall
 from lmforge.errors import DataError
 
-# Part types that carry media; lmforge reads media from the row's columns with placeholders in the text.
+# Part types that carry media, by the kind of media: OpenAI's, and transformers' processors' (`{"type": "image",
+# "path": ...}`; trl's rows write `{"type": "image"}` and keep the files in an `images` column)
 MEDIA_PARTS = {"image_url": "images", "image": "images", "input_image": "images", "video": "videos",
                "video_url": "videos", "input_audio": "audios", "audio": "audios", "audio_url": "audios"}
+SOURCE_KEYS = ("path", "url", "image", "video", "audio", "image_url", "video_url", "audio_url", "input_audio",
+               "input_image", "file")
 
 
 class FieldError(DataError):
@@ -27,7 +30,8 @@ class FieldError(DataError):
 
 
 def content_text(value: Any, what: str, *, allow_empty: bool = False) -> str:
-    """A message's text: a string, or OpenAI's list of parts whose text parts are joined in order."""
+    """A message's text: a string, or OpenAI's list of parts, joined in order, each media part as its kind's
+    placeholder (`<image>`, `<video>`, `<audio>`: where the item goes; `part_sources` reads its file)."""
     if isinstance(value, list):
         texts = []
         for number, part in enumerate(value, start=1):
@@ -35,23 +39,41 @@ def content_text(value: Any, what: str, *, allow_empty: bool = False) -> str:
             if kind == "text" and isinstance(part.get("text"), str):
                 texts.append(part["text"])
             elif kind in MEDIA_PARTS:
-                column = MEDIA_PARTS[kind]
-                raise FieldError(f"{what} part {number} is `{kind}`: lmforge reads {column} from the row's "
-                                 f"`{column}` column, with a `<{column[:-1]}>` placeholder in the text where each "
-                                 "one goes (LLaMA-Factory's form, docs/multimodal.md)")
+                texts.append(f"<{MEDIA_PARTS[kind][:-1]}>")
             else:
-                raise FieldError(f"{what} part {number} must be {{\"type\": \"text\", \"text\": \"...\"}}, got "
+                raise FieldError(f"{what} part {number} must be a text part ({{\"type\": \"text\", \"text\": ...}}) "
+                                 "or a media part (`image_url`, `image`, `video`, `audio`, `input_audio`), got "
                                  f"{json.dumps(part, ensure_ascii=False, default=str)[:120]}")
         value = "".join(texts)
     if value is None and allow_empty:
         return ""
     if not isinstance(value, str):
-        raise FieldError(f"{what} must be a string or a list of text parts, got {type(value).__name__}")
+        raise FieldError(f"{what} must be a string or a list of parts, got {type(value).__name__}")
     if not allow_empty and not value.strip():
         raise FieldError(f"{what} is empty")
     return value
 
 
+def part_sources(messages: Any, what: str) -> dict[str, list[str | None]]:
+    """The file of each media part of a list of messages, by kind, in order (None: a part without one, whose
+    file the row's media column holds, as trl's rows do). A remote or inline item is refused: lmforge reads files."""
+    found: dict[str, list[str | None]] = {}
+    for message in messages if isinstance(messages, list) else []:
+        parts = message.get("content") if isinstance(message, dict) else None
+        for part in parts if isinstance(parts, list) else []:
+            kind = MEDIA_PARTS.get(part.get("type")) if isinstance(part, dict) else None
+            if kind is None:
+                continue
+            source = next((part[key] for key in SOURCE_KEYS if part.get(key)), None)
+            if isinstance(source, dict):  # OpenAI's {"image_url": {"url": ...}}, {"input_audio": {"data": ...}}
+                source = source.get("url") or source.get("path") or ("inline data" if source.get("data") else None)
+            if source is not None and not isinstance(source, str):
+                raise FieldError(f"{what}: a {kind[:-1]} part's file must be a path, got {type(source).__name__}")
+            if source and (source.startswith(("http://", "https://", "data:")) or source == "inline data"):
+                raise FieldError(f"{what}: {kind[:-1]} {source[:60]!r} is not a file; lmforge reads media files "
+                                 "(download or decode it, and give its path)")
+            found.setdefault(kind, []).append(source.removeprefix("file://") if source else None)
+    return found
 def tool_calls(value: Any, what: str) -> tuple[ToolCall, ...]:
     """An assistant message's `tool_calls`: OpenAI's `{"id", "type": "function", "function": {"name",
     "arguments"}}` items, the arguments a JSON object or a string of one."""

@@ -130,7 +130,9 @@ class JinjaTemplate(Template):
         last answer: it in its generation-time context, with the earlier answers that context holds as generated."""
         if add_generation_prompt:
             render = self._renderer(tools, enable_thinking, bos_token, eos_token)
-            return [Segment(render(self._messages(messages, system, enable_thinking), True), False)]
+            text = render(self._messages(messages, system, enable_thinking), True)
+            _check_definitions_written(text, tools)
+            return [Segment(text, False)]
         return self.examples(messages, system=system, tools=tools, enable_thinking=enable_thinking,
                              bos_token=bos_token, eos_token=eos_token, train=train)[-1]
 
@@ -146,11 +148,15 @@ def _check_tools_written(render: Render, messages: list[Message], tools: list[di
                                     f"`{call.name}` in its answer (the answer renders as "
                                     f"{turn.answer.strip()[:80]!r}); train with a template that writes it "
                                     "(`template: NAME`, `lmforge template list`)")
-    text = render(messages, False)
+    _check_definitions_written(render(messages, False), tools)
+
+
+def _check_definitions_written(text: str, tools: list[dict[str, Any]] | None) -> None:
+    """Each tool's name is in the rendering: a template without tool support leaves the model blind to them."""
     for name in (tool["function"]["name"] for tool in normalize_tools(tools) or []):
         if name not in text:
             raise TemplateError(f"the model's chat template does not write tool definitions (`{name}` is not in "
-                                "the rendered conversation); train with a template that writes them "
+                                "the rendered conversation); use a template that writes them "
                                 "(`template: NAME`, `lmforge template list`)")
 
 
