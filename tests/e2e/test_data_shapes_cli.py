@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import ROOT, run_cli
 from tests.data.test_openai_rows import TOOL_ROW, WEIGHTED_ROW
 
 
@@ -56,3 +56,16 @@ def test_an_openai_preference_file_trains_dpo(tmp_path):
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "out" / "train_summary.json").read_text())
     assert summary["steps"] == 2 and math.isfinite(summary["final_loss"])
+
+
+@pytest.mark.slow
+def test_the_openai_tools_example_previews_and_trains(tmp_path):
+    example = ROOT / "examples" / "tools" / "sft_openai.yaml"
+    preview = run_cli("data", "preview", str(example), cwd=ROOT)
+    assert preview.returncode == 0, preview.stderr
+    assert "rows per dataset: examples/data/openai_tools.jsonl: 8" in preview.stdout
+    assert '{"name": "get_time", "arguments": {"city": "Paris"}}' in preview.stdout  # the second parallel call
+    result = run_cli("train", str(example), "model_name_or_path=builtin:tiny-llama", "max_steps=1",
+                     f"output_dir={tmp_path / 'out'}", cwd=ROOT)  # the same data and template on a tiny model
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "out" / "train_summary.json").read_text())["steps"] == 1
