@@ -118,6 +118,7 @@ def test_the_peak_is_measured_once_per_device_dtype_and_torch_then_read_from_the
         return probe_matmul_flops(device, dtype, size=128, seconds=0.01)
 
     monkeypatch.setattr(peak, "probe_matmul_flops", small_probe)
+    monkeypatch.setattr(peak, "_MEASURED_IN_THIS_PROCESS", {})  # as in a new process
     cache, cpu = tmp_path / "home" / "peak_flops.json", torch.device("cpu")
     first, source = peak.peak_flops(cpu, torch.float32, cache)
     assert source == "measured" and measured == [torch.float32]
@@ -127,6 +128,10 @@ def test_the_peak_is_measured_once_per_device_dtype_and_torch_then_read_from_the
     assert set(keys) == {peak.device_key(cpu, torch.float32), peak.device_key(cpu, torch.bfloat16)}
     assert f"x{torch.get_num_threads()} threads | torch {torch.__version__} | float32" in peak.device_key(
         cpu, torch.float32)
+    other_home = tmp_path / "other" / "peak_flops.json"  # this process's figure, not probed again
+    assert peak.peak_flops(cpu, torch.float32, other_home) == (first, "measured, cached") and len(measured) == 2
+    assert json.loads(other_home.read_text()) == {peak.device_key(cpu, torch.float32): first}
+    monkeypatch.setattr(peak, "_MEASURED_IN_THIS_PROCESS", {})  # a new process
     cache.write_text("{not json")  # a damaged cache is measured again and rewritten
     assert peak.peak_flops(cpu, torch.float32, cache)[1] == "measured" and len(measured) == 3
     assert json.loads(cache.read_text())

@@ -5,7 +5,8 @@ measured. A CPU's is measured: the best rate of a short square matmul (`PROBE_SI
 all) at the thread count torch uses, so the figure is what this machine's torch reaches, not a vendor's
 theoretical rate (which it never reaches on a CPU). A measurement is cached in
 `$LMFORGE_HOME/peak_flops.json`, keyed by device model, thread count, torch version and dtype: the next
-run on the machine reads it.
+run on the machine reads it. A process also remembers what it measured, so that a second training in it (or a
+home without the file, or a read-only one) does not probe again.
 """
 
 import json
@@ -21,6 +22,7 @@ from lmforge.train.flops import peak_bf16_flops
 PROBE_SIZE = 2048  # n x n x n: 17 GFLOP a product, from ~5 ms (AMX bf16) to ~0.2 s (one slow core in fp32)
 PROBE_SECONDS = 0.5  # products are repeated for at least this long after a warm-up; the best one counts
 CACHE_FILE = "peak_flops.json"
+_MEASURED_IN_THIS_PROCESS: dict[str, float] = {}
 
 
 def cpu_name() -> str:
@@ -82,10 +84,13 @@ def peak_flops(device: torch.device, dtype: torch.dtype, cache: Path | None = No
         known = {}
     if isinstance(known.get(key), int | float):
         return float(known[key]), "measured, cached"
-    measured = probe_matmul_flops(device, dtype)
+    source = "measured, cached" if key in _MEASURED_IN_THIS_PROCESS else "measured"
+    if key not in _MEASURED_IN_THIS_PROCESS:
+        _MEASURED_IN_THIS_PROCESS[key] = probe_matmul_flops(device, dtype)
+    measured = _MEASURED_IN_THIS_PROCESS[key]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({**known, key: measured}, indent=1, sort_keys=True) + "\n")
-    except OSError:  # a read-only home still gets its figure, measured each run
+    except OSError:  # a read-only home still gets its figure, measured once per process
         pass
-    return measured, "measured"
+    return measured, source
