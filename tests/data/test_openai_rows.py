@@ -11,7 +11,7 @@ from lmforge.data.processors.sft import tokenize_sft
 from lmforge.data.registry import resolve_dataset
 from lmforge.data.templates import get_template
 from lmforge.data.templates.auto import resolve_template
-from lmforge.data.templates.messages import Message, ToolCall
+from lmforge.data.templates.messages import Message, ToolCall, assign_tool_call_ids
 from lmforge.errors import DataError, TemplateError
 from tests.data.test_templates_auto import auto_tokenizer
 from tests.refdata import refdata
@@ -177,3 +177,41 @@ def test_a_prompt_whose_template_drops_the_tools_is_refused(tmp_path):
         smol.render(question, tools=[WEATHER], add_generation_prompt=True)
     qwen = resolve_template(None, auto_tokenizer("qwen2.5-instruct"))
     assert "get_weather" in qwen.render(question, tools=[WEATHER], add_generation_prompt=True)[0].text
+
+
+def test_call_ids_of_openais_shape_become_nine_characters_for_mistrals_templates(tmp_path):
+    """Mistral's templates raise on an id that is not 9 letters and digits; OpenAI's ids (`call_...`) are replaced
+    on the call and on its result alike; a 9-character id is kept; other templates write the ids as given."""
+    row = json.loads(json.dumps(TOOL_ROW))
+    row["messages"][2]["tool_calls"][0]["id"] = "call_Zx81lKmB3Y8vq0WnQeTt2Rd9"
+    row["messages"][4]["tool_call_id"] = "call_Zx81lKmB3Y8vq0WnQeTt2Rd9"
+    row["messages"][2]["tool_calls"][1]["id"] = row["messages"][3]["tool_call_id"] = "abcDEF789"
+    conversation = load_file(tmp_path, [row]).conversations[0]
+    for name in ("mistral-v3", "mistral-v7-tekken", "mistral-common-v7"):
+        tokenizer = auto_tokenizer(name)
+        template = resolve_template(None, tokenizer)
+        assert template.call_id_style == "alnum9"
+        columns, _ = tokenize_sft([conversation], template, tokenizer, cutoff_len=4096)
+        texts = [tokenizer.decode(ids) for ids in columns["input_ids"]]  # Mistral v3's: one example per answer
+        text = texts[-1]  # the whole conversation
+        assert not any("call_Zx81" in t for t in texts) and text.count("abcDEF789") == 2, name
+        (new_id,) = {call.id for call in template._messages(conversation.messages, None, None)[1].tool_calls} - {
+            "abcDEF789"}
+        assert len(new_id) == 9 and new_id.isalnum() and text.count(new_id) == 2, name
+    qwen = resolve_template(None, auto_tokenizer("qwen2.5-instruct"))
+    assert qwen.call_id_style == "given"
+    assert qwen._messages(conversation.messages, None, None)[1].tool_calls[0].id == "call_Zx81lKmB3Y8vq0WnQeTt2Rd9"
+
+
+def test_replaced_call_ids_are_distinct_and_the_same_every_time():
+    calls = Message("assistant", "", (ToolCall("f", {}, "call_1"), ToolCall("f", {}, "call_2"),
+                                      ToolCall("g", {}, "")))
+    messages = [Message("user", "q"), calls, Message("tool", "1", tool_call_id="call_2"),
+                Message("tool", "2", tool_call_id="call_1"), Message("tool", "3")]
+    first = assign_tool_call_ids(messages)
+    assert first == assign_tool_call_ids(messages)  # preprocessing stays reproducible and cacheable
+    ids = [call.id for call in first[1].tool_calls]
+    assert len(set(ids)) == 3 and all(len(i) == 9 and i.isalnum() for i in ids)
+    assert [m.tool_call_id for m in first[2:]] == [ids[1], ids[0], ids[2]]
+    assert assign_tool_call_ids(messages, "given")[1].tool_calls[:2] == calls.tool_calls[:2]
+    assert [call.id for call in assign_tool_call_ids(messages, "index")[1].tool_calls] == ["call_1", "call_2", "2"]

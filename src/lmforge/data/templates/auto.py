@@ -9,6 +9,7 @@ per conversation where they must (docs/templates.md, "template: auto").
 
 import datetime
 import difflib
+import functools
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -60,6 +61,8 @@ PROBE_WITH_TOOLS = [Message("user", "Weather in Paris?"),
 # Marker tokens of chat formats: what tells one family from another
 _MARKERS = re.compile(r"<\|[^|\s<>]+\|>|<｜[^｜]+｜>|<\|[a-z_]+>|<[a-z_]+\|>|\[/?[A-Z_]+\]|</?[a-z_]+>|\[[a-z]~\[")
 
+_NINE_CHARACTER_IDS = re.compile(r"\|\s*length\s*[!=]=\s*9\b")
+
 
 @dataclass(frozen=True)
 class JinjaTemplate(Template):
@@ -73,6 +76,12 @@ class JinjaTemplate(Template):
     @property
     def can_render_tools(self) -> bool:
         return "tool" in self.chat_template
+
+    @functools.cached_property
+    def call_id_style(self) -> str:
+        """Mistral's templates raise on a call id that is not 9 characters (`|length != 9`): given ids of another
+        shape are replaced for them; other templates write the ids a conversation gives."""
+        return "alnum9" if _NINE_CHARACTER_IDS.search(self.chat_template) else "given"
 
     def preserving_thinking(self) -> "JinjaTemplate":
         return replace(self, preserve_thinking=True)
@@ -97,7 +106,7 @@ class JinjaTemplate(Template):
             messages = [replace(m, content=split_thought(m.content, *THOUGHT_WORDS)[1]) if m.role == "assistant"
                         else m for m in messages]
         if any(m.tool_calls or m.role == "tool" for m in messages):  # Mistral's templates require call ids
-            messages = assign_tool_call_ids(messages)
+            messages = assign_tool_call_ids(messages, self.call_id_style)
         return messages
 
     def examples(self, messages: list[Message], *, system: str | None = None,

@@ -81,15 +81,35 @@ def _alphanumeric_id(seed: str, length: int) -> str:
     return "".join(chars)
 
 
+def _is_alnum9(call_id: str) -> bool:
+    return len(call_id) == 9 and call_id.isascii() and call_id.isalnum()
+
+
 def assign_tool_call_ids(messages: list[Message], style: str = "alnum9") -> list[Message]:
     """The conversation with an id on every tool call and tool result that has none.
 
     Tool datasets (LLaMA-Factory's sharegpt shape) carry no ids, but Mistral's formats write a 9-character
     alphanumeric id on each call and result (`alnum9`), Command R7B numbers calls across the
-    conversation (`index`) and Kimi-K2 names the function with that number (`kimi`: `functions.NAME:INDEX`).
-    Calls keep their own ids; a result without one answers the next unanswered
-    call of the answer before it, in order (the order tool datasets list results in).
+    conversation (`index`) and Kimi-K2 names the function with that number (`kimi`: `functions.NAME:INDEX`);
+    `given` keeps the ids a conversation has and gives the others 9 characters. Calls keep their own ids, but
+    for `alnum9`, whose templates accept nothing else: an id of another shape (OpenAI's `call_` and 24
+    characters) becomes 9 letters and digits derived from it, on its call and on every result naming it. A
+    result without an id answers the next unanswered call of the answer before it, in order (the order tool
+    datasets list results in).
     """
+    renamed: dict[str, str] = {}
+
+    def fitted(call_id: str) -> str:
+        if style != "alnum9" or not call_id or _is_alnum9(call_id):
+            return call_id
+        if call_id not in renamed:
+            new, salt = _alphanumeric_id(call_id, 9), 0
+            while new in renamed.values():  # two ids of one conversation never share a replacement
+                salt += 1
+                new = _alphanumeric_id(f"{call_id}#{salt}", 9)
+            renamed[call_id] = new
+        return renamed[call_id]
+
     out: list[Message] = []
     count = 0
     pending: list[str] = []
@@ -97,7 +117,7 @@ def assign_tool_call_ids(messages: list[Message], style: str = "alnum9") -> list
         if message.tool_calls:
             calls = []
             for call in message.tool_calls:
-                call_id = call.id or (
+                call_id = fitted(call.id) or (
                     str(count) if style == "index" else f"functions.{call.name}:{count}" if style == "kimi"
                     else _alphanumeric_id(f"{position}:{count}:{call.name}:{call.arguments_json()}", 9))
                 calls.append(replace(call, id=call_id) if call_id != call.id else call)
@@ -105,7 +125,7 @@ def assign_tool_call_ids(messages: list[Message], style: str = "alnum9") -> list
             pending = [call.id for call in calls]
             message = replace(message, tool_calls=tuple(calls))
         elif message.role == "tool":
-            answered = message.tool_call_id or (pending[0] if pending else "")
+            answered = fitted(message.tool_call_id) or (pending[0] if pending else "")
             if answered in pending:
                 pending.remove(answered)
             if answered != message.tool_call_id:
