@@ -26,6 +26,8 @@ def cli_trains_one_step(raw, tmp_path):
     config.write_text(yaml.safe_dump({**raw, "deepspeed": ZERO3}))
     result = run_cli("train", str(config))
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    # DeepSpeed's calls of deprecated torch functions are not the user's to act on (`--verbose` shows them)
+    assert "is deprecated" not in result.stdout + result.stderr
     summary = json.loads((tmp_path / "output_dir" / "train_summary.json").read_text())
     assert summary["steps"] == 1 and math.isfinite(summary["final_loss"])
 

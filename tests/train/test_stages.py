@@ -17,7 +17,7 @@ COMMON = ["model_name_or_path=builtin:tiny-llama", "template=chatml", "max_sampl
 def train(tmp_path, *args):
     config = tmp_path / "run.yaml"
     config.write_text(f"dataset_dir: {refdata('llamafactory_data')}\n")
-    out = tmp_path / "out"
+    out = tmp_path / "runs[exp1]" / "out"  # brackets, which rich would read as markup, printed as they are
     result = run_cli("train", str(config), *COMMON, f"output_dir={out}", *args)
     assert result.returncode == 0, result.stderr[-3000:]
     logs = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
@@ -33,7 +33,8 @@ def train(tmp_path, *args):
     ["stage=kto", "dataset=kto_en_demo"],
 ], ids=["pt", "dpo-sigmoid", "orpo", "simpo", "kto"])
 def test_stage_trains_and_saves_an_adapter(tmp_path, stage_args):
-    out, logs, _ = train(tmp_path, *stage_args)
+    out, logs, result = train(tmp_path, *stage_args)
+    assert f"saved to {out}" in result.stdout.replace("\n", "")
     assert [log["current_steps"] for log in logs if "loss" in log] == [1, 2]
     assert all(torch.isfinite(torch.tensor(log["loss"])) for log in logs if "loss" in log)
     assert (out / "adapter_model.safetensors").is_file() and (out / "training_loss.png").is_file()

@@ -28,7 +28,7 @@ def convert(
     console = Console()
     result = run_convert(source, out_dir, source_format, config=config, console=console)
     console.print(f"converted {source} -> {result.out_dir}: "
-                  f"{', '.join(sorted(p.name for p in result.out_dir.iterdir()))}")
+                  f"{', '.join(sorted(p.name for p in result.out_dir.iterdir()))}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -33,7 +33,7 @@ def eval_command(config: ConfigArg, overrides: OverridesArg = None) -> None:
             table.add_row(name, f"{score:.2f}")
         console.print(table)
         if cfg.evaluation.save_dir:
-            console.print(f"results in {cfg.evaluation.save_dir}", highlight=False, soft_wrap=True)
+            console.print(f"results in {cfg.evaluation.save_dir}", highlight=False, markup=False, soft_wrap=True)
 
     run_reporting_errors(body)
 

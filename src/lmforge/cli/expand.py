@@ -25,9 +25,9 @@ def expand(
     console = Console()
     console.print(f"expanded {source} from {result.layers_before} to {result.layers_after} layers into {out_dir} "
                   f"(new blocks {', '.join(map(str, result.new_blocks))}; logits unchanged, max difference "
-                  f"{result.max_logit_difference:.2g})")
+                  f"{result.max_logit_difference:.2g})", markup=False)
     console.print(f"train the new blocks with: model_name_or_path: {out_dir}, finetuning_type: freeze, "
-                  f"freeze_trainable_layers: {num_expand}, use_llama_pro: true")
+                  f"freeze_trainable_layers: {num_expand}, use_llama_pro: true", markup=False)
 
 
 def register(app: typer.Typer) -> None:

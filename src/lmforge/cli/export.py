@@ -13,7 +13,7 @@ def export(config: ConfigArg, overrides: OverridesArg = None) -> None:
         from lmforge.export.pipeline import run_export
 
         result = run_export(cfg, console)
-        console.print(f"exported to {result.export_dir}: {', '.join(result.files)}")
+        console.print(f"exported to {result.export_dir}: {', '.join(result.files)}", markup=False)
 
     run_reporting_errors(body)
 

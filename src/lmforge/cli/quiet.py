@@ -3,7 +3,8 @@
 Hidden: library progress bars and info logs, tqdm bars written into a log file (stderr not a terminal),
 DeepSpeed's "Setting accelerator to CPU" notice, bitsandbytes' offline optional-kernel notices, and
 deprecation notices about calls inside the libraries
-(`all_gather_into_tensor` from DeepSpeed's ZeRO-3, transformers' `past_key_values` renaming). Real warnings
+(`all_gather_into_tensor` and `reduce_scatter_tensor` from DeepSpeed's ZeRO-3, transformers' `past_key_values`
+renaming), and torch's note that a CPU machine has no CUDA while DeepSpeed builds its CPU ops. Real warnings
 stay. Everything here is the standard logging/warnings machinery of this process (and the training workers
 it launches, which run the same command): no library is changed.
 """
@@ -18,13 +19,16 @@ _state = {"verbose": False}
 # (message regex, category) of deprecation notices about calls the libraries make among themselves
 LIBRARY_DEPRECATIONS = (
     (r"`torch\.distributed\.all_gather_into_tensor` is deprecated", FutureWarning),
+    (r"`torch\.distributed\.reduce_scatter_tensor` is deprecated", FutureWarning),
     (r"`past_key_values` is deprecated", FutureWarning),
 )
 # (logger, message start) of notices logged while a library loads that no user action changes: DeepSpeed picking
 # the CPU; bitsandbytes (on CPUs with AVX-512-BF16) trying to fetch an optional kernel from the hub when the hub is
-# offline, and the `kernels` package saying it skips its check for that same fetch
+# offline, and the `kernels` package saying it skips its check for that same fetch; torch finding no CUDA when
+# DeepSpeed builds its shared-memory communication op on a CPU machine
 LIBRARY_NOTICES = (
     ("DeepSpeed", "Setting accelerator to CPU"),
+    ("torch.utils.cpp_extension", "No CUDA runtime is found"),
     ("bitsandbytes.backends.cpu.ops", "Failed to load CPU gemm_4bit_forward"),
     ("kernels._internals.hf_hub", "Skipping publisher trust check"),
 )

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from lmforge.data.multimodal.plugin import PLACEHOLDERS
 from lmforge.data.templates.template import Message, ToolCall
@@ -124,7 +125,7 @@ class ChatSession:
             else:
                 answer = self._stream(history, inputs, console)
         except LmforgeError as err:  # the turn is dropped; the conversation goes on
-            console.print(f"[red]error:[/red] {err}", highlight=False)
+            console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False)
             return
         self.history = [*history, answer]
         self.media = all_media
@@ -168,7 +169,7 @@ class ChatSession:
         self.engine.check_inputs(tools=tools)
         self.tools = tools
         names = ", ".join(tool.get("function", tool).get("name", "?") for tool in tools)
-        console.print(f"tools on offer: {names}")
+        console.print(f"tools on offer: {names}", markup=False)
 
 
 def repl(engine: Engine, system: str | None, console: Console, *, media: Media | None = None,
@@ -206,4 +207,4 @@ def repl(engine: Engine, system: str | None, console: Console, *, media: Media |
             else:
                 session.ask(text, console)
         except LmforgeError as err:
-            console.print(f"[red]error:[/red] {err}", highlight=False)
+            console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False)

@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from lmforge.cli.common import console, run_reporting_errors
@@ -69,7 +70,7 @@ def show(name: str) -> None:
             # an empty header after tool results (DeepSeek's) is a setting; None is the default
             set_ = value is not None if field == "format_generation_after_tools" else value not in ("", (), None, False)
             if set_ or field in ("name", "format_user", "format_assistant"):
-                console.print(f"[bold]{field}[/bold]: {value!r}", highlight=False)
+                console.print(f"[bold]{field}[/bold]: {escape(repr(value))}", highlight=False, soft_wrap=True)
         console.print(f"[bold]mm_plugin[/bold]: {_plugin_line(template.mm_plugin)}", highlight=False)
         sample = [Message("user", "Hi!"), Message("assistant", "Hello, how can I help?"), Message("user", "2+2?")]
         console.print("[bold]rendered[/bold] (question, answer, question, generation prompt):")
@@ -128,7 +129,7 @@ def check(name: str, tokenizer: TokenizerOption,
             if diff is None:
                 console.print(f"[green]{label}: equal[/green]")
             elif diff.startswith("not comparable"):
-                console.print(f"[yellow]{label}: {diff}[/yellow]", highlight=False, markup=False)
+                console.print(f"{label}: {diff}", style="yellow", highlight=False, markup=False)
             else:
                 differ += 1
                 console.print(f"[red]{label}: different[/red]")

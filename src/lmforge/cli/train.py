@@ -29,7 +29,7 @@ def check(config: ConfigArg, overrides: OverridesArg = None) -> None:
         from lmforge.preflight import preflight
 
         preflight(cfg, "check")
-        console.print(f"[green]{config}: valid[/green]")
+        console.print(f"{config}: valid", style="green", markup=False)
         for group in GROUPS:
             values = getattr(cfg, group).model_dump(mode="json", exclude_none=True,
                                                     exclude_unset=group == "training")
@@ -107,7 +107,8 @@ def _train_on_ray(cfg: Any, config: Path, overrides: list[str]) -> None:
 
     require_ray()
     result = run_on_ray(cfg, config, overrides)
-    console.print(f"Ray Train finished; Ray kept the run in {result.path}", highlight=False, soft_wrap=True)
+    console.print(f"Ray Train finished; Ray kept the run in {result.path}", highlight=False, markup=False,
+                  soft_wrap=True)
 
 
 def _report_stop(stop: "TrainingInterrupted", config: Path, overrides: list[str] | None, nproc: int) -> None:
@@ -126,7 +127,7 @@ def _report_stop(stop: "TrainingInterrupted", config: Path, overrides: list[str]
                   else "no checkpoint kept")
     again = "resume with" if stop.checkpoint else "start again with"
     console.print(f"stopped by {stop.interruption.name} {where}; {again}: {shlex.join(command)}",
-                  highlight=False, soft_wrap=True)
+                  highlight=False, markup=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

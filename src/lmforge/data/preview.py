@@ -6,6 +6,7 @@ from typing import Any
 
 from datasets import Dataset
 from rich.console import Console
+from rich.markup import escape
 from rich.text import Text
 from transformers import PreTrainedTokenizerBase
 
@@ -73,7 +74,8 @@ def print_data_report(console: Console, prepared: PreparedData, tokenizer: PreTr
     as their collator will encode them)."""
     console.print(f"[bold]data[/bold] (stage `{prepared.report.stage}`, template `{template_name}`)")
     for level, line in prepared.report.lines():
-        console.print(f"  [bold yellow]warning:[/bold yellow] {line}" if level == "warn" else f"  {line}",
+        shown = escape(line)  # rows, file names and template text may hold brackets
+        console.print(f"  [bold yellow]warning:[/bold yellow] {shown}" if level == "warn" else f"  {shown}",
                       highlight=False)
     if not isinstance(prepared.train, Dataset):  # streaming: nothing is materialised yet
         return

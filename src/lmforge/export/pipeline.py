@@ -188,7 +188,7 @@ def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResu
     model = merge_last(model)
     legacy = cfg.export.export_legacy_format
     console.print(f"merged {len(adapters)} adapter(s); saving {dtype} {'.bin' if legacy else 'safetensors'} "
-                  f"shards of at most {cfg.export.export_size} GB to {export_dir}")
+                  f"shards of at most {cfg.export.export_size} GB to {export_dir}", markup=False)
 
     model.generation_config.eos_token_id = stop_token_ids(template, tokenizer)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
@@ -224,5 +224,5 @@ def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResu
     files = sorted(p.name for p in export_dir.iterdir())
     if cfg.export.export_hub_model_id:
         token = cfg.model.hf_hub_token.get_secret_value() if cfg.model.hf_hub_token else None
-        console.print(f"uploaded to {push_export(export_dir, cfg.export.export_hub_model_id, token)}")
+        console.print(f"uploaded to {push_export(export_dir, cfg.export.export_hub_model_id, token)}", markup=False)
     return ExportResult(export_dir, files, reports)

@@ -107,8 +107,8 @@ def results_table(results: dict[str, Any]) -> Table:
 def predict_and_score(cfg: LmforgeConfig, engine: Engine, console: Console) -> dict[str, Any]:
     """Answer what generated_predictions.jsonl lacks, score the whole file, print and return the results."""
     run = run_predict(cfg, engine, lambda done, total: console.print(f"predicted {done}/{total}"))
-    console.print(f"predictions written to {run.path}")
+    console.print(f"predictions written to {run.path}", markup=False)
     results = write_predict_results(run.path, run.runtime_s, run.generated)
     console.print(results_table(results))
-    console.print(f"scores written to {run.path.parent / RESULTS_FILE}")
+    console.print(f"scores written to {run.path.parent / RESULTS_FILE}", markup=False)
     return results

@@ -80,7 +80,8 @@ class ModuleProfilerCallback(TrainerCallback):
         matched = [(name, module) for name, module in model.named_modules()
                    if name and any(fnmatch(name, pattern) for pattern in self.patterns)]
         if not matched:
-            self.console.print(f"[yellow]profile_modules: no module name matches {', '.join(self.patterns)}[/yellow]")
+            self.console.print(f"profile_modules: no module name matches {', '.join(self.patterns)}", style="yellow",
+                               markup=False)
         for name, module in matched:
             self.handles += [module.register_forward_pre_hook(self._start(name, "forward"), with_kwargs=True),
                              module.register_forward_hook(self._stop(name, "forward")),

@@ -3,6 +3,7 @@
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from lmforge.config import LmforgeConfig
 from lmforge.data.dataset import PreparedData, build_datasets
@@ -25,7 +26,7 @@ def cross_check_template(template: Template, tokenizer: Any, strict: bool, conso
                f"differently:\n{diff}{family_advice(tokenizer)}, or `template: auto` trains with it as it is\n")
     if strict:
         raise TemplateError(message + "(set `strict_template: false` to train anyway)")
-    console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, markup=False)
+    console.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False)
 
 
 def prepare_data(cfg: LmforgeConfig, stage: StageData, kind: ModelKind, console: Console) -> tuple[

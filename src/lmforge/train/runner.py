@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 from rich.console import Console
+from rich.markup import escape
 from transformers import EarlyStoppingCallback, TrainerCallback, set_seed
 from transformers.trainer_callback import ProgressCallback
 
@@ -130,7 +131,7 @@ def resume_checkpoint(cfg: LmforgeConfig, output_dir: Path, console: Console) ->
         return None
     newest, moved = last_complete_checkpoint(output_dir)
     for folder in moved:
-        console.print(f"[bold yellow]warning:[/bold yellow] {folder.name}: an interrupted save (moved aside)")
+        console.print(f"[bold yellow]warning:[/bold yellow] {escape(folder.name)}: an interrupted save (moved aside)")
     return str(newest) if newest else None
 
 
@@ -264,7 +265,7 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
         trainer.add_callback(callback)
     resume = resume_checkpoint(cfg, output_dir, console)
     if resume:
-        console.print(f"resuming from {resume} (set `overwrite_output_dir: true` to start afresh)")
+        console.print(f"resuming from {resume} (set `overwrite_output_dir: true` to start afresh)", markup=False)
     result = _train_until_done_or_signal(trainer, progress, resume, output_dir)
     trainer.save_model(str(output_dir))  # every process takes part (sharded engines gather here)
     if trainer.is_world_process_zero():
@@ -299,7 +300,8 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
     (output_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     plots = [p for key in stage.plots if (p := plot_loss(trainer.state.log_history, output_dir, key))]
     console.print(summary_table(summary))
-    console.print(f"saved to {output_dir}" + (f"; plots: {', '.join(p.name for p in plots)}" if plots else ""))
+    console.print(f"saved to {output_dir}" + (f"; plots: {', '.join(p.name for p in plots)}" if plots else ""),
+                  markup=False)
     if cfg.training.do_predict:
         summary.update(predict_with_trained_model(cfg, trainer.model, tokenizer, console))
     return summary
