@@ -83,11 +83,24 @@ def test_skipping_bad_rows_is_reported_never_silent(tmp_path):
     assert loaded.skipped == [f"{spec.path}:row 2: missing column `output` (columns present: instruction)"]
 
 
+def test_a_data_file_named_relative_to_dataset_dir_is_found_there(tmp_path, monkeypatch):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    spec = write_dataset(folder, [{"instruction": "q", "output": "a"}])
+    monkeypatch.chdir(tmp_path)  # where `lmforge` runs: the file is not here, but in dataset_dir
+    found = resolve_dataset(spec.path.name, folder)
+    assert found.path == folder / spec.path.name and len(load(found).conversations) == 1
+    with pytest.raises(DataError, match=r"file not found: elsewhere.json \(looked for from the working directory "
+                                        r".* and in dataset_dir .*data\)"):
+        resolve_dataset("elsewhere.json", folder)
+
+
 def test_registry_errors(tmp_path):
     (tmp_path / "dataset_info.json").write_text(json.dumps({"gone": {"file_name": "gone.json"},
                                                             "odd": {"file_name": "x.json", "colums": {}},
                                                             "hub": {"hf_hub_url": "org/data"}}))
-    with pytest.raises(DataError, match=r"dataset `gone`: file not found: .*gone.json"):
+    with pytest.raises(DataError, match=r"dataset `gone`: file not found: .*gone.json \(its `file_name` in .*"
+                                        r"dataset_info.json\)"):
         resolve_dataset("gone", tmp_path)
     with pytest.raises(DataError, match=r"entry `odd`: `colums`: Extra inputs are not permitted"):
         resolve_dataset("odd", tmp_path)

@@ -135,6 +135,8 @@ def resolve_dataset(name: str, dataset_dir: str | Path) -> DatasetSpec:
         spec.path = path if path.is_absolute() else dataset_dir / path
     else:
         path = Path(name).expanduser()
+        if not path.is_absolute() and not path.exists() and (dataset_dir / path).exists():
+            path = dataset_dir / path  # a file kept in dataset_dir, named as LLaMA-Factory's entries name theirs
         if path.suffix not in DATA_SUFFIXES:
             close = difflib.get_close_matches(name, list(registry), n=3, cutoff=0.6)
             hint = f"; did you mean {', '.join(f'`{c}`' for c in close)}?" if close else ""
@@ -147,7 +149,10 @@ def resolve_dataset(name: str, dataset_dir: str | Path) -> DatasetSpec:
                            history="history")
         spec = DatasetSpec(name=name, file_name=str(path), formatting="auto", path=path, columns=optional)
     if spec.path is not None and not spec.path.exists():
-        raise DataError(f"dataset `{name}`: file not found: {spec.path}")
+        where = (f"its `file_name` in {info}" if name in registry else
+                 f"looked for from the working directory {Path.cwd()} and in dataset_dir {dataset_dir}"
+                 if not path.is_absolute() else "")
+        raise DataError(f"dataset `{name}`: file not found: {spec.path}" + (f" ({where})" if where else ""))
     return spec
 
 
