@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from lmforge.data import openai_fields
+from lmforge.data import llamafactory_v1, openai_fields
 from lmforge.data.conversation import MEDIA_KINDS, Conversation, LabeledConversation
 from lmforge.data.registry import OPENAI_TAGS, DatasetSpec, Tags
 from lmforge.data.templates.messages import ToolCall, normalize_tools
@@ -108,6 +108,11 @@ def sharegpt_messages(row: dict[str, Any], spec: DatasetSpec, where: str,
             raise RowError(where, f"{what} has unknown role {role!r} under `{tags.role_tag}`; "
                                   f"expected one of {', '.join(repr(r) for r in roles)}")
         kind = roles[role]
+        if (tags.role_tag, tags.content_tag) == ("role", "content") and llamafactory_v1.is_v1_message(turn):
+            try:
+                turn = llamafactory_v1.as_openai_message(turn, what)
+            except openai_fields.FieldError as err:
+                raise RowError(where, str(err)) from None
         content = turn.get(tags.content_tag)
         calls: tuple[ToolCall, ...] = ()
         trained, call_id = True, ""
@@ -339,7 +344,7 @@ def _text_converter(spec: DatasetSpec) -> Callable[[dict[str, Any], str], Conver
         return lambda row, where: convert_sharegpt(row, spec, where)
 
     def auto(row: dict[str, Any], where: str) -> Conversation:
-        if ("chosen" in row and "rejected" in row) or "preferred_output" in row:
+        if ("chosen" in row and "rejected" in row) or "preferred_output" in row or "chosen_messages" in row:
             raise RowError(where, "is a preference pair (chosen and rejected answers): train it with `stage: dpo` "
                                   "(or orpo, simpo, rm), or give a conversation to train on (`messages`)")
         kind, tags = detect_format(row)

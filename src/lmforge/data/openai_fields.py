@@ -22,7 +22,7 @@ from lmforge.errors import DataError
 MEDIA_PARTS = {"image_url": "images", "image": "images", "input_image": "images", "video": "videos",
                "video_url": "videos", "input_audio": "audios", "audio": "audios", "audio_url": "audios"}
 SOURCE_KEYS = ("path", "url", "image", "video", "audio", "image_url", "video_url", "audio_url", "input_audio",
-               "input_image", "file")
+               "input_image", "file", "value")  # value: LLaMA-Factory v1's media blocks (llamafactory_v1.py)
 
 
 class FieldError(DataError):

@@ -5,7 +5,8 @@ Registered datasets (`ranking: true`) follow LLaMA-Factory: alpaca rows with `ch
 `rejected` are one assistant message each. A file given directly to a preference stage is read by each row's
 shape, which may also be trl's (`prompt`, `chosen`, `rejected`, as strings or lists of messages; or only `chosen`
 and `rejected`, whole conversations that share everything before their last answer) or OpenAI's preference
-fine-tuning rows (`input` with `messages` and `tools`, `preferred_output`, `non_preferred_output`).
+fine-tuning rows (`input` with `messages` and `tools`, `preferred_output`, `non_preferred_output`) or LLaMA-Factory
+v1's (`chosen_messages`, `rejected_messages`: two whole conversations, as trl's implicit prompt).
 """
 
 from typing import Any
@@ -24,6 +25,7 @@ from lmforge.data.formats import (
     sharegpt_messages,
     with_messages_column,
 )
+from lmforge.data.llamafactory_v1 import PREFERENCE_COLUMNS
 from lmforge.data.registry import OPENAI_TAGS, DatasetSpec, Tags
 from lmforge.data.templates.template import Message
 
@@ -99,12 +101,13 @@ def _detected(row: dict[str, Any], spec: DatasetSpec, where: str) -> Preference:
         chosen, rejected = (_answer(row_column(row, column, where), column, OPENAI_TAGS, where)
                             for column in ("chosen", "rejected"))
         return Preference(_asked(messages, where), system, chosen, rejected, where, tools=row_tools(row, spec, where))
-    if isinstance(row.get("chosen"), list) and isinstance(row.get("rejected"), list):  # trl's implicit prompt
-        (chosen, system), (rejected, _) = (messages_in(row[column], column, where, spec)
-                                           for column in ("chosen", "rejected"))
+    # trl's implicit prompt, LLaMA-Factory v1's preference rows: two whole conversations
+    pair = PREFERENCE_COLUMNS if PREFERENCE_COLUMNS[0] in row else ("chosen", "rejected")
+    if isinstance(row.get(pair[0]), list) and isinstance(row.get(pair[1]), list):
+        (chosen, system), (rejected, _) = (messages_in(row[column], column, where, spec) for column in pair)
         if chosen[:-1] != rejected[:-1] or chosen[-1].role != "assistant" or rejected[-1].role != "assistant":
-            raise RowError(where, "`chosen` and `rejected` must be the same conversation up to their last message, "
-                                  "an assistant answer each (or give the shared turns as `prompt`)")
+            raise RowError(where, f"`{pair[0]}` and `{pair[1]}` must be the same conversation up to their last "
+                                  "message, an assistant answer each (or give the shared turns as `prompt`)")
         if chosen[-1].tool_calls or rejected[-1].tool_calls:
             raise RowError(where, "the last answers make tool calls; preference pairs are two text answers")
         return Preference(_asked(chosen[:-1], where), system, chosen[-1].content, rejected[-1].content, where,
