@@ -119,3 +119,19 @@ def test_llamafactorys_v1_demo_file_reads_every_clean_row(tmp_path):
     columns, stats = tokenize_sft(loaded.conversations[:4], get_template("qwen3"), auto_tokenizer("qwen3"),
                                   cutoff_len=8192)
     assert len(columns["input_ids"]) >= 4 and stats.answers > 0
+
+
+def test_llamafactorys_v1_demo_files(tmp_path, monkeypatch):
+    root = refdata("llamafactory_data")
+    sft = load_conversations(resolve_dataset(str(root / "v1_sft_demo.jsonl"), root), max_samples=None,
+                             on_bad_row="error").conversations
+    assert len(sft) == 500 and all(c.messages[-1].role == "assistant" for c in sft)
+    pairs = [json.loads(line) for line in (root / "v1_dpo_demo.jsonl").read_text().splitlines()]
+    assert all(pair(tmp_path, row).chosen != pair(tmp_path, row).rejected for row in pairs)
+    # its media paths (`data/mllm_demo_data/1.jpg`) are relative to LLaMA-Factory's folder, where it runs
+    (tmp_path / "data").symlink_to(root)
+    monkeypatch.chdir(tmp_path)
+    spec = resolve_dataset("data/v1_multimodal_demo.jsonl", tmp_path)
+    rows = load_conversations(spec, max_samples=None, on_bad_row="error").conversations
+    assert rows and rows[0].media["images"] == ["data/mllm_demo_data/1.jpg", "data/mllm_demo_data/1.jpg"]
+    assert rows[0].messages[0].content == "<image>Who are they?"

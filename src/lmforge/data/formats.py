@@ -311,11 +311,12 @@ def media_paths(row: dict[str, Any], spec: DatasetSpec, where: str, media_dir: P
                 raise RowError(where, f"{label} entries must be file paths, got {type(value).__name__}")
             path = Path(value)
             if not path.is_absolute():
-                bases = [base / path for base in (media_dir, beside) if base is not None]
-                path = next((candidate for candidate in bases if candidate.is_file()), bases[0] if bases else path)
+                # LLaMA-Factory's rows name files under `media_dir`; its v1 rows, from the working directory
+                bases = [base / path for base in (media_dir, beside) if base is not None] + [path]
+                path = next((candidate for candidate in bases if candidate.is_file()), bases[0])
             if not path.is_file():
-                raise RowError(where, f"{label} file not found: {path} (relative paths are resolved "
-                                      f"against `media_dir`)")
+                raise RowError(where, f"{label} file not found: {path} (relative paths are resolved against "
+                                      "`media_dir`, the data file's folder, then the working directory)")
             paths.append(str(path))
         media[kind] = paths
     return media
