@@ -9,8 +9,9 @@ import pytest
 from lmforge.data.formats import converter
 from lmforge.data.labels import IGNORE_INDEX
 from lmforge.data.loading import load_conversations
+from lmforge.data.preference_rows import convert_preference
 from lmforge.data.processors.sft import tokenize_sft
-from lmforge.data.registry import resolve_dataset
+from lmforge.data.registry import resolve_dataset, resolve_datasets
 from lmforge.data.templates import get_template
 from lmforge.data.templates.auto import resolve_template
 from lmforge.data.templates.messages import ToolCall
@@ -135,3 +136,52 @@ def test_llamafactorys_v1_demo_files(tmp_path, monkeypatch):
     rows = load_conversations(spec, max_samples=None, on_bad_row="error").conversations
     assert rows and rows[0].media["images"] == ["data/mllm_demo_data/1.jpg", "data/mllm_demo_data/1.jpg"]
     assert rows[0].messages[0].content == "<image>Who are they?"
+
+
+@pytest.fixture
+def llamafactory_folder(tmp_path, monkeypatch):
+    """Where LLaMA-Factory runs: its `data` folder beside, the working directory its v1 files name paths from."""
+    (tmp_path / "data").symlink_to(refdata("llamafactory_data"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_llamafactorys_v1_dataset_files_list_their_datasets(llamafactory_folder):
+    identity, alpaca = resolve_datasets(["data/v1_sft_demo.yaml"], "unused")
+    assert (identity.name, identity.formatting, identity.path) == ("identity", "alpaca",
+                                                                   llamafactory_folder / "data/identity.json")
+    assert (alpaca.name, alpaca.num_samples) == ("alpaca_en_demo", 500)
+    assert len(load_conversations(alpaca, max_samples=None, on_bad_row="error").conversations) == 500
+    (multimodal,) = resolve_datasets(["v1_multimodal_demo.yaml"], "data")  # found inside dataset_dir too
+    rows = load_conversations(multimodal, max_samples=None, on_bad_row="error").conversations
+    assert len(rows) == 24 and rows[0].media["images"]
+    with pytest.raises(DataError, match=r"v1_dpo_demo.yaml: dataset `dpo_zh_demo` comes from the hub "
+                                        r"\(HuggingFaceH4/orca_dpo_pairs\) .* set `path` \(with `source: local`\)"):
+        resolve_datasets(["data/v1_dpo_demo.yaml"], "data")
+
+
+def test_converters_weights_and_mistakes_in_a_v1_dataset_file(llamafactory_folder):
+    pairs = llamafactory_folder / "pairs.jsonl"
+    pairs.write_text("\n".join(json.dumps({
+        "chosen": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "good"}],
+        "rejected": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "bad"}]})
+        for i in range(4)))
+    listing = llamafactory_folder / "mix.yaml"
+    listing.write_text(
+        "tools:\n  path: data/glaive_toolcall_en_demo.json\n  source: local\n  converter: sharegpt\n  weight: 0.5\n"
+        "pairs:\n  path: pairs.jsonl\n  source: local\n  converter: pair\n")
+    tools, pair_spec = resolve_datasets([str(listing)], "data")
+    loaded = load_conversations(tools, max_samples=None, on_bad_row="skip")
+    assert len(loaded.conversations) == int((300 - len(loaded.skipped)) * 0.5)  # half its rows, drawn
+    assert any(m.tool_calls for c in loaded.conversations for m in c.messages)
+    preference = convert_preference(json.loads(pairs.read_text().splitlines()[0]), pair_spec, "pairs.jsonl:line 1")
+    assert (preference.chosen, preference.rejected) == ("good", "bad")
+    for text, pattern in [("a:\n  path: x.json\n  source: local\n  colums: {}\n", r"unknown key\(s\) `colums`"),
+                          ("a:\n  path: x.json\n  source: local\n  converter: csv\n", r"`converter: csv`: one of"),
+                          ("a:\n  path: x.json\n  source: local\n  streaming: true\n", r"set `streaming: true` in "
+                                                                                      r"the run's config"),
+                          ("a:\n  path: x.json\n  source: local\n", r"dataset `a`: file not found: .*x.json"),
+                          ("- x.json\n", r"must map dataset names")]:
+        listing.write_text(text)
+        with pytest.raises(DataError, match=rf"mix.yaml.*{pattern}"):
+            resolve_datasets([str(listing)], "data")

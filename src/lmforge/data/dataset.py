@@ -24,7 +24,7 @@ from lmforge.data.multimodal.collator import MultimodalCollator, multimodal_coll
 from lmforge.data.multimodal.plugin import mm_plugin_for
 from lmforge.data.multimodal.rows import mm_columns
 from lmforge.data.packing import pack_table
-from lmforge.data.registry import DatasetSpec, resolve_dataset
+from lmforge.data.registry import DatasetSpec, resolve_datasets
 from lmforge.data.report import DataReport
 from lmforge.data.stage_data import StageData, TokenizeContext
 from lmforge.data.templates.encoding import stop_token_ids
@@ -225,8 +225,8 @@ def build_datasets(data: DataGroup, tokenizer: PreTrainedTokenizerBase, template
         os.environ.setdefault("RAYON_NUM_THREADS", str(data.preprocessing_num_workers))
     if data.tokenized_path and (hit := load_prepared(Path(data.tokenized_path))) is not None:
         return _from_cache(hit, data.tokenized_path, collator)
-    train_specs = [resolve_dataset(name, data.dataset_dir) for name in data.dataset]
-    eval_specs = [resolve_dataset(name, data.dataset_dir) for name in data.eval_dataset or []]
+    train_specs = resolve_datasets(data.dataset, data.dataset_dir)
+    eval_specs = resolve_datasets(data.eval_dataset or [], data.dataset_dir)
     context = TokenizeContext(tokenizer, template, data, frozenset(stop_token_ids(template, tokenizer)),
                               packing=packing, encoder_decoder=encoder_decoder)
     shuffle_seed = seed or 42
@@ -281,6 +281,9 @@ def _build_streaming(builder: _Builder, train_specs: list[DatasetSpec], eval_spe
                      text_only: str | None, collator: MultimodalCollator | None) -> PreparedData:
     data = builder.data
     report = DataReport(stage=builder.stage_name, text_only=text_only)
+    if weighted := [spec.name for spec in train_specs if spec.weight]:
+        raise DataError(f"dataset(s) {', '.join(weighted)}: a `weight` needs every row counted first, which "
+                        "streaming does not do: give `size` (rows to read) instead, or set `streaming: false`")
     train = _mix([builder.stream(spec, report) for spec in train_specs], data, seed)
     evaluation = None
     if eval_specs:

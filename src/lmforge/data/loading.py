@@ -141,11 +141,15 @@ def load_items(spec: DatasetSpec, convert: Callable[[dict[str, Any], str], Any],
     """Every converted row (`num_samples` of them drawn with `seed` when the registration sets it, then at most
     `max_samples`)."""
     loaded = LoadedDataset(spec.name, [])
-    every_row = spec.model_copy(update={"num_samples": None})
-    loaded.items = list(iter_items(every_row, convert, max_samples=None if spec.num_samples else max_samples,
+    every_row = spec.model_copy(update={"num_samples": None, "weight": None})
+    drawn = spec.num_samples or spec.weight
+    loaded.items = list(iter_items(every_row, convert, max_samples=None if drawn else max_samples,
                                    on_bad_row=on_bad_row, skipped=loaded.skipped))
     if spec.num_samples and loaded.items:
-        loaded.items = _drawn(loaded.items, spec.num_samples, seed)[:max_samples]
+        loaded.items = _drawn(loaded.items, spec.num_samples, seed)
+    if spec.weight and loaded.items:  # after `size`, as LLaMA-Factory v1 applies them
+        loaded.items = _drawn(loaded.items, int(len(loaded.items) * spec.weight), seed)
+    loaded.items = loaded.items[:max_samples]
     if not loaded.items:
         raise DataError(f"dataset `{spec.name}` ({spec.path}) has no usable rows"
                         + (f"; first problem: {loaded.skipped[0]}" if loaded.skipped else ""))

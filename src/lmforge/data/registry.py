@@ -4,11 +4,12 @@ import difflib
 import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lmforge.config.data import DataGroup
+from lmforge.data import llamafactory_v1_datasets
 from lmforge.data.text_files import read_text
 from lmforge.errors import DataError
 
@@ -62,6 +63,7 @@ class DatasetSpec(BaseModel):
     split: str = "train"
     folder: str | None = None
     num_samples: int | None = None
+    weight: float | None = Field(None, gt=0)  # LLaMA-Factory v1's: the row count times this, rows drawn at random
     columns: Columns = Columns()
     tags: Tags = Tags()
     path: Path | None = None  # resolved file or folder
@@ -93,18 +95,55 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
 
 
-def _check_hub_source(spec: DatasetSpec, info: Path) -> None:
-    """Hub datasets: the Hugging Face hub through `datasets` when reachable, else one clear error."""
+def _check_hub_source(spec: DatasetSpec, info: Path, local: str = "`file_name`") -> None:
+    """Hub datasets: the Hugging Face hub through `datasets` when reachable, else one clear error (`local`: the
+    registry's key for a local file)."""
     other = spec.ms_hub_url or spec.om_hub_url or spec.script_url
     if not spec.hf_hub_url:
         raise DataError(f"{info}: dataset `{spec.name}` comes from {other}; lmforge reads local files and the "
-                        "Hugging Face hub (`hf_hub_url`): download it and set `file_name`")
+                        f"Hugging Face hub (`hf_hub_url`): download it and set {local}")
     if _offline() and not Path(spec.hf_hub_url).exists():
         raise DataError(f"{info}: dataset `{spec.name}` comes from the hub ({spec.hf_hub_url}) and no hub is "
-                        "reachable (HF_HUB_OFFLINE=1): download it elsewhere and set `file_name` to the file")
+                        f"reachable (HF_HUB_OFFLINE=1): download it elsewhere and set {local} to the file")
 
 
 ONLINE = "ONLINE"  # LLaMA-Factory's `dataset_dir` meaning "every dataset name is a hub id"
+
+
+def _registered(name: str, entry: Any, info: Path, local: str = "`file_name`") -> DatasetSpec:
+    """An entry of a registry (`info`: the file that holds it), checked; a hub entry's source checked too."""
+    if not isinstance(entry, dict):
+        raise DataError(f"{info}: entry `{name}` must be an object")
+    try:
+        spec = DatasetSpec(name=name, **entry)
+    except ValidationError as err:
+        problems = "; ".join(f"`{'.'.join(map(str, e['loc']))}`: {e['msg']}" for e in err.errors())
+        raise DataError(f"{info}: entry `{name}`: {problems}") from None
+    if spec.file_name is None:
+        _check_hub_source(spec, info, local)
+    return spec
+
+
+def resolve_datasets(names: list[str], dataset_dir: str | Path) -> list[DatasetSpec]:
+    """Each name's `DatasetSpec` (`resolve_dataset`); a LLaMA-Factory v1 dataset file (`.yaml`, named from the
+    working directory or inside `dataset_dir`) gives one for each dataset it lists."""
+    specs = []
+    for name in names:
+        if not llamafactory_v1_datasets.is_dataset_file(name):
+            specs.append(resolve_dataset(name, dataset_dir))
+            continue
+        path = Path(name).expanduser()
+        if not path.is_file() and not path.is_absolute() and (Path(dataset_dir) / path).is_file():
+            path = Path(dataset_dir) / path
+        for listed, entry in llamafactory_v1_datasets.entries(path).items():
+            spec = _registered(listed, entry, path, local="`path` (with `source: local`)")
+            if spec.file_name is not None:
+                spec.path = Path(spec.file_name)
+                if not spec.path.exists():
+                    raise DataError(f"{path}: dataset `{listed}`: file not found: {spec.path} (a local `path` "
+                                    "is named from the working directory)")
+            specs.append(spec)
+    return specs
 
 
 def resolve_dataset(name: str, dataset_dir: str | Path) -> DatasetSpec:
@@ -120,16 +159,8 @@ def resolve_dataset(name: str, dataset_dir: str | Path) -> DatasetSpec:
     registry = _read_registry(dataset_dir)
     info = dataset_dir / "dataset_info.json"
     if name in registry:
-        entry = registry[name]
-        if not isinstance(entry, dict):
-            raise DataError(f"{info}: entry `{name}` must be an object")
-        try:
-            spec = DatasetSpec(name=name, **entry)
-        except ValidationError as err:
-            problems = "; ".join(f"`{'.'.join(map(str, e['loc']))}`: {e['msg']}" for e in err.errors())
-            raise DataError(f"{info}: entry `{name}`: {problems}") from None
+        spec = _registered(name, registry[name], info)
         if spec.file_name is None:
-            _check_hub_source(spec, info)
             return spec
         path = Path(spec.file_name)
         spec.path = path if path.is_absolute() else dataset_dir / path
@@ -158,5 +189,4 @@ def resolve_dataset(name: str, dataset_dir: str | Path) -> DatasetSpec:
 
 def check_datasets(data: DataGroup) -> None:
     """Resolve every configured dataset (registry entry and file) without reading rows."""
-    for name in (data.dataset or []) + (data.eval_dataset or []):
-        resolve_dataset(name, data.dataset_dir)
+    resolve_datasets((data.dataset or []) + (data.eval_dataset or []), data.dataset_dir)

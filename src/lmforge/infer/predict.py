@@ -15,7 +15,7 @@ from lmforge.config import LmforgeConfig
 from lmforge.config.data import DataGroup
 from lmforge.data.conversation import Conversation
 from lmforge.data.loading import load_conversations
-from lmforge.data.registry import resolve_dataset
+from lmforge.data.registry import resolve_datasets
 from lmforge.data.templates.template import Message
 from lmforge.errors import ConfigError, DataError
 from lmforge.infer.engine import Engine
@@ -46,9 +46,8 @@ def prediction_inputs(data: DataGroup) -> list[Conversation]:
     names = data.eval_dataset or data.dataset
     if not names:
         raise ConfigError("`lmforge predict` needs `eval_dataset` or `dataset` (the prompts to answer)")
-    return [conversation for name in names
-            for conversation in load_conversations(resolve_dataset(name, data.dataset_dir),
-                                                   max_samples=data.max_samples,
+    return [conversation for spec in resolve_datasets(names, data.dataset_dir)
+            for conversation in load_conversations(spec, max_samples=data.max_samples,
                                                    on_bad_row=data.on_bad_row).conversations]
 
 

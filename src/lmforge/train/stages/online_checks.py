@@ -11,7 +11,7 @@ from pathlib import Path
 from lmforge.config import LmforgeConfig
 from lmforge.data.loading import iter_items
 from lmforge.data.prompts import prompt_media_converter
-from lmforge.data.registry import resolve_dataset
+from lmforge.data.registry import resolve_datasets
 from lmforge.train.rewards import builtin_problems, required_columns
 from lmforge.train.stages.trl_checks import no_fused_liger_cross_entropy, no_lora_on_the_output_head
 
@@ -123,8 +123,7 @@ def reward_columns_present(cfg: LmforgeConfig) -> str | None:
     if not needed:
         return None
     problems = []
-    for name in (cfg.data.dataset or []) + (cfg.data.eval_dataset or []):
-        spec = resolve_dataset(name, cfg.data.dataset_dir)
+    for spec in resolve_datasets((cfg.data.dataset or []) + (cfg.data.eval_dataset or []), cfg.data.dataset_dir):
         if spec.path is None or spec.ranking:
             continue
         # rows with images too (a text model refuses them when its data is built)
@@ -135,7 +134,7 @@ def reward_columns_present(cfg: LmforgeConfig) -> str | None:
         for column, readers in needed.items():
             if column not in first.columns:
                 present = ", ".join(f"`{c}`" for c in first.columns) or "none besides the prompt"
-                problems.append(f"dataset `{name}` ({first.source}) has no column `{column}`, which "
+                problems.append(f"dataset `{spec.name}` ({first.source}) has no column `{column}`, which "
                                 f"{' and '.join(readers)} reads; its other columns: {present}")
     return "; ".join(problems) or None
 
