@@ -49,11 +49,18 @@ def reporting_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def show_notices(cfg: Any) -> None:
+    """How the config was read (a LLaMA-Factory v1 config as flat keys), before the command's own output."""
+    for notice in cfg.notices:
+        console.print(f"note: {notice}", style="cyan", highlight=False, markup=False)
+
+
 def load_command_config(config: Path | None, overrides: list[str] | None, extra: tuple[str, ...] = ()) -> Any:
     """The validated config of a command that loads a model, with the libraries' noise turned down."""
     from lmforge.cli.quiet import quiet_libraries
     from lmforge.config import load_config
 
     cfg = load_config(config, [*(overrides or []), *extra])
+    show_notices(cfg)
     quiet_libraries()
     return cfg

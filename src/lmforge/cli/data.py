@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 import typer
 
-from lmforge.cli.common import console, run_reporting_errors
+from lmforge.cli.common import console, run_reporting_errors, show_notices
 
 data_app = typer.Typer(no_args_is_help=True, help="Inspect the data a config trains on.")
 ConfigArg = Annotated[Path, typer.Argument(help="YAML config file.")]
@@ -18,6 +18,7 @@ def _prepare(config: Path, overrides: list[str] | None) -> tuple[Any, Any, Any, 
     from lmforge.config import load_config
 
     cfg = load_config(config, overrides)  # before the heavy imports below, so a config error comes at once
+    show_notices(cfg)
     quiet_libraries()
     from lmforge.preflight import preflight
     from lmforge.train.prepare import prepare_data

@@ -3,7 +3,7 @@
 import typer
 from rich.table import Table
 
-from lmforge.cli.common import ConfigArg, OverridesArg, console, run_reporting_errors
+from lmforge.cli.common import ConfigArg, OverridesArg, console, run_reporting_errors, show_notices
 
 
 def eval_command(config: ConfigArg, overrides: OverridesArg = None) -> None:
@@ -15,6 +15,7 @@ def eval_command(config: ConfigArg, overrides: OverridesArg = None) -> None:
         from lmforge.data.eval_tasks import read_task
 
         cfg = load_config(config, overrides)
+        show_notices(cfg)
         subjects = read_task(cfg.evaluation)  # the task's files and save_dir: before any heavy library loads
         from lmforge.cli.quiet import quiet_libraries
         from lmforge.preflight import preflight

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from lmforge.cli.common import ConfigArg, OverridesArg, console, run_reporting_errors
+from lmforge.cli.common import ConfigArg, OverridesArg, console, run_reporting_errors, show_notices
 
 if TYPE_CHECKING:
     from lmforge.train.interrupt import TrainingInterrupted
@@ -24,6 +24,7 @@ def check(config: ConfigArg, overrides: OverridesArg = None) -> None:
 
     def body() -> None:
         cfg = load_config(config, overrides)
+        show_notices(cfg)
         # imported once the config is valid: the checks below bring torch and transformers (the stages, the
         # model skeleton), which a config error never needs
         from lmforge.preflight import preflight
@@ -58,6 +59,8 @@ def train(
 
     def body() -> None:
         cfg = load_config(config, overrides)  # validate once, before any worker starts
+        if not is_worker():
+            show_notices(cfg)
         # checked before the training stack, torchrun or Ray is imported (as `lmforge check` does): a wrong
         # dataset, template, model folder or stage rule answers in seconds, once, not in every worker
         from lmforge.preflight import preflight

@@ -316,6 +316,7 @@ class LmforgeConfig(BaseModel):
     swanlab: SwanlabGroup
     evaluation: EvaluationGroup
     source: str | None = None  # the YAML file the config came from, for messages
+    notices: tuple[str, ...] = ()  # how the config was read (a LLaMA-Factory v1 config), shown once by the CLI
 
     def flat(self, *, only_set: bool = False) -> dict[str, object]:
         """Back to LLaMA-Factory's flat keys."""

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from lmforge.config.groups import GROUPS, LmforgeConfig
 from lmforge.config.llamafactory import not_supported_message, translate_llamafactory
+from lmforge.config.llamafactory_v1 import is_v1_config, translate_v1
 from lmforge.config.rules import check_rules
 from lmforge.errors import ConfigError
 
@@ -69,6 +70,10 @@ def build_config(raw: dict[str, Any], source: str | None = None,
                  overridden: Collection[str] = ()) -> LmforgeConfig:
     """Route flat keys into the typed groups, validate them, then apply the cross-field rules.
     A problem with a key in `overridden` is said to come from the command line, not from `source`."""
+    notices: tuple[str, ...] = ()
+    if is_v1_config(raw):  # LLaMA-Factory v1's names and plugin mappings, as v0.9's flat keys
+        raw, notice = translate_v1(raw)
+        notices = (notice,)
     raw, came_from, translation_problems = translate_llamafactory(raw)  # LLaMA-Factory's names and inert keys
 
     def where(key: str) -> str:
@@ -90,7 +95,7 @@ def build_config(raw: dict[str, Any], source: str | None = None,
             problems.extend(_describe_errors(err, per_group[name], where))
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
-    config = LmforgeConfig(**groups, source=source)
+    config = LmforgeConfig(**groups, source=source, notices=notices)
     check_rules(config)
     return config
 

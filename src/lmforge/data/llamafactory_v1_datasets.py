@@ -60,8 +60,7 @@ def _entry(name: str, info: Any, where: Path) -> dict[str, Any]:
     return entry
 
 
-def entries(path: Path) -> dict[str, dict[str, Any]]:
-    """The datasets a v1 dataset file lists, each as a dataset_info.json entry (relative paths made absolute)."""
+def _listed(path: Path) -> dict[str, Any]:
     try:
         listed = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as err:
@@ -71,4 +70,14 @@ def entries(path: Path) -> dict[str, dict[str, Any]]:
     if not isinstance(listed, dict) or not listed:
         raise DataError(f"{path} must map dataset names to `{{path, source, converter, ...}}` (LLaMA-Factory v1's "
                         "dataset file)")
-    return {str(name): _entry(str(name), info, path) for name, info in listed.items()}
+    return {str(name): info for name, info in listed.items()}
+
+
+def entries(path: Path) -> dict[str, dict[str, Any]]:
+    """The datasets a v1 dataset file lists, each as a dataset_info.json entry (relative paths made absolute)."""
+    return {name: _entry(name, info, path) for name, info in _listed(path).items()}
+
+
+def lists_only_pairs(path: Path) -> bool:
+    """Whether every dataset of a v1 dataset file is read by the `pair` converter (what v1's `dpo` trains on)."""
+    return all(isinstance(info, dict) and info.get("converter") == "pair" for info in _listed(path).values())

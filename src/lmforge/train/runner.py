@@ -5,6 +5,7 @@ Every stage runs through here; what differs between stages is asked of the confi
 """
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,10 @@ def training_kwargs(cfg: LmforgeConfig, longest: int | None = None) -> dict[str,
     kwargs.setdefault("bf16", False)
     if cfg.training.fp8:  # accelerate's fp8 autocasts in bf16 itself; TrainingArguments' bf16 would replace it
         kwargs["bf16"] = False
+    if kwargs.get("fsdp") and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        # transformers refuses `fsdp` in one process, where there is nothing to shard across
+        kwargs.pop("fsdp")
+        kwargs.pop("fsdp_config", None)
     if not torch.cuda.is_available():
         kwargs.setdefault("dataloader_pin_memory", False)  # pinned memory only helps copies to a GPU
         kwargs.setdefault("use_cpu", True)  # makes accelerate run several CPU processes as DDP (gloo)
@@ -196,7 +201,10 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
     longest = _longest_example(prepared.report)
     kwargs = training_kwargs(cfg, longest)
     output_dir = Path(kwargs["output_dir"])
-    if kwargs.get("fsdp") and not torch.cuda.is_available():
+    if cfg.training.fsdp and not kwargs.get("fsdp"):
+        console.print("note: `fsdp` shards the model across processes; this run has one, which trains the whole "
+                      "model (`--nproc N` or torchrun start several)", style="cyan", highlight=False, markup=False)
+    elif kwargs.get("fsdp") and not torch.cuda.is_available():
         console.print("[bold yellow]warning:[/bold yellow] `fsdp` needs GPUs; on CPU transformers runs the "
                       "processes as plain DDP (every process holds the whole model)")
     set_seed(kwargs.get("seed", 42))  # adapter and head initialisation must not depend on the run
