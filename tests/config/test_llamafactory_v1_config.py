@@ -68,6 +68,14 @@ def test_methods_engines_and_optimizers(llamafactory_folder):
     assert liger["enable_liger_kernel"] and liger["lr_scheduler_type"] == "cosine"  # lmforge's keys beside v1's stay
 
 
+def test_the_merge_example_names_the_adapter_and_the_export():
+    flat, notice = translate_v1({"model": "m", "peft_config": {"name": "lora", "adapter_name_or_path": "./out",
+                                                               "export_dir": "./merged", "export_size": 5,
+                                                               "infer_dtype": "auto"}})
+    assert (flat["adapter_name_or_path"], flat["export_dir"], flat["export_size"]) == ("./out", "./merged", 5)
+    assert notice.startswith("read as a LLaMA-Factory v1 config: lora,")  # no stage: nothing is trained
+
+
 def test_the_stage_comes_from_the_data_when_not_given(llamafactory_folder):
     assert translate_v1({"model": "m", "train_dataset": "data/v1_dpo_demo.yaml"})[0]["stage"] == "dpo"
     assert translate_v1({"model": "m", "train_dataset": "data/v1_dpo_demo.jsonl"})[0]["stage"] == "dpo"

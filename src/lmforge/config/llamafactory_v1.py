@@ -204,6 +204,7 @@ def translate_v1(raw: dict[str, Any]) -> tuple[dict[str, Any], str]:
             out["weight_decay"] = optimizer["wd"]
     if "stage" not in raw:
         out["stage"] = "rm" if raw.get("model_class") == "cls" else "dpo" if _pairs(raw.get("train_dataset")) else "sft"
-    notes.insert(0, f"read as a LLaMA-Factory v1 config: stage {out['stage']}, {out['finetuning_type']}, template "
+    trains = f"stage {out['stage']}, " if "train_dataset" in raw or "stage" in raw else ""  # not for merge / chat
+    notes.insert(0, f"read as a LLaMA-Factory v1 config: {trains}{out['finetuning_type']}, template "
                     f"{out['template']}, lr scheduler {out['lr_scheduler_type']}")
     return out, "; ".join(notes)
