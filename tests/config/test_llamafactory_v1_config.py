@@ -82,6 +82,8 @@ def test_the_stage_comes_from_the_data_when_not_given(llamafactory_folder):
     assert translate_v1({"model": "m", "train_dataset": "data/v1_sft_demo.jsonl"})[0]["stage"] == "sft"
     assert translate_v1({"model": "m", "model_class": "cls"})[0]["stage"] == "rm"
     assert translate_v1({"model": "m", "train_dataset": "data/v1_sft_demo.yaml", "stage": "pt"})[0]["stage"] == "pt"
+    hub = build_config({"model": "m", "train_dataset": "llamafactory/v1-sft-demo"})  # no local path: the hub's
+    assert hub.data.dataset_dir == "ONLINE" and hub.data.dataset == ["llamafactory/v1-sft-demo"]
 
 
 @pytest.mark.parametrize(("changes", "pattern"), [

@@ -193,6 +193,9 @@ def translate_v1(raw: dict[str, Any]) -> tuple[dict[str, Any], str]:
         out["save_strategy"] = "epoch"
     if raw.get("resume_from_checkpoint") not in (None, "auto"):  # "auto": lmforge resumes from the last one anyway
         out["resume_from_checkpoint"] = raw["resume_from_checkpoint"]
+    dataset = raw.get("train_dataset")
+    if isinstance(dataset, str) and not Path(dataset).exists() and not dataset.endswith((".yaml", ".yml")):
+        out.setdefault("dataset_dir", "ONLINE")  # v1 reads a name that is no local path from the hub
     out.setdefault("model_name_or_path", "Qwen/Qwen3-4B-Instruct-2507")  # v1's default model
     out.setdefault("template", "auto")  # v1 renders with the tokenizer's own chat template
     out.setdefault("lr_scheduler_type", "constant")  # v1 keeps the learning rate constant
