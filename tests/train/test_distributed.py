@@ -117,13 +117,24 @@ def test_a_worker_ends_its_process_group_before_the_interpreter_exits():
     assert not dist.is_initialized()
 
 
-@pytest.mark.parametrize("name", ["ds_z2_config.json", "ds_z2_offload_config.json", "ds_z3_config.json",
-                                  "ds_z3_offload_config.json"])
+# every file LLaMA-Factory's example configs name or list as a choice (`# choices: [ds_z0_config.json, ...]`)
+@pytest.mark.parametrize("name", ["ds_z0_config.json", "ds_z2_config.json", "ds_z2_offload_config.json",
+                                  "ds_z3_config.json", "ds_z3_offload_config.json", "ds_z3_fp8_config.json"])
 def test_shipped_deepspeed_configs_validate(name):
     from lmforge.config import build_config
 
     cfg = build_config({"deepspeed": str(ROOT / "examples" / "deepspeed" / name)})
     assert cfg.training.deepspeed.endswith(name)
+
+
+def test_every_deepspeed_file_llamafactorys_examples_name_is_shipped():
+    import re
+
+    from tests.refdata import refdata
+
+    named = {match for path in refdata("llamafactory_examples_v0.9.3").rglob("*.yaml")
+             for match in re.findall(r"ds_z\w+\.json", path.read_text())}
+    assert named and named <= {path.name for path in (ROOT / "examples" / "deepspeed").iterdir()}
 
 
 def test_bad_deepspeed_configs_fail_clearly(tmp_path):

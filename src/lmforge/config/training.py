@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
+from lmforge.errors import ConfigError
+
 _SNAPSHOT = Path(__file__).resolve().parent / "training_fields.json"
 _KIND_TYPES: dict[str, Any] = {
     "bool": bool, "int": int, "float": float, "str": str, "dict": dict, "list": list, "none": None, "any": Any,
@@ -97,6 +99,14 @@ class _TrainingBase(BaseModel):
             kwargs.setdefault("metric_for_best_model", "loss")
         if self.warmup_ratio is not None:  # transformers 5 reads a warmup_steps below 1 as a ratio
             kwargs["warmup_steps"] = self.warmup_ratio
+        if self.fsdp_transformer_layer_cls_to_wrap:  # transformers 5 reads it inside `fsdp_config` only
+            layers = self.fsdp_transformer_layer_cls_to_wrap
+            fsdp_config = kwargs.get("fsdp_config") or {}
+            if "transformer_layer_cls_to_wrap" in fsdp_config:
+                raise ConfigError("`fsdp_transformer_layer_cls_to_wrap` and "
+                                  "`fsdp_config.transformer_layer_cls_to_wrap` set the same thing: keep one")
+            kwargs["fsdp_config"] = {**fsdp_config,
+                                     "transformer_layer_cls_to_wrap": [layers] if isinstance(layers, str) else layers}
         return kwargs
 
     def shards_weights(self) -> bool:
@@ -115,6 +125,9 @@ class _TrainingBase(BaseModel):
 # Keys we add: LLaMA-Factory's training keys that transformers 5 no longer has.
 LMFORGE_TRAINING_KEYS: dict[str, tuple[Any, Any]] = {
     "warmup_ratio": (float | None, Field(None, ge=0, lt=1, description="Warmup share of all steps.")),
+    "fsdp_transformer_layer_cls_to_wrap": (str | list[str] | None, Field(
+        None, description="FSDP wraps these decoder layer classes (LLaMA-Factory's key; transformers 5 reads it as "
+                          "`fsdp_config: {transformer_layer_cls_to_wrap: [...]}`).")),
     "overwrite_output_dir": (bool, Field(False, description="Start afresh instead of resuming from "
                                                               "the last checkpoint in output_dir.")),
     "chunked_loss": (bool | None, Field(None, description="Cross-entropy over supervised positions in chunks, "
