@@ -64,6 +64,8 @@ def test_methods_engines_and_optimizers(llamafactory_folder):
     assert (batched["gradient_accumulation_steps"], batched["packing"], batched["flash_attn"]) == (8, True, "fa2")
     assert batched["activation_checkpointing"] is False and "resume_from_checkpoint" not in batched
     assert "global_batch_size 16 as 8 accumulation steps" in notice
+    assert "init_config init_on_rank0 not needed" in translate_v1({"model": "m",
+                                                                  "init_config": {"name": "init_on_rank0"}})[1]
     liger = translate_v1({"model": "m", "kernel_config": {"name": "liger_kernel"}, "lr_scheduler_type": "cosine"})[0]
     assert liger["enable_liger_kernel"] and liger["lr_scheduler_type"] == "cosine"  # lmforge's keys beside v1's stay
 
@@ -97,6 +99,8 @@ def test_the_stage_comes_from_the_data_when_not_given(llamafactory_folder):
     ({"micro_batch_size": 3, "global_batch_size": 16}, r"not a multiple of `micro_batch_size: 3`"),
     ({"dist_config": {"name": "fsdpturbo"}}, r"`dist_config: \{name: fsdpturbo\}`: lmforge reads deepspeed, fsdp2"),
     ({"save_epochs": 0.5}, r"`save_epochs: 0.5`: lmforge saves every epoch"),
+    ({"dist_config": {"name": "fsdp2", "dcp_path": "/ckpt"}}, r"`dist_config.dcp_path: /ckpt`: lmforge loads the "
+                                                               r"weights from `model`"),
 ])
 def test_what_lmforge_does_not_run_is_refused_with_the_reason(changes, pattern):
     with pytest.raises(ConfigError, match=pattern):

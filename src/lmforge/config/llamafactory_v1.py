@@ -97,6 +97,9 @@ def _engine(raw: dict[str, Any]) -> dict[str, Any]:
     dist = _plugin(raw, "dist_config", {"fsdp2", "deepspeed"})
     if dist is None:
         return {}
+    if dist.get("dcp_path"):
+        raise ConfigError(f"`dist_config.dcp_path: {dist['dcp_path']}`: lmforge loads the weights from `model`; "
+                          "convert the DCP checkpoint to a Hugging Face folder and name it as `model`")
     if dist["name"] == "deepspeed":
         if not dist.get("config_file"):
             raise ConfigError("`dist_config: {name: deepspeed}` needs `config_file` (the DeepSpeed JSON)")
@@ -173,6 +176,9 @@ def translate_v1(raw: dict[str, Any]) -> tuple[dict[str, Any], str]:
         out["flash_attn"] = ATTENTION.get(raw["flash_attn"], raw["flash_attn"])
     if "sample_backend" in raw:
         out["infer_backend"] = BACKENDS.get(raw["sample_backend"], raw["sample_backend"])
+    if raw.get("init_config"):
+        notes.append(f"init_config {raw['init_config'].get('name')} not needed (each process loads the weights; "
+                     "DeepSpeed ZeRO-3 shards them as they load)")
     if raw.get("global_batch_size"):
         micro = raw.get("micro_batch_size", 1)
         if raw["global_batch_size"] % micro:
