@@ -107,8 +107,22 @@ def test_what_lmforge_does_not_run_is_refused_with_the_reason(changes, pattern):
         translate_v1({**LORA_SFT, **changes})
 
 
+def test_lmforges_own_keys_beside_v1_ones_win_over_v1s_defaults_and_must_agree_with_its_keys():
+    mixed = translate_v1({**LORA_SFT, "finetuning_type": "lora", "lora_rank": 16, "lr_scheduler_type": "cosine",
+                          "template": "qwen3", "warmup_ratio": 0.1})[0]
+    assert (mixed["lr_scheduler_type"], mixed["template"], mixed["warmup_ratio"]) == ("cosine", "qwen3", 0.1)
+    assert translate_v1({"model": "m", "peft_config": {"name": "lora"}, "lora_rank": 32})[0]["lora_rank"] == 32
+    assert translate_v1({"model": "m", "finetuning_type": "lora"})[0]["finetuning_type"] == "lora"
+    with pytest.raises(ConfigError, match=r"`lora_rank: 8` disagrees with the LLaMA-Factory v1 key that sets it "
+                                          r"\(lora_rank: 16\): keep one"):
+        translate_v1({**LORA_SFT, "lora_rank": 8})
+    with pytest.raises(ConfigError, match=r"`finetuning_type: freeze` disagrees"):
+        translate_v1({**LORA_SFT, "finetuning_type": "freeze"})
+
+
 def test_v0_configs_are_not_v1_ones():
     assert not is_v1_config({"model_name_or_path": "m", "model_class": "AutoModelForCausalLM", "stage": "sft"})
+    assert not is_v1_config({"model_name_or_path": "m", "global_batch_size": 64})  # a fork's v0.9 config
     assert is_v1_config({"model_name_or_path": "m", "model_class": "llm"}) and is_v1_config(LORA_SFT)
     assert build_config({"model_name_or_path": "m", "model_class": "AutoModelForCausalLM"}).notices == ()
 

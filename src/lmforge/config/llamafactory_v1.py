@@ -53,8 +53,13 @@ SKIPPED_KERNELS = {"auto", "npu_fused_moe", "npu_fused_swiglu", "npu_fused_rmsno
 V1_MODEL_CLASSES = ("llm", "cls", "other")  # lmforge's own `model_class` names an auto class
 
 
+# the keys that make a config a v1 one (a v0.9 config from a fork may carry another v1 key, `global_batch_size`)
+DEFINING = frozenset({"model", "train_dataset", "micro_batch_size", "peft_config", "dist_config", "quant_config",
+                      "kernel_config", "init_config", "optim_config"})
+
+
 def is_v1_config(raw: dict[str, Any]) -> bool:
-    return any(key in V1_KEYS and key != "model_class" for key in raw) or raw.get("model_class") in V1_MODEL_CLASSES
+    return any(key in DEFINING for key in raw) or raw.get("model_class") in V1_MODEL_CLASSES
 
 
 def _listed(value: Any) -> Any:
@@ -88,8 +93,8 @@ def _method(raw: dict[str, Any]) -> dict[str, Any]:
     if peft is None:
         return {"finetuning_type": "full"}
     if peft["name"] == "lora":
-        return {"finetuning_type": "lora", **LORA_DEFAULTS, **_params(peft, LORA, "peft_config")}
-    return {"finetuning_type": "freeze", "freeze_trainable_layers": 2,
+        return {"finetuning_type": "lora", **_params(peft, LORA, "peft_config")}
+    return {"finetuning_type": "freeze",
             **_params(peft, FREEZE, "peft_config", ignored=("cast_trainable_params_to_fp32",))}
 
 
@@ -161,24 +166,8 @@ def _pairs(dataset: Any) -> bool:
     return False
 
 
-def translate_v1(raw: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """`raw` (a v1 config) as v0.9 flat keys, and the notice that says what was read."""
-    _refuse_parallelism(raw)
-    unknown = sorted(set(raw) - V1_KEYS - set(SHARED) - {"flash_attn", "resume_from_checkpoint"})
-    out: dict[str, Any] = {key: raw[key] for key in unknown}  # lmforge's own keys given beside v1's stay as they are
-    notes: list[str] = []
-    out.update({key: raw[key] for key in SHARED if key in raw})
-    out.update({RENAMED[key]: raw[key] for key in RENAMED if key in raw})
-    if raw.get("model_class") not in (None, *V1_MODEL_CLASSES):
-        out["model_class"] = raw["model_class"]  # lmforge's own key (an auto class) given beside v1's
-    out.update(_method(raw), **_engine(raw), **_quantization(raw), **_kernels(raw, notes))
-    if "flash_attn" in raw:
-        out["flash_attn"] = ATTENTION.get(raw["flash_attn"], raw["flash_attn"])
-    if "sample_backend" in raw:
-        out["infer_backend"] = BACKENDS.get(raw["sample_backend"], raw["sample_backend"])
-    if raw.get("init_config"):
-        notes.append(f"init_config {raw['init_config'].get('name')} not needed (each process loads the weights; "
-                     "DeepSpeed ZeRO-3 shards them as they load)")
+def _batching(raw: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     if raw.get("global_batch_size"):
         micro = raw.get("micro_batch_size", 1)
         if raw["global_batch_size"] % micro:
@@ -197,22 +186,63 @@ def translate_v1(raw: dict[str, Any]) -> tuple[dict[str, Any], str]:
             raise ConfigError(f"`save_epochs: {raw['save_epochs']}`: lmforge saves every epoch (`save_epochs: 1`) or "
                               "every `save_steps` steps")
         out["save_strategy"] = "epoch"
-    if raw.get("resume_from_checkpoint") not in (None, "auto"):  # "auto": lmforge resumes from the last one anyway
-        out["resume_from_checkpoint"] = raw["resume_from_checkpoint"]
+    return out
+
+
+def _defaults(raw: dict[str, Any]) -> dict[str, Any]:
+    """v1's behaviour where a config leaves a key out and v0.9's default differs."""
+    defaults: dict[str, Any] = {
+        "model_name_or_path": "Qwen/Qwen3-4B-Instruct-2507",  # v1's default model
+        "template": "auto",  # v1 renders with the tokenizer's own chat template
+        "lr_scheduler_type": "constant",  # v1 registers no scheduler
+        "weight_decay": 0.01,  # torch AdamW's, which v1 builds
+        "finetuning_type": "full",  # no peft_config
+        "stage": "rm" if raw.get("model_class") == "cls" else "dpo" if _pairs(raw.get("train_dataset")) else "sft",
+    }
+    peft = raw.get("peft_config")
+    if isinstance(peft, dict) and peft.get("name") == "lora":
+        defaults.update(LORA_DEFAULTS)
+    elif isinstance(peft, dict) and peft.get("name") == "freeze":
+        defaults["freeze_trainable_layers"] = 2
     dataset = raw.get("train_dataset")
     if isinstance(dataset, str) and not Path(dataset).exists() and not dataset.endswith((".yaml", ".yml")):
-        out.setdefault("dataset_dir", "ONLINE")  # v1 reads a name that is no local path from the hub
-    out.setdefault("model_name_or_path", "Qwen/Qwen3-4B-Instruct-2507")  # v1's default model
-    out.setdefault("template", "auto")  # v1 renders with the tokenizer's own chat template
-    out.setdefault("lr_scheduler_type", "constant")  # v1 keeps the learning rate constant
-    out.setdefault("weight_decay", 0.01)  # torch AdamW's, which v1 builds
+        defaults["dataset_dir"] = "ONLINE"  # v1 reads a name that is no local path from the hub
+    return defaults
+
+
+def translate_v1(raw: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """`raw` (a v1 config) as v0.9 flat keys, and the notice that says what was read. lmforge's own (v0.9) keys may
+    stand beside v1's: they win over v1's defaults, and one that disagrees with a v1 key is an error."""
+    _refuse_parallelism(raw)
+    v1_names = V1_KEYS | set(SHARED) | {"flash_attn", "resume_from_checkpoint"}
+    given = {key: raw[key] for key in sorted(set(raw) - v1_names)}
+    if raw.get("model_class") not in (None, *V1_MODEL_CLASSES):
+        given["model_class"] = raw["model_class"]  # lmforge's own key (an auto class)
+    notes: list[str] = []
+    explicit: dict[str, Any] = {key: raw[key] for key in SHARED if key in raw}
+    explicit.update({RENAMED[key]: raw[key] for key in RENAMED if key in raw})
+    explicit.update(_method(raw), **_engine(raw), **_quantization(raw), **_kernels(raw, notes), **_batching(raw, notes))
+    if "peft_config" not in raw:
+        explicit.pop("finetuning_type")  # full fine-tuning is v1's default, not something the config says
+    if "flash_attn" in raw:
+        explicit["flash_attn"] = ATTENTION.get(raw["flash_attn"], raw["flash_attn"])
+    if "sample_backend" in raw:
+        explicit["infer_backend"] = BACKENDS.get(raw["sample_backend"], raw["sample_backend"])
+    if raw.get("resume_from_checkpoint") not in (None, "auto"):  # "auto": lmforge resumes from the last one anyway
+        explicit["resume_from_checkpoint"] = raw["resume_from_checkpoint"]
     if raw.get("optim_config") is not None:
         optimizer = _plugin(raw, "optim_config", {"muon"})
-        out["use_muon"] = True
+        explicit["use_muon"] = True
         if optimizer and optimizer.get("wd") is not None:
-            out["weight_decay"] = optimizer["wd"]
-    if "stage" not in raw:
-        out["stage"] = "rm" if raw.get("model_class") == "cls" else "dpo" if _pairs(raw.get("train_dataset")) else "sft"
+            explicit["weight_decay"] = optimizer["wd"]
+    if raw.get("init_config"):
+        notes.append(f"init_config {raw['init_config'].get('name')} not needed (each process loads the weights; "
+                     "DeepSpeed ZeRO-3 shards them as they load)")
+    for key in sorted(set(given) & set(explicit)):
+        if given[key] != explicit[key]:
+            raise ConfigError(f"`{key}: {given[key]}` disagrees with the LLaMA-Factory v1 key that sets it "
+                              f"({key}: {explicit[key]}): keep one")
+    out = {**_defaults(raw), **given, **explicit}
     trains = f"stage {out['stage']}, " if "train_dataset" in raw or "stage" in raw else ""  # not for merge / chat
     notes.insert(0, f"read as a LLaMA-Factory v1 config: {trains}{out['finetuning_type']}, template "
                     f"{out['template']}, lr scheduler {out['lr_scheduler_type']}")
