@@ -188,3 +188,22 @@ def test_fields_that_change_nothing_are_accepted(client):
 def test_fields_that_cannot_be_honoured_are_refused_by_name(client, fields, named):
     with pytest.raises(openai.BadRequestError, match=named):
         ask(client, **fields)
+
+
+def test_an_earlier_answers_reasoning_content_is_its_think_block(client):
+    """DeepSeek's API and vLLM's reasoning parsers return an answer's thought as `reasoning_content`, and clients
+    send it back in the history: it is the think block in front of that answer, as in lmforge's data."""
+    def history(answer):
+        return [{"role": "user", "content": "Hi"}, answer, {"role": "user", "content": "And now?"}]
+
+    separate = client.chat.completions.create(model=MODEL, temperature=0, messages=history(
+        {"role": "assistant", "content": "Hello.", "reasoning_content": "Greet back."}))
+    inline = client.chat.completions.create(model=MODEL, temperature=0, messages=history(
+        {"role": "assistant", "content": "<think>\nGreet back.\n</think>\n\nHello."}))
+    plain = client.chat.completions.create(model=MODEL, temperature=0, messages=history(
+        {"role": "assistant", "content": "Hello."}))
+    assert separate.choices[0].message.content == inline.choices[0].message.content
+    assert separate.usage.prompt_tokens == inline.usage.prompt_tokens > plain.usage.prompt_tokens  # chatml keeps it
+    with pytest.raises(openai.BadRequestError, match=r"messages\[1\] has both `reasoning_content` and a think block"):
+        client.chat.completions.create(model=MODEL, messages=history(
+            {"role": "assistant", "content": "<think>\nx\n</think>\n\nHello.", "reasoning_content": "Greet back."}))

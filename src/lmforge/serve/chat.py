@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from lmforge.data.templates.jinja_render import THOUGHT_WORDS
 from lmforge.data.templates.template import Message as ChatTurn
 from lmforge.data.templates.template import ToolCall
 from lmforge.infer.candidates import Candidate
@@ -27,6 +28,7 @@ from lmforge.serve.protocol import (
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionRequest,
+    ChatMessage,
     Choice,
     ChoiceLogprobs,
     ChunkChoice,
@@ -81,7 +83,8 @@ def _prompt(request: ChatCompletionRequest, engine: Engine, settings: ApiSetting
             system_parts.append(content_text(message, number - 1))
         elif message.role == "assistant":
             calls = tuple(_tool_call(call, number) for call in message.tool_calls or [])
-            turns.append(ChatTurn("assistant", content_text(message, number - 1), calls))
+            turns.append(ChatTurn("assistant", _with_thought(message, content_text(message, number - 1), number),
+                                  calls))
         elif message.role == "tool":
             turns.append(ChatTurn("tool", content_text(message, number - 1)))
         else:
@@ -92,6 +95,17 @@ def _prompt(request: ChatCompletionRequest, engine: Engine, settings: ApiSetting
     flags = request.mm_processor_kwargs
     return engine.prompt(turns, system, tools=tools, **media.loaded,
                          use_audio_in_video=flags.use_audio_in_video if flags is not None else None)
+
+
+def _with_thought(message: ChatMessage, text: str, number: int) -> str:
+    """An earlier answer with its `reasoning_content` as the think block in front, as lmforge's data holds it (the
+    template then writes or drops earlier thoughts as the model's own template does)."""
+    if not message.reasoning_content:
+        return text
+    if THOUGHT_WORDS[1] in text:
+        raise RequestError(f"messages[{number - 1}] has both `reasoning_content` and a think block in its content; "
+                           "send one")
+    return f"{THOUGHT_WORDS[0]}\n{message.reasoning_content.strip()}\n{THOUGHT_WORDS[1]}\n\n{text}"
 
 
 def _tools(request: ChatCompletionRequest) -> list[dict[str, Any]] | None:

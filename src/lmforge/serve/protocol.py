@@ -55,6 +55,8 @@ class ChatMessage(_Strict):
     name: str | None = None
     tool_calls: list[ToolCallItem] | None = None
     tool_call_id: str | None = None
+    # an earlier answer's thought, as DeepSeek's API and vLLM's reasoning parsers return it (clients send it back)
+    reasoning_content: str | None = None
 
 
 class StreamOptions(_Strict):
