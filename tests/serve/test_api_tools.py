@@ -113,3 +113,31 @@ def test_parallel_tool_calls_false_keeps_the_first_call(client, engine, monkeypa
                                                                  parallel_tool_calls=False, stream=True, max_tokens=128)
                 for call in chunk.choices[0].delta.tool_calls or []]
     assert [json.loads(c.function.arguments)["city"] for c in streamed] == ["Paris"]
+
+
+def test_call_ids_reach_the_template_that_writes_them():
+    """A result names its call by `tool_call_id`; templates that write ids (Mistral's, 9 characters) or resolve a
+    result's function by it get the client's ids, the same on the call and on its result."""
+    from lmforge.data.templates import get_template
+    from lmforge.serve.chat import _prompt
+    from lmforge.serve.protocol import ChatCompletionRequest
+
+    class Recorder:  # stands in for the engine: what the request becomes
+        def prompt(self, turns, system, **_):
+            self.turns = turns
+
+    history = [*ASK, {"role": "assistant", "content": None, "tool_calls": [
+                   {"id": f"call_{n}", "type": "function",
+                    "function": {"name": "get_weather", "arguments": json.dumps({"city": city})}}
+                   for n, city in ((1, "Paris"), (2, "Rome"))]},
+               {"role": "tool", "tool_call_id": "call_2", "content": "25"},
+               {"role": "tool", "tool_call_id": "call_1", "content": "21"}]
+    recorder = Recorder()
+    _prompt(ChatCompletionRequest(model=MODEL, messages=history), recorder, ApiSettings(model_id=MODEL))
+    _, calls, first, second = recorder.turns
+    assert [call.id for call in calls.tool_calls] == ["call_1", "call_2"]
+    assert (first.tool_call_id, second.tool_call_id) == ("call_2", "call_1")
+    text = get_template("mistral_v3").render_text(recorder.turns, bos_token="<s>", eos_token="</s>")
+    named = text.split("[TOOL_RESULTS]")[1]  # the first result answers the second call (Rome's)
+    rome_id = text.split('"Rome"}, "id": "')[1][:9]
+    assert len(rome_id) == 9 and rome_id.isalnum() and rome_id in named

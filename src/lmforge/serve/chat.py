@@ -85,8 +85,8 @@ def _prompt(request: ChatCompletionRequest, engine: Engine, settings: ApiSetting
             calls = tuple(_tool_call(call, number) for call in message.tool_calls or [])
             turns.append(ChatTurn("assistant", _with_thought(message, content_text(message, number - 1), number),
                                   calls))
-        elif message.role == "tool":
-            turns.append(ChatTurn("tool", content_text(message, number - 1)))
+        elif message.role == "tool":  # the id pairs a result with its call where the template writes ids
+            turns.append(ChatTurn("tool", content_text(message, number - 1), tool_call_id=message.tool_call_id or ""))
         else:
             turns.append(ChatTurn("user", content_text(message, number - 1, media)))
     if not turns or turns[-1].role not in ("user", "tool"):
@@ -130,7 +130,7 @@ def _tool_call(call: ToolCallItem, number: int) -> ToolCall:
     if not isinstance(arguments, dict):
         raise RequestError(f"messages[{number - 1}]: tool call `{call.function.name}` arguments must be a JSON "
                            "object")
-    return ToolCall(call.function.name, arguments)
+    return ToolCall(call.function.name, arguments, call.id or "")
 
 
 def _message(candidate: Candidate, single_call: bool) -> AssistantMessage:
