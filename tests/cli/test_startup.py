@@ -42,7 +42,7 @@ def _run(*args: str) -> tuple[int, list[str], str]:
 
 
 @pytest.mark.parametrize(("args", "shown"), [(["--help"], "Usage"), (["template", "list"], "templates; `lmforge"),
-                                             (["models", "list"], "model(s) in")])
+                                             (["models", "list"], "model(s) in"), (["version"], "lmforge 0.")])
 def test_help_and_listings_import_no_heavy_library(args, shown):
     code, heavy, output = _run(*args)
     assert code == 0, output

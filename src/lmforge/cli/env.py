@@ -1,4 +1,4 @@
-"""`lmforge env`: what this installation runs on."""
+"""`lmforge env` and `lmforge version` (LLaMA-Factory's `env` and `version`): what this installation runs on."""
 
 import platform
 from importlib import metadata
@@ -41,5 +41,11 @@ def env() -> None:
     console.print(environment_table())
 
 
+def version() -> None:
+    """lmforge's version (`lmforge env` lists the libraries' too)."""
+    console.print(f"lmforge {metadata.version('lmforge')}", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(env)
+    app.command()(version)
