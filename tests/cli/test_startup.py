@@ -64,6 +64,7 @@ def test_help_and_listings_import_no_heavy_library(args, shown):
     (["eval"], "task: mmlu_test\ntask_dir: /no/such/folder\n", "`task_dir: /no/such/folder` is not a folder"),
     (["api"], "lora_rnk: 8\n", "unknown key `lora_rnk`"),
     (["webui"], "model_name_or_path: [\n", "is not valid YAML"),
+    (["webchat"], "lora_rnk: 8\n", "unknown key `lora_rnk`"),
 ])
 def test_a_config_error_comes_before_torch_and_transformers_load(tmp_path, command, yaml_text, message):
     config = tmp_path / "run.yaml"

@@ -37,14 +37,15 @@ def browser():
 
 
 @contextmanager
-def serving(defaults, work):
-    """The UI started with `defaults` in `work`, on a free port: its address."""
+def serving(defaults, work, chat=False):
+    """The UI started with `defaults` in `work`, on a free port (`chat`: as `lmforge webchat` starts it): its
+    address."""
     from lmforge.serve.webui.app import build_app
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    app = build_app(defaults, workdir=work)
+    app = build_app(defaults, workdir=work, chat=chat)
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, ssr_mode=False, quiet=True)
     try:
         yield f"http://127.0.0.1:{port}"
@@ -314,3 +315,19 @@ def test_an_idle_page_makes_no_requests(page):
     page.on("request", lambda request: made.append(request))
     page.wait_for_timeout(4_000)
     assert [request.url for request in made] == []
+
+
+def test_webchat_opens_on_chat_with_the_configs_model_loaded(browser, tmp_path):
+    """`lmforge webchat CONFIG`: no tab to pick and no button to press before the first question."""
+    with serving({"model_name_or_path": "builtin:tiny-llama", "template": "chatml", "max_new_tokens": 4},
+                 tmp_path, chat=True) as address:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page.goto(address)
+            expect(page.locator("#chat_status")).to_contain_text("loaded builtin:tiny-llama (chatml template",
+                                                                 timeout=LONG)
+            fill(page, "chat_input", "Hello?")
+            press(page, "send")
+            expect(page.locator("#chatbot [data-testid='bot']").first).to_be_visible(timeout=LONG)
+        finally:
+            page.close()

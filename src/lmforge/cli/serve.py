@@ -137,3 +137,23 @@ def register(app: typer.Typer) -> None:
             launch(defaults, host=host, port=port, workdir=Path(os.getcwd()), share=share)
 
         run_reporting_errors(body)
+
+    @app.command()
+    def webchat(
+        config: ConfigArg,
+        overrides: OverridesArg = None,
+        host: Annotated[str, typer.Option(help="Address to bind (127.0.0.1: this machine only).")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
+        share: Annotated[bool, typer.Option(help="Also publish it on a public gradio.live link.")] = False,
+    ) -> None:
+        """Chat in the browser (LLaMA-Factory's `webchat`): the web UI on its Chat tab, the config's model
+        (adapters, template, generation keys) loading as the page opens."""
+
+        def body() -> None:
+            cfg = load_command_config(config, overrides)  # checked before gradio loads
+            from lmforge.serve.webui.app import launch
+
+            console.print(f"web chat on http://{host}:{port}" + (" and a public gradio.live link" if share else ""))
+            launch(cfg.flat(only_set=True), host=host, port=port, workdir=Path(os.getcwd()), share=share, chat=True)
+
+        run_reporting_errors(body)

@@ -74,7 +74,9 @@ def _top_bar(texts: Texts, form: Form, initial: dict[str, Any], workdir: Path, l
 
 
 def build_app(defaults: dict[str, Any], workdir: Path, language: str = DEFAULT_LANGUAGE,
-              where: str = "http://127.0.0.1") -> Any:
+              where: str = "http://127.0.0.1", chat: bool = False) -> Any:
+    """The web UI; `chat` (`lmforge webchat`): opened on the Chat tab, the defaults' model loading as the page
+    opens, with every key of the defaults (generation, thinking, backend) applied to it."""
     import gradio as gr
 
     workdir = workdir.resolve()
@@ -88,7 +90,7 @@ def build_app(defaults: dict[str, Any], workdir: Path, language: str = DEFAULT_L
         lang, model, template, _, adapters, refresh, note = _top_bar(texts, train_form, initial, workdir, language)
         top = {key: train_form.widgets[key] for key in
                ("model_name_or_path", "template", "finetuning_type", "adapter_name_or_path")}
-        with gr.Tabs():
+        with gr.Tabs(selected="chat" if chat else None):
             with gr.Tab(texts("tab_train"), id="train", elem_id="tab_train") as tab:
                 texts.bind(tab, "tab_train")
                 train_tab.build(texts, state, train_form, initial, lang)
@@ -97,7 +99,7 @@ def build_app(defaults: dict[str, Any], workdir: Path, language: str = DEFAULT_L
                 eval_tab.build(texts, state, top, train_form.widgets["dataset_dir"], initial, lang)
             with gr.Tab(texts("tab_chat"), id="chat", elem_id="tab_chat") as tab:
                 texts.bind(tab, "tab_chat")
-                chat_tab.build(texts, state, top, initial, lang)
+                chat_loading = chat_tab.build(texts, state, top, initial, lang, config=defaults if chat else None)
             with gr.Tab(texts("tab_export"), id="export", elem_id="tab_export") as tab:
                 texts.bind(tab, "tab_export")
                 export_tab.build(texts, state, top, initial, lang)
@@ -126,10 +128,14 @@ def build_app(defaults: dict[str, Any], workdir: Path, language: str = DEFAULT_L
             return from_accept_language(header)
 
         app.load(detect, None, lang)
+        if chat:
+            load_model, inputs, status = chat_loading
+            app.load(load_model, inputs, status)
     return app
 
 
-def launch(defaults: dict[str, Any], *, host: str, port: int, workdir: Path, share: bool = False) -> None:
+def launch(defaults: dict[str, Any], *, host: str, port: int, workdir: Path, share: bool = False,
+           chat: bool = False) -> None:
     where = "a public gradio.live link (--share)" if share else f"http://{host}:{port}"
-    app = build_app(defaults, workdir, where=where)
+    app = build_app(defaults, workdir, where=where, chat=chat)
     app.launch(server_name=host, server_port=port, share=share, ssr_mode=False, quiet=True)

@@ -161,7 +161,10 @@ def chat_turn(state: UiState, lang: str, history: list[Turn], message: str, imag
                                     best.tool_calls, words)], candidates_html(candidates))
 
 
-def build(texts: Texts, state: UiState, top: dict[str, Any], initial: dict[str, Any], language: Any) -> None:
+def build(texts: Texts, state: UiState, top: dict[str, Any], initial: dict[str, Any], language: Any,
+          config: dict[str, Any] | None = None) -> tuple[Any, list[Any], Any]:
+    """The tab; returns its model loading (function, inputs, output), which `lmforge webchat` runs at start.
+    `config`: a whole config whose keys (generation, thinking, backend) apply under the top bar's."""
     import gradio as gr
 
     with gr.Row():
@@ -211,14 +214,15 @@ def build(texts: Texts, state: UiState, top: dict[str, Any], initial: dict[str, 
     candidates = gr.HTML(elem_id="candidates")
 
     def load_model(lang: str, *values: Any) -> str:
-        config = form_config(dict(zip(top, values, strict=True)))
-        config.pop("finetuning_type", None)
+        chosen = form_config(dict(zip(top, values, strict=True)))
+        chosen.pop("finetuning_type", None)
         try:
-            return state.load_engine(config)
+            return state.load_engine({**(config or {}), **chosen})
         except LmforgeError as err:
             raise gr.Error(str(err)) from None
 
-    load.click(load_model, [language, *top.values()], status)
+    loading = [language, *top.values()]
+    load.click(load_model, loading, status)
     unload.click(lambda lang: (state.close_engine(), text(lang, "no_model"))[1], language, status)
     inputs = [language, chatbot, message, image, video, audio, system, tools, n, method, diversity, max_new_tokens,
               temperature, top_p, top_k, penalty]
@@ -229,3 +233,4 @@ def build(texts: Texts, state: UiState, top: dict[str, Any], initial: dict[str, 
         return [], ""
 
     clear.click(clear_chat, None, [chatbot, candidates])
+    return load_model, loading, status
