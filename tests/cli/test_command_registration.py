@@ -46,3 +46,15 @@ def test_a_command_module_registers_itself_and_reports_errors_like_the_others(tm
 def test_every_command_module_registers_the_same_way():
     assert all(callable(getattr(module, "register", None)) for module in main.COMMAND_MODULES)
     assert main.app.registered_commands or main.app.registered_groups
+
+
+def test_the_web_commands_read_llamafactorys_gradio_variables():
+    import typer
+
+    from lmforge.cli.main import app
+
+    group = typer.main.get_command(app)
+    for name in ("webui", "webchat"):
+        envvars = {param.name: param.envvar for param in group.commands[name].params}
+        assert (envvars["host"], envvars["port"], envvars["share"]) == (
+            "GRADIO_SERVER_NAME", "GRADIO_SERVER_PORT", "GRADIO_SHARE"), name

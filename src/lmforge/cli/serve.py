@@ -115,14 +115,17 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def webui(
         config: Annotated[Path | None, typer.Argument(help="Optional YAML config: defaults for the forms.")] = None,
-        host: Annotated[str, typer.Option(help="Address to bind. The default, 127.0.0.1, is this machine only; "
+        host: Annotated[str, typer.Option(envvar="GRADIO_SERVER_NAME",
+                                          help="Address to bind. The default, 127.0.0.1, is this machine only; "
                                                "0.0.0.0 lets anyone on your network start runs.")] = "127.0.0.1",
-        port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
-        share: Annotated[bool, typer.Option(help="Also publish the UI on a public gradio.live link (goes through "
+        port: Annotated[int, typer.Option(envvar="GRADIO_SERVER_PORT", help="Port to listen on.")] = 7860,
+        share: Annotated[bool, typer.Option(envvar="GRADIO_SHARE",
+                                            help="Also publish the UI on a public gradio.live link (goes through "
                                                  "Gradio's servers; anyone with the link can use it).")] = False,
     ) -> None:
         """Web UI: Train (every stage, method and key; data preview, YAML and command, start/stop, loss plot),
-        Evaluate & Predict, Chat and Export. Offline, on 127.0.0.1 unless --host/--share say otherwise."""
+        Evaluate & Predict, Chat and Export. Offline, on 127.0.0.1 unless --host/--share say otherwise
+        (LLaMA-Factory's GRADIO_SERVER_NAME, GRADIO_SERVER_PORT and GRADIO_SHARE set them too)."""
 
         def body() -> None:
             from lmforge.cli.quiet import quiet_libraries
@@ -142,9 +145,11 @@ def register(app: typer.Typer) -> None:
     def webchat(
         config: ConfigArg,
         overrides: OverridesArg = None,
-        host: Annotated[str, typer.Option(help="Address to bind (127.0.0.1: this machine only).")] = "127.0.0.1",
-        port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
-        share: Annotated[bool, typer.Option(help="Also publish it on a public gradio.live link.")] = False,
+        host: Annotated[str, typer.Option(envvar="GRADIO_SERVER_NAME",
+                                          help="Address to bind (127.0.0.1: this machine only).")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(envvar="GRADIO_SERVER_PORT", help="Port to listen on.")] = 7860,
+        share: Annotated[bool, typer.Option(envvar="GRADIO_SHARE",
+                                            help="Also publish it on a public gradio.live link.")] = False,
     ) -> None:
         """Chat in the browser (LLaMA-Factory's `webchat`): the web UI on its Chat tab, the config's model
         (adapters, template, generation keys) loading as the page opens."""
