@@ -88,6 +88,9 @@ def register(app: typer.Typer) -> None:
             help="Fetch http(s) image and video URLs (public hosts).")] = False,
         image_dir: Annotated[list[Path] | None, typer.Option(
             help="Folder local image and video paths may come from.")] = None,
+        reasoning_content: Annotated[bool, typer.Option(
+            help="Return a reasoning model's thought as `reasoning_content`, apart from the answer (as DeepSeek's "
+                 "API and vLLM's reasoning parsers do).")] = False,
     ) -> None:
         """Serve an OpenAI-compatible API: /v1/models and /v1/chat/completions (streaming, n, stop).
 
@@ -103,7 +106,8 @@ def register(app: typer.Typer) -> None:
                                 allowed_dirs=tuple(image_dir or ()))
             settings = ApiSettings(model_id=model_id or cfg.model.model_name_or_path, api_key=api_key,
                                    max_request_bytes=int(max_request_mb * 1024 * 1024),
-                                   max_tokens_limit=max_tokens_limit, media=media)
+                                   max_tokens_limit=max_tokens_limit, media=media,
+                                   reasoning_content=reasoning_content)
             engine = create_engine(cfg)
             try:
                 serve_api(engine, settings, host, port)

@@ -40,6 +40,7 @@ from lmforge.serve.protocol import (
     TopLogprob,
     refused_fields,
 )
+from lmforge.serve.reasoning import ReasoningStream, split_reasoning
 from lmforge.serve.sampling import ApiSettings, RequestError, check_model, generation_options, refuse, usage
 
 
@@ -56,15 +57,16 @@ def chat_completion(request: ChatCompletionRequest, engine: Engine,
                                  response_format=request.response_format)
     prompt = _prompt(request, engine, settings)
     single_call = request.parallel_tool_calls is False
+    thoughts = _thought_split(engine, prompt) if settings.reasoning_content else None
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if request.stream:
         with_usage = bool(request.stream_options and request.stream_options.include_usage)
         return _stream_events(engine, prompt, options, completion_id, created, settings.model_id,
-                              single_call=single_call, with_usage=with_usage)
+                              single_call=single_call, with_usage=with_usage, thoughts=thoughts)
     candidates = engine.complete(prompt, options)
     return ChatCompletion(
         id=completion_id, created=created, model=settings.model_id,
-        choices=[Choice(index=i, message=_message(c, single_call), finish_reason=c.finish_reason,
+        choices=[Choice(index=i, message=_message(c, single_call, thoughts), finish_reason=c.finish_reason,
                         logprobs=chat_logprobs(engine, c) if request.logprobs else None)
                  for i, c in enumerate(candidates)],
         usage=usage(len(prompt.ids), sum(len(c.token_ids) for c in candidates)))
@@ -133,11 +135,22 @@ def _tool_call(call: ToolCallItem, number: int) -> ToolCall:
     return ToolCall(call.function.name, arguments, call.id or "")
 
 
-def _message(candidate: Candidate, single_call: bool) -> AssistantMessage:
+def _thought_split(engine: Engine, prompt: Prompt) -> tuple[tuple[str, str], bool]:
+    """The template's thought words, and whether the prompt itself opened the thought (DeepSeek-R1's)."""
+    words = engine.template.thought_words or THOUGHT_WORDS
+    return words, engine.tokenizer.decode(prompt.ids[-16:]).rstrip().endswith(words[0])
+
+
+def _message(candidate: Candidate, single_call: bool,
+             thoughts: tuple[tuple[str, str], bool] | None = None) -> AssistantMessage:
+    text = candidate.content if candidate.tool_calls else candidate.text
+    thought = None
+    if thoughts is not None:
+        thought, text = split_reasoning(text or "", *thoughts)
     if not candidate.tool_calls:
-        return AssistantMessage(content=candidate.text)
-    return AssistantMessage(content=candidate.content or None,
-                            tool_calls=_call_items(candidate.tool_calls, single_call))
+        return AssistantMessage(content=text, reasoning_content=thought)
+    return AssistantMessage(content=text or None, tool_calls=_call_items(candidate.tool_calls, single_call),
+                            reasoning_content=thought)
 
 
 def _call_items(calls: tuple[ToolCall, ...], single_call: bool) -> list[ToolCallItem]:
@@ -165,12 +178,29 @@ def chat_logprobs(engine: Engine, candidate: Candidate) -> ChoiceLogprobs | None
 
 
 def _stream_events(engine: Engine, prompt: Prompt, options: GenerationOptions, completion_id: str, created: int,
-                   model: str, *, single_call: bool, with_usage: bool) -> Iterator[str]:
+                   model: str, *, single_call: bool, with_usage: bool,
+                   thoughts: tuple[tuple[str, str], bool] | None = None) -> Iterator[str]:
     def chunk(index: int, delta: Delta, finish_reason: Any = None, logprobs: ChoiceLogprobs | None = None) -> str:
         choice = ChunkChoice(index=index, delta=delta, finish_reason=finish_reason, logprobs=logprobs)
         return ChatCompletionChunk(id=completion_id, created=created, model=model,
                                    choices=[choice]).model_dump_json(exclude_none=True)
 
+    def pieces(index: int, text: str, finished: bool) -> Iterator[str]:
+        """A candidate's text as answer deltas, or thought and answer ones (`--reasoning-content`)."""
+        if splitters is None:
+            if text:
+                yield chunk(index, Delta(content=text))
+            return
+        thought, answer = splitters[index].feed(text)
+        if finished:
+            rest_thought, rest_answer = splitters[index].finish()
+            thought, answer = thought + rest_thought, answer + rest_answer
+        if thought:
+            yield chunk(index, Delta(reasoning_content=thought))
+        if answer:
+            yield chunk(index, Delta(content=answer))
+
+    splitters = [ReasoningStream(*thoughts) for _ in range(options.n)] if thoughts is not None else None
     completion_tokens = 0
     for index in range(options.n):
         yield chunk(index, Delta(role="assistant", content=""))
@@ -180,14 +210,19 @@ def _stream_events(engine: Engine, prompt: Prompt, options: GenerationOptions, c
             completion_tokens += len(finished.token_ids)
         logprobs = chat_logprobs(engine, finished) if finished is not None and options.logprobs is not None else None
         if delta.tool_calls:  # the calls, then the finish (as OpenAI sends them)
-            if delta.text:
-                yield chunk(delta.index, Delta(content=delta.text))
+            yield from pieces(delta.index, delta.text or "", True)
             calls = [DeltaToolCall(index=i, **item.model_dump())
                      for i, item in enumerate(_call_items(delta.tool_calls, single_call))]
             yield chunk(delta.index, Delta(tool_calls=calls))
             yield chunk(delta.index, Delta(), delta.finish_reason, logprobs)
             continue
-        yield chunk(delta.index, Delta(content=delta.text) if delta.text else Delta(), delta.finish_reason, logprobs)
+        if splitters is None:
+            yield chunk(delta.index, Delta(content=delta.text) if delta.text else Delta(), delta.finish_reason,
+                        logprobs)
+            continue
+        yield from pieces(delta.index, delta.text or "", delta.finish_reason is not None)
+        if delta.finish_reason is not None:
+            yield chunk(delta.index, Delta(), delta.finish_reason, logprobs)
     if with_usage:
         yield ChatCompletionChunk(id=completion_id, created=created, model=model, choices=[],
                                   usage=usage(len(prompt.ids), completion_tokens)).model_dump_json(exclude_none=True)

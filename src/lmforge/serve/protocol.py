@@ -181,6 +181,7 @@ class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str | None
     tool_calls: list[ToolCallItem] | None = None
+    reasoning_content: str | None = None  # the thought, with `lmforge api --reasoning-content`
 
 
 FinishReason = Literal["stop", "length", "tool_calls"]
@@ -216,6 +217,7 @@ class Delta(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
     tool_calls: list[DeltaToolCall] | None = None
+    reasoning_content: str | None = None
 
 
 class ChunkChoice(BaseModel):

@@ -19,6 +19,7 @@ class ApiSettings:
     max_tokens_limit: int = 4096
     max_n: int = 16
     media: MediaPolicy = field(default_factory=MediaPolicy)
+    reasoning_content: bool = False  # a thought goes in `reasoning_content`, apart from the answer (serve/reasoning.py)
 
 
 class RequestError(LmforgeError):
