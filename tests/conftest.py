@@ -60,6 +60,17 @@ def smollm2_path() -> Path:
     return builtin_path("builtin:smollm2-135m-instruct")
 
 
+@pytest.fixture
+def llamafactory_folder(tmp_path, monkeypatch):
+    """Where LLaMA-Factory runs: its `data` folder (the demo data) inside, the working directory its v1 configs
+    and dataset files name paths from."""
+    from tests.refdata import refdata
+
+    (tmp_path / "data").symlink_to(refdata("llamafactory_data"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
 def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 600, input: str | None = None) -> subprocess.CompletedProcess:
     """Run `lmforge ...` as a user would, in a new process (tests/cli_process.py: most start with the imports
     done); `input`: what it reads on stdin (else nothing: end of input)."""

@@ -9,7 +9,6 @@ from lmforge.config import build_config
 from lmforge.config.llamafactory_v1 import is_v1_config, translate_v1
 from lmforge.errors import ConfigError
 from tests.conftest import run_cli
-from tests.refdata import refdata
 
 # the shape of LLaMA-Factory's examples/v1/train_lora/train_lora_sft.yaml
 LORA_SFT = {"model": "builtin:tiny-llama", "model_class": "llm",
@@ -18,13 +17,6 @@ LORA_SFT = {"model": "builtin:tiny-llama", "model_class": "llm",
             "train_dataset": "data/v1_sft_demo.yaml", "output_dir": "./outputs/test_lora", "micro_batch_size": 1,
             "cutoff_len": 2048, "learning_rate": 1.0e-4, "max_steps": 10, "sample_backend": "hf",
             "max_new_tokens": 128}
-
-
-@pytest.fixture
-def llamafactory_folder(tmp_path, monkeypatch):
-    (tmp_path / "data").symlink_to(refdata("llamafactory_data"))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def test_the_lora_example_reads_as_flat_keys_with_v1s_defaults(llamafactory_folder):

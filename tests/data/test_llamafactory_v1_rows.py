@@ -122,28 +122,18 @@ def test_llamafactorys_v1_demo_file_reads_every_clean_row(tmp_path):
     assert len(columns["input_ids"]) >= 4 and stats.answers > 0
 
 
-def test_llamafactorys_v1_demo_files(tmp_path, monkeypatch):
+def test_llamafactorys_v1_demo_files(llamafactory_folder):
     root = refdata("llamafactory_data")
     sft = load_conversations(resolve_dataset(str(root / "v1_sft_demo.jsonl"), root), max_samples=None,
                              on_bad_row="error").conversations
     assert len(sft) == 500 and all(c.messages[-1].role == "assistant" for c in sft)
     pairs = [json.loads(line) for line in (root / "v1_dpo_demo.jsonl").read_text().splitlines()]
-    assert all(pair(tmp_path, row).chosen != pair(tmp_path, row).rejected for row in pairs)
+    assert all(pair(llamafactory_folder, row).chosen != pair(llamafactory_folder, row).rejected for row in pairs)
     # its media paths (`data/mllm_demo_data/1.jpg`) are relative to LLaMA-Factory's folder, where it runs
-    (tmp_path / "data").symlink_to(root)
-    monkeypatch.chdir(tmp_path)
-    spec = resolve_dataset("data/v1_multimodal_demo.jsonl", tmp_path)
+    spec = resolve_dataset("data/v1_multimodal_demo.jsonl", llamafactory_folder)
     rows = load_conversations(spec, max_samples=None, on_bad_row="error").conversations
     assert rows and rows[0].media["images"] == ["data/mllm_demo_data/1.jpg", "data/mllm_demo_data/1.jpg"]
     assert rows[0].messages[0].content == "<image>Who are they?"
-
-
-@pytest.fixture
-def llamafactory_folder(tmp_path, monkeypatch):
-    """Where LLaMA-Factory runs: its `data` folder beside, the working directory its v1 files name paths from."""
-    (tmp_path / "data").symlink_to(refdata("llamafactory_data"))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def test_llamafactorys_v1_dataset_files_list_their_datasets(llamafactory_folder):
