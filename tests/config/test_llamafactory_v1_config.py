@@ -129,3 +129,10 @@ def test_a_v1_config_trains_as_written(llamafactory_folder):
     assert "`fsdp` shards the model across processes; this run has one" in result.stdout.replace("\n", " ")
     summary = json.loads((llamafactory_folder / "outputs/test_lora/train_summary.json").read_text())
     assert summary["steps"] == 2
+
+
+def test_the_shipped_v1_example_checks_from_the_repository_root(smollm2_path):
+    result = run_cli("check", "examples/llamafactory_v1/lora_sft.yaml")  # run_cli works in the repository root
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "note: read as a LLaMA-Factory v1 config: stage sft, lora" in result.stdout
+    assert "lora_sft.yaml: valid" in result.stdout and "- examples/llamafactory_v1/datasets.yaml" in result.stdout
