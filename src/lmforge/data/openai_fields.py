@@ -13,7 +13,7 @@ calls' JSON; both shapes are read (`formats.sharegpt_messages`).
 import json
 from typing import Any
 
-from lmforge.data.templates.jinja_render import THOUGHT_WORDS
+from lmforge.data.templates.jinja_render import THOUGHT_WORDS, with_thought_block
 from lmforge.data.templates.messages import ToolCall
 from lmforge.errors import DataError
 
@@ -134,4 +134,4 @@ def with_thought(turn: dict[str, Any], content: str, what: str) -> str:
         raise FieldError(f"{what} must hold its thought in one string field, `reasoning_content` or `thinking`")
     if THOUGHT_WORDS[1] in content:
         raise FieldError(f"{what} has both `{fields[0]}` and a think block in its content; keep one")
-    return f"{THOUGHT_WORDS[0]}\n{thought.strip()}\n{THOUGHT_WORDS[1]}\n\n{content}"
+    return with_thought_block(thought, content)

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from lmforge.data.templates.jinja_render import THOUGHT_WORDS
+from lmforge.data.templates.jinja_render import THOUGHT_WORDS, with_thought_block
 from lmforge.data.templates.template import Message as ChatTurn
 from lmforge.data.templates.template import ToolCall
 from lmforge.infer.candidates import Candidate
@@ -107,7 +107,7 @@ def _with_thought(message: ChatMessage, text: str, number: int) -> str:
     if THOUGHT_WORDS[1] in text:
         raise RequestError(f"messages[{number - 1}] has both `reasoning_content` and a think block in its content; "
                            "send one")
-    return f"{THOUGHT_WORDS[0]}\n{message.reasoning_content.strip()}\n{THOUGHT_WORDS[1]}\n\n{text}"
+    return with_thought_block(message.reasoning_content, text)
 
 
 def _tools(request: ChatCompletionRequest) -> list[dict[str, Any]] | None:

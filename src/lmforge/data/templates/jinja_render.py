@@ -18,6 +18,11 @@ from lmforge.data.templates.messages import Message, ToolCall, split_thought
 from lmforge.errors import TemplateError
 
 THOUGHT_WORDS = ("<think>", "</think>")  # how lmforge's data holds a thought: in front of the answer
+
+
+def with_thought_block(thought: str, content: str) -> str:
+    """An answer with its thought in front, as lmforge's data holds it (OpenAI-style `reasoning_content`)."""
+    return f"{THOUGHT_WORDS[0]}\n{thought.strip()}\n{THOUGHT_WORDS[1]}\n\n{content}"
 # Variables templates read to keep earlier turns' thoughts (Gemma 4, LFM2.5; Hunyuan's spelling)
 PRESERVE_VARIABLES = ("preserve_thinking", "preserved_thinking")
 _THOUGHT_FIELDS = (("reasoning_content", r"reasoning_content"),
