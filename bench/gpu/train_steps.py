@@ -9,7 +9,6 @@ stays out; the whole run's figure from train_summary.json is recorded beside it.
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from importlib.util import find_spec
@@ -110,16 +109,8 @@ def step_liger(ctx: Context) -> dict[str, Any]:
     return run_training(ctx, "liger")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def step_zero3(ctx: Context) -> dict[str, Any]:
-    """Full SFT under ZeRO-3 as a one-process job (the rank variables set, as torchrun would)."""
+    """Full SFT under ZeRO-3 as a one-process job: `lmforge train` gives it its process group of one itself."""
     if find_spec("deepspeed") is None:
         return {"status": "skipped", "why": "deepspeed is not installed (fetch_wheels.py --groups zero)"}
-    env = {**os.environ, "RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "LOCAL_WORLD_SIZE": "1",
-           "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "DS_ACCELERATOR": "cuda"}
-    return run_training(ctx, "zero3", env=env)
+    return run_training(ctx, "zero3", env={**os.environ, "DS_ACCELERATOR": "cuda"})

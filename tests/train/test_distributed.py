@@ -11,7 +11,14 @@ import sys
 import pytest
 
 from lmforge.errors import ConfigError
-from lmforge.train.launch import end_process_group, launch_plan, torchrun_command
+from lmforge.train.launch import (
+    end_process_group,
+    is_main_worker,
+    is_worker,
+    launch_plan,
+    one_process_group,
+    torchrun_command,
+)
 from tests.conftest import ROOT, run_cli
 
 ARGS = ["model_name_or_path=builtin:tiny-llama", "template=chatml", "dataset=identity",
@@ -157,7 +164,6 @@ def test_launch_plan_forces_torchrun_and_elastic_rendezvous(monkeypatch):
     assert not plan.distributed and plan.nproc_per_node == 1  # no GPU here: one process, no torchrun
     with socket.socket() as sock:  # MASTER_PORT unset on one node: a port nothing listens on
         sock.bind(("127.0.0.1", plan.master_port))
-    assert launch_plan(deepspeed=True).distributed  # DeepSpeed needs torchrun's environment even for one process
     monkeypatch.setenv("FORCE_TORCHRUN", "true")
     assert launch_plan().distributed
     monkeypatch.setenv("NNODES", "2")
@@ -196,17 +202,35 @@ def test_master_addr_and_port_keys_reach_torchrun(monkeypatch):
         run_on_ray(build_config({"master_port": 29600}), "run.yaml", [])
 
 
+def test_a_deepspeed_config_for_one_process_runs_in_this_process_with_a_group_of_one(monkeypatch):
+    """LLaMA-Factory's single-GPU DeepSpeed configs run in `lmforge train`'s own process (no torchrun and no
+    second interpreter); DeepSpeed reads the rank variables a one-worker torchrun would set (without them it
+    looks for MPI), and they are gone after the run."""
+    for name in ("NPROC_PER_NODE", "NNODES", "FORCE_TORCHRUN", "RDZV_ID", "MASTER_PORT", "LOCAL_RANK", "RANK"):
+        monkeypatch.delenv(name, raising=False)
+    plan = launch_plan(deepspeed=True)
+    assert plan.one_process_group and not plan.distributed
+    with one_process_group(plan):
+        assert is_worker() and is_main_worker() and os.environ["WORLD_SIZE"] == "1"
+        assert os.environ["MASTER_PORT"] == str(plan.master_port)
+    assert not is_worker() and "MASTER_PORT" not in os.environ
+    monkeypatch.setenv("FORCE_TORCHRUN", "1")
+    assert launch_plan(deepspeed=True).distributed and not launch_plan(deepspeed=True).one_process_group
+    monkeypatch.delenv("FORCE_TORCHRUN")
+    assert not launch_plan().one_process_group and not launch_plan(nproc=2, deepspeed=True).one_process_group
+
+
 @pytest.mark.slow
-def test_a_deepspeed_config_trains_in_one_process_under_torchrun(tmp_path, monkeypatch):
-    """LLaMA-Factory's single-GPU DeepSpeed configs: without torchrun, DeepSpeed looks for MPI (mpi4py) to learn
-    its rank; `lmforge train` launches the one process under torchrun instead."""
+def test_zero2_in_one_process_matches_one_process_without_deepspeed(tmp_path, monkeypatch, one_process):
     monkeypatch.delenv("MASTER_PORT", raising=False)
     config = tmp_path / "run.yaml"
     config.write_text(f"stage: sft\ndeepspeed: {ROOT / 'examples' / 'deepspeed' / 'ds_z2_config.json'}\n")
     out = tmp_path / "zero2"
     result = run_cli("train", str(config), *ARGS, "per_device_train_batch_size=4", f"output_dir={out}")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert len(logged(out)) == 3 and (out / "adapter_model.safetensors").is_file()
+    assert (out / "adapter_model.safetensors").is_file()
+    for a, b in zip(logged(one_process), logged(out), strict=True):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-3)
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@
 import os
 import shlex
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -51,7 +52,8 @@ def train(
 
     Every visible GPU is used. Several processes or nodes: --nproc N, or NPROC_PER_NODE / NNODES / NODE_RANK /
     MASTER_ADDR / MASTER_PORT / FORCE_TORCHRUN (elastic: RDZV_ID, MIN_NNODES, MAX_NNODES, MAX_RESTARTS) as with
-    LLaMA-Factory; lmforge then re-launches itself under torchrun, as it does for a `deepspeed` config.
+    LLaMA-Factory; lmforge then re-launches itself under torchrun. A `deepspeed` config for one process runs in
+    this process.
     USE_RAY=1: Ray Train runs the workers (ray_num_workers, resources_per_worker, ... in the config)."""
     from lmforge.cli.quiet import is_verbose, quiet_libraries
     from lmforge.config import load_config
@@ -87,19 +89,22 @@ def train(
             raise typer.Exit(code=code)
         quiet_libraries()
         from lmforge.train.interrupt import TrainingInterrupted
+        from lmforge.train.launch import one_process_group
         from lmforge.train.runner import run_training
 
-        try:
-            run_training(cfg, console if is_main_worker() else Console(quiet=True), checked=checked)
-        except TrainingInterrupted as stop:
-            # the traceback's frames hold the trainer, the model and its process group: freed now, while the
-            # interpreter is whole, not at its exit, where gloo's threads abort the process
-            stop.with_traceback(None)
+        # DeepSpeed for one process: its process group of one, here (train/launch.py)
+        with one_process_group(plan) if plan is not None and plan.one_process_group else nullcontext():
+            try:
+                run_training(cfg, console if is_main_worker() else Console(quiet=True), checked=checked)
+            except TrainingInterrupted as stop:
+                # the traceback's frames hold the trainer, the model and its process group: freed now, while the
+                # interpreter is whole, not at its exit, where gloo's threads abort the process
+                stop.with_traceback(None)
+                end_process_group()
+                if is_main_worker():
+                    _report_stop(stop, config, overrides, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+                raise typer.Exit(code=stop.interruption.exit_code) from None
             end_process_group()
-            if is_main_worker():
-                _report_stop(stop, config, overrides, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-            raise typer.Exit(code=stop.interruption.exit_code) from None
-        end_process_group()
 
     run_reporting_errors(body)
 
