@@ -1,36 +1,43 @@
 """Output a user cannot act on is hidden during a command; `lmforge --verbose ...` shows it.
 
 Hidden: library progress bars and info logs, tqdm bars written into a log file (stderr not a terminal),
-DeepSpeed's "Setting accelerator to CPU" notice, bitsandbytes' offline optional-kernel notices, and
+DeepSpeed's "Setting accelerator to CPU" notice, bitsandbytes' offline optional-kernel notices,
 deprecation notices about calls inside the libraries
 (`all_gather_into_tensor` and `reduce_scatter_tensor` from DeepSpeed's ZeRO-3, transformers' `past_key_values`
-renaming), and torch's note that a CPU machine has no CUDA while DeepSpeed builds its CPU ops. Real warnings
-stay. Everything here is the standard logging/warnings machinery of this process (and the training workers
-it launches, which run the same command): no library is changed.
+renaming), torch's note that a CPU machine has no CUDA while DeepSpeed builds its CPU ops, and what accelerate
+says about settings it chose itself (the CPU threads of a process group, DeepSpeed's gradient accumulation
+where the Trainer, which accumulates itself, gave accelerate 1). Real warnings stay. Everything here is the
+standard logging/warnings machinery of this process (and the training workers it launches, which run the same
+command): no library is changed.
 """
 
 import logging
 import os
+import re
 import sys
 import warnings
 
 _state = {"verbose": False}
 
-# (message regex, category) of deprecation notices about calls the libraries make among themselves
-LIBRARY_DEPRECATIONS = (
+# (message regex, category) of deprecation notices about calls the libraries make among themselves, and of
+# accelerate's note that it set a process group's CPU threads (to the cores per process: what torch uses anyway)
+LIBRARY_WARNINGS = (
     (r"`torch\.distributed\.all_gather_into_tensor` is deprecated", FutureWarning),
     (r"`torch\.distributed\.reduce_scatter_tensor` is deprecated", FutureWarning),
     (r"`past_key_values` is deprecated", FutureWarning),
+    (r"OMP_NUM_THREADS/MKL_NUM_THREADS unset, we set it at", UserWarning),
 )
 # (logger, message start) of notices logged while a library loads that no user action changes: DeepSpeed picking
 # the CPU; bitsandbytes (on CPUs with AVX-512-BF16) trying to fetch an optional kernel from the hub when the hub is
 # offline, and the `kernels` package saying it skips its check for that same fetch; torch finding no CUDA when
-# DeepSpeed builds its shared-memory communication op on a CPU machine
+# DeepSpeed builds its shared-memory communication op on a CPU machine; accelerate taking the DeepSpeed config's
+# gradient accumulation over the 1 the Trainer gives it (the Trainer accumulates itself, with the config's value)
 LIBRARY_NOTICES = (
     ("DeepSpeed", "Setting accelerator to CPU"),
     ("torch.utils.cpp_extension", "No CUDA runtime is found"),
     ("bitsandbytes.backends.cpu.ops", "Failed to load CPU gemm_4bit_forward"),
     ("kernels._internals.hf_hub", "Skipping publisher trust check"),
+    ("accelerate.accelerator", "Gradient accumulation steps mismatch"),
 )
 
 
@@ -40,7 +47,8 @@ class _DropMessage(logging.Filter):
         self.start = start
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith(self.start)
+        # after accelerate's "[RANK n] " prefix, where its logger adds one
+        return not re.sub(r"^\[RANK \d+\] ", "", record.getMessage()).startswith(self.start)
 
 
 def hide_unactionable_output(verbose: bool) -> None:
@@ -48,7 +56,7 @@ def hide_unactionable_output(verbose: bool) -> None:
     _state["verbose"] = verbose
     if verbose:
         return
-    for message, category in LIBRARY_DEPRECATIONS:
+    for message, category in LIBRARY_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=category)
     for logger, start in LIBRARY_NOTICES:
         logging.getLogger(logger).addFilter(_DropMessage(start))
