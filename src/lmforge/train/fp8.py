@@ -7,15 +7,14 @@ Accelerator, set only while the trainer is built. FP8 matrix products need an NV
 (compute capability 8.9+); elsewhere the run is refused before anything loads.
 """
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from importlib.util import find_spec
 from typing import Any
 
 import torch
 
 from lmforge.errors import ConfigError
+from lmforge.train.environment import environment_set
 
 MIN_CAPABILITY = (8, 9)  # Ada; Hopper is 9.0
 BACKENDS = {"torchao": ("AO", "torchao", "pip install torchao"),
@@ -61,17 +60,6 @@ def fp8_environment(training: Any) -> dict[str, str]:
             "ACCELERATE_FP8_ENABLE_FSDP_FLOAT8_ALL_GATHER": str(training.fp8_enable_fsdp_float8_all_gather).lower()}
 
 
-@contextmanager
-def fp8_accelerate(training: Any) -> Iterator[None]:
+def fp8_accelerate(training: Any) -> AbstractContextManager[None]:
     """accelerate's FP8 variables while the trainer (its arguments and Accelerator) is built, then as before."""
-    variables = fp8_environment(training)
-    before = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    return environment_set(fp8_environment(training))

@@ -21,11 +21,11 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from lmforge.errors import ConfigError
+from lmforge.train.environment import environment_set
 from lmforge.train.signals import Interruption, forward_signals
 
 DEFAULT_MASTER_PORT = 29500  # torchrun's; every node of a multi-node run must agree on it
@@ -130,21 +130,10 @@ def is_main_worker() -> bool:
 ONE_WORKER_RANKS = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "LOCAL_WORLD_SIZE": "1", "GROUP_RANK": "0"}
 
 
-@contextmanager
-def one_process_group(plan: LaunchPlan) -> Iterator[None]:
+def one_process_group(plan: LaunchPlan) -> AbstractContextManager[None]:
     """This process as the one worker of its run, for the run's length: the rendezvous variables set, then
     restored (a program that trains in-process and goes on must not read as a worker afterwards)."""
-    variables = {**ONE_WORKER_RANKS, "MASTER_ADDR": plan.master_addr, "MASTER_PORT": str(plan.master_port)}
-    before = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    return environment_set({**ONE_WORKER_RANKS, "MASTER_ADDR": plan.master_addr, "MASTER_PORT": str(plan.master_port)})
 
 
 def end_process_group() -> None:
