@@ -72,9 +72,11 @@ def quiet_libraries() -> None:
     """Library chatter (progress bars, info logs) is not the user's concern during a command."""
     if _state["verbose"]:
         return
-    import datasets
     import transformers
 
     transformers.utils.logging.set_verbosity_warning()
     transformers.utils.logging.disable_progress_bar()
-    datasets.disable_progress_bars()
+    if "datasets" in sys.modules:
+        sys.modules["datasets"].disable_progress_bars()
+    else:  # read when datasets loads: a command that never reads a dataset (chat, api) does not import it
+        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")

@@ -41,8 +41,14 @@ from lmforge.infer.options import GenerationOptions
 from lmforge.infer.scoring import answer_logprobs
 from lmforge.infer.stops import IncrementalDecoder, answer_text, first_stop
 from lmforge.infer.structured import GrammarRows, SchemaCompiler
-from lmforge.model.adapters import merge_adapters
-from lmforge.model.loading import inference_dtype, load_base_model, load_processor, load_tokenizer, model_kind
+from lmforge.model.loading import (
+    inference_dtype,
+    load_base_model,
+    load_processor,
+    load_tokenizer,
+    model_kind,
+    with_adapters_merged,
+)
 
 STREAM_IDLE_TIMEOUT_S = 600.0  # a stream waits at most this long for its next piece of text
 
@@ -127,7 +133,7 @@ class TransformersEngine(Engine):
                          model_name=cfg.model.model_name_or_path or "", enable_thinking=cfg.data.enable_thinking)
         if model is None:
             model = load_base_model(cfg.model, dtype=inference_dtype(cfg.model), cutoff_len=cfg.data.cutoff_len)
-            model = merge_adapters(model, cfg.model.adapter_paths())
+            model = with_adapters_merged(model, cfg.model.adapter_paths())
         self.model = model.eval()
         self.use_cache = cfg.generation.use_kv_cache
         self.model.generation_config.use_cache = self.use_cache  # this instance's decoding only

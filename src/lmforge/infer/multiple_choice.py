@@ -25,8 +25,7 @@ from lmforge.data.eval_tasks import CHOICES, Subject, question_messages
 from lmforge.data.templates.encoding import Chat, iter_encode_batch
 from lmforge.data.templates.select import run_template
 from lmforge.data.templates.template import Template, Thinking
-from lmforge.model.adapters import merge_adapters
-from lmforge.model.loading import inference_dtype, load_base_model, load_tokenizer
+from lmforge.model.loading import inference_dtype, load_base_model, load_tokenizer, with_adapters_merged
 
 AVERAGE = "Average"
 CATEGORIES = (AVERAGE, "STEM", "Social Sciences", "Humanities", "Other")  # LLaMA-Factory's order of the scores
@@ -149,7 +148,7 @@ def run_eval(cfg: LmforgeConfig, subjects: list[Subject],
     tokenizer = load_tokenizer(cfg.model)
     template = run_template(cfg.model, tokenizer, preserve_thinking=cfg.data.preserve_thinking)
     model = load_base_model(cfg.model, dtype=inference_dtype(cfg.model), cutoff_len=cfg.data.cutoff_len)
-    model = merge_adapters(model, cfg.model.adapter_paths()).eval()
+    model = with_adapters_merged(model, cfg.model.adapter_paths()).eval()
     if torch.cuda.is_available():
         model.to("cuda")
     seed = cfg.training.seed if cfg.training.seed is not None else DEFAULT_SEED

@@ -269,3 +269,13 @@ def load_reward_model(args: ModelGroup, tokenizer: PreTrainedTokenizerBase, *, d
     if not sharded and fp32_products:
         route_linear_layers(model, args.cpu_matmul)
     return model
+
+
+def with_adapters_merged(model: Any, adapters: list[str]) -> Any:
+    """`model` with each adapter merged in, in order. peft loads only when there is one: serving a base model
+    never imports it."""
+    if not adapters:
+        return model
+    from lmforge.model.lora import merge_adapters
+
+    return merge_adapters(model, adapters)
