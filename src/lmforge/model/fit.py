@@ -63,8 +63,8 @@ def check_model_fit(args: ModelGroup, ft: FinetuningGroup, template: Template | 
         return kind
     check_mixture_of_depths_fits(config, args.mixture_of_depths, where, method=ft.finetuning_type,
                                  attention=args.attention)
-    # peft loads only for a run that trains an adapter: serving or evaluating a base model never needs it (4 s
-    # of a `lmforge chat`'s 12 on 2 CPU cores)
+    # peft loads only for a run that trains: serving or evaluating a base model never needs it (BENCHMARKS.md,
+    # "One-process DeepSpeed, and a base model's chat")
     from lmforge.model.lora import build_lora_config, check_task_type
     from lmforge.model.oft import build_oft_config
 
