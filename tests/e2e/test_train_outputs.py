@@ -41,10 +41,11 @@ def test_evaluations_are_printed_saved_as_results_files_and_logged_once(tmp_path
     assert summary["eval_loss"] == pytest.approx(evaluation["eval_loss"], abs=1e-4)
 
 
-def _train_until_signalled(tmp_path: Path, number: int) -> tuple[subprocess.Popen, str, list[str]]:
+def _train_until_signalled(tmp_path: Path, number: int, extra: tuple[str, ...] = ()
+                           ) -> tuple[subprocess.Popen, str, list[str]]:
     """Start a long run, send `number` once two steps are logged; (process, its stdout, its arguments)."""
     args = ["train", str(write_config(tmp_path)), *TRAIN, f"output_dir={tmp_path / 'out'}", "max_steps=400",
-            "save_strategy=no"]
+            "save_strategy=no", *extra]
     process = subprocess.Popen([sys.executable, "-m", "lmforge.cli.main", *args], cwd=ROOT, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                env={**os.environ, "COLUMNS": "400", "PYTHONUNBUFFERED": "1"})
@@ -59,10 +60,18 @@ def _train_until_signalled(tmp_path: Path, number: int) -> tuple[subprocess.Pope
     return process, stdout, args
 
 
+# a DeepSpeed config for one process trains in lmforge's own process (no torchrun to pass the signal on)
+ONE_PROCESS_DEEPSPEED = (f"deepspeed={ROOT / 'examples' / 'deepspeed' / 'ds_z2_config.json'}",)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize(("number", "name"), [(signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "Ctrl-C")])
-def test_a_signal_saves_a_checkpoint_and_prints_the_command_that_resumes(tmp_path, number, name):
-    process, stdout, args = _train_until_signalled(tmp_path, number)
+@pytest.mark.parametrize(("number", "name", "extra"), [(signal.SIGTERM, "SIGTERM", ()), (signal.SIGINT, "Ctrl-C", ()),
+                                                       (signal.SIGTERM, "SIGTERM", ONE_PROCESS_DEEPSPEED)],
+                         ids=["SIGTERM", "Ctrl-C", "SIGTERM-deepspeed"])
+def test_a_signal_saves_a_checkpoint_and_prints_the_command_that_resumes(tmp_path, monkeypatch, number, name,
+                                                                          extra):
+    monkeypatch.delenv("MASTER_PORT", raising=False)
+    process, stdout, args = _train_until_signalled(tmp_path, number, extra)
     assert process.returncode == 128 + number, process.stderr.read()[-3000:]
     last = stdout.rstrip().splitlines()[-1]
     assert last.startswith(f"stopped by {name} at step ") and "/400; checkpoint kept: " in last
