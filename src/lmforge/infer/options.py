@@ -3,8 +3,8 @@
 from dataclasses import dataclass, fields, replace
 from typing import Literal
 
+from lmforge.config.generation_rules import candidate_problems
 from lmforge.config.groups import GenerationGroup
-from lmforge.config.rules import candidate_problems
 from lmforge.errors import ConfigError
 
 CandidateMethod = Literal["sample", "beam", "diverse_beam", "diverse_sample"]
