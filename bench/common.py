@@ -89,6 +89,7 @@ def llamafactory_python() -> Path:
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
     subprocess.run([*pip, "torch==2.14.1", "torchvision==0.29.1"], check=True)
     subprocess.run([*pip, f"llamafactory=={LF_VERSION}"], check=True)
+    subprocess.run([*pip, "bitsandbytes>=0.47"], check=True)  # its QLoRA (`quantization_bit`), on the CPU too
     ready.touch()
     return python
 

@@ -15,7 +15,9 @@ measured. Each run is a fresh CLI process; frameworks alternate run by run; exam
 dataset examples (not packed rows) over the trainer's own train_runtime; peak RSS comes from wait4.
 
 `--model smollm2` runs the real checkpoint instead: builtin:smollm2-135m-instruct (134.5M parameters,
-49,152-token vocabulary) with its own template.
+49,152-token vocabulary) with its own template. `--model llama-1.3b` runs a random 1.3B-parameter Llama with
+SmolLM2's tokenizer: the QLoRA memory job (`--jobs lora-packed,qlora-packed`; qlora-packed is LoRA on the
+base quantized to 4-bit nf4 by bitsandbytes, in both frameworks).
 
 `--baseline-src DIR` measures lmforge against lmforge itself instead: the baseline runs the same
 lmforge job from another source tree (e.g. `git worktree add --detach /tmp/before <commit>` and
@@ -28,7 +30,7 @@ measured on this machine for that dtype) and final loss, so speed and numerical 
 
 Usage: python bench/train_throughput.py [--runs 3] [--samples 400] [--jobs lora-packed,lora,full-packed]
                                       [--cutoff 512|2048] [--threads default,1]
-                                      [--model alpaca-bpe|qwen-151k|smollm2]
+                                      [--model alpaca-bpe|qwen-151k|smollm2|llama-1.3b]
                                       [--baseline-src DIR | --precisions fp32,bf16] [--precision fp32|bf16]
 
 `--precision bf16` runs the LLaMA-Factory comparison with `bf16: true` in both frameworks (bf16 autocast on
@@ -67,6 +69,7 @@ JOBS = {
     "lora": {"finetuning_type": "lora", "packed": False},
     "full-packed": {"finetuning_type": "full", "packed": True},
     "full": {"finetuning_type": "full", "packed": False},
+    "qlora-packed": {"finetuning_type": "lora", "packed": True, "quantization_bit": 4},  # bitsandbytes nf4
 }
 
 
@@ -110,8 +113,29 @@ def smollm2_model() -> Path:
     return builtin_path("builtin:smollm2-135m-instruct")
 
 
-MODELS = {"alpaca-bpe": lambda: bench_model(), "qwen-151k": large_vocabulary_model, "smollm2": smollm2_model}
-TEMPLATES = {"smollm2": "smollm2"}  # the others are Qwen2-shaped with ChatML specials
+def billion_parameter_model() -> Path:
+    """A random Llama of 1.3B parameters (TinyLlama's layers with SmolLM2's 49,152-token tokenizer), bf16 on disk,
+    saved once: the memory job of QLoRA vs LoRA, where the frozen base weights dominate. Its loss means nothing."""
+    folder = CACHE / "random-llama-1.3b"
+    if (folder / "config.json").is_file():
+        return folder
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_model())
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=2048, intermediate_size=5632, num_hidden_layers=22,
+                         num_attention_heads=32, num_key_value_heads=4, max_position_embeddings=2048,
+                         tie_word_embeddings=False, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).to(torch.bfloat16).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+MODELS = {"alpaca-bpe": lambda: bench_model(), "qwen-151k": large_vocabulary_model, "smollm2": smollm2_model,
+          "llama-1.3b": billion_parameter_model}
+TEMPLATES = {"smollm2": "smollm2", "llama-1.3b": "smollm2"}  # the others are Qwen2-shaped with ChatML specials
 
 
 def job_config(framework: str, job: dict, model: Path, samples: int, out: Path, cutoff: int = 512,
@@ -128,6 +152,8 @@ def job_config(framework: str, job: dict, model: Path, samples: int, out: Path, 
     }
     if job["finetuning_type"] == "full":
         del config["lora_target"], config["lora_rank"]
+    if job.get("quantization_bit"):
+        config["quantization_bit"] = job["quantization_bit"]
     if framework == "llamafactory":
         config["disable_gradient_checkpointing"] = True  # its fastest configuration on CPU
         config["overwrite_output_dir"] = True

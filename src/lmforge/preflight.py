@@ -54,10 +54,8 @@ def preflight(cfg: LmforgeConfig, command: Command) -> ModelKind:
         from lmforge.train.fp8 import check_fp8
 
         check_fp8(cfg.training)  # the hardware and library FP8 needs
-        check_bits_supported(cfg.finetuning.ref_model_quantization_bit, "ref_model_quantization_bit",
-                             "remove it to load `ref_model` in full precision")
-        check_bits_supported(cfg.rl.reward_model_quantization_bit, "reward_model_quantization_bit",
-                             "remove it to load the reward model in full precision")
+        check_bits_supported(cfg.finetuning.ref_model_quantization_bit, "ref_model_quantization_bit")
+        check_bits_supported(cfg.rl.reward_model_quantization_bit, "reward_model_quantization_bit")
     if command == "export" and not cfg.export.export_dir:
         raise ConfigError("`lmforge export` needs `export_dir`, the folder the merged model goes to")
     from lmforge.model.fit import check_model_fit

@@ -1,6 +1,7 @@
 """LLaMA-Factory keys of issue #20 that change what a run does, shown on tiny models with the real libraries."""
 
 import json
+import math
 import re
 
 import pytest
@@ -154,18 +155,42 @@ def test_reward_model_adapters_put_an_rm_adapter_on_the_reward_model(tmp_path, t
         scores(str(tiny_llama_path), [str(tmp_path / "causal")])
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU refusal; tests/gpu loads quantized models")
-@pytest.mark.parametrize(("key", "other"), [("ref_model_quantization_bit", "ref_model"),
-                                             ("reward_model_quantization_bit", "reward_model")])
-def test_quantized_reference_and_reward_models_are_refused_before_loading_without_a_gpu(key, other, tmp_path,
-                                                                                       tiny_llama_path):
-    from lmforge.preflight import preflight
+@pytest.mark.parametrize("bits", [4, 8])
+def test_quantized_reference_and_reward_models_load_in_their_bits(bits, tmp_path, tiny_llama_path, tiny_tokenizer):
+    """`ref_model_quantization_bit` / `reward_model_quantization_bit` through bitsandbytes (its CPU backend here):
+    the reference scores as the full-precision one to quantization error, and an rm adapter stays beside the
+    quantized reward model's weights with its trained head."""
+    from transformers import AutoModelForSequenceClassification
 
-    cfg = build_config({"model_name_or_path": TINY, "stage": "dpo" if other == "ref_model" else "ppo",
+    from lmforge.preflight import preflight
+    from lmforge.train.runner import _reference_model
+    from lmforge.train.stages import STAGES
+    from lmforge.train.stages.online import reward_model_of
+
+    dpo = {"model_name_or_path": TINY, "stage": "dpo", "finetuning_type": "full", "ref_model": str(tiny_llama_path),
+           "dataset": "rl_concise_pairs", "dataset_dir": str(ROOT / "examples" / "data"),
+           "output_dir": str(tmp_path / "out"), "ref_model_quantization_bit": bits}
+    preflight(build_config(dpo), "train")
+    policy = AutoModelForCausalLM.from_pretrained(tiny_llama_path)
+    reference = _reference_model(build_config(dpo), STAGES.get("dpo"), policy)
+    assert type(reference.model.layers[0].self_attn.q_proj).__module__.startswith("bitsandbytes.")
+    ids = torch.tensor([[1, 5, 9, 14, 3]])
+    with torch.no_grad():
+        quantized, full = reference(ids).logits, policy(ids).logits
+    assert torch.corrcoef(torch.stack([quantized.flatten(), full.flatten()]))[0, 1] > 0.9
+    torch.manual_seed(0)
+    rm = get_peft_model(AutoModelForSequenceClassification.from_pretrained(tiny_llama_path, num_labels=1),
+                        LoraConfig(task_type="SEQ_CLS", r=2, target_modules=["q_proj"], init_lora_weights=False))
+    rm.save_pretrained(tmp_path / "rm")
+    ppo = build_config({"model_name_or_path": TINY, "stage": "ppo", "reward_model": str(tmp_path / "rm"),
                         "dataset": "identity", "dataset_dir": str(ROOT / "examples" / "data"),
-                        "output_dir": str(tmp_path), other: str(tiny_llama_path), key: 4})
-    with pytest.raises(ConfigError, match=rf"`{key}: 4` quantizes through bitsandbytes, which needs a CUDA GPU"):
-        preflight(cfg, "train")
+                        "output_dir": str(tmp_path / "out"), "reward_model_quantization_bit": bits})
+    preflight(ppo, "train")
+    reward = reward_model_of(ppo, tiny_tokenizer, "cpu")
+    prompts, completions = ["<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"] * 2, ["Hello", "x"]
+    ids = [tiny_tokenizer(text, add_special_tokens=False)["input_ids"] for text in completions]
+    scores = reward.func(prompts=prompts, completions=completions, completion_ids=ids)
+    assert len(scores) == 2 and all(math.isfinite(score) for score in scores) and scores[0] != scores[1]
 
 
 def test_low_cpu_mem_usage_false_loads_the_same_model_as_transformers_ignores_it(tiny_llama_path):

@@ -92,9 +92,13 @@ def test_gguf_export_is_verified_and_named_in_the_modelfile(tmp_path, lora_and_d
     assert "out-q8_0.gguf read back by transformers" in console.export_text()
 
 
-def test_quantized_export_without_cuda_fails_before_loading(tmp_path, monkeypatch):
+def test_quantized_export_without_a_usable_bitsandbytes_fails_before_loading(tmp_path, monkeypatch):
+    import lmforge.model.quantization as quantization
+
+    monkeypatch.setattr(quantization, "version", lambda name: "0.46.1")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(ExportError, match=r"needs a CUDA GPU.*remove the key"):
+    with pytest.raises(ExportError, match=r"without a CUDA GPU needs bitsandbytes' CPU backend, which bitsandbytes "
+                                          r"0.46.1 lacks: pip install -U 'bitsandbytes>=0.47.0', or remove the key"):
         run_export(export_config(tmp_path, [], export_quantization_bit=4))
     assert not (tmp_path / "out").exists()
 

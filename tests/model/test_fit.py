@@ -1,11 +1,10 @@
 """Checks that run before any weight loads: template modality, QLoRA on CPU, freeze names, preflight."""
 
 import pytest
-import torch
 
 from lmforge.config import build_config
 from lmforge.data.templates import get_template
-from lmforge.errors import ConfigError, ModelError, TemplateError
+from lmforge.errors import ModelError, TemplateError
 from lmforge.model.fit import check_model_fit, model_skeleton
 from lmforge.model.freeze import apply_freeze, layer_stacks
 from lmforge.model.kind import detect_kind
@@ -29,16 +28,6 @@ def test_multimodal_template_on_a_text_checkpoint_fails_with_the_fix(tiny_family
     with pytest.raises(TemplateError, match=r"template `qwen2_vl` is a multimodal template, but .* is a "
                                             r"decoder-only \(causal\) language model \(Gemma3ForCausalLM"):
         check_model_fit(cfg.model, cfg.finetuning, get_template("qwen2_vl"), "chat")
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only message")
-def test_qlora_on_cpu_fails_in_one_line_before_loading(tiny_family):
-    cfg = config_for(tiny_family("llama"), quantization_bit=4)
-    with pytest.raises(ConfigError) as err:
-        check_model_fit(cfg.model, cfg.finetuning, get_template("chatml"), "train")
-    assert str(err.value) == ("`quantization_bit: 4` (QLoRA) quantizes through bitsandbytes, which needs a CUDA GPU, "
-                              "and this machine has none: remove `quantization_bit` to train LoRA on full-precision "
-                              "weights")
 
 
 def test_preflight_catches_the_chatglm_seed_bug_from_lmforge_check(tiny_family):

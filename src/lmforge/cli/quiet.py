@@ -1,7 +1,8 @@
 """Output a user cannot act on is hidden during a command; `lmforge --verbose ...` shows it.
 
 Hidden: library progress bars and info logs, tqdm bars written into a log file (stderr not a terminal),
-DeepSpeed's "Setting accelerator to CPU" notice, bitsandbytes' offline optional-kernel notices,
+DeepSpeed's "Setting accelerator to CPU" notice, bitsandbytes' offline optional-kernel notices and its 8-bit
+matmul's note at every call that it computes in float16,
 deprecation notices about calls inside the libraries
 (`all_gather_into_tensor` and `reduce_scatter_tensor` from DeepSpeed's ZeRO-3, transformers' `past_key_values`
 renaming), torch's note that a CPU machine has no CUDA while DeepSpeed builds its CPU ops, and what accelerate
@@ -31,13 +32,15 @@ LIBRARY_WARNINGS = (
 # the CPU; bitsandbytes (on CPUs with AVX-512-BF16) trying to fetch an optional kernel from the hub when the hub is
 # offline, and the `kernels` package saying it skips its check for that same fetch; torch finding no CUDA when
 # DeepSpeed builds its shared-memory communication op on a CPU machine; accelerate taking the DeepSpeed config's
-# gradient accumulation over the 1 the Trainer gives it (the Trainer accumulates itself, with the config's value)
+# gradient accumulation over the 1 the Trainer gives it (the Trainer accumulates itself, with the config's value);
+# bitsandbytes' 8-bit matmul saying, at every call, that it casts float32 inputs to float16 (how it computes)
 LIBRARY_NOTICES = (
     ("DeepSpeed", "Setting accelerator to CPU"),
     ("torch.utils.cpp_extension", "No CUDA runtime is found"),
     ("bitsandbytes.backends.cpu.ops", "Failed to load CPU gemm_4bit_forward"),
     ("kernels._internals.hf_hub", "Skipping publisher trust check"),
     ("accelerate.accelerator", "Gradient accumulation steps mismatch"),
+    ("bitsandbytes.autograd._functions", "MatMul8bitLt: inputs will be cast"),
 )
 
 

@@ -25,7 +25,7 @@ class ExportGroup(Group):
     export_hub_model_id: str | None = Field(
         None, description="Upload the verified export to this Hugging Face repository (created when missing).")
     export_quantization_bit: Literal[2, 3, 4, 8] | None = Field(
-        None, description="Quantize the export to this many bits: with bitsandbytes (4 or 8, needs a CUDA GPU), "
+        None, description="Quantize the export to this many bits: with bitsandbytes (4 or 8, GPU or CPU), "
                           "or with GPTQ when export_quantization_dataset is set (2, 3, 4 or 8; `lmforge[gptq]`).")
     export_quantization_dataset: str | None = Field(
         None, description="GPTQ calibration texts: a .jsonl/.json file of rows with `text`, or a .txt file.")

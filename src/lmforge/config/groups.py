@@ -104,12 +104,13 @@ class ModelGroup(Group):
         False, description="Grow the embeddings to the tokenizer's size even without add_tokens (they always "
                            "grow when added tokens need it).")
     quantization_bit: Literal[4, 8] | None = Field(
-        None, description="QLoRA: load the base weights in 4 or 8 bits (bitsandbytes, CUDA only).")
+        None, description="QLoRA: load the base weights in 4 or 8 bits (bitsandbytes; on a CUDA GPU, or the CPU from "
+                          "bitsandbytes 0.47).")
     quantization_method: Literal["bnb", "bitsandbytes"] = Field(
         "bnb", description="Quantization backend for quantization_bit; bitsandbytes is the one supported.")
     quantization_device_map: Literal["auto"] | None = Field(
         None, description="Quantized models: `auto` spreads the weights over the GPUs (then CPU and disk) for "
-                          "inference; default: all on the current GPU.")
+                          "inference; default: all on the current GPU (the CPU without one).")
     offload_folder: str = Field("offload", description="Where `quantization_device_map: auto` offloads to disk.")
     double_quantization: bool = Field(True, description="4-bit: also quantize the quantization constants.")
     quantization_type: Literal["nf4", "fp4"] = Field("nf4", description="4-bit data type.")
@@ -267,7 +268,7 @@ class FinetuningGroup(Group):
     ref_model_adapters: list[str] | None = Field(
         None, description="Adapters merged, in order, into `ref_model` (comma-separated), as for the policy.")
     ref_model_quantization_bit: Literal[4, 8] | None = Field(
-        None, description="Load `ref_model` in 4 or 8 bits (bitsandbytes, CUDA only).")
+        None, description="Load `ref_model` in 4 or 8 bits (bitsandbytes, as `quantization_bit`).")
     kto_chosen_weight: float = Field(1.0, gt=0, description="KTO weight of desirable examples.")
     kto_rejected_weight: float = Field(1.0, gt=0, description="KTO weight of undesirable examples.")
 

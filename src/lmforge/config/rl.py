@@ -28,7 +28,8 @@ class RlGroup(Group):
         None, description="Reward-model adapters trained with `stage: rm` (SEQ_CLS, head included), merged in order "
                           "into `reward_model`, then the base they were trained on (comma-separated).")
     reward_model_quantization_bit: Literal[4, 8] | None = Field(
-        None, description="Load the reward model in 4 or 8 bits (bitsandbytes, CUDA only).")
+        None, description="Load the reward model in 4 or 8 bits (bitsandbytes, as `quantization_bit`; the score head "
+                          "stays in full precision).")
     reward_model_type: Literal["full", "lora", "api"] = Field(
         "lora", description="LLaMA-Factory's: what `reward_model` is, a full checkpoint or a LoRA adapter (lmforge "
                             "tells them apart by the folder, which must agree); `api` is refused with the "

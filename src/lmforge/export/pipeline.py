@@ -50,6 +50,7 @@ from lmforge.model.loading import (
     model_kind,
     model_path,
 )
+from lmforge.model.quantization import bitsandbytes_problem, keep_cpu_kernel_to_packable_layers
 from lmforge.preflight import preflight
 
 __all__ = ["ExportResult", "masked_logits", "probe_batch", "run_export"]
@@ -80,14 +81,9 @@ def export_dtype(cfg: LmforgeConfig) -> torch.dtype:
 
 
 def _check_quantization_device(bits: int | None) -> None:
-    from importlib.util import find_spec
-
-    if bits and not torch.cuda.is_available():
-        raise ExportError(f"`export_quantization_bit: {bits}` quantizes with bitsandbytes, which needs a CUDA GPU, "
-                          "and none is visible here: run the export on a GPU machine, or remove the key "
-                          "(GGUF `export_gguf: q8_0` quantizes on CPU)")
-    if bits and find_spec("bitsandbytes") is None:
-        raise ExportError(f"`export_quantization_bit: {bits}` needs bitsandbytes: `pip install 'lmforge[qlora]'`")
+    problem = bitsandbytes_problem(bits, "export_quantization_bit")
+    if problem:
+        raise ExportError(f"{problem}, or remove the key (GGUF `export_gguf: q8_0` quantizes without it)")
 
 
 def save_processor(source: str, export_dir: Path, *, trust_remote_code: bool = False) -> bool:
@@ -145,14 +141,17 @@ def _export_gguf(model: Any, tokenizer: PreTrainedTokenizerBase, template: Templ
 
 def _quantize(export: ExportGroup, export_dir: Path, reference: torch.Tensor, batch: dict[str, torch.Tensor],
               console: Console) -> ParityReport:
-    """Reload the export in 4/8-bit with bitsandbytes on the GPU, verify it, and save it over the export."""
+    """Reload the export in 4/8-bit with bitsandbytes (on the GPU, else the CPU), verify it, and save it over
+    the export."""
     from transformers import BitsAndBytesConfig
 
     bits = export.export_quantization_bit
     quantization = (BitsAndBytesConfig(load_in_8bit=True) if bits == 8 else
                     BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
                                        bnb_4bit_compute_dtype=torch.bfloat16))
-    model = AutoModelForCausalLM.from_pretrained(export_dir, quantization_config=quantization, device_map="cuda")
+    model = AutoModelForCausalLM.from_pretrained(export_dir, quantization_config=quantization,
+                                                 device_map="cuda" if torch.cuda.is_available() else "cpu")
+    keep_cpu_kernel_to_packable_layers(model)
     tolerance = export.export_tolerance or QUANTIZED_TOLERANCE[bits]  # type: ignore[index]
     return save_quantized_if_faithful(f"{bits}-bit bitsandbytes export vs source model", reference, model, batch,
                                       tolerance, export_dir, console)

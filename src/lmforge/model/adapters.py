@@ -48,8 +48,15 @@ def apply_finetuning(model: Any, ft: FinetuningGroup, kind: ModelKind, *, adapte
 def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
     """(trainable, total) parameter counts."""
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
+    total = sum(_weights_held(p) for p in model.parameters())
     return trainable, total
+
+
+def _weights_held(parameter: torch.Tensor) -> int:
+    """How many weights a parameter holds: a 4-bit one packs several into each element of its storage, and its
+    quantization state keeps the unpacked shape."""
+    state = getattr(parameter, "quant_state", None)
+    return state.shape.numel() if state is not None else parameter.numel()
 
 
 def parameter_status(model: torch.nn.Module) -> str:

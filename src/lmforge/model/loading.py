@@ -14,7 +14,7 @@ from lmforge.hub.resolve import HubArgs, resolve_model_path
 from lmforge.model.cpu_matmul import route_linear_layers
 from lmforge.model.kind import ModelKind, detect_kind
 from lmforge.model.moe import add_router_loss
-from lmforge.model.quantization import quantization_config, quantized_device_map
+from lmforge.model.quantization import keep_cpu_kernel_to_packable_layers, quantization_config, quantized_device_map
 from lmforge.model.speedups import apply_liger_kernel, attn_implementation, speed_path_notices
 from lmforge.model.vocab import add_new_tokens, resize_for_new_tokens
 
@@ -217,6 +217,8 @@ def load_model(
             raise ModelError(f"{path}: {kind.auto_class} cannot load model_type `{config.model_type}` ({err}); "
                              "set `model_class:` to the auto class that loads it") from None
         raise
+    if getattr(model, "is_quantized", False):  # by `quantization_bit`, or a checkpoint saved quantized
+        keep_cpu_kernel_to_packable_layers(model)
     if kind.submodule:
         model = getattr(model, kind.submodule)
         # the sub-model came from `path`, not from wherever its config was first saved (what adapters record)

@@ -91,7 +91,15 @@ def _expanded_blocks(model: torch.nn.Module, ft: FinetuningGroup) -> list[int] |
 
 
 def merge_adapters(model: Any, adapters: list[str]) -> Any:
-    """Load each adapter onto `model` and merge it in, in order."""
+    """Load each adapter onto `model` and merge it in, in order. On quantized weights (`quantization_bit`) one
+    adapter is loaded beside them instead: merging would round it into the 4/8-bit values."""
+    if getattr(model, "is_quantized", False) and adapters:
+        if len(adapters) > 1:
+            raise ModelError(f"{len(adapters)} adapters on quantized weights (`quantization_bit`): a quantized model "
+                             "takes one, unmerged; merge them with `lmforge export` first, or remove "
+                             "`quantization_bit`")
+        logger.info("loaded adapter %s beside the quantized weights", adapters[0])
+        return PeftModel.from_pretrained(model, adapters[0])
     for adapter in adapters:
         model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
         logger.info("merged adapter %s", adapter)

@@ -68,8 +68,10 @@ def linear_module_names(model: torch.nn.Module, skip: tuple[str, ...] = ()) -> l
     output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     names: list[str] = []
     for full_name, module in model.named_modules():
-        # a Linear subclass with its own forward is no plain layer (Llama 4's router returns scores and logits)
-        plain = isinstance(module, torch.nn.Linear) and type(module).forward is torch.nn.Linear.forward
+        # a Linear subclass with its own forward is no plain layer (Llama 4's router returns scores and logits),
+        # except bitsandbytes' quantized layers (QLoRA), whose forward is a linear one on dequantized weights
+        plain = isinstance(module, torch.nn.Linear) and (type(module).forward is torch.nn.Linear.forward
+                                                         or type(module).__module__.startswith("bitsandbytes."))
         if plain and module is not output and not under(full_name, skip):
             short = short_name(full_name)
             if short not in names:

@@ -42,8 +42,10 @@ def _load(folder: Path, dtype: Any, trust_remote_code: bool, adapters: Sequence[
           loading: dict[str, Any] | None = None) -> tuple[Any, Any]:
     """The reward model in `folder` with `adapters` (LLaMA-Factory's `reward_model_adapters`) merged in order;
     `loading`: more `from_pretrained` arguments (quantization)."""
-    from peft import PeftModel
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+    from lmforge.model.lora import merge_adapters
+    from lmforge.model.quantization import keep_cpu_kernel_to_packable_layers
 
     key = f"`reward_model: {folder}`"
     if (folder / "value_head.safetensors").is_file() or (folder / "value_head.bin").is_file():
@@ -52,10 +54,11 @@ def _load(folder: Path, dtype: Any, trust_remote_code: bool, adapters: Sequence[
                           "`reward_model` at its output_dir")
     kwargs = dict(num_labels=1, dtype=dtype, trust_remote_code=trust_remote_code, **(loading or {}))
     base = None
+    to_apply: list[str] = []  # each brings its trained head (`stage: rm` saves the score layer with the adapter)
     if (folder / "adapter_config.json").is_file():
         base = _reward_adapter_base(folder, key)
         model = AutoModelForSequenceClassification.from_pretrained(base, **kwargs)
-        model = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+        to_apply.append(str(folder))
     else:
         if not (folder / "config.json").is_file():
             raise RewardError(f"{key}: no model there (neither config.json nor adapter_config.json)")
@@ -65,12 +68,14 @@ def _load(folder: Path, dtype: Any, trust_remote_code: bool, adapters: Sequence[
                               "train one with `stage: rm` and use its output_dir (or its adapter as "
                               "`reward_model_adapters`)")
         model = AutoModelForSequenceClassification.from_pretrained(folder, **kwargs)
-    for adapter in adapters:  # each brings its trained head (`stage: rm` saves the score layer with the adapter)
+    for adapter in adapters:
         path = Path(adapter).expanduser()
         if not (path / "adapter_config.json").is_file():
             raise RewardError(f"`reward_model_adapters: {adapter}`: no adapter there (no adapter_config.json)")
         _reward_adapter_settings(path, f"`reward_model_adapters: {adapter}`")
-        model = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
+        to_apply.append(str(path))
+    keep_cpu_kernel_to_packable_layers(model)
+    model = merge_adapters(model, to_apply)  # merged in order; kept beside quantized weights
     own_tokenizer = (folder / "tokenizer_config.json").is_file() or base is None
     tokenizer = AutoTokenizer.from_pretrained(folder if own_tokenizer else base, trust_remote_code=trust_remote_code,
                                               **TRANSFORMERS_FORMAT)

@@ -109,7 +109,8 @@ def reward_model_of(cfg: LmforgeConfig, tokenizer: Any, device: Any) -> Any:
     from lmforge.train.rewards.model import reward_model_reward
 
     args = cfg.model.model_copy(update={"quantization_bit": cfg.rl.reward_model_quantization_bit})
-    quantization = quantization_config(args, torch.float32)
+    # the score head stays in full precision: one output row, its trained weights come with the rm adapter
+    quantization = quantization_config(args, torch.float32, keep=["score", "classifier"])
     loading = None if quantization is None else {"quantization_config": quantization,
                                                  "device_map": quantized_device_map(args)}
     return reward_model_reward(cfg.rl.reward_model, tokenizer, dtype=torch.float32, device=device,

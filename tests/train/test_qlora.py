@@ -1,0 +1,124 @@
+"""QLoRA on any machine: bitsandbytes quantizes the base to 4 or 8 bits on a CUDA GPU or, from 0.47, on the CPU.
+lmforge trains LoRA on the quantized base, chats with the adapter kept beside the quantized weights (merging would
+round it into them), and exports it merged onto the full-precision base, then quantized and verified."""
+
+import json
+import math
+
+import pytest
+import torch
+import yaml
+from peft import PeftModel
+from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+import lmforge.model.quantization as quantization
+from lmforge.config import build_config
+from lmforge.errors import ConfigError, ModelError
+from lmforge.model.adapters import count_parameters
+from lmforge.model.fit import check_model_fit
+from lmforge.model.loading import load_base_model
+from lmforge.model.lora import merge_adapters
+from tests.conftest import ROOT, run_cli
+
+DATA = {"dataset": "identity", "dataset_dir": str(ROOT / "examples" / "data"), "template": "llama3",
+        "max_samples": 8, "cutoff_len": 128}
+
+
+def write_config(path, **keys):
+    path.write_text(yaml.safe_dump(keys))
+    return str(path)
+
+
+def test_a_missing_or_too_old_bitsandbytes_is_refused_before_loading_with_the_install_line(monkeypatch):
+    cfg = build_config({"model_name_or_path": "builtin:tiny-llama", "quantization_bit": 4, **DATA})
+    monkeypatch.setattr(quantization, "find_spec", lambda name: None)
+    with pytest.raises(ConfigError) as err:
+        check_model_fit(cfg.model, cfg.finetuning, None, "train")
+    assert str(err.value) == ("`quantization_bit: 4` (QLoRA) needs the bitsandbytes package: "
+                              "pip install 'lmforge[qlora]' (or pip install bitsandbytes)")
+    monkeypatch.undo()
+    monkeypatch.setattr(quantization, "version", lambda name: "0.46.1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError) as err:
+        check_model_fit(cfg.model, cfg.finetuning, None, "train")
+    assert str(err.value) == ("`quantization_bit: 4` (QLoRA) on a machine without a CUDA GPU needs bitsandbytes' "
+                              "CPU backend, which bitsandbytes 0.46.1 lacks: pip install -U 'bitsandbytes>=0.47.0'")
+
+
+@pytest.mark.parametrize("bits", [4, 8])
+def test_the_base_loads_quantized_and_counts_its_weights_unpacked(bits, tiny_llama_path):
+    cfg = build_config({"model_name_or_path": str(tiny_llama_path), "quantization_bit": bits})
+    model = load_base_model(cfg.model, dtype=torch.float32, cutoff_len=128)
+    assert type(model.model.layers[0].mlp.down_proj).__module__.startswith("bitsandbytes.")
+    plain = AutoModelForCausalLM.from_pretrained(tiny_llama_path)
+    assert count_parameters(model)[1] == sum(p.numel() for p in plain.parameters())
+
+
+def test_layers_the_packed_cpu_kernel_cannot_take_keep_the_generic_path(tiny_llama_path):
+    """bitsandbytes' 4-bit CPU inference kernel (AVX512-BF16) packs weights in blocks of 32 output rows and of its
+    quantization block along the input: the tiny model's MLP (176 wide) fails its asserts; other layers keep it."""
+    quantized = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_path, quantization_config=quantized,
+                                                 device_map={"": "cpu"})
+    if not model.model.layers[0].self_attn.q_proj.support_avx512bf16_for_cpu:
+        pytest.skip("this CPU has no AVX512-BF16: bitsandbytes never takes its packed kernel here")
+    quantization.keep_cpu_kernel_to_packable_layers(model)
+    layer = model.model.layers[0]
+    assert not layer.mlp.up_proj.support_avx512bf16_for_cpu and not layer.mlp.down_proj.support_avx512bf16_for_cpu
+    assert layer.self_attn.q_proj.support_avx512bf16_for_cpu  # 64 x 64: packable
+    with torch.no_grad():
+        assert torch.isfinite(model(torch.tensor([[1, 2, 3]])).logits).all()
+
+
+def test_a_quantized_base_keeps_one_adapter_beside_its_weights_and_refuses_several(tmp_path, tiny_llama_path):
+    from peft import LoraConfig, get_peft_model
+
+    plain = AutoModelForCausalLM.from_pretrained(tiny_llama_path)
+    get_peft_model(plain, LoraConfig(target_modules=["q_proj"], r=2)).save_pretrained(tmp_path / "adapter")
+    cfg = build_config({"model_name_or_path": str(tiny_llama_path), "quantization_bit": 4})
+    model = merge_adapters(load_base_model(cfg.model, dtype=torch.float32, cutoff_len=128), [str(tmp_path / "adapter")])
+    assert isinstance(model, PeftModel) and not model.base_model.model.model.layers[0].self_attn.q_proj.merged
+    with pytest.raises(ModelError, match=r"2 adapters on quantized weights .* merge them with `lmforge export` "
+                                         r"first, or remove `quantization_bit`"):
+        merge_adapters(load_base_model(cfg.model, dtype=torch.float32, cutoff_len=128), [str(tmp_path / "adapter")] * 2)
+
+
+@pytest.mark.slow
+def test_qlora_trains_chats_and_exports_as_a_user_runs_it(tmp_path):
+    """The whole loop through the CLI: 4-bit QLoRA training, chat with the adapter on the 4-bit base, `lmforge
+    export` (merged on the full-precision base, then its 4-bit copy verified against it), chat with that copy."""
+    train = run_cli("train", write_config(
+        tmp_path / "train.yaml", model_name_or_path="builtin:tiny-llama", quantization_bit=4, finetuning_type="lora",
+        lora_target="all", output_dir=str(tmp_path / "adapter"), max_steps=3, learning_rate=1e-3,
+        per_device_train_batch_size=2, save_strategy="no", report_to="none", **DATA))
+    assert train.returncode == 0, (train.stdout + train.stderr)[-3000:]
+    summary = json.loads((tmp_path / "adapter" / "train_summary.json").read_text())
+    assert summary["steps"] == 3 and math.isfinite(summary["final_loss"])
+    adapter = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    assert "down_proj" in adapter["target_modules"]  # the quantized linear layers are LoRA's targets
+    chat = run_cli("chat", write_config(tmp_path / "chat.yaml", model_name_or_path="builtin:tiny-llama",
+                                        adapter_name_or_path=str(tmp_path / "adapter"), quantization_bit=4,
+                                        template="llama3", max_new_tokens=4), "--prompt", "hi")
+    assert chat.returncode == 0 and chat.stdout.strip(), (chat.stdout + chat.stderr)[-3000:]
+    export = run_cli("export", write_config(tmp_path / "export.yaml", model_name_or_path="builtin:tiny-llama",
+                                            adapter_name_or_path=str(tmp_path / "adapter"), template="llama3",
+                                            export_dir=str(tmp_path / "export"), export_quantization_bit=4))
+    assert export.returncode == 0, (export.stdout + export.stderr)[-3000:]
+    assert "verified: 4-bit bitsandbytes export vs source model" in export.stdout
+    saved = json.loads((tmp_path / "export" / "config.json").read_text())["quantization_config"]
+    assert saved["load_in_4bit"] is True
+    chat = run_cli("chat", write_config(tmp_path / "chat_export.yaml", model_name_or_path=str(tmp_path / "export"),
+                                        template="llama3", max_new_tokens=4), "--prompt", "hi")
+    assert chat.returncode == 0 and chat.stdout.strip(), (chat.stdout + chat.stderr)[-3000:]
+
+
+def test_an_8bit_base_chats_without_the_matmuls_per_call_notes(tmp_path):
+    """bitsandbytes' 8-bit matmul logs, at every call, that it casts float32 inputs to float16: hidden unless
+    `--verbose`, as a user cannot act on it."""
+    config = write_config(tmp_path / "chat.yaml", model_name_or_path="builtin:tiny-llama", quantization_bit=8,
+                          template="llama3", max_new_tokens=4)
+    chat = run_cli("chat", config, "--prompt", "hi")
+    assert chat.returncode == 0 and chat.stdout.strip(), (chat.stdout + chat.stderr)[-3000:]
+    assert "MatMul8bitLt" not in chat.stdout + chat.stderr
+    verbose = run_cli("--verbose", "chat", config, "--prompt", "hi")
+    assert "MatMul8bitLt: inputs will be cast" in verbose.stdout + verbose.stderr
