@@ -15,9 +15,10 @@ measured. Each run is a fresh CLI process; frameworks alternate run by run; exam
 dataset examples (not packed rows) over the trainer's own train_runtime; peak RSS comes from wait4.
 
 `--model smollm2` runs the real checkpoint instead: builtin:smollm2-135m-instruct (134.5M parameters,
-49,152-token vocabulary) with its own template. `--model llama-1.3b` runs a random 1.3B-parameter Llama with
+49,152-token vocabulary) with its own template. `--model llama-1.2b` runs a random 1.2B-parameter Llama with
 SmolLM2's tokenizer: the QLoRA memory job (`--jobs lora-packed,qlora-packed`; qlora-packed is LoRA on the
-base quantized to 4-bit nf4 by bitsandbytes, in both frameworks).
+base quantized to 4-bit nf4 by bitsandbytes, in both frameworks, with activation checkpointing: each one's default
+for QLoRA).
 
 `--baseline-src DIR` measures lmforge against lmforge itself instead: the baseline runs the same
 lmforge job from another source tree (e.g. `git worktree add --detach /tmp/before <commit>` and
@@ -30,7 +31,7 @@ measured on this machine for that dtype) and final loss, so speed and numerical 
 
 Usage: python bench/train_throughput.py [--runs 3] [--samples 400] [--jobs lora-packed,lora,full-packed]
                                       [--cutoff 512|2048] [--threads default,1]
-                                      [--model alpaca-bpe|qwen-151k|smollm2|llama-1.3b]
+                                      [--model alpaca-bpe|qwen-151k|smollm2|llama-1.2b]
                                       [--baseline-src DIR | --precisions fp32,bf16] [--precision fp32|bf16]
 
 `--precision bf16` runs the LLaMA-Factory comparison with `bf16: true` in both frameworks (bf16 autocast on
@@ -114,9 +115,9 @@ def smollm2_model() -> Path:
 
 
 def billion_parameter_model() -> Path:
-    """A random Llama of 1.3B parameters (TinyLlama's layers with SmolLM2's 49,152-token tokenizer), bf16 on disk,
+    """A random Llama of 1.2B parameters (TinyLlama's layers with SmolLM2's 49,152-token tokenizer), bf16 on disk,
     saved once: the memory job of QLoRA vs LoRA, where the frozen base weights dominate. Its loss means nothing."""
-    folder = CACHE / "random-llama-1.3b"
+    folder = CACHE / "random-llama-1.2b"
     if (folder / "config.json").is_file():
         return folder
     import torch
@@ -134,8 +135,8 @@ def billion_parameter_model() -> Path:
 
 
 MODELS = {"alpaca-bpe": lambda: bench_model(), "qwen-151k": large_vocabulary_model, "smollm2": smollm2_model,
-          "llama-1.3b": billion_parameter_model}
-TEMPLATES = {"smollm2": "smollm2", "llama-1.3b": "smollm2"}  # the others are Qwen2-shaped with ChatML specials
+          "llama-1.2b": billion_parameter_model}
+TEMPLATES = {"smollm2": "smollm2", "llama-1.2b": "smollm2"}  # the others are Qwen2-shaped with ChatML specials
 
 
 def job_config(framework: str, job: dict, model: Path, samples: int, out: Path, cutoff: int = 512,
@@ -155,7 +156,9 @@ def job_config(framework: str, job: dict, model: Path, samples: int, out: Path, 
     if job.get("quantization_bit"):
         config["quantization_bit"] = job["quantization_bit"]
     if framework == "llamafactory":
-        config["disable_gradient_checkpointing"] = True  # its fastest configuration on CPU
+        # its fastest configuration on CPU; QLoRA, chosen for memory, keeps its default checkpointing (as lmforge's
+        # default does for a quantized base)
+        config["disable_gradient_checkpointing"] = not job.get("quantization_bit")
         config["overwrite_output_dir"] = True
         if bf16:
             config["use_cpu"] = True  # transformers refuses bf16 without a GPU unless told the run is on the CPU

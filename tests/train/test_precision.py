@@ -68,8 +68,12 @@ def test_a_cpu_without_fast_bf16_keeps_fp32(monkeypatch, tmp_path):
     ({"stage": "dpo", "per_device_train_batch_size": 1, "cutoff_len": 2048}, True),  # a pair: 2 x 2,048
     ({"stage": "dpo", "per_device_train_batch_size": 1, "cutoff_len": 1024}, False),
     ({"stage": "dpo", "per_device_train_batch_size": 1, "cutoff_len": 2048, "gradient_checkpointing": False}, None),
-], ids=["sft-short", "sft-long", "sft-default-batch", "dpo-long", "dpo-short", "dpo-said-no"])
-def test_a_cpu_checkpoints_activations_from_4096_tokens_a_micro_batch(options, checkpoints):
+    ({"stage": "sft", "per_device_train_batch_size": 4, "cutoff_len": 512, "quantization_bit": 4}, True),
+    ({"stage": "sft", "quantization_bit": 4, "gradient_checkpointing": False}, None),
+], ids=["sft-short", "sft-long", "sft-default-batch", "dpo-long", "dpo-short", "dpo-said-no", "qlora-short",
+        "qlora-said-no"])
+def test_a_cpu_checkpoints_activations_from_4096_tokens_a_micro_batch_and_for_qlora(options, checkpoints):
+    """QLoRA is chosen for memory: its activations are checkpointed at any length unless the config says no."""
     defaults = training_defaults(build_config(options))
     assert defaults.get("activation_checkpointing") is checkpoints
     if checkpoints is None:  # the user's own setting is kept

@@ -45,6 +45,22 @@ def test_a_missing_or_too_old_bitsandbytes_is_refused_before_loading_with_the_in
                               "CPU backend, which bitsandbytes 0.46.1 lacks: pip install -U 'bitsandbytes>=0.47.0'")
 
 
+@pytest.mark.parametrize(("keys", "message"), [
+    ({"adapter_name_or_path": "a,b"}, r"`quantization_bit: 4` takes one adapter, kept unmerged; got 2: merge them "
+                                      r"with `lmforge export`"),
+    ({"adapter_name_or_path": "a", "create_new_adapter": True}, r"`create_new_adapter` with `quantization_bit: 4` "
+                                                                r"would merge the given adapter into the quantized"),
+    ({"stage": "dpo", "ref_model": "r", "ref_model_adapters": "a,b", "ref_model_quantization_bit": 4},
+     r"`ref_model_quantization_bit: 4` takes one of `ref_model_adapters`, kept unmerged; got 2"),
+    ({"pissa_init": True}, r"`pissa_init` splits full-precision weights .* remove `quantization_bit` for PiSSA"),
+])
+def test_what_a_quantized_base_cannot_take_is_refused_from_the_config(keys, message):
+    """LLaMA-Factory's own refusals, at config time: merging into quantized weights would round the adapters into
+    them, and PiSSA would decompose a 4-bit weight's packed storage as if it were the weight."""
+    with pytest.raises(ConfigError, match=message):
+        build_config({"model_name_or_path": "builtin:tiny-llama", "quantization_bit": 4, **keys})
+
+
 @pytest.mark.parametrize("bits", [4, 8])
 def test_the_base_loads_quantized_and_counts_its_weights_unpacked(bits, tiny_llama_path):
     cfg = build_config({"model_name_or_path": str(tiny_llama_path), "quantization_bit": bits})

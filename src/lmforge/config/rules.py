@@ -56,9 +56,32 @@ def _oft_block_or_rank(cfg: LmforgeConfig) -> str | None:
 
 
 def _quantization_needs_lora(cfg: LmforgeConfig) -> str | None:
-    if cfg.model.quantization_bit and cfg.finetuning.finetuning_type != "lora":
-        return (f"`quantization_bit: {cfg.model.quantization_bit}` (QLoRA) trains LoRA adapters on frozen quantized "
+    bits = cfg.model.quantization_bit
+    if bits and cfg.finetuning.finetuning_type != "lora":
+        return (f"`quantization_bit: {bits}` (QLoRA) trains LoRA adapters on frozen quantized "
                 f"weights: set `finetuning_type: lora` (got `{cfg.finetuning.finetuning_type}`)")
+    if bits and cfg.finetuning.pissa_init:
+        # peft would take a 4-bit weight's packed storage (float32 here) for the weight itself
+        return (f"`pissa_init` splits full-precision weights into the adapter and a residual; with "
+                f"`quantization_bit: {bits}` there are none: remove `quantization_bit` for PiSSA")
+    return None
+
+
+def _quantized_base_takes_one_adapter(cfg: LmforgeConfig) -> str | None:
+    """A quantized base keeps its adapter unmerged (merging rounds it into the 4/8-bit weights): one adapter, to
+    train on or chat with, and no new adapter on top of it."""
+    bits, adapters = cfg.model.quantization_bit, cfg.model.adapter_name_or_path or []
+    merge_first = ("merge them with `lmforge export` (it merges onto the full-precision base) and train or chat on "
+                   "the merged model, or remove `quantization_bit`")
+    if bits and len(adapters) > 1:
+        return f"`quantization_bit: {bits}` takes one adapter, kept unmerged; got {len(adapters)}: {merge_first}"
+    if bits and adapters and cfg.finetuning.create_new_adapter:
+        return (f"`create_new_adapter` with `quantization_bit: {bits}` would merge the given adapter into the "
+                f"quantized weights: {merge_first}")
+    ref_bits, ref_adapters = cfg.finetuning.ref_model_quantization_bit, cfg.finetuning.ref_model_adapters or []
+    if ref_bits and len(ref_adapters) > 1:
+        return (f"`ref_model_quantization_bit: {ref_bits}` takes one of `ref_model_adapters`, kept unmerged; got "
+                f"{len(ref_adapters)}: merge them into `ref_model` with `lmforge export`, or remove the key")
     return None
 
 
@@ -333,6 +356,7 @@ RULES: list[Callable[[LmforgeConfig], str | None]] = [
     _llama_pro_method,
     _oft_block_or_rank,
     _quantization_needs_lora,
+    _quantized_base_takes_one_adapter,
     _pissa_converted,
     _one_attention_choice,
     _adapter_needs_lora,

@@ -115,11 +115,7 @@ def apply_lora(model: Any, ft: FinetuningGroup, kind: ModelKind, *, adapters: li
     from peft import prepare_model_for_kbit_training
 
     check_task_type(kind, ft)
-    quantized = getattr(model, "is_quantized", False)
-    if quantized:
-        if adapters[:-1] or (adapters and ft.create_new_adapter):
-            raise ModelError("adapters cannot be merged into quantized weights (`quantization_bit`): merge them "
-                             "with `lmforge export` first, then train on the merged model")
+    if getattr(model, "is_quantized", False):  # one adapter at most, unmerged (config/rules.py)
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     to_merge = adapters if ft.create_new_adapter else adapters[:-1]
     model = merge_adapters(model, to_merge)
