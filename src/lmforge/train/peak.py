@@ -6,7 +6,9 @@ all) at the thread count torch uses, so the figure is what this machine's torch 
 theoretical rate (which it never reaches on a CPU). A measurement is cached in
 `$LMFORGE_HOME/peak_flops.json`, keyed by device model, thread count, torch version and dtype: the next
 run on the machine reads it. A process also remembers what it measured, so that a second training in it (or a
-home without the file, or a read-only one) does not probe again.
+home without the file, or a read-only one) does not probe again. A probe that ran while something else held a
+core (a busy neighbour on a shared host) reads low, and a low figure cached would inflate every later MFU: a peak
+below what a run achieved is measured again, and the cache keeps the highest measurement.
 """
 
 import json
@@ -70,8 +72,10 @@ def probe_matmul_flops(device: torch.device, dtype: torch.dtype, size: int = PRO
     return 2.0 * size**3 / best
 
 
-def peak_flops(device: torch.device, dtype: torch.dtype, cache: Path | None = None) -> tuple[float, str]:
-    """(peak FLOP/s, where it comes from: "datasheet", "measured" or "measured, cached") for `dtype` on `device`."""
+def peak_flops(device: torch.device, dtype: torch.dtype, cache: Path | None = None,
+               achieved: float = 0.0) -> tuple[float, str]:
+    """(peak FLOP/s, where it comes from: "datasheet", "measured" or "measured, cached") for `dtype` on `device`;
+    `achieved`: the FLOP/s a run reached, which a known peak below it is measured again for."""
     if device.type == "cuda" and dtype == torch.bfloat16:
         listed = peak_bf16_flops(torch.cuda.get_device_name(device))
         if listed is not None:
@@ -82,12 +86,16 @@ def peak_flops(device: torch.device, dtype: torch.dtype, cache: Path | None = No
         known = json.loads(path.read_text()) if path.is_file() else {}
     except (OSError, ValueError):  # an unreadable cache is measured again and rewritten
         known = {}
-    if isinstance(known.get(key), int | float):
-        return float(known[key]), "measured, cached"
-    source = "measured, cached" if key in _MEASURED_IN_THIS_PROCESS else "measured"
-    if key not in _MEASURED_IN_THIS_PROCESS:
-        _MEASURED_IN_THIS_PROCESS[key] = probe_matmul_flops(device, dtype)
-    measured = _MEASURED_IN_THIS_PROCESS[key]
+    cached = known.get(key)
+    if isinstance(cached, int | float) and cached >= achieved:
+        return float(cached), "measured, cached"
+    remembered = _MEASURED_IN_THIS_PROCESS.get(key)
+    source = "measured, cached" if remembered is not None else "measured"
+    if remembered is None or remembered < achieved:
+        source = "measured"
+        remembered = max(remembered or 0.0, probe_matmul_flops(device, dtype))
+    measured = max(remembered, cached if isinstance(cached, int | float) else 0.0)
+    _MEASURED_IN_THIS_PROCESS[key] = measured
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({**known, key: measured}, indent=1, sort_keys=True) + "\n")

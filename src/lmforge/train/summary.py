@@ -37,7 +37,7 @@ def utilisation(model_config: Any, counts: TokenCounts, runtime_s: float, *, fin
                                          trained_base_params=trained_base)
     achieved = counts.non_pad_tokens / max(runtime_s, 1e-9) * per_token
     device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
-    peak, source = peak_flops(device, dtype)
+    peak, source = peak_flops(device, dtype, achieved=achieved)
     return {"flops_per_token": round(per_token), "model_tflops_per_s": round(achieved / 1e12, 4),
             "peak_tflops_per_s": round(peak / 1e12, 3), "peak_dtype": str(dtype).removeprefix("torch."),
             "peak_source": source, "mfu": round(achieved / peak, 4)}
