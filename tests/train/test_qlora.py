@@ -138,3 +138,27 @@ def test_an_8bit_base_chats_without_the_matmuls_per_call_notes(tmp_path):
     assert "MatMul8bitLt" not in chat.stdout + chat.stderr
     verbose = run_cli("--verbose", "chat", config, "--prompt", "hi")
     assert "MatMul8bitLt: inputs will be cast" in verbose.stdout + verbose.stderr
+
+
+@pytest.mark.parametrize("job", [
+    {"stage": "rm", "dataset": "dpo_en_demo", "template": "llama3"},  # a fresh full-precision score head
+    {"stage": "dpo", "dataset": "dpo_en_demo", "template": "llama3"},  # the reference: the adapter-disabled base
+    {"stage": "sft", "dataset": "mllm_demo", "template": "qwen2_vl", "vlm": "qwen2_vl"},  # a VLM stays a VLM
+], ids=["rm", "dpo", "qwen2_vl"])
+def test_qlora_trains_the_other_stages_and_a_vision_language_model(job, tmp_path):
+    from rich.console import Console
+
+    from lmforge.testing.tiny_vlm import build_tiny_vlm
+    from lmforge.train.runner import run_training
+    from tests.refdata import refdata
+
+    job = dict(job)
+    vlm = job.pop("vlm", None)
+    model = str(build_tiny_vlm(tmp_path / "vlm", vlm)) if vlm else "builtin:tiny-llama"
+    cfg = build_config({"model_name_or_path": model, "quantization_bit": 4, "finetuning_type": "lora",
+                        "lora_target": "all", "dataset_dir": str(refdata("llamafactory_data")), "max_samples": 4,
+                        "cutoff_len": 256, "max_steps": 2, "per_device_train_batch_size": 2, "save_strategy": "no",
+                        "report_to": "none", "output_dir": str(tmp_path / "out"), **job})
+    run_training(cfg, Console(quiet=True))
+    summary = json.loads((tmp_path / "out" / "train_summary.json").read_text())
+    assert summary["steps"] == 2 and math.isfinite(summary["final_loss"])
