@@ -144,7 +144,9 @@ def test_an_8bit_base_chats_without_the_matmuls_per_call_notes(tmp_path):
     {"stage": "rm", "dataset": "dpo_en_demo", "template": "llama3"},  # a fresh full-precision score head
     {"stage": "dpo", "dataset": "dpo_en_demo", "template": "llama3"},  # the reference: the adapter-disabled base
     {"stage": "sft", "dataset": "mllm_demo", "template": "qwen2_vl", "vlm": "qwen2_vl"},  # a VLM stays a VLM
-], ids=["rm", "dpo", "qwen2_vl"])
+    {"stage": "grpo", "dataset": "rl_math", "dataset_dir": str(ROOT / "examples" / "data"), "template": "chatml",
+     "reward_funcs": "accuracy", "num_generations": 4, "max_completion_length": 4},  # rollouts on the 4-bit base
+], ids=["rm", "dpo", "qwen2_vl", "grpo"])
 def test_qlora_trains_the_other_stages_and_a_vision_language_model(job, tmp_path):
     from rich.console import Console
 
@@ -156,8 +158,8 @@ def test_qlora_trains_the_other_stages_and_a_vision_language_model(job, tmp_path
     vlm = job.pop("vlm", None)
     model = str(build_tiny_vlm(tmp_path / "vlm", vlm)) if vlm else "builtin:tiny-llama"
     cfg = build_config({"model_name_or_path": model, "quantization_bit": 4, "finetuning_type": "lora",
-                        "lora_target": "all", "dataset_dir": str(refdata("llamafactory_data")), "max_samples": 4,
-                        "cutoff_len": 256, "max_steps": 2, "per_device_train_batch_size": 2, "save_strategy": "no",
+                        "lora_target": "all", "dataset_dir": str(refdata("llamafactory_data")), "max_samples": 8,
+                        "cutoff_len": 256, "max_steps": 2, "per_device_train_batch_size": 4, "save_strategy": "no",
                         "report_to": "none", "output_dir": str(tmp_path / "out"), **job})
     run_training(cfg, Console(quiet=True))
     summary = json.loads((tmp_path / "out" / "train_summary.json").read_text())
