@@ -19,7 +19,7 @@ where activations live in host RAM and recomputing them costs about a fifth of t
 sequences per row): the
 activations of SmolLM2-135M's DPO pair of 2 x 1,910 tokens alone took 4.9 GB of RSS (BENCHMARKS.md); and on
 for QLoRA (`quantization_bit`), chosen for memory: a random 1.2B Llama at 4 x 512 tokens peaked at 4.6 GB
-with it (the load's own peak) vs 6.7 GB without, for 0.79x the speed.
+with it vs 6.9 GB without, for about 0.7x the speed (BENCHMARKS.md, "QLoRA on the CPU").
 """
 
 import functools
