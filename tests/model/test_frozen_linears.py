@@ -64,3 +64,77 @@ def test_weights_bf16_cannot_hold_stay_float32(tiny_llama_path):
 def test_when_cpu_training_keeps_them(monkeypatch, keys, expected):
     monkeypatch.setattr(precision, "_accelerator", lambda: False)
     assert precision.frozen_linears_in_bf16(build_config({"stage": "sft", **keys})) is expected
+
+
+def _bf16_copy(source, out):
+    """`source`'s checkpoint stored in bf16 (as most published ones are)."""
+    from transformers import AutoTokenizer
+
+    AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32).to(torch.bfloat16).save_pretrained(out)
+    AutoTokenizer.from_pretrained(source).save_pretrained(out)
+    return out
+
+
+def test_stored_float_dtype(tiny_llama_path, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from lmforge.model.frozen_linears import stored_float_dtype
+
+    assert stored_float_dtype(tiny_llama_path) == torch.float32
+    stored = _bf16_copy(tiny_llama_path, tmp_path / "bf16")
+    assert stored_float_dtype(stored) == torch.bfloat16
+    tensors = load_file(stored / "model.safetensors")
+    name = next(iter(tensors))
+    save_file({**tensors, name: tensors[name].float()}, tmp_path / "bf16" / "model.safetensors")
+    assert stored_float_dtype(stored) is None  # a float32 load would keep that weight's extra bits
+    assert stored_float_dtype(tmp_path / "missing") is None
+
+
+def test_bf16_linears_load_is_the_float32_load(tmp_path):
+    """Loaded straight in bf16, a bf16 checkpoint's linear weights stay bf16 and everything else is what a float32
+    load makes of it, buffers the model computes included (Gemma 3's embedding scale, rounded in a bf16 build)."""
+    from transformers import AutoConfig
+
+    from lmforge.model.loading import load_model
+    from lmforge.testing import build_tiny_model
+
+    source = build_tiny_model(tmp_path / "fp32", family="gemma3_text")
+    config = AutoConfig.from_pretrained(source)
+    config.hidden_size = 48  # an embedding scale of sqrt(48), which bf16 rounds
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config, dtype=torch.float32).save_pretrained(source)
+    stored = _bf16_copy(source, tmp_path / "bf16")
+    args = build_config({"model_name_or_path": str(stored), "stage": "sft"}).model
+    reference = load_model(args, dtype=torch.float32, cutoff_len=64)
+    loaded = load_model(args, dtype=torch.float32, cutoff_len=64, bf16_linears=True)
+    linears = {f"{name}.weight" for name, module in loaded.named_modules() if type(module) is torch.nn.Linear
+               and module is not loaded.get_output_embeddings()}
+    assert linears and all(loaded.get_parameter(name).dtype == torch.bfloat16 for name in linears)
+    for name, param in loaded.named_parameters():
+        assert param.dtype == (torch.bfloat16 if name in linears else torch.float32), name
+        assert torch.equal(param.float(), reference.get_parameter(name)), name
+    buffers = dict(reference.named_buffers(remove_duplicate=False))
+    rounded = load_model(args, dtype=torch.bfloat16, cutoff_len=64)
+    assert any(not torch.equal(buffer.float(), buffers[name])  # what the test guards: a bf16 build differs
+               for name, buffer in rounded.named_buffers(remove_duplicate=False) if buffer.is_floating_point())
+    for name, buffer in loaded.named_buffers(remove_duplicate=False):
+        assert buffer.dtype == buffers[name].dtype and torch.equal(buffer, buffers[name]), name
+    ids = torch.randint(0, 100, (1, 24), generator=torch.Generator().manual_seed(0))
+    keep_frozen_linears_in_bf16(loaded)
+    keep_frozen_linears_in_bf16(reference)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(loaded(input_ids=ids).logits, reference(input_ids=ids).logits)
+
+
+@pytest.mark.parametrize(("keys", "expected"), [
+    ({}, True),
+    ({"use_dora": True}, False),  # DoRA's magnitudes are the base weights' norms
+    ({"pissa_init": True}, False),  # PiSSA rewrites the base weights
+    ({"adapter_name_or_path": "saves/lora"}, False),  # a trained adapter loads into the base's dtype
+    ({"add_special_tokens": "<tool>"}, False),  # new embedding rows are drawn from the old ones
+    ({"finetuning_type": "full"}, False),
+])
+def test_when_training_loads_them_in_bf16(monkeypatch, keys, expected):
+    monkeypatch.setattr(precision, "_accelerator", lambda: False)
+    cfg = build_config({"stage": "sft", "finetuning_type": "lora", "bf16": True, **keys})
+    assert precision.frozen_linears_loaded_in_bf16(cfg) is expected

@@ -151,3 +151,34 @@ def test_the_cpu_checkpointing_default_reads_the_datas_longest_example():
     assert _longest_example(DataReport(lengths={120: 3}, packed_rows=2)) is None  # packed rows are cutoff long
     assert _longest_example(DataReport(lengths={120: 3}, multimodal=True)) is None  # media tokens not counted
     assert _longest_example(DataReport()) is None
+
+
+@CPU_ONLY
+def test_a_bf16_checkpoint_trains_from_bf16_linears_as_from_float32_ones(tmp_path, tiny_llama_path):
+    """LoRA under bf16 autocast on a checkpoint stored in bf16 loads its linear weights in bf16 (never in float32):
+    the same first loss as the same values stored in float32 (loaded in float32 and cast back), and the same curve
+    to the rounding of the adapter's initial A, which peft draws in float32 and casts to the base's dtype."""
+    from rich.console import Console
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from lmforge.model.frozen_linears import stored_float_dtype
+    from lmforge.train.runner import run_training
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.float32).to(torch.bfloat16)
+    curves = {}
+    for stored in (torch.bfloat16, torch.float32):
+        folder = tmp_path / str(stored)
+        model.to(stored).save_pretrained(folder)
+        AutoTokenizer.from_pretrained(tiny_llama_path).save_pretrained(folder)
+        assert stored_float_dtype(folder) == stored
+        out = tmp_path / f"out-{stored}"
+        cfg = build_config({"model_name_or_path": str(folder), "template": "chatml", "dataset": "identity",
+                            "dataset_dir": str(ROOT / "examples" / "data"), "max_samples": 8, "cutoff_len": 64,
+                            "max_steps": 3, "logging_steps": 1, "learning_rate": 1e-2, "bf16": True,
+                            "per_device_train_batch_size": 4, "report_to": "none", "output_dir": str(out)})
+        assert precision.frozen_linears_loaded_in_bf16(cfg)
+        run_training(cfg, Console(quiet=True))
+        curves[stored] = losses(out)
+    loaded_bf16, loaded_float32 = curves[torch.bfloat16], curves[torch.float32]
+    assert len(loaded_bf16) == 3 and loaded_bf16[0] == loaded_float32[0]  # B starts at zero: A is not used yet
+    assert loaded_bf16 == pytest.approx(loaded_float32, rel=1e-3)

@@ -12,6 +12,7 @@ from lmforge.config.groups import ModelGroup
 from lmforge.errors import ModelError
 from lmforge.hub.resolve import HubArgs, resolve_model_path
 from lmforge.model.cpu_matmul import route_linear_layers
+from lmforge.model.frozen_linears import float32_buffers, float32_except_linears, stored_float_dtype
 from lmforge.model.kind import ModelKind, detect_kind
 from lmforge.model.moe import add_router_loss
 from lmforge.model.quantization import keep_cpu_kernel_to_packable_layers, quantization_config, quantized_device_map
@@ -178,6 +179,7 @@ def load_model(
     seed: int | None = None,
     sharded: bool = False,
     fp32_products: bool = True,
+    bf16_linears: bool = False,
 ) -> Any:
     """The base model, loaded with the auto class its config calls for.
 
@@ -188,6 +190,9 @@ def load_model(
     route (which replaces that forward's matmul) stays off. `fp32_products`: whether the model will multiply
     in float32; a run under autocast computes in half precision, where the route would change nothing but
     would take the place of the training's own half-precision forwards (model/recast_weights.py).
+    `bf16_linears` (with `dtype` float32): a checkpoint stored in bf16 keeps its `nn.Linear` weights (not the
+    head's or the embeddings') in bf16, read straight from the file, never held in float32
+    (model/frozen_linears.py); other checkpoints load in float32.
     """
     path = path or model_path(args)
     config = load_model_config(args, path)
@@ -197,11 +202,14 @@ def load_model(
         add_router_loss(config, args.moe_aux_loss_coef)
     speed_path_notices(args)
     auto_class = getattr(transformers, kind.auto_class)
-    kwargs: dict[str, Any] = dict(config=config, dtype=dtype, **_hub_kwargs(args))
+    quantization = quantization_config(args, dtype)
+    bf16_linears = (bf16_linears and dtype == torch.float32 and not args.train_from_scratch and quantization is None
+                    and getattr(config, "quantization_config", None) is None
+                    and stored_float_dtype(path) == torch.bfloat16)
+    kwargs: dict[str, Any] = dict(config=config, dtype=torch.bfloat16 if bf16_linears else dtype, **_hub_kwargs(args))
     attention = attn_implementation(args)
     if attention:
         kwargs["attn_implementation"] = attention
-    quantization = quantization_config(args, dtype)
     if quantization is not None:
         kwargs.update(quantization_config=quantization, device_map=quantized_device_map(args),
                       offload_folder=args.offload_folder)
@@ -217,6 +225,8 @@ def load_model(
             raise ModelError(f"{path}: {kind.auto_class} cannot load model_type `{config.model_type}` ({err}); "
                              "set `model_class:` to the auto class that loads it") from None
         raise
+    if bf16_linears:
+        float32_except_linears(model, float32_buffers(auto_class, config, trust_remote_code=args.trust_remote_code))
     if getattr(model, "is_quantized", False):  # by `quantization_bit`, or a checkpoint saved quantized
         keep_cpu_kernel_to_packable_layers(model)
     if kind.submodule:

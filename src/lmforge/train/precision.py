@@ -106,6 +106,19 @@ def frozen_linears_in_bf16(cfg: LmforgeConfig) -> bool:
             and not cfg.training.deepspeed and not cfg.training.torch_compile)
 
 
+def frozen_linears_loaded_in_bf16(cfg: LmforgeConfig) -> bool:
+    """Whether those frozen linear weights are loaded in bf16 from a bf16 checkpoint instead of loaded in float32
+    and cast back (model/frozen_linears.py: a 1.2B model's load peaked at ~2x the RSS): where a fresh adapter
+    starts with the plain initialisation, as on a GPU (its A matrices drawn in float32 and rounded to the base's
+    bf16 by peft, then trained in float32). Not where the base weights are read or rewritten at full precision
+    (DoRA's magnitudes, PiSSA, adapters resumed or merged) or new rows and routers are drawn (new tokens,
+    mixture-of-depths)."""
+    ft, model = cfg.finetuning, cfg.model
+    return (frozen_linears_in_bf16(cfg) and not ft.use_dora and not ft.pissa_init and not model.adapter_paths()
+            and not (model.add_tokens or model.add_special_tokens or model.resize_vocab)
+            and not model.mixture_of_depths)
+
+
 def cpu_activation_savings(cfg: LmforgeConfig) -> bool:
     """Whether CPU training keeps fewer tensors for its backward pass and makes fewer casts (runner's
     `keep_less_for_backward`: the gated MLP's activation recomputed, weight copies recast or kept, peft's input

@@ -48,6 +48,7 @@ from lmforge.train.precision import (
     compute_dtype,
     cpu_activation_savings,
     frozen_linears_in_bf16,
+    frozen_linears_loaded_in_bf16,
     training_defaults,
     training_load_dtype,
     weight_copies,
@@ -217,7 +218,8 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
         kind = reward
     else:
         base = load_model(cfg.model, dtype=training_load_dtype(cfg), cutoff_len=cfg.data.cutoff_len,
-                          tokenizer=tokenizer, seed=cfg.training.seed, sharded=sharded, fp32_products=fp32_products)
+                          tokenizer=tokenizer, seed=cfg.training.seed, sharded=sharded, fp32_products=fp32_products,
+                          bf16_linears=frozen_linears_loaded_in_bf16(cfg))
     console.print(f"[bold]model[/bold] {type(base).__name__} via {kind.auto_class} ({kind.reason})")
     _float32_islands(base, cfg)
     base.config.use_cache = False  # training never decodes; a cache only costs memory
