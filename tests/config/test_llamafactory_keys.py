@@ -198,3 +198,10 @@ def test_value_of_a_feature_not_built_yet_names_it(key, value):
         build_config({key: value}, source="run.yaml")
     assert str(err.value).splitlines()[1:] == [f"  run.yaml: {entry.message()}"]
     assert entry.note in entry.message()
+
+
+def test_a_pending_value_names_what_to_use_meanwhile():
+    with pytest.raises(ConfigError, match=r"HQQ while loading yet\), which lmforge does not support yet; "
+                                          r"`quantization_method: bnb` quantizes with bitsandbytes"):
+        build_config({"quantization_method": "hqq", "quantization_bit": 4})
+    assert LLAMAFACTORY_VALUES[("quantization_method", "awq")].message().endswith("; choose another value")

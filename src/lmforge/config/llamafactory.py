@@ -52,13 +52,13 @@ class LlamaFactoryValue:
     value: str
     status: Literal["pending", "refused"]
     note: str  # the feature's name
-    instead: str  # refused: why, and what to use instead
+    instead: str  # refused: why, and what to use instead; pending: what to use meanwhile (optional)
 
     def message(self) -> str:
         if self.status == "refused":
             return f"`{self.key}: {self.value}` is {self.note}, which lmforge does not offer: {self.instead}"
         return (f"`{self.key}: {self.value}` is {self.note}, which lmforge does not support yet; "
-                "choose another value")
+                + (self.instead or "choose another value"))
 
 
 def _read_rows(path: Path) -> list[dict[str, str]]:
