@@ -26,7 +26,7 @@ def test_the_lora_example_reads_as_flat_keys_with_v1s_defaults(llamafactory_fold
                     "learning_rate": 1.0e-4, "max_steps": 10, "max_new_tokens": 128, "finetuning_type": "lora",
                     "lora_rank": 16, "lora_alpha": 32, "lora_dropout": 0.05, "lora_target": "all",
                     "fsdp": "full_shard auto_wrap", "infer_backend": "huggingface", "template": "auto",
-                    "lr_scheduler_type": "constant", "weight_decay": 0.01, "stage": "sft"}
+                    "lr_scheduler_type": "constant", "weight_decay": 0.01, "logging_steps": 1, "stage": "sft"}
     assert notice.startswith("read as a LLaMA-Factory v1 config: stage sft, lora, template auto, lr scheduler "
                              "constant") and "kernels auto not used" in notice
     cfg = build_config(LORA_SFT)
@@ -53,9 +53,12 @@ def test_methods_engines_and_optimizers(llamafactory_folder):
     batched, notice = translate_v1({"model": "m", "micro_batch_size": 2, "global_batch_size": 16,
                                     "batching_strategy": "dynamic_padding_free", "flash_attn": "flash_attention_2",
                                     "enable_activation_checkpointing": False, "resume_from_checkpoint": "auto"})
-    assert (batched["gradient_accumulation_steps"], batched["packing"], batched["flash_attn"]) == (8, True, "fa2")
+    assert (batched["global_batch_size"], batched["packing"], batched["flash_attn"]) == (16, True, "fa2")
     assert batched["activation_checkpointing"] is False and "resume_from_checkpoint" not in batched
-    assert "global_batch_size 16 as 8 accumulation steps" in notice
+    assert "gradient_accumulation_steps" not in batched  # made from it per run, by the number of processes
+    assert "global_batch_size 16 as accumulation steps of 2-example micro-batches: 8 in one process" in notice
+    unset = translate_v1({"model": "m"})[0]  # v1's defaults where the config says nothing
+    assert (unset["per_device_train_batch_size"], unset["learning_rate"], unset["logging_steps"]) == (1, 1e-4, 1)
     assert "init_config init_on_rank0 not needed" in translate_v1({"model": "m",
                                                                   "init_config": {"name": "init_on_rank0"}})[1]
     liger = translate_v1({"model": "m", "kernel_config": {"name": "liger_kernel"}, "lr_scheduler_type": "cosine"})[0]

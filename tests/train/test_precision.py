@@ -182,3 +182,28 @@ def test_a_bf16_checkpoint_trains_from_bf16_linears_as_from_float32_ones(tmp_pat
     loaded_bf16, loaded_float32 = curves[torch.bfloat16], curves[torch.float32]
     assert len(loaded_bf16) == 3 and loaded_bf16[0] == loaded_float32[0]  # B starts at zero: A is not used yet
     assert loaded_bf16 == pytest.approx(loaded_float32, rel=1e-3)
+
+
+@pytest.mark.parametrize(("keys", "processes", "accumulation"), [
+    ({"global_batch_size": 16, "per_device_train_batch_size": 2}, 1, 8),
+    ({"global_batch_size": 16, "per_device_train_batch_size": 2}, 4, 2),  # LLaMA-Factory v1 divides by processes
+    ({"global_batch_size": 16}, 2, 1),  # transformers' per-device batch of 8
+    ({"gradient_accumulation_steps": 3}, 2, 3),
+])
+def test_global_batch_size_sets_the_accumulation_per_process(monkeypatch, tmp_path, keys, processes, accumulation):
+    monkeypatch.setenv("WORLD_SIZE", str(processes))
+    kwargs = training_kwargs(build_config({"output_dir": str(tmp_path), **keys}))
+    assert kwargs["gradient_accumulation_steps"] == accumulation and "global_batch_size" not in kwargs
+
+
+def test_global_batch_size_that_does_not_divide_is_refused(monkeypatch, tmp_path):
+    from lmforge.errors import ConfigError
+
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    cfg = build_config({"output_dir": str(tmp_path), "global_batch_size": 16, "per_device_train_batch_size": 2})
+    with pytest.raises(ConfigError, match=r"`global_batch_size: 16` is not a multiple of .* = 2 x 3"):
+        training_kwargs(cfg)
+    with pytest.raises(ConfigError, match="is not a multiple of `per_device_train_batch_size: 3`"):
+        build_config({"global_batch_size": 16, "per_device_train_batch_size": 3})
+    with pytest.raises(ConfigError, match="`global_batch_size` and `gradient_accumulation_steps` both set"):
+        build_config({"global_batch_size": 16, "gradient_accumulation_steps": 2})

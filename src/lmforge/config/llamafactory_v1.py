@@ -173,9 +173,9 @@ def _batching(raw: dict[str, Any], notes: list[str]) -> dict[str, Any]:
         if raw["global_batch_size"] % micro:
             raise ConfigError(f"`global_batch_size: {raw['global_batch_size']}` is not a multiple of "
                               f"`micro_batch_size: {micro}`")
-        out["gradient_accumulation_steps"] = raw["global_batch_size"] // micro
-        notes.append(f"global_batch_size {raw['global_batch_size']} as {out['gradient_accumulation_steps']} "
-                     "accumulation steps of one process's micro-batch (more processes multiply it)")
+        out["global_batch_size"] = raw["global_batch_size"]
+        notes.append(f"global_batch_size {raw['global_batch_size']} as accumulation steps of {micro}-example "
+                     f"micro-batches: {raw['global_batch_size'] // micro} in one process, divided among several")
     strategy = raw.get("batching_strategy", "normal")
     if strategy == "dynamic_padding_free":
         out["packing"] = True
@@ -197,6 +197,9 @@ def _defaults(raw: dict[str, Any]) -> dict[str, Any]:
         "lr_scheduler_type": "constant",  # v1 registers no scheduler
         "weight_decay": 0.01,  # torch AdamW's, which v1 builds
         "finetuning_type": "full",  # no peft_config
+        "per_device_train_batch_size": 1,  # v1's micro_batch_size (transformers': 8)
+        "learning_rate": 1e-4,  # v1's (transformers': 5e-5)
+        "logging_steps": 1,  # v1's (lmforge's: 10)
         "stage": "rm" if raw.get("model_class") == "cls" else "dpo" if _pairs(raw.get("train_dataset")) else "sft",
     }
     peft = raw.get("peft_config")

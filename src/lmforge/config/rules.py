@@ -309,6 +309,20 @@ def _one_token_loss(cfg: LmforgeConfig) -> str | None:
     return None
 
 
+def _global_batch_size(cfg: LmforgeConfig) -> str | None:
+    training = cfg.training
+    if training.global_batch_size is None:
+        return None
+    if training.gradient_accumulation_steps is not None:
+        return ("`global_batch_size` and `gradient_accumulation_steps` both set the accumulation: keep one "
+                "(global_batch_size = per_device_train_batch_size x gradient_accumulation_steps x processes)")
+    micro = training.per_device_train_batch_size
+    if micro is not None and training.global_batch_size % micro:
+        return (f"`global_batch_size: {training.global_batch_size}` is not a multiple of "
+                f"`per_device_train_batch_size: {micro}`")
+    return None
+
+
 def _early_stopping_evaluates(cfg: LmforgeConfig) -> str | None:
     if cfg.training.early_stopping_steps is None:
         return None
@@ -378,6 +392,7 @@ RULES: list[Callable[[LmforgeConfig], str | None]] = [
     diverse_beam_on_transformers,
     _prediction,
     generation_config_file,
+    _global_batch_size,
     _early_stopping_evaluates,
     _one_token_loss,
     _dpo_options,

@@ -156,6 +156,11 @@ LMFORGE_TRAINING_KEYS: dict[str, tuple[Any, Any]] = {
                                                                "keys (do_sample, temperature, top_p, top_k, num_beams, "
                                                                "max_new_tokens, ...) override it, as in LLaMA-Factory. "
                                                                "Transformers backend only.")),
+    "global_batch_size": (int | None, Field(None, ge=1, description="Examples per optimizer step over all processes "
+                                                                     "(LLaMA-Factory v1's key): gradient accumulation "
+                                                                     "becomes global_batch_size / "
+                                                                     "(per_device_train_batch_size x processes). "
+                                                                     "Instead of `gradient_accumulation_steps`.")),
     "generation_max_length": (int | None, Field(None, gt=0, description="Accepted from LLaMA-Factory configs, where "
                                                                         "it has no effect: the answer limit there and "
                                                                         "here is `max_new_tokens` (or `max_length` "

@@ -30,6 +30,7 @@ from typing import Any, Literal
 import torch
 
 from lmforge.config import LmforgeConfig
+from lmforge.errors import ConfigError
 from lmforge.train.stages import STAGES
 
 # /proc/cpuinfo flags of bf16 matrix arithmetic in hardware: x86 (`flags`: Intel Sapphire Rapids and later,
@@ -135,6 +136,16 @@ def weight_copies(cfg: LmforgeConfig, longest: int | None, checkpointing: bool) 
     if checkpointing:
         return None
     return "recast" if micro_batch_tokens(cfg, longest) >= RECAST_MIN_TOKENS else "kept"
+
+
+def global_batch_accumulation(global_batch_size: int, per_device: int, processes: int) -> int:
+    """The accumulation steps that make `global_batch_size` examples per optimizer step over `processes`
+    processes of `per_device` examples each (LLaMA-Factory v1 divides the same way)."""
+    if global_batch_size % (per_device * processes):
+        raise ConfigError(f"`global_batch_size: {global_batch_size}` is not a multiple of "
+                          f"per_device_train_batch_size x processes = {per_device} x {processes}: choose a global "
+                          "batch size that is, or another per-device batch size or process count")
+    return global_batch_size // (per_device * processes)
 
 
 def micro_batch_tokens(cfg: LmforgeConfig, longest: int | None = None) -> int:

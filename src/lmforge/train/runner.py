@@ -45,10 +45,12 @@ from lmforge.train.module_profiler import ModuleProfilerCallback
 from lmforge.train.optimizers import low_rank_arguments, set_optimizer
 from lmforge.train.plots import plot_loss
 from lmforge.train.precision import (
+    TRAINER_BATCH_SIZE,
     compute_dtype,
     cpu_activation_savings,
     frozen_linears_in_bf16,
     frozen_linears_loaded_in_bf16,
+    global_batch_accumulation,
     training_defaults,
     training_load_dtype,
     weight_copies,
@@ -105,6 +107,10 @@ def training_kwargs(cfg: LmforgeConfig, longest: int | None = None) -> dict[str,
     kwargs = cfg.training.trainer_kwargs()
     for key, value in training_defaults(cfg, longest).items():  # by device: compute dtype, activation checkpointing
         kwargs.setdefault(key, value)
+    if cfg.training.global_batch_size is not None:
+        kwargs["gradient_accumulation_steps"] = global_batch_accumulation(
+            cfg.training.global_batch_size, kwargs.get("per_device_train_batch_size") or TRAINER_BATCH_SIZE,
+            int(os.environ.get("WORLD_SIZE", "1")))
     kwargs["remove_unused_columns"] = False  # collators need columns the model signature does not name
     # Precision is what the config says (float32 unless bf16/fp16 is set); trl's configs would
     # otherwise switch bf16 on by themselves.
