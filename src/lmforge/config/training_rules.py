@@ -1,0 +1,60 @@
+"""Cross-field rules of the training keys: batch sizes, early stopping, the optimizer methods."""
+
+from lmforge.config.groups import LmforgeConfig
+from lmforge.config.optimizer import APOLLO_OF, GALORE_OF, LOW_RANK_ARGS, OPTIMIZER_METHODS
+
+
+def global_batch_size_divides(cfg: LmforgeConfig) -> str | None:
+    training = cfg.training
+    if training.global_batch_size is None:
+        return None
+    if training.gradient_accumulation_steps is not None:
+        return ("`global_batch_size` and `gradient_accumulation_steps` both set the accumulation: keep one "
+                "(global_batch_size = per_device_train_batch_size x gradient_accumulation_steps x processes)")
+    micro = training.per_device_train_batch_size
+    if micro is not None and training.global_batch_size % micro:
+        return (f"`global_batch_size: {training.global_batch_size}` is not a multiple of "
+                f"`per_device_train_batch_size: {micro}`")
+    return None
+
+
+def early_stopping_evaluates(cfg: LmforgeConfig) -> str | None:
+    if cfg.training.early_stopping_steps is None:
+        return None
+    if not (cfg.data.eval_dataset or cfg.data.val_size):
+        return "`early_stopping_steps` watches an evaluation metric: set `val_size` or `eval_dataset`"
+    if cfg.training.eval_strategy in (None, "no"):
+        return ("`early_stopping_steps` counts evaluations: set `eval_strategy: steps` (with `eval_steps`) "
+                "or `eval_strategy: epoch`")
+    return None
+
+
+def one_optimizer_method(cfg: LmforgeConfig) -> str | None:
+    """LLaMA-Factory's optimizer methods replace the optimizer: one at a time, on the weights themselves."""
+    opt, ft = cfg.optimizer, cfg.finetuning
+    chosen = [name for name in OPTIMIZER_METHODS if getattr(opt, name)]
+    if len(chosen) > 1:
+        return f"{' and '.join(f'`{k}`' for k in chosen)} each choose the optimizer: keep one"
+    if not chosen:
+        return None
+    method = chosen[0]
+    if ft.finetuning_type == "lora" and method in ("use_galore", "use_apollo", "use_badam"):
+        return (f"`{method}` optimizes the model's own weights, not LoRA adapters: set `finetuning_type: full` "
+                "(or `freeze`)")
+    if ft.loraplus_lr_ratio is not None:
+        return f"`{method}` and `loraplus_lr_ratio` each choose the optimizer: keep one"
+    if method in LOW_RANK_ARGS:
+        if cfg.training.optim not in (GALORE_OF if method == "use_galore" else APOLLO_OF):
+            bases = sorted(str(k) for k in (GALORE_OF if method == "use_galore" else APOLLO_OF) if k)
+            return f"`{method}` builds on `optim` {', '.join(bases)} (got `{cfg.training.optim}`)"
+        if set_keys := [k for k in ("optim_target_modules", "optim_args") if getattr(cfg.training, k) is not None]:
+            prefix = method.removeprefix("use_")
+            return (f"`{method}` sets {' and '.join(f'`{k}`' for k in set_keys)} from its `{prefix}_*` keys: "
+                    f"remove {' and '.join(f'`{k}`' for k in set_keys)}")
+    layerwise = (method == "use_galore" and opt.galore_layerwise) or (method == "use_apollo" and opt.apollo_layerwise)
+    if layerwise and (cfg.training.gradient_accumulation_steps or 1) > 1:
+        return (f"layer-wise `{method}` updates each weight during backward: set `gradient_accumulation_steps: 1` "
+                "(or switch the layer-wise variant off)")
+    if method in ("use_galore", "use_apollo", "use_badam") and cfg.training.deepspeed is not None:
+        return f"`{method}` replaces the optimizer DeepSpeed would shard: remove `deepspeed` (or the method)"
+    return None
