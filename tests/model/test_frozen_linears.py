@@ -88,6 +88,8 @@ def test_stored_float_dtype(tiny_llama_path, tmp_path):
     save_file({**tensors, name: tensors[name].float()}, tmp_path / "bf16" / "model.safetensors")
     assert stored_float_dtype(stored) is None  # a float32 load would keep that weight's extra bits
     assert stored_float_dtype(tmp_path / "missing") is None
+    (stored / "model.safetensors").write_bytes(b"not a checkpoint")
+    assert stored_float_dtype(stored) is None  # loading names the broken file, not this check
 
 
 def test_bf16_linears_load_is_the_float32_load(tmp_path):

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from torch.nn import functional
 
 # safetensors' names of the floating dtypes a checkpoint stores
@@ -86,20 +86,23 @@ def keep_frozen_linears_in_bf16(model: torch.nn.Module) -> int:
 
 def stored_float_dtype(folder: str | Path) -> torch.dtype | None:
     """The one floating dtype that every weight of the safetensors checkpoint in the local `folder` is stored in;
-    None for several dtypes, another format or no such folder."""
+    None for several dtypes, another format, no such folder or files it cannot read (loading reports those)."""
     root = Path(folder)
     index = root / "model.safetensors.index.json"
-    if index.is_file():
-        files = sorted({root / name for name in json.loads(index.read_text())["weight_map"].values()})
-    else:
-        files = [root / "model.safetensors"]
-    if not all(file.is_file() for file in files):
-        return None
     stored: set[str] = set()
-    for file in files:
-        with safe_open(file, framework="pt") as handle:
-            names = handle.keys()  # the handle itself is not iterable
-            stored.update(handle.get_slice(name).get_dtype() for name in names)
+    try:
+        if index.is_file():
+            files = sorted({root / name for name in json.loads(index.read_text())["weight_map"].values()})
+        else:
+            files = [root / "model.safetensors"]
+        if not all(file.is_file() for file in files):
+            return None
+        for file in files:
+            with safe_open(file, framework="pt") as handle:
+                names = handle.keys()  # the handle itself is not iterable
+                stored.update(handle.get_slice(name).get_dtype() for name in names)
+    except (OSError, ValueError, KeyError, TypeError, SafetensorError):  # JSONDecodeError is a ValueError
+        return None
     if any(name not in STORED_FLOAT_DTYPES and name[0] not in "IUB" for name in stored):
         return None  # float8 and other formats a float32 load would convert differently; I64, U8, BOOL are never cast
     floats = {STORED_FLOAT_DTYPES[name] for name in stored if name in STORED_FLOAT_DTYPES}
