@@ -53,6 +53,8 @@ def test_a_missing_or_too_old_bitsandbytes_is_refused_before_loading_with_the_in
     ({"stage": "dpo", "ref_model": "r", "ref_model_adapters": "a,b", "ref_model_quantization_bit": 4},
      r"`ref_model_quantization_bit: 4` takes one of `ref_model_adapters`, kept unmerged; got 2"),
     ({"pissa_init": True}, r"`pissa_init` splits full-precision weights .* remove `quantization_bit` for PiSSA"),
+    ({"finetuning_type": "freeze"}, r"trains LoRA or OFT adapters on frozen quantized weights: set `finetuning_type: "
+                                    r"lora` or `oft` \(got `freeze`\)"),
 ])
 def test_what_a_quantized_base_cannot_take_is_refused_from_the_config(keys, message):
     """LLaMA-Factory's own refusals, at config time: merging into quantized weights would round the adapters into
@@ -164,3 +166,31 @@ def test_qlora_trains_the_other_stages_and_a_vision_language_model(job, tmp_path
     run_training(cfg, Console(quiet=True))
     summary = json.loads((tmp_path / "out" / "train_summary.json").read_text())
     assert summary["steps"] == 2 and math.isfinite(summary["final_loss"])
+
+
+def test_oft_trains_on_a_quantized_base_and_its_adapter_chats_there_and_merges_for_export(tmp_path, tiny_llama_path):
+    """LLaMA-Factory's QOFT (extras/qoft): OFT's rotation of each layer's input in front of the 4-bit layer. The
+    adapter then answers beside the 4-bit weights (chat) and merges onto the full-precision base (export)."""
+    from rich.console import Console
+
+    from lmforge.train.runner import run_training
+
+    out = tmp_path / "oft"
+    run_training(build_config({"model_name_or_path": str(tiny_llama_path), "quantization_bit": 4,
+                               "finetuning_type": "oft", "oft_block_size": 16, "oft_target": "all",
+                               "max_steps": 2, "learning_rate": 1e-2, "per_device_train_batch_size": 4,
+                               "save_strategy": "no", "report_to": "none", "output_dir": str(out), **DATA}),
+                 Console(quiet=True))
+    assert json.loads((out / "adapter_config.json").read_text())["peft_type"] == "OFT"
+    ids = torch.tensor([[5, 17, 42, 7]])
+    quantized = build_config({"model_name_or_path": str(tiny_llama_path), "quantization_bit": 4}).model
+    beside = merge_adapters(load_base_model(quantized, dtype=torch.float32, cutoff_len=128), [str(out)])
+    assert isinstance(beside, PeftModel)  # kept unmerged: merging would round the rotation into 4-bit weights
+    full = build_config({"model_name_or_path": str(tiny_llama_path)}).model
+    base = load_base_model(full, dtype=torch.float32, cutoff_len=128)
+    with torch.no_grad():
+        before = base(ids).logits
+        merged = merge_adapters(base, [str(out)])
+        assert not isinstance(merged, PeftModel)
+        after, on_quantized = merged(ids).logits, beside(ids).logits
+    assert torch.isfinite(on_quantized).all() and not torch.allclose(after, before)  # the trained rotation counts

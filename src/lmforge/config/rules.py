@@ -57,9 +57,9 @@ def _oft_block_or_rank(cfg: LmforgeConfig) -> str | None:
 
 def _quantization_needs_lora(cfg: LmforgeConfig) -> str | None:
     bits = cfg.model.quantization_bit
-    if bits and cfg.finetuning.finetuning_type != "lora":
-        return (f"`quantization_bit: {bits}` (QLoRA) trains LoRA adapters on frozen quantized "
-                f"weights: set `finetuning_type: lora` (got `{cfg.finetuning.finetuning_type}`)")
+    if bits and cfg.finetuning.finetuning_type not in ("lora", "oft"):
+        return (f"`quantization_bit: {bits}` (QLoRA) trains LoRA or OFT adapters on frozen quantized "
+                f"weights: set `finetuning_type: lora` or `oft` (got `{cfg.finetuning.finetuning_type}`)")
     if bits and cfg.finetuning.pissa_init:
         # peft would take a 4-bit weight's packed storage (float32 here) for the weight itself
         return (f"`pissa_init` splits full-precision weights into the adapter and a residual; with "

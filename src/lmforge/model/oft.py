@@ -2,7 +2,8 @@
 orthogonal matrix, which rotates its input space and keeps the weight's singular values (its "energy").
 
 Targets resolve as LoRA's do (`oft_target: all`: every linear layer of the language model but the output head);
-`additional_target` and new-token embeddings are trained in full beside the adapters, as with LoRA.
+`additional_target` and new-token embeddings are trained in full beside the adapters, as with LoRA, and so does a
+quantized base (`quantization_bit`).
 """
 
 from typing import Any
@@ -34,5 +35,10 @@ def build_oft_config(model: torch.nn.Module, ft: FinetuningGroup, kind: ModelKin
 
 
 def apply_oft(model: Any, ft: FinetuningGroup, kind: ModelKind, *, new_tokens: bool = False) -> Any:
-    """Wrap `model` for OFT training."""
+    """Wrap `model` for OFT training. On a quantized base (`quantization_bit`, LLaMA-Factory's QOFT) peft's OFT layer
+    rotates the input and calls the quantized layer itself, so it trains there as LoRA does."""
+    if getattr(model, "is_quantized", False):
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     return get_peft_model(model, build_oft_config(model, ft, kind, new_tokens=new_tokens))
