@@ -132,7 +132,9 @@ def test_bf16_linears_load_is_the_float32_load(tmp_path):
     ({}, True),
     ({"use_dora": True}, False),  # DoRA's magnitudes are the base weights' norms
     ({"pissa_init": True}, False),  # PiSSA rewrites the base weights
-    ({"adapter_name_or_path": "saves/lora"}, False),  # a trained adapter loads into the base's dtype
+    ({"adapter_name_or_path": "saves/lora"}, True),  # resumed: peft loads it into float32 adapters
+    ({"adapter_name_or_path": "saves/a,saves/b"}, False),  # the first is merged into the base weights
+    ({"adapter_name_or_path": "saves/lora", "create_new_adapter": True}, False),  # merged, then a new one
     ({"add_special_tokens": "<tool>"}, False),  # new embedding rows are drawn from the old ones
     ({"finetuning_type": "full"}, False),
 ])

@@ -182,6 +182,19 @@ def test_a_bf16_checkpoint_trains_from_bf16_linears_as_from_float32_ones(tmp_pat
     loaded_bf16, loaded_float32 = curves[torch.bfloat16], curves[torch.float32]
     assert len(loaded_bf16) == 3 and loaded_bf16[0] == loaded_float32[0]  # B starts at zero: A is not used yet
     assert loaded_bf16 == pytest.approx(loaded_float32, rel=1e-3)
+    # resuming the adapter trained on the float32 load: the same curve on either load, bit for bit
+    resumed = {}
+    for stored in (torch.bfloat16, torch.float32):
+        out = tmp_path / f"resumed-{stored}"
+        cfg = build_config({"model_name_or_path": str(tmp_path / str(stored)), "template": "chatml",
+                            "dataset": "identity", "dataset_dir": str(ROOT / "examples" / "data"), "max_samples": 8,
+                            "cutoff_len": 64, "max_steps": 2, "logging_steps": 1, "learning_rate": 1e-2, "bf16": True,
+                            "adapter_name_or_path": str(tmp_path / "out-torch.float32"),
+                            "per_device_train_batch_size": 4, "report_to": "none", "output_dir": str(out)})
+        assert precision.frozen_linears_loaded_in_bf16(cfg)
+        run_training(cfg, Console(quiet=True))
+        resumed[stored] = losses(out)
+    assert resumed[torch.bfloat16] == resumed[torch.float32] and resumed[torch.bfloat16][0] < loaded_float32[-1]
 
 
 @pytest.mark.parametrize(("keys", "processes", "accumulation"), [

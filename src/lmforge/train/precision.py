@@ -111,11 +111,12 @@ def frozen_linears_loaded_in_bf16(cfg: LmforgeConfig) -> bool:
     """Whether those frozen linear weights are loaded in bf16 from a bf16 checkpoint instead of loaded in float32
     and cast back (model/frozen_linears.py: a 1.2B model's load peaked at ~2x the RSS): where a fresh adapter
     starts with the plain initialisation, as on a GPU (its A matrices drawn in float32 and rounded to the base's
-    bf16 by peft, then trained in float32). Not where the base weights are read or rewritten at full precision
-    (DoRA's magnitudes, PiSSA, adapters resumed or merged) or new rows and routers are drawn (new tokens,
-    mixture-of-depths)."""
+    bf16 by peft, then trained in float32), or an adapter is resumed (peft makes it float32 before loading its
+    weights: exact). Not where the base weights are read or rewritten at full precision (DoRA's magnitudes, PiSSA,
+    adapters merged into the base) or new rows and routers are drawn (new tokens, mixture-of-depths)."""
     ft, model = cfg.finetuning, cfg.model
-    return (frozen_linears_in_bf16(cfg) and not ft.use_dora and not ft.pissa_init and not model.adapter_paths()
+    merged = len(model.adapter_paths()) - (0 if ft.create_new_adapter else 1)
+    return (frozen_linears_in_bf16(cfg) and not ft.use_dora and not ft.pissa_init and merged <= 0
             and not (model.add_tokens or model.add_special_tokens or model.resize_vocab)
             and not model.mixture_of_depths)
 
