@@ -220,3 +220,29 @@ def test_global_batch_size_that_does_not_divide_is_refused(monkeypatch, tmp_path
         build_config({"global_batch_size": 16, "per_device_train_batch_size": 3})
     with pytest.raises(ConfigError, match="`global_batch_size` and `gradient_accumulation_steps` both set"):
         build_config({"global_batch_size": 16, "gradient_accumulation_steps": 2})
+
+
+@CPU_ONLY
+def test_a_full_fine_tuning_reference_keeps_bf16_linears_and_the_policys_log_probabilities(tmp_path, tiny_llama_path):
+    """DPO's frozen reference copy under bf16 autocast on a CPU: its linear weights loaded in bf16 from a bf16
+    checkpoint (half their memory) and, at step 0, the float32 policy's logits bit for bit (zero rewards)."""
+    from transformers import AutoModelForCausalLM
+
+    from lmforge.train.runner import _reference_model
+    from lmforge.train.stages import STAGES
+
+    folder = tmp_path / "bf16"
+    AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.float32).to(torch.bfloat16).save_pretrained(folder)
+    cfg = build_config({"model_name_or_path": str(folder), "stage": "dpo", "finetuning_type": "full", "bf16": True,
+                        "output_dir": str(tmp_path / "out")})
+    assert precision.frozen_reference_in_bf16(cfg)
+    policy = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    reference = _reference_model(cfg, STAGES.get("dpo"), policy)
+    q_proj = reference.model.layers[0].self_attn.q_proj
+    assert q_proj.weight.dtype == torch.bfloat16 and reference.lm_head.weight.dtype == torch.float32
+    ids = torch.tensor([[1, 5, 9, 14, 3]])
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(reference(ids).logits, policy(ids).logits)
+    plain = build_config({"model_name_or_path": str(folder), "stage": "dpo", "finetuning_type": "full",
+                          "bf16": False})
+    assert not precision.frozen_reference_in_bf16(plain)  # float32 products: float32 weights

@@ -121,6 +121,17 @@ def frozen_linears_loaded_in_bf16(cfg: LmforgeConfig) -> bool:
             and not model.mixture_of_depths)
 
 
+def frozen_reference_in_bf16(cfg: LmforgeConfig) -> bool:
+    """Whether a reference model loaded on its own (full fine-tuning's frozen copy, or `ref_model`) keeps its linear
+    weights in bf16 as LoRA's frozen base does (model/frozen_linears.py, loaded so from a bf16 checkpoint): CPU
+    training under bf16 autocast, whose products are bf16 whatever the weights' dtype (the same log-probabilities).
+    Not for a quantized reference or one with adapters merged into it."""
+    ft = cfg.finetuning
+    return (not _accelerator() and compute_dtype(cfg) == torch.bfloat16 and training_load_dtype(cfg) == torch.float32
+            and not cfg.training.deepspeed and not cfg.training.torch_compile
+            and not (ft.ref_model and (ft.ref_model_quantization_bit or ft.ref_model_adapters)))
+
+
 def cpu_activation_savings(cfg: LmforgeConfig) -> bool:
     """Whether CPU training keeps fewer tensors for its backward pass and makes fewer casts (runner's
     `keep_less_for_backward`: the gated MLP's activation recomputed, weight copies recast or kept, peft's input

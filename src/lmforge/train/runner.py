@@ -23,7 +23,7 @@ from lmforge.data.templates.encoding import stop_token_ids
 from lmforge.data.templates.jinja import prepare_saved_tokenizer
 from lmforge.errors import ModelError
 from lmforge.model.adapters import apply_finetuning, count_parameters, parameter_status
-from lmforge.model.frozen_linears import keep_frozen_linears_in_bf16
+from lmforge.model.frozen_linears import keep_frozen_linears_in_bf16, stores_half_weight
 from lmforge.model.gated_mlp import recompute_gated_activations
 from lmforge.model.kind import ModelKind, reward_kind
 from lmforge.model.loading import load_base_model, load_model, load_reward_model, model_path
@@ -50,6 +50,7 @@ from lmforge.train.precision import (
     cpu_activation_savings,
     frozen_linears_in_bf16,
     frozen_linears_loaded_in_bf16,
+    frozen_reference_in_bf16,
     global_batch_accumulation,
     training_defaults,
     training_load_dtype,
@@ -156,27 +157,33 @@ def _reference_model(cfg: LmforgeConfig, stage: Stage, policy: torch.nn.Module) 
         return None
     ft = cfg.finetuning
     dtype, sharded = training_load_dtype(cfg), cfg.training.shards_weights()
+    half = frozen_reference_in_bf16(cfg)
     if ft.ref_model:  # LLaMA-Factory's: its own adapters merged in, loaded in its own bits
         args = cfg.model.model_copy(update={"quantization_bit": ft.ref_model_quantization_bit})
         reference = load_base_model(args, dtype=dtype, cutoff_len=cfg.data.cutoff_len, path=ft.ref_model,
-                                    sharded=sharded)
+                                    sharded=sharded, bf16_linears=half)
         reference = merge_adapters(reference, ft.ref_model_adapters or [])
     elif cfg.finetuning.finetuning_type in ("lora", "oft"):  # peft adapters: trl disables them for the reference
         return None
     else:
-        reference = load_base_model(cfg.model, dtype=dtype, cutoff_len=cfg.data.cutoff_len, sharded=sharded)
+        reference = load_base_model(cfg.model, dtype=dtype, cutoff_len=cfg.data.cutoff_len, sharded=sharded,
+                                    bf16_linears=half)
     _float32_islands(reference, cfg)
+    if half:
+        keep_frozen_linears_in_bf16(reference.requires_grad_(False))
     _match_weight_dtypes(reference, policy)
     return reference.eval()
 
 
 def _match_weight_dtypes(reference: torch.nn.Module, policy: torch.nn.Module) -> None:
     """Each reference weight in the dtype of the policy's weight of the same name: `apply_finetuning` keeps
-    trainable weights in float32 (a `pure_bf16` policy computes with float32 copies of its bf16 weights)."""
+    trainable weights in float32 (a `pure_bf16` policy computes with float32 copies of its bf16 weights). Linear
+    weights the reference keeps in bf16 stay so: under autocast its products are the policy's bf16 ones."""
     dtypes = {name: param.dtype for name, param in policy.named_parameters()}
+    kept = {id(module.weight) for module in reference.modules() if stores_half_weight(module)}
     for name, param in reference.named_parameters():
         dtype = dtypes.get(name, param.dtype)
-        if param.dtype != dtype and param.dtype.is_floating_point:
+        if param.dtype != dtype and param.dtype.is_floating_point and id(param) not in kept:
             param.data = param.data.to(dtype)
 
 
