@@ -246,14 +246,14 @@ def load_model(
 
 
 def load_base_model(args: ModelGroup, *, dtype: torch.dtype, cutoff_len: int, path: str | None = None,
-                    sharded: bool = False, bf16_linears: bool = False) -> Any:
+                    sharded: bool = False, fp32_products: bool = True, bf16_linears: bool = False) -> Any:
     """`load_model` for callers without the tokenizer at hand (chat, export, a reference model): the model of
     whatever kind the checkpoint is, its embeddings resized for `add_tokens` / `add_special_tokens` /
-    `resize_vocab`; `sharded` and `bf16_linears` as for `load_model`."""
+    `resize_vocab`; `sharded`, `fp32_products` and `bf16_linears` as for `load_model`."""
     resized = args.add_tokens or args.add_special_tokens or args.resize_vocab
     tokenizer = load_tokenizer(args, path) if resized else None
     return load_model(args, dtype=dtype, cutoff_len=cutoff_len, path=path, tokenizer=tokenizer, sharded=sharded,
-                      bf16_linears=bf16_linears)
+                      fp32_products=fp32_products, bf16_linears=bf16_linears)
 
 
 def load_reward_model(args: ModelGroup, tokenizer: PreTrainedTokenizerBase, *, dtype: torch.dtype,

@@ -158,16 +158,17 @@ def _reference_model(cfg: LmforgeConfig, stage: Stage, policy: torch.nn.Module) 
     ft = cfg.finetuning
     dtype, sharded = training_load_dtype(cfg), cfg.training.shards_weights()
     half = frozen_reference_in_bf16(cfg)
+    products = compute_dtype(cfg) == torch.float32  # the policy's CPU matmul route (none under autocast)
     if ft.ref_model:  # LLaMA-Factory's: its own adapters merged in, loaded in its own bits
         args = cfg.model.model_copy(update={"quantization_bit": ft.ref_model_quantization_bit})
         reference = load_base_model(args, dtype=dtype, cutoff_len=cfg.data.cutoff_len, path=ft.ref_model,
-                                    sharded=sharded, bf16_linears=half)
+                                    sharded=sharded, fp32_products=products, bf16_linears=half)
         reference = merge_adapters(reference, ft.ref_model_adapters or [])
     elif cfg.finetuning.finetuning_type in ("lora", "oft"):  # peft adapters: trl disables them for the reference
         return None
     else:
         reference = load_base_model(cfg.model, dtype=dtype, cutoff_len=cfg.data.cutoff_len, sharded=sharded,
-                                    bf16_linears=half)
+                                    fp32_products=products, bf16_linears=half)
     _float32_islands(reference, cfg)
     if half:
         keep_frozen_linears_in_bf16(reference.requires_grad_(False))
