@@ -232,7 +232,8 @@ def test_a_full_fine_tuning_reference_keeps_bf16_linears_and_the_policys_log_pro
     from lmforge.train.stages import STAGES
 
     folder = tmp_path / "bf16"
-    AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.float32).to(torch.bfloat16).save_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_path, dtype=torch.float32)
+    model.to(torch.bfloat16).save_pretrained(folder)
     cfg = build_config({"model_name_or_path": str(folder), "stage": "dpo", "finetuning_type": "full", "bf16": True,
                         "output_dir": str(tmp_path / "out")})
     assert precision.frozen_reference_in_bf16(cfg)
