@@ -7,7 +7,7 @@ import pytest
 import torch
 from peft import PeftModel
 from rich.console import Console
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
 
 from lmforge.config import build_config
 from lmforge.errors import ConfigError, ModelError
@@ -31,6 +31,12 @@ def test_oft_adapter_rotates_weights_keeping_their_singular_values(tmp_path, tin
     assert config["peft_type"] == "OFT" and config["oft_block_size"] == 16 and config["module_dropout"] == 0.1
     assert sorted(config["target_modules"]) == ["down_proj", "q_proj", "v_proj"]
     base = AutoModelForCausalLM.from_pretrained(tiny_llama_path)
+    from lmforge.model.adapter_fit import check_adapter_fits  # what chat and export run first
+
+    check_adapter_fits(AutoModelForCausalLM.from_pretrained(tiny_llama_path), str(out), "tiny")  # chat and export
+    with pytest.raises(ModelError, match="none of its modules exists"):
+        check_adapter_fits(GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=100)), str(out),
+                           "another")
     merged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_llama_path), out).merge_and_unload()
     for name in ("model.layers.0.self_attn.q_proj.weight", "model.layers.1.mlp.down_proj.weight"):
         before, after = base.get_parameter(name).detach(), merged.get_parameter(name).detach()

@@ -17,6 +17,8 @@ from lmforge.errors import ModelError
 # peft saves an adapter's tensors under the wrapped model's names: "base_model.model.<module path>.lora_A.weight"
 PEFT_PREFIX = "base_model.model."
 LORA_PARTS = {"lora_A": "in", "lora_B": "out", "lora_embedding_A": "in", "lora_embedding_B": "out"}
+# OFT's tensors sit on the module they rotate; their shapes follow its block layout, so only the module is looked for
+OFT_PARTS = ("oft_R", "oft_s")
 SHOWN_MISMATCHES = 3
 
 
@@ -64,6 +66,9 @@ def _expected(name: str, shape: list[int], modules: dict[str, torch.nn.Module], 
                 what = "input" if side == "in" else "output"
                 return True, f"`{path}` has {what} size {want} in the base, {shape[axis]} in the adapter"
             return True, None
+    for part in OFT_PARTS:
+        if f".{part}." in name or name.endswith(f".{part}"):
+            return name.split(f".{part}")[0] in modules, None
     parameter = parameters.get(name)
     if parameter is None:
         return False, None
