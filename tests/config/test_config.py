@@ -148,3 +148,29 @@ def test_override_problems_name_the_command_line_not_the_file(tmp_path):
     with pytest.raises(ConfigError, match=rf"{path}: unknown key `num_epochs`"):
         path.write_text("num_epochs: 1\n")
         load_config(path, ["learning_rate=1e-5"])
+
+
+@pytest.mark.parametrize(("path", "says"), [
+    (("llamafactory_examples_v0.9.3", "accelerate", "fsdp_config.yaml"), "accelerate launch --config_file"),
+    (("llamafactory_data", "dataset_info.json"), "dataset_info.json (dataset names and their files)"),
+])
+def test_files_that_sit_beside_training_configs_are_named_for_what_they_are(path, says):
+    """LLaMA-Factory's accelerate configs and dataset_info.json passed where a training config goes: the error says
+    what the file is and where it belongs, not "unknown key" for each of its keys."""
+    file = refdata(*path)
+    with pytest.raises(ConfigError, match="not a training config") as err:
+        load_config(file)
+    assert says in str(err.value) and "unknown key" not in str(err.value)
+
+
+def test_a_deepspeed_config_passed_as_the_training_config_says_where_it_goes():
+    with pytest.raises(ConfigError, match=r"a DeepSpeed config, not a training config: .*`deepspeed: examples/"):
+        load_config("examples/deepspeed/ds_z3_config.json")
+
+
+def test_a_special_tokens_file_passed_as_the_training_config_says_where_it_goes(tmp_path):
+    """LLaMA-Factory's examples/extras/multi_tokens/tokens_cfg.yaml shape: token -> description."""
+    path = tmp_path / "tokens_cfg.yaml"
+    path.write_text('"<|START_OF_SVG|>": "Marks the beginning of an SVG document"\n"<|END_OF_SVG|>": "Its end"\n')
+    with pytest.raises(ConfigError, match=rf"new special tokens .*`new_special_tokens_config: {path}`"):
+        load_config(path)

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from lmforge.config import build_config
+from lmforge.config import build_config, load_config
 from lmforge.config.llamafactory_v1 import is_v1_config, translate_v1
 from lmforge.errors import ConfigError
 from tests.conftest import run_cli
@@ -113,6 +113,20 @@ def test_lmforges_own_keys_beside_v1_ones_win_over_v1s_defaults_and_must_agree_w
         translate_v1({**LORA_SFT, "lora_rank": 8})
     with pytest.raises(ConfigError, match=r"`finetuning_type: freeze` disagrees"):
         translate_v1({**LORA_SFT, "finetuning_type": "freeze"})
+
+
+def test_command_line_overrides_win_over_a_v1_files_keys(tmp_path):
+    """`lmforge train v1.yaml model_name_or_path=... lora_rank=8`: the command line wins, as over a v0.9 file (it
+    was "disagrees with the v1 key that sets it"); the same keys written in the file still must agree."""
+    path = tmp_path / "lora.yaml"
+    path.write_text(json.dumps(LORA_SFT))
+    cfg = load_config(path, ["model_name_or_path=builtin:smollm2", "lora_rank=8", "per_device_train_batch_size=2"])
+    assert (cfg.model.model_name_or_path, cfg.finetuning.lora_rank) == ("builtin:smollm2", 8)
+    assert cfg.training.per_device_train_batch_size == 2 and cfg.finetuning.lora_alpha == 32
+    assert load_config(path, ["micro_batch_size=4"]).training.per_device_train_batch_size == 4  # a v1 name too
+    path.write_text(json.dumps({**LORA_SFT, "lora_rank": 8}))
+    with pytest.raises(ConfigError, match="disagrees"):
+        load_config(path, ["learning_rate=1e-5"])
 
 
 def test_v0_configs_are_not_v1_ones():

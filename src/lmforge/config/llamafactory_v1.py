@@ -12,6 +12,7 @@ does not run (context and expert parallelism, NPU kernels) are refused with the 
 """
 
 import json
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -213,9 +214,10 @@ def _defaults(raw: dict[str, Any]) -> dict[str, Any]:
     return defaults
 
 
-def translate_v1(raw: dict[str, Any]) -> tuple[dict[str, Any], str]:
+def translate_v1(raw: dict[str, Any], overridden: Collection[str] = ()) -> tuple[dict[str, Any], str]:
     """`raw` (a v1 config) as v0.9 flat keys, and the notice that says what was read. lmforge's own (v0.9) keys may
-    stand beside v1's: they win over v1's defaults, and one that disagrees with a v1 key is an error."""
+    stand beside v1's: they win over v1's defaults, and one that disagrees with a v1 key is an error, unless it
+    came from the command line (`overridden`), where it wins, as an override does over any file's key."""
     _refuse_parallelism(raw)
     v1_names = V1_KEYS | set(SHARED) | {"flash_attn", "resume_from_checkpoint"}
     given = {key: raw[key] for key in sorted(set(raw) - v1_names)}
@@ -242,7 +244,9 @@ def translate_v1(raw: dict[str, Any]) -> tuple[dict[str, Any], str]:
         notes.append(f"init_config {raw['init_config'].get('name')} not needed (each process loads the weights; "
                      "DeepSpeed ZeRO-3 shards them as they load)")
     for key in sorted(set(given) & set(explicit)):
-        if given[key] != explicit[key]:
+        if key in overridden:
+            explicit[key] = given[key]
+        elif given[key] != explicit[key]:
             raise ConfigError(f"`{key}: {given[key]}` disagrees with the LLaMA-Factory v1 key that sets it "
                               f"({key}: {explicit[key]}): keep one")
     out = {**_defaults(raw), **given, **explicit}

@@ -72,7 +72,7 @@ def build_config(raw: dict[str, Any], source: str | None = None,
     A problem with a key in `overridden` is said to come from the command line, not from `source`."""
     notices: tuple[str, ...] = ()
     if is_v1_config(raw):  # LLaMA-Factory v1's names and plugin mappings, as v0.9's flat keys
-        raw, notice = translate_v1(raw)
+        raw, notice = translate_v1(raw, overridden)
         notices = (notice,)
     raw, came_from, translation_problems = translate_llamafactory(raw)  # LLaMA-Factory's names and inert keys
 
@@ -100,9 +100,42 @@ def build_config(raw: dict[str, Any], source: str | None = None,
     return config
 
 
+# Files that sit beside training configs (LLaMA-Factory's examples/accelerate, examples/deepspeed, data/) and
+# get passed in their place: recognised by keys only they have, so the error names the file's real use.
+OTHER_CONFIG_KINDS: tuple[tuple[frozenset[str], str], ...] = (
+    (frozenset({"compute_environment", "distributed_type"}),
+     "an accelerate launcher config, not a training config: launch with it, `accelerate launch --config_file "
+     "{path} -m lmforge.cli.main train run.yaml`, or let lmforge launch (`lmforge train run.yaml --nproc N`)"),
+    (frozenset({"zero_optimization"}),
+     "a DeepSpeed config, not a training config: name it in your training config (`deepspeed: {path}`)"),
+    (frozenset({"train_micro_batch_size_per_gpu"}),
+     "a DeepSpeed config, not a training config: name it in your training config (`deepspeed: {path}`)"),
+)
+
+
+def _other_config_kind(raw: dict[str, Any], path: str | Path) -> str | None:
+    """What `raw` is when it is not a training config: an accelerate or DeepSpeed config, a dataset_info.json
+    (every value a mapping naming its data) or a file of new special tokens (every key `<...>`, every value text)."""
+    for keys, kind in OTHER_CONFIG_KINDS:
+        if keys <= raw.keys():
+            return kind.format(path=path)
+    data_keys = {"file_name", "hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name"}
+    if raw and all(isinstance(value, dict) and data_keys & value.keys() for value in raw.values()):
+        return ("a dataset_info.json (dataset names and their files), not a training config: name its folder "
+                f"(`dataset_dir: {Path(path).parent}`) and a dataset (`dataset: {next(iter(raw))}`) in your "
+                "training config")
+    if raw and all(str(key).startswith("<") and str(key).endswith(">") and isinstance(value, str)
+                   for key, value in raw.items()):
+        return ("a file of new special tokens and their descriptions, not a training config: name it in your "
+                f"training config (`new_special_tokens_config: {path}`)")
+    return None
+
+
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> LmforgeConfig:
     """Load `path` (may be None: overrides only) and apply `key=value` overrides on top."""
     raw = read_yaml(path) if path is not None else {}
+    if path is not None and (kind := _other_config_kind(raw, path)) is not None:
+        raise ConfigError(f"{path} is {kind}")
     overridden = parse_overrides(overrides or [])
     raw.update(overridden)
     return build_config(raw, source=str(path) if path is not None else None, overridden=overridden)
