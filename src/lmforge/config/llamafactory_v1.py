@@ -77,7 +77,9 @@ def _plugin(raw: dict[str, Any], key: str, names: set[str] | dict[str, Any]) -> 
     if not isinstance(value, dict) or "name" not in value:
         raise ConfigError(f"`{key}` must be a mapping with a `name` (LLaMA-Factory v1's plugin config), got {value!r}")
     if value["name"] not in names:
-        raise ConfigError(f"`{key}: {{name: {value['name']}}}`: lmforge reads {', '.join(sorted(names))}")
+        raise ConfigError(f"`{key}: {{name: {value['name']}}}`: lmforge reads {', '.join(sorted(names))}; set "
+                          f"`name` to one of them (docs/migrating-from-llamafactory.md says what each becomes) or "
+                          f"remove `{key}`")
     return value
 
 
