@@ -7,7 +7,8 @@ length changed: the model (`--model`: `qwen-151k`, the one-layer Qwen2 with the 
 vocabulary, where the logits are most of the memory; or `smollm2`, builtin:smollm2-135m-instruct),
 dpo_en_demo from ../shared/refdata, `max_steps` (`--steps`) instead of 3 epochs, no saving, and
 `dataloader_num_workers: 0` (worker processes would blur the peak). LoRA rank 8 on all linear layers,
-cutoff 2048, batch 1 x accumulation 8, bf16 as in the example. `--losses` picks `pref_loss` values
+cutoff 2048, batch 1 x accumulation 8, bf16 as in the example (`--finetuning-type full`, `--cutoff`: the same job
+with full fine-tuning, whose reference is a frozen copy, or another length). `--losses` picks `pref_loss` values
 (sigmoid is trl's DPOTrainer; orpo and simpo lmforge's reference-free trainer); `kto` runs the kto
 stage on kto_en_demo. Each run is a fresh CLI process; trees alternate run by run; peak RSS comes from
 wait4 (the process and its children). LLaMA-Factory gets `use_cpu: true` beside `bf16: true` (transformers
@@ -16,6 +17,7 @@ refuses bf16 without a GPU otherwise) and runs sigmoid (DPO), orpo, simpo and kt
 Usage: python bench/dpo_memory.py (--baseline-src /tmp/before/src | --llamafactory | --baseline-mib MIB)
                                   [--model qwen-151k|smollm2]
                                   [--losses sigmoid,orpo,simpo,kto] [--steps 4] [--runs 1]
+                                  [--finetuning-type lora|full] [--cutoff 2048]
 """
 
 import argparse
@@ -36,16 +38,19 @@ def model_and_template(name: str) -> tuple[str, str]:
     return str(large_vocabulary_model()), "qwen"
 
 
-def job_config(model: str, template: str, loss: str, steps: int, out: Path, llamafactory: bool = False) -> dict:
+def job_config(model: str, template: str, loss: str, steps: int, out: Path, llamafactory: bool = False,
+               finetuning_type: str = "lora", cutoff: int = 2048) -> dict:
     config = {
-        "model_name_or_path": model, "stage": "dpo", "do_train": True, "finetuning_type": "lora", "lora_rank": 8,
-        "lora_target": "all", "pref_beta": 0.1, "pref_loss": loss, "dataset": "dpo_en_demo",
-        "dataset_dir": str(refdata("llamafactory_data")), "template": template, "cutoff_len": 2048,
+        "model_name_or_path": model, "stage": "dpo", "do_train": True, "finetuning_type": finetuning_type,
+        "pref_beta": 0.1, "pref_loss": loss, "dataset": "dpo_en_demo",
+        "dataset_dir": str(refdata("llamafactory_data")), "template": template, "cutoff_len": cutoff,
         "max_samples": 1000, "overwrite_cache": True, "dataloader_num_workers": 0, "output_dir": str(out),
         "logging_steps": 1, "save_strategy": "no", "overwrite_output_dir": True, "report_to": "none",
         "per_device_train_batch_size": 1, "gradient_accumulation_steps": 8, "learning_rate": 5.0e-6,
         "max_steps": steps, "lr_scheduler_type": "cosine", "warmup_ratio": 0.1, "bf16": True,
     }
+    if finetuning_type == "lora":
+        config.update(lora_rank=8, lora_target="all")
     if loss == "kto":  # the kto stage on its own demo data; KTOTrainer needs two rows a batch
         del config["pref_loss"]
         config.update(stage="kto", dataset="kto_en_demo", per_device_train_batch_size=2,
@@ -72,6 +77,9 @@ def main() -> None:
     parser.add_argument("--losses", default="sigmoid,orpo,simpo,kto")
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--finetuning-type", choices=("lora", "full"), default="lora",
+                        help="full: the reference is a frozen copy of the model (sigmoid and kto)")
+    parser.add_argument("--cutoff", type=int, default=2048)
     options = parser.parse_args()
     if options.llamafactory:
         baseline, lf_python = "llamafactory", str(llamafactory_python())
@@ -84,8 +92,9 @@ def main() -> None:
     model, template = model_and_template(options.model)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "LMFORGE_HOME": os.environ.get("LMFORGE_HOME", str(
         Path.home() / ".cache" / "lmforge"))}
-    print(f"model {options.model}, cutoff 2048, batch 1 x 8, {options.steps} steps, LoRA r8, bf16; baseline "
-          f"{baseline}; {machine()}; load {os.getloadavg()[0]:.1f}")
+    method = "LoRA r8" if options.finetuning_type == "lora" else "full fine-tuning"
+    print(f"model {options.model}, cutoff {options.cutoff}, batch 1 x 8, {options.steps} steps, {method}, bf16; "
+          f"baseline {baseline}; {machine()}; load {os.getloadavg()[0]:.1f}")
     print(f"{'loss':<8} {'this tree RSS MiB':>18} {'baseline RSS MiB':>17} {'ratio':>6} {'this s':>7} {'base s':>7}")
     for loss in options.losses.split(","):
         rss: dict[str, list[float]] = {"lmforge": [], baseline: []}
@@ -97,7 +106,8 @@ def main() -> None:
                     seconds[framework].append(float("nan"))
                     continue
                 out = Path(tempfile.mkdtemp(prefix="dpo-mem-"))
-                config = job_config(model, template, loss, options.steps, out, framework == "llamafactory")
+                config = job_config(model, template, loss, options.steps, out, framework == "llamafactory",
+                                    options.finetuning_type, options.cutoff)
                 result = run(framework, lf_python, config, env)
                 rss[framework].append(result["peak_rss_mib"])
                 seconds[framework].append(result["runtime"])

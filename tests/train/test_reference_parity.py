@@ -5,6 +5,7 @@ numerics (mixed-precision autocast, weight dtypes) as the adapter-disabled base 
 construction. Both sides run through `run_training`, as `lmforge train` runs them."""
 
 import json
+import math
 
 import pytest
 from transformers import TrainerCallback
@@ -43,16 +44,22 @@ def first_log(tmp_path, **keys) -> dict:
 PREFERENCE = {"dataset_dir": str(refdata("llamafactory_data")), "max_samples": 4, "cutoff_len": 96}
 
 
+@pytest.mark.parametrize("options", [
+    {"pure_bf16": True},  # the policy trains float32 copies of its bf16 weights; a reference left in float32 (or
+                          # in bf16) gave rewards of about 2e-3 at step 1
+    {"bf16": True},  # autocast: the reference's chunked head replaced the forward accelerate had wrapped in the
+                     # trainer's autocast, so it scored in float32: DPO's first loss 0.6940, not ln 2
+])
 @pytest.mark.parametrize("stage, dataset, rewards", [
     ("dpo", "dpo_en_demo", ("rewards/chosen", "rewards/rejected")),
     ("kto", "kto_en_demo", ("rewards/chosen", "kl")),
 ])
-def test_full_pure_bf16_preference_rewards_start_at_zero(tmp_path, stage, dataset, rewards):
-    """`pure_bf16` full fine-tuning: the policy trains float32 copies of its bf16 weights; a reference left in
-    float32 (or in bf16) gave rewards of about 2e-3 at step 1."""
-    logs = first_log(tmp_path, stage=stage, dataset=dataset, finetuning_type="full", pure_bf16=True, **PREFERENCE)
+def test_full_bf16_preference_rewards_start_at_zero(tmp_path, stage, dataset, rewards, options):
+    logs = first_log(tmp_path, stage=stage, dataset=dataset, finetuning_type="full", **options, **PREFERENCE)
     for key in rewards:
         assert logs[key] == 0.0, (key, logs[key])
+    if stage == "dpo":
+        assert logs["loss"] == pytest.approx(math.log(2), abs=1e-7)
 
 
 @pytest.mark.parametrize("finetuning_type, options", [

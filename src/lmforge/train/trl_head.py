@@ -16,7 +16,9 @@ architectures whose logits are a plain `head(decoder(...))` (`loss.plain_head_pa
 under DeepSpeed or FSDP, which gather the head's weight inside trl's own forward.
 """
 
+import contextlib
 import types
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -24,7 +26,7 @@ import torch
 from lmforge.train.loss import chunked_token_outputs, plain_head_parts
 
 
-def _install(model: Any) -> bool:
+def _install(model: Any, autocast: Callable[[], contextlib.AbstractContextManager]) -> bool:
     from trl.trainer.utils import FusedCausalLMOutput  # trl loads when a stage trains
 
     parts = plain_head_parts(model)
@@ -39,8 +41,12 @@ def _install(model: Any) -> bool:
             return previous(*args, fused_lm_head=fused_lm_head, labels=labels,
                             num_items_in_batch=num_items_in_batch, **kwargs)
         kwargs["use_cache"] = False
-        log_probs, entropy, log_sum_sq_probs, mean_logits, is_top1 = chunked_token_outputs(
-            decoder, head, kwargs, labels)
+        # the trainer's mixed precision: accelerate put it around the forward this one replaces (the reference
+        # model's, prepared when trl built the trainer), and a reference scored in float32 would disagree with its
+        # bf16-autocast policy from step 0 (DPO's first loss was not ln 2) and take twice the time on a CPU
+        with autocast():
+            log_probs, entropy, log_sum_sq_probs, mean_logits, is_top1 = chunked_token_outputs(
+                decoder, head, kwargs, labels)
         mask = labels[:, 1:] != -100
         count = mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch
         return FusedCausalLMOutput(loss=-log_probs.sum() / count, log_probs=log_probs, entropy=entropy,
@@ -57,7 +63,8 @@ def use_chunked_head(trainer: Any) -> bool:
     if trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled:
         return False
     model = trainer.model
-    switched = _install(model.get_base_model() if hasattr(model, "get_base_model") else model)
+    autocast = trainer.accelerator.autocast
+    switched = _install(model.get_base_model() if hasattr(model, "get_base_model") else model, autocast)
     if switched and trainer.ref_model is not None:
-        _install(trainer.accelerator.unwrap_model(trainer.ref_model))
+        _install(trainer.accelerator.unwrap_model(trainer.ref_model), autocast)
     return switched
