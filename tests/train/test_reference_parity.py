@@ -10,6 +10,7 @@ import math
 import pytest
 from transformers import TrainerCallback
 
+import lmforge.train.precision as precision
 from lmforge.config import build_config
 from lmforge.train.runner import run_training
 from tests.refdata import refdata
@@ -54,7 +55,8 @@ PREFERENCE = {"dataset_dir": str(refdata("llamafactory_data")), "max_samples": 4
     ("dpo", "dpo_en_demo", ("rewards/chosen", "rewards/rejected")),
     ("kto", "kto_en_demo", ("rewards/chosen", "kl")),
 ])
-def test_full_bf16_preference_rewards_start_at_zero(tmp_path, stage, dataset, rewards, options):
+def test_full_bf16_preference_rewards_start_at_zero(tmp_path, monkeypatch, stage, dataset, rewards, options):
+    monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: True)  # autocast on any CPU (emulated: same numbers)
     logs = first_log(tmp_path, stage=stage, dataset=dataset, finetuning_type="full", **options, **PREFERENCE)
     for key in rewards:
         assert logs[key] == 0.0, (key, logs[key])
@@ -67,7 +69,8 @@ def test_full_bf16_preference_rewards_start_at_zero(tmp_path, stage, dataset, re
     ("full", {"pure_bf16": True}),
     ("lora", {"bf16": True}),  # the adapter-disabled policy: exact by construction
 ])
-def test_ppo_first_kl_is_zero(tmp_path, finetuning_type, options):
+def test_ppo_first_kl_is_zero(tmp_path, monkeypatch, finetuning_type, options):
+    monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: True)
     (tmp_path / "prompts.json").write_text(json.dumps([{"instruction": f"Say {n}."} for n in range(4)]))
     logs = first_log(tmp_path, stage="ppo", dataset=str(tmp_path / "prompts.json"), reward_funcs="length",
                      reward_length_target=2, max_new_tokens=4, ppo_epochs=1, finetuning_type=finetuning_type,

@@ -3,6 +3,9 @@
 Compute dtype, when neither `bf16` nor `fp16` is set: bf16 on a GPU that supports it, else fp16 on a
 GPU; on a CPU, bf16 where it has bf16 arithmetic in hardware (`cpu_has_fast_bf16`: Intel AMX or
 AVX-512-BF16, AMD Zen 4 and later, Arm's BF16 extension), else fp32. `bf16: false` keeps fp32 anywhere.
+`bf16: true` / `fp16: true` on a CPU without that arithmetic (LLaMA-Factory's GPU configs on an AVX2 machine)
+train in fp32 instead, and say so (`emulated_half_precision`): torch emulates those products there, ~60x
+slower than fp32 (AMD EPYC with AVX2 only, 2 threads: fp32 50 GFLOP/s, bf16 0.8, fp16 0.8; BENCHMARKS.md).
 
 Weights: full fine-tuning keeps float32 master weights and lets the Trainer autocast. LoRA and freeze
 load the frozen base in the compute dtype on a GPU (half the memory); on a CPU they keep float32 weights
@@ -37,6 +40,8 @@ from lmforge.train.stages import STAGES
 # Cooper Lake; AMD Zen 4 and later) and Arm (`Features`: Armv8.6 BF16, e.g. Neoverse V1/V2/N2, Graviton 3/4).
 # Without them torch emulates bf16 products by conversion, slower than fp32 (AVX-512 alone is not enough).
 FAST_BF16_FLAGS = frozenset({"amx_bf16", "avx512_bf16", "bf16"})
+# ... and of fp16 (x86: Sapphire Rapids' AVX512-FP16, Granite Rapids' AMX-FP16); Arm's are not counted (not measured)
+FAST_FP16_FLAGS = frozenset({"amx_fp16", "avx512_fp16"})
 CPU_CHECKPOINT_TOKENS = 4096
 # Weight copies recast in backward (model/recast_weights.py) from this many tokens a micro-batch: the extra casts
 # cost the same at any length; the make-quickstart job (8 rows of <= 91 tokens) took 41.4 s with them, 38.7 s
@@ -50,23 +55,46 @@ def _accelerator() -> bool:
     return torch.cuda.is_available()
 
 
-def fast_bf16_flags(cpuinfo: str) -> list[str]:
-    """The flags of `FAST_BF16_FLAGS` that a /proc/cpuinfo text lists (first processor)."""
+def fast_bf16_flags(cpuinfo: str, wanted: frozenset[str] = FAST_BF16_FLAGS) -> list[str]:
+    """The flags of `wanted` (`FAST_BF16_FLAGS`) that a /proc/cpuinfo text lists (first processor)."""
     for line in cpuinfo.splitlines():
         key, _, value = line.partition(":")
         if key.strip() in ("flags", "Features"):
-            return sorted(FAST_BF16_FLAGS.intersection(value.split()))
+            return sorted(wanted.intersection(value.split()))
     return []
+
+
+def _cpuinfo() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if platform.system() != "Linux" or not cpuinfo.is_file():
+        return ""
+    return cpuinfo.read_text(errors="replace")
 
 
 @functools.cache
 def cpu_has_fast_bf16() -> bool:
     """Whether this machine's CPU computes bf16 products in hardware (Linux: /proc/cpuinfo; elsewhere no, which
     keeps fp32: macOS and Windows are not probed)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if platform.system() != "Linux" or not cpuinfo.is_file():
-        return False
-    return bool(fast_bf16_flags(cpuinfo.read_text(errors="replace")))
+    return bool(fast_bf16_flags(_cpuinfo()))
+
+
+@functools.cache
+def cpu_has_fast_fp16() -> bool:
+    """Whether this machine's CPU computes fp16 products in hardware (x86 Linux only, as `cpu_has_fast_bf16`)."""
+    return bool(fast_bf16_flags(_cpuinfo(), FAST_FP16_FLAGS))
+
+
+def emulated_half_precision(cfg: LmforgeConfig) -> str | None:
+    """The key (`bf16` or `fp16`) of mixed precision that the config asks for on a CPU without that arithmetic in
+    hardware, which then trains in fp32; None where it is computed as asked. `pure_bf16` (bf16 weights, for their
+    memory) and DeepSpeed's own precision are left as they are."""
+    if _accelerator() or cfg.finetuning.pure_bf16 or cfg.training.deepspeed:
+        return None
+    if cfg.training.bf16 and not cpu_has_fast_bf16():
+        return "bf16"
+    if cfg.training.fp16 and not cpu_has_fast_fp16():
+        return "fp16"
+    return None
 
 
 def _default_dtype(cfg: LmforgeConfig) -> torch.dtype:
@@ -78,6 +106,8 @@ def _default_dtype(cfg: LmforgeConfig) -> torch.dtype:
 
 
 def compute_dtype(cfg: LmforgeConfig) -> torch.dtype:
+    if emulated_half_precision(cfg):
+        return torch.float32
     if cfg.training.bf16 or cfg.finetuning.pure_bf16:
         return torch.bfloat16
     if cfg.training.fp16:

@@ -48,6 +48,7 @@ from lmforge.train.precision import (
     TRAINER_BATCH_SIZE,
     compute_dtype,
     cpu_activation_savings,
+    emulated_half_precision,
     frozen_linears_in_bf16,
     frozen_linears_loaded_in_bf16,
     frozen_reference_in_bf16,
@@ -116,6 +117,8 @@ def training_kwargs(cfg: LmforgeConfig, longest: int | None = None) -> dict[str,
     # Precision is what the config says (float32 unless bf16/fp16 is set); trl's configs would
     # otherwise switch bf16 on by themselves.
     kwargs.setdefault("bf16", False)
+    if emulated := emulated_half_precision(cfg):  # fp32 where the CPU would only emulate it (see `run_training`)
+        kwargs[emulated] = False
     if cfg.training.fp8:  # accelerate's fp8 autocasts in bf16 itself; TrainingArguments' bf16 would replace it
         kwargs["bf16"] = False
     if kwargs.get("fsdp") and int(os.environ.get("WORLD_SIZE", "1")) == 1:
@@ -222,6 +225,11 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
     elif kwargs.get("fsdp") and not torch.cuda.is_available():
         console.print("[bold yellow]warning:[/bold yellow] `fsdp` needs GPUs; on CPU transformers runs the "
                       "processes as plain DDP (every process holds the whole model)")
+    if emulated := emulated_half_precision(cfg):
+        console.print(f"note: `{emulated}: true` asks for {emulated} mixed precision, which this CPU has no "
+                      f"arithmetic for (no AMX or AVX-512 {emulated.upper()}): torch would emulate every product, tens "
+                      f"of times slower than fp32; training in fp32 (on a GPU, or a CPU with it, in {emulated} as "
+                      "written)", style="cyan", highlight=False, markup=False)
     set_seed(kwargs.get("seed", 42))  # adapter and head initialisation must not depend on the run
     sharded = cfg.training.shards_weights()
     fp32_products = compute_dtype(cfg) == torch.float32  # under autocast the CPU matmul route changes nothing
