@@ -70,6 +70,10 @@ def test_a_cpu_without_fast_bf16_keeps_fp32(monkeypatch, tmp_path):
     monkeypatch.setattr(precision, "cpu_has_fast_fp16", lambda: False)
     assert precision.emulated_half_precision(build_config({"fp16": True})) == "fp16"
     assert compute_dtype(build_config({"fp16": True})) == torch.float32
+    deepspeed = ROOT / "examples" / "deepspeed" / "ds_z3_config.json"  # bf16 `enabled: auto`: the Trainer's
+    assert precision.emulated_half_precision(build_config({"bf16": True, "deepspeed": str(deepspeed)})) == "bf16"
+    said = {"zero_optimization": {"stage": 2}, "bf16": {"enabled": True}}  # DeepSpeed told to itself: kept
+    assert precision.emulated_half_precision(build_config({"bf16": True, "deepspeed": said})) is None
     pure = build_config({"pure_bf16": True})
     assert precision.emulated_half_precision(pure) is None and compute_dtype(pure) == torch.bfloat16
 

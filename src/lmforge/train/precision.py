@@ -26,6 +26,7 @@ with it vs 6.9 GB without, for about 0.7x the speed (BENCHMARKS.md, "QLoRA on th
 """
 
 import functools
+import json
 import platform
 from pathlib import Path
 from typing import Any, Literal
@@ -84,16 +85,29 @@ def cpu_has_fast_fp16() -> bool:
     return bool(fast_bf16_flags(_cpuinfo(), FAST_FP16_FLAGS))
 
 
+def _deepspeed_precision_is_the_trainers(source: str | dict | None, key: str) -> bool:
+    """Whether a DeepSpeed config (path or mapping) leaves `key` (bf16, fp16) to the Trainer's arguments: its section
+    absent or `enabled: auto`, as in LLaMA-Factory's examples. One it cannot read counts as no (the rules report it)."""
+    if source is None:
+        return True
+    if isinstance(source, str):
+        try:
+            source = json.loads(Path(source).read_text())
+        except (OSError, ValueError):
+            return False
+    section = source.get(key) if isinstance(source, dict) else None
+    return section is None or (isinstance(section, dict) and section.get("enabled", "auto") == "auto")
+
+
 def emulated_half_precision(cfg: LmforgeConfig) -> str | None:
     """The key (`bf16` or `fp16`) of mixed precision that the config asks for on a CPU without that arithmetic in
     hardware, which then trains in fp32; None where it is computed as asked. `pure_bf16` (bf16 weights, for their
-    memory) and DeepSpeed's own precision are left as they are."""
-    if _accelerator() or cfg.finetuning.pure_bf16 or cfg.training.deepspeed:
+    memory) and a DeepSpeed config that enables it itself are left as they are."""
+    if _accelerator() or cfg.finetuning.pure_bf16:
         return None
-    if cfg.training.bf16 and not cpu_has_fast_bf16():
-        return "bf16"
-    if cfg.training.fp16 and not cpu_has_fast_fp16():
-        return "fp16"
+    for key, fast in (("bf16", cpu_has_fast_bf16), ("fp16", cpu_has_fast_fp16)):
+        if getattr(cfg.training, key) and not fast():
+            return key if _deepspeed_precision_is_the_trainers(cfg.training.deepspeed, key) else None
     return None
 
 
