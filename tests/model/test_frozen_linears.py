@@ -63,6 +63,7 @@ def test_weights_bf16_cannot_hold_stay_float32(tiny_llama_path):
 ])
 def test_when_cpu_training_keeps_them(monkeypatch, keys, expected):
     monkeypatch.setattr(precision, "_accelerator", lambda: False)
+    monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: True)  # elsewhere `bf16: true` trains in fp32
     assert precision.frozen_linears_in_bf16(build_config({"stage": "sft", **keys})) is expected
 
 
@@ -140,5 +141,6 @@ def test_bf16_linears_load_is_the_float32_load(tmp_path):
 ])
 def test_when_training_loads_them_in_bf16(monkeypatch, keys, expected):
     monkeypatch.setattr(precision, "_accelerator", lambda: False)
+    monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: True)
     cfg = build_config({"stage": "sft", "finetuning_type": "lora", "bf16": True, **keys})
     assert precision.frozen_linears_loaded_in_bf16(cfg) is expected
