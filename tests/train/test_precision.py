@@ -62,7 +62,7 @@ def test_a_cpu_without_fast_bf16_keeps_fp32(monkeypatch, tmp_path):
     assert compute_dtype(cfg) == training_load_dtype(cfg) == torch.float32
     assert "bf16" not in training_defaults(cfg) and training_kwargs(cfg)["bf16"] is False
     # asked for (LLaMA-Factory's GPU configs say `bf16: true`): fp32 all the same, as torch would emulate every
-    # bf16 product, ~60x slower; `pure_bf16` (bf16 weights, for their memory) stays bf16
+    # bf16 product, ~100x slower; `pure_bf16` (bf16 weights, for their memory) stays bf16
     asked = build_config({"bf16": True, "output_dir": str(tmp_path)})
     assert precision.emulated_half_precision(asked) == "bf16"
     assert compute_dtype(asked) == training_load_dtype(asked) == torch.float32
@@ -140,7 +140,7 @@ def test_the_quickstart_job_learns_alike_in_fp32_and_bf16(tmp_path, monkeypatch)
 
 @CPU_ONLY
 def test_bf16_asked_for_on_a_cpu_without_it_trains_in_fp32_and_says_so(tmp_path, monkeypatch):
-    """LLaMA-Factory's GPU configs say `bf16: true`; on an AVX2 CPU torch would emulate every bf16 product (~60x
+    """LLaMA-Factory's GPU configs say `bf16: true`; on an AVX2 CPU torch would emulate every bf16 product (~100x
     slower than fp32): the run is fp32's, step for step, and the note says why."""
     asked, summary, printed = quickstart_job(tmp_path, monkeypatch, "asked", False, "bf16=true", "max_steps=4")
     plain, *_ = quickstart_job(tmp_path, monkeypatch, "plain", False, "bf16=false", "max_steps=4")

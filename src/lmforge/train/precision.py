@@ -4,8 +4,9 @@ Compute dtype, when neither `bf16` nor `fp16` is set: bf16 on a GPU that support
 GPU; on a CPU, bf16 where it has bf16 arithmetic in hardware (`cpu_has_fast_bf16`: Intel AMX or
 AVX-512-BF16, AMD Zen 4 and later, Arm's BF16 extension), else fp32. `bf16: false` keeps fp32 anywhere.
 `bf16: true` / `fp16: true` on a CPU without that arithmetic (LLaMA-Factory's GPU configs on an AVX2 machine)
-train in fp32 instead, and say so (`emulated_half_precision`): torch emulates those products there, ~60x
-slower than fp32 (AMD EPYC with AVX2 only, 2 threads: fp32 50 GFLOP/s, bf16 0.8, fp16 0.8; BENCHMARKS.md).
+train in fp32 instead, and say so (`emulated_half_precision`): torch emulates those products there, ~100x
+slower than fp32 (AMD EPYC with AVX2 only, 1,024-square products, one thread: fp32 86 GFLOP/s, bf16 and fp16 0.9;
+`bench/cpu_precision.py`, BENCHMARKS.md).
 
 Weights: full fine-tuning keeps float32 master weights and lets the Trainer autocast. LoRA and freeze
 load the frozen base in the compute dtype on a GPU (half the memory); on a CPU they keep float32 weights
