@@ -174,3 +174,12 @@ def test_a_special_tokens_file_passed_as_the_training_config_says_where_it_goes(
     path.write_text('"<|START_OF_SVG|>": "Marks the beginning of an SVG document"\n"<|END_OF_SVG|>": "Its end"\n')
     with pytest.raises(ConfigError, match=rf"new special tokens .*`new_special_tokens_config: {path}`"):
         load_config(path)
+
+
+@pytest.mark.parametrize("deepspeed", ["examples/deepspeed/ds_z3_config.json", {"zero_optimization": {"stage": 3}}])
+def test_zero3_rules_read_the_stage_from_a_file_or_a_mapping(deepspeed):
+    with pytest.raises(ConfigError, match="`pure_bf16` with DeepSpeed ZeRO-3"):
+        build_config({"pure_bf16": True, "deepspeed": deepspeed})
+    with pytest.raises(ConfigError, match="`do_predict` after training with FSDP or DeepSpeed ZeRO-3"):
+        build_config({"do_train": True, "do_predict": True, "eval_dataset": "identity", "deepspeed": deepspeed})
+    build_config({"pure_bf16": True, "deepspeed": "examples/deepspeed/ds_z2_config.json"})  # stage 2: no rule

@@ -256,13 +256,8 @@ def _deepspeed_config(cfg: LmforgeConfig) -> str | None:
 
 def _deepspeed_stage(cfg: LmforgeConfig) -> int | None:
     """The ZeRO stage of the `deepspeed` config (None when absent or unreadable; `_deepspeed_config` reports that)."""
-    source = cfg.training.deepspeed
-    if isinstance(source, str):
-        try:
-            source = json.loads(Path(source).read_text())
-        except (OSError, json.JSONDecodeError):
-            return None
-    return (source.get("zero_optimization") or {}).get("stage", 0) if isinstance(source, dict) else None
+    settings = cfg.training.deepspeed_settings()
+    return (settings.get("zero_optimization") or {}).get("stage", 0) if settings is not None else None
 
 
 def _prediction(cfg: LmforgeConfig) -> str | None:

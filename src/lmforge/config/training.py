@@ -114,6 +114,17 @@ class _TrainingBase(BaseModel):
         forward, so speed-ups that replace that forward stay off."""
         return bool(self.deepspeed or self.fsdp)
 
+    def deepspeed_settings(self) -> dict[str, Any] | None:
+        """The DeepSpeed config as a mapping (given inline or as a JSON file); None when there is none or it cannot
+        be read (the rules report a missing or broken file)."""
+        source = self.deepspeed
+        if isinstance(source, str):
+            try:
+                source = json.loads(Path(source).read_text())
+            except (OSError, ValueError):
+                return None
+        return source if isinstance(source, dict) else None
+
     def runs_training(self) -> bool:
         """LLaMA-Factory's `do_train`. Unset, lmforge trains unless the config only asks for `do_predict`
         (LLaMA-Factory's prediction configs set `do_predict` and leave `do_train` out)."""

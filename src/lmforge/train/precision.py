@@ -27,7 +27,6 @@ with it vs 6.9 GB without, for about 0.7x the speed (BENCHMARKS.md, "QLoRA on th
 """
 
 import functools
-import json
 import platform
 from pathlib import Path
 from typing import Any, Literal
@@ -86,17 +85,13 @@ def cpu_has_fast_fp16() -> bool:
     return bool(fast_bf16_flags(_cpuinfo(), FAST_FP16_FLAGS))
 
 
-def _deepspeed_precision_is_the_trainers(source: str | dict | None, key: str) -> bool:
-    """Whether a DeepSpeed config (path or mapping) leaves `key` (bf16, fp16) to the Trainer's arguments: its section
+def _deepspeed_precision_is_the_trainers(cfg: LmforgeConfig, key: str) -> bool:
+    """Whether the run's DeepSpeed config, if any, leaves `key` (bf16, fp16) to the Trainer's arguments: its section
     absent or `enabled: auto`, as in LLaMA-Factory's examples. One it cannot read counts as no (the rules report it)."""
-    if source is None:
+    if cfg.training.deepspeed is None:
         return True
-    if isinstance(source, str):
-        try:
-            source = json.loads(Path(source).read_text())
-        except (OSError, ValueError):
-            return False
-    section = source.get(key) if isinstance(source, dict) else None
+    settings = cfg.training.deepspeed_settings()
+    section = settings.get(key) if settings is not None else False
     return section is None or (isinstance(section, dict) and section.get("enabled", "auto") == "auto")
 
 
@@ -108,7 +103,7 @@ def emulated_half_precision(cfg: LmforgeConfig) -> str | None:
         return None
     for key, fast in (("bf16", cpu_has_fast_bf16), ("fp16", cpu_has_fast_fp16)):
         if getattr(cfg.training, key) and not fast():
-            return key if _deepspeed_precision_is_the_trainers(cfg.training.deepspeed, key) else None
+            return key if _deepspeed_precision_is_the_trainers(cfg, key) else None
     return None
 
 
