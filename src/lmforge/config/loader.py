@@ -101,24 +101,21 @@ def build_config(raw: dict[str, Any], source: str | None = None,
 
 
 # Files that sit beside training configs (LLaMA-Factory's examples/accelerate, examples/deepspeed, data/) and
-# get passed in their place: recognised by keys only they have, so the error names the file's real use.
-OTHER_CONFIG_KINDS: tuple[tuple[frozenset[str], str], ...] = (
-    (frozenset({"compute_environment", "distributed_type"}),
-     "an accelerate launcher config, not a training config: launch with it, `accelerate launch --config_file "
-     "{path} -m lmforge.cli.main train run.yaml`, or let lmforge launch (`lmforge train run.yaml --nproc N`)"),
-    (frozenset({"zero_optimization"}),
-     "a DeepSpeed config, not a training config: name it in your training config (`deepspeed: {path}`)"),
-    (frozenset({"train_micro_batch_size_per_gpu"}),
-     "a DeepSpeed config, not a training config: name it in your training config (`deepspeed: {path}`)"),
-)
+# get passed in their place: recognised by keys only they have (all of them for accelerate's, any for DeepSpeed's),
+# so the error names the file's real use.
+ACCELERATE_KEYS = frozenset({"compute_environment", "distributed_type"})
+DEEPSPEED_KEYS = frozenset({"zero_optimization", "train_micro_batch_size_per_gpu"})
 
 
 def _other_config_kind(raw: dict[str, Any], path: str | Path) -> str | None:
     """What `raw` is when it is not a training config: an accelerate or DeepSpeed config, a dataset_info.json
     (every value a mapping naming its data) or a file of new special tokens (every key `<...>`, every value text)."""
-    for keys, kind in OTHER_CONFIG_KINDS:
-        if keys <= raw.keys():
-            return kind.format(path=path)
+    if raw.keys() >= ACCELERATE_KEYS:
+        return ("an accelerate launcher config, not a training config: launch with it, `accelerate launch "
+                f"--config_file {path} -m lmforge.cli.main train run.yaml`, or let lmforge launch (`lmforge train "
+                "run.yaml --nproc N`)")
+    if DEEPSPEED_KEYS & raw.keys():
+        return f"a DeepSpeed config, not a training config: name it in your training config (`deepspeed: {path}`)"
     data_keys = {"file_name", "hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name"}
     if raw and all(isinstance(value, dict) and data_keys & value.keys() for value in raw.values()):
         return ("a dataset_info.json (dataset names and their files), not a training config: name its folder "
