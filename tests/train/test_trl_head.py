@@ -84,7 +84,9 @@ def test_trainers_with_the_chunked_head_give_trls_loss_gradients_and_metrics(
     """LoRA: the reference is the policy with its adapter disabled, through the same head."""
     results = []
     for chunked in (False, True):
-        cfg = config(tmp_path, stage, dataset, chunked_loss=chunked, cutoff_len=160, **options)
+        # float32 (not the bf16 autocast a bf16 CPU would pick): trl's head is called here without the trainer's
+        # autocast wrapper (prepared only by `train()`), while ours enters the trainer's autocast itself
+        cfg = config(tmp_path, stage, dataset, chunked_loss=chunked, cutoff_len=160, bf16=False, **options)
         torch.manual_seed(0)  # the same LoRA initialisation in both
         trainer, _ = stage_trainer(cfg, tiny_llama_path, tiny_tokenizer, ["q_proj", "v_proj"])
         torch.manual_seed(0)
