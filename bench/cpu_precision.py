@@ -31,7 +31,7 @@ def hardware(name: str) -> str:
     if wanted is None:
         return "yes"
     cpuinfo = Path("/proc/cpuinfo")
-    flags = precision.fast_bf16_flags(cpuinfo.read_text(errors="replace"), wanted) if cpuinfo.is_file() else []
+    flags = precision.listed_cpu_flags(cpuinfo.read_text(errors="replace"), wanted) if cpuinfo.is_file() else []
     return ", ".join(flags) or "none (emulated)"
 
 

@@ -11,7 +11,7 @@ from transformers import Trainer, TrainingArguments
 
 import lmforge.train.precision as precision
 from lmforge.config import build_config, load_config
-from lmforge.train.precision import compute_dtype, fast_bf16_flags, training_defaults, training_load_dtype
+from lmforge.train.precision import compute_dtype, listed_cpu_flags, training_defaults, training_load_dtype
 from lmforge.train.runner import run_training, training_kwargs
 from tests.conftest import ROOT
 
@@ -25,13 +25,13 @@ GRAVITON2 = "processor\t: 0\nFeatures\t: fp asimd asimddp\nCPU implementer\t: 0x
 
 
 def test_cpus_with_bf16_in_hardware_are_told_from_those_without():
-    assert fast_bf16_flags(SAPPHIRE_RAPIDS) == ["amx_bf16", "avx512_bf16"]
-    assert fast_bf16_flags(ZEN4) == ["avx512_bf16"]
-    assert fast_bf16_flags(GRAVITON3) == ["bf16"]  # `svebf16` alone would not count; `bf16` does
+    assert listed_cpu_flags(SAPPHIRE_RAPIDS) == ["amx_bf16", "avx512_bf16"]
+    assert listed_cpu_flags(ZEN4) == ["avx512_bf16"]
+    assert listed_cpu_flags(GRAVITON3) == ["bf16"]  # `svebf16` alone would not count; `bf16` does
     granite_rapids = SAPPHIRE_RAPIDS.replace("amx_int8", "amx_int8 avx512_fp16 amx_fp16")
-    assert fast_bf16_flags(granite_rapids, precision.FAST_FP16_FLAGS) == ["amx_fp16", "avx512_fp16"]
-    assert fast_bf16_flags(SAPPHIRE_RAPIDS, precision.FAST_FP16_FLAGS) == []
-    assert fast_bf16_flags(SKYLAKE_SP) == fast_bf16_flags(ZEN3) == fast_bf16_flags(GRAVITON2) == []
+    assert listed_cpu_flags(granite_rapids, precision.FAST_FP16_FLAGS) == ["amx_fp16", "avx512_fp16"]
+    assert listed_cpu_flags(SAPPHIRE_RAPIDS, precision.FAST_FP16_FLAGS) == []
+    assert listed_cpu_flags(SKYLAKE_SP) == listed_cpu_flags(ZEN3) == listed_cpu_flags(GRAVITON2) == []
 
 
 @CPU_ONLY

@@ -56,8 +56,9 @@ def _accelerator() -> bool:
     return torch.cuda.is_available()
 
 
-def fast_bf16_flags(cpuinfo: str, wanted: frozenset[str] = FAST_BF16_FLAGS) -> list[str]:
-    """The flags of `wanted` (`FAST_BF16_FLAGS`) that a /proc/cpuinfo text lists (first processor)."""
+def listed_cpu_flags(cpuinfo: str, wanted: frozenset[str] = FAST_BF16_FLAGS) -> list[str]:
+    """The flags of `wanted` (`FAST_BF16_FLAGS` by default, or `FAST_FP16_FLAGS`) that a /proc/cpuinfo text lists
+    (first processor)."""
     for line in cpuinfo.splitlines():
         key, _, value = line.partition(":")
         if key.strip() in ("flags", "Features"):
@@ -76,13 +77,13 @@ def _cpuinfo() -> str:
 def cpu_has_fast_bf16() -> bool:
     """Whether this machine's CPU computes bf16 products in hardware (Linux: /proc/cpuinfo; elsewhere no, which
     keeps fp32: macOS and Windows are not probed)."""
-    return bool(fast_bf16_flags(_cpuinfo()))
+    return bool(listed_cpu_flags(_cpuinfo()))
 
 
 @functools.cache
 def cpu_has_fast_fp16() -> bool:
     """Whether this machine's CPU computes fp16 products in hardware (x86 Linux only, as `cpu_has_fast_bf16`)."""
-    return bool(fast_bf16_flags(_cpuinfo(), FAST_FP16_FLAGS))
+    return bool(listed_cpu_flags(_cpuinfo(), FAST_FP16_FLAGS))
 
 
 def _deepspeed_precision_is_the_trainers(cfg: LmforgeConfig, key: str) -> bool:
