@@ -12,6 +12,7 @@ from lmforge.config.groups import GROUPS, LmforgeConfig
 from lmforge.config.llamafactory import not_supported_message, translate_llamafactory
 from lmforge.config.llamafactory_v1 import is_v1_config, translate_v1
 from lmforge.config.rules import check_rules
+from lmforge.data.registry import SOURCE_KEYS
 from lmforge.errors import ConfigError
 
 KEY_TO_GROUP: dict[str, str] = {
@@ -116,8 +117,7 @@ def _other_config_kind(raw: dict[str, Any], path: str | Path) -> str | None:
                 "run.yaml --nproc N`)")
     if DEEPSPEED_KEYS & raw.keys():
         return f"a DeepSpeed config, not a training config: name it in your training config (`deepspeed: {path}`)"
-    data_keys = {"file_name", "hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name"}
-    if raw and all(isinstance(value, dict) and data_keys & value.keys() for value in raw.values()):
+    if raw and all(isinstance(value, dict) and SOURCE_KEYS & value.keys() for value in raw.values()):
         return ("a dataset_info.json (dataset names and their files), not a training config: name its folder "
                 f"(`dataset_dir: {Path(path).parent}`) and a dataset (`dataset: {next(iter(raw))}`) in your "
                 "training config")

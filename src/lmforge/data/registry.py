@@ -46,6 +46,10 @@ OPENAI_TAGS = Tags(role_tag="role", content_tag="content", user_tag="user", assi
                    observation_tag="tool", function_tag="function_call", system_tag="system")
 
 
+# The keys of a dataset_info.json entry that say where its data comes from.
+SOURCE_KEYS = frozenset({"file_name", "hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name"})
+
+
 class DatasetSpec(BaseModel):
     """One entry of dataset_info.json (or a file given directly as `dataset`)."""
 
@@ -67,6 +71,7 @@ class DatasetSpec(BaseModel):
     columns: Columns = Columns()
     tags: Tags = Tags()
     path: Path | None = None  # resolved file or folder
+
 
     @property
     def effective_tags(self) -> Tags:
