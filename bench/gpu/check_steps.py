@@ -12,6 +12,7 @@ from typing import Any
 
 from bench.gpu.models import PUBLISHED_PARAMS, model_config, parameter_count, tokenized, write_dataset, write_model
 from bench.gpu.plan import ROOT_DIR, TRAINING_RUNS, Context, qlora_export_config, train_config
+from bench.gpu.rl_steps import grpo_config
 
 PACKAGES = ("torch", "transformers", "huggingface-hub", "tokenizers", "accelerate", "peft", "trl", "datasets",
             "pydantic", "pyarrow", "fsspec", "regex", "bitsandbytes", "deepspeed", "liger-kernel", "triton", "vllm",
@@ -77,7 +78,9 @@ def validate_gpu_configs(ctx: Context) -> list[str]:
             check_model_fit(cfg.model, cfg.finetuning, None, "train")
         checked.append(step)
     build_config(qlora_export_config(gpu, gpu.runs / "qlora", gpu.runs / "export"), source="qlora export")
-    return [*checked, "qlora export"]
+    for step, use_vllm in (("grpo", False), ("grpo-vllm", True)):
+        build_config(grpo_config(gpu, gpu.runs / step, use_vllm), source=step)
+    return [*checked, "qlora export", "grpo", "grpo-vllm"]
 
 
 def step_models(ctx: Context) -> dict[str, Any]:

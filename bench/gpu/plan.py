@@ -4,7 +4,8 @@ The whole suite must end inside 8 minutes on an H200 (the device lends 15, start
 rerun should still fit). `TOTAL_S` is counted from the start of run.sh, wheel install included. Every
 step runs in its own process group under a time box; a step that cannot start in the time left, or
 outlives its box, is recorded as such and the suite goes on. The core steps' boxes together fit in the
-total, so they always get their chance; the optional ones (QLoRA, Liger, ZeRO-3) use what is left.
+total, so they always get their chance; the optional ones (GRPO, QLoRA, Liger, ZeRO-3,
+...) use what is left.
 """
 
 import os
@@ -42,6 +43,7 @@ PLAN: tuple[Step, ...] = (
     Step("invariants", 40, "packed == unpacked loss and gradients; checkpointing on == off", dry_run=True),
     Step("generation", 40, "32 concurrent prompts through the engine", dry_run=True),
     Step("pytest-gpu", 45, "pytest -m gpu tests/gpu"),
+    Step("grpo", 60, "GRPO LoRA steps, rollouts batched through transformers' generate", core=False, dry_run=True),
     Step("qlora", 60, "QLoRA (4-bit base) LoRA steps and a 4-bit export", core=False),
     Step("liger", 45, "LoRA SFT with Liger kernels", core=False),
     Step("zero3", 60, "full SFT under DeepSpeed ZeRO-3 on one GPU", core=False),

@@ -60,6 +60,16 @@ def markdown(summary: dict[str, Any]) -> str:
                   f"new tokens each, greedy, {generation['backend']} backend: {_number(generation['tokens_per_s'])} "
                   f"tokens/s ({generation['tokens']} tokens in {generation['seconds']} s; decoding calls of "
                   f"{generation['batch_sizes']} rows; vLLM usable: {generation['vllm_usable']})", ""]
+    online = [steps[name] for name in ("grpo", "grpo-vllm") if steps.get(name, {}).get("status") == "ok"]
+    if online:
+        lines += ["## Online RL: GRPO, LoRA, 8 completions a step", "", "| model | rollouts | steps | s/step "
+                  "(median after the first) | rollout tokens/s | completion length | reward first -> last | "
+                  "peak memory (MiB) |", "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: |"]
+        lines += [f"| {step['model']} | {step['rollouts']} | {step['steps']} | {step['step_s']:.2f} | "
+                  f"{_number(step['rollout_tokens_per_s'], 1)} | {_number(step['completion_mean_length'], 1)} | "
+                  f"{step['reward_first']:.3f} -> {step['reward_last']:.3f} | {_number(step['peak_memory_mib'])}"
+                  f"{'' if step['peak_memory_kind'] == 'GPU allocated' else ' (RSS)'} |" for step in online]
+        lines.append("")
     lines += ["## Steps", "", "| step | status | seconds | box | note |", "| --- | --- | ---: | ---: | --- |"]
     for step in summary["steps"]:
         note = step.get("why") or step.get("what", "")

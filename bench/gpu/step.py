@@ -19,7 +19,7 @@ from bench.gpu.check_steps import (
     step_pytest,
 )
 from bench.gpu.plan import STEP_NAMES, Context
-from bench.gpu.rl_steps import step_grpo_vllm
+from bench.gpu.rl_steps import step_grpo, step_grpo_vllm
 from bench.gpu.train_steps import run_training, step_liger, step_qlora, step_zero3
 
 STEPS: dict[str, Callable[[Context], dict[str, Any]]] = {
@@ -32,6 +32,7 @@ STEPS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "invariants": step_invariants,
     "generation": step_generation,
     "pytest-gpu": step_pytest,
+    "grpo": step_grpo,
     "qlora": step_qlora,
     "liger": step_liger,
     "zero3": step_zero3,

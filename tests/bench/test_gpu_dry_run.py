@@ -29,15 +29,18 @@ def test_the_time_boxes_fit_the_lease():
     assert {step.name for step in PLAN if step.dry_run} >= {"env", "models", "train-lora-0.5b"}
 
 
-def test_the_grpo_vllm_step_config_validates_and_asks_for_colocated_vllm(tmp_path):
+def test_the_grpo_steps_configs_validate_and_only_the_vllm_one_asks_for_colocated_vllm(tmp_path):
     from bench.gpu.plan import Context
     from bench.gpu.rl_steps import grpo_config
 
     from lmforge.config import build_config
 
-    cfg = build_config(grpo_config(Context(tmp_path, dry_run=False), tmp_path / "out"))
+    gpu = Context(tmp_path, dry_run=False)
+    cfg = build_config(grpo_config(gpu, tmp_path / "out", use_vllm=True))
     assert cfg.finetuning.stage == "grpo" and cfg.rl.use_vllm and cfg.generation.vllm_gpu_util == 0.3
     assert cfg.training.per_device_train_batch_size % cfg.rl.num_generations == 0
+    cfg = build_config(grpo_config(gpu, tmp_path / "out"))
+    assert cfg.finetuning.stage == "grpo" and not cfg.rl.use_vllm and cfg.rl.max_completion_length == 64
 
 
 @pytest.mark.slow
@@ -56,11 +59,13 @@ def test_dry_run_checks_the_plan_and_runs_the_small_steps_on_the_cpu(tmp_path):
         expected = "ok" if step.dry_run else "skipped"
         assert steps[step.name]["status"] == expected, steps[step.name]
     assert steps["models"]["parameters"]["qwen2.5-1.5b"] == 1_543_714_304
-    assert len(steps["models"]["validated_configs"]) == 8  # every GPU config passed lmforge's checks
+    assert len(steps["models"]["validated_configs"]) == 10  # every GPU config passed lmforge's checks
     train = steps["train-lora-0.5b"]
     assert train["tokens_per_s"] > 0 and train["flops_per_token"] > 0 and train["mfu"] is None  # no GPU peak
     assert steps["invariants"]["packed_rows"] < steps["invariants"]["examples"]
     assert steps["generation"]["tokens"] == 4 * 8
+    grpo = steps["grpo"]  # the GPU run's online-RL row, its rollouts through generate
+    assert grpo["rollouts"] == "generate" and grpo["steps"] == 2 and grpo["step_s"] > 0
     markdown = (tmp_path / "gpu_suite.md").read_text()
-    assert "| tiny | lora |" in markdown and "| zero3 | skipped |" in markdown
+    assert "| tiny | lora |" in markdown and "| zero3 | skipped |" in markdown and "| tiny | generate | 2 |" in markdown
     assert (tmp_path / "gpu_suite.log").stat().st_size > 0
