@@ -103,13 +103,9 @@ def versions(python: Path | str, packages: list[str]) -> dict[str, str]:
 
 def cpu_model() -> str:
     """The CPU's model name and the instruction sets that decide fp32/bf16 speed (a figure means little without)."""
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
-                platform.processor() or platform.machine())
-    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
-    features = [label for flag, label in (("avx512f", "AVX-512"), ("avx512_bf16", "AVX-512-BF16"),
-                                          ("amx_bf16", "AMX")) if flag in flags]
-    return name + (f" ({', '.join(features)})" if features else "")
+    from lmforge.train.precision import cpu_description
+
+    return cpu_description()
 
 
 def machine() -> str:

@@ -149,8 +149,9 @@ def test_check_prints_the_resolved_config(tmp_path):
 def test_env_lists_versions():
     result = run_cli("env")
     assert result.returncode == 0
-    for name in ("python", "torch", "transformers", "peft", "trl", "datasets", "accelerate", "devices"):
+    for name in ("python", "torch", "transformers", "peft", "trl", "datasets", "accelerate", "devices", "cpu"):
         assert name in result.stdout
+    assert "bf16 in hardware" in result.stdout or "no bf16 arithmetic" in result.stdout  # what bf16 trains in
 
 
 @pytest.mark.slow

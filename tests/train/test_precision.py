@@ -34,6 +34,14 @@ def test_cpus_with_bf16_in_hardware_are_told_from_those_without():
     assert listed_cpu_flags(SKYLAKE_SP) == listed_cpu_flags(ZEN3) == listed_cpu_flags(GRAVITON2) == []
 
 
+def test_the_cpu_is_described_by_its_name_and_the_instruction_sets_that_decide_its_speed():
+    name = "model name\t: AMD EPYC 9R14\n"
+    assert precision.cpu_description(name + ZEN4) == "AMD EPYC 9R14 (AVX-512, AVX-512-BF16)"
+    assert precision.cpu_description(name + ZEN3) == "AMD EPYC 9R14 (AVX2 only)"
+    assert precision.cpu_description(SAPPHIRE_RAPIDS).endswith("(AVX-512, AVX-512-BF16, AMX)")
+    assert "(" not in precision.cpu_description(GRAVITON3)  # no x86 sets: the name (or machine) alone
+
+
 @CPU_ONLY
 @pytest.mark.parametrize("finetuning_type", ["lora", "full"])
 def test_a_cpu_with_fast_bf16_trains_in_bf16_autocast_on_fp32_weights(monkeypatch, tmp_path, finetuning_type):

@@ -33,7 +33,18 @@ def environment_table() -> Table:
         table.add_row("devices", f"CUDA: {devices}")
     else:
         table.add_row("devices", f"CPU only ({torch.get_num_threads()} threads)")
+    table.add_row("cpu", cpu_row())
     return table
+
+
+def cpu_row() -> str:
+    """The CPU and what a run's precision keys train in on it (bf16 without hardware arithmetic falls back)."""
+    from lmforge.train.precision import cpu_description, cpu_has_fast_bf16, cpu_has_fast_fp16
+
+    bf16 = ("bf16 in hardware: training defaults to bf16 autocast" if cpu_has_fast_bf16() else
+            "no bf16 arithmetic: training runs in float32, `bf16: true` included")
+    fp16 = "fp16 in hardware" if cpu_has_fast_fp16() else "no fp16 arithmetic (`fp16: true` trains in float32)"
+    return f"{cpu_description()}; {bf16}; {fp16}"
 
 
 def env() -> None:

@@ -86,6 +86,24 @@ def cpu_has_fast_fp16() -> bool:
     return bool(listed_cpu_flags(_cpuinfo(), FAST_FP16_FLAGS))
 
 
+# Instruction sets that decide a CPU's float32 and bf16 speed, as benchmarks and `lmforge env` name them.
+SPEED_FLAG_LABELS = (("avx512f", "AVX-512"), ("avx512_bf16", "AVX-512-BF16"), ("amx_bf16", "AMX"))
+
+
+def cpu_description(cpuinfo: str | None = None) -> str:
+    """The CPU's model name and its speed-deciding instruction sets ("AMD EPYC (AVX-512, AVX-512-BF16)"; "AVX2
+    only" where it has no AVX-512): a speed figure means little without them."""
+    info = _cpuinfo() if cpuinfo is None else cpuinfo
+    lines = [line.partition(":") for line in info.splitlines()]
+    name = next((value.strip() for key, _, value in lines if key.strip() == "model name"),
+                platform.processor() or platform.machine())
+    flags = set(next((value.split() for key, _, value in lines if key.strip() in ("flags", "Features")), []))
+    features = [label for flag, label in SPEED_FLAG_LABELS if flag in flags]
+    if not features and "avx2" in flags:
+        features = ["AVX2 only"]
+    return name + (f" ({', '.join(features)})" if features else "")
+
+
 def _deepspeed_precision_is_the_trainers(cfg: LmforgeConfig, key: str) -> bool:
     """Whether the run's DeepSpeed config, if any, leaves `key` (bf16, fp16) to the Trainer's arguments: its section
     absent or `enabled: auto`, as in LLaMA-Factory's examples. One it cannot read counts as no (the rules report it)."""
