@@ -84,6 +84,9 @@ def test_a_cpu_without_fast_bf16_keeps_fp32(monkeypatch, tmp_path):
     assert precision.emulated_half_precision(build_config({"bf16": True, "deepspeed": said})) is None
     pure = build_config({"pure_bf16": True})
     assert precision.emulated_half_precision(pure) is None and compute_dtype(pure) == torch.bfloat16
+    assert precision.emulated_pure_bf16(pure) and not precision.emulated_pure_bf16(asked)  # the run warns
+    monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: True)
+    assert not precision.emulated_pure_bf16(pure)
 
 
 @CPU_ONLY
@@ -155,6 +158,17 @@ def test_bf16_asked_for_on_a_cpu_without_it_trains_in_fp32_and_says_so(tmp_path,
     assert asked == plain and summary["peak_dtype"] == "float32"
     assert "note: `bf16: true` asks for bf16 mixed precision, which this CPU has no arithmetic for" in printed
     assert "training in fp32" in " ".join(printed.split())
+
+
+@CPU_ONLY
+@pytest.mark.skipif(not precision.cpu_has_fast_bf16(), reason="pure bf16 on this CPU would be emulated (minutes)")
+def test_pure_bf16_on_a_cpu_without_it_is_kept_and_warns(tmp_path, monkeypatch):
+    """`pure_bf16` may be asked for its weights' memory, so it stays; the run says what it costs there and how to
+    train in fp32 instead (the CPU's lack of bf16 is pretended: the products are real bf16 here)."""
+    _, summary, printed = quickstart_job(tmp_path, monkeypatch, "pure", False, "pure_bf16=true", "max_steps=1")
+    assert summary["peak_dtype"] == "bfloat16"
+    assert "`pure_bf16: true` keeps the weights in bf16, which this CPU has no arithmetic for" in printed
+    assert "`pure_bf16: false` trains in fp32" in " ".join(printed.split())
 
 
 def test_checkpointing_is_dropped_or_refused_on_a_model_class_without_it():

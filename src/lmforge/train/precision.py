@@ -126,6 +126,12 @@ def emulated_half_precision(cfg: LmforgeConfig) -> str | None:
     return None
 
 
+def emulated_pure_bf16(cfg: LmforgeConfig) -> bool:
+    """`pure_bf16` (bf16 weights and products) on a CPU without bf16 arithmetic: kept, since its weights' memory may
+    be why it was asked for, but every product is emulated there (the run warns, naming the fp32 way out)."""
+    return bool(cfg.finetuning.pure_bf16) and not _accelerator() and not cpu_has_fast_bf16()
+
+
 def _default_dtype(cfg: LmforgeConfig) -> torch.dtype:
     """The compute dtype of a run that sets neither `bf16` nor `fp16`. DeepSpeed on a CPU keeps fp32: its engine
     manages precision itself, and its bf16 path on a CPU is not one lmforge has verified."""

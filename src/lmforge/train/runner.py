@@ -49,6 +49,7 @@ from lmforge.train.precision import (
     compute_dtype,
     cpu_activation_savings,
     emulated_half_precision,
+    emulated_pure_bf16,
     frozen_linears_in_bf16,
     frozen_linears_loaded_in_bf16,
     frozen_reference_in_bf16,
@@ -230,6 +231,10 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
                       f"arithmetic for (no AMX or AVX-512 {emulated.upper()}): torch would emulate every product, tens "
                       f"of times slower than fp32; training in fp32 (on a GPU, or a CPU with it, in {emulated} as "
                       "written)", style="cyan", highlight=False, markup=False)
+    elif emulated_pure_bf16(cfg):
+        console.print("[bold yellow]warning:[/bold yellow] `pure_bf16: true` keeps the weights in bf16, which this "
+                      "CPU has no arithmetic for (no AMX or AVX-512 BF16): torch emulates every product, about 100x "
+                      "slower than fp32; `pure_bf16: false` trains in fp32 (twice the weights' memory)")
     set_seed(kwargs.get("seed", 42))  # adapter and head initialisation must not depend on the run
     sharded = cfg.training.shards_weights()
     fp32_products = compute_dtype(cfg) == torch.float32  # under autocast the CPU matmul route changes nothing
