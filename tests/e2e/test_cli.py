@@ -143,6 +143,7 @@ def test_check_prints_the_resolved_config(tmp_path):
     result = run_cli("check", str(config), "learning_rate=2e-4")
     assert result.returncode == 0, result.stderr
     assert "valid" in result.stdout and "learning_rate: 0.0002" in result.stdout
+    assert "on this machine" in result.stdout and ("mixed precision" in result.stdout or "float32" in result.stdout)
     assert "lora_rank: 8" in result.stdout
 
 

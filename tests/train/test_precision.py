@@ -85,8 +85,12 @@ def test_a_cpu_without_fast_bf16_keeps_fp32(monkeypatch, tmp_path):
     pure = build_config({"pure_bf16": True})
     assert precision.emulated_half_precision(pure) is None and compute_dtype(pure) == torch.bfloat16
     assert precision.emulated_pure_bf16(pure) and not precision.emulated_pure_bf16(asked)  # the run warns
+    assert precision.precision_summary(asked).endswith("float32 (`bf16: true` set aside: no bf16 arithmetic on "
+                                                       "this CPU)")  # what `lmforge check` says
+    assert "pure_bf16); emulated on this CPU" in precision.precision_summary(pure)
     monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: True)
     assert not precision.emulated_pure_bf16(pure)
+    assert precision.precision_summary(asked).endswith(": bfloat16 mixed precision (autocast)")
 
 
 @CPU_ONLY

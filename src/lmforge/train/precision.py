@@ -132,6 +132,21 @@ def emulated_pure_bf16(cfg: LmforgeConfig) -> bool:
     return bool(cfg.finetuning.pure_bf16) and not _accelerator() and not cpu_has_fast_bf16()
 
 
+def precision_summary(cfg: LmforgeConfig) -> str:
+    """What the run's arithmetic will be on this machine (`lmforge check`): the device and the compute dtype, and
+    why where a precision key was set aside."""
+    device = (f"GPU ({torch.cuda.get_device_name()})" if _accelerator() else f"CPU ({cpu_description()})")
+    if cfg.finetuning.pure_bf16:
+        slow = "; emulated on this CPU, about 100x slower than fp32" if emulated_pure_bf16(cfg) else ""
+        return f"{device}: bf16 weights and products (pure_bf16){slow}"
+    dtype = compute_dtype(cfg)
+    if dtype == torch.float32:
+        emulated = emulated_half_precision(cfg)
+        why = f" (`{emulated}: true` set aside: no {emulated} arithmetic on this CPU)" if emulated else ""
+        return f"{device}: float32{why}"
+    return f"{device}: {str(dtype).removeprefix('torch.')} mixed precision (autocast)"
+
+
 def _default_dtype(cfg: LmforgeConfig) -> torch.dtype:
     """The compute dtype of a run that sets neither `bf16` nor `fp16`. DeepSpeed on a CPU keeps fp32: its engine
     manages precision itself, and its bf16 path on a CPU is not one lmforge has verified."""
