@@ -41,7 +41,7 @@ def check(config: ConfigArg, overrides: OverridesArg = None) -> None:
             console.print(yaml.safe_dump(values, sort_keys=False, allow_unicode=True).rstrip(), highlight=False)
         from lmforge.train.precision import precision_summary
 
-        console.print(f"[bold]on this machine[/bold]\n{precision_summary(cfg)}", highlight=False)
+        console.print(f"[bold]training on this machine[/bold]\n{precision_summary(cfg)}", highlight=False)
 
     run_reporting_errors(body)
 
