@@ -72,7 +72,6 @@ class DatasetSpec(BaseModel):
     tags: Tags = Tags()
     path: Path | None = None  # resolved file or folder
 
-
     @property
     def effective_tags(self) -> Tags:
         if self.formatting == "openai" and "tags" not in self.model_fields_set:
