@@ -5,7 +5,8 @@ DeepSpeed's "Setting accelerator to CPU" notice, bitsandbytes' offline optional-
 matmul's note at every call that it computes in float16,
 deprecation notices about calls inside the libraries
 (`all_gather_into_tensor` and `reduce_scatter_tensor` from DeepSpeed's ZeRO-3, transformers' `past_key_values`
-renaming), torch's note that a CPU machine has no CUDA while DeepSpeed builds its CPU ops, and what accelerate
+renaming, trl switching checkpointing off around its rollouts and reference passes by transformers' old names),
+torch's note that a CPU machine has no CUDA while DeepSpeed builds its CPU ops, and what accelerate
 says about settings it chose itself (the CPU threads of a process group, DeepSpeed's gradient accumulation
 where the Trainer, which accumulates itself, gave accelerate 1). Real warnings stay. Everything here is the
 standard logging/warnings machinery of this process (and the training workers it launches, which run the same
@@ -26,6 +27,7 @@ LIBRARY_WARNINGS = (
     (r"`torch\.distributed\.all_gather_into_tensor` is deprecated", FutureWarning),
     (r"`torch\.distributed\.reduce_scatter_tensor` is deprecated", FutureWarning),
     (r"`past_key_values` is deprecated", FutureWarning),
+    (r"`gradient_checkpointing_(enable|disable)` is deprecated", FutureWarning),  # trl's checkpointing switch
     (r"OMP_NUM_THREADS/MKL_NUM_THREADS unset, we set it at", UserWarning),
 )
 # (logger, message start) of notices logged while a library loads that no user action changes: DeepSpeed picking
