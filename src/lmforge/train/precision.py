@@ -94,10 +94,10 @@ def cpu_description(cpuinfo: str | None = None) -> str:
     """The CPU's model name and its speed-deciding instruction sets ("AMD EPYC (AVX-512, AVX-512-BF16)"; "AVX2
     only" where it has no AVX-512): a speed figure means little without them."""
     info = _cpuinfo() if cpuinfo is None else cpuinfo
-    lines = [line.partition(":") for line in info.splitlines()]
-    name = next((value.strip() for key, _, value in lines if key.strip() == "model name"),
+    fields = (line.partition(":") for line in info.splitlines())
+    name = next((value.strip() for key, _, value in fields if key.strip() == "model name"),
                 platform.processor() or platform.machine())
-    flags = set(next((value.split() for key, _, value in lines if key.strip() in ("flags", "Features")), []))
+    flags = set(listed_cpu_flags(info, frozenset({flag for flag, _ in SPEED_FLAG_LABELS} | {"avx2"})))
     features = [label for flag, label in SPEED_FLAG_LABELS if flag in flags]
     if not features and "avx2" in flags:
         features = ["AVX2 only"]
