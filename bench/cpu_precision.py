@@ -30,8 +30,7 @@ def hardware(name: str) -> str:
     wanted = {"bf16": precision.FAST_BF16_FLAGS, "fp16": precision.FAST_FP16_FLAGS}.get(name)
     if wanted is None:
         return "yes"
-    cpuinfo = Path("/proc/cpuinfo")
-    flags = precision.listed_cpu_flags(cpuinfo.read_text(errors="replace"), wanted) if cpuinfo.is_file() else []
+    flags = precision.listed_cpu_flags(precision.read_cpuinfo(), wanted)
     return ", ".join(flags) or "none (emulated)"
 
 

@@ -40,6 +40,7 @@ def test_the_cpu_is_described_by_its_name_and_the_instruction_sets_that_decide_i
     assert precision.cpu_description(name + ZEN3) == "AMD EPYC 9R14 (AVX2 only)"
     assert precision.cpu_description(SAPPHIRE_RAPIDS).endswith("(AVX-512, AVX-512-BF16, AMX)")
     assert "(" not in precision.cpu_description(GRAVITON3)  # no x86 sets: the name (or machine) alone
+    assert precision.cpu_name("Model\t\t: Raspberry Pi 5 Model B\n" + GRAVITON2) == "Raspberry Pi 5 Model B"
 
 
 @CPU_ONLY

@@ -12,7 +12,6 @@ below what a run achieved is measured again, and the cache keeps the highest mea
 """
 
 import json
-import platform
 import time
 from pathlib import Path
 
@@ -20,22 +19,12 @@ import torch
 
 from lmforge.paths import lmforge_home
 from lmforge.train.flops import peak_bf16_flops
+from lmforge.train.precision import cpu_name
 
 PROBE_SIZE = 2048  # n x n x n: 17 GFLOP a product, from ~5 ms (AMX bf16) to ~0.2 s (one slow core in fp32)
 PROBE_SECONDS = 0.5  # products are repeated for at least this long after a warm-up; the best one counts
 CACHE_FILE = "peak_flops.json"
 _MEASURED_IN_THIS_PROCESS: dict[str, float] = {}
-
-
-def cpu_name() -> str:
-    """The CPU's model name (/proc/cpuinfo on Linux), else what the platform says."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text(errors="replace").splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() in ("model name", "Model", "cpu model") and value.strip():
-                return value.strip()
-    return platform.processor() or platform.machine()
 
 
 def device_key(device: torch.device, dtype: torch.dtype) -> str:

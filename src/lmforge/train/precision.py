@@ -66,7 +66,8 @@ def listed_cpu_flags(cpuinfo: str, wanted: frozenset[str] = FAST_BF16_FLAGS) -> 
     return []
 
 
-def _cpuinfo() -> str:
+def read_cpuinfo() -> str:
+    """/proc/cpuinfo's text on Linux, else "" (macOS and Windows are not probed)."""
     cpuinfo = Path("/proc/cpuinfo")
     if platform.system() != "Linux" or not cpuinfo.is_file():
         return ""
@@ -77,13 +78,23 @@ def _cpuinfo() -> str:
 def cpu_has_fast_bf16() -> bool:
     """Whether this machine's CPU computes bf16 products in hardware (Linux: /proc/cpuinfo; elsewhere no, which
     keeps fp32: macOS and Windows are not probed)."""
-    return bool(listed_cpu_flags(_cpuinfo()))
+    return bool(listed_cpu_flags(read_cpuinfo()))
 
 
 @functools.cache
 def cpu_has_fast_fp16() -> bool:
     """Whether this machine's CPU computes fp16 products in hardware (x86 Linux only, as `cpu_has_fast_bf16`)."""
-    return bool(listed_cpu_flags(_cpuinfo(), FAST_FP16_FLAGS))
+    return bool(listed_cpu_flags(read_cpuinfo(), FAST_FP16_FLAGS))
+
+
+def cpu_name(cpuinfo: str | None = None) -> str:
+    """The CPU's model name from a /proc/cpuinfo text (x86 "model name", Arm "Model", MIPS "cpu model"), else what
+    the platform says."""
+    for line in (read_cpuinfo() if cpuinfo is None else cpuinfo).splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("model name", "Model", "cpu model") and value.strip():
+            return value.strip()
+    return platform.processor() or platform.machine()
 
 
 # Instruction sets that decide a CPU's float32 and bf16 speed, as benchmarks and `lmforge env` name them.
@@ -93,10 +104,8 @@ SPEED_FLAG_LABELS = (("avx512f", "AVX-512"), ("avx512_bf16", "AVX-512-BF16"), ("
 def cpu_description(cpuinfo: str | None = None) -> str:
     """The CPU's model name and its speed-deciding instruction sets ("AMD EPYC (AVX-512, AVX-512-BF16)"; "AVX2
     only" where it has no AVX-512): a speed figure means little without them."""
-    info = _cpuinfo() if cpuinfo is None else cpuinfo
-    fields = (line.partition(":") for line in info.splitlines())
-    name = next((value.strip() for key, _, value in fields if key.strip() == "model name"),
-                platform.processor() or platform.machine())
+    info = read_cpuinfo() if cpuinfo is None else cpuinfo
+    name = cpu_name(info)
     flags = set(listed_cpu_flags(info, frozenset({flag for flag, _ in SPEED_FLAG_LABELS} | {"avx2"})))
     features = [label for flag, label in SPEED_FLAG_LABELS if flag in flags]
     if not features and "avx2" in flags:
