@@ -10,6 +10,8 @@ from lmforge.config import build_config
 from lmforge.data.collator import PADDING_FREE_MULTIPLE, SftCollator
 from lmforge.data.labels import IGNORE_INDEX
 from lmforge.errors import ConfigError
+from lmforge.model import packed_attention
+from lmforge.model.packed_attention import CPU_FLASH_READS_GROUPED_HEADS
 from lmforge.preflight import preflight
 from lmforge.testing.checkpoint_files import save_tiny_checkpoint_files
 from lmforge.train.padding_free import padding_free_batches
@@ -178,7 +180,8 @@ def test_the_padded_sequences_attention_is_as_close_to_exact_as_sdpas_math_kerne
 ROW_BOUNDS = [0, 150, 395, 400, 800]
 
 
-@pytest.mark.parametrize("kv_heads", [4, 2])
+@pytest.mark.parametrize("kv_heads", [4, pytest.param(2, marks=pytest.mark.skipif(
+    not CPU_FLASH_READS_GROUPED_HEADS, reason="torch < 2.9: no grouped heads in the CPU flash kernel"))])
 @pytest.mark.parametrize(("dtype", "autocast"), [(torch.float32, False), (torch.bfloat16, True)])
 def test_per_sequence_flash_backward_is_the_kernels_own_or_closer_to_exact(dtype, autocast, kv_heads):
     """The CPU flash kernel per sequence, rows of a batch apart: its output exactly; its gradients exactly for
@@ -225,3 +228,48 @@ def test_per_sequence_flash_backward_is_the_kernels_own_or_closer_to_exact(dtype
             assert not torch.equal(mine_error, own_error)  # the float32 backward ran
             assert mine_error.mean() <= own_error.mean()  # and is closer to exact on the whole
             assert mine_error.max() <= 2 * own_error.max()  # and no token more than a rounding step further
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_grouped_heads_repeated_for_an_older_cpu_flash_kernel_give_the_same_attention(monkeypatch, dtype):
+    """torch 2.6-2.8's CPU flash kernel cannot read grouped key/value heads (it returns garbage): there they are
+    repeated per query head and their gradients summed back, the same numbers as the grouped kernel's (2.9+)."""
+    from lmforge.model.packed_attention import _CpuFlashPerSequence
+
+    torch.manual_seed(0)
+    inputs = [torch.randn(2, 4, 400, 8, dtype=dtype), torch.randn(2, 2, 400, 8, dtype=dtype),
+              torch.randn(2, 2, 400, 8, dtype=dtype)]
+    upstream = torch.randn(2, 400, 4, 8, dtype=dtype)
+
+    def run(grouped_kernel: bool) -> list[torch.Tensor]:
+        monkeypatch.setattr(packed_attention, "CPU_FLASH_READS_GROUPED_HEADS", grouped_kernel)
+        leaves = [tensor.clone().requires_grad_(True) for tensor in inputs]
+        out = _CpuFlashPerSequence.apply(*leaves, ROW_BOUNDS, 0.3)
+        out.backward(upstream)
+        return [out, *(leaf.grad for leaf in leaves)]
+
+    repeated = run(False)
+    reference = run(True) if CPU_FLASH_READS_GROUPED_HEADS else None
+    assert [tensor.shape for tensor in repeated] == [upstream.shape, *(tensor.shape for tensor in inputs)]
+    if reference is None:  # torch < 2.9: against the repeated heads through SDPA's math kernel
+        leaves = [tensor.double().requires_grad_(True) for tensor in inputs]
+        key, value = (leaf.repeat_interleave(2, dim=1) for leaf in leaves[1:])
+        reference = [_per_sequence_sdpa_reference(leaves[0], key, value), *leaves]
+        reference[0].backward(upstream.double())
+        reference = [reference[0], *(leaf.grad for leaf in leaves)]
+    tolerance = 1e-5 if dtype == torch.float32 else 2e-2
+    for mine, theirs in zip(repeated, reference, strict=True):
+        torch.testing.assert_close(mine.double(), theirs.double(), atol=tolerance, rtol=tolerance)
+
+
+def _per_sequence_sdpa_reference(query, key, value):
+    """Causal attention within each sequence of `ROW_BOUNDS` over rows [B, H, L, D] laid end to end, as [B, L, H, D]."""
+    batch, heads, length, dim = query.shape
+
+    def flat(states):
+        return states.transpose(0, 1).reshape(heads, batch * length, dim)
+
+    q, k, v = flat(query), flat(key), flat(value)
+    pieces = [torch.nn.functional.scaled_dot_product_attention(q[:, a:b], k[:, a:b], v[:, a:b], is_causal=True,
+                                                               scale=0.3) for a, b in itertools.pairwise(ROW_BOUNDS)]
+    return torch.cat(pieces, dim=1).reshape(heads, batch, length, dim).permute(1, 2, 0, 3)

@@ -37,6 +37,7 @@ import math
 from typing import Any
 
 import torch
+from packaging.version import Version
 from torch.nn import functional
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from transformers import AttentionInterface
@@ -51,6 +52,9 @@ CPU_MATH_MAX_KEYS = 128
 # Sequence lengths up to which the CPU flash kernel's backward of a half-precision sequence runs in float32 instead
 # (see `_CpuFlashPerSequence`).
 CPU_FLASH_FLOAT32_BACKWARD_MAX_KEYS = 384
+# The CPU flash kernel reads grouped key/value heads (fewer than the query's) from torch 2.9 on; torch 2.6-2.8's reads
+# past them and returns garbage without an error, so there `_CpuFlashPerSequence` repeats them per query head.
+CPU_FLASH_READS_GROUPED_HEADS = Version(torch.__version__).release >= (2, 9)
 
 
 def packed_sequence_kwargs(position_ids: torch.Tensor) -> dict[str, Any]:
@@ -89,6 +93,9 @@ class _CpuFlashPerSequence(torch.autograd.Function):
     def forward(ctx: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, bounds: list[int],
                 scaling: float | None) -> torch.Tensor:
         q, k, v = _flat(query), _flat(key), _flat(value)
+        ctx.repeats = 1 if CPU_FLASH_READS_GROUPED_HEADS else query.shape[1] // key.shape[1]
+        if ctx.repeats > 1:
+            k, v = k.repeat_interleave(ctx.repeats, dim=1), v.repeat_interleave(ctx.repeats, dim=1)
         out = torch.empty_like(q)
         logsumexps = []
         for start, end in itertools.pairwise(bounds):
@@ -115,6 +122,10 @@ class _CpuFlashPerSequence(torch.autograd.Function):
             grad_q[:, :, part], grad_k[:, :, part], grad_v[:, :, part] = (
                 torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward(
                     *inputs, logsumexp, 0.0, True, scale=ctx.scaling))
+        if ctx.repeats > 1:  # each key/value head's gradient: the sum over the query heads it was repeated for
+            heads, total, dim = grad_k.shape[1:]
+            grad_k, grad_v = (grad.view(1, heads // ctx.repeats, ctx.repeats, total, dim).sum(2)
+                              for grad in (grad_k, grad_v))
         return _unflat(grad_q, ctx.batch), _unflat(grad_k, ctx.batch), _unflat(grad_v, ctx.batch), None, None
 
 
