@@ -45,6 +45,10 @@ def preflight(cfg: LmforgeConfig, command: Command) -> ModelKind:
             packs_examples = "padding_free"
     if command in ("train", "check") and cfg.data.dataset:  # after the stage: its rules say more (ppo's reward model)
         check_datasets(cfg.data)
+    if command in ("train", "check"):  # imports torch: after the checks that need none
+        from lmforge.train.optimizers import check_optimizer_runs
+
+        check_optimizer_runs(cfg.optimizer)  # what the installed torch lacks
     if command == "train":
         if not cfg.data.dataset:
             raise ConfigError("`lmforge train` needs `dataset` (names in dataset_info.json or file paths)")

@@ -10,6 +10,8 @@ from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
 
 from lmforge.config import build_config
 from lmforge.errors import ConfigError, ModelError
+from lmforge.preflight import preflight
+from lmforge.train import optimizers
 from lmforge.train.optimizers import low_rank_arguments, require_package
 from lmforge.train.runner import run_training
 from tests.conftest import ROOT
@@ -135,6 +137,7 @@ def test_badam_layer_mode_trains_one_block_at_a_time(tmp_path, base_weights):
 
 @pytest.mark.slow
 @_needs("badam", "badam")
+@pytest.mark.skipif(not optimizers._norms_sparse_gradients(), reason="torch before 2.14: preflight refuses it")
 def test_badam_ratio_mode_updates_a_share_of_each_matrix(tmp_path, base_weights):
     trained = train(tmp_path, "badam_ratio", use_badam=True, badam_mode="ratio", badam_update_ratio=0.1,
                     max_steps=1)
@@ -158,6 +161,7 @@ def test_adam_mini_trains_with_one_second_moment_per_block(tmp_path, base_weight
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not hasattr(torch.optim, "Muon"), reason="torch.optim.Muon arrived in torch 2.9")
 def test_muon_orthogonalises_hidden_matrix_updates(tmp_path, base_weights):
     """One Muon step on a hidden matrix is its orthogonalised momentum: singular values close together, unlike
     AdamW's; embeddings still train (with AdamW)."""
@@ -191,3 +195,20 @@ def test_a_missing_optimizer_package_names_its_extra():
     with pytest.raises(ModelError, match=r"`use_galore: true` needs the `no_such_galore` package: pip install "
                                          r"\"lmforge\[galore\]\""):
         require_package("no_such_galore", "galore", "use_galore")
+
+
+def test_what_the_installed_torch_cannot_run_fails_before_a_weight_loads(monkeypatch, tmp_path):
+    """torch before 2.9 has no Muon; before 2.14 no norm of BAdam ratio mode's sparse gradients, which the Trainer
+    takes every step: preflight names the fix instead of a traceback in the first step."""
+    def check(**keys):
+        for command in ("check", "train"):
+            preflight(build_config({**BASE, "output_dir": str(tmp_path), **keys}), command)
+
+    monkeypatch.delattr(torch.optim, "Muon", raising=False)
+    with pytest.raises(ModelError, match=r"torch.optim.Muon, which torch has from 2.9 on"):
+        check(use_muon=True)
+    monkeypatch.setattr(optimizers, "_norms_sparse_gradients", lambda: False)
+    for clipping in ({}, {"max_grad_norm": 0.0}):  # the Trainer logs the norm without clipping too
+        with pytest.raises(ModelError, match=r"`badam_mode: ratio` leaves sparse gradients.*`badam_mode: layer`"):
+            check(use_badam=True, badam_mode="ratio", **clipping)
+    check(use_badam=True)  # layer mode: dense gradients

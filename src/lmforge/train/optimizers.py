@@ -5,6 +5,7 @@ keys into TrainingArguments (`optim`, `optim_target_modules`, `optim_args`). BAd
 are optimizer instances handed to the Trainer (`custom_optimizer`).
 """
 
+import functools
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,27 @@ def require_package(module: str, extra: str, method: str) -> None:
 
     if importlib.util.find_spec(module) is None:
         raise ModelError(f"`{method}: true` needs the `{module}` package: pip install \"lmforge[{extra}]\"")
+
+
+def check_optimizer_runs(opt: OptimizerGroup) -> None:
+    """What the installed torch cannot run of the optimizer methods, said before any weight loads."""
+    if opt.use_muon and not hasattr(torch.optim, "Muon"):
+        raise ModelError(f"`use_muon: true` needs torch.optim.Muon, which torch has from 2.9 on (installed: "
+                         f"{torch.__version__}): upgrade torch, or choose another optimizer")
+    if opt.use_badam and opt.badam_mode == "ratio" and not _norms_sparse_gradients():
+        # the Trainer takes the gradients' norm every step, for clipping or for the log (max_grad_norm: 0 too)
+        raise ModelError(f"`badam_mode: ratio` leaves sparse gradients, whose norm torch {torch.__version__} "
+                         "cannot take (no sparse kernel before torch 2.14): upgrade torch, or use "
+                         "`badam_mode: layer`")
+
+
+@functools.cache
+def _norms_sparse_gradients() -> bool:
+    try:
+        torch.nn.utils.get_total_norm([torch.ones(1, 1).to_sparse()])
+    except (NotImplementedError, RuntimeError):
+        return False
+    return True
 
 
 def low_rank_arguments(opt: OptimizerGroup, base_optim: str | None, model: torch.nn.Module) -> dict[str, Any]:
