@@ -9,13 +9,12 @@ Rendering a conversation gives a list of `Segment`s. Only the assistant slot (`f
 header (`format_generation`) and the glue after an answer (`assistant_suffix`, ChatML's newline after
 `<|im_end|>`) are not, so the model learns to stop exactly at its end-of-turn token.
 
-Slots, in rendering order (docs/templates.md describes every field): `format_prefix` once; the system
-prompt in `format_system` with the tool definitions placed by `tools_position` (or opening the first user
-message, `system_in_user`); per message `format_user`, `format_generation` + `format_assistant` +
-`assistant_suffix` (`end_in_history` rewrites an earlier answer's end), tool results as `format_observation`
-around `format_observation_item`s; then `format_generation` (+ `thought_prefill`) for a generation prompt, else
-`format_end`. Reasoning templates split `<think>` blocks off answers and render them (`format_thought`) by the
-`enable_thinking` policy (`Thinking`, in messages.py).
+Slots, in rendering order (docs/templates.md describes every field): `format_prefix`; `format_system` with the
+tool definitions placed by `tools_position` (or in the first question, `system_in_user`); per message `format_user`,
+`format_generation` + `format_assistant` + `assistant_suffix`, tool results as `format_observation` around
+`format_observation_item`s; then `format_generation` (+ `thought_prefill`) for a generation prompt, else
+`format_end`. `<think>` blocks are split off answers and rendered (`format_thought`) by the `enable_thinking`
+policy (`Thinking`, in messages.py).
 """
 
 import datetime
