@@ -141,3 +141,31 @@ def test_chat_with_a_base_model_loads_no_adapter_or_data_library(tmp_path):
     code, heavy, output = _run("chat", str(config), "--prompt", "Hi")
     assert code == 0, output
     assert {"torch", "transformers"} <= set(heavy) and not {"peft", "trl", "datasets", "gradio"} & set(heavy), heavy
+
+
+_WORKER_PROBE = """
+import sys
+import psutil
+from lmforge.cli.main import main
+sys.argv = ["lmforge", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as done:
+    assert not done.code, done.code
+compile_pools = sys.modules.get("torch._inductor.async_compile")
+pools = compile_pools.AsyncCompile.process_pool.cache_info().currsize if compile_pools else 0
+print("inductor", compile_pools is not None, "pools", pools, "children", len(psutil.Process().children(True)),
+      file=sys.stderr)
+"""
+
+
+def test_lora_training_starts_no_compile_workers(tmp_path):
+    """bitsandbytes' import (from peft's LoRA layers) runs torch.compile's set-up, which in torch before 2.8 starts
+    inductor's compile-worker processes (a sidecar and one per core) though nothing is compiled."""
+    pytest.importorskip("bitsandbytes", reason="without bitsandbytes nothing imports inductor in a LoRA run")
+    config = _config(tmp_path, "finetuning_type: lora\nmax_steps: 1\nreport_to: none\n")
+    result = subprocess.run([sys.executable, "-c", _WORKER_PROBE, "train", config], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
+    last = result.stderr.rstrip().splitlines()[-1]
+    assert result.returncode == 0 and last.startswith("inductor"), result.stderr[-3000:]
+    assert last.split()[2:] == ["pools", "0", "children", "0"], last

@@ -23,6 +23,10 @@ from lmforge.cli.quiet import hide_unactionable_output  # noqa: E402
 from lmforge.train.launch import is_worker  # noqa: E402
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# torch before 2.8 starts its Triton compile-worker processes as soon as anything imports inductor (bitsandbytes does,
+# from peft's LoRA layers) though nothing is compiled: memory, and their tracebacks on Ctrl-C. `torch_compile` still
+# gets them, started at its first compile. A user's own TORCH_WARM_POOL is kept.
+os.environ.setdefault("TORCH_WARM_POOL", "0")
 # peft still calls this deprecated transformers property on every model; it is not the user's concern
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
