@@ -31,3 +31,7 @@ class ExportError(LmforgeError):
 
 class RewardError(LmforgeError):
     """A reward function cannot be loaded, or failed or answered wrongly on a row."""
+
+
+class InstallError(LmforgeError):
+    """The environment lacks a library lmforge needs, or has it at a version lmforge cannot run on."""

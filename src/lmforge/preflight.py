@@ -11,6 +11,7 @@ from lmforge.data.registry import check_datasets
 from lmforge.data.templates.select import select_template
 from lmforge.errors import ConfigError, ModelError
 from lmforge.hub.resolve import check_model_reference
+from lmforge.installed import check_installed_requirements
 from lmforge.model.kind import ModelKind
 
 Command = Literal["train", "chat", "eval", "export", "check"]
@@ -21,7 +22,9 @@ def preflight(cfg: LmforgeConfig, command: Command) -> ModelKind:
 
     The model, adapter and template references come first: checking them needs no torch; then the stage's
     rules and the datasets (the stage registry loads no trainer, transformers' light top level only). The
-    FP8 and model-skeleton checks import torch, transformers' model code and peft, so they come last."""
+    FP8 and model-skeleton checks import torch, transformers' model code and peft, so they come last. First of all,
+    the installed libraries against lmforge's requirements (an older trl fails halfway through loading otherwise)."""
+    check_installed_requirements()
     check_model_reference(cfg.model.model_name_or_path, hub=cfg.model.model_hub)
     for adapter in cfg.model.adapter_paths():
         check_model_reference(adapter, what="adapter_name_or_path")

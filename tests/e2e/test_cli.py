@@ -153,6 +153,7 @@ def test_env_lists_versions():
     for name in ("python", "torch", "transformers", "peft", "trl", "datasets", "accelerate", "devices", "cpu"):
         assert name in result.stdout
     assert "bf16 in hardware" in result.stdout or "no bf16 arithmetic" in result.stdout  # what bf16 trains in
+    assert "requirements" in result.stdout and "all met" in result.stdout
 
 
 @pytest.mark.slow

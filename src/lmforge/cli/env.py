@@ -8,6 +8,7 @@ from rich.table import Table
 
 from lmforge.cli.allocator import loaded_allocator, tcmalloc_library
 from lmforge.cli.common import console
+from lmforge.installed import unmet_requirements
 
 PACKAGES = ["lmforge", "torch", "transformers", "peft", "trl", "datasets", "accelerate", "tokenizers",
             "safetensors", "pydantic", "gguf"]
@@ -24,6 +25,9 @@ def environment_table() -> Table:
             table.add_row(name, metadata.version(name))
         except metadata.PackageNotFoundError:
             table.add_row(name, "not installed")
+    unmet = unmet_requirements()
+    table.add_row("requirements", "all met" if not unmet else "not met: " + "; ".join(
+        f"{requirement} ({installed or 'not installed'})" for requirement, installed in unmet))
     allocator = loaded_allocator()
     if allocator == "system malloc" and tcmalloc_library() is None:
         allocator += " (tcmalloc not found: apt-get install libtcmalloc-minimal4 for less training memory)"
