@@ -27,7 +27,7 @@ def test_this_environment_meets_lmforges_requirements():
     check_installed_requirements()
 
 
-def test_missing_and_too_old_libraries_are_named_with_the_pip_command(tmp_path, monkeypatch):
+def test_too_old_libraries_are_named_with_the_pip_command(tmp_path, monkeypatch):
     _distribution(tmp_path, "needy", "1.0", [
         "torch>=2.0",  # met
         "trl>=99",  # too old
@@ -39,11 +39,10 @@ def test_missing_and_too_old_libraries_are_named_with_the_pip_command(tmp_path, 
     unmet = unmet_requirements("needy")
     assert [(str(requirement), installed) for requirement, installed in unmet] == [
         ("trl>=99", metadata.version("trl")), ("no-such-library-here>=1.0", None)]
-    with pytest.raises(InstallError) as raised:
+    with pytest.raises(InstallError) as raised:  # the missing one is left to its import
         check_installed_requirements("needy")
-    assert str(raised.value) == (
-        f"needy needs `trl>=99`, `no-such-library-here>=1.0`, and this environment has trl {metadata.version('trl')}; "
-        "no no-such-library-here: pip install --upgrade 'trl>=99' 'no-such-library-here>=1.0'")
+    assert str(raised.value) == (f"needy needs `trl>=99`, and this environment has trl {metadata.version('trl')}: "
+                                 "pip install --upgrade 'trl>=99'")
 
 
 def test_a_source_tree_without_installed_metadata_is_not_checked():

@@ -35,13 +35,13 @@ def unmet_requirements(distribution: str = "lmforge") -> list[tuple[Requirement,
 
 
 def check_installed_requirements(distribution: str = "lmforge") -> None:
-    """Raise InstallError naming every unmet requirement and the pip command that installs them."""
-    unmet = unmet_requirements(distribution)
-    if not unmet:
+    """Raise InstallError naming every installed library outside its requirement, with the pip command. A missing
+    one is left to its import: a machine that only trains may lack the serving stack (gradio, fastapi)."""
+    wrong = [(requirement, installed) for requirement, installed in unmet_requirements(distribution) if installed]
+    if not wrong:
         return
-    found = "; ".join(f"{requirement.name} {installed}" if installed else f"no {requirement.name}"
-                      for requirement, installed in unmet)
-    needed = ", ".join(f"`{requirement.name}{requirement.specifier}`" for requirement, _ in unmet)
-    pip_args = " ".join(f"'{requirement.name}{requirement.specifier}'" for requirement, _ in unmet)
+    found = ", ".join(f"{requirement.name} {installed}" for requirement, installed in wrong)
+    needed = ", ".join(f"`{requirement.name}{requirement.specifier}`" for requirement, _ in wrong)
+    pip_args = " ".join(f"'{requirement.name}{requirement.specifier}'" for requirement, _ in wrong)
     raise InstallError(f"{distribution} needs {needed}, and this environment has {found}: "
                        f"pip install --upgrade {pip_args}")
