@@ -34,4 +34,4 @@ class RewardError(LmforgeError):
 
 
 class InstallError(LmforgeError):
-    """The environment lacks a library lmforge needs, or has it at a version lmforge cannot run on."""
+    """The environment has a library lmforge needs at a version lmforge cannot run on."""

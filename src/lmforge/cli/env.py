@@ -8,7 +8,6 @@ from rich.table import Table
 
 from lmforge.cli.allocator import loaded_allocator, tcmalloc_library
 from lmforge.cli.common import console
-from lmforge.installed import unmet_requirements
 
 PACKAGES = ["lmforge", "torch", "transformers", "peft", "trl", "datasets", "accelerate", "tokenizers",
             "safetensors", "pydantic", "gguf"]
@@ -16,6 +15,8 @@ PACKAGES = ["lmforge", "torch", "transformers", "peft", "trl", "datasets", "acce
 
 def environment_table() -> Table:
     import torch
+
+    from lmforge.installed import unmet_requirements  # packaging's parser: not on every command's start
 
     table = Table(title="lmforge environment", show_header=False)
     table.add_row("python", platform.python_version())
