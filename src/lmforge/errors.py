@@ -34,4 +34,5 @@ class RewardError(LmforgeError):
 
 
 class InstallError(LmforgeError):
-    """The environment has a library lmforge needs at a version lmforge cannot run on."""
+    """The environment has a library lmforge needs at a version lmforge cannot run on, or lacks the optional
+    package a setting needs (`deepspeed`, `optim: paged_adamw_8bit`, `report_to: wandb`)."""

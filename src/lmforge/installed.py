@@ -3,19 +3,27 @@
 pip enforces those floors when it installs lmforge, not afterwards: an environment where trl or transformers was
 later downgraded, or installed with `--no-deps`, would fail halfway through loading with an ImportError or a
 TypeError about a keyword. `check_installed_requirements` runs first in every preflight and names the pip command.
+The optional packages a config's settings reach (`config/packages.py`) are checked here too, before anything loads.
 """
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib import metadata
-
-from packaging.requirements import Requirement
+from importlib.util import find_spec
+from typing import TYPE_CHECKING
 
 from lmforge.errors import InstallError
 
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
 
-def unmet_requirements(distribution: str = "lmforge") -> list[tuple[Requirement, str | None]]:
+
+def unmet_requirements(distribution: str = "lmforge") -> list[tuple["Requirement", str | None]]:
     """Each requirement of `distribution` (not its extras') that this environment lacks or has at a version
     outside it, with the installed version (None: not installed). Empty where the distribution itself is not
     installed (a source tree on PYTHONPATH): its requirements are then unknown."""
+    from packaging.requirements import Requirement  # its parser (~70 ms): not at every config load
+
     try:
         declared = metadata.requires(distribution) or []
     except metadata.PackageNotFoundError:
@@ -45,3 +53,23 @@ def check_installed_requirements(distribution: str = "lmforge") -> None:
     pip_args = " ".join(f"'{requirement.name}{requirement.specifier}'" for requirement, _ in wrong)
     raise InstallError(f"{distribution} needs {needed}, and this environment has {found}: "
                        f"pip install --upgrade {pip_args}")
+
+
+@dataclass(frozen=True)
+class OptionalPackage:
+    """A package outside lmforge's requirements: importable as any of `modules`, installed by `install`."""
+
+    modules: tuple[str, ...]
+    install: str
+
+    def installed(self) -> bool:
+        return any(find_spec(module) is not None for module in self.modules)
+
+
+def check_optional_packages(needed: Mapping[str, OptionalPackage]) -> None:
+    """Raise InstallError naming each setting (`needed`'s keys, such as "`optim: paged_adamw_8bit`") whose
+    package is not installed, with the command that installs it."""
+    missing = [f"{setting} needs {package.modules[0]}: {package.install}"
+               for setting, package in needed.items() if not package.installed()]
+    if missing:
+        raise InstallError("; ".join(missing))

@@ -7,11 +7,12 @@ config, hub, data and model's checks and asks the configured stage for its own.
 from typing import Literal
 
 from lmforge.config import LmforgeConfig
+from lmforge.config.packages import needed_packages
 from lmforge.data.registry import check_datasets
 from lmforge.data.templates.select import select_template
 from lmforge.errors import ConfigError, ModelError
 from lmforge.hub.resolve import check_model_reference
-from lmforge.installed import check_installed_requirements
+from lmforge.installed import check_installed_requirements, check_optional_packages
 from lmforge.model.kind import ModelKind
 
 Command = Literal["train", "chat", "eval", "export", "check"]
@@ -48,7 +49,9 @@ def preflight(cfg: LmforgeConfig, command: Command) -> ModelKind:
             packs_examples = "padding_free"
     if command in ("train", "check") and cfg.data.dataset:  # after the stage: its rules say more (ppo's reward model)
         check_datasets(cfg.data)
-    if command in ("train", "check"):  # imports torch: after the checks that need none
+    if command in ("train", "check"):
+        check_optional_packages(needed_packages(cfg))  # DeepSpeed, the optimizer's and the trackers' packages
+        # imports torch: after the checks that need none
         from lmforge.train.optimizers import check_optimizer_runs
 
         check_optimizer_runs(cfg.optimizer)  # what the installed torch lacks

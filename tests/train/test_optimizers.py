@@ -12,7 +12,7 @@ from lmforge.config import build_config
 from lmforge.errors import ConfigError, ModelError
 from lmforge.preflight import preflight
 from lmforge.train import optimizers
-from lmforge.train.optimizers import low_rank_arguments, require_package
+from lmforge.train.optimizers import low_rank_arguments
 from lmforge.train.runner import run_training
 from tests.conftest import ROOT
 
@@ -189,12 +189,6 @@ def test_optimizer_methods_are_checked_before_anything_loads():
     for keys, message in cases:
         with pytest.raises(ConfigError, match=message):
             build_config({"finetuning_type": "full", **keys})
-
-
-def test_a_missing_optimizer_package_names_its_extra():
-    with pytest.raises(ModelError, match=r"`use_galore: true` needs the `no_such_galore` package: pip install "
-                                         r"\"lmforge\[galore\]\""):
-        require_package("no_such_galore", "galore", "use_galore")
 
 
 def test_what_the_installed_torch_cannot_run_fails_before_a_weight_loads(monkeypatch, tmp_path):

@@ -1,7 +1,6 @@
 """SwanLab tracking (`use_swanlab`, `swanlab_*`): an offline run writes the losses the Trainer logged."""
 
 import json
-import os
 
 import pytest
 from rich.console import Console
@@ -9,6 +8,7 @@ from rich.console import Console
 from lmforge.config import build_config
 from lmforge.train.runner import run_training
 from tests.conftest import ROOT, run_cli
+from tests.hidden_packages import hide_packages
 
 BASE = {"model_name_or_path": "builtin:tiny-llama", "template": "chatml", "dataset": "identity",
         "dataset_dir": str(ROOT / "examples" / "data"), "max_samples": 8, "cutoff_len": 64, "max_steps": 3,
@@ -53,16 +53,13 @@ def test_offline_run_writes_the_logged_losses(tmp_path):
 
 
 def test_use_swanlab_without_swanlab_names_the_extra(tmp_path, monkeypatch):
-    hidden = tmp_path / "hide" / "swanlab"
-    hidden.mkdir(parents=True)
-    (hidden / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
-    monkeypatch.setenv("PYTHONPATH", f"{hidden.parent}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    hide_packages(monkeypatch, tmp_path / "hide", "swanlab")
     config = tmp_path / "run.yaml"
     config.write_text("stage: sft\nuse_swanlab: true\n")
     result = run_cli("train", str(config), *(f"{key}={value}" for key, value in BASE.items()),
                      f"output_dir={tmp_path / 'out'}")
     assert result.returncode == 1
-    assert 'pip install "lmforge[swanlab]"' in " ".join(result.stderr.split())
+    assert '`use_swanlab: true` needs swanlab: pip install "lmforge[swanlab]"' in " ".join(result.stderr.split())
     assert not (tmp_path / "out").exists()  # refused before anything loaded
 
 

@@ -10,7 +10,12 @@ from pathlib import Path
 
 from lmforge.config.generation_rules import candidates_fit, diverse_beam_on_transformers, generation_config_file
 from lmforge.config.groups import FLASH_ATTN_MEANS, LmforgeConfig
-from lmforge.config.training_rules import early_stopping_evaluates, global_batch_size_divides, one_optimizer_method
+from lmforge.config.training_rules import (
+    early_stopping_evaluates,
+    global_batch_size_divides,
+    one_optimizer_method,
+    report_to_known,
+)
 from lmforge.errors import ConfigError
 
 LORA_ONLY_KEYS = ("lora_task_type", "use_dora", "use_rslora", "pissa_init", "pissa_iter", "loraplus_lr_ratio",
@@ -336,6 +341,7 @@ RULES: list[Callable[[LmforgeConfig], str | None]] = [
     _one_token_loss,
     _dpo_options,
     one_optimizer_method,
+    report_to_known,
 ]
 
 

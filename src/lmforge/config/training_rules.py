@@ -1,7 +1,10 @@
-"""Cross-field rules of the training keys: batch sizes, early stopping, the optimizer methods."""
+"""Cross-field rules of the training keys: batch sizes, early stopping, the optimizer methods, `report_to`."""
+
+import difflib
 
 from lmforge.config.groups import LmforgeConfig
 from lmforge.config.optimizer import APOLLO_OF, GALORE_OF, LOW_RANK_ARGS, OPTIMIZER_METHODS
+from lmforge.config.packages import REPORT_TO_PACKAGES, report_targets
 
 
 def global_batch_size_divides(cfg: LmforgeConfig) -> str | None:
@@ -58,3 +61,14 @@ def one_optimizer_method(cfg: LmforgeConfig) -> str | None:
     if method in ("use_galore", "use_apollo", "use_badam") and cfg.training.deepspeed is not None:
         return f"`{method}` replaces the optimizer DeepSpeed would shard: remove `deepspeed` (or the method)"
     return None
+
+
+def report_to_known(cfg: LmforgeConfig) -> str | None:
+    """transformers refuses an unknown integration when the Trainer is built, after the model has loaded."""
+    unknown = [name for name in report_targets(cfg.training.report_to) if name not in REPORT_TO_PACKAGES]
+    if not unknown:
+        return None
+    close = [match for name in unknown for match in difflib.get_close_matches(name, list(REPORT_TO_PACKAGES), n=1)]
+    hint = f" (did you mean {', '.join(f'`{name}`' for name in close)}?)" if close else ""
+    return (f"`report_to`: {', '.join(f'`{name}`' for name in unknown)} is not one of transformers' integrations"
+            f"{hint}: choose from all, none, {', '.join(sorted(REPORT_TO_PACKAGES))}")

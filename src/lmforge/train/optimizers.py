@@ -19,14 +19,6 @@ from lmforge.model.lora import loraplus_optimizer
 from lmforge.model.targets import check_module_names, linear_module_names
 
 
-def require_package(module: str, extra: str, method: str) -> None:
-    """An optional package a method needs; the error names lmforge's extra that installs it."""
-    import importlib.util
-
-    if importlib.util.find_spec(module) is None:
-        raise ModelError(f"`{method}: true` needs the `{module}` package: pip install \"lmforge[{extra}]\"")
-
-
 def check_optimizer_runs(opt: OptimizerGroup) -> None:
     """What the installed torch cannot run of the optimizer methods, said before any weight loads."""
     if opt.use_muon and not hasattr(torch.optim, "Muon"):
@@ -55,7 +47,6 @@ def low_rank_arguments(opt: OptimizerGroup, base_optim: str | None, model: torch
     if optim is None:
         return {}
     method = str(opt.method())
-    require_package("galore_torch" if method == "use_galore" else "apollo_torch", method.removeprefix("use_"), method)
     key = f"{method.removeprefix('use_')}_target"
     requested: list[str] = getattr(opt, key)
     if requested == ["all"]:
@@ -74,7 +65,6 @@ def _decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str,
 
 
 def _badam(model: Any, opt: OptimizerGroup, args: Any) -> torch.optim.Optimizer:
-    require_package("badam", "badam", "use_badam")
     from badam import BlockOptimizer, BlockOptimizerRatio
     from transformers import Trainer
 
@@ -94,7 +84,6 @@ def _badam(model: Any, opt: OptimizerGroup, args: Any) -> torch.optim.Optimizer:
 
 
 def _adam_mini(model: Any, opt: OptimizerGroup, args: Any) -> torch.optim.Optimizer:
-    require_package("adam_mini", "adam-mini", "use_adam_mini")
     from adam_mini import Adam_mini
 
     config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config

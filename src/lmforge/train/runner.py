@@ -64,7 +64,7 @@ from lmforge.train.profiler import TorchProfilerCallback
 from lmforge.train.signals import Interruption, stop_on_signals
 from lmforge.train.stages import STAGES, Stage, configured_stage
 from lmforge.train.summary import summary_table, training_summary, utilisation
-from lmforge.train.swanlab import require_swanlab, swanlab_callbacks
+from lmforge.train.swanlab import swanlab_callbacks
 from lmforge.train.trainer import TokenCounts, counts_of_all_processes
 
 
@@ -211,8 +211,6 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
         configured_stage(cfg)  # the stage's own rules: prediction needs one that generates
         return predict_without_training(cfg, console)
     kind = preflight(cfg, "train") if checked is None else checked  # the configured stage checked too
-    if cfg.swanlab.use_swanlab:
-        require_swanlab()  # before anything loads
     stage = STAGES.get(cfg.finetuning.stage)
     processor, tokenizer, template, prepared = prepare_data(cfg, stage.data, kind, console)
     print_data_report(console, prepared, tokenizer, template.name)

@@ -9,16 +9,6 @@ from typing import Any
 from transformers import TrainerCallback
 
 from lmforge.config.swanlab import SwanlabGroup
-from lmforge.errors import ConfigError
-
-INSTALL = 'pip install "lmforge[swanlab]"'
-
-
-def require_swanlab() -> None:
-    try:
-        import swanlab  # noqa: F401
-    except ImportError as err:
-        raise ConfigError(f"`use_swanlab: true` logs to SwanLab, which is not installed ({err}): {INSTALL}") from None
 
 
 def init_kwargs(group: SwanlabGroup) -> dict[str, Any]:
@@ -55,7 +45,6 @@ class _StartRun(TrainerCallback):
 
 def swanlab_callbacks(group: SwanlabGroup) -> list[TrainerCallback]:
     """The callbacks that log this run to SwanLab (log in first when `swanlab_api_key` is given)."""
-    require_swanlab()
     import swanlab
     from swanlab.integration.transformers import SwanLabCallback
 
