@@ -9,15 +9,16 @@ from importlib import metadata
 import pytest
 
 from lmforge.errors import InstallError
-from lmforge.installed import check_installed_requirements, unmet_requirements
+from lmforge.installed import check_installed_requirements, extras_installed, unmet_requirements
 from tests.conftest import ROOT
 
 
-def _distribution(folder, name: str, version: str, requires: list[str]) -> None:
+def _distribution(folder, name: str, version: str, requires: list[str], extras: tuple[str, ...] = ()) -> None:
     """An installed distribution's metadata (a .dist-info folder), as pip writes it."""
     info = folder / f"{name}-{version}.dist-info"
     info.mkdir()
     lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}",
+             *(f"Provides-Extra: {extra}" for extra in extras),
              *(f"Requires-Dist: {requirement}" for requirement in requires)]
     (info / "METADATA").write_text("\n".join(lines) + "\n")
 
@@ -47,6 +48,18 @@ def test_too_old_libraries_are_named_with_the_pip_command(tmp_path, monkeypatch)
 
 def test_a_source_tree_without_installed_metadata_is_not_checked():
     assert unmet_requirements("a-distribution-that-is-not-installed") == []
+    assert extras_installed("a-distribution-that-is-not-installed") == {}
+
+
+def test_each_extra_lists_its_libraries_and_their_installed_versions(tmp_path, monkeypatch):
+    _distribution(tmp_path, "needy", "1.0", [
+        "torch>=2.0", 'trl>=1; extra == "rl"', 'no-such-library-here>=1; extra == "rl"',
+        'pytest>=8; extra == "dev"', 'torch>=99; extra == "zero"'], extras=("rl", "dev", "zero"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    listed = {extra: [(f"{needed.name}{needed.specifier}", installed) for needed, installed in requirements]
+              for extra, requirements in extras_installed("needy").items()}
+    assert listed == {"rl": [("trl>=1", metadata.version("trl")), ("no-such-library-here>=1", None)],
+                      "zero": [("torch>=99", metadata.version("torch"))]}  # dev (the test tools) left out
 
 
 def test_lmforge_check_refuses_an_environment_with_an_older_trl_before_loading_anything(tmp_path):

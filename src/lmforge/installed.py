@@ -42,6 +42,32 @@ def unmet_requirements(distribution: str = "lmforge") -> list[tuple["Requirement
     return unmet
 
 
+def extras_installed(distribution: str = "lmforge") -> dict[str, list[tuple["Requirement", str | None]]]:
+    """Each extra of `distribution` but `dev` (the test tools), with its requirements and their installed versions
+    (None: not installed). Empty where the distribution is not installed."""
+    from packaging.requirements import Requirement
+
+    try:
+        declared = metadata.requires(distribution) or []
+    except metadata.PackageNotFoundError:
+        return {}
+    extras: dict[str, list[tuple[Requirement, str | None]]] = {}
+    for name in metadata.metadata(distribution).get_all("Provides-Extra") or []:
+        if name == "dev":
+            continue
+        for line in declared:
+            requirement = Requirement(line)
+            marker = requirement.marker
+            if marker is None or marker.evaluate({"extra": ""}) or not marker.evaluate({"extra": name}):
+                continue  # a requirement of lmforge itself, or another extra's
+            try:
+                installed = metadata.version(requirement.name)
+            except metadata.PackageNotFoundError:
+                installed = None
+            extras.setdefault(name, []).append((requirement, installed))
+    return extras
+
+
 def check_installed_requirements(distribution: str = "lmforge") -> None:
     """Raise InstallError naming every installed library outside its requirement, with the pip command. A missing
     one is left to its import: a machine that only trains may lack the serving stack (gradio, fastapi)."""

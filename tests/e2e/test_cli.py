@@ -2,6 +2,7 @@
 
 import json
 import math
+from importlib import metadata
 
 import pytest
 import torch
@@ -154,6 +155,7 @@ def test_env_lists_versions():
         assert name in result.stdout
     assert "bf16 in hardware" in result.stdout or "no bf16 arithmetic" in result.stdout  # what bf16 trains in
     assert "requirements" in result.stdout and "all met" in result.stdout
+    assert "lmforge[zero]" in result.stdout and f"deepspeed {metadata.version('deepspeed')}" in result.stdout  # extras
 
 
 @pytest.mark.slow

@@ -2,12 +2,17 @@
 
 import platform
 from importlib import metadata
+from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from lmforge.cli.allocator import loaded_allocator, tcmalloc_library
 from lmforge.cli.common import console
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
 
 PACKAGES = ["lmforge", "torch", "transformers", "peft", "trl", "datasets", "accelerate", "tokenizers",
             "safetensors", "pydantic", "gguf"]
@@ -16,7 +21,7 @@ PACKAGES = ["lmforge", "torch", "transformers", "peft", "trl", "datasets", "acce
 def environment_table() -> Table:
     import torch
 
-    from lmforge.installed import unmet_requirements  # packaging's parser: not on every command's start
+    from lmforge.installed import extras_installed, unmet_requirements  # packaging's parser: not at every start
 
     table = Table(title="lmforge environment", show_header=False)
     table.add_row("python", platform.python_version())
@@ -29,6 +34,9 @@ def environment_table() -> Table:
     unmet = unmet_requirements()
     table.add_row("requirements", "all met" if not unmet else "not met: " + "; ".join(
         f"{requirement} ({installed or 'not installed'})" for requirement, installed in unmet))
+    for extra, requirements in extras_installed().items():
+        table.add_row(escape(f"lmforge[{extra}]"), ", ".join(_installed_as(requirement, installed)
+                                              for requirement, installed in requirements))
     allocator = loaded_allocator()
     if allocator == "system malloc" and tcmalloc_library() is None:
         allocator += " (tcmalloc not found: apt-get install libtcmalloc-minimal4 for less training memory)"
@@ -40,6 +48,14 @@ def environment_table() -> Table:
         table.add_row("devices", f"CPU only ({torch.get_num_threads()} threads)")
     table.add_row("cpu", cpu_row())
     return table
+
+
+def _installed_as(requirement: "Requirement", installed: str | None) -> str:
+    if installed is None:
+        return f"{requirement.name} not installed"
+    if not requirement.specifier.contains(installed, prereleases=True):
+        return f"{requirement.name} {installed} (needs {requirement.specifier})"
+    return f"{requirement.name} {installed}"
 
 
 def cpu_row() -> str:
