@@ -18,53 +18,49 @@ if TYPE_CHECKING:
     from packaging.requirements import Requirement
 
 
-def unmet_requirements(distribution: str = "lmforge") -> list[tuple["Requirement", str | None]]:
-    """Each requirement of `distribution` (not its extras') that this environment lacks or has at a version
-    outside it, with the installed version (None: not installed). Empty where the distribution itself is not
-    installed (a source tree on PYTHONPATH): its requirements are then unknown."""
+def _declared(distribution: str) -> list[tuple["Requirement", str | None]]:
+    """Every requirement `distribution`'s metadata lists (its extras' too), with the installed version (None: not
+    installed); empty where the distribution itself is not installed."""
     from packaging.requirements import Requirement  # its parser (~70 ms): not at every config load
 
     try:
         declared = metadata.requires(distribution) or []
     except metadata.PackageNotFoundError:
         return []
-    unmet = []
+    listed = []
     for line in declared:
         requirement = Requirement(line)
-        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
-            continue  # an extra's requirement, or another platform's
         try:
             installed = metadata.version(requirement.name)
         except metadata.PackageNotFoundError:
             installed = None
-        if installed is None or not requirement.specifier.contains(installed, prereleases=True):
-            unmet.append((requirement, installed))
-    return unmet
+        listed.append((requirement, installed))
+    return listed
+
+
+def unmet_requirements(distribution: str = "lmforge") -> list[tuple["Requirement", str | None]]:
+    """Each requirement of `distribution` (not its extras') that this environment lacks or has at a version
+    outside it, with the installed version (None: not installed). Empty where the distribution itself is not
+    installed (a source tree on PYTHONPATH): its requirements are then unknown."""
+    return [(requirement, installed) for requirement, installed in _declared(distribution)
+            if (requirement.marker is None or requirement.marker.evaluate({"extra": ""}))  # not an extra's
+            and (installed is None or not requirement.specifier.contains(installed, prereleases=True))]
 
 
 def extras_installed(distribution: str = "lmforge") -> dict[str, list[tuple["Requirement", str | None]]]:
     """Each extra of `distribution` but `dev` (the test tools), with its requirements and their installed versions
     (None: not installed). Empty where the distribution is not installed."""
-    from packaging.requirements import Requirement
-
-    try:
-        declared = metadata.requires(distribution) or []
-    except metadata.PackageNotFoundError:
+    declared = _declared(distribution)
+    if not declared:
         return {}
     extras: dict[str, list[tuple[Requirement, str | None]]] = {}
     for name in metadata.metadata(distribution).get_all("Provides-Extra") or []:
-        if name == "dev":
-            continue
-        for line in declared:
-            requirement = Requirement(line)
+        for requirement, installed in declared:
             marker = requirement.marker
-            if marker is None or marker.evaluate({"extra": ""}) or not marker.evaluate({"extra": name}):
-                continue  # a requirement of lmforge itself, or another extra's
-            try:
-                installed = metadata.version(requirement.name)
-            except metadata.PackageNotFoundError:
-                installed = None
-            extras.setdefault(name, []).append((requirement, installed))
+            if marker is None or marker.evaluate({"extra": ""}) or name == "dev":
+                continue  # lmforge's own requirement, or a test tool
+            if marker.evaluate({"extra": name}):
+                extras.setdefault(name, []).append((requirement, installed))
     return extras
 
 
