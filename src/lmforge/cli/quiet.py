@@ -4,8 +4,9 @@ Hidden: library progress bars and info logs, tqdm bars written into a log file (
 DeepSpeed's "Setting accelerator to CPU" notice, bitsandbytes' offline optional-kernel notices and its 8-bit
 matmul's note at every call that it computes in float16,
 deprecation notices about calls inside the libraries
-(`all_gather_into_tensor` and `reduce_scatter_tensor` from DeepSpeed's ZeRO-3, transformers' `past_key_values`
-renaming, trl switching checkpointing off around its rollouts and reference passes by transformers' old names),
+(`all_gather_into_tensor` and `reduce_scatter_tensor` from DeepSpeed's ZeRO-3, DeepSpeed 0.16's `torch.jit.script`,
+transformers' `past_key_values` renaming, trl switching checkpointing off around its rollouts and reference
+passes by transformers' old names),
 torch's note that a CPU machine has no CUDA while DeepSpeed builds its CPU ops, and what accelerate
 says about settings it chose itself (the CPU threads of a process group, DeepSpeed's gradient accumulation
 where the Trainer, which accumulates itself, gave accelerate 1). Real warnings stay. Everything here is the
@@ -28,6 +29,7 @@ LIBRARY_WARNINGS = (
     (r"`torch\.distributed\.reduce_scatter_tensor` is deprecated", FutureWarning),
     (r"`past_key_values` is deprecated", FutureWarning),
     (r"`gradient_checkpointing_(enable|disable)` is deprecated", FutureWarning),  # trl's checkpointing switch
+    (r"`torch\.jit\.script` is deprecated", FutureWarning),  # DeepSpeed 0.16 scripts functions with it
     (r"OMP_NUM_THREADS/MKL_NUM_THREADS unset, we set it at", UserWarning),
 )
 # (logger, message start) of notices logged while a library loads that no user action changes: DeepSpeed picking
@@ -38,6 +40,7 @@ LIBRARY_WARNINGS = (
 # bitsandbytes' 8-bit matmul saying, at every call, that it casts float32 inputs to float16 (how it computes)
 LIBRARY_NOTICES = (
     ("DeepSpeed", "Setting accelerator to CPU"),
+    ("DeepSpeed", "Setting ds_accelerator to cpu"),  # the same notice, as DeepSpeed 0.16 words it
     ("torch.utils.cpp_extension", "No CUDA runtime is found"),
     ("bitsandbytes.backends.cpu.ops", "Failed to load CPU gemm_4bit_forward"),
     ("kernels._internals.hf_hub", "Skipping publisher trust check"),
