@@ -35,8 +35,8 @@ def environment_table() -> Table:
     table.add_row("requirements", "all met" if not unmet else "not met: " + "; ".join(
         f"{requirement} ({installed or 'not installed'})" for requirement, installed in unmet))
     for extra, requirements in extras_installed().items():
-        table.add_row(escape(f"lmforge[{extra}]"), ", ".join(_installed_as(requirement, installed)
-                                              for requirement, installed in requirements))
+        libraries = ", ".join(_installed_as(requirement, installed) for requirement, installed in requirements)
+        table.add_row(escape(f"lmforge[{extra}]"), libraries)
     allocator = loaded_allocator()
     if allocator == "system malloc" and tcmalloc_library() is None:
         allocator += " (tcmalloc not found: apt-get install libtcmalloc-minimal4 for less training memory)"
