@@ -7,7 +7,7 @@ config, hub, data and model's checks and asks the configured stage for its own.
 from typing import Literal
 
 from lmforge.config import LmforgeConfig
-from lmforge.config.packages import needed_packages
+from lmforge.config.packages import liger_switches, needed_packages
 from lmforge.data.registry import check_datasets
 from lmforge.data.templates.select import select_template
 from lmforge.errors import ConfigError, ModelError
@@ -50,7 +50,9 @@ def preflight(cfg: LmforgeConfig, command: Command) -> ModelKind:
     if command in ("train", "check") and cfg.data.dataset:  # after the stage: its rules say more (ppo's reward model)
         check_datasets(cfg.data)
     if command in ("train", "check"):
-        check_optional_packages(needed_packages(cfg))  # DeepSpeed, the optimizer's and the trackers' packages
+        # DeepSpeed, the optimizer's and the trackers' packages; Liger's where there is a GPU for it (asking torch
+        # costs its import: only then)
+        check_optional_packages(needed_packages(cfg, cuda=bool(liger_switches(cfg)) and _has_cuda()))
         # imports torch: after the checks that need none
         from lmforge.train.optimizers import check_optimizer_runs
 
@@ -71,3 +73,9 @@ def preflight(cfg: LmforgeConfig, command: Command) -> ModelKind:
     from lmforge.model.fit import check_model_fit
 
     return check_model_fit(cfg.model, cfg.finetuning, template, command, packs_examples=packs_examples)
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

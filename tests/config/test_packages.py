@@ -7,8 +7,16 @@ import json
 import pytest
 from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
 
+from lmforge import preflight as preflight_module
 from lmforge.config import build_config
-from lmforge.config.packages import DEEPSPEED, METHOD_PACKAGES, OPTIM_PACKAGES, REPORT_TO_PACKAGES, needed_packages
+from lmforge.config.packages import (
+    DEEPSPEED,
+    LIGER,
+    METHOD_PACKAGES,
+    OPTIM_PACKAGES,
+    REPORT_TO_PACKAGES,
+    needed_packages,
+)
 from lmforge.config.training import _SNAPSHOT
 from lmforge.errors import ConfigError, InstallError
 from lmforge.installed import OptionalPackage, check_optional_packages
@@ -40,12 +48,25 @@ def test_a_config_names_each_setting_that_needs_a_package():
     cfg = build_config({"finetuning_type": "full", "deepspeed": {"zero_optimization": {"stage": 2}},
                         "optim": "paged_adamw_8bit", "use_adam_mini": True,
                         "report_to": ["wandb", "tensorboard", "none", "kubeflow"], "use_swanlab": True})
-    assert needed_packages(cfg) == {
+    assert needed_packages(cfg, cuda=False) == {
         "`deepspeed`": DEEPSPEED, "`optim: paged_adamw_8bit`": OPTIM_PACKAGES["paged_adamw_8bit"],
         "`use_adam_mini: true`": METHOD_PACKAGES["use_adam_mini"], "`report_to: wandb`": REPORT_TO_PACKAGES["wandb"],
         "`report_to: tensorboard`": REPORT_TO_PACKAGES["tensorboard"],
         "`use_swanlab: true`": REPORT_TO_PACKAGES["swanlab"]}
-    assert needed_packages(build_config({})) == {}  # adamw_torch, report_to none
+    assert needed_packages(build_config({}), cuda=True) == {}  # adamw_torch, report_to none
+
+
+def test_liger_is_needed_only_where_its_kernels_run():
+    both = build_config({"enable_liger_kernel": True, "use_liger_kernel": True})
+    assert needed_packages(both, cuda=True) == {"`enable_liger_kernel: true`": LIGER, "`use_liger_kernel: true`": LIGER}
+    assert needed_packages(both, cuda=False) == {}  # off without a GPU, with a warning
+
+
+def test_preflight_asks_for_liger_on_a_cuda_machine_before_anything_loads(monkeypatch):
+    monkeypatch.setattr(preflight_module, "_has_cuda", lambda: True)  # this machine's answer, not torch's
+    cfg = build_config({"model_name_or_path": "builtin:tiny-llama", "template": "chatml", "use_liger_kernel": True})
+    with pytest.raises(InstallError, match=r'`use_liger_kernel: true` needs liger_kernel: pip install "lmforge\[liger'):
+        preflight_module.preflight(cfg, "check")
 
 
 def test_every_missing_package_is_named_with_its_install_command():

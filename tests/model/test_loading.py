@@ -6,9 +6,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from lmforge.config import build_config
 from lmforge.errors import ModelError
 from lmforge.model.loading import load_tokenizer
 from lmforge.train.precision import compute_dtype, training_defaults
+from lmforge.train.runner import training_kwargs
 from tests.model.conftest import config_for, load_configured
 
 CPU_ONLY = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU behaviour")
@@ -29,6 +31,15 @@ def test_cuda_only_speedups_are_accepted_and_say_they_do_not_apply(tiny_family, 
     assert model.config._attn_implementation == "sdpa"
     assert "attn_implementation flash_attention_2 is not applicable: it needs a CUDA GPU; using sdpa" in caplog.text
     assert "enable_liger_kernel is not applicable: Liger kernels are Triton GPU kernels" in caplog.text
+
+
+@CPU_ONLY
+def test_transformers_liger_switch_is_turned_off_on_cpu_with_a_warning(caplog):
+    """Left on, transformers imports Liger's Triton kernels at the first step (an ImportError after loading)."""
+    with caplog.at_level(logging.WARNING, logger="lmforge"):
+        kwargs = training_kwargs(build_config({"use_liger_kernel": True}))
+    assert kwargs["use_liger_kernel"] is False
+    assert "use_liger_kernel is not applicable: Liger kernels are Triton GPU kernels" in caplog.text
 
 
 def test_rope_scaling_stretches_to_cutoff_len(tiny_family):

@@ -2,7 +2,7 @@
 
 Without this table a missing one surfaced after the model had loaded, as transformers' or DeepSpeed's own
 traceback (a `deepspeed:` file without DeepSpeed failed inside torchrun's worker; `optim: paged_adamw_8bit`
-without bitsandbytes at the first step). preflight asks for `needed_packages(cfg)` and refuses the run, listing
+without bitsandbytes at the first step). preflight asks for `needed_packages(cfg, cuda)` and refuses the run, listing
 every missing package, before anything loads. QLoRA's bitsandbytes (a version question too) is
 `model/quantization.py`'s; the export and serving backends check their own.
 """
@@ -61,6 +61,7 @@ METHOD_PACKAGES: dict[str, OptionalPackage] = {
     "use_adam_mini": OptionalPackage(("adam_mini",), 'pip install "lmforge[adam-mini]"'),
 }
 DEEPSPEED = OptionalPackage(("deepspeed",), 'pip install "lmforge[zero]"')
+LIGER = OptionalPackage(("liger_kernel",), 'pip install "lmforge[liger]"')
 
 
 def report_targets(report_to: str | list[str] | None) -> list[str]:
@@ -69,10 +70,19 @@ def report_targets(report_to: str | list[str] | None) -> list[str]:
     return [name for name in names if name not in ("all", "none")]
 
 
-def needed_packages(cfg: LmforgeConfig) -> dict[str, OptionalPackage]:
-    """Each setting of this training config that needs an optional package (`key: value` -> the package)."""
+def liger_switches(cfg: LmforgeConfig) -> list[str]:
+    """The switches set that ask for Liger's kernels: lmforge's (at load) and transformers' (at the first step)."""
+    switches = {"enable_liger_kernel": cfg.model.enable_liger_kernel, "use_liger_kernel": cfg.training.use_liger_kernel}
+    return [name for name, on in switches.items() if on]
+
+
+def needed_packages(cfg: LmforgeConfig, cuda: bool) -> dict[str, OptionalPackage]:
+    """Each setting of this training config that needs an optional package (`key: value` -> the package);
+    `cuda`: the run has a CUDA GPU, the only place Liger's Triton kernels run (elsewhere they are switched off)."""
     training, optimizer = cfg.training, cfg.optimizer
     needed: dict[str, OptionalPackage] = {}
+    if cuda:
+        needed.update({f"`{switch}: true`": LIGER for switch in liger_switches(cfg)})
     if training.deepspeed is not None:
         needed["`deepspeed`"] = DEEPSPEED
     if training.optim in OPTIM_PACKAGES:

@@ -34,6 +34,7 @@ from lmforge.model.rms_norm import fuse_rms_norms, without_hub_kernels
 from lmforge.model.rotary_attention import rotate_in_one_function
 from lmforge.model.shared_casts import adapter_inputs_as_they_come, share_input_casts
 from lmforge.model.shift_attention import use_shift_short_attention
+from lmforge.model.speedups import liger_kernel_applies
 from lmforge.model.upcast import upcast_head_output, upcast_layer_norms
 from lmforge.paths import share_weight_files
 from lmforge.preflight import preflight
@@ -127,6 +128,8 @@ def training_kwargs(cfg: LmforgeConfig, longest: int | None = None) -> dict[str,
         kwargs.pop("fsdp")
         kwargs.pop("fsdp_config", None)
     if not torch.cuda.is_available():
+        if kwargs.get("use_liger_kernel"):  # transformers would import Triton kernels at the first step and fail
+            kwargs["use_liger_kernel"] = liger_kernel_applies("use_liger_kernel")
         kwargs.setdefault("dataloader_pin_memory", False)  # pinned memory only helps copies to a GPU
         kwargs.setdefault("use_cpu", True)  # makes accelerate run several CPU processes as DDP (gloo)
     return kwargs
