@@ -4,6 +4,7 @@ It sits above `data`, `model` and the stage registry (`train/stages`) and below 
 config, hub, data and model's checks and asks the configured stage for its own.
 """
 
+from pathlib import Path
 from typing import Literal
 
 from lmforge.config import LmforgeConfig
@@ -12,6 +13,7 @@ from lmforge.data.registry import check_datasets
 from lmforge.data.templates.select import select_template
 from lmforge.errors import ConfigError, ModelError
 from lmforge.hub.resolve import check_model_reference
+from lmforge.hub.upload import hub_upload_problem
 from lmforge.installed import check_installed_requirements, check_optional_packages
 from lmforge.model.kind import ModelKind
 
@@ -53,10 +55,18 @@ def preflight(cfg: LmforgeConfig, command: Command) -> ModelKind:
         # DeepSpeed, the optimizer's and the trackers' packages; Liger's where there is a GPU for it (asking torch
         # costs its import: only then)
         check_optional_packages(needed_packages(cfg, cuda=bool(liger_switches(cfg)) and _has_cuda()))
+        training = cfg.training
+        if training.push_to_hub and (problem := _push_problem(cfg)):
+            raise ConfigError(problem)
         # imports torch: after the checks that need none
+        from lmforge.train.checkpoints import check_resume_checkpoint
         from lmforge.train.optimizers import check_optimizer_runs
+        from lmforge.train.schedules import check_lr_scheduler
 
         check_optimizer_runs(cfg.optimizer)  # what the installed torch lacks
+        check_lr_scheduler(training.lr_scheduler_type, training.lr_scheduler_kwargs)
+        if training.resume_from_checkpoint:
+            check_resume_checkpoint(training.resume_from_checkpoint)
     if command == "train":
         if not cfg.data.dataset:
             raise ConfigError("`lmforge train` needs `dataset` (names in dataset_info.json or file paths)")
@@ -73,6 +83,14 @@ def preflight(cfg: LmforgeConfig, command: Command) -> ModelKind:
     from lmforge.model.fit import check_model_fit
 
     return check_model_fit(cfg.model, cfg.finetuning, template, command, packs_examples=packs_examples)
+
+
+def _push_problem(cfg: LmforgeConfig) -> str | None:
+    training = cfg.training
+    output_dir = training.output_dir or "output_dir"
+    repo_id = training.hub_model_id or Path(output_dir).name
+    token = training.hub_token or (cfg.model.hf_hub_token.get_secret_value() if cfg.model.hf_hub_token else None)
+    return hub_upload_problem("`push_to_hub: true`", repo_id, output_dir, token)
 
 
 def _has_cuda() -> bool:

@@ -14,8 +14,8 @@ def test_export_hub_model_id_offline_stops_before_any_work(tmp_path, monkeypatch
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     cfg = build_config({"model_name_or_path": "builtin:tiny-llama", "template": "chatml",
                         "export_dir": str(tmp_path / "out"), "export_hub_model_id": "me/tiny-export"})
-    with pytest.raises(ExportError, match=r"`export_hub_model_id: me/tiny-export` uploads the export to the Hugging "
-                                          r"Face hub, and no hub is reachable .*`hf upload me/tiny-export EXPORT_DIR`"):
+    with pytest.raises(ExportError, match=r"`export_hub_model_id: me/tiny-export` uploads to the Hugging Face hub, and "
+                                          r"no hub is reachable .*`hf upload me/tiny-export .*out`"):
         run_export(cfg, Console(record=True))
     assert not (tmp_path / "out").exists()
 

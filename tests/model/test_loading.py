@@ -5,6 +5,7 @@ import logging
 import pytest
 import torch
 from safetensors.torch import load_file
+from transformers import TrainingArguments
 
 from lmforge.config import build_config
 from lmforge.errors import ModelError
@@ -34,12 +35,19 @@ def test_cuda_only_speedups_are_accepted_and_say_they_do_not_apply(tiny_family, 
 
 
 @CPU_ONLY
-def test_transformers_liger_switch_is_turned_off_on_cpu_with_a_warning(caplog):
-    """Left on, transformers imports Liger's Triton kernels at the first step (an ImportError after loading)."""
+def test_cuda_only_training_switches_are_turned_off_on_cpu_with_a_warning(caplog):
+    """Left on, transformers refuses them after the model has loaded: TF32 and NCCL when it builds the arguments,
+    Liger at the first step (its Triton kernels)."""
+    cfg = build_config({"use_liger_kernel": True, "tf32": True, "ddp_backend": "nccl"})
     with caplog.at_level(logging.WARNING, logger="lmforge"):
-        kwargs = training_kwargs(build_config({"use_liger_kernel": True}))
-    assert kwargs["use_liger_kernel"] is False
-    assert "use_liger_kernel is not applicable: Liger kernels are Triton GPU kernels" in caplog.text
+        kwargs = training_kwargs(cfg)
+    assert (kwargs["use_liger_kernel"], kwargs["tf32"], kwargs["ddp_backend"]) == (False, None, None)
+    for said in ("`use_liger_kernel: true` is not applicable: Liger kernels are Triton GPU kernels",
+                 "`tf32: true` is not applicable: TF32 is a matmul mode of NVIDIA GPUs",
+                 "`ddp_backend: nccl` is not applicable: NCCL connects CUDA GPUs"):
+        assert said in caplog.text
+    TrainingArguments(output_dir="unused", **kwargs)  # what transformers refused now passes
+    assert training_kwargs(build_config({"tf32": False, "ddp_backend": "gloo"}))["ddp_backend"] == "gloo"
 
 
 def test_rope_scaling_stretches_to_cutoff_len(tiny_family):

@@ -11,10 +11,15 @@ from pathlib import Path
 from lmforge.config.generation_rules import candidates_fit, diverse_beam_on_transformers, generation_config_file
 from lmforge.config.groups import FLASH_ATTN_MEANS, LmforgeConfig
 from lmforge.config.training_rules import (
+    best_checkpoint_evaluates,
     early_stopping_evaluates,
+    evaluation_has_data,
     global_batch_size_divides,
     one_optimizer_method,
+    prefetch_needs_workers,
     report_to_known,
+    schedule_evaluates,
+    whole_step_counts,
 )
 from lmforge.errors import ConfigError
 
@@ -338,6 +343,11 @@ RULES: list[Callable[[LmforgeConfig], str | None]] = [
     generation_config_file,
     global_batch_size_divides,
     early_stopping_evaluates,
+    evaluation_has_data,
+    whole_step_counts,
+    best_checkpoint_evaluates,
+    schedule_evaluates,
+    prefetch_needs_workers,
     _one_token_loss,
     _dpo_options,
     one_optimizer_method,

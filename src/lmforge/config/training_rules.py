@@ -1,4 +1,8 @@
-"""Cross-field rules of the training keys: batch sizes, early stopping, the optimizer methods, `report_to`."""
+"""Cross-field rules of the training keys: batch sizes, evaluation, checkpoints, the optimizer methods, `report_to`.
+
+Several restate checks transformers makes when the Trainer's arguments are built, which happens after the model
+has loaded; tests/config/test_training_rules.py holds each against transformers' own on the same values.
+"""
 
 import difflib
 
@@ -18,6 +22,64 @@ def global_batch_size_divides(cfg: LmforgeConfig) -> str | None:
     if micro is not None and training.global_batch_size % micro:
         return (f"`global_batch_size: {training.global_batch_size}` is not a multiple of "
                 f"`per_device_train_batch_size: {micro}`")
+    return None
+
+
+# transformers' defaults for the keys the rules read when they are unset (lmforge's own: `logging_steps: 10`)
+SAVE_STRATEGY, SAVE_STEPS, LOGGING_STEPS = "steps", 500, 10
+
+
+def evaluation_has_data(cfg: LmforgeConfig) -> str | None:
+    strategy = cfg.training.eval_strategy
+    if strategy in (None, "no") or cfg.data.eval_dataset or cfg.data.val_size:
+        return None
+    return (f"`eval_strategy: {strategy}` evaluates on held-out data: set `val_size` (a share of the training rows, "
+            "e.g. 0.1) or `eval_dataset`, or remove `eval_strategy`")
+
+
+def whole_step_counts(cfg: LmforgeConfig) -> str | None:
+    """A step count is whole, or a share (below 1) of the run's steps."""
+    counts = {key: getattr(cfg.training, key) for key in ("logging_steps", "eval_steps", "save_steps")}
+    broken = [f"`{key}: {value}`" for key, value in counts.items() if value and value > 1 and value != int(value)]
+    if broken:
+        return f"{', '.join(broken)}: a step count is a whole number, or a share below 1 of all steps"
+    return None
+
+
+def best_checkpoint_evaluates(cfg: LmforgeConfig) -> str | None:
+    """`load_best_model_at_end` picks among the saved checkpoints by their evaluation: each save needs one."""
+    training = cfg.training
+    save = training.save_strategy or SAVE_STRATEGY
+    if not training.load_best_model_at_end or save == "best":
+        return None
+    evaluate = training.eval_strategy or "no"
+    if evaluate != save:
+        return (f"`load_best_model_at_end` keeps the checkpoint that evaluated best, so it evaluates at every save: "
+                f"set `eval_strategy: {save}` (now `{evaluate}`) like `save_strategy`, or `save_strategy: best`")
+    if save != "steps":
+        return None
+    save_steps = training.save_steps or SAVE_STEPS
+    eval_steps = training.eval_steps or training.logging_steps or LOGGING_STEPS
+    if (save_steps < 1) != (eval_steps < 1) or round(save_steps * 1_000_000) % round(eval_steps * 1_000_000):
+        return (f"`load_best_model_at_end`: `save_steps: {save_steps:g}` must be a multiple of `eval_steps: "
+                f"{eval_steps:g}` (both whole steps or both shares), so each saved checkpoint has been evaluated")
+    return None
+
+
+def schedule_evaluates(cfg: LmforgeConfig) -> str | None:
+    """The schedules that follow the eval loss."""
+    schedule = cfg.training.lr_scheduler_type
+    if schedule in ("reduce_lr_on_plateau", "greedy") and cfg.training.eval_strategy in (None, "no"):
+        return (f"`lr_scheduler_type: {schedule}` lowers the learning rate when the eval loss stops improving: "
+                "set `eval_strategy` (steps or epoch) and `val_size` or `eval_dataset`")
+    return None
+
+
+def prefetch_needs_workers(cfg: LmforgeConfig) -> str | None:
+    training = cfg.training
+    if training.dataloader_prefetch_factor is not None and not training.dataloader_num_workers:
+        return ("`dataloader_prefetch_factor` sets how far worker processes load ahead: set "
+                "`dataloader_num_workers` (1 or more), or remove it")
     return None
 
 

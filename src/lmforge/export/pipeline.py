@@ -165,7 +165,8 @@ def merge_device(export: ExportGroup) -> str:
 def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResult:
     console = console or Console()
     preflight(cfg, "export")
-    check_push(cfg.export.export_hub_model_id)
+    token = cfg.model.hf_hub_token.get_secret_value() if cfg.model.hf_hub_token else None
+    check_push(cfg.export.export_hub_model_id, str(cfg.export.export_dir), token)
     if cfg.export.export_quantization_dataset:
         check_gptq(cfg.export)
     else:
@@ -222,6 +223,5 @@ def run_export(cfg: LmforgeConfig, console: Console | None = None) -> ExportResu
                                       parameters=modelfile_parameters(cfg.generation)), highlight=False)
     files = sorted(p.name for p in export_dir.iterdir())
     if cfg.export.export_hub_model_id:
-        token = cfg.model.hf_hub_token.get_secret_value() if cfg.model.hf_hub_token else None
         console.print(f"uploaded to {push_export(export_dir, cfg.export.export_hub_model_id, token)}", markup=False)
     return ExportResult(export_dir, files, reports)

@@ -1,17 +1,16 @@
 """`export_hub_model_id`: upload the verified export folder to the Hugging Face hub (LLaMA-Factory pushes its
-export there too). Checked before any work, so an offline machine is told at once, not after the merge."""
+export there too). Checked before any work (`hub/upload.py`), so an offline machine is told at once, not after the
+merge."""
 
 from pathlib import Path
 
 from lmforge.errors import ExportError
-from lmforge.hub.resolve import hub_offline
+from lmforge.hub.upload import hub_upload_problem
 
 
-def check_push(repo_id: str | None) -> None:
-    if repo_id and hub_offline():
-        raise ExportError(f"`export_hub_model_id: {repo_id}` uploads the export to the Hugging Face hub, and no hub "
-                          "is reachable (HF_HUB_OFFLINE=1): remove the key to export locally, then upload the folder "
-                          f"where a hub is reachable (`hf upload {repo_id} EXPORT_DIR`)")
+def check_push(repo_id: str | None, export_dir: str, token: str | None) -> None:
+    if repo_id and (problem := hub_upload_problem(f"`export_hub_model_id: {repo_id}`", repo_id, export_dir, token)):
+        raise ExportError(problem)
 
 
 def push_export(export_dir: Path, repo_id: str, token: str | None) -> str:

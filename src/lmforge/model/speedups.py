@@ -29,20 +29,14 @@ def attn_implementation(group: ModelGroup) -> str | None:
     return wanted
 
 
-def liger_kernel_applies(switch: str) -> bool:
-    """Whether a Liger switch that is on (`enable_liger_kernel`, or transformers' `use_liger_kernel`) can act:
-    only on CUDA; elsewhere it says so and the run goes on without."""
-    if torch.cuda.is_available():
-        return True
-    logger.warning("%s is not applicable: Liger kernels are Triton GPU kernels and this machine has no CUDA GPU; "
-                   "running without them", switch)
-    return False
-
-
 def apply_liger_kernel(model: Any, group: ModelGroup) -> None:
     """Swap in Liger's fused Triton kernels (RMSNorm, RoPE, SwiGLU, fused cross-entropy) on CUDA, on this
     model's instances (Liger's `_apply_liger_kernel_to_instance`)."""
-    if not (group.enable_liger_kernel and liger_kernel_applies("enable_liger_kernel")):
+    if not group.enable_liger_kernel:
+        return
+    if not torch.cuda.is_available():
+        logger.warning("enable_liger_kernel is not applicable: Liger kernels are Triton GPU kernels and this "
+                       "machine has no CUDA GPU; training without them")
         return
     if find_spec("liger_kernel") is None:
         raise ModelError("`enable_liger_kernel: true` needs the `liger-kernel` package: "

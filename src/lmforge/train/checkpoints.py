@@ -14,6 +14,7 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from lmforge.errors import ConfigError
 from lmforge.paths import share_weight_files
 
 MARKER = "lmforge_complete.json"
@@ -41,6 +42,22 @@ def is_complete(folder: Path) -> bool:
         return False
     current = _inventory(folder)
     return all(current.get(name) == size for name, size in recorded.items())
+
+
+def check_resume_checkpoint(path: str) -> None:
+    """An explicit `resume_from_checkpoint` is a checkpoint folder a Trainer saved (transformers refuses any other,
+    after the model has loaded)."""
+    folder = Path(path)
+    unset = "or remove the key: lmforge resumes from output_dir's newest complete checkpoint by itself"
+    if not folder.is_dir():
+        raise ConfigError(f"`resume_from_checkpoint: {path}`: no such folder; name a `checkpoint-N` folder of an "
+                          f"earlier run's output_dir, {unset}")
+    if (folder / "trainer_state.json").is_file():
+        return
+    saved = sorted((int(m.group(1)), p.name) for p in folder.iterdir() if (m := _CHECKPOINT.match(p.name)))
+    newest = f" (the newest here: {folder / saved[-1][1]})" if saved else ""
+    raise ConfigError(f"`resume_from_checkpoint: {path}` is not a training checkpoint (no trainer_state.json): name "
+                      f"a `checkpoint-N` folder{newest}, {unset}")
 
 
 def last_complete_checkpoint(output_dir: Path) -> tuple[Path | None, list[Path]]:

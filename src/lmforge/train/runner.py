@@ -34,12 +34,12 @@ from lmforge.model.rms_norm import fuse_rms_norms, without_hub_kernels
 from lmforge.model.rotary_attention import rotate_in_one_function
 from lmforge.model.shared_casts import adapter_inputs_as_they_come, share_input_casts
 from lmforge.model.shift_attention import use_shift_short_attention
-from lmforge.model.speedups import liger_kernel_applies
 from lmforge.model.upcast import upcast_head_output, upcast_layer_norms
 from lmforge.paths import share_weight_files
 from lmforge.preflight import preflight
 from lmforge.train.callbacks import JsonlLogCallback, RichProgressCallback
 from lmforge.train.checkpoints import CheckpointCompletionCallback, last_complete_checkpoint
+from lmforge.train.cuda_only import without_cuda_only_switches
 from lmforge.train.fp8 import fp8_accelerate
 from lmforge.train.interrupt import SaveAndStopCallback, TrainingInterrupted
 from lmforge.train.module_profiler import ModuleProfilerCallback
@@ -115,6 +115,7 @@ def training_kwargs(cfg: LmforgeConfig, longest: int | None = None) -> dict[str,
         kwargs["gradient_accumulation_steps"] = global_batch_accumulation(
             cfg.training.global_batch_size, kwargs.get("per_device_train_batch_size") or TRAINER_BATCH_SIZE,
             int(os.environ.get("WORLD_SIZE", "1")))
+    kwargs = without_cuda_only_switches(kwargs)  # tf32, NCCL, Liger: a GPU config runs where they cannot act
     kwargs["remove_unused_columns"] = False  # collators need columns the model signature does not name
     # Precision is what the config says (float32 unless bf16/fp16 is set); trl's configs would
     # otherwise switch bf16 on by themselves.
@@ -128,8 +129,6 @@ def training_kwargs(cfg: LmforgeConfig, longest: int | None = None) -> dict[str,
         kwargs.pop("fsdp")
         kwargs.pop("fsdp_config", None)
     if not torch.cuda.is_available():
-        if kwargs.get("use_liger_kernel"):  # transformers would import Triton kernels at the first step and fail
-            kwargs["use_liger_kernel"] = liger_kernel_applies("use_liger_kernel")
         kwargs.setdefault("dataloader_pin_memory", False)  # pinned memory only helps copies to a GPU
         kwargs.setdefault("use_cpu", True)  # makes accelerate run several CPU processes as DDP (gloo)
     return kwargs

@@ -1,0 +1,73 @@
+"""The training rules that restate transformers' own checks: each refuses, before anything loads, a config that
+transformers refuses only when the Trainer is built (after the model has loaded, as a traceback); and the same
+values without the rule really are refused by transformers, so a rule cannot outlive the check it restates."""
+
+import pytest
+import torch
+from transformers import Trainer, TrainingArguments
+
+from lmforge.config import build_config
+from lmforge.config import rules as rules_module
+from lmforge.config.training_rules import (
+    best_checkpoint_evaluates,
+    evaluation_has_data,
+    prefetch_needs_workers,
+    schedule_evaluates,
+    whole_step_counts,
+)
+from lmforge.errors import ConfigError
+from lmforge.train.runner import training_kwargs
+
+EVALUATES = {"val_size": 0.1, "eval_strategy": "steps"}
+REFUSED = [
+    (evaluation_has_data, {"eval_strategy": "steps"},
+     r"`eval_strategy: steps` evaluates on held-out data: set `val_size` .* or `eval_dataset`, or remove"),
+    (whole_step_counts, {"logging_steps": 1.5}, r"`logging_steps: 1.5`: a step count is a whole number, or a share"),
+    (whole_step_counts, {"save_steps": 2.5}, r"`save_steps: 2.5`: a step count is a whole number"),
+    (best_checkpoint_evaluates, {"load_best_model_at_end": True},
+     r"`load_best_model_at_end` keeps the checkpoint that evaluated best.*set `eval_strategy: steps` \(now `no`\)"),
+    (best_checkpoint_evaluates, {"load_best_model_at_end": True, **EVALUATES, "save_strategy": "epoch"},
+     r"set `eval_strategy: epoch` \(now `steps`\) like `save_strategy`, or `save_strategy: best`"),
+    (best_checkpoint_evaluates, {"load_best_model_at_end": True, **EVALUATES, "eval_steps": 3, "save_steps": 5},
+     r"`save_steps: 5` must be a multiple of `eval_steps: 3`"),
+    (best_checkpoint_evaluates, {"load_best_model_at_end": True, **EVALUATES},  # 500 and logging_steps' 10: fine
+     None),
+    (best_checkpoint_evaluates, {"load_best_model_at_end": True, **EVALUATES, "eval_steps": 0.1, "save_steps": 50},
+     r"`save_steps: 50` must be a multiple of `eval_steps: 0.1` \(both whole steps or both shares\)"),
+    (schedule_evaluates, {"lr_scheduler_type": "reduce_lr_on_plateau"},
+     r"`lr_scheduler_type: reduce_lr_on_plateau` lowers the learning rate when the eval loss stops improving"),
+    (schedule_evaluates, {"lr_scheduler_type": "greedy"}, r"`lr_scheduler_type: greedy` lowers"),
+    (prefetch_needs_workers, {"dataloader_prefetch_factor": 2},
+     r"`dataloader_prefetch_factor` sets how far worker processes load ahead: set `dataloader_num_workers`"),
+]
+
+
+def _transformers_verdict(raw: dict) -> Exception | None:
+    """What transformers says of these keys when lmforge's rules let them through: building the arguments and a
+    Trainer (the eval dataset is checked there), as a run does after loading its model."""
+    try:
+        args = TrainingArguments(output_dir="unused", **training_kwargs(build_config(raw)))
+        Trainer(model=torch.nn.Linear(1, 1), args=args, eval_dataset=[{}] if raw.get("val_size") else None)
+    except ValueError as refused:
+        return refused
+    return None
+
+
+@pytest.mark.parametrize(("rule", "raw", "said"), REFUSED, ids=lambda value: getattr(value, "__name__", None))
+def test_each_rule_refuses_what_transformers_refuses_after_loading(rule, raw, said, monkeypatch):
+    if said is None:
+        build_config(raw)
+        assert _transformers_verdict(raw) is None
+        return
+    with pytest.raises(ConfigError, match=said):
+        build_config(raw)
+    monkeypatch.setattr(rules_module, "RULES", [other for other in rules_module.RULES if other is not rule])
+    assert isinstance(_transformers_verdict(raw), ValueError), "transformers no longer refuses this: drop the rule?"
+
+
+def test_the_evaluation_settings_transformers_accepts_pass():
+    for raw in ({**EVALUATES, "load_best_model_at_end": True, "eval_steps": 50, "save_steps": 100},
+                {**EVALUATES, "load_best_model_at_end": True, "save_strategy": "best"},
+                {"eval_dataset": "identity", "eval_strategy": "epoch", "lr_scheduler_type": "reduce_lr_on_plateau"},
+                {"dataloader_num_workers": 2, "dataloader_prefetch_factor": 4}, {"logging_steps": 0.05}):
+        build_config(raw)
