@@ -11,6 +11,7 @@ from lmforge.config import rules as rules_module
 from lmforge.config.training_rules import (
     best_checkpoint_evaluates,
     evaluation_has_data,
+    one_sharding_plan,
     prefetch_needs_workers,
     schedule_evaluates,
     whole_step_counts,
@@ -71,3 +72,26 @@ def test_the_evaluation_settings_transformers_accepts_pass():
                 {"eval_dataset": "identity", "eval_strategy": "epoch", "lr_scheduler_type": "reduce_lr_on_plateau"},
                 {"dataloader_num_workers": 2, "dataloader_prefetch_factor": 4}, {"logging_steps": 0.05}):
         build_config(raw)
+
+
+@pytest.mark.parametrize(("fsdp", "said"), [
+    ("full_shrd auto_wrap", r"`fsdp`: full_shrd is not an FSDP option: choose from full_shard, shard_grad_op"),
+    (["hybrid_shard", "auto_wrap"], r"`fsdp: hybrid_shard auto_wrap`: hybrid_shard is a sharding strategy of FSDP1, "
+                                    r"and transformers runs FSDP2 unless `fsdp_config: \{version: 1\}`"),
+])
+def test_fsdp_options_transformers_refuses_in_the_training_processes_are_refused_first(fsdp, said, monkeypatch):
+    with pytest.raises(ConfigError, match=said):
+        build_config({"fsdp": fsdp})
+    monkeypatch.setattr(rules_module, "RULES", [rule for rule in rules_module.RULES if rule is not one_sharding_plan])
+    written = build_config({"fsdp": fsdp}).training.fsdp  # one process drops `fsdp`: ask for the arguments directly
+    with pytest.raises(ValueError):
+        TrainingArguments(output_dir="unused", use_cpu=True, fsdp=written)
+
+
+def test_fsdp_as_transformers_now_writes_it_and_as_llamafactory_does_pass():
+    assert build_config({"fsdp": True}).training.fsdp is True  # transformers' own form (`--fsdp`)
+    for accepted in ({"fsdp": ["full_shard", "auto_wrap"]}, {"fsdp": "shard_grad_op offload"},
+                     {"fsdp": "hybrid_shard", "fsdp_config": {"version": 1}}):
+        build_config(accepted)
+    with pytest.raises(ConfigError, match=r"`fsdp` and `deepspeed` each shard the model across processes: keep one"):
+        build_config({"fsdp": True, "deepspeed": {"zero_optimization": {"stage": 2}}})

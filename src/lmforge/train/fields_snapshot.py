@@ -48,7 +48,11 @@ def current_training_fields() -> dict[str, dict[str, Any]]:
     for field in dataclasses.fields(TrainingArguments):
         if not field.init:
             continue
-        fields[field.name] = _describe(field.type)
+        described = _describe(field.type)
+        const = field.metadata.get("const")  # a bare `--flag` on the command line: `fsdp=True` turns FSDP on
+        if const is not None and _SIMPLE.get(type(const)) not in described["kinds"]:
+            described["kinds"] = sorted({*described["kinds"], _SIMPLE[type(const)]})
+        fields[field.name] = described
     return fields
 
 
