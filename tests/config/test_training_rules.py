@@ -95,3 +95,10 @@ def test_fsdp_as_transformers_now_writes_it_and_as_llamafactory_does_pass():
         build_config(accepted)
     with pytest.raises(ConfigError, match=r"`fsdp` and `deepspeed` each shard the model across processes: keep one"):
         build_config({"fsdp": True, "deepspeed": {"zero_optimization": {"stage": 2}}})
+
+
+def test_the_batch_finder_is_refused_with_zero3_only():
+    """transformers refuses it when the Trainer is built under DeepSpeed (several processes, after loading)."""
+    with pytest.raises(ConfigError, match=r"`auto_find_batch_size` cannot rebuild a DeepSpeed ZeRO-3 engine"):
+        build_config({"auto_find_batch_size": True, "deepspeed": {"zero_optimization": {"stage": 3}}})
+    build_config({"auto_find_batch_size": True, "deepspeed": {"zero_optimization": {"stage": 2}}})

@@ -11,6 +11,7 @@ from pathlib import Path
 from lmforge.config.generation_rules import candidates_fit, diverse_beam_on_transformers, generation_config_file
 from lmforge.config.groups import FLASH_ATTN_MEANS, LmforgeConfig
 from lmforge.config.training_rules import (
+    batch_finder_without_zero3,
     best_checkpoint_evaluates,
     early_stopping_evaluates,
     evaluation_has_data,
@@ -350,6 +351,7 @@ RULES: list[Callable[[LmforgeConfig], str | None]] = [
     schedule_evaluates,
     prefetch_needs_workers,
     one_sharding_plan,
+    batch_finder_without_zero3,
     _one_token_loss,
     _dpo_options,
     one_optimizer_method,

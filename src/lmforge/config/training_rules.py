@@ -124,6 +124,14 @@ def one_sharding_plan(cfg: LmforgeConfig) -> str | None:
     return None
 
 
+def batch_finder_without_zero3(cfg: LmforgeConfig) -> str | None:
+    settings = cfg.training.deepspeed_settings() or {}
+    if cfg.training.auto_find_batch_size and (settings.get("zero_optimization") or {}).get("stage") == 3:
+        return ("`auto_find_batch_size` cannot rebuild a DeepSpeed ZeRO-3 engine at a smaller batch: remove it (and "
+                "set `per_device_train_batch_size`), or use ZeRO-2")
+    return None
+
+
 def early_stopping_evaluates(cfg: LmforgeConfig) -> str | None:
     if cfg.training.early_stopping_steps is None:
         return None

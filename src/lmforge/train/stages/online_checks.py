@@ -47,6 +47,14 @@ def whole_groups(cfg: LmforgeConfig) -> str | None:
             f"a divisor of {completions}")
 
 
+def fixed_batch_size(cfg: LmforgeConfig) -> str | None:
+    if not cfg.training.auto_find_batch_size:
+        return None
+    return (f"`auto_find_batch_size` halves the batch on out-of-memory, which would split the groups of "
+            f"`num_generations: {cfg.rl.num_generations}` completions `stage: {cfg.finetuning.stage}` scores "
+            "together: remove it and lower `per_device_train_batch_size` (with `gradient_accumulation_steps`)")
+
+
 def whole_eval_groups(cfg: LmforgeConfig) -> str | None:
     training, size = cfg.training, cfg.rl.num_generations
     evaluates = (cfg.data.eval_dataset or cfg.data.val_size) and training.eval_strategy not in (None, "no")
@@ -152,7 +160,7 @@ def adaptive_kl_has_a_kl_term(cfg: LmforgeConfig) -> str | None:
     return None
 
 
-ONLINE_CHECKS = (has_rewards, known_rewards, whole_groups, whole_eval_groups, completion_limit,
+ONLINE_CHECKS = (has_rewards, known_rewards, whole_groups, fixed_batch_size, whole_eval_groups, completion_limit,
                  no_reference_model_key, reference_from_checkpoint, no_lora_on_the_output_head,
                  no_fused_liger_cross_entropy, reward_columns_present, reward_model_type_matches, vllm_rollouts_run,
                  adaptive_kl_has_a_kl_term)
