@@ -29,7 +29,8 @@ def test_disable_shuffling_trains_in_dataset_order(tmp_path):
 
 def test_fsdp_given_as_a_list_reads_as_transformers_options():
     cfg = build_config({"fsdp": ["full_shard", "auto_wrap"]})
-    assert cfg.training.trainer_kwargs()["fsdp"] == "full_shard auto_wrap"
+    assert cfg.training.fsdp == "full_shard auto_wrap"
+    assert cfg.training.trainer_kwargs()["fsdp_config"] == {"reshard_after_forward": True}  # with `fsdp: true`
     assert build_config({"fsdp": "full_shard auto_wrap"}).training.fsdp == "full_shard auto_wrap"
 
 

@@ -2,6 +2,8 @@
 transformers refuses only when the Trainer is built (after the model has loaded, as a traceback); and the same
 values without the rule really are refused by transformers, so a rule cannot outlive the check it restates."""
 
+import copy
+
 import pytest
 import torch
 from transformers import Trainer, TrainingArguments
@@ -86,6 +88,22 @@ def test_fsdp_options_transformers_refuses_in_the_training_processes_are_refused
     written = build_config({"fsdp": fsdp}).training.fsdp  # one process drops `fsdp`: ask for the arguments directly
     with pytest.raises(ValueError):
         TrainingArguments(output_dir="unused", use_cpu=True, fsdp=written)
+
+
+@pytest.mark.parametrize(("words", "fsdp_config"), [
+    ("full_shard auto_wrap", None), ("shard_grad_op offload", {"fsdp_version": 2}),
+    ("full_shard", {"reshard_after_forward": False, "transformer_layer_cls_to_wrap": ["LlamaDecoderLayer"]}),
+    ("hybrid_shard auto_wrap offload", {"version": 1}),
+])
+def test_fsdp_words_reach_transformers_as_the_settings_it_would_read_from_them(words, fsdp_config):
+    """lmforge hands transformers `fsdp: true` and the words' meaning in `fsdp_config` (the form transformers keeps);
+    its arguments end up as they do from the words themselves (the form it is removing)."""
+    from_words = TrainingArguments(output_dir="unused", use_cpu=True, fsdp=words,
+                                   fsdp_config=copy.deepcopy(fsdp_config))
+    kwargs = build_config({"fsdp": words, "fsdp_config": fsdp_config}).training.trainer_kwargs()
+    assert kwargs["fsdp"] is True
+    ours = TrainingArguments(output_dir="unused", use_cpu=True, fsdp=kwargs["fsdp"], fsdp_config=kwargs["fsdp_config"])
+    assert (ours.fsdp, ours.fsdp_config) == (from_words.fsdp, from_words.fsdp_config)
 
 
 def test_fsdp_as_transformers_now_writes_it_and_as_llamafactory_does_pass():

@@ -16,6 +16,7 @@ from lmforge.config import build_config
 from lmforge.data.templates import get_template
 from lmforge.errors import ConfigError, DataError
 from lmforge.preflight import preflight
+from lmforge.train import runner
 from lmforge.train.runner import training_kwargs
 from lmforge.train.stages import STAGES
 from lmforge.train.stages.dpo import PREFERENCE_COLUMNS, TEXT_PAIR
@@ -140,12 +141,14 @@ TRL_REJECTS = {
 
 
 @pytest.mark.parametrize("case", TRL_REJECTS.values(), ids=TRL_REJECTS.keys())
-def test_preflight_reports_what_trl_would_reject(case, tmp_path, tiny_llama_path, tiny_tokenizer):
+def test_preflight_reports_what_trl_would_reject(case, tmp_path, tiny_llama_path, tiny_tokenizer, monkeypatch):
     stage, dataset, options, message, trl_error, lora_targets = case
     cfg = config(tmp_path, stage, dataset, **options)
     with pytest.raises(ConfigError) as reported:
         preflight(cfg, "check")
     assert message in " ".join(str(reported.value).split())
+    # as on a GPU, where `use_liger_kernel` stays on (a CPU run switches it off)
+    monkeypatch.setattr(runner, "without_cuda_only_switches", lambda kwargs: kwargs)
     with pytest.raises(ValueError, match=re.escape(trl_error)):  # the trl error the check prevents
         stage_trainer(cfg, tiny_llama_path, tiny_tokenizer, lora_targets)
 

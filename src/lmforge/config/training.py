@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
+from lmforge.config.fsdp import fsdp_arguments, fsdp_settings
 from lmforge.errors import ConfigError
 
 _SNAPSHOT = Path(__file__).resolve().parent / "training_fields.json"
@@ -99,9 +100,11 @@ class _TrainingBase(BaseModel):
             kwargs.setdefault("metric_for_best_model", "loss")
         if self.warmup_ratio is not None:  # transformers 5 reads a warmup_steps below 1 as a ratio
             kwargs["warmup_steps"] = self.warmup_ratio
+        if isinstance(self.fsdp, str):  # LLaMA-Factory's option words, in the form transformers keeps
+            kwargs.update(fsdp_arguments(self.fsdp, self.fsdp_config))
         if self.fsdp_transformer_layer_cls_to_wrap:  # transformers 5 reads it inside `fsdp_config` only
             layers = self.fsdp_transformer_layer_cls_to_wrap
-            fsdp_config = kwargs.get("fsdp_config") or {}
+            fsdp_config = fsdp_settings(kwargs.get("fsdp_config")) or {}
             if "transformer_layer_cls_to_wrap" in fsdp_config:
                 raise ConfigError("`fsdp_transformer_layer_cls_to_wrap` and "
                                   "`fsdp_config.transformer_layer_cls_to_wrap` set the same thing: keep one")

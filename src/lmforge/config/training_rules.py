@@ -5,10 +5,8 @@ has loaded; tests/config/test_training_rules.py holds each against transformers'
 """
 
 import difflib
-import json
-from pathlib import Path
-from typing import Any
 
+from lmforge.config.fsdp import fsdp_problem
 from lmforge.config.groups import LmforgeConfig
 from lmforge.config.optimizer import APOLLO_OF, GALORE_OF, LOW_RANK_ARGS, OPTIMIZER_METHODS
 from lmforge.config.packages import REPORT_TO_PACKAGES, report_targets
@@ -86,24 +84,6 @@ def prefetch_needs_workers(cfg: LmforgeConfig) -> str | None:
     return None
 
 
-# transformers' `fsdp` options; the sharding strategies FSDP2 (its default) lacks
-FSDP_OPTIONS = ("full_shard", "shard_grad_op", "no_shard", "hybrid_shard", "hybrid_shard_zero2", "offload",
-                "auto_wrap")
-FSDP1_ONLY = ("no_shard", "hybrid_shard", "hybrid_shard_zero2")
-
-
-def _fsdp_version(fsdp_config: dict[str, Any] | str | None) -> int | None:
-    """The FSDP version `fsdp_config` asks for (transformers' default 2); None when its file cannot be read (the
-    run says so itself)."""
-    if isinstance(fsdp_config, str):
-        try:
-            fsdp_config = json.loads(Path(fsdp_config).read_text())
-        except (OSError, ValueError):
-            return None
-    settings = fsdp_config if isinstance(fsdp_config, dict) else {}
-    return int(settings.get("version", settings.get("fsdp_version", 2)))
-
-
 def one_sharding_plan(cfg: LmforgeConfig) -> str | None:
     """`fsdp` names options transformers knows, for the FSDP version it runs, and is not combined with DeepSpeed
     (transformers refuses each in the training processes, after the model has loaded)."""
@@ -112,16 +92,7 @@ def one_sharding_plan(cfg: LmforgeConfig) -> str | None:
         return None
     if training.deepspeed is not None:
         return "`fsdp` and `deepspeed` each shard the model across processes: keep one"
-    if training.fsdp is True:
-        return None
-    options = training.fsdp.split()
-    if unknown := [option for option in options if option not in FSDP_OPTIONS]:
-        return f"`fsdp`: {', '.join(unknown)} is not an FSDP option: choose from {', '.join(FSDP_OPTIONS)}"
-    fsdp1 = [option for option in options if option in FSDP1_ONLY]
-    if fsdp1 and _fsdp_version(training.fsdp_config) == 2:
-        return (f"`fsdp: {' '.join(options)}`: {', '.join(fsdp1)} is a sharding strategy of FSDP1, and transformers "
-                "runs FSDP2 unless `fsdp_config: {version: 1}` (deprecated): use `full_shard` or `shard_grad_op`")
-    return None
+    return fsdp_problem(training.fsdp, training.fsdp_config)
 
 
 def batch_finder_without_zero3(cfg: LmforgeConfig) -> str | None:
