@@ -35,6 +35,7 @@ REFUSED = [
      r"`save_steps: 5` must be a multiple of `eval_steps: 3`"),
     (best_checkpoint_evaluates, {"load_best_model_at_end": True, **EVALUATES},  # 500 and logging_steps' 10: fine
      None),
+    (best_checkpoint_evaluates, {**EVALUATES, "save_strategy": "best"}, None),  # watching the eval loss by default
     (best_checkpoint_evaluates, {"load_best_model_at_end": True, **EVALUATES, "eval_steps": 0.1, "save_steps": 50},
      r"`save_steps: 50` must be a multiple of `eval_steps: 0.1` \(both whole steps or both shares\)"),
     (schedule_evaluates, {"lr_scheduler_type": "reduce_lr_on_plateau"},

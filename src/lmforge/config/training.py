@@ -96,7 +96,8 @@ class _TrainingBase(BaseModel):
         kwargs = self.model_dump(exclude_unset=True, exclude=set(LMFORGE_TRAINING_KEYS))
         for key, value in LMFORGE_DEFAULTS.items():
             kwargs.setdefault(key, value)
-        if self.early_stopping_steps is not None:  # early stopping watches a metric; eval loss unless one is named
+        if self.early_stopping_steps is not None or self.save_strategy == "best":
+            # early stopping and saving the best checkpoint watch a metric: the eval loss unless one is named
             kwargs.setdefault("metric_for_best_model", "loss")
         if self.warmup_ratio is not None:  # transformers 5 reads a warmup_steps below 1 as a ratio
             kwargs["warmup_steps"] = self.warmup_ratio
