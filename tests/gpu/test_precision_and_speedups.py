@@ -119,3 +119,10 @@ def test_fp8_trains_a_step_through_accelerate(tiny_llama_path, tmp_path):
                                       finetuning_type="full", fp8=True, bf16=True, max_steps=2,
                                       per_device_train_batch_size=2, output_dir=str(tmp_path)), Console(quiet=True))
     assert summary["steps"] == 2 and AcceleratorState().mixed_precision == "fp8"
+
+
+def test_cuda_only_training_switches_stay_as_written_on_an_ampere_gpu(tiny_llama_path, tmp_path):
+    """A CPU switches them off (tests/model/test_loading.py); a GPU of Ampere or later acts on them."""
+    cfg = gpu_config(tiny_llama_path, output_dir=str(tmp_path), tf32=True, ddp_backend="nccl", use_liger_kernel=True)
+    kwargs = training_kwargs(cfg)
+    assert (kwargs["tf32"], kwargs["ddp_backend"], kwargs["use_liger_kernel"]) == (True, "nccl", True)
