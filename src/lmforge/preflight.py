@@ -62,9 +62,11 @@ def preflight(cfg: LmforgeConfig, command: Command) -> ModelKind:
         from lmforge.train.checkpoints import check_resume_checkpoint
         from lmforge.train.optimizers import check_optimizer_runs
         from lmforge.train.schedules import check_lr_scheduler
+        from lmforge.train.torch_compile import check_torch_compile
 
         check_optimizer_runs(cfg.optimizer)  # what the installed torch lacks
         check_lr_scheduler(training.lr_scheduler_type, training.lr_scheduler_kwargs)
+        check_torch_compile(training.torch_compile_mode, training.torch_compile_backend)
         if training.resume_from_checkpoint:
             check_resume_checkpoint(training.resume_from_checkpoint)
     if command == "train":

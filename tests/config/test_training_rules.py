@@ -3,6 +3,7 @@ transformers refuses only when the Trainer is built (after the model has loaded,
 values without the rule really are refused by transformers, so a rule cannot outlive the check it restates."""
 
 import copy
+import warnings
 
 import pytest
 import torch
@@ -121,3 +122,16 @@ def test_the_batch_finder_is_refused_with_zero3_only():
     with pytest.raises(ConfigError, match=r"`auto_find_batch_size` cannot rebuild a DeepSpeed ZeRO-3 engine"):
         build_config({"auto_find_batch_size": True, "deepspeed": {"zero_optimization": {"stage": 3}}})
     build_config({"auto_find_batch_size": True, "deepspeed": {"zero_optimization": {"stage": 2}}})
+
+
+def test_transformers_old_argument_names_reach_it_under_the_new_ones_without_its_warning():
+    kwargs = build_config({"gradient_checkpointing": True,
+                           "gradient_checkpointing_kwargs": {"use_reentrant": True}}).training.trainer_kwargs()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # "`gradient_checkpointing` is deprecated ..."
+        args = TrainingArguments(output_dir="unused", use_cpu=True, **kwargs)
+    assert args.activation_checkpointing is True and args.activation_checkpointing_kwargs == {"use_reentrant": True}
+    with pytest.raises(ConfigError, match=r"`gradient_checkpointing` and `activation_checkpointing` \(its new name\) "
+                                          r"say different things: keep `activation_checkpointing`"):
+        build_config({"gradient_checkpointing": True, "activation_checkpointing": False})
+    build_config({"gradient_checkpointing": True, "activation_checkpointing": True})

@@ -110,8 +110,8 @@ def test_a_cpu_checkpoints_activations_from_4096_tokens_a_micro_batch_and_for_ql
     """QLoRA is chosen for memory: its activations are checkpointed at any length unless the config says no."""
     defaults = training_defaults(build_config(options))
     assert defaults.get("activation_checkpointing") is checkpoints
-    if checkpoints is None:  # the user's own setting is kept
-        assert training_kwargs(build_config(options))["gradient_checkpointing"] is False
+    if checkpoints is None:  # the user's own setting is kept (under the name transformers keeps)
+        assert training_kwargs(build_config(options))["activation_checkpointing"] is False
 
 
 def losses(out):

@@ -1,6 +1,6 @@
-"""What transformers only finds when training starts, found by preflight before anything loads: the learning-rate
-schedule's `lr_scheduler_kwargs`, an explicit `resume_from_checkpoint`, and `push_to_hub` where no upload can
-happen."""
+"""What transformers and torch only find when training starts, found by preflight before anything loads: the
+learning-rate schedule's `lr_scheduler_kwargs`, an explicit `resume_from_checkpoint`, `push_to_hub` where no upload
+can happen, and torch.compile's mode and backend."""
 
 import json
 import logging
@@ -15,6 +15,7 @@ from lmforge.errors import ConfigError
 from lmforge.preflight import preflight
 from lmforge.train.checkpoints import check_resume_checkpoint
 from lmforge.train.schedules import check_lr_scheduler
+from lmforge.train.torch_compile import check_torch_compile
 from tests.conftest import run_cli
 
 REFUSED_SCHEDULES = [
@@ -87,3 +88,17 @@ def test_push_to_hub_is_refused_before_anything_loads_where_it_cannot_upload(tmp
             "or `hf_hub_token`") in " ".join(result.stderr.split())
     config.write_text(yaml.safe_dump({**raw, "hub_token": "hf_given"}))  # a token: the upload is the hub's to judge
     assert run_cli("check", str(config)).returncode == 0
+
+
+def test_torch_compile_settings_torch_lacks_are_refused_first():
+    with pytest.raises(ConfigError, match=r"`torch_compile_mode: max_autotune` is not a torch.compile mode \(did you "
+                                          r"mean `max-autotune`\?\): choose from default, .*reduce-overhead"):
+        check_torch_compile("max_autotune", None)
+    with pytest.raises(ConfigError, match=r"`torch_compile_backend: inductr` is not a torch.compile backend of torch "
+                                          r".*\(did you mean `inductor`\?\)"):
+        check_torch_compile(None, "inductr")
+    for refused in ({"mode": "max_autotune"}, {"backend": "inductr"}):  # what torch says (at the first step)
+        with pytest.raises(Exception):  # noqa: B017 - torch raises KeyError or its own InvalidBackend
+            torch.compile(torch.nn.Linear(1, 1), **refused)
+    check_torch_compile("max-autotune-no-cudagraphs", "inductor")
+    check_torch_compile(None, "aot_eager")  # a debugging backend is still one

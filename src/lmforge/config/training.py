@@ -101,6 +101,9 @@ class _TrainingBase(BaseModel):
             kwargs.setdefault("metric_for_best_model", "loss")
         if self.warmup_ratio is not None:  # transformers 5 reads a warmup_steps below 1 as a ratio
             kwargs["warmup_steps"] = self.warmup_ratio
+        for old_name, new_name in RENAMED.items():  # transformers' old names, in the form it keeps (no warning)
+            if old_name in kwargs:
+                kwargs.setdefault(new_name, kwargs.pop(old_name))
         if isinstance(self.fsdp, str):  # LLaMA-Factory's option words, in the form transformers keeps
             kwargs.update(fsdp_arguments(self.fsdp, self.fsdp_config))
         if self.fsdp_transformer_layer_cls_to_wrap:  # transformers 5 reads it inside `fsdp_config` only
@@ -182,6 +185,9 @@ LMFORGE_TRAINING_KEYS: dict[str, tuple[Any, Any]] = {
                                                                         "when max_new_tokens is 0 or less).")),
 }
 # Defaults that differ from transformers' (applied only when the user sets nothing).
+# TrainingArguments' deprecated names (read by transformers 5 with a FutureWarning) and the ones it keeps
+RENAMED = {"gradient_checkpointing": "activation_checkpointing",
+           "gradient_checkpointing_kwargs": "activation_checkpointing_kwargs"}
 LMFORGE_DEFAULTS: dict[str, Any] = {"report_to": "none", "logging_steps": 10}
 
 

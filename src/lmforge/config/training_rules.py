@@ -10,6 +10,7 @@ from lmforge.config.fsdp import fsdp_problem
 from lmforge.config.groups import LmforgeConfig
 from lmforge.config.optimizer import APOLLO_OF, GALORE_OF, LOW_RANK_ARGS, OPTIMIZER_METHODS
 from lmforge.config.packages import REPORT_TO_PACKAGES, report_targets
+from lmforge.config.training import RENAMED
 
 
 def global_batch_size_divides(cfg: LmforgeConfig) -> str | None:
@@ -93,6 +94,17 @@ def one_sharding_plan(cfg: LmforgeConfig) -> str | None:
     if training.deepspeed is not None:
         return "`fsdp` and `deepspeed` each shard the model across processes: keep one"
     return fsdp_problem(training.fsdp, training.fsdp_config)
+
+
+def one_name_per_setting(cfg: LmforgeConfig) -> str | None:
+    """transformers 5 renamed some arguments; given under both names, it would silently use the new one."""
+    training = cfg.training
+    both = [(old, new) for old, new in RENAMED.items()
+            if getattr(training, old) is not None and getattr(training, new) is not None
+            and getattr(training, old) != getattr(training, new)]
+    if both:
+        return "; ".join(f"`{old}` and `{new}` (its new name) say different things: keep `{new}`" for old, new in both)
+    return None
 
 
 def batch_finder_without_zero3(cfg: LmforgeConfig) -> str | None:
