@@ -40,6 +40,7 @@ from lmforge.preflight import preflight
 from lmforge.train.callbacks import JsonlLogCallback, RichProgressCallback
 from lmforge.train.checkpoints import CheckpointCompletionCallback, last_complete_checkpoint
 from lmforge.train.cuda_only import without_cuda_only_switches
+from lmforge.train.deepspeed_match import check_deepspeed_matches
 from lmforge.train.fp8 import fp8_accelerate
 from lmforge.train.interrupt import SaveAndStopCallback, TrainingInterrupted
 from lmforge.train.module_profiler import ModuleProfilerCallback
@@ -219,6 +220,8 @@ def run_training(cfg: LmforgeConfig, console: Console | None = None,
 
     longest = _longest_example(prepared.report)
     kwargs = training_kwargs(cfg, longest)
+    if (deepspeed := cfg.training.deepspeed_settings()) is not None:  # transformers compares them after loading
+        check_deepspeed_matches(deepspeed, kwargs, int(os.environ.get("WORLD_SIZE", "1")))
     output_dir = Path(kwargs["output_dir"])
     if cfg.training.fsdp and not kwargs.get("fsdp"):
         console.print("note: `fsdp` shards the model across processes; this run has one, which trains the whole "
