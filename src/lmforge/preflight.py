@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from lmforge.config import LmforgeConfig
+from lmforge.config.fsdp import wrapped_layers
 from lmforge.config.packages import liger_switches, needed_packages
 from lmforge.data.registry import check_datasets
 from lmforge.data.templates.select import select_template
@@ -84,7 +85,10 @@ def preflight(cfg: LmforgeConfig, command: Command) -> ModelKind:
         raise ConfigError("`lmforge export` needs `export_dir`, the folder the merged model goes to")
     from lmforge.model.fit import check_model_fit
 
-    return check_model_fit(cfg.model, cfg.finetuning, template, command, packs_examples=packs_examples)
+    training = cfg.training
+    wrapped = wrapped_layers(training.fsdp, training.fsdp_transformer_layer_cls_to_wrap, training.fsdp_config)
+    return check_model_fit(cfg.model, cfg.finetuning, template, command, packs_examples=packs_examples,
+                           fsdp_wrapped=wrapped if command in ("train", "check") else ())
 
 
 def _push_problem(cfg: LmforgeConfig) -> str | None:

@@ -1,6 +1,6 @@
 """What transformers and torch only find when training starts, found by preflight before anything loads: the
 learning-rate schedule's `lr_scheduler_kwargs`, an explicit `resume_from_checkpoint`, `push_to_hub` where no upload
-can happen, and torch.compile's mode and backend."""
+can happen, torch.compile's mode and backend, and the layer classes FSDP is told to wrap."""
 
 import json
 import logging
@@ -11,7 +11,7 @@ import yaml
 from transformers import get_scheduler
 
 from lmforge.config import build_config
-from lmforge.errors import ConfigError
+from lmforge.errors import ConfigError, ModelError
 from lmforge.preflight import preflight
 from lmforge.train.checkpoints import check_resume_checkpoint
 from lmforge.train.schedules import check_lr_scheduler
@@ -102,3 +102,16 @@ def test_torch_compile_settings_torch_lacks_are_refused_first():
             torch.compile(torch.nn.Linear(1, 1), **refused)
     check_torch_compile("max-autotune-no-cudagraphs", "inductor")
     check_torch_compile(None, "aot_eager")  # a debugging backend is still one
+
+
+def test_fsdp_wrapping_a_layer_class_the_model_lacks_is_refused_from_its_skeleton():
+    """accelerate looks the class up in every process once the model has loaded, and fails there."""
+    raw = {"model_name_or_path": "builtin:tiny-llama", "template": "chatml", "fsdp": "full_shard auto_wrap"}
+    for wrap in ({"fsdp_transformer_layer_cls_to_wrap": "Qwen2DecoderLayer"},
+                 {"fsdp_config": {"transformer_layer_cls_to_wrap": ["Qwen2DecoderLayer"]}}):
+        with pytest.raises(ModelError, match=r"`fsdp_transformer_layer_cls_to_wrap`: builtin:tiny-llama has no "
+                                             r"Qwen2DecoderLayer layer; its layers are LlamaDecoderLayer"):
+            preflight(build_config({**raw, **wrap}), "check")
+    preflight(build_config({**raw, "fsdp_transformer_layer_cls_to_wrap": "LlamaDecoderLayer"}), "check")
+    preflight(build_config({**raw, "fsdp": False, "fsdp_transformer_layer_cls_to_wrap": "Qwen2DecoderLayer"}),
+              "check")  # no FSDP, nothing wrapped

@@ -59,3 +59,12 @@ def fsdp_arguments(fsdp: str, fsdp_config: dict[str, Any] | str | None) -> dict[
         elif option != "auto_wrap":
             meant["reshard_after_forward"] = option
     return {"fsdp": True, "fsdp_config": {**meant, **settings}}
+
+
+def wrapped_layers(fsdp: bool | str | None, layer_classes: str | list[str] | None,
+                   fsdp_config: dict[str, Any] | str | None) -> tuple[str, ...]:
+    """The layer classes the run tells FSDP to wrap (none named: transformers wraps the model's own)."""
+    if not fsdp:
+        return ()
+    named = layer_classes or (fsdp_settings(fsdp_config) or {}).get("transformer_layer_cls_to_wrap") or ()
+    return (named,) if isinstance(named, str) else tuple(named)

@@ -14,6 +14,7 @@ import transformers
 from lmforge.config.groups import FinetuningGroup, ModelGroup
 from lmforge.data.packable_decoder import check_packable_decoder
 from lmforge.data.templates.template import Template
+from lmforge.errors import ModelError
 from lmforge.model.adapter_fit import check_adapter_fits
 from lmforge.model.components import model_components
 from lmforge.model.freeze import apply_freeze
@@ -35,10 +36,11 @@ def model_skeleton(config: Any, kind: ModelKind, *, trust_remote_code: bool) -> 
 
 def check_model_fit(args: ModelGroup, ft: FinetuningGroup, template: Template | None,
                     command: Literal["train", "chat", "eval", "export", "check"], *,
-                    packs_examples: str | None = None) -> ModelKind:
+                    packs_examples: str | None = None, fsdp_wrapped: tuple[str, ...] = ()) -> ModelKind:
     """Everything about the model that can be checked from its config; returns its kind. `ft` matters only
     when the command trains; `packs_examples`: the key by which the run puts several examples in a row
-    (the stage's `packing`, or `padding_free`), None when it does not."""
+    (the stage's `packing`, or `padding_free`), None when it does not; `fsdp_wrapped`: the layer classes FSDP is
+    told to wrap (`fsdp_transformer_layer_cls_to_wrap`)."""
     training = command in ("train", "check")
     if training:
         check_quantization_supported(args)
@@ -78,6 +80,9 @@ def check_model_fit(args: ModelGroup, ft: FinetuningGroup, template: Template | 
     if args.shift_attn:
         skeleton = skeleton or model_skeleton(config, kind, trust_remote_code=args.trust_remote_code)
         check_shift_attention_fits(skeleton, args.model_name_or_path or path)
+    if fsdp_wrapped:
+        skeleton = skeleton or model_skeleton(config, kind, trust_remote_code=args.trust_remote_code)
+        check_fsdp_wrapped_layers(skeleton, fsdp_wrapped, args.model_name_or_path or path)
     if (method == "lora" and not resumes) or method in ("freeze", "oft"):
         skeleton = skeleton or model_skeleton(config, kind, trust_remote_code=args.trust_remote_code)
         if method == "lora":
@@ -87,3 +92,13 @@ def check_model_fit(args: ModelGroup, ft: FinetuningGroup, template: Template | 
         else:
             apply_freeze(skeleton, ft)
     return kind
+
+
+def check_fsdp_wrapped_layers(skeleton: Any, wrapped: tuple[str, ...], where: str) -> None:
+    """FSDP wraps the named layer classes; one the model does not have fails in every process after loading."""
+    present = {type(module).__name__ for module in skeleton.modules()}
+    if missing := [name for name in wrapped if name not in present]:
+        layers = sorted(set(getattr(skeleton, "_no_split_modules", None) or []) & present)
+        raise ModelError(f"`fsdp_transformer_layer_cls_to_wrap`: {where} has no {', '.join(missing)} layer"
+                         + (f"; its layers are {', '.join(layers)}" if layers else "")
+                         + " (leave the key out and transformers wraps the model's own layers)")
