@@ -86,9 +86,10 @@ def preflight(cfg: LmforgeConfig, command: Command) -> ModelKind:
     from lmforge.model.fit import check_model_fit
 
     training = cfg.training
-    wrapped = wrapped_layers(training.fsdp, training.fsdp_transformer_layer_cls_to_wrap, training.fsdp_config)
+    wrapped = wrapped_layers(training.fsdp, training.fsdp_transformer_layer_cls_to_wrap, training.fsdp_config) \
+        if command in ("train", "check") else ()
     return check_model_fit(cfg.model, cfg.finetuning, template, command, packs_examples=packs_examples,
-                           fsdp_wrapped=wrapped if command in ("train", "check") else ())
+                           fsdp_wrapped=wrapped)
 
 
 def _push_problem(cfg: LmforgeConfig) -> str | None:

@@ -184,10 +184,10 @@ LMFORGE_TRAINING_KEYS: dict[str, tuple[Any, Any]] = {
                                                                         "here is `max_new_tokens` (or `max_length` "
                                                                         "when max_new_tokens is 0 or less).")),
 }
-# Defaults that differ from transformers' (applied only when the user sets nothing).
 # TrainingArguments' deprecated names (read by transformers 5 with a FutureWarning) and the ones it keeps
 RENAMED = {"gradient_checkpointing": "activation_checkpointing",
            "gradient_checkpointing_kwargs": "activation_checkpointing_kwargs"}
+# Defaults that differ from transformers' (applied only when the user sets nothing).
 LMFORGE_DEFAULTS: dict[str, Any] = {"report_to": "none", "logging_steps": 10}
 
 
