@@ -29,6 +29,13 @@ def test_candidate_rules(raw, message):
         build_config(raw)
 
 
+def test_a_temperature_of_zero_is_greedy_decoding_as_in_the_api():
+    options = GenerationOptions.from_config(build_config({"temperature": 0, "do_sample": True}).generation)
+    assert options.do_sample is False  # transformers would divide the logits by zero
+    with pytest.raises(ConfigError, match=r"key `temperature` = -0.5: Input should be greater than or equal to 0"):
+        build_config({"temperature": -0.5})
+
+
 def test_vllm_keys_are_no_longer_pending():
     cfg = build_config({"infer_backend": "vllm", "vllm_maxlen": 2048, "vllm_gpu_util": 0.5})
     assert cfg.generation.vllm_maxlen == 2048

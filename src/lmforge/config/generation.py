@@ -3,14 +3,15 @@
 import json
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from lmforge.config.groups_base import Group
 
 
 class GenerationGroup(Group):
     do_sample: bool = Field(True, description="Sample; false means greedy decoding.")
-    temperature: float = Field(0.95, gt=0, description="Sampling temperature.")
+    temperature: float = Field(0.95, ge=0, description="Sampling temperature; 0 is greedy decoding (do_sample off), as "
+                                                       "in OpenAI's API and `lmforge api`.")
     top_p: float = Field(0.7, gt=0, le=1, description="Nucleus sampling mass.")
     top_k: int = Field(50, ge=0, description="Top-k sampling (0 disables it).")
     num_beams: int = Field(1, ge=1, description="Beam count for beam search.")
@@ -57,6 +58,14 @@ class GenerationGroup(Group):
     def answer_limit(self) -> int:
         """The most tokens an answer may have: `max_new_tokens`, else (0 or less) `max_length`."""
         return self.max_new_tokens if self.max_new_tokens > 0 else self.max_length
+
+    @model_validator(mode="before")
+    @classmethod
+    def _zero_temperature_is_greedy(cls, values: Any) -> Any:
+        # a temperature of 0 divides the logits by zero; everyone who writes it means the most likely token
+        if isinstance(values, dict) and values.get("temperature") == 0:
+            return {**values, "do_sample": False}
+        return values
 
     @field_validator("vllm_config", mode="before")
     @classmethod
