@@ -74,6 +74,8 @@ def test_a_dataset_without_the_column_a_reward_reads_fails_in_preflight(tmp_path
 @pytest.mark.parametrize(("keys", "expected"), [
     ({"per_device_train_batch_size": 6}, "= 6 completions per step, not a multiple of `num_generations: 4`"),
     ({"reward_funcs": None}, "`stage: grpo` learns from rewards: set `reward_funcs`"),
+    ({"temperature": 0}, "`temperature: 0` decodes greedily, so a prompt's `num_generations: 4` completions would "
+                         "be the same"),
     ({"auto_find_batch_size": True}, "`auto_find_batch_size` halves the batch on out-of-memory, which would split the "
                                      "groups of `num_generations: 4` completions `stage: grpo` scores together"),
     ({"ref_model": "builtin:tiny-llama"}, "remove `ref_model`"),

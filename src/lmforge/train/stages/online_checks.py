@@ -47,6 +47,14 @@ def whole_groups(cfg: LmforgeConfig) -> str | None:
             f"a divisor of {completions}")
 
 
+def sampled_completions(cfg: LmforgeConfig) -> str | None:
+    if cfg.generation.temperature > 0:
+        return None
+    return (f"`temperature: 0` decodes greedily, so a prompt's `num_generations: {cfg.rl.num_generations}` completions "
+            f"would be the same and `stage: {cfg.finetuning.stage}` would learn nothing from their differences: set a "
+            "sampling temperature (e.g. 1.0)")
+
+
 def fixed_batch_size(cfg: LmforgeConfig) -> str | None:
     if not cfg.training.auto_find_batch_size:
         return None
@@ -160,7 +168,7 @@ def adaptive_kl_has_a_kl_term(cfg: LmforgeConfig) -> str | None:
     return None
 
 
-ONLINE_CHECKS = (has_rewards, known_rewards, whole_groups, fixed_batch_size, whole_eval_groups, completion_limit,
-                 no_reference_model_key, reference_from_checkpoint, no_lora_on_the_output_head,
+ONLINE_CHECKS = (has_rewards, known_rewards, whole_groups, sampled_completions, fixed_batch_size, whole_eval_groups,
+                 completion_limit, no_reference_model_key, reference_from_checkpoint, no_lora_on_the_output_head,
                  no_fused_liger_cross_entropy, reward_columns_present, reward_model_type_matches, vllm_rollouts_run,
                  adaptive_kl_has_a_kl_term)
