@@ -12,6 +12,7 @@ from lmforge.config.groups import GROUPS, LmforgeConfig
 from lmforge.config.llamafactory import not_supported_message, translate_llamafactory
 from lmforge.config.llamafactory_v1 import is_v1_config, translate_v1
 from lmforge.config.rules import check_rules
+from lmforge.config.transformers4 import translate_transformers4
 from lmforge.data.registry import SOURCE_KEYS
 from lmforge.errors import ConfigError
 
@@ -76,6 +77,9 @@ def build_config(raw: dict[str, Any], source: str | None = None,
         raw, notice = translate_v1(raw, overridden)
         notices = (notice,)
     raw, came_from, translation_problems = translate_llamafactory(raw)  # LLaMA-Factory's names and inert keys
+    raw, came_from_transformers4, transformers4_problems = translate_transformers4(raw)  # its Trainer's old keys
+    came_from.update(came_from_transformers4)
+    translation_problems += transformers4_problems
 
     def where(key: str) -> str:
         return COMMAND_LINE if came_from.get(key, key) in overridden else source or "config"
