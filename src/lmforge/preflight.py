@@ -9,7 +9,7 @@ from typing import Literal
 
 from lmforge.config import LmforgeConfig
 from lmforge.config.fsdp import wrapped_layers
-from lmforge.config.packages import liger_switches, needed_packages
+from lmforge.config.packages import liger_switches, needed_packages, reports_to_mlflow
 from lmforge.data.registry import check_datasets
 from lmforge.data.templates.select import select_template
 from lmforge.errors import ConfigError, ModelError
@@ -59,6 +59,11 @@ def preflight(cfg: LmforgeConfig, command: Command) -> ModelKind:
         training = cfg.training
         if training.push_to_hub and (problem := _push_problem(cfg)):
             raise ConfigError(problem)
+        if reports_to_mlflow(training.report_to):
+            from lmforge.train.mlflow_store import mlflow_store_problem
+
+            if problem := mlflow_store_problem():
+                raise ConfigError(problem)
         # imports torch: after the checks that need none
         from lmforge.train.checkpoints import check_resume_checkpoint
         from lmforge.train.optimizers import check_optimizer_runs

@@ -43,3 +43,30 @@ def test_one_run_reports_to_tensorboard_wandb_offline_and_an_mlflow_file_store(t
     assert len(runs) == 1 and list(runs[0].glob("run-*.wandb"))
     losses = list(store.glob("*/*/metrics/loss"))
     assert len(losses) == 1 and len(losses[0].read_text().splitlines()) == 2  # one line per logged step
+
+
+def test_an_mlflow_store_that_would_fail_when_training_starts_is_refused_first(tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow", reason="the `tracking` extra is not installed")
+    from packaging.version import Version
+
+    from lmforge.errors import ConfigError
+    from lmforge.preflight import preflight
+    from lmforge.train.mlflow_store import mlflow_store_problem
+
+    cfg = build_config({"model_name_or_path": "builtin:tiny-llama", "template": "chatml", "report_to": "mlflow"})
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    if Version(mlflow.__version__).major >= 3:  # its file store refuses to open without the switch
+        with pytest.raises(ConfigError, match=r"`report_to: mlflow` logs to the folder file:.*mlruns, which MLflow "
+                                              r".* refuses unless MLFLOW_ALLOW_FILE_STORE=true is set"):
+            preflight(cfg, "check")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    preflight(cfg, "check")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    problem = mlflow_store_problem()
+    try:
+        import sqlalchemy  # noqa: F401 - full MLflow brings it; mlflow-skinny does not
+    except ImportError:
+        assert "a database store that needs SQLAlchemy, which mlflow-skinny lacks" in problem
+    else:
+        assert problem is None

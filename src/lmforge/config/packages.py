@@ -76,6 +76,12 @@ def liger_switches(cfg: LmforgeConfig) -> list[str]:
     return [name for name, on in switches.items() if on]
 
 
+def reports_to_mlflow(report_to: str | list[str] | None) -> bool:
+    """`report_to` names MLflow, or is `all` with MLflow installed (transformers then reports to every one)."""
+    names = [report_to] if isinstance(report_to, str) else list(report_to or [])
+    return "mlflow" in names or ("all" in names and REPORT_TO_PACKAGES["mlflow"].installed())
+
+
 def needed_packages(cfg: LmforgeConfig, cuda: bool) -> dict[str, OptionalPackage]:
     """Each setting of this training config that needs an optional package (`key: value` -> the package);
     `cuda`: the run has a CUDA GPU, the only place Liger's Triton kernels run (elsewhere they are switched off)."""
