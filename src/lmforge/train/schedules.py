@@ -41,10 +41,10 @@ def check_lr_scheduler(name: str | None, kwargs: dict[str, Any] | str | None) ->
     """Refuse `lr_scheduler_kwargs` that `lr_scheduler_type`'s function (default linear) would refuse."""
     schedule = SchedulerType(name or "linear")
     given = _as_dict(kwargs)
-    function = TYPE_TO_SCHEDULER_FUNCTION[schedule]
-    parameters = {key: p for key, p in inspect.signature(function).parameters.items()
+    signature = inspect.signature(TYPE_TO_SCHEDULER_FUNCTION[schedule]).parameters
+    parameters = {key: p for key, p in signature.items()
                   if key not in PASSED_BY_TRANSFORMERS and p.kind is not p.VAR_KEYWORD}
-    takes_any = any(p.kind is p.VAR_KEYWORD for p in inspect.signature(function).parameters.values())
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.values())
     where = f"`lr_scheduler_type: {schedule.value}`"
     if schedule in IGNORES_KWARGS:
         if given:
